@@ -1,0 +1,5 @@
+"""`python -m rtvault` runs the command-line interface."""
+
+from rtvault.cli import main
+
+main()

@@ -1,0 +1,74 @@
+"""Rendering shared by every command: JSON, errors and progress bars."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from rtvault.events import NoProgress
+from rtvault.events import Progress as ProgressProtocol
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+
+
+@dataclass
+class AppContext:
+    """What the top-level options give every command."""
+
+    config_path: str | None
+    debug: bool
+
+    def load_config(self):  # -> rtvault.config.Config
+        from rtvault.config import load
+
+        return load(Path(self.config_path) if self.config_path else None)
+
+
+def emit_json(data: object) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, sort_keys=False))
+
+
+def emit_error(message: str, code: int, as_json: bool) -> None:
+    if as_json:
+        emit_json({"error": {"message": message, "exit_code": int(code)}})
+    click.echo(f"rtvault: error: {message}", err=True)
+
+
+class RichProgress:
+    """A progress bar on stderr, shown only when it is a terminal."""
+
+    def __init__(self) -> None:
+        self._bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self._task = None
+
+    def begin(self, label: str, total: int | None) -> None:
+        self._bar.start()
+        self._task = self._bar.add_task(label, total=total)
+
+    def advance(self, step: int = 1) -> None:
+        if self._task is not None:
+            self._bar.advance(self._task, step)
+
+    def end(self) -> None:
+        self._bar.stop()
+        self._task = None
+
+
+def progress_for(as_json: bool) -> ProgressProtocol:
+    """A progress bar when a person watches a terminal; nothing for --json, pipes and cron."""
+    if as_json or not sys.stderr.isatty() or not sys.stdout.isatty():
+        return NoProgress()
+    return RichProgress()

@@ -1,0 +1,86 @@
+"""What the reader learns about a Pinnacle database: patients, their image sets and plans."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from rtvault.errors import Problem
+
+
+@dataclass
+class ImageSetInfo:
+    id: int | None
+    name: str
+    modality: str
+    series_description: str
+    scan_date: str | None
+    number_of_images: int | None
+    dimensions: dict[str, int] | None  # x, y, z voxel counts from ImageSet_N.header
+    voxel_size_cm: dict[str, float] | None
+    bytes: int
+
+
+@dataclass
+class PlanInfo:
+    id: int | None
+    name: str
+    physicist: str
+    dosimetrist: str
+    locked: bool
+    directory_present: bool
+
+
+@dataclass
+class PatientRecord:
+    path: str  # relative to the database root, like Institution_1/Mount_0/Patient_7
+    patient_id: int | None = None
+    last_name: str = ""
+    first_name: str = ""
+    middle_name: str = ""
+    mrn: str = ""
+    birth_date: str | None = None  # ISO 8601 date, or None when empty or unreadable
+    gender: str = ""
+    radiation_oncologist: str = ""
+    physicians: dict[str, str] = field(default_factory=dict)
+    diagnosis: str = ""
+    comment: str = ""
+    last_modified: str | None = None  # newest file mtime, ISO 8601 UTC
+    image_sets: list[ImageSetInfo] = field(default_factory=list)
+    plans: list[PlanInfo] = field(default_factory=list)
+    size_bytes: int = 0
+    file_count: int = 0
+    listed_in_institution: bool = False
+    warnings: list[Problem] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, object]:
+        data = asdict(self)
+        data["warnings"] = [w.to_json() for w in self.warnings]
+        return data
+
+
+@dataclass
+class InstitutionEntry:
+    """A PatientLite of an Institution file: what Pinnacle believes the institution holds."""
+
+    patient_id: int | None
+    path: str
+    last_name: str
+    first_name: str
+    middle_name: str
+    mrn: str
+    radiation_oncologist: str
+    last_modified: str
+
+
+@dataclass
+class ScanResult:
+    root: str
+    patients: list[PatientRecord] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "root": self.root,
+            "patients": [p.to_json() for p in self.patients],
+            "warnings": [w.to_json() for w in self.warnings],
+        }
