@@ -186,6 +186,7 @@ class _Parser:
         self.pos = 0
         self.problems = problems
         self.last_line = last_line
+        self.eof_reported = False
 
     def peek(self) -> _Token | None:
         return self.tokens[self.pos] if self.pos < len(self.tokens) else None
@@ -212,11 +213,12 @@ class _Parser:
         while True:
             token = self.peek()
             if token is None:
-                if opened:
-                    name, line = opened[-1]
+                if opened and not self.eof_reported:
+                    self.eof_reported = True
+                    chain = " > ".join(name for name, _ in opened)
                     self.problems.add(
                         self.last_line,
-                        f"file ends inside {len(opened)} unclosed object(s) ({name!r} opened at line {line})",
+                        f"file ends inside unclosed object(s) {chain} (the last opened at line {opened[-1][1]})",
                     )
                 return
             if self.is_punct(token, "}"):

@@ -1,0 +1,187 @@
+"""Per-patient metadata: identity, image sets, plans, size, file count, last modification."""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rtvault.errors import Problem
+from rtvault.pinnacle.dates import DateProblem, normalise_date, normalise_datetime
+from rtvault.pinnacle.dialects import parse_header
+from rtvault.pinnacle.grammar import PObject, parse_bytes
+from rtvault.pinnacle.model import ImageSetInfo, PatientRecord, PlanInfo
+
+PHYSICIAN_KEYS = {
+    "primary": "PrimaryPhysician",
+    "attending": "AttendingPhysician",
+    "referring": "ReferringPhysician",
+    "oncologist": "Oncologist",
+    "radiologist": "Radiologist",
+}
+_IMAGESET_HEADER = re.compile(r"(ImageSet_(\d+))\.header\Z")
+_PLAN_DIR = re.compile(r"Plan_(\d+)\Z")
+
+
+def text(obj: PObject | None, key: str) -> str:
+    value = None if obj is None else obj.get(key)
+    if value is None or isinstance(value, PObject | list):
+        return ""
+    return str(value).strip()
+
+
+def integer(obj: PObject | None, key: str) -> int | None:
+    value = None if obj is None else obj.get(key)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+def iso_mtime(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _read(path: Path, name: str, warnings: list[Problem]) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        warnings.append(Problem(name, f"cannot read: {error.strerror or error}"))
+        return None
+
+
+def _walk_sizes(directory: Path, rel: str, record: PatientRecord) -> dict[str, int]:
+    """Total size, file count and newest mtime of a patient directory; never follows symlinks."""
+    sizes: dict[str, int] = {}
+    newest = 0.0
+
+    def on_error(error: OSError) -> None:
+        record.warnings.append(Problem(rel, f"cannot list {error.filename}: {error.strerror}"))
+
+    for dirpath, _dirs, files in os.walk(directory, onerror=on_error):
+        for name in files:
+            full = os.path.join(dirpath, name)
+            try:
+                st = os.lstat(full)
+            except OSError as error:
+                record.warnings.append(Problem(rel, f"cannot stat {name}: {error.strerror}"))
+                continue
+            sizes[os.path.relpath(full, directory)] = st.st_size
+            newest = max(newest, st.st_mtime)
+    record.size_bytes = sum(sizes.values())
+    record.file_count = len(sizes)
+    record.last_modified = iso_mtime(newest) if sizes else None
+    return sizes
+
+
+def _date_field(value: str, what: str, name: str, warnings: list[Problem], with_time: bool = False) -> str | None:
+    try:
+        return normalise_datetime(value) if with_time else normalise_date(value)
+    except DateProblem as problem:
+        warnings.append(Problem(name, f"{what}: {problem}"))
+        return None
+
+
+def _identity(record: PatientRecord, patient: PObject, name: str) -> None:
+    record.patient_id = integer(patient, "PatientID")
+    record.last_name = text(patient, "LastName")
+    record.first_name = text(patient, "FirstName")
+    record.middle_name = text(patient, "MiddleName")
+    record.mrn = text(patient, "MedicalRecordNumber")
+    record.birth_date = _date_field(text(patient, "DateOfBirth"), "DateOfBirth", name, record.warnings)
+    record.gender = text(patient, "Gender")
+    record.radiation_oncologist = text(patient, "RadiationOncologist")
+    record.physicians = {role: v for role, key in PHYSICIAN_KEYS.items() if (v := text(patient, key))}
+    record.diagnosis = text(patient, "Diagnosis")
+    record.comment = text(patient, "Comment")
+
+
+def _list_items(patient: PObject, list_key: str) -> list[PObject]:
+    found = patient.child(list_key)
+    return [v for v in found.items_list() if isinstance(v, PObject)] if found else []
+
+
+def _header_dims(directory: Path, image_name: str, rel: str, warnings: list[Problem]):
+    path = directory / f"{image_name}.header"
+    if not path.is_file():
+        return None, None
+    data = _read(path, f"{rel}/{path.name}", warnings)
+    if data is None:
+        return None, None
+    parsed = parse_header(data, f"{rel}/{path.name}")
+    warnings.extend(parsed.problems)
+    dims = {axis: integer(parsed.root, f"{axis}_dim") for axis in "xyz"}
+    pix = {axis: parsed.root.get(f"{axis}_pixdim") for axis in "xyz"}
+    dimensions = {k: v for k, v in dims.items() if v is not None} if any(dims.values()) else None
+    voxel = {k: float(v) for k, v in pix.items() if isinstance(v, int | float)} or None
+    return dimensions, voxel
+
+
+def _image_sets(record: PatientRecord, patient: PObject, directory: Path, sizes: dict[str, int]) -> None:
+    listed = {text(item, "ImageName") or f"ImageSet_{integer(item, 'ImageSetID')}": item
+              for item in _list_items(patient, "ImageSetList")}
+    on_disk = {m.group(1): int(m.group(2)) for f in sizes if (m := _IMAGESET_HEADER.match(f))}
+    for name in sorted(set(listed) | set(on_disk), key=lambda n: (len(n), n)):
+        item = listed.get(name)
+        if item is None:
+            record.warnings.append(Problem(f"{record.path}/Patient", f"{name} is on disk but not in ImageSetList"))
+        dimensions, voxel = _header_dims(directory, name, record.path, record.warnings)
+        scan = _date_field(text(item, "ScanTimeFromScanner"), f"{name} scan time",
+                           f"{record.path}/Patient", record.warnings, with_time=True)
+        record.image_sets.append(ImageSetInfo(
+            id=integer(item, "ImageSetID") if item else on_disk.get(name),
+            name=name,
+            modality=text(item, "Modality"),
+            series_description=text(item, "SeriesDescription"),
+            scan_date=scan,
+            number_of_images=integer(item, "NumberOfImages"),
+            dimensions=dimensions,
+            voxel_size_cm=voxel,
+            bytes=sum(size for f, size in sizes.items() if f.startswith(f"{name}.")),
+        ))
+
+
+def _plans(record: PatientRecord, patient: PObject, directory: Path) -> None:
+    listed = _list_items(patient, "PlanList")
+    seen: set[int] = set()
+    for item in listed:
+        plan_id = integer(item, "PlanID")
+        if plan_id is not None:
+            seen.add(plan_id)
+        record.plans.append(PlanInfo(
+            id=plan_id,
+            name=text(item, "PlanName"),
+            physicist=text(item, "Physicist"),
+            dosimetrist=text(item, "Dosimetrist"),
+            locked=integer(item, "PlanIsLocked") == 1,
+            directory_present=plan_id is not None and (directory / f"Plan_{plan_id}").is_dir(),
+        ))
+    try:
+        extra = sorted(int(m.group(1)) for d in directory.iterdir() if (m := _PLAN_DIR.match(d.name)) and d.is_dir())
+    except OSError:
+        extra = []
+    for plan_id in (p for p in extra if p not in seen):
+        record.warnings.append(Problem(f"{record.path}/Patient", f"Plan_{plan_id} is on disk but not in PlanList"))
+        record.plans.append(PlanInfo(plan_id, "", "", "", False, True))
+
+
+def read_patient(directory: Path, rel: str) -> PatientRecord:
+    """Everything the reader can learn about one `Patient_N` directory; problems become warnings."""
+    record = PatientRecord(path=rel)
+    sizes = _walk_sizes(directory, rel, record)
+    patient_file = directory / "Patient"
+    name = f"{rel}/Patient"
+    data = _read(patient_file, name, record.warnings) if patient_file.exists() else None
+    if data is None and not patient_file.exists():
+        record.warnings.append(Problem(name, "missing: identity unknown, files are still listed"))
+    patient = PObject()
+    if data is not None:
+        parsed = parse_bytes(data, name)
+        record.warnings.extend(parsed.problems)
+        patient = parsed.root
+        _identity(record, patient, name)
+    _image_sets(record, patient, directory, sizes)
+    _plans(record, patient, directory)
+    return record

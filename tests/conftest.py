@@ -1,0 +1,19 @@
+"""Shared test fixtures: the real Pinnacle sample tree in ../shared, when it is there."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_FIXTURES = REPO.parent / "shared" / "fixtures" / "pinnacle"
+
+
+@pytest.fixture
+def pinnacle_sample() -> Path:
+    """The real Pinnacle 16 sample tree (synthetic identity); skipped when ../shared is absent."""
+    root = SHARED_FIXTURES / "pinnacle_io-01"
+    if not root.is_dir():
+        pytest.skip("../shared/fixtures/pinnacle is not beside the repository")
+    return root
