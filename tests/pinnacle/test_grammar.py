@@ -150,3 +150,10 @@ def test_fixture_plan_trial_holds_its_quirks(pinnacle_sample):
     assert trials[0].get("Name") == "Trial_1"
     assert trials[0].child("DoseGrid").child("Dimension").to_data() == {"X": 93, "Y": 110, "Z": 89}
     assert trials[0].get("RecordDoseData") == "\\XDR:0\\"
+
+
+def test_hostile_nesting_depth_is_cut_not_a_crash():
+    deep = "A ={\n" * 5000 + "X = 1;\n" + "};\n" * 5000 + "After = 2;\n"
+    result = parse(deep)
+    assert result.root.get("After") == 2
+    assert any("nested deeper than" in p.message for p in result.problems)

@@ -18,6 +18,7 @@ from rtvault.errors import Problem
 Value = "str | int | float | list[float] | PObject"
 
 MAX_PROBLEMS_PER_FILE = 10
+MAX_DEPTH = 100  # real files nest about a dozen levels; deeper is garbage and would exhaust the stack
 
 # The stamp Pinnacle appends to text files: "/* " two (sometimes more) arbitrary bytes " */", then a newline.
 _STAMP_RE = re.compile(rb"/\* (.{0,12}?) \*/[\r\n]*\Z", re.S)
@@ -209,6 +210,15 @@ class _Parser:
             if self.is_punct(token, ";"):
                 return
 
+    def skip_object(self) -> None:
+        """Skip the rest of an object whose `{` was just read, without recursion."""
+        depth = 1
+        while depth and (token := self.next()) is not None:
+            if token.kind == "punct" and token.text in "{}":
+                depth += 1 if token.text == "{" else -1
+        if self.is_punct(self.peek(), ";"):
+            self.pos += 1
+
     def parse_body(self, obj: PObject, opened: list[tuple[str, int]]) -> None:
         while True:
             token = self.peek()
@@ -260,6 +270,10 @@ class _Parser:
             self.pos += 1
             if key.endswith("[]"):
                 _assign(obj, key[:-2], self.parse_numbers(key, line))
+                return
+            if len(opened) >= MAX_DEPTH:
+                self.problems.add(line, f"objects nested deeper than {MAX_DEPTH} levels: {key!r} skipped")
+                self.skip_object()
                 return
             child = PObject(line)
             _assign(obj, key, child)
