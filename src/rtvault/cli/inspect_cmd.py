@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -45,7 +46,7 @@ def _human_size(size: int) -> str:
 
 
 def _print_text(result: ScanResult) -> None:
-    console = Console(highlight=False)
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     table = Table(title=f"{len(result.patients)} patient(s) in {result.root}")
     for column in ("Path", "Name", "MRN", "Birth date", "Radiation oncologist", "Plans", "Image sets", "Size"):
         table.add_column(column, justify="right" if column in ("Plans", "Image sets", "Size") else "left")

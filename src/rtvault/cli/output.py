@@ -11,6 +11,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from rtvault.config import Config
 from rtvault.events import NoProgress
 from rtvault.events import Progress as ProgressProtocol
 
@@ -24,7 +25,7 @@ class AppContext:
     config_path: str | None
     debug: bool
 
-    def load_config(self):  # -> rtvault.config.Config
+    def load_config(self) -> Config:
         from rtvault.config import load
 
         return load(Path(self.config_path) if self.config_path else None)

@@ -1,0 +1,145 @@
+"""Every setting rtvault reads, declared once: typed access for the code, and `SCHEMA` for everything else.
+
+To add a setting, add a field here with its default and `about()` it (doc, example, check); validation,
+the example config (`rtvault config example`) and docs/configuration.md (`rtvault config reference`) follow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rtvault.config.schema import NOT_A_SETTING, STRING, Kind, about, schema_of
+
+DEFAULT_EXCLUDE = (".auto.plan*", "*.ErrorLog", "*.Transcript", "*~")
+_SQLITE = "sqlite:///"
+_URL_SCHEMES = (_SQLITE, "postgresql://")
+
+
+def _non_negative(value: int) -> str | None:
+    return f"must be 0 or more, got {value}" if value < 0 else None
+
+
+def _database_url(value: str) -> str | None:
+    if not value.startswith(_URL_SCHEMES):
+        return f"must start with {' or '.join(_URL_SCHEMES)}, got {value!r}"
+    if value == _SQLITE:
+        return f"names no database file (write {_SQLITE}path/to/catalog.sqlite)"
+    return None
+
+
+def _resolve_sqlite(url: str, base_dir: Path) -> str:
+    # Like every relative path in the file, a relative SQLite file is relative to the config file.
+    if not url.startswith(_SQLITE) or url.startswith(_SQLITE + "/"):
+        return url
+    return _SQLITE + str(base_dir / url.removeprefix(_SQLITE))
+
+
+DATABASE_URL = Kind("a string", "database URL", STRING.accepts, convert=_resolve_sqlite)
+
+
+def _count(doc: str) -> dict[str, Any]:
+    return about(doc, check=_non_negative)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PinnacleSource:
+    """The live Pinnacle patient database that backups read (never written to)."""
+
+    root: Path | None = field(
+        default=None,
+        metadata=about(
+            "Root of the Pinnacle patient database, the directory holding Institution_<I>/ (read only).",
+            example="/PrimaryPatientData/NewPatients",
+        ),
+    )
+    exclude: tuple[str, ...] = field(
+        default=DEFAULT_EXCLUDE,
+        metadata=about("Glob patterns of transient files never backed up (autosaves, logs, editor backups)."),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Source:
+    """What rtvault backs up."""
+
+    pinnacle: PinnacleSource = field(default_factory=PinnacleSource)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Store:
+    """One store: a directory on a local disk or a mounted NAS."""
+
+    path: Path = field(
+        metadata=about("Directory of the store, on a local disk or a mounted NAS share.", example="/mnt/nas1/rtvault")
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Catalog:
+    """The catalog: the searchable index of patients, snapshots, archives and copies."""
+
+    url: str = field(
+        default="sqlite:///rtvault-catalog.sqlite",
+        metadata=about(
+            "Catalog database: sqlite:///FILE (relative to this file) or postgresql://USER@HOST/DB.",
+            check=_database_url,
+            kind=DATABASE_URL,
+        ),
+    )
+
+    @property
+    def shown_url(self) -> str:
+        """The URL with any password replaced by ***, for printing."""
+        parts = urllib.parse.urlsplit(self.url)
+        if parts.password is None:
+            return self.url
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Retention:
+    """How many backup snapshots are kept, per period; a snapshot kept by any rule is kept."""
+
+    keep_last: int = field(default=3, metadata=_count("Always keep this many most recent snapshots."))
+    keep_hourly: int = field(default=24, metadata=_count("Keep the last snapshot of this many most recent hours."))
+    keep_daily: int = field(default=14, metadata=_count("Keep the last snapshot of this many most recent days."))
+    keep_weekly: int = field(default=8, metadata=_count("Keep the last snapshot of this many most recent weeks."))
+    keep_monthly: int = field(default=24, metadata=_count("Keep the last snapshot of this many most recent months."))
+    keep_yearly: int = field(default=20, metadata=_count("Keep the last snapshot of this many most recent years."))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    """The rtvault configuration file."""
+
+    file: Path = field(metadata=NOT_A_SETTING)
+    source: Source = field(default_factory=Source)
+    stores: dict[str, Store] = field(
+        default_factory=dict,
+        metadata=about("Stores, each named in its table header: [stores.<name>].", example="primary"),
+    )
+    catalog: Catalog = field(default_factory=Catalog)
+    retention: Retention = field(default_factory=Retention)
+
+    def to_json(self) -> dict[str, object]:
+        """The settings as JSON-ready data keyed as in the file: paths as strings, no password."""
+        data = dataclasses.asdict(self)
+        del data["file"]
+        data["catalog"]["url"] = self.catalog.shown_url
+        return {key: _jsonable(value) for key, value in data.items()}
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, dict):
+        return {key: _jsonable(item) for key, item in value.items()}
+    if isinstance(value, tuple | list):
+        return [_jsonable(item) for item in value]
+    return str(value) if isinstance(value, Path) else value
+
+
+SCHEMA = schema_of(Config)

@@ -1,0 +1,123 @@
+"""`rtvault config ...` run as a user runs it: in a subprocess, from a working directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+
+def rtvault(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    clean = {key: value for key, value in os.environ.items() if key != "RTVAULT_CONFIG"}
+    return subprocess.run(
+        [sys.executable, "-m", "rtvault", *args],
+        cwd=cwd,
+        env={**clean, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def no_traceback(result: subprocess.CompletedProcess[str]) -> bool:
+    return "Traceback" not in result.stdout + result.stderr
+
+
+@pytest.fixture
+def example_file(tmp_path: Path) -> Path:
+    """The generated example, written as a user would: rtvault config example > rtvault.toml."""
+    result = rtvault("config", "example", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    file = tmp_path / "rtvault.toml"
+    file.write_text(result.stdout, encoding="utf-8")
+    return file
+
+
+def test_example_then_check_is_ok(example_file: Path) -> None:
+    result = rtvault("config", "check", cwd=example_file.parent)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == f"OK: {example_file}"
+    assert "/PrimaryPatientData/NewPatients" in lines[1]
+    assert "primary (/mnt/nas1/rtvault)" in lines[2]
+    assert f"sqlite:///{example_file.parent}/rtvault-catalog.sqlite" in lines[3]
+
+
+def test_check_json_gives_file_validity_and_settings(example_file: Path, tmp_path: Path) -> None:
+    result = rtvault("--config", str(example_file), "config", "check", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert list(report) == ["file", "valid", "config"]
+    assert report["file"] == str(example_file) and report["valid"] is True
+    assert list(report["config"]) == ["source", "stores", "catalog", "retention"]
+    assert report["config"]["stores"] == {"primary": {"path": "/mnt/nas1/rtvault"}}
+    assert report["config"]["retention"]["keep_daily"] == 14
+
+
+def test_invalid_config_exits_3_naming_the_file_and_every_problem(tmp_path: Path) -> None:
+    file = tmp_path / "site.toml"
+    file.write_text("[stores.x]\npath = 3\n[retention]\nkeep_daily = -1\n", encoding="utf-8")
+    result = rtvault("--config", str(file), "config", "check", cwd=tmp_path)
+    assert result.returncode == 3
+    assert result.stdout == ""
+    assert str(file) in result.stderr
+    assert "stores.x.path: expected a string, got integer 3" in result.stderr
+    assert "retention.keep_daily: must be 0 or more, got -1" in result.stderr
+    assert no_traceback(result)
+
+
+def test_invalid_config_with_json_prints_a_json_error(tmp_path: Path) -> None:
+    file = tmp_path / "site.toml"
+    file.write_text("[stores.x]\n", encoding="utf-8")
+    result = rtvault("--config", str(file), "config", "check", "--json", cwd=tmp_path)
+    assert result.returncode == 3
+    error = json.loads(result.stdout)["error"]
+    assert error["exit_code"] == 3
+    assert "stores.x.path: required key is missing" in error["message"]
+    assert no_traceback(result)
+
+
+def test_missing_config_says_how_to_create_one(tmp_path: Path) -> None:
+    result = rtvault("config", "check", cwd=tmp_path)
+    assert result.returncode == 3
+    assert str(tmp_path / "rtvault.toml") in result.stderr
+    assert "rtvault config example > rtvault.toml" in result.stderr
+    assert no_traceback(result)
+
+
+def test_toml_syntax_error_exits_3_with_the_line(tmp_path: Path) -> None:
+    (tmp_path / "rtvault.toml").write_text("[stores.a\npath = '/x'\n", encoding="utf-8")
+    result = rtvault("config", "check", cwd=tmp_path)
+    assert result.returncode == 3
+    assert "invalid TOML" in result.stderr and "line 1" in result.stderr
+    assert no_traceback(result)
+
+
+def test_environment_variable_names_the_file(example_file: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = rtvault("config", "check", cwd=elsewhere, env={"RTVAULT_CONFIG": str(example_file)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"OK: {example_file}\n")
+
+
+def test_reference_is_markdown_of_every_key(tmp_path: Path, example_file: Path) -> None:
+    result = rtvault("config", "reference", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("# Configuration reference\n")
+    settings = tomllib.loads(example_file.read_text(encoding="utf-8"))
+    for key in settings["retention"]:
+        assert f"`retention.{key}`" in result.stdout
+
+
+@pytest.mark.parametrize("command", [[], ["example"], ["check"], ["reference"]], ids=" ".join)
+def test_help_shows_examples(tmp_path: Path, command: list[str]) -> None:
+    result = rtvault("config", *command, "--help", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Examples:" in result.stdout
+    assert f"rtvault config {command[0] if command else 'check'}" in result.stdout

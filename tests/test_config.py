@@ -1,0 +1,361 @@
+"""The configuration: finding the file, validation against the schema, and the texts generated from it."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from rtvault.config import (
+    ENV_VAR,
+    REFERENCE_COMMAND,
+    SCHEMA,
+    Config,
+    example_toml,
+    load,
+    reference_markdown,
+    validate,
+)
+from rtvault.config.schema import tables
+from rtvault.errors import ConfigError, ExitCode
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
+
+FULL = """\
+[source.pinnacle]
+root = "/PrimaryPatientData/NewPatients"
+exclude = ["*.ErrorLog"]
+
+[stores.nas1]
+path = "/mnt/nas1/rtvault"
+
+[stores.nas2]
+path = "/mnt/nas2/rtvault"
+
+[catalog]
+url = "postgresql://rtvault@db.example/rtvault"
+
+[retention]
+keep_last = 1
+keep_hourly = 2
+keep_daily = 3
+keep_weekly = 4
+keep_monthly = 5
+keep_yearly = 6
+"""
+
+
+@pytest.fixture(autouse=True)
+def no_config_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(ENV_VAR, raising=False)
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def problems_of(tmp_path: Path, text: str) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load(write(tmp_path / "rtvault.toml", text))
+    return caught.value.problems
+
+
+def schema_keys(example_names: bool = False) -> list[str]:
+    return [f"{name}.{f.name}" for name, section in tables(SCHEMA, example_names=example_names) for f in section.fields]
+
+
+# --- valid files ---------------------------------------------------------------------------------------
+
+
+def test_full_config_gives_typed_values(tmp_path: Path) -> None:
+    cfg = load(write(tmp_path / "rtvault.toml", FULL))
+    assert cfg.file == tmp_path / "rtvault.toml"
+    assert cfg.source.pinnacle.root == Path("/PrimaryPatientData/NewPatients")
+    assert cfg.source.pinnacle.exclude == ("*.ErrorLog",)
+    assert list(cfg.stores) == ["nas1", "nas2"]
+    assert cfg.stores["nas1"].path == Path("/mnt/nas1/rtvault")
+    assert cfg.catalog.url == "postgresql://rtvault@db.example/rtvault"
+    assert [cfg.retention.keep_last, cfg.retention.keep_daily, cfg.retention.keep_yearly] == [1, 3, 6]
+
+
+def test_to_json_round_trips_to_the_same_config(tmp_path: Path) -> None:
+    cfg = load(write(tmp_path / "rtvault.toml", FULL))
+    data = cfg.to_json()
+    assert data["stores"] == {"nas1": {"path": "/mnt/nas1/rtvault"}, "nas2": {"path": "/mnt/nas2/rtvault"}}
+    assert validate(data, cfg.file) == cfg
+
+
+def test_to_json_hides_the_catalog_password(tmp_path: Path) -> None:
+    cfg = load(write(tmp_path / "rtvault.toml", '[catalog]\nurl = "postgresql://u:s3cret@h/db"\n'))
+    assert cfg.catalog.url == "postgresql://u:s3cret@h/db"
+    assert cfg.to_json()["catalog"] == {"url": "postgresql://u:***@h/db"}
+
+
+def test_empty_file_gets_every_default(tmp_path: Path) -> None:
+    cfg = load(write(tmp_path / "rtvault.toml", ""))
+    assert cfg.source.pinnacle.root is None
+    assert cfg.source.pinnacle.exclude == (".auto.plan*", "*.ErrorLog", "*.Transcript", "*~")
+    assert cfg.stores == {}
+    assert cfg.catalog.url == f"sqlite:///{tmp_path}/rtvault-catalog.sqlite"
+    retention = cfg.retention
+    assert (retention.keep_last, retention.keep_hourly, retention.keep_daily) == (3, 24, 14)
+    assert (retention.keep_weekly, retention.keep_monthly, retention.keep_yearly) == (8, 24, 20)
+
+
+def test_a_partial_section_keeps_the_other_defaults(tmp_path: Path) -> None:
+    cfg = load(write(tmp_path / "rtvault.toml", "[retention]\nkeep_daily = 0\n"))
+    assert cfg.retention.keep_daily == 0
+    assert cfg.retention.keep_weekly == 8
+
+
+def test_relative_paths_follow_the_config_file_not_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = """\
+[source.pinnacle]
+root = "../pinnacle/NewPatients"
+[stores.local]
+path = "stores/local"
+[stores.nas]
+path = "/mnt/nas"
+[catalog]
+url = "sqlite:///db/catalog.sqlite"
+"""
+    file = write(tmp_path / "etc" / "rtvault.toml", text)
+    monkeypatch.chdir(write(tmp_path / "elsewhere" / "x", "").parent)
+    cfg = load(file)
+    assert cfg.source.pinnacle.root == tmp_path / "etc" / "../pinnacle/NewPatients"
+    assert cfg.stores["local"].path == tmp_path / "etc" / "stores" / "local"
+    assert cfg.stores["nas"].path == Path("/mnt/nas")
+    assert cfg.catalog.url == f"sqlite:///{tmp_path}/etc/db/catalog.sqlite"
+
+
+def test_absolute_sqlite_url_is_kept(tmp_path: Path) -> None:
+    cfg = load(write(tmp_path / "rtvault.toml", '[catalog]\nurl = "sqlite:////var/lib/rtvault/c.sqlite"\n'))
+    assert cfg.catalog.url == "sqlite:////var/lib/rtvault/c.sqlite"
+
+
+# --- which file ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def three_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    """A file in the working directory, one named by $RTVAULT_CONFIG and one for --config."""
+    files = {
+        name: write(tmp_path / name / "rtvault.toml", f"[stores.{name}]\npath = '{name}'\n")
+        for name in ("cwd", "env", "option")
+    }
+    monkeypatch.chdir(files["cwd"].parent)
+    return files
+
+
+def test_config_option_beats_the_environment(three_files: dict[str, Path], monkeypatch) -> None:
+    monkeypatch.setenv(ENV_VAR, str(three_files["env"]))
+    assert list(load(three_files["option"]).stores) == ["option"]
+
+
+def test_environment_beats_the_working_directory(three_files: dict[str, Path], monkeypatch) -> None:
+    monkeypatch.setenv(ENV_VAR, str(three_files["env"]))
+    cfg = load(None)
+    assert list(cfg.stores) == ["env"]
+    assert cfg.file == three_files["env"]
+
+
+def test_working_directory_file_is_the_default(three_files: dict[str, Path], monkeypatch) -> None:
+    monkeypatch.setenv(ENV_VAR, "")
+    cfg = load(None)
+    assert list(cfg.stores) == ["cwd"]
+    assert cfg.file == three_files["cwd"]
+
+
+def test_missing_default_file_says_how_to_create_one(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError) as caught:
+        load(None)
+    message = str(caught.value)
+    assert caught.value.exit_code == ExitCode.CONFIG
+    assert caught.value.file == str(tmp_path / "rtvault.toml")
+    assert "not found" in message and ENV_VAR in message
+    assert "rtvault config example > rtvault.toml" in message
+
+
+def test_missing_file_named_by_the_environment_says_so(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv(ENV_VAR, str(tmp_path / "etc" / "missing.toml"))
+    with pytest.raises(ConfigError, match=r"missing\.toml: .*not found \(from \$RTVAULT_CONFIG\)"):
+        load(None)
+
+
+def test_missing_file_given_with_the_option(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"given with --config.*example > .*nope\.toml"):
+        load(tmp_path / "nope.toml")
+
+
+def test_toml_syntax_error_gives_line_and_column(tmp_path: Path) -> None:
+    file = write(tmp_path / "rtvault.toml", "[retention]\nkeep_daily = = 3\n")
+    with pytest.raises(ConfigError) as caught:
+        load(file)
+    assert str(caught.value).startswith(f"{file}: invalid TOML: ")
+    assert "line 2, column" in str(caught.value)
+
+
+def test_a_directory_is_not_a_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read the configuration file"):
+        load(tmp_path)
+
+
+def test_a_latin1_file_is_refused_with_a_reason(tmp_path: Path) -> None:
+    file = tmp_path / "rtvault.toml"
+    file.write_bytes('[stores.a]\npath = "/mnt/données"\n'.encode("latin-1"))
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load(file)
+
+
+# --- invalid files: every problem names its dotted path --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("[stores.nas1]\npath = 3\n", "stores.nas1.path: expected a string, got integer 3"),
+        ('[stores.nas1]\npath = ""\n', "stores.nas1.path: must not be empty"),
+        ("[stores.nas1]\n", "stores.nas1.path: required key is missing"),
+        ("[retention]\nkeep_daily = -1\n", "retention.keep_daily: must be 0 or more, got -1"),
+        ("[retention]\nkeep_daily = true\n", "retention.keep_daily: expected an integer, got boolean true"),
+        ("[retention]\nkeep_daily = 1.5\n", "retention.keep_daily: expected an integer, got float 1.5"),
+        ('[retention]\nkeep_daily = "7"\n', 'retention.keep_daily: expected an integer, got string "7"'),
+        (
+            '[catalog]\nurl = "mysql://h/db"\n',
+            "catalog.url: must start with sqlite:/// or postgresql://, got 'mysql://h/db'",
+        ),
+        ('[catalog]\nurl = "sqlite:///"\n', "catalog.url: names no database file"),
+        ('[source.pinnacle]\nroot = "  "\n', "source.pinnacle.root: must not be empty"),
+        (
+            '[source.pinnacle]\nexclude = "*~"\n',
+            'source.pinnacle.exclude: expected an array of strings, got string "*~"',
+        ),
+        (
+            '[source.pinnacle]\nexclude = ["*~", 3]\n',
+            'source.pinnacle.exclude: expected an array of strings, got array ["*~", 3]',
+        ),
+        ("retention = 5\n", "retention: expected a table, got integer 5"),
+        ("source = [1]\n", "source: expected a table, got array [1]"),
+        ("stores = 1\n", "stores: expected a table of named tables, got integer 1"),
+        ('[stores]\npath = "/mnt/nas"\n', 'stores.path: expected a table, got string "/mnt/nas"'),
+        (
+            '[stores."my nas"]\npath = "/mnt/nas"\n',
+            "stores.\"my nas\": a name may only hold letters, digits, '-' and '_'",
+        ),
+        ("[source.pinnacle]\nroot = 2024-01-01\n", "source.pinnacle.root: expected a string, got date/time 2024-01-01"),
+    ],
+)
+def test_each_kind_of_problem_names_its_dotted_path(tmp_path: Path, text: str, problem: str) -> None:
+    assert [p[: len(problem)] for p in problems_of(tmp_path, text)] == [problem]
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("colour = 1\n", "colour: unknown key (known keys: source, stores, catalog, retention)"),
+        ("[retention]\nkeep_dayly = 7\n", "retention.keep_dayly: unknown key (did you mean 'keep_daily'?)"),
+        (
+            "[source.pinnacle]\nroot = '/p'\nexcludes = []\n",
+            "source.pinnacle.excludes: unknown key (did you mean 'exclude'?)",
+        ),
+        ("[source.dicom]\nport = 104\n", "source.dicom: unknown key (known keys: pinnacle)"),
+        (
+            "[stores.nas1]\npath = '/mnt/nas1'\nreadonly = true\n",
+            "stores.nas1.readonly: unknown key (known keys: path)",
+        ),
+    ],
+)
+def test_unknown_keys_are_rejected_at_every_level(tmp_path: Path, text: str, problem: str) -> None:
+    assert problems_of(tmp_path, text) == [problem]
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    text = """\
+surprise = 1
+[stores.nas1]
+path = 3
+[stores.nas2]
+[catalog]
+url = "ftp://x"
+[retention]
+keep_hourly = -2
+keep_daily = false
+"""
+    file = write(tmp_path / "rtvault.toml", text)
+    with pytest.raises(ConfigError) as caught:
+        load(file)
+    wheres = sorted(p.split(":")[0] for p in caught.value.problems)
+    assert wheres == [
+        "catalog.url",
+        "retention.keep_daily",
+        "retention.keep_hourly",
+        "stores.nas1.path",
+        "stores.nas2.path",
+        "surprise",
+    ]
+    assert str(caught.value).startswith(f"{file}: 6 problems:\n  - ")
+
+
+def test_validate_names_the_file_it_is_given(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        validate({"stores": {"x": {}}}, tmp_path / "site.toml")
+    assert str(caught.value) == f"{tmp_path / 'site.toml'}: stores.x.path: required key is missing"
+
+
+# --- texts generated from the schema ------------------------------------------------------------------
+
+
+def test_the_schema_declares_the_expected_keys() -> None:
+    assert schema_keys() == [
+        "source.pinnacle.root",
+        "source.pinnacle.exclude",
+        "stores.<name>.path",
+        "catalog.url",
+        "retention.keep_last",
+        "retention.keep_hourly",
+        "retention.keep_daily",
+        "retention.keep_weekly",
+        "retention.keep_monthly",
+        "retention.keep_yearly",
+    ]
+
+
+def test_example_is_valid_and_sets_every_key(tmp_path: Path) -> None:
+    text = example_toml()
+    data = tomllib.loads(text)
+    for key in schema_keys(example_names=True):
+        *tables_path, name = key.split(".")
+        table = data
+        for part in tables_path:
+            table = table[part]
+        assert name in table, key
+    cfg = load(write(tmp_path / "rtvault.toml", text))
+    assert isinstance(cfg, Config)
+    assert list(cfg.stores) == ["primary"]
+    assert cfg.source.pinnacle.root == Path("/PrimaryPatientData/NewPatients")
+
+
+def test_example_documents_every_key_in_a_comment_above_it() -> None:
+    lines = example_toml().splitlines()
+    for _table, section in tables(SCHEMA, example_names=True):
+        for spec in section.fields:
+            at = next(i for i, line in enumerate(lines) if line.startswith(f"{spec.name} = "))
+            assert lines[at - 2] == f"# {spec.doc}"
+
+
+def test_reference_docs_list_every_key() -> None:
+    docs = DOCS.read_text(encoding="utf-8")
+    missing = [key for key in schema_keys() if f"`{key}`" not in docs]
+    assert not missing, f"{DOCS} lacks {missing}; regenerate it with: {REFERENCE_COMMAND}"
+
+
+def test_reference_docs_are_up_to_date() -> None:
+    assert DOCS.read_text(encoding="utf-8") == reference_markdown(), (
+        f"{DOCS} is out of date with the schema; regenerate it with: {REFERENCE_COMMAND}"
+    )
