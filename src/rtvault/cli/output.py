@@ -11,7 +11,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from rtvault.config import Config
+from rtvault.config import Config, load
 from rtvault.events import NoProgress
 from rtvault.events import Progress as ProgressProtocol
 
@@ -26,8 +26,6 @@ class AppContext:
     debug: bool
 
     def load_config(self) -> Config:
-        from rtvault.config import load
-
         return load(Path(self.config_path) if self.config_path else None)
 
 
