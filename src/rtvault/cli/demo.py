@@ -1,8 +1,87 @@
-"""`rtvault demo ...` (being written)."""
+"""`rtvault demo generate` and `rtvault demo evolve`: synthetic Pinnacle databases (never real patients)."""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 import click
+
+from rtvault.cli.output import emit_json, json_option, progress_for
+from rtvault.demo import evolve_database, generate_database
+
+GENERATE_EXAMPLES = """\b
+Examples:
+  rtvault demo generate --out demo-db --patients 20 --seed 1
+  rtvault demo generate --out bench-db --patients 500 --seed 7 --image-mb 50 --json
+"""
+
+EVOLVE_EXAMPLES = """\b
+Examples:
+  rtvault demo evolve --db demo-db --day 1
+  for d in 1 2 3; do rtvault demo evolve --db demo-db --day $d --json; done
+"""
 
 
 @click.group()
 def demo() -> None:
     """Generate and evolve synthetic Pinnacle databases."""
+
+
+@demo.command(epilog=GENERATE_EXAMPLES)
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="New (or empty) directory to write the database into.",
+)
+@click.option("--patients", required=True, type=click.IntRange(min=1), help="Number of patients.")
+@click.option("--seed", required=True, type=click.IntRange(min=0), help="Random seed: same seed, same bytes.")
+@click.option(
+    "--image-mb",
+    default=4.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Approximate size of each CT image set, in MB (10^6 bytes).",
+)
+@json_option
+def generate(out: Path, patients: int, seed: int, image_mb: float, as_json: bool) -> None:
+    """Write a synthetic Pinnacle database at OUT (never real patient data).
+
+    Same seed and options, same bytes and mtimes. OUT must be new or empty.
+    """
+    result = generate_database(out, patients, seed, image_mb, progress_for(as_json))
+    if as_json:
+        emit_json(result.to_json())
+        return
+    click.echo(
+        f"Generated {len(result.patients)} patients in {result.out}: {result.files} files, "
+        f"{result.bytes / 1e6:.1f} MB in {result.duration_s:.1f} s (seed {seed})."
+    )
+
+
+@demo.command(epilog=EVOLVE_EXAMPLES)
+@click.option(
+    "--db",
+    "db",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="A database written by `rtvault demo generate`.",
+)
+@click.option("--day", required=True, type=click.IntRange(min=1), help="Clinical working day to play (1, 2, ...).")
+@json_option
+def evolve(db: Path, day: int, as_json: bool) -> None:
+    """Play one clinical day: edit plans, admit a patient, delete a finished one.
+
+    Only databases written by `rtvault demo generate` are accepted; file times are those of working day DAY
+    after 2026-01-05.
+    """
+    result = evolve_database(db, day, progress_for(as_json))
+    if as_json:
+        emit_json(result.to_json())
+        return
+    click.echo(
+        f"Day {day}: {len(result.edited)} files edited, {len(result.added)} added, {len(result.deleted)} deleted "
+        f"(admitted {', '.join(result.added_patients) or 'nobody'}; "
+        f"deleted {', '.join(result.deleted_patients) or 'nobody'})."
+    )

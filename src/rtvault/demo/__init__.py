@@ -1,0 +1,18 @@
+"""Synthetic Pinnacle databases for tests, demos and benchmarks: never real patient data.
+
+`generate_database` writes a database from a seed; `evolve_database` plays one clinical day on it.
+"""
+
+from rtvault.demo.evolve import EvolveResult, evolve_database
+from rtvault.demo.generate import generate_database
+from rtvault.demo.spec import GeneratedDatabase, ImageSetSpec, PatientSpec, PlanSpec
+
+__all__ = [
+    "EvolveResult",
+    "GeneratedDatabase",
+    "ImageSetSpec",
+    "PatientSpec",
+    "PlanSpec",
+    "evolve_database",
+    "generate_database",
+]

@@ -1,0 +1,136 @@
+"""What the generator decides before writing: the manifest it returns, so tests compare a reader's findings
+with what was written instead of hard-coded values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from rtvault.demo.names import Identity
+from rtvault.demo.sites import Site
+
+INSTITUTION_DIR = "Institution_1"
+MOUNT = "Mount_0"
+
+
+@dataclass(frozen=True)
+class ImageSetSpec:
+    id: int
+    modality: str
+    series_description: str
+    dims: tuple[int, int, int]  # x, y, z voxel counts
+    pixdim: tuple[float, float, float]  # cm
+    byte_order: int  # 0: little-endian voxels, 1: big-endian
+    scanned: datetime
+    series_uid: str
+    exam_id: str
+
+    @property
+    def name(self) -> str:
+        return f"ImageSet_{self.id}"
+
+    @property
+    def dimensions(self) -> dict[str, int]:
+        x, y, z = self.dims
+        return {"x": x, "y": y, "z": z}
+
+    @property
+    def img_bytes(self) -> int:
+        x, y, z = self.dims
+        return x * y * z * 2
+
+
+@dataclass(frozen=True)
+class BeamSpec:
+    name: str
+    gantry: float
+    couch: float
+    collimator: float
+    jaws: tuple[float, float, float, float]  # left, right, top, bottom (cm)
+    weight: float
+    monitor_units: float
+    energy: str
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    name: str
+    prescription: str
+    dose_per_fraction: float
+    fractions: int
+    beams: tuple[BeamSpec, ...]
+    dose_dims: tuple[int, int, int]
+    dose_voxel: float
+    dose_origin: tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class PlanSpec:
+    id: int
+    name: str
+    physicist: str
+    dosimetrist: str
+    locked: bool
+    comment: str
+    image_set_id: int
+    isocenter: tuple[float, float, float]
+    trials: tuple[TrialSpec, ...]
+    created: datetime
+    modified: datetime
+    autosave: bool = False
+    error_log: bool = False
+    transcript: bool = False
+
+    @property
+    def directory(self) -> str:
+        return f"Plan_{self.id}"
+
+
+@dataclass
+class PatientSpec:
+    number: int
+    identity: Identity
+    site: Site
+    diagnosis: str
+    image_sets: list[ImageSetSpec]
+    plans: list[PlanSpec]
+    created: datetime
+    modified: datetime
+    editor_backup: bool = False
+    dir_size_mb: float = 0.0
+
+    @property
+    def patient_id(self) -> int:
+        return self.number
+
+    @property
+    def path(self) -> str:
+        """Relative to the database root, as in PatientPath: `Institution_1/Mount_0/Patient_N`."""
+        return f"{INSTITUTION_DIR}/{MOUNT}/Patient_{self.number}"
+
+    @property
+    def finished(self) -> bool:
+        return all(plan.locked for plan in self.plans)
+
+
+@dataclass
+class GeneratedDatabase:
+    """The result of `generate_database`: where, what, and how much was written."""
+
+    out: Path
+    seed: int
+    patients: list[PatientSpec] = field(default_factory=list)
+    files: int = 0
+    bytes: int = 0
+    duration_s: float = 0.0
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "out": str(self.out),
+            "patients": len(self.patients),
+            "files": self.files,
+            "bytes": self.bytes,
+            "seed": self.seed,
+            "duration_s": round(self.duration_s, 3),
+        }
