@@ -157,3 +157,10 @@ def test_hostile_nesting_depth_is_cut_not_a_crash():
     result = parse(deep)
     assert result.root.get("After") == 2
     assert any("nested deeper than" in p.message for p in result.problems)
+
+
+def test_value_cut_by_the_end_of_file_is_not_kept():
+    result = parse('LastName = "DUPONT";\nPatientID = 100')  # was 10000 before the file was cut
+    assert result.root.get("LastName") == "DUPONT"
+    assert "PatientID" not in result.root
+    assert [(p.line, "value not kept" in p.message) for p in result.problems] == [(2, True)]

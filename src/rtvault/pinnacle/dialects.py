@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import re
 
-from rtvault.pinnacle.grammar import ParseResult, PObject, _Problems, coerce_scalar, split_stamp, unquote
+from rtvault.pinnacle.grammar import MAX_DEPTH, ParseResult, PObject, _Problems, coerce_scalar, split_stamp, unquote
 
 _HEADER_ASSIGN = re.compile(r"\s*([A-Za-z_][\w.]*)\s*=\s*(.*?)\s*;\s*\Z")
 _HEADER_COLON = re.compile(r"\s*([A-Za-z_][\w.]*)\s*:(.*)\Z")
 _ROI_OPEN = re.compile(r"([A-Za-z_]\w*)\s*=\s*\{\Z")
 _ROI_CLOSE = re.compile(r"\};?\Z")
 _ROI_COLON = re.compile(r"([A-Za-z_]\w*)\s*:(.*)\Z")
-_ROI_ASSIGN = re.compile(r"([A-Za-z_]\w*)\s*=\s*(.*?);?\Z")
+_ROI_ASSIGN = re.compile(r"([A-Za-z_]\w*)\s*=\s*(\S.*?)\s*;?\Z")
 
 
 def _lines(data: bytes) -> list[str]:
@@ -59,6 +59,7 @@ def parse_roi(data: bytes, name: str) -> ParseResult:
     stack: list[tuple[PObject, int]] = []
     points: list[list[float]] | None = None
     current = root
+    too_deep = False
     for number, raw in enumerate(_lines(data), start=1):
         line = _strip_comment(raw)
         if not line:
@@ -76,6 +77,12 @@ def parse_roi(data: bytes, name: str) -> ParseResult:
             if match.group(1) == "points":
                 points = []
                 current.add("points", points)
+                continue
+            if len(stack) >= MAX_DEPTH:  # flatten what is deeper, say so once
+                if not too_deep:
+                    problems.add(number, f"blocks nested deeper than {MAX_DEPTH} levels: {match.group(1)!r} ignored")
+                too_deep = True
+                stack.append((current, number))
                 continue
             child = PObject(number)
             current.add(match.group(1), child)

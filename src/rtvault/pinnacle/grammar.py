@@ -81,25 +81,18 @@ class PObject:
         return len(self.entries)
 
     def to_data(self) -> object:
-        """Plain JSON-able data: lists for `*List`/`*Array`/`#N` objects, dicts otherwise."""
+        """Plain JSON-able data: a list for an object of `#N` items, else a dict in which the values of a
+        repeated key (`Plan ={}; Plan ={};`) are collected in one list."""
         keys = self.keys()
         if keys and all(k.startswith("#") for k in keys):
             return [_to_data(v) for v in self.items_list()]
-        out: dict[str, object] = {}
+        grouped: dict[str, list[object]] = {}
         for k, v in self.entries:
-            if k in out:
-                prev = out[k]
-                out[k] = [*prev, _to_data(v)] if isinstance(prev, _Repeated) else _Repeated([prev, _to_data(v)])
-            else:
-                out[k] = _to_data(v)
-        return {k: list(v) if isinstance(v, _Repeated) else v for k, v in out.items()}
+            grouped.setdefault(k, []).append(_to_data(v))
+        return {k: values[0] if len(values) == 1 else values for k, values in grouped.items()}
 
     def __repr__(self) -> str:
         return f"PObject({self.entries!r})"
-
-
-class _Repeated(list):
-    """Marks a dict value collected from a repeated key."""
 
 
 def _to_data(value: object) -> object:
@@ -142,10 +135,12 @@ class _Problems:
 
 def split_stamp(data: bytes) -> tuple[bytes, bytes | None]:
     """Separate the trailing `/* XY */` stamp, whose bytes are arbitrary and may even look like `*/`."""
-    match = _STAMP_RE.search(data, max(0, len(data) - 32))
-    if match is None:
-        return data, None
-    return data[: match.start()], match.group(1)
+    start = len(data)
+    floor = max(0, len(data) - 32)
+    while (start := data.rfind(b"/* ", floor, start)) >= 0:
+        if match := _STAMP_RE.match(data, start):
+            return data[:start], match.group(1)
+    return data, None
 
 
 def coerce_scalar(text: str) -> str | int | float:
@@ -288,6 +283,10 @@ class _Parser:
         while (token := self.peek()) is not None and not (token.kind == "punct" and token.text in ";}{="):
             parts.append(token)
             self.pos += 1
+        if self.peek() is None and parts:
+            # A file cut inside a value may have cut the value too (10000 read as 100): never keep it.
+            self.problems.add(line, f"file ends inside the value of {key!r}: value not kept")
+            return None
         if not self.is_punct(self.peek(), ";"):
             self.problems.add(line, f"missing ';' after the value of {key!r}")
         else:

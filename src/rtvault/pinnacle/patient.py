@@ -22,6 +22,8 @@ PHYSICIAN_KEYS = {
 }
 _IMAGESET_HEADER = re.compile(r"(ImageSet_(\d+))\.header\Z")
 _PLAN_DIR = re.compile(r"Plan_(\d+)\Z")
+# An ImageName is joined to the patient directory: only a plain, short file name may be (never ../ or /abs).
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\Z")
 
 
 def text(obj: PObject | None, key: str) -> str:
@@ -105,7 +107,7 @@ def _list_items(patient: PObject, list_key: str) -> list[PObject]:
 
 def _header_dims(directory: Path, image_name: str, rel: str, warnings: list[Problem]):
     path = directory / f"{image_name}.header"
-    if not path.is_file():
+    if not _SAFE_NAME.match(image_name) or not os.path.isfile(path):
         return None, None
     data = _read(path, f"{rel}/{path.name}", warnings)
     if data is None:
@@ -119,9 +121,21 @@ def _header_dims(directory: Path, image_name: str, rel: str, warnings: list[Prob
     return dimensions, voxel
 
 
+def _image_name(item: PObject, index: int, record: PatientRecord) -> str:
+    name = text(item, "ImageName")
+    image_id = integer(item, "ImageSetID")
+    fallback = f"ImageSet_{image_id}" if image_id is not None else f"(unnamed image set #{index})"
+    if not name:
+        return fallback
+    if not _SAFE_NAME.match(name):
+        record.warnings.append(Problem(f"{record.path}/Patient", f"unusable ImageName {name[:60]!r}: not a file name"))
+        return fallback
+    return name
+
+
 def _image_sets(record: PatientRecord, patient: PObject, directory: Path, sizes: dict[str, int]) -> None:
-    listed = {text(item, "ImageName") or f"ImageSet_{integer(item, 'ImageSetID')}": item
-              for item in _list_items(patient, "ImageSetList")}
+    items = _list_items(patient, "ImageSetList")
+    listed = {_image_name(item, index, record): item for index, item in enumerate(items)}
     on_disk = {m.group(1): int(m.group(2)) for f in sizes if (m := _IMAGESET_HEADER.match(f))}
     for name in sorted(set(listed) | set(on_disk), key=lambda n: (len(n), n)):
         item = listed.get(name)
