@@ -258,7 +258,7 @@ def test_each_kind_of_problem_names_its_dotted_path(tmp_path: Path, text: str, p
 @pytest.mark.parametrize(
     ("text", "problem"),
     [
-        ("colour = 1\n", "colour: unknown key (known keys: source, stores, catalog, retention)"),
+        ("colour = 1\n", "colour: unknown key (known keys: source, stores, backup, catalog, retention)"),
         ("[retention]\nkeep_dayly = 7\n", "retention.keep_dayly: unknown key (did you mean 'keep_daily'?)"),
         (
             "[source.pinnacle]\nroot = '/p'\nexcludes = []\n",
@@ -316,6 +316,8 @@ def test_the_schema_declares_the_expected_keys() -> None:
         "source.pinnacle.root",
         "source.pinnacle.exclude",
         "stores.<name>.path",
+        "backup.max_shrink",
+        "backup.lock_lease_seconds",
         "catalog.url",
         "retention.keep_last",
         "retention.keep_hourly",
@@ -359,3 +361,18 @@ def test_reference_docs_are_up_to_date() -> None:
     assert DOCS.read_text(encoding="utf-8") == reference_markdown(), (
         f"{DOCS} is out of date with the schema; regenerate it with: {REFERENCE_COMMAND}"
     )
+
+
+@pytest.mark.parametrize(("value", "problem"), [
+    ("1.5", "backup.max_shrink: must be a fraction between 0 and 1, got 1.5"),
+    ("true", "backup.max_shrink: expected a number, got boolean true"),
+])
+def test_backup_max_shrink_is_a_fraction(tmp_path: Path, value: str, problem: str) -> None:
+    file = write(tmp_path / "rtvault.toml", f"[backup]\nmax_shrink = {value}\n")
+    with pytest.raises(ConfigError) as caught:
+        load(file)
+    assert caught.value.problems == [problem]
+
+
+def test_backup_max_shrink_accepts_an_integer(tmp_path: Path) -> None:
+    assert load(write(tmp_path / "rtvault.toml", "[backup]\nmax_shrink = 0\n")).backup.max_shrink == 0.0

@@ -38,8 +38,8 @@ def toml_value(value: Any) -> str:
     """A Python setting value written as TOML."""
     if isinstance(value, bool):
         return str(value).lower()
-    if isinstance(value, int):
-        return str(value)
+    if isinstance(value, int | float):
+        return repr(value)
     if isinstance(value, str | Path):
         return json.dumps(str(value), ensure_ascii=False)
     if isinstance(value, tuple | list):

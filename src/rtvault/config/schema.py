@@ -45,6 +45,12 @@ def _to_path(value: str | None, base_dir: Path) -> Path | None:
 
 STRING = Kind("a string", "string", lambda v: isinstance(v, str))
 INTEGER = Kind("an integer", "integer", lambda v: isinstance(v, int) and not isinstance(v, bool))
+NUMBER = Kind(
+    "a number",
+    "number",
+    lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    convert=lambda value, _base_dir: float(value),
+)
 PATH = Kind("a string", "path", lambda v: isinstance(v, str), (_not_empty,), _to_path)
 STRING_LIST = Kind(
     "an array of strings",
@@ -55,6 +61,7 @@ STRING_LIST = Kind(
 _KIND_OF_ANNOTATION: dict[object, Kind] = {
     str: STRING,
     int: INTEGER,
+    float: NUMBER,
     Path: PATH,
     Path | None: PATH,
     tuple[str, ...]: STRING_LIST,

@@ -113,6 +113,36 @@ class Retention:
     keep_yearly: int = field(default=20, metadata=_count("Keep the last snapshot of this many most recent years."))
 
 
+def _fraction(value: float) -> str | None:
+    return None if 0 <= value <= 1 else f"must be a fraction between 0 and 1, got {value}"
+
+
+def _positive(value: int) -> str | None:
+    return None if value > 0 else f"must be more than 0, got {value}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Backup:
+    """How backups run and when they refuse to run."""
+
+    max_shrink: float = field(
+        default=0.2,
+        metadata=about(
+            "Refuse a backup when the patient count dropped by more than this fraction since the last snapshot "
+            "(0.2 = 20 %); `rtvault backup --allow-shrink` overrides it once.",
+            check=_fraction,
+        ),
+    )
+    lock_lease_seconds: int = field(
+        default=900,
+        metadata=about(
+            "A writer's lock on a store expires after this many seconds unless renewed; a lock left by a "
+            "crashed run is taken over once expired (or at once when its process is gone).",
+            check=_positive,
+        ),
+    )
+
+
 @dataclass(frozen=True, kw_only=True)
 class Config:
     """The rtvault configuration file."""
@@ -123,6 +153,7 @@ class Config:
         default_factory=dict,
         metadata=about("Stores, each named in its table header: [stores.<name>].", example="primary"),
     )
+    backup: Backup = field(default_factory=Backup)
     catalog: Catalog = field(default_factory=Catalog)
     retention: Retention = field(default_factory=Retention)
 
