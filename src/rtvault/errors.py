@@ -16,6 +16,10 @@ class ExitCode(IntEnum):
     USAGE = 2
     CONFIG = 3
     INPUT = 4
+    SOURCE_REFUSED = 5
+    LOCKED = 6
+    CHECK_FAILED = 7
+    STORE = 8
     INTERRUPTED = 130
 
 
@@ -25,6 +29,10 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.USAGE: "wrong command-line usage (unknown option, missing argument)",
     ExitCode.CONFIG: "the configuration file is missing or invalid",
     ExitCode.INPUT: "an input path is missing, unreadable or not what the command expects",
+    ExitCode.SOURCE_REFUSED: "backup refused: the source is missing, empty, not mounted or shrank suspiciously",
+    ExitCode.LOCKED: "the store is locked by another running writer (backup, prune)",
+    ExitCode.CHECK_FAILED: "the store check found problems (listed in the output)",
+    ExitCode.STORE: "the store is missing, not an rtvault store, damaged, or lacks what was asked",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C or SIGINT)",
 }
 
@@ -70,3 +78,27 @@ class Problem:
 
     def to_json(self) -> dict[str, object]:
         return {"file": self.file, "line": self.line, "message": self.message}
+
+
+class SourceRefused(RtvaultError):
+    """The source looks wrong (missing, empty, unmounted, shrunk): backing it up could lose patients."""
+
+    exit_code = ExitCode.SOURCE_REFUSED
+
+
+class LockBusy(RtvaultError):
+    """Another live writer holds the store's lock."""
+
+    exit_code = ExitCode.LOCKED
+
+
+class StoreError(RtvaultError):
+    """The store is missing, not a store, damaged, or lacks the snapshot, patient or object asked for."""
+
+    exit_code = ExitCode.STORE
+
+
+class CheckFailed(RtvaultError):
+    """`rtvault check` found problems."""
+
+    exit_code = ExitCode.CHECK_FAILED

@@ -12,6 +12,7 @@ import traceback
 import click
 
 from rtvault import __version__
+from rtvault.cli.backup_cmd import backup_command, init_command
 from rtvault.cli.config_cmd import config
 from rtvault.cli.demo import demo
 from rtvault.cli.inspect_cmd import inspect_command
@@ -54,6 +55,8 @@ def cli(ctx: click.Context, config_path: str | None, debug: bool) -> None:
 cli.add_command(config)
 cli.add_command(demo)
 cli.add_command(inspect_command)
+cli.add_command(init_command)
+cli.add_command(backup_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,62 @@
+"""`rtvault init`, `rtvault backup` and `rtvault snapshots`."""
+
+from __future__ import annotations
+
+import click
+
+from rtvault.cli.output import AppContext, emit_json, json_option, progress_for
+from rtvault.jobs.backup import run_backup
+from rtvault.jobs.stores import init_stores, open_store
+
+store_option = click.option("--store", "store_name", help="Store name from the configuration (default: the first).")
+
+
+@click.command("init", epilog="""\b
+Examples:
+  rtvault init
+  rtvault --config /etc/rtvault/rtvault.toml init --json
+""")
+@json_option
+@click.pass_obj
+def init_command(app: AppContext, as_json: bool) -> None:
+    """Create the configured stores (does nothing for a store that already exists).
+
+    Refuses a directory that holds anything other than an rtvault store.
+    """
+    done = init_stores(app.load_config())
+    if as_json:
+        emit_json({"stores": done})
+        return
+    for item in done:
+        verb = "created" if item["created"] else "already initialised"
+        click.echo(f"store {item['store']}: {item['path']} {verb}")
+
+
+@click.command("backup", epilog="""\b
+Examples:
+  rtvault backup
+  rtvault backup --json
+  rtvault backup --allow-shrink     # after deleting many patients on purpose
+""")
+@click.option("--allow-shrink", is_flag=True, help="Back up even if the patient count dropped suspiciously.")
+@store_option
+@json_option
+@click.pass_obj
+def backup_command(app: AppContext, allow_shrink: bool, store_name: str | None, as_json: bool) -> None:
+    """Take a snapshot of the Pinnacle database ([source.pinnacle] root) into the store.
+
+    Incremental and deduplicated; refuses a missing, empty or suspiciously shrunk source (exit code 5).
+    """
+    config = app.load_config()
+    summary = run_backup(config, open_store(config, store_name), allow_shrink=allow_shrink,
+                         progress=progress_for(as_json))
+    if as_json:
+        emit_json(summary.to_json())
+        return
+    click.echo(
+        f"snapshot {summary.snapshot}: {summary.patients} patients, {summary.files_new} new, "
+        f"{summary.files_changed} changed, {summary.files_unchanged} unchanged files; "
+        f"{summary.bytes_read / 1e6:.1f} MB read, {summary.bytes_added / 1e6:.1f} MB added "
+        f"in {summary.duration_s:.1f} s")
+    for warning in summary.warnings:
+        click.echo(f"  warning: {warning}", err=True)

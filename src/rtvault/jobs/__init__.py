@@ -1,0 +1,1 @@
+"""Jobs: the orchestration that ties the domains together (backup, restore, retention, checks)."""

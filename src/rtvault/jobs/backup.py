@@ -1,0 +1,232 @@
+"""`rtvault backup`: one snapshot of the Pinnacle source into a store.
+
+Incremental: a file whose size, mtime, inode and ctime equal the previous snapshot's is not read again; a
+patient none of whose files changed keeps its previous tree without even being parsed. Files that change
+while being read are re-read, then recorded as inconsistent with a warning.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rtvault.config import Config
+from rtvault.errors import Problem, SourceRefused
+from rtvault.events import NoProgress, Progress
+from rtvault.jobs.source import FileStat, Listing, check_source, list_source
+from rtvault.pinnacle.patient import read_patient
+from rtvault.store import Store
+from rtvault.store.locks import WriterLock
+from rtvault.store.objects import SMALL, data_key, store_small, store_stream, wants_shuffle
+from rtvault.store.repository import new_snapshot_id
+
+READ_ATTEMPTS = 3
+WORKERS = 4  # hashing and zstd release the GIL: two cores stay busy while others wait on the disk
+
+
+@dataclass
+class BackupSummary:
+    snapshot: str
+    patients: int
+    files_new: int = 0
+    files_changed: int = 0
+    files_unchanged: int = 0
+    files_skipped: int = 0
+    bytes_read: int = 0
+    bytes_added: int = 0
+    duration_s: float = 0.0
+    warnings: list[Problem] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, object]:
+        data = asdict(self)
+        data["warnings"] = [w.to_json() for w in self.warnings]
+        return data
+
+
+@dataclass
+class _Stored:
+    digest: str | None
+    stat: FileStat
+    new_bytes: int = 0
+    warning: Problem | None = None
+
+
+def _same(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_size, a.st_mtime_ns, a.st_ino) == (b.st_size, b.st_mtime_ns, b.st_ino)
+
+
+def _store_file(store: Store, path: Path, entry: FileStat, rel: str) -> _Stored:
+    """Read, hash and store one file; re-read it if it changed meanwhile."""
+    shuffled = wants_shuffle(entry.name)
+    for _attempt in range(READ_ATTEMPTS):
+        try:
+            with open(path, "rb") as source:
+                before = os.fstat(source.fileno())
+                if before.st_size <= SMALL:
+                    data = source.read()
+                    digest, new = store_small(store.backend, data, shuffled)
+                    size = len(data)
+                else:
+                    digest, size, new = store_stream(store.backend, source, shuffled)
+                after = os.fstat(source.fileno())
+            now = os.stat(path)
+        except FileNotFoundError:
+            return _Stored(None, entry, warning=Problem(rel, "vanished during the backup: not in this snapshot"))
+        except OSError as error:
+            return _Stored(None, entry, warning=Problem(rel, f"cannot read: {error.strerror}"))
+        stored = _Stored(digest, FileStat.of(entry.name, after),
+                         store.backend.size(data_key(digest)) if new else 0)
+        if _same(before, after) and _same(after, now) and size == after.st_size:
+            return stored
+    stored.warning = Problem(rel, f"kept changing while read ({READ_ATTEMPTS} attempts): stored as inconsistent")
+    return stored
+
+
+def _unchanged(entry: FileStat, previous: dict | None) -> bool:
+    return previous is not None and (entry.size, entry.mtime_ns, entry.ino, entry.ctime_ns) == (
+        previous["size"], previous["mtime_ns"], previous["ino"], previous["ctime_ns"])
+
+
+class _Run:
+    def __init__(self, config: Config, store: Store, progress: Progress) -> None:
+        self.config = config
+        self.store = store
+        self.progress = progress
+        self.summary = BackupSummary("", 0)
+
+    def previous_trees(self, previous: dict | None) -> dict[str, dict]:
+        if previous is None:
+            return {}
+        trees = {p["path"]: p["tree"] for p in previous["patients"]}
+        if previous.get("other"):
+            trees[""] = previous["other"]["tree"]
+        return {path: {"digest": digest, **self.store.get_tree(digest)} for path, digest in trees.items()}
+
+    def read_changed(self, listings: dict[str, Listing], previous: dict[str, dict]) -> dict[tuple[str, str], _Stored]:
+        todo: list[tuple[str, FileStat]] = []
+        for key, listing in listings.items():
+            before = {f["name"]: f for f in previous.get(key, {}).get("files", [])}
+            for entry in listing.files:
+                if _unchanged(entry, before.get(entry.name)):
+                    self.summary.files_unchanged += 1
+                else:
+                    todo.append((key, entry))
+                    if entry.name in before:
+                        self.summary.files_changed += 1
+                    else:
+                        self.summary.files_new += 1
+        self.progress.begin("Backing up", sum(entry.size for _, entry in todo))
+        try:
+            with ThreadPoolExecutor(WORKERS) as pool:
+                jobs = {(key, entry.name): pool.submit(self.one, listings[key].base / entry.name, entry,
+                                                       f"{key}/{entry.name}".lstrip("/"))
+                        for key, entry in todo}
+                return {name: job.result() for name, job in jobs.items()}
+        finally:
+            self.progress.end()
+
+    def one(self, path: Path, entry: FileStat, rel: str) -> _Stored:
+        stored = _store_file(self.store, path, entry, rel)
+        self.progress.advance(entry.size)
+        return stored
+
+    def tree_of(self, key: str, listing: Listing, previous: dict | None,
+                stored: dict[tuple[str, str], _Stored]) -> tuple[str, dict] | None:
+        before = {f["name"]: f for f in (previous or {}).get("files", [])}
+        files = []
+        for entry in listing.files:
+            if (key, entry.name) not in stored:
+                files.append(before[entry.name])
+                continue
+            result = stored[(key, entry.name)]
+            if result.warning:
+                self.summary.warnings.append(result.warning)
+            if result.digest is None:
+                continue
+            self.summary.bytes_read += result.stat.size
+            self.summary.bytes_added += result.new_bytes
+            record = {**asdict(result.stat), "hash": result.digest}
+            if result.warning:
+                record["inconsistent"] = True
+            files.append(record)
+        dirs = [asdict(d) for d in listing.dirs]
+        if previous and files == previous["files"] and dirs == previous["dirs"]:
+            return previous["digest"], previous
+        tree: dict = {"files": files, "dirs": dirs}
+        if key:
+            record = read_patient(listing.base, key)
+            self.summary.warnings.extend(record.warnings)
+            tree["patient"] = record.to_json()
+        return self.store.put_tree(tree), tree
+
+
+def _patient_entry(path: str, digest: str, tree: dict) -> dict:
+    patient = tree.get("patient", {})
+    return {
+        "path": path,
+        "tree": digest,
+        "patient_id": patient.get("patient_id"),
+        "last_name": patient.get("last_name", ""),
+        "first_name": patient.get("first_name", ""),
+        "mrn": patient.get("mrn", ""),
+        "birth_date": patient.get("birth_date"),
+        "files": len(tree["files"]),
+        "bytes": sum(f["size"] for f in tree["files"]),
+    }
+
+
+def _refuse_shrink(previous: dict | None, count: int, max_shrink: float, allow_shrink: bool) -> None:
+    if count == 0:
+        raise SourceRefused("the source holds no patient: refusing to record an empty snapshot")
+    if previous is None or allow_shrink:
+        return
+    before = len(previous["patients"])
+    if before and count < before * (1 - max_shrink):
+        raise SourceRefused(
+            f"the source holds {count} patients, down from {before} in snapshot {previous['id']} "
+            f"(more than {max_shrink:.0%} fewer): refusing to back up what may be a broken mount; "
+            "if the deletions are real, run again with --allow-shrink")
+
+
+def run_backup(config: Config, store: Store, *, allow_shrink: bool = False,
+               progress: Progress | None = None, now: datetime | None = None) -> BackupSummary:
+    """Take one snapshot of `[source.pinnacle] root` into `store`."""
+    started = time.monotonic()
+    root = check_source(config.source.pinnacle.root)
+    run = _Run(config, store, progress or NoProgress())
+    with WriterLock(store.backend, "backup", config.backup.lock_lease_seconds, run.summary.warnings.append) as lock:
+        store.backend.clean_staging(0, time.time())
+        manifests = store.manifests()
+        previous = manifests[-1] if manifests else None
+        source = list_source(root, config.source.pinnacle.exclude)
+        _refuse_shrink(previous, len(source.patients), config.backup.max_shrink, allow_shrink)
+        run.summary.warnings.extend(source.warnings)
+        run.summary.files_skipped = source.skipped
+        previous_trees = run.previous_trees(previous)
+        listings: dict[str, Listing] = {**source.patients, "": source.other}
+        stored = run.read_changed(listings, previous_trees)
+        trees = {key: run.tree_of(key, listing, previous_trees.get(key), stored) for key, listing in listings.items()}
+        time_now = now or datetime.now(UTC)
+        manifest = {
+            "id": new_snapshot_id(time_now),
+            "time": time_now.isoformat(timespec="microseconds").replace("+00:00", "Z"),
+            "source": str(root),
+            "patients": [_patient_entry(key, *trees[key]) for key in source.patients],
+            "other": {"tree": trees[""][0], "files": len(trees[""][1]["files"])},
+        }
+        run.summary.snapshot = manifest["id"]
+        run.summary.patients = len(manifest["patients"])
+        run.summary.duration_s = round(time.monotonic() - started, 3)
+        manifest["summary"] = {
+            "files": sum(p["files"] for p in manifest["patients"]) + manifest["other"]["files"],
+            "bytes": sum(p["bytes"] for p in manifest["patients"]),
+            **{k: v for k, v in run.summary.to_json().items() if k not in ("snapshot", "warnings")},
+        }
+        manifest["warnings"] = [w.to_json() for w in run.summary.warnings]
+        lock.ensure_held()
+        store.save_snapshot(manifest)
+    return run.summary

@@ -1,0 +1,131 @@
+"""The backup source as files: which patient directories and other files a Pinnacle root holds, with their
+stat, the transient files excluded. Only ever reads."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rtvault.errors import Problem, SourceRefused
+from rtvault.pinnacle.discover import INSTITUTION_DIR, MOUNT_DIR, PATIENT_DIR
+
+
+@dataclass
+class FileStat:
+    name: str  # relative to the tree's base, `/`-separated
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+    ino: int
+    mode: int
+
+    @classmethod
+    def of(cls, name: str, st: os.stat_result) -> FileStat:
+        return cls(name, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, stat.S_IMODE(st.st_mode))
+
+
+@dataclass
+class DirStat:
+    name: str
+    mode: int
+    mtime_ns: int
+
+
+@dataclass
+class Listing:
+    """The files and directories of one tree (a patient directory, or the rest of the root)."""
+
+    base: Path
+    files: list[FileStat] = field(default_factory=list)
+    dirs: list[DirStat] = field(default_factory=list)
+
+
+@dataclass
+class SourceListing:
+    root: Path
+    patients: dict[str, Listing]  # keyed by relative path Institution_I/Mount_M/Patient_P
+    other: Listing
+    skipped: int = 0
+    warnings: list[Problem] = field(default_factory=list)
+
+
+def check_source(root: Path | None) -> Path:
+    """Refuse a source that is not there: backing up nothing would let retention forget real patients."""
+    if root is None:
+        raise SourceRefused("no source: set [source.pinnacle] root in the configuration")
+    if not root.exists():
+        raise SourceRefused(f"source {root} does not exist: is the Pinnacle share mounted?")
+    if not root.is_dir():
+        raise SourceRefused(f"source {root} is not a directory")
+    try:
+        empty = not any(root.iterdir())
+    except OSError as error:
+        raise SourceRefused(f"source {root} cannot be read: {error.strerror}") from None
+    if empty:
+        raise SourceRefused(f"source {root} is empty: is the Pinnacle share mounted?")
+    return root
+
+
+def _is_patient(rel_parts: tuple[str, ...]) -> bool:
+    if len(rel_parts) == 3:
+        return bool(INSTITUTION_DIR.match(rel_parts[0]) and MOUNT_DIR.match(rel_parts[1])
+                    and PATIENT_DIR.match(rel_parts[2]))
+    return len(rel_parts) == 1 and bool(PATIENT_DIR.match(rel_parts[0]))
+
+
+def _excluded(name: str, patterns: tuple[str, ...]) -> bool:
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
+
+
+def _walk(listing: Listing, top: Path, exclude: tuple[str, ...], source: SourceListing,
+          patients: dict[str, Listing] | None) -> None:
+    """List `top` into `listing`; with `patients` given, patient directories become listings of their own."""
+    stack = [top]
+    while stack:
+        current = stack.pop()
+        try:
+            entries = list(os.scandir(current))
+        except OSError as error:
+            source.warnings.append(Problem(_rel(source.root, current), f"cannot list: {error.strerror}"))
+            continue
+        for entry in entries:
+            path = Path(entry.path)
+            if _excluded(entry.name, exclude):
+                source.skipped += 1
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError as error:
+                source.warnings.append(Problem(_rel(source.root, path), f"cannot stat: {error.strerror}"))
+                continue
+            rel_to_root = path.relative_to(source.root)
+            if stat.S_ISDIR(st.st_mode):
+                if patients is not None and _is_patient(rel_to_root.parts):
+                    patient = Listing(path, dirs=[DirStat(".", stat.S_IMODE(st.st_mode), st.st_mtime_ns)])
+                    patients[rel_to_root.as_posix()] = patient
+                    _walk(patient, path, exclude, source, None)
+                else:
+                    listing.dirs.append(DirStat(path.relative_to(listing.base).as_posix(),
+                                                stat.S_IMODE(st.st_mode), st.st_mtime_ns))
+                    stack.append(path)
+            elif stat.S_ISREG(st.st_mode):
+                listing.files.append(FileStat.of(path.relative_to(listing.base).as_posix(), st))
+            else:
+                source.warnings.append(Problem(rel_to_root.as_posix(), "not a regular file (link, device...): skipped"))
+
+
+def _rel(root: Path, path: Path) -> str:
+    return path.relative_to(root).as_posix() if path != root else "."
+
+
+def list_source(root: Path, exclude: tuple[str, ...]) -> SourceListing:
+    source = SourceListing(root, {}, Listing(root))
+    _walk(source.other, root, exclude, source, source.patients)
+    for listing in (*source.patients.values(), source.other):
+        listing.files.sort(key=lambda f: f.name)
+        listing.dirs.sort(key=lambda d: d.name)
+    source.patients = dict(sorted(source.patients.items()))
+    return source

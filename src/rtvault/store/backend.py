@@ -1,0 +1,177 @@
+"""Where store files live: the small interface the engine uses, and its directory implementation.
+
+Keys are `/`-separated relative names (`data/ab/ab12...`, `snapshots/2026....json`). Every file is written
+once, atomically: it is staged, fsynced and renamed into place, so a reader sees a whole file or none. An
+S3 backend implements the same methods (staging to a local temporary file, then one PUT).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from rtvault.errors import StoreError
+
+TMP_DIR = "tmp"
+
+
+class Staged(Protocol):
+    """A file being written; `commit` puts it at its key atomically, `discard` forgets it."""
+
+    file: BinaryIO
+
+    def commit(self, key: str) -> bool: ...
+
+    def discard(self) -> None: ...
+
+
+class Backend(Protocol):
+    location: str
+
+    def stage(self) -> Staged: ...
+
+    def put(self, key: str, data: bytes) -> None: ...
+
+    def get(self, key: str) -> bytes: ...
+
+    def open(self, key: str) -> BinaryIO: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def size(self, key: str) -> int: ...
+
+    def list(self, prefix: str) -> Iterator[str]: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def create_exclusive(self, key: str, data: bytes) -> bool: ...
+
+    def replace(self, key: str, data: bytes) -> None: ...
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class _StagedFile:
+    def __init__(self, backend: DirectoryBackend) -> None:
+        self.backend = backend
+        self.path = backend.root / TMP_DIR / f"{os.getpid()}-{secrets.token_hex(8)}"
+        self.file: BinaryIO = open(self.path, "xb")  # noqa: SIM115 - closed by commit or discard
+
+    def commit(self, key: str) -> bool:
+        """Move into place (fsynced); False when the key already existed (content-addressed: same bytes)."""
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.file.close()
+        target = self.backend.path_of(key)
+        if target.exists():
+            self.path.unlink()
+            return False
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self.path, target)
+        _fsync_dir(target.parent)
+        return True
+
+    def discard(self) -> None:
+        self.file.close()
+        self.path.unlink(missing_ok=True)
+
+
+class DirectoryBackend:
+    """A store on a local or NAS-mounted directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.location = str(root)
+
+    def path_of(self, key: str) -> Path:
+        if key.startswith("/") or ".." in key.split("/"):
+            raise StoreError(f"invalid store key {key!r}")
+        return self.root / key
+
+    def stage(self) -> Staged:
+        (self.root / TMP_DIR).mkdir(exist_ok=True)
+        return _StagedFile(self)
+
+    def put(self, key: str, data: bytes) -> None:
+        staged = self.stage()
+        try:
+            staged.file.write(data)
+        except BaseException:
+            staged.discard()
+            raise
+        staged.commit(key)
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self.path_of(key).read_bytes()
+        except FileNotFoundError:
+            raise StoreError(f"{self.location}: {key} is missing") from None
+
+    def open(self, key: str) -> BinaryIO:
+        try:
+            return open(self.path_of(key), "rb")
+        except FileNotFoundError:
+            raise StoreError(f"{self.location}: {key} is missing") from None
+
+    def exists(self, key: str) -> bool:
+        return self.path_of(key).exists()
+
+    def size(self, key: str) -> int:
+        return self.path_of(key).stat().st_size
+
+    def list(self, prefix: str) -> Iterator[str]:
+        """Keys under a folder-like prefix (`data/`, `snapshots/`), in no particular order."""
+        base = self.path_of(prefix.rstrip("/"))
+        if not base.is_dir():
+            return
+        for dirpath, _dirs, files in os.walk(base):
+            rel = Path(dirpath).relative_to(self.root).as_posix()
+            for name in files:
+                yield f"{rel}/{name}"
+
+    def delete(self, key: str) -> None:
+        self.path_of(key).unlink(missing_ok=True)
+
+    def create_exclusive(self, key: str, data: bytes) -> bool:
+        """Write a small file only if none is there (locks); False when one already exists."""
+        path = self.path_of(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return False
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        _fsync_dir(path.parent)
+        return True
+
+    def replace(self, key: str, data: bytes) -> None:
+        """Atomically overwrite a small mutable file (the lock's lease renewal)."""
+        staged = self.stage()
+        staged.file.write(data)
+        staged.file.flush()
+        os.fsync(staged.file.fileno())
+        staged.file.close()
+        os.replace(staged.path, self.path_of(key))
+
+    def clean_staging(self, older_than_s: float, now: float) -> int:
+        """Remove staged files left by killed runs; call only while holding the writer lock."""
+        removed = 0
+        tmp = self.root / TMP_DIR
+        for entry in tmp.iterdir() if tmp.is_dir() else []:
+            if now - entry.stat().st_mtime > older_than_s:
+                entry.unlink(missing_ok=True)
+                removed += 1
+        return removed

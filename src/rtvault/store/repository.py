@@ -1,0 +1,158 @@
+"""A store: its format file, content objects, patient trees and snapshot manifests (docs/design.md).
+
+Write order, always: content objects, then the trees that name them, then the snapshot manifest that
+names the trees. Each file is immutable and written atomically, so a run killed at any point leaves a
+store whose every snapshot is complete; what the dead run wrote before its manifest is merely unreferenced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import zstandard
+
+from rtvault import __version__
+from rtvault.errors import StoreError
+from rtvault.store.backend import TMP_DIR, Backend, DirectoryBackend
+
+FORMAT_FILE = "rtvault-store.json"
+FORMAT_NAME = "rtvault-store"
+FORMAT_VERSION = 1
+LEVEL_TREES = 9
+
+
+def tree_key(digest: str) -> str:
+    return f"trees/{digest[:2]}/{digest}"
+
+
+def snapshot_key(snapshot_id: str) -> str:
+    return f"snapshots/{snapshot_id}.json"
+
+
+def new_snapshot_id(time: datetime) -> str:
+    return f"{time.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:6]}"
+
+
+def _json_bytes(data: object) -> bytes:
+    # ASCII-only JSON: file names that are not UTF-8 survive as \udcXX escapes, and any reader decodes it.
+    return json.dumps(data, sort_keys=True, separators=(",", ":")).encode("ascii")
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    id: str
+    time: str
+    patients: int
+    files: int
+    bytes: int
+    host: str
+
+    @classmethod
+    def of(cls, manifest: dict) -> SnapshotInfo:
+        summary = manifest.get("summary", {})
+        return cls(manifest["id"], manifest["time"], len(manifest["patients"]),
+                   summary.get("files", 0), summary.get("bytes", 0), manifest.get("host", ""))
+
+
+class Store:
+    """One store, on any backend."""
+
+    def __init__(self, backend: Backend, info: dict) -> None:
+        self.backend = backend
+        self.info = info
+
+    @property
+    def location(self) -> str:
+        return self.backend.location
+
+    @classmethod
+    def init(cls, path: Path) -> tuple[Store, bool]:
+        """Create a store at `path`, or open the one already there; refuse a directory holding anything else."""
+        if (path / FORMAT_FILE).exists():
+            return cls.open(path), False
+        if path.exists() and (not path.is_dir() or any(path.iterdir())):
+            raise StoreError(f"{path} is not empty and is not an rtvault store: refusing to use it")
+        path.mkdir(parents=True, exist_ok=True)
+        backend = DirectoryBackend(path)
+        for folder in ("data", "trees", "snapshots", "locks", TMP_DIR):
+            (path / folder).mkdir(exist_ok=True)
+        info = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "id": uuid.uuid4().hex,
+                "created": datetime.now(UTC).isoformat(timespec="seconds"), "hash": "sha256",
+                "compression": "zstd", "created_by": f"rtvault {__version__}"}
+        backend.put(FORMAT_FILE, json.dumps(info, indent=2).encode() + b"\n")
+        return cls(backend, info), True
+
+    @classmethod
+    def open(cls, path: Path) -> Store:
+        backend = DirectoryBackend(path)
+        try:
+            info = json.loads(backend.get(FORMAT_FILE))
+        except StoreError:
+            if not path.exists():
+                raise StoreError(f"store {path} does not exist (is the NAS mounted? run `rtvault init`)") from None
+            raise StoreError(f"{path} is not an rtvault store (no {FORMAT_FILE}; run `rtvault init`)") from None
+        except (ValueError, OSError) as error:
+            raise StoreError(f"{path}/{FORMAT_FILE} is unreadable: {error}") from None
+        if info.get("format") != FORMAT_NAME or info.get("version") != FORMAT_VERSION:
+            raise StoreError(f"{path} has store format {info.get('format')!r} version {info.get('version')!r}; "
+                             f"this rtvault reads {FORMAT_NAME} version {FORMAT_VERSION}")
+        return cls(backend, info)
+
+    def put_tree(self, tree: dict) -> str:
+        data = _json_bytes(tree)
+        digest = hashlib.sha256(data).hexdigest()
+        if not self.backend.exists(tree_key(digest)):
+            self.backend.put(tree_key(digest), zstandard.ZstdCompressor(level=LEVEL_TREES).compress(data))
+        return digest
+
+    def get_tree(self, digest: str) -> dict:
+        raw = self.backend.get(tree_key(digest))
+        try:
+            data = zstandard.ZstdDecompressor().decompress(raw, max_output_size=1 << 30)
+        except zstandard.ZstdError as error:
+            raise StoreError(f"{tree_key(digest)} is damaged: {error}") from None
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise StoreError(f"{tree_key(digest)} is damaged: its content does not match its name")
+        return json.loads(data)
+
+    def save_snapshot(self, manifest: dict) -> None:
+        manifest = {**manifest, "format": FORMAT_VERSION, "host": socket.gethostname(),
+                    "rtvault_version": __version__}
+        self.backend.put(snapshot_key(manifest["id"]), json.dumps(manifest, indent=1).encode("ascii") + b"\n")
+
+    def manifests(self) -> list[dict]:
+        """Every snapshot manifest, oldest first."""
+        found = []
+        for key in self.backend.list("snapshots/"):
+            if key.endswith(".json"):
+                try:
+                    found.append(json.loads(self.backend.get(key)))
+                except ValueError as error:
+                    raise StoreError(f"{key} is damaged: {error}") from None
+        return sorted(found, key=lambda m: (m["time"], m["id"]))
+
+    def snapshots(self) -> list[SnapshotInfo]:
+        return [SnapshotInfo.of(m) for m in self.manifests()]
+
+    def load_snapshot(self, wanted: str) -> dict:
+        """A snapshot by id, unique id prefix, or `latest`."""
+        manifests = self.manifests()
+        if not manifests:
+            raise StoreError(f"store {self.location} holds no snapshot yet (run `rtvault backup`)")
+        if wanted == "latest":
+            return manifests[-1]
+        matches = [m for m in manifests if m["id"].startswith(wanted)]
+        if len(matches) != 1:
+            what = "no snapshot" if not matches else f"{len(matches)} snapshots"
+            raise StoreError(f"{what} in {self.location} match {wanted!r} (see `rtvault snapshots`)")
+        return matches[0]
+
+    def delete_snapshot(self, snapshot_id: str) -> None:
+        self.backend.delete(snapshot_key(snapshot_id))
+
