@@ -17,6 +17,7 @@ from rtvault.cli.config_cmd import config
 from rtvault.cli.demo import demo
 from rtvault.cli.inspect_cmd import inspect_command
 from rtvault.cli.output import AppContext, emit_error
+from rtvault.cli.restore_cmd import diff_command, restore_command, snapshots_command
 from rtvault.errors import EXIT_CODE_MEANINGS, ExitCode, RtvaultError
 
 _EXIT_CODES = "\n".join(f"  {int(code):<4} {meaning}" for code, meaning in EXIT_CODE_MEANINGS.items())
@@ -57,6 +58,9 @@ cli.add_command(demo)
 cli.add_command(inspect_command)
 cli.add_command(init_command)
 cli.add_command(backup_command)
+cli.add_command(snapshots_command)
+cli.add_command(diff_command)
+cli.add_command(restore_command)
 
 
 def main(argv: list[str] | None = None) -> None:

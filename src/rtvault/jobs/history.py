@@ -1,0 +1,95 @@
+"""Questions about the snapshots of a store: which patient a key names, its versions, what changed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from rtvault.errors import StoreError
+from rtvault.store import Store
+
+
+@dataclass(frozen=True)
+class Version:
+    """One patient as one snapshot holds it."""
+
+    snapshot: str
+    time: str
+    path: str
+    tree: str
+    entry: dict
+
+
+def matches(entry: dict, key: str) -> bool:
+    """KEY is a patient path, a medical record number or a PatientID."""
+    key = key.strip().strip("/")
+    return key in (entry["path"], entry.get("mrn") or None, str(entry.get("patient_id")))
+
+
+def versions(store: Store, key: str) -> list[Version]:
+    """Every snapshot holding the patient KEY names, oldest first; one patient only, else an error."""
+    found = [Version(m["id"], m["time"], p["path"], p["tree"], p)
+             for m in store.manifests() for p in m["patients"] if matches(p, key)]
+    paths = sorted({v.path for v in found})
+    if not found:
+        raise StoreError(f"no snapshot in {store.location} holds a patient {key!r} (path, MRN or PatientID)")
+    if len(paths) > 1:
+        raise StoreError(f"{key!r} names {len(paths)} different patients ({', '.join(paths)}): give the path")
+    return found
+
+
+def parse_time(text: str) -> datetime:
+    """`2026-11-23 18:00`, `2026-11-23T18:00:00Z`, `2026-11-23`: local time unless a zone is given."""
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise StoreError(f"unreadable date and time {text!r} (expected like 2026-11-23 18:00)") from None
+    return value if value.tzinfo else value.astimezone()
+
+
+def pick_version(found: list[Version], snapshot: str | None, at: str | None) -> Version:
+    if snapshot:
+        chosen = [v for v in found if v.snapshot.startswith(snapshot)]
+        if len(chosen) != 1:
+            raise StoreError(f"snapshot {snapshot!r} does not hold this patient (see `rtvault snapshots --patient`)")
+        return chosen[0]
+    if at:
+        limit = parse_time(at)
+        before = [v for v in found if datetime.fromisoformat(v.time.replace("Z", "+00:00")) <= limit]
+        if not before:
+            raise StoreError(f"no version of this patient as early as {at}: the first is from {found[0].time}")
+        return before[-1]
+    return found[-1]
+
+
+def diff(store: Store, first: str, second: str) -> dict[str, object]:
+    """Patients added, removed and changed from snapshot `first` to `second`, with the files that changed."""
+    a, b = store.load_snapshot(first), store.load_snapshot(second)
+    old = {p["path"]: p for p in a["patients"]}
+    new = {p["path"]: p for p in b["patients"]}
+    changed = []
+    for path in sorted(old.keys() & new.keys()):
+        if old[path]["tree"] != new[path]["tree"]:
+            changed.append({"path": path, **_file_changes(store, old[path]["tree"], new[path]["tree"])})
+    return {
+        "from": a["id"],
+        "to": b["id"],
+        "added": [_who(new[p]) for p in sorted(new.keys() - old.keys())],
+        "removed": [_who(old[p]) for p in sorted(old.keys() - new.keys())],
+        "changed": changed,
+    }
+
+
+def _who(entry: dict) -> dict:
+    return {k: entry.get(k) for k in ("path", "patient_id", "last_name", "first_name", "mrn")}
+
+
+def _file_changes(store: Store, old_tree: str, new_tree: str) -> dict[str, list[str]]:
+    old = {f["name"]: f for f in store.get_tree(old_tree)["files"]}
+    new = {f["name"]: f for f in store.get_tree(new_tree)["files"]}
+    return {
+        "files_added": sorted(new.keys() - old.keys()),
+        "files_removed": sorted(old.keys() - new.keys()),
+        "files_changed": sorted(n for n in old.keys() & new.keys()
+                                if (old[n]["hash"], old[n]["mode"]) != (new[n]["hash"], new[n]["mode"])),
+    }
