@@ -18,6 +18,7 @@ from rtvault.cli.demo import demo
 from rtvault.cli.inspect_cmd import inspect_command
 from rtvault.cli.output import AppContext, emit_error
 from rtvault.cli.restore_cmd import diff_command, restore_command, snapshots_command
+from rtvault.cli.store_cmd import check_command, forget_command, prune_command
 from rtvault.errors import EXIT_CODE_MEANINGS, ExitCode, RtvaultError
 
 _EXIT_CODES = "\n".join(f"  {int(code):<4} {meaning}" for code, meaning in EXIT_CODE_MEANINGS.items())
@@ -61,6 +62,9 @@ cli.add_command(backup_command)
 cli.add_command(snapshots_command)
 cli.add_command(diff_command)
 cli.add_command(restore_command)
+cli.add_command(forget_command)
+cli.add_command(prune_command)
+cli.add_command(check_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,151 @@
+"""`rtvault check`, `rtvault forget` and `rtvault prune`: the store's health and its retention.
+
+`forget` removes snapshot manifests that no retention rule keeps; `prune` then deletes the trees and objects
+that no remaining snapshot references. Both hold the writer lock, so a backup never races them. Deleting
+only ever removes unreferenced files, one at a time, so a prune killed at any point leaves a valid store.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from rtvault.config import Config
+from rtvault.errors import Problem, StoreError
+from rtvault.events import NoProgress, Progress
+from rtvault.store import Store
+from rtvault.store.locks import WriterLock
+from rtvault.store.objects import data_key, verify_object
+from rtvault.store.retention import apply_retention
+
+
+def _digest_of(key: str) -> str:
+    return key.rsplit("/", 1)[-1]
+
+
+@dataclass
+class CheckReport:
+    snapshots: int = 0
+    trees: int = 0
+    objects_referenced: int = 0
+    objects_stored: int = 0
+    objects_read: int = 0
+    bytes_read: int = 0
+    unreferenced: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def healthy(self) -> bool:
+        return not self.problems
+
+    def to_json(self) -> dict[str, object]:
+        return {**{k: v for k, v in self.__dict__.items() if k != "problems"}, "healthy": self.healthy,
+                "problems": [p.to_json() for p in self.problems]}
+
+
+def _manifests(store: Store, report: CheckReport) -> list[dict]:
+    found = []
+    for key in sorted(store.backend.list("snapshots/")):
+        try:
+            manifest = json.loads(store.backend.get(key))
+            if not isinstance(manifest.get("id"), str) or not isinstance(manifest.get("patients"), list):
+                raise ValueError("no id or no patient list")
+            found.append(manifest)
+        except (ValueError, AttributeError, StoreError) as error:
+            report.problems.append(Problem(key, f"unreadable snapshot manifest: {error}"))
+    return found
+
+
+def referenced(store: Store, manifests: list[dict], report: CheckReport) -> tuple[set[str], set[str]]:
+    """The trees and objects that the given snapshots need; missing or damaged trees become problems."""
+    trees: set[str] = set()
+    objects: set[str] = set()
+    for manifest in manifests:
+        roots = [(p["path"], p["tree"]) for p in manifest["patients"]]
+        if manifest.get("other"):
+            roots.append(("(root files)", manifest["other"]["tree"]))
+        for path, digest in roots:
+            if digest in trees:
+                continue
+            try:
+                tree = store.get_tree(digest)
+            except StoreError as error:
+                report.problems.append(Problem(f"snapshots/{manifest['id']}.json", f"{path}: {error}"))
+                continue
+            trees.add(digest)
+            objects.update(f["hash"] for f in tree["files"])
+    return trees, objects
+
+
+def check_store(store: Store, *, read_data: bool = False, progress: Progress | None = None) -> CheckReport:
+    """Every snapshot's trees and objects exist; with read_data, every stored object is re-hashed."""
+    progress = progress or NoProgress()
+    report = CheckReport()
+    manifests = _manifests(store, report)
+    report.snapshots = len(manifests)
+    trees, needed = referenced(store, manifests, report)
+    report.trees, report.objects_referenced = len(trees), len(needed)
+    stored = {_digest_of(key) for key in store.backend.list("data/")}
+    report.objects_stored = len(stored)
+    report.unreferenced = len(stored - needed)
+    for digest in sorted(needed - stored):
+        report.problems.append(Problem(data_key(digest), "missing: a snapshot needs it"))
+    if read_data:
+        progress.begin("Reading every object", len(stored))
+        try:
+            for digest in sorted(stored):
+                try:
+                    report.bytes_read += verify_object(store.backend, digest)
+                    report.objects_read += 1
+                except StoreError as error:
+                    key = data_key(digest)
+                    report.problems.append(Problem(key, str(error).removeprefix(f"{key} ")))
+                progress.advance()
+        finally:
+            progress.end()
+    return report
+
+
+def forget(config: Config, store: Store, *, dry_run: bool = False) -> dict[str, object]:
+    """Apply the [retention] rules: remove the manifests of snapshots no rule keeps."""
+    warnings: list[Problem] = []
+    with WriterLock(store.backend, "forget", config.backup.lock_lease_seconds, warnings.append):
+        manifests = store.manifests()
+        times = [(m["id"], datetime.fromisoformat(m["time"].replace("Z", "+00:00"))) for m in manifests]
+        decisions = apply_retention(times, config.retention)
+        if not dry_run:
+            for decision in decisions:
+                if not decision.keep:
+                    store.delete_snapshot(decision.id)
+    return {
+        "dry_run": dry_run,
+        "keep": [{"id": d.id, "reasons": list(d.reasons)} for d in decisions if d.keep],
+        "forget": [d.id for d in decisions if not d.keep],
+        "warnings": [w.to_json() for w in warnings],
+    }
+
+
+def prune(config: Config, store: Store, *, dry_run: bool = False) -> dict[str, object]:
+    """Delete the trees and objects that no snapshot references any more."""
+    started = time.monotonic()
+    warnings: list[Problem] = []
+    report = CheckReport()
+    with WriterLock(store.backend, "prune", config.backup.lock_lease_seconds, warnings.append) as lock:
+        store.backend.clean_staging(0, time.time())
+        trees, objects = referenced(store, _manifests(store, report), report)
+        if report.problems:
+            raise StoreError(f"prune stopped before deleting anything: {report.problems[0]} "
+                             "(run `rtvault check` and repair first)")
+        doomed = [k for k in store.backend.list("data/") if _digest_of(k) not in objects]
+        doomed += [k for k in store.backend.list("trees/") if _digest_of(k) not in trees]
+        freed = sum(store.backend.size(k) for k in doomed)
+        if not dry_run:
+            for count, key in enumerate(doomed):
+                if count % 256 == 0:
+                    lock.ensure_held()
+                store.backend.delete(key)
+    return {"dry_run": dry_run, "deleted": len(doomed), "bytes_freed": freed,
+            "duration_s": round(time.monotonic() - started, 3), "warnings": [w.to_json() for w in warnings]}
+
