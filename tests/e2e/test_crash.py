@@ -1,0 +1,96 @@
+"""Crash safety: backups and prunes killed with SIGKILL at many random points leave a store that passes
+`check --read-data`, and the next run completes."""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+KILLS = 30
+
+
+def rtvault(config: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([sys.executable, "-m", "rtvault", "--config", str(config), *args],
+                          capture_output=True, text=True, timeout=300)
+    assert "Traceback" not in proc.stdout + proc.stderr
+    if check:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+def kill_at(config: Path, delay: float, *args: str) -> int:
+    proc = subprocess.Popen([sys.executable, "-m", "rtvault", "--config", str(config), *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    return proc.wait()
+
+
+def change_a_big_file(db: Path, rng: random.Random) -> None:
+    """New bytes for the backup to store: a 6 MB file rewritten in one patient's directory."""
+    patients = sorted(db.glob("Institution_1/Mount_0/Patient_*"))
+    target = rng.choice(patients) / "ImageSet_9.img"
+    target.write_bytes(rng.randbytes(6 << 20))
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> tuple[Path, Path]:
+    db = tmp_path / "db"
+    subprocess.run([sys.executable, "-m", "rtvault", "demo", "generate", "--out", str(db), "--patients", "4",
+                    "--seed", "11", "--image-mb", "0.5"], check=True, capture_output=True)
+    config = tmp_path / "rtvault.toml"
+    config.write_text(f'[source.pinnacle]\nroot = "{db}"\n[stores.primary]\npath = "{tmp_path / "store"}"\n'
+                      "[retention]\nkeep_last = 1\nkeep_hourly = 0\nkeep_daily = 0\nkeep_weekly = 0\n"
+                      "keep_monthly = 0\nkeep_yearly = 0\n")
+    rtvault(config, "init")
+    return db, config
+
+
+def healthy(config: Path) -> None:
+    proc = rtvault(config, "check", "--read-data", check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_backup_killed_anywhere_leaves_a_healthy_store(setup):
+    db, config = setup
+    rng = random.Random(20261124)
+    started = time.monotonic()
+    rtvault(config, "backup")
+    full = time.monotonic() - started
+    killed = 0
+    for _ in range(KILLS):
+        change_a_big_file(db, rng)
+        if kill_at(config, rng.uniform(0.05, full + 0.2), "backup") == -signal.SIGKILL:
+            killed += 1
+        healthy(config)
+    assert killed >= KILLS // 2, "most runs should have been killed mid-way, not finished"
+    rtvault(config, "backup")  # completes, taking over the dead runs' lock
+    healthy(config)
+    restored = db.parent / "restored"
+    rtvault(config, "restore", "--all", "--to", str(restored))
+    source = {p.relative_to(db): p.read_bytes() for p in db.rglob("ImageSet_9.img")}
+    assert source and all((restored / rel).read_bytes() == data for rel, data in source.items())
+
+
+def test_prune_killed_anywhere_leaves_a_healthy_store(setup):
+    db, config = setup
+    rng = random.Random(7)
+    killed = 0
+    for _ in range(KILLS):
+        change_a_big_file(db, rng)
+        rtvault(config, "backup")
+        rtvault(config, "forget")
+        if kill_at(config, rng.uniform(0.05, 0.5), "prune") == -signal.SIGKILL:
+            killed += 1
+        healthy(config)
+        rtvault(config, "prune")
+        healthy(config)
+    assert killed >= KILLS // 3
+    staging = list((db.parent / "store" / "tmp").iterdir())
+    assert staging == [], "a completed prune cleans what killed runs staged"
