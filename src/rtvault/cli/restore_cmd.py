@@ -52,7 +52,7 @@ def snapshots_command(app: AppContext, key: str | None, store_name: str | None, 
 @click.command("diff", epilog="""\b
 Examples:
   rtvault diff 20261123T180000Z latest
-  rtvault diff 20261123 20261124 --json
+  rtvault diff latest~1 latest --json
 """)
 @click.argument("first")
 @click.argument("second")
@@ -60,7 +60,7 @@ Examples:
 @json_option
 @click.pass_obj
 def diff_command(app: AppContext, first: str, second: str, store_name: str | None, as_json: bool) -> None:
-    """Patients added, removed and changed between two snapshots (ids, unique prefixes or `latest`)."""
+    """Patients added, removed and changed between two snapshots (ids, unique prefixes, latest, latest~N)."""
     result = history.diff(open_store(app.load_config(), store_name), first, second)
     if as_json:
         emit_json(result)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import socket
 import uuid
 from dataclasses import dataclass
@@ -141,12 +142,15 @@ class Store:
         return [SnapshotInfo.of(m) for m in self.manifests()]
 
     def load_snapshot(self, wanted: str) -> dict:
-        """A snapshot by id, unique id prefix, or `latest`."""
+        """A snapshot by id, unique id prefix, `latest`, or `latest~N` (N snapshots before the latest)."""
         manifests = self.manifests()
         if not manifests:
             raise StoreError(f"store {self.location} holds no snapshot yet (run `rtvault backup`)")
-        if wanted == "latest":
-            return manifests[-1]
+        if match := re.fullmatch(r"latest(?:~(\d+))?", wanted):
+            back = int(match.group(1) or 0)
+            if back >= len(manifests):
+                raise StoreError(f"{wanted!r}: the store holds only {len(manifests)} snapshot(s)")
+            return manifests[-1 - back]
         matches = [m for m in manifests if m["id"].startswith(wanted)]
         if len(matches) != 1:
             what = "no snapshot" if not matches else f"{len(matches)} snapshots"
