@@ -87,7 +87,10 @@ def _store_file(store: Store, path: Path, entry: FileStat, rel: str) -> _Stored:
 
 
 def _unchanged(entry: FileStat, previous: dict | None) -> bool:
-    return previous is not None and (entry.size, entry.mtime_ns, entry.ino, entry.ctime_ns) == (
+    """Same stat as last time, and last time's copy was consistent (an inconsistent one is read again)."""
+    if previous is None or previous.get("inconsistent"):
+        return False
+    return (entry.size, entry.mtime_ns, entry.ino, entry.ctime_ns) == (
         previous["size"], previous["mtime_ns"], previous["ino"], previous["ctime_ns"])
 
 

@@ -39,19 +39,27 @@ def _pieces(part: str, destination: Path) -> list[str]:
     return pieces
 
 
-def safe_target(destination: Path, base: str, name: str) -> Path:
+def safe_target(destination: Path, base: str, name: str, *, directory: bool = False) -> Path:
     """`destination/base/name`, refusing absolute names, `..`, empty or NUL components. `base` is a patient
-    path or "" for the root; `name` is "." for the base directory itself."""
+    path or "" for the root; a directory's `name` may be "." (the base directory itself), a file's not."""
     pieces = _pieces(base, destination) if base else []
-    if name != ".":
+    if not (directory and name == "."):
         pieces += _pieces(name, destination)
     return destination.joinpath(*pieces)
 
 
-def _inside(destination: Path, target: Path) -> bool:
-    real_dest = os.path.realpath(destination)
-    real_parent = os.path.realpath(target.parent)
-    return real_parent == real_dest or real_parent.startswith(real_dest + os.sep)
+def _make_parents(destination: Path, target: Path) -> None:
+    """Create target's parent directories, refusing any existing one that is a symlink (it could lead out)."""
+    current = destination
+    for piece in target.parent.relative_to(destination).parts:
+        current = current / piece
+        if os.path.islink(current):
+            raise StoreError(f"refusing to write under {current}: it is a symbolic link, which could lead "
+                             f"outside {destination}")
+        if not current.exists():
+            current.mkdir()
+        elif not current.is_dir():
+            raise StoreError(f"refusing to write under {current}: it is not a directory")
 
 
 @dataclass
@@ -62,7 +70,15 @@ class _Planned:
 
 def _plan(destination: Path, base: str, tree: dict) -> tuple[list[_Planned], list[tuple[Path, dict]]]:
     files = [_Planned(safe_target(destination, base, f["name"]), f) for f in tree["files"]]
-    dirs = [(safe_target(destination, base, d["name"]), d) for d in tree["dirs"]]
+    dirs = [(safe_target(destination, base, d["name"], directory=True), d) for d in tree["dirs"]]
+    names = {f.target for f in files}
+    if len(names) != len(files):
+        raise StoreError(f"the store's tree for {base or 'the root'} names a file twice: the store is damaged")
+    for item in files:
+        clash = next((parent for parent in item.target.parents if parent in names), None)
+        if clash is not None:
+            raise StoreError(f"the store's tree for {base or 'the root'} names {clash.name} both as a file and a "
+                             "directory: the store is damaged")
     return files, dirs
 
 
@@ -75,30 +91,32 @@ def _check_conflicts(destination: Path, planned: list[_Planned], force: bool) ->
 
 def _write_file(store: Store, destination: Path, item: _Planned) -> int:
     target, entry = item.target, item.entry
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if not _inside(destination, target):
-        raise StoreError(f"refusing to write {target}: a symbolic link leads outside {destination}")
+    _make_parents(destination, target)
+    if os.path.islink(target) or os.path.isdir(target):
+        raise StoreError(f"refusing to replace {target}: it is a symbolic link or a directory")
     temp = target.with_name(f".{target.name}.rtvault-partial")
+    if os.path.lexists(temp):
+        os.unlink(temp)  # left by a killed restore, or planted: never followed, never written through
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
-        with open(temp, "wb") as out:
+        with os.fdopen(fd, "wb") as out:
             for block in read_object(store.backend, entry["hash"]):
                 out.write(block)
             out.flush()
             os.fsync(out.fileno())
-        os.chmod(temp, entry["mode"])
-        os.utime(temp, ns=(entry["mtime_ns"], entry["mtime_ns"]))
-        if os.path.islink(target) or os.path.isdir(target):
-            raise StoreError(f"refusing to replace {target}: it is a link or a directory")
+            os.fchmod(out.fileno(), entry["mode"])
+            os.utime(out.fileno(), ns=(entry["mtime_ns"], entry["mtime_ns"]))
         os.replace(temp, target)
     finally:
-        if os.path.exists(temp):
+        if os.path.lexists(temp):
             os.unlink(temp)
     return entry["size"]
 
 
-def _finish_dirs(dirs: list[tuple[Path, dict]]) -> None:
+def _finish_dirs(destination: Path, dirs: list[tuple[Path, dict]]) -> None:
     for path, entry in sorted(dirs, key=lambda d: len(d[0].parts), reverse=True):
-        path.mkdir(parents=True, exist_ok=True)
+        if path != destination:
+            _make_parents(destination, path / "entry")
         os.chmod(path, entry["mode"])
         os.utime(path, ns=(entry["mtime_ns"], entry["mtime_ns"]))
 
@@ -121,7 +139,7 @@ def _restore_trees(store: Store, destination: Path, trees: list[tuple[str, str]]
             progress.advance(item.entry["size"])
     finally:
         progress.end()
-    _finish_dirs(dirs)
+    _finish_dirs(destination, dirs)
 
 
 def restore_patient(store: Store, key: str, destination: Path, *, snapshot: str | None = None,

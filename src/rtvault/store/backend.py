@@ -51,6 +51,8 @@ class Backend(Protocol):
 
     def replace(self, key: str, data: bytes) -> None: ...
 
+    def modified(self, key: str) -> float: ...
+
 
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
@@ -140,6 +142,13 @@ class DirectoryBackend:
 
     def delete(self, key: str) -> None:
         self.path_of(key).unlink(missing_ok=True)
+
+    def modified(self, key: str) -> float:
+        """Last modification time (seconds since the epoch); StoreError when missing."""
+        try:
+            return self.path_of(key).stat().st_mtime
+        except FileNotFoundError:
+            raise StoreError(f"{self.location}: {key} is missing") from None
 
     def create_exclusive(self, key: str, data: bytes) -> bool:
         """Write a small file only if none is there (locks); False when one already exists."""

@@ -62,10 +62,9 @@ class WriterLock:
             if self.backend.create_exclusive(LOCK_KEY, self._record()):
                 self._start_renewing()
                 return
-            try:
-                holder = json.loads(self.backend.get(LOCK_KEY))
-            except (ValueError, OSError, StoreError):  # a half-written or vanished lock file: judge it by its age
-                holder = {"expires": 0}
+            holder = self._holder()
+            if holder is None:
+                continue  # released meanwhile: try to create it again
             reason = _stale_reason(holder, time.time())
             if reason is None:
                 raise LockBusy(
@@ -75,6 +74,19 @@ class WriterLock:
                                         f"(pid {holder.get('pid')} on {holder.get('host')}): {reason}"))
             self.backend.delete(LOCK_KEY)
         raise LockBusy(f"store {self.backend.location}: could not take the writer lock (contended)")
+
+    def _holder(self) -> dict | None:
+        """The lock's record; a half-written one counts as fresh until a lease has passed since its write."""
+        try:
+            return json.loads(self.backend.get(LOCK_KEY))
+        except (ValueError, OSError):
+            try:
+                written = self.backend.modified(LOCK_KEY)
+            except StoreError:
+                return None
+            return {"operation": "a writer still writing its lock", "expires": written + self.lease_s}
+        except StoreError:
+            return None
 
     def _start_renewing(self) -> None:
         def renew() -> None:

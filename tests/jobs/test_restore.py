@@ -1,0 +1,413 @@
+"""`rtvault restore`: one patient or the whole database back, byte-identical, and never anything written where
+it should not be (outside --to, over existing files, from a damaged or hostile store)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rtvault.demo import EvolveResult, evolve_database
+from rtvault.errors import ExitCode, StoreError
+from rtvault.jobs.restore import restore_all, restore_patient
+from rtvault.store.objects import data_key
+from rtvault.store.repository import new_snapshot_id
+
+DAY_1 = datetime(2026, 1, 5, 18, 0, tzinfo=UTC)
+DAY_2 = datetime(2026, 1, 6, 18, 0, tzinfo=UTC)
+
+
+@dataclass
+class History:
+    vault: Any  # conftest.Vault
+    day: EvolveResult  # what the clinical day between the two snapshots changed
+    day_1: Path  # a copy of the database as the first snapshot saw it
+
+
+@pytest.fixture(scope="module")
+def history(new_vault, tmp_path_factory: pytest.TempPathFactory) -> History:
+    """Backed up on day 1 (with a few unusual permissions), one clinical day played, backed up on day 2, the
+    day-1 database kept aside. Shared by the tests of this module: they must not change it."""
+    vault = new_vault(tmp_path_factory.mktemp("history"))
+    for patient in vault.patients():
+        os.chmod(patient / "ImageSet_0.header", 0o640)
+        os.chmod(patient / "Plan_0" / "plan.Points", 0o600)
+        os.chmod(patient / "Plan_0", 0o750)
+    vault.backup(now=DAY_1)
+    day_1 = vault.root.parent / "day-1"
+    shutil.copytree(vault.root, day_1)
+    day = evolve_database(vault.root, 1)
+    vault.backup(now=DAY_2)
+    return History(vault, day, day_1)
+
+
+@pytest.fixture
+def backed_up(history: History) -> Any:
+    return history.vault
+
+
+@pytest.fixture
+def own_store(history: History, tmp_path: Path) -> Any:
+    """The shared database with a copy of its store, for tests that damage or tamper with the store."""
+    shutil.copytree(history.vault.store_path, tmp_path / "store")
+    made = type(history.vault)(history.vault.root, tmp_path / "store", tmp_path / "rtvault.toml")
+    made.configure()
+    return made
+
+
+def dirs_of(root: Path) -> dict[str, tuple[int, int]]:
+    found = {}
+    for current, dirs, _files in os.walk(root):
+        for name in dirs:
+            st = Path(current, name).lstat()
+            found[Path(current, name).relative_to(root).as_posix()] = (st.st_mode & 0o7777, st.st_mtime_ns)
+    return found
+
+
+def under(files: dict, prefix: str) -> dict:
+    return {rel: value for rel, value in files.items() if rel.startswith(prefix + "/")}
+
+
+def everything_under(path: Path) -> list[str]:
+    return sorted(p.relative_to(path).as_posix() for p in path.rglob("*")) if path.exists() else []
+
+
+# --- faithful restores ------------------------------------------------------------------------------------
+
+def test_each_patient_restores_byte_identical_with_mtimes_and_modes(backed_up, tmp_path: Path) -> None:
+    source = backed_up.source_files()
+    source_dirs = dirs_of(backed_up.root)
+    for patient in backed_up.patients():
+        rel = backed_up.rel(patient)
+        dest = tmp_path / "restored" / patient.name
+        summary = restore_patient(backed_up.store, rel, dest)
+
+        assert summary.patients == [rel]
+        assert summary.files == len(under(source, rel))
+        assert backed_up.files_of(dest) == under(source, rel)
+        assert backed_up.files_of(dest, transient=True) == under(source, rel), "transient files came back"
+        restored_dirs = dirs_of(dest)
+        for name, value in source_dirs.items():
+            if name == rel or name.startswith(rel + "/"):
+                assert restored_dirs[name] == value, name
+    old = next(p for p in backed_up.patients() if (backed_up.root.parent / "day-1" / backed_up.rel(p)).exists())
+    restored = tmp_path / "restored" / old.name / backed_up.rel(old)
+    assert (restored / "Plan_0" / "plan.Points").stat().st_mode & 0o777 == 0o600
+    assert (restored / "ImageSet_0.header").stat().st_mode & 0o777 == 0o640
+    assert (restored / "Plan_0").stat().st_mode & 0o777 == 0o750
+
+
+@pytest.mark.parametrize("kind", ["mrn", "patient_id", "path"])
+def test_a_patient_is_found_by_mrn_patient_id_or_path(backed_up, tmp_path: Path, kind: str) -> None:
+    entry = backed_up.manifests()[-1]["patients"][2]
+    key = str(entry[kind])
+    dest = tmp_path / "out"
+
+    summary = backed_up.cli_json("restore", "--patient", key, "--to", str(dest))
+
+    assert summary["patients"] == [entry["path"]]
+    assert summary["snapshot"] == backed_up.manifests()[-1]["id"]
+    assert backed_up.files_of(dest) == under(backed_up.source_files(), entry["path"])
+
+
+def _edited_patient(history: History) -> str:
+    edited = [name for name in history.day.edited if "/Patient_" in name and not history.vault.is_transient(name)]
+    assert edited
+    return "/".join(edited[0].split("/")[:3])
+
+
+def test_at_picks_the_version_as_of_that_time(history: History, tmp_path: Path) -> None:
+    vault = history.vault
+    path = _edited_patient(history)
+    mrn = vault.entry_of(path)["mrn"]
+    old = under(vault.files_of(history.day_1), path)
+    new = under(vault.source_files(), path)
+    assert old != new
+    first, second = (m["id"] for m in vault.manifests())
+
+    summary = vault.cli_json("restore", "--patient", mrn, "--to", str(tmp_path / "a"), "--at", "2026-01-06T09:00Z")
+    assert summary["snapshot"] == first
+    assert vault.files_of(tmp_path / "a") == old
+    summary = vault.cli_json("restore", "--patient", mrn, "--to", str(tmp_path / "b"), "--at", "2026-01-06T18:00Z")
+    assert summary["snapshot"] == second
+    assert vault.files_of(tmp_path / "b") == new
+    for i, (at, snapshot) in enumerate([("2026-01-05T18:00:00+00:00", first), ("2026-01-06T18:59+01:00", first),
+                                        ("2026-01-06T19:00+01:00", second), ("2027-01-01", second)]):
+        assert restore_patient(vault.store, mrn, tmp_path / f"at-{i}", at=at).snapshot == snapshot, at
+
+    too_early = vault.cli("restore", "--patient", mrn, "--to", str(tmp_path / "early"),
+                          "--at", "2026-01-05T17:00:00Z", expect=ExitCode.STORE)
+    assert "no version" in too_early.stderr
+    assert not (tmp_path / "early").exists()
+    with pytest.raises(StoreError, match="yesterday"):
+        restore_patient(vault.store, mrn, tmp_path / "bad", at="yesterday")
+    assert not (tmp_path / "bad").exists()
+
+
+def test_snapshot_prefix_picks_that_snapshot(history: History, tmp_path: Path) -> None:
+    vault = history.vault
+    path = _edited_patient(history)
+    first, second = (m["id"] for m in vault.manifests())
+    assert first.startswith("20260105T180000Z") and second.startswith("20260106T180000Z")
+
+    summary = vault.cli_json("restore", "--patient", path, "--to", str(tmp_path / "a"), "--snapshot", "20260105")
+    assert summary["snapshot"] == first
+    assert vault.files_of(tmp_path / "a") == under(vault.files_of(history.day_1), path)
+
+    with pytest.raises(StoreError, match="2026"):
+        restore_patient(vault.store, path, tmp_path / "b", snapshot="2026")
+    assert not (tmp_path / "b").exists()
+
+
+def test_a_deleted_patient_is_restored_from_the_last_snapshot_holding_it(history: History, tmp_path: Path) -> None:
+    vault = history.vault
+    [gone] = history.day.deleted_patients
+    assert not (vault.root / gone).exists()
+    first, second = vault.manifests()
+    assert gone in [p["path"] for p in first["patients"]] and gone not in [p["path"] for p in second["patients"]]
+    mrn = vault.entry_of(gone, first)["mrn"]
+
+    summary = vault.cli_json("restore", "--patient", mrn, "--to", str(tmp_path / "back"))
+
+    assert summary["snapshot"] == first["id"]
+    assert vault.files_of(tmp_path / "back") == under(vault.files_of(history.day_1), gone)
+
+
+def test_restore_all_gives_back_the_whole_database(history: History, tmp_path: Path) -> None:
+    vault = history.vault
+    dest = tmp_path / "new-server"
+    summary = vault.cli_json("restore", "--all", "--to", str(dest))
+
+    assert summary["snapshot"] == vault.manifests()[-1]["id"]
+    assert len(summary["patients"]) == len(vault.patients())
+    restored = vault.files_of(dest, transient=True)
+    assert restored == vault.source_files()
+    assert restored["Institution_1/Institution"] == vault.source_files()["Institution_1/Institution"]
+    assert dirs_of(dest) == dirs_of(vault.root)
+
+
+def test_restore_all_of_an_older_snapshot(history: History, tmp_path: Path) -> None:
+    dest = tmp_path / "as-of-day-1"
+    restore_all(history.vault.store, dest, snapshot="20260105")
+    assert history.vault.files_of(dest, transient=True) == history.vault.files_of(history.day_1)
+    assert dirs_of(dest) == dirs_of(history.day_1)
+
+
+def test_a_file_name_that_is_not_utf8_comes_back(vault, tmp_path: Path) -> None:
+    patient = vault.patients()[0]
+    odd = os.fsdecode(b"Note_\xe9t\xe9.txt")
+    (patient / odd).write_bytes(b"latin-1 name")
+    vault.backup()
+
+    restore_patient(vault.store, vault.rel(patient), tmp_path / "out")
+
+    restored = tmp_path / "out" / vault.rel(patient)
+    assert os.fsencode(odd) in os.listdir(os.fsencode(restored))
+    assert (restored / odd).read_bytes() == b"latin-1 name"
+
+
+# --- refusals ---------------------------------------------------------------------------------------------
+
+def test_restore_refuses_to_overwrite_unless_forced(backed_up, tmp_path: Path) -> None:
+    entry = backed_up.manifests()[-1]["patients"][1]
+    dest = tmp_path / "busy"
+    sentinel = dest / entry["path"] / "Patient"
+    sentinel.parent.mkdir(parents=True)
+    sentinel.write_bytes(b"the operator's own file")
+
+    done = backed_up.cli("restore", "--patient", entry["mrn"], "--to", str(dest), expect=ExitCode.INPUT)
+
+    assert "--force" in done.stderr and "already exist" in done.stderr
+    assert sentinel.read_bytes() == b"the operator's own file"
+    assert everything_under(dest) == ["Institution_1", "Institution_1/Mount_0", f"{entry['path']}",
+                                      f"{entry['path']}/Patient"]
+
+    backed_up.cli("restore", "--patient", entry["mrn"], "--to", str(dest), "--force")
+    assert backed_up.files_of(dest) == under(backed_up.source_files(), entry["path"])
+
+
+def test_restore_all_refuses_to_overwrite_an_existing_database(backed_up, tmp_path: Path) -> None:
+    dest = tmp_path / "live"
+    shutil.copytree(backed_up.root, dest)
+    institution = dest / "Institution_1" / "Institution"
+    institution.write_bytes(b"newer than the backup")
+
+    backed_up.cli("restore", "--all", "--to", str(dest), expect=ExitCode.INPUT)
+
+    assert institution.read_bytes() == b"newer than the backup"
+
+
+def test_an_unknown_patient_is_a_clear_error(backed_up, tmp_path: Path) -> None:
+    done = backed_up.cli("restore", "--patient", "0000000000", "--to", str(tmp_path / "x"), expect=ExitCode.STORE)
+    assert "0000000000" in done.stderr and "no snapshot" in done.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_key_naming_two_patients_is_a_clear_error(vault, tmp_path: Path) -> None:
+    first, second = vault.patients()[:2]
+    mrn = re.search(rb'MedicalRecordNumber = "([^"]*)";', (first / "Patient").read_bytes()).group(1)
+    data = (second / "Patient").read_bytes()
+    (second / "Patient").write_bytes(re.sub(rb'MedicalRecordNumber = "[^"]*";',
+                                            b'MedicalRecordNumber = "' + mrn + b'";', data))
+    vault.backup()
+
+    done = vault.cli("restore", "--patient", mrn.decode(), "--to", str(tmp_path / "x"), expect=ExitCode.STORE)
+
+    assert "2 different patients" in done.stderr
+    assert vault.rel(first) in done.stderr and vault.rel(second) in done.stderr
+    assert not (tmp_path / "x").exists()
+    vault.cli("restore", "--patient", vault.rel(second), "--to", str(tmp_path / "y"))
+    assert vault.files_of(tmp_path / "y") == under(vault.source_files(), vault.rel(second))
+
+
+# --- hostile stores and destinations ----------------------------------------------------------------------
+
+def craft_snapshot(vault, path: str, files: list[dict], dirs: list[dict] | None = None) -> dict:
+    """A snapshot, newest of the store, holding one patient whose tree is made by hand."""
+    store = vault.store
+    latest = store.manifests()[-1]
+    tree = store.put_tree({"files": files, "dirs": dirs if dirs is not None else []})
+    when = datetime.now(UTC) + timedelta(days=1 + len(store.manifests()))
+    manifest = {**latest, "id": new_snapshot_id(when), "time": when.isoformat().replace("+00:00", "Z"),
+                "patients": [{**latest["patients"][0], "path": path, "tree": tree, "mrn": "666", "patient_id": 666}]}
+    store.save_snapshot(manifest)
+    return manifest
+
+
+def a_file_record(vault) -> dict:
+    tree = vault.tree_of(vault.manifests()[-1]["patients"][0]["path"])
+    return next(f for f in tree["files"] if f["name"] == "Patient")
+
+
+@pytest.mark.parametrize(("path", "name", "dir_name"), [
+    ("../../escape", "Patient", None),
+    ("/tmp/rtvault-escape-test", "Patient", None),
+    ("Institution_1/Mount_0/Patient_666", "../../../../../x", None),
+    ("Institution_1/Mount_0/Patient_666", "/tmp/rtvault-escape-test-x", None),
+    ("Institution_1/Mount_0/Patient_666", "Plan_0//plan.Trial", None),
+    ("Institution_1/Mount_0/Patient_666", "Patient", "../../../../../d"),
+])
+def test_a_tampered_store_never_writes_outside_the_destination(own_store, tmp_path: Path, path: str, name: str,
+                                                               dir_name: str | None) -> None:
+    dirs = [{"name": dir_name, "mode": 0o755, "mtime_ns": 0}] if dir_name else []
+    craft_snapshot(own_store, path, [{**a_file_record(own_store), "name": name}], dirs)
+    room = tmp_path / "room"
+    dest = room / "a" / "b" / "dest"
+    room.mkdir()
+    before = everything_under(tmp_path)
+
+    done = own_store.cli("restore", "--patient", "666", "--to", str(dest), expect=ExitCode.STORE)
+    assert "unsafe name" in done.stderr, done.stderr
+    with pytest.raises(StoreError, match="unsafe name"):
+        restore_all(own_store.store, dest)
+
+    assert everything_under(tmp_path) == before
+    assert not Path("/tmp/rtvault-escape-test").exists() and not Path("/tmp/rtvault-escape-test-x").exists()
+
+
+@pytest.mark.parametrize("names", [[".", "Patient"], ["Plan_0", "Plan_0/plan.Trial"]])
+def test_a_tree_whose_names_collide_is_refused_as_a_damaged_store(own_store, tmp_path: Path,
+                                                                  names: list[str]) -> None:
+    record = a_file_record(own_store)
+    craft_snapshot(own_store, "Institution_1/Mount_0/Patient_666", [{**record, "name": n} for n in names])
+
+    done = own_store.cli("restore", "--patient", "666", "--to", str(tmp_path / "dest"), expect=None)
+
+    assert done.returncode == ExitCode.STORE, done.stderr
+
+
+def _symlinked_destination(tmp_path: Path) -> tuple[Path, Path]:
+    dest, elsewhere = tmp_path / "dest", tmp_path / "elsewhere"
+    dest.mkdir()
+    elsewhere.mkdir()
+    (dest / "Institution_1").symlink_to(elsewhere, target_is_directory=True)
+    return dest, elsewhere
+
+
+def test_a_destination_with_a_symlinked_parent_is_refused(backed_up, tmp_path: Path) -> None:
+    dest, elsewhere = _symlinked_destination(tmp_path)
+    entry = backed_up.manifests()[-1]["patients"][0]
+
+    done = backed_up.cli("restore", "--patient", entry["mrn"], "--to", str(dest), expect=ExitCode.STORE)
+
+    assert "symbolic link" in done.stderr
+    assert [p for p in elsewhere.rglob("*") if not p.is_dir()] == []
+    assert os.path.islink(dest / "Institution_1")
+
+
+def test_a_destination_with_a_symlinked_parent_gets_nothing_written_through_it(backed_up, tmp_path: Path) -> None:
+    dest, elsewhere = _symlinked_destination(tmp_path)
+    with pytest.raises(StoreError):
+        restore_patient(backed_up.store, backed_up.manifests()[-1]["patients"][0]["path"], dest)
+    assert everything_under(elsewhere) == []
+
+
+def test_a_symlink_at_a_file_name_is_not_followed_even_with_force(backed_up, tmp_path: Path) -> None:
+    entry = backed_up.manifests()[-1]["patients"][0]
+    outside = tmp_path / "precious.txt"
+    outside.write_bytes(b"precious")
+    trap = tmp_path / "dest" / entry["path"] / "Patient"
+    trap.parent.mkdir(parents=True)
+    trap.symlink_to(outside)
+
+    done = backed_up.cli("restore", "--patient", entry["path"], "--to", str(tmp_path / "dest"), "--force",
+                         expect=ExitCode.STORE)
+
+    assert "link" in done.stderr
+    assert outside.read_bytes() == b"precious"
+    assert os.path.islink(trap)
+    assert not list((tmp_path / "dest").rglob("*.rtvault-partial"))
+
+
+def test_a_symlink_at_the_temporary_name_is_not_followed(backed_up, tmp_path: Path) -> None:
+    entry = backed_up.manifests()[-1]["patients"][0]
+    outside = tmp_path / "precious.txt"
+    outside.write_bytes(b"precious")
+    patient = tmp_path / "dest" / entry["path"]
+    patient.mkdir(parents=True)
+    (patient / ".Patient.rtvault-partial").symlink_to(outside)
+
+    with contextlib.suppress(StoreError):
+        restore_patient(backed_up.store, entry["path"], tmp_path / "dest")
+    assert outside.read_bytes() == b"precious"
+    assert not os.path.islink(patient / "Patient")
+
+
+def test_a_damaged_object_fails_the_restore_and_leaves_no_partial_file(own_store, tmp_path: Path) -> None:
+    entry = own_store.manifests()[-1]["patients"][0]
+    tree = own_store.tree_of(entry["path"])
+    victim = next(f for f in tree["files"] if f["name"] == "ImageSet_0.img")
+    obj = own_store.store_path / data_key(victim["hash"])
+    data = bytearray(obj.read_bytes())
+    data[len(data) // 2] ^= 0x20
+    obj.write_bytes(bytes(data))
+    dest = tmp_path / "dest"
+
+    done = own_store.cli("restore", "--patient", entry["path"], "--to", str(dest), expect=ExitCode.STORE)
+
+    assert "damaged" in done.stderr and victim["hash"] in done.stderr
+    target = dest / entry["path"] / "ImageSet_0.img"
+    assert not os.path.lexists(target)
+    assert not [p for p in dest.rglob("*") if "rtvault-partial" in p.name]
+    restored = own_store.files_of(dest)
+    source = own_store.source_files()
+    assert all(restored[rel] == source[rel] for rel in restored), "a restored file is not whole"
+
+
+def test_a_missing_object_fails_the_restore(own_store, tmp_path: Path) -> None:
+    entry = own_store.manifests()[-1]["patients"][0]
+    victim = next(f for f in own_store.tree_of(entry["path"])["files"] if f["name"] == "Patient")
+    (own_store.store_path / data_key(victim["hash"])).unlink()
+
+    done = own_store.cli("restore", "--patient", entry["path"], "--to", str(tmp_path / "dest"),
+                         expect=ExitCode.STORE)
+
+    assert "missing" in done.stderr
+    assert not os.path.lexists(tmp_path / "dest" / entry["path"] / "Patient")
