@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,15 +63,28 @@ def _make_parents(destination: Path, target: Path) -> None:
             raise StoreError(f"refusing to write under {current}: it is not a directory")
 
 
+Blocks = Callable[[], Iterator[bytes]]
+
+
 @dataclass
-class _Planned:
+class Planned:
+    """A file to write: where, its entry (name, size, mode, mtime_ns) and its verified content."""
+
     target: Path
     entry: dict
+    blocks: Blocks
 
 
-def _plan(destination: Path, base: str, tree: dict) -> tuple[list[_Planned], list[tuple[Path, dict]]]:
-    files = [_Planned(safe_target(destination, base, f["name"]), f) for f in tree["files"]]
-    dirs = [(safe_target(destination, base, d["name"], directory=True), d) for d in tree["dirs"]]
+def plan(destination: Path, base: str, files: list[dict], dirs: list[dict],
+         blocks_of: Callable[[dict], Blocks]) -> tuple[list[Planned], list[tuple[Path, dict]]]:
+    """Where each file and directory of one tree goes under destination; refuses unsafe or colliding names."""
+    planned = [Planned(safe_target(destination, base, f["name"]), f, blocks_of(f)) for f in files]
+    placed = [(safe_target(destination, base, d["name"], directory=True), d) for d in dirs]
+    _refuse_collisions(base, planned)
+    return planned, placed
+
+
+def _refuse_collisions(base: str, files: list[Planned]) -> None:
     names = {f.target for f in files}
     if len(names) != len(files):
         raise StoreError(f"the store's tree for {base or 'the root'} names a file twice: the store is damaged")
@@ -79,17 +93,16 @@ def _plan(destination: Path, base: str, tree: dict) -> tuple[list[_Planned], lis
         if clash is not None:
             raise StoreError(f"the store's tree for {base or 'the root'} names {clash.name} both as a file and a "
                              "directory: the store is damaged")
-    return files, dirs
 
 
-def _check_conflicts(destination: Path, planned: list[_Planned], force: bool) -> None:
+def _check_conflicts(destination: Path, planned: list[Planned], force: bool) -> None:
     existing = [p.target for p in planned if os.path.lexists(p.target)]
     if existing and not force:
         raise InputError(f"{len(existing)} file(s) already exist under {destination} (first: {existing[0]}); "
                          "nothing was written: choose an empty directory or use --force to overwrite")
 
 
-def _write_file(store: Store, destination: Path, item: _Planned) -> int:
+def _write_file(destination: Path, item: Planned) -> int:
     target, entry = item.target, item.entry
     _make_parents(destination, target)
     if os.path.islink(target) or os.path.isdir(target):
@@ -100,7 +113,7 @@ def _write_file(store: Store, destination: Path, item: _Planned) -> int:
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
         with os.fdopen(fd, "wb") as out:
-            for block in read_object(store.backend, entry["hash"]):
+            for block in item.blocks():
                 out.write(block)
             out.flush()
             os.fsync(out.fileno())
@@ -121,25 +134,33 @@ def _finish_dirs(destination: Path, dirs: list[tuple[Path, dict]]) -> None:
         os.utime(path, ns=(entry["mtime_ns"], entry["mtime_ns"]))
 
 
-def _restore_trees(store: Store, destination: Path, trees: list[tuple[str, str]], force: bool,
-                   summary: RestoreSummary, progress: Progress) -> None:
-    planned: list[_Planned] = []
-    dirs: list[tuple[Path, dict]] = []
-    for base, digest in trees:
-        files, tree_dirs = _plan(destination, base, store.get_tree(digest))
-        planned += files
-        dirs += tree_dirs
+def write_planned(destination: Path, planned: list[Planned], dirs: list[tuple[Path, dict]], force: bool,
+                  summary: RestoreSummary, progress: Progress) -> None:
+    """Write planned files (nothing at all if one exists, unless forced), then directory modes and mtimes."""
     _check_conflicts(destination, planned, force)
     destination.mkdir(parents=True, exist_ok=True)
     progress.begin("Restoring", sum(p.entry["size"] for p in planned))
     try:
         for item in planned:
-            summary.bytes += _write_file(store, destination, item)
+            summary.bytes += _write_file(destination, item)
             summary.files += 1
             progress.advance(item.entry["size"])
     finally:
         progress.end()
     _finish_dirs(destination, dirs)
+
+
+def _restore_trees(store: Store, destination: Path, trees: list[tuple[str, str]], force: bool,
+                   summary: RestoreSummary, progress: Progress) -> None:
+    planned: list[Planned] = []
+    dirs: list[tuple[Path, dict]] = []
+    for base, digest in trees:
+        tree = store.get_tree(digest)
+        files, tree_dirs = plan(destination, base, tree["files"], tree["dirs"],
+                                lambda f: lambda: read_object(store.backend, f["hash"]))
+        planned += files
+        dirs += tree_dirs
+    write_planned(destination, planned, dirs, force, summary, progress)
 
 
 def restore_patient(store: Store, key: str, destination: Path, *, snapshot: str | None = None,

@@ -54,6 +54,14 @@ class PObject:
     def add(self, key: str, value: object) -> None:
         self.entries.append((key, value))
 
+    def set(self, key: str, value: object) -> None:
+        """Replace the first value of `key`, or add it at the end."""
+        for index, (k, _) in enumerate(self.entries):
+            if k == key:
+                self.entries[index] = (key, value)
+                return
+        self.entries.append((key, value))
+
     def get(self, key: str, default: object = None) -> object:
         for k, v in self.entries:
             if k == key:

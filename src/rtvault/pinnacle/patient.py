@@ -199,3 +199,19 @@ def read_patient(directory: Path, rel: str) -> PatientRecord:
     _image_sets(record, patient, directory, sizes)
     _plans(record, patient, directory)
     return record
+
+
+def record_from_patient_file(data: bytes | None, rel: str) -> PatientRecord:
+    """Identity and plans from the bytes of a `Patient` file alone (inside an archive: no directory to look at)."""
+    record = PatientRecord(path=rel)
+    name = f"{rel}/Patient"
+    if data is None:
+        record.warnings.append(Problem(name, "missing: identity unknown"))
+        return record
+    parsed = parse_bytes(data, name)
+    record.warnings.extend(parsed.problems)
+    _identity(record, parsed.root, name)
+    for item in _list_items(parsed.root, "PlanList"):
+        record.plans.append(PlanInfo(integer(item, "PlanID"), text(item, "PlanName"), text(item, "Physicist"),
+                                     text(item, "Dosimetrist"), integer(item, "PlanIsLocked") == 1, True))
+    return record

@@ -1,0 +1,102 @@
+"""Archives in a store: the archive file kept byte for byte, its index, its checksum manifest and the
+retention overrides an administrator recorded (docs/design.md, "Archives").
+
+    archives/tars/<id[0:2]>/<id>        the archive file as it was given or written (tar or tar.gz)
+    archives/<id>.sha256                `sha256sum -c` manifest of its regular members
+    archives/<id>.json                  the index: members, patients, damage; written last
+    archives/overrides/<id>/<t>.json    retention overrides, one immutable file each
+
+The id is the SHA-256 of the archive file: ingesting the same file twice adds nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import UTC, date, datetime
+
+from rtvault.archive.keep import KeepUntil, Override, keep_until
+from rtvault.errors import StoreError
+from rtvault.store import Store
+
+RECORD_VERSION = 1
+
+
+def tar_key(archive_id: str) -> str:
+    return f"archives/tars/{archive_id[:2]}/{archive_id}"
+
+
+def record_key(archive_id: str) -> str:
+    return f"archives/{archive_id}.json"
+
+
+def checksum_key(archive_id: str) -> str:
+    return f"archives/{archive_id}.sha256"
+
+
+def exists(store: Store, archive_id: str) -> bool:
+    return store.backend.exists(record_key(archive_id))
+
+
+def save(store: Store, record: dict) -> None:
+    """Write the checksum manifest, then the index (the archive file itself is already in place)."""
+    lines = [f"{m['hash']}  {m['name']}\n" for m in record["members"] if m.get("hash") and m.get("complete", True)]
+    store.backend.put(checksum_key(record["id"]), "".join(lines).encode("utf-8", "surrogateescape"))
+    store.backend.put(record_key(record["id"]), json.dumps({**record, "format": RECORD_VERSION}, indent=1,
+                                                            ensure_ascii=True).encode("ascii") + b"\n")
+
+
+def load(store: Store, wanted: str) -> dict:
+    """An archive by id or unique id prefix."""
+    keys = [k for k in all_ids(store) if k.startswith(wanted)]
+    if len(keys) != 1:
+        what = "no archive" if not keys else f"{len(keys)} archives"
+        raise StoreError(f"{what} in {store.location} match {wanted!r} (see `rtvault archive list`)")
+    return json.loads(store.backend.get(record_key(keys[0])))
+
+
+def all_ids(store: Store) -> list[str]:
+    return sorted(key.removeprefix("archives/").removesuffix(".json") for key in store.backend.list("archives/")
+                  if key.endswith(".json") and key.count("/") == 1)
+
+
+def all_records(store: Store) -> list[dict]:
+    """Every archive index, oldest first."""
+    records = [json.loads(store.backend.get(record_key(i))) for i in all_ids(store)]
+    return sorted(records, key=lambda r: (r["created"], r["id"]))
+
+
+def overrides(store: Store, archive_id: str) -> list[tuple[str | None, Override]]:
+    """(patient path or None for the whole archive, override), oldest first."""
+    found = []
+    for key in sorted(store.backend.list(f"archives/overrides/{archive_id}/")):
+        data = json.loads(store.backend.get(key))
+        found.append((data.get("patient"), Override(
+            kind=data["kind"], date=date.fromisoformat(data["date"]) if data["date"] else None,
+            reason=data["reason"], by=data["by"], at=datetime.fromisoformat(data["at"]))))
+    return found
+
+
+def add_override(store: Store, archive_id: str, patient: str | None, override: Override) -> None:
+    stamp = override.at.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    data = {"kind": override.kind, "date": override.date.isoformat() if override.date else None,
+            "reason": override.reason, "by": override.by, "at": override.at.isoformat(), "patient": patient}
+    store.backend.put(f"archives/overrides/{archive_id}/{stamp}-{secrets.token_hex(3)}.json",
+                      json.dumps(data, indent=1).encode())
+
+
+def patient_keep(store: Store, record: dict, patient: dict) -> KeepUntil:
+    """The keep-until date of one archived patient, from its data and the overrides recorded for it."""
+    mine = [o for who, o in overrides(store, record["id"]) if who in (None, patient["path"])]
+    last = patient.get("last_modified")
+    birth = patient.get("birth_date")
+    return keep_until(date.fromisoformat(last[:10]) if last else None,
+                      date.fromisoformat(birth) if birth else None, mine)
+
+
+def archive_keep(store: Store, record: dict) -> date | None | str:
+    """The latest keep-until date of an archive's patients: None = kept indefinitely, "" = no patient."""
+    dates = [patient_keep(store, record, p).date for p in record["patients"]]
+    if not dates:
+        return ""
+    return None if any(d is None for d in dates) else max(d for d in dates if d is not None)

@@ -1,0 +1,75 @@
+"""Writing Pinnacle-format archives: a POSIX (pax/ustar) tar whose first member is the filtered
+`Institution` file, then `Institution_<I>/Mount_0/Patient_<P>/...` with the original bytes, modes and mtimes.
+Returns the index (member → data offset, size, SHA-256) as it writes, so nothing is read twice."""
+
+from __future__ import annotations
+
+import hashlib
+import tarfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+
+@dataclass
+class Entry:
+    name: str
+    kind: str  # "file" | "dir"
+    mode: int
+    mtime: float
+    size: int = 0
+    chunks: Callable[[], Iterator[bytes]] | None = None
+
+
+class _ChunkReader:
+    """A file-like view of an iterator of byte chunks, hashing what goes through."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self.chunks = chunks
+        self.chunk = b""
+        self.position = 0
+        self.hasher = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        parts = []
+        while size != 0:
+            if self.position >= len(self.chunk):
+                self.chunk, self.position = next(self.chunks, b""), 0
+                if not self.chunk:
+                    break
+            end = len(self.chunk) if size < 0 else min(len(self.chunk), self.position + size)
+            parts.append(self.chunk[self.position:end])
+            size -= 0 if size < 0 else end - self.position
+            self.position = end
+        data = b"".join(parts)
+        self.hasher.update(data)
+        return data
+
+
+def _info(entry: Entry) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(entry.name)
+    info.type = tarfile.DIRTYPE if entry.kind == "dir" else tarfile.REGTYPE
+    info.mode = entry.mode
+    info.mtime = int(entry.mtime)
+    info.size = entry.size if entry.kind == "file" else 0
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info
+
+
+def write_tar(out: BinaryIO, entries: list[Entry]) -> list[dict]:
+    """Write the entries as a tar to `out`; returns one index record per member, in order."""
+    index = []
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT, encoding="utf-8",
+                      errors="surrogateescape") as tar:
+        for entry in entries:
+            info = _info(entry)
+            reader = _ChunkReader(entry.chunks()) if entry.kind == "file" and entry.chunks else None
+            tar.addfile(info, reader)  # type: ignore[arg-type]
+            padded = -(-info.size // 512) * 512
+            record = {"name": entry.name, "kind": entry.kind, "mode": entry.mode, "mtime": int(entry.mtime),
+                      "size": info.size, "data_offset": tar.offset - padded}
+            if reader is not None:
+                record["hash"] = reader.hasher.hexdigest()
+            index.append(record)
+    return index
