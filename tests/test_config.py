@@ -258,7 +258,7 @@ def test_each_kind_of_problem_names_its_dotted_path(tmp_path: Path, text: str, p
 @pytest.mark.parametrize(
     ("text", "problem"),
     [
-        ("colour = 1\n", "colour: unknown key (known keys: source, stores, backup, catalog, retention)"),
+        ("colour = 1\n", "colour: unknown key (known keys: source, stores, backup, archive, catalog, retention)"),
         ("[retention]\nkeep_dayly = 7\n", "retention.keep_dayly: unknown key (did you mean 'keep_daily'?)"),
         (
             "[source.pinnacle]\nroot = '/p'\nexcludes = []\n",
@@ -318,6 +318,7 @@ def test_the_schema_declares_the_expected_keys() -> None:
         "stores.<name>.path",
         "backup.max_shrink",
         "backup.lock_lease_seconds",
+        "archive.inbox",
         "catalog.url",
         "retention.keep_last",
         "retention.keep_hourly",

@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 
 from rtvault.config.render import REFERENCE_COMMAND, example_toml, reference_markdown
-from rtvault.config.settings import SCHEMA, Backup, Catalog, Config, PinnacleSource, Retention, Source, Store
+from rtvault.config.settings import SCHEMA, Archive, Backup, Catalog, Config, PinnacleSource, Retention, Source, Store
 from rtvault.config.validate import validate
 from rtvault.errors import ConfigError
 
@@ -25,6 +25,7 @@ __all__ = [
     "ENV_VAR",
     "REFERENCE_COMMAND",
     "SCHEMA",
+    "Archive",
     "Backup",
     "Catalog",
     "Config",

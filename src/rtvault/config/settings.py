@@ -144,6 +144,20 @@ class Backup:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Archive:
+    """Archives of finished and deleted patients, and old archives to import."""
+
+    inbox: Path | None = field(
+        default=None,
+        metadata=about(
+            "Directory where Pinnacle or an operator drops archive files (.tar, .tar.gz); `rtvault archive "
+            "sweep` ingests them and moves each into <inbox>/ingested/ once stored and verified.",
+            example="/PrimaryPatientData/rtvault-inbox",
+        ),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
 class Config:
     """The rtvault configuration file."""
 
@@ -154,6 +168,7 @@ class Config:
         metadata=about("Stores, each named in its table header: [stores.<name>].", example="primary"),
     )
     backup: Backup = field(default_factory=Backup)
+    archive: Archive = field(default_factory=Archive)
     catalog: Catalog = field(default_factory=Catalog)
     retention: Retention = field(default_factory=Retention)
 
@@ -166,8 +181,8 @@ class Config:
 
 
 def _jsonable(value: object) -> object:
-    if isinstance(value, dict):
-        return {key: _jsonable(item) for key, item in value.items()}
+    if isinstance(value, dict):  # TOML has no null: an unset optional setting is left out
+        return {key: _jsonable(item) for key, item in value.items() if item is not None}
     if isinstance(value, tuple | list):
         return [_jsonable(item) for item in value]
     return str(value) if isinstance(value, Path) else value
