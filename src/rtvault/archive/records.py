@@ -94,7 +94,7 @@ def patient_keep(store: Store, record: dict, patient: dict) -> KeepUntil:
                       date.fromisoformat(birth) if birth else None, mine)
 
 
-def archive_keep(store: Store, record: dict) -> date | None | str:
+def archive_keep(store: Store, record: dict) -> date | str | None:
     """The latest keep-until date of an archive's patients: None = kept indefinitely, "" = no patient."""
     dates = [patient_keep(store, record, p).date for p in record["patients"]]
     if not dates:

@@ -21,7 +21,7 @@ class Entry:
     chunks: Callable[[], Iterator[bytes]] | None = None
 
 
-class _ChunkReader:
+class ChunkReader:
     """A file-like view of an iterator of byte chunks, hashing what goes through."""
 
     def __init__(self, chunks: Iterator[bytes]) -> None:
@@ -64,7 +64,7 @@ def write_tar(out: BinaryIO, entries: list[Entry]) -> list[dict]:
                       errors="surrogateescape") as tar:
         for entry in entries:
             info = _info(entry)
-            reader = _ChunkReader(entry.chunks()) if entry.kind == "file" and entry.chunks else None
+            reader = ChunkReader(entry.chunks()) if entry.kind == "file" and entry.chunks else None
             tar.addfile(info, reader)  # type: ignore[arg-type]
             padded = -(-info.size // 512) * 512
             record = {"name": entry.name, "kind": entry.kind, "mode": entry.mode, "mtime": int(entry.mtime),

@@ -12,6 +12,7 @@ import traceback
 import click
 
 from rtvault import __version__
+from rtvault.cli.archive_cmd import archive
 from rtvault.cli.backup_cmd import backup_command, init_command
 from rtvault.cli.config_cmd import config
 from rtvault.cli.demo import demo
@@ -28,6 +29,8 @@ Examples:
   rtvault demo generate --out demo-db --patients 20 --seed 1
   rtvault inspect demo-db
   rtvault inspect demo-db/Institution_1/Mount_0/Patient_3 --json
+  rtvault backup && rtvault restore --patient 2021993744 --to /tmp/restored
+  rtvault archive ingest /media/old-dvd
   rtvault config example > rtvault.toml && rtvault config check
 
 \b
@@ -65,6 +68,7 @@ cli.add_command(restore_command)
 cli.add_command(forget_command)
 cli.add_command(prune_command)
 cli.add_command(check_command)
+cli.add_command(archive)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -58,5 +58,7 @@ def backup_command(app: AppContext, allow_shrink: bool, store_name: str | None, 
         f"{summary.files_changed} changed, {summary.files_unchanged} unchanged files; "
         f"{summary.bytes_read / 1e6:.1f} MB read, {summary.bytes_added / 1e6:.1f} MB added "
         f"in {summary.duration_s:.1f} s")
+    if summary.archived:
+        click.echo(f"archived {len(summary.archived)} patient(s) gone from Pinnacle (see `rtvault archive list`)")
     for warning in summary.warnings:
         click.echo(f"  warning: {warning}", err=True)

@@ -10,6 +10,7 @@ from rtvault.cli.backup_cmd import store_option
 from rtvault.cli.output import AppContext, emit_json, json_option, progress_for
 from rtvault.errors import InputError
 from rtvault.jobs import history
+from rtvault.jobs.archives import restore_from_archive
 from rtvault.jobs.restore import restore_all, restore_patient
 from rtvault.jobs.stores import open_store
 
@@ -81,6 +82,8 @@ Examples:
   rtvault restore --patient 2021993744 --to /tmp/restored
   rtvault restore --patient Institution_1/Mount_0/Patient_7 --to /tmp/r --at "2026-11-23 18:00"
   rtvault restore --all --to /mnt/new-pinnacle/NewPatients --snapshot 20261124T0300
+  rtvault restore --patient 2021993744 --to /tmp/r --from-archive          # the newest archive holding it
+  rtvault restore --patient 2021993744 --to /tmp/r --from-archive 3f2a9c
 """)
 @click.option("--patient", "key", help="Medical record number, PatientID or patient path.")
 @click.option("--all", "everything", is_flag=True, help="The whole database (disaster recovery).")
@@ -89,11 +92,14 @@ Examples:
 @click.option("--snapshot", help="Snapshot id or unique prefix (default: the latest holding the patient).")
 @click.option("--at", "at", help="Date and time: the newest version at or before it.")
 @click.option("--force", is_flag=True, help="Overwrite files that already exist under --to.")
+@click.option("--from-archive", "from_archive", is_flag=False, flag_value="", default=None, metavar="[ARCHIVE_ID]",
+              help="Restore from an archive (the newest holding the patient, or the one given).")
 @store_option
 @json_option
 @click.pass_obj
 def restore_command(app: AppContext, key: str | None, everything: bool, destination: Path, snapshot: str | None,
-                    at: str | None, force: bool, store_name: str | None, as_json: bool) -> None:
+                    at: str | None, force: bool, from_archive: str | None, store_name: str | None,
+                    as_json: bool) -> None:
     """Restore one patient (--patient KEY) or everything (--all), byte-identical, under --to."""
     if bool(key) == everything:
         raise InputError("give exactly one of --patient KEY or --all")
@@ -101,7 +107,12 @@ def restore_command(app: AppContext, key: str | None, everything: bool, destinat
         raise InputError("--at goes with --patient; with --all give --snapshot")
     store = open_store(app.load_config(), store_name)
     progress = progress_for(as_json)
-    if everything:
+    if from_archive is not None:
+        if everything or snapshot or at:
+            raise InputError("--from-archive goes with --patient only (not --all, --snapshot or --at)")
+        summary = restore_from_archive(store, key or "", destination, archive_id=from_archive or None, force=force,
+                                       progress=progress)
+    elif everything:
         summary = restore_all(store, destination, snapshot=snapshot or "latest", force=force, progress=progress)
     else:
         summary = restore_patient(store, key or "", destination, snapshot=snapshot, at=at, force=force,
@@ -109,5 +120,8 @@ def restore_command(app: AppContext, key: str | None, everything: bool, destinat
     if as_json:
         emit_json(summary.to_json())
         return
+    source = summary.snapshot if summary.snapshot.startswith("archive") else f"snapshot {summary.snapshot}"
     click.echo(f"restored {len(summary.patients)} patient(s), {summary.files} files, {summary.bytes / 1e6:.1f} MB "
-               f"from snapshot {summary.snapshot} into {summary.to} in {summary.duration_s:.1f} s")
+               f"from {source} into {summary.to} in {summary.duration_s:.1f} s")
+    for skipped in summary.skipped:
+        click.echo(f"  not written: {skipped}", err=True)

@@ -30,7 +30,8 @@ def check_command(app: AppContext, read_data: bool, store_name: str | None, as_j
     if as_json:
         emit_json(report.to_json())
     else:
-        click.echo(f"{report.snapshots} snapshots, {report.trees} trees, {report.objects_referenced} objects "
+        click.echo(f"{report.snapshots} snapshots, {report.archives} archives, {report.trees} trees, "
+                   f"{report.objects_referenced} objects "
                    f"referenced, {report.objects_stored} stored ({report.unreferenced} unreferenced)"
                    + (f", {report.objects_read} read back ({report.bytes_read / 1e6:.1f} MB)" if read_data else ""))
         for problem in report.problems:

@@ -17,6 +17,7 @@ from pathlib import Path
 from rtvault.config import Config
 from rtvault.errors import Problem, SourceRefused
 from rtvault.events import NoProgress, Progress
+from rtvault.jobs.archives import archive_deleted
 from rtvault.jobs.source import FileStat, Listing, check_source, list_source
 from rtvault.pinnacle.patient import read_patient
 from rtvault.store import Store
@@ -40,6 +41,7 @@ class BackupSummary:
     bytes_added: int = 0
     duration_s: float = 0.0
     warnings: list[Problem] = field(default_factory=list)
+    archived: list[str] = field(default_factory=list)  # archives written for patients gone from the source
 
     def to_json(self) -> dict[str, object]:
         data = asdict(self)
@@ -232,4 +234,5 @@ def run_backup(config: Config, store: Store, *, allow_shrink: bool = False,
         manifest["warnings"] = [w.to_json() for w in run.summary.warnings]
         lock.ensure_held()
         store.save_snapshot(manifest)
+        run.summary.archived = [a["id"] for a in archive_deleted(store)]
     return run.summary

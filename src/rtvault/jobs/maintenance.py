@@ -7,17 +7,19 @@ only ever removes unreferenced files, one at a time, so a prune killed at any po
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from rtvault.archive import records
 from rtvault.config import Config
 from rtvault.errors import Problem, StoreError
 from rtvault.events import NoProgress, Progress
 from rtvault.store import Store
 from rtvault.store.locks import WriterLock
-from rtvault.store.objects import data_key, verify_object
+from rtvault.store.objects import BLOCK, data_key, verify_object
 from rtvault.store.retention import apply_retention
 
 
@@ -30,6 +32,7 @@ class CheckReport:
     snapshots: int = 0
     trees: int = 0
     objects_referenced: int = 0
+    archives: int = 0
     objects_stored: int = 0
     objects_read: int = 0
     bytes_read: int = 0
@@ -79,6 +82,28 @@ def referenced(store: Store, manifests: list[dict], report: CheckReport) -> tupl
     return trees, objects
 
 
+def archive_objects(store: Store) -> set[str]:
+    """Objects that archives need: the members of gzip archives, stored for random access. Never pruned."""
+    return {m["hash"] for r in records.all_records(store) if r["compression"] != "none"
+            for m in r["members"] if m.get("hash")}
+
+
+def _check_archives(store: Store, report: CheckReport, read_data: bool) -> None:
+    for record in records.all_records(store):
+        key = records.tar_key(record["id"])
+        if not store.backend.exists(key):
+            report.problems.append(Problem(key, f"missing: archive {record['file']} is gone"))
+        elif read_data:
+            hasher = hashlib.sha256()
+            with store.backend.open(key) as stored:
+                while block := stored.read(BLOCK):
+                    hasher.update(block)
+            report.bytes_read += store.backend.size(key)
+            if hasher.hexdigest() != record["id"]:
+                report.problems.append(Problem(key, f"damaged: archive {record['file']} does not match its hash"))
+        report.archives += 1
+
+
 def check_store(store: Store, *, read_data: bool = False, progress: Progress | None = None) -> CheckReport:
     """Every snapshot's trees and objects exist; with read_data, every stored object is re-hashed."""
     progress = progress or NoProgress()
@@ -86,7 +111,9 @@ def check_store(store: Store, *, read_data: bool = False, progress: Progress | N
     manifests = _manifests(store, report)
     report.snapshots = len(manifests)
     trees, needed = referenced(store, manifests, report)
+    needed |= archive_objects(store)
     report.trees, report.objects_referenced = len(trees), len(needed)
+    _check_archives(store, report, read_data)
     stored = {_digest_of(key) for key in store.backend.list("data/")}
     report.objects_stored = len(stored)
     report.unreferenced = len(stored - needed)
@@ -135,6 +162,7 @@ def prune(config: Config, store: Store, *, dry_run: bool = False) -> dict[str, o
     with WriterLock(store.backend, "prune", config.backup.lock_lease_seconds, warnings.append) as lock:
         store.backend.clean_staging(0, time.time())
         trees, objects = referenced(store, _manifests(store, report), report)
+        objects |= archive_objects(store)
         if report.problems:
             raise StoreError(f"prune stopped before deleting anything: {report.problems[0]} "
                              "(run `rtvault check` and repair first)")

@@ -28,6 +28,7 @@ class RestoreSummary:
     files: int = 0
     bytes: int = 0
     duration_s: float = 0.0
+    skipped: list[str] = field(default_factory=list)  # archive members never written: links, devices, lost
 
     def to_json(self) -> dict[str, object]:
         return self.__dict__.copy()

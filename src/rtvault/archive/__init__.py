@@ -1,0 +1,1 @@
+"""Archives: Pinnacle tar files written, ingested, salvaged, indexed and restored by random access."""

@@ -1,0 +1,97 @@
+"""Writing archives from what the store holds: a patient version of a snapshot, as a Pinnacle-format tar
+(filtered Institution first, then the patient's directories and files with their original bytes, modes and
+mtimes). Used for the automatic archive of a deleted patient and by `rtvault archive export`."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from typing import BinaryIO
+
+from rtvault.archive import index, records
+from rtvault.archive.institution import filtered_institution
+from rtvault.archive.tarwriter import Entry, write_tar
+from rtvault.store import Store
+from rtvault.store.objects import read_object
+
+
+class _HashingWriter:
+    def __init__(self, sink: BinaryIO) -> None:
+        self.sink = sink
+        self.hasher = hashlib.sha256()
+        self.written = 0
+
+    def write(self, data: bytes) -> int:
+        self.sink.write(data)
+        self.hasher.update(data)
+        self.written += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.written
+
+
+def institution_source(store: Store, manifest: dict, path: str) -> bytes | None:
+    """The Institution file the snapshot held for this patient's institution, if any."""
+    other = manifest.get("other")
+    if not other:
+        return None
+    institution = path.split("/")[0]
+    for entry in store.get_tree(other["tree"])["files"]:
+        if entry["name"] in (f"{institution}/Institution", "Institution"):
+            return b"".join(read_object(store.backend, entry["hash"]))
+    return None
+
+
+def _object(store: Store, digest: str):
+    return lambda: read_object(store.backend, digest)
+
+
+def snapshot_entries(store: Store, manifest: dict, patient: dict, archive_name: str,
+                     when: datetime) -> tuple[list[Entry], bytes]:
+    """The tar entries of one patient version, and its filtered Institution file."""
+    tree = store.get_tree(patient["tree"])
+    path = patient["path"]
+    institution = filtered_institution(institution_source(store, manifest, path), path, tree.get("patient", {}),
+                                       archive_name, when)
+    entries = [Entry("Institution", "file", 0o644, when.timestamp(), len(institution), lambda: iter([institution]))]
+    body = [Entry(path if d["name"] == "." else f"{path}/{d['name']}", "dir", d["mode"], d["mtime_ns"] / 1e9)
+            for d in tree["dirs"]]
+    body += [Entry(f"{path}/{f['name']}", "file", f["mode"], f["mtime_ns"] / 1e9, f["size"], _object(store, f["hash"]))
+             for f in tree["files"]]
+    return entries + sorted(body, key=lambda e: e.name), institution
+
+
+def _captured(store: Store, tree: dict, path: str, institution: bytes) -> dict[str, bytes]:
+    captured = {"Institution": institution}
+    for entry in tree["files"]:
+        if entry["name"] == "Patient":
+            captured[f"{path}/Patient"] = b"".join(read_object(store.backend, entry["hash"]))
+    return captured
+
+
+def archive_patient_version(store: Store, manifest: dict, patient: dict, *, origin: str = "deleted") -> dict:
+    """Store an archive of one patient version of a snapshot; returns its summary."""
+    when = datetime.now(UTC)
+    name = f"{patient['path'].replace('/', '_')}-{manifest['id']}.tar"
+    entries, institution = snapshot_entries(store, manifest, patient, name, when)
+    staged = store.backend.stage()
+    try:
+        writer = _HashingWriter(staged.file)
+        written = write_tar(writer, entries)  # type: ignore[arg-type]
+    except BaseException:
+        staged.discard()
+        raise
+    archive_id = writer.hasher.hexdigest()
+    if not staged.commit(records.tar_key(archive_id)) and records.exists(store, archive_id):
+        return {**index.summary(records.load(store, archive_id)), "already": True}
+    members = [{**m, "safe_name": m["name"], "link": "", "header_offset": None, "complete": True, "problems": []}
+               for m in written]
+    record = index.build_record(archive_id, members, [], _captured(store, store.get_tree(patient["tree"]),
+                                                                   patient["path"], institution),
+                                file=name, compression="none", origin=origin, size=writer.written,
+                                source=f"snapshot {manifest['id']}")
+    for described in record["patients"]:
+        described["tree"] = patient["tree"]
+    records.save(store, record)
+    return {**index.summary(record), "already": False}

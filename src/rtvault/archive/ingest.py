@@ -1,0 +1,135 @@
+"""`rtvault archive ingest`: old archives (DVD and tape copies) into the store, in one read of each file.
+
+The file is copied into the store byte for byte while it is hashed (its SHA-256 is its id) and scanned by the
+salvaging tar scanner: every member is hashed, gzip archives have their members stored as content objects too
+(a gzip stream has no random access: this is what makes a one-patient restore as fast as from a plain tar).
+A damaged archive is kept and indexed with what could be read; a file that is not an archive is refused.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import BinaryIO
+
+from rtvault.archive import index, records
+from rtvault.archive.tarscan import Member, scan
+from rtvault.archive.tarwriter import ChunkReader
+from rtvault.errors import InputError
+from rtvault.store import Store
+from rtvault.store.objects import BLOCK, store_stream, wants_shuffle
+
+CAPTURE_LIMIT = 16 << 20
+
+
+class _Tee:
+    """Reads the source, copying every byte into the staged store file and hashing it."""
+
+    def __init__(self, source: BinaryIO, sink: BinaryIO) -> None:
+        self.source, self.sink = source, sink
+        self.hasher = hashlib.sha256()
+        self.size = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.source.read(size)
+        self.sink.write(data)
+        self.hasher.update(data)
+        self.size += len(data)
+        return data
+
+    def drain(self) -> None:
+        while self.read(BLOCK):
+            pass
+
+
+class _Collector:
+    """Per regular member: its hash, the small files the index needs, and for gzip its stored object."""
+
+    def __init__(self, store: Store, as_objects: bool) -> None:
+        self.store = store
+        self.as_objects = as_objects
+        self.hashes: dict[int, str] = {}
+        self.captured: dict[str, bytes] = {}
+
+    def __call__(self, member: Member, chunks) -> None:
+        keep = member.safe_name is not None and index.wants_capture(member.safe_name) and member.size < CAPTURE_LIMIT
+        kept: list[bytes] = []
+        if self.as_objects and member.safe_name is not None:
+            reader = ChunkReader(_tapped(chunks, kept if keep else None))
+            digest, _size, _new = store_stream(self.store.backend, reader, wants_shuffle(member.name))
+        else:
+            hasher = hashlib.sha256()
+            for chunk in _tapped(chunks, kept if keep else None):
+                hasher.update(chunk)
+            digest = hasher.hexdigest()
+        self.hashes[member.header_offset] = digest
+        if keep and member.complete:
+            self.captured[member.safe_name or ""] = b"".join(kept)
+
+
+def _tapped(chunks, kept: list[bytes] | None):
+    for chunk in chunks:
+        if kept is not None:
+            kept.append(chunk)
+        yield chunk
+
+
+def _is_gzip(path: Path) -> bool:
+    with open(path, "rb") as probe:
+        return probe.read(2) == b"\x1f\x8b"
+
+
+def _member_record(member: Member, digest: str | None) -> dict:
+    record = asdict(member)
+    if digest is not None:
+        record["hash"] = digest
+    return record
+
+
+def ingest_file(store: Store, path: Path, *, origin: str = "ingest") -> dict:
+    """Store and index one archive file; returns its summary (`already` when it was there before)."""
+    compressed = _is_gzip(path)
+    size = os.path.getsize(path)
+    collector = _Collector(store, as_objects=compressed)
+    staged = store.backend.stage()
+    try:
+        with open(path, "rb") as raw:
+            tee = _Tee(raw, staged.file)
+            stream = gzip.GzipFile(fileobj=tee, mode="rb") if compressed else tee
+            report = scan(stream, collector, total_size=None if compressed else size)  # type: ignore[arg-type]
+            tee.drain()
+    except OSError as error:
+        staged.discard()
+        raise InputError(f"cannot read {path}: {error.strerror or error}") from None
+    archive_id = tee.hasher.hexdigest()
+    if not report.members:
+        staged.discard()
+        why = report.problems[0][1] if report.problems else "no member"
+        raise InputError(f"{path} is not a tar or tar.gz archive ({why})")
+    if records.exists(store, archive_id):
+        staged.discard()
+        return {**index.summary(records.load(store, archive_id)), "already": True}
+    staged.commit(records.tar_key(archive_id))
+    members = [_member_record(m, collector.hashes.get(m.header_offset)) for m in report.members]
+    problems = [text if str(offset) in text else f"at offset {offset}: {text}" for offset, text in report.problems]
+    record = index.build_record(archive_id, members, problems, collector.captured, file=path.name,
+                                compression="gzip" if compressed else "none", origin=origin, size=size,
+                                source=str(path))
+    records.save(store, record)
+    return {**index.summary(record), "already": False}
+
+
+def archive_files(paths: list[Path]) -> list[Path]:
+    """The files named, and every file under the directories named (copies of whole discs)."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and not p.is_symlink()))
+        elif path.exists():
+            found.append(path)
+        else:
+            raise InputError(f"{path} does not exist")
+    return found

@@ -1,0 +1,224 @@
+"""Archive jobs: archiving deleted patients, sweeping the inbox, restoring, exporting and expiring."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from rtvault.archive import records
+from rtvault.archive.build import archive_patient_version, snapshot_entries
+from rtvault.archive.ingest import ingest_file
+from rtvault.archive.institution import filtered_institution
+from rtvault.archive.keep import Override, may_destroy
+from rtvault.archive.tarwriter import Entry, write_tar
+from rtvault.config import Config
+from rtvault.errors import InputError, Problem, StoreError
+from rtvault.events import NoProgress, Progress
+from rtvault.jobs.history import matches, pick_version, versions
+from rtvault.jobs.restore import RestoreSummary, plan, write_planned
+from rtvault.store import Store
+from rtvault.store.objects import BLOCK, read_object
+
+
+def archive_deleted(store: Store) -> list[dict]:
+    """Archive the last backed-up version of every patient gone from the latest snapshot (once per version)."""
+    manifests = store.manifests()
+    if not manifests:
+        return []
+    present = {p["path"] for p in manifests[-1]["patients"]}
+    last_seen: dict[str, tuple[dict, dict]] = {}
+    for manifest in manifests:
+        for patient in manifest["patients"]:
+            last_seen[patient["path"]] = (manifest, patient)
+    done = {(p["path"], p.get("tree")) for r in records.all_records(store) for p in r["patients"]}
+    return [archive_patient_version(store, manifest, patient)
+            for path, (manifest, patient) in sorted(last_seen.items())
+            if path not in present and (path, patient["tree"]) not in done]
+
+
+def _verified(store: Store, archive_id: str) -> bool:
+    hasher = hashlib.sha256()
+    with store.backend.open(records.tar_key(archive_id)) as stored:
+        while block := stored.read(BLOCK):
+            hasher.update(block)
+    return hasher.hexdigest() == archive_id
+
+
+def sweep_inbox(store: Store, inbox: Path) -> tuple[list[dict], list[Problem]]:
+    """Ingest what was dropped in the inbox; move each file aside only once stored and re-verified."""
+    done_dir = inbox / "ingested"
+    results, problems = [], []
+    for path in sorted(p for p in inbox.iterdir() if p.is_file() and not p.name.startswith(".")):
+        try:
+            result = ingest_file(store, path, origin="inbox")
+        except InputError as error:
+            problems.append(Problem(str(path), str(error)))
+            continue
+        if not _verified(store, result["id"]):
+            problems.append(Problem(str(path), "stored copy does not verify: left in the inbox"))
+            continue
+        done_dir.mkdir(exist_ok=True)
+        target = done_dir / path.name
+        if target.exists():
+            target = done_dir / f"{path.stem}-{result['id'][:8]}{path.suffix}"
+        shutil.move(path, target)
+        results.append(result)
+    return results, problems
+
+
+def sweep(config: Config, store: Store) -> dict[str, object]:
+    """`rtvault archive sweep`: archive deleted patients, then ingest the inbox."""
+    archived = archive_deleted(store)
+    ingested: list[dict] = []
+    problems: list[Problem] = []
+    if config.archive.inbox is not None:
+        if not config.archive.inbox.is_dir():
+            raise InputError(f"archive inbox {config.archive.inbox} does not exist (is it mounted?)")
+        ingested, problems = sweep_inbox(store, config.archive.inbox)
+    return {"archived": archived, "ingested": ingested, "problems": [p.to_json() for p in problems]}
+
+
+def find(store: Store, key: str, archive_id: str | None = None) -> tuple[dict, dict]:
+    """The newest archive (or the one given) holding the patient KEY names, and that patient's entry."""
+    found = [(r, p) for r in records.all_records(store)
+             if archive_id is None or r["id"].startswith(archive_id) for p in r["patients"] if matches(p, key)]
+    if not found:
+        where = f"archive {archive_id}" if archive_id else f"any archive of {store.location}"
+        raise StoreError(f"no patient {key!r} in {where} (path, MRN or PatientID; see `rtvault archive list`)")
+    if len({p["path"] for _, p in found}) > 1:
+        raise StoreError(f"{key!r} names several patients in the archives: give the patient path")
+    return found[-1]
+
+
+def member_blocks(store: Store, record: dict, member: dict):
+    """A member's content, read through the index and verified against its hash."""
+    if record["compression"] != "none":
+        return lambda: read_object(store.backend, member["hash"])
+
+    def blocks() -> Iterator[bytes]:
+        hasher, left = hashlib.sha256(), member["size"]
+        with store.backend.open(records.tar_key(record["id"])) as tar:
+            tar.seek(member["data_offset"])
+            while left > 0 and (block := tar.read(min(BLOCK, left))):
+                hasher.update(block)
+                left -= len(block)
+                yield block
+        if left or hasher.hexdigest() != member["hash"]:
+            raise StoreError(f"archive {record['id'][:12]}: {member['name']} does not match its index")
+    return blocks
+
+
+def _patient_files(record: dict, patient: dict) -> tuple[list[dict], list[dict], list[str]]:
+    files, dirs, skipped = [], [], []
+    prefix = patient["prefix"]
+    for member in record["members"]:
+        name = member.get("safe_name") or ""
+        if name != prefix and not name.startswith(prefix + "/"):
+            continue
+        rel = name[len(prefix) + 1:] or "."
+        entry = {**member, "name": rel, "mtime_ns": int(member["mtime"]) * 10**9}
+        if member["kind"] == "file" and member["complete"] and member.get("hash"):
+            files.append(entry)
+        elif member["kind"] == "dir":
+            dirs.append(entry)
+        else:
+            skipped.append(f"{member['name']} ({member['kind']}{'' if member['complete'] else ', lost'})")
+    return files, dirs, skipped
+
+
+def _header_bytes(store: Store, record: dict) -> bytes | None:
+    member = next((m for m in record["members"] if m.get("safe_name") == record.get("header")), None)
+    return b"".join(member_blocks(store, record, member)()) if member and member.get("hash") else None
+
+
+def restore_from_archive(store: Store, key: str, destination: Path, *, archive_id: str | None = None,
+                         force: bool = False, progress: Progress | None = None) -> RestoreSummary:
+    """One patient from an archive, by random access, with a filtered Institution file for Pinnacle."""
+    started = time.monotonic()
+    record, patient = find(store, key, archive_id)
+    files, dirs, skipped = _patient_files(record, patient)
+    institution = filtered_institution(_header_bytes(store, record), patient["path"], patient, record["file"],
+                                       datetime.now(UTC))
+    planned, placed = plan(destination, patient["path"], files, dirs, lambda m: member_blocks(store, record, m))
+    header = {"name": "Institution", "size": len(institution), "mode": 0o644, "mtime_ns": time.time_ns()}
+    planned += plan(destination, "", [header], [], lambda _m: lambda: iter([institution]))[0]
+    summary = RestoreSummary(f"archive {record['id']}", str(destination), [patient["path"]])
+    write_planned(destination, planned, placed, force, summary, progress or NoProgress())
+    summary.duration_s = round(time.monotonic() - started, 3)
+    summary.skipped = skipped
+    return summary
+
+
+def export(store: Store, key: str, out: Path, *, snapshot: str | None = None, archive_id: str | None = None,
+           force: bool = False) -> dict[str, object]:
+    """A fresh Pinnacle-format tar of one patient version, from a snapshot or (with archive_id) an archive."""
+    if out.exists() and not force:
+        raise InputError(f"{out} already exists: choose another name or use --force")
+    when = datetime.now(UTC)
+    if archive_id is not None:
+        entries = _archive_entries(store, key, archive_id, out.name, when)
+    else:
+        version = pick_version(versions(store, key), snapshot, None)
+        manifest = store.load_snapshot(version.snapshot)
+        entries = snapshot_entries(store, manifest, version.entry, out.name, when)[0]
+    temp = out.with_name(f".{out.name}.rtvault-partial")
+    with open(temp, "wb") as sink:
+        written = write_tar(sink, entries)
+        sink.flush()
+        os.fsync(sink.fileno())
+    os.replace(temp, out)
+    return {"out": str(out), "members": len(written), "bytes": out.stat().st_size}
+
+
+def _archive_entries(store: Store, key: str, archive_id: str, name: str, when: datetime) -> list[Entry]:
+    record, patient = find(store, key, archive_id)
+    files, dirs, _ = _patient_files(record, patient)
+    institution = filtered_institution(_header_bytes(store, record), patient["path"], patient, name, when)
+    path = patient["path"]
+    entries = [Entry("Institution", "file", 0o644, when.timestamp(), len(institution), lambda: iter([institution]))]
+    body = [Entry(path if d["name"] == "." else f"{path}/{d['name']}", "dir", d["mode"], d["mtime"]) for d in dirs]
+    body += [Entry(f"{path}/{f['name']}", "file", f["mode"], f["mtime"], f["size"], member_blocks(store, record, f))
+             for f in files]
+    return entries + sorted(body, key=lambda e: e.name)
+
+
+def retention_rows(store: Store, today: date) -> list[dict]:
+    """Every archived patient with its keep-until date and whether it may be destroyed today."""
+    rows = []
+    for record in records.all_records(store):
+        for patient in record["patients"]:
+            keep = records.patient_keep(store, record, patient)
+            allowed, why = may_destroy(keep, today)
+            rows.append({"archive": record["id"], "file": record["file"], "path": patient["path"],
+                         "last_name": patient["last_name"], "first_name": patient["first_name"],
+                         "mrn": patient["mrn"], "keep_until": keep.date.isoformat() if keep.date else None,
+                         "rule": keep.rule, "may_destroy": allowed, "why": why})
+    return rows
+
+
+def record_override(store: Store, archive_id: str, patient: str | None, kind: str, day: date | None,
+                    reason: str, by: str) -> None:
+    record = records.load(store, archive_id)
+    if patient is not None and not any(matches(p, patient) for p in record["patients"]):
+        raise InputError(f"archive {record['id'][:12]} holds no patient {patient!r}")
+    path = next((p["path"] for p in record["patients"] if patient and matches(p, patient)), None)
+    records.add_override(store, record["id"], path, Override(kind=kind, date=day, reason=reason, by=by,
+                                                             at=datetime.now(UTC)))
+
+
+def delete_archive(store: Store, archive_id: str, today: date) -> dict[str, object]:
+    """Destroy an archive: refused while any of its patients must still be kept."""
+    record = records.load(store, archive_id)
+    for patient in record["patients"]:
+        allowed, why = may_destroy(records.patient_keep(store, record, patient), today)
+        if not allowed:
+            raise InputError(f"refusing to delete archive {record['id'][:12]}: {patient['path']} {why}")
+    store.backend.delete(records.record_key(record["id"]))
+    store.backend.delete(records.checksum_key(record["id"]))
+    store.backend.delete(records.tar_key(record["id"]))
+    return {"deleted": record["id"], "file": record["file"]}
