@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from rtvault.cli.output import emit_json, json_option, progress_for
-from rtvault.demo import evolve_database, generate_database
 
 GENERATE_EXAMPLES = """\b
 Examples:
@@ -50,6 +49,8 @@ def generate(out: Path, patients: int, seed: int, image_mb: float, as_json: bool
 
     Same seed and options, same bytes and mtimes. OUT must be new or empty.
     """
+    from rtvault.demo import generate_database  # numpy: loaded only by the demo commands
+
     result = generate_database(out, patients, seed, image_mb, progress_for(as_json))
     if as_json:
         emit_json(result.to_json())
@@ -76,6 +77,8 @@ def evolve(db: Path, day: int, as_json: bool) -> None:
     Only databases written by `rtvault demo generate` are accepted; file times are those of working day DAY
     after 2026-01-05.
     """
+    from rtvault.demo import evolve_database
+
     result = evolve_database(db, day, progress_for(as_json))
     if as_json:
         emit_json(result.to_json())

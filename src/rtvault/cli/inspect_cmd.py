@@ -6,8 +6,6 @@ import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from rtvault.cli.output import emit_json, json_option, progress_for
 from rtvault.pinnacle import ScanResult, scan
@@ -46,6 +44,9 @@ def _human_size(size: int) -> str:
 
 
 def _print_text(result: ScanResult) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     table = Table(title=f"{len(result.patients)} patient(s) in {result.root}")
     for column in ("Path", "Name", "MRN", "Birth date", "Radiation oncologist", "Plans", "Image sets", "Size"):

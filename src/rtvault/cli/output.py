@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from rtvault.config import Config, load
 from rtvault.events import NoProgress
@@ -43,6 +41,9 @@ class RichProgress:
     """A progress bar on stderr, shown only when it is a terminal."""
 
     def __init__(self) -> None:
+        from rich.console import Console  # rich loads in 80 ms: only when a bar is shown
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
         self._bar = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
