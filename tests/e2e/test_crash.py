@@ -81,12 +81,20 @@ def test_backup_killed_anywhere_leaves_a_healthy_store(setup):
 def test_prune_killed_anywhere_leaves_a_healthy_store(setup):
     db, config = setup
     rng = random.Random(7)
+    change_a_big_file(db, rng)
+    rtvault(config, "backup")
+    change_a_big_file(db, rng)
+    rtvault(config, "backup")
+    rtvault(config, "forget")
+    started = time.monotonic()
+    rtvault(config, "prune")
+    full = time.monotonic() - started
     killed = 0
     for _ in range(KILLS):
         change_a_big_file(db, rng)
         rtvault(config, "backup")
         rtvault(config, "forget")
-        if kill_at(config, rng.uniform(0.05, 0.5), "prune") == -signal.SIGKILL:
+        if kill_at(config, rng.uniform(0.05, full), "prune") == -signal.SIGKILL:
             killed += 1
         healthy(config)
         rtvault(config, "prune")

@@ -160,8 +160,9 @@ def keep_until(last_visit: date | None, birth_date: date | None, overrides: Sequ
     active, spans = _holds(items)
     if active:
         since = ", ".join(f"since {hold.at.date().isoformat()} ({hold.reason})" for hold in active)
-        return KeepUntil(None, f"litigation hold {since}: kept until released", visit,
-                         tuple(hold.reason for hold in active))
+        return KeepUntil(
+            None, f"litigation hold {since}: kept until released", visit, tuple(hold.reason for hold in active)
+        )
 
     until = _latest(items, UNTIL)
     if visit is None:
@@ -180,8 +181,7 @@ def keep_until(last_visit: date | None, birth_date: date | None, overrides: Sequ
     if until is not None:
         assert until.date is not None
         if until.date > legal:
-            return KeepUntil(until.date, f"{_until_words(until)} ({until.reason}); legal date {legal}: {rule}",
-                             visit)
+            return KeepUntil(until.date, f"{_until_words(until)} ({until.reason}); legal date {legal}: {rule}", visit)
         rule += f"; {_until_words(until)} ignored: not later than the legal date"
     return KeepUntil(legal, rule, visit)
 

@@ -42,8 +42,9 @@ def save(store: Store, record: dict) -> None:
     """Write the checksum manifest, then the index (the archive file itself is already in place)."""
     lines = [f"{m['hash']}  {m['name']}\n" for m in record["members"] if m.get("hash") and m.get("complete", True)]
     store.backend.put(checksum_key(record["id"]), "".join(lines).encode("utf-8", "surrogateescape"))
+    store.backend.barrier()  # the archive file and its objects are durable before the index names them
     store.backend.put(record_key(record["id"]), json.dumps({**record, "format": RECORD_VERSION}, indent=1,
-                                                            ensure_ascii=True).encode("ascii") + b"\n")
+                                                            ensure_ascii=True).encode("ascii") + b"\n", durable=True)
 
 
 def load(store: Store, wanted: str) -> dict:
@@ -82,7 +83,7 @@ def add_override(store: Store, archive_id: str, patient: str | None, override: O
     data = {"kind": override.kind, "date": override.date.isoformat() if override.date else None,
             "reason": override.reason, "by": override.by, "at": override.at.isoformat(), "patient": patient}
     store.backend.put(f"archives/overrides/{archive_id}/{stamp}-{secrets.token_hex(3)}.json",
-                      json.dumps(data, indent=1).encode())
+                      json.dumps(data, indent=1).encode(), durable=True)
 
 
 def patient_keep(store: Store, record: dict, patient: dict) -> KeepUntil:

@@ -1,9 +1,6 @@
-"""A salvaging tar scanner: every readable member of a damaged or hostile tar, and the damage, precisely.
-
-Python's `tarfile` stops at the first broken header. `scan` reads the (possibly decompressed) tar stream
-sequentially, never seeks, holds at most 1 MiB at a time, resynchronises after a broken header, and reports
-truncation, corrupt compressed data, absurd sizes and unsafe names as sentences instead of raising.
-Formats: v7, ustar (with `prefix`), GNU (long names 'L'/'K', base-256 numbers) and pax ('x', 'g').
+"""A salvaging tar scanner (v7, ustar, GNU, pax): every readable member of a damaged or hostile tar, and
+the damage as sentences. Unlike `tarfile` it goes on after a broken header; it reads the (possibly
+decompressed) stream sequentially, never seeks, holds at most 1 MiB at a time and never raises on bad input.
 """
 
 from __future__ import annotations
@@ -24,7 +21,9 @@ ZERO_BLOCK = bytes(BLOCK)
 _CORRUPT = (zlib.error, EOFError, gzip.BadGzipFile, OSError)
 _KINDS = {b"0": "file", b"\0": "file", b"7": "file", b"1": "hardlink", b"2": "symlink", b"3": "chardev",
           b"4": "blockdev", b"5": "dir", b"6": "fifo"}
-_META_FLAGS = (b"L", b"K", b"x", b"g")
+_NEVER_CREATED = {"chardev": "device file (never created)", "blockdev": "device file (never created)",
+                  "fifo": "named pipe (never created)"}
+_META_FLAGS = (b"L", b"K", b"x", b"X", b"g")  # X: Solaris extended header, read as pax "x"
 _PAX_KEYS = ("path", "linkpath", "size", "mtime")
 _Next = tuple[int, bytes] | None  # the next block to look at (offset, bytes), or None: the scan is over
 
@@ -73,34 +72,23 @@ def _number(raw: bytes) -> int | None:
     return int(digits, 8) if digits else 0
 
 
-def _cstr(raw: bytes) -> bytes:
-    return raw.split(b"\0", 1)[0]
-
-
 def _decode(raw: bytes) -> str:
     return raw.decode("utf-8", "surrogateescape")
 
 
-def _checksum_ok(block: bytes) -> bool:
-    stored = _number(block[148:156])
-    unsigned = 256 + sum(block[:148]) + sum(block[156:])
-    signed = 256 + sum(struct.unpack("148b8x356b", block))
-    return stored is not None and stored in (unsigned, signed)
-
-
 def _parse_header(block: bytes) -> _Header | None:
-    """The header in a full block, or None when its checksum or size field is broken."""
-    if len(block) < BLOCK or not _checksum_ok(block):
+    """The header in a full block, or None when its checksum (signed or unsigned sum) or size is broken."""
+    if len(block) < BLOCK:
         return None
+    sums = (256 + sum(block[:148]) + sum(block[156:]), 256 + sum(struct.unpack("148b8x356b", block)))
     size = _number(block[124:136])
-    if size is None or size < 0:
+    if _number(block[148:156]) not in sums or size is None or size < 0:
         return None
-    name = _cstr(block[:100])
-    prefix = _cstr(block[345:500])
+    name, prefix = block[:100].partition(b"\0")[0], block[345:500].partition(b"\0")[0]
     if block[257:263] == b"ustar\0" and prefix and block[156:157] not in _META_FLAGS:
         name = prefix + b"/" + name
     mode = (_number(block[100:108]) or 0) & 0o7777
-    return _Header(name, _cstr(block[157:257]), block[156:157], size, mode, _number(block[136:148]) or 0)
+    return _Header(name, block[157:257].partition(b"\0")[0], block[156:157], size, mode, _number(block[136:148]) or 0)
 
 
 def _pax_records(data: bytes) -> dict[str, bytes] | None:
@@ -110,7 +98,7 @@ def _pax_records(data: bytes) -> dict[str, bytes] | None:
     while pos < len(data) and data[pos] != 0:
         space = data.find(b" ", pos)
         digits = data[pos:space]
-        if space < 0 or not digits.isdigit() or int(digits) <= space - pos:
+        if space < 0 or not digits.isdigit() or len(digits) > 20 or int(digits) <= space - pos:
             return None
         end = pos + int(digits)
         record = data[space + 1 : end]
@@ -130,14 +118,10 @@ def _human(size: int) -> str:
 
 def _safe_name(name: str, kind: str) -> tuple[str | None, list[str]]:
     """The normalised relative name, or None and the reasons it cannot be used as a path."""
-    problems = []
-    if "\0" in name:
-        problems.append("NUL in the name")
-    if name.startswith("/"):
-        problems.append("absolute path")
     parts = [part for part in name.split("/") if part not in ("", ".")]
-    if ".." in parts:
-        problems.append("'..' in the path")
+    checks = (("\0" in name, "NUL in the name"), (name.startswith("/"), "absolute path"),
+              (".." in parts, "'..' in the path"))
+    problems = [sentence for failed, sentence in checks if failed]
     if problems:
         return None, problems
     if not parts:
@@ -150,69 +134,35 @@ def _kind_problems(kind: str, link: str, flag: bytes) -> list[str]:
         return [f"symbolic link to {link} (never created)"]
     if kind == "hardlink" and _safe_name(link, "file")[0] is None:
         return [f"hard link to {link}, outside the archive (never created)"]
-    if kind in ("chardev", "blockdev"):
-        return ["device file (never created)"]
-    if kind == "fifo":
-        return ["named pipe (never created)"]
     if kind == "other":
         return [f"unsupported member type {flag.decode('latin-1')!r} (never created)"]
-    return []
+    return [_NEVER_CREATED[kind]] if kind in _NEVER_CREATED else []
 
 
 def _apply_pax(pax: dict[str, bytes], header: _Header) -> tuple[int, int, list[str]]:
     """Size and mtime after pax overrides, and the problems of unreadable pax values."""
     size, mtime, problems = header.size, header.mtime, []
-    if "size" in pax:
-        if pax["size"].isdigit():
-            size = int(pax["size"])
-        else:
-            problems.append(f"unreadable pax size {_decode(pax['size'])!r}: header size used")
-    if "mtime" in pax:
-        try:
-            mtime = int(float(pax["mtime"]))
-        except (ValueError, OverflowError):
-            problems.append(f"unreadable pax mtime {_decode(pax['mtime'])!r}: header mtime used")
+    if "size" in pax and pax["size"].isdigit() and len(pax["size"]) < 40:
+        size = int(pax["size"])
+    elif "size" in pax:
+        problems.append(f"unreadable pax size {_decode(pax['size'])!r}: header size used")
+    try:
+        mtime = int(float(pax["mtime"])) if "mtime" in pax else mtime
+    except (ValueError, OverflowError):
+        problems.append(f"unreadable pax mtime {_decode(pax['mtime'])!r}: header mtime used")
     return size, mtime, problems
-
-
-class _Reader:
-    """Sequential reads that count the offset and turn a corrupt compressed stream into a short read."""
-
-    def __init__(self, stream: BinaryIO) -> None:
-        self.stream = stream
-        self.offset = 0
-        self.corrupt_at: int | None = None
-        self.eof = False
-
-    def read(self, size: int) -> bytes:
-        """Exactly `size` bytes, fewer only at the end of the stream or where it is corrupt."""
-        parts = []
-        while size > 0 and self.corrupt_at is None and not self.eof:
-            try:
-                piece = self.stream.read(size)
-            except _CORRUPT:
-                self.corrupt_at = self.offset
-                break
-            if not piece:
-                self.eof = True
-                break
-            parts.append(piece)
-            size -= len(piece)
-            self.offset += len(piece)
-        return b"".join(parts)
 
 
 class _Data:
     """The data of one member, read in pieces; a short read marks the member incomplete."""
 
-    def __init__(self, reader: _Reader, member: Member, size: int) -> None:
-        self.reader, self.member, self.size, self.left = reader, member, size, size
-        self.closed = False
+    def __init__(self, read: Callable[[int], bytes], member: Member, size: int) -> None:
+        self.read, self.member, self.size, self.left, self.closed = read, member, size, size, False
 
     def chunks(self) -> Iterator[bytes]:
         while self.left > 0 and not self.closed:
             want = min(self.left, CHUNK)
-            piece = self.reader.read(want)
+            piece = self.read(want)
             self.left -= len(piece)
             if len(piece) < want:
                 self.closed = True
@@ -232,13 +182,11 @@ class _Data:
 class _Scanner:
     def __init__(self, stream: BinaryIO, on_file: Callable[[Member, Iterator[bytes]], None] | None,
                  total_size: int | None) -> None:
-        self.reader = _Reader(stream)
-        self.on_file = on_file
-        self.total_size = total_size
-        self.report = ScanReport()
-        self.seen_header = False
-        self.tarish = False  # the first block carries the ustar magic, even with a broken checksum
-        self.pending: dict[str, bytes] = {}
+        self.stream, self.on_file, self.total_size, self.report = stream, on_file, total_size, ScanReport()
+        self.offset, self.eof = 0, False
+        self.corrupt_at: int | None = None  # where reading the stream broke (corrupt compressed data)
+        self.tarish = False  # a header was seen, or the first block has the ustar magic (if a broken one)
+        self.pending: dict[str, bytes] = {}  # GNU long name / long link and pax values for the next member
         self.pending_offset: int | None = None
 
     def run(self) -> ScanReport:
@@ -247,18 +195,29 @@ class _Scanner:
         step: _Next = first
         while step is not None:
             step = self._step(*step)
-        self.report.bytes_scanned = self.reader.offset
+        self.report.bytes_scanned = self.offset
         return self.report
 
+    def read(self, size: int) -> bytes:
+        """Exactly `size` bytes, fewer only at the end of the stream or where it is corrupt."""
+        parts = []
+        while size > 0 and self.corrupt_at is None and not self.eof:
+            try:
+                piece = self.stream.read(size)
+            except _CORRUPT:
+                self.corrupt_at = self.offset
+                break
+            self.eof = not piece
+            parts.append(piece)
+            size -= len(piece)
+            self.offset += len(piece)
+        return b"".join(parts)
+
     def _block(self) -> tuple[int, bytes]:
-        offset = self.reader.offset
-        return offset, self.reader.read(BLOCK)
+        return self.offset, self.read(BLOCK)
 
     def _problem(self, offset: int, sentence: str) -> None:
         self.report.problems.append((offset, sentence))
-
-    def _is_tar(self) -> bool:
-        return self.seen_header or self.tarish
 
     def _step(self, offset: int, block: bytes) -> _Next:
         if len(block) < BLOCK:
@@ -269,50 +228,45 @@ class _Scanner:
         if header is None:
             self.pending, self.pending_offset = {}, None
             return self._resync(offset)
-        self.seen_header = True
-        if header.flag in _META_FLAGS:
-            return self._meta(offset, header)
-        return self._member(offset, header)
+        self.tarish = True
+        return self._meta(offset, header) if header.flag in _META_FLAGS else self._member(offset, header)
 
     def _ended(self) -> _Next:
         """The stream ended (or broke) before the end-of-archive marker: always None."""
-        at = self.reader.corrupt_at
+        at = self.corrupt_at
         if at is not None:
             self._problem(at, f"corrupt compressed data at offset {at}: the rest of the archive is lost")
-        elif not self._is_tar():
+        elif not self.tarish:
             self.report.members, self.report.problems = [], [(0, "not a tar archive")]
         else:
-            self._problem(self.reader.offset, "archive ends without its end-of-archive marker")
+            self._problem(self.offset, "archive ends without its end-of-archive marker")
         return None
 
     def _zero(self, offset: int) -> _Next:
         next_offset, block = self._block()
-        if self.reader.corrupt_at is None and not block.strip(b"\0"):
+        if self.corrupt_at is None and not block.strip(b"\0"):
             self.report.clean_end = True
             return self._trailer()
-        if len(block) < BLOCK:
-            return self._ended()
         self._problem(offset, f"lone zero block at offset {offset}: scanning on")
         return next_offset, block
 
     def _trailer(self) -> _Next:
         """Read on to the end: a compressed stream is verified there, and appended data is reported."""
-        offset = self.reader.offset
-        reported = False
-        while piece := self.reader.read(CHUNK):
+        offset, reported = self.offset, False
+        while piece := self.read(CHUNK):
             if not reported and piece.strip(b"\0"):
                 at = offset + len(piece) - len(piece.lstrip(b"\0"))
                 self._problem(at, f"data after the end-of-archive marker at offset {at} ignored")
                 reported = True
             offset += len(piece)
-        return self._ended() if self.reader.corrupt_at is not None else None
+        return self._ended() if self.corrupt_at is not None else None
 
     def _resync(self, bad: int) -> _Next:
         """Skip block by block from the broken header at `bad` to the next valid header."""
         zeros = 0
         while True:
             offset, block = self._block()
-            if len(block) < BLOCK or (offset - bad >= NOT_TAR_LIMIT and not self._is_tar()):
+            if len(block) < BLOCK or (offset - bad >= NOT_TAR_LIMIT and not self.tarish):
                 break
             header = _parse_header(block)
             if header is not None and header.name:
@@ -321,26 +275,24 @@ class _Scanner:
             zeros = zeros + 1 if block == ZERO_BLOCK else 0
         skipped = (offset - bad) // BLOCK - zeros
         self._problem(bad, f"unreadable header at offset {bad}: {skipped} blocks skipped")
-        if zeros and not block.strip(b"\0") and self.reader.corrupt_at is None and self._is_tar():
+        if zeros and not block.strip(b"\0") and self.corrupt_at is None and self.tarish:
             self.report.clean_end = True  # the damage ran up to the end-of-archive marker
             return None
         return self._ended()
 
     def _meta(self, offset: int, header: _Header) -> _Next:
         """A GNU long name / long link or a pax header: remembered for the member that follows."""
-        if self.pending_offset is None:
+        if self.pending_offset is None and header.flag != b"g":  # a global header belongs to no member
             self.pending_offset = offset
         if header.flag == b"g" or header.size > MAX_META:
             if header.flag != b"g":
                 self._problem(offset, f"oversized extended header at offset {offset} ignored")
             return self._block() if self._skip(header.size) else self._ended()
-        data = self.reader.read(header.size)
+        data = self.read(header.size)
         if len(data) < header.size or not self._skip(0, header.size):
             return self._ended()
-        if header.flag == b"L":
-            self.pending["path"] = _cstr(data)
-        elif header.flag == b"K":
-            self.pending["linkpath"] = _cstr(data)
+        if header.flag in (b"L", b"K"):
+            self.pending["path" if header.flag == b"L" else "linkpath"] = data.partition(b"\0")[0]
         else:
             records = _pax_records(data)
             if records is None:
@@ -352,7 +304,7 @@ class _Scanner:
         """Read and drop `size` bytes then the padding after `padded` (default `size`) bytes."""
         left = size + (-(size if padded is None else padded) % BLOCK)
         while left > 0:
-            piece = self.reader.read(min(left, CHUNK))
+            piece = self.read(min(left, CHUNK))
             if not piece:
                 return False
             left -= len(piece)
@@ -361,16 +313,14 @@ class _Scanner:
     def _member(self, offset: int, header: _Header) -> _Next:
         start = offset if self.pending_offset is None else self.pending_offset
         pax, self.pending, self.pending_offset = self.pending, {}, None
-        kind = _KINDS.get(header.flag, "other")
-        raw_name = pax.get("path", header.name)
-        if header.flag == b"\0" and raw_name.endswith(b"/"):
-            kind = "dir"  # v7 writes a directory as a regular file with a trailing slash
+        name = _decode(pax.get("path", header.name))
+        v7_dir = header.flag == b"\0" and name.endswith("/")  # v7: a directory is a file with a trailing slash
+        kind = "dir" if v7_dir else _KINDS.get(header.flag, "other")
         size, mtime, problems = _apply_pax(pax, header)
-        name = _decode(raw_name)
         link = _decode(pax.get("linkpath", header.link)) if kind in ("symlink", "hardlink") else ""
         safe_name, name_problems = _safe_name(name, kind)
         member = Member(name, kind, size if kind == "file" else 0, header.mode, mtime, link, start,
-                        self.reader.offset, True, safe_name,
+                        self.offset, True, safe_name,
                         name_problems + _kind_problems(kind, link, header.flag) + problems)
         self.report.members.append(member)
         return self._member_data(member, size if kind in ("file", "other") else 0)
@@ -380,8 +330,8 @@ class _Scanner:
         absurd = size > MAX_SIZE or (remaining is not None and size > remaining)
         if absurd:
             member.problems.append(f"declared size {_human(size)} exceeds the archive")
-        data = _Data(self.reader, member, size)
-        if member.kind == "file" and self.on_file is not None:
+        data = _Data(self.read, member, size)
+        if member.kind == "file" and self.on_file:
             self.on_file(member, data.chunks())
         if not data.finish() or absurd:
             member.complete = False

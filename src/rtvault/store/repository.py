@@ -86,7 +86,7 @@ class Store:
         info = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "id": uuid.uuid4().hex,
                 "created": datetime.now(UTC).isoformat(timespec="seconds"), "hash": "sha256",
                 "compression": "zstd", "created_by": f"rtvault {__version__}"}
-        backend.put(FORMAT_FILE, json.dumps(info, indent=2).encode() + b"\n")
+        backend.put(FORMAT_FILE, json.dumps(info, indent=2).encode() + b"\n", durable=True)
         return cls(backend, info), True
 
     @classmethod
@@ -125,7 +125,9 @@ class Store:
     def save_snapshot(self, manifest: dict) -> None:
         manifest = {**manifest, "format": FORMAT_VERSION, "host": socket.gethostname(),
                     "rtvault_version": __version__}
-        self.backend.put(snapshot_key(manifest["id"]), json.dumps(manifest, indent=1).encode("ascii") + b"\n")
+        self.backend.barrier()  # every object and tree it names is durable before the manifest exists
+        self.backend.put(snapshot_key(manifest["id"]), json.dumps(manifest, indent=1).encode("ascii") + b"\n",
+                         durable=True)
 
     def manifests(self) -> list[dict]:
         """Every snapshot manifest, oldest first."""
