@@ -11,6 +11,7 @@ The id is the SHA-256 of the archive file: ingesting the same file twice adds no
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 from datetime import UTC, date, datetime
@@ -32,6 +33,15 @@ def record_key(archive_id: str) -> str:
 
 def checksum_key(archive_id: str) -> str:
     return f"archives/{archive_id}.sha256"
+
+
+def verify_tar(store: Store, archive_id: str) -> bool:
+    """Re-read the stored archive file and check it still hashes to its id."""
+    hasher = hashlib.sha256()
+    with store.backend.open(tar_key(archive_id)) as stored:
+        while block := stored.read(1 << 20):
+            hasher.update(block)
+    return hasher.hexdigest() == archive_id
 
 
 def exists(store: Store, archive_id: str) -> bool:

@@ -175,8 +175,7 @@ class _Data:
         """Skip what the callback left unread; True when all the data was there."""
         for _ in self.chunks():
             pass
-        self.closed = True
-        return self.left == 0
+        return self.left == 0  # 0 left, or cut: either way a kept iterator reads nothing more
 
 
 class _Scanner:

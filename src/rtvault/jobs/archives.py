@@ -41,14 +41,6 @@ def archive_deleted(store: Store) -> list[dict]:
             if path not in present and (path, patient["tree"]) not in done]
 
 
-def _verified(store: Store, archive_id: str) -> bool:
-    hasher = hashlib.sha256()
-    with store.backend.open(records.tar_key(archive_id)) as stored:
-        while block := stored.read(BLOCK):
-            hasher.update(block)
-    return hasher.hexdigest() == archive_id
-
-
 def sweep_inbox(store: Store, inbox: Path) -> tuple[list[dict], list[Problem]]:
     """Ingest what was dropped in the inbox; move each file aside only once stored and re-verified."""
     done_dir = inbox / "ingested"
@@ -59,7 +51,7 @@ def sweep_inbox(store: Store, inbox: Path) -> tuple[list[dict], list[Problem]]:
         except InputError as error:
             problems.append(Problem(str(path), str(error)))
             continue
-        if not _verified(store, result["id"]):
+        if not records.verify_tar(store, result["id"]):
             problems.append(Problem(str(path), "stored copy does not verify: left in the inbox"))
             continue
         done_dir.mkdir(exist_ok=True)

@@ -7,7 +7,6 @@ only ever removes unreferenced files, one at a time, so a prune killed at any po
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from rtvault.errors import Problem, StoreError
 from rtvault.events import NoProgress, Progress
 from rtvault.store import Store
 from rtvault.store.locks import WriterLock
-from rtvault.store.objects import BLOCK, data_key, verify_object
+from rtvault.store.objects import data_key, verify_object
 from rtvault.store.retention import apply_retention
 
 
@@ -94,12 +93,8 @@ def _check_archives(store: Store, report: CheckReport, read_data: bool) -> None:
         if not store.backend.exists(key):
             report.problems.append(Problem(key, f"missing: archive {record['file']} is gone"))
         elif read_data:
-            hasher = hashlib.sha256()
-            with store.backend.open(key) as stored:
-                while block := stored.read(BLOCK):
-                    hasher.update(block)
             report.bytes_read += store.backend.size(key)
-            if hasher.hexdigest() != record["id"]:
+            if not records.verify_tar(store, record["id"]):
                 report.problems.append(Problem(key, f"damaged: archive {record['file']} does not match its hash"))
         report.archives += 1
 
