@@ -30,6 +30,7 @@ _Next = tuple[int, bytes] | None  # the next block to look at (offset, bytes), o
 
 @dataclass
 class Member:
+    """One member; header_offset includes its GNU long-name / pax headers; size is 0 unless kind is "file"."""
     name: str
     kind: str
     size: int
@@ -189,9 +190,8 @@ class _Scanner:
         self.pending_offset: int | None = None
 
     def run(self) -> ScanReport:
-        first = self._block()
-        self.tarish = first[1][257:262] == b"ustar"
-        step: _Next = first
+        step: _Next = self._block()
+        self.tarish = step[1][257:262] == b"ustar"
         while step is not None:
             step = self._step(*step)
         self.report.bytes_scanned = self.offset
@@ -202,7 +202,7 @@ class _Scanner:
         parts = []
         while size > 0 and self.corrupt_at is None and not self.eof:
             try:
-                piece = self.stream.read(size)
+                piece = self.stream.read(size) or b""
             except _CORRUPT:
                 self.corrupt_at = self.offset
                 break
@@ -246,7 +246,8 @@ class _Scanner:
         if self.corrupt_at is None and not block.strip(b"\0"):
             self.report.clean_end = True
             return self._trailer()
-        self._problem(offset, f"lone zero block at offset {offset}: scanning on")
+        if len(block) == BLOCK:  # a short block: the stream ended or broke, which _step reports
+            self._problem(offset, f"lone zero block at offset {offset}: scanning on")
         return next_offset, block
 
     def _trailer(self) -> _Next:
@@ -265,15 +266,15 @@ class _Scanner:
         zeros = 0
         while True:
             offset, block = self._block()
-            if len(block) < BLOCK or (offset - bad >= NOT_TAR_LIMIT and not self.tarish):
-                break
             header = _parse_header(block)
-            if header is not None and header.name:
-                self._problem(bad, f"unreadable header at offset {bad}: {(offset - bad) // BLOCK} blocks skipped")
-                return offset, block
+            found = header is not None and header.name != b""
+            if found or len(block) < BLOCK or (offset - bad >= NOT_TAR_LIMIT and not self.tarish):
+                break
             zeros = zeros + 1 if block == ZERO_BLOCK else 0
-        skipped = (offset - bad) // BLOCK - zeros
+        skipped = (offset - bad) // BLOCK - (0 if found else zeros)  # zero blocks before the end: the end marker
         self._problem(bad, f"unreadable header at offset {bad}: {skipped} blocks skipped")
+        if found:
+            return offset, block
         if zeros and not block.strip(b"\0") and self.corrupt_at is None and self.tarish:
             self.report.clean_end = True  # the damage ran up to the end-of-archive marker
             return None
