@@ -545,8 +545,9 @@ def test_bad_gzip_checksum_after_the_end_marker_is_reported(tmp_path: Path) -> N
         report = scan(stream, collector)
     check_against_tarfile(path, report, collector)
     [(offset, sentence)] = report.problems  # offset: where the read that failed began, within the padding
-    assert offset <= path.stat().st_size and report.clean_end
-    assert sentence == f"corrupt compressed data at offset {offset}: the rest of the archive is lost"
+    assert offset <= path.stat().st_size and report.clean_end and report.checksum_failed
+    assert sentence == (f"corrupt compressed data at offset {offset}: the gzip checksum does not match, so nothing "
+                        "read from this archive can be trusted")
 
 
 def test_zeroed_header_is_a_lone_zero_block(tmp_path: Path) -> None:

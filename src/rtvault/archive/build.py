@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import BinaryIO
 
@@ -45,7 +46,7 @@ def institution_source(store: Store, manifest: dict, path: str) -> bytes | None:
     return None
 
 
-def _object(store: Store, digest: str):
+def _object(store: Store, digest: str) -> Callable[[], Iterator[bytes]]:
     return lambda: read_object(store.backend, digest)
 
 

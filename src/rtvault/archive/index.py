@@ -71,21 +71,51 @@ def _describe(group: dict, captured: dict[str, bytes], entries: dict[str, object
 
 
 def _physics(members: list[dict], header: PObject | None) -> list[str]:
+    """Machine names from the header's BackupMachineList, else the `Machine.N` folders under Physics/."""
     machines = header.child("BackupMachineList") if header is not None else None
-    names = {str(m.get("Name")) for m in (machines.items_list() if machines else []) if isinstance(m, PObject)}
-    for member in members:
-        parts = (member.get("safe_name") or "").split("/")
-        if "Physics" in parts:
-            names.update(p for p in parts if p.startswith("Machine."))
-    return sorted(n for n in names if n and n != "None")
+    named = {str(m.get("Name")).strip().rstrip(",").strip() for m in (machines.items_list() if machines else [])
+             if isinstance(m, PObject) and m.get("Name")}
+    if named - {""}:
+        return sorted(named - {""})
+    folders = {part for member in members if "Physics" in (member.get("safe_name") or "").split("/")
+               for part in (member.get("safe_name") or "").split("/") if part.startswith("Machine.")}
+    return sorted(folders)
+
+
+def _mark_damage(members: list[dict], patients: list[dict], damage_offsets: list[float],
+                 checksum_failed: bool) -> None:
+    """Patients next to a lost header or the cut of a truncated archive may miss files no index can name."""
+    if checksum_failed:
+        for member in members:
+            member["complete"] = False
+    by_prefix = {p["prefix"]: p for p in patients}
+    located = sorted((m["header_offset"], m) for m in members if m.get("header_offset") is not None)
+    for offset in damage_offsets:
+        before = [m for at, m in located if at < offset][-1:]
+        after = [m for at, m in located if at > offset][:1]
+        for member in before + after:
+            found = _patient_of(member)
+            if found and found[1] in by_prefix:
+                patient = by_prefix[found[1]]
+                patient["complete"] = False
+                patient["warnings"].append("files may be missing: the archive is damaged next to its members")
+    for patient in patients:
+        prefix = patient["prefix"] + "/"
+        lost = sorted(m["name"] for m in members if m["kind"] == "file" and not m["complete"]
+                      and (m.get("safe_name") or "").startswith(prefix))
+        if lost:
+            patient["complete"], patient["lost"] = False, lost
 
 
 def build_record(archive_id: str, members: list[dict], problems: list[str], captured: dict[str, bytes], *,
-                 file: str, compression: str, origin: str, size: int, source: str = "") -> dict:
-    """The index of an archive, ready for `records.save`."""
+                 file: str, compression: str, origin: str, size: int, source: str = "",
+                 damage_offsets: list[float] = (), checksum_failed: bool = False) -> dict:  # type: ignore[assignment]
+    """The index of an archive, ready for `records.save`. `damage_offsets`: where headers were lost or the
+    archive was cut (members around them are suspect); `checksum_failed`: no member can be trusted."""
     header_name, header = _header(members, captured)
     entries = {e.path: e for e in parse_institution_entries(header)} if header is not None else {}
     patients = [_describe(g, captured, entries) for g in _patients(members, captured).values()]
+    _mark_damage(members, patients, list(damage_offsets), checksum_failed)
     present = {normalise_patient_path(p["path"]) for p in patients}
     problems = list(problems)
     for path in sorted(set(entries) - present):

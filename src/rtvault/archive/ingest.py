@@ -11,12 +11,13 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import BinaryIO
 
 from rtvault.archive import index, records
-from rtvault.archive.tarscan import Member, scan
+from rtvault.archive.tarscan import Member, ScanReport, scan
 from rtvault.archive.tarwriter import ChunkReader
 from rtvault.errors import InputError
 from rtvault.store import Store
@@ -54,7 +55,7 @@ class _Collector:
         self.hashes: dict[int, str] = {}
         self.captured: dict[str, bytes] = {}
 
-    def __call__(self, member: Member, chunks) -> None:
+    def __call__(self, member: Member, chunks: Iterator[bytes]) -> None:
         keep = member.safe_name is not None and index.wants_capture(member.safe_name) and member.size < CAPTURE_LIMIT
         kept: list[bytes] = []
         if self.as_objects and member.safe_name is not None:
@@ -70,7 +71,7 @@ class _Collector:
             self.captured[member.safe_name or ""] = b"".join(kept)
 
 
-def _tapped(chunks, kept: list[bytes] | None):
+def _tapped(chunks: Iterator[bytes], kept: list[bytes] | None) -> Iterator[bytes]:
     for chunk in chunks:
         if kept is not None:
             kept.append(chunk)
@@ -117,9 +118,16 @@ def ingest_file(store: Store, path: Path, *, origin: str = "ingest") -> dict:
     problems = [text if str(offset) in text else f"at offset {offset}: {text}" for offset, text in report.problems]
     record = index.build_record(archive_id, members, problems, collector.captured, file=path.name,
                                 compression="gzip" if compressed else "none", origin=origin, size=size,
-                                source=str(path))
+                                source=str(path), checksum_failed=report.checksum_failed,
+                                damage_offsets=_damage_offsets(report))
     records.save(store, record)
     return {**index.summary(record), "already": False}
+
+
+def _damage_offsets(report: ScanReport) -> list[float]:
+    """Where the scan lost something: broken headers, and the cut of an archive with no end marker."""
+    found: list[float] = [offset for offset, text in report.problems if "unreadable header" in text]
+    return found if report.clean_end else [*found, float("inf")]
 
 
 def archive_files(paths: list[Path]) -> list[Path]:

@@ -50,6 +50,7 @@ class ScanReport:
     problems: list[tuple[int, str]] = field(default_factory=list)
     bytes_scanned: int = 0
     clean_end: bool = False
+    checksum_failed: bool = False  # the gzip CRC or length did not match: no decoded byte can be trusted
 
 
 @dataclass
@@ -203,8 +204,10 @@ class _Scanner:
         while size > 0 and self.corrupt_at is None and not self.eof:
             try:
                 piece = self.stream.read(size) or b""
-            except _CORRUPT:
+            except _CORRUPT as error:
                 self.corrupt_at = self.offset
+                self.report.checksum_failed = isinstance(error, gzip.BadGzipFile) and (
+                    "CRC" in str(error) or "length" in str(error))
                 break
             self.eof = not piece
             parts.append(piece)
@@ -233,7 +236,10 @@ class _Scanner:
     def _ended(self) -> _Next:
         """The stream ended (or broke) before the end-of-archive marker: always None."""
         at = self.corrupt_at
-        if at is not None:
+        if at is not None and self.report.checksum_failed:
+            self._problem(at, f"corrupt compressed data at offset {at}: the gzip checksum does not match, so "
+                              "nothing read from this archive can be trusted")
+        elif at is not None:
             self._problem(at, f"corrupt compressed data at offset {at}: the rest of the archive is lost")
         elif not self.tarish:
             self.report.members, self.report.problems = [], [(0, "not a tar archive")]

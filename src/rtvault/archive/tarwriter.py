@@ -45,6 +45,11 @@ class ChunkReader:
         self.hasher.update(data)
         return data
 
+    def finish(self) -> None:
+        """Run the source to its end: a verifying source checks its hash only once exhausted."""
+        for _ in self.chunks:
+            raise OSError("the source of a tar member has more data than its declared size")
+
 
 def _info(entry: Entry) -> tarfile.TarInfo:
     info = tarfile.TarInfo(entry.name)
@@ -66,6 +71,8 @@ def write_tar(out: BinaryIO, entries: list[Entry]) -> list[dict]:
             info = _info(entry)
             reader = ChunkReader(entry.chunks()) if entry.kind == "file" and entry.chunks else None
             tar.addfile(info, reader)  # type: ignore[arg-type]
+            if reader is not None:
+                reader.finish()
             padded = -(-info.size // 512) * 512
             record = {"name": entry.name, "kind": entry.kind, "mode": entry.mode, "mtime": int(entry.mtime),
                       "size": info.size, "data_offset": tar.offset - padded}

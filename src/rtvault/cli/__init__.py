@@ -76,7 +76,9 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in args
     as_json = "--json" in args
     try:
-        cli.main(args=args, prog_name="rtvault", standalone_mode=False)
+        code = cli.main(args=args, prog_name="rtvault", standalone_mode=False)
+        if isinstance(code, int) and code:  # a command's ctx.exit(code) comes back as the return value
+            sys.exit(code)
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
     except click.ClickException as error:

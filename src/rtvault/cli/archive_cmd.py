@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import getpass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import click
@@ -12,7 +12,7 @@ from rtvault.archive import index, records
 from rtvault.archive.ingest import archive_files, ingest_file
 from rtvault.cli.backup_cmd import store_option
 from rtvault.cli.output import AppContext, emit_json, json_option
-from rtvault.errors import InputError
+from rtvault.errors import ExitCode, InputError
 from rtvault.jobs import archives
 from rtvault.jobs.history import matches
 from rtvault.jobs.stores import open_store
@@ -53,6 +53,9 @@ def ingest_command(app: AppContext, paths: tuple[Path, ...], store_name: str | N
             errors.append({"file": str(path), "error": str(error)})
     if as_json:
         emit_json({"archives": results, "errors": errors})
+        if errors:
+            click.get_current_context().exit(int(ExitCode.INPUT))
+        return
     else:
         for result in results:
             click.echo(("already stored  " if result["already"] else "") + _line(result))
@@ -202,8 +205,8 @@ Examples:
 @click.option("--reason", required=True, help="Why (recorded with your user name and the time).")
 @store_option
 @click.pass_obj
-def override_command(app: AppContext, archive_id: str, key: str | None, kind: str | None, death, last_visit,
-                     until, reason: str, store_name: str | None) -> None:
+def override_command(app: AppContext, archive_id: str, key: str | None, kind: str | None, death: datetime | None,
+                     last_visit: datetime | None, until: datetime | None, reason: str, store_name: str | None) -> None:
     """Record an administrator's retention override (immutable, audited) for an archive or one patient."""
     given = [(k, v) for k, v in (("hold", kind == "hold"), ("release", kind == "release"), ("death", death),
                                  ("last_visit", last_visit), ("until", until)) if v]

@@ -20,7 +20,7 @@ from rtvault.config import Config
 from rtvault.errors import InputError, Problem, StoreError
 from rtvault.events import NoProgress, Progress
 from rtvault.jobs.history import matches, pick_version, versions
-from rtvault.jobs.restore import RestoreSummary, plan, write_planned
+from rtvault.jobs.restore import Blocks, RestoreSummary, plan, write_planned
 from rtvault.store import Store
 from rtvault.store.objects import BLOCK, read_object
 
@@ -76,7 +76,8 @@ def sweep(config: Config, store: Store) -> dict[str, object]:
 
 
 def find(store: Store, key: str, archive_id: str | None = None) -> tuple[dict, dict]:
-    """The newest archive (or the one given) holding the patient KEY names, and that patient's entry."""
+    """The archive (the one given, else the one with the newest version of the patient) holding the patient
+    KEY names, and that patient's entry."""
     found = [(r, p) for r in records.all_records(store)
              if archive_id is None or r["id"].startswith(archive_id) for p in r["patients"] if matches(p, key)]
     if not found:
@@ -84,10 +85,10 @@ def find(store: Store, key: str, archive_id: str | None = None) -> tuple[dict, d
         raise StoreError(f"no patient {key!r} in {where} (path, MRN or PatientID; see `rtvault archive list`)")
     if len({p["path"] for _, p in found}) > 1:
         raise StoreError(f"{key!r} names several patients in the archives: give the patient path")
-    return found[-1]
+    return max(found, key=lambda rp: (rp[1].get("last_modified") or "", rp[0]["created"], rp[0]["id"]))
 
 
-def member_blocks(store: Store, record: dict, member: dict):
+def member_blocks(store: Store, record: dict, member: dict) -> Blocks:
     """A member's content, read through the index and verified against its hash."""
     if record["compression"] != "none":
         return lambda: read_object(store.backend, member["hash"])
@@ -105,10 +106,16 @@ def member_blocks(store: Store, record: dict, member: dict):
     return blocks
 
 
+def _last_copies(members: list[dict]) -> list[dict]:
+    """A member appended again (`tar -r`) replaces the earlier copy, as when tar extracts."""
+    latest = {m.get("safe_name") or m["name"]: index for index, m in enumerate(members)}
+    return [m for index, m in enumerate(members) if latest[m.get("safe_name") or m["name"]] == index]
+
+
 def _patient_files(record: dict, patient: dict) -> tuple[list[dict], list[dict], list[str]]:
     files, dirs, skipped = [], [], []
     prefix = patient["prefix"]
-    for member in record["members"]:
+    for member in _last_copies(record["members"]):
         name = member.get("safe_name") or ""
         if name != prefix and not name.startswith(prefix + "/"):
             continue
@@ -151,6 +158,8 @@ def export(store: Store, key: str, out: Path, *, snapshot: str | None = None, ar
     """A fresh Pinnacle-format tar of one patient version, from a snapshot or (with archive_id) an archive."""
     if out.exists() and not force:
         raise InputError(f"{out} already exists: choose another name or use --force")
+    if not out.parent.is_dir():
+        raise InputError(f"{out.parent} does not exist: create it or choose another --out")
     when = datetime.now(UTC)
     if archive_id is not None:
         entries = _archive_entries(store, key, archive_id, out.name, when)
@@ -159,11 +168,14 @@ def export(store: Store, key: str, out: Path, *, snapshot: str | None = None, ar
         manifest = store.load_snapshot(version.snapshot)
         entries = snapshot_entries(store, manifest, version.entry, out.name, when)[0]
     temp = out.with_name(f".{out.name}.rtvault-partial")
-    with open(temp, "wb") as sink:
-        written = write_tar(sink, entries)
-        sink.flush()
-        os.fsync(sink.fileno())
-    os.replace(temp, out)
+    try:
+        with open(temp, "wb") as sink:
+            written = write_tar(sink, entries)
+            sink.flush()
+            os.fsync(sink.fileno())
+        os.replace(temp, out)
+    finally:
+        temp.unlink(missing_ok=True)
     return {"out": str(out), "members": len(written), "bytes": out.stat().st_size}
 
 

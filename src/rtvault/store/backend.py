@@ -7,6 +7,7 @@ S3 backend implements the same methods (staging to a local temporary file, then 
 
 from __future__ import annotations
 
+import ctypes
 import os
 import secrets
 from collections.abc import Iterator
@@ -16,6 +17,17 @@ from typing import BinaryIO, Protocol
 from rtvault.errors import StoreError
 
 TMP_DIR = "tmp"
+
+
+def _libc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc if hasattr(libc, "syncfs") else None
+    except OSError:
+        return None
+
+
+_LIBC = _libc()  # syncfs(2): flush one file system, not every process's writes as sync(2) does
 
 
 class Staged(Protocol):
@@ -118,8 +130,14 @@ class DirectoryBackend:
         staged.commit(key, durable=durable)
 
     def barrier(self) -> None:
-        """Make every rename so far durable: one sync instead of one directory fsync per object (5 ms each)."""
-        os.sync()
+        """Make every rename so far durable: one sync of the store's file system instead of one directory
+        fsync per object (5 ms each)."""
+        fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            if _LIBC is None or _LIBC.syncfs(fd) != 0:
+                os.sync()
+        finally:
+            os.close(fd)
 
     def get(self, key: str) -> bytes:
         try:
