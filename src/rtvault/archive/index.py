@@ -142,7 +142,8 @@ def summary(record: dict) -> dict:
     return {
         "id": record["id"], "file": record["file"], "kind": record["kind"], "origin": record["origin"],
         "created": record["created"], "size": record["size"], "compression": record["compression"],
-        "patients": [{k: p[k] for k in ("path", *IDENTITY_KEYS, "files", "bytes", "complete", "lost")}
+        "patients": [{k: p[k] for k in ("path", "prefix", *IDENTITY_KEYS, "files", "bytes", "last_modified",
+                                        "complete", "lost", "tree") if k in p}
                      for p in record["patients"]],
         "machines": record["machines"], "damaged": record["damaged"], "problems": record["problems"],
     }

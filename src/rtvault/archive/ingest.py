@@ -59,7 +59,7 @@ class _Collector:
         keep = member.safe_name is not None and index.wants_capture(member.safe_name) and member.size < CAPTURE_LIMIT
         kept: list[bytes] = []
         if self.as_objects and member.safe_name is not None:
-            reader = ChunkReader(_tapped(chunks, kept if keep else None))
+            reader = ChunkReader(_tapped(chunks, kept if keep else None), hashing=False)  # store_stream hashes
             digest, _size, _new = store_stream(self.store.backend, reader, wants_shuffle(member.name))
         else:
             hasher = hashlib.sha256()

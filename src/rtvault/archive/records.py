@@ -16,6 +16,7 @@ import json
 import secrets
 from datetime import UTC, date, datetime
 
+from rtvault.archive import index
 from rtvault.archive.keep import KeepUntil, Override, keep_until
 from rtvault.errors import StoreError
 from rtvault.store import Store
@@ -35,6 +36,10 @@ def checksum_key(archive_id: str) -> str:
     return f"archives/{archive_id}.sha256"
 
 
+def summary_key(archive_id: str) -> str:
+    return f"archives/summaries/{archive_id}.json"
+
+
 def verify_tar(store: Store, archive_id: str) -> bool:
     """Re-read the stored archive file and check it still hashes to its id."""
     hasher = hashlib.sha256()
@@ -52,13 +57,14 @@ def save(store: Store, record: dict) -> None:
     """Write the checksum manifest, then the index (the archive file itself is already in place)."""
     lines = [f"{m['hash']}  {m['name']}\n" for m in record["members"] if m.get("hash") and m.get("complete", True)]
     store.backend.put(checksum_key(record["id"]), "".join(lines).encode("utf-8", "surrogateescape"))
+    store.backend.put(summary_key(record["id"]), json.dumps(index.summary(record), ensure_ascii=True).encode())
     store.backend.barrier()  # the archive file and its objects are durable before the index names them
     store.backend.put(record_key(record["id"]), json.dumps({**record, "format": RECORD_VERSION}, indent=1,
                                                             ensure_ascii=True).encode("ascii") + b"\n", durable=True)
 
 
 def load(store: Store, wanted: str) -> dict:
-    """An archive by id or unique id prefix."""
+    """An archive's full index, by id or unique id prefix."""
     keys = [k for k in all_ids(store) if k.startswith(wanted)]
     if len(keys) != 1:
         what = "no archive" if not keys else f"{len(keys)} archives"
@@ -75,6 +81,18 @@ def all_records(store: Store) -> list[dict]:
     """Every archive index, oldest first."""
     records = [json.loads(store.backend.get(record_key(i))) for i in all_ids(store)]
     return sorted(records, key=lambda r: (r["created"], r["id"]))
+
+
+def summaries(store: Store) -> list[dict]:
+    """What lists and lookups need of every archive (identity, patients), without the member lists: a
+    lookup costs little however many archives the store holds. Oldest first."""
+    found = []
+    for archive_id in all_ids(store):
+        try:
+            found.append(json.loads(store.backend.get(summary_key(archive_id))))
+        except StoreError:  # written before summaries existed: derive it once
+            found.append(index.summary(json.loads(store.backend.get(record_key(archive_id)))))
+    return sorted(found, key=lambda r: (r["created"], r["id"]))
 
 
 def overrides(store: Store, archive_id: str) -> list[tuple[str | None, Override]]:

@@ -103,8 +103,7 @@ Examples:
 def list_command(app: AppContext, key: str | None, store_name: str | None, as_json: bool) -> None:
     """List the archives of the store (newest last)."""
     store = open_store(app.load_config(), store_name)
-    found = [index.summary(r) for r in records.all_records(store)
-             if key is None or any(matches(p, key) for p in r["patients"])]
+    found = [r for r in records.summaries(store) if key is None or any(matches(p, key) for p in r["patients"])]
     if as_json:
         emit_json({"archives": found})
         return

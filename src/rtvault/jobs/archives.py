@@ -35,7 +35,7 @@ def archive_deleted(store: Store) -> list[dict]:
     for manifest in manifests:
         for patient in manifest["patients"]:
             last_seen[patient["path"]] = (manifest, patient)
-    done = {(p["path"], p.get("tree")) for r in records.all_records(store) for p in r["patients"]}
+    done = {(p["path"], p.get("tree")) for r in records.summaries(store) for p in r["patients"]}
     return [archive_patient_version(store, manifest, patient)
             for path, (manifest, patient) in sorted(last_seen.items())
             if path not in present and (path, patient["tree"]) not in done]
@@ -78,14 +78,16 @@ def sweep(config: Config, store: Store) -> dict[str, object]:
 def find(store: Store, key: str, archive_id: str | None = None) -> tuple[dict, dict]:
     """The archive (the one given, else the one with the newest version of the patient) holding the patient
     KEY names, and that patient's entry."""
-    found = [(r, p) for r in records.all_records(store)
+    found = [(r, p) for r in records.summaries(store)
              if archive_id is None or r["id"].startswith(archive_id) for p in r["patients"] if matches(p, key)]
     if not found:
         where = f"archive {archive_id}" if archive_id else f"any archive of {store.location}"
         raise StoreError(f"no patient {key!r} in {where} (path, MRN or PatientID; see `rtvault archive list`)")
     if len({p["path"] for _, p in found}) > 1:
         raise StoreError(f"{key!r} names several patients in the archives: give the patient path")
-    return max(found, key=lambda rp: (rp[1].get("last_modified") or "", rp[0]["created"], rp[0]["id"]))
+    summary, patient = max(found, key=lambda rp: (rp[1].get("last_modified") or "", rp[0]["created"], rp[0]["id"]))
+    record = records.load(store, summary["id"])
+    return record, next(p for p in record["patients"] if p["path"] == patient["path"])
 
 
 def member_blocks(store: Store, record: dict, member: dict) -> Blocks:
@@ -194,7 +196,7 @@ def _archive_entries(store: Store, key: str, archive_id: str, name: str, when: d
 def retention_rows(store: Store, today: date) -> list[dict]:
     """Every archived patient with its keep-until date and whether it may be destroyed today."""
     rows = []
-    for record in records.all_records(store):
+    for record in records.summaries(store):
         for patient in record["patients"]:
             keep = records.patient_keep(store, record, patient)
             allowed, why = may_destroy(keep, today)
@@ -223,6 +225,7 @@ def delete_archive(store: Store, archive_id: str, today: date) -> dict[str, obje
         if not allowed:
             raise InputError(f"refusing to delete archive {record['id'][:12]}: {patient['path']} {why}")
     store.backend.delete(records.record_key(record["id"]))
+    store.backend.delete(records.summary_key(record["id"]))
     store.backend.delete(records.checksum_key(record["id"]))
     store.backend.delete(records.tar_key(record["id"]))
     return {"deleted": record["id"], "file": record["file"]}

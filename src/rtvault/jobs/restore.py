@@ -17,6 +17,7 @@ from rtvault.errors import InputError, StoreError
 from rtvault.events import NoProgress, Progress
 from rtvault.jobs.history import Version, pick_version, versions
 from rtvault.store import Store
+from rtvault.store.backend import sync_filesystem
 from rtvault.store.objects import read_object
 
 
@@ -117,7 +118,6 @@ def _write_file(destination: Path, item: Planned) -> int:
             for block in item.blocks():
                 out.write(block)
             out.flush()
-            os.fsync(out.fileno())
             os.fchmod(out.fileno(), entry["mode"])
             os.utime(out.fileno(), ns=(entry["mtime_ns"], entry["mtime_ns"]))
         os.replace(temp, target)
@@ -149,6 +149,7 @@ def write_planned(destination: Path, planned: list[Planned], dirs: list[tuple[Pa
     finally:
         progress.end()
     _finish_dirs(destination, dirs)
+    sync_filesystem(destination)  # one flush for the whole restore, not one fsync per file
 
 
 def _restore_trees(store: Store, destination: Path, trees: list[tuple[str, str]], force: bool,

@@ -30,6 +30,16 @@ def _libc() -> ctypes.CDLL | None:
 _LIBC = _libc()  # syncfs(2): flush one file system, not every process's writes as sync(2) does
 
 
+def sync_filesystem(path: Path) -> None:
+    """Make everything written under `path`'s file system durable (syncfs, else sync)."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        if _LIBC is None or _LIBC.syncfs(fd) != 0:
+            os.sync()
+    finally:
+        os.close(fd)
+
+
 class Staged(Protocol):
     """A file being written; `commit` puts it at its key atomically, `discard` forgets it."""
 
@@ -132,12 +142,7 @@ class DirectoryBackend:
     def barrier(self) -> None:
         """Make every rename so far durable: one sync of the store's file system instead of one directory
         fsync per object (5 ms each)."""
-        fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            if _LIBC is None or _LIBC.syncfs(fd) != 0:
-                os.sync()
-        finally:
-            os.close(fd)
+        sync_filesystem(self.root)
 
     def get(self, key: str) -> bytes:
         try:
