@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import BinaryIO
 
@@ -34,43 +32,6 @@ class _HashingWriter:
 
     def tell(self) -> int:
         return self.written
-
-
-class _ParallelGzip:
-    """gzip on both cores: the stream is cut in 4 MiB pieces compressed as separate gzip members by two
-    threads (zlib releases the GIL); members concatenated form one valid gzip file, read by any gzip or tar."""
-
-    PIECE = 4 << 20
-
-    def __init__(self, sink: _HashingWriter, level: int = 1) -> None:
-        self.sink, self.level = sink, level
-        self.buffer = bytearray()
-        self.position = 0
-        self.pool = ThreadPoolExecutor(2)
-        self.pending: deque[Future[bytes]] = deque()
-
-    def write(self, data: bytes) -> int:
-        self.buffer += data
-        self.position += len(data)
-        while len(self.buffer) >= self.PIECE:
-            self._submit(bytes(self.buffer[: self.PIECE]))
-            del self.buffer[: self.PIECE]
-        return len(data)
-
-    def tell(self) -> int:
-        return self.position
-
-    def _submit(self, piece: bytes) -> None:
-        self.pending.append(self.pool.submit(gzip.compress, piece, self.level, mtime=0))
-        while len(self.pending) > 4:
-            self.sink.write(self.pending.popleft().result())
-
-    def close(self) -> None:
-        if self.buffer or not self.position:  # an empty stream is still one (empty) gzip member
-            self._submit(bytes(self.buffer))
-        while self.pending:
-            self.sink.write(self.pending.popleft().result())
-        self.pool.shutdown()
 
 
 def institution_source(store: Store, manifest: dict, path: str) -> bytes | None:
@@ -120,12 +81,9 @@ def archive_patient_version(store: Store, manifest: dict, patient: dict, *, orig
     staged = store.backend.stage()
     try:
         writer = _HashingWriter(staged.file)
-        # gzip level 1: four times smaller than the tar for CT data; any tar reads it, Pinnacle too.
-        packed = _ParallelGzip(writer)
-        try:
+        # gzip level 1: four times smaller than the tar for CT data, at 130 MB/s; any tar reads it, Pinnacle too.
+        with gzip.GzipFile(fileobj=writer, mode="wb", compresslevel=1, mtime=int(when.timestamp())) as packed:
             written = write_tar(packed, entries)  # type: ignore[arg-type]
-        finally:
-            packed.close()
     except BaseException:
         staged.discard()
         raise
