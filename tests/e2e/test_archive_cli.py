@@ -176,7 +176,7 @@ def test_sweep_archives_a_patient_the_backup_did_not(tmp_path: Path, monkeypatch
     victim = paths[0]
     who = identity(tmp_path / "db" / victim)
     shutil.rmtree(tmp_path / "db" / victim)
-    monkeypatch.setattr("rtvault.jobs.backup.archive_deleted", lambda store: [])
+    monkeypatch.setattr("rtvault.jobs.backup.archive_deleted", lambda store, manifests=None: [])
     summary = run_backup(config, Store.open(tmp_path / "store"), allow_shrink=True)
     assert summary.archived == []
     assert operator.json("archive", "list")["archives"] == []

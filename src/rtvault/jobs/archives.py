@@ -25,9 +25,10 @@ from rtvault.store import Store
 from rtvault.store.objects import BLOCK, read_object
 
 
-def archive_deleted(store: Store) -> list[dict]:
-    """Archive the last backed-up version of every patient gone from the latest snapshot (once per version)."""
-    manifests = store.manifests()
+def archive_deleted(store: Store, manifests: list[dict] | None = None) -> list[dict]:
+    """Archive the last backed-up version of every patient gone from the latest snapshot (once per version).
+    `manifests`: every snapshot manifest, oldest first, when the caller has them already."""
+    manifests = store.manifests() if manifests is None else manifests
     if not manifests:
         return []
     present = {p["path"] for p in manifests[-1]["patients"]}

@@ -234,5 +234,5 @@ def run_backup(config: Config, store: Store, *, allow_shrink: bool = False,
         manifest["warnings"] = [w.to_json() for w in run.summary.warnings]
         lock.ensure_held()
         store.save_snapshot(manifest)
-        run.summary.archived = [a["id"] for a in archive_deleted(store)]
+        run.summary.archived = [a["id"] for a in archive_deleted(store, [*manifests, manifest])]
     return run.summary
