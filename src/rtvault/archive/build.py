@@ -15,7 +15,7 @@ from rtvault.archive import index, records
 from rtvault.archive.institution import filtered_institution
 from rtvault.archive.tarwriter import Entry, write_tar
 from rtvault.store import Store
-from rtvault.store.objects import read_object, store_small
+from rtvault.store.objects import contents, read_object, store_small
 
 
 class _HashingWriter:
@@ -46,10 +46,6 @@ def institution_source(store: Store, manifest: dict, path: str) -> bytes | None:
     return None
 
 
-def _object(store: Store, digest: str) -> Callable[[], Iterator[bytes]]:
-    return lambda: read_object(store.backend, digest)
-
-
 def snapshot_entries(store: Store, manifest: dict, patient: dict, archive_name: str,
                      when: datetime) -> tuple[list[Entry], bytes]:
     """The tar entries of one patient version, and its filtered Institution file."""
@@ -57,12 +53,19 @@ def snapshot_entries(store: Store, manifest: dict, patient: dict, archive_name: 
     path = patient["path"]
     institution = filtered_institution(institution_source(store, manifest, path), path, tree.get("patient", {}),
                                        archive_name, when)
-    entries = [Entry("Institution", "file", 0o644, when.timestamp(), len(institution), lambda: iter([institution]))]
+    return pinnacle_entries(path, institution, when, tree["dirs"], tree["files"], contents(store.backend)), institution
+
+
+def pinnacle_entries(path: str, institution: bytes, when: datetime, dirs: list[dict], files: list[dict],
+                     blocks_of: Callable[[dict], Callable[[], Iterator[bytes]]]) -> list[Entry]:
+    """Pinnacle's archive layout: the filtered Institution file, then the patient's directories and files
+    (names relative to the patient directory, `.` for itself; mtimes in ns) in name order."""
+    head = Entry("Institution", "file", 0o644, when.timestamp(), len(institution), lambda: iter([institution]))
     body = [Entry(path if d["name"] == "." else f"{path}/{d['name']}", "dir", d["mode"], d["mtime_ns"] / 1e9)
-            for d in tree["dirs"]]
-    body += [Entry(f"{path}/{f['name']}", "file", f["mode"], f["mtime_ns"] / 1e9, f["size"], _object(store, f["hash"]))
-             for f in tree["files"]]
-    return entries + sorted(body, key=lambda e: e.name), institution
+            for d in dirs]
+    body += [Entry(f"{path}/{f['name']}", "file", f["mode"], f["mtime_ns"] / 1e9, f["size"], blocks_of(f))
+             for f in files]
+    return [head, *sorted(body, key=lambda e: e.name)]
 
 
 def _captured(store: Store, tree: dict, path: str, institution: bytes) -> dict[str, bytes]:

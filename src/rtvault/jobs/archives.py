@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from rtvault.archive import records
-from rtvault.archive.build import archive_patient_version, snapshot_entries
+from rtvault.archive.build import archive_patient_version, pinnacle_entries, snapshot_entries
 from rtvault.archive.ingest import ingest_file
 from rtvault.archive.institution import filtered_institution
 from rtvault.archive.keep import Override, may_destroy
@@ -186,12 +186,7 @@ def _archive_entries(store: Store, key: str, archive_id: str, name: str, when: d
     record, patient = find(store, key, archive_id)
     files, dirs, _ = _patient_files(record, patient)
     institution = filtered_institution(_header_bytes(store, record), patient["path"], patient, name, when)
-    path = patient["path"]
-    entries = [Entry("Institution", "file", 0o644, when.timestamp(), len(institution), lambda: iter([institution]))]
-    body = [Entry(path if d["name"] == "." else f"{path}/{d['name']}", "dir", d["mode"], d["mtime"]) for d in dirs]
-    body += [Entry(f"{path}/{f['name']}", "file", f["mode"], f["mtime"], f["size"], member_blocks(store, record, f))
-             for f in files]
-    return entries + sorted(body, key=lambda e: e.name)
+    return pinnacle_entries(patient["path"], institution, when, dirs, files, lambda f: member_blocks(store, record, f))
 
 
 def retention_rows(store: Store, today: date) -> list[dict]:

@@ -7,7 +7,6 @@ only ever removes unreferenced files, one at a time, so a prune killed at any po
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -48,16 +47,10 @@ class CheckReport:
 
 
 def _manifests(store: Store, report: CheckReport) -> list[dict]:
-    found = []
-    for key in sorted(store.backend.list("snapshots/")):
-        try:
-            manifest = json.loads(store.backend.get(key))
-            if not isinstance(manifest.get("id"), str) or not isinstance(manifest.get("patients"), list):
-                raise ValueError("no id or no patient list")
-            found.append(manifest)
-        except (ValueError, AttributeError, StoreError) as error:
-            report.problems.append(Problem(key, f"unreadable snapshot manifest: {error}"))
-    return found
+    def damaged(key: str, why: str) -> None:
+        report.problems.append(Problem(key, f"unreadable snapshot manifest: {why}"))
+
+    return store.manifests(damaged)
 
 
 def referenced(store: Store, manifests: list[dict], report: CheckReport) -> tuple[set[str], set[str]]:

@@ -18,7 +18,7 @@ from rtvault.events import NoProgress, Progress
 from rtvault.jobs.history import Version, pick_version, versions
 from rtvault.store import Store
 from rtvault.store.backend import sync_filesystem
-from rtvault.store.objects import read_object
+from rtvault.store.objects import contents
 
 
 @dataclass
@@ -158,8 +158,7 @@ def _restore_trees(store: Store, destination: Path, trees: list[tuple[str, str]]
     dirs: list[tuple[Path, dict]] = []
     for base, digest in trees:
         tree = store.get_tree(digest)
-        files, tree_dirs = plan(destination, base, tree["files"], tree["dirs"],
-                                lambda f: lambda: read_object(store.backend, f["hash"]))
+        files, tree_dirs = plan(destination, base, tree["files"], tree["dirs"], contents(store.backend))
         planned += files
         dirs += tree_dirs
     write_planned(destination, planned, dirs, force, summary, progress)

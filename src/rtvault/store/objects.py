@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 import zstandard
@@ -132,6 +132,11 @@ def read_object(backend: Backend, digest: str) -> Iterator[bytes]:
             raise StoreError(f"{key} is damaged: {error}") from None
     if hasher.hexdigest() != digest:
         raise StoreError(f"{key} is damaged: its content does not match its name")
+
+
+def contents(backend: Backend) -> Callable[[dict], Callable[[], Iterator[bytes]]]:
+    """For a tree entry (`{"hash": ...}`), a factory of its verified content blocks."""
+    return lambda entry: lambda: read_object(backend, entry["hash"])
 
 
 def verify_object(backend: Backend, digest: str) -> int:

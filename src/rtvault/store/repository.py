@@ -12,6 +12,7 @@ import json
 import re
 import socket
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -129,16 +130,23 @@ class Store:
         self.backend.put(snapshot_key(manifest["id"]), json.dumps(manifest, indent=1).encode("ascii") + b"\n",
                          durable=True)
 
-    def manifests(self) -> list[dict]:
-        """Every snapshot manifest, oldest first."""
+    def manifests(self, on_damaged: Callable[[str, str], None] | None = None) -> list[dict]:
+        """Every snapshot manifest, oldest first. A damaged one raises StoreError, or, with `on_damaged`,
+        is reported to it (key, reason) and left out (what `check` needs to list every problem)."""
         found = []
         for key in self.backend.list("snapshots/"):
-            if key.endswith(".json"):
-                try:
-                    found.append(json.loads(self.backend.get(key)))
-                except ValueError as error:
+            if not key.endswith(".json"):
+                continue
+            try:
+                manifest = json.loads(self.backend.get(key))
+                if not isinstance(manifest.get("id"), str) or not isinstance(manifest.get("patients"), list):
+                    raise ValueError("no id or no patient list")
+                found.append(manifest)
+            except (ValueError, AttributeError, StoreError) as error:
+                if on_damaged is None:
                     raise StoreError(f"{key} is damaged: {error}") from None
-        return sorted(found, key=lambda m: (m["time"], m["id"]))
+                on_damaged(key, str(error))
+        return sorted(found, key=lambda m: (m.get("time", ""), m["id"]))
 
     def snapshots(self) -> list[SnapshotInfo]:
         return [SnapshotInfo.of(m) for m in self.manifests()]
