@@ -62,6 +62,7 @@ def _describe(group: dict, captured: dict[str, bytes], entries: dict[str, object
     return {
         "path": group["path"], "prefix": group["prefix"], **identity,
         "plans": [p.name for p in record.plans],
+        "image_sets": [{"name": i.name, "modality": i.modality} for i in record.image_sets],
         "files": len(files), "bytes": sum(m["size"] for m in files),
         "last_modified": iso_mtime(max((m["mtime"] for m in files), default=0)) if files else None,
         "complete": not lost and f"{group['prefix']}/Patient" in captured, "lost": lost,
@@ -143,7 +144,7 @@ def summary(record: dict) -> dict:
         "id": record["id"], "file": record["file"], "kind": record["kind"], "origin": record["origin"],
         "created": record["created"], "size": record["size"], "compression": record["compression"],
         "patients": [{k: p[k] for k in ("path", "prefix", *IDENTITY_KEYS, "files", "bytes", "last_modified",
-                                        "complete", "lost", "tree") if k in p}
+                                        "complete", "lost", "tree", "plans", "image_sets") if k in p}
                      for p in record["patients"]],
         "machines": record["machines"], "damaged": record["damaged"], "problems": record["problems"],
     }

@@ -86,13 +86,14 @@ def all_records(store: Store) -> list[dict]:
 def summaries(store: Store) -> list[dict]:
     """What lists and lookups need of every archive (identity, patients), without the member lists: a
     lookup costs little however many archives the store holds. Oldest first."""
-    found = []
-    for archive_id in all_ids(store):
-        try:
-            found.append(json.loads(store.backend.get(summary_key(archive_id))))
-        except StoreError:  # written before summaries existed: derive it once
-            found.append(index.summary(json.loads(store.backend.get(record_key(archive_id)))))
-    return sorted(found, key=lambda r: (r["created"], r["id"]))
+    return sorted((load_summary(store, i) for i in all_ids(store)), key=lambda r: (r["created"], r["id"]))
+
+
+def load_summary(store: Store, archive_id: str) -> dict:
+    try:
+        return json.loads(store.backend.get(summary_key(archive_id)))
+    except StoreError:  # written before summaries existed: derive it from the full index
+        return index.summary(json.loads(store.backend.get(record_key(archive_id))))
 
 
 def overrides(store: Store, archive_id: str) -> list[tuple[str | None, Override]]:

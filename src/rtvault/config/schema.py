@@ -51,6 +51,7 @@ NUMBER = Kind(
     lambda v: isinstance(v, int | float) and not isinstance(v, bool),
     convert=lambda value, _base_dir: float(value),
 )
+BOOLEAN = Kind("true or false", "boolean", lambda v: isinstance(v, bool))
 PATH = Kind("a string", "path", lambda v: isinstance(v, str), (_not_empty,), _to_path)
 STRING_LIST = Kind(
     "an array of strings",
@@ -60,6 +61,7 @@ STRING_LIST = Kind(
 )
 _KIND_OF_ANNOTATION: dict[object, Kind] = {
     str: STRING,
+    bool: BOOLEAN,
     int: INTEGER,
     float: NUMBER,
     Path: PATH,

@@ -157,6 +157,66 @@ class Archive:
     )
 
 
+def _role(value: str) -> str | None:
+    roles = ("viewer", "operator", "admin")
+    return None if value in ("", *roles) else f"must be one of {', '.join(roles)} or empty, got {value!r}"
+
+
+def _port(value: int) -> str | None:
+    return None if 1 <= value <= 65535 else f"must be a TCP port (1 to 65535), got {value}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ldap:
+    """Optional sign-in with an LDAP or Active Directory password (local users are tried first)."""
+
+    url: str = field(
+        default="",
+        metadata=about("Directory server; empty turns LDAP sign-in off.", example="ldaps://ad.chu-exemple.fr"),
+    )
+    user_dn: str = field(
+        default="",
+        metadata=about(
+            "How a user name becomes the name to bind with: {user} is replaced by what the user typed.",
+            example="uid={user},ou=people,dc=chu-exemple,dc=fr",
+        ),
+    )
+    default_role: str = field(
+        default="viewer",
+        metadata=about(
+            "Role of a directory user never added with `rtvault user add`; empty: only users added locally "
+            "(with --ldap) may sign in.",
+            check=_role,
+        ),
+    )
+    timeout_seconds: int = field(default=10, metadata=about("Give up on the directory after this many seconds.",
+                                                            check=_positive))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Web:
+    """The search web interface (`rtvault serve`)."""
+
+    host: str = field(default="127.0.0.1", metadata=about("Address to listen on (put a reverse proxy in front)."))
+    port: int = field(default=8080, metadata=about("TCP port to listen on.", check=_port))
+    restore_dir: Path | None = field(
+        default=None,
+        metadata=about(
+            "Pinnacle import directory where operators restore patients from the web interface; each restore "
+            "goes into a new sub-directory.",
+            example="/PrimaryPatientData/rtvault-restores",
+        ),
+    )
+    session_hours: int = field(default=8, metadata=about("A web session ends after this many hours.",
+                                                         check=_positive))
+    secure_cookies: bool = field(
+        default=True,
+        metadata=about("Send the session cookie over HTTPS only (loopback addresses excepted); set false only "
+                       "when serving plain HTTP on a trusted network."),
+    )
+    ldap: Ldap = field(default_factory=Ldap)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Config:
     """The rtvault configuration file."""
@@ -171,6 +231,7 @@ class Config:
     archive: Archive = field(default_factory=Archive)
     catalog: Catalog = field(default_factory=Catalog)
     retention: Retention = field(default_factory=Retention)
+    web: Web = field(default_factory=Web)
 
     def to_json(self) -> dict[str, object]:
         """The settings as JSON-ready data keyed as in the file: paths as strings, no password."""

@@ -214,4 +214,8 @@ def record_from_patient_file(data: bytes | None, rel: str) -> PatientRecord:
     for item in _list_items(parsed.root, "PlanList"):
         record.plans.append(PlanInfo(integer(item, "PlanID"), text(item, "PlanName"), text(item, "Physicist"),
                                      text(item, "Dosimetrist"), integer(item, "PlanIsLocked") == 1, True))
+    for index, item in enumerate(_list_items(parsed.root, "ImageSetList")):
+        record.image_sets.append(ImageSetInfo(
+            integer(item, "ImageSetID"), _image_name(item, index, record), text(item, "Modality"),
+            text(item, "SeriesDescription"), None, integer(item, "NumberOfImages"), None, None, 0))
     return record

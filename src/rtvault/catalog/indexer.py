@@ -1,0 +1,308 @@
+"""Filling the catalog from the stores: every patient version in every snapshot and archive, and where it is.
+
+`sync_store` is incremental: it reads only the snapshots and archives not indexed yet (and one tree per new
+patient version), and drops what a store no longer holds. `rebuild` empties the index and syncs again: the
+stores are the truth.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+
+from rtvault.archive import records
+from rtvault.catalog import fold as folding
+from rtvault.catalog.db import Catalog
+from rtvault.catalog.schema import INDEX_TABLES
+from rtvault.errors import StoreError
+from rtvault.pinnacle.discover import normalise_patient_path
+from rtvault.store import Store
+
+_COLUMNS = ("path", "patient_id", "mrn", "mrn_fold", "last_name", "first_name", "middle_name", "birth_date",
+            "birth_year", "gender", "physician", "physician_fold", "diagnosis", "comment", "last_modified",
+            "sort_name")
+_GENDERS = {"m": "male", "h": "male", "f": "female", "w": "female", "o": "other"}
+
+
+def patient_key(path: str, patient_id: object, mrn: str) -> str:
+    """A patient's stable catalog key: the same person seen in snapshots and in archives shares it."""
+    text = f"{normalise_patient_path(path)}\0{'' if patient_id is None else patient_id}\0{mrn.strip()}"
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def gender_code(value: str) -> str:
+    """male, female, other or '' from Pinnacle's Gender or what a user types (French or English)."""
+    folded = folding.fold(value or "")
+    return _GENDERS.get(folded[:1], "other") if folded else ""
+
+
+@dataclass
+class Identity:
+    """What the catalog keeps of one patient version, from a snapshot tree or an archive index."""
+
+    values: dict[str, object]
+    plans: list[str]
+    image_sets: list[tuple[str, str]]
+    files: int
+    bytes: int
+    complete: bool = True
+
+    @classmethod
+    def of(cls, data: dict, *, files: int, size: int, complete: bool = True) -> Identity:
+        last, first = data.get("last_name") or "", data.get("first_name") or ""
+        birth = data.get("birth_date") or None
+        physician = data.get("radiation_oncologist") or ""
+        patient_id, mrn = data.get("patient_id"), (data.get("mrn") or "").strip()
+        values = {
+            "path": normalise_patient_path(data.get("path") or ""),
+            "patient_id": "" if patient_id is None else str(patient_id), "mrn": mrn,
+            "mrn_fold": folding.compact(mrn), "last_name": last, "first_name": first,
+            "middle_name": data.get("middle_name") or "", "birth_date": birth,
+            "birth_year": int(birth[:4]) if birth else None, "gender": gender_code(data.get("gender") or ""),
+            "physician": physician, "physician_fold": folding.physician_fold(physician),
+            "diagnosis": data.get("diagnosis") or "", "comment": data.get("comment") or "",
+            "last_modified": data.get("last_modified"),
+            "sort_name": f"{folding.compact(last)} {folding.compact(first)}",
+        }
+        plans = [p.get("name", "") if isinstance(p, dict) else str(p) for p in data.get("plans") or []]
+        images = [(i.get("name") or "", (i.get("modality") or "").upper()) for i in data.get("image_sets") or []]
+        return cls(values, [p for p in plans if p], images, files, size, complete)
+
+    @property
+    def key(self) -> str:
+        return patient_key(str(self.values["path"]), self.values["patient_id"], str(self.values["mrn"]))
+
+    def terms(self) -> list[tuple[str, str]]:
+        v = self.values
+        found = {("last", t) for t in folding.name_terms(str(v["last_name"]))}
+        found |= {("first", t) for t in folding.name_terms(f"{v['first_name']} {v['middle_name']}".strip())}
+        found |= {("first", t) for t in folding.name_terms(str(v["first_name"]))}
+        found |= {("text", t) for t in folding.text_terms(f"{v['diagnosis']} {v['comment']}")}
+        return sorted(found)
+
+
+def plan_terms(name: str) -> set[str]:
+    return folding.name_terms(name) | folding.text_terms(name)
+
+
+@dataclass
+class SyncSummary:
+    store: str
+    snapshots_added: int = 0
+    snapshots_removed: int = 0
+    archives_added: int = 0
+    archives_removed: int = 0
+    versions_added: int = 0
+    duration_s: float = 0.0
+    problems: list[str] = field(default_factory=list)
+
+
+class Writer:
+    """Upserts patients, versions and locations, with in-memory caches for the duration of one sync."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.db = catalog
+        self.vocabulary = {(f, t) for f, t in catalog.execute("SELECT field, term FROM vocabulary")}
+        self.physicians = {row[0] for row in catalog.execute("SELECT fold FROM physicians")}
+        self.touched: set[int] = set()
+
+    def patient(self, identity: Identity) -> int:
+        """The patient's row id; its identity is replaced when this version is at least as recent."""
+        row = self.db.one("SELECT id, last_modified FROM patients WHERE key = ?", (identity.key,))
+        values = identity.values
+        if row is None:
+            columns = ", ".join(_COLUMNS)
+            pid = self.db.insert(f"INSERT INTO patients (key, {columns}) VALUES (?, {', '.join('?' * len(_COLUMNS))})",
+                                 (identity.key, *(values[c] for c in _COLUMNS)))
+        else:
+            pid = int(row[0])
+            if (values["last_modified"] or "") < (row[1] or ""):
+                self._add_plans(pid, identity)
+                return pid
+            self.db.execute(f"UPDATE patients SET {', '.join(c + ' = ?' for c in _COLUMNS)} WHERE id = ?",
+                            (*(values[c] for c in _COLUMNS), pid))
+            self.db.execute("DELETE FROM terms WHERE patient = ? AND field <> 'plan'", (pid,))
+        self._add_terms(pid, identity.terms())
+        self._add_plans(pid, identity)
+        self._add_physician(values)
+        self.touched.add(pid)
+        return pid
+
+    def _add_terms(self, pid: int, terms: list[tuple[str, str]]) -> None:
+        self.db.many("INSERT INTO terms (field, term, patient) VALUES (?, ?, ?)", [(f, t, pid) for f, t in terms])
+        new = [(f, t) for f, t in terms if (f, t) not in self.vocabulary]
+        self.vocabulary.update(new)
+        self.db.many("INSERT INTO vocabulary (field, term) VALUES (?, ?) ON CONFLICT DO NOTHING", new)
+        self.db.many("INSERT INTO variants (field, variant, term) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                     [(f, v, t) for f, t in new if f in ("last", "first") for v in folding.neighbourhood(t)])
+
+    def _add_plans(self, pid: int, identity: Identity) -> None:
+        known = {r[0] for r in self.db.execute("SELECT name FROM plans WHERE patient = ?", (pid,))}
+        plans = [p for p in dict.fromkeys(identity.plans) if p not in known]
+        self.db.many("INSERT INTO plans (patient, name) VALUES (?, ?)", [(pid, p) for p in plans])
+        self._add_terms(pid, sorted({("plan", t) for p in plans for t in plan_terms(p)}))
+        seen = set(self.db.execute("SELECT name, modality FROM image_sets WHERE patient = ?", (pid,)))
+        images = [i for i in dict.fromkeys(identity.image_sets) if i not in seen]
+        self.db.many("INSERT INTO image_sets (patient, name, modality) VALUES (?, ?, ?)", [(pid, *i) for i in images])
+
+    def _add_physician(self, values: dict[str, object]) -> None:
+        folded = str(values["physician_fold"])
+        if folded and folded not in self.physicians:
+            self.physicians.add(folded)
+            self.db.execute("INSERT INTO physicians (fold, name) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                            (folded, values["physician"]))
+
+    def version(self, pid: int, tree: str, identity: Identity) -> int:
+        row = self.db.one("SELECT id FROM versions WHERE patient = ? AND tree = ?", (pid, tree))
+        if row:
+            return int(row[0])
+        self.touched.add(pid)
+        return self.db.insert(
+            "INSERT INTO versions (patient, tree, last_modified, files, bytes, complete) VALUES (?, ?, ?, ?, ?, ?)",
+            (pid, tree, identity.values["last_modified"], identity.files, identity.bytes, int(identity.complete)))
+
+    def location(self, pid: int, version: int, store: str, kind: str, ref: str, when: str, *, file: str = "",
+                 damaged: bool = False) -> None:
+        self.touched.add(pid)
+        self.db.execute("INSERT INTO locations (version, patient, store, kind, ref, time, file, damaged) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (version, pid, store, kind, ref, when, file, int(damaged)))
+
+
+def _indexed(catalog: Catalog, store: str, kind: str) -> set[str]:
+    return {r[0] for r in catalog.execute("SELECT ref FROM indexed WHERE store = ? AND kind = ?", (store, kind))}
+
+
+def _snapshot_ids(store: Store) -> set[str]:
+    return {k.removeprefix("snapshots/").removesuffix(".json") for k in store.backend.list("snapshots/")
+            if k.endswith(".json")}
+
+
+def _index_snapshot(writer: Writer, name: str, store: Store, snapshot_id: str) -> int:
+    manifest = store.load_snapshot(snapshot_id)
+    added = 0
+    for entry in manifest["patients"]:
+        key = patient_key(entry["path"], entry.get("patient_id"), entry.get("mrn") or "")
+        known = writer.db.one("SELECT v.id, p.id FROM versions v JOIN patients p ON p.id = v.patient "
+                              "WHERE p.key = ? AND v.tree = ?", (key, entry["tree"]))
+        if known:
+            version, pid = int(known[0]), int(known[1])
+        else:
+            tree = store.get_tree(entry["tree"])
+            identity = Identity.of({**entry, **tree.get("patient", {}), "path": entry["path"]},
+                                   files=entry.get("files", 0), size=entry.get("bytes", 0))
+            pid = writer.patient(identity)
+            version = writer.version(pid, entry["tree"], identity)
+            added += 1
+        writer.location(pid, version, name, "snapshot", manifest["id"], manifest["time"])
+    writer.db.execute("INSERT INTO indexed (store, kind, ref, time) VALUES (?, 'snapshot', ?, ?)",
+                      (name, manifest["id"], manifest["time"]))
+    return added
+
+
+def archived_at(record: dict) -> str:
+    """When an archive was made: now for rtvault's own, else the newest file it holds (an old DVD's date)."""
+    if record.get("origin") == "deleted":
+        return record["created"]
+    newest = max((p.get("last_modified") or "" for p in record["patients"]), default="")
+    return newest or record["created"]
+
+
+def _index_archive(writer: Writer, name: str, store: Store, archive_id: str) -> int:
+    record = records.load_summary(store, archive_id)
+    when, added = archived_at(record), 0
+    for patient in record["patients"]:
+        identity = Identity.of(patient, files=patient.get("files", 0), size=patient.get("bytes", 0),
+                               complete=bool(patient.get("complete", True)))
+        pid = writer.patient(identity)
+        tree = patient.get("tree") or f"archive:{archive_id}:{identity.values['path']}"
+        before = len(writer.touched)
+        version = writer.version(pid, tree, identity)
+        added += len(writer.touched) > before
+        writer.location(pid, version, name, "archive", archive_id, when, file=record["file"],
+                        damaged=not patient.get("complete", True))
+        keep = records.patient_keep(store, record, patient).date
+        writer.db.execute("UPDATE patients SET archived_at = CASE WHEN archived_at IS NULL OR archived_at < ? "
+                          "THEN ? ELSE archived_at END, keep_until = ? WHERE id = ?",
+                          (when, when, keep.isoformat() if keep else None, pid))
+    writer.db.execute("INSERT INTO indexed (store, kind, ref, time) VALUES (?, 'archive', ?, ?)",
+                      (name, archive_id, when))
+    return added
+
+
+def _forget(writer: Writer, name: str, kind: str, refs: set[str]) -> None:
+    for ref in sorted(refs):
+        writer.touched.update(r[0] for r in writer.db.execute(
+            "SELECT patient FROM locations WHERE store = ? AND kind = ? AND ref = ?", (name, kind, ref)))
+        writer.db.execute("DELETE FROM locations WHERE store = ? AND kind = ? AND ref = ?", (name, kind, ref))
+        writer.db.execute("DELETE FROM indexed WHERE store = ? AND kind = ? AND ref = ?", (name, kind, ref))
+
+
+def sync_store(catalog: Catalog, name: str, store: Store) -> SyncSummary:
+    """Bring the catalog in line with one store: new snapshots and archives in, vanished ones out."""
+    started, summary = time.monotonic(), SyncSummary(name)
+    writer = Writer(catalog)
+    snapshots, archives = _snapshot_ids(store), set(records.all_ids(store))
+    with catalog.transaction():
+        old_snapshots, old_archives = _indexed(catalog, name, "snapshot"), _indexed(catalog, name, "archive")
+        _forget(writer, name, "snapshot", old_snapshots - snapshots)
+        _forget(writer, name, "archive", old_archives - archives)
+        summary.snapshots_removed = len(old_snapshots - snapshots)
+        summary.archives_removed = len(old_archives - archives)
+        for snapshot_id in sorted(snapshots - old_snapshots):
+            try:
+                summary.versions_added += _index_snapshot(writer, name, store, snapshot_id)
+                summary.snapshots_added += 1
+            except StoreError as error:
+                summary.problems.append(str(error))
+        for archive_id in sorted(archives - old_archives):
+            try:
+                summary.versions_added += _index_archive(writer, name, store, archive_id)
+                summary.archives_added += 1
+            except StoreError as error:
+                summary.problems.append(str(error))
+        _settle(catalog, writer.touched)
+    summary.duration_s = round(time.monotonic() - started, 3)
+    return summary
+
+
+def _settle(catalog: Catalog, touched: set[int]) -> None:
+    """Drop versions and patients left without any location; recompute the status of every touched patient."""
+    for pid in sorted(touched):
+        catalog.execute("DELETE FROM versions WHERE patient = ? AND id NOT IN "
+                        "(SELECT version FROM locations WHERE patient = ?)", (pid, pid))
+        if catalog.one("SELECT 1 FROM versions WHERE patient = ?", (pid,)) is None:
+            for table in ("terms", "plans", "image_sets"):
+                catalog.execute(f"DELETE FROM {table} WHERE patient = ?", (pid,))
+            catalog.execute("DELETE FROM patients WHERE id = ?", (pid,))
+    refresh_status(catalog, touched)
+
+
+def refresh_status(catalog: Catalog, touched: set[int]) -> None:
+    """active: in the newest snapshot of a store; archived: else in an archive; deleted: only in old snapshots."""
+    newest = catalog.execute("SELECT store, MAX(time) FROM indexed WHERE kind = 'snapshot' GROUP BY store")
+    refs = [r[0] for store, when in newest
+            for r in catalog.execute("SELECT ref FROM indexed WHERE store = ? AND kind = 'snapshot' AND time = ?",
+                                     (store, when))]
+    candidates = set(touched) | {r[0] for r in catalog.execute("SELECT id FROM patients WHERE status = 'active'")}
+    marks = ", ".join("?" * len(refs)) or "''"
+    for pid in sorted(candidates):
+        row = catalog.one(
+            f"SELECT EXISTS (SELECT 1 FROM locations WHERE patient = ? AND kind = 'snapshot' AND ref IN ({marks})), "
+            "EXISTS (SELECT 1 FROM locations WHERE patient = ? AND kind = 'archive')", (pid, *refs, pid))
+        if row is None:
+            continue
+        status = "active" if row[0] else "archived" if row[1] else "deleted"
+        catalog.execute("UPDATE patients SET status = ? WHERE id = ? AND status <> ?", (status, pid, status))
+
+
+def sync(catalog: Catalog, stores: dict[str, Store]) -> list[SyncSummary]:
+    return [sync_store(catalog, name, store) for name, store in stores.items()]
+
+
+def rebuild(catalog: Catalog, stores: dict[str, Store]) -> list[SyncSummary]:
+    """Empty the patient index and fill it again from the stores alone (users and audit are kept)."""
+    with catalog.transaction():
+        for table in INDEX_TABLES:
+            catalog.execute(f"DELETE FROM {table}")
+    return sync(catalog, stores)

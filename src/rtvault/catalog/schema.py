@@ -1,0 +1,160 @@
+"""The catalog's schema as named, ordered migrations, each applied once in a transaction and recorded.
+
+The patient tables are an index rebuilt from the stores (`rtvault catalog rebuild`); users, tokens, sessions
+and the audit trail exist only here and survive a rebuild.
+"""
+
+from __future__ import annotations
+
+from rtvault.catalog.db import Catalog, now_iso
+
+# Tables that `catalog rebuild` empties and refills from the stores, children first.
+INDEX_TABLES = ("locations", "plans", "image_sets", "terms", "versions", "variants", "vocabulary", "physicians",
+                "indexed", "patients")
+
+MIGRATIONS: list[tuple[str, list[str]]] = [
+    ("0001_patients", [
+        """CREATE TABLE patients (
+            id {pk},
+            key TEXT NOT NULL UNIQUE,
+            path TEXT NOT NULL,
+            patient_id TEXT NOT NULL DEFAULT '',
+            mrn TEXT NOT NULL DEFAULT '',
+            mrn_fold TEXT NOT NULL DEFAULT '',
+            last_name TEXT NOT NULL DEFAULT '',
+            first_name TEXT NOT NULL DEFAULT '',
+            middle_name TEXT NOT NULL DEFAULT '',
+            birth_date TEXT,
+            birth_year INTEGER,
+            gender TEXT NOT NULL DEFAULT '',
+            physician TEXT NOT NULL DEFAULT '',
+            physician_fold TEXT NOT NULL DEFAULT '',
+            diagnosis TEXT NOT NULL DEFAULT '',
+            comment TEXT NOT NULL DEFAULT '',
+            last_modified TEXT,
+            archived_at TEXT,
+            keep_until TEXT,
+            status TEXT NOT NULL DEFAULT 'deleted',
+            sort_name TEXT NOT NULL DEFAULT ''
+        )""",
+        "CREATE INDEX patients_mrn ON patients (mrn_fold)",
+        "CREATE INDEX patients_patient_id ON patients (patient_id)",
+        "CREATE INDEX patients_birth ON patients (birth_date)",
+        "CREATE INDEX patients_year_physician ON patients (birth_year, physician_fold)",
+        "CREATE INDEX patients_physician ON patients (physician_fold)",
+        "CREATE INDEX patients_status ON patients (status, sort_name)",
+        "CREATE INDEX patients_sort ON patients (sort_name)",
+        "CREATE INDEX patients_modified ON patients (last_modified)",
+        "CREATE INDEX patients_archived ON patients (archived_at)",
+        # Every searchable word of a patient: field is last, first, plan, text.
+        "CREATE TABLE terms (field TEXT NOT NULL, term TEXT NOT NULL, patient INTEGER NOT NULL)",
+        "CREATE INDEX terms_lookup ON terms (field, term, patient)",
+        "CREATE INDEX terms_patient ON terms (patient)",
+        # Distinct terms, and for name fields their one-deletion neighbourhood (typo tolerance).
+        "CREATE TABLE vocabulary (field TEXT NOT NULL, term TEXT NOT NULL, PRIMARY KEY (field, term))",
+        "CREATE TABLE variants (field TEXT NOT NULL, variant TEXT NOT NULL, term TEXT NOT NULL, "
+        "PRIMARY KEY (field, variant, term))",
+        "CREATE TABLE physicians (fold TEXT PRIMARY KEY, name TEXT NOT NULL)",
+        """CREATE TABLE versions (
+            id {pk},
+            patient INTEGER NOT NULL REFERENCES patients (id),
+            tree TEXT NOT NULL,
+            last_modified TEXT,
+            files INTEGER NOT NULL DEFAULT 0,
+            bytes BIGINT NOT NULL DEFAULT 0,
+            complete INTEGER NOT NULL DEFAULT 1,
+            UNIQUE (patient, tree)
+        )""",
+        """CREATE TABLE locations (
+            id {pk},
+            version INTEGER NOT NULL REFERENCES versions (id),
+            patient INTEGER NOT NULL REFERENCES patients (id),
+            store TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            ref TEXT NOT NULL,
+            time TEXT NOT NULL,
+            file TEXT NOT NULL DEFAULT '',
+            volume TEXT NOT NULL DEFAULT '',
+            damaged INTEGER NOT NULL DEFAULT 0
+        )""",
+        "CREATE INDEX locations_patient ON locations (patient)",
+        "CREATE INDEX locations_ref ON locations (store, kind, ref)",
+        "CREATE INDEX locations_file ON locations (file)",
+        "CREATE TABLE plans (patient INTEGER NOT NULL, name TEXT NOT NULL)",
+        "CREATE INDEX plans_patient ON plans (patient)",
+        "CREATE TABLE image_sets (patient INTEGER NOT NULL, name TEXT NOT NULL, modality TEXT NOT NULL)",
+        "CREATE INDEX image_sets_modality ON image_sets (modality, patient)",
+        "CREATE INDEX image_sets_patient ON image_sets (patient)",
+        # What has been indexed: one row per snapshot or archive of each store.
+        "CREATE TABLE indexed (store TEXT NOT NULL, kind TEXT NOT NULL, ref TEXT NOT NULL, time TEXT NOT NULL, "
+        "PRIMARY KEY (store, kind, ref))",
+    ]),
+    ("0002_users_and_audit", [
+        """CREATE TABLE users (
+            name TEXT PRIMARY KEY,
+            role TEXT NOT NULL,
+            password_hash TEXT,
+            source TEXT NOT NULL DEFAULT 'local',
+            created TEXT NOT NULL,
+            disabled INTEGER NOT NULL DEFAULT 0
+        )""",
+        "CREATE TABLE tokens (hash TEXT PRIMARY KEY, username TEXT NOT NULL REFERENCES users (name), "
+        "label TEXT NOT NULL DEFAULT '', created TEXT NOT NULL, last_used TEXT)",
+        "CREATE TABLE sessions (hash TEXT PRIMARY KEY, username TEXT NOT NULL REFERENCES users (name), "
+        "csrf TEXT NOT NULL, created TEXT NOT NULL, expires TEXT NOT NULL, address TEXT NOT NULL DEFAULT '')",
+        "CREATE TABLE login_failures (address TEXT NOT NULL, username TEXT NOT NULL, time TEXT NOT NULL)",
+        "CREATE INDEX login_failures_address ON login_failures (address, time)",
+        """CREATE TABLE audit (
+            id {pk},
+            time TEXT NOT NULL,
+            username TEXT NOT NULL,
+            address TEXT NOT NULL DEFAULT '',
+            action TEXT NOT NULL,
+            patient TEXT NOT NULL DEFAULT '',
+            detail TEXT NOT NULL DEFAULT '',
+            result TEXT NOT NULL DEFAULT 'ok'
+        )""",
+        "CREATE INDEX audit_time ON audit (time)",
+        "CREATE INDEX audit_user ON audit (username, time)",
+        "CREATE INDEX audit_patient ON audit (patient, time)",
+    ]),
+    ("0003_audit_append_only", [
+        "@sqlite CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit "
+        "BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END",
+        "@sqlite CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit "
+        "BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END",
+        "@postgresql CREATE FUNCTION audit_append_only() RETURNS trigger AS $$ "
+        "BEGIN RAISE EXCEPTION 'the audit trail is append-only'; END $$ LANGUAGE plpgsql",
+        "@postgresql CREATE TRIGGER audit_no_change BEFORE UPDATE OR DELETE ON audit "
+        "FOR EACH ROW EXECUTE FUNCTION audit_append_only()",
+    ]),
+]
+
+
+def _statements(catalog: Catalog, statements: list[str]) -> list[str]:
+    chosen = []
+    for text in statements:
+        if text.startswith("@"):
+            dialect, text = text[1:].split(" ", 1)
+            if dialect != catalog.dialect:
+                continue
+        chosen.append(text)
+    return chosen
+
+
+def apply_migrations(catalog: Catalog) -> list[str]:
+    """Apply every migration not yet recorded, in order; returns the names applied."""
+    catalog.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied TEXT NOT NULL)")
+    done = {row[0] for row in catalog.execute("SELECT name FROM schema_migrations")}
+    applied = []
+    for name, statements in MIGRATIONS:
+        if name in done:
+            continue
+        with catalog.transaction():
+            if catalog.one("SELECT 1 FROM schema_migrations WHERE name = ?", (name,)):
+                continue  # another process applied it while we waited for the lock
+            for text in _statements(catalog, statements):
+                catalog.execute(text)
+            catalog.execute("INSERT INTO schema_migrations (name, applied) VALUES (?, ?)", (name, now_iso()))
+        applied.append(name)
+    return applied
