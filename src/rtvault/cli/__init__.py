@@ -14,6 +14,7 @@ import click
 from rtvault import __version__
 from rtvault.cli.archive_cmd import archive
 from rtvault.cli.backup_cmd import backup_command, init_command
+from rtvault.cli.catalog_cmd import catalog, search_command
 from rtvault.cli.config_cmd import config
 from rtvault.cli.demo import demo
 from rtvault.cli.inspect_cmd import inspect_command
@@ -69,6 +70,8 @@ cli.add_command(forget_command)
 cli.add_command(prune_command)
 cli.add_command(check_command)
 cli.add_command(archive)
+cli.add_command(catalog)
+cli.add_command(search_command)
 
 
 def main(argv: list[str] | None = None) -> None:

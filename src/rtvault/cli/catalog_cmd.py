@@ -1,0 +1,100 @@
+"""`rtvault search` and `rtvault catalog sync|rebuild`."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import click
+
+from rtvault.catalog.search import Criteria, search
+from rtvault.cli.output import AppContext, emit_json, json_option
+from rtvault.jobs.catalog import open_for, rebuild_all, refresh
+
+
+@click.group("catalog", epilog="""\b
+Examples:
+  rtvault catalog sync
+  rtvault catalog rebuild --json
+""")
+def catalog() -> None:
+    """The catalog: the searchable index of every patient in the stores."""
+
+
+def _print_syncs(summaries: list, as_json: bool) -> None:
+    if as_json:
+        emit_json({"stores": [asdict(s) for s in summaries]})
+        return
+    for s in summaries:
+        click.echo(f"store {s.store}: {s.snapshots_added} snapshot(s) and {s.archives_added} archive(s) indexed, "
+                   f"{s.snapshots_removed + s.archives_removed} dropped, {s.versions_added} new patient "
+                   f"version(s) in {s.duration_s:.1f} s")
+        for problem in s.problems:
+            click.echo(f"  problem: {problem}", err=True)
+
+
+@catalog.command("sync", epilog="""\b
+Examples:
+  rtvault catalog sync
+  rtvault catalog sync --json
+""")
+@json_option
+@click.pass_obj
+def sync_command(app: AppContext, as_json: bool) -> None:
+    """Index what the stores gained or lost since the last sync (backup and ingest do it themselves)."""
+    _print_syncs(refresh(app.load_config()), as_json)
+
+
+@catalog.command("rebuild", epilog="""\b
+Examples:
+  rtvault catalog rebuild
+""")
+@json_option
+@click.pass_obj
+def rebuild_command(app: AppContext, as_json: bool) -> None:
+    """Empty the patient index and rebuild it from the stores alone (users and the audit trail are kept)."""
+    _print_syncs(rebuild_all(app.load_config()), as_json)
+
+
+def _criteria_options(command):  # one --option per search criterion, named after Criteria's fields
+    for name in reversed(Criteria.names()):
+        meta = Criteria.labels()[name]
+        command = click.option(f"--{name.replace('_', '-')}", name, default="",
+                               help=f"{meta['label']['en']}: {meta['help']}.")(command)
+    return command
+
+
+@click.command("search", epilog="""\b
+Examples:
+  rtvault search --last-name lefevre
+  rtvault search --last-name "n'diaye" --first-name jean-baptiste
+  rtvault search --born 1950-1960 --physician martin --status archived --json
+  rtvault search --mrn 2021993744
+""")
+@_criteria_options
+@click.option("--page", default=1, show_default=True, type=click.IntRange(min=1), help="Page of results.")
+@click.option("--per-page", default=20, show_default=True, type=click.IntRange(1, 200), help="Results per page.")
+@json_option
+@click.pass_obj
+def search_command(app: AppContext, page: int, per_page: int, as_json: bool, **criteria: str) -> None:
+    """Find patients in the catalog, with where each one is (snapshots, archives, stores).
+
+    Names ignore accents, case and punctuation, match by prefix and tolerate one typo.
+    """
+    with open_for(app.load_config()) as db:
+        result = search(db, Criteria(**criteria), page=page, per_page=per_page)
+    if as_json:
+        emit_json(result.to_json())
+        return
+    for p in result.patients:
+        where = ", ".join(_where(loc) for loc in p["locations"])
+        click.echo(f"{p['last_name']} {p['first_name']}  MRN {p['mrn'] or '-'}  born {p['birth_date'] or '-'}  "
+                   f"{p['status']}  {p['path']}\n    {where}")
+    shown = f"{(page - 1) * per_page + 1}-{(page - 1) * per_page + len(result.patients)}" if result.patients else "0"
+    click.echo(f"{shown} of {result.total}{'+' if result.more else ''} patient(s)")
+
+
+def _where(location: dict) -> str:
+    if location["kind"] == "snapshots":
+        return f"{location['count']} snapshot(s) in {location['store']} (last {location['last'][:16]})"
+    damaged = ", DAMAGED" if location["damaged"] else ""
+    return f"archive {location['file']} in {location['store']}{damaged}"
