@@ -1,0 +1,106 @@
+"""The audit trail: who did what, when, from where, to which patient, with which result.
+
+The `audit` table is append-only (database triggers refuse UPDATE and DELETE), so this module only adds
+and reads. Times are UTC ISO strings, as everywhere in the catalog.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable
+from dataclasses import asdict, astuple, dataclass, fields
+from datetime import UTC, date, datetime, timedelta
+
+from rtvault.catalog.db import Catalog, now_iso
+from rtvault.errors import InputError
+
+MAX_LIMIT = 10_000
+# A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: int
+    time: str
+    user: str
+    address: str
+    action: str
+    patient: str
+    detail: str
+    result: str
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def record(db: Catalog, *, user: str, address: str, action: str, patient: str = "", detail: dict | str = "",
+           result: str = "ok") -> None:
+    """Append one entry; a dict detail (search criteria, snapshot...) is stored as compact JSON."""
+    if isinstance(detail, dict):
+        detail = json.dumps(detail, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    db.insert("INSERT INTO audit (time, username, address, action, patient, detail, result) "
+              "VALUES (?, ?, ?, ?, ?, ?, ?)", (now_iso(), user, address, action, patient, detail, result))
+
+
+def _moment(value: str, option: str, *, end_of_day: bool) -> str:
+    """A date or date-time (UTC unless it says otherwise) as the catalog's ISO form; a bare date given as
+    `until` means up to the end of that day."""
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            moment = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1 if end_of_day else 0)
+        else:
+            moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InputError(f"{option} {value!r} is not a date (YYYY-MM-DD) or date-time (YYYY-MM-DDTHH:MM:SS)") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _where(user: str, action: str, patient: str, since: str, until: str) -> tuple[str, list[str]]:
+    clauses, params = [], []
+    for column, value in (("username", user), ("action", action), ("patient", patient)):
+        if value:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if since:
+        clauses.append("time >= ?")
+        params.append(_moment(since, "since", end_of_day=False))
+    if until:
+        bare_date = len(until) == 10
+        clauses.append("time < ?" if bare_date else "time <= ?")
+        params.append(_moment(until, "until", end_of_day=True))
+    return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+def entries(db: Catalog, *, user: str = "", action: str = "", patient: str = "", since: str = "", until: str = "",
+            limit: int = 100, offset: int = 0) -> tuple[list[Entry], int]:
+    """Entries matching every filter given (exact user, action and patient; time range), newest first,
+    and how many match in all."""
+    if not 0 <= limit <= MAX_LIMIT or offset < 0:
+        raise InputError(f"limit must be 0 to {MAX_LIMIT} and offset 0 or more")
+    where, params = _where(user, action, patient, since, until)
+    rows = db.execute("SELECT id, time, username, address, action, patient, detail, result FROM audit "
+                      f"{where} ORDER BY time DESC, id DESC LIMIT {int(limit)} OFFSET {int(offset)}", params)
+    total = db.one(f"SELECT COUNT(*) FROM audit {where}", params)
+    return [Entry(*row) for row in rows], int(total[0]) if total else 0
+
+
+def _cell(value: object) -> object:
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def to_csv(rows: Iterable[Entry]) -> str:
+    """The entries as CSV with a header row; text a spreadsheet would run as a formula is defused with '."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([f.name for f in fields(Entry)])
+    for entry in rows:
+        writer.writerow([_cell(value) for value in astuple(entry)])
+    return out.getvalue()

@@ -1,0 +1,379 @@
+"""Who may use the web interface and the API: users and roles, passwords (Argon2) or an LDAP/Active Directory
+bind, API tokens, browser sessions, and login rate limiting.
+
+Secrets never reach the database in clear: passwords are Argon2 hashes, tokens and session cookies are
+stored as their SHA-256 (they are long random values, so a fast hash suffices). The user row is read again
+on every request, so a new role or a disabled account takes effect at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+import secrets
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cache
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from rtvault.catalog.db import Catalog, now_iso
+from rtvault.config.settings import Ldap
+from rtvault.errors import ExitCode, InputError, RtvaultError
+
+ROLES = ("viewer", "operator", "admin")
+SOURCES = ("local", "ldap")
+MIN_PASSWORD = 12
+TOKEN_PREFIX = "rtv_"
+TOKEN_ID_CHARS = 12  # shown by `token list`: enough to name a token, useless to forge one
+MAX_USER_FAILURES = 5  # per (address, user) within FAILURE_WINDOW
+MAX_ADDRESS_FAILURES = 20  # per address, whatever the user names tried
+FAILURE_WINDOW = timedelta(minutes=15)
+
+_NAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
+_HASHER = PasswordHasher()
+_USER_COLUMNS = "u.name, u.role, u.source, u.created, u.disabled"
+
+
+class DirectoryUnavailable(RtvaultError):
+    """The LDAP/Active Directory server cannot be reached: nobody from the directory can sign in for now."""
+
+    exit_code = ExitCode.CONFIG
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    role: str
+    source: str
+    created: str
+    disabled: bool
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Session:
+    token_hash: str
+    user: User
+    csrf: str
+    expires: str
+
+
+def role_allows(role: str, needed: str) -> bool:
+    """Whether `role` may do what `needed` may: each role can do what the ones before it in ROLES can."""
+    if needed not in ROLES:
+        raise ValueError(f"unknown role {needed!r}")
+    return role in ROLES and ROLES.index(role) >= ROLES.index(needed)
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _user(row: tuple) -> User:
+    return User(name=row[0], role=row[1], source=row[2], created=row[3], disabled=bool(row[4]))
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise InputError(f"unknown role {role!r}: choose one of {', '.join(ROLES)}")
+
+
+def _check_password(password: str | None) -> str:
+    if password is None or len(password) < MIN_PASSWORD:
+        raise InputError(f"a password must have at least {MIN_PASSWORD} characters")
+    return _HASHER.hash(password)
+
+
+def _existing(db: Catalog, name: str) -> User:
+    user = get_user(db, name)
+    if user is None:
+        raise InputError(f"no user named {name!r} (see `rtvault user list`)")
+    return user
+
+
+# --- users -------------------------------------------------------------------------------------------------
+
+
+def add_user(db: Catalog, name: str, role: str, password: str | None, *, source: str = "local") -> User:
+    """Add a user; a directory ('ldap') user has no local password and signs in with the directory's."""
+    if not _NAME.fullmatch(name):
+        raise InputError(f"user name {name!r} is not valid: 1 to 64 letters, digits or . _ - @")
+    _check_role(role)
+    if source not in SOURCES:
+        raise InputError(f"unknown user source {source!r}: choose one of {', '.join(SOURCES)}")
+    if source == "ldap" and password is not None:
+        raise InputError(f"{name} signs in with the directory's password: give no local password")
+    password_hash = _check_password(password) if source == "local" else None
+    with db.transaction():
+        if get_user(db, name) is not None:
+            raise InputError(f"user {name!r} already exists (use `rtvault user role` or `rtvault user passwd`)")
+        created = now_iso()
+        db.execute("INSERT INTO users (name, role, password_hash, source, created, disabled) VALUES (?, ?, ?, ?, ?, 0)",
+                   (name, role, password_hash, source, created))
+    return User(name=name, role=role, source=source, created=created, disabled=False)
+
+
+def get_user(db: Catalog, name: str) -> User | None:
+    row = db.one(f"SELECT {_USER_COLUMNS} FROM users u WHERE u.name = ?", (name,))
+    return _user(row) if row else None
+
+
+def list_users(db: Catalog) -> list[User]:
+    return [_user(row) for row in db.execute(f"SELECT {_USER_COLUMNS} FROM users u ORDER BY u.name")]
+
+
+def set_password(db: Catalog, name: str, password: str) -> None:
+    """Change a local user's password and end their browser sessions (their API tokens stay valid)."""
+    user = _existing(db, name)
+    if user.source != "local":
+        raise InputError(f"{name} signs in with the directory's password, which rtvault cannot change")
+    password_hash = _check_password(password)
+    with db.transaction():
+        db.execute("UPDATE users SET password_hash = ? WHERE name = ?", (password_hash, name))
+        db.execute("DELETE FROM sessions WHERE username = ?", (name,))
+
+
+def set_role(db: Catalog, name: str, role: str) -> None:
+    _check_role(role)
+    _existing(db, name)
+    db.execute("UPDATE users SET role = ? WHERE name = ?", (role, name))
+
+
+def disable_user(db: Catalog, name: str) -> None:
+    """Refuse the user from now on: their sessions end and their API tokens are revoked."""
+    _existing(db, name)
+    with db.transaction():
+        db.execute("UPDATE users SET disabled = 1 WHERE name = ?", (name,))
+        db.execute("DELETE FROM sessions WHERE username = ?", (name,))
+        db.execute("DELETE FROM tokens WHERE username = ?", (name,))
+
+
+def enable_user(db: Catalog, name: str) -> None:
+    """Let a disabled user sign in again (tokens revoked when disabling stay revoked)."""
+    _existing(db, name)
+    db.execute("UPDATE users SET disabled = 0 WHERE name = ?", (name,))
+
+
+# --- signing in --------------------------------------------------------------------------------------------
+
+
+@cache
+def _decoy_hash() -> str:
+    return _HASHER.hash(secrets.token_hex(16))
+
+
+def _verify_local(db: Catalog, user: User, password: str) -> bool:
+    row = db.one("SELECT password_hash FROM users WHERE name = ?", (user.name,))
+    stored = row[0] if row and row[0] else _decoy_hash()
+    try:
+        _HASHER.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
+    if _HASHER.check_needs_rehash(stored):  # the hasher's parameters were raised since this hash was made
+        db.execute("UPDATE users SET password_hash = ? WHERE name = ?", (_HASHER.hash(password), user.name))
+    return True
+
+
+def _spend_time_like_a_check(password: str) -> None:
+    # An unknown name answers as slowly as a wrong password, so timing does not reveal which names exist.
+    with contextlib.suppress(VerificationError):
+        _HASHER.verify(_decoy_hash(), password)
+
+
+def authenticate(db: Catalog, ldap_settings: Ldap | None, name: str, password: str) -> User | None:
+    """The user if `password` is theirs, else None (wrong password, disabled, unknown, empty password).
+
+    Local users are checked against their Argon2 hash. A name with no local user, or added with --ldap, is
+    checked by a bind to the directory when [web.ldap] url is set; a directory user not yet known here gets
+    [web.ldap] default_role (none if it is empty). An unreachable directory raises DirectoryUnavailable rather
+    than answering "wrong password", so that the sign-in page can say so and not count it as a failure.
+    """
+    if not password or not _NAME.fullmatch(name):
+        return None  # an empty password would be an anonymous LDAP bind, which "succeeds"
+    user = get_user(db, name)
+    if user is not None and user.disabled:
+        return None
+    if user is not None and user.source == "local":
+        return user if _verify_local(db, user, password) else None
+    if ldap_settings is None or not ldap_settings.url:
+        _spend_time_like_a_check(password)
+        return None
+    if not ldap_bind(ldap_settings, name, password):
+        return None
+    if user is not None:
+        return user
+    if not ldap_settings.default_role:
+        return None
+    try:
+        return add_user(db, name, ldap_settings.default_role, None, source="ldap")
+    except InputError:  # added by a concurrent first login
+        return get_user(db, name)
+
+
+def ldap_bind(settings: Ldap, name: str, password: str) -> bool:
+    """Whether the directory accepts `password` for `name` (a simple bind as user_dn with {user} = name)."""
+    import ldap3
+    from ldap3.core.exceptions import LDAPException
+    from ldap3.utils.dn import escape_rdn
+
+    if not password:
+        return False
+    dn = settings.user_dn.format(user=escape_rdn(name))
+    server = ldap3.Server(settings.url, connect_timeout=settings.timeout_seconds, get_info=ldap3.NONE)
+    connection = ldap3.Connection(server, user=dn, password=password, read_only=True, raise_exceptions=False,
+                                  receive_timeout=settings.timeout_seconds, authentication=ldap3.SIMPLE)
+    try:
+        return bool(connection.bind())
+    except LDAPException as error:
+        raise DirectoryUnavailable(f"the directory {settings.url} cannot be reached ({error}); directory users "
+                                   "cannot sign in until it answers (check [web.ldap] url)") from None
+    finally:
+        connection.unbind()
+
+
+# --- rate limiting -----------------------------------------------------------------------------------------
+
+
+def login_allowed(db: Catalog, address: str, username: str) -> bool:
+    """False once this address failed too often recently, for this user or for all users together."""
+    since = _iso(datetime.now(UTC) - FAILURE_WINDOW)
+    for_user = db.one("SELECT COUNT(*) FROM login_failures WHERE address = ? AND username = ? AND time >= ?",
+                      (address, username, since))
+    if for_user and for_user[0] >= MAX_USER_FAILURES:
+        return False
+    for_address = db.one("SELECT COUNT(*) FROM login_failures WHERE address = ? AND time >= ?", (address, since))
+    return not (for_address and for_address[0] >= MAX_ADDRESS_FAILURES)
+
+
+def record_failure(db: Catalog, address: str, username: str) -> None:
+    with db.transaction():
+        db.execute("DELETE FROM login_failures WHERE time < ?", (_iso(datetime.now(UTC) - FAILURE_WINDOW),))
+        db.execute("INSERT INTO login_failures (address, username, time) VALUES (?, ?, ?)",
+                   (address, username, now_iso()))
+
+
+def clear_failures(db: Catalog, address: str, username: str) -> None:
+    db.execute("DELETE FROM login_failures WHERE address = ? AND username = ?", (address, username))
+
+
+# --- API tokens --------------------------------------------------------------------------------------------
+
+
+def _active(db: Catalog, name: str) -> User:
+    user = _existing(db, name)
+    if user.disabled:
+        raise InputError(f"user {name!r} is disabled (`rtvault user enable {name}` first)")
+    return user
+
+
+def create_token(db: Catalog, username: str, label: str = "") -> str:
+    """A new API token for `username`; only its SHA-256 is kept, so this is the only time it is seen."""
+    if len(label) > 200 or not label.isprintable():
+        raise InputError("a token label is at most 200 printable characters")
+    _active(db, username)
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    db.execute("INSERT INTO tokens (hash, username, label, created, last_used) VALUES (?, ?, ?, ?, NULL)",
+               (_digest(token), username, label, now_iso()))
+    return token
+
+
+def token_id(token: str) -> str:
+    """The short name `token list` shows for a token."""
+    return _digest(token)[:TOKEN_ID_CHARS]
+
+
+def token_user(db: Catalog, token: str) -> User | None:
+    """The active user a token belongs to, or None; notes when the token was last used."""
+    if not token.startswith(TOKEN_PREFIX):
+        return None
+    digest = _digest(token)
+    row = db.one(f"SELECT {_USER_COLUMNS}, t.last_used FROM tokens t JOIN users u ON u.name = t.username "
+                 "WHERE t.hash = ?", (digest,))
+    if row is None or row[4]:
+        return None
+    now = now_iso()
+    if row[5] != now:  # at most one write per token per second
+        db.execute("UPDATE tokens SET last_used = ? WHERE hash = ?", (now, digest))
+    return _user(row)
+
+
+_TOKEN_COLUMNS = "hash, username, label, created, last_used"
+
+
+def _token(row: tuple) -> dict:
+    return {"id": row[0][:TOKEN_ID_CHARS], "user": row[1], "label": row[2], "created": row[3], "last_used": row[4]}
+
+
+def list_tokens(db: Catalog, username: str | None = None) -> list[dict]:
+    """Tokens as {"id", "user", "label", "created", "last_used"}; `id` is what `revoke_token` takes."""
+    where, params = ("WHERE username = ?", (username,)) if username else ("", ())
+    return [_token(r) for r in db.execute(f"SELECT {_TOKEN_COLUMNS} FROM tokens {where} ORDER BY username, created",
+                                          params)]
+
+
+def revoke_token(db: Catalog, ref: str) -> dict:
+    """Revoke the one token named by its id from `list_tokens` (or any hex prefix of 8 or more), or by the
+    token itself; returns what it was."""
+    if ref.startswith(TOKEN_PREFIX):
+        rows = db.execute(f"SELECT {_TOKEN_COLUMNS} FROM tokens WHERE hash = ?", (_digest(ref),))
+    elif re.fullmatch(r"[0-9a-fA-F]{8,64}", ref):  # hex only, so LIKE sees no wildcard
+        rows = db.execute(f"SELECT {_TOKEN_COLUMNS} FROM tokens WHERE hash LIKE ?", (ref.lower() + "%",))
+    else:
+        raise InputError(f"{ref!r} names no token: give an id from `rtvault token list` or the token itself")
+    if len(rows) != 1:
+        found = "no token" if not rows else f"{len(rows)} tokens (give more characters)"
+        raise InputError(f"{ref!r} names {found}: see `rtvault token list`")
+    db.execute("DELETE FROM tokens WHERE hash = ?", (rows[0][0],))
+    return _token(rows[0])
+
+
+def revoke_user_tokens(db: Catalog, username: str) -> int:
+    """Revoke every token of a user; returns how many there were."""
+    _existing(db, username)
+    count = db.one("SELECT COUNT(*) FROM tokens WHERE username = ?", (username,))
+    db.execute("DELETE FROM tokens WHERE username = ?", (username,))
+    return int(count[0]) if count else 0
+
+
+# --- browser sessions --------------------------------------------------------------------------------------
+
+
+def create_session(db: Catalog, username: str, address: str, hours: int) -> tuple[str, Session]:
+    """A new session for an active user: (the cookie value, kept only by the browser; the session)."""
+    user = _active(db, username)
+    cookie, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    now = datetime.now(UTC)
+    session = Session(token_hash=_digest(cookie), user=user, csrf=csrf, expires=_iso(now + timedelta(hours=hours)))
+    with db.transaction():
+        db.execute("DELETE FROM sessions WHERE expires <= ?", (_iso(now),))
+        db.execute("INSERT INTO sessions (hash, username, csrf, created, expires, address) VALUES (?, ?, ?, ?, ?, ?)",
+                   (session.token_hash, username, csrf, _iso(now), session.expires, address))
+    return cookie, session
+
+
+def get_session(db: Catalog, cookie_value: str) -> Session | None:
+    """The live session a cookie names, or None when unknown, expired or its user is disabled."""
+    if not cookie_value:
+        return None
+    digest = _digest(cookie_value)
+    row = db.one(f"SELECT {_USER_COLUMNS}, s.csrf, s.expires FROM sessions s JOIN users u ON u.name = s.username "
+                 "WHERE s.hash = ?", (digest,))
+    if row is None or row[4]:
+        return None
+    if row[6] <= now_iso():
+        db.execute("DELETE FROM sessions WHERE hash = ?", (digest,))
+        return None
+    return Session(token_hash=digest, user=_user(row), csrf=row[5], expires=row[6])
+
+
+def end_session(db: Catalog, cookie_value: str) -> None:
+    db.execute("DELETE FROM sessions WHERE hash = ?", (_digest(cookie_value),))

@@ -1,0 +1,84 @@
+"""The audit trail: append-only, filtered, exported as CSV a spreadsheet cannot turn into formulas."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+
+from rtvault.catalog import CatalogError, open_catalog
+from rtvault.catalog.audit import Entry, entries, record, to_csv
+from rtvault.errors import InputError
+
+
+@pytest.fixture
+def db(tmp_path):
+    with open_catalog("sqlite:///" + str(tmp_path / "c.sqlite")) as catalog:
+        yield catalog
+
+
+def _fill(db) -> None:
+    record(db, user="e.dupre", address="10.0.0.7", action="login")
+    record(db, user="e.dupre", address="10.0.0.7", action="search", detail={"last_name": "lefèvre", "born": "1950"})
+    record(db, user="e.dupre", address="10.0.0.7", action="view", patient="3f2a9c0e11b4d7a8")
+    record(db, user="c.roux", address="10.0.0.8", action="download", patient="3f2a9c0e11b4d7a8",
+           detail={"snapshot": "a1b2c3"})
+    record(db, user="c.roux", address="10.0.0.8", action="restore", patient="9e8d7c6b5a493827", result="refused")
+
+
+def test_entries_newest_first_with_compact_json_detail(db):
+    _fill(db)
+    found, total = entries(db)
+    assert total == 5 and [e.action for e in found] == ["restore", "download", "view", "search", "login"]
+    search = found[3]
+    assert json.loads(search.detail) == {"last_name": "lefèvre", "born": "1950"}
+    assert " " not in search.detail and "lefèvre" in search.detail
+    assert search.to_json()["user"] == "e.dupre" and search.time.endswith("Z")
+    assert found[0].result == "refused"
+
+
+def test_filters_and_paging(db):
+    _fill(db)
+    assert entries(db, user="c.roux")[1] == 2
+    assert [e.action for e in entries(db, patient="3f2a9c0e11b4d7a8")[0]] == ["download", "view"]
+    assert entries(db, action="search", user="c.roux") == ([], 0)
+    page, total = entries(db, limit=2, offset=2)
+    assert total == 5 and [e.action for e in page] == ["view", "search"]
+    today = entries(db)[0][0].time[:10]
+    assert entries(db, since=today, until=today)[1] == 5  # a bare until date means up to the end of that day
+    assert entries(db, until="2001-01-01")[1] == 0
+    assert entries(db, since="2999-01-01T00:00:00+02:00")[1] == 0
+    with pytest.raises(InputError, match="not a date"):
+        entries(db, since="yesterday")
+    with pytest.raises(InputError, match="limit"):
+        entries(db, limit=-1)
+
+
+@pytest.mark.parametrize("statement", ["UPDATE audit SET username = 'nobody'", "DELETE FROM audit"])
+def test_audit_is_append_only(db, statement):
+    _fill(db)
+    with pytest.raises(CatalogError, match="append-only"):
+        db.execute(statement)
+    assert entries(db)[1] == 5
+
+
+def test_csv_has_a_header_and_defuses_formulas(db):
+    hostile = "=HYPERLINK(\"http://evil.example\",\"clic\")"
+    record(db, user="@admin", address="10.0.0.9", action="search", detail=hostile, patient="+33123456789")
+    record(db, user="e.dupre", address="10.0.0.9", action="view", patient="-1", detail={"note": "N'Diaye, Éloïse"})
+    text = to_csv(entries(db)[0])
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0] == ["id", "time", "user", "address", "action", "patient", "detail", "result"]
+    view, search = rows[1], rows[2]
+    assert view[5] == "'-1" and json.loads(view[6]) == {"note": "N'Diaye, Éloïse"}
+    assert search[2] == "'@admin"
+    assert search[6] == "'" + hostile and search[5] == "'+33123456789"
+    assert all(not cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row)
+
+
+def test_csv_of_nothing_is_just_the_header():
+    assert to_csv([]).strip() == "id,time,user,address,action,patient,detail,result"
+    entry = Entry(1, "2026-11-24T07:33:18Z", "a", "cli", "user_add", "", "", "ok")
+    assert to_csv([entry]).splitlines()[1] == "1,2026-11-24T07:33:18Z,a,cli,user_add,,,ok"
