@@ -238,13 +238,17 @@ def _forget(writer: Writer, name: str, kind: str, refs: set[str]) -> None:
         writer.db.execute("DELETE FROM indexed WHERE store = ? AND kind = ? AND ref = ?", (name, kind, ref))
 
 
-def sync_store(catalog: Catalog, name: str, store: Store) -> SyncSummary:
-    """Bring the catalog in line with one store: new snapshots and archives in, vanished ones out."""
+def sync_store(catalog: Catalog, name: str, store: Store, *, again: frozenset[str] = frozenset()) -> SyncSummary:
+    """Bring the catalog in line with one store: new snapshots and archives in, vanished ones out; the
+    archives whose id starts with one of `again` are read again (their retention overrides changed)."""
     started, summary = time.monotonic(), SyncSummary(name)
     writer = Writer(catalog)
     snapshots, archives = _snapshot_ids(store), set(records.all_ids(store))
     with catalog.transaction():
         old_snapshots, old_archives = _indexed(catalog, name, "snapshot"), _indexed(catalog, name, "archive")
+        reread = {a for a in old_archives if any(a.startswith(prefix) for prefix in again)}
+        _forget(writer, name, "archive", reread)
+        old_archives -= reread
         _forget(writer, name, "snapshot", old_snapshots - snapshots)
         _forget(writer, name, "archive", old_archives - archives)
         summary.snapshots_removed = len(old_snapshots - snapshots)
@@ -296,8 +300,8 @@ def refresh_status(catalog: Catalog, touched: set[int]) -> None:
         catalog.execute("UPDATE patients SET status = ? WHERE id = ? AND status <> ?", (status, pid, status))
 
 
-def sync(catalog: Catalog, stores: dict[str, Store]) -> list[SyncSummary]:
-    return [sync_store(catalog, name, store) for name, store in stores.items()]
+def sync(catalog: Catalog, stores: dict[str, Store], *, again: frozenset[str] = frozenset()) -> list[SyncSummary]:
+    return [sync_store(catalog, name, store, again=again) for name, store in stores.items()]
 
 
 def rebuild(catalog: Catalog, stores: dict[str, Store]) -> list[SyncSummary]:

@@ -11,7 +11,7 @@ import click
 from rtvault.archive import index, records
 from rtvault.archive.ingest import archive_files, ingest_file
 from rtvault.cli.backup_cmd import store_option
-from rtvault.cli.output import AppContext, emit_json, json_option
+from rtvault.cli.output import AppContext, emit_json, json_option, update_catalog
 from rtvault.errors import ExitCode, InputError
 from rtvault.jobs import archives
 from rtvault.jobs.history import matches
@@ -44,13 +44,15 @@ def ingest_command(app: AppContext, paths: tuple[Path, ...], store_name: str | N
 
     Damaged archives are salvaged; ingesting the same file twice adds nothing.
     """
-    store = open_store(app.load_config(), store_name)
+    config = app.load_config()
+    store = open_store(config, store_name)
     results, errors = [], []
     for path in archive_files(list(paths)):
         try:
             results.append(ingest_file(store, path))
         except InputError as error:
             errors.append({"file": str(path), "error": str(error)})
+    update_catalog(config)
     if as_json:
         emit_json({"archives": results, "errors": errors})
         if errors:
@@ -79,6 +81,7 @@ def sweep_command(app: AppContext, store_name: str | None, as_json: bool) -> Non
     """Archive every patient deleted from Pinnacle, and ingest the files dropped in [archive] inbox."""
     config = app.load_config()
     result = archives.sweep(config, open_store(config, store_name))
+    update_catalog(config)
     if as_json:
         emit_json(result)
         return
@@ -213,8 +216,9 @@ def override_command(app: AppContext, archive_id: str, key: str | None, kind: st
         raise InputError("give exactly one of --hold, --release, --death, --last-visit, --until")
     what, value = given[0]
     day = value.date() if hasattr(value, "date") else None
-    archives.record_override(open_store(app.load_config(), store_name), archive_id, key, what, day, reason,
-                             getpass.getuser())
+    config = app.load_config()
+    archives.record_override(open_store(config, store_name), archive_id, key, what, day, reason, getpass.getuser())
+    update_catalog(config, frozenset({archive_id}))
     click.echo(f"recorded {what} for archive {archive_id}" + (f" patient {key}" if key else ""))
 
 
@@ -228,7 +232,9 @@ Examples:
 @click.pass_obj
 def delete_command(app: AppContext, archive_id: str, store_name: str | None, as_json: bool) -> None:
     """Destroy an archive whose every patient is past its keep-until date (refused otherwise)."""
-    result = archives.delete_archive(open_store(app.load_config(), store_name), archive_id, date.today())
+    config = app.load_config()
+    result = archives.delete_archive(open_store(config, store_name), archive_id, date.today())
+    update_catalog(config)
     if as_json:
         emit_json(result)
     else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from rtvault.cli.output import AppContext, emit_json, json_option, progress_for
+from rtvault.cli.output import AppContext, emit_json, json_option, progress_for, update_catalog
 from rtvault.jobs.backup import run_backup
 from rtvault.jobs.stores import init_stores, open_store
 
@@ -50,6 +50,7 @@ def backup_command(app: AppContext, allow_shrink: bool, store_name: str | None, 
     config = app.load_config()
     summary = run_backup(config, open_store(config, store_name), allow_shrink=allow_shrink,
                          progress=progress_for(as_json))
+    update_catalog(config)
     if as_json:
         emit_json(summary.to_json())
         return

@@ -31,6 +31,16 @@ def emit_json(data: object) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2, sort_keys=False))
 
 
+def update_catalog(config: Config, archives: frozenset[str] = frozenset()) -> None:
+    """After a command changed a store: bring the catalog in step; a catalog problem is a warning on stderr,
+    never a failure of the job that already succeeded."""
+    from rtvault.jobs.catalog import refresh_quietly
+
+    problem = refresh_quietly(config, archives=archives)
+    if problem:
+        click.echo(f"rtvault: warning: {problem}", err=True)
+
+
 def emit_error(message: str, code: int, as_json: bool) -> None:
     if as_json:
         emit_json({"error": {"message": message, "exit_code": int(code)}})

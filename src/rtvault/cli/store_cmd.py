@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from rtvault.cli.backup_cmd import store_option
-from rtvault.cli.output import AppContext, emit_json, json_option, progress_for
+from rtvault.cli.output import AppContext, emit_json, json_option, progress_for, update_catalog
 from rtvault.errors import CheckFailed
 from rtvault.jobs.maintenance import check_store, forget, prune
 from rtvault.jobs.stores import open_store
@@ -55,6 +55,8 @@ def forget_command(app: AppContext, dry_run: bool, store_name: str | None, as_js
     """Forget the snapshots that no [retention] rule keeps (their data goes at the next prune)."""
     config = app.load_config()
     result = forget(config, open_store(config, store_name), dry_run=dry_run)
+    if not dry_run:
+        update_catalog(config)
     if as_json:
         emit_json(result)
         return
@@ -77,6 +79,8 @@ def prune_command(app: AppContext, dry_run: bool, store_name: str | None, as_jso
     """Delete stored data that no snapshot references any more (crash-safe)."""
     config = app.load_config()
     result = prune(config, open_store(config, store_name), dry_run=dry_run)
+    if not dry_run:
+        update_catalog(config)
     if as_json:
         emit_json(result)
         return

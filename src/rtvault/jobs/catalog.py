@@ -17,17 +17,17 @@ def _stores(config: Config) -> dict[str, Store]:
     return {name: Store.open(settings.path) for name, settings in config.stores.items()}
 
 
-def refresh(config: Config) -> list[SyncSummary]:
-    """Index what the stores gained or lost since the last refresh."""
+def refresh(config: Config, *, archives: frozenset[str] = frozenset()) -> list[SyncSummary]:
+    """Index what the stores gained or lost since the last refresh, and read `archives` again."""
     with open_for(config) as catalog:
-        return sync(catalog, _stores(config))
+        return sync(catalog, _stores(config), again=archives)
 
 
-def refresh_quietly(config: Config) -> str | None:
+def refresh_quietly(config: Config, *, archives: frozenset[str] = frozenset()) -> str | None:
     """After a backup, ingest or prune: refresh the catalog, but let a catalog problem never fail the job
     that already succeeded; returns the problem as a sentence, if any."""
     try:
-        problems = [p for s in refresh(config) for p in s.problems]
+        problems = [p for s in refresh(config, archives=archives) for p in s.problems]
     except RtvaultError as error:
         return f"the catalog was not updated ({error}); run `rtvault catalog sync` once it is fixed"
     return "; ".join(problems) or None
