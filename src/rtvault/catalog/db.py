@@ -2,7 +2,11 @@
 
 SQL is written once with `?` placeholders and SQLite/PostgreSQL common syntax; `{pk}` in DDL becomes each
 database's auto-increment key. SQLite runs in WAL mode with a busy timeout, so the web server reads while a
-backup writes; PostgreSQL is reached with psycopg 3.
+backup writes; PostgreSQL is reached with psycopg 3, in autocommit mode outside `transaction()`.
+
+Text ranges (`term >= ? AND term < ?` for a prefix, ISO dates) assume byte order. SQLite compares text with
+BINARY; on PostgreSQL the columns compared that way are declared `COLLATE "C"` (migration 0004), so any
+database collation works (a French `fr-FR` one is what the tests use).
 """
 
 from __future__ import annotations
@@ -14,10 +18,12 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from rtvault.errors import ConfigError, StoreError
 
 SQLITE = "sqlite:///"
+POSTGRESQL = ("postgresql://", "postgres://")
 BUSY_TIMEOUT_S = 30
 _PK = {"sqlite": "INTEGER PRIMARY KEY", "postgresql": "BIGSERIAL PRIMARY KEY"}
 
@@ -35,7 +41,7 @@ class Catalog:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.dialect = "sqlite" if url.startswith(SQLITE) else "postgresql"
+        self.dialect = dialect_of(url)
         self._lock = threading.RLock()
         self._depth = 0
         self._conn: Any = self._connect()
@@ -44,7 +50,7 @@ class Catalog:
         if self.dialect == "sqlite":
             path = Path(self.url.removeprefix(SQLITE))
             if not path.parent.is_dir():
-                raise ConfigError(f"[catalog] url: directory {path.parent} does not exist")
+                raise ConfigError("[catalog] url", [f"directory {path.parent} does not exist"])
             try:
                 conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
                 conn.execute("PRAGMA journal_mode=WAL")
@@ -56,11 +62,12 @@ class Catalog:
         try:
             import psycopg
         except ImportError:  # pragma: no cover - psycopg is a dependency
-            raise ConfigError("[catalog] url: PostgreSQL needs the psycopg package") from None
+            raise ConfigError("[catalog] url", ["PostgreSQL needs the psycopg package"]) from None
         try:
             return psycopg.connect(self.url, autocommit=True, connect_timeout=10)
         except psycopg.Error as error:
-            raise CatalogError(f"cannot reach the catalog database: {str(error).strip()}") from None
+            raise CatalogError(f"cannot reach the catalog database {describe(self.url)}: "
+                               f"{_without_password(str(error), self.url)}") from None
 
     def close(self) -> None:
         self._conn.close()
@@ -73,12 +80,28 @@ class Catalog:
 
     def sql(self, text: str) -> str:
         text = text.replace("{pk}", _PK[self.dialect])
-        return text if self.dialect == "sqlite" else text.replace("?", "%s")
+        return text if self.dialect == "sqlite" else text.replace("%", "%%").replace("?", "%s")
+
+    @contextmanager
+    def _refused(self) -> Iterator[None]:
+        """The database's own errors (a constraint, a trigger, a lock timeout) as one CatalogError."""
+        try:
+            yield
+        except self._errors as error:
+            reason = _without_password(str(error), self.url) if self.dialect == "postgresql" else str(error)
+            raise CatalogError(f"the catalog database refused a statement: {reason}") from error
+
+    @property
+    def _errors(self) -> type[Exception]:
+        if self.dialect == "sqlite":
+            return sqlite3.Error
+        import psycopg
+
+        return psycopg.Error
 
     def execute(self, text: str, params: Sequence[Any] = ()) -> list[tuple]:
-        with self._lock:
-            args = tuple(params) if params or self.dialect == "sqlite" else None
-            cursor = self._conn.execute(self.sql(text), args)
+        with self._lock, self._refused():
+            cursor = self._conn.execute(self.sql(text), tuple(params))
             return cursor.fetchall() if cursor.description else []
 
     def one(self, text: str, params: Sequence[Any] = ()) -> tuple | None:
@@ -89,14 +112,14 @@ class Catalog:
         """An INSERT; returns the new row's id."""
         if self.dialect == "postgresql":
             return int(self.execute(text + " RETURNING id", params)[0][0])
-        with self._lock:
+        with self._lock, self._refused():
             return int(self._conn.execute(self.sql(text), tuple(params)).lastrowid)
 
     def many(self, text: str, rows: Iterable[Sequence[Any]]) -> None:
         rows = list(rows)
         if not rows:
             return
-        with self._lock:
+        with self._lock, self._refused():
             if self.dialect == "sqlite":
                 self._conn.executemany(self.sql(text), rows)
             else:
@@ -115,24 +138,48 @@ class Catalog:
                     self._depth -= 1
                 return
             if self.dialect == "sqlite":
-                self._conn.execute("BEGIN IMMEDIATE")  # take the write lock now: no upgrade deadlock later
+                with self._refused():
+                    self._conn.execute("BEGIN IMMEDIATE")  # take the write lock now: no upgrade deadlock later
                 self._depth = 1
                 try:
                     yield self
+                    with self._refused():
+                        self._conn.execute("COMMIT")
                 except BaseException:
-                    self._conn.execute("ROLLBACK")
+                    if self._conn.in_transaction:
+                        self._conn.execute("ROLLBACK")
                     raise
-                else:
-                    self._conn.execute("COMMIT")
                 finally:
                     self._depth = 0
             else:
                 self._depth = 1
                 try:
-                    with self._conn.transaction():
+                    with self._refused(), self._conn.transaction():
                         yield self
                 finally:
                     self._depth = 0
+
+
+def dialect_of(url: str) -> str:
+    if url.startswith(SQLITE):
+        return "sqlite"
+    if url.startswith(POSTGRESQL):
+        return "postgresql"
+    raise ConfigError("[catalog] url", [f"{describe(url)!r} is neither sqlite:///PATH nor postgresql://..."])
+
+
+def describe(url: str) -> str:
+    """The URL without its password, to name the database in messages and logs."""
+    parts = urlsplit(url)
+    where = parts.netloc.rsplit("@", 1)[-1]
+    user = f"{parts.username}@" if parts.username else ""
+    return urlunsplit((parts.scheme, f"{user}{where}", parts.path, "", ""))  # the query may hold a password
+
+
+def _without_password(text: str, url: str) -> str:
+    password = urlsplit(url).password
+    text = " ".join(text.split())
+    return text.replace(password, "***") if password else text
 
 
 def open_catalog(url: str, *, migrate: bool = True) -> Catalog:

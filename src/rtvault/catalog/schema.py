@@ -128,6 +128,19 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         "@postgresql CREATE TRIGGER audit_no_change BEFORE UPDATE OR DELETE ON audit "
         "FOR EACH ROW EXECUTE FUNCTION audit_append_only()",
     ]),
+    # PostgreSQL compares text with the database's collation, where `lef` < `lefa` < `lef` || chr(127) may not
+    # hold (ICU and glibc locales ignore punctuation and case at first): the columns searched by range or
+    # sorted for display compare bytes, as SQLite's BINARY does, whatever the database was created with.
+    ("0004_postgresql_byte_order", [
+        *(f'@postgresql ALTER TABLE {table} ALTER COLUMN {column} TYPE TEXT COLLATE "C"' for table, column in (
+            ("terms", "term"), ("patients", "sort_name"), ("patients", "last_modified"),
+            ("patients", "archived_at"), ("patients", "birth_date"), ("versions", "last_modified"),
+            ("locations", "file"), ("locations", "volume"), ("locations", "time"), ("indexed", "time"),
+            ("audit", "time"), ("sessions", "expires"), ("login_failures", "time"))),
+        *(f"@postgresql ALTER TABLE {table} ALTER COLUMN {column} TYPE BIGINT" for table, column in (
+            ("terms", "patient"), ("versions", "patient"), ("locations", "version"), ("locations", "patient"),
+            ("plans", "patient"), ("image_sets", "patient"))),
+    ]),
 ]
 
 
