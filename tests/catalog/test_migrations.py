@@ -1,0 +1,103 @@
+"""The catalog's schema and connection on SQLite and PostgreSQL: named migrations applied once and in order,
+an old catalog upgraded in place, the append-only audit trail, transactions, and clear connection errors."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from rtvault.catalog import Catalog, CatalogError, open_catalog, schema
+from rtvault.catalog.db import now_iso
+from rtvault.catalog.search import Criteria, search
+from rtvault.errors import ConfigError
+
+NAMES = [name for name, _statements in schema.MIGRATIONS]
+
+
+def recorded(catalog: Catalog) -> list[str]:
+    return [row[0] for row in catalog.execute("SELECT name FROM schema_migrations ORDER BY applied, name")]
+
+
+def test_migrations_applied_once_in_order(catalog: Catalog, catalog_url: str) -> None:
+    assert recorded(catalog) == NAMES
+    assert sorted(NAMES) == NAMES and len(set(NAMES)) == len(NAMES)
+    assert all(len(row[0]) == 20 and row[0].endswith("Z") for row in catalog.execute(
+        "SELECT applied FROM schema_migrations"))
+    assert schema.apply_migrations(catalog) == []
+    with open_catalog(catalog_url) as again:
+        assert recorded(again) == NAMES
+        assert again.one("SELECT COUNT(*) FROM schema_migrations") == (len(NAMES),)
+
+
+def test_an_old_catalog_is_upgraded_and_keeps_its_data(catalog_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    with open_catalog(catalog_url, migrate=False) as old:
+        monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:1])
+        assert schema.apply_migrations(old) == NAMES[:1]
+        old.execute("INSERT INTO patients (key, path, last_name, first_name, sort_name, status) "
+                    "VALUES (?, ?, ?, ?, ?, ?)", ("0123456789abcdef", "Institution_1/Mount_0/Patient_9",
+                                                  "LEFÈVRE", "Anaïs", "lefevre anais", "deleted"))
+        monkeypatch.undo()
+    with open_catalog(catalog_url) as upgraded:
+        assert recorded(upgraded) == NAMES
+        assert upgraded.one("SELECT last_name FROM patients WHERE key = ?", ("0123456789abcdef",)) == ("LEFÈVRE",)
+        assert search(upgraded, Criteria(status="deleted")).total == 1
+        upgraded.execute("INSERT INTO users (name, role, created) VALUES (?, ?, ?)", ("alice", "viewer", now_iso()))
+
+
+def test_audit_is_append_only(catalog: Catalog) -> None:
+    row = ("2026-11-24T07:33:18Z", "alice", "127.0.0.1", "search", "", '{"last_name": "lefevre"}')
+    first = catalog.insert("INSERT INTO audit (time, username, address, action, patient, detail) "
+                           "VALUES (?, ?, ?, ?, ?, ?)", row)
+    second = catalog.insert("INSERT INTO audit (time, username, address, action, patient, detail) "
+                            "VALUES (?, ?, ?, ?, ?, ?)", row)
+    assert second > first
+    for statement in ("UPDATE audit SET username = 'mallory'", "DELETE FROM audit",
+                      f"DELETE FROM audit WHERE id = {first}"):
+        with pytest.raises(CatalogError, match="append-only"):
+            catalog.execute(statement)
+    assert catalog.execute("SELECT id, username, result FROM audit ORDER BY id") == [
+        (first, "alice", "ok"), (second, "alice", "ok")]
+
+
+def test_a_failed_transaction_leaves_nothing(catalog: Catalog) -> None:
+    with pytest.raises(CatalogError), catalog.transaction():
+        catalog.execute("INSERT INTO users (name, role, created) VALUES (?, ?, ?)", ("bob", "viewer", now_iso()))
+        with catalog.transaction():  # joins the outer one
+            catalog.execute("INSERT INTO users (name, role, created) VALUES (?, ?, ?)", ("bob", "admin", now_iso()))
+    assert catalog.execute("SELECT name FROM users") == []
+    with catalog.transaction():
+        catalog.many("INSERT INTO users (name, role, created) VALUES (?, ?, ?)",
+                     [(name, "viewer", now_iso()) for name in ("bob", "carole")])
+    assert catalog.execute("SELECT name FROM users ORDER BY name") == [("bob",), ("carole",)]
+
+
+def test_same_sql_on_both(catalog: Catalog) -> None:
+    # a literal percent sign next to placeholders, booleans from EXISTS, and text compared byte by byte
+    assert catalog.one("SELECT ? || '%', ?", ("50", 7)) == ("50%", 7)
+    assert bool(catalog.one("SELECT EXISTS (SELECT 1 FROM schema_migrations)")[0]) is True
+    catalog.many("INSERT INTO terms (field, term, patient) VALUES (?, ?, ?)",
+                 [("last", t, n) for n, t in enumerate(["lef", "lefa", "lef-b", "Lefz", "lég", "leg"])])
+    assert catalog.execute("SELECT term FROM terms WHERE term >= ? AND term < ? ORDER BY term",
+                           ("lef", "lef\x7f")) == [("lef",), ("lef-b",), ("lefa",)]
+
+
+def test_unreachable_server_is_named_without_its_password() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again: nothing listens there
+    with pytest.raises(CatalogError) as raised:
+        open_catalog(f"postgresql://rtvault:s3cr3t-pw@127.0.0.1:{port}/catalog")
+    message = str(raised.value)
+    assert f"postgresql://rtvault@127.0.0.1:{port}/catalog" in message
+    assert "s3cr3t-pw" not in message
+
+
+@pytest.mark.parametrize(("url", "message"), [
+    ("mysql://root:pw@db/catalog", "neither sqlite:///PATH nor postgresql://"),
+    ("sqlite:////nonexistent-dir/catalog.sqlite", "directory /nonexistent-dir does not exist"),
+])
+def test_bad_urls_are_config_errors(url: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as raised:
+        open_catalog(url)
+    assert "pw" not in str(raised.value)
