@@ -1,0 +1,180 @@
+"""Browser test kit: Debian's Chromium driven by Playwright, a real deployment (synthetic Pinnacle database,
+store, catalog, users) served by `rtvault serve` in a subprocess, and numbered screenshots kept as artifacts.
+
+Test modules import the fixtures from here (`from browser import ...`): one browser and one server per module.
+Playwright's own browser download is never used (`playwright install` is not reachable from here or CI).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+REPO = Path(__file__).resolve().parents[2]
+SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
+PASSWORDS = {"viewer": "viewer-pass-2026!", "operator": "operator-pass-2026!", "admin": "admin-pass-2026!"}
+SEED, PATIENTS, IMAGE_MB = 7, 8, 0.2  # seed 7 holds DURAND-LEFÈVRE Jean-François
+STARTUP_SECONDS = 20.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run_cli(cwd: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """`rtvault ARGS` in a subprocess, as a user types it; fails the test on a non-zero exit or a traceback."""
+    env = {key: value for key, value in os.environ.items() if key != "RTVAULT_CONFIG"}
+    done = subprocess.run([sys.executable, "-m", "rtvault", *args], cwd=cwd, env=env, input=stdin,
+                          capture_output=True, text=True, timeout=120)
+    output = done.stdout + done.stderr
+    assert "Traceback" not in output, output
+    assert done.returncode == 0, f"rtvault {' '.join(args)}: exit {done.returncode}\n{output}"
+    return done
+
+
+# --- the browser -----------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[object]:
+    """One headless Chromium for the module (a fresh context per test keeps tests apart)."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+class Screenshots:
+    """Writes `test-artifacts/screenshots/<prefix>-NN-name.png`, numbered in the order a test takes them."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.count = 0
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        for old in SCREENSHOTS.glob(f"{prefix}-*.png"):  # a rerun must not leave a stale step behind
+            old.unlink()
+
+    def take(self, page: object, name: str) -> Path:
+        self.count += 1
+        path = SCREENSHOTS / f"{self.prefix}-{self.count:02d}-{name}.png"
+        page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
+        return path
+
+
+@pytest.fixture
+def shots(request: pytest.FixtureRequest) -> Screenshots:
+    return Screenshots(re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-"))
+
+
+# --- the deployment --------------------------------------------------------------------------------------------
+
+@dataclass
+class Deployment:
+    """A working directory with rtvault.toml, the Pinnacle database, a store, the catalog and restore_dir."""
+
+    home: Path
+    database: Path
+    restore_dir: Path
+    url: str = ""
+
+    @property
+    def config(self) -> Path:
+        return self.home / "rtvault.toml"
+
+    def rtvault(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return run_cli(self.home, "--config", str(self.config), *args, stdin=stdin)
+
+
+def write_config(home: Path, port: int) -> Path:
+    lines = ["[source.pinnacle]", f"root = {json.dumps(str(home / 'pinnacle'))}", "",
+             "[stores.primary]", f"path = {json.dumps(str(home / 'store'))}", "",
+             "[catalog]", 'url = "sqlite:///catalog.sqlite"', "",
+             "[web]", 'host = "127.0.0.1"', f"port = {port}", 'restore_dir = "restores"', "secure_cookies = false"]
+    path = home / "rtvault.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def prepare(home: Path, port: int) -> Deployment:
+    """Two backups around one clinical day (so: two versions and an archived patient), and three users."""
+    home.mkdir(parents=True, exist_ok=True)
+    run_cli(home, "demo", "generate", "--out", str(home / "pinnacle"), "--patients", str(PATIENTS),
+            "--seed", str(SEED), "--image-mb", str(IMAGE_MB))
+    write_config(home, port)
+    deployment = Deployment(home, home / "pinnacle", home / "restores")
+    deployment.restore_dir.mkdir()
+    deployment.rtvault("init")
+    deployment.rtvault("backup")
+    run_cli(home, "demo", "evolve", "--db", str(deployment.database), "--day", "1")
+    deployment.rtvault("backup")
+    deployment.rtvault("catalog", "sync")
+    for role, password in PASSWORDS.items():
+        deployment.rtvault("user", "add", role, "--role", role, stdin=password + "\n")
+    return deployment
+
+
+def wait_until_up(url: str, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"rtvault serve exited with {process.returncode}:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(url + "/login", timeout=1):
+                return
+        except urllib.error.HTTPError:
+            return  # it answers, even if not with 200
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"rtvault serve did not answer within {STARTUP_SECONDS} s:\n{log.read_text()}")
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """The prepared deployment, served by `rtvault serve` on a free loopback port for the whole module."""
+    port = free_port()
+    deployment = prepare(tmp_path_factory.mktemp("web") / "site", port)
+    log = deployment.home / "serve.log"
+    env = {key: value for key, value in os.environ.items() if key != "RTVAULT_CONFIG"}
+    with log.open("wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "rtvault", "--config", str(deployment.config), "serve",
+                                    "--host", "127.0.0.1", "--port", str(port)],
+                                   cwd=deployment.home, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deployment.url = f"http://127.0.0.1:{port}"
+        wait_until_up(deployment.url, process, log)
+        yield deployment
+    finally:
+        stop(process)
+    assert "Traceback" not in log.read_text(errors="replace"), log.read_text(errors="replace")
