@@ -202,10 +202,11 @@ def _index_snapshot(writer: Writer, name: str, store: Store, snapshot_id: str) -
 
 def archived_at(record: dict) -> str:
     """When an archive was made: now for rtvault's own, else the newest file it holds (an old DVD's date)."""
+    created = record["created"].replace("+00:00", "Z")  # one time format with the snapshots': they sort together
     if record.get("origin") == "deleted":
-        return record["created"]
+        return created
     newest = max((p.get("last_modified") or "" for p in record["patients"]), default="")
-    return newest or record["created"]
+    return newest or created
 
 
 def _index_archive(writer: Writer, name: str, store: Store, archive_id: str) -> int:

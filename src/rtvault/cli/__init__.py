@@ -21,6 +21,7 @@ from rtvault.cli.inspect_cmd import inspect_command
 from rtvault.cli.output import AppContext, emit_error
 from rtvault.cli.restore_cmd import diff_command, restore_command, snapshots_command
 from rtvault.cli.store_cmd import check_command, forget_command, prune_command
+from rtvault.cli.user_cmd import audit_command, token, user
 from rtvault.errors import EXIT_CODE_MEANINGS, ExitCode, RtvaultError
 
 _EXIT_CODES = "\n".join(f"  {int(code):<4} {meaning}" for code, meaning in EXIT_CODE_MEANINGS.items())
@@ -72,6 +73,9 @@ cli.add_command(check_command)
 cli.add_command(archive)
 cli.add_command(catalog)
 cli.add_command(search_command)
+cli.add_command(user)
+cli.add_command(token)
+cli.add_command(audit_command)
 
 
 def main(argv: list[str] | None = None) -> None:

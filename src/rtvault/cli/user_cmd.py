@@ -1,0 +1,275 @@
+"""`rtvault user ...`, `rtvault token ...` and `rtvault audit`: who may use the web interface, and what they did.
+
+Each change made here is itself recorded in the audit trail, under the operating-system user and address "cli".
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+
+import click
+
+from rtvault.catalog import Catalog, audit
+from rtvault.catalog import users as accounts
+from rtvault.cli.output import AppContext, emit_json, json_option
+from rtvault.errors import InputError
+from rtvault.jobs.catalog import open_for
+
+_role_choice = click.Choice(accounts.ROLES)
+
+
+def _open(app: AppContext) -> Catalog:
+    return open_for(app.load_config())
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a container user with no name
+        return f"uid {os.getuid()}"
+
+
+def _audit(db: Catalog, action: str, detail: dict) -> None:
+    audit.record(db, user=_os_user(), address="cli", action=action, detail=detail)
+
+
+def _read_password() -> str:
+    """A hidden prompt, asked twice, for a person at a terminal; one line of stdin for scripts."""
+    stdin = click.get_text_stream("stdin")
+    if stdin.isatty():
+        return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    password = stdin.readline().rstrip("\r\n")
+    if not password:
+        raise InputError("no password on stdin: pipe it as one line, or run the command at a terminal to be asked")
+    return password
+
+
+def _show_user(user: accounts.User, as_json: bool, verb: str) -> None:
+    if as_json:
+        emit_json(user.to_json())
+    else:
+        click.echo(f"{verb} {user.name}: {user.role}, {user.source}{', DISABLED' if user.disabled else ''}")
+
+
+@click.group("user", epilog="""\b
+Examples:
+  rtvault user add e.dupre --role operator
+  echo 'a long passphrase' | rtvault user add script --role viewer
+  rtvault user add hlefevre --role admin --ldap
+  rtvault user list --json
+""")
+def user() -> None:
+    """Users of the web interface and the API, and their roles (viewer < operator < admin)."""
+
+
+@user.command("add", epilog="""\b
+Examples:
+  rtvault user add e.dupre --role operator
+  echo 'a long passphrase' | rtvault user add script --role viewer --json
+  rtvault user add hlefevre --role admin --ldap
+""")
+@click.argument("name")
+@click.option("--role", required=True, type=_role_choice,
+              help="viewer searches and views; operator also downloads and restores; admin also manages users "
+                   "and reads the audit trail.")
+@click.option("--ldap", "directory", is_flag=True, help="Signs in with the LDAP/Active Directory password.")
+@json_option
+@click.pass_obj
+def add_command(app: AppContext, name: str, role: str, directory: bool, as_json: bool) -> None:
+    """Add a user; the password (12 characters or more) is asked twice, or read as one line from stdin."""
+    with _open(app) as db:
+        password = None if directory else _read_password()
+        added = accounts.add_user(db, name, role, password, source="ldap" if directory else "local")
+        _audit(db, "user_add", {"name": name, "role": role, "source": added.source})
+    _show_user(added, as_json, "added")
+
+
+@user.command("list", epilog="""\b
+Examples:
+  rtvault user list
+  rtvault user list --json
+""")
+@json_option
+@click.pass_obj
+def list_command(app: AppContext, as_json: bool) -> None:
+    """List the users with their role, where their password lives and whether they are disabled."""
+    with _open(app) as db:
+        found = accounts.list_users(db)
+    if as_json:
+        emit_json({"users": [u.to_json() for u in found]})
+        return
+    for u in found:
+        click.echo(f"{u.name:<24} {u.role:<9} {u.source:<6} since {u.created}{'  DISABLED' if u.disabled else ''}")
+    click.echo(f"{len(found)} user(s)")
+
+
+@user.command("passwd", epilog="""\b
+Examples:
+  rtvault user passwd e.dupre
+  echo 'another long passphrase' | rtvault user passwd script
+""")
+@click.argument("name")
+@click.pass_obj
+def passwd_command(app: AppContext, name: str) -> None:
+    """Set a local user's password (asked twice, or one line from stdin); their web sessions end."""
+    with _open(app) as db:
+        accounts.set_password(db, name, _read_password())
+        _audit(db, "user_passwd", {"name": name})
+    click.echo(f"password of {name} changed")
+
+
+@user.command("role", epilog="""\b
+Examples:
+  rtvault user role e.dupre admin
+""")
+@click.argument("name")
+@click.argument("role", type=_role_choice)
+@click.pass_obj
+def role_command(app: AppContext, name: str, role: str) -> None:
+    """Give a user another role; it applies to their next request."""
+    with _open(app) as db:
+        accounts.set_role(db, name, role)
+        _audit(db, "user_role", {"name": name, "role": role})
+    click.echo(f"{name} is now {role}")
+
+
+@user.command("disable", epilog="""\b
+Examples:
+  rtvault user disable e.dupre
+""")
+@click.argument("name")
+@click.pass_obj
+def disable_command(app: AppContext, name: str) -> None:
+    """Refuse a user from now on: their sessions end and their API tokens are revoked."""
+    with _open(app) as db:
+        accounts.disable_user(db, name)
+        _audit(db, "user_disable", {"name": name})
+    click.echo(f"{name} is disabled; their sessions and tokens are gone")
+
+
+@user.command("enable", epilog="""\b
+Examples:
+  rtvault user enable e.dupre
+""")
+@click.argument("name")
+@click.pass_obj
+def enable_command(app: AppContext, name: str) -> None:
+    """Let a disabled user sign in again (their old tokens stay revoked)."""
+    with _open(app) as db:
+        accounts.enable_user(db, name)
+        _audit(db, "user_enable", {"name": name})
+    click.echo(f"{name} may sign in again")
+
+
+@click.group("token", epilog="""\b
+Examples:
+  rtvault token create --user script --label "nightly export"
+  rtvault token list
+  rtvault token revoke 3f2a9c0e11b4
+""")
+def token() -> None:
+    """API tokens, sent by scripts as `Authorization: Bearer <token>` to /api/*."""
+
+
+@token.command("create", epilog="""\b
+Examples:
+  rtvault token create --user script --label "nightly export"
+  rtvault token create --user script --json
+""")
+@click.option("--user", "username", required=True, help="The user the token acts as (with that user's role).")
+@click.option("--label", default="", help="What the token is for, shown by `token list`.")
+@json_option
+@click.pass_obj
+def token_create_command(app: AppContext, username: str, label: str, as_json: bool) -> None:
+    """Create a token and print it: this is the only time it is shown (only its hash is kept)."""
+    with _open(app) as db:
+        value = accounts.create_token(db, username, label)
+        _audit(db, "token_create", {"user": username, "label": label, "id": accounts.token_id(value)})
+    if as_json:
+        emit_json({"token": value, "id": accounts.token_id(value), "user": username, "label": label})
+    else:
+        click.echo(value)
+
+
+@token.command("list", epilog="""\b
+Examples:
+  rtvault token list
+  rtvault token list --user script --json
+""")
+@click.option("--user", "username", default=None, help="Only this user's tokens.")
+@json_option
+@click.pass_obj
+def token_list_command(app: AppContext, username: str | None, as_json: bool) -> None:
+    """List tokens by id (not the token itself, which is not kept), user, label and last use."""
+    with _open(app) as db:
+        found = accounts.list_tokens(db, username)
+    if as_json:
+        emit_json({"tokens": found})
+        return
+    for t in found:
+        click.echo(f"{t['id']}  {t['user']:<20} created {t['created']}  last used {t['last_used'] or 'never':<20}  "
+                   f"{t['label']}")
+    click.echo(f"{len(found)} token(s)")
+
+
+@token.command("revoke", epilog="""\b
+Examples:
+  rtvault token revoke 3f2a9c0e11b4
+  rtvault token revoke --user script
+""")
+@click.argument("ref", required=False)
+@click.option("--user", "username", default=None, help="Revoke every token of this user instead.")
+@json_option
+@click.pass_obj
+def token_revoke_command(app: AppContext, ref: str | None, username: str | None, as_json: bool) -> None:
+    """Revoke one token, named by its id from `token list` (or the token itself), or all of a user's."""
+    if (ref is None) == (username is None):
+        raise click.UsageError("give either a token id or --user NAME")
+    with _open(app) as db:
+        if ref is not None:
+            gone = [accounts.revoke_token(db, ref)]
+        else:
+            gone = accounts.list_tokens(db, username)
+            accounts.revoke_user_tokens(db, username)
+        _audit(db, "token_revoke", {"ids": [t["id"] for t in gone]})
+    if as_json:
+        emit_json({"revoked": gone})
+    else:
+        click.echo(f"{len(gone)} token(s) revoked")
+
+
+@click.command("audit", epilog="""\b
+Examples:
+  rtvault audit --limit 20
+  rtvault audit --user e.dupre --since 2026-11-01 --until 2026-11-30
+  rtvault audit --action download --json
+  rtvault audit --patient 3f2a9c0e11b4d7a8 --csv > dupont-accesses.csv
+""")
+@click.option("--user", default="", help="Only what this user did.")
+@click.option("--action", default="",
+              help="Only this action: login, login_failed, logout, search, view, download, restore, user_add ...")
+@click.option("--patient", default="", help="Only what concerns this patient (catalog key).")
+@click.option("--since", default="", help="From this date or date-time (UTC), e.g. 2026-11-01.")
+@click.option("--until", default="", help="Up to this date (the whole day) or date-time (UTC).")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(0, audit.MAX_LIMIT),
+              help="At most this many entries.")
+@click.option("--offset", default=0, show_default=True, type=click.IntRange(min=0), help="Skip the newest N.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV for a spreadsheet.")
+@json_option
+@click.pass_obj
+def audit_command(app: AppContext, limit: int, offset: int, as_csv: bool, as_json: bool, **filters: str) -> None:
+    """Print the audit trail, newest first: who did what, when, from where, to which patient."""
+    if as_csv and as_json:
+        raise click.UsageError("--csv and --json do not go together")
+    with _open(app) as db:
+        found, total = audit.entries(db, limit=limit, offset=offset, **filters)
+    if as_json:
+        emit_json({"entries": [e.to_json() for e in found], "total": total})
+    elif as_csv:
+        click.echo(audit.to_csv(found), nl=False)
+    else:
+        for e in found:
+            click.echo(f"{e.time}  {e.user:<16} {e.address:<15} {e.action:<13} {e.patient or '-':<16} {e.result:<7} "
+                       f"{e.detail}")
+        click.echo(f"{len(found)} of {total} entries")
