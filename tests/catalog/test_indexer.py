@@ -1,0 +1,212 @@
+"""The catalog filled from real stores, on SQLite and PostgreSQL: a generated Pinnacle database backed up twice
+(a patient discharged in between, archived automatically), an old archive and a damaged one ingested. Sync is
+incremental, forgetting drops locations, and a rebuild from the stores alone gives the same search results."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tarfile
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pytest
+from catalog_kit import new_url
+
+from rtvault.archive.ingest import ingest_file
+from rtvault.catalog import Catalog, open_catalog
+from rtvault.catalog.indexer import patient_key, rebuild, sync
+from rtvault.catalog.search import Criteria, search
+from rtvault.config import Config, load
+from rtvault.demo import generate_database
+from rtvault.demo.evolve import evolve_database
+from rtvault.jobs.archives import delete_archive
+from rtvault.jobs.backup import run_backup
+from rtvault.store import Store
+
+
+@dataclass
+class World:
+    """A source database, its store (2 snapshots, 3 archives) and who is where."""
+
+    base: Path
+    discharged: dict  # the manifest entry of the patient deleted from the source on day 1, then archived
+    admitted: str  # the path of the patient admitted on day 1
+    old: dict  # the identity (Institution file) of the patient of the healthy old archive
+    damaged: dict  # ... and of the damaged (truncated) old archive
+
+    @property
+    def store(self) -> Store:
+        return Store.open(self.base / "store")
+
+    @property
+    def config_path(self) -> Path:
+        return self.base / "rtvault.toml"
+
+    def config(self, catalog_url: str) -> Config:
+        path = self.config_path
+        path.write_text("\n".join([
+            "[source.pinnacle]", f"root = {json.dumps(str(self.base / 'db'))}",
+            "[stores.primary]", f"path = {json.dumps(str(self.base / 'store'))}",
+            "[catalog]", f"url = {json.dumps(catalog_url)}",
+            "[retention]", "keep_last = 1", "keep_hourly = 0", "keep_daily = 0", "keep_weekly = 0",
+            "keep_monthly = 0", "keep_yearly = 0", ""]), encoding="utf-8")
+        return load(path)
+
+    def copy(self, directory: Path) -> World:
+        shutil.copytree(self.base, directory, dirs_exist_ok=True, symlinks=True)
+        return World(directory, self.discharged, self.admitted, self.old, self.damaged)
+
+
+def _old_archive(db: Path, patient: str, out: Path, *, cut: bool) -> dict:
+    """A Pinnacle-format tar of one patient of another database, as an old backup script made it."""
+    with tarfile.open(out, "w") as tar:
+        tar.add(db / patient.split("/")[0] / "Institution", arcname="Institution")
+        tar.add(db / patient, arcname=patient)
+    if cut:  # the disc was unreadable past two thirds
+        out.write_bytes(out.read_bytes()[: out.stat().st_size * 2 // 3])
+    return out
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    base = tmp_path_factory.mktemp("world")
+    generate_database(base / "db", patients=4, seed=7, image_mb=0.1)
+    generate_database(base / "olddb", patients=2, seed=99, image_mb=0.1)
+    Store.init(base / "store")
+    made = World(base, {}, "", {}, {})
+    config, store = made.config("sqlite:///" + str(base / "unused.sqlite")), made.store
+    run_backup(config, store)
+    day = evolve_database(base / "db", 1)
+    assert len(day.deleted_patients) == 1 and len(day.added_patients) == 1
+    assert run_backup(config, store).archived
+    made.discharged = next(p for p in store.manifests()[0]["patients"] if p["path"] == day.deleted_patients[0])
+    made.admitted = day.added_patients[0]
+    olds = sorted(p.relative_to(base / "olddb").as_posix() for p in (base / "olddb").glob("Institution_*/*/Patient_*"))
+    for name, patient, cut in (("old-dvd-2019.tar", olds[0], False), ("old-dvd-damaged.tar", olds[1], True)):
+        record = ingest_file(store, _old_archive(base / "olddb", patient, base / name, cut=cut))
+        assert record["damaged"] is cut
+        identity = next(p for p in record["patients"] if p["path"] == patient)
+        setattr(made, "damaged" if cut else "old", identity)
+    return made
+
+
+QUERIES = [Criteria(), Criteria(status="archived"), Criteria(status="active"), Criteria(archive="old-dvd"),
+           Criteria(born="1900-2100", gender="f"), Criteria(modality="CT"), Criteria(last_name="le")]
+
+
+def results(catalog: Catalog) -> list[dict]:
+    return [search(catalog, q, per_page=200).to_json() for q in QUERIES]
+
+
+def one(catalog: Catalog, **criteria: str) -> dict:
+    found = search(catalog, Criteria(**criteria)).patients
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_sync_is_incremental(world: World, catalog: Catalog, tmp_path: Path) -> None:
+    mine = world.copy(tmp_path / "world")
+    [first] = sync(catalog, {"primary": mine.store})
+    assert (first.snapshots_added, first.archives_added, first.problems) == (2, 3, [])
+    indexed = search(catalog, Criteria()).total
+    assert indexed == 4 + 1 + 2  # the day-1 database (4), the discharged patient, the two old ones
+    [again] = sync(catalog, {"primary": mine.store})
+    assert (again.snapshots_added, again.archives_added, again.versions_added) == (0, 0, 0)
+    assert (again.snapshots_removed, again.archives_removed) == (0, 0)
+    day = evolve_database(mine.base / "db", 2)
+    run_backup(mine.config(catalog.url), mine.store)
+    [third] = sync(catalog, {"primary": mine.store})
+    assert third.snapshots_added == 1 and third.archives_added == len(day.deleted_patients)
+    admitted = one(catalog, patient_id=day.added_patients[0].rsplit("_", 1)[1])
+    assert admitted["status"] == "active" and admitted["path"] == day.added_patients[0]
+    assert search(catalog, Criteria()).total == indexed + 1
+
+
+def test_rebuild_from_the_stores_gives_the_same_results(world: World, catalog: Catalog,
+                                                        request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    sync(catalog, {"primary": world.store})
+    before = results(catalog)
+    assert [r["total"] for r in before[:4]] == [7, 3, 4, 2]
+    rebuild(catalog, {"primary": world.store})
+    assert results(catalog) == before
+    dialect = catalog.dialect
+    with open_catalog(new_url(request, dialect, tmp_path)) as fresh:  # a lost catalog, made again
+        sync(fresh, {"primary": world.store})
+        assert results(fresh) == before
+
+
+def test_a_person_in_a_snapshot_and_an_archive_is_one_patient(world: World, catalog: Catalog) -> None:
+    sync(catalog, {"primary": world.store})
+    gone = world.discharged
+    patient = one(catalog, mrn=gone["mrn"])
+    assert patient["key"] == patient_key(gone["path"], gone.get("patient_id"), gone["mrn"])
+    assert (patient["path"], patient["status"]) == (gone["path"], "archived")
+    snapshots, archive = patient["locations"]
+    assert (snapshots["kind"], snapshots["count"]) == ("snapshots", 1)
+    assert snapshots["latest_snapshot"] == world.store.manifests()[0]["id"]
+    assert archive["kind"] == "archive" and archive["file"].endswith(".tar.gz") and not archive["damaged"]
+    assert patient["archived_at"] == archive["time"] and patient["archived_at"].endswith("Z")
+    assert patient["keep_until"] > date.today().isoformat()
+    assert one(catalog, archive=archive["file"])["key"] == patient["key"]
+
+
+def test_old_and_damaged_archives(world: World, catalog: Catalog) -> None:
+    sync(catalog, {"primary": world.store})
+    old = one(catalog, archive="old-dvd-2019")
+    assert (old["last_name"], old["mrn"], old["status"]) == (world.old["last_name"], world.old["mrn"], "archived")
+    assert [loc["damaged"] for loc in old["locations"]] == [False]
+    assert old["archived_at"] == world.old["last_modified"]  # an old disc is dated by its newest file
+    hurt = one(catalog, archive="old-dvd-damaged")
+    assert hurt["mrn"] == world.damaged["mrn"]
+    assert [(loc["file"], loc["damaged"]) for loc in hurt["locations"]] == [("old-dvd-damaged.tar", True)]
+
+
+def test_expired_archive_then_forgotten_snapshot(world: World, catalog_url: str, tmp_path: Path) -> None:
+    mine = world.copy(tmp_path / "world")
+    mine.config(catalog_url)
+    with open_catalog(catalog_url) as catalog:
+        sync(catalog, {"primary": mine.store})
+        gone = world.discharged
+        [record] = [r for r in one(catalog, mrn=gone["mrn"])["locations"] if r["kind"] == "archive"]
+        delete_archive(mine.store, record["archive"], date(2200, 1, 1))  # its retention is long over by then
+        sync(catalog, {"primary": mine.store})
+        deleted = one(catalog, mrn=gone["mrn"])
+        assert deleted["status"] == "deleted"  # only an older snapshot holds it now
+        assert [loc["kind"] for loc in deleted["locations"]] == ["snapshots"]
+        first, last = mine.store.manifests()
+        stayed = next(p for p in first["patients"] if p["path"] in {q["path"] for q in last["patients"]})
+        active = one(catalog, mrn=stayed["mrn"])
+        assert active["locations"][0]["count"] == 2
+    rtvault(mine.config_path, "forget")  # keeps the newest snapshot only, and refreshes the catalog
+    with open_catalog(catalog_url) as catalog:
+        assert search(catalog, Criteria(mrn=gone["mrn"])).total == 0
+        again = one(catalog, mrn=active["mrn"])
+        assert [(loc["kind"], loc["count"]) for loc in again["locations"]] == [("snapshots", 1)]
+        assert again["status"] == "active"
+
+
+def test_ingest_command_keeps_the_catalog_in_step(world: World, catalog_url: str, tmp_path: Path) -> None:
+    mine = world.copy(tmp_path / "world")
+    mine.config(catalog_url)
+    config = mine.config_path
+    rtvault(config, "catalog", "sync")
+    before = json.loads(rtvault(config, "search", "--status", "archived", "--json"))["total"]
+    shutil.rmtree(mine.base / "olddb")
+    generate_database(mine.base / "olddb", patients=1, seed=123, image_mb=0.1)
+    [patient] = [p.relative_to(mine.base / "olddb").as_posix() for p in (mine.base / "olddb").glob("*/*/Patient_*")]
+    rtvault(config, "archive", "ingest", str(_old_archive(mine.base / "olddb", patient, tmp_path / "x.tar", cut=False)))
+    found = json.loads(rtvault(config, "search", "--archive", "x.tar", "--json"))
+    assert found["total"] == 1 and found["patients"][0]["path"] == patient
+    assert json.loads(rtvault(config, "search", "--status", "archived", "--json"))["total"] == before + 1
+
+
+def rtvault(config: Path, *args: str) -> str:
+    """`rtvault ARGS` as a user runs it, in a subprocess."""
+    done = subprocess.run([sys.executable, "-m", "rtvault", "--config", str(config), *args],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stdout + done.stderr
+    return done.stdout
