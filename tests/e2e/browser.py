@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -29,6 +30,10 @@ REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
 PASSWORDS = {"viewer": "viewer-pass-2026!", "operator": "operator-pass-2026!", "admin": "admin-pass-2026!"}
 SEED, PATIENTS, IMAGE_MB = 7, 8, 0.2  # seed 7 holds DURAND-LEFÈVRE Jean-François
+STORY_PATIENT = "DURAND-LEF\u00c8VRE"
+HOSTILE_NAME = "<script>alert('rtvault-last')</script>"
+HOSTILE_FIRST = "<img src=x onerror=alert('rtvault-first')>"
+HOSTILE_MRN = "XSS0000001"
 STARTUP_SECONDS = 20.0
 
 
@@ -85,7 +90,8 @@ class Screenshots:
 
 @pytest.fixture
 def shots(request: pytest.FixtureRequest) -> Screenshots:
-    return Screenshots(re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-"))
+    """Screenshots named after the test (`test_user_story` -> `user-story-01-login.png`)."""
+    return Screenshots(re.sub(r"[^a-z0-9]+", "-", request.node.name.lower().removeprefix("test_")).strip("-"))
 
 
 # --- the deployment --------------------------------------------------------------------------------------------
@@ -117,19 +123,56 @@ def write_config(home: Path, port: int) -> Path:
     return path
 
 
+def patient_dir(database: Path, last_name: str) -> Path:
+    """The directory of the patient whose Patient file (Latin-1, as Pinnacle writes it) has this last name."""
+    wanted = f'LastName = "{last_name}";'.encode("latin-1")
+    for found in sorted(database.glob("Institution_*/Mount_*/Patient_*/Patient")):
+        if wanted in found.read_bytes():
+            return found.parent
+    raise AssertionError(f"no patient {last_name} under {database}")
+
+
+def set_field(patient_file: Path, field: str, value: str) -> None:
+    text = patient_file.read_bytes().decode("latin-1")
+    text = re.sub(rf'(?m)^(\s*{field} = )"[^"]*";', lambda m: f'{m.group(1)}"{value}";', text)
+    patient_file.write_bytes(text.encode("latin-1"))
+
+
+def add_hostile_patient(database: Path, model: str) -> None:
+    """A copy of a patient, named with markup (a patient may be named `<script>`); only in its directory,
+    not in the Institution file's list, as a patient copied in by hand would be."""
+    source = patient_dir(database, model)
+    copy = source.parent / "Patient_99001"
+    shutil.copytree(source, copy)
+    text = (copy / "Patient").read_bytes().decode("latin-1")
+    text = re.sub(r"PatientID = \d+;", "PatientID = 99001;", text).replace(source.name, copy.name)
+    (copy / "Patient").write_bytes(text.encode("latin-1"))
+    for field, value in (("LastName", HOSTILE_NAME), ("FirstName", HOSTILE_FIRST),
+                         ("MedicalRecordNumber", HOSTILE_MRN), ("MRN", HOSTILE_MRN)):
+        set_field(copy / "Patient", field, value)
+
+
+def edit_story_patient(database: Path) -> None:
+    """A clinical edit of the story's patient, so its two backups hold two different versions."""
+    patient = patient_dir(database, STORY_PATIENT) / "Patient"
+    set_field(patient, "Comment", "Contention masque 5 points, revue du 2026-01-06")
+
+
 def prepare(home: Path, port: int) -> Deployment:
-    """Two backups around one clinical day (so: two versions and an archived patient), and three users."""
+    """Two backups around one clinical day (so: two versions of the story's patient and an archived patient),
+    a patient named with markup, and three users."""
     home.mkdir(parents=True, exist_ok=True)
     run_cli(home, "demo", "generate", "--out", str(home / "pinnacle"), "--patients", str(PATIENTS),
             "--seed", str(SEED), "--image-mb", str(IMAGE_MB))
     write_config(home, port)
     deployment = Deployment(home, home / "pinnacle", home / "restores")
     deployment.restore_dir.mkdir()
+    add_hostile_patient(deployment.database, "GAUTHIER")
     deployment.rtvault("init")
     deployment.rtvault("backup")
     run_cli(home, "demo", "evolve", "--db", str(deployment.database), "--day", "1")
+    edit_story_patient(deployment.database)
     deployment.rtvault("backup")
-    deployment.rtvault("catalog", "sync")
     for role, password in PASSWORDS.items():
         deployment.rtvault("user", "add", role, "--role", role, stdin=password + "\n")
     return deployment
