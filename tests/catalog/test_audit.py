@@ -8,15 +8,14 @@ import json
 
 import pytest
 
-from rtvault.catalog import CatalogError, open_catalog
+from rtvault.catalog import CatalogError
 from rtvault.catalog.audit import Entry, entries, record, to_csv
 from rtvault.errors import InputError
 
 
 @pytest.fixture
-def db(tmp_path):
-    with open_catalog("sqlite:///" + str(tmp_path / "c.sqlite")) as catalog:
-        yield catalog
+def db(catalog):  # conftest.py: each test runs on SQLite and on PostgreSQL
+    return catalog
 
 
 def _fill(db) -> None:

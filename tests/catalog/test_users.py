@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from rtvault.catalog import open_catalog
 from rtvault.catalog.users import (
     MAX_ADDRESS_FAILURES,
     MAX_USER_FAILURES,
@@ -38,9 +37,8 @@ NO_LDAP = Ldap()
 
 
 @pytest.fixture
-def db(tmp_path):
-    with open_catalog("sqlite:///" + str(tmp_path / "c.sqlite")) as catalog:
-        yield catalog
+def db(catalog):  # conftest.py: each test runs on SQLite and on PostgreSQL
+    return catalog
 
 
 def test_roles_are_ordered():
