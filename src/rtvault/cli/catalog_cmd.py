@@ -98,3 +98,36 @@ def _where(location: dict) -> str:
         return f"{location['count']} snapshot(s) in {location['store']} (last {location['last'][:16]})"
     damaged = ", DAMAGED" if location["damaged"] else ""
     return f"archive {location['file']} in {location['store']}{damaged}"
+
+
+@catalog.command("fill", epilog="""\b
+Examples:
+  rtvault catalog fill --patients 10000 --seed 1
+  rtvault catalog fill --patients 1000000 --seed 7 --json
+""")
+@click.option("--patients", required=True, type=click.IntRange(min=1), help="How many synthetic patients to add.")
+@click.option("--seed", default=1, show_default=True, type=int, help="The same seed gives the same patients.")
+@click.option("--force", is_flag=True, help="Fill even a catalog that holds real patients (never in production).")
+@json_option
+@click.pass_obj
+def fill_command(app: AppContext, patients: int, seed: int, force: bool, as_json: bool) -> None:
+    """Add synthetic patients to the catalog, for demonstrations and benchmarks.
+
+    They live in a store named "synthetic" that no configuration has; `rtvault catalog rebuild` removes them.
+    A catalog that already holds real patients is refused unless --force.
+    """
+    from rtvault.catalog.synthetic import SYNTHETIC_STORE, fill
+    from rtvault.cli.output import progress_for
+    from rtvault.errors import ConfigError
+
+    config = app.load_config()
+    if SYNTHETIC_STORE in config.stores:
+        raise ConfigError(f"[stores.{SYNTHETIC_STORE}]: that store name is reserved for synthetic patients")
+    with open_for(config) as db:
+        summary = fill(db, patients, seed, progress_for(as_json), force=force)
+    if as_json:
+        emit_json(summary)
+        return
+    click.echo(f"{summary['patients']} synthetic patient(s) added to store {summary['store']} "
+               f"({summary['versions']} versions, {summary['locations']} locations, "
+               f"{summary['distinct_last_names']} distinct last names) in {summary['seconds']:.1f} s")
