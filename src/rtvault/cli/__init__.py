@@ -20,6 +20,7 @@ from rtvault.cli.demo import demo
 from rtvault.cli.inspect_cmd import inspect_command
 from rtvault.cli.output import AppContext, emit_error
 from rtvault.cli.restore_cmd import diff_command, restore_command, snapshots_command
+from rtvault.cli.serve_cmd import serve_command
 from rtvault.cli.store_cmd import check_command, forget_command, prune_command
 from rtvault.cli.user_cmd import audit_command, token, user
 from rtvault.errors import EXIT_CODE_MEANINGS, ExitCode, RtvaultError
@@ -76,6 +77,7 @@ cli.add_command(search_command)
 cli.add_command(user)
 cli.add_command(token)
 cli.add_command(audit_command)
+cli.add_command(serve_command)
 
 
 def main(argv: list[str] | None = None) -> None:

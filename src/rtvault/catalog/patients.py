@@ -1,0 +1,79 @@
+"""One patient as the catalog knows it (identity, plans, image sets, every version and where it is), and the
+list of archives: what the web pages show beyond a search result.
+
+A version is named by `version_id(tree)`, a short hash of its tree reference: stable across `catalog
+rebuild` (the stores are the truth), unlike row ids, and safe to put in a URL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from rtvault.catalog.db import Catalog
+from rtvault.catalog.search import PATIENT_COLUMNS
+
+KEY_PATTERN = re.compile(r"[0-9a-f]{16}")
+_SHOWN = (*(c for c in PATIENT_COLUMNS if c != "id"), "comment")
+_LOCATION_COLUMNS = ("id", "store", "kind", "ref", "time", "file", "volume", "damaged")
+
+
+def is_key(text: str) -> bool:
+    return KEY_PATTERN.fullmatch(text) is not None
+
+
+def version_id(tree: str) -> str:
+    return hashlib.sha256(tree.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def patient_detail(catalog: Catalog, key: str) -> dict | None:
+    """Everything about the patient `key` names, newest version first; None when the catalog has no such key."""
+    if not is_key(key):
+        return None
+    row = catalog.one(f"SELECT id, {', '.join(_SHOWN)} FROM patients WHERE key = ?", (key,))
+    if row is None:
+        return None
+    pid, patient = row[0], dict(zip(_SHOWN, row[1:], strict=True))
+    patient["plans"] = [r[0] for r in catalog.execute("SELECT name FROM plans WHERE patient = ? ORDER BY name",
+                                                      (pid,))]
+    patient["image_sets"] = [{"name": name, "modality": modality} for name, modality in catalog.execute(
+        "SELECT name, modality FROM image_sets WHERE patient = ? ORDER BY name", (pid,))]
+    patient["versions"] = _versions(catalog, pid)
+    newest = patient["versions"][0] if patient["versions"] else None
+    patient["copies"] = len({loc["store"] for loc in newest["locations"]}) if newest else 0
+    return patient
+
+
+def _versions(catalog: Catalog, pid: int) -> list[dict]:
+    versions: dict[int, dict] = {}
+    for vid, tree, modified, files, size, complete in catalog.execute(
+            "SELECT id, tree, last_modified, files, bytes, complete FROM versions WHERE patient = ?", (pid,)):
+        versions[vid] = {"version": version_id(tree), "last_modified": modified, "files": files, "bytes": size,
+                         "complete": bool(complete), "locations": []}
+    rows = catalog.execute(f"SELECT version, {', '.join(_LOCATION_COLUMNS)} FROM locations WHERE patient = ? "
+                           "ORDER BY time DESC, id", (pid,))
+    for vid, *values in rows:
+        location = dict(zip(_LOCATION_COLUMNS, values, strict=True))
+        location["damaged"] = bool(location["damaged"])
+        versions[vid]["locations"].append(location)
+    for version in versions.values():
+        times = [loc["time"] for loc in version["locations"]]
+        version["first_seen"], version["last_seen"] = (min(times), max(times)) if times else ("", "")
+    return sorted(versions.values(), key=lambda v: (v["last_modified"] or "", v["last_seen"]), reverse=True)
+
+
+def find_version(patient: dict, wanted: str) -> dict | None:
+    """The version of `patient_detail`'s result that `wanted` names; the newest when `wanted` is empty."""
+    if not wanted:
+        return patient["versions"][0] if patient["versions"] else None
+    return next((v for v in patient["versions"] if v["version"] == wanted), None)
+
+
+def archive_list(catalog: Catalog, *, damaged_only: bool = False) -> list[dict]:
+    """Every archive indexed, newest first: store, id, file, volume, date, how many patients, whether damaged."""
+    having = " HAVING MAX(damaged) = 1" if damaged_only else ""
+    rows = catalog.execute(
+        "SELECT store, ref, file, volume, MIN(time), COUNT(DISTINCT patient), MAX(damaged) FROM locations "
+        f"WHERE kind = 'archive' GROUP BY store, ref, file, volume{having} ORDER BY MIN(time) DESC, ref")
+    return [{"store": store, "archive": ref, "file": file, "volume": volume, "time": when, "patients": int(count),
+             "damaged": bool(damaged)} for store, ref, file, volume, when, count, damaged in rows]

@@ -1,0 +1,134 @@
+"""Handing one catalogued patient version to a user: a Pinnacle-format tar to download, or a restore into a new
+sub-directory of the configured Pinnacle import directory (`[web] restore_dir`).
+
+Nothing a request says reaches the filesystem as such: the patient key must name a catalogued patient, the
+version and location must be among its catalogued ones, the store must be configured, and the restore
+directory's name is built here from the date, the folded last name and the key.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from rtvault.catalog import fold as folding
+from rtvault.catalog.db import Catalog
+from rtvault.catalog.patients import find_version, is_key, patient_detail
+from rtvault.config import Config
+from rtvault.errors import InputError, StoreError
+from rtvault.jobs.archives import export, restore_from_archive
+from rtvault.jobs.restore import restore_patient
+from rtvault.store import Store
+
+
+class NotFound(InputError):
+    """The patient, version or location asked for is not in the catalog."""
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """A patient version and the place it will be read from."""
+
+    patient: dict
+    version: dict
+    location: dict
+
+    @property
+    def source(self) -> str:
+        loc = self.location
+        return f"{'snapshot' if loc['kind'] == 'snapshot' else 'archive'} {loc['ref']} in store {loc['store']}"
+
+
+def choose(catalog: Catalog, config: Config, key: str, version: str = "", location: str = "") -> Chosen:
+    """The version `version` (default: the newest) of patient `key`, read from `location` (a location id of
+    that version) or else from the best place: a snapshot before an archive, an intact archive before a
+    damaged one, the newest first, on a configured store only."""
+    patient = patient_detail(catalog, key) if is_key(key) else None
+    if patient is None:
+        raise NotFound(f"no patient {key!r} in the catalog")
+    chosen = find_version(patient, version.strip())
+    if chosen is None:
+        raise NotFound(f"patient {key} has no version {version!r} in the catalog")
+    usable = [loc for loc in chosen["locations"] if loc["store"] in config.stores]
+    if location.strip():
+        usable = [loc for loc in usable if str(loc["id"]) == location.strip()]
+        if not usable:
+            raise NotFound(f"version {chosen['version']} has no location {location!r} on a configured store")
+    if not usable:
+        raise StoreError(f"version {chosen['version']} is on no configured store (stores: "
+                         f"{', '.join(sorted(config.stores)) or 'none'})")
+    newest_first = sorted(usable, key=lambda loc: loc["time"], reverse=True)
+    best = min(newest_first, key=lambda loc: (loc["kind"] != "snapshot", loc["damaged"]))  # min keeps the first
+    return Chosen(patient, chosen, best)
+
+
+def _store(config: Config, chosen: Chosen) -> Store:
+    return Store.open(config.stores[chosen.location["store"]].path)
+
+
+def export_tar(config: Config, chosen: Chosen) -> Path:
+    """The chosen version as a Pinnacle-format tar in a new temporary directory; the caller removes it with
+    `discard` once sent."""
+    folder = Path(tempfile.mkdtemp(prefix="rtvault-download-"))
+    out = folder / download_name(chosen)
+    loc = chosen.location
+    try:
+        if loc["kind"] == "snapshot":
+            export(_store(config, chosen), chosen.patient["path"], out, snapshot=loc["ref"])
+        else:
+            export(_store(config, chosen), chosen.patient["path"], out, archive_id=loc["ref"])
+    except BaseException:
+        discard(out)
+        raise
+    return out
+
+
+def discard(path: Path) -> None:
+    shutil.rmtree(path.parent, ignore_errors=True)
+
+
+def _name_part(text: str) -> str:
+    return re.sub(r"[^A-Z0-9]+", "-", folding.fold(text).upper()).strip("-")[:40] or "PATIENT"
+
+
+def download_name(chosen: Chosen) -> str:
+    return f"{_name_part(chosen.patient['last_name'])}-{chosen.patient['key']}-{chosen.version['version']}.tar"
+
+
+def restore_to_dir(config: Config, chosen: Chosen, now: datetime | None = None) -> dict[str, object]:
+    """Restore the chosen version into a new sub-directory of `[web] restore_dir` named like
+    `20261124T0931-LEFEVRE-<key>`; returns where, from what, and how much."""
+    base = config.web.restore_dir
+    if base is None:
+        raise InputError("restoring from the web interface needs [web] restore_dir in the configuration")
+    if not base.is_dir():
+        raise InputError(f"[web] restore_dir {base} does not exist: create it or fix the configuration")
+    stamp = (now or datetime.now()).strftime("%Y%m%dT%H%M")
+    name = f"{stamp}-{_name_part(chosen.patient['last_name'])}-{chosen.patient['key']}"
+    destination = _new_directory(base, name)
+    loc, path = chosen.location, chosen.patient["path"]
+    try:
+        if loc["kind"] == "snapshot":
+            summary = restore_patient(_store(config, chosen), path, destination, snapshot=loc["ref"])
+        else:
+            summary = restore_from_archive(_store(config, chosen), path, destination, archive_id=loc["ref"])
+    except BaseException:
+        shutil.rmtree(destination, ignore_errors=True)  # ours, made above: no half patient left for Pinnacle
+        raise
+    return {"directory": str(destination), "source": chosen.source, "location": chosen.location,
+            "version": chosen.version["version"], **summary.to_json()}
+
+
+def _new_directory(base: Path, name: str) -> Path:
+    for attempt in range(1, 100):
+        candidate = base / (name if attempt == 1 else f"{name}-{attempt}")
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            continue
+        return candidate
+    raise InputError(f"{base} already holds 99 restores named {name}: clean it up")

@@ -1,0 +1,1 @@
+"""The search web interface: `rtvault serve` (see app.py)."""

@@ -1,0 +1,235 @@
+"""The web application: routes, authentication, CSRF, rendering, and the mapping of errors to statuses.
+
+Every page has a JSON twin under /api with the same parameters: one view function serves both, the page
+renders its data with a template, the twin returns it as JSON. A catalog connection is opened per request
+(in a worker thread, as the catalog is synchronous) and closed after it.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from rtvault.catalog.db import Catalog, open_catalog
+from rtvault.catalog.search import Criteria
+from rtvault.catalog.users import Session, User, get_session, role_allows, token_user
+from rtvault.config import Config
+from rtvault.errors import InputError, RtvaultError
+from rtvault.web import views
+from rtvault.web.call import Call
+from rtvault.web.errors import CsrfRefused, Forbidden, TooLarge, Unauthorized, status_of
+from rtvault.web.i18n import DEFAULT, LANGUAGES, from_accept_language, translator
+from rtvault.web.security import SecurityHeaders
+
+HERE = Path(__file__).parent
+SESSION_COOKIE = "rtvault_session"
+LANG_COOKIE = "rtvault_lang"
+MAX_BODY = 64 * 1024  # our forms and JSON bodies are a few hundred bytes
+
+
+@dataclass(frozen=True)
+class Page:
+    """A view, the role it needs, and how its data is rendered: a template, or JSON for the /api twin."""
+
+    view: Callable[[Call], dict | Response]
+    role: str
+    template: str | None  # None for a view that answers a file
+    api: bool
+
+
+def is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return address == "localhost"
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def language(request: Request) -> str:
+    asked = request.query_params.get("lang", "")
+    if asked in LANGUAGES:
+        return asked
+    remembered = request.cookies.get(LANG_COOKIE, "")
+    if remembered in LANGUAGES:
+        return remembered
+    return from_accept_language(request.headers.get("accept-language", "")) or DEFAULT
+
+
+class Site:
+    """The configuration, the templates, and how every request is authenticated, run and rendered."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.templates = Environment(loader=FileSystemLoader(HERE / "templates"), undefined=StrictUndefined,
+                                     autoescape=select_autoescape(default=True, default_for_string=True))
+
+    def catalog(self) -> Catalog:
+        return Catalog(self.config.catalog.url)
+
+    def secure_cookie(self, request: Request) -> bool:
+        """Secure (HTTPS only) unless turned off, or the browser is on this machine (plain-HTTP demo)."""
+        return self.config.web.secure_cookies and not is_loopback(client_address(request))
+
+    # --- rendering -----------------------------------------------------------------------------------------
+
+    def render(self, request: Request, template: str, lang: str, *, status: int = 200, user: User | None = None,
+               session: Session | None = None, **context: object) -> HTMLResponse:
+        def lang_url(wanted: str) -> str:
+            return str(request.url.include_query_params(lang=wanted).replace(scheme="", netloc=""))
+
+        def can(role: str) -> bool:
+            return user is not None and role_allows(user.role, role)
+
+        query = {k: v for k, v in request.query_params.items() if k not in ("page", "lang")}
+
+        def page_query(page: int) -> str:
+            return urlencode({**query, "page": page})
+
+        html = self.templates.get_template(template).render(
+            t=translator(lang), lang=lang, user=user, csrf=session.csrf if session else "", here=request.url.path,
+            lang_url=lang_url, can=can, labels=Criteria.labels(), query=dict(request.query_params),
+            page_query=page_query, filter_query=urlencode(query), **context)
+        return HTMLResponse(html, status_code=status)
+
+    def error(self, request: Request, error: RtvaultError, lang: str, api: bool) -> Response:
+        status = status_of(error)
+        if isinstance(error, Unauthorized) and not api:
+            wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/login?next={quote(wanted, safe='')}", status_code=303)
+        if api:
+            return JSONResponse({"error": {"message": str(error), "status": status}}, status_code=status)
+        return self.render(request, "error.html", lang, status=status, status_code=status, message=str(error))
+
+    # --- authenticated pages -------------------------------------------------------------------------------
+
+    def credentials(self, db: Catalog, request: Request, api: bool) -> tuple[User, Session | None]:
+        """The user of a session cookie, or (on /api only) of an `Authorization: Bearer` token."""
+        header = request.headers.get("authorization", "")
+        if api and header:
+            scheme, _, token = header.partition(" ")
+            user = token_user(db, token.strip()) if scheme.lower() == "bearer" else None
+            if user is None:
+                raise Unauthorized("the API token is missing, wrong or revoked (see `rtvault token create`)")
+            return user, None
+        session = get_session(db, request.cookies.get(SESSION_COOKIE, ""))
+        if session is None:
+            raise Unauthorized("sign in first (session missing or expired), or send an API token")
+        return session.user, session
+
+    def handle(self, request: Request, page: Page, params: dict[str, str], lang: str) -> Response:
+        api = page.api
+        try:
+            with self.catalog() as db:
+                user, session = self.credentials(db, request, api)
+                if not role_allows(user.role, page.role):
+                    raise Forbidden(f"this needs the {page.role} role; {user.name} is {user.role}")
+                if request.method == "POST" and session is not None:
+                    check_csrf(request, params, session)
+                call = Call(self.config, db, user, session, client_address(request), params,
+                            dict(request.path_params), api)
+                result = page.view(call)
+                if isinstance(result, Response):
+                    return result
+                if api:
+                    return JSONResponse(result)
+                return self.render(request, page.template or "", lang, user=user, session=session, data=result)
+        except RtvaultError as error:
+            return self.error(request, error, lang, api)
+
+
+def check_csrf(request: Request, params: dict[str, str], session: Session) -> None:
+    supplied = request.headers.get("x-csrf-token") or params.get("csrf", "")
+    if not hmac.compare_digest(supplied.encode(), session.csrf.encode()):
+        raise CsrfRefused("the form's security token is missing or wrong: reload the page and try again")
+
+
+async def read_params(request: Request) -> dict[str, str]:
+    """Query parameters, and for a POST its form or JSON object's fields, all as text."""
+    params = dict(request.query_params)
+    if request.method != "POST":
+        return params
+    if int(request.headers.get("content-length") or 0) > MAX_BODY:
+        raise TooLarge(f"request body over {MAX_BODY} bytes")
+    if request.headers.get("content-type", "").startswith("application/json"):
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise InputError("the request body must be a JSON object")
+    else:
+        body = await request.form()
+    params.update({k: v if isinstance(v, str) else "" if v is None else str(v) for k, v in body.items()})
+    return params
+
+
+def endpoint(site: Site, page: Page) -> Callable:
+    async def run(request: Request) -> Response:
+        lang = language(request)
+        try:
+            params = await read_params(request)
+        except RtvaultError as error:
+            return site.error(request, error, lang, page.api)
+        return remember_language(request, await run_in_threadpool(site.handle, request, page, params, lang))
+
+    return run
+
+
+def remember_language(request: Request, response: Response) -> Response:
+    if request.query_params.get("lang") in LANGUAGES:
+        response.set_cookie(LANG_COOKIE, request.query_params["lang"], max_age=365 * 86400, httponly=True,
+                            samesite="lax")
+    return response
+
+
+PAGES: list[tuple[str, str, Callable, str, str | None, tuple[str, ...]]] = [
+    ("/", "/api/search", views.search_patients, "viewer", "search.html", ("GET",)),
+    ("/patients/{key}", "/api/patients/{key}", views.show_patient, "viewer", "patient.html", ("GET",)),
+    ("/patients/{key}/download", "/api/patients/{key}/download", views.download, "operator", None, ("GET",)),
+    ("/patients/{key}/restore", "/api/patients/{key}/restore", views.restore, "operator", "restored.html", ("POST",)),
+    ("/archives", "/api/archives", views.archives, "viewer", "archives.html", ("GET",)),
+    ("/audit", "/api/audit", views.audit, "admin", "audit.html", ("GET",)),
+    ("/audit.csv", "/api/audit.csv", views.audit_csv, "admin", None, ("GET",)),
+]
+
+
+def create_app(config: Config) -> Starlette:
+    """The ASGI application serving `config`'s catalog; the catalog's schema is brought up to date once here."""
+    open_catalog(config.catalog.url).close()
+    site = Site(config)
+    from rtvault.web.login import login_routes
+
+    routes: list[BaseRoute] = [*login_routes(site)]
+    for path, api_path, view, role, template, methods in PAGES:
+        routes.append(Route(path, endpoint(site, Page(view, role, template, api=False)), methods=list(methods)))
+        routes.append(Route(api_path, endpoint(site, Page(view, role, None, api=True)), methods=list(methods)))
+    routes.append(Mount("/static", StaticFiles(directory=HERE / "static"), name="static"))
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        lang, t = language(request), translator(language(request))
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"error": {"message": t(f"error_{status}"), "status": status}}, status_code=status)
+        return site.render(request, "error.html", lang, status=status, status_code=status,
+                           message=t(f"error_{status}"))
+
+    app = Starlette(routes=routes, exception_handlers={HTTPException: not_found})
+    app.add_middleware(SecurityHeaders)
+    app.state.site = site
+    return app

@@ -1,0 +1,40 @@
+"""What a view gets: the request's parameters, the catalog connection, the signed-in user, and audit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rtvault.catalog import audit
+from rtvault.catalog.db import Catalog
+from rtvault.catalog.users import Session, User
+from rtvault.config import Config
+from rtvault.errors import InputError
+
+
+@dataclass
+class Call:
+    """One authenticated request, as the views see it (query parameters and form or JSON body merged)."""
+
+    config: Config
+    db: Catalog
+    user: User
+    session: Session | None  # None when the request came with an API token
+    address: str
+    params: dict[str, str]
+    path_params: dict[str, str]
+    api: bool
+
+    def get(self, name: str, default: str = "") -> str:
+        return self.params.get(name, default).strip()
+
+    def number(self, name: str, default: int, *, least: int = 1, most: int = 10_000) -> int:
+        text = self.get(name)
+        if not text:
+            return default
+        if not text.isdigit() or not least <= int(text) <= most:
+            raise InputError(f"{name} must be a whole number from {least} to {most}, got {text!r}")
+        return int(text)
+
+    def audit(self, action: str, *, patient: str = "", detail: dict | str = "", result: str = "ok") -> None:
+        audit.record(self.db, user=self.user.name, address=self.address, action=action, patient=patient,
+                     detail=detail, result=result)

@@ -1,0 +1,120 @@
+"""Signing in and out: the only pages open without a session.
+
+The sign-in form carries a one-time token also set as a cookie (a login-CSRF guard); failures are counted per
+address and user name, and past the limit the page answers 429. Every sign-in, failure and sign-out is
+recorded in the audit trail.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from rtvault.catalog import audit
+from rtvault.catalog.users import (
+    DirectoryUnavailable,
+    authenticate,
+    clear_failures,
+    create_session,
+    end_session,
+    get_session,
+    login_allowed,
+    record_failure,
+)
+from rtvault.errors import RtvaultError
+from rtvault.web.app import SESSION_COOKIE, Site, check_csrf, client_address, language, read_params, remember_language
+from rtvault.web.security import local_path
+
+LOGIN_COOKIE = "rtvault_login"
+
+
+def _form(site: Site, request: Request, lang: str, next_path: str, *, error: str = "", status: int = 200,
+          username: str = "") -> Response:
+    token = secrets.token_urlsafe(24)
+    response = site.render(request, "login.html", lang, status=status, next_path=next_path, error=error,
+                           login_token=token, username=username)
+    response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="strict", path="/login",
+                        secure=site.secure_cookie(request))
+    return response
+
+
+def show_form(site: Site, request: Request, lang: str) -> Response:
+    next_path = local_path(request.query_params.get("next", "/"))
+    with site.catalog() as db:
+        if get_session(db, request.cookies.get(SESSION_COOKIE, "")) is not None:
+            return RedirectResponse(next_path, status_code=303)
+    return _form(site, request, lang, next_path)
+
+
+def sign_in(site: Site, request: Request, params: dict[str, str], lang: str) -> Response:
+    name, password = params.get("username", "").strip(), params.get("password", "")
+    next_path, address = local_path(params.get("next", "/")), client_address(request)
+    expected = request.cookies.get(LOGIN_COOKIE, "")
+    if not expected or not hmac.compare_digest(expected.encode(), params.get("login_token", "").encode()):
+        return _form(site, request, lang, next_path, error="login_expired", status=403, username=name)
+    with site.catalog() as db:
+        if not login_allowed(db, address, name):
+            audit.record(db, user=name, address=address, action="login_failed", result="too many attempts")
+            return _form(site, request, lang, next_path, error="too_many", status=429, username=name)
+        try:
+            user = authenticate(db, site.config.web.ldap, name, password)
+        except DirectoryUnavailable as error:
+            audit.record(db, user=name, address=address, action="login_failed", result=str(error))
+            return _form(site, request, lang, next_path, error=str(error), status=503, username=name)
+        if user is None:
+            record_failure(db, address, name)
+            audit.record(db, user=name, address=address, action="login_failed", result="wrong user name or password")
+            return _form(site, request, lang, next_path, error="login_failed", status=401, username=name)
+        clear_failures(db, address, name)
+        cookie, _session = create_session(db, user.name, address, site.config.web.session_hours)
+        audit.record(db, user=user.name, address=address, action="login")
+    response = RedirectResponse(next_path, status_code=303)
+    response.set_cookie(SESSION_COOKIE, cookie, max_age=site.config.web.session_hours * 3600, httponly=True,
+                        samesite="strict", secure=site.secure_cookie(request), path="/")
+    response.delete_cookie(LOGIN_COOKIE, path="/login")
+    return response
+
+
+def sign_out(site: Site, request: Request, params: dict[str, str], lang: str) -> Response:
+    cookie = request.cookies.get(SESSION_COOKIE, "")
+    try:
+        with site.catalog() as db:
+            session = get_session(db, cookie)
+            if session is not None:
+                check_csrf(request, params, session)
+                end_session(db, cookie)
+                audit.record(db, user=session.user.name, address=client_address(request), action="logout")
+    except RtvaultError as error:
+        return site.error(request, error, lang, api=False)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+def login_routes(site: Site) -> list[BaseRoute]:
+    async def login(request: Request) -> Response:
+        lang = language(request)
+        if request.method == "GET":
+            response = await run_in_threadpool(show_form, site, request, lang)
+        else:
+            try:
+                params = await read_params(request)
+            except RtvaultError as error:
+                return site.error(request, error, lang, api=False)
+            response = await run_in_threadpool(sign_in, site, request, params, lang)
+        return remember_language(request, response)
+
+    async def logout(request: Request) -> Response:
+        lang = language(request)
+        try:
+            params = await read_params(request)
+        except RtvaultError as error:
+            return site.error(request, error, lang, api=False)
+        return await run_in_threadpool(sign_out, site, request, params, lang)
+
+    return [Route("/login", login, methods=["GET", "POST"]), Route("/logout", logout, methods=["POST"])]

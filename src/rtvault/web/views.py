@@ -1,0 +1,112 @@
+"""The views: each parses its parameters, calls one library function and returns data (rendered as a page,
+or as JSON by the /api twin) or a file; the audit trail records what was asked and how it ended."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from starlette.background import BackgroundTask
+from starlette.responses import FileResponse, Response
+
+from rtvault.catalog import audit as audit_trail
+from rtvault.catalog.patients import archive_list, patient_detail
+from rtvault.catalog.search import MAX_PER_PAGE, Criteria, search
+from rtvault.errors import RtvaultError
+from rtvault.jobs.deliver import NotFound, choose, discard, download_name, export_tar, restore_to_dir
+from rtvault.web.call import Call
+
+AUDIT_PER_PAGE = 50
+_AUDIT_FILTERS = ("user", "action", "patient", "since", "until")
+
+
+def search_patients(call: Call) -> dict:
+    """`GET /` and `/api/search`: one page of patients matching the criteria (none given: no search)."""
+    criteria = Criteria(**{name: call.get(name) for name in Criteria.names()})
+    page, per_page = call.number("page", 1), call.number("per_page", 20, most=MAX_PER_PAGE)
+    if criteria.is_empty():
+        return {"patients": [], "total": 0, "page": page, "per_page": per_page, "more": False, "criteria": {},
+                "searched": False}
+    try:
+        result = search(call.db, criteria, page=page, per_page=per_page)
+    except RtvaultError as error:
+        call.audit("search", detail=criteria.to_json(), result=str(error))
+        raise
+    call.audit("search", detail=criteria.to_json())
+    return {**result.to_json(), "criteria": criteria.to_json(), "searched": True}
+
+
+def show_patient(call: Call) -> dict:
+    """`GET /patients/{key}`: identity, plans, image sets, every version and where it is."""
+    key = call.path_params["key"]
+    patient = patient_detail(call.db, key)
+    if patient is None:
+        raise NotFound(f"no patient {key!r} in the catalog")
+    call.audit("view", patient=key)
+    return patient
+
+
+def _audited(call: Call, action: str, work: Callable[[], tuple[dict, object]]) -> object:
+    """Run `work` (which answers (audit detail, result)); record the outcome either way."""
+    key = call.path_params["key"]
+    asked = {"version": call.get("version"), "location": call.get("location")}
+    try:
+        detail, result = work()
+    except RtvaultError as error:
+        call.audit(action, patient=key, detail={k: v for k, v in asked.items() if v}, result=str(error))
+        raise
+    call.audit(action, patient=key, detail=detail)
+    return result
+
+
+def download(call: Call) -> Response:
+    """`GET /patients/{key}/download?version=&location=`: the version as a Pinnacle-format tar."""
+
+    def work() -> tuple[dict, Response]:
+        chosen = choose(call.db, call.config, call.path_params["key"], call.get("version"), call.get("location"))
+        out = export_tar(call.config, chosen)
+        response = FileResponse(out, media_type="application/x-tar", filename=download_name(chosen),
+                                background=BackgroundTask(discard, out))
+        return {"version": chosen.version["version"], "source": chosen.source}, response
+
+    response = _audited(call, "download", work)
+    assert isinstance(response, Response)
+    return response
+
+
+def restore(call: Call) -> dict:
+    """`POST /patients/{key}/restore` (version, location): into a new folder of [web] restore_dir."""
+
+    def work() -> tuple[dict, dict]:
+        chosen = choose(call.db, call.config, call.path_params["key"], call.get("version"), call.get("location"))
+        done = restore_to_dir(call.config, chosen)
+        return {"version": done["version"], "source": done["source"], "directory": done["directory"]}, done
+
+    done = _audited(call, "restore", work)
+    assert isinstance(done, dict)
+    return {**done, "key": call.path_params["key"]}
+
+
+def archives(call: Call) -> dict:
+    """`GET /archives`: every indexed archive, damaged ones flagged (`damaged=1`: only those)."""
+    damaged_only = call.get("damaged").lower() in ("1", "true", "on", "yes")
+    return {"archives": archive_list(call.db, damaged_only=damaged_only), "damaged": damaged_only}
+
+
+def _audit_query(call: Call, limit: int, offset: int) -> tuple[list[audit_trail.Entry], int]:
+    filters = {name: call.get(name) for name in _AUDIT_FILTERS}
+    return audit_trail.entries(call.db, **filters, limit=limit, offset=offset)
+
+
+def audit(call: Call) -> dict:
+    """`GET /audit`: the audit trail, newest first, filtered by user, action, patient and dates."""
+    page, per_page = call.number("page", 1), call.number("per_page", AUDIT_PER_PAGE, most=1000)
+    found, total = _audit_query(call, per_page, (page - 1) * per_page)
+    return {"entries": [e.to_json() for e in found], "total": total, "page": page, "per_page": per_page,
+            "filters": {name: call.get(name) for name in _AUDIT_FILTERS if call.get(name)}}
+
+
+def audit_csv(call: Call) -> Response:
+    """`GET /audit.csv`: the filtered audit trail as CSV (at most audit.MAX_LIMIT entries)."""
+    found, _total = _audit_query(call, audit_trail.MAX_LIMIT, 0)
+    return Response(audit_trail.to_csv(found), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="rtvault-audit.csv"'})
