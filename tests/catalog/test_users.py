@@ -147,6 +147,11 @@ def test_rate_limiting_per_user_and_clearing(db):
     assert login_allowed(db, "192.0.2.9", "c.roux")
     clear_failures(db, "192.0.2.9", "e.dupre")
     assert login_allowed(db, "192.0.2.9", "e.dupre")
+    huge = "é" * 100_000  # whatever an attacker types as a user name
+    for _ in range(MAX_USER_FAILURES):
+        record_failure(db, "192.0.2.9", huge)
+    assert not login_allowed(db, "192.0.2.9", huge)
+    assert max(len(row[0]) for row in db.execute("SELECT username FROM login_failures")) <= 100
 
 
 def test_rate_limiting_per_address_and_old_failures_expire(db):

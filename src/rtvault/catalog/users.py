@@ -243,8 +243,14 @@ def ldap_bind(settings: Ldap, name: str, password: str) -> bool:
 # --- rate limiting -----------------------------------------------------------------------------------------
 
 
+def _typed(name: str) -> str:
+    # Failures are keyed by whatever was typed: cut it, so a megabyte "user name" costs no megabyte row.
+    return name[:100]
+
+
 def login_allowed(db: Catalog, address: str, username: str) -> bool:
     """False once this address failed too often recently, for this user or for all users together."""
+    username = _typed(username)
     since = _iso(datetime.now(UTC) - FAILURE_WINDOW)
     for_user = db.one("SELECT COUNT(*) FROM login_failures WHERE address = ? AND username = ? AND time >= ?",
                       (address, username, since))
@@ -258,11 +264,11 @@ def record_failure(db: Catalog, address: str, username: str) -> None:
     with db.transaction():
         db.execute("DELETE FROM login_failures WHERE time < ?", (_iso(datetime.now(UTC) - FAILURE_WINDOW),))
         db.execute("INSERT INTO login_failures (address, username, time) VALUES (?, ?, ?)",
-                   (address, username, now_iso()))
+                   (address, _typed(username), now_iso()))
 
 
 def clear_failures(db: Catalog, address: str, username: str) -> None:
-    db.execute("DELETE FROM login_failures WHERE address = ? AND username = ?", (address, username))
+    db.execute("DELETE FROM login_failures WHERE address = ? AND username = ?", (address, _typed(username)))
 
 
 # --- API tokens --------------------------------------------------------------------------------------------
