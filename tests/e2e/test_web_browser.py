@@ -15,13 +15,17 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import browser as kit
 import pytest
-from browser import PASSWORDS, STORY_PATIENT, Deployment, Screenshots, chromium, deployment, shots  # noqa: F401
+from browser import HOSTILE_FIRST, HOSTILE_MRN, HOSTILE_NAME, PASSWORDS, STORY_PATIENT, Deployment, Screenshots
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
+
+# One browser and one served deployment for the whole module; screenshots named after each test.
+chromium, deployment, shots = kit.chromium, kit.deployment, kit.shots
 
 
 @pytest.fixture
-def context(chromium: Browser) -> Iterator[BrowserContext]:  # noqa: F811
+def context(chromium: Browser) -> Iterator[BrowserContext]:
     """A fresh browser profile (no cookies) per test, French as the browser's language."""
     ctx = chromium.new_context(locale="fr-FR", accept_downloads=True, viewport={"width": 1280, "height": 900})
     ctx.set_default_timeout(10_000)
@@ -31,7 +35,7 @@ def context(chromium: Browser) -> Iterator[BrowserContext]:  # noqa: F811
         ctx.close()
 
 
-def test_chromium_renders_a_loopback_page(context: BrowserContext, shots: Screenshots, tmp_path: Path) -> None:  # noqa: F811
+def test_chromium_renders_a_loopback_page(context: BrowserContext, shots: Screenshots, tmp_path: Path) -> None:
     """The browser itself works (so a failure below is the web interface's, not the test bench's)."""
     (tmp_path / "index.html").write_text("<title>banc</title><h1>Bonjour, Chromium</h1>", encoding="utf-8")
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
@@ -82,7 +86,7 @@ def audit_rows(page: Page, action: str, user: str) -> Locator:
 # --- the user story of issue 5 ---------------------------------------------------------------------------------
 
 def test_user_story(
-        context: BrowserContext, deployment: Deployment, shots: Screenshots, tmp_path: Path) -> None:  # noqa: F811
+        context: BrowserContext, deployment: Deployment, shots: Screenshots, tmp_path: Path) -> None:
     """Issue 5's "done when": an operator logs in (French, the default), searches `lefevre`, finds the patient
     with its two versions, downloads one and restores the other; then an admin sees all of it in the audit."""
     page = context.new_page()
@@ -145,3 +149,160 @@ def test_user_story(
         rows = list(csv.DictReader(handle))
     done = {(row.get("user") or row.get("username"), row["action"]) for row in rows}
     assert {("operator", a) for a in ("login", "search", "view", "download", "restore")} <= done, done
+
+
+# --- access, languages, roles ----------------------------------------------------------------------------------
+
+def test_unauthenticated_visit_lands_on_login_then_returns(context: BrowserContext, deployment: Deployment,
+                                                           shots: Screenshots) -> None:
+    """Every page asks for a login first; after it, the user is back on the page asked for."""
+    page = context.new_page()
+    page.goto(deployment.url + "/")
+    expect(page).to_have_url(re.compile(r"/login\b"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Connexion")
+    page.goto(deployment.url + "/archives")
+    expect(page).to_have_url(re.compile(r"/login\b"))
+    shots.take(page, "login")
+    page.get_by_label("Identifiant").fill("viewer")
+    page.get_by_label("Mot de passe").fill(PASSWORDS["viewer"])
+    page.get_by_role("button", name="Se connecter").click()
+    expect(page).to_have_url(re.compile(r"/archives$"))
+    shots.take(page, "archives")
+
+
+def test_login_form_is_labelled_and_says_when_it_fails(context: BrowserContext, deployment: Deployment,
+                                                       shots: Screenshots) -> None:
+    page = context.new_page()
+    page.goto(deployment.url + "/login")
+    name, password = page.get_by_label("Identifiant"), page.get_by_label("Mot de passe")
+    expect(name).to_be_focused()  # autofocus: a user types at once
+    expect(password).to_have_attribute("type", "password")
+    name.fill("operator")
+    password.fill("not-the-password")
+    page.get_by_role("button", name="Se connecter").click()
+    expect(page.get_by_role("alert")).to_contain_text("incorrect")
+    expect(page.get_by_label("Mot de passe")).to_have_value("")  # a wrong password is not sent back
+    shots.take(page, "refused")
+
+
+def test_english_switch_changes_the_labels_and_is_remembered(context: BrowserContext,
+                                                             deployment: Deployment, shots: Screenshots) -> None:
+    page = context.new_page()
+    log_in(page, deployment, "viewer")
+    expect(page.get_by_label("Nom", exact=True)).to_be_visible()
+    page.get_by_role("link", name="English").click()
+    expect(page.get_by_label("Last name")).to_be_visible()
+    expect(page.get_by_role("button", name="Search")).to_be_visible()
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    shots.take(page, "english")
+    page.get_by_label("Last name").fill("lefevre")
+    page.get_by_role("button", name="Search").click()
+    expect(page.locator("#results-title")).to_contain_text("found")  # still English on the next page
+    page.get_by_role("link", name="Français").click()
+    expect(page.get_by_label("Nom", exact=True)).to_have_value("lefevre")  # the search is kept
+    expect(page.locator("html")).to_have_attribute("lang", "fr")
+
+
+def test_browser_language_english_is_honoured(chromium: Browser, deployment: Deployment) -> None:
+    ctx = chromium.new_context(locale="en-GB")
+    try:
+        page = ctx.new_page()
+        page.goto(deployment.url + "/login")
+        expect(page.get_by_label("User name")).to_be_visible()
+        expect(page.get_by_role("button", name="Sign in")).to_be_visible()
+    finally:
+        ctx.close()
+
+
+def test_viewer_sees_no_download_or_restore_and_is_refused_them(context: BrowserContext,
+                                                                deployment: Deployment, shots: Screenshots) -> None:
+    page = context.new_page()
+    log_in(page, deployment, "viewer")
+    search_last_name(page, "lefevre")
+    page.locator("a.patient-link", has_text=STORY_PATIENT).click()
+    expect(version_rows(page)).to_have_count(2)
+    expect(page.get_by_role("button", name="Télécharger")).to_have_count(0)
+    expect(page.get_by_role("button", name="Restaurer")).to_have_count(0)
+    expect(page.get_by_role("link", name="Journal d'audit")).to_have_count(0)
+    shots.take(page, "patient")
+    key = page.url.split("?")[0].rsplit("/", 1)[-1]
+    version = (version_rows(page).first.get_attribute("id") or "").removeprefix("version-")
+    refused = page.goto(f"{deployment.url}/patients/{key}/download?version={version}")
+    assert refused is not None and refused.status == 403
+    expect(page.get_by_role("alert")).to_be_visible()
+    shots.take(page, "download-refused")
+    refused = page.goto(deployment.url + "/audit")
+    assert refused is not None and refused.status == 403
+    page.goto(deployment.url + "/")
+    csrf = page.locator("#logout-form input[name=csrf]").input_value()  # a well-formed request, but a viewer's
+    before = set(deployment.restore_dir.iterdir())
+    answer = page.request.post(f"{deployment.url}/patients/{key}/restore", form={"version": version, "csrf": csrf})
+    assert answer.status == 403, answer.status
+    assert set(deployment.restore_dir.iterdir()) == before
+
+
+# --- keyboard, hostile data ------------------------------------------------------------------------------------
+
+def tab_to(page: Page, selector: str, most: int = 30) -> None:
+    """Press Tab until an element matching the selector has the focus, as a keyboard user does."""
+    for _ in range(most):
+        page.keyboard.press("Tab")
+        if page.evaluate("s => !!document.activeElement && document.activeElement.matches(s)", selector):
+            return
+    raise AssertionError(f"{selector} never got the focus in {most} Tab presses")
+
+
+def focus_is_visible(page: Page) -> bool:
+    return page.evaluate("""() => { const s = getComputedStyle(document.activeElement);
+        return s.outlineStyle !== 'none' && s.outlineWidth !== '0px' || s.boxShadow !== 'none'; }""")
+
+
+def test_keyboard_only(context: BrowserContext, deployment: Deployment, shots: Screenshots) -> None:
+    """Log in, search and open the patient without the mouse: autofocus, Tab, typing and Enter."""
+    page = context.new_page()
+    page.goto(deployment.url + "/")
+    page.keyboard.type("operator")
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORDS["operator"])
+    page.keyboard.press("Enter")
+    expect(page.locator("#signed-in")).to_contain_text("operator")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Aller au contenu")).to_be_focused()  # the skip link comes first
+    tab_to(page, "#last_name")
+    assert focus_is_visible(page), "the focused search field shows no focus ring"
+    page.keyboard.type("lefevre")
+    page.keyboard.press("Enter")
+    expect(page.locator("a.patient-link", has_text=STORY_PATIENT)).to_be_visible()
+    tab_to(page, "a.patient-link")
+    assert focus_is_visible(page), "the focused result link shows no focus ring"
+    shots.take(page, "results")
+    page.keyboard.press("Enter")
+    expect(page.locator("#patient-name")).to_contain_text(STORY_PATIENT)
+
+
+def test_patient_named_with_markup_is_shown_as_text(context: BrowserContext, deployment: Deployment,
+                                                    shots: Screenshots) -> None:
+    """A patient file may hold `<script>` in a name: it must read as text, and nothing may run."""
+    page = context.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    log_in(page, deployment, "operator")
+    page.get_by_label("IPP / n° de dossier").fill(HOSTILE_MRN)
+    page.get_by_role("button", name="Rechercher").click()
+    link = page.locator("a.patient-link")
+    expect(link).to_have_count(1)
+    expect(link).to_contain_text(HOSTILE_NAME)
+    shots.take(page, "results")
+    link.click()
+    expect(page.locator("#patient-name")).to_contain_text(HOSTILE_NAME)
+    expect(page.locator("#patient-name")).to_contain_text(HOSTILE_FIRST)
+    assert page.locator("main script, main img").count() == 0
+    assert HOSTILE_NAME in page.title()
+    shots.take(page, "patient")
+    page.goto(deployment.url + "/")
+    page.get_by_label("Nom", exact=True).fill(HOSTILE_NAME)  # markup typed into the form comes back as text
+    page.get_by_role("button", name="Rechercher").click()
+    expect(page.get_by_label("Nom", exact=True)).to_have_value(HOSTILE_NAME)
+    assert page.locator("main script, main img").count() == 0
+    shots.take(page, "typed-markup")
+    assert dialogs == []
