@@ -236,6 +236,27 @@ EN: dict[str, str] = {
     "back_home": "Back to the search",
 }
 
+# The search form's hints in French; in English they are `Criteria.labels()`'s own.
+FR.update({f"help_{name}": text for name, text in {
+    "last_name": "début du nom ; accents, majuscules et ponctuation ignorés ; une faute tolérée",
+    "first_name": "début du prénom ; accents, majuscules et ponctuation ignorés ; une faute tolérée",
+    "mrn": "numéro de dossier, exact",
+    "patient_id": "exact",
+    "birth_date": "exacte : 14/03/1957 ou 1957-03-14",
+    "born": "une année (1957) ou une période (1950-1960)",
+    "gender": "homme, femme ou autre",
+    "physician": "radiothérapeute, début d'un mot du nom",
+    "plan": "début d'un mot du nom du plan",
+    "text": "mots du diagnostic ou du commentaire (début)",
+    "modality": "CT, MR, PT ... d'une série d'images",
+    "status": "actif, archivé ou supprimé",
+    "modified_after": "date, incluse",
+    "modified_before": "date, incluse",
+    "archived_after": "date, incluse",
+    "archived_before": "date, incluse",
+    "archive": "début du nom du fichier d'archive ou du volume",
+}.items()})
+
 MESSAGES = {"fr": FR, "en": EN}
 
 
