@@ -241,6 +241,49 @@ def test_viewer_sees_no_download_or_restore_and_is_refused_them(context: Browser
     assert set(deployment.restore_dir.iterdir()) == before
 
 
+def test_archived_patient_is_found_from_the_form_and_from_the_archives_page(
+        context: BrowserContext, deployment: Deployment, shots: Screenshots) -> None:
+    """The patient the clinical day deleted is archived: the status criterion finds it, its page shows the
+    archive beside its snapshot and a retention date, and the archives page leads back to it."""
+    page = context.new_page()
+    log_in(page, deployment, "viewer")
+    page.get_by_label("Statut").select_option(label="archivé")
+    page.get_by_role("button", name="Rechercher").click()
+    rows = page.locator("table.results tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows).to_contain_text("archive")
+    name = rows.locator("a.patient-link").inner_text()
+    rows.locator("a.patient-link").click()
+    locations = page.locator("table.versions")
+    expect(locations).to_contain_text("archive")
+    expect(locations).to_contain_text("sauvegarde")
+    expect(page.locator("#keep-until")).to_have_text(re.compile(r"\d{4}-\d{2}-\d{2}"))
+    shots.take(page, "patient")
+    page.get_by_role("link", name="Archives").click()
+    archive = page.locator("table.archives tbody tr")
+    expect(archive).to_have_count(1)
+    expect(archive).to_contain_text("intacte")
+    shots.take(page, "archives")
+    archive.get_by_role("link").click()
+    expect(page.locator("a.patient-link")).to_have_text([name])
+
+
+def test_usable_without_javascript(chromium: Browser, deployment: Deployment) -> None:
+    """Server-rendered pages: with JavaScript off, an operator still logs in, searches and restores."""
+    ctx = chromium.new_context(locale="fr-FR", java_script_enabled=False)
+    try:
+        page = ctx.new_page()
+        log_in(page, deployment, "operator")
+        search_last_name(page, "lefevre")
+        page.locator("a.patient-link", has_text=STORY_PATIENT).click()
+        before = set(deployment.restore_dir.iterdir())
+        version_rows(page).first.get_by_role("button", name="Restaurer").click()
+        expect(page.locator("#restored")).to_be_visible()
+        assert len(set(deployment.restore_dir.iterdir()) - before) == 1
+    finally:
+        ctx.close()
+
+
 # --- keyboard, hostile data ------------------------------------------------------------------------------------
 
 def tab_to(page: Page, selector: str, most: int = 30) -> None:
@@ -261,6 +304,7 @@ def test_keyboard_only(context: BrowserContext, deployment: Deployment, shots: S
     """Log in, search and open the patient without the mouse: autofocus, Tab, typing and Enter."""
     page = context.new_page()
     page.goto(deployment.url + "/")
+    expect(page.get_by_label("Identifiant")).to_be_focused()  # autofocus lands a moment after "load"
     page.keyboard.type("operator")
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORDS["operator"])
