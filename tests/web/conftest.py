@@ -41,7 +41,7 @@ class Site:
     tokens: dict[str, str]
     password: str = PASSWORD
 
-    def client(self, address: str = "127.0.0.1", base_url: str = "http://testserver") -> TestClient:
+    def client(self, address: str = "127.0.0.1", base_url: str = "http://127.0.0.1") -> TestClient:
         return TestClient(self.app, base_url, client=(address, 50000), follow_redirects=False)  # type: ignore[arg-type]
 
     def login(self, name: str, address: str = "127.0.0.1") -> TestClient:

@@ -74,6 +74,8 @@ def test_cookie_is_secure_off_loopback(site) -> None:
     assert answer.status_code == 303 and "Secure" in answer.headers["set-cookie"]
     plain = site.client("10.20.30.40")  # over plain HTTP the browser never sends the login form's cookie back
     assert site.sign_in(plain, "viewer", site.password).status_code == 403
+    proxied = site.client("127.0.0.1", "https://rtvault.chu-exemple.fr")  # a reverse proxy on this machine
+    assert "Secure" in site.sign_in(proxied, "viewer", site.password).headers["set-cookie"]
 
 
 def test_api_needs_credentials(site) -> None:

@@ -83,8 +83,11 @@ class Site:
         return Catalog(self.config.catalog.url)
 
     def secure_cookie(self, request: Request) -> bool:
-        """Secure (HTTPS only) unless turned off, or the browser is on this machine (plain-HTTP demo)."""
-        return self.config.web.secure_cookies and not is_loopback(client_address(request))
+        """Secure (HTTPS only) unless turned off, or the browser is on this machine and talks to a loopback
+        address (the plain-HTTP demo); a reverse proxy on this machine forwards another host name, so its
+        clients still get Secure cookies."""
+        direct = is_loopback(client_address(request)) and is_loopback(request.url.hostname or "")
+        return self.config.web.secure_cookies and not direct
 
     # --- rendering -----------------------------------------------------------------------------------------
 
