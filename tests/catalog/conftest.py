@@ -37,16 +37,24 @@ def postgres_server() -> Iterator[object]:
     server.stop()
 
 
-def new_url(request: pytest.FixtureRequest, dialect: str, directory: Path) -> str:
-    """The URL of an empty catalog database: a file in `directory`, or a new database on the session server."""
+def new_url(request: pytest.FixtureRequest, dialect: str, directory: Path, *, migrated: bool = True) -> str:
+    """The URL of a new catalog database of its own: a file in `directory` (empty: SQLite migrates in no
+    time), or a database on the session server, with the current schema unless `migrated` is False."""
     if dialect == "sqlite":
         return f"sqlite:///{directory / 'catalog.sqlite'}"
-    return request.getfixturevalue("postgres_server").new_database()
+    return request.getfixturevalue("postgres_server").new_database(migrated=migrated)
 
 
 @pytest.fixture(params=DIALECTS)
 def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A catalog of its own for this test; `open_catalog(catalog_url)` finds its schema up to date."""
     return new_url(request, request.param, tmp_path)
+
+
+@pytest.fixture(params=DIALECTS)
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database without any table, for the migration tests."""
+    return new_url(request, request.param, tmp_path, migrated=False)
 
 
 @pytest.fixture

@@ -17,6 +17,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rtvault.catalog import open_catalog
+
 BIN = Path("/usr/lib/postgresql/15/bin")
 SUPERUSER = "postgres"
 # A linguistic collation (accents and punctuation ignored at first level): byte-order ranges must not rely on it.
@@ -57,6 +59,7 @@ class PostgresServer:
     port: int
     user: str
     _numbers: itertools.count = field(default_factory=lambda: itertools.count(1))
+    _template: bool = False
 
     @property
     def data(self) -> Path:
@@ -71,14 +74,23 @@ class PostgresServer:
         with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
             conn.execute(sql)
 
-    def new_database(self) -> str:
+    def new_database(self, *, migrated: bool = True) -> str:
+        """An empty database, or by default a copy of one with the catalog schema already applied: applying
+        the migrations takes a second on PostgreSQL, copying a small template a tenth of one."""
         name = f"test_{next(self._numbers)}"
-        self.admin(f"CREATE DATABASE {name} {DATABASE_OPTIONS}")
+        if not migrated:
+            self.admin(f"CREATE DATABASE {name} {DATABASE_OPTIONS}")
+            return self.url(name)
+        if not self._template:
+            self.admin(f"CREATE DATABASE catalog_template {DATABASE_OPTIONS}")
+            open_catalog(self.url("catalog_template")).close()  # no session may stay on a template being copied
+            self._template = True
+        self.admin(f"CREATE DATABASE {name} TEMPLATE catalog_template")
         return self.url(name)
 
     def stop(self) -> None:
-        try:
-            _run(str(BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+        try:  # immediate: no shutdown checkpoint of every test database, the directory goes anyway
+            _run(str(BIN / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
         finally:
             shutil.rmtree(self.directory, ignore_errors=True)
 

@@ -19,26 +19,28 @@ def recorded(catalog: Catalog) -> list[str]:
     return [row[0] for row in catalog.execute("SELECT name FROM schema_migrations ORDER BY applied, name")]
 
 
-def test_migrations_applied_once_in_order(catalog: Catalog, catalog_url: str) -> None:
-    assert recorded(catalog) == NAMES
-    assert sorted(NAMES) == NAMES and len(set(NAMES)) == len(NAMES)
-    assert all(len(row[0]) == 20 and row[0].endswith("Z") for row in catalog.execute(
-        "SELECT applied FROM schema_migrations"))
-    assert schema.apply_migrations(catalog) == []
-    with open_catalog(catalog_url) as again:
+def test_migrations_applied_once_in_order(empty_url: str) -> None:
+    with open_catalog(empty_url, migrate=False) as catalog:
+        assert schema.apply_migrations(catalog) == NAMES
+        assert recorded(catalog) == NAMES
+        assert sorted(NAMES) == NAMES and len(set(NAMES)) == len(NAMES)
+        assert all(len(row[0]) == 20 and row[0].endswith("Z") for row in catalog.execute(
+            "SELECT applied FROM schema_migrations"))
+        assert schema.apply_migrations(catalog) == []
+    with open_catalog(empty_url) as again:
         assert recorded(again) == NAMES
         assert again.one("SELECT COUNT(*) FROM schema_migrations") == (len(NAMES),)
 
 
-def test_an_old_catalog_is_upgraded_and_keeps_its_data(catalog_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    with open_catalog(catalog_url, migrate=False) as old:
+def test_an_old_catalog_is_upgraded_and_keeps_its_data(empty_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    with open_catalog(empty_url, migrate=False) as old:
         monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:1])
         assert schema.apply_migrations(old) == NAMES[:1]
         old.execute("INSERT INTO patients (key, path, last_name, first_name, sort_name, status) "
                     "VALUES (?, ?, ?, ?, ?, ?)", ("0123456789abcdef", "Institution_1/Mount_0/Patient_9",
                                                   "LEFÈVRE", "Anaïs", "lefevre anais", "deleted"))
         monkeypatch.undo()
-    with open_catalog(catalog_url) as upgraded:
+    with open_catalog(empty_url) as upgraded:
         assert recorded(upgraded) == NAMES
         assert upgraded.one("SELECT last_name FROM patients WHERE key = ?", ("0123456789abcdef",)) == ("LEFÈVRE",)
         assert search(upgraded, Criteria(status="deleted")).total == 1
