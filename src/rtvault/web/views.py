@@ -4,6 +4,7 @@ or as JSON by the /api twin) or a file; the audit trail records what was asked a
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 from starlette.background import BackgroundTask
 from starlette.responses import FileResponse, Response
@@ -17,6 +18,7 @@ from rtvault.web.call import Call
 
 AUDIT_PER_PAGE = 50
 _AUDIT_FILTERS = ("user", "action", "patient", "since", "until")
+Result = TypeVar("Result")
 
 
 def search_patients(call: Call) -> dict:
@@ -45,7 +47,7 @@ def show_patient(call: Call) -> dict:
     return patient
 
 
-def _audited(call: Call, action: str, work: Callable[[], tuple[dict, object]]) -> object:
+def _audited(call: Call, action: str, work: Callable[[], tuple[dict, Result]]) -> Result:
     """Run `work` (which answers (audit detail, result)); record the outcome either way."""
     key = call.path_params["key"]
     asked = {"version": call.get("version"), "location": call.get("location")}
@@ -68,9 +70,7 @@ def download(call: Call) -> Response:
                                 background=BackgroundTask(discard, out))
         return {"version": chosen.version["version"], "source": chosen.source}, response
 
-    response = _audited(call, "download", work)
-    assert isinstance(response, Response)
-    return response
+    return _audited(call, "download", work)
 
 
 def restore(call: Call) -> dict:
@@ -81,9 +81,7 @@ def restore(call: Call) -> dict:
         done = restore_to_dir(call.config, chosen)
         return {"version": done["version"], "source": done["source"], "directory": done["directory"]}, done
 
-    done = _audited(call, "restore", work)
-    assert isinstance(done, dict)
-    return {**done, "key": call.path_params["key"]}
+    return {**_audited(call, "restore", work), "key": call.path_params["key"]}
 
 
 def archives(call: Call) -> dict:
