@@ -210,3 +210,13 @@ def rtvault(config: Path, *args: str) -> str:
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stdout + done.stderr
     return done.stdout
+
+
+def test_sqlite_and_postgresql_give_the_same_results(world: World, request: pytest.FixtureRequest,
+                                                     tmp_path: Path) -> None:
+    found = []
+    for dialect in ("sqlite", "postgresql"):
+        with open_catalog(new_url(request, dialect, tmp_path)) as catalog:
+            sync(catalog, {"primary": world.store})
+            found.append(results(catalog))
+    assert found[0] == found[1]
