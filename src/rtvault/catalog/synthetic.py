@@ -2,7 +2,7 @@
 
 Every value the search reads is derived by the indexer's own functions (`Identity.of`, `Identity.terms`,
 `plan_terms`, the folding module), so a filled catalog is searched exactly like one indexed from stores. The
-rows are written in bulk (executemany in large transactions, ids assigned here), which makes a million patients
+rows are written in bulk (executemany in one transaction, ids assigned here), which makes a million patients
 a matter of minutes. Filled patients live in a store named SYNTHETIC_STORE that no configuration has, and a
 catalog that holds real patients is refused unless forced: fake patients are never mixed with real ones
 silently. `rtvault catalog rebuild` removes them, as it removes everything the stores do not hold.
@@ -231,7 +231,7 @@ class _Generator:
                 "diagnosis": rng.choice(site.diagnoses), "comment": rng.choice(COMMENTS),
                 "last_modified": placed[-1][0], "plans": plans, "image_sets": images}
         identity = Identity.of(data, files=0, size=0)
-        self.last_names.add(str(identity.values["last_name"]))
+        self.last_names.add(str(identity.values["sort_name"]).split(" ", 1)[0])  # folded: LEFÈVRE = Lefèvre
         archived_at = max((when for _, places in placed for kind, _, when, _ in places if kind == "archive"),
                           default=None)
         rows.patients.append((pid, identity.key, *identity.values.values(), archived_at,
@@ -345,19 +345,43 @@ class _BulkWriter:
                                     f"(SELECT MAX(id) FROM {table}))")
 
 
+_FILLED = ("patients", "versions", "locations", "plans", "image_sets", "terms")
+
+
+def _secondary_indexes(catalog: Catalog) -> list[tuple[str, str]]:
+    """(name, CREATE statement) of the filled tables' indexes that no key or unique constraint needs."""
+    tables = ", ".join(f"'{t}'" for t in _FILLED)
+    if catalog.dialect == "sqlite":
+        return [(n, sql) for n, sql in catalog.execute(
+            f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ({tables})")]
+    return [(n, sql) for n, sql in catalog.execute(
+        "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+        f"JOIN pg_class t ON t.oid = i.indrelid WHERE t.relname IN ({tables}) AND NOT i.indisprimary "
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)")]
+
+
 @contextmanager
-def _bulk_mode(catalog: Catalog) -> Iterator[None]:
-    """SQLite without fsync and with a large page cache for the fill only: a crash loses fake patients at worst."""
-    if catalog.dialect != "sqlite":
-        yield
-        return
-    catalog.execute("PRAGMA synchronous=OFF")
-    catalog.execute("PRAGMA cache_size=-524288")  # 512 MiB: the indexes being filled stay in memory
+def _bulk_mode(catalog: Catalog, *, reindex: bool) -> Iterator[None]:
+    """One transaction for the whole fill (all or nothing); with `reindex`, the secondary indexes dropped first and
+    built again at the end, which sorts once instead of inserting at random into large B-trees. SQLite runs
+    without fsync and with a large page cache meanwhile: a crash loses nothing, the transaction is not committed."""
+    sqlite = catalog.dialect == "sqlite"
+    if sqlite:
+        catalog.execute("PRAGMA synchronous=OFF")
+        catalog.execute("PRAGMA cache_size=-1048576")  # 1 GiB
     try:
-        yield
+        with catalog.transaction():
+            indexes = _secondary_indexes(catalog) if reindex else []
+            for name, _ in indexes:
+                catalog.execute(f"DROP INDEX {name}")
+            yield
+            for _, statement in indexes:
+                catalog.execute(statement)
     finally:
-        catalog.execute("PRAGMA cache_size=-2000")
-        catalog.execute("PRAGMA synchronous=NORMAL")
+        if sqlite:
+            catalog.execute("PRAGMA cache_size=-2000")
+            catalog.execute("PRAGMA synchronous=NORMAL")
+            catalog.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the fill went through the WAL: give the space back
 
 
 def fill(catalog: Catalog, patients: int, seed: int, progress: Progress | None = None, *,
@@ -380,7 +404,8 @@ def fill(catalog: Catalog, patients: int, seed: int, progress: Progress | None =
     doctors: set[str] = set()
     progress = progress or NoProgress()
     progress.begin("synthetic patients", patients)
-    with _bulk_mode(catalog):
+    existing = first - 1
+    with _bulk_mode(catalog, reindex=patients >= existing):
         for start in range(first, first + patients, CHUNK):
             rows = Rows()
             for pid in range(start, min(start + CHUNK, first + patients)):
