@@ -178,7 +178,7 @@ def describe(url: str) -> str:
 
 def _without_password(text: str, url: str) -> str:
     password = urlsplit(url).password
-    text = " ".join(text.split())
+    text = "; ".join(" ".join(line.split()) for line in text.splitlines() if line.strip())  # one line
     return text.replace(password, "***") if password else text
 
 
