@@ -141,6 +141,14 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
             ("terms", "patient"), ("versions", "patient"), ("locations", "version"), ("locations", "patient"),
             ("plans", "patient"), ("image_sets", "patient"))),
     ]),
+    # Search at a million patients: a candidate's name terms are read through (patient, field, term), never by
+    # scanning every patient who shares a common name; status with a date range narrows on both columns.
+    ("0005_search_indexes", [
+        "CREATE INDEX terms_patient_field ON terms (patient, field, term)",
+        "DROP INDEX terms_patient",
+        "CREATE INDEX patients_status_archived ON patients (status, archived_at)",
+        "CREATE INDEX patients_status_modified ON patients (status, last_modified)",
+    ]),
 ]
 
 

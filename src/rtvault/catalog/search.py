@@ -108,25 +108,35 @@ class _Query:
         self.params: list[object] = []
         self.rank: list[str] = []
         self.rank_params: list[object] = []
+        self.driven = False  # a name criterion already selects the candidates
 
     def add(self, clause: str, *params: object) -> None:
         self.where.append(clause)
         self.params.extend(params)
 
     def name(self, field_name: str, typed: str) -> None:
+        """The first name criterion drives the query (its patients come straight from the term index); the
+        other one, and every relevance, is checked per candidate through the (patient, field, term) index, so
+        that no cost depends on how many patients share a common name."""
         term = folding.compact(typed)
         if not term:
             raise InputError(f"{field_name.replace('_', ' ')}: {typed!r} holds no letter or digit")
         kind = "last" if field_name == "last_name" else "first"
         fuzzy = self._fuzzy(kind, term)
+        end = folding.prefix_end(term)
         marks = ", ".join("?" * len(fuzzy))
-        extra = f" UNION SELECT patient FROM terms WHERE field = ? AND term IN ({marks})" if fuzzy else ""
-        self.add(f"p.id IN (SELECT patient FROM terms WHERE field = ? AND term >= ? AND term < ?{extra})",
-                 kind, term, folding.prefix_end(term), *([kind, *fuzzy] if fuzzy else []))
-        self.rank.append("CASE WHEN EXISTS (SELECT 1 FROM terms t WHERE t.field = ? AND t.term = ? "
-                         "AND t.patient = p.id) THEN 0 WHEN EXISTS (SELECT 1 FROM terms t WHERE t.field = ? "
-                         "AND t.term >= ? AND t.term < ? AND t.patient = p.id) THEN 1 ELSE 2 END")
-        self.rank_params.extend([kind, term, kind, term, folding.prefix_end(term)])
+        near = f" OR t.term IN ({marks})" if fuzzy else ""
+        match = f"t.patient = p.id AND t.field = ? AND (t.term >= ? AND t.term < ?{near})"
+        if self.driven:
+            self.add(f"EXISTS (SELECT 1 FROM terms t WHERE {match})", kind, term, end, *fuzzy)
+        else:
+            extra = f" UNION SELECT patient FROM terms WHERE field = ? AND term IN ({marks})" if fuzzy else ""
+            self.add(f"p.id IN (SELECT patient FROM terms WHERE field = ? AND term >= ? AND term < ?{extra})",
+                     kind, term, end, *([kind, *fuzzy] if fuzzy else []))
+            self.driven = True
+        self.rank.append("(SELECT MIN(CASE WHEN t.term = ? THEN 0 WHEN t.term >= ? AND t.term < ? THEN 1 ELSE 2 END) "
+                         f"FROM terms t WHERE {match})")
+        self.rank_params.extend([term, term, end, kind, term, end, *fuzzy])
 
     def _fuzzy(self, kind: str, term: str) -> list[str]:
         if len(term) < folding.MIN_FUZZY:
@@ -223,14 +233,24 @@ def search(catalog: Catalog, criteria: Criteria, *, page: int = 1, per_page: int
     rank = " + ".join(q.rank) or "0"
     columns = ", ".join(f"p.{c}" for c in PATIENT_COLUMNS)
     rows = catalog.execute(
-        f"SELECT {columns}, {rank} AS relevance FROM patients p WHERE {where} "
-        f"ORDER BY relevance, p.sort_name, p.id LIMIT ? OFFSET ?",
+        f"SELECT {columns}, {rank} AS relevance FROM {_source(catalog, q, total, page * per_page)} WHERE {where} "
+        f"ORDER BY {'relevance, ' if q.rank else ''}p.sort_name, p.id LIMIT ? OFFSET ?",
         [*q.rank_params, *q.params, per_page, (page - 1) * per_page])
     patients = [dict(zip((*PATIENT_COLUMNS, "relevance"), row, strict=True)) for row in rows]
     _attach_locations(catalog, patients)
     for patient in patients:
         del patient["id"]
     return SearchResult(patients, min(total, COUNT_LIMIT), page, per_page, total > COUNT_LIMIT)
+
+
+def _source(catalog: Catalog, q: _Query, total: int, wanted: int) -> str:
+    """Without a name, every match is as relevant: when matches are so many that walking the patients in name
+    order reaches `wanted` of them sooner than sorting them all, tell SQLite to walk (it has no statistics to
+    see it; PostgreSQL has and decides itself)."""
+    if q.rank or catalog.dialect != "sqlite" or total <= COUNT_LIMIT // 10:
+        return "patients p"
+    size = catalog.one("SELECT MAX(id) FROM patients")
+    return "patients p INDEXED BY patients_sort" if total * total > wanted * int(size[0] or 0) else "patients p"
 
 
 def _attach_locations(catalog: Catalog, patients: list[dict]) -> None:
