@@ -1,7 +1,8 @@
-"""The error tree and the single table of exit codes.
+"""The error tree, the single table of exit codes and the single table of HTTP statuses.
 
 Every error a user can cause is a subclass of `RtvaultError`; its `exit_code` is assigned here and nowhere
-else. The CLI prints `str(error)` as one sentence; anything else escaping is a bug (exit code 1).
+else, and so is the HTTP status the web interface answers it with (`HTTP_STATUSES`). The CLI prints
+`str(error)` as one sentence; anything else escaping is a bug (exit code 1, HTTP 500).
 """
 
 from __future__ import annotations
@@ -102,3 +103,67 @@ class CheckFailed(RtvaultError):
     """`rtvault check` found problems."""
 
     exit_code = ExitCode.CHECK_FAILED
+
+
+class NotFound(InputError):
+    """The patient, version or location asked for is not in the catalog; `what` names which."""
+
+    def __init__(self, message: str, what: str = "patient") -> None:
+        super().__init__(message)
+        self.what = what
+
+
+class Unavailable(RtvaultError):
+    """A server rtvault depends on (the LDAP directory, the catalog database) does not answer."""
+
+    exit_code = ExitCode.CONFIG  # most often a wrong URL in the configuration, or that server is down
+
+
+class Refused(RtvaultError):
+    """A web request refused before any work: no credentials, too small a role, no CSRF token, too big."""
+
+
+class Unauthorized(Refused):
+    """No valid session or token: HTML pages redirect to the sign-in page, the API answers 401."""
+
+
+class Forbidden(Refused):
+    """The user's role is too small for what was asked."""
+
+    def __init__(self, needed: str, actual: str) -> None:
+        super().__init__(f"this needs the {needed} role; you have the {actual} role")
+        self.needed = needed
+        self.actual = actual
+
+
+class CsrfRefused(Refused):
+    """A state-changing request without the session's CSRF token."""
+
+
+class TooManyAttempts(Refused):
+    """Login rate limiting."""
+
+
+class TooLarge(Refused):
+    """A request body beyond what any form of ours sends."""
+
+
+# The HTTP status of each error, most specific first: the first class an error is an instance of gives its
+# status; any other error (a bug included) is 500. The web interface names each kind in the user's language.
+HTTP_STATUSES: tuple[tuple[type[RtvaultError], int], ...] = (
+    (Unauthorized, 401),
+    (Forbidden, 403),
+    (CsrfRefused, 403),
+    (TooManyAttempts, 429),
+    (TooLarge, 413),
+    (NotFound, 404),
+    (InputError, 400),
+    (LockBusy, 409),
+    (Unavailable, 503),
+    (ConfigError, 500),
+    (StoreError, 500),
+)
+
+
+def http_status(error: BaseException) -> int:
+    return next((status for kind, status in HTTP_STATUSES if isinstance(error, kind)), 500)

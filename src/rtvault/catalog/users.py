@@ -21,7 +21,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from rtvault.catalog.db import Catalog, now_iso
 from rtvault.config.settings import Ldap
-from rtvault.errors import ExitCode, InputError, RtvaultError
+from rtvault.errors import InputError, Unavailable
 
 ROLES = ("viewer", "operator", "admin")
 SOURCES = ("local", "ldap")
@@ -37,10 +37,8 @@ _HASHER = PasswordHasher()
 _USER_COLUMNS = "u.name, u.role, u.source, u.created, u.disabled"
 
 
-class DirectoryUnavailable(RtvaultError):
+class DirectoryUnavailable(Unavailable):
     """The LDAP/Active Directory server cannot be reached: nobody from the directory can sign in for now."""
-
-    exit_code = ExitCode.CONFIG
 
 
 @dataclass(frozen=True)

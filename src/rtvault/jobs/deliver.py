@@ -19,14 +19,10 @@ from rtvault.catalog import fold as folding
 from rtvault.catalog.db import Catalog
 from rtvault.catalog.patients import find_version, is_key, patient_detail
 from rtvault.config import Config
-from rtvault.errors import InputError, StoreError
+from rtvault.errors import InputError, NotFound, StoreError
 from rtvault.jobs.archives import export, restore_from_archive
 from rtvault.jobs.restore import restore_patient
 from rtvault.store import Store
-
-
-class NotFound(InputError):
-    """The patient, version or location asked for is not in the catalog."""
 
 
 @dataclass(frozen=True)
@@ -52,12 +48,13 @@ def choose(catalog: Catalog, config: Config, key: str, version: str = "", locati
         raise NotFound(f"no patient {key!r} in the catalog")
     chosen = find_version(patient, version.strip())
     if chosen is None:
-        raise NotFound(f"patient {key} has no version {version!r} in the catalog")
+        raise NotFound(f"patient {key} has no version {version!r} in the catalog", "version")
     usable = [loc for loc in chosen["locations"] if loc["store"] in config.stores]
     if location.strip():
         usable = [loc for loc in usable if str(loc["id"]) == location.strip()]
         if not usable:
-            raise NotFound(f"version {chosen['version']} has no location {location!r} on a configured store")
+            raise NotFound(f"version {chosen['version']} has no location {location!r} on a configured store",
+                           "location")
     if not usable:
         raise StoreError(f"version {chosen['version']} is on no configured store (stores: "
                          f"{', '.join(sorted(config.stores)) or 'none'})")

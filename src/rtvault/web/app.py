@@ -30,7 +30,7 @@ from rtvault.config import Config
 from rtvault.errors import InputError, RtvaultError
 from rtvault.web import views
 from rtvault.web.call import Call
-from rtvault.web.errors import CsrfRefused, Forbidden, TooLarge, Unauthorized, status_of
+from rtvault.web.errors import CsrfRefused, Forbidden, TooLarge, Unauthorized, http_status
 from rtvault.web.i18n import DEFAULT, LANGUAGES, from_accept_language, translator
 from rtvault.web.security import SecurityHeaders
 
@@ -111,7 +111,7 @@ class Site:
         return HTMLResponse(html, status_code=status)
 
     def error(self, request: Request, error: RtvaultError, lang: str, api: bool) -> Response:
-        status = status_of(error)
+        status = http_status(error)
         if isinstance(error, Unauthorized) and not api:
             wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(f"/login?next={quote(wanted, safe='')}", status_code=303)
@@ -141,7 +141,7 @@ class Site:
             with self.catalog() as db:
                 user, session = self.credentials(db, request, api)
                 if not role_allows(user.role, page.role):
-                    raise Forbidden(f"this needs the {page.role} role; {user.name} is {user.role}")
+                    raise Forbidden(page.role, user.role)
                 if request.method == "POST" and session is not None:
                     check_csrf(request, params, session)
                 call = Call(self.config, db, user, session, client_address(request), params,

@@ -12,8 +12,8 @@ from starlette.responses import FileResponse, Response
 from rtvault.catalog import audit as audit_trail
 from rtvault.catalog.patients import archive_list, patient_detail
 from rtvault.catalog.search import MAX_PER_PAGE, Criteria, search
-from rtvault.errors import RtvaultError
-from rtvault.jobs.deliver import NotFound, choose, discard, download_name, export_tar, restore_to_dir
+from rtvault.errors import NotFound, RtvaultError
+from rtvault.jobs.deliver import choose, discard, download_name, export_tar, restore_to_dir
 from rtvault.web.call import Call
 
 AUDIT_PER_PAGE = 50
