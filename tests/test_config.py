@@ -84,7 +84,8 @@ def test_full_config_gives_typed_values(tmp_path: Path) -> None:
 def test_to_json_round_trips_to_the_same_config(tmp_path: Path) -> None:
     cfg = load(write(tmp_path / "rtvault.toml", FULL))
     data = cfg.to_json()
-    assert data["stores"] == {"nas1": {"path": "/mnt/nas1/rtvault"}, "nas2": {"path": "/mnt/nas2/rtvault"}}
+    assert data["stores"] == {"nas1": {"path": "/mnt/nas1/rtvault", "copy_of": ""},
+                              "nas2": {"path": "/mnt/nas2/rtvault", "copy_of": ""}}
     assert validate(data, cfg.file) == cfg
 
 
@@ -258,7 +259,8 @@ def test_each_kind_of_problem_names_its_dotted_path(tmp_path: Path, text: str, p
 @pytest.mark.parametrize(
     ("text", "problem"),
     [
-        ("colour = 1\n", "colour: unknown key (known keys: source, stores, backup, archive, catalog, retention, web)"),
+        ("colour = 1\n",
+         "colour: unknown key (known keys: source, stores, backup, archive, catalog, retention, verify, web)"),
         ("[retention]\nkeep_dayly = 7\n", "retention.keep_dayly: unknown key (did you mean 'keep_daily'?)"),
         (
             "[source.pinnacle]\nroot = '/p'\nexcludes = []\n",
@@ -267,7 +269,7 @@ def test_each_kind_of_problem_names_its_dotted_path(tmp_path: Path, text: str, p
         ("[source.dicom]\nport = 104\n", "source.dicom: unknown key (known keys: pinnacle)"),
         (
             "[stores.nas1]\npath = '/mnt/nas1'\nreadonly = true\n",
-            "stores.nas1.readonly: unknown key (known keys: path)",
+            "stores.nas1.readonly: unknown key (known keys: path, copy_of)",
         ),
     ],
 )
@@ -316,6 +318,7 @@ def test_the_schema_declares_the_expected_keys() -> None:
         "source.pinnacle.root",
         "source.pinnacle.exclude",
         "stores.<name>.path",
+        "stores.<name>.copy_of",
         "backup.max_shrink",
         "backup.lock_lease_seconds",
         "archive.inbox",
@@ -326,6 +329,8 @@ def test_the_schema_declares_the_expected_keys() -> None:
         "retention.keep_weekly",
         "retention.keep_monthly",
         "retention.keep_yearly",
+        "verify.cycle_days",
+        "verify.repair",
         "web.host",
         "web.port",
         "web.restore_dir",

@@ -76,6 +76,14 @@ class Store:
     path: Path = field(
         metadata=about("Directory of the store, on a local disk or a mounted NAS share.", example="/mnt/nas1/rtvault")
     )
+    copy_of: str = field(
+        default="",
+        metadata=about(
+            "Name of the store this one is a copy of: `rtvault replicate` copies what it lacks from there "
+            "(pairs run in the order of this file); empty for the primary.",
+            example="",
+        ),
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -140,6 +148,22 @@ class Backup:
             "crashed run is taken over once expired (or at once when its process is gone).",
             check=_positive,
         ),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Verify:
+    """Rolling verification: every object of every store re-read and re-hashed once per cycle."""
+
+    cycle_days: int = field(
+        default=30,
+        metadata=about("Each `rtvault verify` run re-reads its share so that every object is covered within "
+                       "this many days (run it daily).", check=_positive),
+    )
+    repair: bool = field(
+        default=False,
+        metadata=about("After a verify that found missing or corrupt objects, repair them at once from another "
+                       "store holding a verified good copy."),
     )
 
 
@@ -231,6 +255,7 @@ class Config:
     archive: Archive = field(default_factory=Archive)
     catalog: Catalog = field(default_factory=Catalog)
     retention: Retention = field(default_factory=Retention)
+    verify: Verify = field(default_factory=Verify)
     web: Web = field(default_factory=Web)
 
     def to_json(self) -> dict[str, object]:
