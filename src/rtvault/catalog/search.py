@@ -188,7 +188,10 @@ def _build(catalog: Catalog, c: Criteria) -> _Query:
         q.add("p.birth_date = ?", parse_day(c.birth_date, "birth date").isoformat())
     if c.born.strip():
         first, last = parse_years(c.born)
-        q.add("p.birth_year BETWEEN ? AND ?", first, last)
+        if last - first < 50:  # equalities: (birth_year, physician_fold) serves both criteria, not just the year
+            q.add(f"p.birth_year IN ({', '.join('?' * (last - first + 1))})", *range(first, last + 1))
+        else:
+            q.add("p.birth_year BETWEEN ? AND ?", first, last)
     if c.gender.strip():
         gender = _GENDER_WORDS.get(folding.fold(c.gender))
         if gender is None:
