@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,17 +28,18 @@ from rtvault.catalog.db import Catalog, open_catalog
 from rtvault.catalog.search import Criteria
 from rtvault.catalog.users import Session, User, get_session, role_allows, token_user
 from rtvault.config import Config
-from rtvault.errors import InputError, RtvaultError
+from rtvault.errors import CsrfRefused, Forbidden, InputError, RtvaultError, TooLarge, Unauthorized
 from rtvault.web import views
 from rtvault.web.call import Call
-from rtvault.web.errors import CsrfRefused, Forbidden, TooLarge, Unauthorized, http_status
+from rtvault.web.errors import Explained, explain, explain_status
 from rtvault.web.i18n import DEFAULT, LANGUAGES, from_accept_language, translator
-from rtvault.web.security import SecurityHeaders
+from rtvault.web.security import SecurityHeaders, with_security_headers
 
 HERE = Path(__file__).parent
 SESSION_COOKIE = "rtvault_session"
 LANG_COOKIE = "rtvault_lang"
 MAX_BODY = 64 * 1024  # our forms and JSON bodies are a few hundred bytes
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -110,14 +112,35 @@ class Site:
             page_query=page_query, filter_query=urlencode(query), **context)
         return HTMLResponse(html, status_code=status)
 
-    def error(self, request: Request, error: RtvaultError, lang: str, api: bool) -> Response:
-        status = http_status(error)
+    def error(self, request: Request, error: Exception, lang: str, api: bool, user: User | None = None,
+              session: Session | None = None) -> Response:
+        """The answer to a refused or failed request: a redirect to sign in, a JSON error, or a page with the
+        signed-in header, a translated heading and sentence, and the library's detail."""
         if isinstance(error, Unauthorized) and not api:
             wanted = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(f"/login?next={quote(wanted, safe='')}", status_code=303)
+        if not isinstance(error, RtvaultError):
+            log.error("unexpected error answering %s %s", request.method, request.url.path, exc_info=error)
+        return self.explained(request, explain(error, translator(lang)), lang, api, user, session)
+
+    def explained(self, request: Request, explained: Explained, lang: str, api: bool, user: User | None = None,
+                  session: Session | None = None) -> Response:
         if api:
-            return JSONResponse({"error": {"message": str(error), "status": status}}, status_code=status)
-        return self.render(request, "error.html", lang, status=status, status_code=status, message=str(error))
+            message = explained.detail or explained.title
+            return JSONResponse({"error": {"message": message, "status": explained.status, "kind": explained.kind}},
+                                status_code=explained.status)
+        return self.render(request, "error.html", lang, status=explained.status, user=user, session=session,
+                           error=explained)
+
+    def signed_in(self, request: Request) -> tuple[User | None, Session | None]:
+        """The session's user for a page outside the authenticated views (an unknown address): the header
+        still shows who is signed in; nobody when the catalog itself fails."""
+        try:
+            with self.catalog() as db:
+                session = get_session(db, request.cookies.get(SESSION_COOKIE, ""))
+        except Exception:  # the error page must render even when the catalog is what failed
+            return None, None
+        return (session.user, session) if session else (None, None)
 
     # --- authenticated pages -------------------------------------------------------------------------------
 
@@ -136,7 +159,7 @@ class Site:
         return session.user, session
 
     def handle(self, request: Request, page: Page, params: dict[str, str], lang: str) -> Response:
-        api = page.api
+        api, user, session = page.api, None, None
         try:
             with self.catalog() as db:
                 user, session = self.credentials(db, request, api)
@@ -152,8 +175,8 @@ class Site:
                 if api:
                     return JSONResponse(result)
                 return self.render(request, page.template or "", lang, user=user, session=session, data=result)
-        except RtvaultError as error:
-            return self.error(request, error, lang, api)
+        except Exception as error:  # an unexpected one too: answered with a page, its traceback logged
+            return self.error(request, error, lang, api, user, session)
 
 
 def check_csrf(request: Request, params: dict[str, str], session: Session) -> None:
@@ -224,15 +247,23 @@ def create_app(config: Config) -> Starlette:
         routes.append(Route(api_path, endpoint(site, Page(view, role, None, api=True)), methods=list(methods)))
     routes.append(Mount("/static", StaticFiles(directory=HERE / "static"), name="static"))
 
-    async def not_found(request: Request, exc: Exception) -> Response:
+    async def refused(request: Request, exc: Exception) -> Response:
+        """Starlette's own refusals (no such address, wrong method), with the signed-in header."""
         status = exc.status_code if isinstance(exc, HTTPException) else 500
-        lang, t = language(request), translator(language(request))
-        if request.url.path.startswith("/api/"):
-            return JSONResponse({"error": {"message": t(f"error_{status}"), "status": status}}, status_code=status)
-        return site.render(request, "error.html", lang, status=status, status_code=status,
-                           message=t(f"error_{status}"))
+        user, session = await run_in_threadpool(site.signed_in, request)
+        lang = language(request)
+        return site.explained(request, explain_status(status, translator(lang)), lang,
+                              request.url.path.startswith("/api/"), user, session)
 
-    app = Starlette(routes=routes, exception_handlers={HTTPException: not_found})
+    async def crashed(request: Request, exc: Exception) -> Response:
+        """A bug outside the views (the views answer their own): Starlette logs the traceback and sends this
+        from outside the middleware, hence the security headers added here."""
+        lang = language(request)
+        answer = site.explained(request, explain_status(500, translator(lang)), lang,
+                                request.url.path.startswith("/api/"))
+        return with_security_headers(answer)
+
+    app = Starlette(routes=routes, exception_handlers={HTTPException: refused, Exception: crashed})
     app.add_middleware(SecurityHeaders)
     app.state.site = site
     return app

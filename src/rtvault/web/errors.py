@@ -1,7 +1,72 @@
-"""The web's refusals and the HTTP status of any error, both from `rtvault.errors` (the one table)."""
+"""How an error reads on a page: its HTTP status (from `rtvault.errors.HTTP_STATUSES`, the one table), a
+heading and one sentence in the user's language naming what went wrong and what to do, then the library's
+own (English) detail."""
 
 from __future__ import annotations
 
-from rtvault.errors import CsrfRefused, Forbidden, TooLarge, TooManyAttempts, Unauthorized, http_status
+from collections.abc import Callable
+from dataclasses import dataclass
 
-__all__ = ["CsrfRefused", "Forbidden", "TooLarge", "TooManyAttempts", "Unauthorized", "http_status"]
+from rtvault.catalog.db import CatalogError
+from rtvault.catalog.users import DirectoryUnavailable
+from rtvault.errors import (
+    ConfigError,
+    CsrfRefused,
+    Forbidden,
+    InputError,
+    LockBusy,
+    NotFound,
+    StoreError,
+    TooLarge,
+    TooManyAttempts,
+    Unauthorized,
+    Unavailable,
+    http_status,
+)
+
+# Most specific first, as in HTTP_STATUSES; each kind has `error_title_<kind>` and `error_text_<kind>` strings.
+KINDS: tuple[tuple[type[Exception], str], ...] = (
+    (Unauthorized, "unauthorized"),
+    (Forbidden, "forbidden"),
+    (CsrfRefused, "csrf"),
+    (TooManyAttempts, "too_many"),
+    (TooLarge, "too_large"),
+    (NotFound, "not_found"),
+    (InputError, "invalid"),
+    (LockBusy, "busy"),
+    (DirectoryUnavailable, "directory"),
+    (Unavailable, "unavailable"),
+    (CatalogError, "catalog"),
+    (ConfigError, "config"),
+    (StoreError, "store"),
+)
+# Starlette's own refusals (an unknown address, a wrong method) carry only a status.
+STATUS_KINDS = {404: "no_page", 405: "method", 500: "internal"}
+
+
+@dataclass(frozen=True)
+class Explained:
+    status: int
+    kind: str
+    title: str
+    sentence: str
+    detail: str  # the library's message; empty for an unexpected error (its traceback is in the server's log)
+
+
+def kind_of(error: Exception) -> str:
+    kind = next((name for cls, name in KINDS if isinstance(error, cls)), "internal")
+    return f"not_found_{error.what}" if isinstance(error, NotFound) else kind
+
+
+def explain(error: Exception, t: Callable[..., str]) -> Explained:
+    kind = kind_of(error)
+    values = {}
+    if isinstance(error, Forbidden):
+        values = {"needed": t(f"role_{error.needed}"), "actual": t(f"role_{error.actual}")}
+    detail = "" if kind == "internal" else str(error)
+    return Explained(http_status(error), kind, t(f"error_title_{kind}"), t(f"error_text_{kind}", **values), detail)
+
+
+def explain_status(status: int, t: Callable[..., str]) -> Explained:
+    kind = STATUS_KINDS.get(status, "internal")
+    return Explained(status, kind, t(f"error_title_{kind}"), t(f"error_text_{kind}"), "")

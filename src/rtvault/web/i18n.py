@@ -111,16 +111,7 @@ FR: dict[str, str] = {
     "audit_result": "Résultat",
     "audit_csv": "Exporter en CSV",
     "audit_count": "{total} entrée(s)",
-    "error_title": "Erreur",
-    "error_400": "Requête invalide",
-    "error_401": "Connexion requise",
-    "error_403": "Accès refusé",
-    "error_404": "Introuvable",
-    "error_405": "Méthode non permise",
-    "error_413": "Requête trop volumineuse",
-    "error_429": "Trop de tentatives",
-    "error_500": "Erreur du serveur",
-    "error_503": "Service indisponible",
+    "error_detail": "Détail technique :",
     "back_home": "Retour à la recherche",
 }
 
@@ -223,16 +214,7 @@ EN: dict[str, str] = {
     "audit_result": "Result",
     "audit_csv": "Export as CSV",
     "audit_count": "{total} entry(ies)",
-    "error_title": "Error",
-    "error_400": "Bad request",
-    "error_401": "Sign-in required",
-    "error_403": "Access denied",
-    "error_404": "Not found",
-    "error_405": "Method not allowed",
-    "error_413": "Request too large",
-    "error_429": "Too many attempts",
-    "error_500": "Server error",
-    "error_503": "Service unavailable",
+    "error_detail": "Technical detail:",
     "back_home": "Back to the search",
 }
 
@@ -256,6 +238,74 @@ FR.update({f"help_{name}": text for name, text in {
     "archived_before": "date, incluse",
     "archive": "début du nom du fichier d'archive ou du volume",
 }.items()})
+
+# Each error kind of `rtvault.web.errors.KINDS`: a heading, then one sentence saying what to do.
+_ERRORS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
+    "unauthorized": (("Connexion requise", "Connectez-vous pour continuer."),
+                     ("Sign-in required", "Sign in to continue.")),
+    "forbidden": (("Rôle insuffisant", "Cette action demande le rôle {needed} ; vous avez le rôle {actual}. "
+                   "Demandez-le à un administrateur si votre travail l'exige."),
+                  ("Role too small", "This needs the {needed} role; you have the {actual} role. Ask an "
+                   "administrator for it if your work requires it.")),
+    "csrf": (("Formulaire expiré", "Le jeton de sécurité du formulaire manque ou a expiré : rechargez la page "
+              "et recommencez."),
+             ("Form expired", "The form's security token is missing or expired: reload the page and try again.")),
+    "too_many": (("Trop de tentatives", "Trop de tentatives depuis ce poste : réessayez dans un quart d'heure."),
+                 ("Too many attempts", "Too many attempts from this workstation: try again in a quarter of an "
+                  "hour.")),
+    "too_large": (("Requête trop volumineuse", "La requête dépasse la taille d'un formulaire de rtvault."),
+                  ("Request too large", "The request is larger than any rtvault form sends.")),
+    "not_found_patient": (("Patient inconnu", "Aucun patient du catalogue ne correspond à cette adresse : "
+                           "retrouvez-le par la recherche."),
+                          ("Unknown patient", "No patient in the catalog matches this address: find them "
+                           "through the search.")),
+    "not_found_version": (("Version inconnue", "Ce patient n'a pas cette version dans le catalogue : choisissez-en "
+                           "une dans son dossier."),
+                          ("Unknown version", "This patient has no such version in the catalog: choose one on "
+                           "their record.")),
+    "not_found_location": (("Emplacement inconnu", "Cette version n'est pas à cet emplacement sur un stockage "
+                            "configuré : choisissez-en un dans le dossier du patient."),
+                           ("Unknown location", "This version is not at that location on a configured store: "
+                            "choose one on the patient's record.")),
+    "invalid": (("Critère ou valeur invalide", "Une valeur de la demande n'est pas comprise : corrigez-la et "
+                 "recommencez."),
+                ("Invalid criterion or value", "A value in the request is not understood: correct it and try "
+                 "again.")),
+    "busy": (("Stockage occupé", "Le stockage est utilisé par une autre opération (sauvegarde, purge) : "
+              "réessayez dans quelques minutes."),
+             ("Store busy", "The store is in use by another operation (backup, prune): try again in a few "
+              "minutes.")),
+    "directory": (("Annuaire indisponible", "L'annuaire de l'établissement (LDAP) ne répond pas : les comptes de "
+                   "l'annuaire ne peuvent pas se connecter pour l'instant ; prévenez l'informatique."),
+                  ("Directory unavailable", "The site's directory (LDAP) does not answer: directory accounts "
+                   "cannot sign in for now; tell the IT department.")),
+    "unavailable": (("Service indisponible", "Un serveur dont rtvault a besoin ne répond pas : réessayez plus "
+                     "tard ou prévenez l'administrateur."),
+                    ("Service unavailable", "A server rtvault needs does not answer: try again later or tell the "
+                     "administrator.")),
+    "catalog": (("Catalogue indisponible", "La base du catalogue ne répond pas ou a refusé la demande : "
+                 "prévenez l'administrateur de rtvault."),
+                ("Catalog unavailable", "The catalog database does not answer or refused the request: tell the "
+                 "rtvault administrator.")),
+    "config": (("Configuration incomplète", "La configuration du serveur rtvault est incomplète ou invalide : "
+                "prévenez l'administrateur de rtvault."),
+               ("Incomplete configuration", "The rtvault server's configuration is incomplete or invalid: tell "
+                "the rtvault administrator.")),
+    "store": (("Erreur de stockage", "Le stockage ne contient pas ce qui est demandé ou est endommagé : prévenez "
+               "l'administrateur de rtvault."),
+              ("Store error", "The store lacks what was asked or is damaged: tell the rtvault administrator.")),
+    "no_page": (("Page introuvable", "Cette adresse ne correspond à aucune page de rtvault."),
+                ("Page not found", "This address matches no rtvault page.")),
+    "method": (("Méthode non permise", "Cette page ne s'utilise pas ainsi : repartez de la recherche."),
+               ("Method not allowed", "This page is not used that way: start again from the search.")),
+    "internal": (("Erreur inattendue", "Une erreur inattendue s'est produite ; elle est consignée dans le journal "
+                  "du serveur. Prévenez l'administrateur si elle se reproduit."),
+                 ("Unexpected error", "An unexpected error happened; it is recorded in the server's log. Tell the "
+                  "administrator if it happens again.")),
+}
+for _kind, ((_fr_title, _fr_text), (_en_title, _en_text)) in _ERRORS.items():
+    FR.update({f"error_title_{_kind}": _fr_title, f"error_text_{_kind}": _fr_text})
+    EN.update({f"error_title_{_kind}": _en_title, f"error_text_{_kind}": _en_text})
 
 MESSAGES = {"fr": FR, "en": EN}
 

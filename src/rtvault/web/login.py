@@ -65,7 +65,7 @@ def sign_in(site: Site, request: Request, params: dict[str, str], lang: str) -> 
             user = authenticate(db, site.config.web.ldap, name, password)
         except DirectoryUnavailable as error:
             audit.record(db, user=name, address=address, action="login_failed", result=str(error))
-            return _form(site, request, lang, next_path, error=str(error), status=503, username=name)
+            return _form(site, request, lang, next_path, error="error_text_directory", status=503, username=name)
         if user is None:
             record_failure(db, address, name)
             audit.record(db, user=name, address=address, action="login_failed", result="wrong user name or password")
@@ -81,7 +81,7 @@ def sign_in(site: Site, request: Request, params: dict[str, str], lang: str) -> 
 
 
 def sign_out(site: Site, request: Request, params: dict[str, str], lang: str) -> Response:
-    cookie = request.cookies.get(SESSION_COOKIE, "")
+    cookie, session = request.cookies.get(SESSION_COOKIE, ""), None
     try:
         with site.catalog() as db:
             session = get_session(db, cookie)
@@ -89,8 +89,8 @@ def sign_out(site: Site, request: Request, params: dict[str, str], lang: str) ->
                 check_csrf(request, params, session)
                 end_session(db, cookie)
                 audit.record(db, user=session.user.name, address=client_address(request), action="logout")
-    except RtvaultError as error:
-        return site.error(request, error, lang, api=False)
+    except RtvaultError as error:  # a forged sign-out: the user is still signed in, the page says so
+        return site.error(request, error, lang, api=False, user=session.user if session else None, session=session)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

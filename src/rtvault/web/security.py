@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # No script at all, styles from /static only, no framing, no referrer leaking a patient key.
@@ -13,12 +14,20 @@ _ALWAYS = [
     (b"referrer-policy", b"no-referrer"),
     (b"x-content-type-options", b"nosniff"),
 ]
+_NO_STORE = (b"cache-control", b"no-store")
 _LOCAL = re.compile(r"/(?![/\\])[^\s\\]*")
 
 
 def local_path(wanted: str) -> str:
     """`wanted` when it is a path on this site (no scheme, no host, no `//`), else `/`: no open redirect."""
     return wanted if _LOCAL.fullmatch(wanted or "") else "/"
+
+
+def with_security_headers(response: Response) -> Response:
+    """`response` with the headers the middleware adds, for an answer sent from outside it (a crash)."""
+    for name, value in (*_ALWAYS, _NO_STORE):
+        response.headers[name.decode()] = value.decode()
+    return response
 
 
 class SecurityHeaders:
@@ -37,7 +46,7 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"cache-control"]
                 headers += _ALWAYS
-                headers.append((b"cache-control", b"max-age=3600" if static else b"no-store"))
+                headers.append((b"cache-control", b"max-age=3600") if static else _NO_STORE)
                 message = {**message, "headers": headers}
             await send(message)
 

@@ -1,0 +1,99 @@
+"""Error pages as a French hospital user reads them: a translated heading and sentence per kind of error, the
+library's detail after it, the signed-in header kept, the security headers even on an unexpected error."""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+import warnings
+
+from starlette.requests import Request
+from starlette.routing import Route
+
+from rtvault.errors import HTTP_STATUSES, InputError, NotFound, http_status
+from rtvault.web.app import Page, create_app, endpoint
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
+
+MISSING = "0123456789abcdef"
+
+
+def _heading(page: str) -> str:
+    return re.search(r"<h1>(.*?)</h1>", page, re.S).group(1).strip()  # type: ignore[union-attr]
+
+
+def _text(answer) -> str:
+    return html.unescape(answer.text)
+
+
+def test_unknown_patient_page_is_french_with_the_header(site) -> None:
+    client = site.login("viewer")
+    page = client.get(f"/patients/{MISSING}")
+    assert page.status_code == 404 and _heading(page.text) == "Patient inconnu"
+    assert "Aucun patient du catalogue" in _text(page) and f"no patient '{MISSING}' in the catalog" in _text(page)
+    assert 'id="signed-in"' in page.text and 'id="logout-form"' in page.text and 'href="/archives"' in page.text
+    english = client.get(f"/patients/{MISSING}", params={"lang": "en"})
+    assert _heading(english.text) == "Unknown patient" and "Signed in" in english.text
+
+
+def test_forbidden_page_names_the_role_needed_and_the_users(site) -> None:
+    page = site.login("operator").get("/audit")
+    assert page.status_code == 403 and _heading(page.text) == "Rôle insuffisant"
+    assert "demande le rôle administrateur ; vous avez le rôle opérateur" in _text(page)
+    assert "this needs the admin role; you have the operator role" in page.text
+    api = site.bearer("viewer").get("/api/audit").json()["error"]
+    assert api == {"message": "this needs the admin role; you have the viewer role", "status": 403,
+                   "kind": "forbidden"}
+
+
+def test_unknown_address_keeps_the_header(site) -> None:
+    client = site.login("viewer")
+    page = client.get("/nulle-part")
+    assert page.status_code == 404 and _heading(page.text) == "Page introuvable" and 'id="signed-in"' in page.text
+    assert site.client().get("/nulle-part").status_code == 404  # signed out: the same page, no header
+    assert client.get("/api/nulle-part").json()["error"]["status"] == 404
+
+
+def test_every_status_of_the_table_has_a_translated_page(site) -> None:
+    from rtvault.web.errors import KINDS
+    from rtvault.web.i18n import EN, FR
+
+    assert http_status(NotFound("x")) == 404 and http_status(InputError("x")) == 400
+    assert http_status(ValueError("a bug")) == 500
+    assert {cls for cls, _ in HTTP_STATUSES} <= {cls for cls, _ in KINDS}
+    kinds = {kind for _, kind in KINDS if kind != "not_found"}
+    kinds |= {"not_found_patient", "not_found_version", "not_found_location", "internal", "no_page", "method"}
+    for kind in kinds:
+        for table in (FR, EN):
+            assert f"error_title_{kind}" in table and f"error_text_{kind}" in table, kind
+
+
+def _crash(_call: object) -> dict:
+    raise RuntimeError("simulated bug in a view")
+
+
+async def _raw_crash(_request: Request) -> None:
+    raise RuntimeError("simulated bug outside the views")
+
+
+def test_unexpected_error_is_a_french_page_with_the_security_headers(site, caplog) -> None:
+    app = create_app(site.config)
+    site_object = app.state.site
+    app.router.routes.append(Route("/crash", endpoint(site_object, Page(_crash, "viewer", "search.html", api=False))))
+    app.router.routes.append(Route("/raw-crash", _raw_crash))
+    client = TestClient(app, "http://127.0.0.1", raise_server_exceptions=False, follow_redirects=False,
+                        client=("127.0.0.1", 50000))
+    assert site.sign_in(client, "viewer", site.password).status_code == 303
+    with caplog.at_level(logging.ERROR):
+        page = client.get("/crash")
+    assert page.status_code == 500 and _heading(page.text) == "Erreur inattendue"
+    assert "simulated bug" not in page.text and 'id="signed-in"' in page.text
+    assert "simulated bug in a view" in caplog.text and "Traceback" in caplog.text
+    raw = client.get("/raw-crash", headers={"Accept-Language": "en"})
+    for answer in (page, raw):
+        assert answer.headers["content-security-policy"].startswith("default-src 'self'"), answer.url
+        assert answer.headers["x-frame-options"] == "DENY" and answer.headers["cache-control"] == "no-store"
+    assert raw.status_code == 500 and _heading(raw.text) == "Unexpected error"
