@@ -97,3 +97,20 @@ def test_unexpected_error_is_a_french_page_with_the_security_headers(site, caplo
         assert answer.headers["content-security-policy"].startswith("default-src 'self'"), answer.url
         assert answer.headers["x-frame-options"] == "DENY" and answer.headers["cache-control"] == "no-store"
     assert raw.status_code == 500 and _heading(raw.text) == "Unexpected error"
+
+
+def test_invalid_search_value_keeps_the_form_and_marks_the_field(site) -> None:
+    client = site.login("viewer")
+    page = client.get("/", params={"last_name": "lefevre", "born": "abc"})
+    text = _text(page)
+    assert page.status_code == 400 and 'id="search-form"' in text and 'id="signed-in"' in text
+    assert 'id="last_name" name="last_name" value="lefevre"' in text and 'value="abc"' in text
+    born = re.search(r'<input id="born"[^>]*>', text).group(0)  # type: ignore[union-attr]
+    assert 'aria-invalid="true"' in born and 'aria-describedby="born-error born-help"' in born
+    alert = re.search(r'<p class="error field-error" id="born-error" role="alert">(.*?)</p>', text, re.S)
+    assert alert and "valeur non comprise" in alert.group(1) and "1950-1960" in alert.group(1)
+    assert "is not a year" in alert.group(1)  # the library's detail after the French sentence
+    hidden = _text(client.get("/", params={"modified_after": "hier"}))  # a field inside "Plus de criteres"
+    assert "<details open>" in hidden and 'id="modified_after-error"' in hidden
+    assert 'id="search-error"' in _text(client.get("/", params={"last_name": "a", "page": "0"}))
+    assert site.bearer("viewer").get("/api/search", params={"born": "abc"}).json()["error"]["kind"] == "invalid"

@@ -28,10 +28,19 @@ from rtvault.catalog.db import Catalog, open_catalog
 from rtvault.catalog.search import Criteria
 from rtvault.catalog.users import Session, User, get_session, role_allows, token_user
 from rtvault.config import Config
-from rtvault.errors import CsrfRefused, Forbidden, InputError, RtvaultError, TooLarge, Unauthorized
+from rtvault.errors import (
+    CsrfRefused,
+    Forbidden,
+    InputError,
+    NotFound,
+    RtvaultError,
+    TooLarge,
+    Unauthorized,
+    http_status,
+)
 from rtvault.web import views
 from rtvault.web.call import Call
-from rtvault.web.errors import Explained, explain, explain_status
+from rtvault.web.errors import Explained, explain, explain_status, invalid_input
 from rtvault.web.i18n import DEFAULT, LANGUAGES, from_accept_language, translator
 from rtvault.web.security import SecurityHeaders, with_security_headers
 
@@ -50,6 +59,7 @@ class Page:
     role: str
     template: str | None  # None for a view that answers a file
     api: bool
+    refill: Callable[[], dict] | None = None  # a form page: its data when the input is invalid (shown again)
 
 
 def is_loopback(address: str) -> bool:
@@ -109,7 +119,7 @@ class Site:
         html = self.templates.get_template(template).render(
             t=translator(lang), lang=lang, user=user, csrf=session.csrf if session else "", here=request.url.path,
             lang_url=lang_url, can=can, labels=Criteria.labels(), query=dict(request.query_params),
-            page_query=page_query, filter_query=urlencode(query), **context)
+            page_query=page_query, filter_query=urlencode(query), **{"invalid": None, **context})
         return HTMLResponse(html, status_code=status)
 
     def error(self, request: Request, error: Exception, lang: str, api: bool, user: User | None = None,
@@ -175,6 +185,11 @@ class Site:
                 if api:
                     return JSONResponse(result)
                 return self.render(request, page.template or "", lang, user=user, session=session, data=result)
+        except InputError as error:
+            if api or page.refill is None or isinstance(error, NotFound):
+                return self.error(request, error, lang, api, user, session)
+            return self.render(request, page.template or "", lang, status=http_status(error), user=user,
+                               session=session, data=page.refill(), invalid=invalid_input(error, Criteria.names()))
         except Exception as error:  # an unexpected one too: answered with a page, its traceback logged
             return self.error(request, error, lang, api, user, session)
 
@@ -224,6 +239,8 @@ def remember_language(request: Request, response: Response) -> Response:
     return response
 
 
+# Pages whose form comes back, the user's values kept and the faulty field marked, when a value is invalid.
+FORMS: dict[Callable, Callable[[], dict]] = {views.search_patients: views.no_search}
 PAGES: list[tuple[str, str, Callable, str, str | None, tuple[str, ...]]] = [
     ("/", "/api/search", views.search_patients, "viewer", "search.html", ("GET",)),
     ("/patients/{key}", "/api/patients/{key}", views.show_patient, "viewer", "patient.html", ("GET",)),
@@ -243,7 +260,8 @@ def create_app(config: Config) -> Starlette:
 
     routes: list[BaseRoute] = [*login_routes(site)]
     for path, api_path, view, role, template, methods in PAGES:
-        routes.append(Route(path, endpoint(site, Page(view, role, template, api=False)), methods=list(methods)))
+        page = Page(view, role, template, api=False, refill=FORMS.get(view))
+        routes.append(Route(path, endpoint(site, page), methods=list(methods)))
         routes.append(Route(api_path, endpoint(site, Page(view, role, None, api=True)), methods=list(methods)))
     routes.append(Mount("/static", StaticFiles(directory=HERE / "static"), name="static"))
 

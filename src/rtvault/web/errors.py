@@ -70,3 +70,10 @@ def explain(error: Exception, t: Callable[..., str]) -> Explained:
 def explain_status(status: int, t: Callable[..., str]) -> Explained:
     kind = STATUS_KINDS.get(status, "internal")
     return Explained(status, kind, t(f"error_title_{kind}"), t(f"error_text_{kind}"), "")
+
+
+def invalid_input(error: InputError, fields: list[str]) -> dict[str, str]:
+    """Which form field an invalid value came from (the library names it first: `born: '19x5' is not...`),
+    "" when none, and the library's detail."""
+    named = str(error).partition(":")[0].strip().replace(" ", "_")
+    return {"field": named if named in fields else "", "detail": str(error)}

@@ -112,6 +112,7 @@ FR: dict[str, str] = {
     "audit_csv": "Exporter en CSV",
     "audit_count": "{total} entrée(s)",
     "error_detail": "Détail technique :",
+    "invalid_field": "{label} : valeur non comprise. Attendu : {expected}.",
     "back_home": "Retour à la recherche",
 }
 
@@ -215,6 +216,7 @@ EN: dict[str, str] = {
     "audit_csv": "Export as CSV",
     "audit_count": "{total} entry(ies)",
     "error_detail": "Technical detail:",
+    "invalid_field": "{label}: value not understood. Expected: {expected}.",
     "back_home": "Back to the search",
 }
 

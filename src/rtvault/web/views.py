@@ -21,13 +21,18 @@ _AUDIT_FILTERS = ("user", "action", "patient", "since", "until")
 Result = TypeVar("Result")
 
 
+def no_search(page: int = 1, per_page: int = 20) -> dict:
+    """What the search page shows before a search, or when its criteria cannot be understood."""
+    return {"patients": [], "total": 0, "page": page, "per_page": per_page, "more": False, "criteria": {},
+            "searched": False}
+
+
 def search_patients(call: Call) -> dict:
     """`GET /` and `/api/search`: one page of patients matching the criteria (none given: no search)."""
     criteria = Criteria(**{name: call.get(name) for name in Criteria.names()})
     page, per_page = call.number("page", 1), call.number("per_page", 20, most=MAX_PER_PAGE)
     if criteria.is_empty():
-        return {"patients": [], "total": 0, "page": page, "per_page": per_page, "more": False, "criteria": {},
-                "searched": False}
+        return no_search(page, per_page)
     try:
         result = search(call.db, criteria, page=page, per_page=per_page)
     except RtvaultError as error:
