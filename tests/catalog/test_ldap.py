@@ -9,8 +9,18 @@ import pytest
 from ldap_server import PEOPLE, SLAPD, USER_DN, Directory, free_port, running_slapd
 
 from rtvault.catalog import open_catalog
-from rtvault.catalog.users import DirectoryUnavailable, add_user, authenticate, disable_user, get_user, ldap_bind
+from rtvault.catalog.users import (
+    DirectoryUnavailable,
+    add_user,
+    authenticate,
+    disable_user,
+    get_user,
+    ldap_bind,
+    list_users,
+    set_role,
+)
 from rtvault.config.settings import Ldap
+from rtvault.errors import InputError
 
 HELENE, HELENE_PASSWORD = "hlefevre", PEOPLE["hlefevre"][1]
 JB, JB_PASSWORD = "jbndiaye", PEOPLE["jbndiaye"][1]
@@ -90,3 +100,21 @@ def test_an_unreachable_directory_is_a_clear_error(db):
     assert down.url in str(raised.value)
     add_user(db, "e.dupre", "viewer", "Élodie-Dupré-2026")
     assert authenticate(db, down, "e.dupre", "Élodie-Dupré-2026") is not None  # local users still sign in
+
+
+def test_directory_user_names_are_compared_regardless_of_case(db, ldap):
+    add_user(db, HELENE, "operator", None, source="ldap")
+    with pytest.raises(InputError, match="already exists"):
+        add_user(db, "HLefevre", "admin", None, source="ldap")
+    typed = authenticate(db, ldap, "HLefevre", HELENE_PASSWORD)  # the directory ignores case: so does rtvault
+    assert typed is not None and (typed.name, typed.role) == (HELENE, "operator")
+    assert [u.name for u in list_users(db)] == [HELENE]
+    set_role(db, "HLEFEVRE", "admin")
+    assert get_user(db, HELENE).role == "admin"  # type: ignore[union-attr]
+
+
+def test_a_new_directory_user_is_kept_lowercased(db, ldap):
+    first = authenticate(db, ldap, "JBNdiaye", JB_PASSWORD)
+    again = authenticate(db, ldap, JB, JB_PASSWORD)
+    assert first is not None and again is not None and first.name == again.name == JB
+    assert [u.name for u in list_users(db)] == [JB]

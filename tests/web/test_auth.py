@@ -146,3 +146,24 @@ def test_security_headers(site) -> None:
     assert page.headers["referrer-policy"] == "no-referrer"
     assert page.headers["cache-control"] == "no-store"
     assert client.get("/static/style.css").status_code == 200
+
+
+def test_login_form_sizes_are_capped_before_hashing(site) -> None:
+    from rtvault.catalog.db import open_catalog
+    from rtvault.catalog.users import MAX_PASSWORD_BYTES, add_user
+    from rtvault.errors import InputError
+
+    longest = "é" * (MAX_PASSWORD_BYTES // 2)  # 1024 bytes in UTF-8: the longest password accepted
+    with open_catalog(site.config.catalog.url) as db:
+        add_user(db, "longpass", "viewer", longest)
+        with pytest.raises(InputError, match="at most 1024 bytes"):
+            add_user(db, "toolong", "viewer", longest + "x")
+    form = site.client().get("/login").text
+    assert 'maxlength="100"' in form and 'maxlength="1024"' in form
+    client = site.client("127.0.0.11")
+    assert site.sign_in(client, "longpass", longest).status_code == 303
+    refused = site.client("127.0.0.12")
+    assert site.sign_in(refused, "longpass", longest + "x").status_code == 401  # refused before Argon2 runs
+    assert site.sign_in(refused, "v" * 101, site.password).status_code == 401
+    failures = [e for e in site.audit(action="login_failed") if e["address"] == "127.0.0.12"]
+    assert len(failures) == 2 and all(len(e["user"]) <= 100 for e in failures)

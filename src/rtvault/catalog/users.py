@@ -26,6 +26,8 @@ from rtvault.errors import InputError, Unavailable
 ROLES = ("viewer", "operator", "admin")
 SOURCES = ("local", "ldap")
 MIN_PASSWORD = 12
+MAX_PASSWORD_BYTES = 1024  # Argon2 hashes whatever it is given: a megabyte "password" would cost a megabyte's work
+MAX_TYPED_NAME = 100  # what a sign-in form's user name may hold, checked before any hashing
 TOKEN_PREFIX = "rtv_"
 TOKEN_ID_CHARS = 12  # shown by `token list`: enough to name a token, useless to forge one
 MAX_USER_FAILURES = 5  # per (address, user) within FAILURE_WINDOW
@@ -88,6 +90,8 @@ def _check_role(role: str) -> None:
 def _check_password(password: str | None) -> str:
     if password is None or len(password) < MIN_PASSWORD:
         raise InputError(f"a password must have at least {MIN_PASSWORD} characters")
+    if len(password.encode("utf-8")) > MAX_PASSWORD_BYTES:
+        raise InputError(f"a password must have at most {MAX_PASSWORD_BYTES} bytes (UTF-8)")
     return _HASHER.hash(password)
 
 
@@ -102,7 +106,10 @@ def _existing(db: Catalog, name: str) -> User:
 
 
 def add_user(db: Catalog, name: str, role: str, password: str | None, *, source: str = "local") -> User:
-    """Add a user; a directory ('ldap') user has no local password and signs in with the directory's."""
+    """Add a user; a directory ('ldap') user has no local password and signs in with the directory's. A
+    directory compares user names regardless of case, so a directory user is kept lowercased."""
+    if source == "ldap":
+        name = name.lower()
     if not _NAME.fullmatch(name):
         raise InputError(f"user name {name!r} is not valid: 1 to 64 letters, digits or . _ - @")
     _check_role(role)
@@ -121,7 +128,11 @@ def add_user(db: Catalog, name: str, role: str, password: str | None, *, source:
 
 
 def get_user(db: Catalog, name: str) -> User | None:
+    """The user named exactly `name`, else the directory user of that name in any case (`HLefevre` is the
+    directory's `hlefevre`)."""
     row = db.one(f"SELECT {_USER_COLUMNS} FROM users u WHERE u.name = ?", (name,))
+    if row is None and name != name.lower():
+        row = db.one(f"SELECT {_USER_COLUMNS} FROM users u WHERE u.name = ? AND u.source = 'ldap'", (name.lower(),))
     return _user(row) if row else None
 
 
@@ -133,7 +144,7 @@ def set_password(db: Catalog, name: str, password: str) -> None:
     """Change a local user's password and end their browser sessions (their API tokens stay valid)."""
     user = _existing(db, name)
     if user.source != "local":
-        raise InputError(f"{name} signs in with the directory's password, which rtvault cannot change")
+        raise InputError(f"{user.name} signs in with the directory's password, which rtvault cannot change")
     password_hash = _check_password(password)
     with db.transaction():
         db.execute("UPDATE users SET password_hash = ? WHERE name = ?", (password_hash, name))
@@ -142,13 +153,12 @@ def set_password(db: Catalog, name: str, password: str) -> None:
 
 def set_role(db: Catalog, name: str, role: str) -> None:
     _check_role(role)
-    _existing(db, name)
-    db.execute("UPDATE users SET role = ? WHERE name = ?", (role, name))
+    db.execute("UPDATE users SET role = ? WHERE name = ?", (role, _existing(db, name).name))
 
 
 def disable_user(db: Catalog, name: str) -> None:
     """Refuse the user from now on: their sessions end and their API tokens are revoked."""
-    _existing(db, name)
+    name = _existing(db, name).name
     with db.transaction():
         db.execute("UPDATE users SET disabled = 1 WHERE name = ?", (name,))
         db.execute("DELETE FROM sessions WHERE username = ?", (name,))
@@ -157,8 +167,7 @@ def disable_user(db: Catalog, name: str) -> None:
 
 def enable_user(db: Catalog, name: str) -> None:
     """Let a disabled user sign in again (tokens revoked when disabling stay revoked)."""
-    _existing(db, name)
-    db.execute("UPDATE users SET disabled = 0 WHERE name = ?", (name,))
+    db.execute("UPDATE users SET disabled = 0 WHERE name = ?", (_existing(db, name).name,))
 
 
 # --- signing in --------------------------------------------------------------------------------------------
@@ -195,8 +204,8 @@ def authenticate(db: Catalog, ldap_settings: Ldap | None, name: str, password: s
     [web.ldap] default_role (none if it is empty). An unreachable directory raises DirectoryUnavailable rather
     than answering "wrong password", so that the sign-in page can say so and not count it as a failure.
     """
-    if not password or not _NAME.fullmatch(name):
-        return None  # an empty password would be an anonymous LDAP bind, which "succeeds"
+    if not password or not _NAME.fullmatch(name) or len(password.encode("utf-8")) > MAX_PASSWORD_BYTES:
+        return None  # an empty password would be an anonymous LDAP bind, which "succeeds"; a huge one costs
     user = get_user(db, name)
     if user is not None and user.disabled:
         return None
@@ -243,7 +252,7 @@ def ldap_bind(settings: Ldap, name: str, password: str) -> bool:
 
 def _typed(name: str) -> str:
     # Failures are keyed by whatever was typed: cut it, so a megabyte "user name" costs no megabyte row.
-    return name[:100]
+    return name[:MAX_TYPED_NAME]
 
 
 def login_allowed(db: Catalog, address: str, username: str) -> bool:
@@ -283,7 +292,7 @@ def create_token(db: Catalog, username: str, label: str = "") -> str:
     """A new API token for `username`; only its SHA-256 is kept, so this is the only time it is seen."""
     if len(label) > 200 or not label.isprintable():
         raise InputError("a token label is at most 200 printable characters")
-    _active(db, username)
+    username = _active(db, username).name
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     db.execute("INSERT INTO tokens (hash, username, label, created, last_used) VALUES (?, ?, ?, ?, NULL)",
                (_digest(token), username, label, now_iso()))
@@ -342,7 +351,7 @@ def revoke_token(db: Catalog, ref: str) -> dict:
 
 def revoke_user_tokens(db: Catalog, username: str) -> int:
     """Revoke every token of a user; returns how many there were."""
-    _existing(db, username)
+    username = _existing(db, username).name
     count = db.one("SELECT COUNT(*) FROM tokens WHERE username = ?", (username,))
     db.execute("DELETE FROM tokens WHERE username = ?", (username,))
     return int(count[0]) if count else 0
@@ -360,7 +369,7 @@ def create_session(db: Catalog, username: str, address: str, hours: int) -> tupl
     with db.transaction():
         db.execute("DELETE FROM sessions WHERE expires <= ?", (_iso(now),))
         db.execute("INSERT INTO sessions (hash, username, csrf, created, expires, address) VALUES (?, ?, ?, ?, ?, ?)",
-                   (session.token_hash, username, csrf, _iso(now), session.expires, address))
+                   (session.token_hash, user.name, csrf, _iso(now), session.expires, address))
     return cookie, session
 
 

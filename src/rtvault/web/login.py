@@ -17,6 +17,8 @@ from starlette.routing import BaseRoute, Route
 
 from rtvault.catalog import audit
 from rtvault.catalog.users import (
+    MAX_PASSWORD_BYTES,
+    MAX_TYPED_NAME,
     DirectoryUnavailable,
     authenticate,
     clear_failures,
@@ -53,6 +55,9 @@ def show_form(site: Site, request: Request, lang: str) -> Response:
 
 def sign_in(site: Site, request: Request, params: dict[str, str], lang: str) -> Response:
     name, password = params.get("username", "").strip(), params.get("password", "")
+    # Beyond these sizes no account can match: refused before Argon2 runs, the name cut for the records.
+    oversized = len(name) > MAX_TYPED_NAME or len(password.encode("utf-8")) > MAX_PASSWORD_BYTES
+    name = name[:MAX_TYPED_NAME]
     next_path, address = local_path(params.get("next", "/")), client_address(request)
     expected = request.cookies.get(LOGIN_COOKIE, "")
     if not expected or not hmac.compare_digest(expected.encode(), params.get("login_token", "").encode()):
@@ -62,7 +67,7 @@ def sign_in(site: Site, request: Request, params: dict[str, str], lang: str) -> 
             audit.record(db, user=name, address=address, action="login_failed", result="too many attempts")
             return _form(site, request, lang, next_path, error="too_many", status=429, username=name)
         try:
-            user = authenticate(db, site.config.web.ldap, name, password)
+            user = None if oversized else authenticate(db, site.config.web.ldap, name, password)
         except DirectoryUnavailable as error:
             audit.record(db, user=name, address=address, action="login_failed", result=str(error))
             return _form(site, request, lang, next_path, error="error_text_directory", status=503, username=name)
