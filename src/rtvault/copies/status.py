@@ -1,0 +1,221 @@
+"""`rtvault status`: what each configured store holds, how far each copy lags behind its source, how recently
+each store was verified, and every patient version and archive that is not on two stores (or not on two
+verified stores).
+
+A patient version is one (patient path, tree) pair: the same tree in many snapshots is one version. A store
+holds it when one of its snapshot manifests names it; a copy is *verified* when its store completed a
+verification cycle within `[verify] cycle_days` and none of the version's files is among that store's
+known problems.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from rtvault.archive import records
+from rtvault.config import Config
+from rtvault.copies.replicate import REPLICATED, copies_key
+from rtvault.errors import StoreError
+from rtvault.jobs.stores import open_store
+from rtvault.store import Store
+from rtvault.store.backend import DirectoryBackend
+from rtvault.store.objects import data_key
+from rtvault.store.repository import tree_key
+
+MIN_COPIES = 2
+
+
+@dataclass
+class StoreStatus:
+    name: str
+    location: str
+    available: bool = True
+    error: str | None = None
+    id: str | None = None
+    copy_of: str | None = None
+    objects: int = 0
+    bytes: int = 0  # stored (compressed) bytes of objects, trees, archives and manifests
+    free_bytes: int | None = None  # None when unknown (not a directory)
+    snapshots: int = 0
+    archives: int = 0
+    last_replication: str | None = None  # from the copies/ record the source's last replication wrote
+    lag_snapshots: int | None = None  # snapshots of its source it lacks (None: not a copy, or source unreachable)
+    lag_archives: int | None = None
+    lag_age_s: float | None = None  # age of the newest snapshot it lacks
+    last_verification: str | None = None  # when its last verification cycle completed
+    verified: bool = False  # a cycle completed within [verify] cycle_days
+    verify_problems: int = 0
+
+
+@dataclass
+class Shortfall:
+    """A patient version or an archive held by too few stores."""
+
+    kind: str  # patient | archive
+    key: str  # patient path, or archive id
+    tree: str | None  # the version's tree (patients)
+    snapshot: str | None  # the newest snapshot naming that version (patients)
+    stores: list[str]
+    verified_stores: list[str]
+
+
+@dataclass
+class StatusReport:
+    stores: list[StoreStatus]
+    versions: int = 0
+    archives: int = 0
+    too_few_copies: list[Shortfall] = field(default_factory=list)
+    too_few_verified: list[Shortfall] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Every store reachable and every version and archive on at least two of them."""
+        return not self.too_few_copies and all(s.available for s in self.stores)
+
+    def to_json(self) -> dict[str, object]:
+        return {"ok": self.ok, "copies_ok": not self.too_few_copies, "verified_ok": not self.too_few_verified,
+                **asdict(self)}
+
+
+@dataclass
+class _Holdings:
+    """What one store holds: patient versions, archives, and which of them its verification found damaged."""
+
+    store: Store
+    versions: dict[tuple[str, str], tuple[str, str]]  # (path, tree): (newest snapshot id, its time)
+    archives: set[str]
+    snapshot_times: dict[str, str]
+    problems: set[str]
+
+
+def _holdings(store: Store) -> _Holdings:
+    versions: dict[tuple[str, str], tuple[str, str]] = {}
+    times = {}
+    for manifest in store.manifests():  # oldest first: the newest snapshot naming a version wins
+        times[manifest["id"]] = manifest.get("time", "")
+        for patient in manifest["patients"]:
+            versions[(patient["path"], patient["tree"])] = (manifest["id"], manifest.get("time", ""))
+    return _Holdings(store, versions, set(records.all_ids(store)), times, set())
+
+
+def _verification(store: Store, status: StoreStatus, cycle_days: int, now: datetime) -> set[str]:
+    """Fill the verification fields; returns the keys the store's verification found missing or damaged."""
+    try:
+        from rtvault.copies.verify import load_state
+    except ImportError:  # rolling verification not installed: never verified
+        return set()
+    state = load_state(store)
+    status.last_verification = state.last_cycle_completed
+    if state.last_cycle_completed:
+        completed = datetime.fromisoformat(state.last_cycle_completed.replace("Z", "+00:00"))
+        status.verified = now - completed <= timedelta(days=cycle_days)
+    keys = {p.key if hasattr(p, "key") else p["key"] for p in state.problems}
+    status.verify_problems = len(keys)
+    return keys
+
+
+def _usage(store: Store, status: StoreStatus) -> None:
+    for prefix in REPLICATED:
+        for key in store.backend.list(prefix):
+            status.objects += key.startswith("data/")
+            status.bytes += store.backend.size(key)
+    if isinstance(store.backend, DirectoryBackend):
+        status.free_bytes = shutil.disk_usage(store.backend.root).free
+
+
+def _open(config: Config, name: str, now: datetime) -> tuple[StoreStatus, _Holdings | None]:
+    settings = config.stores[name]
+    where = str(settings.path) if settings.path is not None else getattr(settings, "url", "")
+    status = StoreStatus(name, where, copy_of=settings.copy_of or None)
+    try:
+        store = open_store(config, name)
+        status.location, status.id = store.location, store.info.get("id")
+        held = _holdings(store)
+        _usage(store, status)
+        held.problems = _verification(store, status, config.verify.cycle_days, now)
+    except StoreError as error:
+        status.available, status.error = False, str(error)
+        return status, None
+    status.snapshots, status.archives = len(held.snapshot_times), len(held.archives)
+    return status, held
+
+
+def _lag(status: StoreStatus, target: _Holdings, source: _Holdings, now: datetime) -> None:
+    missing = set(source.snapshot_times) - set(target.snapshot_times)
+    status.lag_snapshots = len(missing)
+    status.lag_archives = len(source.archives - target.archives)
+    if missing:
+        newest = max(source.snapshot_times[i] for i in missing)
+        try:
+            status.lag_age_s = round((now - datetime.fromisoformat(newest.replace("Z", "+00:00"))).total_seconds(), 1)
+        except ValueError:
+            status.lag_age_s = None
+    record = copies_key(str(source.store.info.get("id")))
+    try:
+        status.last_replication = json.loads(target.store.backend.get(record)).get("time")
+    except (StoreError, ValueError):
+        status.last_replication = None
+
+
+def _version_sound(held: _Holdings, tree: str) -> bool:
+    """None of the version's files is among the store's known problems."""
+    if not held.problems:
+        return True
+    if tree_key(tree) in held.problems:
+        return False
+    try:
+        files = held.store.get_tree(tree)["files"]
+    except StoreError:
+        return False
+    return not any(data_key(f["hash"]) in held.problems for f in files)
+
+
+def _archive_sound(held: _Holdings, archive_id: str) -> bool:
+    if not held.problems:
+        return True
+    keys = {records.tar_key(archive_id), records.record_key(archive_id)}
+    try:
+        record = records.load(held.store, archive_id)
+    except StoreError:
+        return False
+    if record.get("compression") != "none":
+        keys |= {data_key(m["hash"]) for m in record["members"] if m.get("hash")}
+    return not keys & held.problems
+
+
+def _shortfalls(report: StatusReport, held: dict[str, _Holdings], verified: set[str]) -> None:
+    versions = sorted({v for h in held.values() for v in h.versions})
+    archives = sorted({a for h in held.values() for a in h.archives})
+    report.versions, report.archives = len(versions), len(archives)
+    for path, tree in versions:
+        holders = [n for n, h in held.items() if (path, tree) in h.versions]
+        good = [n for n in holders if n in verified and _version_sound(held[n], tree)]
+        newest = max((held[n].versions[(path, tree)] for n in holders), key=lambda v: v[1])[0]
+        _note(report, Shortfall("patient", path, tree, newest, holders, good))
+    for archive_id in archives:
+        holders = [n for n, h in held.items() if archive_id in h.archives]
+        good = [n for n in holders if n in verified and _archive_sound(held[n], archive_id)]
+        _note(report, Shortfall("archive", archive_id, None, None, holders, good))
+
+
+def _note(report: StatusReport, item: Shortfall) -> None:
+    if len(item.stores) < MIN_COPIES:
+        report.too_few_copies.append(item)
+    if len(item.verified_stores) < MIN_COPIES:
+        report.too_few_verified.append(item)
+
+
+def store_status(config: Config, now: datetime | None = None) -> StatusReport:
+    """The status of every configured store and what is held by fewer than two (verified) stores."""
+    now = now or datetime.now(UTC)
+    opened = {name: _open(config, name, now) for name in config.stores}
+    held = {name: h for name, (_s, h) in opened.items() if h is not None}
+    report = StatusReport([status for status, _h in opened.values()])
+    for status in report.stores:
+        if status.copy_of in held and status.name in held:
+            _lag(status, held[status.name], held[status.copy_of], now)
+    _shortfalls(report, held, {s.name for s in report.stores if s.verified})
+    return report
