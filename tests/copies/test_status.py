@@ -1,0 +1,79 @@
+"""`rtvault status`: a patient version on one store before replication, on two after; lag after a new backup;
+an unmounted store; verified copies."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from rtvault.copies.status import store_status
+from rtvault.store.objects import data_key
+
+if TYPE_CHECKING:
+    from conftest import Copies  # tests/copies/conftest.py, for the annotations only
+
+
+def stores(report: dict) -> dict[str, dict]:
+    return {s["name"]: s for s in report["stores"]}
+
+
+def test_one_copy_before_replication_two_after(copies: Copies):
+    before = copies.cli_json("status", expect=7)
+    assert not before["ok"] and before["versions"] > 0 and before["archives"] == 1
+    single = {(i["key"], i["tree"]) for i in before["too_few_copies"] if i["kind"] == "patient"}
+    assert len(single) == before["versions"] and all(i["stores"] == ["primary"] for i in before["too_few_copies"])
+    assert stores(before)["secondary"]["lag_snapshots"] == 2
+    assert stores(before)["secondary"]["last_replication"] is None
+
+    copies.cli("replicate")
+    after = copies.cli_json("status")
+    assert after["ok"] and after["too_few_copies"] == []
+    secondary = stores(after)["secondary"]
+    assert (secondary["lag_snapshots"], secondary["lag_archives"], secondary["lag_age_s"]) == (0, 0, None)
+    assert secondary["last_replication"] and secondary["objects"] == stores(after)["primary"]["objects"] > 0
+    assert secondary["free_bytes"] > 0 and secondary["bytes"] > 0
+    # never verified: nothing has two verified copies yet, which is reported without failing the status
+    assert len(after["too_few_verified"]) == after["versions"] + after["archives"] and not after["verified_ok"]
+    text = copies.cli("status").stdout
+    assert "copy of primary" in text and "up to date" in text and "0 with fewer than two copies" in text
+
+
+def test_a_new_backup_shows_as_lag_until_replicated(replicated: Copies):
+    replicated.evolve(2)
+    replicated.backup()
+    report = store_status(replicated.config)
+    secondary = next(s for s in report.stores if s.name == "secondary")
+    assert secondary.lag_snapshots == 1 and secondary.lag_age_s is not None and secondary.lag_age_s >= 0
+    newest = replicated.primary.manifests()[-1]["id"]
+    patients = [i for i in report.too_few_copies if i.kind == "patient"]
+    assert patients and all(i.snapshot == newest for i in patients)
+
+
+def test_an_unmounted_store_is_reported_and_fails_the_status(replicated: Copies):
+    shutil.rmtree(replicated.secondary_path)
+    done = replicated.cli("status", "--json", expect=7)
+    secondary = stores(json.loads(done.stdout))["secondary"]
+    assert not secondary["available"] and "does not exist" in secondary["error"]
+    assert "UNAVAILABLE" in replicated.cli("status", expect=7).stdout
+
+
+def test_verified_copies_count_only_stores_verified_within_the_cycle(replicated: Copies):
+    verify = __import__("pytest").importorskip("rtvault.copies.verify")
+    for store in (replicated.primary, replicated.secondary):
+        verify.verify(store, all=True)
+    report = store_status(replicated.config)
+    assert report.ok and report.too_few_verified == []
+
+    later = store_status(replicated.config, now=datetime.now(UTC) + timedelta(days=31))  # cycle_days = 30
+    assert len(later.too_few_verified) == later.versions + later.archives
+
+    latest = replicated.secondary.manifests()[-1]["patients"][0]
+    damaged = data_key(replicated.secondary.get_tree(latest["tree"])["files"][0]["hash"])
+    path = replicated.secondary_path / damaged
+    path.write_bytes(path.read_bytes()[:-3] + b"xyz")
+    verify.verify(replicated.secondary, all=True)
+    short = store_status(replicated.config).too_few_verified
+    assert (latest["path"], latest["tree"]) in {(i.key, i.tree) for i in short}
+    assert all(i.verified_stores == ["primary"] for i in short)
