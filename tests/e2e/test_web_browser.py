@@ -104,7 +104,7 @@ def test_user_story(
     found.click()
     expect(page.locator("#patient-name")).to_contain_text(STORY_PATIENT)
     expect(version_rows(page)).to_have_count(2)
-    expect(page.locator("table.versions").get_by_text("sauvegarde")).to_have_count(2)  # one snapshot per version
+    expect(page.locator("table.versions ul.plain").get_by_text("sauvegarde")).to_have_count(2)  # one per version
     shots.take(page, "patient")
     key = page.url.split("?")[0].rsplit("/", 1)[-1]
 
@@ -266,6 +266,30 @@ def test_archived_patient_is_found_from_the_form_and_from_the_archives_page(
     shots.take(page, "archives")
     archive.get_by_role("link").click()
     expect(page.locator("a.patient-link")).to_have_text([name])
+
+
+def test_restore_from_the_archive_of_the_archived_patient(context: BrowserContext, deployment: Deployment,
+                                                         shots: Screenshots) -> None:
+    """An operator chooses the archive (not the backup) as the place to read the archived patient from: the
+    new folder holds the patient and the Institution file Pinnacle needs."""
+    page = context.new_page()
+    log_in(page, deployment, "operator")
+    page.get_by_label("Statut").select_option(label="archivé")
+    page.get_by_role("button", name="Rechercher").click()
+    page.locator("table.results a.patient-link").click()
+    row = version_rows(page).filter(has=page.locator('option[value*=":archive:"]')).first
+    archive = row.locator('option[value*=":archive:"]').first.get_attribute("value") or ""
+    assert re.fullmatch(r"primary:archive:\S+", archive), archive
+    row.get_by_label("Lire depuis").select_option(value=archive)
+    shots.take(page, "archive-chosen")
+    before = set(deployment.restore_dir.iterdir())
+    row.get_by_role("button", name="Restaurer").click()
+    expect(page.locator("#restored")).to_contain_text("archive")
+    shots.take(page, "restored")
+    made = set(deployment.restore_dir.iterdir()) - before
+    assert len(made) == 1, made
+    folder = made.pop()
+    assert (folder / "Institution").is_file() and list(folder.glob("Institution_*/Mount_*/Patient_*/Patient"))
 
 
 def test_usable_without_javascript(chromium: Browser, deployment: Deployment) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import re
 import tarfile
 import unicodedata
 import warnings
@@ -100,7 +101,7 @@ def test_restore_writes_a_new_directory_under_restore_dir(site) -> None:
     token = site.csrf_of(client, f"/patients/{key}")
     before = set((site.root / "restores").iterdir())
     answer = client.post(f"/api/patients/{key}/restore", headers={"X-CSRF-Token": token},
-                         json={"version": detail["versions"][0]["version"], "location": str(archive["id"])})
+                         json={"version": detail["versions"][0]["version"], "location": archive["location"]})
     assert answer.status_code == 200, answer.text
     made = set((site.root / "restores").iterdir()) - before
     assert len(made) == 1
@@ -181,3 +182,30 @@ def test_every_string_exists_in_both_languages() -> None:
     french = {k for k in FR if not k.startswith("help_")}
     assert french == set(EN)
     assert {f"help_{name}" for name in Criteria.names()} <= set(FR)
+
+
+def test_restore_from_a_snapshot_writes_the_filtered_institution_file(site) -> None:
+    client = site.bearer("operator")
+    key = site.key_of("gauthier")
+    detail = client.get(f"/api/patients/{key}").json()
+    snapshot = next(loc for loc in detail["versions"][0]["locations"] if loc["kind"] == "snapshot")
+    answer = client.post(f"/api/patients/{key}/restore", json={"location": snapshot["location"]})
+    assert answer.status_code == 200, answer.text
+    directory = site.root / "restores" / answer.json()["directory"].rsplit("/", 1)[-1]
+    institution = (directory / "Institution").read_text(encoding="latin-1")
+    assert sorted(p.name for p in directory.iterdir()) == ["Institution", "Institution_1"]
+    assert re.findall(r'PatientPath = "([^"]*)"', institution) == [detail["path"]]  # that patient only
+    assert (directory / detail["path"] / "Patient").is_file()
+
+
+def test_locations_are_named_stably_and_checked_against_the_catalog(site) -> None:
+    client = site.bearer("operator")
+    key = site.key_of("de la fontaine")
+    version = client.get(f"/api/patients/{key}").json()["versions"][0]
+    names = [loc["location"] for loc in version["locations"]]
+    assert names == [f"{loc['store']}:{loc['kind']}:{loc['ref']}" for loc in version["locations"]]
+    assert {name.split(":")[1] for name in names} == {"snapshot", "archive"}
+    for forged in ("1", "primary:archive:0000", "../primary:snapshot:latest", "elsewhere:snapshot:" + names[0]):
+        asked = {"version": version["version"], "location": forged}
+        answer = client.get(f"/api/patients/{key}/download", params=asked)
+        assert answer.status_code == 404 and answer.json()["error"]["kind"] == "not_found_location", forged

@@ -1,8 +1,9 @@
 """One patient as the catalog knows it (identity, plans, image sets, every version and where it is), and the
 list of archives: what the web pages show beyond a search result.
 
-A version is named by `version_id(tree)`, a short hash of its tree reference: stable across `catalog
-rebuild` (the stores are the truth), unlike row ids, and safe to put in a URL.
+A version is named by `version_id(tree)`, a short hash of its tree reference, and a location by
+`store:kind:ref` (`primary:archive:<archive id>`): both stable across `catalog rebuild` (the stores are the
+truth), unlike row ids, and safe to put in a URL.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from rtvault.catalog.search import PATIENT_COLUMNS
 
 KEY_PATTERN = re.compile(r"[0-9a-f]{16}")
 _SHOWN = (*(c for c in PATIENT_COLUMNS if c != "id"), "comment")
-_LOCATION_COLUMNS = ("id", "store", "kind", "ref", "time", "file", "volume", "damaged")
+_LOCATION_COLUMNS = ("store", "kind", "ref", "time", "file", "volume", "damaged")
 
 
 def is_key(text: str) -> bool:
@@ -24,6 +25,11 @@ def is_key(text: str) -> bool:
 
 def version_id(tree: str) -> str:
     return hashlib.sha256(tree.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def location_ref(location: dict) -> str:
+    """How a request names one location of a version: `store:kind:ref`."""
+    return f"{location['store']}:{location['kind']}:{location['ref']}"
 
 
 def patient_detail(catalog: Catalog, key: str) -> dict | None:
@@ -55,6 +61,7 @@ def _versions(catalog: Catalog, pid: int) -> list[dict]:
     for vid, *values in rows:
         location = dict(zip(_LOCATION_COLUMNS, values, strict=True))
         location["damaged"] = bool(location["damaged"])
+        location["location"] = location_ref(location)
         versions[vid]["locations"].append(location)
     for version in versions.values():
         times = [loc["time"] for loc in version["locations"]]

@@ -12,16 +12,18 @@ import re
 import shutil
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
+from rtvault.archive.build import institution_source
+from rtvault.archive.institution import filtered_institution
 from rtvault.catalog import fold as folding
 from rtvault.catalog.db import Catalog
 from rtvault.catalog.patients import find_version, is_key, patient_detail
 from rtvault.config import Config
 from rtvault.errors import InputError, NotFound, StoreError
 from rtvault.jobs.archives import export, restore_from_archive
-from rtvault.jobs.restore import restore_patient
+from rtvault.jobs.restore import RestoreSummary, restore_patient
 from rtvault.store import Store
 
 
@@ -40,9 +42,9 @@ class Chosen:
 
 
 def choose(catalog: Catalog, config: Config, key: str, version: str = "", location: str = "") -> Chosen:
-    """The version `version` (default: the newest) of patient `key`, read from `location` (a location id of
-    that version) or else from the best place: a snapshot before an archive, an intact archive before a
-    damaged one, the newest first, on a configured store only."""
+    """The version `version` (default: the newest) of patient `key`, read from `location` (one of that
+    version's `store:kind:ref`, see `location_ref`) or else from the best place: a snapshot before an
+    archive, an intact archive before a damaged one, the newest first, on a configured store only."""
     patient = patient_detail(catalog, key) if is_key(key) else None
     if patient is None:
         raise NotFound(f"no patient {key!r} in the catalog")
@@ -51,7 +53,7 @@ def choose(catalog: Catalog, config: Config, key: str, version: str = "", locati
         raise NotFound(f"patient {key} has no version {version!r} in the catalog", "version")
     usable = [loc for loc in chosen["locations"] if loc["store"] in config.stores]
     if location.strip():
-        usable = [loc for loc in usable if str(loc["id"]) == location.strip()]
+        usable = [loc for loc in usable if loc["location"] == location.strip()]
         if not usable:
             raise NotFound(f"version {chosen['version']} has no location {location!r} on a configured store",
                            "location")
@@ -110,7 +112,7 @@ def restore_to_dir(config: Config, chosen: Chosen, now: datetime | None = None) 
     loc, path = chosen.location, chosen.patient["path"]
     try:
         if loc["kind"] == "snapshot":
-            summary = restore_patient(_store(config, chosen), path, destination, snapshot=loc["ref"])
+            summary = restore_with_institution(_store(config, chosen), path, destination, loc["ref"])
         else:
             summary = restore_from_archive(_store(config, chosen), path, destination, archive_id=loc["ref"])
     except BaseException:
@@ -118,6 +120,21 @@ def restore_to_dir(config: Config, chosen: Chosen, now: datetime | None = None) 
         raise
     return {"directory": str(destination), "source": chosen.source, "location": chosen.location,
             "version": chosen.version["version"], **summary.to_json()}
+
+
+def restore_with_institution(store: Store, path: str, destination: Path, snapshot: str) -> RestoreSummary:
+    """The patient at `path` as `snapshot` holds it, with the filtered Institution file (listing that patient
+    only) at the top of `destination`: Pinnacle imports a patient folder only with it, as from an archive."""
+    summary = restore_patient(store, path, destination, snapshot=snapshot)
+    manifest = store.load_snapshot(snapshot)
+    entry = next(p for p in manifest["patients"] if p["path"] == path)
+    identity = store.get_tree(entry["tree"]).get("patient", {})
+    institution = filtered_institution(institution_source(store, manifest, path), path, identity,
+                                       f"rtvault snapshot {manifest['id']}", datetime.now(UTC))
+    (destination / "Institution").write_bytes(institution)
+    summary.files += 1
+    summary.bytes += len(institution)
+    return summary
 
 
 def _new_directory(base: Path, name: str) -> Path:

@@ -7,11 +7,13 @@ renders its data with a template, the twin returns it as JSON. A catalog connect
 
 from __future__ import annotations
 
+import functools
 import hmac
 import ipaddress
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import tzinfo
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -41,7 +43,7 @@ from rtvault.errors import (
 from rtvault.web import views
 from rtvault.web.call import Call
 from rtvault.web.errors import Explained, explain, explain_status, invalid_input
-from rtvault.web.i18n import DEFAULT, LANGUAGES, from_accept_language, translator
+from rtvault.web.i18n import DEFAULT, LANGUAGES, from_accept_language, local_time, translator
 from rtvault.web.security import SecurityHeaders, with_security_headers
 
 HERE = Path(__file__).parent
@@ -86,10 +88,11 @@ def language(request: Request) -> str:
 class Site:
     """The configuration, the templates, and how every request is authenticated, run and rendered."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, zone: tzinfo | None = None) -> None:
         self.config = config
         self.templates = Environment(loader=FileSystemLoader(HERE / "templates"), undefined=StrictUndefined,
                                      autoescape=select_autoescape(default=True, default_for_string=True))
+        self.templates.filters["local_time"] = functools.partial(local_time, zone=zone)
 
     def catalog(self) -> Catalog:
         return Catalog(self.config.catalog.url)
@@ -244,7 +247,7 @@ FORMS: dict[Callable, Callable[[], dict]] = {views.search_patients: views.no_sea
 PAGES: list[tuple[str, str, Callable, str, str | None, tuple[str, ...]]] = [
     ("/", "/api/search", views.search_patients, "viewer", "search.html", ("GET",)),
     ("/patients/{key}", "/api/patients/{key}", views.show_patient, "viewer", "patient.html", ("GET",)),
-    ("/patients/{key}/download", "/api/patients/{key}/download", views.download, "operator", None, ("GET",)),
+    ("/patients/{key}/download", "/api/patients/{key}/download", views.download, "operator", None, ("GET", "POST")),
     ("/patients/{key}/restore", "/api/patients/{key}/restore", views.restore, "operator", "restored.html", ("POST",)),
     ("/archives", "/api/archives", views.archives, "viewer", "archives.html", ("GET",)),
     ("/audit", "/api/audit", views.audit, "admin", "audit.html", ("GET",)),
@@ -252,10 +255,11 @@ PAGES: list[tuple[str, str, Callable, str, str | None, tuple[str, ...]]] = [
 ]
 
 
-def create_app(config: Config) -> Starlette:
-    """The ASGI application serving `config`'s catalog; the catalog's schema is brought up to date once here."""
+def create_app(config: Config, zone: tzinfo | None = None) -> Starlette:
+    """The ASGI application serving `config`'s catalog; the catalog's schema is brought up to date once here.
+    Times are shown in `zone`, by default the server's local time zone."""
     open_catalog(config.catalog.url).close()
-    site = Site(config)
+    site = Site(config, zone)
     from rtvault.web.login import login_routes
 
     routes: list[BaseRoute] = [*login_routes(site)]

@@ -7,6 +7,7 @@ else French. The search form's labels come from `Criteria.labels()`, which carri
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, tzinfo
 
 LANGUAGES = ("fr", "en")
 DEFAULT = "fr"
@@ -87,6 +88,8 @@ FR: dict[str, str] = {
     "download": "Télécharger (tar Pinnacle)",
     "restore": "Restaurer dans Pinnacle",
     "restore_help": "La restauration écrit la version dans un nouveau dossier du répertoire d'import Pinnacle.",
+    "read_from": "Lire depuis",
+    "location_best": "le meilleur emplacement (sauvegarde avant archive)",
     "restored_title": "Restauration terminée",
     "restored_into": "Version {version} restaurée dans {directory} depuis {source} : {files} fichier(s), {size}.",
     "back_to_patient": "Retour au dossier du patient",
@@ -105,7 +108,7 @@ FR: dict[str, str] = {
     "audit_patient": "Patient (clé)",
     "audit_since": "Depuis le",
     "audit_until": "Jusqu'au",
-    "audit_time": "Date (UTC)",
+    "audit_time": "Date",
     "audit_address": "Adresse",
     "audit_detail": "Détail",
     "audit_result": "Résultat",
@@ -191,6 +194,8 @@ EN: dict[str, str] = {
     "download": "Download (Pinnacle tar)",
     "restore": "Restore into Pinnacle",
     "restore_help": "Restoring writes the version into a new folder of the Pinnacle import directory.",
+    "read_from": "Read from",
+    "location_best": "the best place (backup before archive)",
     "restored_title": "Restore done",
     "restored_into": "Version {version} restored into {directory} from {source}: {files} file(s), {size}.",
     "back_to_patient": "Back to the patient record",
@@ -209,7 +214,7 @@ EN: dict[str, str] = {
     "audit_patient": "Patient (key)",
     "audit_since": "Since",
     "audit_until": "Until",
-    "audit_time": "Time (UTC)",
+    "audit_time": "Time",
     "audit_address": "Address",
     "audit_detail": "Detail",
     "audit_result": "Result",
@@ -336,3 +341,18 @@ def from_accept_language(header: str) -> str:
                 quality = 0.0
         ranked.append((-quality, position, tag.strip().lower()[:2]))
     return next((tag for _, _, tag in sorted(ranked) if tag in LANGUAGES), DEFAULT)
+
+
+def local_time(value: str | None, zone: tzinfo | None = None) -> str:
+    """A catalog time (UTC ISO, `2026-11-24T07:44:18Z`) in `zone` (default: the server's local zone), to the
+    minute and with the zone named: `2026-11-24 08:44 CET`. A bare date, or text that is no time, is shown as
+    it is."""
+    if not value or len(value) <= 10:
+        return value or ""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if moment.tzinfo is None:
+        return moment.strftime("%Y-%m-%d %H:%M")
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
