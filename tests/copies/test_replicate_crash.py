@@ -1,0 +1,55 @@
+"""Crash safety: `rtvault replicate` killed with SIGKILL at many random points leaves a target that passes
+`check`, and the next run completes it into a store that passes `check --read-data`."""
+
+from __future__ import annotations
+
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from typing import TYPE_CHECKING
+
+import pytest
+
+from rtvault.copies.replicate import replicate
+from rtvault.jobs.maintenance import check_store
+from rtvault.store import Store
+
+if TYPE_CHECKING:
+    from conftest import Copies  # tests/copies/conftest.py, for the annotations only
+
+KILLS = 20
+
+
+def start(copies: Copies) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "rtvault", "--config", str(copies.config_path), "replicate"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def fresh_target(copies: Copies) -> None:
+    shutil.rmtree(copies.secondary_path)
+    Store.init(copies.secondary_path)
+
+
+@pytest.mark.slow
+def test_replicate_killed_anywhere_leaves_a_valid_target_that_the_next_run_completes(copies: Copies):
+    rng = random.Random(20261125)
+    started = time.monotonic()
+    assert start(copies).wait() == 0
+    run = time.monotonic() - started  # start-up, then the whole copy into an empty target
+    killed = 0
+    for _ in range(KILLS):
+        fresh_target(copies)
+        proc = start(copies)
+        time.sleep(rng.uniform(0.1, run))
+        proc.send_signal(signal.SIGKILL)
+        killed += proc.wait() == -signal.SIGKILL
+        report = check_store(copies.secondary)
+        assert report.healthy, report.problems
+        summary = replicate(copies.primary, copies.secondary)  # takes over the dead run's lock
+        assert summary.complete, summary.problems
+        report = check_store(copies.secondary, read_data=True)
+        assert report.healthy and report.snapshots == 2, report.problems
+    assert killed >= KILLS // 2, "most runs should have been killed mid-way, not finished"
