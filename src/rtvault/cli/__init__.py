@@ -23,6 +23,7 @@ from rtvault.cli.restore_cmd import diff_command, restore_command, snapshots_com
 from rtvault.cli.serve_cmd import serve_command
 from rtvault.cli.store_cmd import check_command, forget_command, prune_command
 from rtvault.cli.user_cmd import audit_command, token, user
+from rtvault.cli.verify_cmd import repair_command, verify_command
 from rtvault.errors import EXIT_CODE_MEANINGS, ExitCode, RtvaultError
 
 _EXIT_CODES = "\n".join(f"  {int(code):<4} {meaning}" for code, meaning in EXIT_CODE_MEANINGS.items())
@@ -71,6 +72,8 @@ cli.add_command(restore_command)
 cli.add_command(forget_command)
 cli.add_command(prune_command)
 cli.add_command(check_command)
+cli.add_command(verify_command)
+cli.add_command(repair_command)
 cli.add_command(archive)
 cli.add_command(catalog)
 cli.add_command(search_command)

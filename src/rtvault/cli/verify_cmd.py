@@ -1,0 +1,110 @@
+"""`rtvault verify` and `rtvault repair`: every store re-read over a cycle, damage healed from another store."""
+
+from __future__ import annotations
+
+import click
+
+from rtvault.cli.backup_cmd import store_option
+from rtvault.cli.output import AppContext, emit_json, json_option, progress_for, update_catalog
+from rtvault.copies.repair import RepairReport, VerifyOutcome, repair_stores, verify_stores
+from rtvault.copies.verify import parse_budget
+from rtvault.errors import ExitCode
+
+
+@click.command("verify", epilog="""\b
+Examples:
+  rtvault verify                          # today's share of every store ([verify] cycle_days)
+  rtvault verify --store secondary --budget 10m
+  rtvault verify --budget 5% --json
+  rtvault verify --all                    # every file of every store, now
+""")
+@store_option
+@click.option("--budget", metavar="DURATION|PERCENT",
+              help="Verify for this long (90s, 10m, 2h) or this share of the store (5%) instead of the cycle's "
+                   "daily share.")
+@click.option("--all", "everything", is_flag=True, help="Verify every file of the store in this run.")
+@json_option
+@click.pass_obj
+def verify_command(app: AppContext, store_name: str | None, budget: str | None, everything: bool,
+                   as_json: bool) -> None:
+    """Re-read and re-hash the next slice of each store (or of --store), so that every file is covered once per
+    [verify] cycle_days when run daily; finds missing, corrupt and unexpected files.
+
+    Verifying only reads and takes no lock. With [verify] repair = true, problems found are repaired at once
+    from another store. Exit code 7 while problems remain, 8 when a store cannot be read.
+    """
+    config = app.load_config()
+    outcomes = verify_stores(config, store_name, budget=parse_budget(budget), all=everything,
+                             progress=progress_for(as_json))
+    if any(o.repair and o.repair.repaired for o in outcomes):
+        update_catalog(config)
+    if as_json:
+        emit_json({"stores": [o.to_json() for o in outcomes], "healthy": all(o.healthy for o in outcomes)})
+    else:
+        for outcome in outcomes:
+            _echo_outcome(outcome)
+    _exit(next((o.error.exit_code for o in outcomes if o.error), None), not all(o.healthy for o in outcomes))
+
+
+def _echo_outcome(outcome: VerifyOutcome) -> None:
+    report = outcome.report
+    if report is not None:
+        cycle = "cycle complete" if report.cycle_completed else f"cycle {report.coverage_percent:.1f} % covered"
+        click.echo(f"{outcome.store}: verified {report.objects_verified} of {report.total} files "
+                   f"({_size(report.bytes)}) in {report.duration_s:.1f} s; {cycle}")
+    if outcome.repair is not None:
+        _echo_repair(outcome.repair)
+    for problem in report.problems if report else []:
+        click.echo(f"  {problem.kind:<10} {problem.key}: {problem.detail} (since {problem.found})")
+    if outcome.error is not None:
+        click.echo(f"rtvault: error: {outcome.store}: {outcome.error}", err=True)
+
+
+def _size(count: int) -> str:
+    return f"{count / 1e6:.1f} MB" if count >= 1e6 else f"{count / 1e3:.0f} kB"
+
+
+def _echo_repair(report: RepairReport) -> None:
+    click.echo(f"{report.store}: repaired {len(report.repaired)}, not repairable {len(report.unrepairable)}"
+               + (f", {len(report.already_good)} good again" if report.already_good else ""))
+    for item in report.repaired:
+        click.echo(f"  repaired   {item['key']} (from {item['from']})")
+    for item in report.unrepairable:
+        click.echo(f"  NOT REPAIRED {item['key']}: {item['detail']}")
+    for warning in report.warnings:
+        click.echo(f"  warning: {warning}", err=True)
+
+
+def _exit(error_code: int | None, problems: bool) -> None:
+    """The first store's error code (8: unreadable, 6: locked), else 7 while problems remain."""
+    if error_code:
+        click.get_current_context().exit(int(error_code))
+    if problems:
+        click.get_current_context().exit(int(ExitCode.CHECK_FAILED))
+
+
+@click.command("repair", epilog="""\b
+Examples:
+  rtvault repair                          # every store whose last verify found damage
+  rtvault repair --store primary --json
+  rtvault verify --all --store primary && rtvault repair --store primary
+""")
+@store_option
+@json_option
+@click.pass_obj
+def repair_command(app: AppContext, store_name: str | None, as_json: bool) -> None:
+    """Replace each missing or corrupt file that verify found on a store (each store without --store) by a copy
+    from another configured store, used only once it verifies there; the repaired file is verified again.
+
+    Holds the store's writer lock. Exit code 7 when something could not be repaired (no good copy anywhere).
+    """
+    config = app.load_config()
+    reports = repair_stores(config, store_name, progress=progress_for(as_json))
+    if any(r.repaired for r in reports):
+        update_catalog(config)
+    if as_json:
+        emit_json({"stores": [r.to_json() for r in reports], "healthy": all(r.healthy for r in reports)})
+    else:
+        for report in reports:
+            _echo_repair(report)
+    _exit(None, not all(r.healthy for r in reports))
