@@ -209,3 +209,20 @@ def test_locations_are_named_stably_and_checked_against_the_catalog(site) -> Non
         asked = {"version": version["version"], "location": forged}
         answer = client.get(f"/api/patients/{key}/download", params=asked)
         assert answer.status_code == 404 and answer.json()["error"]["kind"] == "not_found_location", forged
+
+
+def test_audit_page_offers_every_recorded_action_and_names_patients(site) -> None:
+    from rtvault.catalog import audit as audit_trail
+    from rtvault.catalog.db import open_catalog
+
+    with open_catalog(site.config.catalog.url) as db:
+        audit_trail.record(db, user="admin", address="cli", action="token_create", detail="tests")
+        audit_trail.record(db, user="admin", address="cli", action="view", patient="fedcba9876543210")  # forgotten
+    client = site.login("admin")
+    key = site.key_of("gauthier")
+    client.get(f"/patients/{key}")
+    page = client.get("/audit").text
+    options = set(re.findall(r'<option value="([a-z_]+)"', page))
+    assert {"login", "view", "token_create"} <= options
+    assert re.search(rf'>GAUTHIER [^<]*</a> <small><code>{key}</code>', page)
+    assert "<code>fedcba9876543210</code>" in page and 'href="/patients/fedcba9876543210"' not in page

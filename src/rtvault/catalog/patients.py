@@ -84,3 +84,13 @@ def archive_list(catalog: Catalog, *, damaged_only: bool = False) -> list[dict]:
         f"WHERE kind = 'archive' GROUP BY store, ref, file, volume{having} ORDER BY MIN(time) DESC, ref")
     return [{"store": store, "archive": ref, "file": file, "volume": volume, "time": when, "patients": int(count),
              "damaged": bool(damaged)} for store, ref, file, volume, when, count, damaged in rows]
+
+
+def patient_names(catalog: Catalog, keys: list[str]) -> dict[str, str]:
+    """`LAST First` of each key still in the catalog (a key no longer catalogued is left out)."""
+    wanted = sorted({key for key in keys if is_key(key)})
+    if not wanted:
+        return {}
+    marks = ", ".join("?" * len(wanted))
+    rows = catalog.execute(f"SELECT key, last_name, first_name FROM patients WHERE key IN ({marks})", wanted)
+    return {key: f"{last or ''} {first or ''}".strip() for key, last, first in rows}

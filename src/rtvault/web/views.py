@@ -10,7 +10,7 @@ from starlette.background import BackgroundTask
 from starlette.responses import FileResponse, Response
 
 from rtvault.catalog import audit as audit_trail
-from rtvault.catalog.patients import archive_list, patient_detail
+from rtvault.catalog.patients import archive_list, patient_detail, patient_names
 from rtvault.catalog.search import MAX_PER_PAGE, Criteria, search
 from rtvault.errors import NotFound, RtvaultError
 from rtvault.jobs.deliver import choose, discard, download_name, export_tar, restore_to_dir
@@ -104,8 +104,11 @@ def audit(call: Call) -> dict:
     """`GET /audit`: the audit trail, newest first, filtered by user, action, patient and dates."""
     page, per_page = call.number("page", 1), call.number("per_page", AUDIT_PER_PAGE, most=1000)
     found, total = _audit_query(call, per_page, (page - 1) * per_page)
+    # Every action recorded so far (the CLI's user_add, token_create ... as well as the web's), for the filter.
+    actions = [row[0] for row in call.db.execute("SELECT DISTINCT action FROM audit ORDER BY action")]
     return {"entries": [e.to_json() for e in found], "total": total, "page": page, "per_page": per_page,
-            "filters": {name: call.get(name) for name in _AUDIT_FILTERS if call.get(name)}}
+            "filters": {name: call.get(name) for name in _AUDIT_FILTERS if call.get(name)}, "actions": actions,
+            "names": patient_names(call.db, [e.patient for e in found])}
 
 
 def audit_csv(call: Call) -> Response:
