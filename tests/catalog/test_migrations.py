@@ -10,7 +10,7 @@ import pytest
 from rtvault.catalog import Catalog, CatalogError, open_catalog, schema
 from rtvault.catalog.db import now_iso
 from rtvault.catalog.search import Criteria, search
-from rtvault.errors import ConfigError
+from rtvault.errors import ConfigError, http_status
 
 NAMES = [name for name, _statements in schema.MIGRATIONS]
 
@@ -93,6 +93,7 @@ def test_unreachable_server_is_named_without_its_password() -> None:
     message = str(raised.value)
     assert f"postgresql://rtvault@127.0.0.1:{port}/catalog" in message
     assert "s3cr3t-pw" not in message
+    assert http_status(raised.value) == 503  # the web interface says the catalog is unavailable, not a bug
 
 
 @pytest.mark.parametrize(("url", "message"), [

@@ -104,3 +104,8 @@ def to_csv(rows: Iterable[Entry]) -> str:
     for entry in rows:
         writer.writerow([_cell(value) for value in astuple(entry)])
     return out.getvalue()
+
+
+def actions(db: Catalog) -> list[str]:
+    """Every action recorded so far, for the audit page's filter."""
+    return [row[0] for row in db.execute("SELECT DISTINCT action FROM audit ORDER BY action")]

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from rtvault.errors import ConfigError, StoreError
+from rtvault.errors import ConfigError, StoreError, Unavailable
 
 SQLITE = "sqlite:///"
 POSTGRESQL = ("postgresql://", "postgres://")
@@ -30,6 +30,10 @@ _PK = {"sqlite": "INTEGER PRIMARY KEY", "postgresql": "BIGSERIAL PRIMARY KEY"}
 
 class CatalogError(StoreError):
     """The catalog database cannot be reached or used."""
+
+
+class CatalogUnavailable(CatalogError, Unavailable):
+    """The catalog database cannot be reached or opened: the web interface answers 503."""
 
 
 def now_iso() -> str:
@@ -57,7 +61,7 @@ class Catalog:
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute("PRAGMA foreign_keys=ON")
             except sqlite3.DatabaseError as error:
-                raise CatalogError(f"catalog {path} is unusable: {error}") from None
+                raise CatalogUnavailable(f"catalog {path} is unusable: {error}") from None
             return conn
         try:
             import psycopg
@@ -66,7 +70,7 @@ class Catalog:
         try:
             return psycopg.connect(self.url, autocommit=True, connect_timeout=10)
         except psycopg.Error as error:
-            raise CatalogError(f"cannot reach the catalog database {describe(self.url)}: "
+            raise CatalogUnavailable(f"cannot reach the catalog database {describe(self.url)}: "
                                f"{_without_password(str(error), self.url)}") from None
 
     def close(self) -> None:

@@ -105,7 +105,7 @@ def audit(call: Call) -> dict:
     page, per_page = call.number("page", 1), call.number("per_page", AUDIT_PER_PAGE, most=1000)
     found, total = _audit_query(call, per_page, (page - 1) * per_page)
     # Every action recorded so far (the CLI's user_add, token_create ... as well as the web's), for the filter.
-    actions = [row[0] for row in call.db.execute("SELECT DISTINCT action FROM audit ORDER BY action")]
+    actions = audit_trail.actions(call.db)
     return {"entries": [e.to_json() for e in found], "total": total, "page": page, "per_page": per_page,
             "filters": {name: call.get(name) for name in _AUDIT_FILTERS if call.get(name)}, "actions": actions,
             "names": patient_names(call.db, [e.patient for e in found])}
