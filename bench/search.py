@@ -135,14 +135,14 @@ class Server:
                                         stderr=subprocess.PIPE)
         self.base = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and self.process.poll() is None:
             try:
                 if httpx.get(f"{self.base}/api/search", timeout=2).status_code == 401:
                     return
             except httpx.TransportError:
                 time.sleep(0.2)
         self.stop()
-        raise SystemExit(f"rtvault serve did not answer on port {self.port}")
+        raise SystemExit(f"rtvault serve did not answer on port {self.port}: {self.process.stderr.read()[-2000:]}")
 
     def stop(self) -> None:
         self.process.terminate()
@@ -172,13 +172,13 @@ def measure(site: Path, token: str, order: list[tuple[str, dict[str, str]]]) -> 
                 client.get("/api/search", params=criteria).raise_for_status()
                 search(db, Criteria(**criteria))
             for name, criteria in order:
-                started = time.perf_counter()
+                sent = time.perf_counter()
                 answer = client.get("/api/search", params=criteria)
-                times[name]["http"].append((time.perf_counter() - started) * 1000)
+                times[name]["http"].append((time.perf_counter() - sent) * 1000)
                 answer.raise_for_status()
-                started = time.perf_counter()
+                sent = time.perf_counter()
                 found = search(db, Criteria(**criteria))
-                times[name]["library"].append((time.perf_counter() - started) * 1000)
+                times[name]["library"].append((time.perf_counter() - sent) * 1000)
                 times[name]["total"].append(found.total)
                 if found.total != answer.json()["total"]:
                     raise SystemExit(f"HTTP and library disagree on {criteria}")
