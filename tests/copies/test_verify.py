@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,6 +21,8 @@ from rtvault.copies.verify import (
     verify,
 )
 from rtvault.errors import InputError
+from rtvault.store import Store
+from rtvault.store.backend import DirectoryBackend
 from rtvault.store.locks import WriterLock
 
 Copies = Any  # tests/copies/conftest.py: the primary with backups, the secondary
@@ -156,3 +160,28 @@ def test_the_verify_command(copies: Copies) -> None:
     _flip(copies.primary_path / key)
     done = copies.cli("verify", "--store", "primary", "--all", expect=7)
     assert key in done.stdout and "corrupt" in done.stdout
+
+
+def test_two_verifies_at_once_leave_a_readable_state(copies: Copies) -> None:
+    # no lock between verifies: each saves the state it computed and the last one wins, never a torn file
+    with ThreadPoolExecutor(2) as pool:
+        reports = list(pool.map(lambda day: verify(copies.primary, cycle_days=3, now=DAY + timedelta(days=day)),
+                                [0, 1]))
+    state = load_state(copies.primary)
+    assert all(r.healthy for r in reports) and state.problems == []
+    assert state.verified_this_cycle in {r.objects_verified for r in reports} | {sum(r.objects_verified
+                                                                                       for r in reports)}
+
+
+class FolderListingOnly(DirectoryBackend):
+    """A backend that lists folders but not the whole store at once (as S3 under a prefix may)."""
+
+    def list(self, prefix: str) -> Iterator[str]:
+        return iter(()) if prefix == "" else super().list(prefix)
+
+
+def test_a_backend_without_a_whole_store_listing_is_verified_all_the_same(copies: Copies) -> None:
+    keys = store_keys(copies.primary)
+    store = Store(FolderListingOnly(copies.primary_path), copies.primary.info)
+    assert store_keys(store) == keys
+    assert verify(store, all=True).objects_verified == len(keys)

@@ -15,20 +15,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 from rtvault.config import Config
+from rtvault.copies.checks import Checker, VerifyProblem, classify
 from rtvault.copies.replicate import _copy_one as copy_content
-from rtvault.copies.verify import (
-    Budget,
-    Checker,
-    VerifyProblem,
-    VerifyReport,
-    classify,
-    iso,
-    load_state,
-    merge,
-    recheck,
-    save_state,
-    verify,
-)
+from rtvault.copies.verify import Budget, VerifyReport, iso, load_state, merge, recheck, save_state, verify
 from rtvault.errors import Problem, RtvaultError, StoreError
 from rtvault.events import NoProgress, Progress
 from rtvault.jobs import stores as configured

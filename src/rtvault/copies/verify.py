@@ -19,66 +19,34 @@ first), or `rtvault repair` fixes it, or, for a missing key, nothing names it an
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
 import time
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import BinaryIO
 
-from rtvault.archive import records
-from rtvault.errors import InputError, StoreError
+from rtvault.copies.checks import Checker, VerifyProblem
+from rtvault.errors import InputError
 from rtvault.events import NoProgress, Progress
 from rtvault.store import Store
-from rtvault.store.backend import Backend
-from rtvault.store.objects import verify_object
 
 STATE_KEY = "verify/state.json"
 IGNORED_PREFIXES = ("locks/", "tmp/", "verify/", "copies/")  # mutable or staging files: never verified, never
 # unexpected (`copies/` holds the replication records a target received)
+FOLDERS = ("data/", "trees/", "snapshots/", "archives/")
+TOP_FILES = ("rtvault-store.json",)
+WORKERS = 4  # threads checking keys: two cores are kept busy, a remote store's latency is overlapped
 CHECKPOINT_S = 30.0  # a long run saves its cursor this often, so that a killed run loses little
-_H = "[0-9a-f]{64}"
-_KINDS = (
-    ("object", re.compile(rf"data/(?P<p>[0-9a-f]{{2}})/(?P<h>{_H})")),
-    ("tree", re.compile(rf"trees/(?P<p>[0-9a-f]{{2}})/(?P<h>{_H})")),
-    ("manifest", re.compile(r"snapshots/(?P<id>[^/]+)\.json")),
-    ("tar", re.compile(rf"archives/tars/(?P<p>[0-9a-f]{{2}})/(?P<h>{_H})")),
-    ("record", re.compile(rf"archives/(?P<h>{_H})\.json")),
-    ("checksums", re.compile(rf"archives/(?P<h>{_H})\.sha256")),
-    ("summary", re.compile(rf"archives/summaries/(?P<h>{_H})\.json")),
-    ("override", re.compile(rf"archives/overrides/(?P<h>{_H})/[^/]+\.json")),
-    ("format", re.compile(r"rtvault-store\.json")),
-)
 
 
 def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds")
-
-
-def classify(key: str) -> tuple[str, str]:
-    """(kind, digest or id) of a store key; kind "unexpected" for anything rtvault never writes."""
-    for kind, pattern in _KINDS:
-        if match := pattern.fullmatch(key):
-            groups = match.groupdict()
-            if "p" in groups and not groups["h"].startswith(groups["p"]):
-                break
-            return kind, groups.get("h") or groups.get("id") or ""
-    return "unexpected", ""
-
-
-@dataclass
-class VerifyProblem:
-    key: str
-    kind: str  # missing | corrupt | unexpected
-    found: str  # when first found (ISO)
-    detail: str
-    needed_by: str | None = None  # for a missing key: the manifest or archive index that names it
-
-    def to_json(self) -> dict[str, object]:
-        return asdict(self)
 
 
 @dataclass
@@ -166,180 +134,14 @@ class VerifyReport:
         return {**asdict(self), "healthy": self.healthy, "problems": [p.to_json() for p in self.problems]}
 
 
-class _CountedFile:
-    """A stored file being read, noting how far into it the reading went."""
-
-    def __init__(self, raw: BinaryIO, counter: CountingBackend, key: str) -> None:
-        self.raw, self.counter, self.key = raw, counter, key
-        self.position = 0
-
-    def read(self, size: int = -1) -> bytes:
-        data = self.raw.read(size)
-        self.position += len(data)
-        self.counter.note(self.key, self.position)
-        return data
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        self.position = self.raw.seek(offset, whence)
-        return self.position
-
-    def close(self) -> None:
-        self.raw.close()
-
-    def __enter__(self) -> _CountedFile:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.raw.close()
-
-
-class CountingBackend:
-    """A backend seen through a note of how many stored bytes of each key were read: the bytes a verify
-    covered, whatever the backend, at no extra request."""
-
-    def __init__(self, backend: Backend) -> None:
-        self.inner = backend
-        self.read_up_to: dict[str, int] = {}
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self.inner, name)
-
-    def note(self, key: str, position: int) -> None:
-        self.read_up_to[key] = max(self.read_up_to.get(key, 0), position)
-
-    def get(self, key: str) -> bytes:
-        data = self.inner.get(key)
-        self.note(key, len(data))
-        return data
-
-    def open(self, key: str) -> BinaryIO:
-        return _CountedFile(self.inner.open(key), self, key)  # type: ignore[return-value]
-
-
-def _detail(key: str, error: Exception) -> str:
-    """The error's sentence without the key it starts with (the problem names the key already)."""
-    text = str(error)
-    for prefix in (f"{key} is ", f"{key}: ", f"{key} "):
-        text = text.removeprefix(prefix)
-    return text
-
-
-class Checker:
-    """Checks keys of one store; its findings may concern other keys (a manifest finds missing objects)."""
-
-    def __init__(self, store: Store, now: str, listed: set[str] | None = None) -> None:
-        self.backend = CountingBackend(store.backend)
-        self.store = Store(self.backend, store.info)
-        self.now = now
-        self.listed = listed
-        self.findings: dict[str, VerifyProblem] = {}
-        self._expanded: set[str] = set()  # trees whose objects were already looked for in this run
-
-    def bytes_of(self, keys: Iterable[str]) -> int:
-        """Stored bytes of these keys read back (each counted once, however often it was read)."""
-        return sum(self.backend.read_up_to.get(key, 0) for key in keys)
-
-    def _exists(self, key: str) -> bool:
-        # the listing is a cheap first answer; a key written after it was taken is confirmed by asking
-        return (self.listed is not None and key in self.listed) or self.backend.exists(key)
-
-    def _problem(self, key: str, kind: str, detail: str, needed_by: str | None = None) -> None:
-        self.findings.setdefault(key, VerifyProblem(key, kind, self.now, detail, needed_by))
-
-    def _need(self, key: str, by: str) -> bool:
-        if self._exists(key):
-            return True
-        self._problem(key, "missing", f"{by} names it", by)
-        return False
-
-    def check(self, key: str) -> None:
-        """Check one key that was listed; a key that vanished since (pruned) is no finding."""
-        kind, name = classify(key)
-        try:
-            getattr(self, f"_check_{kind}")(key, name)
-        except (StoreError, OSError, ValueError, KeyError, TypeError, AttributeError) as error:
-            if kind != "unexpected" and not self.backend.exists(key):
-                return
-            self._problem(key, "corrupt", _detail(key, error))
-
-    def _check_unexpected(self, key: str, _name: str) -> None:
-        if self.backend.exists(key):
-            self._problem(key, "unexpected", "rtvault never writes such a file here")
-
-    def _check_object(self, _key: str, digest: str) -> None:
-        verify_object(self.backend, digest)
-
-    def _check_tree(self, _key: str, digest: str) -> None:
-        self.store.get_tree(digest)
-
-    def _expand_tree(self, digest: str, by: str) -> None:
-        tree_key = f"trees/{digest[:2]}/{digest}"
-        if digest in self._expanded or not self._need(tree_key, by):
-            return
-        self._expanded.add(digest)
-        try:
-            tree = self.store.get_tree(digest)
-        except (StoreError, ValueError) as error:
-            self._problem(tree_key, "corrupt", _detail(tree_key, error))
-            return
-        for entry in tree["files"]:
-            self._need(f"data/{entry['hash'][:2]}/{entry['hash']}", by)
-
-    def _check_manifest(self, key: str, snapshot_id: str) -> None:
-        manifest = json.loads(self.backend.get(key))
-        if manifest.get("id") != snapshot_id or not isinstance(manifest.get("patients"), list):
-            raise ValueError("not a snapshot manifest of this name (no id, or another id, or no patient list)")
-        roots = [p["tree"] for p in manifest["patients"]] + ([manifest["other"]["tree"]] if manifest.get("other")
-                                                              else [])
-        for digest in roots:
-            self._expand_tree(digest, key)
-
-    def _check_tar(self, key: str, archive_id: str) -> None:
-        if not records.verify_tar(self.store, archive_id):
-            raise StoreError("damaged: the archive file does not hash to its id")
-
-    def _record(self, archive_id: str) -> dict:
-        record = json.loads(self.backend.get(f"archives/{archive_id}.json"))
-        if record.get("id") != archive_id or not isinstance(record.get("members"), list):
-            raise ValueError("not the index of this archive (another id, or no member list)")
-        return record
-
-    def _check_record(self, key: str, archive_id: str) -> None:
-        record = self._record(archive_id)
-        self._need(f"archives/tars/{archive_id[:2]}/{archive_id}", key)
-        self._need(f"archives/{archive_id}.sha256", key)
-        if record.get("compression") != "none":
-            for member in record["members"]:
-                if member.get("hash"):
-                    self._need(f"data/{member['hash'][:2]}/{member['hash']}", key)
-
-    def _check_checksums(self, key: str, archive_id: str) -> None:
-        lines = self.backend.get(key).decode("utf-8", "surrogateescape").splitlines()
-        found = {tuple(line.split("  ", 1)) for line in lines}
-        try:
-            record = self._record(archive_id)
-        except (StoreError, ValueError):
-            return  # judged against the index only; a broken index is the index's own problem
-        wanted = {(m["hash"], m["name"]) for m in record["members"] if m.get("hash") and m.get("complete", True)}
-        if found != wanted:
-            raise ValueError("damaged: it does not list the members of the archive's index")
-
-    def _check_summary(self, key: str, archive_id: str) -> None:
-        if json.loads(self.backend.get(key)).get("id") != archive_id:
-            raise ValueError("not the summary of this archive")
-
-    def _check_override(self, key: str, _name: str) -> None:
-        if not {"kind", "date", "reason"} <= json.loads(self.backend.get(key)).keys():
-            raise ValueError("not a retention override")
-
-    def _check_format(self, key: str, _name: str) -> None:
-        if json.loads(self.backend.get(key)).get("format") != "rtvault-store":
-            raise ValueError("not an rtvault store format file")
-
-
 def store_keys(store: Store) -> list[str]:
-    """Every key to verify, sorted: all of the store but its mutable and staging files."""
-    keys = (k.removeprefix("./") for k in store.backend.list(""))
+    """Every key to verify, sorted: all of the store but its mutable and staging files. The folders rtvault
+    writes are listed one by one, so that they are verified even on a backend whose `list("")` (the whole
+    store, which finds stray files anywhere) yields nothing."""
+    keys = {k.removeprefix("./") for k in store.backend.list("")}
+    if not keys.issuperset(TOP_FILES):  # the whole-store listing does not work here
+        keys.update(k for folder in FOLDERS for k in store.backend.list(folder))
+        keys.update(k for k in TOP_FILES if store.backend.exists(k))
     return sorted(k for k in keys if not k.startswith(IGNORED_PREFIXES))
 
 
@@ -381,6 +183,21 @@ def recheck(checker: Checker, problems: list[VerifyProblem]) -> tuple[set[str], 
     return checked, gone
 
 
+def checked_in_order(checker: Checker, keys: list[str]) -> Iterator[str]:
+    """Check keys on WORKERS threads (decompressing and hashing release the GIL; S3 reads wait in parallel),
+    yielding each key once checked, in order, so that the cursor only passes keys done. A few keys are checked
+    ahead; when the caller stops early they finish, and what they found is kept."""
+    pending = iter(keys)
+    with ThreadPoolExecutor(WORKERS) as pool:
+        window = deque((key, pool.submit(checker.check, key)) for key in itertools.islice(pending, 2 * WORKERS))
+        while window:
+            key, future = window.popleft()
+            future.result()
+            if (following := next(pending, None)) is not None:
+                window.append((following, pool.submit(checker.check, following)))
+            yield key
+
+
 def _begin_cycle(state: VerifyState, now: str, everything: bool) -> None:
     if everything or state.cycle_started is None or state.cycle_finished:
         state.cycle_started, state.cursor, state.verified_this_cycle = now, None, 0
@@ -401,9 +218,9 @@ def verify(store: Store, *, budget: Budget | None = None, cycle_days: int = 30, 
     todo = _slice(keys, state, budget, cycle_days, all)
     last_save = time.monotonic()
     progress.begin(f"Verifying {store.location}", len(todo))
+    in_order = checked_in_order(checker, todo)
     try:
-        for done, key in enumerate(todo, 1):
-            checker.check(key)
+        for done, key in enumerate(in_order, 1):
             checked.add(key)
             state.cursor = key
             state.verified_this_cycle += 1
@@ -412,10 +229,11 @@ def verify(store: Store, *, budget: Budget | None = None, cycle_days: int = 30, 
                 todo = todo[:done]
                 break
             if time.monotonic() - last_save > CHECKPOINT_S:
-                state.problems = merge(state.problems, checked, checker.findings, gone)
+                state.problems = merge(state.problems, checked, dict(checker.findings), gone)  # a copy: threads add
                 save_state(store, state)
                 last_save = time.monotonic()
     finally:
+        in_order.close()  # the keys checked ahead finish before the state is merged
         progress.end()
     return _finish(store, state, keys, todo, checker, checked, gone, started)
 
