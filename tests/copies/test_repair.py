@@ -4,6 +4,7 @@ repaired (no good copy anywhere, a stray file) said so."""
 from __future__ import annotations
 
 import json
+import shutil
 from typing import Any
 
 from rtvault.copies.repair import repair
@@ -112,3 +113,14 @@ def test_verify_repairs_at_once_when_configured(replicated: Copies) -> None:
     assert primary["repair"]["repaired"] == [{"key": key, "kind": "corrupt", "from": "secondary"}]
     text = replicated.cli("verify", "--all").stdout  # both stores, nothing left to repair
     assert "primary: verified" in text and "secondary: verified" in text
+
+
+def test_an_unreachable_copy_is_a_warning_and_the_damage_stays(replicated: Copies) -> None:
+    key = _first(replicated, "data/")
+    _flip(replicated.primary_path / key)
+    verify(replicated.primary, all=True)
+    shutil.rmtree(replicated.secondary_path)
+    report = repair(replicated.config, "primary")
+    assert report.unrepairable[0]["key"] == key
+    assert "no other store is configured or reachable" in report.unrepairable[0]["detail"]
+    assert report.warnings[0].file == "secondary"

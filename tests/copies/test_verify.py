@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -185,3 +186,11 @@ def test_a_backend_without_a_whole_store_listing_is_verified_all_the_same(copies
     store = Store(FolderListingOnly(copies.primary_path), copies.primary.info)
     assert store_keys(store) == keys
     assert verify(store, all=True).objects_verified == len(keys)
+
+
+def test_an_unreachable_store_fails_alone(copies: Copies) -> None:
+    shutil.rmtree(copies.secondary_path)  # an unmounted NAS
+    done = copies.cli("verify", "--json", expect=8)
+    primary, secondary = json.loads(done.stdout)["stores"]
+    assert primary["healthy"] and primary["objects_verified"] > 0
+    assert not secondary["healthy"] and "does not exist" in secondary["error"]
