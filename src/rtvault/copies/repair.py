@@ -81,10 +81,13 @@ def _good_on(donor: Store, key: str) -> bool:
 def _write(store: Store, donor: Store, key: str) -> str | None:
     """Replace `key` on the store by the donor's good copy; the reason when the copy failed."""
     store.backend.delete(key)  # a commit never overwrites: the damaged file goes first
-    if classify(key)[0] in CONTENT_KINDS:
-        _key, _size, problem = copy_content(donor.backend, store.backend, key)
-        return None if problem is None else problem.message
-    store.backend.put(key, donor.backend.get(key), durable=True)
+    try:
+        if classify(key)[0] in CONTENT_KINDS:
+            _key, _size, problem = copy_content(donor.backend, store.backend, key)
+            return None if problem is None else problem.message
+        store.backend.put(key, donor.backend.get(key), durable=True)
+    except StoreError as error:  # the donor failed meanwhile (unmounted, S3 down): the next donor is tried
+        return str(error)
     return None
 
 

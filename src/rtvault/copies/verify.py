@@ -156,11 +156,12 @@ def _slice(keys: list[str], state: VerifyState, budget: Budget, cycle_days: int,
 
 
 def merge(old: Iterable[VerifyProblem], checked: set[str], findings: dict[str, VerifyProblem],
-          gone: set[str] = frozenset()) -> list[VerifyProblem]:  # type: ignore[assignment]
+          gone: Iterable[str] = ()) -> list[VerifyProblem]:
     """Known problems after a run: the findings (first-found time kept), plus the old problems of keys this
     run did not check; a checked key without finding is good again, a `gone` one is no longer a problem."""
     previous = {p.key: p for p in old}
-    merged = {k: p for k, p in previous.items() if k not in checked and k not in gone}
+    dropped = checked | set(gone)
+    merged = {k: p for k, p in previous.items() if k not in dropped}
     for key, problem in findings.items():
         before = previous.get(key)
         merged[key] = problem if before is None or before.kind != problem.kind else \
