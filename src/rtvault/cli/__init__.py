@@ -16,6 +16,7 @@ from rtvault.cli.archive_cmd import archive
 from rtvault.cli.backup_cmd import backup_command, init_command
 from rtvault.cli.catalog_cmd import catalog, search_command
 from rtvault.cli.config_cmd import config
+from rtvault.cli.copies_cmd import replicate_command, status_command
 from rtvault.cli.demo import demo
 from rtvault.cli.inspect_cmd import inspect_command
 from rtvault.cli.output import AppContext, emit_error
@@ -72,6 +73,8 @@ cli.add_command(restore_command)
 cli.add_command(forget_command)
 cli.add_command(prune_command)
 cli.add_command(check_command)
+cli.add_command(replicate_command)
+cli.add_command(status_command)
 cli.add_command(verify_command)
 cli.add_command(repair_command)
 cli.add_command(archive)

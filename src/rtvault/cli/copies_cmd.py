@@ -93,7 +93,9 @@ def status_command(app: AppContext, as_json: bool) -> None:
 
 
 def _size(count: int | None) -> str:
-    return "unknown" if count is None else f"{count / 1e9:.2f} GB"
+    if count is None:
+        return "unknown"
+    return f"{count / 1e9:.2f} GB" if count >= 1e9 else f"{count / 1e6:.1f} MB"
 
 
 def _echo_store(s: StoreStatus) -> None:
