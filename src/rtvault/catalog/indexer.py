@@ -123,14 +123,15 @@ class Writer:
             self.db.execute(f"UPDATE patients SET {', '.join(c + ' = ?' for c in _COLUMNS)} WHERE id = ?",
                             (*(values[c] for c in _COLUMNS), pid))
             self.db.execute("DELETE FROM terms WHERE patient = ? AND field <> 'plan'", (pid,))
-        self._add_terms(pid, identity.terms())
+        self._add_terms(pid, identity.terms(), str(values["sort_name"]))
         self._add_plans(pid, identity)
         self._add_physician(values)
         self.touched.add(pid)
         return pid
 
-    def _add_terms(self, pid: int, terms: list[tuple[str, str]]) -> None:
-        self.db.many("INSERT INTO terms (field, term, patient) VALUES (?, ?, ?)", [(f, t, pid) for f, t in terms])
+    def _add_terms(self, pid: int, terms: list[tuple[str, str]], sort_name: str) -> None:
+        self.db.many("INSERT INTO terms (field, term, patient, sort_name) VALUES (?, ?, ?, ?)",
+                     [(f, t, pid, sort_name) for f, t in terms])
         new = [(f, t) for f, t in terms if (f, t) not in self.vocabulary]
         self.vocabulary.update(new)
         self.db.many("INSERT INTO vocabulary (field, term) VALUES (?, ?) ON CONFLICT DO NOTHING", new)
@@ -141,7 +142,8 @@ class Writer:
         known = {r[0] for r in self.db.execute("SELECT name FROM plans WHERE patient = ?", (pid,))}
         plans = [p for p in dict.fromkeys(identity.plans) if p not in known]
         self.db.many("INSERT INTO plans (patient, name) VALUES (?, ?)", [(pid, p) for p in plans])
-        self._add_terms(pid, sorted({("plan", t) for p in plans for t in plan_terms(p)}))
+        self._add_terms(pid, sorted({("plan", t) for p in plans for t in plan_terms(p)}),
+                        str(identity.values["sort_name"]))
         seen = set(self.db.execute("SELECT name, modality FROM image_sets WHERE patient = ?", (pid,)))
         images = [i for i in dict.fromkeys(identity.image_sets) if i not in seen]
         self.db.many("INSERT INTO image_sets (patient, name, modality) VALUES (?, ?, ?)", [(pid, *i) for i in images])

@@ -149,6 +149,14 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         "CREATE INDEX patients_status_archived ON patients (status, archived_at)",
         "CREATE INDEX patients_status_modified ON patients (status, last_modified)",
     ]),
+    # A name typed alone is the commonest search: with each term's patient sort key beside it, its page is read
+    # in display order from one index instead of sorting every patient sharing a common name.
+    ("0006_terms_in_name_order", [
+        "@sqlite ALTER TABLE terms ADD COLUMN sort_name TEXT NOT NULL DEFAULT ''",
+        "@postgresql ALTER TABLE terms ADD COLUMN sort_name TEXT COLLATE \"C\" NOT NULL DEFAULT ''",
+        "UPDATE terms SET sort_name = (SELECT p.sort_name FROM patients p WHERE p.id = terms.patient)",
+        "CREATE INDEX terms_ordered ON terms (field, term, sort_name, patient)",
+    ]),
 ]
 
 

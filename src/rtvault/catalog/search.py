@@ -228,6 +228,9 @@ def search(catalog: Catalog, criteria: Criteria, *, page: int = 1, per_page: int
     """One page of the patients matching every criterion given, best first, with where each one is."""
     if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
         raise InputError(f"page must be 1 or more and per page between 1 and {MAX_PER_PAGE}")
+    alone = _name_alone(criteria)
+    if alone is not None:
+        return _search_by_name(catalog, *alone, page=page, per_page=per_page)
     q = _build(catalog, criteria)
     where = " AND ".join(q.where) or "1 = 1"
     counted = catalog.one(f"SELECT COUNT(*) FROM (SELECT 1 FROM patients p WHERE {where} LIMIT {COUNT_LIMIT + 1}) n",
@@ -244,6 +247,73 @@ def search(catalog: Catalog, criteria: Criteria, *, page: int = 1, per_page: int
     for patient in patients:
         del patient["id"]
     return SearchResult(patients, min(total, COUNT_LIMIT), page, per_page, total > COUNT_LIMIT)
+
+
+def _name_alone(criteria: Criteria) -> tuple[str, str] | None:
+    """(term field, compact name) when one name is the only criterion: the commonest search."""
+    given = criteria.to_json()
+    if len(given) != 1 or not given.keys() & {"last_name", "first_name"}:
+        return None
+    name, typed = next(iter(given.items()))
+    term = folding.compact(typed)
+    if not term:
+        return None  # the general path gives the error
+    return ("last" if name == "last_name" else "first"), term
+
+
+def _search_by_name(catalog: Catalog, kind: str, term: str, *, page: int, per_page: int) -> SearchResult:
+    """One name alone, read in display order: exact matches straight from the (field, term, sort_name) index,
+    then prefix matches, then one-typo matches, each tier excluding the patients of the tiers before; the cost
+    is the page plus counting (capped), not sorting every patient who shares a common name."""
+    fuzzy = _Query(catalog)._fuzzy(kind, term)
+    end = folding.prefix_end(term)
+    marks = ", ".join("?" * len(fuzzy))
+    tiers = [
+        ("field = ? AND term = ?", [kind, term], False),
+        ("field = ? AND term > ? AND term < ? AND patient NOT IN "
+         "(SELECT patient FROM terms WHERE field = ? AND term = ?)", [kind, term, end, kind, term], True),
+    ]
+    if fuzzy:
+        tiers.append((f"field = ? AND term IN ({marks}) AND patient NOT IN "
+                      "(SELECT patient FROM terms WHERE field = ? AND term >= ? AND term < ?)",
+                      [kind, *fuzzy, kind, term, end], True))
+    skip, wanted, total, chosen = (page - 1) * per_page, per_page, 0, []
+    for relevance, (condition, params, grouped) in enumerate(tiers):
+        distinct = "DISTINCT patient" if grouped else "patient"
+        counted = catalog.one(f"SELECT COUNT(*) FROM (SELECT {distinct} FROM terms WHERE {condition} "
+                              f"LIMIT {COUNT_LIMIT + 1}) n", params)
+        count = int(counted[0]) if counted else 0
+        total += count
+        if wanted and skip < count:
+            rows = _tier_page(catalog, condition, params, grouped, skip, wanted)
+            chosen.extend((pid, relevance) for pid in rows)
+            wanted -= len(rows)
+        skip = max(0, skip - count)
+    patients = _patients_in_order(catalog, chosen)
+    return SearchResult(patients, min(total, COUNT_LIMIT), page, per_page, total > COUNT_LIMIT)
+
+
+def _tier_page(catalog: Catalog, condition: str, params: list, grouped: bool, skip: int, wanted: int) -> list[int]:
+    if grouped:  # a patient may match through several terms (DURAND-LEFÈVRE: durand, durandlefevre)
+        sql = (f"SELECT patient, MIN(sort_name) AS s FROM terms WHERE {condition} GROUP BY patient "
+               "ORDER BY s, patient LIMIT ? OFFSET ?")
+    else:
+        sql = f"SELECT patient, sort_name FROM terms WHERE {condition} ORDER BY sort_name, patient LIMIT ? OFFSET ?"
+    return [int(row[0]) for row in catalog.execute(sql, [*params, wanted, skip])]
+
+
+def _patients_in_order(catalog: Catalog, chosen: list[tuple[int, int]]) -> list[dict]:
+    if not chosen:
+        return []
+    columns = ", ".join(f"p.{c}" for c in PATIENT_COLUMNS)
+    rows = catalog.execute(f"SELECT {columns} FROM patients p WHERE p.id IN ({', '.join('?' * len(chosen))})",
+                           [pid for pid, _ in chosen])
+    found = {row[0]: dict(zip(PATIENT_COLUMNS, row, strict=True)) for row in rows}
+    patients = [{**found[pid], "relevance": relevance} for pid, relevance in chosen if pid in found]
+    _attach_locations(catalog, patients)
+    for patient in patients:
+        del patient["id"]
+    return patients
 
 
 def _source(catalog: Catalog, q: _Query, total: int, wanted: int) -> str:

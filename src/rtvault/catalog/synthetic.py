@@ -240,7 +240,7 @@ class _Generator:
         rows.plans.extend((pid, name) for name in plans)
         rows.image_sets.extend((pid, image["name"], image["modality"]) for image in images)
         terms = set(identity.terms()) | {("plan", t) for name in plans for t in self._plan_terms(name)}
-        rows.terms.extend((f, t, pid) for f, t in sorted(terms))
+        rows.terms.extend((f, t, pid, identity.values["sort_name"]) for f, t in sorted(terms))
         return identity
 
     def _plan_terms(self, name: str) -> set[str]:
@@ -324,8 +324,8 @@ class _BulkWriter:
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows.locations)
             db.many("INSERT INTO plans (patient, name) VALUES (?, ?)", rows.plans)
             db.many("INSERT INTO image_sets (patient, name, modality) VALUES (?, ?, ?)", rows.image_sets)
-            db.many("INSERT INTO terms (field, term, patient) VALUES (?, ?, ?)", rows.terms)
-            new = sorted({(f, t) for f, t, _ in rows.terms} - self.vocabulary)
+            db.many("INSERT INTO terms (field, term, patient, sort_name) VALUES (?, ?, ?, ?)", rows.terms)
+            new = sorted({(f, t) for f, t, _, _ in rows.terms} - self.vocabulary)
             self.vocabulary.update(new)
             db.many("INSERT INTO vocabulary (field, term) VALUES (?, ?) ON CONFLICT DO NOTHING", new)
             db.many("INSERT INTO variants (field, variant, term) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
