@@ -268,12 +268,12 @@ def sync_store(catalog: Catalog, name: str, store: Store, *, again: frozenset[st
                 summary.archives_added += 1
             except StoreError as error:
                 summary.problems.append(str(error))
-        _settle(catalog, writer.touched)
+        _settle(catalog, writer.touched, snapshots_changed=bool(snapshots ^ old_snapshots))
     summary.duration_s = round(time.monotonic() - started, 3)
     return summary
 
 
-def _settle(catalog: Catalog, touched: set[int]) -> None:
+def _settle(catalog: Catalog, touched: set[int], *, snapshots_changed: bool = True) -> None:
     """Drop versions and patients left without any location; recompute the status of every touched patient."""
     for pid in sorted(touched):
         catalog.execute("DELETE FROM versions WHERE patient = ? AND id NOT IN "
@@ -282,16 +282,18 @@ def _settle(catalog: Catalog, touched: set[int]) -> None:
             for table in ("terms", "plans", "image_sets"):
                 catalog.execute(f"DELETE FROM {table} WHERE patient = ?", (pid,))
             catalog.execute("DELETE FROM patients WHERE id = ?", (pid,))
-    refresh_status(catalog, touched)
+    refresh_status(catalog, touched, snapshots_changed=snapshots_changed)
 
 
-def refresh_status(catalog: Catalog, touched: set[int]) -> None:
+def refresh_status(catalog: Catalog, touched: set[int], *, snapshots_changed: bool = True) -> None:
     """active: in the newest snapshot of a store; archived: else in an archive; deleted: only in old snapshots."""
     newest = catalog.execute("SELECT store, MAX(time) FROM indexed WHERE kind = 'snapshot' GROUP BY store")
     refs = [r[0] for store, when in newest
             for r in catalog.execute("SELECT ref FROM indexed WHERE store = ? AND kind = 'snapshot' AND time = ?",
                                      (store, when))]
-    candidates = set(touched) | {r[0] for r in catalog.execute("SELECT id FROM patients WHERE status = 'active'")}
+    # An untouched active patient can only stop being active when the newest snapshot changed.
+    active = catalog.execute("SELECT id FROM patients WHERE status = 'active'") if snapshots_changed else []
+    candidates = set(touched) | {r[0] for r in active}
     marks = ", ".join("?" * len(refs)) or "''"
     for pid in sorted(candidates):
         row = catalog.one(
