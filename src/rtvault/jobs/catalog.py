@@ -5,7 +5,8 @@ from __future__ import annotations
 from rtvault.catalog import Catalog, open_catalog
 from rtvault.catalog.indexer import SyncSummary, rebuild, sync
 from rtvault.config import Config
-from rtvault.errors import RtvaultError
+from rtvault.errors import RtvaultError, StoreError
+from rtvault.jobs.stores import open_store
 from rtvault.store import Store
 
 
@@ -13,14 +14,23 @@ def open_for(config: Config) -> Catalog:
     return open_catalog(config.catalog.url)
 
 
-def _stores(config: Config) -> dict[str, Store]:
-    return {name: Store.open(settings.path) for name, settings in config.stores.items()}
+def _stores(config: Config) -> tuple[dict[str, Store], list[SyncSummary]]:
+    """The stores that open, and a summary naming each one that does not: an unmounted NAS or an S3 outage
+    leaves that store's entries in the catalog as they were (never read as an empty store)."""
+    opened, failed = {}, []
+    for name in config.stores:
+        try:
+            opened[name] = open_store(config, name)
+        except StoreError as error:
+            failed.append(SyncSummary(name, problems=[f"store {name} not indexed, its entries kept: {error}"]))
+    return opened, failed
 
 
 def refresh(config: Config, *, archives: frozenset[str] = frozenset()) -> list[SyncSummary]:
     """Index what the stores gained or lost since the last refresh, and read `archives` again."""
+    stores, failed = _stores(config)
     with open_for(config) as catalog:
-        return sync(catalog, _stores(config), again=archives)
+        return sync(catalog, stores, again=archives) + failed
 
 
 def refresh_quietly(config: Config, *, archives: frozenset[str] = frozenset()) -> str | None:
@@ -34,5 +44,9 @@ def refresh_quietly(config: Config, *, archives: frozenset[str] = frozenset()) -
 
 
 def rebuild_all(config: Config) -> list[SyncSummary]:
+    """Refused while a store cannot be read: a rebuild would forget what only that store holds."""
+    stores, failed = _stores(config)
+    if failed:
+        raise StoreError("; ".join(p for f in failed for p in f.problems) + ": rebuild once every store is reachable")
     with open_for(config) as catalog:
-        return rebuild(catalog, _stores(config))
+        return rebuild(catalog, stores)
