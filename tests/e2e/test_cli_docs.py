@@ -15,8 +15,9 @@ README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding=
 
 
 def leaf_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    found = []
-    for name, command in sorted(group.commands.items()):
+    found, context = [], click.Context(group)
+    for name in sorted(group.list_commands(context)):  # the top group loads each command's module on demand
+        command = group.get_command(context, name)
         if isinstance(command, click.Group):
             found.extend(leaf_commands(command, (*prefix, name)))
         else:
