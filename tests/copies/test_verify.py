@@ -157,6 +157,8 @@ def test_the_verify_command(copies: Copies) -> None:
     assert data["stores"][0]["coverage_percent"] == 100.0 and data["stores"][0]["bytes"] > 0
     done = copies.cli("verify", "--budget", "soon", expect=4)
     assert "neither a duration" in done.stderr
+    assert "no store named 'nas3' (configured: primary, secondary)" in copies.cli("verify", "--store", "nas3",
+                                                                                 expect=3).stderr
     key = next(k for k in store_keys(copies.primary) if k.startswith("trees/"))
     _flip(copies.primary_path / key)
     done = copies.cli("verify", "--store", "primary", "--all", expect=7)

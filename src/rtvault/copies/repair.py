@@ -18,7 +18,7 @@ from rtvault.config import Config
 from rtvault.copies.checks import Checker, VerifyProblem, classify
 from rtvault.copies.replicate import _copy_one as copy_content
 from rtvault.copies.verify import Budget, VerifyReport, iso, load_state, merge, recheck, save_state, verify
-from rtvault.errors import Problem, RtvaultError, StoreError
+from rtvault.errors import ConfigError, Problem, RtvaultError, StoreError
 from rtvault.events import NoProgress, Progress
 from rtvault.jobs import stores as configured
 from rtvault.store import Store
@@ -118,7 +118,7 @@ def _repair_one(store: Store, donors: _Donors, problem: VerifyProblem, report: R
 def repair(config: Config, store_name: str | None, *, progress: Progress | None = None) -> RepairReport:
     """Replace every missing or corrupt file the store's verification state lists from another store."""
     progress = progress or NoProgress()
-    name = configured.store_name(config, store_name)
+    name = _names(config, store_name)[0]
     store = configured.open_store(config, name)
     report = RepairReport(store=name)
     state = load_state(store)
@@ -158,8 +158,12 @@ def _save(store: Store, checked: set[str], remaining: dict[str, VerifyProblem], 
 
 
 def _names(config: Config, store_name: str | None) -> list[str]:
-    """The named store, else every configured store."""
-    return [configured.store_name(config, store_name)] if store_name or not config.stores else list(config.stores)
+    """The named store, else every configured store (the primary first)."""
+    if not config.stores or (store_name is not None and store_name not in config.stores):
+        known = f"configured: {', '.join(config.stores)}" if config.stores else "add a [stores.<name>] table"
+        raise ConfigError(str(config.file), [f"no store named {store_name!r} ({known})" if store_name else
+                                             f"no store configured ({known})"])
+    return [store_name] if store_name else list(config.stores)
 
 
 def repair_stores(config: Config, store_name: str | None, *,
