@@ -157,6 +157,10 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         "UPDATE terms SET sort_name = (SELECT p.sort_name FROM patients p WHERE p.id = terms.patient)",
         "CREATE INDEX terms_ordered ON terms (field, term, sort_name, patient)",
     ]),
+    # The prefix shortcut walks the distinct names of a prefix range in byte order, as the terms are.
+    ("0008_vocabulary_byte_order", [
+        '@postgresql ALTER TABLE vocabulary ALTER COLUMN term TYPE TEXT COLLATE "C"',
+    ]),
 ]
 
 

@@ -8,6 +8,7 @@ million patients than on ten thousand.
 
 from __future__ import annotations
 
+import heapq
 import re
 from dataclasses import asdict, dataclass, field, fields
 from datetime import date
@@ -16,7 +17,7 @@ from rtvault.catalog import fold as folding
 from rtvault.catalog.db import Catalog
 from rtvault.errors import InputError
 
-COUNT_LIMIT = 10_000
+COUNT_LIMIT = 1_000
 MAX_PER_PAGE = 200
 STATUSES = ("active", "archived", "deleted")
 _GENDER_WORDS = {"m": "male", "male": "male", "h": "male", "homme": "male", "f": "female", "female": "female",
@@ -285,12 +286,45 @@ def _search_by_name(catalog: Catalog, kind: str, term: str, *, page: int, per_pa
         count = int(counted[0]) if counted else 0
         total += count
         if wanted and skip < count:
-            rows = _tier_page(catalog, condition, params, grouped, skip, wanted)
+            merged = _merged_prefix_page(catalog, kind, term, skip, wanted) if relevance == 1 else None
+            rows = merged if merged is not None else _tier_page(catalog, condition, params, grouped, skip, wanted)
             chosen.extend((pid, relevance) for pid in rows)
             wanted -= len(rows)
         skip = max(0, skip - count)
     patients = _patients_in_order(catalog, chosen)
     return SearchResult(patients, min(total, COUNT_LIMIT), page, per_page, total > COUNT_LIMIT)
+
+
+MERGE_TERMS = 64
+
+
+def _merged_prefix_page(catalog: Catalog, kind: str, term: str, skip: int, wanted: int) -> list[int] | None:
+    """The prefix tier's page when the prefix covers few distinct names: each name's patients come in display
+    order from the index, so merging their first rows gives the page without sorting every match; None when
+    the prefix covers too many names (then one sort is cheaper)."""
+    end = folding.prefix_end(term)
+    names = [t for (t,) in catalog.execute("SELECT term FROM vocabulary WHERE field = ? AND term > ? AND term < ? "
+                                           f"LIMIT {MERGE_TERMS + 1}", (kind, term, end))]
+    if len(names) > MERGE_TERMS:
+        return None
+    limit = skip + wanted
+    while True:
+        streams = [catalog.execute("SELECT sort_name, patient FROM terms WHERE field = ? AND term = ? "
+                                   "ORDER BY sort_name, patient LIMIT ?", (kind, name, limit)) for name in names]
+        candidates = list(dict.fromkeys(pid for _, pid in heapq.merge(*streams)))
+        exact = _holding(catalog, kind, term, candidates)
+        found = [pid for pid in candidates if pid not in exact]
+        if len(found) >= skip + wanted or all(len(rows) < limit for rows in streams):
+            return found[skip:skip + wanted]
+        limit *= 4  # duplicates and exact matches took places: read further
+
+
+def _holding(catalog: Catalog, kind: str, term: str, patients: list[int]) -> set[int]:
+    if not patients:
+        return set()
+    marks = ", ".join("?" * len(patients))
+    return {int(r[0]) for r in catalog.execute(
+        f"SELECT patient FROM terms WHERE field = ? AND term = ? AND patient IN ({marks})", (kind, term, *patients))}
 
 
 def _tier_page(catalog: Catalog, condition: str, params: list, grouped: bool, skip: int, wanted: int) -> list[int]:
