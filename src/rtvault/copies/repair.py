@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from rtvault.config import Config
 from rtvault.copies.checks import Checker, VerifyProblem, classify
-from rtvault.copies.replicate import _copy_one as copy_content
+from rtvault.copies.replicate import copy_content
 from rtvault.copies.verify import Budget, VerifyReport, iso, load_state, merge, recheck, save_state, verify
 from rtvault.errors import ConfigError, Problem, RtvaultError, StoreError
 from rtvault.events import NoProgress, Progress

@@ -179,7 +179,7 @@ _KINDS = {
 }
 
 
-def _copy_one(source: Backend, target: Backend, key: str) -> tuple[str, int, Problem | None]:
+def copy_content(source: Backend, target: Backend, key: str) -> tuple[str, int, Problem | None]:
     """Copy one content file; (key, bytes copied, problem). A bad copy is deleted so that the next run retries."""
     copy, check = next(kind for prefix, kind in _KINDS.items() if key.startswith(prefix))
     name = key.rsplit("/", 1)[-1]
@@ -208,7 +208,7 @@ def _copy_content(source: Store, target: Store, keys: list[str], summary: Replic
     progress.begin(f"Copying to {target.location}", len(keys))
     try:
         with ThreadPoolExecutor(WORKERS) as pool:
-            for key, size, problem in pool.map(lambda k: _copy_one(source.backend, target.backend, k), keys):
+            for key, size, problem in pool.map(lambda k: copy_content(source.backend, target.backend, k), keys):
                 progress.advance()
                 if problem is not None:
                     summary.problems.append(problem)
