@@ -25,6 +25,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sections import write_section  # bench/sections.py
+
 EXCLUDES = (".auto.plan*", "*.ErrorLog", "*.Transcript", "*~")  # rtvault's default [source.pinnacle] exclude
 BENCH = Path(__file__).resolve().parent
 MB_PER_PATIENT = 18.9e6  # measured at --image-mb 8, seed 1: a first guess, corrected after generation
@@ -364,7 +366,7 @@ def write_results(results: dict, out: Path) -> None:
         "- The machine may be shared: \"others' cpu\" is the CPU time the rest of the machine used during a step "
         "(from /proc/stat); a step where it is large was slowed by someone else.",
     ]
-    (out / "results.md").write_text("\n".join(lines) + "\n")
+    write_section(out / "results.md", "bench/backup.py", "\n".join(lines))
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
 
 

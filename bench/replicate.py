@@ -24,8 +24,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sections import write_section  # bench/sections.py
+
 BENCH = Path(__file__).resolve().parent
-BEGIN, END = "<!-- bench/replicate.py: begin -->", "<!-- bench/replicate.py: end -->"
 TARGET = 1.0
 
 
@@ -113,7 +114,6 @@ def section(result: dict) -> str:
     verdict = "PASS" if ratio <= TARGET else "MISS"
     p = result["prepare"]
     return "\n".join([
-        BEGIN,
         "## rtvault replicate vs rsync (`bench/replicate.py`)",
         "",
         f"Generated on {result['date']} ({result['nproc']} CPUs; {result['rsync']}). Database: "
@@ -136,19 +136,12 @@ def section(result: dict) -> str:
         f"{m['copied']['trees_copied']} trees, {m['copied']['snapshots_copied']} snapshot(s) and "
         f"{m['copied']['archives_copied']} archive(s) ({m['copied']['bytes_copied'] / 1e6:.1f} MB); the target "
         "then passed `rtvault check --read-data`. rsync neither verifies nor orders its writes.",
-        END,
     ])
 
 
 def write_results(out: Path, result: dict) -> str:
     text = section(result)
-    path = out / "results.md"
-    old = path.read_text() if path.exists() else ""
-    if BEGIN in old and END in old:
-        new = old[:old.index(BEGIN)] + text + old[old.index(END) + len(END):]
-    else:
-        new = old.rstrip("\n") + "\n\n" + text + "\n"
-    path.write_text(new)
+    write_section(out / "results.md", "bench/replicate.py", text)
     (out / "results-replicate.json").write_text(json.dumps(result, indent=2) + "\n")
     return text
 

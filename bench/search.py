@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+from sections import write_section  # bench/sections.py
 
 from rtvault.catalog import fold as folding
 from rtvault.catalog import open_catalog
@@ -37,7 +38,6 @@ from rtvault.catalog.search import Criteria, search
 HERE = Path(__file__).resolve().parent
 PASSWORD = "banc d'essai de la recherche"
 TARGET_RATIO, TARGET_P95_MS = 2.0, 50.0
-MARK_BEGIN, MARK_END = "<!-- search benchmark: begin -->", "<!-- search benchmark: end -->"
 QUERY_TYPES = {
     "name_prefix": "last name: first 4 letters of a patient's surname (drawn by frequency: common names)",
     "accent_free_name": "last and first name of an accented patient, typed without accents",
@@ -293,15 +293,9 @@ def write_results(results: dict, out: Path) -> None:
     full = [*section, "## Queries", "", *queries, "", "## Machine", "",
             *[f"- {k}: {v}" for k, v in m.items() if k != "date"], ""]
     (out / "results-search.md").write_text("\n".join(full))
-    target = out / "results.md"
-    text = target.read_text() if target.is_file() else ""
-    block = "\n".join([MARK_BEGIN, *["#" + line if line.startswith("# ") else line for line in section],
-                       "Queries and machine: results-search.md.", MARK_END])
-    if MARK_BEGIN in text and MARK_END in text:
-        text = text[:text.index(MARK_BEGIN)] + block + text[text.index(MARK_END) + len(MARK_END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    target.write_text(text)
+    demoted = ["#" + line if line.startswith("# ") else line for line in section]
+    demoted.append("Queries and machine: results-search.md.")
+    write_section(out / "results.md", "search benchmark", "\n".join(demoted))
 
 
 def busy_s() -> float:

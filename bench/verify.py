@@ -31,6 +31,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sections import write_section  # bench/sections.py
+
 MB_PER_PATIENT = 18.9e6  # apparent size of one generated patient at --image-mb 8 (bench/backup.py)
 RUNS = 3
 TARGET = 0.8
@@ -150,15 +152,7 @@ def section(results: dict) -> str:
 def write(results: dict, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "results-verify.json").write_text(json.dumps(results, indent=1) + "\n")
-    path = out / "results.md"
-    text = path.read_text() if path.exists() else ""
-    if SECTION in text:  # replace our section, up to the next top-level heading
-        head, _, rest = text.partition(SECTION)
-        following = rest.find("\n# ")
-        text = head + section(results) + (rest[following + 1:] if following >= 0 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section(results)
-    path.write_text(text)
+    write_section(out / "results.md", "bench/verify.py", section(results))
 
 
 def main() -> None:
