@@ -109,35 +109,48 @@ class _Query:
         self.params: list[object] = []
         self.rank: list[str] = []
         self.rank_params: list[object] = []
-        self.driven = False  # a name criterion already selects the candidates
+        self.names: list[tuple[str, str, str, list[str]]] = []  # (field, term, prefix end, typo matches)
 
     def add(self, clause: str, *params: object) -> None:
         self.where.append(clause)
         self.params.extend(params)
 
     def name(self, field_name: str, typed: str) -> None:
-        """The first name criterion drives the query (its patients come straight from the term index); the
-        other one, and every relevance, is checked per candidate through the (patient, field, term) index, so
-        that no cost depends on how many patients share a common name."""
+        """Name criteria are matched together inside the term index (see `names_clause`); each one's relevance
+        (0 exact, 1 prefix, 2 one typo) is computed for the matching patients only."""
         term = folding.compact(typed)
         if not term:
             raise InputError(f"{field_name.replace('_', ' ')}: {typed!r} holds no letter or digit")
         kind = "last" if field_name == "last_name" else "first"
         fuzzy = self._fuzzy(kind, term)
         end = folding.prefix_end(term)
-        marks = ", ".join("?" * len(fuzzy))
-        near = f" OR t.term IN ({marks})" if fuzzy else ""
-        match = f"t.patient = p.id AND t.field = ? AND (t.term >= ? AND t.term < ?{near})"
-        if self.driven:
-            self.add(f"EXISTS (SELECT 1 FROM terms t WHERE {match})", kind, term, end, *fuzzy)
-        else:
-            extra = f" UNION SELECT patient FROM terms WHERE field = ? AND term IN ({marks})" if fuzzy else ""
-            self.add(f"p.id IN (SELECT patient FROM terms WHERE field = ? AND term >= ? AND term < ?{extra})",
-                     kind, term, end, *([kind, *fuzzy] if fuzzy else []))
-            self.driven = True
+        self.names.append((kind, term, end, fuzzy))
+        near = f" OR t.term IN ({', '.join('?' * len(fuzzy))})" if fuzzy else ""
         self.rank.append("(SELECT MIN(CASE WHEN t.term = ? THEN 0 WHEN t.term >= ? AND t.term < ? THEN 1 ELSE 2 END) "
-                         f"FROM terms t WHERE {match})")
+                         f"FROM terms t WHERE t.patient = p.id AND t.field = ? AND (t.term >= ? AND t.term < ?{near}))")
         self.rank_params.extend([term, term, end, kind, term, end, *fuzzy])
+
+    def names_clause(self) -> None:
+        """The first name criterion selects candidates from its index range (and its typo matches); the second is
+        checked on each candidate inside the term index too, so that the patients table is read only for patients
+        matching both names, however many share one of them."""
+        if not self.names:
+            return
+        (kind, term, end, fuzzy), others = self.names[0], self.names[1:]
+        also, also_params = "", []
+        for other_kind, other_term, other_end, other_fuzzy in others:
+            near = f" OR u.term IN ({', '.join('?' * len(other_fuzzy))})" if other_fuzzy else ""
+            also += (" AND EXISTS (SELECT 1 FROM terms u WHERE u.patient = t.patient AND u.field = ? "
+                     f"AND (u.term >= ? AND u.term < ?{near}))")
+            also_params += [other_kind, other_term, other_end, *other_fuzzy]
+        arms = [(f"SELECT t.patient FROM terms t WHERE t.field = ? AND t.term >= ? AND t.term < ?{also}",
+                 [kind, term, end, *also_params])]
+        if fuzzy:
+            marks = ", ".join("?" * len(fuzzy))
+            arms.append((f"SELECT t.patient FROM terms t WHERE t.field = ? AND t.term IN ({marks}){also}",
+                         [kind, *fuzzy, *also_params]))
+        self.where.insert(0, f"p.id IN ({' UNION '.join(sql for sql, _ in arms)})")
+        self.params[0:0] = [value for _, params in arms for value in params]
 
     def _fuzzy(self, kind: str, term: str) -> list[str]:
         if len(term) < folding.MIN_FUZZY:
@@ -218,6 +231,7 @@ def _build(catalog: Catalog, c: Criteria) -> _Query:
         typed = c.archive.strip()
         q.add("p.id IN (SELECT patient FROM locations WHERE (file >= ? AND file < ?) OR (volume >= ? AND volume < ?))",
               typed, typed + "\U0010ffff", typed, typed + "\U0010ffff")
+    q.names_clause()
     return q
 
 
