@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from rtvault.archive import records
 from rtvault.catalog import fold as folding
+from rtvault.catalog import volumes
 from rtvault.catalog.db import Catalog
 from rtvault.catalog.schema import INDEX_TABLES
 from rtvault.errors import StoreError
@@ -306,7 +307,18 @@ def refresh_status(catalog: Catalog, touched: set[int], *, snapshots_changed: bo
 
 
 def sync(catalog: Catalog, stores: dict[str, Store], *, again: frozenset[str] = frozenset()) -> list[SyncSummary]:
-    return [sync_store(catalog, name, store, again=again) for name, store in stores.items()]
+    summaries = [sync_store(catalog, name, store, again=again) for name, store in stores.items()]
+    place_volume_copies(catalog)
+    return summaries
+
+
+def place_volume_copies(catalog: Catalog) -> None:
+    """The removable disks' copies follow the stores' archive locations (catalog/volumes.py): after every sync
+    and rebuild, and after a volume command changed what a disk holds."""
+    with catalog.transaction():
+        removed = volumes.derive_locations(catalog)
+        if removed:
+            _settle(catalog, removed, snapshots_changed=False)
 
 
 def rebuild(catalog: Catalog, stores: dict[str, Store]) -> list[SyncSummary]:

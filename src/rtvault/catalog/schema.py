@@ -157,6 +157,15 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         "UPDATE terms SET sort_name = (SELECT p.sort_name FROM patients p WHERE p.id = terms.patient)",
         "CREATE INDEX terms_ordered ON terms (field, term, sort_name, patient)",
     ]),
+    # Removable disks (copies/volumes.py): not in any store, so not in INDEX_TABLES; a rebuild keeps them and
+    # their copies are shown again as locations mirrored from the stores' (catalog/volumes.py).
+    ("0007_volumes", [
+        "CREATE TABLE volumes (label TEXT PRIMARY KEY, uuid TEXT NOT NULL UNIQUE, path TEXT NOT NULL, "
+        "created TEXT NOT NULL, last_seen TEXT, last_verified TEXT)",
+        "CREATE TABLE volume_archives (volume TEXT NOT NULL REFERENCES volumes (label), archive TEXT NOT NULL, "
+        "file TEXT NOT NULL, bytes BIGINT NOT NULL, copied TEXT NOT NULL, verified TEXT, "
+        "PRIMARY KEY (volume, archive))",
+    ]),
     # The prefix shortcut walks the distinct names of a prefix range in byte order, as the terms are.
     ("0008_vocabulary_byte_order", [
         '@postgresql ALTER TABLE vocabulary ALTER COLUMN term TYPE TEXT COLLATE "C"',
