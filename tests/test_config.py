@@ -84,8 +84,9 @@ def test_full_config_gives_typed_values(tmp_path: Path) -> None:
 def test_to_json_round_trips_to_the_same_config(tmp_path: Path) -> None:
     cfg = load(write(tmp_path / "rtvault.toml", FULL))
     data = cfg.to_json()
-    assert data["stores"] == {"nas1": {"path": "/mnt/nas1/rtvault", "copy_of": ""},
-                              "nas2": {"path": "/mnt/nas2/rtvault", "copy_of": ""}}
+    s3_unset = {"url": "", "endpoint": "", "region": "", "retry_seconds": 30}
+    assert data["stores"] == {"nas1": {"path": "/mnt/nas1/rtvault", **s3_unset, "copy_of": ""},
+                              "nas2": {"path": "/mnt/nas2/rtvault", **s3_unset, "copy_of": ""}}
     assert validate(data, cfg.file) == cfg
 
 
@@ -222,7 +223,13 @@ def test_a_latin1_file_is_refused_with_a_reason(tmp_path: Path) -> None:
     [
         ("[stores.nas1]\npath = 3\n", "stores.nas1.path: expected a string, got integer 3"),
         ('[stores.nas1]\npath = ""\n', "stores.nas1.path: must not be empty"),
-        ("[stores.nas1]\n", "stores.nas1.path: required key is missing"),
+        ("[stores.nas1]\n", "stores.nas1: set exactly one of path (a directory) or url (s3://bucket/prefix)"),
+        ('[stores.nas1]\npath = "/mnt/nas1"\nurl = "s3://b/p"\n', "stores.nas1: set exactly one of path"),
+        ('[stores.s3]\nurl = "http://b/p"\n', "stores.s3.url: must look like s3://bucket/prefix"),
+        ('[stores.s3]\nurl = "s3://b"\nendpoint = "localhost:8333"\n', "stores.s3.endpoint: must start with http"),
+        ('[stores.nas1]\npath = "/mnt/nas1"\nendpoint = "http://h"\n',
+         "stores.nas1: endpoint only apply to an S3 store (url)"),
+        ('[stores.s3]\nurl = "s3://b"\nretry_seconds = 0\n', "stores.s3.retry_seconds: must be more than 0"),
         ("[retention]\nkeep_daily = -1\n", "retention.keep_daily: must be 0 or more, got -1"),
         ("[retention]\nkeep_daily = true\n", "retention.keep_daily: expected an integer, got boolean true"),
         ("[retention]\nkeep_daily = 1.5\n", "retention.keep_daily: expected an integer, got float 1.5"),
@@ -269,7 +276,8 @@ def test_each_kind_of_problem_names_its_dotted_path(tmp_path: Path, text: str, p
         ("[source.dicom]\nport = 104\n", "source.dicom: unknown key (known keys: pinnacle)"),
         (
             "[stores.nas1]\npath = '/mnt/nas1'\nreadonly = true\n",
-            "stores.nas1.readonly: unknown key (known keys: path, copy_of)",
+            "stores.nas1.readonly: unknown key (known keys: path, url, endpoint, region, credentials_file, "
+            "retry_seconds, copy_of)",
         ),
     ],
 )
@@ -298,7 +306,7 @@ keep_daily = false
         "retention.keep_daily",
         "retention.keep_hourly",
         "stores.nas1.path",
-        "stores.nas2.path",
+        "stores.nas2",
         "surprise",
     ]
     assert str(caught.value).startswith(f"{file}: 6 problems:\n  - ")
@@ -307,7 +315,8 @@ keep_daily = false
 def test_validate_names_the_file_it_is_given(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         validate({"stores": {"x": {}}}, tmp_path / "site.toml")
-    assert str(caught.value) == f"{tmp_path / 'site.toml'}: stores.x.path: required key is missing"
+    assert str(caught.value) == (f"{tmp_path / 'site.toml'}: stores.x: set exactly one of path (a directory) or url "
+                                 "(s3://bucket/prefix)")
 
 
 # --- texts generated from the schema ------------------------------------------------------------------
@@ -318,6 +327,11 @@ def test_the_schema_declares_the_expected_keys() -> None:
         "source.pinnacle.root",
         "source.pinnacle.exclude",
         "stores.<name>.path",
+        "stores.<name>.url",
+        "stores.<name>.endpoint",
+        "stores.<name>.region",
+        "stores.<name>.credentials_file",
+        "stores.<name>.retry_seconds",
         "stores.<name>.copy_of",
         "backup.max_shrink",
         "backup.lock_lease_seconds",
@@ -392,3 +406,16 @@ def test_backup_max_shrink_is_a_fraction(tmp_path: Path, value: str, problem: st
 
 def test_backup_max_shrink_accepts_an_integer(tmp_path: Path) -> None:
     assert load(write(tmp_path / "rtvault.toml", "[backup]\nmax_shrink = 0\n")).backup.max_shrink == 0.0
+
+
+def test_an_s3_store_needs_a_credentials_file_only_its_owner_reads(tmp_path: Path) -> None:
+    keys = write(tmp_path / "s3-keys", "aws_access_key_id = AKIDEXAMPLE\naws_secret_access_key = s3cr3t-value\n")
+    text = ('[stores.offsite]\nurl = "s3://rtvault/site1"\nendpoint = "http://127.0.0.1:8333"\n'
+            'credentials_file = "s3-keys"\n')
+    keys.chmod(0o640)
+    assert problems_of(tmp_path, text) == [f"stores.offsite: credentials_file: {keys} is readable by group or "
+                                           f"others: run chmod 600 {keys}"]
+    keys.chmod(0o600)
+    cfg = load(write(tmp_path / "rtvault.toml", text))
+    assert (cfg.stores["offsite"].url, cfg.stores["offsite"].credentials_file) == ("s3://rtvault/site1", keys)
+    assert "s3cr3t" not in str(cfg.to_json())

@@ -69,12 +69,75 @@ class Source:
     pinnacle: PinnacleSource = field(default_factory=PinnacleSource)
 
 
+def _positive(value: int) -> str | None:
+    return None if value > 0 else f"must be more than 0, got {value}"
+
+
+def _s3_url(value: str) -> str | None:
+    parts = urllib.parse.urlsplit(value)
+    if value and (parts.scheme != "s3" or not parts.netloc or parts.query or parts.fragment):
+        return f"must look like s3://bucket/prefix, got {value!r}"
+    return None
+
+
+def _http_url(value: str) -> str | None:
+    if value and not value.startswith(("http://", "https://")):
+        return f"must start with http:// or https://, got {value!r}"
+    return None
+
+
+def _to_optional_path(value: str | None, base_dir: Path) -> Path | None:
+    # An empty string is "not set", so that the generated example can list the key.
+    return base_dir / Path(value).expanduser() if value else None
+
+
+OPTIONAL_PATH = Kind("a string", "path", STRING.accepts, convert=_to_optional_path)
+
+
+def credentials_problem(path: Path) -> str | None:
+    """Why a credentials file must not be used: missing, or readable by others than its owner."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as error:
+        return f"cannot read {path}: {error.strerror}"
+    if mode & 0o077:
+        return f"{path} is readable by group or others: run chmod 600 {path}"
+    return None
+
+
 @dataclass(frozen=True, kw_only=True)
 class Store:
-    """One store: a directory on a local disk or a mounted NAS."""
+    """One store: a directory on a local disk or a mounted NAS, or an S3 bucket (set `path` or `url`)."""
 
-    path: Path = field(
-        metadata=about("Directory of the store, on a local disk or a mounted NAS share.", example="/mnt/nas1/rtvault")
+    path: Path | None = field(
+        default=None,
+        metadata=about("Directory of the store, on a local disk or a mounted NAS share (or set url).",
+                       example="/mnt/nas1/rtvault"),
+    )
+    url: str = field(
+        default="",
+        metadata=about("S3 store instead of a directory: s3://bucket/prefix.", example="", check=_s3_url),
+    )
+    endpoint: str = field(
+        default="",
+        metadata=about("S3 server to talk to (SeaweedFS, MinIO, a cloud provider); empty: AWS.",
+                       example="", check=_http_url),
+    )
+    region: str = field(default="", metadata=about("S3 region; empty: us-east-1.", example=""))
+    credentials_file: Path | None = field(
+        default=None,
+        metadata=about(
+            "S3 keys: a file readable by its owner only, with aws_access_key_id and aws_secret_access_key "
+            "lines (the AWS credentials format); unset: the AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+            "variables.",
+            example="",
+            kind=OPTIONAL_PATH,
+        ),
+    )
+    retry_seconds: int = field(
+        default=30,
+        metadata=about("S3: keep retrying an unreachable or failing server this long (exponential backoff) "
+                       "before giving up.", check=_positive),
     )
     copy_of: str = field(
         default="",
@@ -84,6 +147,18 @@ class Store:
             example="",
         ),
     )
+
+    @staticmethod
+    def problems(values: dict[str, Any]) -> list[str]:
+        """What is wrong with the keys together (each key alone is already valid)."""
+        if (values["path"] is None) == (not values["url"]):
+            return ["set exactly one of path (a directory) or url (s3://bucket/prefix)"]
+        s3_only = [key for key in ("endpoint", "region", "credentials_file") if values[key] and not values["url"]]
+        if s3_only:
+            return [f"{', '.join(s3_only)} only apply to an S3 store (url)"]
+        if values["credentials_file"] is not None and (problem := credentials_problem(values["credentials_file"])):
+            return [f"credentials_file: {problem}"]
+        return []
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -123,10 +198,6 @@ class Retention:
 
 def _fraction(value: float) -> str | None:
     return None if 0 <= value <= 1 else f"must be a fraction between 0 and 1, got {value}"
-
-
-def _positive(value: int) -> str | None:
-    return None if value > 0 else f"must be more than 0, got {value}"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -50,6 +50,9 @@ def _section(section: Section, data: object, where: str, run: _Run) -> dict[str,
     found = len(run.problems)
     _reject_unknown(section, data, where, run)
     values = {m.name: _member(m, data.get(m.name, _ABSENT), dotted(where, m.name), run) for m in section.members}
+    if len(run.problems) == found and hasattr(section.cls, "problems"):  # keys that are only valid together
+        for message in section.cls.problems(values):
+            run.report(where, message)
     return values if len(run.problems) == found else None
 
 

@@ -1,36 +1,98 @@
-"""Which configured store a command works on."""
+"""Which configured store a command works on, and the backend each kind of store needs."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from rtvault.config import Config
+from rtvault.config.settings import Store as StoreSettings
+from rtvault.config.settings import credentials_problem
 from rtvault.errors import ConfigError
 from rtvault.store import Store
+from rtvault.store.backend import Backend, DirectoryBackend
+from rtvault.store.s3 import S3Backend, S3Location
+
+_KEY_NAMES = {"aws_access_key_id": "access_key", "aws_secret_access_key": "secret_key"}
 
 
-def store_path(config: Config, name: str | None) -> tuple[str, Path]:
+def store_name(config: Config, name: str | None) -> str:
     """The named store, else the first one configured (the primary)."""
     if not config.stores:
         raise ConfigError(str(config.file), ["no store configured: add a [stores.<name>] table with a path"])
     if name is None:
-        name = next(iter(config.stores))
+        return next(iter(config.stores))
     if name not in config.stores:
         known = ", ".join(config.stores)
         raise ConfigError(str(config.file), [f"no store named {name!r} (configured: {known})"])
-    return name, config.stores[name].path
+    return name
+
+
+def where(settings: StoreSettings) -> str:
+    """The store's directory or URL, as messages show it (never a secret)."""
+    return str(settings.path) if settings.path is not None else settings.url
+
+
+def read_credentials(config: Config, name: str, path: Path) -> dict[str, str]:
+    """The two keys from a credentials file: `key = value` lines, as in the AWS credentials file (the first
+    of each wins) or `KEY=value` lines; refused unless only its owner can read it."""
+    problem = credentials_problem(path)
+    if problem is None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            problem = f"cannot read {path}: {error}"
+    if problem is not None:
+        raise ConfigError(str(config.file), [f"stores.{name}.credentials_file: {problem}"])
+    found: dict[str, str] = {}
+    for line in text.splitlines():
+        key, equals, value = line.partition("=")
+        field = _KEY_NAMES.get(key.strip().lower())
+        if equals and field and field not in found:
+            found[field] = value.strip().strip("\"'")
+    if len(found) < len(_KEY_NAMES):
+        raise ConfigError(str(config.file), [f"stores.{name}.credentials_file: {path} lacks an "
+                                             "aws_access_key_id or an aws_secret_access_key line"])
+    return found
+
+
+def backend_of(config: Config, name: str) -> Backend:
+    """The backend of a configured store: its directory, or its S3 bucket."""
+    settings = config.stores[name]
+    return DirectoryBackend(settings.path) if settings.path is not None else _s3_backend(config, name)
+
+
+def _s3_backend(config: Config, name: str) -> S3Backend:
+    # Keys from the credentials file, else boto3's usual lookup (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
+    settings = config.stores[name]
+    keys = read_credentials(config, name, settings.credentials_file) if settings.credentials_file else {}
+    return S3Backend(S3Location.of_url(name, settings.url, endpoint=settings.endpoint, region=settings.region,
+                                       retry_seconds=float(settings.retry_seconds), **keys))
 
 
 def open_store(config: Config, name: str | None) -> Store:
-    return Store.open(store_path(config, name)[1])
+    """The named store (else the primary), on whatever backend it lives."""
+    name = store_name(config, name)
+    settings = config.stores[name]
+    if settings.path is not None:
+        return Store.open(settings.path)
+    return Store.open_backend(backend_of(config, name))
+
+
+def init_store(config: Config, name: str) -> tuple[Store, bool]:
+    """Create one configured store (or open it when it exists already); True when created."""
+    settings = config.stores[name]
+    if settings.path is not None:
+        return Store.init(settings.path)
+    backend = _s3_backend(config, name)
+    backend.ensure_bucket()
+    return Store.init_backend(backend, empty=backend.is_empty())
 
 
 def init_stores(config: Config) -> list[dict[str, object]]:
     """Create every configured store (idempotent); returns what was done for each."""
-    if not config.stores:
-        store_path(config, None)
+    store_name(config, None)
     done = []
     for name, settings in config.stores.items():
-        store, created = Store.init(settings.path)
-        done.append({"store": name, "path": str(settings.path), "created": created, "id": store.info["id"]})
+        store, created = init_store(config, name)
+        done.append({"store": name, "path": where(settings), "created": created, "id": store.info["id"]})
     return done

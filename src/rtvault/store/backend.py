@@ -1,8 +1,9 @@
 """Where store files live: the small interface the engine uses, and its directory implementation.
 
 Keys are `/`-separated relative names (`data/ab/ab12...`, `snapshots/2026....json`). Every file is written
-once, atomically: it is staged, fsynced and renamed into place, so a reader sees a whole file or none. An
-S3 backend implements the same methods (staging to a local temporary file, then one PUT).
+once, atomically: it is staged, fsynced and renamed into place, so a reader sees a whole file or none. The S3
+backend (store/s3.py) implements the same methods (staging to a local temporary file, then one PUT), and
+tests/store/test_backend_conformance.py holds both to the same behaviour.
 """
 
 from __future__ import annotations
@@ -76,6 +77,8 @@ class Backend(Protocol):
     def replace(self, key: str, data: bytes) -> None: ...
 
     def modified(self, key: str) -> float: ...
+
+    def clean_staging(self, older_than_s: float, now: float) -> int: ...
 
 
 def _fsync_dir(path: Path) -> None:
@@ -160,7 +163,10 @@ class DirectoryBackend:
         return self.path_of(key).exists()
 
     def size(self, key: str) -> int:
-        return self.path_of(key).stat().st_size
+        try:
+            return self.path_of(key).stat().st_size
+        except FileNotFoundError:
+            raise StoreError(f"{self.location}: {key} is missing") from None
 
     def list(self, prefix: str) -> Iterator[str]:
         """Keys under a folder-like prefix (`data/`, `snapshots/`), in no particular order."""

@@ -81,28 +81,49 @@ class Store:
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
             raise StoreError(f"{path} is not empty and is not an rtvault store: refusing to use it")
         path.mkdir(parents=True, exist_ok=True)
-        backend = DirectoryBackend(path)
         for folder in ("data", "trees", "snapshots", "locks", TMP_DIR):
             (path / folder).mkdir(exist_ok=True)
+        return cls._create(DirectoryBackend(path)), True
+
+    @classmethod
+    def init_backend(cls, backend: Backend, *, empty: bool) -> tuple[Store, bool]:
+        """Create a store on any backend, or open the one already there; `empty` says whether the backend
+        holds nothing yet (a backend holding anything else is refused)."""
+        if backend.exists(FORMAT_FILE):
+            return cls.open_backend(backend), False
+        if not empty:
+            raise StoreError(f"{backend.location} is not empty and is not an rtvault store: refusing to use it")
+        return cls._create(backend), True
+
+    @classmethod
+    def _create(cls, backend: Backend) -> Store:
         info = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "id": uuid.uuid4().hex,
                 "created": datetime.now(UTC).isoformat(timespec="seconds"), "hash": "sha256",
                 "compression": "zstd", "created_by": f"rtvault {__version__}"}
         backend.put(FORMAT_FILE, json.dumps(info, indent=2).encode() + b"\n", durable=True)
-        return cls(backend, info), True
+        return cls(backend, info)
 
     @classmethod
     def open(cls, path: Path) -> Store:
-        backend = DirectoryBackend(path)
+        """The store in a directory."""
+        if not path.exists():
+            raise StoreError(f"store {path} does not exist (is the NAS mounted? run `rtvault init`)")
+        return cls.open_backend(DirectoryBackend(path))
+
+    @classmethod
+    def open_backend(cls, backend: Backend) -> Store:
+        """The store on any backend; StoreError when it is not an rtvault store of a format this one reads."""
+        where = backend.location
+        if not backend.exists(FORMAT_FILE):
+            raise StoreError(f"{where} is not an rtvault store (no {FORMAT_FILE}; run `rtvault init`)")
         try:
             info = json.loads(backend.get(FORMAT_FILE))
-        except StoreError:
-            if not path.exists():
-                raise StoreError(f"store {path} does not exist (is the NAS mounted? run `rtvault init`)") from None
-            raise StoreError(f"{path} is not an rtvault store (no {FORMAT_FILE}; run `rtvault init`)") from None
+            if not isinstance(info, dict):
+                raise ValueError("not a JSON object")
         except (ValueError, OSError) as error:
-            raise StoreError(f"{path}/{FORMAT_FILE} is unreadable: {error}") from None
+            raise StoreError(f"{where}/{FORMAT_FILE} is unreadable: {error}") from None
         if info.get("format") != FORMAT_NAME or info.get("version") != FORMAT_VERSION:
-            raise StoreError(f"{path} has store format {info.get('format')!r} version {info.get('version')!r}; "
+            raise StoreError(f"{where} has store format {info.get('format')!r} version {info.get('version')!r}; "
                              f"this rtvault reads {FORMAT_NAME} version {FORMAT_VERSION}")
         return cls(backend, info)
 
