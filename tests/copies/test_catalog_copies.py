@@ -4,13 +4,16 @@ catalog forget what that store holds."""
 from __future__ import annotations
 
 import shutil
+from typing import TYPE_CHECKING
 
 import pytest
 
-from conftest import Copies
 from rtvault.catalog.search import Criteria, search
 from rtvault.errors import StoreError
 from rtvault.jobs.catalog import open_for, rebuild_all, refresh
+
+if TYPE_CHECKING:
+    from conftest import Copies  # tests/copies/conftest.py, for the annotations only
 
 
 def _stores_of_each_patient(copies: Copies) -> dict[str, set[str]]:

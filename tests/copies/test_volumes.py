@@ -8,15 +8,18 @@ from __future__ import annotations
 import hashlib
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from conftest import Copies
 from rtvault.archive import records
 from rtvault.archive.ingest import ingest_file
 from rtvault.catalog.patients import patient_detail
 from rtvault.jobs.archives import export
 from rtvault.jobs.catalog import open_for, refresh
+
+if TYPE_CHECKING:
+    from conftest import Copies  # tests/copies/conftest.py, for the annotations only
 
 LABEL = "usb-a"
 
