@@ -146,3 +146,17 @@ def test_the_catalog_shows_the_disk_as_a_copy_and_a_rebuild_keeps_it(two_archive
     two_archives.cli("catalog", "rebuild")
     assert volume_copies() == before
     assert len(two_archives.cli_json("search", "--archive", LABEL)["patients"]) == len(found)
+
+
+def test_a_verified_disk_counts_as_a_copy_of_its_archives_in_status(copies: Copies, tmp_path: Path) -> None:
+    archives = {a["id"] for a in copies.cli_json("archive", "list")["archives"]}
+    copies.cli("verify", "--store", "primary", "--all")
+    before = copies.cli_json("status", expect=None)
+    assert {s["key"] for s in before["too_few_copies"] if s["kind"] == "archive"} == archives  # primary only
+
+    _synced(copies, tmp_path / "disk")
+    copies.cli("volume", "verify", LABEL)
+    after = copies.cli_json("status", expect=None)
+    assert not [s for s in after["too_few_copies"] if s["kind"] == "archive"]
+    assert not [s for s in after["too_few_verified"] if s["kind"] == "archive"]  # primary and disk, both verified
+    assert [s for s in after["too_few_copies"] if s["kind"] == "patient"]  # snapshots are still on one store only

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from rtvault.archive import records
 from rtvault.config import Config
 from rtvault.copies.replicate import REPLICATED, copies_key
-from rtvault.errors import StoreError
+from rtvault.errors import RtvaultError, StoreError
 from rtvault.jobs.stores import open_store
 from rtvault.store import Store
 from rtvault.store.backend import DirectoryBackend
@@ -186,7 +186,27 @@ def _archive_sound(held: _Holdings, archive_id: str) -> bool:
     return not keys & held.problems
 
 
-def _shortfalls(report: StatusReport, held: dict[str, _Holdings], verified: set[str]) -> None:
+def _disk_copies(config: Config, now: datetime) -> dict[str, list[tuple[str, bool]]]:
+    """Archive id -> [(volume:<label>, verified within the cycle)], from the catalog's record of the removable
+    disks (they are not stores: the catalog is where rtvault remembers them). No catalog: no disk copies."""
+    from rtvault.catalog.volumes import all_volumes, held
+    from rtvault.jobs.catalog import open_for
+
+    found: dict[str, list[tuple[str, bool]]] = {}
+    oldest = (now - timedelta(days=config.verify.cycle_days)).isoformat(timespec="seconds").replace("+00:00", "Z")
+    try:
+        with open_for(config) as catalog:
+            for volume in all_volumes(catalog):
+                for archive_id, copy in held(catalog, volume.label).items():
+                    fresh = bool(copy.verified) and str(copy.verified) >= oldest
+                    found.setdefault(archive_id, []).append((f"volume:{volume.label}", fresh))
+    except RtvaultError:
+        return {}
+    return found
+
+
+def _shortfalls(report: StatusReport, held: dict[str, _Holdings], verified: set[str],
+                disks: dict[str, list[tuple[str, bool]]]) -> None:
     versions = sorted({v for h in held.values() for v in h.versions})
     archives = sorted({a for h in held.values() for a in h.archives})
     report.versions, report.archives = len(versions), len(archives)
@@ -198,6 +218,8 @@ def _shortfalls(report: StatusReport, held: dict[str, _Holdings], verified: set[
     for archive_id in archives:
         holders = [n for n, h in held.items() if archive_id in h.archives]
         good = [n for n in holders if n in verified and _archive_sound(held[n], archive_id)]
+        holders += [label for label, _fresh in disks.get(archive_id, [])]
+        good += [label for label, fresh in disks.get(archive_id, []) if fresh]
         _note(report, Shortfall("archive", archive_id, None, None, holders, good))
 
 
@@ -217,5 +239,5 @@ def store_status(config: Config, now: datetime | None = None) -> StatusReport:
     for status in report.stores:
         if status.copy_of in held and status.name in held:
             _lag(status, held[status.name], held[status.copy_of], now)
-    _shortfalls(report, held, {s.name for s in report.stores if s.verified})
+    _shortfalls(report, held, {s.name for s in report.stores if s.verified}, _disk_copies(config, now))
     return report
