@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Debian packages the tests use as real parts: PostgreSQL (catalog), Chromium (web UI), slapd (LDAP sign-in),
+# par2 (removable disks' recovery data), python3-venv. Installed with apt-get when running as root and missing;
+# otherwise the missing ones are named (the tests that need them say they are skipped or fail).
+set -euo pipefail
+packages=(python3-venv postgresql chromium slapd ldap-utils par2)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "rtvault tests: missing Debian packages: ${missing[*]} (sudo apt-get install ${missing[*]})" >&2
+fi
