@@ -85,8 +85,8 @@ def test_to_json_round_trips_to_the_same_config(tmp_path: Path) -> None:
     cfg = load(write(tmp_path / "rtvault.toml", FULL))
     data = cfg.to_json()
     s3_unset = {"url": "", "endpoint": "", "region": "", "retry_seconds": 30}
-    assert data["stores"] == {"nas1": {"path": "/mnt/nas1/rtvault", **s3_unset, "copy_of": ""},
-                              "nas2": {"path": "/mnt/nas2/rtvault", **s3_unset, "copy_of": ""}}
+    assert data["stores"] == {"nas1": {"path": "/mnt/nas1/rtvault", **s3_unset, "copy_of": "", "encrypt": False},
+                              "nas2": {"path": "/mnt/nas2/rtvault", **s3_unset, "copy_of": "", "encrypt": False}}
     assert validate(data, cfg.file) == cfg
 
 
@@ -230,6 +230,7 @@ def test_a_latin1_file_is_refused_with_a_reason(tmp_path: Path) -> None:
         ('[stores.nas1]\npath = "/mnt/nas1"\nendpoint = "http://h"\n',
          "stores.nas1: endpoint only apply to an S3 store (url)"),
         ('[stores.s3]\nurl = "s3://b"\nretry_seconds = 0\n', "stores.s3.retry_seconds: must be more than 0"),
+        ('[stores.s3]\nurl = "s3://b"\nencrypt = true\n', "stores.s3: encrypt = true and passphrase_file go together"),
         ("[retention]\nkeep_daily = -1\n", "retention.keep_daily: must be 0 or more, got -1"),
         ("[retention]\nkeep_daily = true\n", "retention.keep_daily: expected an integer, got boolean true"),
         ("[retention]\nkeep_daily = 1.5\n", "retention.keep_daily: expected an integer, got float 1.5"),
@@ -277,7 +278,7 @@ def test_each_kind_of_problem_names_its_dotted_path(tmp_path: Path, text: str, p
         (
             "[stores.nas1]\npath = '/mnt/nas1'\nreadonly = true\n",
             "stores.nas1.readonly: unknown key (known keys: path, url, endpoint, region, credentials_file, "
-            "retry_seconds, copy_of)",
+            "retry_seconds, copy_of, encrypt, passphrase_file)",
         ),
     ],
 )
@@ -333,6 +334,8 @@ def test_the_schema_declares_the_expected_keys() -> None:
         "stores.<name>.credentials_file",
         "stores.<name>.retry_seconds",
         "stores.<name>.copy_of",
+        "stores.<name>.encrypt",
+        "stores.<name>.passphrase_file",
         "backup.max_shrink",
         "backup.lock_lease_seconds",
         "archive.inbox",

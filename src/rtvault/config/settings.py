@@ -147,6 +147,20 @@ class Store:
             example="",
         ),
     )
+    encrypt: bool = field(
+        default=False,
+        metadata=about("Encrypt every file before it leaves this machine (AES-256-GCM; for offsite stores). "
+                       "Chosen when the store is created; docs/encryption.md says what to keep in the safe."),
+    )
+    passphrase_file: Path | None = field(
+        default=None,
+        metadata=about(
+            "With encrypt: the file holding the passphrase that unlocks the store's key, readable by its owner "
+            "only. Without the passphrase nothing in the store can be read: keep it printed in the safe.",
+            example="",
+            kind=OPTIONAL_PATH,
+        ),
+    )
 
     @staticmethod
     def problems(values: dict[str, Any]) -> list[str]:
@@ -158,6 +172,10 @@ class Store:
             return [f"{', '.join(s3_only)} only apply to an S3 store (url)"]
         if values["credentials_file"] is not None and (problem := credentials_problem(values["credentials_file"])):
             return [f"credentials_file: {problem}"]
+        if values["encrypt"] != (values["passphrase_file"] is not None):
+            return ["encrypt = true and passphrase_file go together (the passphrase unlocks the store's key)"]
+        if values["passphrase_file"] is not None and (problem := credentials_problem(values["passphrase_file"])):
+            return [f"passphrase_file: {problem}"]
         return []
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 from rtvault.config import Config
 from rtvault.config.settings import Store as StoreSettings
 from rtvault.config.settings import credentials_problem
-from rtvault.errors import ConfigError
-from rtvault.store import Store
+from rtvault.errors import ConfigError, StoreError
+from rtvault.store import Store, crypto, keyfile
 from rtvault.store.backend import Backend, DirectoryBackend
 from rtvault.store.s3 import S3Backend, S3Location
 
@@ -56,9 +56,33 @@ def read_credentials(config: Config, name: str, path: Path) -> dict[str, str]:
 
 
 def backend_of(config: Config, name: str) -> Backend:
-    """The backend of a configured store: its directory, or its S3 bucket."""
+    """The backend of a configured store: its directory or its S3 bucket, decrypted when it is encrypted."""
     settings = config.stores[name]
-    return DirectoryBackend(settings.path) if settings.path is not None else _s3_backend(config, name)
+    inner = DirectoryBackend(settings.path) if settings.path is not None else _s3_backend(config, name)
+    return _decrypted(config, name, inner, create=False)
+
+
+def _decrypted(config: Config, name: str, inner: Backend, *, create: bool) -> Backend:
+    """`inner` itself for a plain store, else `inner` through the store's master key (docs/encryption.md);
+    `create` makes the key of a new encrypted store. Encryption is chosen when a store is created."""
+    settings, encrypted = config.stores[name], keyfile.is_encrypted(inner)
+    if encrypted != settings.encrypt and not (create and settings.encrypt and not _holds_data(inner)):
+        if create and settings.encrypt:
+            raise StoreError(f"{inner.location} already holds an unencrypted store: encryption is chosen when a "
+                             "store is created (initialise an empty store with encrypt = true, replicate into it)")
+        change = "set encrypt = true and passphrase_file" if encrypted else "remove encrypt = true"
+        raise ConfigError(str(config.file), [f"stores.{name}: {where(settings)} is "
+                                             f"{'an encrypted' if encrypted else 'not an encrypted'} store: {change}"])
+    if not settings.encrypt:
+        return inner
+    assert settings.passphrase_file is not None  # the settings require it with encrypt
+    if problem := keyfile.passphrase_problem(settings.passphrase_file):
+        raise ConfigError(str(config.file), [f"stores.{name}.passphrase_file: {problem}"])
+    return crypto.unlock(inner, keyfile.read_passphrase(settings.passphrase_file), create=create)
+
+
+def _holds_data(inner: Backend) -> bool:
+    return any(next(iter(inner.list(folder)), None) for folder in ("data/", "trees/", "snapshots/", "archives/"))
 
 
 def _s3_backend(config: Config, name: str) -> S3Backend:
@@ -73,19 +97,21 @@ def open_store(config: Config, name: str | None) -> Store:
     """The named store (else the primary), on whatever backend it lives."""
     name = store_name(config, name)
     settings = config.stores[name]
-    if settings.path is not None:
-        return Store.open(settings.path)
-    return Store.open_backend(backend_of(config, name))
+    # the format file is never encrypted: the store is recognised (or its NAS found unmounted) first
+    store = Store.open(settings.path) if settings.path is not None else Store.open_backend(_s3_backend(config, name))
+    return Store(_decrypted(config, name, store.backend, create=False), store.info)
 
 
 def init_store(config: Config, name: str) -> tuple[Store, bool]:
     """Create one configured store (or open it when it exists already); True when created."""
     settings = config.stores[name]
     if settings.path is not None:
-        return Store.init(settings.path)
-    backend = _s3_backend(config, name)
-    backend.ensure_bucket()
-    return Store.init_backend(backend, empty=backend.is_empty())
+        store, created = Store.init(settings.path)
+    else:
+        backend = _s3_backend(config, name)
+        backend.ensure_bucket()
+        store, created = Store.init_backend(backend, empty=backend.is_empty())
+    return Store(_decrypted(config, name, store.backend, create=True), store.info), created
 
 
 def init_stores(config: Config) -> list[dict[str, object]]:

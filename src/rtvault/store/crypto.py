@@ -259,9 +259,10 @@ class EncryptedBackend:
         """A seekable reader of the plaintext; each 1 MiB chunk is read and authenticated when first needed."""
         if _plain(key):
             return self.inner.open(key)
-        size = self.inner.size(key)
         raw = self.inner.open(key)
         try:
+            size = raw.seek(0, io.SEEK_END)  # no second request for the size on S3
+            raw.seek(0)
             return io.BufferedReader(_Unsealed(self.master, raw, key, size, self.location), 1 << CHUNK_SHIFT)
         except BaseException:
             raw.close()
@@ -281,7 +282,9 @@ class EncryptedBackend:
             raise StoreError(f"{self.location}: {key} is damaged: {error}") from None
 
     def list(self, prefix: str) -> Iterator[str]:
-        return self.inner.list(prefix)
+        """Every key but the key files: they belong to the encryption, not to the store that verification,
+        replication and repair see (each store has its own master key)."""
+        return (key for key in self.inner.list(prefix) if not key.startswith("keys/"))
 
     def delete(self, key: str) -> None:
         self.inner.delete(key)

@@ -1,0 +1,321 @@
+"""Client-side encryption: every Backend method through `EncryptedBackend` on a directory and on a real S3
+server, damage and substitution detected, the passphrase file and key file handled as documented, and the
+recovery script of docs/encryption.md decrypting a store file with nothing but `cryptography`."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import test_backend_conformance as conformance
+from seaweed import SeaweedServer, seaweed  # noqa: F401 - the fixture
+
+from rtvault.errors import StoreError
+from rtvault.store import Store, crypto, keyfile
+from rtvault.store.backend import Backend, DirectoryBackend
+from rtvault.store.objects import data_key, read_object, store_small, store_stream
+from rtvault.store.s3 import S3Backend, S3Location
+
+FAST = {"n": 2**10}  # scrypt parameters for tests only: the default (2**17) takes 0.4 s per derivation
+PASSPHRASE = b"correct horse battery staple"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def bucket(seaweed: SeaweedServer) -> str:  # noqa: F811
+    return seaweed.new_bucket()
+
+
+@pytest.fixture(params=["directory", "s3"])
+def make_inner(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Backend]:
+    """Makes empty plain backends of the kind under test."""
+    if request.param == "directory":
+        def directory() -> Backend:
+            root = tmp_path / secrets.token_hex(4)
+            root.mkdir()
+            return DirectoryBackend(root)
+        return directory
+    server: SeaweedServer = request.getfixturevalue("seaweed")
+    bucket = request.getfixturevalue("bucket")
+    return lambda: S3Backend(S3Location("crypto", bucket, f"t-{secrets.token_hex(6)}", endpoint=server.endpoint,
+                                        access_key="k", secret_key="s", retry_seconds=5))
+
+
+@pytest.fixture
+def make_backend(make_inner: Callable[[], Backend]) -> Callable[[], Backend]:
+    """Encrypted backends: the conformance suite below runs on them unchanged."""
+    return lambda: crypto.unlock(make_inner(), PASSPHRASE, create=True, kdf=FAST)
+
+
+@pytest.fixture
+def backend(make_backend: Callable[[], Backend]) -> Backend:
+    return make_backend()
+
+
+# Every test of the backend conformance suite, on encrypted directory and S3 backends.
+for _name in dir(conformance):
+    if _name.startswith("test_"):
+        globals()[_name] = getattr(conformance, _name)
+
+
+def directory_store(tmp_path: Path) -> tuple[DirectoryBackend, crypto.EncryptedBackend]:
+    inner = DirectoryBackend(tmp_path / "store")
+    inner.root.mkdir(parents=True)
+    return inner, crypto.unlock(inner, PASSPHRASE, create=True, kdf=FAST)
+
+
+def test_the_bytes_stored_are_ciphertext_and_the_plaintext_comes_back(tmp_path: Path) -> None:
+    inner, backend = directory_store(tmp_path)
+    text = b"Patient name: ZZTESTPATIENT^ALICE " * 1000
+    digest, _ = store_small(backend, text, False)
+    big = os.urandom(3 << 20) + text
+    big_digest, size, _ = store_stream(backend, io.BytesIO(big), False)
+    assert b"".join(read_object(backend, digest)) == text
+    assert b"".join(read_object(backend, big_digest)) == big and size == len(big)
+    stored = inner.get(data_key(digest))
+    assert stored.startswith(crypto.MAGIC) and b"ZZTESTPATIENT" not in stored
+    assert crypto.check_sealed(inner, data_key(big_digest)) == inner.size(data_key(big_digest))
+
+
+def test_the_key_file_records_the_kdf_and_no_secret(tmp_path: Path) -> None:
+    inner = DirectoryBackend(tmp_path)
+    crypto.unlock(inner, PASSPHRASE, create=True)
+    record = json.loads(inner.get(keyfile.KEY_FILES[0]))
+    assert record["kdf"]["name"] == "scrypt" and (record["kdf"]["n"], record["kdf"]["r"]) == (2**17, 8)
+    assert len(record["wrapped_key"]) == 64 and PASSPHRASE.decode() not in json.dumps(record)
+
+
+def test_the_second_key_file_opens_a_store_whose_first_is_lost(tmp_path: Path) -> None:
+    inner, backend = directory_store(tmp_path)
+    backend.put("snapshots/a.json", b"{}")
+    inner.path_of(keyfile.KEY_FILES[0]).write_bytes(b"garbled")
+    assert crypto.unlock(inner, PASSPHRASE).get("snapshots/a.json") == b"{}"
+    inner.delete(keyfile.KEY_FILES[0])
+    assert crypto.unlock(inner, PASSPHRASE).get("snapshots/a.json") == b"{}"
+
+
+def test_a_wrong_passphrase_is_refused(tmp_path: Path) -> None:
+    inner, _ = directory_store(tmp_path)
+    with pytest.raises(StoreError, match="wrong passphrase"):
+        crypto.unlock(inner, b"not the passphrase")
+
+
+def test_a_store_without_a_key_is_not_opened_as_encrypted(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="not an encrypted store"):
+        crypto.unlock(DirectoryBackend(tmp_path), PASSPHRASE)
+
+
+def test_changing_the_passphrase_keeps_the_data_readable(tmp_path: Path) -> None:
+    inner, backend = directory_store(tmp_path)
+    backend.put("snapshots/a.json", b'{"id": "a"}')
+    before = inner.get("snapshots/a.json")
+    keyfile.change_passphrase(inner, PASSPHRASE, b"a new passphrase", kdf=FAST)
+    assert crypto.unlock(inner, b"a new passphrase").get("snapshots/a.json") == b'{"id": "a"}'
+    assert inner.get("snapshots/a.json") == before  # only the key file changed
+    with pytest.raises(StoreError, match="wrong passphrase"):
+        crypto.unlock(inner, PASSPHRASE)
+
+
+def test_another_stores_key_cannot_read_a_file(tmp_path: Path) -> None:
+    inner, backend = directory_store(tmp_path / "a")
+    backend.put("snapshots/a.json", b"{}")
+    _, other = directory_store(tmp_path / "b")
+    other.inner.put("snapshots/a.json", inner.get("snapshots/a.json"))  # type: ignore[attr-defined]
+    with pytest.raises(StoreError, match=r"snapshots/a\.json was encrypted with another key"):
+        other.get("snapshots/a.json")
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "cut_chunk", "swap", "reorder"])
+def test_damaged_or_substituted_files_fail_naming_the_key(tmp_path: Path, damage: str) -> None:
+    inner, backend = directory_store(tmp_path)
+    chunk = 1 << crypto.CHUNK_SHIFT
+    backend.put("archives/tars/aa/one", b"A" * (2 * chunk + 10))
+    backend.put("archives/tars/aa/two", b"B" * (2 * chunk + 10))
+    path, sealed = inner.path_of("archives/tars/aa/one"), bytearray(inner.get("archives/tars/aa/one"))
+    step = chunk + crypto.TAG
+    if damage == "flip":
+        sealed[crypto.HEADER + 100] ^= 1
+    elif damage == "truncate":
+        del sealed[-50:]
+    elif damage == "cut_chunk":  # a whole final chunk gone: the chunk before was not sealed as the final one
+        sealed = sealed[: crypto.HEADER + 2 * step] + sealed[-crypto.TRAILER :]
+    elif damage == "swap":
+        sealed = bytearray(inner.get("archives/tars/aa/two"))
+    else:
+        body = sealed[crypto.HEADER : crypto.HEADER + 2 * step]
+        sealed[crypto.HEADER : crypto.HEADER + 2 * step] = body[step:] + body[:step]
+    path.write_bytes(bytes(sealed))
+    with pytest.raises(StoreError, match="archives/tars/aa/one"), backend.open("archives/tars/aa/one") as reader:
+        reader.read()
+    with pytest.raises(StoreError, match="archives/tars/aa/one"):
+        backend.get("archives/tars/aa/one")
+    if damage != "swap":  # a whole other file of the store is sound ciphertext: only the key tells
+        with pytest.raises(StoreError, match="archives/tars/aa/one is damaged"):
+            crypto.check_sealed(inner, "archives/tars/aa/one")
+
+
+def test_a_passphrase_file_readable_by_others_is_refused(tmp_path: Path) -> None:
+    secret = tmp_path / "passphrase"
+    secret.write_bytes(PASSPHRASE + b"\n")
+    secret.chmod(0o640)
+    with pytest.raises(StoreError, match="readable by group or others: run chmod 600"):
+        keyfile.read_passphrase(secret)
+    secret.chmod(0o600)
+    assert keyfile.read_passphrase(secret) == PASSPHRASE
+
+
+def recovery_script() -> str:
+    text = (ROOT / "docs" / "encryption.md").read_text(encoding="utf-8")
+    return re.search(r"```python\n(# decrypt\.py.*?)```", text, re.S).group(1)  # type: ignore[union-attr]
+
+
+def test_the_documented_recovery_script_decrypts_a_store_file(tmp_path: Path) -> None:
+    inner, backend = directory_store(tmp_path)
+    content = os.urandom((1 << crypto.CHUNK_SHIFT) * 2)  # an exact number of chunks: the hardest case
+    backend.put("archives/tars/ab/abc", content)
+    backend.put("snapshots/empty.json", b"")
+    script = tmp_path / "decrypt.py"
+    script.write_text(recovery_script(), encoding="utf-8")
+    assert len(recovery_script().splitlines()) <= 25
+    for key, expected in (("archives/tars/ab/abc", content), ("snapshots/empty.json", b"")):
+        out = tmp_path / "out"
+        subprocess.run([sys.executable, str(script), str(inner.root), key, str(out)], input=PASSPHRASE + b"\n",
+                       check=True, capture_output=True)
+        assert out.read_bytes() == expected
+
+
+def test_a_store_initialises_and_opens_encrypted(tmp_path: Path) -> None:
+    inner, backend = directory_store(tmp_path)
+    store, created = Store.init_backend(backend, empty=True)
+    assert created and Store.open_backend(backend).info["id"] == store.info["id"]
+    assert json.loads(inner.get("rtvault-store.json"))["id"] == store.info["id"]  # says what it is, unkeyed
+
+
+# --- an encrypted store in the configuration, through the CLI -------------------------------------------------
+
+
+def rtvault(config: Path, *args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run([sys.executable, "-m", "rtvault", "--config", str(config), *args], capture_output=True,
+                          text=True, timeout=120)
+    assert "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == expect, f"exit {done.returncode}:\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def encrypted_vault(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated database backed up twice (a patient deleted in between: an archive) to an encrypted store."""
+    from rtvault.demo import generate_database
+
+    base = tmp_path_factory.mktemp("encrypted")
+    generate_database(base / "db", patients=4, seed=7, image_mb=0.2)
+    secret = base / "passphrase"
+    secret.write_bytes(PASSPHRASE + b"\n")
+    secret.chmod(0o600)
+    config = base / "rtvault.toml"
+    config.write_text(f'[source.pinnacle]\nroot = "{base / "db"}"\n\n[stores.offsite]\npath = "{base / "store"}"\n'
+                      f'encrypt = true\npassphrase_file = "{secret}"\n', encoding="utf-8")
+    rtvault(config, "init")
+    rtvault(config, "backup")
+    rtvault(config, "demo", "evolve", "--db", str(base / "db"), "--day", "1")
+    rtvault(config, "backup")
+    return config
+
+
+def test_an_encrypted_store_backs_up_checks_and_restores_byte_identical(encrypted_vault: Path) -> None:
+    base = encrypted_vault.parent
+    assert (base / "store" / "keys" / "master.json").exists()
+    rtvault(encrypted_vault, "check", "--read-data")
+    rtvault(encrypted_vault, "restore", "--all", "--to", str(base / "restored"))
+    assert tree_bytes(base / "restored") == {k: v for k, v in tree_bytes(base / "db").items()
+                                             if not k.rsplit("/", 1)[-1].startswith(".auto.plan")
+                                             and not k.endswith((".ErrorLog", ".Transcript", "~"))}
+
+
+def test_no_patient_name_is_readable_in_the_stored_bytes(encrypted_vault: Path) -> None:
+    base = encrypted_vault.parent
+    store = crypto.unlock(DirectoryBackend(base / "store"), PASSPHRASE)
+    manifests = [json.loads(store.get(k)) for k in store.list("snapshots/")]
+    names = {p["last_name"].encode() for m in manifests for p in m["patients"] if len(p["last_name"]) > 3}
+    assert names and any(store.list("archives/tars/"))
+    for path in (base / "store").rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert not [name for name in names if name in data or name.upper() in data], path
+
+
+def test_an_encrypted_store_needs_its_configuration(encrypted_vault: Path) -> None:
+    base = encrypted_vault.parent
+    plain = base / "plain.toml"
+    plain.write_text(f'[stores.offsite]\npath = "{base / "store"}"\n', encoding="utf-8")
+    assert "encrypt" in rtvault(plain, "check", expect=3).stderr
+    wrong = base / "wrong-passphrase"
+    wrong.write_bytes(b"not it\n")
+    wrong.chmod(0o600)
+    other = base / "other.toml"
+    other.write_text(encrypted_vault.read_text(encoding="utf-8").replace(str(base / "passphrase"), str(wrong)),
+                     encoding="utf-8")
+    assert "wrong passphrase" in rtvault(other, "check", expect=8).stderr
+    wrong.chmod(0o644)
+    assert "chmod 600" in rtvault(other, "check", expect=3).stderr
+
+
+def secret_file(directory: Path) -> Path:
+    secret = directory / "passphrase"
+    secret.write_bytes(PASSPHRASE + b"\n")
+    secret.chmod(0o600)
+    return secret
+
+
+def test_an_encrypted_s3_store_from_the_configuration(tmp_path: Path, seaweed: SeaweedServer) -> None:  # noqa: F811
+    from rtvault.config import load
+    from rtvault.jobs.stores import init_stores, open_store
+
+    bucket = seaweed.new_bucket()
+    config = tmp_path / "rtvault.toml"
+    config.write_text(seaweed.store_toml("offsite", bucket) + f'encrypt = true\npassphrase_file = '
+                      f'"{secret_file(tmp_path)}"\n', encoding="utf-8")
+    assert init_stores(load(config))[0]["created"]
+    store = open_store(load(config), "offsite")
+    digest, _ = store_small(store.backend, b"ZZTESTPATIENT^BOB", False)
+    assert b"".join(read_object(open_store(load(config), None).backend, digest)) == b"ZZTESTPATIENT^BOB"
+    stored = seaweed.client().get_object(Bucket=bucket, Key=f"store/{data_key(digest)}")["Body"].read()  # type: ignore[attr-defined]
+    assert stored.startswith(crypto.MAGIC) and b"ZZTESTPATIENT" not in stored
+    assert not init_stores(load(config))[0]["created"]  # idempotent: the key is kept
+
+
+def test_encryption_is_chosen_when_a_store_is_created(tmp_path: Path) -> None:
+    from rtvault.config import load
+    from rtvault.errors import ConfigError
+    from rtvault.jobs.stores import init_stores, open_store
+
+    plain = tmp_path / "plain.toml"
+    plain.write_text(f'[stores.nas]\npath = "{tmp_path / "store"}"\n', encoding="utf-8")
+    init_stores(load(plain))
+    store_small(open_store(load(plain), None).backend, b"content", False)
+    encrypted = tmp_path / "encrypted.toml"
+    encrypted.write_text(plain.read_text() + f'encrypt = true\npassphrase_file = "{secret_file(tmp_path)}"\n',
+                         encoding="utf-8")
+    with pytest.raises(ConfigError, match="is not an encrypted store: remove encrypt = true"):
+        open_store(load(encrypted), None)
+    with pytest.raises(StoreError, match="already holds an unencrypted store"):
+        init_stores(load(encrypted))
+    assert not keyfile.is_encrypted(DirectoryBackend(tmp_path / "store"))
+
+
+def test_the_key_files_are_not_listed_as_store_files(tmp_path: Path) -> None:
+    inner, backend = directory_store(tmp_path)
+    backend.put("snapshots/a.json", b"{}")
+    assert sorted(backend.list("")) == ["snapshots/a.json"] and set(keyfile.KEY_FILES) <= set(inner.list(""))
