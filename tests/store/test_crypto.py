@@ -319,3 +319,20 @@ def test_the_key_files_are_not_listed_as_store_files(tmp_path: Path) -> None:
     inner, backend = directory_store(tmp_path)
     backend.put("snapshots/a.json", b"{}")
     assert sorted(backend.list("")) == ["snapshots/a.json"] and set(keyfile.KEY_FILES) <= set(inner.list(""))
+
+
+def test_the_passphrase_changes_through_the_cli(tmp_path: Path) -> None:
+    config = tmp_path / "rtvault.toml"
+    current = secret_file(tmp_path)
+    config.write_text(f'[stores.offsite]\npath = "{tmp_path / "store"}"\nencrypt = true\n'
+                      f'passphrase_file = "{current}"\n', encoding="utf-8")
+    rtvault(config, "init")
+    new = tmp_path / "new-passphrase"
+    new.write_bytes(b"another passphrase, longer\n")
+    new.chmod(0o644)
+    assert "chmod 600" in rtvault(config, "passphrase", "--new", str(new), expect=4).stderr
+    new.chmod(0o600)
+    assert json.loads(rtvault(config, "passphrase", "--new", str(new), "--json").stdout)["store"] == "offsite"
+    assert "wrong passphrase" in rtvault(config, "check", expect=8).stderr
+    new.replace(current)
+    rtvault(config, "check")

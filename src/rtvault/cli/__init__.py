@@ -54,6 +54,7 @@ COMMANDS = {
     "status": "copies_cmd:status_command",
     "verify": "verify_cmd:verify_command",
     "repair": "verify_cmd:repair_command",
+    "passphrase": "crypto_cmd:passphrase_command",
     "volume": "volume_cmd:volume",
     "archive": "archive_cmd:archive",
     "catalog": "catalog_cmd:catalog",

@@ -7,7 +7,7 @@ from pathlib import Path
 from rtvault.config import Config
 from rtvault.config.settings import Store as StoreSettings
 from rtvault.config.settings import credentials_problem
-from rtvault.errors import ConfigError, StoreError
+from rtvault.errors import ConfigError, InputError, StoreError
 from rtvault.store import Store, crypto, keyfile
 from rtvault.store.backend import Backend, DirectoryBackend
 from rtvault.store.s3 import S3Backend, S3Location
@@ -112,6 +112,21 @@ def init_store(config: Config, name: str) -> tuple[Store, bool]:
         backend.ensure_bucket()
         store, created = Store.init_backend(backend, empty=backend.is_empty())
     return Store(_decrypted(config, name, store.backend, create=True), store.info), created
+
+
+def change_passphrase(config: Config, name: str | None, new_file: Path) -> dict[str, object]:
+    """Re-wrap an encrypted store's master key under the passphrase in `new_file` (the configured passphrase
+    file holds the current one); no data file changes."""
+    name = store_name(config, name)
+    settings = config.stores[name]
+    if not settings.encrypt or settings.passphrase_file is None:
+        raise ConfigError(str(config.file), [f"stores.{name}: not an encrypted store (encrypt is not set)"])
+    if problem := keyfile.passphrase_problem(new_file):
+        raise InputError(f"new passphrase file: {problem}")
+    current, new = keyfile.read_passphrase(settings.passphrase_file), keyfile.read_passphrase(new_file)
+    inner = open_store(config, name).backend.inner  # type: ignore[attr-defined]  # opening checks the current one
+    keyfile.change_passphrase(inner, current, new)
+    return {"store": name, "path": where(settings), "key_files": list(keyfile.KEY_FILES)}
 
 
 def init_stores(config: Config) -> list[dict[str, object]]:
