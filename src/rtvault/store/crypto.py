@@ -98,22 +98,25 @@ class _Sealer:
         self.hasher.update(data)
         self.sink.write(data)
 
-    def _seal(self, data: bytes, final: bool, aad: bytes) -> None:
+    def _seal(self, data: bytes | bytearray, final: bool, aad: bytes) -> None:
         self._emit(self.cipher.encrypt(_nonce(self.index, final), data, aad))
         self.index += 1
 
     def write(self, data: Any) -> int:
-        size = memoryview(data).nbytes
-        self.pending += data
+        view = memoryview(data).cast("B")
+        size, chunk = view.nbytes, 1 << CHUNK_SHIFT
         self.written += size
-        chunk = 1 << CHUNK_SHIFT
-        while len(self.pending) > chunk:
-            self._seal(bytes(self.pending[:chunk]), False, self.header)
-            del self.pending[:chunk]
+        while view:
+            if len(self.pending) == chunk:  # more bytes after a full chunk: it was not the final one
+                self._seal(self.pending, False, self.header)
+                self.pending = bytearray()
+            room = chunk - len(self.pending)
+            self.pending += view[:room]
+            view = view[room:]
         return size
 
     def finish(self, key: str) -> None:
-        self._seal(bytes(self.pending), True, self.header + key.encode("utf-8"))
+        self._seal(self.pending, True, self.header + key.encode("utf-8"))
         self.sink.write(self.hasher.digest())
 
 
