@@ -87,10 +87,10 @@ class S3Backend:
     def __init__(self, where: S3Location) -> None:
         self.where = where
         self.location = where.url
+        timeout = max(1.0, min(60.0, where.retry_seconds / 3))  # a silent server: ~3 attempts within the budget
         config = BotoConfig(
             retries={"total_max_attempts": 1},  # retried here instead, within one time budget for every call
-            # A silent server (a dead host) costs at most one timeout beyond the retry budget.
-            connect_timeout=min(5.0, where.retry_seconds), read_timeout=min(60.0, where.retry_seconds),
+            connect_timeout=min(5.0, timeout), read_timeout=timeout,
             s3={"addressing_style": "path"} if where.endpoint else {},
             max_pool_connections=16,
         )
@@ -98,6 +98,8 @@ class S3Backend:
                                         aws_secret_access_key=where.secret_key or None)
         self.client = session.client("s3", endpoint_url=where.endpoint or None,
                                      region_name=where.region or "us-east-1", config=config)
+        self._down_until = 0.0  # after a call gave up, the others fail at once for a while (see `call`)
+        self._down_reason = ""
         self.transfer = TransferConfig(multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_CHUNK,
                                        max_concurrency=4)
 
@@ -111,6 +113,10 @@ class S3Backend:
     def call(self, request: Callable[[], T]) -> T:
         """`request()`, retried with exponential backoff on connection errors and 5xx answers until the
         store's retry budget is spent; other S3 errors raise ClientError for the caller to interpret."""
+        # Once one call gave up, the server is taken as down for one more retry budget: the calls already
+        # queued (a backup's parallel workers) fail at once instead of each waiting out its own budget.
+        if time.monotonic() < self._down_until:
+            raise StoreError(self._down_reason)
         deadline = time.monotonic() + self.where.retry_seconds
         delay, attempts = _FIRST_DELAY_S, 0
         while True:
@@ -125,8 +131,10 @@ class S3Backend:
                     raise
                 if time.monotonic() + delay > deadline:
                     endpoint = self.where.endpoint or "AWS"
-                    raise StoreError(f"S3 store {self.where.name} ({endpoint}) unreachable after {attempts} "
-                                     f"attempts: {_reason(error)}") from None
+                    self._down_reason = (f"S3 store {self.where.name} ({endpoint}) unreachable after {attempts} "
+                                         f"attempts: {_reason(error)}")
+                    self._down_until = time.monotonic() + self.where.retry_seconds
+                    raise StoreError(self._down_reason) from None
                 time.sleep(delay * random.uniform(0.5, 1.0))  # jitter: writers sharing a server do not align
                 delay = min(delay * 2, _MAX_DELAY_S)
 

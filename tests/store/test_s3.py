@@ -1,0 +1,145 @@
+"""An S3 store used as a user would, through the `rtvault` command, on a real SeaweedFS server: as the only
+store, as a second store reached with `--store`, and while the server stops answering in the middle of a backup."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from seaweed import SeaweedServer, seaweed, start_server  # noqa: F401 - the fixture
+
+from rtvault.demo import generate_database
+from rtvault.demo.evolve import evolve_database
+from rtvault.errors import ExitCode
+
+TRANSIENT = (".ErrorLog", ".Transcript", "~")
+
+
+def rtvault(config: Path, *args: str, expect: int | None = 0) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run([sys.executable, "-m", "rtvault", "--config", str(config), *args], capture_output=True,
+                          text=True, timeout=180, env={**os.environ, "COLUMNS": "200"})
+    assert "Traceback" not in done.stdout + done.stderr, done.stderr
+    if expect is not None:
+        assert done.returncode == expect, f"exit {done.returncode}:\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+def as_json(config: Path, *args: str) -> dict:
+    return json.loads(rtvault(config, *args, "--json").stdout)
+
+
+def files_under(root: Path) -> dict[str, bytes]:
+    """Every file a backup keeps (Pinnacle's autosaves, logs and editor backups are never backed up)."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and not p.name.startswith(".auto.plan") and not p.name.endswith(TRANSIENT)}
+
+
+def write_config(directory: Path, db: Path, stores: str) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    config = directory / "rtvault.toml"
+    config.write_text(f"[source.pinnacle]\nroot = {json.dumps(str(db))}\n\n{stores}", encoding="utf-8")
+    return config
+
+
+@dataclass
+class Site:
+    """An S3-only configuration and a two-store one (directory primary + the same S3 store as `offsite`),
+    after two days of backups to the S3 store and one to the primary."""
+
+    db: Path
+    day0: Path  # a copy of the database before the second day deleted a patient
+    deleted: str
+    s3_only: Path
+    two_stores: Path
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory, seaweed: SeaweedServer) -> Site:  # noqa: F811
+    base = tmp_path_factory.mktemp("s3-site")
+    db = base / "db"
+    generate_database(db, patients=6, seed=7, image_mb=0.2)
+    offsite = seaweed.store_toml("offsite", seaweed.new_bucket(), "hospital/rtvault")
+    s3_only = write_config(base / "s3-only", db, offsite)
+    two = write_config(base / "two", db, f"[stores.primary]\npath = {json.dumps(str(base / 'nas'))}\n\n{offsite}")
+    assert [s["created"] for s in as_json(s3_only, "init")["stores"]] == [True]
+    assert [s["created"] for s in as_json(two, "init")["stores"]] == [True, False]
+    rtvault(s3_only, "backup")
+    rtvault(two, "backup")
+    shutil.copytree(db, base / "day0")
+    deleted = evolve_database(db, day=1).deleted_patients
+    assert len(deleted) == 1
+    rtvault(s3_only, "backup")  # archives the patient deleted that day
+    return Site(db, base / "day0", deleted[0], s3_only, two)
+
+
+def test_an_s3_store_alone_backs_up_lists_checks_and_restores(site: Site, tmp_path: Path) -> None:
+    assert len(as_json(site.s3_only, "snapshots")["snapshots"]) == 2
+    kept = sorted(p for p in site.db.glob("Institution_*/Mount_*/Patient_*"))[0].relative_to(site.db).as_posix()
+    rtvault(site.s3_only, "restore", "--patient", kept, "--to", str(tmp_path / "r"))
+    assert files_under(tmp_path / "r" / kept) == files_under(site.db / kept)
+    report = as_json(site.s3_only, "check", "--read-data")
+    assert report["healthy"] is True, report
+    archives = as_json(site.s3_only, "archive", "list")["archives"]
+    assert [p["path"] for a in archives for p in a["patients"]] == [site.deleted]
+    rtvault(site.s3_only, "restore", "--patient", site.deleted, "--from-archive", "--to", str(tmp_path / "a"))
+    assert files_under(tmp_path / "a" / site.deleted) == files_under(site.day0 / site.deleted)
+
+
+def test_store_option_reads_the_s3_store_beside_a_directory_primary(site: Site, tmp_path: Path) -> None:
+    two = site.two_stores
+    assert len(as_json(two, "snapshots")["snapshots"]) == 1
+    assert len(as_json(two, "snapshots", "--store", "offsite")["snapshots"]) == 2
+    assert as_json(two, "archive", "list")["archives"] == []
+    assert len(as_json(two, "archive", "list", "--store", "offsite")["archives"]) == 1
+    assert as_json(two, "check", "--store", "offsite", "--read-data")["healthy"] is True
+    rtvault(two, "restore", "--store", "offsite", "--patient", site.deleted, "--from-archive",
+            "--to", str(tmp_path / "a"))
+    assert files_under(tmp_path / "a" / site.deleted) == files_under(site.day0 / site.deleted)
+    missing = rtvault(two, "snapshots", "--store", "tape", expect=ExitCode.CONFIG)
+    assert "no store named 'tape' (configured: primary, offsite)" in missing.stderr
+
+
+def _wait_for_first_object(server: SeaweedServer, bucket: str, backup: subprocess.Popen[str]) -> None:
+    client = server.client()
+    while backup.poll() is None:
+        if client.list_objects_v2(Bucket=bucket, Prefix="rtvault/data/", MaxKeys=1).get("KeyCount"):  # type: ignore[attr-defined]
+            return
+        time.sleep(0.01)
+    pytest.fail(f"the backup ended before writing anything: {backup.communicate()}")
+
+
+def test_a_server_that_stops_answering_fails_the_backup_cleanly_and_the_next_one_completes(
+        tmp_path: Path) -> None:
+    server = start_server(tmp_path / "seaweed")
+    try:
+        bucket = server.new_bucket()
+        db = tmp_path / "db"
+        generate_database(db, patients=6, seed=3, image_mb=2)
+        config = write_config(tmp_path / "site", db, server.store_toml("offsite", bucket, "rtvault", retry_seconds=3))
+        rtvault(config, "init")
+        backup = subprocess.Popen([sys.executable, "-m", "rtvault", "--config", str(config), "backup"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        _wait_for_first_object(server, bucket, backup)
+        server.freeze()
+        try:
+            out, err = backup.communicate(timeout=120)
+        finally:
+            server.thaw()
+        assert backup.returncode == ExitCode.STORE, out + err
+        assert "Traceback" not in err
+        message = err.strip().splitlines()
+        assert len(message) == 1 and "S3 store offsite (http://127.0.0.1:" in message[0], err
+        assert "unreachable after" in message[0]
+        assert as_json(config, "snapshots")["snapshots"] == []
+        rtvault(config, "backup")
+        assert len(as_json(config, "snapshots")["snapshots"]) == 1
+        assert as_json(config, "check", "--read-data")["healthy"] is True
+    finally:
+        server.stop()
