@@ -6,7 +6,7 @@ import click
 
 from rtvault.cli.backup_cmd import store_option
 from rtvault.cli.output import AppContext, emit_json, json_option, progress_for, update_catalog
-from rtvault.errors import CheckFailed
+from rtvault.errors import CheckFailed, ExitCode
 from rtvault.jobs.maintenance import check_store, forget, prune
 from rtvault.jobs.stores import open_store
 
@@ -36,6 +36,8 @@ def check_command(app: AppContext, read_data: bool, store_name: str | None, as_j
                    + (f", {report.objects_read} read back ({report.bytes_read / 1e6:.1f} MB)" if read_data else ""))
         for problem in report.problems:
             click.echo(f"  problem: {problem}")
+    if not report.healthy and as_json:  # the report is the one JSON document on stdout: no error object after it
+        click.get_current_context().exit(int(ExitCode.CHECK_FAILED))
     if not report.healthy:
         raise CheckFailed(f"the store has {len(report.problems)} problem(s)")
     if not as_json:
