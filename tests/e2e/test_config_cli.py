@@ -80,7 +80,7 @@ def test_invalid_config_with_json_prints_a_json_error(tmp_path: Path) -> None:
     assert result.returncode == 3
     error = json.loads(result.stdout)["error"]
     assert error["exit_code"] == 3
-    assert "stores.x.path: required key is missing" in error["message"]
+    assert "stores.x: set exactly one of path (a directory) or url" in error["message"]
     assert no_traceback(result)
 
 
