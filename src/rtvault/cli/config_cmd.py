@@ -6,6 +6,7 @@ import click
 
 from rtvault.cli.output import AppContext, emit_json, json_option
 from rtvault.config import Config, example_toml, reference_markdown
+from rtvault.jobs.stores import where
 
 GROUP_EPILOG = """\b
 Examples:
@@ -73,7 +74,7 @@ def check(app: AppContext, as_json: bool) -> None:
 def summary(cfg: Config) -> list[str]:
     """`OK: <file>` and the few settings an operator checks first."""
     root = cfg.source.pinnacle.root
-    stores = ", ".join(f"{name} ({store.path})" for name, store in cfg.stores.items())
+    stores = ", ".join(f"{name} ({where(store)})" for name, store in cfg.stores.items())
     return [
         f"OK: {cfg.file}",
         f"  source root: {root if root is not None else '(not set)'}",

@@ -19,7 +19,7 @@ from rtvault.archive import records
 from rtvault.config import Config
 from rtvault.copies.replicate import REPLICATED, copies_key
 from rtvault.errors import RtvaultError, StoreError
-from rtvault.jobs.stores import open_store
+from rtvault.jobs.stores import open_store, where
 from rtvault.store import Store
 from rtvault.store.backend import DirectoryBackend
 from rtvault.store.objects import data_key
@@ -128,8 +128,7 @@ def _usage(store: Store, status: StoreStatus) -> None:
 
 def _open(config: Config, name: str, now: datetime) -> tuple[StoreStatus, _Holdings | None]:
     settings = config.stores[name]
-    where = str(settings.path) if settings.path is not None else getattr(settings, "url", "")
-    status = StoreStatus(name, where, copy_of=settings.copy_of or None)
+    status = StoreStatus(name, where(settings), copy_of=settings.copy_of or None)
     try:
         store = open_store(config, name)
         status.location, status.id = store.location, store.info.get("id")

@@ -125,13 +125,17 @@ class _Run:
                     else:
                         self.summary.files_new += 1
         self.progress.begin("Backing up", sum(entry.size for _, entry in todo))
+        pool = ThreadPoolExecutor(WORKERS)
         try:
-            with ThreadPoolExecutor(WORKERS) as pool:
-                jobs = {(key, entry.name): pool.submit(self.one, listings[key].base / entry.name, entry,
-                                                       f"{key}/{entry.name}".lstrip("/"))
-                        for key, entry in todo}
-                return {name: job.result() for name, job in jobs.items()}
+            jobs = {(key, entry.name): pool.submit(self.one, listings[key].base / entry.name, entry,
+                                                   f"{key}/{entry.name}".lstrip("/"))
+                    for key, entry in todo}
+            return {name: job.result() for name, job in jobs.items()}
+        except BaseException:
+            pool.shutdown(cancel_futures=True)  # a store that fails fails the backup now, not after every file
+            raise
         finally:
+            pool.shutdown()
             self.progress.end()
 
     def one(self, path: Path, entry: FileStat, rel: str) -> _Stored:

@@ -24,6 +24,7 @@ from rtvault.config import Config
 from rtvault.errors import InputError, NotFound, StoreError
 from rtvault.jobs.archives import export, restore_from_archive
 from rtvault.jobs.restore import RestoreSummary, restore_patient
+from rtvault.jobs.stores import open_store
 from rtvault.store import Store
 
 
@@ -66,7 +67,7 @@ def choose(catalog: Catalog, config: Config, key: str, version: str = "", locati
 
 
 def _store(config: Config, chosen: Chosen) -> Store:
-    return Store.open(config.stores[chosen.location["store"]].path)
+    return open_store(config, chosen.location["store"])
 
 
 def export_tar(config: Config, chosen: Chosen) -> Path:

@@ -91,9 +91,12 @@ class WriterLock:
     def _start_renewing(self) -> None:
         def renew() -> None:
             while not self._stop.wait(self.lease_s / 3):
-                if not self.held():
-                    return
-                self.backend.replace(LOCK_KEY, self._record())
+                try:
+                    if not self.held():
+                        return
+                    self.backend.replace(LOCK_KEY, self._record())
+                except StoreError:  # the store stopped answering: ensure_held() tells the job before it commits
+                    continue
 
         self._renewer = threading.Thread(target=renew, name="rtvault-lock-renewer", daemon=True)
         self._renewer.start()
