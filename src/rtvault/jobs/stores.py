@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rtvault.config import Config
 from rtvault.config.settings import Store as StoreSettings
@@ -10,7 +11,9 @@ from rtvault.config.settings import credentials_problem
 from rtvault.errors import ConfigError, InputError, StoreError
 from rtvault.store import Store, crypto, keyfile
 from rtvault.store.backend import Backend, DirectoryBackend
-from rtvault.store.s3 import S3Backend, S3Location
+
+if TYPE_CHECKING:
+    from rtvault.store.s3 import S3Backend
 
 _KEY_NAMES = {"aws_access_key_id": "access_key", "aws_secret_access_key": "secret_key"}
 
@@ -86,6 +89,8 @@ def _holds_data(inner: Backend) -> bool:
 
 
 def _s3_backend(config: Config, name: str) -> S3Backend:
+    from rtvault.store.s3 import S3Backend, S3Location  # boto3 takes 0.1 s to import: only for S3 stores
+
     # Keys from the credentials file, else boto3's usual lookup (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY).
     settings = config.stores[name]
     keys = read_credentials(config, name, settings.credentials_file) if settings.credentials_file else {}
