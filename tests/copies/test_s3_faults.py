@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "store"))
-from seaweed import SeaweedServer, seaweed  # noqa: F401 - the fixture (tests/store/seaweed.py)
+from seaweed import SeaweedServer
 
 from rtvault.archive import records
 from rtvault.config import load
@@ -71,7 +71,7 @@ class Offsite:
 
 
 @pytest.fixture
-def offsite(copies: Copies, seaweed: SeaweedServer) -> Offsite:  # noqa: F811
+def offsite(copies: Copies, seaweed: SeaweedServer) -> Offsite:
     made = Offsite(copies, seaweed, seaweed.new_bucket(), "")
     made.configure("rtvault")
     copies.cli("init")

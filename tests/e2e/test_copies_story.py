@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "store"))
-from seaweed import SeaweedServer, seaweed  # noqa: F401 - the fixture (tests/store/seaweed.py)
+from seaweed import SeaweedServer
 
 from rtvault.catalog.db import open_catalog
 from rtvault.catalog.patients import patient_detail
@@ -72,7 +72,7 @@ def damage_the_primary(primary: Path) -> tuple[str, str]:
     return corrupt.relative_to(primary).as_posix(), deleted.relative_to(primary).as_posix()
 
 
-def test_every_byte_twice_story(tmp_path: Path, seaweed: SeaweedServer) -> None:  # noqa: F811
+def test_every_byte_twice_story(tmp_path: Path, seaweed: SeaweedServer) -> None:
     site = tmp_path / "site"
     site.mkdir()
     rtvault(None, "demo", "generate", "--out", str(site / "pinnacle"), "--patients", "6", "--seed", "7",

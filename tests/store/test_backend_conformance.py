@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from seaweed import SeaweedServer, seaweed  # noqa: F401 - the fixture
+from seaweed import SeaweedServer
 
 from rtvault.errors import LockBusy, StoreError
 from rtvault.store import Store
@@ -22,7 +22,7 @@ from rtvault.store.s3 import READ_CHUNK, S3Backend, S3Location
 
 
 @pytest.fixture(scope="module")
-def bucket(seaweed: SeaweedServer) -> str:  # noqa: F811
+def bucket(seaweed: SeaweedServer) -> str:
     return seaweed.new_bucket()
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import test_backend_conformance as conformance
-from seaweed import SeaweedServer, seaweed  # noqa: F401 - the fixture
+from seaweed import SeaweedServer
 
 from rtvault.errors import StoreError
 from rtvault.store import Store, crypto, keyfile
@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def bucket(seaweed: SeaweedServer) -> str:  # noqa: F811
+def bucket(seaweed: SeaweedServer) -> str:
     return seaweed.new_bucket()
 
 
@@ -279,7 +279,7 @@ def secret_file(directory: Path) -> Path:
     return secret
 
 
-def test_an_encrypted_s3_store_from_the_configuration(tmp_path: Path, seaweed: SeaweedServer) -> None:  # noqa: F811
+def test_an_encrypted_s3_store_from_the_configuration(tmp_path: Path, seaweed: SeaweedServer) -> None:
     from rtvault.config import load
     from rtvault.jobs.stores import init_stores, open_store
 

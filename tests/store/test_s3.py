@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from seaweed import SeaweedServer, seaweed, start_server  # noqa: F401 - the fixture
+from seaweed import SeaweedServer, start_server
 
 from rtvault.demo import generate_database
 from rtvault.demo.evolve import evolve_database
@@ -61,7 +61,7 @@ class Site:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory, seaweed: SeaweedServer) -> Site:  # noqa: F811
+def site(tmp_path_factory: pytest.TempPathFactory, seaweed: SeaweedServer) -> Site:
     base = tmp_path_factory.mktemp("s3-site")
     db = base / "db"
     generate_database(db, patients=6, seed=7, image_mb=0.2)
