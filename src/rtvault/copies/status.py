@@ -122,8 +122,9 @@ def _usage(store: Store, status: StoreStatus) -> None:
         for key in store.backend.list(prefix):
             status.objects += key.startswith("data/")
             status.bytes += store.backend.size(key)
-    if isinstance(store.backend, DirectoryBackend):
-        status.free_bytes = shutil.disk_usage(store.backend.root).free
+    backend = getattr(store.backend, "inner", store.backend)  # an encrypted store: the directory under it
+    if isinstance(backend, DirectoryBackend):
+        status.free_bytes = shutil.disk_usage(backend.root).free
 
 
 def _open(config: Config, name: str, now: datetime) -> tuple[StoreStatus, _Holdings | None]:
