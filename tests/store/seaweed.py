@@ -90,7 +90,7 @@ class SeaweedServer:
             [self.weed, "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
              f"-master.port={self.master}", f"-volume.port={self.volume}", f"-filer.port={self.filer}",
              "-s3", f"-s3.port={self.s3}", "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.telemetry=false",
-             "-master.volumeSizeLimitMB=64", "-volume.max=50"],
+             "-master.volumeSizeLimitMB=64", "-volume.max=2000"],  # one server, many buckets (7 volumes each)
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         self._wait_until_ready()
