@@ -9,6 +9,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -336,3 +337,26 @@ def test_the_passphrase_changes_through_the_cli(tmp_path: Path) -> None:
     assert "wrong passphrase" in rtvault(config, "check", expect=8).stderr
     new.replace(current)
     rtvault(config, "check")
+
+
+def test_an_encrypted_store_is_checked_without_its_key(encrypted_vault: Path, tmp_path: Path) -> None:
+    base = encrypted_vault.parent
+    shutil.copytree(base / "store", tmp_path / "store")
+    wrong = tmp_path / "not-the-passphrase"
+    wrong.write_bytes(b"this is not the passphrase\n")
+    wrong.chmod(0o600)
+    config = tmp_path / "rtvault.toml"
+    config.write_text(f'[stores.offsite]\npath = "{tmp_path / "store"}"\nencrypt = true\npassphrase_file = "{wrong}"\n',
+                      encoding="utf-8")
+    assert "wrong passphrase" in rtvault(config, "check", expect=8).stderr  # no key: nothing can be decrypted
+    report = json.loads(rtvault(config, "verify", "--store", "offsite", "--without-key", "--json").stdout)
+    stored = [p for p in (tmp_path / "store").rglob("*") if p.is_file()
+              and p.relative_to(tmp_path / "store").parts[0] in ("data", "trees", "snapshots", "archives")]
+    assert report["healthy"] and report["files"] == len(stored)
+
+    victim = sorted((tmp_path / "store" / "data").rglob("*"), key=lambda p: p.stat().st_size)[-1]
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0x40  # bit rot in the middle of the ciphertext
+    victim.write_bytes(bytes(data))
+    report = json.loads(rtvault(config, "verify", "--store", "offsite", "--without-key", "--json", expect=7).stdout)
+    assert [p["file"] for p in report["problems"]] == [victim.relative_to(tmp_path / "store").as_posix()]

@@ -6,9 +6,13 @@ import click
 
 from rtvault.cli.backup_cmd import store_option
 from rtvault.cli.output import AppContext, emit_json, json_option, progress_for, update_catalog
+from rtvault.config import Config
 from rtvault.copies.repair import RepairReport, VerifyOutcome, repair_stores, verify_stores
+from rtvault.copies.sealed import check_without_key
 from rtvault.copies.verify import parse_budget
-from rtvault.errors import ExitCode
+from rtvault.errors import ExitCode, InputError
+from rtvault.jobs.stores import sealed_backend_of
+from rtvault.jobs.stores import store_name as configured_store
 
 
 @click.command("verify", epilog="""\b
@@ -17,16 +21,19 @@ Examples:
   rtvault verify --store secondary --budget 10m
   rtvault verify --budget 5% --json
   rtvault verify --all                    # every file of every store, now
+  rtvault verify --store offsite --without-key   # an encrypted store, checked with no passphrase
 """)
 @store_option
 @click.option("--budget", metavar="DURATION|PERCENT",
               help="Verify for this long (90s, 10m, 2h) or this share of the store (5%) instead of the cycle's "
                    "daily share.")
 @click.option("--all", "everything", is_flag=True, help="Verify every file of the store in this run.")
+@click.option("--without-key", is_flag=True,
+              help="An encrypted store (--store): check every file's checksum without the passphrase.")
 @json_option
 @click.pass_obj
 def verify_command(app: AppContext, store_name: str | None, budget: str | None, everything: bool,
-                   as_json: bool) -> None:
+                   without_key: bool, as_json: bool) -> None:
     """Re-read and re-hash the next slice of each store (or of --store), so that every file is covered once per
     [verify] cycle_days when run daily; finds missing, corrupt and unexpected files.
 
@@ -34,6 +41,9 @@ def verify_command(app: AppContext, store_name: str | None, budget: str | None, 
     from another store. Exit code 7 while problems remain, 8 when a store cannot be read.
     """
     config = app.load_config()
+    if without_key:
+        _verify_sealed(config, store_name, as_json)
+        return
     outcomes = verify_stores(config, store_name, budget=parse_budget(budget), all=everything,
                              progress=progress_for(as_json))
     if any(o.repair and o.repair.repaired for o in outcomes):
@@ -108,3 +118,19 @@ def repair_command(app: AppContext, store_name: str | None, as_json: bool) -> No
         for report in reports:
             _echo_repair(report)
     _exit(None, not all(r.healthy for r in reports))
+
+
+def _verify_sealed(config: Config, wanted: str | None, as_json: bool) -> None:
+    if wanted is None:
+        raise InputError("--without-key checks one encrypted store: name it with --store")
+    name = configured_store(config, wanted)
+    report = check_without_key(name, sealed_backend_of(config, name))
+    if as_json:
+        emit_json(report.to_json())
+    else:
+        click.echo(f"{name}: {report.files} sealed files ({_size(report.bytes)}) checked without the key in "
+                   f"{report.duration_s:.1f} s; {len(report.problems) or 'no'} problem(s)")
+        for problem in report.problems:
+            click.echo(f"  {problem.file}: {problem.message}")
+    if report.problems:
+        click.get_current_context().exit(int(ExitCode.CHECK_FAILED))

@@ -60,9 +60,13 @@ def read_credentials(config: Config, name: str, path: Path) -> dict[str, str]:
 
 def backend_of(config: Config, name: str) -> Backend:
     """The backend of a configured store: its directory or its S3 bucket, decrypted when it is encrypted."""
+    return _decrypted(config, name, sealed_backend_of(config, name), create=False)
+
+
+def sealed_backend_of(config: Config, name: str) -> Backend:
+    """A configured store's directory or S3 bucket as stored: ciphertext for an encrypted store (no key used)."""
     settings = config.stores[name]
-    inner = DirectoryBackend(settings.path) if settings.path is not None else _s3_backend(config, name)
-    return _decrypted(config, name, inner, create=False)
+    return DirectoryBackend(settings.path) if settings.path is not None else _s3_backend(config, name)
 
 
 def _decrypted(config: Config, name: str, inner: Backend, *, create: bool) -> Backend:
