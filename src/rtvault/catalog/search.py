@@ -370,6 +370,8 @@ def _source(catalog: Catalog, q: _Query, total: int, wanted: int) -> str:
     see it; PostgreSQL has and decides itself)."""
     if q.rank or catalog.dialect != "sqlite" or total <= COUNT_LIMIT // 10:
         return "patients p"
+    if total > COUNT_LIMIT:  # counting stopped: matches are at least that many, likely far more
+        return "patients p INDEXED BY patients_sort"
     size = catalog.one("SELECT MAX(id) FROM patients")
     return "patients p INDEXED BY patients_sort" if total * total > wanted * int(size[0] or 0) else "patients p"
 
