@@ -26,9 +26,9 @@ def bucket(seaweed: SeaweedServer) -> str:
     return seaweed.new_bucket()
 
 
-@pytest.fixture(params=["directory", "s3"])
-def make_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Backend]:
-    """Makes empty backends of the kind under test (each in a fresh folder or prefix)."""
+def backend_factory(request: pytest.FixtureRequest, tmp_path: Path, label: str) -> Callable[[], Backend]:
+    """Makes empty backends of the kind the test is parametrised with (each in a fresh folder or prefix); the
+    encryption tests wrap the same ones."""
     if request.param == "directory":
         def directory() -> Backend:
             root = tmp_path / secrets.token_hex(4)
@@ -39,9 +39,14 @@ def make_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[],
     bucket = request.getfixturevalue("bucket")
 
     def s3() -> Backend:
-        return S3Backend(S3Location("conformance", bucket, f"t-{secrets.token_hex(6)}", endpoint=server.endpoint,
+        return S3Backend(S3Location(label, bucket, f"t-{secrets.token_hex(6)}", endpoint=server.endpoint,
                                     access_key="k", secret_key="s", retry_seconds=5))
     return s3
+
+
+@pytest.fixture(params=["directory", "s3"])
+def make_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Backend]:
+    return backend_factory(request, tmp_path, "conformance")
 
 
 @pytest.fixture

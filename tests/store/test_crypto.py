@@ -8,7 +8,6 @@ import io
 import json
 import os
 import re
-import secrets
 import shutil
 import subprocess
 import sys
@@ -23,7 +22,6 @@ from rtvault.errors import StoreError
 from rtvault.store import Store, crypto, keyfile
 from rtvault.store.backend import Backend, DirectoryBackend
 from rtvault.store.objects import data_key, read_object, store_small, store_stream
-from rtvault.store.s3 import S3Backend, S3Location
 
 FAST = {"n": 2**10}  # scrypt parameters for tests only: the default (2**17) takes 0.4 s per derivation
 PASSPHRASE = b"correct horse battery staple"
@@ -38,16 +36,7 @@ def bucket(seaweed: SeaweedServer) -> str:
 @pytest.fixture(params=["directory", "s3"])
 def make_inner(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Backend]:
     """Makes empty plain backends of the kind under test."""
-    if request.param == "directory":
-        def directory() -> Backend:
-            root = tmp_path / secrets.token_hex(4)
-            root.mkdir()
-            return DirectoryBackend(root)
-        return directory
-    server: SeaweedServer = request.getfixturevalue("seaweed")
-    bucket = request.getfixturevalue("bucket")
-    return lambda: S3Backend(S3Location("crypto", bucket, f"t-{secrets.token_hex(6)}", endpoint=server.endpoint,
-                                        access_key="k", secret_key="s", retry_seconds=5))
+    return conformance.backend_factory(request, tmp_path, "crypto")
 
 
 @pytest.fixture
