@@ -131,7 +131,7 @@ def section(result: dict) -> str:
         f"`rtvault replicate` is the whole command (interpreter start-up, both listings, the copy with every "
         f"object re-read and re-hashed on the target, the catalog update); its `replicate()` itself took "
         f"{m['replicate_function_s']:.3f} s ({m['replicate_function_s'] / m['rsync_s']:.2f}× rsync) and "
-        f"`rtvault --version` alone takes {m['startup_s']:.3f} s (every command module is imported at start-up). "
+        f"`rtvault --version` alone takes {m['startup_s']:.3f} s (the interpreter and the command's imports). "
         f"It copied {m['copied']['objects_copied']} objects, "
         f"{m['copied']['trees_copied']} trees, {m['copied']['snapshots_copied']} snapshot(s) and "
         f"{m['copied']['archives_copied']} archive(s) ({m['copied']['bytes_copied'] / 1e6:.1f} MB); the target "
