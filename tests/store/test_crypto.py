@@ -349,3 +349,33 @@ def test_an_encrypted_store_is_checked_without_its_key(encrypted_vault: Path, tm
     victim.write_bytes(bytes(data))
     report = json.loads(rtvault(config, "verify", "--store", "offsite", "--without-key", "--json", expect=7).stdout)
     assert [p["file"] for p in report["problems"]] == [victim.relative_to(tmp_path / "store").as_posix()]
+
+
+def test_verify_checks_the_key_files_and_repair_mends_one_from_the_other(encrypted_vault: Path,
+                                                                          tmp_path: Path) -> None:
+    base = encrypted_vault.parent
+    shutil.copytree(base / "store", tmp_path / "store")
+    config = tmp_path / "rtvault.toml"
+    config.write_text(encrypted_vault.read_text(encoding="utf-8").replace(str(base / "store"),
+                                                                          str(tmp_path / "store")), encoding="utf-8")
+    keys = tmp_path / "store" / "keys"
+    good = (keys / "master.json").read_bytes()
+
+    def problems() -> list[tuple[str, str]]:
+        report = json.loads(rtvault(config, "verify", "--all", "--json", expect=7).stdout)["stores"][0]
+        return [(p["key"], p["kind"]) for p in report["problems"]]
+
+    (keys / "master-copy.json").unlink()  # the second copy lost: the store still opens, verify says so
+    assert problems() == [("keys/master-copy.json", "missing")]
+    rtvault(config, "repair")
+    assert (keys / "master-copy.json").read_bytes() == good
+    rtvault(config, "verify", "--all")
+
+    record = json.loads(good)
+    record["wrapped_key"] = record["wrapped_key"][::-1]  # the first copy damaged: only the second opens
+    (keys / "master.json").write_text(json.dumps(record), encoding="utf-8")
+    assert problems() == [("keys/master.json", "corrupt")]
+    rtvault(config, "repair")
+    assert (keys / "master.json").read_bytes() == good
+    rtvault(config, "verify", "--all")
+    rtvault(config, "check", "--read-data")

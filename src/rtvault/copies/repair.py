@@ -169,7 +169,27 @@ def _names(config: Config, store_name: str | None) -> list[str]:
 def repair_stores(config: Config, store_name: str | None, *,
                   progress: Progress | None = None) -> list[RepairReport]:
     """`rtvault repair`: the named store, else every configured store."""
-    return [repair(config, name, progress=progress) for name in _names(config, store_name)]
+    reports = []
+    for name in _names(config, store_name):
+        reports.append(repair(config, name, progress=progress))
+        _mend_keys(config, name, reports[-1])
+    return reports
+
+
+def _mend_keys(config: Config, name: str, report: RepairReport) -> None:
+    """An encrypted store's damaged key file is rewritten from its good twin (never from another store: each
+    store has its own key); with no good one left, the report says so."""
+    try:
+        mended = configured.damaged_key_files(config, name, mend=True)
+    except StoreError as error:
+        report.unrepairable.append({"key": "keys/", "kind": "corrupt", "detail": str(error)})
+        return
+    for key, why in mended.items():
+        report.repaired.append({"key": key, "kind": _key_kind(why), "from": f"{name}'s other key file"})
+
+
+def _key_kind(why: str) -> str:
+    return "missing" if "is missing" in why else "corrupt"
 
 
 @dataclass
@@ -192,6 +212,13 @@ class VerifyOutcome:
                 "healthy": self.healthy}
 
 
+def _key_problems(config: Config, name: str, now: datetime | None) -> list[VerifyProblem]:
+    """The encrypted store's key files, checked at every verify: they are few, and losing both loses the store."""
+    when = iso(now or datetime.now(UTC))
+    return [VerifyProblem(key, _key_kind(why), when, why)
+            for key, why in configured.damaged_key_files(config, name).items()]
+
+
 def verify_stores(config: Config, store_name: str | None, *, budget: Budget | None = None, all: bool = False,
                   now: datetime | None = None, progress: Progress | None = None) -> list[VerifyOutcome]:
     """`rtvault verify`: the named store, else every configured store; then repair when configured."""
@@ -201,9 +228,13 @@ def verify_stores(config: Config, store_name: str | None, *, budget: Budget | No
         try:
             outcome.report = verify(configured.open_store(config, name), budget=budget,
                                     cycle_days=config.verify.cycle_days, now=now, progress=progress, all=all)
-            if outcome.report.problems and config.verify.repair:
+            keys = _key_problems(config, name, now)
+            if (outcome.report.problems or keys) and config.verify.repair:
                 outcome.repair = repair(config, name, progress=progress)
-                outcome.report.problems = load_state(configured.open_store(config, name)).problems
+                _mend_keys(config, name, outcome.repair)
+                state = load_state(configured.open_store(config, name))
+                outcome.report.problems, keys = state.problems, _key_problems(config, name, now)
+            outcome.report.problems = [*outcome.report.problems, *keys]
         except RtvaultError as error:
             outcome.error = error
         outcomes.append(outcome)

@@ -63,6 +63,19 @@ def backend_of(config: Config, name: str) -> Backend:
     return _decrypted(config, name, sealed_backend_of(config, name), create=False)
 
 
+def damaged_key_files(config: Config, name: str, *, mend: bool = False) -> dict[str, str]:
+    """An encrypted store's key files that are missing or do not open (empty for a plain store); with `mend`,
+    each rewritten from a good copy (then the ones mended, with why they were damaged)."""
+    settings = config.stores[name]
+    if not settings.encrypt:
+        return {}
+    inner, passphrase = sealed_backend_of(config, name), keyfile.read_passphrase(settings.passphrase_file)
+    damaged = keyfile.damaged_key_files(inner, passphrase)
+    if mend and damaged:
+        keyfile.mend_key_files(inner, passphrase)
+    return damaged
+
+
 def sealed_backend_of(config: Config, name: str) -> Backend:
     """A configured store's directory or S3 bucket as stored: ciphertext for an encrypted store (no key used)."""
     settings = config.stores[name]

@@ -140,3 +140,31 @@ def change_passphrase(inner: Backend, old: bytes, new: bytes, kdf: dict[str, int
     wrapped = wrap(load_master(inner, old), new, kdf)
     for key in KEY_FILES:
         inner.replace(key, wrapped)
+
+
+def damaged_key_files(inner: Backend, passphrase: bytes) -> dict[str, str]:
+    """Each key file that is missing or does not open with the passphrase, with why: losing both loses the
+    store. A copy byte-identical to a good file is good without a second key derivation."""
+    damaged: dict[str, str] = {}
+    good: bytes | None = None
+    for key in KEY_FILES:
+        try:
+            data = inner.get(key)
+            if data != good:
+                unwrap(data, passphrase, f"{inner.location}/{key}")
+            good = data
+        except StoreError as error:
+            damaged[key] = str(error)
+    return damaged
+
+
+def mend_key_files(inner: Backend, passphrase: bytes) -> list[str]:
+    """Rewrite each damaged key file from a good one; the keys rewritten. StoreError when none is good."""
+    damaged = damaged_key_files(inner, passphrase)
+    good = [key for key in KEY_FILES if key not in damaged]
+    if damaged and not good:
+        raise StoreError(f"{inner.location}: no key file opens ({'; '.join(damaged.values())}): restore keys/ "
+                         "from the copy kept with the recovery procedure (docs/encryption.md)")
+    for key in damaged:
+        inner.replace(key, inner.get(good[0]))
+    return sorted(damaged)
