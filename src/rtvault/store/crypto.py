@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 from cryptography.exceptions import InvalidTag
 
 from rtvault.errors import StoreError
-from rtvault.store.backend import Backend, Staged
+from rtvault.store.backend import Backend, PositionedReader, Staged, read_exact
 from rtvault.store.keyfile import MasterKey, create_master, is_encrypted, load_master
 
 MAGIC = b"RTVE"
@@ -129,7 +129,7 @@ def seal(master: MasterKey, key: str, data: bytes) -> bytes:
     return sink.getvalue()
 
 
-class _Unsealed(io.RawIOBase):
+class _Unsealed(PositionedReader):
     """A sealed file read as its plaintext: seekable, decrypting one chunk at a time. Opening authenticates the
     final chunk at once, so a file under another file's name or cut short fails before any byte is read."""
 
@@ -144,6 +144,7 @@ class _Unsealed(io.RawIOBase):
             self.layout = Layout.of(size, shift)
         except ValueError as error:
             raise StoreError(f"{where}: {key} is damaged: {error}") from None
+        self.length = self.layout.plaintext
         self.cipher = master.file_cipher(salt)
         last = self.layout.chunks - 1
         self.cached = (last, self._chunk(last))
@@ -151,7 +152,7 @@ class _Unsealed(io.RawIOBase):
     def _chunk(self, index: int) -> bytes:
         start, length = self.layout.span(index)
         self.raw.seek(start)
-        sealed = _read_exact(self.raw, length)
+        sealed = read_exact(self.raw, length)
         final = index == self.layout.chunks - 1
         aad = self.header + (self.key.encode("utf-8") if final else b"")
         try:
@@ -164,24 +165,8 @@ class _Unsealed(io.RawIOBase):
         for index in range(self.layout.chunks):
             yield self.cached[1] if index == self.cached[0] else self._chunk(index)
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.layout.plaintext}[whence]
-        if base + offset < 0:
-            raise ValueError(f"negative seek position {base + offset}")
-        self.position = base + offset
-        return self.position
-
     def readinto(self, buffer: Any) -> int:
-        if self.position >= self.layout.plaintext:
+        if self.position >= self.length:
             return 0
         index, offset = divmod(self.position, self.layout.chunk)
         if self.cached[0] != index:
@@ -197,14 +182,6 @@ class _Unsealed(io.RawIOBase):
         super().close()
 
 
-def _read_exact(reader: BinaryIO, size: int) -> bytes:
-    parts = []
-    while size > 0 and (part := reader.read(size)):
-        parts.append(part)
-        size -= len(part)
-    return b"".join(parts)
-
-
 def unseal(master: MasterKey, key: str, data: bytes, where: str) -> bytes:
     """The plaintext of a sealed file read whole."""
     return b"".join(_Unsealed(master, io.BytesIO(data), key, len(data), where).chunks())
@@ -215,7 +192,7 @@ def check_sealed(inner: Backend, key: str) -> int:
     a cut, a lost write); returns the bytes read. Only a read with the key proves authenticity."""
     size = inner.size(key)
     with inner.open(key) as raw:
-        header = _read_exact(raw, HEADER)
+        header = read_exact(raw, HEADER)
         shift = _parse_header(header, key, inner.location)[0]
         try:
             Layout.of(size, shift)
@@ -225,7 +202,7 @@ def check_sealed(inner: Backend, key: str) -> int:
         while left > 0 and (block := raw.read(min(left, 1 << 20))):
             hasher.update(block)
             left -= len(block)
-        if _read_exact(raw, TRAILER) != hasher.digest() or left:
+        if read_exact(raw, TRAILER) != hasher.digest() or left:
             raise StoreError(f"{inner.location}: {key} is damaged: its ciphertext does not match its checksum")
     return size
 

@@ -16,7 +16,7 @@ from typing import BinaryIO
 import zstandard
 
 from rtvault.errors import StoreError
-from rtvault.store.backend import Backend
+from rtvault.store.backend import Backend, read_exact
 
 BLOCK = 1 << 20
 SMALL = 2 << 20  # files up to this size are hashed first, and not compressed at all when already stored;
@@ -100,14 +100,6 @@ def store_stream(backend: Backend, source: BinaryIO, shuffled: bool) -> tuple[st
     return digest, size, staged.commit(data_key(digest))
 
 
-def _read_exact(reader: BinaryIO, size: int) -> bytes:
-    parts = []
-    while size > 0 and (chunk := reader.read(size)):
-        parts.append(chunk)
-        size -= len(chunk)
-    return b"".join(parts)
-
-
 def read_object(backend: Backend, digest: str) -> Iterator[bytes]:
     """The content of an object, block by block, verified against its name at the end."""
     key = data_key(digest)
@@ -124,7 +116,7 @@ def read_object(backend: Backend, digest: str) -> Iterator[bytes]:
             raw.seek(0)
         try:
             with zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True) as reader:
-                while block := _read_exact(reader, BLOCK):
+                while block := read_exact(reader, BLOCK):
                     block = unshuffle(block) if shuffled else block
                     hasher.update(block)
                     yield block

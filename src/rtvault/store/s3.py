@@ -24,6 +24,7 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError, NoCredentialsError
 
 from rtvault.errors import StoreError
+from rtvault.store.backend import PositionedReader
 
 MULTIPART_THRESHOLD = 64 << 20
 MULTIPART_CHUNK = 16 << 20
@@ -300,27 +301,11 @@ class _StagedUpload:
         self.file.close()
 
 
-class _RangeReader(io.RawIOBase):
+class _RangeReader(PositionedReader):
     """The raw side of `S3Backend.open`: each read is one ranged GET at the current position."""
 
     def __init__(self, backend: S3Backend, key: str, size: int) -> None:
         self.backend, self.key, self.length, self.position = backend, key, size, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.length}[whence]
-        if base + offset < 0:
-            raise ValueError(f"negative seek position {base + offset}")
-        self.position = base + offset
-        return self.position
 
     def readinto(self, buffer: Any) -> int:
         wanted = min(len(buffer), self.length - self.position)
