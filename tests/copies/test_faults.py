@@ -9,28 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from restoring import restore_everything
 
-from rtvault.archive import records
 from rtvault.copies.repair import repair
 from rtvault.copies.verify import load_state, store_keys, verify
-from rtvault.jobs.archives import restore_from_archive
 from rtvault.jobs.maintenance import check_store
-from rtvault.jobs.restore import restore_all
-from rtvault.store import Store
 
 Copies = Any  # tests/copies/conftest.py: the primary with backups, the secondary
-
-
-def restore_everything(store: Store, out: Path) -> dict[str, bytes]:
-    """Every snapshot and every archived patient, restored; the bytes of every file (the Institution file an
-    archive restore writes is dated now, so it is left out)."""
-    for manifest in store.manifests():
-        restore_all(store, out / manifest["id"], snapshot=manifest["id"])
-    for record in records.all_records(store):
-        for patient in record["patients"]:
-            restore_from_archive(store, patient["path"], out / record["id"], archive_id=record["id"])
-            (out / record["id"] / "Institution").unlink()
-    return {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
 
 
 def _flip(path: Path, rng: random.Random) -> None:

@@ -17,17 +17,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from restoring import restore_everything
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "store"))
 from seaweed import SeaweedServer
 
-from rtvault.archive import records
 from rtvault.config import load
 from rtvault.copies.replicate import replicate
 from rtvault.copies.verify import store_keys
-from rtvault.jobs.archives import restore_from_archive
 from rtvault.jobs.maintenance import check_store
-from rtvault.jobs.restore import restore_all
 from rtvault.jobs.stores import init_store, open_store
 from rtvault.store import Store
 
@@ -83,18 +81,6 @@ def replicated_offsite(offsite: Offsite) -> Offsite:
     pair = offsite.copies.cli_json("replicate")["pairs"]
     assert [(p["to"], p["complete"]) for p in pair] == [("offsite", True)]
     return offsite
-
-
-def restore_everything(store: Store, out: Path) -> dict[str, bytes]:
-    """Every snapshot and every archived patient, restored; the bytes of every file (the Institution file an
-    archive restore writes is dated now, so it is left out)."""
-    for manifest in store.manifests():
-        restore_all(store, out / manifest["id"], snapshot=manifest["id"])
-    for record in records.all_records(store):
-        for patient in record["patients"]:
-            restore_from_archive(store, patient["path"], out / record["id"], archive_id=record["id"])
-            (out / record["id"] / "Institution").unlink()
-    return {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
 
 
 def restore_everything_cli(offsite: Offsite, out: Path) -> dict[str, bytes]:
