@@ -7,6 +7,7 @@ else, and so is the HTTP status the web interface answers it with (`HTTP_STATUSE
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -21,6 +22,7 @@ class ExitCode(IntEnum):
     LOCKED = 6
     CHECK_FAILED = 7
     STORE = 8
+    PARTIAL = 9
     INTERRUPTED = 130
 
 
@@ -34,6 +36,8 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.LOCKED: "the store is locked by another running writer (backup, prune)",
     ExitCode.CHECK_FAILED: "the store check found problems (listed in the output)",
     ExitCode.STORE: "the store is missing, not an rtvault store, damaged, or lacks what was asked",
+    ExitCode.PARTIAL: "partial result: the job finished, but some patients, files or archive members could not be "
+                      "read or written (each is named in the output)",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C or SIGINT)",
 }
 
@@ -99,6 +103,12 @@ class StoreError(RtvaultError):
     exit_code = ExitCode.STORE
 
 
+class PartialResult(RtvaultError):
+    """The job did what it could, but named patients, files or members could not be read or written."""
+
+    exit_code = ExitCode.PARTIAL
+
+
 class CheckFailed(RtvaultError):
     """`rtvault check` found problems."""
 
@@ -148,6 +158,38 @@ class TooLarge(Refused):
     """A request body beyond what any form of ours sends."""
 
 
+# What to do about each operating-system error a store, a source or a destination can raise.
+_OS_ADVICE: dict[int, str] = {
+    errno.ENOSPC: "no space left on the device: free space there (or move the store), then run again",
+    errno.EDQUOT: "the disk quota is exceeded: free space or raise the quota, then run again",
+    errno.EROFS: "the file system is mounted read-only: remount it read-write (or check the NAS), then run again",
+    errno.EACCES: "permission denied: give the user running rtvault access to it, then run again",
+    errno.EPERM: "operation not permitted: give the user running rtvault access to it, then run again",
+    errno.EIO: "input/output error: the disk or the network share may be failing; check it before running again",
+    errno.ENOTDIR: "a part of that path is not a directory: choose another path",
+    errno.EISDIR: "it is a directory where a file was expected: choose another path",
+    errno.ENAMETOOLONG: "the name is too long for that file system: choose a shorter path",
+    errno.EMFILE: "too many open files: raise the limit (ulimit -n), then run again",
+    errno.ESTALE: "the network share went away (stale handle): remount it, then run again",
+    errno.ENOTCONN: "the network share is disconnected: remount it, then run again",
+}
+
+
+def os_advice(error: OSError) -> str:
+    """One clause saying what went wrong and what to do, for an operating-system error."""
+    code = error.errno if isinstance(error.errno, int) else 0
+    return _OS_ADVICE.get(code) or (error.strerror or str(error) or type(error).__name__)
+
+
+def os_failure(error: OSError, path: object, *, store: str | None = None,
+               doing: str = "write") -> RtvaultError:
+    """An OSError met on a store (StoreError, exit 8) or on an input or destination (InputError, exit 4),
+    as one sentence naming the path, the store and what to do."""
+    where = f"{path}" + (f" (store {store})" if store else "")
+    text = f"cannot {doing} {where}: {os_advice(error)}"
+    return StoreError(text) if store else InputError(text)
+
+
 # The HTTP status of each error, most specific first: the first class an error is an instance of gives its
 # status; any other error (a bug included) is 500. The web interface names each kind in the user's language.
 HTTP_STATUSES: tuple[tuple[type[RtvaultError], int], ...] = (
@@ -162,6 +204,7 @@ HTTP_STATUSES: tuple[tuple[type[RtvaultError], int], ...] = (
     (Unavailable, 503),
     (ConfigError, 500),
     (StoreError, 500),
+    (PartialResult, 500),
 )
 
 
