@@ -118,3 +118,33 @@ def test_no_rule_set_keeps_everything(times: list[datetime]) -> None:
     decisions = apply_retention(_with_ids(times), ZERO)
     assert len(decisions) == len(times)
     assert all(decision.keep and decision.reasons == (KEEP_ALL,) for decision in decisions)
+
+
+def _at(hour: int) -> tuple[str, datetime]:
+    return f"s{hour:02d}", datetime(2026, 3, 1, hour, tzinfo=UTC)
+
+
+def test_the_last_complete_version_of_a_patient_is_kept_whatever_the_rules() -> None:
+    from rtvault.store.retention import keep_last_complete
+
+    snapshots = [_at(h) for h in (1, 2, 3, 4)]
+    decisions = apply_retention(snapshots, Retention(keep_last=1, keep_hourly=0, keep_daily=0, keep_weekly=0,
+                                                     keep_monthly=0, keep_yearly=0))
+    assert [d.id for d in decisions if d.keep] == ["s04"]
+    incomplete = {  # P1 unreadable since s03; P2 complete everywhere; P3 incomplete in a forgotten snapshot only
+        "s01": {"P1": False, "P2": False, "P3": False},
+        "s02": {"P1": False, "P2": False, "P3": True},
+        "s03": {"P1": True, "P2": False, "P3": False},
+        "s04": {"P1": True, "P2": False, "P3": False},
+    }
+    kept = {d.id: d.reasons for d in keep_last_complete(decisions, incomplete) if d.keep}
+    assert kept == {"s04": ("last",), "s02": ("last complete version of P1",)}
+
+
+def test_a_patient_never_complete_protects_nothing_and_order_is_kept() -> None:
+    from rtvault.store.retention import keep_last_complete
+
+    decisions = apply_retention([_at(h) for h in (1, 2)], Retention(keep_last=1, keep_hourly=0, keep_daily=0,
+                                                                     keep_weekly=0, keep_monthly=0, keep_yearly=0))
+    result = keep_last_complete(decisions, {"s01": {"P": True}, "s02": {"P": True}})
+    assert [(d.id, d.keep) for d in result] == [("s02", True), ("s01", False)]

@@ -193,7 +193,8 @@ def _index_snapshot(writer: Writer, name: str, store: Store, snapshot_id: str) -
         else:
             tree = store.get_tree(entry["tree"])
             identity = Identity.of({**entry, **tree.get("patient", {}), "path": entry["path"]},
-                                   files=entry.get("files", 0), size=entry.get("bytes", 0))
+                                   files=entry.get("files", 0), size=entry.get("bytes", 0),
+                                   complete=not tree.get("unreadable"))  # files unreadable at backup time
             pid = writer.patient(identity)
             version = writer.version(pid, entry["tree"], identity)
             added += 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from rtvault.cli.output import AppContext, emit_json, json_option, progress_for, update_catalog
+from rtvault.errors import ExitCode
 from rtvault.jobs.backup import run_backup
 from rtvault.jobs.stores import init_stores, open_store
 
@@ -46,14 +47,16 @@ def backup_command(app: AppContext, allow_shrink: bool, store_name: str | None, 
     """Take a snapshot of the Pinnacle database ([source.pinnacle] root) into the store.
 
     Incremental and deduplicated; refuses a missing, empty or suspiciously shrunk source (exit code 5).
+    A patient, file or folder that cannot be read is named, its earlier copy kept, and the exit code is 9.
     """
     config = app.load_config()
     summary = run_backup(config, open_store(config, store_name), allow_shrink=allow_shrink,
                          progress=progress_for(as_json))
     update_catalog(config)
+    partial = ExitCode.PARTIAL if summary.incomplete else ExitCode.OK
     if as_json:
         emit_json(summary.to_json())
-        return
+        click.get_current_context().exit(int(partial))
     click.echo(
         f"snapshot {summary.snapshot}: {summary.patients} patients, {summary.files_new} new, "
         f"{summary.files_changed} changed, {summary.files_unchanged} unchanged files; "
@@ -63,3 +66,8 @@ def backup_command(app: AppContext, allow_shrink: bool, store_name: str | None, 
         click.echo(f"archived {len(summary.archived)} patient(s) gone from Pinnacle (see `rtvault archive list`)")
     for warning in summary.warnings:
         click.echo(f"  warning: {warning}", err=True)
+    if summary.incomplete:
+        click.echo(f"rtvault: partial backup: {len(summary.incomplete)} patient(s) or folder(s) could not be read "
+                   f"entirely ({', '.join(summary.incomplete)}); what could not be read is named above, earlier copies "
+                   "were kept; give the rtvault user read access, then back up again", err=True)
+    click.get_current_context().exit(int(partial))

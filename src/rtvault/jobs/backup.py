@@ -3,6 +3,11 @@
 Incremental: a file whose size, mtime, inode and ctime equal the previous snapshot's is not read again; a
 patient none of whose files changed keeps its previous tree without even being parsed. Files that change
 while being read are re-read, then recorded as inconsistent with a warning.
+
+Partial, never silent: a file or folder that cannot be read is recorded in the patient's tree as unreadable
+(and the previous snapshot's copy of it is carried forward when there is one); a patient directory that
+cannot be listed at all keeps its previous tree. Such patients are marked incomplete in the manifest, named in
+its warnings and in `BackupSummary.incomplete`, and the command exits with the partial-result code.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ from rtvault.config import Config
 from rtvault.errors import Problem, SourceRefused
 from rtvault.events import NoProgress, Progress
 from rtvault.jobs.archives import archive_deleted
-from rtvault.jobs.source import FileStat, Listing, check_source, list_source
+from rtvault.jobs.source import FileStat, Listing, SourceListing, Unreadable, check_source, list_source
+from rtvault.pinnacle.model import PatientRecord
 from rtvault.pinnacle.patient import read_patient
 from rtvault.store import Store
 from rtvault.store.locks import WriterLock
@@ -42,11 +48,15 @@ class BackupSummary:
     duration_s: float = 0.0
     warnings: list[Problem] = field(default_factory=list)
     archived: list[str] = field(default_factory=list)  # archives written for patients gone from the source
+    incomplete: list[str] = field(default_factory=list)  # patients (or OTHER) with files that could not be read
 
     def to_json(self) -> dict[str, object]:
         data = asdict(self)
         data["warnings"] = [w.to_json() for w in self.warnings]
         return data
+
+
+OTHER = "(files outside the patient directories)"  # how summaries name the root's other files
 
 
 @dataclass
@@ -55,6 +65,7 @@ class _Stored:
     stat: FileStat
     new_bytes: int = 0
     warning: Problem | None = None
+    unreadable: str | None = None  # why the file could not be read (it exists)
 
 
 def _same(a: os.stat_result, b: os.stat_result) -> bool:
@@ -78,8 +89,8 @@ def _store_file(store: Store, path: Path, entry: FileStat, rel: str) -> _Stored:
             now = os.stat(path)
         except FileNotFoundError:
             return _Stored(None, entry, warning=Problem(rel, "vanished during the backup: not in this snapshot"))
-        except OSError as error:
-            return _Stored(None, entry, warning=Problem(rel, f"cannot read: {error.strerror}"))
+        except OSError as error:  # the source's (a full or read-only store raises StoreError instead)
+            return _Stored(None, entry, unreadable=error.strerror or str(error))
         stored = _Stored(digest, FileStat.of(entry.name, after),
                          store.backend.size(data_key(digest)) if new else 0)
         if _same(before, after) and _same(after, now) and size == after.st_size:
@@ -144,9 +155,12 @@ class _Run:
         return stored
 
     def tree_of(self, key: str, listing: Listing, previous: dict | None,
-                stored: dict[tuple[str, str], _Stored]) -> tuple[str, dict] | None:
+                stored: dict[tuple[str, str], _Stored]) -> tuple[str, dict]:
+        if (whole := listing.unlistable()) is not None:
+            return self.unlistable_tree(key, listing, previous, whole)
         before = {f["name"]: f for f in (previous or {}).get("files", [])}
-        files = []
+        files: list[dict] = []
+        unreadable: list[Unreadable] = []
         for entry in listing.files:
             if (key, entry.name) not in stored:
                 files.append(before[entry.name])
@@ -154,6 +168,9 @@ class _Run:
             result = stored[(key, entry.name)]
             if result.warning:
                 self.summary.warnings.append(result.warning)
+            if result.unreadable is not None:
+                unreadable.append(Unreadable(entry.name, "file", result.unreadable, entry.size))
+                continue
             if result.digest is None:
                 continue
             self.summary.bytes_read += result.stat.size
@@ -163,19 +180,91 @@ class _Run:
                 record["inconsistent"] = True
             files.append(record)
         dirs = [asdict(d) for d in listing.dirs]
-        if previous and files == previous["files"] and dirs == previous["dirs"]:
+        unreadable += listing.unreadable
+        recorded = self.carry_forward(key, unreadable, previous, files, dirs)
+        if previous and files == previous["files"] and dirs == previous["dirs"] \
+                and recorded == previous.get("unreadable", []):
             return previous["digest"], previous
         tree: dict = {"files": files, "dirs": dirs}
+        if recorded:
+            tree["unreadable"] = recorded
         if key:
-            record = read_patient(listing.base, key)
-            self.summary.warnings.extend(record.warnings)
-            tree["patient"] = record.to_json()
+            tree["patient"] = self.identity(key, listing, previous, recorded)
         return self.store.put_tree(tree), tree
+
+    def carry_forward(self, key: str, unreadable: list[Unreadable], previous: dict | None,
+                      files: list[dict], dirs: list[dict]) -> list[dict]:
+        """Keep the previous snapshot's copy of what could not be read now (adding it to `files` and `dirs`);
+        returns the tree's `unreadable` records, each saying whether an earlier copy was carried forward."""
+        if not unreadable:
+            return []
+        old_files, old_dirs = (previous or {}).get("files", []), (previous or {}).get("dirs", [])
+        have_files, have_dirs = {f["name"] for f in files}, {d["name"] for d in dirs}
+        recorded = []
+        for item in sorted(unreadable, key=lambda u: u.name):
+            prefix = item.name + "/"
+            kept = [f for f in old_files if f["name"] not in have_files
+                    and (f["name"] == item.name or (item.kind == "dir" and f["name"].startswith(prefix)))]
+            files.extend(kept)
+            have_files.update(f["name"] for f in kept)
+            if item.kind == "dir":
+                extra = [d for d in old_dirs if d["name"].startswith(prefix) and d["name"] not in have_dirs]
+                dirs.extend(extra)
+                have_dirs.update(d["name"] for d in extra)
+            record = {"name": item.name, "kind": item.kind, "error": item.error, "carried_forward": bool(kept)}
+            if item.size is not None:
+                record["size"] = item.size
+            recorded.append(record)
+            where = f"{key}/{item.name}".strip("/") or "."
+            self.summary.warnings.append(Problem(where, f"cannot read ({item.error}): " + (
+                f"{'its files' if item.kind == 'dir' else 'its copy'} from the previous snapshot carried forward"
+                if kept else "no earlier copy, missing from this snapshot")))
+        files.sort(key=lambda f: f["name"])
+        dirs.sort(key=lambda d: d["name"])
+        return recorded
+
+    def unlistable_tree(self, key: str, listing: Listing, previous: dict | None,
+                        whole: Unreadable) -> tuple[str, dict]:
+        """A patient directory that cannot be listed keeps its previous tree (the manifest marks it
+        unreadable); a new one gets an empty tree that says why."""
+        where = key or "."
+        if previous is not None:
+            self.summary.warnings.append(Problem(where, f"cannot list ({whole.error}): the previous snapshot's "
+                                                        "version of this patient is kept, marked unreadable"))
+            return previous["digest"], {**previous, "unreadable_now": whole.error}
+        self.summary.warnings.append(Problem(where, f"cannot list ({whole.error}): no earlier copy, recorded "
+                                                    "as unreadable with no files"))
+        tree: dict = {"files": [], "dirs": [asdict(d) for d in listing.dirs],
+                      "unreadable": [{"name": ".", "kind": "dir", "error": whole.error, "carried_forward": False}]}
+        if key:
+            tree["patient"] = PatientRecord(path=key).to_json()
+        return self.store.put_tree(tree), tree
+
+    def identity(self, key: str, listing: Listing, previous: dict | None, recorded: list[dict]) -> dict:
+        """The reader's record of a changed patient; when its Patient file could not be read, the identity of
+        the previous version (a name must not vanish because of a permission)."""
+        earlier = (previous or {}).get("patient")
+        try:
+            record = read_patient(listing.base, key)
+        except OSError as error:
+            self.summary.warnings.append(Problem(key, f"cannot read the patient's identity ({error.strerror})"))
+            return earlier or PatientRecord(path=key).to_json()
+        self.summary.warnings.extend(record.warnings)
+        if earlier and any(u["name"] == "Patient" for u in recorded):
+            return earlier
+        return record.to_json()
+
+
+def _incomplete(tree: dict) -> list[str]:
+    """What a version lacks: the names recorded unreadable in its tree, or "." for a directory unlistable now."""
+    if "unreadable_now" in tree:
+        return ["."]
+    return [u["name"] for u in tree.get("unreadable", [])]
 
 
 def _patient_entry(path: str, digest: str, tree: dict) -> dict:
     patient = tree.get("patient", {})
-    return {
+    entry = {
         "path": path,
         "tree": digest,
         "patient_id": patient.get("patient_id"),
@@ -186,6 +275,21 @@ def _patient_entry(path: str, digest: str, tree: dict) -> dict:
         "files": len(tree["files"]),
         "bytes": sum(f["size"] for f in tree["files"]),
     }
+    if missing := _incomplete(tree):
+        entry["incomplete"] = True
+        entry["unreadable"] = missing
+    return entry
+
+
+def _keep_hidden(source: SourceListing, previous: dict | None) -> None:
+    """Patients of the last snapshot under a folder that cannot be listed now are not deleted: they are kept
+    as unlistable (their previous tree), never archived as gone from Pinnacle."""
+    for entry in (previous or {}).get("patients", []):
+        path = entry["path"]
+        if path not in source.patients and (folder := source.hidden_by(path)) is not None:
+            source.patients[path] = Listing(source.root / path, unreadable=[
+                Unreadable(".", "dir", f"{folder.name} cannot be listed: {folder.error}")])
+    source.patients = dict(sorted(source.patients.items()))
 
 
 def _refuse_shrink(previous: dict | None, count: int, max_shrink: float, allow_shrink: bool) -> None:
@@ -212,6 +316,7 @@ def run_backup(config: Config, store: Store, *, allow_shrink: bool = False,
         manifests = store.manifests()
         previous = manifests[-1] if manifests else None
         source = list_source(root, config.source.pinnacle.exclude)
+        _keep_hidden(source, previous)
         _refuse_shrink(previous, len(source.patients), config.backup.max_shrink, allow_shrink)
         run.summary.warnings.extend(source.warnings)
         run.summary.files_skipped = source.skipped
@@ -227,6 +332,10 @@ def run_backup(config: Config, store: Store, *, allow_shrink: bool = False,
             "patients": [_patient_entry(key, *trees[key]) for key in source.patients],
             "other": {"tree": trees[""][0], "files": len(trees[""][1]["files"])},
         }
+        if missing := _incomplete(trees[""][1]):
+            manifest["other"].update(incomplete=True, unreadable=missing)
+        run.summary.incomplete = [p["path"] for p in manifest["patients"] if p.get("incomplete")] + (
+            [OTHER] if manifest["other"].get("incomplete") else []) + [f"{u.name}/" for u in source.unlistable]
         run.summary.snapshot = manifest["id"]
         run.summary.patients = len(manifest["patients"])
         run.summary.duration_s = round(time.monotonic() - started, 3)

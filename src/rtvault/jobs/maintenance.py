@@ -18,7 +18,7 @@ from rtvault.events import NoProgress, Progress
 from rtvault.store import Store
 from rtvault.store.locks import WriterLock
 from rtvault.store.objects import data_key, verify_object
-from rtvault.store.retention import apply_retention
+from rtvault.store.retention import apply_retention, keep_last_complete
 
 
 def _digest_of(key: str) -> str:
@@ -129,7 +129,8 @@ def forget(config: Config, store: Store, *, dry_run: bool = False) -> dict[str, 
     with WriterLock(store.backend, "forget", config.backup.lock_lease_seconds, warnings.append):
         manifests = store.manifests()
         times = [(m["id"], datetime.fromisoformat(m["time"].replace("Z", "+00:00"))) for m in manifests]
-        decisions = apply_retention(times, config.retention)
+        decisions = keep_last_complete(apply_retention(times, config.retention), {
+            m["id"]: {p["path"]: bool(p.get("incomplete")) for p in m["patients"]} for m in manifests})
         if not dry_run:
             for decision in decisions:
                 if not decision.keep:

@@ -35,12 +35,27 @@ class DirStat:
 
 
 @dataclass
+class Unreadable:
+    """A file or directory of a tree that could not be read or listed: it is named, never left out in silence."""
+
+    name: str  # relative to the tree's base; "." is the patient directory itself
+    kind: str  # "file" or "dir"
+    error: str
+    size: int | None = None
+
+
+@dataclass
 class Listing:
     """The files and directories of one tree (a patient directory, or the rest of the root)."""
 
     base: Path
     files: list[FileStat] = field(default_factory=list)
     dirs: list[DirStat] = field(default_factory=list)
+    unreadable: list[Unreadable] = field(default_factory=list)
+
+    def unlistable(self) -> Unreadable | None:
+        """The error when the tree's own directory could not be listed (nothing of it is known)."""
+        return next((u for u in self.unreadable if u.name == "."), None)
 
 
 @dataclass
@@ -50,6 +65,11 @@ class SourceListing:
     other: Listing
     skipped: int = 0
     warnings: list[Problem] = field(default_factory=list)
+    unlistable: list[Unreadable] = field(default_factory=list)  # folders above patients that could not be listed
+
+    def hidden_by(self, patient: str) -> Unreadable | None:
+        """The unlistable folder that may hide `patient` (a path of an earlier snapshot), if any."""
+        return next((u for u in self.unlistable if patient.startswith(f"{u.name}/")), None)
 
 
 def check_source(root: Path | None) -> Path:
@@ -89,7 +109,13 @@ def _walk(listing: Listing, top: Path, exclude: tuple[str, ...], source: SourceL
         try:
             entries = list(os.scandir(current))
         except OSError as error:
-            source.warnings.append(Problem(_rel(source.root, current), f"cannot list: {error.strerror}"))
+            if patients is None:  # inside a patient: the backup records it in the tree and keeps the old copy
+                name = "." if current == listing.base else current.relative_to(listing.base).as_posix()
+                listing.unreadable.append(Unreadable(name, "dir", error.strerror or str(error)))
+            else:  # an Institution or Mount folder: the patients under it are kept from the last snapshot
+                source.unlistable.append(Unreadable(_rel(source.root, current), "dir", error.strerror or str(error)))
+                source.warnings.append(Problem(_rel(source.root, current), f"cannot list ({error.strerror}): the "
+                                                                           "patients under it are not read"))
             continue
         for entry in entries:
             path = Path(entry.path)
@@ -99,7 +125,11 @@ def _walk(listing: Listing, top: Path, exclude: tuple[str, ...], source: SourceL
             try:
                 st = entry.stat(follow_symlinks=False)
             except OSError as error:
-                source.warnings.append(Problem(_rel(source.root, path), f"cannot stat: {error.strerror}"))
+                if patients is None:
+                    listing.unreadable.append(Unreadable(path.relative_to(listing.base).as_posix(), "file",
+                                                         f"cannot stat: {error.strerror}"))
+                else:
+                    source.warnings.append(Problem(_rel(source.root, path), f"cannot stat: {error.strerror}"))
                 continue
             rel_to_root = path.relative_to(source.root)
             if stat.S_ISDIR(st.st_mode):

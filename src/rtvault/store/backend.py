@@ -8,15 +8,17 @@ tests/store/test_backend_conformance.py holds both to the same behaviour.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import functools
 import io
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from rtvault.errors import StoreError
+from rtvault.errors import StoreError, os_failure
 
 TMP_DIR = "tmp"
 
@@ -115,6 +117,49 @@ class Backend(Protocol):
     def clean_staging(self, older_than_s: float, now: float) -> int: ...
 
 
+class GuardedFile:
+    """A staged file whose write errors are store errors: a full or read-only store must never pass for an
+    unreadable source file (the backup reads one while writing the other) nor for a bug."""
+
+    def __init__(self, file: BinaryIO, where: str, store: str) -> None:
+        self._file, self._where, self._store = file, where, store
+
+    def _failed(self, error: OSError) -> StoreError:
+        return os_failure(error, self._where, store=self._store)  # type: ignore[return-value]
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self._file.write(data)
+        except OSError as error:
+            raise self._failed(error) from None
+
+    def flush(self) -> None:
+        try:
+            self._file.flush()
+        except OSError as error:
+            raise self._failed(error) from None
+
+    def __getattr__(self, name: str) -> object:  # fileno, seek, tell, close, closed, read ...
+        return getattr(self._file, name)
+
+
+def os_errors(doing: str) -> Callable:
+    """Turn an OSError raised by a DirectoryBackend method on `key` into one StoreError sentence (exit 8)
+    naming the file, the store and what to do (free space, remount read-write, grant access)."""
+
+    def decorate(method: Callable) -> Callable:
+        @functools.wraps(method)
+        def guarded(self: DirectoryBackend, key: str, *args: object, **kwargs: object) -> object:
+            try:
+                return method(self, key, *args, **kwargs)
+            except OSError as error:
+                raise os_failure(error, self.root / key, store=self.location, doing=doing) from None
+
+        return guarded
+
+    return decorate
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -127,28 +172,42 @@ class _StagedFile:
     def __init__(self, backend: DirectoryBackend) -> None:
         self.backend = backend
         self.path = backend.root / TMP_DIR / f"{os.getpid()}-{secrets.token_hex(8)}"
-        self.file: BinaryIO = open(self.path, "xb")  # noqa: SIM115 - closed by commit or discard
+        try:
+            raw = open(self.path, "xb")  # noqa: SIM115 - closed by commit or discard
+        except OSError as error:
+            raise os_failure(error, self.path, store=backend.location) from None
+        self.file: BinaryIO = GuardedFile(raw, str(self.path), backend.location)  # type: ignore[assignment]
 
     def commit(self, key: str, *, durable: bool = False) -> bool:
         """Move into place, content fsynced first, so that a final name never holds partial bytes; False when
         the key already existed (content-addressed: same bytes). The rename itself is made durable by
-        `durable` or, for many files at once, by the backend's `barrier()`."""
-        self.file.flush()
-        os.fsync(self.file.fileno())
-        self.file.close()
+        `durable` or, for many files at once, by the backend's `barrier()`. A failure (full disk, read-only
+        store) removes the staged file and raises a StoreError naming the path."""
         target = self.backend.path_of(key)
-        if target.exists():
-            self.path.unlink()
-            return False
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(self.path, target)
-        if durable:
-            _fsync_dir(target.parent)
-        return True
+        try:
+            self.file.flush()
+            os.fsync(self.file.fileno())
+            self.file.close()
+            if target.exists():
+                self.path.unlink()
+                return False
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self.path, target)
+            if durable:
+                _fsync_dir(target.parent)
+            return True
+        except OSError as error:
+            self.discard()
+            raise os_failure(error, target, store=self.backend.location) from None
+        except BaseException:
+            self.discard()
+            raise
 
     def discard(self) -> None:
-        self.file.close()
-        self.path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # the bytes are thrown away: a failed flush of them changes nothing
+            self.file.close()
+        with contextlib.suppress(OSError):  # a read-only store: nothing could have been staged there anyway
+            self.path.unlink(missing_ok=True)
 
 
 class DirectoryBackend:
@@ -164,7 +223,10 @@ class DirectoryBackend:
         return self.root / key
 
     def stage(self) -> Staged:
-        (self.root / TMP_DIR).mkdir(exist_ok=True)
+        try:
+            (self.root / TMP_DIR).mkdir(exist_ok=True)
+        except OSError as error:
+            raise os_failure(error, self.root / TMP_DIR, store=self.location) from None
         return _StagedFile(self)
 
     def put(self, key: str, data: bytes, *, durable: bool = False) -> None:
@@ -179,23 +241,30 @@ class DirectoryBackend:
     def barrier(self) -> None:
         """Make every rename so far durable: one sync of the store's file system instead of one directory
         fsync per object (5 ms each)."""
-        sync_filesystem(self.root)
+        try:
+            sync_filesystem(self.root)
+        except OSError as error:
+            raise os_failure(error, self.root, store=self.location, doing="sync") from None
 
+    @os_errors("read")
     def get(self, key: str) -> bytes:
         try:
             return self.path_of(key).read_bytes()
         except FileNotFoundError:
             raise StoreError(f"{self.location}: {key} is missing") from None
 
+    @os_errors("read")
     def open(self, key: str) -> BinaryIO:
         try:
             return open(self.path_of(key), "rb")
         except FileNotFoundError:
             raise StoreError(f"{self.location}: {key} is missing") from None
 
+    @os_errors("read")
     def exists(self, key: str) -> bool:
         return self.path_of(key).exists()
 
+    @os_errors("read")
     def size(self, key: str) -> int:
         try:
             return self.path_of(key).stat().st_size
@@ -207,14 +276,20 @@ class DirectoryBackend:
         base = self.path_of(prefix.rstrip("/"))
         if not base.is_dir():
             return
-        for dirpath, _dirs, files in os.walk(base):
+
+        def unlistable(error: OSError) -> None:  # os.walk would skip a folder it cannot read, in silence
+            raise os_failure(error, error.filename or base, store=self.location, doing="list") from None
+
+        for dirpath, _dirs, files in os.walk(base, onerror=unlistable):
             rel = Path(dirpath).relative_to(self.root).as_posix()
             for name in files:
                 yield f"{rel}/{name}"
 
+    @os_errors("delete")
     def delete(self, key: str) -> None:
         self.path_of(key).unlink(missing_ok=True)
 
+    @os_errors("read")
     def modified(self, key: str) -> float:
         """Last modification time (seconds since the epoch); StoreError when missing."""
         try:
@@ -222,30 +297,44 @@ class DirectoryBackend:
         except FileNotFoundError:
             raise StoreError(f"{self.location}: {key} is missing") from None
 
+    @os_errors("write")
     def create_exclusive(self, key: str, data: bytes) -> bool:
         """Write a small file only if none is there (locks); False when one already exists."""
         path = self.path_of(key)
         path.parent.mkdir(parents=True, exist_ok=True)
+        # Written whole under a temporary name, then published with link(), which never overwrites (atomic on
+        # local file systems and NFS): a full disk or a kill while writing leaves no empty or partial lock.
+        staged = path.parent / f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}"
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            return False
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
+            fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            try:
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            try:
+                os.link(staged, path)
+            except FileExistsError:
+                return False
         finally:
-            os.close(fd)
+            with contextlib.suppress(OSError):  # a read-only store refused the write: that error is the one told
+                staged.unlink(missing_ok=True)
         _fsync_dir(path.parent)
         return True
 
+    @os_errors("write")
     def replace(self, key: str, data: bytes) -> None:
         """Atomically overwrite a small mutable file (the lock's lease renewal)."""
         staged = self.stage()
-        staged.file.write(data)
-        staged.file.flush()
-        os.fsync(staged.file.fileno())
-        staged.file.close()
-        os.replace(staged.path, self.path_of(key))
+        try:
+            staged.file.write(data)
+            staged.file.flush()
+            os.fsync(staged.file.fileno())
+            staged.file.close()
+            os.replace(staged.path, self.path_of(key))
+        except BaseException:
+            staged.discard()
+            raise
 
     def clean_staging(self, older_than_s: float, now: float) -> int:
         """Remove staged files left by killed runs; call only while holding the writer lock."""

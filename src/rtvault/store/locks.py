@@ -31,12 +31,34 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
+UNREADABLE_GRACE_S = 10.0  # a lock file that is empty or not JSON this long after its last write is dead
+
+
 def _stale_reason(holder: dict, now: float) -> str | None:
-    if holder.get("expires", 0) < now:
-        return f"its lease expired at {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(holder.get('expires', 0)))}"
-    if holder.get("host") == socket.gethostname() and not _process_alive(int(holder.get("pid", 0))):
-        return f"its process {holder.get('pid')} is gone"
+    if holder.get("unreadable"):
+        if holder["written"] + UNREADABLE_GRACE_S < now:
+            return "it is empty or unreadable (a run that could not finish writing it, on a full disk or killed)"
+        return None
+    if not isinstance(holder.get("expires"), int | float) or holder["expires"] < now:
+        expires = holder.get("expires")
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(expires)) if isinstance(expires, int | float) \
+            else "an unknown time"
+        return f"its lease expired at {when}"
+    pid = holder.get("pid")
+    if holder.get("host") == socket.gethostname() and isinstance(pid, int) and not _process_alive(pid):
+        return f"its process {pid} is gone"
     return None
+
+
+def describe(holder: dict) -> str:
+    """Who holds a lock, for messages: never `None` for a field the record lacks."""
+    if holder.get("unreadable"):
+        return "a writer that has not finished writing its lock file"
+    who = str(holder.get("operation") or "a writer")
+    where = [f"pid {holder['pid']}" if holder.get("pid") is not None else "",
+             f"on {holder['host']}" if holder.get("host") else ""]
+    where_text = " ".join(part for part in where if part)
+    return f"{who} ({where_text})" if where_text else who
 
 
 class WriterLock:
@@ -67,24 +89,30 @@ class WriterLock:
                 continue  # released meanwhile: try to create it again
             reason = _stale_reason(holder, time.time())
             if reason is None:
-                raise LockBusy(
-                    f"store {self.backend.location} is locked by {holder.get('operation', '?')} "
-                    f"(pid {holder.get('pid')} on {holder.get('host')}) until its lease ends; try again later")
-            self.warn(Problem(LOCK_KEY, f"took over a stale lock of {holder.get('operation', '?')} "
-                                        f"(pid {holder.get('pid')} on {holder.get('host')}): {reason}"))
+                raise LockBusy(f"store {self.backend.location} is locked by {describe(holder)} until its lease "
+                               "ends; try again later")
+            self.warn(Problem(LOCK_KEY, f"took over a stale lock of {describe(holder)}: {reason}"))
             self.backend.delete(LOCK_KEY)
         raise LockBusy(f"store {self.backend.location}: could not take the writer lock (contended)")
 
     def _holder(self) -> dict | None:
-        """The lock's record; a half-written one counts as fresh until a lease has passed since its write."""
+        """The lock's record (None when it is gone). Locks are published whole (`create_exclusive`), so an
+        empty or unparsable one was left by an older rtvault or a damaged disk: it counts as a writer still
+        writing for a few seconds after its last write, then as dead."""
         try:
-            return json.loads(self.backend.get(LOCK_KEY))
-        except (ValueError, OSError):
-            try:
-                written = self.backend.modified(LOCK_KEY)
-            except StoreError:
+            data = self.backend.get(LOCK_KEY)
+        except StoreError:
+            if not self.backend.exists(LOCK_KEY):
                 return None
-            return {"operation": "a writer still writing its lock", "expires": written + self.lease_s}
+            raise
+        try:
+            holder = json.loads(data)
+            if isinstance(holder, dict):
+                return holder
+        except ValueError:
+            pass
+        try:
+            return {"unreadable": True, "written": self.backend.modified(LOCK_KEY)}
         except StoreError:
             return None
 
@@ -104,9 +132,23 @@ class WriterLock:
     def held(self) -> bool:
         """Whether the lock file still carries our token (another run may have judged us stale)."""
         try:
-            return json.loads(self.backend.get(LOCK_KEY)).get("token") == self.token
-        except (ValueError, OSError, StoreError):  # missing or unreadable: not ours any more
+            return self._ours()
+        except StoreError:  # missing, or the store does not answer: not known to be ours
             return False
+
+    def _ours(self) -> bool:
+        """Whether the lock file carries our token; StoreError when the store cannot tell (unreachable)."""
+        try:
+            data = self.backend.get(LOCK_KEY)
+        except StoreError:
+            if not self.backend.exists(LOCK_KEY):
+                return False
+            raise
+        try:
+            holder = json.loads(data)
+        except ValueError:
+            return False
+        return isinstance(holder, dict) and holder.get("token") == self.token
 
     def ensure_held(self) -> None:
         """Call before committing: a writer that lost its lock must not write a snapshot."""
@@ -114,11 +156,18 @@ class WriterLock:
             raise LockBusy(f"store {self.backend.location}: this run lost its writer lock; nothing was committed")
 
     def release(self) -> None:
+        """Give the lock back, also on the way out of a failed run. When the store cannot be reached (an S3
+        outage), the lock stays until its lease ends: a warning says when another host may take it over."""
         self._stop.set()
         if self._renewer is not None:
             self._renewer.join()
-        if self.held():
-            self.backend.delete(LOCK_KEY)
+        try:
+            if self._ours():
+                self.backend.delete(LOCK_KEY)
+        except StoreError as error:
+            ends = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(time.time() + self.lease_s))
+            self.warn(Problem(LOCK_KEY, f"could not release the writer lock ({error}); it ends with its lease "
+                                        f"by {ends}, then any host takes it over (this host at once)"))
 
     def __enter__(self) -> WriterLock:
         self.acquire()

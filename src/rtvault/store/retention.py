@@ -4,12 +4,13 @@
 each of its N most recent periods that hold a snapshot, the newest snapshot of that period. Periods are calendar
 buckets in UTC (weekly: ISO year and week, so 2025-12-29 is in 2026-W01); a period without snapshots uses up no
 slot. A snapshot kept by any rule is kept. When every count is 0 everything is kept, so that a missing
-configuration never deletes all snapshots.
+configuration never deletes all snapshots. Whatever the rules, the last complete version of a patient whose
+newer kept versions are incomplete (files that could not be read) is kept (`keep_last_complete`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 
@@ -127,6 +128,30 @@ def apply_retention(snapshots: Sequence[tuple[str, datetime]], rules: Retention)
     return [
         Decision(id=snapshot_id, time=time, keep=bool(why), reasons=tuple(why))
         for (snapshot_id, time), why in zip(ordered, reasons, strict=True)
+    ]
+
+
+LAST_COMPLETE = "last complete version of"
+
+
+def keep_last_complete(decisions: Sequence[Decision],
+                       incomplete: Mapping[str, Mapping[str, bool]]) -> list[Decision]:
+    """Keep, besides what the rules keep, the newest snapshot holding a complete version of each patient that
+    a newer kept snapshot holds incomplete. `incomplete` maps a snapshot id to {patient path: incomplete}.
+    Decisions come newest first (as `apply_retention` returns them) and go back in the same order."""
+    protect: dict[str, list[str]] = {}
+    waiting: set[str] = set()  # patients seen incomplete in a kept snapshot, whose complete version is older
+    for decision in decisions:
+        for path, partial in sorted(incomplete.get(decision.id, {}).items()):
+            if partial and decision.keep:
+                waiting.add(path)
+            elif not partial and path in waiting:
+                waiting.discard(path)
+                protect.setdefault(decision.id, []).append(path)
+    return [
+        Decision(d.id, d.time, True, (*d.reasons, *(f"{LAST_COMPLETE} {path}" for path in protect[d.id])))
+        if d.id in protect else d
+        for d in decisions
     ]
 
 

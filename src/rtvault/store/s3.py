@@ -23,8 +23,8 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError, NoCredentialsError
 
-from rtvault.errors import StoreError
-from rtvault.store.backend import PositionedReader
+from rtvault.errors import StoreError, os_failure
+from rtvault.store.backend import GuardedFile, PositionedReader
 
 MULTIPART_THRESHOLD = 64 << 20
 MULTIPART_CHUNK = 16 << 20
@@ -59,6 +59,9 @@ class S3Location:
     @property
     def url(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}".rstrip("/")
+
+
+LOCKS_PREFIX = "locks/"  # the writer lock's requests are never refused by the outage window (see `call`)
 
 
 def _code(error: ClientError) -> str:
@@ -111,12 +114,14 @@ class S3Backend:
             raise StoreError(f"invalid store key {key!r}")
         return f"{self.where.prefix}/{key}" if self.where.prefix else key
 
-    def call(self, request: Callable[[], T]) -> T:
+    def call(self, request: Callable[[], T], *, fresh: bool = False) -> T:
         """`request()`, retried with exponential backoff on connection errors and 5xx answers until the
         store's retry budget is spent; other S3 errors raise ClientError for the caller to interpret."""
         # Once one call gave up, the server is taken as down for one more retry budget: the calls already
         # queued (a backup's parallel workers) fail at once instead of each waiting out its own budget.
-        if time.monotonic() < self._down_until:
+        # `fresh` calls (the writer lock's) always try: a failed run must still release its lock on the way
+        # out when the server is back.
+        if not fresh and time.monotonic() < self._down_until:
             raise StoreError(self._down_reason)
         deadline = time.monotonic() + self.where.retry_seconds
         delay, attempts = _FIRST_DELAY_S, 0
@@ -149,13 +154,14 @@ class S3Backend:
 
     def _request(self, what: str, key: str, request: Callable[[], T]) -> T:
         try:
-            return self.call(request)
+            return self.call(request, fresh=key.startswith(LOCKS_PREFIX))
         except ClientError as error:
             raise self._failed(what, key, error) from None
 
     def _head(self, key: str) -> dict[str, Any] | None:
         try:
-            return self.call(lambda: self.client.head_object(Bucket=self.where.bucket, Key=self._full(key)))
+            return self.call(lambda: self.client.head_object(Bucket=self.where.bucket, Key=self._full(key)),
+                             fresh=key.startswith(LOCKS_PREFIX))
         except ClientError as error:
             if _code(error) in _MISSING:
                 return None
@@ -173,7 +179,7 @@ class S3Backend:
     def _put_if_absent(self, key: str, data: bytes) -> bool:
         try:
             self.call(lambda: self.client.put_object(Bucket=self.where.bucket, Key=self._full(key), Body=data,
-                                                     IfNoneMatch="*"))
+                                                     IfNoneMatch="*"), fresh=key.startswith(LOCKS_PREFIX))
         except ClientError as error:
             if _code(error) in _EXISTS:
                 return False
@@ -274,7 +280,12 @@ class _StagedUpload:
 
     def __init__(self, backend: S3Backend) -> None:
         self.backend = backend
-        self.file: BinaryIO = tempfile.TemporaryFile(prefix="rtvault-s3-")  # noqa: SIM115 - closed by commit/discard
+        try:
+            staging = tempfile.TemporaryFile(prefix="rtvault-s3-")  # noqa: SIM115 - closed by commit/discard
+        except OSError as error:
+            raise os_failure(error, tempfile.gettempdir(), store=backend.location) from None
+        self.file: BinaryIO = GuardedFile(staging, f"a temporary file in {tempfile.gettempdir()}",  # type: ignore[assignment]
+                                          backend.location)
 
     def commit(self, key: str, *, durable: bool = False) -> bool:
         """Send the file to `key`; False (and nothing sent) when the key already exists: content-addressed
