@@ -143,3 +143,35 @@ def test_a_server_that_stops_answering_fails_the_backup_cleanly_and_the_next_one
         assert as_json(config, "check", "--read-data")["healthy"] is True
     finally:
         server.stop()
+
+
+def test_a_backup_failed_by_an_outage_releases_its_lock_once_the_server_is_back(tmp_path: Path) -> None:
+    """The outage outlasts the backup's retry budget, then the server comes back while the failed run is on its
+    way out: the run still gives its writer lock back, so another host need not wait for the lease."""
+    import threading
+
+    server = start_server(tmp_path / "seaweed")
+    try:
+        bucket = server.new_bucket()
+        db = tmp_path / "db"
+        generate_database(db, patients=6, seed=4, image_mb=2)
+        config = write_config(tmp_path / "site", db, server.store_toml("offsite", bucket, "rtvault", retry_seconds=4))
+        rtvault(config, "init")
+        backup = subprocess.Popen([sys.executable, "-m", "rtvault", "--config", str(config), "backup"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        _wait_for_first_object(server, bucket, backup)
+        server.freeze()
+        thaw = threading.Timer(6.0, server.thaw)  # after the workers gave up (4 s), within the release's budget
+        thaw.start()
+        try:
+            out, err = backup.communicate(timeout=120)
+        finally:
+            thaw.join()
+        assert backup.returncode == ExitCode.STORE, out + err
+        assert "unreachable after" in err and "Traceback" not in err
+        listed = server.client().list_objects_v2(Bucket=bucket, Prefix="rtvault/locks/")  # type: ignore[attr-defined]
+        assert listed.get("KeyCount", 0) == 0, f"the failed run left its lock: {listed.get('Contents')}"
+        assert "could not release" not in err
+        rtvault(config, "backup")
+    finally:
+        server.stop()
