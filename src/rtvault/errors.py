@@ -160,7 +160,7 @@ class TooLarge(Refused):
 
 # What to do about each operating-system error a store, a source or a destination can raise.
 _OS_ADVICE: dict[int, str] = {
-    errno.ENOSPC: "no space left on the device: free space there (or move the store), then run again",
+    errno.ENOSPC: "no space left on the device: free space there, then run again",
     errno.EDQUOT: "the disk quota is exceeded: free space or raise the quota, then run again",
     errno.EROFS: "the file system is mounted read-only: remount it read-write (or check the NAS), then run again",
     errno.EACCES: "permission denied: give the user running rtvault access to it, then run again",

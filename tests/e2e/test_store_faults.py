@@ -109,3 +109,19 @@ def test_an_unreadable_store_file_is_a_store_error_not_a_bug(tmp_path: Path) -> 
     finally:
         snapshots.chmod(0o755)
     assert json.loads(site.run("snapshots", "--json").stdout)["snapshots"]
+
+
+def test_a_restore_destination_that_cannot_be_written_is_an_input_error(tmp_path: Path) -> None:
+    site = make_site(tmp_path / "site", patients=3, image_mb=1.0)
+    site.run("backup")
+    cases = {"/dev/null": "is not a directory", "/proc/rtvault-restore": "/proc/rtvault-restore"}
+    for destination, expected in cases.items():
+        message = one_sentence(site.run("restore", "--all", "--to", destination, expect=ExitCode.INPUT))
+        assert expected in message, message
+    with small_disk(tmp_path / "small", "1m") as small:
+        message = one_sentence(site.run("restore", "--all", "--to", str(small / "back"), expect=ExitCode.INPUT))
+        assert "no space left on the device" in message and str(small) in message, message
+        assert not [p for p in small.rglob("*") if p.name.endswith(".rtvault-partial")]
+        remount(small, "ro")
+        message = one_sentence(site.run("restore", "--all", "--to", str(small / "other"), expect=ExitCode.INPUT))
+        assert "read-only" in message and str(small / "other") in message, message

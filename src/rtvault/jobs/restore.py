@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rtvault.errors import InputError, StoreError
+from rtvault.errors import InputError, StoreError, os_failure
 from rtvault.events import NoProgress, Progress
 from rtvault.jobs.history import Version, pick_version, versions
 from rtvault.store import Store
@@ -137,19 +137,25 @@ def _finish_dirs(destination: Path, dirs: list[tuple[Path, dict]]) -> None:
 
 def write_planned(destination: Path, planned: list[Planned], dirs: list[tuple[Path, dict]], force: bool,
                   summary: RestoreSummary, progress: Progress) -> None:
-    """Write planned files (nothing at all if one exists, unless forced), then directory modes and mtimes."""
-    _check_conflicts(destination, planned, force)
-    destination.mkdir(parents=True, exist_ok=True)
-    progress.begin("Restoring", sum(p.entry["size"] for p in planned))
+    """Write planned files (nothing at all if one exists, unless forced), then directory modes and mtimes. A
+    destination that cannot be written (full, read-only, not a directory) is an InputError naming it."""
+    if os.path.lexists(destination) and not os.path.isdir(destination):
+        raise InputError(f"cannot restore into {destination}: it exists and is not a directory; choose a directory")
     try:
-        for item in planned:
-            summary.bytes += _write_file(destination, item)
-            summary.files += 1
-            progress.advance(item.entry["size"])
-    finally:
-        progress.end()
-    _finish_dirs(destination, dirs)
-    sync_filesystem(destination)  # one flush for the whole restore, not one fsync per file
+        _check_conflicts(destination, planned, force)
+        destination.mkdir(parents=True, exist_ok=True)
+        progress.begin("Restoring", sum(p.entry["size"] for p in planned))
+        try:
+            for item in planned:
+                summary.bytes += _write_file(destination, item)
+                summary.files += 1
+                progress.advance(item.entry["size"])
+        finally:
+            progress.end()
+        _finish_dirs(destination, dirs)
+        sync_filesystem(destination)  # one flush for the whole restore, not one fsync per file
+    except OSError as error:  # the store's errors are StoreErrors: an OSError here is the destination's
+        raise os_failure(error, error.filename or destination, doing="restore into") from None
 
 
 def _restore_trees(store: Store, destination: Path, trees: list[tuple[str, str]], force: bool,

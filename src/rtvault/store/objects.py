@@ -15,7 +15,7 @@ from typing import BinaryIO
 
 import zstandard
 
-from rtvault.errors import StoreError
+from rtvault.errors import StoreError, os_failure
 from rtvault.store.backend import Backend, read_exact
 
 BLOCK = 1 << 20
@@ -101,8 +101,16 @@ def store_stream(backend: Backend, source: BinaryIO, shuffled: bool) -> tuple[st
 
 
 def read_object(backend: Backend, digest: str) -> Iterator[bytes]:
-    """The content of an object, block by block, verified against its name at the end."""
+    """The content of an object, block by block, verified against its name at the end; an OSError while
+    reading it (a failing disk, a NAS gone) is the store's error, never taken for the destination's."""
     key = data_key(digest)
+    try:
+        yield from _read_object(backend, key, digest)
+    except OSError as error:
+        raise os_failure(error, key, store=backend.location, doing="read") from None
+
+
+def _read_object(backend: Backend, key: str, digest: str) -> Iterator[bytes]:
     hasher = hashlib.sha256()
     with backend.open(key) as raw:
         head = raw.read(8)
