@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from rtvault.cli.output import AppContext, emit_json, json_option, progress_for, update_catalog
+from rtvault.cli.output import AppContext, echo, emit_json, json_option, progress_for, update_catalog
 from rtvault.jobs.backup import run_backup
 from rtvault.jobs.stores import init_stores, open_store
 
@@ -29,7 +29,7 @@ def init_command(app: AppContext, as_json: bool) -> None:
         return
     for item in done:
         verb = "created" if item["created"] else "already initialised"
-        click.echo(f"store {item['store']}: {item['path']} {verb}")
+        echo(f"store {item['store']}: {item['path']} {verb}")
 
 
 @click.command("backup", epilog="""\b
@@ -54,12 +54,12 @@ def backup_command(app: AppContext, allow_shrink: bool, store_name: str | None, 
     if as_json:
         emit_json(summary.to_json())
         return
-    click.echo(
+    echo(
         f"snapshot {summary.snapshot}: {summary.patients} patients, {summary.files_new} new, "
         f"{summary.files_changed} changed, {summary.files_unchanged} unchanged files; "
         f"{summary.bytes_read / 1e6:.1f} MB read, {summary.bytes_added / 1e6:.1f} MB added "
         f"in {summary.duration_s:.1f} s")
     if summary.archived:
-        click.echo(f"archived {len(summary.archived)} patient(s) gone from Pinnacle (see `rtvault archive list`)")
+        echo(f"archived {len(summary.archived)} patient(s) gone from Pinnacle (see `rtvault archive list`)")
     for warning in summary.warnings:
-        click.echo(f"  warning: {warning}", err=True)
+        echo(f"  warning: {warning}", err=True)
