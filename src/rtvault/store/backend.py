@@ -19,6 +19,11 @@ from typing import BinaryIO, Protocol
 from rtvault.errors import StoreError
 
 TMP_DIR = "tmp"
+PRIVATE_DIR = "keys"  # an encrypted store's wrapped master key: owner-only on a directory, whatever the umask
+
+
+def is_private(key: str) -> bool:
+    return key.split("/", 1)[0] == PRIVATE_DIR
 
 
 def _libc() -> ctypes.CDLL | None:
@@ -123,11 +128,23 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _make_parent(path: Path, private: bool) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if private and path.parent.stat().st_mode & 0o777 != 0o700:  # made now, or by an older version
+        os.chmod(path.parent, 0o700)
+
+
 class _StagedFile:
-    def __init__(self, backend: DirectoryBackend) -> None:
+    def __init__(self, backend: DirectoryBackend, private: bool = False) -> None:
         self.backend = backend
+        self.private = private
         self.path = backend.root / TMP_DIR / f"{os.getpid()}-{secrets.token_hex(8)}"
-        self.file: BinaryIO = open(self.path, "xb")  # noqa: SIM115 - closed by commit or discard
+        if private:  # owner-only from its first byte, not only once renamed into keys/
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.fchmod(fd, 0o600)
+            self.file: BinaryIO = os.fdopen(fd, "wb")
+        else:
+            self.file = open(self.path, "xb")  # noqa: SIM115 - closed by commit or discard
 
     def commit(self, key: str, *, durable: bool = False) -> bool:
         """Move into place, content fsynced first, so that a final name never holds partial bytes; False when
@@ -140,7 +157,7 @@ class _StagedFile:
         if target.exists():
             self.path.unlink()
             return False
-        target.parent.mkdir(parents=True, exist_ok=True)
+        _make_parent(target, self.private)
         os.replace(self.path, target)
         if durable:
             _fsync_dir(target.parent)
@@ -163,12 +180,12 @@ class DirectoryBackend:
             raise StoreError(f"invalid store key {key!r}")
         return self.root / key
 
-    def stage(self) -> Staged:
+    def stage(self, private: bool = False) -> Staged:
         (self.root / TMP_DIR).mkdir(exist_ok=True)
-        return _StagedFile(self)
+        return _StagedFile(self, private)
 
     def put(self, key: str, data: bytes, *, durable: bool = False) -> None:
-        staged = self.stage()
+        staged = self.stage(is_private(key))
         try:
             staged.file.write(data)
         except BaseException:
@@ -224,13 +241,15 @@ class DirectoryBackend:
 
     def create_exclusive(self, key: str, data: bytes) -> bool:
         """Write a small file only if none is there (locks); False when one already exists."""
-        path = self.path_of(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path, private = self.path_of(key), is_private(key)
+        _make_parent(path, private)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if private else 0o644)
         except FileExistsError:
             return False
         try:
+            if private:
+                os.fchmod(fd, 0o600)
             os.write(fd, data)
             os.fsync(fd)
         finally:
@@ -239,13 +258,16 @@ class DirectoryBackend:
         return True
 
     def replace(self, key: str, data: bytes) -> None:
-        """Atomically overwrite a small mutable file (the lock's lease renewal)."""
-        staged = self.stage()
+        """Atomically overwrite a small mutable file (the lock's lease renewal, a key file)."""
+        path, private = self.path_of(key), is_private(key)
+        staged = self.stage(private)
         staged.file.write(data)
         staged.file.flush()
         os.fsync(staged.file.fileno())
         staged.file.close()
-        os.replace(staged.path, self.path_of(key))
+        if private:
+            _make_parent(path, private)
+        os.replace(staged.path, path)
 
     def clean_staging(self, older_than_s: float, now: float) -> int:
         """Remove staged files left by killed runs; call only while holding the writer lock."""
