@@ -148,6 +148,9 @@ def test_error_messages_are_escaped(site: Path) -> None:
     assert "no\x1b]0;pwned\x07\u202eway" in json.loads(as_json.stdout)["error"]["message"]
     usage = rtvault(site, "search", "--no\x1b]0;pwned\x07\u202eway", expect=2)
     assert "--no\\x1b]0;pwned\\x07\\u202eway" in assert_safe(usage)
+    debug = rtvault(site, "--debug", "inspect", "no\x1b]0;pwned\x07\u202eway", expect=4)
+    assert "Traceback" in debug.stderr.decode() and "no\\x1b]0;pwned\\x07\\u202eway" in debug.stderr.decode()
+    assert not RAW.findall(debug.stderr.decode())
 
 
 def test_ingest_problems_name_the_member_escaped(site: Path) -> None:
