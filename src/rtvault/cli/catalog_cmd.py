@@ -26,8 +26,8 @@ def _print_syncs(summaries: list, as_json: bool) -> None:
         return
     for s in summaries:
         echo(f"store {s.store}: {s.snapshots_added} snapshot(s) and {s.archives_added} archive(s) indexed, "
-                   f"{s.snapshots_removed + s.archives_removed} dropped, {s.versions_added} new patient "
-                   f"version(s) in {s.duration_s:.1f} s")
+             f"{s.snapshots_removed + s.archives_removed} dropped, {s.versions_added} new patient "
+             f"version(s) in {s.duration_s:.1f} s")
         for problem in s.problems:
             echo(f"  problem: {problem}", err=True)
 
@@ -130,5 +130,5 @@ def fill_command(app: AppContext, patients: int, seed: int, force: bool, as_json
         emit_json(summary)
         return
     echo(f"{summary['patients']} synthetic patient(s) added to store {summary['store']} "
-               f"({summary['versions']} versions, {summary['locations']} locations, "
-               f"{summary['distinct_last_names']} distinct last names) in {summary['seconds']:.1f} s")
+         f"({summary['versions']} versions, {summary['locations']} locations, "
+         f"{summary['distinct_last_names']} distinct last names) in {summary['seconds']:.1f} s")

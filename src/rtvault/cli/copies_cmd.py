@@ -54,7 +54,7 @@ def _echo_pair(result: PairResult, as_json: bool) -> None:
         return
     lag = "up to date" if s.complete else f"lagging by {s.lag_snapshots} snapshot(s), {s.lag_archives} archive(s)"
     echo(f"{head}: {s.objects_copied} objects, {s.trees_copied} trees, {s.snapshots_copied} snapshots, "
-               f"{s.archives_copied} archives copied ({s.bytes_copied / 1e6:.1f} MB) in {s.duration_s:.1f} s; {lag}")
+         f"{s.archives_copied} archives copied ({s.bytes_copied / 1e6:.1f} MB) in {s.duration_s:.1f} s; {lag}")
     for problem in s.problems:
         echo(f"  problem: {problem}", err=True)
     for warning in s.warnings:
@@ -103,7 +103,7 @@ def _echo_store(s: StoreStatus) -> None:
         echo(f"store {s.name}: UNAVAILABLE: {s.error}")
         return
     echo(f"store {s.name} ({s.location}): {s.snapshots} snapshots, {s.archives} archives, {s.objects} objects, "
-               f"{_size(s.bytes)} stored, {_size(s.free_bytes)} free")
+         f"{_size(s.bytes)} stored, {_size(s.free_bytes)} free")
     if s.copy_of:
         lag = "lag unknown" if s.lag_snapshots is None else (
             "up to date" if not (s.lag_snapshots or s.lag_archives)

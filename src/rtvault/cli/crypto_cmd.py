@@ -32,4 +32,4 @@ def passphrase_command(app: AppContext, new_file: Path, store_name: str | None, 
         emit_json(done)
     else:
         echo(f"store {done['store']}: passphrase changed ({', '.join(done['key_files'])} re-wrapped); "  # type: ignore[arg-type]
-                   f"now move {new_file} over the configured passphrase_file")
+             f"now move {new_file} over the configured passphrase_file")

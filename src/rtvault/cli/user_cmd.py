@@ -209,7 +209,7 @@ def token_list_command(app: AppContext, username: str | None, as_json: bool) -> 
         return
     for t in found:
         echo(f"{t['id']}  {t['user']:<20} created {t['created']}  last used {t['last_used'] or 'never':<20}  "
-                   f"{t['label']}")
+             f"{t['label']}")
     echo(f"{len(found)} token(s)")
 
 
@@ -271,5 +271,5 @@ def audit_command(app: AppContext, limit: int, offset: int, as_csv: bool, as_jso
     else:
         for e in found:
             echo(f"{e.time}  {e.user:<16} {e.address:<15} {e.action:<13} {e.patient or '-':<16} {e.result:<7} "
-                       f"{e.detail}")
+                 f"{e.detail}")
         echo(f"{len(found)} of {total} entries")

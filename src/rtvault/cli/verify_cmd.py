@@ -61,7 +61,7 @@ def _echo_outcome(outcome: VerifyOutcome) -> None:
     if report is not None:
         cycle = "cycle complete" if report.cycle_completed else f"cycle {report.coverage_percent:.1f} % covered"
         echo(f"{outcome.store}: verified {report.objects_verified} of {report.total} files "
-                   f"({_size(report.bytes)}) in {report.duration_s:.1f} s; {cycle}")
+             f"({_size(report.bytes)}) in {report.duration_s:.1f} s; {cycle}")
     if outcome.repair is not None:
         _echo_repair(outcome.repair)
     for problem in report.problems if report else []:
@@ -76,7 +76,7 @@ def _size(count: int) -> str:
 
 def _echo_repair(report: RepairReport) -> None:
     echo(f"{report.store}: repaired {len(report.repaired)}, not repairable {len(report.unrepairable)}"
-               + (f", {len(report.already_good)} good again" if report.already_good else ""))
+         + (f", {len(report.already_good)} good again" if report.already_good else ""))
     for item in report.repaired:
         echo(f"  repaired   {item['key']} (from {item['from']})")
     for item in report.unrepairable:
@@ -129,7 +129,7 @@ def _verify_sealed(config: Config, wanted: str | None, as_json: bool) -> None:
         emit_json(report.to_json())
     else:
         echo(f"{name}: {report.files} sealed files ({_size(report.bytes)}) checked without the key in "
-                   f"{report.duration_s:.1f} s; {len(report.problems) or 'no'} problem(s)")
+             f"{report.duration_s:.1f} s; {len(report.problems) or 'no'} problem(s)")
         for problem in report.problems:
             echo(f"  {problem.file}: {problem.message}")
     if report.problems:

@@ -79,7 +79,7 @@ def sync_command(app: AppContext, name: str, store_name: str | None, path: Path 
 def _echo_sync(report: SyncReport) -> None:
     size = sum(c.bytes for c in report.copied) / 1e6
     echo(f"{report.volume} ({report.path}): {len(report.copied)} archive(s) copied from {report.store} "
-               f"({size:.1f} MB), {report.already} already there, in {report.duration_s:.1f} s")
+         f"({size:.1f} MB), {report.already} already there, in {report.duration_s:.1f} s")
 
 
 @volume.command("verify", epilog="""\b
@@ -109,7 +109,7 @@ def verify_command(app: AppContext, name: str, path: Path | None, as_json: bool)
 
 def _echo_verify(report: VerifyReport) -> None:
     echo(f"{report.volume} ({report.path}): {report.count('ok')} ok, {report.count('repaired')} repaired, "
-               f"{report.count('unrepairable')} unrepairable, in {report.duration_s:.1f} s")
+         f"{report.count('unrepairable')} unrepairable, in {report.duration_s:.1f} s")
     for checked in report.archives:
         if checked.outcome != "ok" or checked.detail:
             echo(f"  {checked.outcome:<12} {checked.archive[:12]} {checked.detail}")
@@ -133,4 +133,4 @@ def list_command(app: AppContext, as_json: bool) -> None:
     for v in found:
         state = "mounted" if v["mounted"] else "not mounted"
         echo(f"{v['label']:<20} {v['uuid']}  {v['archives']:>5} archive(s)  {state} at {v['path']}  "
-                   f"last seen {v['last_seen'] or 'never'}, last verified {v['last_verified'] or 'never'}")
+             f"last seen {v['last_seen'] or 'never'}, last verified {v['last_verified'] or 'never'}")
