@@ -313,6 +313,29 @@ keep_daily = false
     assert str(caught.value).startswith(f"{file}: 6 problems:\n  - ")
 
 
+@pytest.mark.parametrize(
+    ("text", "problems"),
+    [
+        ('[stores.a]\npath = "/a"\ncopy_of = "a"\n', ["stores.a.copy_of: a store cannot be a copy of itself"]),
+        ('[stores.a]\npath = "/a"\n[stores.b]\npath = "/b"\ncopy_of = "nas"\n',
+         ["stores.b.copy_of: no store named 'nas' (configured: a, b)"]),
+        ('[stores.a]\npath = "/a"\ncopy_of = "c"\n[stores.b]\npath = "/b"\ncopy_of = "a"\n'
+         '[stores.c]\npath = "/c"\ncopy_of = "b"\n[stores.d]\npath = "/d"\ncopy_of = "c"\n',
+         ["stores.a.copy_of: the copies go round in a circle (a -> c -> b -> a): the first store of a chain of "
+          "copies is the original, without copy_of"]),
+        ('[stores."my nas"]\npath = "/a"\n[stores.b]\npath = "/b"\ncopy_of = "b"\n[stores.c]\npath = "/c"\n'
+         'copy_of = "d"\n[stores.d]\npath = "/d"\ncopy_of = "c"\n[stores.e]\npath = "/e"\ncopy_of = "x"\n',
+         ["stores.\"my nas\": a name may only hold letters, digits, '-' and '_'",
+          "stores.b.copy_of: a store cannot be a copy of itself",
+          "stores.e.copy_of: no store named 'x' (configured: my nas, b, c, d, e)",
+          "stores.c.copy_of: the copies go round in a circle (c -> d -> c): the first store of a chain of copies "
+          "is the original, without copy_of"]),
+    ],
+)
+def test_copy_of_names_another_store_and_never_a_circle(tmp_path: Path, text: str, problems: list[str]) -> None:
+    assert problems_of(tmp_path, text) == problems
+
+
 def test_validate_names_the_file_it_is_given(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         validate({"stores": {"x": {}}}, tmp_path / "site.toml")

@@ -73,6 +73,17 @@ def test_invalid_config_exits_3_naming_the_file_and_every_problem(tmp_path: Path
     assert no_traceback(result)
 
 
+def test_every_command_refuses_a_copy_of_naming_no_other_store(tmp_path: Path) -> None:
+    (tmp_path / "rtvault.toml").write_text('[stores.a]\npath = "a"\ncopy_of = "a"\n[stores.b]\npath = "b"\n'
+                                           'copy_of = "nas"\n', encoding="utf-8")
+    for command in (["config", "check"], ["init"], ["replicate"], ["status"]):
+        result = rtvault(*command, cwd=tmp_path)
+        assert result.returncode == 3 and no_traceback(result), result.stderr
+        assert "2 problems" in result.stderr and "stores.a.copy_of: a store cannot be a copy of itself" in \
+            result.stderr and "stores.b.copy_of: no store named 'nas' (configured: a, b)" in result.stderr
+    assert not (tmp_path / "a").exists()
+
+
 def test_invalid_config_with_json_prints_a_json_error(tmp_path: Path) -> None:
     file = tmp_path / "site.toml"
     file.write_text("[stores.x]\n", encoding="utf-8")

@@ -134,3 +134,16 @@ def _drain(fd: int) -> bytes:
     except OSError:  # the child closed the terminal
         pass
     return seen
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o000])
+def test_a_new_catalog_holding_password_hashes_is_owner_only(site: Path, umask: int) -> None:
+    env = {key: value for key, value in os.environ.items() if key != "RTVAULT_CONFIG"}
+    done = subprocess.run([sys.executable, "-m", "rtvault", "user", "add", "e.ndiaye", "--role", "admin"], cwd=site,
+                          env=env, input=PASSWORD + "\n", capture_output=True, text=True, timeout=60, umask=umask)
+    assert done.returncode == 0, done.stderr
+    made = sorted(site.glob("catalog.sqlite*"))
+    assert made and {p.name: p.stat().st_mode & 0o777 for p in made} == {p.name: 0o600 for p in made}
+    (site / "catalog.sqlite").chmod(0o640)  # an administrator's choice is kept
+    assert rtvault("user", "list", cwd=site).returncode == 0
+    assert (site / "catalog.sqlite").stat().st_mode & 0o777 == 0o640

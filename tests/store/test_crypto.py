@@ -379,3 +379,39 @@ def test_verify_checks_the_key_files_and_repair_mends_one_from_the_other(encrypt
     assert (keys / "master.json").read_bytes() == good
     rtvault(config, "verify", "--all")
     rtvault(config, "check", "--read-data")
+
+
+def modes(root: Path) -> dict[str, int]:
+    return {p.relative_to(root).as_posix(): p.stat().st_mode & 0o777 for p in [root, *sorted(root.rglob("*"))]}
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o000])
+def test_the_key_files_are_owner_only_whatever_the_umask(tmp_path: Path, umask: int) -> None:
+    """keys/ is 0700 and its files 0600 when made by init, rewritten by passphrase and mended by repair; a
+    store made by an older version (0755, 0644) is tightened when its key files are rewritten."""
+
+    def run(*args: str, expect: int = 0) -> None:
+        done = subprocess.run([sys.executable, "-m", "rtvault", "--config", str(config), *args], umask=umask,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == expect and "Traceback" not in done.stderr, done.stderr
+
+    config, keys = tmp_path / "rtvault.toml", tmp_path / "store" / "keys"
+    config.write_text(f'[stores.offsite]\npath = "{tmp_path / "store"}"\nencrypt = true\n'
+                      f'passphrase_file = "{secret_file(tmp_path)}"\n', encoding="utf-8")
+    owner_only = {".": 0o700, "master.json": 0o600, "master-copy.json": 0o600}
+    run("init")
+    assert modes(keys) == owner_only
+    keys.chmod(0o755)
+    for name in keyfile.KEY_FILES:
+        (tmp_path / "store" / name).chmod(0o644)
+    new = tmp_path / "new-passphrase"
+    new.write_bytes(b"another passphrase, longer\n")
+    new.chmod(0o600)
+    run("passphrase", "--new", str(new))
+    assert modes(keys) == owner_only
+    new.replace(tmp_path / "passphrase")
+    (keys / "master-copy.json").unlink()
+    run("verify", "--all", expect=7)
+    run("repair")
+    assert modes(keys) == owner_only
+    assert not list((tmp_path / "store" / "tmp").iterdir())  # no staged copy of a key file left behind

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, astuple, dataclass, fields
 from datetime import UTC, date, datetime, timedelta
 
@@ -90,19 +90,22 @@ def entries(db: Catalog, *, user: str = "", action: str = "", patient: str = "",
     return [Entry(*row) for row in rows], int(total[0]) if total else 0
 
 
-def _cell(value: object) -> object:
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
+def _cell(value: object, clean: Callable[[str], str]) -> object:
+    if isinstance(value, str):
+        value = clean(value)
+        if value.startswith(_FORMULA_START):
+            return "'" + value
     return value
 
 
-def to_csv(rows: Iterable[Entry]) -> str:
-    """The entries as CSV with a header row; text a spreadsheet would run as a formula is defused with '."""
+def to_csv(rows: Iterable[Entry], clean: Callable[[str], str] = str) -> str:
+    """The entries as CSV with a header row; text a spreadsheet would run as a formula is defused with '.
+    `clean` rewrites each text cell first (the command line escapes control characters for a terminal)."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow([f.name for f in fields(Entry)])
     for entry in rows:
-        writer.writerow([_cell(value) for value in astuple(entry)])
+        writer.writerow([_cell(value, clean) for value in astuple(entry)])
     return out.getvalue()
 
 

@@ -11,10 +11,11 @@ database collation works (a French `fr-FR` one is what the tests use).
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,14 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def _create_owner_only(path: Path) -> None:
+    """A new SQLite catalog is created readable by its owner only, whatever the umask: it holds the password
+    hashes and the patient index (SQLite gives its -wal and -shm files the same mode). An existing file keeps
+    the mode its administrator gave it; any other failure is left for sqlite3.connect to report."""
+    with suppress(OSError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 class Catalog:
     """A connection to the catalog database; one per thread (the web server opens one per request)."""
 
@@ -55,6 +64,7 @@ class Catalog:
             path = Path(self.url.removeprefix(SQLITE))
             if not path.parent.is_dir():
                 raise ConfigError("[catalog] url", [f"directory {path.parent} does not exist"])
+            _create_owner_only(path)
             try:
                 conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
                 conn.execute("PRAGMA journal_mode=WAL")

@@ -13,7 +13,7 @@ import traceback
 import click
 
 from rtvault import __version__
-from rtvault.cli.output import AppContext, emit_error
+from rtvault.cli.output import AppContext, emit_error, error_lines, show_traceback, show_usage_error
 from rtvault.errors import EXIT_CODE_MEANINGS, ExitCode, RtvaultError
 
 _EXIT_CODES = "\n".join(f"  {int(code):<4} {meaning}" for code, meaning in EXIT_CODE_MEANINGS.items())
@@ -105,19 +105,19 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
     except click.ClickException as error:
-        error.show()
+        show_usage_error(error)
         sys.exit(ExitCode.USAGE)
     except (click.exceptions.Abort, KeyboardInterrupt):
         emit_error("interrupted", ExitCode.INTERRUPTED, as_json)
         sys.exit(ExitCode.INTERRUPTED)
     except RtvaultError as error:
         if debug:
-            traceback.print_exc()
-        emit_error(str(error), error.exit_code, as_json)
+            show_traceback(traceback.format_exc())
+        emit_error(error_lines(error), error.exit_code, as_json)
         sys.exit(error.exit_code)
     except Exception as error:  # a bug: say so in one line unless --debug
         if debug:
-            traceback.print_exc()
+            show_traceback(traceback.format_exc())
         message = f"internal error: {type(error).__name__}: {error} (rerun with --debug for details)"
         emit_error(message, ExitCode.INTERNAL, as_json)
         sys.exit(ExitCode.INTERNAL)

@@ -11,7 +11,7 @@ import click
 from rtvault.archive import index, records
 from rtvault.archive.ingest import archive_files, ingest_file
 from rtvault.cli.backup_cmd import store_option
-from rtvault.cli.output import AppContext, emit_json, json_option, update_catalog
+from rtvault.cli.output import AppContext, echo, emit_json, json_option, update_catalog
 from rtvault.errors import ExitCode, InputError
 from rtvault.jobs import archives
 from rtvault.jobs.history import matches
@@ -60,11 +60,11 @@ def ingest_command(app: AppContext, paths: tuple[Path, ...], store_name: str | N
         return
     else:
         for result in results:
-            click.echo(("already stored  " if result["already"] else "") + _line(result))
+            echo(("already stored  " if result["already"] else "") + _line(result))
             for problem in result["problems"][:20]:
-                click.echo(f"    {problem}")
+                echo(f"    {problem}")
         for error in errors:
-            click.echo(f"rtvault: error: {error['error']}", err=True)
+            echo(f"rtvault: error: {error['error']}", err=True)
     if errors:
         raise InputError(f"{len(errors)} of {len(errors) + len(results)} file(s) could not be ingested")
 
@@ -86,12 +86,12 @@ def sweep_command(app: AppContext, store_name: str | None, as_json: bool) -> Non
         emit_json(result)
         return
     for summary in result["archived"]:
-        click.echo(f"archived {_line(summary)}")
+        echo(f"archived {_line(summary)}")
     for summary in result["ingested"]:
-        click.echo(f"ingested {_line(summary)}")
+        echo(f"ingested {_line(summary)}")
     for problem in result["problems"]:
-        click.echo(f"  problem: {problem['file']}: {problem['message']}", err=True)
-    click.echo(f"{len(result['archived'])} archived, {len(result['ingested'])} ingested")
+        echo(f"  problem: {problem['file']}: {problem['message']}", err=True)
+    echo(f"{len(result['archived'])} archived, {len(result['ingested'])} ingested")
 
 
 @archive.command("list", epilog="""\b
@@ -111,8 +111,8 @@ def list_command(app: AppContext, key: str | None, store_name: str | None, as_js
         emit_json({"archives": found})
         return
     for summary in found:
-        click.echo(_line(summary))
-    click.echo(f"{len(found)} archive(s)")
+        echo(_line(summary))
+    echo(f"{len(found)} archive(s)")
 
 
 @archive.command("show", epilog="""\b
@@ -134,15 +134,16 @@ def show_command(app: AppContext, archive_id: str, store_name: str | None, as_js
                    "keep_until": {k: {"date": v.date.isoformat() if v.date else None, "rule": v.rule}
                                   for k, v in keeps.items()}})
         return
-    click.echo(f"archive {record['id']}\n  file: {record['file']} ({record['size']} bytes, "
+    echo(f"archive {record['id']}")
+    echo(f"  file: {record['file']} ({record['size']} bytes, "
                f"{record['compression']}), {record['origin']} {record['created']}, {len(record['members'])} members")
     for patient in record["patients"]:
         keep = keeps[patient["path"]]
-        click.echo(f"  {patient['path']}: {patient['last_name']} {patient['first_name']} (MRN {patient['mrn']}), "
+        echo(f"  {patient['path']}: {patient['last_name']} {patient['first_name']} (MRN {patient['mrn']}), "
                    f"{patient['files']} files{'' if patient['complete'] else ', INCOMPLETE'}; keep until "
                    f"{keep.date or 'further notice'}: {keep.rule}")
     for problem in record["problems"]:
-        click.echo(f"  problem: {problem}")
+        echo(f"  problem: {problem}")
 
 
 @archive.command("export", epilog="""\b
@@ -166,7 +167,7 @@ def export_command(app: AppContext, key: str, out: Path, snapshot: str | None, a
     if as_json:
         emit_json(result)
     else:
-        click.echo(f"wrote {result['out']}: {result['members']} members, {result['bytes']} bytes")
+        echo(f"wrote {result['out']}: {result['members']} members, {result['bytes']} bytes")
 
 
 @archive.command("expired", epilog="""\b
@@ -186,9 +187,9 @@ def expired_command(app: AppContext, everything: bool, store_name: str | None, a
         emit_json({"patients": rows})
         return
     for row in rows:
-        click.echo(f"{row['archive'][:12]}  {row['path']}  {row['last_name']} {row['first_name']}  "
+        echo(f"{row['archive'][:12]}  {row['path']}  {row['last_name']} {row['first_name']}  "
                    f"keep until {row['keep_until'] or 'further notice'}  ({row['rule']})")
-    click.echo(f"{len(rows)} patient(s)")
+    echo(f"{len(rows)} patient(s)")
 
 
 @archive.command("override", epilog="""\b
@@ -219,7 +220,7 @@ def override_command(app: AppContext, archive_id: str, key: str | None, kind: st
     config = app.load_config()
     archives.record_override(open_store(config, store_name), archive_id, key, what, day, reason, getpass.getuser())
     update_catalog(config, frozenset({archive_id}))
-    click.echo(f"recorded {what} for archive {archive_id}" + (f" patient {key}" if key else ""))
+    echo(f"recorded {what} for archive {archive_id}" + (f" patient {key}" if key else ""))
 
 
 @archive.command("delete", epilog="""\b
@@ -238,4 +239,4 @@ def delete_command(app: AppContext, archive_id: str, store_name: str | None, as_
     if as_json:
         emit_json(result)
     else:
-        click.echo(f"deleted archive {result['deleted']} ({result['file']})")
+        echo(f"deleted archive {result['deleted']} ({result['file']})")

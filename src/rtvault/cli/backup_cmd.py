@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from rtvault.cli.output import AppContext, emit_json, json_option, progress_for, update_catalog
+from rtvault.cli.output import AppContext, echo, emit_json, json_option, progress_for, update_catalog
 from rtvault.errors import ExitCode
 from rtvault.jobs.backup import run_backup
 from rtvault.jobs.stores import init_stores, open_store
@@ -30,7 +30,7 @@ def init_command(app: AppContext, as_json: bool) -> None:
         return
     for item in done:
         verb = "created" if item["created"] else "already initialised"
-        click.echo(f"store {item['store']}: {item['path']} {verb}")
+        echo(f"store {item['store']}: {item['path']} {verb}")
 
 
 @click.command("backup", epilog="""\b
@@ -57,17 +57,17 @@ def backup_command(app: AppContext, allow_shrink: bool, store_name: str | None, 
     if as_json:
         emit_json(summary.to_json())
         click.get_current_context().exit(int(partial))
-    click.echo(
+    echo(
         f"snapshot {summary.snapshot}: {summary.patients} patients, {summary.files_new} new, "
         f"{summary.files_changed} changed, {summary.files_unchanged} unchanged files; "
         f"{summary.bytes_read / 1e6:.1f} MB read, {summary.bytes_added / 1e6:.1f} MB added "
         f"in {summary.duration_s:.1f} s")
     if summary.archived:
-        click.echo(f"archived {len(summary.archived)} patient(s) gone from Pinnacle (see `rtvault archive list`)")
+        echo(f"archived {len(summary.archived)} patient(s) gone from Pinnacle (see `rtvault archive list`)")
     for warning in summary.warnings:
-        click.echo(f"  warning: {warning}", err=True)
+        echo(f"  warning: {warning}", err=True)
     if summary.incomplete:
-        click.echo(f"rtvault: partial backup: {len(summary.incomplete)} patient(s) or folder(s) could not be read "
-                   f"entirely ({', '.join(summary.incomplete)}); what could not be read is named above, earlier copies "
-                   "were kept; give the rtvault user read access, then back up again", err=True)
+        echo(f"rtvault: partial backup: {len(summary.incomplete)} patient(s) or folder(s) could not be read "
+             f"entirely ({', '.join(summary.incomplete)}); what could not be read is named above, earlier copies "
+             "were kept; give the rtvault user read access, then back up again", err=True)
     click.get_current_context().exit(int(partial))

@@ -7,7 +7,7 @@ from dataclasses import asdict
 import click
 
 from rtvault.catalog.search import Criteria, search
-from rtvault.cli.output import AppContext, emit_json, json_option
+from rtvault.cli.output import AppContext, echo, emit_json, json_option
 from rtvault.jobs.catalog import open_for, rebuild_all, refresh
 
 
@@ -25,11 +25,11 @@ def _print_syncs(summaries: list, as_json: bool) -> None:
         emit_json({"stores": [asdict(s) for s in summaries]})
         return
     for s in summaries:
-        click.echo(f"store {s.store}: {s.snapshots_added} snapshot(s) and {s.archives_added} archive(s) indexed, "
-                   f"{s.snapshots_removed + s.archives_removed} dropped, {s.versions_added} new patient "
-                   f"version(s) in {s.duration_s:.1f} s")
+        echo(f"store {s.store}: {s.snapshots_added} snapshot(s) and {s.archives_added} archive(s) indexed, "
+             f"{s.snapshots_removed + s.archives_removed} dropped, {s.versions_added} new patient "
+             f"version(s) in {s.duration_s:.1f} s")
         for problem in s.problems:
-            click.echo(f"  problem: {problem}", err=True)
+            echo(f"  problem: {problem}", err=True)
 
 
 @catalog.command("sync", epilog="""\b
@@ -87,10 +87,11 @@ def search_command(app: AppContext, page: int, per_page: int, as_json: bool, **c
         return
     for p in result.patients:
         where = ", ".join(_where(loc) for loc in p["locations"])
-        click.echo(f"{p['last_name']} {p['first_name']}  MRN {p['mrn'] or '-'}  born {p['birth_date'] or '-'}  "
-                   f"{p['status']}  {p['path']}\n    {where}")
+        echo(f"{p['last_name']} {p['first_name']}  MRN {p['mrn'] or '-'}  born {p['birth_date'] or '-'}  "
+             f"{p['status']}  {p['path']}")
+        echo(f"    {where}")
     shown = f"{(page - 1) * per_page + 1}-{(page - 1) * per_page + len(result.patients)}" if result.patients else "0"
-    click.echo(f"{shown} of {result.total}{'+' if result.more else ''} patient(s)")
+    echo(f"{shown} of {result.total}{'+' if result.more else ''} patient(s)")
 
 
 def _where(location: dict) -> str:
@@ -128,6 +129,6 @@ def fill_command(app: AppContext, patients: int, seed: int, force: bool, as_json
     if as_json:
         emit_json(summary)
         return
-    click.echo(f"{summary['patients']} synthetic patient(s) added to store {summary['store']} "
-               f"({summary['versions']} versions, {summary['locations']} locations, "
-               f"{summary['distinct_last_names']} distinct last names) in {summary['seconds']:.1f} s")
+    echo(f"{summary['patients']} synthetic patient(s) added to store {summary['store']} "
+         f"({summary['versions']} versions, {summary['locations']} locations, "
+         f"{summary['distinct_last_names']} distinct last names) in {summary['seconds']:.1f} s")

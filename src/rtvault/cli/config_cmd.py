@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from rtvault.cli.output import AppContext, emit_json, json_option
+from rtvault.cli.output import AppContext, echo, echo_document, emit_json, json_option
 from rtvault.config import Config, example_toml, reference_markdown
 from rtvault.jobs.stores import where
 
@@ -50,13 +50,13 @@ def config() -> None:
 @config.command(epilog=EXAMPLE_EPILOG)
 def example() -> None:
     """Print a complete commented example configuration (TOML): every key, its doc and default."""
-    click.echo(example_toml(), nl=False)
+    echo_document(example_toml())
 
 
 @config.command(epilog=REFERENCE_EPILOG)
 def reference() -> None:
     """Print the Markdown reference of every configuration key."""
-    click.echo(reference_markdown(), nl=False)
+    echo_document(reference_markdown())
 
 
 @config.command(epilog=CHECK_EPILOG)
@@ -68,7 +68,8 @@ def check(app: AppContext, as_json: bool) -> None:
     if as_json:
         emit_json({"file": str(cfg.file), "valid": True, "config": cfg.to_json()})
         return
-    click.echo("\n".join(summary(cfg)))
+    for line in summary(cfg):
+        echo(line)
 
 
 def summary(cfg: Config) -> list[str]:

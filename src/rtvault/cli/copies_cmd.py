@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from rtvault.cli.output import AppContext, emit_json, json_option, progress_for, update_catalog
+from rtvault.cli.output import AppContext, echo, emit_json, json_option, progress_for, update_catalog
 from rtvault.copies.replicate import PairResult, replicate_configured
 from rtvault.copies.status import Shortfall, StatusReport, StoreStatus, store_status
 from rtvault.errors import ExitCode
@@ -44,21 +44,21 @@ def _echo_pair(result: PairResult, as_json: bool) -> None:
     """The pair's outcome on stdout; its errors and problems on stderr, also with --json (cron mails stderr)."""
     head = f"{result.source} -> {result.target}"
     if result.error is not None:
-        click.echo(f"rtvault: error: {head}: {result.error}", err=True)
+        echo(f"rtvault: error: {head}: {result.error}", err=True)
         return
     s = result.summary
     assert s is not None
     if as_json:
         for problem in s.problems:
-            click.echo(f"rtvault: problem: {head}: {problem}", err=True)
+            echo(f"rtvault: problem: {head}: {problem}", err=True)
         return
     lag = "up to date" if s.complete else f"lagging by {s.lag_snapshots} snapshot(s), {s.lag_archives} archive(s)"
-    click.echo(f"{head}: {s.objects_copied} objects, {s.trees_copied} trees, {s.snapshots_copied} snapshots, "
-               f"{s.archives_copied} archives copied ({s.bytes_copied / 1e6:.1f} MB) in {s.duration_s:.1f} s; {lag}")
+    echo(f"{head}: {s.objects_copied} objects, {s.trees_copied} trees, {s.snapshots_copied} snapshots, "
+         f"{s.archives_copied} archives copied ({s.bytes_copied / 1e6:.1f} MB) in {s.duration_s:.1f} s; {lag}")
     for problem in s.problems:
-        click.echo(f"  problem: {problem}", err=True)
+        echo(f"  problem: {problem}", err=True)
     for warning in s.warnings:
-        click.echo(f"  warning: {warning}", err=True)
+        echo(f"  warning: {warning}", err=True)
 
 
 def _exit_code(results: list[PairResult]) -> int:
@@ -100,33 +100,33 @@ def _size(count: int | None) -> str:
 
 def _echo_store(s: StoreStatus) -> None:
     if not s.available:
-        click.echo(f"store {s.name}: UNAVAILABLE: {s.error}")
+        echo(f"store {s.name}: UNAVAILABLE: {s.error}")
         return
-    click.echo(f"store {s.name} ({s.location}): {s.snapshots} snapshots, {s.archives} archives, {s.objects} objects, "
-               f"{_size(s.bytes)} stored, {_size(s.free_bytes)} free")
+    echo(f"store {s.name} ({s.location}): {s.snapshots} snapshots, {s.archives} archives, {s.objects} objects, "
+         f"{_size(s.bytes)} stored, {_size(s.free_bytes)} free")
     if s.copy_of:
         lag = "lag unknown" if s.lag_snapshots is None else (
             "up to date" if not (s.lag_snapshots or s.lag_archives)
             else f"lacks {s.lag_snapshots} snapshot(s) and {s.lag_archives} archive(s) of {s.copy_of}")
-        click.echo(f"  copy of {s.copy_of}: last replication {s.last_replication or 'never'}; {lag}")
+        echo(f"  copy of {s.copy_of}: last replication {s.last_replication or 'never'}; {lag}")
     verified = "never" if not s.last_verification else (
         f"cycle completed {s.last_verification}" + ("" if s.verified else " (older than [verify] cycle_days)"))
-    click.echo(f"  verification: {verified}; {s.verify_problems} known problem(s)")
+    echo(f"  verification: {verified}; {s.verify_problems} known problem(s)")
 
 
 def _echo_shortfalls(title: str, items: list[Shortfall]) -> None:
-    click.echo(f"{len(items)} {title}")
+    echo(f"{len(items)} {title}")
     for item in items[:SHOWN]:
         what = f"patient {item.key} (tree {item.tree[:12]}, snapshot {item.snapshot})" if item.tree else \
             f"archive {item.key[:12]}"
-        click.echo(f"  {what}: on {', '.join(item.stores) or 'no store'}")
+        echo(f"  {what}: on {', '.join(item.stores) or 'no store'}")
     if len(items) > SHOWN:
-        click.echo(f"  ... and {len(items) - SHOWN} more (--json lists them all)")
+        echo(f"  ... and {len(items) - SHOWN} more (--json lists them all)")
 
 
 def _echo_status(report: StatusReport) -> None:
     for store in report.stores:
         _echo_store(store)
-    click.echo(f"{report.versions} patient versions, {report.archives} archives")
+    echo(f"{report.versions} patient versions, {report.archives} archives")
     _echo_shortfalls("with fewer than two copies", report.too_few_copies)
     _echo_shortfalls("with fewer than two verified copies", report.too_few_verified)

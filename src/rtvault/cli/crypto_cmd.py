@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from rtvault.cli.backup_cmd import store_option
-from rtvault.cli.output import AppContext, emit_json, json_option
+from rtvault.cli.output import AppContext, echo, emit_json, json_option
 from rtvault.jobs.stores import change_passphrase
 
 
@@ -31,5 +31,5 @@ def passphrase_command(app: AppContext, new_file: Path, store_name: str | None, 
     if as_json:
         emit_json(done)
     else:
-        click.echo(f"store {done['store']}: passphrase changed ({', '.join(done['key_files'])} re-wrapped); "  # type: ignore[arg-type]
-                   f"now move {new_file} over the configured passphrase_file")
+        echo(f"store {done['store']}: passphrase changed ({', '.join(done['key_files'])} re-wrapped); "  # type: ignore[arg-type]
+             f"now move {new_file} over the configured passphrase_file")

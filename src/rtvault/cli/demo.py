@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from rtvault.cli.output import emit_json, json_option, progress_for
+from rtvault.cli.output import echo, emit_json, json_option, progress_for
 
 GENERATE_EXAMPLES = """\b
 Examples:
@@ -55,7 +55,7 @@ def generate(out: Path, patients: int, seed: int, image_mb: float, as_json: bool
     if as_json:
         emit_json(result.to_json())
         return
-    click.echo(
+    echo(
         f"Generated {len(result.patients)} patients in {result.out}: {result.files} files, "
         f"{result.bytes / 1e6:.1f} MB in {result.duration_s:.1f} s (seed {seed})."
     )
@@ -83,7 +83,7 @@ def evolve(db: Path, day: int, as_json: bool) -> None:
     if as_json:
         emit_json(result.to_json())
         return
-    click.echo(
+    echo(
         f"Day {day}: {len(result.edited)} files edited, {len(result.added)} added, {len(result.deleted)} deleted "
         f"(admitted {', '.join(result.added_patients) or 'nobody'}; "
         f"deleted {', '.join(result.deleted_patients) or 'nobody'})."

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from rtvault.cli.output import emit_json, json_option, progress_for
+from rtvault.cli.output import emit_json, json_option, progress_for, safe
 from rtvault.pinnacle import ScanResult, scan
 
 EPILOG = """\b
@@ -46,17 +46,21 @@ def _human_size(size: int) -> str:
 def _print_text(result: ScanResult) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
+
+    def cell(value: object) -> Text:  # a Text is shown as it is: no [markup], and safe() escaped its controls
+        return Text(safe(value))
 
     console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
-    table = Table(title=f"{len(result.patients)} patient(s) in {result.root}")
+    table = Table(title=cell(f"{len(result.patients)} patient(s) in {result.root}"))
     for column in ("Path", "Name", "MRN", "Birth date", "Radiation oncologist", "Plans", "Image sets", "Size"):
         table.add_column(column, justify="right" if column in ("Plans", "Image sets", "Size") else "left")
     for p in result.patients:
         name = f"{p.last_name} {p.first_name} {p.middle_name}".strip()
-        table.add_row(p.path, name, p.mrn, p.birth_date or "", p.radiation_oncologist,
+        table.add_row(cell(p.path), cell(name), cell(p.mrn), cell(p.birth_date or ""), cell(p.radiation_oncologist),
                       str(len(p.plans)), str(len(p.image_sets)), _human_size(p.size_bytes))
     console.print(table)
     if result.warnings:
         console.print(f"{len(result.warnings)} warning(s):")
         for warning in result.warnings:
-            console.print(f"  - {warning}", markup=False)
+            console.print(cell(f"  - {warning}"))

@@ -1,8 +1,16 @@
-"""Rendering shared by every command: JSON, errors and progress bars."""
+"""Rendering shared by every command: JSON, errors, progress bars, and text made safe for a terminal.
+
+Every line a command prints for a person goes through `echo` (or `safe`): patient names, login names, file
+and member names come from outside, and a control sequence in them (ESC, OSC, CR, a bidi override) would
+otherwise be obeyed by the administrator's terminal, letting anyone who can type a login name or write a
+Pinnacle file forge what is shown. They are shown escaped instead (`\\x1b`, `\\r`, `\\u202e`).
+"""
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +35,50 @@ class AppContext:
         return load(Path(self.config_path) if self.config_path else None)
 
 
+# C0 controls (tab and line feed too: a value must not start a line of its own), DEL, C1 controls, the
+# bidirectional embeddings, overrides and isolates that reorder what is shown, and the lone surrogates that
+# stand for undecodable bytes of a file name (printing one would fail).
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_SHORT = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+# json.dumps escapes C0 controls itself; with ensure_ascii=False it leaves DEL, C1 and bidi characters raw
+_UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    if char in _SHORT:
+        return _SHORT[char]
+    return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
+
+
+def safe(text: object) -> str:
+    """`text` with every control character (C0, DEL, C1) and bidi control escaped visibly, as `\\x1b`, `\\r`,
+    `\\u202e`: nothing a terminal would obey. Letters, accents, apostrophes and hyphens are kept. A backslash
+    is kept too, so a name holding the four characters `\\x1b` reads the same as one holding ESC: harmless,
+    as both are shown and neither is obeyed."""
+    return _UNSAFE.sub(_escape, str(text))
+
+
+def echo(text: object = "", err: bool = False, nl: bool = True) -> None:
+    """Print one line for a person (stdout, or stderr with err=True), made safe: what every command uses."""
+    click.echo(safe(text), err=err, nl=nl)
+
+
+def echo_document(text: str) -> None:
+    """Print a multi-line text that rtvault made itself (the example configuration): safe line by line."""
+    click.echo("\n".join(safe(line) for line in text.split("\n")), nl=False)
+
+
 def emit_json(data: object) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2, sort_keys=False))
+    """One JSON document on stdout. JSON escapes control characters; DEL, C1, bidi characters and lone
+    surrogates are written as \\u escapes too (the same string once decoded): even JSON on a terminal is safe."""
+    text = json.dumps(data, ensure_ascii=False, indent=2, sort_keys=False)
+    click.echo(_UNSAFE_IN_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text))
+
+
+def emit_csv(text: str) -> None:
+    """CSV on stdout as it is (its line ends included): the caller made every cell safe."""
+    click.echo(text, nl=False)
 
 
 def update_catalog(config: Config, archives: frozenset[str] = frozenset()) -> None:
@@ -38,13 +88,41 @@ def update_catalog(config: Config, archives: frozenset[str] = frozenset()) -> No
 
     problem = refresh_quietly(config, archives=archives)
     if problem:
-        click.echo(f"rtvault: warning: {problem}", err=True)
+        echo(f"rtvault: warning: {problem}", err=True)
 
 
-def emit_error(message: str, code: int, as_json: bool) -> None:
+def emit_error(message: str | list[str], code: int, as_json: bool) -> None:
+    """The error on stderr (and as JSON on stdout with --json); a list is one line each (a configuration's
+    problems), every line made safe."""
+    lines = [message] if isinstance(message, str) else message
     if as_json:
-        emit_json({"error": {"message": message, "exit_code": int(code)}})
-    click.echo(f"rtvault: error: {message}", err=True)
+        emit_json({"error": {"message": "\n".join(lines), "exit_code": int(code)}})
+    echo(f"rtvault: error: {lines[0]}", err=True)
+    for line in lines[1:]:
+        echo(line, err=True)
+
+
+def error_lines(error: Exception) -> list[str]:
+    """An error's message as the lines to print: a configuration error's problems one a line."""
+    from rtvault.errors import ConfigError
+
+    if isinstance(error, ConfigError) and len(error.problems) > 1:
+        return [f"{error.file}: {len(error.problems)} problems:", *(f"  - {p}" for p in error.problems)]
+    return [str(error)]
+
+
+def show_usage_error(error: click.ClickException) -> None:
+    """click's own message for a wrong command line (it may repeat what was typed), made safe."""
+    shown = io.StringIO()
+    error.show(file=shown)
+    for line in shown.getvalue().rstrip("\n").split("\n"):
+        echo(line, err=True)
+
+
+def show_traceback(text: str) -> None:
+    """A --debug traceback, line by line, made safe (an exception's message may carry a file name)."""
+    for line in text.rstrip("\n").split("\n"):
+        echo(line, err=True)
 
 
 class RichProgress:
@@ -65,8 +143,10 @@ class RichProgress:
         self._task = None
 
     def begin(self, label: str, total: int | None) -> None:
+        from rich.markup import escape
+
         self._bar.start()
-        self._task = self._bar.add_task(label, total=total)
+        self._task = self._bar.add_task(escape(safe(label)), total=total)  # a label may name a store or volume
 
     def advance(self, step: int = 1) -> None:
         if self._task is not None:

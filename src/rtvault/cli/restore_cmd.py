@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from rtvault.cli.backup_cmd import store_option
-from rtvault.cli.output import AppContext, emit_json, json_option, progress_for
+from rtvault.cli.output import AppContext, echo, emit_json, json_option, progress_for
 from rtvault.errors import InputError
 from rtvault.jobs import history
 from rtvault.jobs.archives import restore_from_archive
@@ -36,18 +36,18 @@ def snapshots_command(app: AppContext, key: str | None, store_name: str | None, 
             emit_json({"patient": history.versions(store, key)[-1].entry, "versions": rows})
             return
         who = found[-1].entry
-        click.echo(f"{who['last_name']} {who['first_name']} (MRN {who['mrn']}, {found[-1].path}):")
+        echo(f"{who['last_name']} {who['first_name']} (MRN {who['mrn']}, {found[-1].path}):")
         for row in rows:
-            click.echo(f"  {row['snapshot']}  {row['time']}  {row['files']} files  {row['bytes'] / 1e6:.1f} MB")
+            echo(f"  {row['snapshot']}  {row['time']}  {row['files']} files  {row['bytes'] / 1e6:.1f} MB")
         return
     infos = store.snapshots()
     if as_json:
         emit_json({"snapshots": [info.__dict__ for info in infos]})
         return
     for info in infos:
-        click.echo(f"{info.id}  {info.time}  {info.patients} patients  {info.files} files  "
+        echo(f"{info.id}  {info.time}  {info.patients} patients  {info.files} files  "
                    f"{info.bytes / 1e6:.1f} MB")
-    click.echo(f"{len(infos)} snapshot(s) in {store.location}")
+    echo(f"{len(infos)} snapshot(s) in {store.location}")
 
 
 @click.command("diff", epilog="""\b
@@ -66,15 +66,15 @@ def diff_command(app: AppContext, first: str, second: str, store_name: str | Non
     if as_json:
         emit_json(result)
         return
-    click.echo(f"from {result['from']} to {result['to']}:")
+    echo(f"from {result['from']} to {result['to']}:")
     for who in result["added"]:
-        click.echo(f"  + {who['path']}  {who['last_name']} {who['first_name']} (MRN {who['mrn']})")
+        echo(f"  + {who['path']}  {who['last_name']} {who['first_name']} (MRN {who['mrn']})")
     for who in result["removed"]:
-        click.echo(f"  - {who['path']}  {who['last_name']} {who['first_name']} (MRN {who['mrn']})")
+        echo(f"  - {who['path']}  {who['last_name']} {who['first_name']} (MRN {who['mrn']})")
     for change in result["changed"]:
         counts = ", ".join(f"{len(change[k])} {k.split('_')[1]}" for k in ("files_added", "files_removed",
                                                                             "files_changed") if change[k])
-        click.echo(f"  ~ {change['path']}  ({counts})")
+        echo(f"  ~ {change['path']}  ({counts})")
 
 
 @click.command("restore", epilog="""\b
@@ -121,7 +121,7 @@ def restore_command(app: AppContext, key: str | None, everything: bool, destinat
         emit_json(summary.to_json())
         return
     source = summary.snapshot if summary.snapshot.startswith("archive") else f"snapshot {summary.snapshot}"
-    click.echo(f"restored {len(summary.patients)} patient(s), {summary.files} files, {summary.bytes / 1e6:.1f} MB "
+    echo(f"restored {len(summary.patients)} patient(s), {summary.files} files, {summary.bytes / 1e6:.1f} MB "
                f"from {source} into {summary.to} in {summary.duration_s:.1f} s")
     for skipped in summary.skipped:
-        click.echo(f"  not written: {skipped}", err=True)
+        echo(f"  not written: {skipped}", err=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from rtvault.cli.output import AppContext
+from rtvault.cli.output import AppContext, echo
 
 
 @click.command("serve", epilog="""\b
@@ -26,5 +26,5 @@ def serve_command(app: AppContext, host: str | None, port: int | None) -> None:
     host, port = host or config.web.host, port or config.web.port
     asgi = create_app(config)
     shown = f"[{host}]" if ":" in host else host
-    click.echo(f"rtvault web interface on http://{shown}:{port}/ (Ctrl-C to stop)")
+    echo(f"rtvault web interface on http://{shown}:{port}/ (Ctrl-C to stop)")
     uvicorn.run(asgi, host=host, port=port, log_level="warning", server_header=False, proxy_headers=False)

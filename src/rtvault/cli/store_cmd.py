@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from rtvault.cli.backup_cmd import store_option
-from rtvault.cli.output import AppContext, emit_json, json_option, progress_for, update_catalog
+from rtvault.cli.output import AppContext, echo, emit_json, json_option, progress_for, update_catalog
 from rtvault.errors import CheckFailed, ExitCode
 from rtvault.jobs.maintenance import check_store, forget, prune
 from rtvault.jobs.stores import open_store
@@ -30,18 +30,18 @@ def check_command(app: AppContext, read_data: bool, store_name: str | None, as_j
     if as_json:
         emit_json(report.to_json())
     else:
-        click.echo(f"{report.snapshots} snapshots, {report.archives} archives, {report.trees} trees, "
-                   f"{report.objects_referenced} objects "
-                   f"referenced, {report.objects_stored} stored ({report.unreferenced} unreferenced)"
-                   + (f", {report.objects_read} read back ({report.bytes_read / 1e6:.1f} MB)" if read_data else ""))
+        echo(f"{report.snapshots} snapshots, {report.archives} archives, {report.trees} trees, "
+             f"{report.objects_referenced} objects "
+             f"referenced, {report.objects_stored} stored ({report.unreferenced} unreferenced)"
+             + (f", {report.objects_read} read back ({report.bytes_read / 1e6:.1f} MB)" if read_data else ""))
         for problem in report.problems:
-            click.echo(f"  problem: {problem}")
+            echo(f"  problem: {problem}")
     if not report.healthy and as_json:  # the report is the one JSON document on stdout: no error object after it
         click.get_current_context().exit(int(ExitCode.CHECK_FAILED))
     if not report.healthy:
         raise CheckFailed(f"the store has {len(report.problems)} problem(s)")
     if not as_json:
-        click.echo("store is healthy")
+        echo("store is healthy")
 
 
 @click.command("forget", epilog="""\b
@@ -63,9 +63,9 @@ def forget_command(app: AppContext, dry_run: bool, store_name: str | None, as_js
         emit_json(result)
         return
     for kept in result["keep"]:
-        click.echo(f"keep    {kept['id']}  ({', '.join(kept['reasons'])})")
+        echo(f"keep    {kept['id']}  ({', '.join(kept['reasons'])})")
     for gone in result["forget"]:
-        click.echo(f"{'would forget' if dry_run else 'forget'}  {gone}")
+        echo(f"{'would forget' if dry_run else 'forget'}  {gone}")
 
 
 @click.command("prune", epilog="""\b
@@ -87,4 +87,4 @@ def prune_command(app: AppContext, dry_run: bool, store_name: str | None, as_jso
         emit_json(result)
         return
     verb = "would delete" if dry_run else "deleted"
-    click.echo(f"{verb} {result['deleted']} unreferenced files, {result['bytes_freed'] / 1e6:.1f} MB")
+    echo(f"{verb} {result['deleted']} unreferenced files, {result['bytes_freed'] / 1e6:.1f} MB")

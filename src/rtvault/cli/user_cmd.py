@@ -12,7 +12,7 @@ import click
 
 from rtvault.catalog import Catalog, audit
 from rtvault.catalog import users as accounts
-from rtvault.cli.output import AppContext, emit_json, json_option
+from rtvault.cli.output import AppContext, echo, emit_csv, emit_json, json_option, safe
 from rtvault.errors import InputError
 from rtvault.jobs.catalog import open_for
 
@@ -49,7 +49,7 @@ def _show_user(user: accounts.User, as_json: bool, verb: str) -> None:
     if as_json:
         emit_json(user.to_json())
     else:
-        click.echo(f"{verb} {user.name}: {user.role}, {user.source}{', DISABLED' if user.disabled else ''}")
+        echo(f"{verb} {user.name}: {user.role}, {user.source}{', DISABLED' if user.disabled else ''}")
 
 
 @click.group("user", epilog="""\b
@@ -100,8 +100,8 @@ def list_command(app: AppContext, as_json: bool) -> None:
         emit_json({"users": [u.to_json() for u in found]})
         return
     for u in found:
-        click.echo(f"{u.name:<24} {u.role:<9} {u.source:<6} since {u.created}{'  DISABLED' if u.disabled else ''}")
-    click.echo(f"{len(found)} user(s)")
+        echo(f"{u.name:<24} {u.role:<9} {u.source:<6} since {u.created}{'  DISABLED' if u.disabled else ''}")
+    echo(f"{len(found)} user(s)")
 
 
 @user.command("passwd", epilog="""\b
@@ -116,7 +116,7 @@ def passwd_command(app: AppContext, name: str) -> None:
     with _open(app) as db:
         accounts.set_password(db, name, _read_password())
         _audit(db, "user_passwd", {"name": name})
-    click.echo(f"password of {name} changed")
+    echo(f"password of {name} changed")
 
 
 @user.command("role", epilog="""\b
@@ -131,7 +131,7 @@ def role_command(app: AppContext, name: str, role: str) -> None:
     with _open(app) as db:
         accounts.set_role(db, name, role)
         _audit(db, "user_role", {"name": name, "role": role})
-    click.echo(f"{name} is now {role}")
+    echo(f"{name} is now {role}")
 
 
 @user.command("disable", epilog="""\b
@@ -145,7 +145,7 @@ def disable_command(app: AppContext, name: str) -> None:
     with _open(app) as db:
         accounts.disable_user(db, name)
         _audit(db, "user_disable", {"name": name})
-    click.echo(f"{name} is disabled; their sessions and tokens are gone")
+    echo(f"{name} is disabled; their sessions and tokens are gone")
 
 
 @user.command("enable", epilog="""\b
@@ -159,7 +159,7 @@ def enable_command(app: AppContext, name: str) -> None:
     with _open(app) as db:
         accounts.enable_user(db, name)
         _audit(db, "user_enable", {"name": name})
-    click.echo(f"{name} may sign in again")
+    echo(f"{name} may sign in again")
 
 
 @click.group("token", epilog="""\b
@@ -189,7 +189,7 @@ def token_create_command(app: AppContext, username: str, label: str, as_json: bo
     if as_json:
         emit_json({"token": value, "id": accounts.token_id(value), "user": username, "label": label})
     else:
-        click.echo(value)
+        echo(value)
 
 
 @token.command("list", epilog="""\b
@@ -208,9 +208,9 @@ def token_list_command(app: AppContext, username: str | None, as_json: bool) -> 
         emit_json({"tokens": found})
         return
     for t in found:
-        click.echo(f"{t['id']}  {t['user']:<20} created {t['created']}  last used {t['last_used'] or 'never':<20}  "
-                   f"{t['label']}")
-    click.echo(f"{len(found)} token(s)")
+        echo(f"{t['id']}  {t['user']:<20} created {t['created']}  last used {t['last_used'] or 'never':<20}  "
+             f"{t['label']}")
+    echo(f"{len(found)} token(s)")
 
 
 @token.command("revoke", epilog="""\b
@@ -236,7 +236,7 @@ def token_revoke_command(app: AppContext, ref: str | None, username: str | None,
     if as_json:
         emit_json({"revoked": gone})
     else:
-        click.echo(f"{len(gone)} token(s) revoked")
+        echo(f"{len(gone)} token(s) revoked")
 
 
 @click.command("audit", epilog="""\b
@@ -267,9 +267,9 @@ def audit_command(app: AppContext, limit: int, offset: int, as_csv: bool, as_jso
     if as_json:
         emit_json({"entries": [e.to_json() for e in found], "total": total})
     elif as_csv:
-        click.echo(audit.to_csv(found), nl=False)
+        emit_csv(audit.to_csv(found, clean=safe))
     else:
         for e in found:
-            click.echo(f"{e.time}  {e.user:<16} {e.address:<15} {e.action:<13} {e.patient or '-':<16} {e.result:<7} "
-                       f"{e.detail}")
-        click.echo(f"{len(found)} of {total} entries")
+            echo(f"{e.time}  {e.user:<16} {e.address:<15} {e.action:<13} {e.patient or '-':<16} {e.result:<7} "
+                 f"{e.detail}")
+        echo(f"{len(found)} of {total} entries")

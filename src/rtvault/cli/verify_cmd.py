@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from rtvault.cli.backup_cmd import store_option
-from rtvault.cli.output import AppContext, emit_json, json_option, progress_for, update_catalog
+from rtvault.cli.output import AppContext, echo, emit_json, json_option, progress_for, update_catalog
 from rtvault.config import Config
 from rtvault.copies.repair import RepairReport, VerifyOutcome, repair_stores, verify_stores
 from rtvault.copies.sealed import check_without_key
@@ -60,14 +60,14 @@ def _echo_outcome(outcome: VerifyOutcome) -> None:
     report = outcome.report
     if report is not None:
         cycle = "cycle complete" if report.cycle_completed else f"cycle {report.coverage_percent:.1f} % covered"
-        click.echo(f"{outcome.store}: verified {report.objects_verified} of {report.total} files "
-                   f"({_size(report.bytes)}) in {report.duration_s:.1f} s; {cycle}")
+        echo(f"{outcome.store}: verified {report.objects_verified} of {report.total} files "
+             f"({_size(report.bytes)}) in {report.duration_s:.1f} s; {cycle}")
     if outcome.repair is not None:
         _echo_repair(outcome.repair)
     for problem in report.problems if report else []:
-        click.echo(f"  {problem.kind:<10} {problem.key}: {problem.detail} (since {problem.found})")
+        echo(f"  {problem.kind:<10} {problem.key}: {problem.detail} (since {problem.found})")
     if outcome.error is not None:
-        click.echo(f"rtvault: error: {outcome.store}: {outcome.error}", err=True)
+        echo(f"rtvault: error: {outcome.store}: {outcome.error}", err=True)
 
 
 def _size(count: int) -> str:
@@ -75,14 +75,14 @@ def _size(count: int) -> str:
 
 
 def _echo_repair(report: RepairReport) -> None:
-    click.echo(f"{report.store}: repaired {len(report.repaired)}, not repairable {len(report.unrepairable)}"
-               + (f", {len(report.already_good)} good again" if report.already_good else ""))
+    echo(f"{report.store}: repaired {len(report.repaired)}, not repairable {len(report.unrepairable)}"
+         + (f", {len(report.already_good)} good again" if report.already_good else ""))
     for item in report.repaired:
-        click.echo(f"  repaired   {item['key']} (from {item['from']})")
+        echo(f"  repaired   {item['key']} (from {item['from']})")
     for item in report.unrepairable:
-        click.echo(f"  NOT REPAIRED {item['key']}: {item['detail']}")
+        echo(f"  NOT REPAIRED {item['key']}: {item['detail']}")
     for warning in report.warnings:
-        click.echo(f"  warning: {warning}", err=True)
+        echo(f"  warning: {warning}", err=True)
 
 
 def _exit(error_code: int | None, problems: bool) -> None:
@@ -128,9 +128,9 @@ def _verify_sealed(config: Config, wanted: str | None, as_json: bool) -> None:
     if as_json:
         emit_json(report.to_json())
     else:
-        click.echo(f"{name}: {report.files} sealed files ({_size(report.bytes)}) checked without the key in "
-                   f"{report.duration_s:.1f} s; {len(report.problems) or 'no'} problem(s)")
+        echo(f"{name}: {report.files} sealed files ({_size(report.bytes)}) checked without the key in "
+             f"{report.duration_s:.1f} s; {len(report.problems) or 'no'} problem(s)")
         for problem in report.problems:
-            click.echo(f"  {problem.file}: {problem.message}")
+            echo(f"  {problem.file}: {problem.message}")
     if report.problems:
         click.get_current_context().exit(int(ExitCode.CHECK_FAILED))

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from rtvault.cli.backup_cmd import store_option
-from rtvault.cli.output import AppContext, emit_json, json_option, progress_for
+from rtvault.cli.output import AppContext, echo, emit_json, json_option, progress_for
 from rtvault.copies.volumes import SyncReport, VerifyReport, init_volume, list_volumes, sync_volume, verify_volume
 from rtvault.errors import ExitCode
 
@@ -44,7 +44,7 @@ def init_command(app: AppContext, path: Path, label: str, as_json: bool) -> None
     if as_json:
         emit_json(made.to_json())
     else:
-        click.echo(f"volume {made.label} ready at {made.path} (UUID {made.uuid}, {made.archives} archive(s))")
+        echo(f"volume {made.label} ready at {made.path} (UUID {made.uuid}, {made.archives} archive(s))")
 
 
 @volume.command("sync", epilog="""\b
@@ -71,15 +71,15 @@ def sync_command(app: AppContext, name: str, store_name: str | None, path: Path 
     else:
         _echo_sync(report)
     for problem in report.problems:
-        click.echo(f"rtvault: problem: {problem}", err=True)
+        echo(f"rtvault: problem: {problem}", err=True)
     if report.problems:
         click.get_current_context().exit(int(ExitCode.CHECK_FAILED))
 
 
 def _echo_sync(report: SyncReport) -> None:
     size = sum(c.bytes for c in report.copied) / 1e6
-    click.echo(f"{report.volume} ({report.path}): {len(report.copied)} archive(s) copied from {report.store} "
-               f"({size:.1f} MB), {report.already} already there, in {report.duration_s:.1f} s")
+    echo(f"{report.volume} ({report.path}): {len(report.copied)} archive(s) copied from {report.store} "
+         f"({size:.1f} MB), {report.already} already there, in {report.duration_s:.1f} s")
 
 
 @volume.command("verify", epilog="""\b
@@ -108,11 +108,11 @@ def verify_command(app: AppContext, name: str, path: Path | None, as_json: bool)
 
 
 def _echo_verify(report: VerifyReport) -> None:
-    click.echo(f"{report.volume} ({report.path}): {report.count('ok')} ok, {report.count('repaired')} repaired, "
-               f"{report.count('unrepairable')} unrepairable, in {report.duration_s:.1f} s")
+    echo(f"{report.volume} ({report.path}): {report.count('ok')} ok, {report.count('repaired')} repaired, "
+         f"{report.count('unrepairable')} unrepairable, in {report.duration_s:.1f} s")
     for checked in report.archives:
         if checked.outcome != "ok" or checked.detail:
-            click.echo(f"  {checked.outcome:<12} {checked.archive[:12]} {checked.detail}")
+            echo(f"  {checked.outcome:<12} {checked.archive[:12]} {checked.detail}")
 
 
 @volume.command("list", epilog="""\b
@@ -129,8 +129,8 @@ def list_command(app: AppContext, as_json: bool) -> None:
         emit_json(found)
         return
     if not found:
-        click.echo("no volume yet: see `rtvault volume init`")
+        echo("no volume yet: see `rtvault volume init`")
     for v in found:
         state = "mounted" if v["mounted"] else "not mounted"
-        click.echo(f"{v['label']:<20} {v['uuid']}  {v['archives']:>5} archive(s)  {state} at {v['path']}  "
-                   f"last seen {v['last_seen'] or 'never'}, last verified {v['last_verified'] or 'never'}")
+        echo(f"{v['label']:<20} {v['uuid']}  {v['archives']:>5} archive(s)  {state} at {v['path']}  "
+             f"last seen {v['last_seen'] or 'never'}, last verified {v['last_verified'] or 'never'}")

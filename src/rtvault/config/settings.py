@@ -143,7 +143,8 @@ class Store:
         default="",
         metadata=about(
             "Name of the store this one is a copy of: `rtvault replicate` copies what it lacks from there "
-            "(pairs run in the order of this file); empty for the primary.",
+            "(pairs run in the order of this file); empty for the primary. Another configured store; a copy of a "
+            "copy is allowed, a circle of copies is not.",
             example="",
         ),
     )

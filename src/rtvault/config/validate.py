@@ -37,6 +37,7 @@ def validate(data: Mapping[str, Any], file: Path) -> Config:
     relative paths resolved against the file's directory; raises `ConfigError` listing every problem."""
     run = _Run(base_dir=file.absolute().parent)
     values = _section(SCHEMA, data, "", run)
+    _check_copies(data.get("stores"), run)
     if run.problems or values is None:
         raise ConfigError(str(file), run.problems)
     return Config(file=file, **values)
@@ -105,6 +106,32 @@ def _reject_unknown(section: Section, data: dict[str, Any], where: str, run: _Ru
         close = difflib.get_close_matches(key, known, n=1)
         hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
         run.report(dotted(where, key), f"unknown key ({hint})")
+
+
+def _check_copies(stores: object, run: _Run) -> None:
+    """Each `copy_of` names another configured store, and following them never comes back to where it started:
+    a chain of copies begins at an original (replicate copies from it; status measures the lag behind it)."""
+    if not isinstance(stores, dict):
+        return  # already reported
+    sources = {name: raw.get("copy_of") for name, raw in stores.items() if isinstance(raw, dict)}
+    sources = {name: source for name, source in sources.items() if isinstance(source, str) and source}
+    for name, source in sources.items():
+        where = dotted(dotted("stores", name), "copy_of")
+        if source == name:
+            run.report(where, "a store cannot be a copy of itself")
+        elif source not in stores:
+            run.report(where, f"no store named {source!r} (configured: {', '.join(stores)})")
+    reported: set[str] = set()
+    for start in sources:
+        chain, name = [start], sources[start]
+        while name in sources and name not in chain and name != sources[name]:
+            chain.append(name)
+            name = sources[name]
+        if name == start and len(chain) > 1 and not reported & set(chain):
+            reported.update(chain)
+            run.report(dotted(dotted("stores", start), "copy_of"),
+                       f"the copies go round in a circle ({' -> '.join([*chain, start])}): the first store of a "
+                       "chain of copies is the original, without copy_of")
 
 
 def describe(value: object) -> str:

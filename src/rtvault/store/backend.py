@@ -21,6 +21,11 @@ from typing import BinaryIO, Protocol
 from rtvault.errors import StoreError, os_failure
 
 TMP_DIR = "tmp"
+PRIVATE_DIR = "keys"  # an encrypted store's wrapped master key: owner-only on a directory, whatever the umask
+
+
+def is_private(key: str) -> bool:
+    return key.split("/", 1)[0] == PRIVATE_DIR
 
 
 def _libc() -> ctypes.CDLL | None:
@@ -168,12 +173,24 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _make_parent(path: Path, private: bool) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if private and path.parent.stat().st_mode & 0o777 != 0o700:  # made now, or by an older version
+        os.chmod(path.parent, 0o700)
+
+
 class _StagedFile:
-    def __init__(self, backend: DirectoryBackend) -> None:
+    def __init__(self, backend: DirectoryBackend, private: bool = False) -> None:
         self.backend = backend
+        self.private = private
         self.path = backend.root / TMP_DIR / f"{os.getpid()}-{secrets.token_hex(8)}"
         try:
-            raw = open(self.path, "xb")  # noqa: SIM115 - closed by commit or discard
+            if private:  # owner-only from its first byte, not only once renamed into keys/
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                os.fchmod(fd, 0o600)
+                raw: BinaryIO = os.fdopen(fd, "wb")
+            else:
+                raw = open(self.path, "xb")  # noqa: SIM115 - closed by commit or discard
         except OSError as error:
             raise os_failure(error, self.path, store=backend.location) from None
         self.file: BinaryIO = GuardedFile(raw, str(self.path), backend.location)  # type: ignore[assignment]
@@ -191,7 +208,7 @@ class _StagedFile:
             if target.exists():
                 self.path.unlink()
                 return False
-            target.parent.mkdir(parents=True, exist_ok=True)
+            _make_parent(target, self.private)
             os.replace(self.path, target)
             if durable:
                 _fsync_dir(target.parent)
@@ -222,15 +239,15 @@ class DirectoryBackend:
             raise StoreError(f"invalid store key {key!r}")
         return self.root / key
 
-    def stage(self) -> Staged:
+    def stage(self, private: bool = False) -> Staged:
         try:
             (self.root / TMP_DIR).mkdir(exist_ok=True)
         except OSError as error:
             raise os_failure(error, self.root / TMP_DIR, store=self.location) from None
-        return _StagedFile(self)
+        return _StagedFile(self, private)
 
     def put(self, key: str, data: bytes, *, durable: bool = False) -> None:
-        staged = self.stage()
+        staged = self.stage(is_private(key))
         try:
             staged.file.write(data)
         except BaseException:
@@ -300,14 +317,16 @@ class DirectoryBackend:
     @os_errors("write")
     def create_exclusive(self, key: str, data: bytes) -> bool:
         """Write a small file only if none is there (locks); False when one already exists."""
-        path = self.path_of(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path, private = self.path_of(key), is_private(key)
+        _make_parent(path, private)
         # Written whole under a temporary name, then published with link(), which never overwrites (atomic on
         # local file systems and NFS): a full disk or a kill while writing leaves no empty or partial lock.
         staged = path.parent / f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}"
         try:
-            fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if private else 0o644)
             try:
+                if private:
+                    os.fchmod(fd, 0o600)
                 os.write(fd, data)
                 os.fsync(fd)
             finally:
@@ -324,14 +343,17 @@ class DirectoryBackend:
 
     @os_errors("write")
     def replace(self, key: str, data: bytes) -> None:
-        """Atomically overwrite a small mutable file (the lock's lease renewal)."""
-        staged = self.stage()
+        """Atomically overwrite a small mutable file (the lock's lease renewal, a key file)."""
+        path, private = self.path_of(key), is_private(key)
+        staged = self.stage(private)
         try:
             staged.file.write(data)
             staged.file.flush()
             os.fsync(staged.file.fileno())
             staged.file.close()
-            os.replace(staged.path, self.path_of(key))
+            if private:
+                _make_parent(path, private)
+            os.replace(staged.path, path)
         except BaseException:
             staged.discard()
             raise
