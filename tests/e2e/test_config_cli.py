@@ -134,3 +134,13 @@ def test_help_shows_examples(tmp_path: Path, command: list[str]) -> None:
     assert result.returncode == 0, result.stderr
     assert "Examples:" in result.stdout
     assert f"rtvault config {command[0] if command else 'check'}" in result.stdout
+
+
+def test_catalog_fill_refuses_a_store_named_synthetic_as_a_configuration_error(tmp_path: Path) -> None:
+    config = tmp_path / "rtvault.toml"
+    config.write_text(f'[stores.synthetic]\npath = "{tmp_path / "s"}"\n\n[catalog]\n'
+                      f'url = "sqlite:///{tmp_path / "c.sqlite"}"\n', encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "rtvault", "--config", str(config), "catalog", "fill",
+                           "--patients", "10"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 3, done.stderr
+    assert "stores.synthetic: that store name is reserved" in done.stderr and "internal error" not in done.stderr

@@ -123,7 +123,8 @@ def fill_command(app: AppContext, patients: int, seed: int, force: bool, as_json
 
     config = app.load_config()
     if SYNTHETIC_STORE in config.stores:
-        raise ConfigError(f"[stores.{SYNTHETIC_STORE}]: that store name is reserved for synthetic patients")
+        raise ConfigError(str(config.file), [f"stores.{SYNTHETIC_STORE}: that store name is reserved for synthetic "
+                                             "patients; rename that store"])
     with open_for(config) as db:
         summary = fill(db, patients, seed, progress_for(as_json), force=force)
     if as_json:
