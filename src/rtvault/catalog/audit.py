@@ -54,11 +54,14 @@ def _moment(value: str, option: str, *, end_of_day: bool) -> str:
             moment = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1 if end_of_day else 0)
         else:
             moment = datetime.fromisoformat(value)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        moment = moment.astimezone(UTC)
     except ValueError:
         raise InputError(f"{option} {value!r} is not a date (YYYY-MM-DD) or date-time (YYYY-MM-DDTHH:MM:SS)") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    except OverflowError:  # 9999-12-31 as `until` is the day after the last one a date can hold
+        raise InputError(f"{option} {value!r} is out of range: give a date before 9999-12-31") from None
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _where(user: str, action: str, patient: str, since: str, until: str) -> tuple[str, list[str]]:

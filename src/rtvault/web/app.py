@@ -26,6 +26,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from rtvault.catalog import audit
 from rtvault.catalog.db import Catalog, open_catalog
 from rtvault.catalog.search import Criteria
 from rtvault.catalog.users import Session, User, get_session, role_allows, token_user
@@ -35,6 +36,7 @@ from rtvault.errors import (
     Forbidden,
     InputError,
     NotFound,
+    Refused,
     RtvaultError,
     TooLarge,
     Unauthorized,
@@ -176,12 +178,16 @@ class Site:
         try:
             with self.catalog() as db:
                 user, session = self.credentials(db, request, api)
-                if not role_allows(user.role, page.role):
-                    raise Forbidden(page.role, user.role)
-                if request.method == "POST" and session is not None:
-                    check_csrf(request, params, session)
+                try:
+                    if not role_allows(user.role, page.role):
+                        raise Forbidden(page.role, user.role)
+                    if request.method == "POST" and session is not None:
+                        check_csrf(request, params, session)
+                except Refused as error:
+                    record_refusal(db, request, user.name, error, needed=page.role)
+                    raise
                 call = Call(self.config, db, user, session, client_address(request), params,
-                            dict(request.path_params), api)
+                            dict(request.path_params), api, request.method)
                 result = page.view(call)
                 if isinstance(result, Response):
                     return result
@@ -195,6 +201,15 @@ class Site:
                                session=session, data=page.refill(), invalid=invalid_input(error, Criteria.names()))
         except Exception as error:  # an unexpected one too: answered with a page, its traceback logged
             return self.error(request, error, lang, api, user, session)
+
+
+def record_refusal(db: Catalog, request: Request, user: str, error: Refused, *, needed: str = "") -> None:
+    """A signed-in user refused (role too small, bad CSRF token): one audit row naming what was asked."""
+    detail = {"method": request.method, "path": request.url.path}
+    if isinstance(error, Forbidden):
+        detail["needed"] = needed
+    audit.record(db, user=user, address=client_address(request), action="refused",
+                 patient=request.path_params.get("key", ""), detail=detail, result=str(error))
 
 
 def check_csrf(request: Request, params: dict[str, str], session: Session) -> None:

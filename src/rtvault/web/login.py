@@ -28,8 +28,17 @@ from rtvault.catalog.users import (
     login_allowed,
     record_failure,
 )
-from rtvault.errors import RtvaultError
-from rtvault.web.app import SESSION_COOKIE, Site, check_csrf, client_address, language, read_params, remember_language
+from rtvault.errors import CsrfRefused, RtvaultError
+from rtvault.web.app import (
+    SESSION_COOKIE,
+    Site,
+    check_csrf,
+    client_address,
+    language,
+    read_params,
+    record_refusal,
+    remember_language,
+)
 from rtvault.web.security import local_path
 
 LOGIN_COOKIE = "rtvault_login"
@@ -91,7 +100,11 @@ def sign_out(site: Site, request: Request, params: dict[str, str], lang: str) ->
         with site.catalog() as db:
             session = get_session(db, cookie)
             if session is not None:
-                check_csrf(request, params, session)
+                try:
+                    check_csrf(request, params, session)
+                except CsrfRefused as error:
+                    record_refusal(db, request, session.user.name, error)
+                    raise
                 end_session(db, cookie)
                 audit.record(db, user=session.user.name, address=client_address(request), action="logout")
     except RtvaultError as error:  # a forged sign-out: the user is still signed in, the page says so

@@ -1,0 +1,59 @@
+"""The security items of issue 10 on the shared synthetic site: input that used to answer 500, HEAD on a
+download, refusals in the audit trail, redirects, cookies behind a proxy, CSRF tokens."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.mark.parametrize(("path", "name", "value"), [
+    ("/api/search", "page", "²"), ("/api/search", "per_page", "³"), ("/api/audit", "page", "²"),
+    ("/api/audit", "per_page", "٣")
+])
+def test_numbers_that_int_refuses_are_a_400_naming_the_field(site, path: str, name: str, value: str) -> None:
+    answer = site.bearer("admin").get(path, params={"last_name": "faure", name: value})
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"]["message"].startswith(f"{name} must be a whole number")
+
+
+@pytest.mark.parametrize("until", ["9999-12-31", "9999-12-31T23:00:00-05:00"])
+def test_an_until_past_the_last_date_is_a_400_naming_the_field(site, until: str) -> None:
+    answer = site.bearer("admin").get("/api/audit", params={"until": until})
+    assert answer.status_code == 400 and answer.json()["error"]["message"].startswith("until ")
+    page = site.login("admin").get("/audit", params={"until": until})
+    assert page.status_code == 400 and "out of range" in page.text
+
+
+def test_head_on_a_download_builds_nothing_and_records_nothing(site) -> None:
+    client = site.login("operator", "127.0.0.61")
+    key = site.key_of("gauthier")
+    before = len(site.audit(action="download", patient=key))
+    head = client.head(f"/patients/{key}/download")
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-type"] == "application/x-tar"
+    assert head.headers["content-disposition"].startswith("attachment;") and key in head.headers["content-disposition"]
+    assert "content-length" not in head.headers  # unknown until the tar is built: not a misleading 0
+    assert client.head("/patients/0123456789abcdef/download").status_code == 404
+    assert len(site.audit(action="download", patient=key)) == before
+    got = client.get(f"/patients/{key}/download")
+    assert got.status_code == 200 and len(got.content) > 10_000
+    assert len(site.audit(action="download", patient=key)) == before + 1
+
+
+def test_refusals_are_audited(site) -> None:
+    key = site.key_of("gauthier")
+    viewer = site.login("viewer", "127.0.0.62")
+    assert viewer.get("/audit").status_code == 403
+    assert site.bearer("viewer").get(f"/api/patients/{key}/download").status_code == 403
+    operator = site.login("operator", "127.0.0.62")
+    assert operator.post(f"/patients/{key}/restore", data={"csrf": "forged"}).status_code == 403
+    assert operator.post("/logout", data={"csrf": "forged"}).status_code == 403
+    refused = site.audit(action="refused")
+    role = [e for e in refused if e["user"] == "viewer" and e["address"] == "127.0.0.62"]
+    assert role and role[-1]["detail"] == {"method": "GET", "path": "/audit", "needed": "admin"}
+    assert "admin role" in role[-1]["result"]
+    api = [e for e in refused if e["user"] == "viewer" and e["patient"] == key]
+    assert api and api[0]["detail"]["path"] == f"/api/patients/{key}/download"
+    csrf = [e for e in refused if e["user"] == "operator" and e["address"] == "127.0.0.62"]
+    assert {e["detail"]["path"] for e in csrf} == {f"/patients/{key}/restore", "/logout"}
+    assert all("security token" in e["result"] for e in csrf)
