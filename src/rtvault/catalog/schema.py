@@ -170,6 +170,16 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
     ("0008_vocabulary_byte_order", [
         '@postgresql ALTER TABLE vocabulary ALTER COLUMN term TYPE TEXT COLLATE "C"',
     ]),
+    # Rewriting a row without UPDATE or DELETE: SQLite's REPLACE (`REPLACE INTO`, `INSERT OR REPLACE`) deletes
+    # the conflicting row without firing delete triggers, so an insert naming an existing id is refused before
+    # it happens; PostgreSQL's TRUNCATE fires no row trigger, so a statement trigger refuses it.
+    ("0009_audit_no_rewrite", [
+        "@sqlite CREATE TRIGGER audit_no_replace BEFORE INSERT ON audit "
+        "WHEN EXISTS (SELECT 1 FROM audit WHERE id = NEW.id) "
+        "BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END",
+        "@postgresql CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit "
+        "FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only()",
+    ]),
 ]
 
 
