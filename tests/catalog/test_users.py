@@ -5,12 +5,9 @@ from __future__ import annotations
 import pytest
 
 from rtvault.catalog.users import (
-    MAX_ADDRESS_FAILURES,
-    MAX_USER_FAILURES,
     ROLES,
     add_user,
     authenticate,
-    clear_failures,
     create_session,
     create_token,
     disable_user,
@@ -20,8 +17,6 @@ from rtvault.catalog.users import (
     get_user,
     list_tokens,
     list_users,
-    login_allowed,
-    record_failure,
     revoke_token,
     revoke_user_tokens,
     role_allows,
@@ -135,33 +130,6 @@ def test_an_outdated_hash_is_upgraded_at_login(db):
     upgraded = db.one("SELECT password_hash FROM users WHERE name = 'old.hash'")[0]
     assert upgraded != weak and upgraded.startswith("$argon2id$")
     assert authenticate(db, NO_LDAP, "old.hash", PASSWORD) is not None
-
-
-def test_rate_limiting_per_user_and_clearing(db):
-    for _ in range(MAX_USER_FAILURES - 1):
-        record_failure(db, "192.0.2.9", "e.dupre")
-    assert login_allowed(db, "192.0.2.9", "e.dupre")
-    record_failure(db, "192.0.2.9", "e.dupre")
-    assert not login_allowed(db, "192.0.2.9", "e.dupre")
-    assert login_allowed(db, "192.0.2.10", "e.dupre")  # another workstation
-    assert login_allowed(db, "192.0.2.9", "c.roux")
-    clear_failures(db, "192.0.2.9", "e.dupre")
-    assert login_allowed(db, "192.0.2.9", "e.dupre")
-    huge = "é" * 100_000  # whatever an attacker types as a user name
-    for _ in range(MAX_USER_FAILURES):
-        record_failure(db, "192.0.2.9", huge)
-    assert not login_allowed(db, "192.0.2.9", huge)
-    assert max(len(row[0]) for row in db.execute("SELECT username FROM login_failures")) <= 100
-
-
-def test_rate_limiting_per_address_and_old_failures_expire(db):
-    for i in range(MAX_ADDRESS_FAILURES):
-        record_failure(db, "198.51.100.4", f"guess{i}")
-    assert not login_allowed(db, "198.51.100.4", "someone-new")
-    db.execute("UPDATE login_failures SET time = '2020-01-01T00:00:00Z'")  # as if 15 minutes went by
-    assert login_allowed(db, "198.51.100.4", "someone-new")
-    record_failure(db, "198.51.100.4", "again")
-    assert db.one("SELECT COUNT(*) FROM login_failures")[0] == 1  # the stale ones were dropped
 
 
 def test_token_create_use_list_revoke(db):

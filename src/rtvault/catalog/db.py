@@ -130,6 +130,15 @@ class Catalog:
                 with self._conn.cursor() as cursor:
                     cursor.executemany(self.sql(text), rows)
 
+    def lock(self, key: str) -> None:
+        """Inside a transaction: wait until no other transaction holds `key`, then hold it until this one ends.
+        A SQLite transaction already holds the database's write lock (`BEGIN IMMEDIATE`); on PostgreSQL this
+        is an advisory lock on the key's hash."""
+        if not self._depth:
+            raise RuntimeError("Catalog.lock needs a transaction")
+        if self.dialect == "postgresql":
+            self.execute("SELECT pg_advisory_xact_lock(hashtext(CAST(? AS TEXT)))", (key,))
+
     @contextmanager
     def transaction(self) -> Iterator[Catalog]:
         """All or nothing; nested calls join the outer transaction."""

@@ -180,6 +180,20 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         "@postgresql CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit "
         "FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only()",
     ]),
+    # Sign-in attempts counted before the password is checked, each with an id so that one can be taken back
+    # (catalog/logins.py); repeated refusals of a locked-out address are counted in one row.
+    ("0010_login_attempts", [
+        "DROP TABLE login_failures",
+        "@sqlite CREATE TABLE login_attempts (id {pk}, address TEXT NOT NULL, username TEXT NOT NULL, "
+        "time TEXT NOT NULL)",
+        "@postgresql CREATE TABLE login_attempts (id {pk}, address TEXT NOT NULL, username TEXT NOT NULL, "
+        'time TEXT COLLATE "C" NOT NULL)',
+        "CREATE INDEX login_attempts_address ON login_attempts (address, time)",
+        "@sqlite CREATE TABLE login_lockouts (address TEXT PRIMARY KEY, username TEXT NOT NULL, "
+        "started TEXT NOT NULL, latest TEXT NOT NULL, refused INTEGER NOT NULL DEFAULT 0)",
+        "@postgresql CREATE TABLE login_lockouts (address TEXT PRIMARY KEY, username TEXT NOT NULL, "
+        'started TEXT COLLATE "C" NOT NULL, latest TEXT COLLATE "C" NOT NULL, refused INTEGER NOT NULL DEFAULT 0)',
+    ]),
 ]
 
 

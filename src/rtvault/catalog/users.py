@@ -1,5 +1,5 @@
 """Who may use the web interface and the API: users and roles, passwords (Argon2) or an LDAP/Active Directory
-bind, API tokens, browser sessions, and login rate limiting.
+bind, API tokens and browser sessions (sign-in rate limiting is `logins.py`).
 
 Secrets never reach the database in clear: passwords are Argon2 hashes, tokens and session cookies are
 stored as their SHA-256 (they are long random values, so a fast hash suffices). The user row is read again
@@ -27,12 +27,8 @@ ROLES = ("viewer", "operator", "admin")
 SOURCES = ("local", "ldap")
 MIN_PASSWORD = 12
 MAX_PASSWORD_BYTES = 1024  # Argon2 hashes whatever it is given: a megabyte "password" would cost a megabyte's work
-MAX_TYPED_NAME = 100  # what a sign-in form's user name may hold, checked before any hashing
 TOKEN_PREFIX = "rtv_"
 TOKEN_ID_CHARS = 12  # shown by `token list`: enough to name a token, useless to forge one
-MAX_USER_FAILURES = 5  # per (address, user) within FAILURE_WINDOW
-MAX_ADDRESS_FAILURES = 20  # per address, whatever the user names tried
-FAILURE_WINDOW = timedelta(minutes=15)
 
 _NAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 _HASHER = PasswordHasher()
@@ -245,37 +241,6 @@ def ldap_bind(settings: Ldap, name: str, password: str) -> bool:
                                    "cannot sign in until it answers (check [web.ldap] url)") from None
     finally:
         connection.unbind()
-
-
-# --- rate limiting -----------------------------------------------------------------------------------------
-
-
-def _typed(name: str) -> str:
-    # Failures are keyed by whatever was typed: cut it, so a megabyte "user name" costs no megabyte row.
-    return name[:MAX_TYPED_NAME]
-
-
-def login_allowed(db: Catalog, address: str, username: str) -> bool:
-    """False once this address failed too often recently, for this user or for all users together."""
-    username = _typed(username)
-    since = _iso(datetime.now(UTC) - FAILURE_WINDOW)
-    for_user = db.one("SELECT COUNT(*) FROM login_failures WHERE address = ? AND username = ? AND time >= ?",
-                      (address, username, since))
-    if for_user and for_user[0] >= MAX_USER_FAILURES:
-        return False
-    for_address = db.one("SELECT COUNT(*) FROM login_failures WHERE address = ? AND time >= ?", (address, since))
-    return not (for_address and for_address[0] >= MAX_ADDRESS_FAILURES)
-
-
-def record_failure(db: Catalog, address: str, username: str) -> None:
-    with db.transaction():
-        db.execute("DELETE FROM login_failures WHERE time < ?", (_iso(datetime.now(UTC) - FAILURE_WINDOW),))
-        db.execute("INSERT INTO login_failures (address, username, time) VALUES (?, ?, ?)",
-                   (address, _typed(username), now_iso()))
-
-
-def clear_failures(db: Catalog, address: str, username: str) -> None:
-    db.execute("DELETE FROM login_failures WHERE address = ? AND username = ?", (address, _typed(username)))
 
 
 # --- API tokens --------------------------------------------------------------------------------------------
