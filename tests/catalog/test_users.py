@@ -10,6 +10,7 @@ from rtvault.catalog.users import (
     authenticate,
     create_session,
     create_token,
+    csrf_token,
     disable_user,
     enable_user,
     end_session,
@@ -166,6 +167,16 @@ def test_sessions_live_and_expire(db):
     set_role(db, "e.dupre", "admin")
     assert get_session(db, cookie).user.role == "admin"  # a role change applies at once
     assert db.one("SELECT COUNT(*) FROM sessions WHERE hash = ?", (cookie,))[0] == 0
+    other, _ = create_session(db, "e.dupre", "10.1.2.3", 8)
+    assert get_session(db, other).csrf not in (session.csrf, "")  # one token per session
+
+
+def test_csrf_tokens_are_derived_from_the_cookie_never_stored(db):
+    add_user(db, "e.dupre", "viewer", PASSWORD)
+    cookie, session = create_session(db, "e.dupre", "10.1.2.3", 8)
+    assert get_session(db, cookie).csrf == session.csrf == csrf_token(cookie) and len(session.csrf) >= 32
+    stored = [value for row in db.execute("SELECT * FROM sessions") for value in row]
+    assert not any(session.csrf in str(value) or cookie in str(value) for value in stored)
     end_session(db, cookie)
     assert get_session(db, cookie) is None
     stale, _ = create_session(db, "e.dupre", "10.1.2.3", 0)

@@ -3,7 +3,22 @@ download, refusals in the audit trail, redirects, cookies behind a proxy, CSRF t
 
 from __future__ import annotations
 
+import dataclasses
+import grp
+import os
+import stat
+import warnings
+from pathlib import Path
+
 import pytest
+
+from rtvault.config import load
+from rtvault.errors import ConfigError
+from rtvault.web.app import create_app
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
 
 
 @pytest.mark.parametrize(("path", "name", "value"), [
@@ -57,3 +72,39 @@ def test_refusals_are_audited(site) -> None:
     csrf = [e for e in refused if e["user"] == "operator" and e["address"] == "127.0.0.62"]
     assert {e["detail"]["path"] for e in csrf} == {f"/patients/{key}/restore", "/logout"}
     assert all("security token" in e["result"] for e in csrf)
+
+
+def _restore(app, site) -> Path:
+    client = TestClient(app, headers={"Authorization": f"Bearer {site.tokens['operator']}"})
+    before = set((site.root / "restores").iterdir())
+    old = os.umask(0o022)
+    try:
+        answer = client.post(f"/api/patients/{site.key_of('faure')}/restore", json={})
+    finally:
+        os.umask(old)
+    assert answer.status_code == 200, answer.text
+    made = set((site.root / "restores").iterdir()) - before
+    assert len(made) == 1
+    return made.pop()
+
+
+def test_a_restore_folder_is_closed_to_other_users(site) -> None:
+    folder = _restore(site.app, site)
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert (folder / "Institution").is_file()  # what is restored inside keeps its own modes
+
+
+def test_a_restore_folder_is_readable_by_the_configured_group(site) -> None:
+    # Another group than the process's own when it may use one (root may use any), to see the folder given to it.
+    usable = [g.gr_gid for g in grp.getgrall()] if os.geteuid() == 0 else os.getgroups()
+    group = grp.getgrgid(next((gid for gid in usable if gid != os.getegid()), os.getegid()))
+    web = dataclasses.replace(site.config.web, restore_group=group.gr_name)
+    folder = _restore(create_app(dataclasses.replace(site.config, web=web)), site)
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o750 and folder.stat().st_gid == group.gr_gid
+
+
+def test_an_unknown_restore_group_is_a_configuration_error(site, tmp_path) -> None:
+    toml = (site.root / "rtvault.toml").read_text(encoding="utf-8")
+    (tmp_path / "rtvault.toml").write_text(toml + 'restore_group = "no-such-group-here"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"restore_group.*names no group"):
+        load(tmp_path / "rtvault.toml")

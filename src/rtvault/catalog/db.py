@@ -11,7 +11,10 @@ database collation works (a French `fr-FR` one is what the tests use).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
+import stat
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -56,11 +59,12 @@ class Catalog:
             if not path.parent.is_dir():
                 raise ConfigError("[catalog] url", [f"directory {path.parent} does not exist"])
             try:
+                owner_only(path)
                 conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute("PRAGMA foreign_keys=ON")
-            except sqlite3.DatabaseError as error:
+            except (sqlite3.DatabaseError, OSError) as error:
                 raise CatalogUnavailable(f"catalog {path} is unusable: {error}") from None
             return conn
         try:
@@ -171,6 +175,25 @@ class Catalog:
                         yield self
                 finally:
                     self._depth = 0
+
+
+def owner_only(path: Path) -> None:
+    """Create the SQLite catalog readable and writable by its owner only (0600), whatever the umask: it holds
+    patient identities, the audit trail and password hashes. SQLite gives its -wal and -shm files the mode of
+    the database file. An existing catalog of ours left open to others is closed to them."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            with contextlib.suppress(OSError):
+                status = name.stat()
+                if stat.S_ISREG(status.st_mode) and status.st_mode & 0o077 and status.st_uid == os.geteuid():
+                    name.chmod(0o600)
+        return
+    try:
+        os.fchmod(descriptor, 0o600)  # the umask may have taken the owner's bits away too
+    finally:
+        os.close(descriptor)
 
 
 def dialect_of(url: str) -> str:

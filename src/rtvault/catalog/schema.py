@@ -194,6 +194,11 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         "@postgresql CREATE TABLE login_lockouts (address TEXT PRIMARY KEY, username TEXT NOT NULL, "
         'started TEXT COLLATE "C" NOT NULL, latest TEXT COLLATE "C" NOT NULL, refused INTEGER NOT NULL DEFAULT 0)',
     ]),
+    # A session's CSRF token is now an HMAC of its cookie (users.csrf_token): the tokens kept in clear go.
+    # The column stays, empty (dropping a column needs SQLite 3.35).
+    ("0011_csrf_not_stored", [
+        "UPDATE sessions SET csrf = ''",
+    ]),
 ]
 
 

@@ -2,14 +2,17 @@
 bind, API tokens and browser sessions (sign-in rate limiting is `logins.py`).
 
 Secrets never reach the database in clear: passwords are Argon2 hashes, tokens and session cookies are
-stored as their SHA-256 (they are long random values, so a fast hash suffices). The user row is read again
+stored as their SHA-256 (they are long random values, so a fast hash suffices), and a session's CSRF token
+is derived from its cookie, never stored. The user row is read again
 on every request, so a new role or a disabled account takes effect at once.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
+import hmac
 import re
 import secrets
 from dataclasses import asdict, dataclass
@@ -328,14 +331,22 @@ def revoke_user_tokens(db: Catalog, username: str) -> int:
 def create_session(db: Catalog, username: str, address: str, hours: int) -> tuple[str, Session]:
     """A new session for an active user: (the cookie value, kept only by the browser; the session)."""
     user = _active(db, username)
-    cookie, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    cookie = secrets.token_urlsafe(32)
     now = datetime.now(UTC)
-    session = Session(token_hash=_digest(cookie), user=user, csrf=csrf, expires=_iso(now + timedelta(hours=hours)))
+    session = Session(token_hash=_digest(cookie), user=user, csrf=csrf_token(cookie),
+                      expires=_iso(now + timedelta(hours=hours)))
     with db.transaction():
         db.execute("DELETE FROM sessions WHERE expires <= ?", (_iso(now),))
-        db.execute("INSERT INTO sessions (hash, username, csrf, created, expires, address) VALUES (?, ?, ?, ?, ?, ?)",
-                   (session.token_hash, user.name, csrf, _iso(now), session.expires, address))
+        db.execute("INSERT INTO sessions (hash, username, csrf, created, expires, address) VALUES (?, ?, '', ?, ?, ?)",
+                   (session.token_hash, user.name, _iso(now), session.expires, address))
     return cookie, session
+
+
+def csrf_token(cookie_value: str) -> str:
+    """A session's CSRF token: an HMAC keyed by its cookie, which only the browser keeps (the catalog holds
+    the cookie's SHA-256), so reading the catalog gives neither the cookie nor the token."""
+    mac = hmac.new(cookie_value.encode("utf-8"), b"rtvault csrf token", hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).decode("ascii").rstrip("=")
 
 
 def get_session(db: Catalog, cookie_value: str) -> Session | None:
@@ -343,14 +354,14 @@ def get_session(db: Catalog, cookie_value: str) -> Session | None:
     if not cookie_value:
         return None
     digest = _digest(cookie_value)
-    row = db.one(f"SELECT {_USER_COLUMNS}, s.csrf, s.expires FROM sessions s JOIN users u ON u.name = s.username "
+    row = db.one(f"SELECT {_USER_COLUMNS}, s.expires FROM sessions s JOIN users u ON u.name = s.username "
                  "WHERE s.hash = ?", (digest,))
     if row is None or row[4]:
         return None
-    if row[6] <= now_iso():
+    if row[5] <= now_iso():
         db.execute("DELETE FROM sessions WHERE hash = ?", (digest,))
         return None
-    return Session(token_hash=digest, user=_user(row), csrf=row[5], expires=row[6])
+    return Session(token_hash=digest, user=_user(row), csrf=csrf_token(cookie_value), expires=row[5])
 
 
 def end_session(db: Catalog, cookie_value: str) -> None:
