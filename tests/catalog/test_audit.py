@@ -106,3 +106,19 @@ def test_csv_of_nothing_is_just_the_header():
     assert to_csv([]).strip() == "id,time,user,address,action,patient,detail,result"
     entry = Entry(1, "2026-11-24T07:33:18Z", "a", "cli", "user_add", "", "", "ok")
     assert to_csv([entry]).splitlines()[1] == "1,2026-11-24T07:33:18Z,a,cli,user_add,,,ok"
+
+
+def test_what_a_request_typed_is_capped(db):
+    huge = "é" * 100_000
+    record(db, user=huge, address=huge, action="search", patient=huge, result=f"no patient {huge!r}",
+           detail={"last_name": huge, "words": [huge[:300]] * 1000, huge: "x"})
+    record(db, user="e.dupre", address="10.0.0.7", action="view", detail=huge)
+    record(db, user="e.dupre", address="10.0.0.7", action="search", detail={f"k{i}": [huge] * 20 for i in range(20)})
+    many, viewed, searched = entries(db)[0]
+    assert all(len(value) <= 200 for value in (searched.user, searched.address, searched.patient))
+    assert searched.user.endswith("…") and len(searched.result) <= 1000
+    detail = json.loads(searched.detail)
+    assert len(detail["last_name"]) == 200 and len(detail["words"]) == 20
+    assert all(len(word) == 200 for word in detail["words"]) and max(map(len, detail)) <= 200
+    assert len(viewed.detail) <= 8000
+    assert len(many.detail) <= 8000 and "truncated" in json.loads(many.detail)

@@ -108,3 +108,52 @@ def test_an_unknown_restore_group_is_a_configuration_error(site, tmp_path) -> No
     (tmp_path / "rtvault.toml").write_text(toml + 'restore_group = "no-such-group-here"\n', encoding="utf-8")
     with pytest.raises(ConfigError, match=r"restore_group.*names no group"):
         load(tmp_path / "rtvault.toml")
+
+
+def test_slash_redirects_are_relative_and_never_name_the_host(site) -> None:
+    client = site.login("viewer")
+    for asked, location in (("/archives/", "/archives"), ("/archives/?damaged=1", "/archives?damaged=1"),
+                            ("/api/search/?last_name=faure", "/api/search?last_name=faure")):
+        answer = client.get(asked, headers={"Host": "evil.example"})
+        assert answer.status_code == 307 and answer.headers["location"] == location, asked
+    assert client.get("http://127.0.0.1//evil.example/").status_code == 404
+    assert client.get("/nulle-part/").status_code == 404
+
+
+def _proxied(site, **web) -> object:
+    config = dataclasses.replace(site.config, web=dataclasses.replace(site.config.web, **web))
+    return create_app(config)
+
+
+def _cookie_after_sign_in(app, site, address: str = "127.0.0.1", headers: dict | None = None):
+    # The browser talks HTTPS to the proxy, which forwards to http://127.0.0.1:8080 keeping that Host.
+    client = TestClient(app, "https://127.0.0.1:8080", client=(address, 50000), follow_redirects=False,
+                        headers=headers or {})
+    answer = site.sign_in(client, "viewer", site.password)
+    assert answer.status_code == 303, answer.text
+    return answer.headers["set-cookie"]
+
+
+def test_public_url_decides_the_secure_flag_behind_a_local_proxy(site) -> None:
+    assert "Secure" not in _cookie_after_sign_in(site.app, site)
+    assert "Secure" in _cookie_after_sign_in(_proxied(site, public_url="https://rtvault.chu-exemple.fr"), site)
+
+
+def test_forwarded_headers_count_only_from_trusted_proxies(site) -> None:
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "198.51.100.1, 203.0.113.77"}
+    assert "Secure" not in _cookie_after_sign_in(site.app, site, headers=forwarded)  # anyone can send them
+    trusting = _proxied(site, trusted_proxies=("127.0.0.0/8",))
+    assert "Secure" in _cookie_after_sign_in(trusting, site, headers=forwarded)
+    logins = [e for e in site.audit(action="login", user="viewer")]
+    assert logins[0]["address"] == "203.0.113.77"  # the client the proxy saw, not the proxy, not a forged start
+    plain = {"X-Forwarded-Proto": "http"}
+    assert "Secure" not in _cookie_after_sign_in(trusting, site, "127.0.0.1", headers=plain)
+
+
+def test_the_csrf_token_is_never_taken_from_the_query_string(site) -> None:
+    client = site.login("operator")
+    key = site.key_of("gauthier")
+    token = site.csrf_of(client, f"/patients/{key}")
+    assert client.post(f"/patients/{key}/restore?csrf={token}", data={}).status_code == 403
+    assert client.post(f"/logout?csrf={token}").status_code == 403
+    assert client.post(f"/patients/{key}/restore", data={"csrf": token}).status_code == 200
