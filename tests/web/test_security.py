@@ -118,6 +118,7 @@ def test_slash_redirects_are_relative_and_never_name_the_host(site) -> None:
         assert answer.status_code == 307 and answer.headers["location"] == location, asked
     assert client.get("http://127.0.0.1//evil.example/").status_code == 404
     assert client.get("/nulle-part/").status_code == 404
+    assert client.get("/static/nulle-part.css").status_code == 404  # no redirect to .../ and back
 
 
 def _proxied(site, **web) -> object:

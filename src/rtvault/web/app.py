@@ -127,7 +127,6 @@ class Site:
         self.templates = Environment(loader=FileSystemLoader(HERE / "templates"), undefined=StrictUndefined,
                                      autoescape=select_autoescape(default=True, default_for_string=True))
         self.templates.filters["local_time"] = functools.partial(local_time, zone=zone)
-
         self.proxies = tuple(ipaddress.ip_network(item, strict=False) for item in config.web.trusted_proxies)
 
     def catalog(self) -> Catalog:
@@ -321,8 +320,13 @@ def slash_twin(app: Starlette, request: Request) -> str | None:
     twin = path.rstrip("/") if path.endswith("/") else path + "/"
     if local_path(twin) != twin:  # never //host: a relative URL naming another site
         return None
-    scope = {**request.scope, "path": request.url.path.rstrip("/") if path.endswith("/") else request.url.path + "/"}
-    if not any(route.matches(scope)[0] is not Match.NONE for route in app.router.routes):
+
+    def ours(scope: dict) -> bool:
+        return any(route.matches(scope)[0] is not Match.NONE for route in app.router.routes)
+
+    # Only when the path itself is no address of ours (not a file missing under /static, say).
+    twin_path = request.url.path.rstrip("/") if path.endswith("/") else request.url.path + "/"
+    if ours(request.scope) or not ours({**request.scope, "path": twin_path}):
         return None
     return twin + (f"?{request.url.query}" if request.url.query else "")
 
