@@ -55,12 +55,37 @@ def test_filters_and_paging(db):
         entries(db, limit=-1)
 
 
-@pytest.mark.parametrize("statement", ["UPDATE audit SET username = 'nobody'", "DELETE FROM audit"])
+_ROW = "(id, time, username, address, action) VALUES (1, '2020-01-01T00:00:00Z', 'nobody', '', 'login')"
+# Every SQL form that changes or removes rows, with the databases that have it.
+REWRITES = [
+    ("UPDATE audit SET username = 'nobody'", "both"),
+    ("UPDATE audit SET id = id + 100 WHERE id = 1", "both"),
+    ("DELETE FROM audit", "both"),
+    ("DELETE FROM audit WHERE id = 1", "both"),
+    (f"INSERT INTO audit {_ROW} ON CONFLICT (id) DO UPDATE SET username = excluded.username", "both"),
+    (f"REPLACE INTO audit {_ROW}", "sqlite"),
+    (f"INSERT OR REPLACE INTO audit {_ROW}", "sqlite"),
+    ("UPDATE OR REPLACE audit SET id = 1 WHERE id = 2", "sqlite"),
+    ("TRUNCATE audit", "postgresql"),
+    ("TRUNCATE TABLE audit RESTART IDENTITY CASCADE", "postgresql"),
+    ("MERGE INTO audit a USING (SELECT 1 AS id) s ON a.id = s.id WHEN MATCHED THEN DELETE", "postgresql"),
+    ("MERGE INTO audit a USING (SELECT 1 AS id) s ON a.id = s.id WHEN MATCHED THEN UPDATE SET username = 'x'",
+     "postgresql"),
+    ("WITH gone AS (DELETE FROM audit RETURNING id) SELECT COUNT(*) FROM gone", "postgresql"),
+]
+
+
+@pytest.mark.parametrize(("catalog_url", "statement"), [
+    (dialect, statement) for statement, dialects in REWRITES for dialect in ("sqlite", "postgresql")
+    if dialects in ("both", dialect)], indirect=["catalog_url"])
 def test_audit_is_append_only(db, statement):
     _fill(db)
+    before = entries(db)
     with pytest.raises(CatalogError, match="append-only"):
         db.execute(statement)
-    assert entries(db)[1] == 5
+    assert entries(db) == before
+    record(db, user="e.dupre", address="10.0.0.7", action="logout")  # appending still works
+    assert entries(db)[1] == 6
 
 
 def test_csv_has_a_header_and_defuses_formulas(db):
@@ -81,3 +106,19 @@ def test_csv_of_nothing_is_just_the_header():
     assert to_csv([]).strip() == "id,time,user,address,action,patient,detail,result"
     entry = Entry(1, "2026-11-24T07:33:18Z", "a", "cli", "user_add", "", "", "ok")
     assert to_csv([entry]).splitlines()[1] == "1,2026-11-24T07:33:18Z,a,cli,user_add,,,ok"
+
+
+def test_what_a_request_typed_is_capped(db):
+    huge = "é" * 100_000
+    record(db, user=huge, address=huge, action="search", patient=huge, result=f"no patient {huge!r}",
+           detail={"last_name": huge, "words": [huge[:300]] * 1000, huge: "x"})
+    record(db, user="e.dupre", address="10.0.0.7", action="view", detail=huge)
+    record(db, user="e.dupre", address="10.0.0.7", action="search", detail={f"k{i}": [huge] * 20 for i in range(20)})
+    many, viewed, searched = entries(db)[0]
+    assert all(len(value) <= 200 for value in (searched.user, searched.address, searched.patient))
+    assert searched.user.endswith("…") and len(searched.result) <= 1000
+    detail = json.loads(searched.detail)
+    assert len(detail["last_name"]) == 200 and len(detail["words"]) == 20
+    assert all(len(word) == 200 for word in detail["words"]) and max(map(len, detail)) <= 200
+    assert len(viewed.detail) <= 8000
+    assert len(many.detail) <= 8000 and "truncated" in json.loads(many.detail)

@@ -3,7 +3,9 @@ an old catalog upgraded in place, the append-only audit trail, transactions, and
 
 from __future__ import annotations
 
+import os
 import socket
+import stat
 
 import pytest
 
@@ -104,3 +106,24 @@ def test_bad_urls_are_config_errors(url: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message) as raised:
         open_catalog(url)
     assert "pw" not in str(raised.value)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o000, 0o277])
+def test_a_sqlite_catalog_is_owner_only_whatever_the_umask(tmp_path, umask):
+    path = tmp_path / "catalog.sqlite"
+    old = os.umask(umask)
+    try:
+        with open_catalog(f"sqlite:///{path}") as db:
+            db.execute("INSERT INTO audit (time, username, action) VALUES ('2026-01-01T00:00:00Z', 'x', 'login')")
+            modes = {name: stat.S_IMODE(os.stat(f"{path}{name}").st_mode) for name in ("", "-wal", "-shm")}
+    finally:
+        os.umask(old)
+    assert modes == {"": 0o600, "-wal": 0o600, "-shm": 0o600}
+
+
+def test_an_existing_sqlite_catalog_open_to_others_is_closed(tmp_path):
+    path = tmp_path / "catalog.sqlite"
+    open_catalog(f"sqlite:///{path}").close()
+    path.chmod(0o644)  # as versions before 0.2 created it
+    open_catalog(f"sqlite:///{path}").close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640, "others lose access; the group an administrator set stays"

@@ -100,6 +100,12 @@ def test_audit_shows_cli_actions_and_filters(site: Path) -> None:
     assert rtvault("audit", "--csv", "--json", cwd=site).returncode == 2
 
 
+def test_audit_until_the_last_date_is_an_input_error(site: Path) -> None:
+    answer = rtvault("audit", "--until", "9999-12-31", cwd=site)
+    assert answer.returncode == 4 and "until '9999-12-31' is out of range" in answer.stderr
+    assert "Traceback" not in answer.stderr
+
+
 def test_password_prompt_is_hidden_and_asked_twice(site: Path) -> None:
     pid, fd = pty.fork()
     if pid == 0:  # the child: rtvault at a terminal

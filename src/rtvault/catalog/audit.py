@@ -17,6 +17,10 @@ from rtvault.catalog.db import Catalog, now_iso
 from rtvault.errors import InputError
 
 MAX_LIMIT = 10_000
+MAX_VALUE = 200  # characters of one value typed in a request (a name, a criterion, a path)
+MAX_ITEMS = 20  # values of a detail's list or object
+MAX_DETAIL = 8000  # characters of a whole detail
+MAX_RESULT = 1000  # characters of a result (an error's sentence quotes what was asked)
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -36,13 +40,37 @@ class Entry:
         return asdict(self)
 
 
+def cap(text: str, most: int) -> str:
+    """`text` cut to `most` characters, the cut marked with …"""
+    return text if len(text) <= most else text[:most - 1] + "…"
+
+
+def _capped(value: object) -> object:
+    if isinstance(value, str):
+        return cap(value, MAX_VALUE)
+    if isinstance(value, list | tuple):
+        return [_capped(item) for item in value[:MAX_ITEMS]]
+    if isinstance(value, dict):
+        return {cap(str(k), MAX_VALUE): _capped(v) for k, v in list(value.items())[:MAX_ITEMS]}
+    return value
+
+
+def _compact(data: object) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
 def record(db: Catalog, *, user: str, address: str, action: str, patient: str = "", detail: dict | str = "",
            result: str = "ok") -> None:
-    """Append one entry; a dict detail (search criteria, snapshot...) is stored as compact JSON."""
+    """Append one entry; a dict detail (search criteria, snapshot...) is stored as compact JSON. What a request
+    typed is capped (MAX_VALUE per value, MAX_DETAIL and MAX_RESULT in all), so no request writes a big row."""
     if isinstance(detail, dict):
-        detail = json.dumps(detail, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+        detail = _compact(_capped(detail))
+        if len(detail) > MAX_DETAIL:  # still too big (many values): kept as valid JSON all the same
+            detail = _compact({"truncated": cap(detail, MAX_DETAIL // 3)})
+    row = (now_iso(), cap(user, MAX_VALUE), cap(address, MAX_VALUE), cap(action, MAX_VALUE), cap(patient, MAX_VALUE),
+           cap(detail, MAX_DETAIL), cap(result, MAX_RESULT))
     db.insert("INSERT INTO audit (time, username, address, action, patient, detail, result) "
-              "VALUES (?, ?, ?, ?, ?, ?, ?)", (now_iso(), user, address, action, patient, detail, result))
+              "VALUES (?, ?, ?, ?, ?, ?, ?)", row)
 
 
 def _moment(value: str, option: str, *, end_of_day: bool) -> str:
@@ -54,11 +82,14 @@ def _moment(value: str, option: str, *, end_of_day: bool) -> str:
             moment = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1 if end_of_day else 0)
         else:
             moment = datetime.fromisoformat(value)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        moment = moment.astimezone(UTC)
     except ValueError:
         raise InputError(f"{option} {value!r} is not a date (YYYY-MM-DD) or date-time (YYYY-MM-DDTHH:MM:SS)") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    except OverflowError:  # 9999-12-31 as `until` is the day after the last one a date can hold
+        raise InputError(f"{option} {value!r} is out of range: give a date before 9999-12-31") from None
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _where(user: str, action: str, patient: str, since: str, until: str) -> tuple[str, list[str]]:

@@ -11,11 +11,13 @@ database collation works (a French `fr-FR` one is what the tests use).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
+import stat
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,14 +43,6 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _create_owner_only(path: Path) -> None:
-    """A new SQLite catalog is created readable by its owner only, whatever the umask: it holds the password
-    hashes and the patient index (SQLite gives its -wal and -shm files the same mode). An existing file keeps
-    the mode its administrator gave it; any other failure is left for sqlite3.connect to report."""
-    with suppress(OSError):
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-
-
 class Catalog:
     """A connection to the catalog database; one per thread (the web server opens one per request)."""
 
@@ -64,13 +58,13 @@ class Catalog:
             path = Path(self.url.removeprefix(SQLITE))
             if not path.parent.is_dir():
                 raise ConfigError("[catalog] url", [f"directory {path.parent} does not exist"])
-            _create_owner_only(path)
             try:
+                owner_only(path)
                 conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute("PRAGMA foreign_keys=ON")
-            except sqlite3.DatabaseError as error:
+            except (sqlite3.DatabaseError, OSError) as error:
                 raise CatalogUnavailable(f"catalog {path} is unusable: {error}") from None
             return conn
         try:
@@ -140,6 +134,15 @@ class Catalog:
                 with self._conn.cursor() as cursor:
                     cursor.executemany(self.sql(text), rows)
 
+    def lock(self, key: str) -> None:
+        """Inside a transaction: wait until no other transaction holds `key`, then hold it until this one ends.
+        A SQLite transaction already holds the database's write lock (`BEGIN IMMEDIATE`); on PostgreSQL this
+        is an advisory lock on the key's hash."""
+        if not self._depth:
+            raise RuntimeError("Catalog.lock needs a transaction")
+        if self.dialect == "postgresql":
+            self.execute("SELECT pg_advisory_xact_lock(hashtext(CAST(? AS TEXT)))", (key,))
+
     @contextmanager
     def transaction(self) -> Iterator[Catalog]:
         """All or nothing; nested calls join the outer transaction."""
@@ -172,6 +175,26 @@ class Catalog:
                         yield self
                 finally:
                     self._depth = 0
+
+
+def owner_only(path: Path) -> None:
+    """Create the SQLite catalog readable and writable by its owner only (0600), whatever the umask: it holds
+    patient identities, the audit trail and password hashes. SQLite gives its -wal and -shm files the mode of
+    the database file. An existing catalog of ours left readable by others (as older versions created it) is
+    closed to them; group bits an administrator chose (a monitoring group) are kept."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            with contextlib.suppress(OSError):
+                status = name.stat()
+                if stat.S_ISREG(status.st_mode) and status.st_mode & 0o007 and status.st_uid == os.geteuid():
+                    name.chmod(stat.S_IMODE(status.st_mode) & ~0o007)
+        return
+    try:
+        os.fchmod(descriptor, 0o600)  # the umask may have taken the owner's bits away too
+    finally:
+        os.close(descriptor)
 
 
 def dialect_of(url: str) -> str:

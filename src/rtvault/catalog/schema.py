@@ -170,6 +170,35 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
     ("0008_vocabulary_byte_order", [
         '@postgresql ALTER TABLE vocabulary ALTER COLUMN term TYPE TEXT COLLATE "C"',
     ]),
+    # Rewriting a row without UPDATE or DELETE: SQLite's REPLACE (`REPLACE INTO`, `INSERT OR REPLACE`) deletes
+    # the conflicting row without firing delete triggers, so an insert naming an existing id is refused before
+    # it happens; PostgreSQL's TRUNCATE fires no row trigger, so a statement trigger refuses it.
+    ("0009_audit_no_rewrite", [
+        "@sqlite CREATE TRIGGER audit_no_replace BEFORE INSERT ON audit "
+        "WHEN EXISTS (SELECT 1 FROM audit WHERE id = NEW.id) "
+        "BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END",
+        "@postgresql CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit "
+        "FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only()",
+    ]),
+    # Sign-in attempts counted before the password is checked, each with an id so that one can be taken back
+    # (catalog/logins.py); repeated refusals of a locked-out address are counted in one row.
+    ("0010_login_attempts", [
+        "DROP TABLE login_failures",
+        "@sqlite CREATE TABLE login_attempts (id {pk}, address TEXT NOT NULL, username TEXT NOT NULL, "
+        "time TEXT NOT NULL)",
+        "@postgresql CREATE TABLE login_attempts (id {pk}, address TEXT NOT NULL, username TEXT NOT NULL, "
+        'time TEXT COLLATE "C" NOT NULL)',
+        "CREATE INDEX login_attempts_address ON login_attempts (address, time)",
+        "@sqlite CREATE TABLE login_lockouts (address TEXT PRIMARY KEY, username TEXT NOT NULL, "
+        "started TEXT NOT NULL, latest TEXT NOT NULL, refused INTEGER NOT NULL DEFAULT 0)",
+        "@postgresql CREATE TABLE login_lockouts (address TEXT PRIMARY KEY, username TEXT NOT NULL, "
+        'started TEXT COLLATE "C" NOT NULL, latest TEXT COLLATE "C" NOT NULL, refused INTEGER NOT NULL DEFAULT 0)',
+    ]),
+    # A session's CSRF token is now an HMAC of its cookie (users.csrf_token): the tokens kept in clear go.
+    # The column stays, empty (dropping a column needs SQLite 3.35).
+    ("0011_csrf_not_stored", [
+        "UPDATE sessions SET csrf = ''",
+    ]),
 ]
 
 

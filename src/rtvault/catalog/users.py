@@ -1,15 +1,18 @@
 """Who may use the web interface and the API: users and roles, passwords (Argon2) or an LDAP/Active Directory
-bind, API tokens, browser sessions, and login rate limiting.
+bind, API tokens and browser sessions (sign-in rate limiting is `logins.py`).
 
 Secrets never reach the database in clear: passwords are Argon2 hashes, tokens and session cookies are
-stored as their SHA-256 (they are long random values, so a fast hash suffices). The user row is read again
+stored as their SHA-256 (they are long random values, so a fast hash suffices), and a session's CSRF token
+is derived from its cookie, never stored. The user row is read again
 on every request, so a new role or a disabled account takes effect at once.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
+import hmac
 import re
 import secrets
 from dataclasses import asdict, dataclass
@@ -27,12 +30,8 @@ ROLES = ("viewer", "operator", "admin")
 SOURCES = ("local", "ldap")
 MIN_PASSWORD = 12
 MAX_PASSWORD_BYTES = 1024  # Argon2 hashes whatever it is given: a megabyte "password" would cost a megabyte's work
-MAX_TYPED_NAME = 100  # what a sign-in form's user name may hold, checked before any hashing
 TOKEN_PREFIX = "rtv_"
 TOKEN_ID_CHARS = 12  # shown by `token list`: enough to name a token, useless to forge one
-MAX_USER_FAILURES = 5  # per (address, user) within FAILURE_WINDOW
-MAX_ADDRESS_FAILURES = 20  # per address, whatever the user names tried
-FAILURE_WINDOW = timedelta(minutes=15)
 
 _NAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 _HASHER = PasswordHasher()
@@ -247,37 +246,6 @@ def ldap_bind(settings: Ldap, name: str, password: str) -> bool:
         connection.unbind()
 
 
-# --- rate limiting -----------------------------------------------------------------------------------------
-
-
-def _typed(name: str) -> str:
-    # Failures are keyed by whatever was typed: cut it, so a megabyte "user name" costs no megabyte row.
-    return name[:MAX_TYPED_NAME]
-
-
-def login_allowed(db: Catalog, address: str, username: str) -> bool:
-    """False once this address failed too often recently, for this user or for all users together."""
-    username = _typed(username)
-    since = _iso(datetime.now(UTC) - FAILURE_WINDOW)
-    for_user = db.one("SELECT COUNT(*) FROM login_failures WHERE address = ? AND username = ? AND time >= ?",
-                      (address, username, since))
-    if for_user and for_user[0] >= MAX_USER_FAILURES:
-        return False
-    for_address = db.one("SELECT COUNT(*) FROM login_failures WHERE address = ? AND time >= ?", (address, since))
-    return not (for_address and for_address[0] >= MAX_ADDRESS_FAILURES)
-
-
-def record_failure(db: Catalog, address: str, username: str) -> None:
-    with db.transaction():
-        db.execute("DELETE FROM login_failures WHERE time < ?", (_iso(datetime.now(UTC) - FAILURE_WINDOW),))
-        db.execute("INSERT INTO login_failures (address, username, time) VALUES (?, ?, ?)",
-                   (address, _typed(username), now_iso()))
-
-
-def clear_failures(db: Catalog, address: str, username: str) -> None:
-    db.execute("DELETE FROM login_failures WHERE address = ? AND username = ?", (address, _typed(username)))
-
-
 # --- API tokens --------------------------------------------------------------------------------------------
 
 
@@ -363,14 +331,22 @@ def revoke_user_tokens(db: Catalog, username: str) -> int:
 def create_session(db: Catalog, username: str, address: str, hours: int) -> tuple[str, Session]:
     """A new session for an active user: (the cookie value, kept only by the browser; the session)."""
     user = _active(db, username)
-    cookie, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    cookie = secrets.token_urlsafe(32)
     now = datetime.now(UTC)
-    session = Session(token_hash=_digest(cookie), user=user, csrf=csrf, expires=_iso(now + timedelta(hours=hours)))
+    session = Session(token_hash=_digest(cookie), user=user, csrf=csrf_token(cookie),
+                      expires=_iso(now + timedelta(hours=hours)))
     with db.transaction():
         db.execute("DELETE FROM sessions WHERE expires <= ?", (_iso(now),))
-        db.execute("INSERT INTO sessions (hash, username, csrf, created, expires, address) VALUES (?, ?, ?, ?, ?, ?)",
-                   (session.token_hash, user.name, csrf, _iso(now), session.expires, address))
+        db.execute("INSERT INTO sessions (hash, username, csrf, created, expires, address) VALUES (?, ?, '', ?, ?, ?)",
+                   (session.token_hash, user.name, _iso(now), session.expires, address))
     return cookie, session
+
+
+def csrf_token(cookie_value: str) -> str:
+    """A session's CSRF token: an HMAC keyed by its cookie, which only the browser keeps (the catalog holds
+    the cookie's SHA-256), so reading the catalog gives neither the cookie nor the token."""
+    mac = hmac.new(cookie_value.encode("utf-8"), b"rtvault csrf token", hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).decode("ascii").rstrip("=")
 
 
 def get_session(db: Catalog, cookie_value: str) -> Session | None:
@@ -378,14 +354,14 @@ def get_session(db: Catalog, cookie_value: str) -> Session | None:
     if not cookie_value:
         return None
     digest = _digest(cookie_value)
-    row = db.one(f"SELECT {_USER_COLUMNS}, s.csrf, s.expires FROM sessions s JOIN users u ON u.name = s.username "
+    row = db.one(f"SELECT {_USER_COLUMNS}, s.expires FROM sessions s JOIN users u ON u.name = s.username "
                  "WHERE s.hash = ?", (digest,))
     if row is None or row[4]:
         return None
-    if row[6] <= now_iso():
+    if row[5] <= now_iso():
         db.execute("DELETE FROM sessions WHERE hash = ?", (digest,))
         return None
-    return Session(token_hash=digest, user=_user(row), csrf=row[5], expires=row[6])
+    return Session(token_hash=digest, user=_user(row), csrf=csrf_token(cookie_value), expires=row[5])
 
 
 def end_session(db: Catalog, cookie_value: str) -> None:

@@ -248,7 +248,8 @@ Examples:
 """)
 @click.option("--user", default="", help="Only what this user did.")
 @click.option("--action", default="",
-              help="Only this action: login, login_failed, logout, search, view, download, restore, user_add ...")
+              help="Only this action: login, login_failed, logout, search, view, download, restore, refused, "
+                   "user_add ...")
 @click.option("--patient", default="", help="Only what concerns this patient (catalog key).")
 @click.option("--since", default="", help="From this date or date-time (UTC), e.g. 2026-11-01.")
 @click.option("--until", default="", help="Up to this date (the whole day) or date-time (UTC).")

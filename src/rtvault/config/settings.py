@@ -307,6 +307,37 @@ class Ldap:
                                                             check=_positive))
 
 
+def _group(value: str) -> str | None:
+    import grp
+
+    if not value:
+        return None
+    try:
+        grp.getgrgid(int(value)) if value.isascii() and value.isdigit() else grp.getgrnam(value)
+    except (KeyError, OverflowError):
+        return f"names no group of this machine, got {value!r}"
+    return None
+
+
+def _public_url(value: str) -> str | None:
+    parts = urllib.parse.urlsplit(value)
+    if value and (parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/")
+                  or parts.query or parts.fragment):
+        return f"must be http(s)://host[:port] with no path, got {value!r}"
+    return None
+
+
+def _networks(value: list[str]) -> str | None:
+    import ipaddress
+
+    for item in value:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            return f"must list IP addresses or networks (10.0.0.0/24), got {item!r}"
+    return None
+
+
 @dataclass(frozen=True, kw_only=True)
 class Web:
     """The search web interface (`rtvault serve`)."""
@@ -319,6 +350,30 @@ class Web:
             "Pinnacle import directory where operators restore patients from the web interface; each restore "
             "goes into a new sub-directory.",
             example="/PrimaryPatientData/rtvault-restores",
+        ),
+    )
+    restore_group: str = field(
+        default="",
+        metadata=about(
+            "Group (name or number) that may read the folders restores create, for Pinnacle's import; empty: "
+            "only the user running rtvault may read them.",
+            example="", check=_group,
+        ),
+    )
+    public_url: str = field(
+        default="",
+        metadata=about(
+            "The address users open, when a reverse proxy serves rtvault (https://rtvault.example.org): an "
+            "https address makes the session cookie Secure even when the proxy talks plain HTTP on this machine.",
+            example="", check=_public_url,
+        ),
+    )
+    trusted_proxies: tuple[str, ...] = field(
+        default=(),
+        metadata=about(
+            "Addresses or networks (10.0.0.0/24) of the reverse proxies whose X-Forwarded-Proto and "
+            "X-Forwarded-For headers are believed; anyone else's are ignored.",
+            check=_networks,
         ),
     )
     session_hours: int = field(default=8, metadata=about("A web session ends after this many hours.",

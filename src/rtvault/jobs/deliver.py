@@ -8,6 +8,8 @@ directory's name is built here from the date, the folded last name and the key.
 
 from __future__ import annotations
 
+import grp
+import os
 import re
 import shutil
 import tempfile
@@ -21,7 +23,7 @@ from rtvault.catalog import fold as folding
 from rtvault.catalog.db import Catalog
 from rtvault.catalog.patients import find_version, is_key, patient_detail
 from rtvault.config import Config
-from rtvault.errors import InputError, NotFound, StoreError
+from rtvault.errors import InputError, NotFound, StoreError, os_failure
 from rtvault.jobs.archives import export, restore_from_archive
 from rtvault.jobs.restore import RestoreSummary, restore_patient
 from rtvault.jobs.stores import open_store
@@ -109,7 +111,7 @@ def restore_to_dir(config: Config, chosen: Chosen, now: datetime | None = None) 
         raise InputError(f"[web] restore_dir {base} does not exist: create it or fix the configuration")
     stamp = (now or datetime.now()).strftime("%Y%m%dT%H%M")
     name = f"{stamp}-{_name_part(chosen.patient['last_name'])}-{chosen.patient['key']}"
-    destination = _new_directory(base, name)
+    destination = _new_directory(base, name, config.web.restore_group)
     loc, path = chosen.location, chosen.patient["path"]
     try:
         if loc["kind"] == "snapshot":
@@ -138,12 +140,29 @@ def restore_with_institution(store: Store, path: str, destination: Path, snapsho
     return summary
 
 
-def _new_directory(base: Path, name: str) -> Path:
+def _group_id(group: str) -> int:
+    try:
+        return int(group) if group.isascii() and group.isdigit() else grp.getgrnam(group).gr_gid
+    except KeyError:
+        raise InputError(f"[web] restore_group {group!r} names no group of this machine") from None
+
+
+def _new_directory(base: Path, name: str, group: str = "") -> Path:
+    """A new folder for one restore, closed to other users whatever the umask (0700), or open to `group` for
+    reading (0750) when one is configured for Pinnacle's import; what is restored inside keeps its own modes."""
+    gid = _group_id(group) if group else None
     for attempt in range(1, 100):
         candidate = base / (name if attempt == 1 else f"{name}-{attempt}")
         try:
-            candidate.mkdir()
+            candidate.mkdir(mode=0o700)
         except FileExistsError:
             continue
+        try:
+            if gid is not None:
+                os.chown(candidate, -1, gid)
+            candidate.chmod(0o700 if gid is None else 0o750)
+        except OSError as error:
+            candidate.rmdir()
+            raise os_failure(error, candidate, doing=f"give group {group} access to") from None
         return candidate
     raise InputError(f"{base} already holds 99 restores named {name}: clean it up")

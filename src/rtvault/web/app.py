@@ -23,9 +23,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from rtvault.catalog import audit
 from rtvault.catalog.db import Catalog, open_catalog
 from rtvault.catalog.search import Criteria
 from rtvault.catalog.users import Session, User, get_session, role_allows, token_user
@@ -35,6 +36,7 @@ from rtvault.errors import (
     Forbidden,
     InputError,
     NotFound,
+    Refused,
     RtvaultError,
     TooLarge,
     Unauthorized,
@@ -44,12 +46,13 @@ from rtvault.web import views
 from rtvault.web.call import Call
 from rtvault.web.errors import Explained, explain, explain_status, invalid_input
 from rtvault.web.i18n import DEFAULT, LANGUAGES, from_accept_language, local_time, translator
-from rtvault.web.security import SecurityHeaders, with_security_headers
+from rtvault.web.security import SecurityHeaders, local_path, with_security_headers
 
 HERE = Path(__file__).parent
 SESSION_COOKIE = "rtvault_session"
 LANG_COOKIE = "rtvault_lang"
 MAX_BODY = 64 * 1024  # our forms and JSON bodies are a few hundred bytes
+TOKEN_FIELDS = ("csrf", "login_token")
 log = logging.getLogger(__name__)
 
 
@@ -71,8 +74,39 @@ def is_loopback(address: str) -> bool:
         return address == "localhost"
 
 
+def _among(address: str, networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
+def _proxies(request: Request) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    site = getattr(request.app.state, "site", None) if "app" in request.scope else None
+    return site.proxies if site is not None else ()
+
+
+def from_trusted_proxy(request: Request) -> bool:
+    """Whether the request came through one of `[web] trusted_proxies` (whose X-Forwarded-* are believed)."""
+    return _among(request.client.host if request.client else "", _proxies(request))
+
+
 def client_address(request: Request) -> str:
-    return request.client.host if request.client else ""
+    """The client's address: the peer's, or behind a trusted proxy the last address of X-Forwarded-For that is
+    not itself a trusted proxy (anyone can put anything at its start)."""
+    peer = request.client.host if request.client else ""
+    if not from_trusted_proxy(request):
+        return peer
+    hops = [hop.strip() for hop in request.headers.get("x-forwarded-for", "").split(",") if hop.strip()]
+    for hop in reversed(hops):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            return peer  # a garbled header: the proxy's own address, rather than a made-up one
+        if not _among(hop, _proxies(request)):
+            return hop
+    return peer
 
 
 def language(request: Request) -> str:
@@ -93,16 +127,23 @@ class Site:
         self.templates = Environment(loader=FileSystemLoader(HERE / "templates"), undefined=StrictUndefined,
                                      autoescape=select_autoescape(default=True, default_for_string=True))
         self.templates.filters["local_time"] = functools.partial(local_time, zone=zone)
+        self.proxies = tuple(ipaddress.ip_network(item, strict=False) for item in config.web.trusted_proxies)
 
     def catalog(self) -> Catalog:
         return Catalog(self.config.catalog.url)
 
     def secure_cookie(self, request: Request) -> bool:
-        """Secure (HTTPS only) unless turned off, or the browser is on this machine and talks to a loopback
-        address (the plain-HTTP demo); a reverse proxy on this machine forwards another host name, so its
-        clients still get Secure cookies."""
-        direct = is_loopback(client_address(request)) and is_loopback(request.url.hostname or "")
-        return self.config.web.secure_cookies and not direct
+        """Secure (HTTPS only) unless turned off. With `[web] public_url`, its scheme decides; else a trusted
+        proxy's X-Forwarded-Proto does; else Secure unless the browser is on this machine and talks to a
+        loopback address (the plain-HTTP demo)."""
+        if not self.config.web.secure_cookies:
+            return False
+        if self.config.web.public_url:
+            return self.config.web.public_url.lower().startswith("https://")
+        proto = request.headers.get("x-forwarded-proto", "")
+        if proto and from_trusted_proxy(request):
+            return proto.split(",")[0].strip().lower() == "https"
+        return not (is_loopback(client_address(request)) and is_loopback(request.url.hostname or ""))
 
     # --- rendering -----------------------------------------------------------------------------------------
 
@@ -176,12 +217,16 @@ class Site:
         try:
             with self.catalog() as db:
                 user, session = self.credentials(db, request, api)
-                if not role_allows(user.role, page.role):
-                    raise Forbidden(page.role, user.role)
-                if request.method == "POST" and session is not None:
-                    check_csrf(request, params, session)
+                try:
+                    if not role_allows(user.role, page.role):
+                        raise Forbidden(page.role, user.role)
+                    if request.method == "POST" and session is not None:
+                        check_csrf(request, params, session)
+                except Refused as error:
+                    record_refusal(db, request, user.name, error, needed=page.role)
+                    raise
                 call = Call(self.config, db, user, session, client_address(request), params,
-                            dict(request.path_params), api)
+                            dict(request.path_params), api, request.method)
                 result = page.view(call)
                 if isinstance(result, Response):
                     return result
@@ -197,6 +242,15 @@ class Site:
             return self.error(request, error, lang, api, user, session)
 
 
+def record_refusal(db: Catalog, request: Request, user: str, error: Refused, *, needed: str = "") -> None:
+    """A signed-in user refused (role too small, bad CSRF token): one audit row naming what was asked."""
+    detail = {"method": request.method, "path": request.url.path}
+    if isinstance(error, Forbidden):
+        detail["needed"] = needed
+    audit.record(db, user=user, address=client_address(request), action="refused",
+                 patient=request.path_params.get("key", ""), detail=detail, result=str(error))
+
+
 def check_csrf(request: Request, params: dict[str, str], session: Session) -> None:
     supplied = request.headers.get("x-csrf-token") or params.get("csrf", "")
     if not hmac.compare_digest(supplied.encode(), session.csrf.encode()):
@@ -204,8 +258,9 @@ def check_csrf(request: Request, params: dict[str, str], session: Session) -> No
 
 
 async def read_params(request: Request) -> dict[str, str]:
-    """Query parameters, and for a POST its form or JSON object's fields, all as text."""
-    params = dict(request.query_params)
+    """Query parameters, and for a POST its form or JSON object's fields, all as text. A token (CSRF, sign-in
+    form) counts only from the body (or a header): one in the query string would end up in logs and history."""
+    params = {k: v for k, v in request.query_params.items() if k not in TOKEN_FIELDS}
     if request.method != "POST":
         return params
     if int(request.headers.get("content-length") or 0) > MAX_BODY:
@@ -255,6 +310,27 @@ PAGES: list[tuple[str, str, Callable, str, str | None, tuple[str, ...]]] = [
 ]
 
 
+def slash_twin(app: Starlette, request: Request) -> str | None:
+    """The path with its final slash added or removed, when that is an address of ours, as a relative URL with
+    the query: Starlette's own redirect copies the Host header into Location."""
+    raw = request.scope.get("raw_path") or request.url.path.encode()
+    path = raw.decode("latin-1")
+    if path == "/" or "?" in path:
+        return None
+    twin = path.rstrip("/") if path.endswith("/") else path + "/"
+    if local_path(twin) != twin:  # never //host: a relative URL naming another site
+        return None
+
+    def ours(scope: dict) -> bool:
+        return any(route.matches(scope)[0] is not Match.NONE for route in app.router.routes)
+
+    # Only when the path itself is no address of ours (not a file missing under /static, say).
+    twin_path = request.url.path.rstrip("/") if path.endswith("/") else request.url.path + "/"
+    if ours(request.scope) or not ours({**request.scope, "path": twin_path}):
+        return None
+    return twin + (f"?{request.url.query}" if request.url.query else "")
+
+
 def create_app(config: Config, zone: tzinfo | None = None) -> Starlette:
     """The ASGI application serving `config`'s catalog; the catalog's schema is brought up to date once here.
     Times are shown in `zone`, by default the server's local time zone."""
@@ -270,8 +346,12 @@ def create_app(config: Config, zone: tzinfo | None = None) -> Starlette:
     routes.append(Mount("/static", StaticFiles(directory=HERE / "static"), name="static"))
 
     async def refused(request: Request, exc: Exception) -> Response:
-        """Starlette's own refusals (no such address, wrong method), with the signed-in header."""
+        """Starlette's own refusals (no such address, wrong method), with the signed-in header; an address
+        that exists with (or without) a final slash is redirected there, by a relative URL."""
         status = exc.status_code if isinstance(exc, HTTPException) else 500
+        twin = slash_twin(app, request) if status == 404 else None
+        if twin:
+            return RedirectResponse(twin, status_code=307)
         user, session = await run_in_threadpool(site.signed_in, request)
         lang = language(request)
         return site.explained(request, explain_status(status, translator(lang)), lang,
@@ -286,6 +366,7 @@ def create_app(config: Config, zone: tzinfo | None = None) -> Starlette:
         return with_security_headers(answer)
 
     app = Starlette(routes=routes, exception_handlers={HTTPException: refused, Exception: crashed})
+    app.router.redirect_slashes = False  # Starlette's redirect names the Host header's site: see slash_twin
     app.add_middleware(SecurityHeaders)
     app.state.site = site
     return app

@@ -23,6 +23,7 @@ class Call:
     params: dict[str, str]
     path_params: dict[str, str]
     api: bool
+    method: str = "GET"
 
     def get(self, name: str, default: str = "") -> str:
         return self.params.get(name, default).strip()
@@ -31,7 +32,8 @@ class Call:
         text = self.get(name)
         if not text:
             return default
-        if not text.isdigit() or not least <= int(text) <= most:
+        # ASCII digits only: `isdigit` also accepts ², which `int` refuses (an HTTP 500 before).
+        if not (text.isascii() and text.isdigit() and len(text) <= 9) or not least <= int(text) <= most:
             raise InputError(f"{name} must be a whole number from {least} to {most}, got {text!r}")
         return int(text)
 

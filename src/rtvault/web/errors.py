@@ -16,6 +16,7 @@ from rtvault.errors import (
     InputError,
     LockBusy,
     NotFound,
+    PartialResult,
     StoreError,
     TooLarge,
     TooManyAttempts,
@@ -39,6 +40,7 @@ KINDS: tuple[tuple[type[Exception], str], ...] = (
     (CatalogError, "catalog"),
     (ConfigError, "config"),
     (StoreError, "store"),
+    (PartialResult, "partial"),
 )
 # Starlette's own refusals (an unknown address, a wrong method) carry only a status.
 STATUS_KINDS = {404: "no_page", 405: "method", 500: "internal"}

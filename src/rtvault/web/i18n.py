@@ -301,6 +301,10 @@ _ERRORS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
     "store": (("Erreur de stockage", "Le stockage ne contient pas ce qui est demandé ou est endommagé : prévenez "
                "l'administrateur de rtvault."),
               ("Store error", "The store lacks what was asked or is damaged: tell the rtvault administrator.")),
+    "partial": (("Résultat partiel", "L'opération s'est terminée, mais certains patients ou fichiers n'ont pas pu "
+                 "être lus ou écrits (ils sont nommés) : prévenez l'administrateur de rtvault."),
+                ("Partial result", "The operation finished, but some patients or files could not be read or "
+                 "written (they are named): tell the rtvault administrator.")),
     "no_page": (("Page introuvable", "Cette adresse ne correspond à aucune page de rtvault."),
                 ("Page not found", "This address matches no rtvault page.")),
     "method": (("Méthode non permise", "Cette page ne s'utilise pas ainsi : repartez de la recherche."),

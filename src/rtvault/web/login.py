@@ -1,7 +1,8 @@
 """Signing in and out: the only pages open without a session.
 
-The sign-in form carries a one-time token also set as a cookie (a login-CSRF guard); failures are counted per
-address and user name, and past the limit the page answers 429. Every sign-in, failure and sign-out is
+The sign-in form carries a one-time token also set as a cookie (a login-CSRF guard); attempts are counted per
+address and user name before the password is checked (catalog/logins.py), and past the limit the page
+answers 429. Every sign-in, failure and sign-out is
 recorded in the audit trail.
 """
 
@@ -16,20 +17,26 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from rtvault.catalog import audit
+from rtvault.catalog.logins import MAX_TYPED_NAME, begin_attempt, succeeded, take_back
 from rtvault.catalog.users import (
     MAX_PASSWORD_BYTES,
-    MAX_TYPED_NAME,
     DirectoryUnavailable,
     authenticate,
-    clear_failures,
     create_session,
     end_session,
     get_session,
-    login_allowed,
-    record_failure,
 )
-from rtvault.errors import RtvaultError
-from rtvault.web.app import SESSION_COOKIE, Site, check_csrf, client_address, language, read_params, remember_language
+from rtvault.errors import CsrfRefused, RtvaultError
+from rtvault.web.app import (
+    SESSION_COOKIE,
+    Site,
+    check_csrf,
+    client_address,
+    language,
+    read_params,
+    record_refusal,
+    remember_language,
+)
 from rtvault.web.security import local_path
 
 LOGIN_COOKIE = "rtvault_login"
@@ -63,19 +70,21 @@ def sign_in(site: Site, request: Request, params: dict[str, str], lang: str) -> 
     if not expected or not hmac.compare_digest(expected.encode(), params.get("login_token", "").encode()):
         return _form(site, request, lang, next_path, error="login_expired", status=403, username=name)
     with site.catalog() as db:
-        if not login_allowed(db, address, name):
-            audit.record(db, user=name, address=address, action="login_failed", result="too many attempts")
+        attempt = begin_attempt(db, address, name)  # counted as a failure until the password proves right
+        if not attempt.allowed:
+            if attempt.first_refusal:  # the next ones are counted, and recorded as one row when it is over
+                audit.record(db, user=name, address=address, action="login_failed", result="too many attempts")
             return _form(site, request, lang, next_path, error="too_many", status=429, username=name)
         try:
             user = None if oversized else authenticate(db, site.config.web.ldap, name, password)
         except DirectoryUnavailable as error:
+            take_back(db, attempt)
             audit.record(db, user=name, address=address, action="login_failed", result=str(error))
             return _form(site, request, lang, next_path, error="error_text_directory", status=503, username=name)
         if user is None:
-            record_failure(db, address, name)
             audit.record(db, user=name, address=address, action="login_failed", result="wrong user name or password")
             return _form(site, request, lang, next_path, error="login_failed", status=401, username=name)
-        clear_failures(db, address, name)
+        succeeded(db, address, name)
         cookie, _session = create_session(db, user.name, address, site.config.web.session_hours)
         audit.record(db, user=user.name, address=address, action="login")
     response = RedirectResponse(next_path, status_code=303)
@@ -91,7 +100,11 @@ def sign_out(site: Site, request: Request, params: dict[str, str], lang: str) ->
         with site.catalog() as db:
             session = get_session(db, cookie)
             if session is not None:
-                check_csrf(request, params, session)
+                try:
+                    check_csrf(request, params, session)
+                except CsrfRefused as error:
+                    record_refusal(db, request, session.user.name, error)
+                    raise
                 end_session(db, cookie)
                 audit.record(db, user=session.user.name, address=client_address(request), action="logout")
     except RtvaultError as error:  # a forged sign-out: the user is still signed in, the page says so

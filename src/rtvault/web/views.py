@@ -66,7 +66,15 @@ def _audited(call: Call, action: str, work: Callable[[], tuple[dict, Result]]) -
 
 
 def download(call: Call) -> Response:
-    """`GET /patients/{key}/download?version=&location=`: the version as a Pinnacle-format tar."""
+    """`GET /patients/{key}/download?version=&location=`: the version as a Pinnacle-format tar. `HEAD` checks
+    the same things and answers the same headers without building the tar; nothing was sent, nothing is
+    recorded."""
+    if call.method == "HEAD":
+        chosen = choose(call.db, call.config, call.path_params["key"], call.get("version"), call.get("location"))
+        head = Response(b"", media_type="application/x-tar",
+                        headers={"Content-Disposition": f'attachment; filename="{download_name(chosen)}"'})
+        del head.headers["content-length"]  # the size is known only once the tar is built
+        return head
 
     def work() -> tuple[dict, Response]:
         chosen = choose(call.db, call.config, call.path_params["key"], call.get("version"), call.get("location"))
