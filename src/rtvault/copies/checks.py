@@ -17,6 +17,7 @@ from rtvault.errors import StoreError
 from rtvault.store import Store
 from rtvault.store.backend import Backend
 from rtvault.store.objects import verify_object
+from rtvault.store.repository import parse_manifest
 
 _H = "[0-9a-f]{64}"
 _KINDS = (
@@ -175,9 +176,9 @@ class Checker:
             self._need(f"data/{entry['hash'][:2]}/{entry['hash']}", by)
 
     def _check_manifest(self, key: str, snapshot_id: str) -> None:
-        manifest = json.loads(self.backend.get(key))
-        if manifest.get("id") != snapshot_id or not isinstance(manifest.get("patients"), list):
-            raise ValueError("not a snapshot manifest of this name (no id, or another id, or no patient list)")
+        manifest = parse_manifest(self.backend.get(key))  # its integrity hash first: a changed manifest's
+        if manifest["id"] != snapshot_id:  # trees are not looked for (what it names is not to be trusted)
+            raise ValueError(f"not the snapshot manifest of this name (it holds snapshot {manifest['id']})")
         roots = [p["tree"] for p in manifest["patients"]] + ([manifest["other"]["tree"]] if manifest.get("other")
                                                               else [])
         for digest in roots:
