@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from rtvault.copies.repair import repair
-from rtvault.copies.verify import Budget, load_state, verify
+from rtvault.copies.verify import Budget, load_state, store_keys, verify
 from rtvault.jobs.maintenance import check_store
 from rtvault.store import integrity
 from rtvault.store.repository import snapshot_key
@@ -63,7 +63,7 @@ def test_a_manifest_changed_but_still_json_is_repaired_from_the_copy(replicated:
     _edit(replicated.primary_path / renamed, _rename)
     _edit(replicated.primary_path / retargeted, _retarget)  # names a tree that no store holds
     problems = verify(replicated.primary, all=True).problems
-    assert sorted((p.key, p.kind) for p in problems) == [(renamed, "corrupt"), (retargeted, "corrupt")]
+    assert sorted((p.key, p.kind) for p in problems) == sorted([(renamed, "corrupt"), (retargeted, "corrupt")])
 
     report = repair(replicated.config, "primary")
 
@@ -117,3 +117,23 @@ def test_a_missing_tree_named_by_an_old_manifest_goes_once_the_manifest_is_fixed
 
     assert verify(copies.primary, budget=Budget(percent=1)).problems == []
     assert load_state(copies.primary).problems == []
+
+
+def test_an_archive_index_changed_but_still_json_is_found_and_repaired(replicated: Copies) -> None:
+    record = next(k for k in store_keys(replicated.primary) if k.startswith("archives/") and k.count("/") == 1
+                  and k.endswith(".json"))
+    summary = record.replace("archives/", "archives/summaries/")
+    good = {k: (replicated.primary_path / k).read_bytes() for k in (record, summary)}
+    for key in good:
+        _edit(replicated.primary_path / key, lambda index: index["patients"][0].update(last_name="SOMEONE-ELSE"))
+
+    assert [p.file for p in check_store(replicated.primary).problems] == [record]
+    problems = verify(replicated.primary, all=True).problems
+    assert sorted((p.key, p.kind) for p in problems) == sorted((k, "corrupt") for k in good)
+    assert all("integrity hash" in p.detail for p in problems)
+
+    report = repair(replicated.config, "primary")
+
+    assert report.healthy and sorted(r["key"] for r in report.repaired) == sorted(good)
+    assert {k: (replicated.primary_path / k).read_bytes() for k in good} == good
+    assert verify(replicated.primary, all=True).healthy

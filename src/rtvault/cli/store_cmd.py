@@ -35,8 +35,8 @@ def check_command(app: AppContext, read_data: bool, store_name: str | None, as_j
                    f"referenced, {report.objects_stored} stored ({report.unreferenced} unreferenced)"
                    + (f", {report.objects_read} read back ({report.bytes_read / 1e6:.1f} MB)" if read_data else ""))
         if report.without_integrity:
-            click.echo(f"  note: {len(report.without_integrity)} snapshot manifest(s) written before integrity "
-                       "hashes have none, so a change to them cannot be detected: "
+            click.echo(f"  note: {len(report.without_integrity)} manifest(s) or archive index(es) written before "
+                       "integrity hashes have none, so a change to them cannot be detected: "
                        + ", ".join(report.without_integrity))
         for problem in report.problems:
             click.echo(f"  problem: {problem}")

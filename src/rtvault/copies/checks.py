@@ -14,7 +14,7 @@ from typing import BinaryIO
 
 from rtvault.archive import records
 from rtvault.errors import StoreError
-from rtvault.store import Store
+from rtvault.store import Store, integrity
 from rtvault.store.backend import Backend
 from rtvault.store.objects import verify_object
 from rtvault.store.repository import parse_manifest
@@ -192,6 +192,7 @@ class Checker:
         record = json.loads(self.backend.get(f"archives/{archive_id}.json"))
         if record.get("id") != archive_id or not isinstance(record.get("members"), list):
             raise ValueError("not the index of this archive (another id, or no member list)")
+        integrity.sealed(record)
         return record
 
     def _check_record(self, key: str, archive_id: str) -> None:
@@ -215,8 +216,10 @@ class Checker:
             raise ValueError("damaged: it does not list the members of the archive's index")
 
     def _check_summary(self, key: str, archive_id: str) -> None:
-        if json.loads(self.backend.get(key)).get("id") != archive_id:
+        summary = json.loads(self.backend.get(key))
+        if summary.get("id") != archive_id:
             raise ValueError("not the summary of this archive")
+        integrity.sealed(summary)
 
     def _check_override(self, key: str, _name: str) -> None:
         if not {"kind", "date", "reason"} <= json.loads(self.backend.get(key)).keys():

@@ -30,7 +30,7 @@ from rtvault.config import Config
 from rtvault.errors import ConfigError, LockBusy, Problem, RtvaultError, StoreError
 from rtvault.events import NoProgress, Progress
 from rtvault.jobs.stores import open_store
-from rtvault.store import Store
+from rtvault.store import Store, integrity
 from rtvault.store.backend import Backend
 from rtvault.store.locks import WriterLock
 from rtvault.store.objects import BLOCK, data_key, verify_object
@@ -276,7 +276,7 @@ def _copy_indexes(source: Store, target: Store, missing: list[str], present: _Pr
             if key.startswith("snapshots/"):  # a manifest changed since written (its integrity hash) stays behind
                 lack = _snapshot_lacks(parse_manifest(source.backend.get(key)), present)
             else:
-                lack = _archive_lacks(json.loads(source.backend.get(key)), present)
+                lack = _archive_lacks(integrity.parse(source.backend.get(key)), present)
         except (ValueError, KeyError, TypeError, AttributeError, StoreError) as error:
             summary.problems.append(Problem(key, f"not copied, unreadable on the source {source.location}: {error}"))
             continue

@@ -37,8 +37,8 @@ class CheckReport:
     bytes_read: int = 0
     unreferenced: int = 0
     problems: list[Problem] = field(default_factory=list)
-    without_integrity: list[str] = field(default_factory=list)  # manifests written before integrity hashes:
-    # accepted, but a change to them cannot be seen
+    without_integrity: list[str] = field(default_factory=list)  # manifests and archive indexes written before
+    # integrity hashes: accepted, but a change to them cannot be seen
 
     @property
     def healthy(self) -> bool:
@@ -89,6 +89,11 @@ def archive_objects(store: Store) -> set[str]:
 
 def _check_archives(store: Store, report: CheckReport, read_data: bool) -> None:
     for record in records.all_records(store):
+        try:
+            if not integrity.sealed(record):
+                report.without_integrity.append(records.record_key(record["id"]))
+        except ValueError as error:
+            report.problems.append(Problem(records.record_key(record["id"]), f"damaged archive index: {error}"))
         key = records.tar_key(record["id"])
         if not store.backend.exists(key):
             report.problems.append(Problem(key, f"missing: archive {record['file']} is gone"))

@@ -45,3 +45,13 @@ def sealed(document: dict) -> bool:
     if recorded != digest(document):
         raise ValueError("its content does not match its integrity hash (it was changed after it was written)")
     return True
+
+
+def parse(data: bytes) -> dict:
+    """A stored JSON document, checked against its integrity hash (ValueError when it is not a JSON object or
+    does not match)."""
+    document = json.loads(data)
+    if not isinstance(document, dict):
+        raise ValueError("not a JSON object")
+    sealed(document)
+    return document

@@ -50,12 +50,9 @@ def _json_bytes(data: object) -> bytes:
 def parse_manifest(data: bytes) -> dict:
     """A snapshot manifest from its stored bytes; ValueError when it is not one, or when its content no
     longer matches its integrity hash (a manifest written before integrity hashes has none: accepted)."""
-    manifest = json.loads(data)
-    if not isinstance(manifest, dict):
-        raise ValueError("not a JSON object")
+    manifest = integrity.parse(data)
     if not isinstance(manifest.get("id"), str) or not isinstance(manifest.get("patients"), list):
         raise ValueError("no id or no patient list")
-    integrity.sealed(manifest)
     return manifest
 
 
