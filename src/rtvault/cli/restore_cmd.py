@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import click
@@ -133,13 +134,14 @@ def _restore(store: Store, key: str | None, everything: bool, destination: Path,
 
 def _hints(summary: RestoreSummary, store_name: str | None) -> list[str]:
     """The commands that may bring back what was not restored."""
-    store = f" --store {store_name}" if store_name else ""
+    store = f" --store {shlex.quote(store_name)}" if store_name else ""
     hints = []
     for failure in summary.failed:
         if failure["older_snapshot"] and failure["patient"]:
             force = " --force" if failure["files_written"] else ""
-            hints.append(f"rtvault restore --patient {failure['patient']} --snapshot {failure['older_snapshot']} "
-                         f"--to {summary.to}{store}{force}   (an older version, which may be whole)")
+            hints.append(f"rtvault restore --patient {shlex.quote(failure['patient'])} --snapshot "
+                         f"{failure['older_snapshot']} --to {shlex.quote(summary.to)}{store}{force}   (an older "
+                         "version, which may be whole)")
     hints.append(f"rtvault verify --all{store} && rtvault repair{store}   (heals damaged files from another store "
                  "holding good copies; then run this restore again with --force)")
     return hints

@@ -41,7 +41,7 @@ class RestoreSummary:
     failed: list[dict] = field(default_factory=list)
 
     def to_json(self) -> dict[str, object]:
-        return {key: value for key, value in self.__dict__.items()}
+        return self.__dict__.copy()
 
     def tree_failed(self, base: str, tree: str, reason: str) -> None:
         self.failed.append({"patient": base, "tree": tree, "reason": reason, "files_written": 0,
