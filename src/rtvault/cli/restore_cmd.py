@@ -103,7 +103,11 @@ Examples:
 def restore_command(app: AppContext, key: str | None, everything: bool, destination: Path, snapshot: str | None,
                     at: str | None, force: bool, from_archive: str | None, store_name: str | None,
                     as_json: bool) -> None:
-    """Restore one patient (--patient KEY) or everything (--all), byte-identical, under --to."""
+    """Restore one patient (--patient KEY) or everything (--all), byte-identical, under --to.
+
+    What a damaged store cannot give (a patient's tree, a file's content) is named with the reason and the
+    commands that may help, everything else is restored, and the exit code is 9.
+    """
     if bool(key) == everything:
         raise InputError("give exactly one of --patient KEY or --all")
     if everything and at:
