@@ -274,14 +274,15 @@ def _flip_member_byte(vault: Vault, archive_id: str, member: str, archive_file: 
     stored.write_bytes(bytes(data))
 
 
-def test_restore_from_a_damaged_stored_archive_stops(vault: Vault, tmp_path: Path) -> None:
+def test_restore_from_a_damaged_stored_archive_names_the_damaged_file(vault: Vault, tmp_path: Path) -> None:
     wanted = vault.patient_paths()[0]
     archive_file = pinnacle_tar(vault.root, tmp_path / "p.tar", [wanted])
     archive = vault.ingest_one(archive_file)
     _flip_member_byte(vault, archive["id"], f"{wanted}/Plan_0/plan.Trial", archive_file)
-    done = vault.cli("restore", "--patient", wanted, "--to", str(tmp_path / "out"), "--from-archive", expect=8)
-    assert "plan.Trial" in done.stderr
+    done = vault.cli("restore", "--patient", wanted, "--to", str(tmp_path / "out"), "--from-archive", expect=9)
+    assert f"INCOMPLETE {wanted}" in done.stderr and "plan.Trial" in done.stderr
     assert not (tmp_path / "out" / wanted / "Plan_0" / "plan.Trial").exists()
+    assert (tmp_path / "out" / wanted / "Patient").exists()  # the good files are restored
     assert vault.cli("check", "--read-data", expect=7)
 
 

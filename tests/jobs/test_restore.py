@@ -16,7 +16,7 @@ import pytest
 
 from rtvault.demo import EvolveResult, evolve_database
 from rtvault.errors import ExitCode, StoreError
-from rtvault.jobs.restore import restore_all, restore_patient
+from rtvault.jobs.restore import RestoreIncomplete, restore_all, restore_patient
 from rtvault.store.objects import data_key
 from rtvault.store.repository import new_snapshot_id
 
@@ -305,10 +305,15 @@ def test_a_tampered_store_never_writes_outside_the_destination(own_store, tmp_pa
 
     done = own_store.cli("restore", "--patient", "666", "--to", str(dest), expect=ExitCode.STORE)
     assert "unsafe name" in done.stderr, done.stderr
-    with pytest.raises(StoreError, match="unsafe name"):
+    assert everything_under(tmp_path) == before
+    with pytest.raises(RestoreIncomplete) as raised:  # the hostile patient is not restored, the root files are
         restore_all(own_store.store, dest)
 
-    assert everything_under(tmp_path) == before
+    assert [f["patient"] for f in raised.value.summary.failed] == [path]
+    assert "unsafe name" in raised.value.summary.failed[0]["reason"]
+    written = set(everything_under(tmp_path)) - set(before)
+    assert written and all(p.startswith("room/a/b/dest") or "room/a/b/dest".startswith(p + "/") for p in written)
+    assert not [p for p in written if "Patient_666" in p or "escape" in p or p.endswith("/d")]
     assert not Path("/tmp/rtvault-escape-test").exists() and not Path("/tmp/rtvault-escape-test-x").exists()
 
 
@@ -380,7 +385,7 @@ def test_a_symlink_at_the_temporary_name_is_not_followed(backed_up, tmp_path: Pa
     assert not os.path.islink(patient / "Patient")
 
 
-def test_a_damaged_object_fails_the_restore_and_leaves_no_partial_file(own_store, tmp_path: Path) -> None:
+def test_a_damaged_object_fails_its_file_only_and_leaves_no_partial_file(own_store, tmp_path: Path) -> None:
     entry = own_store.manifests()[-1]["patients"][0]
     tree = own_store.tree_of(entry["path"])
     victim = next(f for f in tree["files"] if f["name"] == "ImageSet_0.img")
@@ -390,24 +395,24 @@ def test_a_damaged_object_fails_the_restore_and_leaves_no_partial_file(own_store
     obj.write_bytes(bytes(data))
     dest = tmp_path / "dest"
 
-    done = own_store.cli("restore", "--patient", entry["path"], "--to", str(dest), expect=ExitCode.STORE)
+    done = own_store.cli("restore", "--patient", entry["path"], "--to", str(dest), expect=ExitCode.PARTIAL)
 
-    assert "damaged" in done.stderr and victim["hash"] in done.stderr
+    assert "damaged" in done.stderr and victim["hash"] in done.stderr and "ImageSet_0.img" in done.stderr
     target = dest / entry["path"] / "ImageSet_0.img"
     assert not os.path.lexists(target)
     assert not [p for p in dest.rglob("*") if "rtvault-partial" in p.name]
     restored = own_store.files_of(dest)
-    source = own_store.source_files()
-    assert all(restored[rel] == source[rel] for rel in restored), "a restored file is not whole"
+    source = under(own_store.source_files(), entry["path"])
+    assert restored == {rel: v for rel, v in source.items() if rel != f"{entry['path']}/ImageSet_0.img"}
 
 
-def test_a_missing_object_fails_the_restore(own_store, tmp_path: Path) -> None:
+def test_a_missing_object_fails_its_file(own_store, tmp_path: Path) -> None:
     entry = own_store.manifests()[-1]["patients"][0]
     victim = next(f for f in own_store.tree_of(entry["path"])["files"] if f["name"] == "Patient")
     (own_store.store_path / data_key(victim["hash"])).unlink()
 
     done = own_store.cli("restore", "--patient", entry["path"], "--to", str(tmp_path / "dest"),
-                         expect=ExitCode.STORE)
+                         expect=ExitCode.PARTIAL)
 
-    assert "missing" in done.stderr
+    assert "missing" in done.stderr and f"INCOMPLETE {entry['path']}" in done.stderr
     assert not os.path.lexists(tmp_path / "dest" / entry["path"] / "Patient")

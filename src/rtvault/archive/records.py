@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime
 from rtvault.archive import index
 from rtvault.archive.keep import KeepUntil, Override, keep_until
 from rtvault.errors import StoreError
-from rtvault.store import Store
+from rtvault.store import Store, integrity
 
 RECORD_VERSION = 1
 
@@ -57,10 +57,12 @@ def save(store: Store, record: dict) -> None:
     """Write the checksum manifest, then the index (the archive file itself is already in place)."""
     lines = [f"{m['hash']}  {m['name']}\n" for m in record["members"] if m.get("hash") and m.get("complete", True)]
     store.backend.put(checksum_key(record["id"]), "".join(lines).encode("utf-8", "surrogateescape"))
-    store.backend.put(summary_key(record["id"]), json.dumps(index.summary(record), ensure_ascii=True).encode())
+    store.backend.put(summary_key(record["id"]), json.dumps(integrity.seal(index.summary(record)),
+                                                             ensure_ascii=True).encode())
     store.backend.barrier()  # the archive file and its objects are durable before the index names them
-    store.backend.put(record_key(record["id"]), json.dumps({**record, "format": RECORD_VERSION}, indent=1,
-                                                            ensure_ascii=True).encode("ascii") + b"\n", durable=True)
+    store.backend.put(record_key(record["id"]), json.dumps(integrity.seal({**record, "format": RECORD_VERSION}),
+                                                           indent=1, ensure_ascii=True).encode("ascii") + b"\n",
+                      durable=True)
 
 
 def load(store: Store, wanted: str) -> dict:

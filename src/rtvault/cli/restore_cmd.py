@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import click
@@ -9,10 +10,12 @@ import click
 from rtvault.cli.backup_cmd import store_option
 from rtvault.cli.output import AppContext, echo, emit_json, json_option, progress_for
 from rtvault.errors import InputError
+from rtvault.events import Progress
 from rtvault.jobs import history
 from rtvault.jobs.archives import restore_from_archive
-from rtvault.jobs.restore import restore_all, restore_patient
+from rtvault.jobs.restore import RestoreIncomplete, RestoreSummary, restore_all, restore_patient
 from rtvault.jobs.stores import open_store
+from rtvault.store import Store
 
 
 @click.command("snapshots", epilog="""\b
@@ -100,28 +103,73 @@ Examples:
 def restore_command(app: AppContext, key: str | None, everything: bool, destination: Path, snapshot: str | None,
                     at: str | None, force: bool, from_archive: str | None, store_name: str | None,
                     as_json: bool) -> None:
-    """Restore one patient (--patient KEY) or everything (--all), byte-identical, under --to."""
+    """Restore one patient (--patient KEY) or everything (--all), byte-identical, under --to.
+
+    What a damaged store cannot give (a patient's tree, a file's content) is named with the reason and the
+    commands that may help, everything else is restored, and the exit code is 9.
+    """
     if bool(key) == everything:
         raise InputError("give exactly one of --patient KEY or --all")
     if everything and at:
         raise InputError("--at goes with --patient; with --all give --snapshot")
     store = open_store(app.load_config(), store_name)
     progress = progress_for(as_json)
+    try:
+        summary = _restore(store, key, everything, destination, snapshot, at, force, from_archive, progress)
+    except RestoreIncomplete as incomplete:  # the others were restored: say so, name each failure, exit 9
+        _render(incomplete.summary, as_json, _hints(incomplete.summary, store_name))
+        if as_json:  # the summary is the one JSON document on stdout: no error object after it
+            click.get_current_context().exit(int(incomplete.exit_code))
+        raise
+    _render(summary, as_json, [])
+
+
+def _restore(store: Store, key: str | None, everything: bool, destination: Path, snapshot: str | None,
+             at: str | None, force: bool, from_archive: str | None, progress: Progress) -> RestoreSummary:
     if from_archive is not None:
         if everything or snapshot or at:
             raise InputError("--from-archive goes with --patient only (not --all, --snapshot or --at)")
-        summary = restore_from_archive(store, key or "", destination, archive_id=from_archive or None, force=force,
-                                       progress=progress)
-    elif everything:
-        summary = restore_all(store, destination, snapshot=snapshot or "latest", force=force, progress=progress)
-    else:
-        summary = restore_patient(store, key or "", destination, snapshot=snapshot, at=at, force=force,
-                                  progress=progress)
+        return restore_from_archive(store, key or "", destination, archive_id=from_archive or None, force=force,
+                                    progress=progress)
+    if everything:
+        return restore_all(store, destination, snapshot=snapshot or "latest", force=force, progress=progress)
+    return restore_patient(store, key or "", destination, snapshot=snapshot, at=at, force=force, progress=progress)
+
+
+def _hints(summary: RestoreSummary, store_name: str | None) -> list[str]:
+    """The commands that may bring back what was not restored."""
+    store = f" --store {shlex.quote(store_name)}" if store_name else ""
+    hints = []
+    for failure in summary.failed:
+        if failure["older_snapshot"] and failure["patient"]:
+            force = " --force" if failure["files_written"] else ""
+            hints.append(f"rtvault restore --patient {shlex.quote(failure['patient'])} --snapshot "
+                         f"{failure['older_snapshot']} --to {shlex.quote(summary.to)}{store}{force}   (an older "
+                         "version, which may be whole)")
+    hints.append(f"rtvault verify --all{store} && rtvault repair{store}   (heals damaged files from another store "
+                 "holding good copies; then run this restore again with --force)")
+    return hints
+
+
+def _render(summary: RestoreSummary, as_json: bool, hints: list[str]) -> None:
     if as_json:
-        emit_json(summary.to_json())
+        emit_json({**summary.to_json(), **({"hints": hints} if summary.failed else {})})
         return
     source = summary.snapshot if summary.snapshot.startswith("archive") else f"snapshot {summary.snapshot}"
     echo(f"restored {len(summary.patients)} patient(s), {summary.files} files, {summary.bytes / 1e6:.1f} MB "
                f"from {source} into {summary.to} in {summary.duration_s:.1f} s")
     for skipped in summary.skipped:
         echo(f"  not written: {skipped}", err=True)
+    for failure in summary.failed:
+        who = failure["patient"] or "the root files (Institution)"
+        if not failure["files_not_written"]:
+            echo(f"NOT RESTORED {who}: {failure['reason']}", err=True)
+            continue
+        echo(f"INCOMPLETE {who}: {failure['files_written']} file(s) written, "
+                   f"{len(failure['files_not_written'])} not:", err=True)
+        for file in failure["files_not_written"]:
+            echo(f"    {file['name']}: {file['reason']}", err=True)
+    if hints:
+        echo("may help:", err=True)
+        for hint in hints:
+            echo(f"  {hint}", err=True)

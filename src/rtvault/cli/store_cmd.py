@@ -31,9 +31,13 @@ def check_command(app: AppContext, read_data: bool, store_name: str | None, as_j
         emit_json(report.to_json())
     else:
         echo(f"{report.snapshots} snapshots, {report.archives} archives, {report.trees} trees, "
-             f"{report.objects_referenced} objects "
-             f"referenced, {report.objects_stored} stored ({report.unreferenced} unreferenced)"
-             + (f", {report.objects_read} read back ({report.bytes_read / 1e6:.1f} MB)" if read_data else ""))
+                   f"{report.objects_referenced} objects "
+                   f"referenced, {report.objects_stored} stored ({report.unreferenced} unreferenced)"
+                   + (f", {report.objects_read} read back ({report.bytes_read / 1e6:.1f} MB)" if read_data else ""))
+        if report.without_integrity:
+            echo(f"  note: {len(report.without_integrity)} manifest(s) or archive index(es) written before "
+                       "integrity hashes have none, so a change to them cannot be detected: "
+                       + ", ".join(report.without_integrity))
         for problem in report.problems:
             echo(f"  problem: {problem}")
     if not report.healthy and as_json:  # the report is the one JSON document on stdout: no error object after it

@@ -14,9 +14,10 @@ from typing import BinaryIO
 
 from rtvault.archive import records
 from rtvault.errors import StoreError
-from rtvault.store import Store
+from rtvault.store import Store, integrity
 from rtvault.store.backend import Backend
 from rtvault.store.objects import verify_object
+from rtvault.store.repository import parse_manifest
 
 _H = "[0-9a-f]{64}"
 _KINDS = (
@@ -175,9 +176,9 @@ class Checker:
             self._need(f"data/{entry['hash'][:2]}/{entry['hash']}", by)
 
     def _check_manifest(self, key: str, snapshot_id: str) -> None:
-        manifest = json.loads(self.backend.get(key))
-        if manifest.get("id") != snapshot_id or not isinstance(manifest.get("patients"), list):
-            raise ValueError("not a snapshot manifest of this name (no id, or another id, or no patient list)")
+        manifest = parse_manifest(self.backend.get(key))  # its integrity hash first: a changed manifest's
+        if manifest["id"] != snapshot_id:  # trees are not looked for (what it names is not to be trusted)
+            raise ValueError(f"not the snapshot manifest of this name (it holds snapshot {manifest['id']})")
         roots = [p["tree"] for p in manifest["patients"]] + ([manifest["other"]["tree"]] if manifest.get("other")
                                                               else [])
         for digest in roots:
@@ -191,6 +192,7 @@ class Checker:
         record = json.loads(self.backend.get(f"archives/{archive_id}.json"))
         if record.get("id") != archive_id or not isinstance(record.get("members"), list):
             raise ValueError("not the index of this archive (another id, or no member list)")
+        integrity.sealed(record)
         return record
 
     def _check_record(self, key: str, archive_id: str) -> None:
@@ -214,8 +216,10 @@ class Checker:
             raise ValueError("damaged: it does not list the members of the archive's index")
 
     def _check_summary(self, key: str, archive_id: str) -> None:
-        if json.loads(self.backend.get(key)).get("id") != archive_id:
+        summary = json.loads(self.backend.get(key))
+        if summary.get("id") != archive_id:
             raise ValueError("not the summary of this archive")
+        integrity.sealed(summary)
 
     def _check_override(self, key: str, _name: str) -> None:
         if not {"kind", "date", "reason"} <= json.loads(self.backend.get(key)).keys():

@@ -124,7 +124,7 @@ def repair(config: Config, store_name: str | None, *, progress: Progress | None 
     state = load_state(store)
     checker = Checker(store, iso(datetime.now(UTC)))
     checked, gone = recheck(checker, state.problems)
-    report.already_good = sorted(checked - checker.findings.keys())
+    report.already_good = sorted({p.key for p in state.problems} - checker.findings.keys())
     todo = sorted(checker.findings.values(), key=lambda p: (_phase(p), p.key))
     if not todo:
         _save(store, checked, {}, gone)

@@ -30,11 +30,11 @@ from rtvault.config import Config
 from rtvault.errors import ConfigError, LockBusy, Problem, RtvaultError, StoreError
 from rtvault.events import NoProgress, Progress
 from rtvault.jobs.stores import open_store
-from rtvault.store import Store
+from rtvault.store import Store, integrity
 from rtvault.store.backend import Backend
 from rtvault.store.locks import WriterLock
 from rtvault.store.objects import BLOCK, data_key, verify_object
-from rtvault.store.repository import tree_key
+from rtvault.store.repository import parse_manifest, tree_key
 
 WORKERS = 4  # reading, hashing and zstd release the GIL; measured in bench/replicate.py
 REPLICATED = ("data/", "trees/", "archives/", "snapshots/")  # never locks/, tmp/, copies/ or the format file
@@ -273,8 +273,10 @@ def _copy_indexes(source: Store, target: Store, missing: list[str], present: _Pr
             present.keys.add(key)
     for key in [k for k in missing if _is_record(k) or k.startswith("snapshots/")]:
         try:
-            index = json.loads(source.backend.get(key))
-            lack = _snapshot_lacks(index, present) if key.startswith("snapshots/") else _archive_lacks(index, present)
+            if key.startswith("snapshots/"):  # a manifest changed since written (its integrity hash) stays behind
+                lack = _snapshot_lacks(parse_manifest(source.backend.get(key)), present)
+            else:
+                lack = _archive_lacks(integrity.parse(source.backend.get(key)), present)
         except (ValueError, KeyError, TypeError, AttributeError, StoreError) as error:
             summary.problems.append(Problem(key, f"not copied, unreadable on the source {source.location}: {error}"))
             continue

@@ -9,12 +9,14 @@ corruption, at worst a slice verified twice.
 
 What is checked, per kind of key:
 - content objects and trees: decompressed and re-hashed against their name (`corrupt`);
-- snapshot manifests: parsed, and every tree they name and every object those trees name exists (`missing`);
+- snapshot manifests: parsed and matching their integrity hash (`corrupt`), and every tree they name and every
+  object those trees name exists (`missing`);
 - archives: the tar hashes to its id, the index parses and names existing files and objects, the `.sha256`
   manifest agrees with the index, summaries and overrides parse;
 - anything else (a `data/` name that is not a SHA-256, a stray file) is `unexpected`.
 A problem stays in the state until a later verify finds the key good (each run re-checks the known problems
-first), or `rtvault repair` fixes it, or, for a missing key, nothing names it any more.
+first), or `rtvault repair` fixes it, or, for a missing key, the file that named it (checked again) no longer
+does, or is gone.
 """
 
 from __future__ import annotations
@@ -170,15 +172,21 @@ def merge(old: Iterable[VerifyProblem], checked: set[str], findings: dict[str, V
 
 
 def recheck(checker: Checker, problems: list[VerifyProblem]) -> tuple[set[str], set[str]]:
-    """Check again the keys of known problems: (keys checked, keys no longer a problem without a check: a
-    missing key that nothing names any more, a stray file since removed)."""
+    """Check again the keys of known problems: (keys checked, keys no longer a problem without a check of their
+    own: a stray file since removed, a missing key that nothing names any more). A missing key is looked for
+    again through the file that named it, checked afresh: a manifest or index since fixed, or found damaged,
+    no longer names it (what a damaged manifest names is not trusted), and the problem goes."""
     checked, gone = set(), set()
     for problem in problems:
         if checker.backend.exists(problem.key):
             checker.check(problem.key)
             checked.add(problem.key)
         elif problem.kind == "missing" and problem.needed_by and checker.backend.exists(problem.needed_by):
-            checker.findings.setdefault(problem.key, problem)
+            if problem.needed_by not in checked:
+                checker.check(problem.needed_by)
+                checked.add(problem.needed_by)
+            if problem.key not in checker.findings:
+                gone.add(problem.key)
         else:
             gone.add(problem.key)
     return checked, gone

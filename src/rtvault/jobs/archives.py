@@ -20,7 +20,7 @@ from rtvault.config import Config
 from rtvault.errors import InputError, Problem, StoreError
 from rtvault.events import NoProgress, Progress
 from rtvault.jobs.history import matches, pick_version, versions
-from rtvault.jobs.restore import Blocks, RestoreSummary, plan, write_planned
+from rtvault.jobs.restore import Blocks, RestoreIncomplete, RestoreSummary, plan, write_planned
 from rtvault.store import Store
 from rtvault.store.objects import BLOCK, read_object
 
@@ -150,9 +150,12 @@ def restore_from_archive(store: Store, key: str, destination: Path, *, archive_i
     header = {"name": "Institution", "size": len(institution), "mode": 0o644, "mtime_ns": time.time_ns()}
     planned += plan(destination, "", [header], [], lambda _m: lambda: iter([institution]))[0]
     summary = RestoreSummary(f"archive {record['id']}", str(destination), [patient["path"]])
-    write_planned(destination, planned, placed, force, summary, progress or NoProgress())
+    write_planned(destination, planned, placed, force, summary, progress or NoProgress(), store.backend)
     summary.duration_s = round(time.monotonic() - started, 3)
     summary.skipped = skipped
+    if summary.failed:  # members whose content could not be read: the others are written
+        summary.patients = []
+        raise RestoreIncomplete(summary)
     return summary
 
 

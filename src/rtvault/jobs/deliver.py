@@ -25,7 +25,7 @@ from rtvault.catalog.patients import find_version, is_key, patient_detail
 from rtvault.config import Config
 from rtvault.errors import InputError, NotFound, StoreError, os_failure
 from rtvault.jobs.archives import export, restore_from_archive
-from rtvault.jobs.restore import RestoreSummary, restore_patient
+from rtvault.jobs.restore import RestoreIncomplete, RestoreSummary, restore_patient
 from rtvault.jobs.stores import open_store
 from rtvault.store import Store
 
@@ -118,11 +118,21 @@ def restore_to_dir(config: Config, chosen: Chosen, now: datetime | None = None) 
             summary = restore_with_institution(_store(config, chosen), path, destination, loc["ref"])
         else:
             summary = restore_from_archive(_store(config, chosen), path, destination, archive_id=loc["ref"])
-    except BaseException:
+    except BaseException as error:
         shutil.rmtree(destination, ignore_errors=True)  # ours, made above: no half patient left for Pinnacle
+        if isinstance(error, RestoreIncomplete):  # for Pinnacle, a patient is whole or not restored at all
+            raise StoreError(_not_whole(error)) from None
         raise
     return {"directory": str(destination), "source": chosen.source, "location": chosen.location,
             "version": chosen.version["version"], **summary.to_json()}
+
+
+def _not_whole(incomplete: RestoreIncomplete) -> str:
+    lost = [f"{file['name']} ({file['reason']})" for failure in incomplete.summary.failed
+            for file in failure["files_not_written"]] or [failure["reason"] for failure in incomplete.summary.failed]
+    return (f"this version cannot be restored whole, so nothing was restored: {'; '.join(lost[:3])}"
+            + (f" and {len(lost) - 3} more" if len(lost) > 3 else "")
+            + "; choose another version or location, or heal the store (`rtvault verify --all`, `rtvault repair`)")
 
 
 def restore_with_institution(store: Store, path: str, destination: Path, snapshot: str) -> RestoreSummary:

@@ -15,9 +15,10 @@ from rtvault.archive import records
 from rtvault.config import Config
 from rtvault.errors import Problem, StoreError
 from rtvault.events import NoProgress, Progress
-from rtvault.store import Store
+from rtvault.store import Store, integrity
 from rtvault.store.locks import WriterLock
 from rtvault.store.objects import data_key, verify_object
+from rtvault.store.repository import snapshot_key
 from rtvault.store.retention import apply_retention, keep_last_complete
 
 
@@ -36,6 +37,8 @@ class CheckReport:
     bytes_read: int = 0
     unreferenced: int = 0
     problems: list[Problem] = field(default_factory=list)
+    without_integrity: list[str] = field(default_factory=list)  # manifests and archive indexes written before
+    # integrity hashes: accepted, but a change to them cannot be seen
 
     @property
     def healthy(self) -> bool:
@@ -46,9 +49,13 @@ class CheckReport:
                 "problems": [p.to_json() for p in self.problems]}
 
 
+def _without_integrity(manifests: list[dict]) -> list[str]:
+    return [snapshot_key(m["id"]) for m in manifests if integrity.FIELD not in m]
+
+
 def _manifests(store: Store, report: CheckReport) -> list[dict]:
     def damaged(key: str, why: str) -> None:
-        report.problems.append(Problem(key, f"unreadable snapshot manifest: {why}"))
+        report.problems.append(Problem(key, f"damaged snapshot manifest: {why}"))
 
     return store.manifests(damaged)
 
@@ -82,6 +89,11 @@ def archive_objects(store: Store) -> set[str]:
 
 def _check_archives(store: Store, report: CheckReport, read_data: bool) -> None:
     for record in records.all_records(store):
+        try:
+            if not integrity.sealed(record):
+                report.without_integrity.append(records.record_key(record["id"]))
+        except ValueError as error:
+            report.problems.append(Problem(records.record_key(record["id"]), f"damaged archive index: {error}"))
         key = records.tar_key(record["id"])
         if not store.backend.exists(key):
             report.problems.append(Problem(key, f"missing: archive {record['file']} is gone"))
@@ -98,6 +110,7 @@ def check_store(store: Store, *, read_data: bool = False, progress: Progress | N
     report = CheckReport()
     manifests = _manifests(store, report)
     report.snapshots = len(manifests)
+    report.without_integrity = _without_integrity(manifests)
     trees, needed = referenced(store, manifests, report)
     needed |= archive_objects(store)
     report.trees, report.objects_referenced = len(trees), len(needed)

@@ -3,6 +3,11 @@
 Never writes outside the destination (names are checked, symlinked parents refused), never overwrites an
 existing file unless forced, and writes each file under a temporary name that is renamed only once the
 content has been verified against its hash.
+
+Damage in the store costs only what it touches: a patient whose tree cannot be read (or names unsafe paths) is
+not restored, a file whose content cannot be read is not written (nor anything under its name), and every other
+patient and file is restored; then `RestoreIncomplete` (exit 9) carries the summary naming each of them, why,
+and the newest older version that may be whole. A store that stops answering altogether stops the restore.
 """
 
 from __future__ import annotations
@@ -13,12 +18,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rtvault.errors import InputError, StoreError, os_failure
+from rtvault.errors import InputError, PartialResult, StoreError, os_failure
 from rtvault.events import NoProgress, Progress
 from rtvault.jobs.history import Version, pick_version, versions
 from rtvault.store import Store
-from rtvault.store.backend import sync_filesystem
+from rtvault.store.backend import Backend, sync_filesystem
 from rtvault.store.objects import contents
+from rtvault.store.repository import FORMAT_FILE
 
 
 @dataclass
@@ -30,9 +36,40 @@ class RestoreSummary:
     bytes: int = 0
     duration_s: float = 0.0
     skipped: list[str] = field(default_factory=list)  # archive members never written: links, devices, lost
+    # patients not restored, or not entirely: {"patient" (path, "" for the root files), "tree", "reason",
+    # "files_written", "files_not_written": [{"name", "hash", "reason"}], "older_snapshot" (or None)}
+    failed: list[dict] = field(default_factory=list)
 
     def to_json(self) -> dict[str, object]:
         return self.__dict__.copy()
+
+    def tree_failed(self, base: str, tree: str, reason: str) -> None:
+        self.failed.append({"patient": base, "tree": tree, "reason": reason, "files_written": 0,
+                            "files_not_written": [], "older_snapshot": None})
+
+    def file_failed(self, item: Planned, error: Exception, planned: list[Planned]) -> None:
+        entry = next((f for f in self.failed if f["patient"] == item.base), None)
+        if entry is None:
+            total = sum(1 for p in planned if p.base == item.base)
+            entry = {"patient": item.base, "tree": item.tree, "reason": "", "files_written": total,
+                     "files_not_written": [], "older_snapshot": None}
+            self.failed.append(entry)
+        entry["files_written"] -= 1
+        entry["files_not_written"].append({"name": item.entry["name"], "hash": item.entry.get("hash"),
+                                           "reason": str(error)})
+        count = len(entry["files_not_written"])
+        entry["reason"] = f"{count} file(s) could not be read from the store and were not written"
+
+
+class RestoreIncomplete(PartialResult):
+    """The restore wrote what it could; `summary.failed` names the patients and files it could not."""
+
+    def __init__(self, summary: RestoreSummary) -> None:
+        self.summary = summary
+        names = ", ".join(f["patient"] or "the root files" for f in summary.failed[:3])
+        more = f" and {len(summary.failed) - 3} more" if len(summary.failed) > 3 else ""
+        super().__init__(f"{len(summary.failed)} patient(s) not restored completely from {summary.snapshot}: "
+                         f"{names}{more} (named above, with the reason; everything else was restored)")
 
 
 def _pieces(part: str, destination: Path) -> list[str]:
@@ -70,17 +107,28 @@ Blocks = Callable[[], Iterator[bytes]]
 
 @dataclass
 class Planned:
-    """A file to write: where, its entry (name, size, mode, mtime_ns) and its verified content."""
+    """A file to write: where, its entry (name, size, mode, mtime_ns) and its verified content; the patient path
+    (`base`, "" for the root) and tree it comes from."""
 
     target: Path
     entry: dict
     blocks: Blocks
+    base: str = ""
+    tree: str = ""
+
+
+class _Unreadable(Exception):
+    """The store could not give a file's content (damaged or missing): that file only is not written."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def plan(destination: Path, base: str, files: list[dict], dirs: list[dict],
-         blocks_of: Callable[[dict], Blocks]) -> tuple[list[Planned], list[tuple[Path, dict]]]:
+         blocks_of: Callable[[dict], Blocks], tree: str = "") -> tuple[list[Planned], list[tuple[Path, dict]]]:
     """Where each file and directory of one tree goes under destination; refuses unsafe or colliding names."""
-    planned = [Planned(safe_target(destination, base, f["name"]), f, blocks_of(f)) for f in files]
+    planned = [Planned(safe_target(destination, base, f["name"]), f, blocks_of(f), base, tree) for f in files]
     placed = [(safe_target(destination, base, d["name"], directory=True), d) for d in dirs]
     _refuse_collisions(base, planned)
     return planned, placed
@@ -115,7 +163,14 @@ def _write_file(destination: Path, item: Planned) -> int:
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
         with os.fdopen(fd, "wb") as out:
-            for block in item.blocks():
+            blocks = item.blocks()
+            while True:
+                try:
+                    block = next(blocks)
+                except StopIteration:
+                    break
+                except (StoreError, OSError) as error:  # reading the store, not writing the destination
+                    raise _Unreadable(error) from None
                 out.write(block)
             out.flush()
             os.fchmod(out.fileno(), entry["mode"])
@@ -135,10 +190,25 @@ def _finish_dirs(destination: Path, dirs: list[tuple[Path, dict]]) -> None:
         os.utime(path, ns=(entry["mtime_ns"], entry["mtime_ns"]))
 
 
+def _still_answers(backend: Backend, error: Exception) -> None:
+    """After a file could not be read: go on with the others only while the store itself still answers (a
+    damaged or missing file); a store gone (NAS unmounted, S3 down) stops the restore with that error."""
+    try:
+        answers = backend.exists(FORMAT_FILE)
+    except (StoreError, OSError):
+        answers = False
+    if not answers:
+        if isinstance(error, OSError):
+            raise os_failure(error, backend.location, store=backend.location, doing="read from") from None
+        raise error
+
+
 def write_planned(destination: Path, planned: list[Planned], dirs: list[tuple[Path, dict]], force: bool,
-                  summary: RestoreSummary, progress: Progress) -> None:
-    """Write planned files (nothing at all if one exists, unless forced), then directory modes and mtimes. A
-    destination that cannot be written (full, read-only, not a directory) is an InputError naming it."""
+                  summary: RestoreSummary, progress: Progress, backend: Backend | None = None) -> None:
+    """Write planned files (nothing at all if one exists, unless forced), then directory modes and mtimes. With
+    the store's `backend`, a file whose content cannot be read is named in `summary.failed` and the others are
+    written; without it, it stops the restore. A destination that cannot be written (full, read-only, not a
+    directory) is an InputError naming it."""
     if os.path.lexists(destination) and not os.path.isdir(destination):
         raise InputError(f"cannot restore into {destination}: it exists and is not a directory; choose a directory")
     try:
@@ -147,43 +217,95 @@ def write_planned(destination: Path, planned: list[Planned], dirs: list[tuple[Pa
         progress.begin("Restoring", sum(p.entry["size"] for p in planned))
         try:
             for item in planned:
-                summary.bytes += _write_file(destination, item)
-                summary.files += 1
+                try:
+                    summary.bytes += _write_file(destination, item)
+                    summary.files += 1
+                except _Unreadable as failure:
+                    if backend is None:
+                        raise failure.error from None
+                    _still_answers(backend, failure.error)
+                    summary.file_failed(item, failure.error, planned)
                 progress.advance(item.entry["size"])
         finally:
             progress.end()
         _finish_dirs(destination, dirs)
         sync_filesystem(destination)  # one flush for the whole restore, not one fsync per file
-    except OSError as error:  # the store's errors are StoreErrors: an OSError here is the destination's
+    except OSError as error:  # the store's read errors are StoreErrors or _Unreadable: this is the destination
         raise os_failure(error, error.filename or destination, doing="restore into") from None
 
 
 def _restore_trees(store: Store, destination: Path, trees: list[tuple[str, str]], force: bool,
                    summary: RestoreSummary, progress: Progress) -> None:
+    """Every tree that can be read and planned is restored; one that cannot (damaged, missing, naming unsafe
+    or colliding paths) is named in `summary.failed`, while the store still answers."""
     planned: list[Planned] = []
     dirs: list[tuple[Path, dict]] = []
     for base, digest in trees:
-        tree = store.get_tree(digest)
-        files, tree_dirs = plan(destination, base, tree["files"], tree["dirs"], contents(store.backend))
+        try:
+            tree = store.get_tree(digest)
+            files, tree_dirs = plan(destination, base, tree["files"], tree["dirs"], contents(store.backend), digest)
+        except StoreError as error:
+            _still_answers(store.backend, error)
+            summary.tree_failed(base, digest, str(error))
+            continue
         planned += files
         dirs += tree_dirs
-    write_planned(destination, planned, dirs, force, summary, progress)
+    write_planned(destination, planned, dirs, force, summary, progress, store.backend)
+
+
+def _older_versions(store: Store, summary: RestoreSummary, before: str) -> None:
+    """For each patient not restored completely, the newest snapshot before `before` holding another version of
+    it that does not name the files that failed (it may be whole: `--snapshot` gets it)."""
+    manifests = [m for m in store.manifests() if m.get("time", "") < before]
+    for failure in summary.failed:
+        bad = {f["hash"] for f in failure["files_not_written"]}
+        for manifest in reversed(manifests):
+            entry = next((p for p in manifest["patients"] if p["path"] == failure["patient"]), None) \
+                if failure["patient"] else manifest.get("other")
+            if entry is None or entry["tree"] == failure["tree"]:
+                continue
+            try:
+                if bad & {f["hash"] for f in store.get_tree(entry["tree"])["files"]}:
+                    continue
+            except StoreError:
+                continue
+            failure["older_snapshot"] = manifest["id"]
+            break
+
+
+def _finish(store: Store, summary: RestoreSummary, when: str, started: float) -> RestoreSummary:
+    summary.duration_s = round(time.monotonic() - started, 3)
+    if summary.failed:
+        failed = {f["patient"] for f in summary.failed}
+        summary.patients = [p for p in summary.patients if p not in failed]
+        _older_versions(store, summary, when)
+        raise RestoreIncomplete(summary)
+    return summary
 
 
 def restore_patient(store: Store, key: str, destination: Path, *, snapshot: str | None = None,
                     at: str | None = None, force: bool = False, progress: Progress | None = None) -> RestoreSummary:
-    """One patient, as the chosen (default: the latest holding it) snapshot saw it, under destination."""
+    """One patient, as the chosen (default: the latest holding it) snapshot saw it, under destination. A tree
+    that cannot be read is a StoreError naming an older version; files that cannot be read, RestoreIncomplete."""
     started = time.monotonic()
-    version: Version = pick_version(versions(store, key), snapshot, at)
+    found = versions(store, key)
+    version: Version = pick_version(found, snapshot, at)
     summary = RestoreSummary(version.snapshot, str(destination), [version.path])
-    _restore_trees(store, destination, [(version.path, version.tree)], force, summary, progress or NoProgress())
-    summary.duration_s = round(time.monotonic() - started, 3)
-    return summary
+    try:
+        tree = store.get_tree(version.tree)
+    except StoreError as error:
+        older = next((v.snapshot for v in reversed(found) if v.time < version.time and v.tree != version.tree), None)
+        raise StoreError(f"{error}; " + (f"an older version may be whole: `--snapshot {older}`, or " if older else "")
+                         + "heal the store from another one: `rtvault verify --all`, then `rtvault repair`") from None
+    files, dirs = plan(destination, version.path, tree["files"], tree["dirs"], contents(store.backend), version.tree)
+    write_planned(destination, files, dirs, force, summary, progress or NoProgress(), store.backend)
+    return _finish(store, summary, version.time, started)
 
 
 def restore_all(store: Store, destination: Path, *, snapshot: str = "latest", force: bool = False,
                 progress: Progress | None = None) -> RestoreSummary:
-    """The whole database of one snapshot, Institution files included: the disaster-recovery path."""
+    """The whole database of one snapshot, Institution files included: the disaster-recovery path. Every
+    patient that can be restored is; RestoreIncomplete names the others."""
     started = time.monotonic()
     manifest = store.load_snapshot(snapshot)
     trees = [(p["path"], p["tree"]) for p in manifest["patients"]]
@@ -191,5 +313,4 @@ def restore_all(store: Store, destination: Path, *, snapshot: str = "latest", fo
         trees.append(("", manifest["other"]["tree"]))
     summary = RestoreSummary(manifest["id"], str(destination), [p for p, _ in trees if p])
     _restore_trees(store, destination, trees, force, summary, progress or NoProgress())
-    summary.duration_s = round(time.monotonic() - started, 3)
-    return summary
+    return _finish(store, summary, manifest["time"], started)

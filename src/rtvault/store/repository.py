@@ -21,6 +21,7 @@ import zstandard
 
 from rtvault import __version__
 from rtvault.errors import StoreError
+from rtvault.store import integrity
 from rtvault.store.backend import TMP_DIR, Backend, DirectoryBackend
 
 FORMAT_FILE = "rtvault-store.json"
@@ -44,6 +45,15 @@ def new_snapshot_id(time: datetime) -> str:
 def _json_bytes(data: object) -> bytes:
     # ASCII-only JSON: file names that are not UTF-8 survive as \udcXX escapes, and any reader decodes it.
     return json.dumps(data, sort_keys=True, separators=(",", ":")).encode("ascii")
+
+
+def parse_manifest(data: bytes) -> dict:
+    """A snapshot manifest from its stored bytes; ValueError when it is not one, or when its content no
+    longer matches its integrity hash (a manifest written before integrity hashes has none: accepted)."""
+    manifest = integrity.parse(data)
+    if not isinstance(manifest.get("id"), str) or not isinstance(manifest.get("patients"), list):
+        raise ValueError("no id or no patient list")
+    return manifest
 
 
 @dataclass(frozen=True)
@@ -145,25 +155,23 @@ class Store:
         return json.loads(data)
 
     def save_snapshot(self, manifest: dict) -> None:
-        manifest = {**manifest, "format": FORMAT_VERSION, "host": socket.gethostname(),
-                    "rtvault_version": __version__}
+        manifest = integrity.seal({**manifest, "format": FORMAT_VERSION, "host": socket.gethostname(),
+                                   "rtvault_version": __version__})  # the hash covers every field, written last
         self.backend.barrier()  # every object and tree it names is durable before the manifest exists
         self.backend.put(snapshot_key(manifest["id"]), json.dumps(manifest, indent=1).encode("ascii") + b"\n",
                          durable=True)
 
     def manifests(self, on_damaged: Callable[[str, str], None] | None = None) -> list[dict]:
-        """Every snapshot manifest, oldest first. A damaged one raises StoreError, or, with `on_damaged`,
-        is reported to it (key, reason) and left out (what `check` needs to list every problem)."""
+        """Every snapshot manifest, oldest first. A damaged one (unreadable, or not matching its integrity
+        hash) raises StoreError, or, with `on_damaged`, is reported to it (key, reason) and left out (what
+        `check` needs to list every problem)."""
         found = []
         for key in self.backend.list("snapshots/"):
             if not key.endswith(".json"):
                 continue
             try:
-                manifest = json.loads(self.backend.get(key))
-                if not isinstance(manifest.get("id"), str) or not isinstance(manifest.get("patients"), list):
-                    raise ValueError("no id or no patient list")
-                found.append(manifest)
-            except (ValueError, AttributeError, StoreError) as error:
+                found.append(parse_manifest(self.backend.get(key)))
+            except (ValueError, StoreError) as error:
                 if on_damaged is None:
                     raise StoreError(f"{key} is damaged: {error}") from None
                 on_damaged(key, str(error))
