@@ -125,3 +125,17 @@ def test_a_restore_destination_that_cannot_be_written_is_an_input_error(tmp_path
         remount(small, "ro")
         message = one_sentence(site.run("restore", "--all", "--to", str(small / "other"), expect=ExitCode.INPUT))
         assert "read-only" in message and str(small / "other") in message, message
+
+
+def test_one_damaged_old_manifest_does_not_stop_the_next_backup(tmp_path: Path) -> None:
+    site = make_site(tmp_path / "site")
+    site.run("backup")
+    site.run("backup")
+    oldest = sorted((site.store / "snapshots").glob("*.json"))[0]
+    damaged = json.loads(oldest.read_text())
+    damaged["patients"][0]["last_name"] = "FORGED"  # still JSON: only its integrity hash tells
+    oldest.write_text(json.dumps(damaged))
+    summary = site.json("backup")
+    assert any(w["file"] == f"snapshots/{oldest.name}" and "rtvault repair" in w["message"]
+               for w in summary["warnings"]), summary["warnings"]
+    assert site.run("check", expect=ExitCode.CHECK_FAILED).returncode == ExitCode.CHECK_FAILED

@@ -96,9 +96,16 @@ def test_unreadable_files_and_folders_are_recorded_and_their_earlier_copy_carrie
     assert digest(tmp_path / "one" / rel(site, one) / image.name) == original
     site.run("restore", "--patient", rel(site, two), "--to", str(tmp_path / "two"))
     assert {name: digest(tmp_path / "two" / rel(site, two) / name) for name in plan_files} == plan_files
-    site.run("restore", "--patient", rel(site, three), "--to", str(tmp_path / "three"))
+    lacking = site.run("restore", "--patient", rel(site, three), "--to", str(tmp_path / "three"),
+                       expect=ExitCode.PARTIAL)
+    assert f"unreadable at backup time: {rel(site, new_file)} (Permission denied): not in this version" \
+        in lacking.stderr
     assert (tmp_path / "three" / rel(site, three) / "Patient").is_file()
     assert not (tmp_path / "three" / rel(site, three) / "notes.txt").exists()
+    restored = site.json("restore", "--patient", rel(site, one), "--to", str(tmp_path / "one-again"))
+    assert restored["incomplete"] == [{"patient": rel(site, one), "unreadable": [{
+        "name": image.name, "kind": "file", "error": "Permission denied", "size": image.stat().st_size,
+        "carried_forward": True}]}]
     # the catalog and the patient page mark that version incomplete
     catalog = sqlite3.connect(site.root / "catalog.sqlite")
     flags = dict(catalog.execute("SELECT tree, complete FROM versions"))

@@ -9,7 +9,7 @@ import click
 
 from rtvault.cli.backup_cmd import store_option
 from rtvault.cli.output import AppContext, echo, emit_json, json_option, progress_for
-from rtvault.errors import InputError
+from rtvault.errors import InputError, PartialResult
 from rtvault.events import Progress
 from rtvault.jobs import history
 from rtvault.jobs.archives import restore_from_archive
@@ -122,6 +122,12 @@ def restore_command(app: AppContext, key: str | None, everything: bool, destinat
             click.get_current_context().exit(int(incomplete.exit_code))
         raise
     _render(summary, as_json, [])
+    if lacking := summary.lacking():  # restored as backed up, but the backup could not read everything
+        if as_json:  # the summary (with `incomplete`) is the one JSON document on stdout
+            click.get_current_context().exit(int(PartialResult.exit_code))
+        raise PartialResult(f"the restored version(s) lack {len(lacking)} file(s) or folder(s) that the backup "
+                            f"could not read ({', '.join(lacking[:3])}{' ...' if len(lacking) > 3 else ''}); "
+                            "an older snapshot may hold them (`rtvault snapshots --patient ...`)")
 
 
 def _restore(store: Store, key: str | None, everything: bool, destination: Path, snapshot: str | None,
@@ -169,6 +175,12 @@ def _render(summary: RestoreSummary, as_json: bool, hints: list[str]) -> None:
                    f"{len(failure['files_not_written'])} not:", err=True)
         for file in failure["files_not_written"]:
             echo(f"    {file['name']}: {file['reason']}", err=True)
+    for version in summary.incomplete:
+        for item in version["unreadable"]:
+            where = f"{version['patient']}/{item['name']}".strip("/")
+            echo(f"  unreadable at backup time: {where} ({item['error']}): " + (
+                "an earlier copy was restored in its place" if item.get("carried_forward")
+                else "not in this version"), err=True)
     if hints:
         echo("may help:", err=True)
         for hint in hints:

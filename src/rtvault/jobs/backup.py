@@ -313,7 +313,8 @@ def run_backup(config: Config, store: Store, *, allow_shrink: bool = False,
     run = _Run(config, store, progress or NoProgress())
     with WriterLock(store.backend, "backup", config.backup.lock_lease_seconds, run.summary.warnings.append) as lock:
         store.backend.clean_staging(0, time.time())
-        manifests = store.manifests()
+        manifests = store.manifests(on_damaged=lambda key, why: run.summary.warnings.append(Problem(
+            key, f"damaged ({why}): left out of this backup's comparison; run `rtvault verify` and `rtvault repair`")))
         previous = manifests[-1] if manifests else None
         source = list_source(root, config.source.pinnacle.exclude)
         _keep_hidden(source, previous)

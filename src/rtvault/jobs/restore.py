@@ -39,6 +39,14 @@ class RestoreSummary:
     # patients not restored, or not entirely: {"patient" (path, "" for the root files), "tree", "reason",
     # "files_written", "files_not_written": [{"name", "hash", "reason"}], "older_snapshot" (or None)}
     failed: list[dict] = field(default_factory=list)
+    # versions a backup could not read entirely: {"patient", "unreadable": the tree's records (name, kind,
+    # error, carried_forward: an earlier copy was restored in its place)}
+    incomplete: list[dict] = field(default_factory=list)
+
+    def lacking(self) -> list[str]:
+        """Files and folders absent from what was restored because the backup could not read them."""
+        return [f"{i['patient']}/{u['name']}".strip("/") for i in self.incomplete for u in i["unreadable"]
+                if not u.get("carried_forward")]
 
     def to_json(self) -> dict[str, object]:
         return self.__dict__.copy()
@@ -248,6 +256,8 @@ def _restore_trees(store: Store, destination: Path, trees: list[tuple[str, str]]
             _still_answers(store.backend, error)
             summary.tree_failed(base, digest, str(error))
             continue
+        if tree.get("unreadable"):
+            summary.incomplete.append({"patient": base, "unreadable": tree["unreadable"]})
         planned += files
         dirs += tree_dirs
     write_planned(destination, planned, dirs, force, summary, progress, store.backend)
@@ -298,6 +308,8 @@ def restore_patient(store: Store, key: str, destination: Path, *, snapshot: str 
         raise StoreError(f"{error}; " + (f"an older version may be whole: `--snapshot {older}`, or " if older else "")
                          + "heal the store from another one: `rtvault verify --all`, then `rtvault repair`") from None
     files, dirs = plan(destination, version.path, tree["files"], tree["dirs"], contents(store.backend), version.tree)
+    if tree.get("unreadable"):
+        summary.incomplete.append({"patient": version.path, "unreadable": tree["unreadable"]})
     write_planned(destination, files, dirs, force, summary, progress or NoProgress(), store.backend)
     return _finish(store, summary, version.time, started)
 
