@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 import random
 import shutil
 import tarfile
@@ -333,3 +334,20 @@ def test_physics_archive_is_recognised(vault: Vault, physics_archive: Path) -> N
 def test_physics_archive_lists_each_machine_once(vault: Vault, physics_archive: Path) -> None:
     found = vault.ingest_one(physics_archive)
     assert len(found["machines"]) == 1, found["machines"]
+
+
+def test_a_patient_file_with_a_byte_order_mark_is_identified_and_kept_byte_for_byte(own_vault: Vault,
+                                                                                     tmp_path: Path) -> None:
+    vault = own_vault
+    path = vault.patient_paths()[0]
+    patient = vault.root / path / "Patient"
+    expected = identity_of(vault.root / path)
+    stat = patient.stat()
+    patient.write_bytes(b"\xef\xbb\xbf" + patient.read_bytes())
+    os.utime(patient, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    found = vault.ingest_one(pinnacle_tar(vault.root, tmp_path / "bom.tar", [path]))
+    assert {key: found["patients"][0][key] for key in expected} == expected
+    shown = vault.show(found["id"])
+    assert any("byte order mark" in w for w in shown["patients"][0].get("warnings", [])) or any(
+        "byte order mark" in p for p in shown["problems"]), shown
+    assert_restores(vault, found["id"], path, vault.root / path, tmp_path, path)  # the mark restored too

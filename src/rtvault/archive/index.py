@@ -144,7 +144,7 @@ def summary(record: dict) -> dict:
         "id": record["id"], "file": record["file"], "kind": record["kind"], "origin": record["origin"],
         "created": record["created"], "size": record["size"], "compression": record["compression"],
         "patients": [{k: p[k] for k in ("path", "prefix", *IDENTITY_KEYS, "files", "bytes", "last_modified",
-                                        "complete", "lost", "tree", "plans", "image_sets") if k in p}
+                                        "complete", "lost", "tree", "plans", "image_sets", "warnings") if k in p}
                      for p in record["patients"]],
         "machines": record["machines"], "damaged": record["damaged"], "problems": record["problems"],
     }

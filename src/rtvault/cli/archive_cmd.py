@@ -141,6 +141,8 @@ def show_command(app: AppContext, archive_id: str, store_name: str | None, as_js
         click.echo(f"  {patient['path']}: {patient['last_name']} {patient['first_name']} (MRN {patient['mrn']}), "
                    f"{patient['files']} files{'' if patient['complete'] else ', INCOMPLETE'}; keep until "
                    f"{keep.date or 'further notice'}: {keep.rule}")
+        for warning in patient.get("warnings", []):
+            click.echo(f"    warning: {warning}")
     for problem in record["problems"]:
         click.echo(f"  problem: {problem}")
 
