@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import BinaryIO
 from rtvault.archive import index, records
 from rtvault.archive.tarscan import Member, ScanReport, scan
 from rtvault.archive.tarwriter import ChunkReader
-from rtvault.errors import InputError
+from rtvault.errors import InputError, os_failure
 from rtvault.store import Store
 from rtvault.store.objects import BLOCK, store_stream, wants_shuffle
 
@@ -78,9 +79,34 @@ def _tapped(chunks: Iterator[bytes], kept: list[bytes] | None) -> Iterator[bytes
         yield chunk
 
 
-def _is_gzip(path: Path) -> bool:
-    with open(path, "rb") as probe:
-        return probe.read(2) == b"\x1f\x8b"
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def _not_regular(path: Path, mode: int) -> InputError:
+    kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+    return InputError(f"{path} is {kind}, not an archive file: only regular files (and directories of them) "
+                      "can be ingested")
+
+
+def open_archive(path: Path) -> tuple[BinaryIO, int]:
+    """The regular file at `path` (a symbolic link is followed), open for reading, and its size. Anything
+    else is refused before it is read: a device never ends, and opening a FIFO would block. The file is opened
+    without blocking and checked again once open, so that it cannot be swapped for a FIFO in between."""
+    try:
+        if not stat.S_ISREG(mode := os.stat(path).st_mode):
+            raise _not_regular(path, mode)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    except FileNotFoundError:
+        raise InputError(f"{path} does not exist") from None
+    except OSError as error:
+        raise os_failure(error, path, doing="read") from None
+    opened = os.fstat(fd)
+    if not stat.S_ISREG(opened.st_mode):
+        os.close(fd)
+        raise _not_regular(path, opened.st_mode)
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb"), opened.st_size
 
 
 def _member_record(member: Member, digest: str | None) -> dict:
@@ -92,16 +118,24 @@ def _member_record(member: Member, digest: str | None) -> dict:
 
 def ingest_file(store: Store, path: Path, *, origin: str = "ingest") -> dict:
     """Store and index one archive file; returns its summary (`already` when it was there before)."""
-    compressed = _is_gzip(path)
-    size = os.path.getsize(path)
+    raw, size = open_archive(path)
+    with raw:
+        return _ingest_open(store, path, raw, size, origin)
+
+
+def _ingest_open(store: Store, path: Path, raw: BinaryIO, size: int, origin: str) -> dict:
+    try:
+        compressed = raw.read(2) == b"\x1f\x8b"
+        raw.seek(0)
+    except OSError as error:
+        raise os_failure(error, path, doing="read") from None
     collector = _Collector(store, as_objects=compressed)
     staged = store.backend.stage()
     try:
-        with open(path, "rb") as raw:
-            tee = _Tee(raw, staged.file)
-            stream = gzip.GzipFile(fileobj=tee, mode="rb") if compressed else tee
-            report = scan(stream, collector, total_size=None if compressed else size)  # type: ignore[arg-type]
-            tee.drain()
+        tee = _Tee(raw, staged.file)
+        stream = gzip.GzipFile(fileobj=tee, mode="rb") if compressed else tee
+        report = scan(stream, collector, total_size=None if compressed else size)  # type: ignore[arg-type]
+        tee.drain()
     except OSError as error:
         staged.discard()
         raise InputError(f"cannot read {path}: {error.strerror or error}") from None
@@ -131,12 +165,13 @@ def _damage_offsets(report: ScanReport) -> list[float]:
 
 
 def archive_files(paths: list[Path]) -> list[Path]:
-    """The files named, and every file under the directories named (copies of whole discs)."""
+    """The paths named, and everything but directories under the directories named (copies of whole discs);
+    `ingest_file` refuses what is not a regular file, so that nothing found is passed over in silence."""
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and not p.is_symlink()))
-        elif path.exists():
+            found.extend(sorted(p for p in path.rglob("*") if p.is_symlink() or not p.is_dir()))
+        elif os.path.lexists(path):
             found.append(path)
         else:
             raise InputError(f"{path} does not exist")

@@ -46,7 +46,7 @@ def sweep_inbox(store: Store, inbox: Path) -> tuple[list[dict], list[Problem]]:
     """Ingest what was dropped in the inbox; move each file aside only once stored and re-verified."""
     done_dir = inbox / "ingested"
     results, problems = [], []
-    for path in sorted(p for p in inbox.iterdir() if p.is_file() and not p.name.startswith(".")):
+    for path in sorted(p for p in inbox.iterdir() if not p.name.startswith(".") and p != done_dir):
         try:
             result = ingest_file(store, path, origin="inbox")
         except InputError as error:
