@@ -8,7 +8,6 @@ A damaged archive is kept and indexed with what could be read; a file that is no
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import os
 import stat
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from rtvault.archive import index, records
+from rtvault.archive.inflate import Inflater
 from rtvault.archive.tarscan import Member, ScanReport, scan
 from rtvault.archive.tarwriter import ChunkReader
 from rtvault.errors import InputError, os_failure
@@ -25,6 +25,15 @@ from rtvault.store import Store
 from rtvault.store.objects import BLOCK, store_stream, wants_shuffle
 
 CAPTURE_LIMIT = 16 << 20
+
+
+class _StoreWriteFailed(Exception):
+    """Writing the staged copy into the store failed (an Exception, not an OSError, so the scanner lets it
+    through instead of taking it for damage in the archive)."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 class _Tee:
@@ -37,7 +46,10 @@ class _Tee:
 
     def read(self, size: int = -1) -> bytes:
         data = self.source.read(size)
-        self.sink.write(data)
+        try:
+            self.sink.write(data)
+        except OSError as error:  # the store's disk, not the archive: never taken for a damaged archive
+            raise _StoreWriteFailed(error) from None
         self.hasher.update(data)
         self.size += len(data)
         return data
@@ -61,7 +73,10 @@ class _Collector:
         kept: list[bytes] = []
         if self.as_objects and member.safe_name is not None:
             reader = ChunkReader(_tapped(chunks, kept if keep else None), hashing=False)  # store_stream hashes
-            digest, _size, _new = store_stream(self.store.backend, reader, wants_shuffle(member.name))
+            try:
+                digest, _size, _new = store_stream(self.store.backend, reader, wants_shuffle(member.name))
+            except OSError as error:
+                raise _StoreWriteFailed(error) from None
         else:
             hasher = hashlib.sha256()
             for chunk in _tapped(chunks, kept if keep else None):
@@ -109,11 +124,21 @@ def open_archive(path: Path) -> tuple[BinaryIO, int]:
     return os.fdopen(fd, "rb"), opened.st_size
 
 
-def _member_record(member: Member, digest: str | None) -> dict:
-    record = asdict(member)
+def _member_record(member: Member, digest: str | None, status: str) -> dict:
+    record = {**asdict(member), "status": status}
     if digest is not None:
         record["hash"] = digest
     return record
+
+
+def _status(member: Member, verified_until: int, report: ScanReport) -> str:
+    """What the archive proves about a member's data (docs/design.md, "Archives"): `verified_until` is the end
+    of the decompressed bytes that a matching gzip checksum covers (0 for a plain tar: no checksum over data)."""
+    if not member.complete:
+        return index.LOST
+    if member.data_offset + member.size <= verified_until:
+        return index.VERIFIED
+    return index.UNVERIFIED if report.checksum_failed else index.READ
 
 
 def ingest_file(store: Store, path: Path, *, origin: str = "ingest") -> dict:
@@ -133,12 +158,15 @@ def _ingest_open(store: Store, path: Path, raw: BinaryIO, size: int, origin: str
     staged = store.backend.stage()
     try:
         tee = _Tee(raw, staged.file)
-        stream = gzip.GzipFile(fileobj=tee, mode="rb") if compressed else tee
+        stream = Inflater(tee) if compressed else tee
         report = scan(stream, collector, total_size=None if compressed else size)  # type: ignore[arg-type]
         tee.drain()
+    except _StoreWriteFailed as failed:
+        staged.discard()
+        raise os_failure(failed.error, f"the copy of {path}", store=str(store.location)) from None
     except OSError as error:
         staged.discard()
-        raise InputError(f"cannot read {path}: {error.strerror or error}") from None
+        raise os_failure(error, path, doing="read") from None
     archive_id = tee.hasher.hexdigest()
     if not report.members:
         staged.discard()
@@ -148,12 +176,15 @@ def _ingest_open(store: Store, path: Path, raw: BinaryIO, size: int, origin: str
         staged.discard()
         return {**index.summary(records.load(store, archive_id)), "already": True}
     staged.commit(records.tar_key(archive_id))
-    members = [_member_record(m, collector.hashes.get(m.header_offset)) for m in report.members]
+    verified_until = stream.verified_until if isinstance(stream, Inflater) else 0
+    members = [_member_record(m, collector.hashes.get(m.header_offset), _status(m, verified_until, report))
+               for m in report.members]
     problems = [text if str(offset) in text else f"at offset {offset}: {text}" for offset, text in report.problems]
+    if isinstance(stream, Inflater) and stream.trailing_at is not None:
+        problems.append(f"data after the end of the gzip stream at offset {stream.trailing_at} ignored")
     record = index.build_record(archive_id, members, problems, collector.captured, file=path.name,
                                 compression="gzip" if compressed else "none", origin=origin, size=size,
-                                source=str(path), checksum_failed=report.checksum_failed,
-                                damage_offsets=_damage_offsets(report))
+                                source=str(path), damage_offsets=_damage_offsets(report))
     records.save(store, record)
     return {**index.summary(record), "already": False}
 

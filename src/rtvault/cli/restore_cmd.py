@@ -8,7 +8,7 @@ import click
 
 from rtvault.cli.backup_cmd import store_option
 from rtvault.cli.output import AppContext, emit_json, json_option, progress_for
-from rtvault.errors import InputError
+from rtvault.errors import ExitCode, InputError, PartialResult
 from rtvault.jobs import history
 from rtvault.jobs.archives import restore_from_archive
 from rtvault.jobs.restore import restore_all, restore_patient
@@ -84,6 +84,7 @@ Examples:
   rtvault restore --all --to /mnt/new-pinnacle/NewPatients --snapshot 20261124T0300
   rtvault restore --patient 2021993744 --to /tmp/r --from-archive          # the newest archive holding it
   rtvault restore --patient 2021993744 --to /tmp/r --from-archive 3f2a9c
+  rtvault restore --patient 2021993744 --to /tmp/r --from-archive 3f2a9c --unverified
 """)
 @click.option("--patient", "key", help="Medical record number, PatientID or patient path.")
 @click.option("--all", "everything", is_flag=True, help="The whole database (disaster recovery).")
@@ -94,24 +95,29 @@ Examples:
 @click.option("--force", is_flag=True, help="Overwrite files that already exist under --to.")
 @click.option("--from-archive", "from_archive", is_flag=False, flag_value="", default=None, metavar="[ARCHIVE_ID]",
               help="Restore from an archive (the newest holding the patient, or the one given).")
+@click.option("--unverified", is_flag=True,
+              help="With --from-archive: also write the members of a gzip archive whose checksum failed (each is "
+                   "named; any one of them may hold a wrong byte).")
 @store_option
 @json_option
 @click.pass_obj
 def restore_command(app: AppContext, key: str | None, everything: bool, destination: Path, snapshot: str | None,
-                    at: str | None, force: bool, from_archive: str | None, store_name: str | None,
+                    at: str | None, force: bool, from_archive: str | None, unverified: bool, store_name: str | None,
                     as_json: bool) -> None:
     """Restore one patient (--patient KEY) or everything (--all), byte-identical, under --to."""
     if bool(key) == everything:
         raise InputError("give exactly one of --patient KEY or --all")
     if everything and at:
         raise InputError("--at goes with --patient; with --all give --snapshot")
+    if unverified and from_archive is None:
+        raise InputError("--unverified goes with --from-archive: snapshots hold only verified content")
     store = open_store(app.load_config(), store_name)
     progress = progress_for(as_json)
     if from_archive is not None:
         if everything or snapshot or at:
             raise InputError("--from-archive goes with --patient only (not --all, --snapshot or --at)")
         summary = restore_from_archive(store, key or "", destination, archive_id=from_archive or None, force=force,
-                                       progress=progress)
+                                       unverified=unverified, progress=progress)
     elif everything:
         summary = restore_all(store, destination, snapshot=snapshot or "latest", force=force, progress=progress)
     else:
@@ -119,9 +125,22 @@ def restore_command(app: AppContext, key: str | None, everything: bool, destinat
                                   progress=progress)
     if as_json:
         emit_json(summary.to_json())
+        if summary.incomplete:
+            click.get_current_context().exit(int(ExitCode.PARTIAL))
         return
     source = summary.snapshot if summary.snapshot.startswith("archive") else f"snapshot {summary.snapshot}"
-    click.echo(f"restored {len(summary.patients)} patient(s), {summary.files} files, {summary.bytes / 1e6:.1f} MB "
-               f"from {source} into {summary.to} in {summary.duration_s:.1f} s")
+    if summary.files:
+        click.echo(f"restored {len(summary.patients)} patient(s), {summary.files} files, "
+                   f"{summary.bytes / 1e6:.1f} MB from {source} into {summary.to} in {summary.duration_s:.1f} s")
+    else:
+        click.echo(f"restored nothing from {source}: no file of {', '.join(summary.patients)} can be written")
     for skipped in summary.skipped:
         click.echo(f"  not written: {skipped}", err=True)
+    for name in summary.unverified:
+        click.echo(f"  written UNVERIFIED (archive checksum failed, may hold a wrong byte): {name}", err=True)
+    for missing in summary.incomplete:
+        click.echo(f"  NOT RESTORED: {missing}", err=True)
+    if summary.incomplete:
+        what = "nothing was written" if not summary.files else "the rest was written"
+        raise PartialResult(f"{len(summary.incomplete)} file(s) of {', '.join(summary.patients)} could not be "
+                            f"restored (named above); {what}")

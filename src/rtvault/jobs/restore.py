@@ -30,6 +30,8 @@ class RestoreSummary:
     bytes: int = 0
     duration_s: float = 0.0
     skipped: list[str] = field(default_factory=list)  # archive members never written: links, devices, lost
+    incomplete: list[str] = field(default_factory=list)  # the patient's files not restored, each with why
+    unverified: list[str] = field(default_factory=list)  # restored although the archive's checksum failed
 
     def to_json(self) -> dict[str, object]:
         return self.__dict__.copy()
