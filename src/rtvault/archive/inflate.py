@@ -9,6 +9,11 @@ wrong, nobody knows which), or the compressed data is invalid (`corrupt`). `veri
 the decompressed stream, of the last gzip member whose checksum matched: the bytes before it are proven
 intact. Concatenated gzip members are read as one stream, like `gzip -dc`; zero padding after the last member
 (tapes, discs) is ignored, other trailing data is ignored and reported in `trailing_at`.
+
+A copy cut short and then filled with zeros to its size (a disc image, `dd conv=sync`) would otherwise be
+decoded on into the zeros, which zlib takes for compressed data: garbage that can complete the cut member
+with wrong bytes. Given `zeros_from` (where the file's final run of zero bytes starts), the reader stops
+there: a stream that those zeros do not finish (its trailer may end with zero bytes) is truncated at that point.
 """
 
 from __future__ import annotations
@@ -39,8 +44,9 @@ def _damage(error: zlib.error) -> StreamDamage:
 class Inflater:
     """A read-only file object over the decompressed bytes of a gzip stream (see the module)."""
 
-    def __init__(self, source: BinaryIO) -> None:
-        self.source = source
+    def __init__(self, source: BinaryIO, zeros_from: int | None = None, zeros: int = 0) -> None:
+        """`zeros_from`: where the source's final run of `zeros` zero bytes starts, when known."""
+        self.source, self.zeros_from, self.zeros = source, zeros_from, zeros
         self.decoder: zlib._Decompress | None = zlib.decompressobj(31)
         self.pending = b""  # compressed bytes read from the source and not yet given to the decoder
         self.out = bytearray()
@@ -64,7 +70,8 @@ class Inflater:
         return data
 
     def _read_source(self) -> bytes:
-        data = self.source.read(PIECE) or b""
+        want = PIECE if self.zeros_from is None else min(PIECE, self.zeros_from - self.read_total)
+        data = (self.source.read(want) or b"") if want > 0 else b""
         self.read_total += len(data)
         return data
 
@@ -87,7 +94,7 @@ class Inflater:
         else:
             piece = self._more()
             if not piece:
-                self._fail(StreamDamage("truncated", "the compressed stream ends early"))
+                self._end_in_zeros(decoder)
                 return
             self.pending = b""
         saved = decoder.copy()
@@ -101,6 +108,19 @@ class Inflater:
             self.verified_until = self.produced
             self.pending = decoder.unused_data + self.pending
             self.decoder = None
+
+    def _end_in_zeros(self, decoder: zlib._Decompress) -> None:
+        """The input ended inside a member: a truncation, unless the final zero bytes (at most a trailer's 8)
+        finish it, which a copy of the decoder tells without feeding zeros to the real one."""
+        trial = decoder.copy()
+        try:
+            out = trial.decompress(bytes(min(8, self.zeros))) if self.zeros_from is not None else b""
+        except zlib.error:
+            out = b""
+        if trial.eof and not out:
+            self.verified_until, self.decoder, self.ended = self.produced, None, True
+            return
+        self._fail(StreamDamage("truncated", "the compressed stream ends early"))
 
     def _replay(self, piece: bytes, error: zlib.error) -> None:
         """Decode `piece` again one byte at a time from the saved state, up to the byte zlib fails on."""

@@ -158,7 +158,7 @@ def _ingest_open(store: Store, path: Path, raw: BinaryIO, size: int, origin: str
     staged = store.backend.stage()
     try:
         tee = _Tee(raw, staged.file)
-        stream = Inflater(tee) if compressed else tee
+        stream = Inflater(tee, *_final_zeros(raw, size)) if compressed else tee
         report = scan(stream, collector, total_size=None if compressed else size)  # type: ignore[arg-type]
         tee.drain()
     except _StoreWriteFailed as failed:
@@ -187,6 +187,21 @@ def _ingest_open(store: Store, path: Path, raw: BinaryIO, size: int, origin: str
                                 source=str(path), damage_offsets=_damage_offsets(report))
     records.save(store, record)
     return {**index.summary(record), "already": False}
+
+
+def _final_zeros(raw: BinaryIO, size: int) -> tuple[int, int]:
+    """Where the file's final run of zero bytes starts, and its length (the file is left at offset 0)."""
+    end = size
+    while end > 0:
+        raw.seek(max(0, end - BLOCK))
+        block = raw.read(end - max(0, end - BLOCK))
+        kept = block.rstrip(b"\0")
+        if kept:
+            end = end - len(block) + len(kept)
+            break
+        end -= len(block)
+    raw.seek(0)
+    return end, size - end
 
 
 def _damage_offsets(report: ScanReport) -> list[float]:
