@@ -188,3 +188,25 @@ def test_statuses_never_claim_more_than_the_archive_proves(vault: Vault, tmp_pat
     assert "read without error" in line["p.tar"] and "verified" not in line["p.tar"]
     assert "verified" in line["p.tar.gz"]
     assert "status: read without error" in vault.cli("archive", "show", found["p.tar"]["id"]).stdout
+
+
+def test_a_patient_of_whom_only_the_folder_survives_restores_nothing_and_says_so(vault: Vault,
+                                                                                  tmp_path: Path) -> None:
+    """Cut just after the third patient's folder header: restoring it would write only the Institution file."""
+    paths = vault.patient_paths()[1:]
+    intact = pinnacle_tar(vault.root, tmp_path / "intact.tar", paths)
+    folder = next(m for m in members_of(intact) if m.isdir() and m.name.rstrip("/") == paths[2])
+    cut = tmp_path / "cut.tar"
+    cut.write_bytes(intact.read_bytes()[: folder.offset_data])
+    [found] = vault.ingest(cut, expect=9)["archives"]
+    patient = next(p for p in found["patients"] if p["path"] == paths[2])
+    assert patient["complete"] is False and patient["files"] == 0 and patient["missing"] == [f"{paths[2]}/Patient"]
+    out = tmp_path / "out"
+    done = vault.cli("restore", "--patient", paths[2], "--to", str(out), "--from-archive", found["id"], expect=9)
+    assert not out.exists() or not any(p.is_file() for p in out.rglob("*")), "the Institution file alone was written"
+    assert f"NOT RESTORED: {paths[2]}/Patient: announced but absent from the archive" in done.stderr
+    assert "restored nothing" in done.stdout and "nothing was written" in done.stderr
+    summary = vault.cli_json("restore", "--patient", paths[2], "--to", str(out), "--from-archive", found["id"],
+                             expect=9)
+    assert summary["files"] == 0 and summary["incomplete"] == [
+        f"{paths[2]}/Patient: announced but absent from the archive"]
