@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 import random
 import shutil
 import tarfile
@@ -24,6 +25,7 @@ from archive_kit import (
     members_of,
     old_tar,
     pinnacle_tar,
+    run_cli,
 )
 
 from rtvault.jobs.archives import restore_from_archive
@@ -333,3 +335,69 @@ def test_physics_archive_is_recognised(vault: Vault, physics_archive: Path) -> N
 def test_physics_archive_lists_each_machine_once(vault: Vault, physics_archive: Path) -> None:
     found = vault.ingest_one(physics_archive)
     assert len(found["machines"]) == 1, found["machines"]
+
+
+def test_a_patient_file_with_a_byte_order_mark_is_identified_and_kept_byte_for_byte(own_vault: Vault,
+                                                                                     tmp_path: Path) -> None:
+    vault = own_vault
+    path = vault.patient_paths()[0]
+    patient = vault.root / path / "Patient"
+    expected = identity_of(vault.root / path)
+    stat = patient.stat()
+    patient.write_bytes(b"\xef\xbb\xbf" + patient.read_bytes())
+    os.utime(patient, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    found = vault.ingest_one(pinnacle_tar(vault.root, tmp_path / "bom.tar", [path]))
+    assert {key: found["patients"][0][key] for key in expected} == expected
+    shown = vault.show(found["id"])
+    assert any("byte order mark" in w for w in shown["patients"][0].get("warnings", [])) or any(
+        "byte order mark" in p for p in shown["problems"]), shown
+    assert_restores(vault, found["id"], path, vault.root / path, tmp_path, path)  # the mark restored too
+
+
+# --- what is not a regular file ----------------------------------------------------------------------------------
+
+def _store_files(vault: Vault) -> list[str]:
+    return sorted(p.relative_to(vault.store_path).as_posix() for p in vault.store_path.rglob("*")
+                  if p.is_file() and "locks" not in p.parts)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_a_fifo_or_a_device_is_refused_without_being_read(vault: Vault, tmp_path: Path, kind: str) -> None:
+    """`/dev/zero` never ends and opening a FIFO blocks: both are refused at once, naming the path."""
+    if kind == "fifo":
+        target = tmp_path / "archive.tar"
+        os.mkfifo(target)
+        words = "named pipe"
+    else:
+        target = Path("/dev/zero")
+        words = "character device"
+    before = _store_files(vault)
+    done = run_cli("--config", str(vault.config_path), "archive", "ingest", str(target), expect=4, timeout=30)
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert any(str(target) in line and words in line and "regular file" in line for line in lines), lines
+    assert _store_files(vault) == before
+
+
+def test_a_fifo_inside_a_directory_is_named_and_the_archives_beside_it_ingested(vault: Vault,
+                                                                                tmp_path: Path) -> None:
+    disc = tmp_path / "disc"
+    disc.mkdir()
+    good = pinnacle_tar(vault.root, disc / "good.tar", [vault.patient_paths()[0]])
+    os.mkfifo(disc / "pipe.tar")
+    done = run_cli("--config", str(vault.config_path), "archive", "ingest", str(disc), "--json", expect=4,
+                   timeout=60)
+    result = first_json(done.stdout)
+    assert [a["file"] for a in result["archives"]] == [good.name]
+    [error] = result["errors"]
+    assert error["file"] == str(disc / "pipe.tar") and "named pipe" in error["error"]
+
+
+def test_a_fifo_in_the_inbox_is_reported_and_left_alone(vault: Vault, tmp_path: Path) -> None:
+    good = pinnacle_tar(vault.root, vault.inbox / "good.tar", [vault.patient_paths()[0]])
+    os.mkfifo(vault.inbox / "pipe.tar")
+    done = run_cli("--config", str(vault.config_path), "archive", "sweep", "--json", timeout=60)
+    result = first_json(done.stdout)
+    assert [a["file"] for a in result["ingested"]] == [good.name]
+    [problem] = result["problems"]
+    assert problem["file"] == str(vault.inbox / "pipe.tar") and "named pipe" in problem["message"]
+    assert (vault.inbox / "pipe.tar").exists()

@@ -25,10 +25,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rtvault.archive.inflate import Inflater
 from rtvault.archive.tarscan import CHUNK, Member, ScanReport, scan
 
 MTIME = 1_234_567_890
-ENDS_WITHOUT = "archive ends without its end-of-archive marker"
+
+
+def ends_without(offset: int) -> str:
+    return f"archive truncated at offset {offset}: it ends without its end-of-archive marker"
+
+
 FORMATS = [tarfile.GNU_FORMAT, tarfile.PAX_FORMAT, tarfile.USTAR_FORMAT]
 KIND_OF_TYPE = {tarfile.REGTYPE: "file", tarfile.AREGTYPE: "file", tarfile.CONTTYPE: "file",
                 tarfile.DIRTYPE: "dir", tarfile.SYMTYPE: "symlink", tarfile.LNKTYPE: "hardlink",
@@ -398,7 +404,7 @@ def test_absurd_declared_size(tmp_path: Path, field: bytes, total: bool, human: 
     assert collector.data[victim.header_offset] == bytes(data[victim.data_offset :])  # what exists is read
     for found, original in zip(report.members[:4], expected, strict=False):
         assert found.complete and data[found.data_offset : found.data_offset + found.size] == original.content
-    assert (len(data), ENDS_WITHOUT) in report.problems
+    assert (len(data), ends_without(len(data))) in report.problems
 
 
 # --- truncated archives ----------------------------------------------------------------------------------
@@ -433,7 +439,7 @@ def check_truncated(data: bytes, expected: list[Original], cut: int, end_marker:
     assert report.clean_end == (cut >= end_marker + 512)
     if not report.clean_end:
         sentences = {text for _, text in report.problems}
-        assert sentences == {ENDS_WITHOUT} or (cut < 512 and sentences <= {ENDS_WITHOUT, "not a tar archive"})
+        assert sentences == {ends_without(cut)} or (cut < 512 and sentences <= {ends_without(cut), "not a tar archive"})
 
 
 @pytest.mark.parametrize("fmt", FORMATS, ids=["gnu", "pax", "ustar"])
@@ -448,17 +454,70 @@ def test_truncated_at_many_offsets(tmp_path: Path, fmt: int) -> None:
         check_truncated(data, expected, cut, end_marker)
 
 
-def test_truncated_gzip_is_corrupt_compressed_data(tmp_path: Path) -> None:
-    path = write_tar(tmp_path / "a.tar", tarfile.GNU_FORMAT, patient_entries())
-    packed = gzip.compress(path.read_bytes())
+def gzip_dc(packed: bytes) -> bytes:
+    """What `gzip -dc` writes out of a (possibly damaged) gzip stream."""
+    if shutil.which("gzip") is None:
+        pytest.skip("gzip is not installed")
+    return subprocess.run(["gzip", "-dc"], input=packed, capture_output=True, check=False).stdout
+
+
+def compressible_entries(count: int = 40) -> list[tuple[tarfile.TarInfo, bytes]]:
+    rng = random.Random(3)
+    words = [b"Trial", b"Beam", b"Gantry", b"Couch", b"Dose", b"ROI", b"= 1.5;", b"{", b"};", b"\n"]
+    return [(info(f"Patient_{i}/plan.Trial"), b" ".join(rng.choice(words) for _ in range(800)) + rng.randbytes(300))
+            for i in range(count)]
+
+
+@pytest.mark.parametrize("fraction", [0.13, 0.5, 0.77, 0.999])
+def test_truncated_gzip_recovers_what_gzip_recovers_and_says_truncated(tmp_path: Path, fraction: float) -> None:
+    path = write_tar(tmp_path / "a.tar", tarfile.GNU_FORMAT, compressible_entries())
+    packed = gzip.compress(path.read_bytes(), mtime=0)
+    cut = packed[: int(len(packed) * fraction)]
+    recovered = len(gzip_dc(cut))
     collector = Collector()
-    with gzip.GzipFile(fileobj=io.BytesIO(packed[: len(packed) // 2])) as stream:
-        report = scan(stream, collector)
-    assert any("corrupt compressed data" in text for _, text in report.problems) and not report.clean_end
-    assert report.members and any(not m.complete for m in report.members)
-    for member, original in zip(report.members, originals(path), strict=False):
-        if member.complete and member.kind == "file":
-            assert collector.data[member.header_offset] == original.content
+    stream = Inflater(io.BytesIO(cut))
+    report = scan(stream, collector)  # type: ignore[arg-type]
+    assert report.damage == "truncated" and not report.clean_end and stream.verified_until == 0
+    [(offset, sentence)] = report.problems
+    assert offset >= recovered
+    assert sentence == f"archive truncated at offset {offset}: the compressed stream ends early, the rest of the " \
+                       "archive is lost"
+    found = {m.header_offset: m for m in report.members}
+    for original in originals(path):
+        member = found.get(original.header_offset)
+        if original.data_end <= recovered:
+            assert member is not None and member.complete, original.name  # all that gzip -dc recovers
+            assert collector.data[original.header_offset] == original.content
+        elif member is not None and original.data_offset < recovered:
+            got = collector.data[original.header_offset]
+            assert not member.complete and len(got) >= recovered - original.data_offset
+            assert got == original.content[: len(got)]
+
+
+def test_gzip_stream_without_its_trailer_is_a_truncation_after_the_end_marker(tmp_path: Path) -> None:
+    path = write_tar(tmp_path / "a.tar", tarfile.GNU_FORMAT, patient_entries())
+    stream = Inflater(io.BytesIO(gzip.compress(path.read_bytes())[:-8]))
+    collector = Collector()
+    report = scan(stream, collector)  # type: ignore[arg-type]
+    check_against_tarfile(path, report, collector)
+    [(offset, sentence)] = report.problems
+    assert report.clean_end and report.damage == "truncated" and stream.verified_until == 0
+    assert sentence == (f"archive truncated at offset {offset}: the gzip stream ends before its checksum, so what "
+                        "was read cannot be verified")
+
+
+def test_verified_until_covers_each_gzip_member_whose_checksum_matched(tmp_path: Path) -> None:
+    """`cat a.gz b.gz`: gzip -dc reads both; a checksum failing in the second leaves the first proven."""
+    path = write_tar(tmp_path / "a.tar", tarfile.GNU_FORMAT, patient_entries())
+    data = path.read_bytes()
+    half = data.index(bytes(1024)) // 2 // 512 * 512  # a block boundary inside the members
+    second = bytearray(gzip.compress(data[half:]))
+    second[-8] ^= 0xFF
+    stream = Inflater(io.BytesIO(gzip.compress(data[:half]) + bytes(second) + bytes(100)))
+    collector = Collector()
+    report = scan(stream, collector)  # type: ignore[arg-type]
+    check_against_tarfile(path, report, collector)
+    assert stream.verified_until == half and report.checksum_failed and report.clean_end
 
 
 # --- corrupt headers and compressed streams --------------------------------------------------------------
@@ -536,18 +595,22 @@ def test_gnu_atime_field_is_not_a_ustar_prefix(tmp_path: Path) -> None:
     assert scan_bytes(bytes(data))[0].members[0].name == "plan"
 
 
-def test_bad_gzip_checksum_after_the_end_marker_is_reported(tmp_path: Path) -> None:
+@pytest.mark.parametrize("reader", ["Inflater", "GzipFile"])
+def test_bad_gzip_checksum_after_the_end_marker_is_reported(tmp_path: Path, reader: str) -> None:
     path = write_tar(tmp_path / "a.tar", tarfile.GNU_FORMAT, patient_entries())
     packed = bytearray(gzip.compress(path.read_bytes()))
     packed[-8] ^= 0xFF  # the CRC-32 of the whole tar, checked once every byte was decompressed
     collector = Collector()
-    with gzip.GzipFile(fileobj=io.BytesIO(bytes(packed))) as stream:
-        report = scan(stream, collector)
+    source = io.BytesIO(bytes(packed))
+    stream = Inflater(source) if reader == "Inflater" else gzip.GzipFile(fileobj=source)
+    report = scan(stream, collector)  # type: ignore[arg-type]
     check_against_tarfile(path, report, collector)
     [(offset, sentence)] = report.problems  # offset: where the read that failed began, within the padding
     assert offset <= path.stat().st_size and report.clean_end and report.checksum_failed
-    assert sentence == (f"corrupt compressed data at offset {offset}: the gzip checksum does not match, so nothing "
-                        "read from this archive can be trusted")
+    assert sentence == (f"gzip checksum mismatch at offset {offset}: every member was decompressed, but some byte "
+                        "is wrong and nothing says which, so the members it covers are unverified")
+    if isinstance(stream, Inflater):
+        assert stream.verified_until == 0
 
 
 def test_zeroed_header_is_a_lone_zero_block(tmp_path: Path) -> None:
@@ -581,8 +644,9 @@ def first_difference(packed: bytes, original: bytes) -> int:
     return next((i for i, (a, b) in pairs if a != b), min(len(out), len(original)))
 
 
+@pytest.mark.parametrize("reader", ["Inflater", "GzipFile"])
 @pytest.mark.parametrize("where", [0.3, 0.5, 0.7])
-def test_corrupt_gzip_keeps_members_before_the_damage(tmp_path: Path, where: float) -> None:
+def test_corrupt_gzip_keeps_members_before_the_damage(tmp_path: Path, where: float, reader: str) -> None:
     rng = random.Random(3)
     words = [b"Trial", b"Beam", b"Gantry", b"Couch", b"Dose", b"ROI", b"= 1.5;", b"{", b"};", b"\n"]
     entries = [(info(f"Patient_{i}/plan.Trial"), b" ".join(rng.choice(words) for _ in range(800))) for i in range(30)]
@@ -592,12 +656,14 @@ def test_corrupt_gzip_keeps_members_before_the_damage(tmp_path: Path, where: flo
     damaged = flip(packed, int(len(packed) * where), 8)
     intact_until = first_difference(damaged, tar_bytes)
     collector = Collector()
-    with gzip.GzipFile(fileobj=io.BytesIO(damaged)) as stream:
-        report = scan(stream, collector)
-    assert any("corrupt compressed data at offset" in text for _, text in report.problems)
+    source = io.BytesIO(damaged)
+    report = scan(Inflater(source) if reader == "Inflater" else gzip.GzipFile(fileobj=source), collector)  # type: ignore[arg-type]
+    assert any(("corrupt compressed data at offset" in text or "gzip checksum mismatch" in text)
+               for _, text in report.problems)
+    slack = 0 if reader == "Inflater" else 512 + 16384  # GzipFile loses the read that meets the damage
     found = {m.header_offset: m for m in report.members}
     for original in expected:
-        if original.data_end + 512 + 16384 <= intact_until:  # allow for one lost read of the gzip buffers
+        if original.data_end + slack <= intact_until:
             assert found[original.header_offset].complete
         member = found.get(original.header_offset)
         if member is not None and member.complete and original.data_end <= intact_until:
@@ -703,7 +769,11 @@ def test_stream_errors_from_read_are_reported_not_raised(tmp_path: Path, excepti
             return super().read(min(n if n is not None and n >= 0 else len(data), stop - self.tell()))
 
     report = scan(Failing(data), Collector())
-    assert report.problems == [(stop, f"corrupt compressed data at offset {stop}: the rest of the archive is lost")]
+    sentence = {OSError: f"read error at offset {stop} (Input/output error): the rest of the archive is lost",
+                zlib.error: f"corrupt compressed data at offset {stop}: the rest of the archive is lost",
+                EOFError: f"archive truncated at offset {stop}: the compressed stream ends early, the rest of the "
+                          "archive is lost"}[type(exception)]
+    assert report.problems == [(stop, sentence)]
     assert not report.clean_end and all(m.complete for m in report.members[:-1])
     assert len(report.members) == (7 if where == "in data" else 13)
     assert report.members[-1].complete == (where != "in data")

@@ -103,7 +103,7 @@ def test_unreadable_files_and_folders_are_recorded_and_their_earlier_copy_carrie
     assert (tmp_path / "three" / rel(site, three) / "Patient").is_file()
     assert not (tmp_path / "three" / rel(site, three) / "notes.txt").exists()
     restored = site.json("restore", "--patient", rel(site, one), "--to", str(tmp_path / "one-again"))
-    assert restored["incomplete"] == [{"patient": rel(site, one), "unreadable": [{
+    assert restored["unread_at_backup"] == [{"patient": rel(site, one), "unreadable": [{
         "name": image.name, "kind": "file", "error": "Permission denied", "size": image.stat().st_size,
         "carried_forward": True}]}]
     # the catalog and the patient page mark that version incomplete

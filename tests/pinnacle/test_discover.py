@@ -188,3 +188,14 @@ def test_fixture_patient(pinnacle_sample):
     assert [(pl.id, pl.name) for pl in p.plans] == [(0, "BRAIN"), (1, "CopyOf_1_BRAIN")]
     assert p.image_sets[0].dimensions == {"x": 512, "y": 512, "z": 101}
     assert p.image_sets[0].modality == "CT"
+
+
+def test_a_patient_file_with_a_utf8_byte_order_mark_keeps_its_last_name(db):
+    patient = db / "Institution_1/Mount_0/Patient_3/Patient"
+    data = b"\xef\xbb\xbf" + patient_file(3, "DUPONT-MOREAU", "Jean-Baptiste", "MRN003").encode("latin-1") + STAMP
+    patient.write_bytes(data)
+    found = by_path(scan(db))["Institution_1/Mount_0/Patient_3"]
+    assert (found.patient_id, found.last_name, found.first_name, found.mrn) == (
+        3, "DUPONT-MOREAU", "Jean-Baptiste", "MRN003")
+    assert any("UTF-8 byte order mark" in w.message for w in found.warnings), found.warnings
+    assert patient.read_bytes() == data  # only read

@@ -164,3 +164,22 @@ def test_value_cut_by_the_end_of_file_is_not_kept():
     assert result.root.get("LastName") == "DUPONT"
     assert "PatientID" not in result.root
     assert [(p.line, "value not kept" in p.message) for p in result.problems] == [(2, True)]
+
+
+def test_a_utf8_byte_order_mark_is_dropped_with_a_warning():
+    """A Patient file saved by a Windows editor: the mark must not glue itself to the first key."""
+    data = b'\xef\xbb\xbfLastName = "LEF\xc3\x88VRE";\nFirstName = "H\xc3\xa9l\xc3\xa8ne";\n\n/* J\x06 */\n'
+    result = parse(data)
+    assert result.root.get("LastName") == "LEFÈVRE"
+    assert result.root.get("FirstName") == "Hélène"
+    assert result.root.keys() == ["LastName", "FirstName"]
+    assert result.stamp == b"J\x06"
+    [problem] = result.problems
+    assert problem.line == 1 and "UTF-8 byte order mark" in problem.message and "read as UTF-8" in problem.message
+
+
+def test_a_byte_order_mark_before_latin1_bytes_keeps_them_as_latin1():
+    result = parse(b'\xef\xbb\xbfLastName = "LEF\xc8VRE";\n')
+    assert result.root.get("LastName") == "LEFÈVRE"
+    [problem] = result.problems
+    assert "UTF-8 byte order mark" in problem.message and "Latin-1" in problem.message

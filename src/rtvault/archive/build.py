@@ -94,8 +94,8 @@ def archive_patient_version(store: Store, manifest: dict, patient: dict, *, orig
     archive_id = writer.hasher.hexdigest()
     if not staged.commit(records.tar_key(archive_id)) and records.exists(store, archive_id):
         return {**index.summary(records.load(store, archive_id)), "already": True}
-    members = [{**m, "safe_name": m["name"], "link": "", "header_offset": None, "complete": True, "problems": []}
-               for m in written]
+    members = [{**m, "safe_name": m["name"], "link": "", "header_offset": None, "complete": True, "problems": [],
+                "status": index.VERIFIED} for m in written]  # read from the store's hashed content objects
     record = index.build_record(archive_id, members, [], _captured(store, store.get_tree(patient["tree"]),
                                                                    patient["path"], institution),
                                 file=name, compression="gzip", origin=origin, size=writer.written,

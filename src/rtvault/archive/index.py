@@ -13,6 +13,11 @@ from rtvault.pinnacle.patient import iso_mtime, record_from_patient_file
 
 PATIENT_IN_NAME = re.compile(r"(?:^|/)((?:Institution_\d+/Mount_\d+/)?Patient_\d+)(?:/|$)")
 CAPTURED = ("Patient", "Institution")
+# What an archive proves about a member's data (docs/design.md, "Archives").
+VERIFIED = "verified"  # covered by a checksum that matched: the gzip CRC-32, or rtvault's own content hashes
+READ = "read without error"  # read whole, but nothing checks its data: a plain tar, a gzip cut before its checksum
+UNVERIFIED = "unverified (archive checksum failed)"  # read whole from a gzip stream whose checksum did not match
+LOST = "lost"  # cut short or unreadable: never restored
 IDENTITY_KEYS = ("patient_id", "last_name", "first_name", "middle_name", "mrn", "birth_date", "gender",
                  "radiation_oncologist", "diagnosis", "comment")
 
@@ -50,6 +55,27 @@ def _patients(members: list[dict], captured: dict[str, bytes]) -> dict[str, dict
     return groups
 
 
+def member_status(member: dict) -> str:
+    """A member's status; an index written before statuses existed has only `complete`."""
+    return member.get("status") or (READ if member.get("complete", True) else LOST)
+
+
+def _missing(group: dict, record: object) -> list[str]:
+    """What the patient's own index announces and the archive lacks: its Patient file, and the image sets
+    (`ImageSetList`) and plans (`PlanList`) its Patient file names, with no member at all."""
+    prefix = group["prefix"]
+    names = [m.get("safe_name") or "" for m in group["members"]]
+    missing = [] if f"{prefix}/Patient" in names else [f"{prefix}/Patient"]
+    for image in getattr(record, "image_sets", []):
+        if not image.name.startswith("(") and not any(n.startswith(f"{prefix}/{image.name}.") for n in names):
+            missing.append(f"{prefix}/{image.name}.* (image set listed in the Patient file)")
+    for plan in getattr(record, "plans", []):
+        folder = f"{prefix}/Plan_{plan.id}"
+        if plan.id is not None and not any(n == folder or n.startswith(folder + "/") for n in names):
+            missing.append(f"{folder}/ (plan listed in the Patient file)")
+    return missing
+
+
 def _describe(group: dict, captured: dict[str, bytes], entries: dict[str, object]) -> dict:
     files = [m for m in group["members"] if m["kind"] == "file"]
     record = record_from_patient_file(captured.get(f"{group['prefix']}/Patient"), group["path"])
@@ -58,14 +84,17 @@ def _describe(group: dict, captured: dict[str, bytes], entries: dict[str, object
     if entry is not None:
         for key in ("last_name", "first_name", "middle_name", "mrn", "radiation_oncologist"):
             identity[key] = identity[key] or getattr(entry, key)
-    lost = sorted(m["name"] for m in files if not m["complete"])
+    lost = sorted(m["name"] for m in files if member_status(m) == LOST)
+    unverified = sorted(m["name"] for m in files if member_status(m) == UNVERIFIED)
+    missing = _missing(group, record)
     return {
         "path": group["path"], "prefix": group["prefix"], **identity,
         "plans": [p.name for p in record.plans],
         "image_sets": [{"name": i.name, "modality": i.modality} for i in record.image_sets],
         "files": len(files), "bytes": sum(m["size"] for m in files),
         "last_modified": iso_mtime(max((m["mtime"] for m in files), default=0)) if files else None,
-        "complete": not lost and f"{group['prefix']}/Patient" in captured, "lost": lost,
+        "complete": not lost and not unverified and not missing and f"{group['prefix']}/Patient" in captured,
+        "lost": lost, "unverified": unverified, "missing": missing,
         "listed_in_header": entry is not None,
         "warnings": [str(w) for w in record.warnings],
     }
@@ -83,12 +112,8 @@ def _physics(members: list[dict], header: PObject | None) -> list[str]:
     return sorted(folders)
 
 
-def _mark_damage(members: list[dict], patients: list[dict], damage_offsets: list[float],
-                 checksum_failed: bool) -> None:
+def _mark_damage(members: list[dict], patients: list[dict], damage_offsets: list[float]) -> None:
     """Patients next to a lost header or the cut of a truncated archive may miss files no index can name."""
-    if checksum_failed:
-        for member in members:
-            member["complete"] = False
     by_prefix = {p["prefix"]: p for p in patients}
     located = sorted((m["header_offset"], m) for m in members if m.get("header_offset") is not None)
     for offset in damage_offsets:
@@ -110,32 +135,48 @@ def _mark_damage(members: list[dict], patients: list[dict], damage_offsets: list
 
 def build_record(archive_id: str, members: list[dict], problems: list[str], captured: dict[str, bytes], *,
                  file: str, compression: str, origin: str, size: int, source: str = "",
-                 damage_offsets: list[float] = (), checksum_failed: bool = False) -> dict:  # type: ignore[assignment]
-    """The index of an archive, ready for `records.save`. `damage_offsets`: where headers were lost or the
-    archive was cut (members around them are suspect); `checksum_failed`: no member can be trusted."""
+                 damage_offsets: list[float] = ()) -> dict:  # type: ignore[assignment]
+    """The index of an archive, ready for `records.save`. Each member has its `status` (VERIFIED, READ,
+    UNVERIFIED or LOST); `damage_offsets`: where headers were lost or the archive was cut (members around them
+    are suspect)."""
     header_name, header = _header(members, captured)
     entries = {e.path: e for e in parse_institution_entries(header)} if header is not None else {}
     patients = [_describe(g, captured, entries) for g in _patients(members, captured).values()]
-    _mark_damage(members, patients, list(damage_offsets), checksum_failed)
+    _mark_damage(members, patients, list(damage_offsets))
     present = {normalise_patient_path(p["path"]) for p in patients}
     problems = list(problems)
-    for path in sorted(set(entries) - present):
+    missing = sorted(set(entries) - present)
+    for path in missing:
         problems.append(f"{path} is listed in the Institution header but absent from the archive")
+    for patient in patients:
+        problems.extend(f"{name}: announced but absent from the archive" for name in patient["missing"])
     for member in members:
         problems.extend(f"{member['name']}: {text}" for text in member.get("problems", []))
     machines = _physics(members, header)
     kind = "patients" if patients else "physics" if machines else "empty"
+    files = [m for m in members if m["kind"] == "file"]
+    damaged = any(member_status(m) in (LOST, UNVERIFIED) for m in members) or _is_damage(problems)
+    proven = bool(files) and all(member_status(m) == VERIFIED for m in files)
     return {
         "id": archive_id, "file": file, "compression": compression, "origin": origin, "source": source,
         "size": size, "created": datetime.now(UTC).isoformat(timespec="seconds"), "kind": kind,
-        "header": header_name, "machines": machines, "patients": patients,
-        "damaged": any(not m["complete"] for m in members) or bool(problems and _is_damage(problems)),
+        "header": header_name, "machines": machines, "patients": patients, "missing": missing,
+        "damaged": damaged, "status": "damaged" if damaged else VERIFIED if proven else READ,
         "problems": problems, "members": members,
     }
 
 
+_DAMAGE_WORDS = ("unreadable", "corrupt", "cut short", "truncated", "checksum mismatch", "read error")
+
+
 def _is_damage(problems: list[str]) -> bool:
-    return any(("unreadable" in p or "corrupt" in p or "cut short" in p or "ends without" in p) for p in problems)
+    return any(word in problem for problem in problems for word in _DAMAGE_WORDS)
+
+
+def archive_status(summary: dict) -> str:
+    """verified, read without error or damaged; an index written before statuses existed says no more than
+    "read without error" when it was not damaged."""
+    return summary.get("status") or ("damaged" if summary["damaged"] else READ)
 
 
 def summary(record: dict) -> dict:
@@ -144,7 +185,9 @@ def summary(record: dict) -> dict:
         "id": record["id"], "file": record["file"], "kind": record["kind"], "origin": record["origin"],
         "created": record["created"], "size": record["size"], "compression": record["compression"],
         "patients": [{k: p[k] for k in ("path", "prefix", *IDENTITY_KEYS, "files", "bytes", "last_modified",
-                                        "complete", "lost", "tree", "plans", "image_sets") if k in p}
+                                        "complete", "lost", "unverified", "missing", "tree", "plans", "image_sets",
+                                        "warnings") if k in p}
                      for p in record["patients"]],
-        "machines": record["machines"], "damaged": record["damaged"], "problems": record["problems"],
+        "machines": record["machines"], "damaged": record["damaged"], "status": archive_status(record),
+        "missing": record.get("missing", []), "problems": record["problems"],
     }

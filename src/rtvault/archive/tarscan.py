@@ -12,13 +12,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+from rtvault.archive.inflate import StreamDamage
+
 BLOCK = 512
 CHUNK = 1 << 20  # largest piece of member data handed to on_file
 NOT_TAR_LIMIT = 1 << 20  # no valid header within this many bytes: not a tar archive
 MAX_SIZE = 1 << 40  # a declared size above 1 TiB is absurd whatever the archive
 MAX_META = 1 << 20  # longest GNU long name / pax extended header read into memory
 ZERO_BLOCK = bytes(BLOCK)
-_CORRUPT = (zlib.error, EOFError, gzip.BadGzipFile, OSError)
+_CORRUPT = (StreamDamage, zlib.error, EOFError, gzip.BadGzipFile, OSError)
 _KINDS = {b"0": "file", b"\0": "file", b"7": "file", b"1": "hardlink", b"2": "symlink", b"3": "chardev",
           b"4": "blockdev", b"5": "dir", b"6": "fifo"}
 _NEVER_CREATED = {"chardev": "device file (never created)", "blockdev": "device file (never created)",
@@ -50,7 +52,24 @@ class ScanReport:
     problems: list[tuple[int, str]] = field(default_factory=list)
     bytes_scanned: int = 0
     clean_end: bool = False
-    checksum_failed: bool = False  # the gzip CRC or length did not match: no decoded byte can be trusted
+    damage: str | None = None  # how reading the stream broke: truncated, checksum, corrupt or "read error"
+
+    @property
+    def checksum_failed(self) -> bool:
+        """The gzip CRC-32 or length did not match: every byte was decoded, but some byte is wrong."""
+        return self.damage == "checksum"
+
+
+def _damage_kind(error: BaseException) -> str:
+    if isinstance(error, StreamDamage):
+        return error.kind
+    if isinstance(error, gzip.BadGzipFile) and ("CRC" in str(error) or "length" in str(error)):
+        return "checksum"
+    if isinstance(error, EOFError):
+        return "truncated"
+    if isinstance(error, zlib.error | gzip.BadGzipFile):
+        return "corrupt"
+    return "read error"
 
 
 @dataclass
@@ -185,7 +204,8 @@ class _Scanner:
                  total_size: int | None) -> None:
         self.stream, self.on_file, self.total_size, self.report = stream, on_file, total_size, ScanReport()
         self.offset, self.eof = 0, False
-        self.corrupt_at: int | None = None  # where reading the stream broke (corrupt compressed data)
+        self.corrupt_at: int | None = None  # where reading the stream broke (see ScanReport.damage)
+        self.read_error = ""
         self.tarish = False  # a header was seen, or the first block has the ustar magic (if a broken one)
         self.pending: dict[str, bytes] = {}  # GNU long name / long link and pax values for the next member
         self.pending_offset: int | None = None
@@ -205,9 +225,8 @@ class _Scanner:
             try:
                 piece = self.stream.read(size) or b""
             except _CORRUPT as error:
-                self.corrupt_at = self.offset
-                self.report.checksum_failed = isinstance(error, gzip.BadGzipFile) and (
-                    "CRC" in str(error) or "length" in str(error))
+                self.corrupt_at, self.report.damage = self.offset, _damage_kind(error)
+                self.read_error = (error.strerror or str(error)) if isinstance(error, OSError) else ""
                 break
             self.eof = not piece
             parts.append(piece)
@@ -235,16 +254,25 @@ class _Scanner:
 
     def _ended(self) -> _Next:
         """The stream ended (or broke) before the end-of-archive marker: always None."""
-        at = self.corrupt_at
-        if at is not None and self.report.checksum_failed:
-            self._problem(at, f"corrupt compressed data at offset {at}: the gzip checksum does not match, so "
-                              "nothing read from this archive can be trusted")
+        at, damage, whole = self.corrupt_at, self.report.damage, self.report.clean_end
+        if at is not None and damage == "checksum":
+            self._problem(at, f"gzip checksum mismatch at offset {at}: every member was decompressed, but some "
+                              "byte is wrong and nothing says which, so the members it covers are unverified")
+        elif at is not None and damage == "truncated" and whole:
+            self._problem(at, f"archive truncated at offset {at}: the gzip stream ends before its checksum, "
+                              "so what was read cannot be verified")
+        elif at is not None and damage == "truncated":
+            self._problem(at, f"archive truncated at offset {at}: the compressed stream ends early, the rest "
+                              "of the archive is lost")
+        elif at is not None and damage == "read error":
+            self._problem(at, f"read error at offset {at} ({self.read_error}): the rest of the archive is lost")
         elif at is not None:
             self._problem(at, f"corrupt compressed data at offset {at}: the rest of the archive is lost")
         elif not self.tarish:
             self.report.members, self.report.problems = [], [(0, "not a tar archive")]
         else:
-            self._problem(self.offset, "archive ends without its end-of-archive marker")
+            self._problem(self.offset, f"archive truncated at offset {self.offset}: it ends without its "
+                                       "end-of-archive marker")
         return None
 
     def _zero(self, offset: int) -> _Next:

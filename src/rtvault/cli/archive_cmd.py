@@ -12,7 +12,7 @@ from rtvault.archive import index, records
 from rtvault.archive.ingest import archive_files, ingest_file
 from rtvault.cli.backup_cmd import store_option
 from rtvault.cli.output import AppContext, echo, emit_json, json_option, update_catalog
-from rtvault.errors import ExitCode, InputError
+from rtvault.errors import ExitCode, InputError, PartialResult
 from rtvault.jobs import archives
 from rtvault.jobs.history import matches
 from rtvault.jobs.stores import open_store
@@ -25,9 +25,22 @@ def archive() -> None:
 
 def _line(summary: dict) -> str:
     who = ", ".join(f"{p['last_name']} {p['first_name']}".strip() or p["path"] for p in summary["patients"])
-    state = "DAMAGED" if summary["damaged"] else "ok"
+    state = index.archive_status(summary)
+    state = "DAMAGED" if state == "damaged" else state
     what = who or (f"physics: {', '.join(summary['machines'])}" if summary["machines"] else "no patient")
-    return f"{summary['id'][:12]}  {summary['created'][:10]}  {state:7}  {summary['file']}  {what}"
+    return f"{summary['id'][:12]}  {summary['created'][:10]}  {state:18}  {summary['file']}  {what}"
+
+
+def _not_whole(summary: dict) -> list[str]:
+    """Every file of the archive's patients that was lost, is unverified or was announced and is absent, and
+    every patient its Institution header lists that it lacks, one line each."""
+    lines = [f"{path}: listed in the Institution header, absent from the archive"
+             for path in summary.get("missing", []) if summary["damaged"]]
+    for patient in summary["patients"]:
+        lines += [f"{name}: lost" for name in patient.get("lost", [])]
+        lines += [f"{name}: {index.UNVERIFIED}" for name in patient.get("unverified", [])]
+        lines += [f"{name}: announced but absent" for name in patient.get("missing", [])]
+    return lines
 
 
 @archive.command("ingest", epilog="""\b
@@ -53,20 +66,28 @@ def ingest_command(app: AppContext, paths: tuple[Path, ...], store_name: str | N
         except InputError as error:
             errors.append({"file": str(path), "error": str(error)})
     update_catalog(config)
+    partial = [r for r in results if r["damaged"] or _not_whole(r)]
     if as_json:
         emit_json({"archives": results, "errors": errors})
-        if errors:
-            click.get_current_context().exit(int(ExitCode.INPUT))
+        if errors or partial:
+            click.get_current_context().exit(int(ExitCode.INPUT if errors else ExitCode.PARTIAL))
         return
-    else:
-        for result in results:
-            echo(("already stored  " if result["already"] else "") + _line(result))
-            for problem in result["problems"][:20]:
-                echo(f"    {problem}")
-        for error in errors:
-            echo(f"rtvault: error: {error['error']}", err=True)
+    for result in results:
+        echo(("already stored  " if result["already"] else "") + _line(result))
+        for problem in result["problems"][:20]:
+            echo(f"    {problem}")
+        if len(result["problems"]) > 20:
+            more = len(result["problems"]) - 20
+            echo(f"    ... {more} more problems: rtvault archive show {result['id'][:12]}")
+        for line in _not_whole(result):
+            echo(f"    NOT WHOLE: {line}")
+    for error in errors:
+        echo(f"rtvault: error: {error['error']}", err=True)
     if errors:
         raise InputError(f"{len(errors)} of {len(errors) + len(results)} file(s) could not be ingested")
+    if partial:
+        raise PartialResult(f"{len(partial)} of {len(results)} archive(s) stored but damaged or incomplete: what "
+                            "could not be read is named above")
 
 
 @archive.command("sweep", epilog="""\b
@@ -140,10 +161,21 @@ def show_command(app: AppContext, archive_id: str, store_name: str | None, as_js
     for patient in record["patients"]:
         keep = keeps[patient["path"]]
         echo(f"  {patient['path']}: {patient['last_name']} {patient['first_name']} (MRN {patient['mrn']}), "
-                   f"{patient['files']} files{'' if patient['complete'] else ', INCOMPLETE'}; keep until "
+             f"{patient['files']} files{'' if patient['complete'] else ', INCOMPLETE'}{_counts(patient)}; "
+             "keep until "
                    f"{keep.date or 'further notice'}: {keep.rule}")
+        for warning in patient.get("warnings", []):
+            echo(f"    warning: {warning}")
+    echo(f"  status: {index.archive_status(record)}")
     for problem in record["problems"]:
         echo(f"  problem: {problem}")
+    for line in _not_whole(index.summary(record)):
+        echo(f"  not whole: {line}")
+
+
+def _counts(patient: dict) -> str:
+    counts = [f"{len(patient.get(key, []))} {key}" for key in ("lost", "unverified", "missing") if patient.get(key)]
+    return f" ({', '.join(counts)})" if counts else ""
 
 
 @archive.command("export", epilog="""\b
@@ -166,8 +198,15 @@ def export_command(app: AppContext, key: str, out: Path, snapshot: str | None, a
                              archive_id=archive_id, force=force)
     if as_json:
         emit_json(result)
-    else:
-        echo(f"wrote {result['out']}: {result['members']} members, {result['bytes']} bytes")
+        if result["incomplete"]:
+            click.get_current_context().exit(int(ExitCode.PARTIAL))
+        return
+    echo(f"wrote {result['out']}: {result['members']} members, {result['bytes']} bytes")
+    for missing in result["incomplete"]:
+        echo(f"  NOT EXPORTED: {missing}", err=True)
+    if result["incomplete"]:
+        raise PartialResult(f"{len(result['incomplete'])} file(s) of the patient are not in {result['out']} "
+                            "(named above)")
 
 
 @archive.command("expired", epilog="""\b

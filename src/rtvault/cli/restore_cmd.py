@@ -9,7 +9,7 @@ import click
 
 from rtvault.cli.backup_cmd import store_option
 from rtvault.cli.output import AppContext, echo, emit_json, json_option, progress_for
-from rtvault.errors import InputError, PartialResult
+from rtvault.errors import ExitCode, InputError, PartialResult
 from rtvault.events import Progress
 from rtvault.jobs import history
 from rtvault.jobs.archives import restore_from_archive
@@ -87,6 +87,7 @@ Examples:
   rtvault restore --all --to /mnt/new-pinnacle/NewPatients --snapshot 20261124T0300
   rtvault restore --patient 2021993744 --to /tmp/r --from-archive          # the newest archive holding it
   rtvault restore --patient 2021993744 --to /tmp/r --from-archive 3f2a9c
+  rtvault restore --patient 2021993744 --to /tmp/r --from-archive 3f2a9c --unverified
 """)
 @click.option("--patient", "key", help="Medical record number, PatientID or patient path.")
 @click.option("--all", "everything", is_flag=True, help="The whole database (disaster recovery).")
@@ -97,11 +98,14 @@ Examples:
 @click.option("--force", is_flag=True, help="Overwrite files that already exist under --to.")
 @click.option("--from-archive", "from_archive", is_flag=False, flag_value="", default=None, metavar="[ARCHIVE_ID]",
               help="Restore from an archive (the newest holding the patient, or the one given).")
+@click.option("--unverified", is_flag=True,
+              help="With --from-archive: also write the members of a gzip archive whose checksum failed (each is "
+                   "named; any one of them may hold a wrong byte).")
 @store_option
 @json_option
 @click.pass_obj
 def restore_command(app: AppContext, key: str | None, everything: bool, destination: Path, snapshot: str | None,
-                    at: str | None, force: bool, from_archive: str | None, store_name: str | None,
+                    at: str | None, force: bool, from_archive: str | None, unverified: bool, store_name: str | None,
                     as_json: bool) -> None:
     """Restore one patient (--patient KEY) or everything (--all), byte-identical, under --to.
 
@@ -112,31 +116,40 @@ def restore_command(app: AppContext, key: str | None, everything: bool, destinat
         raise InputError("give exactly one of --patient KEY or --all")
     if everything and at:
         raise InputError("--at goes with --patient; with --all give --snapshot")
+    if unverified and from_archive is None:
+        raise InputError("--unverified goes with --from-archive: snapshots hold only verified content")
     store = open_store(app.load_config(), store_name)
     progress = progress_for(as_json)
     try:
-        summary = _restore(store, key, everything, destination, snapshot, at, force, from_archive, progress)
+        summary = _restore(store, key, everything, destination, snapshot, at, force, from_archive, unverified,
+                           progress)
     except RestoreIncomplete as incomplete:  # the others were restored: say so, name each failure, exit 9
         _render(incomplete.summary, as_json, _hints(incomplete.summary, store_name))
         if as_json:  # the summary is the one JSON document on stdout: no error object after it
             click.get_current_context().exit(int(incomplete.exit_code))
         raise
     _render(summary, as_json, [])
-    if lacking := summary.lacking():  # restored as backed up, but the backup could not read everything
-        if as_json:  # the summary (with `incomplete`) is the one JSON document on stdout
-            click.get_current_context().exit(int(PartialResult.exit_code))
+    lacking = summary.lacking()  # restored as backed up, but the backup could not read everything
+    if (summary.incomplete or lacking) and as_json:  # the summary is the one JSON document on stdout
+        click.get_current_context().exit(int(ExitCode.PARTIAL))
+    if summary.incomplete:
+        what = "nothing was written" if not summary.files else "the rest was written"
+        raise PartialResult(f"{len(summary.incomplete)} file(s) of {', '.join(summary.patients)} could not be "
+                            f"restored (named above); {what}")
+    if lacking:
         raise PartialResult(f"the restored version(s) lack {len(lacking)} file(s) or folder(s) that the backup "
                             f"could not read ({', '.join(lacking[:3])}{' ...' if len(lacking) > 3 else ''}); "
                             "an older snapshot may hold them (`rtvault snapshots --patient ...`)")
 
 
 def _restore(store: Store, key: str | None, everything: bool, destination: Path, snapshot: str | None,
-             at: str | None, force: bool, from_archive: str | None, progress: Progress) -> RestoreSummary:
+             at: str | None, force: bool, from_archive: str | None, unverified: bool,
+             progress: Progress) -> RestoreSummary:
     if from_archive is not None:
         if everything or snapshot or at:
             raise InputError("--from-archive goes with --patient only (not --all, --snapshot or --at)")
         return restore_from_archive(store, key or "", destination, archive_id=from_archive or None, force=force,
-                                    progress=progress)
+                                    unverified=unverified, progress=progress)
     if everything:
         return restore_all(store, destination, snapshot=snapshot or "latest", force=force, progress=progress)
     return restore_patient(store, key or "", destination, snapshot=snapshot, at=at, force=force, progress=progress)
@@ -162,20 +175,27 @@ def _render(summary: RestoreSummary, as_json: bool, hints: list[str]) -> None:
         emit_json({**summary.to_json(), **({"hints": hints} if summary.failed else {})})
         return
     source = summary.snapshot if summary.snapshot.startswith("archive") else f"snapshot {summary.snapshot}"
-    echo(f"restored {len(summary.patients)} patient(s), {summary.files} files, {summary.bytes / 1e6:.1f} MB "
-               f"from {source} into {summary.to} in {summary.duration_s:.1f} s")
+    if summary.files or not summary.incomplete:
+        echo(f"restored {len(summary.patients)} patient(s), {summary.files} files, {summary.bytes / 1e6:.1f} MB "
+             f"from {source} into {summary.to} in {summary.duration_s:.1f} s")
+    else:
+        echo(f"restored nothing from {source}: no file of {', '.join(summary.patients)} can be written")
     for skipped in summary.skipped:
         echo(f"  not written: {skipped}", err=True)
+    for name in summary.unverified:
+        echo(f"  written UNVERIFIED (archive checksum failed, may hold a wrong byte): {name}", err=True)
+    for missing in summary.incomplete:
+        echo(f"  NOT RESTORED: {missing}", err=True)
     for failure in summary.failed:
         who = failure["patient"] or "the root files (Institution)"
         if not failure["files_not_written"]:
             echo(f"NOT RESTORED {who}: {failure['reason']}", err=True)
             continue
         echo(f"INCOMPLETE {who}: {failure['files_written']} file(s) written, "
-                   f"{len(failure['files_not_written'])} not:", err=True)
+             f"{len(failure['files_not_written'])} not:", err=True)
         for file in failure["files_not_written"]:
             echo(f"    {file['name']}: {file['reason']}", err=True)
-    for version in summary.incomplete:
+    for version in summary.unread_at_backup:
         for item in version["unreadable"]:
             where = f"{version['patient']}/{item['name']}".strip("/")
             echo(f"  unreadable at backup time: {where} ({item['error']}): " + (

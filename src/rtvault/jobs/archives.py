@@ -7,10 +7,11 @@ import os
 import shutil
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from rtvault.archive import records
+from rtvault.archive import index, records
 from rtvault.archive.build import archive_patient_version, pinnacle_entries, snapshot_entries
 from rtvault.archive.ingest import ingest_file
 from rtvault.archive.institution import filtered_institution
@@ -46,7 +47,7 @@ def sweep_inbox(store: Store, inbox: Path) -> tuple[list[dict], list[Problem]]:
     """Ingest what was dropped in the inbox; move each file aside only once stored and re-verified."""
     done_dir = inbox / "ingested"
     results, problems = [], []
-    for path in sorted(p for p in inbox.iterdir() if p.is_file() and not p.name.startswith(".")):
+    for path in sorted(p for p in inbox.iterdir() if not p.name.startswith(".") and p != done_dir):
         try:
             result = ingest_file(store, path, origin="inbox")
         except InputError as error:
@@ -115,8 +116,19 @@ def _last_copies(members: list[dict]) -> list[dict]:
     return [m for index, m in enumerate(members) if latest[m.get("safe_name") or m["name"]] == index]
 
 
-def _patient_files(record: dict, patient: dict) -> tuple[list[dict], list[dict], list[str]]:
-    files, dirs, skipped = [], [], []
+@dataclass
+class _Selection:
+    """A patient's members in an archive: what is written, and why anything else is not."""
+
+    files: list[dict] = field(default_factory=list)
+    dirs: list[dict] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # never created by design: links, devices, unsafe names
+    incomplete: list[str] = field(default_factory=list)  # the patient's files that cannot be written, and why
+    unverified: list[str] = field(default_factory=list)  # written although the archive's checksum failed
+
+
+def _patient_files(record: dict, patient: dict, unverified: bool = False) -> _Selection:
+    chosen = _Selection()
     prefix = patient["prefix"]
     for member in _last_copies(record["members"]):
         name = member.get("safe_name") or ""
@@ -124,13 +136,21 @@ def _patient_files(record: dict, patient: dict) -> tuple[list[dict], list[dict],
             continue
         rel = name[len(prefix) + 1:] or "."
         entry = {**member, "name": rel, "mtime_ns": int(member["mtime"]) * 10**9}
-        if member["kind"] == "file" and member["complete"] and member.get("hash"):
-            files.append(entry)
-        elif member["kind"] == "dir":
-            dirs.append(entry)
+        status = index.member_status(member)
+        if member["kind"] == "dir":
+            chosen.dirs.append(entry)
+        elif member["kind"] != "file":
+            chosen.skipped.append(f"{member['name']} ({member['kind']}{'' if member['complete'] else ', lost'})")
+        elif status == index.LOST or not member.get("hash"):
+            chosen.incomplete.append(f"{member['name']}: lost (the archive is damaged there)")
+        elif status == index.UNVERIFIED and not unverified:
+            chosen.incomplete.append(f"{member['name']}: {index.UNVERIFIED}, not written without --unverified")
         else:
-            skipped.append(f"{member['name']} ({member['kind']}{'' if member['complete'] else ', lost'})")
-    return files, dirs, skipped
+            chosen.files.append(entry)
+            if status == index.UNVERIFIED:
+                chosen.unverified.append(member["name"])
+    chosen.incomplete += [f"{name}: announced but absent from the archive" for name in patient.get("missing", [])]
+    return chosen
 
 
 def _header_bytes(store: Store, record: dict) -> bytes | None:
@@ -139,20 +159,31 @@ def _header_bytes(store: Store, record: dict) -> bytes | None:
 
 
 def restore_from_archive(store: Store, key: str, destination: Path, *, archive_id: str | None = None,
-                         force: bool = False, progress: Progress | None = None) -> RestoreSummary:
-    """One patient from an archive, by random access, with a filtered Institution file for Pinnacle."""
+                         force: bool = False, unverified: bool = False,
+                         progress: Progress | None = None) -> RestoreSummary:
+    """One patient from an archive, by random access, with a filtered Institution file for Pinnacle.
+
+    Members the archive lost, or (unless `unverified`) read from a gzip stream whose checksum failed, are not
+    written; they and the files the patient's index announces but the archive lacks are named in
+    `summary.incomplete`. When no file of the patient can be written, nothing is written at all (not even the
+    Institution file, which would make Pinnacle import an empty patient)."""
     started = time.monotonic()
     record, patient = find(store, key, archive_id)
-    files, dirs, skipped = _patient_files(record, patient)
+    chosen = _patient_files(record, patient, unverified)
+    summary = RestoreSummary(f"archive {record['id']}", str(destination), [patient["path"]])
+    summary.skipped, summary.incomplete, summary.unverified = chosen.skipped, chosen.incomplete, chosen.unverified
+    if not chosen.files:
+        summary.incomplete = summary.incomplete or [f"{patient['path']}: the archive holds no file of this patient"]
+        summary.duration_s = round(time.monotonic() - started, 3)
+        return summary
     institution = filtered_institution(_header_bytes(store, record), patient["path"], patient, record["file"],
                                        datetime.now(UTC))
-    planned, placed = plan(destination, patient["path"], files, dirs, lambda m: member_blocks(store, record, m))
+    planned, placed = plan(destination, patient["path"], chosen.files, chosen.dirs,
+                           lambda m: member_blocks(store, record, m))
     header = {"name": "Institution", "size": len(institution), "mode": 0o644, "mtime_ns": time.time_ns()}
     planned += plan(destination, "", [header], [], lambda _m: lambda: iter([institution]))[0]
-    summary = RestoreSummary(f"archive {record['id']}", str(destination), [patient["path"]])
     write_planned(destination, planned, placed, force, summary, progress or NoProgress(), store.backend)
     summary.duration_s = round(time.monotonic() - started, 3)
-    summary.skipped = skipped
     if summary.failed:  # members whose content could not be read: the others are written
         summary.patients = []
         raise RestoreIncomplete(summary)
@@ -167,8 +198,9 @@ def export(store: Store, key: str, out: Path, *, snapshot: str | None = None, ar
     if not out.parent.is_dir():
         raise InputError(f"{out.parent} does not exist: create it or choose another --out")
     when = datetime.now(UTC)
+    incomplete: list[str] = []
     if archive_id is not None:
-        entries = _archive_entries(store, key, archive_id, out.name, when)
+        entries, incomplete = _archive_entries(store, key, archive_id, out.name, when)
     else:
         version = pick_version(versions(store, key), snapshot, None)
         manifest = store.load_snapshot(version.snapshot)
@@ -182,14 +214,17 @@ def export(store: Store, key: str, out: Path, *, snapshot: str | None = None, ar
         os.replace(temp, out)
     finally:
         temp.unlink(missing_ok=True)
-    return {"out": str(out), "members": len(written), "bytes": out.stat().st_size}
+    return {"out": str(out), "members": len(written), "bytes": out.stat().st_size, "incomplete": incomplete}
 
 
-def _archive_entries(store: Store, key: str, archive_id: str, name: str, when: datetime) -> list[Entry]:
+def _archive_entries(store: Store, key: str, archive_id: str, name: str,
+                     when: datetime) -> tuple[list[Entry], list[str]]:
+    """The entries of an export from an archive, and the patient's files left out (lost, unverified, absent)."""
     record, patient = find(store, key, archive_id)
-    files, dirs, _ = _patient_files(record, patient)
+    chosen = _patient_files(record, patient)
     institution = filtered_institution(_header_bytes(store, record), patient["path"], patient, name, when)
-    return pinnacle_entries(patient["path"], institution, when, dirs, files, lambda f: member_blocks(store, record, f))
+    return pinnacle_entries(patient["path"], institution, when, chosen.dirs, chosen.files,
+                            lambda f: member_blocks(store, record, f)), chosen.incomplete
 
 
 def retention_rows(store: Store, today: date) -> list[dict]:

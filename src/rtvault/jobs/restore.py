@@ -39,13 +39,15 @@ class RestoreSummary:
     # patients not restored, or not entirely: {"patient" (path, "" for the root files), "tree", "reason",
     # "files_written", "files_not_written": [{"name", "hash", "reason"}], "older_snapshot" (or None)}
     failed: list[dict] = field(default_factory=list)
+    incomplete: list[str] = field(default_factory=list)  # the patient's files not restored, each with why
+    unverified: list[str] = field(default_factory=list)  # restored although the archive's checksum failed
     # versions a backup could not read entirely: {"patient", "unreadable": the tree's records (name, kind,
     # error, carried_forward: an earlier copy was restored in its place)}
-    incomplete: list[dict] = field(default_factory=list)
+    unread_at_backup: list[dict] = field(default_factory=list)
 
     def lacking(self) -> list[str]:
         """Files and folders absent from what was restored because the backup could not read them."""
-        return [f"{i['patient']}/{u['name']}".strip("/") for i in self.incomplete for u in i["unreadable"]
+        return [f"{i['patient']}/{u['name']}".strip("/") for i in self.unread_at_backup for u in i["unreadable"]
                 if not u.get("carried_forward")]
 
     def to_json(self) -> dict[str, object]:
@@ -257,7 +259,7 @@ def _restore_trees(store: Store, destination: Path, trees: list[tuple[str, str]]
             summary.tree_failed(base, digest, str(error))
             continue
         if tree.get("unreadable"):
-            summary.incomplete.append({"patient": base, "unreadable": tree["unreadable"]})
+            summary.unread_at_backup.append({"patient": base, "unreadable": tree["unreadable"]})
         planned += files
         dirs += tree_dirs
     write_planned(destination, planned, dirs, force, summary, progress, store.backend)
@@ -309,7 +311,7 @@ def restore_patient(store: Store, key: str, destination: Path, *, snapshot: str 
                          + "heal the store from another one: `rtvault verify --all`, then `rtvault repair`") from None
     files, dirs = plan(destination, version.path, tree["files"], tree["dirs"], contents(store.backend), version.tree)
     if tree.get("unreadable"):
-        summary.incomplete.append({"patient": version.path, "unreadable": tree["unreadable"]})
+        summary.unread_at_backup.append({"patient": version.path, "unreadable": tree["unreadable"]})
     write_planned(destination, files, dirs, force, summary, progress or NoProgress(), store.backend)
     return _finish(store, summary, version.time, started)
 

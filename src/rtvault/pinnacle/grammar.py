@@ -2,7 +2,8 @@
 numeric arrays, dotted keys, comments, escaped quotes, multi-line strings and the trailing `/* XY */` stamp.
 
 Files are bytes decoded as Latin-1 (every byte maps to one character, so nothing is ever lost) and are only
-read, never written. A malformed or truncated file yields a `Problem` naming the file and line and the tree
+read, never written; a file starting with a UTF-8 byte order mark is read without it (as UTF-8 when valid), with
+a warning. A malformed or truncated file yields a `Problem` naming the file and line and the tree
 parsed up to that point; parsing never raises on bad content.
 """
 
@@ -18,6 +19,7 @@ from rtvault.errors import Problem
 Value = "str | int | float | list[float] | PObject"
 
 MAX_PROBLEMS_PER_FILE = 10
+UTF8_BOM = b"\xef\xbb\xbf"
 MAX_DEPTH = 100  # real files nest about a dozen levels; deeper is garbage and would exhaust the stack
 
 # The stamp Pinnacle appends to text files: "/* " two (sometimes more) arbitrary bytes " */", then a newline.
@@ -339,11 +341,24 @@ def _assign(obj: PObject, key: str, value: object) -> None:
     target.add(last, value)
 
 
+def _text(body: bytes, problems: _Problems) -> str:
+    """The bytes as text: Latin-1, except after a UTF-8 byte order mark (a file saved by another editor), which
+    is dropped with a warning, the rest read as UTF-8 when it is valid UTF-8. The bytes themselves are untouched."""
+    if not body.startswith(UTF8_BOM):
+        return body.decode("latin-1")
+    try:
+        text, how = body[len(UTF8_BOM):].decode("utf-8"), "read as UTF-8"
+    except UnicodeDecodeError:
+        text, how = body[len(UTF8_BOM):].decode("latin-1"), "not valid UTF-8 after it, read as Latin-1"
+    problems.add(1, f"starts with a UTF-8 byte order mark (saved by another editor): mark ignored, {how}")
+    return text
+
+
 def parse_bytes(data: bytes, name: str) -> ParseResult:
     """Parse one Pinnacle text file's bytes; `name` is used in problems (file path relative to a root)."""
     body, stamp = split_stamp(data)
-    text = body.decode("latin-1")
     problems = _Problems(name)
+    text = _text(body, problems)
     tokens = list(_tokenize(text, problems))
     parser = _Parser(tokens, problems, text.count("\n") + 1)
     root = PObject(1)
