@@ -210,3 +210,26 @@ def test_a_patient_of_whom_only_the_folder_survives_restores_nothing_and_says_so
                              expect=9)
     assert summary["files"] == 0 and summary["incomplete"] == [
         f"{paths[2]}/Patient: announced but absent from the archive"]
+
+
+def test_a_web_restore_of_a_patient_with_unverified_members_restores_nothing(vault: Vault, tmp_path: Path) -> None:
+    """For Pinnacle a patient is whole or absent: the web restore (no --unverified there) refuses a patient whose
+    archive members are unverified, names them, and leaves no folder behind."""
+    import dataclasses
+
+    from rtvault.errors import StoreError
+    from rtvault.jobs.deliver import Chosen, restore_to_dir
+
+    archive, paths, victim = _one_wrong_byte(vault, tmp_path)
+    [found] = vault.ingest(archive, expect=9)["archives"]
+    restores = tmp_path / "restores"
+    restores.mkdir()
+    config = vault.config
+    config = dataclasses.replace(config, web=dataclasses.replace(config.web, restore_dir=restores))
+    patient = next(p for p in found["patients"] if p["path"] == paths[1])
+    chosen = Chosen({**patient, "key": "0123456789abcdef"}, {"version": "v"},
+                    {"kind": "archive", "ref": found["id"], "store": "primary"})
+    with pytest.raises(StoreError, match="cannot be restored whole from the archive") as refused:
+        restore_to_dir(config, chosen)
+    assert UNVERIFIED in str(refused.value)
+    assert list(restores.iterdir()) == []

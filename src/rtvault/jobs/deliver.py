@@ -118,6 +118,12 @@ def restore_to_dir(config: Config, chosen: Chosen, now: datetime | None = None) 
             summary = restore_with_institution(_store(config, chosen), path, destination, loc["ref"])
         else:
             summary = restore_from_archive(_store(config, chosen), path, destination, archive_id=loc["ref"])
+            if summary.incomplete:  # lost or unverified members: for Pinnacle a patient is whole or absent
+                raise StoreError(f"this version cannot be restored whole from the archive, so nothing was "
+                                 f"restored: {'; '.join(summary.incomplete[:3])}"
+                                 + (f" and {len(summary.incomplete) - 3} more" if len(summary.incomplete) > 3
+                                    else "") + "; choose another version or location (the command line can "
+                                 "restore the readable part: `rtvault restore --from-archive`)")
     except BaseException as error:
         shutil.rmtree(destination, ignore_errors=True)  # ours, made above: no half patient left for Pinnacle
         if isinstance(error, RestoreIncomplete):  # for Pinnacle, a patient is whole or not restored at all
