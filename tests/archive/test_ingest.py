@@ -256,7 +256,7 @@ def test_inbox_sweep_ingests_moves_and_never_deletes(vault: Vault, tmp_path: Pat
     for name, data in dropped.items():
         (vault.inbox / name).write_bytes(data)
 
-    result = vault.cli_json("archive", "sweep")
+    result = vault.cli_json("archive", "sweep", expect=9)  # a damaged archive and a non-archive: partial
     assert result["archived"] == []
     assert sorted(a["file"] for a in result["ingested"]) == ["a.tar.gz", "b.tar", "damaged.tar"]
     assert [p["file"] for p in result["problems"]] == [str(vault.inbox / "notes.txt")]
@@ -275,13 +275,25 @@ def test_inbox_sweep_ingests_moves_and_never_deletes(vault: Vault, tmp_path: Pat
 
     # another file of the same name dropped later: stored too, and the first one is not overwritten
     (vault.inbox / "b.tar").write_bytes(pinnacle_tar(vault.root, built / "b2.tar", [paths[0]]).read_bytes())
-    again = vault.cli_json("archive", "sweep")
+    again = vault.cli_json("archive", "sweep", expect=9)  # notes.txt is still there, not an archive
     assert [a["file"] for a in again["ingested"]] == ["b.tar"]
     assert [p["file"] for p in again["problems"]] == [str(vault.inbox / "notes.txt")]
     assert (vault.inbox / "ingested" / "b.tar").read_bytes() == dropped["b.tar"]
     assert len(list((vault.inbox / "ingested").iterdir())) == 4
     assert (vault.inbox / "notes.txt").read_bytes() == dropped["notes.txt"]
     assert len(vault.archives()) == 4
+
+
+def test_a_sweep_that_ingests_only_whole_archives_exits_0_and_the_text_names_what_is_not_whole(
+        vault: Vault, tmp_path: Path) -> None:
+    paths = vault.patient_paths()
+    pinnacle_tar(vault.root, vault.inbox / "whole.tar", [paths[0]])
+    assert vault.cli_json("archive", "sweep")["ingested"][0]["damaged"] is False
+    whole = pinnacle_tar(vault.root, tmp_path / "two.tar", [paths[1], paths[2]])
+    last = max((m for m in members_of(whole) if m.isfile() and m.name.startswith(paths[2])), key=lambda m: m.size)
+    (vault.inbox / "cut.tar").write_bytes(whole.read_bytes()[: last.offset_data + last.size // 2])
+    done = vault.cli("archive", "sweep", expect=9)
+    assert "NOT WHOLE:" in done.stdout and "1 archive(s) ingested damaged or incomplete" in done.stderr
 
 
 def test_sweep_with_a_missing_inbox_says_so(vault: Vault) -> None:
@@ -395,7 +407,7 @@ def test_a_fifo_inside_a_directory_is_named_and_the_archives_beside_it_ingested(
 def test_a_fifo_in_the_inbox_is_reported_and_left_alone(vault: Vault, tmp_path: Path) -> None:
     good = pinnacle_tar(vault.root, vault.inbox / "good.tar", [vault.patient_paths()[0]])
     os.mkfifo(vault.inbox / "pipe.tar")
-    done = run_cli("--config", str(vault.config_path), "archive", "sweep", "--json", timeout=60)
+    done = run_cli("--config", str(vault.config_path), "archive", "sweep", "--json", timeout=60, expect=9)
     result = first_json(done.stdout)
     assert [a["file"] for a in result["ingested"]] == [good.name]
     [problem] = result["problems"]

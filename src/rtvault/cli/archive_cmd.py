@@ -103,16 +103,24 @@ def sweep_command(app: AppContext, store_name: str | None, as_json: bool) -> Non
     config = app.load_config()
     result = archives.sweep(config, open_store(config, store_name))
     update_catalog(config)
+    damaged = [r for r in result["ingested"] if r["damaged"] or _not_whole(r)]
     if as_json:
         emit_json(result)
+        if damaged or result["problems"]:
+            click.get_current_context().exit(int(ExitCode.PARTIAL))
         return
     for summary in result["archived"]:
         echo(f"archived {_line(summary)}")
     for summary in result["ingested"]:
         echo(f"ingested {_line(summary)}")
+        for line in _not_whole(summary):
+            echo(f"    NOT WHOLE: {line}")
     for problem in result["problems"]:
         echo(f"  problem: {problem['file']}: {problem['message']}", err=True)
     echo(f"{len(result['archived'])} archived, {len(result['ingested'])} ingested")
+    if damaged or result["problems"]:
+        raise PartialResult(f"{len(damaged)} archive(s) ingested damaged or incomplete and "
+                            f"{len(result['problems'])} file(s) of the inbox not ingested (named above)")
 
 
 @archive.command("list", epilog="""\b
