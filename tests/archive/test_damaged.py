@@ -220,7 +220,7 @@ def test_a_web_restore_of_a_patient_with_unverified_members_restores_nothing(vau
     from rtvault.errors import StoreError
     from rtvault.jobs.deliver import Chosen, restore_to_dir
 
-    archive, paths, victim = _one_wrong_byte(vault, tmp_path)
+    archive, paths, _victim = _one_wrong_byte(vault, tmp_path)
     [found] = vault.ingest(archive, expect=9)["archives"]
     restores = tmp_path / "restores"
     restores.mkdir()
