@@ -1,4 +1,4 @@
-"""Shared test fixtures: the real Pinnacle sample tree in ../shared, when it is there."""
+"""Shared test fixtures: the real Pinnacle sample tree (tests/fixtures, MIT, from ../shared/fixtures)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "store"))
 from seaweed import seaweed  # noqa: F401 - one SeaweedFS server for the whole session (tests/store/seaweed.py)
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_FIXTURES = REPO.parent / "shared" / "fixtures" / "pinnacle"
+SHARED_FIXTURES = REPO / "tests" / "fixtures" / "pinnacle"
 
 
 @pytest.fixture
@@ -19,5 +19,5 @@ def pinnacle_sample() -> Path:
     """The real Pinnacle 16 sample tree (synthetic identity); skipped when ../shared is absent."""
     root = SHARED_FIXTURES / "pinnacle_io-01"
     if not root.is_dir():
-        pytest.skip("../shared/fixtures/pinnacle is not beside the repository")
+        pytest.skip("tests/fixtures/pinnacle is missing from this checkout")
     return root

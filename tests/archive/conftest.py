@@ -30,7 +30,7 @@ from rtvault.store import Store
 PATIENTS = 4
 SEED = 1
 REPO = Path(__file__).resolve().parents[2]
-SHARED_SAMPLE = REPO.parent / "shared" / "fixtures" / "pinnacle" / "pinnacle_io-01"
+SHARED_SAMPLE = REPO / "tests" / "fixtures" / "pinnacle" / "pinnacle_io-01"
 GNU_TAR = shutil.which("tar")
 
 # The test modules import these helpers as `archive_kit`: every conftest.py is a module named "conftest", and

@@ -318,7 +318,7 @@ MACHINE = b"""BackupMachineList ={
 def physics_archive(tmp_path: Path) -> Path:
     """A physics backup: an Institution header naming one machine, then Physics/ReadOnlyMachineDB/Machine.0/."""
     if not (SHARED_SAMPLE / "Physics").is_dir():
-        pytest.skip("../shared/fixtures/pinnacle is not beside the repository")
+        pytest.skip("tests/fixtures/pinnacle is missing from this checkout")
     stage = tmp_path / "physics"
     shutil.copytree(SHARED_SAMPLE / "Physics", stage / "Physics")
     header = filtered_header((SHARED_SAMPLE / "Institution").read_bytes(), [])

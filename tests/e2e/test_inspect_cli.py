@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "pinnacle"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "pinnacle"
 SAMPLE = FIXTURES / "pinnacle_io-01"
 PATIENT_REL = "Institution_1/Mount_0/Patient_1"
 PATIENT_FILE_REL = f"{PATIENT_REL}/Patient"
@@ -35,7 +35,7 @@ REQUIRED_KEYS = {
 @pytest.fixture
 def sample() -> Path:
     if not (SAMPLE / PATIENT_FILE_REL).is_file():
-        pytest.skip("../shared/fixtures/pinnacle is not beside the repository")
+        pytest.skip("tests/fixtures/pinnacle is missing from this checkout")
     return SAMPLE
 
 

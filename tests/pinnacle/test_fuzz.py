@@ -29,7 +29,7 @@ from rtvault.pinnacle.dialects import parse_header, parse_roi
 from rtvault.pinnacle.discover import scan
 from rtvault.pinnacle.grammar import ParseResult, PObject, parse_bytes, split_stamp
 
-FIXTURES = Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures" / "pinnacle"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "pinnacle"
 SAMPLE = FIXTURES / "pinnacle_io-01"
 PATIENT_REL = "Institution_1/Mount_0/Patient_1"
 MAX_PROBLEMS = 11  # ten problems, then one "N more problems not shown"
@@ -209,7 +209,7 @@ def _load(name: str) -> Fixture | None:
 def fixture(name: str) -> Fixture:
     found = _load(name)
     if found is None:
-        pytest.skip("../shared/fixtures/pinnacle is not beside the repository")
+        pytest.skip("tests/fixtures/pinnacle is missing from this checkout")
     return found
 
 
