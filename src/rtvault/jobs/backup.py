@@ -218,7 +218,8 @@ class _Run:
             where = f"{key}/{item.name}".strip("/") or "."
             self.summary.warnings.append(Problem(where, f"cannot read ({item.error}): " + (
                 f"{'its files' if item.kind == 'dir' else 'its copy'} from the previous snapshot carried forward"
-                if kept else "no earlier copy, missing from this snapshot")))
+                if kept else ("no earlier copy of anything in it" if item.kind == "dir"
+                              else "no earlier copy, missing from this snapshot"))))
         files.sort(key=lambda f: f["name"])
         dirs.sort(key=lambda d: d["name"])
         return recorded
@@ -287,8 +288,8 @@ def _keep_hidden(source: SourceListing, previous: dict | None) -> None:
     for entry in (previous or {}).get("patients", []):
         path = entry["path"]
         if path not in source.patients and (folder := source.hidden_by(path)) is not None:
-            source.patients[path] = Listing(source.root / path, unreadable=[
-                Unreadable(".", "dir", f"{folder.name} cannot be listed: {folder.error}")])
+            why = folder.error if folder.name == path else f"{folder.name} cannot be listed: {folder.error}"
+            source.patients[path] = Listing(source.root / path, unreadable=[Unreadable(".", "dir", why)])
     source.patients = dict(sorted(source.patients.items()))
 
 
@@ -336,7 +337,7 @@ def run_backup(config: Config, store: Store, *, allow_shrink: bool = False,
         if missing := _incomplete(trees[""][1]):
             manifest["other"].update(incomplete=True, unreadable=missing)
         run.summary.incomplete = [p["path"] for p in manifest["patients"] if p.get("incomplete")] + (
-            [OTHER] if manifest["other"].get("incomplete") else []) + [f"{u.name}/" for u in source.unlistable]
+            [OTHER] if manifest["other"].get("incomplete") else [])
         run.summary.snapshot = manifest["id"]
         run.summary.patients = len(manifest["patients"])
         run.summary.duration_s = round(time.monotonic() - started, 3)

@@ -68,8 +68,8 @@ class SourceListing:
     unlistable: list[Unreadable] = field(default_factory=list)  # folders above patients that could not be listed
 
     def hidden_by(self, patient: str) -> Unreadable | None:
-        """The unlistable folder that may hide `patient` (a path of an earlier snapshot), if any."""
-        return next((u for u in self.unlistable if patient.startswith(f"{u.name}/")), None)
+        """The unlistable folder that may be, or hide, `patient` (a path of an earlier snapshot), if any."""
+        return next((u for u in self.unlistable if patient == u.name or patient.startswith(f"{u.name}/")), None)
 
 
 def check_source(root: Path | None) -> Path:
@@ -109,13 +109,7 @@ def _walk(listing: Listing, top: Path, exclude: tuple[str, ...], source: SourceL
         try:
             entries = list(os.scandir(current))
         except OSError as error:
-            if patients is None:  # inside a patient: the backup records it in the tree and keeps the old copy
-                name = "." if current == listing.base else current.relative_to(listing.base).as_posix()
-                listing.unreadable.append(Unreadable(name, "dir", error.strerror or str(error)))
-            else:  # an Institution or Mount folder: the patients under it are kept from the last snapshot
-                source.unlistable.append(Unreadable(_rel(source.root, current), "dir", error.strerror or str(error)))
-                source.warnings.append(Problem(_rel(source.root, current), f"cannot list ({error.strerror}): the "
-                                                                           "patients under it are not read"))
+            _unreadable(listing, current, "dir", error.strerror or str(error), source, patients)
             continue
         for entry in entries:
             path = Path(entry.path)
@@ -124,12 +118,9 @@ def _walk(listing: Listing, top: Path, exclude: tuple[str, ...], source: SourceL
                 continue
             try:
                 st = entry.stat(follow_symlinks=False)
-            except OSError as error:
-                if patients is None:
-                    listing.unreadable.append(Unreadable(path.relative_to(listing.base).as_posix(), "file",
-                                                         f"cannot stat: {error.strerror}"))
-                else:
-                    source.warnings.append(Problem(_rel(source.root, path), f"cannot stat: {error.strerror}"))
+            except OSError as error:  # a folder readable but not searchable: names are known, nothing else
+                _unreadable(listing, path, "dir" if _is_dir_entry(entry) else "file",
+                            f"cannot stat: {error.strerror}", source, patients)
                 continue
             rel_to_root = path.relative_to(source.root)
             if stat.S_ISDIR(st.st_mode):
@@ -145,6 +136,26 @@ def _walk(listing: Listing, top: Path, exclude: tuple[str, ...], source: SourceL
                 listing.files.append(FileStat.of(path.relative_to(listing.base).as_posix(), st))
             else:
                 source.warnings.append(Problem(rel_to_root.as_posix(), "not a regular file (link, device...): skipped"))
+
+
+def _is_dir_entry(entry: os.DirEntry) -> bool:
+    """Whether an entry that cannot be stat'ed is a folder, from the type the listing itself gives."""
+    try:
+        return entry.is_dir(follow_symlinks=False)
+    except OSError:
+        return False
+
+
+def _unreadable(listing: Listing, path: Path, kind: str, error: str, source: SourceListing,
+                patients: dict[str, Listing] | None) -> None:
+    """Record what could not be listed or stat'ed: in its tree (the backup carries the earlier copy forward)
+    and, above the patient directories, as a folder that may hide patients (kept from the last snapshot)."""
+    name = "." if path == listing.base else path.relative_to(listing.base).as_posix()
+    if patients is not None and kind == "dir":
+        source.unlistable.append(Unreadable(_rel(source.root, path), kind, error))
+        if _is_patient(path.relative_to(source.root).parts):
+            return  # a patient directory: that patient is kept whole from the last snapshot, not the root files
+    listing.unreadable.append(Unreadable(name, kind, error))
 
 
 def _rel(root: Path, path: Path) -> str:

@@ -9,7 +9,10 @@ parsed up to that point; parsing never raises on bad content.
 
 from __future__ import annotations
 
+import errno
+import os
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -366,5 +369,24 @@ def parse_bytes(data: bytes, name: str) -> ParseResult:
     return ParseResult(root, problems.result(), stamp)
 
 
+MAX_TEXT_FILE = 256 << 20  # a Patient file or an image header is kilobytes; this bounds a hostile one
+
+
+def read_regular(path: Path, limit: int = MAX_TEXT_FILE) -> bytes:
+    """The bytes of `path` if it is a regular file, never following a symlink and never blocking on a FIFO
+    or device (the backup's listing never follows them either); OSError otherwise."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file (link, pipe or device): not read")
+        if st.st_size > limit:
+            raise OSError(errno.EFBIG, f"{st.st_size} bytes, more than a Pinnacle text file holds: not read")
+        with os.fdopen(fd, "rb", closefd=False) as file:
+            return file.read(limit + 1)[:limit]
+    finally:
+        os.close(fd)
+
+
 def parse_file(path: Path, name: str | None = None) -> ParseResult:
-    return parse_bytes(path.read_bytes(), name or str(path))
+    return parse_bytes(read_regular(path), name or str(path))

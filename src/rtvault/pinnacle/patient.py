@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from datetime import UTC, datetime
@@ -10,7 +11,7 @@ from pathlib import Path
 from rtvault.errors import Problem
 from rtvault.pinnacle.dates import DateProblem, normalise_date, normalise_datetime
 from rtvault.pinnacle.dialects import parse_header
-from rtvault.pinnacle.grammar import PObject, parse_bytes
+from rtvault.pinnacle.grammar import PObject, parse_bytes, read_regular
 from rtvault.pinnacle.model import ImageSetInfo, PatientRecord, PlanInfo
 
 PHYSICIAN_KEYS = {
@@ -48,9 +49,10 @@ def iso_mtime(timestamp: float) -> str:
 
 def _read(path: Path, name: str, warnings: list[Problem]) -> bytes | None:
     try:
-        return path.read_bytes()
+        return read_regular(path)
     except OSError as error:
-        warnings.append(Problem(name, f"cannot read: {error.strerror or error}"))
+        why = "a symbolic link: not followed" if error.errno == errno.ELOOP else (error.strerror or str(error))
+        warnings.append(Problem(name, f"cannot read: {why}"))
         return None
 
 
@@ -107,7 +109,7 @@ def _list_items(patient: PObject, list_key: str) -> list[PObject]:
 
 def _header_dims(directory: Path, image_name: str, rel: str, warnings: list[Problem]):
     path = directory / f"{image_name}.header"
-    if not _SAFE_NAME.match(image_name) or not os.path.isfile(path):
+    if not _SAFE_NAME.match(image_name) or not os.path.lexists(path):
         return None, None
     data = _read(path, f"{rel}/{path.name}", warnings)
     if data is None:
@@ -187,8 +189,8 @@ def read_patient(directory: Path, rel: str) -> PatientRecord:
     sizes = _walk_sizes(directory, rel, record)
     patient_file = directory / "Patient"
     name = f"{rel}/Patient"
-    data = _read(patient_file, name, record.warnings) if patient_file.exists() else None
-    if data is None and not patient_file.exists():
+    data = _read(patient_file, name, record.warnings) if os.path.lexists(patient_file) else None
+    if data is None and not os.path.lexists(patient_file):
         record.warnings.append(Problem(name, "missing: identity unknown, files are still listed"))
     patient = PObject()
     if data is not None:
