@@ -230,9 +230,6 @@ def test_catalog_sync_that_cannot_read_a_store_does_not_exit_0(site: Site) -> No
     assert done.returncode != 0, "a store not indexed is at least a partial result"
 
 
-@pytest.mark.xfail(strict=True, reason="the snapshot that no longer holds a deleted patient is committed before its "
-                                       "archive is written: when the archive fails (full disk, refused write, kill), "
-                                       "forget + prune delete the patient's last copy and no run ever archives it")
 def test_a_deleted_patient_whose_archive_failed_is_never_lost_to_forget_and_prune(tmp_path: Path) -> None:
     if reason := can_drop_read_capabilities():
         pytest.skip(reason)

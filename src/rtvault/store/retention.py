@@ -148,11 +148,13 @@ def keep_last_complete(decisions: Sequence[Decision],
             elif not partial and path in waiting:
                 waiting.discard(path)
                 protect.setdefault(decision.id, []).append(path)
-    return [
-        Decision(d.id, d.time, True, (*d.reasons, *(f"{LAST_COMPLETE} {path}" for path in protect[d.id])))
-        if d.id in protect else d
-        for d in decisions
-    ]
+    return keep_also(decisions, {sid: [f"{LAST_COMPLETE} {path}" for path in paths] for sid, paths in protect.items()})
+
+
+def keep_also(decisions: Sequence[Decision], reasons: Mapping[str, Sequence[str]]) -> list[Decision]:
+    """Keep the snapshots `reasons` names (id → why), whatever the rules decided, adding the reasons."""
+    return [Decision(d.id, d.time, True, (*d.reasons, *reasons[d.id])) if reasons.get(d.id) else d
+            for d in decisions]
 
 
 def summarise(decisions: Iterable[Decision]) -> dict[str, int]:
