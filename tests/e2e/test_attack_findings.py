@@ -255,8 +255,6 @@ def test_a_deleted_patient_whose_archive_failed_is_never_lost_to_forget_and_prun
 
 
 @pytest.mark.parametrize("damage", ["missing", "a file"])
-@pytest.mark.xfail(strict=True, reason="a store whose snapshots/ folder is missing or not a folder lists no "
-                                       "snapshot in silence: check says healthy and prune deletes every object")
 def test_a_store_without_its_snapshots_folder_is_never_pruned_empty(site: Site, damage: str) -> None:
     snapshots = site.store / "snapshots"
     snapshots.rename(site.root / "snapshots.away")

@@ -136,6 +136,18 @@ def check_store(store: Store, *, read_data: bool = False, progress: Progress | N
     return report
 
 
+def _manifests_lost(store: Store, manifests: list[dict]) -> str | None:
+    """Trees without any snapshot manifest: the manifests were lost (snapshots/ deleted, unmounted or replaced),
+    since forget never removes the last snapshot. Pruning then would delete every backed-up file."""
+    if manifests:
+        return None
+    trees = sum(1 for _ in store.backend.list("trees/"))
+    if not trees:
+        return None
+    return (f"no snapshot manifest, but {trees} tree(s): the snapshots/ folder is missing or damaged; "
+            "repair it from another store (`rtvault verify --all`, `rtvault repair`) before any prune")
+
+
 NOT_ARCHIVED = "last copy of a patient deleted from Pinnacle and not archived yet:"
 
 
@@ -182,7 +194,10 @@ def prune(config: Config, store: Store, *, dry_run: bool = False) -> dict[str, o
     report = CheckReport()
     with WriterLock(store.backend, "prune", config.backup.lock_lease_seconds, warnings.append) as lock:
         store.backend.clean_staging(0, time.time())
-        trees, objects = referenced(store, _manifests(store, report), report)
+        manifests = _manifests(store, report)
+        if lost := _manifests_lost(store, manifests):
+            raise StoreError(f"prune stopped before deleting anything: {lost}")
+        trees, objects = referenced(store, manifests, report)
         objects |= archive_objects(store)
         if report.problems:
             raise StoreError(f"prune stopped before deleting anything: {report.problems[0]} "

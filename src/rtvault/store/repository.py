@@ -165,6 +165,7 @@ class Store:
         """Every snapshot manifest, oldest first. A damaged one (unreadable, or not matching its integrity
         hash) raises StoreError, or, with `on_damaged`, is reported to it (key, reason) and left out (what
         `check` needs to list every problem)."""
+        self._refuse_missing_snapshots_folder()
         found = []
         for key in self.backend.list("snapshots/"):
             if not key.endswith(".json"):
@@ -176,6 +177,18 @@ class Store:
                     raise StoreError(f"{key} is damaged: {error}") from None
                 on_damaged(key, str(error))
         return sorted(found, key=lambda m: (m.get("time", ""), m["id"]))
+
+    def _refuse_missing_snapshots_folder(self) -> None:
+        """On a directory store (made with its snapshots/ folder), a missing one is damage, not "no snapshot
+        yet": listing it as empty would let prune delete every backed-up file."""
+        backend = self.backend
+        while hasattr(backend, "inner"):  # an encrypted store's directory
+            backend = backend.inner
+        root = getattr(backend, "root", None)
+        if isinstance(root, Path) and not (root / "snapshots").is_dir():
+            raise StoreError(f"store {self.location}: its snapshots/ folder is missing or not a folder, so its "
+                             "snapshots cannot be listed; put it back (from a copy of this store, or the NAS's own backup) "
+                             "before anything else writes to this store")
 
     def snapshots(self) -> list[SnapshotInfo]:
         return [SnapshotInfo.of(m) for m in self.manifests()]
