@@ -323,8 +323,15 @@ def place_volume_copies(catalog: Catalog) -> None:
 
 
 def rebuild(catalog: Catalog, stores: dict[str, Store]) -> list[SyncSummary]:
-    """Empty the patient index and fill it again from the stores alone (users and audit are kept)."""
+    """Empty the patient index and fill it again from the stores alone (users and audit are kept). All or
+    nothing: when a snapshot or archive of a store cannot be read, the catalog is left as it was (StoreError)."""
     with catalog.transaction():
         for table in INDEX_TABLES:
             catalog.execute(f"DELETE FROM {table}")
-    return sync(catalog, stores)
+        summaries = sync(catalog, stores)
+        problems = [f"store {s.store}: {problem}" for s in summaries for problem in s.problems]
+        if problems:
+            raise StoreError(f"rebuild abandoned, the catalog is unchanged: {problems[0]}"
+                             + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
+                             + "; fix or repair the store (`rtvault verify`, `rtvault repair`), then rebuild again")
+    return summaries

@@ -8,6 +8,7 @@ import click
 
 from rtvault.catalog.search import Criteria, search
 from rtvault.cli.output import AppContext, echo, emit_json, json_option
+from rtvault.errors import ExitCode
 from rtvault.jobs.catalog import open_for, rebuild_all, refresh
 
 
@@ -23,6 +24,7 @@ def catalog() -> None:
 def _print_syncs(summaries: list, as_json: bool) -> None:
     if as_json:
         emit_json({"stores": [asdict(s) for s in summaries]})
+        _exit_partial(summaries)
         return
     for s in summaries:
         echo(f"store {s.store}: {s.snapshots_added} snapshot(s) and {s.archives_added} archive(s) indexed, "
@@ -30,6 +32,13 @@ def _print_syncs(summaries: list, as_json: bool) -> None:
              f"version(s) in {s.duration_s:.1f} s")
         for problem in s.problems:
             echo(f"  problem: {problem}", err=True)
+    _exit_partial(summaries)
+
+
+def _exit_partial(summaries: list) -> None:
+    """A store, snapshot or archive that could not be indexed makes the result partial (exit 9)."""
+    if any(s.problems for s in summaries):
+        click.get_current_context().exit(int(ExitCode.PARTIAL))
 
 
 @catalog.command("sync", epilog="""\b

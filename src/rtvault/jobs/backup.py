@@ -348,6 +348,9 @@ def run_backup(config: Config, store: Store, *, allow_shrink: bool = False,
         }
         manifest["warnings"] = [w.to_json() for w in run.summary.warnings]
         lock.ensure_held()
-        store.save_snapshot(manifest)
+        # Patients gone from Pinnacle are archived before the snapshot without them is committed: if that
+        # fails (a full disk, a kill), the latest snapshot still holds them and the next run archives them.
         run.summary.archived = [a["id"] for a in archive_deleted(store, [*manifests, manifest])]
+        lock.ensure_held()
+        store.save_snapshot(manifest)
     return run.summary

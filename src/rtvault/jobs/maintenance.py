@@ -19,7 +19,7 @@ from rtvault.store import Store, integrity
 from rtvault.store.locks import WriterLock
 from rtvault.store.objects import data_key, verify_object
 from rtvault.store.repository import snapshot_key
-from rtvault.store.retention import apply_retention, keep_also, keep_last_complete
+from rtvault.store.retention import apply_retention, keep_last_complete
 
 
 def _digest_of(key: str) -> str:
@@ -148,24 +148,6 @@ def _manifests_lost(store: Store, manifests: list[dict]) -> str | None:
             "repair it from another store (`rtvault verify --all`, `rtvault repair`) before any prune")
 
 
-NOT_ARCHIVED = "last copy of a patient deleted from Pinnacle and not archived yet:"
-
-
-def _not_yet_archived(store: Store, manifests: list[dict]) -> dict[str, list[str]]:
-    """The newest snapshot holding each patient gone from the latest snapshot whose last version no archive
-    holds yet (its automatic archive failed: a full disk, a kill): that snapshot is its only copy."""
-    if not manifests:
-        return {}
-    present = {p["path"] for p in manifests[-1]["patients"]}
-    last_seen = {p["path"]: (m["id"], p["tree"]) for m in manifests for p in m["patients"]}
-    archived = {(p["path"], p.get("tree")) for r in records.summaries(store) for p in r["patients"]}
-    keep: dict[str, list[str]] = {}
-    for path, (snapshot_id, tree) in sorted(last_seen.items()):
-        if path not in present and (path, tree) not in archived:
-            keep.setdefault(snapshot_id, []).append(f"{NOT_ARCHIVED} {path}")
-    return keep
-
-
 def forget(config: Config, store: Store, *, dry_run: bool = False) -> dict[str, object]:
     """Apply the [retention] rules: remove the manifests of snapshots no rule keeps."""
     warnings: list[Problem] = []
@@ -174,7 +156,6 @@ def forget(config: Config, store: Store, *, dry_run: bool = False) -> dict[str, 
         times = [(m["id"], datetime.fromisoformat(m["time"].replace("Z", "+00:00"))) for m in manifests]
         decisions = keep_last_complete(apply_retention(times, config.retention), {
             m["id"]: {p["path"]: bool(p.get("incomplete")) for p in m["patients"]} for m in manifests})
-        decisions = keep_also(decisions, _not_yet_archived(store, manifests))
         if not dry_run:
             for decision in decisions:
                 if not decision.keep:

@@ -187,8 +187,8 @@ class Store:
         root = getattr(backend, "root", None)
         if isinstance(root, Path) and not (root / "snapshots").is_dir():
             raise StoreError(f"store {self.location}: its snapshots/ folder is missing or not a folder, so its "
-                             "snapshots cannot be listed; put it back (from a copy of this store, or the NAS's own backup) "
-                             "before anything else writes to this store")
+                             "snapshots cannot be listed; put it back (from a copy of this store, or the NAS's own "
+                             "backup) before anything else writes to this store")
 
     def snapshots(self) -> list[SnapshotInfo]:
         return [SnapshotInfo.of(m) for m in self.manifests()]
