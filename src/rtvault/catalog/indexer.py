@@ -192,6 +192,8 @@ def _index_snapshot(writer: Writer, name: str, store: Store, snapshot_id: str) -
             version, pid = int(known[0]), int(known[1])
         else:
             tree = store.get_tree(entry["tree"])
+            if tree.get("unreadable") and not _identified({**entry, **tree.get("patient", {})}):
+                continue  # unreadable at its first backup: no identity to file it under (named by the backup)
             identity = Identity.of({**entry, **tree.get("patient", {}), "path": entry["path"]},
                                    files=entry.get("files", 0), size=entry.get("bytes", 0),
                                    complete=not tree.get("unreadable"))  # files unreadable at backup time
@@ -202,6 +204,11 @@ def _index_snapshot(writer: Writer, name: str, store: Store, snapshot_id: str) -
     writer.db.execute("INSERT INTO indexed (store, kind, ref, time) VALUES (?, 'snapshot', ?, ?)",
                       (name, manifest["id"], manifest["time"]))
     return added
+
+
+def _identified(data: dict) -> bool:
+    """Whether a version says who the patient is (a PatientID, an MRN or a name)."""
+    return any(data.get(key) not in (None, "") for key in ("patient_id", "mrn", "last_name"))
 
 
 def archived_at(record: dict) -> str:

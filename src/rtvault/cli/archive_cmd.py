@@ -9,7 +9,6 @@ from pathlib import Path
 import click
 
 from rtvault.archive import index, records
-from rtvault.archive.ingest import archive_files, ingest_file
 from rtvault.cli.backup_cmd import store_option
 from rtvault.cli.output import AppContext, echo, emit_json, json_option, update_catalog
 from rtvault.errors import ExitCode, InputError, PartialResult
@@ -59,12 +58,9 @@ def ingest_command(app: AppContext, paths: tuple[Path, ...], store_name: str | N
     """
     config = app.load_config()
     store = open_store(config, store_name)
-    results, errors = [], []
-    for path in archive_files(list(paths)):
-        try:
-            results.append(ingest_file(store, path))
-        except InputError as error:
-            errors.append({"file": str(path), "error": str(error)})
+    results, errors, warnings = archives.ingest(config, store, list(paths))
+    for warning in warnings:
+        echo(f"rtvault: warning: {warning}", err=True)
     update_catalog(config)
     partial = [r for r in results if r["damaged"] or _not_whole(r)]
     if as_json:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rtvault.archive import index, records
 from rtvault.archive.build import archive_patient_version, pinnacle_entries, snapshot_entries
-from rtvault.archive.ingest import ingest_file
+from rtvault.archive.ingest import archive_files, ingest_file
 from rtvault.archive.institution import filtered_institution
 from rtvault.archive.keep import Override, may_destroy
 from rtvault.archive.tarwriter import Entry, write_tar
@@ -23,6 +23,7 @@ from rtvault.events import NoProgress, Progress
 from rtvault.jobs.history import matches, pick_version, versions
 from rtvault.jobs.restore import Blocks, RestoreIncomplete, RestoreSummary, plan, write_planned
 from rtvault.store import Store
+from rtvault.store.locks import WriterLock
 from rtvault.store.objects import BLOCK, read_object
 
 
@@ -66,15 +67,31 @@ def sweep_inbox(store: Store, inbox: Path) -> tuple[list[dict], list[Problem]]:
 
 
 def sweep(config: Config, store: Store) -> dict[str, object]:
-    """`rtvault archive sweep`: archive deleted patients, then ingest the inbox."""
-    archived = archive_deleted(store)
+    """`rtvault archive sweep`: archive deleted patients, then ingest the inbox (holding the writer lock)."""
     ingested: list[dict] = []
     problems: list[Problem] = []
-    if config.archive.inbox is not None:
-        if not config.archive.inbox.is_dir():
-            raise InputError(f"archive inbox {config.archive.inbox} does not exist (is it mounted?)")
-        ingested, problems = sweep_inbox(store, config.archive.inbox)
+    if config.archive.inbox is not None and not config.archive.inbox.is_dir():
+        raise InputError(f"archive inbox {config.archive.inbox} does not exist (is it mounted?)")
+    with WriterLock(store.backend, "archive sweep", config.backup.lock_lease_seconds, problems.append):
+        archived = archive_deleted(store)
+        if config.archive.inbox is not None:
+            ingested, found = sweep_inbox(store, config.archive.inbox)
+            problems += found
     return {"archived": archived, "ingested": ingested, "problems": [p.to_json() for p in problems]}
+
+
+def ingest(config: Config, store: Store, paths: list[Path]) -> tuple[list[dict], list[dict], list[Problem]]:
+    """`rtvault archive ingest`: each archive file stored, scanned and indexed, holding the writer lock so that
+    a backup or prune starting meanwhile neither cleans its staging nor prunes its objects before its index is
+    written. Returns the results, the files refused ({"file", "error"}) and the lock's warnings."""
+    results, errors, warnings = [], [], []
+    with WriterLock(store.backend, "archive ingest", config.backup.lock_lease_seconds, warnings.append):
+        for path in archive_files(paths):
+            try:
+                results.append(ingest_file(store, path))
+            except InputError as error:
+                errors.append({"file": str(path), "error": str(error)})
+    return results, errors, warnings
 
 
 def find(store: Store, key: str, archive_id: str | None = None) -> tuple[dict, dict]:

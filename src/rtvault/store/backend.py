@@ -165,6 +165,19 @@ def os_errors(doing: str) -> Callable:
     return decorate
 
 
+def _alive(pid: int) -> bool:
+    """Whether a process of this host still runs (staged files are named after their writer's pid)."""
+    if pid == os.getpid():
+        return False  # this run's own leftovers (the writer cleaning before and after its work)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -359,11 +372,22 @@ class DirectoryBackend:
             raise
 
     def clean_staging(self, older_than_s: float, now: float) -> int:
-        """Remove staged files left by killed runs; call only while holding the writer lock."""
+        """Remove staged files left by killed runs; call only while holding the writer lock. A file staged by a
+        process still alive on this host (a verify writing its state) is left alone, and so is anything that
+        is not a file (left there by hand)."""
         removed = 0
         tmp = self.root / TMP_DIR
-        for entry in tmp.iterdir() if tmp.is_dir() else []:
-            if now - entry.stat().st_mtime > older_than_s:
-                entry.unlink(missing_ok=True)
-                removed += 1
+        try:
+            entries = list(os.scandir(tmp)) if tmp.is_dir() else []
+            for entry in entries:
+                pid = entry.name.partition("-")[0]
+                if not entry.is_file(follow_symlinks=False) or (pid.isdigit() and _alive(int(pid))):
+                    continue
+                if now - entry.stat(follow_symlinks=False).st_mtime > older_than_s:
+                    Path(entry.path).unlink(missing_ok=True)
+                    removed += 1
+        except FileNotFoundError:
+            pass  # removed meanwhile by its own process
+        except OSError as error:
+            raise os_failure(error, error.filename or tmp, store=self.location, doing="clean") from None
         return removed
