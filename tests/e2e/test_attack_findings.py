@@ -171,8 +171,6 @@ def test_a_patient_unreadable_at_its_first_backup_is_never_shown_as_deleted(site
     assert [p["path"] for p in deleted] == [], deleted
 
 
-@pytest.mark.xfail(strict=True, reason="a destination whose file is a directory (or whose folder is a file) is "
-                                       "reported as a store error (exit 8), not as the destination's (exit 4)")
 def test_a_destination_in_the_way_of_a_restore_is_an_input_error(site: Site, tmp_path: Path) -> None:
     patient = site.patients()[0]
     back = tmp_path / "back"
@@ -184,8 +182,6 @@ def test_a_destination_in_the_way_of_a_restore_is_an_input_error(site: Site, tmp
     assert done.returncode == ExitCode.INPUT, done.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="`restore --to ''` (an unset shell variable) restores into the current "
-                                       "directory instead of refusing the empty path")
 def test_an_empty_restore_destination_is_refused(site: Site, tmp_path: Path) -> None:
     cwd = tmp_path / "cwd"
     cwd.mkdir()

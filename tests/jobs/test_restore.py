@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from rtvault.demo import EvolveResult, evolve_database
-from rtvault.errors import ExitCode, StoreError
+from rtvault.errors import ExitCode, InputError, StoreError
 from rtvault.jobs.restore import RestoreIncomplete, restore_all, restore_patient
 from rtvault.store.objects import data_key
 from rtvault.store.repository import new_snapshot_id
@@ -340,7 +340,7 @@ def test_a_destination_with_a_symlinked_parent_is_refused(backed_up, tmp_path: P
     dest, elsewhere = _symlinked_destination(tmp_path)
     entry = backed_up.manifests()[-1]["patients"][0]
 
-    done = backed_up.cli("restore", "--patient", entry["mrn"], "--to", str(dest), expect=ExitCode.STORE)
+    done = backed_up.cli("restore", "--patient", entry["mrn"], "--to", str(dest), expect=ExitCode.INPUT)
 
     assert "symbolic link" in done.stderr
     assert [p for p in elsewhere.rglob("*") if not p.is_dir()] == []
@@ -349,7 +349,7 @@ def test_a_destination_with_a_symlinked_parent_is_refused(backed_up, tmp_path: P
 
 def test_a_destination_with_a_symlinked_parent_gets_nothing_written_through_it(backed_up, tmp_path: Path) -> None:
     dest, elsewhere = _symlinked_destination(tmp_path)
-    with pytest.raises(StoreError):
+    with pytest.raises(InputError, match="symbolic link"):  # the destination's fault, not the store's
         restore_patient(backed_up.store, backed_up.manifests()[-1]["patients"][0]["path"], dest)
     assert everything_under(elsewhere) == []
 
@@ -363,7 +363,7 @@ def test_a_symlink_at_a_file_name_is_not_followed_even_with_force(backed_up, tmp
     trap.symlink_to(outside)
 
     done = backed_up.cli("restore", "--patient", entry["path"], "--to", str(tmp_path / "dest"), "--force",
-                         expect=ExitCode.STORE)
+                         expect=ExitCode.INPUT)
 
     assert "link" in done.stderr
     assert outside.read_bytes() == b"precious"
@@ -379,7 +379,7 @@ def test_a_symlink_at_the_temporary_name_is_not_followed(backed_up, tmp_path: Pa
     patient.mkdir(parents=True)
     (patient / ".Patient.rtvault-partial").symlink_to(outside)
 
-    with contextlib.suppress(StoreError):
+    with contextlib.suppress(StoreError, InputError):
         restore_patient(backed_up.store, entry["path"], tmp_path / "dest")
     assert outside.read_bytes() == b"precious"
     assert not os.path.islink(patient / "Patient")

@@ -91,7 +91,7 @@ Examples:
 """)
 @click.option("--patient", "key", help="Medical record number, PatientID or patient path.")
 @click.option("--all", "everything", is_flag=True, help="The whole database (disaster recovery).")
-@click.option("--to", "destination", required=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("--to", "to", required=True, type=click.Path(file_okay=False),
               help="Directory to restore under; the patient lands at its relative path.")
 @click.option("--snapshot", help="Snapshot id or unique prefix (default: the latest holding the patient).")
 @click.option("--at", "at", help="Date and time: the newest version at or before it.")
@@ -104,7 +104,7 @@ Examples:
 @store_option
 @json_option
 @click.pass_obj
-def restore_command(app: AppContext, key: str | None, everything: bool, destination: Path, snapshot: str | None,
+def restore_command(app: AppContext, key: str | None, everything: bool, to: str, snapshot: str | None,
                     at: str | None, force: bool, from_archive: str | None, unverified: bool, store_name: str | None,
                     as_json: bool) -> None:
     """Restore one patient (--patient KEY) or everything (--all), byte-identical, under --to.
@@ -118,6 +118,9 @@ def restore_command(app: AppContext, key: str | None, everything: bool, destinat
         raise InputError("--at goes with --patient; with --all give --snapshot")
     if unverified and from_archive is None:
         raise InputError("--unverified goes with --from-archive: snapshots hold only verified content")
+    if not to.strip():  # an unset shell variable must not mean the current directory
+        raise InputError("--to is empty: give the directory to restore under")
+    destination = Path(to)
     store = open_store(app.load_config(), store_name)
     progress = progress_for(as_json)
     try:

@@ -104,12 +104,12 @@ def _make_parents(destination: Path, target: Path) -> None:
     for piece in target.parent.relative_to(destination).parts:
         current = current / piece
         if os.path.islink(current):
-            raise StoreError(f"refusing to write under {current}: it is a symbolic link, which could lead "
-                             f"outside {destination}")
+            raise InputError(f"refusing to write under {current}: it is a symbolic link, which could lead "
+                             f"outside {destination}; choose an empty destination")
         if not current.exists():
             current.mkdir()
         elif not current.is_dir():
-            raise StoreError(f"refusing to write under {current}: it is not a directory")
+            raise InputError(f"refusing to write under {current}: it is not a directory; choose an empty destination")
 
 
 Blocks = Callable[[], Iterator[bytes]]
@@ -166,7 +166,8 @@ def _write_file(destination: Path, item: Planned) -> int:
     target, entry = item.target, item.entry
     _make_parents(destination, target)
     if os.path.islink(target) or os.path.isdir(target):
-        raise StoreError(f"refusing to replace {target}: it is a symbolic link or a directory")
+        raise InputError(f"refusing to replace {target}: it is a symbolic link or a directory; choose an empty "
+                         "destination")
     temp = target.with_name(f".{target.name}.rtvault-partial")
     if os.path.lexists(temp):
         os.unlink(temp)  # left by a killed restore, or planted: never followed, never written through
