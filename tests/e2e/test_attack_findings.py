@@ -310,3 +310,27 @@ def test_an_archive_ingest_survives_a_backup_starting_meanwhile(tmp_path: Path) 
     assert ingest.returncode == 0, out + err
     site.run("backup")
     assert site.json("check", "--read-data")["healthy"] is True
+
+
+def test_one_unreadable_copy_store_never_stops_the_catalog_following_the_others(site: Site, tmp_path: Path) -> None:
+    copy = site.root / "copy"
+    with site.config.open("a", encoding="utf-8") as config:
+        config.write(f'\n[stores.copy]\npath = "{copy}"\ncopy_of = "primary"\n')
+    site.run("init")
+    site.run("replicate")
+    (copy / "snapshots").chmod(0o000)
+    try:
+        done = site.run("catalog", "sync", "--json", expect=ExitCode.PARTIAL, unprivileged=True)
+        site.patients()[0].rename(site.root / "gone")
+        backup = site.run("backup", "--allow-shrink", unprivileged=True)
+    finally:
+        (copy / "snapshots").chmod(0o755)
+    stores = {s["store"]: s for s in json.loads(done.stdout)["stores"]}
+    assert stores["primary"]["problems"] == [] and "store copy not indexed" in stores["copy"]["problems"][0]
+    assert "store copy not indexed" in backup.stderr
+    import sqlite3
+
+    newest = site.json("snapshots")["snapshots"][-1]["id"]
+    indexed = sqlite3.connect(site.root / "catalog.sqlite").execute(
+        "SELECT 1 FROM indexed WHERE store = 'primary' AND ref = ?", (newest,)).fetchall()
+    assert indexed, "the primary's new snapshot must reach the catalog although the copy cannot be read"

@@ -315,7 +315,13 @@ def refresh_status(catalog: Catalog, touched: set[int], *, snapshots_changed: bo
 
 
 def sync(catalog: Catalog, stores: dict[str, Store], *, again: frozenset[str] = frozenset()) -> list[SyncSummary]:
-    summaries = [sync_store(catalog, name, store, again=again) for name, store in stores.items()]
+    """Every store in turn; one that cannot be listed keeps its entries and is named, the others are indexed."""
+    summaries = []
+    for name, store in stores.items():
+        try:
+            summaries.append(sync_store(catalog, name, store, again=again))
+        except StoreError as error:
+            summaries.append(SyncSummary(name, problems=[f"store {name} not indexed, its entries kept: {error}"]))
     place_volume_copies(catalog)
     return summaries
 
