@@ -106,3 +106,13 @@ def make_site(root: Path, *, store: Path | None = None, patients: int = 4, image
     site = Site(root, db, store, config)
     site.run("init")
     return site
+
+
+def backed_up_site(root: Path, patients: int) -> Site:
+    """A site already backed up once, for tests that run rtvault without root's read capabilities (skipped,
+    with the reason, where they cannot be dropped)."""
+    if reason := can_drop_read_capabilities():
+        pytest.skip(reason)
+    site = make_site(root, patients=patients)
+    site.run("backup")
+    return site

@@ -11,18 +11,14 @@ import sys
 from pathlib import Path
 
 import pytest
-from faults import Site, can_drop_read_capabilities, make_site
+from faults import Site, backed_up_site, can_drop_read_capabilities, make_site
 
 from rtvault.errors import ExitCode
 
 
 @pytest.fixture
 def site(tmp_path: Path) -> Site:
-    if reason := can_drop_read_capabilities():
-        pytest.skip(reason)
-    site = make_site(tmp_path / "site", patients=4)
-    site.run("backup")
-    return site
+    return backed_up_site(tmp_path / "site", patients=4)
 
 
 def manifest(site: Site, snapshot: str) -> dict:

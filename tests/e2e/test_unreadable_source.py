@@ -11,7 +11,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from faults import Site, can_drop_read_capabilities, make_site
+from faults import Site, backed_up_site
 
 from rtvault.errors import ExitCode
 from rtvault.jobs.backup import OTHER
@@ -19,11 +19,7 @@ from rtvault.jobs.backup import OTHER
 
 @pytest.fixture
 def site(tmp_path: Path) -> Site:
-    if reason := can_drop_read_capabilities():
-        pytest.skip(reason)
-    site = make_site(tmp_path / "site", patients=5)
-    site.run("backup")
-    return site
+    return backed_up_site(tmp_path / "site", patients=5)
 
 
 def digest(path: Path) -> str:
@@ -111,6 +107,11 @@ def test_unreadable_files_and_folders_are_recorded_and_their_earlier_copy_carrie
     catalog = sqlite3.connect(site.root / "catalog.sqlite")
     flags = dict(catalog.execute("SELECT tree, complete FROM versions"))
     assert flags[entries[rel(site, one)]["tree"]] == 0 and flags[entries[rel(site, site.patients()[4])]["tree"]] == 1
+    page = _patient_page(site, entries[rel(site, one)]["mrn"])
+    from rtvault.catalog.patients import version_id
+
+    newest = next(v for v in page["versions"] if v["version"] == version_id(entries[rel(site, one)]["tree"]))
+    assert newest["complete"] is False and all(v["complete"] for v in page["versions"] if v is not newest)
 
 
 def test_retention_keeps_the_last_complete_version(site: Site) -> None:
@@ -155,3 +156,25 @@ def test_an_unlistable_mount_folder_does_not_turn_its_patients_into_deleted_ones
     assert summary["incomplete"] == [*(rel(site, p) for p in site.patients()), OTHER]
     assert any(f"{rel(site, mount)} cannot be listed" in w["message"] for w in summary["warnings"])
     assert site.json("archive", "list")["archives"] == []
+
+
+def _patient_page(site: Site, mrn: str) -> dict:
+    """The patient page's JSON twin, as a viewer of the web interface reads it."""
+    import warnings
+
+    with warnings.catch_warnings():  # starlette asks for httpx2, not installed; httpx works
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+    from rtvault.catalog.db import open_catalog
+    from rtvault.catalog.users import add_user, create_token
+    from rtvault.config import load
+    from rtvault.web.app import create_app
+
+    config = load(site.config)
+    with open_catalog(config.catalog.url) as db:
+        add_user(db, "viewer", "viewer", "a long enough password")
+        token = create_token(db, "viewer", "tests")
+    client = TestClient(create_app(config), headers={"Authorization": f"Bearer {token}"})
+    [found] = client.get("/api/search", params={"mrn": mrn}).json()["patients"]
+    return client.get(f"/api/patients/{found['key']}").json()

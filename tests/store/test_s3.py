@@ -8,7 +8,9 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,25 +117,39 @@ def _wait_for_first_object(server: SeaweedServer, bucket: str, backup: subproces
     pytest.fail(f"the backup ended before writing anything: {backup.communicate()}")
 
 
-def test_a_server_that_stops_answering_fails_the_backup_cleanly_and_the_next_one_completes(
-        tmp_path: Path) -> None:
+@contextmanager
+def _backup_frozen_mid_run(tmp_path: Path, seed: int, retry_seconds: int, thaw_after: float | None = None):
+    """A backup into a SeaweedFS server that stops answering once the first object is written, thawed after
+    `thaw_after` seconds (else once the backup ended); yields (server, bucket, config, stdout, stderr, code)."""
     server = start_server(tmp_path / "seaweed")
     try:
         bucket = server.new_bucket()
         db = tmp_path / "db"
-        generate_database(db, patients=6, seed=3, image_mb=2)
-        config = write_config(tmp_path / "site", db, server.store_toml("offsite", bucket, "rtvault", retry_seconds=3))
+        generate_database(db, patients=6, seed=seed, image_mb=2)
+        toml = server.store_toml("offsite", bucket, "rtvault", retry_seconds=retry_seconds)
+        config = write_config(tmp_path / "site", db, toml)
         rtvault(config, "init")
         backup = subprocess.Popen([sys.executable, "-m", "rtvault", "--config", str(config), "backup"],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         _wait_for_first_object(server, bucket, backup)
         server.freeze()
+        thaw = threading.Timer(thaw_after, server.thaw) if thaw_after is not None else None
+        if thaw:
+            thaw.start()
         try:
             out, err = backup.communicate(timeout=120)
         finally:
-            server.thaw()
-        assert backup.returncode == ExitCode.STORE, out + err
+            thaw.join() if thaw else server.thaw()
         assert "Traceback" not in err
+        yield server, bucket, config, out, err, backup.returncode
+    finally:
+        server.stop()
+
+
+def test_a_server_that_stops_answering_fails_the_backup_cleanly_and_the_next_one_completes(
+        tmp_path: Path) -> None:
+    with _backup_frozen_mid_run(tmp_path, seed=3, retry_seconds=3) as (_server, _bucket, config, out, err, code):
+        assert code == ExitCode.STORE, out + err
         message = err.strip().splitlines()
         assert len(message) == 1 and "S3 store offsite (http://127.0.0.1:" in message[0], err
         assert "unreachable after" in message[0]
@@ -141,37 +157,17 @@ def test_a_server_that_stops_answering_fails_the_backup_cleanly_and_the_next_one
         rtvault(config, "backup")
         assert len(as_json(config, "snapshots")["snapshots"]) == 1
         assert as_json(config, "check", "--read-data")["healthy"] is True
-    finally:
-        server.stop()
 
 
 def test_a_backup_failed_by_an_outage_releases_its_lock_once_the_server_is_back(tmp_path: Path) -> None:
     """The outage outlasts the backup's retry budget, then the server comes back while the failed run is on its
     way out: the run still gives its writer lock back, so another host need not wait for the lease."""
-    import threading
-
-    server = start_server(tmp_path / "seaweed")
-    try:
-        bucket = server.new_bucket()
-        db = tmp_path / "db"
-        generate_database(db, patients=6, seed=4, image_mb=2)
-        config = write_config(tmp_path / "site", db, server.store_toml("offsite", bucket, "rtvault", retry_seconds=4))
-        rtvault(config, "init")
-        backup = subprocess.Popen([sys.executable, "-m", "rtvault", "--config", str(config), "backup"],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        _wait_for_first_object(server, bucket, backup)
-        server.freeze()
-        thaw = threading.Timer(6.0, server.thaw)  # after the workers gave up (4 s), within the release's budget
-        thaw.start()
-        try:
-            out, err = backup.communicate(timeout=120)
-        finally:
-            thaw.join()
-        assert backup.returncode == ExitCode.STORE, out + err
-        assert "unreachable after" in err and "Traceback" not in err
+    # thawed after the workers gave up (4 s), within the release's own budget
+    with _backup_frozen_mid_run(tmp_path, seed=4, retry_seconds=4, thaw_after=6.0) as (
+            server, bucket, config, out, err, code):
+        assert code == ExitCode.STORE, out + err
+        assert "unreachable after" in err
         listed = server.client().list_objects_v2(Bucket=bucket, Prefix="rtvault/locks/")  # type: ignore[attr-defined]
         assert listed.get("KeyCount", 0) == 0, f"the failed run left its lock: {listed.get('Contents')}"
         assert "could not release" not in err
         rtvault(config, "backup")
-    finally:
-        server.stop()

@@ -165,10 +165,8 @@ def os_errors(doing: str) -> Callable:
     return decorate
 
 
-def _alive(pid: int) -> bool:
-    """Whether a process of this host still runs (staged files are named after their writer's pid)."""
-    if pid == os.getpid():
-        return False  # this run's own leftovers (the writer cleaning before and after its work)
+def process_alive(pid: int) -> bool:
+    """Whether a process of this host still runs (locks and staged files name their writer's pid)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -381,7 +379,8 @@ class DirectoryBackend:
             entries = list(os.scandir(tmp)) if tmp.is_dir() else []
             for entry in entries:
                 pid = entry.name.partition("-")[0]
-                if not entry.is_file(follow_symlinks=False) or (pid.isdigit() and _alive(int(pid))):
+                mine = pid == str(os.getpid())  # this run's own leftovers: the writer cleans them
+                if not entry.is_file(follow_symlinks=False) or (pid.isdigit() and not mine and process_alive(int(pid))):
                     continue
                 if now - entry.stat(follow_symlinks=False).st_mtime > older_than_s:
                     Path(entry.path).unlink(missing_ok=True)

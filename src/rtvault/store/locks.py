@@ -16,19 +16,9 @@ import time
 from collections.abc import Callable
 
 from rtvault.errors import LockBusy, Problem, StoreError
-from rtvault.store.backend import Backend
+from rtvault.store.backend import Backend, process_alive
 
 LOCK_KEY = "locks/writer.json"
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 UNREADABLE_GRACE_S = 10.0  # a lock file that is empty or not JSON this long after its last write is dead
@@ -45,7 +35,7 @@ def _stale_reason(holder: dict, now: float) -> str | None:
             else "an unknown time"
         return f"its lease expired at {when}"
     pid = holder.get("pid")
-    if holder.get("host") == socket.gethostname() and isinstance(pid, int) and not _process_alive(pid):
+    if holder.get("host") == socket.gethostname() and isinstance(pid, int) and not process_alive(pid):
         return f"its process {pid} is gone"
     return None
 
@@ -95,10 +85,9 @@ class WriterLock:
             self.backend.delete(LOCK_KEY)
         raise LockBusy(f"store {self.backend.location}: could not take the writer lock (contended)")
 
-    def _holder(self) -> dict | None:
-        """The lock's record (None when it is gone). Locks are published whole (`create_exclusive`), so an
-        empty or unparsable one was left by an older rtvault or a damaged disk: it counts as a writer still
-        writing for a few seconds after its last write, then as dead."""
+    def _read(self) -> dict | None:
+        """The lock file's record: None when there is no lock, {} when it is empty or not a JSON object;
+        StoreError when the store cannot tell (unreachable)."""
         try:
             data = self.backend.get(LOCK_KEY)
         except StoreError:
@@ -107,10 +96,17 @@ class WriterLock:
             raise
         try:
             holder = json.loads(data)
-            if isinstance(holder, dict):
-                return holder
         except ValueError:
-            pass
+            return {}
+        return holder if isinstance(holder, dict) else {}
+
+    def _holder(self) -> dict | None:
+        """The lock's record (None when it is gone). Locks are published whole (`create_exclusive`), so an
+        empty or unparsable one was left by an older rtvault or a damaged disk: it counts as a writer still
+        writing for a few seconds after its last write, then as dead."""
+        holder = self._read()
+        if holder is None or holder:
+            return holder
         try:
             return {"unreadable": True, "written": self.backend.modified(LOCK_KEY)}
         except StoreError:
@@ -138,17 +134,8 @@ class WriterLock:
 
     def _ours(self) -> bool:
         """Whether the lock file carries our token; StoreError when the store cannot tell (unreachable)."""
-        try:
-            data = self.backend.get(LOCK_KEY)
-        except StoreError:
-            if not self.backend.exists(LOCK_KEY):
-                return False
-            raise
-        try:
-            holder = json.loads(data)
-        except ValueError:
-            return False
-        return isinstance(holder, dict) and holder.get("token") == self.token
+        holder = self._read()
+        return bool(holder) and holder.get("token") == self.token
 
     def ensure_held(self) -> None:
         """Call before committing: a writer that lost its lock must not write a snapshot."""
