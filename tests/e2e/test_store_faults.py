@@ -139,3 +139,17 @@ def test_one_damaged_old_manifest_does_not_stop_the_next_backup(tmp_path: Path) 
     assert any(w["file"] == f"snapshots/{oldest.name}" and "rtvault repair" in w["message"]
                for w in summary["warnings"]), summary["warnings"]
     assert site.run("check", expect=ExitCode.CHECK_FAILED).returncode == ExitCode.CHECK_FAILED
+
+
+def test_the_folder_a_restore_creates_is_its_owners_only_while_files_keep_their_modes(tmp_path: Path) -> None:
+    site = make_site(tmp_path / "site", patients=2)
+    site.run("backup")
+    old = os.umask(0o022)
+    try:
+        site.run("restore", "--all", "--to", str(tmp_path / "new" / "back"))
+    finally:
+        os.umask(old)
+    assert (tmp_path / "new" / "back").stat().st_mode & 0o777 == 0o700
+    for restored in (tmp_path / "new" / "back").rglob("Patient"):
+        original = site.db / restored.relative_to(tmp_path / "new" / "back")
+        assert restored.stat().st_mode & 0o777 == original.stat().st_mode & 0o777

@@ -224,7 +224,9 @@ def write_planned(destination: Path, planned: list[Planned], dirs: list[tuple[Pa
         raise InputError(f"cannot restore into {destination}: it exists and is not a directory; choose a directory")
     try:
         _check_conflicts(destination, planned, force)
-        destination.mkdir(parents=True, exist_ok=True)
+        if not destination.exists():  # a folder this restore creates holds patient data: its owner's only
+            destination.mkdir(parents=True)
+            destination.chmod(0o700)
         progress.begin("Restoring", sum(p.entry["size"] for p in planned))
         try:
             for item in planned:
