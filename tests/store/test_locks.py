@@ -308,3 +308,28 @@ def test_concurrent_backup_processes_never_interleave(database: Path, tmp_path: 
     assert (latest / big.relative_to(root)).read_bytes() == big.read_bytes()
     assert (latest / "Institution_1" / "Institution").read_bytes() == (root / "Institution_1" / "Institution"
                                                                        ).read_bytes()
+
+
+def test_a_run_failing_on_a_store_remounted_read_only_says_its_lock_stays(tmp_path: Path) -> None:
+    """The store goes read-only under a running writer: its error also says that the lock could not be
+    released and when another host may take it over (the run prints only its error)."""
+    from rtvault.errors import StoreError
+    from rtvault.store.backend import DirectoryBackend
+    from rtvault.store.locks import WriterLock
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs (needs root): {done.stderr.strip()}")
+    try:
+        backend = DirectoryBackend(disk)
+        with pytest.raises(StoreError) as failed, WriterLock(backend, "backup", 900):
+            subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+            backend.put("data/x", b"x")
+        message = str(failed.value)
+        assert message.startswith(f"cannot write {disk}/tmp") and "read-only" in message
+        assert "also, could not release the writer lock" in message and "then any host takes it over" in message
+        assert (disk / "locks" / "writer.json").exists()
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from rtvault.errors import LockBusy, Problem, StoreError
+from rtvault.errors import LockBusy, Problem, RtvaultError, StoreError
 from rtvault.store.backend import Backend, process_alive
 
 LOCK_KEY = "locks/writer.json"
@@ -142,23 +142,30 @@ class WriterLock:
         if not self.held():
             raise LockBusy(f"store {self.backend.location}: this run lost its writer lock; nothing was committed")
 
-    def release(self) -> None:
+    def release(self) -> Problem | None:
         """Give the lock back, also on the way out of a failed run. When the store cannot be reached (an S3
-        outage), the lock stays until its lease ends: a warning says when another host may take it over."""
+        outage) or written (remounted read-only), the lock stays until its lease ends: the warning returned
+        (and given to `warn`) says when another host may take it over."""
         self._stop.set()
         if self._renewer is not None:
             self._renewer.join()
         try:
             if self._ours():
                 self.backend.delete(LOCK_KEY)
+            return None
         except StoreError as error:
             ends = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(time.time() + self.lease_s))
-            self.warn(Problem(LOCK_KEY, f"could not release the writer lock ({error}); it ends with its lease "
-                                        f"by {ends}, then any host takes it over (this host at once)"))
+            problem = Problem(LOCK_KEY, f"could not release the writer lock ({error}); it ends with its lease "
+                                        f"by {ends}, then any host takes it over (this host at once)")
+            self.warn(problem)
+            return problem
 
     def __enter__(self) -> WriterLock:
         self.acquire()
         return self
 
-    def __exit__(self, *_exc: object) -> None:
-        self.release()
+    def __exit__(self, _type: object, error: BaseException | None, _tb: object) -> None:
+        problem = self.release()
+        if problem is not None and isinstance(error, RtvaultError) and error.args:
+            # a failed run prints only its error: the lock left behind must be said in the same sentence
+            error.args = (f"{error.args[0]}; also, {problem.message}", *error.args[1:])
