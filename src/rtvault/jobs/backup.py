@@ -250,9 +250,9 @@ class _Run:
         except OSError as error:
             self.summary.warnings.append(Problem(key, f"cannot read the patient's identity ({error.strerror})"))
             return earlier or PatientRecord(path=key).to_json()
-        self.summary.warnings.extend(record.warnings)
         if earlier and any(u["name"] == "Patient" for u in recorded):
-            return earlier
+            return earlier  # (the reader's warnings then only echo the unreadable file, already named)
+        self.summary.warnings.extend(record.warnings)
         return record.to_json()
 
 
