@@ -16,8 +16,28 @@ SHARED_FIXTURES = REPO / "tests" / "fixtures" / "pinnacle"
 
 @pytest.fixture
 def pinnacle_sample() -> Path:
-    """The real Pinnacle 16 sample tree (synthetic identity); skipped when ../shared is absent."""
+    """The real Pinnacle 16 sample tree (synthetic identity), copied into tests/fixtures."""
     root = SHARED_FIXTURES / "pinnacle_io-01"
     if not root.is_dir():
         pytest.skip("tests/fixtures/pinnacle is missing from this checkout")
     return root
+
+
+# The fast tier (`pytest -m "not slow"`, a few minutes) leaves out the modules whose tests start servers or many
+# CLI processes, kill runs, mount file systems or fuzz: crash loops, S3 outages, the browser, the stories told
+# through the CLI, fault injection. CI runs everything.
+SLOW_MODULES = {
+    "archive/test_archive_retention.py", "archive/test_damaged.py", "copies/test_s3_faults.py",
+    "copies/test_replicate_crash.py", "copies/test_volumes.py", "e2e/test_archive_cli.py",
+    "e2e/test_attack_findings.py", "e2e/test_backup_cli.py", "e2e/test_copies_story.py", "e2e/test_crash.py",
+    "e2e/test_store_faults.py", "e2e/test_unreadable_source.py", "e2e/test_user_cli.py",
+    "e2e/test_web_browser.py", "pinnacle/test_fuzz.py", "store/test_crypto.py", "store/test_s3.py",
+    "web/test_sign_in_burst.py",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    tests = Path(__file__).resolve().parent
+    for item in items:
+        if item.path.relative_to(tests).as_posix() in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
