@@ -38,10 +38,10 @@ class AppContext:
 # C0 controls (tab and line feed too: a value must not start a line of its own), DEL, C1 controls, the
 # bidirectional embeddings, overrides and isolates that reorder what is shown, and the lone surrogates that
 # stand for undecodable bytes of a file name (printing one would fail).
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 _SHORT = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 # json.dumps escapes C0 controls itself; with ensure_ascii=False it leaves DEL, C1 and bidi characters raw
-_UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+_UNSAFE_IN_JSON = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def _escape(match: re.Match[str]) -> str:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
-from rtvault.errors import StoreError
+from rtvault.errors import InputError, StoreError
 from rtvault.store import Store
 
 
@@ -43,8 +43,11 @@ def parse_time(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise StoreError(f"unreadable date and time {text!r} (expected like 2026-11-23 18:00)") from None
-    return value if value.tzinfo else value.astimezone()
+        raise InputError(f"unreadable date and time {text!r} (expected like 2026-11-23 18:00)") from None
+    try:
+        return (value if value.tzinfo else value.astimezone()).astimezone(UTC)
+    except (OverflowError, ValueError):  # a local time next to year 1 or 9999 has no UTC twin: the far end
+        return (datetime.max if value.year > 1 else datetime.min).replace(tzinfo=UTC)
 
 
 def pick_version(found: list[Version], snapshot: str | None, at: str | None) -> Version:
