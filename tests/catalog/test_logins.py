@@ -99,3 +99,17 @@ def test_a_lockout_is_one_counted_audit_row(db):
     later = datetime.now(UTC) + FAILURE_WINDOW + timedelta(seconds=1)
     begin_attempt(db, "192.0.2.99", "viewer", later)
     assert entries(db)[0][0].result == "too many attempts: 1 more refused"
+
+
+def test_case_variants_of_a_name_and_one_ipv6_network_share_their_limits(db):
+    """A directory compares names without case, so HLefevre and hlefevre are one account; one IPv6 host or
+    customer holds a whole /64, so its next address buys no fresh attempts."""
+    variants = ["hlefevre", "HLefevre", "HLEFEVRE", "hLefevre", "hlEfevre"]
+    for name in variants:
+        assert begin_attempt(db, "192.0.2.77", name).allowed
+    assert not begin_attempt(db, "192.0.2.77", "HlEfEvRe").allowed
+    for host in range(1, MAX_USER_FAILURES + 1):
+        assert begin_attempt(db, f"2001:db8:aaaa:bbbb::{host:x}", "admin").allowed
+    assert not begin_attempt(db, "2001:db8:aaaa:bbbb:ffff::1", "admin").allowed
+    assert begin_attempt(db, "2001:db8:aaaa:cccc::1", "admin").allowed  # another /64: another customer
+    assert begin_attempt(db, "::ffff:192.0.2.78", "admin").allowed  # an IPv4 client seen through IPv6

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,8 @@ with warnings.catch_warnings():  # starlette asks for httpx2, not installed; htt
     from starlette.testclient import TestClient
 
 from rtvault.web.app import create_app
+
+sys.modules["web_kit"] = sys.modules[__name__]  # test modules import the helpers as `web_kit`
 
 PASSWORD = "correct horse battery staple"
 XSS_NAME = "<script>alert(1)</script>"

@@ -13,6 +13,7 @@ from that address is allowed again, or no refusal came for a whole window).
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -43,14 +44,29 @@ def _iso(moment: datetime) -> str:
 
 
 def typed(name: str) -> str:
-    # Attempts are keyed by whatever was typed: cut it, so a megabyte "user name" costs no megabyte row.
-    return name[:MAX_TYPED_NAME]
+    # Attempts are keyed by what was typed, cut (a megabyte "user name" costs no megabyte row) and in lower case:
+    # a directory compares names without case, so HLefevre and hlefevre are one account and share one limit.
+    return name[:MAX_TYPED_NAME].casefold()
+
+
+def source(address: str) -> str:
+    """Where attempts come from, for the limits: an IPv4 address, or the /64 network of an IPv6 one (what one
+    customer or host usually holds: taking the next address of it must not buy fresh attempts)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:MAX_TYPED_NAME]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 def begin_attempt(db: Catalog, address: str, username: str, now: datetime | None = None) -> Attempt:
     """Count this attempt as a failure unless the address already failed too often recently (for this user
     name, or for all names together); refused attempts are counted towards the lockout's audit row."""
-    username, moment = typed(username), now or datetime.now(UTC)
+    username, address, moment = typed(username), source(address), now or datetime.now(UTC)
     since = _iso(moment - FAILURE_WINDOW)
     with db.transaction():
         db.lock(f"rtvault login {address}")
@@ -76,7 +92,7 @@ def take_back(db: Catalog, attempt: Attempt) -> None:
 
 def succeeded(db: Catalog, address: str, username: str) -> None:
     """A right password: this address's failures for that name are forgotten."""
-    db.execute("DELETE FROM login_attempts WHERE address = ? AND username = ?", (address, typed(username)))
+    db.execute("DELETE FROM login_attempts WHERE address = ? AND username = ?", (source(address), typed(username)))
 
 
 def _count_refusal(db: Catalog, address: str, username: str, now: str) -> bool:
