@@ -82,7 +82,9 @@ def export_tar(config: Config, chosen: Chosen) -> Path:
         if loc["kind"] == "snapshot":
             export(_store(config, chosen), chosen.patient["path"], out, snapshot=loc["ref"])
         else:
-            export(_store(config, chosen), chosen.patient["path"], out, archive_id=loc["ref"])
+            result = export(_store(config, chosen), chosen.patient["path"], out, archive_id=loc["ref"])
+            if result["incomplete"]:  # lost or unverified members: a patient is whole or not handed out
+                raise StoreError(_not_whole_archive(result["incomplete"], "downloaded"))
     except BaseException:
         discard(out)
         raise
@@ -119,11 +121,7 @@ def restore_to_dir(config: Config, chosen: Chosen, now: datetime | None = None) 
         else:
             summary = restore_from_archive(_store(config, chosen), path, destination, archive_id=loc["ref"])
             if summary.incomplete:  # lost or unverified members: for Pinnacle a patient is whole or absent
-                raise StoreError(f"this version cannot be restored whole from the archive, so nothing was "
-                                 f"restored: {'; '.join(summary.incomplete[:3])}"
-                                 + (f" and {len(summary.incomplete) - 3} more" if len(summary.incomplete) > 3
-                                    else "") + "; choose another version or location (the command line can "
-                                 "restore the readable part: `rtvault restore --from-archive`)")
+                raise StoreError(_not_whole_archive(summary.incomplete, "restored"))
     except BaseException as error:
         shutil.rmtree(destination, ignore_errors=True)  # ours, made above: no half patient left for Pinnacle
         if isinstance(error, RestoreIncomplete):  # for Pinnacle, a patient is whole or not restored at all
@@ -131,6 +129,13 @@ def restore_to_dir(config: Config, chosen: Chosen, now: datetime | None = None) 
         raise
     return {"directory": str(destination), "source": chosen.source, "location": chosen.location,
             "version": chosen.version["version"], **summary.to_json()}
+
+
+def _not_whole_archive(incomplete: list[str], done: str) -> str:
+    return (f"this version cannot be {done} whole from the archive, so nothing was {done}: "
+            f"{'; '.join(incomplete[:3])}" + (f" and {len(incomplete) - 3} more" if len(incomplete) > 3 else "")
+            + "; choose another version or location (the command line can restore the readable part: "
+            "`rtvault restore --from-archive`)")
 
 
 def _not_whole(incomplete: RestoreIncomplete) -> str:
