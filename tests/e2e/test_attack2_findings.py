@@ -124,9 +124,6 @@ def test_a_manifest_stripped_of_its_integrity_hash_is_found_and_repaired(two_sto
     assert "FORGED" not in path.read_text() or checked.returncode == ExitCode.CHECK_FAILED, checked.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="one damaged OLD manifest makes every restore fail (exit 8, nothing written), "
-                                       "even `restore --all --snapshot <an intact one>`: Store.manifests raises on the "
-                                       "first damaged manifest; 'damage costs only what it touches' does not hold")
 @pytest.mark.parametrize("how", ["all-latest", "all-explicit-snapshot", "one-patient"])
 def test_a_damaged_old_manifest_does_not_stop_restoring_from_intact_snapshots(tmp_path: Path, how: str) -> None:
     site = make_site(tmp_path / "site", patients=3)

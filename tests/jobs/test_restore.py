@@ -146,7 +146,7 @@ def test_at_picks_the_version_as_of_that_time(history: History, tmp_path: Path) 
                           "--at", "2026-01-05T17:00:00Z", expect=ExitCode.STORE)
     assert "no version" in too_early.stderr
     assert not (tmp_path / "early").exists()
-    with pytest.raises(StoreError, match="yesterday"):
+    with pytest.raises(InputError, match="yesterday"):  # what was typed is wrong, not the store
         restore_patient(vault.store, mrn, tmp_path / "bad", at="yesterday")
     assert not (tmp_path / "bad").exists()
 

@@ -16,6 +16,7 @@ from rtvault.jobs.archives import restore_from_archive
 from rtvault.jobs.restore import RestoreIncomplete, RestoreSummary, restore_all, restore_patient
 from rtvault.jobs.stores import open_store
 from rtvault.store import Store
+from rtvault.store.repository import SnapshotInfo
 
 
 @click.command("snapshots", epilog="""\b
@@ -43,14 +44,23 @@ def snapshots_command(app: AppContext, key: str | None, store_name: str | None, 
         for row in rows:
             echo(f"  {row['snapshot']}  {row['time']}  {row['files']} files  {row['bytes'] / 1e6:.1f} MB")
         return
-    infos = store.snapshots()
+    manifests, damaged = store.manifests_and_damage()
+    infos = [SnapshotInfo.of(m) for m in manifests]
     if as_json:
-        emit_json({"snapshots": [info.__dict__ for info in infos]})
+        emit_json({"snapshots": [info.__dict__ for info in infos],
+                   **({"damaged": [{"id": d, "error": why} for d, why in sorted(damaged.items())]} if damaged else {})})
+        if damaged:
+            click.get_current_context().exit(int(ExitCode.PARTIAL))
         return
     for info in infos:
         echo(f"{info.id}  {info.time}  {info.patients} patients  {info.files} files  "
-                   f"{info.bytes / 1e6:.1f} MB")
+             f"{info.bytes / 1e6:.1f} MB")
     echo(f"{len(infos)} snapshot(s) in {store.location}")
+    for snapshot_id, why in sorted(damaged.items()):
+        echo(f"  DAMAGED {snapshot_id}: {why}", err=True)
+    if damaged:
+        raise PartialResult(f"{len(damaged)} snapshot manifest(s) are damaged (named above): heal the store "
+                            "(`rtvault verify --all`, then `rtvault repair`)")
 
 
 @click.command("diff", epilog="""\b

@@ -27,9 +27,10 @@ def matches(entry: dict, key: str) -> bool:
 
 
 def versions(store: Store, key: str) -> list[Version]:
-    """Every snapshot holding the patient KEY names, oldest first; one patient only, else an error."""
+    """Every intact snapshot holding the patient KEY names, oldest first; one patient only, else an error.
+    (A damaged manifest is skipped here; `newest` refuses to take the last of these when one is newer.)"""
     found = [Version(m["id"], m["time"], p["path"], p["tree"], p)
-             for m in store.manifests() for p in m["patients"] if matches(p, key)]
+             for m in store.manifests_and_damage()[0] for p in m["patients"] if matches(p, key)]
     paths = sorted({v.path for v in found})
     if not found:
         raise StoreError(f"no snapshot in {store.location} holds a patient {key!r} (path, MRN or PatientID)")

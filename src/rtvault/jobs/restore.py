@@ -305,6 +305,8 @@ def restore_patient(store: Store, key: str, destination: Path, *, snapshot: str 
     started = time.monotonic()
     found = versions(store, key)
     version: Version = pick_version(found, snapshot, at)
+    if not snapshot and not at:  # the newest: not if a damaged manifest is newer still
+        store.refuse_newer_damage(version.snapshot, store.manifests_and_damage()[1])
     summary = RestoreSummary(version.snapshot, str(destination), [version.path])
     try:
         tree = store.get_tree(version.tree)

@@ -193,16 +193,38 @@ class Store:
     def snapshots(self) -> list[SnapshotInfo]:
         return [SnapshotInfo.of(m) for m in self.manifests()]
 
+    def manifests_and_damage(self) -> tuple[list[dict], dict[str, str]]:
+        """The intact manifests (oldest first) and the damaged ones (snapshot id → why): a reader goes on with
+        the intact ones, as long as what it was asked for is not damaged or hidden behind damage."""
+        damaged: dict[str, str] = {}
+        manifests = self.manifests(on_damaged=lambda key, why: damaged.__setitem__(
+            key.removeprefix("snapshots/").removesuffix(".json"), why))
+        return manifests, damaged
+
+    def refuse_newer_damage(self, chosen: str, damaged: dict[str, str]) -> None:
+        """`chosen` was picked as the newest: refuse when a damaged manifest is newer (it may hold what was
+        asked for), naming it and what to do."""
+        newer = sorted(d for d in damaged if d > chosen)
+        if newer:
+            raise StoreError(f"snapshot {newer[-1]} in {self.location} is damaged ({damaged[newer[-1]]}): the "
+                             f"newest version cannot be told; give `--snapshot {chosen}` (the newest intact one) "
+                             "or heal the store first (`rtvault verify --all`, then `rtvault repair`)")
+
     def load_snapshot(self, wanted: str) -> dict:
-        """A snapshot by id, unique id prefix, `latest`, or `latest~N` (N snapshots before the latest)."""
-        manifests = self.manifests()
-        if not manifests:
+        """A snapshot by id, unique id prefix, `latest`, or `latest~N` (N snapshots before the latest). A damaged
+        manifest elsewhere does not stop it; asking for a damaged one (or `latest` behind one) does."""
+        manifests, damaged = self.manifests_and_damage()
+        if not manifests and not damaged:
             raise StoreError(f"store {self.location} holds no snapshot yet (run `rtvault backup`)")
         if match := re.fullmatch(r"latest(?:~(\d+))?", wanted):
             back = int(match.group(1) or 0)
             if back >= len(manifests):
-                raise StoreError(f"{wanted!r}: the store holds only {len(manifests)} snapshot(s)")
+                raise StoreError(f"{wanted!r}: the store holds only {len(manifests)} intact snapshot(s)")
+            self.refuse_newer_damage(manifests[-1]["id"], damaged)
             return manifests[-1 - back]
+        if bad := [d for d in damaged if d.startswith(wanted)]:
+            raise StoreError(f"snapshot {bad[0]} in {self.location} is damaged ({damaged[bad[0]]}): heal the "
+                             "store (`rtvault verify --all`, then `rtvault repair`) or choose another snapshot")
         matches = [m for m in manifests if m["id"].startswith(wanted)]
         if len(matches) != 1:
             what = "no snapshot" if not matches else f"{len(matches)} snapshots"
