@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -9,6 +10,12 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "store"))
 from seaweed import seaweed  # noqa: F401 - one SeaweedFS server for the whole session (tests/store/seaweed.py)
+
+# tests/catalog/postgres.py (a PostgreSQL server of the tests' own), importable as `catalog_postgres` everywhere
+_spec = importlib.util.spec_from_file_location("catalog_postgres", Path(__file__).parent / "catalog" / "postgres.py")
+assert _spec and _spec.loader
+sys.modules["catalog_postgres"] = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(sys.modules["catalog_postgres"])
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_FIXTURES = REPO / "tests" / "fixtures" / "pinnacle"

@@ -6,7 +6,6 @@ Test modules import the builder as `catalog_kit` (every conftest.py is a module 
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,10 +17,7 @@ from rtvault.catalog import Catalog, open_catalog
 from rtvault.catalog.indexer import Identity, Writer, refresh_status
 
 sys.modules["catalog_kit"] = sys.modules[__name__]
-_spec = importlib.util.spec_from_file_location("catalog_postgres", Path(__file__).with_name("postgres.py"))
-assert _spec and _spec.loader
-postgres = sys.modules["catalog_postgres"] = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(postgres)
+postgres = sys.modules["catalog_postgres"]  # loaded by tests/conftest.py
 
 DIALECTS = ["sqlite", "postgresql"]
 

@@ -3,7 +3,6 @@ integrity, ...), each kept as a minimal reproduction (they fail on the code they
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sqlite3
 import subprocess
@@ -18,21 +17,11 @@ from rtvault.catalog import audit, open_catalog
 from rtvault.errors import ExitCode
 
 
-def _postgres_module():
-    if "catalog_postgres" not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            "catalog_postgres", Path(__file__).parents[1] / "catalog" / "postgres.py")
-        assert spec and spec.loader
-        sys.modules["catalog_postgres"] = module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return sys.modules["catalog_postgres"]
-
-
 @pytest.fixture(scope="module")
 def app_owned_postgres() -> Iterator[str]:
     """A PostgreSQL catalog as a site runs it: a database owned by rtvault's own (non-superuser) role, migrated by
     it, holding one audit row; its URL."""
-    postgres = _postgres_module()
+    postgres = sys.modules["catalog_postgres"]  # tests/conftest.py loads it
     if reason := postgres.missing():
         pytest.skip(reason)
     server = postgres.start()

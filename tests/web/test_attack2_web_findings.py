@@ -4,7 +4,6 @@ a minimal in-process reproduction (they fail on the code they were found on)."""
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import io
 import subprocess
 import sys
@@ -37,20 +36,11 @@ def test_addresses_of_one_ipv6_prefix_share_the_sign_in_limit(site: Site) -> Non
     assert 429 in statuses, statuses
 
 
-def _postgres_module():
-    if "catalog_postgres" not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            "catalog_postgres", Path(__file__).parents[1] / "catalog" / "postgres.py")
-        assert spec and spec.loader
-        sys.modules["catalog_postgres"] = module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return sys.modules["catalog_postgres"]
-
 
 @pytest.fixture(scope="module")
 def postgres_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[object, str]]:
     """An empty site whose catalog is on PostgreSQL, with one admin; the app and the admin's API token."""
-    postgres = _postgres_module()
+    postgres = sys.modules["catalog_postgres"]  # tests/conftest.py loads it
     if reason := postgres.missing():
         pytest.skip(reason)
     server = postgres.start()

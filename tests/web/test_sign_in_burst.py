@@ -3,7 +3,6 @@ the limit are checked (401), every other one is refused (429), and the audit tra
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import sys
 import threading
@@ -25,19 +24,10 @@ from rtvault.web.app import create_app
 BURST = 24
 
 
-def _postgres_module():
-    if "catalog_postgres" not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            "catalog_postgres", Path(__file__).parents[1] / "catalog" / "postgres.py")
-        assert spec and spec.loader
-        sys.modules["catalog_postgres"] = module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return sys.modules["catalog_postgres"]
-
 
 @pytest.fixture(scope="module")
 def postgres_url() -> Iterator[object]:
-    postgres = _postgres_module()
+    postgres = sys.modules["catalog_postgres"]  # tests/conftest.py loads it
     reason = postgres.missing()
     if reason:
         pytest.skip(reason)
