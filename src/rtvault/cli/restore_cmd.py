@@ -37,7 +37,7 @@ def snapshots_command(app: AppContext, key: str | None, store_name: str | None, 
         rows = [{"snapshot": v.snapshot, "time": v.time, "path": v.path, "files": v.entry["files"],
                  "bytes": v.entry["bytes"], "tree": v.tree} for v in found]
         if as_json:
-            emit_json({"patient": history.versions(store, key)[-1].entry, "versions": rows})
+            emit_json({"patient": found[-1].entry, "versions": rows})
             return
         who = found[-1].entry
         echo(f"{who['last_name']} {who['first_name']} (MRN {who['mrn']}, {found[-1].path}):")

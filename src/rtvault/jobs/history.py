@@ -26,11 +26,13 @@ def matches(entry: dict, key: str) -> bool:
     return key in (entry["path"], entry.get("mrn") or None, str(entry.get("patient_id")))
 
 
-def versions(store: Store, key: str) -> list[Version]:
+def versions(store: Store, key: str, manifests: list[dict] | None = None) -> list[Version]:
     """Every intact snapshot holding the patient KEY names, oldest first; one patient only, else an error.
-    (A damaged manifest is skipped here; `newest` refuses to take the last of these when one is newer.)"""
+    `manifests`: the store's intact manifests when the caller read them already. (A damaged manifest is skipped
+    here; `Store.refuse_newer_damage` refuses to take the last of these when one is newer.)"""
     found = [Version(m["id"], m["time"], p["path"], p["tree"], p)
-             for m in store.manifests_and_damage()[0] for p in m["patients"] if matches(p, key)]
+             for m in (store.manifests_and_damage()[0] if manifests is None else manifests)
+             for p in m["patients"] if matches(p, key)]
     paths = sorted({v.path for v in found})
     if not found:
         raise StoreError(f"no snapshot in {store.location} holds a patient {key!r} (path, MRN or PatientID)")

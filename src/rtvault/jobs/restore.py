@@ -303,10 +303,11 @@ def restore_patient(store: Store, key: str, destination: Path, *, snapshot: str 
     """One patient, as the chosen (default: the latest holding it) snapshot saw it, under destination. A tree
     that cannot be read is a StoreError naming an older version; files that cannot be read, RestoreIncomplete."""
     started = time.monotonic()
-    found = versions(store, key)
+    manifests, damaged = store.manifests_and_damage()
+    found = versions(store, key, manifests)
     version: Version = pick_version(found, snapshot, at)
     if not snapshot and not at:  # the newest: not if a damaged manifest is newer still
-        store.refuse_newer_damage(version.snapshot, store.manifests_and_damage()[1])
+        store.refuse_newer_damage(version.snapshot, damaged)
     summary = RestoreSummary(version.snapshot, str(destination), [version.path])
     try:
         tree = store.get_tree(version.tree)

@@ -11,7 +11,6 @@ import functools
 import hmac
 import ipaddress
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import tzinfo
@@ -39,7 +38,6 @@ from rtvault.errors import (
     NotFound,
     Refused,
     RtvaultError,
-    TooLarge,
     Unauthorized,
     http_status,
 )
@@ -47,13 +45,12 @@ from rtvault.web import views
 from rtvault.web.call import Call
 from rtvault.web.errors import Explained, explain, explain_status, invalid_input
 from rtvault.web.i18n import DEFAULT, LANGUAGES, from_accept_language, local_time, translator
+from rtvault.web.params import read_params
 from rtvault.web.security import SecurityHeaders, local_path, with_security_headers
 
 HERE = Path(__file__).parent
 SESSION_COOKIE = "rtvault_session"
 LANG_COOKIE = "rtvault_lang"
-MAX_BODY = 64 * 1024  # our forms and JSON bodies are a few hundred bytes
-TOKEN_FIELDS = ("csrf", "login_token")
 log = logging.getLogger(__name__)
 
 
@@ -256,55 +253,6 @@ def check_csrf(request: Request, params: dict[str, str], session: Session) -> No
     supplied = request.headers.get("x-csrf-token") or params.get("csrf", "")
     if not hmac.compare_digest(supplied.encode(), session.csrf.encode()):
         raise CsrfRefused("the form's security token is missing or wrong: reload the page and try again")
-
-
-# No value we take holds a NUL (PostgreSQL refuses it in text) or an unpaired surrogate (no encoding has it).
-_UNUSABLE = re.compile("[\x00\ud800-\udfff]")
-
-
-def _usable(params: dict[str, str], path_params: dict[str, object]) -> dict[str, str]:
-    for name, value in path_params.items():
-        if isinstance(value, str) and _UNUSABLE.search(value):
-            raise NotFound(f"no such {name}: it holds a character no name has", what=name)
-    for name, value in params.items():
-        if _UNUSABLE.search(name) or _UNUSABLE.search(value):
-            raise InputError(f"{_UNUSABLE.sub('?', name)} holds a character that is not allowed (NUL or an "
-                             "unpaired surrogate)")
-    return params
-
-
-async def _body(request: Request) -> bytes:
-    """The request body, refused (413) as soon as it passes MAX_BODY, whether it announced its length or came
-    in chunks; kept on the request, where Starlette's own form and JSON readers find it."""
-    if int(request.headers.get("content-length") or 0) > MAX_BODY:
-        raise TooLarge(f"request body over {MAX_BODY} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise TooLarge(f"request body over {MAX_BODY} bytes")
-    request._body = bytes(body)  # Starlette reads a body once; form() and json() use this copy
-    return request._body
-
-
-async def read_params(request: Request) -> dict[str, str]:
-    """Query parameters, and for a POST its form or JSON object's fields, all as text. A token (CSRF, sign-in
-    form) counts only from the body (or a header): one in the query string would end up in logs and history."""
-    params = {k: v for k, v in request.query_params.items() if k not in TOKEN_FIELDS}
-    if request.method != "POST":
-        return _usable(params, request.path_params)
-    await _body(request)
-    if request.headers.get("content-type", "").startswith("application/json"):
-        try:
-            body = await request.json()
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            raise InputError("the request body must be a JSON object")
-    else:
-        body = await request.form()
-    params.update({k: v if isinstance(v, str) else "" if v is None else str(v) for k, v in body.items()})
-    return _usable(params, request.path_params)
 
 
 def endpoint(site: Site, page: Page) -> Callable:

@@ -33,10 +33,10 @@ from rtvault.web.app import (
     check_csrf,
     client_address,
     language,
-    read_params,
     record_refusal,
     remember_language,
 )
+from rtvault.web.params import read_params
 from rtvault.web.security import local_path
 
 LOGIN_COOKIE = "rtvault_login"
