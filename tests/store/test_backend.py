@@ -83,7 +83,7 @@ def test_init_creates_the_store_and_is_idempotent(tmp_path: Path) -> None:
     first = json.loads(rtvault(config, "init", "--json").stdout)["stores"]
     assert [(s["store"], s["path"], s["created"]) for s in first] == [("primary", str(store), True)]
     info = json.loads((store / "rtvault-store.json").read_text())
-    assert (info["format"], info["version"], info["id"]) == ("rtvault-store", 1, first[0]["id"])
+    assert (info["format"], info["version"], info["id"]) == ("rtvault-store", 2, first[0]["id"])
     assert info["hash"] == "sha256" and info["compression"] == "zstd"
     for folder in ("data", "trees", "snapshots", "locks"):
         assert (store / folder).is_dir()

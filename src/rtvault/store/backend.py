@@ -184,10 +184,15 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _make_parent(path: Path, private: bool) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _make_parent(path: Path, private: bool) -> Path | None:
+    """Create `path`'s folder when missing; returns the folder whose new entry must be made durable."""
+    made = None
+    if not path.parent.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        made = path.parent.parent
     if private and path.parent.stat().st_mode & 0o777 != 0o700:  # made now, or by an older version
         os.chmod(path.parent, 0o700)
+    return made
 
 
 class _StagedFile:
@@ -219,10 +224,14 @@ class _StagedFile:
             if target.exists():
                 self.path.unlink()
                 return False
-            _make_parent(target, self.private)
+            made = _make_parent(target, self.private)
             os.replace(self.path, target)
             if durable:
                 _fsync_dir(target.parent)
+                if made is not None:
+                    _fsync_dir(made)
+            else:
+                self.backend.renamed(target.parent, made)
             return True
         except OSError as error:
             self.discard()
@@ -244,6 +253,13 @@ class DirectoryBackend:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.location = str(root)
+        self._dirty: set[Path] = set()  # folders holding renames not yet durable (set.add is thread-safe)
+
+    def renamed(self, folder: Path, made: Path | None = None) -> None:
+        """A file was renamed into `folder` (which was created in `made`): `barrier()` makes it durable."""
+        self._dirty.add(folder)
+        if made is not None:
+            self._dirty.add(made)
 
     def path_of(self, key: str) -> Path:
         if key.startswith("/") or ".." in key.split("/"):
@@ -267,12 +283,18 @@ class DirectoryBackend:
         staged.commit(key, durable=durable)
 
     def barrier(self) -> None:
-        """Make every rename so far durable: one sync of the store's file system instead of one directory
-        fsync per object (5 ms each)."""
-        try:
-            sync_filesystem(self.root)
-        except OSError as error:
-            raise os_failure(error, self.root, store=self.location, doing="sync") from None
+        """Make every rename this run made durable: one fsync of each folder it renamed files into (their
+        content was fsynced when staged), and nothing at all when it renamed nothing. Never a sync of the
+        whole file system, which would wait for every other program's writes too."""
+        while self._dirty:
+            folder = self._dirty.pop()
+            try:
+                _fsync_dir(folder)
+            except FileNotFoundError:
+                continue  # removed since (a prune): nothing of it to keep
+            except OSError as error:
+                self._dirty.add(folder)
+                raise os_failure(error, folder, store=self.location, doing="sync") from None
 
     @os_errors("read")
     def get(self, key: str) -> bytes:

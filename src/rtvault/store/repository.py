@@ -23,10 +23,13 @@ from rtvault import __version__
 from rtvault.errors import StoreError
 from rtvault.store import integrity
 from rtvault.store.backend import TMP_DIR, Backend, DirectoryBackend
+from rtvault.store.packs import PackedBackend
 
 FORMAT_FILE = "rtvault-store.json"
 FORMAT_NAME = "rtvault-store"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # version 2: small objects and trees in packs (store/packs.py); version 1 is still read
+READABLE = (1, 2)
+MANIFEST_FORMAT = 1  # the manifest's own format: unchanged by packs
 LEVEL_TREES = 9
 
 
@@ -76,8 +79,21 @@ class Store:
     """One store, on any backend."""
 
     def __init__(self, backend: Backend, info: dict) -> None:
-        self.backend = backend
+        self.base = backend  # the files as they lie (directory, S3, decrypted)
+        self.backend: Backend = PackedBackend(backend) if info.get("version") == 2 else backend
         self.info = info
+
+    @property
+    def version(self) -> int:
+        return int(self.info.get("version", 1))
+
+    def layout_problems(self) -> list:
+        """Damaged index files and pack headers of a version 2 store (`check` lists them)."""
+        backend = self.backend
+        if isinstance(backend, PackedBackend):
+            backend.exists("trees/00/0")  # reads the index when nothing has yet
+            return list(backend.problems)
+        return []
 
     @property
     def location(self) -> str:
@@ -91,7 +107,7 @@ class Store:
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
             raise StoreError(f"{path} is not empty and is not an rtvault store: refusing to use it")
         path.mkdir(parents=True, exist_ok=True)
-        for folder in ("data", "trees", "snapshots", "locks", TMP_DIR):
+        for folder in ("data", "trees", "packs", "index", "snapshots", "locks", TMP_DIR):
             (path / folder).mkdir(exist_ok=True)
         return cls._create(DirectoryBackend(path)), True
 
@@ -132,9 +148,9 @@ class Store:
                 raise ValueError("not a JSON object")
         except (ValueError, OSError) as error:
             raise StoreError(f"{where}/{FORMAT_FILE} is unreadable: {error}") from None
-        if info.get("format") != FORMAT_NAME or info.get("version") != FORMAT_VERSION:
+        if info.get("format") != FORMAT_NAME or info.get("version") not in READABLE:
             raise StoreError(f"{where} has store format {info.get('format')!r} version {info.get('version')!r}; "
-                             f"this rtvault reads {FORMAT_NAME} version {FORMAT_VERSION}")
+                             f"this rtvault reads {FORMAT_NAME} versions 1 and 2 (a newer rtvault wrote it?)")
         return cls(backend, info)
 
     def put_tree(self, tree: dict) -> str:
@@ -155,7 +171,7 @@ class Store:
         return json.loads(data)
 
     def save_snapshot(self, manifest: dict) -> None:
-        manifest = integrity.seal({**manifest, "format": FORMAT_VERSION, "host": socket.gethostname(),
+        manifest = integrity.seal({**manifest, "format": MANIFEST_FORMAT, "host": socket.gethostname(),
                                    "rtvault_version": __version__})  # the hash covers every field, written last
         self.backend.barrier()  # every object and tree it names is durable before the manifest exists
         self.backend.put(snapshot_key(manifest["id"]), json.dumps(manifest, indent=1).encode("ascii") + b"\n",

@@ -1,0 +1,427 @@
+"""Pack files (store format 2): small objects and trees written many at a time, so that durability and S3
+requests cost per batch, not per file (docs/design.md, "Packs").
+
+`PackedBackend` wraps a store's backend and keeps its keys: `data/<h0:2>/<h>` and `trees/<t0:2>/<t>` are
+still the names every layer reads, lists, verifies, replicates and repairs, but a small one lives as a *blob*
+inside a pack file, `packs/<p0:2>/<p>`, found through the index files `index/<i>`. Everything else
+(manifests, archives, locks, large objects) passes through to the backend unchanged.
+
+A pack is its blobs back to back (each exactly the bytes a version 1 store holds in the object's own file),
+then a header naming them (ASCII JSON `{"blobs": [[key, offset, length], ...]}`), its length (8 bytes,
+little-endian) and the magic `RTVPACK1`: a pack alone says what it holds, so a lost index costs nothing.
+p is the SHA-256 of the pack's bytes. An index file is a zstd frame of ASCII JSON
+`{"format": "rtvault-index", "version": 1, "supersedes": [ids], "packs": {p: [[key, offset, length], ...]}}`,
+named by the SHA-256 of its stored bytes; it lists only live blobs. An index named in another's
+`supersedes` is ignored (a writer killed before deleting it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import struct
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO, NamedTuple
+
+import zstandard
+
+from rtvault.errors import Problem, StoreError
+from rtvault.store.backend import Backend, PositionedReader, Staged, read_exact
+
+PACKED = ("data/", "trees/")
+HIDDEN = ("packs/", "index/")  # what the logical view of the store does not show
+PACK_TARGET = 16 << 20  # a pack is sealed once it holds this much
+BLOB_MAX = 4 << 20  # a stored object larger than this keeps its own file (one fsync per 4 MiB is cheap)
+MAGIC = b"RTVPACK1"
+TAIL = struct.Struct("<Q8s")
+INDEX_FORMAT = "rtvault-index"
+MAX_INDEXES = 32  # more index files than this are merged into one by the next writer
+RELOAD_S = 2.0  # a reader missing a blob reads the index again, at most this often
+REPACK = 0.2  # prune rewrites a pack once more than this fraction of it is unreferenced
+
+
+def pack_key(pack: str) -> str:
+    return f"packs/{pack[:2]}/{pack}"
+
+
+def index_key(ident: str) -> str:
+    return f"index/{ident}"
+
+
+def packable(key: str) -> bool:
+    return key.startswith(PACKED)
+
+
+def _json(data: object) -> bytes:
+    return json.dumps(data, sort_keys=True, separators=(",", ":")).encode("ascii")
+
+
+class Where(NamedTuple):
+    pack: str
+    offset: int
+    length: int
+
+
+def parse_header(tail: bytes, pack: str) -> list[tuple[str, int, int]]:
+    """The blobs a pack names, from its last bytes (at least its header, length and magic)."""
+    length, magic = TAIL.unpack(tail[-TAIL.size:])
+    if magic != MAGIC or length > len(tail) - TAIL.size:
+        raise ValueError(f"{pack_key(pack)} does not end with a pack header")
+    blobs = json.loads(tail[-TAIL.size - length:-TAIL.size])["blobs"]
+    return [(str(key), int(offset), int(size)) for key, offset, size in blobs]
+
+
+class _Slice(PositionedReader):
+    """One blob of a pack, read at its offset."""
+
+    def __init__(self, raw: BinaryIO, where: Where) -> None:
+        self.raw, self.start, self.length = raw, where.offset, where.length
+
+    def readinto(self, buffer: Any) -> int:
+        size = min(len(buffer), self.length - self.position)
+        if size <= 0:
+            return 0
+        self.raw.seek(self.start + self.position)
+        data = read_exact(self.raw, size)
+        buffer[: len(data)] = data
+        self.position += len(data)
+        return len(data)
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+
+class _Writer:
+    """The pack being filled for one kind of blob (objects or trees)."""
+
+    def __init__(self, inner: Backend) -> None:
+        self.staged = inner.stage()
+        self.hasher = hashlib.sha256()
+        self.size = 0
+        self.blobs: dict[str, tuple[int, bytes]] = {}  # readable until the pack is sealed
+
+    def add(self, key: str, data: bytes) -> None:
+        self.staged.file.write(data)
+        self.hasher.update(data)
+        self.blobs[key] = (self.size, data)
+        self.size += len(data)
+
+    def seal(self) -> tuple[str, list[tuple[str, int, int]]]:
+        entries = [(key, offset, len(data)) for key, (offset, data) in self.blobs.items()]
+        header = _json({"blobs": entries})
+        tail = header + TAIL.pack(len(header), MAGIC)
+        self.staged.file.write(tail)
+        self.hasher.update(tail)
+        pack = self.hasher.hexdigest()
+        self.staged.commit(pack_key(pack))
+        return pack, entries
+
+
+@dataclass
+class _State:
+    where: dict[str, Where]
+    packs: dict[str, set[str]]  # pack → its live keys
+    indexes: set[str]  # the index files in force
+    stale: bool  # an index is damaged or a pack is named by none: the next write merges them all
+
+
+class PackedBackend:
+    """A store backend whose small objects and trees live in packs (see the module's docstring)."""
+
+    def __init__(self, inner: Backend) -> None:
+        self.inner = inner
+        self.location = inner.location
+        self.problems: list[Problem] = []  # damaged index files, unreadable pack headers (for `check`)
+        self._lock = threading.RLock()
+        self._state: _State | None = None
+        self._writers: dict[str, _Writer] = {}
+        self._sealed: dict[str, list[tuple[str, int, int]]] = {}  # packs no index names yet
+        self._dead: dict[str, int] = {}  # pack → bytes deleted from it since the last index
+        self._loaded_at = 0.0
+
+    # --- the index ------------------------------------------------------------------------------------------
+
+    def _loaded(self) -> _State:
+        if self._state is None:
+            self._state = self._load()
+            self._loaded_at = time.monotonic()
+        return self._state
+
+    def _load(self) -> _State:
+        self.problems = []
+        found: dict[str, dict] = {}
+        for key in self.inner.list("index/"):
+            ident = key.rsplit("/", 1)[-1]
+            try:
+                raw = self.inner.get(key)
+                if hashlib.sha256(raw).hexdigest() != ident:
+                    raise ValueError("its content does not match its name")
+                data = json.loads(zstandard.ZstdDecompressor().decompress(raw, max_output_size=1 << 31))
+                if data.get("format") != INDEX_FORMAT or not isinstance(data.get("packs"), dict):
+                    raise ValueError("not an rtvault index")
+                found[ident] = data
+            except StoreError as error:
+                if self.inner.exists(key):  # else removed meanwhile by a writer merging indexes
+                    self.problems.append(Problem(key, f"unreadable: {error}"))
+            except (ValueError, zstandard.ZstdError) as error:
+                self.problems.append(Problem(key, f"damaged: {error}"))
+        superseded = {ident for data in found.values() for ident in data.get("supersedes", [])}
+        present = {key.rsplit("/", 1)[-1] for key in self.inner.list("packs/")}
+        state = _State({}, {}, set(found) - superseded, bool(self.problems))
+        for ident in sorted(state.indexes):
+            for pack, blobs in found[ident]["packs"].items():
+                if pack not in present:
+                    self.problems.append(Problem(pack_key(pack), f"missing: index/{ident} names it"))
+                    state.stale = True
+                    continue
+                self._enter(state, pack, blobs)
+        for pack in sorted(present - state.packs.keys()):  # a run killed before its index, or a lost index
+            state.stale = True
+            try:
+                self._enter(state, pack, self._header(pack))
+            except (StoreError, ValueError, KeyError, TypeError) as error:
+                self.problems.append(Problem(pack_key(pack), f"damaged: no readable header ({error})"))
+        return state
+
+    @staticmethod
+    def _enter(state: _State, pack: str, blobs: list) -> None:
+        keys = state.packs.setdefault(pack, set())
+        for key, offset, length in blobs:
+            state.where[key] = Where(pack, offset, length)
+            keys.add(key)
+
+    def _header(self, pack: str) -> list[tuple[str, int, int]]:
+        size = self.inner.size(pack_key(pack))
+        with self.inner.open(pack_key(pack)) as raw:
+            raw.seek(max(0, size - TAIL.size))
+            length, _magic = TAIL.unpack(read_exact(raw, TAIL.size).rjust(TAIL.size, b"\0"))
+            raw.seek(max(0, size - TAIL.size - min(length, size)))
+            return parse_header(read_exact(raw, TAIL.size + min(length, size)), pack)
+
+    def _find(self, key: str) -> Where | None:
+        with self._lock:
+            where = self._loaded().where.get(key)
+            idle = not self._writers and not self._sealed and not self._dead
+            if where is None and idle and time.monotonic() - self._loaded_at > RELOAD_S:
+                self._state = None  # written by another process since this one read the index?
+                where = self._loaded().where.get(key)
+            return where
+
+    def _pending(self, key: str) -> bytes | None:
+        for writer in self._writers.values():
+            if key in writer.blobs:
+                return writer.blobs[key][1]
+        return None
+
+    # --- writing --------------------------------------------------------------------------------------------
+
+    def add(self, key: str, data: bytes) -> bool:
+        """Put a blob in the open pack of its kind; False when the store already holds it."""
+        with self._lock:
+            if self._pending(key) is not None or key in self._loaded().where or self.inner.exists(key):
+                return False
+            kind = key.split("/", 1)[0]
+            writer = self._writers.get(kind)
+            if writer is None:
+                writer = self._writers[kind] = _Writer(self.inner)
+            writer.add(key, data)
+            if writer.size >= PACK_TARGET:
+                self._seal(kind)
+            return True
+
+    def _seal(self, kind: str) -> None:
+        writer = self._writers.pop(kind)
+        pack, entries = writer.seal()
+        self._sealed[pack] = entries
+        self._enter(self._loaded(), pack, entries)
+
+    def flush(self) -> None:
+        """Seal the open packs, make them durable, then write the index that names them (and, after deletions
+        or damage, one index of everything, replacing the others)."""
+        with self._lock:
+            state = self._loaded()
+            doomed = self._repack(state) if self._dead else []
+            for kind in list(self._writers):
+                self._seal(kind)
+            if not self._sealed and not self._dead and not state.stale:
+                return
+            self.inner.barrier()  # the packs are durable before an index names them
+            merge = bool(self._dead) or state.stale or len(state.indexes) >= MAX_INDEXES
+            if merge:
+                packs = {pack: sorted(self._live(state, pack)) for pack in state.packs}
+                old = set(state.indexes) | {p.key.rsplit("/", 1)[-1] for p in self.problems
+                                            if p.key.startswith("index/")}
+                ident = self._write_index(packs, sorted(old))
+                for stale in old - {ident}:
+                    self.inner.delete(index_key(stale))
+                for pack in doomed:
+                    self.inner.delete(pack_key(pack))
+                state.indexes, state.stale, self.problems = {ident}, False, []
+            else:
+                state.indexes.add(self._write_index({p: sorted(e) for p, e in self._sealed.items()}, []))
+            self._sealed, self._dead = {}, {}
+
+    @staticmethod
+    def _live(state: _State, pack: str) -> list[tuple[str, int, int]]:
+        return [(key, *state.where[key][1:]) for key in state.packs[pack]]
+
+    def _write_index(self, packs: dict[str, list], supersedes: list[str]) -> str:
+        raw = zstandard.ZstdCompressor(level=3).compress(
+            _json({"format": INDEX_FORMAT, "version": 1, "supersedes": supersedes, "packs": packs}))
+        ident = hashlib.sha256(raw).hexdigest()
+        self.inner.put(index_key(ident), raw, durable=True)
+        return ident
+
+    def _repack(self, state: _State) -> list[str]:
+        """Packs to delete once the new index is written: those no live blob is left in, and those mostly
+        unreferenced, whose live blobs are first copied into new packs."""
+        doomed = []
+        for pack in sorted(self._dead):
+            live = state.packs.get(pack, set())
+            if not live:
+                doomed.append(pack)
+                state.packs.pop(pack, None)
+                continue
+            size = self.inner.size(pack_key(pack))
+            used = sum(state.where[key].length for key in live)
+            if size - used > REPACK * size:
+                blobs = [(key, self.get(key)) for key in sorted(live, key=lambda k: state.where[k].offset)]
+                for key, _ in blobs:
+                    del state.where[key]
+                del state.packs[pack]
+                for key, data in blobs:
+                    self.add(key, data)
+                doomed.append(pack)
+        return doomed
+
+    # --- the Backend interface ------------------------------------------------------------------------------
+
+    def stage(self) -> Staged:
+        return _SpillStaged(self)
+
+    def put(self, key: str, data: bytes, *, durable: bool = False) -> None:
+        if packable(key) and len(data) <= BLOB_MAX:
+            self.add(key, data)
+            return
+        if key.startswith(("snapshots/", "archives/")):
+            self.flush()  # what a manifest or an archive index names is durable first
+        self.inner.put(key, data, durable=durable)
+
+    def barrier(self) -> None:
+        self.flush()
+        self.inner.barrier()
+
+    def get(self, key: str) -> bytes:
+        with self.open(key) as reader:
+            return reader.read()
+
+    def open(self, key: str) -> BinaryIO:
+        if packable(key):
+            with self._lock:
+                pending = self._pending(key)
+            if pending is not None:
+                return io.BytesIO(pending)
+            where = self._find(key)
+            if where is not None:
+                return _Slice(self.inner.open(pack_key(where.pack)), where)  # type: ignore[return-value]
+        return self.inner.open(key)
+
+    def exists(self, key: str) -> bool:
+        if packable(key) and (self._pending(key) is not None or self._find(key) is not None):
+            return True
+        return self.inner.exists(key)
+
+    def size(self, key: str) -> int:
+        if packable(key):
+            with self._lock:
+                pending = self._pending(key)
+            if pending is not None:
+                return len(pending)
+            if (where := self._find(key)) is not None:
+                return where.length
+        return self.inner.size(key)
+
+    def list(self, prefix: str) -> Iterator[str]:
+        """Keys as a version 1 store names them: packed blobs under `data/` and `trees/`, never the packs and
+        index files themselves (`list("")`, the whole store, too)."""
+        if not packable(prefix) and prefix not in ("", "./"):
+            yield from self.inner.list(prefix)
+            return
+        with self._lock:
+            packed = {key for key in self._loaded().where if key.startswith(prefix)}
+            packed |= {key for w in self._writers.values() for key in w.blobs if key.startswith(prefix)}
+        yield from sorted(packed, key=lambda k: self._loaded().where.get(k, Where("", 0, 0))[:2])
+        for key in self.inner.list(prefix):
+            if key.removeprefix("./") not in packed and not key.removeprefix("./").startswith(HIDDEN):
+                yield key
+
+    def delete(self, key: str) -> None:
+        with self._lock:
+            state = self._loaded()
+            where = state.where.pop(key, None) if packable(key) else None
+            if where is None:
+                self.inner.delete(key)
+                return
+            state.packs[where.pack].discard(key)
+            self._dead[where.pack] = self._dead.get(where.pack, 0) + where.length
+
+    def create_exclusive(self, key: str, data: bytes) -> bool:
+        return self.inner.create_exclusive(key, data)
+
+    def replace(self, key: str, data: bytes) -> None:
+        self.inner.replace(key, data)
+
+    def modified(self, key: str) -> float:
+        if packable(key) and (where := self._find(key)) is not None:
+            return self.inner.modified(pack_key(where.pack))
+        return self.inner.modified(key)
+
+    def clean_staging(self, older_than_s: float, now: float) -> int:
+        return self.inner.clean_staging(older_than_s, now)
+
+
+class _SpillStaged:
+    """A staged file kept in memory while it is small enough to be a blob, spilled to the backend's own
+    staging once it is not (a large object keeps a file of its own)."""
+
+    def __init__(self, backend: PackedBackend) -> None:
+        self.backend = backend
+        self.buffer: io.BytesIO | None = io.BytesIO()
+        self.spilled: Staged | None = None
+        self.file: BinaryIO = self  # type: ignore[assignment]
+
+    def write(self, data: Any) -> int:
+        if self.spilled is not None:
+            return self.spilled.file.write(data)
+        assert self.buffer is not None
+        written = self.buffer.write(data)
+        if self.buffer.tell() > BLOB_MAX:
+            self.spilled = self.backend.inner.stage()
+            self.spilled.file.write(self.buffer.getbuffer())
+            self.buffer = None
+        return written
+
+    def flush(self) -> None:
+        pass
+
+    def commit(self, key: str, *, durable: bool = False) -> bool:
+        if self.spilled is not None:
+            return self.spilled.commit(key, durable=durable)
+        assert self.buffer is not None
+        data, self.buffer = self.buffer.getvalue(), None
+        if packable(key):
+            return self.backend.add(key, data)
+        if self.backend.inner.exists(key):
+            return False
+        self.backend.put(key, data, durable=durable)
+        return True
+
+    def discard(self) -> None:
+        if self.spilled is not None:
+            self.spilled.discard()
+        self.buffer = None
