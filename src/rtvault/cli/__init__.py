@@ -50,6 +50,7 @@ COMMANDS = {
     "forget": "store_cmd:forget_command",
     "prune": "store_cmd:prune_command",
     "check": "store_cmd:check_command",
+    "migrate": "store_cmd:migrate_command",
     "replicate": "copies_cmd:replicate_command",
     "status": "copies_cmd:status_command",
     "verify": "verify_cmd:verify_command",

@@ -1,4 +1,4 @@
-"""`rtvault check`, `rtvault forget` and `rtvault prune`."""
+"""`rtvault check`, `rtvault forget`, `rtvault prune` and `rtvault migrate`."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import click
 
 from rtvault.cli.backup_cmd import store_option
 from rtvault.cli.output import AppContext, echo, emit_json, json_option, progress_for, update_catalog
-from rtvault.errors import CheckFailed, ExitCode
+from rtvault.errors import CheckFailed, ExitCode, PartialResult
 from rtvault.jobs.maintenance import check_store, forget, prune
+from rtvault.jobs.migrate import migrate_stores
 from rtvault.jobs.stores import open_store
 
 
@@ -92,3 +93,35 @@ def prune_command(app: AppContext, dry_run: bool, store_name: str | None, as_jso
         return
     verb = "would delete" if dry_run else "deleted"
     echo(f"{verb} {result['deleted']} unreferenced files, {result['bytes_freed'] / 1e6:.1f} MB")
+
+
+@click.command("migrate", epilog="""\b
+Examples:
+  rtvault migrate                   # every configured store, one after the other
+  rtvault migrate --store offsite --json
+""")
+@click.option("--store", "store_name", metavar="NAME", help="Only this store (default: every configured store).")
+@json_option
+@click.pass_obj
+def migrate_command(app: AppContext, store_name: str | None, as_json: bool) -> None:
+    """Bring version 1 stores to store format 2 (small objects and trees in packs), in place.
+
+    Safe to interrupt and run again. Every object and tree is checked against its name as it is packed;
+    a damaged one is left as it is and named (exit 9: heal it with `rtvault verify --all` then `rtvault repair`).
+    """
+    reports = migrate_stores(app.load_config(), store_name, progress_for(as_json))
+    if as_json:
+        emit_json({"stores": [r.to_json() for r in reports]})
+    else:
+        for r in reports:
+            echo(f"store {r.store}: version {r.from_version} -> {r.to_version}: {r.objects_packed} objects and "
+                 f"{r.trees_packed} trees packed ({r.bytes_packed / 1e6:.1f} MB), {r.kept_loose} large objects "
+                 f"kept in their own files, {r.loose_removed} loose files removed in {r.duration_s:.1f} s")
+            for problem in r.damaged:
+                echo(f"  damaged, left as it was: {problem}")
+    damaged = [p for r in reports for p in r.damaged]
+    if damaged and as_json:  # the report is the one JSON document on stdout
+        click.get_current_context().exit(int(ExitCode.PARTIAL))
+    if damaged:
+        raise PartialResult(f"{len(damaged)} damaged object(s) or tree(s) were not packed: run `rtvault verify "
+                            "--all`, then `rtvault repair`, then `rtvault migrate` again")

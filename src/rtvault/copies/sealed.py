@@ -11,7 +11,7 @@ from rtvault.errors import Problem, StoreError
 from rtvault.store import crypto, keyfile
 from rtvault.store.backend import Backend
 
-FOLDERS = ("data/", "trees/", "snapshots/", "archives/", "verify/", "copies/")  # every sealed file lives in one
+FOLDERS = ("data/", "trees/", "packs/", "index/", "snapshots/", "archives/", "verify/", "copies/")  # every sealed file lives in one
 
 
 @dataclass

@@ -115,6 +115,7 @@ def check_store(store: Store, *, read_data: bool = False, progress: Progress | N
     needed |= archive_objects(store)
     report.trees, report.objects_referenced = len(trees), len(needed)
     _check_archives(store, report, read_data)
+    report.problems += store.layout_problems()
     stored = {_digest_of(key) for key in store.backend.list("data/")}
     report.objects_stored = len(stored)
     report.unreferenced = len(stored - needed)
@@ -191,6 +192,7 @@ def prune(config: Config, store: Store, *, dry_run: bool = False) -> dict[str, o
                 if count % 256 == 0:
                     lock.ensure_held()
                 store.backend.delete(key)
+            store.backend.barrier()  # a packed store writes its new index and drops or rewrites emptied packs
     return {"dry_run": dry_run, "deleted": len(doomed), "bytes_freed": freed,
             "duration_s": round(time.monotonic() - started, 3), "warnings": [w.to_json() for w in warnings]}
 

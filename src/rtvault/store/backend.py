@@ -387,6 +387,7 @@ class DirectoryBackend:
             if private:
                 _make_parent(path, private)
             os.replace(staged.path, path)
+            self.renamed(path.parent)  # the next barrier() makes the new content's name durable
         except BaseException:
             staged.discard()
             raise

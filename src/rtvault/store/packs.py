@@ -212,6 +212,10 @@ class PackedBackend:
                 where = self._loaded().where.get(key)
             return where
 
+    def where_of(self, key: str) -> Where | None:
+        """The pack and byte range of a packed blob (None for a loose file or an unknown key)."""
+        return self._find(key)
+
     def _pending(self, key: str) -> bytes | None:
         for writer in self._writers.values():
             if key in writer.blobs:
@@ -220,10 +224,13 @@ class PackedBackend:
 
     # --- writing --------------------------------------------------------------------------------------------
 
-    def add(self, key: str, data: bytes) -> bool:
-        """Put a blob in the open pack of its kind; False when the store already holds it."""
+    def add(self, key: str, data: bytes, *, loose_too: bool = False) -> bool:
+        """Put a blob in the open pack of its kind; False when the store already holds it (`loose_too`:
+        even when it holds it as a file of its own, which a migration then deletes)."""
         with self._lock:
-            if self._pending(key) is not None or key in self._loaded().where or self.inner.exists(key):
+            if self._pending(key) is not None or key in self._loaded().where:
+                return False
+            if not loose_too and self.inner.exists(key):
                 return False
             kind = key.split("/", 1)[0]
             writer = self._writers.get(kind)

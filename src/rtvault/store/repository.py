@@ -78,10 +78,15 @@ class SnapshotInfo:
 class Store:
     """One store, on any backend."""
 
-    def __init__(self, backend: Backend, info: dict) -> None:
-        self.base = backend  # the files as they lie (directory, S3, decrypted)
-        self.backend: Backend = PackedBackend(backend) if info.get("version") == 2 else backend
+    def __init__(self, backend: Backend, info: dict, base: Backend | None = None) -> None:
+        self.backend = backend  # the store's keys (through packs in a version 2 store)
+        self.base = base or backend  # the files as they lie (directory, S3, decrypted)
         self.info = info
+
+    @classmethod
+    def of(cls, base: Backend, info: dict) -> Store:
+        """The store whose files `base` holds, described by its format file `info`."""
+        return cls(PackedBackend(base) if info.get("version") == 2 else base, info, base)
 
     @property
     def version(self) -> int:
@@ -127,7 +132,7 @@ class Store:
                 "created": datetime.now(UTC).isoformat(timespec="seconds"), "hash": "sha256",
                 "compression": "zstd", "created_by": f"rtvault {__version__}"}
         backend.put(FORMAT_FILE, json.dumps(info, indent=2).encode() + b"\n", durable=True)
-        return cls(backend, info)
+        return cls.of(backend, info)
 
     @classmethod
     def open(cls, path: Path) -> Store:
@@ -151,7 +156,7 @@ class Store:
         if info.get("format") != FORMAT_NAME or info.get("version") not in READABLE:
             raise StoreError(f"{where} has store format {info.get('format')!r} version {info.get('version')!r}; "
                              f"this rtvault reads {FORMAT_NAME} versions 1 and 2 (a newer rtvault wrote it?)")
-        return cls(backend, info)
+        return cls.of(backend, info)
 
     def put_tree(self, tree: dict) -> str:
         data = _json_bytes(tree)
