@@ -102,7 +102,7 @@ def _decrypted(config: Config, name: str, inner: Backend, *, create: bool) -> Ba
 
 
 def _holds_data(inner: Backend) -> bool:
-    return any(next(iter(inner.list(folder)), None) for folder in ("data/", "trees/", "snapshots/", "archives/"))
+    return any(next(iter(inner.list(folder)), None) for folder in ("data/", "trees/", "packs/", "snapshots/", "archives/"))
 
 
 def _s3_backend(config: Config, name: str) -> S3Backend:

@@ -169,7 +169,8 @@ class PackedBackend:
                 if self.inner.exists(key):  # else removed meanwhile by a writer merging indexes
                     self.problems.append(Problem(key, f"unreadable: {error}"))
             except (ValueError, zstandard.ZstdError) as error:
-                self.problems.append(Problem(key, f"damaged: {error}"))
+                self.problems.append(Problem(key, f"damaged: {error} (ignored: the packs' own headers say what "
+                                                  "it named; the next backup, prune or repair rewrites the index)"))
         superseded = {ident for data in found.values() for ident in data.get("supersedes", [])}
         present = {key.rsplit("/", 1)[-1] for key in self.inner.list("packs/")}
         state = _State({}, {}, set(found) - superseded, bool(self.problems))
@@ -211,6 +212,12 @@ class PackedBackend:
                 self._state = None  # written by another process since this one read the index?
                 where = self._loaded().where.get(key)
             return where
+
+    def index_problems(self) -> list[Problem]:
+        """Damaged index files and unreadable pack headers found when the index was read."""
+        with self._lock:
+            self._loaded()
+            return list(self.problems)
 
     def where_of(self, key: str) -> Where | None:
         """The pack and byte range of a packed blob (None for a loose file or an unknown key)."""

@@ -94,11 +94,7 @@ class Store:
 
     def layout_problems(self) -> list:
         """Damaged index files and pack headers of a version 2 store (`check` lists them)."""
-        backend = self.backend
-        if isinstance(backend, PackedBackend):
-            backend.exists("trees/00/0")  # reads the index when nothing has yet
-            return list(backend.problems)
-        return []
+        return self.backend.index_problems() if isinstance(self.backend, PackedBackend) else []
 
     @property
     def location(self) -> str:
