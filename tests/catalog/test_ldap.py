@@ -19,7 +19,7 @@ from rtvault.catalog.users import (
     list_users,
     set_role,
 )
-from rtvault.config.settings import Ldap
+from rtvault.config.web import Ldap
 from rtvault.errors import InputError
 
 HELENE, HELENE_PASSWORD = "hlefevre", PEOPLE["hlefevre"][1]

@@ -25,7 +25,7 @@ from rtvault.catalog.users import (
     set_role,
     token_user,
 )
-from rtvault.config.settings import Ldap
+from rtvault.config.web import Ldap
 from rtvault.errors import InputError
 
 PASSWORD = "Élodie-Dupré-2026"

@@ -17,7 +17,7 @@ import pytest
 from rtvault.catalog import open_catalog
 from rtvault.catalog.audit import record
 from rtvault.catalog.users import authenticate, token_user
-from rtvault.config.settings import Ldap
+from rtvault.config.web import Ldap
 
 PASSWORD = "Éloïse-N'Diaye-2026"
 

@@ -23,7 +23,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from rtvault.catalog.db import Catalog, now_iso
-from rtvault.config.settings import Ldap
+from rtvault.config.web import Ldap
 from rtvault.errors import InputError, Unavailable
 
 ROLES = ("viewer", "operator", "admin")

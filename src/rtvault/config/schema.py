@@ -174,3 +174,7 @@ def tables(root: Section, prefix: str = "", *, example_names: bool = False) -> I
             name, child = dotted(prefix, member.name), member
         yield name, child
         yield from tables(child, name, example_names=example_names)
+
+
+def positive(value: int) -> str | None:
+    return None if value > 0 else f"must be more than 0, got {value}"

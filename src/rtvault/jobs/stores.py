@@ -102,7 +102,8 @@ def _decrypted(config: Config, name: str, inner: Backend, *, create: bool) -> Ba
 
 
 def _holds_data(inner: Backend) -> bool:
-    return any(next(iter(inner.list(folder)), None) for folder in ("data/", "trees/", "packs/", "snapshots/", "archives/"))
+    folders = ("data/", "trees/", "packs/", "snapshots/", "archives/")
+    return any(next(iter(inner.list(folder)), None) for folder in folders)
 
 
 def _s3_backend(config: Config, name: str) -> S3Backend:
