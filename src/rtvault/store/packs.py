@@ -127,6 +127,7 @@ class _State:
     where: dict[str, Where]
     packs: dict[str, set[str]]  # pack → its live keys
     indexes: set[str]  # the index files in force
+    loose: set[str]  # data/ and trees/ keys in files of their own (large objects, a version 1 store's leftovers)
     stale: bool  # an index is damaged or a pack is named by none: the next write merges them all
 
 
@@ -173,7 +174,8 @@ class PackedBackend:
                                                   "it named; the next backup, prune or repair rewrites the index)"))
         superseded = {ident for data in found.values() for ident in data.get("supersedes", [])}
         present = {key.rsplit("/", 1)[-1] for key in self.inner.list("packs/")}
-        state = _State({}, {}, set(found) - superseded, bool(self.problems))
+        loose = {key.removeprefix("./") for prefix in PACKED for key in self.inner.list(prefix)}
+        state = _State({}, {}, set(found) - superseded, loose, bool(self.problems))
         for ident in sorted(state.indexes):
             for pack, blobs in found[ident]["packs"].items():
                 if pack not in present:
@@ -237,7 +239,7 @@ class PackedBackend:
         with self._lock:
             if self._pending(key) is not None or key in self._loaded().where:
                 return False
-            if not loose_too and self.inner.exists(key):
+            if not loose_too and key in self._loaded().loose:
                 return False
             kind = key.split("/", 1)[0]
             writer = self._writers.get(kind)
@@ -346,9 +348,17 @@ class PackedBackend:
         return self.inner.open(key)
 
     def exists(self, key: str) -> bool:
-        if packable(key) and (self._pending(key) is not None or self._find(key) is not None):
-            return True
-        return self.inner.exists(key)
+        """Answered from the index and the listing read with it (no request per key on S3)."""
+        if not packable(key):
+            return self.inner.exists(key)
+        with self._lock:
+            if self._pending(key) is not None or key in self._loaded().loose:
+                return True
+        return self._find(key) is not None
+
+    def committed_loose(self, key: str) -> None:
+        with self._lock:
+            self._loaded().loose.add(key)
 
     def size(self, key: str) -> int:
         if packable(key):
@@ -380,6 +390,7 @@ class PackedBackend:
             where = state.where.pop(key, None) if packable(key) else None
             if where is None:
                 self.inner.delete(key)
+                state.loose.discard(key)
                 return
             state.packs[where.pack].discard(key)
             self._dead[where.pack] = self._dead.get(where.pack, 0) + where.length
@@ -425,7 +436,10 @@ class _SpillStaged:
 
     def commit(self, key: str, *, durable: bool = False) -> bool:
         if self.spilled is not None:
-            return self.spilled.commit(key, durable=durable)
+            new = self.spilled.commit(key, durable=durable)
+            if packable(key):
+                self.backend.committed_loose(key)
+            return new
         assert self.buffer is not None
         data, self.buffer = self.buffer.getvalue(), None
         if packable(key):
