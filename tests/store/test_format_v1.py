@@ -140,3 +140,38 @@ def test_the_by_hand_recipe_of_the_design_document_restores_a_patient_from_a_ver
                             env={"PATH": "/usr/bin:/bin"})  # no rtvault, no virtual environment
     assert result.returncode == 0, result.stderr
     assert _hashes(tmp_path / "by-hand") == _expected(patient) != {}
+
+
+def _empty_v1_store(path: Path) -> None:
+    """An empty store as the previous release's `rtvault init` made it (version 1 format file, its folders)."""
+    info = json.loads((FIXTURE / "store" / "rtvault-store.json").read_text())
+    path.mkdir()
+    for folder in ("data", "trees", "snapshots", "locks", "tmp"):
+        (path / folder).mkdir()
+    (path / "rtvault-store.json").write_text(json.dumps({**info, "id": "0" * 32}, indent=2) + "\n")
+
+
+@pytest.mark.parametrize("direction", ["1 to 2", "2 to 1"])
+def test_replication_between_a_version_1_and_a_version_2_store(tmp_path: Path, direction: str) -> None:
+    """Replication copies keys: each store keeps its own format, and either restores every file."""
+    store, config = _v1_site(tmp_path)
+    copy = tmp_path / "copy"
+    if direction == "2 to 1":
+        _rtvault(config, "migrate")
+        _empty_v1_store(copy)
+    config.write_text(config.read_text() + f'\n[stores.copy]\npath = "{copy}"\ncopy_of = "primary"\n')
+    _rtvault(config, "init")
+    (pair,) = json.loads(_rtvault(config, "replicate", "--json").stdout)["pairs"]
+    assert pair["complete"] and (pair["objects_copied"], pair["trees_copied"], pair["snapshots_copied"]) == (84, 7, 2)
+    version = json.loads((copy / "rtvault-store.json").read_text())["version"]
+    copied = _files(copy)
+    if direction == "1 to 2":
+        assert version == 2 and any(f.startswith("packs/") for f in copied)
+        assert not [f for f in copied if f.startswith(("data/", "trees/"))]
+    else:
+        assert version == 1 and not any(f.startswith(("packs/", "index/")) for f in copied)
+        assert len([f for f in copied if f.startswith(("data/", "trees/"))]) == 91
+    for name in ("primary", "copy"):
+        assert "store is healthy" in _rtvault(config, "check", "--read-data", "--store", name).stdout
+    _rtvault(config, "restore", "--all", "--store", "copy", "--to", str(tmp_path / "out"))
+    assert _hashes(tmp_path / "out") == _expected()
