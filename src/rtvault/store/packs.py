@@ -344,8 +344,24 @@ class PackedBackend:
                 return io.BytesIO(pending)
             where = self._find(key)
             if where is not None:
-                return _Slice(self.inner.open(pack_key(where.pack)), where)  # type: ignore[return-value]
+                try:
+                    raw = self.inner.open(pack_key(where.pack))
+                except StoreError:
+                    moved = self._moved(key, where)  # repacked by a prune since this process read the index?
+                    if moved is None:
+                        raise
+                    where, raw = moved, self.inner.open(pack_key(moved.pack))
+                return _Slice(raw, where)  # type: ignore[return-value]
         return self.inner.open(key)
+
+    def _moved(self, key: str, where: Where) -> Where | None:
+        """Where `key` is now, when the index read again places it elsewhere (a reader's view is stale)."""
+        with self._lock:
+            if self._writers or self._sealed or self._dead:
+                return None
+            self._state = None
+            now = self._loaded().where.get(key)
+        return now if now is not None and now != where else None
 
     def exists(self, key: str) -> bool:
         """Answered from the index and the listing read with it (no request per key on S3)."""
