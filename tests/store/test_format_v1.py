@@ -175,3 +175,18 @@ def test_replication_between_a_version_1_and_a_version_2_store(tmp_path: Path, d
         assert "store is healthy" in _rtvault(config, "check", "--read-data", "--store", name).stdout
     _rtvault(config, "restore", "--all", "--store", "copy", "--to", str(tmp_path / "out"))
     assert _hashes(tmp_path / "out") == _expected()
+
+
+def test_a_damaged_version_1_object_is_left_as_it_is_named_and_the_migration_says_it_is_partial(tmp_path: Path) -> None:
+    store, config = _v1_site(tmp_path)
+    victim = sorted((store / "data").rglob("*"), key=lambda p: (p.is_file() and p.stat().st_size, p.name))[-1]
+    damaged = bytearray(victim.read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF
+    victim.write_bytes(bytes(damaged))
+    key = victim.relative_to(store).as_posix()
+    result = _rtvault(config, "migrate", code=9)
+    assert f"damaged, left as it was: {key}" in result.stdout and "rtvault repair" in result.stderr
+    assert victim.read_bytes() == bytes(damaged), "the damaged file is neither packed nor deleted"
+    assert [f for f in _files(store) if f.startswith(("data/", "trees/"))] == [key]
+    check = _rtvault(config, "check", "--read-data", code=7)
+    assert key in check.stdout
