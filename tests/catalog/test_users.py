@@ -153,7 +153,7 @@ def test_token_create_use_list_revoke(db):
         revoke_token(db, "%")
     create_token(db, "script")
     create_token(db, "script")
-    assert revoke_user_tokens(db, "script") == 2 and list_tokens(db) == []
+    assert len(revoke_user_tokens(db, "script")) == 2 and list_tokens(db) == []
     with pytest.raises(InputError, match="no user"):
         create_token(db, "nobody")
 
@@ -186,3 +186,18 @@ def test_csrf_tokens_are_derived_from_the_cookie_never_stored(db):
     assert get_session(db, cookie) is None and get_session(db, "") is None
     with pytest.raises(InputError, match="no user"):
         create_session(db, "nobody", "10.1.2.3", 8)
+
+
+def test_an_account_change_and_its_audit_row_are_one_transaction(db):
+    from rtvault.catalog import audit
+    from rtvault.catalog.audit import Actor
+
+    admin = Actor("root", "cli")
+    add_user(db, "e.dupre", "viewer", "a long passphrase", by=admin)
+    set_role(db, "e.dupre", "operator", by=admin)
+    with pytest.raises(InputError):  # refused: neither the change nor an audit row
+        set_role(db, "nobody", "admin", by=admin)
+    found, total = audit.entries(db)
+    assert total == 2 and [(e.user, e.address, e.action) for e in found] == [
+        ("root", "cli", "user_role"), ("root", "cli", "user_add")]
+    assert '"role":"operator"' in found[0].detail

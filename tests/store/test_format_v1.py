@@ -154,7 +154,7 @@ def _empty_v1_store(path: Path) -> None:
 @pytest.mark.parametrize("direction", ["1 to 2", "2 to 1"])
 def test_replication_between_a_version_1_and_a_version_2_store(tmp_path: Path, direction: str) -> None:
     """Replication copies keys: each store keeps its own format, and either restores every file."""
-    store, config = _v1_site(tmp_path)
+    _store, config = _v1_site(tmp_path)
     copy = tmp_path / "copy"
     if direction == "2 to 1":
         _rtvault(config, "migrate")

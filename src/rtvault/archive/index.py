@@ -179,6 +179,18 @@ def archive_status(summary: dict) -> str:
     return summary.get("status") or ("damaged" if summary["damaged"] else READ)
 
 
+def not_whole(summary: dict) -> list[str]:
+    """Every file of the archive's patients that was lost, is unverified or was announced and is absent, and
+    every patient its Institution header lists that it lacks (when damaged), one line each."""
+    lines = [f"{path}: listed in the Institution header, absent from the archive"
+             for path in summary.get("missing", []) if summary["damaged"]]
+    for patient in summary["patients"]:
+        lines += [f"{name}: lost" for name in patient.get("lost", [])]
+        lines += [f"{name}: {UNVERIFIED}" for name in patient.get("unverified", [])]
+        lines += [f"{name}: announced but absent" for name in patient.get("missing", [])]
+    return lines
+
+
 def summary(record: dict) -> dict:
     """What `archive ingest/list --json` shows of an archive."""
     return {

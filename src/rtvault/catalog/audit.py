@@ -26,6 +26,15 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
+class Actor:
+    """Who made a change (a web user, or the operating-system user at the command line) and from where (a
+    client address, or "cli")."""
+
+    user: str
+    address: str
+
+
+@dataclass(frozen=True)
 class Entry:
     id: int
     time: str

@@ -4,7 +4,8 @@ bind, API tokens and browser sessions (sign-in rate limiting is `logins.py`).
 Secrets never reach the database in clear: passwords are Argon2 hashes, tokens and session cookies are
 stored as their SHA-256 (they are long random values, so a fast hash suffices), and a session's CSRF token
 is derived from its cookie, never stored. The user row is read again
-on every request, so a new role or a disabled account takes effect at once.
+on every request, so a new role or a disabled account takes effect at once. A change made `by` an actor is
+audited in the transaction that makes it: both happen, or neither.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from functools import cache
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from rtvault.catalog import audit
+from rtvault.catalog.audit import Actor
 from rtvault.catalog.db import Catalog, now_iso
 from rtvault.config.web import Ldap
 from rtvault.errors import InputError, Unavailable
@@ -94,6 +97,11 @@ def _check_password(password: str | None) -> str:
     return _HASHER.hash(password)
 
 
+def _audit(db: Catalog, by: Actor | None, action: str, detail: dict) -> None:
+    if by is not None:
+        audit.record(db, user=by.user, address=by.address, action=action, detail=detail)
+
+
 def _existing(db: Catalog, name: str) -> User:
     user = get_user(db, name)
     if user is None:
@@ -104,9 +112,11 @@ def _existing(db: Catalog, name: str) -> User:
 # --- users -------------------------------------------------------------------------------------------------
 
 
-def add_user(db: Catalog, name: str, role: str, password: str | None, *, source: str = "local") -> User:
+def add_user(db: Catalog, name: str, role: str, password: str | None, *, source: str = "local",
+             by: Actor | None = None) -> User:
     """Add a user; a directory ('ldap') user has no local password and signs in with the directory's. A
     directory compares user names regardless of case, so a directory user is kept lowercased."""
+    typed = name
     if source == "ldap":
         name = name.lower()
     if not _NAME.fullmatch(name):
@@ -123,6 +133,7 @@ def add_user(db: Catalog, name: str, role: str, password: str | None, *, source:
         created = now_iso()
         db.execute("INSERT INTO users (name, role, password_hash, source, created, disabled) VALUES (?, ?, ?, ?, ?, 0)",
                    (name, role, password_hash, source, created))
+        _audit(db, by, "user_add", {"name": typed, "role": role, "source": source})
     return User(name=name, role=role, source=source, created=created, disabled=False)
 
 
@@ -139,7 +150,7 @@ def list_users(db: Catalog) -> list[User]:
     return [_user(row) for row in db.execute(f"SELECT {_USER_COLUMNS} FROM users u ORDER BY u.name")]
 
 
-def set_password(db: Catalog, name: str, password: str) -> None:
+def set_password(db: Catalog, name: str, password: str, *, by: Actor | None = None) -> None:
     """Change a local user's password and end their browser sessions (their API tokens stay valid)."""
     user = _existing(db, name)
     if user.source != "local":
@@ -148,25 +159,31 @@ def set_password(db: Catalog, name: str, password: str) -> None:
     with db.transaction():
         db.execute("UPDATE users SET password_hash = ? WHERE name = ?", (password_hash, name))
         db.execute("DELETE FROM sessions WHERE username = ?", (name,))
+        _audit(db, by, "user_passwd", {"name": name})
 
 
-def set_role(db: Catalog, name: str, role: str) -> None:
+def set_role(db: Catalog, name: str, role: str, *, by: Actor | None = None) -> None:
     _check_role(role)
-    db.execute("UPDATE users SET role = ? WHERE name = ?", (role, _existing(db, name).name))
-
-
-def disable_user(db: Catalog, name: str) -> None:
-    """Refuse the user from now on: their sessions end and their API tokens are revoked."""
-    name = _existing(db, name).name
     with db.transaction():
-        db.execute("UPDATE users SET disabled = 1 WHERE name = ?", (name,))
-        db.execute("DELETE FROM sessions WHERE username = ?", (name,))
-        db.execute("DELETE FROM tokens WHERE username = ?", (name,))
+        db.execute("UPDATE users SET role = ? WHERE name = ?", (role, _existing(db, name).name))
+        _audit(db, by, "user_role", {"name": name, "role": role})
 
 
-def enable_user(db: Catalog, name: str) -> None:
+def disable_user(db: Catalog, name: str, *, by: Actor | None = None) -> None:
+    """Refuse the user from now on: their sessions end and their API tokens are revoked."""
+    with db.transaction():
+        found = _existing(db, name).name
+        db.execute("UPDATE users SET disabled = 1 WHERE name = ?", (found,))
+        db.execute("DELETE FROM sessions WHERE username = ?", (found,))
+        db.execute("DELETE FROM tokens WHERE username = ?", (found,))
+        _audit(db, by, "user_disable", {"name": name})
+
+
+def enable_user(db: Catalog, name: str, *, by: Actor | None = None) -> None:
     """Let a disabled user sign in again (tokens revoked when disabling stay revoked)."""
-    db.execute("UPDATE users SET disabled = 0 WHERE name = ?", (_existing(db, name).name,))
+    with db.transaction():
+        db.execute("UPDATE users SET disabled = 0 WHERE name = ?", (_existing(db, name).name,))
+        _audit(db, by, "user_enable", {"name": name})
 
 
 # --- signing in --------------------------------------------------------------------------------------------
@@ -256,14 +273,15 @@ def _active(db: Catalog, name: str) -> User:
     return user
 
 
-def create_token(db: Catalog, username: str, label: str = "") -> str:
+def create_token(db: Catalog, username: str, label: str = "", *, by: Actor | None = None) -> str:
     """A new API token for `username`; only its SHA-256 is kept, so this is the only time it is seen."""
     if len(label) > 200 or not label.isprintable():
         raise InputError("a token label is at most 200 printable characters")
-    username = _active(db, username).name
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    db.execute("INSERT INTO tokens (hash, username, label, created, last_used) VALUES (?, ?, ?, ?, NULL)",
-               (_digest(token), username, label, now_iso()))
+    with db.transaction():
+        db.execute("INSERT INTO tokens (hash, username, label, created, last_used) VALUES (?, ?, ?, ?, NULL)",
+                   (_digest(token), _active(db, username).name, label, now_iso()))
+        _audit(db, by, "token_create", {"user": username, "label": label, "id": token_id(token)})
     return token
 
 
@@ -301,7 +319,7 @@ def list_tokens(db: Catalog, username: str | None = None) -> list[dict]:
                                           params)]
 
 
-def revoke_token(db: Catalog, ref: str) -> dict:
+def revoke_token(db: Catalog, ref: str, *, by: Actor | None = None) -> dict:
     """Revoke the one token named by its id from `list_tokens` (or any hex prefix of 8 or more), or by the
     token itself; returns what it was."""
     if ref.startswith(TOKEN_PREFIX):
@@ -313,16 +331,20 @@ def revoke_token(db: Catalog, ref: str) -> dict:
     if len(rows) != 1:
         found = "no token" if not rows else f"{len(rows)} tokens (give more characters)"
         raise InputError(f"{ref!r} names {found}: see `rtvault token list`")
-    db.execute("DELETE FROM tokens WHERE hash = ?", (rows[0][0],))
+    with db.transaction():
+        db.execute("DELETE FROM tokens WHERE hash = ?", (rows[0][0],))
+        _audit(db, by, "token_revoke", {"ids": [_token(rows[0])["id"]]})
     return _token(rows[0])
 
 
-def revoke_user_tokens(db: Catalog, username: str) -> int:
-    """Revoke every token of a user; returns how many there were."""
-    username = _existing(db, username).name
-    count = db.one("SELECT COUNT(*) FROM tokens WHERE username = ?", (username,))
-    db.execute("DELETE FROM tokens WHERE username = ?", (username,))
-    return int(count[0]) if count else 0
+def revoke_user_tokens(db: Catalog, username: str, *, by: Actor | None = None) -> list[dict]:
+    """Revoke every token of a user; returns what they were (as `list_tokens`)."""
+    with db.transaction():
+        name = _existing(db, username).name
+        gone = list_tokens(db, name)
+        db.execute("DELETE FROM tokens WHERE username = ?", (name,))
+        _audit(db, by, "token_revoke", {"ids": [t["id"] for t in gone]})
+    return gone
 
 
 # --- browser sessions --------------------------------------------------------------------------------------

@@ -10,36 +10,16 @@ import click
 
 from rtvault.archive import index, records
 from rtvault.cli.backup_cmd import store_option
-from rtvault.cli.output import AppContext, echo, emit_json, json_option, update_catalog
-from rtvault.errors import ExitCode, InputError, PartialResult
-from rtvault.jobs import archives
-from rtvault.jobs.history import matches
+from rtvault.cli.output import AppContext, echo, reported
+from rtvault.errors import InputError
+from rtvault.jobs import archives, archiving
 from rtvault.jobs.stores import open_store
+from rtvault.report import Plain
 
 
 @click.group("archive")
 def archive() -> None:
     """Archives: Pinnacle-format tar files of finished and deleted patients, and old archives imported."""
-
-
-def _line(summary: dict) -> str:
-    who = ", ".join(f"{p['last_name']} {p['first_name']}".strip() or p["path"] for p in summary["patients"])
-    state = index.archive_status(summary)
-    state = "DAMAGED" if state == "damaged" else state
-    what = who or (f"physics: {', '.join(summary['machines'])}" if summary["machines"] else "no patient")
-    return f"{summary['id'][:12]}  {summary['created'][:10]}  {state:18}  {summary['file']}  {what}"
-
-
-def _not_whole(summary: dict) -> list[str]:
-    """Every file of the archive's patients that was lost, is unverified or was announced and is absent, and
-    every patient its Institution header lists that it lacks, one line each."""
-    lines = [f"{path}: listed in the Institution header, absent from the archive"
-             for path in summary.get("missing", []) if summary["damaged"]]
-    for patient in summary["patients"]:
-        lines += [f"{name}: lost" for name in patient.get("lost", [])]
-        lines += [f"{name}: {index.UNVERIFIED}" for name in patient.get("unverified", [])]
-        lines += [f"{name}: announced but absent" for name in patient.get("missing", [])]
-    return lines
 
 
 @archive.command("ingest", epilog="""\b
@@ -49,41 +29,16 @@ Examples:
 """)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @store_option
-@json_option
+@reported
 @click.pass_obj
-def ingest_command(app: AppContext, paths: tuple[Path, ...], store_name: str | None, as_json: bool) -> None:
+def ingest_command(app: AppContext, paths: tuple[Path, ...], store_name: str | None,
+                   as_json: bool) -> archiving.Ingested:
     """Import archive files (.tar, .tar.gz; directories are searched): verified, hashed, indexed.
 
     Damaged archives are salvaged; ingesting the same file twice adds nothing.
     """
     config = app.load_config()
-    store = open_store(config, store_name)
-    results, errors, warnings = archives.ingest(config, store, list(paths))
-    for warning in warnings:
-        echo(f"rtvault: warning: {warning}", err=True)
-    update_catalog(config)
-    partial = [r for r in results if r["damaged"] or _not_whole(r)]
-    if as_json:
-        emit_json({"archives": results, "errors": errors})
-        if errors or partial:
-            click.get_current_context().exit(int(ExitCode.INPUT if errors else ExitCode.PARTIAL))
-        return
-    for result in results:
-        echo(("already stored  " if result["already"] else "") + _line(result))
-        for problem in result["problems"][:20]:
-            echo(f"    {problem}")
-        if len(result["problems"]) > 20:
-            more = len(result["problems"]) - 20
-            echo(f"    ... {more} more problems: rtvault archive show {result['id'][:12]}")
-        for line in _not_whole(result):
-            echo(f"    NOT WHOLE: {line}")
-    for error in errors:
-        echo(f"rtvault: error: {error['error']}", err=True)
-    if errors:
-        raise InputError(f"{len(errors)} of {len(errors) + len(results)} file(s) could not be ingested")
-    if partial:
-        raise PartialResult(f"{len(partial)} of {len(results)} archive(s) stored but damaged or incomplete: what "
-                            "could not be read is named above")
+    return archiving.ingest(config, open_store(config, store_name), list(paths))
 
 
 @archive.command("sweep", epilog="""\b
@@ -92,31 +47,12 @@ Examples:
   rtvault archive sweep --json
 """)
 @store_option
-@json_option
+@reported
 @click.pass_obj
-def sweep_command(app: AppContext, store_name: str | None, as_json: bool) -> None:
+def sweep_command(app: AppContext, store_name: str | None, as_json: bool) -> archiving.Swept:
     """Archive every patient deleted from Pinnacle, and ingest the files dropped in [archive] inbox."""
     config = app.load_config()
-    result = archives.sweep(config, open_store(config, store_name))
-    update_catalog(config)
-    damaged = [r for r in result["ingested"] if r["damaged"] or _not_whole(r)]
-    if as_json:
-        emit_json(result)
-        if damaged or result["problems"]:
-            click.get_current_context().exit(int(ExitCode.PARTIAL))
-        return
-    for summary in result["archived"]:
-        echo(f"archived {_line(summary)}")
-    for summary in result["ingested"]:
-        echo(f"ingested {_line(summary)}")
-        for line in _not_whole(summary):
-            echo(f"    NOT WHOLE: {line}")
-    for problem in result["problems"]:
-        echo(f"  problem: {problem['file']}: {problem['message']}", err=True)
-    echo(f"{len(result['archived'])} archived, {len(result['ingested'])} ingested")
-    if damaged or result["problems"]:
-        raise PartialResult(f"{len(damaged)} archive(s) ingested damaged or incomplete and "
-                            f"{len(result['problems'])} file(s) of the inbox not ingested (named above)")
+    return archiving.sweep(config, open_store(config, store_name))
 
 
 @archive.command("list", epilog="""\b
@@ -126,18 +62,12 @@ Examples:
 """)
 @click.option("--patient", "key", help="Only archives holding this patient (MRN, PatientID or path).")
 @store_option
-@json_option
+@reported
 @click.pass_obj
-def list_command(app: AppContext, key: str | None, store_name: str | None, as_json: bool) -> None:
+def list_command(app: AppContext, key: str | None, store_name: str | None, as_json: bool) -> Plain:
     """List the archives of the store (newest last)."""
-    store = open_store(app.load_config(), store_name)
-    found = [r for r in records.summaries(store) if key is None or any(matches(p, key) for p in r["patients"])]
-    if as_json:
-        emit_json({"archives": found})
-        return
-    for summary in found:
-        echo(_line(summary))
-    echo(f"{len(found)} archive(s)")
+    found = archiving.holding(open_store(app.load_config(), store_name), key)
+    return Plain.of({"archives": found}, *map(archiving.line, found), f"{len(found)} archive(s)")
 
 
 @archive.command("show", epilog="""\b
@@ -147,34 +77,28 @@ Examples:
 """)
 @click.argument("archive_id")
 @store_option
-@json_option
+@reported
 @click.pass_obj
-def show_command(app: AppContext, archive_id: str, store_name: str | None, as_json: bool) -> None:
+def show_command(app: AppContext, archive_id: str, store_name: str | None, as_json: bool) -> Plain:
     """Show one archive: its patients, keep-until dates, damage and members."""
     store = open_store(app.load_config(), store_name)
     record = records.load(store, archive_id)
     keeps = {p["path"]: records.patient_keep(store, record, p) for p in record["patients"]}
-    if as_json:
-        emit_json({**index.summary(record), "members": record["members"],
-                   "keep_until": {k: {"date": v.date.isoformat() if v.date else None, "rule": v.rule}
-                                  for k, v in keeps.items()}})
-        return
-    echo(f"archive {record['id']}")
-    echo(f"  file: {record['file']} ({record['size']} bytes, "
-               f"{record['compression']}), {record['origin']} {record['created']}, {len(record['members'])} members")
+    lines = [f"archive {record['id']}",
+             f"  file: {record['file']} ({record['size']} bytes, {record['compression']}), {record['origin']} "
+             f"{record['created']}, {len(record['members'])} members"]
     for patient in record["patients"]:
         keep = keeps[patient["path"]]
-        echo(f"  {patient['path']}: {patient['last_name']} {patient['first_name']} (MRN {patient['mrn']}), "
-             f"{patient['files']} files{'' if patient['complete'] else ', INCOMPLETE'}{_counts(patient)}; "
-             "keep until "
-                   f"{keep.date or 'further notice'}: {keep.rule}")
-        for warning in patient.get("warnings", []):
-            echo(f"    warning: {warning}")
-    echo(f"  status: {index.archive_status(record)}")
-    for problem in record["problems"]:
-        echo(f"  problem: {problem}")
-    for line in _not_whole(index.summary(record)):
-        echo(f"  not whole: {line}")
+        lines.append(f"  {patient['path']}: {patient['last_name']} {patient['first_name']} (MRN {patient['mrn']}), "
+                     f"{patient['files']} files{'' if patient['complete'] else ', INCOMPLETE'}{_counts(patient)}; "
+                     f"keep until {keep.date or 'further notice'}: {keep.rule}")
+        lines += [f"    warning: {warning}" for warning in patient.get("warnings", [])]
+    lines.append(f"  status: {index.archive_status(record)}")
+    lines += [f"  problem: {problem}" for problem in record["problems"]]
+    lines += [f"  not whole: {text}" for text in index.not_whole(index.summary(record))]
+    return Plain.of({**index.summary(record), "members": record["members"],
+                     "keep_until": {k: {"date": v.date.isoformat() if v.date else None, "rule": v.rule}
+                                    for k, v in keeps.items()}}, *lines)
 
 
 def _counts(patient: dict) -> str:
@@ -193,24 +117,13 @@ Examples:
 @click.option("--archive", "archive_id", help="Take the patient from this archive instead of a snapshot.")
 @click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
 @store_option
-@json_option
+@reported
 @click.pass_obj
 def export_command(app: AppContext, key: str, out: Path, snapshot: str | None, archive_id: str | None,
-                   force: bool, store_name: str | None, as_json: bool) -> None:
+                   force: bool, store_name: str | None, as_json: bool) -> archiving.Exported:
     """Write a fresh Pinnacle-format tar of a patient version, for Pinnacle's import or a colleague."""
-    result = archives.export(open_store(app.load_config(), store_name), key, out, snapshot=snapshot,
-                             archive_id=archive_id, force=force)
-    if as_json:
-        emit_json(result)
-        if result["incomplete"]:
-            click.get_current_context().exit(int(ExitCode.PARTIAL))
-        return
-    echo(f"wrote {result['out']}: {result['members']} members, {result['bytes']} bytes")
-    for missing in result["incomplete"]:
-        echo(f"  NOT EXPORTED: {missing}", err=True)
-    if result["incomplete"]:
-        raise PartialResult(f"{len(result['incomplete'])} file(s) of the patient are not in {result['out']} "
-                            "(named above)")
+    return archiving.Exported(archives.export(open_store(app.load_config(), store_name), key, out, snapshot=snapshot,
+                                              archive_id=archive_id, force=force))
 
 
 @archive.command("expired", epilog="""\b
@@ -220,19 +133,14 @@ Examples:
 """)
 @click.option("--all", "everything", is_flag=True, help="List every archived patient, not only the expired.")
 @store_option
-@json_option
+@reported
 @click.pass_obj
-def expired_command(app: AppContext, everything: bool, store_name: str | None, as_json: bool) -> None:
+def expired_command(app: AppContext, everything: bool, store_name: str | None, as_json: bool) -> Plain:
     """Archived patients whose legal keeping period is over: for a human decision, nothing is deleted."""
-    rows = archives.retention_rows(open_store(app.load_config(), store_name), date.today())
-    rows = rows if everything else [r for r in rows if r["may_destroy"]]
-    if as_json:
-        emit_json({"patients": rows})
-        return
-    for row in rows:
-        echo(f"{row['archive'][:12]}  {row['path']}  {row['last_name']} {row['first_name']}  "
-                   f"keep until {row['keep_until'] or 'further notice'}  ({row['rule']})")
-    echo(f"{len(rows)} patient(s)")
+    rows = archiving.expired(open_store(app.load_config(), store_name), date.today(), everything)
+    return Plain.of({"patients": rows}, *(f"{row['archive'][:12]}  {row['path']}  {row['last_name']} "
+                                          f"{row['first_name']}  keep until {row['keep_until'] or 'further notice'}"
+                                          f"  ({row['rule']})" for row in rows), f"{len(rows)} patient(s)")
 
 
 @archive.command("override", epilog="""\b
@@ -261,8 +169,10 @@ def override_command(app: AppContext, archive_id: str, key: str | None, kind: st
     what, value = given[0]
     day = value.date() if hasattr(value, "date") else None
     config = app.load_config()
-    archives.record_override(open_store(config, store_name), archive_id, key, what, day, reason, getpass.getuser())
-    update_catalog(config, frozenset({archive_id}))
+    problem = archiving.record_override(config, open_store(config, store_name), archive_id, key, what, day, reason,
+                                        getpass.getuser())
+    if problem:
+        echo(f"rtvault: warning: {problem}", err=True)
     echo(f"recorded {what} for archive {archive_id}" + (f" patient {key}" if key else ""))
 
 
@@ -272,14 +182,9 @@ Examples:
 """)
 @click.argument("archive_id")
 @store_option
-@json_option
+@reported
 @click.pass_obj
-def delete_command(app: AppContext, archive_id: str, store_name: str | None, as_json: bool) -> None:
+def delete_command(app: AppContext, archive_id: str, store_name: str | None, as_json: bool) -> archiving.Deleted:
     """Destroy an archive whose every patient is past its keep-until date (refused otherwise)."""
     config = app.load_config()
-    result = archives.delete_archive(open_store(config, store_name), archive_id, date.today())
-    update_catalog(config)
-    if as_json:
-        emit_json(result)
-    else:
-        echo(f"deleted archive {result['deleted']} ({result['file']})")
+    return archiving.delete(config, open_store(config, store_name), archive_id, date.today())

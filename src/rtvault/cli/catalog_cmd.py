@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 import click
 
 from rtvault.catalog.search import Criteria, search
-from rtvault.cli.output import AppContext, echo, emit_json, json_option
-from rtvault.errors import ExitCode
-from rtvault.jobs.catalog import open_for, rebuild_all, refresh
+from rtvault.cli.output import AppContext, reported
+from rtvault.jobs.catalog import Synced, open_for, rebuild_all, refresh
+from rtvault.report import Plain
 
 
 @click.group("catalog", epilog="""\b
@@ -21,47 +19,27 @@ def catalog() -> None:
     """The catalog: the searchable index of every patient in the stores."""
 
 
-def _print_syncs(summaries: list, as_json: bool) -> None:
-    if as_json:
-        emit_json({"stores": [asdict(s) for s in summaries]})
-        _exit_partial(summaries)
-        return
-    for s in summaries:
-        echo(f"store {s.store}: {s.snapshots_added} snapshot(s) and {s.archives_added} archive(s) indexed, "
-             f"{s.snapshots_removed + s.archives_removed} dropped, {s.versions_added} new patient "
-             f"version(s) in {s.duration_s:.1f} s")
-        for problem in s.problems:
-            echo(f"  problem: {problem}", err=True)
-    _exit_partial(summaries)
-
-
-def _exit_partial(summaries: list) -> None:
-    """A store, snapshot or archive that could not be indexed makes the result partial (exit 9)."""
-    if any(s.problems for s in summaries):
-        click.get_current_context().exit(int(ExitCode.PARTIAL))
-
-
 @catalog.command("sync", epilog="""\b
 Examples:
   rtvault catalog sync
   rtvault catalog sync --json
 """)
-@json_option
+@reported
 @click.pass_obj
-def sync_command(app: AppContext, as_json: bool) -> None:
+def sync_command(app: AppContext, as_json: bool) -> Synced:
     """Index what the stores gained or lost since the last sync (backup and ingest do it themselves)."""
-    _print_syncs(refresh(app.load_config()), as_json)
+    return Synced(tuple(refresh(app.load_config())))
 
 
 @catalog.command("rebuild", epilog="""\b
 Examples:
   rtvault catalog rebuild
 """)
-@json_option
+@reported
 @click.pass_obj
-def rebuild_command(app: AppContext, as_json: bool) -> None:
+def rebuild_command(app: AppContext, as_json: bool) -> Synced:
     """Empty the patient index and rebuild it from the stores alone (users and the audit trail are kept)."""
-    _print_syncs(rebuild_all(app.load_config()), as_json)
+    return Synced(tuple(rebuild_all(app.load_config())))
 
 
 def _criteria_options(command):  # one --option per search criterion, named after Criteria's fields
@@ -82,25 +60,21 @@ Examples:
 @_criteria_options
 @click.option("--page", default=1, show_default=True, type=click.IntRange(min=1), help="Page of results.")
 @click.option("--per-page", default=20, show_default=True, type=click.IntRange(1, 200), help="Results per page.")
-@json_option
+@reported
 @click.pass_obj
-def search_command(app: AppContext, page: int, per_page: int, as_json: bool, **criteria: str) -> None:
+def search_command(app: AppContext, page: int, per_page: int, as_json: bool, **criteria: str) -> Plain:
     """Find patients in the catalog, with where each one is (snapshots, archives, stores).
 
     Names ignore accents, case and punctuation, match by prefix and tolerate one typo.
     """
     with open_for(app.load_config()) as db:
         result = search(db, Criteria(**criteria), page=page, per_page=per_page)
-    if as_json:
-        emit_json(result.to_json())
-        return
+    lines = []
     for p in result.patients:
-        where = ", ".join(_where(loc) for loc in p["locations"])
-        echo(f"{p['last_name']} {p['first_name']}  MRN {p['mrn'] or '-'}  born {p['birth_date'] or '-'}  "
-             f"{p['status']}  {p['path']}")
-        echo(f"    {where}")
+        lines += [f"{p['last_name']} {p['first_name']}  MRN {p['mrn'] or '-'}  born {p['birth_date'] or '-'}  "
+                  f"{p['status']}  {p['path']}", f"    {', '.join(_where(loc) for loc in p['locations'])}"]
     shown = f"{(page - 1) * per_page + 1}-{(page - 1) * per_page + len(result.patients)}" if result.patients else "0"
-    echo(f"{shown} of {result.total}{'+' if result.more else ''} patient(s)")
+    return Plain.of(result.to_json(), *lines, f"{shown} of {result.total}{'+' if result.more else ''} patient(s)")
 
 
 def _where(location: dict) -> str:
@@ -118,9 +92,9 @@ Examples:
 @click.option("--patients", required=True, type=click.IntRange(min=1), help="How many synthetic patients to add.")
 @click.option("--seed", default=1, show_default=True, type=int, help="The same seed gives the same patients.")
 @click.option("--force", is_flag=True, help="Fill even a catalog that holds real patients (never in production).")
-@json_option
+@reported
 @click.pass_obj
-def fill_command(app: AppContext, patients: int, seed: int, force: bool, as_json: bool) -> None:
+def fill_command(app: AppContext, patients: int, seed: int, force: bool, as_json: bool) -> Plain:
     """Add synthetic patients to the catalog, for demonstrations and benchmarks.
 
     They live in a store named "synthetic" that no configuration has; `rtvault catalog rebuild` removes them.
@@ -136,9 +110,6 @@ def fill_command(app: AppContext, patients: int, seed: int, force: bool, as_json
                                              "patients; rename that store"])
     with open_for(config) as db:
         summary = fill(db, patients, seed, progress_for(as_json), force=force)
-    if as_json:
-        emit_json(summary)
-        return
-    echo(f"{summary['patients']} synthetic patient(s) added to store {summary['store']} "
-         f"({summary['versions']} versions, {summary['locations']} locations, "
-         f"{summary['distinct_last_names']} distinct last names) in {summary['seconds']:.1f} s")
+    return Plain.of(summary, f"{summary['patients']} synthetic patient(s) added to store {summary['store']} "
+                             f"({summary['versions']} versions, {summary['locations']} locations, "
+                             f"{summary['distinct_last_names']} distinct last names) in {summary['seconds']:.1f} s")

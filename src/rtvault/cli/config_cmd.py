@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import click
 
-from rtvault.cli.output import AppContext, echo, echo_document, emit_json, json_option
+from rtvault.cli.output import AppContext, echo_document, reported
 from rtvault.config import Config, example_toml, reference_markdown
 from rtvault.jobs.stores import where
+from rtvault.report import Plain
 
 GROUP_EPILOG = """\b
 Examples:
@@ -60,16 +61,12 @@ def reference() -> None:
 
 
 @config.command(epilog=CHECK_EPILOG)
-@json_option
+@reported
 @click.pass_obj
-def check(app: AppContext, as_json: bool) -> None:
+def check(app: AppContext, as_json: bool) -> Plain:
     """Validate the configuration file and summarise it."""
     cfg: Config = app.load_config()
-    if as_json:
-        emit_json({"file": str(cfg.file), "valid": True, "config": cfg.to_json()})
-        return
-    for line in summary(cfg):
-        echo(line)
+    return Plain.of({"file": str(cfg.file), "valid": True, "config": cfg.to_json()}, *summary(cfg))
 
 
 def summary(cfg: Config) -> list[str]:

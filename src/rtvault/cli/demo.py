@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from rtvault.cli.output import echo, emit_json, json_option, progress_for
+from rtvault.cli.output import progress_for, reported
+from rtvault.report import Plain
 
 GENERATE_EXAMPLES = """\b
 Examples:
@@ -43,8 +44,8 @@ def demo() -> None:
     type=click.FloatRange(min=0, min_open=True),
     help="Approximate size of each CT image set, in MB (10^6 bytes).",
 )
-@json_option
-def generate(out: Path, patients: int, seed: int, image_mb: float, as_json: bool) -> None:
+@reported
+def generate(out: Path, patients: int, seed: int, image_mb: float, as_json: bool) -> Plain:
     """Write a synthetic Pinnacle database at OUT (never real patient data).
 
     Same seed and options, same bytes and mtimes. OUT must be new or empty.
@@ -52,10 +53,8 @@ def generate(out: Path, patients: int, seed: int, image_mb: float, as_json: bool
     from rtvault.demo import generate_database  # numpy: loaded only by the demo commands
 
     result = generate_database(out, patients, seed, image_mb, progress_for(as_json))
-    if as_json:
-        emit_json(result.to_json())
-        return
-    echo(
+    return Plain.of(
+        result.to_json(),
         f"Generated {len(result.patients)} patients in {result.out}: {result.files} files, "
         f"{result.bytes / 1e6:.1f} MB in {result.duration_s:.1f} s (seed {seed})."
     )
@@ -70,8 +69,8 @@ def generate(out: Path, patients: int, seed: int, image_mb: float, as_json: bool
     help="A database written by `rtvault demo generate`.",
 )
 @click.option("--day", required=True, type=click.IntRange(min=1), help="Clinical working day to play (1, 2, ...).")
-@json_option
-def evolve(db: Path, day: int, as_json: bool) -> None:
+@reported
+def evolve(db: Path, day: int, as_json: bool) -> Plain:
     """Play one clinical day: edit plans, admit a patient, delete a finished one.
 
     Only databases written by `rtvault demo generate` are accepted; file times are those of working day DAY
@@ -80,10 +79,8 @@ def evolve(db: Path, day: int, as_json: bool) -> None:
     from rtvault.demo import evolve_database
 
     result = evolve_database(db, day, progress_for(as_json))
-    if as_json:
-        emit_json(result.to_json())
-        return
-    echo(
+    return Plain.of(
+        result.to_json(),
         f"Day {day}: {len(result.edited)} files edited, {len(result.added)} added, {len(result.deleted)} deleted "
         f"(admitted {', '.join(result.added_patients) or 'nobody'}; "
         f"deleted {', '.join(result.deleted_patients) or 'nobody'})."

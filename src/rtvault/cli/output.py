@@ -8,18 +8,22 @@ Pinnacle file forge what is shown. They are shown escaped instead (`\\x1b`, `\\r
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 
 from rtvault.config import Config, load
 from rtvault.events import NoProgress
 from rtvault.events import Progress as ProgressProtocol
+from rtvault.report import Report
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 
@@ -81,14 +85,34 @@ def emit_csv(text: str) -> None:
     click.echo(text, nl=False)
 
 
-def update_catalog(config: Config, archives: frozenset[str] = frozenset()) -> None:
-    """After a command changed a store: bring the catalog in step; a catalog problem is a warning on stderr,
-    never a failure of the job that already succeeded."""
-    from rtvault.jobs.catalog import refresh_quietly
+def reported(command: Callable[..., Report | None]) -> Callable[..., None]:
+    """A command's --json option, and the `Report` it returns printed: its warnings, then its JSON or its lines,
+    then the exit code of its verdict (for a person, ended by the verdict's error sentence)."""
 
-    problem = refresh_quietly(config, archives=archives)
-    if problem:
-        echo(f"rtvault: warning: {problem}", err=True)
+    @functools.wraps(command)
+    def run(*args: Any, **options: Any) -> None:
+        report = command(*args, **options)
+        if report is not None:
+            render(report, options["as_json"])
+
+    return json_option(run)
+
+
+def render(report: Report, as_json: bool) -> None:
+    for warning in report.warnings():
+        echo(f"rtvault: warning: {warning}", err=True)
+    if as_json:
+        emit_json(report.to_json())
+        for note in report.notes():
+            echo(note, err=True)
+    else:
+        for line in report.lines():
+            echo(line.text, err=line.err)
+    verdict = report.verdict()
+    if verdict.error is not None and not as_json:
+        raise verdict.error
+    if verdict.code:
+        click.get_current_context().exit(int(verdict.code))
 
 
 def emit_error(message: str | list[str], code: int, as_json: bool) -> None:

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import shlex
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
 from rtvault.cli.backup_cmd import store_option
-from rtvault.cli.output import AppContext, echo, emit_json, json_option, progress_for
-from rtvault.errors import ExitCode, InputError, PartialResult
+from rtvault.cli.output import AppContext, progress_for, reported
+from rtvault.errors import InputError, PartialResult
 from rtvault.events import Progress
 from rtvault.jobs import history
 from rtvault.jobs.archives import restore_from_archive
 from rtvault.jobs.restore import RestoreIncomplete, RestoreSummary, restore_all, restore_patient
 from rtvault.jobs.stores import open_store
+from rtvault.report import OK, Line, Plain, Report, Verdict, err
 from rtvault.store import Store
 from rtvault.store.repository import SnapshotInfo
 
@@ -27,40 +30,31 @@ Examples:
 """)
 @click.option("--patient", "key", help="Medical record number, PatientID or patient path.")
 @store_option
-@json_option
+@reported
 @click.pass_obj
-def snapshots_command(app: AppContext, key: str | None, store_name: str | None, as_json: bool) -> None:
+def snapshots_command(app: AppContext, key: str | None, store_name: str | None, as_json: bool) -> Plain:
     """List the snapshots of the store, or the versions of one patient."""
     store = open_store(app.load_config(), store_name)
     if key:
         found = history.versions(store, key)
         rows = [{"snapshot": v.snapshot, "time": v.time, "path": v.path, "files": v.entry["files"],
                  "bytes": v.entry["bytes"], "tree": v.tree} for v in found]
-        if as_json:
-            emit_json({"patient": found[-1].entry, "versions": rows})
-            return
         who = found[-1].entry
-        echo(f"{who['last_name']} {who['first_name']} (MRN {who['mrn']}, {found[-1].path}):")
-        for row in rows:
-            echo(f"  {row['snapshot']}  {row['time']}  {row['files']} files  {row['bytes'] / 1e6:.1f} MB")
-        return
+        return Plain.of({"patient": who, "versions": rows},
+                        f"{who['last_name']} {who['first_name']} (MRN {who['mrn']}, {found[-1].path}):",
+                        *(f"  {row['snapshot']}  {row['time']}  {row['files']} files  {row['bytes'] / 1e6:.1f} MB"
+                          for row in rows))
     manifests, damaged = store.manifests_and_damage()
     infos = [SnapshotInfo.of(m) for m in manifests]
-    if as_json:
-        emit_json({"snapshots": [info.__dict__ for info in infos],
-                   **({"damaged": [{"id": d, "error": why} for d, why in sorted(damaged.items())]} if damaged else {})})
-        if damaged:
-            click.get_current_context().exit(int(ExitCode.PARTIAL))
-        return
-    for info in infos:
-        echo(f"{info.id}  {info.time}  {info.patients} patients  {info.files} files  "
-             f"{info.bytes / 1e6:.1f} MB")
-    echo(f"{len(infos)} snapshot(s) in {store.location}")
-    for snapshot_id, why in sorted(damaged.items()):
-        echo(f"  DAMAGED {snapshot_id}: {why}", err=True)
-    if damaged:
-        raise PartialResult(f"{len(damaged)} snapshot manifest(s) are damaged (named above): heal the store "
-                            "(`rtvault verify --all`, then `rtvault repair`)")
+    lines: list[str | Line] = [f"{info.id}  {info.time}  {info.patients} patients  {info.files} files  "
+                               f"{info.bytes / 1e6:.1f} MB" for info in infos]
+    lines.append(f"{len(infos)} snapshot(s) in {store.location}")
+    lines += [err(f"  DAMAGED {snapshot_id}: {why}") for snapshot_id, why in sorted(damaged.items())]
+    outcome = Verdict.failed(PartialResult(
+        f"{len(damaged)} snapshot manifest(s) are damaged (named above): heal the store (`rtvault verify --all`, "
+        "then `rtvault repair`)")) if damaged else OK
+    shown = {"damaged": [{"id": d, "error": why} for d, why in sorted(damaged.items())]} if damaged else {}
+    return Plain.of({"snapshots": [info.__dict__ for info in infos], **shown}, *lines, outcome=outcome)
 
 
 @click.command("diff", epilog="""\b
@@ -71,23 +65,20 @@ Examples:
 @click.argument("first")
 @click.argument("second")
 @store_option
-@json_option
+@reported
 @click.pass_obj
-def diff_command(app: AppContext, first: str, second: str, store_name: str | None, as_json: bool) -> None:
+def diff_command(app: AppContext, first: str, second: str, store_name: str | None, as_json: bool) -> Plain:
     """Patients added, removed and changed between two snapshots (ids, unique prefixes, latest, latest~N)."""
     result = history.diff(open_store(app.load_config(), store_name), first, second)
-    if as_json:
-        emit_json(result)
-        return
-    echo(f"from {result['from']} to {result['to']}:")
-    for who in result["added"]:
-        echo(f"  + {who['path']}  {who['last_name']} {who['first_name']} (MRN {who['mrn']})")
-    for who in result["removed"]:
-        echo(f"  - {who['path']}  {who['last_name']} {who['first_name']} (MRN {who['mrn']})")
+    lines = [f"from {result['from']} to {result['to']}:"]
+    for sign, kind in (("+", "added"), ("-", "removed")):
+        lines += [f"  {sign} {who['path']}  {who['last_name']} {who['first_name']} (MRN {who['mrn']})"
+                  for who in result[kind]]
     for change in result["changed"]:
         counts = ", ".join(f"{len(change[k])} {k.split('_')[1]}" for k in ("files_added", "files_removed",
                                                                             "files_changed") if change[k])
-        echo(f"  ~ {change['path']}  ({counts})")
+        lines.append(f"  ~ {change['path']}  ({counts})")
+    return Plain.of(result, *lines)
 
 
 @click.command("restore", epilog="""\b
@@ -112,11 +103,11 @@ Examples:
               help="With --from-archive: also write the members of a gzip archive whose checksum failed (each is "
                    "named; any one of them may hold a wrong byte).")
 @store_option
-@json_option
+@reported
 @click.pass_obj
 def restore_command(app: AppContext, key: str | None, everything: bool, to: str, snapshot: str | None,
                     at: str | None, force: bool, from_archive: str | None, unverified: bool, store_name: str | None,
-                    as_json: bool) -> None:
+                    as_json: bool) -> Restored:
     """Restore one patient (--patient KEY) or everything (--all), byte-identical, under --to.
 
     What a damaged store cannot give (a patient's tree, a file's content) is named with the reason and the
@@ -137,22 +128,8 @@ def restore_command(app: AppContext, key: str | None, everything: bool, to: str,
         summary = _restore(store, key, everything, destination, snapshot, at, force, from_archive, unverified,
                            progress)
     except RestoreIncomplete as incomplete:  # the others were restored: say so, name each failure, exit 9
-        _render(incomplete.summary, as_json, _hints(incomplete.summary, store_name))
-        if as_json:  # the summary is the one JSON document on stdout: no error object after it
-            click.get_current_context().exit(int(incomplete.exit_code))
-        raise
-    _render(summary, as_json, [])
-    lacking = summary.lacking()  # restored as backed up, but the backup could not read everything
-    if (summary.incomplete or lacking) and as_json:  # the summary is the one JSON document on stdout
-        click.get_current_context().exit(int(ExitCode.PARTIAL))
-    if summary.incomplete:
-        what = "nothing was written" if not summary.files else "the rest was written"
-        raise PartialResult(f"{len(summary.incomplete)} file(s) of {', '.join(summary.patients)} could not be "
-                            f"restored (named above); {what}")
-    if lacking:
-        raise PartialResult(f"the restored version(s) lack {len(lacking)} file(s) or folder(s) that the backup "
-                            f"could not read ({', '.join(lacking[:3])}{' ...' if len(lacking) > 3 else ''}); "
-                            "an older snapshot may hold them (`rtvault snapshots --patient ...`)")
+        return Restored(incomplete.summary, tuple(_hints(incomplete.summary, store_name)), incomplete)
+    return Restored(summary, ())
 
 
 def _restore(store: Store, key: str | None, everything: bool, destination: Path, snapshot: str | None,
@@ -183,38 +160,63 @@ def _hints(summary: RestoreSummary, store_name: str | None) -> list[str]:
     return hints
 
 
-def _render(summary: RestoreSummary, as_json: bool, hints: list[str]) -> None:
-    if as_json:
-        emit_json({**summary.to_json(), **({"hints": hints} if summary.failed else {})})
+@dataclass(frozen=True)
+class Restored(Report):
+    """A restore's summary for a person: what was written, each failure with the commands that may help, and the
+    verdict (9 when a file could not be restored, or the backup could not read everything)."""
+
+    summary: RestoreSummary
+    hints: tuple[str, ...]
+    failure: RestoreIncomplete | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {**self.summary.to_json(), **({"hints": list(self.hints)} if self.summary.failed else {})}
+
+    def lines(self) -> Iterable[Line]:
+        summary = self.summary
+        source = summary.snapshot if summary.snapshot.startswith("archive") else f"snapshot {summary.snapshot}"
+        if summary.files or not summary.incomplete:
+            yield Line(f"restored {len(summary.patients)} patient(s), {summary.files} files, "
+                       f"{summary.bytes / 1e6:.1f} MB from {source} into {summary.to} in {summary.duration_s:.1f} s")
+        else:
+            yield Line(f"restored nothing from {source}: no file of {', '.join(summary.patients)} can be written")
+        yield from (err(f"  not written: {skipped}") for skipped in summary.skipped)
+        yield from (err(f"  written UNVERIFIED (archive checksum failed, may hold a wrong byte): {name}")
+                    for name in summary.unverified)
+        yield from (err(f"  NOT RESTORED: {missing}") for missing in summary.incomplete)
+        for failure in summary.failed:
+            yield from _failure_lines(failure)
+        for version in summary.unread_at_backup:
+            for item in version["unreadable"]:
+                where = f"{version['patient']}/{item['name']}".strip("/")
+                yield err(f"  unreadable at backup time: {where} ({item['error']}): " + (
+                    "an earlier copy was restored in its place" if item.get("carried_forward")
+                    else "not in this version"))
+        if self.hints:
+            yield err("may help:")
+            yield from (err(f"  {hint}") for hint in self.hints)
+
+    def verdict(self) -> Verdict:
+        summary, lacking = self.summary, self.summary.lacking()
+        if self.failure is not None:
+            return Verdict.failed(self.failure)
+        if summary.incomplete:
+            what = "nothing was written" if not summary.files else "the rest was written"
+            return Verdict.failed(PartialResult(f"{len(summary.incomplete)} file(s) of {', '.join(summary.patients)} "
+                                                f"could not be restored (named above); {what}"))
+        if lacking:  # restored as backed up, but the backup could not read everything
+            return Verdict.failed(PartialResult(
+                f"the restored version(s) lack {len(lacking)} file(s) or folder(s) that the backup could not read "
+                f"({', '.join(lacking[:3])}{' ...' if len(lacking) > 3 else ''}); an older snapshot may hold them "
+                "(`rtvault snapshots --patient ...`)"))
+        return OK
+
+
+def _failure_lines(failure: dict) -> Iterable[Line]:
+    who = failure["patient"] or "the root files (Institution)"
+    if not failure["files_not_written"]:
+        yield err(f"NOT RESTORED {who}: {failure['reason']}")
         return
-    source = summary.snapshot if summary.snapshot.startswith("archive") else f"snapshot {summary.snapshot}"
-    if summary.files or not summary.incomplete:
-        echo(f"restored {len(summary.patients)} patient(s), {summary.files} files, {summary.bytes / 1e6:.1f} MB "
-             f"from {source} into {summary.to} in {summary.duration_s:.1f} s")
-    else:
-        echo(f"restored nothing from {source}: no file of {', '.join(summary.patients)} can be written")
-    for skipped in summary.skipped:
-        echo(f"  not written: {skipped}", err=True)
-    for name in summary.unverified:
-        echo(f"  written UNVERIFIED (archive checksum failed, may hold a wrong byte): {name}", err=True)
-    for missing in summary.incomplete:
-        echo(f"  NOT RESTORED: {missing}", err=True)
-    for failure in summary.failed:
-        who = failure["patient"] or "the root files (Institution)"
-        if not failure["files_not_written"]:
-            echo(f"NOT RESTORED {who}: {failure['reason']}", err=True)
-            continue
-        echo(f"INCOMPLETE {who}: {failure['files_written']} file(s) written, "
-             f"{len(failure['files_not_written'])} not:", err=True)
-        for file in failure["files_not_written"]:
-            echo(f"    {file['name']}: {file['reason']}", err=True)
-    for version in summary.unread_at_backup:
-        for item in version["unreadable"]:
-            where = f"{version['patient']}/{item['name']}".strip("/")
-            echo(f"  unreadable at backup time: {where} ({item['error']}): " + (
-                "an earlier copy was restored in its place" if item.get("carried_forward")
-                else "not in this version"), err=True)
-    if hints:
-        echo("may help:", err=True)
-        for hint in hints:
-            echo(f"  {hint}", err=True)
+    yield err(f"INCOMPLETE {who}: {failure['files_written']} file(s) written, "
+              f"{len(failure['files_not_written'])} not:")
+    yield from (err(f"    {file['name']}: {file['reason']}") for file in failure["files_not_written"])

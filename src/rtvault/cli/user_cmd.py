@@ -1,6 +1,7 @@
 """`rtvault user ...`, `rtvault token ...` and `rtvault audit`: who may use the web interface, and what they did.
 
-Each change made here is itself recorded in the audit trail, under the operating-system user and address "cli".
+Each change made here is itself recorded in the audit trail, in the same transaction, under the operating-system
+user and address "cli".
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ import click
 
 from rtvault.catalog import Catalog, audit
 from rtvault.catalog import users as accounts
-from rtvault.cli.output import AppContext, echo, emit_csv, emit_json, json_option, safe
+from rtvault.catalog.audit import Actor
+from rtvault.cli.output import AppContext, echo, emit_csv, reported, safe
 from rtvault.errors import InputError
 from rtvault.jobs.catalog import open_for
+from rtvault.report import Plain
 
 _role_choice = click.Choice(accounts.ROLES)
 
@@ -23,15 +26,12 @@ def _open(app: AppContext) -> Catalog:
     return open_for(app.load_config())
 
 
-def _os_user() -> str:
+def _me() -> Actor:
+    """The operating-system user at the command line, as the audit trail names them."""
     try:
-        return getpass.getuser()
+        return Actor(getpass.getuser(), "cli")
     except (KeyError, OSError):  # a container user with no name
-        return f"uid {os.getuid()}"
-
-
-def _audit(db: Catalog, action: str, detail: dict) -> None:
-    audit.record(db, user=_os_user(), address="cli", action=action, detail=detail)
+        return Actor(f"uid {os.getuid()}", "cli")
 
 
 def _read_password() -> str:
@@ -45,11 +45,6 @@ def _read_password() -> str:
     return password
 
 
-def _show_user(user: accounts.User, as_json: bool, verb: str) -> None:
-    if as_json:
-        emit_json(user.to_json())
-    else:
-        echo(f"{verb} {user.name}: {user.role}, {user.source}{', DISABLED' if user.disabled else ''}")
 
 
 @click.group("user", epilog="""\b
@@ -74,15 +69,15 @@ Examples:
               help="viewer searches and views; operator also downloads and restores; admin also manages users "
                    "and reads the audit trail.")
 @click.option("--ldap", "directory", is_flag=True, help="Signs in with the LDAP/Active Directory password.")
-@json_option
+@reported
 @click.pass_obj
-def add_command(app: AppContext, name: str, role: str, directory: bool, as_json: bool) -> None:
+def add_command(app: AppContext, name: str, role: str, directory: bool, as_json: bool) -> Plain:
     """Add a user; the password (12 characters or more) is asked twice, or read as one line from stdin."""
     with _open(app) as db:
         password = None if directory else _read_password()
-        added = accounts.add_user(db, name, role, password, source="ldap" if directory else "local")
-        _audit(db, "user_add", {"name": name, "role": role, "source": added.source})
-    _show_user(added, as_json, "added")
+        added = accounts.add_user(db, name, role, password, source="ldap" if directory else "local", by=_me())
+    return Plain.of(added.to_json(),
+                    f"added {added.name}: {added.role}, {added.source}{', DISABLED' if added.disabled else ''}")
 
 
 @user.command("list", epilog="""\b
@@ -90,18 +85,15 @@ Examples:
   rtvault user list
   rtvault user list --json
 """)
-@json_option
+@reported
 @click.pass_obj
-def list_command(app: AppContext, as_json: bool) -> None:
+def list_command(app: AppContext, as_json: bool) -> Plain:
     """List the users with their role, where their password lives and whether they are disabled."""
     with _open(app) as db:
         found = accounts.list_users(db)
-    if as_json:
-        emit_json({"users": [u.to_json() for u in found]})
-        return
-    for u in found:
-        echo(f"{u.name:<24} {u.role:<9} {u.source:<6} since {u.created}{'  DISABLED' if u.disabled else ''}")
-    echo(f"{len(found)} user(s)")
+    return Plain.of({"users": [u.to_json() for u in found]},
+                    *(f"{u.name:<24} {u.role:<9} {u.source:<6} since {u.created}{'  DISABLED' if u.disabled else ''}"
+                      for u in found), f"{len(found)} user(s)")
 
 
 @user.command("passwd", epilog="""\b
@@ -114,8 +106,7 @@ Examples:
 def passwd_command(app: AppContext, name: str) -> None:
     """Set a local user's password (asked twice, or one line from stdin); their web sessions end."""
     with _open(app) as db:
-        accounts.set_password(db, name, _read_password())
-        _audit(db, "user_passwd", {"name": name})
+        accounts.set_password(db, name, _read_password(), by=_me())
     echo(f"password of {name} changed")
 
 
@@ -129,8 +120,7 @@ Examples:
 def role_command(app: AppContext, name: str, role: str) -> None:
     """Give a user another role; it applies to their next request."""
     with _open(app) as db:
-        accounts.set_role(db, name, role)
-        _audit(db, "user_role", {"name": name, "role": role})
+        accounts.set_role(db, name, role, by=_me())
     echo(f"{name} is now {role}")
 
 
@@ -143,8 +133,7 @@ Examples:
 def disable_command(app: AppContext, name: str) -> None:
     """Refuse a user from now on: their sessions end and their API tokens are revoked."""
     with _open(app) as db:
-        accounts.disable_user(db, name)
-        _audit(db, "user_disable", {"name": name})
+        accounts.disable_user(db, name, by=_me())
     echo(f"{name} is disabled; their sessions and tokens are gone")
 
 
@@ -157,8 +146,7 @@ Examples:
 def enable_command(app: AppContext, name: str) -> None:
     """Let a disabled user sign in again (their old tokens stay revoked)."""
     with _open(app) as db:
-        accounts.enable_user(db, name)
-        _audit(db, "user_enable", {"name": name})
+        accounts.enable_user(db, name, by=_me())
     echo(f"{name} may sign in again")
 
 
@@ -179,17 +167,13 @@ Examples:
 """)
 @click.option("--user", "username", required=True, help="The user the token acts as (with that user's role).")
 @click.option("--label", default="", help="What the token is for, shown by `token list`.")
-@json_option
+@reported
 @click.pass_obj
-def token_create_command(app: AppContext, username: str, label: str, as_json: bool) -> None:
+def token_create_command(app: AppContext, username: str, label: str, as_json: bool) -> Plain:
     """Create a token and print it: this is the only time it is shown (only its hash is kept)."""
     with _open(app) as db:
-        value = accounts.create_token(db, username, label)
-        _audit(db, "token_create", {"user": username, "label": label, "id": accounts.token_id(value)})
-    if as_json:
-        emit_json({"token": value, "id": accounts.token_id(value), "user": username, "label": label})
-    else:
-        echo(value)
+        value = accounts.create_token(db, username, label, by=_me())
+    return Plain.of({"token": value, "id": accounts.token_id(value), "user": username, "label": label}, value)
 
 
 @token.command("list", epilog="""\b
@@ -198,19 +182,15 @@ Examples:
   rtvault token list --user script --json
 """)
 @click.option("--user", "username", default=None, help="Only this user's tokens.")
-@json_option
+@reported
 @click.pass_obj
-def token_list_command(app: AppContext, username: str | None, as_json: bool) -> None:
+def token_list_command(app: AppContext, username: str | None, as_json: bool) -> Plain:
     """List tokens by id (not the token itself, which is not kept), user, label and last use."""
     with _open(app) as db:
         found = accounts.list_tokens(db, username)
-    if as_json:
-        emit_json({"tokens": found})
-        return
-    for t in found:
-        echo(f"{t['id']}  {t['user']:<20} created {t['created']}  last used {t['last_used'] or 'never':<20}  "
-             f"{t['label']}")
-    echo(f"{len(found)} token(s)")
+    return Plain.of({"tokens": found}, *(f"{t['id']}  {t['user']:<20} created {t['created']}  last used "
+                                        f"{t['last_used'] or 'never':<20}  {t['label']}" for t in found),
+                    f"{len(found)} token(s)")
 
 
 @token.command("revoke", epilog="""\b
@@ -220,23 +200,16 @@ Examples:
 """)
 @click.argument("ref", required=False)
 @click.option("--user", "username", default=None, help="Revoke every token of this user instead.")
-@json_option
+@reported
 @click.pass_obj
-def token_revoke_command(app: AppContext, ref: str | None, username: str | None, as_json: bool) -> None:
+def token_revoke_command(app: AppContext, ref: str | None, username: str | None, as_json: bool) -> Plain:
     """Revoke one token, named by its id from `token list` (or the token itself), or all of a user's."""
     if (ref is None) == (username is None):
         raise click.UsageError("give either a token id or --user NAME")
     with _open(app) as db:
-        if ref is not None:
-            gone = [accounts.revoke_token(db, ref)]
-        else:
-            gone = accounts.list_tokens(db, username)
-            accounts.revoke_user_tokens(db, username)
-        _audit(db, "token_revoke", {"ids": [t["id"] for t in gone]})
-    if as_json:
-        emit_json({"revoked": gone})
-    else:
-        echo(f"{len(gone)} token(s) revoked")
+        gone = [accounts.revoke_token(db, ref, by=_me())] if ref is not None else \
+            accounts.revoke_user_tokens(db, username or "", by=_me())
+    return Plain.of({"revoked": gone}, f"{len(gone)} token(s) revoked")
 
 
 @click.command("audit", epilog="""\b
@@ -257,20 +230,18 @@ Examples:
               help="At most this many entries.")
 @click.option("--offset", default=0, show_default=True, type=click.IntRange(min=0), help="Skip the newest N.")
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV for a spreadsheet.")
-@json_option
+@reported
 @click.pass_obj
-def audit_command(app: AppContext, limit: int, offset: int, as_csv: bool, as_json: bool, **filters: str) -> None:
+def audit_command(app: AppContext, limit: int, offset: int, as_csv: bool, as_json: bool,
+                  **filters: str) -> Plain | None:
     """Print the audit trail, newest first: who did what, when, from where, to which patient."""
     if as_csv and as_json:
         raise click.UsageError("--csv and --json do not go together")
     with _open(app) as db:
         found, total = audit.entries(db, limit=limit, offset=offset, **filters)
-    if as_json:
-        emit_json({"entries": [e.to_json() for e in found], "total": total})
-    elif as_csv:
+    if as_csv:
         emit_csv(audit.to_csv(found, clean=safe))
-    else:
-        for e in found:
-            echo(f"{e.time}  {e.user:<16} {e.address:<15} {e.action:<13} {e.patient or '-':<16} {e.result:<7} "
-                 f"{e.detail}")
-        echo(f"{len(found)} of {total} entries")
+        return None
+    return Plain.of({"entries": [e.to_json() for e in found], "total": total},
+                    *(f"{e.time}  {e.user:<16} {e.address:<15} {e.action:<13} {e.patient or '-':<16} {e.result:<7} "
+                      f"{e.detail}" for e in found), f"{len(found)} of {total} entries")

@@ -7,9 +7,9 @@ from pathlib import Path
 import click
 
 from rtvault.cli.backup_cmd import store_option
-from rtvault.cli.output import AppContext, echo, emit_json, json_option, progress_for
+from rtvault.cli.output import AppContext, progress_for, reported
 from rtvault.copies.volumes import SyncReport, VerifyReport, init_volume, list_volumes, sync_volume, verify_volume
-from rtvault.errors import ExitCode
+from rtvault.report import Plain
 
 path_option = click.option("--path", "path", type=click.Path(file_okay=False, path_type=Path),
                            help="Where the disk is mounted now (default: where it was last seen).")
@@ -36,15 +36,13 @@ Examples:
 """)
 @click.argument("path", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--label", required=True, metavar="NAME", help="The disk's name (letters, digits, '.', '_', '-').")
-@json_option
+@reported
 @click.pass_obj
-def init_command(app: AppContext, path: Path, label: str, as_json: bool) -> None:
+def init_command(app: AppContext, path: Path, label: str, as_json: bool) -> Plain:
     """Prepare the mounted disk at PATH (empty, or already this volume) and record it in the catalog."""
     made = init_volume(app.load_config(), path, label)
-    if as_json:
-        emit_json(made.to_json())
-    else:
-        echo(f"volume {made.label} ready at {made.path} (UUID {made.uuid}, {made.archives} archive(s))")
+    return Plain.of(made.to_json(), f"volume {made.label} ready at {made.path} (UUID {made.uuid}, "
+                                    f"{made.archives} archive(s))")
 
 
 @volume.command("sync", epilog="""\b
@@ -56,30 +54,17 @@ Examples:
 @click.argument("name")
 @store_option
 @path_option
-@json_option
+@reported
 @click.pass_obj
-def sync_command(app: AppContext, name: str, store_name: str | None, path: Path | None, as_json: bool) -> None:
+def sync_command(app: AppContext, name: str, store_name: str | None, path: Path | None,
+                 as_json: bool) -> SyncReport:
     """Copy to the volume NAME every archive of the store (the primary by default) that it lacks.
 
     Each archive file is copied byte for byte and checked against its SHA-256, with its index, checksums and
     PAR2 recovery data; an interrupted sync is redone from the archive it stopped in. Exit code 8 when the disk
     is not mounted, 7 when an archive could not be copied (damaged in the store, disk full).
     """
-    report = sync_volume(app.load_config(), name, store=store_name, path=path, progress=progress_for(as_json))
-    if as_json:
-        emit_json(report.to_json())
-    else:
-        _echo_sync(report)
-    for problem in report.problems:
-        echo(f"rtvault: problem: {problem}", err=True)
-    if report.problems:
-        click.get_current_context().exit(int(ExitCode.CHECK_FAILED))
-
-
-def _echo_sync(report: SyncReport) -> None:
-    size = sum(c.bytes for c in report.copied) / 1e6
-    echo(f"{report.volume} ({report.path}): {len(report.copied)} archive(s) copied from {report.store} "
-         f"({size:.1f} MB), {report.already} already there, in {report.duration_s:.1f} s")
+    return sync_volume(app.load_config(), name, store=store_name, path=path, progress=progress_for(as_json))
 
 
 @volume.command("verify", epilog="""\b
@@ -89,30 +74,16 @@ Examples:
 """)
 @click.argument("name")
 @path_option
-@json_option
+@reported
 @click.pass_obj
-def verify_command(app: AppContext, name: str, path: Path | None, as_json: bool) -> None:
+def verify_command(app: AppContext, name: str, path: Path | None, as_json: bool) -> VerifyReport:
     """Re-read every archive on the volume NAME; repair from the PAR2 recovery data what does not match.
 
     Each archive is reported ok, repaired or unrepairable; an unrepairable one is set aside in damaged/ and
     the next `rtvault volume sync` copies it again. Exit code 7 when something could not be repaired, 8 when
     the disk is not mounted.
     """
-    report = verify_volume(app.load_config(), name, path=path, progress=progress_for(as_json))
-    if as_json:
-        emit_json(report.to_json())
-    else:
-        _echo_verify(report)
-    if not report.healthy:
-        click.get_current_context().exit(int(ExitCode.CHECK_FAILED))
-
-
-def _echo_verify(report: VerifyReport) -> None:
-    echo(f"{report.volume} ({report.path}): {report.count('ok')} ok, {report.count('repaired')} repaired, "
-         f"{report.count('unrepairable')} unrepairable, in {report.duration_s:.1f} s")
-    for checked in report.archives:
-        if checked.outcome != "ok" or checked.detail:
-            echo(f"  {checked.outcome:<12} {checked.archive[:12]} {checked.detail}")
+    return verify_volume(app.load_config(), name, path=path, progress=progress_for(as_json))
 
 
 @volume.command("list", epilog="""\b
@@ -120,17 +91,14 @@ Examples:
   rtvault volume list
   rtvault volume list --json | jq '.[] | select(.mounted)'
 """)
-@json_option
+@reported
 @click.pass_obj
-def list_command(app: AppContext, as_json: bool) -> None:
+def list_command(app: AppContext, as_json: bool) -> Plain:
     """Every volume: label, UUID, where it was last seen, mounted or not, archives, last verified."""
     found = list_volumes(app.load_config())
-    if as_json:
-        emit_json(found)
-        return
-    if not found:
-        echo("no volume yet: see `rtvault volume init`")
+    lines = [] if found else ["no volume yet: see `rtvault volume init`"]
     for v in found:
         state = "mounted" if v["mounted"] else "not mounted"
-        echo(f"{v['label']:<20} {v['uuid']}  {v['archives']:>5} archive(s)  {state} at {v['path']}  "
-             f"last seen {v['last_seen'] or 'never'}, last verified {v['last_verified'] or 'never'}")
+        lines.append(f"{v['label']:<20} {v['uuid']}  {v['archives']:>5} archive(s)  {state} at {v['path']}  "
+                     f"last seen {v['last_seen'] or 'never'}, last verified {v['last_verified'] or 'never'}")
+    return Plain.of(found, *lines)

@@ -12,20 +12,23 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from rtvault.archive import records
 from rtvault.config import Config
 from rtvault.copies.replicate import REPLICATED, copies_key
-from rtvault.errors import RtvaultError, StoreError
+from rtvault.errors import ExitCode, RtvaultError, StoreError
 from rtvault.jobs.stores import open_store, where
+from rtvault.report import Line, Report, Verdict
 from rtvault.store import Store
 from rtvault.store.backend import DirectoryBackend
 from rtvault.store.objects import data_key
 from rtvault.store.repository import tree_key
 
 MIN_COPIES = 2
+SHOWN = 20  # shortfalls listed for a person; the JSON lists them all
 
 
 @dataclass
@@ -63,7 +66,7 @@ class Shortfall:
 
 
 @dataclass
-class StatusReport:
+class StatusReport(Report):
     stores: list[StoreStatus]
     versions: int = 0
     archives: int = 0
@@ -78,6 +81,49 @@ class StatusReport:
     def to_json(self) -> dict[str, object]:
         return {"ok": self.ok, "copies_ok": not self.too_few_copies, "verified_ok": not self.too_few_verified,
                 **asdict(self)}
+
+    def lines(self) -> Iterable[Line]:
+        for store in self.stores:
+            yield from map(Line, _store_lines(store))
+        yield Line(f"{self.versions} patient versions, {self.archives} archives")
+        yield from map(Line, _shortfall_lines("with fewer than two copies", self.too_few_copies))
+        yield from map(Line, _shortfall_lines("with fewer than two verified copies", self.too_few_verified))
+
+    def verdict(self) -> Verdict:
+        """Exit code 7 unless every store is reachable and everything is on two of them."""
+        return Verdict.unless(not self.ok, ExitCode.CHECK_FAILED)
+
+
+def _size(count: int | None) -> str:
+    if count is None:
+        return "unknown"
+    return f"{count / 1e9:.2f} GB" if count >= 1e9 else f"{count / 1e6:.1f} MB"
+
+
+def _store_lines(s: StoreStatus) -> list[str]:
+    if not s.available:
+        return [f"store {s.name}: UNAVAILABLE: {s.error}"]
+    lines = [f"store {s.name} ({s.location}): {s.snapshots} snapshots, {s.archives} archives, {s.objects} objects, "
+             f"{_size(s.bytes)} stored, {_size(s.free_bytes)} free"]
+    if s.copy_of:
+        lag = "lag unknown" if s.lag_snapshots is None else (
+            "up to date" if not (s.lag_snapshots or s.lag_archives)
+            else f"lacks {s.lag_snapshots} snapshot(s) and {s.lag_archives} archive(s) of {s.copy_of}")
+        lines.append(f"  copy of {s.copy_of}: last replication {s.last_replication or 'never'}; {lag}")
+    verified = "never" if not s.last_verification else (
+        f"cycle completed {s.last_verification}" + ("" if s.verified else " (older than [verify] cycle_days)"))
+    return [*lines, f"  verification: {verified}; {s.verify_problems} known problem(s)"]
+
+
+def _shortfall_lines(title: str, items: list[Shortfall]) -> list[str]:
+    lines = [f"{len(items)} {title}"]
+    for item in items[:SHOWN]:
+        what = f"patient {item.key} (tree {item.tree[:12]}, snapshot {item.snapshot})" if item.tree else \
+            f"archive {item.key[:12]}"
+        lines.append(f"  {what}: on {', '.join(item.stores) or 'no store'}")
+    if len(items) > SHOWN:
+        lines.append(f"  ... and {len(items) - SHOWN} more (--json lists them all)")
+    return lines
 
 
 @dataclass

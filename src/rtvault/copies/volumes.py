@@ -16,7 +16,7 @@ import re
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,10 +30,11 @@ from rtvault.catalog.volumes import Held, Volume
 from rtvault.config import Config
 from rtvault.copies import volume_disk as disk
 from rtvault.copies.volume_disk import Checked, OnDisk
-from rtvault.errors import InputError, LockBusy, StoreError
+from rtvault.errors import ExitCode, InputError, LockBusy, StoreError
 from rtvault.events import NoProgress, Progress
 from rtvault.jobs.catalog import open_for
 from rtvault.jobs.stores import open_store, store_name
+from rtvault.report import Line, Report, Verdict, err
 from rtvault.store import Store
 
 LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -42,7 +43,7 @@ _MARGIN = 1.15  # recovery data (10 %) and file system overhead on top of an arc
 
 
 @dataclass
-class SyncReport:
+class SyncReport(Report):
     volume: str
     path: str
     store: str
@@ -57,9 +58,22 @@ class SyncReport:
                 "bytes_copied": sum(c.bytes for c in self.copied), "already": self.already,
                 "problems": self.problems, "duration_s": self.duration_s}
 
+    def lines(self) -> Iterable[Line]:
+        size = sum(c.bytes for c in self.copied) / 1e6
+        yield Line(f"{self.volume} ({self.path}): {len(self.copied)} archive(s) copied from {self.store} "
+                   f"({size:.1f} MB), {self.already} already there, in {self.duration_s:.1f} s")
+        yield from (err(note) for note in self.notes())
+
+    def notes(self) -> Iterable[str]:
+        return [f"rtvault: problem: {problem}" for problem in self.problems]
+
+    def verdict(self) -> Verdict:
+        """Exit code 7 when an archive could not be copied."""
+        return Verdict.unless(self.problems, ExitCode.CHECK_FAILED)
+
 
 @dataclass
-class VerifyReport:
+class VerifyReport(Report):
     volume: str
     path: str
     archives: list[Checked] = field(default_factory=list)
@@ -76,6 +90,17 @@ class VerifyReport:
         return {"volume": self.volume, "path": self.path, "archives": [c.to_json() for c in self.archives],
                 **{o: self.count(o) for o in ("ok", "repaired", "unrepairable")}, "healthy": self.healthy,
                 "duration_s": self.duration_s}
+
+    def lines(self) -> Iterable[Line]:
+        yield Line(f"{self.volume} ({self.path}): {self.count('ok')} ok, {self.count('repaired')} repaired, "
+                   f"{self.count('unrepairable')} unrepairable, in {self.duration_s:.1f} s")
+        for checked in self.archives:
+            if checked.outcome != "ok" or checked.detail:
+                yield Line(f"  {checked.outcome:<12} {checked.archive[:12]} {checked.detail}")
+
+    def verdict(self) -> Verdict:
+        """Exit code 7 when something could not be repaired."""
+        return Verdict.unless(not self.healthy, ExitCode.CHECK_FAILED)
 
 
 def read_identity(path: Path) -> dict | None:

@@ -14,18 +14,21 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from rtvault.config import Config
-from rtvault.errors import Problem, SourceRefused
+from rtvault.errors import ExitCode, Problem, SourceRefused
 from rtvault.events import NoProgress, Progress
 from rtvault.jobs.archives import archive_deleted
+from rtvault.jobs.catalog import refresh_quietly
 from rtvault.jobs.source import FileStat, Listing, SourceListing, Unreadable, check_source, list_source
 from rtvault.pinnacle.model import PatientRecord
 from rtvault.pinnacle.patient import read_patient
+from rtvault.report import Line, Report, Verdict, err
 from rtvault.store import Store
 from rtvault.store.locks import WriterLock
 from rtvault.store.objects import SMALL, data_key, store_small, store_stream, wants_shuffle
@@ -354,3 +357,40 @@ def run_backup(config: Config, store: Store, *, allow_shrink: bool = False,
         lock.ensure_held()
         store.save_snapshot(manifest)
     return run.summary
+
+
+@dataclass(frozen=True)
+class BackedUp(Report):
+    """A backup as its caller sees it: the snapshot's summary, partial (exit 9) when something could not be read."""
+
+    summary: BackupSummary
+    catalog: str | None = None  # the catalog refresh's problem, if any
+
+    def to_json(self) -> dict[str, object]:
+        return self.summary.to_json()
+
+    def warnings(self) -> Iterable[str]:
+        return [self.catalog] if self.catalog else []
+
+    def lines(self) -> Iterable[Line]:
+        s = self.summary
+        yield Line(f"snapshot {s.snapshot}: {s.patients} patients, {s.files_new} new, {s.files_changed} changed, "
+                   f"{s.files_unchanged} unchanged files; {s.bytes_read / 1e6:.1f} MB read, "
+                   f"{s.bytes_added / 1e6:.1f} MB added in {s.duration_s:.1f} s")
+        if s.archived:
+            yield Line(f"archived {len(s.archived)} patient(s) gone from Pinnacle (see `rtvault archive list`)")
+        yield from (err(f"  warning: {warning}") for warning in s.warnings)
+        if s.incomplete:
+            yield err(f"rtvault: partial backup: {len(s.incomplete)} patient(s) or folder(s) could not be read "
+                      f"entirely ({', '.join(s.incomplete)}); what could not be read is named above, earlier copies "
+                      "were kept; give the rtvault user read access, then back up again")
+
+    def verdict(self) -> Verdict:
+        return Verdict.unless(self.summary.incomplete, ExitCode.PARTIAL)
+
+
+def backup(config: Config, store: Store, *, allow_shrink: bool = False,
+           progress: Progress | None = None) -> BackedUp:
+    """`rtvault backup`: one snapshot (`run_backup`), then the catalog brought in step with the store."""
+    summary = run_backup(config, store, allow_shrink=allow_shrink, progress=progress)
+    return BackedUp(summary, refresh_quietly(config))

@@ -2,12 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+
 from rtvault.catalog import Catalog, open_catalog
 from rtvault.catalog.indexer import SyncSummary, rebuild, sync
 from rtvault.config import Config
-from rtvault.errors import RtvaultError, StoreError
+from rtvault.errors import ExitCode, RtvaultError, StoreError
 from rtvault.jobs.stores import open_store
+from rtvault.report import Line, Report, Verdict, err
 from rtvault.store import Store
+
+
+@dataclass(frozen=True)
+class Synced(Report):
+    """What a catalog sync or rebuild indexed, store by store; partial (exit 9) when a store, snapshot or
+    archive could not be indexed."""
+
+    summaries: tuple[SyncSummary, ...]
+
+    def to_json(self) -> dict[str, object]:
+        return {"stores": [asdict(s) for s in self.summaries]}
+
+    def lines(self) -> Iterable[Line]:
+        for s in self.summaries:
+            yield Line(f"store {s.store}: {s.snapshots_added} snapshot(s) and {s.archives_added} archive(s) indexed, "
+                       f"{s.snapshots_removed + s.archives_removed} dropped, {s.versions_added} new patient "
+                       f"version(s) in {s.duration_s:.1f} s")
+            yield from (err(f"  problem: {problem}") for problem in s.problems)
+
+    def verdict(self) -> Verdict:
+        return Verdict.unless(any(s.problems for s in self.summaries), ExitCode.PARTIAL)
 
 
 def open_for(config: Config) -> Catalog:

@@ -8,13 +8,16 @@ only ever removes unreferenced files, one at a time, so a prune killed at any po
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from rtvault.archive import records
 from rtvault.config import Config
-from rtvault.errors import Problem, StoreError
+from rtvault.errors import CheckFailed, Problem, StoreError
 from rtvault.events import NoProgress, Progress
+from rtvault.jobs.catalog import refresh_quietly
+from rtvault.report import OK, Line, Report, Verdict
 from rtvault.store import Store, integrity
 from rtvault.store.locks import WriterLock
 from rtvault.store.objects import data_key, verify_object
@@ -47,6 +50,34 @@ class CheckReport:
     def to_json(self) -> dict[str, object]:
         return {**{k: v for k, v in self.__dict__.items() if k != "problems"}, "healthy": self.healthy,
                 "problems": [p.to_json() for p in self.problems]}
+
+
+@dataclass(frozen=True)
+class Checked(Report):
+    """`rtvault check`'s report for a person (what was read, every problem) and its verdict: 7 unless healthy."""
+
+    report: CheckReport
+    read_data: bool
+
+    def to_json(self) -> dict[str, object]:
+        return self.report.to_json()
+
+    def lines(self) -> Iterable[Line]:
+        r = self.report
+        yield Line(f"{r.snapshots} snapshots, {r.archives} archives, {r.trees} trees, {r.objects_referenced} objects "
+                   f"referenced, {r.objects_stored} stored ({r.unreferenced} unreferenced)"
+                   + (f", {r.objects_read} read back ({r.bytes_read / 1e6:.1f} MB)" if self.read_data else ""))
+        if r.without_integrity:
+            yield Line(f"  note: {len(r.without_integrity)} manifest(s) or archive index(es) written before "
+                       "integrity hashes have none, so a change to them cannot be detected: "
+                       + ", ".join(r.without_integrity))
+        yield from (Line(f"  problem: {problem}") for problem in r.problems)
+        if r.healthy:
+            yield Line("store is healthy")
+
+    def verdict(self) -> Verdict:
+        return OK if self.report.healthy else \
+            Verdict.failed(CheckFailed(f"the store has {len(self.report.problems)} problem(s)"))
 
 
 def _without_integrity(manifests: list[dict]) -> list[str]:
@@ -149,8 +180,53 @@ def _manifests_lost(store: Store, manifests: list[dict]) -> str | None:
             "repair it from another store (`rtvault verify --all`, `rtvault repair`) before any prune")
 
 
-def forget(config: Config, store: Store, *, dry_run: bool = False) -> dict[str, object]:
-    """Apply the [retention] rules: remove the manifests of snapshots no rule keeps."""
+@dataclass(frozen=True)
+class Forgotten(Report):
+    """The snapshots kept (with the rules keeping each) and those forgotten (or, dry, to be forgotten)."""
+
+    dry_run: bool
+    keep: tuple[tuple[str, tuple[str, ...]], ...]  # id, reasons
+    forget: tuple[str, ...]
+    lock_warnings: tuple[Problem, ...] = ()  # the lock's
+    catalog: str | None = None  # the catalog refresh's problem, if any
+
+    def to_json(self) -> dict[str, object]:
+        return {"dry_run": self.dry_run, "keep": [{"id": id, "reasons": list(why)} for id, why in self.keep],
+                "forget": list(self.forget), "warnings": [w.to_json() for w in self.lock_warnings]}
+
+    def warnings(self) -> Iterable[str]:
+        return [self.catalog] if self.catalog else []
+
+    def lines(self) -> Iterable[Line]:
+        yield from (Line(f"keep    {id}  ({', '.join(why)})") for id, why in self.keep)
+        yield from (Line(f"{'would forget' if self.dry_run else 'forget'}  {gone}") for gone in self.forget)
+
+
+@dataclass(frozen=True)
+class Pruned(Report):
+    """How many unreferenced files were (or, dry, would be) deleted, and the bytes freed."""
+
+    dry_run: bool
+    deleted: int
+    bytes_freed: int
+    duration_s: float
+    lock_warnings: tuple[Problem, ...] = ()
+    catalog: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {"dry_run": self.dry_run, "deleted": self.deleted, "bytes_freed": self.bytes_freed,
+                "duration_s": self.duration_s, "warnings": [w.to_json() for w in self.lock_warnings]}
+
+    def warnings(self) -> Iterable[str]:
+        return [self.catalog] if self.catalog else []
+
+    def lines(self) -> Iterable[Line]:
+        verb = "would delete" if self.dry_run else "deleted"
+        yield Line(f"{verb} {self.deleted} unreferenced files, {self.bytes_freed / 1e6:.1f} MB")
+
+
+def forget(config: Config, store: Store, *, dry_run: bool = False) -> Forgotten:
+    """Apply the [retention] rules: remove the manifests of snapshots no rule keeps; then refresh the catalog."""
     warnings: list[Problem] = []
     with WriterLock(store.backend, "forget", config.backup.lock_lease_seconds, warnings.append):
         manifests = store.manifests()
@@ -161,16 +237,13 @@ def forget(config: Config, store: Store, *, dry_run: bool = False) -> dict[str, 
             for decision in decisions:
                 if not decision.keep:
                     store.delete_snapshot(decision.id)
-    return {
-        "dry_run": dry_run,
-        "keep": [{"id": d.id, "reasons": list(d.reasons)} for d in decisions if d.keep],
-        "forget": [d.id for d in decisions if not d.keep],
-        "warnings": [w.to_json() for w in warnings],
-    }
+    return Forgotten(dry_run, tuple((d.id, tuple(d.reasons)) for d in decisions if d.keep),
+                     tuple(d.id for d in decisions if not d.keep), tuple(warnings),
+                     None if dry_run else refresh_quietly(config))
 
 
-def prune(config: Config, store: Store, *, dry_run: bool = False) -> dict[str, object]:
-    """Delete the trees and objects that no snapshot references any more."""
+def prune(config: Config, store: Store, *, dry_run: bool = False) -> Pruned:
+    """Delete the trees and objects that no snapshot references any more; then refresh the catalog."""
     started = time.monotonic()
     warnings: list[Problem] = []
     report = CheckReport()
@@ -193,6 +266,6 @@ def prune(config: Config, store: Store, *, dry_run: bool = False) -> dict[str, o
                     lock.ensure_held()
                 store.backend.delete(key)
             store.backend.barrier()  # a packed store writes its new index and drops or rewrites emptied packs
-    return {"dry_run": dry_run, "deleted": len(doomed), "bytes_freed": freed,
-            "duration_s": round(time.monotonic() - started, 3), "warnings": [w.to_json() for w in warnings]}
+    return Pruned(dry_run, len(doomed), freed, round(time.monotonic() - started, 3), tuple(warnings),
+                  None if dry_run else refresh_quietly(config))
 

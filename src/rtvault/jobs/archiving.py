@@ -1,0 +1,168 @@
+"""The archive jobs as a caller runs them (`jobs/archives.py` does the work): each result reports itself
+(`report.py`), which archives are damaged or not whole is decided here, and after a job changed the store the
+catalog is brought in step."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from rtvault.archive import index, records
+from rtvault.config import Config
+from rtvault.errors import InputError, PartialResult, Problem
+from rtvault.jobs import archives
+from rtvault.jobs.catalog import refresh_quietly
+from rtvault.jobs.history import matches
+from rtvault.report import OK, Line, Report, Verdict, err
+from rtvault.store import Store
+
+
+def line(summary: dict) -> str:
+    """One archive on one line: id, date, status, file and whom it holds."""
+    who = ", ".join(f"{p['last_name']} {p['first_name']}".strip() or p["path"] for p in summary["patients"])
+    state = index.archive_status(summary)
+    state = "DAMAGED" if state == "damaged" else state
+    what = who or (f"physics: {', '.join(summary['machines'])}" if summary["machines"] else "no patient")
+    return f"{summary['id'][:12]}  {summary['created'][:10]}  {state:18}  {summary['file']}  {what}"
+
+
+def hurt(summaries: list[dict]) -> list[dict]:
+    """The archives stored damaged or not whole."""
+    return [s for s in summaries if s["damaged"] or index.not_whole(s)]
+
+
+@dataclass(frozen=True)
+class Ingested(Report):
+    """Archive files ingested: 4 when a file could not be ingested, else 9 when one is damaged or not whole."""
+
+    archives: tuple[dict, ...]
+    errors: tuple[dict, ...]  # {"file", "error"}
+    lock_warnings: tuple[Problem, ...] = ()
+    catalog: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {"archives": list(self.archives), "errors": list(self.errors)}
+
+    def warnings(self) -> Iterable[str]:
+        return [*map(str, self.lock_warnings), *([self.catalog] if self.catalog else [])]
+
+    def lines(self) -> Iterable[Line]:
+        for result in self.archives:
+            yield Line(("already stored  " if result["already"] else "") + line(result))
+            yield from (Line(f"    {problem}") for problem in result["problems"][:20])
+            if len(result["problems"]) > 20:
+                more = len(result["problems"]) - 20
+                yield Line(f"    ... {more} more problems: rtvault archive show {result['id'][:12]}")
+            yield from (Line(f"    NOT WHOLE: {text}") for text in index.not_whole(result))
+        yield from (err(f"rtvault: error: {error['error']}") for error in self.errors)
+
+    def verdict(self) -> Verdict:
+        if self.errors:
+            return Verdict.failed(InputError(f"{len(self.errors)} of {len(self.errors) + len(self.archives)} "
+                                             "file(s) could not be ingested"))
+        if partial := hurt(list(self.archives)):
+            return Verdict.failed(PartialResult(f"{len(partial)} of {len(self.archives)} archive(s) stored but "
+                                                "damaged or incomplete: what could not be read is named above"))
+        return OK
+
+
+def ingest(config: Config, store: Store, paths: list[Path]) -> Ingested:
+    """`rtvault archive ingest`: each file stored, scanned and indexed; then the catalog refreshed."""
+    results, errors, warnings = archives.ingest(config, store, paths)
+    return Ingested(tuple(results), tuple(errors), tuple(warnings), refresh_quietly(config))
+
+
+@dataclass(frozen=True)
+class Swept(Report):
+    """Deleted patients archived and the inbox ingested: 9 when an archive is hurt or an inbox file was left."""
+
+    result: dict  # {"archived", "ingested", "problems"}: archives.sweep's
+    catalog: str | None = None
+
+    def to_json(self) -> dict:
+        return self.result
+
+    def warnings(self) -> Iterable[str]:
+        return [self.catalog] if self.catalog else []
+
+    def lines(self) -> Iterable[Line]:
+        yield from (Line(f"archived {line(summary)}") for summary in self.result["archived"])
+        for summary in self.result["ingested"]:
+            yield Line(f"ingested {line(summary)}")
+            yield from (Line(f"    NOT WHOLE: {text}") for text in index.not_whole(summary))
+        yield from (err(f"  problem: {p['file']}: {p['message']}") for p in self.result["problems"])
+        yield Line(f"{len(self.result['archived'])} archived, {len(self.result['ingested'])} ingested")
+
+    def verdict(self) -> Verdict:
+        damaged, problems = hurt(self.result["ingested"]), self.result["problems"]
+        if not (damaged or problems):
+            return OK
+        return Verdict.failed(PartialResult(f"{len(damaged)} archive(s) ingested damaged or incomplete and "
+                                            f"{len(problems)} file(s) of the inbox not ingested (named above)"))
+
+
+def sweep(config: Config, store: Store) -> Swept:
+    """`rtvault archive sweep`: archive deleted patients, ingest the inbox; then the catalog refreshed."""
+    return Swept(archives.sweep(config, store), refresh_quietly(config))
+
+
+@dataclass(frozen=True)
+class Exported(Report):
+    """A patient version written as a Pinnacle tar: 9 when some of its files could not be put in."""
+
+    result: dict  # {"out", "members", "bytes", "incomplete"}: archives.export's
+
+    def to_json(self) -> dict:
+        return self.result
+
+    def lines(self) -> Iterable[Line]:
+        yield Line(f"wrote {self.result['out']}: {self.result['members']} members, {self.result['bytes']} bytes")
+        yield from (err(f"  NOT EXPORTED: {missing}") for missing in self.result["incomplete"])
+
+    def verdict(self) -> Verdict:
+        if not self.result["incomplete"]:
+            return OK
+        return Verdict.failed(PartialResult(f"{len(self.result['incomplete'])} file(s) of the patient are not in "
+                                            f"{self.result['out']} (named above)"))
+
+
+def holding(store: Store, key: str | None) -> list[dict]:
+    """The archives of the store (newest last), only those holding the patient KEY names when given."""
+    return [r for r in records.summaries(store) if key is None or any(matches(p, key) for p in r["patients"])]
+
+
+def expired(store: Store, today: date, everything: bool = False) -> list[dict]:
+    """The archived patients that may be destroyed today (every archived patient with `everything`)."""
+    rows = archives.retention_rows(store, today)
+    return rows if everything else [r for r in rows if r["may_destroy"]]
+
+
+def record_override(config: Config, store: Store, archive_id: str, patient: str | None, kind: str,
+                    day: date | None, reason: str, by: str) -> str | None:
+    """An administrator's retention override, then that archive read again into the catalog; returns the
+    catalog refresh's problem, if any."""
+    archives.record_override(store, archive_id, patient, kind, day, reason, by)
+    return refresh_quietly(config, archives=frozenset({archive_id}))
+
+
+@dataclass(frozen=True)
+class Deleted(Report):
+    result: dict  # {"deleted", "file"}: archives.delete_archive's
+    catalog: str | None = None
+
+    def to_json(self) -> dict:
+        return self.result
+
+    def warnings(self) -> Iterable[str]:
+        return [self.catalog] if self.catalog else []
+
+    def lines(self) -> Iterable[Line]:
+        yield Line(f"deleted archive {self.result['deleted']} ({self.result['file']})")
+
+
+def delete(config: Config, store: Store, archive_id: str, today: date) -> Deleted:
+    """Destroy an archive past its keeping period (refused otherwise); then the catalog refreshed."""
+    return Deleted(archives.delete_archive(store, archive_id, today), refresh_quietly(config))
+
