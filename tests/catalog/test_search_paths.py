@@ -8,7 +8,7 @@ import random
 from rtvault.catalog import Catalog
 from rtvault.catalog import fold as folding
 from rtvault.catalog.search import Criteria, search
-from rtvault.catalog.synthetic import fill
+from rtvault.demo.catalog import fill
 
 EVERY_STATUS = "active,archived,deleted"
 

@@ -17,7 +17,8 @@ from rtvault.catalog import Catalog, open_catalog
 from rtvault.catalog import fold as folding
 from rtvault.catalog.indexer import refresh_status
 from rtvault.catalog.search import Criteria, search
-from rtvault.catalog.synthetic import SYNTHETIC_STORE, fill, surname_universe
+from rtvault.demo.catalog import SYNTHETIC_STORE, fill
+from rtvault.demo.population import surname_universe
 from rtvault.errors import InputError
 
 SMALL = 2_000

@@ -9,15 +9,16 @@ from typing import TYPE_CHECKING
 import pytest
 
 from rtvault.catalog.search import Criteria, search
+from rtvault.configured import open_catalog_for
 from rtvault.errors import StoreError
-from rtvault.jobs.catalog import open_for, rebuild_all, refresh
+from rtvault.jobs.catalog import rebuild_all, refresh
 
 if TYPE_CHECKING:
     from conftest import Copies  # tests/copies/conftest.py, for the annotations only
 
 
 def _stores_of_each_patient(copies: Copies) -> dict[str, set[str]]:
-    with open_for(copies.config) as db:
+    with open_catalog_for(copies.config) as db:
         found = search(db, Criteria(), per_page=200).patients
     return {p["path"]: {loc["store"] for loc in p["locations"]} for p in found}
 

@@ -23,10 +23,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "store"))
 from seaweed import SeaweedServer
 
 from rtvault.config import load
+from rtvault.configured import init_store, open_store
 from rtvault.copies.replicate import replicate
 from rtvault.copies.verify import store_keys
 from rtvault.jobs.maintenance import check_store
-from rtvault.jobs.stores import init_store, open_store
 from rtvault.store import Store
 
 if TYPE_CHECKING:

@@ -15,8 +15,9 @@ import pytest
 from rtvault.archive import records
 from rtvault.archive.ingest import ingest_file
 from rtvault.catalog.patients import patient_detail
+from rtvault.configured import open_catalog_for
 from rtvault.jobs.archives import export
-from rtvault.jobs.catalog import open_for, refresh
+from rtvault.jobs.catalog import refresh
 
 if TYPE_CHECKING:
     from conftest import Copies  # tests/copies/conftest.py, for the annotations only
@@ -135,7 +136,7 @@ def test_the_catalog_shows_the_disk_as_a_copy_and_a_rebuild_keeps_it(two_archive
     assert found, "the archived patients are found by the volume's label"
 
     def volume_copies() -> dict[str, int]:
-        with open_for(two_archives.config) as db:
+        with open_catalog_for(two_archives.config) as db:
             details = [patient_detail(db, p["key"]) for p in found]
         return {d["path"]: d["copies"] for d in details if any(  # the copies of each newest version on the disk
             loc["store"] == f"volume:{LABEL}" and loc["volume"] == LABEL for loc in d["versions"][0]["locations"])}

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from rtvault.catalog.search import Criteria, search
+from rtvault.configured import open_catalog_for
 from rtvault.jobs.backup import backup
-from rtvault.jobs.catalog import open_for
 from rtvault.jobs.maintenance import forget
 
 
 def test_backup_and_forget_refresh_the_catalog(vault) -> None:
     done = backup(vault.config, vault.store)
     assert done.catalog is None and done.verdict().code == 0
-    with open_for(vault.config) as catalog:
+    with open_catalog_for(vault.config) as catalog:
         assert search(catalog, Criteria()).total == done.summary.patients
     dry = forget(vault.config, vault.store, dry_run=True)
     assert dry.catalog is None and dry.to_json()["dry_run"] is True

@@ -271,7 +271,7 @@ def secret_file(directory: Path) -> Path:
 
 def test_an_encrypted_s3_store_from_the_configuration(tmp_path: Path, seaweed: SeaweedServer) -> None:
     from rtvault.config import load
-    from rtvault.jobs.stores import init_stores, open_store
+    from rtvault.configured import init_stores, open_store
 
     bucket = seaweed.new_bucket()
     config = tmp_path / "rtvault.toml"
@@ -288,8 +288,8 @@ def test_an_encrypted_s3_store_from_the_configuration(tmp_path: Path, seaweed: S
 
 def test_encryption_is_chosen_when_a_store_is_created(tmp_path: Path) -> None:
     from rtvault.config import load
+    from rtvault.configured import init_stores, open_store
     from rtvault.errors import ConfigError
-    from rtvault.jobs.stores import init_stores, open_store
 
     plain = tmp_path / "plain.toml"
     plain.write_text(f'[stores.nas]\npath = "{tmp_path / "store"}"\n', encoding="utf-8")

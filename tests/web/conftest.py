@@ -16,10 +16,10 @@ import pytest
 from rtvault.catalog.db import open_catalog
 from rtvault.catalog.users import add_user, create_token
 from rtvault.config import Config, load
+from rtvault.configured import init_stores
 from rtvault.demo import evolve_database, generate_database
 from rtvault.jobs.backup import run_backup
 from rtvault.jobs.catalog import refresh
-from rtvault.jobs.stores import init_stores
 from rtvault.store import Store
 
 with warnings.catch_warnings():  # starlette asks for httpx2, not installed; httpx works

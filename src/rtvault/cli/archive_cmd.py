@@ -11,9 +11,9 @@ import click
 from rtvault.archive import index, records
 from rtvault.cli.backup_cmd import store_option
 from rtvault.cli.output import AppContext, echo, reported
+from rtvault.configured import open_store
 from rtvault.errors import InputError
 from rtvault.jobs import archives, archiving
-from rtvault.jobs.stores import open_store
 from rtvault.report import Plain
 
 

@@ -6,7 +6,8 @@ import click
 
 from rtvault.catalog.search import Criteria, search
 from rtvault.cli.output import AppContext, reported
-from rtvault.jobs.catalog import Synced, open_for, rebuild_all, refresh
+from rtvault.configured import open_catalog_for
+from rtvault.jobs.catalog import Synced, rebuild_all, refresh
 from rtvault.report import Plain
 
 
@@ -67,7 +68,7 @@ def search_command(app: AppContext, page: int, per_page: int, as_json: bool, **c
 
     Names ignore accents, case and punctuation, match by prefix and tolerate one typo.
     """
-    with open_for(app.load_config()) as db:
+    with open_catalog_for(app.load_config()) as db:
         result = search(db, Criteria(**criteria), page=page, per_page=per_page)
     lines = []
     for p in result.patients:
@@ -100,15 +101,15 @@ def fill_command(app: AppContext, patients: int, seed: int, force: bool, as_json
     They live in a store named "synthetic" that no configuration has; `rtvault catalog rebuild` removes them.
     A catalog that already holds real patients is refused unless --force.
     """
-    from rtvault.catalog.synthetic import SYNTHETIC_STORE, fill
     from rtvault.cli.output import progress_for
+    from rtvault.demo.catalog import SYNTHETIC_STORE, fill
     from rtvault.errors import ConfigError
 
     config = app.load_config()
     if SYNTHETIC_STORE in config.stores:
         raise ConfigError(str(config.file), [f"stores.{SYNTHETIC_STORE}: that store name is reserved for synthetic "
                                              "patients; rename that store"])
-    with open_for(config) as db:
+    with open_catalog_for(config) as db:
         summary = fill(db, patients, seed, progress_for(as_json), force=force)
     return Plain.of(summary, f"{summary['patients']} synthetic patient(s) added to store {summary['store']} "
                              f"({summary['versions']} versions, {summary['locations']} locations, "

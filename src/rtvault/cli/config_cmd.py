@@ -6,7 +6,7 @@ import click
 
 from rtvault.cli.output import AppContext, echo_document, reported
 from rtvault.config import Config, example_toml, reference_markdown
-from rtvault.jobs.stores import where
+from rtvault.configured import where
 from rtvault.report import Plain
 
 GROUP_EPILOG = """\b

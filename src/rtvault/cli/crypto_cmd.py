@@ -8,7 +8,7 @@ import click
 
 from rtvault.cli.backup_cmd import store_option
 from rtvault.cli.output import AppContext, reported
-from rtvault.jobs.stores import change_passphrase
+from rtvault.configured import change_passphrase
 from rtvault.report import Plain
 
 

@@ -11,12 +11,12 @@ import click
 
 from rtvault.cli.backup_cmd import store_option
 from rtvault.cli.output import AppContext, progress_for, reported
+from rtvault.configured import open_store
 from rtvault.errors import InputError, PartialResult
 from rtvault.events import Progress
 from rtvault.jobs import history
 from rtvault.jobs.archives import restore_from_archive
 from rtvault.jobs.restore import RestoreIncomplete, RestoreSummary, restore_all, restore_patient
-from rtvault.jobs.stores import open_store
 from rtvault.report import OK, Line, Plain, Report, Verdict, err
 from rtvault.store import Store
 from rtvault.store.repository import SnapshotInfo

@@ -6,9 +6,9 @@ import click
 
 from rtvault.cli.backup_cmd import store_option
 from rtvault.cli.output import AppContext, progress_for, reported
+from rtvault.configured import open_store
 from rtvault.jobs.maintenance import Checked, Forgotten, Pruned, check_store, forget, prune
 from rtvault.jobs.migrate import Migrated, migrate_stores
-from rtvault.jobs.stores import open_store
 
 
 @click.command("check", epilog="""\b

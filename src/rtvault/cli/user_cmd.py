@@ -15,15 +15,15 @@ from rtvault.catalog import Catalog, audit
 from rtvault.catalog import users as accounts
 from rtvault.catalog.audit import Actor
 from rtvault.cli.output import AppContext, echo, emit_csv, reported, safe
+from rtvault.configured import open_catalog_for
 from rtvault.errors import InputError
-from rtvault.jobs.catalog import open_for
 from rtvault.report import Plain
 
 _role_choice = click.Choice(accounts.ROLES)
 
 
 def _open(app: AppContext) -> Catalog:
-    return open_for(app.load_config())
+    return open_catalog_for(app.load_config())
 
 
 def _me() -> Actor:

@@ -14,13 +14,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
+from rtvault import configured
 from rtvault.config import Config
 from rtvault.copies.checks import Checker, VerifyProblem, classify
 from rtvault.copies.replicate import copy_content
 from rtvault.copies.verify import Budget, VerifyReport, iso, load_state, merge, recheck, save_state, verify
 from rtvault.errors import ConfigError, Problem, RtvaultError, StoreError
 from rtvault.events import NoProgress, Progress
-from rtvault.jobs import stores as configured
 from rtvault.store import Store
 from rtvault.store.locks import WriterLock
 

@@ -27,9 +27,9 @@ import zstandard
 
 from rtvault.archive import records
 from rtvault.config import Config
+from rtvault.configured import open_store
 from rtvault.errors import ConfigError, LockBusy, Problem, RtvaultError, StoreError
 from rtvault.events import NoProgress, Progress
-from rtvault.jobs.stores import open_store
 from rtvault.store import Store, integrity
 from rtvault.store.backend import Backend
 from rtvault.store.locks import WriterLock

@@ -18,9 +18,9 @@ from datetime import UTC, datetime, timedelta
 
 from rtvault.archive import records
 from rtvault.config import Config
+from rtvault.configured import open_catalog_for, open_store, where
 from rtvault.copies.replicate import REPLICATED, copies_key
 from rtvault.errors import ExitCode, RtvaultError, StoreError
-from rtvault.jobs.stores import open_store, where
 from rtvault.report import Line, Report, Verdict
 from rtvault.store import Store
 from rtvault.store.backend import DirectoryBackend
@@ -236,12 +236,11 @@ def _disk_copies(config: Config, now: datetime) -> dict[str, list[tuple[str, boo
     """Archive id -> [(volume:<label>, verified within the cycle)], from the catalog's record of the removable
     disks (they are not stores: the catalog is where rtvault remembers them). No catalog: no disk copies."""
     from rtvault.catalog.volumes import all_volumes, held
-    from rtvault.jobs.catalog import open_for
 
     found: dict[str, list[tuple[str, bool]]] = {}
     oldest = (now - timedelta(days=config.verify.cycle_days)).isoformat(timespec="seconds").replace("+00:00", "Z")
     try:
-        with open_for(config) as catalog:
+        with open_catalog_for(config) as catalog:
             for volume in all_volumes(catalog):
                 for archive_id, copy in held(catalog, volume.label).items():
                     fresh = bool(copy.verified) and str(copy.verified) >= oldest

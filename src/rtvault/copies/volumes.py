@@ -28,12 +28,11 @@ from rtvault.catalog.db import Catalog
 from rtvault.catalog.indexer import place_volume_copies
 from rtvault.catalog.volumes import Held, Volume
 from rtvault.config import Config
+from rtvault.configured import open_catalog_for, open_store, store_name
 from rtvault.copies import volume_disk as disk
 from rtvault.copies.volume_disk import Checked, OnDisk
 from rtvault.errors import ExitCode, InputError, LockBusy, StoreError
 from rtvault.events import NoProgress, Progress
-from rtvault.jobs.catalog import open_for
-from rtvault.jobs.stores import open_store, store_name
 from rtvault.report import Line, Report, Verdict, err
 from rtvault.store import Store
 
@@ -134,7 +133,7 @@ def init_volume(config: Config, path: Path, label: str) -> Volume:
         identity = {"format": disk.FORMAT, "version": disk.FORMAT_VERSION, "label": label,
                     "uuid": str(uuid.uuid4()), "created": disk.now_iso()}
     volume = Volume(label, identity["uuid"], str(path.resolve()), identity["created"], last_seen=disk.now_iso())
-    with open_for(config) as catalog:
+    with open_catalog_for(config) as catalog:
         catalog_volumes.register(catalog, volume)  # a label taken by another disk is refused before writing
         disk.write_atomically(path / disk.VOLUME_FILE, json.dumps(identity, indent=1).encode() + b"\n")
         disk.write_atomically(path / disk.README, disk.README_TEXT.encode("utf-8"))
@@ -197,7 +196,7 @@ def sync_volume(config: Config, label: str, *, store: str | None = None, path: P
     """Copy to the volume every archive of the store (the primary by default) that it lacks."""
     progress = progress or NoProgress()
     started = time.monotonic()
-    with open_for(config) as catalog:
+    with open_catalog_for(config) as catalog:
         volume = catalog_volumes.find(catalog, label)
         root = _mounted(volume, path)
         name = store_name(config, store)
@@ -251,7 +250,7 @@ def verify_volume(config: Config, label: str, *, path: Path | None = None,
     report each archive ok, repaired or unrepairable (an archive the catalog recorded and the disk lost too)."""
     progress = progress or NoProgress()
     started = time.monotonic()
-    with open_for(config) as catalog:
+    with open_catalog_for(config) as catalog:
         volume = catalog_volumes.find(catalog, label)
         root = _mounted(volume, path)
         report = VerifyReport(label, str(root))
@@ -278,5 +277,5 @@ def verify_volume(config: Config, label: str, *, path: Path | None = None,
 
 def list_volumes(config: Config) -> list[dict[str, object]]:
     """Every volume the catalog knows, whether it is mounted at its last path now."""
-    with open_for(config) as catalog:
+    with open_catalog_for(config) as catalog:
         return [{**v.to_json(), "mounted": is_mounted(v)} for v in catalog_volumes.all_volumes(catalog)]

@@ -1,15 +1,14 @@
-"""Keeping the catalog in step with the stores, and opening it for a command or the web server."""
+"""Keeping the catalog in step with the stores."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 
-from rtvault.catalog import Catalog, open_catalog
 from rtvault.catalog.indexer import SyncSummary, rebuild, sync
 from rtvault.config import Config
+from rtvault.configured import open_catalog_for, open_store
 from rtvault.errors import ExitCode, RtvaultError, StoreError
-from rtvault.jobs.stores import open_store
 from rtvault.report import Line, Report, Verdict, err
 from rtvault.store import Store
 
@@ -35,10 +34,6 @@ class Synced(Report):
         return Verdict.unless(any(s.problems for s in self.summaries), ExitCode.PARTIAL)
 
 
-def open_for(config: Config) -> Catalog:
-    return open_catalog(config.catalog.url)
-
-
 def _stores(config: Config) -> tuple[dict[str, Store], list[SyncSummary]]:
     """The stores that open, and a summary naming each one that does not: an unmounted NAS or an S3 outage
     leaves that store's entries in the catalog as they were (never read as an empty store)."""
@@ -54,7 +49,7 @@ def _stores(config: Config) -> tuple[dict[str, Store], list[SyncSummary]]:
 def refresh(config: Config, *, archives: frozenset[str] = frozenset()) -> list[SyncSummary]:
     """Index what the stores gained or lost since the last refresh, and read `archives` again."""
     stores, failed = _stores(config)
-    with open_for(config) as catalog:
+    with open_catalog_for(config) as catalog:
         return sync(catalog, stores, again=archives) + failed
 
 
@@ -73,5 +68,5 @@ def rebuild_all(config: Config) -> list[SyncSummary]:
     stores, failed = _stores(config)
     if failed:
         raise StoreError("; ".join(p for f in failed for p in f.problems) + ": rebuild once every store is reachable")
-    with open_for(config) as catalog:
+    with open_catalog_for(config) as catalog:
         return rebuild(catalog, stores)

@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from rtvault.config import Config
+from rtvault.configured import sealed_backend_of
+from rtvault.configured import store_name as configured_store
 from rtvault.copies.repair import RepairReport, VerifyOutcome, repair_stores, verify_stores
 from rtvault.copies.replicate import PairResult, replicate_configured
 from rtvault.copies.sealed import SealedReport, check_without_key
@@ -14,8 +16,6 @@ from rtvault.copies.verify import Budget
 from rtvault.errors import ExitCode, InputError
 from rtvault.events import Progress
 from rtvault.jobs.catalog import refresh_quietly
-from rtvault.jobs.stores import sealed_backend_of
-from rtvault.jobs.stores import store_name as configured_store
 from rtvault.report import Line, Report, Verdict, err
 
 

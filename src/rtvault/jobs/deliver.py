@@ -23,10 +23,10 @@ from rtvault.catalog import fold as folding
 from rtvault.catalog.db import Catalog
 from rtvault.catalog.patients import find_version, is_key, patient_detail
 from rtvault.config import Config
+from rtvault.configured import open_store
 from rtvault.errors import InputError, NotFound, StoreError, os_failure
 from rtvault.jobs.archives import export, restore_from_archive
 from rtvault.jobs.restore import RestoreIncomplete, RestoreSummary, restore_patient
-from rtvault.jobs.stores import open_store
 from rtvault.store import Store
 
 

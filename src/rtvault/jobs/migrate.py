@@ -6,9 +6,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from rtvault.config import Config
+from rtvault.configured import open_store
 from rtvault.errors import ExitCode, PartialResult, Problem
 from rtvault.events import Progress
-from rtvault.jobs.stores import open_store
 from rtvault.report import OK, Line, Report, Verdict
 from rtvault.store.locks import WriterLock
 from rtvault.store.migrate import MigrateReport, migrate

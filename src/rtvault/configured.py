@@ -1,10 +1,12 @@
-"""Which configured store a command works on, and the backend each kind of store needs."""
+"""The stores and the catalog the configuration names, opened or created: which store a command works on,
+the backend each kind of store needs, and the catalog database."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rtvault.catalog import Catalog, open_catalog
 from rtvault.config import Config
 from rtvault.config.settings import Store as StoreSettings
 from rtvault.config.settings import credentials_problem
@@ -160,3 +162,8 @@ def init_stores(config: Config) -> list[dict[str, object]]:
         store, created = init_store(config, name)
         done.append({"store": name, "path": where(settings), "created": created, "id": store.info["id"]})
     return done
+
+
+def open_catalog_for(config: Config) -> Catalog:
+    """The configured catalog, its schema brought up to date."""
+    return open_catalog(config.catalog.url)
