@@ -1,8 +1,9 @@
 """The error tree, the single table of exit codes and the single table of HTTP statuses.
 
 Every error a user can cause is a subclass of `RtvaultError`; its `exit_code` is assigned here and nowhere
-else, and so is the HTTP status the web interface answers it with (`HTTP_STATUSES`). The CLI prints
-`str(error)` as one sentence; anything else escaping is a bug (exit code 1, HTTP 500).
+else, and so are the HTTP status the web interface answers it with and the kind of error page it shows
+(`HTTP_STATUSES`). The CLI prints `str(error)` as one sentence; anything else escaping is a bug (exit code 1,
+HTTP 500).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class ExitCode(IntEnum):
     CHECK_FAILED = 7
     STORE = 8
     PARTIAL = 9
+    CATALOG = 10
     INTERRUPTED = 130
 
 
@@ -38,6 +40,7 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.STORE: "the store is missing, not an rtvault store, damaged, or lacks what was asked",
     ExitCode.PARTIAL: "partial result: the job finished, but some patients, files or archive members could not be "
                       "read or written (each is named in the output)",
+    ExitCode.CATALOG: "the catalog database cannot be reached, is locked by another program, or is damaged",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C or SIGINT)",
 }
 
@@ -129,6 +132,21 @@ class Unavailable(RtvaultError):
     exit_code = ExitCode.CONFIG  # most often a wrong URL in the configuration, or that server is down
 
 
+class DirectoryUnavailable(Unavailable):
+    """The LDAP/Active Directory server cannot be reached: nobody from the directory can sign in for now."""
+
+
+class CatalogError(RtvaultError):
+    """The catalog database cannot be used: it refused a statement (locked past the busy timeout, damaged, a
+    constraint or the audit trail's triggers). The stores are not concerned: `catalog rebuild` refills it."""
+
+    exit_code = ExitCode.CATALOG
+
+
+class CatalogUnavailable(CatalogError, Unavailable):
+    """The catalog database cannot be reached or opened (exit 10, like every catalog fault; HTTP 503)."""
+
+
 class Refused(RtvaultError):
     """A web request refused before any work: no credentials, too small a role, no CSRF token, too big."""
 
@@ -190,23 +208,38 @@ def os_failure(error: OSError, path: object, *, store: str | None = None,
     return StoreError(text) if store else InputError(text)
 
 
-# The HTTP status of each error, most specific first: the first class an error is an instance of gives its
-# status; any other error (a bug included) is 500. The web interface names each kind in the user's language.
-HTTP_STATUSES: tuple[tuple[type[RtvaultError], int], ...] = (
-    (Unauthorized, 401),
-    (Forbidden, 403),
-    (CsrfRefused, 403),
-    (TooManyAttempts, 429),
-    (TooLarge, 413),
-    (NotFound, 404),
-    (InputError, 400),
-    (LockBusy, 409),
-    (Unavailable, 503),
-    (ConfigError, 500),
-    (StoreError, 500),
-    (PartialResult, 500),
+# The HTTP status of each error and the kind of page the web interface shows for it (a heading and a sentence,
+# `error_title_<kind>` and `error_text_<kind>`, in the user's language), most specific first: the first class
+# an error is an instance of gives both; any other error (a bug included) is 500, "internal".
+HTTP_STATUSES: tuple[tuple[type[RtvaultError], int, str], ...] = (
+    (Unauthorized, 401, "unauthorized"),
+    (Forbidden, 403, "forbidden"),
+    (CsrfRefused, 403, "csrf"),
+    (TooManyAttempts, 429, "too_many"),
+    (TooLarge, 413, "too_large"),
+    (NotFound, 404, "not_found"),
+    (InputError, 400, "invalid"),
+    (LockBusy, 409, "busy"),
+    (DirectoryUnavailable, 503, "directory"),
+    (Unavailable, 503, "unavailable"),
+    (CatalogError, 500, "catalog"),
+    (ConfigError, 500, "config"),
+    (StoreError, 500, "store"),
+    (PartialResult, 500, "partial"),
 )
+INTERNAL = (RtvaultError, 500, "internal")
 
 
-def http_status(error: BaseException) -> int:
-    return next((status for kind, status in HTTP_STATUSES if isinstance(error, kind)), 500)
+def _row(error: BaseException | type[BaseException]) -> tuple[type[RtvaultError], int, str]:
+    kind = error if isinstance(error, type) else type(error)
+    return next((row for row in HTTP_STATUSES if issubclass(kind, row[0])), INTERNAL)
+
+
+def http_status(error: BaseException | type[BaseException]) -> int:
+    """The HTTP status of an error, or of a class of errors."""
+    return _row(error)[1]
+
+
+def error_kind(error: BaseException | type[BaseException]) -> str:
+    """The kind of error page of an error, or of a class of errors ("internal" for anything unexpected)."""
+    return _row(error)[2]

@@ -8,9 +8,8 @@ import json
 
 import pytest
 
-from rtvault.catalog import CatalogError
 from rtvault.catalog.audit import Entry, entries, record, to_csv
-from rtvault.errors import InputError
+from rtvault.errors import CatalogError, InputError
 
 
 @pytest.fixture

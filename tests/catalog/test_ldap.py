@@ -10,7 +10,6 @@ from ldap_server import PEOPLE, SLAPD, USER_DN, Directory, free_port, running_sl
 
 from rtvault.catalog import open_catalog
 from rtvault.catalog.users import (
-    DirectoryUnavailable,
     add_user,
     authenticate,
     disable_user,
@@ -20,7 +19,7 @@ from rtvault.catalog.users import (
     set_role,
 )
 from rtvault.config.web import Ldap
-from rtvault.errors import InputError
+from rtvault.errors import DirectoryUnavailable, InputError
 
 HELENE, HELENE_PASSWORD = "hlefevre", PEOPLE["hlefevre"][1]
 JB, JB_PASSWORD = "jbndiaye", PEOPLE["jbndiaye"][1]

@@ -8,11 +8,14 @@ import logging
 import re
 import warnings
 
+import pytest
 from starlette.requests import Request
 from starlette.routing import Route
 
+from rtvault import errors
 from rtvault.errors import HTTP_STATUSES, InputError, NotFound, http_status
 from rtvault.web.app import Page, create_app, endpoint
+from rtvault.web.i18n import EN
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -58,17 +61,64 @@ def test_unknown_address_keeps_the_header(site) -> None:
 
 
 def test_every_status_of_the_table_has_a_translated_page(site) -> None:
-    from rtvault.web.errors import KINDS
     from rtvault.web.i18n import EN, FR
 
     assert http_status(NotFound("x")) == 404 and http_status(InputError("x")) == 400
     assert http_status(ValueError("a bug")) == 500
-    assert {cls for cls, _ in HTTP_STATUSES} <= {cls for cls, _ in KINDS}
-    kinds = {kind for _, kind in KINDS if kind != "not_found"}
+    kinds = {kind for _, _, kind in HTTP_STATUSES if kind != "not_found"}
     kinds |= {"not_found_patient", "not_found_version", "not_found_location", "internal", "no_page", "method"}
     for kind in kinds:
         for table in (FR, EN):
             assert f"error_title_{kind}" in table and f"error_text_{kind}" in table, kind
+
+
+# What a browser or an API client gets for each class: written out, not read from the table under test.
+HTTP_ANSWERS: list[tuple[Exception, int, str]] = [
+    (errors.Forbidden("admin", "viewer"), 403, "forbidden"),
+    (errors.CsrfRefused("the form's security token is missing"), 403, "csrf"),
+    (errors.TooManyAttempts("too many attempts"), 429, "too_many"),
+    (errors.TooLarge("the body is too large"), 413, "too_large"),
+    (errors.NotFound("no version 'x'", what="version"), 404, "not_found_version"),
+    (errors.InputError("born: 'x' is not a year"), 400, "invalid"),
+    (errors.LockBusy("the store is locked"), 409, "busy"),
+    (errors.DirectoryUnavailable("the directory does not answer"), 503, "directory"),
+    (errors.Unavailable("the server does not answer"), 503, "unavailable"),
+    (errors.CatalogUnavailable("cannot reach the catalog database"), 503, "unavailable"),
+    (errors.CatalogError("the catalog database refused a statement: database is locked"), 500, "catalog"),
+    (errors.ConfigError("rtvault.toml", ["no store configured"]), 500, "config"),
+    (errors.StoreError("the store is damaged"), 500, "store"),
+    (errors.PartialResult("2 files not restored"), 500, "partial"),
+    (RuntimeError("a bug"), 500, "internal"),
+]
+
+
+@pytest.mark.parametrize(("error", "status", "kind"), HTTP_ANSWERS, ids=lambda v: type(v).__name__
+                         if isinstance(v, Exception) else str(v))
+def test_every_error_is_answered_with_the_status_of_the_table(site, error, status, kind) -> None:
+    def fails(_call: object) -> dict:
+        raise error
+
+    app = create_app(site.config)
+    for path, api in (("/fails", False), ("/api/fails", True)):
+        page = Page(fails, "viewer", "search.html" if not api else None, api=api)
+        app.router.routes.append(Route(path, endpoint(app.state.site, page)))
+    client = TestClient(app, "http://127.0.0.1", raise_server_exceptions=False, follow_redirects=False,
+                        client=("127.0.0.1", 50000))
+    assert site.sign_in(client, "viewer", site.password).status_code == 303
+    answer = client.get("/api/fails").json()["error"]
+    assert (answer["status"], answer["kind"]) == (status, kind)
+    page = client.get("/fails", headers={"Accept-Language": "en"})
+    assert page.status_code == status and _heading(page.text) == EN[f"error_title_{kind}"]
+
+
+def test_the_sign_in_page_answers_with_the_table_too(site) -> None:
+    client = site.client()
+    form = client.get("/login")
+    refused = client.post("/login", data={"username": "viewer", "password": "wrong", "login_token": "forged"})
+    assert form.status_code == 200 and refused.status_code == http_status(errors.CsrfRefused) == 403
+    token = re.search(r'name="login_token" value="([^"]+)"', client.get("/login").text).group(1)  # type: ignore[union-attr]
+    wrong = client.post("/login", data={"username": "viewer", "password": "wrong", "login_token": token})
+    assert wrong.status_code == http_status(errors.Unauthorized) == 401
 
 
 def _crash(_call: object) -> dict:

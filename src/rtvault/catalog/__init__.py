@@ -1,6 +1,6 @@
 """The catalog: the searchable index of every patient ever backed up or archived (rebuilt from the stores),
 plus the web users, their sessions and tokens, and the append-only audit trail."""
 
-from rtvault.catalog.db import Catalog, CatalogError, open_catalog
+from rtvault.catalog.db import Catalog, open_catalog
 
-__all__ = ["Catalog", "CatalogError", "open_catalog"]
+__all__ = ["Catalog", "open_catalog"]

@@ -23,20 +23,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from rtvault.errors import ConfigError, StoreError, Unavailable
+from rtvault.errors import CatalogError, CatalogUnavailable, ConfigError
 
 SQLITE = "sqlite:///"
 POSTGRESQL = ("postgresql://", "postgres://")
 BUSY_TIMEOUT_S = 30
 _PK = {"sqlite": "INTEGER PRIMARY KEY", "postgresql": "BIGSERIAL PRIMARY KEY"}
-
-
-class CatalogError(StoreError):
-    """The catalog database cannot be reached or used."""
-
-
-class CatalogUnavailable(CatalogError, Unavailable):
-    """The catalog database cannot be reached or opened: the web interface answers 503."""
 
 
 def now_iso() -> str:

@@ -27,7 +27,7 @@ from rtvault.catalog import audit
 from rtvault.catalog.audit import Actor
 from rtvault.catalog.db import Catalog, now_iso
 from rtvault.config.web import Ldap
-from rtvault.errors import InputError, Unavailable
+from rtvault.errors import DirectoryUnavailable, InputError
 
 ROLES = ("viewer", "operator", "admin")
 SOURCES = ("local", "ldap")
@@ -39,10 +39,6 @@ TOKEN_ID_CHARS = 12  # shown by `token list`: enough to name a token, useless to
 _NAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 _HASHER = PasswordHasher()
 _USER_COLUMNS = "u.name, u.role, u.source, u.created, u.disabled"
-
-
-class DirectoryUnavailable(Unavailable):
-    """The LDAP/Active Directory server cannot be reached: nobody from the directory can sign in for now."""
 
 
 @dataclass(frozen=True)

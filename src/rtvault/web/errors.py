@@ -1,5 +1,5 @@
-"""How an error reads on a page: its HTTP status (from `rtvault.errors.HTTP_STATUSES`, the one table), a
-heading and one sentence in the user's language naming what went wrong and what to do, then the library's
+"""How an error reads on a page: its HTTP status and kind (from `rtvault.errors.HTTP_STATUSES`, the one table),
+a heading and one sentence in the user's language naming what went wrong and what to do, then the library's
 own (English) detail."""
 
 from __future__ import annotations
@@ -7,41 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from rtvault.catalog.db import CatalogError
-from rtvault.catalog.users import DirectoryUnavailable
-from rtvault.errors import (
-    ConfigError,
-    CsrfRefused,
-    Forbidden,
-    InputError,
-    LockBusy,
-    NotFound,
-    PartialResult,
-    StoreError,
-    TooLarge,
-    TooManyAttempts,
-    Unauthorized,
-    Unavailable,
-    http_status,
-)
+from rtvault.errors import Forbidden, InputError, NotFound, error_kind, http_status
 
-# Most specific first, as in HTTP_STATUSES; each kind has `error_title_<kind>` and `error_text_<kind>` strings.
-KINDS: tuple[tuple[type[Exception], str], ...] = (
-    (Unauthorized, "unauthorized"),
-    (Forbidden, "forbidden"),
-    (CsrfRefused, "csrf"),
-    (TooManyAttempts, "too_many"),
-    (TooLarge, "too_large"),
-    (NotFound, "not_found"),
-    (InputError, "invalid"),
-    (LockBusy, "busy"),
-    (DirectoryUnavailable, "directory"),
-    (Unavailable, "unavailable"),
-    (CatalogError, "catalog"),
-    (ConfigError, "config"),
-    (StoreError, "store"),
-    (PartialResult, "partial"),
-)
 # Starlette's own refusals (an unknown address, a wrong method) carry only a status.
 STATUS_KINDS = {404: "no_page", 405: "method", 500: "internal"}
 
@@ -56,7 +23,7 @@ class Explained:
 
 
 def kind_of(error: Exception) -> str:
-    kind = next((name for cls, name in KINDS if isinstance(error, cls)), "internal")
+    kind = error_kind(error)
     return f"not_found_{error.what}" if isinstance(error, NotFound) else kind
 
 

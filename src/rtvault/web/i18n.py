@@ -246,7 +246,7 @@ FR.update({f"help_{name}": text for name, text in {
     "archive": "début du nom du fichier d'archive ou du volume",
 }.items()})
 
-# Each error kind of `rtvault.web.errors.KINDS`: a heading, then one sentence saying what to do.
+# Each error kind of `rtvault.errors.HTTP_STATUSES`: a heading, then one sentence saying what to do.
 _ERRORS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
     "unauthorized": (("Connexion requise", "Connectez-vous pour continuer."),
                      ("Sign-in required", "Sign in to continue.")),

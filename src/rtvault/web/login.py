@@ -20,13 +20,19 @@ from rtvault.catalog import audit
 from rtvault.catalog.logins import MAX_TYPED_NAME, begin_attempt, succeeded, take_back
 from rtvault.catalog.users import (
     MAX_PASSWORD_BYTES,
-    DirectoryUnavailable,
     authenticate,
     create_session,
     end_session,
     get_session,
 )
-from rtvault.errors import CsrfRefused, RtvaultError
+from rtvault.errors import (
+    CsrfRefused,
+    DirectoryUnavailable,
+    RtvaultError,
+    TooManyAttempts,
+    Unauthorized,
+    http_status,
+)
 from rtvault.web.app import (
     SESSION_COOKIE,
     Site,
@@ -68,22 +74,26 @@ def sign_in(site: Site, request: Request, params: dict[str, str], lang: str) -> 
     next_path, address = local_path(params.get("next", "/")), client_address(request)
     expected = request.cookies.get(LOGIN_COOKIE, "")
     if not expected or not hmac.compare_digest(expected.encode(), params.get("login_token", "").encode()):
-        return _form(site, request, lang, next_path, error="login_expired", status=403, username=name)
+        return _form(site, request, lang, next_path, error="login_expired", status=http_status(CsrfRefused),
+                     username=name)
     with site.catalog() as db:
         attempt = begin_attempt(db, address, name)  # counted as a failure until the password proves right
         if not attempt.allowed:
             if attempt.first_refusal:  # the next ones are counted, and recorded as one row when it is over
                 audit.record(db, user=name, address=address, action="login_failed", result="too many attempts")
-            return _form(site, request, lang, next_path, error="too_many", status=429, username=name)
+            return _form(site, request, lang, next_path, error="too_many", status=http_status(TooManyAttempts),
+                         username=name)
         try:
             user = None if oversized else authenticate(db, site.config.web.ldap, name, password)
         except DirectoryUnavailable as error:
             take_back(db, attempt)
             audit.record(db, user=name, address=address, action="login_failed", result=str(error))
-            return _form(site, request, lang, next_path, error="error_text_directory", status=503, username=name)
+            return _form(site, request, lang, next_path, error="error_text_directory",
+                         status=http_status(DirectoryUnavailable), username=name)
         if user is None:
             audit.record(db, user=name, address=address, action="login_failed", result="wrong user name or password")
-            return _form(site, request, lang, next_path, error="login_failed", status=401, username=name)
+            return _form(site, request, lang, next_path, error="login_failed", status=http_status(Unauthorized),
+                         username=name)
         succeeded(db, address, name)
         cookie, _session = create_session(db, user.name, address, site.config.web.session_hours)
         audit.record(db, user=user.name, address=address, action="login")
