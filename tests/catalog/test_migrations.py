@@ -10,9 +10,9 @@ import stat
 import pytest
 
 from rtvault.catalog import Catalog, open_catalog, schema
-from rtvault.catalog.db import now_iso
 from rtvault.catalog.search import Criteria, search
 from rtvault.errors import CatalogError, ConfigError, http_status
+from rtvault.utc import now_iso
 
 NAMES = [name for name, _statements in schema.MIGRATIONS]
 

@@ -25,6 +25,7 @@ from rtvault.errors import InputError
 from rtvault.store import Store
 from rtvault.store.backend import DirectoryBackend
 from rtvault.store.locks import WriterLock
+from rtvault.utc import iso
 
 Copies = Any  # tests/copies/conftest.py: the primary with backups, the secondary
 
@@ -52,7 +53,7 @@ def test_verify_all_reads_every_file_and_completes_a_cycle(copies: Copies) -> No
                  and p.relative_to(copies.primary_path).as_posix() in keys)
     assert report.bytes == stored
     state = json.loads((copies.primary_path / STATE_KEY).read_text())
-    assert state["last_cycle_completed"] == state["last_run"] == DAY.isoformat(timespec="seconds")
+    assert state["last_cycle_completed"] == state["last_run"] == iso(DAY)
     assert state["problems"] == []
 
 
@@ -68,12 +69,12 @@ def test_three_daily_runs_cover_a_three_day_cycle_exactly_once(copies: Copies) -
     assert counts == [share, share, len(keys) - 2 * share] and sum(counts) == len(keys)
     assert cursors == [keys[share - 1], keys[2 * share - 1], None]
     state = load_state(copies.primary)
-    assert state.cycle_started == DAY.isoformat(timespec="seconds")
-    assert state.last_cycle_completed == (DAY + timedelta(days=2)).isoformat(timespec="seconds")
+    assert state.cycle_started == iso(DAY)
+    assert state.last_cycle_completed == iso(DAY + timedelta(days=2))
     fourth = verify(copies.primary, cycle_days=3, now=DAY + timedelta(days=3))
     assert fourth.objects_verified == share and not fourth.cycle_completed
     state = load_state(copies.primary)
-    assert state.cycle_started == (DAY + timedelta(days=3)).isoformat(timespec="seconds")
+    assert state.cycle_started == iso(DAY + timedelta(days=3))
     assert state.verified_this_cycle == share and state.cursor == keys[share - 1]
     assert fourth.coverage_percent == round(100 * share / len(keys), 1)
 
@@ -115,7 +116,7 @@ def test_a_corrupt_object_stays_a_problem_until_a_verify_finds_it_good(copies: C
     # a rolling run whose slice does not hold the key re-checks it all the same: still corrupt, first date kept
     later = verify(copies.primary, budget=Budget(percent=1), now=DAY + timedelta(days=1))
     assert key not in keys[:later.objects_verified]
-    assert [(p.key, p.found) for p in later.problems] == [(key, DAY.isoformat(timespec="seconds"))]
+    assert [(p.key, p.found) for p in later.problems] == [(key, iso(DAY))]
     path.write_bytes(original)
     assert verify(copies.primary, budget=Budget(percent=1), now=DAY + timedelta(days=2)).problems == []
     assert load_state(copies.primary).problems == []

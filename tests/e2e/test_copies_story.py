@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "store"))
 from seaweed import SeaweedServer
 
-from rtvault.catalog.db import open_catalog
+from rtvault.catalog import open_catalog
 from rtvault.catalog.patients import patient_detail
 
 TRANSIENT = (".ErrorLog", ".Transcript", "~")

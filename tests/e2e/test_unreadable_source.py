@@ -166,7 +166,7 @@ def _patient_page(site: Site, mrn: str) -> dict:
         warnings.simplefilter("ignore")
         from starlette.testclient import TestClient
 
-    from rtvault.catalog.db import open_catalog
+    from rtvault.catalog import open_catalog
     from rtvault.catalog.users import add_user, create_token
     from rtvault.config import load
     from rtvault.web.app import create_app

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from rtvault.catalog.db import open_catalog
+from rtvault.catalog import open_catalog
 from rtvault.catalog.users import add_user, create_token
 from rtvault.config import Config, load
 from rtvault.configured import init_stores

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from web_kit import PASSWORD, Site, login_token, sign_in
 
-from rtvault.catalog.db import open_catalog
+from rtvault.catalog import open_catalog
 from rtvault.catalog.logins import MAX_USER_FAILURES
 from rtvault.catalog.users import add_user, create_token
 from rtvault.config import load

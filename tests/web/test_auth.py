@@ -149,7 +149,7 @@ def test_security_headers(site) -> None:
 
 
 def test_login_form_sizes_are_capped_before_hashing(site) -> None:
-    from rtvault.catalog.db import open_catalog
+    from rtvault.catalog import open_catalog
     from rtvault.catalog.users import MAX_PASSWORD_BYTES, add_user
     from rtvault.errors import InputError
 

@@ -14,8 +14,9 @@ from starlette.routing import Route
 
 from rtvault import errors
 from rtvault.errors import HTTP_STATUSES, InputError, NotFound, http_status
-from rtvault.web.app import Page, create_app, endpoint
+from rtvault.web.app import create_app, endpoint
 from rtvault.web.i18n import EN
+from rtvault.web.site import Page
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

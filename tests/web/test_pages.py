@@ -213,7 +213,7 @@ def test_locations_are_named_stably_and_checked_against_the_catalog(site) -> Non
 
 def test_audit_page_offers_every_recorded_action_and_names_patients(site) -> None:
     from rtvault.catalog import audit as audit_trail
-    from rtvault.catalog.db import open_catalog
+    from rtvault.catalog import open_catalog
 
     with open_catalog(site.config.catalog.url) as db:
         audit_trail.record(db, user="admin", address="cli", action="token_create", detail="tests")

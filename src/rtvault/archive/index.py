@@ -5,11 +5,11 @@ archive of Pinnacle physics data instead."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 
 from rtvault.pinnacle.discover import normalise_patient_path, parse_institution_entries
 from rtvault.pinnacle.grammar import PObject, parse_bytes
 from rtvault.pinnacle.patient import iso_mtime, record_from_patient_file
+from rtvault.utc import now_iso
 
 PATIENT_IN_NAME = re.compile(r"(?:^|/)((?:Institution_\d+/Mount_\d+/)?Patient_\d+)(?:/|$)")
 CAPTURED = ("Patient", "Institution")
@@ -159,7 +159,7 @@ def build_record(archive_id: str, members: list[dict], problems: list[str], capt
     proven = bool(files) and all(member_status(m) == VERIFIED for m in files)
     return {
         "id": archive_id, "file": file, "compression": compression, "origin": origin, "source": source,
-        "size": size, "created": datetime.now(UTC).isoformat(timespec="seconds"), "kind": kind,
+        "size": size, "created": now_iso(), "kind": kind,
         "header": header_name, "machines": machines, "patients": patients, "missing": missing,
         "damaged": damaged, "status": "damaged" if damaged else VERIFIED if proven else READ,
         "problems": problems, "members": members,

@@ -11,15 +11,15 @@ The id is the SHA-256 of the archive file: ingesting the same file twice adds no
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
-from datetime import UTC, date, datetime
+from datetime import UTC, date
 
 from rtvault.archive import index
 from rtvault.archive.keep import KeepUntil, Override, keep_until
 from rtvault.errors import StoreError
 from rtvault.store import Store, integrity
+from rtvault.utc import iso, parse
 
 RECORD_VERSION = 1
 
@@ -42,11 +42,8 @@ def summary_key(archive_id: str) -> str:
 
 def verify_tar(store: Store, archive_id: str) -> bool:
     """Re-read the stored archive file and check it still hashes to its id."""
-    hasher = hashlib.sha256()
     with store.backend.open(tar_key(archive_id)) as stored:
-        while block := stored.read(1 << 20):
-            hasher.update(block)
-    return hasher.hexdigest() == archive_id
+        return integrity.sha256_copy(stored)[0] == archive_id
 
 
 def exists(store: Store, archive_id: str) -> bool:
@@ -65,13 +62,21 @@ def save(store: Store, record: dict) -> None:
                       durable=True)
 
 
+def _document(store: Store, key: str) -> dict:
+    """One JSON file of the archive folder (index, summary, override): StoreError when it is not JSON."""
+    try:
+        return json.loads(store.backend.get(key))
+    except ValueError as error:  # not JSON, or not UTF-8: the store's damage, not a bug
+        raise StoreError(f"{key} in {store.location} is damaged: {error}") from None
+
+
 def load(store: Store, wanted: str) -> dict:
     """An archive's full index, by id or unique id prefix."""
     keys = [k for k in all_ids(store) if k.startswith(wanted)]
     if len(keys) != 1:
         what = "no archive" if not keys else f"{len(keys)} archives"
         raise StoreError(f"{what} in {store.location} match {wanted!r} (see `rtvault archive list`)")
-    return json.loads(store.backend.get(record_key(keys[0])))
+    return _document(store, record_key(keys[0]))
 
 
 def all_ids(store: Store) -> list[str]:
@@ -81,7 +86,7 @@ def all_ids(store: Store) -> list[str]:
 
 def all_records(store: Store) -> list[dict]:
     """Every archive index, oldest first."""
-    records = [json.loads(store.backend.get(record_key(i))) for i in all_ids(store)]
+    records = [_document(store, record_key(i)) for i in all_ids(store)]
     return sorted(records, key=lambda r: (r["created"], r["id"]))
 
 
@@ -93,26 +98,26 @@ def summaries(store: Store) -> list[dict]:
 
 def load_summary(store: Store, archive_id: str) -> dict:
     try:
-        return json.loads(store.backend.get(summary_key(archive_id)))
-    except StoreError:  # written before summaries existed: derive it from the full index
-        return index.summary(json.loads(store.backend.get(record_key(archive_id))))
+        return _document(store, summary_key(archive_id))
+    except StoreError:  # written before summaries existed (or damaged): derive it from the full index
+        return index.summary(_document(store, record_key(archive_id)))
 
 
 def overrides(store: Store, archive_id: str) -> list[tuple[str | None, Override]]:
     """(patient path or None for the whole archive, override), oldest first."""
     found = []
     for key in sorted(store.backend.list(f"archives/overrides/{archive_id}/")):
-        data = json.loads(store.backend.get(key))
+        data = _document(store, key)
         found.append((data.get("patient"), Override(
             kind=data["kind"], date=date.fromisoformat(data["date"]) if data["date"] else None,
-            reason=data["reason"], by=data["by"], at=datetime.fromisoformat(data["at"]))))
+            reason=data["reason"], by=data["by"], at=parse(data["at"]))))
     return found
 
 
 def add_override(store: Store, archive_id: str, patient: str | None, override: Override) -> None:
     stamp = override.at.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     data = {"kind": override.kind, "date": override.date.isoformat() if override.date else None,
-            "reason": override.reason, "by": override.by, "at": override.at.isoformat(), "patient": patient}
+            "reason": override.reason, "by": override.by, "at": iso(override.at), "patient": patient}
     store.backend.put(f"archives/overrides/{archive_id}/{stamp}-{secrets.token_hex(3)}.json",
                       json.dumps(data, indent=1).encode(), durable=True)
 

@@ -13,8 +13,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, astuple, dataclass, fields
 from datetime import UTC, date, datetime, timedelta
 
-from rtvault.catalog.db import Catalog, now_iso
+from rtvault.catalog.db import Catalog
 from rtvault.errors import InputError
+from rtvault.utc import iso, now_iso
 
 MAX_LIMIT = 10_000
 MAX_VALUE = 200  # characters of one value typed in a request (a name, a criterion, a path)
@@ -98,7 +99,7 @@ def _moment(value: str, option: str, *, end_of_day: bool) -> str:
         raise InputError(f"{option} {value!r} is not a date (YYYY-MM-DD) or date-time (YYYY-MM-DDTHH:MM:SS)") from None
     except OverflowError:  # 9999-12-31 as `until` is the day after the last one a date can hold
         raise InputError(f"{option} {value!r} is out of range: give a date before 9999-12-31") from None
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+    return iso(moment)
 
 
 def _where(user: str, action: str, patient: str, since: str, until: str) -> tuple[str, list[str]]:

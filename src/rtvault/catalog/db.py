@@ -18,7 +18,6 @@ import stat
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -29,10 +28,6 @@ SQLITE = "sqlite:///"
 POSTGRESQL = ("postgresql://", "postgres://")
 BUSY_TIMEOUT_S = 30
 _PK = {"sqlite": "INTEGER PRIMARY KEY", "postgresql": "BIGSERIAL PRIMARY KEY"}
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 class Catalog:
@@ -209,13 +204,3 @@ def _without_password(text: str, url: str) -> str:
     password = urlsplit(url).password
     text = "; ".join(" ".join(line.split()) for line in text.splitlines() if line.strip())  # one line
     return text.replace(password, "***") if password else text
-
-
-def open_catalog(url: str, *, migrate: bool = True) -> Catalog:
-    """Connect to the catalog and bring its schema up to date."""
-    from rtvault.catalog.schema import apply_migrations
-
-    catalog = Catalog(url)
-    if migrate:
-        apply_migrations(catalog)
-    return catalog

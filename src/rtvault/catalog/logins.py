@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 from rtvault.catalog import audit
 from rtvault.catalog.db import Catalog
+from rtvault.utc import iso
 
 MAX_USER_FAILURES = 5  # per (address, user) within FAILURE_WINDOW
 MAX_ADDRESS_FAILURES = 20  # per address, whatever the user names tried
@@ -37,10 +38,6 @@ class Attempt:
     @property
     def allowed(self) -> bool:
         return self.id is not None
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def typed(name: str) -> str:
@@ -67,7 +64,7 @@ def begin_attempt(db: Catalog, address: str, username: str, now: datetime | None
     """Count this attempt as a failure unless the address already failed too often recently (for this user
     name, or for all names together); refused attempts are counted towards the lockout's audit row."""
     username, address, moment = typed(username), source(address), now or datetime.now(UTC)
-    since = _iso(moment - FAILURE_WINDOW)
+    since = iso(moment - FAILURE_WINDOW)
     with db.transaction():
         db.lock(f"rtvault login {address}")
         db.execute("DELETE FROM login_attempts WHERE time < ?", (since,))
@@ -78,9 +75,9 @@ def begin_attempt(db: Catalog, address: str, username: str, now: datetime | None
             for_address and for_address[0] >= MAX_ADDRESS_FAILURES)
         _end_lockouts(db, since, None if refused else address)
         if refused:
-            return Attempt(None, _count_refusal(db, address, username, _iso(moment)))
+            return Attempt(None, _count_refusal(db, address, username, iso(moment)))
         attempt = db.insert("INSERT INTO login_attempts (address, username, time) VALUES (?, ?, ?)",
-                            (address, username, _iso(moment)))
+                            (address, username, iso(moment)))
     return Attempt(attempt)
 
 

@@ -6,7 +6,8 @@ and the audit trail exist only here and survive a rebuild.
 
 from __future__ import annotations
 
-from rtvault.catalog.db import Catalog, now_iso
+from rtvault.catalog.db import Catalog
+from rtvault.utc import now_iso
 
 # Tables that `catalog rebuild` empties and refills from the stores, children first.
 INDEX_TABLES = ("locations", "plans", "image_sets", "terms", "versions", "variants", "vocabulary", "physicians",
@@ -229,3 +230,11 @@ def apply_migrations(catalog: Catalog) -> list[str]:
             catalog.execute("INSERT INTO schema_migrations (name, applied) VALUES (?, ?)", (name, now_iso()))
         applied.append(name)
     return applied
+
+
+def open_catalog(url: str, *, migrate: bool = True) -> Catalog:
+    """Connect to the catalog and bring its schema up to date."""
+    catalog = Catalog(url)
+    if migrate:
+        apply_migrations(catalog)
+    return catalog

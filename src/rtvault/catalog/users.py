@@ -25,9 +25,10 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from rtvault.catalog import audit
 from rtvault.catalog.audit import Actor
-from rtvault.catalog.db import Catalog, now_iso
+from rtvault.catalog.db import Catalog
 from rtvault.config.web import Ldap
 from rtvault.errors import DirectoryUnavailable, InputError
+from rtvault.utc import iso, now_iso
 
 ROLES = ("viewer", "operator", "admin")
 SOURCES = ("local", "ldap")
@@ -70,10 +71,6 @@ def role_allows(role: str, needed: str) -> bool:
 
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _user(row: tuple) -> User:
@@ -352,11 +349,11 @@ def create_session(db: Catalog, username: str, address: str, hours: int) -> tupl
     cookie = secrets.token_urlsafe(32)
     now = datetime.now(UTC)
     session = Session(token_hash=_digest(cookie), user=user, csrf=csrf_token(cookie),
-                      expires=_iso(now + timedelta(hours=hours)))
+                      expires=iso(now + timedelta(hours=hours)))
     with db.transaction():
-        db.execute("DELETE FROM sessions WHERE expires <= ?", (_iso(now),))
+        db.execute("DELETE FROM sessions WHERE expires <= ?", (iso(now),))
         db.execute("INSERT INTO sessions (hash, username, csrf, created, expires, address) VALUES (?, ?, '', ?, ?, ?)",
-                   (session.token_hash, user.name, _iso(now), session.expires, address))
+                   (session.token_hash, user.name, iso(now), session.expires, address))
     return cookie, session
 
 

@@ -18,11 +18,12 @@ from rtvault import configured
 from rtvault.config import Config
 from rtvault.copies.checks import Checker, VerifyProblem, classify
 from rtvault.copies.replicate import copy_content
-from rtvault.copies.verify import Budget, VerifyReport, iso, load_state, merge, recheck, save_state, verify
+from rtvault.copies.verify import Budget, VerifyReport, load_state, merge, recheck, save_state, verify
 from rtvault.errors import ConfigError, Problem, RtvaultError, StoreError
 from rtvault.events import NoProgress, Progress
 from rtvault.store import Store
 from rtvault.store.locks import WriterLock
+from rtvault.utc import iso
 
 CONTENT_KINDS = ("object", "tree", "tar")
 ORDER = {"object": 0, "tree": 0, "tar": 0, "checksums": 1, "summary": 1, "override": 1, "record": 2,

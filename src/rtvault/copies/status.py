@@ -26,6 +26,7 @@ from rtvault.store import Store
 from rtvault.store.backend import DirectoryBackend
 from rtvault.store.objects import data_key
 from rtvault.store.repository import tree_key
+from rtvault.utc import iso, parse
 
 MIN_COPIES = 2
 SHOWN = 20  # shortfalls listed for a person; the JSON lists them all
@@ -156,7 +157,7 @@ def _verification(store: Store, status: StoreStatus, cycle_days: int, now: datet
     state = load_state(store)
     status.last_verification = state.last_cycle_completed
     if state.last_cycle_completed:
-        completed = datetime.fromisoformat(state.last_cycle_completed.replace("Z", "+00:00"))
+        completed = parse(state.last_cycle_completed)
         status.verified = now - completed <= timedelta(days=cycle_days)
     keys = {p.key if hasattr(p, "key") else p["key"] for p in state.problems}
     status.verify_problems = len(keys)
@@ -196,7 +197,7 @@ def _lag(status: StoreStatus, target: _Holdings, source: _Holdings, now: datetim
     if missing:
         newest = max(source.snapshot_times[i] for i in missing)
         try:
-            status.lag_age_s = round((now - datetime.fromisoformat(newest.replace("Z", "+00:00"))).total_seconds(), 1)
+            status.lag_age_s = round((now - parse(newest)).total_seconds(), 1)
         except ValueError:
             status.lag_age_s = None
     record = copies_key(str(source.store.info.get("id")))
@@ -238,7 +239,7 @@ def _disk_copies(config: Config, now: datetime) -> dict[str, list[tuple[str, boo
     from rtvault.catalog.volumes import all_volumes, held
 
     found: dict[str, list[tuple[str, bool]]] = {}
-    oldest = (now - timedelta(days=config.verify.cycle_days)).isoformat(timespec="seconds").replace("+00:00", "Z")
+    oldest = iso(now - timedelta(days=config.verify.cycle_days))
     try:
         with open_catalog_for(config) as catalog:
             for volume in all_volumes(catalog):

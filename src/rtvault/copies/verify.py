@@ -37,6 +37,7 @@ from rtvault.copies.checks import Checker, VerifyProblem
 from rtvault.errors import InputError
 from rtvault.events import NoProgress, Progress
 from rtvault.store import Store
+from rtvault.utc import iso, parse
 
 STATE_KEY = "verify/state.json"
 IGNORED_PREFIXES = ("locks/", "tmp/", "verify/", "copies/")  # mutable or staging files: never verified, never
@@ -45,10 +46,6 @@ FOLDERS = ("data/", "trees/", "snapshots/", "archives/")
 TOP_FILES = ("rtvault-store.json",)
 WORKERS = 4  # threads checking keys: two cores are kept busy, a remote store's latency is overlapped
 CHECKPOINT_S = 30.0  # a long run saves its cursor this often, so that a killed run loses little
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
 @dataclass
@@ -64,7 +61,7 @@ class VerifyState:
     def cycle_finished(self) -> bool:
         """The last run reached the end of the keys: the next one starts a new cycle."""
         return (self.cursor is None and self.cycle_started is not None and self.last_cycle_completed is not None
-                and self.last_cycle_completed >= self.cycle_started)
+                and parse(self.last_cycle_completed) >= parse(self.cycle_started))  # `Z` or `+00:00`
 
     def to_json(self) -> dict[str, object]:
         return {**asdict(self), "problems": [p.to_json() for p in self.problems]}

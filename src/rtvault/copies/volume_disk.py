@@ -24,12 +24,13 @@ import re
 import shutil
 import subprocess
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from rtvault.archive import records
 from rtvault.errors import ConfigError, StoreError
 from rtvault.store import Store
+from rtvault.store.integrity import sha256_copy
+from rtvault.utc import now_iso
 
 VOLUME_FILE = "rtvault-volume.json"
 README = "README.txt"
@@ -41,7 +42,6 @@ REDUNDANCY_PERCENT = 10  # of the data's blocks: any damage up to that many bloc
 _RESERVED = {INDEX, MEMBERS, SUMS}
 _ID = re.compile(r"[0-9a-f]{64}")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+-]")
-BLOCK = 1 << 20
 
 README_TEXT = f"""\
 Disque d'archives rtvault / rtvault archive disk
@@ -100,10 +100,6 @@ class OnDisk:
     bytes: int
 
 
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 def fsync_path(path: Path) -> None:
     flags = os.O_RDONLY | (os.O_DIRECTORY if path.is_dir() else 0)
     fd = os.open(path, flags)
@@ -133,11 +129,8 @@ def file_name(record: dict) -> str:
 
 
 def sha256_file(path: Path) -> str:
-    hasher = hashlib.sha256()
     with open(path, "rb") as source:
-        while block := source.read(BLOCK):
-            hasher.update(block)
-    return hasher.hexdigest()
+        return sha256_copy(source)[0]
 
 
 def par2(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -150,15 +143,11 @@ def par2(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 
 def _copy_verified(store: Store, archive_id: str, out: Path) -> int:
     """The stored archive file to `out`, hashed on the way: a copy that does not hash to its id is refused."""
-    hasher, size = hashlib.sha256(), 0
     with store.backend.open(records.tar_key(archive_id)) as source, open(out, "wb") as sink:
-        while block := source.read(BLOCK):
-            hasher.update(block)
-            sink.write(block)
-            size += len(block)
+        digest, size = sha256_copy(source, sink)
         sink.flush()
         os.fsync(sink.fileno())
-    if hasher.hexdigest() != archive_id:
+    if digest != archive_id:
         raise StoreError(f"archive {archive_id[:12]} in {store.location} does not match its id: not copied "
                          "(run `rtvault verify` and `rtvault repair` on the store)")
     return size

@@ -35,6 +35,7 @@ from rtvault.errors import ExitCode, InputError, LockBusy, StoreError
 from rtvault.events import NoProgress, Progress
 from rtvault.report import Line, Report, Verdict, err
 from rtvault.store import Store
+from rtvault.utc import iso, now_iso
 
 LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _TOLERATED = {"lost+found"}  # what mkfs leaves on a fresh ext4 disk
@@ -131,8 +132,8 @@ def init_volume(config: Config, path: Path, label: str) -> Volume:
             raise InputError(f"{path} is not empty ({', '.join(extra[:5])}{' ...' if len(extra) > 5 else ''}): "
                              "give an empty disk or folder")
         identity = {"format": disk.FORMAT, "version": disk.FORMAT_VERSION, "label": label,
-                    "uuid": str(uuid.uuid4()), "created": disk.now_iso()}
-    volume = Volume(label, identity["uuid"], str(path.resolve()), identity["created"], last_seen=disk.now_iso())
+                    "uuid": str(uuid.uuid4()), "created": now_iso()}
+    volume = Volume(label, identity["uuid"], str(path.resolve()), identity["created"], last_seen=now_iso())
     with open_catalog_for(config) as catalog:
         catalog_volumes.register(catalog, volume)  # a label taken by another disk is refused before writing
         disk.write_atomically(path / disk.VOLUME_FILE, json.dumps(identity, indent=1).encode() + b"\n")
@@ -178,15 +179,14 @@ def _described(catalog: Catalog, volume: Volume, root: Path, fresh: dict[str, He
         if held is None:
             folder = root / disk.ARCHIVES / archive_id
             found = disk.describe(folder, archive_id)
-            copied = datetime.fromtimestamp(folder.stat().st_mtime, UTC).isoformat(timespec="seconds")
-            held = Held(archive_id, found.file if found else "", found.bytes if found else 0,
-                        copied.replace("+00:00", "Z"))
+            copied = iso(datetime.fromtimestamp(folder.stat().st_mtime, UTC))
+            held = Held(archive_id, found.file if found else "", found.bytes if found else 0, copied)
         present.append(held)
     return present
 
 
 def _record(catalog: Catalog, volume: Volume, root: Path, present: list[Held], *, verified: bool = False) -> None:
-    catalog_volumes.record_disk(catalog, volume.label, str(root.resolve()), disk.now_iso(), present,
+    catalog_volumes.record_disk(catalog, volume.label, str(root.resolve()), now_iso(), present,
                                 verified=verified)
     place_volume_copies(catalog)
 
@@ -237,7 +237,7 @@ def _copy_all(source: Store, wanted: list[str], root: Path, report: SyncReport, 
                     break
                 raise StoreError(f"cannot write to volume {report.volume} at {root}: {error}") from None
             report.copied.append(written)
-            fresh[archive_id] = Held(archive_id, written.file, written.bytes, disk.now_iso())
+            fresh[archive_id] = Held(archive_id, written.file, written.bytes, now_iso())
             progress.advance()
     finally:
         progress.end()
@@ -266,7 +266,7 @@ def verify_volume(config: Config, label: str, *, path: Path | None = None,
                 progress.end()
             gone = sorted(known.keys() - set(ids))
             report.archives += [Checked(a, "unrepairable", "its folder is gone from the volume") for a in gone]
-            when = disk.now_iso()
+            when = now_iso()
             fresh = {c.archive: Held(c.archive, c.found.file, c.found.bytes,
                                      known[c.archive].copied if c.archive in known else when, when)
                      for c in report.archives if c.found is not None}

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from rtvault.errors import InputError, StoreError
 from rtvault.store import Store
+from rtvault.utc import parse
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ def versions(store: Store, key: str, manifests: list[dict] | None = None) -> lis
 def parse_time(text: str) -> datetime:
     """`2026-11-23 18:00`, `2026-11-23T18:00:00Z`, `2026-11-23`: local time unless a zone is given."""
     try:
-        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        value = parse(text)
     except ValueError:
         raise InputError(f"unreadable date and time {text!r} (expected like 2026-11-23 18:00)") from None
     try:
@@ -61,7 +62,7 @@ def pick_version(found: list[Version], snapshot: str | None, at: str | None) -> 
         return chosen[0]
     if at:
         limit = parse_time(at)
-        before = [v for v in found if datetime.fromisoformat(v.time.replace("Z", "+00:00")) <= limit]
+        before = [v for v in found if parse(v.time) <= limit]
         if not before:
             raise StoreError(f"no version of this patient as early as {at}: the first is from {found[0].time}")
         return before[-1]

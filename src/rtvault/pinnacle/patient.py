@@ -13,6 +13,7 @@ from rtvault.pinnacle.dates import DateProblem, normalise_date, normalise_dateti
 from rtvault.pinnacle.dialects import parse_header
 from rtvault.pinnacle.grammar import PObject, parse_bytes, read_regular
 from rtvault.pinnacle.model import ImageSetInfo, PatientRecord, PlanInfo
+from rtvault.utc import iso
 
 PHYSICIAN_KEYS = {
     "primary": "PrimaryPhysician",
@@ -44,7 +45,7 @@ def integer(obj: PObject | None, key: str) -> int | None:
 
 
 def iso_mtime(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return iso(datetime.fromtimestamp(timestamp, UTC))
 
 
 def _read(path: Path, name: str, warnings: list[Problem]) -> bytes | None:

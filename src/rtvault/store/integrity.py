@@ -1,5 +1,6 @@
 """Integrity hashes of the JSON documents a store writes once and names by id, not by content: snapshot
-manifests (and archive indexes and summaries).
+manifests (and archive indexes and summaries); and `sha256_copy`, the one way a file is hashed while it is
+read or copied (an archive file against its id, a copy on a removable disk).
 
 Content objects and trees are named by their hash, so any change to them is seen. A manifest is named by its
 snapshot id: a change that keeps it valid JSON (a patient's name, a tree hash, a patient dropped) would pass
@@ -15,8 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import BinaryIO
 
 FIELD = "integrity"
+BLOCK = 1 << 20  # bytes read at a time by sha256_copy
 ALGORITHM = "sha256:"
 
 
@@ -55,3 +58,14 @@ def parse(data: bytes) -> dict:
         raise ValueError("not a JSON object")
     sealed(document)
     return document
+
+
+def sha256_copy(source: BinaryIO, sink: BinaryIO | None = None) -> tuple[str, int]:
+    """Read `source` to its end, writing every block to `sink` when one is given: (SHA-256 hex, bytes read)."""
+    hasher, size = hashlib.sha256(), 0
+    while block := source.read(BLOCK):
+        hasher.update(block)
+        if sink is not None:
+            sink.write(block)
+        size += len(block)
+    return hasher.hexdigest(), size

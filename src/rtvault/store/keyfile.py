@@ -14,7 +14,6 @@ import hashlib
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -25,6 +24,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from rtvault.errors import StoreError
 from rtvault.store.backend import Backend
+from rtvault.utc import now_iso
 
 KEY_FILES = ("keys/master.json", "keys/master-copy.json")
 SCRYPT = {"n": 2**17, "r": 8, "p": 1}  # 128 MiB and about 0.4 s per derivation
@@ -85,7 +85,7 @@ def wrap(master: MasterKey, passphrase: bytes, kdf: dict[str, int] | None = None
     record = {"format": "rtvault-key", "version": 1, "key_id": master.key_id.hex(), "cipher": "AES-256-GCM",
               "kdf": {"name": "scrypt", **params, "salt": _b64(salt)}, "nonce": _b64(nonce),
               "wrapped_key": _b64(wrapping.encrypt(nonce, master.secret, _WRAP_AAD + master.key_id)),
-              "written": datetime.now(UTC).isoformat(timespec="seconds")}
+              "written": now_iso()}
     return json.dumps(record, indent=2).encode("ascii") + b"\n"
 
 

@@ -33,7 +33,9 @@ from rtvault.errors import (
     Unauthorized,
     http_status,
 )
-from rtvault.web.app import (
+from rtvault.web.params import read_params
+from rtvault.web.security import local_path
+from rtvault.web.site import (
     SESSION_COOKIE,
     Site,
     check_csrf,
@@ -42,8 +44,6 @@ from rtvault.web.app import (
     record_refusal,
     remember_language,
 )
-from rtvault.web.params import read_params
-from rtvault.web.security import local_path
 
 LOGIN_COOKIE = "rtvault_login"
 
