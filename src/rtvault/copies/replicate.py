@@ -23,8 +23,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import BinaryIO, cast
 
-import zstandard
-
+from rtvault import utc
 from rtvault.archive import records
 from rtvault.config import Config
 from rtvault.configured import open_store
@@ -34,7 +33,7 @@ from rtvault.store import Store, integrity
 from rtvault.store.backend import Backend
 from rtvault.store.locks import WriterLock
 from rtvault.store.objects import BLOCK, data_key, verify_object
-from rtvault.store.repository import parse_manifest, tree_key
+from rtvault.store.repository import decode_tree, parse_manifest, tree_key
 
 WORKERS = 4  # reading, hashing and zstd release the GIL; measured in bench/replicate.py
 REPLICATED = ("data/", "trees/", "archives/", "snapshots/")  # never locks/, tmp/, copies/ or the format file
@@ -139,12 +138,7 @@ def _copy_tree(source: Backend, target: Backend, digest: str) -> int:
 
 
 def _check_tree(raw: bytes, digest: str) -> None:
-    try:
-        plain = zstandard.ZstdDecompressor().decompress(raw, max_output_size=1 << 30)
-    except zstandard.ZstdError as error:
-        raise StoreError(f"{tree_key(digest)} is damaged: {error}") from None
-    if hashlib.sha256(plain).hexdigest() != digest:
-        raise StoreError(f"{tree_key(digest)} is damaged: its content does not match its name")
+    decode_tree(raw, digest)
 
 
 def _copy_tar(source: Backend, target: Backend, archive_id: str) -> int:
@@ -295,7 +289,7 @@ def _is_record(key: str) -> bool:
 
 def _manifest_time(source: Store, key: str) -> datetime | None:
     try:
-        return datetime.fromisoformat(json.loads(source.backend.get(key))["time"].replace("Z", "+00:00"))
+        return utc.parse(json.loads(source.backend.get(key))["time"])
     except (ValueError, KeyError, StoreError):
         return None
 
@@ -311,7 +305,7 @@ def _lag(source: Store, wanted: set[str], present: set[str], summary: ReplicateS
 
 def _record(source: Store, target: Store, summary: ReplicateSummary) -> None:
     data = {"source_id": source.info.get("id"), "source": source.location, "target_id": target.info.get("id"),
-            "time": datetime.now(UTC).isoformat(timespec="seconds"), **summary.to_json()}
+            "time": utc.now_iso(), **summary.to_json()}
     key, text = copies_key(str(source.info.get("id"))), json.dumps(data, indent=1).encode() + b"\n"
     if target.backend.exists(key):  # the one file a replication rewrites, atomically
         target.backend.replace(key, text)

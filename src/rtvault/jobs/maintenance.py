@@ -10,8 +10,8 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 
+from rtvault import utc
 from rtvault.archive import records
 from rtvault.config import Config
 from rtvault.errors import CheckFailed, Problem, StoreError
@@ -230,7 +230,7 @@ def forget(config: Config, store: Store, *, dry_run: bool = False) -> Forgotten:
     warnings: list[Problem] = []
     with WriterLock(store.backend, "forget", config.backup.lock_lease_seconds, warnings.append):
         manifests = store.manifests()
-        times = [(m["id"], datetime.fromisoformat(m["time"].replace("Z", "+00:00"))) for m in manifests]
+        times = [(m["id"], utc.parse(m["time"])) for m in manifests]
         decisions = keep_last_complete(apply_retention(times, config.retention), {
             m["id"]: {p["path"]: bool(p.get("incomplete")) for p in m["patients"]} for m in manifests})
         if not dry_run:

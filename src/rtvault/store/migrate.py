@@ -14,9 +14,8 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 
-from rtvault import __version__
+from rtvault import __version__, utc
 from rtvault.errors import Problem, StoreError
 from rtvault.events import NoProgress, Progress
 from rtvault.store.objects import verify_object
@@ -90,7 +89,7 @@ def migrate(store: Store, ensure_held: Callable[[], None], progress: Progress | 
     packed.flush()  # packs, then their index, durable before anything relies on them
     if store.version == 1:
         ensure_held()
-        info = {**store.info, "version": 2, "migrated": datetime.now(UTC).isoformat(timespec="seconds"),
+        info = {**store.info, "version": 2, "migrated": utc.now_iso(),
                 "migrated_by": f"rtvault {__version__}"}
         base.replace(FORMAT_FILE, json.dumps(info, indent=2).encode() + b"\n")
         base.barrier()

@@ -14,12 +14,12 @@ import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import zstandard
 
-from rtvault import __version__
+from rtvault import __version__, utc
 from rtvault.errors import StoreError
 from rtvault.store import integrity
 from rtvault.store.backend import TMP_DIR, Backend, DirectoryBackend
@@ -48,6 +48,17 @@ def new_snapshot_id(time: datetime) -> str:
 def _json_bytes(data: object) -> bytes:
     # ASCII-only JSON: file names that are not UTF-8 survive as \udcXX escapes, and any reader decodes it.
     return json.dumps(data, sort_keys=True, separators=(",", ":")).encode("ascii")
+
+
+def decode_tree(raw: bytes, digest: str) -> bytes:
+    """A stored tree's JSON bytes, checked against its name; StoreError when it is damaged."""
+    try:
+        data = zstandard.ZstdDecompressor().decompress(raw, max_output_size=1 << 30)
+    except zstandard.ZstdError as error:
+        raise StoreError(f"{tree_key(digest)} is damaged: {error}") from None
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise StoreError(f"{tree_key(digest)} is damaged: its content does not match its name")
+    return data
 
 
 def parse_manifest(data: bytes) -> dict:
@@ -125,7 +136,7 @@ class Store:
     @classmethod
     def _create(cls, backend: Backend) -> Store:
         info = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "id": uuid.uuid4().hex,
-                "created": datetime.now(UTC).isoformat(timespec="seconds"), "hash": "sha256",
+                "created": utc.now_iso(), "hash": "sha256",
                 "compression": "zstd", "created_by": f"rtvault {__version__}"}
         backend.put(FORMAT_FILE, json.dumps(info, indent=2).encode() + b"\n", durable=True)
         return cls.of(backend, info)
@@ -162,14 +173,7 @@ class Store:
         return digest
 
     def get_tree(self, digest: str) -> dict:
-        raw = self.backend.get(tree_key(digest))
-        try:
-            data = zstandard.ZstdDecompressor().decompress(raw, max_output_size=1 << 30)
-        except zstandard.ZstdError as error:
-            raise StoreError(f"{tree_key(digest)} is damaged: {error}") from None
-        if hashlib.sha256(data).hexdigest() != digest:
-            raise StoreError(f"{tree_key(digest)} is damaged: its content does not match its name")
-        return json.loads(data)
+        return json.loads(decode_tree(self.backend.get(tree_key(digest)), digest))
 
     def save_snapshot(self, manifest: dict) -> None:
         manifest = integrity.seal({**manifest, "format": MANIFEST_FORMAT, "host": socket.gethostname(),
