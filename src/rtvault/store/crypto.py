@@ -21,8 +21,9 @@ from typing import Any, BinaryIO
 from cryptography.exceptions import InvalidTag
 
 from rtvault.errors import StoreError
-from rtvault.store.backend import Backend, PositionedReader, Staged, read_exact
+from rtvault.store.backend import Backend, Staged
 from rtvault.store.keyfile import MasterKey, create_master, is_encrypted, load_master
+from rtvault.store.readers import PositionedReader, read_exact
 
 MAGIC = b"RTVE"
 VERSION = 1

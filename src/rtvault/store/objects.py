@@ -16,7 +16,8 @@ from typing import BinaryIO
 import zstandard
 
 from rtvault.errors import StoreError, os_failure
-from rtvault.store.backend import Backend, read_exact
+from rtvault.store.backend import Backend
+from rtvault.store.readers import read_exact
 
 BLOCK = 1 << 20
 SMALL = 2 << 20  # files up to this size are hashed first, and not compressed at all when already stored;

@@ -30,7 +30,8 @@ from typing import Any, BinaryIO, NamedTuple
 import zstandard
 
 from rtvault.errors import Problem, StoreError
-from rtvault.store.backend import Backend, PositionedReader, Staged, read_exact
+from rtvault.store.backend import Backend, Staged
+from rtvault.store.readers import PositionedReader, read_exact
 
 PACKED = ("data/", "trees/")
 HIDDEN = ("packs/", "index/")  # what the logical view of the store does not show

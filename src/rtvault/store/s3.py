@@ -24,7 +24,8 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError, NoCredentialsError
 
 from rtvault.errors import StoreError, os_failure
-from rtvault.store.backend import GuardedFile, PositionedReader
+from rtvault.store.backend import GuardedFile
+from rtvault.store.readers import PositionedReader
 
 MULTIPART_THRESHOLD = 64 << 20
 MULTIPART_CHUNK = 16 << 20
