@@ -17,6 +17,7 @@ from rtvault.config import Config
 from rtvault.errors import CheckFailed, Problem, StoreError
 from rtvault.events import NoProgress, Progress
 from rtvault.jobs.catalog import refresh_quietly
+from rtvault.jobs.pool import in_threads, read_order
 from rtvault.report import OK, Line, Report, Verdict
 from rtvault.store import Store, integrity
 from rtvault.store.locks import WriterLock
@@ -92,24 +93,31 @@ def _manifests(store: Store, report: CheckReport) -> list[dict]:
 
 
 def referenced(store: Store, manifests: list[dict], report: CheckReport) -> tuple[set[str], set[str]]:
-    """The trees and objects that the given snapshots need; missing or damaged trees become problems."""
+    """The trees and objects that the given snapshots need; missing or damaged trees become problems (one for
+    each snapshot naming them). Trees are read by a few threads, each once."""
+    roots = [(manifest["id"], path, digest) for manifest in manifests for path, digest in _roots(manifest)]
+    wanted = list(dict.fromkeys(digest for _id, _path, digest in roots))
+    with in_threads(wanted, lambda digest, _stop: {f["hash"] for f in store.get_tree(digest)["files"]}) as done:
+        loaded = {outcome.item: outcome for outcome in done}
     trees: set[str] = set()
     objects: set[str] = set()
-    for manifest in manifests:
-        roots = [(p["path"], p["tree"]) for p in manifest["patients"]]
-        if manifest.get("other"):
-            roots.append(("(root files)", manifest["other"]["tree"]))
-        for path, digest in roots:
-            if digest in trees:
-                continue
-            try:
-                tree = store.get_tree(digest)
-            except StoreError as error:
-                report.problems.append(Problem(f"snapshots/{manifest['id']}.json", f"{path}: {error}"))
-                continue
+    for snapshot, path, digest in roots:
+        outcome = loaded[digest]
+        if isinstance(outcome.error, StoreError):
+            report.problems.append(Problem(snapshot_key(snapshot), f"{path}: {outcome.error}"))
+        elif outcome.error is not None:
+            raise outcome.error
+        elif digest not in trees:
             trees.add(digest)
-            objects.update(f["hash"] for f in tree["files"])
+            objects.update(outcome.result or ())
     return trees, objects
+
+
+def _roots(manifest: dict) -> list[tuple[str, str]]:
+    roots = [(p["path"], p["tree"]) for p in manifest["patients"]]
+    if manifest.get("other"):
+        roots.append(("(root files)", manifest["other"]["tree"]))
+    return roots
 
 
 def archive_objects(store: Store) -> set[str]:
@@ -135,6 +143,30 @@ def _check_archives(store: Store, report: CheckReport, read_data: bool) -> None:
         report.archives += 1
 
 
+def _read_objects(store: Store, digests: list[str], report: CheckReport, progress: Progress) -> None:
+    """Re-hash every object on a few threads; damaged ones become problems, in the order of `digests`."""
+    damaged: dict[str, StoreError] = {}
+    order = [digests[i] for i in read_order(digests)]
+    progress.begin("Reading every object", len(digests))
+    try:
+        with in_threads(order, lambda digest, _stop: verify_object(store.backend, digest)) as done:
+            for outcome in done:
+                if isinstance(outcome.error, StoreError):
+                    damaged[outcome.item] = outcome.error
+                elif outcome.error is not None:
+                    raise outcome.error
+                else:
+                    report.bytes_read += outcome.result or 0
+                    report.objects_read += 1
+                progress.advance()
+    finally:
+        progress.end()
+    for digest in digests:
+        if digest in damaged:
+            key = data_key(digest)
+            report.problems.append(Problem(key, str(damaged[digest]).removeprefix(f"{key} ")))
+
+
 def check_store(store: Store, *, read_data: bool = False, progress: Progress | None = None) -> CheckReport:
     """Every snapshot's trees and objects exist; with read_data, every stored object is re-hashed."""
     progress = progress or NoProgress()
@@ -153,18 +185,7 @@ def check_store(store: Store, *, read_data: bool = False, progress: Progress | N
     for digest in sorted(needed - stored):
         report.problems.append(Problem(data_key(digest), "missing: a snapshot needs it"))
     if read_data:
-        progress.begin("Reading every object", len(stored))
-        try:
-            for digest in sorted(stored):
-                try:
-                    report.bytes_read += verify_object(store.backend, digest)
-                    report.objects_read += 1
-                except StoreError as error:
-                    key = data_key(digest)
-                    report.problems.append(Problem(key, str(error).removeprefix(f"{key} ")))
-                progress.advance()
-        finally:
-            progress.end()
+        _read_objects(store, sorted(stored), report, progress)
     return report
 
 

@@ -12,7 +12,10 @@ and the newest older version that may be whole. A store that stops answering alt
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -21,6 +24,7 @@ from pathlib import Path
 from rtvault.errors import InputError, PartialResult, StoreError, os_failure
 from rtvault.events import NoProgress, Progress
 from rtvault.jobs.history import Version, pick_version, versions
+from rtvault.jobs.pool import in_threads, read_order
 from rtvault.store import Store
 from rtvault.store.backend import Backend, sync_filesystem
 from rtvault.store.objects import contents
@@ -99,16 +103,18 @@ def safe_target(destination: Path, base: str, name: str, *, directory: bool = Fa
 
 
 def _make_parents(destination: Path, target: Path) -> None:
-    """Create target's parent directories, refusing any existing one that is a symlink (it could lead out)."""
+    """Create target's parent directories, refusing any existing one that is a symlink (it could lead out).
+    Several threads may create the same parent at once: whoever made it, each checks what is there."""
     current = destination
     for piece in target.parent.relative_to(destination).parts:
         current = current / piece
-        if os.path.islink(current):
+        with contextlib.suppress(FileExistsError):
+            current.mkdir()
+        mode = os.lstat(current).st_mode
+        if stat.S_ISLNK(mode):
             raise InputError(f"refusing to write under {current}: it is a symbolic link, which could lead "
                              f"outside {destination}; choose an empty destination")
-        if not current.exists():
-            current.mkdir()
-        elif not current.is_dir():
+        if not stat.S_ISDIR(mode):
             raise InputError(f"refusing to write under {current}: it is not a directory; choose an empty destination")
 
 
@@ -133,6 +139,10 @@ class _Unreadable(Exception):
     def __init__(self, error: Exception) -> None:
         super().__init__(str(error))
         self.error = error
+
+
+class _Stopped(Exception):
+    """The restore stopped (an error elsewhere, Ctrl-C) while this file was being written: it is not kept."""
 
 
 def plan(destination: Path, base: str, files: list[dict], dirs: list[dict],
@@ -162,7 +172,7 @@ def _check_conflicts(destination: Path, planned: list[Planned], force: bool) -> 
                          "nothing was written: choose an empty directory or use --force to overwrite")
 
 
-def _write_file(destination: Path, item: Planned) -> int:
+def _write_file(destination: Path, item: Planned, stop: threading.Event) -> int:
     target, entry = item.target, item.entry
     _make_parents(destination, target)
     if os.path.islink(target) or os.path.isdir(target):
@@ -176,6 +186,8 @@ def _write_file(destination: Path, item: Planned) -> int:
         with os.fdopen(fd, "wb") as out:
             blocks = item.blocks()
             while True:
+                if stop.is_set():
+                    raise _Stopped
                 try:
                     block = next(blocks)
                 except StopIteration:
@@ -214,6 +226,29 @@ def _still_answers(backend: Backend, error: Exception) -> None:
         raise error
 
 
+def _write_all(destination: Path, planned: list[Planned], summary: RestoreSummary, progress: Progress,
+               backend: Backend | None) -> None:
+    """Each file read, verified and written whole by one of a few threads; this thread counts, reports progress
+    and decides on each failure. Files that could not be read are named in plan order, whatever the timing."""
+    unreadable: list[tuple[int, Exception]] = []
+    order = read_order([item.entry.get("hash") for item in planned])
+    with in_threads(order, lambda i, stop: _write_file(destination, planned[i], stop)) as done:
+        for outcome in done:
+            if isinstance(outcome.error, _Unreadable):
+                if backend is None:
+                    raise outcome.error.error from None
+                _still_answers(backend, outcome.error.error)
+                unreadable.append((outcome.item, outcome.error.error))
+            elif outcome.error is not None:
+                raise outcome.error
+            else:
+                summary.bytes += outcome.result or 0
+                summary.files += 1
+            progress.advance(planned[outcome.item].entry["size"])
+    for index, error in sorted(unreadable, key=lambda failure: failure[0]):
+        summary.file_failed(planned[index], error, planned)
+
+
 def write_planned(destination: Path, planned: list[Planned], dirs: list[tuple[Path, dict]], force: bool,
                   summary: RestoreSummary, progress: Progress, backend: Backend | None = None) -> None:
     """Write planned files (nothing at all if one exists, unless forced), then directory modes and mtimes. With
@@ -229,16 +264,7 @@ def write_planned(destination: Path, planned: list[Planned], dirs: list[tuple[Pa
             destination.chmod(0o700)
         progress.begin("Restoring", sum(p.entry["size"] for p in planned))
         try:
-            for item in planned:
-                try:
-                    summary.bytes += _write_file(destination, item)
-                    summary.files += 1
-                except _Unreadable as failure:
-                    if backend is None:
-                        raise failure.error from None
-                    _still_answers(backend, failure.error)
-                    summary.file_failed(item, failure.error, planned)
-                progress.advance(item.entry["size"])
+            _write_all(destination, planned, summary, progress, backend)
         finally:
             progress.end()
         _finish_dirs(destination, dirs)
@@ -253,9 +279,13 @@ def _restore_trees(store: Store, destination: Path, trees: list[tuple[str, str]]
     or colliding paths) is named in `summary.failed`, while the store still answers."""
     planned: list[Planned] = []
     dirs: list[tuple[Path, dict]] = []
-    for base, digest in trees:
+    with in_threads(range(len(trees)), lambda i, _stop: store.get_tree(trees[i][1])) as done:
+        loaded = {outcome.item: outcome for outcome in done}
+    for index, (base, digest) in enumerate(trees):
         try:
-            tree = store.get_tree(digest)
+            if (error := loaded[index].error) is not None:
+                raise error
+            tree = loaded[index].result
             files, tree_dirs = plan(destination, base, tree["files"], tree["dirs"], contents(store.backend), digest)
         except StoreError as error:
             _still_answers(store.backend, error)
