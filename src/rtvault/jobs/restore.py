@@ -102,9 +102,13 @@ def safe_target(destination: Path, base: str, name: str, *, directory: bool = Fa
     return destination.joinpath(*pieces)
 
 
-def _make_parents(destination: Path, target: Path) -> None:
+def _make_parents(destination: Path, target: Path, checked: set[str] | None = None) -> None:
     """Create target's parent directories, refusing any existing one that is a symlink (it could lead out).
-    Several threads may create the same parent at once: whoever made it, each checks what is there."""
+    Several threads may create the same parent at once: whoever made it, each checks what is there. A parent
+    in `checked` was made and checked for an earlier file of this restore."""
+    parent = os.path.dirname(target)
+    if checked is not None and parent in checked:
+        return
     current = destination
     for piece in target.parent.relative_to(destination).parts:
         current = current / piece
@@ -116,6 +120,8 @@ def _make_parents(destination: Path, target: Path) -> None:
                              f"outside {destination}; choose an empty destination")
         if not stat.S_ISDIR(mode):
             raise InputError(f"refusing to write under {current}: it is not a directory; choose an empty destination")
+    if checked is not None:
+        checked.add(parent)
 
 
 Blocks = Callable[[], Iterator[bytes]]
@@ -155,14 +161,15 @@ def plan(destination: Path, base: str, files: list[dict], dirs: list[dict],
 
 
 def _refuse_collisions(base: str, files: list[Planned]) -> None:
-    names = {f.target for f in files}
+    names = {f.entry["name"] for f in files}  # checked names: no empty, "." or ".." piece, so one spelling each
     if len(names) != len(files):
         raise StoreError(f"the store's tree for {base or 'the root'} names a file twice: the store is damaged")
-    for item in files:
-        clash = next((parent for parent in item.target.parents if parent in names), None)
-        if clash is not None:
-            raise StoreError(f"the store's tree for {base or 'the root'} names {clash.name} both as a file and a "
-                             "directory: the store is damaged")
+    for name in names:
+        while "/" in name:
+            name = name.rsplit("/", 1)[0]
+            if name in names:
+                raise StoreError(f"the store's tree for {base or 'the root'} names {name.rsplit('/', 1)[-1]} both as "
+                                 "a file and a directory: the store is damaged")
 
 
 def _check_conflicts(destination: Path, planned: list[Planned], force: bool) -> None:
@@ -172,37 +179,62 @@ def _check_conflicts(destination: Path, planned: list[Planned], force: bool) -> 
                          "nothing was written: choose an empty directory or use --force to overwrite")
 
 
-def _write_file(destination: Path, item: Planned, stop: threading.Event) -> int:
-    target, entry = item.target, item.entry
-    _make_parents(destination, target)
-    if os.path.islink(target) or os.path.isdir(target):
-        raise InputError(f"refusing to replace {target}: it is a symbolic link or a directory; choose an empty "
-                         "destination")
-    temp = target.with_name(f".{target.name}.rtvault-partial")
-    if os.path.lexists(temp):
-        os.unlink(temp)  # left by a killed restore, or planted: never followed, never written through
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+class _Writer:
+    """Writes planned files from several threads, each file whole: under a temporary name, verified while
+    written, mode and mtime set, then renamed; each parent directory made and checked once."""
+
+    def __init__(self, destination: Path) -> None:
+        self.destination = destination
+        self.checked: set[str] = set()
+
+    def write(self, item: Planned, stop: threading.Event) -> int:
+        target, entry = item.target, item.entry
+        _make_parents(self.destination, target, self.checked)
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_ISLNK(mode := os.lstat(target).st_mode) or stat.S_ISDIR(mode):
+                raise InputError(f"refusing to replace {target}: it is a symbolic link or a directory; choose an "
+                                 "empty destination")
+        temp = os.path.join(os.path.dirname(target), f".{target.name}.rtvault-partial")
+        fd = _create(temp)
+        renamed = False
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for block in _content(item, stop):
+                    out.write(block)
+                out.flush()
+                os.fchmod(out.fileno(), entry["mode"])
+                os.utime(out.fileno(), ns=(entry["mtime_ns"], entry["mtime_ns"]))
+            os.replace(temp, target)
+            renamed = True
+        finally:
+            if not renamed:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(temp)
+        return entry["size"]
+
+
+def _create(temp: str) -> int:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
     try:
-        with os.fdopen(fd, "wb") as out:
-            blocks = item.blocks()
-            while True:
-                if stop.is_set():
-                    raise _Stopped
-                try:
-                    block = next(blocks)
-                except StopIteration:
-                    break
-                except (StoreError, OSError) as error:  # reading the store, not writing the destination
-                    raise _Unreadable(error) from None
-                out.write(block)
-            out.flush()
-            os.fchmod(out.fileno(), entry["mode"])
-            os.utime(out.fileno(), ns=(entry["mtime_ns"], entry["mtime_ns"]))
-        os.replace(temp, target)
-    finally:
-        if os.path.lexists(temp):
-            os.unlink(temp)
-    return entry["size"]
+        return os.open(temp, flags, 0o600)
+    except FileExistsError:
+        os.unlink(temp)  # left by a killed restore, or planted: never followed, never written through
+        return os.open(temp, flags, 0o600)
+
+
+def _content(item: Planned, stop: threading.Event) -> Iterator[bytes]:
+    """The file's verified blocks; a store that cannot give them is `_Unreadable`, a stop is `_Stopped`."""
+    blocks = item.blocks()
+    while True:
+        if stop.is_set():
+            raise _Stopped
+        try:
+            block = next(blocks)
+        except StopIteration:
+            return
+        except (StoreError, OSError) as error:  # reading the store, not writing the destination
+            raise _Unreadable(error) from None
+        yield block
 
 
 def _finish_dirs(destination: Path, dirs: list[tuple[Path, dict]]) -> None:
@@ -231,8 +263,8 @@ def _write_all(destination: Path, planned: list[Planned], summary: RestoreSummar
     """Each file read, verified and written whole by one of a few threads; this thread counts, reports progress
     and decides on each failure. Files that could not be read are named in plan order, whatever the timing."""
     unreadable: list[tuple[int, Exception]] = []
-    order = read_order([item.entry.get("hash") for item in planned])
-    with in_threads(order, lambda i, stop: _write_file(destination, planned[i], stop)) as done:
+    order, writer = read_order([item.entry.get("hash") for item in planned]), _Writer(destination)
+    with in_threads(order, lambda i, stop: writer.write(planned[i], stop)) as done:
         for outcome in done:
             if isinstance(outcome.error, _Unreadable):
                 if backend is None:
