@@ -18,16 +18,15 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sections import write_section  # bench/sections.py
+from tools import EXCLUDES, Borg, Measure, Restic, Rtvault, Tool, ensure_tools, wait_quiet  # bench/tools.py
 
-EXCLUDES = (".auto.plan*", "*.ErrorLog", "*.Transcript", "*~")  # rtvault's default [source.pinnacle] exclude
 BENCH = Path(__file__).resolve().parent
 MB_PER_PATIENT = 18.9e6  # measured at --image-mb 8, seed 1: a first guess, corrected after generation
 TOOLS = ("rtvault", "restic", "borg")
@@ -36,135 +35,11 @@ MEASURES: dict[str, tuple[str, str, float | None]] = {  # measure: label, unit, 
     "nochange_backup": ("no-change backup", "s", 0.5),
     "day1_backup": ("backup after one evolved day", "s", 0.5),
     "restore_patient": ("restore of one patient", "s", 0.5),
-    "restore_all": ("restore of everything", "s", None),
+    "restore_all": ("restore of everything, cold cache", "s", 0.7),
+    "check_read_data": ("check reading every object, cold cache", "s", 0.7),
     "store_bytes": ("store size after {days} evolved days", "MB", 1.05),
     "peak_rss_kb": ("peak RSS over all steps", "MB", 1.0),
 }
-
-
-@dataclass
-class Measure:
-    wall_s: float
-    cpu_s: float
-    maxrss_kb: int
-    others_cpu_s: float  # CPU time the rest of the machine used meanwhile: the machine is shared
-
-
-def busy_s() -> float:
-    """CPU seconds the whole machine has been busy since boot (/proc/stat: all but idle and iowait)."""
-    ticks = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
-
-
-def wait_quiet(limit_s: int = 60) -> None:
-    """The machine may be shared: wait, at most limit_s, for a second in which others used < 10 % of a CPU."""
-    for _ in range(limit_s):
-        before = busy_s()
-        time.sleep(1)
-        if busy_s() - before < 0.1:
-            return
-
-
-class Tool:
-    """One backup program: how to init, back up and restore with it; runs its commands and measures them."""
-
-    name = ""
-
-    def __init__(self, work: Path, db: Path) -> None:
-        self.db = db
-        self.repo = work / "repos" / self.name
-        self.log = work / "logs" / f"{self.name}.log"
-        self.env: dict[str, str] = {}
-        self.init_cmd: list[str] = []
-
-    def run(self, cmd: list[str], cwd: Path) -> Measure:
-        with open(self.log, "ab") as out:
-            out.write(f"\n$ {' '.join(cmd)}\n".encode())
-            out.flush()
-            start, busy = time.perf_counter(), busy_s()
-            proc = subprocess.Popen(cmd, cwd=cwd, env={**os.environ, **self.env}, stdin=subprocess.DEVNULL,
-                                    stdout=out, stderr=out)
-            _pid, status, usage = os.wait4(proc.pid, 0)
-            wall, busy = time.perf_counter() - start, busy_s() - busy
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0:
-            tail = self.log.read_text(errors="replace")[-4000:]
-            raise SystemExit(f"{self.name} failed (exit {proc.returncode}): {' '.join(cmd)}\n{tail}")
-        cpu = usage.ru_utime + usage.ru_stime
-        return Measure(round(wall, 3), round(cpu, 3), usage.ru_maxrss, round(max(busy - cpu, 0), 2))
-
-    def backup_cmd(self, tag: str) -> list[str]:
-        raise NotImplementedError
-
-    def restore_cmd(self, target: Path, patient: str | None) -> tuple[list[str], Path]:
-        """The command restoring one patient (relative path) or all, and where it puts the database root."""
-        raise NotImplementedError
-
-
-class Rtvault(Tool):
-    name = "rtvault"
-
-    def __init__(self, work: Path, db: Path) -> None:
-        super().__init__(work, db)
-        config = work / "rtvault.toml"
-        config.write_text(f'[source.pinnacle]\nroot = "{db}"\n[stores.primary]\npath = "{self.repo}"\n')
-        self.base = [sys.executable, "-m", "rtvault", "--config", str(config)]
-        self.init_cmd = [*self.base, "init"]
-
-    def backup_cmd(self, tag: str) -> list[str]:
-        return [*self.base, "backup"]
-
-    def restore_cmd(self, target: Path, patient: str | None) -> tuple[list[str], Path]:
-        what = ["--patient", patient] if patient else ["--all"]
-        return [*self.base, "restore", *what, "--to", str(target)], target
-
-
-class Restic(Tool):
-    name = "restic"
-
-    def __init__(self, work: Path, db: Path) -> None:
-        super().__init__(work, db)
-        self.env = {"RESTIC_PASSWORD": "x", "RESTIC_CACHE_DIR": str(work / "cache" / "restic")}
-        self.base = ["restic", "-r", str(self.repo)]
-        self.init_cmd = [*self.base, "init", "--repository-version", "2"]
-
-    def backup_cmd(self, tag: str) -> list[str]:
-        excludes = [arg for pattern in EXCLUDES for arg in ("--exclude", pattern)]
-        return [*self.base, "backup", str(self.db), "--compression", "auto", "--tag", tag, *excludes]
-
-    def restore_cmd(self, target: Path, patient: str | None) -> tuple[list[str], Path]:
-        include = ["--include", str(self.db / patient)] if patient else []
-        return [*self.base, "restore", "latest", "--target", str(target), *include], target / self.db.relative_to("/")
-
-
-class Borg(Tool):
-    name = "borg"
-    last_tag = ""  # the archive to extract: the latest
-
-    def __init__(self, work: Path, db: Path) -> None:
-        super().__init__(work, db)
-        self.env = {"BORG_PASSPHRASE": "x", "BORG_BASE_DIR": str(work / "cache" / "borg"),
-                    "BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK": "yes", "BORG_RELOCATED_REPO_ACCESS_IS_OK": "yes"}
-        self.init_cmd = ["borg", "init", "--encryption=none", str(self.repo)]
-
-    def backup_cmd(self, tag: str) -> list[str]:
-        excludes = [arg for pattern in EXCLUDES for arg in ("--exclude", f"sh:**/{pattern}")]
-        self.last_tag = tag
-        return ["borg", "create", "--compression", "zstd,3", *excludes, f"{self.repo}::{tag}", self.db.name]
-
-    def restore_cmd(self, target: Path, patient: str | None) -> tuple[list[str], Path]:
-        paths = [f"{self.db.name}/{patient}"] if patient else []
-        return ["borg", "extract", f"{self.repo}::{self.last_tag}", *paths], target / self.db.name
-
-
-def ensure_tools() -> None:
-    """Install restic and borg from Debian's packages when missing (needs root, non-interactive)."""
-    if shutil.which("restic") and shutil.which("borg"):
-        return
-    if os.geteuid() != 0:
-        raise SystemExit("restic or borg is missing: run as root, or `apt-get install -y restic borgbackup`")
-    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "restic", "borgbackup"]):
-        subprocess.run(cmd, check=True, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
 
 
 def apparent_bytes(path: Path) -> int:
@@ -199,17 +74,17 @@ def rtvault_cli(args: list[str], log: Path) -> None:
         subprocess.run([sys.executable, "-m", "rtvault", *args], check=True, stdout=out)
 
 
-def generate(db: Path, size_gb: float, image_mb: int, log: Path) -> dict[str, object]:
-    """Generate at least size_gb GiB (apparent size); regenerate with more patients when short."""
+def generate(db: Path, size_gb: float, image_mb: float, patients: int | None, log: Path) -> dict[str, object]:
+    """Generate `patients`, or at least size_gb GiB (apparent size): regenerated with more patients when short."""
     target = int(size_gb * 2**30)
-    n = math.ceil(target / MB_PER_PATIENT * 1.03)
+    n = patients or math.ceil(target / MB_PER_PATIENT * 1.03)
     while True:
         shutil.rmtree(db, ignore_errors=True)
         rtvault_cli(["demo", "generate", "--out", str(db), "--patients", str(n), "--seed", "1",
                      "--image-mb", str(image_mb)], log)
         size = apparent_bytes(db)
         print(f"generated {n} patients, {size / 1e9:.2f} GB", flush=True)
-        if size >= target:
+        if patients or size >= target:
             return {"patients": n, "image_mb": image_mb, "bytes": size, "files": sum(len(f[2]) for f in os.walk(db))}
         n = math.ceil(n * target / size * 1.02)
 
@@ -234,12 +109,14 @@ class Bench:
         self.verified: dict[str, dict[str, str]] = {}
         self.count = 0
 
-    def each(self, step: str, action: Callable[[Tool], Measure]) -> None:
+    def each(self, step: str, action: Callable[[Tool], Measure], *, cold: bool = False) -> None:
         shift = self.count % len(self.tools)
         self.count += 1
         for tool in self.tools[shift:] + self.tools[:shift]:
             wait_quiet()
             os.sync()  # no tool pays for the write-back of the previous one's files (nor the generator's)
+            if cold:  # every tool reads its repository from the disk, as after a disaster
+                Path("/proc/sys/vm/drop_caches").write_text("3\n")
             self.steps.setdefault(step, {})[tool.name] = asdict(measure := action(tool))
             print(f"  {step:16} {tool.name:8} {measure.wall_s:8.2f} s  cpu {measure.cpu_s:8.2f} s  "
                   f"rss {measure.maxrss_kb / 1024:7.0f} MB  others {measure.others_cpu_s:6.2f} s", flush=True)
@@ -253,14 +130,14 @@ class Bench:
             self.verified.setdefault(step, {})[tool.name] = compare(expected, root)
             shutil.rmtree(target)
             return measure
-        self.each(step, action)
+        self.each(step, action, cold=patient is None)
 
 
-def benchmark(work: Path, size_gb: float, image_mb: int, days: int) -> dict:
+def benchmark(work: Path, size_gb: float, image_mb: float, patients: int | None, days: int) -> dict:
     for sub in ("logs", "repos", "restore", "cache"):
         (work / sub).mkdir(exist_ok=True)
     db = work / "db"
-    database = generate(db, size_gb, image_mb, work / "logs" / "generate.log")
+    database = generate(db, size_gb, image_mb, patients, work / "logs" / "generate.log")
     bench = Bench(work, db)
     bench.each("init", lambda tool: tool.run(tool.init_cmd, work))
     bench.each("first_backup", lambda tool: tool.run(tool.backup_cmd("day0"), work))
@@ -275,6 +152,7 @@ def benchmark(work: Path, size_gb: float, image_mb: int, days: int) -> dict:
             in_patient = {k: v for k, v in source.items() if k.startswith(patient + "/")}
             bench.restore("restore_patient", in_patient, patient)
             bench.restore("restore_all", source, None)
+            bench.each("check_read_data", lambda tool: tool.run(tool.check_cmd(), work), cold=True)
     return {
         "database": {**database, "backed_up_files": len(source), "backed_up_bytes": sum(s for s, _ in source.values()),
                      "patient": patient, "patient_bytes": patient_bytes, "patient_files": len(in_patient)},
@@ -361,8 +239,9 @@ def write_results(results: dict, out: Path) -> None:
         "zstd (3; byte-shuffled CT at its own level), restic `--compression auto` (repository v2), borg `zstd,3`.",
         "- Encryption differs: restic always encrypts (AES-256-CTR + Poly1305); borg `--encryption=none`; "
         "rtvault does not encrypt at rest in this version.",
-        "- Nothing dropped from the page cache (the database was just written, so every first backup reads it "
-        "from memory); tool order rotates at every step; restic's and borg's caches are not in the store size.",
+        "- The page cache is dropped before the full restore and the check (cold), not otherwise (the database "
+        "was just written, so every first backup reads it from memory); tool order rotates at every step; restic's "
+        "and borg's caches are not in the store size.",
         "- The machine may be shared: \"others' cpu\" is the CPU time the rest of the machine used during a step "
         "(from /proc/stat); a step where it is large was slowed by someone else.",
     ]
@@ -373,7 +252,9 @@ def write_results(results: dict, out: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-gb", type=float, default=2.0, help="database size, GiB (at least; default 2)")
-    parser.add_argument("--image-mb", type=int, default=8, help="CT volume size per image set (default 8)")
+    parser.add_argument("--image-mb", type=float, default=8, help="CT volume size per image set (default 8)")
+    parser.add_argument("--patients", type=int, help="this many patients, whatever their size (with --image-mb "
+                        "0.05: a database of many small files)")
     parser.add_argument("--days", type=int, default=7, help="evolved days, each followed by a backup (default 7)")
     parser.add_argument("--work", type=Path, help="work directory, empty or new (default: a new one under /tmp)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (database, repositories)")
@@ -386,7 +267,7 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     print(f"work directory: {work}", flush=True)
     try:
-        results = {"machine": machine(work), **benchmark(work, args.size_gb, args.image_mb, args.days)}
+        results = {"machine": machine(work), **benchmark(work, args.size_gb, args.image_mb, args.patients, args.days)}
         args.out.mkdir(parents=True, exist_ok=True)
         write_results(results, args.out)
         print((args.out / "results.md").read_text())

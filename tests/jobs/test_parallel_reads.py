@@ -18,7 +18,7 @@ from rtvault.errors import StoreError
 from rtvault.jobs.maintenance import check_store
 from rtvault.jobs.restore import Planned, RestoreIncomplete, RestoreSummary, restore_all, write_planned
 from rtvault.store.objects import data_key
-from rtvault.store.repository import FORMAT_FILE
+from rtvault.store.packs import pack_key
 
 
 class Recorder:
@@ -52,10 +52,15 @@ def _partials(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if "rtvault-partial" in p.name]
 
 
-def _damage(path: Path) -> None:
-    """Cut the object in half (a flipped bit may fall where zstd does not look: the content comes back whole)."""
-    data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 2])
+def _damage(vault, digest: str) -> None:
+    """Zero the second half of an object's stored bytes, in its pack or its own file (a flipped bit may fall
+    where zstd does not look: the content would come back whole)."""
+    where = vault.store.backend.where_of(data_key(digest))
+    path = vault.store_path / (pack_key(where.pack) if where else data_key(digest))
+    offset, length = (where.offset, where.length) if where else (0, path.stat().st_size)
+    with open(path, "r+b") as stored:
+        stored.seek(offset + length // 2)
+        stored.write(bytes(length - length // 2))
 
 
 def _victims(vault, count: int) -> list[tuple[str, str, str]]:
@@ -72,7 +77,7 @@ def _victims(vault, count: int) -> list[tuple[str, str, str]]:
 def test_damage_among_many_files_costs_exactly_those_named_in_plan_order(own_store, tmp_path: Path) -> None:  # noqa: F811
     victims = _victims(own_store, 3)
     for _path, _name, digest in victims:
-        _damage(own_store.store_path / data_key(digest))
+        _damage(own_store, digest)
     order = [p["path"] for p in own_store.manifests()[-1]["patients"]]
     expected = sorted(((path, [name]) for path, name, _ in victims), key=lambda v: order.index(v[0]))
 
@@ -93,7 +98,7 @@ def test_check_read_data_names_exactly_the_damaged_objects_in_order(own_store) -
     healthy = check_store(own_store.store, read_data=True)
     victims = sorted(digest for _path, _name, digest in _victims(own_store, 3))
     for digest in victims:
-        _damage(own_store.store_path / data_key(digest))
+        _damage(own_store, digest)
     progress = Recorder()
 
     report = check_store(own_store.store, read_data=True, progress=progress)
@@ -107,13 +112,14 @@ def test_check_read_data_names_exactly_the_damaged_objects_in_order(own_store) -
 def test_a_store_vanishing_mid_restore_stops_it_with_the_store_error(own_store, tmp_path: Path) -> None:  # noqa: F811
     store_path = own_store.store_path
 
-    def unmount() -> None:  # as if the share went away while files were being read
-        (store_path / FORMAT_FILE).unlink()
-        (store_path / "data").rename(store_path.parent / "data-gone")
+    def unmount() -> None:  # as if the share went away while files were being read: an empty mount point
+        store_path.rename(store_path.parent / "gone")
+        store_path.mkdir()
 
     dest = tmp_path / "dest"
-    with pytest.raises(StoreError, match=r"missing|No such file"):
+    with pytest.raises(StoreError) as raised:
         restore_all(own_store.store, dest, progress=Recorder(after=5, then=unmount))
+    assert not isinstance(raised.value, RestoreIncomplete) and str(store_path) in str(raised.value)
     assert not _partials(dest) and not _workers()
 
 

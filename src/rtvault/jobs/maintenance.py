@@ -146,7 +146,7 @@ def _check_archives(store: Store, report: CheckReport, read_data: bool) -> None:
 def _read_objects(store: Store, digests: list[str], report: CheckReport, progress: Progress) -> None:
     """Re-hash every object on a few threads; damaged ones become problems, in the order of `digests`."""
     damaged: dict[str, StoreError] = {}
-    order = [digests[i] for i in read_order(digests)]
+    order = [digests[i] for i in read_order(store.backend, digests)]
     progress.begin("Reading every object", len(digests))
     try:
         with in_threads(order, lambda digest, _stop: verify_object(store.backend, digest)) as done:

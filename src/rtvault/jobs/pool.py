@@ -18,15 +18,25 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Generic, NamedTuple, TypeVar
 
+from rtvault.store.backend import Backend
+from rtvault.store.objects import data_key
+from rtvault.store.packs import PackedBackend
+
 WORKERS = 4  # as the backup's readers: two cores stay busy while others wait on the disk
 
 
-def read_order(digests: Sequence[str | None]) -> list[int]:
-    """Indexes of `digests` (content objects; None for content that is no object) in the order to read them.
-    Loose objects lie anywhere, so the caller's order stands (restore: the plan's, patient after patient;
-    check: by name). The one place to change when the store can say where objects lie (packs: by pack, then
-    offset): restore and check both follow it."""
-    return list(range(len(digests)))
+def read_order(backend: Backend, digests: Sequence[str | None]) -> list[int]:
+    """Indexes of `digests` (content objects; None for content that is no object) in the order to read them: the
+    objects packed together by pack, then offset, so that each pack is read front to back, once; loose objects
+    (version 1, large ones) after them, in the caller's order (restore: the plan's; check: by name)."""
+    if not isinstance(backend, PackedBackend):
+        return list(range(len(digests)))
+
+    def where(index: int) -> tuple[int, str, int]:
+        found = backend.where_of(data_key(digest)) if (digest := digests[index]) else None
+        return (0, found.pack, found.offset) if found else (1, "", index)
+
+    return sorted(range(len(digests)), key=where)
 
 
 Item = TypeVar("Item")

@@ -263,7 +263,8 @@ def _write_all(destination: Path, planned: list[Planned], summary: RestoreSummar
     """Each file read, verified and written whole by one of a few threads; this thread counts, reports progress
     and decides on each failure. Files that could not be read are named in plan order, whatever the timing."""
     unreadable: list[tuple[int, Exception]] = []
-    order, writer = read_order([item.entry.get("hash") for item in planned]), _Writer(destination)
+    writer = _Writer(destination)
+    order = read_order(backend, [p.entry.get("hash") for p in planned]) if backend else list(range(len(planned)))
     with in_threads(order, lambda i, stop: writer.write(planned[i], stop)) as done:
         for outcome in done:
             if isinstance(outcome.error, _Unreadable):
