@@ -1,0 +1,183 @@
+"""The packed store (format 2, store/packs.py): many small objects in a handful of files, each read back byte
+for byte; prune that deletes what nothing needs and rewrites what little is needed; an index that `check`
+reports damaged and the next backup rewrites from the packs' own headers; a run killed between a pack and its
+index; writers on several threads."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import zstandard
+from test_backend import rtvault, source_files, write_config  # the CLI as a user runs it, and its config
+
+import storekit
+from rtvault.demo import generate_database
+from rtvault.store import Store
+from rtvault.store import packs as packs_module
+from rtvault.store.backend import DirectoryBackend
+from rtvault.store.packs import BLOB_MAX, PackedBackend
+
+RETAIN_LAST = ("\n[retention]\nkeep_last = 1\nkeep_hourly = 0\nkeep_daily = 0\nkeep_weekly = 0\n"
+               "keep_monthly = 0\nkeep_yearly = 0\n")
+
+
+def site(base: Path, patients: int = 6, seed: int = 11) -> tuple[Path, Path, Path]:
+    """A generated database (small images: every object fits in a pack), its store and configuration."""
+    generate_database(base / "db", patients=patients, seed=seed, image_mb=0.2)
+    config = write_config(base, base / "db", base / "store")
+    rtvault(config, "init")
+    return base / "db", base / "store", config
+
+
+def restored(config: Path, out: Path, *args: str) -> dict[str, bytes]:
+    rtvault(config, "restore", "--all", "--to", str(out), *args)
+    return source_files(out)
+
+
+def logical(store: Path) -> list[str]:
+    return storekit.keys(store, "data/") + storekit.keys(store, "trees/")
+
+
+@pytest.fixture(scope="module")
+def first_backup(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    db, store, config = site(tmp_path_factory.mktemp("packs"), patients=12)
+    rtvault(config, "backup")
+    return db, store, config
+
+
+def test_a_first_backup_of_many_small_files_writes_a_handful_of_store_files(
+        first_backup: tuple[Path, Path, Path]) -> None:
+    db, store, _config = first_backup
+    objects = logical(store)
+    assert len(source_files(db)) > 200 and len(objects) > 200
+    files = storekit.stored_files(store)
+    assert [p.relative_to(store).parts[0] for p in files].count("packs") <= 3  # objects, trees: one pack each
+    assert [p.relative_to(store).parts[0] for p in files].count("index") == 1
+    assert len(files) <= 4 < len(objects) // 50
+    # the files' bytes are the objects' bytes, a small header per pack, and the index
+    blobs = sum(storekit.where(store, key).length for key in objects)
+    packed = sum(p.stat().st_size for p in files if p.parent.parent.name == "packs")
+    assert blobs < packed < blobs + 200 * len(objects)
+    for path in files:  # every pack and index file is named by the hash of its bytes
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == path.name
+
+
+def test_a_blob_read_from_a_pack_is_byte_identical(first_backup: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    db, store, config = first_backup
+    opened = Store.open(store)
+    for key in logical(store):
+        place = storekit.where(store, key)
+        assert place.path.parent.parent.name == "packs"
+        with open(place.path, "rb") as pack:
+            pack.seek(place.offset)
+            raw = pack.read(place.length)
+        assert opened.backend.get(key) == raw and opened.backend.size(key) == len(raw)
+        with opened.backend.open(key) as reader:
+            reader.seek(len(raw) // 2)
+            assert reader.read() == raw[len(raw) // 2:]
+    [manifest] = opened.manifests()
+    tree = opened.get_tree(manifest["patients"][0]["tree"])
+    text = next(f for f in tree["files"] if not f["name"].endswith(".img"))
+    blob = opened.backend.get(f"data/{text['hash'][:2]}/{text['hash']}")
+    content = (db / manifest["patients"][0]["path"] / text["name"]).read_bytes()
+    assert zstandard.ZstdDecompressor().decompressobj().decompress(blob) == content  # a plain zstd frame
+    assert restored(config, tmp_path / "out") == source_files(db)
+
+
+def _rewrite_images(db: Path, stamp: bytes) -> None:
+    """Every CT voxel file changed (most of the stored bytes): nothing else is touched."""
+    for path in sorted(db.rglob("*.img")):
+        data = bytearray(path.read_bytes())
+        data[:len(stamp)] = stamp
+        path.write_bytes(bytes(data))
+
+
+KILL_BEFORE_INDEX = """
+import os, signal, sys
+from rtvault.store.packs import PackedBackend
+def killed(self, packs, supersedes):
+    assert all(os.path.exists(os.path.join(self.inner.location, "packs", p[:2], p)) for p in packs)
+    os.kill(os.getpid(), signal.SIGKILL)
+PackedBackend._write_index = killed
+from rtvault.cli import main
+sys.argv = ["rtvault", "--config", sys.argv[1], "backup"]
+main()
+"""
+
+
+def test_a_run_killed_after_sealing_a_pack_before_its_index_leaves_a_valid_store(tmp_path: Path) -> None:
+    db, store, config = site(tmp_path, patients=3)
+    rtvault(config, "backup")
+    _rewrite_images(db, b"day two")
+    indexes = sorted(p.name for p in (store / "index").iterdir())
+    packs_before = {p.name for p in (store / "packs").rglob("*") if p.is_file()}
+
+    killed = subprocess.run([sys.executable, "-c", KILL_BEFORE_INDEX, str(config)], capture_output=True,
+                            timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert sorted(p.name for p in (store / "index").iterdir()) == indexes, "no index written"
+    assert {p.name for p in (store / "packs").rglob("*") if p.is_file()} > packs_before, "the new pack is there"
+
+    report = json.loads(rtvault(config, "check", "--read-data", "--json").stdout)
+    assert report["healthy"] and report["snapshots"] == 1
+    rtvault(config, "backup")
+    report = json.loads(rtvault(config, "check", "--read-data", "--json").stdout)
+    assert report["healthy"] and report["snapshots"] == 2
+    assert restored(config, tmp_path / "out") == source_files(db)
+
+
+def test_two_threads_adding_blobs_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(packs_module, "PACK_TARGET", 8 << 10)  # a pack sealed every few blobs
+    Store.init(tmp_path / "store")
+    backend = PackedBackend(DirectoryBackend(tmp_path / "store"))
+    blobs = {f"data/{hashlib.sha256(b'%d' % i).hexdigest()[:2]}/{i:06d}": os.urandom(100 + i % 2000)
+             for i in range(1200)}
+    errors: list[BaseException] = []
+    added: list[str] = []
+
+    def writer(part: list[str]) -> None:
+        try:
+            for key in part:
+                if backend.add(key, blobs[key]):
+                    added.append(key)
+                assert backend.exists(key) and backend.get(key) == blobs[key]
+                assert backend.size(key) == len(blobs[key])
+        except BaseException as error:
+            errors.append(error)
+
+    keys = sorted(blobs)
+    threads = [threading.Thread(target=writer, args=(keys[i::2] + keys[:100],)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(added) == keys, "each blob added exactly once, even the ones both threads offered"
+    backend.flush()
+
+    again = Store.open(tmp_path / "store").backend
+    assert sorted(again.list("data/")) == keys
+    assert all(again.get(key) == data for key, data in blobs.items())
+    assert all(hashlib.sha256(p.read_bytes()).hexdigest() == p.name for p in (tmp_path / "store" / "packs").rglob("*")
+               if p.is_file())
+    assert len(list((tmp_path / "store" / "packs").rglob("*/*"))) > 10
+
+
+def test_a_large_object_keeps_its_own_file(tmp_path: Path) -> None:
+    Store.init(tmp_path / "store")
+    backend = Store.open(tmp_path / "store").backend
+    large, small = os.urandom(BLOB_MAX + 1), os.urandom(1000)
+    backend.put("data/aa/large", large)
+    backend.put("data/bb/small", small)
+    backend.barrier()
+    assert (tmp_path / "store" / "data" / "aa" / "large").read_bytes() == large
+    assert storekit.where(tmp_path / "store", "data/bb/small").path.parent.parent.name == "packs"
+    assert sorted(Store.open(tmp_path / "store").backend.list("data/")) == ["data/aa/large", "data/bb/small"]

@@ -1,0 +1,131 @@
+"""How tests damage and measure a store on disk, whatever its format: the one place that knows where a key's
+bytes lie (docs/design.md, "The store").
+
+A key is a store's logical name (`data/<h0:2>/<h>`, `trees/<t0:2>/<t>`, `snapshots/<id>.json`, ...). In a
+version 1 store, and for a large object or any other file in a version 2 store, it is a file of its own; a
+small object or tree of a version 2 store is a slice of a pack file, `packs/<p0:2>/<p>`, found through the
+index files `index/<i>` (or, for a pack no index names yet, its own header). This module reads those formats
+as written in store/packs.py's docstring, independently of the code that writes them.
+
+    where(store, key)      -> Place(path, offset, length): the file and byte range holding the key
+    flip(store, key)       -> Place: one byte in the middle of that range inverted (bit rot)
+    lose(store, key)       -> None: the key gone from the store (its file unlinked; a packed blob dropped
+                              from the index, as a prune would)
+    lose_file(store, key)  -> list[str]: the file holding the key unlinked (a pack: every key it held is
+                              lost with it); returns the keys lost
+    keys(store, prefix)    -> list[str]: the logical keys under a prefix, as the store lists them
+    stored_files(store)    -> list[Path]: every file that holds objects or trees (data/, trees/, packs/,
+                              index/)
+    stored_bytes(store)    -> int: their bytes on disk
+    version(store)         -> int: the store's format version
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import NamedTuple
+
+import zstandard
+
+from rtvault.store import Store
+from rtvault.store.packs import PackedBackend, parse_header
+
+CONTENT = ("data", "trees", "packs", "index")  # the folders holding objects and trees, in any version
+
+
+class Place(NamedTuple):
+    path: Path
+    offset: int
+    length: int
+
+
+def version(store: Path) -> int:
+    return int(json.loads((store / "rtvault-store.json").read_text())["version"])
+
+
+def _index(store: Path) -> dict[str, dict[str, list]]:
+    """Index files in force (not superseded by another): id → {pack: [[key, offset, length], ...]}."""
+    found = {}
+    for path in (store / "index").glob("*"):
+        raw = path.read_bytes()
+        if hashlib.sha256(raw).hexdigest() == path.name:
+            found[path.name] = json.loads(zstandard.ZstdDecompressor().decompress(raw, max_output_size=1 << 31))
+    superseded = {ident for data in found.values() for ident in data.get("supersedes", [])}
+    return {ident: data["packs"] for ident, data in found.items() if ident not in superseded}
+
+
+def _blobs(store: Path) -> dict[str, Place]:
+    """Every packed key of a version 2 store and where its bytes lie: as the index says, and for a pack no
+    index names (a run killed before writing its index), as the pack's own header says."""
+    places: dict[str, Place] = {}
+    named: set[str] = set()
+    for packs in _index(store).values():
+        for pack, blobs in packs.items():
+            named.add(pack)
+            for key, offset, length in blobs:
+                places[key] = Place(store / "packs" / pack[:2] / pack, offset, length)
+    for path in sorted((store / "packs").glob("*/*")):
+        if path.name not in named:
+            for key, offset, length in parse_header(path.read_bytes(), path.name):
+                places.setdefault(key, Place(path, offset, length))
+    return places
+
+
+def where(store: Path, key: str) -> Place:
+    """The file and byte range holding `key`; KeyError when the store does not hold it."""
+    own = store / key
+    if own.is_file():
+        return Place(own, 0, own.stat().st_size)
+    if version(store) >= 2 and key in (blobs := _blobs(store)):
+        return blobs[key]
+    raise KeyError(f"{store} holds no {key}")
+
+
+def flip(store: Path, key: str) -> Place:
+    """Bit rot: one byte in the middle of `key`'s bytes inverted, in place (nothing else in the file moves)."""
+    place = where(store, key)
+    with open(place.path, "r+b") as file:
+        file.seek(place.offset + place.length // 2)
+        byte = file.read(1)
+        file.seek(-1, 1)
+        file.write(bytes([byte[0] ^ 0xFF]))
+    return place
+
+
+def lose(store: Path, key: str) -> None:
+    """`key` gone, the rest of the store intact: its own file unlinked, or a packed blob dropped from the
+    index the way prune drops one (the pack is rewritten without it when mostly unreferenced)."""
+    place = where(store, key)
+    if place.path == store / key:
+        place.path.unlink()
+        return
+    backend = Store.open(store).backend
+    assert isinstance(backend, PackedBackend)
+    backend.delete(key)
+    backend.flush()
+
+
+def lose_file(store: Path, key: str) -> list[str]:
+    """The file holding `key` unlinked (a disk error, a careless `rm`): for a pack, every key it held is lost
+    with it. Returns the keys lost."""
+    place = where(store, key)
+    lost = [key] if place.path == store / key else \
+        sorted(k for k, p in _blobs(store).items() if p.path == place.path)
+    place.path.unlink()
+    return lost
+
+
+def keys(store: Path, prefix: str) -> list[str]:
+    """The logical keys under `prefix`, as the store itself lists them."""
+    return sorted(Store.open(store).backend.list(prefix))
+
+
+def stored_files(store: Path) -> list[Path]:
+    """Every file holding objects, trees, packs or indexes."""
+    return sorted(p for folder in CONTENT for p in (store / folder).rglob("*") if p.is_file())
+
+
+def stored_bytes(store: Path) -> int:
+    return sum(p.stat().st_size for p in stored_files(store))
