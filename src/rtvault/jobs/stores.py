@@ -102,7 +102,8 @@ def _decrypted(config: Config, name: str, inner: Backend, *, create: bool) -> Ba
 
 
 def _holds_data(inner: Backend) -> bool:
-    return any(next(iter(inner.list(folder)), None) for folder in ("data/", "trees/", "snapshots/", "archives/"))
+    return any(next(iter(inner.list(folder)), None)
+               for folder in ("data/", "trees/", "packs/", "snapshots/", "archives/"))
 
 
 def _s3_backend(config: Config, name: str) -> S3Backend:
@@ -121,7 +122,7 @@ def open_store(config: Config, name: str | None) -> Store:
     settings = config.stores[name]
     # the format file is never encrypted: the store is recognised (or its NAS found unmounted) first
     store = Store.open(settings.path) if settings.path is not None else Store.open_backend(_s3_backend(config, name))
-    return Store(_decrypted(config, name, store.backend, create=False), store.info)
+    return Store(_decrypted(config, name, store.base, create=False), store.info)  # packs over the decrypted files
 
 
 def init_store(config: Config, name: str) -> tuple[Store, bool]:
@@ -133,7 +134,7 @@ def init_store(config: Config, name: str) -> tuple[Store, bool]:
         backend = _s3_backend(config, name)
         backend.ensure_bucket()
         store, created = Store.init_backend(backend, empty=backend.is_empty())
-    return Store(_decrypted(config, name, store.backend, create=True), store.info), created
+    return Store(_decrypted(config, name, store.base, create=True), store.info), created
 
 
 def change_passphrase(config: Config, name: str | None, new_file: Path) -> dict[str, object]:
@@ -146,7 +147,7 @@ def change_passphrase(config: Config, name: str | None, new_file: Path) -> dict[
     if problem := keyfile.passphrase_problem(new_file):
         raise InputError(f"new passphrase file: {problem}")
     current, new = keyfile.read_passphrase(settings.passphrase_file), keyfile.read_passphrase(new_file)
-    inner = open_store(config, name).backend.inner  # type: ignore[attr-defined]  # opening checks the current one
+    inner = open_store(config, name).base.inner  # type: ignore[attr-defined]  # opening checks the current one
     keyfile.change_passphrase(inner, current, new)
     return {"store": name, "path": where(settings), "key_files": list(keyfile.KEY_FILES)}
 
