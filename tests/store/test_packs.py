@@ -92,6 +92,26 @@ def test_a_blob_read_from_a_pack_is_byte_identical(first_backup: tuple[Path, Pat
     assert restored(config, tmp_path / "out") == source_files(db)
 
 
+@pytest.mark.parametrize("damage", ["flipped", "lost"])
+def test_a_damaged_or_lost_index_is_rewritten_by_the_next_backup_from_the_packs(tmp_path: Path, damage: str) -> None:
+    db, store, config = site(tmp_path, patients=2)
+    rtvault(config, "backup")
+    [index] = (store / "index").iterdir()
+    if damage == "flipped":
+        storekit.flip(store, f"index/{index.name}")
+    else:
+        index.unlink()
+    rtvault(config, "backup")
+    [healed] = (store / "index").iterdir()  # one index of everything, replacing the damaged one
+    assert hashlib.sha256(healed.read_bytes()).hexdigest() == healed.name
+    packs = {p.name for p in (store / "packs").rglob("*") if p.is_file()}
+    named = json.loads(zstandard.ZstdDecompressor().decompress(healed.read_bytes()))["packs"]
+    assert set(named) == packs
+    report = json.loads(rtvault(config, "check", "--read-data", "--json").stdout)
+    assert report["healthy"] and report["snapshots"] == 2
+    assert restored(config, tmp_path / "out") == source_files(db)
+
+
 def _rewrite_images(db: Path, stamp: bytes) -> None:
     """Every CT voxel file changed (most of the stored bytes): nothing else is touched."""
     for path in sorted(db.rglob("*.img")):

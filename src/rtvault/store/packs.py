@@ -254,8 +254,8 @@ class PackedBackend:
             merge = bool(self._dead) or state.stale or len(state.indexes) >= MAX_INDEXES
             if merge:
                 packs = {pack: sorted(self._live(state, pack)) for pack in state.packs}
-                old = set(state.indexes) | {p.key.rsplit("/", 1)[-1] for p in self.problems
-                                            if p.key.startswith("index/")}
+                old = set(state.indexes) | {p.file.rsplit("/", 1)[-1] for p in self.problems
+                                            if p.file.startswith("index/")}
                 ident = self._write_index(packs, sorted(old))
                 for stale in old - {ident}:
                     self.inner.delete(index_key(stale))
