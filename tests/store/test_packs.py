@@ -92,6 +92,15 @@ def test_a_blob_read_from_a_pack_is_byte_identical(first_backup: tuple[Path, Pat
     assert restored(config, tmp_path / "out") == source_files(db)
 
 
+def test_a_damaged_index_is_reported_by_check(tmp_path: Path) -> None:
+    _db, store, config = site(tmp_path, patients=2)
+    rtvault(config, "backup")
+    [index] = (store / "index").iterdir()
+    storekit.flip(store, f"index/{index.name}")
+    report = json.loads(rtvault(config, "check", "--json", expect=7).stdout)
+    assert [p["file"] for p in report["problems"]] == [f"index/{index.name}"]
+
+
 @pytest.mark.parametrize("damage", ["flipped", "lost"])
 def test_a_damaged_or_lost_index_is_rewritten_by_the_next_backup_from_the_packs(tmp_path: Path, damage: str) -> None:
     db, store, config = site(tmp_path, patients=2)

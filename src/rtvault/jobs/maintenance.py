@@ -108,6 +108,7 @@ def check_store(store: Store, *, read_data: bool = False, progress: Progress | N
     """Every snapshot's trees and objects exist; with read_data, every stored object is re-hashed."""
     progress = progress or NoProgress()
     report = CheckReport()
+    report.problems.extend(store.layout_problems())  # damaged index files, unreadable pack headers
     manifests = _manifests(store, report)
     report.snapshots = len(manifests)
     report.without_integrity = _without_integrity(manifests)
