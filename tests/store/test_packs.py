@@ -92,6 +92,35 @@ def test_a_blob_read_from_a_pack_is_byte_identical(first_backup: tuple[Path, Pat
     assert restored(config, tmp_path / "out") == source_files(db)
 
 
+def test_prune_deletes_an_unreferenced_pack_and_repacks_a_mostly_unreferenced_one(tmp_path: Path) -> None:
+    db, store, config = site(tmp_path, patients=3)
+    (tmp_path / "rtvault.toml").write_text(config.read_text() + RETAIN_LAST)
+    rtvault(config, "backup")  # pack 1: every object; the images are most of its bytes
+    first = {p.name for p in (store / "packs").rglob("*") if p.is_file()}
+    _rewrite_images(db, b"day two")
+    rtvault(config, "backup")  # pack 2: the new images only
+    second = {p.name for p in (store / "packs").rglob("*") if p.is_file()} - first
+    _rewrite_images(db, b"day three")
+    rtvault(config, "backup")
+    before = storekit.stored_bytes(store)
+    images_1 = max(first, key=lambda p: (store / "packs" / p[:2] / p).stat().st_size)  # pack 1's objects
+    in_pack_1 = [k for k in storekit.keys(store, "data/") if storekit.where(store, k).path.name == images_1]
+
+    rtvault(config, "forget")
+    done = json.loads(rtvault(config, "prune", "--json").stdout)
+
+    now = {p.name for p in (store / "packs").rglob("*") if p.is_file()}
+    assert not (now & second), "the packs of day two hold nothing any snapshot needs: deleted"
+    assert images_1 not in now, "pack 1 was mostly unreferenced: rewritten"
+    survivors = set(in_pack_1) & set(storekit.keys(store, "data/"))
+    assert survivors and all(storekit.where(store, k).path.name in now - first for k in survivors)
+    assert done["deleted"] > 0 and storekit.stored_bytes(store) < before * 0.6
+    report = json.loads(rtvault(config, "check", "--read-data", "--json").stdout)
+    assert report["healthy"] and report["unreferenced"] == 0 and report["snapshots"] == 1
+    assert report["objects_read"] == report["objects_stored"] == report["objects_referenced"]
+    assert restored(config, tmp_path / "out") == source_files(db)
+
+
 def test_a_damaged_index_is_reported_by_check(tmp_path: Path) -> None:
     _db, store, config = site(tmp_path, patients=2)
     rtvault(config, "backup")

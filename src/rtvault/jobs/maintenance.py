@@ -192,6 +192,8 @@ def prune(config: Config, store: Store, *, dry_run: bool = False) -> dict[str, o
                 if count % 256 == 0:
                     lock.ensure_held()
                 store.backend.delete(key)
+            lock.ensure_held()
+            store.backend.barrier()  # a packed store drops deleted blobs only when it writes its new index
     return {"dry_run": dry_run, "deleted": len(doomed), "bytes_freed": freed,
             "duration_s": round(time.monotonic() - started, 3), "warnings": [w.to_json() for w in warnings]}
 
