@@ -11,7 +11,8 @@ from rtvault.errors import Problem, StoreError
 from rtvault.store import crypto, keyfile
 from rtvault.store.backend import Backend
 
-FOLDERS = ("data/", "trees/", "snapshots/", "archives/", "verify/", "copies/")  # every sealed file lives in one
+# every sealed file lives in one of these (packs/ and index/: a version 2 store's small objects and trees)
+FOLDERS = ("data/", "trees/", "packs/", "index/", "snapshots/", "archives/", "verify/", "copies/")
 
 
 @dataclass
