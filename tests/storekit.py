@@ -129,3 +129,11 @@ def stored_files(store: Path) -> list[Path]:
 
 def stored_bytes(store: Path) -> int:
     return sum(p.stat().st_size for p in stored_files(store))
+
+
+def read(store: Path, key: str) -> bytes:
+    """The bytes stored for `key`, read from where they lie (what a by-hand restore reads)."""
+    place = where(store, key)
+    with open(place.path, "rb") as file:
+        file.seek(place.offset)
+        return file.read(place.length)
