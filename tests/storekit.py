@@ -8,11 +8,12 @@ index files `index/<i>` (or, for a pack no index names yet, its own header). Thi
 as written in store/packs.py's docstring, independently of the code that writes them.
 
     where(store, key)      -> Place(path, offset, length): the file and byte range holding the key
-    flip(store, key)       -> Place: one byte in the middle of that range inverted (bit rot)
+    flip(store, key, rng)  -> Place: bit rot inside that range (its middle byte, or 3 random bits)
     lose(store, key)       -> None: the key gone from the store (its file unlinked; a packed blob dropped
                               from the index, as a prune would)
     lose_file(store, key)  -> list[str]: the file holding the key unlinked (a pack: every key it held is
                               lost with it); returns the keys lost
+    read(store, key)       -> bytes: the bytes stored for the key, read where they lie
     keys(store, prefix)    -> list[str]: the logical keys under a prefix, as the store lists them
     stored_files(store)    -> list[Path]: every file that holds objects or trees (data/, trees/, packs/,
                               index/)
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 from pathlib import Path
 from typing import NamedTuple
 
@@ -83,14 +85,18 @@ def where(store: Path, key: str) -> Place:
     raise KeyError(f"{store} holds no {key}")
 
 
-def flip(store: Path, key: str) -> Place:
-    """Bit rot: one byte in the middle of `key`'s bytes inverted, in place (nothing else in the file moves)."""
+def flip(store: Path, key: str, rng: random.Random | None = None) -> Place:
+    """Bit rot in `key`'s bytes only, in place (nothing else in the file moves): the middle byte inverted, or
+    with `rng`, three random bits of the range."""
     place = where(store, key)
+    flips = [(place.length // 2, 0xFF)] if rng is None else \
+        [(rng.randrange(place.length), 1 << rng.randrange(8)) for _ in range(3)]
     with open(place.path, "r+b") as file:
-        file.seek(place.offset + place.length // 2)
-        byte = file.read(1)
-        file.seek(-1, 1)
-        file.write(bytes([byte[0] ^ 0xFF]))
+        for at, mask in flips:
+            file.seek(place.offset + at)
+            byte = file.read(1)
+            file.seek(-1, 1)
+            file.write(bytes([byte[0] ^ mask]))
     return place
 
 
