@@ -229,6 +229,8 @@ def test_an_encrypted_store_backs_up_checks_and_restores_byte_identical(encrypte
     base = encrypted_vault.parent
     assert (base / "store" / "keys" / "master.json").exists()
     rtvault(encrypted_vault, "check", "--read-data")
+    [status] = json.loads(rtvault(encrypted_vault, "status", "--json", expect=7).stdout)["stores"]  # one copy
+    assert status["objects"] > 0 and status["free_bytes"] > 0  # the directory under the sealed files
     rtvault(encrypted_vault, "restore", "--all", "--to", str(base / "restored"))
     assert tree_bytes(base / "restored") == {k: v for k, v in tree_bytes(base / "db").items()
                                              if not k.rsplit("/", 1)[-1].startswith(".auto.plan")
