@@ -11,6 +11,7 @@ as written in store/packs.py's docstring, independently of the code that writes 
     flip(store, key, rng)  -> Place: bit rot inside that range (its middle byte, or 3 random bits)
     lose(store, key)       -> None: the key gone from the store (its file unlinked; a packed blob dropped
                               from the index, as a prune would)
+    substitute(store, key, raw) -> None: the key's bytes replaced by other, well-formed ones
     lose_file(store, key)  -> list[str]: the file holding the key unlinked (a pack: every key it held is
                               lost with it); returns the keys lost
     read(store, key)       -> bytes: the bytes stored for the key, read where they lie
@@ -110,6 +111,22 @@ def lose(store: Path, key: str) -> None:
     backend = Store.open(store).backend
     assert isinstance(backend, PackedBackend)
     backend.delete(key)
+    backend.flush()
+
+
+def substitute(store: Path, key: str, raw: bytes) -> None:
+    """`key`'s stored bytes replaced by `raw` (well-formed but wrong: what only a hash check catches): its own
+    file rewritten, or the blob dropped and `raw` packed under its name."""
+    place = where(store, key)
+    if place.path == store / key:
+        place.path.chmod(0o644)
+        place.path.write_bytes(raw)
+        return
+    backend = Store.open(store).backend
+    assert isinstance(backend, PackedBackend)
+    backend.delete(key)
+    backend.flush()
+    backend.add(key, raw)
     backend.flush()
 
 
