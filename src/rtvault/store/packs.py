@@ -351,12 +351,13 @@ class PackedBackend:
     def list(self, prefix: str) -> Iterator[str]:
         """Keys as a version 1 store names them: packed blobs under `data/` and `trees/`, never the packs and
         index files themselves (`list("")`, the whole store, too)."""
-        if not packable(prefix) and prefix not in ("", "./"):
+        folder = "" if prefix in ("", "./") else prefix.rstrip("/") + "/"  # "data" is data/, never database/
+        if not packable(folder) and folder:
             yield from self.inner.list(prefix)
             return
         with self._lock:
-            packed = {key for key in self._loaded().where if key.startswith(prefix)}
-            packed |= {key for w in self._writers.values() for key in w.blobs if key.startswith(prefix)}
+            packed = {key for key in self._loaded().where if key.startswith(folder)}
+            packed |= {key for w in self._writers.values() for key in w.blobs if key.startswith(folder)}
         yield from sorted(packed, key=lambda k: self._loaded().where.get(k, Where("", 0, 0))[:2])
         for key in self.inner.list(prefix):
             if key.removeprefix("./") not in packed and not key.removeprefix("./").startswith(HIDDEN):
