@@ -9,17 +9,15 @@ as written in store/packs.py's docstring, independently of the code that writes 
 
     where(store, key)      -> Place(path, offset, length): the file and byte range holding the key
     flip(store, key, rng)  -> Place: bit rot inside that range (its middle byte, or 3 random bits)
-    lose(store, key)       -> None: the key gone from the store (its file unlinked; a packed blob dropped
-                              from the index, as a prune would)
+    lose(store, key)       -> None: the key gone, as the store deletes one (its file unlinked; a packed
+                              blob dropped from the index, as a prune would)
     substitute(store, key, raw) -> None: the key's bytes replaced by other, well-formed ones
-    lose_file(store, key)  -> list[str]: the file holding the key unlinked (a pack: every key it held is
-                              lost with it); returns the keys lost
+    locate(base, key)      -> (file key, offset, length), on any backend's files as they lie (S3 too)
     read(store, key)       -> bytes: the bytes stored for the key, read where they lie
     keys(store, prefix)    -> list[str]: the logical keys under a prefix, as the store lists them
     stored_files(store)    -> list[Path]: every file that holds objects or trees (data/, trees/, packs/,
                               index/)
     stored_bytes(store)    -> int: their bytes on disk
-    version(store)         -> int: the store's format version
 """
 
 from __future__ import annotations
@@ -33,7 +31,8 @@ from typing import NamedTuple
 import zstandard
 
 from rtvault.store import Store
-from rtvault.store.packs import PackedBackend, parse_header
+from rtvault.store.backend import Backend, DirectoryBackend
+from rtvault.store.packs import PackedBackend, pack_key, parse_header
 
 CONTENT = ("data", "trees", "packs", "index")  # the folders holding objects and trees, in any version
 
@@ -44,46 +43,49 @@ class Place(NamedTuple):
     length: int
 
 
-def version(store: Path) -> int:
-    return int(json.loads((store / "rtvault-store.json").read_text())["version"])
-
-
-def _index(store: Path) -> dict[str, dict[str, list]]:
+def _index(base: Backend) -> dict[str, dict[str, list]]:
     """Index files in force (not superseded by another): id → {pack: [[key, offset, length], ...]}."""
     found = {}
-    for path in (store / "index").glob("*"):
-        raw = path.read_bytes()
-        if hashlib.sha256(raw).hexdigest() == path.name:
-            found[path.name] = json.loads(zstandard.ZstdDecompressor().decompress(raw, max_output_size=1 << 31))
+    for key in base.list("index/"):
+        raw = base.get(key)
+        if hashlib.sha256(raw).hexdigest() == key.rsplit("/", 1)[-1]:
+            found[key.rsplit("/", 1)[-1]] = json.loads(
+                zstandard.ZstdDecompressor().decompress(raw, max_output_size=1 << 31))
     superseded = {ident for data in found.values() for ident in data.get("supersedes", [])}
     return {ident: data["packs"] for ident, data in found.items() if ident not in superseded}
 
 
-def _blobs(store: Path) -> dict[str, Place]:
-    """Every packed key of a version 2 store and where its bytes lie: as the index says, and for a pack no
-    index names (a run killed before writing its index), as the pack's own header says."""
-    places: dict[str, Place] = {}
+def blobs(base: Backend) -> dict[str, tuple[str, int, int]]:
+    """Every packed key of a version 2 store on `base` (its files as they lie: a directory, an S3 bucket) and
+    where its bytes lie, (pack key, offset, length): as the index says, and for a pack no index names (a run
+    killed before writing its index), as the pack's own header says."""
+    places: dict[str, tuple[str, int, int]] = {}
     named: set[str] = set()
-    for packs in _index(store).values():
-        for pack, blobs in packs.items():
+    for packs in _index(base).values():
+        for pack, entries in packs.items():
             named.add(pack)
-            for key, offset, length in blobs:
-                places[key] = Place(store / "packs" / pack[:2] / pack, offset, length)
-    for path in sorted((store / "packs").glob("*/*")):
-        if path.name not in named:
-            for key, offset, length in parse_header(path.read_bytes(), path.name):
-                places.setdefault(key, Place(path, offset, length))
+            places.update((key, (pack_key(pack), offset, length)) for key, offset, length in entries)
+    for key in sorted(base.list("packs/")):
+        pack = key.rsplit("/", 1)[-1]
+        if pack not in named:
+            for blob, offset, length in parse_header(base.get(key), pack):
+                places.setdefault(blob, (key, offset, length))
     return places
 
 
+def locate(base: Backend, key: str) -> tuple[str, int, int]:
+    """(file key, offset, length) of `key`'s bytes on `base`; KeyError when the store does not hold it."""
+    if base.exists(key):
+        return key, 0, base.size(key)
+    if key in (places := blobs(base)):
+        return places[key]
+    raise KeyError(f"{base.location} holds no {key}")
+
+
 def where(store: Path, key: str) -> Place:
-    """The file and byte range holding `key`; KeyError when the store does not hold it."""
-    own = store / key
-    if own.is_file():
-        return Place(own, 0, own.stat().st_size)
-    if version(store) >= 2 and key in (blobs := _blobs(store)):
-        return blobs[key]
-    raise KeyError(f"{store} holds no {key}")
+    """The file and byte range holding `key` in the store directory `store`; KeyError when it holds none."""
+    file, offset, length = locate(DirectoryBackend(store), key)
+    return Place(store / file, offset, length)
 
 
 def flip(store: Path, key: str, rng: random.Random | None = None) -> Place:
@@ -102,16 +104,12 @@ def flip(store: Path, key: str, rng: random.Random | None = None) -> Place:
 
 
 def lose(store: Path, key: str) -> None:
-    """`key` gone, the rest of the store intact: its own file unlinked, or a packed blob dropped from the
-    index the way prune drops one (the pack is rewritten without it when mostly unreferenced)."""
-    place = where(store, key)
-    if place.path == store / key:
-        place.path.unlink()
-        return
-    backend = Store.open(store).backend
-    assert isinstance(backend, PackedBackend)
-    backend.delete(key)
-    backend.flush()
+    """`key` gone, the rest of the store intact, as the store itself deletes a key: its own file unlinked, or
+    a packed blob dropped from the index (its pack rewritten without it when mostly unreferenced)."""
+    where(store, key)  # it is there to lose
+    opened = Store.open(store)
+    opened.backend.delete(key)
+    opened.backend.barrier()
 
 
 def substitute(store: Path, key: str, raw: bytes) -> None:
@@ -128,16 +126,6 @@ def substitute(store: Path, key: str, raw: bytes) -> None:
     backend.flush()
     backend.add(key, raw)
     backend.flush()
-
-
-def lose_file(store: Path, key: str) -> list[str]:
-    """The file holding `key` unlinked (a disk error, a careless `rm`): for a pack, every key it held is lost
-    with it. Returns the keys lost."""
-    place = where(store, key)
-    lost = [key] if place.path == store / key else \
-        sorted(k for k, p in _blobs(store).items() if p.path == place.path)
-    place.path.unlink()
-    return lost
 
 
 def keys(store: Path, prefix: str) -> list[str]:
