@@ -86,7 +86,7 @@ def test_init_creates_the_store_and_is_idempotent(tmp_path: Path) -> None:
     info = json.loads((store / "rtvault-store.json").read_text())
     assert (info["format"], info["version"], info["id"]) == ("rtvault-store", 2, first[0]["id"])
     assert info["hash"] == "sha256" and info["compression"] == "zstd"
-    for folder in ("data", "trees", "snapshots", "locks"):
+    for folder in ("data", "trees", "packs", "index", "snapshots", "locks"):
         assert (store / folder).is_dir()
     before = everything_under(store)
 
