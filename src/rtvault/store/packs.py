@@ -143,6 +143,7 @@ class PackedBackend:
         self._sealed: dict[str, list[tuple[str, int, int]]] = {}  # packs no index names yet
         self._dead: dict[str, int] = {}  # pack → bytes deleted from it since the last index
         self._loaded_at = 0.0
+        self._broken = ""  # why this backend refuses to write (a pack write failed), else empty
 
     # --- the index ------------------------------------------------------------------------------------------
 
@@ -223,20 +224,35 @@ class PackedBackend:
     def add(self, key: str, data: bytes) -> bool:
         """Put a blob in the open pack of its kind; False when the store already holds it."""
         with self._lock:
+            if self._broken:
+                raise StoreError(self._broken)
             if self._pending(key) is not None or key in self._loaded().where or self.inner.exists(key):
                 return False
             kind = key.split("/", 1)[0]
             writer = self._writers.get(kind)
             if writer is None:
                 writer = self._writers[kind] = _Writer(self.inner)
-            writer.add(key, data)
-            if writer.size >= PACK_TARGET:
-                self._seal(kind)
+            try:
+                writer.add(key, data)
+                if writer.size >= PACK_TARGET:
+                    self._seal(kind)
+            except BaseException as error:
+                self._abandon(error)
+                raise
             return True
 
+    def _abandon(self, error: BaseException) -> None:
+        """A write failed (a full disk): the open packs are thrown away, so no staged file keeps the space, and
+        this backend writes nothing more (blobs it took are lost: no later index or manifest may name them)."""
+        for writer in self._writers.values():
+            writer.staged.discard()
+        self._writers = {}
+        self._broken = f"{self.location}: nothing more is written after a failed pack write ({error})"
+
     def _seal(self, kind: str) -> None:
-        writer = self._writers.pop(kind)
+        writer = self._writers[kind]
         pack, entries = writer.seal()
+        del self._writers[kind]  # only once sealed: a pack failing to seal is still there to abandon
         self._sealed[pack] = entries
         self._enter(self._loaded(), pack, entries)
 
@@ -244,10 +260,16 @@ class PackedBackend:
         """Seal the open packs, make them durable, then write the index that names them (and, after deletions
         or damage, one index of everything, replacing the others)."""
         with self._lock:
+            if self._broken:
+                raise StoreError(self._broken)
             state = self._loaded()
             doomed = self._repack(state) if self._dead else []
-            for kind in list(self._writers):
-                self._seal(kind)
+            try:
+                for kind in list(self._writers):
+                    self._seal(kind)
+            except BaseException as error:
+                self._abandon(error)
+                raise
             if not self._sealed and not self._dead and not state.stale:
                 return
             self.inner.barrier()  # the packs are durable before an index names them
