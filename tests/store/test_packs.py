@@ -229,6 +229,33 @@ def test_two_threads_adding_blobs_at_once(tmp_path: Path, monkeypatch: pytest.Mo
     assert len(list((tmp_path / "store" / "packs").rglob("*/*"))) > 10
 
 
+def test_an_index_superseded_by_a_killed_prune_stays_superseded_after_the_next_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A prune killed after writing its index but before deleting the ones it replaces leaves them superseded;
+    the next prune's index replaces them too, so they never come back naming the packs deleted meanwhile."""
+    Store.init(tmp_path / "store")
+    backend = Store.open(tmp_path / "store").backend
+    for key in ("data/aa/first", "data/bb/second", "data/cc/third"):  # three packs, three indexes
+        backend.put(key, key.encode() * 100)
+        backend.flush()
+    first = Store.open(tmp_path / "store").backend
+    assert isinstance(first, PackedBackend)
+    real_delete = first.inner.delete
+    monkeypatch.setattr(first.inner, "delete", lambda key: None if key.startswith("index/") else real_delete(key))
+    first.delete("data/aa/first")  # its pack deleted, the replaced indexes left behind (the run killed)
+    first.flush()
+    assert len(list((tmp_path / "store" / "index").iterdir())) == 4
+
+    second = Store.open(tmp_path / "store").backend
+    second.delete("data/bb/second")
+    second.flush()
+
+    again = Store.open(tmp_path / "store")
+    assert again.layout_problems() == []
+    assert list(again.backend.list("data/")) == ["data/cc/third"]
+    assert again.backend.get("data/cc/third") == b"data/cc/third" * 100
+
+
 def test_a_large_object_keeps_its_own_file(tmp_path: Path) -> None:
     Store.init(tmp_path / "store")
     backend = Store.open(tmp_path / "store").backend

@@ -276,8 +276,9 @@ class PackedBackend:
             merge = bool(self._dead) or state.stale or len(state.indexes) >= MAX_INDEXES
             if merge:
                 packs = {pack: sorted(self._live(state, pack)) for pack in state.packs}
-                old = set(state.indexes) | {p.file.rsplit("/", 1)[-1] for p in self.problems
-                                            if p.file.startswith("index/")}
+                # every index file, the superseded ones a killed run left too: were only the ones in force
+                # replaced, the older ones would come back in force naming packs deleted since
+                old = {key.rsplit("/", 1)[-1] for key in self.inner.list("index/")}
                 ident = self._write_index(packs, sorted(old))
                 for stale in old - {ident}:
                     self.inner.delete(index_key(stale))
