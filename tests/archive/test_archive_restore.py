@@ -27,6 +27,7 @@ from archive_kit import (
     run_cli,
 )
 
+import storekit
 from rtvault.jobs.archives import restore_from_archive
 from rtvault.store.objects import data_key
 
@@ -298,10 +299,9 @@ def test_export_from_damaged_data_fails_and_writes_nothing(vault: Vault, tmp_pat
     else:
         vault.backup()
         original = (vault.root / wanted / "Plan_0" / "plan.Trial").read_bytes()
-        damaged = vault.store_path / data_key(hashlib.sha256(original).hexdigest())
-        os.chmod(damaged, 0o644)
         wrong = original.replace(b"Trial", b"TRIAL") if damage == "object-same-size" else b"not the plan any more"
-        damaged.write_bytes(zstandard.ZstdCompressor().compress(wrong))
+        storekit.substitute(vault.store_path, data_key(hashlib.sha256(original).hexdigest()),
+                            zstandard.ZstdCompressor().compress(wrong))
     out = tmp_path / "export.tar"
     vault.cli("archive", "export", "--patient", wanted, "--out", str(out), *options, expect=8)
     assert not out.exists()

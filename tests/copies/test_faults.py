@@ -11,18 +11,12 @@ from typing import Any
 import pytest
 from restoring import restore_everything
 
+import storekit
 from rtvault.copies.repair import repair
 from rtvault.copies.verify import load_state, store_keys, verify
 from rtvault.jobs.maintenance import check_store
 
 Copies = Any  # tests/copies/conftest.py: the primary with backups, the secondary
-
-
-def _flip(path: Path, rng: random.Random) -> None:
-    data = bytearray(path.read_bytes())
-    for _ in range(3):
-        data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
-    path.write_bytes(bytes(data))
 
 
 def damage(copies: Copies, rng: random.Random) -> set[tuple[str, str]]:
@@ -37,9 +31,9 @@ def damage(copies: Copies, rng: random.Random) -> set[tuple[str, str]]:
     objects = rng.sample(named, 10)
     tar = next(k for k in keys if k.startswith("archives/tars/"))
     for key in [*objects[:5], *trees[:2], tar]:
-        _flip(copies.primary_path / key, rng)
+        storekit.flip(copies.primary_path, key, rng)
     for key in [*objects[5:], trees[2]]:
-        (copies.primary_path / key).unlink()
+        storekit.lose(copies.primary_path, key)
     return ({(k, "corrupt") for k in [*objects[:5], *trees[:2], tar]}
             | {(k, "missing") for k in [*objects[5:], trees[2]]})
 

@@ -7,6 +7,7 @@ import json
 import shutil
 from typing import Any
 
+import storekit
 from rtvault.copies.repair import repair
 from rtvault.copies.verify import load_state, store_keys, verify
 from rtvault.jobs.maintenance import check_store
@@ -15,24 +16,18 @@ from rtvault.store.locks import WriterLock
 Copies = Any  # tests/copies/conftest.py: the primary with backups, the secondary
 
 
-def _flip(path: Any) -> None:
-    data = bytearray(path.read_bytes())
-    data[len(data) // 3] ^= 0x5A
-    path.write_bytes(bytes(data))
-
-
 def _first(copies: Copies, prefix: str) -> str:
     return next(k for k in store_keys(copies.primary) if k.startswith(prefix))
 
 
 def test_a_corrupt_object_is_replaced_from_the_secondary(replicated: Copies) -> None:
     key = _first(replicated, "data/")
-    good = (replicated.primary_path / key).read_bytes()
-    _flip(replicated.primary_path / key)
+    good = storekit.read(replicated.primary_path, key)
+    storekit.flip(replicated.primary_path, key)
     assert [p.key for p in verify(replicated.primary, all=True).problems] == [key]
     report = repair(replicated.config, "primary")
     assert report.repaired == [{"key": key, "kind": "corrupt", "from": "secondary"}] and report.healthy
-    assert (replicated.primary_path / key).read_bytes() == good
+    assert storekit.read(replicated.primary_path, key) == good
     assert load_state(replicated.primary).problems == []
     assert check_store(replicated.primary, read_data=True).healthy
     assert not (replicated.primary_path / "locks" / "writer.json").exists()
@@ -62,8 +57,8 @@ def test_nothing_to_repair_changes_nothing(replicated: Copies) -> None:
 
 def test_damage_on_every_store_is_reported_not_repaired(replicated: Copies) -> None:
     key = _first(replicated, "trees/")
-    _flip(replicated.primary_path / key)
-    _flip(replicated.secondary_path / key)
+    storekit.flip(replicated.primary_path, key)
+    storekit.flip(replicated.secondary_path, key)
     verify(replicated.primary, all=True)
     report = repair(replicated.config, "primary")
     assert not report.healthy and report.repaired == []
@@ -75,10 +70,9 @@ def test_damage_on_every_store_is_reported_not_repaired(replicated: Copies) -> N
 
 def test_a_problem_fixed_meanwhile_is_only_cleared(replicated: Copies) -> None:
     key = _first(replicated, "data/")
-    good = (replicated.primary_path / key).read_bytes()
-    _flip(replicated.primary_path / key)
+    storekit.flip(replicated.primary_path, key)
     verify(replicated.primary, all=True)
-    (replicated.primary_path / key).write_bytes(good)
+    storekit.flip(replicated.primary_path, key)  # the same byte inverted back: good again, where it lies
     report = repair(replicated.config, "primary")
     assert report.already_good == [key] and report.repaired == []
     assert load_state(replicated.primary).problems == []
@@ -95,7 +89,7 @@ def test_a_stray_file_is_left_for_a_person(replicated: Copies) -> None:
 
 def test_repair_waits_for_no_one_but_refuses_a_held_lock(replicated: Copies) -> None:
     key = _first(replicated, "data/")
-    _flip(replicated.primary_path / key)
+    storekit.flip(replicated.primary_path, key)
     verify(replicated.primary, all=True)
     with WriterLock(replicated.primary.backend, "backup", 60):
         done = replicated.cli("repair", "--store", "primary", "--json", expect=6)
@@ -106,7 +100,7 @@ def test_repair_waits_for_no_one_but_refuses_a_held_lock(replicated: Copies) -> 
 def test_verify_repairs_at_once_when_configured(replicated: Copies) -> None:
     replicated.configure(repair=True)
     key = _first(replicated, "archives/tars/")
-    _flip(replicated.primary_path / key)
+    storekit.flip(replicated.primary_path, key)
     data = replicated.cli_json("verify", "--store", "primary", "--all")
     primary = data["stores"][0]
     assert data["healthy"] and primary["problems"] == []
@@ -117,7 +111,7 @@ def test_verify_repairs_at_once_when_configured(replicated: Copies) -> None:
 
 def test_an_unreachable_copy_is_a_warning_and_the_damage_stays(replicated: Copies) -> None:
     key = _first(replicated, "data/")
-    _flip(replicated.primary_path / key)
+    storekit.flip(replicated.primary_path, key)
     verify(replicated.primary, all=True)
     shutil.rmtree(replicated.secondary_path)
     report = repair(replicated.config, "primary")

@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import storekit
 from rtvault.copies.replicate import copies_key, replicate
 from rtvault.jobs.maintenance import check_store
 from rtvault.store.objects import data_key
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 
 
 def keys(path: Path, folder: str) -> set[str]:
-    return {p.relative_to(path).as_posix() for p in (path / folder).rglob("*") if p.is_file()}
+    return set(storekit.keys(path, f"{folder}/"))
 
 
 def restore_all(copies: Copies, store: str, to: Path) -> dict[str, bytes]:
@@ -33,6 +34,9 @@ def test_replicate_makes_a_complete_copy_that_restores_every_patient(copies: Cop
     assert (pair["snapshots_copied"], pair["archives_copied"], pair["lag_snapshots"]) == (2, 1, 0)
     for folder in ("data", "trees", "snapshots", "archives"):
         assert keys(copies.secondary_path, folder) == keys(copies.primary_path, folder)
+    # the copy packs its small objects and trees too: a few files, not one per object
+    packed = keys(copies.secondary_path, "data") | keys(copies.secondary_path, "trees")
+    assert len(storekit.stored_files(copies.secondary_path)) < len(packed) // 20
     assert not (copies.secondary_path / "locks" / "writer.json").exists()
     assert copies.secondary.backend.exists(copies_key(copies.primary.info["id"]))
     assert copies.secondary.info["id"] != copies.primary.info["id"]  # a copy, not a clone
@@ -66,8 +70,7 @@ def test_a_damaged_source_object_is_refused_and_reported(copies: Copies):
     latest = copies.primary.manifests()[-1]
     tree = copies.primary.get_tree(latest["patients"][0]["tree"])
     damaged = data_key(tree["files"][0]["hash"])
-    path = copies.primary_path / damaged
-    path.write_bytes(path.read_bytes()[:-3] + b"xyz")
+    storekit.flip(copies.primary_path, damaged)
 
     summary = replicate(copies.primary, copies.secondary)
     assert [p.file for p in summary.problems if "damaged on the source" in p.message] == [damaged]

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 import pytest
 from restoring import restore_everything
 
+import storekit
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "store"))
 from seaweed import SeaweedServer
 
@@ -108,13 +110,15 @@ def damage(offsite: Offsite, rng: random.Random) -> set[tuple[str, str]]:
     objects = rng.sample(named, 10)
     tar = next(k for k in sorted(keys) if k.startswith("archives/tars/"))
     corrupt, deleted = [*objects[:5], *trees[:2], tar], [*objects[5:], trees[2]]
-    for key in corrupt:
-        body = bytearray(client.get_object(Bucket=offsite.bucket, Key=offsite.object_key(key))["Body"].read())
+    for key in corrupt:  # bits flipped in the key's bytes: its own S3 object, or its slice of a pack
+        where, offset, length = storekit.locate(store.base, key)
+        body = bytearray(client.get_object(Bucket=offsite.bucket, Key=offsite.object_key(where))["Body"].read())
         for _ in range(3):
-            body[rng.randrange(len(body))] ^= 1 << rng.randrange(8)
-        client.put_object(Bucket=offsite.bucket, Key=offsite.object_key(key), Body=bytes(body))
-    for key in deleted:
-        client.delete_object(Bucket=offsite.bucket, Key=offsite.object_key(key))
+            body[offset + rng.randrange(length)] ^= 1 << rng.randrange(8)
+        client.put_object(Bucket=offsite.bucket, Key=offsite.object_key(where), Body=bytes(body))
+    for key in deleted:  # as the store deletes a key: a packed one is dropped from the index
+        store.backend.delete(key)
+    store.backend.barrier()
     return {(k, "corrupt") for k in corrupt} | {(k, "missing") for k in deleted}
 
 

@@ -8,6 +8,7 @@ import shutil
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+import storekit
 from rtvault.copies.status import store_status
 from rtvault.store.objects import data_key
 
@@ -71,8 +72,7 @@ def test_verified_copies_count_only_stores_verified_within_the_cycle(replicated:
 
     latest = replicated.secondary.manifests()[-1]["patients"][0]
     damaged = data_key(replicated.secondary.get_tree(latest["tree"])["files"][0]["hash"])
-    path = replicated.secondary_path / damaged
-    path.write_bytes(path.read_bytes()[:-3] + b"xyz")
+    storekit.flip(replicated.secondary_path, damaged)
     verify.verify(replicated.secondary, all=True)
     short = store_status(replicated.config).too_few_verified
     assert (latest["path"], latest["tree"]) in {(i.key, i.tree) for i in short}

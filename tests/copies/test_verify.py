@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+import storekit
 from rtvault.copies.verify import (
     STATE_KEY,
     Budget,
@@ -32,12 +33,6 @@ Copies = Any  # tests/copies/conftest.py: the primary with backups, the secondar
 DAY = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)
 
 
-def _flip(path: object) -> None:
-    data = bytearray(path.read_bytes())  # type: ignore[attr-defined]
-    data[len(data) // 2] ^= 0xFF
-    path.write_bytes(bytes(data))  # type: ignore[attr-defined]
-
-
 def test_a_store_never_verified_has_an_empty_state(copies: Copies) -> None:
     state = load_state(copies.primary)
     assert state.last_run is None and state.cursor is None and state.problems == []
@@ -49,8 +44,7 @@ def test_verify_all_reads_every_file_and_completes_a_cycle(copies: Copies) -> No
     report = verify(copies.primary, all=True, now=DAY)
     assert report.healthy and report.objects_verified == report.total == len(keys)
     assert report.coverage_percent == 100.0 and report.cycle_completed
-    stored = sum(p.stat().st_size for p in copies.primary_path.rglob("*") if p.is_file()
-                 and p.relative_to(copies.primary_path).as_posix() in keys)
+    stored = sum(storekit.where(copies.primary_path, key).length for key in keys)  # a pack's slice, or a file
     assert report.bytes == stored
     state = json.loads((copies.primary_path / STATE_KEY).read_text())
     assert state["last_cycle_completed"] == state["last_run"] == iso(DAY)
@@ -107,9 +101,7 @@ def test_verify_runs_while_a_writer_holds_the_lock(copies: Copies) -> None:
 
 def test_a_corrupt_object_stays_a_problem_until_a_verify_finds_it_good(copies: Copies) -> None:
     key = next(k for k in store_keys(copies.primary) if k.startswith("data/"))
-    path = copies.primary_path / key
-    original = path.read_bytes()
-    _flip(path)
+    storekit.flip(copies.primary_path, key)
     first = verify(copies.primary, all=True, now=DAY)
     assert [(p.key, p.kind) for p in first.problems] == [(key, "corrupt")]
     keys = store_keys(copies.primary)
@@ -117,7 +109,7 @@ def test_a_corrupt_object_stays_a_problem_until_a_verify_finds_it_good(copies: C
     later = verify(copies.primary, budget=Budget(percent=1), now=DAY + timedelta(days=1))
     assert key not in keys[:later.objects_verified]
     assert [(p.key, p.found) for p in later.problems] == [(key, iso(DAY))]
-    path.write_bytes(original)
+    storekit.flip(copies.primary_path, key)  # the same byte inverted back: good again
     assert verify(copies.primary, budget=Budget(percent=1), now=DAY + timedelta(days=2)).problems == []
     assert load_state(copies.primary).problems == []
 
@@ -126,7 +118,7 @@ def test_missing_files_are_found_through_what_names_them(copies: Copies) -> None
     manifest = copies.primary.manifests()[-1]
     tree = copies.primary.get_tree(manifest["patients"][0]["tree"])
     gone = f"data/{tree['files'][0]['hash'][:2]}/{tree['files'][0]['hash']}"
-    (copies.primary_path / gone).unlink()
+    storekit.lose(copies.primary_path, gone)
     problems = verify(copies.primary, all=True, now=DAY).problems
     assert [(p.key, p.kind) for p in problems] == [(gone, "missing")]
     assert problems[0].needed_by is not None and problems[0].needed_by.startswith("snapshots/")
@@ -161,7 +153,7 @@ def test_the_verify_command(copies: Copies) -> None:
     assert "no store named 'nas3' (configured: primary, secondary)" in copies.cli("verify", "--store", "nas3",
                                                                                  expect=3).stderr
     key = next(k for k in store_keys(copies.primary) if k.startswith("trees/"))
-    _flip(copies.primary_path / key)
+    storekit.flip(copies.primary_path, key)
     done = copies.cli("verify", "--store", "primary", "--all", expect=7)
     assert key in done.stdout and "corrupt" in done.stdout
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from faults import Site, backed_up_site, can_drop_read_capabilities, make_site
 
+import storekit
 from rtvault.errors import ExitCode
 
 
@@ -191,12 +192,16 @@ def test_an_empty_restore_destination_is_refused(site: Site, tmp_path: Path) -> 
 def test_catalog_rebuild_with_unreadable_trees_neither_empties_the_catalog_nor_exits_0(site: Site) -> None:
     before = site.json("search")["total"]
     assert before > 0
-    trees = site.store / "trees"
-    trees.chmod(0o000)
+    # the files holding the trees (their packs in a version 2 store) made unreadable
+    held = {storekit.where(site.store, key).path for key in storekit.keys(site.store, "trees/")}
+    trees = {path: path.stat().st_mode for path in held}
+    for path in trees:
+        path.chmod(0o000)
     try:
         done = site.run("catalog", "rebuild", expect=None, unprivileged=True)
     finally:
-        trees.chmod(0o755)
+        for path, mode in trees.items():
+            path.chmod(mode)
     after = site.json("search")["total"]
     assert done.returncode != 0 or after == before, "a rebuild that lost every patient reported success"
     assert after == before

@@ -15,6 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "store"))
 from seaweed import SeaweedServer
 
+import storekit
 from rtvault.catalog import open_catalog
 from rtvault.catalog.patients import patient_detail
 
@@ -62,14 +63,11 @@ def write_config(site: Path, server: SeaweedServer) -> Path:
 
 def damage_the_primary(primary: Path) -> tuple[str, str]:
     """Flip bytes in the largest object and delete the second largest (image data every snapshot names)."""
-    objects = sorted((p for p in (primary / "data").rglob("*") if p.is_file()), key=lambda p: -p.stat().st_size)
+    objects = sorted(storekit.keys(primary, "data/"), key=lambda k: -storekit.where(primary, k).length)
     corrupt, deleted = objects[0], objects[1]
-    data = bytearray(corrupt.read_bytes())
-    for at in (len(data) // 3, len(data) // 2):
-        data[at] ^= 0xFF
-    corrupt.write_bytes(bytes(data))
-    deleted.unlink()
-    return corrupt.relative_to(primary).as_posix(), deleted.relative_to(primary).as_posix()
+    storekit.flip(primary, corrupt)
+    storekit.lose(primary, deleted)
+    return corrupt, deleted
 
 
 def test_every_byte_twice_story(tmp_path: Path, seaweed: SeaweedServer) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+import storekit
 from rtvault.demo import EvolveResult, evolve_database
 from rtvault.errors import ExitCode, InputError, StoreError
 from rtvault.jobs.restore import RestoreIncomplete, restore_all, restore_patient
@@ -389,10 +390,7 @@ def test_a_damaged_object_fails_its_file_only_and_leaves_no_partial_file(own_sto
     entry = own_store.manifests()[-1]["patients"][0]
     tree = own_store.tree_of(entry["path"])
     victim = next(f for f in tree["files"] if f["name"] == "ImageSet_0.img")
-    obj = own_store.store_path / data_key(victim["hash"])
-    data = bytearray(obj.read_bytes())
-    data[len(data) // 2] ^= 0x20
-    obj.write_bytes(bytes(data))
+    storekit.flip(own_store.store_path, data_key(victim["hash"]))
     dest = tmp_path / "dest"
 
     done = own_store.cli("restore", "--patient", entry["path"], "--to", str(dest), expect=ExitCode.PARTIAL)
@@ -409,7 +407,7 @@ def test_a_damaged_object_fails_its_file_only_and_leaves_no_partial_file(own_sto
 def test_a_missing_object_fails_its_file(own_store, tmp_path: Path) -> None:
     entry = own_store.manifests()[-1]["patients"][0]
     victim = next(f for f in own_store.tree_of(entry["path"])["files"] if f["name"] == "Patient")
-    (own_store.store_path / data_key(victim["hash"])).unlink()
+    storekit.lose(own_store.store_path, data_key(victim["hash"]))
 
     done = own_store.cli("restore", "--patient", entry["path"], "--to", str(tmp_path / "dest"),
                          expect=ExitCode.PARTIAL)

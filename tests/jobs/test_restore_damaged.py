@@ -11,16 +11,11 @@ from pathlib import Path
 import pytest
 from test_restore import History, history, own_store  # noqa: F401  (fixtures shared with the restore tests)
 
+import storekit
 from rtvault.errors import ExitCode, StoreError
 from rtvault.jobs.restore import RestoreIncomplete, restore_all
 from rtvault.store.objects import data_key
 from rtvault.store.repository import FORMAT_FILE, tree_key
-
-
-def _flip(path: Path) -> None:
-    data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0x20
-    path.write_bytes(bytes(data))
 
 
 def _without(files: dict, prefix: str) -> dict:
@@ -37,7 +32,7 @@ def _changed_patient(vault) -> tuple[str, dict, dict]:
 
 def test_a_damaged_tree_costs_only_its_patient(own_store, history: History, tmp_path: Path) -> None:  # noqa: F811
     path, older, latest = _changed_patient(own_store)
-    _flip(own_store.store_path / tree_key(own_store.entry_of(path)["tree"]))
+    storekit.flip(own_store.store_path, tree_key(own_store.entry_of(path)["tree"]))
     dest = tmp_path / "new-server"
 
     done = own_store.cli("restore", "--all", "--to", str(dest), "--json", expect=ExitCode.PARTIAL)
@@ -69,7 +64,7 @@ def test_a_damaged_object_costs_only_its_file(own_store, tmp_path: Path) -> None
     users = [p["path"] for p in latest["patients"]
              if victim["hash"] in {f["hash"] for f in own_store.tree_of(p["path"])["files"]}]
     assert users == [path]
-    _flip(own_store.store_path / data_key(victim["hash"]))
+    storekit.flip(own_store.store_path, data_key(victim["hash"]))
     dest = tmp_path / "dest"
 
     with pytest.raises(RestoreIncomplete) as raised:
@@ -89,9 +84,9 @@ def test_a_damaged_object_costs_only_its_file(own_store, tmp_path: Path) -> None
 
 def test_a_missing_tree_costs_its_patient_but_a_store_gone_stops_the_restore(own_store,  # noqa: F811
                                                                              tmp_path: Path) -> None:
-    store = own_store.store
     entry = own_store.manifests()[-1]["patients"][0]
-    (own_store.store_path / tree_key(entry["tree"])).unlink()
+    storekit.lose(own_store.store_path, tree_key(entry["tree"]))
+    store = own_store.store
     with pytest.raises(RestoreIncomplete) as raised:
         restore_all(store, tmp_path / "dest")
     assert [(f["patient"], "missing" in f["reason"]) for f in raised.value.summary.failed] == [(entry["path"], True)]

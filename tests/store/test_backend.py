@@ -15,13 +15,14 @@ from pathlib import Path
 import pytest
 import zstandard
 
+import storekit
 from rtvault.config import load
 from rtvault.demo import generate_database
 from rtvault.errors import ExitCode, StoreError
 from rtvault.jobs.backup import run_backup
 from rtvault.store import Store
 from rtvault.store.backend import DirectoryBackend
-from rtvault.store.objects import read_object, store_small, store_stream, verify_object
+from rtvault.store.objects import data_key, read_object, store_small, store_stream, verify_object
 
 TRANSIENT_SUFFIXES = (".ErrorLog", ".Transcript", "~")
 
@@ -65,13 +66,13 @@ def backed_up(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Store]:
     return root, store
 
 
-def data_objects(store: Store) -> list[Path]:
-    return [p for p in (Path(store.location) / "data").rglob("*") if p.is_file()]
+def data_objects(store: Store) -> list[str]:
+    return storekit.keys(Path(store.location), "data/")
 
 
-def object_path(store: Store, data: bytes) -> Path:
-    digest = hashlib.sha256(data).hexdigest()
-    return Path(store.location) / "data" / digest[:2] / digest
+def object_bytes(store: Store, data: bytes) -> bytes:
+    """The stored bytes of the object holding `data`, read where they lie (its own file, or a pack's slice)."""
+    return storekit.read(Path(store.location), data_key(hashlib.sha256(data).hexdigest()))
 
 
 # --- init and open ----------------------------------------------------------------------------------------
@@ -85,7 +86,7 @@ def test_init_creates_the_store_and_is_idempotent(tmp_path: Path) -> None:
     info = json.loads((store / "rtvault-store.json").read_text())
     assert (info["format"], info["version"], info["id"]) == ("rtvault-store", 2, first[0]["id"])
     assert info["hash"] == "sha256" and info["compression"] == "zstd"
-    for folder in ("data", "trees", "snapshots", "locks"):
+    for folder in ("data", "trees", "packs", "index", "snapshots", "locks"):
         assert (store / folder).is_dir()
     before = everything_under(store)
 
@@ -174,27 +175,26 @@ def test_each_distinct_content_is_stored_once(backed_up: tuple[Path, Store]) -> 
     objects = data_objects(store)
 
     assert len(objects) == len(set(files.values()))
-    assert {p.name for p in objects} == {hashlib.sha256(data).hexdigest() for data in files.values()}
-    assert object_path(store, machines[0]).is_file()
+    assert {k.rsplit("/", 1)[-1] for k in objects} == {hashlib.sha256(data).hexdigest() for data in files.values()}
+    assert object_bytes(store, machines[0])
 
 
 def test_the_stored_data_is_much_smaller_than_the_source(backed_up: tuple[Path, Store]) -> None:
     root, store = backed_up
     source_size = sum(len(data) for data in source_files(root).values())
-    stored_size = sum(p.stat().st_size for p in data_objects(store))
-    assert stored_size < source_size * 0.35, (stored_size, source_size)
+    stored_size = storekit.stored_bytes(Path(store.location))  # objects, trees, pack headers and indexes
+    assert 0 < stored_size < source_size * 0.35, (stored_size, source_size)
 
 
 def test_a_text_object_is_a_plain_zstd_frame(backed_up: tuple[Path, Store]) -> None:
     root, store = backed_up
     original = next(root.glob("Institution_1/Mount_0/Patient_*/Patient")).read_bytes()
-    raw = object_path(store, original).read_bytes()
+    raw = object_bytes(store, original)
 
     assert raw[:4] == b"\x28\xb5\x2f\xfd"  # the zstd magic number: `zstd -d` reads it
     content = zstandard.ZstdDecompressor().decompressobj().decompress(raw)
 
     assert content == original
-    assert hashlib.sha256(content).hexdigest() == object_path(store, original).name
 
 
 def _unshuffle(block: bytes) -> bytes:
@@ -207,7 +207,7 @@ def test_a_ct_voxel_object_names_its_filter_and_decodes_by_hand(backed_up: tuple
     root, store = backed_up
     original = next(root.glob("Institution_1/Mount_0/Patient_*/ImageSet_0.img")).read_bytes()
     assert len(original) < 1 << 20  # one shuffle block: the by-hand decoding below stays simple
-    raw = object_path(store, original).read_bytes()
+    raw = object_bytes(store, original)
 
     magic, size = struct.unpack("<II", raw[:8])
     assert magic == 0x184D2A50  # a zstd skippable frame, so `zstd -d` still decodes the rest
@@ -224,8 +224,8 @@ def test_trees_and_manifests_are_readable_json(backed_up: tuple[Path, Store]) ->
     manifest = json.loads(manifest_file.read_text(encoding="ascii"))
     assert manifest["id"] == manifest_file.stem
     entry = manifest["patients"][0]
-    tree_file = Path(store.location) / "trees" / entry["tree"][:2] / entry["tree"]
-    data = zstandard.ZstdDecompressor().decompressobj().decompress(tree_file.read_bytes())
+    stored = storekit.read(Path(store.location), f"trees/{entry['tree'][:2]}/{entry['tree']}")
+    data = zstandard.ZstdDecompressor().decompressobj().decompress(stored)
     assert hashlib.sha256(data).hexdigest() == entry["tree"]
     tree = json.loads(data)
     names = {f["name"] for f in tree["files"]}
@@ -356,5 +356,7 @@ def test_copying_a_store_directory_gives_a_working_store(backed_up: tuple[Path, 
     shutil.copytree(store.location, tmp_path / "copy")
     copy = Store.open(tmp_path / "copy")
     assert [m["id"] for m in copy.manifests()] == [m["id"] for m in store.manifests()]
-    for path in data_objects(copy):
-        assert verify_object(copy.backend, path.name) > 0 or path.name == hashlib.sha256(b"").hexdigest()
+    assert data_objects(copy) == data_objects(store)
+    for key in data_objects(copy):
+        digest = key.rsplit("/", 1)[-1]
+        assert verify_object(copy.backend, digest) > 0 or digest == hashlib.sha256(b"").hexdigest()

@@ -18,6 +18,7 @@ from rtvault.store import Store
 from rtvault.store.backend import Backend, DirectoryBackend
 from rtvault.store.locks import WriterLock
 from rtvault.store.objects import data_key, read_object, store_small, store_stream, verify_object
+from rtvault.store.packs import PackedBackend
 from rtvault.store.s3 import READ_CHUNK, S3Backend, S3Location
 
 
@@ -44,8 +45,14 @@ def backend_factory(request: pytest.FixtureRequest, tmp_path: Path, label: str) 
     return s3
 
 
-@pytest.fixture(params=["directory", "s3"])
+@pytest.fixture(params=["directory", "s3", "packed"])
 def make_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Backend]:
+    if request.param == "packed":  # a version 2 store's view: small objects and trees in packs, over a directory
+        def packed() -> Backend:
+            root = tmp_path / secrets.token_hex(4)
+            root.mkdir()
+            return PackedBackend(DirectoryBackend(root))
+        return packed
     return backend_factory(request, tmp_path, "conformance")
 
 

@@ -18,6 +18,7 @@ import pytest
 import test_backend_conformance as conformance
 from seaweed import SeaweedServer
 
+import storekit
 from rtvault.errors import StoreError
 from rtvault.store import Store, crypto, keyfile
 from rtvault.store.backend import Backend, DirectoryBackend
@@ -228,6 +229,8 @@ def test_an_encrypted_store_backs_up_checks_and_restores_byte_identical(encrypte
     base = encrypted_vault.parent
     assert (base / "store" / "keys" / "master.json").exists()
     rtvault(encrypted_vault, "check", "--read-data")
+    [status] = json.loads(rtvault(encrypted_vault, "status", "--json", expect=7).stdout)["stores"]  # one copy
+    assert status["objects"] > 0 and status["free_bytes"] > 0  # the directory under the sealed files
     rtvault(encrypted_vault, "restore", "--all", "--to", str(base / "restored"))
     assert tree_bytes(base / "restored") == {k: v for k, v in tree_bytes(base / "db").items()
                                              if not k.rsplit("/", 1)[-1].startswith(".auto.plan")
@@ -280,9 +283,14 @@ def test_an_encrypted_s3_store_from_the_configuration(tmp_path: Path, seaweed: S
     assert init_stores(load(config))[0]["created"]
     store = open_store(load(config), "offsite")
     digest, _ = store_small(store.backend, b"ZZTESTPATIENT^BOB", False)
+    store.backend.barrier()  # durable, as a backup makes it before its manifest: another reader sees it
     assert b"".join(read_object(open_store(load(config), None).backend, digest)) == b"ZZTESTPATIENT^BOB"
-    stored = seaweed.client().get_object(Bucket=bucket, Key=f"store/{data_key(digest)}")["Body"].read()  # type: ignore[attr-defined]
-    assert stored.startswith(crypto.MAGIC) and b"ZZTESTPATIENT" not in stored
+    client = seaweed.client()
+    listed = client.list_objects_v2(Bucket=bucket, Prefix="store/")["Contents"]  # type: ignore[attr-defined]
+    stored = {o["Key"]: client.get_object(Bucket=bucket, Key=o["Key"])["Body"].read() for o in listed  # type: ignore[attr-defined]
+              if o["Key"].startswith(("store/data/", "store/trees/", "store/packs/", "store/index/"))}
+    assert any(k.startswith("store/packs/") for k in stored), "the object is in a pack"
+    assert all(v.startswith(crypto.MAGIC) and b"ZZTESTPATIENT" not in v for v in stored.values())
     assert not init_stores(load(config))[0]["created"]  # idempotent: the key is kept
 
 
@@ -294,7 +302,9 @@ def test_encryption_is_chosen_when_a_store_is_created(tmp_path: Path) -> None:
     plain = tmp_path / "plain.toml"
     plain.write_text(f'[stores.nas]\npath = "{tmp_path / "store"}"\n', encoding="utf-8")
     init_stores(load(plain))
-    store_small(open_store(load(plain), None).backend, b"content", False)
+    store = open_store(load(plain), None)
+    store_small(store.backend, b"content", False)
+    store.backend.barrier()
     encrypted = tmp_path / "encrypted.toml"
     encrypted.write_text(plain.read_text() + f'encrypt = true\npassphrase_file = "{secret_file(tmp_path)}"\n',
                          encoding="utf-8")
@@ -340,10 +350,10 @@ def test_an_encrypted_store_is_checked_without_its_key(encrypted_vault: Path, tm
     assert "wrong passphrase" in rtvault(config, "check", expect=8).stderr  # no key: nothing can be decrypted
     report = json.loads(rtvault(config, "verify", "--store", "offsite", "--without-key", "--json").stdout)
     stored = [p for p in (tmp_path / "store").rglob("*") if p.is_file()
-              and p.relative_to(tmp_path / "store").parts[0] in ("data", "trees", "snapshots", "archives")]
+              and p.relative_to(tmp_path / "store").parts[0] in (*storekit.CONTENT, "snapshots", "archives")]
     assert report["healthy"] and report["files"] == len(stored)
 
-    victim = sorted((tmp_path / "store" / "data").rglob("*"), key=lambda p: p.stat().st_size)[-1]
+    victim = max(storekit.stored_files(tmp_path / "store"), key=lambda p: p.stat().st_size)  # a pack, in format 2
     data = bytearray(victim.read_bytes())
     data[len(data) // 2] ^= 0x40  # bit rot in the middle of the ciphertext
     victim.write_bytes(bytes(data))

@@ -111,21 +111,23 @@ def test_store_option_reads_the_s3_store_beside_a_directory_primary(site: Site, 
 def _wait_for_first_object(server: SeaweedServer, bucket: str, backup: subprocess.Popen[str]) -> None:
     client = server.client()
     while backup.poll() is None:
-        if client.list_objects_v2(Bucket=bucket, Prefix="rtvault/data/", MaxKeys=1).get("KeyCount"):  # type: ignore[attr-defined]
-            return
+        for folder in ("data/", "packs/"):  # a large object's own file, or the first pack sealed
+            if client.list_objects_v2(Bucket=bucket, Prefix=f"rtvault/{folder}", MaxKeys=1).get("KeyCount"):  # type: ignore[attr-defined]
+                return
         time.sleep(0.01)
     pytest.fail(f"the backup ended before writing anything: {backup.communicate()}")
 
 
 @contextmanager
 def _backup_frozen_mid_run(tmp_path: Path, seed: int, retry_seconds: int, thaw_after: float | None = None):
-    """A backup into a SeaweedFS server that stops answering once the first object is written, thawed after
-    `thaw_after` seconds (else once the backup ended); yields (server, bucket, config, stdout, stderr, code)."""
+    """A backup into a SeaweedFS server that stops answering once the first pack is written (the database adds
+    about 29 MB: more than one pack of 16 MiB), thawed after `thaw_after` seconds (else once the backup ended);
+    yields (server, bucket, config, stdout, stderr, code)."""
     server = start_server(tmp_path / "seaweed")
     try:
         bucket = server.new_bucket()
         db = tmp_path / "db"
-        generate_database(db, patients=6, seed=seed, image_mb=2)
+        generate_database(db, patients=12, seed=seed, image_mb=4)
         toml = server.store_toml("offsite", bucket, "rtvault", retry_seconds=retry_seconds)
         config = write_config(tmp_path / "site", db, toml)
         rtvault(config, "init")

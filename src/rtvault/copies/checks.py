@@ -6,6 +6,7 @@ manifest finds the objects it needs missing. It is safe to call from several thr
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from collections.abc import Iterable
@@ -119,7 +120,8 @@ class Checker:
 
     def __init__(self, store: Store, now: str, listed: set[str] | None = None) -> None:
         self.backend = CountingBackend(store.backend)
-        self.store = Store(self.backend, store.info)
+        self.store = copy.copy(store)  # the same store with its reads counted (Store() would add packs twice)
+        self.store.backend = self.backend
         self.now = now
         self.listed = listed
         self.findings: dict[str, VerifyProblem] = {}

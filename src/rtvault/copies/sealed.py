@@ -11,7 +11,7 @@ from rtvault.errors import Problem, StoreError
 from rtvault.store import crypto, keyfile
 from rtvault.store.backend import Backend
 
-# every sealed file lives in one of these
+# every sealed file lives in one of these (packs/ and index/: a version 2 store's small objects and trees)
 FOLDERS = ("data/", "trees/", "packs/", "index/", "snapshots/", "archives/", "verify/", "copies/")
 
 

@@ -169,7 +169,7 @@ def _usage(store: Store, status: StoreStatus) -> None:
         for key in store.backend.list(prefix):
             status.objects += key.startswith("data/")
             status.bytes += store.backend.size(key)
-    backend = getattr(store.backend, "inner", store.backend)  # an encrypted store: the directory under it
+    backend = getattr(store.base, "inner", store.base)  # an encrypted store: the directory under it
     if isinstance(backend, DirectoryBackend):
         status.free_bytes = shutil.disk_usage(backend.root).free
 

@@ -171,6 +171,7 @@ def check_store(store: Store, *, read_data: bool = False, progress: Progress | N
     """Every snapshot's trees and objects exist; with read_data, every stored object is re-hashed."""
     progress = progress or NoProgress()
     report = CheckReport()
+    report.problems.extend(store.layout_problems())  # damaged index files, unreadable pack headers
     manifests = _manifests(store, report)
     report.snapshots = len(manifests)
     report.without_integrity = _without_integrity(manifests)
@@ -286,7 +287,8 @@ def prune(config: Config, store: Store, *, dry_run: bool = False) -> Pruned:
                 if count % 256 == 0:
                     lock.ensure_held()
                 store.backend.delete(key)
-            store.backend.barrier()  # a packed store writes its new index and drops or rewrites emptied packs
+            lock.ensure_held()
+            store.backend.barrier()  # a packed store drops deleted blobs only when it writes its new index
     return Pruned(dry_run, len(doomed), freed, round(time.monotonic() - started, 3), tuple(warnings),
                   None if dry_run else refresh_quietly(config))
 

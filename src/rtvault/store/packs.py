@@ -145,6 +145,7 @@ class PackedBackend:
         self._sealed: dict[str, list[tuple[str, int, int]]] = {}  # packs no index names yet
         self._dead: dict[str, int] = {}  # pack → bytes deleted from it since the last index
         self._loaded_at = 0.0
+        self._broken = ""  # why this backend refuses to write (a pack write failed), else empty
 
     # --- the index ------------------------------------------------------------------------------------------
 
@@ -238,6 +239,8 @@ class PackedBackend:
         """Put a blob in the open pack of its kind; False when the store already holds it (`loose_too`:
         even when it holds it as a file of its own, which a migration then deletes)."""
         with self._lock:
+            if self._broken:
+                raise StoreError(self._broken)
             if self._pending(key) is not None or key in self._loaded().where:
                 return False
             if not loose_too and key in self._loaded().loose:
@@ -246,14 +249,27 @@ class PackedBackend:
             writer = self._writers.get(kind)
             if writer is None:
                 writer = self._writers[kind] = _Writer(self.inner)
-            writer.add(key, data)
-            if writer.size >= PACK_TARGET:
-                self._seal(kind)
+            try:
+                writer.add(key, data)
+                if writer.size >= PACK_TARGET:
+                    self._seal(kind)
+            except BaseException as error:
+                self._abandon(error)
+                raise
             return True
 
+    def _abandon(self, error: BaseException) -> None:
+        """A write failed (a full disk): the open packs are thrown away, so no staged file keeps the space, and
+        this backend writes nothing more (blobs it took are lost: no later index or manifest may name them)."""
+        for writer in self._writers.values():
+            writer.staged.discard()
+        self._writers = {}
+        self._broken = f"{self.location}: nothing more is written after a failed pack write ({error})"
+
     def _seal(self, kind: str) -> None:
-        writer = self._writers.pop(kind)
+        writer = self._writers[kind]
         pack, entries = writer.seal()
+        del self._writers[kind]  # only once sealed: a pack failing to seal is still there to abandon
         self._sealed[pack] = entries
         self._enter(self._loaded(), pack, entries)
 
@@ -261,18 +277,25 @@ class PackedBackend:
         """Seal the open packs, make them durable, then write the index that names them (and, after deletions
         or damage, one index of everything, replacing the others)."""
         with self._lock:
+            if self._broken:
+                raise StoreError(self._broken)
             state = self._loaded()
             doomed = self._repack(state) if self._dead else []
-            for kind in list(self._writers):
-                self._seal(kind)
+            try:
+                for kind in list(self._writers):
+                    self._seal(kind)
+            except BaseException as error:
+                self._abandon(error)
+                raise
             if not self._sealed and not self._dead and not state.stale:
                 return
             self.inner.barrier()  # the packs are durable before an index names them
             merge = bool(self._dead) or state.stale or len(state.indexes) >= MAX_INDEXES
             if merge:
                 packs = {pack: sorted(self._live(state, pack)) for pack in state.packs}
-                old = set(state.indexes) | {p.key.rsplit("/", 1)[-1] for p in self.problems
-                                            if p.key.startswith("index/")}
+                # every index file, the superseded ones a killed run left too: were only the ones in force
+                # replaced, the older ones would come back in force naming packs deleted since
+                old = {key.rsplit("/", 1)[-1] for key in self.inner.list("index/")}
                 ident = self._write_index(packs, sorted(old))
                 for stale in old - {ident}:
                     self.inner.delete(index_key(stale))
@@ -334,6 +357,8 @@ class PackedBackend:
         self.inner.barrier()
 
     def get(self, key: str) -> bytes:
+        if not packable(key):
+            return self.inner.get(key)  # one request on S3 (open is a HEAD, then ranged GETs)
         with self.open(key) as reader:
             return reader.read()
 
@@ -390,12 +415,13 @@ class PackedBackend:
     def list(self, prefix: str) -> Iterator[str]:
         """Keys as a version 1 store names them: packed blobs under `data/` and `trees/`, never the packs and
         index files themselves (`list("")`, the whole store, too)."""
-        if not packable(prefix) and prefix not in ("", "./"):
+        folder = "" if prefix in ("", "./") else prefix.rstrip("/") + "/"  # "data" is data/, never database/
+        if not packable(folder) and folder:
             yield from self.inner.list(prefix)
             return
         with self._lock:
-            packed = {key for key in self._loaded().where if key.startswith(prefix)}
-            packed |= {key for w in self._writers.values() for key in w.blobs if key.startswith(prefix)}
+            packed = {key for key in self._loaded().where if key.startswith(folder)}
+            packed |= {key for w in self._writers.values() for key in w.blobs if key.startswith(folder)}
         yield from sorted(packed, key=lambda k: self._loaded().where.get(k, Where("", 0, 0))[:2])
         for key in self.inner.list(prefix):
             if key.removeprefix("./") not in packed and not key.removeprefix("./").startswith(HIDDEN):
