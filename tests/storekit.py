@@ -103,6 +103,16 @@ def flip(store: Path, key: str, rng: random.Random | None = None) -> Place:
     return place
 
 
+def zero_half(store: Path, key: str) -> Place:
+    """The second half of `key`'s bytes zeroed in place (damage no decoder can miss, where one flipped bit may
+    fall in bytes zstd does not need)."""
+    place = where(store, key)
+    with open(place.path, "r+b") as file:
+        file.seek(place.offset + place.length // 2)
+        file.write(bytes(place.length - place.length // 2))
+    return place
+
+
 def lose(store: Path, key: str) -> None:
     """`key` gone, the rest of the store intact, as the store itself deletes a key: its own file unlinked, or
     a packed blob dropped from the index (its pack rewritten without it when mostly unreferenced)."""

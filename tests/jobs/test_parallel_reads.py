@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from test_restore import History, history, own_store  # noqa: F401  (fixtures shared with the restore tests)
 
+import storekit
 from rtvault.errors import StoreError
 from rtvault.jobs.maintenance import check_store
 from rtvault.jobs.restore import Planned, RestoreIncomplete, RestoreSummary, restore_all, write_planned
 from rtvault.store.objects import data_key
-from rtvault.store.packs import pack_key
 
 
 class Recorder:
@@ -53,14 +53,7 @@ def _partials(root: Path) -> list[Path]:
 
 
 def _damage(vault, digest: str) -> None:
-    """Zero the second half of an object's stored bytes, in its pack or its own file (a flipped bit may fall
-    where zstd does not look: the content would come back whole)."""
-    where = vault.store.backend.where_of(data_key(digest))
-    path = vault.store_path / (pack_key(where.pack) if where else data_key(digest))
-    offset, length = (where.offset, where.length) if where else (0, path.stat().st_size)
-    with open(path, "r+b") as stored:
-        stored.seek(offset + length // 2)
-        stored.write(bytes(length - length // 2))
+    storekit.zero_half(vault.store_path, data_key(digest))
 
 
 def _victims(vault, count: int) -> list[tuple[str, str, str]]:
