@@ -26,7 +26,19 @@ from pathlib import Path
 import counts
 import replicate
 from report import machine, write_results
-from tools import QUIET, TOOLS, Measure, Rtvault, Tool, drop_caches, ensure_tools, json_tail, make_tools, wait_quiet
+from tools import (
+    QUIET,
+    TOOLS,
+    Measure,
+    Rtvault,
+    Tool,
+    drop_caches,
+    ensure_tools,
+    json_tail,
+    make_tools,
+    precompile,
+    wait_quiet,
+)
 from trees import (
     apparent_bytes,
     compare,
@@ -218,6 +230,8 @@ def main() -> None:
     parser.add_argument("--work", type=Path, help="work directory, empty or new (default: a new one under /tmp)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (databases, repositories)")
     parser.add_argument("--out", type=Path, default=BENCH, help="where results.md and .json go (default bench/)")
+    parser.add_argument("--merge", action="store_true", help="keep the kinds not measured now from OUT/results.json "
+                        "(each kind is named with the date and rtvault version it was measured with)")
     args = parser.parse_args()
     args.s3 = [] if args.s3 == "none" else args.s3.split(",")
     kinds = args.kinds.split(",")
@@ -225,17 +239,23 @@ def main() -> None:
         raise SystemExit(f"unknown kind(s) {sorted(unknown)}: choose from {sorted(KINDS)}")
     QUIET["limit_s"] = args.quiet_wait
     ensure_tools()
+    compiled = precompile()
     if args.work and args.work.exists() and any(args.work.iterdir()):
         raise SystemExit(f"{args.work} is not empty: give a new or empty work directory")
     work = (args.work or Path(tempfile.mkdtemp(prefix="rtvault-bench-", dir="/tmp"))).resolve()
     work.mkdir(parents=True, exist_ok=True)
     print(f"work directory: {work}", flush=True)
     try:
-        results = {"machine": machine(work), "command": " ".join(["bench/backup.py", *sys.argv[1:]]), "kinds": {}}
-        for kind in kinds:
-            results["kinds"][kind] = run_kind(kind, work / kind, args)
-            if not args.keep:
-                shutil.rmtree(work / kind, ignore_errors=True)
+        results = {"machine": machine(work), "command": " ".join(["bench/backup.py", *sys.argv[1:]]),
+                   "bytecode": f"compiled before measuring (python -m compileall {compiled})", "kinds": {}}
+        earlier = json.loads((args.out / "results.json").read_text()) if args.merge else {}
+        for kind in KINDS:
+            if kind in kinds:
+                results["kinds"][kind] = {**run_kind(kind, work / kind, args), "measured": results["machine"]}
+                if not args.keep:
+                    shutil.rmtree(work / kind, ignore_errors=True)
+            elif kind in earlier.get("kinds", {}):
+                results["kinds"][kind] = {"measured": earlier["machine"], **earlier["kinds"][kind]}
         args.out.mkdir(parents=True, exist_ok=True)
         print(write_results(results, args.out))
     finally:
