@@ -232,7 +232,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=BENCH, help="where results.md and .json go (default bench/)")
     parser.add_argument("--merge", action="store_true", help="keep the kinds not measured now from OUT/results.json "
                         "(each kind is named with the date and rtvault version it was measured with)")
+    parser.add_argument("--report-only", action="store_true", help="measure nothing: write results.md again from "
+                        "OUT/results.json (after editing bench/backup-findings.md)")
     args = parser.parse_args()
+    if args.report_only:
+        print(write_results(json.loads((args.out / "results.json").read_text()), args.out))
+        return
     args.s3 = [] if args.s3 == "none" else args.s3.split(",")
     kinds = args.kinds.split(",")
     if unknown := set(kinds) - set(KINDS):

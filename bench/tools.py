@@ -218,10 +218,11 @@ def versions() -> dict[str, str]:
         return subprocess.run(cmd, capture_output=True, text=True).stdout.strip()
 
     src = output(sys.executable, "-c", "import rtvault, pathlib; print(pathlib.Path(rtvault.__file__).parents[2])")
+    last = output("git", "-C", src, "log", "-1", "--format=%h %s", "--", "src")
     return {
         "rtvault": f"{output(sys.executable, '-m', 'rtvault', '--version')} from {src} (git "
                    f"{output('git', '-C', src, 'describe', '--always', '--dirty') or '?'}, "
-                   f"{output('git', '-C', src, 'log', '-1', '--format=%h %s')[:90] or '?'})",
+                   f"last commit of src/: {last[:90] or '?'})",
         "restic": output("restic", "version"), "borg": output("borg", "--version"),
         "rsync": output("rsync", "--version").splitlines()[0], "tar": output("tar", "--version").splitlines()[0],
     }
