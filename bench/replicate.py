@@ -82,7 +82,11 @@ def prepare(work: Path, patients: int, image_mb: float) -> tuple[Path, dict[str,
                     "store_bytes": du(work / "primary"), "day_bytes": du(work / "primary") - before}
 
 
-def measure(work: Path, config: Path, repeat: int) -> dict[str, object]:
+def measure(work: Path, config: Path, repeat: int, primary: Path | None = None) -> dict[str, object]:
+    """Median of `repeat` incremental copies from `primary` (default WORK/primary) by `rtvault replicate` (into
+    WORK/secondary, the configuration's copy store) and by `rsync -a` (into WORK/mirror), each round from the saved
+    states WORK/secondary.saved and WORK/mirror.saved. bench/backup.py calls it too."""
+    primary = primary or work / "primary"
     times: dict[str, list[float]] = {"rtvault": [], "rsync": []}
     inner: list[float] = []
     copied: dict[str, object] = {}
@@ -93,7 +97,7 @@ def measure(work: Path, config: Path, repeat: int) -> dict[str, object]:
         order = ["rtvault", "rsync"] if round_ % 2 == 0 else ["rsync", "rtvault"]
         for tool in order:
             if tool == "rsync":
-                times["rsync"].append(run("rsync", "-a", f"{work / 'primary'}/", f"{work / 'mirror'}/")[0])
+                times["rsync"].append(run("rsync", "-a", f"{primary}/", f"{work / 'mirror'}/")[0])
                 continue
             wall, out = rtvault(config, "replicate", "--json")
             pair = json.loads(out)["pairs"][0]
