@@ -32,7 +32,8 @@ import zstandard
 
 from rtvault.store import Store
 from rtvault.store.backend import Backend, DirectoryBackend
-from rtvault.store.packs import PackedBackend, pack_key, parse_header
+from rtvault.store.packfile import pack_key, parse_header
+from rtvault.store.packs import PackedBackend
 
 CONTENT = ("data", "trees", "packs", "index")  # the folders holding objects and trees, in any version
 

@@ -23,7 +23,8 @@ from rtvault.demo import generate_database
 from rtvault.store import Store
 from rtvault.store import packs as packs_module
 from rtvault.store.backend import DirectoryBackend
-from rtvault.store.packs import BLOB_MAX, PackedBackend
+from rtvault.store.packfile import BLOB_MAX
+from rtvault.store.packs import PackedBackend
 
 RETAIN_LAST = ("\n[retention]\nkeep_last = 1\nkeep_hourly = 0\nkeep_daily = 0\nkeep_weekly = 0\n"
                "keep_monthly = 0\nkeep_yearly = 0\n")

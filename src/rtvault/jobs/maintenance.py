@@ -179,7 +179,6 @@ def check_store(store: Store, *, read_data: bool = False, progress: Progress | N
     needed |= archive_objects(store)
     report.trees, report.objects_referenced = len(trees), len(needed)
     _check_archives(store, report, read_data)
-    report.problems += store.layout_problems()
     stored = {_digest_of(key) for key in store.backend.list("data/")}
     report.objects_stored = len(stored)
     report.unreferenced = len(stored - needed)

@@ -19,7 +19,8 @@ from rtvault import __version__, utc
 from rtvault.errors import Problem, StoreError
 from rtvault.events import NoProgress, Progress
 from rtvault.store.objects import verify_object
-from rtvault.store.packs import BLOB_MAX, PACKED, PackedBackend
+from rtvault.store.packfile import BLOB_MAX, PACKED
+from rtvault.store.packs import PackedBackend
 from rtvault.store.repository import FORMAT_FILE, Store
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+import threading
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
@@ -55,11 +56,28 @@ def _blocks(source: BinaryIO) -> Iterator[bytes]:
         yield block
 
 
+_CODECS = threading.local()  # one compressor per level and one decompressor per thread: making them is not free
+
+
+def compressor(level: int) -> zstandard.ZstdCompressor:
+    made = getattr(_CODECS, "compressors", None)
+    if made is None:
+        made = _CODECS.compressors = {}
+    if level not in made:
+        made[level] = zstandard.ZstdCompressor(level=level)
+    return made[level]
+
+
+def decompressor() -> zstandard.ZstdDecompressor:
+    if getattr(_CODECS, "decompressor", None) is None:
+        _CODECS.decompressor = zstandard.ZstdDecompressor()
+    return _CODECS.decompressor
+
+
 def _encode(blocks: Iterator[bytes] | list[bytes], shuffled: bool, sink: BinaryIO) -> None:
     if shuffled:
         sink.write(_SHUFFLE_HEADER)
-    compressor = zstandard.ZstdCompressor(level=SHUFFLED_LEVEL if shuffled else LEVEL)
-    with compressor.stream_writer(sink, closefd=False) as writer:
+    with compressor(SHUFFLED_LEVEL if shuffled else LEVEL).stream_writer(sink, closefd=False) as writer:
         for block in blocks:
             writer.write(shuffle(block) if shuffled else block)
 
@@ -124,7 +142,7 @@ def _read_object(backend: Backend, key: str, digest: str) -> Iterator[bytes]:
         else:
             raw.seek(0)
         try:
-            with zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True) as reader:
+            with decompressor().stream_reader(raw, read_across_frames=True) as reader:
                 while block := read_exact(reader, BLOCK):
                     block = unshuffle(block) if shuffled else block
                     hasher.update(block)

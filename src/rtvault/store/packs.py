@@ -1,127 +1,47 @@
 """Pack files (store format 2): small objects and trees written many at a time, so that durability and S3
-requests cost per batch, not per file (docs/design.md, "Packs").
+requests cost per batch, not per file (docs/design.md, "The store").
 
 `PackedBackend` wraps a store's backend and keeps its keys: `data/<h0:2>/<h>` and `trees/<t0:2>/<t>` are
 still the names every layer reads, lists, verifies, replicates and repairs, but a small one lives as a *blob*
-inside a pack file, `packs/<p0:2>/<p>`, found through the index files `index/<i>`. Everything else
-(manifests, archives, locks, large objects) passes through to the backend unchanged.
-
-A pack is its blobs back to back (each exactly the bytes a version 1 store holds in the object's own file),
-then a header naming them (ASCII JSON `{"blobs": [[key, offset, length], ...]}`), its length (8 bytes,
-little-endian) and the magic `RTVPACK1`: a pack alone says what it holds, so a lost index costs nothing.
-p is the SHA-256 of the pack's bytes. An index file is a zstd frame of ASCII JSON
-`{"format": "rtvault-index", "version": 1, "supersedes": [ids], "packs": {p: [[key, offset, length], ...]}}`,
-named by the SHA-256 of its stored bytes; it lists only live blobs. An index named in another's
-`supersedes` is ignored (a writer killed before deleting it).
+inside a pack file, `packs/<p0:2>/<p>`, found through the index files `index/<i>` (their format:
+store/packfile.py). Everything else (manifests, archives, locks, large objects) passes through unchanged.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
-import struct
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO, NamedTuple
+from typing import BinaryIO
 
 import zstandard
 
 from rtvault.errors import Problem, StoreError
-from rtvault.store.backend import Backend, Staged
-from rtvault.store.readers import PositionedReader, read_exact
+from rtvault.store.backend import Backend, DirectoryBackend, Staged
+from rtvault.store.packfile import (
+    BLOB_MAX,
+    HIDDEN,
+    PACK_TARGET,
+    PACKED,
+    PackFiles,
+    PackWriter,
+    Pread,
+    Slice,
+    SpillStaged,
+    Where,
+    decode_index,
+    encode_index,
+    index_key,
+    pack_key,
+    packable,
+    read_header,
+)
 
-PACKED = ("data/", "trees/")
-HIDDEN = ("packs/", "index/")  # what the logical view of the store does not show
-PACK_TARGET = 16 << 20  # a pack is sealed once it holds this much
-BLOB_MAX = 4 << 20  # a stored object larger than this keeps its own file (one fsync per 4 MiB is cheap)
-MAGIC = b"RTVPACK1"
-TAIL = struct.Struct("<Q8s")
-INDEX_FORMAT = "rtvault-index"
 MAX_INDEXES = 32  # more index files than this are merged into one by the next writer
 RELOAD_S = 2.0  # a reader missing a blob reads the index again, at most this often
 REPACK = 0.2  # prune rewrites a pack once more than this fraction of it is unreferenced
-
-
-def pack_key(pack: str) -> str:
-    return f"packs/{pack[:2]}/{pack}"
-
-
-def index_key(ident: str) -> str:
-    return f"index/{ident}"
-
-
-def packable(key: str) -> bool:
-    return key.startswith(PACKED)
-
-
-def _json(data: object) -> bytes:
-    return json.dumps(data, sort_keys=True, separators=(",", ":")).encode("ascii")
-
-
-class Where(NamedTuple):
-    pack: str
-    offset: int
-    length: int
-
-
-def parse_header(tail: bytes, pack: str) -> list[tuple[str, int, int]]:
-    """The blobs a pack names, from its last bytes (at least its header, length and magic)."""
-    length, magic = TAIL.unpack(tail[-TAIL.size:])
-    if magic != MAGIC or length > len(tail) - TAIL.size:
-        raise ValueError(f"{pack_key(pack)} does not end with a pack header")
-    blobs = json.loads(tail[-TAIL.size - length:-TAIL.size])["blobs"]
-    return [(str(key), int(offset), int(size)) for key, offset, size in blobs]
-
-
-class _Slice(PositionedReader):
-    """One blob of a pack, read at its offset."""
-
-    def __init__(self, raw: BinaryIO, where: Where) -> None:
-        self.raw, self.start, self.length = raw, where.offset, where.length
-
-    def readinto(self, buffer: Any) -> int:
-        size = min(len(buffer), self.length - self.position)
-        if size <= 0:
-            return 0
-        self.raw.seek(self.start + self.position)
-        data = read_exact(self.raw, size)
-        buffer[: len(data)] = data
-        self.position += len(data)
-        return len(data)
-
-    def close(self) -> None:
-        self.raw.close()
-        super().close()
-
-
-class _Writer:
-    """The pack being filled for one kind of blob (objects or trees)."""
-
-    def __init__(self, inner: Backend) -> None:
-        self.staged = inner.stage()
-        self.hasher = hashlib.sha256()
-        self.size = 0
-        self.blobs: dict[str, tuple[int, bytes]] = {}  # readable until the pack is sealed
-
-    def add(self, key: str, data: bytes) -> None:
-        self.staged.file.write(data)
-        self.hasher.update(data)
-        self.blobs[key] = (self.size, data)
-        self.size += len(data)
-
-    def seal(self) -> tuple[str, list[tuple[str, int, int]]]:
-        entries = [(key, offset, len(data)) for key, (offset, data) in self.blobs.items()]
-        header = _json({"blobs": entries})
-        tail = header + TAIL.pack(len(header), MAGIC)
-        self.staged.file.write(tail)
-        self.hasher.update(tail)
-        pack = self.hasher.hexdigest()
-        self.staged.commit(pack_key(pack))
-        return pack, entries
-
 
 @dataclass
 class _State:
@@ -141,11 +61,13 @@ class PackedBackend:
         self.problems: list[Problem] = []  # damaged index files, unreadable pack headers (for `check`)
         self._lock = threading.RLock()
         self._state: _State | None = None
-        self._writers: dict[str, _Writer] = {}
+        self._writers: dict[str, PackWriter] = {}
         self._sealed: dict[str, list[tuple[str, int, int]]] = {}  # packs no index names yet
         self._dead: dict[str, int] = {}  # pack → bytes deleted from it since the last index
         self._loaded_at = 0.0
         self._broken = ""  # why this backend refuses to write (a pack write failed), else empty
+        root = getattr(inner, "root", None)
+        self._files = PackFiles(root) if isinstance(inner, DirectoryBackend) and root is not None else None
 
     # --- the index ------------------------------------------------------------------------------------------
 
@@ -161,13 +83,7 @@ class PackedBackend:
         for key in self.inner.list("index/"):
             ident = key.rsplit("/", 1)[-1]
             try:
-                raw = self.inner.get(key)
-                if hashlib.sha256(raw).hexdigest() != ident:
-                    raise ValueError("its content does not match its name")
-                data = json.loads(zstandard.ZstdDecompressor().decompress(raw, max_output_size=1 << 31))
-                if data.get("format") != INDEX_FORMAT or not isinstance(data.get("packs"), dict):
-                    raise ValueError("not an rtvault index")
-                found[ident] = data
+                found[ident] = decode_index(self.inner.get(key), ident)
             except StoreError as error:
                 if self.inner.exists(key):  # else removed meanwhile by a writer merging indexes
                     self.problems.append(Problem(key, f"unreadable: {error}"))
@@ -188,7 +104,7 @@ class PackedBackend:
         for pack in sorted(present - state.packs.keys()):  # a run killed before its index, or a lost index
             state.stale = True
             try:
-                self._enter(state, pack, self._header(pack))
+                self._enter(state, pack, read_header(self.inner, pack))
             except (StoreError, ValueError, KeyError, TypeError) as error:
                 self.problems.append(Problem(pack_key(pack), f"damaged: no readable header ({error})"))
         return state
@@ -199,14 +115,6 @@ class PackedBackend:
         for key, offset, length in blobs:
             state.where[key] = Where(pack, offset, length)
             keys.add(key)
-
-    def _header(self, pack: str) -> list[tuple[str, int, int]]:
-        size = self.inner.size(pack_key(pack))
-        with self.inner.open(pack_key(pack)) as raw:
-            raw.seek(max(0, size - TAIL.size))
-            length, _magic = TAIL.unpack(read_exact(raw, TAIL.size).rjust(TAIL.size, b"\0"))
-            raw.seek(max(0, size - TAIL.size - min(length, size)))
-            return parse_header(read_exact(raw, TAIL.size + min(length, size)), pack)
 
     def _find(self, key: str) -> Where | None:
         with self._lock:
@@ -248,7 +156,7 @@ class PackedBackend:
             kind = key.split("/", 1)[0]
             writer = self._writers.get(kind)
             if writer is None:
-                writer = self._writers[kind] = _Writer(self.inner)
+                writer = self._writers[kind] = PackWriter(self.inner)
             try:
                 writer.add(key, data)
                 if writer.size >= PACK_TARGET:
@@ -311,9 +219,7 @@ class PackedBackend:
         return [(key, *state.where[key][1:]) for key in state.packs[pack]]
 
     def _write_index(self, packs: dict[str, list], supersedes: list[str]) -> str:
-        raw = zstandard.ZstdCompressor(level=3).compress(
-            _json({"format": INDEX_FORMAT, "version": 1, "supersedes": supersedes, "packs": packs}))
-        ident = hashlib.sha256(raw).hexdigest()
+        ident, raw = encode_index(packs, supersedes)
         self.inner.put(index_key(ident), raw, durable=True)
         return ident
 
@@ -342,7 +248,7 @@ class PackedBackend:
     # --- the Backend interface ------------------------------------------------------------------------------
 
     def stage(self) -> Staged:
-        return _SpillStaged(self)
+        return SpillStaged(self)
 
     def put(self, key: str, data: bytes, *, durable: bool = False) -> None:
         if packable(key) and len(data) <= BLOB_MAX:
@@ -369,6 +275,8 @@ class PackedBackend:
             if pending is not None:
                 return io.BytesIO(pending)
             where = self._find(key)
+            if where is not None and self._files is not None and (fd := self._files.fd(where.pack)) is not None:
+                return Pread(fd, where)  # type: ignore[return-value]
             if where is not None:
                 try:
                     raw = self.inner.open(pack_key(where.pack))
@@ -377,7 +285,7 @@ class PackedBackend:
                     if moved is None:
                         raise
                     where, raw = moved, self.inner.open(pack_key(moved.pack))
-                return _Slice(raw, where)  # type: ignore[return-value]
+                return Slice(raw, where)  # type: ignore[return-value]
         return self.inner.open(key)
 
     def _moved(self, key: str, where: Where) -> Where | None:
@@ -451,48 +359,3 @@ class PackedBackend:
 
     def clean_staging(self, older_than_s: float, now: float) -> int:
         return self.inner.clean_staging(older_than_s, now)
-
-
-class _SpillStaged:
-    """A staged file kept in memory while it is small enough to be a blob, spilled to the backend's own
-    staging once it is not (a large object keeps a file of its own)."""
-
-    def __init__(self, backend: PackedBackend) -> None:
-        self.backend = backend
-        self.buffer: io.BytesIO | None = io.BytesIO()
-        self.spilled: Staged | None = None
-        self.file: BinaryIO = self  # type: ignore[assignment]
-
-    def write(self, data: Any) -> int:
-        if self.spilled is not None:
-            return self.spilled.file.write(data)
-        assert self.buffer is not None
-        written = self.buffer.write(data)
-        if self.buffer.tell() > BLOB_MAX:
-            self.spilled = self.backend.inner.stage()
-            self.spilled.file.write(self.buffer.getbuffer())
-            self.buffer = None
-        return written
-
-    def flush(self) -> None:
-        pass
-
-    def commit(self, key: str, *, durable: bool = False) -> bool:
-        if self.spilled is not None:
-            new = self.spilled.commit(key, durable=durable)
-            if packable(key):
-                self.backend.committed_loose(key)
-            return new
-        assert self.buffer is not None
-        data, self.buffer = self.buffer.getvalue(), None
-        if packable(key):
-            return self.backend.add(key, data)
-        if self.backend.inner.exists(key):
-            return False
-        self.backend.put(key, data, durable=durable)
-        return True
-
-    def discard(self) -> None:
-        if self.spilled is not None:
-            self.spilled.discard()
-        self.buffer = None
