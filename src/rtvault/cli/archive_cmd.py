@@ -114,6 +114,10 @@ def sweep_command(app: AppContext, store_name: str | None, as_json: bool) -> Non
     for problem in result["problems"]:
         echo(f"  problem: {problem['file']}: {problem['message']}", err=True)
     echo(f"{len(result['archived'])} archived, {len(result['ingested'])} ingested")
+    if not_archived := result["not_archived"]:
+        raise PartialResult(f"{len(not_archived)} patient(s) gone from Pinnacle could not be archived "
+                            f"({', '.join(not_archived)}): the reason is named above; each stays in its last "
+                            "snapshot, which retention keeps; run the sweep again once that is fixed")
     if damaged or result["problems"]:
         raise PartialResult(f"{len(damaged)} archive(s) ingested damaged or incomplete and "
                             f"{len(result['problems'])} file(s) of the inbox not ingested (named above)")

@@ -48,12 +48,14 @@ def backup_command(app: AppContext, allow_shrink: bool, store_name: str | None, 
 
     Incremental and deduplicated; refuses a missing, empty or suspiciously shrunk source (exit code 5).
     A patient, file or folder that cannot be read is named, its earlier copy kept, and the exit code is 9.
+    Patients gone from Pinnacle are archived once the snapshot is saved; an archive that fails is named and the
+    exit code is 9 (the next backup archives it).
     """
     config = app.load_config()
     summary = run_backup(config, open_store(config, store_name), allow_shrink=allow_shrink,
                          progress=progress_for(as_json))
     update_catalog(config)
-    partial = ExitCode.PARTIAL if summary.incomplete else ExitCode.OK
+    partial = ExitCode.PARTIAL if summary.incomplete or summary.not_archived else ExitCode.OK
     if as_json:
         emit_json(summary.to_json())
         click.get_current_context().exit(int(partial))
@@ -70,4 +72,9 @@ def backup_command(app: AppContext, allow_shrink: bool, store_name: str | None, 
         echo(f"rtvault: partial backup: {len(summary.incomplete)} patient(s) or folder(s) could not be read "
              f"entirely ({', '.join(summary.incomplete)}); what could not be read is named above, earlier copies "
              "were kept; give the rtvault user read access, then back up again", err=True)
+    if summary.not_archived:
+        echo(f"rtvault: snapshot {summary.snapshot} saved, but {len(summary.not_archived)} patient(s) gone from "
+             f"Pinnacle could not be archived ({', '.join(summary.not_archived)}): the reason is named above; each "
+             "stays in its last snapshot, which retention keeps, and the next backup or `rtvault archive sweep` "
+             "archives it", err=True)
     click.get_current_context().exit(int(partial))

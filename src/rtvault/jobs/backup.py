@@ -48,6 +48,8 @@ class BackupSummary:
     duration_s: float = 0.0
     warnings: list[Problem] = field(default_factory=list)
     archived: list[str] = field(default_factory=list)  # archives written for patients gone from the source
+    not_archived: list[str] = field(default_factory=list)  # patients gone from the source whose archive failed
+    archive_s: float = 0.0  # the archives' time, after the snapshot was saved (not in duration_s)
     incomplete: list[str] = field(default_factory=list)  # patients (or OTHER) with files that could not be read
 
     def to_json(self) -> dict[str, object]:
@@ -56,6 +58,7 @@ class BackupSummary:
         return data
 
 
+AFTER = ("archived", "not_archived", "archive_s")  # known only once the snapshot is saved: not in its manifest
 OTHER = "(files outside the patient directories)"  # how summaries name the root's other files
 
 
@@ -148,6 +151,15 @@ class _Run:
         finally:
             pool.shutdown()
             self.progress.end()
+
+    def archive(self, manifests: list[dict], lock: WriterLock) -> None:
+        started = time.monotonic()
+        lock.ensure_held()
+        archived, failed = archive_deleted(self.store, manifests)
+        self.summary.archived = [a["id"] for a in archived]
+        self.summary.not_archived = [problem.file for problem in failed]
+        self.summary.warnings += failed
+        self.summary.archive_s = round(time.monotonic() - started, 3)
 
     def one(self, path: Path, entry: FileStat, rel: str) -> _Stored:
         stored = _store_file(self.store, path, entry, rel)
@@ -344,13 +356,13 @@ def run_backup(config: Config, store: Store, *, allow_shrink: bool = False,
         manifest["summary"] = {
             "files": sum(p["files"] for p in manifest["patients"]) + manifest["other"]["files"],
             "bytes": sum(p["bytes"] for p in manifest["patients"]),
-            **{k: v for k, v in run.summary.to_json().items() if k not in ("snapshot", "warnings")},
+            **{k: v for k, v in run.summary.to_json().items() if k not in ("snapshot", "warnings", *AFTER)},
         }
         manifest["warnings"] = [w.to_json() for w in run.summary.warnings]
         lock.ensure_held()
-        # Patients gone from Pinnacle are archived before the snapshot without them is committed: if that
-        # fails (a full disk, a kill), the latest snapshot still holds them and the next run archives them.
-        run.summary.archived = [a["id"] for a in archive_deleted(store, [*manifests, manifest])]
-        lock.ensure_held()
         store.save_snapshot(manifest)
+        # Only now, the snapshot durable, patients gone from Pinnacle are archived: an archive that fails (a
+        # full disk, a kill) leaves them awaiting it in their last snapshot, which retention keeps until the
+        # next run (or `archive sweep`) archives them.
+        run.archive([*manifests, manifest], lock)
     return run.summary

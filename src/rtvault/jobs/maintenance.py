@@ -15,11 +15,12 @@ from rtvault.archive import records
 from rtvault.config import Config
 from rtvault.errors import Problem, StoreError
 from rtvault.events import NoProgress, Progress
+from rtvault.jobs.archives import pending
 from rtvault.store import Store, integrity
 from rtvault.store.locks import WriterLock
 from rtvault.store.objects import data_key, verify_object
 from rtvault.store.repository import snapshot_key
-from rtvault.store.retention import apply_retention, keep_last_complete
+from rtvault.store.retention import apply_retention, keep_awaiting_archive, keep_last_complete
 
 
 def _digest_of(key: str) -> str:
@@ -149,13 +150,18 @@ def _manifests_lost(store: Store, manifests: list[dict]) -> str | None:
 
 
 def forget(config: Config, store: Store, *, dry_run: bool = False) -> dict[str, object]:
-    """Apply the [retention] rules: remove the manifests of snapshots no rule keeps."""
+    """Apply the [retention] rules: remove the manifests of snapshots no rule keeps. The last copy of a patient
+    gone from the source and not archived yet is kept whatever the rules ("awaiting archive of <path>")."""
     warnings: list[Problem] = []
     with WriterLock(store.backend, "forget", config.backup.lock_lease_seconds, warnings.append):
         manifests = store.manifests()
         times = [(m["id"], datetime.fromisoformat(m["time"].replace("Z", "+00:00"))) for m in manifests]
         decisions = keep_last_complete(apply_retention(times, config.retention), {
             m["id"]: {p["path"]: bool(p.get("incomplete")) for p in m["patients"]} for m in manifests})
+        awaiting: dict[str, list[str]] = {}
+        for waiting in pending(store, manifests):
+            awaiting.setdefault(waiting.snapshot, []).append(waiting.path)
+        decisions = keep_awaiting_archive(decisions, awaiting)
         if not dry_run:
             for decision in decisions:
                 if not decision.keep:
