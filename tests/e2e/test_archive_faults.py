@@ -99,14 +99,17 @@ def test_a_disk_full_during_the_archive_keeps_the_snapshot_and_the_patients_last
         archived_then_released(site, victim, before, sweep["archived"][0]["id"])
 
 
-def test_a_backup_killed_between_its_snapshot_and_the_archive_is_archived_by_the_next(tmp_path: Path) -> None:
-    site = make_site(tmp_path, patients=4)
-    victim, before = delete_a_patient(site)
-
+def killed_before_archiving(site: Site) -> None:
     killed = subprocess.run([sys.executable, "-c", KILLED_BEFORE_ARCHIVING, "--config", str(site.config), "backup",
                              "--allow-shrink"], capture_output=True, text=True, timeout=120)
     assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
     assert site.json("snapshots")["snapshots"][-1]["patients"] == 3  # saved before the kill
+
+
+def test_a_backup_killed_between_its_snapshot_and_the_archive_is_archived_by_the_next(tmp_path: Path) -> None:
+    site = make_site(tmp_path, patients=4)
+    victim, before = delete_a_patient(site)
+    killed_before_archiving(site)
     assert site.json("archive", "list")["archives"] == []
     last_copy_survives_retention(site, victim, before)
 
@@ -116,6 +119,16 @@ def test_a_backup_killed_between_its_snapshot_and_the_archive_is_archived_by_the
     assert [[p["path"] for p in a["patients"]] for a in archive] == [[victim]]
     assert site.json("backup")["archived"] == []  # once only
     archived_then_released(site, victim, before, archive[0]["id"])
+
+
+def test_a_sweep_after_a_killed_backup_archives_and_only_warns_of_the_stale_lock(tmp_path: Path) -> None:
+    site = make_site(tmp_path, patients=4)
+    victim, _before = delete_a_patient(site)
+    killed_before_archiving(site)
+    done = site.run("archive", "sweep")  # exit 0: taking over the dead run's lock is no failure
+    assert "took over a stale lock" in done.stderr, done.stderr
+    assert "1 archived, 0 ingested" in done.stdout, done.stdout
+    assert [p["path"] for a in site.json("archive", "list")["archives"] for p in a["patients"]] == [victim]
 
 
 @pytest.fixture(autouse=True)

@@ -98,6 +98,8 @@ def sweep_command(app: AppContext, store_name: str | None, as_json: bool) -> Non
     """Archive every patient deleted from Pinnacle, and ingest the files dropped in [archive] inbox."""
     config = app.load_config()
     result = archives.sweep(config, open_store(config, store_name))
+    for warning in result["warnings"]:
+        echo(f"rtvault: warning: {warning['file']}: {warning['message']}", err=True)
     update_catalog(config)
     damaged = [r for r in result["ingested"] if r["damaged"] or _not_whole(r)]
     if as_json:

@@ -77,19 +77,21 @@ def sweep_inbox(store: Store, inbox: Path) -> tuple[list[dict], list[Problem]]:
 
 def sweep(config: Config, store: Store) -> dict[str, object]:
     """`rtvault archive sweep`: archive deleted patients, then ingest the inbox (holding the writer lock).
-    `not_archived` names the patients whose archive failed (each also a problem)."""
+    `not_archived` names the patients whose archive failed (each also a problem); `warnings` are the lock's
+    (a stale lock taken over), which are no failure of the sweep."""
     ingested: list[dict] = []
     problems: list[Problem] = []
+    warnings: list[Problem] = []
     if config.archive.inbox is not None and not config.archive.inbox.is_dir():
         raise InputError(f"archive inbox {config.archive.inbox} does not exist (is it mounted?)")
-    with WriterLock(store.backend, "archive sweep", config.backup.lock_lease_seconds, problems.append):
+    with WriterLock(store.backend, "archive sweep", config.backup.lock_lease_seconds, warnings.append):
         archived, failed = archive_deleted(store)
         problems += failed
         if config.archive.inbox is not None:
             ingested, found = sweep_inbox(store, config.archive.inbox)
             problems += found
     return {"archived": archived, "ingested": ingested, "not_archived": [p.file for p in failed],
-            "problems": [p.to_json() for p in problems]}
+            "problems": [p.to_json() for p in problems], "warnings": [w.to_json() for w in warnings]}
 
 
 def ingest(config: Config, store: Store, paths: list[Path]) -> tuple[list[dict], list[dict], list[Problem]]:
