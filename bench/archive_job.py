@@ -12,7 +12,8 @@ measure is taken `repeat` times (median reported):
   same patient (its directory restored from the day-0 snapshot: the same bytes, modes and mtimes), and, for
   information, `tar -I pigz -cf`. Cold (page cache dropped before each) and warm.
 
-The archive is checked: `tar -xzf` of the stored archive gives the patient's files byte for byte.
+The archive is checked: `tar -xzf` of the stored archive gives the patient's files byte for byte. rtvault's
+modules are compiled to bytecode first, as an installed package has them.
 """
 
 from __future__ import annotations
@@ -58,6 +59,10 @@ class JobBench:
         """Day 0 backed up by both tools (pristine copies kept), day 1 played; the deleted patient restored."""
         shutil.rmtree(self.work, ignore_errors=True)
         self.stores.mkdir(parents=True)
+        # bytecode compiled once, as an installed package has it (PYTHONDONTWRITEBYTECODE would otherwise make
+        # every rtvault command compile its modules again)
+        self.run.run([sys.executable, "-m", "compileall", "-q", output(
+            sys.executable, "-c", "import rtvault, pathlib; print(pathlib.Path(rtvault.__file__).parent)")])
         self.run.run([*RTVAULT, "demo", "generate", "--out", str(self.db), "--patients", str(self.patients),
                       "--seed", "1", "--image-mb", str(self.image_mb)])
         day0 = {"rtvault": self.stores / "rtvault-day0", "restic": self.stores / "restic-day0"}
@@ -147,6 +152,20 @@ class JobBench:
         for step in steps[rep % 3:] + steps[:rep % 3]:
             step()
 
+    def profile(self, store: Path) -> dict[str, str]:
+        """cProfile (warm, once) of the archive job and of the day-1 backup, top 14 by own time."""
+        out: dict[str, str] = {}
+        self.unarchived(store)
+        for name, cmd in (("archive sweep", lambda: self.rtvault(store, "archive", "sweep", "--json")),
+                          ("day-1 backup", lambda: self.rtvault(self.copy("rtvault"), "backup", "--json"))):
+            prof = self.work / "job.prof"
+            self.run.cold(False)
+            self.run.run([sys.executable, "-m", "cProfile", "-o", str(prof), *cmd()[1:]], self.work / "profiled.json")
+            text = output(sys.executable, "-c", "import pstats, sys; pstats.Stats(sys.argv[1]).sort_stats('tottime')"
+                          ".print_stats(14)", str(prof))
+            out[name] = text[text.find("function calls"):]
+        return out
+
     def verify(self, store: Path) -> str:
         """`tar -xzf` of the stored archive against the patient's files, SHA-256 file by file."""
         aid = self.archive_id
@@ -188,6 +207,7 @@ def run_job_bench(run: Runner, patients: int, image_mb: float, repeat: int) -> d
         for cold, suffix in ((True, ""), (False, "_warm")):
             bench.job(store, rep, cold, suffix)
     results["verification"] = bench.verify(store)
+    results["profiles"] = bench.profile(store)
     results["runs"] = bench.runs
     results["medians"] = {k: round(statistics.median(r["wall_s"] for r in v), 3) for k, v in bench.runs.items()}
     shutil.rmtree(bench.work, ignore_errors=True)
@@ -229,4 +249,5 @@ def job_lines(results: dict) -> list[str]:
         "(`archive_s`). Verification: " + results["verification"] + ".", "",
         "| measure | median wall s | all runs (wall s) |", "|---|---:|---|",
         *[f"| {key} | {med[key]:.3f} | {walls(runs)} |" for key, runs in results["runs"].items()],
-    ]
+    ] + [line for name, text in results.get("profiles", {}).items()
+         for line in ("", f"cProfile of the {name} (warm, once, top 14 by own time):", "", "```", text, "```")]
