@@ -38,11 +38,12 @@ TARGETS = {"day_snapshot": 0.3, "archive_job": 0.5}  # rtvault / restic, rtvault
 
 
 class JobBench:
+    """The job bench's database, stores and measures (runs per measure, in order)."""
+
     def __init__(self, run: Runner, patients: int, image_mb: float) -> None:
         self.run, self.work = run, run.work / "job"
         self.db, self.stores = self.work / "db", self.work / "stores"
         self.patients, self.image_mb = patients, image_mb
-        self.config = self.work / "rtvault.toml"
         self.runs: dict[str, list[dict]] = {}
 
     def restic(self, *args: str, repo: Path) -> list[str]:
