@@ -4,9 +4,10 @@ are archived; one that cannot be archived is named, stays awaiting its archive, 
 from __future__ import annotations
 
 import shutil
+from datetime import date
 
 from rtvault.archive import records
-from rtvault.jobs.archives import pending
+from rtvault.jobs.archives import delete_archive, pending
 from rtvault.store.objects import data_key
 
 
@@ -36,3 +37,14 @@ def test_one_archive_that_fails_stops_no_other_and_the_next_backup_archives_it(v
     assert again.not_archived == [] and len(again.archived) == 1
     assert pending(vault.store) == []
     assert sorted(p["path"] for r in records.summaries(vault.store) for p in r["patients"]) == sorted([broken, whole])
+
+
+def test_a_destroyed_archive_is_neither_built_again_nor_awaited_by_retention(vault) -> None:
+    vault.backup()
+    gone = vault.patients()[0]
+    shutil.rmtree(gone)
+    [archive_id] = vault.backup().archived
+    delete_archive(vault.store, archive_id, date(2200, 1, 1))  # its keep-until long over: destroyed on purpose
+    assert pending(vault.store) == []
+    assert vault.backup().archived == []
+    assert records.summaries(vault.store) == []

@@ -29,8 +29,10 @@ from rtvault.store.objects import BLOCK, read_object
 
 
 def archived_versions(store: Store) -> set[tuple[str, str]]:
-    """(patient path, tree) of every patient version an archive holds (automatic archives name their tree)."""
-    return {(p["path"], p["tree"]) for r in records.summaries(store) for p in r["patients"] if p.get("tree")}
+    """(patient path, tree) of every patient version an archive holds (automatic archives name their tree) or
+    held before it was destroyed."""
+    return {(p["path"], p["tree"]) for r in records.summaries(store) for p in r["patients"]
+            if p.get("tree")} | records.destroyed_versions(store)
 
 
 def pending(store: Store, manifests: list[dict] | None = None) -> list[Pending]:
@@ -289,6 +291,7 @@ def delete_archive(store: Store, archive_id: str, today: date) -> dict[str, obje
         allowed, why = may_destroy(records.patient_keep(store, record, patient), today)
         if not allowed:
             raise InputError(f"refusing to delete archive {record['id'][:12]}: {patient['path']} {why}")
+    records.remember_destroyed(store, record, datetime.now(UTC))
     store.backend.delete(records.record_key(record["id"]))
     store.backend.delete(records.summary_key(record["id"]))
     store.backend.delete(records.checksum_key(record["id"]))
