@@ -7,6 +7,7 @@ import shutil
 from datetime import date
 
 from rtvault.archive import records
+from rtvault.copies.checks import Checker
 from rtvault.jobs.archives import delete_archive, pending
 from rtvault.store.objects import data_key
 
@@ -48,3 +49,7 @@ def test_a_destroyed_archive_is_neither_built_again_nor_awaited_by_retention(vau
     assert pending(vault.store) == []
     assert vault.backup().archived == []
     assert records.summaries(vault.store) == []
+    checker = Checker(vault.store, "now")  # rolling verification knows the record the deletion leaves
+    for key in vault.store.backend.list("archives/"):
+        checker.check(key)
+    assert checker.findings == {}
