@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Side-by-side benchmark of `rtvault archive ingest` and of a one-patient restore from an archive, against
-`sha256sum && cp`, `tar -xf`, `tar -xzf` and ratarmount; writes bench/results-archive.{md,json} (method at the
-top of the .md). Run as root: it installs what it needs (apt-get, pip in a venv), drops caches, mounts FUSE."""
+`sha256sum && cp`, `tar -xf`, `tar -xzf` and ratarmount, and of the archive job against `tar -czf`
+(bench/archive_job.py); writes bench/results-archive.{md,json} (method at the top of each part). Run as root: it
+installs what it needs (apt-get, pip in a venv), drops caches, mounts FUSE."""
 
 from __future__ import annotations
 
@@ -16,11 +17,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
+
+from archive_job import job_lines, run_job_bench
+from runner import Measure, Runner, output
+from sections import write_section
 
 BENCH = Path(__file__).resolve().parent
 MIN_TAR = 5.0e9  # apparent bytes of the uncompressed tar, at least
@@ -54,44 +58,6 @@ def copy(source, path, target):
 with open_mount_source(archive, indexFilePath=index, recreateIndex=recreate == "1") as source:
     copy(source, "/" + inner, os.path.join(out, os.path.basename(inner)))
 """  # without FUSE: ratarmount's own library, random access through its index
-
-
-@dataclass
-class Measure:
-    wall_s: float
-    cpu_s: float
-    maxrss_kb: int
-
-
-class Runner:
-    """Runs the benchmark's commands, logging their output, and measures them (the child's own rusage)."""
-
-    def __init__(self, work: Path) -> None:
-        self.work, self.log = work, work / "logs" / "commands.log"
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        self.can_drop = os.access("/proc/sys/vm/drop_caches", os.W_OK)
-
-    def run(self, cmd: list[str], stdout: Path | None = None) -> Measure:
-        with open(self.log, "ab") as log, open(stdout or self.log, "wb" if stdout else "ab") as out:
-            log.write(f"\n$ {' '.join(cmd)}\n".encode())
-            log.flush()
-            start = time.perf_counter()
-            proc = subprocess.Popen(cmd, cwd=self.work, stdin=subprocess.DEVNULL, stdout=out, stderr=log)
-            _pid, status, usage = os.wait4(proc.pid, 0)
-            wall = time.perf_counter() - start
-        if os.waitstatus_to_exitcode(status) != 0:
-            raise SystemExit(f"failed: {' '.join(cmd)}\n{self.log.read_text(errors='replace')[-3000:]}")
-        return Measure(round(wall, 3), round(usage.ru_utime + usage.ru_stime, 3), usage.ru_maxrss)
-
-    def cold(self, cold: bool = True) -> None:
-        """Write back everything dirty (untimed, so no command pays for the previous one), then drop caches."""
-        os.sync()
-        if cold and self.can_drop:
-            Path("/proc/sys/vm/drop_caches").write_text("3\n")
-
-
-def output(*cmd: str) -> str:
-    return subprocess.run(cmd, capture_output=True, text=True).stdout.strip()
 
 
 def ensure_tools(work: Path) -> Path:
@@ -290,8 +256,25 @@ def table(med: dict[str, float], suffix: str) -> list[str]:
     return lines
 
 
+def save_json(out: Path, key: str | None, results: dict) -> None:
+    """results-archive.json: the ingest part at the top level, the archive job under "archive_job"; a run of one
+    part keeps the other's figures."""
+    path = out / "results-archive.json"
+    old = json.loads(path.read_text()) if path.exists() else {}
+    new = {**old, key: results} if key else {**results, **({"archive_job": old["archive_job"]} if "archive_job" in
+                                                           old else {})}
+    path.write_text(json.dumps(new, indent=1) + "\n")
+
+
+def write_job(results: dict, out: Path) -> None:
+    save_json(out, "archive_job", results)
+    text = "\n".join(job_lines(results))
+    write_section(out / "results-archive.md", "bench/archive.py: archive job", text)
+    write_section(out / "results.md", "bench/archive.py: archive job", text)
+
+
 def write_results(results: dict, out: Path) -> None:
-    (out / "results-archive.json").write_text(json.dumps(results, indent=1) + "\n")
+    save_json(out, None, results)
     b, m, med = results["build"], results["machine"], results["medians"]
     state = "cold (page cache dropped before each)" if results["cold"] else "page cache NOT dropped (not root?)"
     lines = [
@@ -340,7 +323,7 @@ def write_results(results: dict, out: Path) -> None:
               *[f"- {k}: {v}" for k, v in results["verification"].items()]]
     for name, text in results.get("profiles", {}).items():
         lines += ["", f"## cProfile: {name} (warm, one run, top 14 by own time)", "", "```", text, "```"]
-    (out / "results-archive.md").write_text("\n".join(lines) + "\n")
+    write_section(out / "results-archive.md", "bench/archive.py: ingest and restore", "\n".join(lines))
 
 
 def benchmark(work: Path, args: argparse.Namespace) -> dict:
@@ -372,10 +355,15 @@ def benchmark(work: Path, args: argparse.Namespace) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--part", choices=("all", "ingest", "job"), default="all",
+                        help="ingest: archive ingest and one-patient restores; job: the archive job and the clinical "
+                             "day before it (bench/archive_job.py); all: both.")
     parser.add_argument("--work", type=Path, help="Work directory (default: a new /tmp/rtvault-archive-*).")
     parser.add_argument("--keep", action="store_true", help="Keep the work directory at the end.")
     parser.add_argument("--patients", type=int, default=193, help="Patients to generate (raised if under 5 GB).")
     parser.add_argument("--image-mb", type=float, default=12.0, help="CT image set size per patient, MB.")
+    parser.add_argument("--job-patients", type=int, default=118, help="Patients of the archive job's database.")
+    parser.add_argument("--job-image-mb", type=float, default=8.0, help="Its CT image set size per patient, MB.")
     parser.add_argument("--repeat", type=int, default=3, help="Runs of each measure (median reported).")
     parser.add_argument("--no-profile", dest="profile", action="store_false", help="Skip the cProfile runs.")
     parser.add_argument("--out", type=Path, default=BENCH, help="Where to write the results files.")
@@ -384,11 +372,13 @@ def main() -> None:
         raise SystemExit("run as root: apt-get, drop_caches and FUSE need it")
     work = (args.work or Path(tempfile.mkdtemp(prefix="rtvault-archive-"))).resolve()
     work.mkdir(parents=True, exist_ok=True)
-    if shutil.disk_usage(work).free < NEED_FREE:
+    if args.part != "job" and shutil.disk_usage(work).free < NEED_FREE:
         raise SystemExit(f"{work}: {shutil.disk_usage(work).free / 1e9:.1f} GB free, {NEED_FREE / 1e9:.0f} needed")
     try:
-        results = benchmark(work, args)
-        write_results(results, args.out)
+        if args.part != "job":
+            write_results(benchmark(work, args), args.out)
+        if args.part != "ingest":
+            write_job(run_job_bench(Runner(work), args.job_patients, args.job_image_mb, args.repeat), args.out)
         print((args.out / "results-archive.md").read_text())
     finally:
         if not args.keep:

@@ -19,10 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from rtvault.config import load
-from rtvault.jobs.backup import run_backup
 from rtvault.pinnacle.grammar import PObject, parse_bytes
-from rtvault.store import Store
 
 TAR = shutil.which("tar")
 RETENTION = {"keep_last": 1, "keep_hourly": 0, "keep_daily": 0, "keep_weekly": 0, "keep_monthly": 0, "keep_yearly": 0}
@@ -164,27 +161,3 @@ def test_the_archiving_user_story(tmp_path: Path) -> None:
     done = operator.run("check", "--read-data", expect=7)
     assert archive["id"] in done.stdout + done.stderr
     operator.run("check")
-
-
-def test_sweep_archives_a_patient_the_backup_did_not(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A backup that did not archive (killed right after its snapshot, or an older rtvault): the sweep does."""
-    operator = Operator(tmp_path)
-    paths = setup_site(tmp_path, operator, seed=37)
-    monkeypatch.chdir(tmp_path)
-    config = load(tmp_path / "rtvault.toml")
-    operator.run("backup")
-    victim = paths[0]
-    who = identity(tmp_path / "db" / victim)
-    shutil.rmtree(tmp_path / "db" / victim)
-    monkeypatch.setattr("rtvault.jobs.backup.archive_deleted", lambda store, manifests=None: [])
-    summary = run_backup(config, Store.open(tmp_path / "store"), allow_shrink=True)
-    assert summary.archived == []
-    assert operator.json("archive", "list")["archives"] == []
-
-    sweep = operator.json("archive", "sweep")
-    assert [[p["path"] for p in a["patients"]] for a in sweep["archived"]] == [[victim]]
-    assert {k: sweep["archived"][0]["patients"][0][k] for k in who} == who
-    assert operator.json("archive", "sweep")["archived"] == []
-    assert len(operator.json("archive", "list")["archives"]) == 1
-    text = operator.run("archive", "sweep").stdout
-    assert "0 archived" in text

@@ -148,3 +148,33 @@ def test_a_patient_never_complete_protects_nothing_and_order_is_kept() -> None:
                                                                      keep_weekly=0, keep_monthly=0, keep_yearly=0))
     result = keep_last_complete(decisions, {"s01": {"P": True}, "s02": {"P": True}})
     assert [(d.id, d.keep) for d in result] == [("s02", True), ("s01", False)]
+
+
+def test_the_last_copy_of_a_patient_awaiting_its_archive_is_kept_whatever_the_rules() -> None:
+    from rtvault.archive.pending import awaiting_archive
+    from rtvault.store.retention import keep_awaiting_archive
+
+    def manifest(hour: int, *paths: str) -> dict:
+        return {"id": _at(hour)[0], "patients": [{"path": p, "tree": f"{p}-tree"} for p in paths]}
+
+    # A deleted after s01, archived; B deleted after s02, its archive failed; C deleted after s03, not archived
+    manifests = [manifest(1, "A", "B", "C", "D"), manifest(2, "B", "C", "D"), manifest(3, "C", "D"),
+                 manifest(4, "D")]
+    waiting = awaiting_archive(manifests, {("A", "A-tree")})
+    assert [(w.path, w.snapshot) for w in waiting] == [("B", "s02"), ("C", "s03")]
+    decisions = apply_retention([_at(h) for h in (1, 2, 3, 4)], ZERO_BUT_LAST)
+    kept = {d.id: d.reasons for d in keep_awaiting_archive(decisions, {"s02": ["B"], "s03": ["C"]}) if d.keep}
+    assert kept == {"s04": ("last",), "s03": ("awaiting archive of C",), "s02": ("awaiting archive of B",)}
+
+
+def test_an_archived_or_returned_patient_awaits_nothing() -> None:
+    from rtvault.archive.pending import awaiting_archive
+
+    old = {"id": "s01", "patients": [{"path": "A", "tree": "a1"}, {"path": "B", "tree": "b1"}]}
+    new = {"id": "s02", "patients": [{"path": "A", "tree": "a2"}]}  # A changed and is back; B archived
+    assert awaiting_archive([old, new], {("B", "b1")}) == []
+    assert [w.path for w in awaiting_archive([old, new], {("B", "an older version")})] == ["B"]
+    assert awaiting_archive([], set()) == []
+
+
+ZERO_BUT_LAST = Retention(keep_last=1, keep_hourly=0, keep_daily=0, keep_weekly=0, keep_monthly=0, keep_yearly=0)

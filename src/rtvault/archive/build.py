@@ -1,21 +1,29 @@
 """Writing archives from what the store holds: a patient version of a snapshot, as a Pinnacle-format tar
 (filtered Institution first, then the patient's directories and files with their original bytes, modes and
 mtimes). Used for the automatic archive of a deleted patient (gzip-compressed: the members' contents are
-already content objects of the store, which gives the random access) and by `rtvault archive export`."""
+already content objects of the store, which gives the random access) and by `rtvault archive export`.
+
+The gzip stream is written by ISA-L (python-isal) in a thread of its own, while this thread reads and verifies
+the store's objects: one standard gzip member (1 MiB blocks, each primed with the last 32 KiB of the one
+before, as pigz does) that `gzip -d`, `tar -xzf` and Pinnacle read, about four times faster than zlib."""
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import BinaryIO
+
+from isal import igzip_threaded
 
 from rtvault.archive import index, records
 from rtvault.archive.institution import filtered_institution
 from rtvault.archive.tarwriter import Entry, write_tar
 from rtvault.store import Store
 from rtvault.store.objects import contents, read_object, store_small
+
+# ISA-L's level 2: as small as zlib's level 1 on CT data (a third of the tar), at four times its speed.
+GZIP_LEVEL = 2
 
 
 class _HashingWriter:
@@ -30,8 +38,8 @@ class _HashingWriter:
         self.written += len(data)
         return len(data)
 
-    def tell(self) -> int:
-        return self.written
+    def flush(self) -> None:
+        """Nothing is buffered here: the staged file is made durable when committed."""
 
 
 def institution_source(store: Store, manifest: dict, path: str) -> bytes | None:
@@ -63,8 +71,8 @@ def pinnacle_entries(path: str, institution: bytes, when: datetime, dirs: list[d
     head = Entry("Institution", "file", 0o644, when.timestamp(), len(institution), lambda: iter([institution]))
     body = [Entry(path if d["name"] == "." else f"{path}/{d['name']}", "dir", d["mode"], d["mtime_ns"] / 1e9)
             for d in dirs]
-    body += [Entry(f"{path}/{f['name']}", "file", f["mode"], f["mtime_ns"] / 1e9, f["size"], blocks_of(f))
-             for f in files]
+    body += [Entry(f"{path}/{f['name']}", "file", f["mode"], f["mtime_ns"] / 1e9, f["size"], blocks_of(f),
+                   f.get("hash")) for f in files]
     return [head, *sorted(body, key=lambda e: e.name)]
 
 
@@ -84,9 +92,8 @@ def archive_patient_version(store: Store, manifest: dict, patient: dict, *, orig
     staged = store.backend.stage()
     try:
         writer = _HashingWriter(staged.file)
-        # gzip level 1: four times smaller than the tar for CT data, at 130 MB/s; any tar reads it, Pinnacle too.
-        with gzip.GzipFile(fileobj=writer, mode="wb", compresslevel=1, mtime=int(when.timestamp())) as packed:
-            written = write_tar(packed, entries)  # type: ignore[arg-type]
+        with igzip_threaded.open(writer, "wb", compresslevel=GZIP_LEVEL, threads=1) as packed:
+            written = write_tar(packed, entries)
     except BaseException:
         staged.discard()
         raise

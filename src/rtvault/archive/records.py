@@ -5,6 +5,7 @@ retention overrides an administrator recorded (docs/design.md, "Archives").
     archives/<id>.sha256                `sha256sum -c` manifest of its regular members
     archives/<id>.json                  the index: members, patients, damage; written last
     archives/overrides/<id>/<t>.json    retention overrides, one immutable file each
+    archives/destroyed/<id>.json        what a destroyed archive held: (path, tree) of each patient version
 
 The id is the SHA-256 of the archive file: ingesting the same file twice adds nothing.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from datetime import UTC, date
+from datetime import UTC, date, datetime
 
 from rtvault.archive import index
 from rtvault.archive.keep import KeepUntil, Override, keep_until
@@ -38,6 +39,26 @@ def checksum_key(archive_id: str) -> str:
 
 def summary_key(archive_id: str) -> str:
     return f"archives/summaries/{archive_id}.json"
+
+
+def destroyed_key(archive_id: str) -> str:
+    return f"archives/destroyed/{archive_id}.json"
+
+
+def remember_destroyed(store: Store, record: dict, when: datetime) -> None:
+    """Before an archive is destroyed: the patient versions it held, so that they are neither archived again
+    nor kept in a snapshot as awaiting their archive (their destruction was decided)."""
+    key = destroyed_key(record["id"])
+    if not store.backend.exists(key):
+        versions = [{"path": p["path"], "tree": p["tree"]} for p in record["patients"] if p.get("tree")]
+        store.backend.put(key, json.dumps({"id": record["id"], "file": record["file"], "destroyed": iso(when),
+                                           "patients": versions}).encode(), durable=True)
+
+
+def destroyed_versions(store: Store) -> set[tuple[str, str]]:
+    """(path, tree) of every patient version whose archive was destroyed."""
+    return {(p["path"], p["tree"]) for key in store.backend.list("archives/destroyed/")
+            for p in json.loads(store.backend.get(key))["patients"]}
 
 
 def verify_tar(store: Store, archive_id: str) -> bool:

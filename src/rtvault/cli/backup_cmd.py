@@ -44,6 +44,8 @@ def backup_command(app: AppContext, allow_shrink: bool, store_name: str | None, 
 
     Incremental and deduplicated; refuses a missing, empty or suspiciously shrunk source (exit code 5).
     A patient, file or folder that cannot be read is named, its earlier copy kept, and the exit code is 9.
+    Patients gone from Pinnacle are archived once the snapshot is saved; an archive that fails is named and the
+    exit code is 9 (the next backup archives it).
     """
     config = app.load_config()
     return backup(config, open_store(config, store_name), allow_shrink=allow_shrink, progress=progress_for(as_json))

@@ -30,6 +30,7 @@ _KINDS = (
     ("checksums", re.compile(rf"archives/(?P<h>{_H})\.sha256")),
     ("summary", re.compile(rf"archives/summaries/(?P<h>{_H})\.json")),
     ("override", re.compile(rf"archives/overrides/(?P<h>{_H})/[^/]+\.json")),
+    ("destroyed", re.compile(rf"archives/destroyed/(?P<h>{_H})\.json")),
     ("format", re.compile(r"rtvault-store\.json")),
 )
 
@@ -226,6 +227,11 @@ class Checker:
     def _check_override(self, key: str, _name: str) -> None:
         if not {"kind", "date", "reason"} <= json.loads(self.backend.get(key)).keys():
             raise ValueError("not a retention override")
+
+    def _check_destroyed(self, key: str, archive_id: str) -> None:
+        remembered = json.loads(self.backend.get(key))
+        if remembered.get("id") != archive_id or not isinstance(remembered.get("patients"), list):
+            raise ValueError("not the record of this destroyed archive")
 
     def _check_format(self, key: str, _name: str) -> None:
         if json.loads(self.backend.get(key)).get("format") != "rtvault-store":

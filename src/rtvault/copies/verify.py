@@ -12,7 +12,7 @@ What is checked, per kind of key:
 - snapshot manifests: parsed and matching their integrity hash (`corrupt`), and every tree they name and every
   object those trees name exists (`missing`);
 - archives: the tar hashes to its id, the index parses and names existing files and objects, the `.sha256`
-  manifest agrees with the index, summaries and overrides parse;
+  manifest agrees with the index, summaries, overrides and records of destroyed archives parse;
 - anything else (a `data/` name that is not a SHA-256, a stray file) is `unexpected`.
 A problem stays in the state until a later verify finds the key good (each run re-checks the known problems
 first), or `rtvault repair` fixes it, or, for a missing key, the file that named it (checked again) no longer

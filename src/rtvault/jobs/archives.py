@@ -16,9 +16,10 @@ from rtvault.archive.build import archive_patient_version, pinnacle_entries, sna
 from rtvault.archive.ingest import archive_files, ingest_file
 from rtvault.archive.institution import filtered_institution
 from rtvault.archive.keep import Override, may_destroy
+from rtvault.archive.pending import Pending, awaiting_archive
 from rtvault.archive.tarwriter import Entry, write_tar
 from rtvault.config import Config
-from rtvault.errors import InputError, Problem, StoreError
+from rtvault.errors import InputError, Problem, RtvaultError, StoreError
 from rtvault.events import NoProgress, Progress
 from rtvault.jobs.history import matches, pick_version, versions
 from rtvault.jobs.restore import Blocks, RestoreIncomplete, RestoreSummary, plan, write_planned
@@ -27,21 +28,31 @@ from rtvault.store.locks import WriterLock
 from rtvault.store.objects import BLOCK, read_object
 
 
-def archive_deleted(store: Store, manifests: list[dict] | None = None) -> list[dict]:
+def archived_versions(store: Store) -> set[tuple[str, str]]:
+    """(patient path, tree) of every patient version an archive holds (automatic archives name their tree) or
+    held before it was destroyed."""
+    return {(p["path"], p["tree"]) for r in records.summaries(store) for p in r["patients"]
+            if p.get("tree")} | records.destroyed_versions(store)
+
+
+def pending(store: Store, manifests: list[dict] | None = None) -> list[Pending]:
+    """The patients gone from the latest snapshot whose last version has no archive yet."""
+    return awaiting_archive(store.manifests() if manifests is None else manifests, archived_versions(store))
+
+
+def archive_deleted(store: Store, manifests: list[dict] | None = None) -> tuple[list[dict], list[Problem]]:
     """Archive the last backed-up version of every patient gone from the latest snapshot (once per version).
-    `manifests`: every snapshot manifest, oldest first, when the caller has them already."""
-    manifests = store.manifests() if manifests is None else manifests
-    if not manifests:
-        return []
-    present = {p["path"] for p in manifests[-1]["patients"]}
-    last_seen: dict[str, tuple[dict, dict]] = {}
-    for manifest in manifests:
-        for patient in manifest["patients"]:
-            last_seen[patient["path"]] = (manifest, patient)
-    done = {(p["path"], p.get("tree")) for r in records.summaries(store) for p in r["patients"]}
-    return [archive_patient_version(store, manifest, patient)
-            for path, (manifest, patient) in sorted(last_seen.items())
-            if path not in present and (path, patient["tree"]) not in done]
+    `manifests`: every snapshot manifest, oldest first, when the caller has them already. One patient that
+    cannot be archived (a full disk, a damaged object) does not stop the others: each failure is a Problem
+    naming the patient, the snapshot that keeps it meanwhile, and what to do; the next run tries again."""
+    archived, failed = [], []
+    for waiting in pending(store, manifests):
+        try:
+            archived.append(archive_patient_version(store, waiting.manifest, waiting.entry))
+        except RtvaultError as error:
+            failed.append(Problem(waiting.path, f"not archived: {error}; its last copy stays in snapshot "
+                                                f"{waiting.snapshot}, which retention keeps until it is archived"))
+    return archived, failed
 
 
 def sweep_inbox(store: Store, inbox: Path) -> tuple[list[dict], list[Problem]]:
@@ -67,17 +78,22 @@ def sweep_inbox(store: Store, inbox: Path) -> tuple[list[dict], list[Problem]]:
 
 
 def sweep(config: Config, store: Store) -> dict[str, object]:
-    """`rtvault archive sweep`: archive deleted patients, then ingest the inbox (holding the writer lock)."""
+    """`rtvault archive sweep`: archive deleted patients, then ingest the inbox (holding the writer lock).
+    `not_archived` names the patients whose archive failed (each also a problem); `warnings` are the lock's
+    (a stale lock taken over), which are no failure of the sweep."""
     ingested: list[dict] = []
     problems: list[Problem] = []
+    warnings: list[Problem] = []
     if config.archive.inbox is not None and not config.archive.inbox.is_dir():
         raise InputError(f"archive inbox {config.archive.inbox} does not exist (is it mounted?)")
-    with WriterLock(store.backend, "archive sweep", config.backup.lock_lease_seconds, problems.append):
-        archived = archive_deleted(store)
+    with WriterLock(store.backend, "archive sweep", config.backup.lock_lease_seconds, warnings.append):
+        archived, failed = archive_deleted(store)
+        problems += failed
         if config.archive.inbox is not None:
             ingested, found = sweep_inbox(store, config.archive.inbox)
             problems += found
-    return {"archived": archived, "ingested": ingested, "problems": [p.to_json() for p in problems]}
+    return {"archived": archived, "ingested": ingested, "not_archived": [p.file for p in failed],
+            "problems": [p.to_json() for p in problems], "warnings": [w.to_json() for w in warnings]}
 
 
 def ingest(config: Config, store: Store, paths: list[Path]) -> tuple[list[dict], list[dict], list[Problem]]:
@@ -275,6 +291,7 @@ def delete_archive(store: Store, archive_id: str, today: date) -> dict[str, obje
         allowed, why = may_destroy(records.patient_keep(store, record, patient), today)
         if not allowed:
             raise InputError(f"refusing to delete archive {record['id'][:12]}: {patient['path']} {why}")
+    records.remember_destroyed(store, record, datetime.now(UTC))
     store.backend.delete(records.record_key(record["id"]))
     store.backend.delete(records.summary_key(record["id"]))
     store.backend.delete(records.checksum_key(record["id"]))

@@ -85,7 +85,9 @@ class Swept(Report):
         return self.result
 
     def warnings(self) -> Iterable[str]:
-        return [self.catalog] if self.catalog else []
+        yield from (f"{w['file']}: {w['message']}" for w in self.result.get("warnings", []))
+        if self.catalog:
+            yield self.catalog
 
     def lines(self) -> Iterable[Line]:
         yield from (Line(f"archived {line(summary)}") for summary in self.result["archived"])
@@ -97,6 +99,11 @@ class Swept(Report):
 
     def verdict(self) -> Verdict:
         damaged, problems = hurt(self.result["ingested"]), self.result["problems"]
+        if not_archived := self.result.get("not_archived"):
+            return Verdict.failed(PartialResult(
+                f"{len(not_archived)} patient(s) gone from Pinnacle could not be archived ({', '.join(not_archived)}): "
+                "the reason is named above; each stays in its last snapshot, which retention keeps; run the sweep "
+                "again once that is fixed"))
         if not (damaged or problems):
             return OK
         return Verdict.failed(PartialResult(f"{len(damaged)} archive(s) ingested damaged or incomplete and "

@@ -51,6 +51,8 @@ class BackupSummary:
     duration_s: float = 0.0
     warnings: list[Problem] = field(default_factory=list)
     archived: list[str] = field(default_factory=list)  # archives written for patients gone from the source
+    not_archived: list[str] = field(default_factory=list)  # patients gone from the source whose archive failed
+    archive_s: float = 0.0  # the archives' time, after the snapshot was saved (not in duration_s)
     incomplete: list[str] = field(default_factory=list)  # patients (or OTHER) with files that could not be read
 
     def to_json(self) -> dict[str, object]:
@@ -59,6 +61,7 @@ class BackupSummary:
         return data
 
 
+AFTER = ("archived", "not_archived", "archive_s")  # known only once the snapshot is saved: not in its manifest
 OTHER = "(files outside the patient directories)"  # how summaries name the root's other files
 
 
@@ -151,6 +154,15 @@ class _Run:
         finally:
             pool.shutdown()
             self.progress.end()
+
+    def archive(self, manifests: list[dict], lock: WriterLock) -> None:
+        started = time.monotonic()
+        lock.ensure_held()
+        archived, failed = archive_deleted(self.store, manifests)
+        self.summary.archived = [a["id"] for a in archived]
+        self.summary.not_archived = [problem.file for problem in failed]
+        self.summary.warnings += failed
+        self.summary.archive_s = round(time.monotonic() - started, 3)
 
     def one(self, path: Path, entry: FileStat, rel: str) -> _Stored:
         stored = _store_file(self.store, path, entry, rel)
@@ -347,15 +359,15 @@ def run_backup(config: Config, store: Store, *, allow_shrink: bool = False,
         manifest["summary"] = {
             "files": sum(p["files"] for p in manifest["patients"]) + manifest["other"]["files"],
             "bytes": sum(p["bytes"] for p in manifest["patients"]),
-            **{k: v for k, v in run.summary.to_json().items() if k not in ("snapshot", "warnings")},
+            **{k: v for k, v in run.summary.to_json().items() if k not in ("snapshot", "warnings", *AFTER)},
         }
         manifest["warnings"] = [w.to_json() for w in run.summary.warnings]
         lock.ensure_held()
-        # Patients gone from Pinnacle are archived before the snapshot without them is committed: if that
-        # fails (a full disk, a kill), the latest snapshot still holds them and the next run archives them.
-        run.summary.archived = [a["id"] for a in archive_deleted(store, [*manifests, manifest])]
-        lock.ensure_held()
         store.save_snapshot(manifest)
+        # Only now, the snapshot durable, patients gone from Pinnacle are archived: an archive that fails (a
+        # full disk, a kill) leaves them awaiting it in their last snapshot, which retention keeps until the
+        # next run (or `archive sweep`) archives them.
+        run.archive([*manifests, manifest], lock)
     return run.summary
 
 
@@ -384,9 +396,14 @@ class BackedUp(Report):
             yield err(f"rtvault: partial backup: {len(s.incomplete)} patient(s) or folder(s) could not be read "
                       f"entirely ({', '.join(s.incomplete)}); what could not be read is named above, earlier copies "
                       "were kept; give the rtvault user read access, then back up again")
+        if s.not_archived:
+            yield err(f"rtvault: snapshot {s.snapshot} saved, but {len(s.not_archived)} patient(s) gone from Pinnacle "
+                      f"could not be archived ({', '.join(s.not_archived)}): the reason is named above; each stays in "
+                      "its last snapshot, which retention keeps, and the next backup or `rtvault archive sweep` "
+                      "archives it")
 
     def verdict(self) -> Verdict:
-        return Verdict.unless(self.summary.incomplete, ExitCode.PARTIAL)
+        return Verdict.unless(self.summary.incomplete or self.summary.not_archived, ExitCode.PARTIAL)
 
 
 def backup(config: Config, store: Store, *, allow_shrink: bool = False,

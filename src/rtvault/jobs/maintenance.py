@@ -16,6 +16,7 @@ from rtvault.archive import records
 from rtvault.config import Config
 from rtvault.errors import CheckFailed, Problem, StoreError
 from rtvault.events import NoProgress, Progress
+from rtvault.jobs.archives import pending
 from rtvault.jobs.catalog import refresh_quietly
 from rtvault.jobs.pool import in_threads, read_order
 from rtvault.report import OK, Line, Report, Verdict
@@ -23,7 +24,7 @@ from rtvault.store import Store, integrity
 from rtvault.store.locks import WriterLock
 from rtvault.store.objects import data_key, verify_object
 from rtvault.store.repository import snapshot_key
-from rtvault.store.retention import apply_retention, keep_last_complete
+from rtvault.store.retention import apply_retention, keep_awaiting_archive, keep_last_complete
 
 
 def _digest_of(key: str) -> str:
@@ -247,13 +248,19 @@ class Pruned(Report):
 
 
 def forget(config: Config, store: Store, *, dry_run: bool = False) -> Forgotten:
-    """Apply the [retention] rules: remove the manifests of snapshots no rule keeps; then refresh the catalog."""
+    """Apply the [retention] rules: remove the manifests of snapshots no rule keeps; then refresh the catalog. The
+    last copy of a patient gone from the source and not archived yet is kept whatever the rules ("awaiting
+    archive of <path>")."""
     warnings: list[Problem] = []
     with WriterLock(store.backend, "forget", config.backup.lock_lease_seconds, warnings.append):
         manifests = store.manifests()
         times = [(m["id"], utc.parse(m["time"])) for m in manifests]
         decisions = keep_last_complete(apply_retention(times, config.retention), {
             m["id"]: {p["path"]: bool(p.get("incomplete")) for p in m["patients"]} for m in manifests})
+        awaiting: dict[str, list[str]] = {}
+        for waiting in pending(store, manifests):
+            awaiting.setdefault(waiting.snapshot, []).append(waiting.path)
+        decisions = keep_awaiting_archive(decisions, awaiting)
         if not dry_run:
             for decision in decisions:
                 if not decision.keep:

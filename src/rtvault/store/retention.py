@@ -5,7 +5,8 @@ each of its N most recent periods that hold a snapshot, the newest snapshot of t
 buckets in UTC (weekly: ISO year and week, so 2025-12-29 is in 2026-W01); a period without snapshots uses up no
 slot. A snapshot kept by any rule is kept. When every count is 0 everything is kept, so that a missing
 configuration never deletes all snapshots. Whatever the rules, the last complete version of a patient whose
-newer kept versions are incomplete (files that could not be read) is kept (`keep_last_complete`).
+newer kept versions are incomplete (files that could not be read) is kept (`keep_last_complete`), and so is
+the last copy of a patient gone from the source and not archived yet (`keep_awaiting_archive`).
 """
 
 from __future__ import annotations
@@ -149,6 +150,16 @@ def keep_last_complete(decisions: Sequence[Decision],
                 waiting.discard(path)
                 protect.setdefault(decision.id, []).append(path)
     return keep_also(decisions, {sid: [f"{LAST_COMPLETE} {path}" for path in paths] for sid, paths in protect.items()})
+
+
+AWAITING_ARCHIVE = "awaiting archive of"
+
+
+def keep_awaiting_archive(decisions: Sequence[Decision], awaiting: Mapping[str, Sequence[str]]) -> list[Decision]:
+    """Keep, whatever the rules, each snapshot holding the last copy of a patient gone from the source whose
+    archive is not written yet. `awaiting` maps a snapshot id to those patients' paths."""
+    return keep_also(decisions, {sid: [f"{AWAITING_ARCHIVE} {path}" for path in sorted(paths)]
+                                 for sid, paths in awaiting.items()})
 
 
 def keep_also(decisions: Sequence[Decision], reasons: Mapping[str, Sequence[str]]) -> list[Decision]:
