@@ -96,3 +96,20 @@ def test_birth_year_and_physician_every_match_in_name_order(catalog: Catalog, bo
     assert [p["key"] for p in _every_page(catalog, {"born": born}, per_page=50)] == [key for key, _ in born_then]
     assert [p["key"] for p in _every_page(catalog, {"born": born, "physician": physician}, per_page=7)] == treated
     assert treated
+
+
+def test_two_names_find_the_same_however_they_are_matched_together(catalog: Catalog,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # both names' index ranges intersected, or each patient of the rarer name looked up in the other's terms
+    fill(catalog, 1_500, seed=13)
+    rows = catalog.execute("SELECT last_name, first_name FROM patients ORDER BY id LIMIT 40")
+    queries = [(folding.compact(last)[:5], folding.compact(first)[:3]) for last, first in rows[:20]]
+    queries += [(folding.fold(last), folding.fold(first)) for last, first in rows[20:30]]
+    queries += [(folding.compact(last)[:2], folding.compact(first)) for last, first in rows[30:]]  # one far rarer
+    found = {}
+    for probe_cost in (0, 10**9):
+        monkeypatch.setattr(search_query, "PROBE_COST", probe_cost)
+        found[probe_cost] = [[p["key"] for p in _every_page(catalog, {"last_name": last, "first_name": first}, 4)]
+                             for last, first in queries]
+    assert found[0] == found[10**9]
+    assert all(found[0])

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from rtvault.catalog.search import Criteria
 
 COUNT_LIMIT = 1_000
+SIDE_CAP = 20_000  # two names: rows of each counted up to this before choosing how to match them together
+PROBE_COST = 8
 STATUSES = ("active", "archived", "deleted")
 _GENDER_WORDS = {"m": "male", "male": "male", "h": "male", "homme": "male", "f": "female", "female": "female",
                  "femme": "female", "o": "other", "other": "other", "autre": "other"}
@@ -83,11 +85,23 @@ class Query:
         self.rank_params.extend([term, term, end, kind, term, end, *near_terms])
 
     def names_clause(self) -> None:
-        """The first name criterion selects candidates from its index range (and its typo matches); the second is
-        checked on each candidate inside the term index too, so that the patients table is read only for patients
-        matching both names, however many share one of them."""
+        """Name criteria are matched together inside the term index, so that the patients table is read only for
+        patients matching every name, however many share one of them. Two names: when their rows are of
+        comparable numbers both ranges are read in order and intersected; when one is far rarer, its patients
+        are each looked up in the other name's terms (a lookup costs about PROBE_COST rows read in order)."""
         if not self.names:
             return
+        if len(self.names) == 2:
+            sizes = [self._rows(name) for name in self.names]
+            small, large = sorted(sizes)
+            if large < SIDE_CAP and small + large <= PROBE_COST * small:
+                (first, first_params), (second, second_params) = (_candidates(name) for name in self.names)
+                self.where.insert(0, f"p.id IN (SELECT a.patient FROM ({first}) a INTERSECT "
+                                     f"SELECT b.patient FROM ({second}) b)")
+                self.params[0:0] = [*first_params, *second_params]
+                return
+            if sizes[1] < sizes[0]:
+                self.names.reverse()  # the rarer name drives; the order of the criteria changes no result
         (kind, term, end, near_terms), others = self.names[0], self.names[1:]
         also, also_params = "", []
         for other_kind, other_term, other_end, other_near in others:
@@ -103,6 +117,12 @@ class Query:
                          [kind, *near_terms, *also_params]))
         self.where.insert(0, f"p.id IN ({' UNION '.join(sql for sql, _ in arms)})")
         self.params[0:0] = [value for _, params in arms for value in params]
+
+    def _rows(self, name: tuple[str, str, str, list[str]]) -> int:
+        """How many term rows a name criterion matches, counted up to SIDE_CAP (an index range, read in order)."""
+        sql, params = _candidates(name)
+        counted = self.db.one(f"SELECT COUNT(*) FROM ({sql} LIMIT {SIDE_CAP}) n", params)
+        return int(counted[0]) if counted else 0
 
     def words(self, kind: str, typed: str, what: str) -> None:
         terms = folding.words(typed)
@@ -130,6 +150,18 @@ class Query:
             self.add(f"p.{column} >= ?", parse_day(after, f"{what} after").isoformat())
         if before:
             self.add(f"p.{column} < ?", parse_day(before, f"{what} before").isoformat() + "\x7f")
+
+
+def _candidates(name: tuple[str, str, str, list[str]]) -> tuple[str, list]:
+    """The term rows of patients matching one name criterion: its prefix range, then its typo matches (one
+    index search each: `field = ? AND (range OR list)` would read every term of the field)."""
+    kind, term, end, near_terms = name
+    sql, params = "SELECT t.patient FROM terms t WHERE t.field = ? AND t.term >= ? AND t.term < ?", [kind, term, end]
+    if near_terms:
+        marks = ", ".join("?" * len(near_terms))
+        sql += f" UNION ALL SELECT t.patient FROM terms t WHERE t.field = ? AND t.term IN ({marks})"
+        params += [kind, *near_terms]
+    return sql, params
 
 
 def build(catalog: Catalog, c: Criteria) -> Query:
