@@ -11,6 +11,7 @@ first name costs the page, not its tens of thousands of holders.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from rtvault.catalog import fold as folding
@@ -45,8 +46,6 @@ def page_by_name(catalog: Catalog, kind: str, term: str, skip: int, wanted: int)
     chosen: list[tuple[int, int]] = []
     total = 0
     for relevance, tier in enumerate(_tiers(catalog, kind, term)):
-        if not wanted and total > COUNT_LIMIT:
-            break  # the page is full and the total shown is already "more than the limit"
         count = _count(catalog, kind, tier, total)
         if wanted and skip < count:
             rows = _tier_page(catalog, kind, tier, total, skip, wanted)
@@ -54,21 +53,23 @@ def page_by_name(catalog: Catalog, kind: str, term: str, skip: int, wanted: int)
             wanted -= len(rows)
         total += count
         skip = max(0, skip - count)
+        if not wanted and total > COUNT_LIMIT:
+            break  # the page is full and the total shown is already "more than the limit"
     return chosen, total
 
 
-def _tiers(catalog: Catalog, kind: str, term: str) -> list[_Tier]:
+def _tiers(catalog: Catalog, kind: str, term: str) -> Iterator[_Tier]:
+    """Built as they are reached: a page filled by the first tiers never looks up the typo matches."""
     end = folding.prefix_end(term)
+    yield _Tier("t.term = ?", [term], [term])
     longer = [t for (t,) in catalog.execute("SELECT term FROM vocabulary WHERE field = ? AND term > ? AND term < ? "
                                             f"LIMIT {MERGE_TERMS + 1}", (kind, term, end))]
-    tiers = [_Tier("t.term = ?", [term], [term]),
-             _Tier("t.term > ? AND t.term < ?", [term, end], longer if len(longer) <= MERGE_TERMS else None,
-                   "x.term = ?", [term])]
+    yield _Tier("t.term > ? AND t.term < ?", [term, end], longer if len(longer) <= MERGE_TERMS else None,
+                "x.term = ?", [term])
     near = fuzzy(catalog, kind, term)
     if near:
-        tiers.append(_Tier(f"t.term IN ({', '.join('?' * len(near))})", near,
-                           near if len(near) <= MERGE_TERMS else None, "x.term >= ? AND x.term < ?", [term, end]))
-    return tiers
+        yield _Tier(f"t.term IN ({', '.join('?' * len(near))})", near, near if len(near) <= MERGE_TERMS else None,
+                    "x.term >= ? AND x.term < ?", [term, end])
 
 
 def _matching(kind: str, tier: _Tier, earlier: int) -> tuple[str, list]:

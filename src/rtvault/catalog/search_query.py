@@ -106,8 +106,10 @@ class Query:
         also, also_params = "", []
         for other_kind, other_term, other_end, other_near in others:
             near = f" OR u.term IN ({', '.join('?' * len(other_near))})" if other_near else ""
+            # OFFSET 0: PostgreSQL keeps the lookup per candidate instead of turning it into a join that may scan
+            # the other name's whole range for each candidate (its estimate of a name's range knows no names)
             also += (" AND EXISTS (SELECT 1 FROM terms u WHERE u.patient = t.patient AND u.field = ? "
-                     f"AND (u.term >= ? AND u.term < ?{near}))")
+                     f"AND (u.term >= ? AND u.term < ?{near}) LIMIT 1 OFFSET 0)")
             also_params += [other_kind, other_term, other_end, *other_near]
         arms = [(f"SELECT t.patient FROM terms t WHERE t.field = ? AND t.term >= ? AND t.term < ?{also}",
                  [kind, term, end, *also_params])]
