@@ -13,7 +13,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 
 from rtvault.catalog.db import Catalog
-from rtvault.catalog.search_names import name_alone, page_by_name
+from rtvault.catalog.search_names import name_alone, page_by_name, page_by_two_names
 from rtvault.catalog.search_query import COUNT_LIMIT, Query, build
 from rtvault.errors import InputError
 
@@ -94,6 +94,8 @@ def search(catalog: Catalog, criteria: Criteria, *, page: int = 1, per_page: int
 def _page(catalog: Catalog, q: Query, skip: int, wanted: int) -> tuple[list[tuple[int, int]], int]:
     """The page's patient ids with their relevance, and the count (capped): ids alone are sorted, so that an
     index holding the criteria and the name order answers without reading the patients table."""
+    if q.intersected and len(q.where) == 1:  # two names, nothing else
+        return page_by_two_names(catalog, q.names, skip, wanted)
     where = " AND ".join(q.where) or "1 = 1"
     total = _count(catalog, where, q.params, COUNT_LIMIT + 1)
     rank = " + ".join(q.rank) or "0"

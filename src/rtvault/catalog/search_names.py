@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from rtvault.catalog import fold as folding
 from rtvault.catalog.db import Catalog
-from rtvault.catalog.search_query import COUNT_LIMIT, fuzzy
+from rtvault.catalog.search_query import COUNT_LIMIT, candidates, fuzzy
 
 MERGE_TERMS = 64
 
@@ -130,3 +130,20 @@ def _held(catalog: Catalog, kind: str, tier: _Tier, earlier: int, candidates: li
         sql += f" AND x.patient IN ({', '.join('?' * len(candidates))})"
         params += candidates
     return {int(row[0]) for row in catalog.execute(sql, params)}
+
+
+def page_by_two_names(catalog: Catalog, names: list[tuple[str, str, str, list[str]]], skip: int,
+                      wanted: int) -> tuple[list[tuple[int, int]], int]:
+    """Two names and nothing else, of comparable frequency (see `Query.names_clause`): each name's term rows
+    give its patients, their relevance and their sort key, so the matches are joined and ordered from the two
+    index ranges alone, without a lookup per patient (random pages, often not in the cache)."""
+    sides, params = [], []
+    for kind, term, end, near in names:
+        sql, side_params = candidates((kind, term, end, near), "t.patient, t.term, t.sort_name")
+        sides.append("SELECT c.patient, MIN(c.sort_name) AS sort_name, MIN(CASE WHEN c.term = ? THEN 0 "
+                     f"WHEN c.term >= ? AND c.term < ? THEN 1 ELSE 2 END) AS rank FROM ({sql}) c GROUP BY c.patient")
+        params += [term, term, end, *side_params]
+    rows = catalog.execute(f"SELECT a.patient, a.rank + b.rank AS relevance FROM ({sides[0]}) a JOIN ({sides[1]}) b "
+                           "ON b.patient = a.patient ORDER BY relevance, a.sort_name, a.patient LIMIT ?",
+                           [*params, max(skip + wanted, COUNT_LIMIT + 1)])
+    return [(row[0], row[1]) for row in rows[skip:skip + wanted]], len(rows)

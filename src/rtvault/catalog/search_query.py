@@ -64,6 +64,7 @@ class Query:
         self.rank: list[str] = []
         self.rank_params: list[object] = []
         self.names: list[tuple[str, str, str, list[str]]] = []  # (field, term, prefix end, typo matches)
+        self.intersected = False  # two names matched by intersecting their term ranges
 
     def add(self, clause: str, *params: object) -> None:
         self.where.append(clause)
@@ -95,10 +96,11 @@ class Query:
             sizes = [self._rows(name) for name in self.names]
             small, large = sorted(sizes)
             if large < SIDE_CAP and small + large <= PROBE_COST * small:
-                (first, first_params), (second, second_params) = (_candidates(name) for name in self.names)
+                (first, first_params), (second, second_params) = (candidates(name) for name in self.names)
                 self.where.insert(0, f"p.id IN (SELECT a.patient FROM ({first}) a INTERSECT "
                                      f"SELECT b.patient FROM ({second}) b)")
                 self.params[0:0] = [*first_params, *second_params]
+                self.intersected = True
                 return
             if sizes[1] < sizes[0]:
                 self.names.reverse()  # the rarer name drives; the order of the criteria changes no result
@@ -122,7 +124,7 @@ class Query:
 
     def _rows(self, name: tuple[str, str, str, list[str]]) -> int:
         """How many term rows a name criterion matches, counted up to SIDE_CAP (an index range, read in order)."""
-        sql, params = _candidates(name)
+        sql, params = candidates(name)
         counted = self.db.one(f"SELECT COUNT(*) FROM ({sql} LIMIT {SIDE_CAP}) n", params)
         return int(counted[0]) if counted else 0
 
@@ -154,14 +156,14 @@ class Query:
             self.add(f"p.{column} < ?", parse_day(before, f"{what} before").isoformat() + "\x7f")
 
 
-def _candidates(name: tuple[str, str, str, list[str]]) -> tuple[str, list]:
+def candidates(name: tuple[str, str, str, list[str]], columns: str = "t.patient") -> tuple[str, list]:
     """The term rows of patients matching one name criterion: its prefix range, then its typo matches (one
     index search each: `field = ? AND (range OR list)` would read every term of the field)."""
     kind, term, end, near_terms = name
-    sql, params = "SELECT t.patient FROM terms t WHERE t.field = ? AND t.term >= ? AND t.term < ?", [kind, term, end]
+    sql, params = f"SELECT {columns} FROM terms t WHERE t.field = ? AND t.term >= ? AND t.term < ?", [kind, term, end]
     if near_terms:
         marks = ", ".join("?" * len(near_terms))
-        sql += f" UNION ALL SELECT t.patient FROM terms t WHERE t.field = ? AND t.term IN ({marks})"
+        sql += f" UNION ALL SELECT {columns} FROM terms t WHERE t.field = ? AND t.term IN ({marks})"
         params += [kind, *near_terms]
     return sql, params
 
