@@ -295,7 +295,7 @@ def write_results(results: dict, out: Path) -> None:
         for q in results["runs"][-1]["queries"][name]["examples"][:2]) for name, text in QUERY_TYPES.items()]
     full = [*section, "## Queries", "", *queries, "", "## Machine", "",
             *[f"- {k}: {v}" for k, v in m.items() if k != "date"], ""]
-    (out / "results-search.md").write_text("\n".join(full))
+    write_section(out / "results-search.md", "search measurements", "\n".join(full))  # notes after it are kept
     demoted = ["#" + line if line.startswith("# ") else line for line in section]
     demoted.append("Queries and machine: results-search.md.")
     write_section(out / "results.md", "search benchmark", "\n".join(demoted))
