@@ -97,12 +97,15 @@ def _page(catalog: Catalog, q: Query, skip: int, wanted: int) -> tuple[list[tupl
     if q.intersected and len(q.where) == 1:  # two names, nothing else
         return page_by_two_names(catalog, q.names, skip, wanted)
     where = " AND ".join(q.where) or "1 = 1"
+    if q.rank:  # ranking by name reads every match anyway: the count comes from the same pass
+        rows = catalog.execute(f"SELECT p.id, {' + '.join(q.rank)} AS relevance FROM patients p WHERE {where} "
+                               "ORDER BY relevance, p.sort_name, p.id LIMIT ?",
+                               [*q.rank_params, *q.params, max(skip + wanted, COUNT_LIMIT + 1)])
+        return [(row[0], row[1]) for row in rows[skip:skip + wanted]], len(rows)
     total = _count(catalog, where, q.params, COUNT_LIMIT + 1)
-    rank = " + ".join(q.rank) or "0"
-    rows = catalog.execute(
-        f"SELECT p.id, {rank} AS relevance FROM {_source(catalog, q, where, total, skip + wanted)} WHERE {where} "
-        f"ORDER BY {'relevance, ' if q.rank else ''}p.sort_name, p.id LIMIT ? OFFSET ?",
-        [*q.rank_params, *q.params, wanted, skip])
+    source = _source(catalog, where, q.params, total, skip + wanted)
+    rows = catalog.execute(f"SELECT p.id, 0 AS relevance FROM {source} WHERE {where} ORDER BY p.sort_name, p.id "
+                           "LIMIT ? OFFSET ?", [*q.params, wanted, skip])
     return [(row[0], row[1]) for row in rows], total
 
 
@@ -111,18 +114,18 @@ def _count(catalog: Catalog, where: str, params: list[object], limit: int) -> in
     return int(counted[0]) if counted else 0
 
 
-def _source(catalog: Catalog, q: Query, where: str, total: int, wanted: int) -> str:
+def _source(catalog: Catalog, where: str, params: list[object], total: int, wanted: int) -> str:
     """Without a name every match is as relevant. Sorting the matches costs their number M; walking the
     patients in name order until `wanted` of them match costs about wanted × N / M: when M² > wanted × N, tell
     SQLite to walk (it has no statistics to see it; PostgreSQL has and decides itself). When counting stopped
     at the limit, it goes on up to that break-even point: a thousand matches sorted from an index are cheap,
     a walk past a million patients to find twenty of them is not."""
-    if q.rank or catalog.dialect != "sqlite" or total <= COUNT_LIMIT // 10:
+    if catalog.dialect != "sqlite" or total <= COUNT_LIMIT // 10:
         return "patients p"
     size = catalog.one("SELECT MAX(id) FROM patients")
     patients = int(size[0] or 0) if size else 0
     if total > COUNT_LIMIT:
-        total = _count(catalog, where, q.params, math.isqrt(wanted * patients) + 1)
+        total = _count(catalog, where, params, math.isqrt(wanted * patients) + 1)
     return "patients p INDEXED BY patients_sort" if total * total > wanted * patients else "patients p"
 
 
