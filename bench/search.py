@@ -43,6 +43,7 @@ QUERY_TYPES = {
     "accent_free_name": "last and first name of an accented patient, typed without accents",
     "typo_name": "last name with one letter wrong (typo tolerance)",
     "name_prefixes": "last name 5 letters + first name 3 letters",
+    "first_name_prefix": "first name alone: its first 4 letters (a common first name matches tens of thousands)",
     "mrn": "MRN, exact",
     "born_physician": "birth year + physician's surname",
     "archived_year": "status archived + archived within one year (a vague query: thousands of matches)",
@@ -99,6 +100,8 @@ def draw_queries(url: str, requests: int, seed: int) -> dict[str, list[dict[str,
             if not (last + first).isascii() else None,
             "typo_name": {"last_name": _typo(compact_last, rng)} if len(compact_last) >= 5 else None,
             "name_prefixes": {"last_name": compact_last[:5], "first_name": folding.compact(first)[:3]},
+            "first_name_prefix": {"first_name": folding.compact(first)[:4]} if len(folding.compact(first)) >= 4
+            else None,
             "mrn": {"mrn": mrn},
             "born_physician": {"born": str(year), "physician": physician} if year else None,
             "archived_year": {"status": "archived", "archived_after": f"{archived[:4]}-01-01",
@@ -292,7 +295,7 @@ def write_results(results: dict, out: Path) -> None:
         for q in results["runs"][-1]["queries"][name]["examples"][:2]) for name, text in QUERY_TYPES.items()]
     full = [*section, "## Queries", "", *queries, "", "## Machine", "",
             *[f"- {k}: {v}" for k, v in m.items() if k != "date"], ""]
-    (out / "results-search.md").write_text("\n".join(full))
+    write_section(out / "results-search.md", "search measurements", "\n".join(full))  # notes after it are kept
     demoted = ["#" + line if line.startswith("# ") else line for line in section]
     demoted.append("Queries and machine: results-search.md.")
     write_section(out / "results.md", "search benchmark", "\n".join(demoted))

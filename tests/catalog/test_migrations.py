@@ -11,6 +11,7 @@ import pytest
 
 from rtvault.catalog import Catalog, open_catalog, schema
 from rtvault.catalog.search import Criteria, search
+from rtvault.demo.catalog import fill
 from rtvault.errors import CatalogError, ConfigError, http_status
 from rtvault.utc import now_iso
 
@@ -47,6 +48,24 @@ def test_an_old_catalog_is_upgraded_and_keeps_its_data(empty_url: str, monkeypat
         assert upgraded.one("SELECT last_name FROM patients WHERE key = ?", ("0123456789abcdef",)) == ("LEFÈVRE",)
         assert search(upgraded, Criteria(status="deleted")).total == 1
         upgraded.execute("INSERT INTO users (name, role, created) VALUES (?, ?, ?)", ("alice", "viewer", now_iso()))
+
+
+def test_a_catalog_from_before_the_year_physician_index_finds_the_same(empty_url: str,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    before = NAMES.index("0012_year_physician_in_name_order")
+    with open_catalog(empty_url, migrate=False) as old:
+        monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:before])
+        assert schema.apply_migrations(old) == NAMES[:before]
+        fill(old, 300, seed=5)
+        physician, year = old.one("SELECT physician, birth_year FROM patients WHERE birth_year IS NOT NULL "
+                                  "ORDER BY id LIMIT 1")
+        asked = [Criteria(born=str(year), physician=physician), Criteria(born=f"{year - 5}-{year + 5}")]
+        seen = [search(old, criteria, per_page=50).to_json() for criteria in asked]
+        monkeypatch.undo()
+    with open_catalog(empty_url) as upgraded:
+        assert recorded(upgraded) == NAMES
+        assert [search(upgraded, criteria, per_page=50).to_json() for criteria in asked] == seen
+    assert all(result["total"] >= 1 for result in seen)
 
 
 def test_audit_is_append_only(catalog: Catalog) -> None:
