@@ -1,5 +1,6 @@
-"""The import graph of rtvault, every import counted (function-level ones too): no module cycle, and the
-layers of docs/source-code.md imported one way only."""
+"""The import graph of rtvault, every import that runs counted (function-level ones too; those under
+`if TYPE_CHECKING:`, for annotations only, never run): no module cycle, and the layers of docs/source-code.md
+imported one way only."""
 
 from __future__ import annotations
 
@@ -25,7 +26,12 @@ def _graph() -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
         found = set()
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        typing_only = {id(inner) for node in ast.walk(tree) if isinstance(node, ast.If)
+                       and ast.unparse(node.test).endswith("TYPE_CHECKING") for inner in ast.walk(node)}
+        for node in ast.walk(tree):
+            if id(node) in typing_only:
+                continue
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("rtvault"):
                 found |= {resolve(f"{node.module}.{alias.name}") for alias in node.names}
             elif isinstance(node, ast.Import):

@@ -178,7 +178,7 @@ class FolderListingOnly(DirectoryBackend):
 
 def test_a_backend_without_a_whole_store_listing_is_verified_all_the_same(copies: Copies) -> None:
     keys = store_keys(copies.primary)
-    store = Store(FolderListingOnly(copies.primary_path), copies.primary.info)
+    store = Store.of(FolderListingOnly(copies.primary_path), copies.primary.info)
     assert store_keys(store) == keys
     assert verify(store, all=True).objects_verified == len(keys)
 

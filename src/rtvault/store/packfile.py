@@ -26,6 +26,7 @@ from typing import Any, BinaryIO, NamedTuple
 
 import zstandard
 
+from rtvault.errors import StoreError
 from rtvault.store.backend import Backend, Staged
 from rtvault.store.readers import PositionedReader, read_exact
 
@@ -45,6 +46,13 @@ def pack_key(pack: str) -> str:
 
 def index_key(ident: str) -> str:
     return f"index/{ident}"
+
+
+def checked(key: str) -> str:
+    """`key` when it names a file inside the store (no absolute path, no `..`), else StoreError."""
+    if key.startswith("/") or ".." in key.split("/"):
+        raise StoreError(f"invalid store key {key!r}")
+    return key
 
 
 def packable(key: str) -> bool:

@@ -31,6 +31,7 @@ from rtvault.store.packfile import (
     Slice,
     SpillStaged,
     Where,
+    checked,
     decode_index,
     encode_index,
     index_key,
@@ -146,6 +147,7 @@ class PackedBackend:
     def add(self, key: str, data: bytes, *, loose_too: bool = False) -> bool:
         """Put a blob in the open pack of its kind; False when the store already holds it (`loose_too`:
         even when it holds it as a file of its own, which a migration then deletes)."""
+        checked(key)
         with self._lock:
             if self._broken:
                 raise StoreError(self._broken)
