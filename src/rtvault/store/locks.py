@@ -138,8 +138,9 @@ class WriterLock:
         return bool(holder) and holder.get("token") == self.token
 
     def ensure_held(self) -> None:
-        """Call before committing: a writer that lost its lock must not write a snapshot."""
-        if not self.held():
+        """Call before committing: a writer that lost its lock must not write a snapshot. A store that does not
+        answer is that store's error (exit 8), not a lost lock: the outage is what the operator must see."""
+        if not self._ours():
             raise LockBusy(f"store {self.backend.location}: this run lost its writer lock; nothing was committed")
 
     def release(self) -> Problem | None:
