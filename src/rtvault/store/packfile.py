@@ -21,6 +21,7 @@ import re
 import struct
 import threading
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
@@ -79,40 +80,38 @@ def parse_header(tail: bytes, pack: str) -> list[tuple[str, int, int]]:
 
 
 class Slice(PositionedReader):
-    """One blob of a pack, read at its offset."""
+    """One blob of a pack: `where.length` bytes from `where.offset`, read by `read_at(offset, size)` (a seek and
+    a read on an open pack, or pread(2) on a shared descriptor); `done` runs when the slice is closed."""
 
-    def __init__(self, raw: BinaryIO, where: Where) -> None:
-        self.raw, self.start, self.length = raw, where.offset, where.length
+    def __init__(self, where: Where, read_at: Callable[[int, int], bytes], done: Callable[[], None] | None = None):
+        self.start, self.length, self.read_at, self.done = where.offset, where.length, read_at, done
+
+    @classmethod
+    def of_file(cls, raw: BinaryIO, where: Where) -> Slice:
+        def read_at(offset: int, size: int) -> bytes:
+            raw.seek(offset)
+            return read_exact(raw, size)
+
+        return cls(where, read_at, raw.close)
+
+    @classmethod
+    def of_fd(cls, fd: int, where: Where) -> Slice:
+        return cls(where, lambda offset, size: os.pread(fd, size, offset))
 
     def readinto(self, buffer: Any) -> int:
         size = min(len(buffer), self.length - self.position)
         if size <= 0:
             return 0
-        self.raw.seek(self.start + self.position)
-        data = read_exact(self.raw, size)
+        data = self.read_at(self.start + self.position, size)
         buffer[: len(data)] = data
         self.position += len(data)
         return len(data)
 
     def close(self) -> None:
-        self.raw.close()
+        if self.done is not None:
+            self.done()
+            self.done = None
         super().close()
-
-
-class Pread(PositionedReader):
-    """One blob of a pack on a directory, read with pread(2) on the pack's shared descriptor."""
-
-    def __init__(self, fd: int, where: Where) -> None:
-        self.fd, self.start, self.length = fd, where.offset, where.length
-
-    def readinto(self, buffer: Any) -> int:
-        size = min(len(buffer), self.length - self.position)
-        if size <= 0:
-            return 0
-        data = os.pread(self.fd, size, self.start + self.position)
-        buffer[: len(data)] = data
-        self.position += len(data)
-        return len(data)
 
 
 class PackFiles:

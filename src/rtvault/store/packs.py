@@ -27,7 +27,6 @@ from rtvault.store.packfile import (
     PACKED,
     PackFiles,
     PackWriter,
-    Pread,
     Slice,
     SpillStaged,
     Where,
@@ -278,7 +277,7 @@ class PackedBackend:
                 return io.BytesIO(pending)
             where = self._find(key)
             if where is not None and self._files is not None and (fd := self._files.fd(where.pack)) is not None:
-                return Pread(fd, where)  # type: ignore[return-value]
+                return Slice.of_fd(fd, where)  # type: ignore[return-value]
             if where is not None:
                 try:
                     raw = self.inner.open(pack_key(where.pack))
@@ -287,7 +286,7 @@ class PackedBackend:
                     if moved is None:
                         raise
                     where, raw = moved, self.inner.open(pack_key(moved.pack))
-                return Slice(raw, where)  # type: ignore[return-value]
+                return Slice.of_file(raw, where)  # type: ignore[return-value]
         return self.inner.open(key)
 
     def _moved(self, key: str, where: Where) -> Where | None:
