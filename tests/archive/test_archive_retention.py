@@ -202,3 +202,21 @@ def test_expiry_dates_follow_the_birth_date_in_the_patient_file(own_vault: Vault
     row = rows(vault)[(archive["id"], patient)]
     assert row["keep_until"] == (years_after(birth, 28) if birth > date(1972, 5, 15) else date(2010, 5, 15)).isoformat()
     assert row["may_destroy"] is True
+
+
+def test_a_hold_released_within_the_same_second_is_released(tmp_path: Path) -> None:
+    """Overrides keep their time to the microsecond: a release recorded in the same second as its hold (a script
+    correcting a mistake) still comes after it, once written to the store and read back."""
+    from rtvault.archive import records
+    from rtvault.archive.keep import HOLD, RELEASE, Override, keep_until
+    from rtvault.store import Store
+
+    store, _created = Store.init(tmp_path / "store")
+    hold_at = datetime(2026, 12, 6, 12, 0, 0, 100_000, tzinfo=UTC)
+    records.add_override(store, "a" * 64, None, Override(kind=HOLD, date=None, reason="court", by="admin",
+                                                         at=hold_at))
+    records.add_override(store, "a" * 64, None, Override(kind=RELEASE, date=None, reason="settled", by="admin",
+                                                         at=hold_at.replace(microsecond=900_000)))
+    read_back = [o for _who, o in records.overrides(store, "a" * 64)]
+    assert [o.kind for o in read_back] == [HOLD, RELEASE] and read_back[0].at < read_back[1].at
+    assert keep_until(date(2020, 1, 1), date(1950, 1, 1), read_back).date is not None, "the hold was released"

@@ -138,7 +138,8 @@ def overrides(store: Store, archive_id: str) -> list[tuple[str | None, Override]
 def add_override(store: Store, archive_id: str, patient: str | None, override: Override) -> None:
     stamp = override.at.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     data = {"kind": override.kind, "date": override.date.isoformat() if override.date else None,
-            "reason": override.reason, "by": override.by, "at": iso(override.at), "patient": patient}
+            "reason": override.reason, "by": override.by, "at": iso(override.at, "microseconds"),
+            "patient": patient}  # microseconds: a hold and its release in the same second stay ordered
     store.backend.put(f"archives/overrides/{archive_id}/{stamp}-{secrets.token_hex(3)}.json",
                       json.dumps(data, indent=1).encode(), durable=True)
 
