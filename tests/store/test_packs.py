@@ -267,3 +267,14 @@ def test_a_large_object_keeps_its_own_file(tmp_path: Path) -> None:
     assert (tmp_path / "store" / "data" / "aa" / "large").read_bytes() == large
     assert storekit.where(tmp_path / "store", "data/bb/small").path.parent.parent.name == "packs"
     assert sorted(Store.open(tmp_path / "store").backend.list("data/")) == ["data/aa/large", "data/bb/small"]
+
+
+def test_a_reader_sees_what_another_writer_wrote_since_it_read_the_index(tmp_path: Path) -> None:
+    """A long-lived reader (a web server, a test's Store) finds a blob another writer packed after it read the
+    index, at once: a miss reads the index again when its files changed."""
+    Store.init(tmp_path / "store")
+    reader, writer = Store.open(tmp_path / "store"), Store.open(tmp_path / "store")
+    assert not reader.backend.exists("data/ab/" + "ab" * 32)  # the reader has read the (empty) index
+    writer.backend.put("data/ab/" + "ab" * 32, b"blob")
+    writer.backend.barrier()
+    assert reader.backend.exists("data/ab/" + "ab" * 32) and reader.backend.get("data/ab/" + "ab" * 32) == b"blob"

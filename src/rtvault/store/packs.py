@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -40,7 +39,6 @@ from rtvault.store.packfile import (
 )
 
 MAX_INDEXES = 32  # more index files than this are merged into one by the next writer
-RELOAD_S = 2.0  # a reader missing a blob reads the index again, at most this often
 REPACK = 0.2  # prune rewrites a pack once more than this fraction of it is unreferenced
 
 @dataclass
@@ -50,6 +48,7 @@ class _State:
     indexes: set[str]  # the index files in force
     loose: set[str]  # data/ and trees/ keys in files of their own (large objects, a version 1 store's leftovers)
     stale: bool  # an index is damaged or a pack is named by none: the next write merges them all
+    index_files: set[str]  # every index file listed when read: a change means another writer wrote
 
 
 class PackedBackend:
@@ -64,7 +63,6 @@ class PackedBackend:
         self._writers: dict[str, PackWriter] = {}
         self._sealed: dict[str, list[tuple[str, int, int]]] = {}  # packs no index names yet
         self._dead: dict[str, int] = {}  # pack → bytes deleted from it since the last index
-        self._loaded_at = 0.0
         self._broken = ""  # why this backend refuses to write (a pack write failed), else empty
         root = getattr(inner, "root", None)
         self._files = PackFiles(root) if isinstance(inner, DirectoryBackend) and root is not None else None
@@ -74,14 +72,14 @@ class PackedBackend:
     def _loaded(self) -> _State:
         if self._state is None:
             self._state = self._load()
-            self._loaded_at = time.monotonic()
         return self._state
 
     def _load(self) -> _State:
         self.problems = []
         found: dict[str, dict] = {}
-        for key in self.inner.list("index/"):
-            ident = key.rsplit("/", 1)[-1]
+        listed = self._index_files()
+        for ident in sorted(listed):
+            key = index_key(ident)
             try:
                 found[ident] = decode_index(self.inner.get(key), ident)
             except StoreError as error:
@@ -93,7 +91,7 @@ class PackedBackend:
         superseded = {ident for data in found.values() for ident in data.get("supersedes", [])}
         present = {key.rsplit("/", 1)[-1] for key in self.inner.list("packs/")}
         loose = {key.removeprefix("./") for prefix in PACKED for key in self.inner.list(prefix)}
-        state = _State({}, {}, set(found) - superseded, loose, bool(self.problems))
+        state = _State({}, {}, set(found) - superseded, loose, bool(self.problems), listed)
         for ident in sorted(state.indexes):
             for pack, blobs in found[ident]["packs"].items():
                 if pack not in present:
@@ -120,10 +118,13 @@ class PackedBackend:
         with self._lock:
             where = self._loaded().where.get(key)
             idle = not self._writers and not self._sealed and not self._dead
-            if where is None and idle and time.monotonic() - self._loaded_at > RELOAD_S:
-                self._state = None  # written by another process since this one read the index?
+            if where is None and idle and self._index_files() != self._loaded().index_files:
+                self._state = None  # another writer changed the index since this one read it
                 where = self._loaded().where.get(key)
             return where
+
+    def _index_files(self) -> set[str]:
+        return {key.rsplit("/", 1)[-1] for key in self.inner.list("index/")}
 
     def index_problems(self) -> list[Problem]:
         """Damaged index files and unreadable pack headers found when the index was read."""
@@ -211,8 +212,11 @@ class PackedBackend:
                 for pack in doomed:
                     self.inner.delete(pack_key(pack))
                 state.indexes, state.stale, self.problems = {ident}, False, []
+                state.index_files = {ident}
             else:
-                state.indexes.add(self._write_index({p: sorted(e) for p, e in self._sealed.items()}, []))
+                ident = self._write_index({p: sorted(e) for p, e in self._sealed.items()}, [])
+                state.indexes.add(ident)
+                state.index_files.add(ident)
             self._sealed, self._dead = {}, {}
 
     @staticmethod
