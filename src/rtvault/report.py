@@ -88,3 +88,14 @@ class Plain(Report):
 
     def verdict(self) -> Verdict:
         return self.outcome
+
+
+@dataclass(frozen=True, kw_only=True)
+class Refreshed(Report):
+    """The result of a job that changed a store, then brought the catalog in step: a refresh that failed (the
+    job's work stands) is said as a warning."""
+
+    catalog: str | None = None  # why the catalog could not be refreshed, if it could not
+
+    def warnings(self) -> Iterable[str]:
+        return [self.catalog] if self.catalog else []

@@ -17,7 +17,8 @@ import pytest
 
 from rtvault.config import Config, load
 from rtvault.demo import generate_database
-from rtvault.jobs.backup import BackupSummary, run_backup
+from rtvault.jobs.backup import run_backup
+from rtvault.jobs.backup_report import BackupSummary
 from rtvault.store import Store
 
 TRANSIENT_SUFFIXES = (".ErrorLog", ".Transcript", "~")

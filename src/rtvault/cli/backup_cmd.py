@@ -6,7 +6,8 @@ import click
 
 from rtvault.cli.output import AppContext, progress_for, reported
 from rtvault.configured import init_stores, open_store
-from rtvault.jobs.backup import BackedUp, backup
+from rtvault.jobs.backup import backup
+from rtvault.jobs.backup_report import BackedUp
 from rtvault.report import Plain
 
 store_option = click.option("--store", "store_name", help="Store name from the configuration (default: the first).")

@@ -15,7 +15,7 @@ from rtvault.errors import InputError, PartialResult, Problem
 from rtvault.jobs import archives
 from rtvault.jobs.catalog import refresh_quietly
 from rtvault.jobs.history import matches
-from rtvault.report import OK, Line, Report, Verdict, err
+from rtvault.report import OK, Line, Refreshed, Report, Verdict, err
 from rtvault.store import Store
 
 
@@ -34,19 +34,18 @@ def hurt(summaries: list[dict]) -> list[dict]:
 
 
 @dataclass(frozen=True)
-class Ingested(Report):
+class Ingested(Refreshed):
     """Archive files ingested: 4 when a file could not be ingested, else 9 when one is damaged or not whole."""
 
     archives: tuple[dict, ...]
     errors: tuple[dict, ...]  # {"file", "error"}
     lock_warnings: tuple[Problem, ...] = ()
-    catalog: str | None = None
 
     def to_json(self) -> dict[str, object]:
         return {"archives": list(self.archives), "errors": list(self.errors)}
 
     def warnings(self) -> Iterable[str]:
-        return [*map(str, self.lock_warnings), *([self.catalog] if self.catalog else [])]
+        return [*map(str, self.lock_warnings), *super().warnings()]
 
     def lines(self) -> Iterable[Line]:
         for result in self.archives:
@@ -71,23 +70,21 @@ class Ingested(Report):
 def ingest(config: Config, store: Store, paths: list[Path]) -> Ingested:
     """`rtvault archive ingest`: each file stored, scanned and indexed; then the catalog refreshed."""
     results, errors, warnings = archives.ingest(config, store, paths)
-    return Ingested(tuple(results), tuple(errors), tuple(warnings), refresh_quietly(config))
+    return Ingested(tuple(results), tuple(errors), tuple(warnings), catalog=refresh_quietly(config))
 
 
 @dataclass(frozen=True)
-class Swept(Report):
+class Swept(Refreshed):
     """Deleted patients archived and the inbox ingested: 9 when an archive is hurt or an inbox file was left."""
 
     result: dict  # {"archived", "ingested", "problems"}: archives.sweep's
-    catalog: str | None = None
 
     def to_json(self) -> dict:
         return self.result
 
     def warnings(self) -> Iterable[str]:
         yield from (f"{w['file']}: {w['message']}" for w in self.result.get("warnings", []))
-        if self.catalog:
-            yield self.catalog
+        yield from super().warnings()
 
     def lines(self) -> Iterable[Line]:
         yield from (Line(f"archived {line(summary)}") for summary in self.result["archived"])
@@ -112,7 +109,7 @@ class Swept(Report):
 
 def sweep(config: Config, store: Store) -> Swept:
     """`rtvault archive sweep`: archive deleted patients, ingest the inbox; then the catalog refreshed."""
-    return Swept(archives.sweep(config, store), refresh_quietly(config))
+    return Swept(archives.sweep(config, store), catalog=refresh_quietly(config))
 
 
 @dataclass(frozen=True)
@@ -155,15 +152,11 @@ def record_override(config: Config, store: Store, archive_id: str, patient: str 
 
 
 @dataclass(frozen=True)
-class Deleted(Report):
+class Deleted(Refreshed):
     result: dict  # {"deleted", "file"}: archives.delete_archive's
-    catalog: str | None = None
 
     def to_json(self) -> dict:
         return self.result
-
-    def warnings(self) -> Iterable[str]:
-        return [self.catalog] if self.catalog else []
 
     def lines(self) -> Iterable[Line]:
         yield Line(f"deleted archive {self.result['deleted']} ({self.result['file']})")
@@ -171,5 +164,5 @@ class Deleted(Report):
 
 def delete(config: Config, store: Store, archive_id: str, today: date) -> Deleted:
     """Destroy an archive past its keeping period (refused otherwise); then the catalog refreshed."""
-    return Deleted(archives.delete_archive(store, archive_id, today), refresh_quietly(config))
+    return Deleted(archives.delete_archive(store, archive_id, today), catalog=refresh_quietly(config))
 

@@ -14,21 +14,20 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from rtvault.config import Config
-from rtvault.errors import ExitCode, Problem, SourceRefused
+from rtvault.errors import Problem, SourceRefused
 from rtvault.events import NoProgress, Progress
 from rtvault.jobs.archives import archive_deleted
+from rtvault.jobs.backup_report import AFTER, BackedUp, BackupSummary
 from rtvault.jobs.catalog import refresh_quietly
 from rtvault.jobs.source import FileStat, Listing, SourceListing, Unreadable, check_source, list_source
 from rtvault.pinnacle.model import PatientRecord
 from rtvault.pinnacle.patient import read_patient
-from rtvault.report import Line, Report, Verdict, err
 from rtvault.store import Store
 from rtvault.store.locks import WriterLock
 from rtvault.store.objects import SMALL, data_key, store_small, store_stream, wants_shuffle
@@ -38,30 +37,6 @@ READ_ATTEMPTS = 3
 WORKERS = 4  # hashing and zstd release the GIL: two cores stay busy while others wait on the disk
 
 
-@dataclass
-class BackupSummary:
-    snapshot: str
-    patients: int
-    files_new: int = 0
-    files_changed: int = 0
-    files_unchanged: int = 0
-    files_skipped: int = 0
-    bytes_read: int = 0
-    bytes_added: int = 0
-    duration_s: float = 0.0
-    warnings: list[Problem] = field(default_factory=list)
-    archived: list[str] = field(default_factory=list)  # archives written for patients gone from the source
-    not_archived: list[str] = field(default_factory=list)  # patients gone from the source whose archive failed
-    archive_s: float = 0.0  # the archives' time, after the snapshot was saved (not in duration_s)
-    incomplete: list[str] = field(default_factory=list)  # patients (or OTHER) with files that could not be read
-
-    def to_json(self) -> dict[str, object]:
-        data = asdict(self)
-        data["warnings"] = [w.to_json() for w in self.warnings]
-        return data
-
-
-AFTER = ("archived", "not_archived", "archive_s")  # known only once the snapshot is saved: not in its manifest
 OTHER = "(files outside the patient directories)"  # how summaries name the root's other files
 
 
@@ -371,43 +346,8 @@ def run_backup(config: Config, store: Store, *, allow_shrink: bool = False,
     return run.summary
 
 
-@dataclass(frozen=True)
-class BackedUp(Report):
-    """A backup as its caller sees it: the snapshot's summary, partial (exit 9) when something could not be read."""
-
-    summary: BackupSummary
-    catalog: str | None = None  # the catalog refresh's problem, if any
-
-    def to_json(self) -> dict[str, object]:
-        return self.summary.to_json()
-
-    def warnings(self) -> Iterable[str]:
-        return [self.catalog] if self.catalog else []
-
-    def lines(self) -> Iterable[Line]:
-        s = self.summary
-        yield Line(f"snapshot {s.snapshot}: {s.patients} patients, {s.files_new} new, {s.files_changed} changed, "
-                   f"{s.files_unchanged} unchanged files; {s.bytes_read / 1e6:.1f} MB read, "
-                   f"{s.bytes_added / 1e6:.1f} MB added in {s.duration_s:.1f} s")
-        if s.archived:
-            yield Line(f"archived {len(s.archived)} patient(s) gone from Pinnacle (see `rtvault archive list`)")
-        yield from (err(f"  warning: {warning}") for warning in s.warnings)
-        if s.incomplete:
-            yield err(f"rtvault: partial backup: {len(s.incomplete)} patient(s) or folder(s) could not be read "
-                      f"entirely ({', '.join(s.incomplete)}); what could not be read is named above, earlier copies "
-                      "were kept; give the rtvault user read access, then back up again")
-        if s.not_archived:
-            yield err(f"rtvault: snapshot {s.snapshot} saved, but {len(s.not_archived)} patient(s) gone from Pinnacle "
-                      f"could not be archived ({', '.join(s.not_archived)}): the reason is named above; each stays in "
-                      "its last snapshot, which retention keeps, and the next backup or `rtvault archive sweep` "
-                      "archives it")
-
-    def verdict(self) -> Verdict:
-        return Verdict.unless(self.summary.incomplete or self.summary.not_archived, ExitCode.PARTIAL)
-
-
 def backup(config: Config, store: Store, *, allow_shrink: bool = False,
            progress: Progress | None = None) -> BackedUp:
     """`rtvault backup`: one snapshot (`run_backup`), then the catalog brought in step with the store."""
     summary = run_backup(config, store, allow_shrink=allow_shrink, progress=progress)
-    return BackedUp(summary, refresh_quietly(config))
+    return BackedUp(summary, catalog=refresh_quietly(config))

@@ -16,23 +16,19 @@ from rtvault.copies.verify import Budget
 from rtvault.errors import ExitCode, InputError
 from rtvault.events import Progress
 from rtvault.jobs.catalog import refresh_quietly
-from rtvault.report import Line, Report, Verdict, err
+from rtvault.report import Line, Refreshed, Report, Verdict, err
 
 
 @dataclass(frozen=True)
-class Replicated(Report):
+class Replicated(Refreshed):
     """Every pair replicated: a pair that could not run gives its code (8: a store missing; 6: locked), else a
     refused (damaged) source object gives 7. Errors and problems go to stderr, with --json too (cron mails
     stderr)."""
 
     pairs: tuple[PairResult, ...]
-    catalog: str | None = None  # the catalog refresh's problem, if any
 
     def to_json(self) -> dict[str, object]:
         return {"pairs": [r.to_json() for r in self.pairs]}
-
-    def warnings(self) -> Iterable[str]:
-        return [self.catalog] if self.catalog else []
 
     def lines(self) -> Iterable[Line]:
         for result in self.pairs:
@@ -68,7 +64,7 @@ def replicate(config: Config, source: str | None = None, target: str | None = No
               progress: Progress | None = None) -> Replicated:
     """`rtvault replicate`: every selected pair, then the catalog refreshed (where each copy is)."""
     pairs = tuple(replicate_configured(config, source, target, progress))
-    return Replicated(pairs, refresh_quietly(config))
+    return Replicated(pairs, catalog=refresh_quietly(config))
 
 
 def _size(count: int) -> str:
@@ -98,18 +94,14 @@ def _outcome_lines(outcome: VerifyOutcome) -> Iterable[Line]:
 
 
 @dataclass(frozen=True)
-class Verified(Report):
+class Verified(Refreshed):
     """Each store's verification (and repair): the first store's error code (8: unreadable, 6: locked), else 7
     while problems remain."""
 
     outcomes: tuple[VerifyOutcome, ...]
-    catalog: str | None = None
 
     def to_json(self) -> dict[str, object]:
         return {"stores": [o.to_json() for o in self.outcomes], "healthy": all(o.healthy for o in self.outcomes)}
-
-    def warnings(self) -> Iterable[str]:
-        return [self.catalog] if self.catalog else []
 
     def lines(self) -> Iterable[Line]:
         for outcome in self.outcomes:
@@ -126,21 +118,17 @@ def verify(config: Config, store_name: str | None, *, budget: Budget | None = No
     """`rtvault verify`: the next slice of each store; the catalog refreshed when a repair changed a store."""
     outcomes = tuple(verify_stores(config, store_name, budget=budget, all=all, progress=progress))
     changed = any(o.repair and o.repair.repaired for o in outcomes)
-    return Verified(outcomes, refresh_quietly(config) if changed else None)
+    return Verified(outcomes, catalog=refresh_quietly(config) if changed else None)
 
 
 @dataclass(frozen=True)
-class Repaired(Report):
+class Repaired(Refreshed):
     """Each store's repair: 7 when something could not be repaired (no good copy anywhere)."""
 
     reports: tuple[RepairReport, ...]
-    catalog: str | None = None
 
     def to_json(self) -> dict[str, object]:
         return {"stores": [r.to_json() for r in self.reports], "healthy": all(r.healthy for r in self.reports)}
-
-    def warnings(self) -> Iterable[str]:
-        return [self.catalog] if self.catalog else []
 
     def lines(self) -> Iterable[Line]:
         for report in self.reports:
@@ -153,7 +141,7 @@ class Repaired(Report):
 def repair(config: Config, store_name: str | None, *, progress: Progress | None = None) -> Repaired:
     """`rtvault repair`: heal what verify found from another store; the catalog refreshed when a file came back."""
     reports = tuple(repair_stores(config, store_name, progress=progress))
-    return Repaired(reports, refresh_quietly(config) if any(r.repaired for r in reports) else None)
+    return Repaired(reports, catalog=refresh_quietly(config) if any(r.repaired for r in reports) else None)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from rtvault.events import NoProgress, Progress
 from rtvault.jobs.archives import pending
 from rtvault.jobs.catalog import refresh_quietly
 from rtvault.jobs.pool import in_threads, read_order
-from rtvault.report import OK, Line, Report, Verdict
+from rtvault.report import OK, Line, Refreshed, Report, Verdict
 from rtvault.store import Store, integrity
 from rtvault.store.locks import WriterLock
 from rtvault.store.objects import data_key, verify_object
@@ -203,21 +203,17 @@ def _manifests_lost(store: Store, manifests: list[dict]) -> str | None:
 
 
 @dataclass(frozen=True)
-class Forgotten(Report):
+class Forgotten(Refreshed):
     """The snapshots kept (with the rules keeping each) and those forgotten (or, dry, to be forgotten)."""
 
     dry_run: bool
     keep: tuple[tuple[str, tuple[str, ...]], ...]  # id, reasons
     forget: tuple[str, ...]
     lock_warnings: tuple[Problem, ...] = ()  # the lock's
-    catalog: str | None = None  # the catalog refresh's problem, if any
 
     def to_json(self) -> dict[str, object]:
         return {"dry_run": self.dry_run, "keep": [{"id": id, "reasons": list(why)} for id, why in self.keep],
                 "forget": list(self.forget), "warnings": [w.to_json() for w in self.lock_warnings]}
-
-    def warnings(self) -> Iterable[str]:
-        return [self.catalog] if self.catalog else []
 
     def lines(self) -> Iterable[Line]:
         yield from (Line(f"keep    {id}  ({', '.join(why)})") for id, why in self.keep)
@@ -225,7 +221,7 @@ class Forgotten(Report):
 
 
 @dataclass(frozen=True)
-class Pruned(Report):
+class Pruned(Refreshed):
     """How many unreferenced files were (or, dry, would be) deleted, and the bytes freed."""
 
     dry_run: bool
@@ -233,14 +229,10 @@ class Pruned(Report):
     bytes_freed: int
     duration_s: float
     lock_warnings: tuple[Problem, ...] = ()
-    catalog: str | None = None
 
     def to_json(self) -> dict[str, object]:
         return {"dry_run": self.dry_run, "deleted": self.deleted, "bytes_freed": self.bytes_freed,
                 "duration_s": self.duration_s, "warnings": [w.to_json() for w in self.lock_warnings]}
-
-    def warnings(self) -> Iterable[str]:
-        return [self.catalog] if self.catalog else []
 
     def lines(self) -> Iterable[Line]:
         verb = "would delete" if self.dry_run else "deleted"
@@ -267,7 +259,7 @@ def forget(config: Config, store: Store, *, dry_run: bool = False) -> Forgotten:
                     store.delete_snapshot(decision.id)
     return Forgotten(dry_run, tuple((d.id, tuple(d.reasons)) for d in decisions if d.keep),
                      tuple(d.id for d in decisions if not d.keep), tuple(warnings),
-                     None if dry_run else refresh_quietly(config))
+                     catalog=None if dry_run else refresh_quietly(config))
 
 
 def prune(config: Config, store: Store, *, dry_run: bool = False) -> Pruned:
@@ -296,5 +288,5 @@ def prune(config: Config, store: Store, *, dry_run: bool = False) -> Pruned:
             lock.ensure_held()
             store.backend.barrier()  # a packed store drops deleted blobs only when it writes its new index
     return Pruned(dry_run, len(doomed), freed, round(time.monotonic() - started, 3), tuple(warnings),
-                  None if dry_run else refresh_quietly(config))
+                  catalog=None if dry_run else refresh_quietly(config))
 
