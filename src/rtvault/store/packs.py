@@ -41,6 +41,7 @@ from rtvault.store.packfile import (
 MAX_INDEXES = 32  # more index files than this are merged into one by the next writer
 REPACK = 0.2  # prune rewrites a pack once more than this fraction of it is unreferenced
 
+
 @dataclass
 class _State:
     where: dict[str, Where]
@@ -62,7 +63,7 @@ class PackedBackend:
         self._state: _State | None = None
         self._writers: dict[str, PackWriter] = {}
         self._sealed: dict[str, list[tuple[str, int, int]]] = {}  # packs no index names yet
-        self._dead: dict[str, int] = {}  # pack → bytes deleted from it since the last index
+        self._dead: set[str] = set()  # packs blobs were deleted from since the last index
         self._broken = ""  # why this backend refuses to write (a pack write failed), else empty
         root = getattr(inner, "root", None)
         self._files = PackFiles(root) if isinstance(inner, DirectoryBackend) and root is not None else None
@@ -117,11 +118,14 @@ class PackedBackend:
     def _find(self, key: str) -> Where | None:
         with self._lock:
             where = self._loaded().where.get(key)
-            idle = not self._writers and not self._sealed and not self._dead
-            if where is None and idle and self._index_files() != self._loaded().index_files:
+            if where is None and self._idle() and self._index_files() != self._loaded().index_files:
                 self._state = None  # another writer changed the index since this one read it
                 where = self._loaded().where.get(key)
             return where
+
+    def _idle(self) -> bool:
+        """Nothing written or deleted since the index was read: reading it again loses nothing."""
+        return not self._writers and not self._sealed and not self._dead
 
     def _index_files(self) -> set[str]:
         return {key.rsplit("/", 1)[-1] for key in self.inner.list("index/")}
@@ -205,7 +209,7 @@ class PackedBackend:
                 packs = {pack: sorted(self._live(state, pack)) for pack in state.packs}
                 # every index file, the superseded ones a killed run left too: were only the ones in force
                 # replaced, the older ones would come back in force naming packs deleted since
-                old = {key.rsplit("/", 1)[-1] for key in self.inner.list("index/")}
+                old = self._index_files()
                 ident = self._write_index(packs, sorted(old))
                 for stale in old - {ident}:
                     self.inner.delete(index_key(stale))
@@ -217,7 +221,7 @@ class PackedBackend:
                 ident = self._write_index({p: sorted(e) for p, e in self._sealed.items()}, [])
                 state.indexes.add(ident)
                 state.index_files.add(ident)
-            self._sealed, self._dead = {}, {}
+            self._sealed, self._dead = {}, set()
 
     @staticmethod
     def _live(state: _State, pack: str) -> list[tuple[str, int, int]]:
@@ -296,7 +300,7 @@ class PackedBackend:
     def _moved(self, key: str, where: Where) -> Where | None:
         """Where `key` is now, when the index read again places it elsewhere (a reader's view is stale)."""
         with self._lock:
-            if self._writers or self._sealed or self._dead:
+            if not self._idle():
                 return None
             self._state = None
             now = self._loaded().where.get(key)
@@ -349,7 +353,7 @@ class PackedBackend:
                 state.loose.discard(key)
                 return
             state.packs[where.pack].discard(key)
-            self._dead[where.pack] = self._dead.get(where.pack, 0) + where.length
+            self._dead.add(where.pack)
 
     def create_exclusive(self, key: str, data: bytes) -> bool:
         return self.inner.create_exclusive(key, data)
