@@ -10,6 +10,7 @@ repair heal it from another store as before.
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from collections.abc import Callable
@@ -18,10 +19,10 @@ from dataclasses import asdict, dataclass, field
 from rtvault import __version__, utc
 from rtvault.errors import Problem, StoreError
 from rtvault.events import NoProgress, Progress
-from rtvault.store.objects import verify_object
+from rtvault.store.objects import decode
 from rtvault.store.packfile import BLOB_MAX, PACKED
 from rtvault.store.packs import PackedBackend
-from rtvault.store.repository import FORMAT_FILE, Store
+from rtvault.store.repository import FORMAT_FILE, Store, decode_tree
 
 
 @dataclass
@@ -45,13 +46,14 @@ class MigrateReport:
         return {**asdict(self), "damaged": [p.to_json() for p in self.damaged], "complete": self.complete}
 
 
-def _check(store: Store, key: str) -> None:
-    """StoreError unless the loose file's content matches its name (as every reader checks it)."""
-    digest, loose = key.rsplit("/", 1)[-1], Store(store.base, store.info)  # the files as they lie
+def _check(key: str, data: bytes) -> None:
+    """StoreError unless a loose file's bytes, read once, match its name (as every reader checks them)."""
+    digest = key.rsplit("/", 1)[-1]
     if key.startswith("data/"):
-        verify_object(loose.backend, digest)
+        for _block in decode(io.BytesIO(data), key, digest):
+            pass
     else:
-        loose.get_tree(digest)
+        decode_tree(data, digest)
 
 
 def migrate(store: Store, ensure_held: Callable[[], None], progress: Progress | None = None) -> MigrateReport:
@@ -74,7 +76,7 @@ def migrate(store: Store, ensure_held: Callable[[], None], progress: Progress | 
                 continue
             data = base.get(key)
             try:
-                _check(store, key)
+                _check(key, data)
             except StoreError as error:
                 report.damaged.append(Problem(key, str(error).removeprefix(f"{key} ")))
                 continue

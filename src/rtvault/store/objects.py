@@ -130,25 +130,31 @@ def read_object(backend: Backend, digest: str) -> Iterator[bytes]:
 
 
 def _read_object(backend: Backend, key: str, digest: str) -> Iterator[bytes]:
-    hasher = hashlib.sha256()
     with backend.open(key) as raw:
-        head = raw.read(8)
-        shuffled = False
-        if len(head) == 8 and struct.unpack("<I", head[:4])[0] & 0xFFFFFFF0 == SKIPPABLE_MAGIC:
-            payload = raw.read(struct.unpack("<I", head[4:])[0])
-            if payload != SHUFFLE_FILTER:
-                raise StoreError(f"{key}: unknown filter {payload[:40]!r}")
-            shuffled = True
-        else:
-            raw.seek(0)
-        try:
-            with decompressor().stream_reader(raw, read_across_frames=True) as reader:
-                while block := read_exact(reader, BLOCK):
-                    block = unshuffle(block) if shuffled else block
-                    hasher.update(block)
-                    yield block
-        except zstandard.ZstdError as error:
-            raise StoreError(f"{key} is damaged: {error}") from None
+        yield from decode(raw, key, digest)
+
+
+def decode(raw: BinaryIO, key: str, digest: str) -> Iterator[bytes]:
+    """The content of the stored object `key` read from `raw` (seekable), block by block, checked against its
+    name at the end; StoreError when it is damaged."""
+    hasher = hashlib.sha256()
+    head = raw.read(8)
+    shuffled = False
+    if len(head) == 8 and struct.unpack("<I", head[:4])[0] & 0xFFFFFFF0 == SKIPPABLE_MAGIC:
+        payload = raw.read(struct.unpack("<I", head[4:])[0])
+        if payload != SHUFFLE_FILTER:
+            raise StoreError(f"{key}: unknown filter {payload[:40]!r}")
+        shuffled = True
+    else:
+        raw.seek(0)
+    try:
+        with decompressor().stream_reader(raw, read_across_frames=True) as reader:
+            while block := read_exact(reader, BLOCK):
+                block = unshuffle(block) if shuffled else block
+                hasher.update(block)
+                yield block
+    except zstandard.ZstdError as error:
+        raise StoreError(f"{key} is damaged: {error}") from None
     if hasher.hexdigest() != digest:
         raise StoreError(f"{key} is damaged: its content does not match its name")
 
