@@ -117,6 +117,8 @@ class PackedBackend:
 
     def _find(self, key: str) -> Where | None:
         with self._lock:
+            if self._broken:  # the blobs of the abandoned packs are gone: say why, not "missing"
+                raise StoreError(self._broken)
             where = self._loaded().where.get(key)
             if where is None and self._idle() and self._index_files() != self._loaded().index_files:
                 self._state = None  # another writer changed the index since this one read it
