@@ -87,6 +87,10 @@ class Problem:
     def to_json(self) -> dict[str, object]:
         return {"file": self.file, "line": self.line, "message": self.message}
 
+    @classmethod
+    def from_json(cls, data: dict) -> Problem:
+        return cls(str(data["file"]), str(data["message"]), data.get("line"))
+
 
 class SourceRefused(RtvaultError):
     """The source looks wrong (missing, empty, unmounted, shrunk): backing it up could lose patients."""

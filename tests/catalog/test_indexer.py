@@ -26,6 +26,7 @@ from rtvault.demo.evolve import evolve_database
 from rtvault.jobs.archives import delete_archive
 from rtvault.jobs.backup import run_backup
 from rtvault.store import Store
+from rtvault.store.formats import PatientEntry
 
 
 @dataclass
@@ -33,7 +34,7 @@ class World:
     """A source database, its store (2 snapshots, 3 archives) and who is where."""
 
     base: Path
-    discharged: dict  # the manifest entry of the patient deleted from the source on day 1, then archived
+    discharged: PatientEntry  # the manifest entry of the patient deleted from the source on day 1, then archived
     admitted: str  # the path of the patient admitted on day 1
     old: dict  # the identity (Institution file) of the patient of the healthy old archive
     damaged: dict  # ... and of the damaged (truncated) old archive
@@ -83,7 +84,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     day = evolve_database(base / "db", 1)
     assert len(day.deleted_patients) == 1 and len(day.added_patients) == 1
     assert run_backup(config, store).archived
-    made.discharged = next(p for p in store.manifests()[0]["patients"] if p["path"] == day.deleted_patients[0])
+    made.discharged = next(p for p in store.manifests()[0].patients if p.path == day.deleted_patients[0])
     made.admitted = day.added_patients[0]
     olds = sorted(p.relative_to(base / "olddb").as_posix() for p in (base / "olddb").glob("Institution_*/*/Patient_*"))
     for name, patient, cut in (("old-dvd-2019.tar", olds[0], False), ("old-dvd-damaged.tar", olds[1], True)):
@@ -142,12 +143,12 @@ def test_rebuild_from_the_stores_gives_the_same_results(world: World, catalog: C
 def test_a_person_in_a_snapshot_and_an_archive_is_one_patient(world: World, catalog: Catalog) -> None:
     sync(catalog, {"primary": world.store})
     gone = world.discharged
-    patient = one(catalog, mrn=gone["mrn"])
-    assert patient["key"] == patient_key(gone["path"], gone.get("patient_id"), gone["mrn"])
-    assert (patient["path"], patient["status"]) == (gone["path"], "archived")
+    patient = one(catalog, mrn=gone.mrn)
+    assert patient["key"] == patient_key(gone.path, gone.patient_id, gone.mrn)
+    assert (patient["path"], patient["status"]) == (gone.path, "archived")
     snapshots, archive = patient["locations"]
     assert (snapshots["kind"], snapshots["count"]) == ("snapshots", 1)
-    assert snapshots["latest_snapshot"] == world.store.manifests()[0]["id"]
+    assert snapshots["latest_snapshot"] == world.store.manifests()[0].id
     assert archive["kind"] == "archive" and archive["file"].endswith(".tar.gz") and not archive["damaged"]
     assert patient["archived_at"] == archive["time"] and patient["archived_at"].endswith("Z")
     assert patient["keep_until"] > date.today().isoformat()
@@ -171,19 +172,19 @@ def test_expired_archive_then_forgotten_snapshot(world: World, catalog_url: str,
     with open_catalog(catalog_url) as catalog:
         sync(catalog, {"primary": mine.store})
         gone = world.discharged
-        [record] = [r for r in one(catalog, mrn=gone["mrn"])["locations"] if r["kind"] == "archive"]
+        [record] = [r for r in one(catalog, mrn=gone.mrn)["locations"] if r["kind"] == "archive"]
         delete_archive(mine.store, record["archive"], date(2200, 1, 1))  # its retention is long over by then
         sync(catalog, {"primary": mine.store})
-        deleted = one(catalog, mrn=gone["mrn"])
+        deleted = one(catalog, mrn=gone.mrn)
         assert deleted["status"] == "deleted"  # only an older snapshot holds it now
         assert [loc["kind"] for loc in deleted["locations"]] == ["snapshots"]
         first, last = mine.store.manifests()
-        stayed = next(p for p in first["patients"] if p["path"] in {q["path"] for q in last["patients"]})
-        active = one(catalog, mrn=stayed["mrn"])
+        stayed = next(p for p in first.patients if p.path in {q.path for q in last.patients})
+        active = one(catalog, mrn=stayed.mrn)
         assert active["locations"][0]["count"] == 2
     rtvault(mine.config_path, "forget")  # keeps the newest snapshot only, and refreshes the catalog
     with open_catalog(catalog_url) as catalog:
-        assert search(catalog, Criteria(mrn=gone["mrn"])).total == 0
+        assert search(catalog, Criteria(mrn=gone.mrn)).total == 0
         again = one(catalog, mrn=active["mrn"])
         assert [(loc["kind"], loc["count"]) for loc in again["locations"]] == [("snapshots", 1)]
         assert again["status"] == "active"

@@ -107,7 +107,7 @@ class Copies:
 
     def patient_paths(self) -> list[str]:
         """Relative paths of the patients of the primary's latest snapshot."""
-        return [p["path"] for p in self.primary.manifests()[-1]["patients"]]
+        return [p.path for p in self.primary.manifests()[-1].patients]
 
     files_of = staticmethod(files_of)
 

@@ -14,7 +14,7 @@ def restore_everything(store: Store, out: Path) -> dict[str, bytes]:
     """Every snapshot and every archived patient, restored; the bytes of every file (the Institution file an
     archive restore writes is dated now, so it is left out)."""
     for manifest in store.manifests():
-        restore_all(store, out / manifest["id"], snapshot=manifest["id"])
+        restore_all(store, out / manifest.id, snapshot=manifest.id)
     for record in records.all_records(store):
         for patient in record["patients"]:
             restore_from_archive(store, patient["path"], out / record["id"], archive_id=record["id"])

@@ -15,6 +15,7 @@ import storekit
 from rtvault.copies.repair import repair
 from rtvault.copies.verify import load_state, store_keys, verify
 from rtvault.jobs.maintenance import check_store
+from rtvault.store.objects import data_key
 
 Copies = Any  # tests/copies/conftest.py: the primary with backups, the secondary
 
@@ -26,8 +27,8 @@ def damage(copies: Copies, rng: random.Random) -> set[tuple[str, str]]:
     trees = rng.sample([k for k in keys if k.startswith("trees/")], 3)
     intact = [t for t in keys if t.startswith("trees/") and t not in trees]
     # a deleted object is found through a tree that names it: take them among the objects of intact trees
-    named = sorted({f"data/{f['hash'][:2]}/{f['hash']}" for t in intact
-                    for f in store.get_tree(t.rsplit("/", 1)[1])["files"]})
+    named = sorted({data_key(f.hash) for t in intact
+                    for f in store.get_tree(t.rsplit("/", 1)[1]).files})
     objects = rng.sample(named, 10)
     tar = next(k for k in keys if k.startswith("archives/tars/"))
     for key in [*objects[:5], *trees[:2], tar]:

@@ -34,12 +34,12 @@ def _retarget(manifest: dict) -> None:
 
 
 def _latest(copies: Copies) -> str:
-    return snapshot_key(copies.primary.manifests()[-1]["id"])
+    return snapshot_key(copies.primary.manifests()[-1].id)
 
 
 def test_every_manifest_written_carries_a_matching_integrity_hash(copies: Copies) -> None:
     for manifest in copies.primary.manifests():
-        assert manifest["integrity"].startswith("sha256:") and integrity.sealed(manifest)
+        assert manifest.integrity and manifest.integrity.startswith("sha256:") and integrity.sealed(manifest.to_json())
     raw = json.loads((copies.primary_path / _latest(copies)).read_text())
     assert integrity.sealed(json.loads(json.dumps(raw)))  # re-indented or compacted: the same content
     assert check_store(copies.primary).without_integrity == []
@@ -58,7 +58,7 @@ def test_a_renamed_patient_in_a_manifest_is_found_by_check_and_verify(copies: Co
 
 
 def test_a_manifest_changed_but_still_json_is_repaired_from_the_copy(replicated: Copies) -> None:
-    renamed, retargeted = (snapshot_key(m["id"]) for m in replicated.primary.manifests())
+    renamed, retargeted = (snapshot_key(m.id) for m in replicated.primary.manifests())
     good = {k: (replicated.primary_path / k).read_bytes() for k in (renamed, retargeted)}
     _edit(replicated.primary_path / renamed, _rename)
     _edit(replicated.primary_path / retargeted, _retarget)  # names a tree that no store holds

@@ -45,8 +45,8 @@ def test_replicate_makes_a_complete_copy_that_restores_every_patient(copies: Cop
     restored = restore_all(copies, "secondary", tmp_path / "from-secondary")
     assert restored == restore_all(copies, "primary", tmp_path / "from-primary")
     assert {"/".join(name.split("/")[:3]) for name in restored if name.count("/") > 2} == set(copies.patient_paths())
-    archived = copies.primary.manifests()[0]["patients"]
-    gone = next(p["path"] for p in archived if p["path"] not in copies.patient_paths())
+    archived = copies.primary.manifests()[0].patients
+    gone = next(p.path for p in archived if p.path not in copies.patient_paths())
     copies.cli("restore", "--patient", gone, "--from-archive", "--store", "secondary", "--to",
                str(tmp_path / "archived"))
     assert copies.files_of(tmp_path / "archived" / gone)
@@ -68,8 +68,8 @@ def test_after_a_day_only_the_new_objects_are_copied(replicated: Copies):
 
 def test_a_damaged_source_object_is_refused_and_reported(copies: Copies):
     latest = copies.primary.manifests()[-1]
-    tree = copies.primary.get_tree(latest["patients"][0]["tree"])
-    damaged = data_key(tree["files"][0]["hash"])
+    tree = copies.primary.get_tree(latest.patients[0].tree)
+    damaged = data_key(tree.files[0].hash)
     storekit.flip(copies.primary_path, damaged)
 
     summary = replicate(copies.primary, copies.secondary)

@@ -30,6 +30,7 @@ from rtvault.copies.replicate import replicate
 from rtvault.copies.verify import store_keys
 from rtvault.jobs.maintenance import check_store
 from rtvault.store import Store
+from rtvault.store.objects import data_key
 
 if TYPE_CHECKING:
     from conftest import Copies  # tests/copies/conftest.py, for the annotations only
@@ -105,8 +106,8 @@ def damage(offsite: Offsite, rng: random.Random) -> set[tuple[str, str]]:
     trees = rng.sample(sorted(k for k in keys if k.startswith("trees/")), 3)
     intact = [t for t in keys if t.startswith("trees/") and t not in trees]
     # a deleted object is found through a tree that names it: take them among the objects of intact trees
-    named = sorted({f"data/{f['hash'][:2]}/{f['hash']}" for t in intact
-                    for f in store.get_tree(t.rsplit("/", 1)[1])["files"]})
+    named = sorted({data_key(f.hash) for t in intact
+                    for f in store.get_tree(t.rsplit("/", 1)[1]).files})
     objects = rng.sample(named, 10)
     tar = next(k for k in sorted(keys) if k.startswith("archives/tars/"))
     corrupt, deleted = [*objects[:5], *trees[:2], tar], [*objects[5:], trees[2]]

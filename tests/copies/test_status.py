@@ -47,7 +47,7 @@ def test_a_new_backup_shows_as_lag_until_replicated(replicated: Copies):
     report = store_status(replicated.config)
     secondary = next(s for s in report.stores if s.name == "secondary")
     assert secondary.lag_snapshots == 1 and secondary.lag_age_s is not None and secondary.lag_age_s >= 0
-    newest = replicated.primary.manifests()[-1]["id"]
+    newest = replicated.primary.manifests()[-1].id
     patients = [i for i in report.too_few_copies if i.kind == "patient"]
     assert patients and all(i.snapshot == newest for i in patients)
 
@@ -70,10 +70,10 @@ def test_verified_copies_count_only_stores_verified_within_the_cycle(replicated:
     later = store_status(replicated.config, now=datetime.now(UTC) + timedelta(days=31))  # cycle_days = 30
     assert len(later.too_few_verified) == later.versions + later.archives
 
-    latest = replicated.secondary.manifests()[-1]["patients"][0]
-    damaged = data_key(replicated.secondary.get_tree(latest["tree"])["files"][0]["hash"])
+    latest = replicated.secondary.manifests()[-1].patients[0]
+    damaged = data_key(replicated.secondary.get_tree(latest.tree).files[0].hash)
     storekit.flip(replicated.secondary_path, damaged)
     verify.verify(replicated.secondary, all=True)
     short = store_status(replicated.config).too_few_verified
-    assert (latest["path"], latest["tree"]) in {(i.key, i.tree) for i in short}
+    assert (latest.path, latest.tree) in {(i.key, i.tree) for i in short}
     assert all(i.verified_stores == ["primary"] for i in short)

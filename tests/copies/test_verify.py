@@ -26,6 +26,7 @@ from rtvault.errors import InputError
 from rtvault.store import Store
 from rtvault.store.backend import DirectoryBackend
 from rtvault.store.locks import WriterLock
+from rtvault.store.objects import data_key
 from rtvault.utc import iso
 
 Copies = Any  # tests/copies/conftest.py: the primary with backups, the secondary
@@ -116,8 +117,8 @@ def test_a_corrupt_object_stays_a_problem_until_a_verify_finds_it_good(copies: C
 
 def test_missing_files_are_found_through_what_names_them(copies: Copies) -> None:
     manifest = copies.primary.manifests()[-1]
-    tree = copies.primary.get_tree(manifest["patients"][0]["tree"])
-    gone = f"data/{tree['files'][0]['hash'][:2]}/{tree['files'][0]['hash']}"
+    tree = copies.primary.get_tree(manifest.patients[0].tree)
+    gone = data_key(tree.files[0].hash)
     storekit.lose(copies.primary_path, gone)
     problems = verify(copies.primary, all=True, now=DAY).problems
     assert [(p.key, p.kind) for p in problems] == [(gone, "missing")]

@@ -20,6 +20,7 @@ from rtvault.demo import generate_database
 from rtvault.jobs.backup import run_backup
 from rtvault.jobs.backup_report import BackupSummary
 from rtvault.store import Store
+from rtvault.store.formats import Manifest, PatientEntry, Tree
 
 TRANSIENT_SUFFIXES = (".ErrorLog", ".Transcript", "~")
 PATIENTS = 6
@@ -84,20 +85,19 @@ class Vault:
     def backup(self, **options: object) -> BackupSummary:
         return run_backup(self.config, self.store, **options)  # type: ignore[arg-type]
 
-    def manifests(self) -> list[dict]:
+    def manifests(self) -> list[Manifest]:
         return self.store.manifests()
 
     def snapshot_files(self) -> list[str]:
         return sorted(p.name for p in (self.store_path / "snapshots").glob("*.json"))
 
-    def tree_of(self, patient_path: str, manifest: dict | None = None) -> dict:
-        manifest = manifest or self.manifests()[-1]
-        entry = next(p for p in manifest["patients"] if p["path"] == patient_path)
-        return self.store.get_tree(entry["tree"])
+    def tree_of(self, patient_path: str, manifest: Manifest | None = None) -> Tree:
+        return self.store.get_tree(self.entry_of(patient_path, manifest).tree)
 
-    def entry_of(self, patient_path: str, manifest: dict | None = None) -> dict:
-        manifest = manifest or self.manifests()[-1]
-        return next(p for p in manifest["patients"] if p["path"] == patient_path)
+    def entry_of(self, patient_path: str, manifest: Manifest | None = None) -> PatientEntry:
+        entry = (manifest or self.manifests()[-1]).patient(patient_path)
+        assert entry is not None, patient_path
+        return entry
 
     def rel(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()

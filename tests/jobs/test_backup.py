@@ -30,11 +30,11 @@ def stored_files(vault, manifest: dict | None = None) -> dict[str, dict]:
     """Every file record of a snapshot, keyed by its path relative to the source root."""
     manifest = manifest or vault.manifests()[-1]
     found = {}
-    for entry in manifest["patients"]:
-        for record in vault.store.get_tree(entry["tree"])["files"]:
-            found[f"{entry['path']}/{record['name']}"] = record
-    for record in vault.store.get_tree(manifest["other"]["tree"])["files"]:
-        found[record["name"]] = record
+    for entry in manifest.patients:
+        for record in vault.store.get_tree(entry.tree).files:
+            found[f"{entry.path}/{record.name}"] = record
+    for record in vault.store.get_tree(manifest.other.tree).files:
+        found[record.name] = record
     return found
 
 
@@ -55,12 +55,12 @@ def test_first_backup_records_every_non_transient_file_with_its_hash(vault) -> N
     stored = stored_files(vault)
     assert set(stored) == set(source)
     for rel, (data, mtime_ns, mode) in source.items():
-        assert stored[rel]["hash"] == sha256(data), rel
-        assert (stored[rel]["size"], stored[rel]["mtime_ns"], stored[rel]["mode"]) == (len(data), mtime_ns, mode)
+        assert stored[rel].hash == sha256(data), rel
+        assert (stored[rel].size, stored[rel].mtime_ns, stored[rel].mode) == (len(data), mtime_ns, mode)
     manifest = vault.manifests()[-1]
-    assert manifest["id"] == summary.snapshot
-    assert [p["path"] for p in manifest["patients"]] == [vault.rel(p) for p in vault.patients()]
-    assert all(p["mrn"] and p["patient_id"] for p in manifest["patients"])
+    assert manifest.id == summary.snapshot
+    assert [p.path for p in manifest.patients] == [vault.rel(p) for p in vault.patients()]
+    assert all(p.mrn and p.patient_id for p in manifest.patients)
     assert "Institution_1/Institution" in stored
 
 
@@ -81,9 +81,9 @@ def test_second_backup_without_change_reads_nothing(vault) -> None:
     assert second.files_new == second.files_changed == 0
     assert second.files_unchanged == first.files_new
     first_manifest, second_manifest = vault.manifests()
-    assert second_manifest["id"] != first_manifest["id"]
-    assert [p["tree"] for p in second_manifest["patients"]] == [p["tree"] for p in first_manifest["patients"]]
-    assert second_manifest["other"] == first_manifest["other"]
+    assert second_manifest.id != first_manifest.id
+    assert [p.tree for p in second_manifest.patients] == [p.tree for p in first_manifest.patients]
+    assert second_manifest.other == first_manifest.other
 
 
 def _rewrite_same_size(path: Path) -> bytes:
@@ -106,9 +106,9 @@ def test_one_file_rewritten_with_the_same_size_is_the_only_file_read_again(vault
     assert (second.files_changed, second.files_new) == (1, 0)
     assert second.files_unchanged == first.files_new - 1
     assert second.bytes_read == len(data)
-    record = next(f for f in vault.tree_of(vault.rel(patient))["files"] if f["name"] == "Plan_0/plan.PlanInfo")
-    assert record["hash"] == sha256(data)
-    assert record["mtime_ns"] == old_mtime + 10**9
+    record = next(f for f in vault.tree_of(vault.rel(patient)).files if f.name == "Plan_0/plan.PlanInfo")
+    assert record.hash == sha256(data)
+    assert record.mtime_ns == old_mtime + 10**9
 
 
 def test_content_change_whose_mtime_was_put_back_is_still_detected(vault) -> None:
@@ -126,8 +126,8 @@ def test_content_change_whose_mtime_was_put_back_is_still_detected(vault) -> Non
 
     assert second.files_changed == 1
     assert second.bytes_read == len(data)
-    record = next(f for f in vault.tree_of(vault.rel(patient))["files"] if f["name"] == "Patient")
-    assert record["hash"] == sha256(data)
+    record = next(f for f in vault.tree_of(vault.rel(patient)).files if f.name == "Patient")
+    assert record.hash == sha256(data)
 
 
 def test_a_copied_patient_adds_no_data(vault) -> None:
@@ -154,8 +154,8 @@ def test_patient_with_no_changed_file_keeps_its_tree(vault) -> None:
     vault.backup()
 
     first, second = vault.manifests()
-    before = {p["path"]: p["tree"] for p in first["patients"]}
-    after = {p["path"]: p["tree"] for p in second["patients"]}
+    before = {p.path: p.tree for p in first.patients}
+    after = {p.path: p.tree for p in second.patients}
     assert before.keys() == after.keys()
     assert after.pop(vault.rel(changed)) != before.pop(vault.rel(changed))
     assert after == before
@@ -175,8 +175,8 @@ def test_an_evolved_day_is_backed_up_incrementally(vault) -> None:
     assert 0 < summary.bytes_added < db_size / 10
     assert summary.bytes_read < db_size / 2
     first, second = vault.manifests()
-    before = {p["path"]: p["tree"] for p in first["patients"]}
-    after = {p["path"]: p["tree"] for p in second["patients"]}
+    before = {p.path: p.tree for p in first.patients}
+    after = {p.path: p.tree for p in second.patients}
     touched = {"/".join(name.split("/")[:3]) for name in day.edited + day.added + day.deleted}
     untouched = [path for path in before.keys() & after.keys() if path not in touched]
     assert untouched, "the day touched every patient: the test database is too small"
@@ -189,7 +189,7 @@ def test_an_evolved_day_is_backed_up_incrementally(vault) -> None:
     stored = stored_files(vault)
     assert set(stored) == set(vault.source_files())
     for rel, (data, _, _) in vault.source_files().items():
-        assert stored[rel]["hash"] == sha256(data), rel
+        assert stored[rel].hash == sha256(data), rel
 
 
 # --- what is skipped --------------------------------------------------------------------------------------
@@ -220,7 +220,7 @@ def test_a_custom_exclude_is_honoured(vault) -> None:
     stored = stored_files(vault)
     assert not [rel for rel in stored if rel.endswith("plan.Points") or "Scratch" in rel]
     assert not [rel for rel in stored if vault.is_transient(rel)]
-    assert all(d["name"] != "Scratch" for d in vault.tree_of(vault.rel(vault.patients()[0]))["dirs"])
+    assert all(d.name != "Scratch" for d in vault.tree_of(vault.rel(vault.patients()[0])).dirs)
     assert set(stored) == set(vault.source_files()) - set(points) - {
         f"{vault.rel(vault.patients()[0])}/Scratch/notes.txt"}
 
@@ -236,7 +236,7 @@ def test_a_symbolic_link_in_the_source_is_not_followed(vault, tmp_path: Path) ->
     assert any("linked" in w.file and "not a regular file" in w.message for w in summary.warnings)
     stored = stored_files(vault)
     assert f"{vault.rel(patient)}/Plan_0/linked" not in stored
-    assert sha256(secret.read_bytes()) not in {r["hash"] for r in stored.values()}
+    assert sha256(secret.read_bytes()) not in {r.hash for r in stored.values()}
 
 
 # --- files that change or vanish while the backup runs ----------------------------------------------------
@@ -271,21 +271,21 @@ def test_a_large_file_rewritten_during_the_backup_is_stored_whole_or_flagged(vau
         writer.join(10)
     assert rewrites, "the writer never ran during the backup"
 
-    assert vault.manifests()[-1]["id"] == summary.snapshot
-    record = next(f for f in vault.tree_of(vault.rel(patient))["files"] if f["name"] == "Plan_0/plan.Trial.binary.999")
+    assert vault.manifests()[-1].id == summary.snapshot
+    record = next(f for f in vault.tree_of(vault.rel(patient)).files if f.name == "Plan_0/plan.Trial.binary.999")
     warned = [w for w in summary.warnings if w.file.endswith("plan.Trial.binary.999")]
-    if record["hash"] not in complete:
-        assert record.get("inconsistent") is True
+    if record.hash not in complete:
+        assert record.inconsistent is True
         assert warned and any("changing" in w.message or "inconsistent" in w.message for w in warned)
-    if record.get("inconsistent"):
+    if record.inconsistent:
         assert warned
     else:
-        assert record["hash"] in complete
+        assert record.hash in complete
     # every other file of the snapshot is intact
     stored = stored_files(vault)
     for rel, (data, _, _) in vault.source_files().items():
         if not rel.endswith("plan.Trial.binary.999"):
-            assert stored[rel]["hash"] == sha256(data), rel
+            assert stored[rel].hash == sha256(data), rel
 
 
 def _meddle_with(monkeypatch: pytest.MonkeyPatch, target: Path, times: int) -> list[bytes]:
@@ -318,10 +318,10 @@ def test_a_file_that_keeps_changing_is_flagged_inconsistent(vault, monkeypatch: 
 
     warned = [w for w in summary.warnings if w.file == f"{vault.rel(patient)}/Plan_0/plan.PlanInfo"]
     assert len(warned) == 1 and "changing" in warned[0].message and "inconsistent" in warned[0].message
-    record = next(f for f in vault.tree_of(vault.rel(patient))["files"] if f["name"] == "Plan_0/plan.PlanInfo")
-    assert record["inconsistent"] is True
-    assert summary.snapshot == vault.manifests()[-1]["id"]
-    assert vault.manifests()[-1]["warnings"] == [w.to_json() for w in summary.warnings]
+    record = next(f for f in vault.tree_of(vault.rel(patient)).files if f.name == "Plan_0/plan.PlanInfo")
+    assert record.inconsistent is True
+    assert summary.snapshot == vault.manifests()[-1].id
+    assert list(vault.manifests()[-1].warnings) == summary.warnings
 
 
 def test_a_file_that_changed_once_while_read_is_read_again(vault, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -333,9 +333,9 @@ def test_a_file_that_changed_once_while_read_is_read_again(vault, monkeypatch: p
 
     assert len(written) == 1
     assert not [w for w in summary.warnings if "plan.PlanInfo" in w.file]
-    record = next(f for f in vault.tree_of(vault.rel(patient))["files"] if f["name"] == "Plan_0/plan.PlanInfo")
-    assert record["hash"] == sha256(written[0]) == sha256(target.read_bytes())
-    assert "inconsistent" not in record
+    record = next(f for f in vault.tree_of(vault.rel(patient)).files if f.name == "Plan_0/plan.PlanInfo")
+    assert record.hash == sha256(written[0]) == sha256(target.read_bytes())
+    assert not record.inconsistent
 
 
 def test_a_file_stored_as_inconsistent_is_read_again_by_the_next_backup(vault, monkeypatch) -> None:
@@ -347,9 +347,9 @@ def test_a_file_stored_as_inconsistent_is_read_again_by_the_next_backup(vault, m
 
     second = vault.backup()
 
-    record = next(f for f in vault.tree_of(vault.rel(patient))["files"] if f["name"] == "Plan_0/plan.PlanInfo")
-    assert record["hash"] == sha256(target.read_bytes())
-    assert "inconsistent" not in record
+    record = next(f for f in vault.tree_of(vault.rel(patient)).files if f.name == "Plan_0/plan.PlanInfo")
+    assert record.hash == sha256(target.read_bytes())
+    assert not record.inconsistent
     assert second.files_changed == 1
 
 
@@ -421,7 +421,7 @@ def test_a_source_that_shrank_too_much_is_refused_unless_allowed(vault) -> None:
     summary = vault.cli_json("backup", "--allow-shrink")
     assert summary["patients"] == 4
     assert len(vault.snapshot_files()) == 2
-    assert len(vault.manifests()[-1]["patients"]) == 4
+    assert len(vault.manifests()[-1].patients) == 4
 
 
 def test_max_shrink_is_read_from_the_configuration(vault) -> None:
@@ -451,5 +451,5 @@ def test_every_snapshot_holds_patients(vault) -> None:
     for allow in (False, True):
         with pytest.raises(SourceRefused):
             vault.backup(allow_shrink=allow)
-    assert all(m["patients"] for m in vault.manifests())
+    assert all(m.patients for m in vault.manifests())
     assert len(vault.manifests()) == 1

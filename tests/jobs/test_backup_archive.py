@@ -17,7 +17,7 @@ def test_one_archive_that_fails_stops_no_other_and_the_next_backup_archives_it(v
     first = vault.backup()
     gone = vault.patients()[:2]
     broken, whole = vault.rel(gone[0]), vault.rel(gone[1])
-    damaged = data_key(vault.tree_of(broken)["files"][0]["hash"])
+    damaged = data_key(vault.tree_of(broken).files[0].hash)
     kept = storekit.read(vault.store_path, damaged)
     storekit.lose(vault.store_path, damaged)  # an object of the first patient lost: its archive cannot be written
     for patient in gone:
@@ -26,13 +26,13 @@ def test_one_archive_that_fails_stops_no_other_and_the_next_backup_archives_it(v
     summary = vault.backup(allow_shrink=True)
 
     latest = vault.manifests()[-1]
-    assert latest["id"] == summary.snapshot and summary.patients == 4  # the snapshot is saved all the same
+    assert latest.id == summary.snapshot and summary.patients == 4  # the snapshot is saved all the same
     assert summary.not_archived == [broken] and len(summary.archived) == 1
     assert [p["path"] for r in records.summaries(vault.store) for p in r["patients"]] == [whole]
     warning = next(w for w in summary.warnings if w.file == broken)
     assert "not archived" in warning.message and first.snapshot in warning.message, warning
     assert [(w.path, w.snapshot) for w in pending(vault.store)] == [(broken, first.snapshot)]
-    assert not {"archived", "not_archived", "archive_s"} & set(latest["summary"])  # known after the manifest
+    assert not {"archived", "not_archived", "archive_s"} & set(latest.summary)  # known after the manifest
 
     store = vault.store
     store.backend.put(damaged, kept)  # repaired (from another store's copy), as `rtvault repair` writes it

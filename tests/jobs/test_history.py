@@ -9,7 +9,7 @@ from rtvault.errors import ExitCode
 
 def test_an_unreadable_at_is_an_input_error(vault, tmp_path: Path) -> None:
     vault.backup()
-    patient = vault.manifests()[-1]["patients"][0]["path"]
+    patient = vault.manifests()[-1].patients[0].path
     for typed in ("yesterday", "2026-13-01", "2026-11-23 25:00"):
         done = vault.cli("restore", "--patient", patient, "--to", str(tmp_path / "out"), "--at", typed,
                          expect=ExitCode.INPUT)

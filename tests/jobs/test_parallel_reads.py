@@ -18,6 +18,7 @@ import storekit
 from rtvault.errors import StoreError
 from rtvault.jobs.maintenance import check_store
 from rtvault.jobs.restore import Planned, RestoreIncomplete, RestoreSummary, restore_all, write_planned
+from rtvault.store.formats import FileEntry
 from rtvault.store.objects import data_key
 
 
@@ -58,12 +59,12 @@ def _damage(vault, digest: str) -> None:
 
 def _victims(vault, count: int) -> list[tuple[str, str, str]]:
     """(patient, file name, hash) of `count` files in different patients whose content no other file shares."""
-    trees = {p["path"]: vault.tree_of(p["path"]) for p in vault.manifests()[-1]["patients"]}
-    uses = Counter(f["hash"] for tree in trees.values() for f in tree["files"])
+    trees = {p.path: vault.tree_of(p.path) for p in vault.manifests()[-1].patients}
+    uses = Counter(f.hash for tree in trees.values() for f in tree.files)
     found = []
     for path, tree in reversed(trees.items()):  # from the last patient: the order named must not follow damage
-        file = next(f for f in tree["files"] if uses[f["hash"]] == 1 and f["size"] > 0)
-        found.append((path, file["name"], file["hash"]))
+        file = next(f for f in tree.files if uses[f.hash] == 1 and f.size > 0)
+        found.append((path, file.name, file.hash))
     return found[:count]
 
 
@@ -71,7 +72,7 @@ def test_damage_among_many_files_costs_exactly_those_named_in_plan_order(own_sto
     victims = _victims(own_store, 3)
     for _path, _name, digest in victims:
         _damage(own_store, digest)
-    order = [p["path"] for p in own_store.manifests()[-1]["patients"]]
+    order = [p.path for p in own_store.manifests()[-1].patients]
     expected = sorted(((path, [name]) for path, name, _ in victims), key=lambda v: order.index(v[0]))
 
     for attempt in range(3):  # the same answer whatever the threads' timing
@@ -123,8 +124,8 @@ def _slow_files(destination: Path, count: int) -> list[Planned]:
             time.sleep(0.005)
             yield b"x" * 1024
 
-    entry = {"size": 40 * 1024, "mode": 0o644, "mtime_ns": 0}
-    return [Planned(destination / f"file-{n}", {**entry, "name": f"file-{n}"}, blocks) for n in range(count)]
+    return [Planned(destination / f"file-{n}", FileEntry(f"file-{n}", 40 * 1024, 0, 0, 0, 0o644, ""), blocks)
+            for n in range(count)]
 
 
 @pytest.mark.parametrize("interruption", [KeyboardInterrupt, RuntimeError])

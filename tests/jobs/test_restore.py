@@ -7,7 +7,7 @@ import contextlib
 import os
 import re
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ import storekit
 from rtvault.demo import EvolveResult, evolve_database
 from rtvault.errors import ExitCode, InputError, StoreError
 from rtvault.jobs.restore import RestoreIncomplete, restore_all, restore_patient
+from rtvault.store.formats import Manifest, Tree
 from rtvault.store.objects import data_key
 from rtvault.store.repository import new_snapshot_id
 
@@ -107,15 +108,15 @@ def test_each_patient_restores_byte_identical_with_mtimes_and_modes(backed_up, t
 
 @pytest.mark.parametrize("kind", ["mrn", "patient_id", "path"])
 def test_a_patient_is_found_by_mrn_patient_id_or_path(backed_up, tmp_path: Path, kind: str) -> None:
-    entry = backed_up.manifests()[-1]["patients"][2]
-    key = str(entry[kind])
+    entry = backed_up.manifests()[-1].patients[2]
+    key = str(getattr(entry, kind))
     dest = tmp_path / "out"
 
     summary = backed_up.cli_json("restore", "--patient", key, "--to", str(dest))
 
-    assert summary["patients"] == [entry["path"]]
-    assert summary["snapshot"] == backed_up.manifests()[-1]["id"]
-    assert backed_up.files_of(dest) == under(backed_up.source_files(), entry["path"])
+    assert summary["patients"] == [entry.path]
+    assert summary["snapshot"] == backed_up.manifests()[-1].id
+    assert backed_up.files_of(dest) == under(backed_up.source_files(), entry.path)
 
 
 def _edited_patient(history: History) -> str:
@@ -127,11 +128,11 @@ def _edited_patient(history: History) -> str:
 def test_at_picks_the_version_as_of_that_time(history: History, tmp_path: Path) -> None:
     vault = history.vault
     path = _edited_patient(history)
-    mrn = vault.entry_of(path)["mrn"]
+    mrn = vault.entry_of(path).mrn
     old = under(vault.files_of(history.day_1), path)
     new = under(vault.source_files(), path)
     assert old != new
-    first, second = (m["id"] for m in vault.manifests())
+    first, second = (m.id for m in vault.manifests())
 
     summary = vault.cli_json("restore", "--patient", mrn, "--to", str(tmp_path / "a"), "--at", "2026-01-06T09:00Z")
     assert summary["snapshot"] == first
@@ -155,7 +156,7 @@ def test_at_picks_the_version_as_of_that_time(history: History, tmp_path: Path) 
 def test_snapshot_prefix_picks_that_snapshot(history: History, tmp_path: Path) -> None:
     vault = history.vault
     path = _edited_patient(history)
-    first, second = (m["id"] for m in vault.manifests())
+    first, second = (m.id for m in vault.manifests())
     assert first.startswith("20260105T180000Z") and second.startswith("20260106T180000Z")
 
     summary = vault.cli_json("restore", "--patient", path, "--to", str(tmp_path / "a"), "--snapshot", "20260105")
@@ -172,12 +173,12 @@ def test_a_deleted_patient_is_restored_from_the_last_snapshot_holding_it(history
     [gone] = history.day.deleted_patients
     assert not (vault.root / gone).exists()
     first, second = vault.manifests()
-    assert gone in [p["path"] for p in first["patients"]] and gone not in [p["path"] for p in second["patients"]]
-    mrn = vault.entry_of(gone, first)["mrn"]
+    assert gone in [p.path for p in first.patients] and gone not in [p.path for p in second.patients]
+    mrn = vault.entry_of(gone, first).mrn
 
     summary = vault.cli_json("restore", "--patient", mrn, "--to", str(tmp_path / "back"))
 
-    assert summary["snapshot"] == first["id"]
+    assert summary["snapshot"] == first.id
     assert vault.files_of(tmp_path / "back") == under(vault.files_of(history.day_1), gone)
 
 
@@ -186,7 +187,7 @@ def test_restore_all_gives_back_the_whole_database(history: History, tmp_path: P
     dest = tmp_path / "new-server"
     summary = vault.cli_json("restore", "--all", "--to", str(dest))
 
-    assert summary["snapshot"] == vault.manifests()[-1]["id"]
+    assert summary["snapshot"] == vault.manifests()[-1].id
     assert len(summary["patients"]) == len(vault.patients())
     restored = vault.files_of(dest, transient=True)
     assert restored == vault.source_files()
@@ -217,21 +218,20 @@ def test_a_file_name_that_is_not_utf8_comes_back(vault, tmp_path: Path) -> None:
 # --- refusals ---------------------------------------------------------------------------------------------
 
 def test_restore_refuses_to_overwrite_unless_forced(backed_up, tmp_path: Path) -> None:
-    entry = backed_up.manifests()[-1]["patients"][1]
+    entry = backed_up.manifests()[-1].patients[1]
     dest = tmp_path / "busy"
-    sentinel = dest / entry["path"] / "Patient"
+    sentinel = dest / entry.path / "Patient"
     sentinel.parent.mkdir(parents=True)
     sentinel.write_bytes(b"the operator's own file")
 
-    done = backed_up.cli("restore", "--patient", entry["mrn"], "--to", str(dest), expect=ExitCode.INPUT)
+    done = backed_up.cli("restore", "--patient", entry.mrn, "--to", str(dest), expect=ExitCode.INPUT)
 
     assert "--force" in done.stderr and "already exist" in done.stderr
     assert sentinel.read_bytes() == b"the operator's own file"
-    assert everything_under(dest) == ["Institution_1", "Institution_1/Mount_0", f"{entry['path']}",
-                                      f"{entry['path']}/Patient"]
+    assert everything_under(dest) == ["Institution_1", "Institution_1/Mount_0", entry.path, f"{entry.path}/Patient"]
 
-    backed_up.cli("restore", "--patient", entry["mrn"], "--to", str(dest), "--force")
-    assert backed_up.files_of(dest) == under(backed_up.source_files(), entry["path"])
+    backed_up.cli("restore", "--patient", entry.mrn, "--to", str(dest), "--force")
+    assert backed_up.files_of(dest) == under(backed_up.source_files(), entry.path)
 
 
 def test_restore_all_refuses_to_overwrite_an_existing_database(backed_up, tmp_path: Path) -> None:
@@ -270,21 +270,22 @@ def test_a_key_naming_two_patients_is_a_clear_error(vault, tmp_path: Path) -> No
 
 # --- hostile stores and destinations ----------------------------------------------------------------------
 
-def craft_snapshot(vault, path: str, files: list[dict], dirs: list[dict] | None = None) -> dict:
-    """A snapshot, newest of the store, holding one patient whose tree is made by hand."""
+def craft_snapshot(vault, path: str, files: list[dict], dirs: list[dict] | None = None) -> Manifest:
+    """A snapshot, newest of the store, holding one patient whose tree is made by hand (as JSON: what a
+    tampered store could hold)."""
     store = vault.store
     latest = store.manifests()[-1]
-    tree = store.put_tree({"files": files, "dirs": dirs if dirs is not None else []})
+    tree = store.put_tree(Tree.from_json({"files": files, "dirs": dirs if dirs is not None else []}))
     when = datetime.now(UTC) + timedelta(days=1 + len(store.manifests()))
-    manifest = {**latest, "id": new_snapshot_id(when), "time": when.isoformat().replace("+00:00", "Z"),
-                "patients": [{**latest["patients"][0], "path": path, "tree": tree, "mrn": "666", "patient_id": 666}]}
-    store.save_snapshot(manifest)
-    return manifest
+    patient = replace(latest.patients[0], path=path, tree=tree, mrn="666", patient_id=666)
+    return store.save_snapshot(replace(latest, id=new_snapshot_id(when), time=when.isoformat().replace("+00:00", "Z"),
+                                       patients=(patient,)))
 
 
 def a_file_record(vault) -> dict:
-    tree = vault.tree_of(vault.manifests()[-1]["patients"][0]["path"])
-    return next(f for f in tree["files"] if f["name"] == "Patient")
+    """A real file entry of the store, as the JSON a tampered tree would be made of."""
+    tree = vault.tree_of(vault.manifests()[-1].patients[0].path)
+    return next(f for f in tree.files if f.name == "Patient").to_json()
 
 
 @pytest.mark.parametrize(("path", "name", "dir_name"), [
@@ -339,9 +340,9 @@ def _symlinked_destination(tmp_path: Path) -> tuple[Path, Path]:
 
 def test_a_destination_with_a_symlinked_parent_is_refused(backed_up, tmp_path: Path) -> None:
     dest, elsewhere = _symlinked_destination(tmp_path)
-    entry = backed_up.manifests()[-1]["patients"][0]
+    entry = backed_up.manifests()[-1].patients[0]
 
-    done = backed_up.cli("restore", "--patient", entry["mrn"], "--to", str(dest), expect=ExitCode.INPUT)
+    done = backed_up.cli("restore", "--patient", entry.mrn, "--to", str(dest), expect=ExitCode.INPUT)
 
     assert "symbolic link" in done.stderr
     assert [p for p in elsewhere.rglob("*") if not p.is_dir()] == []
@@ -351,19 +352,19 @@ def test_a_destination_with_a_symlinked_parent_is_refused(backed_up, tmp_path: P
 def test_a_destination_with_a_symlinked_parent_gets_nothing_written_through_it(backed_up, tmp_path: Path) -> None:
     dest, elsewhere = _symlinked_destination(tmp_path)
     with pytest.raises(InputError, match="symbolic link"):  # the destination's fault, not the store's
-        restore_patient(backed_up.store, backed_up.manifests()[-1]["patients"][0]["path"], dest)
+        restore_patient(backed_up.store, backed_up.manifests()[-1].patients[0].path, dest)
     assert everything_under(elsewhere) == []
 
 
 def test_a_symlink_at_a_file_name_is_not_followed_even_with_force(backed_up, tmp_path: Path) -> None:
-    entry = backed_up.manifests()[-1]["patients"][0]
+    entry = backed_up.manifests()[-1].patients[0]
     outside = tmp_path / "precious.txt"
     outside.write_bytes(b"precious")
-    trap = tmp_path / "dest" / entry["path"] / "Patient"
+    trap = tmp_path / "dest" / entry.path / "Patient"
     trap.parent.mkdir(parents=True)
     trap.symlink_to(outside)
 
-    done = backed_up.cli("restore", "--patient", entry["path"], "--to", str(tmp_path / "dest"), "--force",
+    done = backed_up.cli("restore", "--patient", entry.path, "--to", str(tmp_path / "dest"), "--force",
                          expect=ExitCode.INPUT)
 
     assert "link" in done.stderr
@@ -373,44 +374,44 @@ def test_a_symlink_at_a_file_name_is_not_followed_even_with_force(backed_up, tmp
 
 
 def test_a_symlink_at_the_temporary_name_is_not_followed(backed_up, tmp_path: Path) -> None:
-    entry = backed_up.manifests()[-1]["patients"][0]
+    entry = backed_up.manifests()[-1].patients[0]
     outside = tmp_path / "precious.txt"
     outside.write_bytes(b"precious")
-    patient = tmp_path / "dest" / entry["path"]
+    patient = tmp_path / "dest" / entry.path
     patient.mkdir(parents=True)
     (patient / ".Patient.rtvault-partial").symlink_to(outside)
 
     with contextlib.suppress(StoreError, InputError):
-        restore_patient(backed_up.store, entry["path"], tmp_path / "dest")
+        restore_patient(backed_up.store, entry.path, tmp_path / "dest")
     assert outside.read_bytes() == b"precious"
     assert not os.path.islink(patient / "Patient")
 
 
 def test_a_damaged_object_fails_its_file_only_and_leaves_no_partial_file(own_store, tmp_path: Path) -> None:
-    entry = own_store.manifests()[-1]["patients"][0]
-    tree = own_store.tree_of(entry["path"])
-    victim = next(f for f in tree["files"] if f["name"] == "ImageSet_0.img")
-    storekit.flip(own_store.store_path, data_key(victim["hash"]))
+    entry = own_store.manifests()[-1].patients[0]
+    tree = own_store.tree_of(entry.path)
+    victim = next(f for f in tree.files if f.name == "ImageSet_0.img")
+    storekit.flip(own_store.store_path, data_key(victim.hash))
     dest = tmp_path / "dest"
 
-    done = own_store.cli("restore", "--patient", entry["path"], "--to", str(dest), expect=ExitCode.PARTIAL)
+    done = own_store.cli("restore", "--patient", entry.path, "--to", str(dest), expect=ExitCode.PARTIAL)
 
-    assert "damaged" in done.stderr and victim["hash"] in done.stderr and "ImageSet_0.img" in done.stderr
-    target = dest / entry["path"] / "ImageSet_0.img"
+    assert "damaged" in done.stderr and victim.hash in done.stderr and "ImageSet_0.img" in done.stderr
+    target = dest / entry.path / "ImageSet_0.img"
     assert not os.path.lexists(target)
     assert not [p for p in dest.rglob("*") if "rtvault-partial" in p.name]
     restored = own_store.files_of(dest)
-    source = under(own_store.source_files(), entry["path"])
-    assert restored == {rel: v for rel, v in source.items() if rel != f"{entry['path']}/ImageSet_0.img"}
+    source = under(own_store.source_files(), entry.path)
+    assert restored == {rel: v for rel, v in source.items() if rel != f"{entry.path}/ImageSet_0.img"}
 
 
 def test_a_missing_object_fails_its_file(own_store, tmp_path: Path) -> None:
-    entry = own_store.manifests()[-1]["patients"][0]
-    victim = next(f for f in own_store.tree_of(entry["path"])["files"] if f["name"] == "Patient")
-    storekit.lose(own_store.store_path, data_key(victim["hash"]))
+    entry = own_store.manifests()[-1].patients[0]
+    victim = next(f for f in own_store.tree_of(entry.path).files if f.name == "Patient")
+    storekit.lose(own_store.store_path, data_key(victim.hash))
 
-    done = own_store.cli("restore", "--patient", entry["path"], "--to", str(tmp_path / "dest"),
+    done = own_store.cli("restore", "--patient", entry.path, "--to", str(tmp_path / "dest"),
                          expect=ExitCode.PARTIAL)
 
-    assert "missing" in done.stderr and f"INCOMPLETE {entry['path']}" in done.stderr
-    assert not os.path.lexists(tmp_path / "dest" / entry["path"] / "Patient")
+    assert "missing" in done.stderr and f"INCOMPLETE {entry.path}" in done.stderr
+    assert not os.path.lexists(tmp_path / "dest" / entry.path / "Patient")

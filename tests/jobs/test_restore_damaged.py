@@ -25,33 +25,33 @@ def _without(files: dict, prefix: str) -> dict:
 def _changed_patient(vault) -> tuple[str, dict, dict]:
     """A patient whose tree changed between the two snapshots: (path, older manifest, latest manifest)."""
     older, latest = vault.manifests()[-2:]
-    before = {p["path"]: p["tree"] for p in older["patients"]}
-    path = next(p["path"] for p in latest["patients"] if before.get(p["path"], p["tree"]) != p["tree"])
+    before = {p.path: p.tree for p in older.patients}
+    path = next(p.path for p in latest.patients if before.get(p.path, p.tree) != p.tree)
     return path, older, latest
 
 
 def test_a_damaged_tree_costs_only_its_patient(own_store, history: History, tmp_path: Path) -> None:  # noqa: F811
     path, older, latest = _changed_patient(own_store)
-    storekit.flip(own_store.store_path, tree_key(own_store.entry_of(path)["tree"]))
+    storekit.flip(own_store.store_path, tree_key(own_store.entry_of(path).tree))
     dest = tmp_path / "new-server"
 
     done = own_store.cli("restore", "--all", "--to", str(dest), "--json", expect=ExitCode.PARTIAL)
 
     summary = json.loads(done.stdout)
-    assert [(f["patient"], f["older_snapshot"]) for f in summary["failed"]] == [(path, older["id"])]
+    assert [(f["patient"], f["older_snapshot"]) for f in summary["failed"]] == [(path, older.id)]
     assert "damaged" in summary["failed"][0]["reason"]
-    assert sorted(summary["patients"]) == sorted(p["path"] for p in latest["patients"] if p["path"] != path)
-    assert any(f"--patient {path} --snapshot {older['id']}" in hint for hint in summary["hints"])
+    assert sorted(summary["patients"]) == sorted(p.path for p in latest.patients if p.path != path)
+    assert any(f"--patient {path} --snapshot {older.id}" in hint for hint in summary["hints"])
     assert any("rtvault repair" in hint for hint in summary["hints"])
     assert own_store.files_of(dest, transient=True) == _without(own_store.source_files(), path + "/")
 
     text = own_store.cli("restore", "--all", "--to", str(tmp_path / "again"), expect=ExitCode.PARTIAL)
     assert f"NOT RESTORED {path}: " in text.stderr and "rtvault repair" in text.stderr
     assert "1 patient(s) not restored completely" in text.stderr and "everything else was restored" in text.stderr
-    assert f"restored {len(latest['patients']) - 1} patient(s)" in text.stdout
+    assert f"restored {len(latest.patients) - 1} patient(s)" in text.stdout
 
     # the hint works: the older version of that patient comes back whole
-    own_store.cli("restore", "--patient", path, "--snapshot", older["id"], "--to", str(dest))
+    own_store.cli("restore", "--patient", path, "--snapshot", older.id, "--to", str(dest))
     day_1 = own_store.files_of(history.day_1)
     assert {k: v for k, v in own_store.files_of(dest).items() if k.startswith(path + "/")} == \
         {k: v for k, v in day_1.items() if k.startswith(path + "/")}
@@ -59,12 +59,12 @@ def test_a_damaged_tree_costs_only_its_patient(own_store, history: History, tmp_
 
 def test_a_damaged_object_costs_only_its_file(own_store, tmp_path: Path) -> None:  # noqa: F811
     latest = own_store.manifests()[-1]
-    path = latest["patients"][0]["path"]
-    victim = next(f for f in own_store.tree_of(path)["files"] if f["name"] == "ImageSet_0.img")
-    users = [p["path"] for p in latest["patients"]
-             if victim["hash"] in {f["hash"] for f in own_store.tree_of(p["path"])["files"]}]
+    path = latest.patients[0].path
+    victim = next(f for f in own_store.tree_of(path).files if f.name == "ImageSet_0.img")
+    users = [p.path for p in latest.patients
+             if victim.hash in {f.hash for f in own_store.tree_of(p.path).files}]
     assert users == [path]
-    storekit.flip(own_store.store_path, data_key(victim["hash"]))
+    storekit.flip(own_store.store_path, data_key(victim.hash))
     dest = tmp_path / "dest"
 
     with pytest.raises(RestoreIncomplete) as raised:
@@ -72,24 +72,24 @@ def test_a_damaged_object_costs_only_its_file(own_store, tmp_path: Path) -> None
 
     failure, = raised.value.summary.failed
     assert failure["patient"] == path and [f["name"] for f in failure["files_not_written"]] == ["ImageSet_0.img"]
-    assert failure["files_written"] == len(own_store.tree_of(path)["files"]) - 1
+    assert failure["files_written"] == len(own_store.tree_of(path).files) - 1
     assert not os.path.lexists(dest / path / "ImageSet_0.img")
     assert not [p for p in dest.rglob("*") if "rtvault-partial" in p.name]
     assert own_store.files_of(dest, transient=True) == _without(own_store.source_files(), f"{path}/ImageSet_0.img")
 
     text = own_store.cli("restore", "--all", "--to", str(tmp_path / "again"), expect=ExitCode.PARTIAL)
     assert f"INCOMPLETE {path}: " in text.stderr and "ImageSet_0.img: " in text.stderr
-    assert victim["hash"] in text.stderr
+    assert victim.hash in text.stderr
 
 
 def test_a_missing_tree_costs_its_patient_but_a_store_gone_stops_the_restore(own_store,  # noqa: F811
                                                                              tmp_path: Path) -> None:
-    entry = own_store.manifests()[-1]["patients"][0]
-    storekit.lose(own_store.store_path, tree_key(entry["tree"]))
+    entry = own_store.manifests()[-1].patients[0]
+    storekit.lose(own_store.store_path, tree_key(entry.tree))
     store = own_store.store
     with pytest.raises(RestoreIncomplete) as raised:
         restore_all(store, tmp_path / "dest")
-    assert [(f["patient"], "missing" in f["reason"]) for f in raised.value.summary.failed] == [(entry["path"], True)]
+    assert [(f["patient"], "missing" in f["reason"]) for f in raised.value.summary.failed] == [(entry.path, True)]
 
     (own_store.store_path / FORMAT_FILE).unlink()  # as if the share went away: not 900 patients failed one by one
     with pytest.raises(StoreError, match="missing"):

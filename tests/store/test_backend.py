@@ -355,7 +355,7 @@ def test_copying_a_store_directory_gives_a_working_store(backed_up: tuple[Path, 
     _root, store = backed_up
     shutil.copytree(store.location, tmp_path / "copy")
     copy = Store.open(tmp_path / "copy")
-    assert [m["id"] for m in copy.manifests()] == [m["id"] for m in store.manifests()]
+    assert [m.id for m in copy.manifests()] == [m.id for m in store.manifests()]
     assert data_objects(copy) == data_objects(store)
     for key in data_objects(copy):
         digest = key.rsplit("/", 1)[-1]

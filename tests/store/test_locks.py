@@ -219,16 +219,16 @@ def test_readers_work_while_a_writer_holds_the_lock(setup: Setup, tmp_path: Path
     first = setup.backup().snapshot
     second = setup.backup().snapshot
     record = setup.hold(operation="backup")
-    entry = setup.store.manifests()[-1]["patients"][0]
+    entry = setup.store.manifests()[-1].patients[0]
 
     listed = json.loads(setup.cli("snapshots", "--json").stdout)["snapshots"]
     assert [s["id"] for s in listed] == [first, second]
-    versions = json.loads(setup.cli("snapshots", "--patient", entry["mrn"], "--json").stdout)["versions"]
+    versions = json.loads(setup.cli("snapshots", "--patient", entry.mrn, "--json").stdout)["versions"]
     assert len(versions) == 2
     setup.cli("diff", first, second, "--json")
-    setup.cli("restore", "--patient", entry["mrn"], "--to", str(tmp_path / "one"))
+    setup.cli("restore", "--patient", entry.mrn, "--to", str(tmp_path / "one"))
     setup.cli("restore", "--all", "--to", str(tmp_path / "all"))
-    assert (tmp_path / "one" / entry["path"] / "Patient").read_bytes() == (setup.root / entry["path"] / "Patient"
+    assert (tmp_path / "one" / entry.path / "Patient").read_bytes() == (setup.root / entry.path / "Patient"
                                                                            ).read_bytes()
     assert (tmp_path / "all" / "Institution_1" / "Institution").is_file()
     assert setup.lock_file.read_bytes() == record

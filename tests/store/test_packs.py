@@ -85,10 +85,10 @@ def test_a_blob_read_from_a_pack_is_byte_identical(first_backup: tuple[Path, Pat
             reader.seek(len(raw) // 2)
             assert reader.read() == raw[len(raw) // 2:]
     [manifest] = opened.manifests()
-    tree = opened.get_tree(manifest["patients"][0]["tree"])
-    text = next(f for f in tree["files"] if not f["name"].endswith(".img"))
-    blob = opened.backend.get(f"data/{text['hash'][:2]}/{text['hash']}")
-    content = (db / manifest["patients"][0]["path"] / text["name"]).read_bytes()
+    tree = opened.get_tree(manifest.patients[0].tree)
+    text = next(f for f in tree.files if not f.name.endswith(".img"))
+    blob = opened.backend.get(f"data/{text.hash[:2]}/{text.hash}")
+    content = (db / manifest.patients[0].path / text.name).read_bytes()
     assert zstandard.ZstdDecompressor().decompressobj().decompress(blob) == content  # a plain zstd frame
     assert restored(config, tmp_path / "out") == source_files(db)
 

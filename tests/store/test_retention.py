@@ -18,6 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rtvault.config.settings import Retention
+from rtvault.store.formats import Manifest, PatientEntry
 from rtvault.store.retention import KEEP_ALL, Decision, apply_retention, summarise
 
 GOLDEN = Path(__file__).parent / "golden" / "retention"
@@ -154,8 +155,8 @@ def test_the_last_copy_of_a_patient_awaiting_its_archive_is_kept_whatever_the_ru
     from rtvault.archive.pending import awaiting_archive
     from rtvault.store.retention import keep_awaiting_archive
 
-    def manifest(hour: int, *paths: str) -> dict:
-        return {"id": _at(hour)[0], "patients": [{"path": p, "tree": f"{p}-tree"} for p in paths]}
+    def manifest(hour: int, *paths: str) -> Manifest:
+        return Manifest(_at(hour)[0], "", patients=tuple(PatientEntry(p, f"{p}-tree") for p in paths))
 
     # A deleted after s01, archived; B deleted after s02, its archive failed; C deleted after s03, not archived
     manifests = [manifest(1, "A", "B", "C", "D"), manifest(2, "B", "C", "D"), manifest(3, "C", "D"),
@@ -170,8 +171,8 @@ def test_the_last_copy_of_a_patient_awaiting_its_archive_is_kept_whatever_the_ru
 def test_an_archived_or_returned_patient_awaits_nothing() -> None:
     from rtvault.archive.pending import awaiting_archive
 
-    old = {"id": "s01", "patients": [{"path": "A", "tree": "a1"}, {"path": "B", "tree": "b1"}]}
-    new = {"id": "s02", "patients": [{"path": "A", "tree": "a2"}]}  # A changed and is back; B archived
+    old = Manifest("s01", "", patients=(PatientEntry("A", "a1"), PatientEntry("B", "b1")))
+    new = Manifest("s02", "", patients=(PatientEntry("A", "a2"),))  # A changed and is back; B archived
     assert awaiting_archive([old, new], {("B", "b1")}) == []
     assert [w.path for w in awaiting_archive([old, new], {("B", "an older version")})] == ["B"]
     assert awaiting_archive([], set()) == []

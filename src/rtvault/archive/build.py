@@ -10,7 +10,7 @@ before, as pigz does) that `gzip -d`, `tar -xzf` and Pinnacle read, about four t
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import BinaryIO
 
@@ -20,6 +20,7 @@ from rtvault.archive import index, records
 from rtvault.archive.institution import filtered_institution
 from rtvault.archive.tarwriter import Entry, write_tar
 from rtvault.store import Store
+from rtvault.store.formats import DirEntry, FileEntry, Manifest, PatientEntry, Tree
 from rtvault.store.objects import contents, read_object, store_small
 
 # ISA-L's level 2: as small as zlib's level 1 on CT data (a third of the tar), at four times its speed.
@@ -42,53 +43,53 @@ class _HashingWriter:
         """Nothing is buffered here: the staged file is made durable when committed."""
 
 
-def institution_source(store: Store, manifest: dict, path: str) -> bytes | None:
+def institution_source(store: Store, manifest: Manifest, path: str) -> bytes | None:
     """The Institution file the snapshot held for this patient's institution, if any."""
-    other = manifest.get("other")
-    if not other:
+    if manifest.other is None:
         return None
     institution = path.split("/")[0]
-    for entry in store.get_tree(other["tree"])["files"]:
-        if entry["name"] in (f"{institution}/Institution", "Institution"):
-            return b"".join(read_object(store.backend, entry["hash"]))
+    for entry in store.get_tree(manifest.other.tree).files:
+        if entry.name in (f"{institution}/Institution", "Institution"):
+            return b"".join(read_object(store.backend, entry.hash))
     return None
 
 
-def snapshot_entries(store: Store, manifest: dict, patient: dict, archive_name: str,
-                     when: datetime) -> tuple[list[Entry], bytes]:
-    """The tar entries of one patient version, and its filtered Institution file."""
-    tree = store.get_tree(patient["tree"])
-    path = patient["path"]
-    institution = filtered_institution(institution_source(store, manifest, path), path, tree.get("patient", {}),
-                                       archive_name, when)
-    return pinnacle_entries(path, institution, when, tree["dirs"], tree["files"], contents(store.backend)), institution
+def snapshot_entries(store: Store, manifest: Manifest, patient: PatientEntry, archive_name: str,
+                     when: datetime) -> tuple[list[Entry], bytes, Tree]:
+    """The tar entries of one patient version, its filtered Institution file and its tree."""
+    tree = store.get_tree(patient.tree)
+    institution = filtered_institution(institution_source(store, manifest, patient.path), patient.path,
+                                       tree.identity(), archive_name, when)
+    entries = pinnacle_entries(patient.path, institution, when, tree.dirs, tree.files, contents(store.backend))
+    return entries, institution, tree
 
 
-def pinnacle_entries(path: str, institution: bytes, when: datetime, dirs: list[dict], files: list[dict],
-                     blocks_of: Callable[[dict], Callable[[], Iterator[bytes]]]) -> list[Entry]:
+def pinnacle_entries(path: str, institution: bytes, when: datetime, dirs: Sequence[DirEntry],
+                     files: Sequence[FileEntry],
+                     blocks_of: Callable[[FileEntry], Callable[[], Iterator[bytes]]]) -> list[Entry]:
     """Pinnacle's archive layout: the filtered Institution file, then the patient's directories and files
     (names relative to the patient directory, `.` for itself; mtimes in ns) in name order."""
     head = Entry("Institution", "file", 0o644, when.timestamp(), len(institution), lambda: iter([institution]))
-    body = [Entry(path if d["name"] == "." else f"{path}/{d['name']}", "dir", d["mode"], d["mtime_ns"] / 1e9)
-            for d in dirs]
-    body += [Entry(f"{path}/{f['name']}", "file", f["mode"], f["mtime_ns"] / 1e9, f["size"], blocks_of(f),
-                   f.get("hash")) for f in files]
+    body = [Entry(path if d.name == "." else f"{path}/{d.name}", "dir", d.mode, d.mtime_ns / 1e9) for d in dirs]
+    body += [Entry(f"{path}/{f.name}", "file", f.mode, f.mtime_ns / 1e9, f.size, blocks_of(f), f.hash or None)
+             for f in files]
     return [head, *sorted(body, key=lambda e: e.name)]
 
 
-def _captured(store: Store, tree: dict, path: str, institution: bytes) -> dict[str, bytes]:
+def _captured(store: Store, tree: Tree, path: str, institution: bytes) -> dict[str, bytes]:
     captured = {"Institution": institution}
-    for entry in tree["files"]:
-        if entry["name"] == "Patient":
-            captured[f"{path}/Patient"] = b"".join(read_object(store.backend, entry["hash"]))
+    for entry in tree.files:
+        if entry.name == "Patient":
+            captured[f"{path}/Patient"] = b"".join(read_object(store.backend, entry.hash))
     return captured
 
 
-def archive_patient_version(store: Store, manifest: dict, patient: dict, *, origin: str = "deleted") -> dict:
+def archive_patient_version(store: Store, manifest: Manifest, patient: PatientEntry, *,
+                            origin: str = "deleted") -> dict:
     """Store an archive of one patient version of a snapshot; returns its summary."""
     when = datetime.now(UTC)
-    name = f"{patient['path'].replace('/', '_')}-{manifest['id']}.tar.gz"
-    entries, institution = snapshot_entries(store, manifest, patient, name, when)
+    name = f"{patient.path.replace('/', '_')}-{manifest.id}.tar.gz"
+    entries, institution, tree = snapshot_entries(store, manifest, patient, name, when)
     staged = store.backend.stage()
     try:
         writer = _HashingWriter(staged.file)
@@ -103,11 +104,10 @@ def archive_patient_version(store: Store, manifest: dict, patient: dict, *, orig
         return {**index.summary(records.load(store, archive_id)), "already": True}
     members = [{**m, "safe_name": m["name"], "link": "", "header_offset": None, "complete": True, "problems": [],
                 "status": index.VERIFIED} for m in written]  # read from the store's hashed content objects
-    record = index.build_record(archive_id, members, [], _captured(store, store.get_tree(patient["tree"]),
-                                                                   patient["path"], institution),
+    record = index.build_record(archive_id, members, [], _captured(store, tree, patient.path, institution),
                                 file=name, compression="gzip", origin=origin, size=writer.written,
-                                source=f"snapshot {manifest['id']}")
+                                source=f"snapshot {manifest.id}")
     for described in record["patients"]:
-        described["tree"] = patient["tree"]
+        described["tree"] = patient.tree
     records.save(store, record)
     return {**index.summary(record), "already": False}

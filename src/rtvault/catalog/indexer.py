@@ -18,6 +18,7 @@ from rtvault.catalog.db import Catalog
 from rtvault.catalog.schema import INDEX_TABLES
 from rtvault.errors import StoreError
 from rtvault.pinnacle.discover import normalise_patient_path
+from rtvault.pinnacle.model import PatientRecord
 from rtvault.store import Store
 
 _COLUMNS = ("path", "patient_id", "mrn", "mrn_fold", "last_name", "first_name", "middle_name", "birth_date",
@@ -184,31 +185,27 @@ def _snapshot_ids(store: Store) -> set[str]:
 def _index_snapshot(writer: Writer, name: str, store: Store, snapshot_id: str) -> int:
     manifest = store.load_snapshot(snapshot_id)
     added = 0
-    for entry in manifest["patients"]:
-        key = patient_key(entry["path"], entry.get("patient_id"), entry.get("mrn") or "")
+    for entry in manifest.patients:
+        key = patient_key(entry.path, entry.patient_id, entry.mrn)
         known = writer.db.one("SELECT v.id, p.id FROM versions v JOIN patients p ON p.id = v.patient "
-                              "WHERE p.key = ? AND v.tree = ?", (key, entry["tree"]))
+                              "WHERE p.key = ? AND v.tree = ?", (key, entry.tree))
         if known:
             version, pid = int(known[0]), int(known[1])
         else:
-            tree = store.get_tree(entry["tree"])
-            if tree.get("unreadable") and not _identified({**entry, **tree.get("patient", {})}):
+            tree = store.get_tree(entry.tree)
+            record = tree.patient or PatientRecord(entry.path, entry.patient_id, entry.last_name, entry.first_name,
+                                                   mrn=entry.mrn, birth_date=entry.birth_date)
+            if tree.unreadable and not (record.patient_id is not None or record.mrn or record.last_name):
                 continue  # unreadable at its first backup: no identity to file it under (named by the backup)
-            identity = Identity.of({**entry, **tree.get("patient", {}), "path": entry["path"]},
-                                   files=entry.get("files", 0), size=entry.get("bytes", 0),
-                                   complete=not tree.get("unreadable"))  # files unreadable at backup time
+            identity = Identity.of({**record.to_json(), "path": entry.path}, files=entry.files, size=entry.bytes,
+                                   complete=not tree.unreadable)  # files unreadable at backup time
             pid = writer.patient(identity)
-            version = writer.version(pid, entry["tree"], identity)
+            version = writer.version(pid, entry.tree, identity)
             added += 1
-        writer.location(pid, version, name, "snapshot", manifest["id"], manifest["time"])
+        writer.location(pid, version, name, "snapshot", manifest.id, manifest.time)
     writer.db.execute("INSERT INTO indexed (store, kind, ref, time) VALUES (?, 'snapshot', ?, ?)",
-                      (name, manifest["id"], manifest["time"]))
+                      (name, manifest.id, manifest.time))
     return added
-
-
-def _identified(data: dict) -> bool:
-    """Whether a version says who the patient is (a PatientID, an MRN or a name)."""
-    return any(data.get(key) not in (None, "") for key in ("patient_id", "mrn", "last_name"))
 
 
 def archived_at(record: dict) -> str:

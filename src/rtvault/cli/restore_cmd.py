@@ -37,11 +37,11 @@ def snapshots_command(app: AppContext, key: str | None, store_name: str | None, 
     store = open_store(app.load_config(), store_name)
     if key:
         found = history.versions(store, key)
-        rows = [{"snapshot": v.snapshot, "time": v.time, "path": v.path, "files": v.entry["files"],
-                 "bytes": v.entry["bytes"], "tree": v.tree} for v in found]
+        rows = [{"snapshot": v.snapshot, "time": v.time, "path": v.path, "files": v.entry.files,
+                 "bytes": v.entry.bytes, "tree": v.tree} for v in found]
         who = found[-1].entry
-        return Plain.of({"patient": who, "versions": rows},
-                        f"{who['last_name']} {who['first_name']} (MRN {who['mrn']}, {found[-1].path}):",
+        return Plain.of({"patient": who.to_json(), "versions": rows},
+                        f"{who.last_name} {who.first_name} (MRN {who.mrn}, {found[-1].path}):",
                         *(f"  {row['snapshot']}  {row['time']}  {row['files']} files  {row['bytes'] / 1e6:.1f} MB"
                           for row in rows))
     manifests, damaged = store.manifests_and_damage()

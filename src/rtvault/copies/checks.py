@@ -17,7 +17,7 @@ from rtvault.archive import records
 from rtvault.errors import StoreError
 from rtvault.store import Store, integrity
 from rtvault.store.backend import Backend
-from rtvault.store.objects import verify_object
+from rtvault.store.objects import data_key, verify_object
 from rtvault.store.repository import parse_manifest
 
 _H = "[0-9a-f]{64}"
@@ -175,16 +175,14 @@ class Checker:
         except (StoreError, ValueError) as error:
             self._problem(tree_key, "corrupt", _detail(tree_key, error))
             return
-        for entry in tree["files"]:
-            self._need(f"data/{entry['hash'][:2]}/{entry['hash']}", by)
+        for entry in tree.files:
+            self._need(data_key(entry.hash), by)
 
     def _check_manifest(self, key: str, snapshot_id: str) -> None:
         manifest = parse_manifest(self.backend.get(key))  # its integrity hash first: a changed manifest's
-        if manifest["id"] != snapshot_id:  # trees are not looked for (what it names is not to be trusted)
-            raise ValueError(f"not the snapshot manifest of this name (it holds snapshot {manifest['id']})")
-        roots = [p["tree"] for p in manifest["patients"]] + ([manifest["other"]["tree"]] if manifest.get("other")
-                                                              else [])
-        for digest in roots:
+        if manifest.id != snapshot_id:  # trees are not looked for (what it names is not to be trusted)
+            raise ValueError(f"not the snapshot manifest of this name (it holds snapshot {manifest.id})")
+        for digest in manifest.trees().values():
             self._expand_tree(digest, key)
 
     def _check_tar(self, key: str, archive_id: str) -> None:

@@ -31,6 +31,7 @@ from rtvault.errors import ConfigError, LockBusy, Problem, RtvaultError, StoreEr
 from rtvault.events import NoProgress, Progress
 from rtvault.store import Store, integrity
 from rtvault.store.backend import Backend
+from rtvault.store.formats import Manifest
 from rtvault.store.locks import WriterLock
 from rtvault.store.objects import BLOCK, data_key, verify_object
 from rtvault.store.repository import decode_tree, parse_manifest, tree_key
@@ -243,12 +244,11 @@ class _Present:
             tree = self.target.get_tree(digest)
         except StoreError:
             return tree_key(digest)
-        return next((data_key(f["hash"]) for f in tree["files"] if data_key(f["hash"]) not in self.keys), None)
+        return next((data_key(f.hash) for f in tree.files if data_key(f.hash) not in self.keys), None)
 
 
-def _snapshot_lacks(manifest: dict, present: _Present) -> str | None:
-    roots = [p["tree"] for p in manifest["patients"]] + ([manifest["other"]["tree"]] if manifest.get("other") else [])
-    return next((lack for digest in roots if (lack := present.tree_lacks(digest))), None)
+def _snapshot_lacks(manifest: Manifest, present: _Present) -> str | None:
+    return next((lack for digest in manifest.trees().values() if (lack := present.tree_lacks(digest))), None)
 
 
 def _archive_lacks(record: dict, present: _Present) -> str | None:

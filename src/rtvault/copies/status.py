@@ -142,9 +142,9 @@ def _holdings(store: Store) -> _Holdings:
     versions: dict[tuple[str, str], tuple[str, str]] = {}
     times = {}
     for manifest in store.manifests():  # oldest first: the newest snapshot naming a version wins
-        times[manifest["id"]] = manifest.get("time", "")
-        for patient in manifest["patients"]:
-            versions[(patient["path"], patient["tree"])] = (manifest["id"], manifest.get("time", ""))
+        times[manifest.id] = manifest.time
+        for patient in manifest.patients:
+            versions[(patient.path, patient.tree)] = (manifest.id, manifest.time)
     return _Holdings(store, versions, set(records.all_ids(store)), times, set())
 
 
@@ -214,10 +214,10 @@ def _version_sound(held: _Holdings, tree: str) -> bool:
     if tree_key(tree) in held.problems:
         return False
     try:
-        files = held.store.get_tree(tree)["files"]
+        files = held.store.get_tree(tree).files
     except StoreError:
         return False
-    return not any(data_key(f["hash"]) in held.problems for f in files)
+    return not any(data_key(f.hash) in held.problems for f in files)
 
 
 def _archive_sound(held: _Holdings, archive_id: str) -> bool:

@@ -24,6 +24,7 @@ from rtvault.events import NoProgress, Progress
 from rtvault.jobs.history import matches, pick_version, versions
 from rtvault.jobs.restore import Blocks, RestoreIncomplete, RestoreSummary, plan, write_planned
 from rtvault.store import Store
+from rtvault.store.formats import DirEntry, FileEntry, Manifest
 from rtvault.store.locks import WriterLock
 from rtvault.store.objects import BLOCK, read_object
 
@@ -35,12 +36,12 @@ def archived_versions(store: Store) -> set[tuple[str, str]]:
             if p.get("tree")} | records.destroyed_versions(store)
 
 
-def pending(store: Store, manifests: list[dict] | None = None) -> list[Pending]:
+def pending(store: Store, manifests: list[Manifest] | None = None) -> list[Pending]:
     """The patients gone from the latest snapshot whose last version has no archive yet."""
     return awaiting_archive(store.manifests() if manifests is None else manifests, archived_versions(store))
 
 
-def archive_deleted(store: Store, manifests: list[dict] | None = None) -> tuple[list[dict], list[Problem]]:
+def archive_deleted(store: Store, manifests: list[Manifest] | None = None) -> tuple[list[dict], list[Problem]]:
     """Archive the last backed-up version of every patient gone from the latest snapshot (once per version).
     `manifests`: every snapshot manifest, oldest first, when the caller has them already. One patient that
     cannot be archived (a full disk, a damaged object) does not stop the others: each failure is a Problem
@@ -153,8 +154,9 @@ def _last_copies(members: list[dict]) -> list[dict]:
 class _Selection:
     """A patient's members in an archive: what is written, and why anything else is not."""
 
-    files: list[dict] = field(default_factory=list)
-    dirs: list[dict] = field(default_factory=list)
+    files: list[FileEntry] = field(default_factory=list)  # names relative to the patient directory
+    dirs: list[DirEntry] = field(default_factory=list)
+    members: dict[str, dict] = field(default_factory=dict)  # each file's archive member, by relative name
     skipped: list[str] = field(default_factory=list)  # never created by design: links, devices, unsafe names
     incomplete: list[str] = field(default_factory=list)  # the patient's files that cannot be written, and why
     unverified: list[str] = field(default_factory=list)  # written although the archive's checksum failed
@@ -168,10 +170,10 @@ def _patient_files(record: dict, patient: dict, unverified: bool = False) -> _Se
         if name != prefix and not name.startswith(prefix + "/"):
             continue
         rel = name[len(prefix) + 1:] or "."
-        entry = {**member, "name": rel, "mtime_ns": int(member["mtime"]) * 10**9}
+        mtime_ns = int(member["mtime"]) * 10**9
         status = index.member_status(member)
         if member["kind"] == "dir":
-            chosen.dirs.append(entry)
+            chosen.dirs.append(DirEntry(rel, member["mode"], mtime_ns))
         elif member["kind"] != "file":
             chosen.skipped.append(f"{member['name']} ({member['kind']}{'' if member['complete'] else ', lost'})")
         elif status == index.LOST or not member.get("hash"):
@@ -179,7 +181,8 @@ def _patient_files(record: dict, patient: dict, unverified: bool = False) -> _Se
         elif status == index.UNVERIFIED and not unverified:
             chosen.incomplete.append(f"{member['name']}: {index.UNVERIFIED}, not written without --unverified")
         else:
-            chosen.files.append(entry)
+            chosen.files.append(FileEntry(rel, member["size"], mtime_ns, 0, 0, member["mode"], member["hash"]))
+            chosen.members[rel] = member
             if status == index.UNVERIFIED:
                 chosen.unverified.append(member["name"])
     chosen.incomplete += [f"{name}: announced but absent from the archive" for name in patient.get("missing", [])]
@@ -212,9 +215,9 @@ def restore_from_archive(store: Store, key: str, destination: Path, *, archive_i
     institution = filtered_institution(_header_bytes(store, record), patient["path"], patient, record["file"],
                                        datetime.now(UTC))
     planned, placed = plan(destination, patient["path"], chosen.files, chosen.dirs,
-                           lambda m: member_blocks(store, record, m))
-    header = {"name": "Institution", "size": len(institution), "mode": 0o644, "mtime_ns": time.time_ns()}
-    planned += plan(destination, "", [header], [], lambda _m: lambda: iter([institution]))[0]
+                           lambda f: member_blocks(store, record, chosen.members[f.name]))
+    header = FileEntry("Institution", len(institution), time.time_ns(), 0, 0, 0o644, "")
+    planned += plan(destination, "", [header], [], lambda _f: lambda: iter([institution]))[0]
     write_planned(destination, planned, placed, force, summary, progress or NoProgress(), store.backend)
     summary.duration_s = round(time.monotonic() - started, 3)
     if summary.failed:  # members whose content could not be read: the others are written
@@ -257,7 +260,7 @@ def _archive_entries(store: Store, key: str, archive_id: str, name: str,
     chosen = _patient_files(record, patient)
     institution = filtered_institution(_header_bytes(store, record), patient["path"], patient, name, when)
     return pinnacle_entries(patient["path"], institution, when, chosen.dirs, chosen.files,
-                            lambda f: member_blocks(store, record, f)), chosen.incomplete
+                            lambda f: member_blocks(store, record, chosen.members[f.name])), chosen.incomplete
 
 
 def retention_rows(store: Store, today: date) -> list[dict]:

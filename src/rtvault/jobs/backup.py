@@ -29,6 +29,7 @@ from rtvault.jobs.source import FileStat, Listing, SourceListing, Unreadable, ch
 from rtvault.pinnacle.model import PatientRecord
 from rtvault.pinnacle.patient import read_patient
 from rtvault.store import Store
+from rtvault.store.formats import DirEntry, FileEntry, Manifest, OtherEntry, PatientEntry, Tree, UnreadableEntry
 from rtvault.store.locks import WriterLock
 from rtvault.store.objects import SMALL, data_key, store_small, store_stream, wants_shuffle
 from rtvault.store.repository import new_snapshot_id
@@ -80,12 +81,27 @@ def _store_file(store: Store, path: Path, entry: FileStat, rel: str) -> _Stored:
     return stored
 
 
-def _unchanged(entry: FileStat, previous: dict | None) -> bool:
+def _unchanged(entry: FileStat, previous: FileEntry | None) -> bool:
     """Same stat as last time, and last time's copy was consistent (an inconsistent one is read again)."""
-    if previous is None or previous.get("inconsistent"):
+    if previous is None or previous.inconsistent:
         return False
     return (entry.size, entry.mtime_ns, entry.ino, entry.ctime_ns) == (
-        previous["size"], previous["mtime_ns"], previous["ino"], previous["ctime_ns"])
+        previous.size, previous.mtime_ns, previous.ino, previous.ctime_ns)
+
+
+@dataclass(frozen=True)
+class _Version:
+    """A tree of this backup (or the previous one), with its hash; `unlistable_now`: why its directory could
+    not be listed by this backup, which keeps the previous tree."""
+
+    digest: str
+    tree: Tree
+    unlistable_now: str | None = None
+
+    def incomplete(self) -> list[str]:
+        """What the version lacks: the names recorded unreadable in its tree, or "." for a directory unlistable
+        now."""
+        return ["."] if self.unlistable_now is not None else [u.name for u in self.tree.unreadable]
 
 
 class _Run:
@@ -95,18 +111,15 @@ class _Run:
         self.progress = progress
         self.summary = BackupSummary("", 0)
 
-    def previous_trees(self, previous: dict | None) -> dict[str, dict]:
-        if previous is None:
-            return {}
-        trees = {p["path"]: p["tree"] for p in previous["patients"]}
-        if previous.get("other"):
-            trees[""] = previous["other"]["tree"]
-        return {path: {"digest": digest, **self.store.get_tree(digest)} for path, digest in trees.items()}
+    def previous_trees(self, previous: Manifest | None) -> dict[str, _Version]:
+        trees = previous.trees() if previous is not None else {}
+        return {path: _Version(digest, self.store.get_tree(digest)) for path, digest in trees.items()}
 
-    def read_changed(self, listings: dict[str, Listing], previous: dict[str, dict]) -> dict[tuple[str, str], _Stored]:
+    def read_changed(self, listings: dict[str, Listing],
+                     previous: dict[str, _Version]) -> dict[tuple[str, str], _Stored]:
         todo: list[tuple[str, FileStat]] = []
         for key, listing in listings.items():
-            before = {f["name"]: f for f in previous.get(key, {}).get("files", [])}
+            before = previous[key].tree.by_name() if key in previous else {}
             for entry in listing.files:
                 if _unchanged(entry, before.get(entry.name)):
                     self.summary.files_unchanged += 1
@@ -130,7 +143,7 @@ class _Run:
             pool.shutdown()
             self.progress.end()
 
-    def archive(self, manifests: list[dict], lock: WriterLock) -> None:
+    def archive(self, manifests: list[Manifest], lock: WriterLock) -> None:
         started = time.monotonic()
         lock.ensure_held()
         archived, failed = archive_deleted(self.store, manifests)
@@ -144,12 +157,12 @@ class _Run:
         self.progress.advance(entry.size)
         return stored
 
-    def tree_of(self, key: str, listing: Listing, previous: dict | None,
-                stored: dict[tuple[str, str], _Stored]) -> tuple[str, dict]:
+    def tree_of(self, key: str, listing: Listing, previous: _Version | None,
+                stored: dict[tuple[str, str], _Stored]) -> _Version:
         if (whole := listing.unlistable()) is not None:
             return self.unlistable_tree(key, listing, previous, whole)
-        before = {f["name"]: f for f in (previous or {}).get("files", [])}
-        files: list[dict] = []
+        before = previous.tree.by_name() if previous is not None else {}
+        files: list[FileEntry] = []
         unreadable: list[Unreadable] = []
         for entry in listing.files:
             if (key, entry.name) not in stored:
@@ -165,133 +178,97 @@ class _Run:
                 continue
             self.summary.bytes_read += result.stat.size
             self.summary.bytes_added += result.new_bytes
-            record = {**asdict(result.stat), "hash": result.digest}
-            if result.warning:
-                record["inconsistent"] = True
-            files.append(record)
-        dirs = [asdict(d) for d in listing.dirs]
+            files.append(FileEntry(**asdict(result.stat), hash=result.digest, inconsistent=bool(result.warning)))
+        dirs = [DirEntry(**asdict(d)) for d in listing.dirs]
         unreadable += listing.unreadable
         recorded = self.carry_forward(key, unreadable, previous, files, dirs)
-        if previous and files == previous["files"] and dirs == previous["dirs"] \
-                and recorded == previous.get("unreadable", []):
-            return previous["digest"], previous
-        tree: dict = {"files": files, "dirs": dirs}
-        if recorded:
-            tree["unreadable"] = recorded
-        if key:
-            tree["patient"] = self.identity(key, listing, previous, recorded)
-        return self.store.put_tree(tree), tree
+        if previous and tuple(files) == previous.tree.files and tuple(dirs) == previous.tree.dirs \
+                and recorded == previous.tree.unreadable:
+            return previous
+        patient = self.identity(key, listing, previous, recorded) if key else None
+        tree = Tree(tuple(files), tuple(dirs), recorded, patient)
+        return _Version(self.store.put_tree(tree), tree)
 
-    def carry_forward(self, key: str, unreadable: list[Unreadable], previous: dict | None,
-                      files: list[dict], dirs: list[dict]) -> list[dict]:
+    def carry_forward(self, key: str, unreadable: list[Unreadable], previous: _Version | None,
+                      files: list[FileEntry], dirs: list[DirEntry]) -> tuple[UnreadableEntry, ...]:
         """Keep the previous snapshot's copy of what could not be read now (adding it to `files` and `dirs`);
         returns the tree's `unreadable` records, each saying whether an earlier copy was carried forward."""
         if not unreadable:
-            return []
-        old_files, old_dirs = (previous or {}).get("files", []), (previous or {}).get("dirs", [])
-        have_files, have_dirs = {f["name"] for f in files}, {d["name"] for d in dirs}
+            return ()
+        old_files, old_dirs = (previous.tree.files, previous.tree.dirs) if previous else ((), ())
+        have_files, have_dirs = {f.name for f in files}, {d.name for d in dirs}
         recorded = []
         for item in sorted(unreadable, key=lambda u: u.name):
             prefix = item.name + "/"
-            kept = [f for f in old_files if f["name"] not in have_files
-                    and (f["name"] == item.name or (item.kind == "dir" and f["name"].startswith(prefix)))]
+            kept = [f for f in old_files if f.name not in have_files
+                    and (f.name == item.name or (item.kind == "dir" and f.name.startswith(prefix)))]
             files.extend(kept)
-            have_files.update(f["name"] for f in kept)
+            have_files.update(f.name for f in kept)
             if item.kind == "dir":
-                extra = [d for d in old_dirs if d["name"].startswith(prefix) and d["name"] not in have_dirs]
+                extra = [d for d in old_dirs if d.name.startswith(prefix) and d.name not in have_dirs]
                 dirs.extend(extra)
-                have_dirs.update(d["name"] for d in extra)
-            record = {"name": item.name, "kind": item.kind, "error": item.error, "carried_forward": bool(kept)}
-            if item.size is not None:
-                record["size"] = item.size
-            recorded.append(record)
+                have_dirs.update(d.name for d in extra)
+            recorded.append(UnreadableEntry(item.name, item.kind, item.error, bool(kept), item.size))
             where = f"{key}/{item.name}".strip("/") or "."
             self.summary.warnings.append(Problem(where, f"cannot read ({item.error}): " + (
                 f"{'its files' if item.kind == 'dir' else 'its copy'} from the previous snapshot carried forward"
                 if kept else ("no earlier copy of anything in it" if item.kind == "dir"
                               else "no earlier copy, missing from this snapshot"))))
-        files.sort(key=lambda f: f["name"])
-        dirs.sort(key=lambda d: d["name"])
-        return recorded
+        files.sort(key=lambda f: f.name)
+        dirs.sort(key=lambda d: d.name)
+        return tuple(recorded)
 
-    def unlistable_tree(self, key: str, listing: Listing, previous: dict | None,
-                        whole: Unreadable) -> tuple[str, dict]:
+    def unlistable_tree(self, key: str, listing: Listing, previous: _Version | None,
+                        whole: Unreadable) -> _Version:
         """A patient directory that cannot be listed keeps its previous tree (the manifest marks it
         unreadable); a new one gets an empty tree that says why."""
         where = key or "."
         if previous is not None:
             self.summary.warnings.append(Problem(where, f"cannot list ({whole.error}): the previous snapshot's "
                                                         "version of this patient is kept, marked unreadable"))
-            return previous["digest"], {**previous, "unreadable_now": whole.error}
+            return _Version(previous.digest, previous.tree, whole.error)
         self.summary.warnings.append(Problem(where, f"cannot list ({whole.error}): no earlier copy, recorded "
                                                     "as unreadable with no files"))
-        tree: dict = {"files": [], "dirs": [asdict(d) for d in listing.dirs],
-                      "unreadable": [{"name": ".", "kind": "dir", "error": whole.error, "carried_forward": False}]}
-        if key:
-            tree["patient"] = PatientRecord(path=key).to_json()
-        return self.store.put_tree(tree), tree
+        tree = Tree((), tuple(DirEntry(**asdict(d)) for d in listing.dirs),
+                    (UnreadableEntry(".", "dir", whole.error, False),), PatientRecord(path=key) if key else None)
+        return _Version(self.store.put_tree(tree), tree)
 
-    def identity(self, key: str, listing: Listing, previous: dict | None, recorded: list[dict]) -> dict:
+    def identity(self, key: str, listing: Listing, previous: _Version | None,
+                 recorded: tuple[UnreadableEntry, ...]) -> PatientRecord:
         """The reader's record of a changed patient; when its Patient file could not be read, the identity of
         the previous version (a name must not vanish because of a permission)."""
-        earlier = (previous or {}).get("patient")
+        earlier = previous.tree.patient if previous is not None else None
         try:
             record = read_patient(listing.base, key)
         except OSError as error:
             self.summary.warnings.append(Problem(key, f"cannot read the patient's identity ({error.strerror})"))
-            return earlier or PatientRecord(path=key).to_json()
-        if earlier and any(u["name"] == "Patient" for u in recorded):
+            return earlier or PatientRecord(path=key)
+        if earlier and any(u.name == "Patient" for u in recorded):
             return earlier  # (the reader's warnings then only echo the unreadable file, already named)
         self.summary.warnings.extend(record.warnings)
-        return record.to_json()
+        return record
 
 
-def _incomplete(tree: dict) -> list[str]:
-    """What a version lacks: the names recorded unreadable in its tree, or "." for a directory unlistable now."""
-    if "unreadable_now" in tree:
-        return ["."]
-    return [u["name"] for u in tree.get("unreadable", [])]
-
-
-def _patient_entry(path: str, digest: str, tree: dict) -> dict:
-    patient = tree.get("patient", {})
-    entry = {
-        "path": path,
-        "tree": digest,
-        "patient_id": patient.get("patient_id"),
-        "last_name": patient.get("last_name", ""),
-        "first_name": patient.get("first_name", ""),
-        "mrn": patient.get("mrn", ""),
-        "birth_date": patient.get("birth_date"),
-        "files": len(tree["files"]),
-        "bytes": sum(f["size"] for f in tree["files"]),
-    }
-    if missing := _incomplete(tree):
-        entry["incomplete"] = True
-        entry["unreadable"] = missing
-    return entry
-
-
-def _keep_hidden(source: SourceListing, previous: dict | None) -> None:
+def _keep_hidden(source: SourceListing, previous: Manifest | None) -> None:
     """Patients of the last snapshot under a folder that cannot be listed now are not deleted: they are kept
     as unlistable (their previous tree), never archived as gone from Pinnacle."""
-    for entry in (previous or {}).get("patients", []):
-        path = entry["path"]
+    for entry in previous.patients if previous is not None else ():
+        path = entry.path
         if path not in source.patients and (folder := source.hidden_by(path)) is not None:
             why = folder.error if folder.name == path else f"{folder.name} cannot be listed: {folder.error}"
             source.patients[path] = Listing(source.root / path, unreadable=[Unreadable(".", "dir", why)])
     source.patients = dict(sorted(source.patients.items()))
 
 
-def _refuse_shrink(previous: dict | None, count: int, max_shrink: float, allow_shrink: bool) -> None:
+def _refuse_shrink(previous: Manifest | None, count: int, max_shrink: float, allow_shrink: bool) -> None:
     if count == 0:
         raise SourceRefused("the source holds no patient: refusing to record an empty snapshot")
     if previous is None or allow_shrink:
         return
-    before = len(previous["patients"])
+    before = len(previous.patients)
     if before and count < before * (1 - max_shrink):
         raise SourceRefused(
-            f"the source holds {count} patients, down from {before} in snapshot {previous['id']} "
+            f"the source holds {count} patients, down from {before} in snapshot {previous.id} "
             f"(more than {max_shrink:.0%} fewer): refusing to back up what may be a broken mount; "
             "if the deletions are real, run again with --allow-shrink")
 
@@ -317,28 +294,20 @@ def run_backup(config: Config, store: Store, *, allow_shrink: bool = False,
         stored = run.read_changed(listings, previous_trees)
         trees = {key: run.tree_of(key, listing, previous_trees.get(key), stored) for key, listing in listings.items()}
         time_now = now or datetime.now(UTC)
-        manifest = {
-            "id": new_snapshot_id(time_now),
-            "time": time_now.isoformat(timespec="microseconds").replace("+00:00", "Z"),
-            "source": str(root),
-            "patients": [_patient_entry(key, *trees[key]) for key in source.patients],
-            "other": {"tree": trees[""][0], "files": len(trees[""][1]["files"])},
-        }
-        if missing := _incomplete(trees[""][1]):
-            manifest["other"].update(incomplete=True, unreadable=missing)
-        run.summary.incomplete = [p["path"] for p in manifest["patients"] if p.get("incomplete")] + (
-            [OTHER] if manifest["other"].get("incomplete") else [])
-        run.summary.snapshot = manifest["id"]
-        run.summary.patients = len(manifest["patients"])
+        patients = tuple(PatientEntry.of(key, trees[key].digest, trees[key].tree, trees[key].incomplete())
+                         for key in source.patients)
+        rest = trees[""]
+        other = OtherEntry(rest.digest, len(rest.tree.files), bool(rest.incomplete()), tuple(rest.incomplete()))
+        run.summary.incomplete = [p.path for p in patients if p.incomplete] + ([OTHER] if other.incomplete else [])
+        run.summary.snapshot = new_snapshot_id(time_now)
+        run.summary.patients = len(patients)
         run.summary.duration_s = round(time.monotonic() - started, 3)
-        manifest["summary"] = {
-            "files": sum(p["files"] for p in manifest["patients"]) + manifest["other"]["files"],
-            "bytes": sum(p["bytes"] for p in manifest["patients"]),
-            **{k: v for k, v in run.summary.to_json().items() if k not in ("snapshot", "warnings", *AFTER)},
-        }
-        manifest["warnings"] = [w.to_json() for w in run.summary.warnings]
+        summary = {"files": sum(p.files for p in patients) + other.files, "bytes": sum(p.bytes for p in patients),
+                   **{k: v for k, v in run.summary.to_json().items() if k not in ("snapshot", "warnings", *AFTER)}}
         lock.ensure_held()
-        store.save_snapshot(manifest)
+        manifest = store.save_snapshot(Manifest(
+            run.summary.snapshot, time_now.isoformat(timespec="microseconds").replace("+00:00", "Z"), str(root),
+            patients, other, summary, tuple(run.summary.warnings)))
         # Only now, the snapshot durable, patients gone from Pinnacle are archived: an archive that fails (a
         # full disk, a kill) leaves them awaiting it in their last snapshot, which retention keeps until the
         # next run (or `archive sweep`) archives them.

@@ -151,10 +151,11 @@ def restore_with_institution(store: Store, path: str, destination: Path, snapsho
     only) at the top of `destination`: Pinnacle imports a patient folder only with it, as from an archive."""
     summary = restore_patient(store, path, destination, snapshot=snapshot)
     manifest = store.load_snapshot(snapshot)
-    entry = next(p for p in manifest["patients"] if p["path"] == path)
-    identity = store.get_tree(entry["tree"]).get("patient", {})
-    institution = filtered_institution(institution_source(store, manifest, path), path, identity,
-                                       f"rtvault snapshot {manifest['id']}", datetime.now(UTC))
+    entry = manifest.patient(path)
+    assert entry is not None  # restore_patient found it there
+    institution = filtered_institution(institution_source(store, manifest, path), path,
+                                       store.get_tree(entry.tree).identity(), f"rtvault snapshot {manifest.id}",
+                                       datetime.now(UTC))
     (destination / "Institution").write_bytes(institution)
     summary.files += 1
     summary.bytes += len(institution)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from rtvault.errors import InputError, StoreError
 from rtvault.store import Store
+from rtvault.store.formats import Manifest, PatientEntry
 from rtvault.utc import parse
 
 
@@ -18,22 +21,25 @@ class Version:
     time: str
     path: str
     tree: str
-    entry: dict
+    entry: PatientEntry
 
 
-def matches(entry: dict, key: str) -> bool:
-    """KEY is a patient path, a medical record number or a PatientID."""
+def matches(entry: PatientEntry | Mapping[str, Any], key: str) -> bool:
+    """KEY is a patient path, a medical record number or a PatientID (of a snapshot's patient entry, or of an
+    archive's patient)."""
     key = key.strip().strip("/")
+    if isinstance(entry, PatientEntry):
+        return key in (entry.path, entry.mrn or None, str(entry.patient_id))
     return key in (entry["path"], entry.get("mrn") or None, str(entry.get("patient_id")))
 
 
-def versions(store: Store, key: str, manifests: list[dict] | None = None) -> list[Version]:
+def versions(store: Store, key: str, manifests: list[Manifest] | None = None) -> list[Version]:
     """Every intact snapshot holding the patient KEY names, oldest first; one patient only, else an error.
     `manifests`: the store's intact manifests when the caller read them already. (A damaged manifest is skipped
     here; `Store.refuse_newer_damage` refuses to take the last of these when one is newer.)"""
-    found = [Version(m["id"], m["time"], p["path"], p["tree"], p)
+    found = [Version(m.id, m.time, p.path, p.tree, p)
              for m in (store.manifests_and_damage()[0] if manifests is None else manifests)
-             for p in m["patients"] if matches(p, key)]
+             for p in m.patients if matches(p, key)]
     paths = sorted({v.path for v in found})
     if not found:
         raise StoreError(f"no snapshot in {store.location} holds a patient {key!r} (path, MRN or PatientID)")
@@ -72,31 +78,32 @@ def pick_version(found: list[Version], snapshot: str | None, at: str | None) -> 
 def diff(store: Store, first: str, second: str) -> dict[str, object]:
     """Patients added, removed and changed from snapshot `first` to `second`, with the files that changed."""
     a, b = store.load_snapshot(first), store.load_snapshot(second)
-    old = {p["path"]: p for p in a["patients"]}
-    new = {p["path"]: p for p in b["patients"]}
+    old = {p.path: p for p in a.patients}
+    new = {p.path: p for p in b.patients}
     changed = []
     for path in sorted(old.keys() & new.keys()):
-        if old[path]["tree"] != new[path]["tree"]:
-            changed.append({"path": path, **_file_changes(store, old[path]["tree"], new[path]["tree"])})
+        if old[path].tree != new[path].tree:
+            changed.append({"path": path, **_file_changes(store, old[path].tree, new[path].tree)})
     return {
-        "from": a["id"],
-        "to": b["id"],
+        "from": a.id,
+        "to": b.id,
         "added": [_who(new[p]) for p in sorted(new.keys() - old.keys())],
         "removed": [_who(old[p]) for p in sorted(old.keys() - new.keys())],
         "changed": changed,
     }
 
 
-def _who(entry: dict) -> dict:
-    return {k: entry.get(k) for k in ("path", "patient_id", "last_name", "first_name", "mrn")}
+def _who(entry: PatientEntry) -> dict:
+    return {"path": entry.path, "patient_id": entry.patient_id, "last_name": entry.last_name,
+            "first_name": entry.first_name, "mrn": entry.mrn}
 
 
 def _file_changes(store: Store, old_tree: str, new_tree: str) -> dict[str, list[str]]:
-    old = {f["name"]: f for f in store.get_tree(old_tree)["files"]}
-    new = {f["name"]: f for f in store.get_tree(new_tree)["files"]}
+    old = store.get_tree(old_tree).by_name()
+    new = store.get_tree(new_tree).by_name()
     return {
         "files_added": sorted(new.keys() - old.keys()),
         "files_removed": sorted(old.keys() - new.keys()),
         "files_changed": sorted(n for n in old.keys() & new.keys()
-                                if (old[n]["hash"], old[n]["mode"]) != (new[n]["hash"], new[n]["mode"])),
+                                if (old[n].hash, old[n].mode) != (new[n].hash, new[n].mode)),
     }

@@ -21,6 +21,7 @@ from rtvault.jobs.catalog import refresh_quietly
 from rtvault.jobs.pool import in_threads, read_order
 from rtvault.report import OK, Line, Refreshed, Report, Verdict
 from rtvault.store import Store, integrity
+from rtvault.store.formats import Manifest
 from rtvault.store.locks import WriterLock
 from rtvault.store.objects import data_key, verify_object
 from rtvault.store.repository import snapshot_key
@@ -82,23 +83,24 @@ class Checked(Report):
             Verdict.failed(CheckFailed(f"the store has {len(self.report.problems)} problem(s)"))
 
 
-def _without_integrity(manifests: list[dict]) -> list[str]:
-    return [snapshot_key(m["id"]) for m in manifests if integrity.FIELD not in m]
+def _without_integrity(manifests: list[Manifest]) -> list[str]:
+    return [snapshot_key(m.id) for m in manifests if m.integrity is None]
 
 
-def _manifests(store: Store, report: CheckReport) -> list[dict]:
+def _manifests(store: Store, report: CheckReport) -> list[Manifest]:
     def damaged(key: str, why: str) -> None:
         report.problems.append(Problem(key, f"damaged snapshot manifest: {why}"))
 
     return store.manifests(damaged)
 
 
-def referenced(store: Store, manifests: list[dict], report: CheckReport) -> tuple[set[str], set[str]]:
+def referenced(store: Store, manifests: list[Manifest], report: CheckReport) -> tuple[set[str], set[str]]:
     """The trees and objects that the given snapshots need; missing or damaged trees become problems (one for
     each snapshot naming them). Trees are read by a few threads, each once."""
-    roots = [(manifest["id"], path, digest) for manifest in manifests for path, digest in _roots(manifest)]
+    roots = [(manifest.id, path or "(root files)", digest) for manifest in manifests
+             for path, digest in manifest.trees().items()]
     wanted = list(dict.fromkeys(digest for _id, _path, digest in roots))
-    with in_threads(wanted, lambda digest, _stop: {f["hash"] for f in store.get_tree(digest)["files"]}) as done:
+    with in_threads(wanted, lambda digest, _stop: store.get_tree(digest).hashes()) as done:
         loaded = {outcome.item: outcome for outcome in done}
     trees: set[str] = set()
     objects: set[str] = set()
@@ -112,13 +114,6 @@ def referenced(store: Store, manifests: list[dict], report: CheckReport) -> tupl
             trees.add(digest)
             objects.update(outcome.result or ())
     return trees, objects
-
-
-def _roots(manifest: dict) -> list[tuple[str, str]]:
-    roots = [(p["path"], p["tree"]) for p in manifest["patients"]]
-    if manifest.get("other"):
-        roots.append(("(root files)", manifest["other"]["tree"]))
-    return roots
 
 
 def archive_objects(store: Store) -> set[str]:
@@ -190,7 +185,7 @@ def check_store(store: Store, *, read_data: bool = False, progress: Progress | N
     return report
 
 
-def _manifests_lost(store: Store, manifests: list[dict]) -> str | None:
+def _manifests_lost(store: Store, manifests: list[Manifest]) -> str | None:
     """Trees without any snapshot manifest: the manifests were lost (snapshots/ deleted, unmounted or replaced),
     since forget never removes the last snapshot. Pruning then would delete every backed-up file."""
     if manifests:
@@ -246,9 +241,9 @@ def forget(config: Config, store: Store, *, dry_run: bool = False) -> Forgotten:
     warnings: list[Problem] = []
     with WriterLock(store.backend, "forget", config.backup.lock_lease_seconds, warnings.append):
         manifests = store.manifests()
-        times = [(m["id"], utc.parse(m["time"])) for m in manifests]
+        times = [(m.id, utc.parse(m.time)) for m in manifests]
         decisions = keep_last_complete(apply_retention(times, config.retention), {
-            m["id"]: {p["path"]: bool(p.get("incomplete")) for p in m["patients"]} for m in manifests})
+            m.id: {p.path: p.incomplete for p in m.patients} for m in manifests})
         awaiting: dict[str, list[str]] = {}
         for waiting in pending(store, manifests):
             awaiting.setdefault(waiting.snapshot, []).append(waiting.path)

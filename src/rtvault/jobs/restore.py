@@ -17,7 +17,7 @@ import os
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from rtvault.jobs.history import Version, pick_version, versions
 from rtvault.jobs.pool import in_threads, read_order
 from rtvault.store import Store
 from rtvault.store.backend import Backend, sync_filesystem
+from rtvault.store.formats import DirEntry, FileEntry, Tree
 from rtvault.store.objects import contents
 from rtvault.store.repository import FORMAT_FILE
 
@@ -57,6 +58,11 @@ class RestoreSummary:
     def to_json(self) -> dict[str, object]:
         return self.__dict__.copy()
 
+    def unread(self, base: str, tree: Tree) -> None:
+        """Note what the backup of this tree could not read (`base`: its patient path, "" for the root)."""
+        if tree.unreadable:
+            self.unread_at_backup.append({"patient": base, "unreadable": [u.to_json() for u in tree.unreadable]})
+
     def tree_failed(self, base: str, tree: str, reason: str) -> None:
         self.failed.append({"patient": base, "tree": tree, "reason": reason, "files_written": 0,
                             "files_not_written": [], "older_snapshot": None})
@@ -69,7 +75,7 @@ class RestoreSummary:
                      "files_not_written": [], "older_snapshot": None}
             self.failed.append(entry)
         entry["files_written"] -= 1
-        entry["files_not_written"].append({"name": item.entry["name"], "hash": item.entry.get("hash"),
+        entry["files_not_written"].append({"name": item.entry.name, "hash": item.entry.hash or None,
                                            "reason": str(error)})
         count = len(entry["files_not_written"])
         entry["reason"] = f"{count} file(s) could not be read from the store and were not written"
@@ -133,7 +139,7 @@ class Planned:
     (`base`, "" for the root) and tree it comes from."""
 
     target: Path
-    entry: dict
+    entry: FileEntry
     blocks: Blocks
     base: str = ""
     tree: str = ""
@@ -151,17 +157,17 @@ class _Stopped(Exception):
     """The restore stopped (an error elsewhere, Ctrl-C) while this file was being written: it is not kept."""
 
 
-def plan(destination: Path, base: str, files: list[dict], dirs: list[dict],
-         blocks_of: Callable[[dict], Blocks], tree: str = "") -> tuple[list[Planned], list[tuple[Path, dict]]]:
+def plan(destination: Path, base: str, files: Sequence[FileEntry], dirs: Sequence[DirEntry],
+         blocks_of: Callable[[FileEntry], Blocks], tree: str = "") -> tuple[list[Planned], list[tuple[Path, DirEntry]]]:
     """Where each file and directory of one tree goes under destination; refuses unsafe or colliding names."""
-    planned = [Planned(safe_target(destination, base, f["name"]), f, blocks_of(f), base, tree) for f in files]
-    placed = [(safe_target(destination, base, d["name"], directory=True), d) for d in dirs]
+    planned = [Planned(safe_target(destination, base, f.name), f, blocks_of(f), base, tree) for f in files]
+    placed = [(safe_target(destination, base, d.name, directory=True), d) for d in dirs]
     _refuse_collisions(base, planned)
     return planned, placed
 
 
 def _refuse_collisions(base: str, files: list[Planned]) -> None:
-    names = {f.entry["name"] for f in files}  # checked names: no empty, "." or ".." piece, so one spelling each
+    names = {f.entry.name for f in files}  # checked names: no empty, "." or ".." piece, so one spelling each
     if len(names) != len(files):
         raise StoreError(f"the store's tree for {base or 'the root'} names a file twice: the store is damaged")
     for name in names:
@@ -202,15 +208,15 @@ class _Writer:
                 for block in _content(item, stop):
                     out.write(block)
                 out.flush()
-                os.fchmod(out.fileno(), entry["mode"])
-                os.utime(out.fileno(), ns=(entry["mtime_ns"], entry["mtime_ns"]))
+                os.fchmod(out.fileno(), entry.mode)
+                os.utime(out.fileno(), ns=(entry.mtime_ns, entry.mtime_ns))
             os.replace(temp, target)
             renamed = True
         finally:
             if not renamed:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(temp)
-        return entry["size"]
+        return entry.size
 
 
 def _create(temp: str) -> int:
@@ -237,12 +243,12 @@ def _content(item: Planned, stop: threading.Event) -> Iterator[bytes]:
         yield block
 
 
-def _finish_dirs(destination: Path, dirs: list[tuple[Path, dict]]) -> None:
+def _finish_dirs(destination: Path, dirs: list[tuple[Path, DirEntry]]) -> None:
     for path, entry in sorted(dirs, key=lambda d: len(d[0].parts), reverse=True):
         if path != destination:
             _make_parents(destination, path / "entry")
-        os.chmod(path, entry["mode"])
-        os.utime(path, ns=(entry["mtime_ns"], entry["mtime_ns"]))
+        os.chmod(path, entry.mode)
+        os.utime(path, ns=(entry.mtime_ns, entry.mtime_ns))
 
 
 def _still_answers(backend: Backend, error: Exception) -> None:
@@ -264,7 +270,7 @@ def _write_all(destination: Path, planned: list[Planned], summary: RestoreSummar
     and decides on each failure. Files that could not be read are named in plan order, whatever the timing."""
     unreadable: list[tuple[int, Exception]] = []
     writer = _Writer(destination)
-    order = read_order(backend, [p.entry.get("hash") for p in planned]) if backend else list(range(len(planned)))
+    order = read_order(backend, [p.entry.hash or None for p in planned]) if backend else list(range(len(planned)))
     with in_threads(order, lambda i, stop: writer.write(planned[i], stop)) as done:
         for outcome in done:
             if isinstance(outcome.error, _Unreadable):
@@ -277,12 +283,12 @@ def _write_all(destination: Path, planned: list[Planned], summary: RestoreSummar
             else:
                 summary.bytes += outcome.result or 0
                 summary.files += 1
-            progress.advance(planned[outcome.item].entry["size"])
+            progress.advance(planned[outcome.item].entry.size)
     for index, error in sorted(unreadable, key=lambda failure: failure[0]):
         summary.file_failed(planned[index], error, planned)
 
 
-def write_planned(destination: Path, planned: list[Planned], dirs: list[tuple[Path, dict]], force: bool,
+def write_planned(destination: Path, planned: list[Planned], dirs: list[tuple[Path, DirEntry]], force: bool,
                   summary: RestoreSummary, progress: Progress, backend: Backend | None = None) -> None:
     """Write planned files (nothing at all if one exists, unless forced), then directory modes and mtimes. With
     the store's `backend`, a file whose content cannot be read is named in `summary.failed` and the others are
@@ -295,7 +301,7 @@ def write_planned(destination: Path, planned: list[Planned], dirs: list[tuple[Pa
         if not destination.exists():  # a folder this restore creates holds patient data: its owner's only
             destination.mkdir(parents=True)
             destination.chmod(0o700)
-        progress.begin("Restoring", sum(p.entry["size"] for p in planned))
+        progress.begin("Restoring", sum(p.entry.size for p in planned))
         try:
             _write_all(destination, planned, summary, progress, backend)
         finally:
@@ -311,7 +317,7 @@ def _restore_trees(store: Store, destination: Path, trees: list[tuple[str, str]]
     """Every tree that can be read and planned is restored; one that cannot (damaged, missing, naming unsafe
     or colliding paths) is named in `summary.failed`, while the store still answers."""
     planned: list[Planned] = []
-    dirs: list[tuple[Path, dict]] = []
+    dirs: list[tuple[Path, DirEntry]] = []
     with in_threads(range(len(trees)), lambda i, _stop: store.get_tree(trees[i][1])) as done:
         loaded = {outcome.item: outcome for outcome in done}
     for index, (base, digest) in enumerate(trees):
@@ -319,13 +325,12 @@ def _restore_trees(store: Store, destination: Path, trees: list[tuple[str, str]]
             if (error := loaded[index].error) is not None:
                 raise error
             tree = loaded[index].result
-            files, tree_dirs = plan(destination, base, tree["files"], tree["dirs"], contents(store.backend), digest)
+            files, tree_dirs = plan(destination, base, tree.files, tree.dirs, contents(store.backend), digest)
         except StoreError as error:
             _still_answers(store.backend, error)
             summary.tree_failed(base, digest, str(error))
             continue
-        if tree.get("unreadable"):
-            summary.unread_at_backup.append({"patient": base, "unreadable": tree["unreadable"]})
+        summary.unread(base, tree)
         planned += files
         dirs += tree_dirs
     write_planned(destination, planned, dirs, force, summary, progress, store.backend)
@@ -334,20 +339,19 @@ def _restore_trees(store: Store, destination: Path, trees: list[tuple[str, str]]
 def _older_versions(store: Store, summary: RestoreSummary, before: str) -> None:
     """For each patient not restored completely, the newest snapshot before `before` holding another version of
     it that does not name the files that failed (it may be whole: `--snapshot` gets it)."""
-    manifests = [m for m in store.manifests() if m.get("time", "") < before]
+    manifests = [m for m in store.manifests() if m.time < before]
     for failure in summary.failed:
         bad = {f["hash"] for f in failure["files_not_written"]}
         for manifest in reversed(manifests):
-            entry = next((p for p in manifest["patients"] if p["path"] == failure["patient"]), None) \
-                if failure["patient"] else manifest.get("other")
-            if entry is None or entry["tree"] == failure["tree"]:
+            entry = manifest.entry(failure["patient"])
+            if entry is None or entry.tree == failure["tree"]:
                 continue
             try:
-                if bad & {f["hash"] for f in store.get_tree(entry["tree"])["files"]}:
+                if bad & store.get_tree(entry.tree).hashes():
                     continue
             except StoreError:
                 continue
-            failure["older_snapshot"] = manifest["id"]
+            failure["older_snapshot"] = manifest.id
             break
 
 
@@ -378,9 +382,8 @@ def restore_patient(store: Store, key: str, destination: Path, *, snapshot: str 
         older = next((v.snapshot for v in reversed(found) if v.time < version.time and v.tree != version.tree), None)
         raise StoreError(f"{error}; " + (f"an older version may be whole: `--snapshot {older}`, or " if older else "")
                          + "heal the store from another one: `rtvault verify --all`, then `rtvault repair`") from None
-    files, dirs = plan(destination, version.path, tree["files"], tree["dirs"], contents(store.backend), version.tree)
-    if tree.get("unreadable"):
-        summary.unread_at_backup.append({"patient": version.path, "unreadable": tree["unreadable"]})
+    files, dirs = plan(destination, version.path, tree.files, tree.dirs, contents(store.backend), version.tree)
+    summary.unread(version.path, tree)
     write_planned(destination, files, dirs, force, summary, progress or NoProgress(), store.backend)
     return _finish(store, summary, version.time, started)
 
@@ -391,9 +394,7 @@ def restore_all(store: Store, destination: Path, *, snapshot: str = "latest", fo
     patient that can be restored is; RestoreIncomplete names the others."""
     started = time.monotonic()
     manifest = store.load_snapshot(snapshot)
-    trees = [(p["path"], p["tree"]) for p in manifest["patients"]]
-    if manifest.get("other"):
-        trees.append(("", manifest["other"]["tree"]))
-    summary = RestoreSummary(manifest["id"], str(destination), [p for p, _ in trees if p])
+    trees = list(manifest.trees().items())
+    summary = RestoreSummary(manifest.id, str(destination), [p for p, _ in trees if p])
     _restore_trees(store, destination, trees, force, summary, progress or NoProgress())
-    return _finish(store, summary, manifest["time"], started)
+    return _finish(store, summary, manifest.time, started)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
 from rtvault.errors import Problem
 
@@ -56,6 +58,20 @@ class PatientRecord:
         data = asdict(self)
         data["warnings"] = [w.to_json() for w in self.warnings]
         return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PatientRecord:
+        """A record as `to_json` wrote it, by this or an earlier version (a field it lacks takes its default,
+        a field this version does not know is left out); ValueError when it is not one."""
+        if not isinstance(data, Mapping) or not isinstance(data.get("path"), str):
+            raise ValueError("a patient record needs its path")
+        known = {f.name for f in fields(cls)} - {"image_sets", "plans", "warnings"}
+        record = cls(**{k: v for k, v in data.items() if k in known})
+        record.image_sets = [ImageSetInfo(**{f.name: i.get(f.name) for f in fields(ImageSetInfo)})
+                             for i in data.get("image_sets") or []]
+        record.plans = [PlanInfo(**{f.name: p.get(f.name) for f in fields(PlanInfo)}) for p in data.get("plans") or []]
+        record.warnings = [Problem.from_json(w) for w in data.get("warnings") or []]
+        return record
 
 
 @dataclass

@@ -18,6 +18,7 @@ import zstandard
 
 from rtvault.errors import StoreError, os_failure
 from rtvault.store.backend import Backend
+from rtvault.store.formats import FileEntry
 from rtvault.store.readers import read_exact
 
 BLOCK = 1 << 20
@@ -159,9 +160,9 @@ def decode(raw: BinaryIO, key: str, digest: str) -> Iterator[bytes]:
         raise StoreError(f"{key} is damaged: its content does not match its name")
 
 
-def contents(backend: Backend) -> Callable[[dict], Callable[[], Iterator[bytes]]]:
-    """For a tree entry (`{"hash": ...}`), a factory of its verified content blocks."""
-    return lambda entry: lambda: read_object(backend, entry["hash"])
+def contents(backend: Backend) -> Callable[[FileEntry], Callable[[], Iterator[bytes]]]:
+    """For a tree's file entry, a factory of its verified content blocks."""
+    return lambda entry: lambda: read_object(backend, entry.hash)
 
 
 def verify_object(backend: Backend, digest: str) -> int:

@@ -23,6 +23,7 @@ from rtvault import __version__, utc
 from rtvault.errors import StoreError
 from rtvault.store import integrity
 from rtvault.store.backend import TMP_DIR, Backend, DirectoryBackend
+from rtvault.store.formats import Manifest, Tree
 from rtvault.store.packs import PackedBackend
 
 FORMAT_FILE = "rtvault-store.json"
@@ -61,13 +62,14 @@ def decode_tree(raw: bytes, digest: str) -> bytes:
     return data
 
 
-def parse_manifest(data: bytes) -> dict:
+def parse_manifest(data: bytes) -> Manifest:
     """A snapshot manifest from its stored bytes; ValueError when it is not one, or when its content no
     longer matches its integrity hash (a manifest written before integrity hashes has none: accepted)."""
     manifest = integrity.parse(data)
-    if not isinstance(manifest.get("id"), str) or not isinstance(manifest.get("patients"), list):
-        raise ValueError("no id or no patient list")
-    return manifest
+    try:
+        return Manifest.from_json(manifest)
+    except (KeyError, TypeError) as error:
+        raise ValueError(f"not a manifest: {error!r}") from None
 
 
 @dataclass(frozen=True)
@@ -80,10 +82,8 @@ class SnapshotInfo:
     host: str
 
     @classmethod
-    def of(cls, manifest: dict) -> SnapshotInfo:
-        summary = manifest.get("summary", {})
-        return cls(manifest["id"], manifest["time"], len(manifest["patients"]),
-                   summary.get("files", 0), summary.get("bytes", 0), manifest.get("host", ""))
+    def of(cls, manifest: Manifest) -> SnapshotInfo:
+        return cls(manifest.id, manifest.time, len(manifest.patients), manifest.files, manifest.bytes, manifest.host)
 
 
 class Store:
@@ -165,24 +165,29 @@ class Store:
                              f"this rtvault reads {FORMAT_NAME} versions 1 and 2 (a newer rtvault wrote it?)")
         return cls.of(backend, info)
 
-    def put_tree(self, tree: dict) -> str:
-        data = _json_bytes(tree)
+    def put_tree(self, tree: Tree) -> str:
+        data = _json_bytes(tree.to_json())
         digest = hashlib.sha256(data).hexdigest()
         if not self.backend.exists(tree_key(digest)):
             self.backend.put(tree_key(digest), zstandard.ZstdCompressor(level=LEVEL_TREES).compress(data))
         return digest
 
-    def get_tree(self, digest: str) -> dict:
-        return json.loads(decode_tree(self.backend.get(tree_key(digest)), digest))
+    def get_tree(self, digest: str) -> Tree:
+        try:
+            return Tree.from_json(json.loads(decode_tree(self.backend.get(tree_key(digest)), digest)))
+        except (ValueError, KeyError, TypeError) as error:  # hashes to its name, yet not a tree: a bug's, kept
+            raise StoreError(f"{tree_key(digest)} in {self.location} is not a valid tree: {error!r}") from None
 
-    def save_snapshot(self, manifest: dict) -> None:
-        manifest = integrity.seal({**manifest, "format": MANIFEST_FORMAT, "host": socket.gethostname(),
-                                   "rtvault_version": __version__})  # the hash covers every field, written last
+    def save_snapshot(self, manifest: Manifest) -> Manifest:
+        """Write a snapshot's manifest, sealed with its integrity hash; returns it as stored."""
+        sealed = integrity.seal({**manifest.to_json(), "format": MANIFEST_FORMAT, "host": socket.gethostname(),
+                                 "rtvault_version": __version__})  # the hash covers every field, written last
         self.backend.barrier()  # every object and tree it names is durable before the manifest exists
-        self.backend.put(snapshot_key(manifest["id"]), json.dumps(manifest, indent=1).encode("ascii") + b"\n",
+        self.backend.put(snapshot_key(manifest.id), json.dumps(sealed, indent=1).encode("ascii") + b"\n",
                          durable=True)
+        return Manifest.from_json(sealed)
 
-    def manifests(self, on_damaged: Callable[[str, str], None] | None = None) -> list[dict]:
+    def manifests(self, on_damaged: Callable[[str, str], None] | None = None) -> list[Manifest]:
         """Every snapshot manifest, oldest first. A damaged one (unreadable, or not matching its integrity
         hash) raises StoreError, or, with `on_damaged`, is reported to it (key, reason) and left out (what
         `check` needs to list every problem)."""
@@ -197,7 +202,7 @@ class Store:
                 if on_damaged is None:
                     raise StoreError(f"{key} is damaged: {error}") from None
                 on_damaged(key, str(error))
-        return sorted(found, key=lambda m: (m.get("time", ""), m["id"]))
+        return sorted(found, key=lambda m: (m.time, m.id))
 
     def _refuse_missing_snapshots_folder(self) -> None:
         """On a directory store (made with its snapshots/ folder), a missing one is damage, not "no snapshot
@@ -214,7 +219,7 @@ class Store:
     def snapshots(self) -> list[SnapshotInfo]:
         return [SnapshotInfo.of(m) for m in self.manifests()]
 
-    def manifests_and_damage(self) -> tuple[list[dict], dict[str, str]]:
+    def manifests_and_damage(self) -> tuple[list[Manifest], dict[str, str]]:
         """The intact manifests (oldest first) and the damaged ones (snapshot id → why): a reader goes on with
         the intact ones, as long as what it was asked for is not damaged or hidden behind damage."""
         damaged: dict[str, str] = {}
@@ -231,7 +236,7 @@ class Store:
                              f"newest version cannot be told; give `--snapshot {chosen}` (the newest intact one) "
                              "or heal the store first (`rtvault verify --all`, then `rtvault repair`)")
 
-    def load_snapshot(self, wanted: str) -> dict:
+    def load_snapshot(self, wanted: str) -> Manifest:
         """A snapshot by id, unique id prefix, `latest`, or `latest~N` (N snapshots before the latest). A damaged
         manifest elsewhere does not stop it; asking for a damaged one (or `latest` behind one) does."""
         manifests, damaged = self.manifests_and_damage()
@@ -241,12 +246,12 @@ class Store:
             back = int(match.group(1) or 0)
             if back >= len(manifests):
                 raise StoreError(f"{wanted!r}: the store holds only {len(manifests)} intact snapshot(s)")
-            self.refuse_newer_damage(manifests[-1]["id"], damaged)
+            self.refuse_newer_damage(manifests[-1].id, damaged)
             return manifests[-1 - back]
         if bad := [d for d in damaged if d.startswith(wanted)]:
             raise StoreError(f"snapshot {bad[0]} in {self.location} is damaged ({damaged[bad[0]]}): heal the "
                              "store (`rtvault verify --all`, then `rtvault repair`) or choose another snapshot")
-        matches = [m for m in manifests if m["id"].startswith(wanted)]
+        matches = [m for m in manifests if m.id.startswith(wanted)]
         if len(matches) != 1:
             what = "no snapshot" if not matches else f"{len(matches)} snapshots"
             raise StoreError(f"{what} in {self.location} match {wanted!r} (see `rtvault snapshots`)")
