@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from catalog_kit import new_url
 
+from rtvault.archive.formats import ArchivedPatient
 from rtvault.archive.ingest import ingest_file
 from rtvault.catalog import Catalog, open_catalog
 from rtvault.catalog.indexer import patient_key, rebuild, sync
@@ -36,8 +37,8 @@ class World:
     base: Path
     discharged: PatientEntry  # the manifest entry of the patient deleted from the source on day 1, then archived
     admitted: str  # the path of the patient admitted on day 1
-    old: dict  # the identity (Institution file) of the patient of the healthy old archive
-    damaged: dict  # ... and of the damaged (truncated) old archive
+    old: ArchivedPatient  # the identity (Institution file) of the patient of the healthy old archive
+    damaged: ArchivedPatient  # ... and of the damaged (truncated) old archive
 
     @property
     def store(self) -> Store:
@@ -88,9 +89,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     made.admitted = day.added_patients[0]
     olds = sorted(p.relative_to(base / "olddb").as_posix() for p in (base / "olddb").glob("Institution_*/*/Patient_*"))
     for name, patient, cut in (("old-dvd-2019.tar", olds[0], False), ("old-dvd-damaged.tar", olds[1], True)):
-        record = ingest_file(store, _old_archive(base / "olddb", patient, base / name, cut=cut))
-        assert record["damaged"] is cut
-        identity = next(p for p in record["patients"] if p["path"] == patient)
+        record = ingest_file(store, _old_archive(base / "olddb", patient, base / name, cut=cut)).record
+        assert record.damaged is cut
+        identity = record.patient(patient)
         setattr(made, "damaged" if cut else "old", identity)
     return made
 
@@ -158,11 +159,11 @@ def test_a_person_in_a_snapshot_and_an_archive_is_one_patient(world: World, cata
 def test_old_and_damaged_archives(world: World, catalog: Catalog) -> None:
     sync(catalog, {"primary": world.store})
     old = one(catalog, archive="old-dvd-2019")
-    assert (old["last_name"], old["mrn"], old["status"]) == (world.old["last_name"], world.old["mrn"], "archived")
+    assert (old["last_name"], old["mrn"], old["status"]) == (world.old.last_name, world.old.mrn, "archived")
     assert [loc["damaged"] for loc in old["locations"]] == [False]
-    assert old["archived_at"] == world.old["last_modified"]  # an old disc is dated by its newest file
+    assert old["archived_at"] == world.old.last_modified  # an old disc is dated by its newest file
     hurt = one(catalog, archive="old-dvd-damaged")
-    assert hurt["mrn"] == world.damaged["mrn"]
+    assert hurt["mrn"] == world.damaged.mrn
     assert [(loc["file"], loc["damaged"]) for loc in hurt["locations"]] == [("old-dvd-damaged.tar", True)]
 
 

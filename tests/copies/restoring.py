@@ -16,7 +16,7 @@ def restore_everything(store: Store, out: Path) -> dict[str, bytes]:
     for manifest in store.manifests():
         restore_all(store, out / manifest.id, snapshot=manifest.id)
     for record in records.all_records(store):
-        for patient in record["patients"]:
-            restore_from_archive(store, patient["path"], out / record["id"], archive_id=record["id"])
-            (out / record["id"] / "Institution").unlink()
+        for patient in record.patients:
+            restore_from_archive(store, patient.path, out / record.id, archive_id=record.id)
+            (out / record.id / "Institution").unlink()
     return {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}

@@ -70,8 +70,8 @@ def test_sync_copies_each_archive_once_readable_without_rtvault(two_archives: Co
         subprocess.run(["sha256sum", "--quiet", "-c", "SHA256SUMS"], cwd=folder, check=True)
         listed = subprocess.run(["tar", "-tf", copied.name], cwd=folder, check=True, capture_output=True,
                                 text=True).stdout.splitlines()
-        for patient in records.load(store, archive_id)["patients"]:
-            assert any(name.startswith(patient["prefix"] + "/") for name in listed), patient["path"]
+        for patient in records.load(store, archive_id).patients:
+            assert any(name.startswith(patient.prefix + "/") for name in listed), patient.path
         assert sorted(p.name for p in folder.glob("*.par2"))[0] == "recovery.par2"
         assert len(list(folder.glob("recovery.vol*.par2"))) == 1  # -n1: one recovery file
 
@@ -87,8 +87,8 @@ def test_verify_repairs_within_the_recovery_data_and_sets_aside_the_rest(two_arc
                                                                         tmp_path: Path) -> None:
     disk = tmp_path / "disk"
     _synced(two_archives, disk)
-    gzip_id, tar_id = (next(r["id"] for r in records.all_records(two_archives.primary)
-                            if r["compression"] == kind) for kind in ("gzip", "none"))
+    gzip_id, tar_id = (next(r.id for r in records.all_records(two_archives.primary) if r.compression == kind)
+                       for kind in ("gzip", "none"))
     damaged = _archive_file(disk, gzip_id)
     data = bytearray(damaged.read_bytes())
     middle = len(data) // 2

@@ -28,7 +28,7 @@ def test_one_archive_that_fails_stops_no_other_and_the_next_backup_archives_it(v
     latest = vault.manifests()[-1]
     assert latest.id == summary.snapshot and summary.patients == 4  # the snapshot is saved all the same
     assert summary.not_archived == [broken] and len(summary.archived) == 1
-    assert [p["path"] for r in records.summaries(vault.store) for p in r["patients"]] == [whole]
+    assert [p.path for r in records.summaries(vault.store) for p in r.patients] == [whole]
     warning = next(w for w in summary.warnings if w.file == broken)
     assert "not archived" in warning.message and first.snapshot in warning.message, warning
     assert [(w.path, w.snapshot) for w in pending(vault.store)] == [(broken, first.snapshot)]
@@ -40,7 +40,7 @@ def test_one_archive_that_fails_stops_no_other_and_the_next_backup_archives_it(v
     again = vault.backup()
     assert again.not_archived == [] and len(again.archived) == 1
     assert pending(vault.store) == []
-    assert sorted(p["path"] for r in records.summaries(vault.store) for p in r["patients"]) == sorted([broken, whole])
+    assert sorted(p.path for r in records.summaries(vault.store) for p in r.patients) == sorted([broken, whole])
 
 
 def test_a_destroyed_archive_is_neither_built_again_nor_awaited_by_retention(vault) -> None:

@@ -17,6 +17,7 @@ from typing import BinaryIO
 from isal import igzip_threaded
 
 from rtvault.archive import index, records
+from rtvault.archive.formats import Stored
 from rtvault.archive.institution import filtered_institution
 from rtvault.archive.tarwriter import Entry, write_tar
 from rtvault.store import Store
@@ -85,7 +86,7 @@ def _captured(store: Store, tree: Tree, path: str, institution: bytes) -> dict[s
 
 
 def archive_patient_version(store: Store, manifest: Manifest, patient: PatientEntry, *,
-                            origin: str = "deleted") -> dict:
+                            origin: str = "deleted") -> Stored:
     """Store an archive of one patient version of a snapshot; returns its summary."""
     when = datetime.now(UTC)
     name = f"{patient.path.replace('/', '_')}-{manifest.id}.tar.gz"
@@ -101,13 +102,11 @@ def archive_patient_version(store: Store, manifest: Manifest, patient: PatientEn
     store_small(store.backend, institution, False)  # every member of a gzip archive is a content object
     archive_id = writer.hasher.hexdigest()
     if not staged.commit(records.tar_key(archive_id)) and records.exists(store, archive_id):
-        return {**index.summary(records.load(store, archive_id)), "already": True}
+        return Stored(records.load(store, archive_id), already=True)
     members = [{**m, "safe_name": m["name"], "link": "", "header_offset": None, "complete": True, "problems": [],
                 "status": index.VERIFIED} for m in written]  # read from the store's hashed content objects
     record = index.build_record(archive_id, members, [], _captured(store, tree, patient.path, institution),
                                 file=name, compression="gzip", origin=origin, size=writer.written,
-                                source=f"snapshot {manifest.id}")
-    for described in record["patients"]:
-        described["tree"] = patient.tree
+                                source=f"snapshot {manifest.id}", tree=patient.tree)
     records.save(store, record)
-    return {**index.summary(record), "already": False}
+    return Stored(record, already=False)

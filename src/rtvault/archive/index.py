@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+from rtvault.archive.formats import IDENTITY_KEYS, LOST, READ, UNVERIFIED, VERIFIED, ArchiveRecord
 from rtvault.pinnacle.discover import normalise_patient_path, parse_institution_entries
 from rtvault.pinnacle.grammar import PObject, parse_bytes
 from rtvault.pinnacle.patient import iso_mtime, record_from_patient_file
@@ -13,13 +14,6 @@ from rtvault.utc import now_iso
 
 PATIENT_IN_NAME = re.compile(r"(?:^|/)((?:Institution_\d+/Mount_\d+/)?Patient_\d+)(?:/|$)")
 CAPTURED = ("Patient", "Institution")
-# What an archive proves about a member's data (docs/design.md, "Archives").
-VERIFIED = "verified"  # covered by a checksum that matched: the gzip CRC-32, or rtvault's own content hashes
-READ = "read without error"  # read whole, but nothing checks its data: a plain tar, a gzip cut before its checksum
-UNVERIFIED = "unverified (archive checksum failed)"  # read whole from a gzip stream whose checksum did not match
-LOST = "lost"  # cut short or unreadable: never restored
-IDENTITY_KEYS = ("patient_id", "last_name", "first_name", "middle_name", "mrn", "birth_date", "gender",
-                 "radiation_oncologist", "diagnosis", "comment")
 
 
 def wants_capture(name: str) -> bool:
@@ -56,7 +50,7 @@ def _patients(members: list[dict], captured: dict[str, bytes]) -> dict[str, dict
 
 
 def member_status(member: dict) -> str:
-    """A member's status; an index written before statuses existed has only `complete`."""
+    """A member's status (as it is being indexed; `ArchiveMember.state` once indexed)."""
     return member.get("status") or (READ if member.get("complete", True) else LOST)
 
 
@@ -134,15 +128,17 @@ def _mark_damage(members: list[dict], patients: list[dict], damage_offsets: list
 
 
 def build_record(archive_id: str, members: list[dict], problems: list[str], captured: dict[str, bytes], *,
-                 file: str, compression: str, origin: str, size: int, source: str = "",
-                 damage_offsets: list[float] = ()) -> dict:  # type: ignore[assignment]
+                 file: str, compression: str, origin: str, size: int, source: str = "", tree: str | None = None,
+                 damage_offsets: list[float] = ()) -> ArchiveRecord:  # type: ignore[assignment]
     """The index of an archive, ready for `records.save`. Each member has its `status` (VERIFIED, READ,
     UNVERIFIED or LOST); `damage_offsets`: where headers were lost or the archive was cut (members around them
-    are suspect)."""
+    are suspect); `tree`: the snapshot tree of the patient version an automatic archive holds."""
     header_name, header = _header(members, captured)
     entries = {e.path: e for e in parse_institution_entries(header)} if header is not None else {}
     patients = [_describe(g, captured, entries) for g in _patients(members, captured).values()]
     _mark_damage(members, patients, list(damage_offsets))
+    for patient in patients if tree else ():  # an automatic archive of one snapshot version names its tree
+        patient["tree"] = tree
     present = {normalise_patient_path(p["path"]) for p in patients}
     problems = list(problems)
     missing = sorted(set(entries) - present)
@@ -157,13 +153,13 @@ def build_record(archive_id: str, members: list[dict], problems: list[str], capt
     files = [m for m in members if m["kind"] == "file"]
     damaged = any(member_status(m) in (LOST, UNVERIFIED) for m in members) or _is_damage(problems)
     proven = bool(files) and all(member_status(m) == VERIFIED for m in files)
-    return {
+    return ArchiveRecord.from_json({
         "id": archive_id, "file": file, "compression": compression, "origin": origin, "source": source,
         "size": size, "created": now_iso(), "kind": kind,
         "header": header_name, "machines": machines, "patients": patients, "missing": missing,
         "damaged": damaged, "status": "damaged" if damaged else VERIFIED if proven else READ,
         "problems": problems, "members": members,
-    }
+    })
 
 
 _DAMAGE_WORDS = ("unreadable", "corrupt", "cut short", "truncated", "checksum mismatch", "read error")
@@ -171,35 +167,3 @@ _DAMAGE_WORDS = ("unreadable", "corrupt", "cut short", "truncated", "checksum mi
 
 def _is_damage(problems: list[str]) -> bool:
     return any(word in problem for problem in problems for word in _DAMAGE_WORDS)
-
-
-def archive_status(summary: dict) -> str:
-    """verified, read without error or damaged; an index written before statuses existed says no more than
-    "read without error" when it was not damaged."""
-    return summary.get("status") or ("damaged" if summary["damaged"] else READ)
-
-
-def not_whole(summary: dict) -> list[str]:
-    """Every file of the archive's patients that was lost, is unverified or was announced and is absent, and
-    every patient its Institution header lists that it lacks (when damaged), one line each."""
-    lines = [f"{path}: listed in the Institution header, absent from the archive"
-             for path in summary.get("missing", []) if summary["damaged"]]
-    for patient in summary["patients"]:
-        lines += [f"{name}: lost" for name in patient.get("lost", [])]
-        lines += [f"{name}: {UNVERIFIED}" for name in patient.get("unverified", [])]
-        lines += [f"{name}: announced but absent" for name in patient.get("missing", [])]
-    return lines
-
-
-def summary(record: dict) -> dict:
-    """What `archive ingest/list --json` shows of an archive."""
-    return {
-        "id": record["id"], "file": record["file"], "kind": record["kind"], "origin": record["origin"],
-        "created": record["created"], "size": record["size"], "compression": record["compression"],
-        "patients": [{k: p[k] for k in ("path", "prefix", *IDENTITY_KEYS, "files", "bytes", "last_modified",
-                                        "complete", "lost", "unverified", "missing", "tree", "plans", "image_sets",
-                                        "warnings") if k in p}
-                     for p in record["patients"]],
-        "machines": record["machines"], "damaged": record["damaged"], "status": archive_status(record),
-        "missing": record.get("missing", []), "problems": record["problems"],
-    }

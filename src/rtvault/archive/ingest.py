@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from rtvault.archive import index, records
+from rtvault.archive.formats import Stored
 from rtvault.archive.inflate import Inflater
 from rtvault.archive.tarscan import Member, ScanReport, scan
 from rtvault.archive.tarwriter import ChunkReader
@@ -141,8 +142,8 @@ def _status(member: Member, verified_until: int, report: ScanReport) -> str:
     return index.UNVERIFIED if report.checksum_failed else index.READ
 
 
-def ingest_file(store: Store, path: Path, *, origin: str = "ingest") -> dict:
-    """Store and index one archive file; returns its summary (`already` when it was there before)."""
+def ingest_file(store: Store, path: Path, *, origin: str = "ingest") -> Stored:
+    """Store and index one archive file; returns it, `already` when it was there before."""
     raw, size = open_archive(path)
     with raw:
         return _ingest_open(store, path, raw, size, origin)
@@ -174,7 +175,7 @@ def _ingest_open(store: Store, path: Path, raw: BinaryIO, size: int, origin: str
         raise InputError(f"{path} is not a tar or tar.gz archive ({why})")
     if records.exists(store, archive_id):
         staged.discard()
-        return {**index.summary(records.load(store, archive_id)), "already": True}
+        return Stored(records.load(store, archive_id), already=True)
     staged.commit(records.tar_key(archive_id))
     verified_until = stream.verified_until if isinstance(stream, Inflater) else 0
     members = [_member_record(m, collector.hashes.get(m.header_offset), _status(m, verified_until, report))
@@ -186,7 +187,7 @@ def _ingest_open(store: Store, path: Path, raw: BinaryIO, size: int, origin: str
                                 compression="gzip" if compressed else "none", origin=origin, size=size,
                                 source=str(path), damage_offsets=_damage_offsets(report))
     records.save(store, record)
-    return {**index.summary(record), "already": False}
+    return Stored(record, already=False)
 
 
 def _final_zeros(raw: BinaryIO, size: int) -> tuple[int, int]:

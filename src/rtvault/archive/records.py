@@ -16,7 +16,7 @@ import json
 import secrets
 from datetime import UTC, date, datetime
 
-from rtvault.archive import index
+from rtvault.archive.formats import ArchivedPatient, ArchiveRecord
 from rtvault.archive.keep import KeepUntil, Override, keep_until
 from rtvault.errors import StoreError
 from rtvault.store import Store, integrity
@@ -45,13 +45,13 @@ def destroyed_key(archive_id: str) -> str:
     return f"archives/destroyed/{archive_id}.json"
 
 
-def remember_destroyed(store: Store, record: dict, when: datetime) -> None:
+def remember_destroyed(store: Store, record: ArchiveRecord, when: datetime) -> None:
     """Before an archive is destroyed: the patient versions it held, so that they are neither archived again
     nor kept in a snapshot as awaiting their archive (their destruction was decided)."""
-    key = destroyed_key(record["id"])
+    key = destroyed_key(record.id)
     if not store.backend.exists(key):
-        versions = [{"path": p["path"], "tree": p["tree"]} for p in record["patients"] if p.get("tree")]
-        store.backend.put(key, json.dumps({"id": record["id"], "file": record["file"], "destroyed": iso(when),
+        versions = [{"path": p.path, "tree": p.tree} for p in record.patients if p.tree]
+        store.backend.put(key, json.dumps({"id": record.id, "file": record.file, "destroyed": iso(when),
                                            "patients": versions}).encode(), durable=True)
 
 
@@ -71,19 +71,19 @@ def exists(store: Store, archive_id: str) -> bool:
     return store.backend.exists(record_key(archive_id))
 
 
-def save(store: Store, record: dict) -> None:
+def save(store: Store, record: ArchiveRecord) -> None:
     """Write the checksum manifest, then the index (the archive file itself is already in place)."""
-    lines = [f"{m['hash']}  {m['name']}\n" for m in record["members"] if m.get("hash") and m.get("complete", True)]
-    store.backend.put(checksum_key(record["id"]), "".join(lines).encode("utf-8", "surrogateescape"))
-    store.backend.put(summary_key(record["id"]), json.dumps(integrity.seal(index.summary(record)),
-                                                             ensure_ascii=True).encode())
+    lines = [f"{m.hash}  {m.name}\n" for m in record.members if m.hash and m.complete]
+    store.backend.put(checksum_key(record.id), "".join(lines).encode("utf-8", "surrogateescape"))
+    store.backend.put(summary_key(record.id), json.dumps(integrity.seal(record.summary_json()),
+                                                          ensure_ascii=True).encode())
     store.backend.barrier()  # the archive file and its objects are durable before the index names them
-    store.backend.put(record_key(record["id"]), json.dumps(integrity.seal({**record, "format": RECORD_VERSION}),
-                                                           indent=1, ensure_ascii=True).encode("ascii") + b"\n",
+    store.backend.put(record_key(record.id), json.dumps(integrity.seal({**record.to_json(), "format": RECORD_VERSION}),
+                                                        indent=1, ensure_ascii=True).encode("ascii") + b"\n",
                       durable=True)
 
 
-def _document(store: Store, key: str) -> dict:
+def document(store: Store, key: str) -> dict:
     """One JSON file of the archive folder (index, summary, override): StoreError when it is not JSON."""
     try:
         return json.loads(store.backend.get(key))
@@ -91,13 +91,21 @@ def _document(store: Store, key: str) -> dict:
         raise StoreError(f"{key} in {store.location} is damaged: {error}") from None
 
 
-def load(store: Store, wanted: str) -> dict:
+def _record(store: Store, key: str) -> ArchiveRecord:
+    """An archive index or summary: StoreError when it is not one."""
+    try:
+        return ArchiveRecord.from_json(document(store, key))
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise StoreError(f"{key} in {store.location} is damaged: not an archive index ({error!r})") from None
+
+
+def load(store: Store, wanted: str) -> ArchiveRecord:
     """An archive's full index, by id or unique id prefix."""
     keys = [k for k in all_ids(store) if k.startswith(wanted)]
     if len(keys) != 1:
         what = "no archive" if not keys else f"{len(keys)} archives"
         raise StoreError(f"{what} in {store.location} match {wanted!r} (see `rtvault archive list`)")
-    return _document(store, record_key(keys[0]))
+    return _record(store, record_key(keys[0]))
 
 
 def all_ids(store: Store) -> list[str]:
@@ -105,30 +113,30 @@ def all_ids(store: Store) -> list[str]:
                   if key.endswith(".json") and key.count("/") == 1)
 
 
-def all_records(store: Store) -> list[dict]:
+def all_records(store: Store) -> list[ArchiveRecord]:
     """Every archive index, oldest first."""
-    records = [_document(store, record_key(i)) for i in all_ids(store)]
-    return sorted(records, key=lambda r: (r["created"], r["id"]))
+    records = [_record(store, record_key(i)) for i in all_ids(store)]
+    return sorted(records, key=lambda r: (r.created, r.id))
 
 
-def summaries(store: Store) -> list[dict]:
+def summaries(store: Store) -> list[ArchiveRecord]:
     """What lists and lookups need of every archive (identity, patients), without the member lists: a
     lookup costs little however many archives the store holds. Oldest first."""
-    return sorted((load_summary(store, i) for i in all_ids(store)), key=lambda r: (r["created"], r["id"]))
+    return sorted((load_summary(store, i) for i in all_ids(store)), key=lambda r: (r.created, r.id))
 
 
-def load_summary(store: Store, archive_id: str) -> dict:
+def load_summary(store: Store, archive_id: str) -> ArchiveRecord:
     try:
-        return _document(store, summary_key(archive_id))
+        return _record(store, summary_key(archive_id))
     except StoreError:  # written before summaries existed (or damaged): derive it from the full index
-        return index.summary(_document(store, record_key(archive_id)))
+        return _record(store, record_key(archive_id)).without_members()
 
 
 def overrides(store: Store, archive_id: str) -> list[tuple[str | None, Override]]:
     """(patient path or None for the whole archive, override), oldest first."""
     found = []
     for key in sorted(store.backend.list(f"archives/overrides/{archive_id}/")):
-        data = _document(store, key)
+        data = document(store, key)
         found.append((data.get("patient"), Override(
             kind=data["kind"], date=date.fromisoformat(data["date"]) if data["date"] else None,
             reason=data["reason"], by=data["by"], at=parse(data["at"]))))
@@ -144,18 +152,17 @@ def add_override(store: Store, archive_id: str, patient: str | None, override: O
                       json.dumps(data, indent=1).encode(), durable=True)
 
 
-def patient_keep(store: Store, record: dict, patient: dict) -> KeepUntil:
+def patient_keep(store: Store, record: ArchiveRecord, patient: ArchivedPatient) -> KeepUntil:
     """The keep-until date of one archived patient, from its data and the overrides recorded for it."""
-    mine = [o for who, o in overrides(store, record["id"]) if who in (None, patient["path"])]
-    last = patient.get("last_modified")
-    birth = patient.get("birth_date")
+    mine = [o for who, o in overrides(store, record.id) if who in (None, patient.path)]
+    last, birth = patient.last_modified, patient.birth_date
     return keep_until(date.fromisoformat(last[:10]) if last else None,
                       date.fromisoformat(birth) if birth else None, mine)
 
 
-def archive_keep(store: Store, record: dict) -> date | str | None:
+def archive_keep(store: Store, record: ArchiveRecord) -> date | str | None:
     """The latest keep-until date of an archive's patients: None = kept indefinitely, "" = no patient."""
-    dates = [patient_keep(store, record, p).date for p in record["patients"]]
+    dates = [patient_keep(store, record, p).date for p in record.patients]
     if not dates:
         return ""
     return None if any(d is None for d in dates) else max(d for d in dates if d is not None)

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 
 from rtvault.archive import records
+from rtvault.archive.formats import ArchiveRecord
 from rtvault.catalog import fold as folding
 from rtvault.catalog import volumes
 from rtvault.catalog.db import Catalog
@@ -208,28 +209,27 @@ def _index_snapshot(writer: Writer, name: str, store: Store, snapshot_id: str) -
     return added
 
 
-def archived_at(record: dict) -> str:
+def archived_at(record: ArchiveRecord) -> str:
     """When an archive was made: now for rtvault's own, else the newest file it holds (an old DVD's date)."""
-    created = record["created"].replace("+00:00", "Z")  # one time format with the snapshots': they sort together
-    if record.get("origin") == "deleted":
+    created = record.created.replace("+00:00", "Z")  # one time format with the snapshots': they sort together
+    if record.origin == "deleted":
         return created
-    newest = max((p.get("last_modified") or "" for p in record["patients"]), default="")
+    newest = max((p.last_modified or "" for p in record.patients), default="")
     return newest or created
 
 
 def _index_archive(writer: Writer, name: str, store: Store, archive_id: str) -> int:
     record = records.load_summary(store, archive_id)
     when, added = archived_at(record), 0
-    for patient in record["patients"]:
-        identity = Identity.of(patient, files=patient.get("files", 0), size=patient.get("bytes", 0),
-                               complete=bool(patient.get("complete", True)))
+    for patient in record.patients:
+        identity = Identity.of(patient.to_json(), files=patient.files, size=patient.bytes, complete=patient.complete)
         pid = writer.patient(identity)
-        tree = patient.get("tree") or f"archive:{archive_id}:{identity.values['path']}"
+        tree = patient.tree or f"archive:{archive_id}:{identity.values['path']}"
         before = len(writer.touched)
         version = writer.version(pid, tree, identity)
         added += len(writer.touched) > before
-        writer.location(pid, version, name, "archive", archive_id, when, file=record["file"],
-                        damaged=not patient.get("complete", True))
+        writer.location(pid, version, name, "archive", archive_id, when, file=record.file,
+                        damaged=not patient.complete)
         keep = records.patient_keep(store, record, patient).date
         writer.db.execute("UPDATE patients SET archived_at = CASE WHEN archived_at IS NULL OR archived_at < ? "
                           "THEN ? ELSE archived_at END, keep_until = ? WHERE id = ?",

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from rtvault.archive import index, records
+from rtvault.archive import records
+from rtvault.archive.formats import ArchivedPatient
 from rtvault.cli.backup_cmd import store_option
 from rtvault.cli.output import AppContext, echo, reported
 from rtvault.configured import open_store
@@ -67,7 +68,8 @@ Examples:
 def list_command(app: AppContext, key: str | None, store_name: str | None, as_json: bool) -> Plain:
     """List the archives of the store (newest last)."""
     found = archiving.holding(open_store(app.load_config(), store_name), key)
-    return Plain.of({"archives": found}, *map(archiving.line, found), f"{len(found)} archive(s)")
+    return Plain.of({"archives": [r.summary_json() for r in found]}, *map(archiving.line, found),
+                    f"{len(found)} archive(s)")
 
 
 @archive.command("show", epilog="""\b
@@ -83,26 +85,26 @@ def show_command(app: AppContext, archive_id: str, store_name: str | None, as_js
     """Show one archive: its patients, keep-until dates, damage and members."""
     store = open_store(app.load_config(), store_name)
     record = records.load(store, archive_id)
-    keeps = {p["path"]: records.patient_keep(store, record, p) for p in record["patients"]}
-    lines = [f"archive {record['id']}",
-             f"  file: {record['file']} ({record['size']} bytes, {record['compression']}), {record['origin']} "
-             f"{record['created']}, {len(record['members'])} members"]
-    for patient in record["patients"]:
-        keep = keeps[patient["path"]]
-        lines.append(f"  {patient['path']}: {patient['last_name']} {patient['first_name']} (MRN {patient['mrn']}), "
-                     f"{patient['files']} files{'' if patient['complete'] else ', INCOMPLETE'}{_counts(patient)}; "
+    keeps = {p.path: records.patient_keep(store, record, p) for p in record.patients}
+    lines = [f"archive {record.id}",
+             f"  file: {record.file} ({record.size} bytes, {record.compression}), {record.origin} "
+             f"{record.created}, {len(record.members)} members"]
+    for patient in record.patients:
+        keep = keeps[patient.path]
+        lines.append(f"  {patient.path}: {patient.last_name} {patient.first_name} (MRN {patient.mrn}), "
+                     f"{patient.files} files{'' if patient.complete else ', INCOMPLETE'}{_counts(patient)}; "
                      f"keep until {keep.date or 'further notice'}: {keep.rule}")
-        lines += [f"    warning: {warning}" for warning in patient.get("warnings", [])]
-    lines.append(f"  status: {index.archive_status(record)}")
-    lines += [f"  problem: {problem}" for problem in record["problems"]]
-    lines += [f"  not whole: {text}" for text in index.not_whole(index.summary(record))]
-    return Plain.of({**index.summary(record), "members": record["members"],
+        lines += [f"    warning: {warning}" for warning in patient.warnings]
+    lines.append(f"  status: {record.state}")
+    lines += [f"  problem: {problem}" for problem in record.problems]
+    lines += [f"  not whole: {text}" for text in record.not_whole()]
+    return Plain.of({**record.summary_json(), "members": [m.to_json() for m in record.members],
                      "keep_until": {k: {"date": v.date.isoformat() if v.date else None, "rule": v.rule}
                                     for k, v in keeps.items()}}, *lines)
 
 
-def _counts(patient: dict) -> str:
-    counts = [f"{len(patient.get(key, []))} {key}" for key in ("lost", "unverified", "missing") if patient.get(key)]
+def _counts(patient: ArchivedPatient) -> str:
+    counts = [f"{len(names)} {key}" for key in ("lost", "unverified", "missing") if (names := getattr(patient, key))]
     return f" ({', '.join(counts)})" if counts else ""
 
 

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import BinaryIO
 
 from rtvault.archive import records
+from rtvault.archive.formats import ArchiveRecord
 from rtvault.errors import StoreError
 from rtvault.store import Store, integrity
 from rtvault.store.backend import Backend
@@ -189,21 +190,24 @@ class Checker:
         if not records.verify_tar(self.store, archive_id):
             raise StoreError("damaged: the archive file does not hash to its id")
 
-    def _record(self, archive_id: str) -> dict:
-        record = json.loads(self.backend.get(f"archives/{archive_id}.json"))
-        if record.get("id") != archive_id or not isinstance(record.get("members"), list):
+    def _record(self, archive_id: str) -> ArchiveRecord:
+        stored = json.loads(self.backend.get(f"archives/{archive_id}.json"))
+        if stored.get("id") != archive_id or not isinstance(stored.get("members"), list):
             raise ValueError("not the index of this archive (another id, or no member list)")
-        integrity.sealed(record)
-        return record
+        integrity.sealed(stored)  # on the fields as stored, before they are read
+        try:
+            return ArchiveRecord.from_json(stored)
+        except (KeyError, TypeError, AttributeError) as error:
+            raise ValueError(f"not an archive index: {error!r}") from None
 
     def _check_record(self, key: str, archive_id: str) -> None:
         record = self._record(archive_id)
         self._need(f"archives/tars/{archive_id[:2]}/{archive_id}", key)
         self._need(f"archives/{archive_id}.sha256", key)
-        if record.get("compression") != "none":
-            for member in record["members"]:
-                if member.get("hash"):
-                    self._need(f"data/{member['hash'][:2]}/{member['hash']}", key)
+        if record.compression != "none":
+            for member in record.members:
+                if member.hash:
+                    self._need(data_key(member.hash), key)
 
     def _check_checksums(self, key: str, archive_id: str) -> None:
         lines = self.backend.get(key).decode("utf-8", "surrogateescape").splitlines()
@@ -212,7 +216,7 @@ class Checker:
             record = self._record(archive_id)
         except (StoreError, ValueError):
             return  # judged against the index only; a broken index is the index's own problem
-        wanted = {(m["hash"], m["name"]) for m in record["members"] if m.get("hash") and m.get("complete", True)}
+        wanted = {(m.hash, m.name) for m in record.members if m.hash and m.complete}
         if found != wanted:
             raise ValueError("damaged: it does not list the members of the archive's index")
 

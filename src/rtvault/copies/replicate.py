@@ -25,6 +25,7 @@ from typing import BinaryIO, cast
 
 from rtvault import utc
 from rtvault.archive import records
+from rtvault.archive.formats import ArchiveRecord
 from rtvault.config import Config
 from rtvault.configured import open_store
 from rtvault.errors import ConfigError, LockBusy, Problem, RtvaultError, StoreError
@@ -251,10 +252,10 @@ def _snapshot_lacks(manifest: Manifest, present: _Present) -> str | None:
     return next((lack for digest in manifest.trees().values() if (lack := present.tree_lacks(digest))), None)
 
 
-def _archive_lacks(record: dict, present: _Present) -> str | None:
-    needed = [records.tar_key(record["id"])]
-    if record.get("compression") != "none":  # the members of a gzip archive are objects too
-        needed += [data_key(m["hash"]) for m in record["members"] if m.get("hash")]
+def _archive_lacks(record: ArchiveRecord, present: _Present) -> str | None:
+    needed = [records.tar_key(record.id)]
+    if record.compression != "none":  # the members of a gzip archive are objects too
+        needed += [data_key(m.hash) for m in record.members if m.hash]
     return next((key for key in needed if key not in present.keys), None)
 
 
@@ -270,7 +271,7 @@ def _copy_indexes(source: Store, target: Store, missing: list[str], present: _Pr
             if key.startswith("snapshots/"):  # a manifest changed since written (its integrity hash) stays behind
                 lack = _snapshot_lacks(parse_manifest(source.backend.get(key)), present)
             else:
-                lack = _archive_lacks(integrity.parse(source.backend.get(key)), present)
+                lack = _archive_lacks(ArchiveRecord.from_json(integrity.parse(source.backend.get(key))), present)
         except (ValueError, KeyError, TypeError, AttributeError, StoreError) as error:
             summary.problems.append(Problem(key, f"not copied, unreadable on the source {source.location}: {error}"))
             continue

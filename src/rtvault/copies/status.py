@@ -228,8 +228,8 @@ def _archive_sound(held: _Holdings, archive_id: str) -> bool:
         record = records.load(held.store, archive_id)
     except StoreError:
         return False
-    if record.get("compression") != "none":
-        keys |= {data_key(m["hash"]) for m in record["members"] if m.get("hash")}
+    if record.compression != "none":
+        keys |= {data_key(m.hash) for m in record.members if m.hash}
     return not keys & held.problems
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rtvault.archive import records
+from rtvault.archive.formats import ArchiveRecord
 from rtvault.errors import ConfigError, StoreError
 from rtvault.store import Store
 from rtvault.store.integrity import sha256_copy
@@ -119,10 +120,10 @@ def write_atomically(path: Path, data: bytes) -> None:
     fsync_path(path.parent)
 
 
-def file_name(record: dict) -> str:
+def file_name(record: ArchiveRecord) -> str:
     """The archive's own file name, made safe for any file system and tool (and never a reserved name)."""
-    name = _UNSAFE.sub("_", os.path.basename(record.get("file") or "")).lstrip(".-") or record["id"][:16]
-    wanted = ".tar.gz" if record.get("compression") == "gzip" else ".tar"
+    name = _UNSAFE.sub("_", os.path.basename(record.file)).lstrip(".-") or record.id[:16]
+    wanted = ".tar.gz" if record.compression == "gzip" else ".tar"
     if not name.endswith((".tar", ".tar.gz", ".tgz")):
         name += wanted
     return name
@@ -156,7 +157,7 @@ def _copy_verified(store: Store, archive_id: str, out: Path) -> int:
 def write_archive(store: Store, archive_id: str, root: Path) -> OnDisk:
     """Copy one archive with its index and recovery data to the volume at `root`, atomically."""
     index = store.backend.get(records.record_key(archive_id))
-    name = file_name(json.loads(index))
+    name = file_name(ArchiveRecord.from_json(json.loads(index)))
     work = root / TMP / archive_id
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)

@@ -6,13 +6,14 @@ import hashlib
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from rtvault.archive import index, records
+from rtvault.archive import records
 from rtvault.archive.build import archive_patient_version, pinnacle_entries, snapshot_entries
+from rtvault.archive.formats import LOST, UNVERIFIED, ArchivedPatient, ArchiveMember, ArchiveRecord, Stored
 from rtvault.archive.ingest import archive_files, ingest_file
 from rtvault.archive.institution import filtered_institution
 from rtvault.archive.keep import Override, may_destroy
@@ -32,8 +33,8 @@ from rtvault.store.objects import BLOCK, read_object
 def archived_versions(store: Store) -> set[tuple[str, str]]:
     """(patient path, tree) of every patient version an archive holds (automatic archives name their tree) or
     held before it was destroyed."""
-    return {(p["path"], p["tree"]) for r in records.summaries(store) for p in r["patients"]
-            if p.get("tree")} | records.destroyed_versions(store)
+    return {(p.path, p.tree) for r in records.summaries(store) for p in r.patients
+            if p.tree} | records.destroyed_versions(store)
 
 
 def pending(store: Store, manifests: list[Manifest] | None = None) -> list[Pending]:
@@ -41,7 +42,7 @@ def pending(store: Store, manifests: list[Manifest] | None = None) -> list[Pendi
     return awaiting_archive(store.manifests() if manifests is None else manifests, archived_versions(store))
 
 
-def archive_deleted(store: Store, manifests: list[Manifest] | None = None) -> tuple[list[dict], list[Problem]]:
+def archive_deleted(store: Store, manifests: list[Manifest] | None = None) -> tuple[list[Stored], list[Problem]]:
     """Archive the last backed-up version of every patient gone from the latest snapshot (once per version).
     `manifests`: every snapshot manifest, oldest first, when the caller has them already. One patient that
     cannot be archived (a full disk, a damaged object) does not stop the others: each failure is a Problem
@@ -56,7 +57,7 @@ def archive_deleted(store: Store, manifests: list[Manifest] | None = None) -> tu
     return archived, failed
 
 
-def sweep_inbox(store: Store, inbox: Path) -> tuple[list[dict], list[Problem]]:
+def sweep_inbox(store: Store, inbox: Path) -> tuple[list[Stored], list[Problem]]:
     """Ingest what was dropped in the inbox; move each file aside only once stored and re-verified."""
     done_dir = inbox / "ingested"
     results, problems = [], []
@@ -66,23 +67,39 @@ def sweep_inbox(store: Store, inbox: Path) -> tuple[list[dict], list[Problem]]:
         except InputError as error:
             problems.append(Problem(str(path), str(error)))
             continue
-        if not records.verify_tar(store, result["id"]):
+        if not records.verify_tar(store, result.record.id):
             problems.append(Problem(str(path), "stored copy does not verify: left in the inbox"))
             continue
         done_dir.mkdir(exist_ok=True)
         target = done_dir / path.name
         if target.exists():
-            target = done_dir / f"{path.stem}-{result['id'][:8]}{path.suffix}"
+            target = done_dir / f"{path.stem}-{result.record.id[:8]}{path.suffix}"
         shutil.move(path, target)
         results.append(result)
     return results, problems
 
 
-def sweep(config: Config, store: Store) -> dict[str, object]:
-    """`rtvault archive sweep`: archive deleted patients, then ingest the inbox (holding the writer lock).
-    `not_archived` names the patients whose archive failed (each also a problem); `warnings` are the lock's
-    (a stale lock taken over), which are no failure of the sweep."""
-    ingested: list[dict] = []
+@dataclass(frozen=True)
+class Sweep:
+    """What `archive sweep` did: deleted patients archived, inbox files ingested; `not_archived` names the
+    patients whose archive failed (each also a problem); `warnings` are the lock's (a stale lock taken over),
+    which are no failure of the sweep."""
+
+    archived: tuple[Stored, ...]
+    ingested: tuple[Stored, ...]
+    not_archived: tuple[str, ...]
+    problems: tuple[Problem, ...]
+    warnings: tuple[Problem, ...]
+
+    def to_json(self) -> dict[str, object]:
+        return {"archived": [a.to_json() for a in self.archived], "ingested": [i.to_json() for i in self.ingested],
+                "not_archived": list(self.not_archived), "problems": [p.to_json() for p in self.problems],
+                "warnings": [w.to_json() for w in self.warnings]}
+
+
+def sweep(config: Config, store: Store) -> Sweep:
+    """`rtvault archive sweep`: archive deleted patients, then ingest the inbox (holding the writer lock)."""
+    ingested: list[Stored] = []
     problems: list[Problem] = []
     warnings: list[Problem] = []
     if config.archive.inbox is not None and not config.archive.inbox.is_dir():
@@ -93,11 +110,10 @@ def sweep(config: Config, store: Store) -> dict[str, object]:
         if config.archive.inbox is not None:
             ingested, found = sweep_inbox(store, config.archive.inbox)
             problems += found
-    return {"archived": archived, "ingested": ingested, "not_archived": [p.file for p in failed],
-            "problems": [p.to_json() for p in problems], "warnings": [w.to_json() for w in warnings]}
+    return Sweep(tuple(archived), tuple(ingested), tuple(p.file for p in failed), tuple(problems), tuple(warnings))
 
 
-def ingest(config: Config, store: Store, paths: list[Path]) -> tuple[list[dict], list[dict], list[Problem]]:
+def ingest(config: Config, store: Store, paths: list[Path]) -> tuple[list[Stored], list[dict], list[Problem]]:
     """`rtvault archive ingest`: each archive file stored, scanned and indexed, holding the writer lock so that
     a backup or prune starting meanwhile neither cleans its staging nor prunes its objects before its index is
     written. Returns the results, the files refused ({"file", "error"}) and the lock's warnings."""
@@ -111,43 +127,46 @@ def ingest(config: Config, store: Store, paths: list[Path]) -> tuple[list[dict],
     return results, errors, warnings
 
 
-def find(store: Store, key: str, archive_id: str | None = None) -> tuple[dict, dict]:
+def find(store: Store, key: str, archive_id: str | None = None) -> tuple[ArchiveRecord, ArchivedPatient]:
     """The archive (the one given, else the one with the newest version of the patient) holding the patient
     KEY names, and that patient's entry."""
     found = [(r, p) for r in records.summaries(store)
-             if archive_id is None or r["id"].startswith(archive_id) for p in r["patients"] if matches(p, key)]
+             if archive_id is None or r.id.startswith(archive_id) for p in r.patients if matches(p, key)]
     if not found:
         where = f"archive {archive_id}" if archive_id else f"any archive of {store.location}"
         raise StoreError(f"no patient {key!r} in {where} (path, MRN or PatientID; see `rtvault archive list`)")
-    if len({p["path"] for _, p in found}) > 1:
+    if len({p.path for _, p in found}) > 1:
         raise StoreError(f"{key!r} names several patients in the archives: give the patient path")
-    summary, patient = max(found, key=lambda rp: (rp[1].get("last_modified") or "", rp[0]["created"], rp[0]["id"]))
-    record = records.load(store, summary["id"])
-    return record, next(p for p in record["patients"] if p["path"] == patient["path"])
+    summary, patient = max(found, key=lambda rp: (rp[1].last_modified or "", rp[0].created, rp[0].id))
+    record = records.load(store, summary.id)
+    whole = record.patient(patient.path)
+    assert whole is not None, patient.path  # the summary is the index without its members
+    return record, whole
 
 
-def member_blocks(store: Store, record: dict, member: dict) -> Blocks:
+def member_blocks(store: Store, record: ArchiveRecord, member: ArchiveMember) -> Blocks:
     """A member's content, read through the index and verified against its hash."""
-    if record["compression"] != "none":
-        return lambda: read_object(store.backend, member["hash"])
+    digest = member.hash or ""
+    if record.compression != "none":
+        return lambda: read_object(store.backend, digest)
 
     def blocks() -> Iterator[bytes]:
-        hasher, left = hashlib.sha256(), member["size"]
-        with store.backend.open(records.tar_key(record["id"])) as tar:
-            tar.seek(member["data_offset"])
+        hasher, left = hashlib.sha256(), member.size
+        with store.backend.open(records.tar_key(record.id)) as tar:
+            tar.seek(member.data_offset or 0)
             while left > 0 and (block := tar.read(min(BLOCK, left))):
                 hasher.update(block)
                 left -= len(block)
                 yield block
-        if left or hasher.hexdigest() != member["hash"]:
-            raise StoreError(f"archive {record['id'][:12]}: {member['name']} does not match its index")
+        if left or hasher.hexdigest() != digest:
+            raise StoreError(f"archive {record.id[:12]}: {member.name} does not match its index")
     return blocks
 
 
-def _last_copies(members: list[dict]) -> list[dict]:
+def _last_copies(members: Sequence[ArchiveMember]) -> list[ArchiveMember]:
     """A member appended again (`tar -r`) replaces the earlier copy, as when tar extracts."""
-    latest = {m.get("safe_name") or m["name"]: index for index, m in enumerate(members)}
-    return [m for index, m in enumerate(members) if latest[m.get("safe_name") or m["name"]] == index]
+    latest = {m.place: index for index, m in enumerate(members)}
+    return [m for index, m in enumerate(members) if latest[m.place] == index]
 
 
 @dataclass
@@ -156,42 +175,41 @@ class _Selection:
 
     files: list[FileEntry] = field(default_factory=list)  # names relative to the patient directory
     dirs: list[DirEntry] = field(default_factory=list)
-    members: dict[str, dict] = field(default_factory=dict)  # each file's archive member, by relative name
+    members: dict[str, ArchiveMember] = field(default_factory=dict)  # each file's archive member, by relative name
     skipped: list[str] = field(default_factory=list)  # never created by design: links, devices, unsafe names
     incomplete: list[str] = field(default_factory=list)  # the patient's files that cannot be written, and why
     unverified: list[str] = field(default_factory=list)  # written although the archive's checksum failed
 
 
-def _patient_files(record: dict, patient: dict, unverified: bool = False) -> _Selection:
+def _patient_files(record: ArchiveRecord, patient: ArchivedPatient, unverified: bool = False) -> _Selection:
     chosen = _Selection()
-    prefix = patient["prefix"]
-    for member in _last_copies(record["members"]):
-        name = member.get("safe_name") or ""
+    prefix = patient.prefix
+    for member in _last_copies(record.members):
+        name = member.safe_name or ""
         if name != prefix and not name.startswith(prefix + "/"):
             continue
         rel = name[len(prefix) + 1:] or "."
-        mtime_ns = int(member["mtime"]) * 10**9
-        status = index.member_status(member)
-        if member["kind"] == "dir":
-            chosen.dirs.append(DirEntry(rel, member["mode"], mtime_ns))
-        elif member["kind"] != "file":
-            chosen.skipped.append(f"{member['name']} ({member['kind']}{'' if member['complete'] else ', lost'})")
-        elif status == index.LOST or not member.get("hash"):
-            chosen.incomplete.append(f"{member['name']}: lost (the archive is damaged there)")
-        elif status == index.UNVERIFIED and not unverified:
-            chosen.incomplete.append(f"{member['name']}: {index.UNVERIFIED}, not written without --unverified")
+        mtime_ns = member.mtime * 10**9
+        if member.kind == "dir":
+            chosen.dirs.append(DirEntry(rel, member.mode, mtime_ns))
+        elif member.kind != "file":
+            chosen.skipped.append(f"{member.name} ({member.kind}{'' if member.complete else ', lost'})")
+        elif member.state == LOST or not member.hash:
+            chosen.incomplete.append(f"{member.name}: lost (the archive is damaged there)")
+        elif member.state == UNVERIFIED and not unverified:
+            chosen.incomplete.append(f"{member.name}: {UNVERIFIED}, not written without --unverified")
         else:
-            chosen.files.append(FileEntry(rel, member["size"], mtime_ns, 0, 0, member["mode"], member["hash"]))
+            chosen.files.append(FileEntry(rel, member.size, mtime_ns, 0, 0, member.mode, member.hash))
             chosen.members[rel] = member
-            if status == index.UNVERIFIED:
-                chosen.unverified.append(member["name"])
-    chosen.incomplete += [f"{name}: announced but absent from the archive" for name in patient.get("missing", [])]
+            if member.state == UNVERIFIED:
+                chosen.unverified.append(member.name)
+    chosen.incomplete += [f"{name}: announced but absent from the archive" for name in patient.missing]
     return chosen
 
 
-def _header_bytes(store: Store, record: dict) -> bytes | None:
-    member = next((m for m in record["members"] if m.get("safe_name") == record.get("header")), None)
-    return b"".join(member_blocks(store, record, member)()) if member and member.get("hash") else None
+def _header_bytes(store: Store, record: ArchiveRecord) -> bytes | None:
+    member = next((m for m in record.members if m.safe_name == record.header), None)
+    return b"".join(member_blocks(store, record, member)()) if member and member.hash else None
 
 
 def restore_from_archive(store: Store, key: str, destination: Path, *, archive_id: str | None = None,
@@ -206,15 +224,15 @@ def restore_from_archive(store: Store, key: str, destination: Path, *, archive_i
     started = time.monotonic()
     record, patient = find(store, key, archive_id)
     chosen = _patient_files(record, patient, unverified)
-    summary = RestoreSummary(f"archive {record['id']}", str(destination), [patient["path"]])
+    summary = RestoreSummary(f"archive {record.id}", str(destination), [patient.path])
     summary.skipped, summary.incomplete, summary.unverified = chosen.skipped, chosen.incomplete, chosen.unverified
     if not chosen.files:
-        summary.incomplete = summary.incomplete or [f"{patient['path']}: the archive holds no file of this patient"]
+        summary.incomplete = summary.incomplete or [f"{patient.path}: the archive holds no file of this patient"]
         summary.duration_s = round(time.monotonic() - started, 3)
         return summary
-    institution = filtered_institution(_header_bytes(store, record), patient["path"], patient, record["file"],
+    institution = filtered_institution(_header_bytes(store, record), patient.path, patient.identity(), record.file,
                                        datetime.now(UTC))
-    planned, placed = plan(destination, patient["path"], chosen.files, chosen.dirs,
+    planned, placed = plan(destination, patient.path, chosen.files, chosen.dirs,
                            lambda f: member_blocks(store, record, chosen.members[f.name]))
     header = FileEntry("Institution", len(institution), time.time_ns(), 0, 0, 0o644, "")
     planned += plan(destination, "", [header], [], lambda _f: lambda: iter([institution]))[0]
@@ -258,8 +276,8 @@ def _archive_entries(store: Store, key: str, archive_id: str, name: str,
     """The entries of an export from an archive, and the patient's files left out (lost, unverified, absent)."""
     record, patient = find(store, key, archive_id)
     chosen = _patient_files(record, patient)
-    institution = filtered_institution(_header_bytes(store, record), patient["path"], patient, name, when)
-    return pinnacle_entries(patient["path"], institution, when, chosen.dirs, chosen.files,
+    institution = filtered_institution(_header_bytes(store, record), patient.path, patient.identity(), name, when)
+    return pinnacle_entries(patient.path, institution, when, chosen.dirs, chosen.files,
                             lambda f: member_blocks(store, record, chosen.members[f.name])), chosen.incomplete
 
 
@@ -267,12 +285,12 @@ def retention_rows(store: Store, today: date) -> list[dict]:
     """Every archived patient with its keep-until date and whether it may be destroyed today."""
     rows = []
     for record in records.summaries(store):
-        for patient in record["patients"]:
+        for patient in record.patients:
             keep = records.patient_keep(store, record, patient)
             allowed, why = may_destroy(keep, today)
-            rows.append({"archive": record["id"], "file": record["file"], "path": patient["path"],
-                         "last_name": patient["last_name"], "first_name": patient["first_name"],
-                         "mrn": patient["mrn"], "keep_until": keep.date.isoformat() if keep.date else None,
+            rows.append({"archive": record.id, "file": record.file, "path": patient.path,
+                         "last_name": patient.last_name, "first_name": patient.first_name,
+                         "mrn": patient.mrn, "keep_until": keep.date.isoformat() if keep.date else None,
                          "rule": keep.rule, "may_destroy": allowed, "why": why})
     return rows
 
@@ -280,23 +298,21 @@ def retention_rows(store: Store, today: date) -> list[dict]:
 def record_override(store: Store, archive_id: str, patient: str | None, kind: str, day: date | None,
                     reason: str, by: str) -> None:
     record = records.load(store, archive_id)
-    if patient is not None and not any(matches(p, patient) for p in record["patients"]):
-        raise InputError(f"archive {record['id'][:12]} holds no patient {patient!r}")
-    path = next((p["path"] for p in record["patients"] if patient and matches(p, patient)), None)
-    records.add_override(store, record["id"], path, Override(kind=kind, date=day, reason=reason, by=by,
+    if patient is not None and not any(matches(p, patient) for p in record.patients):
+        raise InputError(f"archive {record.id[:12]} holds no patient {patient!r}")
+    path = next((p.path for p in record.patients if patient and matches(p, patient)), None)
+    records.add_override(store, record.id, path, Override(kind=kind, date=day, reason=reason, by=by,
                                                              at=datetime.now(UTC)))
 
 
 def delete_archive(store: Store, archive_id: str, today: date) -> dict[str, object]:
     """Destroy an archive: refused while any of its patients must still be kept."""
     record = records.load(store, archive_id)
-    for patient in record["patients"]:
+    for patient in record.patients:
         allowed, why = may_destroy(records.patient_keep(store, record, patient), today)
         if not allowed:
-            raise InputError(f"refusing to delete archive {record['id'][:12]}: {patient['path']} {why}")
+            raise InputError(f"refusing to delete archive {record.id[:12]}: {patient.path} {why}")
     records.remember_destroyed(store, record, datetime.now(UTC))
-    store.backend.delete(records.record_key(record["id"]))
-    store.backend.delete(records.summary_key(record["id"]))
-    store.backend.delete(records.checksum_key(record["id"]))
-    store.backend.delete(records.tar_key(record["id"]))
-    return {"deleted": record["id"], "file": record["file"]}
+    for key in (records.record_key, records.summary_key, records.checksum_key, records.tar_key):
+        store.backend.delete(key(record.id))
+    return {"deleted": record.id, "file": record.file}

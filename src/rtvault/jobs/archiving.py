@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from rtvault.archive import index, records
+from rtvault.archive import records
+from rtvault.archive.formats import ArchiveRecord, Stored
 from rtvault.config import Config
 from rtvault.errors import InputError, PartialResult, Problem
 from rtvault.jobs import archives
@@ -19,49 +20,49 @@ from rtvault.report import OK, Line, Refreshed, Report, Verdict, err
 from rtvault.store import Store
 
 
-def line(summary: dict) -> str:
+def line(summary: ArchiveRecord) -> str:
     """One archive on one line: id, date, status, file and whom it holds."""
-    who = ", ".join(f"{p['last_name']} {p['first_name']}".strip() or p["path"] for p in summary["patients"])
-    state = index.archive_status(summary)
-    state = "DAMAGED" if state == "damaged" else state
-    what = who or (f"physics: {', '.join(summary['machines'])}" if summary["machines"] else "no patient")
-    return f"{summary['id'][:12]}  {summary['created'][:10]}  {state:18}  {summary['file']}  {what}"
+    who = ", ".join(f"{p.last_name} {p.first_name}".strip() or p.path for p in summary.patients)
+    state = "DAMAGED" if summary.state == "damaged" else summary.state
+    what = who or (f"physics: {', '.join(summary.machines)}" if summary.machines else "no patient")
+    return f"{summary.id[:12]}  {summary.created[:10]}  {state:18}  {summary.file}  {what}"
 
 
-def hurt(summaries: list[dict]) -> list[dict]:
+def hurt(summaries: Iterable[ArchiveRecord]) -> list[ArchiveRecord]:
     """The archives stored damaged or not whole."""
-    return [s for s in summaries if s["damaged"] or index.not_whole(s)]
+    return [s for s in summaries if s.hurt()]
 
 
 @dataclass(frozen=True)
 class Ingested(Refreshed):
     """Archive files ingested: 4 when a file could not be ingested, else 9 when one is damaged or not whole."""
 
-    archives: tuple[dict, ...]
+    archives: tuple[Stored, ...]
     errors: tuple[dict, ...]  # {"file", "error"}
     lock_warnings: tuple[Problem, ...] = ()
 
     def to_json(self) -> dict[str, object]:
-        return {"archives": list(self.archives), "errors": list(self.errors)}
+        return {"archives": [a.to_json() for a in self.archives], "errors": list(self.errors)}
 
     def warnings(self) -> Iterable[str]:
         return [*map(str, self.lock_warnings), *super().warnings()]
 
     def lines(self) -> Iterable[Line]:
         for result in self.archives:
-            yield Line(("already stored  " if result["already"] else "") + line(result))
-            yield from (Line(f"    {problem}") for problem in result["problems"][:20])
-            if len(result["problems"]) > 20:
-                more = len(result["problems"]) - 20
-                yield Line(f"    ... {more} more problems: rtvault archive show {result['id'][:12]}")
-            yield from (Line(f"    NOT WHOLE: {text}") for text in index.not_whole(result))
+            record = result.record
+            yield Line(("already stored  " if result.already else "") + line(record))
+            yield from (Line(f"    {problem}") for problem in record.problems[:20])
+            if len(record.problems) > 20:
+                more = len(record.problems) - 20
+                yield Line(f"    ... {more} more problems: rtvault archive show {record.id[:12]}")
+            yield from (Line(f"    NOT WHOLE: {text}") for text in record.not_whole())
         yield from (err(f"rtvault: error: {error['error']}") for error in self.errors)
 
     def verdict(self) -> Verdict:
         if self.errors:
             return Verdict.failed(InputError(f"{len(self.errors)} of {len(self.errors) + len(self.archives)} "
                                              "file(s) could not be ingested"))
-        if partial := hurt(list(self.archives)):
+        if partial := hurt(a.record for a in self.archives):
             return Verdict.failed(PartialResult(f"{len(partial)} of {len(self.archives)} archive(s) stored but "
                                                 "damaged or incomplete: what could not be read is named above"))
         return OK
@@ -77,26 +78,26 @@ def ingest(config: Config, store: Store, paths: list[Path]) -> Ingested:
 class Swept(Refreshed):
     """Deleted patients archived and the inbox ingested: 9 when an archive is hurt or an inbox file was left."""
 
-    result: dict  # {"archived", "ingested", "problems"}: archives.sweep's
+    result: archives.Sweep
 
     def to_json(self) -> dict:
-        return self.result
+        return self.result.to_json()
 
     def warnings(self) -> Iterable[str]:
-        yield from (f"{w['file']}: {w['message']}" for w in self.result.get("warnings", []))
+        yield from (f"{w.file}: {w.message}" for w in self.result.warnings)
         yield from super().warnings()
 
     def lines(self) -> Iterable[Line]:
-        yield from (Line(f"archived {line(summary)}") for summary in self.result["archived"])
-        for summary in self.result["ingested"]:
-            yield Line(f"ingested {line(summary)}")
-            yield from (Line(f"    NOT WHOLE: {text}") for text in index.not_whole(summary))
-        yield from (err(f"  problem: {p['file']}: {p['message']}") for p in self.result["problems"])
-        yield Line(f"{len(self.result['archived'])} archived, {len(self.result['ingested'])} ingested")
+        yield from (Line(f"archived {line(stored.record)}") for stored in self.result.archived)
+        for stored in self.result.ingested:
+            yield Line(f"ingested {line(stored.record)}")
+            yield from (Line(f"    NOT WHOLE: {text}") for text in stored.record.not_whole())
+        yield from (err(f"  problem: {p.file}: {p.message}") for p in self.result.problems)
+        yield Line(f"{len(self.result.archived)} archived, {len(self.result.ingested)} ingested")
 
     def verdict(self) -> Verdict:
-        damaged, problems = hurt(self.result["ingested"]), self.result["problems"]
-        if not_archived := self.result.get("not_archived"):
+        damaged, problems = hurt(s.record for s in self.result.ingested), self.result.problems
+        if not_archived := self.result.not_archived:
             return Verdict.failed(PartialResult(
                 f"{len(not_archived)} patient(s) gone from Pinnacle could not be archived ({', '.join(not_archived)}): "
                 "the reason is named above; each stays in its last snapshot, which retention keeps; run the sweep "
@@ -132,9 +133,9 @@ class Exported(Report):
                                             f"{self.result['out']} (named above)"))
 
 
-def holding(store: Store, key: str | None) -> list[dict]:
+def holding(store: Store, key: str | None) -> list[ArchiveRecord]:
     """The archives of the store (newest last), only those holding the patient KEY names when given."""
-    return [r for r in records.summaries(store) if key is None or any(matches(p, key) for p in r["patients"])]
+    return [r for r in records.summaries(store) if key is None or any(matches(p, key) for p in r.patients)]
 
 
 def expired(store: Store, today: date, everything: bool = False) -> list[dict]:

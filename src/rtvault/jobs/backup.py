@@ -147,7 +147,7 @@ class _Run:
         started = time.monotonic()
         lock.ensure_held()
         archived, failed = archive_deleted(self.store, manifests)
-        self.summary.archived = [a["id"] for a in archived]
+        self.summary.archived = [a.record.id for a in archived]
         self.summary.not_archived = [problem.file for problem in failed]
         self.summary.warnings += failed
         self.summary.archive_s = round(time.monotonic() - started, 3)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
+from rtvault.archive.formats import ArchivedPatient
 from rtvault.errors import InputError, StoreError
 from rtvault.store import Store
 from rtvault.store.formats import Manifest, PatientEntry
@@ -24,13 +23,11 @@ class Version:
     entry: PatientEntry
 
 
-def matches(entry: PatientEntry | Mapping[str, Any], key: str) -> bool:
+def matches(entry: PatientEntry | ArchivedPatient, key: str) -> bool:
     """KEY is a patient path, a medical record number or a PatientID (of a snapshot's patient entry, or of an
     archive's patient)."""
     key = key.strip().strip("/")
-    if isinstance(entry, PatientEntry):
-        return key in (entry.path, entry.mrn or None, str(entry.patient_id))
-    return key in (entry["path"], entry.get("mrn") or None, str(entry.get("patient_id")))
+    return key in (entry.path, entry.mrn or None, str(entry.patient_id))
 
 
 def versions(store: Store, key: str, manifests: list[Manifest] | None = None) -> list[Version]:

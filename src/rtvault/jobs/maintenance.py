@@ -118,24 +118,26 @@ def referenced(store: Store, manifests: list[Manifest], report: CheckReport) -> 
 
 def archive_objects(store: Store) -> set[str]:
     """Objects that archives need: the members of gzip archives, stored for random access. Never pruned."""
-    return {m["hash"] for r in records.all_records(store) if r["compression"] != "none"
-            for m in r["members"] if m.get("hash")}
+    return {m.hash for r in records.all_records(store) if r.compression != "none" for m in r.members if m.hash}
 
 
 def _check_archives(store: Store, report: CheckReport, read_data: bool) -> None:
-    for record in records.all_records(store):
+    for archive_id in records.all_ids(store):
+        index_key = records.record_key(archive_id)
+        stored = records.document(store, index_key)  # as stored: its integrity hash covers these very fields
         try:
-            if not integrity.sealed(record):
-                report.without_integrity.append(records.record_key(record["id"]))
+            if not integrity.sealed(stored):
+                report.without_integrity.append(index_key)
         except ValueError as error:
-            report.problems.append(Problem(records.record_key(record["id"]), f"damaged archive index: {error}"))
-        key = records.tar_key(record["id"])
+            report.problems.append(Problem(index_key, f"damaged archive index: {error}"))
+        file = str(stored.get("file", ""))
+        key = records.tar_key(archive_id)
         if not store.backend.exists(key):
-            report.problems.append(Problem(key, f"missing: archive {record['file']} is gone"))
+            report.problems.append(Problem(key, f"missing: archive {file} is gone"))
         elif read_data:
             report.bytes_read += store.backend.size(key)
-            if not records.verify_tar(store, record["id"]):
-                report.problems.append(Problem(key, f"damaged: archive {record['file']} does not match its hash"))
+            if not records.verify_tar(store, archive_id):
+                report.problems.append(Problem(key, f"damaged: archive {file} does not match its hash"))
         report.archives += 1
 
 
