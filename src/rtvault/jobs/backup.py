@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,11 +25,20 @@ from rtvault.events import NoProgress, Progress
 from rtvault.jobs.archives import archive_deleted
 from rtvault.jobs.backup_report import AFTER, BackedUp, BackupSummary
 from rtvault.jobs.catalog import refresh_quietly
-from rtvault.jobs.source import FileStat, Listing, SourceListing, Unreadable, check_source, list_source
+from rtvault.jobs.source import Listing, SourceListing, Unreadable, check_source, list_source
 from rtvault.pinnacle.model import PatientRecord
 from rtvault.pinnacle.patient import read_patient
 from rtvault.store import Store
-from rtvault.store.formats import DirEntry, FileEntry, Manifest, OtherEntry, PatientEntry, Tree, UnreadableEntry
+from rtvault.store.formats import (
+    DirEntry,
+    FileEntry,
+    FileStat,
+    Manifest,
+    OtherEntry,
+    PatientEntry,
+    Tree,
+    UnreadableEntry,
+)
 from rtvault.store.locks import WriterLock
 from rtvault.store.objects import SMALL, data_key, store_small, store_stream, wants_shuffle
 from rtvault.store.repository import new_snapshot_id
@@ -178,8 +187,8 @@ class _Run:
                 continue
             self.summary.bytes_read += result.stat.size
             self.summary.bytes_added += result.new_bytes
-            files.append(FileEntry(**asdict(result.stat), hash=result.digest, inconsistent=bool(result.warning)))
-        dirs = [DirEntry(**asdict(d)) for d in listing.dirs]
+            files.append(FileEntry.stored(result.stat, result.digest, bool(result.warning)))
+        dirs = list(listing.dirs)
         unreadable += listing.unreadable
         recorded = self.carry_forward(key, unreadable, previous, files, dirs)
         if previous and tuple(files) == previous.tree.files and tuple(dirs) == previous.tree.dirs \
@@ -229,7 +238,7 @@ class _Run:
             return _Version(previous.digest, previous.tree, whole.error)
         self.summary.warnings.append(Problem(where, f"cannot list ({whole.error}): no earlier copy, recorded "
                                                     "as unreadable with no files"))
-        tree = Tree((), tuple(DirEntry(**asdict(d)) for d in listing.dirs),
+        tree = Tree((), tuple(listing.dirs),
                     (UnreadableEntry(".", "dir", whole.error, False),), PatientRecord(path=key) if key else None)
         return _Version(self.store.put_tree(tree), tree)
 

@@ -11,27 +11,7 @@ from pathlib import Path
 
 from rtvault.errors import Problem, SourceRefused
 from rtvault.pinnacle.discover import INSTITUTION_DIR, MOUNT_DIR, PATIENT_DIR
-
-
-@dataclass
-class FileStat:
-    name: str  # relative to the tree's base, `/`-separated
-    size: int
-    mtime_ns: int
-    ctime_ns: int
-    ino: int
-    mode: int
-
-    @classmethod
-    def of(cls, name: str, st: os.stat_result) -> FileStat:
-        return cls(name, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, stat.S_IMODE(st.st_mode))
-
-
-@dataclass
-class DirStat:
-    name: str
-    mode: int
-    mtime_ns: int
+from rtvault.store.formats import DirEntry, FileStat
 
 
 @dataclass
@@ -50,7 +30,7 @@ class Listing:
 
     base: Path
     files: list[FileStat] = field(default_factory=list)
-    dirs: list[DirStat] = field(default_factory=list)
+    dirs: list[DirEntry] = field(default_factory=list)
     unreadable: list[Unreadable] = field(default_factory=list)
 
     def unlistable(self) -> Unreadable | None:
@@ -125,11 +105,11 @@ def _walk(listing: Listing, top: Path, exclude: tuple[str, ...], source: SourceL
             rel_to_root = path.relative_to(source.root)
             if stat.S_ISDIR(st.st_mode):
                 if patients is not None and _is_patient(rel_to_root.parts):
-                    patient = Listing(path, dirs=[DirStat(".", stat.S_IMODE(st.st_mode), st.st_mtime_ns)])
+                    patient = Listing(path, dirs=[DirEntry(".", stat.S_IMODE(st.st_mode), st.st_mtime_ns)])
                     patients[rel_to_root.as_posix()] = patient
                     _walk(patient, path, exclude, source, None)
                 else:
-                    listing.dirs.append(DirStat(path.relative_to(listing.base).as_posix(),
+                    listing.dirs.append(DirEntry(path.relative_to(listing.base).as_posix(),
                                                 stat.S_IMODE(st.st_mode), st.st_mtime_ns))
                     stack.append(path)
             elif stat.S_ISREG(st.st_mode):

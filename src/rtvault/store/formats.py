@@ -9,6 +9,8 @@ A stored document that does not fit its type raises ValueError here; the store t
 
 from __future__ import annotations
 
+import os
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,17 +54,31 @@ def _warning(data: Any) -> Problem:
 
 
 @dataclass(frozen=True)
-class FileEntry:
-    """A file of a tree: its stat at backup time and the content object holding its bytes."""
+class FileStat:
+    """A file as the backup's listing saw it."""
 
     name: str  # relative to the tree's base, `/`-separated
     size: int
     mtime_ns: int
     ctime_ns: int
     ino: int
-    mode: int
+    mode: int  # permission bits
+
+    @classmethod
+    def of(cls, name: str, st: os.stat_result) -> FileStat:
+        return cls(name, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, stat.S_IMODE(st.st_mode))
+
+
+@dataclass(frozen=True)
+class FileEntry(FileStat):
+    """A file of a tree: its stat at backup time and the content object holding its bytes."""
+
     hash: str
     inconsistent: bool = False  # it kept changing while read: a later backup reads it again
+
+    @classmethod
+    def stored(cls, seen: FileStat, digest: str, inconsistent: bool = False) -> FileEntry:
+        return cls(seen.name, seen.size, seen.mtime_ns, seen.ctime_ns, seen.ino, seen.mode, digest, inconsistent)
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"name": self.name, "size": self.size, "mtime_ns": self.mtime_ns,
