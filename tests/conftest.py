@@ -1,30 +1,31 @@
-"""Shared test fixtures: the real Pinnacle sample tree (tests/fixtures, MIT, from ../shared/fixtures)."""
+"""Fixtures of every test: the real Pinnacle sample tree (tests/fixtures, MIT, from ../shared/fixtures) and one
+SeaweedFS S3 server for the session; and the fast tier's marking. The helpers are in the kit (tests/kit)."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "store"))
-from seaweed import seaweed  # noqa: F401 - one SeaweedFS server for the whole session (tests/store/seaweed.py)
+from kit.files import FIXTURES
+from kit.seaweed import SeaweedServer, start_server
 
-# tests/catalog/postgres.py (a PostgreSQL server of the tests' own), importable as `catalog_postgres` everywhere
-_spec = importlib.util.spec_from_file_location("catalog_postgres", Path(__file__).parent / "catalog" / "postgres.py")
-assert _spec and _spec.loader
-sys.modules["catalog_postgres"] = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(sys.modules["catalog_postgres"])
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_FIXTURES = REPO / "tests" / "fixtures" / "pinnacle"
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedServer]:
+    """One SeaweedFS S3 server for the session; tests share it, each in buckets of its own."""
+    server = start_server(tmp_path_factory.mktemp("seaweed"))
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture
 def pinnacle_sample() -> Path:
     """The real Pinnacle 16 sample tree (synthetic identity), copied into tests/fixtures."""
-    root = SHARED_FIXTURES / "pinnacle_io-01"
+    root = FIXTURES / "pinnacle" / "pinnacle_io-01"
     if not root.is_dir():
         pytest.skip("tests/fixtures/pinnacle is missing from this checkout")
     return root

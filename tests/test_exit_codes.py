@@ -4,13 +4,12 @@ catalog fault is a catalog fault (exit 10), never a damaged store (exit 8)."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from kit.cli import run_cli
+from kit.config import write_config
 from rtvault import errors
 from rtvault.cli import main
 from rtvault.errors import ExitCode
@@ -33,10 +32,8 @@ EXIT_CODES: list[tuple[errors.RtvaultError, int]] = [
 
 
 def _config(tmp_path: Path) -> Path:
-    config = tmp_path / "rtvault.toml"
-    config.write_text(f'[source.pinnacle]\nroot = "{tmp_path / "db"}"\n[stores.primary]\npath = "{tmp_path / "store"}"'
-                      f'\n[catalog]\nurl = "sqlite:///{tmp_path / "catalog.sqlite"}"\n', encoding="utf-8")
-    return config
+    return write_config(tmp_path / "rtvault.toml", root=tmp_path / "db", stores={"primary": tmp_path / "store"},
+                        catalog={"url": f"sqlite:///{tmp_path / 'catalog.sqlite'}"})
 
 
 @pytest.mark.parametrize(("error", "code"), EXIT_CODES, ids=lambda v: type(v).__name__ if isinstance(v, Exception)
@@ -60,9 +57,6 @@ def test_every_exit_code_is_in_the_table() -> None:
 def test_a_damaged_catalog_is_exit_10(tmp_path: Path) -> None:
     config = _config(tmp_path)
     (tmp_path / "catalog.sqlite").write_bytes(b"this is not a SQLite database, it was overwritten\n" * 100)
-    env = {key: value for key, value in os.environ.items() if key != "RTVAULT_CONFIG"}
     for args in (["search", "--last-name", "martin"], ["catalog", "sync"], ["user", "list"]):
-        done = subprocess.run([sys.executable, "-m", "rtvault", "--config", str(config), *args], capture_output=True,
-                              text=True, timeout=60, env=env)
-        assert done.returncode == ExitCode.CATALOG, (args, done.stderr)
+        done = run_cli(*args, config=config, expect=ExitCode.CATALOG, timeout=60)
         assert "catalog" in done.stderr and "is unusable" in done.stderr and "Traceback" not in done.stderr

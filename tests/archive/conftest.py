@@ -1,135 +1,16 @@
-"""Shared fixtures of the archive tests: one small generated Pinnacle database per session (copied for each test),
-a configuration with an inbox and an initialised store beside it, the real `rtvault` command in subprocesses,
-and builders of Pinnacle-format archives made the way Pinnacle and old backup scripts made them: with GNU `tar`
-(the filtered `Institution` first, then `Institution_<I>/Mount_0/Patient_<P>/...`) and with Python's tarfile.
-"""
+"""Fixtures of the archive tests: one small generated Pinnacle database per session (copied for a test that changes
+it), a configuration with an inbox and an initialised store beside it (kit.archive.make_vault)."""
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
-import os
-import re
 import shutil
-import stat
-import subprocess
-import sys
-import tarfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from rtvault.config import Config, load
+from kit.archive import PATIENTS, SEED, fingerprint, make_vault
+from kit.vault import Vault
 from rtvault.demo import generate_database
-from rtvault.jobs.backup import BackupSummary, run_backup
-from rtvault.pinnacle.grammar import PObject, parse_bytes
-from rtvault.store import Store
-
-PATIENTS = 4
-SEED = 1
-REPO = Path(__file__).resolve().parents[2]
-SHARED_SAMPLE = REPO / "tests" / "fixtures" / "pinnacle" / "pinnacle_io-01"
-GNU_TAR = shutil.which("tar")
-
-# The test modules import these helpers as `archive_kit`: every conftest.py is a module named "conftest", and
-# another directory's conftest may be the one under that name when a test module is imported.
-sys.modules["archive_kit"] = sys.modules[__name__]
-
-
-# --- running rtvault -------------------------------------------------------------------------------------------
-
-def run_cli(*args: str, expect: int | None = 0, cwd: Path | None = None,
-            timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """`rtvault ARGS` in a real subprocess; checks the exit code and that no traceback leaked out."""
-    env = {key: value for key, value in os.environ.items() if key != "RTVAULT_CONFIG"}
-    done = subprocess.run([sys.executable, "-m", "rtvault", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=cwd, env={**env, "COLUMNS": "200"})
-    assert "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
-    assert "internal error" not in done.stderr, done.stderr
-    if expect is not None:
-        command = " ".join(args)
-        assert done.returncode == expect, f"rtvault {command}: exit {done.returncode}\n{done.stdout}\n{done.stderr}"
-    return done
-
-
-def first_json(text: str) -> dict:
-    """The first JSON document printed (a failing command may print an error document after it)."""
-    return json.JSONDecoder().raw_decode(text.lstrip())[0]
-
-
-@dataclass
-class Vault:
-    """A source database, a configuration (with an archive inbox) and an initialised store, in one tmp_path."""
-
-    base: Path
-    root: Path
-    store_path: Path
-    config_path: Path
-    inbox: Path
-
-    @property
-    def config(self) -> Config:
-        return load(self.config_path)
-
-    @property
-    def store(self) -> Store:
-        return Store.open(self.store_path)
-
-    def backup(self, **options: object) -> BackupSummary:
-        return run_backup(self.config, self.store, **options)  # type: ignore[arg-type]
-
-    def cli(self, *args: str, expect: int | None = 0) -> subprocess.CompletedProcess[str]:
-        return run_cli("--config", str(self.config_path), *args, expect=expect)
-
-    def cli_json(self, *args: str, expect: int | None = 0) -> dict:
-        return first_json(self.cli(*args, "--json", expect=expect).stdout)
-
-    def ingest(self, *paths: Path, expect: int | None = 0) -> dict:
-        """`rtvault archive ingest PATHS --json`: {"archives": [...], "errors": [...]}."""
-        return self.cli_json("archive", "ingest", *map(str, paths), expect=expect)
-
-    def ingest_one(self, path: Path) -> dict:
-        found = self.ingest(path)["archives"]
-        assert len(found) == 1, found
-        return found[0]
-
-    def show(self, archive_id: str) -> dict:
-        return self.cli_json("archive", "show", archive_id)
-
-    def archives(self, *args: str) -> list[dict]:
-        return self.cli_json("archive", "list", *args)["archives"]
-
-    def tar_path(self, archive_id: str) -> Path:
-        return self.store_path / "archives" / "tars" / archive_id[:2] / archive_id
-
-    def store_bytes(self) -> int:
-        return sum(p.stat().st_size for p in self.store_path.rglob("*") if p.is_file() and "locks" not in p.parts)
-
-    def patient_paths(self) -> list[str]:
-        return patient_paths(self.root)
-
-
-def write_config(vault: Vault, *, retention: dict[str, int] | None = None, max_shrink: float = 0.5) -> None:
-    lines = ["[source.pinnacle]", f"root = {json.dumps(str(vault.root))}", "",
-             "[stores.primary]", f"path = {json.dumps(str(vault.store_path))}", "",
-             "[backup]", f"max_shrink = {max_shrink}", "",
-             "[archive]", f"inbox = {json.dumps(str(vault.inbox))}", ""]
-    if retention is not None:
-        lines += ["[retention]", *(f"{key} = {value}" for key, value in retention.items()), ""]
-    vault.config_path.write_text("\n".join(lines), encoding="utf-8")
-
-
-def _fingerprint(root: Path) -> list[tuple[str, int, int, int, str]]:
-    found = []
-    for current, _dirs, names in os.walk(root):
-        for name in [*_dirs, *names]:
-            path = Path(current, name)
-            st = path.lstat()
-            digest = hashlib.sha256(path.read_bytes()).hexdigest() if stat.S_ISREG(st.st_mode) else ""
-            found.append((path.relative_to(root).as_posix(), st.st_mode, st.st_mtime_ns, st.st_size, digest))
-    return sorted(found)
 
 
 @pytest.fixture(scope="session")
@@ -138,24 +19,15 @@ def generated_db(tmp_path_factory: pytest.TempPathFactory):
     it; at the end of the session it must be exactly as generated."""
     out = tmp_path_factory.mktemp("archive-db") / "db"
     generate_database(out, patients=PATIENTS, seed=SEED, image_mb=0.2)
-    before = _fingerprint(out)
+    before = fingerprint(out)
     yield out
-    assert _fingerprint(out) == before, "a test changed the shared database: it must use `own_vault`"
-
-
-def _make_vault(directory: Path, root: Path) -> Vault:
-    directory.mkdir(parents=True, exist_ok=True)
-    made = Vault(directory, root, directory / "store", directory / "rtvault.toml", directory / "inbox")
-    made.inbox.mkdir()
-    write_config(made)
-    Store.init(made.store_path)
-    return made
+    assert fingerprint(out) == before, "a test changed the shared database: it must use `own_vault`"
 
 
 @pytest.fixture
 def vault(generated_db: Path, tmp_path: Path) -> Vault:
     """The shared database (to read only: back up, tar), with this test's own configuration, inbox and store."""
-    return _make_vault(tmp_path, generated_db)
+    return make_vault(tmp_path, generated_db)
 
 
 @pytest.fixture
@@ -163,151 +35,4 @@ def own_vault(generated_db: Path, tmp_path: Path) -> Vault:
     """A private copy of the database (mtimes kept) that the test may change, with its configuration and store."""
     root = tmp_path / "db"
     shutil.copytree(generated_db, root, symlinks=True)
-    return _make_vault(tmp_path, root)
-
-
-# --- the database as a user sees it ------------------------------------------------------------------------------
-
-def patient_paths(root: Path) -> list[str]:
-    return sorted(p.relative_to(root).as_posix() for p in root.glob("Institution_*/Mount_*/Patient_*") if p.is_dir())
-
-
-def files_of(root: Path) -> dict[str, tuple[bytes, int, int]]:
-    """Every regular file under root (relative `/` path): bytes, mtime in whole seconds, permission bits."""
-    found = {}
-    for current, _dirs, names in os.walk(root):
-        for name in names:
-            path = Path(current, name)
-            st = path.lstat()
-            if stat.S_ISREG(st.st_mode):
-                found[path.relative_to(root).as_posix()] = (path.read_bytes(), int(st.st_mtime), st.st_mode & 0o7777)
-    return found
-
-
-def dirs_of(root: Path) -> dict[str, tuple[int, int]]:
-    """Every directory under root, root included as ".": (mtime in whole seconds, permission bits)."""
-    found = {}
-    for current, _dirs, _names in os.walk(root):
-        st = os.lstat(current)
-        found[Path(current).relative_to(root).as_posix()] = (int(st.st_mtime), st.st_mode & 0o7777)
-    return found
-
-
-def entries_of(root: Path) -> dict[str, tuple[str, int]]:
-    """Every entry under root, never following a link: (kind, size). For before/after comparisons."""
-    found: dict[str, tuple[str, int]] = {}
-    if not root.exists():
-        return found
-    for current, dirs, names in os.walk(root):
-        for name in dirs + names:
-            path = Path(current, name)
-            st = os.lstat(path)
-            kind = ("dir" if stat.S_ISDIR(st.st_mode) else "file" if stat.S_ISREG(st.st_mode) else
-                    "symlink" if stat.S_ISLNK(st.st_mode) else "other")
-            found[path.relative_to(root).as_posix()] = (kind, st.st_size if kind == "file" else 0)
-    return found
-
-
-def assert_only_files_and_dirs(root: Path) -> None:
-    """No symlink, device, fifo or socket anywhere under root, and no file with several hard links."""
-    for current, dirs, names in os.walk(root):
-        for name in dirs + names:
-            st = os.lstat(Path(current, name))
-            assert stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode), f"{Path(current, name)}: {st.st_mode:o}"
-            if stat.S_ISREG(st.st_mode):
-                assert st.st_nlink == 1, f"{Path(current, name)} has {st.st_nlink} hard links"
-
-
-def _field(data: bytes, key: str) -> str:
-    found = re.search(rb"^" + key.encode() + rb' = "?([^";\n]*)"?;', data, re.MULTILINE)
-    return found.group(1).decode("latin-1") if found else ""
-
-
-def identity_of(patient_dir: Path) -> dict[str, object]:
-    """Who a patient is, read by hand from its Patient file (Latin-1, `Key = value;`)."""
-    data = (patient_dir / "Patient").read_bytes()
-    birth = re.split(r"[ /-]", _field(data, "DateOfBirth"))
-    return {"patient_id": int(_field(data, "PatientID")), "last_name": _field(data, "LastName"),
-            "first_name": _field(data, "FirstName"), "mrn": _field(data, "MedicalRecordNumber"),
-            "birth_date": "-".join(birth) if len(birth) == 3 else None}
-
-
-def parse_institution(data: bytes) -> PObject:
-    return parse_bytes(data, "Institution").root
-
-
-def listed_paths(institution: bytes) -> list[str]:
-    """The PatientPath of every PatientLite of an Institution file."""
-    lites = parse_institution(institution).child("PatientLiteList")
-    return [str(item.get("PatientPath")) for item in (lites.items_list() if lites else []) if isinstance(item, PObject)]
-
-
-_LITE = re.compile(rb"  PatientLite =\{\n.*?\n  \};\n", re.DOTALL)
-
-
-def filtered_header(institution: bytes, keep: list[str]) -> bytes:
-    """The Institution file as Pinnacle puts it at the head of an archive: only the archived patients listed."""
-    def pick(match: re.Match[bytes]) -> bytes:
-        path = re.search(rb'PatientPath = "([^"]*)"', match.group(0))
-        return match.group(0) if path and path.group(1).decode("latin-1") in keep else b""
-    return _LITE.sub(pick, institution)
-
-
-# --- building archives -------------------------------------------------------------------------------------------
-
-def gnu_tar(*args: str | Path) -> None:
-    if GNU_TAR is None:
-        pytest.skip("GNU tar is not installed")
-    subprocess.run([GNU_TAR, *map(str, args)], check=True, capture_output=True)
-
-
-def pinnacle_tar(db: Path, out: Path, patients: list[str], *, gz: bool = False, fmt: str = "gnu",
-                 header: bool = True, filtered: bool = True, prefix: str = "") -> Path:
-    """A Pinnacle-format archive of `patients` (relative paths) made with GNU tar: the Institution file first
-    (filtered to those patients unless told otherwise), then the patients' directories, optionally under a
-    folder `prefix` (as when a whole NewPatients/ tree was tarred)."""
-    stage = out.parent / f"stage-{out.name}"
-    shutil.rmtree(stage, ignore_errors=True)
-    top = stage / prefix if prefix else stage
-    top.mkdir(parents=True)
-    names: list[str] = []
-    if header:
-        source = db / patients[0].split("/")[0] / "Institution"
-        institution = source.read_bytes()
-        (top / "Institution").write_bytes(filtered_header(institution, patients) if filtered else institution)
-        shutil.copystat(source, top / "Institution")  # same bytes in, same archive out: damage lands alike
-        names.append(f"{prefix}/Institution" if prefix else "Institution")
-    for path in patients:
-        shutil.copytree(db / path, top / path, symlinks=True)
-        for parent in (top / path).parents:  # directory mtimes as in the database
-            if parent == top:
-                break
-            shutil.copystat(db / parent.relative_to(top), parent)
-        names.append(f"{prefix}/{path}" if prefix else path)
-    gnu_tar(f"--format={fmt}", "--sort=name", "-czf" if gz else "-cf", out, "-C", stage, *names)
-    shutil.rmtree(stage)
-    return out
-
-
-def old_tar(db: Path, out: Path, patient: str, *, gz: bool = True) -> Path:
-    """A very old archive: a bare `Patient_<P>/` and no Institution header."""
-    parent = db / patient.rsplit("/", 1)[0]
-    gnu_tar("--sort=name", "-czf" if gz else "-cf", out, "-C", parent, patient.rsplit("/", 1)[1])
-    return out
-
-
-def add_member(tar: tarfile.TarFile, name: str, data: bytes = b"", *, kind: bytes = tarfile.REGTYPE,
-               link: str = "", mode: int = 0o644, mtime: int = 1_600_000_000) -> None:
-    """Add a member by hand, whatever its name, type or link (tarfile does not check them when writing)."""
-    info = tarfile.TarInfo(name)
-    info.type, info.linkname, info.mode, info.mtime = kind, link, mode, mtime
-    info.size = len(data) if kind == tarfile.REGTYPE else 0
-    if kind in (tarfile.CHRTYPE, tarfile.BLKTYPE):
-        info.devmajor, info.devminor = 1, 3
-    tar.addfile(info, io.BytesIO(data) if kind == tarfile.REGTYPE else None)
-
-
-def members_of(archive: Path) -> list[tarfile.TarInfo]:
-    """The members of an intact archive as Python's tarfile reads them (offsets in the uncompressed stream)."""
-    with tarfile.open(archive) as tar:
-        return tar.getmembers()
+    return make_vault(tmp_path, root)

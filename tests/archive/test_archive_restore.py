@@ -12,22 +12,21 @@ from pathlib import Path
 
 import pytest
 import zstandard
-from archive_kit import (
-    Vault,
+
+from kit import store as storekit
+from kit.archive import (
     dirs_of,
     entries_of,
-    files_of,
-    first_json,
     gnu_tar,
     identity_of,
     listed_paths,
     members_of,
     parse_institution,
     pinnacle_tar,
-    run_cli,
 )
-
-import storekit
+from kit.cli import first_json, run_cli
+from kit.files import regular_files
+from kit.vault import Vault
 from rtvault.jobs.archives import restore_from_archive
 from rtvault.store.objects import data_key
 
@@ -65,9 +64,9 @@ def test_restore_from_archive_is_byte_identical_with_a_filtered_institution(
     summary = vault.cli_json("restore", "--patient", wanted, "--to", str(destination), "--from-archive")
     assert summary["patients"] == [wanted]
     assert archive["id"] in summary["snapshot"]
-    assert files_of(destination / wanted) == files_of(vault.root / wanted)
+    assert regular_files(destination / wanted) == regular_files(vault.root / wanted)
     assert dirs_of(destination / wanted) == dirs_of(vault.root / wanted)
-    assert summary["files"] == len(files_of(vault.root / wanted)) + 1  # and the Institution file
+    assert summary["files"] == len(regular_files(vault.root / wanted)) + 1  # and the Institution file
 
     # nothing else written: the patient at its path, and the Institution file Pinnacle needs to import it
     assert sorted(entries_of(destination)) == sorted(
@@ -88,7 +87,7 @@ def test_restore_by_mrn_patient_id_or_path(vault: Vault, tmp_path: Path) -> None
         value = wanted if key == "path" else str(identity_of(vault.root / wanted)[key])
         out = tmp_path / f"by-{key}"
         vault.cli("restore", "--patient", value, "--to", str(out), "--from-archive")
-        assert files_of(out / wanted) == files_of(vault.root / wanted), key
+        assert regular_files(out / wanted) == regular_files(vault.root / wanted), key
         assert sorted(p.name for p in (out / wanted).parent.iterdir()) == [wanted.rsplit("/", 1)[1]], key
 
 
@@ -98,12 +97,12 @@ def _two_versions(vault: Vault, tmp_path: Path) -> tuple[str, Path, Path, dict, 
     for path in (vault.root / wanted).rglob("*"):
         os.utime(path, (1_550_000_000, 1_550_000_000), follow_symlinks=False)  # last touched in 2019
     old_tar = pinnacle_tar(vault.root, tmp_path / "2019.tar", [wanted])
-    before = files_of(vault.root / wanted)
+    before = regular_files(vault.root / wanted)
     trial = vault.root / wanted / "Plan_0" / "plan.Trial"
     trial.write_bytes(trial.read_bytes() + b"// replanned\n")
     os.utime(trial, (1_640_000_000, 1_640_000_000))
     new_tar = pinnacle_tar(vault.root, tmp_path / "2021.tar", [wanted])
-    after = files_of(vault.root / wanted)
+    after = regular_files(vault.root / wanted)
     assert before != after
     return wanted, old_tar, new_tar, before, after
 
@@ -113,9 +112,9 @@ def test_restore_from_an_explicit_archive(own_vault: Vault, tmp_path: Path) -> N
     wanted, old_tar, new_tar, before, after = _two_versions(vault, tmp_path)
     old, new = vault.ingest_one(old_tar), vault.ingest_one(new_tar)
     vault.cli("restore", "--patient", wanted, "--to", str(tmp_path / "older"), "--from-archive", old["id"][:10])
-    assert files_of(tmp_path / "older" / wanted) == before
+    assert regular_files(tmp_path / "older" / wanted) == before
     vault.cli("restore", "--patient", wanted, "--to", str(tmp_path / "newer"), "--from-archive", new["id"])
-    assert files_of(tmp_path / "newer" / wanted) == after
+    assert regular_files(tmp_path / "newer" / wanted) == after
 
     other = vault.patient_paths()[1]
     done = vault.cli("restore", "--patient", other, "--to", str(tmp_path / "x"), "--from-archive", old["id"], expect=8)
@@ -130,7 +129,7 @@ def test_restore_without_an_id_takes_the_newest_version(own_vault: Vault, tmp_pa
     time.sleep(1.1)  # archives are dated to the second
     vault.ingest_one(old_tar)  # the old DVD found in a cupboard afterwards
     vault.cli("restore", "--patient", wanted, "--to", str(tmp_path / "out"), "--from-archive")
-    assert files_of(tmp_path / "out" / wanted) == after
+    assert regular_files(tmp_path / "out" / wanted) == after
 
 
 def test_no_overwrite_without_force(vault: Vault, tmp_path: Path) -> None:
@@ -149,7 +148,7 @@ def test_no_overwrite_without_force(vault: Vault, tmp_path: Path) -> None:
     assert patient_file.read_bytes() == b"edited since the restore\n"
 
     vault.cli("restore", "--patient", wanted, "--to", str(destination), "--from-archive", "--force")
-    assert files_of(destination / wanted) == files_of(vault.root / wanted)
+    assert regular_files(destination / wanted) == regular_files(vault.root / wanted)
 
 
 class _Counting:
@@ -178,7 +177,7 @@ def test_one_patient_from_a_plain_tar_reads_only_its_members(vault: Vault, tmp_p
     paths = vault.patient_paths()
     archive_file = pinnacle_tar(vault.root, tmp_path / "all.tar", paths)
     archive = vault.ingest_one(archive_file)
-    sizes = {p: sum(len(data) for data, _m, _p in files_of(vault.root / p).values()) for p in paths}
+    sizes = {p: sum(len(data) for data, _m, _p in regular_files(vault.root / p).values()) for p in paths}
     wanted = min(paths, key=sizes.__getitem__)
     header = next(m.size for m in members_of(archive_file) if m.name == "Institution")
 
@@ -193,7 +192,7 @@ def test_one_patient_from_a_plain_tar_reads_only_its_members(vault: Vault, tmp_p
 
     monkeypatch.setattr(store.backend, "open", counting_open)
     summary = restore_from_archive(store, wanted, tmp_path / "out", archive_id=archive["id"])
-    assert files_of(tmp_path / "out" / wanted) == files_of(vault.root / wanted)
+    assert regular_files(tmp_path / "out" / wanted) == regular_files(vault.root / wanted)
     assert summary.bytes == sizes[wanted] + (tmp_path / "out" / "Institution").stat().st_size
 
     total = archive_file.stat().st_size
@@ -223,7 +222,7 @@ def test_export_from_a_snapshot_gives_a_pinnacle_tar(vault: Vault, tmp_path: Pat
     assert members_of(out)[0].name == "Institution"
 
     _extract(out, tmp_path / "x")
-    assert files_of(tmp_path / "x" / wanted) == without_transient(files_of(vault.root / wanted))
+    assert regular_files(tmp_path / "x" / wanted) == without_transient(regular_files(vault.root / wanted))
     assert listed_paths((tmp_path / "x" / "Institution").read_bytes()) == [wanted]
     found = _inspect(tmp_path / "x")
     assert [p["path"] for p in found] == [wanted]
@@ -246,7 +245,7 @@ def test_export_from_an_archive_gives_a_pinnacle_tar(vault: Vault, tmp_path: Pat
               "--out", str(out))
     assert members_of(out)[0].name == "Institution"
     _extract(out, tmp_path / "x")
-    assert files_of(tmp_path / "x" / wanted) == files_of(vault.root / wanted)
+    assert regular_files(tmp_path / "x" / wanted) == regular_files(vault.root / wanted)
     assert sorted(os.listdir(tmp_path / "x" / wanted.rsplit("/", 1)[0])) == [wanted.rsplit("/", 1)[1]]
     found = _inspect(tmp_path / "x")
     assert [p["path"] for p in found] == [wanted]

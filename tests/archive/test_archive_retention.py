@@ -13,7 +13,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-from archive_kit import Vault, members_of, pinnacle_tar
+
+from kit.archive import members_of, pinnacle_tar
+from kit.vault import Vault
 
 ADULT_BIRTH = re.compile(rb'^DateOfBirth = "[^"]*";', re.MULTILINE)
 

@@ -13,7 +13,10 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from archive_kit import Vault, files_of, identity_of, members_of, pinnacle_tar
+
+from kit.archive import identity_of, members_of, pinnacle_tar
+from kit.files import regular_files
+from kit.vault import Vault
 
 UNVERIFIED = "unverified (archive checksum failed)"
 
@@ -54,21 +57,21 @@ def test_a_gzip_checksum_failure_leaves_every_member_unverified_not_lost(vault: 
         expected = identity_of(vault.root / path)
         assert {key: patient[key] for key in expected} == expected  # the Patient file is read, though unverified
         assert patient["lost"] == [] and patient["missing"] == [] and patient["complete"] is False
-        assert sorted(patient["unverified"]) == sorted(f"{path}/{name}" for name in files_of(vault.root / path))
+        assert sorted(patient["unverified"]) == sorted(f"{path}/{name}" for name in regular_files(vault.root / path))
     assert "Traceback" not in done.stderr
 
     # without --unverified: nothing at all is written, not even the Institution file, and every file is named
     out = tmp_path / "out"
     refused = vault.cli("restore", "--patient", paths[1], "--to", str(out), "--from-archive", found["id"], expect=9)
     assert not out.exists() or not any(p.is_file() for p in out.rglob("*"))
-    for name in files_of(vault.root / paths[1]):
+    for name in regular_files(vault.root / paths[1]):
         assert f"NOT RESTORED: {paths[1]}/{name}: {UNVERIFIED}, not written without --unverified" in refused.stderr
     assert "nothing was written" in refused.stderr
 
     # with --unverified: written, each named as such; 19 of 20 byte-identical, the damaged one is the one named
     written = vault.cli("restore", "--patient", paths[1], "--to", str(out), "--from-archive", found["id"],
                         "--unverified")
-    source, restored = files_of(vault.root / paths[1]), files_of(out / paths[1])
+    source, restored = regular_files(vault.root / paths[1]), regular_files(out / paths[1])
     assert restored.keys() == source.keys() and (out / "Institution").is_file()
     differ = [name for name in source if restored[name] != source[name]]
     assert differ == [victim.removeprefix(paths[1] + "/")]
@@ -118,7 +121,7 @@ def test_a_truncated_archive_names_every_announced_file_that_is_missing(vault: V
     done = vault.cli("restore", "--patient", first, "--to", str(out), "--from-archive", found["id"], expect=9)
     for name in [cut_in.name, *patient["missing"]]:
         assert f"NOT RESTORED: {name.split(' (')[0]}" in done.stderr, (name, done.stderr)
-    restored, source = files_of(out / first), files_of(vault.root / first)
+    restored, source = regular_files(out / first), regular_files(vault.root / first)
     assert restored.items() < source.items()
 
 
@@ -170,7 +173,7 @@ def test_a_truncated_tar_gz_keeps_everything_gzip_recovers(vault: Vault, tmp_pat
             if all(m.offset_data + m.size <= recovered for m in members if m.name.startswith(path + "/")):
                 out = tmp_path / f"out-{number}-{path.rsplit('_', 1)[1]}"
                 vault.cli("restore", "--patient", path, "--to", str(out), "--from-archive", found["id"])
-                assert files_of(out / path) == files_of(vault.root / path)
+                assert regular_files(out / path) == regular_files(vault.root / path)
 
 
 def test_statuses_never_claim_more_than_the_archive_proves(vault: Vault, tmp_path: Path) -> None:

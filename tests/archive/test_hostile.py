@@ -13,18 +13,18 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from archive_kit import (
-    Vault,
+
+from kit.archive import (
     add_member,
     assert_only_files_and_dirs,
     entries_of,
-    files_of,
     filtered_header,
     gnu_tar,
     members_of,
     pinnacle_tar,
 )
-
+from kit.files import regular_files
+from kit.vault import Vault
 from rtvault.jobs.archives import restore_from_archive
 
 # --- damaged archives --------------------------------------------------------------------------------------------
@@ -61,14 +61,14 @@ class Damage:
         """The files restored, and those named as not restored."""
         destination = self.tmp / f"restored-{len(list(self.tmp.glob('restored-*')))}"
         summary = restore_from_archive(self.vault.store, path, destination, archive_id=shown["id"])
-        return files_of(destination / path), summary.incomplete
+        return regular_files(destination / path), summary.incomplete
 
     def check_salvage(self, shown: dict) -> dict[str, dict]:
         """The invariants of a salvaged archive; returns its patients by path."""
         patients = {p["path"]: p for p in shown["patients"]}
         assert set(patients) <= set(self.paths)
         for path, patient in patients.items():
-            source = files_of(self.vault.root / path)
+            source = regular_files(self.vault.root / path)
             restored, incomplete = self.restore(shown, path)
             assert restored.items() <= source.items(), f"{path}: a restored file differs from the original"
             if patient["complete"]:
@@ -189,9 +189,9 @@ def test_broken_member_header_mid_archive(plain: Damage) -> None:
     assert sorted(patients) == plain.paths  # the scan resynchronised after the broken header
     for path in (first, third):
         assert patients[path]["complete"] is True
-        assert plain.restore(shown, path)[0] == files_of(plain.vault.root / path)
+        assert plain.restore(shown, path)[0] == regular_files(plain.vault.root / path)
     restored, _skipped = plain.restore(shown, second)
-    source = files_of(plain.vault.root / second)
+    source = regular_files(plain.vault.root / second)
     assert restored.items() <= source.items()
     assert sorted(source.keys() - restored.keys()) == [broken.name.removeprefix(second + "/")]
 
@@ -222,15 +222,15 @@ def test_damaged_archives_through_the_cli(damage: Damage) -> None:
 
     out = damage.tmp / "out"
     damage.vault.cli("restore", "--patient", first, "--to", str(out / "a"), "--from-archive", shown["id"])
-    assert files_of(out / "a" / first) == files_of(damage.vault.root / first)
+    assert regular_files(out / "a" / first) == regular_files(damage.vault.root / first)
     done = damage.vault.cli("restore", "--patient", broken["path"], "--to", str(out / "b"), "--from-archive",
                             shown["id"], expect=9)  # a partial result, every file not written named
     lost = broken["lost"][0]
     assert f"NOT RESTORED: {lost}: lost" in done.stderr
     assert all(name in done.stderr for name in broken["missing"]), (broken["missing"], done.stderr)
     assert not (out / "b" / lost).exists()
-    source = files_of(damage.vault.root / broken["path"])
-    assert files_of(out / "b" / broken["path"]).items() <= source.items()
+    source = regular_files(damage.vault.root / broken["path"])
+    assert regular_files(out / "b" / broken["path"]).items() <= source.items()
     text = damage.vault.cli("archive", "show", shown["id"]).stdout
     assert "INCOMPLETE" in text and "DAMAGED" in damage.vault.cli("archive", "list").stdout
 
@@ -328,7 +328,7 @@ def test_hostile_members_are_reported_and_never_created(vault: Vault, tmp_path: 
     assert _outside(tmp_path, destination, exported, extracted) == before
     for where in (destination, extracted):
         assert_only_files_and_dirs(where)
-        assert files_of(where / patient).items() >= files_of(vault.root / patient).items()
+        assert regular_files(where / patient).items() >= regular_files(vault.root / patient).items()
         names = set(os.listdir(where / patient))
         assert names.isdisjoint({"passwd", "up", "hard", "hard-up", "null", "disk", "fifo", "huge"}), names
     assert not (tmp_path / "through-link").exists() and not (tmp_path / "abs-escape").exists()
@@ -357,7 +357,7 @@ def test_absurd_base256_size_is_reported(vault: Vault, tmp_path: Path) -> None:
     destination = tmp_path / "out"
     done = vault.cli("restore", "--patient", patient, "--to", str(destination), "--from-archive", expect=9)
     assert f"NOT RESTORED: {patient}/petabytes: lost" in done.stderr
-    assert files_of(destination / patient) == files_of(vault.root / patient)
+    assert regular_files(destination / patient) == regular_files(vault.root / patient)
     assert_only_files_and_dirs(destination)
 
 

@@ -14,20 +14,19 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from archive_kit import (
+
+from kit.archive import (
     SHARED_SAMPLE,
-    Vault,
-    files_of,
     filtered_header,
-    first_json,
     identity_of,
     listed_paths,
     members_of,
     old_tar,
     pinnacle_tar,
-    run_cli,
 )
-
+from kit.cli import first_json, run_cli
+from kit.files import regular_files
+from kit.vault import Vault
 from rtvault.jobs.archives import restore_from_archive
 
 SUMMARY_KEYS = {"id", "file", "patients", "damaged", "problems"}
@@ -48,7 +47,7 @@ def assert_restores(vault: Vault, archive_id: str, key: str, source: Path, tmp: 
     """The patient KEY of the archive, restored in-process, is byte-identical (modes, mtimes) to `source`."""
     destination = tmp / f"restored-{archive_id[:8]}-{base.replace('/', '_')}"
     restore_from_archive(vault.store, key, destination, archive_id=archive_id)
-    assert files_of(destination / base) == files_of(source)
+    assert regular_files(destination / base) == regular_files(source)
 
 
 @pytest.mark.parametrize("gz", [False, True], ids=["tar", "tar.gz"])
@@ -74,14 +73,14 @@ def test_single_and_multi_patient_archives_are_indexed_by_patient(vault: Vault, 
         for patient, path in zip(found["patients"], wanted, strict=True):
             assert_identity(patient, vault, path)
             assert patient["complete"] is True and patient["lost"] == []
-            assert patient["files"] == len(files_of(vault.root / path))
+            assert patient["files"] == len(regular_files(vault.root / path))
         # kept byte for byte in the store, where any tar reads it
         assert vault.tar_path(found["id"]).read_bytes() == archive.read_bytes()
 
     # a user restores the second patient of the multi-patient archive by its MRN
     mrn = str(identity_of(vault.root / paths[2])["mrn"])
     vault.cli("restore", "--patient", mrn, "--to", str(tmp_path / "out"), "--from-archive", by_file[multi.name]["id"])
-    assert files_of(tmp_path / "out" / paths[2]) == files_of(vault.root / paths[2])
+    assert regular_files(tmp_path / "out" / paths[2]) == regular_files(vault.root / paths[2])
     assert listed_paths((tmp_path / "out" / "Institution").read_bytes()) == [paths[2]]
 
 
@@ -134,8 +133,8 @@ def test_tar_formats_gnu_ustar_pax_v7_and_python(own_vault: Vault, tmp_path: Pat
         assert_identity(found["patients"][0], vault, path)
         assert found["patients"][0]["complete"] is True, label
         assert_restores(vault, found["id"], path, vault.root / path, tmp_path, f"{label}/{path}".split("/", 1)[1])
-    assert LONG_NAME in files_of(tmp_path / f"restored-{by_file['pax.tar']['id'][:8]}-{long_patient.replace('/', '_')}"
-                                 / long_patient)
+    restored = tmp_path / f"restored-{by_file['pax.tar']['id'][:8]}-{long_patient.replace('/', '_')}"
+    assert LONG_NAME in regular_files(restored / long_patient)
 
 
 def test_very_old_archive_without_institution_header(vault: Vault, tmp_path: Path) -> None:
@@ -150,7 +149,7 @@ def test_very_old_archive_without_institution_header(vault: Vault, tmp_path: Pat
     assert found["patients"][0]["complete"] is True
 
     vault.cli("restore", "--patient", str(identity["mrn"]), "--to", str(tmp_path / "out"), "--from-archive")
-    assert files_of(tmp_path / "out" / bare) == files_of(vault.root / path)
+    assert regular_files(tmp_path / "out" / bare) == regular_files(vault.root / path)
     assert (tmp_path / "out" / "Institution").is_file()
     assert len(listed_paths((tmp_path / "out" / "Institution").read_bytes())) == 1
 
@@ -165,7 +164,7 @@ def test_folder_prefix_inside_the_tar(vault: Vault, tmp_path: Path, prefix: str)
     for patient, path in zip(found["patients"], paths[:2], strict=True):
         assert_identity(patient, vault, path)
     vault.cli("restore", "--patient", paths[1], "--to", str(tmp_path / "out"), "--from-archive")
-    assert files_of(tmp_path / "out" / paths[1]) == files_of(vault.root / paths[1])
+    assert regular_files(tmp_path / "out" / paths[1]) == regular_files(vault.root / paths[1])
     assert not (tmp_path / "out" / prefix.split("/")[0]).exists()
 
 

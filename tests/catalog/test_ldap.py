@@ -6,8 +6,9 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
-from ldap_server import PEOPLE, SLAPD, USER_DN, Directory, free_port, running_slapd
 
+from kit.files import free_port
+from kit.ldap import PEOPLE, SLAPD, USER_DN, Directory, running_slapd
 from rtvault.catalog import open_catalog
 from rtvault.catalog.users import (
     add_user,

@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from catalog_kit import DIALECTS, Builder, new_url
 
+from kit.catalog import DIALECTS, Builder, new_url
 from rtvault.catalog import Catalog, open_catalog
 from rtvault.catalog.search import Criteria, search
 from rtvault.errors import InputError

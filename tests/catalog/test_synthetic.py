@@ -4,15 +4,14 @@ with real patients, and named like a French population (many surnames, accents, 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
-import catalog_kit
 import pytest
 
+from kit.catalog import Builder
+from kit.cli import run_cli
+from kit.config import write_config
 from rtvault.catalog import Catalog, open_catalog
 from rtvault.catalog import fold as folding
 from rtvault.catalog.indexer import refresh_status
@@ -97,11 +96,11 @@ def test_a_second_fill_adds_other_patients(filled: tuple[Catalog, dict]) -> None
 
 
 def test_real_patients_are_never_mixed_silently(catalog: Catalog) -> None:
-    kit = catalog_kit.Builder(catalog)
-    kit.snapshot("20261101T020000Z-abcdef", "2026-11-01T02:00:00Z", [
+    builder = Builder(catalog)
+    builder.snapshot("20261101T020000Z-abcdef", "2026-11-01T02:00:00Z", [
         {"path": "Institution_1/Mount_0/Patient_7", "patient_id": 7, "mrn": "2019000007", "last_name": "LEFÈVRE",
          "first_name": "Anaïs", "last_modified": "2026-10-30T10:00:00Z"}])
-    kit.finish()
+    builder.finish()
     with pytest.raises(InputError, match="real patients"):
         fill(catalog, 10, seed=1)
     assert catalog.one("SELECT COUNT(*) FROM patients")[0] == 1
@@ -121,13 +120,9 @@ def test_names_look_like_a_french_population(filled: tuple[Catalog, dict]) -> No
 
 
 def test_fill_command(tmp_path: Path) -> None:
-    (tmp_path / "rtvault.toml").write_text('[source.pinnacle]\nroot = "pinnacle"\n[stores.primary]\npath = "store"\n'
-                                           '[catalog]\nurl = "sqlite:///catalog.sqlite"\n', encoding="utf-8")
-    env = {key: value for key, value in os.environ.items() if key != "RTVAULT_CONFIG"}
-    done = subprocess.run([sys.executable, "-m", "rtvault", "catalog", "fill", "--patients", "50", "--seed", "3",
-                           "--json"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
+    write_config(tmp_path / "rtvault.toml", root="pinnacle", stores={"primary": "store"},
+                 catalog={"url": "sqlite:///catalog.sqlite"})
+    done = run_cli("catalog", "fill", "--patients", "50", "--seed", "3", "--json", cwd=tmp_path, timeout=60)
     assert json.loads(done.stdout)["patients"] == 50
-    found = subprocess.run([sys.executable, "-m", "rtvault", "search", "--status", "archived", "--json"],
-                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    found = run_cli("search", "--status", "archived", "--json", cwd=tmp_path, timeout=60)
     assert json.loads(found.stdout)["total"] > 20

@@ -4,17 +4,14 @@ catalog forget what that store holds."""
 from __future__ import annotations
 
 import shutil
-from typing import TYPE_CHECKING
 
 import pytest
 
+from kit.copies import Copies
 from rtvault.catalog.search import Criteria, search
 from rtvault.configured import open_catalog_for
 from rtvault.errors import StoreError
 from rtvault.jobs.catalog import rebuild_all, refresh
-
-if TYPE_CHECKING:
-    from conftest import Copies  # tests/copies/conftest.py, for the annotations only
 
 
 def _stores_of_each_patient(copies: Copies) -> dict[str, set[str]]:

@@ -6,18 +6,15 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
-from typing import Any
 
 import pytest
-from restoring import restore_everything
 
-import storekit
+from kit import store as storekit
+from kit.copies import Copies, restore_everything
 from rtvault.copies.repair import repair
 from rtvault.copies.verify import load_state, store_keys, verify
 from rtvault.jobs.maintenance import check_store
 from rtvault.store.objects import data_key
-
-Copies = Any  # tests/copies/conftest.py: the primary with backups, the secondary
 
 
 def damage(copies: Copies, rng: random.Random) -> set[tuple[str, str]]:

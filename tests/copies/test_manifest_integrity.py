@@ -7,15 +7,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
+from kit.copies import Copies
 from rtvault.copies.repair import repair
 from rtvault.copies.verify import Budget, load_state, store_keys, verify
 from rtvault.jobs.maintenance import check_store
 from rtvault.store import integrity
 from rtvault.store.repository import snapshot_key
-
-Copies = Any  # tests/copies/conftest.py: the primary with backups, the secondary
 
 
 def _edit(path: Path, change: Callable[[dict], None]) -> None:

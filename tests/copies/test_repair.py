@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import json
 import shutil
-from typing import Any
 
-import storekit
+from kit import store as storekit
+from kit.copies import Copies
+from kit.files import file_bytes
 from rtvault.copies.repair import repair
 from rtvault.copies.verify import load_state, store_keys, verify
 from rtvault.jobs.maintenance import check_store
 from rtvault.store.locks import WriterLock
-
-Copies = Any  # tests/copies/conftest.py: the primary with backups, the secondary
 
 
 def _first(copies: Copies, prefix: str) -> str:
@@ -49,10 +48,10 @@ def test_a_damaged_manifest_and_archive_checksums_come_back(replicated: Copies) 
 
 def test_nothing_to_repair_changes_nothing(replicated: Copies) -> None:
     verify(replicated.primary, all=True)
-    before = replicated.files_of(replicated.primary_path)
+    before = file_bytes(replicated.primary_path)
     report = repair(replicated.config, "primary")
     assert report.repaired == report.unrepairable == [] and report.healthy
-    assert replicated.files_of(replicated.primary_path) == before
+    assert file_bytes(replicated.primary_path) == before
 
 
 def test_damage_on_every_store_is_reported_not_repaired(replicated: Copies) -> None:

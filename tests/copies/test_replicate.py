@@ -7,15 +7,13 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-import storekit
+from kit import store as storekit
+from kit.copies import Copies
+from kit.files import file_bytes
 from rtvault.copies.replicate import copies_key, replicate
 from rtvault.jobs.maintenance import check_store
 from rtvault.store.objects import data_key
-
-if TYPE_CHECKING:
-    from conftest import Copies  # tests/copies/conftest.py, for the annotations only
 
 
 def keys(path: Path, folder: str) -> set[str]:
@@ -24,7 +22,7 @@ def keys(path: Path, folder: str) -> set[str]:
 
 def restore_all(copies: Copies, store: str, to: Path) -> dict[str, bytes]:
     copies.cli("restore", "--all", "--store", store, "--to", str(to))
-    return copies.files_of(to)
+    return file_bytes(to)
 
 
 def test_replicate_makes_a_complete_copy_that_restores_every_patient(copies: Copies, tmp_path: Path):
@@ -49,7 +47,7 @@ def test_replicate_makes_a_complete_copy_that_restores_every_patient(copies: Cop
     gone = next(p.path for p in archived if p.path not in copies.patient_paths())
     copies.cli("restore", "--patient", gone, "--from-archive", "--store", "secondary", "--to",
                str(tmp_path / "archived"))
-    assert copies.files_of(tmp_path / "archived" / gone)
+    assert file_bytes(tmp_path / "archived" / gone)
 
     again = copies.cli_json("replicate")["pairs"][0]
     assert (again["objects_copied"], again["trees_copied"], again["bytes_copied"], again["complete"]) == (0, 0, 0, True)

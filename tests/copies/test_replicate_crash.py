@@ -9,16 +9,13 @@ import signal
 import subprocess
 import sys
 import time
-from typing import TYPE_CHECKING
 
 import pytest
 
+from kit.copies import Copies
 from rtvault.copies.replicate import replicate
 from rtvault.jobs.maintenance import check_store
 from rtvault.store import Store
-
-if TYPE_CHECKING:
-    from conftest import Copies  # tests/copies/conftest.py, for the annotations only
 
 KILLS = 20
 

@@ -5,7 +5,6 @@ only store left, and `rtvault replicate` to S3 killed with SIGKILL at random poi
 
 from __future__ import annotations
 
-import json
 import random
 import shutil
 import signal
@@ -14,16 +13,13 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
-from restoring import restore_everything
 
-import storekit
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "store"))
-from seaweed import SeaweedServer
-
+from kit import store as storekit
+from kit.config import write_config
+from kit.copies import Copies, restore_everything
+from kit.seaweed import SeaweedServer
 from rtvault.config import load
 from rtvault.configured import init_store, open_store
 from rtvault.copies.replicate import replicate
@@ -31,9 +27,6 @@ from rtvault.copies.verify import store_keys
 from rtvault.jobs.maintenance import check_store
 from rtvault.store import Store
 from rtvault.store.objects import data_key
-
-if TYPE_CHECKING:
-    from conftest import Copies  # tests/copies/conftest.py, for the annotations only
 
 KILLS = 20
 KILLS_PER_TARGET = 4
@@ -60,12 +53,9 @@ class Offsite:
         """The configuration with the S3 store under `prefix` of the bucket (a fresh prefix is a fresh store)."""
         self.prefix = prefix
         c = self.copies
-        c.config_path.write_text(
-            f"[source.pinnacle]\nroot = {json.dumps(str(c.root))}\n\n"
-            f"[stores.primary]\npath = {json.dumps(str(c.primary_path))}\n\n"
-            f"{self.server.store_toml('offsite', self.bucket, prefix, retry_seconds=2, copy_of='primary')}\n"
-            f"[catalog]\nurl = {json.dumps('sqlite:///' + str(c.config_path.parent / 'catalog.sqlite'))}\n",
-            encoding="utf-8")
+        offsite = self.server.store_settings(self.bucket, prefix, retry_seconds=2, copy_of="primary")
+        write_config(c.config_path, root=c.root, stores={"primary": c.primary_path, "offsite": offsite},
+                     catalog={"url": f"sqlite:///{c.config_path.parent / 'catalog.sqlite'}"})
 
     def object_key(self, key: str) -> str:
         return f"{self.prefix}/{key}"

@@ -6,14 +6,11 @@ from __future__ import annotations
 import json
 import shutil
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
-import storekit
+from kit import store as storekit
+from kit.copies import Copies
 from rtvault.copies.status import store_status
 from rtvault.store.objects import data_key
-
-if TYPE_CHECKING:
-    from conftest import Copies  # tests/copies/conftest.py, for the annotations only
 
 
 def stores(report: dict) -> dict[str, dict]:

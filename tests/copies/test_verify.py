@@ -9,11 +9,11 @@ import shutil
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 
-import storekit
+from kit import store as storekit
+from kit.copies import Copies
 from rtvault.copies.verify import (
     STATE_KEY,
     Budget,
@@ -28,8 +28,6 @@ from rtvault.store.backend import DirectoryBackend
 from rtvault.store.locks import WriterLock
 from rtvault.store.objects import data_key
 from rtvault.utc import iso
-
-Copies = Any  # tests/copies/conftest.py: the primary with backups, the secondary
 
 DAY = datetime(2026, 3, 2, 3, 0, tzinfo=UTC)
 

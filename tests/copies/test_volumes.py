@@ -8,19 +8,16 @@ from __future__ import annotations
 import hashlib
 import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
 
+from kit.copies import Copies
 from rtvault.archive import records
 from rtvault.archive.ingest import ingest_file
 from rtvault.catalog.patients import patient_detail
 from rtvault.configured import open_catalog_for
 from rtvault.jobs.archives import export
 from rtvault.jobs.catalog import refresh
-
-if TYPE_CHECKING:
-    from conftest import Copies  # tests/copies/conftest.py, for the annotations only
 
 LABEL = "usb-a"
 

@@ -8,55 +8,26 @@ the archives -> bit rot in a stored archive found by `check --read-data`.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
-import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from kit.cli import Operator
+from kit.config import KEEP_LAST, write_config
+from kit.files import regular_files
 from rtvault.pinnacle.grammar import PObject, parse_bytes
 
 TAR = shutil.which("tar")
-RETENTION = {"keep_last": 1, "keep_hourly": 0, "keep_daily": 0, "keep_weekly": 0, "keep_monthly": 0, "keep_yearly": 0}
-
-
-class Operator:
-    """Runs `rtvault` in a working directory and checks that no output holds a traceback."""
-
-    def __init__(self, cwd: Path) -> None:
-        self.cwd = cwd
-
-    def run(self, *args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
-        env = {key: value for key, value in os.environ.items() if key != "RTVAULT_CONFIG"}
-        done = subprocess.run([sys.executable, "-m", "rtvault", *args], cwd=self.cwd, env=env,
-                              capture_output=True, text=True, timeout=120)
-        assert "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
-        assert done.returncode == expect, f"rtvault {' '.join(args)}: exit {done.returncode}\n{done.stderr}"
-        return done
-
-    def json(self, *args: str, expect: int = 0) -> dict:
-        return json.loads(self.run(*args, "--json", expect=expect).stdout)
 
 
 def tar(*args: str | Path, cwd: Path) -> str:
     if TAR is None:
         pytest.skip("GNU tar is not installed")
     return subprocess.run([TAR, *map(str, args)], cwd=cwd, check=True, capture_output=True, text=True).stdout
-
-
-def files_of(root: Path) -> dict[str, tuple[bytes, int, int]]:
-    """Every regular file: bytes, mtime in whole seconds (what tar keeps), permission bits."""
-    found = {}
-    for path in root.rglob("*"):
-        st = path.lstat()
-        if stat.S_ISREG(st.st_mode):
-            found[path.relative_to(root).as_posix()] = (path.read_bytes(), int(st.st_mtime), st.st_mode & 0o7777)
-    return found
 
 
 def modes_of_dirs(root: Path) -> dict[str, int]:
@@ -82,9 +53,7 @@ def lite_paths(institution: bytes) -> list[str]:
 def setup_site(cwd: Path, operator: Operator, seed: int) -> list[str]:
     """A 4-patient database, a configuration keeping one snapshot, an initialised store; the patient paths."""
     operator.json("demo", "generate", "--out", "db", "--patients", "4", "--seed", str(seed), "--image-mb", "0.2")
-    lines = ['[source.pinnacle]', 'root = "db"', "", "[stores.primary]", 'path = "store"', "", "[retention]",
-             *(f"{key} = {value}" for key, value in RETENTION.items())]
-    (cwd / "rtvault.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_config(cwd / "rtvault.toml", root="db", stores={"primary": "store"}, retention=KEEP_LAST)
     operator.run("init")
     return sorted(p.relative_to(cwd / "db").as_posix() for p in (cwd / "db").glob("Institution_*/Mount_*/Patient_*"))
 
@@ -121,7 +90,7 @@ def test_the_archiving_user_story(tmp_path: Path) -> None:
     header = (tmp_path / "extracted" / "Institution").read_bytes()
     assert lite_paths(header) == [victim]
     assert parse_bytes(header, "Institution").root.get("IsPatientBackup") == 1
-    assert files_of(tmp_path / "extracted" / victim) == files_of(tmp_path / "before" / victim)
+    assert regular_files(tmp_path / "extracted" / victim) == regular_files(tmp_path / "before" / victim)
     assert modes_of_dirs(tmp_path / "extracted" / victim) == modes_of_dirs(tmp_path / "before" / victim)
     assert sorted(os.listdir(tmp_path / "extracted")) == ["Institution", victim.split("/")[0]]
 
@@ -148,10 +117,10 @@ def test_the_archiving_user_story(tmp_path: Path) -> None:
     assert stored.is_file()
     assert operator.json("check", "--read-data")["healthy"] is True
     operator.run("restore", "--patient", victim, "--to", "from-archive", "--from-archive")
-    assert files_of(tmp_path / "from-archive" / victim) == files_of(tmp_path / "before" / victim)
+    assert regular_files(tmp_path / "from-archive" / victim) == regular_files(tmp_path / "before" / victim)
     operator.run("restore", "--patient", str(identity(tmp_path / "db" / legacy_patient)["mrn"]), "--to", "legacy",
                  "--from-archive", legacy["id"][:8])
-    assert files_of(tmp_path / "legacy" / legacy_patient) == files_of(tmp_path / "before" / legacy_patient)
+    assert regular_files(tmp_path / "legacy" / legacy_patient) == regular_files(tmp_path / "before" / legacy_patient)
 
     # bit rot in a stored archive: `check --read-data` finds it (exit 7), plain `check` only sees files present
     os.chmod(stored, 0o644)

@@ -15,8 +15,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from faults import Site, fill, make_site, small_disk
 
+from kit.config import KEEP_LAST, add_tables
+from kit.faults import Site, fill, make_site, small_disk
+from kit.files import kept_bytes
 from rtvault.errors import ExitCode
 
 # `rtvault ARGS` killed (SIGKILL) the moment it starts its first archive, i.e. right after the snapshot is saved
@@ -26,22 +28,14 @@ rtvault.jobs.archives.archive_patient_version = lambda *args, **kwargs: os.kill(
 sys.argv[0] = "rtvault"
 runpy.run_module("rtvault", run_name="__main__")
 """
-KEEP_ONE = "\n[retention]\nkeep_last = 1\nkeep_hourly = 0\nkeep_daily = 0\nkeep_weekly = 0\nkeep_monthly = 0\n" \
-           "keep_yearly = 0\n"
-
-
-def files_of(root: Path) -> dict[str, bytes]:
-    """Every file a backup keeps (Pinnacle's transient files are not backed up) with its bytes."""
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
-            and not p.name.startswith(".auto.plan") and not p.name.endswith((".ErrorLog", ".Transcript", "~"))}
 
 
 def delete_a_patient(site: Site) -> tuple[str, dict[str, bytes]]:
     """One patient deleted in Pinnacle after a first backup: its path and its files as they were."""
-    site.config.write_text(site.config.read_text() + KEEP_ONE)
+    add_tables(site.config, retention=KEEP_LAST)
     site.run("backup")
     victim = site.patients()[1]
-    before = files_of(victim)
+    before = kept_bytes(victim)
     shutil.rmtree(victim)
     return victim.relative_to(site.db).as_posix(), before
 
@@ -55,7 +49,7 @@ def last_copy_survives_retention(site: Site, victim: str, before: dict[str, byte
     site.json("prune")
     assert site.json("check", "--read-data")["healthy"] is True
     site.run("restore", "--patient", victim, "--snapshot", old, "--to", str(site.root / "from-snapshot"))
-    assert files_of(site.root / "from-snapshot" / victim) == before
+    assert kept_bytes(site.root / "from-snapshot" / victim) == before
 
 
 def archived_then_released(site: Site, victim: str, before: dict[str, bytes], archive_id: str) -> None:
@@ -68,9 +62,9 @@ def archived_then_released(site: Site, victim: str, before: dict[str, bytes], ar
     assert hashlib.sha256(stored.read_bytes()).hexdigest() == archive_id
     (site.root / "tar").mkdir()
     subprocess.run(["tar", "-xzf", str(stored), "-C", str(site.root / "tar")], check=True)
-    assert files_of(site.root / "tar" / victim) == before
+    assert kept_bytes(site.root / "tar" / victim) == before
     site.run("restore", "--patient", victim, "--to", str(site.root / "from-archive"), "--from-archive")
-    assert files_of(site.root / "from-archive" / victim) == before
+    assert kept_bytes(site.root / "from-archive" / victim) == before
     assert site.json("check", "--read-data")["healthy"] is True
 
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from faults import Site, make_site
 
+from kit import postgres
+from kit.faults import Site, make_site
 from rtvault.catalog import audit, open_catalog
 from rtvault.errors import ExitCode
 
@@ -21,10 +20,7 @@ from rtvault.errors import ExitCode
 def app_owned_postgres() -> Iterator[str]:
     """A PostgreSQL catalog as a site runs it: a database owned by rtvault's own (non-superuser) role, migrated by
     it, holding one audit row; its URL."""
-    postgres = sys.modules["catalog_postgres"]  # tests/conftest.py loads it
-    if reason := postgres.missing():
-        pytest.skip(reason)
-    server = postgres.start()
+    server = postgres.start_or_skip()
     try:
         server.admin("CREATE ROLE rtvault LOGIN")
         server.admin(f"CREATE DATABASE rtvault_catalog OWNER rtvault {postgres.DATABASE_OPTIONS}")
@@ -152,8 +148,7 @@ def test_restore_at_a_far_or_unreadable_date_is_an_input_error_never_a_bug(tmp_p
     site.run("backup")
     monkeypatch.setenv("TZ", zone)
     patient = site.patients()[0].relative_to(site.db).as_posix()
-    done = subprocess.run([sys.executable, "-m", "rtvault", "--config", str(site.config), "restore", "--patient",
-                           patient, "--to", str(tmp_path / "out"), "--at", at], capture_output=True, text=True)
+    done = site.run("restore", "--patient", patient, "--to", str(tmp_path / "out"), "--at", at, expect=None)
     assert done.returncode in expected, done.stderr
 
 

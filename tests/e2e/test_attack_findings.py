@@ -11,9 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from faults import Site, backed_up_site, can_drop_read_capabilities, make_site
 
-import storekit
+from kit import store as storekit
+from kit.cli import run_cli
+from kit.config import add_tables
+from kit.faults import Site, backed_up_site, can_drop_read_capabilities, make_site
 from rtvault.errors import ExitCode
 
 
@@ -182,9 +184,8 @@ def test_a_destination_in_the_way_of_a_restore_is_an_input_error(site: Site, tmp
 def test_an_empty_restore_destination_is_refused(site: Site, tmp_path: Path) -> None:
     cwd = tmp_path / "cwd"
     cwd.mkdir()
-    command = [sys.executable, "-m", "rtvault", "--config", str(site.config), "restore", "--patient",
-               rel(site, site.patients()[0]), "--to", ""]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=cwd, timeout=120)
+    done = run_cli("restore", "--patient", rel(site, site.patients()[0]), "--to", "", config=site.config, expect=None,
+                   cwd=cwd)
     assert list(cwd.iterdir()) == [], "restored into the current directory"
     assert done.returncode in (2, ExitCode.INPUT), done.stdout + done.stderr
 
@@ -232,8 +233,7 @@ def test_a_deleted_patient_whose_archive_failed_is_never_lost_to_forget_and_prun
         assert "could not be archived" in failed.stderr, failed.stderr
     finally:
         archives.chmod(0o755)
-    with site.config.open("a", encoding="utf-8") as config:
-        config.write("\n[retention]\nkeep_last = 1\n")
+    add_tables(site.config, retention={"keep_last": 1})
     site.run("forget")
     site.run("prune")
     site.run("backup")
@@ -271,8 +271,7 @@ def test_an_unlistable_folder_among_the_root_files_keeps_its_earlier_copy(site: 
     finally:
         physics.chmod(0o755)
     other = manifest(site, summary["snapshot"])["other"]
-    with site.config.open("a", encoding="utf-8") as config:
-        config.write("\n[retention]\nkeep_last = 1\n")
+    add_tables(site.config, retention={"keep_last": 1})
     site.run("forget")
     site.run("prune")
     site.run("restore", "--all", "--to", str(tmp_path / "back"))

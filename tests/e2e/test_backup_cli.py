@@ -7,39 +7,18 @@ patient -> restore everything, compared with the live database.
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from kit.cli import Operator
+from kit.config import write_config
+
 SUMMARY_KEYS = {"snapshot", "patients", "files_new", "files_changed", "files_unchanged", "bytes_read", "bytes_added",
                 "duration_s", "warnings"}
 TRANSIENT_SUFFIXES = (".ErrorLog", ".Transcript", "~")
-
-
-class Operator:
-    """Runs `rtvault` in a working directory and keeps every output, to check none holds a traceback."""
-
-    def __init__(self, cwd: Path) -> None:
-        self.cwd = cwd
-        self.outputs: list[str] = []
-
-    def run(self, *args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
-        env = {key: value for key, value in os.environ.items() if key != "RTVAULT_CONFIG"}
-        done = subprocess.run([sys.executable, "-m", "rtvault", *args], cwd=self.cwd, env=env,
-                              capture_output=True, text=True, timeout=120)
-        self.outputs.append(done.stdout + done.stderr)
-        assert "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
-        assert done.returncode == expect, f"rtvault {' '.join(args)}: exit {done.returncode}\n{done.stderr}"
-        return done
-
-    def json(self, *args: str, expect: int = 0) -> dict:
-        return json.loads(self.run(*args, "--json", expect=expect).stdout)
 
 
 def files_of(root: Path) -> dict[str, tuple[bytes, int, int]]:
@@ -148,8 +127,7 @@ def test_the_backup_user_story(operator: Operator, tmp_path: Path) -> None:
 
 
 def test_user_errors_are_one_line_with_their_exit_code(operator: Operator, tmp_path: Path) -> None:
-    (tmp_path / "rtvault.toml").write_text('[source.pinnacle]\nroot = "db"\n[stores.primary]\npath = "store"\n',
-                                           encoding="utf-8")
+    write_config(tmp_path / "rtvault.toml", root="db", stores={"primary": "store"})
     missing = operator.run("backup", expect=8)  # no store yet
     assert "rtvault init" in missing.stderr
     operator.run("init")

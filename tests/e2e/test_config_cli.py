@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
 import pytest
 
+from kit.cli import run_cli
+
 
 def rtvault(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    clean = {key: value for key, value in os.environ.items() if key != "RTVAULT_CONFIG"}
-    return subprocess.run(
-        [sys.executable, "-m", "rtvault", *args],
-        cwd=cwd,
-        env={**clean, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    """`rtvault ARGS` in `cwd` (with `env` on top of a clean environment); the caller checks the exit code."""
+    return run_cli(*args, expect=None, cwd=cwd, env=env, timeout=60)
 
 
 def no_traceback(result: subprocess.CompletedProcess[str]) -> bool:
@@ -140,7 +133,5 @@ def test_catalog_fill_refuses_a_store_named_synthetic_as_a_configuration_error(t
     config = tmp_path / "rtvault.toml"
     config.write_text(f'[stores.synthetic]\npath = "{tmp_path / "s"}"\n\n[catalog]\n'
                       f'url = "sqlite:///{tmp_path / "c.sqlite"}"\n', encoding="utf-8")
-    done = subprocess.run([sys.executable, "-m", "rtvault", "--config", str(config), "catalog", "fill",
-                           "--patients", "10"], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 3, done.stderr
+    done = run_cli("catalog", "fill", "--patients", "10", config=config, expect=3, timeout=60)
     assert "stores.synthetic: that store name is reserved" in done.stderr and "internal error" not in done.stderr

@@ -6,59 +6,41 @@ least two verified copies; every patient restored from the S3 store alone; the c
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "store"))
-from seaweed import SeaweedServer
-
-import storekit
+from kit import store as storekit
+from kit.cli import run_cli
+from kit.config import write_config
+from kit.files import kept_bytes
+from kit.seaweed import SeaweedServer
 from rtvault.catalog import open_catalog
 from rtvault.catalog.patients import patient_detail
 
-TRANSIENT = (".ErrorLog", ".Transcript", "~")
 STORES = ["primary", "secondary", "offsite"]
 
 
 def rtvault(config: Path | None, *args: str, expect: int | None = 0) -> subprocess.CompletedProcess[str]:
     """`rtvault ARGS` in a subprocess, as typed at a shell; checks the exit code and that no traceback leaked."""
-    prefix = ["--config", str(config)] if config else []
-    done = subprocess.run([sys.executable, "-m", "rtvault", *prefix, *args], capture_output=True, text=True,
-                          timeout=180, env={**os.environ, "COLUMNS": "200"})
-    assert "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
-    if expect is not None:
-        assert done.returncode == expect, f"exit {done.returncode}:\n{done.stdout}\n{done.stderr}"
-    return done
+    return run_cli(*args, config=config, expect=expect, timeout=180)  # an S3 store is slower than a disk
 
 
 def as_json(config: Path, *args: str, expect: int = 0) -> dict:
     return json.loads(rtvault(config, *args, "--json", expect=expect).stdout)
 
 
-def files_under(root: Path) -> dict[str, bytes]:
-    """Every file a backup keeps (Pinnacle's autosaves, logs and editor backups are never backed up)."""
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and not p.name.startswith(".auto.plan") and not p.name.endswith(TRANSIENT)}
-
-
-def write_config(site: Path, server: SeaweedServer) -> Path:
+def write_site_config(site: Path, server: SeaweedServer) -> Path:
     """The configuration a new user writes: two directory stores, an encrypted S3 store, daily verification."""
     passphrase = site / "offsite.passphrase"
     passphrase.write_text("correct horse battery staple offsite\n", encoding="utf-8")
     passphrase.chmod(0o600)
-    offsite = server.store_toml("offsite", server.new_bucket(), "clinic", copy_of="primary")
-    config = site / "rtvault.toml"
-    config.write_text(
-        f"[source.pinnacle]\nroot = {json.dumps(str(site / 'pinnacle'))}\n\n"
-        f"[stores.primary]\npath = {json.dumps(str(site / 'nas1'))}\n\n"
-        f"[stores.secondary]\npath = {json.dumps(str(site / 'nas2'))}\ncopy_of = \"primary\"\n\n"
-        f"{offsite}encrypt = true\npassphrase_file = {json.dumps(str(passphrase))}\n\n"
-        f"[catalog]\nurl = {json.dumps('sqlite:///' + str(site / 'catalog.sqlite'))}\n\n"
-        "[verify]\ncycle_days = 30\n", encoding="utf-8")
-    return config
+    offsite = {**server.store_settings(server.new_bucket(), "clinic", copy_of="primary"), "encrypt": True,
+               "passphrase_file": passphrase}
+    return write_config(site / "rtvault.toml", root=site / "pinnacle",
+                        stores={"primary": site / "nas1", "secondary": {"path": site / "nas2", "copy_of": "primary"},
+                                "offsite": offsite},
+                        catalog={"url": f"sqlite:///{site / 'catalog.sqlite'}"}, verify={"cycle_days": 30})
 
 
 def damage_the_primary(primary: Path) -> tuple[str, str]:
@@ -75,7 +57,7 @@ def test_every_byte_twice_story(tmp_path: Path, seaweed: SeaweedServer) -> None:
     site.mkdir()
     rtvault(None, "demo", "generate", "--out", str(site / "pinnacle"), "--patients", "6", "--seed", "7",
             "--image-mb", "0.2")
-    config = write_config(site, seaweed)
+    config = write_site_config(site, seaweed)
     assert [s["created"] for s in as_json(config, "init")["stores"]] == [True, True, True]
 
     rtvault(config, "backup")
@@ -121,10 +103,10 @@ def test_every_byte_twice_story(tmp_path: Path, seaweed: SeaweedServer) -> None:
     # the S3 store alone: every patient of the latest snapshot, and the archived one from its archive
     restored = tmp_path / "from-offsite"
     rtvault(config, "restore", "--all", "--store", "offsite", "--to", str(restored / "all"))
-    assert files_under(restored / "all") == files_under(site / "pinnacle")
+    assert kept_bytes(restored / "all") == kept_bytes(site / "pinnacle")
     rtvault(config, "restore", "--patient", archived[0], "--from-archive", "--store", "offsite",
             "--to", str(restored / "archived"))
-    assert files_under(restored / "archived" / archived[0]) == files_under(day0 / archived[0])
+    assert kept_bytes(restored / "archived" / archived[0]) == kept_bytes(day0 / archived[0])
 
     rtvault(config, "catalog", "sync")
     everyone = [p for status_ in ("active", "archived")

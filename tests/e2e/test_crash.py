@@ -12,16 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from kit.cli import run_cli
+from kit.config import KEEP_LAST, write_config
+
 KILLS = 30
 
 
 def rtvault(config: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([sys.executable, "-m", "rtvault", "--config", str(config), *args],
-                          capture_output=True, text=True, timeout=300)
-    assert "Traceback" not in proc.stdout + proc.stderr
-    if check:
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc
+    return run_cli(*args, config=config, expect=0 if check else None, timeout=300)
 
 
 def kill_at(config: Path, delay: float, *args: str) -> int:
@@ -42,12 +40,9 @@ def change_a_big_file(db: Path, rng: random.Random) -> None:
 @pytest.fixture
 def setup(tmp_path: Path) -> tuple[Path, Path]:
     db = tmp_path / "db"
-    subprocess.run([sys.executable, "-m", "rtvault", "demo", "generate", "--out", str(db), "--patients", "4",
-                    "--seed", "11", "--image-mb", "0.5"], check=True, capture_output=True)
-    config = tmp_path / "rtvault.toml"
-    config.write_text(f'[source.pinnacle]\nroot = "{db}"\n[stores.primary]\npath = "{tmp_path / "store"}"\n'
-                      "[retention]\nkeep_last = 1\nkeep_hourly = 0\nkeep_daily = 0\nkeep_weekly = 0\n"
-                      "keep_monthly = 0\nkeep_yearly = 0\n")
+    run_cli("demo", "generate", "--out", db, "--patients", "4", "--seed", "11", "--image-mb", "0.5")
+    config = write_config(tmp_path / "rtvault.toml", root=db, stores={"primary": tmp_path / "store"},
+                          retention=KEEP_LAST)
     rtvault(config, "init")
     return db, config
 

@@ -9,8 +9,8 @@ import os
 from pathlib import Path
 
 import pytest
-from faults import Site, fill, make_site, remount, small_disk
 
+from kit.faults import Site, fill, make_site, remount, small_disk
 from rtvault.errors import ExitCode
 
 LOCK = Path("locks") / "writer.json"
@@ -94,7 +94,7 @@ def test_a_read_only_store_refuses_every_writer_with_what_to_do(tmp_path: Path) 
 
 
 def test_an_unreadable_store_file_is_a_store_error_not_a_bug(tmp_path: Path) -> None:
-    from faults import can_drop_read_capabilities
+    from kit.faults import can_drop_read_capabilities
 
     if reason := can_drop_read_capabilities():
         pytest.skip(reason)

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from kit.config import write_config
+from kit.files import set_last_name
 from rtvault.catalog import open_catalog
 from rtvault.catalog.audit import record
 from rtvault.demo import generate_database
@@ -50,14 +52,6 @@ def assert_safe(done: subprocess.CompletedProcess[bytes]) -> str:
     return text
 
 
-def _rename(patient_file: Path, name: str) -> None:
-    data = patient_file.read_bytes()
-    renamed = re.sub(rb'^LastName = "[^"]*";', f'LastName = "{name}";'.encode("latin-1"), data, count=1,
-                     flags=re.MULTILINE)
-    assert renamed != data
-    patient_file.write_bytes(renamed)
-
-
 def _evil_tar(db: Path, patient: str, out: Path) -> None:
     """A Pinnacle tar of one patient, with a member whose name carries escapes, cut short inside that member."""
     with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tar:
@@ -76,9 +70,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     generate_database(root / "pinnacle", patients=3, seed=5, image_mb=0.05)
     patients = sorted(p.relative_to(root / "pinnacle").as_posix()
                       for p in (root / "pinnacle").glob("Institution_*/Mount_*/Patient_*"))
-    _rename(root / "pinnacle" / patients[0] / "Patient", EVIL_NAME)
-    (root / "rtvault.toml").write_text('[source.pinnacle]\nroot = "pinnacle"\n[stores.primary]\npath = "store"\n'
-                                       '[catalog]\nurl = "sqlite:///catalog.sqlite"\n', encoding="utf-8")
+    set_last_name(root / "pinnacle" / patients[0] / "Patient", EVIL_NAME)
+    write_config(root / "rtvault.toml", root="pinnacle", stores={"primary": "store"},
+                 catalog={"url": "sqlite:///catalog.sqlite"})
     rtvault(root, "init")
     rtvault(root, "backup")
     _evil_tar(root / "pinnacle", patients[0], root / f"old{EVIL_MEMBER}.tar")

@@ -11,8 +11,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from faults import Site, backed_up_site
 
+from kit.config import KEEP_LAST, add_tables
+from kit.faults import Site, backed_up_site
 from rtvault.errors import ExitCode
 from rtvault.jobs.backup import OTHER
 
@@ -124,9 +125,7 @@ def test_retention_keeps_the_last_complete_version(site: Site) -> None:
             site.json("backup", expect=ExitCode.PARTIAL, unprivileged=True)
     finally:
         image.chmod(0o644)
-    with site.config.open("a") as config:
-        config.write("\n[retention]\nkeep_last = 1\nkeep_hourly = 0\nkeep_daily = 0\nkeep_weekly = 0\n"
-                     "keep_monthly = 0\nkeep_yearly = 0\n")
+    add_tables(site.config, retention=KEEP_LAST)
     snapshots = [s["id"] for s in site.json("snapshots")["snapshots"]]
     result = site.json("forget")
     kept = {k["id"]: k["reasons"] for k in result["keep"]}

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from kit.cli import run_cli
+from kit.config import write_config
 from rtvault.catalog import open_catalog
 from rtvault.catalog.audit import record
 from rtvault.catalog.users import authenticate, token_user
@@ -23,16 +25,15 @@ PASSWORD = "Éloïse-N'Diaye-2026"
 
 
 def rtvault(*args: str, cwd: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    env = {key: value for key, value in os.environ.items() if key != "RTVAULT_CONFIG"}
-    return subprocess.run([sys.executable, "-m", "rtvault", *args], cwd=cwd, env=env, input=stdin,
-                          capture_output=True, text=True, timeout=60)
+    """`rtvault ARGS` in `cwd`, reading `stdin`; the caller checks the exit code."""
+    return run_cli(*args, expect=None, cwd=cwd, stdin=stdin, timeout=60)
 
 
 @pytest.fixture
 def site(tmp_path: Path) -> Path:
     (tmp_path / "pinnacle").mkdir()
-    (tmp_path / "rtvault.toml").write_text('[source.pinnacle]\nroot = "pinnacle"\n[stores.primary]\npath = "store"\n'
-                                           '[catalog]\nurl = "sqlite:///catalog.sqlite"\n', encoding="utf-8")
+    write_config(tmp_path / "rtvault.toml", root="pinnacle", stores={"primary": "store"},
+                 catalog={"url": "sqlite:///catalog.sqlite"})
     return tmp_path
 
 
@@ -144,10 +145,7 @@ def _drain(fd: int) -> bytes:
 
 @pytest.mark.parametrize("umask", [0o022, 0o000])
 def test_a_new_catalog_holding_password_hashes_is_owner_only(site: Path, umask: int) -> None:
-    env = {key: value for key, value in os.environ.items() if key != "RTVAULT_CONFIG"}
-    done = subprocess.run([sys.executable, "-m", "rtvault", "user", "add", "e.ndiaye", "--role", "admin"], cwd=site,
-                          env=env, input=PASSWORD + "\n", capture_output=True, text=True, timeout=60, umask=umask)
-    assert done.returncode == 0, done.stderr
+    run_cli("user", "add", "e.ndiaye", "--role", "admin", cwd=site, stdin=PASSWORD + "\n", timeout=60, umask=umask)
     made = sorted(site.glob("catalog.sqlite*"))
     assert made and {p.name: p.stat().st_mode & 0o777 for p in made} == {p.name: 0o600 for p in made}
     (site / "catalog.sqlite").chmod(0o640)  # an administrator's choice is kept

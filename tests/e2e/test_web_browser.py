@@ -15,13 +15,12 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-import browser as kit
 import pytest
-from browser import HOSTILE_FIRST, HOSTILE_MRN, HOSTILE_NAME, PASSWORDS, STORY_PATIENT, Deployment, Screenshots
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
-# One browser and one served deployment for the whole module; screenshots named after each test.
-chromium, deployment, shots = kit.chromium, kit.deployment, kit.shots
+from kit.browser import HOSTILE_FIRST, HOSTILE_MRN, HOSTILE_NAME, PASSWORDS, STORY_PATIENT, Deployment, Screenshots
+
+# One browser and one served deployment for the whole module (e2e/conftest.py); screenshots named after each test.
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 import rtvault.jobs.backup as backup_module
+from kit.files import is_transient
 from rtvault.demo import evolve_database
 from rtvault.errors import SourceRefused
 from rtvault.jobs.source import list_source
@@ -183,7 +184,7 @@ def test_an_evolved_day_is_backed_up_incrementally(vault) -> None:
     for path in untouched:
         assert after[path] == before[path], path
     for path in before.keys() & after.keys() & touched:
-        if any(not vault.is_transient(name) for name in day.edited if name.startswith(path + "/")):
+        if any(not is_transient(name) for name in day.edited if name.startswith(path + "/")):
             assert after[path] != before[path], path
     assert set(after) == {vault.rel(p) for p in vault.patients()}
     stored = stored_files(vault)
@@ -204,7 +205,7 @@ def test_transient_files_are_in_no_tree(vault) -> None:
 
     stored = stored_files(vault)
     assert not set(transient) & set(stored)
-    assert not [rel for rel in stored if vault.is_transient(rel)]
+    assert not [rel for rel in stored if is_transient(rel)]
     assert summary.files_skipped == len(transient)
 
 
@@ -219,7 +220,7 @@ def test_a_custom_exclude_is_honoured(vault) -> None:
 
     stored = stored_files(vault)
     assert not [rel for rel in stored if rel.endswith("plan.Points") or "Scratch" in rel]
-    assert not [rel for rel in stored if vault.is_transient(rel)]
+    assert not [rel for rel in stored if is_transient(rel)]
     assert all(d.name != "Scratch" for d in vault.tree_of(vault.rel(vault.patients()[0])).dirs)
     assert set(stored) == set(vault.source_files()) - set(points) - {
         f"{vault.rel(vault.patients()[0])}/Scratch/notes.txt"}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 from datetime import date
 
-import storekit
+from kit import store as storekit
 from rtvault.archive import records
 from rtvault.copies.checks import Checker
 from rtvault.jobs.archives import delete_archive, pending

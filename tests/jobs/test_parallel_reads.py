@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_restore import History, history, own_store  # noqa: F401  (fixtures shared with the restore tests)
 
-import storekit
+from kit import store as storekit
+from kit.files import files_of
 from rtvault.errors import StoreError
 from rtvault.jobs.maintenance import check_store
 from rtvault.jobs.restore import Planned, RestoreIncomplete, RestoreSummary, restore_all, write_planned
@@ -68,7 +68,7 @@ def _victims(vault, count: int) -> list[tuple[str, str, str]]:
     return found[:count]
 
 
-def test_damage_among_many_files_costs_exactly_those_named_in_plan_order(own_store, tmp_path: Path) -> None:  # noqa: F811
+def test_damage_among_many_files_costs_exactly_those_named_in_plan_order(own_store, tmp_path: Path) -> None:
     victims = _victims(own_store, 3)
     for _path, _name, digest in victims:
         _damage(own_store, digest)
@@ -82,13 +82,13 @@ def test_damage_among_many_files_costs_exactly_those_named_in_plan_order(own_sto
         failed = raised.value.summary.failed
         assert [(f["patient"], [n["name"] for n in f["files_not_written"]]) for f in failed] == expected
         lost = {f"{path}/{name}" for path, name, _ in victims}
-        assert own_store.files_of(dest, transient=True) == \
+        assert files_of(dest, transient=True) == \
             {rel: v for rel, v in own_store.source_files().items() if rel not in lost}
         assert not _partials(dest)
         assert progress.threads == {threading.get_ident()} and progress.advanced == progress.total
 
 
-def test_check_read_data_names_exactly_the_damaged_objects_in_order(own_store) -> None:  # noqa: F811
+def test_check_read_data_names_exactly_the_damaged_objects_in_order(own_store) -> None:
     healthy = check_store(own_store.store, read_data=True)
     victims = sorted(digest for _path, _name, digest in _victims(own_store, 3))
     for digest in victims:
@@ -103,7 +103,7 @@ def test_check_read_data_names_exactly_the_damaged_objects_in_order(own_store) -
     assert progress.threads == {threading.get_ident()} and progress.advanced == progress.total
 
 
-def test_a_store_vanishing_mid_restore_stops_it_with_the_store_error(own_store, tmp_path: Path) -> None:  # noqa: F811
+def test_a_store_vanishing_mid_restore_stops_it_with_the_store_error(own_store, tmp_path: Path) -> None:
     store_path = own_store.store_path
 
     def unmount() -> None:  # as if the share went away while files were being read: an empty mount point

@@ -7,61 +7,20 @@ import contextlib
 import os
 import re
 import shutil
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-import storekit
-from rtvault.demo import EvolveResult, evolve_database
+from kit import store as storekit
+from kit.files import files_of, is_transient
+from kit.vault import History
 from rtvault.errors import ExitCode, InputError, StoreError
 from rtvault.jobs.restore import RestoreIncomplete, restore_all, restore_patient
 from rtvault.store.formats import Manifest, Tree
 from rtvault.store.objects import data_key
 from rtvault.store.repository import new_snapshot_id
-
-DAY_1 = datetime(2026, 1, 5, 18, 0, tzinfo=UTC)
-DAY_2 = datetime(2026, 1, 6, 18, 0, tzinfo=UTC)
-
-
-@dataclass
-class History:
-    vault: Any  # conftest.Vault
-    day: EvolveResult  # what the clinical day between the two snapshots changed
-    day_1: Path  # a copy of the database as the first snapshot saw it
-
-
-@pytest.fixture(scope="module")
-def history(new_vault, tmp_path_factory: pytest.TempPathFactory) -> History:
-    """Backed up on day 1 (with a few unusual permissions), one clinical day played, backed up on day 2, the
-    day-1 database kept aside. Shared by the tests of this module: they must not change it."""
-    vault = new_vault(tmp_path_factory.mktemp("history"))
-    for patient in vault.patients():
-        os.chmod(patient / "ImageSet_0.header", 0o640)
-        os.chmod(patient / "Plan_0" / "plan.Points", 0o600)
-        os.chmod(patient / "Plan_0", 0o750)
-    vault.backup(now=DAY_1)
-    day_1 = vault.root.parent / "day-1"
-    shutil.copytree(vault.root, day_1)
-    day = evolve_database(vault.root, 1)
-    vault.backup(now=DAY_2)
-    return History(vault, day, day_1)
-
-
-@pytest.fixture
-def backed_up(history: History) -> Any:
-    return history.vault
-
-
-@pytest.fixture
-def own_store(history: History, tmp_path: Path) -> Any:
-    """The shared database with a copy of its store, for tests that damage or tamper with the store."""
-    shutil.copytree(history.vault.store_path, tmp_path / "store")
-    made = type(history.vault)(history.vault.root, tmp_path / "store", tmp_path / "rtvault.toml")
-    made.configure()
-    return made
 
 
 def dirs_of(root: Path) -> dict[str, tuple[int, int]]:
@@ -93,8 +52,8 @@ def test_each_patient_restores_byte_identical_with_mtimes_and_modes(backed_up, t
 
         assert summary.patients == [rel]
         assert summary.files == len(under(source, rel))
-        assert backed_up.files_of(dest) == under(source, rel)
-        assert backed_up.files_of(dest, transient=True) == under(source, rel), "transient files came back"
+        assert files_of(dest) == under(source, rel)
+        assert files_of(dest, transient=True) == under(source, rel), "transient files came back"
         restored_dirs = dirs_of(dest)
         for name, value in source_dirs.items():
             if name == rel or name.startswith(rel + "/"):
@@ -116,11 +75,11 @@ def test_a_patient_is_found_by_mrn_patient_id_or_path(backed_up, tmp_path: Path,
 
     assert summary["patients"] == [entry.path]
     assert summary["snapshot"] == backed_up.manifests()[-1].id
-    assert backed_up.files_of(dest) == under(backed_up.source_files(), entry.path)
+    assert files_of(dest) == under(backed_up.source_files(), entry.path)
 
 
 def _edited_patient(history: History) -> str:
-    edited = [name for name in history.day.edited if "/Patient_" in name and not history.vault.is_transient(name)]
+    edited = [name for name in history.day.edited if "/Patient_" in name and not is_transient(name)]
     assert edited
     return "/".join(edited[0].split("/")[:3])
 
@@ -129,17 +88,17 @@ def test_at_picks_the_version_as_of_that_time(history: History, tmp_path: Path) 
     vault = history.vault
     path = _edited_patient(history)
     mrn = vault.entry_of(path).mrn
-    old = under(vault.files_of(history.day_1), path)
+    old = under(files_of(history.day_1), path)
     new = under(vault.source_files(), path)
     assert old != new
     first, second = (m.id for m in vault.manifests())
 
     summary = vault.cli_json("restore", "--patient", mrn, "--to", str(tmp_path / "a"), "--at", "2026-01-06T09:00Z")
     assert summary["snapshot"] == first
-    assert vault.files_of(tmp_path / "a") == old
+    assert files_of(tmp_path / "a") == old
     summary = vault.cli_json("restore", "--patient", mrn, "--to", str(tmp_path / "b"), "--at", "2026-01-06T18:00Z")
     assert summary["snapshot"] == second
-    assert vault.files_of(tmp_path / "b") == new
+    assert files_of(tmp_path / "b") == new
     for i, (at, snapshot) in enumerate([("2026-01-05T18:00:00+00:00", first), ("2026-01-06T18:59+01:00", first),
                                         ("2026-01-06T19:00+01:00", second), ("2027-01-01", second)]):
         assert restore_patient(vault.store, mrn, tmp_path / f"at-{i}", at=at).snapshot == snapshot, at
@@ -161,7 +120,7 @@ def test_snapshot_prefix_picks_that_snapshot(history: History, tmp_path: Path) -
 
     summary = vault.cli_json("restore", "--patient", path, "--to", str(tmp_path / "a"), "--snapshot", "20260105")
     assert summary["snapshot"] == first
-    assert vault.files_of(tmp_path / "a") == under(vault.files_of(history.day_1), path)
+    assert files_of(tmp_path / "a") == under(files_of(history.day_1), path)
 
     with pytest.raises(StoreError, match="2026"):
         restore_patient(vault.store, path, tmp_path / "b", snapshot="2026")
@@ -179,7 +138,7 @@ def test_a_deleted_patient_is_restored_from_the_last_snapshot_holding_it(history
     summary = vault.cli_json("restore", "--patient", mrn, "--to", str(tmp_path / "back"))
 
     assert summary["snapshot"] == first.id
-    assert vault.files_of(tmp_path / "back") == under(vault.files_of(history.day_1), gone)
+    assert files_of(tmp_path / "back") == under(files_of(history.day_1), gone)
 
 
 def test_restore_all_gives_back_the_whole_database(history: History, tmp_path: Path) -> None:
@@ -189,7 +148,7 @@ def test_restore_all_gives_back_the_whole_database(history: History, tmp_path: P
 
     assert summary["snapshot"] == vault.manifests()[-1].id
     assert len(summary["patients"]) == len(vault.patients())
-    restored = vault.files_of(dest, transient=True)
+    restored = files_of(dest, transient=True)
     assert restored == vault.source_files()
     assert restored["Institution_1/Institution"] == vault.source_files()["Institution_1/Institution"]
     assert dirs_of(dest) == dirs_of(vault.root)
@@ -198,7 +157,7 @@ def test_restore_all_gives_back_the_whole_database(history: History, tmp_path: P
 def test_restore_all_of_an_older_snapshot(history: History, tmp_path: Path) -> None:
     dest = tmp_path / "as-of-day-1"
     restore_all(history.vault.store, dest, snapshot="20260105")
-    assert history.vault.files_of(dest, transient=True) == history.vault.files_of(history.day_1)
+    assert files_of(dest, transient=True) == files_of(history.day_1)
     assert dirs_of(dest) == dirs_of(history.day_1)
 
 
@@ -231,7 +190,7 @@ def test_restore_refuses_to_overwrite_unless_forced(backed_up, tmp_path: Path) -
     assert everything_under(dest) == ["Institution_1", "Institution_1/Mount_0", entry.path, f"{entry.path}/Patient"]
 
     backed_up.cli("restore", "--patient", entry.mrn, "--to", str(dest), "--force")
-    assert backed_up.files_of(dest) == under(backed_up.source_files(), entry.path)
+    assert files_of(dest) == under(backed_up.source_files(), entry.path)
 
 
 def test_restore_all_refuses_to_overwrite_an_existing_database(backed_up, tmp_path: Path) -> None:
@@ -265,7 +224,7 @@ def test_a_key_naming_two_patients_is_a_clear_error(vault, tmp_path: Path) -> No
     assert vault.rel(first) in done.stderr and vault.rel(second) in done.stderr
     assert not (tmp_path / "x").exists()
     vault.cli("restore", "--patient", vault.rel(second), "--to", str(tmp_path / "y"))
-    assert vault.files_of(tmp_path / "y") == under(vault.source_files(), vault.rel(second))
+    assert files_of(tmp_path / "y") == under(vault.source_files(), vault.rel(second))
 
 
 # --- hostile stores and destinations ----------------------------------------------------------------------
@@ -400,7 +359,7 @@ def test_a_damaged_object_fails_its_file_only_and_leaves_no_partial_file(own_sto
     target = dest / entry.path / "ImageSet_0.img"
     assert not os.path.lexists(target)
     assert not [p for p in dest.rglob("*") if "rtvault-partial" in p.name]
-    restored = own_store.files_of(dest)
+    restored = files_of(dest)
     source = under(own_store.source_files(), entry.path)
     assert restored == {rel: v for rel, v in source.items() if rel != f"{entry.path}/ImageSet_0.img"}
 

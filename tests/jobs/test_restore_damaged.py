@@ -9,9 +9,10 @@ import os
 from pathlib import Path
 
 import pytest
-from test_restore import History, history, own_store  # noqa: F401  (fixtures shared with the restore tests)
 
-import storekit
+from kit import store as storekit
+from kit.files import files_of
+from kit.vault import History
 from rtvault.errors import ExitCode, StoreError
 from rtvault.jobs.restore import RestoreIncomplete, restore_all
 from rtvault.store.objects import data_key
@@ -30,7 +31,7 @@ def _changed_patient(vault) -> tuple[str, dict, dict]:
     return path, older, latest
 
 
-def test_a_damaged_tree_costs_only_its_patient(own_store, history: History, tmp_path: Path) -> None:  # noqa: F811
+def test_a_damaged_tree_costs_only_its_patient(own_store, history: History, tmp_path: Path) -> None:
     path, older, latest = _changed_patient(own_store)
     storekit.flip(own_store.store_path, tree_key(own_store.entry_of(path).tree))
     dest = tmp_path / "new-server"
@@ -43,7 +44,7 @@ def test_a_damaged_tree_costs_only_its_patient(own_store, history: History, tmp_
     assert sorted(summary["patients"]) == sorted(p.path for p in latest.patients if p.path != path)
     assert any(f"--patient {path} --snapshot {older.id}" in hint for hint in summary["hints"])
     assert any("rtvault repair" in hint for hint in summary["hints"])
-    assert own_store.files_of(dest, transient=True) == _without(own_store.source_files(), path + "/")
+    assert files_of(dest, transient=True) == _without(own_store.source_files(), path + "/")
 
     text = own_store.cli("restore", "--all", "--to", str(tmp_path / "again"), expect=ExitCode.PARTIAL)
     assert f"NOT RESTORED {path}: " in text.stderr and "rtvault repair" in text.stderr
@@ -52,12 +53,12 @@ def test_a_damaged_tree_costs_only_its_patient(own_store, history: History, tmp_
 
     # the hint works: the older version of that patient comes back whole
     own_store.cli("restore", "--patient", path, "--snapshot", older.id, "--to", str(dest))
-    day_1 = own_store.files_of(history.day_1)
-    assert {k: v for k, v in own_store.files_of(dest).items() if k.startswith(path + "/")} == \
+    day_1 = files_of(history.day_1)
+    assert {k: v for k, v in files_of(dest).items() if k.startswith(path + "/")} == \
         {k: v for k, v in day_1.items() if k.startswith(path + "/")}
 
 
-def test_a_damaged_object_costs_only_its_file(own_store, tmp_path: Path) -> None:  # noqa: F811
+def test_a_damaged_object_costs_only_its_file(own_store, tmp_path: Path) -> None:
     latest = own_store.manifests()[-1]
     path = latest.patients[0].path
     victim = next(f for f in own_store.tree_of(path).files if f.name == "ImageSet_0.img")
@@ -75,14 +76,14 @@ def test_a_damaged_object_costs_only_its_file(own_store, tmp_path: Path) -> None
     assert failure["files_written"] == len(own_store.tree_of(path).files) - 1
     assert not os.path.lexists(dest / path / "ImageSet_0.img")
     assert not [p for p in dest.rglob("*") if "rtvault-partial" in p.name]
-    assert own_store.files_of(dest, transient=True) == _without(own_store.source_files(), f"{path}/ImageSet_0.img")
+    assert files_of(dest, transient=True) == _without(own_store.source_files(), f"{path}/ImageSet_0.img")
 
     text = own_store.cli("restore", "--all", "--to", str(tmp_path / "again"), expect=ExitCode.PARTIAL)
     assert f"INCOMPLETE {path}: " in text.stderr and "ImageSet_0.img: " in text.stderr
     assert victim.hash in text.stderr
 
 
-def test_a_missing_tree_costs_its_patient_but_a_store_gone_stops_the_restore(own_store,  # noqa: F811
+def test_a_missing_tree_costs_its_patient_but_a_store_gone_stops_the_restore(own_store,
                                                                              tmp_path: Path) -> None:
     entry = own_store.manifests()[-1].patients[0]
     storekit.lose(own_store.store_path, tree_key(entry.tree))

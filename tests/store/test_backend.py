@@ -8,14 +8,15 @@ import json
 import os
 import shutil
 import struct
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import zstandard
 
-import storekit
+from kit import store as storekit
+from kit.cli import rtvault
+from kit.config import write_config
+from kit.files import kept_bytes
 from rtvault.config import load
 from rtvault.demo import generate_database
 from rtvault.errors import ExitCode, StoreError
@@ -24,35 +25,9 @@ from rtvault.store import Store
 from rtvault.store.backend import DirectoryBackend
 from rtvault.store.objects import data_key, read_object, store_small, store_stream, verify_object
 
-TRANSIENT_SUFFIXES = (".ErrorLog", ".Transcript", "~")
-
-
-def is_transient(name: str) -> bool:
-    return name.startswith(".auto.plan") or name.endswith(TRANSIENT_SUFFIXES)
-
-
-def source_files(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes()
-            for p in sorted(root.rglob("*")) if p.is_file() and not is_transient(p.name)}
-
 
 def everything_under(path: Path) -> dict[str, bytes | None]:
     return {p.relative_to(path).as_posix(): (p.read_bytes() if p.is_file() else None) for p in path.rglob("*")}
-
-
-def write_config(directory: Path, root: Path, store: Path) -> Path:
-    config = directory / "rtvault.toml"
-    config.write_text(f"[source.pinnacle]\nroot = {json.dumps(str(root))}\n\n"
-                      f"[stores.primary]\npath = {json.dumps(str(store))}\n", encoding="utf-8")
-    return config
-
-
-def rtvault(config: Path, *args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([sys.executable, "-m", "rtvault", "--config", str(config), *args],
-                          capture_output=True, text=True, timeout=120)
-    assert "Traceback" not in done.stdout + done.stderr, done.stderr
-    assert done.returncode == expect, f"exit {done.returncode}: {done.stdout}\n{done.stderr}"
-    return done
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +37,7 @@ def backed_up(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Store]:
     root = base / "db"
     generate_database(root, patients=5, seed=5, image_mb=0.2)
     store, _ = Store.init(base / "store")
-    run_backup(load(write_config(base, root, base / "store")), store)
+    run_backup(load(write_config(base / "rtvault.toml", root=root, stores={"primary": base / "store"})), store)
     return root, store
 
 
@@ -79,7 +54,7 @@ def object_bytes(store: Store, data: bytes) -> bytes:
 
 def test_init_creates_the_store_and_is_idempotent(tmp_path: Path) -> None:
     store = tmp_path / "nas" / "rtvault"
-    config = write_config(tmp_path, tmp_path / "db", store)
+    config = write_config(tmp_path / "rtvault.toml", root=tmp_path / "db", stores={"primary": store})
 
     first = json.loads(rtvault(config, "init", "--json").stdout)["stores"]
     assert [(s["store"], s["path"], s["created"]) for s in first] == [("primary", str(store), True)]
@@ -102,7 +77,7 @@ def test_init_refuses_a_directory_holding_something_else(tmp_path: Path) -> None
     busy.mkdir()
     (busy / "patients.xls").write_bytes(b"someone else's file")
     before = everything_under(busy)
-    config = write_config(tmp_path, tmp_path / "db", busy)
+    config = write_config(tmp_path / "rtvault.toml", root=tmp_path / "db", stores={"primary": busy})
 
     done = rtvault(config, "init", expect=ExitCode.STORE)
 
@@ -112,14 +87,16 @@ def test_init_refuses_a_directory_holding_something_else(tmp_path: Path) -> None
 
 def test_init_refuses_a_file_where_the_store_should_be(tmp_path: Path) -> None:
     (tmp_path / "store").write_bytes(b"a file")
-    done = rtvault(write_config(tmp_path, tmp_path / "db", tmp_path / "store"), "init", expect=ExitCode.STORE)
+    config = write_config(tmp_path / "rtvault.toml", root=tmp_path / "db", stores={"primary": tmp_path / "store"})
+    done = rtvault(config, "init", expect=ExitCode.STORE)
     assert "not an rtvault store" in done.stderr
     assert (tmp_path / "store").read_bytes() == b"a file"
 
 
 def test_init_accepts_an_empty_directory(tmp_path: Path) -> None:
     (tmp_path / "store").mkdir()
-    rtvault(write_config(tmp_path, tmp_path / "db", tmp_path / "store"), "init")
+    config = write_config(tmp_path / "rtvault.toml", root=tmp_path / "db", stores={"primary": tmp_path / "store"})
+    rtvault(config, "init")
     assert Store.open(tmp_path / "store").info["format"] == "rtvault-store"
 
 
@@ -127,7 +104,7 @@ def test_init_accepts_an_empty_directory(tmp_path: Path) -> None:
 def test_a_missing_store_is_reported_and_not_created(tmp_path: Path, command: list[str]) -> None:
     (tmp_path / "db" / "Institution_1").mkdir(parents=True)
     store = tmp_path / "unmounted-nas" / "rtvault"
-    config = write_config(tmp_path, tmp_path / "db", store)
+    config = write_config(tmp_path / "rtvault.toml", root=tmp_path / "db", stores={"primary": store})
     command = [str(tmp_path / "out") if arg == "OUT" else arg for arg in command]
 
     done = rtvault(config, *command, expect=ExitCode.STORE)
@@ -139,7 +116,8 @@ def test_a_missing_store_is_reported_and_not_created(tmp_path: Path, command: li
 
 def test_a_directory_that_is_not_a_store_is_reported(tmp_path: Path) -> None:
     (tmp_path / "other").mkdir()
-    done = rtvault(write_config(tmp_path, tmp_path / "db", tmp_path / "other"), "snapshots", expect=ExitCode.STORE)
+    config = write_config(tmp_path / "rtvault.toml", root=tmp_path / "db", stores={"primary": tmp_path / "other"})
+    done = rtvault(config, "snapshots", expect=ExitCode.STORE)
     assert "not an rtvault store" in done.stderr and "rtvault init" in done.stderr
     assert list((tmp_path / "other").iterdir()) == []
 
@@ -150,7 +128,8 @@ def test_a_store_of_an_unknown_format_version_is_refused(tmp_path: Path) -> None
     info = json.loads(info_file.read_text())
     info_file.write_text(json.dumps({**info, "version": 99}))
 
-    done = rtvault(write_config(tmp_path, tmp_path / "db", tmp_path / "store"), "snapshots", expect=ExitCode.STORE)
+    config = write_config(tmp_path / "rtvault.toml", root=tmp_path / "db", stores={"primary": tmp_path / "store"})
+    done = rtvault(config, "snapshots", expect=ExitCode.STORE)
 
     assert "99" in done.stderr
     with pytest.raises(StoreError, match="version"):
@@ -168,7 +147,7 @@ def test_an_unreadable_format_file_is_a_store_error(tmp_path: Path) -> None:
 
 def test_each_distinct_content_is_stored_once(backed_up: tuple[Path, Store]) -> None:
     root, store = backed_up
-    files = source_files(root)
+    files = kept_bytes(root)
     machines = [data for rel, data in files.items() if rel.endswith("/plan.Pinnacle.Machines")]
     assert len(machines) > 3 and len(set(machines)) == 1, "the demo repeats the machine file in every plan"
 
@@ -181,7 +160,7 @@ def test_each_distinct_content_is_stored_once(backed_up: tuple[Path, Store]) -> 
 
 def test_the_stored_data_is_much_smaller_than_the_source(backed_up: tuple[Path, Store]) -> None:
     root, store = backed_up
-    source_size = sum(len(data) for data in source_files(root).values())
+    source_size = sum(len(data) for data in kept_bytes(root).values())
     stored_size = storekit.stored_bytes(Path(store.location))  # objects, trees, pack headers and indexes
     assert 0 < stored_size < source_size * 0.35, (stored_size, source_size)
 
@@ -229,7 +208,7 @@ def test_trees_and_manifests_are_readable_json(backed_up: tuple[Path, Store]) ->
     assert hashlib.sha256(data).hexdigest() == entry["tree"]
     tree = json.loads(data)
     names = {f["name"] for f in tree["files"]}
-    assert names == {rel.removeprefix(entry["path"] + "/") for rel in source_files(root)
+    assert names == {rel.removeprefix(entry["path"] + "/") for rel in kept_bytes(root)
                      if rel.startswith(entry["path"] + "/")}
     assert tree["patient"]["mrn"] == entry["mrn"]
 
@@ -241,7 +220,7 @@ def test_a_staged_file_left_by_a_killed_run_is_cleaned_by_the_next_backup(tmp_pa
     leftover = tmp_path / "store" / "tmp" / "12345-deadbeef"
     leftover.write_bytes(b"half an object")
 
-    run_backup(load(write_config(tmp_path, root, tmp_path / "store")), store)
+    run_backup(load(write_config(tmp_path / "rtvault.toml", root=root, stores={"primary": tmp_path / "store"})), store)
 
     assert list((tmp_path / "store" / "tmp").iterdir()) == []
     assert len(store.manifests()) == 1

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from seaweed import SeaweedServer
 
+from kit.seaweed import SeaweedServer
 from rtvault.errors import LockBusy, StoreError
 from rtvault.store import Store
 from rtvault.store.backend import Backend, DirectoryBackend

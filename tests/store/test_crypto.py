@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pytest
 import test_backend_conformance as conformance
-from seaweed import SeaweedServer
 
-import storekit
+from kit import store as storekit
+from kit.cli import rtvault
+from kit.config import write_config
+from kit.seaweed import SeaweedServer
 from rtvault.errors import StoreError
 from rtvault.store import Store, crypto, keyfile
 from rtvault.store.backend import Backend, DirectoryBackend
@@ -193,14 +195,6 @@ def test_a_store_initialises_and_opens_encrypted(tmp_path: Path) -> None:
 # --- an encrypted store in the configuration, through the CLI -------------------------------------------------
 
 
-def rtvault(config: Path, *args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([sys.executable, "-m", "rtvault", "--config", str(config), *args], capture_output=True,
-                          text=True, timeout=120)
-    assert "Traceback" not in done.stderr, done.stderr
-    assert done.returncode == expect, f"exit {done.returncode}:\n{done.stdout}\n{done.stderr}"
-    return done
-
-
 def tree_bytes(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
@@ -215,9 +209,8 @@ def encrypted_vault(tmp_path_factory: pytest.TempPathFactory) -> Path:
     secret = base / "passphrase"
     secret.write_bytes(PASSPHRASE + b"\n")
     secret.chmod(0o600)
-    config = base / "rtvault.toml"
-    config.write_text(f'[source.pinnacle]\nroot = "{base / "db"}"\n\n[stores.offsite]\npath = "{base / "store"}"\n'
-                      f'encrypt = true\npassphrase_file = "{secret}"\n', encoding="utf-8")
+    config = write_config(base / "rtvault.toml", root=base / "db",
+                          stores={"offsite": {"path": base / "store", "encrypt": True, "passphrase_file": secret}})
     rtvault(config, "init")
     rtvault(config, "backup")
     rtvault(config, "demo", "evolve", "--db", str(base / "db"), "--day", "1")
@@ -277,9 +270,8 @@ def test_an_encrypted_s3_store_from_the_configuration(tmp_path: Path, seaweed: S
     from rtvault.configured import init_stores, open_store
 
     bucket = seaweed.new_bucket()
-    config = tmp_path / "rtvault.toml"
-    config.write_text(seaweed.store_toml("offsite", bucket) + f'encrypt = true\npassphrase_file = '
-                      f'"{secret_file(tmp_path)}"\n', encoding="utf-8")
+    offsite = {**seaweed.store_settings(bucket), "encrypt": True, "passphrase_file": secret_file(tmp_path)}
+    config = write_config(tmp_path / "rtvault.toml", stores={"offsite": offsite})
     assert init_stores(load(config))[0]["created"]
     store = open_store(load(config), "offsite")
     digest, _ = store_small(store.backend, b"ZZTESTPATIENT^BOB", False)
@@ -401,9 +393,7 @@ def test_the_key_files_are_owner_only_whatever_the_umask(tmp_path: Path, umask: 
     store made by an older version (0755, 0644) is tightened when its key files are rewritten."""
 
     def run(*args: str, expect: int = 0) -> None:
-        done = subprocess.run([sys.executable, "-m", "rtvault", "--config", str(config), *args], umask=umask,
-                              capture_output=True, text=True, timeout=120)
-        assert done.returncode == expect and "Traceback" not in done.stderr, done.stderr
+        rtvault(config, *args, expect=expect, umask=umask)
 
     config, keys = tmp_path / "rtvault.toml", tmp_path / "store" / "keys"
     config.write_text(f'[stores.offsite]\npath = "{tmp_path / "store"}"\nencrypt = true\n'

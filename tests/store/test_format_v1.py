@@ -8,11 +8,12 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from kit.cli import rtvault
+from kit.config import write_config
 from rtvault.store import Store
 from rtvault.store.migrate import migrate
 
@@ -26,16 +27,11 @@ def _v1_site(tmp_path: Path) -> tuple[Path, Path]:
     shutil.copytree(FIXTURE / "store", store)
     for folder in ("locks", "tmp"):  # git keeps no empty folder
         (store / folder).mkdir(exist_ok=True)
-    config = tmp_path / "rtvault.toml"
-    config.write_text(f'[source.pinnacle]\nroot = "{tmp_path / "db"}"\n\n[stores.primary]\npath = "{store}"\n')
-    return store, config
+    return store, write_config(tmp_path / "rtvault.toml", root=tmp_path / "db", stores={"primary": store})
 
 
 def _rtvault(config: Path, *args: str, code: int = 0) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([sys.executable, "-m", "rtvault", "--config", str(config), *args],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == code, result.stdout + result.stderr
-    return result
+    return rtvault(config, *args, expect=code, timeout=300)  # a migration reads the whole store
 
 
 def _expected(patient: str | None = None) -> dict[str, str]:

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 import rtvault.jobs.backup as backup_module
+from kit.cli import rtvault
+from kit.config import write_config
 from rtvault.config import load
 from rtvault.demo import generate_database
 from rtvault.errors import ExitCode, LockBusy, Problem
@@ -23,15 +25,6 @@ from rtvault.jobs.backup import run_backup
 from rtvault.jobs.source import list_source
 from rtvault.store import Store
 from rtvault.store.locks import LOCK_KEY, WriterLock
-
-
-def rtvault(config: Path, *args: str, expect: int | None = 0) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([sys.executable, "-m", "rtvault", "--config", str(config), *args],
-                          capture_output=True, text=True, timeout=120)
-    assert "Traceback" not in done.stdout + done.stderr, done.stderr
-    if expect is not None:
-        assert done.returncode == expect, f"exit {done.returncode}: {done.stdout}\n{done.stderr}"
-    return done
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +40,7 @@ class Setup:
         self.root = root
         self.store_path = directory / "store"
         self.config_path = directory / "rtvault.toml"
-        self.config_path.write_text(f"[source.pinnacle]\nroot = {json.dumps(str(root))}\n\n"
-                                    f"[stores.primary]\npath = {json.dumps(str(self.store_path))}\n",
-                                    encoding="utf-8")
+        write_config(self.config_path, root=root, stores={"primary": self.store_path})
         self.store, _ = Store.init(self.store_path)
         self.lock_file = self.store_path / LOCK_KEY
 

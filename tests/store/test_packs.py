@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pytest
 import zstandard
-from test_backend import rtvault, source_files, write_config  # the CLI as a user runs it, and its config
 
-import storekit
+from kit import store as storekit
+from kit.cli import rtvault
+from kit.config import KEEP_LAST, add_tables, write_config
+from kit.files import kept_bytes
 from rtvault.demo import generate_database
 from rtvault.store import Store
 from rtvault.store import packs as packs_module
@@ -26,21 +28,18 @@ from rtvault.store.backend import DirectoryBackend
 from rtvault.store.packfile import BLOB_MAX
 from rtvault.store.packs import PackedBackend
 
-RETAIN_LAST = ("\n[retention]\nkeep_last = 1\nkeep_hourly = 0\nkeep_daily = 0\nkeep_weekly = 0\n"
-               "keep_monthly = 0\nkeep_yearly = 0\n")
-
 
 def site(base: Path, patients: int = 6, seed: int = 11) -> tuple[Path, Path, Path]:
     """A generated database (small images: every object fits in a pack), its store and configuration."""
     generate_database(base / "db", patients=patients, seed=seed, image_mb=0.2)
-    config = write_config(base, base / "db", base / "store")
+    config = write_config(base / "rtvault.toml", root=base / "db", stores={"primary": base / "store"})
     rtvault(config, "init")
     return base / "db", base / "store", config
 
 
 def restored(config: Path, out: Path, *args: str) -> dict[str, bytes]:
     rtvault(config, "restore", "--all", "--to", str(out), *args)
-    return source_files(out)
+    return kept_bytes(out)
 
 
 def logical(store: Path) -> list[str]:
@@ -58,7 +57,7 @@ def test_a_first_backup_of_many_small_files_writes_a_handful_of_store_files(
         first_backup: tuple[Path, Path, Path]) -> None:
     db, store, _config = first_backup
     objects = logical(store)
-    assert len(source_files(db)) > 200 and len(objects) > 200
+    assert len(kept_bytes(db)) > 200 and len(objects) > 200
     files = storekit.stored_files(store)
     assert [p.relative_to(store).parts[0] for p in files].count("packs") <= 3  # objects, trees: one pack each
     assert [p.relative_to(store).parts[0] for p in files].count("index") == 1
@@ -90,12 +89,12 @@ def test_a_blob_read_from_a_pack_is_byte_identical(first_backup: tuple[Path, Pat
     blob = opened.backend.get(f"data/{text.hash[:2]}/{text.hash}")
     content = (db / manifest.patients[0].path / text.name).read_bytes()
     assert zstandard.ZstdDecompressor().decompressobj().decompress(blob) == content  # a plain zstd frame
-    assert restored(config, tmp_path / "out") == source_files(db)
+    assert restored(config, tmp_path / "out") == kept_bytes(db)
 
 
 def test_prune_deletes_an_unreferenced_pack_and_repacks_a_mostly_unreferenced_one(tmp_path: Path) -> None:
     db, store, config = site(tmp_path, patients=3)
-    (tmp_path / "rtvault.toml").write_text(config.read_text() + RETAIN_LAST)
+    add_tables(config, retention=KEEP_LAST)
     rtvault(config, "backup")  # pack 1: every object; the images are most of its bytes
     first = {p.name for p in (store / "packs").rglob("*") if p.is_file()}
     _rewrite_images(db, b"day two")
@@ -119,7 +118,7 @@ def test_prune_deletes_an_unreferenced_pack_and_repacks_a_mostly_unreferenced_on
     report = json.loads(rtvault(config, "check", "--read-data", "--json").stdout)
     assert report["healthy"] and report["unreferenced"] == 0 and report["snapshots"] == 1
     assert report["objects_read"] == report["objects_stored"] == report["objects_referenced"]
-    assert restored(config, tmp_path / "out") == source_files(db)
+    assert restored(config, tmp_path / "out") == kept_bytes(db)
 
 
 def test_a_damaged_index_is_reported_by_check(tmp_path: Path) -> None:
@@ -148,7 +147,7 @@ def test_a_damaged_or_lost_index_is_rewritten_by_the_next_backup_from_the_packs(
     assert set(named) == packs
     report = json.loads(rtvault(config, "check", "--read-data", "--json").stdout)
     assert report["healthy"] and report["snapshots"] == 2
-    assert restored(config, tmp_path / "out") == source_files(db)
+    assert restored(config, tmp_path / "out") == kept_bytes(db)
 
 
 def _rewrite_images(db: Path, stamp: bytes) -> None:
@@ -190,7 +189,7 @@ def test_a_run_killed_after_sealing_a_pack_before_its_index_leaves_a_valid_store
     rtvault(config, "backup")
     report = json.loads(rtvault(config, "check", "--read-data", "--json").stdout)
     assert report["healthy"] and report["snapshots"] == 2
-    assert restored(config, tmp_path / "out") == source_files(db)
+    assert restored(config, tmp_path / "out") == kept_bytes(db)
 
 
 def test_two_threads_adding_blobs_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

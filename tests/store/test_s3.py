@@ -4,7 +4,6 @@ store, as a second store reached with `--store`, and while the server stops answ
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -15,39 +14,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from seaweed import SeaweedServer, start_server
 
+from kit.cli import run_cli
+from kit.config import write_config
+from kit.files import kept_bytes
+from kit.seaweed import SeaweedServer, start_server
 from rtvault.demo import generate_database
 from rtvault.demo.evolve import evolve_database
 from rtvault.errors import ExitCode
 
-TRANSIENT = (".ErrorLog", ".Transcript", "~")
-
 
 def rtvault(config: Path, *args: str, expect: int | None = 0) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run([sys.executable, "-m", "rtvault", "--config", str(config), *args], capture_output=True,
-                          text=True, timeout=180, env={**os.environ, "COLUMNS": "200"})
-    assert "Traceback" not in done.stdout + done.stderr, done.stderr
-    if expect is not None:
-        assert done.returncode == expect, f"exit {done.returncode}:\n{done.stdout}\n{done.stderr}"
-    return done
+    return run_cli(*args, config=config, expect=expect, timeout=180)  # an S3 store is slower than a disk
 
 
 def as_json(config: Path, *args: str) -> dict:
     return json.loads(rtvault(config, *args, "--json").stdout)
-
-
-def files_under(root: Path) -> dict[str, bytes]:
-    """Every file a backup keeps (Pinnacle's autosaves, logs and editor backups are never backed up)."""
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and not p.name.startswith(".auto.plan") and not p.name.endswith(TRANSIENT)}
-
-
-def write_config(directory: Path, db: Path, stores: str) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    config = directory / "rtvault.toml"
-    config.write_text(f"[source.pinnacle]\nroot = {json.dumps(str(db))}\n\n{stores}", encoding="utf-8")
-    return config
 
 
 @dataclass
@@ -67,9 +49,9 @@ def site(tmp_path_factory: pytest.TempPathFactory, seaweed: SeaweedServer) -> Si
     base = tmp_path_factory.mktemp("s3-site")
     db = base / "db"
     generate_database(db, patients=6, seed=7, image_mb=0.2)
-    offsite = seaweed.store_toml("offsite", seaweed.new_bucket(), "hospital/rtvault")
-    s3_only = write_config(base / "s3-only", db, offsite)
-    two = write_config(base / "two", db, f"[stores.primary]\npath = {json.dumps(str(base / 'nas'))}\n\n{offsite}")
+    offsite = seaweed.store_settings(seaweed.new_bucket(), "hospital/rtvault")
+    s3_only = write_config(base / "s3-only" / "rtvault.toml", root=db, stores={"offsite": offsite})
+    two = write_config(base / "two" / "rtvault.toml", root=db, stores={"primary": base / "nas", "offsite": offsite})
     assert [s["created"] for s in as_json(s3_only, "init")["stores"]] == [True]
     assert [s["created"] for s in as_json(two, "init")["stores"]] == [True, False]
     rtvault(s3_only, "backup")
@@ -85,13 +67,13 @@ def test_an_s3_store_alone_backs_up_lists_checks_and_restores(site: Site, tmp_pa
     assert len(as_json(site.s3_only, "snapshots")["snapshots"]) == 2
     kept = sorted(p for p in site.db.glob("Institution_*/Mount_*/Patient_*"))[0].relative_to(site.db).as_posix()
     rtvault(site.s3_only, "restore", "--patient", kept, "--to", str(tmp_path / "r"))
-    assert files_under(tmp_path / "r" / kept) == files_under(site.db / kept)
+    assert kept_bytes(tmp_path / "r" / kept) == kept_bytes(site.db / kept)
     report = as_json(site.s3_only, "check", "--read-data")
     assert report["healthy"] is True, report
     archives = as_json(site.s3_only, "archive", "list")["archives"]
     assert [p["path"] for a in archives for p in a["patients"]] == [site.deleted]
     rtvault(site.s3_only, "restore", "--patient", site.deleted, "--from-archive", "--to", str(tmp_path / "a"))
-    assert files_under(tmp_path / "a" / site.deleted) == files_under(site.day0 / site.deleted)
+    assert kept_bytes(tmp_path / "a" / site.deleted) == kept_bytes(site.day0 / site.deleted)
 
 
 def test_store_option_reads_the_s3_store_beside_a_directory_primary(site: Site, tmp_path: Path) -> None:
@@ -103,7 +85,7 @@ def test_store_option_reads_the_s3_store_beside_a_directory_primary(site: Site, 
     assert as_json(two, "check", "--store", "offsite", "--read-data")["healthy"] is True
     rtvault(two, "restore", "--store", "offsite", "--patient", site.deleted, "--from-archive",
             "--to", str(tmp_path / "a"))
-    assert files_under(tmp_path / "a" / site.deleted) == files_under(site.day0 / site.deleted)
+    assert kept_bytes(tmp_path / "a" / site.deleted) == kept_bytes(site.day0 / site.deleted)
     missing = rtvault(two, "snapshots", "--store", "tape", expect=ExitCode.CONFIG)
     assert "no store named 'tape' (configured: primary, offsite)" in missing.stderr
 
@@ -128,8 +110,8 @@ def _backup_frozen_mid_run(tmp_path: Path, seed: int, retry_seconds: int, thaw_a
         bucket = server.new_bucket()
         db = tmp_path / "db"
         generate_database(db, patients=12, seed=seed, image_mb=4)
-        toml = server.store_toml("offsite", bucket, "rtvault", retry_seconds=retry_seconds)
-        config = write_config(tmp_path / "site", db, toml)
+        offsite = server.store_settings(bucket, "rtvault", retry_seconds=retry_seconds)
+        config = write_config(tmp_path / "site" / "rtvault.toml", root=db, stores={"offsite": offsite})
         rtvault(config, "init")
         backup = subprocess.Popen([sys.executable, "-m", "rtvault", "--config", str(config), "backup"],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

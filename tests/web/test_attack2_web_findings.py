@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import gzip
 import io
-import subprocess
-import sys
 import tarfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from web_kit import PASSWORD, Site, login_token, sign_in
 
+from kit import postgres
+from kit.cli import rtvault, run_cli
+from kit.config import write_config
+from kit.web import PASSWORD, Site, login_token, sign_in
 from rtvault.catalog import open_catalog
 from rtvault.catalog.logins import MAX_USER_FAILURES
 from rtvault.catalog.users import add_user, create_token
@@ -40,16 +41,12 @@ def test_addresses_of_one_ipv6_prefix_share_the_sign_in_limit(site: Site) -> Non
 @pytest.fixture(scope="module")
 def postgres_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[object, str]]:
     """An empty site whose catalog is on PostgreSQL, with one admin; the app and the admin's API token."""
-    postgres = sys.modules["catalog_postgres"]  # tests/conftest.py loads it
-    if reason := postgres.missing():
-        pytest.skip(reason)
-    server = postgres.start()
+    server = postgres.start_or_skip()
     try:
         root = tmp_path_factory.mktemp("pg-site")
         (root / "pinnacle").mkdir()
-        (root / "rtvault.toml").write_text(f'[source.pinnacle]\nroot = "pinnacle"\n[stores.primary]\npath = "store"\n'
-                                           f'[catalog]\nurl = "{server.new_database()}"\n', encoding="utf-8")
-        config = load(root / "rtvault.toml")
+        config = load(write_config(root / "rtvault.toml", root="pinnacle", stores={"primary": "store"},
+                                   catalog={"url": server.new_database()}))
         with open_catalog(config.catalog.url) as db:
             add_user(db, "admin", "admin", PASSWORD)
             token = create_token(db, "admin", "tests")
@@ -97,18 +94,13 @@ def _archive_with_one_wrong_byte(db: Path, out: Path) -> str:
 
 
 def test_a_web_download_of_a_patient_with_unverified_members_is_refused_like_a_restore(tmp_path: Path) -> None:
-    rtvault = [sys.executable, "-m", "rtvault"]
-    subprocess.run([*rtvault, "demo", "generate", "--out", str(tmp_path / "db"), "--patients", "2", "--seed", "3",
-                    "--image-mb", "0.2"], check=True, capture_output=True)
-    (tmp_path / "rtvault.toml").write_text('[source.pinnacle]\nroot = "db"\n[stores.primary]\npath = "store"\n'
-                                           '[catalog]\nurl = "sqlite:///catalog.sqlite"\n', encoding="utf-8")
-    config_option = ["--config", str(tmp_path / "rtvault.toml")]
-    subprocess.run([*rtvault, *config_option, "init"], check=True, capture_output=True)
+    run_cli("demo", "generate", "--out", tmp_path / "db", "--patients", "2", "--seed", "3", "--image-mb", "0.2")
+    config_file = write_config(tmp_path / "rtvault.toml", root="db", stores={"primary": "store"},
+                               catalog={"url": "sqlite:///catalog.sqlite"})
+    rtvault(config_file, "init")
     path = _archive_with_one_wrong_byte(tmp_path / "db", tmp_path / "damaged.tar.gz")
-    ingested = subprocess.run([*rtvault, *config_option, "archive", "ingest", str(tmp_path / "damaged.tar.gz")],
-                              capture_output=True, text=True)
-    assert ingested.returncode == 9, ingested.stdout + ingested.stderr  # stored, every member unverified
-    config = load(tmp_path / "rtvault.toml")
+    rtvault(config_file, "archive", "ingest", tmp_path / "damaged.tar.gz", expect=9)  # stored, every member unverified
+    config = load(config_file)
     refresh(config)
     with open_catalog(config.catalog.url) as db:
         add_user(db, "operator", "operator", PASSWORD)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from kit.web import csrf_of, sign_in
+
 # What each role may do, through the API with a bearer token (no CSRF needed there).
 ACTIONS = ("search", "view", "archives", "download", "restore", "audit")
 ALLOWED = {"viewer": {"search", "view", "archives"},
@@ -28,20 +30,20 @@ def _act(client, action: str, key: str):
 def test_login_then_logout(site) -> None:
     client = site.client()
     assert client.get("/").headers["location"] == "/login?next=%2F"
-    answer = site.sign_in(client, "viewer", site.password, "/archives")
+    answer = sign_in(client, "viewer", site.password, "/archives")
     assert answer.status_code == 303 and answer.headers["location"] == "/archives"
     cookie = answer.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Secure" not in cookie  # loopback: plain HTTP
     page = client.get("/")
     assert page.status_code == 200 and 'id="signed-in"' in page.text
-    assert client.post("/logout", data={"csrf": site.csrf_of(client)}).headers["location"] == "/login"
+    assert client.post("/logout", data={"csrf": csrf_of(client)}).headers["location"] == "/login"
     assert client.get("/").status_code == 303
     assert client.get("/api/search").status_code == 401
 
 
 def test_wrong_password_is_refused_and_audited(site) -> None:
     client = site.client("127.0.0.7")
-    answer = site.sign_in(client, "viewer", "not the password at all")
+    answer = sign_in(client, "viewer", "not the password at all")
     assert answer.status_code == 401
     assert 'id="login-error"' in answer.text and "rtvault_session" not in answer.headers.get("set-cookie", "")
     failed = site.audit(action="login_failed", user="viewer")
@@ -56,26 +58,26 @@ def test_login_without_the_form_token_is_refused(site) -> None:
 
 def test_rate_limiting_answers_429(site) -> None:
     client = site.client("127.0.0.9")
-    statuses = [site.sign_in(client, "operator", f"wrong password {i}").status_code for i in range(6)]
+    statuses = [sign_in(client, "operator", f"wrong password {i}").status_code for i in range(6)]
     assert statuses[:5] == [401] * 5 and statuses[5] == 429
-    blocked = site.sign_in(client, "operator", site.password)  # even the right password, for now
+    blocked = sign_in(client, "operator", site.password)  # even the right password, for now
     assert blocked.status_code == 429 and "Trop de tentatives" in blocked.text
-    assert site.sign_in(site.client("127.0.0.10"), "operator", site.password).status_code == 303  # other workstations
+    assert sign_in(site.client("127.0.0.10"), "operator", site.password).status_code == 303  # other workstations
 
 
 def test_next_is_never_an_open_redirect(site) -> None:
     for wanted in ("//evil.example/x", "https://evil.example/", "/\\evil.example", "javascript:alert(1)"):
-        answer = site.sign_in(site.client(), "viewer", site.password, wanted)
+        answer = sign_in(site.client(), "viewer", site.password, wanted)
         assert answer.headers["location"] == "/", wanted
 
 
 def test_cookie_is_secure_off_loopback(site) -> None:
-    answer = site.sign_in(site.client("10.20.30.40", "https://rtvault.example"), "viewer", site.password)
+    answer = sign_in(site.client("10.20.30.40", "https://rtvault.example"), "viewer", site.password)
     assert answer.status_code == 303 and "Secure" in answer.headers["set-cookie"]
     plain = site.client("10.20.30.40")  # over plain HTTP the browser never sends the login form's cookie back
-    assert site.sign_in(plain, "viewer", site.password).status_code == 403
+    assert sign_in(plain, "viewer", site.password).status_code == 403
     proxied = site.client("127.0.0.1", "https://rtvault.chu-exemple.fr")  # a reverse proxy on this machine
-    assert "Secure" in site.sign_in(proxied, "viewer", site.password).headers["set-cookie"]
+    assert "Secure" in sign_in(proxied, "viewer", site.password).headers["set-cookie"]
 
 
 def test_api_needs_credentials(site) -> None:
@@ -126,7 +128,7 @@ def test_restore_needs_the_csrf_token(site) -> None:
     assert client.post(f"/api/patients/{key}/restore", json={}).status_code == 403
     assert client.post(f"/api/patients/{key}/restore", json={}, headers={"X-CSRF-Token": "wrong"}).status_code == 403
     assert set((site.root / "restores").iterdir()) == before
-    token = site.csrf_of(client, f"/patients/{key}")
+    token = csrf_of(client, f"/patients/{key}")
     assert client.post(f"/patients/{key}/restore", data={"csrf": token}).status_code == 200
     assert client.post(f"/api/patients/{key}/restore", json={}, headers={"X-CSRF-Token": token}).status_code == 200
     assert len(set((site.root / "restores").iterdir()) - before) == 2
@@ -161,9 +163,9 @@ def test_login_form_sizes_are_capped_before_hashing(site) -> None:
     form = site.client().get("/login").text
     assert 'maxlength="100"' in form and 'maxlength="1024"' in form
     client = site.client("127.0.0.11")
-    assert site.sign_in(client, "longpass", longest).status_code == 303
+    assert sign_in(client, "longpass", longest).status_code == 303
     refused = site.client("127.0.0.12")
-    assert site.sign_in(refused, "longpass", longest + "x").status_code == 401  # refused before Argon2 runs
-    assert site.sign_in(refused, "v" * 101, site.password).status_code == 401
+    assert sign_in(refused, "longpass", longest + "x").status_code == 401  # refused before Argon2 runs
+    assert sign_in(refused, "v" * 101, site.password).status_code == 401
     failures = [e for e in site.audit(action="login_failed") if e["address"] == "127.0.0.12"]
     assert len(failures) == 2 and all(len(e["user"]) <= 100 for e in failures)

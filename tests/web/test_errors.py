@@ -12,6 +12,7 @@ import pytest
 from starlette.requests import Request
 from starlette.routing import Route
 
+from kit.web import sign_in
 from rtvault import errors
 from rtvault.errors import HTTP_STATUSES, InputError, NotFound, http_status
 from rtvault.web.app import create_app, endpoint
@@ -105,7 +106,7 @@ def test_every_error_is_answered_with_the_status_of_the_table(site, error, statu
         app.router.routes.append(Route(path, endpoint(app.state.site, page)))
     client = TestClient(app, "http://127.0.0.1", raise_server_exceptions=False, follow_redirects=False,
                         client=("127.0.0.1", 50000))
-    assert site.sign_in(client, "viewer", site.password).status_code == 303
+    assert sign_in(client, "viewer", site.password).status_code == 303
     answer = client.get("/api/fails").json()["error"]
     assert (answer["status"], answer["kind"]) == (status, kind)
     page = client.get("/fails", headers={"Accept-Language": "en"})
@@ -137,7 +138,7 @@ def test_unexpected_error_is_a_french_page_with_the_security_headers(site, caplo
     app.router.routes.append(Route("/raw-crash", _raw_crash))
     client = TestClient(app, "http://127.0.0.1", raise_server_exceptions=False, follow_redirects=False,
                         client=("127.0.0.1", 50000))
-    assert site.sign_in(client, "viewer", site.password).status_code == 303
+    assert sign_in(client, "viewer", site.password).status_code == 303
     with caplog.at_level(logging.ERROR):
         page = client.get("/crash")
     assert page.status_code == 500 and _heading(page.text) == "Erreur inattendue"

@@ -10,6 +10,7 @@ import tarfile
 import unicodedata
 import warnings
 
+from kit.web import csrf_of
 from rtvault.catalog.search import Criteria
 from rtvault.web.app import create_app
 from rtvault.web.i18n import EN, FR
@@ -98,7 +99,7 @@ def test_restore_writes_a_new_directory_under_restore_dir(site) -> None:
     key = site.key_of("de la fontaine")
     detail = client.get(f"/api/patients/{key}").json()
     archive = next(loc for v in detail["versions"] for loc in v["locations"] if loc["kind"] == "archive")
-    token = site.csrf_of(client, f"/patients/{key}")
+    token = csrf_of(client, f"/patients/{key}")
     before = set((site.root / "restores").iterdir())
     answer = client.post(f"/api/patients/{key}/restore", headers={"X-CSRF-Token": token},
                          json={"version": detail["versions"][0]["version"], "location": archive["location"]})
@@ -144,8 +145,8 @@ def test_every_action_is_in_the_audit_trail(site) -> None:
     client.get("/", params={"last_name": "da silva", "born": "1930-1940"})
     client.get(f"/patients/{key}")
     client.get(f"/patients/{key}/download")
-    client.post(f"/patients/{key}/restore", data={"csrf": site.csrf_of(client)})
-    client.post("/logout", data={"csrf": site.csrf_of(client)})
+    client.post(f"/patients/{key}/restore", data={"csrf": csrf_of(client)})
+    client.post("/logout", data={"csrf": csrf_of(client)})
     mine = {e["action"]: e for e in site.audit(user="admin") if e["address"] == "127.0.0.42"}
     assert {"login", "search", "view", "download", "restore", "logout"} <= set(mine)
     assert mine["search"]["detail"] == {"last_name": "da silva", "born": "1930-1940"}

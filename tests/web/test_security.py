@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from kit.web import csrf_of, sign_in
 from rtvault.config import load
 from rtvault.errors import ConfigError
 from rtvault.web.app import create_app
@@ -130,7 +131,7 @@ def _cookie_after_sign_in(app, site, address: str = "127.0.0.1", headers: dict |
     # The browser talks HTTPS to the proxy, which forwards to http://127.0.0.1:8080 keeping that Host.
     client = TestClient(app, "https://127.0.0.1:8080", client=(address, 50000), follow_redirects=False,
                         headers=headers or {})
-    answer = site.sign_in(client, "viewer", site.password)
+    answer = sign_in(client, "viewer", site.password)
     assert answer.status_code == 303, answer.text
     return answer.headers["set-cookie"]
 
@@ -154,7 +155,7 @@ def test_forwarded_headers_count_only_from_trusted_proxies(site) -> None:
 def test_the_csrf_token_is_never_taken_from_the_query_string(site) -> None:
     client = site.login("operator")
     key = site.key_of("gauthier")
-    token = site.csrf_of(client, f"/patients/{key}")
+    token = csrf_of(client, f"/patients/{key}")
     assert client.post(f"/patients/{key}/restore?csrf={token}", data={}).status_code == 403
     assert client.post(f"/logout?csrf={token}").status_code == 403
     assert client.post(f"/patients/{key}/restore", data={"csrf": token}).status_code == 200

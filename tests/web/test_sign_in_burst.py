@@ -4,7 +4,6 @@ the limit are checked (401), every other one is refused (429), and the audit tra
 from __future__ import annotations
 
 import re
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -14,6 +13,8 @@ import httpx
 import pytest
 import uvicorn
 
+from kit import postgres
+from kit.config import write_config
 from rtvault.catalog import open_catalog
 from rtvault.catalog.audit import entries
 from rtvault.catalog.logins import MAX_USER_FAILURES
@@ -27,11 +28,7 @@ BURST = 24
 
 @pytest.fixture(scope="module")
 def postgres_url() -> Iterator[object]:
-    postgres = sys.modules["catalog_postgres"]  # tests/conftest.py loads it
-    reason = postgres.missing()
-    if reason:
-        pytest.skip(reason)
-    server = postgres.start()
+    server = postgres.start_or_skip()
     yield server.new_database
     server.stop()
 
@@ -42,10 +39,8 @@ def served(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     url = (f"sqlite:///{tmp_path / 'catalog.sqlite'}" if request.param == "sqlite"
            else request.getfixturevalue("postgres_url")())
     (tmp_path / "pinnacle").mkdir()
-    (tmp_path / "rtvault.toml").write_text(
-        f'[source.pinnacle]\nroot = "pinnacle"\n[stores.primary]\npath = "store"\n[catalog]\nurl = "{url}"\n',
-        encoding="utf-8")
-    config = load(tmp_path / "rtvault.toml")
+    config = load(write_config(tmp_path / "rtvault.toml", root="pinnacle", stores={"primary": "store"},
+                               catalog={"url": url}))
     with open_catalog(url) as db:
         add_user(db, "operator", "operator", "correct horse battery staple")
     server = uvicorn.Server(uvicorn.Config(create_app(config), host="127.0.0.1", port=0, log_level="warning"))

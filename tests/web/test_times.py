@@ -8,6 +8,7 @@ import sys
 import warnings
 from zoneinfo import ZoneInfo
 
+from kit.web import sign_in
 from rtvault.web.app import create_app
 from rtvault.web.i18n import local_time
 
@@ -34,7 +35,7 @@ def test_the_servers_local_zone_is_the_default() -> None:
 
 def test_every_page_shows_local_times(site) -> None:
     client = TestClient(create_app(site.config, zone=PARIS), "http://127.0.0.1", client=("127.0.0.1", 50000))
-    assert site.sign_in(client, "admin", site.password).status_code == 200  # followed to the search page
+    assert sign_in(client, "admin", site.password).status_code == 200  # followed to the search page
     key = site.key_of("de la fontaine")
     detail = client.get(f"/api/patients/{key}").json()
     page = client.get(f"/patients/{key}").text

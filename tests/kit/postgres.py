@@ -11,12 +11,14 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
+from kit.files import free_port
 from rtvault.catalog import open_catalog
 
 BIN = Path("/usr/lib/postgresql/15/bin")
@@ -33,12 +35,6 @@ def missing() -> str | None:
     if os.geteuid() == 0 and shutil.which("runuser") is None:
         return "running as root without runuser: cannot start PostgreSQL as the postgres user"
     return None
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _as_owner(*command: str) -> list[str]:
@@ -95,13 +91,20 @@ class PostgresServer:
             shutil.rmtree(self.directory, ignore_errors=True)
 
 
+def start_or_skip() -> PostgresServer:
+    """A started server; skips the test, with the reason, when none can be started here."""
+    if reason := missing():
+        pytest.skip(reason)
+    return start()
+
+
 def start() -> PostgresServer:
     """initdb in a fresh temporary directory and start the server on a free port of 127.0.0.1."""
     directory = Path(tempfile.mkdtemp(prefix="rtvault-pg-"))
     user = SUPERUSER if os.geteuid() == 0 else _current_user()
     if os.geteuid() == 0:
         shutil.chown(directory, SUPERUSER, SUPERUSER)
-    server = PostgresServer(directory, _free_port(), user)
+    server = PostgresServer(directory, free_port(), user)
     try:
         _run(str(BIN / "initdb"), "-D", str(server.data), "-U", user, "--auth=trust", "--encoding=UTF8",
              "--locale=C.UTF-8", "--no-sync")

@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from kit.files import free_port
+
 SLAPD = Path("/usr/sbin/slapd")
 BASE = "dc=example,dc=org"
 ADMIN_DN = f"cn=admin,{BASE}"
@@ -45,12 +47,6 @@ directory {dir}/data
 class Directory:
     url: str
     port: int
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_until_listening(port: int, process: subprocess.Popen, seconds: float = 15) -> None:

