@@ -5,6 +5,7 @@ every thread and leaves no temporary file behind."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import Counter
@@ -20,6 +21,7 @@ from rtvault.jobs.maintenance import check_store
 from rtvault.jobs.restore import Planned, RestoreIncomplete, RestoreSummary, restore_all, write_planned
 from rtvault.store.formats import FileEntry
 from rtvault.store.objects import data_key
+from rtvault.store.packfile import PackFiles
 
 
 class Recorder:
@@ -103,16 +105,22 @@ def test_check_read_data_names_exactly_the_damaged_objects_in_order(own_store) -
     assert progress.threads == {threading.get_ident()} and progress.advanced == progress.total
 
 
-def test_a_store_vanishing_mid_restore_stops_it_with_the_store_error(own_store, tmp_path: Path) -> None:
-    store_path = own_store.store_path
+def test_a_store_vanishing_mid_restore_stops_it_with_the_store_error(own_store, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    store_path, store = own_store.store_path, own_store.store
+    reads, open_file = itertools.count(1), store.backend.open
 
-    def unmount() -> None:  # as if the share went away while files were being read: an empty mount point
-        store_path.rename(store_path.parent / "gone")
-        store_path.mkdir()
+    def vanishing(key: str) -> object:  # as if the share went away while files were being read: an empty mount
+        if next(reads) == 6:  # point, from the sixth file on, whichever thread reads it and however far ahead
+            store_path.rename(store_path.parent / "gone")
+            store_path.mkdir()
+        return open_file(key)
 
+    monkeypatch.setattr(store.backend, "open", vanishing)
+    monkeypatch.setattr(PackFiles, "LIMIT", 0)  # no pack kept open: an unmounted share fails every read
     dest = tmp_path / "dest"
     with pytest.raises(StoreError) as raised:
-        restore_all(own_store.store, dest, progress=Recorder(after=5, then=unmount))
+        restore_all(store, dest)
     assert not isinstance(raised.value, RestoreIncomplete) and str(store_path) in str(raised.value)
     assert not _partials(dest) and not _workers()
 
