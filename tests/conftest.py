@@ -1,5 +1,6 @@
-"""Fixtures of every test: the real Pinnacle sample tree (tests/fixtures, MIT, from ../shared/fixtures) and one
-SeaweedFS S3 server for the session; and the fast tier's marking. The helpers are in the kit (tests/kit)."""
+"""Fixtures of every test: the real Pinnacle sample tree (tests/fixtures, MIT, from ../shared/fixtures), one
+SeaweedFS S3 server for the session, and no $RTVAULT_CONFIG for the configuration tests; and the fast tier's marking.
+The helpers are in the kit (tests/kit)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from kit.files import FIXTURES
 from kit.seaweed import SeaweedServer, start_server
+from rtvault.config import ENV_VAR
 
 
 @pytest.fixture(scope="session")
@@ -31,16 +33,23 @@ def pinnacle_sample() -> Path:
     return root
 
 
+@pytest.fixture
+def no_config_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No $RTVAULT_CONFIG from the environment the tests run in: the configuration tests ask for it (`pytestmark`)."""
+    monkeypatch.delenv(ENV_VAR, raising=False)
+
+
 # The fast tier (`pytest -m "not slow"`, a few minutes) leaves out the modules whose tests start servers or many
 # CLI processes, kill runs, mount file systems or fuzz: crash loops, S3 outages, the browser, the stories told
 # through the CLI, fault injection. CI runs everything.
 SLOW_MODULES = {
     "archive/test_archive_retention.py", "archive/test_damaged.py", "copies/test_replicate_crash.py",
     "copies/test_s3_faults.py", "copies/test_volumes.py", "e2e/test_archive_cli.py", "e2e/test_archive_faults.py",
-    "e2e/test_attack2_findings.py", "e2e/test_attack_findings.py", "e2e/test_backup_cli.py",
-    "e2e/test_copies_story.py", "e2e/test_crash.py", "e2e/test_store_faults.py",
-    "e2e/test_unreadable_source.py", "e2e/test_user_cli.py", "e2e/test_web_browser.py", "pinnacle/test_fuzz.py",
-    "store/test_crypto.py", "store/test_s3.py", "web/test_attack2_web_findings.py", "web/test_sign_in_burst.py",
+    "e2e/test_attack2_findings.py", "e2e/test_attack_findings.py", "e2e/test_backup_cli.py", "e2e/test_copies_story.py",
+    "e2e/test_crash.py", "e2e/test_store_faults.py", "e2e/test_unreadable_source.py", "e2e/test_user_cli.py",
+    "e2e/test_web_browser.py", "pinnacle/test_fuzz.py", "pinnacle/test_fuzz_hostile.py",
+    "pinnacle/test_fuzz_roundtrip.py", "store/test_crypto.py", "store/test_crypto_cli.py", "store/test_s3.py",
+    "web/test_attack2_web_findings.py", "web/test_sign_in_burst.py",
 }
 
 

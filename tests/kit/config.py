@@ -5,6 +5,8 @@
     write_config(path, root=db, stores={"primary": nas, "offsite": {**seaweed.store_settings(bucket), "encrypt": True}},
                  backup={"max_shrink": 0.5}, retention=KEEP_LAST, verify={"cycle_days": 30})
 
+    write(path, text)   # a hand-written text, as the configuration tests give it (its directory made if need be)
+
 A store given as a path (or a string) is a directory store (`path = ...`); given as a dictionary, it is its table.
 A table or a setting given as None is left out; an empty dictionary is an empty table.
 """
@@ -64,4 +66,10 @@ def add_tables(path: Path, **tables: Table | None) -> Path:
     """Append tables (`retention=KEEP_LAST`, ...) to an existing configuration; returns `path`."""
     with path.open("a", encoding="utf-8") as out:
         out.write("\n" + render(tables))
+    return path
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
     return path
