@@ -239,7 +239,11 @@ class Store:
     def load_snapshot(self, wanted: str) -> Manifest:
         """A snapshot by id, unique id prefix, `latest`, or `latest~N` (N snapshots before the latest). A damaged
         manifest elsewhere does not stop it; asking for a damaged one (or `latest` behind one) does."""
-        manifests, damaged = self.manifests_and_damage()
+        return self.pick_snapshot(wanted, *self.manifests_and_damage())
+
+    def pick_snapshot(self, wanted: str, manifests: list[Manifest], damaged: dict[str, str]) -> Manifest:
+        """`load_snapshot` from manifests already read (`manifests_and_damage`): a caller wanting several
+        snapshots reads the store's manifests once."""
         if not manifests and not damaged:
             raise StoreError(f"store {self.location} holds no snapshot yet (run `rtvault backup`)")
         if match := re.fullmatch(r"latest(?:~(\d+))?", wanted):
