@@ -96,7 +96,9 @@ class _Walk:
 
     def walk(self, listing: Listing, top: str, top_rel: str, patients: dict[str, Listing] | None) -> None:
         """List `top` (`top_rel` from the root, "" for the root) into `listing`; with `patients` given,
-        patient directories become listings of their own. Depth first, as `os.walk` without its order."""
+        patient directories become listings of their own. Depth first (a stack of folders still to list),
+        each patient directory listed when it is met: warnings and unreadable entries come in the same order
+        as ever."""
         source, excluded = self.source, self.excluded
         files, dirs = listing.files, listing.dirs
         stack = [(top, "", top_rel)]  # (path, name relative to the listing's base, name relative to the root)
