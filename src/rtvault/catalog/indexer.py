@@ -21,10 +21,12 @@ from rtvault.errors import StoreError
 from rtvault.pinnacle.discover import normalise_patient_path
 from rtvault.pinnacle.model import PatientRecord
 from rtvault.store import Store
+from rtvault.store.formats import Manifest
 
 _COLUMNS = ("path", "patient_id", "mrn", "mrn_fold", "last_name", "first_name", "middle_name", "birth_date",
             "birth_year", "gender", "physician", "physician_fold", "diagnosis", "comment", "last_modified",
             "sort_name")
+_CHUNK = 500  # keys in one IN (...): under SQLite's oldest limit of 999 parameters
 _GENDERS = {"m": "male", "h": "male", "f": "female", "w": "female", "o": "other"}
 
 
@@ -169,9 +171,15 @@ class Writer:
 
     def location(self, pid: int, version: int, store: str, kind: str, ref: str, when: str, *, file: str = "",
                  damaged: bool = False) -> None:
-        self.touched.add(pid)
-        self.db.execute("INSERT INTO locations (version, patient, store, kind, ref, time, file, damaged) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (version, pid, store, kind, ref, when, file, int(damaged)))
+        self.locations([(pid, version)], store, kind, ref, when, file=file, damaged=damaged)
+
+    def locations(self, located: list[tuple[int, int]], store: str, kind: str, ref: str, when: str, *,
+                  file: str = "", damaged: bool = False) -> None:
+        """The (patient, version) pairs found in one snapshot or archive, inserted in one statement."""
+        self.touched.update(pid for pid, _ in located)
+        self.db.many("INSERT INTO locations (version, patient, store, kind, ref, time, file, damaged) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                     [(version, pid, store, kind, ref, when, file, int(damaged)) for pid, version in located])
 
 
 def _indexed(catalog: Catalog, store: str, kind: str) -> set[str]:
@@ -183,27 +191,66 @@ def _snapshot_ids(store: Store) -> set[str]:
             if k.endswith(".json")}
 
 
-def _index_snapshot(writer: Writer, name: str, store: Store, snapshot_id: str) -> int:
-    manifest = store.load_snapshot(snapshot_id)
+class _Manifests:
+    """The store's manifests, read once for all the snapshots a sync indexes (a read parses every manifest:
+    once per new snapshot, a rebuild's cost grew with the square of their number); a failure to read them is
+    raised again for each snapshot, as each read would have failed."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.read: tuple[list[Manifest], dict[str, str]] | StoreError | None = None
+
+    def load(self, snapshot_id: str) -> Manifest:
+        if self.read is None:
+            try:
+                self.read = self.store.manifests_and_damage()
+            except StoreError as error:
+                self.read = error
+        if isinstance(self.read, StoreError):
+            raise self.read
+        return self.store.pick_snapshot(snapshot_id, *self.read)
+
+
+def _known_versions(db: Catalog, keys: list[str]) -> dict[tuple[str, str], tuple[int, int]]:
+    """(key, tree) → (version, patient) of the patients with these keys: one query per few hundred patients
+    instead of one per patient (a snapshot that changed nothing names only known trees)."""
+    found: dict[tuple[str, str], tuple[int, int]] = {}
+    unique = sorted(set(keys))
+    for start in range(0, len(unique), _CHUNK):
+        chunk = unique[start:start + _CHUNK]
+        for key, tree, version, pid in db.execute(
+                "SELECT p.key, v.tree, v.id, p.id FROM versions v JOIN patients p ON p.id = v.patient "
+                f"WHERE p.key IN ({', '.join('?' * len(chunk))})", chunk):
+            found.setdefault((key, tree), (int(version), int(pid)))
+    return found
+
+
+def _index_snapshot(writer: Writer, name: str, manifests: _Manifests, snapshot_id: str) -> int:
+    manifest = manifests.load(snapshot_id)
+    store = manifests.store
     added = 0
-    for entry in manifest.patients:
-        key = patient_key(entry.path, entry.patient_id, entry.mrn)
-        known = writer.db.one("SELECT v.id, p.id FROM versions v JOIN patients p ON p.id = v.patient "
-                              "WHERE p.key = ? AND v.tree = ?", (key, entry.tree))
-        if known:
-            version, pid = int(known[0]), int(known[1])
-        else:
-            tree = store.get_tree(entry.tree)
-            record = tree.patient or PatientRecord(entry.path, entry.patient_id, entry.last_name, entry.first_name,
-                                                   mrn=entry.mrn, birth_date=entry.birth_date)
-            if tree.unreadable and not (record.patient_id is not None or record.mrn or record.last_name):
-                continue  # unreadable at its first backup: no identity to file it under (named by the backup)
-            identity = Identity.of({**record.to_json(), "path": entry.path}, files=entry.files, size=entry.bytes,
-                                   complete=not tree.unreadable)  # files unreadable at backup time
-            pid = writer.patient(identity)
-            version = writer.version(pid, entry.tree, identity)
-            added += 1
-        writer.location(pid, version, name, "snapshot", manifest.id, manifest.time)
+    keys = [patient_key(entry.path, entry.patient_id, entry.mrn) for entry in manifest.patients]
+    known = _known_versions(writer.db, keys)
+    located: list[tuple[int, int]] = []
+    try:
+        for key, entry in zip(keys, manifest.patients, strict=True):
+            if (key, entry.tree) in known:
+                version, pid = known[(key, entry.tree)]
+            else:
+                tree = store.get_tree(entry.tree)
+                record = tree.patient or PatientRecord(entry.path, entry.patient_id, entry.last_name,
+                                                       entry.first_name, mrn=entry.mrn, birth_date=entry.birth_date)
+                if tree.unreadable and not (record.patient_id is not None or record.mrn or record.last_name):
+                    continue  # unreadable at its first backup: no identity to file it under (named by the backup)
+                identity = Identity.of({**record.to_json(), "path": entry.path}, files=entry.files,
+                                       size=entry.bytes, complete=not tree.unreadable)  # unreadable at backup time
+                pid = writer.patient(identity)
+                version = writer.version(pid, entry.tree, identity)
+                known.setdefault((identity.key, entry.tree), (version, pid))
+                added += 1
+            located.append((pid, version))
+    finally:  # a tree that cannot be read leaves the locations found before it, as one insert per patient did
+        writer.locations(located, name, "snapshot", manifest.id, manifest.time)
     writer.db.execute("INSERT INTO indexed (store, kind, ref, time) VALUES (?, 'snapshot', ?, ?)",
                       (name, manifest.id, manifest.time))
     return added
@@ -262,9 +309,10 @@ def sync_store(catalog: Catalog, name: str, store: Store, *, again: frozenset[st
         _forget(writer, name, "archive", old_archives - archives)
         summary.snapshots_removed = len(old_snapshots - snapshots)
         summary.archives_removed = len(old_archives - archives)
+        manifests = _Manifests(store)
         for snapshot_id in sorted(snapshots - old_snapshots):
             try:
-                summary.versions_added += _index_snapshot(writer, name, store, snapshot_id)
+                summary.versions_added += _index_snapshot(writer, name, manifests, snapshot_id)
                 summary.snapshots_added += 1
             except StoreError as error:
                 summary.problems.append(str(error))

@@ -41,7 +41,7 @@ from rtvault.store.formats import (
 )
 from rtvault.store.locks import WriterLock
 from rtvault.store.objects import SMALL, data_key, store_small, store_stream, wants_shuffle
-from rtvault.store.repository import new_snapshot_id
+from rtvault.store.repository import manifests_reused, new_snapshot_id
 
 READ_ATTEMPTS = 3
 WORKERS = 4  # hashing and zstd release the GIL: two cores stay busy while others wait on the disk
@@ -326,6 +326,8 @@ def run_backup(config: Config, store: Store, *, allow_shrink: bool = False,
 
 def backup(config: Config, store: Store, *, allow_shrink: bool = False,
            progress: Progress | None = None) -> BackedUp:
-    """`rtvault backup`: one snapshot (`run_backup`), then the catalog brought in step with the store."""
-    summary = run_backup(config, store, allow_shrink=allow_shrink, progress=progress)
-    return BackedUp(summary, catalog=refresh_quietly(config))
+    """`rtvault backup`: one snapshot (`run_backup`), then the catalog brought in step with the store (the
+    manifests the backup read are not parsed again)."""
+    with manifests_reused():
+        summary = run_backup(config, store, allow_shrink=allow_shrink, progress=progress)
+        return BackedUp(summary, catalog=refresh_quietly(config))

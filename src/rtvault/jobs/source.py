@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,53 +71,83 @@ def check_source(root: Path | None) -> Path:
     return root
 
 
-def _is_patient(rel_parts: tuple[str, ...]) -> bool:
+def _is_patient(rel_parts: list[str] | tuple[str, ...]) -> bool:
     if len(rel_parts) == 3:
         return bool(INSTITUTION_DIR.match(rel_parts[0]) and MOUNT_DIR.match(rel_parts[1])
                     and PATIENT_DIR.match(rel_parts[2]))
     return len(rel_parts) == 1 and bool(PATIENT_DIR.match(rel_parts[0]))
 
 
-def _excluded(name: str, patterns: tuple[str, ...]) -> bool:
-    return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
+def _matcher(patterns: tuple[str, ...]) -> Callable[[str], object]:
+    """Whether a name matches one of the `fnmatch` patterns, as one compiled expression: the listing asks it
+    of every one of tens of thousands of names."""
+    if not patterns:
+        return lambda name: False
+    return re.compile("|".join(f"(?:{fnmatch.translate(pattern)})" for pattern in patterns)).match
 
 
-def _walk(listing: Listing, top: Path, exclude: tuple[str, ...], source: SourceListing,
-          patients: dict[str, Listing] | None) -> None:
-    """List `top` into `listing`; with `patients` given, patient directories become listings of their own."""
-    stack = [top]
-    while stack:
-        current = stack.pop()
-        try:
-            entries = list(os.scandir(current))
-        except OSError as error:
-            _unreadable(listing, current, "dir", error.strerror or str(error), source, patients)
-            continue
-        for entry in entries:
-            path = Path(entry.path)
-            if _excluded(entry.name, exclude):
-                source.skipped += 1
-                continue
+class _Walk:
+    """One listing of the source. Paths are plain `/`-joined strings and names relative to a tree are built
+    by appending: `pathlib` objects cost more than the listing itself on a database of small files."""
+
+    def __init__(self, source: SourceListing, exclude: tuple[str, ...]) -> None:
+        self.source = source
+        self.excluded = _matcher(exclude)
+
+    def walk(self, listing: Listing, top: str, top_rel: str, patients: dict[str, Listing] | None) -> None:
+        """List `top` (`top_rel` from the root, "" for the root) into `listing`; with `patients` given,
+        patient directories become listings of their own. Depth first (a stack of folders still to list),
+        each patient directory listed when it is met: warnings and unreadable entries come in the same order
+        as ever."""
+        source, excluded = self.source, self.excluded
+        files, dirs = listing.files, listing.dirs
+        stack = [(top, "", top_rel)]  # (path, name relative to the listing's base, name relative to the root)
+        while stack:
+            current, rel, rel_root = stack.pop()
             try:
-                st = entry.stat(follow_symlinks=False)
-            except OSError as error:  # a folder readable but not searchable: names are known, nothing else
-                _unreadable(listing, path, "dir" if _is_dir_entry(entry) else "file",
-                            f"cannot stat: {error.strerror}", source, patients)
+                with os.scandir(current) as scan:
+                    entries = list(scan)
+            except OSError as error:
+                self.unreadable(listing, rel, rel_root, "dir", error.strerror or str(error), patients)
                 continue
-            rel_to_root = path.relative_to(source.root)
-            if stat.S_ISDIR(st.st_mode):
-                if patients is not None and _is_patient(rel_to_root.parts):
-                    patient = Listing(path, dirs=[DirEntry(".", stat.S_IMODE(st.st_mode), st.st_mtime_ns)])
-                    patients[rel_to_root.as_posix()] = patient
-                    _walk(patient, path, exclude, source, None)
+            prefix, prefix_root = (f"{rel}/" if rel else ""), (f"{rel_root}/" if rel_root else "")
+            for entry in entries:
+                name = entry.name
+                if excluded(name):
+                    source.skipped += 1
+                    continue
+                entry_rel, entry_root = prefix + name, prefix_root + name
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError as error:  # a folder readable but not searchable: names are known, nothing else
+                    self.unreadable(listing, entry_rel, entry_root, "dir" if _is_dir_entry(entry) else "file",
+                                    f"cannot stat: {error.strerror}", patients)
+                    continue
+                mode = st.st_mode
+                if stat.S_ISDIR(mode):
+                    if patients is not None and _is_patient(entry_root.split("/")):
+                        patient = Listing(Path(entry.path), dirs=[DirEntry(".", stat.S_IMODE(mode), st.st_mtime_ns)])
+                        patients[entry_root] = patient
+                        self.walk(patient, entry.path, entry_root, None)
+                    else:
+                        dirs.append(DirEntry(entry_rel, stat.S_IMODE(mode), st.st_mtime_ns))
+                        stack.append((entry.path, entry_rel, entry_root))
+                elif stat.S_ISREG(mode):
+                    files.append(FileStat(entry_rel, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino,
+                                          stat.S_IMODE(mode)))
                 else:
-                    listing.dirs.append(DirEntry(path.relative_to(listing.base).as_posix(),
-                                                stat.S_IMODE(st.st_mode), st.st_mtime_ns))
-                    stack.append(path)
-            elif stat.S_ISREG(st.st_mode):
-                listing.files.append(FileStat.of(path.relative_to(listing.base).as_posix(), st))
-            else:
-                source.warnings.append(Problem(rel_to_root.as_posix(), "not a regular file (link, device...): skipped"))
+                    source.warnings.append(Problem(entry_root, "not a regular file (link, device...): skipped"))
+
+    def unreadable(self, listing: Listing, rel: str, rel_root: str, kind: str, error: str,
+                   patients: dict[str, Listing] | None) -> None:
+        """Record what could not be listed or stat'ed: in its tree (the backup carries the earlier copy
+        forward) and, above the patient directories, as a folder that may hide patients (kept from the last
+        snapshot)."""
+        if patients is not None and kind == "dir":
+            self.source.unlistable.append(Unreadable(rel_root or ".", kind, error))
+            if _is_patient(rel_root.split("/") if rel_root else ()):
+                return  # a patient directory: that patient is kept whole from the last snapshot, not the root files
+        listing.unreadable.append(Unreadable(rel or ".", kind, error))
 
 
 def _is_dir_entry(entry: os.DirEntry) -> bool:
@@ -126,25 +158,9 @@ def _is_dir_entry(entry: os.DirEntry) -> bool:
         return False
 
 
-def _unreadable(listing: Listing, path: Path, kind: str, error: str, source: SourceListing,
-                patients: dict[str, Listing] | None) -> None:
-    """Record what could not be listed or stat'ed: in its tree (the backup carries the earlier copy forward)
-    and, above the patient directories, as a folder that may hide patients (kept from the last snapshot)."""
-    name = "." if path == listing.base else path.relative_to(listing.base).as_posix()
-    if patients is not None and kind == "dir":
-        source.unlistable.append(Unreadable(_rel(source.root, path), kind, error))
-        if _is_patient(path.relative_to(source.root).parts):
-            return  # a patient directory: that patient is kept whole from the last snapshot, not the root files
-    listing.unreadable.append(Unreadable(name, kind, error))
-
-
-def _rel(root: Path, path: Path) -> str:
-    return path.relative_to(root).as_posix() if path != root else "."
-
-
 def list_source(root: Path, exclude: tuple[str, ...]) -> SourceListing:
     source = SourceListing(root, {}, Listing(root))
-    _walk(source.other, root, exclude, source, source.patients)
+    _Walk(source, exclude).walk(source.other, str(root), "", source.patients)
     for listing in (*source.patients.values(), source.other):
         listing.files.sort(key=lambda f: f.name)
         listing.dirs.sort(key=lambda d: d.name)

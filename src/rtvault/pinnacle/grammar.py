@@ -361,9 +361,16 @@ def parse_bytes(data: bytes, name: str) -> ParseResult:
     """Parse one Pinnacle text file's bytes; `name` is used in problems (file path relative to a root)."""
     body, stamp = split_stamp(data)
     problems = _Problems(name)
-    text = _text(body, problems)
-    tokens = list(_tokenize(text, problems))
-    parser = _Parser(tokens, problems, text.count("\n") + 1)
+    return _parse(_text(body, problems), problems, stamp)
+
+
+def parse_text(text: str, name: str) -> ParseResult:
+    """Parse text already decoded and without its stamp (a part of a file, cut by a caller that scanned it)."""
+    return _parse(text, _Problems(name), None)
+
+
+def _parse(text: str, problems: _Problems, stamp: bytes | None) -> ParseResult:
+    parser = _Parser(list(_tokenize(text, problems)), problems, text.count("\n") + 1)
     root = PObject(1)
     parser.parse_body(root, [])
     return ParseResult(root, problems.result(), stamp)

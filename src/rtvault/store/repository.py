@@ -12,7 +12,9 @@ import json
 import re
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -60,6 +62,33 @@ def decode_tree(raw: bytes, digest: str) -> bytes:
     if hashlib.sha256(data).hexdigest() != digest:
         raise StoreError(f"{tree_key(digest)} is damaged: its content does not match its name")
     return data
+
+
+_REUSED: ContextVar[dict[bytes, Manifest] | None] = ContextVar("rtvault_reused_manifests", default=None)
+
+
+@contextmanager
+def manifests_reused() -> Iterator[None]:
+    """Within the `with`, a manifest read again with the same bytes is not parsed again: a backup reads every
+    manifest, then its catalog refresh reads them all once more (each a few tens of milliseconds for a
+    database of thousands of patients, times the snapshots kept). Only for the job's duration: the bytes and
+    manifests are not kept in a long-running process."""
+    token = _REUSED.set({})
+    try:
+        yield
+    finally:
+        _REUSED.reset(token)
+
+
+def _parse_reused(data: bytes) -> Manifest:
+    """`parse_manifest`, through the job's memo when one is open (a manifest is immutable: same bytes, same
+    manifest; a damaged one is never remembered and fails again)."""
+    reused = _REUSED.get()
+    if reused is None:
+        return parse_manifest(data)
+    if (manifest := reused.get(data)) is None:
+        manifest = reused[data] = parse_manifest(data)
+    return manifest
 
 
 def parse_manifest(data: bytes) -> Manifest:
@@ -197,7 +226,7 @@ class Store:
             if not key.endswith(".json"):
                 continue
             try:
-                found.append(parse_manifest(self.backend.get(key)))
+                found.append(_parse_reused(self.backend.get(key)))
             except (ValueError, StoreError) as error:
                 if on_damaged is None:
                     raise StoreError(f"{key} is damaged: {error}") from None
@@ -239,7 +268,11 @@ class Store:
     def load_snapshot(self, wanted: str) -> Manifest:
         """A snapshot by id, unique id prefix, `latest`, or `latest~N` (N snapshots before the latest). A damaged
         manifest elsewhere does not stop it; asking for a damaged one (or `latest` behind one) does."""
-        manifests, damaged = self.manifests_and_damage()
+        return self.pick_snapshot(wanted, *self.manifests_and_damage())
+
+    def pick_snapshot(self, wanted: str, manifests: list[Manifest], damaged: dict[str, str]) -> Manifest:
+        """`load_snapshot` from manifests already read (`manifests_and_damage`): a caller wanting several
+        snapshots reads the store's manifests once."""
         if not manifests and not damaged:
             raise StoreError(f"store {self.location} holds no snapshot yet (run `rtvault backup`)")
         if match := re.fullmatch(r"latest(?:~(\d+))?", wanted):
