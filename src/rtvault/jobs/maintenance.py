@@ -23,7 +23,8 @@ from rtvault.report import OK, Line, Refreshed, Report, Verdict
 from rtvault.store import Store, integrity
 from rtvault.store.formats import Manifest
 from rtvault.store.locks import WriterLock
-from rtvault.store.objects import data_key, verify_object
+from rtvault.store.objects import data_key
+from rtvault.store.packreads import spans, verify_objects
 from rtvault.store.repository import snapshot_key
 from rtvault.store.retention import apply_retention, keep_awaiting_archive, keep_last_complete
 
@@ -146,17 +147,18 @@ def _read_objects(store: Store, digests: list[str], report: CheckReport, progres
     damaged: dict[str, StoreError] = {}
     order = [digests[i] for i in read_order(store.backend, digests)]
     progress.begin("Reading every object", len(digests))
-    try:
-        with in_threads(order, lambda digest, _stop: verify_object(store.backend, digest)) as done:
+    try:  # blobs of a pack read a span at a time (store/packreads.py)
+        with in_threads(spans(store.backend, order), lambda run, _stop: verify_objects(store.backend, run)) as done:
             for outcome in done:
-                if isinstance(outcome.error, StoreError):
-                    damaged[outcome.item] = outcome.error
-                elif outcome.error is not None:
+                if outcome.error is not None:
                     raise outcome.error
-                else:
-                    report.bytes_read += outcome.result or 0
-                    report.objects_read += 1
-                progress.advance()
+                for digest, result in outcome.result or ():
+                    if isinstance(result, StoreError):
+                        damaged[digest] = result
+                    else:
+                        report.bytes_read += result
+                        report.objects_read += 1
+                    progress.advance()
     finally:
         progress.end()
     for digest in digests:

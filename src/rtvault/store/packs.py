@@ -10,6 +10,7 @@ store/packfile.py). Everything else (manifests, archives, locks, large objects) 
 from __future__ import annotations
 
 import io
+import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ from rtvault.store.packfile import (
     packable,
     read_header,
 )
+from rtvault.store.readers import read_exact
 
 MAX_INDEXES = 32  # more index files than this are merged into one by the next writer
 REPACK = 0.2  # prune rewrites a pack once more than this fraction of it is unreferenced
@@ -298,6 +300,18 @@ class PackedBackend:
                     where, raw = moved, self.inner.open(pack_key(moved.pack))
                 return Slice.of_file(raw, where)  # type: ignore[return-value]
         return self.inner.open(key)
+
+    def read_range(self, pack: str, start: int, length: int) -> bytes:
+        """`length` bytes of a pack from `start` (fewer at its end), in one read: the blobs lying there at once."""
+        if self._files is not None and (fd := self._files.fd(pack)) is not None:
+            parts = []
+            while length > 0 and (part := os.pread(fd, length, start)):
+                parts.append(part)
+                start, length = start + len(part), length - len(part)
+            return b"".join(parts)
+        with self.inner.open(pack_key(pack)) as raw:
+            raw.seek(start)
+            return read_exact(raw, length)
 
     def _moved(self, key: str, where: Where) -> Where | None:
         """Where `key` is now, when the index read again places it elsewhere (a reader's view is stale)."""
