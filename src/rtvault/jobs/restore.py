@@ -25,10 +25,11 @@ from rtvault.errors import InputError, PartialResult, StoreError, os_failure
 from rtvault.events import NoProgress, Progress
 from rtvault.jobs.history import Version, pick_version, versions
 from rtvault.jobs.pool import in_threads, read_order
+from rtvault.jobs.restore_paths import make_parents, safe_target
+from rtvault.jobs.restore_reads import Reused
 from rtvault.store import Store
 from rtvault.store.backend import Backend, sync_filesystem
 from rtvault.store.formats import DirEntry, FileEntry, Tree
-from rtvault.store.objects import contents
 from rtvault.store.repository import FORMAT_FILE
 
 
@@ -92,44 +93,6 @@ class RestoreIncomplete(PartialResult):
                          f"{names}{more} (named above, with the reason; everything else was restored)")
 
 
-def _pieces(part: str, destination: Path) -> list[str]:
-    pieces = part.split("/")
-    if any(piece in ("", ".", "..") or "\x00" in piece for piece in pieces):
-        raise StoreError(f"refusing an unsafe name {part!r} in the store: it would escape {destination}")
-    return pieces
-
-
-def safe_target(destination: Path, base: str, name: str, *, directory: bool = False) -> Path:
-    """`destination/base/name`, refusing absolute names, `..`, empty or NUL components. `base` is a patient
-    path or "" for the root; a directory's `name` may be "." (the base directory itself), a file's not."""
-    pieces = _pieces(base, destination) if base else []
-    if not (directory and name == "."):
-        pieces += _pieces(name, destination)
-    return destination.joinpath(*pieces)
-
-
-def _make_parents(destination: Path, target: Path, checked: set[str] | None = None) -> None:
-    """Create target's parent directories, refusing any existing one that is a symlink (it could lead out).
-    Several threads may create the same parent at once: whoever made it, each checks what is there. A parent
-    in `checked` was made and checked for an earlier file of this restore."""
-    parent = os.path.dirname(target)
-    if checked is not None and parent in checked:
-        return
-    current = destination
-    for piece in target.parent.relative_to(destination).parts:
-        current = current / piece
-        with contextlib.suppress(FileExistsError):
-            current.mkdir()
-        mode = os.lstat(current).st_mode
-        if stat.S_ISLNK(mode):
-            raise InputError(f"refusing to write under {current}: it is a symbolic link, which could lead "
-                             f"outside {destination}; choose an empty destination")
-        if not stat.S_ISDIR(mode):
-            raise InputError(f"refusing to write under {current}: it is not a directory; choose an empty destination")
-    if checked is not None:
-        checked.add(parent)
-
-
 Blocks = Callable[[], Iterator[bytes]]
 
 
@@ -189,13 +152,12 @@ class _Writer:
     """Writes planned files from several threads, each file whole: under a temporary name, verified while
     written, mode and mtime set, then renamed; each parent directory made and checked once."""
 
-    def __init__(self, destination: Path) -> None:
-        self.destination = destination
-        self.checked: set[str] = set()
+    def __init__(self, destination: Path, checked: set[str]) -> None:
+        self.destination, self.checked = destination, checked
 
     def write(self, item: Planned, stop: threading.Event) -> int:
         target, entry = item.target, item.entry
-        _make_parents(self.destination, target, self.checked)
+        make_parents(self.destination, target, self.checked)
         with contextlib.suppress(FileNotFoundError):
             if stat.S_ISLNK(mode := os.lstat(target).st_mode) or stat.S_ISDIR(mode):
                 raise InputError(f"refusing to replace {target}: it is a symbolic link or a directory; choose an "
@@ -243,10 +205,10 @@ def _content(item: Planned, stop: threading.Event) -> Iterator[bytes]:
         yield block
 
 
-def _finish_dirs(destination: Path, dirs: list[tuple[Path, DirEntry]]) -> None:
+def _finish_dirs(destination: Path, dirs: list[tuple[Path, DirEntry]], checked: set[str]) -> None:
     for path, entry in sorted(dirs, key=lambda d: len(d[0].parts), reverse=True):
         if path != destination:
-            _make_parents(destination, path / "entry")
+            make_parents(destination, path / "entry", checked)
         os.chmod(path, entry.mode)
         os.utime(path, ns=(entry.mtime_ns, entry.mtime_ns))
 
@@ -265,11 +227,11 @@ def _still_answers(backend: Backend, error: Exception) -> None:
 
 
 def _write_all(destination: Path, planned: list[Planned], summary: RestoreSummary, progress: Progress,
-               backend: Backend | None) -> None:
+               backend: Backend | None, checked: set[str]) -> None:
     """Each file read, verified and written whole by one of a few threads; this thread counts, reports progress
     and decides on each failure. Files that could not be read are named in plan order, whatever the timing."""
     unreadable: list[tuple[int, Exception]] = []
-    writer = _Writer(destination)
+    writer = _Writer(destination, checked)
     order = read_order(backend, [p.entry.hash or None for p in planned]) if backend else list(range(len(planned)))
     with in_threads(order, lambda i, stop: writer.write(planned[i], stop)) as done:
         for outcome in done:
@@ -302,11 +264,12 @@ def write_planned(destination: Path, planned: list[Planned], dirs: list[tuple[Pa
             destination.mkdir(parents=True)
             destination.chmod(0o700)
         progress.begin("Restoring", sum(p.entry.size for p in planned))
+        checked: set[str] = set()  # the directories made and checked: each once per restore
         try:
-            _write_all(destination, planned, summary, progress, backend)
+            _write_all(destination, planned, summary, progress, backend, checked)
         finally:
             progress.end()
-        _finish_dirs(destination, dirs)
+        _finish_dirs(destination, dirs, checked)
         sync_filesystem(destination)  # one flush for the whole restore, not one fsync per file
     except OSError as error:  # the store's read errors are StoreErrors or _Unreadable: this is the destination
         raise os_failure(error, error.filename or destination, doing="restore into") from None
@@ -318,6 +281,7 @@ def _restore_trees(store: Store, destination: Path, trees: list[tuple[str, str]]
     or colliding paths) is named in `summary.failed`, while the store still answers."""
     planned: list[Planned] = []
     dirs: list[tuple[Path, DirEntry]] = []
+    reused = Reused(store.backend)  # one for the whole restore: an object repeated across patients read once
     with in_threads(range(len(trees)), lambda i, _stop: store.get_tree(trees[i][1])) as done:
         loaded = {outcome.item: outcome for outcome in done}
     for index, (base, digest) in enumerate(trees):
@@ -325,7 +289,7 @@ def _restore_trees(store: Store, destination: Path, trees: list[tuple[str, str]]
             if (error := loaded[index].error) is not None:
                 raise error
             tree = loaded[index].result
-            files, tree_dirs = plan(destination, base, tree.files, tree.dirs, contents(store.backend), digest)
+            files, tree_dirs = plan(destination, base, tree.files, tree.dirs, reused, digest)
         except StoreError as error:
             _still_answers(store.backend, error)
             summary.tree_failed(base, digest, str(error))
@@ -382,7 +346,7 @@ def restore_patient(store: Store, key: str, destination: Path, *, snapshot: str 
         older = next((v.snapshot for v in reversed(found) if v.time < version.time and v.tree != version.tree), None)
         raise StoreError(f"{error}; " + (f"an older version may be whole: `--snapshot {older}`, or " if older else "")
                          + "heal the store from another one: `rtvault verify --all`, then `rtvault repair`") from None
-    files, dirs = plan(destination, version.path, tree.files, tree.dirs, contents(store.backend), version.tree)
+    files, dirs = plan(destination, version.path, tree.files, tree.dirs, Reused(store.backend), version.tree)
     summary.unread(version.path, tree)
     write_planned(destination, files, dirs, force, summary, progress or NoProgress(), store.backend)
     return _finish(store, summary, version.time, started)
