@@ -10,9 +10,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from test_restore import History, history, own_store  # noqa: F401  (fixtures shared with the restore tests)
 
-import storekit
+from kit import store as storekit
+from kit.files import files_of
 from rtvault.jobs import pool, restore, restore_paths, restore_reads
 from rtvault.jobs.restore import RestoreIncomplete, restore_all
 from rtvault.store.objects import data_key
@@ -41,7 +41,7 @@ def _count_reads(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     return reads
 
 
-def test_a_repeated_object_is_read_once_and_written_for_every_file(own_store, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+def test_a_repeated_object_is_read_once_and_written_for_every_file(own_store, monkeypatch: pytest.MonkeyPatch,
                                                                     tmp_path: Path) -> None:
     uses = _uses(own_store)
     assert max(uses.values()) > pool.WORKERS  # the machine file of every plan
@@ -51,10 +51,10 @@ def test_a_repeated_object_is_read_once_and_written_for_every_file(own_store, mo
     restore_all(own_store.store, tmp_path / "one-thread")
 
     assert reads == Counter(set(uses))  # every object once, whatever the number of files naming it
-    assert own_store.files_of(tmp_path / "one-thread", transient=True) == own_store.source_files()
+    assert files_of(tmp_path / "one-thread", transient=True) == own_store.source_files()
 
 
-def test_threads_read_a_repeated_object_at_most_once_each(own_store, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+def test_threads_read_a_repeated_object_at_most_once_each(own_store, monkeypatch: pytest.MonkeyPatch,
                                                           tmp_path: Path) -> None:
     uses = _uses(own_store)
     reads = _count_reads(monkeypatch)
@@ -63,10 +63,10 @@ def test_threads_read_a_repeated_object_at_most_once_each(own_store, monkeypatch
 
     assert set(reads) == set(uses) and max(reads.values()) <= pool.WORKERS
     assert sum(reads.values()) < sum(uses.values())
-    assert own_store.files_of(tmp_path / "dest", transient=True) == own_store.source_files()
+    assert files_of(tmp_path / "dest", transient=True) == own_store.source_files()
 
 
-def test_nothing_is_kept_beyond_the_limit(own_store, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:  # noqa: F811
+def test_nothing_is_kept_beyond_the_limit(own_store, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     uses = _uses(own_store)
     reads = _count_reads(monkeypatch)
     monkeypatch.setattr(restore_reads, "LIMIT", 0)
@@ -74,10 +74,10 @@ def test_nothing_is_kept_beyond_the_limit(own_store, monkeypatch: pytest.MonkeyP
     restore_all(own_store.store, tmp_path / "dest")
 
     assert reads == uses  # each file read its object itself
-    assert own_store.files_of(tmp_path / "dest", transient=True) == own_store.source_files()
+    assert files_of(tmp_path / "dest", transient=True) == own_store.source_files()
 
 
-def test_a_damaged_repeated_object_fails_every_file_naming_it(own_store, tmp_path: Path) -> None:  # noqa: F811
+def test_a_damaged_repeated_object_fails_every_file_naming_it(own_store, tmp_path: Path) -> None:
     digest, count = _uses(own_store).most_common(1)[0]
     expected = [(path, [f.name for f in files if f.hash == digest]) for path, files in _files(own_store)]
     expected = [(path, names) for path, names in expected if names]
@@ -91,12 +91,12 @@ def test_a_damaged_repeated_object_fails_every_file_naming_it(own_store, tmp_pat
     assert [(f["patient"], [n["name"] for n in f["files_not_written"]]) for f in failed] == expected
     assert all("damaged" in n["reason"] for f in failed for n in f["files_not_written"])
     lost = {f"{path}/{name}".lstrip("/") for path, names in expected for name in names}
-    assert own_store.files_of(tmp_path / "dest", transient=True) == \
+    assert files_of(tmp_path / "dest", transient=True) == \
         {rel: v for rel, v in own_store.source_files().items() if rel not in lost}
     assert not [p for p in (tmp_path / "dest").rglob("*") if "rtvault-partial" in p.name]
 
 
-def test_each_directory_is_made_and_checked_once(own_store, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+def test_each_directory_is_made_and_checked_once(own_store, monkeypatch: pytest.MonkeyPatch,
                                                  tmp_path: Path) -> None:
     made: Counter[str] = Counter()
     mkdir = os.mkdir

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import storekit
+from kit import store as storekit
 from rtvault.errors import StoreError
 from rtvault.jobs.maintenance import check_store
 from rtvault.store import Store, packreads
