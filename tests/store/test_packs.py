@@ -277,3 +277,27 @@ def test_a_reader_sees_what_another_writer_wrote_since_it_read_the_index(tmp_pat
     writer.backend.put("data/ab/" + "ab" * 32, b"blob")
     writer.backend.barrier()
     assert reader.backend.exists("data/ab/" + "ab" * 32) and reader.backend.get("data/ab/" + "ab" * 32) == b"blob"
+
+
+def test_a_repair_that_rebuilds_a_damaged_pack_byte_for_byte_keeps_it(tmp_path: Path) -> None:
+    """Repair deletes the damaged blobs of a pack and writes the other store's copies; when the repack then puts
+    the pack's other blobs after them in their old order, the new pack has the old pack's bytes, hence its name.
+    It must be written (the file on disk is the damaged one) and not deleted as the pack it replaces."""
+    Store.init(tmp_path / "store")
+    blobs = {f"trees/{n:02x}/{n:02x}" + "0" * 62: os.urandom(300) for n in range(4)}
+    backend = Store.open(tmp_path / "store").backend
+    for key, data in blobs.items():
+        backend.put(key, data)
+    backend.barrier()
+    damaged = list(blobs)[:2]
+    for key in damaged:
+        storekit.flip(tmp_path / "store", key)
+    repairing = Store.open(tmp_path / "store").backend
+    for key in damaged:  # as repair does: the damaged copy out, the good one in
+        repairing.delete(key)
+        repairing.put(key, blobs[key])
+    repairing.barrier()
+
+    again = Store.open(tmp_path / "store").backend
+    assert again.index_problems() == []
+    assert {key: again.get(key) for key in blobs} == blobs

@@ -18,6 +18,7 @@ import io
 import json
 import os
 import re
+import secrets
 import struct
 import threading
 import weakref
@@ -159,7 +160,9 @@ class PackWriter:
 
     def seal(self) -> tuple[str, list[tuple[str, int, int]]]:
         entries = [(key, offset, len(data)) for key, (offset, data) in self.blobs.items()]
-        header = json_bytes({"blobs": entries})
+        # The salt makes every pack a new name: a pack written again with the same blobs in the same order (a
+        # repair's repack rebuilding a damaged pack) must not take the name of the damaged file it replaces.
+        header = json_bytes({"blobs": entries, "salt": secrets.token_hex(16)})
         tail = header + TAIL.pack(len(header), MAGIC)
         self.staged.file.write(tail)
         self.hasher.update(tail)
