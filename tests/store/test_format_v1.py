@@ -66,6 +66,8 @@ def test_a_version_1_store_of_the_previous_release_is_read_and_restored_byte_for
     assert _hashes(tmp_path / "out") == _expected()
     archived = json.loads(_rtvault(config, "archive", "list", "--json").stdout)
     assert len(archived["archives"]) == 1, "the patient deleted on day 1 was archived by the previous release"
+    [listed] = archived["archives"]  # the summary as the previous release wrote it, field for field
+    assert listed == json.loads((store / "archives" / "summaries" / f"{listed['id']}.json").read_text())
 
 
 def test_migrate_packs_a_version_1_store_and_everything_still_restores(tmp_path: Path) -> None:

@@ -205,7 +205,8 @@ class ArchiveRecord:
         return data
 
     def without_members(self) -> ArchiveRecord:
-        return replace(self, members=())
+        """Its summary, derived from the full index (whose integrity hash is not the summary's)."""
+        return replace(self, members=(), integrity=None)
 
     @classmethod
     def from_json(cls, data: Any) -> ArchiveRecord:

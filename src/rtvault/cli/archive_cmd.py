@@ -68,8 +68,8 @@ Examples:
 def list_command(app: AppContext, key: str | None, store_name: str | None, as_json: bool) -> Plain:
     """List the archives of the store (newest last)."""
     found = archiving.holding(open_store(app.load_config(), store_name), key)
-    return Plain.of({"archives": [r.summary_json() for r in found]}, *map(archiving.line, found),
-                    f"{len(found)} archive(s)")
+    listed = [{**r.summary_json(), **({"integrity": r.integrity} if r.integrity else {})} for r in found]
+    return Plain.of({"archives": listed}, *map(archiving.line, found), f"{len(found)} archive(s)")
 
 
 @archive.command("show", epilog="""\b
