@@ -64,6 +64,7 @@ COMMANDS = {
     "token": "user_cmd:token",
     "audit": "user_cmd:audit_command",
     "serve": "serve_cmd:serve_command",
+    "schedule": "schedule_cmd:schedule_command",
 }
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rtvault.config.schedule import SCHEDULE
+from rtvault.config.schedule import problems as schedule_problems
 from rtvault.config.schema import NOT_A_SETTING, STRING, Kind, about, positive, schema_of
 from rtvault.config.web import Web
 
@@ -255,6 +257,41 @@ class Verify:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Schedule:
+    """When each job runs: five-field cron, 'hourly', 'daily HH:MM', 'after <job>', or an array (`rtvault schedule`)."""
+
+    backup: tuple[str, ...] = field(
+        default=("0 7-19 * * 1-5", "0 */4 * * *"),
+        metadata=about("Backups of the source: every hour during working hours, every 4 hours otherwise.",
+                       kind=SCHEDULE),
+    )
+    sweep: tuple[str, ...] = field(
+        default=("after backup",),
+        metadata=about("`archive sweep`: deleted patients archived, the inbox ingested.", kind=SCHEDULE),
+    )
+    replicate: tuple[str, ...] = field(
+        default=("after backup",),
+        metadata=about("Replication of every store that is a `copy_of` another.", kind=SCHEDULE),
+    )
+    verify: tuple[str, ...] = field(
+        default=("daily 02:30",),
+        metadata=about("Rolling verification (its share of [verify] cycle_days).", kind=SCHEDULE),
+    )
+    retention: tuple[str, ...] = field(
+        default=("daily 03:30",),
+        metadata=about("`forget` then `prune`, by the [retention] rules.", kind=SCHEDULE),
+    )
+    catalog: tuple[str, ...] = field(
+        default=("daily 04:00",),
+        metadata=about("`catalog sync`: the search index brought in step with every store.", kind=SCHEDULE),
+    )
+
+    @staticmethod
+    def problems(values: dict[str, Any]) -> list[str]:
+        return schedule_problems(values)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Archive:
     """Archives of finished and deleted patients, and old archives to import."""
 
@@ -283,6 +320,7 @@ class Config:
     catalog: Catalog = field(default_factory=Catalog)
     retention: Retention = field(default_factory=Retention)
     verify: Verify = field(default_factory=Verify)
+    schedule: Schedule = field(default_factory=Schedule)
     web: Web = field(default_factory=Web)
 
     def to_json(self) -> dict[str, object]:

@@ -1,0 +1,60 @@
+"""The next run of each job of `[schedule]`: a timed job's next cron time (the earliest of its entries), a job
+`after` another runs once that one's run ends (its next time is that job's)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from croniter import croniter
+
+from rtvault.config import Config
+from rtvault.config.schedule import JOBS, rules
+from rtvault.report import Line, Report
+from rtvault.utc import iso
+
+
+@dataclass(frozen=True)
+class Planned:
+    job: str
+    schedule: tuple[str, ...]  # as the configuration writes it
+    next_run: datetime  # local time, aware
+    after: tuple[str, ...]  # the jobs whose end also starts it
+
+    def to_json(self) -> dict[str, object]:
+        return {"job": self.job, "schedule": list(self.schedule), "next_run": iso(self.next_run),
+                "after": list(self.after)}
+
+
+def next_time(entries: tuple[str, ...], now: datetime, timed: dict[str, datetime]) -> datetime:
+    """The earliest time after `now` that an entry names; `timed`: the next runs of the jobs already known."""
+    times = [croniter(rule.cron, now).get_next(datetime) if rule.cron else timed[rule.after or ""]
+             for rule in rules(entries)]
+    return min(times)
+
+
+def plan(config: Config, now: datetime) -> list[Planned]:
+    """Every job with its next run after `now` (aware, local time), in the configuration's order. The
+    configuration was checked: every `after` chain ends at a timed job."""
+    schedule = {job: getattr(config.schedule, job) for job in JOBS}
+    timed: dict[str, datetime] = {}
+    while len(timed) < len(schedule):
+        for job, entries in schedule.items():
+            if job not in timed and all(r.after in timed for r in rules(entries) if r.after):
+                timed[job] = next_time(entries, now, timed)
+    return [Planned(job, entries, timed[job], tuple(r.after for r in rules(entries) if r.after))
+            for job, entries in schedule.items()]
+
+
+@dataclass(frozen=True)
+class Schedule(Report):
+    """`rtvault schedule`: the next run of each job."""
+
+    planned: tuple[Planned, ...]
+
+    def to_json(self) -> dict[str, object]:
+        return {"jobs": [p.to_json() for p in self.planned]}
+
+    def lines(self) -> list[Line]:
+        return [Line(f"{p.job:10} next {p.next_run:%Y-%m-%d %H:%M %Z}  ({', '.join(p.schedule)})")
+                for p in self.planned]
