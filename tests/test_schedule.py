@@ -79,3 +79,13 @@ def test_the_schedule_command_shows_the_next_run_of_every_job(tmp_path: Path) ->
     assert "retention" in text and "(daily 03:30)" in text
     wrong = _config(tmp_path, verify="every night")
     assert "schedule.verify" in rtvault(wrong, "schedule", expect=ExitCode.CONFIG).stderr
+
+
+def test_a_nightly_time_in_the_hour_skipped_by_daylight_saving_still_runs_that_night(tmp_path: Path) -> None:
+    """Paris, 2027-03-28: clocks go from 02:00 to 03:00, so 02:30 does not exist that night: the nightly verify
+    runs at 03:00 rather than not at all, and at 02:30 again the night after."""
+    config = load(_config(tmp_path))
+    night = {p.job: p.next_run for p in plan(config, datetime(2027, 3, 27, 12, 0, tzinfo=PARIS))}
+    assert night["verify"] == datetime(2027, 3, 28, 3, 0, tzinfo=PARIS)
+    after = {p.job: p.next_run for p in plan(config, night["verify"])}
+    assert after["verify"] == datetime(2027, 3, 29, 2, 30, tzinfo=PARIS)
