@@ -42,6 +42,7 @@ from rtvault.store.formats import (
 from rtvault.store.locks import WriterLock
 from rtvault.store.objects import SMALL, data_key, store_small, store_stream, wants_shuffle
 from rtvault.store.repository import manifests_reused, new_snapshot_id
+from rtvault.utc import iso
 
 READ_ATTEMPTS = 3
 WORKERS = 4  # hashing and zstd release the GIL: two cores stay busy while others wait on the disk
@@ -306,7 +307,7 @@ def run_backup(config: Config, store: Store, *, allow_shrink: bool = False,
         patients = tuple(PatientEntry.of(key, trees[key].digest, trees[key].tree, trees[key].incomplete())
                          for key in source.patients)
         rest = trees[""]
-        other = OtherEntry(rest.digest, len(rest.tree.files), bool(rest.incomplete()), tuple(rest.incomplete()))
+        other = OtherEntry.of(rest.digest, rest.tree, rest.incomplete())
         run.summary.incomplete = [p.path for p in patients if p.incomplete] + ([OTHER] if other.incomplete else [])
         run.summary.snapshot = new_snapshot_id(time_now)
         run.summary.patients = len(patients)
@@ -315,7 +316,7 @@ def run_backup(config: Config, store: Store, *, allow_shrink: bool = False,
                    **{k: v for k, v in run.summary.to_json().items() if k not in ("snapshot", "warnings", *AFTER)}}
         lock.ensure_held()
         manifest = store.save_snapshot(Manifest(
-            run.summary.snapshot, time_now.isoformat(timespec="microseconds").replace("+00:00", "Z"), str(root),
+            run.summary.snapshot, iso(time_now, "microseconds"), str(root),
             patients, other, summary, tuple(run.summary.warnings)))
         # Only now, the snapshot durable, patients gone from Pinnacle are archived: an archive that fails (a
         # full disk, a kill) leaves them awaiting it in their last snapshot, which retention keeps until the

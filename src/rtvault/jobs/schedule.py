@@ -37,13 +37,13 @@ def plan(config: Config, now: datetime) -> list[Planned]:
     """Every job with its next run after `now` (aware, local time), in the configuration's order. The
     configuration was checked: every `after` chain ends at a timed job."""
     schedule = {job: getattr(config.schedule, job) for job in JOBS}
+    follows = {job: tuple(r.after for r in rules(entries) if r.after) for job, entries in schedule.items()}
     timed: dict[str, datetime] = {}
     while len(timed) < len(schedule):
         for job, entries in schedule.items():
-            if job not in timed and all(r.after in timed for r in rules(entries) if r.after):
+            if job not in timed and all(other in timed for other in follows[job]):
                 timed[job] = next_time(entries, now, timed)
-    return [Planned(job, entries, timed[job], tuple(r.after for r in rules(entries) if r.after))
-            for job, entries in schedule.items()]
+    return [Planned(job, entries, timed[job], follows[job]) for job, entries in schedule.items()]
 
 
 @dataclass(frozen=True)

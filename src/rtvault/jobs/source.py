@@ -133,8 +133,7 @@ class _Walk:
                         dirs.append(DirEntry(entry_rel, stat.S_IMODE(mode), st.st_mtime_ns))
                         stack.append((entry.path, entry_rel, entry_root))
                 elif stat.S_ISREG(mode):
-                    files.append(FileStat(entry_rel, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino,
-                                          stat.S_IMODE(mode)))
+                    files.append(FileStat.of(entry_rel, st))
                 else:
                     source.warnings.append(Problem(entry_root, "not a regular file (link, device...): skipped"))
 

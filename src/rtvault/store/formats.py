@@ -224,6 +224,11 @@ class OtherEntry:
     incomplete: bool = False
     unreadable: tuple[str, ...] = ()
 
+    @classmethod
+    def of(cls, digest: str, tree: Tree, unreadable: Iterable[str]) -> OtherEntry:
+        missing = tuple(unreadable)
+        return cls(digest, len(tree.files), bool(missing), missing)
+
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"tree": self.tree, "files": self.files}
         if self.incomplete:
@@ -273,12 +278,6 @@ class Manifest:
     @property
     def bytes(self) -> int:
         return int(self.summary.get("bytes", 0))
-
-    @property
-    def incomplete(self) -> list[str]:
-        """The patients (and "" for the other files) some files of which this backup could not read."""
-        return [p.path for p in self.patients if p.incomplete] + (
-            [""] if self.other is not None and self.other.incomplete else [])
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"id": self.id, "time": self.time, "source": self.source,
