@@ -8,7 +8,8 @@
     write(path, text)   # a hand-written text, as the configuration tests give it (its directory made if need be)
 
 A store given as a path (or a string) is a directory store (`path = ...`); given as a dictionary, it is its table.
-A table or a setting given as None is left out; an empty dictionary is an empty table.
+A table or a setting given as None is left out; an empty dictionary is an empty table; a dictionary inside a table
+is its sub-table.
 """
 
 from __future__ import annotations
@@ -35,13 +36,17 @@ def toml_value(value: object) -> str:
 
 
 def render(tables: Mapping[str, Table | None]) -> str:
-    """`[name]` and its `key = value` lines for each table, a blank line between tables."""
+    """`[name]` and its `key = value` lines for each table, a blank line between tables; a value that is a
+    dictionary is a sub-table (`alerts={"mail": {...}}` gives `[alerts.mail]`)."""
     blocks = []
     for name, settings in tables.items():
         if settings is not None:
             lines = [f"[{name}]", *(f"{key} = {toml_value(value)}" for key, value in settings.items()
-                                     if value is not None)]
+                                     if value is not None and not isinstance(value, Mapping))]
             blocks.append("\n".join(lines) + "\n")
+            subtables = {f"{name}.{key}": value for key, value in settings.items() if isinstance(value, Mapping)}
+            if subtables:
+                blocks.append(render(subtables))
     return "\n".join(blocks)
 
 

@@ -53,6 +53,9 @@ NUMBER = Kind(
 )
 BOOLEAN = Kind("true or false", "boolean", lambda v: isinstance(v, bool))
 PATH = Kind("a string", "path", lambda v: isinstance(v, str), (_not_empty,), _to_path)
+OPTIONAL_PATH = Kind(  # an empty string is "not set", so that the generated example can list the key
+    "a string", "path", lambda v: isinstance(v, str),
+    convert=lambda value, base_dir: base_dir / Path(value).expanduser() if value else None)
 STRING_LIST = Kind(
     "an array of strings",
     "array of strings",

@@ -14,7 +14,8 @@ from typing import Any
 
 from rtvault.config.schedule import SCHEDULE
 from rtvault.config.schedule import problems as schedule_problems
-from rtvault.config.schema import NOT_A_SETTING, STRING, Kind, about, positive, schema_of
+from rtvault.config.schema import NOT_A_SETTING, OPTIONAL_PATH, STRING, Kind, about, positive, schema_of
+from rtvault.config.unattended import Alerts, Daemon, Health
 from rtvault.config.web import Web
 
 DEFAULT_EXCLUDE = (".auto.plan*", "*.ErrorLog", "*.Transcript", "*~")
@@ -83,14 +84,6 @@ def _http_url(value: str) -> str | None:
     if value and not value.startswith(("http://", "https://")):
         return f"must start with http:// or https://, got {value!r}"
     return None
-
-
-def _to_optional_path(value: str | None, base_dir: Path) -> Path | None:
-    # An empty string is "not set", so that the generated example can list the key.
-    return base_dir / Path(value).expanduser() if value else None
-
-
-OPTIONAL_PATH = Kind("a string", "path", STRING.accepts, convert=_to_optional_path)
 
 
 def credentials_problem(path: Path) -> str | None:
@@ -321,6 +314,9 @@ class Config:
     retention: Retention = field(default_factory=Retention)
     verify: Verify = field(default_factory=Verify)
     schedule: Schedule = field(default_factory=Schedule)
+    daemon: Daemon = field(default_factory=Daemon)
+    health: Health = field(default_factory=Health)
+    alerts: Alerts = field(default_factory=Alerts)
     web: Web = field(default_factory=Web)
 
     def to_json(self) -> dict[str, object]:

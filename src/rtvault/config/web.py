@@ -6,7 +6,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rtvault.config.schema import about, positive
+from rtvault.config.schema import OPTIONAL_PATH, about, positive
 
 
 def _role(value: str) -> str | None:
@@ -120,5 +120,21 @@ class Web:
         default=True,
         metadata=about("Send the session cookie over HTTPS only (loopback addresses excepted); set false only "
                        "when serving plain HTTP on a trusted network."),
+    )
+    metrics_from: tuple[str, ...] = field(
+        default=("127.0.0.1", "::1"),
+        metadata=about(
+            "Addresses or networks allowed to read /metrics (Prometheus) without a session. Behind a reverse "
+            "proxy every client looks like loopback: then empty this and use metrics_token_file.",
+            check=_networks,
+        ),
+    )
+    metrics_token_file: Path | None = field(
+        default=None,
+        metadata=about(
+            "File holding a bearer token that also opens /metrics (Authorization: Bearer <token>), readable by "
+            "its owner only; unset: addresses only.",
+            example="", kind=OPTIONAL_PATH,
+        ),
     )
     ldap: Ldap = field(default_factory=Ldap)
