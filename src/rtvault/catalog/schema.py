@@ -11,7 +11,7 @@ from rtvault.utc import now_iso
 
 # Tables that `catalog rebuild` empties and refills from the stores, children first.
 INDEX_TABLES = ("locations", "plans", "image_sets", "terms", "versions", "variants", "vocabulary", "physicians",
-                "indexed", "patients")
+                "indexed", "patients", "runs")
 
 MIGRATIONS: list[tuple[str, list[str]]] = [
     ("0001_patients", [
@@ -205,6 +205,18 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
     ("0012_year_physician_in_name_order", [
         "CREATE INDEX patients_year_physician_sort ON patients (birth_year, physician_fold, sort_name)",
         "DROP INDEX patients_year_physician",
+    ]),
+    # The run journal (jobs/journal.py): one row per run record, indexed from the stores' journal/ files (so a
+    # rebuild reads them again: in INDEX_TABLES). `id` is the record's writer/seq, the same on every store.
+    # Store samples: each store's disk space, taken by the daemon at every health interval, for the forecast
+    # of the day it is full; kept by a rebuild (they are in no store).
+    ("0013_runs_and_store_samples", [
+        "CREATE TABLE runs (id TEXT PRIMARY KEY, job TEXT NOT NULL, trigger TEXT NOT NULL, started TEXT NOT NULL, "
+        "ended TEXT NOT NULL, result TEXT NOT NULL, error TEXT NOT NULL, host TEXT NOT NULL, record TEXT NOT NULL)",
+        "CREATE INDEX runs_job_started ON runs (job, started)",
+        "CREATE INDEX runs_started ON runs (started)",
+        "CREATE TABLE store_samples (store TEXT NOT NULL, time TEXT NOT NULL, total_bytes BIGINT NOT NULL, "
+        "free_bytes BIGINT NOT NULL, store_bytes BIGINT, PRIMARY KEY (store, time))",
     ]),
 ]
 

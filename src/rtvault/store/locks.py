@@ -19,6 +19,7 @@ from rtvault.errors import LockBusy, Problem, RtvaultError, StoreError
 from rtvault.store.backend import Backend, process_alive
 
 LOCK_KEY = "locks/writer.json"
+DAEMON_KEY = "locks/daemon.json"  # the lease of `rtvault daemon`: one per store set; its `renewed` is the heartbeat
 
 
 UNREADABLE_GRACE_S = 10.0  # a lock file that is empty or not JSON this long after its last write is dead
@@ -51,12 +52,24 @@ def describe(holder: dict) -> str:
     return f"{who} ({where_text})" if where_text else who
 
 
+def read_lease(backend: Backend, key: str) -> tuple[dict, str | None] | None:
+    """The record of the lease at `key` and why it is stale (None while it is alive); None when there is no lease.
+    StoreError when the store cannot tell."""
+    probe = WriterLock(backend, "probe", 0, key=key)
+    holder = probe._holder()
+    return None if holder is None else (holder, _stale_reason(holder, time.time()))
+
+
 class WriterLock:
     """`with WriterLock(backend, "backup", lease_s, warn):` holds the store's writer lock, renewing it."""
 
     def __init__(self, backend: Backend, operation: str, lease_s: float,
-                 warn: Callable[[Problem], None] = lambda _p: None) -> None:
+                 warn: Callable[[Problem], None] = lambda _p: None, *, key: str = LOCK_KEY,
+                 renewing: bool = True) -> None:
         self.backend = backend
+        self.key = key
+        self.renewing = renewing  # False: the holder calls renew() itself (the daemon's loop: a heartbeat)
+        self.acquired: float | None = None
         self.operation = operation
         self.lease_s = lease_s
         self.warn = warn
@@ -66,13 +79,17 @@ class WriterLock:
 
     def _record(self) -> bytes:
         now = time.time()
+        if self.acquired is None:
+            self.acquired = now
         return json.dumps({"operation": self.operation, "host": socket.gethostname(), "pid": os.getpid(),
-                           "token": self.token, "acquired": now, "expires": now + self.lease_s}).encode()
+                           "token": self.token, "acquired": self.acquired, "renewed": now,
+                           "expires": now + self.lease_s}).encode()
 
     def acquire(self) -> None:
         for _attempt in range(3):
-            if self.backend.create_exclusive(LOCK_KEY, self._record()):
-                self._start_renewing()
+            if self.backend.create_exclusive(self.key, self._record()):
+                if self.renewing:
+                    self._start_renewing()
                 return
             holder = self._holder()
             if holder is None:
@@ -81,17 +98,17 @@ class WriterLock:
             if reason is None:
                 raise LockBusy(f"store {self.backend.location} is locked by {describe(holder)} until its lease "
                                "ends; try again later")
-            self.warn(Problem(LOCK_KEY, f"took over a stale lock of {describe(holder)}: {reason}"))
-            self.backend.delete(LOCK_KEY)
+            self.warn(Problem(self.key, f"took over a stale lock of {describe(holder)}: {reason}"))
+            self.backend.delete(self.key)
         raise LockBusy(f"store {self.backend.location}: could not take the writer lock (contended)")
 
     def _read(self) -> dict | None:
         """The lock file's record: None when there is no lock, {} when it is empty or not a JSON object;
         StoreError when the store cannot tell (unreachable)."""
         try:
-            data = self.backend.get(LOCK_KEY)
+            data = self.backend.get(self.key)
         except StoreError:
-            if not self.backend.exists(LOCK_KEY):
+            if not self.backend.exists(self.key):
                 return None
             raise
         try:
@@ -108,7 +125,7 @@ class WriterLock:
         if holder is None or holder:
             return holder
         try:
-            return {"unreadable": True, "written": self.backend.modified(LOCK_KEY)}
+            return {"unreadable": True, "written": self.backend.modified(self.key)}
         except StoreError:
             return None
 
@@ -118,12 +135,19 @@ class WriterLock:
                 try:
                     if not self.held():
                         return
-                    self.backend.replace(LOCK_KEY, self._record())
+                    self.backend.replace(self.key, self._record())
                 except StoreError:  # the store stopped answering: ensure_held() tells the job before it commits
                     continue
 
         self._renewer = threading.Thread(target=renew, name="rtvault-lock-renewer", daemon=True)
         self._renewer.start()
+
+    def renew(self) -> None:
+        """Extend the lease now (and record the heartbeat); LockBusy when another holder took it over meanwhile,
+        StoreError when the store does not answer."""
+        if not self._ours():
+            raise LockBusy(f"store {self.backend.location}: {self.key} was taken over by another process")
+        self.backend.replace(self.key, self._record())
 
     def held(self) -> bool:
         """Whether the lock file still carries our token (another run may have judged us stale)."""
@@ -152,11 +176,11 @@ class WriterLock:
             self._renewer.join()
         try:
             if self._ours():
-                self.backend.delete(LOCK_KEY)
+                self.backend.delete(self.key)
             return None
         except StoreError as error:
             ends = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(time.time() + self.lease_s))
-            problem = Problem(LOCK_KEY, f"could not release the writer lock ({error}); it ends with its lease "
+            problem = Problem(self.key, f"could not release the writer lock ({error}); it ends with its lease "
                                         f"by {ends}, then any host takes it over (this host at once)")
             self.warn(problem)
             return problem
