@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from rtvault.archive import records
 from rtvault.archive.formats import ArchiveRecord
 from rtvault.catalog import fold as folding
-from rtvault.catalog import volumes
+from rtvault.catalog import runs, volumes
 from rtvault.catalog.db import Catalog
 from rtvault.catalog.schema import INDEX_TABLES
 from rtvault.errors import StoreError
@@ -99,6 +99,7 @@ class SyncSummary:
     archives_added: int = 0
     archives_removed: int = 0
     versions_added: int = 0
+    runs_added: int = 0  # run journal records
     duration_s: float = 0.0
     problems: list[str] = field(default_factory=list)
 
@@ -323,6 +324,8 @@ def sync_store(catalog: Catalog, name: str, store: Store, *, again: frozenset[st
             except StoreError as error:
                 summary.problems.append(str(error))
         _settle(catalog, writer.touched, snapshots_changed=bool(snapshots ^ old_snapshots))
+        summary.runs_added, problems = runs.sync_store(catalog, store)
+        summary.problems += problems
     summary.duration_s = round(time.monotonic() - started, 3)
     return summary
 

@@ -65,6 +65,8 @@ COMMANDS = {
     "audit": "user_cmd:audit_command",
     "serve": "serve_cmd:serve_command",
     "schedule": "schedule_cmd:schedule_command",
+    "daemon": "daemon_cmd:daemon_command",
+    "runs": "daemon_cmd:runs_command",
 }
 
 

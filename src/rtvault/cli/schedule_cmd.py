@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import click
 
 from rtvault.cli.output import AppContext, reported
-from rtvault.jobs.schedule import Schedule, plan
+from rtvault.jobs.schedule import Schedule, local_now, plan
 
 
 @click.command("schedule", epilog="""\b
@@ -22,4 +20,4 @@ one ends. The schedule is [schedule] of the configuration (docs/configuration.md
 @click.pass_obj
 def schedule_command(app: AppContext, as_json: bool) -> Schedule:
     """The next run of each scheduled job (backup, sweep, replicate, verify, retention, catalog)."""
-    return Schedule(tuple(plan(app.load_config(), datetime.now().astimezone())))
+    return Schedule(tuple(plan(app.load_config(), local_now())))

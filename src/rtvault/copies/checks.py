@@ -16,7 +16,7 @@ from typing import BinaryIO
 from rtvault.archive import records
 from rtvault.archive.formats import ArchiveRecord
 from rtvault.errors import StoreError
-from rtvault.store import Store, integrity
+from rtvault.store import Store, integrity, journal
 from rtvault.store.backend import Backend
 from rtvault.store.objects import data_key, verify_object
 from rtvault.store.repository import parse_manifest
@@ -32,6 +32,7 @@ _KINDS = (
     ("summary", re.compile(rf"archives/summaries/(?P<h>{_H})\.json")),
     ("override", re.compile(rf"archives/overrides/(?P<h>{_H})/[^/]+\.json")),
     ("destroyed", re.compile(rf"archives/destroyed/(?P<h>{_H})\.json")),
+    ("journal", journal.KEY),
     ("format", re.compile(r"rtvault-store\.json")),
 )
 
@@ -234,6 +235,9 @@ class Checker:
         remembered = json.loads(self.backend.get(key))
         if remembered.get("id") != archive_id or not isinstance(remembered.get("patients"), list):
             raise ValueError("not the record of this destroyed archive")
+
+    def _check_journal(self, key: str, _name: str) -> None:
+        journal.decode(self.backend.get(key), key)
 
     def _check_format(self, key: str, _name: str) -> None:
         if json.loads(self.backend.get(key)).get("format") != "rtvault-store":

@@ -6,7 +6,8 @@ The write order keeps the target a valid store at every instant (docs/design.md,
    from the source (a damaged source file is refused, never propagated), committed, then re-read on the
    target and re-hashed (a bad copy is deleted and reported);
 2. `barrier()`: every copied rename is durable;
-3. archive checksums, summaries and overrides, then archive indexes and snapshot manifests, each only once
+3. archive checksums, summaries and overrides, and run journal segments (checked first), then archive indexes
+   and snapshot manifests, each only once
    everything it names is on the target;
 4. `copies/<source-id>.json`: when, from where and how much, written last.
 A run killed anywhere leaves copied content that no manifest names yet; the next run lists both stores and
@@ -30,7 +31,7 @@ from rtvault.config import Config
 from rtvault.configured import open_store
 from rtvault.errors import ConfigError, LockBusy, Problem, RtvaultError, StoreError
 from rtvault.events import NoProgress, Progress
-from rtvault.store import Store, integrity
+from rtvault.store import Store, integrity, journal
 from rtvault.store.backend import Backend
 from rtvault.store.formats import Manifest
 from rtvault.store.locks import WriterLock
@@ -38,7 +39,7 @@ from rtvault.store.objects import BLOCK, data_key, verify_object
 from rtvault.store.repository import decode_tree, parse_manifest, tree_key
 
 WORKERS = 4  # reading, hashing and zstd release the GIL; measured in bench/replicate.py
-REPLICATED = ("data/", "trees/", "archives/", "snapshots/")  # never locks/, tmp/, copies/ or the format file
+REPLICATED = ("data/", "trees/", "archives/", "snapshots/", "journal/")  # never locks/, tmp/, copies/, the format file
 CONTENT = ("data/", "trees/", "archives/tars/")
 
 
@@ -57,6 +58,7 @@ class ReplicateSummary:
     bytes_copied: int = 0
     snapshots_copied: int = 0
     archives_copied: int = 0
+    journal_copied: int = 0  # run journal segments
     duration_s: float = 0.0
     lag_snapshots: int = 0  # snapshots of the source still missing on the target after the run
     lag_archives: int = 0
@@ -266,6 +268,8 @@ def _copy_indexes(source: Store, target: Store, missing: list[str], present: _Pr
         if key.startswith("archives/") and not _is_record(key) and not key.startswith(CONTENT):
             _copy_file(source, target, key, summary)
             present.keys.add(key)
+        elif key.startswith(journal.FOLDER):
+            _copy_segment(source, target, key, summary)
     for key in [k for k in missing if _is_record(k) or k.startswith("snapshots/")]:
         try:
             if key.startswith("snapshots/"):  # a manifest changed since written (its integrity hash) stays behind
@@ -282,6 +286,19 @@ def _copy_indexes(source: Store, target: Store, missing: list[str], present: _Pr
         present.keys.add(key)
         summary.snapshots_copied += key.startswith("snapshots/")
         summary.archives_copied += _is_record(key)
+
+
+def _copy_segment(source: Store, target: Store, key: str, summary: ReplicateSummary) -> None:
+    """A run journal segment, checked on the source first: a damaged one is not propagated."""
+    data = source.backend.get(key)
+    try:
+        journal.decode(data, key)
+    except ValueError as error:
+        summary.problems.append(Problem(key, f"not copied, damaged on the source {source.location}: {error}"))
+        return
+    target.backend.put(key, data)
+    summary.bytes_copied += len(data)
+    summary.journal_copied += 1
 
 
 def _is_record(key: str) -> bool:

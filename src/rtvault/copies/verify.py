@@ -13,6 +13,7 @@ What is checked, per kind of key:
   object those trees name exists (`missing`);
 - archives: the tar hashes to its id, the index parses and names existing files and objects, the `.sha256`
   manifest agrees with the index, summaries, overrides and records of destroyed archives parse;
+- run journal segments: parsed and matching their integrity hash and their name;
 - anything else (a `data/` name that is not a SHA-256, a stray file) is `unexpected`.
 A problem stays in the state until a later verify finds the key good (each run re-checks the known problems
 first), or `rtvault repair` fixes it, or, for a missing key, the file that named it (checked again) no longer
@@ -42,7 +43,7 @@ from rtvault.utc import iso, parse
 STATE_KEY = "verify/state.json"
 IGNORED_PREFIXES = ("locks/", "tmp/", "verify/", "copies/")  # mutable or staging files: never verified, never
 # unexpected (`copies/` holds the replication records a target received)
-FOLDERS = ("data/", "trees/", "snapshots/", "archives/")
+FOLDERS = ("data/", "trees/", "snapshots/", "archives/", "journal/")
 TOP_FILES = ("rtvault-store.json",)
 WORKERS = 4  # threads checking keys: two cores are kept busy, a remote store's latency is overlapped
 CHECKPOINT_S = 30.0  # a long run saves its cursor this often, so that a killed run loses little

@@ -3,8 +3,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 
@@ -12,6 +16,27 @@ from rtvault.config import Config
 from rtvault.config.schedule import JOBS, rules
 from rtvault.report import Line, Report
 from rtvault.utc import iso
+
+
+def local_zone() -> tzinfo:
+    """The machine's time zone with its daylight-saving rules ($TZ, else /etc/localtime's name), so that a
+    schedule follows the clock changes; a fixed offset only when the zone has no name."""
+    names = [os.environ.get("TZ", "").removeprefix(":")]
+    with contextlib.suppress(OSError, IndexError):
+        names.append(str(Path("/etc/localtime").resolve()).split("/zoneinfo/", 1)[1])
+    for name in names:
+        if name:
+            try:
+                return ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+    zone = datetime.now().astimezone().tzinfo
+    assert zone is not None
+    return zone
+
+
+def local_now() -> datetime:
+    return datetime.now(local_zone())
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,99 @@
+"""The run journal in the catalog: one row per record of the stores' `journal/` segments (store/journal.py).
+
+The stores are the truth: a record is added when the daemon writes it, and `catalog sync` adds every segment
+of a store that the catalog lacks (after the loss of the catalog, or a record spooled while it was down).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from rtvault.catalog.db import Catalog
+from rtvault.errors import StoreError
+from rtvault.store import Store, journal
+
+RESULTS = ("ok", "partial", "failed", "unavailable")
+
+
+@dataclass(frozen=True)
+class RunRow:
+    id: str
+    job: str
+    trigger: str
+    started: str
+    ended: str
+    result: str
+    error: str
+    host: str
+    record: dict[str, object]
+
+
+def add(catalog: Catalog, records: Iterable[dict[str, object]]) -> int:
+    """Index run records (each as its segment holds it); one already indexed is left as it is. Returns how many
+    were new."""
+    rows = [(str(r["id"]), str(r.get("job", "")), str(r.get("trigger", "")), str(r.get("start", "")),
+             str(r.get("end", "")), str(r.get("result", "")), str(r.get("error") or ""), str(r.get("host", "")),
+             json.dumps(r, sort_keys=True)) for r in records if r.get("kind") == "run"]
+    if not rows:
+        return 0
+    with catalog.transaction():
+        known = _known(catalog, [row[0] for row in rows])
+        new = [row for row in rows if row[0] not in known]
+        if new:
+            catalog.many("INSERT INTO runs (id, job, trigger, started, ended, result, error, host, record) "
+                                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", new)
+    return len(new)
+
+
+def _known(catalog: Catalog, ids: list[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        marks = ", ".join("?" * len(chunk))
+        found |= {row[0] for row in catalog.execute(f"SELECT id FROM runs WHERE id IN ({marks})", chunk)}
+    return found
+
+
+def sync_store(catalog: Catalog, store: Store) -> tuple[int, list[str]]:
+    """Index the journal segments of a store that the catalog lacks: (how many, problems). A damaged segment is
+    named, never indexed (verify and repair deal with it)."""
+    keys = {key: record_id for key in store.backend.list(journal.FOLDER) if (record_id := journal.id_of(key))}
+    known = _known(catalog, sorted(keys.values()))
+    records, problems = [], []
+    for key, record_id in sorted(keys.items()):
+        if record_id in known:
+            continue
+        try:
+            records.append(journal.decode(store.backend.get(key), key))
+        except (ValueError, StoreError) as error:  # damaged, or the store failed meanwhile
+            problems.append(f"{key}: not indexed: {error}")
+    return add(catalog, records), problems
+
+
+def runs(catalog: Catalog, *, job: str | None = None, since: str | None = None, limit: int | None = None,
+         ) -> list[RunRow]:
+    """Runs, newest first, of one job and/or started at or after `since` (UTC ISO)."""
+    where, params = [], []
+    if job is not None:
+        where.append("job = ?")
+        params.append(job)
+    if since is not None:
+        where.append("started >= ?")
+        params.append(since)
+    sql = "SELECT id, job, trigger, started, ended, result, error, host, record FROM runs"
+    sql += (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY started DESC, id DESC"
+    if limit is not None:
+        sql += f" LIMIT {int(limit)}"
+    return [RunRow(*row[:8], json.loads(row[8])) for row in catalog.execute(sql, params)]
+
+
+def last_runs(catalog: Catalog) -> dict[str, RunRow]:
+    """The newest run of each job."""
+    latest: dict[str, RunRow] = {}
+    for row in catalog.execute("SELECT r.id, r.job, r.trigger, r.started, r.ended, r.result, r.error, r.host, "
+                               "r.record FROM runs r JOIN (SELECT job, MAX(started) AS started FROM runs GROUP BY "
+                               "job) m ON r.job = m.job AND r.started = m.started ORDER BY r.id"):
+        latest[row[1]] = RunRow(*row[:8], json.loads(row[8]))
+    return latest

@@ -1,0 +1,126 @@
+"""The run journal: every record written to every configured store, indexed in the catalog (docs/design.md,
+"The run journal").
+
+A `Journal` is one writer process's stream of segments (store/journal.py). A segment that a store cannot take
+(unmounted, S3 down, full: the very failure the record may be about) is spooled in `[daemon] state_dir`/spool/
+<store>/ and written by `flush()` once the store answers again; the catalog that cannot be reached catches up at
+the next `catalog sync`, which reads the stores' segments.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rtvault import __version__
+from rtvault.catalog import runs
+from rtvault.config import Config
+from rtvault.configured import open_catalog_for, open_store
+from rtvault.errors import RtvaultError
+from rtvault.store import journal
+from rtvault.utc import iso
+
+
+@dataclass
+class Written:
+    """Where one record went: the stores that hold it, and those it waits for (store: why)."""
+
+    id: str
+    stores: list[str] = field(default_factory=list)
+    spooled: dict[str, str] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)  # the spool or the catalog failed too
+
+
+class Journal:
+    """One process's stream of journal records."""
+
+    def __init__(self, config: Config, now: datetime | None = None) -> None:
+        self.config = config
+        self.writer = journal.new_writer(now or datetime.now(UTC))
+        self.seq = 0
+        self.spool = config.daemon.state_dir / "spool"
+
+    def append(self, record: dict[str, object]) -> Written:
+        """Write one record (a run: `kind` "run") to every store, spooling it for those that fail."""
+        self.seq += 1
+        record_id = journal.segment_id(self.writer, self.seq)
+        document = {"host": socket.gethostname(), "pid": os.getpid(), "rtvault_version": __version__, **record}
+        data = journal.encode(record_id, document)
+        written = Written(record_id)
+        for name in self.config.stores:
+            try:
+                open_store(self.config, name).backend.put(journal.segment_key(record_id), data, durable=True)
+                written.stores.append(name)
+            except (RtvaultError, OSError) as error:
+                written.spooled[name] = str(error)
+                self._spool(name, record_id, data, written)
+        self._index([journal.decode(data, journal.segment_key(record_id))], written.problems)
+        return written
+
+    def _spool(self, store: str, record_id: str, data: bytes, written: Written) -> None:
+        path = self.spool / store / (record_id.replace("/", "_") + ".json")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            temporary = path.with_suffix(".tmp")
+            with open(temporary, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temporary, path)
+        except OSError as error:
+            written.problems.append(f"journal record {record_id} is on no store for {store} and could not be kept "
+                                    f"in {path.parent} ({error.strerror or error}): give the service user write "
+                                    "access to [daemon] state_dir")
+
+    def _index(self, records: list[dict[str, object]], problems: list[str]) -> None:
+        try:
+            with open_catalog_for(self.config) as catalog:
+                runs.add(catalog, records)
+        except RtvaultError as error:
+            problems.append(f"the catalog was not updated ({error}); `rtvault catalog sync` adds the record once it "
+                            "answers")
+
+    def flush(self) -> list[str]:
+        """Write the spooled records to the stores that answer again; what is still waiting, as sentences."""
+        return flush_spool(self.config)
+
+
+def spooled(config: Config) -> dict[str, list[Path]]:
+    """The records waiting in the spool, per store."""
+    spool = config.daemon.state_dir / "spool"
+    try:
+        folders = sorted(p for p in spool.iterdir() if p.is_dir())
+    except OSError:
+        return {}
+    return {folder.name: sorted(folder.glob("*.json")) for folder in folders if any(folder.glob("*.json"))}
+
+
+def flush_spool(config: Config) -> list[str]:
+    """Write every spooled record to its store; a store still failing keeps its records (said once per store)."""
+    waiting = []
+    for name, paths in spooled(config).items():
+        if name not in config.stores:
+            waiting.append(f"{len(paths)} journal record(s) spooled for store {name}, no longer configured, are "
+                           f"kept in {paths[0].parent}")
+            continue
+        try:
+            backend = open_store(config, name).backend
+            for path in paths:
+                data = path.read_bytes()
+                key = journal.segment_key(path.stem.replace("_", "/"))
+                journal.decode(data, key)  # a spooled file damaged on the local disk is not sent
+                backend.put(key, data, durable=True)
+                path.unlink()
+        except (RtvaultError, OSError, ValueError) as error:
+            waiting.append(f"{len(paths)} journal record(s) wait in {paths[0].parent} for store {name}: {error}")
+    return waiting
+
+
+def run_record(job: str, trigger: str, start: datetime, end: datetime, result: str, error: str,
+               summary: object, **extra: object) -> dict[str, object]:
+    """A run's journal record (docs/design.md lists its fields)."""
+    return {"kind": "run", "job": job, "trigger": trigger, "start": iso(start), "end": iso(end), "result": result,
+            "error": error, "duration_s": round((end - start).total_seconds(), 3), "summary": summary, **extra}

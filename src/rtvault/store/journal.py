@@ -1,0 +1,59 @@
+"""The run journal's files in a store (docs/design.md, "The run journal").
+
+Store files are immutable, so the journal is a series of small segment files, one stream per writer process:
+`journal/<writer>/<seq>.json`, where `writer` is `YYYYMMDDTHHMMSSZ-<8 hex>` (when the process started, and a
+random tag) and `seq` counts from 1 in 8 digits. A segment holds one record, sealed with an integrity hash as
+manifests are (store/integrity.py). The same segment is written to every store, byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from datetime import datetime
+
+from rtvault.store import integrity
+
+FOLDER = "journal/"
+FORMAT = "rtvault-journal"
+VERSION = 1
+WRITER = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{8}")
+KEY = re.compile(rf"journal/(?P<writer>{WRITER.pattern})/(?P<seq>\d{{8}})\.json")
+
+
+def new_writer(now: datetime) -> str:
+    return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(4)}"
+
+
+def segment_id(writer: str, seq: int) -> str:
+    return f"{writer}/{seq:08d}"
+
+
+def segment_key(record_id: str) -> str:
+    return f"{FOLDER}{record_id}.json"
+
+
+def id_of(key: str) -> str | None:
+    """The record id a journal key holds (`writer/seq`), None for a key that is no segment's."""
+    match = KEY.fullmatch(key)
+    return None if match is None else f"{match['writer']}/{match['seq']}"
+
+
+def encode(record_id: str, record: dict[str, object]) -> bytes:
+    """A segment's bytes: the record with its format, id and integrity hash (ASCII JSON, keys sorted)."""
+    document = integrity.seal({**record, "format": FORMAT, "version": VERSION, "id": record_id})
+    return json.dumps(document, sort_keys=True, indent=1, ensure_ascii=True).encode("ascii") + b"\n"
+
+
+def decode(data: bytes, key: str) -> dict[str, object]:
+    """A stored segment's record, checked: ValueError when it is not a journal segment of this name, or was
+    changed after it was written."""
+    document = integrity.parse(data)
+    if document.get("format") != FORMAT or not integrity.sealed(document):
+        raise ValueError("not a journal segment (no format or integrity hash)")
+    if segment_key(str(document.get("id"))) != key:
+        raise ValueError(f"not the journal segment of this name (it holds record {document.get('id')})")
+    if not isinstance(document.get("version"), int) or document["version"] > VERSION:
+        raise ValueError(f"journal segment version {document.get('version')} is newer than this rtvault reads")
+    return document
