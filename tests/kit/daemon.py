@@ -1,0 +1,123 @@
+"""What the tests of the daemon and the run journal share: a site with two stores (a primary and its copy), a
+catalog and a state folder; a clock of their own for the scheduler; a stand-in `rtvault` for the runner."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import textwrap
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from kit.cli import rtvault
+from kit.config import write_config
+from rtvault.config import Config, load
+from rtvault.jobs.runner import Outcome, Runner, Step
+
+
+@dataclass
+class Site:
+    base: Path
+    config_path: Path
+
+    @property
+    def config(self) -> Config:
+        return load(self.config_path)
+
+    @property
+    def primary(self) -> Path:
+        return self.base / "primary"
+
+    @property
+    def copy(self) -> Path:
+        return self.base / "copy"
+
+    @property
+    def state(self) -> Path:
+        return self.base / "state"
+
+    def segments(self, store: Path) -> dict[str, bytes]:
+        return {str(p.relative_to(store)): p.read_bytes() for p in sorted((store / "journal").glob("*/*.json"))}
+
+
+def make_site(base: Path, db: Path, **tables: object) -> Site:
+    """A copy of `db`, a primary store and its copy (both initialised), a SQLite catalog, a state folder."""
+    shutil.copytree(db, base / "db")
+    config = write_config(base / "rtvault.toml", root=base / "db",
+                          stores={"primary": base / "primary", "copy": {"path": base / "copy", "copy_of": "primary"}},
+                          catalog={"url": f"sqlite:///{base / 'catalog.sqlite'}"},
+                          daemon={"state_dir": base / "state", **tables.pop("daemon", {})}, **tables)
+    rtvault(config, "init")
+    return Site(base, config)
+
+
+class Clock:
+    """Local time that moves only when the daemon sleeps; the daemon is stopped once it reaches `until`."""
+
+    def __init__(self, start: datetime, until: datetime) -> None:
+        self.now, self.until = start, until
+        self.daemon = None
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now = self.now + timedelta(seconds=seconds)
+        if self.now >= self.until and self.daemon is not None:
+            self.daemon.stop()
+
+
+class Recorder(Runner):
+    """The runner's interface, recording which job ran at what (daemon) time instead of running commands; a job
+    named in `hold` waits for `release` before it ends; one named in `crash` raises."""
+
+    def __init__(self, config: Config, clock: Clock, *, hold: str | None = None, crash: str | None = None) -> None:
+        super().__init__(config)
+        self.clock, self.hold, self.crash = clock, hold, crash
+        self.ran: list[tuple[str, datetime]] = []
+        self.started, self.release = threading.Event(), threading.Event()
+
+    def run(self, job: str) -> Outcome:
+        self.ran.append((job, self.clock.now))
+        if job == self.crash:
+            raise RuntimeError(f"{job} fell over")
+        if job == self.hold:
+            self.started.set()
+            self.release.wait(30)
+        now = datetime.now().astimezone()
+        return Outcome(job, now, now, [Step(["stand-in", job], 0, "ok", 0.0, {"files": 1})])
+
+
+def stand_in(directory: Path, behaviour: dict[str, dict[str, object]]) -> list[str]:
+    """A stand-in `rtvault` (a real process): for each command (`backup`, `verify --store copy`, ...) it prints
+    `out`, writes `err`, sleeps `sleep` seconds and exits with `code`; `codes` gives the exit code of each call
+    in turn (the last one repeats). Returns the command line that runs it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "behaviour.json").write_text(json.dumps(behaviour))
+    script = directory / "fake_rtvault.py"
+    script.write_text(textwrap.dedent("""\
+        import json, sys, time
+        from pathlib import Path
+        here = Path(__file__).parent
+        args = sys.argv[sys.argv.index("--config") + 2:-1]  # the command, without --config FILE and --json
+        name = " ".join(args)
+        rule = json.loads((here / "behaviour.json").read_text()).get(name, {})
+        calls = here / "calls.txt"
+        with calls.open("a") as out:
+            out.write(name + "\\n")
+        count = calls.read_text().splitlines().count(name)
+        codes = rule.get("codes", [rule.get("code", 0)])
+        time.sleep(rule.get("sleep", 0))
+        print(json.dumps(rule.get("out", {"command": name})))
+        sys.stderr.write(rule.get("err", ""))
+        sys.exit(codes[min(count, len(codes)) - 1])
+        """))
+    return [sys.executable, str(script)]
+
+
+def calls(directory: Path) -> list[str]:
+    path = directory / "calls.txt"
+    return path.read_text().splitlines() if path.exists() else []
