@@ -8,6 +8,7 @@ import shutil
 import sys
 import textwrap
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 from kit.cli import rtvault
 from kit.config import write_config
 from rtvault.config import Config, load
+from rtvault.jobs.daemon import Daemon
 from rtvault.jobs.runner import Outcome, Runner, Step
 
 
@@ -55,19 +57,34 @@ def make_site(base: Path, db: Path, **tables: object) -> Site:
 
 
 class Clock:
-    """Local time that moves only when the daemon sleeps; the daemon is stopped once it reaches `until`."""
+    """Local time that moves only when the daemon sleeps, and (unless `wait_idle` is off) only once its jobs are
+    all done, so that each job starts at the time it was due; the daemon is stopped once it reaches `until`."""
 
-    def __init__(self, start: datetime, until: datetime) -> None:
-        self.now, self.until = start, until
-        self.daemon = None
+    def __init__(self, start: datetime, until: datetime, *, wait_idle: bool = True) -> None:
+        self.now, self.until, self.wait_idle = start, until, wait_idle
+        self.daemon: Daemon | None = None
 
     def __call__(self) -> datetime:
         return self.now
 
     def sleep(self, seconds: float) -> None:
+        assert self.daemon is not None
+        deadline = time.monotonic() + 30
+        while self.wait_idle and (self.daemon._queue or self.daemon._running) and time.monotonic() < deadline:
+            time.sleep(0.01)
         self.now = self.now + timedelta(seconds=seconds)
-        if self.now >= self.until and self.daemon is not None:
+        if self.now >= self.until:
             self.daemon.stop()
+
+
+def run_daemon(config: Config, clock: Clock, runner: Runner) -> Daemon:
+    """A daemon on the tests' clock, run until the clock reaches its end; returns it (its log in `.lines`)."""
+    lines: list[str] = []
+    daemon = Daemon(config, clock=clock, runner=runner, log=lines.append)
+    daemon.lines = lines  # type: ignore[attr-defined]
+    clock.daemon = daemon
+    daemon.run(sleep=clock.sleep)
+    return daemon
 
 
 class Recorder(Runner):
@@ -93,13 +110,14 @@ class Recorder(Runner):
 
 def stand_in(directory: Path, behaviour: dict[str, dict[str, object]]) -> list[str]:
     """A stand-in `rtvault` (a real process): for each command (`backup`, `verify --store copy`, ...) it prints
-    `out`, writes `err`, sleeps `sleep` seconds and exits with `code`; `codes` gives the exit code of each call
-    in turn (the last one repeats). Returns the command line that runs it."""
+    `out`, writes `err`, sleeps `sleep` seconds (deaf to SIGTERM with `ignore_term`) and exits with `code`;
+    `codes` gives the exit code of each call in turn (the last one repeats). Returns the command line that runs
+    it."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "behaviour.json").write_text(json.dumps(behaviour))
     script = directory / "fake_rtvault.py"
     script.write_text(textwrap.dedent("""\
-        import json, sys, time
+        import json, signal, sys, time
         from pathlib import Path
         here = Path(__file__).parent
         args = sys.argv[sys.argv.index("--config") + 2:-1]  # the command, without --config FILE and --json
@@ -110,6 +128,8 @@ def stand_in(directory: Path, behaviour: dict[str, dict[str, object]]) -> list[s
             out.write(name + "\\n")
         count = calls.read_text().splitlines().count(name)
         codes = rule.get("codes", [rule.get("code", 0)])
+        if rule.get("ignore_term"):
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
         time.sleep(rule.get("sleep", 0))
         print(json.dumps(rule.get("out", {"command": name})))
         sys.stderr.write(rule.get("err", ""))

@@ -1,0 +1,111 @@
+"""The daemon's schedule on a clock of the tests' own: catch-up after downtime (once), jobs `after` another,
+no job overlapping itself, the autumn night's repeated hour, a job that crashes. Each run is in the journal."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from kit.cli import rtvault_json
+from kit.daemon import Clock, Recorder, Site, make_site, run_daemon
+from rtvault.jobs.journal import Journal, run_record
+
+PARIS = ZoneInfo("Europe/Paris")
+TIMED = ("backup", "verify", "retention", "catalog")
+
+
+@pytest.fixture
+def site(tmp_path: Path, small_db: Path) -> Site:
+    return make_site(tmp_path, small_db)
+
+
+def _ran_before(site: Site, **starts: datetime) -> None:
+    """The journal says each job last ran at the time given."""
+    journal = Journal(site.config)
+    for job, start in starts.items():
+        journal.append(run_record(job, "schedule", start, start, "ok", "", {}))
+
+
+def _jobs(recorder: Recorder) -> list[str]:
+    return [job for job, _at in recorder.ran]
+
+
+def test_runs_missed_while_the_daemon_was_down_run_once_at_start(site: Site) -> None:
+    monday = datetime(2026, 12, 7, 10, 10, tzinfo=PARIS)  # the 09:00 and 10:00 backups were missed
+    _ran_before(site, backup=monday.replace(hour=8, minute=0), verify=monday.replace(hour=2, minute=30),
+                retention=monday.replace(hour=3, minute=30), catalog=monday.replace(hour=4, minute=0))
+    clock = Clock(monday, monday.replace(minute=30))
+    recorder = Recorder(site.config, clock)
+    run_daemon(site.config, clock, recorder)
+    assert _jobs(recorder) == ["backup", "sweep", "replicate"]
+    runs = {r["job"]: r for r in rtvault_json(site.config_path, "runs") if r["trigger"] != "schedule"}
+    assert runs["backup"]["trigger"] == "catch-up" and runs["backup"]["result"] == "ok"
+    assert runs["sweep"]["trigger"] == runs["replicate"]["trigger"] == "after backup"
+
+
+def test_a_new_site_runs_every_timed_job_once_at_start(site: Site) -> None:
+    monday = datetime(2026, 12, 7, 10, 10, tzinfo=PARIS)
+    clock = Clock(monday, monday.replace(minute=20))
+    recorder = Recorder(site.config, clock)
+    run_daemon(site.config, clock, recorder)
+    assert sorted(_jobs(recorder)) == sorted([*TIMED, "sweep", "replicate"])
+
+
+def test_each_backup_on_time_is_followed_by_sweep_and_replication(site: Site) -> None:
+    start = datetime(2026, 12, 7, 10, 50, tzinfo=PARIS)
+    _ran_before(site, **{job: start.replace(minute=0) for job in TIMED})
+    clock = Clock(start, start.replace(hour=13, minute=5))
+    recorder = Recorder(site.config, clock)
+    run_daemon(site.config, clock, recorder)
+    assert _jobs(recorder) == ["backup", "sweep", "replicate"] * 3
+    assert [at.hour for job, at in recorder.ran if job == "backup"] == [11, 12, 13]
+    assert all(at.minute == 0 for _job, at in recorder.ran)
+
+
+def test_a_job_never_overlaps_itself(site: Site) -> None:
+    start = datetime(2026, 12, 7, 10, 59, tzinfo=PARIS)
+    _ran_before(site, **{job: start.replace(minute=0) for job in TIMED})
+    clock = Clock(start, start.replace(hour=12, minute=10), wait_idle=False)
+    recorder = Recorder(site.config, clock, hold="backup")  # the 11:00 backup still runs at 12:00
+    release = threading.Thread(target=lambda: (recorder.started.wait(30), _when(lambda: clock.now >= clock.until),
+                                               recorder.release.set()))
+    release.start()
+    daemon = run_daemon(site.config, clock, recorder)
+    release.join()
+    assert _jobs(recorder) == ["backup"]
+    assert any("backup: still running; this schedule run is merged with it" in line for line in daemon.lines)
+
+
+def _when(condition: object) -> None:
+    deadline = time.monotonic() + 30
+    while not condition() and time.monotonic() < deadline:  # type: ignore[operator]
+        time.sleep(0.01)
+
+
+def test_the_repeated_hour_of_the_autumn_night_runs_a_job_once(site: Site) -> None:
+    night = datetime(2026, 10, 25, 0, 0, tzinfo=PARIS)  # 03:00 CEST becomes 02:00 CET: 02:30 comes twice
+    _ran_before(site, **{job: night for job in TIMED})
+    clock = Clock(night, datetime(2026, 10, 25, 5, 0, tzinfo=PARIS))
+    recorder = Recorder(site.config, clock)
+    run_daemon(site.config, clock, recorder)
+    verifies = [at for job, at in recorder.ran if job == "verify"]
+    assert len(verifies) == 1 and (verifies[0].hour, verifies[0].minute) == (2, 30)
+    assert [at.hour for job, at in recorder.ran if job == "backup"] == [4]  # every 4 hours: 04:00 on Sunday
+
+
+def test_a_job_that_crashes_is_a_failed_run_and_the_daemon_goes_on(site: Site) -> None:
+    start = datetime(2026, 12, 7, 10, 50, tzinfo=PARIS)
+    _ran_before(site, **{job: start.replace(minute=0) for job in TIMED})
+    clock = Clock(start, start.replace(hour=11, minute=10))
+    recorder = Recorder(site.config, clock, crash="backup")
+    run_daemon(site.config, clock, recorder)
+    assert _jobs(recorder) == ["backup", "sweep", "replicate"]
+    by_result = {r["result"]: r for r in rtvault_json(site.config_path, "runs", "--job", "backup")}
+    assert set(by_result) == {"ok", "failed"}  # the run seeded, and the crash
+    crashed = by_result["failed"]
+    assert "internal error (a bug in rtvault" in crashed["error"] and "backup fell over" in crashed["error"]
