@@ -65,6 +65,7 @@ COMMANDS = {
     "audit": "user_cmd:audit_command",
     "serve": "serve_cmd:serve_command",
     "schedule": "schedule_cmd:schedule_command",
+    "alert": "alert_cmd:alert",
 }
 
 
