@@ -6,6 +6,7 @@ naming the server and what to do; it never takes longer than its timeout per con
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import smtplib
@@ -14,6 +15,8 @@ import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
+from email import policy as email_policy
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
@@ -93,7 +96,10 @@ def _email(mail: Mail, message: Message) -> EmailMessage:
     email["Date"] = format_datetime(message.created.astimezone())
     email["Message-ID"] = make_msgid("rtvault", domain=clean(mail.sender.rpartition("@")[2]) or "localhost")
     email["Auto-Submitted"] = "auto-generated"  # RFC 3834: no out-of-office answer to an alert
-    email.set_content(message.text)
+    email.set_content(message.text, cte="quoted-printable")  # 7-bit lines of at most 76 characters: any relay
+    # Headers folded only past RFC 5322's 998 characters: Python folds a subject a little over 78 characters
+    # long before its first word, which readers then show with a leading space.
+    email.policy = email_policy.SMTP.clone(max_line_length=998)
     return email
 
 
@@ -109,6 +115,34 @@ def _password(mail: Mail) -> str:
         raise DeliveryFailed(f"[alerts.mail] password_file: cannot read {path}: {reason}") from error
 
 
+class _Smtp(smtplib.SMTP):
+    """smtplib sends sign-in answers as ASCII, so a password with an accent could not be used; RFC 4616 (PLAIN)
+    and RFC 4954 allow UTF-8. Only PLAIN and LOGIN are spoken (over TLS; CRAM-MD5 cannot carry UTF-8)."""
+
+    def auth(self, mechanism: str, authobject: Callable[..., str], *,
+             initial_response_ok: bool = True) -> tuple[int, bytes]:
+        def encoded(text: str) -> str:
+            return base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+        code, answer = self.docmd("AUTH", f"{mechanism} {encoded(authobject())}")
+        self._auth_challenge_count = 1
+        while code == 334:  # LOGIN asks for the password
+            self._auth_challenge_count += 1
+            code, answer = self.docmd(encoded(authobject(base64.b64decode(answer))))
+        if code not in (235, 503):
+            raise smtplib.SMTPAuthenticationError(code, answer)
+        return code, answer
+
+    def sign_in(self, user: str, password: str) -> None:
+        self.ehlo_or_helo_if_needed()
+        offered = self.esmtp_features.get("auth", "").upper().split()
+        mechanism = next((m for m in ("PLAIN", "LOGIN") if m in offered), None)
+        if mechanism is None:
+            raise smtplib.SMTPNotSupportedError(f"no PLAIN or LOGIN sign-in offered ({' '.join(offered) or 'none'})")
+        self.user, self.password = user, password
+        self.auth(mechanism, getattr(self, f"auth_{mechanism.lower()}"))
+
+
 def _server_said(error: smtplib.SMTPResponseException) -> str:
     text = error.smtp_error.decode("utf-8", "replace") if isinstance(error.smtp_error, bytes) else error.smtp_error
     return clean(f"{error.smtp_code} {text}")
@@ -119,7 +153,8 @@ def _smtp_reason(error: Exception, mail: Mail, timeout: float) -> str:
         return (f"it refused the sign-in of {mail.username!r} ({_server_said(error)}): check [alerts.mail] "
                 "username and the password in password_file")
     if isinstance(error, smtplib.SMTPNotSupportedError):
-        return "it offers no sign-in (AUTH) on this connection: ask for it, or remove username and password_file"
+        return (f"it offers no sign-in rtvault can use on this connection ({error}): ask for AUTH PLAIN or LOGIN "
+                "over STARTTLS, or remove username and password_file")
     if isinstance(error, smtplib.SMTPSenderRefused):
         return f"it refused the sender {mail.sender!r} ({_server_said(error)}): check [alerts.mail] sender"
     if isinstance(error, smtplib.SMTPRecipientsRefused):
@@ -147,7 +182,7 @@ def send_mail(mail: Mail, message: Message, timeout: float = TIMEOUT) -> str | N
         raise DeliveryFailed(f"[alerts.mail] ca_file: cannot read certificate authorities from {mail.ca_file}: "
                              f"{reason}") from error
     try:
-        with smtplib.SMTP(mail.host, mail.port, timeout=timeout) as smtp:
+        with _Smtp(mail.host, mail.port, timeout=timeout) as smtp:
             smtp.ehlo()
             if context is not None:
                 if not smtp.has_extn("starttls"):
@@ -157,7 +192,7 @@ def send_mail(mail: Mail, message: Message, timeout: float = TIMEOUT) -> str | N
                 smtp.starttls(context=context)
                 smtp.ehlo()
             if password is not None:
-                smtp.login(mail.username, password)
+                smtp.sign_in(mail.username, password)
             refused = smtp.send_message(email, from_addr=mail.sender, to_addrs=list(mail.recipients))
     except (smtplib.SMTPException, OSError) as error:
         raise DeliveryFailed(f"{where}: {_smtp_reason(error, mail, timeout)}") from error
