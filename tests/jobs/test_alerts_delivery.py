@@ -171,3 +171,17 @@ def test_recipients_refused_while_others_get_the_message_are_said_and_not_retrie
                            f"message: {RECIPIENTS[1]}")
         notify(config, [backup_late(7)], at(3600))
         assert [m.rcpt_tos for m in smtp.received] == [[RECIPIENTS[0]]]
+
+
+def test_while_a_channel_fails_at_most_100_messages_wait_and_the_dropped_ones_are_counted(tmp_path: Path) -> None:
+    with webhook() as hook:
+        config = load(alerts_config(tmp_path, hook=hook, retry_seconds=3600))
+    # the receiver is gone: a check flapping every minute queues a message each time (alert, recovery ...)
+    for minute in range(102):
+        notify(config, [backup_late(7) if minute % 2 == 0 else ok("backup:pinnacle")], at(60 * minute))
+    waiting = peek(state_file(config.daemon.state_dir))[0].outbox["webhook"]
+    assert len(waiting.messages) == 100 and waiting.dropped == 2
+    assert waiting.messages[0].created == at(120)  # the oldest two went
+    [problem] = delivery_problems(config)
+    assert problem.startswith("100 alert messages not delivered by webhook since ")
+    assert "(2 older ones were dropped): the webhook http://127.0.0.1:" in problem

@@ -16,7 +16,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from rtvault.config import Config
 from rtvault.errors import ConfigError, ExitCode, Unavailable
@@ -109,7 +109,7 @@ def _send_waiting(config: Config, channel: str, box: Outbox, now: datetime,
             return left, sent, reason, notes
         sent += 1
         notes += [note] if note else []
-    return Outbox(dropped=box.dropped), sent, None, notes
+    return Outbox(), sent, None, notes
 
 
 def _deliver_due(config: Config, state: AlertState, now: datetime, timeout: float,
@@ -130,10 +130,11 @@ def _deliver_due(config: Config, state: AlertState, now: datetime, timeout: floa
 
 def notify(config: Config, checks: Sequence[Check], now: datetime, *,
            timeout: float = alert_channels.TIMEOUT) -> AlertRun:
-    """Tell people what changed in this health evaluation (`now`: aware), deliver what waits, and save the
-    state. Never raises: what went wrong is in the result (and `delivery_problems`)."""
+    """Tell people what changed in this health evaluation (`now`; a naive time is local), deliver what waits,
+    and save the state. Never raises: what went wrong is in the result (and `delivery_problems`)."""
     path = alert_state.state_file(config.daemon.state_dir)
     try:
+        now = now.astimezone(UTC)
         state, problems = alert_state.load(path, now)
         channels = configured(config.alerts)
         before = state
@@ -217,7 +218,7 @@ def send_test(config: Config, now: datetime, *, timeout: float = alert_channels.
     if not channels:
         raise ConfigError(str(config.file), ["no alert channel is configured: set [alerts.mail] host, sender and "
                                              "recipients, or [alerts.webhook] url (docs/configuration.md)"])
-    host, language = socket.gethostname(), config.alerts.language
+    host, language, now = socket.gethostname(), config.alerts.language, now.astimezone(UTC)
     title, text = trial_texts(now, language, host)
     message = Message(now, "test", "OK", title, text, language, host)
     deliveries = []
