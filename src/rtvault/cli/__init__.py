@@ -67,6 +67,7 @@ COMMANDS = {
     "schedule": "schedule_cmd:schedule_command",
     "daemon": "daemon_cmd:daemon_command",
     "runs": "daemon_cmd:runs_command",
+    "alert": "alert_cmd:alert",
 }
 
 
