@@ -89,3 +89,24 @@ def test_a_nightly_time_in_the_hour_skipped_by_daylight_saving_still_runs_that_n
     assert night["verify"] == datetime(2027, 3, 28, 3, 0, tzinfo=PARIS)
     after = {p.job: p.next_run for p in plan(config, night["verify"])}
     assert after["verify"] == datetime(2027, 3, 29, 2, 30, tzinfo=PARIS)
+
+
+def test_a_copy_on_a_schedule_of_its_own(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "rtvault.toml", root=tmp_path / "db",
+                          stores={"primary": tmp_path / "p", "nas": {"path": tmp_path / "n", "copy_of": "primary"},
+                                  "offsite": {"path": tmp_path / "o", "copy_of": "primary"}},
+                          schedule={"pairs": {"offsite": {"replicate": "daily 22:00"}}})
+    planned = {p.job: p for p in plan(load(config), datetime(2026, 12, 7, 10, 17, tzinfo=PARIS))}
+    assert planned["replicate:offsite"].next_run == datetime(2026, 12, 7, 22, 0, tzinfo=PARIS)
+    assert planned["replicate"].next_run == planned["backup"].next_run  # the NAS, after each backup
+    shown = json.loads(rtvault(config, "schedule", "--json").stdout)
+    assert [job["job"] for job in shown["jobs"]][-1] == "replicate:offsite"
+
+
+def test_a_pair_schedule_must_name_a_copy(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "rtvault.toml", root=tmp_path / "db", stores={"primary": tmp_path / "p"},
+                          schedule={"pairs": {"primary": {"replicate": "daily 22:00"}, "nas": {"replicate": "often"}}})
+    with pytest.raises(ConfigError) as caught:
+        load(config)
+    assert "schedule.pairs.primary: names no copy store (no store has copy_of)" in str(caught.value)
+    assert "schedule.pairs.nas.replicate: 'often' is not a schedule" in str(caught.value)

@@ -87,3 +87,12 @@ def test_halt_ends_the_running_command_at_once(tmp_path: Path) -> None:
     assert time.monotonic() - started < 10
     assert outcome.result == "failed" and "killed by signal SIGTERM (the daemon was told to stop at once)" in \
         outcome.error
+
+
+def test_a_copy_on_its_own_schedule_is_replicated_by_its_own_job(tmp_path: Path) -> None:
+    config = load(write_config(tmp_path / "rtvault.toml", root=tmp_path / "db",
+                               stores={"primary": tmp_path / "p", "nas": {"path": tmp_path / "n", "copy_of": "primary"},
+                                       "offsite": {"path": tmp_path / "o", "copy_of": "primary"}},
+                               schedule={"pairs": {"offsite": {"replicate": "daily 22:00"}}}))
+    assert runner.commands(config, "replicate") == [["replicate", "--to", "nas"]]
+    assert runner.commands(config, "replicate:offsite") == [["replicate", "--to", "offsite"]]

@@ -109,3 +109,13 @@ def test_a_job_that_crashes_is_a_failed_run_and_the_daemon_goes_on(site: Site) -
     assert set(by_result) == {"ok", "failed"}  # the run seeded, and the crash
     crashed = by_result["failed"]
     assert "internal error (a bug in rtvault" in crashed["error"] and "backup fell over" in crashed["error"]
+
+
+def test_a_copy_on_a_schedule_of_its_own_runs_at_its_time_only(tmp_path: Path, small_db: Path) -> None:
+    site = make_site(tmp_path, small_db, schedule={"pairs": {"copy": {"replicate": "daily 22:00"}}})
+    evening = datetime(2026, 12, 7, 21, 50, tzinfo=PARIS)
+    _ran_before(site, **{job: evening for job in TIMED}, **{"replicate:copy": evening})
+    clock = Clock(evening, evening.replace(hour=22, minute=10))
+    recorder = Recorder(site.config, clock)
+    run_daemon(site.config, clock, recorder)
+    assert _jobs(recorder) == ["replicate:copy"]

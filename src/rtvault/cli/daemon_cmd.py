@@ -105,7 +105,8 @@ Each run: job, trigger (schedule, after <job>, catch-up), start, end, result (ok
 error and the job's own summary. Read from the catalog, which indexes the journal the stores keep
 (`rtvault catalog sync` reads it again from the stores).
 """)
-@click.option("--job", type=click.Choice(JOBS), default=None, help="Only this job's runs.")
+@click.option("--job", default=None, metavar="NAME",
+              help=f"Only this job's runs ({', '.join(JOBS)}, or replicate:<copy> for a copy on its own schedule).")
 @click.option("--since", default=None, metavar="WHEN", help="Only runs started since: a duration (2h, 3d) or a date.")
 @click.option("--limit", type=click.IntRange(1), default=50, show_default=True, help="At most this many runs.")
 @reported

@@ -62,6 +62,8 @@ def example_toml(schema: Section = SCHEMA) -> str:
             for spec in section.fields:
                 default = "Required." if spec.required else f"Default: {_default_text(spec)}."
                 lines += ["", f"# {spec.doc}", f"# {default}", f"{spec.name} = {toml_value(spec.sample)}"]
+            if getattr(section.cls, "EXAMPLE_COMMENTED", False):  # a table that only makes sense on some sites
+                lines = [lines[0]] + [line if line.startswith("#") or not line else f"# {line}" for line in lines[1:]]
             blocks.append("\n".join(lines) + "\n")
     return "\n".join(blocks)
 

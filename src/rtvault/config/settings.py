@@ -10,7 +10,7 @@ import dataclasses
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from rtvault.config.schedule import SCHEDULE
 from rtvault.config.schedule import problems as schedule_problems
@@ -250,6 +250,16 @@ class Verify:
 
 
 @dataclass(frozen=True, kw_only=True)
+class PairSchedule:
+    """The replication of one copy on a schedule of its own (an offsite copy at night, the NAS after each backup)."""
+
+    EXAMPLE_COMMENTED: ClassVar[bool] = True  # the example site has no copy store
+
+    replicate: tuple[str, ...] = field(metadata=about("When this copy is replicated (instead of [schedule] "
+                                                      "replicate).", example=["daily 22:00"], kind=SCHEDULE))
+
+
+@dataclass(frozen=True, kw_only=True)
 class Schedule:
     """When each job runs: five-field cron, 'hourly', 'daily HH:MM', 'after <job>', or an array (`rtvault schedule`)."""
 
@@ -277,6 +287,11 @@ class Schedule:
     catalog: tuple[str, ...] = field(
         default=("daily 04:00",),
         metadata=about("`catalog sync`: the search index brought in step with every store.", kind=SCHEDULE),
+    )
+    pairs: dict[str, PairSchedule] = field(
+        default_factory=dict,
+        metadata=about("A copy replicated on a schedule of its own: [schedule.pairs.<copy store name>].",
+                       example="offsite"),
     )
 
     @staticmethod

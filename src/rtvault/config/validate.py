@@ -38,6 +38,7 @@ def validate(data: Mapping[str, Any], file: Path) -> Config:
     run = _Run(base_dir=file.absolute().parent)
     values = _section(SCHEMA, data, "", run)
     _check_copies(data.get("stores"), run)
+    _check_pairs(data.get("schedule"), data.get("stores"), run)
     if run.problems or values is None:
         raise ConfigError(str(file), run.problems)
     return Config(file=file, **values)
@@ -132,6 +133,17 @@ def _check_copies(stores: object, run: _Run) -> None:
             run.report(dotted(dotted("stores", start), "copy_of"),
                        f"the copies go round in a circle ({' -> '.join([*chain, start])}): the first store of a "
                        "chain of copies is the original, without copy_of")
+
+
+def _check_pairs(schedule: object, stores: object, run: _Run) -> None:
+    """Each [schedule.pairs.<name>] names a configured store that is a copy (it has copy_of)."""
+    if not isinstance(schedule, dict) or not isinstance(schedule.get("pairs"), dict) or not isinstance(stores, dict):
+        return
+    copies = [name for name, raw in stores.items() if isinstance(raw, dict) and raw.get("copy_of")]
+    for name in schedule["pairs"]:
+        if name not in copies:
+            known = f"the copies: {', '.join(copies)}" if copies else "no store has copy_of"
+            run.report(dotted(dotted("schedule", "pairs"), name), f"names no copy store ({known})")
 
 
 def describe(value: object) -> str:

@@ -29,11 +29,12 @@ from croniter import croniter
 
 from rtvault.catalog import runs
 from rtvault.config import Config
-from rtvault.config.schedule import JOBS, rules
+from rtvault.config.schedule import rules
 from rtvault.configured import open_catalog_for, open_store
 from rtvault.errors import LockBusy, RtvaultError
 from rtvault.jobs.journal import Journal, run_record
 from rtvault.jobs.runner import Outcome, Runner
+from rtvault.jobs.schedule import jobs as scheduled_jobs
 from rtvault.jobs.schedule import local_now
 from rtvault.store.locks import DAEMON_KEY, WriterLock, describe, read_lease
 from rtvault.utc import parse
@@ -68,14 +69,15 @@ class Daemon:
         self.summary = DaemonSummary()
         self.journal = Journal(config)
         self.lease_s = max(MIN_LEASE_S, 3 * config.health.interval_s)
+        self.jobs = scheduled_jobs(config)
 
     # --- the schedule ------------------------------------------------------------------------------------
 
     def _crons(self, job: str) -> list[str]:
-        return [rule.cron for rule in rules(getattr(self.config.schedule, job)) if rule.cron]
+        return [rule.cron for rule in rules(self.jobs[job]) if rule.cron]
 
     def _followers(self, job: str) -> list[str]:
-        return [other for other in JOBS if any(r.after == job for r in rules(getattr(self.config.schedule, other)))]
+        return [other for other, entries in self.jobs.items() if any(r.after == job for r in rules(entries))]
 
     def _next(self, job: str, base: datetime) -> datetime:
         """The job's next time after `base`, skipping the wall-clock minute it last fired at (autumn)."""
@@ -102,7 +104,7 @@ class Daemon:
 
     def _catch_up(self, now: datetime) -> None:
         last = self._last_started()
-        for job in JOBS:
+        for job in self.jobs:
             crons = self._crons(job)
             if not crons:
                 continue
@@ -235,7 +237,7 @@ class Daemon:
         try:
             now = self.clock()
             self._catch_up(now)
-            self.next_fire = {job: self._next(job, now) for job in JOBS if self._crons(job)}
+            self.next_fire = {job: self._next(job, now) for job in self.jobs if self._crons(job)}
             worker.start()
             next_tick = now
             while not self.stopping.is_set():

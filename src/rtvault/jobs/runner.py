@@ -39,7 +39,13 @@ def commands(config: Config, job: str) -> list[list[str]]:
     if job == "sweep":
         return [["archive", "sweep"]]
     if job == "replicate":
-        return [["replicate"]] if any(store.copy_of for store in config.stores.values()) else []
+        own = config.schedule.pairs  # copies replicated on a schedule of their own are not replicated here
+        copies = [name for name, store in config.stores.items() if store.copy_of and name not in own]
+        if not own:
+            return [["replicate"]] if copies else []
+        return [["replicate", "--to", name] for name in copies]
+    if job.startswith("replicate:"):
+        return [["replicate", "--to", job.removeprefix("replicate:")]]
     if job == "verify":
         return [["verify", "--store", name] for name in config.stores]
     if job == "retention":

@@ -58,10 +58,18 @@ def next_time(entries: tuple[str, ...], now: datetime, timed: dict[str, datetime
     return min(times)
 
 
+def jobs(config: Config) -> dict[str, tuple[str, ...]]:
+    """Every scheduled job and its entries: the six jobs, then `replicate:<copy>` for each copy replicated on a
+    schedule of its own ([schedule.pairs.<copy>])."""
+    found = {job: getattr(config.schedule, job) for job in JOBS}
+    found.update({f"replicate:{name}": pair.replicate for name, pair in config.schedule.pairs.items()})
+    return found
+
+
 def plan(config: Config, now: datetime) -> list[Planned]:
     """Every job with its next run after `now` (aware, local time), in the configuration's order. The
     configuration was checked: every `after` chain ends at a timed job."""
-    schedule = {job: getattr(config.schedule, job) for job in JOBS}
+    schedule = jobs(config)
     follows = {job: tuple(r.after for r in rules(entries) if r.after) for job, entries in schedule.items()}
     timed: dict[str, datetime] = {}
     while len(timed) < len(schedule):
