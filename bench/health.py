@@ -9,9 +9,9 @@ catalog filled with `rtvault catalog fill --patients N` (synthetic patients: 15 
 from it; the configured stores `primary` and its copy `copy`, each holding `--snapshots` small synthetic
 manifests written through the store API, hourly, the newest ones being the catalog's 14 snapshots (so the source
 check counts the last snapshot's patients in the catalog, as on a real site); the daemon's lease; 30 days of
-store samples every 10 minutes; a year of the run journal (six jobs, hourly). Then times `rtvault health --nagios` in a subprocess:
-one warm-up run, then RUNS runs, the median. Target: under 2 s (Centreon's default timeout is 10 s). Writes
-bench/results-health.json and its section of bench/results.md.
+store samples every 10 minutes; a year of the run journal (six jobs, hourly). Then times `rtvault health
+--nagios` in a subprocess: one warm-up run, then RUNS runs, the median. Target: under 2 s (Centreon's default
+timeout is 10 s). Writes bench/results-health.json and its section of bench/results.md.
 """
 
 from __future__ import annotations

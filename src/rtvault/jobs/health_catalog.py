@@ -17,6 +17,8 @@ from rtvault.store.repository import parse_manifest, snapshot_key
 from rtvault.utc import span
 
 FAILED = ("failed", "unavailable")
+CATALOG_FIX = ("check [catalog] url and that its database answers; `rtvault catalog rebuild` refills a damaged "
+               "catalog from the stores")
 
 
 def _folders(path: str, pattern: object) -> list[str]:
@@ -127,7 +129,7 @@ def copies_check(survey: Survey) -> Check:
         versions, unverified_versions = _short(survey, "snapshot", "version", good)
         archives, unverified_archives = _short(survey, "archive", "ref", good)
     except RtvaultError as error:
-        return Check("copies", Status.UNKNOWN, None, None, f"cannot count the copies: {error}")
+        return Check("copies", Status.UNKNOWN, None, None, f"cannot count the copies: {error} ({CATALOG_FIX})")
     unverified = unverified_versions + unverified_archives
     if versions or archives:
         fix = "configure a second store with copy_of, then run `rtvault replicate`" if len(config.stores) < 2 \
@@ -151,7 +153,7 @@ def jobs_check(survey: Survey) -> Check:
             "SELECT r.job, r.result, r.error, r.ended FROM runs r "
             "WHERE r.started = (SELECT MAX(started) FROM runs WHERE job = r.job) ORDER BY r.job, r.id")
     except RtvaultError as error:
-        return Check("jobs", Status.UNKNOWN, None, None, f"cannot read the run journal: {error}")
+        return Check("jobs", Status.UNKNOWN, None, None, f"cannot read the run journal: {error} ({CATALOG_FIX})")
     last = {job: (result, error, ended) for job, result, error, ended in rows}
     if not last:
         return Check("jobs", Status.OK, 0, 0.0, "no run recorded yet (`rtvault daemon` records every run)")
