@@ -5,16 +5,16 @@ report itself (worst status, JSON, a check that fails never hiding the others)."
 from __future__ import annotations
 
 import shutil
-import sys
-import types
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from kit.alerts import webhook
 from kit.health import HealthSite, second
 from rtvault.copies.verify import verify
 from rtvault.jobs import health_stores
+from rtvault.jobs.alerts import notify
 from rtvault.jobs.health import HealthReport, Status
 from rtvault.jobs.health_types import Check
 from rtvault.utc import iso
@@ -134,13 +134,18 @@ def test_an_unreadable_catalog_makes_its_checks_unknown_not_a_crash(site):
     assert checks["source:pinnacle"].status is Status.OK  # its count then comes from the manifest
 
 
-def test_alerts_hook_reports_undelivered_alerts(site, monkeypatch):
-    assert "alerts" not in {c.name for c in site.evaluate(second()).checks}  # no alerts module: no check
-    alerts = types.ModuleType("rtvault.jobs.alerts")
-    alerts.delivery_problems = lambda config: ["mail to physique@example.org not delivered since 09:00"]  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "rtvault.jobs.alerts", alerts)
-    check = site.check("alerts", second())
-    assert check.status is Status.WARNING and "not delivered since 09:00" in check.message
+def test_alerts_not_delivered_are_a_warning(site):
+    quiet = site.check("alerts", second())
+    assert quiet.status is Status.OK and "no alert channel is configured" in quiet.message
+    with webhook(answers=(500, 500, 500)) as hook:
+        site.configure(alerts={"webhook": {"url": hook.url}}, daemon={"state_dir": site.base / "state"})
+        shutil.move(site.root, site.base / "moved")
+        now = second()
+        run = notify(site.config, site.evaluate(now).checks, now)  # the alert of the source gone: refused (500)
+        assert run.queued and "webhook" in run.failed and hook.requests and not hook.delivered
+        check = site.check("alerts", now)
+        assert (check.status, check.value) == (Status.WARNING, 1)
+        assert "not delivered by" in check.message and "500" in check.message and "rtvault alert test" in check.message
 
 
 def test_a_check_that_fails_is_unknown_and_hides_no_other(site, monkeypatch):
@@ -170,7 +175,7 @@ def test_json_names_every_check_with_its_fields(site):
     assert data["status"] == "CRITICAL" and data["time"].endswith("Z")  # no backup yet, no daemon
     names = [c["name"] for c in data["checks"]]
     assert names == ["backup:pinnacle", "source:pinnacle", "replication:secondary", "verify:primary",
-                     "verify:secondary", "space:primary", "space:secondary", "daemon", "copies", "jobs"]
+                     "verify:secondary", "space:primary", "space:secondary", "daemon", "copies", "jobs", "alerts"]
     for check in data["checks"]:
         assert {"name", "status", "value", "threshold", "message"} <= set(check)
         assert check["status"] in ("OK", "WARNING", "CRITICAL", "UNKNOWN") and check["message"]

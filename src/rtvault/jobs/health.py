@@ -15,13 +15,13 @@ too, and never hides the others.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from rtvault.config import Config
 from rtvault.errors import ExitCode, RtvaultError
+from rtvault.jobs.alerts import delivery_problems
 from rtvault.jobs.health_catalog import copies_check, jobs_check, source_check
 from rtvault.jobs.health_space import space_check
 from rtvault.jobs.health_stores import backup_check, daemon_check, replication_check, verify_check
@@ -58,14 +58,13 @@ class HealthReport(Report):
         return Verdict.unless(self.status is not Status.OK, ExitCode.CHECK_FAILED)
 
 
-def alerts_check(survey: Survey) -> Check | None:
-    """Alerts that could not be delivered (jobs/alerts.py's `delivery_problems`); None while rtvault has no
-    alerts module. Imported by name: alerts.py builds on this module, which must not import it back."""
-    try:
-        alerts = importlib.import_module("rtvault.jobs.alerts")
-    except ModuleNotFoundError:
-        return None
-    problems = alerts.delivery_problems(survey.config)
+def alerts_check(survey: Survey) -> Check:
+    """Alerts that could not be delivered (jobs/alerts.py's `delivery_problems`: the outbox, the state file)."""
+    config = survey.config
+    if not (config.alerts.mail.host or config.alerts.webhook.url):
+        return Check("alerts", Status.OK, None, None, "no alert channel is configured ([alerts.mail] host, "
+                     "[alerts.webhook] url): rtvault sends no message itself, the monitoring that reads it must")
+    problems = delivery_problems(config)
     if problems:
         return Check("alerts", Status.WARNING, len(problems), 0.0,
                      f"{'; '.join(problems)}: check [alerts] and that the mail server or webhook answers "
