@@ -36,7 +36,7 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.INPUT: "an input path is missing, unreadable or not what the command expects",
     ExitCode.SOURCE_REFUSED: "backup refused: the source is missing, empty, not mounted or shrank suspiciously",
     ExitCode.LOCKED: "the store is locked by another running writer (backup, prune)",
-    ExitCode.CHECK_FAILED: "the store check found problems (listed in the output)",
+    ExitCode.CHECK_FAILED: "a check found problems (check, verify, status, health: listed in the output)",
     ExitCode.STORE: "the store is missing, not an rtvault store, damaged, or lacks what was asked",
     ExitCode.PARTIAL: "partial result: the job finished, but some patients, files or archive members could not be "
                       "read or written (each is named in the output)",

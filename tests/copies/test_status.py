@@ -74,3 +74,29 @@ def test_verified_copies_count_only_stores_verified_within_the_cycle(replicated:
     short = store_status(replicated.config).too_few_verified
     assert (latest.path, latest.tree) in {(i.key, i.tree) for i in short}
     assert all(i.verified_stores == ["primary"] for i in short)
+
+
+def test_status_gives_the_age_of_the_newest_snapshot_and_fails_when_backups_stopped(replicated: Copies):
+    newest = replicated.primary.manifests()[-1]
+    fresh = store_status(replicated.config)
+    assert fresh.ok and fresh.backups_ok and fresh.newest_snapshot == newest.id
+    assert fresh.newest_snapshot_store == "primary" and 0 <= fresh.newest_snapshot_age_s < 600
+    text = replicated.cli("status").stdout
+    assert f"newest snapshot: {newest.id} in primary, taken " in text
+
+    stale = store_status(replicated.config, now=datetime.now(UTC) + timedelta(hours=7))  # backup_max_age 6h
+    assert not stale.ok and not stale.backups_ok and stale.verdict().code == 7
+    assert stale.too_few_copies == [] and all(s.available for s in stale.stores)  # only the backups are wrong
+    [warning] = stale.warnings()
+    assert warning.startswith(f"backups have stopped: the newest snapshot ({newest.id} in primary) was taken 7h")
+    assert "beyond [health] backup_max_age (6h 00m)" in warning and "rtvault daemon" in warning
+    assert "beyond [health] backup_max_age" in "\n".join(line.text for line in stale.lines())
+    data = stale.to_json()
+    assert data["ok"] is False and data["backups_ok"] is False and data["newest_snapshot"] == newest.id
+
+
+def test_status_with_stores_but_no_backup_yet_is_not_all_well(copies: Copies):
+    for snapshot in (copies.primary_path / "snapshots").glob("*.json"):
+        snapshot.unlink()
+    done = copies.cli("status", expect=7)
+    assert "rtvault: warning: no backup yet" in done.stderr and "run `rtvault backup`" in done.stderr

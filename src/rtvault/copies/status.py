@@ -1,6 +1,6 @@
 """`rtvault status`: what each configured store holds, how far each copy lags behind its source, how recently
-each store was verified, and every patient version and archive that is not on two stores (or not on two
-verified stores).
+each store was verified, how old the newest backup is, and every patient version and archive that is not on two
+stores (or not on two verified stores).
 
 A patient version is one (patient path, tree) pair: the same tree in many snapshots is one version. A store
 holds it when one of its snapshot manifests names it; a copy is *verified* when its store completed a
@@ -26,7 +26,7 @@ from rtvault.store import Store
 from rtvault.store.backend import DirectoryBackend
 from rtvault.store.objects import data_key
 from rtvault.store.repository import tree_key
-from rtvault.utc import iso, parse
+from rtvault.utc import iso, parse, span
 
 MIN_COPIES = 2
 SHOWN = 20  # shortfalls listed for a person; the JSON lists them all
@@ -73,25 +73,53 @@ class StatusReport(Report):
     archives: int = 0
     too_few_copies: list[Shortfall] = field(default_factory=list)
     too_few_verified: list[Shortfall] = field(default_factory=list)
+    newest_snapshot: str | None = None  # the newest snapshot of the stores that are no copy: the last backup
+    newest_snapshot_store: str | None = None
+    newest_snapshot_age_s: float | None = None
+    backup_max_age_s: int = 0  # [health] backup_max_age
+
+    @property
+    def backups_ok(self) -> bool:
+        """A backup was taken within [health] backup_max_age (a store that cannot be read says so itself)."""
+        if self.newest_snapshot_age_s is None:
+            return not all(s.available for s in self.stores if not s.copy_of)
+        return self.newest_snapshot_age_s <= self.backup_max_age_s
 
     @property
     def ok(self) -> bool:
-        """Every store reachable and every version and archive on at least two of them."""
-        return not self.too_few_copies and all(s.available for s in self.stores)
+        """Every store reachable, backups running, and every version and archive on at least two stores."""
+        return not self.too_few_copies and all(s.available for s in self.stores) and self.backups_ok
 
     def to_json(self) -> dict[str, object]:
         return {"ok": self.ok, "copies_ok": not self.too_few_copies, "verified_ok": not self.too_few_verified,
-                **asdict(self)}
+                "backups_ok": self.backups_ok, **asdict(self)}
+
+    def warnings(self) -> Iterable[str]:
+        if self.backups_ok:
+            return []
+        limit = span(self.backup_max_age_s)
+        if self.newest_snapshot is None:
+            return ["no backup yet (no snapshot in any store that is no copy): run `rtvault backup`, and start "
+                    "`rtvault daemon`, which runs the [schedule]"]
+        return [f"backups have stopped: the newest snapshot ({self.newest_snapshot} in {self.newest_snapshot_store}) "
+                f"was taken {span(self.newest_snapshot_age_s or 0)} ago, beyond [health] backup_max_age ({limit}): "
+                "read the last backup's error (`rtvault runs --job backup`) and check that `rtvault daemon` runs "
+                "(`rtvault health` tells more)"]
 
     def lines(self) -> Iterable[Line]:
         for store in self.stores:
             yield from map(Line, _store_lines(store))
+        if self.newest_snapshot is not None:
+            late = "" if self.backups_ok else f", beyond [health] backup_max_age ({span(self.backup_max_age_s)})"
+            yield Line(f"newest snapshot: {self.newest_snapshot} in {self.newest_snapshot_store}, taken "
+                       f"{span(self.newest_snapshot_age_s or 0)} ago{late}")
         yield Line(f"{self.versions} patient versions, {self.archives} archives")
         yield from map(Line, _shortfall_lines("with fewer than two copies", self.too_few_copies))
         yield from map(Line, _shortfall_lines("with fewer than two verified copies", self.too_few_verified))
 
     def verdict(self) -> Verdict:
-        """Exit code 7 unless every store is reachable and everything is on two of them."""
+        """Exit code 7 unless every store is reachable, the last backup is recent enough and everything is on
+        two stores."""
         return Verdict.unless(not self.ok, ExitCode.CHECK_FAILED)
 
 
@@ -276,12 +304,26 @@ def _note(report: StatusReport, item: Shortfall) -> None:
         report.too_few_verified.append(item)
 
 
+def _newest(report: StatusReport, primaries: dict[str, _Holdings], now: datetime) -> None:
+    """The newest snapshot of the stores backups go into, and its age."""
+    found = [(time, snapshot_id, name) for name, held in primaries.items()
+             for snapshot_id, time in held.snapshot_times.items()]
+    if not found:
+        return
+    time, report.newest_snapshot, report.newest_snapshot_store = max(found)
+    try:
+        report.newest_snapshot_age_s = round(max(0.0, (now - parse(time)).total_seconds()), 1)
+    except ValueError:
+        report.newest_snapshot_age_s = None
+
+
 def store_status(config: Config, now: datetime | None = None) -> StatusReport:
     """The status of every configured store and what is held by fewer than two (verified) stores."""
     now = now or datetime.now(UTC)
     opened = {name: _open(config, name, now) for name in config.stores}
     held = {name: h for name, (_s, h) in opened.items() if h is not None}
-    report = StatusReport([status for status, _h in opened.values()])
+    report = StatusReport([status for status, _h in opened.values()], backup_max_age_s=config.health.backup_max_age_s)
+    _newest(report, {name: h for name, h in held.items() if not config.stores[name].copy_of}, now)
     for status in report.stores:
         if status.copy_of in held and status.name in held:
             _lag(status, held[status.name], held[status.copy_of], now)

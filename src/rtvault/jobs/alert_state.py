@@ -19,7 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 from rtvault.errors import os_advice
-from rtvault.jobs.health import Status
+from rtvault.jobs.health_types import Status
 from rtvault.utc import iso, parse
 
 FILE_NAME = "alerts.json"

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from rtvault.jobs.health import Check, Status
+from rtvault.jobs.health_types import Check, Status
 from rtvault.utc import iso
 
 LANGUAGES = ("fr", "en")

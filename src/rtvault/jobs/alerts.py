@@ -24,7 +24,7 @@ from rtvault.jobs import alert_channels, alert_state
 from rtvault.jobs.alert_channels import LABELS, DeliveryFailed, configured, deliver, destination
 from rtvault.jobs.alert_state import AlertState, CheckState, Message, Outbox
 from rtvault.jobs.alert_texts import Change, body, local_time, subject, trial_texts, worst
-from rtvault.jobs.health import Check, Status
+from rtvault.jobs.health_types import Check, Status
 from rtvault.report import Line, Report, Verdict, err
 
 MAX_RETRY_S = 3600

@@ -25,6 +25,7 @@ from rtvault.web import views
 from rtvault.web.errors import explain_status
 from rtvault.web.i18n import translator
 from rtvault.web.login import login_routes
+from rtvault.web.metrics import metrics_route
 from rtvault.web.params import read_params
 from rtvault.web.security import SecurityHeaders, local_path, with_security_headers
 from rtvault.web.site import HERE, Page, Site, language, remember_language
@@ -81,7 +82,7 @@ def create_app(config: Config, zone: tzinfo | None = None) -> Starlette:
     Times are shown in `zone`, by default the server's local time zone."""
     open_catalog(config.catalog.url).close()
     site = Site(config, zone)
-    routes: list[BaseRoute] = [*login_routes(site)]
+    routes: list[BaseRoute] = [*login_routes(site), metrics_route(site)]
     for path, api_path, view, role, template, methods in PAGES:
         page = Page(view, role, template, api=False, refill=FORMS.get(view))
         routes.append(Route(path, endpoint(site, page), methods=list(methods)))

@@ -1,0 +1,167 @@
+"""The health checks that read the catalog (and the source): the source's sanity (`source:<source>`), copies
+held by too few stores (`copies`) and the last run of each job (`jobs`). SQL aggregates over the catalog's
+indexes only: they stay fast on 100,000 patients."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from rtvault.catalog.volumes import STORE_PREFIX
+from rtvault.errors import RtvaultError, SourceRefused, StoreError
+from rtvault.jobs.health_survey import Survey, primary_stores
+from rtvault.jobs.health_types import Check, Status
+from rtvault.jobs.source import check_source
+from rtvault.pinnacle.discover import INSTITUTION_DIR, MOUNT_DIR, PATIENT_DIR
+from rtvault.store.repository import parse_manifest, snapshot_key
+from rtvault.utc import span
+
+FAILED = ("failed", "unavailable")
+CATALOG_FIX = ("check [catalog] url and that its database answers; `rtvault catalog rebuild` refills a damaged "
+               "catalog from the stores")
+
+
+def _folders(path: str, pattern: object) -> list[str]:
+    with os.scandir(path) as entries:
+        return [e.path for e in entries if pattern.match(e.name) and e.is_dir(follow_symlinks=False)]  # type: ignore[attr-defined]
+
+
+def count_patients(root: Path) -> int:
+    """Patient directories as a backup finds them: Institution_I/Mount_M/Patient_P, and Patient_P at the root
+    (the oldest layout); never through a symbolic link. OSError when a folder cannot be listed."""
+    count = len(_folders(str(root), PATIENT_DIR))
+    for institution in _folders(str(root), INSTITUTION_DIR):
+        for mount in _folders(institution, MOUNT_DIR):
+            count += len(_folders(mount, PATIENT_DIR))
+    return count
+
+
+def _last_count(survey: Survey) -> tuple[int, str] | None:
+    """The patient count of the newest snapshot and its id: from the catalog when it indexed that snapshot,
+    else from its manifest (the one manifest read). None when there is no snapshot; StoreError when unreadable."""
+    newest, unreadable = survey.newest(primary_stores(survey.config))
+    if newest is None:
+        if unreadable:
+            raise StoreError("; ".join(unreadable))
+        return None
+    _time, snapshot_id, store = newest
+    try:
+        row = survey.catalog().one("SELECT COUNT(*) FROM locations WHERE store = ? AND kind = 'snapshot' AND ref = ?",
+                                   (store, snapshot_id))
+        if row and row[0]:
+            return int(row[0]), snapshot_id
+    except RtvaultError:
+        pass  # the manifest says it as well
+    try:
+        manifest = parse_manifest(survey.store(store).backend.get(snapshot_key(snapshot_id)))
+    except ValueError as error:
+        raise StoreError(f"snapshot {snapshot_id} in {store} is damaged: {error}") from None
+    return len(manifest.patients), snapshot_id
+
+
+def source_check(survey: Survey, source: str) -> Check | None:
+    """The source is mounted, readable and a Pinnacle database, and has not lost patients since the last
+    snapshot (beyond [backup] max_shrink, the next backup would refuse to run). None when no root is set."""
+    root, name = getattr(survey.config.source, source).root, f"source:{source}"
+    if root is None:
+        return None
+    try:
+        check_source(root)
+        count = count_patients(root)
+    except SourceRefused as error:
+        return Check(name, Status.CRITICAL, None, None, f"{error}: mount it again (or correct [source.{source}] root)")
+    except OSError as error:
+        return Check(name, Status.CRITICAL, None, None,
+                     f"source {root} cannot be listed ({error.strerror}): give the user running rtvault read access")
+    if count == 0:
+        return Check(name, Status.CRITICAL, 0, None, f"source {root} holds no Pinnacle patient directory "
+                     "(Institution_N/Mount_M/Patient_P): is the right share mounted there?")
+    try:
+        last = _last_count(survey)
+    except RtvaultError as error:
+        return Check(name, Status.UNKNOWN, count, None,
+                     f"source {root} holds {count} patients; cannot compare with the last snapshot: {error}")
+    if last is None:
+        return Check(name, Status.OK, count, None, f"source {root} holds {count} patients (no snapshot yet)")
+    before, snapshot_id = last
+    shrink = survey.config.backup.max_shrink
+    least = before * (1 - shrink)
+    if count < least:
+        return Check(name, Status.WARNING, count, round(least, 1),
+                     f"source {root} holds {count} patients, down from {before} in snapshot {snapshot_id} (more "
+                     f"than [backup] max_shrink {shrink:.0%} fewer), so the next backup will refuse to run: check that "
+                     "the share is complete; if the patients were deleted on purpose, run `rtvault backup "
+                     "--allow-shrink` once")
+    return Check(name, Status.OK, count, round(least, 1),
+                 f"source {root} holds {count} patients ({before} in snapshot {snapshot_id}; WARNING below "
+                 f"{least:.0f}, [backup] max_shrink {shrink:.0%})")
+
+
+def _among(names: list[str]) -> str:
+    return f"({', '.join('?' * len(names))})" if names else "(NULL)"
+
+
+def _short(survey: Survey, kind: str, group: str, good: list[str]) -> tuple[int, int]:
+    """(items on fewer than two stores, items on fewer than two verified stores) of one kind of location,
+    leaving out those first seen within the replication check's warning level (awaiting replication)."""
+    stores = list(survey.config.stores)
+    grace = survey.since(survey.config.health.replication_max_lag_s / 2)
+    row = survey.catalog().one(
+        "SELECT COALESCE(SUM(CASE WHEN held < 2 THEN 1 ELSE 0 END), 0), "
+        "COALESCE(SUM(CASE WHEN good < 2 THEN 1 ELSE 0 END), 0) FROM ("
+        f"SELECT COUNT(DISTINCT store) AS held, COUNT(DISTINCT CASE WHEN store IN {_among(good)} THEN store END) "
+        f"AS good FROM locations WHERE kind = ? AND (store IN {_among(stores)} OR store LIKE ?) "
+        f"GROUP BY {group} HAVING MIN(time) < ?) items",
+        (*good, kind, *stores, STORE_PREFIX + "%", grace))
+    return (int(row[0]), int(row[1])) if row else (0, 0)
+
+
+def copies_check(survey: Survey) -> Check:
+    """Patient versions and archives on fewer than two stores, or on fewer than two stores whose verification
+    is up to date (`Survey.verification_current`; volumes verified within [verify] cycle_days)."""
+    config = survey.config
+    good = [s for s in config.stores if survey.verification_current(s)]
+    grace = span(config.health.replication_max_lag_s / 2)
+    try:
+        volumes = survey.catalog().execute("SELECT label FROM volumes WHERE last_verified >= ?",
+                                           (survey.since(config.verify.cycle_days * 86400),))
+        good += [STORE_PREFIX + label for (label,) in volumes]
+        versions, unverified_versions = _short(survey, "snapshot", "version", good)
+        archives, unverified_archives = _short(survey, "archive", "ref", good)
+    except RtvaultError as error:
+        return Check("copies", Status.UNKNOWN, None, None, f"cannot count the copies: {error} ({CATALOG_FIX})")
+    unverified = unverified_versions + unverified_archives
+    if versions or archives:
+        fix = "configure a second store with copy_of, then run `rtvault replicate`" if len(config.stores) < 2 \
+            else "run `rtvault replicate` and read its error"
+        return Check("copies", Status.CRITICAL, unverified, 0.0,
+                     f"{versions} patient version(s) and {archives} archive(s) older than {grace} are on fewer than "
+                     f"two stores: {fix} (`rtvault status` lists them)")
+    if unverified:
+        return Check("copies", Status.WARNING, unverified, 0.0,
+                     f"{unverified_versions} patient version(s) and {unverified_archives} archive(s) older than "
+                     f"{grace} have fewer than two verified copies (a store whose verification is late does not "
+                     "count): run `rtvault verify` (see the verify checks; `rtvault status` lists them)")
+    return Check("copies", Status.OK, 0, 0.0,
+                 f"every patient version and archive older than {grace} is on two verified stores or more")
+
+
+def jobs_check(survey: Survey) -> Check:
+    """The last run of each job the run journal recorded: WARNING when it failed."""
+    try:
+        rows = survey.catalog().execute(
+            "SELECT r.job, r.result, r.error, r.ended FROM runs r "
+            "WHERE r.started = (SELECT MAX(started) FROM runs WHERE job = r.job) ORDER BY r.job, r.id")
+    except RtvaultError as error:
+        return Check("jobs", Status.UNKNOWN, None, None, f"cannot read the run journal: {error} ({CATALOG_FIX})")
+    last = {job: (result, error, ended) for job, result, error, ended in rows}
+    if not last:
+        return Check("jobs", Status.OK, 0, 0.0, "no run recorded yet (`rtvault daemon` records every run)")
+    failed = {job: found for job, found in last.items() if found[0] in FAILED}
+    if failed:
+        said = "; ".join(f"the last {job} run {result} at {ended}: {error or 'no error recorded'}"
+                         for job, (result, error, ended) in failed.items())
+        return Check("jobs", Status.WARNING, len(failed), 0.0,
+                     f"{said} (read `rtvault runs --job {next(iter(failed))}`, correct the cause, the next run "
+                     "clears this)")
+    return Check("jobs", Status.OK, 0, 0.0, f"the last run of each job succeeded ({', '.join(last)})")

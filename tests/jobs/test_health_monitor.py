@@ -1,0 +1,50 @@
+"""The daemon's work at every [health] interval (jobs/monitor.py), as its tick runs it: the stores' disk space
+sampled, health evaluated and handed to the alerts. The Pinnacle share moved away gives an alert on the next
+interval, through a real webhook receiver, and a recovery notice once it is back."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import timedelta
+from pathlib import Path
+
+from kit.alerts import webhook
+from kit.health import HealthSite, second
+from rtvault.jobs.monitor import hooks
+
+
+def test_source_moved_away_alerts_on_the_next_interval_and_recovers(generated_db: Path, tmp_path: Path):
+    site = HealthSite.make(tmp_path / "site", generated_db)
+    with webhook() as hook:
+        site.configure(alerts={"webhook": {"url": hook.url}}, daemon={"state_dir": site.base / "state"},
+                       health={"daemon": False})
+        now = second()
+        site.backup(now)
+        site.replicate()
+        samples, health = hooks(site.config)
+        assert samples(now) == [] and health(now) == []  # all is well: nothing to log, nothing sent
+        assert hook.requests == []
+
+        shutil.move(site.root, site.base / "moved")
+        lines = health(now + timedelta(minutes=1))
+        assert any(line.startswith("health: source:pinnacle OK -> CRITICAL: source ") for line in lines), lines
+        [alert] = hook.delivered
+        assert alert["event"] == "alert" and alert["status"] == "CRITICAL"
+        assert [c["name"] for c in alert["checks"] if c["status"] == "CRITICAL"] == ["source:pinnacle"]
+
+        shutil.move(site.base / "moved", site.root)
+        lines = health(now + timedelta(minutes=2))
+        assert any(line.startswith("health: source:pinnacle CRITICAL -> OK") for line in lines), lines
+        assert [r["event"] for r in hook.delivered] == ["alert", "recovery"]
+    with site.catalog() as catalog:
+        stores = {row[0] for row in catalog.execute("SELECT store FROM store_samples")}
+    assert stores == {"primary", "secondary"}
+
+
+def test_a_catalog_that_cannot_be_used_is_logged_not_raised(generated_db: Path, tmp_path: Path):
+    site = HealthSite.make(tmp_path / "site", generated_db)
+    (site.base / "catalog.sqlite").write_bytes(b"not a database, " * 300)
+    samples, health = hooks(site.config)
+    [line] = samples(second())
+    assert line.startswith("store samples not recorded: catalog ")
+    assert any(line.startswith("health: copies OK -> UNKNOWN: cannot count the copies") for line in health(second()))
