@@ -48,3 +48,19 @@ def test_a_catalog_that_cannot_be_used_is_logged_not_raised(generated_db: Path, 
     [line] = samples(second())
     assert line.startswith("store samples not recorded: catalog ")
     assert any(line.startswith("health: copies OK -> UNKNOWN: cannot count the copies") for line in health(second()))
+
+
+def test_the_daemon_counts_copies_every_15_minutes_not_every_interval(generated_db: Path, tmp_path: Path,
+                                                                       monkeypatch) -> None:
+    from rtvault.jobs import health
+
+    site = HealthSite.make(tmp_path / "site", generated_db)
+    site.configure(daemon={"state_dir": site.base / "state"}, health={"daemon": False})
+    measured: list[object] = []
+    real = health.copies_check
+    monkeypatch.setattr(health, "copies_check", lambda survey: measured.append(survey.now) or real(survey))
+    now = second()
+    _samples, check = hooks(site.config)
+    for minute in (0, 1, 14, 15, 16):
+        check(now + timedelta(minutes=minute))
+    assert measured == [now, now + timedelta(minutes=15)]

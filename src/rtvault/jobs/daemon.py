@@ -65,6 +65,7 @@ class Daemon:
         self._lock = threading.Lock()
         self._leases: dict[str, WriterLock] = {}
         self._fired: dict[str, str] = {}  # job: the wall-clock minute it last fired at ("2026-10-25 02:30")
+        self._catching_up = True  # until the runs queued at start are done
         self.next_fire: dict[str, datetime] = {}
         self.summary = DaemonSummary()
         self.journal = Journal(config)
@@ -209,6 +210,10 @@ class Daemon:
         self._heartbeat()
         for line in self.journal.flush():
             self.log(f"journal: {line}")
+        with self._lock:
+            if self._catching_up and (self._queue or self._running):
+                return  # health waits for the runs caught up at start: a site is not alerted for a backup under way
+            self._catching_up = False
         for hook in self.on_tick:
             try:
                 for line in hook(now):

@@ -96,14 +96,17 @@ def _producers(survey: Survey) -> list[tuple[str, Callable[[], Check | None]]]:
             ("jobs", lambda: jobs_check(survey)), ("alerts", lambda: alerts_check(survey))]
 
 
-def run_checks(survey: Survey) -> HealthReport:
+def run_checks(survey: Survey, reuse: dict[str, Check] | None = None) -> HealthReport:
     """Every check of the site, in a stable order: backup and source per source, replication, verify and space
-    per store, then daemon, copies, jobs and alerts."""
-    checks = [check for name, produce in _producers(survey) for check in _guarded(name, produce)]
+    per store, then daemon, copies, jobs and alerts. A check named in `reuse` is taken as given, not measured."""
+    reuse = reuse or {}
+    checks = [check for name, produce in _producers(survey)
+              for check in ([reuse[name]] if name in reuse else _guarded(name, produce))]
     return HealthReport(tuple(checks), iso(survey.now))
 
 
-def evaluate(config: Config, now: datetime | None = None) -> HealthReport:
-    """The health of the site at `now` (default: now)."""
+def evaluate(config: Config, now: datetime | None = None, reuse: dict[str, Check] | None = None) -> HealthReport:
+    """The health of the site at `now` (default: now); the checks in `reuse` are taken as given (the daemon
+    measures the costliest one, `copies`, less often than every interval)."""
     with Survey(config, now or datetime.now(UTC)) as survey:
-        return run_checks(survey)
+        return run_checks(survey, reuse)
