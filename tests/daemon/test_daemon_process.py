@@ -9,13 +9,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from kit.cli import rtvault, rtvault_json
-from kit.daemon import Site, make_site
+from kit.daemon import Site, make_site, until
 
 pytestmark = pytest.mark.slow
 
@@ -31,14 +30,6 @@ def _start(site: Site) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
 
 
-def _until(condition: object, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return
-        time.sleep(0.2)
-    raise AssertionError("the daemon did not get there in time")
-
 
 def _jobs(site: Site) -> set[str]:
     return {r["job"] for r in rtvault_json(site.config_path, "runs")}
@@ -52,7 +43,7 @@ def _lease(store: Path) -> dict | None:
 def test_the_daemon_catches_up_records_each_run_and_stops_cleanly(site: Site) -> None:
     daemon = _start(site)
     try:
-        _until(lambda: {"backup", "sweep", "replicate", "verify", "retention", "catalog"} <= _jobs(site))
+        until(lambda: {"backup", "sweep", "replicate", "verify", "retention", "catalog"} <= _jobs(site))
         runs = rtvault_json(site.config_path, "runs")
         assert {r["result"] for r in runs} == {"ok"}, runs
         backup = next(r for r in runs if r["job"] == "backup")
@@ -61,7 +52,7 @@ def test_the_daemon_catches_up_records_each_run_and_stops_cleanly(site: Site) ->
         lease = _lease(site.primary)
         assert lease is not None and lease["pid"] == daemon.pid and _lease(site.copy)["pid"] == daemon.pid
         beat = lease["renewed"]
-        _until(lambda: _lease(site.primary)["renewed"] > beat, timeout=20)  # the heartbeat, every interval
+        until(lambda: _lease(site.primary)["renewed"] > beat, timeout=20)  # the heartbeat, every interval
         second = rtvault(site.config_path, "daemon", expect=6, timeout=30)
         assert f"another rtvault daemon runs on store primary: daemon (pid {daemon.pid}" in second.stderr
     finally:
@@ -89,15 +80,15 @@ def test_sigterm_during_a_job_lets_it_finish(site: Site) -> None:
 
 def test_after_sigkill_the_next_daemon_takes_over_and_catches_up(site: Site) -> None:
     first = _start(site)
-    _until(lambda: "backup" in _jobs(site))
+    until(lambda: "backup" in _jobs(site))
     first.kill()
     first.wait()
     assert _lease(site.primary)["pid"] == first.pid  # left behind by the killed daemon
     (site.base / "catalog.sqlite").unlink()  # and the catalog lost too: the journal in the stores tells
     second = _start(site)
     try:
-        _until(lambda: _lease(site.primary) is not None and _lease(site.primary)["pid"] == second.pid, timeout=30)
-        _until(lambda: {"verify", "retention", "catalog"} <= _jobs(site))
+        until(lambda: _lease(site.primary) is not None and _lease(site.primary)["pid"] == second.pid, timeout=30)
+        until(lambda: {"verify", "retention", "catalog"} <= _jobs(site))
     finally:
         second.send_signal(signal.SIGTERM)
         out, _ = second.communicate(timeout=60)

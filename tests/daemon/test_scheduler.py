@@ -4,7 +4,6 @@ no job overlapping itself, the autumn night's repeated hour, a job that crashes.
 from __future__ import annotations
 
 import threading
-import time
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -12,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from kit.cli import rtvault_json
-from kit.daemon import Clock, Recorder, Site, make_site, run_daemon
+from kit.daemon import Clock, Recorder, Site, make_site, run_daemon, until
 from rtvault.jobs.journal import Journal, run_record
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -72,7 +71,7 @@ def test_a_job_never_overlaps_itself(site: Site) -> None:
     _ran_before(site, **{job: start.replace(minute=0) for job in TIMED})
     clock = Clock(start, start.replace(hour=12, minute=10), wait_idle=False)
     recorder = Recorder(site.config, clock, hold="backup")  # the 11:00 backup still runs at 12:00
-    release = threading.Thread(target=lambda: (recorder.started.wait(30), _when(lambda: clock.now >= clock.until),
+    release = threading.Thread(target=lambda: (recorder.started.wait(30), until(lambda: clock.now >= clock.until, 30),
                                                recorder.release.set()))
     release.start()
     daemon = run_daemon(site.config, clock, recorder)
@@ -80,11 +79,6 @@ def test_a_job_never_overlaps_itself(site: Site) -> None:
     assert _jobs(recorder) == ["backup"]
     assert any("backup: still running; this schedule run is merged with it" in line for line in daemon.lines)
 
-
-def _when(condition: object) -> None:
-    deadline = time.monotonic() + 30
-    while not condition() and time.monotonic() < deadline:  # type: ignore[operator]
-        time.sleep(0.01)
 
 
 def test_the_repeated_hour_of_the_autumn_night_runs_a_job_once(site: Site) -> None:

@@ -17,18 +17,9 @@ import pytest
 
 from kit.alerts import mail_settings, smtp_server
 from kit.cli import rtvault, rtvault_json
-from kit.daemon import Site, make_site
+from kit.daemon import Site, make_site, until
 
 pytestmark = pytest.mark.slow
-
-
-def _until(condition: object, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return
-        time.sleep(0.3)
-    raise AssertionError("not in time")
 
 
 def test_the_daemon_runs_watches_itself_and_mails_when_the_source_goes(tmp_path: Path, small_db: Path) -> None:
@@ -39,7 +30,7 @@ def test_the_daemon_runs_watches_itself_and_mails_when_the_source_goes(tmp_path:
         daemon = subprocess.Popen([sys.executable, "-m", "rtvault", "--config", str(site.config_path), "daemon"],
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
         try:
-            _until(lambda: {"backup", "replicate", "verify"} <= {r["job"] for r in
+            until(lambda: {"backup", "replicate", "verify"} <= {r["job"] for r in
                                                                 rtvault_json(site.config_path, "runs")})
             healthy = json.loads(rtvault(site.config_path, "health", "--json", expect=None).stdout)
             by_name = {c["name"]: c for c in healthy["checks"]}
@@ -51,7 +42,7 @@ def test_the_daemon_runs_watches_itself_and_mails_when_the_source_goes(tmp_path:
 
             shutil.move(site.base / "db", site.base / "db-away")  # the Pinnacle share is gone
             moved = time.monotonic()
-            _until(lambda: len(smtp.received) >= 1, timeout=30)
+            until(lambda: len(smtp.received) >= 1, timeout=30)
             assert time.monotonic() - moved < 2 * 2 + 10  # within an interval or two (and the time to send)
             alert = smtp.received[0]
             assert alert.message["Subject"].startswith("[rtvault] CRITIQUE")
@@ -59,7 +50,7 @@ def test_the_daemon_runs_watches_itself_and_mails_when_the_source_goes(tmp_path:
             assert rtvault(site.config_path, "health", "--nagios", expect=2).stdout.startswith("RTVAULT CRITICAL")
 
             shutil.move(site.base / "db-away", site.base / "db")
-            _until(lambda: len(smtp.received) >= 2, timeout=30)
+            until(lambda: len(smtp.received) >= 2, timeout=30)
             assert "RÉTABLI" in smtp.received[1].message["Subject"].upper()
         finally:
             daemon.send_signal(signal.SIGTERM)

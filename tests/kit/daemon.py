@@ -9,6 +9,7 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -136,6 +137,15 @@ def stand_in(directory: Path, behaviour: dict[str, dict[str, object]]) -> list[s
         sys.exit(codes[min(count, len(codes)) - 1])
         """))
     return [sys.executable, str(script)]
+
+
+def until(condition: Callable[[], object], timeout: float = 60) -> None:
+    """Wait until `condition()` is true (polled), or fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still not so after {timeout:g} s")
+        time.sleep(0.2)
 
 
 def calls(directory: Path) -> list[str]:
