@@ -27,9 +27,7 @@ from typing import BinaryIO, cast
 from rtvault import utc
 from rtvault.archive import records
 from rtvault.archive.formats import ArchiveRecord
-from rtvault.config import Config
-from rtvault.configured import open_store
-from rtvault.errors import ConfigError, LockBusy, Problem, RtvaultError, StoreError
+from rtvault.errors import Problem, StoreError
 from rtvault.events import NoProgress, Progress
 from rtvault.store import Store, integrity, journal
 from rtvault.store.backend import Backend
@@ -364,49 +362,3 @@ def replicate(source: Store, target: Store, progress: Progress | None = None, *,
         summary.duration_s = round(time.monotonic() - started, 3)
         _record(source, target, summary)
     return summary
-
-
-def replication_pairs(config: Config, source: str | None = None, target: str | None = None) -> list[tuple[str, str]]:
-    """The (source, target) store names to replicate, in the order of the configuration file: every store with a
-    `copy_of`, narrowed to those copying `source` and/or to `target`; both given: that pair, configured or not."""
-    for name in (source, target):
-        if name is not None and name not in config.stores:
-            raise ConfigError(str(config.file), [f"no store named {name!r} (configured: {', '.join(config.stores)})"])
-    if source is not None and target is not None:
-        return [(source, target)]
-    pairs = [(s.copy_of, name) for name, s in config.stores.items() if s.copy_of]
-    pairs = [(s, t) for s, t in pairs if source in (None, s) and target in (None, t)]
-    if not pairs:
-        what = f" of {source!r}" if source else f" for {target!r}" if target else ""
-        raise ConfigError(str(config.file), [f"no copy configured{what}: add copy_of = \"<source store>\" to the "
-                                             "[stores.<name>] table of the copy"])
-    return pairs
-
-
-@dataclass
-class PairResult:
-    source: str
-    target: str
-    summary: ReplicateSummary | None = None
-    error: RtvaultError | None = None  # the pair could not run (a store missing or locked)
-
-    def to_json(self) -> dict[str, object]:
-        data: dict[str, object] = {"from": self.source, "to": self.target}
-        if self.error is not None:
-            return {**data, "error": str(self.error), "exit_code": int(self.error.exit_code)}
-        return {**data, **(self.summary.to_json() if self.summary else {})}
-
-
-def replicate_configured(config: Config, source: str | None = None, target: str | None = None,
-                         progress: Progress | None = None) -> list[PairResult]:
-    """Run every selected pair; a pair that cannot run (store missing, unmounted, locked) does not stop the others."""
-    results = []
-    for source_name, target_name in replication_pairs(config, source, target):
-        result = PairResult(source_name, target_name)
-        try:
-            result.summary = replicate(open_store(config, source_name), open_store(config, target_name), progress,
-                                       lease_s=config.backup.lock_lease_seconds)
-        except (StoreError, LockBusy) as error:
-            result.error = error
-        results.append(result)
-    return results

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from rtvault.config import Config
 from rtvault.configured import sealed_backend_of
 from rtvault.configured import store_name as configured_store
+from rtvault.copies.pairs import PairResult, replicate_configured
 from rtvault.copies.repair import RepairReport, VerifyOutcome, repair_stores, verify_stores
-from rtvault.copies.replicate import PairResult, replicate_configured
 from rtvault.copies.sealed import SealedReport, check_without_key
 from rtvault.copies.verify import Budget
 from rtvault.errors import ExitCode, InputError
