@@ -12,7 +12,7 @@ import pytest
 from kit.cli import rtvault, rtvault_json
 from kit.daemon import Site, make_site
 from rtvault.jobs.daemon import Daemon
-from rtvault.jobs.journal import Journal, run_record
+from rtvault.jobs.journal import Journal, run_record, spooled
 from rtvault.store import journal
 
 WRITER = "20261207T090000Z-0badf00d"
@@ -70,3 +70,19 @@ def test_rtvault_runs_shows_each_line_of_an_error_under_its_run_escaped(site: Si
     assert lines[1:] == ["    backup: rtvault: error: source /mnt/pinnacle is gone",
                          "    \\x1b]0;owned\\x07\\x1b[2Jmount it again"]
     assert lines[0].endswith("failed           0.0 s  schedule")
+
+
+def test_a_damaged_spooled_record_is_set_aside_and_the_others_are_sent(site: Site) -> None:
+    unmounted = site.base / "copy-unmounted"
+    site.copy.rename(unmounted)
+    writer = Journal(site.config)
+    ids = [writer.append(run_record("backup", "schedule", T0, T0, "ok", "", {})).id for _ in range(3)]
+    first = spooled(site.config)["copy"][0]
+    first.write_text(first.read_text().replace('"ok"', '"failed"'))  # changed on the local disk
+    unmounted.rename(site.copy)
+    [said] = writer.flush()
+    assert said.startswith(f"spooled journal record {first.name} for store copy is damaged (")
+    assert said.endswith(f"set aside as {first}.damaged (the stores that were up when it was written hold it); "
+                         "delete it once looked at")
+    assert spooled(site.config) == {} and writer.flush() == []  # said once, never retried
+    assert sorted(site.segments(site.copy)) == [journal.segment_key(i) for i in ids[1:]]
