@@ -91,5 +91,5 @@ def test_unknown_exits_3_on_a_configuration_error(tmp_path, text, said):
 
 
 def test_json_and_nagios_together_are_a_usage_error(site):
-    done = run_cli("health", "--json", "--nagios", config=site.config_path, expect=2)
-    assert "two different outputs" in done.stderr
+    done = run_cli("health", "--json", "--nagios", config=site.config_path, expect=3)  # UNKNOWN for Nagios
+    assert "two different outputs" in done.stderr and done.stdout.startswith("RTVAULT UNKNOWN - wrong command line")

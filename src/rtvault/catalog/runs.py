@@ -14,8 +14,6 @@ from rtvault.catalog.db import Catalog
 from rtvault.errors import StoreError
 from rtvault.store import Store, journal
 
-RESULTS = ("ok", "partial", "failed", "unavailable")
-
 
 @dataclass(frozen=True)
 class RunRow:

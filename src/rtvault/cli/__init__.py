@@ -13,7 +13,7 @@ import traceback
 import click
 
 from rtvault import __version__
-from rtvault.cli.output import AppContext, emit_error, error_lines, show_traceback, show_usage_error
+from rtvault.cli.output import AppContext, echo, emit_error, error_lines, show_traceback, show_usage_error
 from rtvault.errors import EXIT_CODE_MEANINGS, ExitCode, RtvaultError
 
 _EXIT_CODES = "\n".join(f"  {int(code):<4} {meaning}" for code, meaning in EXIT_CODE_MEANINGS.items())
@@ -112,6 +112,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(done.exit_code)
     except click.ClickException as error:
         show_usage_error(error)
+        if "--nagios" in args:  # a plugin's wrong command line is UNKNOWN (Nagios plugin guidelines), with its line
+            from rtvault.jobs.health_nagios import unknown_line
+
+            echo(unknown_line(f"wrong command line: {error.format_message()} (see `rtvault health --help`)"))
+            sys.exit(3)
         sys.exit(ExitCode.USAGE)
     except (click.exceptions.Abort, KeyboardInterrupt):
         emit_error("interrupted", ExitCode.INTERRUPTED, as_json)

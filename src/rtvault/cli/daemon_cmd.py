@@ -76,7 +76,9 @@ class Runs(Report):
         for r in self.rows:
             start = parse(r.started).astimezone()
             text = f"{start:%Y-%m-%d %H:%M}  {r.job:10} {r.result:11} {r.record.get('duration_s', 0):>8} s  {r.trigger}"
-            yield Line(text + (f"\n    {r.error}" if r.error else ""))
+            yield Line(text)
+            for line in r.error.splitlines():  # each line of the error under its run (a line is escaped whole)
+                yield Line(f"    {line}")
 
 
 def _since(text: str | None) -> str | None:

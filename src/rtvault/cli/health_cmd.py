@@ -42,7 +42,8 @@ copies (versions and archives on fewer than two verified stores), jobs (the last
 Thresholds are [health] in the configuration (docs/configuration.md).
 \b
 Exit codes: 0 every check OK, 7 one or more WARNING, CRITICAL or UNKNOWN (the output says which);
-with --nagios 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (a configuration or catalog error included).
+with --nagios 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (a configuration or catalog error, or a wrong command
+line, included).
 """)
 @click.option("--nagios", is_flag=True, help="Print one Nagios plugin line with perfdata; exit 0, 1, 2 or 3.")
 @reported

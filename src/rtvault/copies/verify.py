@@ -76,7 +76,7 @@ def load_state(store: Store) -> VerifyState:
         data = json.loads(store.backend.get(STATE_KEY))
         problems = [VerifyProblem(**p) for p in data.pop("problems", [])]
         return VerifyState(**data, problems=problems)
-    except (ValueError, TypeError) as error:  # a damaged state only costs the cursor: start again
+    except (ValueError, TypeError, RecursionError) as error:  # a damaged state only costs the cursor: start again
         return VerifyState(problems=[VerifyProblem(STATE_KEY, "corrupt", iso(datetime.now(UTC)),
                                                    f"unreadable verification state: {error}")])
 

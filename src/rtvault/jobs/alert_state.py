@@ -147,6 +147,8 @@ def _decode(text: str) -> AlertState:
         return AlertState.from_json(data)
     except (KeyError, TypeError, AttributeError) as error:
         raise ValueError(f"{type(error).__name__}: {error}") from error
+    except RecursionError:  # arrays nested deeper than the parser goes
+        raise ValueError("nested too deep to be a state file") from None
 
 
 def peek(path: Path) -> tuple[AlertState, list[str]]:

@@ -237,9 +237,9 @@ class Daemon:
     def run(self, sleep: Callable[[float], object] | None = None) -> DaemonSummary:
         """Run until stopped. `sleep(seconds)` waits (the tests give a clock of their own)."""
         sleep = sleep or self.stopping.wait
-        self._take_leases()
         worker = threading.Thread(target=self._work, name="rtvault-jobs")
         try:
+            self._take_leases()  # refused on one store: the leases taken on the others are released (finally)
             now = self.clock()
             self._catch_up(now)
             self.next_fire = {job: self._next(job, now) for job in self.jobs if self._crons(job)}

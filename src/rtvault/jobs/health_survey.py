@@ -24,6 +24,8 @@ from rtvault.utc import parse
 
 _SNAPSHOT_ID = re.compile(r"(\d{8}T\d{6}Z)-")
 GRACE_S = 86400  # a verification cycle ends on its last daily run: a day's slack before it counts as late
+RETRY_S = 3  # an S3 store silent this long is UNKNOWN: a monitoring plugin is killed after 10 s (Centreon), not
+# after the 30 s a backup gives its store
 
 
 def snapshot_time(snapshot_id: str) -> datetime | None:
@@ -69,8 +71,10 @@ class Survey:
         """The configured store; its error (StoreError, ConfigError ...) when it cannot be opened."""
 
         def opened() -> Store:
+            settings = self.config.stores[name]
+            quick = dataclasses.replace(settings, retry_seconds=min(settings.retry_seconds, RETRY_S))
             try:
-                return open_store(self.config, name)
+                return open_store(dataclasses.replace(self.config, stores={**self.config.stores, name: quick}), name)
             except StoreError as error:
                 raise StoreError(f"store {name} ({where(self.config.stores[name])}) cannot be read: {error}") from None
 

@@ -111,12 +111,29 @@ def flush_spool(config: Config) -> list[str]:
             for path in paths:
                 data = path.read_bytes()
                 key = journal.segment_key(path.stem.replace("_", "/"))
-                journal.decode(data, key)  # a spooled file damaged on the local disk is not sent
+                try:
+                    journal.decode(data, key)
+                except ValueError as error:  # damaged on the local disk: not sent, and not in the others' way
+                    waiting.append(_set_aside(path, name, error))
+                    continue
                 backend.put(key, data, durable=True)
                 path.unlink()
-        except (RtvaultError, OSError, ValueError) as error:
-            waiting.append(f"{len(paths)} journal record(s) wait in {paths[0].parent} for store {name}: {error}")
+        except (RtvaultError, OSError) as error:
+            left = sum(1 for path in paths if path.exists())
+            waiting.append(f"{left} journal record(s) wait in {paths[0].parent} for store {name}: {error}")
     return waiting
+
+
+def _set_aside(path: Path, store: str, error: ValueError) -> str:
+    """A damaged spooled record renamed `<name>.damaged` (no longer sent nor retried); what was done, as a sentence."""
+    aside = path.with_name(path.name + ".damaged")
+    try:
+        os.replace(path, aside)
+    except OSError as failure:
+        return (f"spooled journal record {path} for store {store} is damaged ({error}) and could not be set aside "
+                f"({failure.strerror or failure}): delete it")
+    return (f"spooled journal record {path.name} for store {store} is damaged ({error}): not sent, set aside as "
+            f"{aside} (the stores that were up when it was written hold it); delete it once looked at")
 
 
 def run_record(job: str, trigger: str, start: datetime, end: datetime, result: str, error: str,

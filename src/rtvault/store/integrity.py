@@ -53,7 +53,10 @@ def sealed(document: dict) -> bool:
 def parse(data: bytes) -> dict:
     """A stored JSON document, checked against its integrity hash (ValueError when it is not a JSON object or
     does not match)."""
-    document = json.loads(data)
+    try:
+        document = json.loads(data)
+    except RecursionError:  # arrays or objects nested deeper than the parser goes: no document of rtvault's
+        raise ValueError("not a JSON document rtvault wrote (nested too deep)") from None
     if not isinstance(document, dict):
         raise ValueError("not a JSON object")
     sealed(document)

@@ -14,12 +14,14 @@ import secrets
 from datetime import datetime
 
 from rtvault.store import integrity
+from rtvault.utc import parse
 
 FOLDER = "journal/"
 FORMAT = "rtvault-journal"
 VERSION = 1
 WRITER = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{8}")
 KEY = re.compile(rf"journal/(?P<writer>{WRITER.pattern})/(?P<seq>\d{{8}})\.json")
+RESULTS = ("ok", "partial", "failed", "unavailable")
 
 
 def new_writer(now: datetime) -> str:
@@ -56,4 +58,33 @@ def decode(data: bytes, key: str) -> dict[str, object]:
         raise ValueError(f"not the journal segment of this name (it holds record {document.get('id')})")
     if not isinstance(document.get("version"), int) or document["version"] > VERSION:
         raise ValueError(f"journal segment version {document.get('version')} is newer than this rtvault reads")
+    if document.get("kind") == "run":
+        _check_run(document)
     return document
+
+
+def _check_run(record: dict[str, object]) -> None:
+    """ValueError naming the first field of a run record that its readers (`rtvault runs`, the daemon's
+    catch-up, health) could not use: a record sealed by hand or by a faulty writer is refused as damaged."""
+    for name in ("job", "trigger", "error"):
+        if not isinstance(record.get(name), str):
+            raise ValueError(f"run record field {name!r} is not a text: {record.get(name)!r:.80}")
+    for name in ("start", "end"):
+        value = record.get(name)
+        if not _utc(value):
+            raise ValueError(f"run record field {name!r} is not a UTC time (YYYY-MM-DDTHH:MM:SSZ): {value!r:.80}")
+    if record.get("result") not in RESULTS:
+        raise ValueError(f"run record field 'result' is none of {', '.join(RESULTS)}: {record.get('result')!r:.80}")
+    duration = record.get("duration_s")
+    if not isinstance(duration, int | float) or isinstance(duration, bool) or not duration >= 0:
+        raise ValueError(f"run record field 'duration_s' is not a number of seconds: {duration!r:.80}")
+
+
+def _utc(value: object) -> bool:
+    """Whether `value` is a time as rtvault writes it: UTC, ending in `Z` (times are compared as text)."""
+    if not isinstance(value, str) or not value.endswith("Z"):
+        return False
+    try:
+        return parse(value).tzinfo is not None
+    except ValueError:
+        return False

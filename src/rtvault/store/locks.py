@@ -113,7 +113,7 @@ class WriterLock:
             raise
         try:
             holder = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
             return {}
         return holder if isinstance(holder, dict) else {}
 
