@@ -3,7 +3,9 @@ no job overlapping itself, the autumn night's repeated hour, a job that crashes.
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -12,7 +14,9 @@ import pytest
 
 from kit.cli import rtvault_json
 from kit.daemon import Clock, Recorder, Site, make_site, run_daemon, until
+from rtvault.jobs.daemon import Daemon
 from rtvault.jobs.journal import Journal, run_record
+from rtvault.jobs.schedule import local_now
 
 PARIS = ZoneInfo("Europe/Paris")
 TIMED = ("backup", "verify", "retention", "catalog")
@@ -113,3 +117,32 @@ def test_a_copy_on_a_schedule_of_its_own_runs_at_its_time_only(tmp_path: Path, s
     recorder = Recorder(site.config, clock)
     run_daemon(site.config, clock, recorder)
     assert _jobs(recorder) == ["replicate:copy"]
+
+
+def test_slow_health_checks_never_hold_the_heartbeat(site: Site) -> None:
+    release, lines = threading.Event(), []
+    daemon = Daemon(site.config, log=lines.append, on_tick=[lambda _now: release.wait(30) and []])
+    daemon._catching_up = False
+    try:
+        started = time.monotonic()
+        daemon.tick(datetime.now(PARIS))  # takes the leases, starts the (hung) checks
+        beat = json.loads((site.primary / "locks" / "daemon.json").read_text())["renewed"]
+        time.sleep(0.05)
+        daemon.tick(datetime.now(PARIS))
+        assert time.monotonic() - started < 5
+        assert json.loads((site.primary / "locks" / "daemon.json").read_text())["renewed"] > beat
+        assert any("the previous interval's checks and alerts are still running" in line for line in lines)
+    finally:
+        release.set()
+        for lease in daemon._leases.values():
+            lease.release()
+
+
+def test_a_posix_tz_rule_is_followed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "CET-1CEST,M3.5.0,M10.5.0/3")
+    time.tzset()
+    try:
+        assert local_now().utcoffset().total_seconds() in (3600, 7200)  # CET or CEST, never UTC
+    finally:
+        monkeypatch.undo()
+        time.tzset()

@@ -41,6 +41,7 @@ from rtvault.utc import parse
 
 MIN_LEASE_S = 300  # the daemon's lease outlives a few missed heartbeats
 WAKE_S = 30.0  # the loop looks at the clock at least this often
+MONITOR_GRACE_S = 30.0  # at the stop, the health hooks under way get this long to end
 
 
 @dataclass
@@ -66,6 +67,7 @@ class Daemon:
         self._leases: dict[str, WriterLock] = {}
         self._fired: dict[str, str] = {}  # job: the wall-clock minute it last fired at ("2026-10-25 02:30")
         self._catching_up = True  # until the runs queued at start are done
+        self._monitor: threading.Thread | None = None  # the health hooks of the last interval
         self.next_fire: dict[str, datetime] = {}
         self.summary = DaemonSummary()
         self.journal = Journal(config)
@@ -214,6 +216,16 @@ class Daemon:
             if self._catching_up and (self._queue or self._running):
                 return  # health waits for the runs caught up at start: a site is not alerted for a backup under way
             self._catching_up = False
+        if self._monitor is not None and self._monitor.is_alive():
+            self.log("health: the previous interval's checks and alerts are still running (a store, the catalog or "
+                     "the mail server is slow to answer); this interval's are skipped")
+            return
+        self._monitor = threading.Thread(target=self._hooks, args=(now,), name="rtvault-health", daemon=True)
+        self._monitor.start()
+
+    def _hooks(self, now: datetime) -> None:
+        """The health hooks, in a thread of their own: a hung mail server or NAS never holds the heartbeat or the
+        schedule."""
         for hook in self.on_tick:
             try:
                 for line in hook(now):
@@ -263,6 +275,8 @@ class Daemon:
                 self.log(f"stopping: waiting for {self._running} to finish (send SIGTERM again to stop it now)")
             if worker.is_alive():
                 worker.join()
+            if self._monitor is not None:
+                self._monitor.join(MONITOR_GRACE_S)  # alerts being sent; a hung server is not waited for
             for name, lease in self._leases.items():
                 if (problem := lease.release()) is not None:
                     self.log(f"store {name}: {problem.message}")

@@ -20,15 +20,18 @@ from rtvault.utc import iso
 
 def local_zone() -> tzinfo:
     """The machine's time zone with its daylight-saving rules ($TZ, else /etc/localtime's name), so that a
-    schedule follows the clock changes; a fixed offset only when the zone has no name."""
+    schedule follows the clock changes; when $TZ is a POSIX rule rather than a zone name, or the zone has no name,
+    the offset in force now (read again at each call: a daemon follows the change at its next look at the clock)."""
     names = [os.environ.get("TZ", "").removeprefix(":")]
     with contextlib.suppress(OSError, IndexError):
         names.append(str(Path("/etc/localtime").resolve()).split("/zoneinfo/", 1)[1])
-    for name in names:
+    for index, name in enumerate(names):
         if name:
             try:
                 return ZoneInfo(name)
             except (ZoneInfoNotFoundError, ValueError):
+                if index == 0:
+                    break  # $TZ is a POSIX rule (CET-1CEST,M3.5.0,M10.5.0/3): the C library's offset, as `date` shows
                 continue
     zone = datetime.now().astimezone().tzinfo
     assert zone is not None
