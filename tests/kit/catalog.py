@@ -11,7 +11,8 @@ import pytest
 from rtvault.catalog import Catalog
 from rtvault.catalog.indexer import Identity, Writer, refresh_status
 
-DIALECTS = ["sqlite", "postgresql"]
+# PostgreSQL runs in the full suite; the fast tier (-m "not slow") keeps SQLite, the same SQL
+DIALECTS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)]
 
 
 def new_url(request: pytest.FixtureRequest, dialect: str, directory: Path, *, migrated: bool = True) -> str:

@@ -45,7 +45,7 @@ def backend_factory(request: pytest.FixtureRequest, tmp_path: Path, label: str) 
     return s3
 
 
-@pytest.fixture(params=["directory", "s3", "packed"])
+@pytest.fixture(params=["directory", pytest.param("s3", marks=pytest.mark.slow), "packed"])  # S3: full suite
 def make_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], Backend]:
     if request.param == "packed":  # a version 2 store's view: small objects and trees in packs, over a directory
         def packed() -> Backend:
