@@ -67,7 +67,7 @@ def fill_catalog(config: Path, patients: int) -> None:
     from it (what the daemon's health checks then count every interval)."""
     from rtvault.catalog import open_catalog
 
-    _rtvault(config, "catalog", "fill", "--patients", str(patients))
+    _rtvault(config, "catalog", "fill", "--patients", str(patients), "--force")  # beside the 20 generated
     with open_catalog(f"sqlite:///{config.parent / 'catalog.sqlite'}") as db, db.transaction():
         for table in ("locations", "indexed"):
             db.execute(f"UPDATE {table} SET store = 'primary' WHERE store = 'synthetic'")
