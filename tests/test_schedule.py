@@ -71,7 +71,7 @@ def test_the_schedule_command_shows_the_next_run_of_every_job(tmp_path: Path) ->
     config = _config(tmp_path, retention="daily 03:30", verify=["daily 02:30", "0 13 * * 0"])
     before = datetime.now(UTC)
     jobs = json.loads(rtvault(config, "schedule", "--json").stdout)["jobs"]
-    assert [j["job"] for j in jobs] == ["backup", "sweep", "replicate", "verify", "retention", "catalog"]
+    assert [j["job"] for j in jobs] == ["backup", "sweep", "replicate", "verify", "retention", "catalog", "drill"]
     assert all(j["next_run"].endswith("Z") and datetime.fromisoformat(j["next_run"]) > before for j in jobs)
     assert jobs[1]["after"] == ["backup"] and jobs[1]["next_run"] == jobs[0]["next_run"]
     assert jobs[3]["schedule"] == ["daily 02:30", "0 13 * * 0"]

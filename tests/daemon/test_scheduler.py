@@ -19,7 +19,7 @@ from rtvault.jobs.journal import Journal, run_record
 from rtvault.jobs.schedule import local_now
 
 PARIS = ZoneInfo("Europe/Paris")
-TIMED = ("backup", "verify", "retention", "catalog")
+TIMED = ("backup", "verify", "retention", "catalog", "drill")
 
 
 @pytest.fixture
@@ -41,7 +41,8 @@ def _jobs(recorder: Recorder) -> list[str]:
 def test_runs_missed_while_the_daemon_was_down_run_once_at_start(site: Site) -> None:
     monday = datetime(2026, 12, 7, 10, 10, tzinfo=PARIS)  # the 09:00 and 10:00 backups were missed
     _ran_before(site, backup=monday.replace(hour=8, minute=0), verify=monday.replace(hour=2, minute=30),
-                retention=monday.replace(hour=3, minute=30), catalog=monday.replace(hour=4, minute=0))
+                retention=monday.replace(hour=3, minute=30), catalog=monday.replace(hour=4, minute=0),
+                drill=monday.replace(hour=5, minute=30))
     clock = Clock(monday, monday.replace(minute=30))
     recorder = Recorder(site.config, clock)
     run_daemon(site.config, clock, recorder)

@@ -68,6 +68,7 @@ COMMANDS = {
     "schedule": "schedule_cmd:schedule_command",
     "daemon": "daemon_cmd:daemon_command",
     "runs": "daemon_cmd:runs_command",
+    "drill": "drill_cmd:drill_command",
     "alert": "alert_cmd:alert",
 }
 

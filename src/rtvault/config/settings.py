@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from rtvault.config.schedule import SCHEDULE
 from rtvault.config.schedule import problems as schedule_problems
 from rtvault.config.schema import NOT_A_SETTING, OPTIONAL_PATH, STRING, Kind, about, positive, schema_of
-from rtvault.config.unattended import Alerts, Daemon, Health
+from rtvault.config.unattended import Alerts, Continuity, Daemon, Health
 from rtvault.config.web import Web
 
 DEFAULT_EXCLUDE = (".auto.plan*", "*.ErrorLog", "*.Transcript", "*~")
@@ -288,6 +288,11 @@ class Schedule:
         default=("daily 04:00",),
         metadata=about("`catalog sync`: the search index brought in step with every store.", kind=SCHEDULE),
     )
+    drill: tuple[str, ...] = field(
+        default=("30 5 * * 1",),
+        metadata=about("`rtvault drill`: a patient and an archive restored from each store, timed and checked "
+                       "(Mondays 05:30).", kind=SCHEDULE),
+    )
     pairs: dict[str, PairSchedule] = field(
         default_factory=dict,
         metadata=about("A copy replicated on a schedule of its own: [schedule.pairs.<copy store name>].",
@@ -332,6 +337,7 @@ class Config:
     daemon: Daemon = field(default_factory=Daemon)
     health: Health = field(default_factory=Health)
     alerts: Alerts = field(default_factory=Alerts)
+    continuity: Continuity = field(default_factory=Continuity)
     web: Web = field(default_factory=Web)
 
     def to_json(self) -> dict[str, object]:

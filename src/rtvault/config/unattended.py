@@ -204,3 +204,20 @@ class Alerts:
         "(at most one hour).", check=positive))
     mail: Mail = field(default_factory=Mail)
     webhook: Webhook = field(default_factory=Webhook)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Continuity:
+    """Continuity targets and restore drills (`rtvault drill`): the recovery point is [health] backup_max_age."""
+
+    rto_patient_minutes: int = field(default=10, metadata=about(
+        "Recovery time objective for one patient back in Pinnacle, in minutes: a drill slower than this is "
+        "CRITICAL.", check=positive))
+    rto_full_minutes: int = field(default=30, metadata=about(
+        "Recovery time objective for the whole database, in minutes: a drill whose measured or extrapolated full "
+        "restore is slower than this is CRITICAL.", check=positive))
+    drill_every_days: int = field(default=7, metadata=about(
+        "WARNING when the last restore drill is older than this many days.", check=positive))
+    drill_dir: Path = field(default=Path("rtvault-drills"), metadata=about(
+        "Scratch space of the drills (emptied after each, whatever happens); never inside the Pinnacle database. "
+        "Relative to this file.", example="/var/lib/rtvault/drills"))

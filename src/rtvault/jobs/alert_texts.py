@@ -27,10 +27,12 @@ RECOVERED = {"fr": "RÉTABLI", "en": "RECOVERED"}
 _NOUNS = {
     "fr": {"backup": "sauvegarde de {s}", "replication": "réplication vers {s}", "verify": "vérification de {s}",
            "space": "espace disque de {s}", "source": "source {s}", "daemon": "démon rtvault",
-           "copies": "nombre de copies", "jobs": "tâches planifiées", "alerts": "envoi des alertes"},
+           "copies": "nombre de copies", "jobs": "tâches planifiées", "alerts": "envoi des alertes",
+           "drill": "exercice de restauration"},
     "en": {"backup": "backup of {s}", "replication": "replication to {s}", "verify": "verification of {s}",
            "space": "disk space of {s}", "source": "source {s}", "daemon": "rtvault daemon",
-           "copies": "number of copies", "jobs": "scheduled jobs", "alerts": "alert delivery"},
+           "copies": "number of copies", "jobs": "scheduled jobs", "alerts": "alert delivery",
+           "drill": "restore drill"},
 }
 
 # How a problem's value reads after the noun, by kind and unit ({v}: the value, {t}: the threshold); any other
@@ -61,6 +63,8 @@ ADVICE = {
         "copies": "Lancez `rtvault status` pour voir ce qui a moins de deux copies vérifiées, puis "
                   "`rtvault replicate` et `rtvault verify`.",
         "jobs": "Lancez `rtvault runs` pour voir quelle tâche a échoué et pourquoi.",
+        "drill": "Lancez `rtvault runs --job drill` pour lire le résultat du dernier exercice, corrigez la cause "
+                 "(`rtvault verify --all` puis `rtvault repair` si des données sont abîmées), puis `rtvault drill`.",
         "alerts": "Vérifiez [alerts.mail] et [alerts.webhook] dans la configuration, puis lancez "
                   "`rtvault alert test`.",
         "": "Lancez `rtvault health` pour le détail.",
@@ -78,6 +82,8 @@ ADVICE = {
         "copies": "Run `rtvault status` to see what has fewer than two verified copies, then `rtvault replicate` "
                   "and `rtvault verify`.",
         "jobs": "Run `rtvault runs` to see which job failed and why.",
+        "drill": "Run `rtvault runs --job drill` to read the last drill's result, correct the cause (`rtvault verify "
+                 "--all` then `rtvault repair` when data is damaged), then run `rtvault drill`.",
         "alerts": "Check [alerts.mail] and [alerts.webhook] in the configuration, then run `rtvault alert test`.",
         "": "Run `rtvault health` for the details.",
     },

@@ -207,6 +207,15 @@ def _patient_files(record: ArchiveRecord, patient: ArchivedPatient, unverified: 
     return chosen
 
 
+def expected_files(record: ArchiveRecord, patient_path: str) -> dict[str, str]:
+    """What a restore of this archived patient writes, file by file (relative to the patient): the SHA-256 the
+    archive's index recorded for each."""
+    patient = record.patient(patient_path)
+    if patient is None:
+        raise StoreError(f"archive {record.id} holds no patient {patient_path}")
+    return {entry.name: entry.hash for entry in _patient_files(record, patient).files}
+
+
 def _header_bytes(store: Store, record: ArchiveRecord) -> bytes | None:
     member = next((m for m in record.members if m.safe_name == record.header), None)
     return b"".join(member_blocks(store, record, member)()) if member and member.hash else None

@@ -119,14 +119,18 @@ class Daemon:
 
     # --- the queue ----------------------------------------------------------------------------------------
 
-    def queue(self, job: str, trigger: str) -> bool:
-        """Queue a run unless the job is already queued or running (a job never overlaps itself)."""
+    def queue(self, job: str, trigger: str, *, first: bool = False) -> bool:
+        """Queue a run unless the job is already queued or running (a job never overlaps itself); `first`: ahead
+        of the others (a job `after` another runs right after it)."""
         with self._lock:
             if self._running == job or any(queued == job for queued, _ in self._queue):
                 self.log(f"{job}: still {'running' if self._running == job else 'waiting'}; this {trigger} run "
                          "is merged with it")
                 return False
-            self._queue.append((job, trigger))
+            if first:
+                self._queue.appendleft((job, trigger))
+            else:
+                self._queue.append((job, trigger))
         self._wake.set()
         return True
 
@@ -146,8 +150,8 @@ class Daemon:
                 self._wake.clear()
                 continue
             self._run(job, trigger)
-            for follower in self._followers(job):
-                self.queue(follower, f"after {job}")
+            for follower in reversed(self._followers(job)):  # right after it, in the configuration's order
+                self.queue(follower, f"after {job}", first=True)
 
     def _run(self, job: str, trigger: str) -> None:
         self.log(f"{job}: starting ({trigger})")

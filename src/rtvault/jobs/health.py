@@ -23,6 +23,7 @@ from rtvault.config import Config
 from rtvault.errors import ExitCode, RtvaultError
 from rtvault.jobs.alerts import delivery_problems
 from rtvault.jobs.health_catalog import copies_check, jobs_check, source_check
+from rtvault.jobs.health_drill import drill_check
 from rtvault.jobs.health_space import space_check
 from rtvault.jobs.health_stores import backup_check, daemon_check, replication_check, verify_check
 from rtvault.jobs.health_survey import Survey, sources
@@ -93,7 +94,8 @@ def _producers(survey: Survey) -> list[tuple[str, Callable[[], Check | None]]]:
     found += [(f"verify:{n}", lambda n=n: verify_check(survey, n)) for n in stores]
     found += [(f"space:{n}", lambda n=n: space_check(survey, n)) for n in stores]
     return [*found, ("daemon", lambda: daemon_check(survey)), ("copies", lambda: copies_check(survey)),
-            ("jobs", lambda: jobs_check(survey)), ("alerts", lambda: alerts_check(survey))]
+            ("jobs", lambda: jobs_check(survey)), ("drill", lambda: drill_check(survey)),
+            ("alerts", lambda: alerts_check(survey))]
 
 
 def run_checks(survey: Survey, reuse: dict[str, Check] | None = None) -> HealthReport:
