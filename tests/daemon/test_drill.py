@@ -124,3 +124,13 @@ def test_a_drill_never_writes_inside_the_pinnacle_database(drilled: Site, tmp_pa
     done = rtvault(site.config_path, "drill", expect=3)
     assert "continuity.drill_dir" in done.stderr and "inside the Pinnacle database" in done.stderr
     assert not (site.base / "db" / "drills").exists()
+
+
+def test_a_named_patient_is_drilled_instead_of_a_random_one(drilled: Site, tmp_path: Path) -> None:
+    site = _copy(drilled, tmp_path)
+    first = rtvault_json(site.config_path, "drill", "--store", "primary")["drills"][0]["key"]
+    again = rtvault_json(site.config_path, "drill", "--store", "primary", "--patient", first)["drills"][0]
+    assert again["key"] == first and again["result"] == "ok"
+    missing = rtvault(site.config_path, "drill", "--store", "primary", "--patient", "NO-SUCH-MRN", "--json",
+                      expect=7)
+    assert "no whole version of patient 'NO-SUCH-MRN'" in json.loads(missing.stdout)["drills"][0]["error"]

@@ -22,8 +22,11 @@ drill_every_days. Exit 7 when a drill failed or missed its target, 8 when a stor
 """)
 @click.option("--store", "store_name", default=None, metavar="NAME", help="Drill only this store.")
 @click.option("--full", is_flag=True, help="Also restore the whole newest snapshot of each store.")
+@click.option("--patient", "patient", default=None, metavar="KEY",
+              help="Drill this patient (MRN, PatientID or path) instead of one chosen at random.")
 @reported
 @click.pass_obj
-def drill_command(app: AppContext, store_name: str | None, full: bool, as_json: bool) -> DrillReport:
+def drill_command(app: AppContext, store_name: str | None, full: bool, patient: str | None,
+                  as_json: bool) -> DrillReport:
     """Restore drills: prove that each store gives its patients back, and how fast."""
-    return drill(app.load_config(), store_name, full=full)
+    return drill(app.load_config(), store_name, full=full, patient=patient)

@@ -27,6 +27,7 @@ from rtvault.config import Config
 from rtvault.configured import open_store
 from rtvault.errors import ConfigError, ExitCode, PartialResult, RtvaultError, StoreError
 from rtvault.jobs.archives import expected_files, restore_from_archive
+from rtvault.jobs.history import matches
 from rtvault.jobs.journal import Journal, run_record
 from rtvault.jobs.restore import restore_all, restore_patient
 from rtvault.report import Line, Report, Verdict, err
@@ -171,7 +172,8 @@ def _run(drill: Drill, store: Store, body: Callable[[], None]) -> Drill:
     return drill
 
 
-def _patient_drill(config: Config, name: str, store: Store, rng: random.Random, scratch_root: Path) -> Drill:
+def _patient_drill(config: Config, name: str, store: Store, rng: random.Random, scratch_root: Path,
+                   wanted: str | None = None) -> Drill:
     drill = Drill(name, "patient", rto_s=config.continuity.rto_patient_minutes * 60.0)
 
     def body() -> None:
@@ -179,6 +181,10 @@ def _patient_drill(config: Config, name: str, store: Store, rng: random.Random, 
         manifests = store.manifests()
         listed = time.monotonic() - started  # reading the manifests: paid once by a full restore too
         choices = [(m, p) for m in manifests for p in m.patients if not p.incomplete]
+        if wanted is not None:
+            choices = [(m, p) for m, p in choices if matches(p, wanted)][-1:]  # its newest whole version
+            if not choices:
+                raise StoreError(f"no whole version of patient {wanted!r} on this store")
         if not choices:
             raise _NothingYet("the store holds no whole patient version to restore yet (no backup, or not "
                               "replicated yet)")
@@ -254,7 +260,7 @@ def _scratch_root(config: Config) -> Path:
     return root
 
 
-def drill(config: Config, store_name: str | None = None, *, full: bool = False,
+def drill(config: Config, store_name: str | None = None, *, full: bool = False, patient: str | None = None,
           rng: random.Random | None = None) -> DrillReport:
     """Drill every configured store (or `store_name`); the result is recorded in the run journal unless the
     daemon runs it (the daemon records its runs itself)."""
@@ -271,7 +277,7 @@ def drill(config: Config, store_name: str | None = None, *, full: bool = False,
         except StoreError as error:
             found.append(Drill(name, "patient", result="unavailable", error=str(error)))
             continue
-        found.append(_patient_drill(config, name, store, rng, root))
+        found.append(_patient_drill(config, name, store, rng, root, patient))
         archived = _archive_drill(name, store, rng, root, config.continuity.rto_patient_minutes * 60.0)
         found += [archived] if archived else []
         if full:
