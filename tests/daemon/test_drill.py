@@ -134,3 +134,27 @@ def test_a_named_patient_is_drilled_instead_of_a_random_one(drilled: Site, tmp_p
     missing = rtvault(site.config_path, "drill", "--store", "primary", "--patient", "NO-SUCH-MRN", "--json",
                       expect=7)
     assert "no whole version of patient 'NO-SUCH-MRN'" in json.loads(missing.stdout)["drills"][0]["error"]
+
+
+def test_a_mounted_removable_disk_is_drilled_and_restored_from_its_own_copy(drilled: Site, tmp_path: Path) -> None:
+    site = _copy(drilled, tmp_path)
+    disk = tmp_path / "usb"
+    disk.mkdir()
+    rtvault(site.config_path, "volume", "init", disk, "--label", "usb-1")
+    rtvault(site.config_path, "volume", "sync", "usb-1")
+    [archived] = rtvault_json(site.config_path, "archive", "list")["archives"][0]["patients"][:1]
+    key = archived["path"]
+    rtvault(site.config_path, "restore", "--patient", key, "--to", tmp_path / "from-store", "--from-archive")
+    shutil.rmtree(site.primary)  # no store at all: the disk alone gives the patient back
+    shutil.rmtree(site.copy)
+    rtvault(site.config_path, "restore", "--patient", key, "--to", tmp_path / "from-disk", "--volume", "usb-1")
+    assert files_of(tmp_path / "from-disk" / key) == files_of(tmp_path / "from-store" / key)  # byte for byte
+    assert (tmp_path / "from-disk" / "Institution").is_file()  # the filtered Institution file Pinnacle imports
+    report = rtvault_json(site.config_path, "drill", "--store", "usb-1")
+    [from_disk] = report["drills"]
+    assert from_disk["store"] == "volume:usb-1" and from_disk["kind"] == "archive" and from_disk["result"] == "ok"
+    assert from_disk["files"] > 0 and from_disk["bytes"] > 0
+    disk.rename(tmp_path / "usb-in-a-drawer")
+    away = rtvault(site.config_path, "drill", "--store", "usb-1", "--json", expect=8)
+    [unmounted] = json.loads(away.stdout)["drills"]
+    assert unmounted["result"] == "unavailable" and "not mounted" in unmounted["error"]

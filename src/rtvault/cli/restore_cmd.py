@@ -12,6 +12,8 @@ import click
 from rtvault.cli.backup_cmd import store_option
 from rtvault.cli.output import AppContext, progress_for, reported
 from rtvault.configured import open_store
+from rtvault.copies.volume_read import member_reader, open_volume
+from rtvault.copies.volumes import volume_path
 from rtvault.errors import InputError, PartialResult
 from rtvault.events import Progress
 from rtvault.jobs import history
@@ -102,12 +104,14 @@ Examples:
 @click.option("--unverified", is_flag=True,
               help="With --from-archive: also write the members of a gzip archive whose checksum failed (each is "
                    "named; any one of them may hold a wrong byte).")
+@click.option("--volume", "volume", default=None, metavar="LABEL",
+              help="Restore from the archives of this mounted removable disk instead of a store (--patient only).")
 @store_option
 @reported
 @click.pass_obj
 def restore_command(app: AppContext, key: str | None, everything: bool, to: str, snapshot: str | None,
-                    at: str | None, force: bool, from_archive: str | None, unverified: bool, store_name: str | None,
-                    as_json: bool) -> Restored:
+                    at: str | None, force: bool, from_archive: str | None, unverified: bool, volume: str | None,
+                    store_name: str | None, as_json: bool) -> Restored:
     """Restore one patient (--patient KEY) or everything (--all), byte-identical, under --to.
 
     What a damaged store cannot give (a patient's tree, a file's content) is named with the reason and the
@@ -122,6 +126,14 @@ def restore_command(app: AppContext, key: str | None, everything: bool, to: str,
     if not to.strip():  # an unset shell variable must not mean the current directory
         raise InputError("--to is empty: give the directory to restore under")
     destination = Path(to)
+    if volume is not None:
+        if everything or snapshot or at or store_name:
+            raise InputError("--volume goes with --patient (and --from-archive ID) only: a disk holds archives")
+        root = volume_path(app.load_config(), volume)
+        disk = open_volume(root, volume)
+        return Restored(restore_from_archive(disk, key or "", destination, archive_id=from_archive or None,
+                                             force=force, unverified=unverified, progress=progress_for(as_json),
+                                             read=member_reader(disk.backend)), ())  # type: ignore[arg-type]
     store = open_store(app.load_config(), store_name)
     progress = progress_for(as_json)
     try:

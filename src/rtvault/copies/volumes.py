@@ -279,3 +279,16 @@ def list_volumes(config: Config) -> list[dict[str, object]]:
     """Every volume the catalog knows, whether it is mounted at its last path now."""
     with open_catalog_for(config) as catalog:
         return [{**v.to_json(), "mounted": is_mounted(v)} for v in catalog_volumes.all_volumes(catalog)]
+
+
+def mounted_volumes(config: Config) -> list[tuple[str, Path]]:
+    """(label, mount path) of every volume the catalog knows that is mounted at its last path now."""
+    with open_catalog_for(config) as catalog:
+        return [(v.label, Path(v.path)) for v in catalog_volumes.all_volumes(catalog) if is_mounted(v)]
+
+
+def volume_path(config: Config, label: str, path: Path | None = None) -> Path:
+    """Where the volume LABEL is mounted (its last path, or `path`); StoreError when it is not (exit 8)."""
+    with open_catalog_for(config) as catalog:
+        volume = catalog_volumes.find(catalog, label)
+    return _mounted(volume, path)

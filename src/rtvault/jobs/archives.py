@@ -6,7 +6,7 @@ import hashlib
 import os
 import shutil
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -216,20 +216,24 @@ def expected_files(record: ArchiveRecord, patient_path: str) -> dict[str, str]:
     return {entry.name: entry.hash for entry in _patient_files(record, patient).files}
 
 
-def _header_bytes(store: Store, record: ArchiveRecord) -> bytes | None:
+def _header_bytes(store: Store, record: ArchiveRecord,
+                  read: Callable[[Store, ArchiveRecord, ArchiveMember], Blocks]) -> bytes | None:
     member = next((m for m in record.members if m.safe_name == record.header), None)
-    return b"".join(member_blocks(store, record, member)()) if member and member.hash else None
+    return b"".join(read(store, record, member)()) if member and member.hash else None
 
 
 def restore_from_archive(store: Store, key: str, destination: Path, *, archive_id: str | None = None,
-                         force: bool = False, unverified: bool = False,
-                         progress: Progress | None = None) -> RestoreSummary:
+                         force: bool = False, unverified: bool = False, progress: Progress | None = None,
+                         read: Callable[[Store, ArchiveRecord, ArchiveMember], Blocks] | None = None,
+                         ) -> RestoreSummary:
     """One patient from an archive, by random access, with a filtered Institution file for Pinnacle.
 
     Members the archive lost, or (unless `unverified`) read from a gzip stream whose checksum failed, are not
     written; they and the files the patient's index announces but the archive lacks are named in
     `summary.incomplete`. When no file of the patient can be written, nothing is written at all (not even the
-    Institution file, which would make Pinnacle import an empty patient)."""
+    Institution file, which would make Pinnacle import an empty patient). `read`: how a member's content is read
+    (default: from the store; a removable disk reads its own copy of the archive file)."""
+    read = read or member_blocks
     started = time.monotonic()
     record, patient = find(store, key, archive_id)
     chosen = _patient_files(record, patient, unverified)
@@ -239,10 +243,10 @@ def restore_from_archive(store: Store, key: str, destination: Path, *, archive_i
         summary.incomplete = summary.incomplete or [f"{patient.path}: the archive holds no file of this patient"]
         summary.duration_s = round(time.monotonic() - started, 3)
         return summary
-    institution = filtered_institution(_header_bytes(store, record), patient.path, patient.identity(), record.file,
-                                       datetime.now(UTC))
+    institution = filtered_institution(_header_bytes(store, record, read), patient.path, patient.identity(),
+                                       record.file, datetime.now(UTC))
     planned, placed = plan(destination, patient.path, chosen.files, chosen.dirs,
-                           lambda f: member_blocks(store, record, chosen.members[f.name]))
+                           lambda f: read(store, record, chosen.members[f.name]))
     header = FileEntry("Institution", len(institution), time.time_ns(), 0, 0, 0o644, "")
     planned += plan(destination, "", [header], [], lambda _f: lambda: iter([institution]))[0]
     write_planned(destination, planned, placed, force, summary, progress or NoProgress(), store.backend)

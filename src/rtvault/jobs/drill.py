@@ -25,6 +25,8 @@ from pathlib import Path
 from rtvault.archive import records
 from rtvault.config import Config
 from rtvault.configured import open_store
+from rtvault.copies.volume_read import member_reader, open_volume
+from rtvault.copies.volumes import mounted_volumes, volume_path
 from rtvault.errors import ConfigError, ExitCode, PartialResult, RtvaultError, StoreError
 from rtvault.jobs.archives import expected_files, restore_from_archive
 from rtvault.jobs.history import matches
@@ -35,6 +37,7 @@ from rtvault.store import Store
 from rtvault.store.repository import FORMAT_FILE
 
 SCRATCH_PREFIX = "drill-"
+Reader = Callable[..., Callable[[], Iterable[bytes]]]  # how an archive member is read (a store, or a disk)
 MB = 1_000_000
 
 
@@ -207,7 +210,8 @@ def _patient_drill(config: Config, name: str, store: Store, rng: random.Random, 
     return _run(drill, store, body)
 
 
-def _archive_drill(name: str, store: Store, rng: random.Random, scratch_root: Path, rto_s: float) -> Drill | None:
+def _archive_drill(name: str, store: Store, rng: random.Random, scratch_root: Path, rto_s: float,
+                   read: Reader | None = None) -> Drill | None:
     summaries = records.summaries(store)
     choices = [(r, p) for r in summaries for p in r.patients]
     if not choices:
@@ -218,7 +222,7 @@ def _archive_drill(name: str, store: Store, rng: random.Random, scratch_root: Pa
     def body() -> None:
         started = time.monotonic()
         with _Scratch(scratch_root) as scratch:
-            restore_from_archive(store, patient.path, scratch, archive_id=record.id)
+            restore_from_archive(store, patient.path, scratch, archive_id=record.id, read=read)
             expected = expected_files(records.load(store, record.id), patient.path)
             drill.files, drill.bytes = _check(scratch / patient.path, expected)
         drill.seconds = round(time.monotonic() - started, 3)
@@ -260,18 +264,33 @@ def _scratch_root(config: Config) -> Path:
     return root
 
 
+def _volume_drills(config: Config, wanted: str | None, rng: random.Random, root: Path) -> list[Drill]:
+    """An archived patient restored from each mounted removable disk's own copy (or from the disk `wanted`, which
+    is unavailable when it is not mounted); disks in a drawer are not drilled."""
+    rto_s = config.continuity.rto_patient_minutes * 60.0
+    try:
+        targets = [(wanted, volume_path(config, wanted))] if wanted else mounted_volumes(config)
+    except RtvaultError as error:
+        return [Drill(wanted, "archive", result="unavailable", error=str(error))] if wanted else []
+    found = []
+    for label, path in targets:
+        disk = open_volume(path, label)
+        drilled = _archive_drill(f"volume:{label}", disk, rng, root, rto_s, member_reader(disk.backend))  # type: ignore[arg-type]
+        found += [drilled] if drilled else []
+    return found
+
+
 def drill(config: Config, store_name: str | None = None, *, full: bool = False, patient: str | None = None,
           rng: random.Random | None = None) -> DrillReport:
-    """Drill every configured store (or `store_name`); the result is recorded in the run journal unless the
-    daemon runs it (the daemon records its runs itself)."""
-    if store_name is not None and store_name not in config.stores:
-        raise ConfigError(str(config.file), [f"no store named {store_name!r} (configured: "
-                                             f"{', '.join(config.stores)})"])
+    """Drill every configured store and every mounted removable disk (or only `store_name`, a store or a disk's
+    label); the result is recorded in the run journal unless the daemon runs it (it records its runs itself)."""
     rng = rng or random.Random()
     root = _scratch_root(config)
     _clean_leftovers(root)
     started, found = datetime.now(UTC), []
-    for name in [store_name] if store_name else list(config.stores):
+    if store_name is None or store_name not in config.stores:
+        found += _volume_drills(config, store_name, rng, root)
+    for name in [store_name] if store_name in config.stores else [] if store_name else list(config.stores):
         try:
             store = open_store(config, name)
         except StoreError as error:
