@@ -162,3 +162,18 @@ def test_a_damaged_failover_record_is_said_in_one_sentence(fresh: Site) -> None:
     (fresh.state / "failover.json").write_text("{not json")
     refused = rtvault(fresh.config_path, "backup", expect=3)
     assert "the failover record" in refused.stderr and "is damaged" in refused.stderr
+
+
+@pytest.mark.slow
+def test_a_third_store_replicates_from_the_copy_that_took_over(site: Site) -> None:
+    add_tables(site.config_path, **{"stores.offsite": {"path": site.base / "offsite", "copy_of": "primary"}})
+    rtvault(site.config_path, "init")
+    rtvault(site.config_path, "replicate")
+    site.primary.rename(site.base / "primary.lost")
+    rtvault(site.config_path, "failover", "--to", "copy")
+    evolve_database(site.base / "db", 1)
+    rtvault(site.config_path, "backup")
+    pairs = rtvault_json(site.config_path, "replicate")["pairs"]
+    assert [(p["from"], p["to"], "skipped" in p) for p in pairs] == [("primary", "copy", True),
+                                                                     ("copy", "offsite", False)]
+    assert pairs[1]["snapshots_copied"] == 1 and _snapshots(site.base / "offsite") == _snapshots(site.copy)
