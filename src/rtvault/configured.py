@@ -13,6 +13,7 @@ from rtvault.config.settings import credentials_problem
 from rtvault.errors import ConfigError, InputError, StoreError
 from rtvault.store import Store, crypto, keyfile
 from rtvault.store.backend import Backend, DirectoryBackend
+from rtvault.store.roles import ROLE_KEY, STATE_FILE, Failover, read_failover
 
 if TYPE_CHECKING:
     from rtvault.store.s3 import S3Backend
@@ -21,15 +22,46 @@ _KEY_NAMES = {"aws_access_key_id": "access_key", "aws_secret_access_key": "secre
 
 
 def store_name(config: Config, name: str | None) -> str:
-    """The named store, else the first one configured (the primary)."""
+    """The named store, else the active one: the first one configured (the primary), or the copy it is failed
+    over to (`rtvault failover`)."""
     if not config.stores:
         raise ConfigError(str(config.file), ["no store configured: add a [stores.<name>] table with a path"])
     if name is None:
-        return next(iter(config.stores))
+        return acting(config, next(iter(config.stores)))
     if name not in config.stores:
         known = ", ".join(config.stores)
         raise ConfigError(str(config.file), [f"no store named {name!r} (configured: {known})"])
     return name
+
+
+def failed_over(config: Config) -> Failover | None:
+    """This host's failover record ([daemon] state_dir/failover.json), or None when the roles are the normal ones."""
+    path = config.daemon.state_dir / STATE_FILE
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise ConfigError(str(config.file), [f"daemon.state_dir: cannot read the failover record {path} "
+                                             f"({error.strerror or error}): give the service user read access"]
+                          ) from None
+    try:
+        record = Failover.decode(raw)
+    except ValueError as error:
+        raise ConfigError(str(config.file), [f"daemon.state_dir: the failover record {path} is damaged ({error}): "
+                                             "run `rtvault failover --to NAME` again, or delete it if the primary "
+                                             "store is the one backups write to"]) from None
+    if record.primary not in config.stores or record.active not in config.stores:
+        raise ConfigError(str(config.file), [f"daemon.state_dir: the failover record {path} names stores "
+                                             f"{record.primary!r} and {record.active!r}, not both configured: "
+                                             "restore their [stores] tables or delete the record"])
+    return record
+
+
+def acting(config: Config, name: str) -> str:
+    """The store that does a store's work: its copy while it is failed over, else itself."""
+    record = failed_over(config)
+    return record.active if record is not None and record.primary == name else name
 
 
 def where(settings: StoreSettings) -> str:
@@ -118,13 +150,35 @@ def _s3_backend(config: Config, name: str) -> S3Backend:
                                        retry_seconds=float(settings.retry_seconds), **keys))
 
 
-def open_store(config: Config, name: str | None) -> Store:
-    """The named store (else the primary), on whatever backend it lives."""
+def open_store(config: Config, name: str | None, *, write: bool = False) -> Store:
+    """The named store (else the active one), on whatever backend it lives; `write`: refused when it is a primary
+    failed over (its data is stale until `rtvault failback` brings it up to date)."""
     name = store_name(config, name)
+    record = failed_over(config) if write else None
+    if record is not None and record.primary == name:
+        raise StoreError(f"store {name} is failed over to store {record.active} since {record.since}: it is not "
+                         f"written to until `rtvault failback`; leave out --store (store {record.active} takes the "
+                         "writes) or run `rtvault failback` once it is back")
     settings = config.stores[name]
     # the format file is never encrypted: the store is recognised (or its NAS found unmounted) first
     store = Store.open(settings.path) if settings.path is not None else Store.open_backend(_s3_backend(config, name))
-    return Store.of(_decrypted(config, name, store.base, create=False), store.info)
+    store = Store.of(_decrypted(config, name, store.base, create=False), store.info)
+    if write:
+        _refuse_failed_primary(store, name)
+    return store
+
+
+def _refuse_failed_primary(store: Store, name: str) -> None:
+    """A store marked failed over by another host (`roles/failover.json` naming it the primary) takes no writes."""
+    try:
+        record = read_failover(store.backend)
+    except ValueError as error:
+        raise StoreError(f"store {name}: its {ROLE_KEY} is damaged ({error}): if the store is failed over, run "
+                         "`rtvault failback`; else delete that file") from None
+    if record is not None and record.primary == name:
+        raise StoreError(f"store {name} was failed over to store {record.active} by host {record.host} since "
+                         f"{record.since}: it is not written to until `rtvault failback`; run `rtvault failover "
+                         f"--to {record.active}` on this host so that its backups go there too")
 
 
 def init_store(config: Config, name: str) -> tuple[Store, bool]:

@@ -198,3 +198,20 @@ def test_the_state_file_is_private_and_says_what_was_told(tmp_path: Path, answer
     else:
         assert box["messages"] == [] and box["attempts"] == 0
 
+
+
+def test_a_failover_is_told_in_french_and_english_with_the_way_back(tmp_path: Path) -> None:
+    failed_over = Check("failover", Status.CRITICAL, 3 * 3600, None, "failed over from store primary to store copy "
+                        "since 2026-01-05T14:00:00Z: new backups are on store copy alone", "s")
+    for language, subject, todo in (
+            ("fr", "[rtvault] CRITIQUE : bascule sur le stockage de secours depuis 3 h",
+             "À faire d'abord : Les sauvegardes vont sur la copie"),
+            ("en", "[rtvault] CRITICAL: failover to the standby store for 3 h",
+             "First thing to do: Backups go to the copy")):
+        with smtp_server(tmp_path / language) as smtp:
+            config = load(alerts_config(tmp_path / language, mail=mail_settings(smtp, tmp_path / language),
+                                        language=language))
+            notify(config, [failed_over], T0)
+            [got] = smtp.received
+            assert got.message["Subject"] == subject
+            assert todo in got.text and "`rtvault failback`" in got.text and "store copy alone" in got.text

@@ -69,6 +69,8 @@ COMMANDS = {
     "daemon": "daemon_cmd:daemon_command",
     "runs": "daemon_cmd:runs_command",
     "drill": "drill_cmd:drill_command",
+    "failover": "failover_cmd:failover_command",
+    "failback": "failover_cmd:failback_command",
     "alert": "alert_cmd:alert",
 }
 

@@ -39,7 +39,7 @@ def ingest_command(app: AppContext, paths: tuple[Path, ...], store_name: str | N
     Damaged archives are salvaged; ingesting the same file twice adds nothing.
     """
     config = app.load_config()
-    return archiving.ingest(config, open_store(config, store_name), list(paths))
+    return archiving.ingest(config, open_store(config, store_name, write=True), list(paths))
 
 
 @archive.command("sweep", epilog="""\b
@@ -53,7 +53,7 @@ Examples:
 def sweep_command(app: AppContext, store_name: str | None, as_json: bool) -> archiving.Swept:
     """Archive every patient deleted from Pinnacle, and ingest the files dropped in [archive] inbox."""
     config = app.load_config()
-    return archiving.sweep(config, open_store(config, store_name))
+    return archiving.sweep(config, open_store(config, store_name, write=True))
 
 
 @archive.command("list", epilog="""\b
@@ -171,8 +171,8 @@ def override_command(app: AppContext, archive_id: str, key: str | None, kind: st
     what, value = given[0]
     day = value.date() if hasattr(value, "date") else None
     config = app.load_config()
-    problem = archiving.record_override(config, open_store(config, store_name), archive_id, key, what, day, reason,
-                                        getpass.getuser())
+    store = open_store(config, store_name, write=True)
+    problem = archiving.record_override(config, store, archive_id, key, what, day, reason, getpass.getuser())
     if problem:
         echo(f"rtvault: warning: {problem}", err=True)
     echo(f"recorded {what} for archive {archive_id}" + (f" patient {key}" if key else ""))
@@ -189,4 +189,4 @@ Examples:
 def delete_command(app: AppContext, archive_id: str, store_name: str | None, as_json: bool) -> archiving.Deleted:
     """Destroy an archive whose every patient is past its keep-until date (refused otherwise)."""
     config = app.load_config()
-    return archiving.delete(config, open_store(config, store_name), archive_id, date.today())
+    return archiving.delete(config, open_store(config, store_name, write=True), archive_id, date.today())

@@ -49,4 +49,5 @@ def backup_command(app: AppContext, allow_shrink: bool, store_name: str | None, 
     exit code is 9 (the next backup archives it).
     """
     config = app.load_config()
-    return backup(config, open_store(config, store_name), allow_shrink=allow_shrink, progress=progress_for(as_json))
+    store = open_store(config, store_name, write=True)
+    return backup(config, store, allow_shrink=allow_shrink, progress=progress_for(as_json))

@@ -42,7 +42,7 @@ Examples:
 def forget_command(app: AppContext, dry_run: bool, store_name: str | None, as_json: bool) -> Forgotten:
     """Forget the snapshots that no [retention] rule keeps (their data goes at the next prune)."""
     config = app.load_config()
-    return forget(config, open_store(config, store_name), dry_run=dry_run)
+    return forget(config, open_store(config, store_name, write=True), dry_run=dry_run)
 
 
 @click.command("prune", epilog="""\b
@@ -57,7 +57,7 @@ Examples:
 def prune_command(app: AppContext, dry_run: bool, store_name: str | None, as_json: bool) -> Pruned:
     """Delete stored data that no snapshot references any more (crash-safe)."""
     config = app.load_config()
-    return prune(config, open_store(config, store_name), dry_run=dry_run)
+    return prune(config, open_store(config, store_name, write=True), dry_run=dry_run)
 
 
 @click.command("migrate", epilog="""\b

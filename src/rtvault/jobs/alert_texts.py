@@ -28,11 +28,11 @@ _NOUNS = {
     "fr": {"backup": "sauvegarde de {s}", "replication": "réplication vers {s}", "verify": "vérification de {s}",
            "space": "espace disque de {s}", "source": "source {s}", "daemon": "démon rtvault",
            "copies": "nombre de copies", "jobs": "tâches planifiées", "alerts": "envoi des alertes",
-           "drill": "exercice de restauration"},
+           "drill": "exercice de restauration", "failover": "bascule sur le stockage de secours"},
     "en": {"backup": "backup of {s}", "replication": "replication to {s}", "verify": "verification of {s}",
            "space": "disk space of {s}", "source": "source {s}", "daemon": "rtvault daemon",
            "copies": "number of copies", "jobs": "scheduled jobs", "alerts": "alert delivery",
-           "drill": "restore drill"},
+           "drill": "restore drill", "failover": "failover to the standby store"},
 }
 
 # How a problem's value reads after the noun, by kind and unit ({v}: the value, {t}: the threshold); any other
@@ -40,9 +40,11 @@ _NOUNS = {
 _DETAILS = {
     "fr": {("backup", "s"): " en retard (dernière il y a {v})", ("replication", "s"): " en retard de {v}",
            ("verify", "s"): " en retard (dernier cycle complet il y a {v})", ("daemon", "s"): " muet depuis {v}",
+           ("failover", "s"): " depuis {v}",
            ("space", "%"): " : {v} libres", "": " : {v} (seuil {t})", "bare": " : {v}"},
     "en": {("backup", "s"): " overdue (last one {v} ago)", ("replication", "s"): " behind by {v}",
            ("verify", "s"): " overdue (last complete cycle {v} ago)", ("daemon", "s"): " silent for {v}",
+           ("failover", "s"): " for {v}",
            ("space", "%"): ": {v} free", "": ": {v} (threshold {t})", "bare": ": {v}"},
 }
 
@@ -65,6 +67,8 @@ ADVICE = {
         "jobs": "Lancez `rtvault runs` pour voir quelle tâche a échoué et pourquoi.",
         "drill": "Lancez `rtvault runs --job drill` pour lire le résultat du dernier exercice, corrigez la cause "
                  "(`rtvault verify --all` puis `rtvault repair` si des données sont abîmées), puis `rtvault drill`.",
+        "failover": "Les sauvegardes vont sur la copie : remettez en service le stockage principal (ou remplacez-le "
+                    "et lancez `rtvault init`), puis lancez `rtvault failback`.",
         "alerts": "Vérifiez [alerts.mail] et [alerts.webhook] dans la configuration, puis lancez "
                   "`rtvault alert test`.",
         "": "Lancez `rtvault health` pour le détail.",
@@ -84,6 +88,8 @@ ADVICE = {
         "jobs": "Run `rtvault runs` to see which job failed and why.",
         "drill": "Run `rtvault runs --job drill` to read the last drill's result, correct the cause (`rtvault verify "
                  "--all` then `rtvault repair` when data is damaged), then run `rtvault drill`.",
+        "failover": "Backups go to the copy: bring the primary store back (or replace it and run `rtvault init`), "
+                    "then run `rtvault failback`.",
         "alerts": "Check [alerts.mail] and [alerts.webhook] in the configuration, then run `rtvault alert test`.",
         "": "Run `rtvault health` for the details.",
     },

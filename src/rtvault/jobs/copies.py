@@ -28,11 +28,15 @@ class Replicated(Refreshed):
     pairs: tuple[PairResult, ...]
 
     def to_json(self) -> dict[str, object]:
-        return {"pairs": [r.to_json() for r in self.pairs]}
+        skipped = [f"{r.source} -> {r.target}: skipped: {r.skipped}" for r in self.pairs if r.skipped]
+        return {"pairs": [r.to_json() for r in self.pairs], **({"warnings": skipped} if skipped else {})}
 
     def lines(self) -> Iterable[Line]:
         for result in self.pairs:
             head = f"{result.source} -> {result.target}"
+            if result.skipped:
+                yield Line(f"{head}: skipped: {result.skipped}")
+                continue
             if result.error is not None or result.summary is None:
                 yield err(f"rtvault: error: {head}: {result.error}")
                 continue
@@ -48,6 +52,8 @@ class Replicated(Refreshed):
     def notes(self) -> Iterable[str]:
         for result in self.pairs:
             head = f"{result.source} -> {result.target}"
+            if result.skipped:
+                continue
             if result.error is not None or result.summary is None:
                 yield f"rtvault: error: {head}: {result.error}"
             else:

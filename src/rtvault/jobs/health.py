@@ -3,8 +3,8 @@ threshold ([health] in the configuration). The daemon evaluates it every [health
 to the alerts (jobs/alerts.py); `/metrics` exports them (rtvault_health_status{check}).
 
 Check names, stable (alerts, metrics and monitoring key on them): `backup:<source>`, `replication:<target
-store>`, `verify:<store>`, `space:<store>`, `source:<source>`, `daemon`, `copies`, `jobs`, `alerts`. The part
-before the colon is the check's *kind*.
+store>`, `verify:<store>`, `space:<store>`, `source:<source>`, `daemon`, `copies`, `jobs`, `drill`,
+`failover`, `alerts`. The part before the colon is the check's *kind*.
 
 `evaluate(config, now)` reads listings, small files and the catalog's indexes only (jobs/health_survey.py), so
 that a monitoring system may call it every minute: the checks are in health_stores.py (backup, replication,
@@ -24,6 +24,7 @@ from rtvault.errors import ExitCode, RtvaultError
 from rtvault.jobs.alerts import delivery_problems
 from rtvault.jobs.health_catalog import copies_check, jobs_check, source_check
 from rtvault.jobs.health_drill import drill_check
+from rtvault.jobs.health_failover import failover_check
 from rtvault.jobs.health_space import space_check
 from rtvault.jobs.health_stores import backup_check, daemon_check, replication_check, verify_check
 from rtvault.jobs.health_survey import Survey, sources
@@ -95,12 +96,13 @@ def _producers(survey: Survey) -> list[tuple[str, Callable[[], Check | None]]]:
     found += [(f"space:{n}", lambda n=n: space_check(survey, n)) for n in stores]
     return [*found, ("daemon", lambda: daemon_check(survey)), ("copies", lambda: copies_check(survey)),
             ("jobs", lambda: jobs_check(survey)), ("drill", lambda: drill_check(survey)),
-            ("alerts", lambda: alerts_check(survey))]
+            ("failover", lambda: failover_check(survey)), ("alerts", lambda: alerts_check(survey))]
 
 
 def run_checks(survey: Survey, reuse: dict[str, Check] | None = None) -> HealthReport:
     """Every check of the site, in a stable order: backup and source per source, replication, verify and space
-    per store, then daemon, copies, jobs and alerts. A check named in `reuse` is taken as given, not measured."""
+    per store, then daemon, copies, jobs, drill, failover and alerts. A check named in `reuse` is taken as given,
+    not measured."""
     reuse = reuse or {}
     checks = [check for name, produce in _producers(survey)
               for check in ([reuse[name]] if name in reuse else _guarded(name, produce))]

@@ -16,7 +16,7 @@ from typing import Any
 
 from rtvault.catalog import Catalog
 from rtvault.config import Config
-from rtvault.configured import open_catalog_for, open_store, where
+from rtvault.configured import acting, open_catalog_for, open_store, where
 from rtvault.copies.verify import VerifyState, load_state
 from rtvault.errors import RtvaultError, StoreError, os_advice
 from rtvault.store import Store
@@ -42,8 +42,8 @@ def sources(config: Config) -> list[str]:
 
 
 def primary_stores(config: Config) -> list[str]:
-    """The stores backups go into: those that are no `copy_of` another."""
-    return [name for name, settings in config.stores.items() if not settings.copy_of]
+    """The stores backups go into: those that are no `copy_of` another, or the copy one is failed over to."""
+    return [acting(config, name) for name, settings in config.stores.items() if not settings.copy_of]
 
 
 class Survey:

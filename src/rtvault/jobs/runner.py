@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from rtvault.config import Config
+from rtvault.configured import acting
 from rtvault.errors import ExitCode
 
 RESULTS = ("ok", "partial", "unavailable", "failed")  # from best to worst: a job's result is its worst step's
@@ -32,8 +33,9 @@ ERROR_CHARS = 2000
 
 
 def commands(config: Config, job: str) -> list[list[str]]:
-    """The commands a job runs (without `rtvault --config FILE` and `--json`); empty when it has nothing to do."""
-    primaries = [name for name, store in config.stores.items() if not store.copy_of]
+    """The commands a job runs (without `rtvault --config FILE` and `--json`); empty when it has nothing to do.
+    A primary failed over has its retention applied to the copy that took over (`rtvault failover`)."""
+    primaries = [acting(config, name) for name, store in config.stores.items() if not store.copy_of]
     if job == "backup":
         return [["backup"]]
     if job == "sweep":
