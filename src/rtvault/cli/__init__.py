@@ -69,6 +69,7 @@ COMMANDS = {
     "daemon": "daemon_cmd:daemon_command",
     "runs": "daemon_cmd:runs_command",
     "drill": "drill_cmd:drill_command",
+    "procedure": "procedure_cmd:procedure_command",
     "alert": "alert_cmd:alert",
 }
 
