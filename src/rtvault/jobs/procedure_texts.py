@@ -26,7 +26,7 @@ FR: dict[str, str] = {
     "yes": "oui",
     "no": "non",
     "targets_title": "Objectifs de continuité et dernier exercice",
-    "rpo": "Perte de données maximale admise (RPO) : {rpo} ; au-delà sans sauvegarde réussie, `rtvault health` "
+    "rpo": "Perte de données maximale admise (RPO) : {rpo} ; au-delà sans sauvegarde réussie, « rtvault health » "
            "passe au rouge.",
     "rto_patient": "Un patient de retour dans Pinnacle (RTO) : {minutes} min.",
     "rto_full": "Toute la base reconstruite (RTO) : {minutes} min.",
@@ -141,7 +141,7 @@ EN: dict[str, str] = {
     "yes": "yes",
     "no": "no",
     "targets_title": "Continuity targets and the last drill",
-    "rpo": "Most data that may be lost (RPO): {rpo}; beyond that without a successful backup, `rtvault health` "
+    "rpo": "Most data that may be lost (RPO): {rpo}; beyond that without a successful backup, \"rtvault health\" "
            "turns red.",
     "rto_patient": "One patient back in Pinnacle (RTO): {minutes} min.",
     "rto_full": "The whole database rebuilt (RTO): {minutes} min.",
