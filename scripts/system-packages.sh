@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Debian packages the tests use as real parts: PostgreSQL (catalog), Chromium (web UI), slapd (LDAP sign-in),
 # par2 (removable disks' recovery data), zstd (the by-hand restore recipe), systemd (systemd-analyze verify of the
-# units in deploy/), python3-venv. Installed with apt-get when running as root and missing;
-# otherwise the missing ones are named (the tests that need them say they are skipped or fail).
+# units in deploy/), python3-venv, pango and the DejaVu fonts (WeasyPrint: `rtvault procedure`'s PDF). Installed
+# with apt-get when running as root and missing; otherwise the missing ones are named (the tests that need them
+# say they are skipped or fail).
 set -euo pipefail
-packages=(python3-venv postgresql chromium slapd ldap-utils par2 zstd systemd)
+packages=(python3-venv postgresql chromium slapd ldap-utils par2 zstd systemd libpango-1.0-0 libpangoft2-1.0-0
+          fonts-dejavu-core)
 missing=()
 for package in "${packages[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

@@ -189,6 +189,8 @@ def test_the_schema_declares_the_expected_keys() -> None:
         "continuity.rto_full_minutes",
         "continuity.drill_every_days",
         "continuity.drill_dir",
+        "site.name",
+        "site.contacts",
         "web.host",
         "web.port",
         "web.restore_dir",

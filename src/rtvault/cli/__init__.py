@@ -71,6 +71,7 @@ COMMANDS = {
     "drill": "drill_cmd:drill_command",
     "failover": "failover_cmd:failover_command",
     "failback": "failover_cmd:failback_command",
+    "procedure": "procedure_cmd:procedure_command",
     "alert": "alert_cmd:alert",
 }
 

@@ -318,6 +318,23 @@ class Archive:
     )
 
 
+def _contact(value: tuple[str, ...]) -> str | None:
+    bad = [item for item in value if ":" not in item or not item.split(":", 1)[1].strip()]
+    return f'each contact must read "Role: Name, phone", got {bad[0]!r}' if bad else None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Site:
+    """The centre, as the printed procedures (`rtvault procedure`) name it and whom they say to call."""
+
+    name: str = field(default="", metadata=about("Name of the centre, printed on every page of the procedures.",
+                                                 example="CHU Exemple, radiothérapie"))
+    contacts: tuple[str, ...] = field(default=(), metadata=about(
+        'Whom to call, each "Role: Name, phone"; missing: the procedures print fields to complete by hand.',
+        example=["Physicien: Dr Anne Martin, 01 23 45 67 89", "Informatique: astreinte, 01 23 45 67 00"],
+        check=_contact))
+
+
 @dataclass(frozen=True, kw_only=True)
 class Config:
     """The rtvault configuration file."""
@@ -338,6 +355,7 @@ class Config:
     health: Health = field(default_factory=Health)
     alerts: Alerts = field(default_factory=Alerts)
     continuity: Continuity = field(default_factory=Continuity)
+    site: Site = field(default_factory=Site)
     web: Web = field(default_factory=Web)
 
     def to_json(self) -> dict[str, object]:
