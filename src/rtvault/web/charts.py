@@ -12,7 +12,7 @@ from __future__ import annotations
 import io
 import itertools
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import matplotlib
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
@@ -39,7 +39,11 @@ def _svg(figure: Figure) -> bytes:
     return out.getvalue()
 
 
-def _dates(axes: object) -> None:
+def _dates(axes: object, times: list[datetime]) -> None:
+    """Dates on the x axis, at least a day wide (one sample alone would span years otherwise)."""
+    if times and max(times) - min(times) < timedelta(days=1):
+        middle = min(times) + (max(times) - min(times)) / 2
+        axes.set_xlim(middle - timedelta(hours=12), middle + timedelta(hours=12))  # type: ignore[attr-defined]
     locator = AutoDateLocator()
     axes.xaxis.set_major_locator(locator)  # type: ignore[attr-defined]
     axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))  # type: ignore[attr-defined]
@@ -76,7 +80,8 @@ def size_chart(data: dict, t: T) -> bytes:
     axes.set_ylabel(t("chart_gb"))
     axes.set_title(t("chart_size_title"))
     axes.legend(loc="upper left", fontsize=8)
-    _dates(axes)
+    _dates(axes, [when(p["time"]) for s in stores.values() for p in s["points"]]
+           + [when(s["full_on"]) for s in stores.values() if s["full_on"]])
     return _svg(figure)
 
 
@@ -101,7 +106,7 @@ def backup_chart(data: dict, t: T) -> bytes:
     axes.set_title(t("chart_backup_title"))
     handles = axes.get_legend_handles_labels()[0] + right.get_legend_handles_labels()[0]
     axes.legend(handles=handles, loc="upper left", fontsize=8)
-    _dates(axes)
+    _dates(axes, times)
     return _svg(figure)
 
 
@@ -137,7 +142,7 @@ def drill_chart(data: dict, t: T) -> bytes:
     axes.set_ylabel(t("chart_minutes"))
     axes.set_title(t("chart_drill_title"))
     axes.legend(loc="upper left", fontsize=8)
-    _dates(axes)
+    _dates(axes, [when(d["time"]) for d in drills])
     return _svg(figure)
 
 
