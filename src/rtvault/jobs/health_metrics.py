@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from rtvault import __version__
+from rtvault.catalog import Catalog
 from rtvault.config import Config
 from rtvault.copies.replicate import copies_key
 from rtvault.errors import RtvaultError
@@ -141,6 +142,12 @@ def _journal(survey: Survey) -> list[tuple]:
         return []
 
 
+def patients_by_status(catalog: Catalog) -> dict[str, int]:
+    """The patients of the catalog by status (active, archived, deleted): one indexed count."""
+    return {str(status): int(count)
+            for status, count in catalog.execute("SELECT status, COUNT(*) FROM patients GROUP BY status")}
+
+
 def _catalog(survey: Survey, runs: list[tuple]) -> list[Family]:
     up = Family("rtvault_catalog_up", "1 when the catalog could be read, else 0.")
     patients = Family("rtvault_patients", "Patients of the catalog by status (active, archived, deleted).")
@@ -148,7 +155,7 @@ def _catalog(survey: Survey, runs: list[tuple]) -> list[Family]:
     ended = Family("rtvault_job_last_run_timestamp_seconds", "When the last run of each job ended (Unix time).")
     success = Family("rtvault_job_last_run_success", "1 when the last run of each job succeeded (result ok), else 0.")
     try:
-        for status, count in survey.catalog().execute("SELECT status, COUNT(*) FROM patients GROUP BY status"):
+        for status, count in patients_by_status(survey.catalog()).items():
             patients.add(count, status=status)
         up.add(1)
     except RtvaultError:

@@ -51,6 +51,8 @@ PAGES: list[tuple[str, str, Callable, str, str | None, tuple[str, ...]]] = [
     ("/patients/{key}/download", "/api/patients/{key}/download", views.download, "operator", None, ("GET", "POST")),
     ("/patients/{key}/restore", "/api/patients/{key}/restore", views.restore, "operator", "restored.html", ("POST",)),
     ("/archives", "/api/archives", views.archives, "viewer", "archives.html", ("GET",)),
+    ("/dashboard", "/api/dashboard", views.dashboard, "operator", "dashboard.html", ("GET",)),
+    ("/dashboard/chart/{name}.svg", "/api/dashboard/chart/{name}", views.dashboard_chart, "operator", None, ("GET",)),
     ("/audit", "/api/audit", views.audit, "admin", "audit.html", ("GET",)),
     ("/audit.csv", "/api/audit.csv", views.audit_csv, "admin", None, ("GET",)),
 ]

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, tzinfo
 
+from rtvault.web import i18n_dashboard
+
 LANGUAGES = ("fr", "en")
 DEFAULT = "fr"
 
@@ -318,6 +320,8 @@ for _kind, ((_fr_title, _fr_text), (_en_title, _en_text)) in _ERRORS.items():
     FR.update({f"error_title_{_kind}": _fr_title, f"error_text_{_kind}": _fr_text})
     EN.update({f"error_title_{_kind}": _en_title, f"error_text_{_kind}": _en_text})
 
+FR.update(i18n_dashboard.FR)
+EN.update(i18n_dashboard.EN)
 MESSAGES = {"fr": FR, "en": EN}
 
 

@@ -13,8 +13,11 @@ from rtvault.catalog import audit as audit_trail
 from rtvault.catalog.patients import archive_list, patient_detail, patient_names
 from rtvault.catalog.search import MAX_PER_PAGE, Criteria, search
 from rtvault.errors import NotFound, RtvaultError
+from rtvault.jobs.dashboard import CHARTS, overview, series
 from rtvault.jobs.deliver import choose, discard, download_name, export_tar, restore_to_dir
 from rtvault.web.call import Call
+from rtvault.web.charts import DRAW
+from rtvault.web.i18n import DEFAULT, LANGUAGES, translator
 
 AUDIT_PER_PAGE = 50
 _AUDIT_FILTERS = ("user", "action", "patient", "since", "until")
@@ -124,3 +127,24 @@ def audit_csv(call: Call) -> Response:
     found, _total = _audit_query(call, audit_trail.MAX_LIMIT, 0)
     return Response(audit_trail.to_csv(found), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="rtvault-audit.csv"'})
+
+
+def dashboard(call: Call) -> dict:
+    """`GET /dashboard`: the health checks and since when, the last run of each job, each store, the continuity
+    targets, and where its charts are (drawn by `dashboard_chart`; their data under /api)."""
+    return {**overview(call.config, call.db).to_json(),
+            "charts": {name: {"svg": f"/dashboard/chart/{name}.svg", "data": f"/api/dashboard/chart/{name}"}
+                       for name in CHARTS}}
+
+
+def dashboard_chart(call: Call) -> dict | Response:
+    """`GET /dashboard/chart/{name}.svg?lang=`: one chart as SVG; its twin `/api/dashboard/chart/{name}` gives
+    the chart's data as JSON."""
+    name = call.path_params["name"]
+    if name not in CHARTS:
+        raise NotFound(f"no chart {name!r} on the dashboard (the charts: {', '.join(CHARTS)})")
+    data = series(call.config, call.db, name)
+    if call.api:
+        return data
+    lang = call.get("lang") if call.get("lang") in LANGUAGES else DEFAULT
+    return Response(DRAW[name](data, translator(lang)), media_type="image/svg+xml")
