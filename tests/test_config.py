@@ -189,6 +189,7 @@ def test_the_schema_declares_the_expected_keys() -> None:
         "continuity.rto_full_minutes",
         "continuity.drill_every_days",
         "continuity.drill_dir",
+        "continuity.procedure_dir",
         "site.name",
         "site.contacts",
         "web.host",

@@ -221,3 +221,7 @@ class Continuity:
     drill_dir: Path = field(default=Path("rtvault-drills"), metadata=about(
         "Scratch space of the drills (emptied after each, whatever happens); never inside the Pinnacle database. "
         "Relative to this file.", example="/var/lib/rtvault/drills"))
+    procedure_dir: Path | None = field(default=None, metadata=about(
+        "Where the daemon writes the printed procedures again (procedures-fr.pdf, procedures-en.pdf) whenever the "
+        "configuration or the last drill changed; unset: it does not.", example="/var/lib/rtvault/procedures",
+        kind=OPTIONAL_PATH))

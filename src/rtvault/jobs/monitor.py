@@ -11,6 +11,9 @@ what went wrong, as sentences for the daemon's log (never raises for a store, ca
 
 from __future__ import annotations
 
+import hashlib
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import datetime
 
@@ -23,6 +26,7 @@ from rtvault.jobs.health_space import sample_stores
 from rtvault.jobs.health_types import Check, Status
 
 Hook = Callable[[datetime], list[str]]
+PROCEDURE_TIMEOUT_S = 300
 COPIES_EVERY_S = 900  # the copies check counts every version in the catalog (0.2 s at 100,000 patients): the
 # daemon measures it every 15 minutes, not every interval; `rtvault health` always measures it
 
@@ -53,4 +57,50 @@ def hooks(config: Config) -> list[Hook]:
         lines += [f"alerts: {channel} not delivered: {error}" for channel, error in run.failed.items()]
         return lines + [f"alerts: {problem}" for problem in run.problems]
 
-    return [store_samples, health_and_alerts]
+    return [store_samples, health_and_alerts, *([procedures(config)] if config.continuity.procedure_dir else [])]
+
+
+def procedures(config: Config) -> Hook:
+    """The printed procedures written again into [continuity] procedure_dir when what they say changed (the
+    configuration file, the last drill): each language by a child `rtvault procedure` (WeasyPrint is not loaded
+    into the daemon, which stays small)."""
+    folder = config.continuity.procedure_dir
+    assert folder is not None
+    stamp = config.daemon.state_dir / "procedures.fingerprint"
+
+    def regenerate(_now: datetime) -> list[str]:
+        try:
+            with open_catalog_for(config) as catalog:
+                row = catalog.one("SELECT id FROM runs WHERE job = 'drill' ORDER BY started DESC, id DESC LIMIT 1")
+        except RtvaultError:
+            row = None  # the procedure says the figures are unavailable; it is written again once they are back
+        fingerprint = hashlib.sha256(config.file.read_bytes() + repr(row).encode()).hexdigest()
+        if stamp.exists() and stamp.read_text().strip() == fingerprint:
+            return []
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            return [f"procedures: cannot create {folder} ({error.strerror}): give the service user a folder there"]
+        failed = []
+        for lang in ("fr", "en"):
+            out = folder / f"procedures-{lang}.pdf"
+            try:
+                done = subprocess.run([sys.executable, "-m", "rtvault", "--config", str(config.file), "procedure",
+                                       "--lang", lang, "--out", str(out)], capture_output=True, text=True,
+                                      timeout=PROCEDURE_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                failed.append(f"procedures: {out} not written in {PROCEDURE_TIMEOUT_S} s; tried again next interval")
+                continue
+            if done.returncode:
+                last = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
+                failed.append(f"procedures: {out} not written: {last}")
+        if failed:
+            return failed
+        try:
+            stamp.parent.mkdir(parents=True, exist_ok=True)
+            stamp.write_text(fingerprint + "\n")
+        except OSError as error:
+            return [f"procedures: written, but {stamp} could not be ({error.strerror}): they will be written again"]
+        return [f"procedures: written again into {folder} (the configuration or the last drill changed)"]
+
+    return regenerate
