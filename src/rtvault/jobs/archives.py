@@ -217,7 +217,8 @@ def expected_files(record: ArchiveRecord, patient_path: str) -> dict[str, str]:
 
 
 def _header_bytes(store: Store, record: ArchiveRecord,
-                  read: Callable[[Store, ArchiveRecord, ArchiveMember], Blocks]) -> bytes | None:
+                  read: Callable[[Store, ArchiveRecord, ArchiveMember], Blocks] | None = None) -> bytes | None:
+    read = read or member_blocks
     member = next((m for m in record.members if m.safe_name == record.header), None)
     return b"".join(read(store, record, member)()) if member and member.hash else None
 
