@@ -64,3 +64,20 @@ def test_the_daemon_counts_copies_every_15_minutes_not_every_interval(generated_
     for minute in (0, 1, 14, 15, 16):
         check(now + timedelta(minutes=minute))
     assert measured == [now, now + timedelta(minutes=15)]
+
+
+def test_the_dashboard_counts_copies_once_a_minute(generated_db: Path, tmp_path: Path, monkeypatch) -> None:
+    from rtvault.jobs import dashboard, health
+
+    site = HealthSite.make(tmp_path / "site", generated_db)
+    measured: list[object] = []
+    real = health.copies_check
+    monkeypatch.setattr(health, "copies_check", lambda survey: measured.append(survey.now) or real(survey))
+    monkeypatch.setattr(dashboard, "_copies", {})
+    first = dashboard._evaluate(site.config, second())
+    again = dashboard._evaluate(site.config, second())
+    assert len(measured) == 1  # the second page reused the count of the first
+    assert [c for c in again.checks if c.name == "copies"] == [c for c in first.checks if c.name == "copies"]
+    monkeypatch.setattr(dashboard, "COPIES_REUSE_S", 0.0)
+    dashboard._evaluate(site.config, second())
+    assert len(measured) == 2  # older than the reuse window: measured again

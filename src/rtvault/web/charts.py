@@ -10,7 +10,6 @@ the tests and for anyone reading the file. The output is the same for the same d
 from __future__ import annotations
 
 import io
-import itertools
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -94,9 +93,9 @@ def backup_chart(data: dict, t: T) -> bytes:
         return _svg(figure)
     axes = figure.add_subplot()
     times = [when(r["started"]) for r in runs]
-    width = _bar_width(times)
-    axes.bar(times, [(r["bytes_added"] or 0) / 1e6 for r in runs], width=width, color="#8fb8e8",
-             label=t("chart_bytes_added"), gid="backup:bytes_added")
+    # one collection of vertical bars, not a patch per run: a year of hourly backups draws in tens of ms
+    axes.vlines(times, 0, [(r["bytes_added"] or 0) / 1e6 for r in runs], colors="#8fb8e8",
+                linewidth=_bar_points(times), label=t("chart_bytes_added"), gid="backup:bytes_added")
     axes.set_ylabel(t("chart_mb_added"))
     right = axes.twinx()
     right.plot(times, [r["duration_s"] for r in runs], color="#cf222e", marker="o", markersize=3,
@@ -110,10 +109,9 @@ def backup_chart(data: dict, t: T) -> bytes:
     return _svg(figure)
 
 
-def _bar_width(times: list[datetime]) -> float:
-    """Bars as wide as 60 % of the smallest gap between runs (in days, matplotlib's date unit)."""
-    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times) if b > a]
-    return 0.6 * min(gaps) / 86400 if gaps else 0.02
+def _bar_points(times: list[datetime]) -> float:
+    """The bars' width in points: wide for a few runs, thin for many (the axes are about 400 points wide)."""
+    return max(0.5, min(12.0, 0.6 * 400 / max(1, len(times))))
 
 
 def drill_chart(data: dict, t: T) -> bytes:
