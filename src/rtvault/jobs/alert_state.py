@@ -11,15 +11,14 @@ does not repeat its alerts every minute meanwhile.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
 from rtvault.errors import os_advice
 from rtvault.jobs.health_types import Status
+from rtvault.localfile import write_atomically
 from rtvault.utc import iso, parse
 
 FILE_NAME = "alerts.json"
@@ -193,23 +192,10 @@ def load(path: Path, now: datetime) -> tuple[AlertState, list[str]]:
 
 def save(path: Path, state: AlertState) -> str | None:
     """Write the state atomically; the problem when it cannot be (the state is then kept in memory)."""
-    staged = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(state.to_json(), out, ensure_ascii=False, indent=1)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(staged, path)
-        folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
+        write_atomically(path, json.dumps(state.to_json(), ensure_ascii=False, indent=1).encode("utf-8"),
+                         private=True)
     except OSError as error:
-        with contextlib.suppress(OSError):
-            staged.unlink(missing_ok=True)
         _UNSAVED[path] = state
         return f"{_unsaved_problem(path)}: {os_advice(error)}"
     _UNSAVED.pop(path, None)

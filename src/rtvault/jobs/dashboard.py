@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -22,7 +21,7 @@ from rtvault.config import Config
 from rtvault.config.schedule import JOBS
 from rtvault.errors import RtvaultError
 from rtvault.jobs.alert_state import peek, state_file
-from rtvault.jobs.health import HealthReport, evaluate
+from rtvault.jobs.health import CopiesReused, HealthReport
 from rtvault.jobs.health_metrics import patients_by_status
 from rtvault.jobs.health_space import KEEP, WINDOW, forecast_days, measure, samples_of
 from rtvault.jobs.health_types import Check, Status, worst
@@ -175,23 +174,15 @@ def _store(config: Config, catalog: Catalog, name: str, checks: dict[str, Check]
 
 
 COPIES_REUSE_S = 60.0
-_copies: dict[str, tuple[float, Check]] = {}  # configuration file: (when measured, monotonic; the check)
+_copies: dict[str, CopiesReused] = {}  # per configuration file, within this server process
 _copies_lock = threading.Lock()
 
 
 def _evaluate(config: Config, now: datetime) -> HealthReport:
     """The health, its `copies` check reused for a minute within this process (the page is refreshed often)."""
-    key = str(config.file)
     with _copies_lock:
-        kept = _copies.get(key)
-    fresh = kept is not None and time.monotonic() - kept[0] < COPIES_REUSE_S
-    report = evaluate(config, now, reuse={"copies": kept[1]} if fresh and kept else None)
-    if not fresh:
-        measured = next((c for c in report.checks if c.name == "copies"), None)
-        if measured is not None:
-            with _copies_lock:
-                _copies[key] = (time.monotonic(), measured)
-    return report
+        reused = _copies.setdefault(str(config.file), CopiesReused())
+    return reused.evaluate(config, now, COPIES_REUSE_S)
 
 
 def overview(config: Config, catalog: Catalog, now: datetime | None = None) -> Overview:

@@ -11,7 +11,6 @@ Pinnacle source.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import random
 import secrets
@@ -29,11 +28,13 @@ from rtvault.copies.volume_read import member_reader, open_volume
 from rtvault.copies.volumes import mounted_volumes, volume_path
 from rtvault.errors import ConfigError, ExitCode, PartialResult, RtvaultError, StoreError
 from rtvault.jobs.archives import expected_files, restore_from_archive
+from rtvault.jobs.health_drill import minutes as _minutes
 from rtvault.jobs.history import matches
 from rtvault.jobs.journal import Journal, run_record
 from rtvault.jobs.restore import restore_all, restore_patient
 from rtvault.report import Line, Report, Verdict, err
 from rtvault.store import Store
+from rtvault.store.integrity import sha256_copy
 from rtvault.store.repository import FORMAT_FILE
 
 SCRATCH_PREFIX = "drill-"
@@ -102,16 +103,9 @@ class _NothingYet(StoreError):
     """A store with nothing to drill yet: it cannot prove anything, but nothing of it failed either."""
 
 
-def _minutes(seconds: float | None) -> str:
-    return "?" if seconds is None else f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.1f} s"
-
-
 def _hash(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return sha256_copy(handle)[0]
 
 
 def _check(base: Path, expected: dict[str, str]) -> tuple[int, int]:

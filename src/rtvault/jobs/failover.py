@@ -11,8 +11,6 @@ journal (jobs `failover` and `failback`).
 
 from __future__ import annotations
 
-import contextlib
-import os
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -25,6 +23,7 @@ from rtvault.copies.replicate import ReplicateSummary, replicate
 from rtvault.errors import ConfigError, ExitCode, InputError, PartialResult, RtvaultError, StoreError
 from rtvault.jobs.journal import Journal, run_record
 from rtvault.jobs.maintenance import check_store
+from rtvault.localfile import write_atomically
 from rtvault.report import Line, Report, Verdict, err
 from rtvault.store import Store
 from rtvault.store.roles import STATE_FILE, Failover, clear_failover, write_failover
@@ -99,20 +98,12 @@ def _state_path(config: Config) -> Path:
 def _save_state(config: Config, record: Failover | None) -> None:
     """This host's record written atomically (None: removed)."""
     path = _state_path(config)
-    staged = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         if record is None:
             path.unlink(missing_ok=True)
             return
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        with open(os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
-            out.write(record.encode())
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(staged, path)
+        write_atomically(path, record.encode(), private=True)
     except OSError as error:
-        with contextlib.suppress(OSError):
-            staged.unlink(missing_ok=True)
         raise ConfigError(str(config.file), [f"daemon.state_dir: cannot write the failover record {path} "
                                              f"({error.strerror or error}): give the service user write access "
                                              "to [daemon] state_dir, then run the command again"]) from None

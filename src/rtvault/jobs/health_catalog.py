@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from rtvault.catalog.runs import last_runs
 from rtvault.catalog.volumes import STORE_PREFIX
 from rtvault.errors import RtvaultError, SourceRefused, StoreError
 from rtvault.jobs.health_survey import Survey, primary_stores
@@ -149,12 +150,10 @@ def copies_check(survey: Survey) -> Check:
 def jobs_check(survey: Survey) -> Check:
     """The last run of each job the run journal recorded: WARNING when it failed."""
     try:
-        rows = survey.catalog().execute(
-            "SELECT r.job, r.result, r.error, r.ended FROM runs r "
-            "WHERE r.started = (SELECT MAX(started) FROM runs WHERE job = r.job) ORDER BY r.job, r.id")
+        latest = last_runs(survey.catalog())
     except RtvaultError as error:
         return Check("jobs", Status.UNKNOWN, None, None, f"cannot read the run journal: {error} ({CATALOG_FIX})")
-    last = {job: (result, error, ended) for job, result, error, ended in rows}
+    last = {job: (row.result, row.error, row.ended) for job, row in sorted(latest.items())}
     if not last:
         return Check("jobs", Status.OK, 0, 0.0, "no run recorded yet (`rtvault daemon` records every run)")
     failed = {job: found for job, found in last.items() if found[0] in FAILED}

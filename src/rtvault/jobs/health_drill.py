@@ -4,8 +4,7 @@ when it failed or a measured or extrapolated time exceeded its recovery time obj
 
 from __future__ import annotations
 
-import json
-
+from rtvault.catalog.runs import runs
 from rtvault.errors import RtvaultError
 from rtvault.jobs.health_survey import Survey
 from rtvault.jobs.health_types import Check, Status
@@ -13,16 +12,14 @@ from rtvault.jobs.health_types import Check, Status
 DAY_S = 86400.0
 
 
-def _drills(record: str) -> list[dict]:
-    try:
-        summary = json.loads(record).get("summary")
-    except ValueError:
-        return []
+def _drills(record: dict[str, object]) -> list[dict]:
+    summary = record.get("summary")
     drills = summary.get("drills") if isinstance(summary, dict) else None
     return [d for d in drills if isinstance(d, dict)] if isinstance(drills, list) else []
 
 
-def _minutes(seconds: object) -> str:
+def minutes(seconds: object) -> str:
+    """A duration as the drills say it: seconds under a minute, else minutes."""
     if not isinstance(seconds, int | float):
         return "?"
     return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.1f} s"
@@ -50,13 +47,12 @@ def drill_check(survey: Survey) -> Check:
     continuity = survey.config.continuity
     limit = continuity.drill_every_days * DAY_S
     try:
-        row = survey.catalog().one("SELECT started, result, error, record FROM runs WHERE job = 'drill' "
-                                   "ORDER BY started DESC, id DESC LIMIT 1")
+        last = runs(survey.catalog(), job="drill", limit=1)
     except RtvaultError as error:
         return Check("drill", Status.UNKNOWN, None, limit, f"cannot read the run journal: {error}")
-    if row is None:
+    if not last:
         return _never_drilled(survey, limit)
-    started, result, error, record = row
+    started, result, error, record = last[0].started, last[0].result, last[0].error, last[0].record
     age = survey.age_of(started) or 0.0
     drills = _drills(record)
     when = f"the last restore drill ({started})"
@@ -69,7 +65,7 @@ def drill_check(survey: Survey) -> Check:
         d = slow[0]
         return Check("drill", Status.CRITICAL, age, limit,
                      f"{when} missed a recovery time objective on store {d.get('store')}: {d.get('kind')} restore "
-                     f"{_minutes(d.get('seconds'))}, full restore estimated {_minutes(d.get('full_estimate_s'))} "
+                     f"{minutes(d.get('seconds'))}, full restore estimated {minutes(d.get('full_estimate_s'))} "
                      f"(targets {continuity.rto_patient_minutes} and {continuity.rto_full_minutes} min): find what is "
                      "slow (the store's disk or network) or revise [continuity] with the site", "s")
     if result == "unavailable" or any(d.get("result") == "unavailable" for d in drills):
@@ -84,4 +80,4 @@ def drill_check(survey: Survey) -> Check:
     return Check("drill", Status.OK, age, limit,
                  f"{when} succeeded: a patient back in {patient.get('seconds', '?')} s (target "
                  f"{continuity.rto_patient_minutes} min), the full restore estimated "
-                 f"{_minutes(patient.get('full_estimate_s'))} (target {continuity.rto_full_minutes} min)", "s")
+                 f"{minutes(patient.get('full_estimate_s'))} (target {continuity.rto_full_minutes} min)", "s")

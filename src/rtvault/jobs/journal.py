@@ -20,6 +20,7 @@ from rtvault.catalog import runs
 from rtvault.config import Config
 from rtvault.configured import open_catalog_for, open_store
 from rtvault.errors import RtvaultError
+from rtvault.localfile import write_atomically
 from rtvault.store import journal
 from rtvault.utc import iso
 
@@ -63,13 +64,7 @@ class Journal:
     def _spool(self, store: str, record_id: str, data: bytes, written: Written) -> None:
         path = self.spool / store / (record_id.replace("/", "_") + ".json")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            temporary = path.with_suffix(".tmp")
-            with open(temporary, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temporary, path)
+            write_atomically(path, data, private=True)
         except OSError as error:
             written.problems.append(f"journal record {record_id} is on no store for {store} and could not be kept "
                                     f"in {path.parent} ({error.strerror or error}): give the service user write "

@@ -17,13 +17,14 @@ import sys
 from collections.abc import Callable
 from datetime import datetime
 
+from rtvault.catalog.runs import runs
 from rtvault.config import Config
 from rtvault.configured import open_catalog_for
 from rtvault.errors import RtvaultError
 from rtvault.jobs.alerts import notify
-from rtvault.jobs.health import evaluate
+from rtvault.jobs.health import CopiesReused
 from rtvault.jobs.health_space import sample_stores
-from rtvault.jobs.health_types import Check, Status
+from rtvault.jobs.health_types import Status
 
 Hook = Callable[[datetime], list[str]]
 PROCEDURE_TIMEOUT_S = 300
@@ -34,7 +35,7 @@ COPIES_EVERY_S = 900  # the copies check counts every version in the catalog (0.
 def hooks(config: Config) -> list[Hook]:
     """The daemon's periodic work: store samples, then health evaluation and alerts."""
     last: dict[str, Status] = {}  # each check's status at the previous interval, for the log
-    copies: list[tuple[datetime, Check]] = []  # the last `copies` check: a catalog-wide count, measured less often
+    copies = CopiesReused()  # a catalog-wide count, measured less often than the other checks
 
     def store_samples(now: datetime) -> list[str]:
         try:
@@ -45,10 +46,7 @@ def hooks(config: Config) -> list[Hook]:
         return []
 
     def health_and_alerts(now: datetime) -> list[str]:
-        fresh = copies and (now - copies[0][0]).total_seconds() < COPIES_EVERY_S
-        report = evaluate(config, now, reuse={"copies": copies[0][1]} if fresh else None)
-        if not fresh:
-            copies[:] = [(now, check) for check in report.checks if check.name == "copies"]
+        report = copies.evaluate(config, now, COPIES_EVERY_S)
         lines = [f"health: {check.name} {last.get(check.name, Status.OK).name} -> {check.status.name}: "
                  f"{check.message}" for check in report.checks if check.status is not last.get(check.name, Status.OK)]
         last.clear()
@@ -71,10 +69,10 @@ def procedures(config: Config) -> Hook:
     def regenerate(_now: datetime) -> list[str]:
         try:
             with open_catalog_for(config) as catalog:
-                row = catalog.one("SELECT id FROM runs WHERE job = 'drill' ORDER BY started DESC, id DESC LIMIT 1")
+                drill = [row.id for row in runs(catalog, job="drill", limit=1)]
         except RtvaultError:
-            row = None  # the procedure says the figures are unavailable; it is written again once they are back
-        fingerprint = hashlib.sha256(config.file.read_bytes() + repr(row).encode()).hexdigest()
+            drill = None  # the procedure says the figures are unavailable; it is written again once they are back
+        fingerprint = hashlib.sha256(config.file.read_bytes() + repr(drill).encode()).hexdigest()
         if stamp.exists() and stamp.read_text().strip() == fingerprint:
             return []
         try:
