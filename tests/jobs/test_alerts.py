@@ -47,7 +47,7 @@ def test_a_backup_turning_critical_sends_one_french_mail_saying_what_is_wrong_si
         assert mail["Auto-Submitted"] == "auto-generated"
         text = got.text
         assert f"rtvault sur {HOST}" in text
-        assert "Problème : the last successful backup of pinnacle is 7 h old (limit 6 h)" in text
+        assert "Détail technique (en anglais) : the last successful backup of pinnacle is 7 h old (limit 6 h)" in text
         assert f"Depuis : {local(T0 + timedelta(minutes=1))}" in text
         assert "Valeur : 7 h (seuil 6 h)" in text
         assert "À faire d'abord : Lancez `rtvault runs --job backup`" in text

@@ -1,6 +1,7 @@
 """The daemon's work at every [health] interval (jobs/monitor.py), as its tick runs it: the stores' disk space
 sampled, health evaluated and handed to the alerts. The Pinnacle share moved away gives an alert on the next
-interval, through a real webhook receiver, and a recovery notice once it is back."""
+interval, through a real webhook receiver, and a recovery notice once it is back; both changes are alert records
+in every store's journal, which a catalog lost gets back, and the month's report shows the alert resolved."""
 
 from __future__ import annotations
 
@@ -9,8 +10,12 @@ from datetime import timedelta
 from pathlib import Path
 
 from kit.alerts import webhook
+from kit.cli import rtvault
 from kit.health import HealthSite, second
+from rtvault.catalog.runs import health_events
+from rtvault.jobs.evidence import gather
 from rtvault.jobs.monitor import hooks
+from rtvault.store import journal
 
 
 def test_source_moved_away_alerts_on_the_next_interval_and_recovers(generated_db: Path, tmp_path: Path):
@@ -39,6 +44,22 @@ def test_source_moved_away_alerts_on_the_next_interval_and_recovers(generated_db
     with site.catalog() as catalog:
         stores = {row[0] for row in catalog.execute("SELECT store FROM store_samples")}
     assert stores == {"primary", "secondary"}
+
+    for name in ("primary", "secondary"):  # the same alert records in each store's journal
+        backend = site.store(name).backend
+        records = [journal.decode(backend.get(key), key) for key in sorted(backend.list(journal.FOLDER))]
+        changes = [(c["check"], c["previous"], c["status"]) for r in records if r["kind"] == "alert"
+                   for c in r["changes"]]
+        assert ("source:pinnacle", "OK", "CRITICAL") in changes and ("source:pinnacle", "CRITICAL", "OK") in changes
+    (site.base / "catalog.sqlite").unlink()  # the catalog lost: the stores give the alerts back
+    rtvault(site.config_path, "catalog", "sync")
+    with site.catalog() as catalog:
+        events = [(e.check, e.status, e.notified) for e in health_events(catalog) if e.check == "source:pinnacle"]
+    assert events == [("source:pinnacle", "CRITICAL", ("webhook",)), ("source:pinnacle", "OK", ("webhook",))]
+    [episode] = [e for e in gather(site.config, f"{now:%Y-%m}", now + timedelta(minutes=3)).episodes
+                 if e.check == "source:pinnacle"]
+    assert episode.status == "CRITICAL" and episode.resolved is not None
+    assert (episode.resolved - episode.started) == timedelta(minutes=1)
 
 
 def test_a_catalog_that_cannot_be_used_is_logged_not_raised(generated_db: Path, tmp_path: Path):

@@ -1,4 +1,5 @@
-"""The run journal in the catalog: one row per record of the stores' `journal/` segments (store/journal.py).
+"""The run journal in the catalog: one row per run record of the stores' `journal/` segments (store/journal.py)
+in `runs`, and one row per check that changed in an alert record in `health_events`.
 
 The stores are the truth: a record is added when the daemon writes it, and `catalog sync` adds every segment
 of a store that the catalog lacks (after the loss of the catalog, or a record spooled while it was down).
@@ -28,20 +29,43 @@ class RunRow:
     record: dict[str, object]
 
 
+@dataclass(frozen=True)
+class HealthEvent:
+    """A health check's change of status, as an alert record told it (`notified`: the alert channels that were
+    to carry it, empty when none was configured)."""
+
+    id: str
+    check: str
+    status: str
+    previous: str | None
+    at: str
+    message: str
+    notified: tuple[str, ...]
+    host: str
+
+
 def add(catalog: Catalog, records: Iterable[dict[str, object]]) -> int:
-    """Index run records (each as its segment holds it); one already indexed is left as it is. Returns how many
-    were new."""
-    rows = [(str(r["id"]), str(r.get("job", "")), str(r.get("trigger", "")), str(r.get("start", "")),
-             str(r.get("end", "")), str(r.get("result", "")), str(r.get("error") or ""), str(r.get("host", "")),
-             json.dumps(r, sort_keys=True)) for r in records if r.get("kind") == "run"]
-    if not rows:
+    """Index run and alert records (each as its segment holds it); one already indexed is left as it is. Returns
+    how many were new."""
+    records = [r for r in records if r.get("kind") in ("run", "alert")]
+    if not records:
         return 0
     with catalog.transaction():
-        known = _known(catalog, [row[0] for row in rows])
-        new = [row for row in rows if row[0] not in known]
-        if new:
+        known = _known(catalog, [str(r["id"]) for r in records])
+        new = [r for r in records if str(r["id"]) not in known]
+        runs = [(str(r["id"]), str(r.get("job", "")), str(r.get("trigger", "")), str(r.get("start", "")),
+                 str(r.get("end", "")), str(r.get("result", "")), str(r.get("error") or ""), str(r.get("host", "")),
+                 json.dumps(r, sort_keys=True)) for r in new if r["kind"] == "run"]
+        if runs:
             catalog.many("INSERT INTO runs (id, job, trigger, started, ended, result, error, host, record) "
-                                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", new)
+                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", runs)
+        events = [(str(r["id"]), seq, str(change["check"]), str(change["status"]), change.get("previous"),
+                   str(r["time"]), str(change.get("message", "")), ",".join(map(str, r.get("channels") or ())),
+                   str(r.get("host", ""))) for r in new if r["kind"] == "alert"
+                  for seq, change in enumerate(r.get("changes") or ())]
+        if events:
+            catalog.many("INSERT INTO health_events (id, seq, check_name, status, previous, at, message, notified, "
+                         "host) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", events)
     return len(new)
 
 
@@ -50,7 +74,9 @@ def _known(catalog: Catalog, ids: list[str]) -> set[str]:
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
         marks = ", ".join("?" * len(chunk))
-        found |= {row[0] for row in catalog.execute(f"SELECT id FROM runs WHERE id IN ({marks})", chunk)}
+        for table in ("runs", "health_events"):
+            found |= {row[0] for row in catalog.execute(f"SELECT DISTINCT id FROM {table} WHERE id IN ({marks})",
+                                                        chunk)}
     return found
 
 
@@ -70,9 +96,9 @@ def sync_store(catalog: Catalog, store: Store) -> tuple[int, list[str]]:
     return add(catalog, records), problems
 
 
-def runs(catalog: Catalog, *, job: str | None = None, since: str | None = None, limit: int | None = None,
-         ) -> list[RunRow]:
-    """Runs, newest first, of one job and/or started at or after `since` (UTC ISO)."""
+def runs(catalog: Catalog, *, job: str | None = None, since: str | None = None, before: str | None = None,
+         limit: int | None = None) -> list[RunRow]:
+    """Runs, newest first, of one job and/or started at or after `since` and before `before` (UTC ISO)."""
     where, params = [], []
     if job is not None:
         where.append("job = ?")
@@ -80,6 +106,9 @@ def runs(catalog: Catalog, *, job: str | None = None, since: str | None = None, 
     if since is not None:
         where.append("started >= ?")
         params.append(since)
+    if before is not None:
+        where.append("started < ?")
+        params.append(before)
     sql = "SELECT id, job, trigger, started, ended, result, error, host, record FROM runs"
     sql += (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY started DESC, id DESC"
     if limit is not None:
@@ -95,3 +124,12 @@ def last_runs(catalog: Catalog) -> dict[str, RunRow]:
                                "job) m ON r.job = m.job AND r.started = m.started ORDER BY r.id"):
         latest[row[1]] = RunRow(*row[:8], json.loads(row[8]))
     return latest
+
+
+def health_events(catalog: Catalog, *, before: str | None = None) -> list[HealthEvent]:
+    """Every check's changes of status, oldest first, up to `before` (UTC ISO) when given."""
+    sql = "SELECT id, check_name, status, previous, at, message, notified, host FROM health_events"
+    params = [] if before is None else [before]
+    sql += (" WHERE at < ?" if before is not None else "") + " ORDER BY at, id, seq"
+    return [HealthEvent(row[0], row[1], row[2], row[3], row[4], row[5], tuple(filter(None, row[6].split(","))),
+                        row[7]) for row in catalog.execute(sql, params)]

@@ -11,7 +11,7 @@ from rtvault.utc import now_iso
 
 # Tables that `catalog rebuild` empties and refills from the stores, children first.
 INDEX_TABLES = ("locations", "plans", "image_sets", "terms", "versions", "variants", "vocabulary", "physicians",
-                "indexed", "patients", "runs")
+                "indexed", "patients", "runs", "health_events")
 
 MIGRATIONS: list[tuple[str, list[str]]] = [
     ("0001_patients", [
@@ -217,6 +217,14 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         "CREATE INDEX runs_started ON runs (started)",
         "CREATE TABLE store_samples (store TEXT NOT NULL, time TEXT NOT NULL, total_bytes BIGINT NOT NULL, "
         "free_bytes BIGINT NOT NULL, store_bytes BIGINT, PRIMARY KEY (store, time))",
+    ]),
+    # Health events: each change of a health check's status, from the journal's alert records (a record holds
+    # the checks that changed in one evaluation, `seq` numbers them), for the monthly report's alerts.
+    ("0014_health_events", [
+        "CREATE TABLE health_events (id TEXT NOT NULL, seq INTEGER NOT NULL, check_name TEXT NOT NULL, "
+        "status TEXT NOT NULL, previous TEXT, at TEXT NOT NULL, message TEXT NOT NULL, notified TEXT NOT NULL, "
+        "host TEXT NOT NULL, PRIMARY KEY (id, seq))",
+        "CREATE INDEX health_events_at ON health_events (at)",
     ]),
 ]
 

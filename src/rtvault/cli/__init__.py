@@ -72,6 +72,7 @@ COMMANDS = {
     "failover": "failover_cmd:failover_command",
     "failback": "failover_cmd:failback_command",
     "procedure": "procedure_cmd:procedure_command",
+    "report": "report_cmd:report_command",
     "alert": "alert_cmd:alert",
 }
 

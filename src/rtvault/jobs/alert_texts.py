@@ -96,7 +96,8 @@ ADVICE = {
 }
 
 _WORDS = {
-    "fr": {"header": "rtvault sur {host}, {time}", "problem": "Problème", "since": "Depuis", "value": "Valeur",
+    "fr": {"header": "rtvault sur {host}, {time}", "problem": "Détail technique (en anglais)", "since": "Depuis",
+           "value": "Valeur",
            "threshold": "seuil", "todo": "À faire d'abord", "reminder": "rappel", "others": "et {n} autres",
            "other": "et 1 autre", "unknown": "Cette vérification n'a pas pu être évaluée : c'est un problème en soi, "
                                         "rtvault ne surveille plus ce point.",

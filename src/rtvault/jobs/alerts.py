@@ -26,6 +26,7 @@ from rtvault.jobs.alert_state import AlertState, CheckState, Message, Outbox
 from rtvault.jobs.alert_texts import Change, body, local_time, subject, trial_texts, worst
 from rtvault.jobs.health_types import Check, Status
 from rtvault.report import Line, Report, Verdict, err
+from rtvault.utc import iso
 
 MAX_RETRY_S = 3600
 
@@ -39,10 +40,20 @@ class AlertRun:
     delivered: dict[str, int] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
     problems: tuple[str, ...] = ()
+    transitions: tuple[dict[str, object], ...] = ()  # checks whose status changed: {check, status, previous, message}
+    channels: tuple[str, ...] = ()  # the channels configured, which carry the messages
 
     def to_json(self) -> dict[str, object]:
         return {"queued": list(self.queued), "delivered": self.delivered, "failed": self.failed,
-                "problems": list(self.problems)}
+                "problems": list(self.problems), "transitions": list(self.transitions)}
+
+    def record(self, now: datetime) -> dict[str, object] | None:
+        """The run journal's alert record of this evaluation (docs/design.md, "Alerts"), None when no check
+        changed status."""
+        if not self.transitions:
+            return None
+        return {"kind": "alert", "time": iso(now.astimezone(UTC)), "changes": list(self.transitions),
+                "channels": list(self.channels), "queued": list(self.queued)}
 
 
 def _changed(before: CheckState | None, check: Check, now: datetime, repeat: timedelta) -> str | None:
@@ -77,6 +88,19 @@ def evaluate(state: AlertState, checks: Sequence[Check], now: datetime, repeat_h
                 current = replace(current, notified=check.status, sent=now)
         states[check.name] = current
     return replace(state, checks=states), changes
+
+
+def transitions(before: AlertState, checks: Sequence[Check]) -> tuple[dict[str, object], ...]:
+    """The checks whose status changed since the last evaluation (a check seen for the first time: from OK)."""
+    found = []
+    for check in checks:
+        previous = before.checks.get(check.name)
+        status = previous.status if previous is not None else Status.OK
+        if check.status is not status:
+            found.append({"check": check.name, "status": check.status.name,
+                          "previous": previous.status.name if previous is not None else None,
+                          "message": check.message})
+    return tuple(found)
 
 
 def compose(changes: Sequence[Change], checks: Sequence[Check], now: datetime, language: str,
@@ -139,7 +163,7 @@ def notify(config: Config, checks: Sequence[Check], now: datetime, *,
         channels = configured(config.alerts)
         before = state
         state, changes = evaluate(state, checks, now, config.alerts.repeat_hours, bool(channels))
-        run = AlertRun(problems=tuple(problems))
+        run = AlertRun(problems=tuple(problems), transitions=transitions(before, checks), channels=tuple(channels))
         # the outbox of a channel no longer configured cannot be delivered: it goes
         state = replace(state, outbox={c: state.outbox.get(c, Outbox()) for c in channels})
         if changes and channels:

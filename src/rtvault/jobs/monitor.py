@@ -5,7 +5,8 @@ what went wrong, as sentences for the daemon's log (never raises for a store, ca
    the day it is full;
 2. `health_and_alerts`: the health evaluated (jobs/health.py; the `copies` check every 15 minutes, the others
    every interval) and handed to the alerts (jobs/alerts.py), which
-   tell people what changed; the log gets each check whose status changed since the last interval, and what
+   tell people what changed; each change of a check's status is recorded in the run journal (an alert record,
+   for the monthly report), and the log gets each check whose status changed since the last interval, and what
    kept the alerts from going out.
 """
 
@@ -25,6 +26,7 @@ from rtvault.jobs.alerts import notify
 from rtvault.jobs.health import CopiesReused
 from rtvault.jobs.health_space import sample_stores
 from rtvault.jobs.health_types import Status
+from rtvault.jobs.journal import Journal
 
 Hook = Callable[[datetime], list[str]]
 PROCEDURE_TIMEOUT_S = 300
@@ -36,6 +38,7 @@ def hooks(config: Config) -> list[Hook]:
     """The daemon's periodic work: store samples, then health evaluation and alerts."""
     last: dict[str, Status] = {}  # each check's status at the previous interval, for the log
     copies = CopiesReused()  # a catalog-wide count, measured less often than the other checks
+    journal = Journal(config)  # this thread's own stream of records (the daemon's runs have theirs)
 
     def store_samples(now: datetime) -> list[str]:
         try:
@@ -52,6 +55,11 @@ def hooks(config: Config) -> list[Hook]:
         last.clear()
         last.update((check.name, check.status) for check in report.checks)
         run = notify(config, report.checks, now)
+        if (record := run.record(now)) is not None:
+            written = journal.append(record)
+            lines += [f"journal: alert record kept in the spool for store {store} ({why})"
+                      for store, why in written.spooled.items()]
+            lines += [f"journal: {problem}" for problem in written.problems]
         lines += [f"alerts: {channel} not delivered: {error}" for channel, error in run.failed.items()]
         return lines + [f"alerts: {problem}" for problem in run.problems]
 

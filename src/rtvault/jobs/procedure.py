@@ -6,27 +6,25 @@ and contacts) and from what was measured (the last restore drill in the run jour
 catalog). The catalog is read, never required: a procedure is printed most when something is broken, so a
 catalog that cannot be opened costs only the figures, and says so on the page. What the configuration lacks
 (`[site]` name and contacts, the source root, the restore folder) is printed as a field to complete by hand and
-named in the report. HTML from a Jinja2 template (every value escaped); PDF from that HTML with WeasyPrint.
+named in the report. HTML and PDF made by jobs/printed.py.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from rtvault.config import Config
-from rtvault.errors import InputError, os_failure
+from rtvault.errors import InputError
+from rtvault.jobs import printed
 from rtvault.jobs.procedure_facts import Facts, gather
 from rtvault.jobs.procedure_sections import document
 from rtvault.report import Line, Report
 
 ROLES = ("physicist", "operator", "admin")
 LANGUAGES = ("fr", "en")
-FORMATS = (".pdf", ".html")
 
 
 def roles_of(role: str | None) -> tuple[str, ...]:
@@ -65,37 +63,14 @@ class ProcedureReport(Report):
                    "blank fields to fill in by hand; set them and run `rtvault procedure` again")
 
 
-def _write(out: Path, data: bytes) -> None:
-    """`data` into `out` whole or not at all: a printed procedure must never be half a file."""
-    try:
-        with tempfile.NamedTemporaryFile(dir=out.parent, prefix=f".{out.name}.", delete=False) as temporary:
-            temporary.write(data)
-        os.replace(temporary.name, out)
-    except OSError as error:
-        if "temporary" in locals():
-            Path(temporary.name).unlink(missing_ok=True)
-        raise os_failure(error, out) from error
-
-
 def procedure(config: Config, out: Path, lang: str = "fr", role: str | None = None,
               now: datetime | None = None) -> ProcedureReport:
     """Write this site's procedures to `out` (`.pdf` or `.html`, from the extension) in `lang` for `role` (None:
     every role in one document)."""
-    suffix = out.suffix.lower()
-    if suffix not in FORMATS:
-        raise InputError(f"cannot tell the format of {out}: give a file name ending in .pdf or .html")
-    if not out.parent.is_dir():
-        raise InputError(f"folder {out.parent} does not exist: create it or give another --out")
+    printed.check_out(out)
     roles = roles_of(role)
     facts = gather(config, now)
-    html = render_html(facts, lang, roles)
-    if suffix == ".html":
-        data = html.encode("utf-8")
-    else:
-        from weasyprint import HTML  # imported here: a second to load, for this command only
-
-        data = HTML(string=html).write_pdf()
-    _write(out, data)
+    printed.write(out, render_html(facts, lang, roles))
     return ProcedureReport(out, lang, roles, tuple(facts.missing()))
 
 

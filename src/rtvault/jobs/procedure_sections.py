@@ -1,5 +1,5 @@
 """The printed procedures' sections, built from a site's `Facts` in one language, and the HTML they make
-(templates/procedure.html, autoescaped: a value from the configuration is text, never markup).
+(jobs/printed.py, autoescaped: a value from the configuration is text, never markup).
 
 Every role's paper opens with the site, its targets and last drill, and whom to call; then each role's daily and
 weekly checks; then the emergencies it handles: a physicist restores a patient and can rebuild the server, an
@@ -9,39 +9,16 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
-
+from rtvault.jobs import printed
+from rtvault.jobs.printed import Cell, Section, Step
 from rtvault.jobs.procedure_facts import DrillFact, Facts
 from rtvault.jobs.procedure_texts import TEXTS
 
 PLACEHOLDER = re.compile(r"<[A-Z-]+>")
-TEMPLATES = Path(__file__).parent / "templates"
 EMERGENCIES = {"physicist": ("restore", "rebuild"), "operator": ("restore", "rebuild", "failover", "disks"),
                "admin": ("restore", "rebuild", "failover", "disks")}
-
-
-@dataclass(frozen=True)
-class Cell:
-    text: str
-    todo: bool = False  # printed as a field to complete by hand
-
-
-@dataclass(frozen=True)
-class Step:
-    text: str
-    command: str = ""
-
-
-@dataclass
-class Section:
-    title: str
-    paragraphs: list[Cell] = field(default_factory=list)
-    lists: list[tuple[str, list[Step]]] = field(default_factory=list)  # (heading, numbered steps)
-    head: list[str] = field(default_factory=list)
-    rows: list[list[Cell]] = field(default_factory=list)
 
 
 class Words:
@@ -205,9 +182,8 @@ def sections(facts: Facts, lang: str, roles: tuple[str, ...]) -> list[Section]:
 
 def document(facts: Facts, lang: str, roles: tuple[str, ...]) -> str:
     """The whole procedure as HTML, ready to print (A4, the site and page numbers on every page)."""
-    environment = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True))
     w = Words(facts, lang)
-    return environment.get_template("procedure.html").render(
+    return printed.render(
         lang=lang, title=w("title"), site=facts.site, todo=w("todo"), page=w("page"),
         audience=w("for", roles=", ".join(w(f"role_{role}") for role in roles)), printed=w("printed"),
         reprint=w.cmd("procedure", "--lang", lang, "--out", "procedures.pdf"), keep=w("keep"),

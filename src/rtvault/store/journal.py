@@ -22,6 +22,7 @@ VERSION = 1
 WRITER = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{8}")
 KEY = re.compile(rf"journal/(?P<writer>{WRITER.pattern})/(?P<seq>\d{{8}})\.json")
 RESULTS = ("ok", "partial", "failed", "unavailable")
+STATUSES = ("OK", "WARNING", "CRITICAL", "UNKNOWN")  # a health check's, in an alert record
 
 
 def new_writer(now: datetime) -> str:
@@ -60,6 +61,8 @@ def decode(data: bytes, key: str) -> dict[str, object]:
         raise ValueError(f"journal segment version {document.get('version')} is newer than this rtvault reads")
     if document.get("kind") == "run":
         _check_run(document)
+    elif document.get("kind") == "alert":
+        _check_alert(document)
     return document
 
 
@@ -78,6 +81,23 @@ def _check_run(record: dict[str, object]) -> None:
     duration = record.get("duration_s")
     if not isinstance(duration, int | float) or isinstance(duration, bool) or not duration >= 0:
         raise ValueError(f"run record field 'duration_s' is not a number of seconds: {duration!r:.80}")
+
+
+def _check_alert(record: dict[str, object]) -> None:
+    """ValueError naming the first field of an alert record (health checks that changed status) that the monthly
+    report could not use."""
+    if not _utc(record.get("time")):
+        raise ValueError(f"alert record field 'time' is not a UTC time (YYYY-MM-DDTHH:MM:SSZ): "
+                         f"{record.get('time')!r:.80}")
+    changes = record.get("changes")
+    if not isinstance(changes, list) or not changes:
+        raise ValueError(f"alert record field 'changes' is not a list of changes: {changes!r:.80}")
+    for change in changes:
+        if not isinstance(change, dict) or not isinstance(change.get("check"), str) \
+                or not isinstance(change.get("message"), str) or change.get("status") not in STATUSES \
+                or change.get("previous") not in (*STATUSES, None):
+            raise ValueError(f"alert record change is not a check, a status, a previous status and a message: "
+                             f"{change!r:.80}")
 
 
 def _utc(value: object) -> bool:
