@@ -86,3 +86,27 @@ def test_a_damaged_spooled_record_is_set_aside_and_the_others_are_sent(site: Sit
                          "delete it once looked at")
     assert spooled(site.config) == {} and writer.flush() == []  # said once, never retried
     assert sorted(site.segments(site.copy)) == [journal.segment_key(i) for i in ids[1:]]
+
+
+ALERTS_HOSTILE = [{"time": "yesterday"}, {"changes": []}, {"changes": "CRITICAL"},
+                  {"changes": [{"check": "space:primary", "status": "ON FIRE", "previous": None, "message": ""}]},
+                  {"changes": [{"check": 7, "status": "CRITICAL", "previous": "OK", "message": ""}]}]
+
+
+def test_a_sealed_alert_record_with_unusable_fields_is_damaged_and_left_out_of_the_report(site: Site) -> None:
+    keys = []
+    for seq, fields in enumerate(ALERTS_HOSTILE, 1):
+        record = {"kind": "alert", "time": "2026-12-07T09:00:00Z", "channels": [], "queued": [],
+                  "changes": [{"check": "source:pinnacle", "status": "CRITICAL", "previous": "OK", "message": "x"}],
+                  **fields}
+        record_id = journal.segment_id(WRITER, seq)
+        (site.primary / journal.segment_key(record_id)).parent.mkdir(parents=True, exist_ok=True)
+        (site.primary / journal.segment_key(record_id)).write_bytes(journal.encode(record_id, record))
+        keys.append(journal.segment_key(record_id))
+    synced = rtvault(site.config_path, "catalog", "sync", expect=9)
+    for key in keys:
+        assert f"{key}: not indexed: alert record" in synced.stdout + synced.stderr
+    found = rtvault_json(site.config_path, "report", "--month", "2026-12", "--out", site.base / "r.html")
+    assert found["alerts"] == []
+    verified = rtvault_json(site.config_path, "verify", "--store", "primary", "--all", expect=7)
+    assert {p["key"] for p in verified["stores"][0]["problems"] if p["kind"] == "corrupt"} == set(keys)

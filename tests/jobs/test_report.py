@@ -116,6 +116,7 @@ def test_the_month_in_a_pdf_for_the_quality_file(site: Path, tmp_path: Path) -> 
     assert "2026-11-30" in days and "2026-12-01" not in days.split("Exercices")[0]
 
 
+@pytest.mark.slow
 def test_json_english_and_nothing_becomes_markup(site: Path, tmp_path: Path) -> None:
     with open_catalog_for(load(site)) as catalog:
         catalog_runs.add(catalog, [_run("replicate", "2026-11-12T03:00:00Z", 9, "failed",
@@ -135,6 +136,7 @@ def test_json_english_and_nothing_becomes_markup(site: Path, tmp_path: Path) -> 
     assert "<script>" not in html and "\x1b" not in html and "\\x1b[31m red" in html
 
 
+@pytest.mark.slow
 def test_a_month_without_runs_says_so(site: Path, tmp_path: Path) -> None:
     done = rtvault(site, "report", "--month", "2026-09", "--out", tmp_path / "r.pdf")
     assert "0 runs (0 ok), 0 drills, 0 alerts" in done.stdout
