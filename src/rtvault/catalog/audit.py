@@ -55,13 +55,13 @@ def cap(text: str, most: int) -> str:
     return text if len(text) <= most else text[:most - 1] + "…"
 
 
-def _capped(value: object) -> object:
+def capped(value: object) -> object:
     if isinstance(value, str):
         return cap(value, MAX_VALUE)
     if isinstance(value, list | tuple):
-        return [_capped(item) for item in value[:MAX_ITEMS]]
+        return [capped(item) for item in value[:MAX_ITEMS]]
     if isinstance(value, dict):
-        return {cap(str(k), MAX_VALUE): _capped(v) for k, v in list(value.items())[:MAX_ITEMS]}
+        return {cap(str(k), MAX_VALUE): capped(v) for k, v in list(value.items())[:MAX_ITEMS]}
     return value
 
 
@@ -70,17 +70,20 @@ def _compact(data: object) -> str:
 
 
 def record(db: Catalog, *, user: str, address: str, action: str, patient: str = "", detail: dict | str = "",
-           result: str = "ok") -> None:
+           result: str = "ok", journal: tuple[str, int] | None = None, time: str = "") -> None:
     """Append one entry; a dict detail (search criteria, snapshot...) is stored as compact JSON. What a request
-    typed is capped (MAX_VALUE per value, MAX_DETAIL and MAX_RESULT in all), so no request writes a big row."""
+    typed is capped (MAX_VALUE per value, MAX_DETAIL and MAX_RESULT in all), so no request writes a big row.
+    `journal`: the journal segment id and the entry's index in it, when the entry is in the journal (an entry
+    without one was written only here: before the journal of actions, or by the catalog itself)."""
     if isinstance(detail, dict):
-        detail = _compact(_capped(detail))
+        detail = _compact(capped(detail))
         if len(detail) > MAX_DETAIL:  # still too big (many values): kept as valid JSON all the same
             detail = _compact({"truncated": cap(detail, MAX_DETAIL // 3)})
-    row = (now_iso(), cap(user, MAX_VALUE), cap(address, MAX_VALUE), cap(action, MAX_VALUE), cap(patient, MAX_VALUE),
-           cap(detail, MAX_DETAIL), cap(result, MAX_RESULT))
-    db.insert("INSERT INTO audit (time, username, address, action, patient, detail, result) "
-              "VALUES (?, ?, ?, ?, ?, ?, ?)", row)
+    segment, index = journal if journal is not None else (None, None)
+    row = (time or now_iso(), cap(user, MAX_VALUE), cap(address, MAX_VALUE), cap(action, MAX_VALUE),
+           cap(patient, MAX_VALUE), cap(detail, MAX_DETAIL), cap(result, MAX_RESULT), segment, index)
+    db.insert("INSERT INTO audit (time, username, address, action, patient, detail, result, journal_id, "
+              "journal_entry) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
 
 
 def _moment(value: str, option: str, *, end_of_day: bool) -> str:

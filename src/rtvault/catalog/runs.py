@@ -1,5 +1,6 @@
 """The run journal in the catalog: one row per run record of the stores' `journal/` segments (store/journal.py)
-in `runs`, and one row per check that changed in an alert record in `health_events`.
+in `runs`, one row per check that changed in an alert record in `health_events`, and one row per action entry
+in `audit` (the audit trail, which indexes them).
 
 The stores are the truth: a record is added when the daemon writes it, and `catalog sync` adds every segment
 of a store that the catalog lacks (after the loss of the catalog, or a record spooled while it was down).
@@ -11,6 +12,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from rtvault.catalog import audit
 from rtvault.catalog.db import Catalog
 from rtvault.errors import StoreError
 from rtvault.store import Store, journal
@@ -47,7 +49,7 @@ class HealthEvent:
 def add(catalog: Catalog, records: Iterable[dict[str, object]]) -> int:
     """Index run and alert records (each as its segment holds it); one already indexed is left as it is. Returns
     how many were new."""
-    records = [r for r in records if r.get("kind") in ("run", "alert")]
+    records = [r for r in records if r.get("kind") in ("run", "alert", "actions")]
     if not records:
         return 0
     with catalog.transaction():
@@ -66,6 +68,13 @@ def add(catalog: Catalog, records: Iterable[dict[str, object]]) -> int:
         if events:
             catalog.many("INSERT INTO health_events (id, seq, check_name, status, previous, at, message, notified, "
                          "host) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", events)
+        for r in (r for r in new if r["kind"] == "actions"):
+            for index, item in enumerate(r.get("entries") or ()):
+                actor = item["actor"]
+                where = actor.get("address") or f"{actor['via']}@{actor['host']}"
+                audit.record(catalog, user=actor["user"], address=where, action=item["action"],
+                             patient=str(item.get("patient", "")), detail=item.get("detail") or "",
+                             result=item["result"], journal=(str(r["id"]), index), time=item["time"])
     return len(new)
 
 
@@ -74,9 +83,9 @@ def _known(catalog: Catalog, ids: list[str]) -> set[str]:
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
         marks = ", ".join("?" * len(chunk))
-        for table in ("runs", "health_events"):
-            found |= {row[0] for row in catalog.execute(f"SELECT DISTINCT id FROM {table} WHERE id IN ({marks})",
-                                                        chunk)}
+        for table, column in (("runs", "id"), ("health_events", "id"), ("audit", "journal_id")):
+            found |= {row[0] for row in catalog.execute(
+                f"SELECT DISTINCT {column} FROM {table} WHERE {column} IN ({marks})", chunk)}
     return found
 
 
@@ -133,3 +142,12 @@ def health_events(catalog: Catalog, *, before: str | None = None) -> list[Health
     sql += (" WHERE at < ?" if before is not None else "") + " ORDER BY at, id, seq"
     return [HealthEvent(row[0], row[1], row[2], row[3], row[4], row[5], tuple(filter(None, row[6].split(","))),
                         row[7]) for row in catalog.execute(sql, params)]
+
+
+def journal_ids(catalog: Catalog) -> set[str]:
+    """Every journal record the catalog indexes (runs, alerts, actions)."""
+    found: set[str] = set()
+    for sql in ("SELECT id FROM runs", "SELECT DISTINCT id FROM health_events",
+                "SELECT DISTINCT journal_id FROM audit WHERE journal_id IS NOT NULL"):
+        found |= {row[0] for row in catalog.execute(sql)}
+    return found

@@ -226,6 +226,13 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         "host TEXT NOT NULL, PRIMARY KEY (id, seq))",
         "CREATE INDEX health_events_at ON health_events (at)",
     ]),
+    # The audit table becomes the index of the journal's action entries (the segment and the entry's place in
+    # it); rows from before have none.
+    ("0015_audit_journal", [
+        "ALTER TABLE audit ADD COLUMN journal_id TEXT",
+        "ALTER TABLE audit ADD COLUMN journal_entry INTEGER",
+        "CREATE INDEX audit_journal ON audit (journal_id)",
+    ]),
 ]
 
 

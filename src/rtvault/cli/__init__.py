@@ -73,6 +73,7 @@ COMMANDS = {
     "failback": "failover_cmd:failback_command",
     "procedure": "procedure_cmd:procedure_command",
     "report": "report_cmd:report_command",
+    "journal": "journal_cmd:journal",
     "alert": "alert_cmd:alert",
 }
 

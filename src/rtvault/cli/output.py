@@ -85,17 +85,57 @@ def emit_csv(text: str) -> None:
     click.echo(text, nl=False)
 
 
+# The commands whose every run is an action in the journal (docs/design.md, "The journal of actions"): those
+# that change the stores, the catalog's users or the archives, restore, or read who is in the vault. The others
+# watch or print (health, runs, status, procedure...), or journal themselves (drill, failover, the daemon).
+JOURNALLED = frozenset({"init", "backup", "restore", "forget", "prune", "migrate", "replicate", "repair", "passphrase",
+                        "volume", "archive", "catalog", "search", "snapshots", "user", "token", "audit"})
+
+
 def reported(command: Callable[..., Report | None]) -> Callable[..., None]:
     """A command's --json option, and the `Report` it returns printed: its warnings, then its JSON or its lines,
-    then the exit code of its verdict (for a person, ended by the verdict's error sentence)."""
+    then the exit code of its verdict (for a person, ended by the verdict's error sentence). A command of
+    JOURNALLED is written to the journal of actions with its result, whatever it is."""
 
     @functools.wraps(command)
     def run(*args: Any, **options: Any) -> None:
-        report = command(*args, **options)
+        try:
+            report = command(*args, **options)
+        except Exception as error:
+            from rtvault.errors import ExitCode, RtvaultError
+
+            journal_action(error.exit_code if isinstance(error, RtvaultError) else ExitCode.INTERNAL, str(error))
+            raise
+        verdict = report.verdict() if report is not None else None
+        journal_action(verdict.code if verdict else 0, str(verdict.error) if verdict and verdict.error else "")
         if report is not None:
             render(report, options["as_json"])
 
     return json_option(run)
+
+
+def journal_action(code: int, error: str) -> None:
+    """The command that just ran, into the journal of actions (when it is one of JOURNALLED, and not run by the
+    daemon, whose runs are recorded as runs); a warning on stderr when the record could be kept nowhere."""
+    ctx = click.get_current_context()
+    path = ctx.command_path.split()[1:]
+    if not path or path[0] not in JOURNALLED or ctx.find_root().obj is None:
+        return
+    from rtvault.errors import RtvaultError
+    from rtvault.jobs.actions import record_command
+    from rtvault.jobs.runner import result_of
+
+    try:
+        config = ctx.find_root().obj.load_config()
+    except RtvaultError:
+        return  # no configuration, no stores: nothing can be journalled (the error itself is said)
+    try:
+        written = record_command(config, " ".join(path), ctx.params, result_of(code), error)
+    except (RtvaultError, OSError) as failure:
+        echo(f"rtvault: warning: this action is not in the journal: {failure}", err=True)
+        return
+    for problem in written.problems:
+        echo(f"rtvault: warning: journal: {problem}", err=True)
 
 
 def render(report: Report, as_json: bool) -> None:

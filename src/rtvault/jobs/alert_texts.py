@@ -28,11 +28,12 @@ _NOUNS = {
     "fr": {"backup": "sauvegarde de {s}", "replication": "réplication vers {s}", "verify": "vérification de {s}",
            "space": "espace disque de {s}", "source": "source {s}", "daemon": "démon rtvault",
            "copies": "nombre de copies", "jobs": "tâches planifiées", "alerts": "envoi des alertes",
-           "drill": "exercice de restauration", "failover": "bascule sur le stockage de secours"},
+           "drill": "exercice de restauration", "failover": "bascule sur le stockage de secours",
+           "journal": "journal des actions"},
     "en": {"backup": "backup of {s}", "replication": "replication to {s}", "verify": "verification of {s}",
            "space": "disk space of {s}", "source": "source {s}", "daemon": "rtvault daemon",
            "copies": "number of copies", "jobs": "scheduled jobs", "alerts": "alert delivery",
-           "drill": "restore drill", "failover": "failover to the standby store"},
+           "drill": "restore drill", "failover": "failover to the standby store", "journal": "journal of actions"},
 }
 
 # How a problem's value reads after the noun, by kind and unit ({v}: the value, {t}: the threshold); any other
@@ -69,6 +70,8 @@ ADVICE = {
                  "(`rtvault verify --all` puis `rtvault repair` si des données sont abîmées), puis `rtvault drill`.",
         "failover": "Les sauvegardes vont sur la copie : remettez en service le stockage principal (ou remplacez-le "
                     "et lancez `rtvault init`), puis lancez `rtvault failback`.",
+        "journal": "Lancez `rtvault journal verify` : il nomme le segment modifié, remplacé ou supprimé ; comparez "
+                   "avec la copie des autres stockages et prévenez le responsable de la sécurité.",
         "alerts": "Vérifiez [alerts.mail] et [alerts.webhook] dans la configuration, puis lancez "
                   "`rtvault alert test`.",
         "": "Lancez `rtvault health` pour le détail.",
@@ -90,6 +93,8 @@ ADVICE = {
                  "--all` then `rtvault repair` when data is damaged), then run `rtvault drill`.",
         "failover": "Backups go to the copy: bring the primary store back (or replace it and run `rtvault init`), "
                     "then run `rtvault failback`.",
+        "journal": "Run `rtvault journal verify`: it names the segment changed, replaced or removed; compare with "
+                   "the other stores' copy and tell the security officer.",
         "alerts": "Check [alerts.mail] and [alerts.webhook] in the configuration, then run `rtvault alert test`.",
         "": "Run `rtvault health` for the details.",
     },

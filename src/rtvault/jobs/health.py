@@ -26,6 +26,7 @@ from rtvault.jobs.alerts import delivery_problems
 from rtvault.jobs.health_catalog import copies_check, jobs_check, source_check
 from rtvault.jobs.health_drill import drill_check
 from rtvault.jobs.health_failover import failover_check
+from rtvault.jobs.health_journal import journal_check
 from rtvault.jobs.health_space import space_check
 from rtvault.jobs.health_stores import backup_check, daemon_check, replication_check, verify_check
 from rtvault.jobs.health_survey import Survey, sources
@@ -97,13 +98,14 @@ def _producers(survey: Survey) -> list[tuple[str, Callable[[], Check | None]]]:
     found += [(f"space:{n}", lambda n=n: space_check(survey, n)) for n in stores]
     return [*found, ("daemon", lambda: daemon_check(survey)), ("copies", lambda: copies_check(survey)),
             ("jobs", lambda: jobs_check(survey)), ("drill", lambda: drill_check(survey)),
-            ("failover", lambda: failover_check(survey)), ("alerts", lambda: alerts_check(survey))]
+            ("failover", lambda: failover_check(survey)), ("journal", lambda: journal_check(survey)),
+            ("alerts", lambda: alerts_check(survey))]
 
 
 def run_checks(survey: Survey, reuse: dict[str, Check] | None = None) -> HealthReport:
     """Every check of the site, in a stable order: backup and source per source, replication, verify and space
-    per store, then daemon, copies, jobs, drill, failover and alerts. A check named in `reuse` is taken as given,
-    not measured."""
+    per store, then daemon, copies, jobs, drill, failover, journal and alerts. A check named in `reuse` is taken as
+    given, not measured."""
     reuse = reuse or {}
     checks = [check for name, produce in _producers(survey)
               for check in ([reuse[name]] if name in reuse else _guarded(name, produce))]

@@ -9,8 +9,10 @@ the next `catalog sync`, which reads the stores' segments.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,24 +44,33 @@ class Journal:
         self.config = config
         self.writer = journal.new_writer(now or datetime.now(UTC))
         self.seq = 0
+        self.prev: str | None = None  # the integrity hash of this stream's last segment: the next one names it
         self.spool = config.daemon.state_dir / "spool"
+        self.lock = threading.Lock()  # a stream is one chain: its segments are numbered and chained one at a time
 
-    def append(self, record: dict[str, object]) -> Written:
-        """Write one record (a run: `kind` "run") to every store, spooling it for those that fail."""
-        self.seq += 1
-        record_id = journal.segment_id(self.writer, self.seq)
-        document = {"host": socket.gethostname(), "pid": os.getpid(), "rtvault_version": __version__, **record}
-        data = journal.encode(record_id, document)
-        written = Written(record_id)
-        for name in self.config.stores:
-            try:
-                open_store(self.config, name).backend.put(journal.segment_key(record_id), data, durable=True)
-                written.stores.append(name)
-            except (RtvaultError, OSError) as error:
-                written.spooled[name] = str(error)
-                self._spool(name, record_id, data, written)
-        self._index([journal.decode(data, journal.segment_key(record_id))], written.problems)
-        return written
+    def append(self, record: dict[str, object], *, spool_only: bool = False, index: bool = True) -> Written:
+        """Write one record (`kind` "run", "alert" or "actions") to every store, spooling it for those that fail;
+        `spool_only`: into the spool for every store (a process that never writes a store: the web server);
+        `index`: into the catalog too (unless the caller indexed it already)."""
+        with self.lock:
+            self.seq += 1
+            record_id = journal.segment_id(self.writer, self.seq)
+            document = {"host": socket.gethostname(), "pid": os.getpid(), "rtvault_version": __version__, **record}
+            data = journal.encode(record_id, document, self.prev)
+            self.prev = json.loads(data)["integrity"]
+            written = Written(record_id)
+            for name in self.config.stores:
+                try:
+                    if spool_only:
+                        raise RtvaultError("this process does not write the stores")
+                    open_store(self.config, name).backend.put(journal.segment_key(record_id), data, durable=True)
+                    written.stores.append(name)
+                except (RtvaultError, OSError) as error:
+                    written.spooled[name] = str(error)
+                    self._spool(name, record_id, data, written)
+            if index:
+                self._index([journal.decode(data, journal.segment_key(record_id))], written.problems)
+            return written
 
     def _spool(self, store: str, record_id: str, data: bytes, written: Written) -> None:
         path = self.spool / store / (record_id.replace("/", "_") + ".json")

@@ -48,8 +48,8 @@ def commands(config: Config, job: str) -> list[list[str]]:
         return [["replicate", "--to", name] for name in copies]
     if job.startswith("replicate:"):
         return [["replicate", "--to", job.removeprefix("replicate:")]]
-    if job == "verify":
-        return [["verify", "--store", name] for name in config.stores]
+    if job == "verify":  # each store's files, then the journal's chain across them
+        return [*(["verify", "--store", name] for name in config.stores), ["journal", "verify"]]
     if job == "retention":
         return [step for name in primaries for step in (["forget", "--store", name], ["prune", "--store", name])]
     if job == "catalog":

@@ -2,8 +2,14 @@
 
 Store files are immutable, so the journal is a series of small segment files, one stream per writer process:
 `journal/<writer>/<seq>.json`, where `writer` is `YYYYMMDDTHHMMSSZ-<8 hex>` (when the process started, and a
-random tag) and `seq` counts from 1 in 8 digits. A segment holds one record, sealed with an integrity hash as
-manifests are (store/integrity.py). The same segment is written to every store, byte for byte.
+random tag) and `seq` counts from 1 in 8 digits. A segment holds one record (a run, an alert, or a batch of
+actions), sealed with an integrity hash as manifests are (store/integrity.py). The same segment is written to
+every store, byte for byte.
+
+Version 2 segments are hash-chained: each names in `prev` the integrity hash of the segment before it in its
+stream (null for the first), so a segment changed, removed or put in another's place breaks the chain, which
+`rtvault journal verify` (copies/journal_chain.py) follows. Version 1 segments (before the chain) are read as
+they are.
 """
 
 from __future__ import annotations
@@ -18,7 +24,8 @@ from rtvault.utc import parse
 
 FOLDER = "journal/"
 FORMAT = "rtvault-journal"
-VERSION = 1
+VERSION = 2
+CHAINED = 2  # the first version whose segments name the previous one (`prev`)
 WRITER = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{8}")
 KEY = re.compile(rf"journal/(?P<writer>{WRITER.pattern})/(?P<seq>\d{{8}})\.json")
 RESULTS = ("ok", "partial", "failed", "unavailable")
@@ -43,10 +50,15 @@ def id_of(key: str) -> str | None:
     return None if match is None else f"{match['writer']}/{match['seq']}"
 
 
-def encode(record_id: str, record: dict[str, object]) -> bytes:
-    """A segment's bytes: the record with its format, id and integrity hash (ASCII JSON, keys sorted)."""
-    document = integrity.seal({**record, "format": FORMAT, "version": VERSION, "id": record_id})
+def encode(record_id: str, record: dict[str, object], prev: str | None = None) -> bytes:
+    """A segment's bytes: the record with its format, id, the integrity hash of the stream's previous segment
+    (`prev`, None for the first) and its own integrity hash (ASCII JSON, keys sorted)."""
+    document = integrity.seal({**record, "format": FORMAT, "version": VERSION, "id": record_id, "prev": prev})
     return json.dumps(document, sort_keys=True, indent=1, ensure_ascii=True).encode("ascii") + b"\n"
+
+
+def seq_of(record_id: str) -> int:
+    return int(record_id.rsplit("/", 1)[1])
 
 
 def decode(data: bytes, key: str) -> dict[str, object]:
@@ -59,10 +71,19 @@ def decode(data: bytes, key: str) -> dict[str, object]:
         raise ValueError(f"not the journal segment of this name (it holds record {document.get('id')})")
     if not isinstance(document.get("version"), int) or document["version"] > VERSION:
         raise ValueError(f"journal segment version {document.get('version')} is newer than this rtvault reads")
-    if document.get("kind") == "run":
+    if document["version"] >= CHAINED:
+        prev = document.get("prev", "")
+        if not (prev is None or (isinstance(prev, str) and prev.startswith(integrity.ALGORITHM))):
+            raise ValueError(f"journal segment field 'prev' is not a segment's hash: {prev!r:.80}")
+        if (prev is None) != (seq_of(str(document["id"])) == 1):
+            raise ValueError("journal segment field 'prev' is null only for the first segment of a stream")
+    kind = document.get("kind")
+    if kind == "run":
         _check_run(document)
-    elif document.get("kind") == "alert":
+    elif kind == "alert":
         _check_alert(document)
+    elif kind == "actions":
+        _check_actions(document)
     return document
 
 
@@ -98,6 +119,23 @@ def _check_alert(record: dict[str, object]) -> None:
                 or change.get("previous") not in (*STATUSES, None):
             raise ValueError(f"alert record change is not a check, a status, a previous status and a message: "
                              f"{change!r:.80}")
+
+
+ACTOR_KEYS = ("user", "host", "via")  # via: "cli", "web" or "daemon"
+
+
+def _check_actions(record: dict[str, object]) -> None:
+    """ValueError naming the first action entry the audit trail could not show."""
+    entries = record.get("entries")
+    if not isinstance(entries, list) or not entries:
+        raise ValueError(f"actions record field 'entries' is not a list of actions: {entries!r:.80}")
+    for index, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not _utc(entry.get("time")) or not isinstance(entry.get("action"), str) \
+                or not isinstance(entry.get("result"), str) or not isinstance(entry.get("target"), str) \
+                or not isinstance(entry.get("actor"), dict) \
+                or not all(isinstance(entry["actor"].get(key), str) for key in ACTOR_KEYS):
+            raise ValueError(f"action entry {index} is not a time, an actor (user, host, via), an action, a target "
+                             f"and a result: {entry!r:.120}")
 
 
 def _utc(value: object) -> bool:

@@ -1,0 +1,123 @@
+"""The journal of every action (docs/design.md, "The journal of actions"): who did what, to what, with which
+result, from the command line and the web alike, written to the run journal (an `actions` record: a batch of
+entries) so that it survives the catalog, and indexed in the catalog's audit table for the audit page.
+
+- The command line: each command that acts or reads patients (backup, restore, archive, repair, replicate, user
+  and token changes, searches...) appends one entry when it ends, whatever its result, straight to every store
+  (a store that fails gets it through the spool); the daemon's own runs are run records instead.
+- The web server never writes a store: its entries (sign-ins, searches, views, downloads, restores, refusals) go
+  into the audit table at once and, batched for at most `FLUSH_S`, as a segment into `[daemon] state_dir`/spool/,
+  which the daemon writes to the stores at its next heartbeat (and any command line action too).
+"""
+
+from __future__ import annotations
+
+import atexit
+import getpass
+import os
+import socket
+import threading
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from rtvault.catalog import audit
+from rtvault.catalog.db import Catalog
+from rtvault.config import Config
+from rtvault.jobs.journal import Journal, Written, flush_spool
+from rtvault.store import journal as store_journal
+from rtvault.utc import iso
+
+FLUSH_S = 1.0  # the web's entries wait at most this long in memory before their segment is spooled
+BATCH = 200  # ... or until this many are waiting
+SECRET = ("password", "passphrase", "token", "secret", "key_file", "password_file")
+
+
+def os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a uid without a name (a container)
+        return f"uid {os.getuid()}"
+
+
+def entry(*, user: str, via: str, action: str, target: str = "", patient: str = "", detail: object = None,
+          result: str = "ok", address: str = "", now: datetime | None = None) -> dict[str, object]:
+    """One action entry (its fields in docs/design.md); values typed by someone are capped as the audit's are."""
+    actor = {"user": audit.cap(user, audit.MAX_VALUE), "host": socket.gethostname(), "via": via}
+    if address:
+        actor["address"] = audit.cap(address, audit.MAX_VALUE)
+    found: dict[str, object] = {"time": iso(now or datetime.now(UTC)), "actor": actor,
+                                "action": audit.cap(action, audit.MAX_VALUE),
+                                "target": audit.cap(target or patient, audit.MAX_VALUE),
+                                "result": audit.cap(result, audit.MAX_RESULT)}
+    if patient:
+        found["patient"] = audit.cap(patient, audit.MAX_VALUE)
+    if detail:
+        found["detail"] = audit.capped(detail)
+    return found
+
+
+def parameters(values: Mapping[str, object]) -> dict[str, object]:
+    """A command's options as an entry's detail: what was given (not the defaults left unset), never a secret."""
+    return {name: (str(value) if not isinstance(value, bool | int | float | list | tuple) else value)
+            for name, value in values.items()
+            if value not in (None, False, (), []) and name != "as_json" and not any(s in name for s in SECRET)}
+
+
+def record_command(config: Config, action: str, values: Mapping[str, object], result: str,
+                   error: str = "") -> Written:
+    """A command line action, written to every store (the spool for a store that fails, the spooled records
+    of the web sent along) and indexed in the audit table."""
+    detail = parameters(values)
+    patient = next((str(values[name]) for name in ("key", "patient") if isinstance(values.get(name), str)), "")
+    target = patient or next((str(values[name]) for name in ("store_name", "archive_id", "name", "label", "to")
+                              if values.get(name) not in (None, "")), "")
+    by = "daemon" if os.environ.get("RTVAULT_RUN_BY") == "daemon" else "cli"
+    item = entry(user=os_user(), via=by, action=action, target=target, patient=patient, detail=detail,
+                 result=result if not error else f"{result}: {error}")
+    written = Journal(config).append({"kind": "actions", "entries": [item]})
+    written.problems.extend(flush_spool(config) if not written.spooled else [])
+    return written
+
+
+class WebActions:
+    """The web server's stream of action entries: each one indexed in the audit table at once (with the id of
+    the segment it will be in), the segment spooled for the daemon within `FLUSH_S` (the web never writes a
+    store). One per server process."""
+
+    def __init__(self, config: Config) -> None:
+        self.journal = Journal(config)
+        self.waiting: list[dict[str, object]] = []
+        self.lock = threading.Lock()
+        self.timer: threading.Timer | None = None
+        self.problems: list[str] = []
+        atexit.register(self.flush)
+
+    def record(self, db: Catalog, *, user: str, address: str, action: str, patient: str = "",
+               detail: dict | str = "", result: str = "ok") -> None:
+        item = entry(user=user, via="web", action=action, patient=patient, detail=detail, result=result,
+                     address=address)
+        with self.lock:
+            segment = store_journal.segment_id(self.journal.writer, self.journal.seq + 1)
+            index = len(self.waiting)
+            self.waiting.append(item)
+            full = len(self.waiting) >= BATCH
+            if not full and self.timer is None:
+                self.timer = threading.Timer(FLUSH_S, self.flush)
+                self.timer.daemon = True
+                self.timer.start()
+        audit.record(db, user=user, address=address, action=action, patient=patient, detail=detail, result=result,
+                     journal=(segment, index))
+        if full:
+            self.flush()
+
+    def flush(self) -> None:
+        """Spool what waits as one segment (for every store)."""
+        with self.lock:
+            if self.timer is not None:
+                self.timer.cancel()
+                self.timer = None
+            if not self.waiting:
+                return
+            batch, self.waiting = self.waiting, []
+            written = self.journal.append({"kind": "actions", "entries": batch}, spool_only=True, index=False)
+        self.problems = written.problems

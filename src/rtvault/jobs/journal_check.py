@@ -1,0 +1,177 @@
+"""`rtvault journal verify`: the journal followed segment by segment in every store (docs/design.md, "The journal
+of actions"): each stream numbered without a gap, each segment sealed and naming the one before it, the same
+bytes in every store, and every record the catalog indexes still in a store (or waiting in the spool).
+
+A segment changed after it was written breaks its own seal; one put in another's place, or a stream re-sealed
+from some point on, breaks the chain or differs from the other stores' copy; one removed leaves a gap, or a record
+the catalog knows and no store holds. The first problem of each stream is named, with what follows from it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from rtvault.catalog import runs as catalog_runs
+from rtvault.config import Config
+from rtvault.configured import open_catalog_for, open_store
+from rtvault.errors import ExitCode, RtvaultError, StoreError
+from rtvault.jobs.journal import spooled
+from rtvault.report import Line, Report, Verdict, err
+from rtvault.store import Store, journal
+
+
+@dataclass
+class StoreChain:
+    """One store's journal as followed: counts, each segment's integrity hash, and the problems found."""
+
+    store: str
+    segments: int = 0
+    entries: int = 0  # actions entries, runs and alerts: each record counts once, a batch of actions per entry
+    streams: int = 0
+    unchained: int = 0  # version 1 segments, written before the chain
+    problems: list[str] = field(default_factory=list)
+    hashes: dict[str, str] = field(default_factory=dict)  # key: integrity
+    error: str = ""  # the store could not be listed or read
+
+    def to_json(self) -> dict[str, object]:
+        return {"store": self.store, "segments": self.segments, "entries": self.entries, "streams": self.streams,
+                "unchained": self.unchained, "problems": self.problems, "error": self.error or None}
+
+
+def follow(name: str, store: Store) -> StoreChain:
+    """Every stream of one store's journal, in order."""
+    found = StoreChain(name)
+    streams: dict[str, dict[int, str]] = defaultdict(dict)
+    for key in store.backend.list(journal.FOLDER):
+        record_id = journal.id_of(key)
+        if record_id is None:
+            continue  # not a segment's name: verify reports it as unexpected
+        streams[record_id.split("/")[0]][journal.seq_of(record_id)] = key
+    found.streams = len(streams)
+    for writer in sorted(streams):
+        problem = _stream(store, streams[writer], found)
+        if problem:
+            found.problems.append(problem)
+    return found
+
+
+def _stream(store: Store, keys: dict[int, str], found: StoreChain) -> str | None:
+    """Follow one stream to its end; its first problem as a sentence (None when intact)."""
+    first: str | None = None
+    previous: str | None = None  # the integrity of the segment before, as read (None: missing or damaged)
+    for seq in range(1, max(keys) + 1):
+        key = keys.get(seq)
+        problem = None
+        if key is None:
+            nxt = keys[min(s for s in keys if s > seq)]
+            problem = (f"{journal.segment_key(journal.segment_id(_writer(keys), seq))} is missing: the stream goes on "
+                       f"at {nxt} (a segment was removed)")
+            previous = None
+        else:
+            try:
+                record = journal.decode(store.backend.get(key), key)
+            except (ValueError, StoreError) as error:
+                problem = f"{key} is damaged: {error}"
+                previous = None
+            else:
+                found.segments += 1
+                entries = record.get("entries")
+                found.entries += len(entries) if isinstance(entries, list) else 1
+                found.hashes[key] = str(record["integrity"])
+                if record["version"] < journal.CHAINED:
+                    found.unchained += 1
+                elif seq > 1 and previous is not None and record.get("prev") != previous:
+                    problem = (f"{key} does not follow {keys[seq - 1]}: it names another segment before it (a "
+                               "segment was replaced, or the stream re-written from there)")
+                previous = str(record["integrity"])
+        first = first or problem
+    return first
+
+
+def _writer(keys: dict[int, str]) -> str:
+    return str(journal.id_of(next(iter(keys.values())))).split("/")[0]
+
+
+@dataclass(frozen=True)
+class JournalVerified(Report):
+    stores: tuple[StoreChain, ...]
+    across: tuple[str, ...]  # differences between the stores, and records the catalog knows that no store holds
+    pending: int  # segments waiting in the spool for a store
+
+    @property
+    def intact(self) -> bool:
+        return not self.across and all(not s.problems and not s.error for s in self.stores)
+
+    def to_json(self) -> dict[str, object]:
+        return {"stores": [s.to_json() for s in self.stores], "across": list(self.across), "pending": self.pending,
+                "intact": self.intact}
+
+    def lines(self) -> Iterable[Line]:
+        for s in self.stores:
+            if s.error:
+                yield err(f"{s.store}: not verified: {s.error}")
+                continue
+            old = f", {s.unchained} from before the chain" if s.unchained else ""
+            state = "intact" if not s.problems else f"{len(s.problems)} stream(s) broken"
+            yield Line(f"{s.store}: {s.segments} segments, {s.entries} records in {s.streams} streams{old}: {state}")
+            yield from (err(f"  {problem}") for problem in s.problems)
+        yield from (err(f"  {problem}") for problem in self.across)
+        if self.pending:
+            yield Line(f"{self.pending} segment(s) wait in the spool for a store (the daemon writes them)")
+
+    def verdict(self) -> Verdict:
+        if self.intact:
+            return Verdict()
+        if any(s.error for s in self.stores) and not any(s.problems for s in self.stores) and not self.across:
+            return Verdict(ExitCode.STORE)
+        return Verdict(ExitCode.CHECK_FAILED)
+
+
+def _across(chains: list[StoreChain], waiting: dict[str, set[str]]) -> list[str]:
+    """Segments that differ between stores, or that a store lacks without waiting for it in the spool."""
+    readable = [c for c in chains if not c.error]
+    problems = []
+    for key in sorted({k for c in readable for k in c.hashes}):
+        held = {c.store: c.hashes[key] for c in readable if key in c.hashes}
+        if len(set(held.values())) > 1:
+            problems.append(f"{key} differs between stores {', '.join(sorted(held))}: one of them was changed")
+        lacking = [c.store for c in readable if key not in c.hashes and key not in waiting.get(c.store, set())
+                   and not any(p.startswith(key) for p in c.problems)]
+        if lacking:
+            problems.append(f"{key} is missing from store {', '.join(lacking)} (held by {', '.join(sorted(held))}): "
+                            "run `rtvault replicate`; if it was there, it was removed")
+    return problems
+
+
+def _catalog_known(config: Config) -> set[str] | None:
+    try:
+        with open_catalog_for(config) as catalog:
+            return catalog_runs.journal_ids(catalog)
+    except RtvaultError:
+        return None
+
+
+def verify_journal(config: Config, store_name: str | None = None) -> JournalVerified:
+    names = [store_name] if store_name else list(config.stores)
+    chains = []
+    for name in names:
+        try:
+            chains.append(follow(name, open_store(config, name)))
+        except (RtvaultError, OSError) as error:
+            chains.append(StoreChain(name, error=str(error)))
+    waiting = {store: {journal.segment_key(p.stem.replace("_", "/")) for p in paths}
+               for store, paths in spooled(config).items()}
+    across = _across(chains, waiting)
+    known = _catalog_known(config)
+    if known is not None and store_name is None:
+        held = {journal.id_of(k) for c in chains for k in c.hashes} | \
+               {journal.id_of(k) for keys in waiting.values() for k in keys}
+        held |= {journal.id_of(p.split(" ", 1)[0]) for c in chains for p in c.problems}
+        gone = sorted(known - held)
+        across += [f"journal record {record_id} is in the catalog but in no store nor the spool: it was removed "
+                   "from the stores" for record_id in gone[:20]]
+        if len(gone) > 20:
+            across.append(f"... and {len(gone) - 20} more records in the catalog and in no store")
+    return JournalVerified(tuple(chains), tuple(across), sum(len(v) for v in waiting.values()))
