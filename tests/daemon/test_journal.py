@@ -89,7 +89,8 @@ def test_the_catalog_lost_gets_its_runs_back_from_the_stores(site: Site) -> None
     (site.base / "catalog.sqlite").unlink()
     assert rtvault_json(site.config_path, "runs") == []
     synced = rtvault_json(site.config_path, "catalog", "sync")
-    assert [s["runs_added"] for s in synced["stores"]] == [1, 0]  # the copy holds the same record
+    assert [s["runs_added"] for s in synced["stores"]] == [2, 0]  # the copy holds the same records: the run,
+    # and the site's `init` (an action: journalled too)
     assert [r["job"] for r in rtvault_json(site.config_path, "runs")] == ["backup"]
     rtvault(site.config_path, "catalog", "rebuild")
     assert [r["job"] for r in rtvault_json(site.config_path, "runs")] == ["backup"]

@@ -16,6 +16,7 @@ from rtvault.jobs.journal import Journal, run_record, spooled
 from rtvault.store import journal
 
 WRITER = "20261207T090000Z-0badf00d"
+FAKE_PREV = "sha256:" + "0" * 64  # a well-formed `prev`: these tests are about the records' fields, not the chain
 T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 
 
@@ -30,7 +31,7 @@ def _sealed(store: Path, seq: int, **fields: object) -> str:
     record_id = journal.segment_id(WRITER, seq)
     path = store / journal.segment_key(record_id)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(journal.encode(record_id, record))
+    path.write_bytes(journal.encode(record_id, record, None if seq == 1 else FAKE_PREV))
     return journal.segment_key(record_id)
 
 
@@ -101,7 +102,8 @@ def test_a_sealed_alert_record_with_unusable_fields_is_damaged_and_left_out_of_t
                   **fields}
         record_id = journal.segment_id(WRITER, seq)
         (site.primary / journal.segment_key(record_id)).parent.mkdir(parents=True, exist_ok=True)
-        (site.primary / journal.segment_key(record_id)).write_bytes(journal.encode(record_id, record))
+        (site.primary / journal.segment_key(record_id)).write_bytes(
+            journal.encode(record_id, record, None if seq == 1 else FAKE_PREV))
         keys.append(journal.segment_key(record_id))
     synced = rtvault(site.config_path, "catalog", "sync", expect=9)
     for key in keys:

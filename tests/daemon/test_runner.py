@@ -34,7 +34,8 @@ def test_each_exit_code_gives_its_result_and_the_first_error_is_kept(tmp_path: P
     })
     run = Runner(_config(tmp_path), executable=executable)
     verify = run.run("verify")
-    assert [s.result for s in verify.steps] == ["ok", "partial"] and verify.result == "partial"
+    assert [s.result for s in verify.steps] == ["ok", "partial", "ok"] and verify.result == "partial"
+    assert verify.steps[-1].command == ["journal", "verify"]  # the journal's chain, after the stores
     assert verify.error == "verify --store copy: rtvault: error: store copy: 1 corrupt file"
     assert verify.warnings() == ["data/ab/abc: bad"]
     assert verify.counts() == {"objects_verified": 19}
@@ -44,7 +45,8 @@ def test_each_exit_code_gives_its_result_and_the_first_error_is_kept(tmp_path: P
     assert backup.summary == {"command": "backup"}  # the job's own JSON, as it printed it
     crash = run.run("catalog")
     assert crash.result == "failed" and "KeyError: 'x'" in crash.error
-    assert calls(tmp_path / "bin") == ["verify --store primary", "verify --store copy", "backup", "catalog sync"]
+    assert calls(tmp_path / "bin") == ["verify --store primary", "verify --store copy", "journal verify", "backup",
+                                       "catalog sync"]
 
 
 def test_the_commands_of_each_job(tmp_path: Path) -> None:

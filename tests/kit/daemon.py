@@ -42,8 +42,11 @@ class Site:
     def state(self) -> Path:
         return self.base / "state"
 
-    def segments(self, store: Path) -> dict[str, bytes]:
-        return {str(p.relative_to(store)): p.read_bytes() for p in sorted((store / "journal").glob("*/*.json"))}
+    def segments(self, store: Path, kind: str | None = "run") -> dict[str, bytes]:
+        """The journal segments of a store holding a record of `kind` (None: all; the command line's actions,
+        such as the site's `init`, are records too)."""
+        found = {str(p.relative_to(store)): p.read_bytes() for p in sorted((store / "journal").glob("*/*.json"))}
+        return {key: data for key, data in found.items() if kind is None or f'"kind": "{kind}"'.encode() in data}
 
 
 def make_site(base: Path, db: Path, **tables: object) -> Site:

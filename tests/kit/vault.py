@@ -84,7 +84,9 @@ class Vault:
         return self.store.get_tree(self.entry_of(patient_path, manifest).tree)
 
     def store_bytes(self) -> int:
-        return sum(p.stat().st_size for p in self.store_path.rglob("*") if p.is_file() and "locks" not in p.parts)
+        """The store's data bytes: not its locks, nor the journal (every command line action adds a record)."""
+        return sum(p.stat().st_size for p in self.store_path.rglob("*")
+                   if p.is_file() and "locks" not in p.parts and "journal" not in p.parts)
 
     # --- the source -----------------------------------------------------------------------------------------
 

@@ -56,10 +56,17 @@ def entry(*, user: str, via: str, action: str, target: str = "", patient: str = 
     return found
 
 
+def _plain(value: object) -> object:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return str(value)  # a path, a date
+
+
 def parameters(values: Mapping[str, object]) -> dict[str, object]:
     """A command's options as an entry's detail: what was given (not the defaults left unset), never a secret."""
-    return {name: (str(value) if not isinstance(value, bool | int | float | list | tuple) else value)
-            for name, value in values.items()
+    return {name: _plain(value) for name, value in values.items()
             if value not in (None, False, (), []) and name != "as_json" and not any(s in name for s in SECRET)}
 
 

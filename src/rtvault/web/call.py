@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from rtvault.catalog import audit
@@ -9,6 +10,7 @@ from rtvault.catalog.db import Catalog
 from rtvault.catalog.users import Session, User
 from rtvault.config import Config
 from rtvault.errors import InputError
+from rtvault.jobs.actions import WebActions
 
 
 @dataclass
@@ -24,6 +26,7 @@ class Call:
     path_params: dict[str, str]
     api: bool
     method: str = "GET"
+    actions: WebActions | None = None  # the server's journal of actions (None: the audit table only)
 
     def get(self, name: str, default: str = "") -> str:
         return self.params.get(name, default).strip()
@@ -38,5 +41,7 @@ class Call:
         return int(text)
 
     def audit(self, action: str, *, patient: str = "", detail: dict | str = "", result: str = "ok") -> None:
-        audit.record(self.db, user=self.user.name, address=self.address, action=action, patient=patient,
-                     detail=detail, result=result)
+        """One action of this request, into the journal of actions and the audit trail."""
+        record = self.actions.record if self.actions is not None else functools.partial(audit.record)
+        record(self.db, user=self.user.name, address=self.address, action=action, patient=patient, detail=detail,
+               result=result)

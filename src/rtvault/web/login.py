@@ -16,7 +16,6 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from rtvault.catalog import audit
 from rtvault.catalog.logins import MAX_TYPED_NAME, begin_attempt, succeeded, take_back
 from rtvault.catalog.users import (
     MAX_PASSWORD_BYTES,
@@ -38,6 +37,7 @@ from rtvault.web.security import local_path
 from rtvault.web.site import (
     SESSION_COOKIE,
     Site,
+    actions_of,
     check_csrf,
     client_address,
     language,
@@ -80,23 +80,25 @@ def sign_in(site: Site, request: Request, params: dict[str, str], lang: str) -> 
         attempt = begin_attempt(db, address, name)  # counted as a failure until the password proves right
         if not attempt.allowed:
             if attempt.first_refusal:  # the next ones are counted, and recorded as one row when it is over
-                audit.record(db, user=name, address=address, action="login_failed", result="too many attempts")
+                actions_of(request).record(db, user=name, address=address, action="login_failed",
+                                           result="too many attempts")
             return _form(site, request, lang, next_path, error="too_many", status=http_status(TooManyAttempts),
                          username=name)
         try:
             user = None if oversized else authenticate(db, site.config.web.ldap, name, password)
         except DirectoryUnavailable as error:
             take_back(db, attempt)
-            audit.record(db, user=name, address=address, action="login_failed", result=str(error))
+            actions_of(request).record(db, user=name, address=address, action="login_failed", result=str(error))
             return _form(site, request, lang, next_path, error="error_text_directory",
                          status=http_status(DirectoryUnavailable), username=name)
         if user is None:
-            audit.record(db, user=name, address=address, action="login_failed", result="wrong user name or password")
+            actions_of(request).record(db, user=name, address=address, action="login_failed",
+                                       result="wrong user name or password")
             return _form(site, request, lang, next_path, error="login_failed", status=http_status(Unauthorized),
                          username=name)
         succeeded(db, address, name)
         cookie, _session = create_session(db, user.name, address, site.config.web.session_hours)
-        audit.record(db, user=user.name, address=address, action="login")
+        actions_of(request).record(db, user=user.name, address=address, action="login")
     response = RedirectResponse(next_path, status_code=303)
     response.set_cookie(SESSION_COOKIE, cookie, max_age=site.config.web.session_hours * 3600, httponly=True,
                         samesite="strict", secure=site.secure_cookie(request), path="/")
@@ -116,7 +118,7 @@ def sign_out(site: Site, request: Request, params: dict[str, str], lang: str) ->
                     record_refusal(db, request, session.user.name, error)
                     raise
                 end_session(db, cookie)
-                audit.record(db, user=session.user.name, address=client_address(request), action="logout")
+                actions_of(request).record(db, user=session.user.name, address=client_address(request), action="logout")
     except RtvaultError as error:  # a forged sign-out: the user is still signed in, the page says so
         return site.error(request, error, lang, api=False, user=session.user if session else None, session=session)
     response = RedirectResponse("/login", status_code=303)

@@ -22,7 +22,6 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from rtvault.catalog import audit
 from rtvault.catalog.db import Catalog
 from rtvault.catalog.search import Criteria
 from rtvault.catalog.users import Session, User, get_session, role_allows, token_user
@@ -37,6 +36,7 @@ from rtvault.errors import (
     Unauthorized,
     http_status,
 )
+from rtvault.jobs.actions import WebActions
 from rtvault.web.call import Call
 from rtvault.web.errors import Explained, explain, invalid_input
 from rtvault.web.i18n import DEFAULT, LANGUAGES, from_accept_language, local_time, translator
@@ -119,6 +119,7 @@ class Site:
                                      autoescape=select_autoescape(default=True, default_for_string=True))
         self.templates.filters["local_time"] = functools.partial(local_time, zone=zone)
         self.proxies = tuple(ipaddress.ip_network(item, strict=False) for item in config.web.trusted_proxies)
+        self.actions = WebActions(config)  # every audited action, into the journal (through the spool)
 
     def catalog(self) -> Catalog:
         return Catalog(self.config.catalog.url)
@@ -217,7 +218,7 @@ class Site:
                     record_refusal(db, request, user.name, error, needed=page.role)
                     raise
                 call = Call(self.config, db, user, session, client_address(request), params,
-                            dict(request.path_params), api, request.method)
+                            dict(request.path_params), api, request.method, self.actions)
                 result = page.view(call)
                 if isinstance(result, Response):
                     return result
@@ -238,8 +239,13 @@ def record_refusal(db: Catalog, request: Request, user: str, error: Refused, *, 
     detail = {"method": request.method, "path": request.url.path}
     if isinstance(error, Forbidden):
         detail["needed"] = needed
-    audit.record(db, user=user, address=client_address(request), action="refused",
-                 patient=request.path_params.get("key", ""), detail=detail, result=str(error))
+    actions_of(request).record(db, user=user, address=client_address(request), action="refused",
+                               patient=request.path_params.get("key", ""), detail=detail, result=str(error))
+
+
+def actions_of(request: Request) -> WebActions:
+    """The server's journal of actions (the app's Site's)."""
+    return request.app.state.site.actions
 
 
 def check_csrf(request: Request, params: dict[str, str], session: Session) -> None:
