@@ -1,5 +1,6 @@
 """`rtvault health` while an S3 store does not answer: the monitoring that runs it (Centreon kills a plugin
-after 10 s) must get its line, the silent store UNKNOWN, not a timeout of its own."""
+after 10 s) must get its line, the silent store UNKNOWN (and, a copy, its replication CRITICAL), not a timeout of
+its own."""
 
 from __future__ import annotations
 
@@ -45,4 +46,5 @@ def test_a_silent_s3_store_is_unknown_within_the_plugin_timeout(tmp_path: Path, 
     checks = {check.name: check for check in report.checks}
     assert checks["verify:offsite"].status is Status.UNKNOWN
     assert "offsite" in checks["verify:offsite"].message and "unreachable" in checks["verify:offsite"].message
-    assert checks["replication:offsite"].status is Status.UNKNOWN
+    assert checks["replication:offsite"].status is Status.CRITICAL  # a copy nothing reaches any more
+    assert "offsite cannot be reached" in checks["replication:offsite"].message

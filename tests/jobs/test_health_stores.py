@@ -1,6 +1,7 @@
 """`rtvault health`, the checks read from the stores: the age of the last backup, the replication lag, the
 verification and the daemon's heartbeat, each at its OK / WARNING / CRITICAL boundaries (stores filled by real
-backups taken at chosen times, health evaluated at chosen times), and UNKNOWN when a store cannot be read."""
+backups taken at chosen times, health evaluated at chosen times), and UNKNOWN when a store cannot be read (but a
+copy that cannot be reached: CRITICAL at once, nothing reaches it any more)."""
 
 from __future__ import annotations
 
@@ -84,6 +85,21 @@ def test_unmounted_primary_store_is_unknown_and_says_which(site):
     assert checks["verify:primary"].status is checks["space:primary"].status is Status.UNKNOWN
     assert checks["verify:secondary"].status is Status.OK  # the other store is still read
     assert report.status is Status.CRITICAL  # no daemon, and nothing else is worse: CRITICAL outranks UNKNOWN
+
+
+def test_a_copy_that_cannot_be_reached_is_critical_at_once(site):
+    now = second()
+    site.backup(now)
+    site.replicate()
+    assert site.check("replication:secondary", now).status is Status.OK
+    shutil.move(site.path("secondary"), site.base / "elsewhere")  # the NAS of the copy is gone
+    check = site.check("replication:secondary", now)  # not after replication_max_lag: now
+    assert (check.status, check.value) == (Status.CRITICAL, None)
+    assert check.message.startswith("secondary cannot be reached, so no backup of primary is copied there (store "
+                                    f"secondary ({site.path('secondary')}) cannot be read")
+    assert check.message.endswith("then run `rtvault replicate --to secondary`")
+    shutil.move(site.base / "elsewhere", site.path("secondary"))
+    assert site.check("replication:secondary", now).status is Status.OK
 
 
 @pytest.mark.parametrize(("after", "status"), [

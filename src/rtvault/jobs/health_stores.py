@@ -1,7 +1,7 @@
 """The health checks read from the stores: the age of the last backup of each source (`backup:<source>`), the
-replication lag of each copy (`replication:<target>`), each store's verification (`verify:<store>`) and the
-daemon's heartbeat (`daemon`). Each message says what was measured, against which threshold, and when it is
-not OK the first thing to do."""
+replication lag of each copy (`replication:<target>`; CRITICAL at once when the copy cannot be reached), each
+store's verification (`verify:<store>`) and the daemon's heartbeat (`daemon`). Each message says what was
+measured, against which threshold, and when it is not OK the first thing to do."""
 
 from __future__ import annotations
 
@@ -60,7 +60,13 @@ def replication_check(survey: Survey, target: str) -> Check:
     name, source = f"replication:{target}", survey.config.stores[target].copy_of
     max_s = survey.config.health.replication_max_lag_s
     try:
-        held, wanted = survey.snapshots(target), survey.snapshots(source)
+        held = survey.snapshots(target)
+    except RtvaultError as error:  # the copy is gone (a NAS unmounted, a server down): nothing reaches it any more
+        return Check(name, Status.CRITICAL, None, None,
+                     f"{target} cannot be reached, so no backup of {source} is copied there ({error}): mount it or "
+                     f"bring it back, then run `rtvault replicate --to {target}`")
+    try:
+        wanted = survey.snapshots(source)
     except RtvaultError as error:
         return Check(name, Status.UNKNOWN, None, None, f"cannot compare {target} with {source}: {error}")
     missing = [wanted[i] for i in set(wanted) - set(held)]

@@ -144,8 +144,13 @@ class WriterLock:
 
     def renew(self) -> None:
         """Extend the lease now (and record the heartbeat); LockBusy when another holder took it over meanwhile,
-        StoreError when the store does not answer."""
-        if not self._ours():
+        StoreError when the store does not answer or the lease is gone with it (a NAS unmounted, its folder moved
+        away: a holder that takes a lease over leaves its own record, never none)."""
+        holder = self._read()
+        if holder is None:
+            raise StoreError(f"store {self.backend.location}: {self.key} is missing: is the store mounted? The "
+                             "lease is renewed once it is back")
+        if holder.get("token") != self.token:
             raise LockBusy(f"store {self.backend.location}: {self.key} was taken over by another process")
         self.backend.replace(self.key, self._record())
 
