@@ -121,16 +121,16 @@ def journal_action(code: int, error: str) -> None:
     path = ctx.command_path.split()[1:]
     if not path or path[0] not in JOURNALLED or ctx.find_root().obj is None:
         return
-    from rtvault.errors import RtvaultError
+    from rtvault.errors import ExitCode, RtvaultError
     from rtvault.jobs.actions import record_command
-    from rtvault.jobs.runner import result_of
 
     try:
         config = ctx.find_root().obj.load_config()
     except RtvaultError:
         return  # no configuration, no stores: nothing can be journalled (the error itself is said)
     try:
-        written = record_command(config, " ".join(path), ctx.params, result_of(code), error)
+        result = "ok" if code == 0 else "partial" if code in (ExitCode.CHECK_FAILED, ExitCode.PARTIAL) else "failed"
+        written = record_command(config, " ".join(path), ctx.params, result, error or f"exit code {code}")
     except (RtvaultError, OSError) as failure:
         echo(f"rtvault: warning: this action is not in the journal: {failure}", err=True)
         return

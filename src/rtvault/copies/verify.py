@@ -41,8 +41,9 @@ from rtvault.store import Store
 from rtvault.utc import iso, parse
 
 STATE_KEY = "verify/state.json"
-IGNORED_PREFIXES = ("locks/", "tmp/", "verify/", "copies/", "roles/")  # mutable or staging files: never verified,
-# never unexpected (`copies/` holds the replication records a target received, `roles/` a failover's record)
+IGNORED_PREFIXES = ("locks/", "tmp/", "verify/", "copies/", "roles/", "heads/")  # mutable or staging files: never
+# verified, never unexpected (`copies/` holds the replication records a target received, `roles/` a failover's
+# record, `heads/` the journal's newest segment)
 FOLDERS = ("data/", "trees/", "snapshots/", "archives/", "journal/")
 TOP_FILES = ("rtvault-store.json",)
 WORKERS = 4  # threads checking keys: two cores are kept busy, a remote store's latency is overlapped

@@ -80,7 +80,7 @@ def record_command(config: Config, action: str, values: Mapping[str, object], re
                               if values.get(name) not in (None, "")), "")
     by = "daemon" if os.environ.get("RTVAULT_RUN_BY") == "daemon" else "cli"
     item = entry(user=os_user(), via=by, action=action, target=target, patient=patient, detail=detail,
-                 result=result if not error else f"{result}: {error}")
+                 result=result if result == "ok" else f"{result}: {error}")
     written = Journal(config).append({"kind": "actions", "entries": [item]})
     written.problems.extend(flush_spool(config) if not written.spooled else [])
     return written

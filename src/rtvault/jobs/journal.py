@@ -9,6 +9,7 @@ the next `catalog sync`, which reads the stores' segments.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -24,6 +25,7 @@ from rtvault.configured import open_catalog_for, open_store
 from rtvault.errors import RtvaultError
 from rtvault.localfile import write_atomically
 from rtvault.store import journal
+from rtvault.store.backend import Backend
 from rtvault.utc import iso
 
 
@@ -56,21 +58,35 @@ class Journal:
             self.seq += 1
             record_id = journal.segment_id(self.writer, self.seq)
             document = {"host": socket.gethostname(), "pid": os.getpid(), "rtvault_version": __version__, **record}
-            data = journal.encode(record_id, document, self.prev)
+            after = self._head() if self.seq == 1 else None
+            data = journal.encode(record_id, document, after[1] if after else self.prev, after[0] if after else None)
             self.prev = json.loads(data)["integrity"]
             written = Written(record_id)
             for name in self.config.stores:
                 try:
                     if spool_only:
                         raise RtvaultError("this process does not write the stores")
-                    open_store(self.config, name).backend.put(journal.segment_key(record_id), data, durable=True)
+                    backend = open_store(self.config, name).backend
+                    backend.put(journal.segment_key(record_id), data, durable=True)
                     written.stores.append(name)
+                    _move_head(backend, record_id, self.prev)
                 except (RtvaultError, OSError) as error:
                     written.spooled[name] = str(error)
                     self._spool(name, record_id, data, written)
             if index:
                 self._index([journal.decode(data, journal.segment_key(record_id))], written.problems)
             return written
+
+    def _head(self) -> tuple[str, str] | None:
+        """The newest segment of the first store that answers: where this stream's chain hangs on."""
+        for name in self.config.stores:
+            try:
+                head = journal.read_head(open_store(self.config, name).backend)
+            except (RtvaultError, OSError):
+                continue
+            if head is not None:
+                return head
+        return None
 
     def _spool(self, store: str, record_id: str, data: bytes, written: Written) -> None:
         path = self.spool / store / (record_id.replace("/", "_") + ".json")
@@ -92,6 +108,13 @@ class Journal:
     def flush(self) -> list[str]:
         """Write the spooled records to the stores that answer again; what is still waiting, as sentences."""
         return flush_spool(self.config)
+
+
+def _move_head(backend: Backend, record_id: str, digest: str) -> None:
+    """The store's head moved to the segment just written; a head that cannot be written only costs the next
+    stream its link to this one (said by `journal verify` as a stream that hangs on nothing)."""
+    with contextlib.suppress(RtvaultError, OSError):
+        journal.write_head(backend, record_id, digest)
 
 
 def spooled(config: Config) -> dict[str, list[Path]]:
@@ -123,6 +146,8 @@ def flush_spool(config: Config) -> list[str]:
                     waiting.append(_set_aside(path, name, error))
                     continue
                 backend.put(key, data, durable=True)
+                _move_head(backend, key.removeprefix(journal.FOLDER).removesuffix(".json"),
+                           json.loads(data)["integrity"])
                 path.unlink()
         except (RtvaultError, OSError) as error:
             left = sum(1 for path in paths if path.exists())

@@ -33,6 +33,9 @@ class StoreChain:
     unchained: int = 0  # version 1 segments, written before the chain
     problems: list[str] = field(default_factory=list)
     hashes: dict[str, str] = field(default_factory=dict)  # key: integrity
+    links: dict[str, tuple[str, str]] = field(default_factory=dict)  # a stream's first key: (the key it hangs on,
+    # that segment's integrity as it was named)
+    head: tuple[str, str] | None = None  # the store's newest segment, as its head file says
     error: str = ""  # the store could not be listed or read
 
     def to_json(self) -> dict[str, object]:
@@ -50,6 +53,8 @@ def follow(name: str, store: Store) -> StoreChain:
             continue  # not a segment's name: verify reports it as unexpected
         streams[record_id.split("/")[0]][journal.seq_of(record_id)] = key
     found.streams = len(streams)
+    head = journal.read_head(store.backend)
+    found.head = (journal.segment_key(head[0]), head[1]) if head else None
     for writer in sorted(streams):
         problem = _stream(store, streams[writer], found)
         if problem:
@@ -82,6 +87,8 @@ def _stream(store: Store, keys: dict[int, str], found: StoreChain) -> str | None
                 found.hashes[key] = str(record["integrity"])
                 if record["version"] < journal.CHAINED:
                     found.unchained += 1
+                elif seq == 1 and record.get("after"):
+                    found.links[key] = (journal.segment_key(str(record["after"])), str(record["prev"]))
                 elif seq > 1 and previous is not None and record.get("prev") != previous:
                     problem = (f"{key} does not follow {keys[seq - 1]}: it names another segment before it (a "
                                "segment was replaced, or the stream re-written from there)")
@@ -129,10 +136,27 @@ class JournalVerified(Report):
         return Verdict(ExitCode.CHECK_FAILED)
 
 
-def _across(chains: list[StoreChain], waiting: dict[str, set[str]]) -> list[str]:
-    """Segments that differ between stores, or that a store lacks without waiting for it in the spool."""
-    readable = [c for c in chains if not c.error]
+def _links(readable: list[StoreChain]) -> list[str]:
+    """Each stream's first segment, and each store's head, against the segment they name (in any store)."""
+    known = {key: digest for c in readable for key, digest in c.hashes.items()}
     problems = []
+    named = [(first, target, digest, f"{first} names {target} as the segment before it")
+             for c in readable for first, (target, digest) in c.links.items()]
+    named += [(None, c.head[0], c.head[1], f"store {c.store}'s journal head names {c.head[0]} as its newest segment")
+              for c in readable if c.head]
+    for _first, target, digest, said in sorted(set(named), key=lambda n: n[3]):
+        if target not in known:
+            problems.append(f"{said}, which no store holds: it was removed")
+        elif known[target] != digest:
+            problems.append(f"{said}, but that segment is not the one it named: it was changed or replaced")
+    return problems
+
+
+def _across(chains: list[StoreChain], waiting: dict[str, set[str]]) -> list[str]:
+    """Segments that differ between stores, or that a store lacks without waiting for it in the spool, and links
+    between streams that no longer hold."""
+    readable = [c for c in chains if not c.error]
+    problems = _links(readable)
     for key in sorted({k for c in readable for k in c.hashes}):
         held = {c.store: c.hashes[key] for c in readable if key in c.hashes}
         if len(set(held.values())) > 1:

@@ -7,8 +7,10 @@ actions), sealed with an integrity hash as manifests are (store/integrity.py). T
 every store, byte for byte.
 
 Version 2 segments are hash-chained: each names in `prev` the integrity hash of the segment before it in its
-stream (null for the first), so a segment changed, removed or put in another's place breaks the chain, which
-`rtvault journal verify` (copies/journal_chain.py) follows. Version 1 segments (before the chain) are read as
+stream; the first segment of a stream names the store's newest segment when the stream began (`after`, its id,
+and `prev`, its hash: the head, `heads/journal.json`, rewritten after each segment), or nothing in a new store.
+So the streams hang together: a segment changed, removed or put in another's place breaks the chain, which
+`rtvault journal verify` (jobs/journal_check.py) follows. Version 1 segments (before the chain) are read as
 they are.
 """
 
@@ -19,10 +21,13 @@ import re
 import secrets
 from datetime import datetime
 
+from rtvault.errors import StoreError
 from rtvault.store import integrity
+from rtvault.store.backend import Backend
 from rtvault.utc import parse
 
 FOLDER = "journal/"
+HEAD_KEY = "heads/journal.json"  # mutable: the newest segment written to this store (never verified, replicated)
 FORMAT = "rtvault-journal"
 VERSION = 2
 CHAINED = 2  # the first version whose segments name the previous one (`prev`)
@@ -50,11 +55,30 @@ def id_of(key: str) -> str | None:
     return None if match is None else f"{match['writer']}/{match['seq']}"
 
 
-def encode(record_id: str, record: dict[str, object], prev: str | None = None) -> bytes:
-    """A segment's bytes: the record with its format, id, the integrity hash of the stream's previous segment
-    (`prev`, None for the first) and its own integrity hash (ASCII JSON, keys sorted)."""
-    document = integrity.seal({**record, "format": FORMAT, "version": VERSION, "id": record_id, "prev": prev})
+def encode(record_id: str, record: dict[str, object], prev: str | None = None, after: str | None = None) -> bytes:
+    """A segment's bytes: the record with its format, id, the integrity hash of the segment before it (`prev`:
+    the stream's previous one, or for a stream's first the head it began after, `after`; None for a store's very
+    first) and its own integrity hash (ASCII JSON, keys sorted)."""
+    fields = {"format": FORMAT, "version": VERSION, "id": record_id, "prev": prev,
+              **({"after": after} if after else {})}
+    document = integrity.seal({**record, **fields})
     return json.dumps(document, sort_keys=True, indent=1, ensure_ascii=True).encode("ascii") + b"\n"
+
+
+def read_head(backend: Backend) -> tuple[str, str] | None:
+    """The newest segment written to a store, (id, integrity hash); None when there is none or it is unreadable."""
+    try:
+        document = json.loads(backend.get(HEAD_KEY))
+        head = (str(document["id"]), str(document["integrity"]))
+    except (StoreError, OSError, ValueError, KeyError, TypeError):
+        return None
+    return head if id_of(segment_key(head[0])) and head[1].startswith(integrity.ALGORITHM) else None
+
+
+def write_head(backend: Backend, record_id: str, digest: str) -> None:
+    data = json.dumps({"id": record_id, "integrity": digest}).encode() + b"\n"
+    if not backend.create_exclusive(HEAD_KEY, data):
+        backend.replace(HEAD_KEY, data)
 
 
 def seq_of(record_id: str) -> int:
@@ -75,8 +99,12 @@ def decode(data: bytes, key: str) -> dict[str, object]:
         prev = document.get("prev", "")
         if not (prev is None or (isinstance(prev, str) and prev.startswith(integrity.ALGORITHM))):
             raise ValueError(f"journal segment field 'prev' is not a segment's hash: {prev!r:.80}")
-        if (prev is None) != (seq_of(str(document["id"])) == 1):
-            raise ValueError("journal segment field 'prev' is null only for the first segment of a stream")
+        first = seq_of(str(document["id"])) == 1
+        after = document.get("after")
+        if (prev is None and not first) or (after is not None and (not first or prev is None or not isinstance(
+                after, str) or id_of(segment_key(after)) is None)):
+            raise ValueError("journal segment fields 'prev' and 'after' do not chain it: only a stream's first "
+                             "segment may name no segment before it, or one of another stream")
     kind = document.get("kind")
     if kind == "run":
         _check_run(document)
