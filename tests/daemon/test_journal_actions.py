@@ -69,11 +69,11 @@ def test_the_catalog_lost_gets_the_audit_trail_back_and_the_journal_still_verifi
     rtvault(site.config_path, "restore", "--patient", _patient(site), "--to", tmp_path / "out")
     rtvault(site.config_path, "search", "--last-name", "MARTIN")
     before = [(e["time"], e["action"], e["patient"], e["result"]) for e in
-              rtvault_json(site.config_path, "audit")["entries"] if e["action"] != "audit"]
+              rtvault_json(site.config_path, "audit")["entries"]]
     (site.base / "catalog.sqlite").unlink()
     rtvault(site.config_path, "catalog", "rebuild")
     after = [(e["time"], e["action"], e["patient"], e["result"]) for e in
-             rtvault_json(site.config_path, "audit")["entries"] if e["action"] not in ("audit", "catalog rebuild")]
+             rtvault_json(site.config_path, "audit")["entries"] if e["action"] != "catalog_rebuild"]
     assert sorted(after) == sorted(before) and {"backup", "restore", "search"} <= {a[1] for a in after}
     verified = rtvault_json(site.config_path, "journal", "verify")
     assert verified["intact"] is True and [s["problems"] for s in verified["stores"]] == [[], []]

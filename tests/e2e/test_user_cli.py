@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import socket
 import os
 import pty
 import select
@@ -90,7 +91,7 @@ def test_audit_shows_cli_actions_and_filters(site: Path) -> None:
     everything = json.loads(rtvault("audit", "--json", cwd=site).stdout)
     assert everything["total"] == 4
     assert [e["action"] for e in everything["entries"]] == ["search", "view", "token_create", "user_add"]
-    assert {e["address"] for e in everything["entries"][2:]} == {"cli"}
+    assert {e["address"] for e in everything["entries"][2:]} == {f"cli@{socket.gethostname()}"}  # from the journal
     view = json.loads(rtvault("audit", "--patient", "3f2a9c0e11b4d7a8", "--json", cwd=site).stdout)
     assert view["total"] == 1 and view["entries"][0]["user"] == "c.roux"
     text = rtvault("audit", "--user", "c.roux", "--limit", "1", cwd=site).stdout

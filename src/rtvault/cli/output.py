@@ -89,7 +89,7 @@ def emit_csv(text: str) -> None:
 # that change the stores, the catalog's users or the archives, restore, or read who is in the vault. The others
 # watch or print (health, runs, status, procedure...), or journal themselves (drill, failover, the daemon).
 JOURNALLED = frozenset({"init", "backup", "restore", "forget", "prune", "migrate", "replicate", "repair", "passphrase",
-                        "volume", "archive", "catalog", "search", "snapshots", "user", "token", "audit"})
+                        "volume", "archive", "catalog", "search", "snapshots", "user", "token"})
 
 
 def reported(command: Callable[..., Report | None]) -> Callable[..., None]:
@@ -130,7 +130,7 @@ def journal_action(code: int, error: str) -> None:
         return  # no configuration, no stores: nothing can be journalled (the error itself is said)
     try:
         result = "ok" if code == 0 else "partial" if code in (ExitCode.CHECK_FAILED, ExitCode.PARTIAL) else "failed"
-        written = record_command(config, " ".join(path), ctx.params, result, error or f"exit code {code}")
+        written = record_command(config, "_".join(path), ctx.params, result, error or f"exit code {code}")
     except (RtvaultError, OSError) as failure:
         echo(f"rtvault: warning: this action is not in the journal: {failure}", err=True)
         return

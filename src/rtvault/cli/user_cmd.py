@@ -6,14 +6,10 @@ user and address "cli".
 
 from __future__ import annotations
 
-import getpass
-import os
-
 import click
 
 from rtvault.catalog import Catalog, audit
 from rtvault.catalog import users as accounts
-from rtvault.catalog.audit import Actor
 from rtvault.cli.output import AppContext, echo, emit_csv, reported, safe
 from rtvault.configured import open_catalog_for
 from rtvault.errors import InputError
@@ -24,14 +20,6 @@ _role_choice = click.Choice(accounts.ROLES)
 
 def _open(app: AppContext) -> Catalog:
     return open_catalog_for(app.load_config())
-
-
-def _me() -> Actor:
-    """The operating-system user at the command line, as the audit trail names them."""
-    try:
-        return Actor(getpass.getuser(), "cli")
-    except (KeyError, OSError):  # a container user with no name
-        return Actor(f"uid {os.getuid()}", "cli")
 
 
 def _read_password() -> str:
@@ -75,7 +63,7 @@ def add_command(app: AppContext, name: str, role: str, directory: bool, as_json:
     """Add a user; the password (12 characters or more) is asked twice, or read as one line from stdin."""
     with _open(app) as db:
         password = None if directory else _read_password()
-        added = accounts.add_user(db, name, role, password, source="ldap" if directory else "local", by=_me())
+        added = accounts.add_user(db, name, role, password, source="ldap" if directory else "local", by=None)
     return Plain.of(added.to_json(),
                     f"added {added.name}: {added.role}, {added.source}{', DISABLED' if added.disabled else ''}")
 
@@ -106,7 +94,7 @@ Examples:
 def passwd_command(app: AppContext, name: str) -> None:
     """Set a local user's password (asked twice, or one line from stdin); their web sessions end."""
     with _open(app) as db:
-        accounts.set_password(db, name, _read_password(), by=_me())
+        accounts.set_password(db, name, _read_password(), by=None)
     echo(f"password of {name} changed")
 
 
@@ -120,7 +108,7 @@ Examples:
 def role_command(app: AppContext, name: str, role: str) -> None:
     """Give a user another role; it applies to their next request."""
     with _open(app) as db:
-        accounts.set_role(db, name, role, by=_me())
+        accounts.set_role(db, name, role, by=None)
     echo(f"{name} is now {role}")
 
 
@@ -133,7 +121,7 @@ Examples:
 def disable_command(app: AppContext, name: str) -> None:
     """Refuse a user from now on: their sessions end and their API tokens are revoked."""
     with _open(app) as db:
-        accounts.disable_user(db, name, by=_me())
+        accounts.disable_user(db, name, by=None)
     echo(f"{name} is disabled; their sessions and tokens are gone")
 
 
@@ -146,7 +134,7 @@ Examples:
 def enable_command(app: AppContext, name: str) -> None:
     """Let a disabled user sign in again (their old tokens stay revoked)."""
     with _open(app) as db:
-        accounts.enable_user(db, name, by=_me())
+        accounts.enable_user(db, name, by=None)
     echo(f"{name} may sign in again")
 
 
@@ -172,7 +160,7 @@ Examples:
 def token_create_command(app: AppContext, username: str, label: str, as_json: bool) -> Plain:
     """Create a token and print it: this is the only time it is shown (only its hash is kept)."""
     with _open(app) as db:
-        value = accounts.create_token(db, username, label, by=_me())
+        value = accounts.create_token(db, username, label, by=None)
     return Plain.of({"token": value, "id": accounts.token_id(value), "user": username, "label": label}, value)
 
 
@@ -207,8 +195,8 @@ def token_revoke_command(app: AppContext, ref: str | None, username: str | None,
     if (ref is None) == (username is None):
         raise click.UsageError("give either a token id or --user NAME")
     with _open(app) as db:
-        gone = [accounts.revoke_token(db, ref, by=_me())] if ref is not None else \
-            accounts.revoke_user_tokens(db, username or "", by=_me())
+        gone = [accounts.revoke_token(db, ref, by=None)] if ref is not None else \
+            accounts.revoke_user_tokens(db, username or "", by=None)
     return Plain.of({"revoked": gone}, f"{len(gone)} token(s) revoked")
 
 
