@@ -39,6 +39,12 @@ def os_user() -> str:
         return f"uid {os.getuid()}"
 
 
+def cli_actor() -> dict[str, str]:
+    """Who runs this command: the operating-system user, this host, the command line (or the daemon)."""
+    via = "daemon" if os.environ.get("RTVAULT_RUN_BY") == "daemon" else "cli"
+    return {"user": os_user(), "host": socket.gethostname(), "via": via}
+
+
 def entry(*, user: str, via: str, action: str, target: str = "", patient: str = "", detail: object = None,
           result: str = "ok", address: str = "", now: datetime | None = None) -> dict[str, object]:
     """One action entry (its fields in docs/design.md); values typed by someone are capped as the audit's are."""

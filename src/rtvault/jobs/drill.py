@@ -27,6 +27,7 @@ from rtvault.configured import open_store
 from rtvault.copies.volume_read import member_reader, open_volume
 from rtvault.copies.volumes import mounted_volumes, volume_path
 from rtvault.errors import ConfigError, ExitCode, PartialResult, RtvaultError, StoreError
+from rtvault.jobs.actions import cli_actor
 from rtvault.jobs.archives import expected_files, restore_from_archive
 from rtvault.jobs.health_drill import minutes as _minutes
 from rtvault.jobs.history import matches
@@ -306,4 +307,5 @@ def _record(config: Config, report: DrillReport, started: datetime) -> None:
     result = "failed" if "failed" in results else "unavailable" if "unavailable" in results else \
         "partial" if any(d.within_rto is False for d in report.drills) else "ok"
     error = next((f"{d.store}: {d.kind}: {d.error}" for d in report.drills if d.error), "")
-    Journal(config).append(run_record("drill", "manual", started, datetime.now(UTC), result, error, report.to_json()))
+    Journal(config).append(run_record("drill", "manual", started, datetime.now(UTC), result, error, report.to_json(),
+                                      actor=cli_actor()))

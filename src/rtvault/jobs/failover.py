@@ -21,6 +21,7 @@ from rtvault.config import Config
 from rtvault.configured import failed_over, open_store
 from rtvault.copies.replicate import ReplicateSummary, replicate
 from rtvault.errors import ConfigError, ExitCode, InputError, PartialResult, RtvaultError, StoreError
+from rtvault.jobs.actions import cli_actor
 from rtvault.jobs.journal import Journal, run_record
 from rtvault.jobs.maintenance import check_store
 from rtvault.localfile import write_atomically
@@ -110,7 +111,8 @@ def _save_state(config: Config, record: Failover | None) -> None:
 
 
 def _journal(config: Config, job: str, started: datetime, result: str, error: str, summary: object) -> None:
-    Journal(config).append(run_record(job, "manual", started, datetime.now(UTC), result, error, summary))
+    Journal(config).append(run_record(job, "manual", started, datetime.now(UTC), result, error, summary,
+                                      actor=cli_actor()))
 
 
 def failover(config: Config, to: str) -> FailedOver:
