@@ -164,7 +164,7 @@ def test_an_encrypted_store_is_checked_without_its_key(encrypted_vault: Path, tm
     assert "wrong passphrase" in rtvault(config, "check", expect=8).stderr  # no key: nothing can be decrypted
     report = json.loads(rtvault(config, "verify", "--store", "offsite", "--without-key", "--json").stdout)
     stored = [p for p in (tmp_path / "store").rglob("*") if p.is_file()
-              and p.relative_to(tmp_path / "store").parts[0] in (*storekit.CONTENT, "snapshots", "archives")]
+              and p.relative_to(tmp_path / "store").parts[0] in (*storekit.CONTENT, "snapshots", "archives", "journal")]
     assert report["healthy"] and report["files"] == len(stored)
 
     victim = max(storekit.stored_files(tmp_path / "store"), key=lambda p: p.stat().st_size)  # a pack, in format 2
