@@ -86,7 +86,7 @@ class Vault:
     def store_bytes(self) -> int:
         """The store's data bytes: not its locks, nor the journal (every command line action adds a record)."""
         return sum(p.stat().st_size for p in self.store_path.rglob("*")
-                   if p.is_file() and "locks" not in p.parts and "journal" not in p.parts)
+                   if p.is_file() and not {"locks", "journal", "heads"} & set(p.parts))
 
     # --- the source -----------------------------------------------------------------------------------------
 
