@@ -39,7 +39,7 @@ from rtvault.jobs.restore import RestoreIncomplete, RestoreSummary, restore_pati
 from rtvault.localfile import write_atomically
 from rtvault.report import OK, Line, Report, Verdict, err
 from rtvault.store import Store
-from rtvault.store.formats import PatientEntry
+from rtvault.store.formats import Manifest, PatientEntry
 
 WEB_MOST_ROWS = 100  # the web restores a list in one request: longer lists go through the command line
 REPORTS = ".rtvault-reports"  # in [web] restore_dir: the web's list reports, kept to download as CSV
@@ -309,8 +309,8 @@ def restore_keys(store: Store, keys: Sequence[str], destination: Path, *, snapsh
     return report
 
 
-def _restore_key(report: ListRestore, seen: _Seen, store: Store, manifests: list, key: str, destination: Path,
-                 snapshot: str | None, at: str | None, force: bool) -> None:
+def _restore_key(report: ListRestore, seen: _Seen, store: Store, manifests: list[Manifest], key: str,
+                 destination: Path, snapshot: str | None, at: str | None, force: bool) -> None:
     row: dict = {"line": None, "asked": {"patient": key}}
     try:
         found = versions(store, key, manifests)
