@@ -68,6 +68,14 @@ def test_five_patients_from_a_french_spreadsheet(physicist: Operator) -> None:
     assert [(r["line"], r["outcome"]) for r in rows_read] == [(str(n), "restored") for n in range(2, 7)]
     assert oct((physicist.cwd / "report.csv").stat().st_mode & 0o777) == oct(0o600)  # it names patients
 
+    # in the journal of actions (and the audit trail it fills): the command, and each patient restored
+    trail = [e for e in physicist.json("audit")["entries"] if e["action"] == "restore"]
+    assert {e["patient"] for e in trail} >= {entry["key"] for entry in report["restored"]}
+    command = next(e for e in trail if not e["patient"])
+    assert json.loads(command["detail"])["patients_from"] == "liste.csv" and command["result"] == "ok"
+    each = {e["patient"]: json.loads(e["detail"]) for e in trail if e["patient"]}
+    assert all(each[entry["key"]]["directory"] == entry["directory"] for entry in report["restored"])
+
     again = physicist.run("restore", "--patients-from", "liste.csv", "--to", "restored", "--report", "report.csv",
                           expect=ExitCode.INPUT)
     assert "report.csv already exists" in again.stderr

@@ -140,6 +140,13 @@ class ListRestore(Report):
         return Verdict.failed(PartialResult(f"{what} (each named above); {len(self.restored)} restored into "
                                             f"{self.to}"))
 
+    def journalled(self) -> list[dict[str, object]]:
+        """Each patient restored, or found but not restored, as its own entry of the journal of actions."""
+        done = [{"patient": e["key"], "detail": {"line": e["line"], "directory": e["directory"],
+                                                 "source": e["source"]}, "result": "ok"} for e in self.restored]
+        return done + [{"patient": e["key"], "detail": {"line": e["line"]}, "result": f"failed: {e['reason']}"}
+                       for e in self.failed]
+
     def to_csv(self, delimiter: str = "") -> bytes:
         """The report as a spreadsheet reads it: one row per row of the list, in its order, UTF-8 with a
         byte-order mark and the list's own delimiter (so that a French spreadsheet opens it as it saved it)."""
