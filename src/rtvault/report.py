@@ -67,6 +67,11 @@ class Report:
     def verdict(self) -> Verdict:
         return OK
 
+    def journalled(self) -> list[dict[str, object]]:
+        """The patients the command acted on one by one, each an entry of its own in the journal of actions beside
+        the command's (`{"patient": key, "detail": {...}, "result": "ok" or "failed: why"}`): a restore of several."""
+        return []
+
 
 @dataclass(frozen=True)
 class Plain(Report):

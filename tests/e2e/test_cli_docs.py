@@ -4,25 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import click
 import pytest
 from click.testing import CliRunner
 
+from kit.cli import leaf_commands
 from rtvault.cli import cli
 from rtvault.errors import EXIT_CODE_MEANINGS
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-
-
-def leaf_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    found, context = [], click.Context(group)
-    for name in sorted(group.list_commands(context)):  # the top group loads each command's module on demand
-        command = group.get_command(context, name)
-        if isinstance(command, click.Group):
-            found.extend(leaf_commands(command, (*prefix, name)))
-        else:
-            found.append((*prefix, name))
-    return found
 
 
 COMMANDS = leaf_commands(cli)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-import socket
 import os
 import pty
 import select
+import socket
 import subprocess
 import sys
 from pathlib import Path

@@ -9,6 +9,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import click
+
 
 def run_cli(*args: str | Path, expect: int | None = 0, timeout: float = 120, cwd: Path | None = None,
             stdin: str | None = None, env: Mapping[str, str] | None = None, config: Path | None = None,
@@ -65,3 +67,15 @@ class Operator:
 
     def json(self, *args: str, expect: int = 0) -> dict:
         return json.loads(self.run(*args, "--json", expect=expect).stdout)
+
+
+def leaf_commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command under `group` that runs (no group), as the words that name it: ("archive", "ingest")."""
+    found, context = [], click.Context(group)
+    for name in sorted(group.list_commands(context)):  # the top group loads each command's module on demand
+        command = group.get_command(context, name)
+        if isinstance(command, click.Group):
+            found.extend(leaf_commands(command, (*prefix, name)))
+        else:
+            found.append((*prefix, name))
+    return found

@@ -67,11 +67,16 @@ def patient_paths(root: Path) -> list[str]:
 
 def set_last_name(patient_file: Path, name: str) -> None:
     """Rename a patient in its Patient file (Latin-1, `LastName = "...";`)."""
+    set_field(patient_file, "LastName", name)
+
+
+def set_field(patient_file: Path, name: str, value: str) -> None:
+    """Change one text field of a Patient file (Latin-1, `Name = "...";`): `LastName`, `DateOfBirth` ..."""
     data = patient_file.read_bytes()
-    renamed = re.sub(rb'^LastName = "[^"]*";', f'LastName = "{name}";'.encode("latin-1"), data, count=1,
-                     flags=re.MULTILINE)
-    assert renamed != data
-    patient_file.write_bytes(renamed)
+    changed, count = re.subn(rb"^" + name.encode() + rb' = "[^"]*";', f'{name} = "{value}";'.encode("latin-1"),
+                             data, count=1, flags=re.MULTILINE)
+    assert count == 1, f"{patient_file} has no {name}"
+    patient_file.write_bytes(changed)
 
 
 def free_port() -> int:

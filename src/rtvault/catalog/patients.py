@@ -11,12 +11,14 @@ from __future__ import annotations
 import hashlib
 import re
 
+from rtvault.catalog import fold as folding
 from rtvault.catalog.db import Catalog
 from rtvault.catalog.search import PATIENT_COLUMNS
 
 KEY_PATTERN = re.compile(r"[0-9a-f]{16}")
 _SHOWN = (*(c for c in PATIENT_COLUMNS if c != "id"), "comment")
 _LOCATION_COLUMNS = ("store", "kind", "ref", "time", "file", "volume", "damaged")
+_IDENTITY = ("key", "path", "mrn", "last_name", "first_name", "middle_name", "birth_date", "status")
 
 
 def is_key(text: str) -> bool:
@@ -94,3 +96,24 @@ def patient_names(catalog: Catalog, keys: list[str]) -> dict[str, str]:
     marks = ", ".join("?" * len(wanted))
     rows = catalog.execute(f"SELECT key, last_name, first_name FROM patients WHERE key IN ({marks})", wanted)
     return {key: f"{last or ''} {first or ''}".strip() for key, last, first in rows}
+
+
+def patients_with_mrn(catalog: Catalog, mrn: str) -> list[dict]:
+    """Every patient whose medical record number is `mrn` (case, spaces and punctuation ignored): one, or none,
+    or several when the same number names patients at several paths."""
+    rows = catalog.execute(f"SELECT {', '.join(_IDENTITY)} FROM patients WHERE mrn_fold = ? ORDER BY sort_name, key",
+                           (folding.compact(mrn),))
+    return [dict(zip(_IDENTITY, row, strict=True)) for row in rows]
+
+
+def patients_named(catalog: Catalog, last_name: str, birth_date: str, first_name: str = "") -> list[dict]:
+    """Every patient born on `birth_date` (ISO) whose last name is `last_name`, whole or one of its words, and,
+    when given, whose first (or middle) name is `first_name` likewise; accents, case and punctuation ignored.
+    Exact, unlike a search: no prefix, no typo (a list names the patients to restore, not a guess)."""
+    rows = catalog.execute(f"SELECT {', '.join(_IDENTITY)} FROM patients WHERE birth_date = ? ORDER BY sort_name, key",
+                           (birth_date,))
+    last, first = folding.compact(last_name), folding.compact(first_name)
+    found = [dict(zip(_IDENTITY, row, strict=True)) for row in rows]
+    return [p for p in found if last in folding.name_terms(p["last_name"]) and (
+        not first or first in folding.name_terms(p["first_name"]) | folding.name_terms(p["middle_name"])
+        | folding.name_terms(f"{p['first_name']} {p['middle_name']}"))]

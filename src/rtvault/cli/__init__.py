@@ -9,12 +9,14 @@ from __future__ import annotations
 import importlib
 import sys
 import traceback
+from collections import Counter
+from collections.abc import Callable
 
 import click
 
 from rtvault import __version__
 from rtvault.cli.output import AppContext, echo, emit_error, error_lines, show_traceback, show_usage_error
-from rtvault.errors import EXIT_CODE_MEANINGS, ExitCode, RtvaultError
+from rtvault.errors import EXIT_CODE_MEANINGS, ExitCode, InputError, RtvaultError
 
 _EXIT_CODES = "\n".join(f"  {int(code):<4} {meaning}" for code, meaning in EXIT_CODE_MEANINGS.items())
 
@@ -78,6 +80,39 @@ COMMANDS = {
 }
 
 
+def refuse_repeats(command: click.Command) -> click.Command:
+    """`command` (and, for a group, every command under it) refusing an option given twice that takes one value
+    (exit 4): click would silently keep the last one, and `--store a --store b` or `--patient A --patient B`
+    on a command restoring one patient would do something the user did not ask. Options declared
+    `multiple=True` (or counted) may repeat. Applied to every command as it is loaded (`LazyGroup`)."""
+    if not getattr(command, "refuses_repeats", False):
+        parse: Callable[[click.Context, list[str]], list[str]] = command.parse_args
+
+        def parse_args(ctx: click.Context, args: list[str]) -> list[str]:
+            if not ctx.resilient_parsing:  # shell completion parses partial lines: nothing is run
+                _refuse_repeated(command, ctx, args)
+            return parse(ctx, args)
+
+        command.parse_args = parse_args  # type: ignore[method-assign]
+        command.refuses_repeats = True  # type: ignore[attr-defined]
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            refuse_repeats(sub)
+    return command
+
+
+def _refuse_repeated(command: click.Command, ctx: click.Context, args: list[str]) -> None:
+    """Parse `args` as click will (values unconverted: this only counts) and refuse an option seen twice."""
+    _values, _rest, order = command.make_parser(ctx).parse_args(args=list(args))
+    seen = Counter(param for param in order if isinstance(param, click.Option) and param.expose_value
+                   and not param.multiple and not param.count)
+    for option, times in seen.items():
+        if times > 1:
+            names = "/".join([*option.opts, *option.secondary_opts])
+            raise InputError(f"{names} was given {times} times: give it once (it is not repeatable, and only "
+                             "the last would count)")
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(COMMANDS)
@@ -86,7 +121,7 @@ class LazyGroup(click.Group):
         if name not in COMMANDS:
             return None
         module, attribute = COMMANDS[name].split(":")
-        return getattr(importlib.import_module(f"rtvault.cli.{module}"), attribute)
+        return refuse_repeats(getattr(importlib.import_module(f"rtvault.cli.{module}"), attribute))
 
 
 @click.group(cls=LazyGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
@@ -103,6 +138,8 @@ def cli(ctx: click.Context, config_path: str | None, debug: bool) -> None:
     """rtvault: backup, archiving and archive search for Philips Pinnacle databases."""
     ctx.obj = AppContext(config_path=config_path, debug=debug)
 
+
+refuse_repeats(cli)
 
 
 

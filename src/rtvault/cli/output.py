@@ -13,7 +13,7 @@ import io
 import json
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,16 +107,18 @@ def reported(command: Callable[..., Report | None]) -> Callable[..., None]:
             journal_action(error.exit_code if isinstance(error, RtvaultError) else ExitCode.INTERNAL, str(error))
             raise
         verdict = report.verdict() if report is not None else None
-        journal_action(verdict.code if verdict else 0, str(verdict.error) if verdict and verdict.error else "")
+        journal_action(verdict.code if verdict else 0, str(verdict.error) if verdict and verdict.error else "",
+                       report.journalled() if report is not None else ())
         if report is not None:
             render(report, options["as_json"])
 
     return json_option(run)
 
 
-def journal_action(code: int, error: str) -> None:
+def journal_action(code: int, error: str, each: Sequence[Mapping[str, object]] = ()) -> None:
     """The command that just ran, into the journal of actions (when it is one of JOURNALLED, and not run by the
-    daemon, whose runs are recorded as runs); a warning on stderr when the record could be kept nowhere."""
+    daemon, whose runs are recorded as runs), with an entry of its own for `each` patient it acted on one by one
+    (`Report.journalled`); a warning on stderr when the record could be kept nowhere."""
     ctx = click.get_current_context()
     path = ctx.command_path.split()[1:]
     if not path or path[0] not in JOURNALLED or ctx.find_root().obj is None:
@@ -130,7 +132,7 @@ def journal_action(code: int, error: str) -> None:
         return  # no configuration, no stores: nothing can be journalled (the error itself is said)
     try:
         result = "ok" if code == 0 else "partial" if code in (ExitCode.CHECK_FAILED, ExitCode.PARTIAL) else "failed"
-        written = record_command(config, "_".join(path), ctx.params, result, error or f"exit code {code}")
+        written = record_command(config, "_".join(path), ctx.params, result, error or f"exit code {code}", each)
     except (RtvaultError, OSError) as failure:
         echo(f"rtvault: warning: this action is not in the journal: {failure}", err=True)
         return

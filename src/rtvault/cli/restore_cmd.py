@@ -11,14 +11,19 @@ import click
 
 from rtvault.cli.backup_cmd import store_option
 from rtvault.cli.output import AppContext, progress_for, reported
-from rtvault.configured import open_store
+from rtvault.configured import open_catalog_for, open_store
+from rtvault.configured import store_name as store_name_of
 from rtvault.copies.volume_read import member_reader, open_volume
 from rtvault.copies.volumes import volume_path
-from rtvault.errors import InputError, PartialResult
+from rtvault.errors import InputError, PartialResult, os_failure
 from rtvault.events import Progress
 from rtvault.jobs import history
 from rtvault.jobs.archives import restore_from_archive
+from rtvault.jobs.patient_list import MAX_BYTES as MAX_LIST_BYTES
+from rtvault.jobs.patient_list import read_patient_list
 from rtvault.jobs.restore import RestoreIncomplete, RestoreSummary, restore_all, restore_patient
+from rtvault.jobs.restore_list import ListRestore, restore_keys, restore_list
+from rtvault.localfile import write_atomically
 from rtvault.report import OK, Line, Plain, Report, Verdict, err
 from rtvault.store import Store
 from rtvault.store.repository import SnapshotInfo
@@ -86,13 +91,27 @@ def diff_command(app: AppContext, first: str, second: str, store_name: str | Non
 @click.command("restore", epilog="""\b
 Examples:
   rtvault restore --patient 2021993744 --to /tmp/restored
+  rtvault restore --patient 2021993744 --patient 2019080178 --to /tmp/restored   # several: one report
+  rtvault restore --patients-from list.csv --to /tmp/restored --report report.csv
   rtvault restore --patient Institution_1/Mount_0/Patient_7 --to /tmp/r --at "2026-11-23 18:00"
   rtvault restore --all --to /mnt/new-pinnacle/NewPatients --snapshot 20261124T0300
   rtvault restore --patient 2021993744 --to /tmp/r --from-archive          # the newest archive holding it
   rtvault restore --patient 2021993744 --to /tmp/r --from-archive 3f2a9c
   rtvault restore --patient 2021993744 --to /tmp/r --from-archive 3f2a9c --unverified
+
+\b
+A list (--patients-from) is a CSV file with a header line: an MRN column (mrn, IPP, medical record number
+...), or a last name column (last_name, nom ...) with a birth date column (birth_date, date de naissance ...;
+1957-03-14 or 14/03/1957), and optionally a first name column (first_name, prénom); separated by ; or , ;
+UTF-8 or Latin-1. Each patient found in the catalog goes whole into a folder of its own under --to, with the
+Institution file Pinnacle imports it with; exit 0 only when every row was restored, else 9.
 """)
-@click.option("--patient", "key", help="Medical record number, PatientID or patient path.")
+@click.option("--patient", "keys", multiple=True, metavar="KEY",
+              help="Medical record number, PatientID or patient path; repeat it for several patients.")
+@click.option("--patients-from", "patients_from", type=click.Path(dir_okay=False), metavar="FILE.csv",
+              help="A CSV list of patients (MRN, or last name and birth date), found through the catalog.")
+@click.option("--report", "report_file", type=click.Path(dir_okay=False), metavar="FILE.csv",
+              help="With several patients: also write the report as CSV (one row per patient asked).")
 @click.option("--all", "everything", is_flag=True, help="The whole database (disaster recovery).")
 @click.option("--to", "to", required=True, type=click.Path(file_okay=False),
               help="Directory to restore under; the patient lands at its relative path.")
@@ -109,23 +128,31 @@ Examples:
 @store_option
 @reported
 @click.pass_obj
-def restore_command(app: AppContext, key: str | None, everything: bool, to: str, snapshot: str | None,
-                    at: str | None, force: bool, from_archive: str | None, unverified: bool, volume: str | None,
-                    store_name: str | None, as_json: bool) -> Restored:
-    """Restore one patient (--patient KEY) or everything (--all), byte-identical, under --to.
+def restore_command(app: AppContext, keys: tuple[str, ...], patients_from: str | None, report_file: str | None,
+                    everything: bool, to: str, snapshot: str | None, at: str | None, force: bool,
+                    from_archive: str | None, unverified: bool, volume: str | None, store_name: str | None,
+                    as_json: bool) -> Report:
+    """Restore one patient (--patient KEY), several (--patient repeated, or --patients-from FILE.csv) or
+    everything (--all), byte-identical, under --to.
 
     What a damaged store cannot give (a patient's tree, a file's content) is named with the reason and the
     commands that may help, everything else is restored, and the exit code is 9.
     """
-    if bool(key) == everything:
-        raise InputError("give exactly one of --patient KEY or --all")
+    if sum((bool(keys), bool(patients_from), everything)) != 1:
+        raise InputError("give one of --patient KEY (repeated for several), --patients-from FILE.csv or --all")
     if everything and at:
         raise InputError("--at goes with --patient; with --all give --snapshot")
     if unverified and from_archive is None:
         raise InputError("--unverified goes with --from-archive: snapshots hold only verified content")
     if not to.strip():  # an unset shell variable must not mean the current directory
         raise InputError("--to is empty: give the directory to restore under")
+    if report_file is not None and len(keys) < 2 and not patients_from:
+        raise InputError("--report goes with several patients (--patient repeated, or --patients-from)")
     destination = Path(to)
+    if patients_from or len(keys) > 1:
+        return _restore_several(app, keys, patients_from, report_file, destination, snapshot, at, force,
+                                from_archive, volume, store_name, as_json)
+    key = keys[0] if keys else None
     if volume is not None:
         if everything or snapshot or at or store_name:
             raise InputError("--volume goes with --patient (and --from-archive ID) only: a disk holds archives")
@@ -142,6 +169,48 @@ def restore_command(app: AppContext, key: str | None, everything: bool, to: str,
     except RestoreIncomplete as incomplete:  # the others were restored: say so, name each failure, exit 9
         return Restored(incomplete.summary, tuple(_hints(incomplete.summary, store_name)), incomplete)
     return Restored(summary, ())
+
+
+def _restore_several(app: AppContext, keys: tuple[str, ...], patients_from: str | None, report_file: str | None,
+                     destination: Path, snapshot: str | None, at: str | None, force: bool, from_archive: str | None,
+                     volume: str | None, store_name: str | None, as_json: bool) -> ListRestore:
+    """Several patients, one report: a list through the catalog, or keys through the store."""
+    if from_archive is not None or volume is not None:
+        raise InputError("--from-archive and --volume restore one patient (each archive restore writes its own "
+                         "Institution file at the top of --to): give one --patient, or use --patients-from, which "
+                         "puts each patient in a folder of its own")
+    report_path = Path(report_file) if report_file else None
+    if report_path is not None and report_path.exists() and not force:
+        raise InputError(f"{report_path} already exists: choose another --report file, or use --force")
+    config = app.load_config()
+    if patients_from:
+        if snapshot or at or force:
+            raise InputError("--patients-from restores the newest version of each patient into a new folder of "
+                             "its own: --snapshot, --at and --force do not go with it")
+        patients = read_patient_list(_read_list(Path(patients_from)), patients_from)
+        with open_catalog_for(config) as catalog:
+            report = restore_list(config, catalog, patients, destination,
+                                  store=store_name_of(config, store_name) if store_name else "",
+                                  progress=progress_for(as_json))
+    else:
+        report = restore_keys(open_store(config, store_name), keys, destination, snapshot=snapshot, at=at,
+                              force=force, progress=progress_for(as_json))
+    if report_path is not None:
+        try:
+            write_atomically(report_path, report.to_csv(), private=True)
+        except OSError as error:
+            raise os_failure(error, report_path, doing="write the report to") from None
+    return report
+
+
+def _read_list(path: Path) -> bytes:
+    try:
+        with path.open("rb") as source:
+            return source.read(MAX_LIST_BYTES + 1)
+    except FileNotFoundError:
+        raise InputError(f"{path} does not exist: give the CSV file listing the patients") from None
+    except OSError as error:
+        raise os_failure(error, path, doing="read") from None
 
 
 def _restore(store: Store, key: str | None, everything: bool, destination: Path, snapshot: str | None,

@@ -17,7 +17,7 @@ import getpass
 import os
 import socket
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 from rtvault.catalog import audit
@@ -76,18 +76,32 @@ def parameters(values: Mapping[str, object]) -> dict[str, object]:
             if value not in (None, False, (), []) and name != "as_json" and not any(s in name for s in SECRET)}
 
 
+def _patient(values: Mapping[str, object]) -> str:
+    """The patient a command names: `--patient KEY` (given once, when it may be repeated)."""
+    for name in ("key", "keys", "patient"):
+        value = values.get(name)
+        if isinstance(value, list | tuple) and len(value) == 1:
+            value = value[0]
+        if isinstance(value, str) and value:
+            return value
+    return ""
+
+
 def record_command(config: Config, action: str, values: Mapping[str, object], result: str,
-                   error: str = "") -> Written:
+                   error: str = "", each: Sequence[Mapping[str, object]] = ()) -> Written:
     """A command line action, written to every store (the spool for a store that fails, the spooled records
-    of the web sent along) and indexed in the audit table."""
+    of the web sent along) and indexed in the audit table; with an entry of its own for `each` patient it
+    acted on one by one (`{"patient", "detail", "result"}`: the patients of a list restored)."""
     detail = parameters(values)
-    patient = next((str(values[name]) for name in ("key", "patient") if isinstance(values.get(name), str)), "")
+    patient = _patient(values)
     target = patient or next((str(values[name]) for name in ("store_name", "archive_id", "name", "label", "to")
                               if values.get(name) not in (None, "")), "")
     by = "daemon" if os.environ.get("RTVAULT_RUN_BY") == "daemon" else "cli"
     item = entry(user=os_user(), via=by, action=action, target=target, patient=patient, detail=detail,
                  result=result if result == "ok" else f"{result}: {error}")
-    written = Journal(config).append({"kind": "actions", "entries": [item]})
+    items = [item, *(entry(user=os_user(), via=by, action=action, patient=str(one["patient"]),
+                           detail=one.get("detail"), result=str(one.get("result", "ok"))) for one in each)]
+    written = Journal(config).append({"kind": "actions", "entries": items})
     written.problems.extend(flush_spool(config) if not written.spooled else [])
     return written
 

@@ -44,25 +44,28 @@ class Chosen:
         return f"{'snapshot' if loc['kind'] == 'snapshot' else 'archive'} {loc['ref']} in store {loc['store']}"
 
 
-def choose(catalog: Catalog, config: Config, key: str, version: str = "", location: str = "") -> Chosen:
+def choose(catalog: Catalog, config: Config, key: str, version: str = "", location: str = "",
+           store: str = "") -> Chosen:
     """The version `version` (default: the newest) of patient `key`, read from `location` (one of that
     version's `store:kind:ref`, see `location_ref`) or else from the best place: a snapshot before an
-    archive, an intact archive before a damaged one, the newest first, on a configured store only."""
+    archive, an intact archive before a damaged one, the newest first, on a configured store only (on `store`
+    only, when given)."""
     patient = patient_detail(catalog, key) if is_key(key) else None
     if patient is None:
         raise NotFound(f"no patient {key!r} in the catalog")
     chosen = find_version(patient, version.strip())
     if chosen is None:
         raise NotFound(f"patient {key} has no version {version!r} in the catalog", "version")
-    usable = [loc for loc in chosen["locations"] if loc["store"] in config.stores]
+    usable = [loc for loc in chosen["locations"] if loc["store"] in config.stores and store in ("", loc["store"])]
     if location.strip():
         usable = [loc for loc in usable if loc["location"] == location.strip()]
         if not usable:
             raise NotFound(f"version {chosen['version']} has no location {location!r} on a configured store",
                            "location")
     if not usable:
-        raise StoreError(f"version {chosen['version']} is on no configured store (stores: "
-                         f"{', '.join(sorted(config.stores)) or 'none'})")
+        stores = ", ".join(sorted(config.stores)) or "none"
+        where = f"store {store}" if store else f"configured store (stores: {stores})"
+        raise StoreError(f"version {chosen['version']} is on no {where}")
     newest_first = sorted(usable, key=lambda loc: loc["time"], reverse=True)
     best = min(newest_first, key=lambda loc: (loc["kind"] != "snapshot", loc["damaged"]))  # min keeps the first
     return Chosen(patient, chosen, best)
@@ -103,17 +106,30 @@ def download_name(chosen: Chosen) -> str:
     return f"{_name_part(chosen.patient['last_name'])}-{chosen.patient['key']}-{chosen.version['version']}.tar"
 
 
-def restore_to_dir(config: Config, chosen: Chosen, now: datetime | None = None) -> dict[str, object]:
-    """Restore the chosen version into a new sub-directory of `[web] restore_dir` named like
-    `20261124T0931-LEFEVRE-<key>`; returns where, from what, and how much."""
+def web_restore_dir(config: Config) -> Path:
+    """`[web] restore_dir`, which must be set and exist for the web interface to restore."""
     base = config.web.restore_dir
     if base is None:
         raise InputError("restoring from the web interface needs [web] restore_dir in the configuration")
     if not base.is_dir():
         raise InputError(f"[web] restore_dir {base} does not exist: create it or fix the configuration")
+    return base
+
+
+def restore_to_dir(config: Config, chosen: Chosen, now: datetime | None = None) -> dict[str, object]:
+    """Restore the chosen version into a new sub-directory of `[web] restore_dir` named like
+    `20261124T0931-LEFEVRE-<key>`; returns where, from what, and how much."""
+    return restore_into(web_restore_dir(config), config, chosen, group=config.web.restore_group, now=now)
+
+
+def restore_into(base: Path, config: Config, chosen: Chosen, *, group: str = "",
+                 now: datetime | None = None) -> dict[str, object]:
+    """Restore the chosen version whole, with the filtered Institution file Pinnacle imports it with, into a new
+    sub-directory of `base` named like `20261124T0931-LEFEVRE-<key>` (0700, or 0750 for `group`), or not at
+    all: a version that cannot be restored whole leaves nothing behind (a StoreError says why)."""
     stamp = (now or datetime.now()).strftime("%Y%m%dT%H%M")
     name = f"{stamp}-{_name_part(chosen.patient['last_name'])}-{chosen.patient['key']}"
-    destination = _new_directory(base, name, config.web.restore_group)
+    destination = _new_directory(base, name, group)
     loc, path = chosen.location, chosen.patient["path"]
     try:
         if loc["kind"] == "snapshot":

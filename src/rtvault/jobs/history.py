@@ -23,6 +23,18 @@ class Version:
     entry: PatientEntry
 
 
+class NoSuchPatient(StoreError):
+    """No intact snapshot holds a patient the key names."""
+
+
+class SeveralPatients(StoreError):
+    """The key names several patients (an MRN or PatientID at several paths); `entries`: one of each."""
+
+    def __init__(self, message: str, entries: list[PatientEntry]) -> None:
+        super().__init__(message)
+        self.entries = entries
+
+
 def matches(entry: PatientEntry | ArchivedPatient, key: str) -> bool:
     """KEY is a patient path, a medical record number or a PatientID (of a snapshot's patient entry, or of an
     archive's patient)."""
@@ -39,9 +51,11 @@ def versions(store: Store, key: str, manifests: list[Manifest] | None = None) ->
              for p in m.patients if matches(p, key)]
     paths = sorted({v.path for v in found})
     if not found:
-        raise StoreError(f"no snapshot in {store.location} holds a patient {key!r} (path, MRN or PatientID)")
+        raise NoSuchPatient(f"no snapshot in {store.location} holds a patient {key!r} (path, MRN or PatientID)")
     if len(paths) > 1:
-        raise StoreError(f"{key!r} names {len(paths)} different patients ({', '.join(paths)}): give the path")
+        newest = {v.path: v.entry for v in found}
+        raise SeveralPatients(f"{key!r} names {len(paths)} different patients ({', '.join(paths)}): give the path",
+                              [newest[path] for path in paths])
     return found
 
 

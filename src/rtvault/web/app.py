@@ -26,7 +26,7 @@ from rtvault.web.errors import explain_status
 from rtvault.web.i18n import translator
 from rtvault.web.login import login_routes
 from rtvault.web.metrics import metrics_route
-from rtvault.web.params import read_params
+from rtvault.web.params import MAX_BODY, MAX_UPLOAD, read_request
 from rtvault.web.security import SecurityHeaders, local_path, with_security_headers
 from rtvault.web.site import HERE, Page, Site, language, remember_language
 
@@ -35,21 +35,26 @@ def endpoint(site: Site, page: Page) -> Callable:
     async def run(request: Request) -> Response:
         lang = language(request)
         try:
-            params = await read_params(request)
+            params, uploads = await read_request(request, page.most)
         except RtvaultError as error:
             return site.error(request, error, lang, page.api)
-        return remember_language(request, await run_in_threadpool(site.handle, request, page, params, lang))
+        return remember_language(request, await run_in_threadpool(site.handle, request, page, params, lang, uploads))
 
     return run
 
 
 # Pages whose form comes back, the user's values kept and the faulty field marked, when a value is invalid.
-FORMS: dict[Callable, Callable[[], dict]] = {views.search_patients: views.no_search}
+FORMS: dict[Callable, Callable[[], dict]] = {views.search_patients: views.no_search,
+                                             views.restore_list: views.no_restore_list}
+UPLOADS = {views.restore_list}  # pages taking a file: their body may reach MAX_UPLOAD
 PAGES: list[tuple[str, str, Callable, str, str | None, tuple[str, ...]]] = [
     ("/", "/api/search", views.search_patients, "viewer", "search.html", ("GET",)),
     ("/patients/{key}", "/api/patients/{key}", views.show_patient, "viewer", "patient.html", ("GET",)),
     ("/patients/{key}/download", "/api/patients/{key}/download", views.download, "operator", None, ("GET", "POST")),
     ("/patients/{key}/restore", "/api/patients/{key}/restore", views.restore, "operator", "restored.html", ("POST",)),
+    ("/restore-list", "/api/restore-list", views.restore_list, "operator", "restore_list.html", ("GET", "POST")),
+    ("/restore-list/{report}.csv", "/api/restore-list/{report}.csv", views.restore_list_csv, "operator", None,
+     ("GET",)),
     ("/archives", "/api/archives", views.archives, "viewer", "archives.html", ("GET",)),
     ("/dashboard", "/api/dashboard", views.dashboard, "operator", "dashboard.html", ("GET",)),
     ("/dashboard/chart/{name}.svg", "/api/dashboard/chart/{name}", views.dashboard_chart, "operator", None, ("GET",)),
@@ -86,9 +91,11 @@ def create_app(config: Config, zone: tzinfo | None = None) -> Starlette:
     site = Site(config, zone)
     routes: list[BaseRoute] = [*login_routes(site), metrics_route(site)]
     for path, api_path, view, role, template, methods in PAGES:
-        page = Page(view, role, template, api=False, refill=FORMS.get(view))
+        most = MAX_UPLOAD if view in UPLOADS else MAX_BODY
+        page = Page(view, role, template, api=False, refill=FORMS.get(view), most=most)
         routes.append(Route(path, endpoint(site, page), methods=list(methods)))
-        routes.append(Route(api_path, endpoint(site, Page(view, role, None, api=True)), methods=list(methods)))
+        routes.append(Route(api_path, endpoint(site, Page(view, role, None, api=True, most=most)),
+                            methods=list(methods)))
     routes.append(Mount("/static", StaticFiles(directory=HERE / "static"), name="static"))
 
     async def refused(request: Request, exc: Exception) -> Response:

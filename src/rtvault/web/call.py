@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rtvault.catalog import audit
 from rtvault.catalog.db import Catalog
@@ -11,6 +11,7 @@ from rtvault.catalog.users import Session, User
 from rtvault.config import Config
 from rtvault.errors import InputError
 from rtvault.jobs.actions import WebActions
+from rtvault.web.params import Upload
 
 
 @dataclass
@@ -27,6 +28,7 @@ class Call:
     api: bool
     method: str = "GET"
     actions: WebActions | None = None  # the server's journal of actions (None: the audit table only)
+    uploads: dict[str, Upload] = field(default_factory=dict)  # the files a multipart form sent, by field
 
     def get(self, name: str, default: str = "") -> str:
         return self.params.get(name, default).strip()

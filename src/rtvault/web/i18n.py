@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, tzinfo
 
-from rtvault.web import i18n_dashboard
+from rtvault.web import i18n_dashboard, i18n_restore_list
 
 LANGUAGES = ("fr", "en")
 DEFAULT = "fr"
@@ -276,6 +276,10 @@ _ERRORS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
                             "configuré : choisissez-en un dans le dossier du patient."),
                            ("Unknown location", "This version is not at that location on a configured store: "
                             "choose one on the patient's record.")),
+    "not_found_report": (("Rapport introuvable", "Ce rapport de restauration n'existe pas (ou plus) : relancez la "
+                          "restauration de la liste, ou demandez-le à l'administrateur."),
+                         ("Unknown report", "This restore report does not exist (any more): restore the list again, "
+                          "or ask the administrator for it.")),
     "invalid": (("Critère ou valeur invalide", "Une valeur de la demande n'est pas comprise : corrigez-la et "
                  "recommencez."),
                 ("Invalid criterion or value", "A value in the request is not understood: correct it and try "
@@ -322,6 +326,8 @@ for _kind, ((_fr_title, _fr_text), (_en_title, _en_text)) in _ERRORS.items():
 
 FR.update(i18n_dashboard.FR)
 EN.update(i18n_dashboard.EN)
+FR.update(i18n_restore_list.FR)
+EN.update(i18n_restore_list.EN)
 MESSAGES = {"fr": FR, "en": EN}
 
 

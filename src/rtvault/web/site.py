@@ -40,6 +40,7 @@ from rtvault.jobs.actions import WebActions
 from rtvault.web.call import Call
 from rtvault.web.errors import Explained, explain, invalid_input
 from rtvault.web.i18n import DEFAULT, LANGUAGES, from_accept_language, local_time, translator
+from rtvault.web.params import MAX_BODY, Upload
 
 HERE = Path(__file__).parent
 SESSION_COOKIE = "rtvault_session"
@@ -56,6 +57,7 @@ class Page:
     template: str | None  # None for a view that answers a file
     api: bool
     refill: Callable[[], dict] | None = None  # a form page: its data when the input is invalid (shown again)
+    most: int = MAX_BODY  # the largest request body it takes (MAX_UPLOAD for a page taking a file)
 
 
 def is_loopback(address: str) -> bool:
@@ -204,7 +206,8 @@ class Site:
             raise Unauthorized("sign in first (session missing or expired), or send an API token")
         return session.user, session
 
-    def handle(self, request: Request, page: Page, params: dict[str, str], lang: str) -> Response:
+    def handle(self, request: Request, page: Page, params: dict[str, str], lang: str,
+               uploads: dict[str, Upload] | None = None) -> Response:
         api, user, session = page.api, None, None
         try:
             with self.catalog() as db:
@@ -218,7 +221,7 @@ class Site:
                     record_refusal(db, request, user.name, error, needed=page.role)
                     raise
                 call = Call(self.config, db, user, session, client_address(request), params,
-                            dict(request.path_params), api, request.method, self.actions)
+                            dict(request.path_params), api, request.method, self.actions, uploads or {})
                 result = page.view(call)
                 if isinstance(result, Response):
                     return result

@@ -15,9 +15,11 @@ from rtvault.catalog.search import MAX_PER_PAGE, Criteria, search
 from rtvault.errors import NotFound, RtvaultError
 from rtvault.jobs.dashboard import CHARTS, overview, series
 from rtvault.jobs.deliver import choose, discard, download_name, export_tar, restore_to_dir
+from rtvault.jobs.restore_list import OUTCOMES, WEB_MOST_ROWS, kept_report, restore_list_web
 from rtvault.web.call import Call
 from rtvault.web.charts import DRAW
 from rtvault.web.i18n import DEFAULT, LANGUAGES, translator
+from rtvault.web.params import Upload
 
 AUDIT_PER_PAGE = 50
 _AUDIT_FILTERS = ("user", "action", "patient", "since", "until")
@@ -98,6 +100,50 @@ def restore(call: Call) -> dict:
         return {"version": done["version"], "source": done["source"], "directory": done["directory"]}, done
 
     return {**_audited(call, "restore", work), "key": call.path_params["key"]}
+
+
+def no_restore_list() -> dict:
+    """The list restore page before a list is sent, or when the list cannot be read (the form shown again)."""
+    return {"report": None, "most_rows": WEB_MOST_ROWS}
+
+
+def restore_list(call: Call) -> dict:
+    """`GET /restore-list`: the form sending a CSV list of patients (MRN, or last name and birth date). `POST`
+    (the file as `csv`, or its text as a `csv` field): each patient found in the catalog restored into a new
+    folder of [web] restore_dir as one restore is, each one audited; the report, kept to download as CSV."""
+    if call.method != "POST":
+        return no_restore_list()
+    upload = call.uploads.get("csv")
+    if upload is None and call.get("csv"):  # the API may send the list's text as a field
+        upload = Upload("list.csv", call.get("csv").encode("utf-8"))
+    name, data = (upload.filename, upload.content) if upload else ("", b"")
+
+    def told(entry: dict) -> None:
+        done = {"directory": entry["directory"], "source": entry["source"]} if "directory" in entry else {}
+        call.audit("restore", patient=entry["key"], detail={"list": name, "line": entry["line"], **done},
+                   result=entry.get("reason", "ok"))
+
+    try:
+        report, kept = restore_list_web(call.config, call.db, data, name, restored=told)
+    except RtvaultError as error:
+        call.audit("restore_list", detail={"file": name}, result=str(error))
+        raise
+    verdict = report.verdict()
+    call.audit("restore_list", detail={"file": name, **{k: len(getattr(report, k)) for k in OUTCOMES}, "report": kept},
+               result=str(verdict.error) if verdict.error else "ok")
+    csv_path = f"{'/api' if call.api else ''}/restore-list/{kept}.csv" if kept else None
+    return {"report": report.to_json(), "rows": [{"outcome": outcome, **entry} for outcome, entry in report.in_order()],
+            "report_id": kept, "report_csv": csv_path, "complete": verdict.error is None,
+            "warnings": list(report.warnings()), "most_rows": WEB_MOST_ROWS}
+
+
+def restore_list_csv(call: Call) -> Response:
+    """`GET /restore-list/{report}.csv`: the report of a list restore, as the spreadsheet that sent it reads it."""
+    report_id = call.path_params["report"]
+    data = kept_report(call.config, report_id)
+    call.audit("restore_list_report", detail={"report": report_id})
+    return Response(data, media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="rtvault-restore-{report_id}.csv"'})
 
 
 def archives(call: Call) -> dict:
