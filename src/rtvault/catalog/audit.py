@@ -131,7 +131,9 @@ def entries(db: Catalog, *, user: str = "", action: str = "", patient: str = "",
     return [Entry(*row) for row in rows], int(total[0]) if total else 0
 
 
-def _cell(value: object, clean: Callable[[str], str]) -> object:
+def spreadsheet_cell(value: object, clean: Callable[[str], str] = str) -> object:
+    """A CSV cell a spreadsheet will not run: text starting like a formula (`=`, `+`, `-`, `@`, tab, CR) gets a
+    leading apostrophe, after `clean` rewrote it."""
     if isinstance(value, str):
         value = clean(value)
         if value.startswith(_FORMULA_START):
@@ -146,7 +148,7 @@ def to_csv(rows: Iterable[Entry], clean: Callable[[str], str] = str) -> str:
     writer = csv.writer(out)
     writer.writerow([f.name for f in fields(Entry)])
     for entry in rows:
-        writer.writerow([_cell(value, clean) for value in astuple(entry)])
+        writer.writerow([spreadsheet_cell(value, clean) for value in astuple(entry)])
     return out.getvalue()
 
 

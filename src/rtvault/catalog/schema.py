@@ -226,6 +226,11 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         "host TEXT NOT NULL, PRIMARY KEY (id, seq))",
         "CREATE INDEX health_events_at ON health_events (at)",
     ]),
+    # `rtvault reconcile` finds the patients of the Pinnacle source by their path (catalog/holdings.py): a lookup
+    # per patient of the source, not a pass over every patient of the catalog.
+    ("0015_patients_path", [
+        "CREATE INDEX patients_path ON patients (path)",
+    ]),
 ]
 
 
