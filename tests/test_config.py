@@ -71,7 +71,8 @@ def test_to_json_round_trips_to_the_same_config(tmp_path: Path) -> None:
     data = cfg.to_json()
     s3_unset = {"url": "", "endpoint": "", "region": "", "retry_seconds": 30}
     unset = {**s3_unset, "copy_of": "", "encrypt": False, "offsite": False}
-    assert data["stores"] == {"nas1": {"path": "/mnt/nas1/rtvault", **unset}, "nas2": {"path": "/mnt/nas2/rtvault", **unset}}
+    assert data["stores"] == {"nas1": {"path": "/mnt/nas1/rtvault", **unset},
+                              "nas2": {"path": "/mnt/nas2/rtvault", **unset}}
     assert validate(data, cfg.file) == cfg
 
 

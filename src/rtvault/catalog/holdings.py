@@ -126,7 +126,7 @@ def patients(db: Catalog, ids: Iterable[int]) -> dict[int, Patient]:
     return found
 
 
-def indexed(db: Catalog, store: str, snapshot: str) -> bool:
-    """Whether the catalog has read this snapshot of this store."""
-    return db.one("SELECT 1 FROM indexed WHERE store = ? AND kind = 'snapshot' AND ref = ?", (store, snapshot)) \
-        is not None
+def indexed_snapshots(db: Catalog, store: str) -> set[str]:
+    """The snapshots of this store the catalog has read."""
+    return {str(row[0]) for row in db.execute("SELECT ref FROM indexed WHERE store = ? AND kind = 'snapshot'",
+                                              (store,))}

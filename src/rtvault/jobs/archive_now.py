@@ -95,15 +95,16 @@ def _idle(config: Config, store: Store, manifests: Sequence[Manifest],
 
 def _asked(store: Store, keys: Sequence[str], manifests: list[Manifest]) -> tuple[list[Chosen], list[Problem]]:
     """The newest version of each patient a KEY names (path, MRN or PatientID)."""
-    chosen, refused = [], []
+    chosen: dict[str, Chosen] = {}  # by path: two keys naming the same patient (its MRN, its path) archive it once
+    refused = []
     for key in dict.fromkeys(keys):
         try:
             newest = versions(store, key, manifests)[-1]
         except RtvaultError as error:
             refused.append(Problem(key, str(error)))
             continue
-        chosen.append((next(m for m in manifests if m.id == newest.snapshot), newest.entry))
-    return chosen, refused
+        chosen[newest.path] = (next(m for m in manifests if m.id == newest.snapshot), newest.entry)
+    return list(chosen.values()), refused
 
 
 def _archived_in(store: Store) -> dict[tuple[str, str], str]:

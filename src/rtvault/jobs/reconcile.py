@@ -62,6 +62,13 @@ def _age(now: datetime, text: str | None) -> float | None:
     return None if moment is None else (now - moment.replace(tzinfo=moment.tzinfo or UTC)).total_seconds()
 
 
+def _unindexed(listed: dict[str, datetime], known: set[str]) -> list[str]:
+    """The snapshots listed that the catalog has not read, as new as its newest one or newer. An older one left
+    out (a damaged manifest, which `catalog sync` names) hides no patient backed up since."""
+    newest_known = max((t for i, t in listed.items() if i in known), default=None)
+    return sorted(i for i, t in listed.items() if i not in known and (newest_known is None or t >= newest_known))
+
+
 class _Stores:
     """The configured stores as far as reconciling needs them, each asked once: whether its verification is up to
     date (a cycle completed within [verify] cycle_days, and a day's grace as the health check gives), the keys its
@@ -143,10 +150,11 @@ class _Stores:
             except RtvaultError as error:
                 self.problems.append(f"store {name}: its snapshots cannot be listed: {error}")
                 continue
-            dated = {i: t for i in ids if (t := snapshot_time(i)) is not None}
-            if dated and not holdings.indexed(db, name, newest := max(dated, key=lambda i: (dated[i], i))):
-                raise CatalogError(f"the catalog has not indexed snapshot {newest} of store {name} (lost or behind "
-                                   "the stores): run `rtvault catalog sync`, then reconcile again")
+            missing = _unindexed({i: t for i in ids if (t := snapshot_time(i)) is not None},
+                                 holdings.indexed_snapshots(db, name))
+            if missing:
+                raise CatalogError(f"the catalog has not indexed snapshot {missing[-1]} of store {name} (lost or "
+                                   "behind the stores): run `rtvault catalog sync`, then reconcile again")
 
 
 @dataclass
