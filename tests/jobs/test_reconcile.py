@@ -16,6 +16,7 @@ from kit.reconcile import ReconcileSite, age, touch
 from rtvault.archive import records
 from rtvault.catalog.indexer import patient_key
 from rtvault.configured import open_store
+from rtvault.copies.volumes import init_volume, sync_volume, verify_volume
 from rtvault.demo import evolve_database
 from rtvault.errors import CatalogError
 from rtvault.jobs.backup import run_backup
@@ -198,3 +199,18 @@ def test_idle_months_comes_from_the_configuration(site: ReconcileSite) -> None:
     add_tables(site.config_path, reconcile={"idle_months": 36})  # three years: two-year-old patients are in use
     found = site.reconcile()
     assert site.lists(found)["safe_to_delete"] == [] and found.idle_months == 36
+
+
+def test_a_removable_disk_counts_as_the_offline_copy(site: ReconcileSite, tmp_path: Path) -> None:
+    site.configure(offsite=False)  # the copy store is in the building: only the disk can be the one away
+    site.made_safe()
+    assert site.lists()["safe_to_delete"] == []
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    init_volume(site.config, disk, "usb-a")
+    sync_volume(site.config, "usb-a")
+    assert site.lists()["safe_to_delete"] == []  # on the disk, never verified there yet
+    verify_volume(site.config, "usb-a")
+    found = site.reconcile().to_json()["safe_to_delete"]
+    assert sorted(e["path"] for e in found) == site.paths()
+    assert all(e["offsite"] == ["volume:usb-a"] and "volume:usb-a" in e["verified"] for e in found)
