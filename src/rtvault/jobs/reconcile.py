@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -288,15 +289,16 @@ def _by_name(entries: Iterable[Entry]) -> tuple[Entry, ...]:
     return tuple(sorted(entries, key=lambda e: (e.who.name.casefold(), e.who.path)))
 
 
-def reconcile(config: Config, now: datetime | None = None) -> Reconciliation:
-    """The three lists for the configured source, catalog and stores at `now`."""
+def reconcile(config: Config, now: datetime | None = None, *, catalog: Catalog | None = None) -> Reconciliation:
+    """The three lists for the configured source, catalog and stores at `now`; `catalog`: one already open (the web
+    server's), else the configured one, which must exist."""
     now = (now or datetime.now(UTC)).astimezone(UTC)
     pinnacle = config.source.pinnacle
     root = check_source(pinnacle.root)
     source = list_source(root, pinnacle.exclude)
     problems = list(_source_problems(source))
     work = _Work(config, now, source, _Stores(config, now, problems), problems)
-    with open_catalog_for(config, create=False) as db:
+    with nullcontext(catalog) if catalog is not None else open_catalog_for(config, create=False) as db:
         work.stores.refuse_stale(db)
         latest = holdings.latest_snapshots(db, source.patients, work.stores.names)
         copies = holdings.archive_copies(db, work.stores.names)
@@ -305,4 +307,3 @@ def reconcile(config: Config, now: datetime | None = None) -> Reconciliation:
         safe, not_yet = work.safe(latest, copies)
     return Reconciliation(str(root), config.reconcile.idle_months, iso(work.idle_before), _by_name(never),
                           _by_name(under), _by_name(safe), _by_name(not_yet), tuple(dict.fromkeys(problems)))
-
