@@ -200,13 +200,12 @@ class _Work:
         for copy in copies:
             by_archive[(copy.patient, copy.archive)].append(copy)
         short: dict[int, list[Held]] = defaultdict(list)
-        for (patient, _archive), held in sorted(by_archive.items()):
-            found = self.held(held, require_present=False)
-            if len(found.verified) < MIN_COPIES:
-                short[patient].append(found)
+        for (patient, _archive), held in by_archive.items():
+            if len({copy.holder for copy in held if self.counts(copy, False)}) < MIN_COPIES:
+                short[patient].append(self.held(held, require_present=False))
         who = holdings.patients(db, short)
-        return [UnderCopied(Who(p.key, p.name, p.mrn, p.path), p.status, tuple(short[pid]))
-                for pid, p in who.items()]
+        return [UnderCopied(Who(p.key, p.name, p.mrn, p.path), p.status,
+                            tuple(sorted(short[pid], key=lambda held: held.archive))) for pid, p in who.items()]
 
     def held(self, copies: list[ArchiveCopy], *, require_present: bool) -> Held:
         """One archive's copies, and those that count as verified (`counts`)."""
@@ -231,9 +230,11 @@ class _Work:
 
     def safe(self, latest: dict[str, Latest],
              copies: list[ArchiveCopy]) -> tuple[list[SafeToDelete], list[NotYet]]:
+        wanted = {found.version for found in latest.values()}
         by_version: dict[int, dict[str, list[ArchiveCopy]]] = defaultdict(lambda: defaultdict(list))
         for copy in copies:
-            by_version[copy.version][copy.archive].append(copy)
+            if copy.version in wanted:
+                by_version[copy.version][copy.archive].append(copy)
         safe, not_yet = [], []
         for path, found in latest.items():
             listing = self.source.patients[path]
