@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from rtvault.cli.output import AppContext, emit_csv, reported, safe
+from rtvault.cli.output import AppContext, render_csv, reported, safe
 from rtvault.jobs.reconcile import reconcile
 from rtvault.jobs.reconcile_report import Reconciliation
 
@@ -32,9 +32,5 @@ def reconcile_command(app: AppContext, as_csv: bool, as_json: bool) -> Reconcili
     found = reconcile(app.load_config())
     if not as_csv:
         return found
-    emit_csv(found.csv(clean=safe))
-    for problem in found.problems:
-        click.echo(safe(f"rtvault: warning: {problem}"), err=True)
-    if found.verdict().code:
-        click.get_current_context().exit(int(found.verdict().code))
+    render_csv(found, found.csv(clean=safe))
     return None

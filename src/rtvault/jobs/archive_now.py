@@ -24,7 +24,7 @@ from rtvault.jobs.archiving import line
 from rtvault.jobs.catalog import refresh_quietly
 from rtvault.jobs.history import versions
 from rtvault.jobs.idle import differs, last_change, months_before
-from rtvault.jobs.source import check_source, list_source
+from rtvault.jobs.source import pinnacle_listing
 from rtvault.report import OK, Line, Refreshed, Verdict, err
 from rtvault.store import Store
 from rtvault.store.formats import Manifest, PatientEntry
@@ -72,8 +72,7 @@ def _latest(manifests: Sequence[Manifest]) -> dict[str, Chosen]:
 def _idle(config: Config, store: Store, manifests: Sequence[Manifest],
           now: datetime) -> tuple[list[Chosen], list[Problem]]:
     """The newest version of every idle patient of the source, and each idle patient that cannot be archived."""
-    pinnacle = config.source.pinnacle
-    source = list_source(check_source(pinnacle.root), pinnacle.exclude)
+    source = pinnacle_listing(config)
     latest, before = _latest(manifests), months_before(now, config.reconcile.idle_months)
     chosen, refused = [], []
     for path, listing in source.patients.items():

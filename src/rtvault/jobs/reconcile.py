@@ -44,7 +44,7 @@ from rtvault.jobs.reconcile_report import (
     UnderCopied,
     Who,
 )
-from rtvault.jobs.source import Listing, SourceListing, check_source, list_source
+from rtvault.jobs.source import Listing, SourceListing, pinnacle_listing
 from rtvault.pinnacle.patient import read_patient
 from rtvault.store import Store
 from rtvault.store.formats import Tree
@@ -294,9 +294,7 @@ def reconcile(config: Config, now: datetime | None = None, *, catalog: Catalog |
     """The three lists for the configured source, catalog and stores at `now`; `catalog`: one already open (the web
     server's), else the configured one, which must exist."""
     now = (now or datetime.now(UTC)).astimezone(UTC)
-    pinnacle = config.source.pinnacle
-    root = check_source(pinnacle.root)
-    source = list_source(root, pinnacle.exclude)
+    source = pinnacle_listing(config)
     problems = list(_source_problems(source))
     work = _Work(config, now, source, _Stores(config, now, problems), problems)
     with nullcontext(catalog) if catalog is not None else open_catalog_for(config, create=False) as db:
@@ -306,5 +304,5 @@ def reconcile(config: Config, now: datetime | None = None, *, catalog: Catalog |
         never = work.never_captured(latest)
         under = work.under_copied(db, copies)
         safe, not_yet = work.safe(latest, copies)
-    return Reconciliation(str(root), config.reconcile.idle_months, iso(work.idle_before), _by_name(never),
+    return Reconciliation(str(source.root), config.reconcile.idle_months, iso(work.idle_before), _by_name(never),
                           _by_name(under), _by_name(safe), _by_name(not_yet), tuple(dict.fromkeys(problems)))

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rtvault.config import Config
 from rtvault.errors import Problem, SourceRefused
 from rtvault.pinnacle.discover import INSTITUTION_DIR, MOUNT_DIR, PATIENT_DIR
 from rtvault.store.formats import DirEntry, FileEntry, FileStat
@@ -174,3 +175,10 @@ def list_source(root: Path, exclude: tuple[str, ...]) -> SourceListing:
         listing.dirs.sort(key=lambda d: d.name)
     source.patients = dict(sorted(source.patients.items()))
     return source
+
+
+def pinnacle_listing(config: Config) -> SourceListing:
+    """The configured Pinnacle source (`[source.pinnacle]`) refused when it is not there (`check_source`), else
+    listed: where `rtvault reconcile` and `archive now --idle` look the source up."""
+    pinnacle = config.source.pinnacle
+    return list_source(check_source(pinnacle.root), pinnacle.exclude)
