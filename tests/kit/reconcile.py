@@ -50,9 +50,12 @@ def touch(path: Path) -> None:
 class ReconcileSite:
     base: Path
 
+    catalog_url: str = ""  # empty: a SQLite file beside the configuration
+
     @classmethod
-    def made(cls, base: Path, *, offsite: bool = True, patients: int = PATIENTS) -> ReconcileSite:
-        site = cls(base)
+    def made(cls, base: Path, *, offsite: bool = True, patients: int = PATIENTS,
+             catalog_url: str = "") -> ReconcileSite:
+        site = cls(base, catalog_url)
         generate_database(site.root, patients=patients, seed=11, image_mb=0.02)
         age(site.root)
         site.configure(offsite=offsite)
@@ -77,7 +80,7 @@ class ReconcileSite:
         write_config(self.config_path, root=self.root,
                      stores={"primary": self.base / "primary",
                              "offsite": {"path": self.base / "offsite", "copy_of": "primary", "offsite": offsite}},
-                     catalog={"url": f"sqlite:///{self.catalog_path}"}, **tables)
+                     catalog={"url": self.catalog_url or f"sqlite:///{self.catalog_path}"}, **tables)
 
     @property
     def config(self) -> Config:
