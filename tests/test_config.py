@@ -70,8 +70,9 @@ def test_to_json_round_trips_to_the_same_config(tmp_path: Path) -> None:
     cfg = load(write(tmp_path / "rtvault.toml", FULL))
     data = cfg.to_json()
     s3_unset = {"url": "", "endpoint": "", "region": "", "retry_seconds": 30}
-    assert data["stores"] == {"nas1": {"path": "/mnt/nas1/rtvault", **s3_unset, "copy_of": "", "encrypt": False},
-                              "nas2": {"path": "/mnt/nas2/rtvault", **s3_unset, "copy_of": "", "encrypt": False}}
+    unset = {**s3_unset, "copy_of": "", "encrypt": False, "offsite": False}
+    assert data["stores"] == {"nas1": {"path": "/mnt/nas1/rtvault", **unset},
+                              "nas2": {"path": "/mnt/nas2/rtvault", **unset}}
     assert validate(data, cfg.file) == cfg
 
 
@@ -141,6 +142,7 @@ def test_the_schema_declares_the_expected_keys() -> None:
         "stores.<name>.copy_of",
         "stores.<name>.encrypt",
         "stores.<name>.passphrase_file",
+        "stores.<name>.offsite",
         "backup.max_shrink",
         "backup.lock_lease_seconds",
         "archive.inbox",
@@ -190,6 +192,7 @@ def test_the_schema_declares_the_expected_keys() -> None:
         "continuity.drill_every_days",
         "continuity.drill_dir",
         "continuity.procedure_dir",
+        "reconcile.idle_months",
         "site.name",
         "site.contacts",
         "web.host",

@@ -149,7 +149,7 @@ def test_each_kind_of_problem_names_its_dotted_path(tmp_path: Path, text: str, p
     [
         ("colour = 1\n",
          "colour: unknown key (known keys: source, stores, backup, archive, catalog, retention, verify, schedule, "
-         "daemon, health, alerts, continuity, site, web)"),
+         "daemon, health, alerts, continuity, reconcile, site, web)"),
         ("[retention]\nkeep_dayly = 7\n", "retention.keep_dayly: unknown key (did you mean 'keep_daily'?)"),
         (
             "[source.pinnacle]\nroot = '/p'\nexcludes = []\n",
@@ -159,7 +159,7 @@ def test_each_kind_of_problem_names_its_dotted_path(tmp_path: Path, text: str, p
         (
             "[stores.nas1]\npath = '/mnt/nas1'\nreadonly = true\n",
             "stores.nas1.readonly: unknown key (known keys: path, url, endpoint, region, credentials_file, "
-            "retry_seconds, copy_of, encrypt, passphrase_file)",
+            "retry_seconds, copy_of, encrypt, passphrase_file, offsite)",
         ),
     ],
 )

@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rtvault.catalog import Catalog, open_catalog
+from rtvault.catalog.db import SQLITE
 from rtvault.config import Config
 from rtvault.config.settings import Store as StoreSettings
 from rtvault.config.settings import credentials_problem
-from rtvault.errors import ConfigError, InputError, StoreError
+from rtvault.errors import CatalogUnavailable, ConfigError, InputError, StoreError
 from rtvault.store import Store, crypto, keyfile
 from rtvault.store.backend import Backend, DirectoryBackend
 from rtvault.store.roles import ROLE_KEY, STATE_FILE, Failover, read_failover
@@ -218,6 +219,12 @@ def init_stores(config: Config) -> list[dict[str, object]]:
     return done
 
 
-def open_catalog_for(config: Config) -> Catalog:
-    """The configured catalog, its schema brought up to date."""
-    return open_catalog(config.catalog.url)
+def open_catalog_for(config: Config, *, create: bool = True) -> Catalog:
+    """The configured catalog, its schema brought up to date. Without `create`, a SQLite catalog whose file is
+    gone is refused (CatalogUnavailable) rather than made anew and empty: a reader that would take an empty
+    index for the truth (`rtvault reconcile`) must not answer from it."""
+    url = config.catalog.url
+    if not create and url.startswith(SQLITE) and not Path(url.removeprefix(SQLITE)).exists():
+        raise CatalogUnavailable(f"the catalog {url.removeprefix(SQLITE)} does not exist (lost, or never made): run "
+                                 "`rtvault catalog rebuild`, which reads it back from the stores")
+    return open_catalog(url)

@@ -34,7 +34,8 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.USAGE: "wrong command-line usage (unknown option, missing argument)",
     ExitCode.CONFIG: "the configuration file is missing or invalid",
     ExitCode.INPUT: "an input path is missing, unreadable or not what the command expects",
-    ExitCode.SOURCE_REFUSED: "backup refused: the source is missing, empty, not mounted or shrank suspiciously",
+    ExitCode.SOURCE_REFUSED: "the source is missing, empty or not mounted (backup, reconcile), or shrank "
+                             "suspiciously (backup refused)",
     ExitCode.LOCKED: "the store is locked by another running writer (backup, prune)",
     ExitCode.CHECK_FAILED: "a check found problems (check, verify, status, health: listed in the output)",
     ExitCode.STORE: "the store is missing, not an rtvault store, damaged, or lacks what was asked",
@@ -226,6 +227,7 @@ HTTP_STATUSES: tuple[tuple[type[RtvaultError], int, str], ...] = (
     (LockBusy, 409, "busy"),
     (DirectoryUnavailable, 503, "directory"),
     (Unavailable, 503, "unavailable"),
+    (SourceRefused, 503, "source"),
     (CatalogError, 500, "catalog"),
     (ConfigError, 500, "config"),
     (StoreError, 500, "store"),

@@ -48,11 +48,12 @@ def test_check_json_gives_file_validity_and_settings(example_file: Path, tmp_pat
     assert list(report) == ["file", "valid", "config"]
     assert report["file"] == str(example_file) and report["valid"] is True
     assert list(report["config"]) == ["source", "stores", "backup", "archive", "catalog", "retention", "verify",
-                                      "schedule", "daemon", "health", "alerts", "continuity", "site", "web"]
+                                      "schedule", "daemon", "health", "alerts", "continuity", "reconcile", "site",
+                                      "web"]
     assert report["config"]["health"]["backup_max_age"] == "6h"
     assert report["config"]["stores"] == {"primary": {"path": "/mnt/nas1/rtvault", "url": "", "endpoint": "",
                                                       "region": "", "retry_seconds": 30, "copy_of": "",
-                                                      "encrypt": False}}
+                                                      "encrypt": False, "offsite": False}}
     assert report["config"]["retention"]["keep_daily"] == 14
 
 

@@ -86,6 +86,7 @@ HTTP_ANSWERS: list[tuple[Exception, int, str]] = [
     (errors.DirectoryUnavailable("the directory does not answer"), 503, "directory"),
     (errors.Unavailable("the server does not answer"), 503, "unavailable"),
     (errors.CatalogUnavailable("cannot reach the catalog database"), 503, "unavailable"),
+    (errors.SourceRefused("source /p is empty: is the Pinnacle share mounted?"), 503, "source"),
     (errors.CatalogError("the catalog database refused a statement: database is locked"), 500, "catalog"),
     (errors.ConfigError("rtvault.toml", ["no store configured"]), 500, "config"),
     (errors.StoreError("the store is damaged"), 500, "store"),

@@ -17,7 +17,7 @@ from typing import BinaryIO
 from isal import igzip_threaded
 
 from rtvault.archive import index, records
-from rtvault.archive.formats import Stored
+from rtvault.archive.formats import DELETED, Stored
 from rtvault.archive.institution import filtered_institution
 from rtvault.archive.tarwriter import Entry, write_tar
 from rtvault.store import Store
@@ -86,7 +86,7 @@ def _captured(store: Store, tree: Tree, path: str, institution: bytes) -> dict[s
 
 
 def archive_patient_version(store: Store, manifest: Manifest, patient: PatientEntry, *,
-                            origin: str = "deleted") -> Stored:
+                            origin: str = DELETED) -> Stored:
     """Store an archive of one patient version of a snapshot; returns its summary."""
     when = datetime.now(UTC)
     name = f"{patient.path.replace('/', '_')}-{manifest.id}.tar.gz"

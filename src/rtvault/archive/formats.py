@@ -17,6 +17,9 @@ VERIFIED = "verified"  # covered by a checksum that matched: the gzip CRC-32, or
 READ = "read without error"  # read whole, but nothing checks its data: a plain tar, a gzip cut before its checksum
 UNVERIFIED = "unverified (archive checksum failed)"  # read whole from a gzip stream whose checksum did not match
 LOST = "lost"  # cut short or unreadable: never restored
+DELETED = "deleted"  # origin of the archive of a patient gone from Pinnacle (backup, `archive sweep`)
+REQUESTED = "requested"  # origin of an archive made while the patient is still in Pinnacle (`archive now`)
+OWN_ORIGINS = (DELETED, REQUESTED)  # archives rtvault wrote from a snapshot: dated by when they were made
 IDENTITY_KEYS = ("patient_id", "last_name", "first_name", "middle_name", "mrn", "birth_date", "gender",
                  "radiation_oncologist", "diagnosis", "comment")
 
@@ -151,7 +154,7 @@ class ArchiveRecord:
     created: str
     size: int = 0
     compression: str = "none"  # none or gzip
-    origin: str = ""  # deleted, inbox, ingest, ...
+    origin: str = ""  # deleted, requested, inbox, ingest, ...
     source: str = ""
     header: str | None = None  # the member holding the Institution header
     machines: tuple[str, ...] = ()

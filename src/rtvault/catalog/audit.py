@@ -135,7 +135,8 @@ def entries(db: Catalog, *, user: str = "", action: str = "", patient: str = "",
 
 
 def spreadsheet_cell(value: object, clean: Callable[[str], str] = str) -> object:
-    """A CSV cell: text a spreadsheet would run as a formula defused with ', after `clean`."""
+    """A CSV cell a spreadsheet will not run: text starting like a formula (`=`, `+`, `-`, `@`, tab, CR) gets a
+    leading apostrophe, after `clean` rewrote it."""
     if isinstance(value, str):
         value = clean(value)
         if value.startswith(_FORMULA_START):

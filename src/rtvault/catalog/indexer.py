@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 
 from rtvault.archive import records
-from rtvault.archive.formats import ArchiveRecord
+from rtvault.archive.formats import OWN_ORIGINS, ArchiveRecord
 from rtvault.catalog import fold as folding
 from rtvault.catalog import runs, volumes
 from rtvault.catalog.db import Catalog
@@ -260,7 +260,7 @@ def _index_snapshot(writer: Writer, name: str, manifests: _Manifests, snapshot_i
 def archived_at(record: ArchiveRecord) -> str:
     """When an archive was made: now for rtvault's own, else the newest file it holds (an old DVD's date)."""
     created = record.created.replace("+00:00", "Z")  # one time format with the snapshots': they sort together
-    if record.origin == "deleted":
+    if record.origin in OWN_ORIGINS:
         return created
     newest = max((p.last_modified or "" for p in record.patients), default="")
     return newest or created

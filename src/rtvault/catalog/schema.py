@@ -233,6 +233,11 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         "ALTER TABLE audit ADD COLUMN journal_entry INTEGER",
         "CREATE INDEX audit_journal ON audit (journal_id)",
     ]),
+    # `rtvault reconcile` finds the patients of the Pinnacle source by their path (catalog/holdings.py): a lookup
+    # per patient of the source, not a pass over every patient of the catalog.
+    ("0016_patients_path", [
+        "CREATE INDEX patients_path ON patients (path)",
+    ]),
 ]
 
 

@@ -55,6 +55,7 @@ COMMANDS = {
     "migrate": "store_cmd:migrate_command",
     "replicate": "copies_cmd:replicate_command",
     "status": "copies_cmd:status_command",
+    "reconcile": "reconcile_cmd:reconcile_command",
     "health": "health_cmd:health_command",
     "verify": "verify_cmd:verify_command",
     "repair": "verify_cmd:repair_command",

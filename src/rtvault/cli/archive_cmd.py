@@ -15,6 +15,7 @@ from rtvault.cli.output import AppContext, echo, reported
 from rtvault.configured import open_store
 from rtvault.errors import InputError
 from rtvault.jobs import archives, archiving
+from rtvault.jobs.archive_now import ArchivedNow, archive_now
 from rtvault.report import Plain
 
 
@@ -54,6 +55,32 @@ def sweep_command(app: AppContext, store_name: str | None, as_json: bool) -> arc
     """Archive every patient deleted from Pinnacle, and ingest the files dropped in [archive] inbox."""
     config = app.load_config()
     return archiving.sweep(config, open_store(config, store_name, write=True))
+
+
+@archive.command("now", epilog="""\b
+Examples:
+  rtvault archive now --patient 2021993744
+  rtvault archive now --patient Institution_1/Mount_0/Patient_7 --patient 2019843156
+  rtvault archive now --idle --json
+""")
+@click.option("--patient", "keys", multiple=True, metavar="KEY",
+              help="MRN, PatientID or patient path (repeat for several patients).")
+@click.option("--idle", is_flag=True, help="Every patient unchanged in Pinnacle for [reconcile] idle_months.")
+@store_option
+@reported
+@click.pass_obj
+def now_command(app: AppContext, keys: tuple[str, ...], idle: bool, store_name: str | None,
+                as_json: bool) -> ArchivedNow:
+    """Archive a patient's latest version now, as a Pinnacle-format tar, before it is deleted from Pinnacle.
+
+    From the newest snapshot holding it; a version already archived is not archived again. --idle: every
+    patient unchanged for [reconcile] idle_months and exactly as its newest snapshot holds it (one that changed
+    since is named: back it up first, exit code 9). `rtvault reconcile` then says when it is safe to delete.
+    """
+    if bool(keys) == idle:
+        raise click.UsageError("give --patient KEY (repeatable) or --idle")
+    config = app.load_config()
+    return archive_now(config, open_store(config, store_name, write=True), keys=keys, idle=idle)
 
 
 @archive.command("list", epilog="""\b

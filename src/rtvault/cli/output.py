@@ -157,6 +157,17 @@ def render(report: Report, as_json: bool) -> None:
         click.get_current_context().exit(int(verdict.code))
 
 
+def render_csv(report: Report, text: str) -> None:
+    """A report given as CSV (`text`, its cells made safe by the caller) instead of its lines: its warnings on
+    stderr, the CSV on stdout, then the exit code of its verdict (as with --json, the code alone speaks)."""
+    for warning in report.warnings():
+        echo(f"rtvault: warning: {warning}", err=True)
+    emit_csv(text)
+    verdict = report.verdict()
+    if verdict.code:
+        click.get_current_context().exit(int(verdict.code))
+
+
 def emit_error(message: str | list[str], code: int, as_json: bool) -> None:
     """The error on stderr (and as JSON on stdout with --json); a list is one line each (a configuration's
     problems), every line made safe."""

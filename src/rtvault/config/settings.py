@@ -154,6 +154,12 @@ class Store:
             kind=OPTIONAL_PATH,
         ),
     )
+    offsite: bool = field(
+        default=False,
+        metadata=about("This store is kept outside the building (another site, a cloud bucket): `rtvault reconcile` "
+                       "calls a patient safe to delete from Pinnacle only once its archive is on an offsite store or "
+                       "a removable disk, verified."),
+    )
 
     @staticmethod
     def problems(values: dict[str, Any]) -> list[str]:
@@ -318,6 +324,21 @@ class Archive:
     )
 
 
+@dataclass(frozen=True, kw_only=True)
+class Reconcile:
+    """`rtvault reconcile`: which patients in Pinnacle were never backed up, and which are safe to delete from it."""
+
+    idle_months: int = field(
+        default=12,
+        metadata=about(
+            "A patient unchanged in Pinnacle for this many months may be listed as safe to delete (once archived "
+            "and on two verified copies, one offsite or on a removable disk). 12 spans the first year of "
+            "follow-up, when a recurrence or a re-treatment most often needs the plan again.",
+            check=positive,
+        ),
+    )
+
+
 def _contact(value: tuple[str, ...]) -> str | None:
     bad = [item for item in value if ":" not in item or not item.split(":", 1)[1].strip()]
     return f'each contact must read "Role: Name, phone", got {bad[0]!r}' if bad else None
@@ -355,6 +376,7 @@ class Config:
     health: Health = field(default_factory=Health)
     alerts: Alerts = field(default_factory=Alerts)
     continuity: Continuity = field(default_factory=Continuity)
+    reconcile: Reconcile = field(default_factory=Reconcile)
     site: Site = field(default_factory=Site)
     web: Web = field(default_factory=Web)
 

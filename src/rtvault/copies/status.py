@@ -248,17 +248,19 @@ def _version_sound(held: _Holdings, tree: str) -> bool:
     return not any(data_key(f.hash) in held.problems for f in files)
 
 
-def _archive_sound(held: _Holdings, archive_id: str) -> bool:
-    if not held.problems:
+def archive_sound(store: Store, problems: set[str], archive_id: str) -> bool:
+    """None of the archive's files (its tar, its index, the member objects of a gzip archive) is among the store's
+    known problems (`problems`: the keys its verification found missing or damaged)."""
+    if not problems:
         return True
     keys = {records.tar_key(archive_id), records.record_key(archive_id)}
     try:
-        record = records.load(held.store, archive_id)
+        record = records.load(store, archive_id)
     except StoreError:
         return False
     if record.compression != "none":
         keys |= {data_key(m.hash) for m in record.members if m.hash}
-    return not keys & held.problems
+    return not keys & problems
 
 
 def _disk_copies(config: Config, now: datetime) -> dict[str, list[tuple[str, bool]]]:
@@ -291,7 +293,7 @@ def _shortfalls(report: StatusReport, held: dict[str, _Holdings], verified: set[
         _note(report, Shortfall("patient", path, tree, newest, holders, good))
     for archive_id in archives:
         holders = [n for n, h in held.items() if archive_id in h.archives]
-        good = [n for n in holders if n in verified and _archive_sound(held[n], archive_id)]
+        good = [n for n in holders if n in verified and archive_sound(held[n].store, held[n].problems, archive_id)]
         holders += [label for label, _fresh in disks.get(archive_id, [])]
         good += [label for label, fresh in disks.get(archive_id, []) if fresh]
         _note(report, Shortfall("archive", archive_id, None, None, holders, good))

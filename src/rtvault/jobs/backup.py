@@ -25,7 +25,7 @@ from rtvault.events import NoProgress, Progress
 from rtvault.jobs.archives import archive_deleted
 from rtvault.jobs.backup_report import AFTER, BackedUp, BackupSummary
 from rtvault.jobs.catalog import refresh_quietly
-from rtvault.jobs.source import Listing, SourceListing, Unreadable, check_source, list_source
+from rtvault.jobs.source import Listing, SourceListing, Unreadable, check_source, list_source, unchanged
 from rtvault.pinnacle.model import PatientRecord
 from rtvault.pinnacle.patient import read_patient
 from rtvault.store import Store
@@ -91,14 +91,6 @@ def _store_file(store: Store, path: Path, entry: FileStat, rel: str) -> _Stored:
     return stored
 
 
-def _unchanged(entry: FileStat, previous: FileEntry | None) -> bool:
-    """Same stat as last time, and last time's copy was consistent (an inconsistent one is read again)."""
-    if previous is None or previous.inconsistent:
-        return False
-    return (entry.size, entry.mtime_ns, entry.ino, entry.ctime_ns) == (
-        previous.size, previous.mtime_ns, previous.ino, previous.ctime_ns)
-
-
 @dataclass(frozen=True)
 class _Version:
     """A tree of this backup (or the previous one), with its hash; `unlistable_now`: why its directory could
@@ -131,7 +123,7 @@ class _Run:
         for key, listing in listings.items():
             before = previous[key].tree.by_name() if key in previous else {}
             for entry in listing.files:
-                if _unchanged(entry, before.get(entry.name)):
+                if unchanged(entry, before.get(entry.name)):
                     self.summary.files_unchanged += 1
                 else:
                     todo.append((key, entry))

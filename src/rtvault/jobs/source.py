@@ -11,9 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rtvault.config import Config
 from rtvault.errors import Problem, SourceRefused
 from rtvault.pinnacle.discover import INSTITUTION_DIR, MOUNT_DIR, PATIENT_DIR
-from rtvault.store.formats import DirEntry, FileStat
+from rtvault.store.formats import DirEntry, FileEntry, FileStat
 
 
 @dataclass
@@ -69,6 +70,15 @@ def check_source(root: Path | None) -> Path:
     if empty:
         raise SourceRefused(f"source {root} is empty: is the Pinnacle share mounted?")
     return root
+
+
+def unchanged(entry: FileStat, previous: FileEntry | None) -> bool:
+    """Same stat as the backup that stored `previous`, whose copy was consistent (an inconsistent one is read
+    again): the file holds what that backup stored."""
+    if previous is None or previous.inconsistent:
+        return False
+    return (entry.size, entry.mtime_ns, entry.ino, entry.ctime_ns) == (
+        previous.size, previous.mtime_ns, previous.ino, previous.ctime_ns)
 
 
 def _is_patient(rel_parts: list[str] | tuple[str, ...]) -> bool:
@@ -165,3 +175,10 @@ def list_source(root: Path, exclude: tuple[str, ...]) -> SourceListing:
         listing.dirs.sort(key=lambda d: d.name)
     source.patients = dict(sorted(source.patients.items()))
     return source
+
+
+def pinnacle_listing(config: Config) -> SourceListing:
+    """The configured Pinnacle source (`[source.pinnacle]`) refused when it is not there (`check_source`), else
+    listed: where `rtvault reconcile` and `archive now --idle` look the source up."""
+    pinnacle = config.source.pinnacle
+    return list_source(check_source(pinnacle.root), pinnacle.exclude)

@@ -58,6 +58,8 @@ PAGES: list[tuple[str, str, Callable, str, str | None, tuple[str, ...]]] = [
     ("/archives", "/api/archives", views.archives, "viewer", "archives.html", ("GET",)),
     ("/dashboard", "/api/dashboard", views.dashboard, "operator", "dashboard.html", ("GET",)),
     ("/dashboard/chart/{name}.svg", "/api/dashboard/chart/{name}", views.dashboard_chart, "operator", None, ("GET",)),
+    ("/reconcile", "/api/reconcile", views.reconcile_lists, "operator", "reconcile.html", ("GET",)),
+    ("/reconcile.csv", "/api/reconcile.csv", views.reconcile_csv, "operator", None, ("GET",)),
     ("/audit", "/api/audit", views.audit, "admin", "audit.html", ("GET",)),
     ("/audit.csv", "/api/audit.csv", views.audit_csv, "admin", None, ("GET",)),
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, tzinfo
 
-from rtvault.web import i18n_dashboard, i18n_restore_list
+from rtvault.web import i18n_dashboard, i18n_reconcile, i18n_restore_list
 
 LANGUAGES = ("fr", "en")
 DEFAULT = "fr"
@@ -296,6 +296,10 @@ _ERRORS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
                      "tard ou prévenez l'administrateur."),
                     ("Service unavailable", "A server rtvault needs does not answer: try again later or tell the "
                      "administrator.")),
+    "source": (("Base Pinnacle inaccessible", "Le dossier de la base Pinnacle est absent, vide ou non monté : "
+                "prévenez l'administrateur de rtvault."),
+               ("Pinnacle database unreachable", "The Pinnacle database folder is missing, empty or not mounted: tell "
+                "the rtvault administrator.")),
     "catalog": (("Catalogue indisponible", "La base du catalogue ne répond pas ou a refusé la demande : "
                  "prévenez l'administrateur de rtvault."),
                 ("Catalog unavailable", "The catalog database does not answer or refused the request: tell the "
@@ -328,6 +332,8 @@ FR.update(i18n_dashboard.FR)
 EN.update(i18n_dashboard.EN)
 FR.update(i18n_restore_list.FR)
 EN.update(i18n_restore_list.EN)
+FR.update(i18n_reconcile.FR)
+EN.update(i18n_reconcile.EN)
 MESSAGES = {"fr": FR, "en": EN}
 
 

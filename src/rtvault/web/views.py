@@ -15,7 +15,9 @@ from rtvault.catalog.search import MAX_PER_PAGE, Criteria, search
 from rtvault.errors import NotFound, RtvaultError
 from rtvault.jobs.dashboard import CHARTS, overview, series
 from rtvault.jobs.deliver import choose, discard, download_name, export_tar, restore_to_dir
+from rtvault.jobs.reconcile import reconcile
 from rtvault.jobs.restore_list import OUTCOMES, WEB_MOST_ROWS, kept_report, restore_list_web
+from rtvault.utc import now_iso
 from rtvault.web.call import Call
 from rtvault.web.charts import DRAW
 from rtvault.web.i18n import DEFAULT, LANGUAGES, translator
@@ -194,3 +196,29 @@ def dashboard_chart(call: Call) -> dict | Response:
         return data
     lang = call.get("lang") if call.get("lang") in LANGUAGES else DEFAULT
     return Response(DRAW[name](data, translator(lang)), media_type="image/svg+xml")
+
+
+SHOWN_PER_LIST = 500  # rows of each list on the page; the JSON twin and the CSV hold them all
+
+
+def reconcile_lists(call: Call) -> dict:
+    """`GET /reconcile`: the patients in Pinnacle never captured, those archived without two verified copies, and
+    those safe to delete from Pinnacle (jobs/reconcile.py); the /api twin is `rtvault reconcile --json`."""
+    found = reconcile(call.config, catalog=call.db)
+    data = found.to_json()
+    call.audit("reconcile", detail={name: len(entries) for name, entries in data.items()})
+    if call.api:
+        return data
+    return {**{name: entries[:SHOWN_PER_LIST] for name, entries in data.items()},
+            "more": {name: max(0, len(entries) - SHOWN_PER_LIST) for name, entries in data.items()},
+            "not_yet": [{**n.who.to_json(), "reason": n.reason} for n in found.not_yet[:SHOWN_PER_LIST]],
+            "problems": list(found.problems), "source": found.source, "idle_months": found.idle_months,
+            "idle_before": found.idle_before, "time": now_iso()}
+
+
+def reconcile_csv(call: Call) -> Response:
+    """`GET /reconcile.csv`: the three lists as CSV, as `rtvault reconcile --csv` prints them."""
+    found = reconcile(call.config, catalog=call.db)
+    call.audit("reconcile", detail={"csv": True, **{name: len(e) for name, e in found.to_json().items()}})
+    return Response(found.csv(), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="rtvault-reconcile.csv"'})
