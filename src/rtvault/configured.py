@@ -3,10 +3,12 @@ the backend each kind of store needs, and the catalog database."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rtvault.catalog import Catalog, open_catalog
+from rtvault.catalog import stores as stores_of_catalog
 from rtvault.catalog.db import SQLITE
 from rtvault.config import Config
 from rtvault.config.settings import Store as StoreSettings
@@ -219,12 +221,49 @@ def init_stores(config: Config) -> list[dict[str, object]]:
     return done
 
 
+_S3_IDS: dict[tuple[str, str], str] = {}  # (url, endpoint) → id: asked of an S3 server once per process
+
+
+def store_ids(config: Config, names: Iterable[str] | None = None) -> dict[str, str]:
+    """name → id (its rtvault-store.json's) of the configured stores (or of `names`) that can be read; the
+    catalog knows stores by id (catalog/stores.py). An unreachable store is left out."""
+    found = {}
+    for name in config.stores if names is None else names:
+        settings = config.stores[name]
+        key = (where(settings), settings.endpoint)
+        if key not in _S3_IDS:
+            try:
+                info = Store.open_backend(sealed_backend_of(config, name)).info
+            except (StoreError, ConfigError):
+                continue
+            if not isinstance(info.get("id"), str):
+                continue
+            if settings.path is None:
+                _S3_IDS[key] = info["id"]
+            found[name] = info["id"]
+        else:
+            found[name] = _S3_IDS[key]
+    return found
+
+
+def store_labels(config: Config, catalog: Catalog) -> dict[str, str]:
+    """id → how a person is shown each store of the catalog: this site's by their configured names, another
+    site's by its name and site (catalog/stores.py `labels`)."""
+    return stores_of_catalog.labels(catalog, {sid: name for name, sid in store_ids(config).items()},
+                                    names=list(config.stores), site=config.site.name)
+
+
 def open_catalog_for(config: Config, *, create: bool = True) -> Catalog:
     """The configured catalog, its schema brought up to date. Without `create`, a SQLite catalog whose file is
     gone is refused (CatalogUnavailable) rather than made anew and empty: a reader that would take an empty
-    index for the truth (`rtvault reconcile`) must not answer from it."""
+    index for the truth (`rtvault reconcile`) must not answer from it. Rows a catalog written before store
+    ids names by this configuration's store names are renamed to those stores' ids (catalog/stores.py)."""
     url = config.catalog.url
     if not create and url.startswith(SQLITE) and not Path(url.removeprefix(SQLITE)).exists():
         raise CatalogUnavailable(f"the catalog {url.removeprefix(SQLITE)} does not exist (lost, or never made): run "
                                  "`rtvault catalog rebuild`, which reads it back from the stores")
-    return open_catalog(url)
+    catalog = open_catalog(url)
+    legacy = [name for name in stores_of_catalog.legacy_names(catalog) if name in config.stores]
+    if legacy:
+        stores_of_catalog.adopt(catalog, store_ids(config, legacy), config.site.name)
+    return catalog

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from kit.reconcile import ReconcileSite
 from rtvault.catalog import holdings, open_catalog
+from rtvault.configured import store_ids
 
 
 def test_the_lists_and_the_holdings_read_alike_on_both_databases(catalog_url: str, tmp_path: Path) -> None:
@@ -16,12 +17,13 @@ def test_the_lists_and_the_holdings_read_alike_on_both_databases(catalog_url: st
     assert site.lists() == {"never_captured": [], "under_copied": [], "safe_to_delete": paths}
     newest = site.config.stores["primary"].path
     assert newest is not None
+    named = {sid: name for name, sid in store_ids(site.config).items()}
     with open_catalog(catalog_url) as db:
-        latest = holdings.latest_snapshots(db, [*paths, "Institution_9/Mount_0/Patient_0"], ["primary", "offsite"])
-        copies = holdings.archive_copies(db, ["primary", "offsite"], [found.version for found in latest.values()])
+        latest = holdings.latest_snapshots(db, [*paths, "Institution_9/Mount_0/Patient_0"], named)
+        copies = holdings.archive_copies(db, named, [found.version for found in latest.values()])
         assert sorted(latest) == paths
         assert {found.stores for found in latest.values()} == {("offsite", "primary")}
         assert sorted((c.holder, c.disk_verified) for c in copies) == \
             [("offsite", None)] * len(paths) + [("primary", None)] * len(paths)
-        assert holdings.indexed_snapshots(db, "primary") == {m.name.removesuffix(".json")
+        assert holdings.indexed_snapshots(db, store_ids(site.config)["primary"]) == {m.name.removesuffix(".json")
                                                              for m in (newest / "snapshots").glob("*.json")}

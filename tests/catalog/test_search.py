@@ -216,14 +216,15 @@ def test_status(catalog: Catalog, typed: str, expected: list[str]) -> None:
 def test_locations_say_where_each_patient_is(catalog: Catalog) -> None:
     lefevre = search(catalog, Criteria(mrn="IPP-000123")).patients[0]
     assert lefevre["status"] == "active"
-    assert lefevre["locations"] == [{"kind": "snapshots", "store": "primary", "count": 2,
+    assert lefevre["locations"] == [{"kind": "snapshots", "store": "primary", "store_id": "primary", "count": 2,
                                      "first": "2025-01-11T02:00:00Z", "last": "2025-02-01T02:00:00Z",
                                      "latest_snapshot": "s2"}]
     lefort = search(catalog, Criteria(last_name="lefort")).patients[0]
     assert (lefort["status"], lefort["archived_at"]) == ("archived", "2025-01-15T03:00:00Z")
     assert [loc["kind"] for loc in lefort["locations"]] == ["snapshots", "archive"]
     assert lefort["locations"][1] | {"volume": ""} == {
-        "kind": "archive", "store": "primary", "archive": "a-deleted", "file": DELETED_ARCHIVE, "volume": "",
+        "kind": "archive", "store": "primary", "store_id": "primary", "archive": "a-deleted", "file": DELETED_ARCHIVE,
+        "volume": "",
         "time": "2025-01-15T03:00:00Z", "damaged": False}
     guerin = search(catalog, Criteria(patient_id="7")).patients[0]
     assert [(loc["file"], loc["damaged"]) for loc in guerin["locations"]] == [(OLD_DVD, True)]

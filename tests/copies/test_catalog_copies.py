@@ -1,5 +1,5 @@
 """The catalog records every store's copy of every patient version, and an unreachable store never makes the
-catalog forget what that store holds."""
+catalog forget what that store holds (nor shows it by another name)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ import pytest
 
 from kit.copies import Copies
 from rtvault.catalog.search import Criteria, search
-from rtvault.configured import open_catalog_for
+from rtvault.configured import open_catalog_for, store_labels
 from rtvault.errors import StoreError
 from rtvault.jobs.catalog import rebuild_all, refresh
 
 
 def _stores_of_each_patient(copies: Copies) -> dict[str, set[str]]:
     with open_catalog_for(copies.config) as db:
-        found = search(db, Criteria(), per_page=200).patients
+        found = search(db, Criteria(), per_page=200, shown=store_labels(copies.config, db)).patients
     return {p["path"]: {loc["store"] for loc in p["locations"]} for p in found}
 
 

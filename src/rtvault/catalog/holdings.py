@@ -7,7 +7,7 @@ archive locations: they stay within seconds on a catalog of 100,000 patients (be
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -83,12 +83,14 @@ def _marks(values: Sequence) -> str:
     return ", ".join("?" * len(values)) or "NULL"
 
 
-def latest_snapshots(db: Catalog, paths: Iterable[str], stores: Sequence[str]) -> dict[str, Latest]:
-    """For each of these patient paths that a snapshot of `stores` holds, the newest such snapshot's version.
+def latest_snapshots(db: Catalog, paths: Iterable[str], named: Mapping[str, str]) -> dict[str, Latest]:
+    """For each of these patient paths that a snapshot of the stores `named` (id → name) holds, the newest such
+    snapshot's version (its holders by name).
 
     Read through `patients_path` then each patient's own locations (`locations_patient`): `|| ''` keeps SQLite,
     which has no statistics, from walking every snapshot location of the stores instead (`locations_ref`)."""
     found: dict[str, list[tuple]] = {}
+    stores = list(named)
     for chunk in _chunks(sorted(set(paths))):
         rows = db.execute(
             f"SELECT {_PATIENT}, v.id, v.tree, l.store, l.ref, l.time FROM patients p "
@@ -102,14 +104,16 @@ def latest_snapshots(db: Catalog, paths: Iterable[str], stores: Sequence[str]) -
     latest = {}
     for path, rows in found.items():
         newest = max(rows, key=lambda row: (row[13], row[12]))
-        holders = sorted({row[11] for row in rows if row[9] == newest[9]})
+        holders = sorted({named[row[11]] for row in rows if row[9] == newest[9]})
         latest[path] = Latest(_patient(newest), int(newest[9]), str(newest[10]), str(newest[12]), str(newest[13]),
                               tuple(holders))
     return latest
 
 
-def archive_copies(db: Catalog, stores: Sequence[str], versions: Sequence[int] | None = None) -> list[ArchiveCopy]:
-    """Every copy of an archive on these stores or on a removable disk (of these versions only, when given)."""
+def archive_copies(db: Catalog, named: Mapping[str, str], versions: Sequence[int] | None = None) -> list[ArchiveCopy]:
+    """Every copy of an archive on the stores `named` (id → name; each copy's holder by name) or on a removable
+    disk (of these versions only, when given)."""
+    stores = list(named)
     query = ("SELECT l.patient, l.version, l.ref, l.store, l.file, l.damaged, va.verified FROM locations l "
              "LEFT JOIN volume_archives va ON l.volume <> '' AND va.volume = l.volume AND va.archive = l.ref "
              f"WHERE l.kind = 'archive' AND (l.store IN ({_marks(stores)}) OR l.store LIKE ?)")
@@ -119,7 +123,8 @@ def archive_copies(db: Catalog, stores: Sequence[str], versions: Sequence[int] |
         rows = [row for chunk in _chunks(sorted(set(versions)))
                 for row in db.execute(f"{query} AND l.version IN ({_marks(chunk)})",
                                       (*stores, STORE_PREFIX + "%", *chunk))]
-    return [ArchiveCopy(int(row[0]), int(row[1]), str(row[2]), str(row[3]), str(row[4] or ""), bool(row[5]), row[6])
+    return [ArchiveCopy(int(row[0]), int(row[1]), str(row[2]), named.get(str(row[3]), str(row[3])), str(row[4] or ""),
+                        bool(row[5]), row[6])
             for row in rows]
 
 
@@ -133,6 +138,6 @@ def patients(db: Catalog, ids: Iterable[int]) -> dict[int, Patient]:
 
 
 def indexed_snapshots(db: Catalog, store: str) -> set[str]:
-    """The snapshots of this store the catalog has read."""
+    """The snapshots of this store (its id) the catalog has read."""
     return {str(row[0]) for row in db.execute("SELECT ref FROM indexed WHERE store = ? AND kind = 'snapshot'",
                                               (store,))}

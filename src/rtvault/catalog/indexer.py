@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from rtvault.archive import records
 from rtvault.archive.formats import OWN_ORIGINS, ArchiveRecord
 from rtvault.catalog import fold as folding
-from rtvault.catalog import runs, volumes
+from rtvault.catalog import runs, stores, volumes
 from rtvault.catalog.db import Catalog
 from rtvault.catalog.schema import INDEX_TABLES
 from rtvault.errors import StoreError
@@ -295,13 +295,23 @@ def _forget(writer: Writer, name: str, kind: str, refs: set[str]) -> None:
         writer.db.execute("DELETE FROM indexed WHERE store = ? AND kind = ? AND ref = ?", (name, kind, ref))
 
 
-def sync_store(catalog: Catalog, name: str, store: Store, *, again: frozenset[str] = frozenset()) -> SyncSummary:
-    """Bring the catalog in line with one store: new snapshots and archives in, vanished ones out; the
-    archives whose id starts with one of `again` are read again (their retention overrides changed)."""
+def store_id(store: Store) -> str:
+    """The id the catalog knows a store by: its rtvault-store.json's (catalog/stores.py)."""
+    return str(store.info["id"])
+
+
+def sync_store(catalog: Catalog, name: str, store: Store, *, again: frozenset[str] = frozenset(),
+               site: str = "") -> SyncSummary:
+    """Bring the catalog in line with one store (configured as `name` at `site`): new snapshots and archives in,
+    vanished ones out; the archives whose id starts with one of `again` are read again (their retention
+    overrides changed). The rows name the store by its id, never by `name`."""
     started, summary = time.monotonic(), SyncSummary(name)
     writer = Writer(catalog)
     snapshots, archives = _snapshot_ids(store), set(records.all_ids(store))
+    stores.adopt(catalog, {name: store_id(store)}, site)
+    name = store_id(store)
     with catalog.transaction():
+        stores.register(catalog, name, summary.store, site)
         old_snapshots, old_archives = _indexed(catalog, name, "snapshot"), _indexed(catalog, name, "archive")
         reread = {a for a in old_archives if any(a.startswith(prefix) for prefix in again)}
         _forget(writer, name, "archive", reread)
@@ -362,12 +372,13 @@ def refresh_status(catalog: Catalog, touched: set[int], *, snapshots_changed: bo
         catalog.execute("UPDATE patients SET status = ? WHERE id = ? AND status <> ?", (status, pid, status))
 
 
-def sync(catalog: Catalog, stores: dict[str, Store], *, again: frozenset[str] = frozenset()) -> list[SyncSummary]:
+def sync(catalog: Catalog, opened: dict[str, Store], *, again: frozenset[str] = frozenset(),
+         site: str = "") -> list[SyncSummary]:
     """Every store in turn; one that cannot be listed keeps its entries and is named, the others are indexed."""
     summaries = []
-    for name, store in stores.items():
+    for name, store in opened.items():
         try:
-            summaries.append(sync_store(catalog, name, store, again=again))
+            summaries.append(sync_store(catalog, name, store, again=again, site=site))
         except StoreError as error:
             summaries.append(SyncSummary(name, problems=[f"store {name} not indexed, its entries kept: {error}"]))
     place_volume_copies(catalog)
@@ -383,13 +394,13 @@ def place_volume_copies(catalog: Catalog) -> None:
             _settle(catalog, removed, snapshots_changed=False)
 
 
-def rebuild(catalog: Catalog, stores: dict[str, Store]) -> list[SyncSummary]:
+def rebuild(catalog: Catalog, opened: dict[str, Store], *, site: str = "") -> list[SyncSummary]:
     """Empty the patient index and fill it again from the stores alone (users and audit are kept). All or
     nothing: when a snapshot or archive of a store cannot be read, the catalog is left as it was (StoreError)."""
     with catalog.transaction():
         for table in INDEX_TABLES:
             catalog.execute(f"DELETE FROM {table}")
-        summaries = sync(catalog, stores)
+        summaries = sync(catalog, opened, site=site)
         problems = [f"store {s.store}: {problem}" for s in summaries for problem in s.problems]
         if problems:
             raise StoreError(f"rebuild abandoned, the catalog is unchanged: {problems[0]}"

@@ -2,16 +2,18 @@
 list of archives: what the web pages show beyond a search result.
 
 A version is named by `version_id(tree)`, a short hash of its tree reference, and a location by
-`store:kind:ref` (`primary:archive:<archive id>`): both stable across `catalog rebuild` (the stores are the
-truth), unlike row ids, and safe to put in a URL.
+`store:kind:ref` (`primary:archive:<archive id>`, the store as shown): both stable across `catalog rebuild`
+(the stores are the truth), unlike row ids, and safe to put in a URL.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 
 from rtvault.catalog import fold as folding
+from rtvault.catalog import stores
 from rtvault.catalog.db import Catalog
 from rtvault.catalog.search import PATIENT_COLUMNS
 
@@ -34,8 +36,9 @@ def location_ref(location: dict) -> str:
     return f"{location['store']}:{location['kind']}:{location['ref']}"
 
 
-def patient_detail(catalog: Catalog, key: str) -> dict | None:
-    """Everything about the patient `key` names, newest version first; None when the catalog has no such key."""
+def patient_detail(catalog: Catalog, key: str, shown: Mapping[str, str] | None = None) -> dict | None:
+    """Everything about the patient `key` names, newest version first (each store as `shown` names it, id →
+    label: catalog/stores.py `labels`); None when the catalog has no such key."""
     if not is_key(key):
         return None
     row = catalog.one(f"SELECT id, {', '.join(_SHOWN)} FROM patients WHERE key = ?", (key,))
@@ -46,13 +49,13 @@ def patient_detail(catalog: Catalog, key: str) -> dict | None:
                                                       (pid,))]
     patient["image_sets"] = [{"name": name, "modality": modality} for name, modality in catalog.execute(
         "SELECT name, modality FROM image_sets WHERE patient = ? ORDER BY name", (pid,))]
-    patient["versions"] = _versions(catalog, pid)
+    patient["versions"] = _versions(catalog, pid, shown or {})
     newest = patient["versions"][0] if patient["versions"] else None
     patient["copies"] = len({loc["store"] for loc in newest["locations"]}) if newest else 0
     return patient
 
 
-def _versions(catalog: Catalog, pid: int) -> list[dict]:
+def _versions(catalog: Catalog, pid: int, shown: Mapping[str, str]) -> list[dict]:
     versions: dict[int, dict] = {}
     for vid, tree, modified, files, size, complete in catalog.execute(
             "SELECT id, tree, last_modified, files, bytes, complete FROM versions WHERE patient = ?", (pid,)):
@@ -63,6 +66,7 @@ def _versions(catalog: Catalog, pid: int) -> list[dict]:
     for vid, *values in rows:
         location = dict(zip(_LOCATION_COLUMNS, values, strict=True))
         location["damaged"] = bool(location["damaged"])
+        location["store_id"], location["store"] = location["store"], stores.label(shown, location["store"])
         location["location"] = location_ref(location)
         versions[vid]["locations"].append(location)
     for version in versions.values():
@@ -78,13 +82,17 @@ def find_version(patient: dict, wanted: str) -> dict | None:
     return next((v for v in patient["versions"] if v["version"] == wanted), None)
 
 
-def archive_list(catalog: Catalog, *, damaged_only: bool = False) -> list[dict]:
-    """Every archive indexed, newest first: store, id, file, volume, date, how many patients, whether damaged."""
+def archive_list(catalog: Catalog, *, damaged_only: bool = False,
+                 shown: Mapping[str, str] | None = None) -> list[dict]:
+    """Every archive indexed, newest first: store (as `shown` names it) and its id, archive id, file, volume,
+    date, how many patients, whether damaged."""
+    shown = shown or {}
     having = " HAVING MAX(damaged) = 1" if damaged_only else ""
     rows = catalog.execute(
         "SELECT store, ref, file, volume, MIN(time), COUNT(DISTINCT patient), MAX(damaged) FROM locations "
         f"WHERE kind = 'archive' GROUP BY store, ref, file, volume{having} ORDER BY MIN(time) DESC, ref")
-    return [{"store": store, "archive": ref, "file": file, "volume": volume, "time": when, "patients": int(count),
+    return [{"store": stores.label(shown, store), "store_id": store, "archive": ref, "file": file, "volume": volume,
+             "time": when, "patients": int(count),
              "damaged": bool(damaged)} for store, ref, file, volume, when, count, damaged in rows]
 
 

@@ -238,6 +238,13 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
     ("0016_patients_path", [
         "CREATE INDEX patients_path ON patients (path)",
     ]),
+    # Stores known by the id of their rtvault-store.json, not by the name a configuration gives them, so that
+    # sites sharing one catalog may name their stores alike (catalog/stores.py). The rows written before hold
+    # names: renamed to ids when a configuration naming those stores opens the catalog (`stores.adopt`).
+    ("0017_store_ids", [
+        "CREATE TABLE stores (id TEXT PRIMARY KEY, name TEXT NOT NULL, site TEXT NOT NULL DEFAULT '', "
+        "seen TEXT NOT NULL)",
+    ]),
 ]
 
 

@@ -10,8 +10,10 @@ on a million patients than on ten thousand. A name typed alone is answered by `s
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 
+from rtvault.catalog import stores
 from rtvault.catalog.db import Catalog
 from rtvault.catalog.search_names import name_alone, page_by_name, page_by_two_names
 from rtvault.catalog.search_query import COUNT_LIMIT, Query, build
@@ -77,8 +79,10 @@ PATIENT_COLUMNS = ("id", "key", "path", "patient_id", "mrn", "last_name", "first
                    "gender", "physician", "diagnosis", "last_modified", "archived_at", "keep_until", "status")
 
 
-def search(catalog: Catalog, criteria: Criteria, *, page: int = 1, per_page: int = 20) -> SearchResult:
-    """One page of the patients matching every criterion given, best first, with where each one is."""
+def search(catalog: Catalog, criteria: Criteria, *, page: int = 1, per_page: int = 20,
+           shown: Mapping[str, str] | None = None) -> SearchResult:
+    """One page of the patients matching every criterion given, best first, with where each one is (each store
+    as `shown` names it, id → label: catalog/stores.py `labels`; without it, by its id)."""
     if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
         raise InputError(f"page must be 1 or more and per page between 1 and {MAX_PER_PAGE}")
     skip = (page - 1) * per_page
@@ -87,7 +91,8 @@ def search(catalog: Catalog, criteria: Criteria, *, page: int = 1, per_page: int
         chosen, total = page_by_name(catalog, *alone, skip, per_page)
     else:
         chosen, total = _page(catalog, build(catalog, criteria), skip, per_page)
-    return SearchResult(_patients_in_order(catalog, chosen), min(total, COUNT_LIMIT), page, per_page,
+    shown = shown or {}
+    return SearchResult(_patients_in_order(catalog, chosen, shown), min(total, COUNT_LIMIT), page, per_page,
                         total > COUNT_LIMIT)
 
 
@@ -129,7 +134,7 @@ def _source(catalog: Catalog, where: str, params: list[object], total: int, want
     return "patients p INDEXED BY patients_sort" if total * total > wanted * patients else "patients p"
 
 
-def _patients_in_order(catalog: Catalog, chosen: list[tuple[int, int]]) -> list[dict]:
+def _patients_in_order(catalog: Catalog, chosen: list[tuple[int, int]], shown: Mapping[str, str]) -> list[dict]:
     if not chosen:
         return []
     columns = ", ".join(f"p.{c}" for c in PATIENT_COLUMNS)
@@ -137,14 +142,15 @@ def _patients_in_order(catalog: Catalog, chosen: list[tuple[int, int]]) -> list[
                            [pid for pid, _ in chosen])
     found = {row[0]: dict(zip(PATIENT_COLUMNS, row, strict=True)) for row in rows}
     patients = [{**found[pid], "relevance": relevance} for pid, relevance in chosen if pid in found]
-    _attach_locations(catalog, patients)
+    _attach_locations(catalog, patients, shown)
     for patient in patients:
         del patient["id"]
     return patients
 
 
-def _attach_locations(catalog: Catalog, patients: list[dict]) -> None:
-    """Where each patient is: its archives one by one, its snapshots per store (count, first, last)."""
+def _attach_locations(catalog: Catalog, patients: list[dict], shown: Mapping[str, str]) -> None:
+    """Where each patient is: its archives one by one, its snapshots per store (count, first, last); `store` is
+    the store as shown, `store_id` its id."""
     if not patients:
         return
     ids = [p["id"] for p in patients]
@@ -157,12 +163,14 @@ def _attach_locations(catalog: Catalog, patients: list[dict]) -> None:
         if kind == "snapshot":
             group = snapshots.get((pid, store))
             if group is None:
-                group = snapshots[(pid, store)] = {"kind": "snapshots", "store": store, "count": 0, "first": when}
+                group = snapshots[(pid, store)] = {"kind": "snapshots", "store": stores.label(shown, store),
+                                                   "store_id": store, "count": 0, "first": when}
                 by_patient[pid].append(group)
             group["count"] += 1
             group["last"], group["latest_snapshot"] = when, ref
         else:
-            by_patient[pid].append({"kind": kind, "store": store, "archive": ref, "file": file, "volume": volume,
-                                    "time": when, "damaged": bool(damaged)})
+            by_patient[pid].append({"kind": kind, "store": stores.label(shown, store), "store_id": store,
+                                    "archive": ref, "file": file, "volume": volume, "time": when,
+                                    "damaged": bool(damaged)})
     for patient in patients:
         patient["locations"] = by_patient[patient["id"]]

@@ -6,7 +6,7 @@ import click
 
 from rtvault.catalog.search import Criteria, search
 from rtvault.cli.output import AppContext, reported
-from rtvault.configured import open_catalog_for
+from rtvault.configured import open_catalog_for, store_labels
 from rtvault.jobs.catalog import Synced, rebuild_all, refresh
 from rtvault.report import Plain
 
@@ -68,8 +68,9 @@ def search_command(app: AppContext, page: int, per_page: int, as_json: bool, **c
 
     Names ignore accents, case and punctuation, match by prefix and tolerate one typo.
     """
-    with open_catalog_for(app.load_config()) as db:
-        result = search(db, Criteria(**criteria), page=page, per_page=per_page)
+    config = app.load_config()
+    with open_catalog_for(config) as db:
+        result = search(db, Criteria(**criteria), page=page, per_page=per_page, shown=store_labels(config, db))
     lines = []
     for p in result.patients:
         lines += [f"{p['last_name']} {p['first_name']}  MRN {p['mrn'] or '-'}  born {p['birth_date'] or '-'}  "

@@ -50,7 +50,7 @@ def refresh(config: Config, *, archives: frozenset[str] = frozenset()) -> list[S
     """Index what the stores gained or lost since the last refresh, and read `archives` again."""
     stores, failed = _stores(config)
     with open_catalog_for(config) as catalog:
-        return sync(catalog, stores, again=archives) + failed
+        return sync(catalog, stores, again=archives, site=config.site.name) + failed
 
 
 def refresh_quietly(config: Config, *, archives: frozenset[str] = frozenset()) -> str | None:
@@ -69,4 +69,4 @@ def rebuild_all(config: Config) -> list[SyncSummary]:
     if failed:
         raise StoreError("; ".join(p for f in failed for p in f.problems) + ": rebuild once every store is reachable")
     with open_catalog_for(config) as catalog:
-        return rebuild(catalog, stores)
+        return rebuild(catalog, stores, site=config.site.name)

@@ -23,7 +23,7 @@ from rtvault.catalog import fold as folding
 from rtvault.catalog.db import Catalog
 from rtvault.catalog.patients import find_version, is_key, patient_detail
 from rtvault.config import Config
-from rtvault.configured import open_store
+from rtvault.configured import open_store, store_labels
 from rtvault.errors import InputError, NotFound, StoreError, os_failure
 from rtvault.jobs.archives import export, restore_from_archive
 from rtvault.jobs.restore import RestoreIncomplete, RestoreSummary, restore_patient
@@ -50,7 +50,7 @@ def choose(catalog: Catalog, config: Config, key: str, version: str = "", locati
     version's `store:kind:ref`, see `location_ref`) or else from the best place: a snapshot before an
     archive, an intact archive before a damaged one, the newest first, on a configured store only (on `store`
     only, when given)."""
-    patient = patient_detail(catalog, key) if is_key(key) else None
+    patient = patient_detail(catalog, key, store_labels(config, catalog)) if is_key(key) else None
     if patient is None:
         raise NotFound(f"no patient {key!r} in the catalog")
     chosen = find_version(patient, version.strip())

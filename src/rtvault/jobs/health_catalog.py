@@ -7,8 +7,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from rtvault.catalog.indexer import store_id
 from rtvault.catalog.runs import last_runs
 from rtvault.catalog.volumes import STORE_PREFIX
+from rtvault.configured import store_ids
 from rtvault.errors import RtvaultError, SourceRefused, StoreError
 from rtvault.jobs.health_survey import Survey, primary_stores
 from rtvault.jobs.health_types import Check, Status
@@ -48,7 +50,7 @@ def _last_count(survey: Survey) -> tuple[int, str] | None:
     _time, snapshot_id, store = newest
     try:
         row = survey.catalog().one("SELECT COUNT(*) FROM locations WHERE store = ? AND kind = 'snapshot' AND ref = ?",
-                                   (store, snapshot_id))
+                                   (store_id(survey.store(store)), snapshot_id))
         if row and row[0]:
             return int(row[0]), snapshot_id
     except RtvaultError:
@@ -105,7 +107,8 @@ def _among(names: list[str]) -> str:
 def _short(survey: Survey, kind: str, group: str, good: list[str]) -> tuple[int, int]:
     """(items on fewer than two stores, items on fewer than two verified stores) of one kind of location,
     leaving out those first seen within the replication check's warning level (awaiting replication)."""
-    stores = list(survey.config.stores)
+    ids = store_ids(survey.config)  # the catalog knows stores by id; an unreadable one's copies do not count
+    stores, good = list(ids.values()), [ids.get(name, name) for name in good]
     grace = survey.since(survey.config.health.replication_max_lag_s / 2)
     row = survey.catalog().one(
         "SELECT COALESCE(SUM(CASE WHEN held < 2 THEN 1 ELSE 0 END), 0), "

@@ -27,7 +27,7 @@ from rtvault.archive import records
 from rtvault.catalog import holdings
 from rtvault.catalog.db import Catalog
 from rtvault.catalog.holdings import ArchiveCopy, Latest
-from rtvault.catalog.indexer import patient_key
+from rtvault.catalog.indexer import patient_key, store_id
 from rtvault.config import Config
 from rtvault.configured import open_catalog_for, open_store
 from rtvault.copies.status import archive_sound
@@ -130,6 +130,10 @@ class _Stores:
             self.problems.append(f"store {name}: cannot tell whether it holds archive {archive_id[:12]}: {error}")
             return False
 
+    def named(self) -> dict[str, str]:
+        """id → name of the stores that open: the catalog knows them by id (catalog/stores.py)."""
+        return {store_id(store): name for name in self.names if (store := self.store(name)) is not None}
+
     def tree(self, names: Iterable[str], tree: str) -> Tree | None:
         """The tree, read from the first of these stores that gives it."""
         for name in names:
@@ -151,8 +155,8 @@ class _Stores:
             except RtvaultError as error:
                 self.problems.append(f"store {name}: its snapshots cannot be listed: {error}")
                 continue
-            missing = _unindexed({i: t for i in ids if (t := snapshot_time(i)) is not None},
-                                 holdings.indexed_snapshots(db, name))
+            known = set() if store is None else holdings.indexed_snapshots(db, store_id(store))
+            missing = _unindexed({i: t for i in ids if (t := snapshot_time(i)) is not None}, known)
             if missing:
                 raise CatalogError(f"the catalog has not indexed snapshot {missing[-1]} of store {name} (lost or "
                                    "behind the stores): run `rtvault catalog sync`, then reconcile again")
@@ -299,8 +303,8 @@ def reconcile(config: Config, now: datetime | None = None, *, catalog: Catalog |
     work = _Work(config, now, source, _Stores(config, now, problems), problems)
     with nullcontext(catalog) if catalog is not None else open_catalog_for(config, create=False) as db:
         work.stores.refuse_stale(db)
-        latest = holdings.latest_snapshots(db, source.patients, work.stores.names)
-        copies = holdings.archive_copies(db, work.stores.names)
+        latest = holdings.latest_snapshots(db, source.patients, work.stores.named())
+        copies = holdings.archive_copies(db, work.stores.named())
         never = work.never_captured(latest)
         under = work.under_copied(db, copies)
         safe, not_yet = work.safe(latest, copies)

@@ -12,6 +12,7 @@ from starlette.responses import FileResponse, Response
 from rtvault.catalog import audit as audit_trail
 from rtvault.catalog.patients import archive_list, patient_detail, patient_names
 from rtvault.catalog.search import MAX_PER_PAGE, Criteria, search
+from rtvault.configured import store_labels
 from rtvault.errors import NotFound, RtvaultError
 from rtvault.jobs.dashboard import CHARTS, overview, series
 from rtvault.jobs.deliver import choose, discard, download_name, export_tar, restore_to_dir
@@ -41,7 +42,7 @@ def search_patients(call: Call) -> dict:
     if criteria.is_empty():
         return no_search(page, per_page)
     try:
-        result = search(call.db, criteria, page=page, per_page=per_page)
+        result = search(call.db, criteria, page=page, per_page=per_page, shown=store_labels(call.config, call.db))
     except RtvaultError as error:
         call.audit("search", detail=criteria.to_json(), result=str(error))
         raise
@@ -52,7 +53,7 @@ def search_patients(call: Call) -> dict:
 def show_patient(call: Call) -> dict:
     """`GET /patients/{key}`: identity, plans, image sets, every version and where it is."""
     key = call.path_params["key"]
-    patient = patient_detail(call.db, key)
+    patient = patient_detail(call.db, key, store_labels(call.config, call.db))
     if patient is None:
         raise NotFound(f"no patient {key!r} in the catalog")
     call.audit("view", patient=key)
@@ -151,7 +152,8 @@ def restore_list_csv(call: Call) -> Response:
 def archives(call: Call) -> dict:
     """`GET /archives`: every indexed archive, damaged ones flagged (`damaged=1`: only those)."""
     damaged_only = call.get("damaged").lower() in ("1", "true", "on", "yes")
-    return {"archives": archive_list(call.db, damaged_only=damaged_only), "damaged": damaged_only}
+    return {"archives": archive_list(call.db, damaged_only=damaged_only,
+                                     shown=store_labels(call.config, call.db)), "damaged": damaged_only}
 
 
 def _audit_query(call: Call, limit: int, offset: int) -> tuple[list[audit_trail.Entry], int]:
