@@ -17,6 +17,8 @@ from kit.files import kept_bytes
 from kit.seaweed import SeaweedServer
 from rtvault.catalog import open_catalog
 from rtvault.catalog.patients import patient_detail
+from rtvault.config import load
+from rtvault.configured import store_labels
 
 STORES = ["primary", "secondary", "offsite"]
 
@@ -117,7 +119,7 @@ def test_every_byte_twice_story(tmp_path: Path, seaweed: SeaweedServer) -> None:
         assert set(STORES) <= stores, (patient["path"], stores)
     catalog = open_catalog(f"sqlite:///{site / 'catalog.sqlite'}")
     gone = next(p for p in everyone if p["path"] == archived[0])
-    page = patient_detail(catalog, gone["key"])
+    page = patient_detail(catalog, gone["key"], store_labels(load(config), catalog))
     assert page is not None
     shown = {loc["store"] for version in page["versions"] for loc in version["locations"]}
     assert shown == {*STORES, "volume:usb-1"}, shown
