@@ -68,9 +68,43 @@ class PinnacleSource:
 
 @dataclass(frozen=True, kw_only=True)
 class Source:
-    """What rtvault backs up."""
+    """What rtvault backs up (the one source `pinnacle`, as before `[sources.<name>]`)."""
 
     pinnacle: PinnacleSource = field(default_factory=PinnacleSource)
+
+
+PATIENTS_KIND = "pinnacle-patients"
+PHYSICS_KIND = "pinnacle-physics"
+SOURCE_KINDS = (PATIENTS_KIND, PHYSICS_KIND)
+LEGACY_SOURCE = "pinnacle"  # the name of the source [source.pinnacle] configures
+
+
+def _source_kind(value: str) -> str | None:
+    return None if value in SOURCE_KINDS else f"must be one of {', '.join(SOURCE_KINDS)}, got {value!r}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class NamedSource:
+    """One source, named in its table header: a Pinnacle patient database or a Pinnacle physics tree, with its
+    own snapshots, shrink check and health."""
+
+    EXAMPLE_COMMENTED: ClassVar[bool] = True  # the example site's one source is [source.pinnacle]
+
+    kind: str = field(default=PATIENTS_KIND, metadata=about(
+        f"What the tree holds: {PATIENTS_KIND} (the patient database, the directory holding Institution_<I>/) or "
+        f"{PHYSICS_KIND} (a PinnacleSiteData tree: Physics/ReadOnlyMachineDB, machine and commissioning data, "
+        "scripts, solid models, site settings).", example=PHYSICS_KIND, check=_source_kind))
+    root: Path | None = field(default=None, metadata=about(
+        "Root of the tree (read only); required.", example="/PinnacleSiteData"))
+    site: str = field(default="", metadata=about(
+        "The site this source belongs to: a label recorded in each snapshot of this source.",
+        example="Site A"))
+    exclude: tuple[str, ...] = field(default=DEFAULT_EXCLUDE, metadata=about(
+        "Glob patterns of transient files never backed up (autosaves, logs, editor backups)."))
+
+    @staticmethod
+    def problems(values: dict[str, Any]) -> list[str]:
+        return ["root is required: the directory this source backs up"] if values["root"] is None else []
 
 
 def _s3_url(value: str) -> str | None:
@@ -362,6 +396,11 @@ class Config:
 
     file: Path = field(metadata=NOT_A_SETTING)
     source: Source = field(default_factory=Source)
+    sources: dict[str, NamedSource] = field(
+        default_factory=dict,
+        metadata=about("Sources, each named in its table header: [sources.<name>] ([source.pinnacle] is the source "
+                       "named pinnacle, of kind pinnacle-patients).", example="physics"),
+    )
     stores: dict[str, Store] = field(
         default_factory=dict,
         metadata=about("Stores, each named in its table header: [stores.<name>].", example="primary"),
@@ -379,6 +418,14 @@ class Config:
     reconcile: Reconcile = field(default_factory=Reconcile)
     site: Site = field(default_factory=Site)
     web: Web = field(default_factory=Web)
+
+    def all_sources(self) -> dict[str, NamedSource]:
+        """Every configured source by name: [source.pinnacle] (when its root is set) as `pinnacle`, then
+        [sources.<name>]. Validation refuses a name given both ways."""
+        legacy = self.source.pinnacle
+        found = {} if legacy.root is None else {
+            LEGACY_SOURCE: NamedSource(root=legacy.root, exclude=legacy.exclude)}
+        return {**found, **self.sources}
 
     def to_json(self) -> dict[str, object]:
         """The settings as JSON-ready data keyed as in the file: paths as strings, no password."""

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rtvault.config.schema import BARE_KEY, Field, Section, SectionMap, dotted
-from rtvault.config.settings import SCHEMA, Config
+from rtvault.config.settings import LEGACY_SOURCE, SCHEMA, Config
 from rtvault.errors import ConfigError
 
 _ABSENT: Any = object()
@@ -39,6 +39,7 @@ def validate(data: Mapping[str, Any], file: Path) -> Config:
     values = _section(SCHEMA, data, "", run)
     _check_copies(data.get("stores"), run)
     _check_pairs(data.get("schedule"), data.get("stores"), run)
+    _check_sources(data, run)
     if run.problems or values is None:
         raise ConfigError(str(file), run.problems)
     return Config(file=file, **values)
@@ -107,6 +108,15 @@ def _reject_unknown(section: Section, data: dict[str, Any], where: str, run: _Ru
         close = difflib.get_close_matches(key, known, n=1)
         hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
         run.report(dotted(where, key), f"unknown key ({hint})")
+
+
+def _check_sources(data: Mapping[str, Any], run: _Run) -> None:
+    """[source.pinnacle] is the source named pinnacle: a [sources.pinnacle] beside it would be a second one."""
+    legacy, named = data.get("source"), data.get("sources")
+    if isinstance(legacy, dict) and isinstance(legacy.get("pinnacle"), dict) and "root" in legacy["pinnacle"] \
+            and isinstance(named, dict) and LEGACY_SOURCE in named:
+        run.report(f"sources.{LEGACY_SOURCE}", "[source.pinnacle] already configures the source named pinnacle: "
+                   "keep one of the two tables (move its root and exclude into [sources.pinnacle])")
 
 
 def _check_copies(stores: object, run: _Run) -> None:

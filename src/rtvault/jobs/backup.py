@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from rtvault.config import Config
-from rtvault.errors import Problem, SourceRefused
+from rtvault.errors import ConfigError, Problem, SourceRefused
 from rtvault.events import NoProgress, Progress
 from rtvault.jobs.archives import archive_deleted
 from rtvault.jobs.backup_report import AFTER, BackedUp, BackupSummary
@@ -278,6 +278,10 @@ def _refuse_shrink(previous: Manifest | None, count: int, max_shrink: float, all
 def run_backup(config: Config, store: Store, *, allow_shrink: bool = False,
                progress: Progress | None = None, now: datetime | None = None) -> BackupSummary:
     """Take one snapshot of `[source.pinnacle] root` into `store`."""
+    if config.sources:  # never skipped in silence: the tables are read, their backup is not built yet
+        raise ConfigError(str(config.file), [f"sources.{name}: backing up [sources.<name>] tables is not built yet; "
+                                             "configure the patient database as [source.pinnacle]"
+                                             for name in config.sources])
     started = time.monotonic()
     root = check_source(config.source.pinnacle.root)
     run = _Run(config, store, progress or NoProgress())
