@@ -69,6 +69,7 @@ def test_refused_before_keep_until_and_without_a_reason(replicated: Copies) -> N
         assert destructions.all_destructions(catalog) == []
 
 
+@pytest.mark.slow
 def test_destroyed_on_every_store_the_disk_pending_until_plugged_in(replicated: Copies, tmp_path: Path) -> None:
     copies, archive_id = replicated, _archive(replicated)
     disk, drawer = tmp_path / "disk", tmp_path / "drawer"
@@ -157,6 +158,26 @@ def test_a_store_offline_at_deletion_is_finished_when_it_is_back(replicated: Cop
     stages = [r["stage"] for r in _journal(copies.secondary_path, "destruction")]
     assert stages == ["decided", "complete"]
     assert copies.cli_json("archive", "delete", "--pending")["destroyed"] == []
+
+
+def test_a_lost_catalog_gets_its_destructions_back_from_the_stores(replicated: Copies, tmp_path: Path) -> None:
+    """Decided while the secondary was away; the catalog is lost; the secondary, back, receives the record by
+    replication: its verify names the archive and the job removes it, from the store's record alone."""
+    copies, archive_id = replicated, _archive(replicated)
+    away = tmp_path / "secondary-away"
+    copies.secondary_path.rename(away)
+    destruction.destroy(copies.config, archive_id, REASON, LATER)
+    away.rename(copies.secondary_path)
+    assert replicate(copies.primary, copies.secondary).pending_destruction == [archive_id]
+    (copies.root.parent / "rtvault-catalog.sqlite").unlink()  # the default [catalog] url, beside the config
+
+    verified = copies.cli_json("verify", "--all", "--store", "secondary")
+    assert verified["stores"][0]["pending_destruction"] == [archive_id]
+    assert not records.holds(copies.secondary, archive_id)
+    with open_catalog_for(copies.config) as catalog:
+        (found,) = destructions.all_destructions(catalog)
+    assert found.archive == archive_id and found.reason == REASON and not found.pending
+    assert copies.cli_json("verify", "--all", "--store", "secondary")["stores"][0]["pending_destruction"] == []
 
 
 KILLED_AFTER_ONE_STORE = """import datetime, os, runpy, signal, sys

@@ -111,6 +111,10 @@ class Verified(Refreshed):
     while problems remain."""
 
     outcomes: tuple[VerifyOutcome, ...]
+    destructions: str | None = None  # the pending destructions could not be carried on (jobs/destruction.py)
+
+    def warnings(self) -> Iterable[str]:
+        return [*([self.destructions] if self.destructions else []), *super().warnings()]
 
     def to_json(self) -> dict[str, object]:
         return {"stores": [o.to_json() for o in self.outcomes], "healthy": all(o.healthy for o in self.outcomes)}
@@ -130,7 +134,11 @@ def verify(config: Config, store_name: str | None, *, budget: Budget | None = No
     """`rtvault verify`: the next slice of each store; the catalog refreshed when a repair changed a store."""
     outcomes = tuple(verify_stores(config, store_name, budget=budget, all=all, progress=progress))
     changed = any(o.repair and o.repair.repaired for o in outcomes)
-    return Verified(outcomes, catalog=refresh_quietly(config) if changed else None)
+    finished = None
+    if any(o.report and o.report.pending_destruction for o in outcomes):
+        finished = destruction.finish_quietly(config, found=True)  # the store's copy of a destroyed archive goes
+        changed = True
+    return Verified(outcomes, finished, catalog=refresh_quietly(config) if changed else None)
 
 
 @dataclass(frozen=True)

@@ -134,12 +134,13 @@ def resume(config: Config) -> Destroyed:
     return Destroyed(certificates, None, tuple(problems), catalog=catalog_problem)
 
 
-def finish_quietly(config: Config) -> str | None:
-    """After a replication: the destructions with a copy still on a store carried on (a store that was offline
-    answers again), as `--pending` does. Never raises: returns a problem as a sentence."""
+def finish_quietly(config: Config, *, found: bool = False) -> str | None:
+    """After a replication or a verify: the destructions with a copy still on a store carried on (a store that
+    was offline answers again), as `--pending` does; `found`: a store was seen holding one (its record says so,
+    whatever the catalog knows). Never raises: returns a problem as a sentence."""
     try:
         with open_catalog_for(config) as catalog:
-            waiting = any(c.kind == STORE for c in destructions.pending(catalog))
+            waiting = found or any(c.kind == STORE for c in destructions.pending(catalog))
         if not waiting:
             return None
         done = resume(config)
@@ -208,7 +209,8 @@ def _recover(catalog: Catalog, stores: dict[str, Store | str]) -> None:
                 continue
             if remembered.get("format") != FORMAT:
                 continue  # destroyed before certificates existed: nothing more to do than its record says
-            certificate = {k: v for k, v in remembered.items() if k not in ("id", "destroyed")}
+            certificate = {**{k: v for k, v in remembered.items() if k not in ("id", "destroyed")},
+                           "archive": archive_id, "decided": str(remembered.get("destroyed"))}
             by = certificate.get("by", {})
             destructions.begin(catalog, archive_id, str(remembered.get("destroyed")), str(by.get("user", "")),
                                str(certificate.get("reason", "")), certificate, [])
