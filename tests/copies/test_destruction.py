@@ -23,6 +23,7 @@ from rtvault.configured import open_catalog_for
 from rtvault.copies.replicate import replicate
 from rtvault.errors import ExitCode
 from rtvault.jobs import destruction
+from rtvault.jobs.dashboard import overview
 from rtvault.jobs.health import evaluate
 from rtvault.store import Store
 
@@ -102,6 +103,8 @@ def test_destroyed_on_every_store_the_disk_pending_until_plugged_in(replicated: 
     check = _health(copies)["destruction"]
     assert check.status.name == "WARNING" and LABEL in check.message
     with open_catalog_for(copies.config) as catalog:
+        shown = overview(copies.config, catalog).to_json()["pending_destruction"]
+        assert [(p["archive"], p["kind"], p["place"]) for p in shown] == [(archive_id, "volume", LABEL)]
         assert catalog.execute("SELECT COUNT(*) FROM locations WHERE ref = ?", (archive_id,)) == [(0,)]
         rows = catalog.execute("SELECT l.kind FROM locations l JOIN versions v ON v.id = l.version "
                                "WHERE v.tree = ?", (patient.tree,))
