@@ -248,7 +248,6 @@ def _decide(catalog: Catalog, stores: dict[str, Store | str], wanted: str, reaso
         "rule": RULE, "reason": reason, "by": user, "decided": when,
         "copies_at_decision": [{"kind": c.kind, "place": c.place} for c in copies]}
     destructions.begin(catalog, record.id, when, user["user"], reason, certificate, copies)
-    forget_versions(catalog, {(p.path, p.tree) for p in record.patients if p.tree})
     return record.id
 
 
@@ -280,6 +279,7 @@ def _carry_out(catalog: Catalog, stores: dict[str, Store | str], archive_id: str
     decided = destructions.find(catalog, archive_id)
     assert decided is not None
     tombstone = _tombstone(decided.certificate, archive_id, decided.decided)
+    forget_versions(catalog, {(p["path"], p["tree"]) for p in tombstone["patients"]})  # never shown available
     for name, store in stores.items():
         if isinstance(store, str):
             continue
