@@ -83,7 +83,7 @@ def test_an_adult_is_kept_20_years_after_the_last_modification(vault: Vault, tmp
     assert keep_of(vault, archive["id"]) == {patient: keep.isoformat()}
     assert rows(vault) == {}  # nothing has expired
 
-    done = vault.cli("archive", "delete", archive["id"], expect=4)
+    done = vault.cli("archive", "delete", archive["id"], "--reason", "retention over", expect=4)
     assert keep.isoformat() in done.stderr
     assert [a["id"] for a in vault.archives()] == [archive["id"]]
     assert vault.tar_path(archive["id"]).is_file()
@@ -106,7 +106,7 @@ def test_a_minor_is_kept_until_the_28th_birthday_when_later(own_vault: Vault) ->
     assert "28th birthday" in everything[(archives[young]["id"], young)]["rule"]
     assert everything[(archives[older]["id"], older)]["keep_until"] == "2040-06-01"
     assert keep_of(vault, archives[young]["id"]) == {young: "2043-03-15"}
-    vault.cli("archive", "delete", archives[young]["id"], expect=4)
+    vault.cli("archive", "delete", archives[young]["id"], "--reason", "retention over", expect=4)
 
 
 def test_overrides_until_death_hold_release(vault: Vault, tmp_path: Path) -> None:
@@ -134,7 +134,7 @@ def test_overrides_until_death_hold_release(vault: Vault, tmp_path: Path) -> Non
     override("--patient", str(vault.show(archive["id"])["patients"][1]["mrn"]), "--death", death.isoformat())
     assert keep_of(vault, archive["id"]) == {first: longer.isoformat(), second: years_after(death, 10).isoformat()}
     assert years_after(death, 10) < legal[second]
-    vault.cli("archive", "delete", archive["id"], expect=4)
+    vault.cli("archive", "delete", archive["id"], "--reason", "retention over", expect=4)
 
     # a litigation hold: kept until released, for every patient of the archive
     override("--hold")
@@ -168,13 +168,13 @@ def test_an_expired_archive_can_be_deleted_unless_held(own_vault: Vault) -> None
     vault.cli("archive", "override", archive["id"], "--hold", "--reason", "plainte du 3 mars")
     assert rows(vault) == {}
     assert rows(vault, "--all")[(archive["id"], patient)]["keep_until"] is None
-    done = vault.cli("archive", "delete", archive["id"], expect=4)
+    done = vault.cli("archive", "delete", archive["id"], "--reason", "retention over", expect=4)
     assert "hold" in done.stderr
     assert tar.is_file()
 
     vault.cli("archive", "override", archive["id"], "--release", "--reason", "affaire classée")
     assert list(rows(vault)) == [(archive["id"], patient)]
-    vault.cli("archive", "delete", archive["id"])
+    vault.cli("archive", "delete", archive["id"], "--reason", "retention over")
     assert vault.archives() == []
     assert not tar.exists()
     assert rows(vault, "--all") == {}
@@ -188,7 +188,7 @@ def test_an_archive_is_kept_while_one_of_its_patients_must_be(own_vault: Vault, 
     set_mtimes(vault.root / old, OLD)
     archive = vault.ingest_one(pinnacle_tar(vault.root, tmp_path / "mixed.tar", [old, recent]))
     assert list(rows(vault)) == [(archive["id"], old)]
-    done = vault.cli("archive", "delete", archive["id"], expect=4)
+    done = vault.cli("archive", "delete", archive["id"], "--reason", "retention over", expect=4)
     assert recent in done.stderr
     assert [a["id"] for a in vault.archives()] == [archive["id"]]
 

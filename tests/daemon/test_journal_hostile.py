@@ -112,3 +112,28 @@ def test_a_sealed_alert_record_with_unusable_fields_is_damaged_and_left_out_of_t
     assert found["alerts"] == []
     verified = rtvault_json(site.config_path, "verify", "--store", "primary", "--all", expect=7)
     assert {p["key"] for p in verified["stores"][0]["problems"] if p["kind"] == "corrupt"} == set(keys)
+
+
+CERTIFICATE = {"archive": "ab" * 32, "reason": "retention over", "rule": "R1112-7", "decided": "2026-12-07T09:00:00Z",
+               "by": {"user": "root", "host": "h"}, "complete": False, "patients": [{"path": "Patient_1"}],
+               "copies": [{"kind": "store", "place": "primary", "removed": "2026-12-07T09:00:01Z"},
+                          {"kind": "volume", "place": "usb-a", "removed": None}]}
+DESTRUCTIONS_HOSTILE = [{"archive": "3f2a9c"}, {"reason": " "}, {"by": {"user": "root"}}, {"decided": "yesterday"},
+                        {"complete": "no"}, {"patients": "Patient_1"},
+                        {"copies": [{"kind": "cloud", "place": "x", "removed": None}]},
+                        {"copies": [{"kind": "store", "place": "x", "removed": "2026-12-07"}]}]
+
+
+def test_a_sealed_destruction_record_with_unusable_fields_is_damaged(site: Site) -> None:
+    """A destruction certificate sealed by hand without what it must prove (what, where, when, who, why)."""
+    keys = []
+    for seq, fields in enumerate([{}, *DESTRUCTIONS_HOSTILE], 1):
+        record = {"kind": "destruction", "time": "2026-12-07T09:00:02Z", "stage": "decided",
+                  "certificate": {**CERTIFICATE, **fields}}
+        record_id = journal.segment_id(WRITER, seq)
+        (site.primary / journal.segment_key(record_id)).parent.mkdir(parents=True, exist_ok=True)
+        (site.primary / journal.segment_key(record_id)).write_bytes(
+            journal.encode(record_id, record, None if seq == 1 else FAKE_PREV))
+        keys.append(journal.segment_key(record_id))
+    verified = rtvault_json(site.config_path, "verify", "--store", "primary", "--all", expect=7)
+    assert {p["key"] for p in verified["stores"][0]["problems"] if p["kind"] == "corrupt"} == set(keys[1:])

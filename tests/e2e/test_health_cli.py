@@ -48,11 +48,11 @@ def nagios(config: Path, expect: int) -> str:
 
 def test_ok_exits_0(site):
     line = nagios(site.config_path, 0)
-    assert line.startswith("RTVAULT OK - 14 checks OK | 'backup:pinnacle'=72")
+    assert line.startswith("RTVAULT OK - 15 checks OK | 'backup:pinnacle'=72")
     assert "'space:primary'=" in line and "'copies'=0;0;;0" in line
-    assert run_cli("health", config=site.config_path).stdout.startswith("rtvault health: OK (14 of 14 checks OK")
+    assert run_cli("health", config=site.config_path).stdout.startswith("rtvault health: OK (15 of 15 checks OK")
     data = json.loads(run_cli("health", "--json", config=site.config_path).stdout)
-    assert data["status"] == "OK" and len(data["checks"]) == 14
+    assert data["status"] == "OK" and len(data["checks"]) == 15
 
 
 def test_warning_exits_1(site):

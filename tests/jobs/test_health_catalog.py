@@ -176,7 +176,7 @@ def test_json_names_every_check_with_its_fields(site):
     names = [c["name"] for c in data["checks"]]
     assert names == ["backup:pinnacle", "source:pinnacle", "replication:secondary", "verify:primary",
                      "verify:secondary", "space:primary", "space:secondary", "daemon", "copies", "jobs", "drill",
-                     "failover", "journal", "alerts"]
+                     "failover", "journal", "destruction", "alerts"]
     for check in data["checks"]:
         assert {"name", "status", "value", "threshold", "message"} <= set(check)
         assert check["status"] in ("OK", "WARNING", "CRITICAL", "UNKNOWN") and check["message"]

@@ -212,3 +212,25 @@ def test_a_damaged_alerts_state_only_loses_since_when(site: Site, tmp_path: Path
     client = type(site.bearer("operator"))(app, headers={"Authorization": f"Bearer {site.tokens['operator']}"})
     data = client.get("/api/dashboard").json()
     assert data["checks"] and all(c["since"] is None for c in data["checks"])
+
+
+@pytest.mark.parametrize(("lang", "words"), [("fr", ["Destructions légales en attente", "sur le disque usb-b"]),
+                                             ("en", ["Legal destructions pending", "on disk usb-b"])])
+def test_a_copy_pending_destruction_is_shown_until_removed(site: Site, lang: str, words: list[str]) -> None:
+    archive = "ab" * 32
+    with open_catalog(site.config.catalog.url) as db:
+        db.execute("INSERT INTO destructions (archive, decided, by_user, reason, certificate) VALUES (?, ?, ?, ?, ?)",
+                   (archive, iso(NOW), "root", "retention over", "{}"))
+        db.execute("INSERT INTO destruction_copies (archive, kind, place, removed, note) VALUES (?, ?, ?, ?, ?)",
+                   (archive, "volume", "usb-b", None, "volume usb-b is not mounted"))
+    try:
+        client = site.login("operator")
+        page = client.get("/dashboard", params={"lang": lang}).text
+        assert all(word in page for word in words) and archive[:12] in page and "is not mounted" in page
+        shown = site.bearer("operator").get("/api/dashboard").json()["pending_destruction"]
+        assert [(p["archive"], p["kind"], p["place"]) for p in shown] == [(archive, "volume", "usb-b")]
+    finally:
+        with open_catalog(site.config.catalog.url) as db:
+            db.execute("DELETE FROM destruction_copies WHERE archive = ?", (archive,))
+            db.execute("DELETE FROM destructions WHERE archive = ?", (archive,))
+    assert "destruction-title" not in site.login("operator").get("/dashboard").text

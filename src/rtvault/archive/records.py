@@ -45,14 +45,62 @@ def destroyed_key(archive_id: str) -> str:
     return f"archives/destroyed/{archive_id}.json"
 
 
-def remember_destroyed(store: Store, record: ArchiveRecord, when: datetime) -> None:
+def remember_destroyed(store: Store, record: ArchiveRecord, when: datetime, decision: dict | None = None) -> None:
     """Before an archive is destroyed: the patient versions it held, so that they are neither archived again
-    nor kept in a snapshot as awaiting their archive (their destruction was decided)."""
+    nor kept in a snapshot as awaiting their archive (their destruction was decided), and the decision (`archive
+    delete`: who, why, which copies; docs/design.md, "Legal destruction"), so that a store, a replication or a
+    later run that finds the archive still on a store knows it must go. Written once, never rewritten."""
     key = destroyed_key(record.id)
     if not store.backend.exists(key):
         versions = [{"path": p.path, "tree": p.tree} for p in record.patients if p.tree]
         store.backend.put(key, json.dumps({"id": record.id, "file": record.file, "destroyed": iso(when),
-                                           "patients": versions}).encode(), durable=True)
+                                           "patients": versions, **(decision or {})}).encode(), durable=True)
+
+
+def write_destroyed(store: Store, document: dict) -> None:
+    """The record of a destroyed archive (`id`, `file`, `destroyed`, `patients` and the decision), written once."""
+    key = destroyed_key(document["id"])
+    if not store.backend.exists(key):
+        store.backend.put(key, json.dumps(document, indent=1, ensure_ascii=True).encode() + b"\n", durable=True)
+
+
+def destruction(store: Store, archive_id: str) -> dict | None:
+    """The record of a destroyed archive in this store (None when there is none)."""
+    key = destroyed_key(archive_id)
+    if not store.backend.exists(key):
+        return None
+    return document(store, key)
+
+
+def destroyed_ids(store: Store) -> list[str]:
+    """Every archive this store records as destroyed."""
+    return sorted(key.removeprefix("archives/destroyed/").removesuffix(".json")
+                  for key in store.backend.list("archives/destroyed/") if key.endswith(".json"))
+
+
+def archive_keys(archive_id: str) -> list[str]:
+    """The files of one archive, in the order a destruction removes them: the index first (the archive is no
+    longer listed), the archive file last."""
+    return [record_key(archive_id), summary_key(archive_id), checksum_key(archive_id), tar_key(archive_id)]
+
+
+def holds(store: Store, archive_id: str) -> bool:
+    """Whether any file of the archive is still in the store (an index or an archive file left by a crash)."""
+    return any(store.backend.exists(key) for key in archive_keys(archive_id))
+
+
+def remove(store: Store, archive_id: str) -> bool:
+    """Delete the archive's files from the store, then check that none is left (StoreError when one is); whether
+    the store held any of them."""
+    held = holds(store, archive_id)
+    for key in archive_keys(archive_id):
+        store.backend.delete(key)
+    store.backend.barrier()  # a packed index or summary is gone from the pack index too
+    left = [key for key in archive_keys(archive_id) if store.backend.exists(key)]
+    if left:
+        raise StoreError(f"{left[0]} is still in {store.location} after it was deleted: check the store's "
+                         "permissions and run `rtvault archive delete --pending` again")
+    return held
 
 
 def destroyed_versions(store: Store) -> set[tuple[str, str]]:

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 from rtvault.archive import records
 from rtvault.archive.formats import OWN_ORIGINS, ArchiveRecord
+from rtvault.catalog import destructions, runs, stores, volumes
 from rtvault.catalog import fold as folding
-from rtvault.catalog import runs, stores, volumes
 from rtvault.catalog.db import Catalog
 from rtvault.catalog.schema import INDEX_TABLES
 from rtvault.errors import StoreError
@@ -226,15 +226,19 @@ def _known_versions(db: Catalog, keys: list[str]) -> dict[tuple[str, str], tuple
     return found
 
 
-def _index_snapshot(writer: Writer, name: str, manifests: _Manifests, snapshot_id: str) -> int:
+def _index_snapshot(writer: Writer, name: str, manifests: _Manifests, snapshot_id: str,
+                    destroyed: frozenset[tuple[str, str]] | set[tuple[str, str]] = frozenset()) -> int:
+    """The snapshot's patient versions and their locations; a version whose archive was legally destroyed
+    (`destroyed`: (path, tree)) is not listed, though the snapshot still holds it until retention forgets it."""
     manifest = manifests.load(snapshot_id)
     store = manifests.store
     added = 0
-    keys = [patient_key(entry.path, entry.patient_id, entry.mrn) for entry in manifest.patients]
+    entries = [entry for entry in manifest.patients if (entry.path, entry.tree) not in destroyed]
+    keys = [patient_key(entry.path, entry.patient_id, entry.mrn) for entry in entries]
     known = _known_versions(writer.db, keys)
     located: list[tuple[int, int]] = []
     try:
-        for key, entry in zip(keys, manifest.patients, strict=True):
+        for key, entry in zip(keys, entries, strict=True):
             if (key, entry.tree) in known:
                 version, pid = known[(key, entry.tree)]
             else:
@@ -321,9 +325,10 @@ def sync_store(catalog: Catalog, name: str, store: Store, *, again: frozenset[st
         summary.snapshots_removed = len(old_snapshots - snapshots)
         summary.archives_removed = len(old_archives - archives)
         manifests = _Manifests(store)
+        destroyed = _destroyed(catalog, store) if snapshots - old_snapshots else set()
         for snapshot_id in sorted(snapshots - old_snapshots):
             try:
-                summary.versions_added += _index_snapshot(writer, name, manifests, snapshot_id)
+                summary.versions_added += _index_snapshot(writer, name, manifests, snapshot_id, destroyed)
                 summary.snapshots_added += 1
             except StoreError as error:
                 summary.problems.append(str(error))
@@ -338,6 +343,30 @@ def sync_store(catalog: Catalog, name: str, store: Store, *, again: frozenset[st
         summary.problems += problems
     summary.duration_s = round(time.monotonic() - started, 3)
     return summary
+
+
+def _destroyed(catalog: Catalog, store: Store) -> set[tuple[str, str]]:
+    """(path, tree) of the patient versions whose archive was legally destroyed: the store's records and the
+    catalog's (a store that did not answer at the destruction has no record of it yet)."""
+    try:
+        found = records.destroyed_versions(store)
+    except (StoreError, ValueError, KeyError, TypeError):
+        found = set()
+    return found | destructions.destroyed_versions(catalog)
+
+
+def forget_versions(catalog: Catalog, versions: set[tuple[str, str]]) -> None:
+    """A legal destruction: the snapshot locations of these patient versions ((path, tree)) dropped, so that the
+    catalog never shows the destroyed version as available; a patient left with no version goes too."""
+    touched: set[int] = set()
+    with catalog.transaction():
+        for path, tree in sorted(versions):
+            rows = catalog.execute("SELECT v.id, v.patient FROM versions v JOIN patients p ON p.id = v.patient "
+                                   "WHERE p.path = ? AND v.tree = ?", (path, tree))
+            for version, pid in rows:
+                catalog.execute("DELETE FROM locations WHERE version = ? AND kind = 'snapshot'", (version,))
+                touched.add(int(pid))
+        _settle(catalog, touched)
 
 
 def _settle(catalog: Catalog, touched: set[int], *, snapshots_changed: bool = True) -> None:

@@ -245,6 +245,16 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         "CREATE TABLE stores (id TEXT PRIMARY KEY, name TEXT NOT NULL, site TEXT NOT NULL DEFAULT '', "
         "seen TEXT NOT NULL)",
     ]),
+    # Legal destruction (jobs/destruction.py): each archive destroyed, its certificate, and every copy it had (a
+    # store or a removable disk) with the time it was removed, NULL while pending. Not in INDEX_TABLES: a rebuild
+    # keeps them (and `archive delete --pending` adds back what the stores' archives/destroyed/ records say).
+    ("0018_destructions", [
+        "CREATE TABLE destructions (archive TEXT PRIMARY KEY, decided TEXT NOT NULL, by_user TEXT NOT NULL, "
+        "reason TEXT NOT NULL, certificate TEXT NOT NULL, completed TEXT)",
+        "CREATE TABLE destruction_copies (archive TEXT NOT NULL REFERENCES destructions (archive), "
+        "kind TEXT NOT NULL, place TEXT NOT NULL, removed TEXT, note TEXT NOT NULL DEFAULT '', "
+        "PRIMARY KEY (archive, kind, place))",
+    ]),
 ]
 
 

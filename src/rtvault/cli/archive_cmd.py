@@ -14,7 +14,7 @@ from rtvault.cli.backup_cmd import store_option
 from rtvault.cli.output import AppContext, echo, reported
 from rtvault.configured import open_store
 from rtvault.errors import InputError
-from rtvault.jobs import archives, archiving
+from rtvault.jobs import archives, archiving, destruction
 from rtvault.jobs.archive_now import ArchivedNow, archive_now
 from rtvault.report import Plain
 
@@ -207,13 +207,35 @@ def override_command(app: AppContext, archive_id: str, key: str | None, kind: st
 
 @archive.command("delete", epilog="""\b
 Examples:
-  rtvault archive delete 3f2a9c
+  rtvault archive delete 3f2a9c --reason "retention ended, committee of 2046-03-02" --certificate destruction.pdf
+  rtvault archive delete 3f2a9c --certificate destruction.pdf --lang en   # again: the certificate as it stands
+  rtvault archive delete --pending --json       # finish what a store offline or a disk unplugged kept
 """)
-@click.argument("archive_id")
-@store_option
+@click.argument("archive_id", required=False)
+@click.option("--reason", help="Why the archive is destroyed (required the first time; in the certificate, with "
+                               "your user name).")
+@click.option("--certificate", "out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the destruction certificate to this file (.pdf or .html).")
+@click.option("--lang", type=click.Choice(destruction.LANGUAGES), default="fr", show_default=True,
+              help="Language of the certificate.")
+@click.option("--pending", is_flag=True, help="Carry on every destruction with a copy still to remove.")
 @reported
 @click.pass_obj
-def delete_command(app: AppContext, archive_id: str, store_name: str | None, as_json: bool) -> archiving.Deleted:
-    """Destroy an archive whose every patient is past its keep-until date (refused otherwise)."""
+def delete_command(app: AppContext, archive_id: str | None, reason: str | None, out: Path | None, lang: str,
+                   pending: bool, as_json: bool) -> destruction.Destroyed:
+    """Legal destruction: remove an archive whose every patient is past its keep-until date from every store and
+    every removable disk that holds it (refused otherwise, exit 4), and certify it.
+
+    Admin only: run by the operating-system user who can write the stores and the catalog; that user, this host
+    and --reason are recorded. A store that does not answer, or a disk not mounted, keeps its copy listed as
+    pending destruction (in `rtvault status`, `rtvault health` and the dashboard; exit 9) until `--pending` or
+    the disk's next `volume sync`/`verify` removes it. Run again after a crash: it carries on.
+    """
     config = app.load_config()
-    return archiving.delete(config, open_store(config, store_name, write=True), archive_id, date.today())
+    if pending:
+        if archive_id or reason or out:
+            raise click.UsageError("--pending takes no ARCHIVE_ID, --reason or --certificate")
+        return destruction.resume(config)
+    if not archive_id:
+        raise click.UsageError("give ARCHIVE_ID (and --reason), or --pending")
+    return destruction.destroy(config, archive_id, reason, date.today(), out=out, lang=lang)

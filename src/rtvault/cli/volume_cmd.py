@@ -7,8 +7,10 @@ from pathlib import Path
 import click
 
 from rtvault.cli.backup_cmd import store_option
-from rtvault.cli.output import AppContext, progress_for, reported
+from rtvault.cli.output import AppContext, echo, progress_for, reported
+from rtvault.config import Config
 from rtvault.copies.volumes import SyncReport, VerifyReport, init_volume, list_volumes, sync_volume, verify_volume
+from rtvault.jobs.destruction import complete_quietly
 from rtvault.report import Plain
 
 path_option = click.option("--path", "path", type=click.Path(file_okay=False, path_type=Path),
@@ -62,9 +64,19 @@ def sync_command(app: AppContext, name: str, store_name: str | None, path: Path 
 
     Each archive file is copied byte for byte and checked against its SHA-256, with its index, checksums and
     PAR2 recovery data; an interrupted sync is redone from the archive it stopped in. Exit code 8 when the disk
-    is not mounted, 7 when an archive could not be copied (damaged in the store, disk full).
+    is not mounted, 7 when an archive could not be copied (damaged in the store, disk full). An archive whose
+    legal destruction is pending on this disk (`archive delete`) is removed first, and never copied again.
     """
-    return sync_volume(app.load_config(), name, store=store_name, path=path, progress=progress_for(as_json))
+    config = app.load_config()
+    report = sync_volume(config, name, store=store_name, path=path, progress=progress_for(as_json))
+    _certify(config, report.destroyed)
+    return report
+
+
+def _certify(config: Config, destroyed: list[str]) -> None:
+    """Copies pending destruction removed from the disk: the certificates that became complete get their record."""
+    if destroyed and (problem := complete_quietly(config)):
+        echo(f"rtvault: warning: {problem}", err=True)
 
 
 @volume.command("verify", epilog="""\b
@@ -81,9 +93,12 @@ def verify_command(app: AppContext, name: str, path: Path | None, as_json: bool)
 
     Each archive is reported ok, repaired or unrepairable; an unrepairable one is set aside in damaged/ and
     the next `rtvault volume sync` copies it again. Exit code 7 when something could not be repaired, 8 when
-    the disk is not mounted.
+    the disk is not mounted. An archive whose legal destruction is pending on this disk is removed first.
     """
-    return verify_volume(app.load_config(), name, path=path, progress=progress_for(as_json))
+    config = app.load_config()
+    report = verify_volume(config, name, path=path, progress=progress_for(as_json))
+    _certify(config, report.destroyed)
+    return report
 
 
 @volume.command("list", epilog="""\b

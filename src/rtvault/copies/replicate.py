@@ -12,6 +12,9 @@ The write order keeps the target a valid store at every instant (docs/design.md,
 4. `copies/<source-id>.json`: when, from where and how much, written last.
 A run killed anywhere leaves copied content that no manifest names yet; the next run lists both stores and
 copies only what is still missing.
+The files of an archive that either store records as destroyed (`archives/destroyed/<id>.json`) are never
+copied: a legal destruction is not undone by a store that was offline. The record itself is copied, and a
+target still holding the archive says so (`pending_destruction`); the job removes it (jobs/destruction.py).
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ class ReplicateSummary:
     lag_snapshots: int = 0  # snapshots of the source still missing on the target after the run
     lag_archives: int = 0
     lag_age_s: float | None = None  # age of the newest snapshot still missing
+    pending_destruction: list[str] = field(default_factory=list)  # destroyed archives the target still holds
     problems: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
 
@@ -299,6 +303,14 @@ def _copy_segment(source: Store, target: Store, key: str, summary: ReplicateSumm
     summary.journal_copied += 1
 
 
+def _archive_of(key: str) -> str | None:
+    """The archive a file of its own belongs to (index, summary, checksums, archive file), None for any other key:
+    a destroyed archive's files are never copied, its record of destruction and overrides are."""
+    if not key.startswith("archives/") or key.startswith(("archives/destroyed/", "archives/overrides/")):
+        return None
+    return key.rsplit("/", 1)[-1].split(".", 1)[0]
+
+
 def _is_record(key: str) -> bool:
     return key.startswith("archives/") and key.endswith(".json") and key.count("/") == 1
 
@@ -349,8 +361,10 @@ def replicate(source: Store, target: Store, progress: Progress | None = None, *,
     summary = ReplicateSummary(source.location, target.location)
     with WriterLock(target.backend, "replicate", lease_s, summary.warnings.append) as lock:
         target.backend.clean_staging(0, time.time())  # type: ignore[attr-defined]
-        wanted = _keys(source.backend)
+        gone = set(records.destroyed_ids(source)) | set(records.destroyed_ids(target))
+        wanted = {key for key in _keys(source.backend) if _archive_of(key) not in gone}  # never copied back
         have = _keys(target.backend)
+        summary.pending_destruction = sorted(a for a in gone if records.holds(target, a))
         missing = sorted(wanted - have)
         have |= _copy_content(source, target, [k for k in missing if k.startswith(CONTENT)], summary,
                               progress or NoProgress())

@@ -77,6 +77,7 @@ class StatusReport(Report):
     newest_snapshot_store: str | None = None
     newest_snapshot_age_s: float | None = None
     backup_max_age_s: int = 0  # [health] backup_max_age
+    pending_destruction: list[dict] = field(default_factory=list)  # {archive, kind, place, decided, note}
 
     @property
     def backups_ok(self) -> bool:
@@ -95,6 +96,11 @@ class StatusReport(Report):
                 "backups_ok": self.backups_ok, **asdict(self)}
 
     def warnings(self) -> Iterable[str]:
+        pending = [f"archive {p['archive'][:12]} is pending destruction on {p['kind']} {p['place']} (destroyed "
+                   f"{p['decided']}): {p['note'] or 'not removed yet'}" for p in self.pending_destruction]
+        return [*pending, *self._backup_warnings()]
+
+    def _backup_warnings(self) -> list[str]:
         if self.backups_ok:
             return []
         limit = span(self.backup_max_age_s)
@@ -291,7 +297,8 @@ def _shortfalls(report: StatusReport, held: dict[str, _Holdings], verified: set[
         good = [n for n in holders if n in verified and _version_sound(held[n], tree)]
         newest = max((held[n].versions[(path, tree)] for n in holders), key=lambda v: v[1])[0]
         _note(report, Shortfall("patient", path, tree, newest, holders, good))
-    for archive_id in archives:
+    gone = {p["archive"] for p in report.pending_destruction}  # legally destroyed: fewer copies is the point
+    for archive_id in (a for a in archives if a not in gone):
         holders = [n for n, h in held.items() if archive_id in h.archives]
         good = [n for n in holders if n in verified and archive_sound(held[n].store, held[n].problems, archive_id)]
         holders += [label for label, _fresh in disks.get(archive_id, [])]
@@ -329,5 +336,19 @@ def store_status(config: Config, now: datetime | None = None) -> StatusReport:
     for status in report.stores:
         if status.copy_of in held and status.name in held:
             _lag(status, held[status.name], held[status.copy_of], now)
+    report.pending_destruction = _pending_destruction(config)
     _shortfalls(report, held, {s.name for s in report.stores if s.verified}, _disk_copies(config, now))
     return report
+
+
+def _pending_destruction(config: Config) -> list[dict]:
+    """The copies of legally destroyed archives still to remove (catalog/destructions.py); none without a catalog."""
+    from rtvault.catalog import destructions
+
+    try:
+        with open_catalog_for(config) as catalog:
+            decided = {d.archive: d.decided for d in destructions.all_destructions(catalog)}
+            return [{"archive": c.archive, "kind": c.kind, "place": c.place, "decided": decided.get(c.archive, ""),
+                     "note": c.note} for c in destructions.pending(catalog)]
+    except RtvaultError:
+        return []

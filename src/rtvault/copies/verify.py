@@ -14,6 +14,8 @@ What is checked, per kind of key:
 - archives: the tar hashes to its id, the index parses and names existing files and objects, the `.sha256`
   manifest agrees with the index, summaries, overrides and records of destroyed archives parse;
 - run journal segments: parsed and matching their integrity hash and their name;
+- an archive the store records as destroyed (`archives/destroyed/`) whose files it still holds is named in
+  `pending_destruction` (not a problem of the store: the job removes it, jobs/destruction.py);
 - anything else (a `data/` name that is not a SHA-256, a stray file) is `unexpected`.
 A problem stays in the state until a later verify finds the key good (each run re-checks the known problems
 first), or `rtvault repair` fixes it, or, for a missing key, the file that named it (checked again) no longer
@@ -126,6 +128,7 @@ class VerifyReport:
     cycle_completed: bool = False
     duration_s: float = 0.0
     problems: list[VerifyProblem] = field(default_factory=list)  # every known problem after this run
+    pending_destruction: list[str] = field(default_factory=list)  # archives recorded destroyed yet still held
 
     @property
     def healthy(self) -> bool:
@@ -258,4 +261,21 @@ def _finish(store: Store, state: VerifyState, keys: list[str], todo: list[str], 
     return VerifyReport(location=store.location, objects_verified=len(todo), bytes=checker.bytes_of(todo),
                         total=len(keys), coverage_percent=round(coverage, 1), cycle_started=state.cycle_started,
                         cycle_completed=completed, duration_s=round(time.monotonic() - started, 3),
-                        problems=state.problems)
+                        problems=state.problems, pending_destruction=pending_destruction(keys))
+
+
+def pending_destruction(keys: Iterable[str]) -> list[str]:
+    """The archives a store records as legally destroyed (`archives/destroyed/<id>.json`) whose files it still
+    holds (a destruction interrupted, or decided while the store was offline): removed by `rtvault verify` (the
+    job) or `rtvault archive delete --pending`."""
+    destroyed, held = set(), set()
+    for key in keys:
+        if key.startswith("archives/destroyed/") and key.endswith(".json"):
+            destroyed.add(key.removeprefix("archives/destroyed/").removesuffix(".json"))
+        elif _ARCHIVE_FILE.fullmatch(key):
+            held.add(key.rsplit("/", 1)[-1].split(".", 1)[0])
+    return sorted(destroyed & held)
+
+
+_ARCHIVE_FILE = re.compile(r"archives/(?:[0-9a-f]{64}\.(?:json|sha256)|summaries/[0-9a-f]{64}\.json|"
+                           r"tars/[0-9a-f]{2}/[0-9a-f]{64})")

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from rtvault.archive import records
+from rtvault.catalog import destructions
 from rtvault.catalog import volumes as catalog_volumes
 from rtvault.catalog.db import Catalog
 from rtvault.catalog.indexer import place_volume_copies
@@ -51,15 +52,18 @@ class SyncReport(Report):
     already: int = 0
     problems: list[str] = field(default_factory=list)
     duration_s: float = 0.0
+    destroyed: list[str] = field(default_factory=list)  # archives pending destruction removed from the disk
 
     def to_json(self) -> dict[str, object]:
         return {"volume": self.volume, "path": self.path, "store": self.store,
                 "copied": [{"archive": c.archive, "file": c.file, "bytes": c.bytes} for c in self.copied],
                 "bytes_copied": sum(c.bytes for c in self.copied), "already": self.already,
-                "problems": self.problems, "duration_s": self.duration_s}
+                "problems": self.problems, "duration_s": self.duration_s, "destroyed": self.destroyed}
 
     def lines(self) -> Iterable[Line]:
         size = sum(c.bytes for c in self.copied) / 1e6
+        yield from (Line(f"destroyed archive {a} on {self.volume} (legal destruction pending there)")
+                    for a in self.destroyed)
         yield Line(f"{self.volume} ({self.path}): {len(self.copied)} archive(s) copied from {self.store} "
                    f"({size:.1f} MB), {self.already} already there, in {self.duration_s:.1f} s")
         yield from (err(note) for note in self.notes())
@@ -78,6 +82,7 @@ class VerifyReport(Report):
     path: str
     archives: list[Checked] = field(default_factory=list)
     duration_s: float = 0.0
+    destroyed: list[str] = field(default_factory=list)  # archives pending destruction removed from the disk
 
     def count(self, outcome: str) -> int:
         return sum(c.outcome == outcome for c in self.archives)
@@ -89,9 +94,11 @@ class VerifyReport(Report):
     def to_json(self) -> dict[str, object]:
         return {"volume": self.volume, "path": self.path, "archives": [c.to_json() for c in self.archives],
                 **{o: self.count(o) for o in ("ok", "repaired", "unrepairable")}, "healthy": self.healthy,
-                "duration_s": self.duration_s}
+                "duration_s": self.duration_s, "destroyed": self.destroyed}
 
     def lines(self) -> Iterable[Line]:
+        yield from (Line(f"destroyed archive {a} on {self.volume} (legal destruction pending there)")
+                    for a in self.destroyed)
         yield Line(f"{self.volume} ({self.path}): {self.count('ok')} ok, {self.count('repaired')} repaired, "
                    f"{self.count('unrepairable')} unrepairable, in {self.duration_s:.1f} s")
         for checked in self.archives:
@@ -206,8 +213,10 @@ def sync_volume(config: Config, label: str, *, store: str | None = None, path: P
             disk.clear_tmp(root)
             if not (root / disk.README).is_file() or (root / disk.README).read_text("utf-8") != disk.README_TEXT:
                 disk.write_atomically(root / disk.README, disk.README_TEXT.encode("utf-8"))
+            report.destroyed = remove_destroyed(catalog, label, root)
             have = set(disk.complete_archives(root))
-            wanted = [a for a in records.all_ids(source) if a not in have]
+            gone = destructions.destroyed_ids(catalog)  # never copied back from a store that still holds one
+            wanted = [a for a in records.all_ids(source) if a not in have and a not in gone]
             report.already = len(set(records.all_ids(source)) & have)
             fresh = _copy_all(source, wanted, root, report, progress)
             _record(catalog, volume, root, _described(catalog, volume, root, fresh))
@@ -254,8 +263,9 @@ def verify_volume(config: Config, label: str, *, path: Path | None = None,
         volume = catalog_volumes.find(catalog, label)
         root = _mounted(volume, path)
         report = VerifyReport(label, str(root))
-        known = catalog_volumes.held(catalog, label)
         with _locked(root, label):
+            report.destroyed = remove_destroyed(catalog, label, root)
+            known = catalog_volumes.held(catalog, label)
             ids = disk.complete_archives(root)
             progress.begin(f"verifying {label}", len(ids))
             try:
@@ -275,6 +285,30 @@ def verify_volume(config: Config, label: str, *, path: Path | None = None,
     return report
 
 
+def remove_destroyed(catalog: Catalog, label: str, root: Path) -> list[str]:
+    """Remove from the mounted disk every archive whose legal destruction is pending there (catalog/destructions.py),
+    each folder checked gone before the copy is recorded removed; the ids removed. Run by every sync and verify
+    (the disk is the truth: a folder already gone is recorded removed too)."""
+    done = []
+    for copy in destructions.pending(catalog, destructions.VOLUME, label):
+        folder = root / disk.ARCHIVES / copy.archive
+        try:
+            if folder.exists():
+                shutil.rmtree(folder)
+        except OSError as error:
+            raise StoreError(f"cannot remove {folder}, whose legal destruction is pending: {error}; check the "
+                             "disk (read-only? full of errors?) and run `rtvault volume verify` again") from None
+        if folder.exists():
+            raise StoreError(f"{folder} is still on volume {label} after it was removed: check the disk")
+        with catalog.transaction():
+            catalog.execute("DELETE FROM volume_archives WHERE volume = ? AND archive = ?", (label, copy.archive))
+        destructions.removed(catalog, copy.archive, destructions.VOLUME, label, now_iso())
+        done.append(copy.archive)
+    if done:
+        place_volume_copies(catalog)
+    return done
+
+
 def list_volumes(config: Config) -> list[dict[str, object]]:
     """Every volume the catalog knows, whether it is mounted at its last path now."""
     with open_catalog_for(config) as catalog:
@@ -292,3 +326,12 @@ def volume_path(config: Config, label: str, path: Path | None = None) -> Path:
     with open_catalog_for(config) as catalog:
         volume = catalog_volumes.find(catalog, label)
     return _mounted(volume, path)
+
+
+def destroy_pending(catalog: Catalog, label: str) -> list[str]:
+    """`archive delete`: the copies pending destruction on the volume LABEL removed now, when it is mounted at its
+    last path (StoreError when it is not: the copy stays pending until the next sync or verify of that disk)."""
+    volume = catalog_volumes.find(catalog, label)
+    root = _mounted(volume, None)
+    with _locked(root, label):
+        return remove_destroyed(catalog, label, root)

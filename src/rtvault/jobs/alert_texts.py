@@ -29,11 +29,12 @@ _NOUNS = {
            "space": "espace disque de {s}", "source": "source {s}", "daemon": "démon rtvault",
            "copies": "nombre de copies", "jobs": "tâches planifiées", "alerts": "envoi des alertes",
            "drill": "exercice de restauration", "failover": "bascule sur le stockage de secours",
-           "journal": "journal des actions"},
+           "journal": "journal des actions", "destruction": "destruction légale en attente"},
     "en": {"backup": "backup of {s}", "replication": "replication to {s}", "verify": "verification of {s}",
            "space": "disk space of {s}", "source": "source {s}", "daemon": "rtvault daemon",
            "copies": "number of copies", "jobs": "scheduled jobs", "alerts": "alert delivery",
-           "drill": "restore drill", "failover": "failover to the standby store", "journal": "journal of actions"},
+           "drill": "restore drill", "failover": "failover to the standby store", "journal": "journal of actions",
+           "destruction": "legal destruction pending"},
 }
 
 # How a problem's value reads after the noun, by kind and unit ({v}: the value, {t}: the threshold); any other
@@ -74,6 +75,8 @@ ADVICE = {
                    "avec la copie des autres stockages et prévenez le responsable de la sécurité.",
         "alerts": "Vérifiez [alerts.mail] et [alerts.webhook] dans la configuration, puis lancez "
                   "`rtvault alert test`.",
+        "destruction": "Branchez chaque disque nommé et lancez `rtvault volume verify ÉTIQUETTE` ; une fois chaque "
+                       "stockage nommé de retour, lancez `rtvault archive delete --pending`.",
         "": "Lancez `rtvault health` pour le détail.",
     },
     "en": {
@@ -96,6 +99,8 @@ ADVICE = {
         "journal": "Run `rtvault journal verify`: it names the segment changed, replaced or removed; compare with "
                    "the other stores' copy and tell the security officer.",
         "alerts": "Check [alerts.mail] and [alerts.webhook] in the configuration, then run `rtvault alert test`.",
+        "destruction": "Plug in each disk named and run `rtvault volume verify LABEL`; once each store named is "
+                       "back, run `rtvault archive delete --pending`.",
         "": "Run `rtvault health` for the details.",
     },
 }

@@ -150,20 +150,3 @@ def record_override(config: Config, store: Store, archive_id: str, patient: str 
     catalog refresh's problem, if any."""
     archives.record_override(store, archive_id, patient, kind, day, reason, by)
     return refresh_quietly(config, archives=frozenset({archive_id}))
-
-
-@dataclass(frozen=True)
-class Deleted(Refreshed):
-    result: dict  # {"deleted", "file"}: archives.delete_archive's
-
-    def to_json(self) -> dict:
-        return self.result
-
-    def lines(self) -> Iterable[Line]:
-        yield Line(f"deleted archive {self.result['deleted']} ({self.result['file']})")
-
-
-def delete(config: Config, store: Store, archive_id: str, today: date) -> Deleted:
-    """Destroy an archive past its keeping period (refused otherwise); then the catalog refreshed."""
-    return Deleted(archives.delete_archive(store, archive_id, today), catalog=refresh_quietly(config))
-

@@ -15,6 +15,7 @@ from rtvault.copies.sealed import SealedReport, check_without_key
 from rtvault.copies.verify import Budget
 from rtvault.errors import ExitCode, InputError
 from rtvault.events import Progress
+from rtvault.jobs import destruction
 from rtvault.jobs.catalog import refresh_quietly
 from rtvault.report import Line, Refreshed, Report, Verdict, err
 
@@ -26,6 +27,10 @@ class Replicated(Refreshed):
     stderr)."""
 
     pairs: tuple[PairResult, ...]
+    destructions: str | None = None  # the pending destructions could not be carried on (jobs/destruction.py)
+
+    def warnings(self) -> Iterable[str]:
+        return [*([self.destructions] if self.destructions else []), *super().warnings()]
 
     def to_json(self) -> dict[str, object]:
         skipped = [f"{r.source} -> {r.target}: skipped: {r.skipped}" for r in self.pairs if r.skipped]
@@ -70,7 +75,8 @@ def replicate(config: Config, source: str | None = None, target: str | None = No
               progress: Progress | None = None) -> Replicated:
     """`rtvault replicate`: every selected pair, then the catalog refreshed (where each copy is)."""
     pairs = tuple(replicate_configured(config, source, target, progress))
-    return Replicated(pairs, catalog=refresh_quietly(config))
+    finished = destruction.finish_quietly(config)  # a store back online: its copy of a destroyed archive goes
+    return Replicated(pairs, finished, catalog=refresh_quietly(config))
 
 
 def _size(count: int) -> str:
@@ -105,6 +111,10 @@ class Verified(Refreshed):
     while problems remain."""
 
     outcomes: tuple[VerifyOutcome, ...]
+    destructions: str | None = None  # the pending destructions could not be carried on (jobs/destruction.py)
+
+    def warnings(self) -> Iterable[str]:
+        return [*([self.destructions] if self.destructions else []), *super().warnings()]
 
     def to_json(self) -> dict[str, object]:
         return {"stores": [o.to_json() for o in self.outcomes], "healthy": all(o.healthy for o in self.outcomes)}
@@ -124,7 +134,11 @@ def verify(config: Config, store_name: str | None, *, budget: Budget | None = No
     """`rtvault verify`: the next slice of each store; the catalog refreshed when a repair changed a store."""
     outcomes = tuple(verify_stores(config, store_name, budget=budget, all=all, progress=progress))
     changed = any(o.repair and o.repair.repaired for o in outcomes)
-    return Verified(outcomes, catalog=refresh_quietly(config) if changed else None)
+    finished = None
+    if any(o.report and o.report.pending_destruction for o in outcomes):
+        finished = destruction.finish_quietly(config, found=True)  # the store's copy of a destroyed archive goes
+        changed = True
+    return Verified(outcomes, finished, catalog=refresh_quietly(config) if changed else None)
 
 
 @dataclass(frozen=True)

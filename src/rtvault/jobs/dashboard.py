@@ -21,6 +21,7 @@ from rtvault.config import Config
 from rtvault.config.schedule import JOBS
 from rtvault.errors import RtvaultError
 from rtvault.jobs.alert_state import peek, state_file
+from rtvault.jobs.destruction import pending_summary
 from rtvault.jobs.health import CopiesReused, HealthReport
 from rtvault.jobs.health_metrics import patients_by_status
 from rtvault.jobs.health_space import KEEP, WINDOW, forecast_days, measure, samples_of
@@ -101,11 +102,13 @@ class Overview:
     stores: tuple[StoreCard, ...]
     patients: dict[str, int] | None  # None: the catalog could not count them
     targets: dict[str, float]
+    pending_destruction: tuple[dict, ...] = ()  # copies of destroyed archives still to remove (jobs/destruction.py)
 
     def to_json(self) -> dict[str, object]:
         return {"time": self.time, "status": self.status.name, "targets": self.targets,
                 "checks": [c.to_json() for c in self.checks], "jobs": [j.to_json() for j in self.jobs],
-                "stores": [s.to_json() for s in self.stores], "patients": self.patients}
+                "stores": [s.to_json() for s in self.stores], "patients": self.patients,
+                "pending_destruction": list(self.pending_destruction)}
 
 
 def _number(value: object) -> bool:
@@ -194,9 +197,13 @@ def overview(config: Config, catalog: Catalog, now: datetime | None = None) -> O
         patients: dict[str, int] | None = patients_by_status(catalog)
     except RtvaultError:
         patients = None
+    try:
+        pending = tuple(pending_summary(catalog))
+    except RtvaultError:
+        pending = ()
     return Overview(report.time, report.status, _since(config, report), _jobs(config, catalog),
                     tuple(_store(config, catalog, name, by_name, now) for name in config.stores), patients,
-                    targets(config))
+                    targets(config), pending)
 
 
 # --- the charts' series ----------------------------------------------------------------------------------------

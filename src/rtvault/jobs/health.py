@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from rtvault.config import Config
 from rtvault.errors import ExitCode, RtvaultError
 from rtvault.jobs.alerts import delivery_problems
-from rtvault.jobs.health_catalog import copies_check, jobs_check, source_check
+from rtvault.jobs.health_catalog import copies_check, destruction_check, jobs_check, source_check
 from rtvault.jobs.health_drill import drill_check
 from rtvault.jobs.health_failover import failover_check
 from rtvault.jobs.health_journal import journal_check
@@ -99,13 +99,13 @@ def _producers(survey: Survey) -> list[tuple[str, Callable[[], Check | None]]]:
     return [*found, ("daemon", lambda: daemon_check(survey)), ("copies", lambda: copies_check(survey)),
             ("jobs", lambda: jobs_check(survey)), ("drill", lambda: drill_check(survey)),
             ("failover", lambda: failover_check(survey)), ("journal", lambda: journal_check(survey)),
-            ("alerts", lambda: alerts_check(survey))]
+            ("destruction", lambda: destruction_check(survey)), ("alerts", lambda: alerts_check(survey))]
 
 
 def run_checks(survey: Survey, reuse: dict[str, Check] | None = None) -> HealthReport:
     """Every check of the site, in a stable order: backup and source per source, replication, verify and space
-    per store, then daemon, copies, jobs, drill, failover, journal and alerts. A check named in `reuse` is taken as
-    given, not measured."""
+    per store, then daemon, copies, jobs, drill, failover, journal, destruction and alerts. A check named in
+    `reuse` is taken as given, not measured."""
     reuse = reuse or {}
     checks = [check for name, produce in _producers(survey)
               for check in ([reuse[name]] if name in reuse else _guarded(name, produce))]

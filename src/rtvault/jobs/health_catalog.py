@@ -1,12 +1,14 @@
 """The health checks that read the catalog (and the source): the source's sanity (`source:<source>`), copies
 held by too few stores (`copies`) and the last run of each job (`jobs`). SQL aggregates over the catalog's
-indexes only: they stay fast on 100,000 patients."""
+indexes only: they stay fast on 100,000 patients. And the copies of destroyed archives still to remove
+(`destruction`)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+from rtvault.catalog import destructions
 from rtvault.catalog.indexer import store_id
 from rtvault.catalog.runs import last_runs
 from rtvault.catalog.volumes import STORE_PREFIX
@@ -148,6 +150,23 @@ def copies_check(survey: Survey) -> Check:
                      "count): run `rtvault verify` (see the verify checks; `rtvault status` lists them)")
     return Check("copies", Status.OK, 0, 0.0,
                  f"every patient version and archive older than {grace} is on two verified stores or more")
+
+
+def destruction_check(survey: Survey) -> Check:
+    """Copies of legally destroyed archives still to remove (a disk not mounted since, a store that did not
+    answer): WARNING while any is pending, naming each."""
+    try:
+        pending = destructions.pending(survey.catalog())
+    except RtvaultError as error:
+        return Check("destruction", Status.UNKNOWN, None, None,
+                     f"cannot read the pending destructions: {error} ({CATALOG_FIX})")
+    if not pending:
+        return Check("destruction", Status.OK, 0, None, "no copy of a destroyed archive is left to remove")
+    where = sorted({f"{c.kind} {c.place}" for c in pending})
+    return Check("destruction", Status.WARNING, len(pending), None,
+                 f"{len(pending)} cop{'y' if len(pending) == 1 else 'ies'} of legally destroyed archives still to "
+                 f"remove, on {', '.join(where)}: plug each disk in and run `rtvault volume verify LABEL`, bring "
+                 "each store back and run `rtvault archive delete --pending` (`rtvault status` lists them)")
 
 
 def jobs_check(survey: Survey) -> Check:

@@ -112,6 +112,8 @@ def decode(data: bytes, key: str) -> dict[str, object]:
         _check_alert(document)
     elif kind == "actions":
         _check_actions(document)
+    elif kind == "destruction":
+        _check_destruction(document)
     return document
 
 
@@ -164,6 +166,45 @@ def _check_actions(record: dict[str, object]) -> None:
                 or not all(isinstance(entry["actor"].get(key), str) for key in ACTOR_KEYS):
             raise ValueError(f"action entry {index} is not a time, an actor (user, host, via), an action, a target "
                              f"and a result: {entry!r:.120}")
+
+
+STAGES = ("decided", "complete")  # a destruction's first record, and the one that completes its certificate
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def _check_destruction(record: dict[str, object]) -> None:
+    """ValueError naming the first field of a destruction record (its certificate) that could not prove what was
+    destroyed, where, when, by whom and why."""
+    if not _utc(record.get("time")):
+        raise ValueError(f"destruction record field 'time' is not a UTC time (YYYY-MM-DDTHH:MM:SSZ): "
+                         f"{record.get('time')!r:.80}")
+    if record.get("stage") not in STAGES:
+        raise ValueError(f"destruction record field 'stage' is none of {', '.join(STAGES)}: "
+                         f"{record.get('stage')!r:.80}")
+    certificate = record.get("certificate")
+    if not isinstance(certificate, dict):
+        raise ValueError(f"destruction record field 'certificate' is not an object: {certificate!r:.80}")
+    if not isinstance(certificate.get("archive"), str) or not _HEX64.fullmatch(certificate["archive"]):
+        raise ValueError(f"destruction certificate field 'archive' is not an archive id: "
+                         f"{certificate.get('archive')!r:.80}")
+    for name in ("reason", "rule"):
+        if not isinstance(certificate.get(name), str) or not certificate[name].strip():
+            raise ValueError(f"destruction certificate field {name!r} is not a text: {certificate.get(name)!r:.80}")
+    by = certificate.get("by")
+    if not isinstance(by, dict) or not all(isinstance(by.get(key), str) for key in ("user", "host")):
+        raise ValueError(f"destruction certificate field 'by' is not a user and a host: {by!r:.80}")
+    if not _utc(certificate.get("decided")) or not isinstance(certificate.get("complete"), bool):
+        raise ValueError("destruction certificate fields 'decided' (a UTC time) and 'complete' (true or false) are "
+                         "required")
+    patients, copies = certificate.get("patients"), certificate.get("copies")
+    if not isinstance(patients, list) or not all(isinstance(p, dict) and isinstance(p.get("path"), str)
+                                                 for p in patients):
+        raise ValueError(f"destruction certificate field 'patients' is not a list of patients: {patients!r:.80}")
+    if not isinstance(copies, list) or not all(
+            isinstance(c, dict) and c.get("kind") in ("store", "volume") and isinstance(c.get("place"), str)
+            and (c.get("removed") is None or _utc(c.get("removed"))) for c in copies):
+        raise ValueError(f"destruction certificate field 'copies' is not a list of copies (kind store or volume, "
+                         f"place, removed: a UTC time or null): {copies!r:.120}")
 
 
 def _utc(value: object) -> bool:

@@ -54,6 +54,17 @@ TEXTS: dict[str, tuple[str, str]] = {
     "kind_space": ("espace", "space"),
     "charts_title": ("Graphiques", "Charts"),
     "patients_title": ("Patients par statut", "Patients by status"),
+    "destruction_title": ("Destructions légales en attente", "Legal destructions pending"),
+    "destruction_intro": ("Ces copies d'archives détruites restent à supprimer : branchez chaque disque et lancez "
+                          "`rtvault volume verify ÉTIQUETTE`, ou `rtvault archive delete --pending` une fois le "
+                          "stockage de retour.",
+                          "These copies of destroyed archives are still to remove: plug each disk in and run "
+                          "`rtvault volume verify LABEL`, or `rtvault archive delete --pending` once the store is "
+                          "back."),
+    "destruction_copy": ("archive {archive} sur {kind} {place} (détruite le {decided})",
+                         "archive {archive} on {kind} {place} (destroyed {decided})"),
+    "destruction_store": ("le stockage", "store"),
+    "destruction_volume": ("le disque", "disk"),
     "catalog_unreadable": ("Le catalogue ne peut pas être lu.", "The catalog cannot be read."),
     "chart_size_title": ("Taille des supports et prévision de remplissage", "Store size and the day the disk is full"),
     "chart_backup_title": ("Sauvegardes : durée et volume ajouté", "Backups: duration and bytes added"),

@@ -1,0 +1,421 @@
+"""Legal destruction on every copy (docs/design.md, "Legal destruction"): `rtvault archive delete` removes an
+archive whose retention has ended from every configured store that holds it and from every mounted removable
+disk, records what it could not remove yet (a store that did not answer, a disk in a drawer) as pending, and
+writes a destruction certificate (JSON in the run journal, and PDF or HTML on request).
+
+The order keeps one promise whatever kills the process: the catalog never says an archive is destroyed while a
+copy of it is not listed there as pending.
+1. the decision, with every copy it must remove (all pending), in the catalog (catalog/destructions.py);
+2. its record `archives/destroyed/<id>.json` in every store that answers (what replication and a store whose
+   copy is pending read: the archive is never copied back, and the next run removes what is left);
+3. each copy removed and checked gone, then recorded removed with its time;
+4. the certificate in the journal (a `destruction` record); a second record completes it once the last pending
+   copy is removed (a later `archive delete --pending`, a `volume sync`/`verify` of the disk, a `replicate`).
+A run killed anywhere is finished by running `rtvault archive delete ID` (or `--pending`) again.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from rtvault.archive import records
+from rtvault.archive.formats import ArchiveRecord
+from rtvault.archive.keep import may_destroy
+from rtvault.catalog import destructions
+from rtvault.catalog.db import Catalog
+from rtvault.catalog.destructions import STORE, VOLUME, Copy, Destruction
+from rtvault.catalog.indexer import forget_versions
+from rtvault.config import Config
+from rtvault.configured import open_catalog_for, open_store
+from rtvault.copies.volumes import destroy_pending
+from rtvault.errors import InputError, PartialResult, RtvaultError, StoreError
+from rtvault.jobs import printed
+from rtvault.jobs.actions import os_user
+from rtvault.jobs.catalog import refresh_quietly
+from rtvault.jobs.journal import Journal
+from rtvault.report import OK, Line, Refreshed, Verdict, err
+from rtvault.store import Store
+from rtvault.utc import now_iso
+
+FORMAT = "rtvault-destruction-certificate"
+VERSION = 1
+RULE = ("French retention rule for medical records: Code de la santé publique, article R1112-7 (20 years after "
+        "the last visit, at least until the 28th birthday, 10 years after a death within 10 years of it, suspended "
+        "by a claim), as rtvault applies it (archive/keep.py)")
+LANGUAGES = ("fr", "en")
+_RECORDS = "journal_records"  # in the catalog's copy of a certificate only: the journal records written of it
+
+
+@dataclass(frozen=True)
+class Destroyed(Refreshed):
+    """The destructions this run decided or carried on: 9 while a copy is still pending (named, with what to do)."""
+
+    certificates: tuple[dict, ...]
+    out: str | None = None
+    problems: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_json(self) -> dict[str, object]:
+        pending = [{"archive": c["archive"], **p} for c in self.certificates for p in c["copies"]
+                   if p["removed"] is None]
+        return {"destroyed": list(self.certificates), "pending": pending, "certificate": self.out,
+                "problems": list(self.problems)}
+
+    def warnings(self) -> Iterable[str]:
+        return [*self.problems, *super().warnings()]
+
+    def lines(self) -> Iterable[Line]:
+        for c in self.certificates:
+            yield Line(f"archive {c['archive'][:12]} ({c['file']}): "
+                       + ("destroyed on every copy" if c["complete"] else "destruction pending on some copies"))
+            for p in c["copies"]:
+                where = f"{p['kind']} {p['place']}"
+                if p["removed"] is None:
+                    yield err(f"  PENDING  {where}: {p.get('note') or 'not removed yet'}")
+                else:
+                    yield Line(f"  removed  {where} at {p['removed']}" + (f" ({p['note']})" if p.get("note") else ""))
+        if self.out:
+            yield Line(f"wrote the destruction certificate to {self.out}")
+        if not self.certificates:
+            yield Line("no destruction pending")
+
+    def verdict(self) -> Verdict:
+        waiting = [p for c in self.certificates for p in c["copies"] if p["removed"] is None]
+        if not waiting:
+            return OK
+        return Verdict.failed(PartialResult(
+            f"{len(waiting)} cop{'y' if len(waiting) == 1 else 'ies'} of destroyed archives still to remove (named "
+            "above): plug each disk in and run `rtvault volume verify LABEL`, bring each store back and run "
+            "`rtvault archive delete --pending`"))
+
+
+def destroy(config: Config, archive_id: str, reason: str | None, today: date, *, out: Path | None = None,
+            lang: str = "fr") -> Destroyed:
+    """`rtvault archive delete ID --reason TEXT`: refused unless every patient of the archive is past its keep-until
+    date (exit 4); an archive whose destruction was already decided is carried on (the reason is the first one)."""
+    if out is not None:
+        printed.check_out(out)
+    stores = _open_stores(config)
+    problems: list[str] = []
+    with open_catalog_for(config) as catalog:
+        _recover(catalog, stores)
+        decided = _find_decided(catalog, archive_id)
+        if decided is None:
+            if not (reason or "").strip():
+                raise InputError("give --reason: why this archive is destroyed (it is written in the certificate "
+                                 "with your user name)")
+            decided = _decide(catalog, stores, archive_id, str(reason).strip(), today)
+        _carry_out(catalog, stores, decided, problems)
+    catalog_problem = refresh_quietly(config)
+    with open_catalog_for(config) as catalog:
+        certificate = _certify(config, catalog, decided, problems)
+    if out is not None:
+        printed.write(out, document(certificate, lang, config.site.name))
+    return Destroyed((certificate,), str(out) if out else None, tuple(problems), catalog=catalog_problem)
+
+
+def resume(config: Config) -> Destroyed:
+    """`rtvault archive delete --pending`: every destruction with a copy still to remove, carried on where the
+    store answers or the disk is mounted; the certificates that become complete get their second record."""
+    stores = _open_stores(config)
+    problems: list[str] = []
+    with open_catalog_for(config) as catalog:
+        _recover(catalog, stores)
+        open_ones = [d for d in destructions.all_destructions(catalog) if d.completed is None or d.pending
+                     or _held_anywhere(stores, d.archive)]
+        for decided in open_ones:
+            _carry_out(catalog, stores, decided.archive, problems)
+    catalog_problem = refresh_quietly(config) if open_ones else None
+    with open_catalog_for(config) as catalog:
+        certificates = tuple(_certify(config, catalog, d.archive, problems) for d in open_ones)
+    return Destroyed(certificates, None, tuple(problems), catalog=catalog_problem)
+
+
+def finish_quietly(config: Config, *, found: bool = False) -> str | None:
+    """After a replication or a verify: the destructions with a copy still on a store carried on (a store that
+    was offline answers again), as `--pending` does; `found`: a store was seen holding one (its record says so,
+    whatever the catalog knows). Never raises: returns a problem as a sentence."""
+    try:
+        with open_catalog_for(config) as catalog:
+            waiting = found or any(c.kind == STORE for c in destructions.pending(catalog))
+        if not waiting:
+            return None
+        done = resume(config)
+    except RtvaultError as error:
+        return f"the pending destructions were not carried on ({error}); run `rtvault archive delete --pending`"
+    return "; ".join(done.problems) or None
+
+
+def complete_quietly(config: Config) -> str | None:
+    """After a volume sync or verify, or a replication, removed a pending copy: the certificates that became
+    complete get their second journal record. Never raises: returns a problem as a sentence."""
+    try:
+        with open_catalog_for(config) as catalog:
+            for d in destructions.all_destructions(catalog):
+                if d.completed is None and not d.pending:
+                    _certify(config, catalog, d.archive, [])
+    except RtvaultError as error:
+        return f"the destruction certificates were not completed ({error}); run `rtvault archive delete --pending`"
+    return None
+
+
+def _open_stores(config: Config) -> dict[str, Store | str]:
+    """Every configured store, opened for writing, or why it could not be (a sentence)."""
+    found: dict[str, Store | str] = {}
+    for name in config.stores:
+        try:
+            found[name] = open_store(config, name, write=True)
+        except (RtvaultError, OSError) as error:
+            found[name] = str(error)
+    return found
+
+
+def _held_anywhere(stores: dict[str, Store | str], archive_id: str) -> bool:
+    return any(isinstance(s, Store) and _holds(s, archive_id) for s in stores.values())
+
+
+def _holds(store: Store, archive_id: str) -> bool:
+    try:
+        return records.holds(store, archive_id)
+    except (RtvaultError, OSError):
+        return False
+
+
+def _find_decided(catalog: Catalog, wanted: str) -> str | None:
+    found = [a for a in destructions.destroyed_ids(catalog) if a.startswith(wanted)]
+    if len(found) > 1:
+        raise InputError(f"{len(found)} destroyed archives match {wanted!r}: give more of the id")
+    return found[0] if found else None
+
+
+def _recover(catalog: Catalog, stores: dict[str, Store | str]) -> None:
+    """A destruction a store records (`archives/destroyed/`) and the catalog does not (a catalog lost or rebuilt
+    since, or a decision written by another host): taken back into the catalog, so that its copies are removed."""
+    known = destructions.destroyed_ids(catalog)
+    for store in (s for s in stores.values() if isinstance(s, Store)):
+        try:
+            ids = records.destroyed_ids(store)
+        except (RtvaultError, OSError):
+            continue
+        for archive_id in ids:
+            if archive_id in known:
+                continue
+            try:
+                remembered = records.destruction(store, archive_id) or {}
+            except StoreError:
+                continue
+            if remembered.get("format") != FORMAT:
+                continue  # destroyed before certificates existed: nothing more to do than its record says
+            certificate = {**{k: v for k, v in remembered.items() if k not in ("id", "destroyed")},
+                           "archive": archive_id, "decided": str(remembered.get("destroyed"))}
+            by = certificate.get("by", {})
+            destructions.begin(catalog, archive_id, str(remembered.get("destroyed")), str(by.get("user", "")),
+                               str(certificate.get("reason", "")), certificate, [])
+            known.add(archive_id)
+
+
+def _decide(catalog: Catalog, stores: dict[str, Store | str], wanted: str, reason: str, today: date) -> str:
+    """Check the retention of every patient, list every copy, and record the decision (catalog, then stores)."""
+    record, source = _load_record(stores, wanted)
+    keeps = []
+    for patient in record.patients:
+        keep = records.patient_keep(source, record, patient)
+        allowed, why = may_destroy(keep, today)
+        if not allowed:
+            raise InputError(f"refusing to delete archive {record.id[:12]}: {patient.path} {why}")
+        keeps.append(keep)
+    copies = []
+    for name, store in stores.items():
+        if isinstance(store, str):
+            copies.append(Copy(record.id, STORE, name, None, f"did not answer at deletion: {store}"))
+        elif _holds(store, record.id):
+            copies.append(Copy(record.id, STORE, name, None))
+    copies += [Copy(record.id, VOLUME, label, None) for (label,) in catalog.execute(
+        "SELECT volume FROM volume_archives WHERE archive = ? ORDER BY volume", (record.id,))]
+    when = now_iso()
+    user = {"user": os_user(), "host": socket.gethostname()}
+    certificate = {
+        "format": FORMAT, "version": VERSION, "archive": record.id, "file": record.file,
+        "files": sum(1 for m in record.members if m.kind == "file") or sum(p.files for p in record.patients),
+        "bytes": record.size,
+        "patients": [{"path": p.path, "tree": p.tree, "last_name": p.last_name, "first_name": p.first_name,
+                      "mrn": p.mrn, "patient_id": p.patient_id, "birth_date": p.birth_date, "files": p.files,
+                      "bytes": p.bytes, "keep_until": k.date.isoformat() if k.date else None, "rule": k.rule}
+                     for p, k in zip(record.patients, keeps, strict=True)],
+        "rule": RULE, "reason": reason, "by": user, "decided": when,
+        "copies_at_decision": [{"kind": c.kind, "place": c.place} for c in copies]}
+    destructions.begin(catalog, record.id, when, user["user"], reason, certificate, copies)
+    return record.id
+
+
+def _load_record(stores: dict[str, Store | str], wanted: str) -> tuple[ArchiveRecord, Store]:
+    """The archive's index from the first store that answers and holds it."""
+    errors = []
+    for store in (s for s in stores.values() if isinstance(s, Store)):
+        try:
+            return records.load(store, wanted), store
+        except StoreError as error:
+            errors.append(str(error))
+    if not errors:
+        raise StoreError("no configured store answers: the archive cannot be read, nothing was deleted")
+    raise InputError(f"{errors[0]}; nothing was deleted")
+
+
+def _tombstone(certificate: dict, archive_id: str, decided: str) -> dict:
+    """The record every store keeps of the destruction (docs/design.md): what the versions were, and the decision."""
+    return {"id": archive_id, "file": certificate.get("file", ""), "destroyed": decided,
+            "patients": [{"path": p["path"], "tree": p["tree"]} for p in certificate.get("patients", [])
+                         if p.get("tree")],
+            **{k: certificate[k] for k in ("format", "version", "files", "bytes", "rule", "reason", "by",
+                                            "copies_at_decision") if k in certificate},
+            "patient_paths": [p["path"] for p in certificate.get("patients", [])]}
+
+
+def _carry_out(catalog: Catalog, stores: dict[str, Store | str], archive_id: str, problems: list[str]) -> None:
+    """Steps 2 and 3 for one archive: its record in every store that answers, then every pending copy removed."""
+    decided = destructions.find(catalog, archive_id)
+    assert decided is not None
+    tombstone = _tombstone(decided.certificate, archive_id, decided.decided)
+    forget_versions(catalog, {(p["path"], p["tree"]) for p in tombstone["patients"]})  # never shown available
+    for name, store in stores.items():
+        if isinstance(store, str):
+            continue
+        try:
+            records.write_destroyed(store, tombstone)
+            if records.holds(store, archive_id):  # also a store not listed at decision time: never left silently
+                destructions.add_copy(catalog, Copy(archive_id, STORE, name, None))
+        except (RtvaultError, OSError) as error:
+            problems.append(f"store {name}: the record of the destruction of {archive_id[:12]} was not written: "
+                            f"{error}")
+    for copy in destructions.pending(catalog):
+        if copy.archive != archive_id:
+            continue
+        if copy.kind == STORE:
+            _remove_from_store(catalog, stores, copy, problems)
+        else:
+            try:
+                destroy_pending(catalog, copy.place)
+            except (RtvaultError, OSError) as error:
+                destructions.note(catalog, archive_id, VOLUME, copy.place, f"{error}; then run `rtvault volume "
+                                  f"verify {copy.place}`, which removes it")
+
+
+def _remove_from_store(catalog: Catalog, stores: dict[str, Store | str], copy: Copy, problems: list[str]) -> None:
+    store = stores.get(copy.place)
+    if store is None:
+        destructions.note(catalog, copy.archive, STORE, copy.place, "no longer configured: remove its copy by hand "
+                          "or configure it again and run `rtvault archive delete --pending`")
+        return
+    if isinstance(store, str):
+        destructions.note(catalog, copy.archive, STORE, copy.place, f"does not answer ({store}): run `rtvault "
+                          "archive delete --pending` once it is back")
+        return
+    try:
+        held = records.remove(store, copy.archive)
+    except (RtvaultError, OSError) as error:
+        destructions.note(catalog, copy.archive, STORE, copy.place, f"not removed: {error}")
+        problems.append(f"store {copy.place}: archive {copy.archive[:12]} not removed: {error}")
+        return
+    destructions.removed(catalog, copy.archive, STORE, copy.place, now_iso(),
+                         "" if held else "it did not hold the archive")
+
+
+def _certify(config: Config, catalog: Catalog, archive_id: str, problems: list[str]) -> dict:
+    """The certificate as it stands; its journal record written when none was yet, and again (the second record)
+    when it has just become complete."""
+    decided = destructions.find(catalog, archive_id)
+    assert decided is not None
+    certificate = certificate_of(decided)
+    written = list(decided.certificate.get(_RECORDS, []))
+    if not written or (certificate["complete"] and decided.completed is None):
+        result = Journal(config).append({"kind": "destruction", "time": certificate["issued"],
+                                         "stage": "complete" if written else "decided",
+                                         "certificate": certificate})
+        problems += result.problems
+        written.append(result.id)
+        stored = {**decided.certificate, _RECORDS: written}
+        if certificate["complete"]:
+            destructions.completed(catalog, archive_id, certificate["issued"], stored)
+        else:
+            destructions.update_certificate(catalog, archive_id, stored)
+    certificate["journal_records"] = written
+    return certificate
+
+
+def certificate_of(decided: Destruction) -> dict:
+    """The certificate of one destruction: what, where (each copy, removed when or pending), when, by whom, why."""
+    base = {k: v for k, v in decided.certificate.items() if k != _RECORDS}
+    copies = [c.to_json() for c in decided.copies]
+    complete = not decided.pending
+    times = [c.removed for c in decided.copies if c.removed]
+    return {**base, "copies": copies, "complete": complete,
+            "completed": (decided.completed or max(times, default=decided.decided)) if complete else None,
+            "issued": now_iso()}
+
+
+def pending_summary(catalog: Catalog) -> list[dict[str, object]]:
+    """Every copy pending destruction, for `status`, `health` and the dashboard: archive, kind, place, decided, note."""
+    decided = {d.archive: d for d in destructions.all_destructions(catalog)}
+    return [{"archive": c.archive, "kind": c.kind, "place": c.place, "decided": decided[c.archive].decided,
+             "note": c.note} for c in destructions.pending(catalog) if c.archive in decided]
+
+
+_WORDS = {
+    "fr": {"title": "Certificat de destruction", "page": "page", "what": "Ce qui a été détruit",
+           "where": "Où : chaque copie", "why": "Règle et décision", "visa": "Visa",
+           "audience": "Archive {archive} ({file}) : {files} fichiers, {bytes} octets.",
+           "printed": "Émis le {issued} ; décision du {decided} par {user} sur {host}.",
+           "keep": "À conserver : ce certificat prouve la destruction légale du dossier sur chacune de ses copies.",
+           "complete": "Destruction achevée sur toutes les copies le {completed}.",
+           "incomplete": "DESTRUCTION INACHEVÉE : des copies restent à détruire (marquées EN ATTENTE).",
+           "patients_head": ["Patient", "N° dossier (MRN)", "Naissance", "Chemin", "Conserver jusqu'au", "Règle"],
+           "copies_head": ["Copie", "Nom", "État", "Supprimée le", "Note"],
+           "store": "dépôt", "volume": "disque amovible", "removed": "supprimée", "pending": "EN ATTENTE",
+           "rule": "Règle : {rule}.", "reason": "Motif donné : {reason}.", "by": "Par : {user} ({host}).",
+           "visa_head": ["Nom", "Fonction", "Date", "Signature"], "todo": "nom du site à compléter"},
+    "en": {"title": "Destruction certificate", "page": "page", "what": "What was destroyed",
+           "where": "Where: each copy", "why": "Rule and decision", "visa": "Sign-off",
+           "audience": "Archive {archive} ({file}): {files} files, {bytes} bytes.",
+           "printed": "Issued {issued}; decided {decided} by {user} on {host}.",
+           "keep": "Keep this: it proves the legal destruction of the record on each of its copies.",
+           "complete": "Destroyed on every copy by {completed}.",
+           "incomplete": "DESTRUCTION NOT FINISHED: some copies are still to destroy (marked PENDING).",
+           "patients_head": ["Patient", "MRN", "Born", "Path", "Keep until", "Rule"],
+           "copies_head": ["Copy", "Name", "State", "Removed at", "Note"],
+           "store": "store", "volume": "removable disk", "removed": "removed", "pending": "PENDING",
+           "rule": "Rule: {rule}.", "reason": "Reason given: {reason}.", "by": "By: {user} ({host}).",
+           "visa_head": ["Name", "Role", "Date", "Signature"], "todo": "site name to complete"},
+}
+
+
+def document(certificate: dict, lang: str, site: str) -> str:
+    """The certificate as a printed page (templates/printed.html), in French or English."""
+    w = _WORDS[lang]
+    by = certificate.get("by", {})
+    patients = printed.Section(w["what"], head=w["patients_head"], rows=[
+        [printed.Cell(f"{p['last_name']} {p['first_name']}".strip() or "-"), printed.Cell(p.get("mrn") or "-"),
+         printed.Cell(p.get("birth_date") or "-"), printed.Cell(p["path"]), printed.Cell(p.get("keep_until") or "-"),
+         printed.Cell(p.get("rule", ""))] for p in certificate.get("patients", [])])
+    copies = printed.Section(w["where"], head=w["copies_head"], rows=[
+        [printed.Cell(w[c["kind"]]), printed.Cell(c["place"]),
+         printed.Cell(w["pending"] if c["removed"] is None else w["removed"], mark=c["removed"] is None),
+         printed.Cell(c["removed"] or "-"), printed.Cell(c.get("note", ""))] for c in certificate["copies"]])
+    copies.paragraphs.append(printed.Cell(w["complete"].format(completed=certificate["completed"])
+                                          if certificate["complete"] else w["incomplete"],
+                                          mark=not certificate["complete"]))
+    why = printed.Section(w["why"], [printed.Cell(w["rule"].format(rule=certificate.get("rule", ""))),
+                                     printed.Cell(w["reason"].format(reason=certificate.get("reason", ""))),
+                                     printed.Cell(w["by"].format(user=by.get("user", ""), host=by.get("host", "")))])
+    visa = printed.Section(w["visa"], head=w["visa_head"], rows=[[printed.Cell("", todo=True)] * 4])
+    return printed.render(
+        lang=lang, title=w["title"], site=site, todo=w["todo"], page=w["page"],
+        audience=w["audience"].format(archive=certificate["archive"], file=certificate.get("file", ""),
+                                      files=certificate.get("files", 0), bytes=certificate.get("bytes", 0)),
+        printed=w["printed"].format(issued=certificate["issued"], decided=certificate.get("decided", ""),
+                                    user=by.get("user", ""), host=by.get("host", "")),
+        reprint=f"rtvault archive delete {certificate['archive'][:12]} --certificate certificat.pdf",
+        keep=w["keep"], sections=[patients, copies, why, visa])
+
