@@ -45,7 +45,10 @@ def _on_disk(copies: Copies, disk: Path) -> None:
 
 def _journal(store_path: Path, kind: str) -> list[dict]:
     found = [json.loads(p.read_text()) for p in sorted((store_path / "journal").rglob("*.json"))]
-    return [r for r in found if r.get("kind") == kind]
+    # in the order they were written: a stream's first segment names the one before it (two records of one
+    # second have writer names in no particular order)
+    chosen = [r for r in found if r.get("kind") == kind]
+    return sorted(chosen, key=lambda r: (r.get("time", ""), r.get("stage") == "complete"))
 
 
 def _pdf_text(path: Path) -> str:
