@@ -13,7 +13,7 @@ from rtvault.config.settings import Store as StoreSettings
 from rtvault.config.settings import credentials_problem
 from rtvault.errors import CatalogUnavailable, ConfigError, InputError, StoreError
 from rtvault.store import Store, crypto, keyfile
-from rtvault.store.backend import Backend, DirectoryBackend
+from rtvault.store.backend import Backend, DirectoryBackend, ReadOnlyBackend
 from rtvault.store.roles import ROLE_KEY, STATE_FILE, Failover, read_failover
 
 if TYPE_CHECKING:
@@ -114,7 +114,13 @@ def damaged_key_files(config: Config, name: str, *, mend: bool = False) -> dict[
 def sealed_backend_of(config: Config, name: str) -> Backend:
     """A configured store's directory or S3 bucket as stored: ciphertext for an encrypted store (no key used)."""
     settings = config.stores[name]
-    return DirectoryBackend(settings.path) if settings.path is not None else _s3_backend(config, name)
+    backend = DirectoryBackend(settings.path) if settings.path is not None else _s3_backend(config, name)
+    return _guarded(config, name, backend)
+
+
+def _guarded(config: Config, name: str, backend: Backend) -> Backend:
+    """A store this host only reads (`read_only = true`) refuses every write before anything is sent."""
+    return ReadOnlyBackend(backend, name) if config.stores[name].read_only else backend
 
 
 def _decrypted(config: Config, name: str, inner: Backend, *, create: bool) -> Backend:
@@ -148,7 +154,9 @@ def _s3_backend(config: Config, name: str) -> S3Backend:
     settings = config.stores[name]
     keys = read_credentials(config, name, settings.credentials_file) if settings.credentials_file else {}
     return S3Backend(S3Location.of_url(name, settings.url, endpoint=settings.endpoint, region=settings.region,
-                                       retry_seconds=float(settings.retry_seconds), **keys))
+                                       retry_seconds=float(settings.retry_seconds),
+                                       lock_days=settings.object_lock_days,
+                                       lock_mode=settings.object_lock_mode.upper(), **keys))
 
 
 def open_store(config: Config, name: str | None, *, write: bool = False) -> Store:
@@ -161,9 +169,12 @@ def open_store(config: Config, name: str | None, *, write: bool = False) -> Stor
                          f"written to until `rtvault failback`; leave out --store (store {record.active} takes the "
                          "writes) or run `rtvault failback` once it is back")
     settings = config.stores[name]
+    if write and settings.read_only:
+        raise StoreError(f"store {name} ({where(settings)}) is read-only on this host (read_only = true): nothing is "
+                         "written to it from here; run the command on the host that owns it, or name another store")
     # the format file is never encrypted: the store is recognised (or its NAS found unmounted) first
     store = Store.open(settings.path) if settings.path is not None else Store.open_backend(_s3_backend(config, name))
-    store = Store.of(_decrypted(config, name, store.base, create=False), store.info)
+    store = Store.of(_decrypted(config, name, _guarded(config, name, store.base), create=False), store.info)
     if write:
         _refuse_failed_primary(store, name)
     return store
@@ -185,6 +196,8 @@ def _refuse_failed_primary(store: Store, name: str) -> None:
 def init_store(config: Config, name: str) -> tuple[Store, bool]:
     """Create one configured store (or open it when it exists already); True when created."""
     settings = config.stores[name]
+    if settings.read_only:  # created and written by the host that owns it: only checked from here
+        return open_store(config, name), False
     if settings.path is not None:
         store, created = Store.init(settings.path)
     else:
