@@ -116,7 +116,9 @@ def test_pull_copies_everything_from_a_read_only_primary_and_health_reports_the_
     health = json.loads(hosts.vault_host("health", "--json", expect=None).stdout)
     (check,) = [c for c in health["checks"] if c["name"] == "replication:vault"]
     assert check["status"] == "OK" and check["value"] == 0, check
-    # nothing this host did wrote to the primary: its files are the primary host's alone
+    # nothing this host did wrote to the primary: its files are the primary host's alone, and this host's journal
+    # records wait for no write there
+    assert not (hosts.vault_config.parent / "state" / "spool" / "primary").exists()
     assert all(p.stat().st_uid == PRIMARY_UID for p in hosts.copies.primary_path.rglob("*"))
 
 
