@@ -192,3 +192,13 @@ def test_two_pulls_at_once_one_waits_for_the_other(hosts: Hosts) -> None:
         assert "lock" in done.stderr and str(hosts.vault) in done.stderr, done.stderr
         assert not list((hosts.vault / "snapshots").glob("*")), "nothing copied while another pull writes"
     assert json.loads(hosts.vault_host("replicate", "--pull", "--json").stdout)["pairs"][0]["complete"]
+
+
+def test_the_journal_verifies_on_the_vault_host_before_and_after_a_pull(hosts: Hosts) -> None:
+    hosts.vault_host("replicate", "--pull")
+    hosts.copies.evolve(2)
+    _chown_tree(hosts.copies.root, PRIMARY_UID)
+    hosts.primary_host("backup")  # its journal record is on the primary only, until the next pull
+    hosts.vault_host("journal", "verify")  # a record not pulled yet is lag, not a removal
+    hosts.vault_host("replicate", "--pull")
+    hosts.vault_host("journal", "verify")

@@ -156,7 +156,7 @@ def _across(chains: list[StoreChain], waiting: dict[str, set[str]], read_only: f
             ) -> list[str]:
     """Segments that differ between stores, or that a store lacks without waiting for it in the spool, and links
     between streams that no longer hold. A store this host only reads (`read_only`) is not expected to hold this
-    host's records."""
+    host's records, nor the others to hold yet what only it holds (its host's records reach them by a pull)."""
     readable = [c for c in chains if not c.error]
     problems = _links(readable)
     for key in sorted({k for c in readable for k in c.hashes}):
@@ -166,7 +166,7 @@ def _across(chains: list[StoreChain], waiting: dict[str, set[str]], read_only: f
         lacking = [c.store for c in readable if key not in c.hashes and key not in waiting.get(c.store, set())
                    and c.store not in read_only
                    and not any(p.startswith(key) for p in c.problems)]
-        if lacking:
+        if lacking and not set(held) <= read_only:  # held only where this host pulls from: the next pull copies it
             problems.append(f"{key} is missing from store {', '.join(lacking)} (held by {', '.join(sorted(held))}): "
                             "run `rtvault replicate`; if it was there, it was removed")
     return problems
