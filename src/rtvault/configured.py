@@ -241,3 +241,22 @@ def open_catalog_for(config: Config, *, create: bool = True) -> Catalog:
         raise CatalogUnavailable(f"the catalog {url.removeprefix(SQLITE)} does not exist (lost, or never made): run "
                                  "`rtvault catalog rebuild`, which reads it back from the stores")
     return open_catalog(url)
+
+
+def destruction_elsewhere(config: Config, name: str) -> str | None:
+    """Why a legal destruction cannot be completed on store `name` by this host, as one sentence (None when it
+    can). The rule (docs/design.md, "Pull replication"): a protected copy is destroyed by the host that owns it,
+    with its own daemon and credentials. `archive delete` on every copy lists such a store as pending with this
+    sentence, and the destruction certificate waits for it: a store read-only here is destroyed by running
+    `rtvault archive delete` on its own host; on an S3 store with Object Lock, the delete hides the files at once
+    but the server keeps their versions until the retention ends."""
+    settings = config.stores[name]
+    if settings.read_only:
+        return (f"store {name} is read-only on this host (read_only = true): its own host destroys the archive there "
+                "(`rtvault archive delete` on that host, with its own credentials)")
+    if settings.object_lock_days:
+        return (f"store {name} keeps every version {settings.object_lock_days} days after it was written (S3 Object "
+                f"Lock, {settings.object_lock_mode}): the delete hides the files at once, and the server removes "
+                "their versions once that retention ends (set a lifecycle rule expiring noncurrent versions on the "
+                "bucket)")
+    return None

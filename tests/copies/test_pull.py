@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,10 @@ from kit.cli import run_cli
 from kit.config import write_config
 from kit.copies import Copies, restore_everything
 from kit.faults import can_drop_read_capabilities
+from rtvault.archive import records
+from rtvault.config import load
+from rtvault.configured import destruction_elsewhere
+from rtvault.copies.replicate import replicate
 from rtvault.store import Store
 from rtvault.store.locks import WriterLock
 
@@ -202,3 +207,24 @@ def test_the_journal_verifies_on_the_vault_host_before_and_after_a_pull(hosts: H
     hosts.vault_host("journal", "verify")  # a record not pulled yet is lag, not a removal
     hosts.vault_host("replicate", "--pull")
     hosts.vault_host("journal", "verify")
+
+
+def test_an_archive_destroyed_on_the_copy_is_never_copied_back(replicated: Copies) -> None:
+    vault = replicated.secondary
+    (record,) = records.all_records(vault)
+    records.remember_destroyed(vault, record, datetime.now(UTC))  # as `archive delete` does, on the copy's host
+    for key in (records.record_key, records.summary_key, records.checksum_key, records.tar_key):
+        vault.backend.delete(key(record.id))
+    summary = replicate(replicated.primary, vault)  # the primary still holds it
+    assert summary.complete and summary.archives_copied == 0 and summary.destroyed_skipped >= 2
+    assert not records.exists(vault, record.id) and records.exists(replicated.primary, record.id)
+
+
+def test_legal_destruction_on_a_protected_copy_is_left_to_the_host_that_owns_it(tmp_path: Path) -> None:
+    config = load(write_config(tmp_path / "rtvault.toml",
+                               stores={"primary": {"path": tmp_path / "p", "read_only": True},
+                                       "vault": {"path": tmp_path / "v", "copy_of": "primary"},
+                                       "offsite": {"url": "s3://b/p", "copy_of": "vault", "object_lock_days": 30}}))
+    assert destruction_elsewhere(config, "vault") is None
+    assert "its own host destroys the archive there" in (destruction_elsewhere(config, "primary") or "")
+    assert "30 days after it was written" in (destruction_elsewhere(config, "offsite") or "")

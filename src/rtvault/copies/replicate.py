@@ -61,6 +61,7 @@ class ReplicateSummary:
     lag_snapshots: int = 0  # snapshots of the source still missing on the target after the run
     lag_archives: int = 0
     lag_age_s: float | None = None  # age of the newest snapshot still missing
+    destroyed_skipped: int = 0  # files of archives the target records as destroyed: never copied back
     problems: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
 
@@ -299,6 +300,18 @@ def _copy_segment(source: Store, target: Store, key: str, summary: ReplicateSumm
     summary.journal_copied += 1
 
 
+def _destroyed_files(have: set[str], wanted: set[str]) -> set[str]:
+    """The files of every archive the target records as destroyed (`archives/destroyed/<id>.json`): a legal
+    destruction done on the copy (by the host that owns it) is never undone by copying them back from a source
+    that still holds them (docs/design.md, "Pull replication")."""
+    prefix = "archives/destroyed/"
+    ids = [key.removeprefix(prefix).removesuffix(".json") for key in have if key.startswith(prefix)]
+    files = {key(i) for i in ids for key in (records.record_key, records.summary_key, records.checksum_key,
+                                            records.tar_key)}
+    overrides = tuple(f"archives/overrides/{i}/" for i in ids)
+    return (files & wanted) | {key for key in wanted if overrides and key.startswith(overrides)}
+
+
 def _is_record(key: str) -> bool:
     return key.startswith("archives/") and key.endswith(".json") and key.count("/") == 1
 
@@ -349,8 +362,11 @@ def replicate(source: Store, target: Store, progress: Progress | None = None, *,
     summary = ReplicateSummary(source.location, target.location)
     with WriterLock(target.backend, "replicate", lease_s, summary.warnings.append) as lock:
         target.backend.clean_staging(0, time.time())  # type: ignore[attr-defined]
-        wanted = _keys(source.backend)
         have = _keys(target.backend)
+        wanted = _keys(source.backend)
+        destroyed = _destroyed_files(have, wanted)
+        summary.destroyed_skipped = len(destroyed)
+        wanted -= destroyed
         missing = sorted(wanted - have)
         have |= _copy_content(source, target, [k for k in missing if k.startswith(CONTENT)], summary,
                               progress or NoProgress())
