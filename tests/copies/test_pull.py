@@ -106,6 +106,7 @@ def hosts(copies: Copies, tmp_path: Path) -> Hosts:
     return made
 
 
+@pytest.mark.slow
 def test_pull_copies_everything_from_a_read_only_primary_and_health_reports_the_lag(hosts: Hosts,
                                                                                    tmp_path: Path) -> None:
     before = json.loads(hosts.vault_host("health", "--json", expect=None).stdout)
@@ -199,6 +200,7 @@ def test_two_pulls_at_once_one_waits_for_the_other(hosts: Hosts) -> None:
     assert json.loads(hosts.vault_host("replicate", "--pull", "--json").stdout)["pairs"][0]["complete"]
 
 
+@pytest.mark.slow
 def test_the_journal_verifies_on_the_vault_host_before_and_after_a_pull(hosts: Hosts) -> None:
     hosts.vault_host("replicate", "--pull")
     hosts.copies.evolve(2)
