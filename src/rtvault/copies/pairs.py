@@ -57,9 +57,10 @@ class PairResult:
     pull: bool = False  # the source is read-only on this host: the copy is pulled by the host that keeps it
 
     def to_json(self) -> dict[str, object]:
-        data: dict[str, object] = {"from": self.source, "to": self.target, "pull": self.pull}
+        data: dict[str, object] = {"from": self.source, "to": self.target}
         if self.skipped:
             return {**data, "skipped": self.skipped}
+        data["pull"] = self.pull
         if self.error is not None:
             return {**data, "error": str(self.error), "exit_code": int(self.error.exit_code)}
         return {**data, **(self.summary.to_json() if self.summary else {})}
