@@ -70,7 +70,8 @@ def test_to_json_round_trips_to_the_same_config(tmp_path: Path) -> None:
     cfg = load(write(tmp_path / "rtvault.toml", FULL))
     data = cfg.to_json()
     s3_unset = {"url": "", "endpoint": "", "region": "", "retry_seconds": 30}
-    unset = {**s3_unset, "copy_of": "", "encrypt": False, "offsite": False}
+    unset = {**s3_unset, "copy_of": "", "encrypt": False, "offsite": False, "read_only": False,
+             "object_lock_days": 0, "object_lock_mode": "compliance"}
     assert data["stores"] == {"nas1": {"path": "/mnt/nas1/rtvault", **unset},
                               "nas2": {"path": "/mnt/nas2/rtvault", **unset}}
     assert validate(data, cfg.file) == cfg
@@ -147,6 +148,9 @@ def test_the_schema_declares_the_expected_keys() -> None:
         "stores.<name>.encrypt",
         "stores.<name>.passphrase_file",
         "stores.<name>.offsite",
+        "stores.<name>.read_only",
+        "stores.<name>.object_lock_days",
+        "stores.<name>.object_lock_mode",
         "backup.max_shrink",
         "backup.lock_lease_seconds",
         "archive.inbox",

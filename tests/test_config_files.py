@@ -158,8 +158,13 @@ def test_each_kind_of_problem_names_its_dotted_path(tmp_path: Path, text: str, p
         ("[source.dicom]\nport = 104\n", "source.dicom: unknown key (known keys: pinnacle)"),
         (
             "[stores.nas1]\npath = '/mnt/nas1'\nreadonly = true\n",
-            "stores.nas1.readonly: unknown key (known keys: path, url, endpoint, region, credentials_file, "
-            "retry_seconds, copy_of, encrypt, passphrase_file, offsite)",
+            "stores.nas1.readonly: unknown key (did you mean 'read_only'?)",
+        ),
+        (
+            "[stores.nas1]\npath = '/mnt/nas1'\nworm = true\n",
+            "stores.nas1.worm: unknown key (known keys: path, url, endpoint, region, credentials_file, "
+            "retry_seconds, copy_of, encrypt, passphrase_file, offsite, read_only, object_lock_days, "
+            "object_lock_mode)",
         ),
     ],
 )

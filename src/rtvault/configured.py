@@ -15,7 +15,7 @@ from rtvault.config.settings import Store as StoreSettings
 from rtvault.config.settings import credentials_problem
 from rtvault.errors import CatalogUnavailable, ConfigError, InputError, StoreError
 from rtvault.store import Store, crypto, keyfile
-from rtvault.store.backend import Backend, DirectoryBackend
+from rtvault.store.backend import Backend, DirectoryBackend, ReadOnlyBackend
 from rtvault.store.roles import ROLE_KEY, STATE_FILE, Failover, read_failover
 
 if TYPE_CHECKING:
@@ -116,7 +116,13 @@ def damaged_key_files(config: Config, name: str, *, mend: bool = False) -> dict[
 def sealed_backend_of(config: Config, name: str) -> Backend:
     """A configured store's directory or S3 bucket as stored: ciphertext for an encrypted store (no key used)."""
     settings = config.stores[name]
-    return DirectoryBackend(settings.path) if settings.path is not None else _s3_backend(config, name)
+    backend = DirectoryBackend(settings.path) if settings.path is not None else _s3_backend(config, name)
+    return _guarded(config, name, backend)
+
+
+def _guarded(config: Config, name: str, backend: Backend) -> Backend:
+    """A store this host only reads (`read_only = true`) refuses every write before anything is sent."""
+    return ReadOnlyBackend(backend, name) if config.stores[name].read_only else backend
 
 
 def _decrypted(config: Config, name: str, inner: Backend, *, create: bool) -> Backend:
@@ -150,7 +156,9 @@ def _s3_backend(config: Config, name: str) -> S3Backend:
     settings = config.stores[name]
     keys = read_credentials(config, name, settings.credentials_file) if settings.credentials_file else {}
     return S3Backend(S3Location.of_url(name, settings.url, endpoint=settings.endpoint, region=settings.region,
-                                       retry_seconds=float(settings.retry_seconds), **keys))
+                                       retry_seconds=float(settings.retry_seconds),
+                                       lock_days=settings.object_lock_days,
+                                       lock_mode=settings.object_lock_mode.upper(), **keys))
 
 
 def open_store(config: Config, name: str | None, *, write: bool = False) -> Store:
@@ -163,9 +171,12 @@ def open_store(config: Config, name: str | None, *, write: bool = False) -> Stor
                          f"written to until `rtvault failback`; leave out --store (store {record.active} takes the "
                          "writes) or run `rtvault failback` once it is back")
     settings = config.stores[name]
+    if write and settings.read_only:
+        raise StoreError(f"store {name} ({where(settings)}) is read-only on this host (read_only = true): nothing is "
+                         "written to it from here; run the command on the host that owns it, or name another store")
     # the format file is never encrypted: the store is recognised (or its NAS found unmounted) first
     store = Store.open(settings.path) if settings.path is not None else Store.open_backend(_s3_backend(config, name))
-    store = Store.of(_decrypted(config, name, store.base, create=False), store.info)
+    store = Store.of(_decrypted(config, name, _guarded(config, name, store.base), create=False), store.info)
     if write:
         _refuse_failed_primary(store, name)
     return store
@@ -187,6 +198,8 @@ def _refuse_failed_primary(store: Store, name: str) -> None:
 def init_store(config: Config, name: str) -> tuple[Store, bool]:
     """Create one configured store (or open it when it exists already); True when created."""
     settings = config.stores[name]
+    if settings.read_only:  # created and written by the host that owns it: only checked from here
+        return open_store(config, name), False
     if settings.path is not None:
         store, created = Store.init(settings.path)
     else:
@@ -267,3 +280,22 @@ def open_catalog_for(config: Config, *, create: bool = True) -> Catalog:
     if legacy:
         stores_of_catalog.adopt(catalog, store_ids(config, legacy), config.site.name)
     return catalog
+
+
+def destruction_elsewhere(config: Config, name: str) -> str | None:
+    """Why a legal destruction cannot be completed on store `name` by this host, as one sentence (None when it
+    can). The rule (docs/design.md, "Pull replication"): a protected copy is destroyed by the host that owns it,
+    with its own daemon and credentials. `archive delete` on every copy lists such a store as pending with this
+    sentence, and the destruction certificate waits for it: a store read-only here is destroyed by running
+    `rtvault archive delete` on its own host; on an S3 store with Object Lock, the delete hides the files at once
+    but the server keeps their versions until the retention ends."""
+    settings = config.stores[name]
+    if settings.read_only:
+        return (f"store {name} is read-only on this host (read_only = true): its own host destroys the archive there "
+                "(`rtvault archive delete` on that host, with its own credentials)")
+    if settings.object_lock_days:
+        return (f"store {name} keeps every version {settings.object_lock_days} days after it was written (S3 Object "
+                f"Lock, {settings.object_lock_mode}): the delete hides the files at once, and the server removes "
+                "their versions once that retention ends (set a lifecycle rule expiring noncurrent versions on the "
+                "bucket)")
+    return None

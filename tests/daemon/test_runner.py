@@ -98,3 +98,14 @@ def test_a_copy_on_its_own_schedule_is_replicated_by_its_own_job(tmp_path: Path)
                                schedule={"pairs": {"offsite": {"replicate": "daily 22:00"}}}))
     assert runner.commands(config, "replicate") == [["replicate", "--to", "nas"]]
     assert runner.commands(config, "replicate:offsite") == [["replicate", "--to", "offsite"]]
+
+
+def test_the_protected_copys_host_pulls_and_writes_nothing_to_the_primary(tmp_path: Path) -> None:
+    config = load(write_config(tmp_path / "rtvault.toml",
+                               stores={"primary": {"path": tmp_path / "p", "read_only": True},
+                                       "vault": {"path": tmp_path / "v", "copy_of": "primary"}},
+                               schedule={"pairs": {"vault": {"replicate": "hourly"}}}))
+    assert runner.commands(config, "replicate:vault") == [["replicate", "--pull", "--to", "vault"]]
+    assert runner.commands(config, "backup") == runner.commands(config, "sweep") == []  # no source of its own
+    assert runner.commands(config, "verify") == [["verify", "--store", "vault"], ["journal", "verify"]]
+    assert runner.commands(config, "retention") == []  # the primary's host applies its retention

@@ -53,7 +53,8 @@ def test_check_json_gives_file_validity_and_settings(example_file: Path, tmp_pat
     assert report["config"]["health"]["backup_max_age"] == "6h"
     assert report["config"]["stores"] == {"primary": {"path": "/mnt/nas1/rtvault", "url": "", "endpoint": "",
                                                       "region": "", "retry_seconds": 30, "copy_of": "",
-                                                      "encrypt": False, "offsite": False}}
+                                                      "encrypt": False, "offsite": False, "read_only": False,
+                                                      "object_lock_days": 0, "object_lock_mode": "compliance"}}
     assert report["config"]["retention"]["keep_daily"] == 14
 
 

@@ -27,6 +27,10 @@ def _non_negative(value: int) -> str | None:
     return f"must be 0 or more, got {value}" if value < 0 else None
 
 
+def _lock_mode(value: str) -> str | None:
+    return None if value in ("compliance", "governance") else f"must be compliance or governance, got {value!r}"
+
+
 def _database_url(value: str) -> str | None:
     if not value.startswith(_URL_SCHEMES):
         return f"must start with {' or '.join(_URL_SCHEMES)}, got {value!r}"
@@ -194,17 +198,44 @@ class Store:
                        "calls a patient safe to delete from Pinnacle only once its archive is on an offsite store or "
                        "a removable disk, verified."),
     )
+    read_only: bool = field(
+        default=False,
+        metadata=about("This host only reads this store, never writes to it: on the host that keeps a protected "
+                       "copy, the primary, which that host pulls from (`rtvault replicate --pull`) with read-only "
+                       "access (a read-only mount, S3 keys that can only read). Nothing is written to it from here: "
+                       "no backup, verification state, retention or repair; its own host does that."),
+    )
+    object_lock_days: int = field(
+        default=0,
+        metadata=about("S3: keep every file written to this store for this many days where the server enforces it "
+                       "(S3 Object Lock: no one, the backup host included, can delete or overwrite a version before "
+                       "then; a DELETE only adds a delete marker). The bucket must be created with Object Lock "
+                       "(`rtvault init` does so for a new bucket). 0: no retention.", check=_non_negative),
+    )
+    object_lock_mode: str = field(
+        default="compliance",
+        metadata=about("S3 Object Lock mode with object_lock_days: compliance (no one can shorten it, not even the "
+                       "bucket's owner) or governance (a user granted s3:BypassGovernanceRetention can).",
+                       check=_lock_mode),
+    )
 
     @staticmethod
     def problems(values: dict[str, Any]) -> list[str]:
         """What is wrong with the keys together (each key alone is already valid)."""
         if (values["path"] is None) == (not values["url"]):
             return ["set exactly one of path (a directory) or url (s3://bucket/prefix)"]
-        s3_only = [key for key in ("endpoint", "region", "credentials_file") if values[key] and not values["url"]]
+        s3_only = [key for key in ("endpoint", "region", "credentials_file", "object_lock_days")
+                   if values[key] and not values["url"]]
         if s3_only:
             return [f"{', '.join(s3_only)} only apply to an S3 store (url)"]
         if values["credentials_file"] is not None and (problem := credentials_problem(values["credentials_file"])):
             return [f"credentials_file: {problem}"]
+        if values["read_only"] and values["copy_of"]:
+            return ["read_only and copy_of do not go together: this host cannot write a copy into a store it only "
+                    "reads (on the host that keeps the copy, set read_only = true on the primary's table instead)"]
+        if values["read_only"] and values["object_lock_days"]:
+            return ["object_lock_days applies to files this host writes: set it on the host that writes the store, "
+                    "not where it is read_only"]
         if values["encrypt"] != (values["passphrase_file"] is not None):
             return ["encrypt = true and passphrase_file go together (the passphrase unlocks the store's key)"]
         if values["passphrase_file"] is not None and (problem := credentials_problem(values["passphrase_file"])):

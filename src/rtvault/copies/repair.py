@@ -160,12 +160,13 @@ def _save(store: Store, checked: set[str], remaining: dict[str, VerifyProblem], 
 
 
 def _names(config: Config, store_name: str | None) -> list[str]:
-    """The named store, else every configured store (the primary first)."""
+    """The named store, else every configured store (the primary first) but those this host only reads
+    (`read_only = true`: their own host verifies and repairs them)."""
     if not config.stores or (store_name is not None and store_name not in config.stores):
         known = f"configured: {', '.join(config.stores)}" if config.stores else "add a [stores.<name>] table"
         raise ConfigError(str(config.file), [f"no store named {store_name!r} ({known})" if store_name else
                                              f"no store configured ({known})"])
-    return [store_name] if store_name else list(config.stores)
+    return [store_name] if store_name else [name for name, s in config.stores.items() if not s.read_only]
 
 
 def repair_stores(config: Config, store_name: str | None, *,

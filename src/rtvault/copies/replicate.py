@@ -65,6 +65,7 @@ class ReplicateSummary:
     lag_archives: int = 0
     lag_age_s: float | None = None  # age of the newest snapshot still missing
     pending_destruction: list[str] = field(default_factory=list)  # destroyed archives the target still holds
+    destroyed_skipped: int = 0  # files of archives the target records as destroyed: never copied back
     problems: list[Problem] = field(default_factory=list)
     warnings: list[Problem] = field(default_factory=list)
 
@@ -362,7 +363,9 @@ def replicate(source: Store, target: Store, progress: Progress | None = None, *,
     with WriterLock(target.backend, "replicate", lease_s, summary.warnings.append) as lock:
         target.backend.clean_staging(0, time.time())  # type: ignore[attr-defined]
         gone = set(records.destroyed_ids(source)) | set(records.destroyed_ids(target))
-        wanted = {key for key in _keys(source.backend) if _archive_of(key) not in gone}  # never copied back
+        offered = _keys(source.backend)
+        wanted = {key for key in offered if _archive_of(key) not in gone}  # never copied back
+        summary.destroyed_skipped = len(offered) - len(wanted)
         have = _keys(target.backend)
         summary.pending_destruction = sorted(a for a in gone if records.holds(target, a))
         missing = sorted(wanted - have)

@@ -38,7 +38,7 @@ class Replicated(Refreshed):
 
     def lines(self) -> Iterable[Line]:
         for result in self.pairs:
-            head = f"{result.source} -> {result.target}"
+            head = f"{result.source} -> {result.target}" + (" (pulled)" if result.pull else "")
             if result.skipped:
                 yield Line(f"{head}: skipped: {result.skipped}")
                 continue
@@ -72,9 +72,10 @@ class Replicated(Refreshed):
 
 
 def replicate(config: Config, source: str | None = None, target: str | None = None,
-              progress: Progress | None = None) -> Replicated:
-    """`rtvault replicate`: every selected pair, then the catalog refreshed (where each copy is)."""
-    pairs = tuple(replicate_configured(config, source, target, progress))
+              progress: Progress | None = None, *, pull: bool = False) -> Replicated:
+    """`rtvault replicate`: every selected pair (`pull`: only those whose source is read-only here), then the
+    catalog refreshed (where each copy is)."""
+    pairs = tuple(replicate_configured(config, source, target, progress, pull=pull))
     finished = destruction.finish_quietly(config)  # a store back online: its copy of a destroyed archive goes
     return Replicated(pairs, finished, catalog=refresh_quietly(config))
 

@@ -180,8 +180,8 @@ class Daemon:
     # --- leases and the heartbeat -------------------------------------------------------------------------
 
     def _take_leases(self) -> None:
-        for name in self.config.stores:
-            if name in self._leases:
+        for name, settings in self.config.stores.items():
+            if name in self._leases or settings.read_only:  # a store this host only reads is its own host's
                 continue
             try:
                 backend = open_store(self.config, name).backend

@@ -30,7 +30,7 @@ from rtvault.catalog.db import Catalog
 from rtvault.catalog.destructions import STORE, VOLUME, Copy, Destruction
 from rtvault.catalog.indexer import forget_versions
 from rtvault.config import Config
-from rtvault.configured import open_catalog_for, open_store
+from rtvault.configured import destruction_elsewhere, open_catalog_for, open_store
 from rtvault.copies.volumes import destroy_pending
 from rtvault.errors import InputError, PartialResult, RtvaultError, StoreError
 from rtvault.jobs import printed
@@ -162,10 +162,17 @@ def complete_quietly(config: Config) -> str | None:
     return None
 
 
+class Elsewhere(str):
+    """Why a store's copy is destroyed by another host (configured.destruction_elsewhere), not here."""
+
+
 def _open_stores(config: Config) -> dict[str, Store | str]:
     """Every configured store, opened for writing, or why it could not be (a sentence)."""
     found: dict[str, Store | str] = {}
     for name in config.stores:
+        if (elsewhere := destruction_elsewhere(config, name)) is not None:
+            found[name] = Elsewhere(elsewhere)  # a protected copy: its own host destroys it (pending until then)
+            continue
         try:
             found[name] = open_store(config, name, write=True)
         except (RtvaultError, OSError) as error:
@@ -308,6 +315,9 @@ def _remove_from_store(catalog: Catalog, stores: dict[str, Store | str], copy: C
     if store is None:
         destructions.note(catalog, copy.archive, STORE, copy.place, "no longer configured: remove its copy by hand "
                           "or configure it again and run `rtvault archive delete --pending`")
+        return
+    if isinstance(store, Elsewhere):
+        destructions.note(catalog, copy.archive, STORE, copy.place, str(store))
         return
     if isinstance(store, str):
         destructions.note(catalog, copy.archive, STORE, copy.place, f"does not answer ({store}): run `rtvault "

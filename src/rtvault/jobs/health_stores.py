@@ -59,15 +59,21 @@ def replication_check(survey: Survey, target: str) -> Check:
     """The age of the newest snapshot of the source store that the copy lacks (0 when it lacks none)."""
     name, source = f"replication:{target}", survey.config.stores[target].copy_of
     max_s = survey.config.health.replication_max_lag_s
+    pulled = source in survey.config.stores and survey.config.stores[source].read_only  # this host pulls it
+    run = "`rtvault replicate --pull`" if pulled else f"`rtvault replicate --to {target}`"
     try:
         held = survey.snapshots(target)
     except RtvaultError as error:  # the copy is gone (a NAS unmounted, a server down): nothing reaches it any more
         return Check(name, Status.CRITICAL, None, None,
                      f"{target} cannot be reached, so no backup of {source} is copied there ({error}): mount it or "
-                     f"bring it back, then run `rtvault replicate --to {target}`")
+                     f"bring it back, then run {run}")
     try:
         wanted = survey.snapshots(source)
     except RtvaultError as error:
+        if pulled:  # the primary this host pulls from is out of its reach: the copy falls behind
+            return Check(name, Status.WARNING, None, None,
+                         f"cannot compare {target} with {source}, the primary it pulls from: {error}: check that "
+                         f"{source} is reachable from this host (read access is enough), then run {run}")
         return Check(name, Status.UNKNOWN, None, None, f"cannot compare {target} with {source}: {error}")
     missing = [wanted[i] for i in set(wanted) - set(held)]
     lag = max(0.0, (survey.now - max(missing)).total_seconds()) if missing else 0.0
@@ -77,7 +83,7 @@ def replication_check(survey: Survey, target: str) -> Check:
         return Check(name, status, 0, float(level), f"{target} holds every snapshot of {source} ({levels})", "s")
     said = f"{target} lacks {len(missing)} snapshot(s) of {source}, the newest taken {span(lag)} ago ({levels})"
     if status is not Status.OK:
-        said += f": run `rtvault replicate --to {target}` and read its error (is {target} mounted and writable?)"
+        said += f": run {run} and read its error (is {target} mounted and writable?)"
     return Check(name, status, round(lag), float(level), said, "s")
 
 

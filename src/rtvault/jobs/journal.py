@@ -62,7 +62,7 @@ class Journal:
             data = journal.encode(record_id, document, after[1] if after else self.prev, after[0] if after else None)
             self.prev = json.loads(data)["integrity"]
             written = Written(record_id)
-            for name in self.config.stores:
+            for name in writable(self.config):
                 try:
                     if spool_only:
                         raise RtvaultError("this process does not write the stores")
@@ -79,7 +79,7 @@ class Journal:
 
     def _head(self) -> tuple[str, str] | None:
         """The newest segment of the first store that answers: where this stream's chain hangs on."""
-        for name in self.config.stores:
+        for name in writable(self.config):
             try:
                 head = journal.read_head(open_store(self.config, name).backend)
             except (RtvaultError, OSError):
@@ -108,6 +108,11 @@ class Journal:
     def flush(self) -> list[str]:
         """Write the spooled records to the stores that answer again; what is still waiting, as sentences."""
         return flush_spool(self.config)
+
+
+def writable(config: Config) -> list[str]:
+    """The stores this host writes its records to: all but those it only reads (`read_only = true`)."""
+    return [name for name, store in config.stores.items() if not store.read_only]
 
 
 def _move_head(backend: Backend, record_id: str, digest: str) -> None:

@@ -152,9 +152,11 @@ def _links(readable: list[StoreChain]) -> list[str]:
     return problems
 
 
-def _across(chains: list[StoreChain], waiting: dict[str, set[str]]) -> list[str]:
+def _across(chains: list[StoreChain], waiting: dict[str, set[str]], read_only: frozenset[str] = frozenset()
+            ) -> list[str]:
     """Segments that differ between stores, or that a store lacks without waiting for it in the spool, and links
-    between streams that no longer hold."""
+    between streams that no longer hold. A store this host only reads (`read_only`) is not expected to hold this
+    host's records, nor the others to hold yet what only it holds (its host's records reach them by a pull)."""
     readable = [c for c in chains if not c.error]
     problems = _links(readable)
     for key in sorted({k for c in readable for k in c.hashes}):
@@ -162,8 +164,9 @@ def _across(chains: list[StoreChain], waiting: dict[str, set[str]]) -> list[str]
         if len(set(held.values())) > 1:
             problems.append(f"{key} differs between stores {', '.join(sorted(held))}: one of them was changed")
         lacking = [c.store for c in readable if key not in c.hashes and key not in waiting.get(c.store, set())
+                   and c.store not in read_only
                    and not any(p.startswith(key) for p in c.problems)]
-        if lacking:
+        if lacking and not set(held) <= read_only:  # held only where this host pulls from: the next pull copies it
             problems.append(f"{key} is missing from store {', '.join(lacking)} (held by {', '.join(sorted(held))}): "
                             "run `rtvault replicate`; if it was there, it was removed")
     return problems
@@ -187,7 +190,7 @@ def verify_journal(config: Config, store_name: str | None = None) -> JournalVeri
             chains.append(StoreChain(name, error=str(error)))
     waiting = {store: {journal.segment_key(p.stem.replace("_", "/")) for p in paths}
                for store, paths in spooled(config).items()}
-    across = _across(chains, waiting)
+    across = _across(chains, waiting, frozenset(n for n in names if config.stores[n].read_only))
     known = _catalog_known(config)
     if known is not None and store_name is None:
         held = {journal.id_of(k) for c in chains for k in c.hashes} | \

@@ -35,11 +35,13 @@ ERROR_CHARS = 2000
 def commands(config: Config, job: str) -> list[list[str]]:
     """The commands a job runs (without `rtvault --config FILE` and `--json`); empty when it has nothing to do.
     A primary failed over has its retention applied to the copy that took over (`rtvault failover`)."""
-    primaries = [acting(config, name) for name, store in config.stores.items() if not store.copy_of]
-    if job == "backup":
-        return [["backup"]]
-    if job == "sweep":
-        return [["archive", "sweep"]]
+    primaries = [acting(config, name) for name, store in config.stores.items()
+                 if not store.copy_of and not store.read_only]
+    writable = [name for name, store in config.stores.items() if not store.read_only]
+    if job in ("backup", "sweep"):  # a host that only pulls a protected copy backs nothing up
+        if config.stores and config.stores[acting(config, next(iter(config.stores)))].read_only:
+            return []
+        return [["backup"]] if job == "backup" else [["archive", "sweep"]]
     if job == "replicate":
         own = config.schedule.pairs  # copies replicated on a schedule of their own are not replicated here
         copies = [name for name, store in config.stores.items() if store.copy_of and name not in own]
@@ -47,9 +49,12 @@ def commands(config: Config, job: str) -> list[list[str]]:
             return [["replicate"]] if copies else []
         return [["replicate", "--to", name] for name in copies]
     if job.startswith("replicate:"):
-        return [["replicate", "--to", job.removeprefix("replicate:")]]
-    if job == "verify":  # each store's files, then the journal's chain across them
-        return [*(["verify", "--store", name] for name in config.stores), ["journal", "verify"]]
+        copy = job.removeprefix("replicate:")
+        source = config.stores[copy].copy_of if copy in config.stores else ""
+        pull = ["--pull"] if source in config.stores and config.stores[source].read_only else []
+        return [["replicate", *pull, "--to", copy]]
+    if job == "verify":  # each store's files (a read-only one is its own host's), then the journal's chain
+        return [*(["verify", "--store", name] for name in writable), ["journal", "verify"]]
     if job == "retention":
         return [step for name in primaries for step in (["forget", "--store", name], ["prune", "--store", name])]
     if job == "catalog":

@@ -379,3 +379,42 @@ class DirectoryBackend:
         except OSError as error:
             raise os_failure(error, error.filename or tmp, store=self.location, doing="clean") from None
         return removed
+
+
+class ReadOnlyBackend:
+    """A store this host only reads (`read_only = true`: the primary, seen from the host that keeps a protected
+    copy): every read goes to the store, every write is refused with one StoreError naming the store, before
+    anything is sent. The real protection is the access this host is given (a read-only mount, S3 keys that
+    can only read); this keeps rtvault itself from ever trying."""
+
+    def __init__(self, inner: Backend, name: str) -> None:
+        self.inner, self.name = inner, name
+        self.location = inner.location
+
+    def _refused(self, doing: str, key: str) -> StoreError:
+        return StoreError(f"store {self.name} ({self.location}) is read-only on this host (read_only = true): "
+                          f"cannot {doing} {key}; the host that owns it writes it (run the command there)")
+
+    def stage(self) -> Staged:
+        raise self._refused("write", "a file")
+
+    def put(self, key: str, data: bytes, *, durable: bool = False) -> None:
+        raise self._refused("write", key)
+
+    def barrier(self) -> None:
+        """Nothing was written."""
+
+    def delete(self, key: str) -> None:
+        raise self._refused("delete", key)
+
+    def create_exclusive(self, key: str, data: bytes) -> bool:
+        raise self._refused("write", key)
+
+    def replace(self, key: str, data: bytes) -> None:
+        raise self._refused("rewrite", key)
+
+    def clean_staging(self, older_than_s: float, now: float) -> int:
+        return 0  # not this host's staging
+
+    def __getattr__(self, name: str) -> object:  # get, open, exists, size, list, modified, read_range, root...
+        return getattr(self.inner, name)

@@ -15,6 +15,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO, TypeVar
 
 import boto3
@@ -51,6 +52,8 @@ class S3Location:
     access_key: str = ""
     secret_key: str = ""
     retry_seconds: float = 30.0
+    lock_days: int = 0  # S3 Object Lock: each file written once is retained this long (0: none)
+    lock_mode: str = "COMPLIANCE"
 
     @classmethod
     def of_url(cls, name: str, url: str, **options: Any) -> S3Location:
@@ -63,6 +66,9 @@ class S3Location:
 
 
 LOCKS_PREFIX = "locks/"  # the writer lock's requests are never refused by the outage window (see `call`)
+# files rewritten in place or removed by design (locks, state, records of copies): never given a retention, so
+# that Object Lock keeps every file written once and nothing that would pile up versions for no protection
+MUTABLE_PREFIXES = ("locks/", "tmp/", "verify/", "copies/", "roles/", "heads/")
 
 
 def _code(error: ClientError) -> str:
@@ -151,6 +157,8 @@ class S3Backend:
         if _code(error) == "NoSuchBucket":
             return StoreError(f"S3 store {self.where.name}: bucket {self.where.bucket} does not exist "
                               "(run `rtvault init`)")
+        if self.where.lock_days and _code(error) in ("InvalidRequest", "InvalidArgument") and what == "write":
+            return StoreError(self._no_lock(f"cannot write {key} with a retention ({_reason(error)})"))
         return StoreError(f"S3 store {self.where.name}: cannot {what} {key}: {_reason(error)}")
 
     def _request(self, what: str, key: str, request: Callable[[], T]) -> T:
@@ -177,10 +185,19 @@ class S3Backend:
         """Write `data` at `key` unless a file is already there (as the directory backend's put)."""
         self._put_if_absent(key, data)
 
-    def _put_if_absent(self, key: str, data: bytes) -> bool:
+    def retention(self, key: str) -> dict[str, Any]:
+        """The Object Lock arguments of a PUT of `key`: its retain-until date when the store sets
+        object_lock_days and the file is written once (docs/design.md, "S3 stores")."""
+        if not self.where.lock_days or key.startswith(MUTABLE_PREFIXES):
+            return {}
+        until = datetime.now(UTC) + timedelta(days=self.where.lock_days)
+        return {"ObjectLockMode": self.where.lock_mode, "ObjectLockRetainUntilDate": until}
+
+    def _put_if_absent(self, key: str, data: bytes, *, retained: bool = True) -> bool:
+        extra = self.retention(key) if retained else {}
         try:
             self.call(lambda: self.client.put_object(Bucket=self.where.bucket, Key=self._full(key), Body=data,
-                                                     IfNoneMatch="*"), fresh=key.startswith(LOCKS_PREFIX))
+                                                     IfNoneMatch="*", **extra), fresh=key.startswith(LOCKS_PREFIX))
         except ClientError as error:
             if _code(error) in _EXISTS:
                 return False
@@ -243,7 +260,7 @@ class S3Backend:
 
     def create_exclusive(self, key: str, data: bytes) -> bool:
         """Write a small file only if none is there (locks): a conditional PUT, atomic on the server."""
-        return self._put_if_absent(key, data)
+        return self._put_if_absent(key, data, retained=False)
 
     def replace(self, key: str, data: bytes) -> None:
         """Overwrite a small mutable file (the lock's lease renewal); a PUT replaces a key atomically."""
@@ -260,12 +277,34 @@ class S3Backend:
         """Create the bucket when it does not exist yet (`rtvault init`)."""
         try:
             self.call(lambda: self.client.head_bucket(Bucket=self.where.bucket))
-            return
+            exists = True
         except ClientError as error:
             if _code(error) not in (*_MISSING, "NoSuchBucket"):
                 raise self._failed("open bucket", self.where.bucket, error) from None
-        self._request("create bucket", self.where.bucket,
-                      lambda: self.client.create_bucket(Bucket=self.where.bucket))
+            exists = False
+        if not exists:
+            lock = {"ObjectLockEnabledForBucket": True} if self.where.lock_days else {}
+            self._request("create bucket", self.where.bucket,
+                          lambda: self.client.create_bucket(Bucket=self.where.bucket, **lock))
+        if self.where.lock_days:
+            self.check_object_lock()
+
+    def _no_lock(self, what: str) -> str:
+        return (f"S3 store {self.where.name}: {what}: bucket {self.where.bucket} does not enforce Object Lock, which "
+                "a server enables only when the bucket is created: give the store a new bucket (`rtvault init` "
+                "creates it with Object Lock) and replicate into it, or remove object_lock_days")
+
+    def check_object_lock(self) -> None:
+        """StoreError unless the bucket has Object Lock enabled (object_lock_days needs it)."""
+        try:
+            answer = self.call(lambda: self.client.get_object_lock_configuration(Bucket=self.where.bucket))
+        except ClientError as error:
+            if _code(error) in ("ObjectLockConfigurationNotFoundError", "ObjectLockConfigurationNotFound",
+                                "NoSuchObjectLockConfiguration", *_MISSING):
+                raise StoreError(self._no_lock("object_lock_days is set")) from None
+            raise self._failed("read the Object Lock configuration of", self.where.bucket, error) from None
+        if answer.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") != "Enabled":
+            raise StoreError(self._no_lock("object_lock_days is set"))
 
     def is_empty(self) -> bool:
         """Whether nothing at all is stored under the store's prefix."""
@@ -303,11 +342,12 @@ class _StagedUpload:
 
     def _send(self, key: str, size: int) -> None:
         self.file.seek(0)  # again at every attempt
-        where, full = self.backend.where, self.backend._full(key)
+        where, full, extra = self.backend.where, self.backend._full(key), self.backend.retention(key)
         if size > MULTIPART_THRESHOLD:
-            self.backend.client.upload_fileobj(self.file, where.bucket, full, Config=self.backend.transfer)
+            self.backend.client.upload_fileobj(self.file, where.bucket, full, Config=self.backend.transfer,
+                                               ExtraArgs=extra or None)
         else:
-            self.backend.client.put_object(Bucket=where.bucket, Key=full, Body=self.file)
+            self.backend.client.put_object(Bucket=where.bucket, Key=full, Body=self.file, **extra)
 
     def discard(self) -> None:
         self.file.close()
