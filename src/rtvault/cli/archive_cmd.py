@@ -11,7 +11,7 @@ import click
 from rtvault.archive import records
 from rtvault.archive.formats import ArchivedPatient
 from rtvault.cli.backup_cmd import store_option
-from rtvault.cli.output import AppContext, echo, reported
+from rtvault.cli.output import AppContext, echo, journalled, reported
 from rtvault.configured import open_store
 from rtvault.errors import InputError
 from rtvault.jobs import archives, archiving, destruction
@@ -187,6 +187,7 @@ Examples:
 @click.option("--until", "until", type=click.DateTime(["%Y-%m-%d"]), help="Keep at least until this date.")
 @click.option("--reason", required=True, help="Why (recorded with your user name and the time).")
 @store_option
+@journalled
 @click.pass_obj
 def override_command(app: AppContext, archive_id: str, key: str | None, kind: str | None, death: datetime | None,
                      last_visit: datetime | None, until: datetime | None, reason: str, store_name: str | None) -> None:

@@ -99,20 +99,42 @@ def reported(command: Callable[..., Report | None]) -> Callable[..., None]:
 
     @functools.wraps(command)
     def run(*args: Any, **options: Any) -> None:
-        try:
-            report = command(*args, **options)
-        except Exception as error:
-            from rtvault.errors import ExitCode, RtvaultError
-
-            journal_action(error.exit_code if isinstance(error, RtvaultError) else ExitCode.INTERNAL, str(error))
-            raise
-        verdict = report.verdict() if report is not None else None
-        journal_action(verdict.code if verdict else 0, str(verdict.error) if verdict and verdict.error else "",
-                       report.journalled() if report is not None else ())
+        report = _journalling(command, args, options)
         if report is not None:
             render(report, options["as_json"])
 
     return json_option(run)
+
+
+def journalled(command: Callable[..., None]) -> Callable[..., None]:
+    """A command that prints for itself (no Report), written to the journal of actions with its result."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **options: Any) -> None:
+        _journalling(command, args, options)
+
+    return run
+
+
+def _journalling(command: Callable[..., Any], args: tuple, options: dict[str, Any]) -> Any:
+    """Run a command and journal it, whatever its end: its verdict, an error, or an interruption (Ctrl-C, SIGTERM:
+    what it did before is journalled; a process killed, by SIGTERM or SIGKILL, leaves no record)."""
+    from rtvault.errors import ExitCode, RtvaultError
+
+    try:
+        result = command(*args, **options)
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        journal_action(ExitCode.INTERRUPTED, "interrupted")
+        raise
+    except Exception as error:
+        journal_action(error.exit_code if isinstance(error, RtvaultError) else ExitCode.INTERNAL, str(error))
+        raise
+    if isinstance(result, Report):
+        verdict = result.verdict()
+        journal_action(verdict.code, str(verdict.error) if verdict.error else "", result.journalled())
+    else:
+        journal_action(0, "")
+    return result
 
 
 def journal_action(code: int, error: str, each: Sequence[Mapping[str, object]] = ()) -> None:

@@ -10,7 +10,7 @@ import click
 
 from rtvault.catalog import Catalog, audit
 from rtvault.catalog import users as accounts
-from rtvault.cli.output import AppContext, echo, emit_csv, reported, safe
+from rtvault.cli.output import AppContext, echo, emit_csv, journalled, reported, safe
 from rtvault.configured import open_catalog_for
 from rtvault.errors import InputError
 from rtvault.report import Plain
@@ -90,6 +90,7 @@ Examples:
   echo 'another long passphrase' | rtvault user passwd script
 """)
 @click.argument("name")
+@journalled
 @click.pass_obj
 def passwd_command(app: AppContext, name: str) -> None:
     """Set a local user's password (asked twice, or one line from stdin); their web sessions end."""
@@ -104,6 +105,7 @@ Examples:
 """)
 @click.argument("name")
 @click.argument("role", type=_role_choice)
+@journalled
 @click.pass_obj
 def role_command(app: AppContext, name: str, role: str) -> None:
     """Give a user another role; it applies to their next request."""
@@ -117,6 +119,7 @@ Examples:
   rtvault user disable e.dupre
 """)
 @click.argument("name")
+@journalled
 @click.pass_obj
 def disable_command(app: AppContext, name: str) -> None:
     """Refuse a user from now on: their sessions end and their API tokens are revoked."""
@@ -130,6 +133,7 @@ Examples:
   rtvault user enable e.dupre
 """)
 @click.argument("name")
+@journalled
 @click.pass_obj
 def enable_command(app: AppContext, name: str) -> None:
     """Let a disabled user sign in again (their old tokens stay revoked)."""

@@ -11,6 +11,7 @@ out: a store that no verify covered, a month without runs (the daemon was not ru
 
 from __future__ import annotations
 
+import math
 import re
 import statistics
 from collections import defaultdict
@@ -211,7 +212,10 @@ def _days(runs: Iterable[RunRow], start: datetime, end: datetime) -> tuple[DayLi
 
 
 def _number(value: object) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    """A figure of a record, None when it is none (or not finite: a record sealed by hand may hold 1e999)."""
+    if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
+        return None
+    return float(value)
 
 
 def _drills(runs: Iterable[RunRow]) -> tuple[DrillLine, ...]:

@@ -63,36 +63,40 @@ def follow(name: str, store: Store) -> StoreChain:
 
 
 def _stream(store: Store, keys: dict[int, str], found: StoreChain) -> str | None:
-    """Follow one stream to its end; its first problem as a sentence (None when intact)."""
+    """Follow one stream to its end, segment by segment in their order (a gap is a segment missing, however
+    long); its first problem as a sentence (None when intact)."""
     first: str | None = None
     previous: str | None = None  # the integrity of the segment before, as read (None: missing or damaged)
-    for seq in range(1, max(keys) + 1):
-        key = keys.get(seq)
+    expected = 1
+    for seq in sorted(keys):
+        key = keys[seq]
         problem = None
-        if key is None:
-            nxt = keys[min(s for s in keys if s > seq)]
-            problem = (f"{journal.segment_key(journal.segment_id(_writer(keys), seq))} is missing: the stream goes on "
-                       f"at {nxt} (a segment was removed)")
+        if seq == 0:
+            problem = f"{key} is numbered 0, which rtvault never writes: it was forged"
+        elif seq > expected:
+            missing = journal.segment_key(journal.segment_id(_writer(keys), expected))
+            more = f" (and {seq - expected - 1} more)" if seq - expected > 1 else ""
+            problem = f"{missing} is missing{more}: the stream goes on at {key} (a segment was removed)"
             previous = None
-        else:
-            try:
-                record = journal.decode(store.backend.get(key), key)
-            except (ValueError, StoreError) as error:
-                problem = f"{key} is damaged: {error}"
-                previous = None
-            else:
-                found.segments += 1
-                entries = record.get("entries")
-                found.entries += len(entries) if isinstance(entries, list) else 1
-                found.hashes[key] = str(record["integrity"])
-                if record["version"] < journal.CHAINED:
-                    found.unchained += 1
-                elif seq == 1 and record.get("after"):
-                    found.links[key] = (journal.segment_key(str(record["after"])), str(record["prev"]))
-                elif seq > 1 and previous is not None and record.get("prev") != previous:
-                    problem = (f"{key} does not follow {keys[seq - 1]}: it names another segment before it (a "
-                               "segment was replaced, or the stream re-written from there)")
-                previous = str(record["integrity"])
+        expected = seq + 1
+        try:
+            record = journal.decode(store.backend.get(key), key)
+        except (ValueError, StoreError) as error:
+            first = first or problem or f"{key} is damaged: {error}"
+            previous = None
+            continue
+        found.segments += 1
+        entries = record.get("entries")
+        found.entries += len(entries) if isinstance(entries, list) else 1
+        found.hashes[key] = str(record["integrity"])
+        if record["version"] < journal.CHAINED:
+            found.unchained += 1
+        elif seq == 1 and record.get("after"):
+            found.links[key] = (journal.segment_key(str(record["after"])), str(record["prev"]))
+        elif seq > 1 and previous is not None and record.get("prev") != previous:
+            problem = problem or (f"{key} does not follow {keys[seq - 1]}: it names another segment before it (a "
+                                  "segment was replaced, or the stream re-written from there)")
+        previous = str(record["integrity"])
         first = first or problem
     return first
 

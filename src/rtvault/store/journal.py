@@ -17,6 +17,7 @@ they are.
 from __future__ import annotations
 
 import json
+import math
 import re
 import secrets
 from datetime import datetime
@@ -130,7 +131,7 @@ def _check_run(record: dict[str, object]) -> None:
     if record.get("result") not in RESULTS:
         raise ValueError(f"run record field 'result' is none of {', '.join(RESULTS)}: {record.get('result')!r:.80}")
     duration = record.get("duration_s")
-    if not isinstance(duration, int | float) or isinstance(duration, bool) or not duration >= 0:
+    if not isinstance(duration, int | float) or isinstance(duration, bool) or not 0 <= duration < math.inf:
         raise ValueError(f"run record field 'duration_s' is not a number of seconds: {duration!r:.80}")
 
 
