@@ -1,6 +1,6 @@
 """Failures found by a hostile test of the journal of actions, the monthly report, legal destruction, restoring
-several patients and reconciliation (issue 14), each kept as a minimal reproduction (they fail on the code they
-were found on: strict xfail, the reason saying what is wrong)."""
+several patients and reconciliation (issue 14), each kept as a minimal reproduction: those fixed since are plain
+regression tests; those still open are strict xfail, the reason saying what is wrong."""
 
 from __future__ import annotations
 
@@ -64,9 +64,6 @@ FORGED = [{"time": "2026-12-01T10:00:00Z", "actor": {"user": "mallory", "host": 
 
 # --- the journal of actions ---------------------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="user role, user disable, user enable (and user passwd, archive override) "
-                                       "lack @reported: these account and retention changes never reach the journal "
-                                       "of actions")
 @pytest.mark.parametrize("command", [("user", "role", "alice", "admin"), ("user", "disable", "alice"),
                                      ("user", "enable", "alice")])
 def test_user_changes_are_in_the_journal_of_actions(site: Site, command: tuple[str, ...]) -> None:
@@ -75,9 +72,6 @@ def test_user_changes_are_in_the_journal_of_actions(site: Site, command: tuple[s
     assert "_".join(command[:2]) in [e["action"] for e in _actions(site.primary)]
 
 
-@pytest.mark.xfail(strict=True, reason="journal verify follows each stream from number 1 only: a forged segment "
-                                       "numbered 00000000 is never read, verify says intact, yet catalog sync puts "
-                                       "its entries in the audit trail (then verify calls it removed)")
 def test_a_segment_numbered_zero_is_checked_by_journal_verify(site: Site) -> None:
     writer = journal.new_writer(datetime.now(UTC))
     key = _forge(site, writer, 0, FORGED)
@@ -86,8 +80,6 @@ def test_a_segment_numbered_zero_is_checked_by_journal_verify(site: Site) -> Non
     assert done.returncode == 7 and key in done.stderr and "removed from the stores" not in done.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="journal verify walks every number from 1 to a stream's highest: one segment "
-                                       "named 99999999 keeps it (and the daemon's verify job) busy for minutes")
 def test_a_segment_with_a_huge_number_does_not_stall_journal_verify(site: Site) -> None:
     writer = journal.new_writer(datetime.now(UTC))
     _forge(site, writer, 99_999_999, FORGED)
@@ -113,9 +105,6 @@ def test_a_forged_stream_hanging_on_nothing_is_named_by_journal_verify(site: Sit
     assert done.returncode == 7 and journal.segment_key(record_id) in done.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="reported() catches Exception only: a restore stopped by Ctrl-C "
-                                       "(KeyboardInterrupt), files already written under --to, leaves no entry in "
-                                       "the journal of actions")
 def test_an_interrupted_restore_is_in_the_journal_of_actions(tmp_path: Path) -> None:
     generate_database(tmp_path / "big", patients=1, seed=3, image_mb=400)
     site = make_site(tmp_path / "site", tmp_path / "big")
@@ -151,8 +140,6 @@ def test_web_actions_that_could_not_be_spooled_are_said(site: Site, capfd: pytes
 
 # --- the monthly report -----------------------------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="a verify run record whose bytes is 1e999 (infinity) passes journal verify "
-                                       "but makes `rtvault report` an internal error (OverflowError in int())")
 def test_a_verify_run_record_with_an_infinite_count_does_not_crash_the_monthly_report(site: Site,
                                                                                     tmp_path: Path) -> None:
     now = datetime(2026, 11, 15, 10, 0, tzinfo=UTC)
