@@ -142,3 +142,19 @@ def test_several_keys_land_at_their_paths_as_one_patient_does(listed: Vault, tmp
 
     again = restore_keys(listed.store, [first.mrn, second.mrn], tmp_path / "out")  # never overwrites
     assert [e["path"] for e in again.failed] == [first.path, second.path] and "--force" in again.failed[0]["reason"]
+
+
+@pytest.mark.slow
+def test_a_last_name_that_is_one_word_of_another_is_never_restored_as_that_patient(
+        new_vault: Callable[[Path], Vault], tmp_path: Path) -> None:
+    vault = new_vault(tmp_path / "vault")
+    patient = vault.patients()[0]
+    set_field(patient / "Patient", "LastName", "DUPONT-MARTIN")
+    set_field(patient / "Patient", "DateOfBirth", "1948-07-02")
+    vault.backup()
+    refresh(vault.config)
+    report = _restore(vault, "nom;date de naissance\nMARTIN;02/07/1948\nDupont-Martin;1948-07-02\n", tmp_path / "out")
+    [partial] = report.ambiguous  # the MARTIN asked may be a patient the vault does not hold
+    assert partial["line"] == 2 and [c["name"].split()[0] for c in partial["candidates"]] == ["DUPONT-MARTIN"]
+    assert "only part of each candidate's" in partial["reason"]
+    assert [e["line"] for e in report.restored] == [3]  # the whole name is a match

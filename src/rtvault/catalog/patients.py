@@ -115,13 +115,17 @@ def patients_with_mrn(catalog: Catalog, mrn: str) -> list[dict]:
 
 
 def patients_named(catalog: Catalog, last_name: str, birth_date: str, first_name: str = "") -> list[dict]:
-    """Every patient born on `birth_date` (ISO) whose last name is `last_name`, whole or one of its words, and,
-    when given, whose first (or middle) name is `first_name` likewise; accents, case and punctuation ignored.
-    Exact, unlike a search: no prefix, no typo (a list names the patients to restore, not a guess)."""
+    """Every patient born on `birth_date` (ISO) whose last name is `last_name`, and, when given, whose first (or
+    middle) name is `first_name`, whole or one of its words; accents, case and punctuation ignored. Exact, unlike
+    a search: no prefix, no typo (a list names the patients to restore, not a guess). When no last name is the
+    whole of `last_name`, those of which it is one word (MARTIN: DUPONT-MARTIN) are returned marked `partial`:
+    candidates to show, never a match to restore."""
     rows = catalog.execute(f"SELECT {', '.join(_IDENTITY)} FROM patients WHERE birth_date = ? ORDER BY sort_name, key",
                            (birth_date,))
     last, first = folding.compact(last_name), folding.compact(first_name)
     found = [dict(zip(_IDENTITY, row, strict=True)) for row in rows]
-    return [p for p in found if last in folding.name_terms(p["last_name"]) and (
+    named = [p for p in found if last in folding.name_terms(p["last_name"]) and (
         not first or first in folding.name_terms(p["first_name"]) | folding.name_terms(p["middle_name"])
         | folding.name_terms(f"{p['first_name']} {p['middle_name']}"))]
+    whole = [p for p in named if folding.compact(p["last_name"]) == last]
+    return whole or [{**p, "partial": True} for p in named]

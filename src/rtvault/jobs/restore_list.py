@@ -254,9 +254,11 @@ def _restore_row(report: ListRestore, seen: _Seen, config: Config, catalog: Cata
         return None
     found = (patients_with_mrn(catalog, asked.mrn) if asked.mrn else
              patients_named(catalog, asked.last_name, asked.birth_date, asked.first_name))
-    if len(found) != 1:
+    if len(found) != 1 or found[0].get("partial"):  # a last name that is one word of another's is never a match
         if found:
-            report.ambiguous.append({**row, "candidates": [_who(p) for p in found]})
+            report.ambiguous.append({**row, "candidates": [_who(p) for p in found],
+                                     **({"reason": "the last name asked is only part of each candidate's: check "
+                                                   "the list"} if found[0].get("partial") else {})})
         else:
             what = "this MRN" if asked.mrn else "this last name and birth date" + (" and first name" if
                                                                                  asked.first_name else "")
