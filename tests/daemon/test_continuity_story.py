@@ -49,7 +49,9 @@ def demo_site(base: Path, db: Path, mail_port: int) -> Path:
     demo = DEMO_CONFIG.read_text(encoding="utf-8")
     assert 'interval = "30s"' in demo and 'host = "127.0.0.1"\nport = 8025\nstarttls = false' in demo
     config = base / "rtvault.toml"
-    config.write_text(demo.replace('interval = "30s"', f'interval = "{INTERVAL_S}s"')
+    # a 2 s health interval, and the space checks kept off the host's own disk (the story is about the copy)
+    config.write_text(demo.replace('interval = "30s"', f'interval = "{INTERVAL_S}s"\nfree_warn_percent = 0.5\n'
+                                                       'free_critical_percent = 0.1')
                       .replace("port = 8025", f"port = {mail_port}"), encoding="utf-8")
     rtvault(config, "init")
     rtvault(config, "backup")

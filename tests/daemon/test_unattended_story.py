@@ -24,7 +24,8 @@ pytestmark = pytest.mark.slow
 
 def test_the_daemon_runs_watches_itself_and_mails_when_the_source_goes(tmp_path: Path, small_db: Path) -> None:
     with smtp_server(tmp_path / "smtp") as smtp:
-        site: Site = make_site(tmp_path / "site", small_db, health={"interval": "2s"},
+        site: Site = make_site(tmp_path / "site", small_db, health={"interval": "2s", "free_warn_percent": 0.5,
+                                                                  "free_critical_percent": 0.1},
                                alerts={"mail": mail_settings(smtp, tmp_path)})
         env = {k: v for k, v in os.environ.items() if k != "RTVAULT_CONFIG"}
         daemon = subprocess.Popen([sys.executable, "-m", "rtvault", "--config", str(site.config_path), "daemon"],

@@ -12,7 +12,6 @@ from rtvault.catalog import destructions
 from rtvault.catalog.indexer import store_id
 from rtvault.catalog.runs import last_runs
 from rtvault.catalog.volumes import STORE_PREFIX
-from rtvault.configured import store_ids
 from rtvault.errors import RtvaultError, SourceRefused, StoreError
 from rtvault.jobs.health_survey import Survey, primary_stores
 from rtvault.jobs.health_types import Check, Status
@@ -109,7 +108,7 @@ def _among(names: list[str]) -> str:
 def _short(survey: Survey, kind: str, group: str, good: list[str]) -> tuple[int, int]:
     """(items on fewer than two stores, items on fewer than two verified stores) of one kind of location,
     leaving out those first seen within the replication check's warning level (awaiting replication)."""
-    ids = store_ids(survey.config)  # the catalog knows stores by id; an unreadable one's copies do not count
+    ids = survey.store_ids()  # the catalog knows stores by id; an unreadable one's copies do not count
     stores, good = list(ids.values()), [ids.get(name, name) for name in good]
     grace = survey.since(survey.config.health.replication_max_lag_s / 2)
     row = survey.catalog().one(

@@ -16,7 +16,7 @@ from typing import Any
 
 from rtvault.catalog import Catalog
 from rtvault.config import Config
-from rtvault.configured import acting, open_catalog_for, open_store, where
+from rtvault.configured import acting, open_catalog_for, open_store, store_ids, where
 from rtvault.copies.verify import VerifyState, load_state
 from rtvault.errors import RtvaultError, StoreError, os_advice
 from rtvault.store import Store
@@ -79,6 +79,25 @@ class Survey:
                 raise StoreError(f"store {name} ({where(self.config.stores[name])}) cannot be read: {error}") from None
 
         return self._once(("store", name), opened)
+
+    def store_ids(self) -> dict[str, str]:
+        """name → store id of the stores that can be read (the catalog knows stores by id), each store tried
+        once, as quickly as `store` does: a silent one is left out, not waited for."""
+        if ("store_ids", "") not in self._memo:
+            readable = []
+            for name in self.config.stores:
+                try:
+                    self.store(name)
+                except StoreError:
+                    continue  # silent or gone: not asked again
+                except RtvaultError:
+                    pass  # opened for reading only (no key here...): its id is still read without one
+                readable.append(name)
+            quick = {name: dataclasses.replace(s, retry_seconds=min(s.retry_seconds, RETRY_S))
+                     for name, s in self.config.stores.items()}
+            self._memo[("store_ids", "")] = (True, store_ids(dataclasses.replace(self.config, stores=quick),
+                                                             readable))
+        return self._memo[("store_ids", "")][1]
 
     def snapshots(self, name: str) -> dict[str, datetime]:
         """Snapshot id -> time of every snapshot of a store whose id carries its time, from the listing alone."""
