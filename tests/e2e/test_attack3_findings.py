@@ -123,8 +123,6 @@ def test_an_interrupted_restore_is_in_the_journal_of_actions(tmp_path: Path) -> 
     assert restores and restores[-1]["result"].startswith("failed")
 
 
-@pytest.mark.xfail(strict=True, reason="WebActions.flush keeps a spool failure in .problems, which nothing reads: "
-                                       "the web's actions are then in no store and no spool, said nowhere")
 def test_web_actions_that_could_not_be_spooled_are_said(site: Site, capfd: pytest.CaptureFixture[str],
                                                          caplog: pytest.LogCaptureFixture) -> None:
     (site.base / "state").mkdir(exist_ok=True)

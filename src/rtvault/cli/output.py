@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import io
 import json
+import os
 import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -145,6 +146,9 @@ def journal_action(code: int, error: str, each: Sequence[Mapping[str, object]] =
     path = ctx.command_path.split()[1:]
     if not path or path[0] not in JOURNALLED or ctx.find_root().obj is None:
         return
+    if os.environ.get("RTVAULT_RUN_BY") == "daemon":
+        return  # the daemon records its jobs as runs, with this command's JSON
+
     from rtvault.errors import ExitCode, RtvaultError
     from rtvault.jobs.actions import record_command
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import getpass
+import logging
 import os
 import socket
 import threading
@@ -27,6 +28,7 @@ from rtvault.jobs.journal import Journal, Written, flush_spool
 from rtvault.store import journal as store_journal
 from rtvault.utc import iso
 
+LOG = logging.getLogger("rtvault.web")
 FLUSH_S = 1.0  # the web's entries wait at most this long in memory before their segment is spooled
 BATCH = 200  # ... or until this many are waiting
 SECRET = ("password", "passphrase", "token", "secret", "key_file", "password_file")
@@ -148,3 +150,6 @@ class WebActions:
             batch, self.waiting = self.waiting, []
             written = self.journal.append({"kind": "actions", "entries": batch}, spool_only=True, index=False)
         self.problems = written.problems
+        for problem in written.problems:  # the actions are in the audit table only: the server's log says so
+            LOG.error("journal of actions: %s (the %d action(s) are in the catalog's audit trail only)", problem,
+                      len(batch))
