@@ -79,7 +79,8 @@ def test_the_pdf_tells_this_site_how_to_restore_a_patient_and_rebuild(tmp_path: 
                      f"rtvault --config {config} failover --to offsite", f"rtvault --config {config} failback",
                      "(RTO) : 10 min", "(RTO) : 30 min", "(RPO) : 6h", "12.3 s", "17.5 min", "41.0 s", "41.0 min",
                      "archives-2025-a", "/media/usb-a", "Restaurer un patient", "physicien ou dosimétriste",
-                     "Reconstruire le serveur Pinnacle"):
+                     "Reconstruire le serveur Pinnacle", f"rtvault --config {config} reconcile",
+                     f"rtvault --config {config} journal verify"):
         assert _flat(expected) in flat, expected
     assert "À compléter" not in text.replace("Rangé où", "")
     assert len(pypdf.PdfReader(out).pages) >= 3

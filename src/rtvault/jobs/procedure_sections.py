@@ -100,14 +100,15 @@ def _checks(w: Words, role: str) -> Section:
     rto = w.facts.rto_patient_minutes
     lists = {
         "physicist": [(w("daily"), [Step(w("phys_d1")), Step(w("phys_d2"))]),
-                      (w("weekly"), [Step(w("phys_w1", minutes=rto)), Step(w("phys_w2"))])],
+                      (w("weekly"), [Step(w("phys_w1", minutes=rto)), Step(w("phys_w2")),
+                                     Step(w("phys_w3"), w.cmd("reconcile"))])],
         "operator": [(w("daily"), [Step(w("op_d1"), w.cmd("health")), Step(w("op_d2"), w.cmd("runs", "--since", "24h")),
                                    Step(w("op_d3"))]),
                      (w("weekly"), [Step(w("op_w1"), w.cmd("runs", "--job", "drill", "--limit", "1")),
                                     Step(w("op_w2"), w.cmd("volume", "list"))])],
         "admin": [(w("daily"), [Step(w("adm_d1"), w.cmd("health"))]),
                   (w("weekly"), [Step(w("adm_w1"), w.cmd("audit", "--action", "restore", "--since", w("a_date"))),
-                                 Step(w("adm_w2"), w.cmd("drill"))]),
+                                 Step(w("adm_w2"), w.cmd("drill")), Step(w("adm_w3"), w.cmd("journal", "verify"))]),
                   (w("after_change"), [Step(w("adm_c1"), w.cmd("config", "check")),
                                        Step(w("adm_c2"), w.cmd("procedure", "--out", "procedures.pdf"))])],
     }[role]

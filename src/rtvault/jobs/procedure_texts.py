@@ -52,6 +52,8 @@ FR: dict[str, str] = {
     "phys_w1": "Sur le tableau de bord, le dernier exercice de restauration : il a moins de {days} jours et sa "
                "durée est sous l'objectif de {minutes} min.",
     "phys_w2": "S'exercer à retrouver un patient (nom, numéro de dossier ou date de naissance) sur {url}/.",
+    "phys_w3": "Avant d'effacer des patients de Pinnacle, lire la liste de ceux qui peuvent l'être sans risque "
+               "(archivés, vérifiés, sur deux stockages dont un hors site) sur {url}/reconcile ou par :",
     "op_d1": "Tous les contrôles sont OK (code de sortie 0) ; sinon chaque message dit quoi faire :",
     "op_d2": "Aucune exécution en échec (failed) ces dernières 24 heures :",
     "op_d3": "Le tableau de bord {url}/dashboard : espace libre et prévision de remplissage de chaque stockage.",
@@ -60,6 +62,7 @@ FR: dict[str, str] = {
     "adm_d1": "Tous les contrôles sont OK :",
     "adm_w1": "Les restaurations et téléchargements de la semaine (journal d'audit) :",
     "adm_w2": "Un exercice de restauration hors calendrier, après une mise à jour ou un changement de matériel :",
+    "adm_w3": "Vérifier que le journal des actions n'a pas été modifié (code de sortie 0 attendu) :",
     "adm_c1": "Vérifier la configuration :",
     "adm_c2": "Réimprimer ce document et remplacer les exemplaires papier :",
     "restore_title": "Restaurer un patient",
@@ -166,6 +169,8 @@ EN: dict[str, str] = {
     "phys_w1": "On the dashboard, the last restore drill: less than {days} days old and its time under the "
                "{minutes} min target.",
     "phys_w2": "Practise finding a patient (name, record number or birth date) on {url}/.",
+    "phys_w3": "Before deleting patients from Pinnacle, read the list of those that can be deleted safely (archived, "
+               "verified, on two stores, one of them offsite) on {url}/reconcile or with:",
     "op_d1": "Every check is OK (exit code 0); otherwise each message says what to do:",
     "op_d2": "No failed run in the last 24 hours:",
     "op_d3": "The dashboard {url}/dashboard: free space and forecast of each store.",
@@ -174,6 +179,7 @@ EN: dict[str, str] = {
     "adm_d1": "Every check is OK:",
     "adm_w1": "The restores and downloads of the week (audit trail):",
     "adm_w2": "A restore drill out of schedule, after an upgrade or a change of hardware:",
+    "adm_w3": "Check that the journal of actions was not tampered with (exit code 0 expected):",
     "adm_c1": "Check the configuration:",
     "adm_c2": "Print this document again and replace the paper copies:",
     "restore_title": "Restore one patient",
