@@ -31,15 +31,6 @@ def site(tmp_path: Path, small_db: Path) -> Site:
     return made
 
 
-def _actions(store: Path) -> list[dict]:
-    found = []
-    for path in sorted((store / "journal").glob("*/*.json")):
-        record = json.loads(path.read_text())
-        if record["kind"] == "actions":
-            found += [{**entry, "segment": str(path.relative_to(store))} for entry in record["entries"]]
-    return found
-
-
 def _patient(site: Site) -> str:
     """A patient of the site's database (its path, a key `restore --patient` takes)."""
     return sorted(p.relative_to(site.base / "db").as_posix()
@@ -50,7 +41,7 @@ def test_every_command_line_action_is_in_the_journal_with_its_actor_and_result(s
     key = _patient(site)
     rtvault(site.config_path, "restore", "--patient", key, "--to", tmp_path / "out")
     rtvault(site.config_path, "restore", "--patient", "no-such-patient", "--to", tmp_path / "out2", expect=None)
-    entries = _actions(site.primary)
+    entries = site.actions(site.primary)
     assert [e["action"] for e in entries].count("restore") == 2
     assert {e["action"] for e in entries} >= {"init", "backup", "restore"}
     restored = next(e for e in entries if e["action"] == "restore" and e["result"] == "ok")
@@ -58,7 +49,7 @@ def test_every_command_line_action_is_in_the_journal_with_its_actor_and_result(s
     assert restored["patient"] == key and restored["detail"]["to"] == str(tmp_path / "out")
     refused = next(e for e in entries if e["action"] == "restore" and e["result"] != "ok")
     assert refused["result"].startswith("failed: ") and "no-such-patient" in refused["result"]
-    assert _actions(site.copy) == entries  # every store holds the same records
+    assert site.actions(site.copy) == entries  # every store holds the same records
     trail = rtvault_json(site.config_path, "audit")["entries"]
     rows = [(e["action"], e["patient"], e["result"].split(":")[0]) for e in trail if e["action"] == "restore"]
     assert rows == [("restore", "no-such-patient", "failed"), ("restore", key, "ok")]  # newest first
@@ -146,7 +137,7 @@ def test_web_actions_reach_the_stores_through_the_spool(site: Site) -> None:
         rows, _ = audit.entries(db, user="anne")
     assert [r.action for r in rows] == ["view", "login"]
     assert flush_spool(site.config) == [] and spooled(site.config) == {}  # the daemon's heartbeat
-    web = [e for e in _actions(site.primary) if e["actor"]["via"] == "web"]
+    web = [e for e in site.actions(site.primary) if e["actor"]["via"] == "web"]
     assert [(e["action"], e["actor"]["address"]) for e in web] == [("login", "192.0.2.7"), ("view", "192.0.2.7")]
     assert rtvault_json(site.config_path, "journal", "verify")["intact"] is True
     rtvault(site.config_path, "catalog", "sync")

@@ -4,7 +4,6 @@ regression tests; those still open are strict xfail, the reason saying what is w
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -38,15 +37,6 @@ def site(tmp_path: Path, small_db: Path) -> Site:
     return made
 
 
-def _actions(store: Path) -> list[dict]:
-    found = []
-    for path in sorted((store / "journal").glob("*/*.json")):
-        record = json.loads(path.read_text())
-        if record["kind"] == "actions":
-            found += record["entries"]
-    return found
-
-
 def _forge(site: Site, writer: str, seq: int, entries: list[dict], prev: str = "sha256:" + "0" * 64) -> str:
     """A sealed actions segment `writer/seq` put in both stores by someone who can write them; its key."""
     record_id = journal.segment_id(writer, seq)
@@ -69,7 +59,7 @@ FORGED = [{"time": "2026-12-01T10:00:00Z", "actor": {"user": "mallory", "host": 
 def test_user_changes_are_in_the_journal_of_actions(site: Site, command: tuple[str, ...]) -> None:
     rtvault(site.config_path, "user", "add", "alice", "--role", "viewer", stdin="a long enough passphrase 1\n")
     rtvault(site.config_path, *command)
-    assert "_".join(command[:2]) in [e["action"] for e in _actions(site.primary)]
+    assert "_".join(command[:2]) in [e["action"] for e in site.actions(site.primary)]
 
 
 def test_a_segment_numbered_zero_is_checked_by_journal_verify(site: Site) -> None:
@@ -119,7 +109,7 @@ def test_an_interrupted_restore_is_in_the_journal_of_actions(tmp_path: Path) -> 
     process.send_signal(signal.SIGINT)  # the operator's Ctrl-C, patient files already written under --to
     _stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
-    restores = [e for e in _actions(site.primary) if e["action"] == "restore"]
+    restores = [e for e in site.actions(site.primary) if e["action"] == "restore"]
     assert restores and restores[-1]["result"].startswith("failed")
 
 

@@ -48,6 +48,13 @@ class Site:
         found = {str(p.relative_to(store)): p.read_bytes() for p in sorted((store / "journal").glob("*/*.json"))}
         return {key: data for key, data in found.items() if kind is None or f'"kind": "{kind}"'.encode() in data}
 
+    def actions(self, store: Path) -> list[dict]:
+        """Every action entry of a store's journal, in segment order, each with the segment holding it."""
+        found = []
+        for key, data in self.segments(store, "actions").items():
+            found += [{**entry, "segment": key} for entry in json.loads(data)["entries"]]
+        return found
+
 
 def make_site(base: Path, db: Path, **tables: object) -> Site:
     """A copy of `db`, a primary store and its copy (both initialised), a SQLite catalog, a state folder."""

@@ -98,10 +98,10 @@ def record_command(config: Config, action: str, values: Mapping[str, object], re
     patient = _patient(values)
     target = patient or next((str(values[name]) for name in ("store_name", "archive_id", "name", "label", "to")
                               if values.get(name) not in (None, "")), "")
-    by = "daemon" if os.environ.get("RTVAULT_RUN_BY") == "daemon" else "cli"
-    item = entry(user=os_user(), via=by, action=action, target=target, patient=patient, detail=detail,
-                 result=result if result == "ok" else f"{result}: {error}")
-    items = [item, *(entry(user=os_user(), via=by, action=action, patient=str(one["patient"]),
+    actor = cli_actor()
+    item = entry(user=actor["user"], via=actor["via"], action=action, target=target, patient=patient,
+                 detail=detail, result=result if result == "ok" else f"{result}: {error}")
+    items = [item, *(entry(user=actor["user"], via=actor["via"], action=action, patient=str(one["patient"]),
                            detail=one.get("detail"), result=str(one.get("result", "ok"))) for one in each)]
     written = Journal(config).append({"kind": "actions", "entries": items})
     written.problems.extend(flush_spool(config) if not written.spooled else [])

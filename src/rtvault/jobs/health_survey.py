@@ -81,23 +81,29 @@ class Survey:
         return self._once(("store", name), opened)
 
     def store_ids(self) -> dict[str, str]:
-        """name → store id of the stores that can be read (the catalog knows stores by id), each store tried
-        once, as quickly as `store` does: a silent one is left out, not waited for."""
-        if ("store_ids", "") not in self._memo:
-            readable = []
+        """name → store id of the stores that can be read (the catalog knows stores by id), each store opened
+        once, by `store`: a silent one is left out, not waited for; one opened for reading only (no key here)
+        has its id read without the key."""
+
+        def found() -> dict[str, str]:
+            ids, keyless = {}, []
             for name in self.config.stores:
                 try:
-                    self.store(name)
+                    info = self.store(name).info
                 except StoreError:
                     continue  # silent or gone: not asked again
                 except RtvaultError:
-                    pass  # opened for reading only (no key here...): its id is still read without one
-                readable.append(name)
-            quick = {name: dataclasses.replace(s, retry_seconds=min(s.retry_seconds, RETRY_S))
-                     for name, s in self.config.stores.items()}
-            self._memo[("store_ids", "")] = (True, store_ids(dataclasses.replace(self.config, stores=quick),
-                                                             readable))
-        return self._memo[("store_ids", "")][1]
+                    keyless.append(name)
+                    continue
+                if isinstance(info.get("id"), str):
+                    ids[name] = info["id"]
+            if keyless:
+                quick = {name: dataclasses.replace(s, retry_seconds=min(s.retry_seconds, RETRY_S))
+                         for name, s in self.config.stores.items()}
+                ids.update(store_ids(dataclasses.replace(self.config, stores=quick), keyless))
+            return ids
+
+        return self._once(("store_ids", ""), found)
 
     def snapshots(self, name: str) -> dict[str, datetime]:
         """Snapshot id -> time of every snapshot of a store whose id carries its time, from the listing alone."""
