@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from rtvault.config.settings import LEGACY_SOURCE, PATIENTS_KIND
 from rtvault.errors import Problem
 from rtvault.pinnacle.model import PatientRecord
 
@@ -256,6 +257,9 @@ class Manifest:
     format: int | None = None
     rtvault_version: str = ""
     integrity: str | None = None
+    source_name: str = LEGACY_SOURCE  # the configured source ([sources.<name>]); older manifests: `pinnacle`
+    kind: str = PATIENTS_KIND  # what the tree holds: the patient database or a physics tree (PinnacleSiteData)
+    site: str = ""  # the site label of the source, "" when none was configured
 
     def patient(self, path: str) -> PatientEntry | None:
         return next((p for p in self.patients if p.path == path), None)
@@ -286,6 +290,9 @@ class Manifest:
             data["other"] = self.other.to_json()
         data["summary"] = dict(self.summary)
         data["warnings"] = [w.to_json() for w in self.warnings]
+        named = {"source_name": (self.source_name, LEGACY_SOURCE), "kind": (self.kind, PATIENTS_KIND),
+                 "site": (self.site, "")}
+        data.update({key: value for key, (value, default) in named.items() if value != default})
         for key in ("host", "format", "rtvault_version", "integrity"):
             if getattr(self, key) not in ("", None):
                 data[key] = getattr(self, key)
@@ -305,4 +312,6 @@ class Manifest:
                    summary if isinstance(summary, Mapping) else {},
                    tuple(_warning(w) for w in data.get("warnings") or []),
                    str(data.get("host", "")), fmt if isinstance(fmt, int) else None,
-                   str(data.get("rtvault_version", "")), data.get("integrity"))
+                   str(data.get("rtvault_version", "")), data.get("integrity"),
+                   str(data.get("source_name") or LEGACY_SOURCE), str(data.get("kind") or PATIENTS_KIND),
+                   str(data.get("site") or ""))
