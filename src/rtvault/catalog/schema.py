@@ -255,6 +255,12 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         "kind TEXT NOT NULL, place TEXT NOT NULL, removed TEXT, note TEXT NOT NULL DEFAULT '', "
         "PRIMARY KEY (archive, kind, place))",
     ]),
+    # Each snapshot's source ([sources.<name>]): a patient is active when the newest snapshot of its own source in
+    # a store holds it, whatever the other sources' snapshots (catalog/indexer.py `refresh_status`). Rows written
+    # before are of the source `pinnacle`, as their manifests are; a rebuild fills it from the manifests anyway.
+    ("0019_indexed_source", [
+        "ALTER TABLE indexed ADD COLUMN source TEXT NOT NULL DEFAULT 'pinnacle'",
+    ]),
 ]
 
 

@@ -123,6 +123,8 @@ Institution file Pinnacle imports it with; exit 0 only when every row was restor
 @click.option("--unverified", is_flag=True,
               help="With --from-archive: also write the members of a gzip archive whose checksum failed (each is "
                    "named; any one of them may hold a wrong byte).")
+@click.option("--source", "source", default=None, metavar="NAME",
+              help="The configured source ([sources.NAME]) to restore from, when the store holds several.")
 @click.option("--volume", "volume", default=None, metavar="LABEL",
               help="Restore from the archives of this mounted removable disk instead of a store (--patient only).")
 @store_option
@@ -130,8 +132,8 @@ Institution file Pinnacle imports it with; exit 0 only when every row was restor
 @click.pass_obj
 def restore_command(app: AppContext, keys: tuple[str, ...], patients_from: str | None, report_file: str | None,
                     everything: bool, to: str, snapshot: str | None, at: str | None, force: bool,
-                    from_archive: str | None, unverified: bool, volume: str | None, store_name: str | None,
-                    as_json: bool) -> Report:
+                    from_archive: str | None, unverified: bool, source: str | None, volume: str | None,
+                    store_name: str | None, as_json: bool) -> Report:
     """Restore one patient (--patient KEY), several (--patient repeated, or --patients-from FILE.csv) or
     everything (--all), byte-identical, under --to.
 
@@ -149,6 +151,9 @@ def restore_command(app: AppContext, keys: tuple[str, ...], patients_from: str |
     if report_file is not None and len(keys) < 2 and not patients_from:
         raise InputError("--report goes with several patients (--patient repeated, or --patients-from)")
     destination = Path(to)
+    if source is not None and (patients_from or len(keys) > 1 or from_archive is not None or volume is not None):
+        raise InputError("--source goes with one --patient or --all, from the snapshots (archives and lists name "
+                         "their patients themselves)")
     if patients_from or len(keys) > 1:
         return _restore_several(app, keys, patients_from, report_file, destination, snapshot, at, force,
                                 from_archive, volume, store_name, as_json)
@@ -165,7 +170,7 @@ def restore_command(app: AppContext, keys: tuple[str, ...], patients_from: str |
     progress = progress_for(as_json)
     try:
         summary = _restore(store, key, everything, destination, snapshot, at, force, from_archive, unverified,
-                           progress)
+                           source, progress)
     except RestoreIncomplete as incomplete:  # the others were restored: say so, name each failure, exit 9
         return Restored(incomplete.summary, tuple(_hints(incomplete.summary, store_name)), incomplete)
     return Restored(summary, ())
@@ -214,7 +219,7 @@ def _read_list(path: Path) -> bytes:
 
 
 def _restore(store: Store, key: str | None, everything: bool, destination: Path, snapshot: str | None,
-             at: str | None, force: bool, from_archive: str | None, unverified: bool,
+             at: str | None, force: bool, from_archive: str | None, unverified: bool, source: str | None,
              progress: Progress) -> RestoreSummary:
     if from_archive is not None:
         if everything or snapshot or at:
@@ -222,8 +227,10 @@ def _restore(store: Store, key: str | None, everything: bool, destination: Path,
         return restore_from_archive(store, key or "", destination, archive_id=from_archive or None, force=force,
                                     unverified=unverified, progress=progress)
     if everything:
-        return restore_all(store, destination, snapshot=snapshot or "latest", force=force, progress=progress)
-    return restore_patient(store, key or "", destination, snapshot=snapshot, at=at, force=force, progress=progress)
+        return restore_all(store, destination, snapshot=snapshot or "latest", source=source, force=force,
+                           progress=progress)
+    return restore_patient(store, key or "", destination, snapshot=snapshot, at=at, source=source, force=force,
+                           progress=progress)
 
 
 def _hints(summary: RestoreSummary, store_name: str | None) -> list[str]:
