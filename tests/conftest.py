@@ -45,7 +45,7 @@ def no_config_env(monkeypatch: pytest.MonkeyPatch) -> None:
 SLOW_MODULES = {
     "archive/test_archive_restore.py", "archive/test_archive_retention.py", "archive/test_damaged.py",
     "archive/test_hostile.py", "store/test_format_v1.py", "daemon/test_drill.py", "store/test_locks.py",
-    "copies/test_replicate_crash.py",
+    "copies/test_replicate_crash.py", "jobs/test_backup_sources.py",
     "copies/test_s3_faults.py", "copies/test_volumes.py", "e2e/test_archive_cli.py", "e2e/test_archive_faults.py",
     "e2e/test_attack2_findings.py", "e2e/test_attack_findings.py", "e2e/test_backup_cli.py", "e2e/test_copies_story.py",
     "e2e/test_crash.py", "e2e/test_store_faults.py", "e2e/test_unreadable_source.py", "e2e/test_user_cli.py",

@@ -18,6 +18,7 @@ from rtvault.config import load
 from rtvault.demo import generate_database
 from rtvault.errors import ExitCode, SourceRefused
 from rtvault.jobs.backup import run_backup
+from rtvault.jobs.source import pinnacle_listing
 from rtvault.store import Store
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "pinnacle" / "pinnacle_io-01"
@@ -204,3 +205,34 @@ def test_restore_all_needs_the_source_when_the_store_holds_two_databases(site: V
 def load_patient_name(directory: Path) -> str:
     from rtvault.pinnacle.patient import read_patient
     return read_patient(directory, directory.relative_to(directory.parents[2]).as_posix()).last_name
+
+
+def test_health_checks_each_source_on_its_own(site: Vault, tmp_path: Path) -> None:
+    run_backup(site.config, site.store, source="a")
+    run_backup(site.config, site.store, source="physics")
+    checks = {c["name"]: c for c in rtvault_json(site.config_path, "health", expect=None)["checks"]}
+    assert checks["backup:a"]["status"] == "OK" and checks["backup:physics"]["status"] == "OK"
+    assert checks["backup:b"]["status"] == "CRITICAL" and "no backup of b" in checks["backup:b"]["message"]
+    assert checks["source:physics"]["status"] == "OK" and checks["source:physics"]["value"] == 1
+    assert checks["source:b"]["status"] == "OK" and checks["source:b"]["value"] == 4
+    shutil.rmtree(tmp_path / "PinnacleSiteData" / "Physics")
+    checks = {c["name"]: c for c in rtvault_json(site.config_path, "health", expect=None)["checks"]}
+    assert checks["source:physics"]["status"] == "CRITICAL"
+    assert "has no Physics/ReadOnlyMachineDB folder" in checks["source:physics"]["message"]
+
+
+def test_reconcile_compares_each_database_with_its_own_snapshots(site: Vault) -> None:
+    run_backup(site.config, site.store, source="a")
+    run_cli("catalog", "sync", config=site.config_path)
+    found = rtvault_json(site.config_path, "reconcile")
+    never = found["never_captured"]
+    assert sorted(entry["source"] for entry in never) == ["b"] * 4  # b's patient at a's path is not "captured"
+    assert {entry["path"] for entry in never} == set(pinnacle_listing(site.config, "b").patients)
+    only_a = rtvault_json(site.config_path, "reconcile", "--source", "a")
+    assert only_a["never_captured"] == []
+    physics = run_cli("reconcile", "--source", "physics", config=site.config_path, expect=ExitCode.INPUT)
+    assert "source physics is a pinnacle-physics tree: it holds no patients" in physics.stderr
+    as_csv = run_cli("reconcile", "--csv", config=site.config_path).stdout
+    assert as_csv.splitlines()[0].startswith("list,source,key,name,mrn,path")
+    assert as_csv.count("never_captured,b,") == 4
+

@@ -83,21 +83,26 @@ def _marks(values: Sequence) -> str:
     return ", ".join("?" * len(values)) or "NULL"
 
 
-def latest_snapshots(db: Catalog, paths: Iterable[str], named: Mapping[str, str]) -> dict[str, Latest]:
+def latest_snapshots(db: Catalog, paths: Iterable[str], named: Mapping[str, str],
+                     source: str | None = None) -> dict[str, Latest]:
     """For each of these patient paths that a snapshot of the stores `named` (id → name) holds, the newest such
-    snapshot's version (its holders by name).
+    snapshot's version (its holders by name); of the snapshots of `source` only, when given (two servers may hold
+    a patient at the same path).
 
     Read through `patients_path` then each patient's own locations (`locations_patient`): `|| ''` keeps SQLite,
     which has no statistics, from walking every snapshot location of the stores instead (`locations_ref`)."""
     found: dict[str, list[tuple]] = {}
     stores = list(named)
+    of = ("" if source is None else
+          " AND {0}.ref IN (SELECT i.ref FROM indexed i WHERE i.kind = 'snapshot' AND i.source = ?)")
     for chunk in _chunks(sorted(set(paths))):
         rows = db.execute(
             f"SELECT {_PATIENT}, v.id, v.tree, l.store, l.ref, l.time FROM patients p "
             "JOIN locations l ON l.patient = p.id JOIN versions v ON v.id = l.version "
-            f"WHERE p.path IN ({_marks(chunk)}) AND l.kind || '' = 'snapshot' AND l.time = ("
+            f"WHERE p.path IN ({_marks(chunk)}) AND l.kind || '' = 'snapshot'{of.format('l')} AND l.time = ("
             "SELECT MAX(n.time) FROM locations n WHERE n.patient = p.id AND n.kind || '' = 'snapshot' "
-            f"AND n.store || '' IN ({_marks(stores)}))", (*chunk, *stores))
+            f"AND n.store || '' IN ({_marks(stores)}){of.format('n')})",
+            (*chunk, *([source] if source is not None else []), *stores, *([source] if source is not None else [])))
         for row in rows:
             if row[11] in stores:
                 found.setdefault(str(row[2]), []).append(tuple(row))

@@ -16,9 +16,11 @@ Examples:
   rtvault reconcile --csv > reconcile.csv
 """)
 @click.option("--csv", "as_csv", is_flag=True, help="Print the three lists as CSV on stdout, for a spreadsheet.")
+@click.option("--source", "source", default=None, metavar="NAME",
+              help="One patient database ([sources.NAME]); default: every one configured.")
 @reported
 @click.pass_obj
-def reconcile_command(app: AppContext, as_csv: bool, as_json: bool) -> Reconciliation | None:
+def reconcile_command(app: AppContext, as_csv: bool, source: str | None, as_json: bool) -> Reconciliation | None:
     """Three lists: patients in Pinnacle never captured in a snapshot, archived patients without two verified
     copies, and the patients safe to delete from Pinnacle ([reconcile] idle_months unchanged, exactly as their
     newest snapshot holds them, archived as a Pinnacle tar on two verified copies, one offsite or on a removable
@@ -29,7 +31,7 @@ def reconcile_command(app: AppContext, as_csv: bool, as_json: bool) -> Reconcili
     """
     if as_csv and as_json:
         raise click.UsageError("--csv and --json do not go together")
-    found = reconcile(app.load_config())
+    found = reconcile(app.load_config(), source=source)
     if not as_csv:
         return found
     render_csv(found, found.csv(clean=safe))

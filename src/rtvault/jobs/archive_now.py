@@ -24,7 +24,7 @@ from rtvault.jobs.archiving import line
 from rtvault.jobs.catalog import refresh_quietly
 from rtvault.jobs.history import versions
 from rtvault.jobs.idle import differs, last_change, months_before
-from rtvault.jobs.source import pinnacle_listing
+from rtvault.jobs.source import patient_sources, pinnacle_listing
 from rtvault.report import OK, Line, Refreshed, Verdict, err
 from rtvault.store import Store
 from rtvault.store.formats import Manifest, PatientEntry
@@ -71,9 +71,21 @@ def _latest(manifests: Sequence[Manifest]) -> dict[str, Chosen]:
 
 def _idle(config: Config, store: Store, manifests: Sequence[Manifest],
           now: datetime) -> tuple[list[Chosen], list[Problem]]:
-    """The newest version of every idle patient of the source, and each idle patient that cannot be archived."""
-    source = pinnacle_listing(config)
-    latest, before = _latest(manifests), months_before(now, config.reconcile.idle_months)
+    """The newest version of every idle patient of the patient databases (each against its own snapshots), and
+    each idle patient that cannot be archived."""
+    before = months_before(now, config.reconcile.idle_months)
+    chosen, refused = [], []
+    for name in patient_sources(config):
+        more, failed = _idle_of(config, name, store, [m for m in manifests if m.source_name == name], before)
+        chosen += more
+        refused += failed
+    return chosen, refused
+
+
+def _idle_of(config: Config, name: str, store: Store, manifests: Sequence[Manifest],
+             before: datetime) -> tuple[list[Chosen], list[Problem]]:
+    source = pinnacle_listing(config, name)
+    latest = _latest(manifests)
     chosen, refused = [], []
     for path, listing in source.patients.items():
         changed = last_change(listing)

@@ -31,7 +31,15 @@ from rtvault.events import NoProgress, Progress
 from rtvault.jobs.archives import archive_deleted
 from rtvault.jobs.backup_report import AFTER, NAMED, BackedUp, BackedUpSources, BackupSummary, SourceRefusal
 from rtvault.jobs.catalog import refresh_quietly
-from rtvault.jobs.source import Listing, SourceListing, Unreadable, check_source, list_source, unchanged
+from rtvault.jobs.source import (
+    PHYSICS_MARK,
+    Listing,
+    SourceListing,
+    Unreadable,
+    check_source,
+    list_source,
+    unchanged,
+)
 from rtvault.pinnacle.discover import INSTITUTION_DIR
 from rtvault.pinnacle.model import PatientRecord
 from rtvault.pinnacle.patient import read_patient
@@ -56,7 +64,6 @@ WORKERS = 4  # hashing and zstd release the GIL: two cores stay busy while other
 
 
 OTHER = "(files outside the patient directories)"  # how summaries name the root's other files
-PHYSICS_MARK = "Physics/ReadOnlyMachineDB"  # what every PinnacleSiteData tree holds (and no patient database root)
 
 
 @dataclass

@@ -12,10 +12,11 @@ from rtvault.catalog import destructions
 from rtvault.catalog.indexer import store_id
 from rtvault.catalog.runs import last_runs
 from rtvault.catalog.volumes import STORE_PREFIX
+from rtvault.config.settings import LEGACY_SOURCE, PHYSICS_KIND
 from rtvault.errors import RtvaultError, SourceRefused, StoreError
 from rtvault.jobs.health_survey import Survey, primary_stores
 from rtvault.jobs.health_types import Check, Status
-from rtvault.jobs.source import check_source
+from rtvault.jobs.source import PHYSICS_MARK, check_source
 from rtvault.pinnacle.discover import INSTITUTION_DIR, MOUNT_DIR, PATIENT_DIR
 from rtvault.store.repository import parse_manifest, snapshot_key
 from rtvault.utc import span
@@ -40,10 +41,11 @@ def count_patients(root: Path) -> int:
     return count
 
 
-def _last_count(survey: Survey) -> tuple[int, str] | None:
-    """The patient count of the newest snapshot and its id: from the catalog when it indexed that snapshot,
-    else from its manifest (the one manifest read). None when there is no snapshot; StoreError when unreadable."""
-    newest, unreadable = survey.newest(primary_stores(survey.config))
+def _last_count(survey: Survey, source: str) -> tuple[int, str] | None:
+    """The patient count of the source's newest snapshot and its id: from the catalog when it indexed that
+    snapshot, else from its manifest (the one manifest read). None when there is no snapshot; StoreError when
+    unreadable."""
+    newest, unreadable = survey.newest_of(primary_stores(survey.config), source)
     if newest is None:
         if unreadable:
             raise StoreError("; ".join(unreadable))
@@ -63,17 +65,34 @@ def _last_count(survey: Survey) -> tuple[int, str] | None:
     return len(manifest.patients), snapshot_id
 
 
+def _physics_check(name: str, root: Path) -> Check:
+    """A physics tree is there when its machine database is: what the backup checks before recording it."""
+    if not (root / PHYSICS_MARK).is_dir():
+        return Check(name, Status.CRITICAL, None, None,
+                     f"source {root} has no {PHYSICS_MARK} folder: it is not a Pinnacle physics tree "
+                     "(PinnacleSiteData); is the share mounted, and is root the folder that holds Physics/?")
+    machines = sum(1 for _ in (root / PHYSICS_MARK).glob("Machine.*/Pinnacle.Machine"))
+    return Check(name, Status.OK if machines else Status.WARNING, machines, None,
+                 f"physics tree {root} holds {machines} machine(s) in {PHYSICS_MARK}"
+                 + ("" if machines else ": no Machine.<n>/Pinnacle.Machine in it; is it complete?"))
+
+
 def source_check(survey: Survey, source: str) -> Check | None:
     """The source is mounted, readable and a Pinnacle database, and has not lost patients since the last
-    snapshot (beyond [backup] max_shrink, the next backup would refuse to run). None when no root is set."""
-    root, name = getattr(survey.config.source, source).root, f"source:{source}"
+    snapshot (beyond [backup] max_shrink, the next backup would refuse to run); a physics source holds its
+    Physics/ReadOnlyMachineDB. None when no root is set."""
+    settings = survey.config.all_sources().get(source)
+    root, name = (settings.root if settings else None), f"source:{source}"
+    table = "[source.pinnacle]" if source == LEGACY_SOURCE else f"[sources.{source}]"
     if root is None:
         return None
     try:
-        check_source(root)
+        check_source(root, f"{table} root")
+        if settings is not None and settings.kind == PHYSICS_KIND:
+            return _physics_check(name, root)
         count = count_patients(root)
     except SourceRefused as error:
-        return Check(name, Status.CRITICAL, None, None, f"{error}: mount it again (or correct [source.{source}] root)")
+        return Check(name, Status.CRITICAL, None, None, f"{error}: mount it again (or correct {table} root)")
     except OSError as error:
         return Check(name, Status.CRITICAL, None, None,
                      f"source {root} cannot be listed ({error.strerror}): give the user running rtvault read access")
@@ -81,7 +100,7 @@ def source_check(survey: Survey, source: str) -> Check | None:
         return Check(name, Status.CRITICAL, 0, None, f"source {root} holds no Pinnacle patient directory "
                      "(Institution_N/Mount_M/Patient_P): is the right share mounted there?")
     try:
-        last = _last_count(survey)
+        last = _last_count(survey, source)
     except RtvaultError as error:
         return Check(name, Status.UNKNOWN, count, None,
                      f"source {root} holds {count} patients; cannot compare with the last snapshot: {error}")

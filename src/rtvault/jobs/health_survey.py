@@ -3,7 +3,8 @@ snapshot listings, verification states, and the catalog. A store or the catalog 
 remembered as its error (one sentence), which each check that needed it turns into UNKNOWN.
 
 Only listings and small files are read: a snapshot's time is in its id (`YYYYMMDDTHHMMSSZ-xxxxxx`,
-store/repository.py), so no manifest is opened to tell how old a backup is.
+store/repository.py), so no manifest is opened to tell how old a backup is, unless several sources are configured
+(then the newest few, to tell whose each is).
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from typing import Any
 
 from rtvault.catalog import Catalog
 from rtvault.config import Config
+from rtvault.config.settings import LEGACY_SOURCE
 from rtvault.configured import acting, open_catalog_for, open_store, store_ids, where
 from rtvault.copies.verify import VerifyState, load_state
 from rtvault.errors import RtvaultError, StoreError, os_advice
 from rtvault.store import Store
+from rtvault.store.repository import parse_manifest, snapshot_key
 from rtvault.utc import parse
 
 _SNAPSHOT_ID = re.compile(r"(\d{8}T\d{6}Z)-")
@@ -37,8 +40,9 @@ def snapshot_time(snapshot_id: str) -> datetime | None:
 
 
 def sources(config: Config) -> list[str]:
-    """The configured sources by name (`pinnacle` today: [source.pinnacle])."""
-    return [f.name for f in dataclasses.fields(config.source)]
+    """The configured sources by name ([source.pinnacle] is `pinnacle`, also on a host that sets no root: its
+    backups are those of the stores it sees)."""
+    return list(config.all_sources()) or [LEGACY_SOURCE]
 
 
 def primary_stores(config: Config) -> list[str]:
@@ -133,6 +137,43 @@ class Survey:
                 if newest is None or (time, snapshot_id) > newest[:2]:
                     newest = (time, snapshot_id, name)
         return newest, unreadable
+
+    def newest_of(self, names: list[str], source: str) -> tuple[tuple[datetime, str, str] | None, list[str]]:
+        """`newest`, of one source's snapshots. With one source configured, every snapshot is of it (no manifest
+        is read); with several, manifests are read newest first until one of `source` is found (backups of the
+        sources run together: a handful, not the store's history)."""
+        if len(sources(self.config)) <= 1:
+            return self.newest(names)
+        newest, unreadable = None, []
+        for name in names:
+            try:
+                found = self.snapshots(name)
+            except RtvaultError as error:
+                unreadable.append(str(error))
+                continue
+            for snapshot_id, time in sorted(found.items(), key=lambda item: (item[1], item[0]), reverse=True):
+                if newest is not None and (time, snapshot_id) <= newest[:2]:
+                    break
+                try:
+                    of = self.source_of(name, snapshot_id)
+                except RtvaultError as error:
+                    unreadable.append(str(error))
+                    break
+                if of == source:
+                    newest = (time, snapshot_id, name)
+                    break
+        return newest, unreadable
+
+    def source_of(self, name: str, snapshot_id: str) -> str:
+        """The source a snapshot is of, from its manifest (read once)."""
+
+        def read() -> str:
+            try:
+                return parse_manifest(self.store(name).backend.get(snapshot_key(snapshot_id))).source_name
+            except ValueError as error:
+                raise StoreError(f"snapshot {snapshot_id} in {name} is damaged: {error}") from None
+
+        return self._once(("source_of", f"{name}/{snapshot_id}"), read)
 
     def verify_state(self, name: str) -> VerifyState:
         return self._once(("verify", name), lambda: load_state(self.store(name)))

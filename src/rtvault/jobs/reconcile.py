@@ -29,6 +29,7 @@ from rtvault.catalog.db import Catalog
 from rtvault.catalog.holdings import ArchiveCopy, Latest
 from rtvault.catalog.indexer import patient_key, store_id
 from rtvault.config import Config
+from rtvault.config.settings import LEGACY_SOURCE
 from rtvault.configured import open_catalog_for, open_store
 from rtvault.copies.status import archive_sound
 from rtvault.copies.verify import load_state
@@ -44,7 +45,7 @@ from rtvault.jobs.reconcile_report import (
     UnderCopied,
     Who,
 )
-from rtvault.jobs.source import Listing, SourceListing, pinnacle_listing
+from rtvault.jobs.source import Listing, SourceListing, patient_sources, pinnacle_listing
 from rtvault.pinnacle.patient import read_patient
 from rtvault.store import Store
 from rtvault.store.formats import Tree
@@ -171,6 +172,7 @@ class _Work:
     source: SourceListing
     stores: _Stores
     problems: list[str]
+    name: str = LEGACY_SOURCE  # the source's configured name
 
     @property
     def idle_before(self) -> datetime:
@@ -194,7 +196,7 @@ class _Work:
                 except OSError as error:
                     self.problems.append(f"{path}: cannot read who the patient is ({error.strerror or error})")
             changed = last_change(listing)
-            found.append(NeverCaptured(Who(patient_key(path, patient_id, mrn), name, mrn, path), patient_id,
+            found.append(NeverCaptured(Who(patient_key(path, patient_id, mrn), name, mrn, path, self.name), patient_id,
                                        iso(changed) if changed else None, len(listing.files),
                                        sum(f.size for f in listing.files)))
         return found
@@ -245,7 +247,7 @@ class _Work:
             changed = last_change(listing)
             if changed is None or changed >= self.idle_before:
                 continue
-            who = Who(found.patient.key, found.patient.name, found.patient.mrn, path)
+            who = Who(found.patient.key, found.patient.name, found.patient.mrn, path, self.name)
             outcome = self.judge(listing, found, by_version.get(found.version, {}), iso(changed), who)
             (safe if isinstance(outcome, SafeToDelete) else not_yet).append(outcome)
         return safe, not_yet
@@ -294,19 +296,33 @@ def _by_name(entries: Iterable[Entry]) -> tuple[Entry, ...]:
     return tuple(sorted(entries, key=lambda e: (e.who.name.casefold(), e.who.path)))
 
 
-def reconcile(config: Config, now: datetime | None = None, *, catalog: Catalog | None = None) -> Reconciliation:
-    """The three lists for the configured source, catalog and stores at `now`; `catalog`: one already open (the web
-    server's), else the configured one, which must exist."""
+def reconcile(config: Config, now: datetime | None = None, *, catalog: Catalog | None = None,
+              source: str | None = None) -> Reconciliation:
+    """The three lists for the configured patient databases (or the one named `source`), catalog and stores at
+    `now`; `catalog`: one already open (the web server's), else the configured one, which must exist. Each source
+    is compared with its own snapshots (two servers may hold a patient at the same path)."""
     now = (now or datetime.now(UTC)).astimezone(UTC)
-    source = pinnacle_listing(config)
-    problems = list(_source_problems(source))
-    work = _Work(config, now, source, _Stores(config, now, problems), problems)
+    named = patient_sources(config, source)
+    problems: list[str] = []
+    stores = _Stores(config, now, problems)
+    listed = [(name, pinnacle_listing(config, name)) for name in named]
+    never: list[NeverCaptured] = []
+    safe: list[SafeToDelete] = []
+    not_yet: list[NotYet] = []
     with nullcontext(catalog) if catalog is not None else open_catalog_for(config, create=False) as db:
-        work.stores.refuse_stale(db)
-        latest = holdings.latest_snapshots(db, source.patients, work.stores.named())
-        copies = holdings.archive_copies(db, work.stores.named())
-        never = work.never_captured(latest)
-        under = work.under_copied(db, copies)
-        safe, not_yet = work.safe(latest, copies)
-    return Reconciliation(str(source.root), config.reconcile.idle_months, iso(work.idle_before), _by_name(never),
-                          _by_name(under), _by_name(safe), _by_name(not_yet), tuple(dict.fromkeys(problems)))
+        stores.refuse_stale(db)
+        copies = holdings.archive_copies(db, stores.named())
+        for name, listing in listed:
+            problems += _source_problems(listing)
+            work = _Work(config, now, listing, stores, problems, name)
+            latest = holdings.latest_snapshots(db, listing.patients, stores.named(),
+                                               source=name if len(named) > 1 else None)
+            never += work.never_captured(latest)
+            found_safe, found_not_yet = work.safe(latest, copies)
+            safe += found_safe
+            not_yet += found_not_yet
+        under = _Work(config, now, listed[0][1], stores, problems).under_copied(db, copies)
+    roots = ", ".join(str(listing.root) for _, listing in listed)
+    return Reconciliation(roots, config.reconcile.idle_months, iso(months_before(now, config.reconcile.idle_months)),
+                          _by_name(never), _by_name(under), _by_name(safe), _by_name(not_yet),
+                          tuple(dict.fromkeys(problems)))

@@ -15,7 +15,7 @@ from rtvault.report import Line, Report, Verdict
 
 SHOWN = 20  # entries of each list shown to a person; the JSON and the CSV list them all
 LISTS = ("never_captured", "under_copied", "safe_to_delete")
-CSV_COLUMNS = ("list", "key", "name", "mrn", "path", "last_modified", "status", "snapshot", "archive", "file",
+CSV_COLUMNS = ("list", "source", "key", "name", "mrn", "path", "last_modified", "status", "snapshot", "archive", "file",
                "copies", "verified", "offsite")
 
 
@@ -28,12 +28,15 @@ class Who:
     name: str
     mrn: str
     path: str
+    source: str = ""  # the configured source the patient is in ("" for an archived patient: in no source now)
 
     def to_json(self) -> dict[str, object]:
-        return {"key": self.key, "name": self.name, "mrn": self.mrn, "path": self.path}
+        found: dict[str, object] = {"key": self.key, "name": self.name, "mrn": self.mrn, "path": self.path}
+        return {**found, "source": self.source} if self.source else found
 
     def shown(self) -> str:
-        return f"{self.path}  {self.name or '(no name)'}  MRN {self.mrn or '-'}"
+        where = f"{self.source}: " if self.source and self.source != "pinnacle" else ""
+        return f"{where}{self.path}  {self.name or '(no name)'}  MRN {self.mrn or '-'}"
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rtvault.config import Config
-from rtvault.errors import Problem, SourceRefused
+from rtvault.config.settings import LEGACY_SOURCE, PATIENTS_KIND
+from rtvault.errors import ConfigError, InputError, Problem, SourceRefused
 from rtvault.pinnacle.discover import INSTITUTION_DIR, MOUNT_DIR, PATIENT_DIR
 from rtvault.store.formats import DirEntry, FileEntry, FileStat
+
+PHYSICS_MARK = "Physics/ReadOnlyMachineDB"  # what every PinnacleSiteData tree holds (and no patient database root)
 
 
 @dataclass
@@ -179,8 +182,26 @@ def list_source(root: Path, exclude: tuple[str, ...], *, patients: bool = True) 
     return source
 
 
-def pinnacle_listing(config: Config) -> SourceListing:
-    """The configured Pinnacle source (`[source.pinnacle]`) refused when it is not there (`check_source`), else
-    listed: where `rtvault reconcile` and `archive now --idle` look the source up."""
-    pinnacle = config.source.pinnacle
-    return list_source(check_source(pinnacle.root), pinnacle.exclude)
+def patient_sources(config: Config, name: str | None = None) -> list[str]:
+    """The configured patient databases by name (the one named, checked), `pinnacle` when none is configured
+    (`check_source` then says what to set); a physics source is refused where patients are asked for."""
+    sources = config.all_sources()
+    if name is not None:
+        if name not in sources:
+            raise ConfigError(str(config.file), [f"no source named {name!r} (configured: "
+                                                 f"{', '.join(sources) or 'none'})"])
+        if sources[name].kind != PATIENTS_KIND:
+            raise InputError(f"source {name} is a {sources[name].kind} tree: it holds no patients")
+        return [name]
+    return [n for n, s in sources.items() if s.kind == PATIENTS_KIND] or [LEGACY_SOURCE]
+
+
+def pinnacle_listing(config: Config, name: str = LEGACY_SOURCE) -> SourceListing:
+    """A configured patient database (`[source.pinnacle]` by default) refused when it is not there
+    (`check_source`), else listed: where `rtvault reconcile` and `archive now --idle` look the source up."""
+    source = config.all_sources().get(name)
+    table = "[source.pinnacle]" if name == LEGACY_SOURCE else f"[sources.{name}]"
+    if source is None:
+        check_source(None, f"{table} root")
+    assert source is not None
+    return list_source(check_source(source.root, f"{table} root"), source.exclude)
