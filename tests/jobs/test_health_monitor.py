@@ -14,6 +14,7 @@ from kit.cli import rtvault
 from kit.health import HealthSite, second
 from rtvault.catalog.runs import health_events
 from rtvault.jobs.evidence import gather
+from rtvault.jobs.health_space import sample_key
 from rtvault.jobs.monitor import hooks
 from rtvault.store import journal
 
@@ -45,7 +46,7 @@ def test_source_moved_away_alerts_on_the_next_interval_and_recovers(generated_db
         assert [r["event"] for r in hook.delivered] == ["alert", "recovery"]
     with site.catalog() as catalog:
         stores = {row[0] for row in catalog.execute("SELECT store FROM store_samples")}
-    assert stores == {"primary", "secondary"}
+    assert stores == {sample_key(site.config, "primary"), sample_key(site.config, "secondary")}  # by store id
 
     for name in ("primary", "secondary"):  # the same alert records in each store's journal
         backend = site.store(name).backend

@@ -15,7 +15,7 @@ import pytest
 from kit.faults import small_disk
 from kit.health import HealthSite, second
 from rtvault.jobs.health import Status
-from rtvault.jobs.health_space import forecast_days, sample_stores, space_check
+from rtvault.jobs.health_space import forecast_days, sample_key, sample_stores, space_check
 from rtvault.jobs.health_survey import Survey
 from rtvault.utc import iso
 
@@ -44,7 +44,7 @@ def site(generated_db: Path, tmp_path: Path) -> HealthSite:
 def _insert(site: HealthSite, store: str, rows: list[tuple[str, int, int]]) -> None:
     with site.catalog() as catalog, catalog.transaction():
         catalog.many("INSERT INTO store_samples (store, time, total_bytes, free_bytes) VALUES (?, ?, ?, ?)",
-                     [(store, time, total, free) for time, total, free in rows])
+                     [(sample_key(site.config, store), time, total, free) for time, total, free in rows])
 
 
 @pytest.mark.parametrize(("days", "status"), [(7, Status.CRITICAL), (13, Status.CRITICAL), (15, Status.WARNING),
@@ -108,7 +108,7 @@ def test_samples_every_ten_minutes_with_the_store_size_every_six_hours(site):
         assert sample_stores(site.config, catalog, now + timedelta(minutes=11)) == ["primary", "secondary"]
         assert sample_stores(site.config, catalog, now + timedelta(hours=7)) == ["primary", "secondary"]
         rows = catalog.execute("SELECT time, total_bytes, free_bytes, store_bytes FROM store_samples "
-                               "WHERE store = 'primary' ORDER BY time")
+                               "WHERE store = ? ORDER BY time", (sample_key(site.config, "primary"),))
     stored = sum(p.stat().st_size for p in site.path("primary").rglob("*") if p.is_file())
     assert [r[0] for r in rows] == [iso(now), iso(now + timedelta(minutes=11)), iso(now + timedelta(hours=7))]
     assert [r[3] for r in rows] == [stored, None, stored]
@@ -123,3 +123,30 @@ def test_samples_skip_an_unmounted_store_and_prune_after_90_days(site):
         assert sample_stores(site.config, catalog, now) == ["primary"]
         times = [r[0] for r in catalog.execute("SELECT time FROM store_samples ORDER BY time")]
     assert times == [iso(now - timedelta(days=89)), iso(now)]
+
+
+def test_two_sites_sharing_a_catalog_keep_their_own_samples_though_both_name_a_store_primary(site, tmp_path):
+    """Site B's `primary` is another disk: its samples (a disk filling up) must not make site A's forecast."""
+    from kit.config import write_config
+    from rtvault.config import load
+    from rtvault.store import Store
+
+    Store.init(tmp_path / "b-primary")
+    other = load(write_config(tmp_path / "b.toml", stores={"primary": tmp_path / "b-primary"},
+                              catalog={"url": site.config.catalog.url},
+                              health={"free_warn_percent": 0, "free_critical_percent": 0}))
+    assert sample_key(other, "primary") != sample_key(site.config, "primary")
+    now = second()
+    with site.catalog() as catalog:
+        catalog.many("INSERT INTO store_samples (store, time, total_bytes, free_bytes) VALUES (?, ?, ?, ?)",
+                     [(sample_key(other, "primary"), iso(now - timedelta(days=d)), 100 << 30, (10 + d) << 30)
+                      for d in range(20, 0, -1)])
+        sample_stores(site.config, catalog, now)
+        sample_stores(other, catalog, now)
+        keys = {row[0] for row in catalog.execute("SELECT DISTINCT store FROM store_samples")}
+    assert keys == {sample_key(site.config, n) for n in ("primary", "secondary")} | {sample_key(other, "primary")}
+    site.configure(health={"free_warn_percent": 0, "free_critical_percent": 0})
+    checked = space_check(Survey(site.config, now), "primary")
+    assert checked.status is Status.OK and "not filling up" in checked.message
+    other_checked = space_check(Survey(load(other.file), now), "primary")  # its own samples: filling up
+    assert "not filling up" not in other_checked.message, other_checked.message

@@ -17,6 +17,7 @@ from kit.web import Site
 from rtvault.catalog import open_catalog
 from rtvault.jobs.alert_state import AlertState, CheckState, save, state_file
 from rtvault.jobs.health import Status, evaluate
+from rtvault.jobs.health_space import sample_key
 from rtvault.utc import iso
 from rtvault.web.app import create_app
 
@@ -76,7 +77,8 @@ def journal(site: Site) -> Iterator[None]:
             _run(3, "backup", NOW - timedelta(hours=1), 1.5, "failed", None),
             _run(4, "drill", NOW - timedelta(days=8), 30.0, "ok", _drills(20.0, 900.0)),
             _run(5, "drill", NOW - timedelta(days=1), 30.0, "ok", _drills(25.0, 1000.0))]
-    samples = [("primary", iso(NOW - timedelta(days=day)), 1000 * GB, (500 + 10 * day) * GB, (100 - day) * GB)
+    primary = sample_key(site.config, "primary")  # the catalog knows stores by id
+    samples = [(primary, iso(NOW - timedelta(days=day)), 1000 * GB, (500 + 10 * day) * GB, (100 - day) * GB)
                for day in range(7, 0, -1)]
     with open_catalog(site.config.catalog.url) as db:
         db.many("INSERT INTO runs (id, job, trigger, started, ended, result, error, host, record) "
@@ -86,7 +88,7 @@ def journal(site: Site) -> Iterator[None]:
     yield
     with open_catalog(site.config.catalog.url) as db:
         db.execute("DELETE FROM runs WHERE id LIKE 'd/%'")
-        db.execute("DELETE FROM store_samples WHERE store = 'primary'")
+        db.execute("DELETE FROM store_samples WHERE store = ?", (sample_key(site.config, "primary"),))
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ from rtvault.jobs.alert_state import peek, state_file
 from rtvault.jobs.destruction import pending_summary
 from rtvault.jobs.health import CopiesReused, HealthReport
 from rtvault.jobs.health_metrics import patients_by_status
-from rtvault.jobs.health_space import KEEP, WINDOW, forecast_days, measure, samples_of
+from rtvault.jobs.health_space import KEEP, WINDOW, forecast_days, measure, sample_key, samples_of
 from rtvault.jobs.health_types import Check, Status, worst
 from rtvault.utc import iso, parse
 
@@ -164,7 +164,8 @@ def full_in_days(catalog: Catalog, store: str, now: datetime) -> float | None:
 
 def _store(config: Config, catalog: Catalog, name: str, checks: dict[str, Check], now: datetime) -> StoreCard:
     settings = config.stores[name]
-    size, sized = _latest_size(catalog, name)
+    key = sample_key(config, name)
+    size, sized = _latest_size(catalog, key)
     free = disk = None
     if settings.path is not None:
         with contextlib.suppress(OSError):
@@ -172,7 +173,7 @@ def _store(config: Config, catalog: Catalog, name: str, checks: dict[str, Check]
             free, disk = measured.free, measured.total
     mine = {kind: checks[f"{kind}:{name}"] for kind in STORE_KINDS if f"{kind}:{name}" in checks}
     return StoreCard(name, "directory" if settings.path is not None else "s3", settings.copy_of or "", size, sized,
-                     free, disk, full_in_days(catalog, name, now), {k: c.status.name for k, c in mine.items()},
+                     free, disk, full_in_days(catalog, key, now), {k: c.status.name for k, c in mine.items()},
                      worst(*(c.status for c in mine.values())))
 
 
@@ -215,8 +216,8 @@ def size_series(config: Config, catalog: Catalog, now: datetime) -> dict[str, ob
     for name in config.stores:
         rows = catalog.execute("SELECT time, store_bytes, total_bytes - free_bytes, total_bytes FROM store_samples "
                                "WHERE store = ? AND store_bytes IS NOT NULL AND time >= ? ORDER BY time",
-                               (name, iso(now - KEEP)))
-        days = full_in_days(catalog, name, now)
+                               (sample_key(config, name), iso(now - KEEP)))
+        days = full_in_days(catalog, sample_key(config, name), now)
         stores[name] = {"points": [{"time": t, "store_bytes": int(s), "used_bytes": int(u), "disk_bytes": int(d)}
                                    for t, s, u, d in rows],
                         "full_in_days": None if days is None else round(days, 1),

@@ -35,7 +35,7 @@ from rtvault.config import Config
 from rtvault.copies.replicate import copies_key
 from rtvault.errors import RtvaultError
 from rtvault.jobs.health import run_checks
-from rtvault.jobs.health_space import measure
+from rtvault.jobs.health_space import measure, sample_key
 from rtvault.jobs.health_survey import Survey, primary_stores, sources
 from rtvault.utc import parse
 
@@ -124,7 +124,7 @@ def _stores(survey: Survey) -> list[Family]:
                 pass
         try:
             row = survey.catalog().one("SELECT store_bytes FROM store_samples WHERE store = ? AND store_bytes IS "
-                                       "NOT NULL ORDER BY time DESC LIMIT 1", (store,))
+                                       "NOT NULL ORDER BY time DESC LIMIT 1", (sample_key(survey.config, store),))
             size.add(row[0] if row else None, store=store)
         except RtvaultError:
             pass

@@ -11,6 +11,7 @@ there is no forecast.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -71,6 +72,20 @@ def forecast_days(samples: list[tuple[float, int]], free_now: int) -> float | No
     return free_now / -slope / 86400
 
 
+def sample_key(config: Config, name: str) -> str:
+    """How the catalog names a store's samples: by the id of its `rtvault-store.json` (sites sharing one catalog
+    may both call their store `primary`); by its name when the id cannot be read (no samples are taken then)."""
+    settings = config.stores.get(name)
+    if settings is not None and settings.path is not None:
+        try:
+            found = json.loads((settings.path / FORMAT_FILE).read_text(encoding="utf-8")).get("id")
+        except (OSError, ValueError, AttributeError):
+            return name
+        if isinstance(found, str) and found:
+            return found
+    return name
+
+
 def samples_of(catalog: Catalog, store: str, since: str) -> list[tuple[float, int]]:
     rows = catalog.execute("SELECT time, free_bytes FROM store_samples WHERE store = ? AND time >= ? ORDER BY time",
                            (store, since))
@@ -83,7 +98,8 @@ def _size(count: float) -> str:
 
 def _forecast(survey: Survey, store: str, disk: Disk) -> tuple[float | None, str]:
     try:
-        days = forecast_days(samples_of(survey.catalog(), store, survey.since(WINDOW.total_seconds())), disk.free)
+        days = forecast_days(samples_of(survey.catalog(), sample_key(survey.config, store),
+                                        survey.since(WINDOW.total_seconds())), disk.free)
     except RtvaultError as error:
         return None, f"no forecast (the catalog cannot be read: {error})"
     if days is None:
@@ -150,13 +166,16 @@ def _sample(catalog: Catalog, store: str, path: Path, now: datetime) -> tuple | 
 
 def sample_stores(config: Config, catalog: Catalog, now: datetime) -> list[str]:
     """Record the disk space of every directory store (the daemon calls it every [health] interval): one
-    `store_samples` row per store, at most one per 10 minutes, the store's own size every 6 hours (NULL in
-    between), rows older than 90 days deleted. Returns the stores sampled. The disks are measured before the
-    catalog's write lock is taken (a store's size takes a walk of it)."""
-    rows = [row for store, settings in config.stores.items() if settings.path is not None
-            and (row := _sample(catalog, store, settings.path, now)) is not None]
+    `store_samples` row per store (by its id, `sample_key`), at most one per 10 minutes, the store's own size
+    every 6 hours (NULL in between), rows older than 90 days deleted. Returns the stores sampled. The disks are
+    measured before the catalog's write lock is taken (a store's size takes a walk of it)."""
+    keys = {store: sample_key(config, store) for store, settings in config.stores.items() if settings.path}
+    rows = [row for store, key in keys.items() if key != store
+            and (row := _sample(catalog, key, config.stores[store].path, now)) is not None]  # type: ignore[arg-type]
     with catalog.transaction():
+        for store, key in keys.items():  # the samples written by name before stores were known by id
+            catalog.execute("UPDATE store_samples SET store = ? WHERE store = ?", (key, store))
         catalog.many("INSERT INTO store_samples (store, time, total_bytes, free_bytes, store_bytes) "
                      "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", rows)
         catalog.execute("DELETE FROM store_samples WHERE time < ?", (iso(now - KEEP),))
-    return [row[0] for row in rows]
+    return [store for store, key in keys.items() if any(row[0] == key for row in rows)]
