@@ -90,7 +90,8 @@ def emit_csv(text: str) -> None:
 # that change the stores, the catalog's users or the archives, restore, or read who is in the vault. The others
 # watch or print (health, runs, status, procedure...), or journal themselves (drill, failover, the daemon).
 JOURNALLED = frozenset({"init", "backup", "restore", "forget", "prune", "migrate", "replicate", "repair", "passphrase",
-                        "volume", "archive", "catalog", "search", "snapshots", "user", "token"})
+                        "volume", "archive", "catalog", "search", "snapshots", "user", "token", "reconcile",
+                        "machines"})
 
 
 def reported(command: Callable[..., Report | None]) -> Callable[..., None]:
