@@ -52,8 +52,11 @@ class EvolveResult:
     recommissioned: list[str] = field(default_factory=list)  # a physics tree's machines given a new version
 
     def to_json(self) -> dict[str, object]:
-        return {"day": self.day, "edited": self.edited, "added": self.added, "deleted": self.deleted,
-                "recommissioned": self.recommissioned}
+        data: dict[str, object] = {"day": self.day, "edited": self.edited, "added": self.added,
+                                   "deleted": self.deleted}
+        if self.recommissioned:  # a physics tree's day
+            data["recommissioned"] = self.recommissioned
+        return data
 
 
 @dataclass
