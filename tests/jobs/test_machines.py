@@ -18,8 +18,10 @@ from kit.config import write_config
 from kit.demo import tree_state
 from kit.physics import physics_snapshot
 from kit.store import lose
+from rtvault.config import load
 from rtvault.demo import evolve_database, generate_database, generate_physics
 from rtvault.errors import ExitCode, InputError
+from rtvault.jobs.backup import run_backup
 from rtvault.jobs.machines import machine_history, restore_physics
 from rtvault.store import Store
 from rtvault.store.objects import data_key
@@ -48,10 +50,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
     base = tmp_path_factory.mktemp("physics-site")
     generate_database(base / "db", patients=2, seed=3, image_mb=0.05)
     generate_physics(base / "PinnacleSiteData")
-    write_config(base / "rtvault.toml", root=base / "db", stores={"primary": base / "store"})
-    rtvault(base / "rtvault.toml", "init")
-    rtvault(base / "rtvault.toml", "backup")  # the patients' snapshot beside the physics ones
-    store, states = Store.open(base / "store"), []
+    config = load(write_config(base / "rtvault.toml", root=base / "db", stores={"primary": base / "store"}))
+    store, states = Store.init(base / "store")[0], []
+    run_backup(config, store)  # the patients' snapshot beside the physics ones
     for day, when in enumerate(DAYS):
         if day in (1, 2):
             evolve_database(base / "PinnacleSiteData", day)
@@ -98,6 +99,7 @@ def test_the_physics_of_a_date_restored_byte_for_byte(site: Site, tmp_path: Path
     assert tree_state(tmp_path / "now") == site.states[3]
 
 
+@pytest.mark.slow  # six commands run
 def test_the_commands(site: Site, tmp_path: Path) -> None:
     listed = json.loads(rtvault(site.config, "machines", "--at", "2026-01-06T21:00:00Z", "--json").stdout)
     assert [m["name"] for m in listed["machines"]] == ["Clinac iX", "TrueBeam STx"]
