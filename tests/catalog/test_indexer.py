@@ -20,6 +20,7 @@ from rtvault.archive.formats import ArchivedPatient
 from rtvault.archive.ingest import ingest_file
 from rtvault.catalog import Catalog, open_catalog
 from rtvault.catalog.indexer import patient_key, rebuild, sync
+from rtvault.catalog.patients import patient_detail
 from rtvault.catalog.search import Criteria, search
 from rtvault.config import Config, load
 from rtvault.demo import generate_database
@@ -160,6 +161,8 @@ def test_each_version_records_the_machines_its_plans_name(world: World, catalog:
     snapshot_trees = {p.tree for m in world.store.manifests() for p in m.patients}
     assert by_tree.keys() == snapshot_trees  # an archive read from an old disc holds no plan machines record
     assert set(map(frozenset, by_tree.values())) == {frozenset(MACHINE_NAMES)}
+    shown = patient_detail(catalog, one(catalog, mrn=world.discharged.mrn)["key"])
+    assert [v["machines"] for v in shown["versions"]] == [sorted(MACHINE_NAMES)]  # what the patient page shows
     rebuild(catalog, {"primary": world.store})
     again = catalog.execute("SELECT v.tree, m.machine FROM version_machines m JOIN versions v ON v.id = m.version")
     assert sorted(again) == sorted(rows)
