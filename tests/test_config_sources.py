@@ -52,14 +52,3 @@ def test_bad_sources_are_named(tmp_path: Path, text: str, problem: str) -> None:
     with pytest.raises(ConfigError) as caught:
         _load(tmp_path, text)
     assert caught.value.problems == [problem]
-
-
-def test_a_backup_refuses_named_sources_it_cannot_back_up_yet(tmp_path: Path) -> None:
-    from rtvault.jobs.backup import run_backup
-    from rtvault.store import Store
-
-    store, _ = Store.init(tmp_path / "store")
-    config = _load(tmp_path, '[sources.physics]\nkind = "pinnacle-physics"\nroot = "p"\n\n[stores.primary]\n'
-                             'path = "store"\n')
-    with pytest.raises(ConfigError, match=r"sources\.physics: backing up \[sources.<name>\] tables is not built"):
-        run_backup(config, store)

@@ -14,9 +14,8 @@ from pathlib import Path
 import pytest
 
 from kit.cli import rtvault
-from kit.config import write_config
+from kit.config import add_tables, write_config
 from kit.demo import tree_state
-from kit.physics import physics_snapshot
 from kit.store import lose
 from rtvault.config import load
 from rtvault.demo import evolve_database, generate_database, generate_physics
@@ -46,25 +45,29 @@ class Site:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
-    """Four physics snapshots: as generated, Clinac iX recommissioned (day 1), TrueBeam STx (day 2), unchanged."""
+    """Sources `patients` and `physics` backed up into one store; the physics four times: as generated, Clinac iX
+    recommissioned (day 1), TrueBeam STx (day 2), unchanged."""
     base = tmp_path_factory.mktemp("physics-site")
     generate_database(base / "db", patients=2, seed=3, image_mb=0.05)
     generate_physics(base / "PinnacleSiteData")
-    config = load(write_config(base / "rtvault.toml", root=base / "db", stores={"primary": base / "store"}))
+    add_tables(write_config(base / "rtvault.toml", stores={"primary": base / "store"}), **{
+        "sources.patients": {"root": base / "db", "site": "Site A"},
+        "sources.physics": {"kind": "pinnacle-physics", "root": base / "PinnacleSiteData", "site": "Site A"}})
+    config = load(base / "rtvault.toml")
     store, states = Store.init(base / "store")[0], []
-    run_backup(config, store)  # the patients' snapshot beside the physics ones
+    run_backup(config, store, source="patients")  # the patients' snapshot beside the physics ones
     for day, when in enumerate(DAYS):
         if day in (1, 2):
             evolve_database(base / "PinnacleSiteData", day)
         states.append(tree_state(base / "PinnacleSiteData"))
-        physics_snapshot(store, base / "PinnacleSiteData", when)
+        run_backup(config, store, source="physics", now=when)
     return Site(base, states)
 
 
 def test_each_machine_and_its_versions_over_time(site: Site) -> None:
     report = machine_history(site.store).to_json()
-    assert [(m["name"], m["source"]) for m in report["machines"]] == [("Clinac iX", "physics"),
-                                                                      ("TrueBeam STx", "physics")]
+    assert [(m["name"], m["source"], m["site"]) for m in report["machines"]] == [
+        ("Clinac iX", "physics", "Site A"), ("TrueBeam STx", "physics", "Site A")]
     clinac, truebeam = report["machines"]
     assert [len(v["snapshots"]) for v in clinac["versions"]] == [1, 3]  # recommissioned on day 1
     assert [len(v["snapshots"]) for v in truebeam["versions"]] == [2, 2]  # on day 2
@@ -104,13 +107,13 @@ def test_the_commands(site: Site, tmp_path: Path) -> None:
     listed = json.loads(rtvault(site.config, "machines", "--at", "2026-01-06T21:00:00Z", "--json").stdout)
     assert [m["name"] for m in listed["machines"]] == ["Clinac iX", "TrueBeam STx"]
     text = rtvault(site.config, "machines").stdout
-    assert "Clinac iX  [physics]  2 version(s)" in text
+    assert "Clinac iX  [physics (Site A)]  2 version(s)" in text
     rtvault(site.config, "restore", "--physics", "--source", "physics", "--to", tmp_path / "out",
             "--at", "2026-01-05T21:00:00Z")
     assert tree_state(tmp_path / "out") == site.states[0]
-    for args, says in ((("--physics", "--all"), "give one of"), (("--patient", "x", "--source", "physics"),
-                                                                  "--source goes with --physics"),
-                       (("--physics", "--snapshot", "latest"), "do not go with it")):
+    for args, says in ((("--physics", "--all"), "give one of"), (("--physics", "--patient", "x"), "give one of"),
+                       (("--physics", "--snapshot", "latest"), "do not go with it"),
+                       (("--physics", "--source", "nope"), "no physics snapshot of the source 'nope'")):
         refused = rtvault(site.config, "restore", *args, "--to", tmp_path / "no", expect=int(ExitCode.INPUT))
         assert says in refused.stderr and not (tmp_path / "no").exists()
 
@@ -128,6 +131,25 @@ def test_a_machine_file_the_store_lost_is_named_and_partial(site: Site, tmp_path
     # its earlier version is still read; the lost one is listed under its folder's name, unreadable
     assert [(m.name, len(m.versions)) for m in report.machines] == [("Clinac iX", 2), ("Machine.1", 1),
                                                                     ("TrueBeam STx", 1)]
-    write_config(mine.config, root=mine.base / "db", stores={"primary": mine.base / "store"})
+    add_tables(write_config(mine.config, stores={"primary": mine.base / "store"}), **{
+        "sources.physics": {"kind": "pinnacle-physics", "root": mine.base / "PinnacleSiteData"}})
     done = rtvault(mine.config, "machines", expect=int(ExitCode.PARTIAL))
     assert machine.name in done.stderr
+
+
+def test_two_physics_sources_are_told_apart(site: Site, tmp_path: Path) -> None:
+    shutil.copytree(site.base, tmp_path / "site", symlinks=True)
+    mine = Site(tmp_path / "site", site.states)
+    generate_physics(mine.base / "SiteB")
+    add_tables(mine.config, **{"sources.physics-b": {"kind": "pinnacle-physics", "root": mine.base / "SiteB",
+                                                     "site": "Site B"}})
+    run_backup(load(mine.config), mine.store, source="physics-b")
+    listed = machine_history(mine.store)
+    assert [(m.source, m.site, m.name, len(m.versions)) for m in listed.machines] == [
+        ("physics", "Site A", "Clinac iX", 2), ("physics", "Site A", "TrueBeam STx", 2),
+        ("physics-b", "Site B", "Clinac iX", 1), ("physics-b", "Site B", "TrueBeam STx", 1)]
+    assert {m.source for m in machine_history(mine.store, source="physics-b").machines} == {"physics-b"}
+    with pytest.raises(InputError, match=r"several sources \(physics, physics-b\): give --source"):
+        restore_physics(mine.store, tmp_path / "out")
+    restore_physics(mine.store, tmp_path / "b", source="physics-b")
+    assert tree_state(tmp_path / "b") == tree_state(mine.base / "SiteB")

@@ -27,15 +27,19 @@ class Pending:
 
 
 def awaiting_archive(manifests: Sequence[Manifest], archived: Iterable[tuple[str, str]]) -> list[Pending]:
-    """Each patient of an earlier snapshot absent from the latest whose last version (path, tree) is not among
-    `archived`, in path order. `manifests`: every snapshot manifest, oldest first."""
-    if not manifests:
-        return []
-    present = {p.path for p in manifests[-1].patients}
-    last_seen: dict[str, tuple[Manifest, PatientEntry]] = {}
-    for manifest in manifests:
-        for patient in manifest.patients:
-            last_seen[patient.path] = (manifest, patient)
+    """Each patient of an earlier snapshot of a source absent from that source's latest snapshot, whose last
+    version (path, tree) is not among `archived`, in path order. `manifests`: every snapshot manifest, oldest
+    first; each source (`Manifest.source_name`) is compared with its own latest snapshot only (a patient of site
+    A is not "gone" because site B's snapshot lacks it)."""
     done = set(archived)
-    return [Pending(path, manifest, entry) for path, (manifest, entry) in sorted(last_seen.items())
-            if path not in present and (path, entry.tree) not in done]
+    found: list[Pending] = []
+    for source in dict.fromkeys(m.source_name for m in manifests):
+        own = [m for m in manifests if m.source_name == source]
+        present = {p.path for p in own[-1].patients}
+        last_seen: dict[str, tuple[Manifest, PatientEntry]] = {}
+        for manifest in own:
+            for patient in manifest.patients:
+                last_seen[patient.path] = (manifest, patient)
+        found += [Pending(path, manifest, entry) for path, (manifest, entry) in last_seen.items()
+                  if path not in present and (path, entry.tree) not in done]
+    return sorted(found, key=lambda p: (p.path, p.manifest.source_name))

@@ -261,8 +261,8 @@ def _index_snapshot(writer: Writer, name: str, manifests: _Manifests, snapshot_i
             located.append((pid, version))
     finally:  # a tree that cannot be read leaves the locations found before it, as one insert per patient did
         writer.locations(located, name, "snapshot", manifest.id, manifest.time)
-    writer.db.execute("INSERT INTO indexed (store, kind, ref, time) VALUES (?, 'snapshot', ?, ?)",
-                      (name, manifest.id, manifest.time))
+    writer.db.execute("INSERT INTO indexed (store, kind, ref, time, source) VALUES (?, 'snapshot', ?, ?, ?)",
+                      (name, manifest.id, manifest.time, manifest.source_name))
     return added
 
 
@@ -389,11 +389,13 @@ def _settle(catalog: Catalog, touched: set[int], *, snapshots_changed: bool = Tr
 
 
 def refresh_status(catalog: Catalog, touched: set[int], *, snapshots_changed: bool = True) -> None:
-    """active: in the newest snapshot of a store; archived: else in an archive; deleted: only in old snapshots."""
-    newest = catalog.execute("SELECT store, MAX(time) FROM indexed WHERE kind = 'snapshot' GROUP BY store")
-    refs = [r[0] for store, when in newest
-            for r in catalog.execute("SELECT ref FROM indexed WHERE store = ? AND kind = 'snapshot' AND time = ?",
-                                     (store, when))]
+    """active: in the newest snapshot of its source in a store; archived: else in an archive; deleted: only in
+    old snapshots."""
+    newest = catalog.execute("SELECT store, source, MAX(time) FROM indexed WHERE kind = 'snapshot' "
+                             "GROUP BY store, source")
+    refs = [r[0] for store, source, when in newest
+            for r in catalog.execute("SELECT ref FROM indexed WHERE store = ? AND source = ? AND kind = 'snapshot' "
+                                     "AND time = ?", (store, source, when))]
     # An untouched active patient can only stop being active when the newest snapshot changed.
     active = catalog.execute("SELECT id FROM patients WHERE status = 'active'") if snapshots_changed else []
     candidates = set(touched) | {r[0] for r in active}

@@ -255,9 +255,15 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         "kind TEXT NOT NULL, place TEXT NOT NULL, removed TEXT, note TEXT NOT NULL DEFAULT '', "
         "PRIMARY KEY (archive, kind, place))",
     ]),
+    # Each snapshot's source ([sources.<name>]): a patient is active when the newest snapshot of its own source in
+    # a store holds it, whatever the other sources' snapshots (catalog/indexer.py `refresh_status`). Rows written
+    # before are of the source `pinnacle`, as their manifests are; a rebuild fills it from the manifests anyway.
+    ("0019_indexed_source", [
+        "ALTER TABLE indexed ADD COLUMN source TEXT NOT NULL DEFAULT 'pinnacle'",
+    ]),
     # The machines the plans of each patient version name (their plan.Pinnacle.Machines, recorded by the reader in
     # the tree's patient record): which patients were planned on a machine, and which physics a version needs.
-    ("0019_version_machines", [
+    ("0020_version_machines", [
         "CREATE TABLE version_machines (version INTEGER NOT NULL REFERENCES versions (id), "
         "patient INTEGER NOT NULL REFERENCES patients (id), machine TEXT NOT NULL, PRIMARY KEY (version, machine))",
         "CREATE INDEX version_machines_machine ON version_machines (machine, patient)",

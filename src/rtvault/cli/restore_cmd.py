@@ -119,7 +119,6 @@ Institution file Pinnacle imports it with; exit 0 only when every row was restor
 @click.option("--physics", is_flag=True,
               help="The physics tree (PinnacleSiteData) of the physics snapshot in force --at a date (default: the "
                    "newest).")
-@click.option("--source", "source", metavar="NAME", help="With --physics: the physics source ([sources.NAME]).")
 @click.option("--to", "to", required=True, type=click.Path(file_okay=False),
               help="Directory to restore under; the patient lands at its relative path.")
 @click.option("--snapshot", help="Snapshot id or unique prefix (default: the latest holding the patient).")
@@ -130,14 +129,17 @@ Institution file Pinnacle imports it with; exit 0 only when every row was restor
 @click.option("--unverified", is_flag=True,
               help="With --from-archive: also write the members of a gzip archive whose checksum failed (each is "
                    "named; any one of them may hold a wrong byte).")
+@click.option("--source", "source", default=None, metavar="NAME",
+              help="The configured source ([sources.NAME]) to restore from, when the store holds several (with "
+                   "--physics: the physics source).")
 @click.option("--volume", "volume", default=None, metavar="LABEL",
               help="Restore from the archives of this mounted removable disk instead of a store (--patient only).")
 @store_option
 @reported
 @click.pass_obj
 def restore_command(app: AppContext, keys: tuple[str, ...], patients_from: str | None, report_file: str | None,
-                    everything: bool, physics: bool, source: str | None, to: str, snapshot: str | None,
-                    at: str | None, force: bool, from_archive: str | None, unverified: bool, volume: str | None,
+                    everything: bool, physics: bool, to: str, snapshot: str | None, at: str | None, force: bool,
+                    from_archive: str | None, unverified: bool, source: str | None, volume: str | None,
                     store_name: str | None, as_json: bool) -> Report:
     """Restore one patient (--patient KEY), several (--patient repeated, or --patients-from FILE.csv),
     everything (--all) or the physics (--physics), byte-identical, under --to.
@@ -148,8 +150,6 @@ def restore_command(app: AppContext, keys: tuple[str, ...], patients_from: str |
     if sum((bool(keys), bool(patients_from), everything, physics)) != 1:
         raise InputError("give one of --patient KEY (repeated for several), --patients-from FILE.csv, --all or "
                          "--physics")
-    if source is not None and not physics:
-        raise InputError("--source goes with --physics")
     if physics and (snapshot or from_archive is not None or volume is not None or report_file):
         raise InputError("--physics restores the physics snapshot in force --at a date (default: the newest): "
                          "--snapshot, --from-archive, --volume and --report do not go with it")
@@ -162,6 +162,9 @@ def restore_command(app: AppContext, keys: tuple[str, ...], patients_from: str |
     if report_file is not None and len(keys) < 2 and not patients_from:
         raise InputError("--report goes with several patients (--patient repeated, or --patients-from)")
     destination = Path(to)
+    if source is not None and (patients_from or len(keys) > 1 or from_archive is not None or volume is not None):
+        raise InputError("--source goes with one --patient, --all or --physics, from the snapshots (archives and "
+                         "lists name their patients themselves)")
     if patients_from or len(keys) > 1:
         return _restore_several(app, keys, patients_from, report_file, destination, snapshot, at, force,
                                 from_archive, volume, store_name, as_json)
@@ -181,7 +184,7 @@ def restore_command(app: AppContext, keys: tuple[str, ...], patients_from: str |
             summary = restore_physics(store, destination, at=at, source=source, force=force, progress=progress)
         else:
             summary = _restore(store, key, everything, destination, snapshot, at, force, from_archive, unverified,
-                               progress)
+                               source, progress)
     except RestoreIncomplete as incomplete:  # the others were restored: say so, name each failure, exit 9
         return Restored(incomplete.summary, tuple(_hints(incomplete.summary, store_name)), incomplete)
     return Restored(summary, ())
@@ -230,7 +233,7 @@ def _read_list(path: Path) -> bytes:
 
 
 def _restore(store: Store, key: str | None, everything: bool, destination: Path, snapshot: str | None,
-             at: str | None, force: bool, from_archive: str | None, unverified: bool,
+             at: str | None, force: bool, from_archive: str | None, unverified: bool, source: str | None,
              progress: Progress) -> RestoreSummary:
     if from_archive is not None:
         if everything or snapshot or at:
@@ -238,8 +241,10 @@ def _restore(store: Store, key: str | None, everything: bool, destination: Path,
         return restore_from_archive(store, key or "", destination, archive_id=from_archive or None, force=force,
                                     unverified=unverified, progress=progress)
     if everything:
-        return restore_all(store, destination, snapshot=snapshot or "latest", force=force, progress=progress)
-    return restore_patient(store, key or "", destination, snapshot=snapshot, at=at, force=force, progress=progress)
+        return restore_all(store, destination, snapshot=snapshot or "latest", source=source, force=force,
+                           progress=progress)
+    return restore_patient(store, key or "", destination, snapshot=snapshot, at=at, source=source, force=force,
+                           progress=progress)
 
 
 def _hints(summary: RestoreSummary, store_name: str | None) -> list[str]:

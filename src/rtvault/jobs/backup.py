@@ -1,4 +1,8 @@
-"""`rtvault backup`: one snapshot of the Pinnacle source into a store.
+"""`rtvault backup`: one snapshot of each configured source into a store.
+
+Each source (`[sources.<name>]`, `[source.pinnacle]` being the source `pinnacle`) has its own snapshots: its
+previous snapshot, shrink check and deleted-patient archiving are its own. A physics source (a PinnacleSiteData
+tree) has no patients: its whole tree is the snapshot's other files, and its shrink check counts files.
 
 Incremental: a file whose size, mtime, inode and ctime equal the previous snapshot's is not read again; a
 patient none of whose files changed keeps its previous tree without even being parsed. Files that change
@@ -14,18 +18,21 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from rtvault.config import Config
+from rtvault.config.settings import LEGACY_SOURCE, PATIENTS_KIND, PHYSICS_KIND, NamedSource
 from rtvault.errors import ConfigError, Problem, SourceRefused
 from rtvault.events import NoProgress, Progress
 from rtvault.jobs.archives import archive_deleted
-from rtvault.jobs.backup_report import AFTER, BackedUp, BackupSummary
+from rtvault.jobs.backup_report import AFTER, NAMED, BackedUp, BackedUpSources, BackupSummary, SourceRefusal
 from rtvault.jobs.catalog import refresh_quietly
 from rtvault.jobs.source import Listing, SourceListing, Unreadable, check_source, list_source, unchanged
+from rtvault.pinnacle.discover import INSTITUTION_DIR
 from rtvault.pinnacle.model import PatientRecord
 from rtvault.pinnacle.patient import read_patient
 from rtvault.store import Store
@@ -49,6 +56,7 @@ WORKERS = 4  # hashing and zstd release the GIL: two cores stay busy while other
 
 
 OTHER = "(files outside the patient directories)"  # how summaries name the root's other files
+PHYSICS_MARK = "Physics/ReadOnlyMachineDB"  # what every PinnacleSiteData tree holds (and no patient database root)
 
 
 @dataclass
@@ -262,46 +270,89 @@ def _keep_hidden(source: SourceListing, previous: Manifest | None) -> None:
     source.patients = dict(sorted(source.patients.items()))
 
 
-def _refuse_shrink(previous: Manifest | None, count: int, max_shrink: float, allow_shrink: bool) -> None:
+def _refuse_shrink(previous: Manifest | None, count: int, max_shrink: float, allow_shrink: bool,
+                   what: str = "patients") -> None:
     if count == 0:
-        raise SourceRefused("the source holds no patient: refusing to record an empty snapshot")
-    if previous is None or allow_shrink:
-        return
-    before = len(previous.patients)
-    if before and count < before * (1 - max_shrink):
+        raise SourceRefused(f"the source holds no {what[:-1]}: refusing to record an empty snapshot")
+    before = 0 if previous is None else len(previous.patients) if what == "patients" else previous.files
+    if before and not allow_shrink and count < before * (1 - max_shrink):
         raise SourceRefused(
-            f"the source holds {count} patients, down from {before} in snapshot {previous.id} "
+            f"the source holds {count} {what}, down from {before} in snapshot {previous.id} "  # type: ignore[union-attr]
             f"(more than {max_shrink:.0%} fewer): refusing to back up what may be a broken mount; "
             "if the deletions are real, run again with --allow-shrink")
 
 
-def run_backup(config: Config, store: Store, *, allow_shrink: bool = False,
+def _has_physics(root: Path) -> bool:
+    return (root / PHYSICS_MARK).is_dir()
+
+
+def _refuse_mixup(name: str, kind: str, root: Path, source: SourceListing) -> None:
+    """A physics tree configured as the patient database, or the reverse, is refused before anything is
+    recorded: a snapshot of the wrong kind would make the patients look deleted (and archived) or hide the
+    machines."""
+    if kind == PATIENTS_KIND and not source.patients and not source.unlistable and _has_physics(root):
+        raise SourceRefused(
+            f"source {name} ({root}) holds {PHYSICS_MARK} and no patient directory: it is a Pinnacle physics tree "
+            f"(PinnacleSiteData); configure it as [sources.{name}] kind = \"{PHYSICS_KIND}\"")
+    if kind == PHYSICS_KIND:
+        patients = sorted(p.name for p in root.iterdir() if INSTITUTION_DIR.match(p.name) and p.is_dir())
+        if patients:
+            raise SourceRefused(
+                f"source {name} ({root}) holds {patients[0]}: it is a Pinnacle patient database, not a physics "
+                f"tree; configure it as kind = \"{PATIENTS_KIND}\" (or point root at the PinnacleSiteData tree)")
+        if not _has_physics(root):
+            raise SourceRefused(
+                f"source {name} ({root}) has no {PHYSICS_MARK} folder: it is not a Pinnacle physics tree "
+                "(PinnacleSiteData); is the share mounted, and is root the folder that holds Physics/?")
+
+
+def configured_source(config: Config, name: str | None) -> tuple[str, NamedSource]:
+    """The source `name` (or the only one configured); ConfigError naming the sources there are otherwise."""
+    sources = config.all_sources()
+    if name is None and len(sources) <= 1:
+        name = next(iter(sources), LEGACY_SOURCE)
+    if name in sources:
+        return name, sources[name]
+    if name == LEGACY_SOURCE and not sources:  # nothing configured: refused by check_source, as ever
+        return name, NamedSource()
+    known = ", ".join(sources) or "none"
+    raise ConfigError(str(config.file), [f"no source named {name!r} (configured: {known})" if name else
+                                         f"several sources are configured ({known}): name one"])
+
+
+def run_backup(config: Config, store: Store, *, source: str | None = None, allow_shrink: bool = False,
                progress: Progress | None = None, now: datetime | None = None) -> BackupSummary:
-    """Take one snapshot of `[source.pinnacle] root` into `store`."""
-    if config.sources:  # never skipped in silence: the tables are read, their backup is not built yet
-        raise ConfigError(str(config.file), [f"sources.{name}: backing up [sources.<name>] tables is not built yet; "
-                                             "configure the patient database as [source.pinnacle]"
-                                             for name in config.sources])
+    """Take one snapshot of the source `source` (the only one configured when None) into `store`. Its previous
+    snapshot, shrink check, incremental comparison and deleted-patient archiving are those of that source alone."""
+    name, settings = configured_source(config, source)
+    setting = "[source.pinnacle] root" if name == LEGACY_SOURCE else f"[sources.{name}] root"
     started = time.monotonic()
-    root = check_source(config.source.pinnacle.root)
+    root = check_source(settings.root, setting)
     run = _Run(config, store, progress or NoProgress())
+    run.summary.source, run.summary.kind, run.summary.site = name, settings.kind, settings.site
+    physics = settings.kind == PHYSICS_KIND
     with WriterLock(store.backend, "backup", config.backup.lock_lease_seconds, run.summary.warnings.append) as lock:
         store.backend.clean_staging(0, time.time())
-        manifests = store.manifests(on_damaged=lambda key, why: run.summary.warnings.append(Problem(
+        manifests = [m for m in store.manifests(on_damaged=lambda key, why: run.summary.warnings.append(Problem(
             key, f"damaged ({why}): left out of this backup's comparison; run `rtvault verify` and `rtvault repair`")))
+            if m.source_name == name]
         previous = manifests[-1] if manifests else None
-        source = list_source(root, config.source.pinnacle.exclude)
-        _keep_hidden(source, previous)
-        _refuse_shrink(previous, len(source.patients), config.backup.max_shrink, allow_shrink)
-        run.summary.warnings.extend(source.warnings)
-        run.summary.files_skipped = source.skipped
+        listed = list_source(root, settings.exclude, patients=False) if physics else list_source(root, settings.exclude)
+        _refuse_mixup(name, settings.kind, root, listed)
+        if physics:
+            _refuse_shrink(previous, len(listed.other.files), config.backup.max_shrink, allow_shrink, "files")
+        else:
+            _keep_hidden(listed, previous)
+            _refuse_shrink(previous, len(listed.patients), config.backup.max_shrink, allow_shrink)
+        run.summary.warnings.extend(listed.warnings)
+        run.summary.files_skipped = listed.skipped
         previous_trees = run.previous_trees(previous)
-        listings: dict[str, Listing] = {**source.patients, "": source.other}
+        listings: dict[str, Listing] = {**listed.patients, "": listed.other}
         stored = run.read_changed(listings, previous_trees)
         trees = {key: run.tree_of(key, listing, previous_trees.get(key), stored) for key, listing in listings.items()}
         time_now = now or datetime.now(UTC)
         patients = tuple(PatientEntry.of(key, trees[key].digest, trees[key].tree, trees[key].incomplete())
-                         for key in source.patients)
+                         for key in listed.patients)
         rest = trees[""]
         other = OtherEntry.of(rest.digest, rest.tree, rest.incomplete())
         run.summary.incomplete = [p.path for p in patients if p.incomplete] + ([OTHER] if other.incomplete else [])
@@ -309,22 +360,37 @@ def run_backup(config: Config, store: Store, *, allow_shrink: bool = False,
         run.summary.patients = len(patients)
         run.summary.duration_s = round(time.monotonic() - started, 3)
         summary = {"files": sum(p.files for p in patients) + other.files, "bytes": sum(p.bytes for p in patients),
-                   **{k: v for k, v in run.summary.to_json().items() if k not in ("snapshot", "warnings", *AFTER)}}
+                   **{k: v for k, v in run.summary.to_json().items()
+                      if k not in ("snapshot", "warnings", *AFTER, *NAMED)}}
         lock.ensure_held()
         manifest = store.save_snapshot(Manifest(
             run.summary.snapshot, iso(time_now, "microseconds"), str(root),
-            patients, other, summary, tuple(run.summary.warnings)))
+            patients, other, summary, tuple(run.summary.warnings),
+            source_name=name, kind=settings.kind, site=settings.site))
         # Only now, the snapshot durable, patients gone from Pinnacle are archived: an archive that fails (a
         # full disk, a kill) leaves them awaiting it in their last snapshot, which retention keeps until the
         # next run (or `archive sweep`) archives them.
-        run.archive([*manifests, manifest], lock)
+        if not physics:
+            run.archive([*manifests, manifest], lock)
     return run.summary
 
 
-def backup(config: Config, store: Store, *, allow_shrink: bool = False,
-           progress: Progress | None = None) -> BackedUp:
-    """`rtvault backup`: one snapshot (`run_backup`), then the catalog brought in step with the store (the
-    manifests the backup read are not parsed again)."""
+def backup(config: Config, store: Store, *, sources: Sequence[str] = (), allow_shrink: bool = False,
+           progress: Progress | None = None) -> BackedUp | BackedUpSources:
+    """`rtvault backup`: one snapshot of each source (`run_backup`; every configured source when `sources` is
+    empty), then the catalog brought in step with the store (the manifests the backup read are not parsed again).
+    One source refused does not keep the others from being backed up: it is named, and the exit code says so."""
+    names = list(sources) or list(config.all_sources()) or [LEGACY_SOURCE]
+    for name in names:
+        configured_source(config, name)  # an unknown name is refused before anything is backed up
     with manifests_reused():
-        summary = run_backup(config, store, allow_shrink=allow_shrink, progress=progress)
-        return BackedUp(summary, catalog=refresh_quietly(config))
+        if len(names) == 1:
+            summary = run_backup(config, store, source=names[0], allow_shrink=allow_shrink, progress=progress)
+            return BackedUp(summary, catalog=refresh_quietly(config))
+        done: list[BackupSummary | SourceRefusal] = []
+        for name in names:
+            try:
+                done.append(run_backup(config, store, source=name, allow_shrink=allow_shrink, progress=progress))
+            except SourceRefused as error:
+                done.append(SourceRefusal(name, error))
+        return BackedUpSources(tuple(done), catalog=refresh_quietly(config))

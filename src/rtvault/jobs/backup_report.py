@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
-from rtvault.errors import ExitCode, Problem
+from rtvault.errors import ExitCode, Problem, SourceRefused
 from rtvault.report import Line, Refreshed, Verdict, err
 
 
@@ -26,6 +26,9 @@ class BackupSummary:
     not_archived: list[str] = field(default_factory=list)  # patients gone from the source whose archive failed
     archive_s: float = 0.0  # the archives' time, after the snapshot was saved (not in duration_s)
     incomplete: list[str] = field(default_factory=list)  # patients (or backup.OTHER) with files that could not be read
+    source: str = "pinnacle"  # the configured source ([sources.<name>]) the snapshot is of
+    kind: str = "pinnacle-patients"
+    site: str = ""
 
     def to_json(self) -> dict[str, object]:
         data = asdict(self)
@@ -34,6 +37,7 @@ class BackupSummary:
 
 
 AFTER = ("archived", "not_archived", "archive_s")  # known only once the snapshot is saved: not in its manifest
+NAMED = ("source", "kind", "site")  # the manifest's own fields, not repeated in its summary
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,9 @@ class BackedUp(Refreshed):
 
     def lines(self) -> Iterable[Line]:
         s = self.summary
-        yield Line(f"snapshot {s.snapshot}: {s.patients} patients, {s.files_new} new, {s.files_changed} changed, "
+        of = "" if s.source == "pinnacle" and not s.site else f" of {s.source}" + (f" ({s.site})" if s.site else "")
+        count = f"{s.patients} patients" if s.kind == "pinnacle-patients" else "physics"
+        yield Line(f"snapshot {s.snapshot}{of}: {count}, {s.files_new} new, {s.files_changed} changed, "
                    f"{s.files_unchanged} unchanged files; {s.bytes_read / 1e6:.1f} MB read, "
                    f"{s.bytes_added / 1e6:.1f} MB added in {s.duration_s:.1f} s")
         if s.archived:
@@ -65,3 +71,39 @@ class BackedUp(Refreshed):
 
     def verdict(self) -> Verdict:
         return Verdict.unless(self.summary.incomplete or self.summary.not_archived, ExitCode.PARTIAL)
+
+
+@dataclass(frozen=True)
+class SourceRefusal:
+    """A source the backup refused (missing, empty, shrunk, of the wrong kind): nothing recorded for it."""
+
+    source: str
+    error: SourceRefused
+
+    def to_json(self) -> dict[str, object]:
+        return {"source": self.source, "refused": str(self.error), "exit_code": int(self.error.exit_code)}
+
+
+@dataclass(frozen=True)
+class BackedUpSources(Refreshed):
+    """A backup of several sources: each one's summary (or why it was refused), in configuration order. Exit 5
+    when a source was refused, else 9 when one is partial."""
+
+    done: tuple[BackupSummary | SourceRefusal, ...] = ()
+
+    def to_json(self) -> dict[str, object]:
+        return {"sources": [item.to_json() for item in self.done]}
+
+    def lines(self) -> Iterable[Line]:
+        for item in self.done:
+            if isinstance(item, SourceRefusal):
+                yield err(f"rtvault: source {item.source} not backed up: {item.error}")
+            else:
+                yield from BackedUp(item).lines()
+
+    def verdict(self) -> Verdict:
+        refused = [item for item in self.done if isinstance(item, SourceRefusal)]
+        if refused:
+            return Verdict(ExitCode.SOURCE_REFUSED)
+        partial = [s for s in self.done if isinstance(s, BackupSummary) and (s.incomplete or s.not_archived)]
+        return Verdict.unless(partial, ExitCode.PARTIAL)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from rtvault.archive import records
 from rtvault.config import Config
+from rtvault.config.settings import PATIENTS_KIND
 from rtvault.configured import open_store
 from rtvault.copies.volume_read import member_reader, open_volume
 from rtvault.copies.volumes import mounted_volumes, volume_path
@@ -231,7 +232,7 @@ def _full_drill(config: Config, name: str, store: Store, scratch_root: Path) -> 
 
     def body() -> None:
         started = time.monotonic()
-        newest = store.load_snapshot("latest")
+        newest = store.load_snapshot("latest", source=_patients_source(config))
         drill.key, drill.snapshot = "everything", newest.id
         with _Scratch(scratch_root) as scratch:
             restore_all(store, scratch, snapshot=newest.id)
@@ -242,6 +243,12 @@ def _full_drill(config: Config, name: str, store: Store, scratch_root: Path) -> 
         drill.within_rto = drill.seconds <= drill.rto_s
 
     return _run(drill, store, body)
+
+
+def _patients_source(config: Config) -> str | None:
+    """The full drill restores the first configured patient database (the one a disaster would bring back
+    first); None when the configuration names no source (a copy host): the store's newest snapshot."""
+    return next((name for name, s in config.all_sources().items() if s.kind == PATIENTS_KIND), None)
 
 
 def _scratch_root(config: Config) -> Path:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from rtvault.archive.formats import ArchivedPatient
 from rtvault.errors import InputError, StoreError
 from rtvault.store import Store
-from rtvault.store.formats import Manifest, PatientEntry
+from rtvault.store.formats import PATIENTS_KIND, Manifest, PatientEntry
 from rtvault.utc import parse
 
 
@@ -21,6 +21,7 @@ class Version:
     path: str
     tree: str
     entry: PatientEntry
+    source: str = "pinnacle"  # the configured source whose snapshot it is
 
 
 class NoSuchPatient(StoreError):
@@ -42,21 +43,40 @@ def matches(entry: PatientEntry | ArchivedPatient, key: str) -> bool:
     return key in (entry.path, entry.mrn or None, str(entry.patient_id))
 
 
-def versions(store: Store, key: str, manifests: list[Manifest] | None = None) -> list[Version]:
-    """Every intact snapshot holding the patient KEY names, oldest first; one patient only, else an error.
-    `manifests`: the store's intact manifests when the caller read them already. (A damaged manifest is skipped
-    here; `Store.refuse_newer_damage` refuses to take the last of these when one is newer.)"""
-    found = [Version(m.id, m.time, p.path, p.tree, p)
+def versions(store: Store, key: str, manifests: list[Manifest] | None = None,
+             source: str | None = None) -> list[Version]:
+    """Every intact snapshot holding the patient KEY names (of the source `source` when given), oldest first;
+    one patient only, else an error. Two sources may hold a patient at the same path (two Pinnacle servers): they
+    are two patients. `manifests`: the store's intact manifests when the caller read them already. (A damaged
+    manifest is skipped here; `Store.refuse_newer_damage` refuses to take the last of these when one is newer.)"""
+    found = [Version(m.id, m.time, p.path, p.tree, p, m.source_name)
              for m in (store.manifests_and_damage()[0] if manifests is None else manifests)
+             if source is None or m.source_name == source
              for p in m.patients if matches(p, key)]
-    paths = sorted({v.path for v in found})
+    places = sorted({(v.source, v.path) for v in found})
     if not found:
-        raise NoSuchPatient(f"no snapshot in {store.location} holds a patient {key!r} (path, MRN or PatientID)")
-    if len(paths) > 1:
-        newest = {v.path: v.entry for v in found}
-        raise SeveralPatients(f"{key!r} names {len(paths)} different patients ({', '.join(paths)}): give the path",
-                              [newest[path] for path in paths])
+        of = f" of the source {source}" if source is not None else ""
+        raise NoSuchPatient(f"no snapshot{of} in {store.location} holds a patient {key!r} (path, MRN or PatientID)")
+    if len(places) > 1:
+        newest = {(v.source, v.path): v.entry for v in found}
+        if len({path for _, path in places}) == 1:
+            raise SeveralPatients(f"{key!r} names patients of {len(places)} sources "
+                                  f"({', '.join(name for name, _ in places)}): name one with --source",
+                                  [newest[place] for place in places])
+        raise SeveralPatients(f"{key!r} names {len(places)} different patients "
+                              f"({', '.join(path for _, path in places)}): give the path",
+                              [newest[place] for place in places])
     return found
+
+
+def patients_source(store: Store, manifests: list[Manifest]) -> str | None:
+    """The one patient database whose snapshots the store holds (what `latest` means to `restore --all`); None
+    when it holds none; InputError when it holds several (two Pinnacle servers): the caller names one."""
+    names = list(dict.fromkeys(m.source_name for m in manifests if m.kind == PATIENTS_KIND))
+    if len(names) > 1:
+        raise InputError(f"store {store.location} holds snapshots of several patient databases "
+                         f"({', '.join(names)}): name one with --source")
+    return names[0] if names else None
 
 
 def parse_time(text: str) -> datetime:

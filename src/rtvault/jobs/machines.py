@@ -225,4 +225,5 @@ def restore_physics(store: Store, destination: Path, *, at: str | None = None, s
     if len(sources) > 1:
         raise InputError(f"the store holds the physics of several sources ({', '.join(sources)}): give --source")
     chosen = in_force(manifests, at)[0] if at else manifests[-1]
-    return restore_all(store, destination, snapshot=chosen.id, force=force, progress=progress)
+    return restore_all(store, destination, snapshot=chosen.id, source=chosen.source_name, force=force,
+                       progress=progress)

@@ -239,15 +239,19 @@ class Pruned(Refreshed):
 
 
 def forget(config: Config, store: Store, *, dry_run: bool = False) -> Forgotten:
-    """Apply the [retention] rules: remove the manifests of snapshots no rule keeps; then refresh the catalog. The
-    last copy of a patient gone from the source and not archived yet is kept whatever the rules ("awaiting
-    archive of <path>")."""
+    """Apply the [retention] rules to each source's snapshots apart: remove the manifests of snapshots no rule
+    keeps; then refresh the catalog. The last copy of a patient gone from the source and not archived yet is kept
+    whatever the rules ("awaiting archive of <path>")."""
     warnings: list[Problem] = []
     with WriterLock(store.backend, "forget", config.backup.lock_lease_seconds, warnings.append):
         manifests = store.manifests()
-        times = [(m.id, utc.parse(m.time)) for m in manifests]
-        decisions = keep_last_complete(apply_retention(times, config.retention), {
-            m.id: {p.path: p.incomplete for p in m.patients} for m in manifests})
+        decisions = []
+        for source in dict.fromkeys(m.source_name for m in manifests):  # each source's own snapshots
+            own = [m for m in manifests if m.source_name == source]
+            decisions += keep_last_complete(apply_retention([(m.id, utc.parse(m.time)) for m in own],
+                                                            config.retention),
+                                            {m.id: {p.path: p.incomplete for p in m.patients} for m in own})
+        decisions.sort(key=lambda d: d.id, reverse=True)  # newest first, whatever the source
         awaiting: dict[str, list[str]] = {}
         for waiting in pending(store, manifests):
             awaiting.setdefault(waiting.snapshot, []).append(waiting.path)

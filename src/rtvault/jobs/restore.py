@@ -23,7 +23,7 @@ from pathlib import Path
 
 from rtvault.errors import InputError, PartialResult, StoreError, os_failure
 from rtvault.events import NoProgress, Progress
-from rtvault.jobs.history import Version, pick_version, versions
+from rtvault.jobs.history import Version, patients_source, pick_version, versions
 from rtvault.jobs.pool import in_threads, read_order
 from rtvault.jobs.restore_paths import make_parents, safe_target
 from rtvault.jobs.restore_reads import Reused
@@ -330,12 +330,13 @@ def _finish(store: Store, summary: RestoreSummary, when: str, started: float) ->
 
 
 def restore_patient(store: Store, key: str, destination: Path, *, snapshot: str | None = None,
-                    at: str | None = None, force: bool = False, progress: Progress | None = None) -> RestoreSummary:
+                    at: str | None = None, source: str | None = None, force: bool = False,
+                    progress: Progress | None = None) -> RestoreSummary:
     """One patient, as the chosen (default: the latest holding it) snapshot saw it, under destination. A tree
     that cannot be read is a StoreError naming an older version; files that cannot be read, RestoreIncomplete."""
     started = time.monotonic()
     manifests, damaged = store.manifests_and_damage()
-    found = versions(store, key, manifests)
+    found = versions(store, key, manifests, source)
     version: Version = pick_version(found, snapshot, at)
     if not snapshot and not at:  # the newest: not if a damaged manifest is newer still
         store.refuse_newer_damage(version.snapshot, damaged)
@@ -352,12 +353,16 @@ def restore_patient(store: Store, key: str, destination: Path, *, snapshot: str 
     return _finish(store, summary, version.time, started)
 
 
-def restore_all(store: Store, destination: Path, *, snapshot: str = "latest", force: bool = False,
-                progress: Progress | None = None) -> RestoreSummary:
-    """The whole database of one snapshot, Institution files included: the disaster-recovery path. Every
-    patient that can be restored is; RestoreIncomplete names the others."""
+def restore_all(store: Store, destination: Path, *, snapshot: str = "latest", source: str | None = None,
+                force: bool = False, progress: Progress | None = None) -> RestoreSummary:
+    """The whole database of one snapshot, Institution files included: the disaster-recovery path. `latest` is
+    that of the source `source` (by default the store's one patient database). Every patient that can be
+    restored is; RestoreIncomplete names the others."""
     started = time.monotonic()
-    manifest = store.load_snapshot(snapshot)
+    manifests, damaged = store.manifests_and_damage()
+    if source is None and snapshot.startswith("latest"):
+        source = patients_source(store, manifests)
+    manifest = store.pick_snapshot(snapshot, manifests, damaged, source=source)
     trees = list(manifest.trees().items())
     summary = RestoreSummary(manifest.id, str(destination), [p for p, _ in trees if p])
     _restore_trees(store, destination, trees, force, summary, progress or NoProgress())

@@ -55,10 +55,10 @@ class SourceListing:
         return next((u for u in self.unlistable if patient == u.name or patient.startswith(f"{u.name}/")), None)
 
 
-def check_source(root: Path | None) -> Path:
+def check_source(root: Path | None, setting: str = "[source.pinnacle] root") -> Path:
     """Refuse a source that is not there: backing up nothing would let retention forget real patients."""
     if root is None:
-        raise SourceRefused("no source: set [source.pinnacle] root in the configuration")
+        raise SourceRefused(f"no source: set {setting} in the configuration")
     if not root.exists():
         raise SourceRefused(f"source {root} does not exist: is the Pinnacle share mounted?")
     if not root.is_dir():
@@ -167,9 +167,11 @@ def _is_dir_entry(entry: os.DirEntry) -> bool:
         return False
 
 
-def list_source(root: Path, exclude: tuple[str, ...]) -> SourceListing:
+def list_source(root: Path, exclude: tuple[str, ...], *, patients: bool = True) -> SourceListing:
+    """The files of `root`: each patient directory a listing of its own, the rest in `other`; with `patients`
+    false (a physics tree), everything in `other`."""
     source = SourceListing(root, {}, Listing(root))
-    _Walk(source, exclude).walk(source.other, str(root), "", source.patients)
+    _Walk(source, exclude).walk(source.other, str(root), "", source.patients if patients else None)
     for listing in (*source.patients.values(), source.other):
         listing.files.sort(key=lambda f: f.name)
         listing.dirs.sort(key=lambda d: d.name)

@@ -265,20 +265,28 @@ class Store:
                              f"newest version cannot be told; give `--snapshot {chosen}` (the newest intact one) "
                              "or heal the store first (`rtvault verify --all`, then `rtvault repair`)")
 
-    def load_snapshot(self, wanted: str) -> Manifest:
-        """A snapshot by id, unique id prefix, `latest`, or `latest~N` (N snapshots before the latest). A damaged
-        manifest elsewhere does not stop it; asking for a damaged one (or `latest` behind one) does."""
-        return self.pick_snapshot(wanted, *self.manifests_and_damage())
+    def load_snapshot(self, wanted: str, source: str | None = None) -> Manifest:
+        """A snapshot by id, unique id prefix, `latest`, or `latest~N` (N snapshots before the latest), of the
+        source `source` when given (else of any). A damaged manifest elsewhere does not stop it; asking for a
+        damaged one (or `latest` behind one) does."""
+        return self.pick_snapshot(wanted, *self.manifests_and_damage(), source=source)
 
-    def pick_snapshot(self, wanted: str, manifests: list[Manifest], damaged: dict[str, str]) -> Manifest:
+    def pick_snapshot(self, wanted: str, manifests: list[Manifest], damaged: dict[str, str],
+                      source: str | None = None) -> Manifest:
         """`load_snapshot` from manifests already read (`manifests_and_damage`): a caller wanting several
         snapshots reads the store's manifests once."""
         if not manifests and not damaged:
             raise StoreError(f"store {self.location} holds no snapshot yet (run `rtvault backup`)")
+        if source is not None:
+            manifests = [m for m in manifests if m.source_name == source]
+            if not manifests and not damaged:
+                raise StoreError(f"store {self.location} holds no snapshot of the source {source} yet "
+                                 f"(run `rtvault backup --source {source}`)")
         if match := re.fullmatch(r"latest(?:~(\d+))?", wanted):
             back = int(match.group(1) or 0)
             if back >= len(manifests):
-                raise StoreError(f"{wanted!r}: the store holds only {len(manifests)} intact snapshot(s)")
+                raise StoreError(f"{wanted!r}: the store holds only {len(manifests)} intact snapshot(s)"
+                                 + (f" of the source {source}" if source is not None else ""))
             self.refuse_newer_damage(manifests[-1].id, damaged)
             return manifests[-1 - back]
         if bad := [d for d in damaged if d.startswith(wanted)]:
