@@ -20,10 +20,12 @@ from rtvault.archive.formats import ArchivedPatient
 from rtvault.archive.ingest import ingest_file
 from rtvault.catalog import Catalog, open_catalog
 from rtvault.catalog.indexer import patient_key, rebuild, sync
+from rtvault.catalog.patients import patient_detail
 from rtvault.catalog.search import Criteria, search
 from rtvault.config import Config, load
 from rtvault.demo import generate_database
 from rtvault.demo.evolve import evolve_database
+from rtvault.demo.machines import MACHINE_NAMES
 from rtvault.jobs.archives import delete_archive
 from rtvault.jobs.backup import run_backup
 from rtvault.store import Store
@@ -148,6 +150,22 @@ def test_a_person_in_a_snapshot_and_an_archive_is_one_patient(world: World, cata
     assert patient["archived_at"] == archive["time"] and patient["archived_at"].endswith("Z")
     assert patient["keep_until"] > date.today().isoformat()
     assert one(catalog, archive=archive["file"])["key"] == patient["key"]
+
+
+def test_each_version_records_the_machines_its_plans_name(world: World, catalog: Catalog) -> None:
+    sync(catalog, {"primary": world.store})
+    rows = catalog.execute("SELECT v.tree, m.machine FROM version_machines m JOIN versions v ON v.id = m.version")
+    by_tree: dict[str, set[str]] = {}
+    for tree, machine in rows:
+        by_tree.setdefault(tree, set()).add(machine)
+    snapshot_trees = {p.tree for m in world.store.manifests() for p in m.patients}
+    assert by_tree.keys() == snapshot_trees  # an archive read from an old disc holds no plan machines record
+    assert set(map(frozenset, by_tree.values())) == {frozenset(MACHINE_NAMES)}
+    shown = patient_detail(catalog, one(catalog, mrn=world.discharged.mrn)["key"])
+    assert [v["machines"] for v in shown["versions"]] == [sorted(MACHINE_NAMES)]  # what the patient page shows
+    rebuild(catalog, {"primary": world.store})
+    again = catalog.execute("SELECT v.tree, m.machine FROM version_machines m JOIN versions v ON v.id = m.version")
+    assert sorted(again) == sorted(rows)
 
 
 def test_old_and_damaged_archives(world: World, catalog: Catalog) -> None:

@@ -52,6 +52,7 @@ class Identity:
     files: int
     bytes: int
     complete: bool = True
+    machines: tuple[str, ...] = ()  # the machines its plans name
 
     @classmethod
     def of(cls, data: dict, *, files: int, size: int, complete: bool = True) -> Identity:
@@ -72,7 +73,8 @@ class Identity:
         }
         plans = [p.get("name", "") if isinstance(p, dict) else str(p) for p in data.get("plans") or []]
         images = [(i.get("name") or "", (i.get("modality") or "").upper()) for i in data.get("image_sets") or []]
-        return cls(values, [p for p in plans if p], images, files, size, complete)
+        machines = tuple(sorted({str(m) for m in data.get("machines") or [] if m}))
+        return cls(values, [p for p in plans if p], images, files, size, complete, machines)
 
     @property
     def key(self) -> str:
@@ -166,9 +168,12 @@ class Writer:
         if row:
             return int(row[0])
         self.touched.add(pid)
-        return self.db.insert(
+        version = self.db.insert(
             "INSERT INTO versions (patient, tree, last_modified, files, bytes, complete) VALUES (?, ?, ?, ?, ?, ?)",
             (pid, tree, identity.values["last_modified"], identity.files, identity.bytes, int(identity.complete)))
+        self.db.many("INSERT INTO version_machines (version, patient, machine) VALUES (?, ?, ?)",
+                     [(version, pid, machine) for machine in identity.machines])
+        return version
 
     def location(self, pid: int, version: int, store: str, kind: str, ref: str, when: str, *, file: str = "",
                  damaged: bool = False) -> None:
@@ -372,6 +377,8 @@ def forget_versions(catalog: Catalog, versions: set[tuple[str, str]]) -> None:
 def _settle(catalog: Catalog, touched: set[int], *, snapshots_changed: bool = True) -> None:
     """Drop versions and patients left without any location; recompute the status of every touched patient."""
     for pid in sorted(touched):
+        catalog.execute("DELETE FROM version_machines WHERE patient = ? AND version NOT IN "
+                        "(SELECT version FROM locations WHERE patient = ?)", (pid, pid))
         catalog.execute("DELETE FROM versions WHERE patient = ? AND id NOT IN "
                         "(SELECT version FROM locations WHERE patient = ?)", (pid, pid))
         if catalog.one("SELECT 1 FROM versions WHERE patient = ?", (pid,)) is None:

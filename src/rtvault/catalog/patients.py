@@ -60,7 +60,10 @@ def _versions(catalog: Catalog, pid: int, shown: Mapping[str, str]) -> list[dict
     for vid, tree, modified, files, size, complete in catalog.execute(
             "SELECT id, tree, last_modified, files, bytes, complete FROM versions WHERE patient = ?", (pid,)):
         versions[vid] = {"version": version_id(tree), "last_modified": modified, "files": files, "bytes": size,
-                         "complete": bool(complete), "locations": []}
+                         "complete": bool(complete), "machines": [], "locations": []}
+    for vid, machine in catalog.execute("SELECT version, machine FROM version_machines WHERE patient = ? "
+                                        "ORDER BY machine", (pid,)):
+        versions[vid]["machines"].append(machine)
     rows = catalog.execute(f"SELECT version, {', '.join(_LOCATION_COLUMNS)} FROM locations WHERE patient = ? "
                            "ORDER BY time DESC, id", (pid,))
     for vid, *values in rows:

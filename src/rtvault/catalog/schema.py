@@ -10,8 +10,8 @@ from rtvault.catalog.db import Catalog
 from rtvault.utc import now_iso
 
 # Tables that `catalog rebuild` empties and refills from the stores, children first.
-INDEX_TABLES = ("locations", "plans", "image_sets", "terms", "versions", "variants", "vocabulary", "physicians",
-                "indexed", "patients", "runs", "health_events")
+INDEX_TABLES = ("locations", "plans", "image_sets", "terms", "version_machines", "versions", "variants", "vocabulary",
+                "physicians", "indexed", "patients", "runs", "health_events")
 
 MIGRATIONS: list[tuple[str, list[str]]] = [
     ("0001_patients", [
@@ -260,6 +260,14 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
     # before are of the source `pinnacle`, as their manifests are; a rebuild fills it from the manifests anyway.
     ("0019_indexed_source", [
         "ALTER TABLE indexed ADD COLUMN source TEXT NOT NULL DEFAULT 'pinnacle'",
+    ]),
+    # The machines the plans of each patient version name (their plan.Pinnacle.Machines, recorded by the reader in
+    # the tree's patient record): which patients were planned on a machine, and which physics a version needs.
+    ("0020_version_machines", [
+        "CREATE TABLE version_machines (version INTEGER NOT NULL REFERENCES versions (id), "
+        "patient INTEGER NOT NULL REFERENCES patients (id), machine TEXT NOT NULL, PRIMARY KEY (version, machine))",
+        "CREATE INDEX version_machines_machine ON version_machines (machine, patient)",
+        "CREATE INDEX version_machines_patient ON version_machines (patient)",
     ]),
 ]
 

@@ -49,6 +49,7 @@ COMMANDS = {
     "snapshots": "restore_cmd:snapshots_command",
     "diff": "restore_cmd:diff_command",
     "restore": "restore_cmd:restore_command",
+    "machines": "machines_cmd:machines_command",
     "forget": "store_cmd:forget_command",
     "prune": "store_cmd:prune_command",
     "check": "store_cmd:check_command",

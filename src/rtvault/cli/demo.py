@@ -19,6 +19,13 @@ EVOLVE_EXAMPLES = """\b
 Examples:
   rtvault demo evolve --db demo-db --day 1
   for d in 1 2 3; do rtvault demo evolve --db demo-db --day $d --json; done
+  rtvault demo evolve --db demo-physics --day 2
+"""
+
+PHYSICS_EXAMPLES = """\b
+Examples:
+  rtvault demo physics --out demo-physics
+  rtvault demo physics --out demo-physics --seed 3 --json
 """
 
 
@@ -66,22 +73,50 @@ def generate(out: Path, patients: int, seed: int, image_mb: float, as_json: bool
     "db",
     required=True,
     type=click.Path(file_okay=False, path_type=Path),
-    help="A database written by `rtvault demo generate`.",
+    help="A database written by `rtvault demo generate`, or a physics tree written by `rtvault demo physics`.",
 )
 @click.option("--day", required=True, type=click.IntRange(min=1), help="Clinical working day to play (1, 2, ...).")
 @reported
 def evolve(db: Path, day: int, as_json: bool) -> Plain:
-    """Play one clinical day: edit plans, admit a patient, delete a finished one.
+    """Play one clinical day: edit plans, admit a patient, delete a finished one; on a physics tree, recommission
+    one machine (a new version: its VersionTimestamp and a calibration change).
 
-    Only databases written by `rtvault demo generate` are accepted; file times are those of working day DAY
-    after 2026-01-05.
+    Only trees written by `rtvault demo generate` or `rtvault demo physics` are accepted; file times are those of
+    working day DAY after 2026-01-05.
     """
     from rtvault.demo import evolve_database
 
     result = evolve_database(db, day, progress_for(as_json))
+    if result.recommissioned:
+        return Plain.of(result.to_json(), f"Day {day}: recommissioned {', '.join(result.recommissioned)} "
+                                          f"({', '.join(result.edited)}).")
     return Plain.of(
         result.to_json(),
         f"Day {day}: {len(result.edited)} files edited, {len(result.added)} added, {len(result.deleted)} deleted "
         f"(admitted {', '.join(result.added_patients) or 'nobody'}; "
         f"deleted {', '.join(result.deleted_patients) or 'nobody'})."
     )
+
+
+@demo.command(epilog=PHYSICS_EXAMPLES)
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="New (or empty) directory to write the PinnacleSiteData tree into.",
+)
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Random seed: same seed, same bytes.")
+@reported
+def physics(out: Path, seed: int, as_json: bool) -> Plain:
+    """Write a synthetic PinnacleSiteData tree at OUT: the machines the plans of `rtvault demo generate` name
+    (Physics/ReadOnlyMachineDB/Machine.<n>/Pinnacle.Machine), their commissioning measurements, scripts and
+    solid models. `rtvault demo evolve --db OUT --day D` then gives a machine a new version.
+    """
+    from rtvault.demo import generate_physics
+
+    tree = generate_physics(out, seed)
+    return Plain.of(tree.to_json(), f"Generated the physics of {len(tree.machines)} machines in {tree.out} "
+                                    f"({', '.join(tree.machines)}): {len(tree.files)} files, "
+                                    f"{tree.bytes / 1e6:.1f} MB.")

@@ -19,6 +19,7 @@ from rtvault.errors import InputError, PartialResult, os_failure
 from rtvault.events import Progress
 from rtvault.jobs import history
 from rtvault.jobs.archives import restore_from_archive
+from rtvault.jobs.machines import restore_physics
 from rtvault.jobs.patient_list import MAX_BYTES as MAX_LIST_BYTES
 from rtvault.jobs.patient_list import read_patient_list
 from rtvault.jobs.restore import RestoreIncomplete, RestoreSummary, restore_all, restore_patient
@@ -98,6 +99,8 @@ Examples:
   rtvault restore --patient 2021993744 --to /tmp/r --from-archive          # the newest archive holding it
   rtvault restore --patient 2021993744 --to /tmp/r --from-archive 3f2a9c
   rtvault restore --patient 2021993744 --to /tmp/r --from-archive 3f2a9c --unverified
+  rtvault restore --physics --to /tmp/physics --at "2026-01-07 12:00"       # the machines in force then
+  rtvault restore --physics --source physics --to /tmp/physics
 
 \b
 A list (--patients-from) is a CSV file with a header line: an MRN column (mrn, IPP, medical record number
@@ -113,6 +116,9 @@ Institution file Pinnacle imports it with; exit 0 only when every row was restor
 @click.option("--report", "report_file", type=click.Path(dir_okay=False), metavar="FILE.csv",
               help="With several patients: also write the report as CSV (one row per patient asked).")
 @click.option("--all", "everything", is_flag=True, help="The whole database (disaster recovery).")
+@click.option("--physics", is_flag=True,
+              help="The physics tree (PinnacleSiteData) of the physics snapshot in force --at a date (default: the "
+                   "newest).")
 @click.option("--to", "to", required=True, type=click.Path(file_okay=False),
               help="Directory to restore under; the patient lands at its relative path.")
 @click.option("--snapshot", help="Snapshot id or unique prefix (default: the latest holding the patient).")
@@ -124,24 +130,29 @@ Institution file Pinnacle imports it with; exit 0 only when every row was restor
               help="With --from-archive: also write the members of a gzip archive whose checksum failed (each is "
                    "named; any one of them may hold a wrong byte).")
 @click.option("--source", "source", default=None, metavar="NAME",
-              help="The configured source ([sources.NAME]) to restore from, when the store holds several.")
+              help="The configured source ([sources.NAME]) to restore from, when the store holds several (with "
+                   "--physics: the physics source).")
 @click.option("--volume", "volume", default=None, metavar="LABEL",
               help="Restore from the archives of this mounted removable disk instead of a store (--patient only).")
 @store_option
 @reported
 @click.pass_obj
 def restore_command(app: AppContext, keys: tuple[str, ...], patients_from: str | None, report_file: str | None,
-                    everything: bool, to: str, snapshot: str | None, at: str | None, force: bool,
+                    everything: bool, physics: bool, to: str, snapshot: str | None, at: str | None, force: bool,
                     from_archive: str | None, unverified: bool, source: str | None, volume: str | None,
                     store_name: str | None, as_json: bool) -> Report:
-    """Restore one patient (--patient KEY), several (--patient repeated, or --patients-from FILE.csv) or
-    everything (--all), byte-identical, under --to.
+    """Restore one patient (--patient KEY), several (--patient repeated, or --patients-from FILE.csv),
+    everything (--all) or the physics (--physics), byte-identical, under --to.
 
     What a damaged store cannot give (a patient's tree, a file's content) is named with the reason and the
     commands that may help, everything else is restored, and the exit code is 9.
     """
-    if sum((bool(keys), bool(patients_from), everything)) != 1:
-        raise InputError("give one of --patient KEY (repeated for several), --patients-from FILE.csv or --all")
+    if sum((bool(keys), bool(patients_from), everything, physics)) != 1:
+        raise InputError("give one of --patient KEY (repeated for several), --patients-from FILE.csv, --all or "
+                         "--physics")
+    if physics and (snapshot or from_archive is not None or volume is not None or report_file):
+        raise InputError("--physics restores the physics snapshot in force --at a date (default: the newest): "
+                         "--snapshot, --from-archive, --volume and --report do not go with it")
     if everything and at:
         raise InputError("--at goes with --patient; with --all give --snapshot")
     if unverified and from_archive is None:
@@ -152,8 +163,8 @@ def restore_command(app: AppContext, keys: tuple[str, ...], patients_from: str |
         raise InputError("--report goes with several patients (--patient repeated, or --patients-from)")
     destination = Path(to)
     if source is not None and (patients_from or len(keys) > 1 or from_archive is not None or volume is not None):
-        raise InputError("--source goes with one --patient or --all, from the snapshots (archives and lists name "
-                         "their patients themselves)")
+        raise InputError("--source goes with one --patient, --all or --physics, from the snapshots (archives and "
+                         "lists name their patients themselves)")
     if patients_from or len(keys) > 1:
         return _restore_several(app, keys, patients_from, report_file, destination, snapshot, at, force,
                                 from_archive, volume, store_name, as_json)
@@ -169,8 +180,11 @@ def restore_command(app: AppContext, keys: tuple[str, ...], patients_from: str |
     store = open_store(app.load_config(), store_name)
     progress = progress_for(as_json)
     try:
-        summary = _restore(store, key, everything, destination, snapshot, at, force, from_archive, unverified,
-                           source, progress)
+        if physics:
+            summary = restore_physics(store, destination, at=at, source=source, force=force, progress=progress)
+        else:
+            summary = _restore(store, key, everything, destination, snapshot, at, force, from_archive, unverified,
+                               source, progress)
     except RestoreIncomplete as incomplete:  # the others were restored: say so, name each failure, exit 9
         return Restored(incomplete.summary, tuple(_hints(incomplete.summary, store_name)), incomplete)
     return Restored(summary, ())
@@ -264,7 +278,8 @@ class Restored(Report):
         summary = self.summary
         source = summary.snapshot if summary.snapshot.startswith("archive") else f"snapshot {summary.snapshot}"
         if summary.files or not summary.incomplete:
-            yield Line(f"restored {len(summary.patients)} patient(s), {summary.files} files, "
+            who = f"{len(summary.patients)} patient(s), " if summary.patients else ""  # a physics tree has none
+            yield Line(f"restored {who}{summary.files} files, "
                        f"{summary.bytes / 1e6:.1f} MB from {source} into {summary.to} in {summary.duration_s:.1f} s")
         else:
             yield Line(f"restored nothing from {source}: no file of {', '.join(summary.patients)} can be written")
@@ -301,7 +316,7 @@ class Restored(Report):
 
 
 def _failure_lines(failure: dict) -> Iterable[Line]:
-    who = failure["patient"] or "the root files (Institution)"
+    who = failure["patient"] or "the root files (Institution, or a physics tree's files)"
     if not failure["files_not_written"]:
         yield err(f"NOT RESTORED {who}: {failure['reason']}")
         return

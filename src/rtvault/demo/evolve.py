@@ -22,6 +22,7 @@ import numpy as np
 
 from rtvault.demo import clock, files
 from rtvault.demo.generate import Tally, settle_directory_mtimes, write_institution, write_patient
+from rtvault.demo.physics import evolve_physics, is_physics_tree
 from rtvault.demo.planner import ACTIVE_DAYS, plan_patient
 from rtvault.demo.spec import INSTITUTION_DIR, MOUNT
 from rtvault.demo.syntax import make_stamp, restamp
@@ -48,9 +49,14 @@ class EvolveResult:
     deleted: list[str] = field(default_factory=list)
     added_patients: list[str] = field(default_factory=list)
     deleted_patients: list[str] = field(default_factory=list)
+    recommissioned: list[str] = field(default_factory=list)  # a physics tree's machines given a new version
 
     def to_json(self) -> dict[str, object]:
-        return {"day": self.day, "edited": self.edited, "added": self.added, "deleted": self.deleted}
+        data: dict[str, object] = {"day": self.day, "edited": self.edited, "added": self.added,
+                                   "deleted": self.deleted}
+        if self.recommissioned:  # a physics tree's day
+            data["recommissioned"] = self.recommissioned
+        return data
 
 
 @dataclass
@@ -260,9 +266,13 @@ def _admit_patient(day: _Day, image_mb: float) -> str:
 
 
 def evolve_database(root: Path, day: int, progress: Progress | None = None) -> EvolveResult:
-    """Apply the clinical working day `day` (>= 1) to the generated database at `root`."""
+    """Apply the clinical working day `day` (>= 1) to the generated database at `root`; to a generated physics
+    tree (`rtvault demo physics`), recommission one of its machines."""
     if day < 1:
         raise InputError(f"--day must be 1 or more, not {day}.")
+    if is_physics_tree(root) and not (root / INSTITUTION_DIR).exists():
+        done = evolve_physics(root, day)
+        return EvolveResult(day, edited=done.edited, recommissioned=[done.machine])
     institution = _institution_file(root)
     data = institution.read_bytes()
     seed_text = hashlib.sha256(data + b"\0day=" + str(day).encode()).hexdigest()

@@ -12,6 +12,7 @@ import math
 from rtvault.demo.syntax import Entries, Numbers, Raw, document, object_version
 
 _STAMP = b"\xb7\x1c"
+VERSION_TIMESTAMP = "2019-03-13 11:12:23"  # the machines' version the plans of a generated database name
 _WEDGES = ("No Wedge", "15 Wedge", "30 Wedge", "45 Wedge", "60 Wedge")
 _FIELD_SIZES = (1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 35, 40)
 _MACHINES = (
@@ -151,12 +152,13 @@ def _energy(index: int, value: float, name: str, electrons: bool) -> Entries:
     return [("Value", value), ("Id", index), ("Name", name), ("ScanPatternLabel", ""), ("PhysicsData", physics)]
 
 
-def _machine(name: str, kind: str, photons: tuple, electrons: tuple) -> Entries:
+def _machine(name: str, kind: str, photons: tuple, electrons: tuple, commissioned_by: str = "") -> Entries:
     return [
         ("Name", name),
         ("MachineType", kind),
-        ("VersionTimestamp", "2019-03-13 11:12:23"),
+        ("VersionTimestamp", VERSION_TIMESTAMP),
         ("VersionDescription", "recette 2019: angles bras et décimales mâchoires"),
+        *([("CommissionedBy", commissioned_by)] if commissioned_by else []),
         ("ObjectVersion", object_version("Pinnacle v16.0", "physique", "2008-07-04 17:35:04", "2019-12-12 10:10:53")),
         ("CommissionedForPhotons", 1),
         ("CommissionedForElectrons", int(bool(electrons))),
@@ -183,4 +185,10 @@ def machines_bytes() -> bytes:
     return document(entries, _STAMP)
 
 
+def machine_entries(index: int, commissioned_by: str) -> Entries:
+    """One machine as a physics tree's `Pinnacle.Machine` holds it: the same definition the plans name."""
+    return _machine(*_MACHINES[index], commissioned_by)
+
+
 MACHINE_NAMES = tuple(spec[0] for spec in _MACHINES)
+MACHINE_ENERGIES = tuple((*spec[2], *spec[3]) for spec in _MACHINES)  # (value, name) of each machine's energies

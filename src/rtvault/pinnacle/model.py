@@ -53,10 +53,15 @@ class PatientRecord:
     file_count: int = 0
     listed_in_institution: bool = False
     warnings: list[Problem] = field(default_factory=list)
+    machines: list[str] = field(default_factory=list)  # sorted names of the machines its plans name
 
     def to_json(self) -> dict[str, object]:
+        """The record as a tree holds it; `machines` only when some plan names one, so that a record read before
+        machines were recorded is written back to the same bytes (a tree's hash is its name)."""
         data = asdict(self)
         data["warnings"] = [w.to_json() for w in self.warnings]
+        if not self.machines:
+            del data["machines"]
         return data
 
     @classmethod
@@ -65,12 +70,16 @@ class PatientRecord:
         a field this version does not know is left out); ValueError when it is not one."""
         if not isinstance(data, Mapping) or not isinstance(data.get("path"), str):
             raise ValueError("a patient record needs its path")
-        known = {f.name for f in fields(cls)} - {"image_sets", "plans", "warnings"}
+        known = {f.name for f in fields(cls)} - {"image_sets", "plans", "warnings", "machines"}
         record = cls(**{k: v for k, v in data.items() if k in known})
         record.image_sets = [ImageSetInfo(**{f.name: i.get(f.name) for f in fields(ImageSetInfo)})
                              for i in data.get("image_sets") or []]
         record.plans = [PlanInfo(**{f.name: p.get(f.name) for f in fields(PlanInfo)}) for p in data.get("plans") or []]
         record.warnings = [Problem.from_json(w) for w in data.get("warnings") or []]
+        machines = data.get("machines") or []
+        if not isinstance(machines, list) or not all(isinstance(m, str) for m in machines):
+            raise ValueError("a patient record's machines are a list of names")
+        record.machines = list(machines)
         return record
 
 

@@ -13,6 +13,7 @@ from rtvault.pinnacle.dates import DateProblem, normalise_date, normalise_dateti
 from rtvault.pinnacle.dialects import parse_header
 from rtvault.pinnacle.grammar import PObject, parse_bytes, read_regular
 from rtvault.pinnacle.model import ImageSetInfo, PatientRecord, PlanInfo
+from rtvault.pinnacle.physics import PLAN_MACHINES, plan_machine_names
 from rtvault.utc import iso
 
 PHYSICIAN_KEYS = {
@@ -184,6 +185,22 @@ def _plans(record: PatientRecord, patient: PObject, directory: Path) -> None:
         record.plans.append(PlanInfo(plan_id, "", "", "", False, True))
 
 
+def _machines(record: PatientRecord, directory: Path) -> None:
+    """The machines its plans name (each plan's plan.Pinnacle.Machines), sorted."""
+    names: set[str] = set()
+    for plan in record.plans:
+        path = directory / f"Plan_{plan.id}" / PLAN_MACHINES
+        if not plan.directory_present or not os.path.lexists(path):
+            continue
+        name = f"{record.path}/Plan_{plan.id}/{PLAN_MACHINES}"
+        data = _read(path, name, record.warnings)
+        if data is not None:
+            found, warnings = plan_machine_names(data, name)
+            names.update(found)
+            record.warnings.extend(warnings)
+    record.machines = sorted(names)
+
+
 def read_patient(directory: Path, rel: str) -> PatientRecord:
     """Everything the reader can learn about one `Patient_N` directory; problems become warnings."""
     record = PatientRecord(path=rel)
@@ -201,6 +218,7 @@ def read_patient(directory: Path, rel: str) -> PatientRecord:
         _identity(record, patient, name)
     _image_sets(record, patient, directory, sizes)
     _plans(record, patient, directory)
+    _machines(record, directory)
     return record
 
 
