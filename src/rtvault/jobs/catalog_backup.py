@@ -24,7 +24,7 @@ from rtvault.catalog.db import Catalog
 from rtvault.catalog.own_backup import PutBack, created, put_back, take
 from rtvault.config import Config
 from rtvault.configured import open_catalog_for, open_store, where
-from rtvault.errors import ExitCode, RtvaultError, StoreError, os_failure
+from rtvault.errors import ExitCode, PartialResult, RtvaultError, os_failure
 from rtvault.report import Line, Report, Verdict, err
 from rtvault.store import Store
 from rtvault.store import catalog_backups as saved
@@ -89,8 +89,8 @@ class CatalogBackedUp(Report):
     def verdict(self) -> Verdict:
         """Partial when no store got it, or a store that may hold it failed."""
         if not self.written:
-            return Verdict(ExitCode.PARTIAL, StoreError("the catalog's backup was written to no store: users, tokens "
-                                                        f"and removable disks would be lost with the catalog ({SEE})"))
+            return Verdict.failed(PartialResult("the catalog's backup was written to no store: users, tokens and "
+                                                f"removable disks would be lost with the catalog ({SEE})"))
         return Verdict.unless(self.failed, ExitCode.PARTIAL)
 
 

@@ -110,8 +110,8 @@ def decode(data: bytes, key: str) -> CatalogBackup:
     """A stored backup, checked: ValueError saying why it cannot be trusted (cut, changed, another's name)."""
     try:
         document = integrity.parse(data)
-    except UnicodeDecodeError:
-        raise ValueError("not a JSON document") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"not a JSON document: {error}") from None
     if document.get("format") != FORMAT or not integrity.sealed(document):
         raise ValueError("not a catalog backup (no format or integrity hash)")
     if not isinstance(document.get("version"), int) or document["version"] > VERSION:
