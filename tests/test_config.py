@@ -169,6 +169,7 @@ def test_the_schema_declares_the_expected_keys() -> None:
         "schedule.verify",
         "schedule.retention",
         "schedule.catalog",
+        "schedule.catalog_backup",
         "schedule.drill",
         "schedule.pairs.<name>.replicate",
         "daemon.job_timeout",

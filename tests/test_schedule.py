@@ -47,6 +47,7 @@ def test_shorthands_lists_and_after_chains(tmp_path: Path) -> None:
     assert found["catalog"] == found["sweep"] == found["replicate"] == found["backup"]
     assert found["verify"] == datetime(2026, 12, 7, 23, 45, tzinfo=PARIS)  # the earliest of the list
     assert found["retention"] == datetime(2026, 12, 7, 10, 20, tzinfo=PARIS)
+    assert found["catalog_backup"] == datetime(2026, 12, 8, 4, 30, tzinfo=PARIS)  # daily, by default
 
 
 @pytest.mark.parametrize(("schedule", "key", "said"), [
@@ -71,7 +72,8 @@ def test_the_schedule_command_shows_the_next_run_of_every_job(tmp_path: Path) ->
     config = _config(tmp_path, retention="daily 03:30", verify=["daily 02:30", "0 13 * * 0"])
     before = datetime.now(UTC)
     jobs = json.loads(rtvault(config, "schedule", "--json").stdout)["jobs"]
-    assert [j["job"] for j in jobs] == ["backup", "sweep", "replicate", "verify", "retention", "catalog", "drill"]
+    assert [j["job"] for j in jobs] == ["backup", "sweep", "replicate", "verify", "retention", "catalog",
+                                        "catalog_backup", "drill"]
     assert all(j["next_run"].endswith("Z") and datetime.fromisoformat(j["next_run"]) > before for j in jobs)
     assert jobs[1]["after"] == ["backup"] and jobs[1]["next_run"] == jobs[0]["next_run"]
     assert jobs[3]["schedule"] == ["daily 02:30", "0 13 * * 0"]

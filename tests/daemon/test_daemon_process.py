@@ -43,7 +43,8 @@ def _lease(store: Path) -> dict | None:
 def test_the_daemon_catches_up_records_each_run_and_stops_cleanly(site: Site) -> None:
     daemon = _start(site)
     try:
-        until(lambda: {"backup", "sweep", "replicate", "verify", "retention", "catalog"} <= _jobs(site))
+        until(lambda: {"backup", "sweep", "replicate", "verify", "retention", "catalog", "catalog_backup"}
+              <= _jobs(site))
         runs = rtvault_json(site.config_path, "runs")
         assert {r["result"] for r in runs} == {"ok"}, runs
         backup = next(r for r in runs if r["job"] == "backup")

@@ -19,7 +19,7 @@ from rtvault.jobs.journal import Journal, run_record
 from rtvault.jobs.schedule import local_now
 
 PARIS = ZoneInfo("Europe/Paris")
-TIMED = ("backup", "verify", "retention", "catalog", "drill")
+TIMED = ("backup", "verify", "retention", "catalog", "catalog_backup", "drill")
 
 
 @pytest.fixture
@@ -42,7 +42,7 @@ def test_runs_missed_while_the_daemon_was_down_run_once_at_start(site: Site) -> 
     monday = datetime(2026, 12, 7, 10, 10, tzinfo=PARIS)  # the 09:00 and 10:00 backups were missed
     _ran_before(site, backup=monday.replace(hour=8, minute=0), verify=monday.replace(hour=2, minute=30),
                 retention=monday.replace(hour=3, minute=30), catalog=monday.replace(hour=4, minute=0),
-                drill=monday.replace(hour=5, minute=30))
+                catalog_backup=monday.replace(hour=4, minute=30), drill=monday.replace(hour=5, minute=30))
     clock = Clock(monday, monday.replace(minute=30))
     recorder = Recorder(site.config, clock)
     run_daemon(site.config, clock, recorder)

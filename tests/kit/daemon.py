@@ -64,6 +64,8 @@ def make_site(base: Path, db: Path, **tables: object) -> Site:
                           catalog={"url": f"sqlite:///{base / 'catalog.sqlite'}"},
                           daemon={"state_dir": base / "state", **tables.pop("daemon", {})}, **tables)
     rtvault(config, "init")
+    for store in ("primary", "copy"):  # owner-only, as the service user's stores are: they hold the catalog's backup
+        (base / store).chmod(0o700)
     return Site(base, config)
 
 

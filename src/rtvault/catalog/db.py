@@ -121,6 +121,25 @@ class Catalog:
                 with self._conn.cursor() as cursor:
                     cursor.executemany(self.sql(text), rows)
 
+    def columns(self, table: str) -> list[str]:
+        """The names of a table's columns, in order."""
+        with self._lock, self._refused():
+            cursor = self._conn.execute(f"SELECT * FROM {table} WHERE 1 = 0")
+            cursor.fetchall()
+            return [column[0] for column in cursor.description]
+
+    def copy_to(self, path: Path) -> None:
+        """SQLite only: the whole database copied into a new file `path` through SQLite's online backup API,
+        consistent however many others write meanwhile; sqlite3.Error when it cannot (a full disk)."""
+        if self.dialect != "sqlite":
+            raise RuntimeError("Catalog.copy_to copies a SQLite catalog")
+        target = sqlite3.connect(path)
+        try:
+            with self._lock:
+                self._conn.backup(target)
+        finally:
+            target.close()
+
     def lock(self, key: str) -> None:
         """Inside a transaction: wait until no other transaction holds `key`, then hold it until this one ends.
         A SQLite transaction already holds the database's write lock (`BEGIN IMMEDIATE`); on PostgreSQL this

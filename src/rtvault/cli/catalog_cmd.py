@@ -8,6 +8,7 @@ from rtvault.catalog.search import Criteria, search
 from rtvault.cli.output import AppContext, reported
 from rtvault.configured import open_catalog_for, store_labels
 from rtvault.jobs.catalog import Synced, rebuild_all, refresh
+from rtvault.jobs.catalog_backup import CatalogBackedUp, back_up
 from rtvault.report import Plain
 
 
@@ -15,6 +16,7 @@ from rtvault.report import Plain
 Examples:
   rtvault catalog sync
   rtvault catalog rebuild --json
+  rtvault catalog backup
 """)
 def catalog() -> None:
     """The catalog: the searchable index of every patient in the stores."""
@@ -35,12 +37,34 @@ def sync_command(app: AppContext, as_json: bool) -> Synced:
 @catalog.command("rebuild", epilog="""\b
 Examples:
   rtvault catalog rebuild
+  rtvault catalog rebuild --json
 """)
 @reported
 @click.pass_obj
 def rebuild_command(app: AppContext, as_json: bool) -> Synced:
-    """Empty the patient index and rebuild it from the stores alone (users and the audit trail are kept)."""
-    return Synced(tuple(rebuild_all(app.load_config())))
+    """Empty the patient index and rebuild it from the stores alone (users and the audit trail are kept).
+
+    Then users, roles, tokens and removable disks are restored from the newest catalog backup on the stores
+    (`rtvault catalog backup`) into a catalog created after it; what the catalog has already is kept as it is.
+    """
+    return rebuild_all(app.load_config())
+
+
+@catalog.command("backup", epilog="""\b
+Examples:
+  rtvault catalog backup
+  rtvault catalog backup --json
+""")
+@reported
+@click.pass_obj
+def backup_command(app: AppContext, as_json: bool) -> CatalogBackedUp:
+    """Write what lives only in the catalog (users, roles, tokens, removable disks) to the stores.
+
+    Only to a store that is encrypted or owner-only (a directory of mode 0700 owned by the user rtvault runs
+    as): each other store is named with what would make it eligible. The daemon runs it daily
+    ([schedule] catalog_backup); `rtvault catalog rebuild` restores it. Exit 9 when no store got it.
+    """
+    return back_up(app.load_config())
 
 
 def _criteria_options(command):  # one --option per search criterion, named after Criteria's fields

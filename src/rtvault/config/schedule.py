@@ -14,7 +14,7 @@ from croniter import croniter
 
 from rtvault.config.schema import Kind
 
-JOBS = ("backup", "sweep", "replicate", "verify", "retention", "catalog", "drill")
+JOBS = ("backup", "sweep", "replicate", "verify", "retention", "catalog", "catalog_backup", "drill")
 _DAILY = re.compile(r"daily ([01]\d|2[0-3]):([0-5]\d)")
 _AFTER = re.compile(r"after (\S+)")
 

@@ -359,6 +359,11 @@ class Schedule:
         default=("daily 04:00",),
         metadata=about("`catalog sync`: the search index brought in step with every store.", kind=SCHEDULE),
     )
+    catalog_backup: tuple[str, ...] = field(
+        default=("daily 04:30",),
+        metadata=about("`catalog backup`: users, roles, tokens and removable disks written to every store that is "
+                       "encrypted or owner-only.", kind=SCHEDULE),
+    )
     drill: tuple[str, ...] = field(
         default=("30 5 * * 1",),
         metadata=about("`rtvault drill`: a patient and an archive restored from each store, timed and checked "

@@ -16,7 +16,7 @@ from typing import BinaryIO
 from rtvault.archive import records
 from rtvault.archive.formats import ArchiveRecord
 from rtvault.errors import StoreError
-from rtvault.store import Store, integrity, journal
+from rtvault.store import Store, catalog_backups, integrity, journal
 from rtvault.store.backend import Backend
 from rtvault.store.objects import data_key, verify_object
 from rtvault.store.repository import parse_manifest
@@ -33,6 +33,7 @@ _KINDS = (
     ("override", re.compile(rf"archives/overrides/(?P<h>{_H})/[^/]+\.json")),
     ("destroyed", re.compile(rf"archives/destroyed/(?P<h>{_H})\.json")),
     ("journal", journal.KEY),
+    ("catalog", catalog_backups.KEY),
     ("format", re.compile(r"rtvault-store\.json")),
 )
 
@@ -160,6 +161,9 @@ class Checker:
     def _check_unexpected(self, key: str, _name: str) -> None:
         if self.backend.exists(key):
             self._problem(key, "unexpected", "rtvault never writes such a file here")
+
+    def _check_catalog(self, key: str, _name: str) -> None:
+        catalog_backups.decode(self.backend.get(key), key)
 
     def _check_object(self, _key: str, digest: str) -> None:
         verify_object(self.backend, digest)

@@ -13,7 +13,7 @@ from rtvault.store.backend import Backend
 
 # every sealed file lives in one of these (packs/ and index/: a version 2 store's small objects and trees)
 FOLDERS = ("data/", "trees/", "packs/", "index/", "snapshots/", "archives/", "verify/", "copies/",
-           "journal/")
+           "journal/", "catalog/")
 
 
 @dataclass

@@ -46,7 +46,7 @@ STATE_KEY = "verify/state.json"
 IGNORED_PREFIXES = ("locks/", "tmp/", "verify/", "copies/", "roles/", "heads/")  # mutable or staging files: never
 # verified, never unexpected (`copies/` holds the replication records a target received, `roles/` a failover's
 # record, `heads/` the journal's newest segment)
-FOLDERS = ("data/", "trees/", "snapshots/", "archives/", "journal/")
+FOLDERS = ("data/", "trees/", "snapshots/", "archives/", "journal/", "catalog/")
 TOP_FILES = ("rtvault-store.json",)
 WORKERS = 4  # threads checking keys: two cores are kept busy, a remote store's latency is overlapped
 CHECKPOINT_S = 30.0  # a long run saves its cursor this often, so that a killed run loses little

@@ -3,25 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from rtvault.catalog.indexer import SyncSummary, rebuild, sync
 from rtvault.config import Config
 from rtvault.configured import open_catalog_for, open_store
 from rtvault.errors import ExitCode, RtvaultError, StoreError
+from rtvault.jobs.catalog_backup import Restored, restore_newest
 from rtvault.report import Line, Report, Verdict, err
 from rtvault.store import Store
 
 
 @dataclass(frozen=True)
 class Synced(Report):
-    """What a catalog sync or rebuild indexed, store by store; partial (exit 9) when a store, snapshot or
-    archive could not be indexed."""
+    """What a catalog sync or rebuild indexed, store by store, and what a rebuild put back from the catalog's own
+    backup; partial (exit 9) when a store, snapshot or archive could not be indexed, or a catalog backup found on
+    a store was damaged."""
 
     summaries: tuple[SyncSummary, ...]
+    restored: Restored | None = field(default=None)
 
     def to_json(self) -> dict[str, object]:
-        return {"stores": [asdict(s) for s in self.summaries]}
+        return {"stores": [asdict(s) for s in self.summaries],
+                **({"catalog_backup": self.restored.to_json()} if self.restored else {})}
 
     def lines(self) -> Iterable[Line]:
         for s in self.summaries:
@@ -29,9 +33,12 @@ class Synced(Report):
                        f"{s.snapshots_removed + s.archives_removed} dropped, {s.versions_added} new patient "
                        f"version(s) in {s.duration_s:.1f} s")
             yield from (err(f"  problem: {problem}") for problem in s.problems)
+        if self.restored:
+            yield from self.restored.lines()
 
     def verdict(self) -> Verdict:
-        return Verdict.unless(any(s.problems for s in self.summaries), ExitCode.PARTIAL)
+        damaged = self.restored is not None and self.restored.problems
+        return Verdict.unless(any(s.problems for s in self.summaries) or damaged, ExitCode.PARTIAL)
 
 
 def _stores(config: Config) -> tuple[dict[str, Store], list[SyncSummary]]:
@@ -63,10 +70,13 @@ def refresh_quietly(config: Config, *, archives: frozenset[str] = frozenset()) -
     return "; ".join(problems) or None
 
 
-def rebuild_all(config: Config) -> list[SyncSummary]:
-    """Refused while a store cannot be read: a rebuild would forget what only that store holds."""
+def rebuild_all(config: Config) -> Synced:
+    """The index rebuilt from the stores, then what lives only in the catalog (users, tokens, removable disks) put
+    back from the newest catalog backup on the stores. Refused while a store cannot be read: a rebuild would
+    forget what only that store holds."""
     stores, failed = _stores(config)
     if failed:
         raise StoreError("; ".join(p for f in failed for p in f.problems) + ": rebuild once every store is reachable")
     with open_catalog_for(config) as catalog:
-        return rebuild(catalog, stores, site=config.site.name)
+        summaries = rebuild(catalog, stores, site=config.site.name)
+        return Synced(tuple(summaries), restore_newest(catalog, stores))

@@ -134,6 +134,7 @@ def _rebuild(w: Words, facts: Facts) -> Section:
     estimate = _minutes(max(estimates)) if estimates else w("todo")
     root, primary = w.values["root"], w.values["primary"]
     steps = [Step(w("reb_1")), Step(w("reb_2"), w.cmd("snapshots", "--store", primary)),
+             Step(w("reb_catalog"), w.cmd("catalog", "rebuild")),
              Step(w("reb_3"), w.cmd("restore", "--all", "--store", primary, "--to", root))]
     steps += [Step(w("reb_4", copy=copy), w.cmd("restore", "--all", "--store", copy, "--to", root))
               for copy in facts.copies]

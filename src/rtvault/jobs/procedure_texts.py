@@ -87,6 +87,11 @@ FR: dict[str, str] = {
              "accessible au serveur rtvault. Ne pas démarrer Pinnacle.",
     "reb_2": "Sur le serveur rtvault (ou un serveur de secours où rtvault est installé avec une copie de "
              "{config}), vérifier que le stockage répond et lister ses sauvegardes :",
+    "reb_catalog": "Si le catalogue de rtvault est perdu aussi (serveur de secours, base du catalogue perdue) : le "
+                   "reconstruire depuis les stockages. Les utilisateurs du catalogue (mots de passe et rôles), les "
+                   "jetons et les disques amovibles reviennent avec catalog rebuild, depuis la dernière sauvegarde du "
+                   "catalogue écrite sur un stockage chiffré ou réservé à rtvault ; le résultat nomme les "
+                   "utilisateurs rendus :",
     "reb_3": "Restaurer toute la base depuis le stockage principal {primary} (fichiers Institution compris) :",
     "reb_4": "Si {primary} est perdu ou abîmé, restaurer depuis la copie {copy} :",
     "reb_5": "Code de sortie 0 : tout est restauré. Code 9 : ce qui n'a pu être lu est nommé ; restaurer ces "
@@ -204,6 +209,10 @@ EN: dict[str, str] = {
              "from the rtvault server. Do not start Pinnacle.",
     "reb_2": "On the rtvault server (or a standby server with rtvault installed and a copy of {config}), check that "
              "the store answers and list its backups:",
+    "reb_catalog": "If rtvault's catalog is lost too (a standby server, the catalog database lost): rebuild it from "
+                   "the stores. The catalog's users (passwords and roles), tokens and removable disks come back with "
+                   "catalog rebuild, from the newest catalog backup written to an encrypted or rtvault-only store; "
+                   "its result names the users given back:",
     "reb_3": "Restore the whole database from the primary store {primary} (Institution files included):",
     "reb_4": "If {primary} is lost or damaged, restore from the copy {copy}:",
     "reb_5": "Exit code 0: everything is restored. Exit code 9: what could not be read is named; restore those "

@@ -59,6 +59,8 @@ def commands(config: Config, job: str) -> list[list[str]]:
         return [step for name in primaries for step in (["forget", "--store", name], ["prune", "--store", name])]
     if job == "catalog":
         return [["catalog", "sync"]]
+    if job == "catalog_backup":
+        return [["catalog", "backup"]]
     if job == "drill":
         return [["drill"]]
     raise ValueError(f"no job named {job!r}")

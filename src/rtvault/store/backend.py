@@ -20,11 +20,13 @@ from typing import BinaryIO, Protocol
 from rtvault.errors import StoreError, os_failure
 
 TMP_DIR = "tmp"
-PRIVATE_DIR = "keys"  # an encrypted store's wrapped master key: owner-only on a directory, whatever the umask
+# Owner-only on a directory, whatever the umask: an encrypted store's wrapped master key, and the catalog's own
+# backups (password hashes: store/catalog_backups.py).
+PRIVATE_DIRS = ("keys", "catalog")
 
 
 def is_private(key: str) -> bool:
-    return key.split("/", 1)[0] == PRIVATE_DIR
+    return key.split("/", 1)[0] in PRIVATE_DIRS
 
 
 def _libc() -> ctypes.CDLL | None:

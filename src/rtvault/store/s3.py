@@ -66,9 +66,10 @@ class S3Location:
 
 
 LOCKS_PREFIX = "locks/"  # the writer lock's requests are never refused by the outage window (see `call`)
-# files rewritten in place or removed by design (locks, state, records of copies): never given a retention, so
+# files rewritten in place or removed by design (locks, state, records of copies, the catalog's backups, of which
+# the newest few are kept): never given a retention, so
 # that Object Lock keeps every file written once and nothing that would pile up versions for no protection
-MUTABLE_PREFIXES = ("locks/", "tmp/", "verify/", "copies/", "roles/", "heads/")
+MUTABLE_PREFIXES = ("locks/", "tmp/", "verify/", "copies/", "roles/", "heads/", "catalog/")
 
 
 def _code(error: ClientError) -> str:
