@@ -86,6 +86,7 @@ def hosts(copies: Copies, tmp_path: Path) -> Hosts:
     primary_home.mkdir()
     vault_home.mkdir(mode=0o700)
     _chown_tree(copies.primary_path, PRIMARY_UID)
+    copies.primary_path.chmod(0o755)  # shared for reading with the vault host (`init` makes a store owner-only)
     _chown_tree(copies.root, PRIMARY_UID)
     os.chown(primary_home, PRIMARY_UID, PRIMARY_UID)
     os.chown(vault_home, VAULT_UID, VAULT_UID)

@@ -7,6 +7,7 @@ store whose every snapshot is complete; what the dead run wrote before its manif
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -148,6 +149,8 @@ class Store:
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
             raise StoreError(f"{path} is not empty and is not an rtvault store: refusing to use it")
         path.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):  # owner-only: patient data (a NAS that keeps its own modes says no)
+            path.chmod(0o700)
         for folder in ("data", "trees", "packs", "index", "snapshots", "locks", TMP_DIR):
             (path / folder).mkdir(exist_ok=True)
         return cls._create(DirectoryBackend(path)), True
