@@ -42,8 +42,13 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.PARTIAL: "partial result: the job finished, but some patients, files or archive members could not be "
                       "read or written (each is named in the output)",
     ExitCode.CATALOG: "the catalog database cannot be reached, is locked by another program, or is damaged",
-    ExitCode.INTERRUPTED: "interrupted (Ctrl-C or SIGINT)",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C, SIGINT or SIGTERM)",
 }
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a service stopped, `kill`): raised in the main thread as Ctrl-C is, so that whatever was started
+    is ended the same way, the command is journalled as interrupted and rtvault exits 130."""
 
 
 class RtvaultError(Exception):

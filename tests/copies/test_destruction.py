@@ -223,3 +223,37 @@ def test_a_destruction_killed_halfway_is_finished_by_the_next_run(replicated: Co
     assert not any(records.holds(copies.store(n), archive_id) for n in ("primary", "secondary"))
     assert [r["stage"] for r in _journal(copies.primary_path, "destruction")] == ["decided"]  # complete at once
     copies.cli("journal", "verify")
+
+
+SLOW_TO_DECIDE = KILLED_AFTER_ONE_STORE.replace('''real = records.remove
+def remove(store, archive_id):
+    real(store, archive_id)
+    os.kill(os.getpid(), signal.SIGKILL)  # one store emptied, not yet recorded removed
+records.remove = remove''', '''import time
+real = records.load
+def load(store, archive_id):
+    found = real(store, archive_id)
+    time.sleep(1.5)  # both runs have read the archive before either records its decision
+    return found
+records.load = load''')
+
+
+@pytest.mark.slow
+def test_two_deletions_at_once_decide_once(replicated: Copies) -> None:
+    copies, archive_id = replicated, _archive(replicated)
+    assert SLOW_TO_DECIDE != KILLED_AFTER_ONE_STORE
+    runs = [subprocess.Popen([sys.executable, "-c", SLOW_TO_DECIDE, "--config", str(copies.config_path), "archive",
+                              "delete", archive_id, "--reason", f"{REASON} ({n})", "--json"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for n in (1, 2)]
+    done = [(run.wait(timeout=120), *run.communicate()) for run in runs]
+    assert [code for code, _out, _err in done] == [0, 0], done
+    reports = [json.loads(out) for _code, out, _err in done]
+    (first,) = [r for r in reports if not r["already_decided"]]
+    (second,) = [r for r in reports if r["already_decided"]]
+    (said,) = second["already_decided"]
+    assert said["archive"] == archive_id and said["reason"] == first["destroyed"][0]["reason"]
+    assert said["decided"] == first["destroyed"][0]["decided"] and said["by"].endswith(first["destroyed"][0]["by"]
+                                                                                        ["host"])
+    assert [r["stage"] for r in _journal(copies.primary_path, "destruction")] == ["decided"]
+    assert not any(records.holds(copies.store(n), archive_id) for n in ("primary", "secondary"))
+    copies.cli("journal", "verify")

@@ -154,3 +154,54 @@ def test_health_turns_critical_when_the_journal_was_tampered_with(site: Site) ->
     health = json.loads(rtvault(site.config_path, "health", "--json", expect=None).stdout)
     [check] = [c for c in health["checks"] if c["name"] == "journal"]
     assert check["status"] == "CRITICAL" and "journal/x/00000002.json is missing" in check["message"]
+
+
+def test_a_head_set_back_to_an_older_segment_is_named(site: Site) -> None:
+    first, second, _third = _stream(site, 3)
+    assert rtvault_json(site.config_path, "journal", "verify")["intact"] is True
+    digest = json.loads((site.primary / first).read_text())["integrity"]
+    (site.primary / journal.HEAD_KEY).write_text(json.dumps({"id": journal.id_of(first), "integrity": digest}))
+    done = rtvault(site.config_path, "journal", "verify", expect=7)
+    assert f"store primary's journal head names {first} as its newest segment, but its stream goes on at {second}" \
+        in done.stderr
+    (site.copy / journal.HEAD_KEY).write_text(json.dumps({"id": "20200101T000000Z-0badf00d/00000001",
+                                                          "integrity": digest}))
+    done = rtvault(site.config_path, "journal", "verify", expect=7)
+    assert "store copy's journal head names journal/20200101T000000Z-0badf00d/00000001.json as its newest segment, " \
+           "which no store holds" in done.stderr
+
+
+def test_a_spooled_segment_written_late_never_sets_the_head_back(site: Site) -> None:
+    stream = Journal(site.config)
+    site.copy.rename(site.base / "away")  # the copy is unplugged for the first record, back for the second
+    stream.append(run_record("backup", "schedule", T0, T0, "ok", "", {}))
+    (site.base / "away").rename(site.copy)
+    second = journal.segment_key(stream.append(run_record("backup", "schedule", T0, T0, "ok", "", {})).id)
+    assert flush_spool(site.config) == []
+    assert json.loads((site.copy / journal.HEAD_KEY).read_text())["id"] == journal.id_of(second)
+    assert rtvault_json(site.config_path, "journal", "verify")["intact"] is True
+
+
+def test_streams_begun_together_in_new_stores_make_one_journal(tmp_path: Path, small_db: Path) -> None:
+    made = make_site(tmp_path / "site", small_db)
+    for path in [*made.primary.rglob("*"), *made.copy.rglob("*"), *made.base.glob("catalog.sqlite*")]:
+        if path.is_file() and (path.name.startswith("catalog.sqlite") or "journal" in path.parts[-2:]):
+            path.unlink()  # stores with no journal yet (made by an older rtvault), and a new catalog
+    first, second = Journal(made.config), Journal(made.config)
+    first._head = second._head = lambda: None  # both read no head before either wrote: the race, made certain
+    for stream in (first, second):
+        stream.append(run_record("backup", "schedule", T0, T0, "ok", "", {}))
+    assert rtvault_json(made.config_path, "journal", "verify")["intact"] is True
+
+
+def test_journal_verify_of_one_store_compares_it_with_the_catalog(site: Site) -> None:
+    before = (site.copy / journal.HEAD_KEY).read_bytes()
+    [key] = _stream(site, 1)
+    (site.copy / key).unlink()  # the newest record taken out of one store, its head put back: no gap, no link
+    (site.copy / journal.HEAD_KEY).write_bytes(before)
+    done = rtvault(site.config_path, "journal", "verify", "--store", "copy", "--json", expect=7)
+    report = json.loads(done.stdout)
+    assert report["catalog"] == "compared" and report["intact"] is False
+    assert f"journal record {journal.id_of(key)} is in the catalog but in store copy nor the spool for it" \
+        in report["across"][0]
+    assert rtvault_json(site.config_path, "journal", "verify", "--store", "primary")["intact"] is True

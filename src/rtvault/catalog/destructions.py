@@ -51,14 +51,19 @@ class Destruction:
 
 
 def begin(catalog: Catalog, archive: str, decided: str, by: str, reason: str, certificate: dict,
-          copies: list[Copy]) -> None:
+          copies: list[Copy]) -> bool:
     """Record a destruction decided and every copy it must remove, all pending, in one transaction: done before
-    any copy is removed, so the catalog never says destroyed while a copy is not listed."""
+    any copy is removed, so the catalog never says destroyed while a copy is not listed. False (nothing written)
+    when another process recorded the decision first: the first one stands."""
     with catalog.transaction():
+        catalog.lock(f"destruction {archive}")
+        if catalog.one("SELECT 1 FROM destructions WHERE archive = ?", (archive,)) is not None:
+            return False
         catalog.execute("INSERT INTO destructions (archive, decided, by_user, reason, certificate) "
                         "VALUES (?, ?, ?, ?, ?)", (archive, decided, by, reason, json.dumps(certificate)))
         catalog.many("INSERT INTO destruction_copies (archive, kind, place, removed, note) VALUES (?, ?, ?, ?, ?)",
                      [(archive, c.kind, c.place, c.removed, c.note) for c in copies])
+    return True
 
 
 def add_copy(catalog: Catalog, copy: Copy) -> None:

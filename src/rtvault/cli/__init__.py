@@ -7,6 +7,7 @@ Each command parses its input, calls one library function and renders the result
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
 import traceback
 from collections import Counter
@@ -16,7 +17,7 @@ import click
 
 from rtvault import __version__
 from rtvault.cli.output import AppContext, echo, emit_error, error_lines, show_traceback, show_usage_error
-from rtvault.errors import EXIT_CODE_MEANINGS, ExitCode, InputError, RtvaultError
+from rtvault.errors import EXIT_CODE_MEANINGS, ExitCode, InputError, RtvaultError, Terminated
 
 _EXIT_CODES = "\n".join(f"  {int(code):<4} {meaning}" for code, meaning in EXIT_CODE_MEANINGS.items())
 
@@ -145,8 +146,13 @@ refuse_repeats(cli)
 
 
 
+def _terminated(_number: int, _frame: object) -> None:
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
+    signal.signal(signal.SIGTERM, _terminated)  # as Ctrl-C: journalled, exit 130 (daemon and serve set their own)
     debug = "--debug" in args
     as_json = "--json" in args
     try:
@@ -163,8 +169,9 @@ def main(argv: list[str] | None = None) -> None:
             echo(unknown_line(f"wrong command line: {error.format_message()} (see `rtvault health --help`)"))
             sys.exit(3)
         sys.exit(ExitCode.USAGE)
-    except (click.exceptions.Abort, KeyboardInterrupt):
-        emit_error("interrupted", ExitCode.INTERRUPTED, as_json)
+    except (click.exceptions.Abort, KeyboardInterrupt) as stopped:
+        emit_error("interrupted (SIGTERM)" if isinstance(stopped, Terminated) else "interrupted",
+                   ExitCode.INTERRUPTED, as_json)
         sys.exit(ExitCode.INTERRUPTED)
     except RtvaultError as error:
         if debug:

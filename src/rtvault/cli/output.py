@@ -119,8 +119,8 @@ def journalled(command: Callable[..., None]) -> Callable[..., None]:
 
 
 def _journalling(command: Callable[..., Any], args: tuple, options: dict[str, Any]) -> Any:
-    """Run a command and journal it, whatever its end: its verdict, an error, or an interruption (Ctrl-C, SIGTERM:
-    what it did before is journalled; a process killed, by SIGTERM or SIGKILL, leaves no record)."""
+    """Run a command and journal it, whatever its end: its verdict, an error, or an interruption (Ctrl-C or
+    SIGTERM, `errors.Terminated`: journalled as "interrupted"; a process killed by SIGKILL leaves no record)."""
     from rtvault.errors import ExitCode, RtvaultError
 
     try:
@@ -158,7 +158,8 @@ def journal_action(code: int, error: str, each: Sequence[Mapping[str, object]] =
     except RtvaultError:
         return  # no configuration, no stores: nothing can be journalled (the error itself is said)
     try:
-        result = "ok" if code == 0 else "partial" if code in (ExitCode.CHECK_FAILED, ExitCode.PARTIAL) else "failed"
+        result = "ok" if code == 0 else "partial" if code in (ExitCode.CHECK_FAILED, ExitCode.PARTIAL) else \
+            "interrupted" if code == ExitCode.INTERRUPTED else "failed"
         written = record_command(config, "_".join(path), ctx.params, result, error or f"exit code {code}", each)
     except (RtvaultError, OSError) as failure:
         echo(f"rtvault: warning: this action is not in the journal: {failure}", err=True)

@@ -100,7 +100,7 @@ def record_command(config: Config, action: str, values: Mapping[str, object], re
                               if values.get(name) not in (None, "")), "")
     actor = cli_actor()
     item = entry(user=actor["user"], via=actor["via"], action=action, target=target, patient=patient,
-                 detail=detail, result=result if result == "ok" else f"{result}: {error}")
+                 detail=detail, result=result if result in ("ok", "interrupted") else f"{result}: {error}")
     items = [item, *(entry(user=actor["user"], via=actor["via"], action=action, patient=str(one["patient"]),
                            detail=one.get("detail"), result=str(one.get("result", "ok"))) for one in each)]
     written = Journal(config).append({"kind": "actions", "entries": items})

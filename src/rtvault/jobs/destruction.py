@@ -57,17 +57,21 @@ class Destroyed(Refreshed):
     certificates: tuple[dict, ...]
     out: str | None = None
     problems: tuple[str, ...] = field(default_factory=tuple)
+    already: tuple[dict, ...] = field(default_factory=tuple)  # decisions found made before this run: archive, by...
 
     def to_json(self) -> dict[str, object]:
         pending = [{"archive": c["archive"], **p} for c in self.certificates for p in c["copies"]
                    if p["removed"] is None]
         return {"destroyed": list(self.certificates), "pending": pending, "certificate": self.out,
-                "problems": list(self.problems)}
+                "problems": list(self.problems), "already_decided": list(self.already)}
 
     def warnings(self) -> Iterable[str]:
         return [*self.problems, *super().warnings()]
 
     def lines(self) -> Iterable[Line]:
+        for a in self.already:
+            yield Line(f"archive {a['archive'][:12]}: already decided by {a['by']} at {a['decided']} (reason: "
+                       f"{a['reason']}): carried on")
         for c in self.certificates:
             yield Line(f"archive {c['archive'][:12]} ({c['file']}): "
                        + ("destroyed on every copy" if c["complete"] else "destruction pending on some copies"))
@@ -107,14 +111,31 @@ def destroy(config: Config, archive_id: str, reason: str | None, today: date, *,
             if not (reason or "").strip():
                 raise InputError("give --reason: why this archive is destroyed (it is written in the certificate "
                                  "with your user name)")
-            decided = _decide(catalog, stores, archive_id, str(reason).strip(), today)
+            try:
+                decided, ours = _decide(catalog, stores, archive_id, str(reason).strip(), today)
+            except InputError:  # not found: another run at the same time may have decided and removed it already
+                decided, ours = _find_decided(catalog, archive_id), False
+                if decided is None:
+                    raise
+        else:
+            ours = False
+        already = () if ours else (_decision(catalog, decided),)
         _carry_out(catalog, stores, decided, problems)
     catalog_problem = refresh_quietly(config)
     with open_catalog_for(config) as catalog:
         certificate = _certify(config, catalog, decided, problems)
     if out is not None:
         printed.write(out, document(certificate, lang, config.site.name))
-    return Destroyed((certificate,), str(out) if out else None, tuple(problems), catalog=catalog_problem)
+    return Destroyed((certificate,), str(out) if out else None, tuple(problems), already, catalog=catalog_problem)
+
+
+def _decision(catalog: Catalog, archive_id: str) -> dict[str, str]:
+    """A destruction decided before this run (by an earlier run, or another process at the same time)."""
+    found = destructions.find(catalog, archive_id)
+    assert found is not None
+    by = found.certificate.get("by", {})
+    return {"archive": archive_id, "by": f"{by.get('user', found.by)} on {by.get('host', '?')}",
+            "decided": found.decided, "reason": found.reason}
 
 
 def resume(config: Config) -> Destroyed:
@@ -224,8 +245,10 @@ def _recover(catalog: Catalog, stores: dict[str, Store | str]) -> None:
             known.add(archive_id)
 
 
-def _decide(catalog: Catalog, stores: dict[str, Store | str], wanted: str, reason: str, today: date) -> str:
-    """Check the retention of every patient, list every copy, and record the decision (catalog, then stores)."""
+def _decide(catalog: Catalog, stores: dict[str, Store | str], wanted: str, reason: str, today: date
+            ) -> tuple[str, bool]:
+    """Check the retention of every patient, list every copy, and record the decision (catalog, then stores): the
+    archive's id, and whether this run decided it (False: another process did first, and its decision stands)."""
     record, source = _load_record(stores, wanted)
     keeps = []
     for patient in record.patients:
@@ -254,8 +277,7 @@ def _decide(catalog: Catalog, stores: dict[str, Store | str], wanted: str, reaso
                      for p, k in zip(record.patients, keeps, strict=True)],
         "rule": RULE, "reason": reason, "by": user, "decided": when,
         "copies_at_decision": [{"kind": c.kind, "place": c.place} for c in copies]}
-    destructions.begin(catalog, record.id, when, user["user"], reason, certificate, copies)
-    return record.id
+    return record.id, destructions.begin(catalog, record.id, when, user["user"], reason, certificate, copies)
 
 
 def _load_record(stores: dict[str, Store | str], wanted: str) -> tuple[ArchiveRecord, Store]:
@@ -335,22 +357,25 @@ def _remove_from_store(catalog: Catalog, stores: dict[str, Store | str], copy: C
 
 def _certify(config: Config, catalog: Catalog, archive_id: str, problems: list[str]) -> dict:
     """The certificate as it stands; its journal record written when none was yet, and again (the second record)
-    when it has just become complete."""
-    decided = destructions.find(catalog, archive_id)
-    assert decided is not None
-    certificate = certificate_of(decided)
-    written = list(decided.certificate.get(_RECORDS, []))
-    if not written or (certificate["complete"] and decided.completed is None):
-        result = Journal(config).append({"kind": "destruction", "time": certificate["issued"],
-                                         "stage": "complete" if written else "decided",
-                                         "certificate": certificate})
-        problems += result.problems
-        written.append(result.id)
-        stored = {**decided.certificate, _RECORDS: written}
-        if certificate["complete"]:
-            destructions.completed(catalog, archive_id, certificate["issued"], stored)
-        else:
-            destructions.update_certificate(catalog, archive_id, stored)
+    when it has just become complete. Under the destruction's lock in the catalog, so that two runs at once
+    write each record once (a run killed between the journal and the catalog leaves it to be written again)."""
+    with catalog.transaction():
+        catalog.lock(f"destruction {archive_id}")
+        decided = destructions.find(catalog, archive_id)
+        assert decided is not None
+        certificate = certificate_of(decided)
+        written = list(decided.certificate.get(_RECORDS, []))
+        if not written or (certificate["complete"] and decided.completed is None):
+            result = Journal(config).append({"kind": "destruction", "time": certificate["issued"],
+                                             "stage": "complete" if written else "decided",
+                                             "certificate": certificate}, index=False)  # not in the runs' index
+            problems += result.problems
+            written.append(result.id)
+            stored = {**decided.certificate, _RECORDS: written}
+            if certificate["complete"]:
+                destructions.completed(catalog, archive_id, certificate["issued"], stored)
+            else:
+                destructions.update_certificate(catalog, archive_id, stored)
     certificate["journal_records"] = written
     return certificate
 

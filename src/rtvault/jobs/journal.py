@@ -59,7 +59,9 @@ class Journal:
             record_id = journal.segment_id(self.writer, self.seq)
             document = {"host": socket.gethostname(), "pid": os.getpid(), "rtvault_version": __version__, **record}
             after = self._head() if self.seq == 1 else None
-            data = journal.encode(record_id, document, after[1] if after else self.prev, after[0] if after else None)
+            data = self._encode(record_id, document, after)
+            if self.seq == 1 and after is None and not spool_only and (after := self._claim(data)) is not None:
+                data = self._encode(record_id, document, after)  # another process began the journal first
             self.prev = json.loads(data)["integrity"]
             written = Written(record_id)
             for name in writable(self.config):
@@ -77,15 +79,36 @@ class Journal:
                 self._index([journal.decode(data, journal.segment_key(record_id))], written.problems)
             return written
 
+    def _encode(self, record_id: str, document: dict[str, object], after: tuple[str, str] | None) -> bytes:
+        return journal.encode(record_id, document, after[1] if after else self.prev, after[0] if after else None)
+
     def _head(self) -> tuple[str, str] | None:
-        """The newest segment of the first store that answers: where this stream's chain hangs on."""
-        for name in writable(self.config):
+        """The newest segment of the first store that has one (those this host writes first, then those it only
+        reads: a pulled copy's journal goes on from its primary's): where this stream's chain hangs on."""
+        names = writable(self.config)
+        for name in [*names, *(n for n in self.config.stores if n not in names)]:
             try:
                 head = journal.read_head(open_store(self.config, name).backend)
             except (RtvaultError, OSError):
                 continue
             if head is not None:
                 return head
+        return None
+
+    def _claim(self, data: bytes) -> tuple[str, str] | None:
+        """No store has a head: this stream begins the journal, unless another process began it at the same time.
+        The head of the first store that answers is claimed before the segment is written (written only if there
+        is none); the head found there instead when another process claimed it first (None: this one did)."""
+        document = json.loads(data)
+        claim = json.dumps({"id": document["id"], "integrity": document["integrity"]}).encode() + b"\n"
+        for name in writable(self.config):
+            try:
+                backend = open_store(self.config, name).backend
+                if backend.create_exclusive(journal.HEAD_KEY, claim):
+                    return None
+                return journal.read_head(backend)
+            except (RtvaultError, OSError):
+                continue
         return None
 
     def _spool(self, store: str, record_id: str, data: bytes, written: Written) -> None:
@@ -151,8 +174,11 @@ def flush_spool(config: Config) -> list[str]:
                     waiting.append(_set_aside(path, name, error))
                     continue
                 backend.put(key, data, durable=True)
-                _move_head(backend, key.removeprefix(journal.FOLDER).removesuffix(".json"),
-                           json.loads(data)["integrity"])
+                record_id = key.removeprefix(journal.FOLDER).removesuffix(".json")
+                following = journal.segment_key(journal.segment_id(record_id.split("/")[0],
+                                                                   journal.seq_of(record_id) + 1))
+                if not backend.exists(following):  # written already, past this one: the head never goes back
+                    _move_head(backend, record_id, json.loads(data)["integrity"])
                 path.unlink()
         except (RtvaultError, OSError) as error:
             left = sum(1 for path in paths if path.exists())

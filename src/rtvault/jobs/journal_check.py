@@ -36,6 +36,8 @@ class StoreChain:
     links: dict[str, tuple[str, str]] = field(default_factory=dict)  # a stream's first key: (the key it hangs on,
     # that segment's integrity as it was named)
     head: tuple[str, str] | None = None  # the store's newest segment, as its head file says
+    roots: list[str] = field(default_factory=list)  # chained streams' first segments that hang on nothing
+    old: list[str] = field(default_factory=list)  # version 1 segments (written before the chain), their keys
     error: str = ""  # the store could not be listed or read
 
     def to_json(self) -> dict[str, object]:
@@ -59,7 +61,68 @@ def follow(name: str, store: Store) -> StoreChain:
         problem = _stream(store, streams[writer], found)
         if problem:
             found.problems.append(problem)
+    found.problems += _head_problems(found, streams)
     return found
+
+
+def _beginnings(found: StoreChain, theirs: set[str]) -> list[str]:
+    """Only the journal's first chained stream may hang on nothing: every later one names the store's head when
+    it began (`after`). Nor does rtvault write a version 1 segment once the chain has begun. So a stream written
+    into the store by someone without its history (who did not chain it) is named, with the first stream: the
+    one the most streams descend from, then the oldest (writer names begin with their time).
+    `theirs`: the beginnings of the other hosts' journals, which a pull brought into this store (design.md)."""
+    roots = [key for key in found.roots if key not in theirs]
+    if not roots:
+        return []
+    first, *others = sorted(roots, key=lambda key: (-_descendants(found, key), key))
+    problems = [f"{key} hangs on no earlier segment, though this store's journal began at {first}: only the "
+                "journal's first stream may (it was forged, or written while no store's head could be read)"
+                for key in others]
+    problems += [f"{key} is a segment from before the chain (version 1), though the chain began earlier at {first}: "
+                 "rtvault no longer writes those (it was forged)"
+                 for key in found.old if _stream_of(key) > _stream_of(first) and key not in theirs]
+    return problems
+
+
+def _beginnings_elsewhere(chains: list[StoreChain], read_only: frozenset[str]
+                          ) -> list[tuple[StoreChain, set[str]]]:
+    """Each store with the segments of another journal it may hold: a store this host writes holds, once pulled,
+    the journal of the host whose store it only reads (begun there: every segment a read-only store holds), and
+    a read-only store holds nothing of this host's but its beginning (a pull in the other direction)."""
+    held_there = {key for c in chains if c.store in read_only for key in c.hashes}
+    mine = {key for c in chains if c.store not in read_only for key in c.roots if key not in held_there}
+    return [(c, mine if c.store in read_only else held_there) for c in chains if not c.error]
+
+
+def _descendants(found: StoreChain, root: str) -> int:
+    """How many streams of the store hang, through others, on the stream that `root` begins."""
+    parent = {_stream_of(first): _stream_of(target) for first, (target, _digest) in found.links.items()}
+    count = 0
+    for stream in parent:
+        seen, at = set(), stream
+        while at in parent and at not in seen:
+            seen.add(at)
+            at = parent[at]
+        count += at == _stream_of(root)
+    return count
+
+
+def _stream_of(key: str) -> str:
+    return key.removeprefix(journal.FOLDER).split("/")[0]
+
+
+def _head_problems(found: StoreChain, streams: dict[str, dict[int, str]]) -> list[str]:
+    """The store's head names its newest segment: one its own stream goes on after was set back (a head naming a
+    segment no store holds, or another one, is checked across the stores: `_links`)."""
+    if found.head is None or (record_id := journal.id_of(found.head[0])) is None:
+        return []
+    writer, seq = record_id.split("/")[0], journal.seq_of(record_id)
+    later = sorted(n for n in streams.get(writer, {}) if n > seq)
+    if not later:
+        return []
+    return [f"store {found.store}'s journal head names {found.head[0]} as its newest segment, but its stream goes "
+            f"on at {streams[writer][later[0]]}: the head was set back (a newer segment will be chained to an older "
+            "one)"]
 
 
 def _stream(store: Store, keys: dict[int, str], found: StoreChain) -> str | None:
@@ -91,8 +154,11 @@ def _stream(store: Store, keys: dict[int, str], found: StoreChain) -> str | None
         found.hashes[key] = str(record["integrity"])
         if record["version"] < journal.CHAINED:
             found.unchained += 1
+            found.old.append(key)
         elif seq == 1 and record.get("after"):
             found.links[key] = (journal.segment_key(str(record["after"])), str(record["prev"]))
+        elif seq == 1:
+            found.roots.append(key)
         elif seq > 1 and previous is not None and record.get("prev") != previous:
             problem = problem or (f"{key} does not follow {keys[seq - 1]}: it names another segment before it (a "
                                   "segment was replaced, or the stream re-written from there)")
@@ -110,6 +176,7 @@ class JournalVerified(Report):
     stores: tuple[StoreChain, ...]
     across: tuple[str, ...]  # differences between the stores, and records the catalog knows that no store holds
     pending: int  # segments waiting in the spool for a store
+    catalog: str = "compared"  # whether the records the catalog indexes were looked for in the stores, or why not
 
     @property
     def intact(self) -> bool:
@@ -117,7 +184,7 @@ class JournalVerified(Report):
 
     def to_json(self) -> dict[str, object]:
         return {"stores": [s.to_json() for s in self.stores], "across": list(self.across), "pending": self.pending,
-                "intact": self.intact}
+                "catalog": self.catalog, "intact": self.intact}
 
     def lines(self) -> Iterable[Line]:
         for s in self.stores:
@@ -131,6 +198,8 @@ class JournalVerified(Report):
         yield from (err(f"  {problem}") for problem in self.across)
         if self.pending:
             yield Line(f"{self.pending} segment(s) wait in the spool for a store (the daemon writes them)")
+        if self.catalog != "compared":
+            yield Line(f"the catalog's index of the journal was {self.catalog}")
 
     def verdict(self) -> Verdict:
         if self.intact:
@@ -194,15 +263,47 @@ def verify_journal(config: Config, store_name: str | None = None) -> JournalVeri
             chains.append(StoreChain(name, error=str(error)))
     waiting = {store: {journal.segment_key(p.stem.replace("_", "/")) for p in paths}
                for store, paths in spooled(config).items()}
-    across = _across(chains, waiting, frozenset(n for n in names if config.stores[n].read_only))
+    read_only = frozenset(n for n in names if config.stores[n].read_only)
+    pulled = _listed(config, [n for n, s in config.stores.items() if s.read_only and n not in names])
+    for chain, others in _beginnings_elsewhere(chains, read_only):
+        chain.problems += _beginnings(chain, others | (set() if chain.store in read_only else pulled))
+    across = _across(chains, waiting, read_only)
+    gone, catalog = _catalog_check(config, chains, waiting, store_name, pulled)
+    return JournalVerified(tuple(chains), tuple(across + gone), sum(len(v) for v in waiting.values()), catalog)
+
+
+def _listed(config: Config, names: list[str]) -> set[str]:
+    """The journal segments other stores hold, by name only (`--store`: the stores this host pulls from)."""
+    found: set[str] = set()
+    for name in names:
+        try:
+            found |= {k for k in open_store(config, name).backend.list(journal.FOLDER) if journal.id_of(k)}
+        except (RtvaultError, OSError):
+            continue
+    return found
+
+
+def _catalog_check(config: Config, chains: list[StoreChain], waiting: dict[str, set[str]], store_name: str | None,
+                   pulled: set[str]) -> tuple[list[str], str]:
+    """The records the catalog indexes that the stores lack (nor the spool for them); with `--store`, those that
+    store lacks, unless it is one this host only reads (it holds that host's records, not this one's) or one
+    a store this host pulls from holds (the next pull brings it). The catalog's part, as a sentence: "compared"
+    or why it was not."""
+    if store_name is not None and config.stores[store_name].read_only:
+        return [], (f"not compared: store {store_name} is read-only here (read_only = true): it holds its own host's "
+                    "records, which that host's catalog indexes")
     known = _catalog_known(config)
-    if known is not None and store_name is None:
-        held = {journal.id_of(k) for c in chains for k in c.hashes} | \
-               {journal.id_of(k) for keys in waiting.values() for k in keys}
-        held |= {journal.id_of(p.split(" ", 1)[0]) for c in chains for p in c.problems}
-        gone = sorted(known - held)
-        across += [f"journal record {record_id} is in the catalog but in no store nor the spool: it was removed "
-                   "from the stores" for record_id in gone[:20]]
-        if len(gone) > 20:
-            across.append(f"... and {len(gone) - 20} more records in the catalog and in no store")
-    return JournalVerified(tuple(chains), tuple(across), sum(len(v) for v in waiting.values()))
+    if known is None:
+        return [], "not compared: the catalog could not be opened"
+    held = {journal.id_of(k) for c in chains for k in c.hashes}
+    held |= {journal.id_of(k) for store, keys in waiting.items() if store_name in (None, store) for k in keys}
+    held |= {journal.id_of(k) for k in pulled}
+    held |= {journal.id_of(p.split(" ", 1)[0]) for c in chains for p in c.problems}
+    gone = sorted(known - held)
+    where = "no store nor the spool" if store_name is None else f"store {store_name} nor the spool for it"
+    problems = [f"journal record {record_id} is in the catalog but in {where}: it was removed from the stores"
+                + ("" if store_name is None else " (or never copied there: run `rtvault replicate`)")
+                for record_id in gone[:20]]
+    if len(gone) > 20:
+        problems.append(f"... and {len(gone) - 20} more records in the catalog and in {where}")
+    return problems, "compared"
