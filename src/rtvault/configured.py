@@ -3,6 +3,7 @@ the backend each kind of store needs, and the catalog database."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,7 +14,7 @@ from rtvault.catalog.db import SQLITE
 from rtvault.config import Config
 from rtvault.config.settings import Store as StoreSettings
 from rtvault.config.settings import credentials_problem
-from rtvault.errors import CatalogUnavailable, ConfigError, InputError, StoreError
+from rtvault.errors import CatalogUnavailable, ConfigError, InputError, RtvaultError, StoreError
 from rtvault.store import Store, crypto, keyfile
 from rtvault.store.backend import Backend, DirectoryBackend, ReadOnlyBackend
 from rtvault.store.roles import ROLE_KEY, STATE_FILE, Failover, read_failover
@@ -231,6 +232,8 @@ def init_stores(config: Config) -> list[dict[str, object]]:
     for name, settings in config.stores.items():
         store, created = init_store(config, name)
         done.append({"store": name, "path": where(settings), "created": created, "id": store.info["id"]})
+    with contextlib.suppress(RtvaultError), open_catalog_for(config):
+        pass  # the catalog made with the stores (a lost one is never made anew by a record: jobs/journal.py)
     return done
 
 

@@ -190,7 +190,7 @@ def test_csv_lists_every_entry_and_defuses_formulas(site: ReconcileSite) -> None
     site.made_safe()
     text = site.reconcile().csv()
     lines = text.splitlines()
-    assert lines[0].startswith("list,key,name,mrn,path") and len(lines) == 1 + len(site.paths())
+    assert lines[0].startswith("list,source,key,name,mrn,path") and len(lines) == 1 + len(site.paths())
     assert "'=HYPERLINK" in text and ",=HYPERLINK" not in text
 
 

@@ -22,7 +22,7 @@ from rtvault import __version__
 from rtvault.catalog import runs
 from rtvault.config import Config
 from rtvault.configured import open_catalog_for, open_store
-from rtvault.errors import RtvaultError
+from rtvault.errors import CatalogUnavailable, RtvaultError
 from rtvault.localfile import write_atomically
 from rtvault.store import journal
 from rtvault.store.backend import Backend
@@ -121,9 +121,13 @@ class Journal:
                                     "access to [daemon] state_dir")
 
     def _index(self, records: list[dict[str, object]], problems: list[str]) -> None:
+        """The records into the catalog, when there is one: a record never makes a lost SQLite catalog anew
+        (empty, it would pass for the truth); `catalog rebuild` reads the records back from the stores."""
         try:
-            with open_catalog_for(self.config) as catalog:
+            with open_catalog_for(self.config, create=False) as catalog:
                 runs.add(catalog, records)
+        except CatalogUnavailable:
+            return
         except RtvaultError as error:
             problems.append(f"the catalog was not updated ({error}); `rtvault catalog sync` adds the record once it "
                             "answers")
