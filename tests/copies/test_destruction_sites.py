@@ -18,6 +18,7 @@ from kit import postgres
 from kit.catalog import DIALECTS, new_url
 from kit.config import write_config
 from rtvault.archive import records
+from rtvault.catalog import destructions
 from rtvault.config import Config, load
 from rtvault.configured import open_catalog_for
 from rtvault.copies.replicate import replicate
@@ -117,3 +118,52 @@ def test_a_copy_pending_on_one_site_is_not_completed_by_another_site_naming_a_st
     assert done.verdict().code == ExitCode.OK and done.certificates[0]["complete"] is True
     assert not records.holds(Store.open(sites.a_primary), sites.archive)
     assert {(c["place"], c["store_id"]) for c in done.certificates[0]["copies"]} >= {("primary", a_id)}
+
+
+def test_a_store_whose_id_no_one_knows_is_listed_by_name_and_finished_by_its_own_site_only(
+        sites: Sites, tmp_path: Path) -> None:
+    refresh(sites.config_b)  # site A never indexed its stores in this catalog: no id for its `primary` anywhere
+    away = tmp_path / "a-primary-away"
+    sites.a_primary.rename(away)
+
+    decided = destruction.destroy(sites.config_a, sites.archive, REASON, LATER)
+    assert _pending(decided) == [("store", "primary", None)]
+    note = decided.to_json()["pending"][0]["note"]  # type: ignore[index]
+    assert "store id is not known" in note and "only this site" in note
+    assert {"kind": "store", "place": "primary", "store_id": None} in decided.certificates[0]["copies_at_decision"]
+
+    elsewhere = destruction.resume(sites.config_b)  # site B's `primary` answers, and is another store
+    assert elsewhere.verdict().code == ExitCode.PARTIAL
+    assert _pending(elsewhere) == [("store", "primary (Site A)", None)]
+
+    away.rename(sites.a_primary)
+    done = destruction.resume(sites.config_a)
+    assert done.verdict().code == ExitCode.OK and done.certificates[0]["complete"] is True
+    assert not records.holds(Store.open(sites.a_primary), sites.archive)
+    a_id = Store.open(sites.a_primary).info["id"]
+    assert ("primary", a_id) in {(c["place"], c["store_id"]) for c in done.certificates[0]["copies"]}
+
+
+def test_copies_listed_by_name_before_store_ids_are_adopted_by_the_configuration_naming_their_store(
+        sites: Sites, tmp_path: Path) -> None:
+    ids = {name: Store.open(path).info["id"] for name, path in (("primary", sites.a_primary),
+                                                                ("secondary", sites.a_secondary))}
+    refresh(sites.config_a)
+    away = tmp_path / "a-primary-away"
+    sites.a_primary.rename(away)
+    destruction.destroy(sites.config_a, sites.archive, REASON, LATER)
+    with open_catalog_for(sites.config_a) as catalog, catalog.transaction():  # as a catalog from before ids holds it
+        catalog.execute("UPDATE destruction_copies SET place = 'primary', site = NULL, host = NULL WHERE place = ?",
+                        (ids["primary"],))
+        catalog.execute("INSERT INTO destruction_copies (archive, kind, place, removed, note) "
+                        "VALUES (?, 'store', 'secondary', NULL, '')", (sites.archive,))  # and its id listed too
+
+    away.rename(sites.a_primary)
+    done = destruction.resume(sites.config_a)  # opening the catalog renames them: the same copies, by id
+    assert done.verdict().code == ExitCode.OK
+    copies = done.certificates[0]["copies"]
+    assert sorted((c["place"], c["store_id"], c["status"]) for c in copies) == [
+        ("primary", ids["primary"], "removed"), ("secondary", ids["secondary"], "removed")]
+    assert not records.holds(Store.open(sites.a_primary), sites.archive)
+    with open_catalog_for(sites.config_a) as catalog:
+        assert destructions.legacy_places(catalog) == set()
