@@ -94,7 +94,7 @@ class Destroyed(Refreshed):
         return Verdict.failed(PartialResult(
             f"{len(waiting)} cop{'y' if len(waiting) == 1 else 'ies'} of destroyed archives still to remove (named "
             "above): plug each disk in and run `rtvault volume verify LABEL`, bring each store back and run "
-            "`rtvault archive delete --pending`"))
+            "`rtvault archive delete --pending` on the host that configures it"))
 
 
 def destroy(config: Config, archive_id: str, reason: str | None, today: date, *, out: Path | None = None,
