@@ -269,6 +269,15 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         "CREATE INDEX version_machines_machine ON version_machines (machine, patient)",
         "CREATE INDEX version_machines_patient ON version_machines (patient)",
     ]),
+    # A store's copy of a destroyed archive is known by the store's id (catalog/destructions.py), and each copy
+    # says which configuration listed it (`[site] name` and host): a copy recorded by name, its store's id
+    # unknown then, is completed by that site only. Rows from before have NULL: they name a store by its
+    # configured name and are renamed to its id when a configuration naming it opens the catalog
+    # (`stores.adopt`).
+    ("0021_destruction_copy_sites", [
+        "ALTER TABLE destruction_copies ADD COLUMN site TEXT",
+        "ALTER TABLE destruction_copies ADD COLUMN host TEXT",
+    ]),
 ]
 
 

@@ -4,14 +4,16 @@ something a person recognises (docs/design.md, "Catalog").
 
 Every row of the index names a store by its id (`locations.store`, `indexed.store`): two sites sharing one
 catalog may both call their store `primary` without hiding each other's snapshots. A catalog written before
-ids (migration 0017) holds configured names; `adopt` renames them to ids once a configuration says which
-store each name is.
+ids (migration 0017) holds configured names, and so do the store copies of legal destructions listed before
+migration 0021 (catalog/destructions.py); `adopt` renames them to ids once a configuration says which store each
+name is.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 
+from rtvault.catalog import destructions
 from rtvault.catalog.db import Catalog
 from rtvault.utc import now_iso
 
@@ -25,10 +27,18 @@ def register(catalog: Catalog, store_id: str, name: str, site: str) -> None:
                     (store_id, name, site, now_iso()))
 
 
+def registered(catalog: Catalog, name: str, site: str) -> str | None:
+    """The id of the store this site's configuration last indexed under `name` (None when none did): how a store
+    that cannot be read now is known."""
+    row = catalog.one("SELECT id FROM stores WHERE name = ? AND site = ? ORDER BY seen DESC", (name, site))
+    return None if row is None else str(row[0])
+
+
 def legacy_names(catalog: Catalog) -> set[str]:
     """The store names of rows written before stores were known by id (none once every one is adopted)."""
     return {str(row[0]) for row in catalog.execute(
-        "SELECT DISTINCT store FROM indexed WHERE store NOT IN (SELECT id FROM stores)")}
+        "SELECT DISTINCT store FROM indexed WHERE store NOT IN (SELECT id FROM stores)")} | destructions.legacy_places(
+        catalog)
 
 
 def adopt(catalog: Catalog, names: Mapping[str, str], site: str) -> list[str]:
@@ -42,6 +52,7 @@ def adopt(catalog: Catalog, names: Mapping[str, str], site: str) -> list[str]:
         for name in adopted:
             for table in ("locations", "indexed"):
                 catalog.execute(f"UPDATE {table} SET store = ? WHERE store = ?", (names[name], name))
+            destructions.rename(catalog, name, names[name])
             register(catalog, names[name], name, site)
     return adopted
 

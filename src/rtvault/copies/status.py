@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 from rtvault.archive import records
 from rtvault.config import Config
-from rtvault.configured import open_catalog_for, open_store, where
+from rtvault.configured import open_catalog_for, open_store, store_labels, where
 from rtvault.copies.replicate import REPLICATED, copies_key
 from rtvault.errors import ExitCode, RtvaultError, StoreError
 from rtvault.report import Line, Report, Verdict
@@ -77,7 +77,7 @@ class StatusReport(Report):
     newest_snapshot_store: str | None = None
     newest_snapshot_age_s: float | None = None
     backup_max_age_s: int = 0  # [health] backup_max_age
-    pending_destruction: list[dict] = field(default_factory=list)  # {archive, kind, place, decided, note}
+    pending_destruction: list[dict] = field(default_factory=list)  # {archive, kind, place, store_id, decided, note}
 
     @property
     def backups_ok(self) -> bool:
@@ -347,8 +347,6 @@ def _pending_destruction(config: Config) -> list[dict]:
 
     try:
         with open_catalog_for(config) as catalog:
-            decided = {d.archive: d.decided for d in destructions.all_destructions(catalog)}
-            return [{"archive": c.archive, "kind": c.kind, "place": c.place, "decided": decided.get(c.archive, ""),
-                     "note": c.note} for c in destructions.pending(catalog)]
+            return destructions.pending_summary(catalog, store_labels(config, catalog), config.site.name)
     except RtvaultError:
         return []

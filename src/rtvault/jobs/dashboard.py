@@ -15,13 +15,13 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from rtvault.catalog import Catalog
+from rtvault.catalog import Catalog, destructions
 from rtvault.catalog.runs import RunRow, last_runs, runs
 from rtvault.config import Config
 from rtvault.config.schedule import JOBS
+from rtvault.configured import store_labels
 from rtvault.errors import RtvaultError
 from rtvault.jobs.alert_state import peek, state_file
-from rtvault.jobs.destruction import pending_summary
 from rtvault.jobs.health import CopiesReused, HealthReport
 from rtvault.jobs.health_metrics import patients_by_status
 from rtvault.jobs.health_space import KEEP, WINDOW, forecast_days, measure, sample_key, samples_of
@@ -199,7 +199,7 @@ def overview(config: Config, catalog: Catalog, now: datetime | None = None) -> O
     except RtvaultError:
         patients = None
     try:
-        pending = tuple(pending_summary(catalog))
+        pending = tuple(destructions.pending_summary(catalog, store_labels(config, catalog), config.site.name))
     except RtvaultError:
         pending = ()
     return Overview(report.time, report.status, _since(config, report), _jobs(config, catalog),

@@ -12,6 +12,10 @@ copy of it is not listed there as pending.
 4. the certificate in the journal (a `destruction` record); a second record completes it once the last pending
    copy is removed (a later `archive delete --pending`, a `volume sync`/`verify` of the disk, a `replicate`).
 A run killed anywhere is finished by running `rtvault archive delete ID` (or `--pending`) again.
+
+A store's copy is listed by the store's id, not by the name this configuration gives it (sites sharing one
+catalog may both call a store `primary`): a host removes only the copies on the stores it configures, and leaves
+another site's pending, with their note, for that site to finish.
 """
 
 from __future__ import annotations
@@ -26,11 +30,12 @@ from rtvault.archive import records
 from rtvault.archive.formats import ArchiveRecord
 from rtvault.archive.keep import may_destroy
 from rtvault.catalog import destructions
+from rtvault.catalog import stores as stores_of_catalog
 from rtvault.catalog.db import Catalog
 from rtvault.catalog.destructions import STORE, VOLUME, Copy, Destruction
 from rtvault.catalog.indexer import forget_versions
 from rtvault.config import Config
-from rtvault.configured import destruction_elsewhere, open_catalog_for, open_store
+from rtvault.configured import destruction_elsewhere, open_catalog_for, open_store, store_ids, store_labels
 from rtvault.copies.volumes import destroy_pending
 from rtvault.errors import InputError, PartialResult, RtvaultError, StoreError
 from rtvault.jobs import printed
@@ -93,7 +98,7 @@ class Destroyed(Refreshed):
         return Verdict.failed(PartialResult(
             f"{len(waiting)} cop{'y' if len(waiting) == 1 else 'ies'} of destroyed archives still to remove (named "
             "above): plug each disk in and run `rtvault volume verify LABEL`, bring each store back and run "
-            "`rtvault archive delete --pending`"))
+            "`rtvault archive delete --pending` on the host that configures it"))
 
 
 def destroy(config: Config, archive_id: str, reason: str | None, today: date, *, out: Path | None = None,
@@ -105,6 +110,7 @@ def destroy(config: Config, archive_id: str, reason: str | None, today: date, *,
     stores = _open_stores(config)
     problems: list[str] = []
     with open_catalog_for(config) as catalog:
+        here = _here(config, catalog, stores)
         _recover(catalog, stores)
         decided = _find_decided(catalog, archive_id)
         if decided is None:
@@ -112,7 +118,7 @@ def destroy(config: Config, archive_id: str, reason: str | None, today: date, *,
                 raise InputError("give --reason: why this archive is destroyed (it is written in the certificate "
                                  "with your user name)")
             try:
-                decided, ours = _decide(catalog, stores, archive_id, str(reason).strip(), today)
+                decided, ours = _decide(catalog, here, archive_id, str(reason).strip(), today)
             except InputError:  # not found: another run at the same time may have decided and removed it already
                 decided, ours = _find_decided(catalog, archive_id), False
                 if decided is None:
@@ -120,7 +126,7 @@ def destroy(config: Config, archive_id: str, reason: str | None, today: date, *,
         else:
             ours = False
         already = () if ours else (_decision(catalog, decided),)
-        _carry_out(catalog, stores, decided, problems)
+        _carry_out(catalog, here, decided, problems)
     catalog_problem = refresh_quietly(config)
     with open_catalog_for(config) as catalog:
         certificate = _certify(config, catalog, decided, problems)
@@ -144,11 +150,12 @@ def resume(config: Config) -> Destroyed:
     stores = _open_stores(config)
     problems: list[str] = []
     with open_catalog_for(config) as catalog:
+        here = _here(config, catalog, stores)
         _recover(catalog, stores)
         open_ones = [d for d in destructions.all_destructions(catalog) if d.completed is None or d.pending
                      or _held_anywhere(stores, d.archive)]
         for decided in open_ones:
-            _carry_out(catalog, stores, decided.archive, problems)
+            _carry_out(catalog, here, decided.archive, problems)
     catalog_problem = refresh_quietly(config) if open_ones else None
     with open_catalog_for(config) as catalog:
         certificates = tuple(_certify(config, catalog, d.archive, problems) for d in open_ones)
@@ -201,6 +208,55 @@ def _open_stores(config: Config) -> dict[str, Store | str]:
     return found
 
 
+@dataclass(frozen=True)
+class _Here:
+    """This host's stores for a destruction: each configured one opened (or why not, a sentence), its id where it
+    can be known, and who lists the copies (`[site] name`, host)."""
+
+    stores: dict[str, Store | str]
+    ids: dict[str, str]  # configured name → store id
+    site: str
+    host: str
+
+    def copy(self, archive_id: str, name: str, note: str = "") -> Copy:
+        """A pending copy on configured store `name`: by its id, else by its name."""
+        return Copy(archive_id, STORE, self.ids.get(name, name), None, note, self.site, self.host)
+
+    def name_of(self, copy: Copy) -> str | None:
+        """The configured name of the store a copy is on when this host configures it (by its id, or by its name
+        for a copy this configuration listed by name); None for a store of another site or host."""
+        found = next((name for name, store_id in self.ids.items() if store_id == copy.place), None)
+        if found is None and copy.place in self.stores and copy.place not in self.ids \
+                and (copy.site, copy.host) == (self.site, self.host):
+            return copy.place
+        return found
+
+
+_UNKNOWN_ID = ("; its store id is not known (never indexed in this catalog, its rtvault-store.json unreadable): "
+               "listed by its name, only this site's `rtvault archive delete --pending` finishes it")
+
+
+def _here(config: Config, catalog: Catalog, stores: dict[str, Store | str]) -> _Here:
+    """The ids of the configured stores: an open store's own; for one that does not open, its rtvault-store.json
+    if that can be read, else the id the catalog registered for this site and name. The copies this
+    configuration listed by name whose id is now known are renamed to it."""
+    ids: dict[str, str] = {}
+    for name, store in stores.items():
+        if isinstance(store, Store):
+            ids[name] = str(store.info["id"])
+            continue
+        try:
+            found = store_ids(config, [name]).get(name)
+        except (RtvaultError, OSError):
+            found = None
+        if (found := found or stores_of_catalog.registered(catalog, name, config.site.name)) is not None:
+            ids[name] = found
+    here = _Here(stores, ids, config.site.name, socket.gethostname())
+    for name, store_id in ids.items():
+        destructions.rename(catalog, name, store_id, site=here.site, host=here.host)
+    return here
+
+
 def _held_anywhere(stores: dict[str, Store | str], archive_id: str) -> bool:
     return any(isinstance(s, Store) and _holds(s, archive_id) for s in stores.values())
 
@@ -245,11 +301,10 @@ def _recover(catalog: Catalog, stores: dict[str, Store | str]) -> None:
             known.add(archive_id)
 
 
-def _decide(catalog: Catalog, stores: dict[str, Store | str], wanted: str, reason: str, today: date
-            ) -> tuple[str, bool]:
+def _decide(catalog: Catalog, here: _Here, wanted: str, reason: str, today: date) -> tuple[str, bool]:
     """Check the retention of every patient, list every copy, and record the decision (catalog, then stores): the
     archive's id, and whether this run decided it (False: another process did first, and its decision stands)."""
-    record, source = _load_record(stores, wanted)
+    record, source = _load_record(here.stores, wanted)
     keeps = []
     for patient in record.patients:
         keep = records.patient_keep(source, record, patient)
@@ -257,14 +312,20 @@ def _decide(catalog: Catalog, stores: dict[str, Store | str], wanted: str, reaso
         if not allowed:
             raise InputError(f"refusing to delete archive {record.id[:12]}: {patient.path} {why}")
         keeps.append(keep)
-    copies = []
-    for name, store in stores.items():
+    copies, at_decision = [], []
+    for name, store in here.stores.items():
         if isinstance(store, str):
-            copies.append(Copy(record.id, STORE, name, None, f"did not answer at deletion: {store}"))
+            copies.append(here.copy(record.id, name, f"did not answer at deletion: {store}"
+                                    + ("" if name in here.ids else _UNKNOWN_ID)))
         elif _holds(store, record.id):
-            copies.append(Copy(record.id, STORE, name, None))
-    copies += [Copy(record.id, VOLUME, label, None) for (label,) in catalog.execute(
-        "SELECT volume FROM volume_archives WHERE archive = ? ORDER BY volume", (record.id,))]
+            copies.append(here.copy(record.id, name))
+        else:
+            continue
+        at_decision.append({"kind": STORE, "place": name, "store_id": here.ids.get(name)})
+    for (label,) in catalog.execute("SELECT volume FROM volume_archives WHERE archive = ? ORDER BY volume",
+                                    (record.id,)):
+        copies.append(Copy(record.id, VOLUME, label, None, "", here.site, here.host))
+        at_decision.append({"kind": VOLUME, "place": label})
     when = now_iso()
     user = {"user": os_user(), "host": socket.gethostname()}
     certificate = {
@@ -276,7 +337,7 @@ def _decide(catalog: Catalog, stores: dict[str, Store | str], wanted: str, reaso
                       "bytes": p.bytes, "keep_until": k.date.isoformat() if k.date else None, "rule": k.rule}
                      for p, k in zip(record.patients, keeps, strict=True)],
         "rule": RULE, "reason": reason, "by": user, "decided": when,
-        "copies_at_decision": [{"kind": c.kind, "place": c.place} for c in copies]}
+        "copies_at_decision": at_decision}
     return record.id, destructions.begin(catalog, record.id, when, user["user"], reason, certificate, copies)
 
 
@@ -303,19 +364,20 @@ def _tombstone(certificate: dict, archive_id: str, decided: str) -> dict:
             "patient_paths": [p["path"] for p in certificate.get("patients", [])]}
 
 
-def _carry_out(catalog: Catalog, stores: dict[str, Store | str], archive_id: str, problems: list[str]) -> None:
-    """Steps 2 and 3 for one archive: its record in every store that answers, then every pending copy removed."""
+def _carry_out(catalog: Catalog, here: _Here, archive_id: str, problems: list[str]) -> None:
+    """Steps 2 and 3 for one archive: its record in every store that answers, then every pending copy on this
+    host's stores removed (another site's are left pending, with their note)."""
     decided = destructions.find(catalog, archive_id)
     assert decided is not None
     tombstone = _tombstone(decided.certificate, archive_id, decided.decided)
     forget_versions(catalog, {(p["path"], p["tree"]) for p in tombstone["patients"]})  # never shown available
-    for name, store in stores.items():
+    for name, store in here.stores.items():
         if isinstance(store, str):
             continue
         try:
             records.write_destroyed(store, tombstone)
             if records.holds(store, archive_id):  # also a store not listed at decision time: never left silently
-                destructions.add_copy(catalog, Copy(archive_id, STORE, name, None))
+                destructions.add_copy(catalog, here.copy(archive_id, name))
         except (RtvaultError, OSError) as error:
             problems.append(f"store {name}: the record of the destruction of {archive_id[:12]} was not written: "
                             f"{error}")
@@ -323,7 +385,7 @@ def _carry_out(catalog: Catalog, stores: dict[str, Store | str], archive_id: str
         if copy.archive != archive_id:
             continue
         if copy.kind == STORE:
-            _remove_from_store(catalog, stores, copy, problems)
+            _remove_from_store(catalog, here, copy, problems)
         else:
             try:
                 destroy_pending(catalog, copy.place)
@@ -332,24 +394,26 @@ def _carry_out(catalog: Catalog, stores: dict[str, Store | str], archive_id: str
                                   f"verify {copy.place}`, which removes it")
 
 
-def _remove_from_store(catalog: Catalog, stores: dict[str, Store | str], copy: Copy, problems: list[str]) -> None:
-    store = stores.get(copy.place)
-    if store is None:
-        destructions.note(catalog, copy.archive, STORE, copy.place, "no longer configured: remove its copy by hand "
-                          "or configure it again and run `rtvault archive delete --pending`")
+def _remove_from_store(catalog: Catalog, here: _Here, copy: Copy, problems: list[str]) -> None:
+    name = here.name_of(copy)
+    if name is None:  # another site's store (or one no longer configured here): never judged from this host
+        if not copy.note:
+            destructions.note(catalog, copy.archive, STORE, copy.place, "a store this host does not configure: run "
+                              "`rtvault archive delete --pending` on the host that does (or configure it here again)")
         return
+    store = here.stores[name]
     if isinstance(store, Elsewhere):
         destructions.note(catalog, copy.archive, STORE, copy.place, str(store))
         return
     if isinstance(store, str):
         destructions.note(catalog, copy.archive, STORE, copy.place, f"does not answer ({store}): run `rtvault "
-                          "archive delete --pending` once it is back")
+                          "archive delete --pending` once it is back" + ("" if name in here.ids else _UNKNOWN_ID))
         return
     try:
         held = records.remove(store, copy.archive)
     except (RtvaultError, OSError) as error:
         destructions.note(catalog, copy.archive, STORE, copy.place, f"not removed: {error}")
-        problems.append(f"store {copy.place}: archive {copy.archive[:12]} not removed: {error}")
+        problems.append(f"store {name}: archive {copy.archive[:12]} not removed: {error}")
         return
     destructions.removed(catalog, copy.archive, STORE, copy.place, now_iso(),
                          "" if held else "it did not hold the archive")
@@ -363,7 +427,7 @@ def _certify(config: Config, catalog: Catalog, archive_id: str, problems: list[s
         catalog.lock(f"destruction {archive_id}")
         decided = destructions.find(catalog, archive_id)
         assert decided is not None
-        certificate = certificate_of(decided)
+        certificate = certificate_of(decided, store_labels(config, catalog), config.site.name)
         written = list(decided.certificate.get(_RECORDS, []))
         if not written or (certificate["complete"] and decided.completed is None):
             result = Journal(config).append({"kind": "destruction", "time": certificate["issued"],
@@ -380,22 +444,16 @@ def _certify(config: Config, catalog: Catalog, archive_id: str, problems: list[s
     return certificate
 
 
-def certificate_of(decided: Destruction) -> dict:
-    """The certificate of one destruction: what, where (each copy, removed when or pending), when, by whom, why."""
+def certificate_of(decided: Destruction, labels: dict[str, str], site: str) -> dict:
+    """The certificate of one destruction: what, where (each copy, removed when or pending; a store shown as
+    `labels` names it, with its id), when, by whom, why."""
     base = {k: v for k, v in decided.certificate.items() if k != _RECORDS}
-    copies = [c.to_json() for c in decided.copies]
+    copies = [c.to_json(labels, site) for c in decided.copies]
     complete = not decided.pending
     times = [c.removed for c in decided.copies if c.removed]
     return {**base, "copies": copies, "complete": complete,
             "completed": (decided.completed or max(times, default=decided.decided)) if complete else None,
             "issued": now_iso()}
-
-
-def pending_summary(catalog: Catalog) -> list[dict[str, object]]:
-    """Every copy pending destruction, for `status`, `health` and the dashboard: archive, kind, place, decided, note."""
-    decided = {d.archive: d for d in destructions.all_destructions(catalog)}
-    return [{"archive": c.archive, "kind": c.kind, "place": c.place, "decided": decided[c.archive].decided,
-             "note": c.note} for c in destructions.pending(catalog) if c.archive in decided]
 
 
 _WORDS = {

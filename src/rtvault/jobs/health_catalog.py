@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from rtvault.catalog import destructions
+from rtvault.catalog import destructions, stores
 from rtvault.catalog.indexer import store_id
 from rtvault.catalog.runs import last_runs
 from rtvault.catalog.volumes import STORE_PREFIX
@@ -173,14 +173,18 @@ def copies_check(survey: Survey) -> Check:
 def destruction_check(survey: Survey) -> Check:
     """Copies of legally destroyed archives still to remove (a disk not mounted since, a store that did not
     answer): WARNING while any is pending, naming each."""
+    config = survey.config
     try:
-        pending = destructions.pending(survey.catalog())
+        catalog = survey.catalog()
+        pending = destructions.pending(catalog)
+        labels = stores.labels(catalog, {sid: name for name, sid in survey.store_ids().items()},
+                               names=list(config.stores), site=config.site.name) if pending else {}
     except RtvaultError as error:
         return Check("destruction", Status.UNKNOWN, None, None,
                      f"cannot read the pending destructions: {error} ({CATALOG_FIX})")
     if not pending:
         return Check("destruction", Status.OK, 0, None, "no copy of a destroyed archive is left to remove")
-    where = sorted({f"{c.kind} {c.place}" for c in pending})
+    where = sorted({f"{c.kind} {c.shown(labels, config.site.name)}" for c in pending})
     return Check("destruction", Status.WARNING, len(pending), None,
                  f"{len(pending)} cop{'y' if len(pending) == 1 else 'ies'} of legally destroyed archives still to "
                  f"remove, on {', '.join(where)}: plug each disk in and run `rtvault volume verify LABEL`, bring "
