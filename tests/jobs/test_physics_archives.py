@@ -19,7 +19,7 @@ from kit.cli import rtvault
 from kit.config import add_tables, write_config
 from kit.demo import tree_state
 from rtvault.archive import records
-from rtvault.archive.formats import PhysicsInForce
+from rtvault.archive.formats import ArchiveRecord, PhysicsInForce
 from rtvault.config import load
 from rtvault.demo import evolve_database, generate_database, generate_physics
 from rtvault.errors import ExitCode, InputError
@@ -29,6 +29,7 @@ from rtvault.jobs.archiving import Exported
 from rtvault.jobs.backup import run_backup
 from rtvault.pinnacle.physics import MACHINE_DB, read_machine_file
 from rtvault.store import Store
+from rtvault.store.repository import snapshot_key
 
 
 def at(day: int, hour: int) -> datetime:
@@ -128,6 +129,24 @@ def test_bad_requests_are_refused_before_anything_is_written(site: Site, tmp_pat
     with pytest.raises(InputError, match="is not an empty directory"):
         export(site.store, site.deleted, tmp_path / "a.tar", with_physics=tmp_path / "full")
     assert not (tmp_path / "a.tar").exists() and (tmp_path / "full" / "keep.txt").read_text() == "mine"
+
+
+def test_a_recorded_physics_snapshot_gone_from_the_store_is_named(site: Site, tmp_path: Path) -> None:
+    """The physics snapshot an archive names was forgotten since: the tar is written, the physics named as not
+    written, exit 9."""
+    shutil.copytree(site.base / "store", tmp_path / "store")
+    store = Store.open(tmp_path / "store")
+    store.backend.delete(snapshot_key(site.physics[0]))
+    record = next(r for r in records.summaries(store) if r.patients[0].path == site.deleted)
+    result = Exported(export(store, site.deleted, tmp_path / "p.tar", archive_id=record.id,
+                             with_physics=tmp_path / "physics"))
+    assert result.verdict().code == ExitCode.PARTIAL and (tmp_path / "p.tar").stat().st_size > 0
+    assert [f"snapshot {site.physics[0]} of physics" in n for n in result.to_json()["physics"]["not_written"]] == [True]
+
+
+@pytest.mark.parametrize("hostile", [5, "physics", [1, None, "x"], {"source": "a"}])
+def test_a_hostile_physics_field_reads_as_none(hostile: object) -> None:
+    assert ArchiveRecord.from_json({"id": "0" * 64, "physics": hostile}).physics == ()
 
 
 def test_no_physics_recorded_is_said(tmp_path: Path) -> None:

@@ -160,6 +160,11 @@ class PhysicsInForce:
         return cls(str(data.get("source") or ""), str(data.get("snapshot") or ""), str(data.get("time") or ""))
 
 
+def _physics(value: Any) -> tuple[PhysicsInForce, ...]:
+    return tuple(PhysicsInForce.from_json(p) for p in value if isinstance(p, Mapping)) if isinstance(value, list) \
+        else ()
+
+
 @dataclass(frozen=True)
 class ArchiveRecord:
     """An archive's index (`archives/<id>.json`), or its summary (`members` empty) when read from
@@ -245,7 +250,7 @@ class ArchiveRecord:
                    _strings(data, "missing"), bool(data.get("damaged", False)), data.get("status") or None,
                    _strings(data, "problems"), tuple(ArchiveMember.from_json(m) for m in data.get("members") or []),
                    fmt if isinstance(fmt, int) else None, data.get("integrity"),
-                   tuple(PhysicsInForce.from_json(p) for p in data.get("physics") or [] if isinstance(p, Mapping)))
+                   _physics(data.get("physics")))
 
 
 @dataclass(frozen=True)
