@@ -33,6 +33,7 @@ from kit.cli import rtvault, rtvault_json
 from kit.daemon import until
 from kit.files import free_port
 from kit.web import sign_in
+from rtvault.demo import generate_physics
 from rtvault.jobs.health_drill import minutes
 
 pytestmark = pytest.mark.slow
@@ -42,10 +43,12 @@ INTERVAL_S = 2
 
 
 def demo_site(base: Path, db: Path, mail_port: int) -> Path:
-    """scripts/demo's site: the demo configuration beside a Pinnacle database (its `root`, "pinnacle"), a health
-    interval of 2 s (the demo's is 30 s) and its [alerts.mail] on `mail_port` (the demo's is 8025); initialised,
-    backed up once and with its admin account, as scripts/demo leaves it before it starts the daemon."""
+    """scripts/demo's site: the demo configuration beside a Pinnacle database (its `root`, "pinnacle") and a physics
+    tree ("physics"), a health interval of 2 s (the demo's is 30 s) and its [alerts.mail] on `mail_port` (the demo's
+    is 8025); initialised, backed up once and with its admin account, as scripts/demo leaves it before it starts the
+    daemon."""
     shutil.copytree(db, base / "pinnacle")
+    generate_physics(base / "physics")
     demo = DEMO_CONFIG.read_text(encoding="utf-8")
     assert 'interval = "30s"' in demo and 'host = "127.0.0.1"\nport = 8025\nstarttls = false' in demo
     config = base / "rtvault.toml"

@@ -24,6 +24,7 @@ def test_the_demo_daemon_backs_up_replicates_and_verifies_on_its_own(tmp_path: P
     shutil.copy(DEMO_CONFIG, config)
     rtvault(None, "demo", "generate", "--out", tmp_path / "pinnacle", "--patients", "3", "--seed", "2",
             "--image-mb", "0.2")
+    rtvault(None, "demo", "physics", "--out", tmp_path / "physics")
     rtvault(config, "init")
     env = {k: v for k, v in os.environ.items() if k != "RTVAULT_CONFIG"}
     daemon = subprocess.Popen([sys.executable, "-m", "rtvault", "--config", str(config), "daemon"],

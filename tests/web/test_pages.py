@@ -66,6 +66,9 @@ def test_patient_page_shows_versions_locations_and_copies(site) -> None:
     assert "DE LA FONTAINE" in page.text and detail["keep_until"] in page.text
     assert page.text.count("restore-form") == len(detail["versions"])
     assert "Télécharger" in page.text and "Restaurer" in page.text
+    machines = [", ".join(v["machines"]) for v in detail["versions"]]  # the machines each version's plans name
+    assert all(machines) and all(f'<td class="machines">{m}</td>' in page.text for m in machines)
+    assert "Appareils de traitement" in page.text
 
 
 def test_hostile_patient_name_is_shown_as_text(site) -> None:

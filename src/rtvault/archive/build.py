@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import BinaryIO
 
 from isal import igzip_threaded
 
 from rtvault.archive import index, records
-from rtvault.archive.formats import DELETED, Stored
+from rtvault.archive.formats import DELETED, PhysicsInForce, Stored
 from rtvault.archive.institution import filtered_institution
 from rtvault.archive.tarwriter import Entry, write_tar
 from rtvault.store import Store
@@ -85,9 +86,10 @@ def _captured(store: Store, tree: Tree, path: str, institution: bytes) -> dict[s
     return captured
 
 
-def archive_patient_version(store: Store, manifest: Manifest, patient: PatientEntry, *,
-                            origin: str = DELETED) -> Stored:
-    """Store an archive of one patient version of a snapshot; returns its summary."""
+def archive_patient_version(store: Store, manifest: Manifest, patient: PatientEntry, *, origin: str = DELETED,
+                            physics: tuple[PhysicsInForce, ...] = ()) -> Stored:
+    """Store an archive of one patient version of a snapshot, its index naming the physics snapshots in force
+    then; returns its summary."""
     when = datetime.now(UTC)
     name = f"{patient.path.replace('/', '_')}-{manifest.id}.tar.gz"
     entries, institution, tree = snapshot_entries(store, manifest, patient, name, when)
@@ -108,5 +110,6 @@ def archive_patient_version(store: Store, manifest: Manifest, patient: PatientEn
     record = index.build_record(archive_id, members, [], _captured(store, tree, patient.path, institution),
                                 file=name, compression="gzip", origin=origin, size=writer.written,
                                 source=f"snapshot {manifest.id}", tree=patient.tree)
+    record = replace(record, physics=physics)
     records.save(store, record)
     return Stored(record, already=False)

@@ -144,6 +144,28 @@ class ArchivedPatient:
 
 
 @dataclass(frozen=True)
+class PhysicsInForce:
+    """The physics snapshot in force when a patient version was archived: of one physics source (its site's), the
+    newest snapshot at or before the patient's."""
+
+    source: str
+    snapshot: str
+    time: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"source": self.source, "snapshot": self.snapshot, "time": self.time}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PhysicsInForce:
+        return cls(str(data.get("source") or ""), str(data.get("snapshot") or ""), str(data.get("time") or ""))
+
+
+def _physics(value: Any) -> tuple[PhysicsInForce, ...]:
+    return tuple(PhysicsInForce.from_json(p) for p in value if isinstance(p, Mapping)) if isinstance(value, list) \
+        else ()
+
+
+@dataclass(frozen=True)
 class ArchiveRecord:
     """An archive's index (`archives/<id>.json`), or its summary (`members` empty) when read from
     `archives/summaries/`."""
@@ -166,6 +188,7 @@ class ArchiveRecord:
     members: tuple[ArchiveMember, ...] = ()
     format: int | None = None
     integrity: str | None = None
+    physics: tuple[PhysicsInForce, ...] = ()  # written only when some: older indexes keep their integrity hash
 
     @property
     def state(self) -> str:
@@ -193,7 +216,7 @@ class ArchiveRecord:
                 "size": self.size, "compression": self.compression,
                 "patients": [p.to_json(summary=True) for p in self.patients], "machines": list(self.machines),
                 "damaged": self.damaged, "status": self.state, "missing": list(self.missing),
-                "problems": list(self.problems)}
+                "problems": list(self.problems), **self._physics_json()}
 
     def to_json(self) -> dict[str, Any]:
         data = {"id": self.id, "file": self.file, "compression": self.compression, "origin": self.origin,
@@ -205,7 +228,10 @@ class ArchiveRecord:
         for key in ("format", "integrity"):
             if getattr(self, key) is not None:
                 data[key] = getattr(self, key)
-        return data
+        return {**data, **self._physics_json()}
+
+    def _physics_json(self) -> dict[str, Any]:
+        return {"physics": [p.to_json() for p in self.physics]} if self.physics else {}
 
     def without_members(self) -> ArchiveRecord:
         """Its summary, derived from the full index (whose integrity hash is not the summary's)."""
@@ -223,7 +249,8 @@ class ArchiveRecord:
                    tuple(ArchivedPatient.from_json(p) for p in data.get("patients") or []),
                    _strings(data, "missing"), bool(data.get("damaged", False)), data.get("status") or None,
                    _strings(data, "problems"), tuple(ArchiveMember.from_json(m) for m in data.get("members") or []),
-                   fmt if isinstance(fmt, int) else None, data.get("integrity"))
+                   fmt if isinstance(fmt, int) else None, data.get("integrity"),
+                   _physics(data.get("physics")))
 
 
 @dataclass(frozen=True)

@@ -109,7 +109,7 @@ Examples:
 @reported
 @click.pass_obj
 def show_command(app: AppContext, archive_id: str, store_name: str | None, as_json: bool) -> Plain:
-    """Show one archive: its patients, keep-until dates, damage and members."""
+    """Show one archive: its patients, keep-until dates, the physics in force, damage and members."""
     store = open_store(app.load_config(), store_name)
     record = records.load(store, archive_id)
     keeps = {p.path: records.patient_keep(store, record, p) for p in record.patients}
@@ -122,10 +122,13 @@ def show_command(app: AppContext, archive_id: str, store_name: str | None, as_js
                      f"{patient.files} files{'' if patient.complete else ', INCOMPLETE'}{_counts(patient)}; "
                      f"keep until {keep.date or 'further notice'}: {keep.rule}")
         lines += [f"    warning: {warning}" for warning in patient.warnings]
+    lines += [f"  physics in force: snapshot {p.snapshot} of the source {p.source} ({p.time})"
+              for p in record.physics] or ["  no physics snapshot recorded"]
     lines.append(f"  status: {record.state}")
     lines += [f"  problem: {problem}" for problem in record.problems]
     lines += [f"  not whole: {text}" for text in record.not_whole()]
-    return Plain.of({**record.summary_json(), "members": [m.to_json() for m in record.members],
+    return Plain.of({**record.summary_json(), "physics": [p.to_json() for p in record.physics],
+                     "members": [m.to_json() for m in record.members],
                      "keep_until": {k: {"date": v.date.isoformat() if v.date else None, "rule": v.rule}
                                     for k, v in keeps.items()}}, *lines)
 
@@ -139,20 +142,28 @@ def _counts(patient: ArchivedPatient) -> str:
 Examples:
   rtvault archive export --patient 2021993744 --out lefevre.tar
   rtvault archive export --patient Institution_1/Mount_0/Patient_7 --archive 3f2a9c --out p7.tar
+  rtvault archive export --patient 2021993744 --out lefevre.tar --with-physics lefevre-physics
 """)
 @click.option("--patient", "key", required=True, help="MRN, PatientID or patient path.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Tar file to write.")
 @click.option("--snapshot", help="Snapshot id or prefix (default: the latest holding the patient).")
 @click.option("--archive", "archive_id", help="Take the patient from this archive instead of a snapshot.")
-@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+@click.option("--with-physics", "physics_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Also write the physics in force for that version into this directory (new or empty).")
+@click.option("--force", is_flag=True, help="Overwrite --out (and files in --with-physics) if they exist.")
 @store_option
 @reported
 @click.pass_obj
 def export_command(app: AppContext, key: str, out: Path, snapshot: str | None, archive_id: str | None,
-                   force: bool, store_name: str | None, as_json: bool) -> archiving.Exported:
-    """Write a fresh Pinnacle-format tar of a patient version, for Pinnacle's import or a colleague."""
+                   physics_dir: Path | None, force: bool, store_name: str | None, as_json: bool) -> archiving.Exported:
+    """Write a fresh Pinnacle-format tar of a patient version, for Pinnacle's import or a colleague.
+
+    --with-physics DIR: also the physics tree in force for that version (an archive's recorded physics snapshot;
+    for a snapshot, the newest physics snapshot of its site at or before it), restored byte for byte, so the plan
+    can be reopened on another Pinnacle; the machines its plans name that this physics lacks are named (exit 9).
+    """
     return archiving.Exported(archives.export(open_store(app.load_config(), store_name), key, out, snapshot=snapshot,
-                                              archive_id=archive_id, force=force))
+                                              archive_id=archive_id, force=force, with_physics=physics_dir))
 
 
 @archive.command("expired", epilog="""\b

@@ -24,6 +24,7 @@ from rtvault.jobs.archiving import line
 from rtvault.jobs.catalog import refresh_quietly
 from rtvault.jobs.history import versions
 from rtvault.jobs.idle import differs, last_change, months_before
+from rtvault.jobs.machines import physics_at
 from rtvault.jobs.source import patient_sources, pinnacle_listing
 from rtvault.report import OK, Line, Refreshed, Verdict, err
 from rtvault.store import Store
@@ -143,7 +144,8 @@ def archive_now(config: Config, store: Store, *, keys: Sequence[str] = (), idle:
                                                    "not archived again"))
             else:
                 try:
-                    archived.append(archive_patient_version(store, manifest, entry, origin=REQUESTED))
+                    archived.append(archive_patient_version(store, manifest, entry, origin=REQUESTED,
+                                                            physics=physics_at(manifests, manifest)))
                 except RtvaultError as error:
                     refused.append(Problem(entry.path, f"not archived: {error}"))
     catalog = refresh_quietly(config) if archived else None

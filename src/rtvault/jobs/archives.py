@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -13,7 +14,15 @@ from pathlib import Path
 
 from rtvault.archive import records
 from rtvault.archive.build import archive_patient_version, pinnacle_entries, snapshot_entries
-from rtvault.archive.formats import LOST, UNVERIFIED, ArchivedPatient, ArchiveMember, ArchiveRecord, Stored
+from rtvault.archive.formats import (
+    LOST,
+    UNVERIFIED,
+    ArchivedPatient,
+    ArchiveMember,
+    ArchiveRecord,
+    PhysicsInForce,
+    Stored,
+)
 from rtvault.archive.ingest import archive_files, ingest_file
 from rtvault.archive.institution import filtered_institution
 from rtvault.archive.keep import Override, may_destroy
@@ -23,11 +32,16 @@ from rtvault.config import Config
 from rtvault.errors import InputError, Problem, RtvaultError, StoreError
 from rtvault.events import NoProgress, Progress
 from rtvault.jobs.history import matches, pick_version, versions
+from rtvault.jobs.machines import physics_at
+from rtvault.jobs.physics_export import check_destination, write_physics
 from rtvault.jobs.restore import Blocks, RestoreIncomplete, RestoreSummary, plan, write_planned
+from rtvault.pinnacle.physics import PLAN_MACHINES, plan_machine_names
 from rtvault.store import Store
 from rtvault.store.formats import DirEntry, FileEntry, Manifest
 from rtvault.store.locks import WriterLock
 from rtvault.store.objects import BLOCK, read_object
+
+PLAN_MACHINES_MEMBER = re.compile(rf"Plan_\d+/{re.escape(PLAN_MACHINES)}")
 
 
 def archived_versions(store: Store) -> set[tuple[str, str]]:
@@ -46,11 +60,15 @@ def archive_deleted(store: Store, manifests: list[Manifest] | None = None) -> tu
     """Archive the last backed-up version of every patient gone from the latest snapshot (once per version).
     `manifests`: every snapshot manifest, oldest first, when the caller has them already. One patient that
     cannot be archived (a full disk, a damaged object) does not stop the others: each failure is a Problem
-    naming the patient, the snapshot that keeps it meanwhile, and what to do; the next run tries again."""
+    naming the patient, the snapshot that keeps it meanwhile, and what to do; the next run tries again. Each
+    archive's index names the physics snapshots in force for the version (`machines.physics_at`)."""
     archived, failed = [], []
-    for waiting in pending(store, manifests):
+    waiting_list = pending(store, manifests)
+    physics = store.manifests() if waiting_list else []  # a backup gives its own source's manifests only
+    for waiting in waiting_list:
         try:
-            archived.append(archive_patient_version(store, waiting.manifest, waiting.entry))
+            archived.append(archive_patient_version(store, waiting.manifest, waiting.entry,
+                                                    physics=physics_at(physics, waiting.manifest)))
         except RtvaultError as error:
             failed.append(Problem(waiting.path, f"not archived: {error}; its last copy stays in snapshot "
                                                 f"{waiting.snapshot}, which retention keeps until it is archived"))
@@ -259,40 +277,76 @@ def restore_from_archive(store: Store, key: str, destination: Path, *, archive_i
 
 
 def export(store: Store, key: str, out: Path, *, snapshot: str | None = None, archive_id: str | None = None,
-           force: bool = False) -> dict[str, object]:
-    """A fresh Pinnacle-format tar of one patient version, from a snapshot or (with archive_id) an archive."""
+           force: bool = False, with_physics: Path | None = None) -> dict[str, object]:
+    """A fresh Pinnacle-format tar of one patient version, from a snapshot or (with archive_id) an archive; with
+    `with_physics`, the physics in force for that version written there too (jobs/physics_export.py)."""
     if out.exists() and not force:
         raise InputError(f"{out} already exists: choose another name or use --force")
     if not out.parent.is_dir():
         raise InputError(f"{out.parent} does not exist: create it or choose another --out")
     when = datetime.now(UTC)
-    incomplete: list[str] = []
     if archive_id is not None:
-        entries, incomplete = _archive_entries(store, key, archive_id, out.name, when)
+        version = _archive_version(store, key, archive_id, out.name, when, with_physics is not None)
     else:
-        version = pick_version(versions(store, key), snapshot, None)
-        manifest = store.load_snapshot(version.snapshot)
-        entries = snapshot_entries(store, manifest, version.entry, out.name, when)[0]
+        version = _snapshot_version(store, key, snapshot, out.name, when)
+    if with_physics is not None:
+        check_destination(version.physics, version.name, with_physics, force)
     temp = out.with_name(f".{out.name}.rtvault-partial")
     try:
         with open(temp, "wb") as sink:
-            written = write_tar(sink, entries)
+            written = write_tar(sink, version.entries)
             sink.flush()
             os.fsync(sink.fileno())
         os.replace(temp, out)
     finally:
         temp.unlink(missing_ok=True)
-    return {"out": str(out), "members": len(written), "bytes": out.stat().st_size, "incomplete": incomplete}
+    result: dict[str, object] = {"out": str(out), "members": len(written), "bytes": out.stat().st_size,
+                                 "incomplete": version.incomplete}
+    if with_physics is not None:
+        result["physics"] = write_physics(store, version.physics, with_physics, version.machines, force)
+    return result
 
 
-def _archive_entries(store: Store, key: str, archive_id: str, name: str,
-                     when: datetime) -> tuple[list[Entry], list[str]]:
-    """The entries of an export from an archive, and the patient's files left out (lost, unverified, absent)."""
+@dataclass(frozen=True)
+class _Version:
+    """A patient version to export: its tar entries, its files left out, and the physics in force for it with the
+    machines its plans name."""
+
+    name: str  # how a person names it: "archive <id>" or "snapshot <id>"
+    entries: list[Entry]
+    incomplete: list[str]
+    physics: tuple[PhysicsInForce, ...]
+    machines: tuple[str, ...]
+
+
+def _snapshot_version(store: Store, key: str, snapshot: str | None, name: str, when: datetime) -> _Version:
+    version = pick_version(versions(store, key), snapshot, None)
+    manifests = store.manifests()
+    manifest = next((m for m in manifests if m.id == version.snapshot), None) or store.load_snapshot(version.snapshot)
+    entries, _, tree = snapshot_entries(store, manifest, version.entry, name, when)
+    machines = tuple(tree.patient.machines) if tree.patient is not None else ()
+    return _Version(f"snapshot {manifest.id}", entries, [], physics_at(manifests, manifest), machines)
+
+
+def _archive_version(store: Store, key: str, archive_id: str, name: str, when: datetime,
+                     machines: bool) -> _Version:
+    """The entries of an export from an archive, the patient's files left out (lost, unverified, absent), and
+    (`machines`) the machines its plans name, read from its plan.Pinnacle.Machines members."""
     record, patient = find(store, key, archive_id)
     chosen = _patient_files(record, patient)
     institution = filtered_institution(_header_bytes(store, record), patient.path, patient.identity(), name, when)
-    return pinnacle_entries(patient.path, institution, when, chosen.dirs, chosen.files,
-                            lambda f: member_blocks(store, record, chosen.members[f.name])), chosen.incomplete
+    entries = pinnacle_entries(patient.path, institution, when, chosen.dirs, chosen.files,
+                               lambda f: member_blocks(store, record, chosen.members[f.name]))
+    named = _plan_machines(store, record, chosen) if machines else ()
+    return _Version(f"archive {record.id[:12]}", entries, chosen.incomplete, record.physics, named)
+
+
+def _plan_machines(store: Store, record: ArchiveRecord, chosen: _Selection) -> tuple[str, ...]:
+    names: set[str] = set()
+    for rel, member in chosen.members.items():
+        if PLAN_MACHINES_MEMBER.fullmatch(rel):
+            names.update(plan_machine_names(b"".join(member_blocks(store, record, member)()), member.name)[0])
+    return tuple(sorted(names))
 
 
 def retention_rows(store: Store, today: date) -> list[dict]:

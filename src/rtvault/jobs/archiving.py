@@ -16,6 +16,7 @@ from rtvault.errors import InputError, PartialResult, Problem
 from rtvault.jobs import archives
 from rtvault.jobs.catalog import refresh_quietly
 from rtvault.jobs.history import matches
+from rtvault.jobs.physics_export import PhysicsExport
 from rtvault.report import OK, Line, Refreshed, Report, Verdict, err
 from rtvault.store import Store
 
@@ -115,22 +116,36 @@ def sweep(config: Config, store: Store) -> Swept:
 
 @dataclass(frozen=True)
 class Exported(Report):
-    """A patient version written as a Pinnacle tar: 9 when some of its files could not be put in."""
+    """A patient version written as a Pinnacle tar (and with --with-physics, the physics in force for it): 9 when
+    some of its files could not be put in, or the physics lacks a machine its plans name or could not be written."""
 
-    result: dict  # {"out", "members", "bytes", "incomplete"}: archives.export's
+    result: dict  # {"out", "members", "bytes", "incomplete"[, "physics": PhysicsExport]}: archives.export's
+
+    @property
+    def physics(self) -> PhysicsExport | None:
+        return self.result.get("physics")
 
     def to_json(self) -> dict:
-        return self.result
+        return {**self.result, **({"physics": self.physics.to_json()} if self.physics else {})}
 
     def lines(self) -> Iterable[Line]:
         yield Line(f"wrote {self.result['out']}: {self.result['members']} members, {self.result['bytes']} bytes")
         yield from (err(f"  NOT EXPORTED: {missing}") for missing in self.result["incomplete"])
+        if self.physics is not None:
+            yield from (Line(f"wrote the physics snapshot {s.snapshot} of the source {s.source} ({s.time})")
+                        for s in self.physics.snapshots)
+            yield Line(f"  into {self.physics.out}: {self.physics.files} files; the patient's plans name "
+                       f"{', '.join(self.physics.machines) or 'no machine'}")
+            yield from (err(f"  warning: {fault}") for fault in self.physics.faults())
+            yield from (err(f"  machine not read: {u}") for u in self.physics.unread)
 
     def verdict(self) -> Verdict:
-        if not self.result["incomplete"]:
+        faults = [*self.result["incomplete"], *(self.physics.faults() if self.physics else [])]
+        if not faults:
             return OK
-        return Verdict.failed(PartialResult(f"{len(self.result['incomplete'])} file(s) of the patient are not in "
-                                            f"{self.result['out']} (named above)"))
+        return Verdict.failed(PartialResult(f"{len(faults)} thing(s) of the patient are not in {self.result['out']}"
+                                            + (f" or {self.physics.out}" if self.physics else "")
+                                            + " (named above)"))
 
 
 def holding(store: Store, key: str | None) -> list[ArchiveRecord]:

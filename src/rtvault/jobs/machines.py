@@ -14,8 +14,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
+from rtvault.archive.formats import PhysicsInForce
 from rtvault.config.settings import PHYSICS_KIND
 from rtvault.errors import InputError, PartialResult, Problem, StoreError
 from rtvault.events import Progress
@@ -105,18 +107,31 @@ def physics_snapshots(store: Store, source: str | None) -> list[Manifest]:
     return sorted(found, key=lambda m: (m.time, m.id))
 
 
+def _newest_per_source(manifests: Iterable[Manifest], limit: datetime) -> dict[str, Manifest]:
+    """Per source, the newest of `manifests` (oldest first) at or before `limit`."""
+    return {m.source_name: m for m in manifests if parse(m.time) <= limit}
+
+
 def in_force(manifests: list[Manifest], at: str) -> list[Manifest]:
     """Per source, the newest physics snapshot at or before `at`."""
-    limit = parse_time(at)
-    chosen: dict[str, Manifest] = {}
-    for manifest in manifests:
-        if parse(manifest.time) <= limit:
-            chosen[manifest.source_name] = manifest
+    chosen = _newest_per_source(manifests, parse_time(at))
     if not chosen:
         first = manifests[0].time if manifests else None
         raise InputError(f"no physics snapshot as early as {at}" + (f": the first is from {first}" if first else
                                                                     ": the store holds none"))
     return sorted(chosen.values(), key=lambda m: m.source_name)
+
+
+def physics_at(manifests: Iterable[Manifest], patient: Manifest) -> tuple[PhysicsInForce, ...]:
+    """The physics in force for a patient snapshot: per physics source of the same site (every physics source when
+    the patient's source has no site label, or no physics snapshot has one), the newest physics snapshot at or
+    before it; none when there is no such snapshot."""
+    physics = sorted((m for m in manifests if m.kind == PHYSICS_KIND and m.other is not None),
+                     key=lambda m: (parse(m.time), m.id))
+    if patient.site and any(m.site for m in physics):
+        physics = [m for m in physics if m.site == patient.site]
+    chosen = _newest_per_source(physics, parse(patient.time))
+    return tuple(PhysicsInForce(m.source_name, m.id, m.time) for _, m in sorted(chosen.items()))
 
 
 class _Reader:
@@ -212,6 +227,22 @@ def _machine_of(reader: _Reader, directory: str, files: list[FileEntry],
         return None, f"{entry.name}: {error}"
     warnings.setdefault(entry.hash, problems)
     return machine, "" if machine is not None else f"{entry.name}: no machine could be read in it"
+
+
+def machine_names(store: Store, snapshot: str) -> tuple[set[str], list[str]]:
+    """The names of the machines a physics snapshot holds, and each machine folder whose name could not be read
+    (with why)."""
+    manifest = store.load_snapshot(snapshot)
+    if manifest.other is None:
+        return set(), [f"snapshot {snapshot}: no physics tree in it"]
+    reader, names, unread = _Reader(store), set(), []
+    for directory, files in sorted(_folders(reader.tree(manifest.other.tree)).items()):
+        machine, problem = _machine_of(reader, directory, files, {})
+        if machine is not None:
+            names.add(machine.name)
+        if problem:
+            unread.append(problem)
+    return names, unread
 
 
 def restore_physics(store: Store, destination: Path, *, at: str | None = None, source: str | None = None,
