@@ -67,8 +67,8 @@ def test_two_sites_patients_and_physics_every_action_journalled(tmp_path: Path) 
 
     # Both sites backed up: four snapshots, one per source, and their copy.
     backed = _cli(config, "backup")
-    assert [s["source"] for s in backed["sources"]] == ["patients-a", "physics-a", "patients-b", "physics-b"]
-    assert [s["patients"] for s in backed["sources"]] == [4, 0, 4, 0]
+    assert [s["source"] for s in backed["sources"]] == ["physics-a", "physics-b", "patients-a", "patients-b"]
+    assert [s["patients"] for s in backed["sources"]] == [0, 0, 4, 4]
     _cli(config, "replicate")
     found = _cli(config, "search", "--per-page", "100")
     assert found["total"] == 8

@@ -66,7 +66,7 @@ def _by_source(store: Store) -> dict[str, list]:
 
 def test_each_source_gets_its_own_snapshot_with_its_kind_and_site(site: Vault) -> None:
     report = site.cli_json("backup")
-    assert [s["source"] for s in report["sources"]] == ["a", "b", "physics"]
+    assert [s["source"] for s in report["sources"]] == ["physics", "a", "b"]  # the physics in force first
     by_source = _by_source(site.store)
     assert {name: len(found) for name, found in by_source.items()} == {"a": 1, "b": 1, "physics": 1}
     a, b, physics = by_source["a"][0], by_source["b"][0], by_source["physics"][0]

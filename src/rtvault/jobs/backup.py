@@ -385,9 +385,13 @@ def run_backup(config: Config, store: Store, *, source: str | None = None, allow
 def backup(config: Config, store: Store, *, sources: Sequence[str] = (), allow_shrink: bool = False,
            progress: Progress | None = None) -> BackedUp | BackedUpSources:
     """`rtvault backup`: one snapshot of each source (`run_backup`; every configured source when `sources` is
-    empty), then the catalog brought in step with the store (the manifests the backup read are not parsed again).
-    One source refused does not keep the others from being backed up: it is named, and the exit code says so."""
-    names = list(sources) or list(config.all_sources()) or [LEGACY_SOURCE]
+    empty, the physics sources first, each kind in configuration order), then the catalog brought in step with the
+    store (the manifests the backup read are not parsed again). One source refused does not keep the others from
+    being backed up: it is named, and the exit code says so."""
+    configured = config.all_sources()
+    # Physics first: a patient snapshot's physics in force is the newest physics snapshot at or before it
+    # (jobs/machines.py `physics_at`), so the physics taken in the same run must come before the patients.
+    names = list(sources) or sorted(configured, key=lambda n: configured[n].kind != PHYSICS_KIND) or [LEGACY_SOURCE]
     for name in names:
         configured_source(config, name)  # an unknown name is refused before anything is backed up
     with manifests_reused():
