@@ -166,6 +166,8 @@ class ArchiveRecord:
     members: tuple[ArchiveMember, ...] = ()
     format: int | None = None
     integrity: str | None = None
+    source_name: str = ""  # the configured source ([sources.<name>]) of the snapshot an archive was made from
+    site: str = ""  # that source's site label; both written only when set (older indexes keep their hash)
 
     @property
     def state(self) -> str:
@@ -193,7 +195,10 @@ class ArchiveRecord:
                 "size": self.size, "compression": self.compression,
                 "patients": [p.to_json(summary=True) for p in self.patients], "machines": list(self.machines),
                 "damaged": self.damaged, "status": self.state, "missing": list(self.missing),
-                "problems": list(self.problems)}
+                "problems": list(self.problems), **self._origin_json()}
+
+    def _origin_json(self) -> dict[str, str]:
+        return {key: getattr(self, key) for key in ("source_name", "site") if getattr(self, key)}
 
     def to_json(self) -> dict[str, Any]:
         data = {"id": self.id, "file": self.file, "compression": self.compression, "origin": self.origin,
@@ -201,7 +206,7 @@ class ArchiveRecord:
                 "header": self.header, "machines": list(self.machines),
                 "patients": [p.to_json() for p in self.patients], "missing": list(self.missing),
                 "damaged": self.damaged, "status": self.state, "problems": list(self.problems),
-                "members": [m.to_json() for m in self.members]}
+                "members": [m.to_json() for m in self.members], **self._origin_json()}
         for key in ("format", "integrity"):
             if getattr(self, key) is not None:
                 data[key] = getattr(self, key)
@@ -223,7 +228,8 @@ class ArchiveRecord:
                    tuple(ArchivedPatient.from_json(p) for p in data.get("patients") or []),
                    _strings(data, "missing"), bool(data.get("damaged", False)), data.get("status") or None,
                    _strings(data, "problems"), tuple(ArchiveMember.from_json(m) for m in data.get("members") or []),
-                   fmt if isinstance(fmt, int) else None, data.get("integrity"))
+                   fmt if isinstance(fmt, int) else None, data.get("integrity"),
+                   str(data.get("source_name") or ""), str(data.get("site") or ""))
 
 
 @dataclass(frozen=True)
