@@ -230,9 +230,10 @@ def _known_versions(db: Catalog, keys: list[str]) -> dict[tuple[str, str], tuple
 
 
 def _index_snapshot(writer: Writer, name: str, manifests: _Manifests, snapshot_id: str,
-                    destroyed: frozenset[tuple[str, str]] | set[tuple[str, str]] = frozenset()) -> int:
-    """The snapshot's patient versions and their locations; a version whose archive was legally destroyed
-    (`destroyed`: (path, tree)) is not listed, though the snapshot still holds it until retention forgets it."""
+                    destroyed: frozenset[tuple[str, str]] | set[tuple[str, str]] = frozenset(), site: str = "") -> int:
+    """The snapshot's patient versions and their locations, of its source and of its source's site (else of
+    `site`, the store's); a version whose archive was legally destroyed (`destroyed`: (path, tree)) is not
+    listed, though the snapshot still holds it until retention forgets it."""
     manifest = manifests.load(snapshot_id)
     store = manifests.store
     added = 0
@@ -258,7 +259,7 @@ def _index_snapshot(writer: Writer, name: str, manifests: _Manifests, snapshot_i
                 added += 1
             located.append((pid, version))
     finally:  # a tree that cannot be read leaves the locations found before it, as one insert per patient did
-        writer.locations(located, name, "snapshot", manifest.id, manifest.time, site=manifest.site,
+        writer.locations(located, name, "snapshot", manifest.id, manifest.time, site=manifest.site or site,
                          source=manifest.source_name)
     writer.db.execute("INSERT INTO indexed (store, kind, ref, time, source) VALUES (?, 'snapshot', ?, ?, ?)",
                       (name, manifest.id, manifest.time, manifest.source_name))
@@ -334,7 +335,7 @@ def sync_store(catalog: Catalog, name: str, store: Store, *, again: frozenset[st
         destroyed = _destroyed(catalog, store) if snapshots - old_snapshots else set()
         for snapshot_id in sorted(snapshots - old_snapshots):
             try:
-                summary.versions_added += _index_snapshot(writer, name, manifests, snapshot_id, destroyed)
+                summary.versions_added += _index_snapshot(writer, name, manifests, snapshot_id, destroyed, site)
                 summary.snapshots_added += 1
             except StoreError as error:
                 summary.problems.append(str(error))

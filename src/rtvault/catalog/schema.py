@@ -14,7 +14,7 @@ INDEX_TABLES = ("locations", "plans", "image_sets", "terms", "versions", "varian
                 "indexed", "patients", "runs", "health_events")
 
 # A patient's site and source: those of its newest location that names one (a snapshot's: the source's site
-# and name; an archive's: those of the snapshot it was made from, else the site of the store holding it).
+# and name; an archive's: those of the snapshot it was made from; else the site of the store holding it).
 PLACE = ("UPDATE patients SET "
          "site = COALESCE((SELECT l.site FROM locations l WHERE l.patient = patients.id AND l.site <> '' "
          "ORDER BY l.time DESC, l.id DESC LIMIT 1), ''), "
@@ -270,10 +270,10 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         "ALTER TABLE indexed ADD COLUMN source TEXT NOT NULL DEFAULT 'pinnacle'",
     ]),
     # Sites and sources in the catalog: each location's (a snapshot's manifest `site` and `source_name`; an
-    # archive's from its index, else its store's site), each patient's (`PLACE`: its newest location's), searched
-    # by `--site` and `--source`; and the sites a user is limited to (JSON list, '' for every site). Rows written
-    # before: the snapshots' source from `indexed`, the archives' site from `stores`; a snapshot's site is read
-    # from its manifest by `catalog rebuild`.
+    # archive's from its index; else the site of the store holding it), each patient's (`PLACE`: its newest
+    # location's), searched by `--site` and `--source`; and the sites a user is limited to (JSON list, '' for
+    # every site). Rows written before: the snapshots' source from `indexed`, the site of their store; a
+    # manifest's own site is read by `catalog rebuild`.
     ("0020_sites", [
         "ALTER TABLE locations ADD COLUMN site TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE locations ADD COLUMN source TEXT NOT NULL DEFAULT ''",
@@ -281,8 +281,7 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         "ALTER TABLE patients ADD COLUMN source TEXT NOT NULL DEFAULT ''",
         "UPDATE locations SET source = COALESCE((SELECT i.source FROM indexed i WHERE i.store = locations.store "
         "AND i.kind = 'snapshot' AND i.ref = locations.ref), '') WHERE kind = 'snapshot'",
-        "UPDATE locations SET site = COALESCE((SELECT s.site FROM stores s WHERE s.id = locations.store), '') "
-        "WHERE kind = 'archive'",
+        "UPDATE locations SET site = COALESCE((SELECT s.site FROM stores s WHERE s.id = locations.store), '')",
         PLACE,
         "CREATE INDEX patients_site ON patients (site, sort_name)",
         "CREATE INDEX patients_source ON patients (source, sort_name)",
