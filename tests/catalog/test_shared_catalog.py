@@ -13,6 +13,7 @@ import pytest
 
 from kit.catalog import DIALECTS, new_url
 from kit.config import write_config
+from kit.web import PASSWORD
 from rtvault.catalog import open_catalog
 from rtvault.catalog.search import Criteria, search
 from rtvault.catalog.users import add_user, create_token
@@ -29,7 +30,6 @@ with warnings.catch_warnings():  # starlette asks for httpx2, not installed; htt
     from starlette.testclient import TestClient
 
 PATIENTS = 4
-PASSWORD = "correct horse battery staple"
 V1_STORE = Path(__file__).resolve().parents[1] / "fixtures" / "store-v1" / "store"
 STORE_IDS = "0017_store_ids"
 
