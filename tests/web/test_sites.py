@@ -137,7 +137,9 @@ def test_an_operator_limited_to_site_a_restores_no_patient_of_site_b_from_a_list
     answer = client.post("/api/restore-list", data={"csv": f"mrn\n{other['mrn']}\n"})
     report = answer.json()["report"]
     assert [entry["asked"]["mrn"] for entry in report["not_found"]] == [other["mrn"]]
-    assert report["restored"] == []
+    assert report["restored"] == [] and "Site B" not in answer.text and other["key"] not in answer.text
+    refused = [e for e in two_sites.audit(action="refused") if e["detail"].get("list")]
+    assert [(e["user"], e["patient"], e["detail"]["site"]) for e in refused] == [("operator", other["key"], "Site B")]
 
 
 def test_an_admin_is_never_limited_and_the_limit_is_checked(two_sites: Site) -> None:

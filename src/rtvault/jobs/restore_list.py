@@ -81,6 +81,9 @@ class ListRestore(Report):
     duration_s: float = 0.0
     catalog_empty: bool = False
     problems: list[str] = field(default_factory=list)  # what went wrong beside the rows (the report not kept)
+    # Patients a row named that are of a site the user is not limited to: reported as not found, never shown (the
+    # caller audits them).
+    other_sites: list[dict] = field(default_factory=list)
 
     @property
     def rows(self) -> int:
@@ -257,7 +260,10 @@ def _restore_row(report: ListRestore, seen: _Seen, config: Config, catalog: Cata
         return None
     found = (patients_with_mrn(catalog, asked.mrn) if asked.mrn else
              patients_named(catalog, asked.last_name, asked.birth_date, asked.first_name))
-    found = [patient for patient in found if not sites or patient["site"] in sites]
+    if sites:
+        report.other_sites += [{"line": asked.line, "key": p["key"], "site": p["site"]} for p in found
+                               if p["site"] not in sites]
+        found = [patient for patient in found if patient["site"] in sites]
     if len(found) != 1 or found[0].get("partial"):  # a last name that is one word of another's is never a match
         if found:
             report.ambiguous.append({**row, "candidates": [_who(p) for p in found],

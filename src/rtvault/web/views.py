@@ -25,6 +25,7 @@ from rtvault.web.i18n import DEFAULT, LANGUAGES, translator
 from rtvault.web.params import Upload
 
 AUDIT_PER_PAGE = 50
+OTHER_SITE = "a patient of a site this user is not limited to"  # the audited result of such a refusal
 _AUDIT_FILTERS = ("user", "action", "patient", "since", "until")
 Result = TypeVar("Result")
 
@@ -58,7 +59,7 @@ def _patient_key(call: Call) -> str:
     site = patient_site(call.db, key)
     if site is not None and not call.user.sees(site):
         call.audit("refused", patient=key, detail={"method": call.method, "site": site, "sites": list(call.user.sites)},
-                   result="a patient of a site this user is not limited to")
+                   result=OTHER_SITE)
         raise NotFound(f"no patient {key!r} in the catalog")
     return key
 
@@ -145,6 +146,10 @@ def restore_list(call: Call) -> dict:
     except RtvaultError as error:
         call.audit("restore_list", detail={"file": name}, result=str(error))
         raise
+    for hidden in report.other_sites:
+        call.audit("refused", patient=hidden["key"], result=OTHER_SITE,
+                   detail={"list": name, "line": hidden["line"], "site": hidden["site"],
+                           "sites": list(call.user.sites)})
     verdict = report.verdict()
     call.audit("restore_list", detail={"file": name, **{k: len(getattr(report, k)) for k in OUTCOMES}, "report": kept},
                result=str(verdict.error) if verdict.error else "ok")
