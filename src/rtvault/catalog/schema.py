@@ -282,6 +282,9 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         "UPDATE locations SET source = COALESCE((SELECT i.source FROM indexed i WHERE i.store = locations.store "
         "AND i.kind = 'snapshot' AND i.ref = locations.ref), '') WHERE kind = 'snapshot'",
         "UPDATE locations SET site = COALESCE((SELECT s.site FROM stores s WHERE s.id = locations.store), '')",
+        # A patient's newest locations first: `PLACE` runs for every patient a snapshot names, at each sync.
+        "DROP INDEX locations_patient",
+        "CREATE INDEX locations_patient ON locations (patient, time)",
         PLACE,
         "CREATE INDEX patients_site ON patients (site, sort_name)",
         "CREATE INDEX patients_source ON patients (source, sort_name)",
