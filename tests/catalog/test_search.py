@@ -218,14 +218,14 @@ def test_locations_say_where_each_patient_is(catalog: Catalog) -> None:
     assert lefevre["status"] == "active"
     assert lefevre["locations"] == [{"kind": "snapshots", "store": "primary", "store_id": "primary", "count": 2,
                                      "first": "2025-01-11T02:00:00Z", "last": "2025-02-01T02:00:00Z",
-                                     "latest_snapshot": "s2"}]
+                                     "latest_snapshot": "s2", "site": "", "source": ""}]
     lefort = search(catalog, Criteria(last_name="lefort")).patients[0]
     assert (lefort["status"], lefort["archived_at"]) == ("archived", "2025-01-15T03:00:00Z")
     assert [loc["kind"] for loc in lefort["locations"]] == ["snapshots", "archive"]
     assert lefort["locations"][1] | {"volume": ""} == {
         "kind": "archive", "store": "primary", "store_id": "primary", "archive": "a-deleted", "file": DELETED_ARCHIVE,
         "volume": "",
-        "time": "2025-01-15T03:00:00Z", "damaged": False}
+        "time": "2025-01-15T03:00:00Z", "damaged": False, "site": "", "source": ""}
     guerin = search(catalog, Criteria(patient_id="7")).patients[0]
     assert [(loc["file"], loc["damaged"]) for loc in guerin["locations"]] == [(OLD_DVD, True)]
     assert (guerin["gender"], guerin["birth_date"], guerin["physician"]) == ("male", "1938-12-24", "Pr DESCHAMPS")

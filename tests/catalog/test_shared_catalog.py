@@ -5,6 +5,7 @@ the id in its rtvault-store.json, not by the name a configuration gives it."""
 from __future__ import annotations
 
 import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,14 +13,21 @@ import pytest
 
 from kit.catalog import DIALECTS, new_url
 from kit.config import write_config
+from kit.web import PASSWORD
 from rtvault.catalog import open_catalog
 from rtvault.catalog.search import Criteria, search
+from rtvault.catalog.users import add_user, create_token
 from rtvault.config import Config, load
 from rtvault.configured import init_stores, open_catalog_for, open_store, store_labels
 from rtvault.demo import generate_database
 from rtvault.jobs.backup import backup
 from rtvault.jobs.catalog import refresh
 from rtvault.store import Store
+from rtvault.web.app import create_app
+
+with warnings.catch_warnings():  # starlette asks for httpx2, not installed; httpx works
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient
 
 PATIENTS = 4
 V1_STORE = Path(__file__).resolve().parents[1] / "fixtures" / "store-v1" / "store"
@@ -77,6 +85,25 @@ def test_each_site_sees_its_own_store_by_name_and_the_other_by_its_site(sites: t
     assert "primary" in stores and len(stores) == 2
     other = next(s for s in stores if s != "primary")
     assert "Site B" in other or b_id[:8] in other
+
+
+def test_a_viewer_of_one_site_sees_only_that_sites_patients_on_the_shared_catalog(sites: tuple[Site, Site]) -> None:
+    a, b = sites
+    for site in (a, b):
+        backup(site.config, open_store(site.config, None))
+    everyone = _shown(a)
+    assert sorted(p["site"] for p in everyone) == ["Site A"] * PATIENTS + ["Site B"] * PATIENTS
+    with open_catalog_for(a.config) as catalog:
+        add_user(catalog, "viewer-b", "viewer", PASSWORD, sites=["Site B"])
+        token = create_token(catalog, "viewer-b")
+        only_b = search(catalog, Criteria(), per_page=50, sites=["Site B"]).patients
+    assert {p["site"] for p in only_b} == {"Site B"} and len(only_b) == PATIENTS
+    client = TestClient(create_app(a.config), headers={"Authorization": f"Bearer {token}"})  # Site A's web server
+    found = client.get("/api/search", params={"status": "active", "per_page": "50"}).json()["patients"]
+    assert sorted(p["key"] for p in found) == sorted(p["key"] for p in only_b)
+    of_a = next(p["key"] for p in everyone if p["site"] == "Site A")
+    assert client.get(f"/api/patients/{of_a}").status_code == 404
+    assert client.get(f"/api/patients/{only_b[0]['key']}").json()["site"] == "Site B"
 
 
 def _as_before_store_ids(url: str, store_id: str, name: str) -> None:

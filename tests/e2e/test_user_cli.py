@@ -152,3 +152,27 @@ def test_a_new_catalog_holding_password_hashes_is_owner_only(site: Path, umask: 
     (site / "catalog.sqlite").chmod(0o640)  # an administrator's choice is kept
     assert rtvault("user", "list", cwd=site).returncode == 0
     assert (site / "catalog.sqlite").stat().st_mode & 0o777 == 0o640
+
+
+def test_users_limited_to_sites(site: Path) -> None:
+    added = rtvault("user", "add", "m.roux", "--role", "viewer", "--site", "Site A", "--site", "Site B", "--site",
+                    "Site A", "--json", cwd=site, stdin=PASSWORD + "\n")
+    assert added.returncode == 0, added.stderr
+    assert json.loads(added.stdout)["sites"] == ["Site A", "Site B"]
+    admin = rtvault("user", "add", "boss", "--role", "admin", "--site", "Site A", cwd=site, stdin=PASSWORD + "\n")
+    assert admin.returncode == 4 and "an admin sees every site" in admin.stderr and "Traceback" not in admin.stderr
+    assert rtvault("user", "add", "any", "--role", "operator", cwd=site, stdin=PASSWORD + "\n").returncode == 0
+    promoted = rtvault("user", "role", "m.roux", "admin", cwd=site)
+    assert promoted.returncode == 4 and "user sites m.roux" in promoted.stderr
+    assert rtvault("user", "sites", "m.roux", "--site", "Site B", cwd=site).stdout == \
+        "m.roux now sees the patients of Site B\n"
+    listed = json.loads(rtvault("user", "list", "--json", cwd=site).stdout)["users"]
+    assert [(u["name"], u["sites"]) for u in listed] == [("any", []), ("m.roux", ["Site B"])]
+    text = rtvault("user", "list", cwd=site).stdout
+    assert "sites Site B" in text and "every site" in text
+    assert rtvault("user", "sites", "m.roux", cwd=site).stdout == "m.roux now sees the patients of every site\n"
+    assert rtvault("user", "role", "m.roux", "admin", cwd=site).returncode == 0
+    assert rtvault("user", "sites", "nobody", "--site", "Site A", cwd=site).returncode == 4
+    changes = json.loads(rtvault("audit", "--action", "user_sites", "--json", cwd=site).stdout)["entries"]
+    assert [(e["result"][:6], json.loads(e["detail"]).get("sites", [])) for e in changes] == [
+        ("failed", ["Site A"]), ("ok", []), ("ok", ["Site B"])]  # newest first, from the journal of actions

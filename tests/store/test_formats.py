@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,15 @@ def test_every_archive_index_and_summary_of_an_earlier_release_reads_back_unchan
         assert record.patients and record.members and record.state == "verified"
         summary = json.loads((OLD / "archives" / "summaries" / path.name).read_text())
         assert {**record.summary_json(), "integrity": summary["integrity"]} == summary
+
+
+def test_an_archive_made_from_a_snapshot_names_its_source_and_site_in_its_index_and_summary() -> None:
+    stored = json.loads(sorted((OLD / "archives").glob("*.json"))[0].read_text())
+    named = replace(ArchiveRecord.from_json(stored), source_name="patients-a", site="Site A")
+    assert (named.to_json()["source_name"], named.to_json()["site"]) == ("patients-a", "Site A")
+    assert ArchiveRecord.from_json(named.to_json()) == named
+    again = ArchiveRecord.from_json(named.summary_json())
+    assert (again.source_name, again.site) == ("patients-a", "Site A")
 
 
 def test_a_file_entry_is_written_without_the_flags_it_does_not_have() -> None:

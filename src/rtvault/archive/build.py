@@ -110,6 +110,6 @@ def archive_patient_version(store: Store, manifest: Manifest, patient: PatientEn
     record = index.build_record(archive_id, members, [], _captured(store, tree, patient.path, institution),
                                 file=name, compression="gzip", origin=origin, size=writer.written,
                                 source=f"snapshot {manifest.id}", tree=patient.tree)
-    record = replace(record, physics=physics)
+    record = replace(record, physics=physics, source_name=manifest.source_name, site=manifest.site)
     records.save(store, record)
     return Stored(record, already=False)

@@ -189,6 +189,8 @@ class ArchiveRecord:
     format: int | None = None
     integrity: str | None = None
     physics: tuple[PhysicsInForce, ...] = ()  # written only when some: older indexes keep their integrity hash
+    source_name: str = ""  # the configured source ([sources.<name>]) of the snapshot an archive was made from
+    site: str = ""  # that source's site label; both written only when set (older indexes keep their hash)
 
     @property
     def state(self) -> str:
@@ -216,7 +218,10 @@ class ArchiveRecord:
                 "size": self.size, "compression": self.compression,
                 "patients": [p.to_json(summary=True) for p in self.patients], "machines": list(self.machines),
                 "damaged": self.damaged, "status": self.state, "missing": list(self.missing),
-                "problems": list(self.problems), **self._physics_json()}
+                "problems": list(self.problems), **self._physics_json(), **self._origin_json()}
+
+    def _origin_json(self) -> dict[str, str]:
+        return {key: getattr(self, key) for key in ("source_name", "site") if getattr(self, key)}
 
     def to_json(self) -> dict[str, Any]:
         data = {"id": self.id, "file": self.file, "compression": self.compression, "origin": self.origin,
@@ -224,7 +229,7 @@ class ArchiveRecord:
                 "header": self.header, "machines": list(self.machines),
                 "patients": [p.to_json() for p in self.patients], "missing": list(self.missing),
                 "damaged": self.damaged, "status": self.state, "problems": list(self.problems),
-                "members": [m.to_json() for m in self.members]}
+                "members": [m.to_json() for m in self.members], **self._origin_json()}
         for key in ("format", "integrity"):
             if getattr(self, key) is not None:
                 data[key] = getattr(self, key)
@@ -250,7 +255,7 @@ class ArchiveRecord:
                    _strings(data, "missing"), bool(data.get("damaged", False)), data.get("status") or None,
                    _strings(data, "problems"), tuple(ArchiveMember.from_json(m) for m in data.get("members") or []),
                    fmt if isinstance(fmt, int) else None, data.get("integrity"),
-                   _physics(data.get("physics")))
+                   _physics(data.get("physics")), str(data.get("source_name") or ""), str(data.get("site") or ""))
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from rtvault.archive.formats import OWN_ORIGINS, ArchiveRecord
 from rtvault.catalog import destructions, runs, stores, volumes
 from rtvault.catalog import fold as folding
 from rtvault.catalog.db import Catalog
-from rtvault.catalog.schema import INDEX_TABLES
+from rtvault.catalog.schema import INDEX_TABLES, PLACE
 from rtvault.errors import StoreError
 from rtvault.pinnacle.discover import normalise_patient_path
 from rtvault.pinnacle.model import PatientRecord
@@ -176,16 +176,19 @@ class Writer:
         return version
 
     def location(self, pid: int, version: int, store: str, kind: str, ref: str, when: str, *, file: str = "",
-                 damaged: bool = False) -> None:
-        self.locations([(pid, version)], store, kind, ref, when, file=file, damaged=damaged)
+                 damaged: bool = False, site: str = "", source: str = "") -> None:
+        self.locations([(pid, version)], store, kind, ref, when, file=file, damaged=damaged, site=site,
+                       source=source)
 
     def locations(self, located: list[tuple[int, int]], store: str, kind: str, ref: str, when: str, *,
-                  file: str = "", damaged: bool = False) -> None:
-        """The (patient, version) pairs found in one snapshot or archive, inserted in one statement."""
+                  file: str = "", damaged: bool = False, site: str = "", source: str = "") -> None:
+        """The (patient, version) pairs found in one snapshot or archive, inserted in one statement, with the
+        site and source they came from."""
         self.touched.update(pid for pid, _ in located)
-        self.db.many("INSERT INTO locations (version, patient, store, kind, ref, time, file, damaged) "
-                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                     [(version, pid, store, kind, ref, when, file, int(damaged)) for pid, version in located])
+        self.db.many("INSERT INTO locations (version, patient, store, kind, ref, time, file, damaged, site, source) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     [(version, pid, store, kind, ref, when, file, int(damaged), site, source)
+                      for pid, version in located])
 
 
 def _indexed(catalog: Catalog, store: str, kind: str) -> set[str]:
@@ -232,9 +235,10 @@ def _known_versions(db: Catalog, keys: list[str]) -> dict[tuple[str, str], tuple
 
 
 def _index_snapshot(writer: Writer, name: str, manifests: _Manifests, snapshot_id: str,
-                    destroyed: frozenset[tuple[str, str]] | set[tuple[str, str]] = frozenset()) -> int:
-    """The snapshot's patient versions and their locations; a version whose archive was legally destroyed
-    (`destroyed`: (path, tree)) is not listed, though the snapshot still holds it until retention forgets it."""
+                    destroyed: frozenset[tuple[str, str]] | set[tuple[str, str]] = frozenset(), site: str = "") -> int:
+    """The snapshot's patient versions and their locations, of its source and of its source's site (else of
+    `site`, the store's); a version whose archive was legally destroyed (`destroyed`: (path, tree)) is not
+    listed, though the snapshot still holds it until retention forgets it."""
     manifest = manifests.load(snapshot_id)
     store = manifests.store
     added = 0
@@ -260,7 +264,8 @@ def _index_snapshot(writer: Writer, name: str, manifests: _Manifests, snapshot_i
                 added += 1
             located.append((pid, version))
     finally:  # a tree that cannot be read leaves the locations found before it, as one insert per patient did
-        writer.locations(located, name, "snapshot", manifest.id, manifest.time)
+        writer.locations(located, name, "snapshot", manifest.id, manifest.time, site=manifest.site or site,
+                         source=manifest.source_name)
     writer.db.execute("INSERT INTO indexed (store, kind, ref, time, source) VALUES (?, 'snapshot', ?, ?, ?)",
                       (name, manifest.id, manifest.time, manifest.source_name))
     return added
@@ -275,7 +280,9 @@ def archived_at(record: ArchiveRecord) -> str:
     return newest or created
 
 
-def _index_archive(writer: Writer, name: str, store: Store, archive_id: str) -> int:
+def _index_archive(writer: Writer, name: str, store: Store, archive_id: str, site: str = "") -> int:
+    """The archive's patient versions and their locations: of the site and source of the snapshot it was made
+    from, else (an archive ingested) of the site of the store holding it (`site`)."""
     record = records.load_summary(store, archive_id)
     when, added = archived_at(record), 0
     for patient in record.patients:
@@ -286,7 +293,7 @@ def _index_archive(writer: Writer, name: str, store: Store, archive_id: str) -> 
         version = writer.version(pid, tree, identity)
         added += len(writer.touched) > before
         writer.location(pid, version, name, "archive", archive_id, when, file=record.file,
-                        damaged=not patient.complete)
+                        damaged=not patient.complete, site=record.site or site, source=record.source_name)
         keep = records.patient_keep(store, record, patient).date
         writer.db.execute("UPDATE patients SET archived_at = CASE WHEN archived_at IS NULL OR archived_at < ? "
                           "THEN ? ELSE archived_at END, keep_until = ? WHERE id = ?",
@@ -333,13 +340,13 @@ def sync_store(catalog: Catalog, name: str, store: Store, *, again: frozenset[st
         destroyed = _destroyed(catalog, store) if snapshots - old_snapshots else set()
         for snapshot_id in sorted(snapshots - old_snapshots):
             try:
-                summary.versions_added += _index_snapshot(writer, name, manifests, snapshot_id, destroyed)
+                summary.versions_added += _index_snapshot(writer, name, manifests, snapshot_id, destroyed, site)
                 summary.snapshots_added += 1
             except StoreError as error:
                 summary.problems.append(str(error))
         for archive_id in sorted(archives - old_archives):
             try:
-                summary.versions_added += _index_archive(writer, name, store, archive_id)
+                summary.versions_added += _index_archive(writer, name, store, archive_id, site)
                 summary.archives_added += 1
             except StoreError as error:
                 summary.problems.append(str(error))
@@ -385,7 +392,16 @@ def _settle(catalog: Catalog, touched: set[int], *, snapshots_changed: bool = Tr
             for table in ("terms", "plans", "image_sets"):
                 catalog.execute(f"DELETE FROM {table} WHERE patient = ?", (pid,))
             catalog.execute("DELETE FROM patients WHERE id = ?", (pid,))
+    place(catalog, touched)
     refresh_status(catalog, touched, snapshots_changed=snapshots_changed)
+
+
+def place(catalog: Catalog, touched: set[int]) -> None:
+    """The site and source of every touched patient, from its locations (a few hundred patients a statement)."""
+    ids = sorted(touched)
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start:start + _CHUNK]
+        catalog.execute(f"{PLACE} WHERE id IN ({', '.join('?' * len(chunk))})", chunk)
 
 
 def refresh_status(catalog: Catalog, touched: set[int], *, snapshots_changed: bool = True) -> None:

@@ -19,8 +19,8 @@ from rtvault.catalog.search import PATIENT_COLUMNS
 
 KEY_PATTERN = re.compile(r"[0-9a-f]{16}")
 _SHOWN = (*(c for c in PATIENT_COLUMNS if c != "id"), "comment")
-_LOCATION_COLUMNS = ("store", "kind", "ref", "time", "file", "volume", "damaged")
-_IDENTITY = ("key", "path", "mrn", "last_name", "first_name", "middle_name", "birth_date", "status")
+_LOCATION_COLUMNS = ("store", "kind", "ref", "time", "file", "volume", "damaged", "site", "source")
+_IDENTITY = ("key", "path", "mrn", "last_name", "first_name", "middle_name", "birth_date", "status", "site")
 
 
 def is_key(text: str) -> bool:
@@ -53,6 +53,12 @@ def patient_detail(catalog: Catalog, key: str, shown: Mapping[str, str] | None =
     newest = patient["versions"][0] if patient["versions"] else None
     patient["copies"] = len({loc["store"] for loc in newest["locations"]}) if newest else 0
     return patient
+
+
+def patient_site(catalog: Catalog, key: str) -> str | None:
+    """The site of the patient `key` names ("" when none is known); None when the catalog has no such key."""
+    row = catalog.one("SELECT site FROM patients WHERE key = ?", (key,)) if is_key(key) else None
+    return None if row is None else str(row[0])
 
 
 def _versions(catalog: Catalog, pid: int, shown: Mapping[str, str]) -> list[dict]:

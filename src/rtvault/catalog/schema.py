@@ -13,6 +13,14 @@ from rtvault.utc import now_iso
 INDEX_TABLES = ("locations", "plans", "image_sets", "terms", "version_machines", "versions", "variants", "vocabulary",
                 "physicians", "indexed", "patients", "runs", "health_events")
 
+# A patient's site and source: those of its newest location that names one (a snapshot's: the source's site
+# and name; an archive's: those of the snapshot it was made from; else the site of the store holding it).
+PLACE = ("UPDATE patients SET "
+         "site = COALESCE((SELECT l.site FROM locations l WHERE l.patient = patients.id AND l.site <> '' "
+         "ORDER BY l.time DESC, l.id DESC LIMIT 1), ''), "
+         "source = COALESCE((SELECT l.source FROM locations l WHERE l.patient = patients.id AND l.source <> '' "
+         "ORDER BY l.time DESC, l.id DESC LIMIT 1), '')")
+
 MIGRATIONS: list[tuple[str, list[str]]] = [
     ("0001_patients", [
         """CREATE TABLE patients (
@@ -277,6 +285,27 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
     ("0021_destruction_copy_sites", [
         "ALTER TABLE destruction_copies ADD COLUMN site TEXT",
         "ALTER TABLE destruction_copies ADD COLUMN host TEXT",
+    ]),
+    # Sites and sources in the catalog: each location's (a snapshot's manifest `site` and `source_name`; an
+    # archive's from its index; else the site of the store holding it), each patient's (`PLACE`: its newest
+    # location's), searched by `--site` and `--source`; and the sites a user is limited to (JSON list, '' for
+    # every site). Rows written before: the snapshots' source from `indexed`, the site of their store; a
+    # manifest's own site is read by `catalog rebuild`.
+    ("0022_sites", [
+        "ALTER TABLE locations ADD COLUMN site TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE locations ADD COLUMN source TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE patients ADD COLUMN site TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE patients ADD COLUMN source TEXT NOT NULL DEFAULT ''",
+        "UPDATE locations SET source = COALESCE((SELECT i.source FROM indexed i WHERE i.store = locations.store "
+        "AND i.kind = 'snapshot' AND i.ref = locations.ref), '') WHERE kind = 'snapshot'",
+        "UPDATE locations SET site = COALESCE((SELECT s.site FROM stores s WHERE s.id = locations.store), '')",
+        # A patient's newest locations first: `PLACE` runs for every patient a snapshot names, at each sync.
+        "DROP INDEX locations_patient",
+        "CREATE INDEX locations_patient ON locations (patient, time)",
+        PLACE,
+        "CREATE INDEX patients_site ON patients (site, sort_name)",
+        "CREATE INDEX patients_source ON patients (source, sort_name)",
+        "ALTER TABLE users ADD COLUMN sites TEXT NOT NULL DEFAULT ''",
     ]),
 ]
 

@@ -10,7 +10,7 @@ on a million patients than on ten thousand. A name typed alone is answered by `s
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, field, fields
 
 from rtvault.catalog import stores
@@ -47,6 +47,8 @@ class Criteria:
     archived_after: str = _criterion("Archived after", "Archivé après", "date, inclusive")
     archived_before: str = _criterion("Archived before", "Archivé avant", "date, inclusive")
     archive: str = _criterion("Archive file or volume", "Fichier d'archive ou volume", "name, prefix")
+    site: str = _criterion("Site", "Site", "the site the patient's source is of, exact")
+    source: str = _criterion("Source", "Source", "the configured source ([sources.NAME]), exact")
 
     def to_json(self) -> dict[str, str]:
         return {k: v for k, v in asdict(self).items() if v}
@@ -76,21 +78,26 @@ class SearchResult:
 
 
 PATIENT_COLUMNS = ("id", "key", "path", "patient_id", "mrn", "last_name", "first_name", "middle_name", "birth_date",
-                   "gender", "physician", "diagnosis", "last_modified", "archived_at", "keep_until", "status")
+                   "gender", "physician", "diagnosis", "last_modified", "archived_at", "keep_until", "status", "site",
+                   "source")
 
 
 def search(catalog: Catalog, criteria: Criteria, *, page: int = 1, per_page: int = 20,
-           shown: Mapping[str, str] | None = None) -> SearchResult:
+           shown: Mapping[str, str] | None = None, sites: Collection[str] = ()) -> SearchResult:
     """One page of the patients matching every criterion given, best first, with where each one is (each store
-    as `shown` names it, id → label: catalog/stores.py `labels`; without it, by its id)."""
+    as `shown` names it, id → label: catalog/stores.py `labels`; without it, by its id); `sites`: only the
+    patients of these sites (a user limited to sites), none: every site."""
     if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
         raise InputError(f"page must be 1 or more and per page between 1 and {MAX_PER_PAGE}")
     skip = (page - 1) * per_page
-    alone = name_alone(criteria.to_json())
+    alone = None if sites else name_alone(criteria.to_json())
     if alone is not None:
         chosen, total = page_by_name(catalog, *alone, skip, per_page)
     else:
-        chosen, total = _page(catalog, build(catalog, criteria), skip, per_page)
+        query = build(catalog, criteria)
+        if sites:
+            query.add(f"p.site IN ({', '.join('?' * len(sites))})", *sorted(sites))
+        chosen, total = _page(catalog, query, skip, per_page)
     shown = shown or {}
     return SearchResult(_patients_in_order(catalog, chosen, shown), min(total, COUNT_LIMIT), page, per_page,
                         total > COUNT_LIMIT)
@@ -155,11 +162,11 @@ def _attach_locations(catalog: Catalog, patients: list[dict], shown: Mapping[str
         return
     ids = [p["id"] for p in patients]
     rows = catalog.execute(
-        f"SELECT patient, store, kind, ref, time, file, volume, damaged FROM locations "
+        f"SELECT patient, store, kind, ref, time, file, volume, damaged, site, source FROM locations "
         f"WHERE patient IN ({', '.join('?' * len(ids))}) ORDER BY time", ids)
     by_patient: dict[int, list[dict]] = {i: [] for i in ids}
     snapshots: dict[tuple[int, str], dict] = {}
-    for pid, store, kind, ref, when, file, volume, damaged in rows:
+    for pid, store, kind, ref, when, file, volume, damaged, site, source in rows:
         if kind == "snapshot":
             group = snapshots.get((pid, store))
             if group is None:
@@ -167,10 +174,10 @@ def _attach_locations(catalog: Catalog, patients: list[dict], shown: Mapping[str
                                                    "store_id": store, "count": 0, "first": when}
                 by_patient[pid].append(group)
             group["count"] += 1
-            group["last"], group["latest_snapshot"] = when, ref
+            group["last"], group["latest_snapshot"], group["site"], group["source"] = when, ref, site, source
         else:
             by_patient[pid].append({"kind": kind, "store": stores.label(shown, store), "store_id": store,
                                     "archive": ref, "file": file, "volume": volume, "time": when,
-                                    "damaged": bool(damaged)})
+                                    "damaged": bool(damaged), "site": site, "source": source})
     for patient in patients:
         patient["locations"] = by_patient[patient["id"]]

@@ -210,5 +210,8 @@ def build(catalog: Catalog, c: Criteria) -> Query:
         typed = c.archive.strip()
         q.add("p.id IN (SELECT patient FROM locations WHERE (file >= ? AND file < ?) OR (volume >= ? AND volume < ?))",
               typed, typed + "\U0010ffff", typed, typed + "\U0010ffff")
+    for column in ("site", "source"):
+        if getattr(c, column).strip():
+            q.add(f"p.{column} = ?", getattr(c, column).strip())
     q.names_clause()
     return q

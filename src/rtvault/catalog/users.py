@@ -14,8 +14,10 @@ import base64
 import contextlib
 import hashlib
 import hmac
+import json
 import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -39,7 +41,8 @@ TOKEN_ID_CHARS = 12  # shown by `token list`: enough to name a token, useless to
 
 _NAME = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 _HASHER = PasswordHasher()
-_USER_COLUMNS = "u.name, u.role, u.source, u.created, u.disabled"
+_USER_COLUMNS = "u.name, u.role, u.source, u.created, u.disabled, u.sites"
+MAX_SITE = 200  # characters of a site label
 
 
 @dataclass(frozen=True)
@@ -49,9 +52,20 @@ class User:
     source: str
     created: str
     disabled: bool
+    sites: tuple[str, ...] = ()  # the only sites whose patients this user sees; none: every site
 
     def to_json(self) -> dict[str, object]:
-        return asdict(self)
+        return {**asdict(self), "sites": list(self.sites)}
+
+    @property
+    def searched_sites(self) -> tuple[str, ...]:
+        """The sites its searches are limited to; none (every site) for an admin or a user limited to none."""
+        return () if self.role == "admin" else self.sites
+
+    def sees(self, site: str) -> bool:
+        """Whether this user may see (search, view, download, restore) a patient of `site`: an admin and a
+        user limited to no site see every patient, a user limited to sites only those of these sites."""
+        return not self.searched_sites or site in self.searched_sites
 
 
 @dataclass(frozen=True)
@@ -74,7 +88,24 @@ def _digest(secret: str) -> str:
 
 
 def _user(row: tuple) -> User:
-    return User(name=row[0], role=row[1], source=row[2], created=row[3], disabled=bool(row[4]))
+    return User(name=row[0], role=row[1], source=row[2], created=row[3], disabled=bool(row[4]),
+                sites=tuple(json.loads(row[5])) if row[5] else ())
+
+
+def _check_sites(name: str, role: str, sites: Iterable[str]) -> tuple[str, ...]:
+    """The sites a user is limited to, sorted, each once; refused for an admin, who sees every site."""
+    chosen = tuple(sorted({site.strip() for site in sites}))
+    for site in chosen:
+        if not site or len(site) > MAX_SITE or not site.isprintable():
+            raise InputError(f"site {site!r} is not a site label: 1 to {MAX_SITE} printable characters, as "
+                             "[sources.NAME] site names it")
+    if chosen and role == "admin":
+        raise InputError(f"{name} is an admin, and an admin sees every site: give no --site, or another role")
+    return chosen
+
+
+def _sites_text(sites: tuple[str, ...]) -> str:
+    return json.dumps(list(sites), ensure_ascii=False) if sites else ""
 
 
 def _check_role(role: str) -> None:
@@ -106,15 +137,17 @@ def _existing(db: Catalog, name: str) -> User:
 
 
 def add_user(db: Catalog, name: str, role: str, password: str | None, *, source: str = "local",
-             by: Actor | None = None) -> User:
+             by: Actor | None = None, sites: Iterable[str] = ()) -> User:
     """Add a user; a directory ('ldap') user has no local password and signs in with the directory's. A
-    directory compares user names regardless of case, so a directory user is kept lowercased."""
+    directory compares user names regardless of case, so a directory user is kept lowercased. `sites`: the only
+    sites whose patients the user sees (none: every site; never for an admin)."""
     typed = name
     if source == "ldap":
         name = name.lower()
     if not _NAME.fullmatch(name):
         raise InputError(f"user name {name!r} is not valid: 1 to 64 letters, digits or . _ - @")
     _check_role(role)
+    limited = _check_sites(name, role, sites)
     if source not in SOURCES:
         raise InputError(f"unknown user source {source!r}: choose one of {', '.join(SOURCES)}")
     if source == "ldap" and password is not None:
@@ -124,10 +157,11 @@ def add_user(db: Catalog, name: str, role: str, password: str | None, *, source:
         if get_user(db, name) is not None:
             raise InputError(f"user {name!r} already exists (use `rtvault user role` or `rtvault user passwd`)")
         created = now_iso()
-        db.execute("INSERT INTO users (name, role, password_hash, source, created, disabled) VALUES (?, ?, ?, ?, ?, 0)",
-                   (name, role, password_hash, source, created))
-        _audit(db, by, "user_add", {"name": typed, "role": role, "source": source})
-    return User(name=name, role=role, source=source, created=created, disabled=False)
+        db.execute("INSERT INTO users (name, role, password_hash, source, created, disabled, sites) "
+                   "VALUES (?, ?, ?, ?, ?, 0, ?)", (name, role, password_hash, source, created, _sites_text(limited)))
+        _audit(db, by, "user_add", {"name": typed, "role": role, "source": source,
+                                    **({"sites": list(limited)} if limited else {})})
+    return User(name=name, role=role, source=source, created=created, disabled=False, sites=limited)
 
 
 def get_user(db: Catalog, name: str) -> User | None:
@@ -158,8 +192,22 @@ def set_password(db: Catalog, name: str, password: str, *, by: Actor | None = No
 def set_role(db: Catalog, name: str, role: str, *, by: Actor | None = None) -> None:
     _check_role(role)
     with db.transaction():
-        db.execute("UPDATE users SET role = ? WHERE name = ?", (role, _existing(db, name).name))
+        user = _existing(db, name)
+        if role == "admin" and user.sites:
+            raise InputError(f"{user.name} is limited to sites ({', '.join(user.sites)}) and an admin sees every "
+                             f"site: lift the limit first (`rtvault user sites {user.name}` with no --site)")
+        db.execute("UPDATE users SET role = ? WHERE name = ?", (role, user.name))
         _audit(db, by, "user_role", {"name": name, "role": role})
+
+
+def set_sites(db: Catalog, name: str, sites: Iterable[str], *, by: Actor | None = None) -> User:
+    """Limit a user to these sites (none: every site again); it applies to their next request."""
+    with db.transaction():
+        user = _existing(db, name)
+        limited = _check_sites(user.name, user.role, sites)
+        db.execute("UPDATE users SET sites = ? WHERE name = ?", (_sites_text(limited), user.name))
+        _audit(db, by, "user_sites", {"name": user.name, "sites": list(limited)})
+    return User(user.name, user.role, user.source, user.created, user.disabled, limited)
 
 
 def disable_user(db: Catalog, name: str, *, by: Actor | None = None) -> None:
@@ -293,7 +341,7 @@ def token_user(db: Catalog, token: str) -> User | None:
     if row is None or row[4]:
         return None
     now = now_iso()
-    if row[5] != now:  # at most one write per token per second
+    if row[6] != now:  # at most one write per token per second
         db.execute("UPDATE tokens SET last_used = ? WHERE hash = ?", (now, digest))
     return _user(row)
 
@@ -373,10 +421,10 @@ def get_session(db: Catalog, cookie_value: str) -> Session | None:
                  "WHERE s.hash = ?", (digest,))
     if row is None or row[4]:
         return None
-    if row[5] <= now_iso():
+    if row[6] <= now_iso():
         db.execute("DELETE FROM sessions WHERE hash = ?", (digest,))
         return None
-    return Session(token_hash=digest, user=_user(row), csrf=csrf_token(cookie_value), expires=row[5])
+    return Session(token_hash=digest, user=_user(row), csrf=csrf_token(cookie_value), expires=row[6])
 
 
 def end_session(db: Catalog, cookie_value: str) -> None:

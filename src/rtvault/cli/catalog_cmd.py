@@ -98,9 +98,14 @@ def search_command(app: AppContext, page: int, per_page: int, as_json: bool, **c
     lines = []
     for p in result.patients:
         lines += [f"{p['last_name']} {p['first_name']}  MRN {p['mrn'] or '-'}  born {p['birth_date'] or '-'}  "
-                  f"{p['status']}  {p['path']}", f"    {', '.join(_where(loc) for loc in p['locations'])}"]
+                  f"{p['status']}  {p['path']}{_site(p)}", f"    {', '.join(_where(loc) for loc in p['locations'])}"]
     shown = f"{(page - 1) * per_page + 1}-{(page - 1) * per_page + len(result.patients)}" if result.patients else "0"
     return Plain.of(result.to_json(), *lines, f"{shown} of {result.total}{'+' if result.more else ''} patient(s)")
+
+
+def _site(patient: dict) -> str:
+    named = [f"{what} {patient[what]}" for what in ("site", "source") if patient[what]]
+    return f"  ({', '.join(named)})" if named else ""
 
 
 def _where(location: dict) -> str:

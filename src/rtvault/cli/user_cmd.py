@@ -16,6 +16,10 @@ from rtvault.errors import InputError
 from rtvault.report import Plain
 
 _role_choice = click.Choice(accounts.ROLES)
+_site_option = click.option(
+    "--site", "sites", multiple=True,
+    help="Only the patients of this site (repeat for several; the site of [sources.NAME] site); none: every "
+         "site. Never for an admin.")
 
 
 def _open(app: AppContext) -> Catalog:
@@ -40,6 +44,7 @@ Examples:
   rtvault user add e.dupre --role operator
   echo 'a long passphrase' | rtvault user add script --role viewer
   rtvault user add hlefevre --role admin --ldap
+  rtvault user add m.roux --role viewer --site "Site A"
   rtvault user list --json
 """)
 def user() -> None:
@@ -51,21 +56,30 @@ Examples:
   rtvault user add e.dupre --role operator
   echo 'a long passphrase' | rtvault user add script --role viewer --json
   rtvault user add hlefevre --role admin --ldap
+  rtvault user add m.roux --role operator --site "Site A" --site "Site B"
 """)
 @click.argument("name")
 @click.option("--role", required=True, type=_role_choice,
               help="viewer searches and views; operator also downloads and restores; admin also manages users "
                    "and reads the audit trail.")
 @click.option("--ldap", "directory", is_flag=True, help="Signs in with the LDAP/Active Directory password.")
+@_site_option
 @reported
 @click.pass_obj
-def add_command(app: AppContext, name: str, role: str, directory: bool, as_json: bool) -> Plain:
+def add_command(app: AppContext, name: str, role: str, directory: bool, sites: tuple[str, ...],
+                as_json: bool) -> Plain:
     """Add a user; the password (12 characters or more) is asked twice, or read as one line from stdin."""
     with _open(app) as db:
         password = None if directory else _read_password()
-        added = accounts.add_user(db, name, role, password, source="ldap" if directory else "local", by=None)
+        added = accounts.add_user(db, name, role, password, source="ldap" if directory else "local", by=None,
+                                  sites=sites)
     return Plain.of(added.to_json(),
-                    f"added {added.name}: {added.role}, {added.source}{', DISABLED' if added.disabled else ''}")
+                    f"added {added.name}: {added.role}, {added.source}{', DISABLED' if added.disabled else ''}"
+                    f", {_sites_text(added)}")
+
+
+def _sites_text(found: accounts.User) -> str:
+    return f"sites {', '.join(found.sites)}" if found.sites else "every site"
 
 
 @user.command("list", epilog="""\b
@@ -80,8 +94,8 @@ def list_command(app: AppContext, as_json: bool) -> Plain:
     with _open(app) as db:
         found = accounts.list_users(db)
     return Plain.of({"users": [u.to_json() for u in found]},
-                    *(f"{u.name:<24} {u.role:<9} {u.source:<6} since {u.created}{'  DISABLED' if u.disabled else ''}"
-                      for u in found), f"{len(found)} user(s)")
+                    *(f"{u.name:<24} {u.role:<9} {u.source:<6} since {u.created}  {_sites_text(u)}"
+                      f"{'  DISABLED' if u.disabled else ''}" for u in found), f"{len(found)} user(s)")
 
 
 @user.command("passwd", epilog="""\b
@@ -112,6 +126,24 @@ def role_command(app: AppContext, name: str, role: str) -> None:
     with _open(app) as db:
         accounts.set_role(db, name, role, by=None)
     echo(f"{name} is now {role}")
+
+
+@user.command("sites", epilog="""\b
+Examples:
+  rtvault user sites m.roux --site "Site A"
+  rtvault user sites m.roux --site "Site A" --site "Site B" --json
+  rtvault user sites m.roux
+""")
+@click.argument("name")
+@_site_option
+@reported
+@click.pass_obj
+def sites_command(app: AppContext, name: str, sites: tuple[str, ...], as_json: bool) -> Plain:
+    """Limit a user to the patients of these sites, or with no --site let them see every site again."""
+    with _open(app) as db:
+        changed = accounts.set_sites(db, name, sites, by=None)
+    seen = f"the patients of {', '.join(changed.sites)}" if changed.sites else "the patients of every site"
+    return Plain.of(changed.to_json(), f"{changed.name} now sees {seen}")
 
 
 @user.command("disable", epilog="""\b

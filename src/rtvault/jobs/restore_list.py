@@ -19,7 +19,7 @@ import io
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -81,6 +81,9 @@ class ListRestore(Report):
     duration_s: float = 0.0
     catalog_empty: bool = False
     problems: list[str] = field(default_factory=list)  # what went wrong beside the rows (the report not kept)
+    # Patients a row named that are of a site the user is not limited to: reported as not found, never shown (the
+    # caller audits them).
+    other_sites: list[dict] = field(default_factory=list)
 
     @property
     def rows(self) -> int:
@@ -220,11 +223,12 @@ class _Seen:
 
 def restore_list(config: Config, catalog: Catalog, patients: PatientList, destination: Path, *, store: str = "",
                  group: str = "", progress: Progress | None = None,
-                 restored: Callable[[dict], None] | None = None) -> ListRestore:
+                 restored: Callable[[dict], None] | None = None, sites: Collection[str] = ()) -> ListRestore:
     """Each patient of the list, found in the catalog by MRN or by last name and birth date, restored whole
     (the newest version, from the best place: a snapshot before an archive; on `store` only, when given)
     into a new folder of its own under `destination` (made if need be, 0700; its folders 0750 for `group`).
-    `restored` is told of each patient restored, or not (its entry), as it happens: the web's audit trail."""
+    `restored` is told of each patient restored, or not (its entry), as it happens: the web's audit trail.
+    `sites`: only patients of these sites are found (a user limited to sites), none: every site."""
     started, now = time.monotonic(), datetime.now()
     report = ListRestore(str(destination), patients.to_json())
     report.catalog_empty = catalog.one("SELECT 1 FROM patients LIMIT 1") is None
@@ -233,7 +237,7 @@ def restore_list(config: Config, catalog: Catalog, patients: PatientList, destin
     progress.begin("Restoring patients", len(patients.rows))
     try:
         for asked in patients.rows:
-            entry = _restore_row(report, seen, config, catalog, asked, destination, store, group, now)
+            entry = _restore_row(report, seen, config, catalog, asked, destination, (store, group, sites), now)
             if entry is not None and restored is not None:
                 restored(entry)
             progress.advance()
@@ -244,8 +248,10 @@ def restore_list(config: Config, catalog: Catalog, patients: PatientList, destin
 
 
 def _restore_row(report: ListRestore, seen: _Seen, config: Config, catalog: Catalog, asked: Asked,
-                 destination: Path, store: str, group: str, now: datetime) -> dict | None:
-    """One row: resolved, restored, and its entry added to the report; the entry of a patient restored or failed."""
+                 destination: Path, where: tuple[str, str, Collection[str]], now: datetime) -> dict | None:
+    """One row: resolved, restored, and its entry added to the report; the entry of a patient restored or failed.
+    `where`: the store read from ("" any), the group of the folders made, the sites its patients may be of."""
+    store, group, sites = where
     row = {"line": asked.line, "asked": asked.to_json()}
     if asked.problem:
         report.invalid.append({**row, "reason": asked.problem})
@@ -254,6 +260,10 @@ def _restore_row(report: ListRestore, seen: _Seen, config: Config, catalog: Cata
         return None
     found = (patients_with_mrn(catalog, asked.mrn) if asked.mrn else
              patients_named(catalog, asked.last_name, asked.birth_date, asked.first_name))
+    if sites:
+        report.other_sites += [{"line": asked.line, "key": p["key"], "site": p["site"]} for p in found
+                               if p["site"] not in sites]
+        found = [patient for patient in found if patient["site"] in sites]
     if len(found) != 1 or found[0].get("partial"):  # a last name that is one word of another's is never a match
         if found:
             report.ambiguous.append({**row, "candidates": [_who(p) for p in found],
@@ -355,7 +365,8 @@ def _restore_key(report: ListRestore, seen: _Seen, store: Store, manifests: list
 
 
 def restore_list_web(config: Config, catalog: Catalog, data: bytes, name: str,
-                     restored: Callable[[dict], None] | None = None) -> tuple[ListRestore, str]:
+                     restored: Callable[[dict], None] | None = None,
+                     sites: Collection[str] = ()) -> tuple[ListRestore, str]:
     """The web's list restore: the list in `data` (the file `name` a form sent, at most WEB_MOST_ROWS rows),
     each patient restored into a new folder of `[web] restore_dir` as one restore from the web is; the report,
     and the id it is kept under (`kept_report`), "" when it could not be kept (said in its `problems`)."""
@@ -363,7 +374,8 @@ def restore_list_web(config: Config, catalog: Catalog, data: bytes, name: str,
     if not data and not name:
         raise InputError("csv: choose the CSV file listing the patients (MRN, or last name and birth date)")
     patients = read_patient_list(data, name or "list.csv", most_rows=WEB_MOST_ROWS)
-    report = restore_list(config, catalog, patients, base, group=config.web.restore_group, restored=restored)
+    report = restore_list(config, catalog, patients, base, group=config.web.restore_group, restored=restored,
+                          sites=sites)
     return report, keep_report(base, report)
 
 

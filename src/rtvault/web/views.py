@@ -10,7 +10,7 @@ from starlette.background import BackgroundTask
 from starlette.responses import FileResponse, Response
 
 from rtvault.catalog import audit as audit_trail
-from rtvault.catalog.patients import archive_list, patient_detail, patient_names
+from rtvault.catalog.patients import archive_list, patient_detail, patient_names, patient_site
 from rtvault.catalog.search import MAX_PER_PAGE, Criteria, search
 from rtvault.configured import store_labels
 from rtvault.errors import NotFound, RtvaultError
@@ -25,6 +25,7 @@ from rtvault.web.i18n import DEFAULT, LANGUAGES, translator
 from rtvault.web.params import Upload
 
 AUDIT_PER_PAGE = 50
+OTHER_SITE = "a patient of a site this user is not limited to"  # the audited result of such a refusal
 _AUDIT_FILTERS = ("user", "action", "patient", "since", "until")
 Result = TypeVar("Result")
 
@@ -42,7 +43,8 @@ def search_patients(call: Call) -> dict:
     if criteria.is_empty():
         return no_search(page, per_page)
     try:
-        result = search(call.db, criteria, page=page, per_page=per_page, shown=store_labels(call.config, call.db))
+        result = search(call.db, criteria, page=page, per_page=per_page, shown=store_labels(call.config, call.db),
+                        sites=call.user.searched_sites)
     except RtvaultError as error:
         call.audit("search", detail=criteria.to_json(), result=str(error))
         raise
@@ -50,9 +52,21 @@ def search_patients(call: Call) -> dict:
     return {**result.to_json(), "criteria": criteria.to_json(), "searched": True}
 
 
+def _patient_key(call: Call) -> str:
+    """The request's patient key; a patient of a site the user does not see is answered as unknown (404: its
+    existence is not told) and the refusal audited."""
+    key = call.path_params["key"]
+    site = patient_site(call.db, key)
+    if site is not None and not call.user.sees(site):
+        call.audit("refused", patient=key, detail={"method": call.method, "site": site, "sites": list(call.user.sites)},
+                   result=OTHER_SITE)
+        raise NotFound(f"no patient {key!r} in the catalog")
+    return key
+
+
 def show_patient(call: Call) -> dict:
     """`GET /patients/{key}`: identity, plans, image sets, every version and where it is."""
-    key = call.path_params["key"]
+    key = _patient_key(call)
     patient = patient_detail(call.db, key, store_labels(call.config, call.db))
     if patient is None:
         raise NotFound(f"no patient {key!r} in the catalog")
@@ -62,7 +76,7 @@ def show_patient(call: Call) -> dict:
 
 def _audited(call: Call, action: str, work: Callable[[], tuple[dict, Result]]) -> Result:
     """Run `work` (which answers (audit detail, result)); record the outcome either way."""
-    key = call.path_params["key"]
+    key = _patient_key(call)
     asked = {"version": call.get("version"), "location": call.get("location")}
     try:
         detail, result = work()
@@ -78,7 +92,7 @@ def download(call: Call) -> Response:
     the same things and answers the same headers without building the tar; nothing was sent, nothing is
     recorded."""
     if call.method == "HEAD":
-        chosen = choose(call.db, call.config, call.path_params["key"], call.get("version"), call.get("location"))
+        chosen = choose(call.db, call.config, _patient_key(call), call.get("version"), call.get("location"))
         head = Response(b"", media_type="application/x-tar",
                         headers={"Content-Disposition": f'attachment; filename="{download_name(chosen)}"'})
         del head.headers["content-length"]  # the size is known only once the tar is built
@@ -127,10 +141,15 @@ def restore_list(call: Call) -> dict:
                    result=entry.get("reason", "ok"))
 
     try:
-        report, kept = restore_list_web(call.config, call.db, data, name, restored=told)
+        report, kept = restore_list_web(call.config, call.db, data, name, restored=told,
+                                        sites=call.user.searched_sites)
     except RtvaultError as error:
         call.audit("restore_list", detail={"file": name}, result=str(error))
         raise
+    for hidden in report.other_sites:
+        call.audit("refused", patient=hidden["key"], result=OTHER_SITE,
+                   detail={"list": name, "line": hidden["line"], "site": hidden["site"],
+                           "sites": list(call.user.sites)})
     verdict = report.verdict()
     call.audit("restore_list", detail={"file": name, **{k: len(getattr(report, k)) for k in OUTCOMES}, "report": kept},
                result=str(verdict.error) if verdict.error else "ok")
