@@ -45,7 +45,7 @@ def _last_count(survey: Survey, source: str) -> tuple[int, str] | None:
     """The patient count of the source's newest snapshot and its id: from the catalog when it indexed that
     snapshot, else from its manifest (the one manifest read). None when there is no snapshot; StoreError when
     unreadable."""
-    newest, unreadable = survey.newest_of(primary_stores(survey.config), source)
+    newest, unreadable = survey.newest(primary_stores(survey.config), source)
     if newest is None:
         if unreadable:
             raise StoreError("; ".join(unreadable))

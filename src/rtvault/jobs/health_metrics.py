@@ -89,7 +89,7 @@ def _successes(survey: Survey, runs: list[tuple]) -> Family:
                     "When each job last succeeded (Unix time): backup per source, replicate and verify per store, "
                     "other jobs from the run journal.")
     for source in sources(survey.config):
-        newest, _unreadable = survey.newest_of(primary_stores(survey.config), source)
+        newest, _unreadable = survey.newest(primary_stores(survey.config), source)
         family.add(newest[0].timestamp() if newest else None, job="backup", source=source)
     for store, settings in survey.config.stores.items():
         if settings.copy_of:

@@ -31,7 +31,7 @@ def backup_check(survey: Survey, source: str) -> Check:
     stores = primary_stores(survey.config)
     if not stores:
         return Check(name, Status.UNKNOWN, None, None, "no store configured: add a [stores.<name>] table")
-    newest, unreadable = survey.newest_of(stores, source)
+    newest, unreadable = survey.newest(stores, source)
     if newest is None:
         if unreadable:
             return Check(name, Status.UNKNOWN, None, None,

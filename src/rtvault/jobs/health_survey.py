@@ -123,27 +123,13 @@ class Survey:
 
         return self._once(("snapshots", name), listed)
 
-    def newest(self, names: list[str]) -> tuple[tuple[datetime, str, str] | None, list[str]]:
-        """The newest snapshot of these stores, as (time, id, store), and a sentence for each unreadable store."""
-        newest, unreadable = None, []
-        for name in names:
-            try:
-                found = self.snapshots(name)
-            except RtvaultError as error:
-                unreadable.append(str(error))
-                continue
-            if found:
-                snapshot_id, time = max(found.items(), key=lambda item: (item[1], item[0]))
-                if newest is None or (time, snapshot_id) > newest[:2]:
-                    newest = (time, snapshot_id, name)
-        return newest, unreadable
-
-    def newest_of(self, names: list[str], source: str) -> tuple[tuple[datetime, str, str] | None, list[str]]:
-        """`newest`, of one source's snapshots. With one source configured, every snapshot is of it (no manifest
-        is read); with several, manifests are read newest first until one of `source` is found (backups of the
-        sources run together: a handful, not the store's history)."""
-        if len(sources(self.config)) <= 1:
-            return self.newest(names)
+    def newest(self, names: list[str], source: str | None = None
+               ) -> tuple[tuple[datetime, str, str] | None, list[str]]:
+        """The newest snapshot of these stores, as (time, id, store), and a sentence for each unreadable store; of
+        the source `source` when given. With one source configured, every snapshot is of it (no manifest is read);
+        with several, manifests are read newest first until one of `source` is found (backups of the sources run
+        together: a handful, not the store's history)."""
+        whose = source is not None and len(sources(self.config)) > 1
         newest, unreadable = None, []
         for name in names:
             try:
@@ -155,13 +141,13 @@ class Survey:
                 if newest is not None and (time, snapshot_id) <= newest[:2]:
                     break
                 try:
-                    of = self.source_of(name, snapshot_id)
+                    if whose and self.source_of(name, snapshot_id) != source:
+                        continue
                 except RtvaultError as error:
                     unreadable.append(str(error))
                     break
-                if of == source:
-                    newest = (time, snapshot_id, name)
-                    break
+                newest = (time, snapshot_id, name)
+                break
         return newest, unreadable
 
     def source_of(self, name: str, snapshot_id: str) -> str:
