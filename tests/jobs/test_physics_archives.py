@@ -198,3 +198,20 @@ def test_a_machine_missing_from_the_physics_is_named(tmp_path: Path) -> None:
     data = json.loads(rtvault(config, "archive", "export", "--patient", patient.path, "--out", tmp_path / "q.tar",
                               "--with-physics", tmp_path / "again", "--json", expect=int(ExitCode.PARTIAL)).stdout)
     assert data["physics"]["missing_machines"] == [named[0]]
+
+
+def test_forget_keeps_the_physics_an_archive_names_whatever_the_rules(site: Site, tmp_path: Path) -> None:
+    """Fifteen years on, the archive's plans must find the machines of their date: retention never forgets the
+    physics snapshot an archive records as in force (it would have forgotten it: keep_last = 1)."""
+    from rtvault.jobs.maintenance import forget
+
+    shutil.copytree(site.base / "store", tmp_path / "store")
+    config = load(write_config(tmp_path / "rtvault.toml", stores={"primary": tmp_path / "store"},
+                               retention={"keep_last": 1, "keep_hourly": 0, "keep_daily": 0, "keep_weekly": 0,
+                                          "keep_monthly": 0, "keep_yearly": 0}))
+    done = forget(config, Store.open(tmp_path / "store"))
+    kept = dict(done.keep)
+    assert site.physics[1] in kept  # the newest of its source, by the rule
+    assert kept[site.physics[0]] == ("physics in force for archive " + next(
+        r.id for r in records.summaries(site.store) if r.patients[0].path == site.deleted)[:12],)
+    assert site.physics[0] in {m.id for m in Store.open(tmp_path / "store").manifests()}

@@ -26,7 +26,7 @@ from rtvault.store.locks import WriterLock
 from rtvault.store.objects import data_key
 from rtvault.store.packreads import spans, verify_objects
 from rtvault.store.repository import snapshot_key
-from rtvault.store.retention import apply_retention, keep_awaiting_archive, keep_last_complete
+from rtvault.store.retention import apply_retention, keep_also, keep_awaiting_archive, keep_last_complete
 
 
 def _digest_of(key: str) -> str:
@@ -256,6 +256,7 @@ def forget(config: Config, store: Store, *, dry_run: bool = False) -> Forgotten:
         for waiting in pending(store, manifests):
             awaiting.setdefault(waiting.snapshot, []).append(waiting.path)
         decisions = keep_awaiting_archive(decisions, awaiting)
+        decisions = keep_also(decisions, _physics_named(store))
         if not dry_run:
             for decision in decisions:
                 if not decision.keep:
@@ -263,6 +264,16 @@ def forget(config: Config, store: Store, *, dry_run: bool = False) -> Forgotten:
     return Forgotten(dry_run, tuple((d.id, tuple(d.reasons)) for d in decisions if d.keep),
                      tuple(d.id for d in decisions if not d.keep), tuple(warnings),
                      catalog=None if dry_run else refresh_quietly(config))
+
+
+def _physics_named(store: Store) -> dict[str, list[str]]:
+    """The physics snapshots an archive records as in force (jobs/machines.py `physics_at`): kept whatever the
+    rules, for as long as the archive is, so that its plans can be recomputed with the machines of their date."""
+    named: dict[str, list[str]] = {}
+    for record in records.summaries(store):
+        for physics in record.physics:
+            named.setdefault(physics.snapshot, []).append(f"physics in force for archive {record.id[:12]}")
+    return named
 
 
 def prune(config: Config, store: Store, *, dry_run: bool = False) -> Pruned:
