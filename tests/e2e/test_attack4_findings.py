@@ -9,12 +9,32 @@ from pathlib import Path
 
 from argon2 import PasswordHasher
 
+import pytest
+
 from kit.cli import rtvault, rtvault_json
 from kit.config import write_config
 from rtvault.catalog import open_catalog
 from rtvault.catalog.users import authenticate
 from rtvault.config.web import Ldap
+from rtvault.demo import generate_database
+from rtvault.demo.physics import generate_physics
 from rtvault.store import catalog_backups
+
+@pytest.fixture(scope="module")
+def trees(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A small patient database and a physics tree (PinnacleSiteData), shared by the module's tests (read only)."""
+    base = tmp_path_factory.mktemp("attack4")
+    generate_database(base / "db", patients=3, seed=4, image_mb=0.05)
+    generate_physics(base / "physics")
+    return base / "db", base / "physics"
+
+
+def _sources(tmp_path: Path, **sources: dict) -> Path:
+    """The configuration: `[sources.NAME]` for each, one directory store `primary`, a SQLite catalog."""
+    return write_config(tmp_path / "rtvault.toml", stores={"primary": tmp_path / "store"},
+                        catalog={"url": f"sqlite:///{tmp_path / 'catalog.sqlite'}"},
+                        **{f"sources.{name}": table for name, table in sources.items()})
+
 
 PASSWORD = "Éloïse-N'Diaye-2026"
 MALLORY = "mallory's own long passphrase"
@@ -62,3 +82,21 @@ def test_rebuild_puts_back_no_catalog_backup_from_a_store_others_may_write(tmp_p
         assert authenticate(db, Ldap(), "e.ndiaye", PASSWORD).role == "admin"
     assert "nas" in rebuilt.stdout + rebuilt.stderr  # the backup it would not trust is named
     assert rebuilt.returncode == 9
+
+
+# --- several sources ---------------------------------------------------------------------------------------------
+
+def test_a_source_name_given_to_the_physics_archives_no_patient_as_deleted(tmp_path: Path,
+                                                                          trees: tuple[Path, Path]) -> None:
+    """The administrator reorganises: the source `main` (the patients) becomes the physics tree, the patients get a
+    source of their own. The physics snapshot of `main` holds no patient, yet no patient left Pinnacle: none may be
+    archived as deleted (an archive of origin "deleted" for a patient still treated)."""
+    db, physics = trees
+    config = _sources(tmp_path, main={"kind": "pinnacle-patients", "root": db, "site": "A"})
+    rtvault(config, "init")
+    rtvault(config, "backup")
+    _sources(tmp_path, main={"kind": "pinnacle-physics", "root": physics, "site": "A"},
+             patients={"kind": "pinnacle-patients", "root": db, "site": "A"})
+    rtvault(config, "backup", "--allow-shrink")  # main holds fewer files now: the administrator knows why
+    swept = rtvault_json(config, "archive", "sweep")
+    assert swept["archived"] == [], [p["path"] for a in swept["archived"] for p in a["patients"]]
