@@ -30,11 +30,12 @@ def awaiting_archive(manifests: Sequence[Manifest], archived: Iterable[tuple[str
     """Each patient of an earlier snapshot of a source absent from that source's latest snapshot, whose last
     version (path, tree) is not among `archived`, in path order. `manifests`: every snapshot manifest, oldest
     first; each source (`Manifest.source_name`) is compared with its own latest snapshot only (a patient of site
-    A is not "gone" because site B's snapshot lacks it)."""
+    A is not "gone" because site B's snapshot lacks it), and of its own kind: a source name given since to a
+    physics tree (whose snapshots hold no patient) does not make its earlier patients gone."""
     done = set(archived)
     found: list[Pending] = []
-    for source in dict.fromkeys(m.source_name for m in manifests):
-        own = [m for m in manifests if m.source_name == source]
+    for source in dict.fromkeys((m.source_name, m.kind) for m in manifests):
+        own = [m for m in manifests if (m.source_name, m.kind) == source]
         present = {p.path for p in own[-1].patients}
         last_seen: dict[str, tuple[Manifest, PatientEntry]] = {}
         for manifest in own:

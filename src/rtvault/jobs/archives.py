@@ -31,7 +31,7 @@ from rtvault.archive.tarwriter import Entry, write_tar
 from rtvault.config import Config
 from rtvault.errors import InputError, Problem, RtvaultError, StoreError
 from rtvault.events import NoProgress, Progress
-from rtvault.jobs.history import matches, pick_version, versions
+from rtvault.jobs.history import matches, pick_version, snapshot_source, versions
 from rtvault.jobs.machines import physics_at
 from rtvault.jobs.physics_export import check_destination, write_physics
 from rtvault.jobs.restore import Blocks, RestoreIncomplete, RestoreSummary, plan, write_planned
@@ -320,8 +320,8 @@ class _Version:
 
 
 def _snapshot_version(store: Store, key: str, snapshot: str | None, name: str, when: datetime) -> _Version:
-    version = pick_version(versions(store, key), snapshot, None)
     manifests = store.manifests()
+    version = pick_version(versions(store, key, manifests, snapshot_source(manifests, snapshot)), snapshot, None)
     manifest = next((m for m in manifests if m.id == version.snapshot), None) or store.load_snapshot(version.snapshot)
     entries, _, tree = snapshot_entries(store, manifest, version.entry, name, when)
     machines = tuple(tree.patient.machines) if tree.patient is not None else ()

@@ -79,4 +79,4 @@ def rebuild_all(config: Config) -> Synced:
         raise StoreError("; ".join(p for f in failed for p in f.problems) + ": rebuild once every store is reachable")
     with open_catalog_for(config) as catalog:
         summaries = rebuild(catalog, stores, site=config.site.name)
-        return Synced(tuple(summaries), restore_newest(catalog, stores))
+        return Synced(tuple(summaries), restore_newest(catalog, stores, config))

@@ -174,17 +174,35 @@ def _names(names: list[str]) -> str:
     return f" ({', '.join(names)})" if names else ""
 
 
-def restore_newest(catalog: Catalog, stores: dict[str, Store]) -> Restored:
-    """Put back the newest catalog backup that reads whole from any store; each damaged one is a problem, and
-    the next older one is tried. A catalog created before that backup was taken holds all it held, less what was
-    removed since on purpose (a user, a revoked token, a disk retired): nothing is put back into it."""
+def _trusted(config: Config, name: str) -> str | None:
+    """None when store `name` may hold the catalog's backup (so only this host's rtvault wrote what it holds
+    there); else why not, as one sentence."""
+    try:
+        eligible, why = eligibility(config, name)
+    except RtvaultError as error:
+        return str(error)
+    return None if eligible else why
+
+
+def restore_newest(catalog: Catalog, stores: dict[str, Store], config: Config) -> Restored:
+    """Put back the newest catalog backup that reads whole from a store that may hold one (`eligibility`: a
+    document in a store others may write could be anyone's, an administrator of their own making included; such
+    a store's backups are named as a problem, never read); each damaged one is a problem, and the next older one
+    is tried. A catalog created before that backup was taken holds all it held, less what was removed since on
+    purpose (a user, a revoked token, a disk retired): nothing is put back into it."""
     result = Restored()
     candidates = []
     for place, (name, store) in enumerate(stores.items()):
         try:
-            candidates += [(backup_id, -place, name, store) for backup_id in saved.backups(store.backend)]
+            found = saved.backups(store.backend)
         except (RtvaultError, OSError) as error:
             result.problems.append(f"store {name}: its catalog backups cannot be listed: {error}")
+            continue
+        if found and (why := _trusted(config, name)) is not None:
+            result.problems.append(f"store {name} holds {len(found)} catalog backup(s), not read: this host never "
+                                   f"writes one there, so anyone may have ({why.removeprefix('not written to ')})")
+            continue
+        candidates += [(backup_id, -place, name, store) for backup_id in found]
     for backup_id, _place, name, store in sorted(candidates, key=lambda c: c[:2], reverse=True):
         key = saved.key_of(backup_id)
         try:

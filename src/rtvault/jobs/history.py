@@ -69,6 +69,13 @@ def versions(store: Store, key: str, manifests: list[Manifest] | None = None,
     return found
 
 
+def snapshot_source(manifests: list[Manifest], snapshot: str | None) -> str | None:
+    """The source whose snapshot `snapshot` (an id or its start) is, when it names one snapshot's source: a patient
+    asked of a given snapshot is that source's, even where another source holds a patient at the same path."""
+    names = {m.source_name for m in manifests if snapshot and m.id.startswith(snapshot)}
+    return names.pop() if len(names) == 1 else None
+
+
 def patients_source(store: Store, manifests: list[Manifest]) -> str | None:
     """The one patient database whose snapshots the store holds (what `latest` means to `restore --all`); None
     when it holds none; InputError when it holds several (two Pinnacle servers): the caller names one."""

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from rtvault.errors import InputError, PartialResult, StoreError, os_failure
 from rtvault.events import NoProgress, Progress
-from rtvault.jobs.history import Version, patients_source, pick_version, versions
+from rtvault.jobs.history import Version, patients_source, pick_version, snapshot_source, versions
 from rtvault.jobs.pool import in_threads, read_order
 from rtvault.jobs.restore_paths import make_parents, safe_target
 from rtvault.jobs.restore_reads import Reused
@@ -336,7 +336,7 @@ def restore_patient(store: Store, key: str, destination: Path, *, snapshot: str 
     that cannot be read is a StoreError naming an older version; files that cannot be read, RestoreIncomplete."""
     started = time.monotonic()
     manifests, damaged = store.manifests_and_damage()
-    found = versions(store, key, manifests, source)
+    found = versions(store, key, manifests, source or snapshot_source(manifests, snapshot))
     version: Version = pick_version(found, snapshot, at)
     if not snapshot and not at:  # the newest: not if a damaged manifest is newer still
         store.refuse_newer_damage(version.snapshot, damaged)
