@@ -160,11 +160,6 @@ def test_two_servers_numbering_patients_alike_download_and_restore_on_the_web(tm
     assert b"SECRETB" not in b"".join(p.read_bytes() for p in Path(restored.json()["directory"]).rglob("Patient"))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a patient key is path + PatientID + MRN (catalog/indexer.py:33): two servers' patients at the same path with "
-    "no MRN share one key, and its patient page and download (catalog/patients.py patient_detail, jobs/deliver.py "
-    "choose) give a user limited to Site A the versions Site B's snapshots hold; the site is checked per patient "
-    "(web/views.py _patient_key), never per version or location"))
 def test_a_key_shared_by_two_sites_gives_a_limited_user_none_of_the_other_sites_versions(tmp_path: Path) -> None:
     site = _two_servers(tmp_path, mrn_b="", mrn_a="")
     operator = site.bearer("operator")
@@ -176,11 +171,6 @@ def test_a_key_shared_by_two_sites_gives_a_limited_user_none_of_the_other_sites_
             assert b"SECRETB" not in got.content
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the reconciliation page and its /api and CSV twins (web/views.py reconcile_lists, reconcile_csv) call "
-    "jobs/reconcile.py reconcile() with no user: its lists (under_copied read from the whole, possibly shared, "
-    "catalog; never_captured and safe_to_delete from every configured source) name other sites' patients, with "
-    "their MRN, to an operator limited to Site A"))
 def test_the_reconciliation_lists_no_other_sites_patient_to_a_limited_operator(tmp_path: Path) -> None:
     site = _two_servers(tmp_path, mrn_b="B")
     gone = sorted((tmp_path / "db-b").glob("Institution_*/Mount_*/Patient_*"))[0]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from rtvault.catalog import fold as folding
 from rtvault.catalog import stores
@@ -36,9 +36,12 @@ def location_ref(location: dict) -> str:
     return f"{location['store']}:{location['kind']}:{location['ref']}"
 
 
-def patient_detail(catalog: Catalog, key: str, shown: Mapping[str, str] | None = None) -> dict | None:
+def patient_detail(catalog: Catalog, key: str, shown: Mapping[str, str] | None = None,
+                   sites: Sequence[str] = ()) -> dict | None:
     """Everything about the patient `key` names, newest version first (each store as `shown` names it, id →
-    label: catalog/stores.py `labels`); None when the catalog has no such key."""
+    label: catalog/stores.py `labels`); None when the catalog has no such key. With `sites` (a user limited to
+    sites), only the locations of those sites, and the versions they hold: two servers' patients may share a key
+    (same path and PatientID, no MRN), and one site's versions are never shown to a user of another."""
     if not is_key(key):
         return None
     row = catalog.one(f"SELECT id, {', '.join(_SHOWN)} FROM patients WHERE key = ?", (key,))
@@ -50,6 +53,10 @@ def patient_detail(catalog: Catalog, key: str, shown: Mapping[str, str] | None =
     patient["image_sets"] = [{"name": name, "modality": modality} for name, modality in catalog.execute(
         "SELECT name, modality FROM image_sets WHERE patient = ? ORDER BY name", (pid,))]
     patient["versions"] = _versions(catalog, pid, shown or {})
+    if sites:
+        for version in patient["versions"]:
+            version["locations"] = [loc for loc in version["locations"] if loc["site"] in sites]
+        patient["versions"] = [v for v in patient["versions"] if v["locations"]]
     newest = patient["versions"][0] if patient["versions"] else None
     patient["copies"] = len({loc["store"] for loc in newest["locations"]}) if newest else 0
     return patient

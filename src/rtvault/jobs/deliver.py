@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,12 +46,12 @@ class Chosen:
 
 
 def choose(catalog: Catalog, config: Config, key: str, version: str = "", location: str = "",
-           store: str = "") -> Chosen:
+           store: str = "", sites: Sequence[str] = ()) -> Chosen:
     """The version `version` (default: the newest) of patient `key`, read from `location` (one of that
     version's `store:kind:ref`, see `location_ref`) or else from the best place: a snapshot before an
     archive, an intact archive before a damaged one, the newest first, on a configured store only (on `store`
-    only, when given)."""
-    patient = patient_detail(catalog, key, store_labels(config, catalog)) if is_key(key) else None
+    only, when given); of the locations of `sites` only, when given (a user limited to sites)."""
+    patient = patient_detail(catalog, key, store_labels(config, catalog), sites) if is_key(key) else None
     if patient is None:
         raise NotFound(f"no patient {key!r} in the catalog")
     chosen = find_version(patient, version.strip())

@@ -15,8 +15,9 @@ every patient backed up since would look never captured.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,6 +29,7 @@ from rtvault.catalog import holdings
 from rtvault.catalog.db import Catalog
 from rtvault.catalog.holdings import ArchiveCopy, Latest
 from rtvault.catalog.indexer import patient_key, store_id
+from rtvault.catalog.patients import patient_site
 from rtvault.config import Config
 from rtvault.config.settings import LEGACY_SOURCE
 from rtvault.configured import open_catalog_for, open_store
@@ -37,6 +39,7 @@ from rtvault.errors import CatalogError, RtvaultError
 from rtvault.jobs.health_survey import GRACE_S, snapshot_time
 from rtvault.jobs.idle import differs, last_change, months_before
 from rtvault.jobs.reconcile_report import (
+    LISTS,
     Held,
     NeverCaptured,
     NotYet,
@@ -326,3 +329,19 @@ def reconcile(config: Config, now: datetime | None = None, *, catalog: Catalog |
     return Reconciliation(roots, config.reconcile.idle_months, iso(months_before(now, config.reconcile.idle_months)),
                           _by_name(never), _by_name(under), _by_name(safe), _by_name(not_yet),
                           tuple(dict.fromkeys(problems)))
+
+
+def limited_to(found: Reconciliation, sites: Sequence[str], config: Config, catalog: Catalog) -> Reconciliation:
+    """The lists as a user limited to `sites` may read them (the web's reconciliation page): a patient of a
+    source of another site, or archived from another site, is left out (none left out when `sites` is empty)."""
+    if not sites:
+        return found
+    of_source = {name: source.site for name, source in config.all_sources().items()}
+
+    def mine(who: Who) -> bool:
+        if who.source:
+            return of_source.get(who.source, "") in sites
+        return patient_site(catalog, who.key) in sites
+
+    return dataclasses.replace(found, **{name: tuple(e for e in getattr(found, name) if mine(e.who))
+                                         for name in (*LISTS, "not_yet")})

@@ -16,7 +16,7 @@ from rtvault.configured import store_labels
 from rtvault.errors import NotFound, RtvaultError
 from rtvault.jobs.dashboard import CHARTS, overview, series
 from rtvault.jobs.deliver import choose, discard, download_name, export_tar, restore_to_dir
-from rtvault.jobs.reconcile import reconcile
+from rtvault.jobs.reconcile import limited_to, reconcile
 from rtvault.jobs.restore_list import OUTCOMES, WEB_MOST_ROWS, kept_report, restore_list_web
 from rtvault.utc import now_iso
 from rtvault.web.call import Call
@@ -67,7 +67,7 @@ def _patient_key(call: Call) -> str:
 def show_patient(call: Call) -> dict:
     """`GET /patients/{key}`: identity, plans, image sets, every version and where it is."""
     key = _patient_key(call)
-    patient = patient_detail(call.db, key, store_labels(call.config, call.db))
+    patient = patient_detail(call.db, key, store_labels(call.config, call.db), call.user.searched_sites)
     if patient is None:
         raise NotFound(f"no patient {key!r} in the catalog")
     call.audit("view", patient=key)
@@ -92,14 +92,16 @@ def download(call: Call) -> Response:
     the same things and answers the same headers without building the tar; nothing was sent, nothing is
     recorded."""
     if call.method == "HEAD":
-        chosen = choose(call.db, call.config, _patient_key(call), call.get("version"), call.get("location"))
+        chosen = choose(call.db, call.config, _patient_key(call), call.get("version"), call.get("location"),
+                        sites=call.user.searched_sites)
         head = Response(b"", media_type="application/x-tar",
                         headers={"Content-Disposition": f'attachment; filename="{download_name(chosen)}"'})
         del head.headers["content-length"]  # the size is known only once the tar is built
         return head
 
     def work() -> tuple[dict, Response]:
-        chosen = choose(call.db, call.config, call.path_params["key"], call.get("version"), call.get("location"))
+        chosen = choose(call.db, call.config, call.path_params["key"], call.get("version"), call.get("location"),
+                        sites=call.user.searched_sites)
         out = export_tar(call.config, chosen)
         response = FileResponse(out, media_type="application/x-tar", filename=download_name(chosen),
                                 background=BackgroundTask(discard, out))
@@ -112,7 +114,8 @@ def restore(call: Call) -> dict:
     """`POST /patients/{key}/restore` (version, location): into a new folder of [web] restore_dir."""
 
     def work() -> tuple[dict, dict]:
-        chosen = choose(call.db, call.config, call.path_params["key"], call.get("version"), call.get("location"))
+        chosen = choose(call.db, call.config, call.path_params["key"], call.get("version"), call.get("location"),
+                        sites=call.user.searched_sites)
         done = restore_to_dir(call.config, chosen)
         return {"version": done["version"], "source": done["source"], "directory": done["directory"]}, done
 
@@ -225,7 +228,7 @@ SHOWN_PER_LIST = 500  # rows of each list on the page; the JSON twin and the CSV
 def reconcile_lists(call: Call) -> dict:
     """`GET /reconcile`: the patients in Pinnacle never captured, those archived without two verified copies, and
     those safe to delete from Pinnacle (jobs/reconcile.py); the /api twin is `rtvault reconcile --json`."""
-    found = reconcile(call.config, catalog=call.db)
+    found = limited_to(reconcile(call.config, catalog=call.db), call.user.searched_sites, call.config, call.db)
     data = found.to_json()
     call.audit("reconcile", detail={name: len(entries) for name, entries in data.items()})
     if call.api:
@@ -239,7 +242,7 @@ def reconcile_lists(call: Call) -> dict:
 
 def reconcile_csv(call: Call) -> Response:
     """`GET /reconcile.csv`: the three lists as CSV, as `rtvault reconcile --csv` prints them."""
-    found = reconcile(call.config, catalog=call.db)
+    found = limited_to(reconcile(call.config, catalog=call.db), call.user.searched_sites, call.config, call.db)
     call.audit("reconcile", detail={"csv": True, **{name: len(e) for name, e in found.to_json().items()}})
     return Response(found.csv(), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="rtvault-reconcile.csv"'})
