@@ -1,6 +1,6 @@
 """Fixtures of every test: the real Pinnacle sample tree (tests/fixtures, MIT, from ../shared/fixtures), one
-SeaweedFS S3 server for the session, and no $RTVAULT_CONFIG for the configuration tests; and the fast tier's marking.
-The helpers are in the kit (tests/kit)."""
+SeaweedFS S3 server and one Orthanc for the session, and no $RTVAULT_CONFIG for the configuration tests; and the
+fast tier's marking. The helpers are in the kit (tests/kit)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from kit.dicom import OrthancServer, start_orthanc
 from kit.files import FIXTURES
 from kit.seaweed import SeaweedServer, start_server
 from rtvault.config import ENV_VAR
@@ -18,6 +19,16 @@ from rtvault.config import ENV_VAR
 def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedServer]:
     """One SeaweedFS S3 server for the session; tests share it, each in buckets of its own."""
     server = start_server(tmp_path_factory.mktemp("seaweed"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrthancServer]:
+    """One Orthanc for the session (a real PACS on loopback); a test that counts what it holds calls `clear()`."""
+    server = start_orthanc(tmp_path_factory.mktemp("orthanc"))
     try:
         yield server
     finally:

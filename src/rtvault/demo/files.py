@@ -9,13 +9,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from rtvault.demo import clock
+from rtvault.demo import clock, geometry
 from rtvault.demo.names import Identity
 from rtvault.demo.spec import INSTITUTION_DIR, MOUNT, ImageSetSpec, PatientSpec, PlanSpec
 from rtvault.demo.syntax import Entries, document, encode, object_version
 
 LAUNCHPAD = "Launch Pad: 16.2"
-PINNACLE = "Pinnacle v16.2"
+_SETUPS = {
+    "HFS": ("On back (supine)", "Head First Into Scanner"), "HFP": ("On front (prone)", "Head First Into Scanner"),
+    "FFS": ("On back (supine)", "Feet First Into Scanner"), "FFP": ("On front (prone)", "Feet First Into Scanner"),
+}
+
+
+def launchpad(spec: PatientSpec) -> str:
+    """The Launch Pad version a patient's files were written with."""
+    return f"Launch Pad: {spec.pinnacle_version}"
+
+
+def pinnacle(spec: PatientSpec) -> str:
+    """The planning version a patient's plan files were written with (`Pinnacle v16.2`, `Pinnacle v7.4f`)."""
+    return f"Pinnacle v{spec.pinnacle_version}"
 LOGIN = "p3rtp"
 INSTITUTION_NAME = "Institut Synthétique de Radiothérapie"
 
@@ -104,7 +117,7 @@ def _image_set_item(spec: PatientSpec, image: ImageSetSpec) -> Entries:
     ]
 
 
-def _plan_item(plan: PlanSpec) -> Entries:
+def _plan_item(spec: PatientSpec, plan: PlanSpec) -> Entries:
     return [
         ("PlanID", plan.id),
         ("ToolType", "Pinnacle^3"),
@@ -115,14 +128,14 @@ def _plan_item(plan: PlanSpec) -> Entries:
         ("PrimaryCTImageSetID", plan.image_set_id),
         ("FusionIDArray", []),
         ("PrimaryImageType", "Images"),
-        ("PinnacleVersionDescription", "Pinnacle 16.2"),
+        ("PinnacleVersionDescription", f"Pinnacle {spec.pinnacle_version}"),
         ("IsNewPlanPrefix", 1),
         ("PlanIsLocked", int(plan.locked)),
         ("OKForSyntegraInLaunchpad", 0),
         (
             "ObjectVersion",
             object_version(
-                LAUNCHPAD, LOGIN, clock.text(plan.created), clock.text(plan.modified), clock.text(plan.modified)
+                launchpad(spec), LOGIN, clock.text(plan.created), clock.text(plan.modified), clock.text(plan.modified)
             ),
         ),
     ]
@@ -160,35 +173,46 @@ def patient_bytes(spec: PatientSpec, written: datetime, stamp: bytes) -> bytes:
         ("DateOfBirth", who.birth_date_text),
         ("ImageSetList", [("ImageSet", _image_set_item(spec, image)) for image in spec.image_sets]),
         ("PulmoWaveCaptureList", []),
-        ("PlanList", [("Plan", _plan_item(plan)) for plan in spec.plans]),
-        ("ObjectVersion", object_version(LAUNCHPAD, LOGIN, clock.text(spec.created), clock.text(written))),
+        ("PlanList", [("Plan", _plan_item(spec, plan)) for plan in spec.plans]),
+        ("ObjectVersion", object_version(launchpad(spec), LOGIN, clock.text(spec.created), clock.text(written))),
         ("DirSize", round(spec.dir_size_mb, 3)),
     ]
     return document(body, stamp)
 
 
 def header_bytes(spec: PatientSpec, image: ImageSetSpec) -> bytes:
-    """`ImageSet_N.header`: `key = value;` and `key : value` lines, tab-indented, no stamp."""
+    """`ImageSet_N.header`: `key = value;` and `key : value` lines, tab-indented, no stamp. x_start and y_start are
+    the edges of the first column and of the last (posterior) row, z_start the first slice's TablePosition. A
+    recent version adds x_start_dicom and y_start_dicom (the frame of its ROIs, points and doses) and keeps in
+    y_start a legacy value one image height lower, as real 16.x headers do; an old version has only y_start, in
+    its legacy frame (demo/geometry.py)."""
     (nx, ny, nz), (px, py, pz) = image.dims, image.pixdim
+    legacy = geometry.is_legacy(spec.pinnacle_version)
+    x_start, y_start = -nx * px / 2, -ny * py / 2
     assign = {
         "t_dim": 0, "x_dim": nx, "y_dim": ny, "z_dim": nz, "datatype": 1,
         "bitpix": 16, "bytes_pix": 2, "vol_max": 4095.0, "vol_min": 0.0, "t_pixdim": 0.0, "x_pixdim": px,
-        "y_pixdim": py, "z_pixdim": pz, "t_start": 0.0, "x_start": -nx * px / 2, "y_start": -ny * py / 2,
-        "z_start": -nz * pz / 2, "z_time": 0.0,
+        "y_pixdim": py, "z_pixdim": pz, "t_start": 0.0, "x_start": x_start,
+        "y_start": y_start + geometry.y_shift(spec.pinnacle_version, image) if legacy else y_start - ny * py,
+        "z_start": geometry.slice_z(image, 0), "z_time": 0.0,
     }  # fmt: skip
     lines = [f"\tbyte_order = {image.byte_order};", '\tread_conversion = "";', '\twrite_conversion = "";']
     lines += [f"\t{key} = {_header_number(value)};" for key, value in assign.items()]
     colon = {
         "dim_units": "", "voxel_type": "", "db_name": spec.identity.volume_name, "medical_record": spec.identity.mrn,
         "originator": "", "date": image.scanned.strftime("%Y%m%d"), "scanner_id": "CT_SIM",
-        "patient_position": "HFS", "manufacturer": "Philips", "model": "Brilliance Big Bore",
+        "patient_position": image.position, "manufacturer": "Philips", "model": "Brilliance Big Bore",
         "study_id": str(spec.number), "exam_id": image.exam_id, "patient_id": spec.identity.mrn,
         "modality": image.modality, "series_UID": image.series_uid,
         "Series_Description": image.series_description, "Scan_Options": "HELICAL MODE",
-        "Station_Name": "ctrt", "KVP": "120", "SeriesDateTime": clock.text(image.scanned), "Version": "16.2",
+        "Station_Name": "ctrt", "KVP": "120", "SeriesDateTime": clock.text(image.scanned),
+        "Version": spec.pinnacle_version,
     }  # fmt: skip
     lines += [f"\t{key} : {value}" for key, value in colon.items()]
-    lines += ["\tcouch_height = 28.100000;", f"\tSeriesNumber = {image.id + 2};", "\tis_OMAR = 0;"]
+    lines += [f"\tcouch_height = {image.couch_height:.6f};", f"\tSeriesNumber = {image.id + 2};", "\tis_OMAR = 0;"]
+    if not legacy:
+        lines += [f"\tx_start_dicom = {x_start:.6f};", f"\ty_start_dicom = {y_start:.6f};"]
+    lines += [f"\thas_couchheight = {int(legacy)};"]
     return encode(lines, None)
 
 
@@ -198,11 +222,10 @@ def _header_number(value: float) -> str:
 
 def image_info_bytes(image: ImageSetSpec, stamp: bytes) -> bytes:
     """`ImageSet_N.ImageInfo`: one `ImageInfo ={...};` per slice."""
-    z_start, pz = -image.dims[2] * image.pixdim[2] / 2, image.pixdim[2]
     when = image.scanned.strftime("%H%M%S")
     entries: Entries = []
     for index in range(image.dims[2]):
-        z = z_start + index * pz
+        z = geometry.slice_z(image, index)
         entries.append(
             (
                 "ImageInfo",
@@ -232,12 +255,13 @@ def image_set_bytes(spec: PatientSpec, image: ImageSetSpec, stamp: bytes) -> byt
     body = [
         *_image_set_item(spec, image),
         ("VolumeName", spec.identity.volume_name),
-        ("ObjectVersion", object_version(LAUNCHPAD, LOGIN, scanned, scanned)),
+        ("ObjectVersion", object_version(launchpad(spec), LOGIN, scanned, scanned)),
     ]
     return document(body, stamp)
 
 
 def _poi(name: str, xyz: tuple[float, float, float], color: str, spec: PatientSpec, when: str) -> Entries:
+    """A point of plan.Points, `xyz` already in the files' frame."""
     return [
         ("Name", name),
         ("XCoord", round(xyz[0], 5)),
@@ -250,7 +274,7 @@ def _poi(name: str, xyz: tuple[float, float, float], color: str, spec: PatientSp
         ("CoordinateFormat", "%6.2f"),
         ("Display2d", "Off"),
         ("Display3d", "Off"),
-        ("ObjectVersion", object_version(PINNACLE, LOGIN, when, when)),
+        ("ObjectVersion", object_version(pinnacle(spec), LOGIN, when, when)),
         ("VolumeName", spec.identity.volume_name),
         ("PoiInterpretedType", "MARKER"),
         ("PoiDisplayOnOtherVolumes", 1),
@@ -259,10 +283,13 @@ def _poi(name: str, xyz: tuple[float, float, float], color: str, spec: PatientSp
 
 
 def points_bytes(spec: PatientSpec, plan: PlanSpec, stamp: bytes) -> bytes:
+    """plan.Points: the isocentre ("iso", every trial's prescription point) and two markers, y in the files'
+    frame (an old version's legacy frame: demo/geometry.py)."""
+    shift = geometry.y_shift(spec.pinnacle_version, spec.image_set(plan.image_set_id))
     x, y, z = plan.isocenter
     when = clock.text(plan.created)
-    pois = [("iso", plan.isocenter, "red"), ("REF TATOUAGES", (0.0, y - 8.0, z), "yellow")]
-    pois.append(("Ref DICOM", (round(x - 1.5, 2), 0.0, 0.0), "green"))
+    pois = [("iso", (x, y + shift, z), "red"), ("REF TATOUAGES", (0.0, y - 8.0 + shift, z), "yellow")]
+    pois.append(("Ref DICOM", (round(x - 1.5, 2), shift, 0.0), "green"))
     return document([("Poi", _poi(name, xyz, color, spec, when)) for name, xyz, color in pois], stamp)
 
 
@@ -277,19 +304,21 @@ def plan_info_bytes(spec: PatientSpec, plan: PlanSpec, stamp: bytes) -> bytes:
         ("PrimaryCTImageSetID", plan.image_set_id),
         ("PlanIsLocked", int(plan.locked)),
         ("TrialNames", ", ".join(trial.name for trial in plan.trials)),
-        ("ObjectVersion", object_version(PINNACLE, LOGIN, clock.text(plan.created), clock.text(plan.modified))),
+        ("ObjectVersion", object_version(pinnacle(spec), LOGIN, clock.text(plan.created), clock.text(plan.modified))),
     ]
     return document(body, stamp)
 
 
-def patient_setup_bytes(prone: bool, plan: PlanSpec) -> bytes:
-    """`plan.PatientSetup`: no stamp, like the real ones."""
+def patient_setup_bytes(spec: PatientSpec, plan: PlanSpec) -> bytes:
+    """`plan.PatientSetup`: the position of the plan's image set, no stamp, like the real ones."""
+    position, orientation = _SETUPS[spec.image_set(plan.image_set_id).position]
+    created = clock.text(plan.created)
     body = [
-        ("Position", "On front (prone)" if prone else "On back (supine)"),
-        ("Orientation", "Head First Into Scanner"),
+        ("Position", position),
+        ("Orientation", orientation),
         ("TableMotion", "Table Moves Into Scanner"),
         ("ProductionLevel", 1),
-        ("ObjectVersion", object_version(PINNACLE, LOGIN, clock.text(plan.created), clock.text(plan.created))),
+        ("ObjectVersion", object_version(pinnacle(spec), LOGIN, created, created)),
     ]
     return document(body, None) + b"\n"
 

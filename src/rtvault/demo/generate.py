@@ -54,9 +54,7 @@ def numpy_rng(seed_text: str) -> np.random.Generator:
 def _write_image_sets(tally: Tally, spec: PatientSpec, rng: random.Random, np_rng: np.random.Generator) -> None:
     for image in spec.image_sets:
         base = f"{spec.path}/{image.name}"
-        tally.write(
-            f"{base}.img", ct_volume(np_rng, spec.site, image.dims, image.pixdim, image.byte_order), image.scanned
-        )
+        tally.write(f"{base}.img", ct_volume(np_rng, spec.site, image), image.scanned)
         later = image.scanned + timedelta(seconds=40)
         tally.write(f"{base}.header", files.header_bytes(spec, image), later)
         tally.write(f"{base}.ImageInfo", files.image_info_bytes(image, make_stamp(rng)), later)
@@ -69,16 +67,11 @@ def write_plan(tally: Tally, spec: PatientSpec, plan: PlanSpec, rng: random.Rand
     trial, doses = trial_file(spec, plan)
     when = plan.modified
     tally.write(f"{base}/plan.Pinnacle.Machines", machines_bytes(), plan.created)
-    tally.write(f"{base}/plan.PatientSetup", files.patient_setup_bytes(spec.site.key == "rectum", plan), plan.created)
+    tally.write(f"{base}/plan.PatientSetup", files.patient_setup_bytes(spec, plan), plan.created)
     tally.write(f"{base}/plan.Points", files.points_bytes(spec, plan, make_stamp(rng)), plan.created)
     tally.write(f"{base}/plan.roi", roi_bytes(spec, plan, f"1.3.46.670589.13.{spec.number}"), when)
     for dose in doses:
-        peak = dose.trial.dose_per_fraction * dose.beam.weight / 100 * 1.05
-        half_field = (dose.beam.jaws[0] + dose.beam.jaws[1]) / 2
-        data = beam_dose(
-            dose.trial.dose_dims, dose.trial.dose_voxel, spec.site.body_radii, dose.beam.gantry, half_field, peak
-        )
-        tally.write(f"{base}/{dose.file_name}", data, when)
+        tally.write(f"{base}/{dose.file_name}", beam_dose(dose.trial, dose.beam, spec.site.body_radii), when)
     tally.write(f"{base}/plan.Trial", trial, when)
     tally.write(f"{base}/plan.PlanInfo", files.plan_info_bytes(spec, plan, make_stamp(rng)), when)
     _write_transient(tally, base, plan, trial)
@@ -152,7 +145,7 @@ def generate_database(
     progress.begin("Generating patients", patients)
     try:
         for number, start in zip(patient_numbers(rng, patients), history_starts(rng, patients), strict=True):
-            spec = plan_patient(rng, number, start, used_mrns, image_mb)
+            spec = plan_patient(rng, number, start, used_mrns, image_mb, index=len(specs))
             if len(specs) == patients - 1:
                 spec = with_every_feature(spec)
             write_patient(tally, spec, patient_seed(seed, number))

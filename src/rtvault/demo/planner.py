@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import math
 import random
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from rtvault.demo import clock
+from rtvault.demo import clock, geometry
 from rtvault.demo.names import DOSIMETRISTS, PHYSICISTS, QUOTED_COMMENTS, make_identity
 from rtvault.demo.sites import SITES, Site
 from rtvault.demo.spec import BeamSpec, ImageSetSpec, PatientSpec, PlanSpec, TrialSpec
@@ -30,10 +32,19 @@ def _uid(rng: random.Random) -> str:
     return f"2.25.{rng.getrandbits(96)}"
 
 
+def _second_rng(rng: random.Random, number: int) -> random.Random:
+    """A generator seeded by `rng`'s state without drawing from it: the choices added for the DICOM-RT export
+    (position, version, prescription percent, ...) leave every earlier choice of a seed as it was."""
+    digest = hashlib.sha256(f"{number}:{rng.getstate()!r}".encode()).hexdigest()
+    return random.Random(digest)
+
+
 def _image_sets(
-    rng: random.Random, site: Site, start: int, today: int, image_mb: float
+    rng: random.Random, site: Site, start: int, today: int, image_mb: float, setup: tuple[random.Random, str, str]
 ) -> list[tuple[ImageSetSpec, int]]:
-    """The CT image sets and the working day (offset) each was scanned."""
+    """The CT image sets and the working day (offset) each was scanned; `setup`: the second generator, the
+    patient's position and Pinnacle version."""
+    extra, position, version = setup
     count = rng.choices((1, 2, 3), weights=(55, 33, 12))[0]
     day, sets = start, []
     for index in range(count):
@@ -53,6 +64,9 @@ def _image_sets(
             scanned=_moment(rng, day, today),
             series_uid=_uid(rng),
             exam_id=str(rng.randrange(10**14, 10**15)),
+            position=position,
+            couch_height=extra.choice((18.4, 22.5, 31.0)) if geometry.is_legacy(version) else 28.1,
+            body_phase=round(extra.uniform(0, 2 * math.pi), 6),
         )
         sets.append((image, min(day, today)))
         day += rng.randint(4, 12)
@@ -72,17 +86,29 @@ def _beams(rng: random.Random, site: Site, dose_per_fraction: float) -> tuple[Be
     return tuple(beams)
 
 
-def _trials(rng: random.Random, site: Site, image: ImageSetSpec, image_mb: float) -> tuple[TrialSpec, ...]:
+def _isocenter(drawn: tuple[float, float, float], image: ImageSetSpec) -> tuple[float, float, float]:
+    """The isocentre (recent frame, cm): inside the body, and on a CT slice's z within the scanned length."""
+    nz, pz = image.dims[2], image.pixdim[2]
+    index = min(max(round((drawn[2] + nz * pz / 2) / pz), 1), max(nz - 2, 0))
+    return drawn[0], drawn[1], geometry.slice_z(image, index)
+
+
+def _trials(
+    rng: random.Random, site: Site, image: ImageSetSpec, image_mb: float, iso: tuple[float, float, float],
+    extra: random.Random,
+) -> tuple[TrialSpec, ...]:
     dose_per_fraction, fractions = rng.choice(site.prescriptions)
     target = next(roi.name for roi in site.rois if roi.name.startswith("PTV"))
     length = min(image.dims[2] * image.pixdim[2], 20.0)
     dims, voxel = dose_dims(image_mb, site.body_radii, length)
-    origin = tuple(-n * voxel / 2 for n in dims)
+    origin = tuple(round(centre - (n // 2) * size, 4) for centre, n, size in zip(iso, dims, voxel, strict=True))
     trials = []
     for number in range(rng.choices((1, 2), weights=(75, 25))[0]):
         beams = _beams(rng, site, dose_per_fraction)
         name = f"{target} {dose_per_fraction * fractions / 100:g}Gy"
-        trials.append(TrialSpec(f"Trial_{number + 1}", name, dose_per_fraction, fractions, beams, dims, voxel, origin))
+        percent = extra.choices((100.0, 95.0, 98.0, 90.0), weights=(70, 12, 10, 8))[0]
+        trials.append(TrialSpec(f"Trial_{number + 1}", name, dose_per_fraction, fractions, beams, dims, voxel,
+                                origin, percent, iso))  # fmt: skip
     return tuple(trials)
 
 
@@ -100,7 +126,8 @@ def _plan_times(rng: random.Random, image: ImageSetSpec, offset: int, today: int
 
 
 def _plans(
-    rng: random.Random, site: Site, images: list[tuple[ImageSetSpec, int]], start: int, today: int, image_mb: float
+    rng: random.Random, site: Site, images: list[tuple[ImageSetSpec, int]], start: int, today: int, image_mb: float,
+    extra: random.Random,
 ) -> list[PlanSpec]:
     active = start > today - ACTIVE_DAYS
     count = rng.choices((1, 2, 3, 4), weights=(35, 35, 20, 10))[0]
@@ -111,17 +138,21 @@ def _plans(
         created, modified = _plan_times(rng, image, scanned_offset + 1 + index, today)
         locked = not (active and index == count - 1) and (not active or rng.random() < 0.6)
         comment = rng.choice(_PLAN_COMMENTS) if rng.random() < 0.3 else ""
+        name = _plan_name(rng, site, [p.name for p in plans])  # the draws in their historical order
+        physicist, dosimetrist = rng.choice(PHYSICISTS), rng.choice(DOSIMETRISTS)
+        drawn = tuple(round(rng.uniform(-3.0, 3.0), 2) for _ in range(3))
+        isocenter = _isocenter(drawn, image)  # type: ignore[arg-type]
         plans.append(
             PlanSpec(
                 id=plan_id,
-                name=_plan_name(rng, site, [p.name for p in plans]),
-                physicist=rng.choice(PHYSICISTS),
-                dosimetrist=rng.choice(DOSIMETRISTS),
+                name=name,
+                physicist=physicist,
+                dosimetrist=dosimetrist,
                 locked=locked,
                 comment=comment,
                 image_set_id=image.id,
-                isocenter=tuple(round(rng.uniform(-3.0, 3.0), 2) for _ in range(3)),
-                trials=_trials(rng, site, image, image_mb),
+                isocenter=isocenter,
+                trials=_trials(rng, site, image, image_mb, isocenter, extra),
                 created=created,
                 modified=modified,
                 autosave=not locked,
@@ -134,15 +165,19 @@ def _plans(
 
 
 def plan_patient(
-    rng: random.Random, number: int, start: int, used_mrns: set[str], image_mb: float, today: int = 0
+    rng: random.Random, number: int, start: int, used_mrns: set[str], image_mb: float, today: int = 0,
+    index: int | None = None,
 ) -> PatientSpec:
     """Everything about one patient whose course started `start` working days from day 0, as seen on the
-    working day `today` (start <= today)."""
+    working day `today` (start <= today); `index`: its rank in a generated database (its position and Pinnacle
+    version follow a cycle, demo/geometry.py), None for a patient admitted later (drawn)."""
+    extra = _second_rng(rng, number)
+    position, version = geometry.position_and_version(index, extra)
     site = rng.choice(SITES)
     identity = make_identity(rng, used_mrns)
-    scans = _image_sets(rng, site, start, today, image_mb)
+    scans = _image_sets(rng, site, start, today, image_mb, (extra, position, version))
     images = [image for image, _ in scans]
-    plans = _plans(rng, site, scans, start, today, image_mb)
+    plans = _plans(rng, site, scans, start, today, image_mb, extra)
     moments = [i.scanned for i in images] + [p.modified for p in plans]
     return PatientSpec(
         number=number,
@@ -154,6 +189,7 @@ def plan_patient(
         created=images[0].scanned,
         modified=max(moments),
         editor_backup=rng.random() < 0.2,
+        pinnacle_version=version,
     )
 
 

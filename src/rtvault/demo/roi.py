@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 
+from rtvault.demo import geometry
 from rtvault.demo.sites import Roi
 from rtvault.demo.spec import ImageSetSpec, PatientSpec, PlanSpec
 
 _POINTS_PER_CURVE = 28
+_BODY_POINTS = 64  # the skin's polygon stays within 0.3 mm of the body's ellipse
 _MAX_CURVES = 24
 _PAD = " " * 11
 _CURVE_PAD = " " * 23
@@ -25,21 +27,21 @@ _SURFACE_MESH = (
 )
 
 
-def _header(volume: str, stamp_date: str) -> list[str]:
+def _header(volume: str, stamp_date: str, version: str) -> list[str]:
     return [
         "// Region of Interest file",
         f"// Data set: {volume}",
         f"// File created: {stamp_date}",
         "",
         "//",
-        "// Pinnacle Treatment Planning System Version 16.2 ",
-        "// 16.2 ",
+        f"// Pinnacle Treatment Planning System Version {version} ",
+        f"// {version} ",
         "//",
         "",
         " file_stamp={",
         f"       write_date: {stamp_date}",
         "    write_program: Pinnacle Treatment Planning System",
-        "    write_version: 16.2",
+        f"    write_version: {version}",
         "  }; // End of file_stamp",
     ]
 
@@ -90,27 +92,42 @@ def _num(value: float) -> str:
 
 
 def _ring(
-    center: tuple[float, float], radii: tuple[float, float], z: float, wobble: float
+    center: tuple[float, float], radii: tuple[float, float], z: float, wobble: float | None,
+    points: int = _POINTS_PER_CURVE,
 ) -> list[tuple[float, float, float]]:
-    points = []
-    for k in range(_POINTS_PER_CURVE + 1):
-        angle = 2 * math.pi * (k % _POINTS_PER_CURVE) / _POINTS_PER_CURVE
-        scale = 1 + 0.05 * math.sin(2 * angle + wobble)
-        points.append(
-            (center[0] + radii[0] * scale * math.cos(angle), center[1] + radii[1] * scale * math.sin(angle), z)
-        )
-    return points
+    ring = []
+    for k in range(points + 1):
+        angle = 2 * math.pi * (k % points) / points
+        scale = 1 + 0.05 * math.sin(2 * angle + wobble) if wobble is not None else 1.0
+        ring.append((center[0] + radii[0] * scale * math.cos(angle), center[1] + radii[1] * scale * math.sin(angle), z))
+    return ring
+
+
+def _curve_points(
+    spec: PatientSpec, roi: Roi, image: ImageSetSpec, index: int, shift: float
+) -> list[tuple[float, float, float]]:
+    """One curve of `roi` on slice `index`, in the files' frame (`shift` added to y). The EXTERNAL ROI is the
+    body's skin exactly as the CT voxels draw it; the organs keep their place in the room, mirrored and turned
+    over with the patient's position."""
+    z = geometry.slice_z(image, index)
+    if roi.interpreted_type == "EXTERNAL":
+        centre_y, rx, ry = geometry.body_outline(spec.site, image, geometry.slice_group(index, image.dims[2]))
+        ring = _ring((0.0, centre_y), (rx, ry), z, None, _BODY_POINTS)
+    else:
+        (sx, sy), (body_rx, body_ry) = geometry.flips(image.position), spec.site.body_radii
+        ring = _ring((sx * roi.center[0] * body_rx, sy * roi.center[1] * body_ry), roi.radii, z, index * 0.3)
+    return [(x, y + shift, z) for x, y, z in ring]
 
 
 def _roi_block(spec: PatientSpec, roi: Roi, image: ImageSetSpec, uid: str) -> list[str]:
-    body_rx, body_ry = spec.site.body_radii
-    radii = (body_rx, body_ry) if roi.interpreted_type == "EXTERNAL" else roi.radii
-    center = (roi.center[0] * body_rx, roi.center[1] * body_ry)
-    nz, pz = image.dims[2], image.pixdim[2]
-    first, last = int(roi.z_fraction[0] * (nz - 1)), int(roi.z_fraction[1] * (nz - 1))
-    step = max(1, math.ceil((last - first + 1) / _MAX_CURVES))
+    radii = spec.site.body_radii if roi.interpreted_type == "EXTERNAL" else roi.radii
+    nz = image.dims[2]
+    fractions = roi.z_fraction if image.position.startswith("HF") else (1 - roi.z_fraction[1], 1 - roi.z_fraction[0])
+    first, last = int(fractions[0] * (nz - 1)), int(fractions[1] * (nz - 1))
+    step = 1 if roi.interpreted_type == "EXTERNAL" else max(1, math.ceil((last - first + 1) / _MAX_CURVES))
     slices = list(range(first, last + 1, step))
     volume = spec.identity.volume_name
+    shift = geometry.y_shift(spec.pinnacle_version, image)
     lines = [
         "//-----------------------------------------------------",
         f"//  Beginning of ROI: {roi.name}",
@@ -119,14 +136,13 @@ def _roi_block(spec: PatientSpec, roi: Roi, image: ImageSetSpec, uid: str) -> li
         *_roi_fields(roi, radii, volume, len(slices), uid),
     ]
     for number, index in enumerate(slices, start=1):
-        z = round(-nz * pz / 2 + index * pz, 4)
-        lines += _curve(roi, roi.name, number, len(slices), _ring(center, radii, z, index * 0.3))
+        lines += _curve(roi, roi.name, number, len(slices), _curve_points(spec, roi, image, index, shift))
     return [*lines, *_SURFACE_MESH, f"        }}; // End of ROI {roi.name}"]
 
 
 def roi_bytes(spec: PatientSpec, plan: PlanSpec, uid_root: str) -> bytes:
-    image = next(i for i in spec.image_sets if i.id == plan.image_set_id)
-    lines = _header(spec.identity.volume_name, plan.created.strftime("%a %b %d %H:%M:%S %Y"))
+    image = spec.image_set(plan.image_set_id)
+    lines = _header(spec.identity.volume_name, plan.created.strftime("%a %b %d %H:%M:%S %Y"), spec.pinnacle_version)
     for number, roi in enumerate(spec.site.rois):
         lines += _roi_block(spec, roi, image, f"{uid_root}.{plan.id}.{number}")
     return ("\n".join(lines) + "\n").encode("latin-1")

@@ -25,6 +25,9 @@ class ImageSetSpec:
     scanned: datetime
     series_uid: str
     exam_id: str
+    position: str = "HFS"  # HFS, HFP, FFS or FFP: the header's patient_position and the plans' PatientSetup
+    couch_height: float = 28.1  # cm, the header's couch_height (the legacy Y frame's offset: demo/geometry.py)
+    body_phase: float = 0.0  # radians: where along z the body's outline breathes (demo/geometry.body_outline)
 
     @property
     def name(self) -> str:
@@ -61,8 +64,15 @@ class TrialSpec:
     fractions: int
     beams: tuple[BeamSpec, ...]
     dose_dims: tuple[int, int, int]
-    dose_voxel: float
-    dose_origin: tuple[float, float, float]
+    dose_voxel: tuple[float, float, float]  # cm per axis: VoxelSize.Z differs from X and Y
+    dose_origin: tuple[float, float, float]  # the minimum-corner voxel's centre, recent frame (cm)
+    prescription_percent: float = 100.0  # the prescription point receives the prescription ÷ this percent
+    prescription_point: tuple[float, float, float] = (0.0, 0.0, 0.0)  # the "iso" POI, recent frame: a grid node
+
+    @property
+    def point_dose_cgy(self) -> float:
+        """The dose per fraction at the prescription point (cGy): the prescription divided by its percent."""
+        return self.dose_per_fraction * 100.0 / self.prescription_percent
 
 
 @dataclass(frozen=True)
@@ -99,6 +109,7 @@ class PatientSpec:
     modified: datetime
     editor_backup: bool = False
     dir_size_mb: float = 0.0
+    pinnacle_version: str = "16.2"  # an old one (demo/geometry.LEGACY_VERSION) writes y in its legacy frame
 
     @property
     def patient_id(self) -> int:
@@ -112,6 +123,9 @@ class PatientSpec:
     @property
     def finished(self) -> bool:
         return all(plan.locked for plan in self.plans)
+
+    def image_set(self, image_set_id: int) -> ImageSetSpec:
+        return next(image for image in self.image_sets if image.id == image_set_id)
 
 
 @dataclass

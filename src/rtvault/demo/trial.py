@@ -6,12 +6,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from rtvault.demo import clock
+from rtvault.demo import clock, geometry
+from rtvault.demo.files import pinnacle
 from rtvault.demo.machines import MACHINE_NAMES
 from rtvault.demo.spec import BeamSpec, PatientSpec, PlanSpec, TrialSpec
 from rtvault.demo.syntax import Entries, Numbers, Raw, document, object_version
 
-_PINNACLE = "Pinnacle v16.2"
 _LEAF_PAIRS = 60
 
 
@@ -40,13 +40,17 @@ class _Xdr:
         return raw
 
 
-def _dose_grid(trial: TrialSpec) -> Entries:
+def _dose_grid(trial: TrialSpec, y_shift: float) -> Entries:
+    """The DoseGrid keys: per axis the voxel size (Z its own), dimension and origin (the minimum-corner voxel's
+    centre, y in the files' frame)."""
     entries: Entries = []
-    for axis, dim, origin in zip("XYZ", trial.dose_dims, trial.dose_origin, strict=True):
+    shifts = (0.0, y_shift, 0.0)
+    for axis, dim, origin, size, shift in zip("XYZ", trial.dose_dims, trial.dose_origin, trial.dose_voxel, shifts,
+                                              strict=True):  # fmt: skip
         entries += [
-            (f"DoseGrid .VoxelSize .{axis}", trial.dose_voxel),
+            (f"DoseGrid .VoxelSize .{axis}", size),
             (f"DoseGrid .Dimension .{axis}", dim),
-            (f"DoseGrid .Origin .{axis}", round(origin, 4)),
+            (f"DoseGrid .Origin .{axis}", round(origin + shift, 4)),
         ]
     entries += [(f"DoseGrid .VolRotDelta .{axis}", 0) for axis in "XYZ"]
     return [*entries, ("DoseGrid .Display2d", 1), ("DoseGrid .DoseSummationType", 1)]
@@ -131,7 +135,9 @@ def _modifier(beam: BeamSpec) -> Entries:
     ]
 
 
-def _beam(beam: BeamSpec, trial: TrialSpec, index: int, xdr: _Xdr, doses: list[DoseFile]) -> Entries:
+def _beam(
+    beam: BeamSpec, trial: TrialSpec, index: int, xdr: _Xdr, doses: list[DoseFile], version: str
+) -> Entries:
     machine = MACHINE_NAMES[1] if beam.energy != "18X" else MACHINE_NAMES[0]
     control_points = [(f"#{k}", _control_point(beam, k, xdr)) for k in range(2)]
     entries: Entries = [
@@ -145,7 +151,7 @@ def _beam(beam: BeamSpec, trial: TrialSpec, index: int, xdr: _Xdr, doses: list[D
         ("Modality", "Photons"),
         ("MachineEnergyName", beam.energy),
         ("SetBeamType", "Step & Shoot MLC"),
-        ("ComputationVersion", _PINNACLE),
+        ("ComputationVersion", version),
         ("CPManager", [("CPManagerObject", [("NumberOfControlPoints", 2), ("ControlPointList", control_points)])]),
         ("RelyOnBolusNames", "&"),
     ]
@@ -157,9 +163,24 @@ def _beam(beam: BeamSpec, trial: TrialSpec, index: int, xdr: _Xdr, doses: list[D
         ("Weight", beam.weight),
         ("IsWeightLocked", 0),
         ("MonitorUnitsValid", 1),
-        ("MonitorUnitInfo", [("PrescriptionDose", trial.dose_per_fraction), ("NormalizedDose", beam.monitor_units)]),
+        ("MonitorUnitInfo", _monitor_unit_info(beam, trial)),
         ("FieldID", f"{index + 1:02d}"),
         ("DoseRate", 600),
+    ]
+
+
+def _monitor_unit_info(beam: BeamSpec, trial: TrialSpec) -> Entries:
+    """How Pinnacle derives the beam's MU: MU = PrescriptionDose / (NormalizedDose x CollimatorOutputFactor x
+    TotalTransmissionFraction), PrescriptionDose being the beam's share (by weight) of the prescription point's dose
+    per fraction (cGy) and NormalizedDose x CollimatorOutputFactor its dose per MU there (the dose file's value)."""
+    share = trial.point_dose_cgy * beam.weight / sum(b.weight for b in trial.beams)
+    output_factor = round(0.97 + 0.01 * (beam.jaws[0] + beam.jaws[1]) / 2, 5)
+    return [
+        ("PrescriptionDose", round(share, 4)),
+        ("SourceToPrescriptionPointDistance", 100),
+        ("TotalTransmissionFraction", 1),
+        ("NormalizedDose", round(share / beam.monitor_units / output_factor, 6)),
+        ("CollimatorOutputFactor", output_factor),
     ]
 
 
@@ -168,7 +189,7 @@ def _prescription(trial: TrialSpec) -> Entries:
         ("Name", trial.prescription),
         ("RequestedMonitorUnitsPerFraction", round(sum(b.monitor_units for b in trial.beams), 1)),
         ("PrescriptionDose", trial.dose_per_fraction),
-        ("PrescriptionPercent", 100),
+        ("PrescriptionPercent", trial.prescription_percent),
         ("NumberOfFractions", trial.fractions),
         ("PrescriptionPoint", "iso"),
         ("Method", "Prescribe"),
@@ -190,12 +211,15 @@ def _trial(spec: PatientSpec, plan: PlanSpec, trial: TrialSpec, xdr: _Xdr, doses
         ("CtToDensityTableAccepted", 1),
     ]
     record = xdr.take()
-    beams = [("Beam", _beam(beam, trial, i, xdr, doses)) for i, beam in enumerate(trial.beams)]
+    version = pinnacle(spec)
+    beams = [("Beam", _beam(beam, trial, i, xdr, doses, version)) for i, beam in enumerate(trial.beams)]
     written = clock.text(plan.modified)
+    shift = geometry.y_shift(spec.pinnacle_version, spec.image_set(plan.image_set_id))
+    couch_removal = geometry.couch_top(spec.site) - 0.3 + shift
     return [
         ("Name", trial.name),
         ("PatientRepresentation", representation),
-        *_dose_grid(trial),
+        *_dose_grid(trial, shift),
         ("DoseStartSlice", 1),
         ("DoseEndSlice", trial.dose_dims[2]),
         ("RecordDoseData", record),
@@ -203,13 +227,13 @@ def _trial(spec: PatientSpec, plan: PlanSpec, trial: TrialSpec, xdr: _Xdr, doses
         ("SourceToFilmDistance", 140),
         ("MCGlobalUncertaintyType", "mean_error_over_max_value"),
         ("RemoveCouchFromScan", 1),
-        ("CouchRemovalYCoordinate", round(-trial.dose_dims[1] * trial.dose_voxel / 2 - 1.0, 4)),
+        ("CouchRemovalYCoordinate", round(couch_removal, 4)),
         ("MaxDosePoint .Display2d", "Label"),
         ("MaxDosePoint .Color", "green"),
         ("PrescriptionList", [("Prescription", _prescription(trial))]),
         ("BeamList", beams),
         ("BrachyDose", xdr.take()),
-        ("ObjectVersion", object_version(_PINNACLE, "p3rtp", clock.text(plan.created), written, written)),
+        ("ObjectVersion", object_version(version, "p3rtp", clock.text(plan.created), written, written)),
         ("SeriesDescription", ""),
         ("HasDose", 1),
     ]
