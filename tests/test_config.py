@@ -202,6 +202,7 @@ def test_the_schema_declares_the_expected_keys() -> None:
         "continuity.drill_dir",
         "continuity.procedure_dir",
         "reconcile.idle_months",
+        "dicom.uid_root",
         "site.name",
         "site.contacts",
         "web.host",

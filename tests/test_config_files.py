@@ -149,7 +149,7 @@ def test_each_kind_of_problem_names_its_dotted_path(tmp_path: Path, text: str, p
     [
         ("colour = 1\n",
          "colour: unknown key (known keys: source, sources, stores, backup, archive, catalog, retention, verify, "
-         "schedule, daemon, health, alerts, continuity, reconcile, site, web)"),
+         "schedule, daemon, health, alerts, continuity, reconcile, dicom, site, web)"),
         ("[retention]\nkeep_dayly = 7\n", "retention.keep_dayly: unknown key (did you mean 'keep_daily'?)"),
         (
             "[source.pinnacle]\nroot = '/p'\nexcludes = []\n",

@@ -49,7 +49,7 @@ def test_check_json_gives_file_validity_and_settings(example_file: Path, tmp_pat
     assert report["file"] == str(example_file) and report["valid"] is True
     assert list(report["config"]) == ["source", "sources", "stores", "backup", "archive", "catalog", "retention",
                                       "verify", "schedule", "daemon", "health", "alerts", "continuity", "reconcile",
-                                      "site", "web"]
+                                      "dicom", "site", "web"]
     assert report["config"]["health"]["backup_max_age"] == "6h"
     assert report["config"]["stores"] == {"primary": {"path": "/mnt/nas1/rtvault", "url": "", "endpoint": "",
                                                       "region": "", "retry_seconds": 30, "copy_of": "",

@@ -394,6 +394,25 @@ class Archive:
     )
 
 
+def _uid_root(value: str) -> str | None:
+    """A DICOM UID root: dot-separated numbers, no leading zero, short enough to leave room for what follows."""
+    parts = value.split(".")
+    if not value or len(value) > 32 or any(not p.isdigit() or (len(p) > 1 and p[0] == "0") for p in parts):
+        return f"must be a DICOM UID root (numbers separated by dots, no leading zero, at most 32 characters), " \
+               f"got {value!r}"
+    return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Dicom:
+    """DICOM: the UIDs rtvault derives for what it exports."""
+
+    uid_root: str = field(default="2.25", metadata=about(
+        "The root of the UIDs of exported DICOM objects. The default, 2.25, is the UUID-derived root that needs no "
+        "registration; a centre with its own registered root (e.g. 1.2.250.1.xxx) may give it.",
+        example="1.2.250.1.999.42", check=_uid_root))
+
+
 @dataclass(frozen=True, kw_only=True)
 class Reconcile:
     """`rtvault reconcile`: which patients in Pinnacle were never backed up, and which are safe to delete from it."""
@@ -452,6 +471,7 @@ class Config:
     alerts: Alerts = field(default_factory=Alerts)
     continuity: Continuity = field(default_factory=Continuity)
     reconcile: Reconcile = field(default_factory=Reconcile)
+    dicom: Dicom = field(default_factory=Dicom)
     site: Site = field(default_factory=Site)
     web: Web = field(default_factory=Web)
 
