@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING, Literal
 
 from rtvault.errors import Problem
 from rtvault.pinnacle.physics import Machine
-from rtvault.pinnacle.treatment_dose import load_beam_dose, trial_dose_gy
-from rtvault.pinnacle.treatment_images import load_voxels
+from rtvault.pinnacle.treatment_bulk import load_beam_dose, load_voxels, trial_dose_gy
 from rtvault.pinnacle.treatment_source import PatientFiles
 
 if TYPE_CHECKING:
@@ -244,7 +243,7 @@ class Plan:
     directory: str  # "Plan_K"
     primary_image_set_id: int | None  # PrimaryCTImageSetID
     patient_position: PatientPosition | None  # from plan.PatientSetup, else the primary image set's header
-    pinnacle_version: str  # the version that wrote the plan ("16.0"), "" when unknown
+    pinnacle_version: str  # the version that wrote the plan, as written ("Pinnacle v16.0"), "" when unknown
     frame: CoordinateFrame | None  # None when no image set or position is known
     rois: tuple[Roi, ...]
     points: tuple[Poi, ...]
