@@ -34,7 +34,7 @@ AXIS_SIGNS: dict[str, tuple[int, int, int]] = {
     "FFP": (1, 1, 1),
 }
 FIRST_DICOM_VERSION = 9  # the first Pinnacle version whose headers carry x_start_dicom and draw in that frame
-_VERSION_RE = re.compile(r"(?:v|version\s*|^)\s*(\d+)(?:\.(\d+))?", re.I)
+_VERSION_RE = re.compile(r"(\d+)(?:\.(\d+))?")
 
 
 def to_dicom_mm(point_cm: Sequence[float], frame: CoordinateFrame) -> tuple[float, float, float]:

@@ -180,25 +180,43 @@ def decide_frame(image: ImageSet | None, position: PatientPosition | None, versi
     from where its contours and points lie; a warning when the files cannot decide it."""
     if image is None or position is None:
         return None
-    if image.start_dicom_cm is None or image.start_cm is None or _same_start(image):
-        which = "dicom" if image.start_dicom_cm is not None else "pinnacle"
-        frame = CoordinateFrame(position, offset_for(image, which), which, True, _single_reason(image))  # type: ignore[arg-type]
-        if image.start_dicom_cm is None and image.start_cm is not None:
-            problems.append(Problem(f"{image.name}.header", "no x_start_dicom/y_start_dicom (a Pinnacle older than "
-                                    "9): the scanner's frame is taken as centred on the image, so CT positions may "
-                                    "differ from the scanner's original slices"))
-        return frame
+    if image.start_cm is None and image.start_dicom_cm is None:
+        problems.append(Problem(f"{image.name}.header", "no x_start/y_start: the image's place is unknown, Pinnacle "
+                                "coordinates are used unshifted"))
+        return CoordinateFrame(position, (0.0, 0.0, 0.0), "pinnacle", False, "the header gives no image start")
+    if image.start_dicom_cm is None:
+        return _old_header_frame(image, position, version, problems)
+    if image.start_cm is None or _same_start(image):
+        return CoordinateFrame(position, (0.0, 0.0, 0.0), "dicom", True, "the header's start is the scanner's")
     by_version = _by_version(version)
     by_geometry = _by_geometry(image, rois, points)
     which = by_geometry or by_version or "dicom"
-    decided = by_geometry is not None or by_version is not None
     reason = (f"the version ({version or 'unknown'}) says {by_version or 'nothing'}; the contours and points lie in "
               f"the {by_geometry or 'neither (or both)'} image frame")
-    if not decided or (by_version and by_geometry and by_version != by_geometry):
-        problems.append(Problem(f"{directory}", f"the Y offset between Pinnacle and DICOM coordinates cannot be "
-                                f"decided ({reason}): the {which} start is used; check contours against the CT"))
-        decided = False
+    decided = (by_geometry or by_version) is not None and not (by_version and by_geometry and by_version != by_geometry)
+    if not decided:
+        problems.append(Problem(directory, f"the Y offset between Pinnacle and DICOM coordinates cannot be decided "
+                                f"({reason}): the {which} start is used; check the contours against the CT"))
     return CoordinateFrame(position, offset_for(image, which), which, decided, reason)  # type: ignore[arg-type]
+
+
+def _old_header_frame(image: ImageSet, position: PatientPosition, version: str,
+                      problems: list[Problem]) -> CoordinateFrame:
+    """A header without x_start_dicom (Pinnacle before 9): objects are drawn against x_start/y_start, which hold
+    the couch height and the image centre; the scanner's frame is taken as centred on the image."""
+    major = major_version(version)
+    decided = major is not None and major < FIRST_DICOM_VERSION
+    if decided:
+        reason = f"written by {version}, before Pinnacle 9: drawn against x_start/y_start"
+        problems.append(Problem(f"{image.name}.header", "no x_start_dicom/y_start_dicom (Pinnacle before 9): the "
+                                "scanner's frame is taken as centred on the image; CT positions may differ from the "
+                                "scanner's original slices"))
+    else:
+        reason = f"the header has no x_start_dicom although the plan's version is {version or 'unknown'}"
+        problems.append(Problem(f"{image.name}.header", f"the Y offset between Pinnacle and DICOM coordinates cannot "
+                                f"be decided ({reason}): the image is taken as centred on the scanner's axis; check "
+                                "the contours against the CT"))
+    return CoordinateFrame(position, offset_for(image, "pinnacle"), "pinnacle", decided, reason)
 
 
 def _same_start(image: ImageSet) -> bool:
