@@ -13,6 +13,8 @@ import pytest
 from rtvault.errors import Problem
 from rtvault.pinnacle.coordinates import (
     couch_iec,
+    dose_voxel_cm,
+    image_voxel_cm,
     major_version,
     points_to_dicom_mm,
     position_from_setup,
@@ -120,3 +122,19 @@ def test_the_sample_read_as_an_old_version_would_put_contours_off_the_ct(pinnacl
     body = np.array(plan.rois[0].curves[0].points_cm)
     assert abs(points_to_dicom_mm(body, wrong)[:, 1] - points_to_dicom_mm(body, plan.frame)[:, 1]).min() == (
         pytest.approx(500.0, abs=0.01))
+
+
+def test_the_sample_ct_and_dose_grid_in_dicom(pinnacle_sample: Path) -> None:
+    """Slice k's first voxel and the dose grid's corners, in DICOM mm, for the real Pinnacle 16 sample (HFS)."""
+    treatment = read_treatment(DirectorySource(pinnacle_sample / PATIENT))
+    plan, ct = treatment.plans[0], treatment.image_sets[0]
+    assert plan.frame is not None
+    first = to_dicom_mm(image_voxel_cm(ct, plan.frame, 0, 0, 0), plan.frame)
+    assert first == pytest.approx((-250.0, -250.0, 87.5), abs=0.01)  # row 0 the most anterior, z = −10·TablePosition
+    last = to_dicom_mm(image_voxel_cm(ct, plan.frame, 511, 511, 100), plan.frame)
+    assert last == pytest.approx((-250 + 511 * 0.97656, -250 + 511 * 0.97656, -162.5), abs=0.01)
+    grid = plan.trials[0].dose_grid
+    assert grid is not None
+    corner = to_dicom_mm(dose_voxel_cm(grid, 0, 0, 0), plan.frame)
+    assert corner == pytest.approx((-149.044, -10 * (-17.5729 + 109 * 0.3), 107.747), abs=1e-3)
+    assert to_dicom_mm(dose_voxel_cm(grid, 0, 0, 1), plan.frame)[2] == pytest.approx(107.747 - 3.0)  # VoxelSize.Z

@@ -4,6 +4,7 @@ file reported by name, never an exception."""
 
 from __future__ import annotations
 
+import random
 import shutil
 from pathlib import Path
 
@@ -228,3 +229,30 @@ def test_an_empty_directory_is_an_empty_treatment(tmp_path: Path) -> None:
     treatment = read(tmp_path)
     assert treatment.image_sets == () and treatment.plans == ()
     one_problem(treatment, "Patient", "missing")
+
+
+def test_damaged_text_files_never_raise(copy: Path) -> None:
+    """Each text file cut short at several places, or with bytes overwritten: a model and named problems, always."""
+    rng = random.Random(15)
+    originals = {name: (copy / name).read_bytes() for name in (
+        "Patient", "ImageSet_0.header", "ImageSet_0.ImageInfo", "Plan_0/plan.roi", "Plan_0/plan.Points",
+        "Plan_0/plan.PatientSetup", "Plan_0/plan.Trial")}
+    for name, data in originals.items():
+        for _ in range(3):
+            damaged = bytearray(data[: rng.randrange(len(data))])
+            for _ in range(20):
+                if damaged:
+                    damaged[rng.randrange(len(damaged))] = rng.choice(b"{};=\\\"#\x00\xff 0123456789.-e")
+            (copy / name).write_bytes(bytes(damaged))
+            treatment = read(copy)
+            assert all(p.file and p.message for p in treatment.problems)
+        (copy / name).write_bytes(data)
+
+
+def test_the_scanner_slices_pinnacle_kept_are_listed(copy: Path) -> None:
+    kept = copy / "ImageSet_0.DICOM"
+    kept.mkdir()
+    (kept / "CT_1.2.840.113619.2.55.3.3535481354.111.3513513585.3.1.dcm").write_bytes(b"\0" * 132)
+    image = read(copy).image_sets[0]
+    assert image.dicom_files == ("ImageSet_0.DICOM/CT_1.2.840.113619.2.55.3.3535481354.111.3513513585.3.1.dcm",)
+    assert f"ImageSet_0.DICOM/{image.slices[0].dicom_file}" == image.dicom_files[0]

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from rtvault.pinnacle.treatment_types import CoordinateFrame, ImageSet, PatientPosition, Point3
+    from rtvault.pinnacle.treatment_types import CoordinateFrame, DoseGrid, ImageSet, PatientPosition, Point3
 
 POSITIONS = ("HFS", "HFP", "FFS", "FFP")
 # The sign of each axis from Pinnacle to DICOM, per patient position; then × 10 (cm → mm).
@@ -121,3 +121,23 @@ def position_from_setup(position: str, orientation: str) -> PatientPosition | No
     lying = "S" if "supine" in pos or "back" in pos else "P" if "prone" in pos or "front" in pos else None
     first = "HF" if "head first" in ori else "FF" if "feet first" in ori or "foot first" in ori else None
     return f"{first}{lying}" if lying and first else None  # type: ignore[return-value]
+
+
+def image_voxel_cm(image: ImageSet, frame: CoordinateFrame, column: int, row: int, frame_index: int) -> Point3:
+    """The Pinnacle position (cm) of a voxel's centre of an image set, against the start the plan's frame uses
+    (row 0 is the highest y; z is the slice's TablePosition, else start_z + k·pixdim_z). With `to_dicom_mm`, the
+    DICOM ImagePositionPatient of slice k is `image_voxel_cm(image, frame, 0, 0, k)`."""
+    start = image_start(image, frame.image_start) or image_start(image, "pinnacle") or image_start(image, "dicom")
+    if start is None or image.dims is None or image.voxel_size_cm is None:
+        raise ValueError(f"{image.name}: its header gives no geometry")
+    (_, ny, _), (px, py, pz) = image.dims, image.voxel_size_cm
+    table = image.slices[frame_index].table_position_cm if frame_index < len(image.slices) else None
+    z = table if table is not None else (image.start_cm[2] if image.start_cm else 0.0) + frame_index * pz
+    return (start[0] + column * px, start[1] + (ny - 1 - row) * py, z)
+
+
+def dose_voxel_cm(grid: DoseGrid, column: int, row: int, slice_index: int) -> Point3:
+    """The Pinnacle position (cm) of a dose voxel's centre: row 0 is the grid's highest y, slices go up from
+    Origin.Z by VoxelSize.Z."""
+    (ox, oy, oz), (vx, vy, vz), (_, ny, _) = grid.origin_cm, grid.voxel_size_cm, grid.dims
+    return (ox + column * vx, oy + (ny - 1 - row) * vy, oz + slice_index * vz)
