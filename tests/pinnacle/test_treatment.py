@@ -49,6 +49,11 @@ def test_sample_identity_and_image_set(sample: Treatment) -> None:
     one_problem(sample, "ImageSet_0.img", "missing")
 
 
+def test_only_the_plans_asked_for_are_read(pinnacle_sample: Path) -> None:
+    assert read_treatment(DirectorySource(pinnacle_sample / PATIENT), plan_ids=[]).plans == ()
+    assert [p.id for p in read_treatment(DirectorySource(pinnacle_sample / PATIENT), plan_ids=[0]).plans] == [0]
+
+
 def test_sample_rois_points_and_frame(sample: Treatment) -> None:
     [plan] = sample.plans
     assert (plan.name, plan.patient_position) == ("BRAIN", "HFS")

@@ -267,12 +267,13 @@ class Treatment:
 
     def voxels(self, image: ImageSet) -> np.ndarray | None:
         """The image set's stored values as int16, shape (z, y, x), in the header's byte order; HU = value ·
-        rescale_slope + rescale_intercept. None when the `.img` is missing or unreadable (a problem says so)."""
+        rescale_slope + rescale_intercept. None when the model found no usable `.img` (a problem says why);
+        PartialResult when the file can no longer be read."""
         return load_voxels(self.source, image)
 
     def beam_dose(self, trial: Trial, beam: Beam) -> np.ndarray | None:
         """A beam's dose in cGy per MU, float32, shape (z, y, x) of the trial's grid; None when its file is
-        missing or unreadable (a problem says so)."""
+        missing or of the wrong size (a problem says why); PartialResult when it can no longer be read."""
         return load_beam_dose(self.source, trial, beam)
 
     def trial_dose_gy(self, trial: Trial) -> np.ndarray | None:
