@@ -24,6 +24,7 @@ from rtvault.pinnacle.treatment_types import PatientIdentity
 CHARACTER_SET = "ISO_IR 100"  # Latin-1: what Pinnacle's files are written in
 IMPLEMENTATION_UID = derive(DEFAULT_ROOT, "rtvault", "implementation")  # the same for every export
 IMPLEMENTATION_NAME = "RTVAULT"
+STUDY_ID = "RTVAULT"  # one study per export (its UID is the export's)
 DS_MAX = 16  # a DS value's length (PS3.5 table 6.2-1)
 IS_MIN, IS_MAX = -(2**31), 2**31 - 1
 
@@ -113,25 +114,30 @@ def new_dataset(export: Export, sop_class: str, sop_instance: str) -> Dataset:
     ds.SpecificCharacterSet = CHARACTER_SET
     ds.SOPClassUID = sop_class
     ds.SOPInstanceUID = sop_instance
-    _patient(ds, export.identity)
+    _patient(ds, export)
     _study(ds, export)
     return ds
 
 
-def _patient(ds: Dataset, who: PatientIdentity) -> None:
+def _patient(ds: Dataset, export: Export) -> None:
+    who = export.identity
     ds.PatientName = person_name(who.last_name, who.first_name, who.middle_name)
-    ds.PatientID = (who.mrn or (str(who.patient_id) if who.patient_id is not None else ""))[:64]
+    # Type 2 here but Type 1 in a DICOMDIR's PATIENT record: the MRN, else Pinnacle's number, else rtvault's key
+    number = str(who.patient_id) if who.patient_id is not None else ""
+    ds.PatientID = (who.mrn or number or export.ids.patient)[:64]
     ds.PatientBirthDate = dicom_date(who.birth_date)
     ds.PatientSex = patient_sex(who.gender)
 
 
 def _study(ds: Dataset, export: Export) -> None:
     ds.StudyInstanceUID = export.ids.study
-    ds.StudyDate = dicom_date(export.study_datetime)
-    ds.StudyTime = dicom_time(export.study_datetime)
+    # StudyDate, StudyTime and StudyID are Type 1 in a DICOMDIR's STUDY record: never empty when a date is known
+    when = export.study_datetime or export.content_datetime
+    ds.StudyDate = dicom_date(when)
+    ds.StudyTime = dicom_time(when) or ("000000" if ds.StudyDate else "")
     who = export.identity
     ds.ReferringPhysicianName = person_name(who.referring_physician or who.radiation_oncologist)[:64]
-    ds.StudyID = ""
+    ds.StudyID = STUDY_ID
     ds.AccessionNumber = ""
 
 
