@@ -37,7 +37,7 @@ from rtvault.pinnacle.treatment_types import Beam, ImageSet, Plan, Prescription,
 
 SERIES_NUMBER = 300  # RTPLAN series: 300 + the plan's id (CT and RTSTRUCT number theirs below)
 MANUFACTURER = "Philips"
-MODEL = "Pinnacle3"
+MODEL = "Pinnacle"
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,11 @@ class BuiltPlan:
     sop_instance_uid: str
     beam_groups: dict[int, int]
     problems: tuple[Problem, ...]
+
+
+def software(export: Export, plan: Plan) -> str:
+    """SoftwareVersions as the RT Structure Set writes it: the Pinnacle version that wrote the plan, then rtvault."""
+    return f"{plan.pinnacle_version}; {export.software}".strip("; ")
 
 
 def rtplan_uid(export: Export, plan: Plan, trial_index: int) -> str:
@@ -80,7 +85,7 @@ def build_rtplan(export: Export, treatment: Treatment, plan: Plan, trial_index: 
     series(ds, "RTPLAN", export.ids.of("rtplan", plan.directory, "series"), SERIES_NUMBER + plan.id,
            f"Pinnacle plan {plan.name or plan.directory}", rt=True)
     frame_of_reference(ds, frame_uid(export, treatment, plan))
-    equipment(ds, MANUFACTURER, MODEL, plan.pinnacle_version or export.software)
+    equipment(ds, MANUFACTURER, MODEL, software(export, plan))
     _general_plan(ds, export, plan, trial, structure_set_uid)
     if plan.frame is None:
         problems.append(Problem(plan.directory, "the patient position is unknown: the isocentres and the "

@@ -11,6 +11,7 @@ order of increasing IEC Y (Pinnacle lists them from +Y down). The couch is IEC 6
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 from pydicom.dataset import Dataset
@@ -135,7 +136,7 @@ def leaf_boundaries_mm(geometry: MachineGeometry, order: list[int]) -> list[floa
     """N + 1 boundaries: the outer edges from the first and last widths, the midpoints between centres inside."""
     centres = [geometry.leaf_y_cm[k] for k in order]
     widths = [geometry.leaf_width_cm[k] for k in order]
-    inner = [(a + b) / 2 for a, b in zip(centres, centres[1:], strict=False)]
+    inner = [(a + b) / 2 for a, b in itertools.pairwise(centres)]
     return [10.0 * v for v in (centres[0] - widths[0] / 2, *inner, centres[-1] + widths[-1] / 2)]
 
 
