@@ -5,7 +5,7 @@ A beam's dose is its file's cGy per MU × MU × fractions / 100. The grid keeps 
 Pinnacle x, rows from the grid's highest y down, frames along z by `VoxelSize.Z` (never X), written so that
 GridFrameOffsetVector increases from 0 along the image normal; ImagePositionPatient is the first written voxel
 (the dose grid's origin corner in x and z, converted per patient position with the plan's frame offset). Pixel
-data are 32-bit unsigned with DoseGridScaling = max ÷ 4·10⁹ (about 2·10⁻¹⁰ of the maximum per step).
+data are 16-bit unsigned with DoseGridScaling = max ÷ 65000 (a step is 1.5·10⁻⁵ of the maximum; see `BITS`).
 A beam without its dose file, MU or fractions gets no BEAM dose, and then no PLAN sum is written either (a sum
 missing a beam would be wrong); each is named.
 """
@@ -38,7 +38,10 @@ from rtvault.pinnacle.treatment_bulk import fractions_of
 from rtvault.pinnacle.treatment_types import Beam, DoseGrid, Plan, Treatment, Trial
 
 SERIES_NUMBER = 400  # RTDOSE series: 400 + the plan's id
-LEVELS = 4.0e9  # the highest stored value is about this: under 2**32 - 1 whatever DoseGridScaling's rounding
+# 16-bit pixels: dciodvfy (dicom3tools 1.00~20220618) aborts on BitsAllocated 32 ("Assertion `bitsallocated <=
+# bytesinword*8u' failed"), so a 32-bit RT Dose could not be validated; 16 bits keep 1.5e-5 of the maximum.
+BITS = 16
+LEVELS = 65000.0  # the highest stored value is about this: under 2**16 - 1 whatever DoseGridScaling's rounding
 
 
 @dataclass(frozen=True)
@@ -71,10 +74,11 @@ def build_rtdoses(export: Export, treatment: Treatment, plan: Plan, trial_index:
     total: np.ndarray | None = np.zeros(grid.dims[::-1], dtype=np.float64)
     for beam in trial.beams:
         gray = _beam_gray(treatment, trial, beam, where, problems)
-        if gray is None or total is None:
+        if gray is None:
             total = None
             continue
-        total += gray
+        if total is not None:
+            total += gray
         if beam.number not in rtplan.beam_groups:
             problems.append(Problem(where, f"trial {trial.name!r} beam {beam.name!r}: not in the RT Plan: its dose "
                                     "is in the PLAN sum only"))
@@ -178,11 +182,11 @@ def _pixels(ds: Dataset, gray: np.ndarray, plan: Plan, trial: Trial, problems: l
                                 f"{negative:.3g} Gy) written as 0"))
     peak = float(gray.max()) if gray.size else 0.0
     scaling = float(format_ds(peak / LEVELS)) if peak > 0 else 1.0
-    stored = np.rint(np.clip(gray, 0.0, None) / scaling).astype("<u4")
+    stored = np.rint(np.clip(gray, 0.0, None) / scaling).astype(f"<u{BITS // 8}")
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated = ds.BitsStored = 32
-    ds.HighBit = 31
+    ds.BitsAllocated = ds.BitsStored = BITS
+    ds.HighBit = BITS - 1
     ds.PixelRepresentation = 0
     ds.DoseGridScaling = format_ds(scaling)
     ds.PixelData = stored.tobytes()
