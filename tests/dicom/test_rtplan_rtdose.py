@@ -98,9 +98,6 @@ def test_every_object_passes_dciodvfy(exported: dict) -> None:
             assert dciodvfy_errors(path) == [], path
 
 
-@pytest.mark.xfail(strict=True, reason="the demo generator's MU leave out DosePerMuAtCalibration (design.md: MU = "
-                   "PrescriptionDose / (ND x OFc x TTF)) while the model's include it, as the real sample shows: the "
-                   "demo's point doses come out 1 / DosePerMuAtCalibration too high")
 def test_the_dose_at_each_prescription_point_is_the_prescription(exported: dict) -> None:
     """For each position and the old version: the PLAN dose at the RTPLAN's point is TargetPrescriptionDose ÷
     PrescriptionPercent within 0.5 %."""
