@@ -42,9 +42,10 @@ def test_an_operator_restores_a_list_and_downloads_the_report(site: Site) -> Non
     hostile = next(p for p in _everyone(site) if p["last_name"] == XSS_NAME)
     named = active[0]
     day, month, year = named["birth_date"][8:], named["birth_date"][5:7], named["birth_date"][:4]
-    rows = [f"{active[1]['mrn']};;", f";{named['last_name'].lower()};{day}/{month}/{year}", "0000000000;;",
-            f"{active[1]['mrn']};;", f"{hostile['mrn']};;"]
-    csv = ("IPP;Nom;Date de naissance\n" + "\n".join(rows) + "\n").encode("latin-1")
+    rows = [f"{active[1]['mrn']};;;", f";{named['last_name'].lower()};{day}/{month}/{year};", "0000000000;;;",
+            f"{active[1]['mrn']};;;", f"{hostile['mrn']};;;"]
+    # "Prénom" makes the file Latin-1 whatever the names chosen (an empty first name column)
+    csv = ("IPP;Nom;Date de naissance;Prénom\n" + "\n".join(rows) + "\n").encode("latin-1")
     client = site.login("operator", "127.0.0.61")
     before = _folders(site)
 
