@@ -47,10 +47,13 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
     return Site(tmp_path_factory.mktemp("dicomct"))
 
 
-def test_the_export_writes_ct_rtstruct_and_a_dicomdir_naming_every_file(site: Site) -> None:
+def test_the_export_writes_every_object_and_a_dicomdir_naming_every_file(site: Site) -> None:
     for path, (report, out) in site.exports.items():
         found = files_by_modality(out)
         counts = report.counts()
+        trials = sum(len(p.trials) for p in read_treatment(DirectorySource(site.db / path)).plans)
+        assert counts["RTPLAN"] == len(found["RTPLAN"]) == trials, path
+        assert counts["RTDOSE"] == len(found["RTDOSE"]) > trials, path  # per beam and the sum
         assert counts["CT"] == len(found["CT"]) > 0, path
         assert counts["RTSTRUCT"] == len(found["RTSTRUCT"]) == len(read_treatment(
             DirectorySource(site.db / path)).plans), path
@@ -66,7 +69,7 @@ def test_dciodvfy_finds_no_error_in_any_object(site: Site) -> None:
     checked = [*files["CT"][:2], *files["CT"][-2:], *files["RTSTRUCT"], out / "DICOMDIR"]
     for _, (_, other) in site.exports.items():
         found = files_by_modality(other)
-        checked += [found["CT"][0], *found["RTSTRUCT"]]
+        checked += [found["CT"][0], *found["RTSTRUCT"], *found.get("RTPLAN", [])[:1], *found.get("RTDOSE", [])[:1]]
     for path in checked:
         assert dciodvfy_errors(path) == [], path
 
