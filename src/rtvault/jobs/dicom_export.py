@@ -20,6 +20,8 @@ from rtvault.config import Config
 from rtvault.dicom.common import Export
 from rtvault.dicom.ct import CtSeries, ct_datasets, plan_series
 from rtvault.dicom.dicomdir import DicomFileSet, Written
+from rtvault.dicom.rtdose import build_rtdoses
+from rtvault.dicom.rtplan import build_rtplan
 from rtvault.dicom.rtstruct import rtstruct_dataset
 from rtvault.dicom.uids import Ids
 from rtvault.errors import InputError, PartialResult, os_failure
@@ -180,16 +182,11 @@ def _add_plan(export: Export, treatment: Treatment, plan: Plan, ct: dict[int, Ct
 
 def _add_rt_plan(export: Export, treatment: Treatment, plan: Plan, structure_set_uid: str, fileset: DicomFileSet,
                  report: DicomExport) -> None:
-    """RTPLAN and RTDOSE of each trial: the hook to `dicom/rtplan.py` and `dicom/rtdose.py`, written on their own
-    branch (issue 15); until they are merged here, nothing is written for them."""
-    try:
-        from rtvault.dicom import rtdose, rtplan  # type: ignore[attr-defined]
-    except ImportError:
-        return
+    """The RTPLAN of each trial and its RTDOSEs (per beam, and the sum when every beam has its dose)."""
     for index in range(len(plan.trials)):
-        built = rtplan.build_rtplan(export, treatment, plan, index, structure_set_uid=structure_set_uid)
+        built = build_rtplan(export, treatment, plan, index, structure_set_uid=structure_set_uid)
         fileset.add([built.dataset])
-        doses = rtdose.build_rtdoses(export, treatment, plan, index, built)
+        doses = build_rtdoses(export, treatment, plan, index, built)
         fileset.add(d.dataset for d in doses.doses)
         report.missing += [str(p) for p in (*built.problems, *doses.problems)]
 
