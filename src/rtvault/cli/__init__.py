@@ -51,6 +51,7 @@ COMMANDS = {
     "diff": "restore_cmd:diff_command",
     "restore": "restore_cmd:restore_command",
     "machines": "machines_cmd:machines_command",
+    "export": "export_cmd:export",
     "forget": "store_cmd:forget_command",
     "prune": "store_cmd:prune_command",
     "check": "store_cmd:check_command",

@@ -91,7 +91,7 @@ def emit_csv(text: str) -> None:
 # watch or print (health, runs, status, procedure...), or journal themselves (drill, failover, the daemon).
 JOURNALLED = frozenset({"init", "backup", "restore", "forget", "prune", "migrate", "replicate", "repair", "passphrase",
                         "volume", "archive", "catalog", "search", "snapshots", "user", "token", "reconcile",
-                        "machines"})
+                        "machines", "export"})
 
 
 def reported(command: Callable[..., Report | None]) -> Callable[..., None]:

@@ -86,6 +86,7 @@ def build_rtplan(export: Export, treatment: Treatment, plan: Plan, trial_index: 
            f"Pinnacle plan {plan.name or plan.directory}", rt=True)
     frame_of_reference(ds, frame_uid(export, treatment, plan))
     equipment(ds, MANUFACTURER, MODEL, software(export, plan))
+    ds.InstanceNumber = str(trial_index + 1)  # Type 1 in a DICOMDIR's RT PLAN record
     _general_plan(ds, export, plan, trial, structure_set_uid)
     if plan.frame is None:
         problems.append(Problem(plan.directory, "the patient position is unknown: the isocentres and the "

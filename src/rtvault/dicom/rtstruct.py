@@ -77,9 +77,10 @@ def rtstruct_dataset(export: Export, plan: Plan, ct: Mapping[int, CtSeries]) -> 
     content_date(ds, export, prefix="StructureSet")
     entries = [(roi.image_set_id, roi) for roi in plan.rois]
     entries += [(plan.primary_image_set_id, poi) for poi in plan.points]
-    ds.ReferencedFrameOfReferenceSequence = Sequence(
-        _referenced_frame(export, series_) for i, series_ in sorted(ct.items())
-        if any(image_set == i for image_set, _ in entries))
+    frames = [_referenced_frame(export, series_) for i, series_ in sorted(ct.items())
+              if any(image_set == i for image_set, _ in entries)]
+    if frames:  # Type 3, but never empty when present: none when no CT was written
+        ds.ReferencedFrameOfReferenceSequence = Sequence(frames)
     structures, contours, observations = Sequence(), Sequence(), Sequence()
     for number, (image_set, thing) in enumerate(entries, start=1):
         frame_uid = _frame_uid(export, ct, image_set)

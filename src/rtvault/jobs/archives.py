@@ -225,6 +225,13 @@ def _patient_files(record: ArchiveRecord, patient: ArchivedPatient, unverified: 
     return chosen
 
 
+def patient_members(record: ArchiveRecord, patient: ArchivedPatient) -> tuple[dict[str, ArchiveMember], list[str]]:
+    """The patient's readable members by name relative to the patient (each the last copy in the tar), and those
+    that cannot be read (lost, unverified, announced but absent), each named with why."""
+    chosen = _patient_files(record, patient)
+    return chosen.members, chosen.incomplete
+
+
 def expected_files(record: ArchiveRecord, patient_path: str) -> dict[str, str]:
     """What a restore of this archived patient writes, file by file (relative to the patient): the SHA-256 the
     archive's index recorded for each."""

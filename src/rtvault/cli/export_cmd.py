@@ -1,0 +1,54 @@
+"""`rtvault export`: a patient version written in another format, read in place from a store (no restore)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from rtvault.cli.backup_cmd import store_option
+from rtvault.cli.output import AppContext, reported
+from rtvault.configured import open_store
+from rtvault.errors import InputError
+from rtvault.jobs.dicom_export import DicomExport, export_dicom
+
+
+@click.group("export")
+def export() -> None:
+    """Export a patient version, read straight from a snapshot or an archive, in another format."""
+
+
+@export.command("dicom", epilog="""\b
+Examples:
+  rtvault export dicom --patient 2021993744 --to /tmp/dicom            # the latest snapshot, every plan
+  rtvault export dicom --patient 2021993744 --plan "ORL 70Gy/35F" --to /tmp/dicom
+  rtvault export dicom --patient 2021993744 --plan 1 --snapshot 20261124T0300 --to /tmp/dicom
+  rtvault export dicom --patient 2021993744 --from-archive --to /tmp/dicom      # the newest archive holding it
+  rtvault export dicom --patient Institution_1/Mount_0/Patient_7 --from-archive 3f2a9c --to /tmp/dicom --json
+
+\b
+Writes CT (one file per slice), an RTSTRUCT per plan, RTPLAN and RTDOSE per trial and a DICOMDIR under --to
+(new or empty), the same files byte for byte each time the same version is exported. What cannot be exported
+(an image set without voxels, a beam without its dose file) is named, the rest is written, and the exit code
+is 9.
+""")
+@click.option("--patient", "key", required=True, metavar="KEY", help="Medical record number, PatientID or patient "
+              "path.")
+@click.option("--plan", "plan", metavar="NAME|ID", help="Only this plan (its name or its id K of Plan_K) and the "
+              "image sets it uses; default: every plan and image set.")
+@click.option("--snapshot", help="Snapshot id or unique prefix (default: the latest holding the patient).")
+@click.option("--from-archive", "from_archive", is_flag=False, flag_value="", default=None, metavar="[ARCHIVE_ID]",
+              help="Export from an archive (the newest holding the patient, or the one given).")
+@click.option("--to", "to", required=True, type=click.Path(file_okay=False), help="A new or empty directory.")
+@store_option
+@reported
+@click.pass_obj
+def dicom_command(app: AppContext, key: str, plan: str | None, snapshot: str | None, from_archive: str | None,
+                  to: str, store_name: str | None, as_json: bool) -> DicomExport:
+    """Export one patient version as DICOM-RT (CT, RTSTRUCT, RTPLAN, RTDOSE and a DICOMDIR), read in place from
+    a snapshot or an archive: no restore needed."""
+    if snapshot and from_archive is not None:
+        raise InputError("--snapshot and --from-archive choose two different versions: give one of them")
+    config = app.load_config()
+    return export_dicom(config, open_store(config, store_name), key, Path(to), plan=plan, snapshot=snapshot,
+                        archive_id=from_archive)

@@ -1,0 +1,209 @@
+"""`rtvault export dicom`: one patient version, read in place from a snapshot or an archive (no restore), written as
+DICOM-RT under a new directory: CT (one instance per slice), RTSTRUCT per plan, RTPLAN and RTDOSE per trial (from
+`dicom/rtplan.py` and `dicom/rtdose.py`), and a DICOMDIR (docs/design.md, "DICOM export").
+
+What cannot be exported (an image set without voxels, ROIs drawn on it, a plan without a coordinate frame, a beam
+without its dose file) is named in the report's `missing` and the exit code is 9; the rest is written. UIDs are
+`Ids(uid_root, patient path, tree hash or archive id)`: the same version exported twice gives the same bytes.
+The files are written under a temporary sibling of the destination and renamed into place whole.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rtvault import __version__
+from rtvault.config import Config
+from rtvault.dicom.common import Export
+from rtvault.dicom.ct import CtSeries, ct_datasets, plan_series
+from rtvault.dicom.dicomdir import DicomFileSet, Written
+from rtvault.dicom.rtdose import build_rtdoses
+from rtvault.dicom.rtplan import build_rtplan
+from rtvault.dicom.rtstruct import rtstruct_dataset
+from rtvault.dicom.uids import Ids
+from rtvault.errors import InputError, PartialResult, os_failure
+from rtvault.jobs.dicom_sources import StoredVersion, archive_version, snapshot_version
+from rtvault.pinnacle.treatment import CoordinateFrame, ImageSet, Plan, Treatment, read_treatment
+from rtvault.pinnacle.treatment_plan import decide_frame
+from rtvault.report import OK, Line, Report, Verdict, err
+from rtvault.store import Store
+
+
+@dataclass
+class DicomExport(Report):
+    """What `export dicom` wrote and what it could not."""
+
+    patient: str
+    source: dict[str, str]  # {"kind": "snapshot" or "archive", "id": ...}
+    to: str
+    plans: list[str] = field(default_factory=list)  # the plans exported, "Plan_K (name)"
+    written: list[Written] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # what could not be exported: exit 9
+    problems: list[str] = field(default_factory=list)  # what the reader met in the files (warnings)
+
+    def counts(self) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for item in self.written:
+            found[item.modality] = found.get(item.modality, 0) + 1
+        return found
+
+    def to_json(self) -> dict[str, object]:
+        return {"patient": self.patient, "source": self.source, "to": self.to, "plans": self.plans,
+                "written": self.counts(), "files": [{"modality": w.modality, "path": w.path} for w in self.written],
+                "missing": self.missing, "problems": self.problems}
+
+    def lines(self) -> Iterable[Line]:
+        counts = ", ".join(f"{n} {modality}" for modality, n in self.counts().items()) or "nothing"
+        yield Line(f"{self.patient} ({self.source['kind']} {self.source['id'][:20]}): {counts} written to {self.to}")
+        yield from (Line(f"  plan {name}") for name in self.plans)
+        yield from (err(f"  missing: {what}") for what in self.missing)
+
+    def warnings(self) -> Iterable[str]:
+        return self.problems
+
+    def verdict(self) -> Verdict:
+        if not self.missing:
+            return OK
+        return Verdict.failed(PartialResult(f"{len(self.missing)} part(s) of the patient could not be exported "
+                                            "(named above); everything else was written"))
+
+
+def export_dicom(config: Config, store: Store, key: str, to: Path, *, plan: str | None = None,
+                 snapshot: str | None = None, archive_id: str | None = None) -> DicomExport:
+    """Export the patient KEY names, from `snapshot` (default: the latest holding it) or, when `archive_id` is
+    given ("" for the newest archive holding it), from an archive, as DICOM-RT under the new directory `to`."""
+    _check_destination(to)
+    version = (archive_version(store, key, archive_id or None) if archive_id is not None
+               else snapshot_version(store, key, snapshot))
+    treatment = read_treatment(version.files)
+    plans = _chosen_plans(treatment, plan)
+    report = DicomExport(version.path, {"kind": version.kind, "id": version.id}, str(to),
+                         plans=[f"{p.directory} ({p.name})" if p.name else p.directory for p in plans],
+                         missing=[f"{m}: not readable from the archive" for m in version.incomplete],
+                         problems=[str(p) for p in treatment.problems])
+    export = _export(config, version, treatment, plans)
+    fileset = DicomFileSet(export.ids.of("fileset"))
+    ct = _add_ct(export, treatment, plans, fileset, report)
+    for chosen in plans:
+        _add_plan(export, treatment, chosen, ct, fileset, report)
+    report.written = _write(fileset, to)
+    return report
+
+
+def _check_destination(to: Path) -> None:
+    if to.exists() and (not to.is_dir() or any(to.iterdir())):
+        raise InputError(f"{to} already exists and is not an empty directory: choose a new or empty --to")
+    if not to.parent.is_dir():
+        raise InputError(f"{to.parent} does not exist: create it or choose another --to")
+
+
+def _chosen_plans(treatment: Treatment, wanted: str | None) -> list[Plan]:
+    if wanted is None:
+        return list(treatment.plans)
+    chosen = [p for p in treatment.plans if wanted in (p.name, str(p.id), p.directory)]
+    if len(chosen) != 1:
+        known = ", ".join(f"{p.id} ({p.name})" for p in treatment.plans) or "none"
+        how = "names several plans" if chosen else "names no plan of this patient"
+        raise InputError(f"--plan {wanted!r} {how}: give a plan id or name among {known}")
+    return chosen
+
+
+def _export(config: Config, version: StoredVersion, treatment: Treatment, plans: list[Plan]) -> Export:
+    primary = next((treatment.image_set(p.primary_image_set_id) for p in plans
+                    if treatment.image_set(p.primary_image_set_id)), None)
+    image = primary or (treatment.image_sets[0] if treatment.image_sets else None)
+    return Export(Ids(config.dicom.uid_root, version.path, version.version), treatment.identity,
+                  image.scan_datetime if image else None, version.date, f"rtvault {__version__}")
+
+
+def _image_sets(treatment: Treatment, plans: list[Plan]) -> list[ImageSet]:
+    """Every image set when no plan was chosen, else those the chosen plans use (primary and ROIs')."""
+    if len(plans) == len(treatment.plans):
+        return list(treatment.image_sets)
+    used = {p.primary_image_set_id for p in plans} | {r.image_set_id for p in plans for r in p.rois}
+    return [i for i in treatment.image_sets if i.id in used]
+
+
+def image_frame(image: ImageSet, plans: list[Plan]) -> CoordinateFrame | None:
+    """The frame CT positions are computed in: that of a plan whose primary image set this is, else the image's
+    own (its header's position and version). Either gives the same DICOM positions: the frame's offset takes
+    the start it names into the scanner's frame."""
+    for plan in plans:
+        if plan.primary_image_set_id == image.id and plan.frame is not None:
+            return plan.frame
+    return decide_frame(image, image.patient_position, image.version, (), (), image.name, [])
+
+
+def _add_ct(export: Export, treatment: Treatment, plans: list[Plan], fileset: DicomFileSet,
+            report: DicomExport) -> dict[int, CtSeries]:
+    """Each image set's CT, staged; the series written, by image set id."""
+    written: dict[int, CtSeries] = {}
+    for image in _image_sets(treatment, plans):
+        frame = image_frame(image, plans)
+        if frame is None:
+            report.missing.append(f"{image.name}: its patient position or geometry is unknown: no CT written")
+            continue
+        try:
+            voxels = treatment.voxels(image)
+        except PartialResult as error:
+            report.missing.append(f"{image.name}: {error}")
+            continue
+        if voxels is None or not plan_series(export, image, frame).slices:
+            report.missing.append(f"{image.name}: no voxels ({_why(treatment, image)}): no CT written")
+            continue
+        fileset.add(ct_datasets(export, image, frame, voxels))
+        written[image.id] = plan_series(export, image, frame)
+    return written
+
+
+def _why(treatment: Treatment, image: ImageSet) -> str:
+    said = [p.message for p in treatment.problems if p.file.startswith(f"{image.name}.")]
+    return said[-1] if said else "the image set's files give none"
+
+
+def _add_plan(export: Export, treatment: Treatment, plan: Plan, ct: dict[int, CtSeries], fileset: DicomFileSet,
+              report: DicomExport) -> None:
+    if plan.frame is None:
+        report.missing.append(f"{plan.directory}: no primary image set or patient position: its coordinates cannot "
+                              "be placed, no RTSTRUCT, RTPLAN or RTDOSE written")
+        return
+    lacking = sorted({f"ImageSet_{r.image_set_id}" for r in plan.rois if r.image_set_id not in ct})
+    if lacking:
+        report.missing.append(f"{plan.directory}: its ROIs lie on {', '.join(lacking)}, whose CT is not written: "
+                              "their contours reference no CT image")
+    structures = rtstruct_dataset(export, plan, ct)
+    fileset.add([structures.dataset])
+    report.problems += structures.notes
+    _add_rt_plan(export, treatment, plan, structures.dataset.SOPInstanceUID, fileset, report)
+
+
+def _add_rt_plan(export: Export, treatment: Treatment, plan: Plan, structure_set_uid: str, fileset: DicomFileSet,
+                 report: DicomExport) -> None:
+    """The RTPLAN of each trial and its RTDOSEs (per beam, and the sum when every beam has its dose)."""
+    for index in range(len(plan.trials)):
+        built = build_rtplan(export, treatment, plan, index, structure_set_uid=structure_set_uid)
+        fileset.add([built.dataset])
+        doses = build_rtdoses(export, treatment, plan, index, built)
+        fileset.add(d.dataset for d in doses.doses)
+        report.missing += [str(p) for p in (*built.problems, *doses.problems)]
+
+
+def _write(fileset: DicomFileSet, to: Path) -> list[Written]:
+    """The File-set written under a temporary sibling of `to`, then renamed into place."""
+    temp = to.with_name(f".{to.name}.rtvault-partial")
+    try:
+        shutil.rmtree(temp, ignore_errors=True)
+        written = fileset.write(temp)
+        if to.exists():
+            to.rmdir()  # checked empty before
+        temp.rename(to)
+    except OSError as error:
+        raise os_failure(error, error.filename or to, doing="write the DICOM export into") from None
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+    return written
+
+

@@ -1,0 +1,90 @@
+"""`rtvault export dicom` as a user runs it: a demo patient backed up, exported from the snapshot and from an
+archive, every file through dciodvfy and into a real Orthanc; the real sample (no voxels) exported with what is
+missing named and exit 9; a destination that already holds files refused."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pydicom
+import pytest
+
+from kit.archive import pinnacle_tar
+from kit.cli import rtvault, rtvault_json
+from kit.dicom import OrthancServer, dciodvfy_errors
+from kit.vault import Vault
+from rtvault.archive.ingest import ingest_file
+from rtvault.demo import generate_database
+from rtvault.store import Store
+
+
+def _vault(base: Path, db: Path) -> Vault:
+    vault = Vault(db, base / "store", base / "rtvault.toml")
+    vault.configure()
+    Store.init(vault.store_path)
+    rtvault(vault.config_path, "backup")
+    return vault
+
+
+def test_a_demo_patient_exported_from_snapshot_and_archive_is_valid_and_orthanc_takes_it(
+        tmp_path: Path, orthanc: OrthancServer) -> None:
+    db = tmp_path / "db"
+    generate_database(db, patients=5, seed=3, image_mb=0.3)
+    vault = _vault(tmp_path, db)
+    path = sorted(p.path for p in vault.store.manifests()[-1].patients)[4]  # the old-version patient
+    report = rtvault_json(vault.config_path, "export", "dicom", "--patient", path, "--to", tmp_path / "out")
+    assert report["missing"] == [] and report["source"]["kind"] == "snapshot"
+    assert {"CT", "RTSTRUCT", "RTPLAN", "RTDOSE", "DICOMDIR"} <= set(report["written"])
+    files = [tmp_path / "out" / f["path"] for f in report["files"]]
+    assert sorted(files) == sorted(p for p in (tmp_path / "out").rglob("*") if p.is_file())
+    for file in files:
+        assert dciodvfy_errors(file) == [], file
+    orthanc.clear()
+    for file in files[:-1]:  # the DICOMDIR is media's index, not an object a PACS stores
+        assert orthanc.upload(file).status == "Success", file
+    assert len(orthanc.instances()) == len(files) - 1
+
+    tar = pinnacle_tar(db, tmp_path / "patient.tar", [path])
+    ingest_file(vault.store, tar)
+    archived = rtvault_json(vault.config_path, "export", "dicom", "--patient", path, "--from-archive",
+                            "--to", tmp_path / "from-archive")
+    assert archived["source"]["kind"] == "archive" and archived["missing"] == []
+    assert archived["written"] == report["written"]
+    snapshot_uids = {pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID for f in files[:-1]}
+    archive_uids = {pydicom.dcmread(tmp_path / "from-archive" / f["path"], stop_before_pixels=True).SOPInstanceUID
+                    for f in archived["files"][:-1]}
+    assert not snapshot_uids & archive_uids  # two versions, no UID shared
+
+
+def test_the_real_sample_without_voxels_is_exported_with_what_is_missing_named(
+        tmp_path: Path, pinnacle_sample: Path) -> None:
+    db = tmp_path / "db"
+    shutil.copytree(pinnacle_sample, db)
+    vault = _vault(tmp_path, db)
+    path = vault.store.manifests()[-1].patients[0].path
+    done = rtvault(vault.config_path, "export", "dicom", "--patient", path, "--to", tmp_path / "out", "--json",
+                   expect=9)
+    report = json.loads(done.stdout)
+    assert any("no voxels" in m for m in report["missing"])
+    assert report["written"].get("RTSTRUCT", 0) >= 1 and "CT" not in report["written"]
+    for file in report["files"]:
+        assert dciodvfy_errors(tmp_path / "out" / file["path"]) == [], file
+
+    again = rtvault(vault.config_path, "export", "dicom", "--patient", path, "--to", tmp_path / "out", expect=4)
+    assert "not an empty directory" in again.stderr
+    wrong = rtvault(vault.config_path, "export", "dicom", "--patient", path, "--plan", "NO SUCH PLAN",
+                    "--to", tmp_path / "other", expect=4)
+    assert "names no plan" in wrong.stderr
+    assert not (tmp_path / "other").exists()
+
+
+@pytest.mark.parametrize("options", [("--snapshot", "x", "--from-archive")])
+def test_two_sources_at_once_are_refused(tmp_path: Path, options: tuple[str, ...]) -> None:
+    db = tmp_path / "db"
+    generate_database(db, patients=1, seed=3, image_mb=0.05)
+    vault = _vault(tmp_path, db)
+    done = rtvault(vault.config_path, "export", "dicom", "--patient", "x", *options, "--to", tmp_path / "o",
+                   expect=4)
+    assert "give one of them" in done.stderr
