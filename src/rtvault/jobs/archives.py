@@ -225,6 +225,13 @@ def _patient_files(record: ArchiveRecord, patient: ArchivedPatient, unverified: 
     return chosen
 
 
+def readable_members(record: ArchiveRecord, patient: ArchivedPatient) -> tuple[dict[str, ArchiveMember], list[str]]:
+    """The patient's files an archive can give, as a restore chooses them (each member by its name relative to
+    the patient, verified ones only), and the others, each with why it cannot."""
+    chosen = _patient_files(record, patient)
+    return chosen.members, chosen.incomplete
+
+
 def expected_files(record: ArchiveRecord, patient_path: str) -> dict[str, str]:
     """What a restore of this archived patient writes, file by file (relative to the patient): the SHA-256 the
     archive's index recorded for each."""
