@@ -7,6 +7,7 @@
   var image = document.getElementById("slice-image");
   var label = document.getElementById("slice-label");
   var input = document.getElementById("slice-number");
+  var position = document.getElementById("slice-position");
   var count = parseInt(figure.getAttribute("data-count"), 10);
   var slice = parseInt(figure.getAttribute("data-slice"), 10);
   var labelText = label.textContent;
@@ -25,7 +26,9 @@
     slice = wanted;
     image.src = withSlice(image.getAttribute("src"), slice);
     image.alt = image.alt.replace(String(from), String(slice));
-    label.textContent = labelText.replace(new RegExp("\\b" + from + "\\b"), String(slice));
+    labelText = labelText.replace(new RegExp("\\b" + from + "\\b"), String(slice));
+    label.textContent = labelText;
+    if (position) { position.textContent = ""; }  // the page gave the first slice's position only
     input.value = String(slice);
     figure.setAttribute("data-slice", String(slice));
     document.querySelectorAll("[data-step]").forEach(function (link) {
