@@ -61,7 +61,7 @@ SLOW_MODULES = {
     "e2e/test_attack2_findings.py", "e2e/test_attack_findings.py", "e2e/test_backup_cli.py", "e2e/test_copies_story.py",
     "e2e/test_crash.py", "e2e/test_store_faults.py", "e2e/test_unreadable_source.py", "e2e/test_user_cli.py",
     "e2e/test_web_browser.py", "e2e/test_dashboard_browser.py", "pinnacle/test_fuzz.py",
-    "pinnacle/test_fuzz_hostile.py",
+    "pinnacle/test_fuzz_hostile.py", "dicom/test_rtplan_rtdose.py",
     "pinnacle/test_fuzz_roundtrip.py", "store/test_crypto.py", "store/test_crypto_cli.py", "store/test_s3.py",
     "web/test_attack2_web_findings.py", "web/test_sign_in_burst.py",
     "copies/test_destruction.py", "copies/test_object_lock.py", "copies/test_pull.py", "e2e/test_reconcile_cli.py",

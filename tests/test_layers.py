@@ -11,7 +11,8 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 # Lower numbers may import higher ones (and their own layer), never the reverse.
 LAYERS = {"cli": 0, "web": 0, "__main__": 0, "jobs": 1, "copies": 1, "demo": 1, "configured": 2, "catalog": 3,
           "archive": 3, "store": 3, "dicom": 3, "pinnacle": 4, "config": 4, "errors": 4, "events": 4, "report": 4,
-          "utc": 4, "localfile": 4, "": 4}
+          "utc": 4,
+          "localfile": 4, "": 4}
 FORBIDDEN = {("copies", "jobs")}  # side by side, but copies/ is what jobs/ orchestrate
 
 

@@ -15,6 +15,8 @@ import pytest
 from rtvault.demo import GeneratedDatabase
 from rtvault.pinnacle.dialects import parse_header, parse_roi
 from rtvault.pinnacle.grammar import PObject, parse_bytes
+from rtvault.pinnacle.treatment import DirectorySource, read_treatment
+from rtvault.pinnacle.treatment_bulk import dose_at_point
 
 SKIN_LEVEL = (8 + 935) / 2  # halfway between air and the fat under the skin (CT number + 1000)
 
@@ -116,28 +118,19 @@ def _point(plan_dir: Path, name: str) -> np.ndarray:
 
 def _trial_checks(plan_dir: Path) -> list[tuple[float, float]]:
     """For each trial: (the total dose at its prescription point from the dose files, the prescription ÷ its
-    percent), both in Gy."""
+    percent), both in Gy, as the treatment reader (checked on a real Pinnacle plan: MU with the machine's
+    DosePerMuAtCalibration, rows from the highest y) reads the generated files."""
+    treatment = read_treatment(DirectorySource(plan_dir.parent), plan_ids={int(plan_dir.name.split("_")[1])})
     results = []
-    for trial in parse_bytes((plan_dir / "plan.Trial").read_bytes(), "plan.Trial").root.get_all("Trial"):
-        grid = trial.child("DoseGrid")
-        dims = [grid.child("Dimension").get(a) for a in "XYZ"]
-        origin = np.array([grid.child("Origin").get(a) for a in "XYZ"], dtype=float)
-        voxel = np.array([grid.child("VoxelSize").get(a) for a in "XYZ"], dtype=float)
-        prescription = trial.child("PrescriptionList").child("Prescription")
-        point = _point(plan_dir, prescription.get("PrescriptionPoint"))
-        fractions = prescription.get("NumberOfFractions")
-        total_cgy = 0.0
-        for beam in trial.child("BeamList").get_all("Beam"):
-            index = int(str(beam.get("DoseVolume")).strip("\\").split(":")[1])
-            data = (plan_dir / f"plan.Trial.binary.{index:03d}").read_bytes()
-            dose = np.frombuffer(data, dtype=">f4").reshape(dims[2], dims[1], dims[0])
-            info = beam.child("MonitorUnitInfo")
-            mu = info.get("PrescriptionDose") / (
-                info.get("NormalizedDose") * info.get("CollimatorOutputFactor") * info.get("TotalTransmissionFraction")
-            )
-            total_cgy += _trilinear(dose, origin, voxel, point) * mu * fractions
-        prescribed = prescription.get("PrescriptionDose") * fractions / 100
-        results.append((total_cgy / 100, prescribed / (prescription.get("PrescriptionPercent") / 100)))
+    for plan in treatment.plans:
+        for trial in plan.trials:
+            prescription = trial.prescriptions[0]
+            point = next(p for p in plan.points if p.name == prescription.point_name)
+            dose = treatment.trial_dose_gy(trial)
+            assert dose is not None and trial.dose_grid is not None, treatment.problems
+            got = dose_at_point(trial.dose_grid, dose, point.position_cm)
+            assert got is not None
+            results.append((got, prescription.dose_at_point_cgy * prescription.fractions / 100))
     return results
 
 

@@ -95,6 +95,18 @@ def _geometry(name: str, wedge: str, half: float, output: float) -> Entries:
     ]
 
 
+def _calibration(energy: float) -> float:
+    return round(0.78 + energy / 100, 4)
+
+
+def dose_per_mu_at_calibration(machine: str, energy_name: str) -> float:
+    """The `DosePerMuAtCalibration` (cGy/MU) of a machine's energy, as its file says: what Pinnacle multiplies
+    into a beam's MU (MU = PrescriptionDose / (NormalizedDose x CollimatorOutputFactor x TotalTransmission x
+    DosePerMuAtCalibration))."""
+    spec = next(spec for spec in _MACHINES if spec[0] == machine)
+    return _calibration(next(value for value, name in (*spec[2], *spec[3]) if name == energy_name))
+
+
 def _output_factors(energy: float, wedges: tuple[str, ...]) -> Entries:
     geometries: Entries = []
     for w, wedge in enumerate(wedges):
@@ -105,7 +117,7 @@ def _output_factors(energy: float, wedges: tuple[str, ...]) -> Entries:
     return [
         ("ReferenceDepth", 10),
         ("SourceToCalibrationPointDistance", 100),
-        ("DosePerMuAtCalibration", round(0.78 + energy / 100, 4)),
+        ("DosePerMuAtCalibration", _calibration(energy)),
         ("CalibrationGeometry", _geometry("", "No Wedge", 5, 1.0)),
         ("MeasureGeometryList", geometries),
     ]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from rtvault.demo import clock, geometry
 from rtvault.demo.files import pinnacle
-from rtvault.demo.machines import MACHINE_NAMES
+from rtvault.demo.machines import MACHINE_NAMES, dose_per_mu_at_calibration
 from rtvault.demo.spec import BeamSpec, PatientSpec, PlanSpec, TrialSpec
 from rtvault.demo.syntax import Entries, Numbers, Raw, document, object_version
 
@@ -79,13 +79,21 @@ def _contour(beam: BeamSpec, points: int = 24) -> Numbers:
 
 
 def _leaves(beam: BeamSpec, segment: int) -> Numbers:
+    """The leaf pairs from +Y down, each as Pinnacle writes it: bank B (X1) as its distance from the axis, then
+    bank A (X2) as its position (both positive for an opening across the axis, as on real plans)."""
     half = (beam.jaws[0] + beam.jaws[1]) / 2 - 0.3 * segment
     values: list[float] = []
     for leaf in range(_LEAF_PAIRS):
-        y = -20 + (leaf + 0.5) * 40 / _LEAF_PAIRS
+        y = 20 - (leaf + 0.5) * 40 / _LEAF_PAIRS
         opening = math.sqrt(max(0.0, half * half - y * y))
-        values += [round(-opening, 3), round(opening, 3)]
+        values += [round(opening, 3), round(opening, 3)]
     return Numbers(values)
+
+
+def _segment_weight(beam: BeamSpec, segment: int) -> float:
+    """Each beam's own split between its two segments (summing to 1), so that no two beams look alike."""
+    first = round(0.35 + (beam.gantry % 90) / 300, 4)
+    return first if segment == 0 else round(1 - first, 4)
 
 
 def _control_point(beam: BeamSpec, segment: int, xdr: _Xdr) -> Entries:
@@ -109,7 +117,7 @@ def _control_point(beam: BeamSpec, segment: int, xdr: _Xdr) -> Entries:
                 )
             ],
         ),
-        ("Weight", 0.5),
+        ("Weight", _segment_weight(beam, segment)),
         ("WeightLocked", 0),
         ("PercentOfArc", 0),
         ("HasSharedModifierList", 0),
@@ -135,10 +143,15 @@ def _modifier(beam: BeamSpec) -> Entries:
     ]
 
 
+def beam_machine(beam: BeamSpec) -> str:
+    """The machine a demo beam is planned on: the Clinac iX for 18 MV, the TrueBeam STx otherwise."""
+    return MACHINE_NAMES[1] if beam.energy != "18X" else MACHINE_NAMES[0]
+
+
 def _beam(
     beam: BeamSpec, trial: TrialSpec, index: int, xdr: _Xdr, doses: list[DoseFile], version: str
 ) -> Entries:
-    machine = MACHINE_NAMES[1] if beam.energy != "18X" else MACHINE_NAMES[0]
+    machine = beam_machine(beam)
     control_points = [(f"#{k}", _control_point(beam, k, xdr)) for k in range(2)]
     entries: Entries = [
         ("Name", beam.name),
@@ -171,15 +184,18 @@ def _beam(
 
 def _monitor_unit_info(beam: BeamSpec, trial: TrialSpec) -> Entries:
     """How Pinnacle derives the beam's MU: MU = PrescriptionDose / (NormalizedDose x CollimatorOutputFactor x
-    TotalTransmissionFraction), PrescriptionDose being the beam's share (by weight) of the prescription point's dose
-    per fraction (cGy) and NormalizedDose x CollimatorOutputFactor its dose per MU there (the dose file's value)."""
+    TotalTransmissionFraction x DosePerMuAtCalibration), PrescriptionDose being the beam's share (by weight) of the
+    prescription point's dose per fraction (cGy), DosePerMuAtCalibration the machine's for the beam's energy
+    (plan.Pinnacle.Machines), and their product with NormalizedDose its dose per MU there (the dose file's value:
+    checked on a real Pinnacle plan)."""
     share = trial.point_dose_cgy * beam.weight / sum(b.weight for b in trial.beams)
     output_factor = round(0.97 + 0.01 * (beam.jaws[0] + beam.jaws[1]) / 2, 5)
+    calibration = dose_per_mu_at_calibration(beam_machine(beam), beam.energy)
     return [
         ("PrescriptionDose", round(share, 4)),
         ("SourceToPrescriptionPointDistance", 100),
         ("TotalTransmissionFraction", 1),
-        ("NormalizedDose", round(share / beam.monitor_units / output_factor, 6)),
+        ("NormalizedDose", round(share / beam.monitor_units / output_factor / calibration, 6)),
         ("CollimatorOutputFactor", output_factor),
     ]
 

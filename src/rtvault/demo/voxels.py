@@ -155,7 +155,8 @@ def _beam_shape(trial: TrialSpec, body_radii: tuple[float, float], gantry: float
 
 
 def beam_dose(trial: TrialSpec, beam: BeamSpec, body_radii: tuple[float, float]) -> bytes:
-    """A beam's dose file (`plan.Trial.binary.NNN`): big-endian float32 cGy per MU, x fastest. At the prescription
+    """A beam's dose file (`plan.Trial.binary.NNN`): big-endian float32 cGy per MU, x fastest, rows from the
+    highest y down (as Pinnacle writes them). At the prescription
     point, a node of the grid, it is the beam's share (by weight) of the point dose, per MU: summed over the
     beams, dose x MU x fractions / 100 is the prescription in Gy divided by its percent."""
     half_field = (beam.jaws[0] + beam.jaws[1]) / 2
@@ -165,4 +166,5 @@ def beam_dose(trial: TrialSpec, beam: BeamSpec, body_radii: tuple[float, float])
     at_point = float(shape[node[2], node[1], node[0]])
     share = beam.weight / sum(b.weight for b in trial.beams)
     wanted = trial.point_dose_cgy * share / beam.monitor_units  # cGy per MU at the point
-    return np.ascontiguousarray(shape * (wanted / at_point), dtype=">f4").tobytes()
+    # Row 0 of a Pinnacle dose file is the grid's highest y (checked on a real plan): the rows written downwards.
+    return np.ascontiguousarray((shape * (wanted / at_point))[:, ::-1, :], dtype=">f4").tobytes()

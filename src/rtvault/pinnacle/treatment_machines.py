@@ -1,0 +1,60 @@
+"""The geometry of a plan's machines that an RT Plan needs and the treatment model does not keep: the source-axis
+distance and the MLC's leaf pairs (`MultiLeaf .LeafPairList`), read from the plan's `plan.Pinnacle.Machines`.
+
+Leaf pairs: each `MLCLeafPair` has a `YCenterPosition` and a `Width` (cm at the isocentre plane); with
+`NegateLeafCoordinate = 1` the centre's sign is flipped to give IEC 61217 Y (the real sample's first pair is at
+−19.5, which its plan.Trial labels "1. Y = 19.50 cm"). Pair k of the file is row k of every control point's
+`MLCLeafPositions`. Never raises on bad content: a machine whose leaves cannot be read has none.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from rtvault.pinnacle.grammar import PObject, parse_bytes
+from rtvault.pinnacle.physics import PLAN_MACHINES
+from rtvault.pinnacle.treatment_fields import child, integer, number, objects, text
+from rtvault.pinnacle.treatment_source import PatientFiles
+
+_CACHE: dict[str, dict[str, MachineGeometry]] = {}
+_CACHE_SIZE = 16
+
+
+@dataclass(frozen=True)
+class MachineGeometry:
+    """A machine's SAD and leaf pairs: `leaf_y_cm[k]` and `leaf_width_cm[k]` are row k's IEC Y centre and width."""
+
+    name: str
+    sad_cm: float | None
+    leaf_y_cm: tuple[float, ...]
+    leaf_width_cm: tuple[float, ...]
+
+
+def machine_geometry(source: PatientFiles, plan_directory: str) -> dict[str, MachineGeometry]:
+    """The machines of `Plan_K/plan.Pinnacle.Machines` by name; empty when the file is missing or unreadable (the
+    treatment model already names it). The file is the same in every plan of a department: read once per content."""
+    try:
+        data = source.read(f"{plan_directory}/{PLAN_MACHINES}")
+    except OSError:
+        return {}
+    digest = hashlib.sha256(data).hexdigest()
+    if (known := _CACHE.get(digest)) is None:
+        root = parse_bytes(data, "").root
+        items = [v for k, v in root.entries if k.startswith("#") and isinstance(v, PObject)]
+        known = {g.name: g for g in (_geometry(item) for item in items) if g.name}
+        if len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[digest] = known
+    return known
+
+
+def _geometry(machine: PObject) -> MachineGeometry:
+    centres, widths = [], []
+    for pair in objects(child(machine, "MultiLeaf", "LeafPairList")):
+        centre, width = number(pair, "YCenterPosition"), number(pair, "Width")
+        if centre is None or width is None or width <= 0:
+            return MachineGeometry(text(machine, "Name"), number(machine, "SAD"), (), ())
+        centres.append(-centre if integer(pair, "NegateLeafCoordinate") == 1 else centre)
+        widths.append(width)
+    return MachineGeometry(text(machine, "Name"), number(machine, "SAD"), tuple(centres), tuple(widths))
