@@ -67,7 +67,7 @@ SLOW_MODULES = {
     "web/test_attack2_web_findings.py", "web/test_sign_in_burst.py",
     "copies/test_destruction.py", "copies/test_object_lock.py", "copies/test_pull.py", "e2e/test_reconcile_cli.py",
     "e2e/test_cli_repeated_options.py", "store/test_packs.py", "e2e/test_attack3_findings.py",
-    "e2e/test_catalog_backup_cli.py", "e2e/test_attack4_findings.py",
+    "e2e/test_catalog_backup_cli.py", "e2e/test_attack4_findings.py", "e2e/test_viewer_browser.py",
 }
 
 

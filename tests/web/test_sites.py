@@ -165,3 +165,16 @@ def test_a_store_without_site_labels_gives_its_patients_the_stores_site(tmp_path
     backup(config, Store.open(config.stores["primary"].path))
     with open_catalog(config.catalog.url) as db:
         assert db.execute("SELECT DISTINCT site, source FROM patients") == [("CHU Exemple", "pinnacle")]
+
+
+def test_another_sites_patient_is_not_shown_in_the_viewer_and_the_refusal_audited(two_sites: Site) -> None:
+    other, own = _of_site(two_sites, "Site B")["key"], _of_site(two_sites, "Site A")["key"]
+    viewer = two_sites.login("viewer")
+    assert viewer.get(f"/patients/{own}/view").status_code == 200
+    for path in (f"/patients/{other}/view", f"/patients/{other}/view/slice.png", f"/patients/{other}/view/dvh.svg",
+                 f"/api/patients/{other}/view"):
+        assert viewer.get(path).status_code == 404, path
+    assert "Site B" not in viewer.get(f"/patients/{other}/view").text
+    refused = [e for e in two_sites.audit(action="refused", user="viewer") if e["patient"] == other
+               and e["detail"]["site"] == "Site B"]
+    assert len(refused) >= 4

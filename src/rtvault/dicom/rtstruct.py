@@ -30,6 +30,7 @@ from rtvault.dicom.common import (
     series,
 )
 from rtvault.dicom.ct import CtSeries
+from rtvault.pinnacle import colours
 from rtvault.pinnacle.coordinates import points_to_dicom_mm
 from rtvault.pinnacle.treatment_types import Curve, Plan, Poi, Roi
 
@@ -39,19 +40,6 @@ INTERPRETED_TYPES = frozenset({
     "REGISTRATION", "ISOCENTER", "CONTRAST_AGENT", "CAVITY", "BRACHY_CHANNEL", "BRACHY_ACCESSORY",
     "BRACHY_SRC_APP", "BRACHY_CHNL_SHLD", "SUPPORT", "FIXATION", "DOSE_REGION", "CONTROL", "DOSE_MEASUREMENT",
 })
-# Pinnacle's colour names (its ROI and point colour menu) as RGB; an unknown name is shown grey and noted.
-COLOURS: Mapping[str, tuple[int, int, int]] = {
-    "red": (255, 0, 0), "green": (0, 255, 0), "blue": (0, 0, 255), "yellow": (255, 255, 0),
-    "purple": (160, 32, 240), "skyblue": (135, 206, 235), "lightblue": (173, 216, 230), "lime": (50, 205, 50),
-    "magenta": (255, 0, 255), "orange": (255, 165, 0), "brown": (165, 42, 42), "forest": (34, 139, 34),
-    "lightorange": (255, 200, 120), "slateblue": (106, 90, 205), "yellowgreen": (154, 205, 50),
-    "maroon": (176, 48, 96), "teal": (0, 128, 128), "steelblue": (70, 130, 180), "khaki": (240, 230, 140),
-    "tomato": (255, 99, 71), "lavender": (230, 230, 250), "aquamarine": (127, 255, 212),
-    "darkorange": (255, 140, 0), "olive": (128, 128, 0), "pink": (255, 192, 203), "cyan": (0, 255, 255),
-    "white": (255, 255, 255), "grey": (190, 190, 190), "gray": (190, 190, 190), "black": (0, 0, 0),
-    "seashell": (255, 245, 238), "greyscale": (190, 190, 190), "smarts": (255, 128, 0),
-}
-UNKNOWN_COLOUR = (128, 128, 128)
 
 
 @dataclass
@@ -130,10 +118,11 @@ def _structure(number: int, name: str, frame_uid: str) -> Dataset:
 def _roi_contour(number: int, thing: Roi | Poi, ct: CtSeries | None, plan: Plan, notes: list[str]) -> Dataset:
     item = Dataset()
     item.ReferencedROINumber = format_is(number)
-    colour = COLOURS.get(thing.color.strip().lower())
+    colour = colours.known(thing.color)
     if colour is None:
-        notes.append(f"{plan.directory}: {thing.name!r} has colour {thing.color!r}, not one rtvault knows: shown grey")
-    item.ROIDisplayColor = [str(c) for c in colour or UNKNOWN_COLOUR]
+        notes.append(f"{plan.directory}: {thing.name!r} has colour {thing.color!r}, not one rtvault knows: shown "
+                     "magenta")
+    item.ROIDisplayColor = [str(c) for c in colour or colours.UNKNOWN]
     if isinstance(thing, Poi):
         item.ContourSequence = Sequence([_contour(1, "POINT", np.asarray([thing.position_cm]), plan, ct)])
         return item

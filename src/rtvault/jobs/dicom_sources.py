@@ -1,50 +1,20 @@
-"""A stored patient version as the treatment reader's `PatientFiles`, read in place (no restore): a snapshot's
-tree through the store's objects (as a restore reads them, verified against their hash), or an archive's members
-through its index (`archives.member_blocks`). Each also gives what names the version (the tree hash or the
-archive id) and its date: the newest file's modification time, which the version's hash covers, so the same
-version always carries the same date."""
+"""A stored patient version to export, named by a patient key as the command line names one: its files as the
+treatment reader's `PatientFiles` read in place (no restore; jobs/treatment_files.py `StoredFiles`, shared with
+the patient viewer), from a snapshot's tree or an archive's members. Each also gives what names the version
+(the tree hash or the archive id) and its date: the newest file's modification time, which the version's hash
+covers, so the same version always carries the same date."""
 
 from __future__ import annotations
 
-import errno
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from rtvault.errors import StoreError
 from rtvault.jobs import history
 from rtvault.jobs.archives import find, member_blocks, patient_members
-from rtvault.pinnacle.treatment_source import MAX_BULK_FILE
+from rtvault.jobs.treatment_files import StoredFiles
 from rtvault.store import Store
 from rtvault.store.objects import read_object
-
-Blocks = Callable[[], Iterator[bytes]]
-
-
-class StoredFiles:
-    """`PatientFiles` over named files whose content is read, block by block, by a callable; a store's error
-    while reading is an OSError, as a file that cannot be read is for the reader."""
-
-    def __init__(self, files: Mapping[str, tuple[int, Blocks]]) -> None:
-        self._files = dict(files)
-
-    def names(self) -> list[str]:
-        return sorted(self._files)
-
-    def size(self, name: str) -> int | None:
-        found = self._files.get(name)
-        return None if found is None else found[0]
-
-    def read(self, name: str) -> bytes:
-        found = self._files.get(name)
-        if found is None:
-            raise FileNotFoundError(errno.ENOENT, "not a file of this patient version", name)
-        if found[0] > MAX_BULK_FILE:
-            raise OSError(errno.EFBIG, f"larger than {MAX_BULK_FILE} bytes", name)
-        try:
-            return b"".join(found[1]())
-        except StoreError as error:
-            raise OSError(errno.EIO, str(error), name) from None
 
 
 @dataclass(frozen=True)
@@ -69,8 +39,10 @@ def snapshot_version(store: Store, key: str, snapshot: str | None) -> StoredVers
     if not snapshot:
         store.refuse_newer_damage(version.snapshot, damaged)
     tree = store.get_tree(version.tree)
-    files = {f.name: (f.size, _object_blocks(store, f.hash)) for f in tree.files}
-    return StoredVersion(StoredFiles(files), version.path, "snapshot", version.snapshot, version.tree,
+    hashes = {f.name: f.hash for f in tree.files if f.hash}
+    files = StoredFiles({f.name: f.size for f in tree.files if f.hash},
+                        lambda name: read_object(store.backend, hashes[name]), f"snapshot {version.snapshot}")
+    return StoredVersion(files, version.path, "snapshot", version.snapshot, version.tree,
                          _newest(f.mtime_ns for f in tree.files))
 
 
@@ -78,13 +50,11 @@ def archive_version(store: Store, key: str, archive_id: str | None) -> StoredVer
     """The patient KEY names as an archive (the newest holding it, or `archive_id`) holds it."""
     record, patient = find(store, key, archive_id)
     members, incomplete = patient_members(record, patient)
-    files = {name: (m.size, member_blocks(store, record, m)) for name, m in members.items()}
-    return StoredVersion(StoredFiles(files), patient.path, "archive", record.id, record.id,
+    files = StoredFiles({name: m.size for name, m in members.items()},
+                        lambda name: member_blocks(store, record, members[name])(), f"archive {record.id[:12]}",
+                        incomplete)
+    return StoredVersion(files, patient.path, "archive", record.id, record.id,
                          _newest(m.mtime * 10**9 for m in members.values()), tuple(incomplete))
-
-
-def _object_blocks(store: Store, digest: str) -> Blocks:
-    return lambda: read_object(store.backend, digest)
 
 
 def _newest(mtimes_ns: Iterator[int] | object) -> str | None:

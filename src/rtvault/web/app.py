@@ -21,7 +21,7 @@ from starlette.staticfiles import StaticFiles
 from rtvault.catalog import open_catalog
 from rtvault.config import Config
 from rtvault.errors import RtvaultError
-from rtvault.web import views
+from rtvault.web import viewer_views, views
 from rtvault.web.errors import explain_status
 from rtvault.web.i18n import translator
 from rtvault.web.login import login_routes
@@ -50,6 +50,12 @@ UPLOADS = {views.restore_list}  # pages taking a file: their body may reach MAX_
 PAGES: list[tuple[str, str, Callable, str, str | None, tuple[str, ...]]] = [
     ("/", "/api/search", views.search_patients, "viewer", "search.html", ("GET",)),
     ("/patients/{key}", "/api/patients/{key}", views.show_patient, "viewer", "patient.html", ("GET",)),
+    ("/patients/{key}/view", "/api/patients/{key}/view", viewer_views.patient_view, "viewer", "viewer.html",
+     ("GET",)),
+    ("/patients/{key}/view/slice.png", "/api/patients/{key}/view/slice.png", viewer_views.view_slice, "viewer", None,
+     ("GET",)),
+    ("/patients/{key}/view/dvh.svg", "/api/patients/{key}/view/dvh", viewer_views.view_dvh, "viewer", None,
+     ("GET",)),
     ("/patients/{key}/download", "/api/patients/{key}/download", views.download, "operator", None, ("GET", "POST")),
     ("/patients/{key}/restore", "/api/patients/{key}/restore", views.restore, "operator", "restored.html", ("POST",)),
     ("/restore-list", "/api/restore-list", views.restore_list, "operator", "restore_list.html", ("GET", "POST")),

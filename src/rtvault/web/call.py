@@ -12,6 +12,7 @@ from rtvault.config import Config
 from rtvault.errors import InputError
 from rtvault.jobs.actions import WebActions
 from rtvault.web.params import Upload
+from rtvault.web.viewer import Viewer
 
 
 @dataclass
@@ -29,6 +30,7 @@ class Call:
     method: str = "GET"
     actions: WebActions | None = None  # the server's journal of actions (None: the audit table only)
     uploads: dict[str, Upload] = field(default_factory=dict)  # the files a multipart form sent, by field
+    viewer: Viewer = field(default_factory=Viewer)  # the server's scenes and images (its own per Call otherwise)
 
     def get(self, name: str, default: str = "") -> str:
         return self.params.get(name, default).strip()

@@ -161,5 +161,28 @@ def patients_chart(data: dict, t: T) -> bytes:
     return _svg(figure)
 
 
+def dvh_chart(data: dict, t: T) -> bytes:
+    """The cumulative DVH of each ROI of a patient's plan (`jobs.patient_view`'s curves), each in its colour."""
+    figure = Figure(figsize=(SIZE[0], 4.2), layout="constrained")
+    if not data["rois"]:
+        _empty(figure, t("dvh_none"))
+        return _svg(figure)
+    axes = figure.add_subplot()
+    for roi in data["rois"]:
+        axes.plot(roi["dose_gy"], roi["percent"], color=roi["colour"], linewidth=1.5, label=roi["name"],
+                  gid=f"dvh:{roi['name']}")
+    if data.get("reference_gy"):
+        axes.axvline(data["reference_gy"], color="#57606a", linestyle=":", linewidth=1, gid="dvh:prescription",
+                     label=t("dvh_prescription", gy=f"{data['reference_gy']:g}"))
+    axes.set_xlim(left=0)
+    axes.set_ylim(0, 102)
+    axes.set_xlabel(t("dvh_dose"))
+    axes.set_ylabel(t("dvh_volume"))
+    axes.set_title(t("dvh_title", trial=data.get("trial") or ""))
+    axes.grid(True, linewidth=0.3)
+    axes.legend(loc="upper right", fontsize=8)
+    return _svg(figure)
+
+
 DRAW: dict[str, Callable[[dict, T], bytes]] = {"size": size_chart, "backup": backup_chart, "drill": drill_chart,
                                                "patients": patients_chart}

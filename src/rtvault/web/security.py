@@ -7,7 +7,8 @@ import re
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-# No script at all, styles from /static only, no framing, no referrer leaking a patient key.
+# Scripts and styles from /static only (the viewer's keyboard script; never inline), no framing, no referrer leaking a
+# patient key.
 _ALWAYS = [
     (b"content-security-policy", b"default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"),
     (b"x-frame-options", b"DENY"),

@@ -41,6 +41,7 @@ from rtvault.web.call import Call
 from rtvault.web.errors import Explained, explain, invalid_input
 from rtvault.web.i18n import DEFAULT, LANGUAGES, from_accept_language, local_time, translator
 from rtvault.web.params import MAX_BODY, Upload
+from rtvault.web.viewer import Viewer
 
 HERE = Path(__file__).parent
 SESSION_COOKIE = "rtvault_session"
@@ -122,6 +123,7 @@ class Site:
         self.templates.filters["local_time"] = functools.partial(local_time, zone=zone)
         self.proxies = tuple(ipaddress.ip_network(item, strict=False) for item in config.web.trusted_proxies)
         self.actions = WebActions(config)  # every audited action, into the journal (through the spool)
+        self.viewer = Viewer()  # the patient viewer's scenes and images, kept in memory (web/viewer.py)
 
     def catalog(self) -> Catalog:
         return Catalog(self.config.catalog.url)
@@ -221,7 +223,7 @@ class Site:
                     record_refusal(db, request, user.name, error, needed=page.role)
                     raise
                 call = Call(self.config, db, user, session, client_address(request), params,
-                            dict(request.path_params), api, request.method, self.actions, uploads or {})
+                            dict(request.path_params), api, request.method, self.actions, uploads or {}, self.viewer)
                 result = page.view(call)
                 if isinstance(result, Response):
                     return result
