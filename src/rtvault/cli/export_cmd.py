@@ -10,6 +10,7 @@ from rtvault.cli.backup_cmd import store_option
 from rtvault.cli.output import AppContext, reported
 from rtvault.configured import open_store
 from rtvault.errors import InputError
+from rtvault.jobs.bundle import LANGUAGES, BundleExport, export_bundle
 from rtvault.jobs.dicom_export import DicomExport, export_dicom
 
 
@@ -52,3 +53,39 @@ def dicom_command(app: AppContext, key: str, plan: str | None, snapshot: str | N
     config = app.load_config()
     return export_dicom(config, open_store(config, store_name), key, Path(to), plan=plan, snapshot=snapshot,
                         archive_id=from_archive)
+
+
+@export.command("bundle", epilog="""\b
+Examples:
+  rtvault export bundle --patient 2021993744 --to /media/usb/garnier          # the latest snapshot, in French
+  rtvault export bundle --patient 2021993744 --lang en --to /tmp/transfer
+  rtvault export bundle --patient 2021993744 --snapshot 20261124T0300 --to /tmp/garnier
+  rtvault export bundle --patient Institution_1/Mount_0/Patient_7 --from-archive --to /tmp/garnier --json
+
+\b
+Writes under --to (new or empty): DICOM/ (the files of `export dicom`, every plan, with their DICOMDIR),
+summary.pdf (identity, plans, prescriptions, beams with MU, a DVH table per ROI, annotated slices) and
+README.txt (what the bundle is, how to open it, the UIDs rule, who produced it from which version). The same
+version gives the same files. What cannot be exported or drawn is named, the rest is written, and the exit code
+is 9.
+""")
+@click.option("--patient", "key", required=True, metavar="KEY", help="Medical record number, PatientID or patient "
+              "path.")
+@click.option("--lang", type=click.Choice(LANGUAGES), default="fr", show_default=True,
+              help="Language of the summary and the README.")
+@click.option("--snapshot", help="Snapshot id or unique prefix (default: the latest holding the patient).")
+@click.option("--from-archive", "from_archive", is_flag=False, flag_value="", default=None, metavar="[ARCHIVE_ID]",
+              help="Export from an archive (the newest holding the patient, or the one given).")
+@click.option("--to", "to", required=True, type=click.Path(file_okay=False), help="A new or empty directory.")
+@store_option
+@reported
+@click.pass_obj
+def bundle_command(app: AppContext, key: str, lang: str, snapshot: str | None, from_archive: str | None, to: str,
+                   store_name: str | None, as_json: bool) -> BundleExport:
+    """The patient access bundle, for the patient's right of access or a transfer to another centre: the DICOM-RT
+    files, a PDF summary and a README, read in place from a snapshot or an archive."""
+    if snapshot and from_archive is not None:
+        raise InputError("--snapshot and --from-archive choose two different versions: give one of them")
+    config = app.load_config()
+    return export_bundle(config, open_store(config, store_name), key, Path(to), lang=lang, snapshot=snapshot,
+                         archive_id=from_archive)

@@ -11,9 +11,10 @@ The files are written under a temporary sibling of the destination and renamed i
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from rtvault import __version__
 from rtvault.config import Config
@@ -30,6 +31,8 @@ from rtvault.pinnacle.treatment import CoordinateFrame, ImageSet, Plan, Treatmen
 from rtvault.pinnacle.treatment_plan import decide_frame
 from rtvault.report import OK, Line, Report, Verdict, err
 from rtvault.store import Store
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -75,25 +78,40 @@ def export_dicom(config: Config, store: Store, key: str, to: Path, *, plan: str 
                  snapshot: str | None = None, archive_id: str | None = None) -> DicomExport:
     """Export the patient KEY names, from `snapshot` (default: the latest holding it) or, when `archive_id` is
     given ("" for the newest archive holding it), from an archive, as DICOM-RT under the new directory `to`."""
-    _check_destination(to)
-    version = (archive_version(store, key, archive_id or None) if archive_id is not None
-               else snapshot_version(store, key, snapshot))
+    check_destination(to)
+    version = stored_version(store, key, snapshot, archive_id)
     treatment = read_treatment(version.files)
-    plans = _chosen_plans(treatment, plan)
-    report = DicomExport(version.path, {"kind": version.kind, "id": version.id}, str(to),
-                         plans=[f"{p.directory} ({p.name})" if p.name else p.directory for p in plans],
-                         missing=[f"{m}: not readable from the archive" for m in version.incomplete],
-                         problems=[str(p) for p in treatment.problems])
+    report = DicomExport(version.path, {"kind": version.kind, "id": version.id}, str(to))
+    fileset = dicom_fileset(config, version, treatment, _chosen_plans(treatment, plan), report)
+    report.written = write_whole(to, fileset.write, doing="write the DICOM export into")
+    return report
+
+
+def stored_version(store: Store, key: str, snapshot: str | None, archive_id: str | None) -> StoredVersion:
+    """The version of patient KEY a command names: an archive when `archive_id` is given ("" for the newest
+    holding the patient), else `snapshot` (default: the latest holding it)."""
+    if archive_id is not None:
+        return archive_version(store, key, archive_id or None)
+    return snapshot_version(store, key, snapshot)
+
+
+def dicom_fileset(config: Config, version: StoredVersion, treatment: Treatment, plans: list[Plan],
+                  report: DicomExport) -> DicomFileSet:
+    """The DICOM-RT objects of `plans` and the image sets they use, staged; what was exported and what could not
+    be noted in `report`."""
+    report.plans = [f"{p.directory} ({p.name})" if p.name else p.directory for p in plans]
+    report.missing += [f"{m}: not readable from the archive" for m in version.incomplete]
+    report.problems += [str(p) for p in treatment.problems]
     export = _export(config, version, treatment, plans)
     fileset = DicomFileSet(export.ids.of("fileset"))
     ct = _add_ct(export, treatment, plans, fileset, report)
     for chosen in plans:
         _add_plan(export, treatment, chosen, ct, fileset, report)
-    report.written = _write(fileset, to)
-    return report
+    return fileset
 
 
-def _check_destination(to: Path) -> None:
+def check_destination(to: Path) -> None:
+    """InputError unless `to` is a new or empty directory whose parent exists."""
     if to.exists() and (not to.is_dir() or any(to.iterdir())):
         raise InputError(f"{to} already exists and is not an empty directory: choose a new or empty --to")
     if not to.parent.is_dir():
@@ -191,19 +209,18 @@ def _add_rt_plan(export: Export, treatment: Treatment, plan: Plan, structure_set
         report.missing += [str(p) for p in (*built.problems, *doses.problems)]
 
 
-def _write(fileset: DicomFileSet, to: Path) -> list[Written]:
-    """The File-set written under a temporary sibling of `to`, then renamed into place."""
+def write_whole(to: Path, fill: Callable[[Path], T], *, doing: str) -> T:
+    """`fill` writes into a temporary sibling of `to` (which it creates), renamed to `to` when done: the
+    destination is whole or absent."""
     temp = to.with_name(f".{to.name}.rtvault-partial")
     try:
         shutil.rmtree(temp, ignore_errors=True)
-        written = fileset.write(temp)
+        done = fill(temp)
         if to.exists():
             to.rmdir()  # checked empty before
         temp.rename(to)
     except OSError as error:
-        raise os_failure(error, error.filename or to, doing="write the DICOM export into") from None
+        raise os_failure(error, error.filename or to, doing=doing) from None
     finally:
         shutil.rmtree(temp, ignore_errors=True)
-    return written
-
-
+    return done

@@ -197,9 +197,15 @@ def build_scene(config: Config, chosen: Chosen, plan_id: int | None, trial_name:
     """Read the chosen version and prepare what the viewer draws (NotFound for a plan or trial it lacks)."""
     files = version_files(config, chosen)
     treatment = read_treatment(files.files)
-    problems = list(dict.fromkeys([*files.files.missing, *(str(p) for p in treatment.problems)]))
     plan = _pick_plan(treatment, plan_id)
-    trial = _pick_trial(plan, trial_name)
+    return scene_of(chosen.source, treatment, plan, _pick_trial(plan, trial_name), files.files.missing)
+
+
+def scene_of(source: str, treatment: Treatment, plan: Plan | None, trial: Trial | None,
+             unreadable: Sequence[str] = ()) -> Scene:
+    """What is drawn of `plan` and `trial` of a treatment already read (`unreadable`: the version's files the
+    store could not give, each with why)."""
+    problems = list(dict.fromkeys([*unreadable, *(str(p) for p in treatment.problems)]))
     image = _pick_image(treatment, plan)
     grid, hu = _image(treatment, plan, image, problems)
     dose = _dose(treatment, trial, problems) if grid is not None else None
@@ -212,8 +218,8 @@ def build_scene(config: Config, chosen: Chosen, plan_id: int | None, trial_name:
         else:
             masks[roi.number] = mask
     order = _superior_first(grid, plan.patient_position if plan else None) if grid is not None else np.arange(0)
-    return Scene(chosen.source, treatment, plan, trial, image, grid, hu, dose, _reference_gy(trial), rois, masks,
-                 order, list(dict.fromkeys(problems)))
+    return Scene(source, treatment, plan, trial, image, grid, hu, dose, _reference_gy(trial), rois, masks, order,
+                 list(dict.fromkeys(problems)))
 
 
 def _image(treatment: Treatment, plan: Plan | None, image: ImageSet | None,

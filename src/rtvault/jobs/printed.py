@@ -5,6 +5,7 @@ configuration or a store is text, never markup), written as HTML or, with WeasyP
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +31,19 @@ class Step:
     command: str = ""
 
 
+@dataclass(frozen=True)
+class Figure:
+    """A picture printed with its caption and, when given, a legend of coloured squares and their meaning."""
+
+    png: bytes
+    caption: str
+    legend: tuple[tuple[str, str], ...] = ()  # ("#rrggbb", what the colour means)
+
+    @property
+    def src(self) -> str:
+        return "data:image/png;base64," + base64.b64encode(self.png).decode("ascii")
+
+
 @dataclass
 class Section:
     title: str
@@ -37,6 +51,7 @@ class Section:
     lists: list[tuple[str, list[Step]]] = field(default_factory=list)  # (heading, numbered steps)
     head: list[str] = field(default_factory=list)
     rows: list[list[Cell]] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)
 
 
 def check_out(out: Path) -> str:

@@ -1,7 +1,7 @@
 """The patient viewer's views: `/patients/{key}/view` (the page: a plane of the CT with its contours and dose,
 links to move through it, the DVH and the plan's summary), its images `slice.png` and `dvh.svg`. Each reads its
 scene through `jobs.patient_view.open_scene` (the version chosen as a download chooses it; a user limited to
-sites sees only their patients) and draws with `web/viewer.py` and `web/charts.py`.
+sites sees only their patients) and draws with `jobs/patient_drawing.py` (kept by `web/viewer.py`) and `web/charts.py`.
 
 The page is audited (`view`, with the version, where it was read and the plan); its images are not, one row per
 arrow key being noise, but a refused one is, as every patient page's refusal."""
@@ -14,12 +14,12 @@ from starlette.responses import Response
 
 from rtvault.errors import InputError, NotFound
 from rtvault.jobs.deliver import Chosen
+from rtvault.jobs.patient_drawing import DOSE_MODES, WINDOWS, Drawing, isodose_levels, render
 from rtvault.jobs.patient_view import PLANES, Scene, open_scene, scene_key
 from rtvault.pinnacle.colours import hex_of
 from rtvault.web.call import Call
 from rtvault.web.charts import dvh_chart
 from rtvault.web.i18n import DEFAULT, LANGUAGES, translator
-from rtvault.web.viewer import DOSE_MODES, WINDOWS, Drawing, isodose_levels, render
 from rtvault.web.views import _audited, _patient_key
 
 
