@@ -104,7 +104,7 @@ def _document(config: Config, version: StoredVersion, treatment: Treatment, sect
         sections.append(printed.Section(words["missing"], [printed.Cell(words["missing_intro"], mark=True),
                                                            *(printed.Cell(m) for m in report.missing)]))
     return {"lang": report.lang, "title": f"{words['title']} · {_name(treatment)}", "site": config.site.name,
-            "todo": "", "page": words["page"], "audience": words["audience"],
+            "todo": words["site_todo"], "page": words["page"], "audience": words["audience"],
             "printed": words["printed"].format(rtvault=__version__, source=_source(version, words), date=date),
             "reprint": f"{words['reprint']}\n{_command(version, report.lang)}", "keep": words["keep"],
             "sections": sections}

@@ -7,6 +7,7 @@ from __future__ import annotations
 FR: dict[str, str] = {
     "title": "Dossier de radiothérapie : résumé du traitement",
     "page": "Page",
+    "site_todo": "Centre :",
     "audience": "Pour le droit d'accès du patient à son dossier, ou le transfert du traitement à un autre centre.",
     "printed": "Produit par rtvault {rtvault} à partir de {source}, version du {date}.",
     "reprint": "Pour produire à nouveau les mêmes fichiers :",
@@ -81,6 +82,7 @@ Origine
 EN: dict[str, str] = {
     "title": "Radiotherapy record: treatment summary",
     "page": "Page",
+    "site_todo": "Centre:",
     "audience": "For the patient's right of access to their record, or the transfer of the treatment to another "
                 "centre.",
     "printed": "Produced by rtvault {rtvault} from {source}, version of {date}.",
