@@ -1,0 +1,182 @@
+"""A DVH computed from the exported DICOM alone (RTSTRUCT + RTDOSE through pydicom and numpy: `kit/dvh.py`), on
+demo patients exported with `rtvault export dicom` as a user runs it: the body receives at least the
+prescription somewhere, a covered target's D95 lies near its prescription, and at every dose the DICOM DVH agrees
+with the viewer's own (`pinnacle/treatment_grid.py`, from the Pinnacle files, in Pinnacle cm) within a few
+percent of volume. Independent computations on both sides: coordinates, rasterisation and interpolation differ,
+only the files and the physics are shared.
+
+What the demo generator gives (seed 3, four patients): its beams are centred on the isocentre and its field sizes
+follow the site, so the lung and rectum targets are covered (D95 ≈ 94-95 % of the prescription) while the
+breast PTV lies off the beams' axes and is covered only in part (D95 ≈ 55-62 %): such a target is checked
+for what is true of it (its mean near the prescription, its D95 well under it), not for a coverage the
+generator does not make."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+
+from kit.cli import rtvault, rtvault_json
+from kit.dicom_export import files_by_modality
+from kit.dvh import DicomDvh, DoseVolume, dicom_dvh, roi_contours
+from kit.vault import Vault
+from rtvault.demo import generate_database
+from rtvault.pinnacle.treatment import DirectorySource, Treatment, read_treatment
+from rtvault.pinnacle.treatment_grid import Dvh, ImageGrid, dvh, roi_mask
+from rtvault.pinnacle.treatment_types import Plan
+from rtvault.store import Store
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass(frozen=True)
+class ExportedPlan:
+    """One patient's first plan and its first trial, as exported and as the viewer sees it."""
+
+    path: str  # the patient's path in the database
+    plan_name: str
+    rtstruct: Path
+    dose: DoseVolume
+    prescription_gy: float  # the RTPLAN's TargetPrescriptionDose of the target
+    target: str  # the RTPLAN's target ROI name (its DoseReferenceDescription, "PTV_... 60Gy")
+    viewer: dict[str, Dvh]
+    ct_spacing_mm: float
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> list[ExportedPlan]:
+    base = tmp_path_factory.mktemp("dvh")
+    db = base / "db"
+    generate_database(db, patients=4, seed=3, image_mb=8)  # CT pixels of 2 mm
+    vault = Vault(db, base / "store", base / "rtvault.toml")
+    vault.configure()
+    Store.init(vault.store_path)
+    rtvault(vault.config_path, "backup")
+    found = []
+    for number, path in enumerate(sorted(p.path for p in vault.store.manifests()[-1].patients)):
+        out = base / f"out{number}"
+        treatment = read_treatment(DirectorySource(db / path))
+        plan = treatment.plans[0]
+        report = rtvault_json(vault.config_path, "export", "dicom", "--patient", path, "--plan", str(plan.id),
+                              "--to", out)
+        assert report["missing"] == [] and report["problems"] == []
+        files = files_by_modality(out)
+        assert len(files["RTSTRUCT"]) == 1
+        rtplan = next(pydicom.dcmread(p) for p in files["RTPLAN"]
+                      if pydicom.dcmread(p, stop_before_pixels=True).RTPlanLabel == plan.trials[0].name)
+        total = next(p for p in files["RTDOSE"] if (d := pydicom.dcmread(p, stop_before_pixels=True))
+                     .DoseSummationType == "PLAN"
+                     and d.ReferencedRTPlanSequence[0].ReferencedSOPInstanceUID == rtplan.SOPInstanceUID)
+        reference = next(r for r in rtplan.DoseReferenceSequence if "TargetPrescriptionDose" in r)
+        found.append(ExportedPlan(path, plan.name, files["RTSTRUCT"][0], DoseVolume.read(total),
+                                  float(reference.TargetPrescriptionDose),
+                                  str(reference.DoseReferenceDescription).split()[0],
+                                  _viewer_dvhs(treatment, plan), _spacing(files["CT"])))
+    return found
+
+
+def _spacing(ct: list[Path]) -> float:
+    zs = sorted(float(pydicom.dcmread(p, stop_before_pixels=True).ImagePositionPatient[2]) for p in ct)
+    return float(np.median(np.diff(zs)))
+
+
+def _viewer_values(viewer: Dvh) -> np.ndarray:
+    """Doses standing for the viewer's cumulative DVH (one per 0.1 % of volume), to take its median from."""
+    percent, doses = np.asarray(viewer.percent), np.asarray(viewer.dose_gy)
+    wanted = np.linspace(0.05, 99.95, 1000)
+    return np.array([doses[max(0, int(np.searchsorted(-percent, -w, side="right")) - 1)] for w in wanted])
+
+
+def _viewer_dvhs(treatment: Treatment, plan: Plan) -> dict[str, Dvh]:
+    """The viewer's DVH of each ROI of the plan's first trial, as `jobs/patient_view.py` computes them."""
+    trial = plan.trials[0]
+    image = treatment.image_set(plan.primary_image_set_id)
+    grid = ImageGrid.of(image, plan.frame)
+    dose = treatment.trial_dose_gy(trial)
+    top = float(dose.max()) * 1.02
+    found = {}
+    for roi in plan.rois:
+        mask = roi_mask(roi, grid) if roi.image_set_id in (None, image.id) else None
+        if mask is not None and (made := dvh(mask, grid, dose, trial.dose_grid, top)) is not None:
+            found[roi.name] = made
+    return found
+
+
+def _dvh(case: ExportedPlan, name: str) -> DicomDvh:
+    contours = roi_contours(case.rtstruct, name)
+    assert contours, f"{case.path}: ROI {name} has no closed contour in the RTSTRUCT"
+    return dicom_dvh(contours, case.dose)
+
+
+def test_the_body_receives_the_prescription_and_covered_targets_their_d95(exported: list[ExportedPlan]) -> None:
+    covered = 0
+    for case in exported:
+        names = [str(r.ROIName) for r in pydicom.dcmread(case.rtstruct).StructureSetROISequence]
+        assert case.target in names, (case.path, case.target, names)
+        body = _dvh(case, "BODY")
+        assert body.max_gy >= case.prescription_gy, (case.path, body.max_gy, case.prescription_gy)
+        assert body.max_gy <= 1.2 * case.prescription_gy, (case.path, body.max_gy)  # no hot spot from a bad scale
+        target = _dvh(case, case.target)
+        mean = float(np.average(target.doses, weights=target.cc_each))
+        assert 0.9 * case.prescription_gy <= mean <= 1.07 * case.prescription_gy, (case.path, mean)
+        d95 = target.d_percent(95)
+        if target.percent_at_least(np.array([0.5 * case.prescription_gy]))[0] >= 99.0:  # in the beams
+            assert 0.9 * case.prescription_gy <= d95 <= 1.02 * case.prescription_gy, (case.path, case.target, d95)
+            covered += 1
+        else:  # the generator's breast PTV: partly outside the fields (see the module's docstring)
+            assert case.target == "PTV_SEIN" and d95 < 0.8 * case.prescription_gy, (case.path, case.target, d95)
+    assert covered >= 2  # the lung and rectum targets: coverage checked, not only its absence
+
+
+def _every_slice(case: ExportedPlan, name: str) -> bool:
+    """Whether the ROI is contoured on every CT slice it spans (the demo draws organs on every few slices)."""
+    zs = sorted({round(float(c[0, 2]), 2) for c in roi_contours(case.rtstruct, name)})
+    return len(zs) > 1 and float(np.max(np.diff(zs))) <= case.ct_spacing_mm + 0.01
+
+
+def test_the_dicom_dvh_agrees_with_the_viewers_within_a_few_percent_of_volume(exported: list[ExportedPlan]) -> None:
+    """At each of the viewer's 201 dose levels, the percent of volume receiving at least that dose differs by at
+    most 5 points, for every ROI contoured on every slice (the body, the lung and rectum targets, the heart, the
+    bladder...): the viewer fills CT pixels touched by a contour (Pillow), the DICOM side only sample points
+    inside it, which alone makes the viewer's target volumes 3-5 % larger at the CT pixels used here (2 mm)."""
+    compared = set()
+    for case in exported:
+        for name, viewer in case.viewer.items():
+            if not _every_slice(case, name) or viewer.volume_cc < 20:
+                continue
+            mine = _dvh(case, name)
+            assert mine.volume_cc == pytest.approx(viewer.volume_cc, rel=0.07), (case.path, name)
+            levels = np.asarray(viewer.dose_gy)
+            gaps = np.abs(mine.percent_at_least(levels) - np.asarray(viewer.percent))
+            worst = int(np.argmax(gaps))
+            assert gaps[worst] <= 5.0, (case.path, name, float(levels[worst]), float(gaps[worst]))
+            assert mine.max_gy == pytest.approx(viewer.max_gy, rel=0.02), (case.path, name)
+            assert mine.d_percent(50) == pytest.approx(np.percentile(_viewer_values(viewer), 50), abs=0.03
+                                                       * case.prescription_gy), (case.path, name)
+            compared.add(name)
+    assert {"BODY", "PTV_POUMON", "PTV_RECTUM", "COEUR"} <= compared
+
+
+@pytest.mark.xfail(strict=True, reason="the viewer's roi_mask fills only the CT slices that carry a contour: an "
+                   "ROI contoured every third slice gets a third of its volume (the DICOM side gives each contour "
+                   "the slab up to the next)")
+def test_the_viewer_counts_the_volume_of_an_roi_contoured_every_few_slices(exported: list[ExportedPlan]) -> None:
+    case = exported[0]
+    assert not _every_slice(case, "POUMON_D")
+    assert _dvh(case, "POUMON_D").volume_cc == pytest.approx(case.viewer["POUMON_D"].volume_cc, rel=0.07)
+
+
+def test_the_dicom_dvh_sees_a_wrong_dose_grid(exported: list[ExportedPlan]) -> None:
+    """The comparison can fail: the RTDOSE's grid 15 mm off along y (the kind of error a wrong Pinnacle-to-DICOM
+    offset makes) moves a covered target's DVH by far more than the tolerance."""
+    case = next(c for c in exported if c.target != "PTV_SEIN")
+    shifted = DoseVolume(case.dose.gy, case.dose.xs, case.dose.ys + 15.0, case.dose.zs)
+    viewer = case.viewer[case.target]
+    wrong = dicom_dvh(roi_contours(case.rtstruct, case.target), shifted)
+    levels = np.asarray(viewer.dose_gy)
+    assert np.abs(wrong.percent_at_least(levels) - np.asarray(viewer.percent)).max() > 10.0
+
