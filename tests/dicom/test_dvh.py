@@ -5,11 +5,14 @@ with the viewer's own (`pinnacle/treatment_grid.py`, from the Pinnacle files, in
 percent of volume. Independent computations on both sides: coordinates, rasterisation and interpolation differ,
 only the files and the physics are shared.
 
-What the demo generator gives (seed 3, four patients): its beams are centred on the isocentre and its field sizes
-follow the site, so the lung and rectum targets are covered (D95 ≈ 94-95 % of the prescription) while the
-breast PTV lies off the beams' axes and is covered only in part (D95 ≈ 55-62 %): such a target is checked
-for what is true of it (its mean near the prescription, its D95 well under it), not for a coverage the
-generator does not make."""
+Five patients (seed 3): HFS, HFP, HFS, FFS and an old Pinnacle version (its Y offset), so a contour or a dose
+misplaced in any of them shows.
+
+What the demo generator gives: its beams' axes pass through the isocentre and its fields follow the site, so
+the prostate, vertebra, lung and rectum targets are covered (D95 94-100 % of the prescription) while the breast
+and head-and-neck PTVs (PTV_SEIN, PTV_70) reach past the fields and are covered only in part (D95 55-82 %):
+those are checked for what is true of them (a mean of 75-102 % of the prescription, a D95 well under it), not
+for a coverage the generator does not make."""
 
 from __future__ import annotations
 
@@ -32,6 +35,9 @@ from rtvault.store import Store
 
 pytestmark = pytest.mark.slow
 
+# The generator's targets its beams cover only in part (see the module's docstring and docs/design.md)
+PARTLY_COVERED = {"PTV_SEIN", "PTV_70"}
+
 
 @dataclass(frozen=True)
 class ExportedPlan:
@@ -51,7 +57,7 @@ class ExportedPlan:
 def exported(tmp_path_factory: pytest.TempPathFactory) -> list[ExportedPlan]:
     base = tmp_path_factory.mktemp("dvh")
     db = base / "db"
-    generate_database(db, patients=4, seed=3, image_mb=8)  # CT pixels of 2 mm
+    generate_database(db, patients=5, seed=3, image_mb=8)  # CT pixels of 2 mm
     vault = Vault(db, base / "store", base / "rtvault.toml")
     vault.configure()
     Store.init(vault.store_path)
@@ -63,7 +69,8 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> list[ExportedPlan]:
         plan = treatment.plans[0]
         report = rtvault_json(vault.config_path, "export", "dicom", "--patient", path, "--plan", str(plan.id),
                               "--to", out)
-        assert report["missing"] == [] and report["problems"] == []
+        assert report["missing"] == []
+        assert all("(Pinnacle before 9)" in p for p in report["problems"]), report["problems"]  # the old version
         files = files_by_modality(out)
         assert len(files["RTSTRUCT"]) == 1
         rtplan = next(pydicom.dcmread(p) for p in files["RTPLAN"]
@@ -75,12 +82,16 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> list[ExportedPlan]:
         found.append(ExportedPlan(path, plan.name, files["RTSTRUCT"][0], DoseVolume.read(total),
                                   float(reference.TargetPrescriptionDose),
                                   str(reference.DoseReferenceDescription).split()[0],
-                                  _viewer_dvhs(treatment, plan), _spacing(files["CT"])))
+                                  _viewer_dvhs(treatment, plan), _spacing(files["CT"], files["RTSTRUCT"][0])))
     return found
 
 
-def _spacing(ct: list[Path]) -> float:
-    zs = sorted(float(pydicom.dcmread(p, stop_before_pixels=True).ImagePositionPatient[2]) for p in ct)
+def _spacing(ct: list[Path], rtstruct: Path) -> float:
+    """The slice spacing (mm) of the CT series the RTSTRUCT references."""
+    series = str(pydicom.dcmread(rtstruct).ReferencedFrameOfReferenceSequence[0].RTReferencedStudySequence[0]
+                 .RTReferencedSeriesSequence[0].SeriesInstanceUID)
+    zs = sorted(float(d.ImagePositionPatient[2]) for d in (pydicom.dcmread(p, stop_before_pixels=True) for p in ct)
+                if d.SeriesInstanceUID == series)
     return float(np.median(np.diff(zs)))
 
 
@@ -118,18 +129,18 @@ def test_the_body_receives_the_prescription_and_covered_targets_their_d95(export
         names = [str(r.ROIName) for r in pydicom.dcmread(case.rtstruct).StructureSetROISequence]
         assert case.target in names, (case.path, case.target, names)
         body = _dvh(case, "BODY")
-        assert body.max_gy >= case.prescription_gy, (case.path, body.max_gy, case.prescription_gy)
-        assert body.max_gy <= 1.2 * case.prescription_gy, (case.path, body.max_gy)  # no hot spot from a bad scale
+        # the prescription point is a dose grid node on a CT slice: sampled exactly, up to the 16-bit dose step
+        assert body.max_gy >= case.prescription_gy * (1 - 1e-3), (case.path, body.max_gy, case.prescription_gy)
+        assert body.max_gy <= 1.2 * case.prescription_gy, (case.path, body.max_gy)
         target = _dvh(case, case.target)
-        mean = float(np.average(target.doses, weights=target.cc_each))
-        assert 0.9 * case.prescription_gy <= mean <= 1.07 * case.prescription_gy, (case.path, mean)
-        d95 = target.d_percent(95)
-        if target.percent_at_least(np.array([0.5 * case.prescription_gy]))[0] >= 99.0:  # in the beams
-            assert 0.9 * case.prescription_gy <= d95 <= 1.02 * case.prescription_gy, (case.path, case.target, d95)
+        mean = float(np.average(target.doses, weights=target.cc_each)) / case.prescription_gy
+        d95 = target.d_percent(95) / case.prescription_gy
+        if case.target in PARTLY_COVERED:
+            assert 0.75 <= mean <= 1.02 and 0.3 <= d95 < 0.9, (case.path, case.target, mean, d95)
+        else:
+            assert 0.97 <= mean <= 1.05 and 0.93 <= d95 <= 1.02, (case.path, case.target, mean, d95)
             covered += 1
-        else:  # the generator's breast PTV: partly outside the fields (see the module's docstring)
-            assert case.target == "PTV_SEIN" and d95 < 0.8 * case.prescription_gy, (case.path, case.target, d95)
-    assert covered >= 2  # the lung and rectum targets: coverage checked, not only its absence
+    assert covered >= 3  # the prostate (twice) and vertebra targets: coverage checked, not only its absence
 
 
 def _every_slice(case: ExportedPlan, name: str) -> bool:
@@ -140,9 +151,10 @@ def _every_slice(case: ExportedPlan, name: str) -> bool:
 
 def test_the_dicom_dvh_agrees_with_the_viewers_within_a_few_percent_of_volume(exported: list[ExportedPlan]) -> None:
     """At each of the viewer's 201 dose levels, the percent of volume receiving at least that dose differs by at
-    most 5 points, for every ROI contoured on every slice (the body, the lung and rectum targets, the heart, the
-    bladder...): the viewer fills CT pixels touched by a contour (Pillow), the DICOM side only sample points
-    inside it, which alone makes the viewer's target volumes 3-5 % larger at the CT pixels used here (2 mm)."""
+    most 5 points, for every ROI contoured on every slice (the body, the prostate, vertebra and head-and-neck
+    targets, the bladder, the parotids...): the viewer fills CT pixels touched by a contour (Pillow), the DICOM
+    side only sample points inside it, which alone makes the viewer's volumes 4-5 % larger at the CT pixels used
+    here (about 2 mm)."""
     compared = set()
     for case in exported:
         for name, viewer in case.viewer.items():
@@ -158,25 +170,35 @@ def test_the_dicom_dvh_agrees_with_the_viewers_within_a_few_percent_of_volume(ex
             assert mine.d_percent(50) == pytest.approx(np.percentile(_viewer_values(viewer), 50), abs=0.03
                                                        * case.prescription_gy), (case.path, name)
             compared.add(name)
-    assert {"BODY", "PTV_POUMON", "PTV_RECTUM", "COEUR"} <= compared
+    assert {"BODY", "PTV_PROSTATE", "PTV_OS", "PTV_70", "VESSIE", "PAROTIDE_D"} <= compared
 
 
-@pytest.mark.xfail(strict=True, reason="the viewer's roi_mask fills only the CT slices that carry a contour: an "
-                   "ROI contoured every third slice gets a third of its volume (the DICOM side gives each contour "
-                   "the slab up to the next)")
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="the viewer's roi_mask fills only the CT slices that carry a contour: an ROI contoured "
+                   "every other slice gets half its volume (the DICOM side gives each contour the slab up to the "
+                   "next)")
 def test_the_viewer_counts_the_volume_of_an_roi_contoured_every_few_slices(exported: list[ExportedPlan]) -> None:
     case = exported[0]
-    assert not _every_slice(case, "POUMON_D")
-    assert _dvh(case, "POUMON_D").volume_cc == pytest.approx(case.viewer["POUMON_D"].volume_cc, rel=0.07)
+    if "RECTUM" not in case.viewer or _every_slice(case, "RECTUM"):
+        pytest.fail("the first patient no longer has a RECTUM contoured every few slices: choose another ROI")
+    assert _dvh(case, "RECTUM").volume_cc == pytest.approx(case.viewer["RECTUM"].volume_cc, rel=0.07)
 
 
-def test_the_dicom_dvh_sees_a_wrong_dose_grid(exported: list[ExportedPlan]) -> None:
-    """The comparison can fail: the RTDOSE's grid 15 mm off along y (the kind of error a wrong Pinnacle-to-DICOM
-    offset makes) moves a covered target's DVH by far more than the tolerance."""
-    case = next(c for c in exported if c.target != "PTV_SEIN")
-    shifted = DoseVolume(case.dose.gy, case.dose.xs, case.dose.ys + 15.0, case.dose.zs)
-    viewer = case.viewer[case.target]
-    wrong = dicom_dvh(roi_contours(case.rtstruct, case.target), shifted)
-    levels = np.asarray(viewer.dose_gy)
-    assert np.abs(wrong.percent_at_least(levels) - np.asarray(viewer.percent)).max() > 10.0
-
+def test_the_comparison_sees_a_misplaced_dose(exported: list[ExportedPlan]) -> None:
+    """The comparison can fail: the RTDOSE 2 cm off along y (as a wrong Pinnacle-to-DICOM offset would put it)
+    moves every target's DVH far past the tolerance, and frame offsets computed with the X voxel size instead of
+    Z (pymedphys' error: Z is a quarter larger here) do for most targets."""
+    shifted = stretched = 0
+    for case in exported:
+        viewer = case.viewer[case.target]
+        contours = roi_contours(case.rtstruct, case.target)
+        wrong_y = DoseVolume(case.dose.gy, case.dose.xs, case.dose.ys + 20.0, case.dose.zs)
+        wrong_z = DoseVolume(case.dose.gy, case.dose.xs, case.dose.ys,
+                             case.dose.zs[0] + (case.dose.zs - case.dose.zs[0]) * 0.8)
+        for wrong in (wrong_y, wrong_z):
+            gaps = np.abs(dicom_dvh(contours, wrong).percent_at_least(np.asarray(viewer.dose_gy))
+                          - np.asarray(viewer.percent))
+            if gaps.max() > 5.0:
+                shifted += wrong is wrong_y
+                stretched += wrong is wrong_z
+    assert shifted == len(exported) and stretched >= 3, (shifted, stretched)
