@@ -115,8 +115,8 @@ def to_pixels(grid: ImageGrid, points_cm: np.ndarray) -> np.ndarray:
 
 
 def roi_mask(roi: Roi, grid: ImageGrid) -> Mask | None:
-    """The voxels whose centres lie inside the ROI's curves (several curves on one slice: even-odd, so a curve
-    inside another is a hole); None when no curve lies on the image."""
+    """The voxels inside the ROI's curves (several curves on one slice: even-odd, so a curve inside another is a
+    hole; a slice between contoured ones as the nearest contoured one); None when no curve lies on the image."""
     by_frame: dict[int, list[np.ndarray]] = {}
     for curve in roi.curves:
         if len(curve.points_cm) < 3:
@@ -140,6 +140,12 @@ def roi_mask(roi: Roi, grid: ImageGrid) -> Mask | None:
             canvas = Image.new("1", (i1 - i0, j1 - j0), 0)
             ImageDraw.Draw(canvas).polygon([(float(c) - i0, float(r) - j0) for c, r in polygon], fill=1)
             inside[k - k0] ^= np.asarray(canvas, dtype=bool)
+    # A slice between two contoured ones takes the nearest one's outline (an ROI is often drawn every 2nd or 3rd
+    # slice): its volume is the contours' slabs, as a DICOM reader of the RTSTRUCT counts it.
+    drawn = np.array(sorted(by_frame)) - k0
+    for k in range(k1 - k0):
+        if k + k0 not in by_frame:
+            inside[k] = inside[drawn[np.argmin(np.abs(drawn - k))]]
     return Mask(k0, j0, i0, inside)
 
 
