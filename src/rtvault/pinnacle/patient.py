@@ -14,6 +14,7 @@ from rtvault.pinnacle.dialects import parse_header
 from rtvault.pinnacle.grammar import PObject, parse_bytes, read_regular
 from rtvault.pinnacle.model import ImageSetInfo, PatientRecord, PlanInfo
 from rtvault.pinnacle.physics import PLAN_MACHINES, plan_machine_names
+from rtvault.pinnacle.treatment_fields import integer, text
 from rtvault.utc import iso
 
 PHYSICIAN_KEYS = {
@@ -27,22 +28,6 @@ _IMAGESET_HEADER = re.compile(r"(ImageSet_(\d+))\.header\Z")
 _PLAN_DIR = re.compile(r"Plan_(\d+)\Z")
 # An ImageName is joined to the patient directory: only a plain, short file name may be (never ../ or /abs).
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}\Z")
-
-
-def text(obj: PObject | None, key: str) -> str:
-    value = None if obj is None else obj.get(key)
-    if value is None or isinstance(value, PObject | list):
-        return ""
-    return str(value).strip()
-
-
-def integer(obj: PObject | None, key: str) -> int | None:
-    value = None if obj is None else obj.get(key)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return None
 
 
 def iso_mtime(timestamp: float) -> str:
