@@ -16,6 +16,7 @@ import os
 import sqlite3
 import stat
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -48,9 +49,7 @@ class Catalog:
             try:
                 owner_only(path)
                 conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-                conn.execute("PRAGMA foreign_keys=ON")
+                _settle(conn)
             except (sqlite3.DatabaseError, OSError) as error:
                 raise CatalogUnavailable(f"catalog {path} is unusable: {error}") from None
             return conn
@@ -181,6 +180,24 @@ class Catalog:
                         yield self
                 finally:
                     self._depth = 0
+
+
+def _settle(conn: sqlite3.Connection) -> None:
+    """WAL mode (set once: a catalog already in it is not asked again), then the per-connection settings. While
+    another process closes the last connection (its checkpoint) or recovers the WAL, SQLite may answer "database
+    is locked" at once, without its busy handler: asked again until the busy timeout, as a statement waits."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            if str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            return
+        except sqlite3.OperationalError as error:
+            if ("locked" not in str(error) and "busy" not in str(error)) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def owner_only(path: Path) -> None:
