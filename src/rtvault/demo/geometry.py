@@ -61,6 +61,13 @@ def y_shift(version: str, image: ImageSetSpec) -> float:
     return -legacy_offset(image) if is_legacy(version) else 0.0
 
 
+def first_centre(image: ImageSetSpec) -> tuple[float, float]:
+    """The recent frame's x of the first column's centre and y of the last (posterior) row's centre (cm): the field
+    of view centred on the scanner's axis puts the middle of the image at (0, 0)."""
+    (nx, ny, _), (px, py, _) = image.dims, image.pixdim
+    return -(nx - 1) * px / 2, -(ny - 1) * py / 2
+
+
 def template_groups(nz: int) -> int:
     return min(TEMPLATE_GROUPS, nz)
 
