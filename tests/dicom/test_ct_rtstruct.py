@@ -104,6 +104,29 @@ def test_ct_positions_orientation_and_hu_follow_the_patient_position(site: Site,
         assert hu[0, 0] < -900  # air in the corner
 
 
+def test_ct_slice_positions_equal_the_scanner_original_slices_where_pinnacle_kept_them(site: Site) -> None:
+    """Issue 15, item 3: each exported slice's ImagePositionPatient is that of the scanner's slice at the same z,
+    read from ImageSet_N.DICOM/ with pydicom alone, for every patient position and the legacy frame."""
+    seen = set()
+    for path in site.paths:
+        scanner: dict[tuple[str, float], tuple[np.ndarray, str]] = {}
+        for file in (site.db / path).glob("ImageSet_*.DICOM/*.dcm"):
+            ds = pydicom.dcmread(file, stop_before_pixels=True)
+            position = np.asarray([float(v) for v in ds.ImagePositionPatient])
+            scanner[(ds.SeriesDescription, round(position[2], 2))] = (position, ds.PatientPosition)
+        if not scanner:
+            continue
+        _, out = site.exports[path]
+        exported = [pydicom.dcmread(f, stop_before_pixels=True) for f in files_by_modality(out)["CT"]]
+        assert len(exported) == len(scanner), path
+        for ds in exported:
+            position = np.asarray([float(v) for v in ds.ImagePositionPatient])
+            original, patient_position = scanner[(ds.SeriesDescription, round(position[2], 2))]
+            assert np.abs(position - original).max() < 0.01, (path, ds.InstanceNumber)
+            seen.add(patient_position)
+    assert seen == {"HFS", "HFP", "FFS", "FFP"}
+
+
 @pytest.mark.parametrize("index", range(6))
 def test_the_body_roi_lies_on_the_ct_skin(site: Site, index: int) -> None:
     _, out = site.exports[site.paths[index]]

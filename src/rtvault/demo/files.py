@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from rtvault.demo import clock, geometry
+from rtvault.demo import clock, geometry, scanner
 from rtvault.demo.names import Identity
 from rtvault.demo.spec import INSTITUTION_DIR, MOUNT, ImageSetSpec, PatientSpec, PlanSpec
 from rtvault.demo.syntax import Entries, document, encode, object_version
@@ -234,13 +234,13 @@ def image_info_bytes(image: ImageSetSpec, stamp: bytes) -> bytes:
                     ("CouchPos", round(-z, 6)),
                     ("SliceNumber", index + 1),
                     ("SeriesUID", image.series_uid),
-                    ("StudyInstanceUID", image.series_uid + ".1"),
-                    ("FrameUID", image.series_uid + ".2"),
+                    ("StudyInstanceUID", image.series_uid + scanner.STUDY_SUFFIX),
+                    ("FrameUID", image.series_uid + scanner.FRAME_SUFFIX),
                     ("ClassUID", "1.2.840.10008.5.1.4.1.1.2"),
-                    ("InstanceUID", f"{image.series_uid}.3.{index + 1}"),
+                    ("InstanceUID", scanner.instance_uid(image, index)),
                     ("SUVScale", 1),
                     ("ColorLUTScale", 1),
-                    ("DICOMFileName", f"CT_{image.series_uid}.3.{index + 1}.dcm"),
+                    ("DICOMFileName", scanner.file_name(image, index)),
                     ("AcquisitionTime", when),
                     ("ImageTime", when),
                 ],

@@ -27,6 +27,8 @@ _FLIPS = {"HFS": (1.0, 1.0), "HFP": (-1.0, -1.0), "FFS": (-1.0, 1.0), "FFP": (1.
 # them are planned with the old version: six patients already show every position and the legacy frame.
 _POSITION_CYCLE = ("HFS", "HFP", "HFS", "FFS", "HFS", "FFP", "HFS", "HFS", "HFS", "HFS")
 _LEGACY_SLOTS = (4, 7)
+# Those whose scanner slices Pinnacle kept (ImageSet_N.DICOM/): the first six patients' HFP, FFS, legacy HFS, FFP.
+_SCANNER_SLOTS = (1, 3, 4, 5)
 _POSITION_WEIGHTS = (70, 10, 12, 8)
 TEMPLATE_GROUPS = 12  # the body's outline changes every nz / 12 slices (the CT is built from that many templates)
 BODY_WOBBLE = 0.06
@@ -41,6 +43,12 @@ def position_and_version(index: int | None, rng: random.Random) -> tuple[str, st
         return position, LEGACY_VERSION if rng.random() < 0.1 else RECENT_VERSION
     slot = index % len(_POSITION_CYCLE)
     return _POSITION_CYCLE[slot], LEGACY_VERSION if slot in _LEGACY_SLOTS else RECENT_VERSION
+
+
+def keeps_scanner_slices(index: int | None, number: int) -> bool:
+    """Whether Pinnacle kept the scanner's own slices of the `index`-th patient of a database (None: a patient
+    admitted later, every third by number), without drawing from a generator."""
+    return number % 3 == 0 if index is None else index % len(_POSITION_CYCLE) in _SCANNER_SLOTS
 
 
 def flips(position: str) -> tuple[float, float]:
