@@ -119,3 +119,14 @@ def test_a_slice_of_another_image_is_not_taken_for_this_one(generated: Generated
     treatment = read_treatment(DirectorySource(patient))
     named = [p for p in treatment.problems if p.file.startswith("ImageSet_0.DICOM/")]
     assert len(named) == 1 and "SOPInstanceUID" in named[0].message
+
+
+def test_slices_imageinfo_does_not_name_are_said_unused(generated: GeneratedDatabase, tmp_path: Path) -> None:
+    spec = _legacy(generated)
+    patient = _copy(generated, spec, tmp_path)
+    for path in (patient / "ImageSet_0.DICOM").iterdir():
+        path.rename(path.with_name("IM" + path.name))
+    treatment = read_treatment(DirectorySource(patient))
+    named = [p for p in treatment.problems if p.file == "ImageSet_0.DICOM"]
+    assert len(named) == 1 and "DICOMFileName" in named[0].message
+    assert len(treatment.image_sets[0].dicom_files) == spec.image_sets[0].dims[2]  # still listed

@@ -208,7 +208,7 @@ def _old_header_frame(image: ImageSet, position: PatientPosition, version: str,
     major = major_version(version)
     decided = major is not None and major < FIRST_DICOM_VERSION
     kept = image.scanner_start_cm is not None
-    scanner = (f"the scanner's frame is its slices' kept in {image.name}.DICOM" if kept else
+    scanner = (f"the scanner's frame is that of its slices kept in {image.name}.DICOM" if kept else
                "the image is taken as centred on the scanner's axis")
     if decided:
         reason = f"written by {version}, before Pinnacle 9: drawn against x_start/y_start; {scanner}"

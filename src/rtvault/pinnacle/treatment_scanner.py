@@ -34,8 +34,8 @@ def scanner_start(
                 None)
     if kept is None or geometry is None:
         if kept is None and any(n.startswith(f"{name}.DICOM/") for n in names):
-            problems.append(Problem(f"{name}.DICOM", "no file of the scanner's kept here is one ImageInfo names "
-                                    "(DICOMFileName): the scanner's positions are not used"))
+            problems.append(Problem(f"{name}.DICOM", "none of the scanner's files kept here is one that ImageInfo "
+                                    "names (DICOMFileName): the scanner's positions are not used"))
         return None
     k, entry = kept
     file = f"{name}.DICOM/{entry.dicom_file}"
