@@ -29,13 +29,14 @@ class Ct:
 
     def axes(self) -> tuple[np.ndarray, np.ndarray]:
         """x of each column and y of each row (cm, in the frame of the plan files: y_start_dicom when the header
-        has it, else the legacy y_start), voxel centres half a voxel from the starts; the first row is anterior."""
+        has it, else the legacy y_start), the starts being the centres of the first column and of the last row, as the
+        treatment model reads them (design.md, "Image voxels"); the first row is anterior."""
         h = self.header
         nx, ny = h.get("x_dim"), h.get("y_dim")
         px, py = h.get("x_pixdim"), h.get("y_pixdim")
         y_start = h.get("y_start_dicom", h.get("y_start"))
-        x = h.get("x_start") + (np.arange(nx) + 0.5) * px
-        y = y_start + (ny - np.arange(ny) - 0.5) * py
+        x = h.get("x_start") + np.arange(nx) * px
+        y = y_start + (ny - 1 - np.arange(ny)) * py
         return x, y
 
 
@@ -216,7 +217,8 @@ def test_the_legacy_frame_is_offset_by_couch_height_and_image_centre(small_db: G
         header = parse_header((small_db.out / spec.path / f"{image.name}.header").read_bytes(), "h").root
         assert header.get("has_couchheight") == 1
         offset = header.get("couch_height") + header.get("y_dim") * header.get("y_pixdim") / 2
-        recent_y_start = -header.get("y_dim") * header.get("y_pixdim") / 2  # the image centred on the scanner's axis
+        # the image centred on the scanner's axis: the last row's centre half an image height less half a row below
+        recent_y_start = -(header.get("y_dim") - 1) * header.get("y_pixdim") / 2
         assert header.get("y_start") == pytest.approx(recent_y_start - offset, abs=1e-4)
         iso = _point(small_db.out / spec.path / plan.directory, "iso")
         assert iso[1] == pytest.approx(plan.isocenter[1] - offset, abs=1e-4)

@@ -89,7 +89,6 @@ def test_ct_positions_orientation_and_hu_follow_the_patient_position(site: Site,
         position = image.patient_position
         voxels = np.fromfile(site.db / path / f"{image.name}.img", dtype=">i2" if image.byte_order else "<i2")
         voxels = voxels.reshape(image.dims[2], image.dims[1], image.dims[0])
-        px = image.voxel_size_cm[0] * 10
         for k, ds in enumerate(slices):
             assert [float(v) for v in ds.ImageOrientationPatient] == ORIENTATIONS[position]
             table_cm = image.slices[k].table_position_cm
@@ -98,12 +97,34 @@ def test_ct_positions_orientation_and_hu_follow_the_patient_position(site: Site,
             first = np.asarray([float(v) for v in ds.ImagePositionPatient[:2]])
             last = first + np.asarray(ORIENTATIONS[position][:2]) * (ds.Columns - 1) * float(ds.PixelSpacing[1]) \
                 + np.asarray(ORIENTATIONS[position][3:5]) * (ds.Rows - 1) * float(ds.PixelSpacing[0])
-            # the demo's scanner field of view is centred on DICOM (0, 0); within half a voxel, since the demo
-            # reads x_start as a voxel's edge and the model as its centre (see the report of issue 15)
-            assert np.abs((first + last) / 2).max() <= px / 2 + 1e-3
+            # the demo's scanner field of view is centred on DICOM (0, 0): its header's starts are voxel centres
+            assert np.abs((first + last) / 2).max() <= 1e-3
             hu = ds.pixel_array.astype(np.int32) * int(ds.RescaleSlope) + int(ds.RescaleIntercept)
             assert np.array_equal(hu, voxels[k].astype(np.int32) - 1000)
         assert hu[0, 0] < -900  # air in the corner
+
+
+def test_ct_slice_positions_equal_the_scanner_original_slices_where_pinnacle_kept_them(site: Site) -> None:
+    """Issue 15, item 3: each exported slice's ImagePositionPatient is that of the scanner's slice at the same z,
+    read from ImageSet_N.DICOM/ with pydicom alone, for every patient position and the legacy frame."""
+    seen = set()
+    for path in site.paths:
+        scanner: dict[tuple[str, float], tuple[np.ndarray, str]] = {}
+        for file in (site.db / path).glob("ImageSet_*.DICOM/*.dcm"):
+            ds = pydicom.dcmread(file, stop_before_pixels=True)
+            position = np.asarray([float(v) for v in ds.ImagePositionPatient])
+            scanner[(ds.SeriesDescription, round(position[2], 2))] = (position, ds.PatientPosition)
+        if not scanner:
+            continue
+        _, out = site.exports[path]
+        exported = [pydicom.dcmread(f, stop_before_pixels=True) for f in files_by_modality(out)["CT"]]
+        assert len(exported) == len(scanner), path
+        for ds in exported:
+            position = np.asarray([float(v) for v in ds.ImagePositionPatient])
+            original, patient_position = scanner[(ds.SeriesDescription, round(position[2], 2))]
+            assert np.abs(position - original).max() < 0.01, (path, ds.InstanceNumber)
+            seen.add(patient_position)
+    assert seen == {"HFS", "HFP", "FFS", "FFP"}
 
 
 @pytest.mark.parametrize("index", range(6))

@@ -37,6 +37,10 @@ pytestmark = pytest.mark.slow
 
 # The generator's targets its beams cover only in part (see the module's docstring and docs/design.md)
 PARTLY_COVERED = {"PTV_SEIN", "PTV_70"}
+# Percent of volume the DICOM and viewer DVHs may differ by at a dose level: the viewer's pixels-touched bias alone
+# is 4-6 % of volume where the dose falls steeply (a target's worst level at 5.2 with the CT's voxels where the
+# header puts them, 4.3 when they lay half a voxel off); the misplaced doses below go well past it.
+GAP_POINTS = 6.0
 
 
 @dataclass(frozen=True)
@@ -151,9 +155,9 @@ def _every_slice(case: ExportedPlan, name: str) -> bool:
 
 def test_the_dicom_dvh_agrees_with_the_viewers_within_a_few_percent_of_volume(exported: list[ExportedPlan]) -> None:
     """At each of the viewer's 201 dose levels, the percent of volume receiving at least that dose differs by at
-    most 5 points, for every ROI contoured on every slice (the body, the prostate, vertebra and head-and-neck
+    most GAP_POINTS, for every ROI contoured on every slice (the body, the prostate, vertebra and head-and-neck
     targets, the bladder, the parotids...): the viewer fills CT pixels touched by a contour (Pillow), the DICOM
-    side only sample points inside it, which alone makes the viewer's volumes 4-5 % larger at the CT pixels used
+    side only sample points inside it, which alone makes the viewer's volumes 4-6 % larger at the CT pixels used
     here (about 2 mm)."""
     compared = set()
     for case in exported:
@@ -165,7 +169,7 @@ def test_the_dicom_dvh_agrees_with_the_viewers_within_a_few_percent_of_volume(ex
             levels = np.asarray(viewer.dose_gy)
             gaps = np.abs(mine.percent_at_least(levels) - np.asarray(viewer.percent))
             worst = int(np.argmax(gaps))
-            assert gaps[worst] <= 5.0, (case.path, name, float(levels[worst]), float(gaps[worst]))
+            assert gaps[worst] <= GAP_POINTS, (case.path, name, float(levels[worst]), float(gaps[worst]))
             assert mine.max_gy == pytest.approx(viewer.max_gy, rel=0.02), (case.path, name)
             assert mine.d_percent(50) == pytest.approx(np.percentile(_viewer_values(viewer), 50), abs=0.03
                                                        * case.prescription_gy), (case.path, name)
@@ -194,7 +198,7 @@ def test_the_comparison_sees_a_misplaced_dose(exported: list[ExportedPlan]) -> N
         for wrong in (wrong_y, wrong_z):
             gaps = np.abs(dicom_dvh(contours, wrong).percent_at_least(np.asarray(viewer.dose_gy))
                           - np.asarray(viewer.percent))
-            if gaps.max() > 5.0:
+            if gaps.max() > GAP_POINTS:
                 shifted += wrong is wrong_y
                 stretched += wrong is wrong_z
     assert shifted == len(exported) and stretched >= 3, (shifted, stretched)

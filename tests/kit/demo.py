@@ -13,7 +13,7 @@ NO_STAMP = ("header", "plan.Trial", "plan.roi", "plan.PatientSetup")
 
 
 def is_binary(path: Path) -> bool:
-    return path.suffix == ".img" or ".binary." in path.name
+    return path.suffix in (".img", ".dcm") or ".binary." in path.name
 
 
 def text_files(root: Path) -> Iterator[Path]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from rtvault.demo import clock, geometry
+from rtvault.demo import clock, geometry, scanner
 from rtvault.demo.names import Identity
 from rtvault.demo.spec import INSTITUTION_DIR, MOUNT, ImageSetSpec, PatientSpec, PlanSpec
 from rtvault.demo.syntax import Entries, document, encode, object_version
@@ -182,13 +182,13 @@ def patient_bytes(spec: PatientSpec, written: datetime, stamp: bytes) -> bytes:
 
 def header_bytes(spec: PatientSpec, image: ImageSetSpec) -> bytes:
     """`ImageSet_N.header`: `key = value;` and `key : value` lines, tab-indented, no stamp. x_start and y_start are
-    the edges of the first column and of the last (posterior) row, z_start the first slice's TablePosition. A
-    recent version adds x_start_dicom and y_start_dicom (the frame of its ROIs, points and doses) and keeps in
-    y_start a legacy value one image height lower, as real 16.x headers do; an old version has only y_start, in
-    its legacy frame (demo/geometry.py)."""
+    the centres of the first column and of the last (posterior) row, as in real headers and the treatment model,
+    z_start the first slice's TablePosition. A recent version adds x_start_dicom and y_start_dicom (the frame of
+    its ROIs, points and doses) and keeps in y_start a legacy value one image height lower, as real 16.x headers
+    do; an old version has only y_start, in its legacy frame (demo/geometry.py)."""
     (nx, ny, nz), (px, py, pz) = image.dims, image.pixdim
     legacy = geometry.is_legacy(spec.pinnacle_version)
-    x_start, y_start = -nx * px / 2, -ny * py / 2
+    x_start, y_start = geometry.first_centre(image)
     assign = {
         "t_dim": 0, "x_dim": nx, "y_dim": ny, "z_dim": nz, "datatype": 1,
         "bitpix": 16, "bytes_pix": 2, "vol_max": 4095.0, "vol_min": 0.0, "t_pixdim": 0.0, "x_pixdim": px,
@@ -234,13 +234,13 @@ def image_info_bytes(image: ImageSetSpec, stamp: bytes) -> bytes:
                     ("CouchPos", round(-z, 6)),
                     ("SliceNumber", index + 1),
                     ("SeriesUID", image.series_uid),
-                    ("StudyInstanceUID", image.series_uid + ".1"),
-                    ("FrameUID", image.series_uid + ".2"),
+                    ("StudyInstanceUID", image.series_uid + scanner.STUDY_SUFFIX),
+                    ("FrameUID", image.series_uid + scanner.FRAME_SUFFIX),
                     ("ClassUID", "1.2.840.10008.5.1.4.1.1.2"),
-                    ("InstanceUID", f"{image.series_uid}.3.{index + 1}"),
+                    ("InstanceUID", scanner.instance_uid(image, index)),
                     ("SUVScale", 1),
                     ("ColorLUTScale", 1),
-                    ("DICOMFileName", f"CT_{image.series_uid}.3.{index + 1}.dcm"),
+                    ("DICOMFileName", scanner.file_name(image, index)),
                     ("AcquisitionTime", when),
                     ("ImageTime", when),
                 ],

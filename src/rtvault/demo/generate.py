@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rtvault.demo import clock, files
+from rtvault.demo import clock, files, scanner
 from rtvault.demo.machines import machines_bytes
 from rtvault.demo.planner import history_starts, patient_numbers, plan_patient, with_every_feature
 from rtvault.demo.roi import roi_bytes
@@ -54,8 +54,13 @@ def numpy_rng(seed_text: str) -> np.random.Generator:
 def _write_image_sets(tally: Tally, spec: PatientSpec, rng: random.Random, np_rng: np.random.Generator) -> None:
     for image in spec.image_sets:
         base = f"{spec.path}/{image.name}"
-        tally.write(f"{base}.img", ct_volume(np_rng, spec.site, image), image.scanned)
+        volume = ct_volume(np_rng, spec.site, image)
+        tally.write(f"{base}.img", volume, image.scanned)
         later = image.scanned + timedelta(seconds=40)
+        if spec.scanner_slices:
+            (tally.root / f"{base}.DICOM").mkdir()
+            for name, data in scanner.slice_files(spec, image, volume):
+                tally.write(f"{base}.DICOM/{name}", data, image.scanned)
         tally.write(f"{base}.header", files.header_bytes(spec, image), later)
         tally.write(f"{base}.ImageInfo", files.image_info_bytes(image, make_stamp(rng)), later)
         tally.write(f"{base}.ImageSet", files.image_set_bytes(spec, image, make_stamp(rng)), later)

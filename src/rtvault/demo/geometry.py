@@ -27,6 +27,8 @@ _FLIPS = {"HFS": (1.0, 1.0), "HFP": (-1.0, -1.0), "FFS": (-1.0, 1.0), "FFP": (1.
 # them are planned with the old version: six patients already show every position and the legacy frame.
 _POSITION_CYCLE = ("HFS", "HFP", "HFS", "FFS", "HFS", "FFP", "HFS", "HFS", "HFS", "HFS")
 _LEGACY_SLOTS = (4, 7)
+# Those whose scanner slices Pinnacle kept (ImageSet_N.DICOM/): the first six patients' HFP, FFS, legacy HFS, FFP.
+_SCANNER_SLOTS = (1, 3, 4, 5)
 _POSITION_WEIGHTS = (70, 10, 12, 8)
 TEMPLATE_GROUPS = 12  # the body's outline changes every nz / 12 slices (the CT is built from that many templates)
 BODY_WOBBLE = 0.06
@@ -41,6 +43,12 @@ def position_and_version(index: int | None, rng: random.Random) -> tuple[str, st
         return position, LEGACY_VERSION if rng.random() < 0.1 else RECENT_VERSION
     slot = index % len(_POSITION_CYCLE)
     return _POSITION_CYCLE[slot], LEGACY_VERSION if slot in _LEGACY_SLOTS else RECENT_VERSION
+
+
+def keeps_scanner_slices(index: int | None, number: int) -> bool:
+    """Whether Pinnacle kept the scanner's own slices of the `index`-th patient of a database (None: a patient
+    admitted later, every third by number), without drawing from a generator."""
+    return number % 3 == 0 if index is None else index % len(_POSITION_CYCLE) in _SCANNER_SLOTS
 
 
 def flips(position: str) -> tuple[float, float]:
@@ -59,6 +67,13 @@ def legacy_offset(image: ImageSetSpec) -> float:
 def y_shift(version: str, image: ImageSetSpec) -> float:
     """What to add to a recent-frame y to write it in the files of a patient planned with `version`."""
     return -legacy_offset(image) if is_legacy(version) else 0.0
+
+
+def first_centre(image: ImageSetSpec) -> tuple[float, float]:
+    """The recent frame's x of the first column's centre and y of the last (posterior) row's centre (cm): the field
+    of view centred on the scanner's axis puts the middle of the image at (0, 0)."""
+    (nx, ny, _), (px, py, _) = image.dims, image.pixdim
+    return -(nx - 1) * px / 2, -(ny - 1) * py / 2
 
 
 def template_groups(nz: int) -> int:

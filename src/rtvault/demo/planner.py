@@ -190,6 +190,7 @@ def plan_patient(
         modified=max(moments),
         editor_backup=rng.random() < 0.2,
         pinnacle_version=version,
+        scanner_slices=geometry.keeps_scanner_slices(index, number),
     )
 
 

@@ -110,6 +110,7 @@ class PatientSpec:
     editor_backup: bool = False
     dir_size_mb: float = 0.0
     pinnacle_version: str = "16.2"  # an old one (demo/geometry.LEGACY_VERSION) writes y in its legacy frame
+    scanner_slices: bool = False  # Pinnacle kept the scanner's CT slices in ImageSet_N.DICOM/ (demo/scanner.py)
 
     @property
     def patient_id(self) -> int:

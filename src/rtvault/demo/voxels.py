@@ -88,8 +88,8 @@ def _axial_template(
 
 def ct_volume(rng: np.random.Generator, site: Site, image: ImageSetSpec) -> bytes:
     """The bytes of `ImageSet_N.img`: z slices of y rows (the first row anterior: the largest y) of x voxels,
-    voxel (i, j) at x = x_start + (i + 0.5) px, y = y_start + (ny - j - 0.5) py; built a few slices at a time so
-    that memory stays near the size of the file."""
+    voxel (i, j) centred at x = x_start + i·px, y = y_start + (ny − 1 − j)·py (`geometry.first_centre`: the image's
+    middle on the scanner's axis); built a few slices at a time so that memory stays near the size of the file."""
     (nx, ny, nz), pixdim = image.dims, image.pixdim
     x = ((np.arange(nx, dtype=np.float32) - (nx - 1) / 2) * pixdim[0])[None, :]
     y = ((ny - 1) / 2 - np.arange(ny, dtype=np.float32))[:, None] * pixdim[1]

@@ -95,12 +95,14 @@ def inside_fraction(points: np.ndarray, extent: tuple[tuple[float, float], tuple
 
 def offset_for(image: ImageSet, which: str) -> Point3:
     """The offset (cm) that takes a point drawn against the `which` start into the scanner's (DICOM) frame:
-    none for "dicom"; for "pinnacle", the difference of the two starts when the header has both, else the shift
-    that centres the image on the axis (what the scanner's frame was for a centred field of view)."""
+    none for "dicom"; for "pinnacle", the difference of the two starts when the header has both, else that of the
+    start and the scanner's own (a slice it wrote, kept in ImageSet_N.DICOM/), else the shift that centres the
+    image on the axis (what the scanner's frame was for a centred field of view)."""
     if which == "dicom" or image.start_cm is None:
         return (0.0, 0.0, 0.0)
-    if image.start_dicom_cm is not None:
-        return (image.start_dicom_cm[0] - image.start_cm[0], image.start_dicom_cm[1] - image.start_cm[1], 0.0)
+    scanner = image.start_dicom_cm or image.scanner_start_cm
+    if scanner is not None:
+        return (scanner[0] - image.start_cm[0], scanner[1] - image.start_cm[1], 0.0)
     if image.dims is None or image.voxel_size_cm is None:
         return (0.0, 0.0, 0.0)
     (nx, ny, _), (px, py, _) = image.dims, image.voxel_size_cm

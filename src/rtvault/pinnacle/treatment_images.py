@@ -11,6 +11,7 @@ from rtvault.pinnacle.dates import DateProblem, normalise_datetime
 from rtvault.pinnacle.dialects import parse_header
 from rtvault.pinnacle.grammar import PObject, parse_bytes
 from rtvault.pinnacle.treatment_fields import MAX_VOXELS, integer, number, read_parsed, text
+from rtvault.pinnacle.treatment_scanner import check_header, scanner_start
 from rtvault.pinnacle.treatment_types import ImageSet, ImageSlice
 
 if TYPE_CHECKING:
@@ -39,13 +40,18 @@ def read_image_set(
     start_dicom = (number(header, "x_start_dicom"), number(header, "y_start_dicom"))
     slices = _slices(info, header, dims, name, problems)
     first = slices[0] if slices else None
+    position = _position(header, name, problems)
+    geometry = None if dims is None or voxel is None or position is None else (dims, voxel, position)
+    scanner = scanner_start(source, names, name, slices, geometry, problems)
+    start_dicom_cm = None if None in start_dicom else start_dicom
+    check_header(name, slices, start_dicom_cm, scanner, position, problems)  # type: ignore[arg-type]
     return ImageSet(
         id=image_id, name=name,
         modality=text(header, "modality") or text(item, "Modality"),
         series_description=text(header, "Series_Description") or text(item, "SeriesDescription"),
-        patient_position=_position(header, name, problems),
+        patient_position=position,
         dims=dims, voxel_size_cm=voxel, start_cm=start,
-        start_dicom_cm=None if None in start_dicom else start_dicom,  # type: ignore[arg-type]
+        start_dicom_cm=start_dicom_cm,  # type: ignore[arg-type]
         byte_order=_byte_order(header, name, problems),
         bytes_per_voxel=integer(header, "bytes_pix"),
         version=text(header, "Version"),
@@ -59,7 +65,7 @@ def read_image_set(
         slices=slices,
         voxel_file=_voxel_file(source, names, name, dims, integer(header, "bytes_pix"), problems),
         dicom_files=tuple(sorted(n for n in names if n.startswith(f"{name}.DICOM/"))),
-        rescale_intercept=-CT_NUMBER_OFFSET, rescale_slope=1.0,
+        rescale_intercept=-CT_NUMBER_OFFSET, rescale_slope=1.0, scanner_start_cm=scanner,
     )
 
 

@@ -203,19 +203,23 @@ def decide_frame(image: ImageSet | None, position: PatientPosition | None, versi
 def _old_header_frame(image: ImageSet, position: PatientPosition, version: str,
                       problems: list[Problem]) -> CoordinateFrame:
     """A header without x_start_dicom (Pinnacle before 9): objects are drawn against x_start/y_start, which hold
-    the couch height and the image centre; the scanner's frame is taken as centred on the image."""
+    the couch height and the image centre; the scanner's frame is that of its slices when Pinnacle kept them, else
+    taken as centred on the image."""
     major = major_version(version)
     decided = major is not None and major < FIRST_DICOM_VERSION
+    kept = image.scanner_start_cm is not None
+    scanner = (f"the scanner's frame is that of its slices kept in {image.name}.DICOM" if kept else
+               "the image is taken as centred on the scanner's axis")
     if decided:
-        reason = f"written by {version}, before Pinnacle 9: drawn against x_start/y_start"
-        problems.append(Problem(f"{image.name}.header", "no x_start_dicom/y_start_dicom (Pinnacle before 9): the "
-                                "scanner's frame is taken as centred on the image; CT positions may differ from the "
-                                "scanner's original slices"))
+        reason = f"written by {version}, before Pinnacle 9: drawn against x_start/y_start; {scanner}"
+        if not kept:
+            problems.append(Problem(f"{image.name}.header", "no x_start_dicom/y_start_dicom (Pinnacle before 9) nor "
+                                    "the scanner's slices: the scanner's frame is taken as centred on the image; CT "
+                                    "positions may differ from the scanner's original slices"))
     else:
         reason = f"the header has no x_start_dicom although the plan's version is {version or 'unknown'}"
         problems.append(Problem(f"{image.name}.header", f"the Y offset between Pinnacle and DICOM coordinates cannot "
-                                f"be decided ({reason}): the image is taken as centred on the scanner's axis; check "
-                                "the contours against the CT"))
+                                f"be decided ({reason}): {scanner}; check the contours against the CT"))
     return CoordinateFrame(position, offset_for(image, "pinnacle"), "pinnacle", decided, reason)
 
 

@@ -91,6 +91,8 @@ class ImageSet:
     dicom_files: tuple[str, ...]  # names (relative to the patient) of the scanner's slices kept in ImageSet_N.DICOM/
     rescale_intercept: float  # HU = stored value + rescale_intercept (Pinnacle stores CT numbers = HU + 1000)
     rescale_slope: float  # 1.0
+    # the first voxel's (x, y) in the scanner's frame (cm), from a slice kept in ImageSet_N.DICOM/ (None: none kept)
+    scanner_start_cm: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
