@@ -37,10 +37,11 @@ pytestmark = pytest.mark.slow
 
 # The generator's targets its beams cover only in part (see the module's docstring and docs/design.md)
 PARTLY_COVERED = {"PTV_SEIN", "PTV_70"}
-# Percent of volume the DICOM and viewer DVHs may differ by at a dose level: the viewer's pixels-touched bias alone
-# is 4-6 % of volume where the dose falls steeply (a target's worst level at 5.2 with the CT's voxels where the
-# header puts them, 4.3 when they lay half a voxel off); the misplaced doses below go well past it.
-GAP_POINTS = 6.0
+# Percent of volume the DICOM and viewer DVHs may differ by at a dose level: both count the points inside the
+# contours, the viewer at the CT's pixel centres and the DICOM side on its own finer sampling, so they differ only
+# where the dose falls steeply across a target's edge (the worst, PTV_OS, 3.3 points); the misplaced doses below go
+# well past it.
+GAP_POINTS = 4.0
 
 
 @dataclass(frozen=True)
@@ -156,16 +157,15 @@ def _every_slice(case: ExportedPlan, name: str) -> bool:
 def test_the_dicom_dvh_agrees_with_the_viewers_within_a_few_percent_of_volume(exported: list[ExportedPlan]) -> None:
     """At each of the viewer's 201 dose levels, the percent of volume receiving at least that dose differs by at
     most GAP_POINTS, for every ROI contoured on every slice (the body, the prostate, vertebra and head-and-neck
-    targets, the bladder, the parotids...): the viewer fills CT pixels touched by a contour (Pillow), the DICOM
-    side only sample points inside it, which alone makes the viewer's volumes 4-6 % larger at the CT pixels used
-    here (about 2 mm)."""
+    targets, the bladder, the parotids...), and the volumes agree within 2 %: both count the points inside the
+    contours, the viewer at the CT's pixel centres (about 2 mm), the DICOM side on a finer sampling of its own."""
     compared = set()
     for case in exported:
         for name, viewer in case.viewer.items():
             if not _every_slice(case, name) or viewer.volume_cc < 20:
                 continue
             mine = _dvh(case, name)
-            assert mine.volume_cc == pytest.approx(viewer.volume_cc, rel=0.07), (case.path, name)
+            assert mine.volume_cc == pytest.approx(viewer.volume_cc, rel=0.02), (case.path, name)
             levels = np.asarray(viewer.dose_gy)
             gaps = np.abs(mine.percent_at_least(levels) - np.asarray(viewer.percent))
             worst = int(np.argmax(gaps))

@@ -3,7 +3,7 @@ interpolated at any voxel or plane, each ROI as a voxel mask, and its cumulative
 
 All positions are Pinnacle cm in the frame a plan's objects were drawn in (`CoordinateFrame.image_start`): the CT,
 the contours and the dose grid share it, so nothing is converted to DICOM here (`coordinates.py` does that).
-Pure numpy (Pillow draws the polygons of the masks); nothing here reads a file.
+Pure numpy; nothing here reads a file.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageDraw
 
 from rtvault.pinnacle.coordinates import image_voxel_cm
 from rtvault.pinnacle.treatment_types import CoordinateFrame, DoseGrid, ImageSet, Roi
@@ -114,6 +113,23 @@ def to_pixels(grid: ImageGrid, points_cm: np.ndarray) -> np.ndarray:
     return np.column_stack(((points_cm[:, 0] - grid.xs[0]) / dx, (grid.ys[0] - points_cm[:, 1]) / dy))
 
 
+def centres_inside(polygon: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The pixels of a height×width image whose centre (column c, row r at integer coordinates) lies inside the
+    closed polygon (N×2 fractional (column, row)): a scanline fill, even-odd, half-open (a centre exactly on a left
+    or upper edge is outside, on a right or lower one inside), so two curves sharing an edge never both own a pixel.
+    A DICOM reader counting an RTSTRUCT's volume counts the same pixels."""
+    x0, y0 = polygon[:, 0], polygon[:, 1]
+    x1, y1 = np.roll(x0, -1), np.roll(y0, -1)
+    low, high = np.minimum(y0, y1), np.maximum(y0, y1)
+    toggles = np.zeros((height, width + 1), dtype=np.int32)
+    for e in np.flatnonzero(high > low):  # horizontal edges cross no row
+        rows = np.arange(max(0, int(np.ceil(low[e]))), min(height, int(np.ceil(high[e]))))
+        if rows.size:
+            xs = x0[e] + (rows - y0[e]) * (x1[e] - x0[e]) / (y1[e] - y0[e])
+            np.add.at(toggles, (rows, np.clip(np.floor(xs).astype(np.int64) + 1, 0, width)), 1)
+    return (np.cumsum(toggles, axis=1)[:, :width] % 2).astype(bool)
+
+
 def roi_mask(roi: Roi, grid: ImageGrid) -> Mask | None:
     """The voxels inside the ROI's curves (several curves on one slice: even-odd, so a curve inside another is a
     hole; a slice between contoured ones as the nearest contoured one); None when no curve lies on the image."""
@@ -137,9 +153,7 @@ def roi_mask(roi: Roi, grid: ImageGrid) -> Mask | None:
     inside = np.zeros((k1 - k0, j1 - j0, i1 - i0), dtype=bool)
     for k, polygons in by_frame.items():
         for polygon in polygons:
-            canvas = Image.new("1", (i1 - i0, j1 - j0), 0)
-            ImageDraw.Draw(canvas).polygon([(float(c) - i0, float(r) - j0) for c, r in polygon], fill=1)
-            inside[k - k0] ^= np.asarray(canvas, dtype=bool)
+            inside[k - k0] ^= centres_inside(polygon - (i0, j0), i1 - i0, j1 - j0)
     # A slice between two contoured ones takes the nearest one's outline (an ROI is often drawn every 2nd or 3rd
     # slice): its volume is the contours' slabs, as a DICOM reader of the RTSTRUCT counts it.
     drawn = np.array(sorted(by_frame)) - k0
