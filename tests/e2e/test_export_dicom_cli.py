@@ -14,6 +14,7 @@ import pytest
 from kit.archive import pinnacle_tar
 from kit.cli import rtvault, rtvault_json
 from kit.dicom import OrthancServer, dciodvfy_errors
+from kit.faults import WITHOUT_ROOT_READ, can_drop_read_capabilities
 from kit.vault import Vault
 from rtvault.archive.ingest import ingest_file
 from rtvault.demo import generate_database
@@ -88,3 +89,28 @@ def test_two_sources_at_once_are_refused(tmp_path: Path, options: tuple[str, ...
     done = rtvault(vault.config_path, "export", "dicom", "--patient", "x", *options, "--to", tmp_path / "o",
                    expect=4)
     assert "give one of them" in done.stderr
+
+
+def test_a_file_the_backup_could_not_read_is_named_by_the_export(tmp_path: Path) -> None:
+    """A beam's dose file the service user could not read when the only snapshot was taken: the export writes
+    everything else and names the file (the backup's own words), exit 9."""
+    if why := can_drop_read_capabilities():
+        pytest.skip(why)
+    db = tmp_path / "db"
+    generate_database(db, patients=1, seed=3, image_mb=0.2)
+    dose = sorted(db.rglob("plan.Trial.binary.*"))[0]
+    vault = Vault(db, tmp_path / "store", tmp_path / "rtvault.toml")
+    vault.configure()
+    Store.init(vault.store_path)
+    dose.chmod(0o000)
+    try:
+        rtvault(vault.config_path, "backup", expect=9, via=WITHOUT_ROOT_READ)
+    finally:
+        dose.chmod(0o644)
+    path = vault.store.manifests()[-1].patients[0].path
+    done = rtvault(vault.config_path, "export", "dicom", "--patient", path, "--to", tmp_path / "out", "--json",
+                   expect=9)
+    report = json.loads(done.stdout)
+    unread = dose.relative_to(db / path).as_posix()
+    assert f"{unread}: not read by the backup" in report["missing"], report["missing"]
+    assert {"CT", "RTSTRUCT", "RTPLAN"} <= set(report["written"])

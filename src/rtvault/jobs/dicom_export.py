@@ -100,7 +100,7 @@ def dicom_fileset(config: Config, version: StoredVersion, treatment: Treatment, 
     """The DICOM-RT objects of `plans` and the image sets they use, staged; what was exported and what could not
     be noted in `report`."""
     report.plans = [f"{p.directory} ({p.name})" if p.name else p.directory for p in plans]
-    report.missing += [f"{m}: not readable from the archive" for m in version.incomplete]
+    report.missing += list(version.files.missing)
     report.problems += [str(p) for p in treatment.problems]
     export = _export(config, version, treatment, plans)
     fileset = DicomFileSet(export.ids.of("fileset"))

@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from rtvault.jobs import history
-from rtvault.jobs.archives import find, member_blocks, patient_members
-from rtvault.jobs.treatment_files import StoredFiles
+from rtvault.jobs.archives import find, patient_members
+from rtvault.jobs.treatment_files import StoredFiles, member_files, tree_files
 from rtvault.store import Store
-from rtvault.store.objects import read_object
 
 
 @dataclass(frozen=True)
@@ -28,7 +27,6 @@ class StoredVersion:
     id: str  # the snapshot id or the archive id, as a person names it
     version: str  # what the UIDs derive from: the tree hash or the archive id
     date: str | None
-    incomplete: tuple[str, ...] = ()  # the archive's members that cannot be read (lost, unverified, absent)
 
 
 def snapshot_version(store: Store, key: str, snapshot: str | None) -> StoredVersion:
@@ -38,10 +36,8 @@ def snapshot_version(store: Store, key: str, snapshot: str | None) -> StoredVers
     version = history.pick_version(found, snapshot, None)
     if not snapshot:
         store.refuse_newer_damage(version.snapshot, damaged)
+    files = tree_files(store, version.tree, f"snapshot {version.snapshot}")
     tree = store.get_tree(version.tree)
-    hashes = {f.name: f.hash for f in tree.files if f.hash}
-    files = StoredFiles({f.name: f.size for f in tree.files if f.hash},
-                        lambda name: read_object(store.backend, hashes[name]), f"snapshot {version.snapshot}")
     return StoredVersion(files, version.path, "snapshot", version.snapshot, version.tree,
                          _newest(f.mtime_ns for f in tree.files))
 
@@ -49,12 +45,9 @@ def snapshot_version(store: Store, key: str, snapshot: str | None) -> StoredVers
 def archive_version(store: Store, key: str, archive_id: str | None) -> StoredVersion:
     """The patient KEY names as an archive (the newest holding it, or `archive_id`) holds it."""
     record, patient = find(store, key, archive_id)
-    members, incomplete = patient_members(record, patient)
-    files = StoredFiles({name: m.size for name, m in members.items()},
-                        lambda name: member_blocks(store, record, members[name])(), f"archive {record.id[:12]}",
-                        incomplete)
+    files = member_files(store, record, patient)
     return StoredVersion(files, patient.path, "archive", record.id, record.id,
-                         _newest(m.mtime * 10**9 for m in members.values()), tuple(incomplete))
+                         _newest(m.mtime * 10**9 for m in patient_members(record, patient)[0].values()))
 
 
 def _newest(mtimes_ns: Iterator[int] | object) -> str | None:

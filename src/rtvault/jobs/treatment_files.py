@@ -10,6 +10,7 @@ import errno
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
+from rtvault.archive.formats import ArchivedPatient, ArchiveRecord
 from rtvault.config import Config
 from rtvault.configured import open_store
 from rtvault.errors import RtvaultError, StoreError
@@ -64,17 +65,26 @@ def snapshot_files(store: Store, path: str, snapshot: str) -> StoredFiles:
     entry = manifest.patient(path)
     if entry is None:
         raise StoreError(f"snapshot {manifest.id} of {store.location} holds no patient {path}")
-    tree = store.get_tree(entry.tree)
+    return tree_files(store, entry.tree, f"snapshot {manifest.id}")
+
+
+def tree_files(store: Store, tree_hash: str, where: str) -> StoredFiles:
+    """A patient tree's files, each an object of the store; the files the backup could not read are `missing`."""
+    tree = store.get_tree(tree_hash)
     hashes = {f.name: f.hash for f in tree.files if f.hash}
     unread = [f"{u.name}: not read by the backup" for u in tree.unreadable]
-    return StoredFiles({f.name: f.size for f in tree.files if f.hash}, lambda name: read_object(store.backend,
-                       hashes[name]), f"snapshot {manifest.id}", unread)
+    return StoredFiles({f.name: f.size for f in tree.files if f.hash},
+                       lambda name: read_object(store.backend, hashes[name]), where, unread)
 
 
-def archive_files(store: Store, path: str, archive_id: str) -> StoredFiles:
-    """The patient at `path` as archive `archive_id` holds it: its members that can be read (lost or unverified
-    ones are `missing`, each with why)."""
-    record, patient = find(store, path, archive_id)
+def archive_files(store: Store, path: str, archive_id: str | None) -> StoredFiles:
+    """The patient at `path` (or named by its key) as archive `archive_id` (the newest holding it when None)
+    holds it: its members that can be read (lost or unverified ones are `missing`, each with why)."""
+    return member_files(store, *find(store, path, archive_id))
+
+
+def member_files(store: Store, record: ArchiveRecord, patient: ArchivedPatient) -> StoredFiles:
+    """An archived patient's members, each read by random access through the archive's index."""
     members, incomplete = patient_members(record, patient)
     return StoredFiles({name: m.size for name, m in members.items()},
                        lambda name: member_blocks(store, record, members[name])(), f"archive {record.id[:12]}",
