@@ -21,17 +21,8 @@ def load_voxels(source: PatientFiles, image: ImageSet) -> np.ndarray | None:
     (a problem already says why); PartialResult when the file can no longer be read."""
     if image.voxel_file is None or image.dims is None:
         return None
-    nx, ny, nz = image.dims
-    try:
-        data = source.read(image.voxel_file)
-    except OSError as error:
-        raise PartialResult(f"{image.voxel_file}: cannot be read ({error.strerror or error}): the image set's "
-                            "voxels are left out; check the source and run again.") from error
-    if len(data) != nx * ny * nz * 2:
-        raise PartialResult(f"{image.voxel_file}: {len(data)} bytes where the header announces {nx * ny * nz * 2}: "
-                            "the image set's voxels are left out.")
     dtype = np.dtype(">i2" if image.byte_order == 1 else "<i2")
-    return np.frombuffer(data, dtype=dtype).reshape(nz, ny, nx)
+    return _array(source, image.voxel_file, image.dims, dtype, "the image set's voxels are left out")
 
 
 def load_beam_dose(source: PatientFiles, trial: Trial, beam: Beam) -> np.ndarray | None:
@@ -39,16 +30,23 @@ def load_beam_dose(source: PatientFiles, trial: Trial, beam: Beam) -> np.ndarray
     (a problem already says why); PartialResult when the file can no longer be read."""
     if beam.dose_file is None or trial.dose_grid is None:
         return None
-    nx, ny, nz = trial.dose_grid.dims
+    dose = _array(source, beam.dose_file, trial.dose_grid.dims, np.dtype(">f4"), f"beam {beam.name!r} has no dose")
+    return dose.astype(np.float32)
+
+
+def _array(source: PatientFiles, name: str, dims: tuple[int, int, int], dtype: np.dtype, lost: str) -> np.ndarray:
+    """File `name` as a (z, y, x) array of `dims` (x, y, z); PartialResult, ending with `lost`, when it cannot be
+    read or its size is not the grid's."""
+    nx, ny, nz = dims
     try:
-        data = source.read(beam.dose_file)
+        data = source.read(name)
     except OSError as error:
-        raise PartialResult(f"{beam.dose_file}: cannot be read ({error.strerror or error}): beam {beam.name!r} has "
-                            "no dose; check the source and run again.") from error
-    if len(data) != nx * ny * nz * 4:
-        raise PartialResult(f"{beam.dose_file}: {len(data)} bytes where the dose grid needs {nx * ny * nz * 4}: "
-                            f"beam {beam.name!r} has no dose.")
-    return np.frombuffer(data, dtype=">f4").reshape(nz, ny, nx).astype(np.float32)
+        raise PartialResult(f"{name}: cannot be read ({error.strerror or error}): {lost}; check the source and run "
+                            "again.") from error
+    if len(data) != nx * ny * nz * dtype.itemsize:
+        raise PartialResult(f"{name}: {len(data)} bytes where the grid needs {nx * ny * nz * dtype.itemsize}: "
+                            f"{lost}.")
+    return np.frombuffer(data, dtype=dtype).reshape(nz, ny, nx)
 
 
 def fractions_of(trial: Trial, beam: Beam) -> int | None:
