@@ -144,6 +144,27 @@ def test_an_archived_patient_is_seen_from_its_archive(site: Site) -> None:
     assert image.shape[1] == 512 and image.mean() > 5
 
 
+def test_the_patient_page_links_each_copy_of_each_version_to_the_viewer(site: Site) -> None:
+    """A viewer chooses, by a link on the patient page, which copy to see (the archive rather than the snapshot
+    it was made from): no address to type."""
+    client = site.login("viewer")
+    key = site.bearer("viewer").get("/api/search", params={"status": "archived"}).json()["patients"][0]["key"]
+    detail = site.bearer("viewer").get(f"/api/patients/{key}").json()
+    page = unescape(client.get(f"/patients/{key}").text)
+    links = re.findall(r'<a class="view-location" href="([^"]+)">([^<]+)</a>', page)
+    copies = [(v["version"], loc) for v in detail["versions"] for loc in v["locations"]]
+    assert len(links) == len(copies) and {text for _, text in links} == {FR["viewer_open_location"]}
+    for (version, location), (href, _) in zip(copies, links, strict=True):
+        assert href.startswith(f"/patients/{key}/view?") and f"version={version}" in href
+        shown = unescape(client.get(href).text)
+        source = re.search(r'<p class="hint" id="viewer-source">([^<]+)', shown).group(1)
+        assert f"Version {version}, lue depuis {'archive' if location['kind'] == 'archive' else 'snapshot'} " \
+            in source, (location, source)
+    assert any(loc["kind"] == "archive" for _, loc in copies)
+    english = unescape(client.get(f"/patients/{key}", params={"lang": "en"}).text)
+    assert f'">{EN["viewer_open_location"]}</a>' in english
+
+
 def test_hostile_or_impossible_parameters_are_refused_with_their_field(site: Site, patient: dict) -> None:
     client, key = site.bearer("viewer"), patient["key"]
     for params, status, word in (({"plane": "oblique"}, 400, "plane"), ({"slice": "0"}, 400, "slice"),

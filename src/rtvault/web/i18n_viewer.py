@@ -7,6 +7,7 @@ from __future__ import annotations
 TEXTS: dict[str, tuple[str, str]] = {
     "viewer_title": ("Visualisation", "Viewer"),
     "viewer_open": ("Visualiser le scanner, les contours et la dose", "View the CT, contours and dose"),
+    "viewer_open_location": ("visualiser cette copie", "view this copy"),
     "viewer_version": ("Version {version}, lue depuis {source}", "Version {version}, read from {source}"),
     "viewer_plan": ("plan {plan}", "plan {plan}"),
     "viewer_trial": ("essai {trial}", "trial {trial}"),
