@@ -258,7 +258,7 @@ def test_an_archived_patient_seen_in_the_browser_exported_as_dicom_rt_and_taken_
         start = _slice(page)
         page.locator('a[rel="next"]' if start < count else 'a[rel="prev"]').click()
         expect(page.locator("#slice")).to_have_attribute("data-slice", str(start + 1 if start < count else start - 1))
-        expect(page.locator("#viewer-source")).to_contain_text("lue depuis snapshot ")  # the newest version's copy
+        expect(page.locator("#viewer-source")).to_contain_text("lue depuis sauvegarde ")  # the newest version's copy
         page.locator("#slice-number").fill("2")
         page.get_by_role("button", name="Afficher").click()
         expect(page.locator("#slice")).to_have_attribute("data-slice", "2")

@@ -158,8 +158,9 @@ def test_the_patient_page_links_each_copy_of_each_version_to_the_viewer(site: Si
         assert href.startswith(f"/patients/{key}/view?") and f"version={version}" in href
         shown = unescape(client.get(href).text)
         source = re.search(r'<p class="hint" id="viewer-source">([^<]+)', shown).group(1)
-        assert f"Version {version}, lue depuis {'archive' if location['kind'] == 'archive' else 'snapshot'} " \
-            in source, (location, source)
+        kind = "archive" if location["kind"] == "archive" else "sauvegarde"
+        assert f"Version {version}, lue depuis {kind} {location['ref']} du stockage " in source, (location, source)
+        assert " in store " not in source  # the French page says it all in French
     assert any(loc["kind"] == "archive" for _, loc in copies)
     english = unescape(client.get(f"/patients/{key}", params={"lang": "en"}).text)
     assert f'">{EN["viewer_open_location"]}</a>' in english

@@ -99,6 +99,7 @@ def _page(call: Call, chosen: Chosen, scene: Scene, drawing: Drawing) -> dict:
     return {
         "key": key, "patient": {k: chosen.patient[k] for k in ("last_name", "first_name", "mrn", "birth_date")},
         "version": chosen.version["version"], "location": chosen.location["location"], **scene.summary(),
+        "read_from": {k: chosen.location[k] for k in ("kind", "ref", "store")},
         "drawing": {"plane": drawing.plane, "slice": drawing.slice, "window": drawing.window, "dose": drawing.dose,
                     "count": count, "position_mm": scene.position_mm(drawing.plane, drawing.slice) if count else None},
         "isodoses": [{"percent": p, "colour": c, "gy": round(gy, 2)} for p, c, gy in isodose_levels(scene)]
