@@ -159,7 +159,7 @@ def _beam_shape(trial: TrialSpec, body_radii: tuple[float, float], gantry: float
     dose = dose / (1.0 + np.exp((lateral - half_field) / 0.35)) / (1.0 + np.exp((np.abs(dz) - half_field) / 0.35))
     if beam.wedge:
         bx, by = _WEDGE_DIRECTIONS.get(beam.wedge_orientation, (0, 0))
-        dose = dose * np.exp(-0.001 * beam.wedge_degrees * (bx * across + by * dz))
+        dose = dose * np.exp(-0.0003 * beam.wedge_degrees * (bx * across + by * dz))
     inside = _ellipse(x, y, (0.0, 0.0), body_radii) <= 1.0
     return np.where(inside & (dose > dose.max() * 1e-3), dose, 0.0)
 
