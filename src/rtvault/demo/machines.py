@@ -95,6 +95,19 @@ def _geometry(name: str, wedge: str, half: float, output: float) -> Entries:
     ]
 
 
+def _wedge(name: str) -> Entries:
+    """A `WedgeList` item: the physical wedges by their nominal angle, "EDW" a Varian enhanced dynamic wedge (its
+    angle is each beam's own)."""
+    dynamic = name == "EDW"
+    return [
+        ("Name", name),
+        ("SourceToWedgeDistance", 53 if dynamic else 57.58),
+        ("NominalAngle", 0 if dynamic else int(name.split()[0])),
+        ("Material", "Iron" if dynamic else "Steel"),
+        ("IsDynamic", int(dynamic)),
+    ]
+
+
 def _calibration(energy: float) -> float:
     return round(0.78 + energy / 100, 4)
 
@@ -181,7 +194,7 @@ def _machine(name: str, kind: str, photons: tuple, electrons: tuple, commissione
         ("CollimatorAngle", _angle("", 165, 195, False)),
         ("HasMLC", 1),
         ("MultiLeaf", [("LeafPairList", _leaf_pairs(60)), ("Vendor", "Varian"), ("SourceToMLCDistance", 53.83)]),
-        ("WedgeList", [("Wedge", [("Name", w), ("Material", "Steel")]) for w in _WEDGES[1:]]),
+        ("WedgeList", [("Wedge", _wedge(w)) for w in (*_WEDGES[1:], "EDW")]),
         ("ToleranceTableList", [("TolTable", [("Name", f"{n} Generic"), ("Number", n)]) for n in range(1, 8)]),
         ("PhotonEnergyList", [("MachineEnergy", _energy(i, v, n, False)) for i, (v, n) in enumerate(photons)]),
         ("ElectronEnergyList", [("MachineEnergy", _energy(i, v, n, True)) for i, (v, n) in enumerate(electrons)]),

@@ -86,6 +86,35 @@ def _beams(rng: random.Random, site: Site, dose_per_fraction: float) -> tuple[Be
     return tuple(beams)
 
 
+def with_techniques(plans: list[PlanSpec], key: int) -> list[PlanSpec]:
+    """The plans with, by the patient's rank (`key`, deterministic): every third patient from the second on, the
+    last beam of each trial a Conformal Arc of 60° around its gantry (counter-clockwise on an odd key); from the
+    third on, the first beam wedged (an EDW along Y on the TrueBeam, a 45° physical wedge along X on the Clinac iX,
+    the orientation flipped on an odd key). The first patient of a database keeps its plain beams."""
+    kind = key % 3
+    if kind == 0:
+        return plans
+    flip = key % 2 == 1
+    return [replace(plan, trials=tuple(replace(t, beams=_technique(t.beams, kind, flip)) for t in plan.trials))
+            for plan in plans]
+
+
+def _technique(beams: tuple[BeamSpec, ...], kind: int, flip: bool) -> tuple[BeamSpec, ...]:
+    if kind == 1:
+        last = beams[-1]
+        above, below = (last.gantry + 30) % 360, (last.gantry - 30) % 360
+        arc = replace(last, gantry=above if flip else below, arc_stop=below if flip else above, ccw=flip)
+        return (*beams[:-1], arc)
+    first = beams[0]
+    if first.energy == "18X":
+        wedged = replace(first, wedge="45 Wedge", wedge_angle="Fixed",
+                         wedge_orientation="WedgeRightToLeft" if flip else "WedgeLeftToRight")
+    else:
+        wedged = replace(first, wedge="EDW", wedge_angle="30",
+                         wedge_orientation="WedgeBottomToTop" if flip else "WedgeTopToBottom")
+    return (wedged, *beams[1:])
+
+
 def _isocenter(drawn: tuple[float, float, float], image: ImageSetSpec) -> tuple[float, float, float]:
     """The isocentre (recent frame, cm): inside the body, and on a CT slice's z within the scanned length."""
     nz, pz = image.dims[2], image.pixdim[2]
@@ -177,7 +206,7 @@ def plan_patient(
     identity = make_identity(rng, used_mrns)
     scans = _image_sets(rng, site, start, today, image_mb, (extra, position, version))
     images = [image for image, _ in scans]
-    plans = _plans(rng, site, scans, start, today, image_mb, extra)
+    plans = with_techniques(_plans(rng, site, scans, start, today, image_mb, extra), number if index is None else index)
     moments = [i.scanned for i in images] + [p.modified for p in plans]
     return PatientSpec(
         number=number,

@@ -54,6 +54,29 @@ class BeamSpec:
     weight: float
     monitor_units: float
     energy: str
+    arc_stop: float | None = None  # a Conformal Arc from `gantry` to this angle (one control point), None: static
+    ccw: bool = False  # the arc turns counter-clockwise (GantryIsCCW)
+    wedge: str = ""  # the machine's wedge the beam carries ("45 Wedge", "EDW"), "" for none
+    wedge_orientation: str = "NoWedge"  # "WedgeLeftToRight", "WedgeTopToBottom"...
+    wedge_angle: str = "No Wedge"  # the WedgeContext Angle: "Fixed" for a physical wedge, "30" for a dynamic one
+
+    @property
+    def wedge_degrees(self) -> float:
+        """The wedge's angle (0 without one): a dynamic wedge's own (its context's Angle), else the name's number."""
+        if not self.wedge:
+            return 0.0
+        return float(self.wedge_angle if self.wedge_angle.isdigit() else self.wedge.split()[0])
+
+    @property
+    def arc_angles(self) -> tuple[float, ...]:
+        """The gantry angles the demo's dose model sums for this beam: the static one, or an arc's start to stop
+        in its direction every 10° or less (as Pinnacle computes an arc as sub-beams)."""
+        if self.arc_stop is None:
+            return (self.gantry,)
+        span = ((self.gantry - self.arc_stop) if self.ccw else (self.arc_stop - self.gantry)) % 360.0
+        steps = max(1, int(-(-span // 10)))
+        sign = -1.0 if self.ccw else 1.0
+        return tuple((self.gantry + sign * span * k / steps) % 360.0 for k in range(steps + 1))
 
 
 @dataclass(frozen=True)

@@ -56,13 +56,14 @@ def _dose_grid(trial: TrialSpec, y_shift: float) -> Entries:
     return [*entries, ("DoseGrid .Display2d", 1), ("DoseGrid .DoseSummationType", 1)]
 
 
-def _wedge_context() -> Entries:
+def _wedge_context(beam: BeamSpec) -> Entries:
+    angle: object = int(beam.wedge_angle) if beam.wedge_angle.isdigit() else beam.wedge_angle
     return [
-        ("WedgeName", "No Wedge"),
-        ("Orientation", "NoWedge"),
+        ("WedgeName", beam.wedge or "No Wedge"),
+        ("Orientation", beam.wedge_orientation),
         ("OffsetOrigin", "Patient Surface"),
         ("OffsetDistance", -2.5),
-        ("Angle", "No Wedge"),
+        ("Angle", angle),
         ("MinDeliverableMU", 0),
         ("MaxDeliverableMU", Raw("1e+30")),
     ]
@@ -91,18 +92,23 @@ def _leaves(beam: BeamSpec, segment: int) -> Numbers:
 
 
 def _segment_weight(beam: BeamSpec, segment: int) -> float:
-    """Each beam's own split between its two segments (summing to 1), so that no two beams look alike."""
+    """Each beam's own split between its two segments (summing to 1), so that no two beams look alike; an arc's
+    single control point has it all."""
+    if beam.arc_stop is not None:
+        return 1.0
     first = round(0.35 + (beam.gantry % 90) / 300, 4)
     return first if segment == 0 else round(1 - first, 4)
 
 
 def _control_point(beam: BeamSpec, segment: int, xdr: _Xdr) -> Entries:
     left, right, top, bottom = beam.jaws
+    stop = [] if beam.arc_stop is None else [("StopAngle", beam.arc_stop)]
     return [
         ("Gantry", beam.gantry),
+        *stop,
         ("Couch", beam.couch),
         ("Collimator", beam.collimator),
-        ("WedgeContext", _wedge_context()),
+        ("WedgeContext", _wedge_context(beam)),
         ("LeftJawPosition", left),
         ("RightJawPosition", right),
         ("TopJawPosition", top),
@@ -152,7 +158,10 @@ def _beam(
     beam: BeamSpec, trial: TrialSpec, index: int, xdr: _Xdr, doses: list[DoseFile], version: str
 ) -> Entries:
     machine = beam_machine(beam)
-    control_points = [(f"#{k}", _control_point(beam, k, xdr)) for k in range(2)]
+    count = 1 if beam.arc_stop is not None else 2
+    control_points = [(f"#{k}", _control_point(beam, k, xdr)) for k in range(count)]
+    manager: Entries = [("NumberOfControlPoints", count), ("ControlPointList", control_points),
+                        ("GantryIsCCW", int(beam.ccw))]
     entries: Entries = [
         ("Name", beam.name),
         ("IsocenterName", "iso"),
@@ -163,9 +172,10 @@ def _beam(
         ("MachineNameAndVersion", f"{machine}: 2019-03-13 11:12:23"),
         ("Modality", "Photons"),
         ("MachineEnergyName", beam.energy),
-        ("SetBeamType", "Step & Shoot MLC"),
+        ("SetBeamType", "Step & Shoot MLC" if beam.arc_stop is None else "Conformal Arc"),
         ("ComputationVersion", version),
-        ("CPManager", [("CPManagerObject", [("NumberOfControlPoints", 2), ("ControlPointList", control_points)])]),
+        ("CPManager", [("CPManagerObject", manager)]),
+        ("DegreesBetweenSubbeamsForDoseCalc", 10),
         ("RelyOnBolusNames", "&"),
     ]
     doses.append(DoseFile(xdr.next_index, trial, beam))

@@ -138,29 +138,39 @@ def grid_axes(trial: TrialSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return x, y, z
 
 
-def _beam_shape(trial: TrialSpec, body_radii: tuple[float, float], gantry: float, half_field: float) -> np.ndarray:
-    """A beam's relative dose on the grid: depth attenuation and build-up from the skin, penumbra, zero outside the
-    body; the beam's axis passes through the isocentre (the prescription point)."""
+# A wedge's direction in the beam's eye view (across the field, along z): the dose falls off along it.
+_WEDGE_DIRECTIONS = {"WedgeTopToBottom": (0, -1), "WedgeLeftToRight": (1, 0), "WedgeBottomToTop": (0, 1),
+                     "WedgeRightToLeft": (-1, 0)}
+
+
+def _beam_shape(trial: TrialSpec, body_radii: tuple[float, float], gantry: float, beam: BeamSpec) -> np.ndarray:
+    """A static field's relative dose on the grid: depth attenuation and build-up from the skin, penumbra, a wedge's
+    gradient, zero outside the body; the beam's axis passes through the isocentre (the prescription point)."""
     x, y, z = grid_axes(trial)
     iso = trial.prescription_point
+    half_field = (beam.jaws[0] + beam.jaws[1]) / 2
     angle = math.radians(gantry)
     ux, uy = math.sin(angle), -math.cos(angle)
     dx, dy, dz = x - iso[0], y - iso[1], z - iso[2]
     depth = np.clip(dx * ux + dy * uy + body_radii[1], 0.0, None)
-    lateral = np.abs(-dx * uy + dy * ux)
+    across = -dx * uy + dy * ux
+    lateral = np.abs(across)
     dose = np.exp(-0.045 * depth) * (1.0 - np.exp(-depth / 1.2))
     dose = dose / (1.0 + np.exp((lateral - half_field) / 0.35)) / (1.0 + np.exp((np.abs(dz) - half_field) / 0.35))
+    if beam.wedge:
+        bx, by = _WEDGE_DIRECTIONS.get(beam.wedge_orientation, (0, 0))
+        dose = dose * np.exp(-0.0003 * beam.wedge_degrees * (bx * across + by * dz))
     inside = _ellipse(x, y, (0.0, 0.0), body_radii) <= 1.0
     return np.where(inside & (dose > dose.max() * 1e-3), dose, 0.0)
 
 
 def beam_dose(trial: TrialSpec, beam: BeamSpec, body_radii: tuple[float, float]) -> bytes:
     """A beam's dose file (`plan.Trial.binary.NNN`): big-endian float32 cGy per MU, x fastest, rows from the
-    highest y down (as Pinnacle writes them). At the prescription
+    highest y down (as Pinnacle writes them). An arc is its static fields every 10° or less, averaged; a wedge
+    tilts the field along its direction (the dose model's approximations, docs/design.md). At the prescription
     point, a node of the grid, it is the beam's share (by weight) of the point dose, per MU: summed over the
     beams, dose x MU x fractions / 100 is the prescription in Gy divided by its percent."""
-    half_field = (beam.jaws[0] + beam.jaws[1]) / 2
-    shape = _beam_shape(trial, body_radii, beam.gantry, half_field)
+    shape = sum(_beam_shape(trial, body_radii, gantry, beam) for gantry in beam.arc_angles) / len(beam.arc_angles)
     node = tuple(round((p - o) / v) for p, o, v in zip(trial.prescription_point, trial.dose_origin,
                                                          trial.dose_voxel, strict=True))  # fmt: skip
     at_point = float(shape[node[2], node[1], node[0]])

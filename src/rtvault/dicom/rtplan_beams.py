@@ -7,6 +7,12 @@ the sum of the weights of the segments before it divided by the beam's total (so
 weights). Jaws: X1 = −10·Left, X2 = 10·Right, Y1 = −10·Bottom, Y2 = 10·Top (mm). Leaves: Pinnacle's pair k is
 (B, A) with B counted positive when open past the axis like the left jaw: X1 = −10·B, X2 = 10·A, written in the
 order of increasing IEC Y (Pinnacle lists them from +Y down). The couch is IEC 61217 (`couch_iec`: 10° → 350°).
+
+An arc beam (`Beam.is_arc`) is DYNAMIC: Pinnacle's control point k is the sector of the arc from its `Gantry` to the
+next one's (the last to its `StopAngle`), so n Pinnacle control points are n + 1 DICOM ones, at the gantry angles of
+`Beam.arc_path` with its rotation direction (CW, or CC when `GantryIsCCW`; NONE on the last), cumulative weights
+W(0..n), and the jaws and leaves of the sector they start (the stop angle keeps the last sector's). A Conformal Arc
+with a single control point is thus two DICOM control points, start and stop. Wedges: `rtplan_wedges.py`.
 """
 
 from __future__ import annotations
@@ -18,13 +24,16 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
 from rtvault.dicom.common import format_ds, format_ds_list, format_is
+from rtvault.dicom.rtplan_wedges import Wedge, beam_wedge, carries, wedge_position
 from rtvault.errors import Problem
 from rtvault.pinnacle.coordinates import couch_iec, to_dicom_mm
 from rtvault.pinnacle.physics import Energy
 from rtvault.pinnacle.treatment_machines import MachineGeometry
 from rtvault.pinnacle.treatment_types import Beam, ControlPoint, Plan, Trial
 
-NO_WEDGE = ("", "No Wedge")
+# One DICOM control point: its cumulative weight, the Pinnacle control point it takes its jaws, leaves, collimator
+# and couch from, and on an arc its gantry angle and rotation direction.
+Step = tuple[float, ControlPoint, tuple[float, str] | None]
 
 
 @dataclass(frozen=True)
@@ -51,7 +60,7 @@ def beam_item(beam: Beam, context: BeamContext) -> Dataset | None:
     item.BeamNumber = format_is(beam.number)
     item.BeamName = (beam.field_id or beam.name)[:64]
     item.BeamDescription = beam.name[:64]
-    item.BeamType = "STATIC" if len(beam.control_points) == 1 else "DYNAMIC"
+    item.BeamType = "STATIC" if len(beam.control_points) == 1 and not beam.is_arc else "DYNAMIC"
     item.RadiationType = _radiation_type(beam, context)
     item.TreatmentMachineName = beam.machine_name[:16]
     item.PrimaryDosimeterUnit = "MU"
@@ -66,11 +75,15 @@ def beam_item(beam: Beam, context: BeamContext) -> Dataset | None:
         item.PrimaryFluenceModeSequence = Sequence([mode])
     item.ReferencedPatientSetupNumber = "1"
     item.TreatmentDeliveryType = "TREATMENT"
-    item.NumberOfWedges = item.NumberOfCompensators = item.NumberOfBoli = item.NumberOfBlocks = "0"
-    if any(cp.wedge_name not in NO_WEDGE for cp in beam.control_points):
-        context.note(beam, "its wedge is not written in the RT Plan (the dose includes it)")
+    item.NumberOfCompensators = item.NumberOfBoli = item.NumberOfBlocks = "0"
+    wedge, reason = beam_wedge(beam, geometry)
+    if reason:
+        context.note(beam, f"{reason}: its wedge is not written in the RT Plan (the dose includes it)")
+    item.NumberOfWedges = "1" if wedge is not None else "0"
+    if wedge is not None:
+        item.WedgeSequence = Sequence([wedge.item()])
     item.FinalCumulativeMetersetWeight = "1"
-    points = _control_points(beam, leaves, context)
+    points = _control_points(beam, leaves, wedge, context)
     item.NumberOfControlPoints = format_is(len(points))
     item.ControlPointSequence = Sequence(points)
     if beam.monitor_units is None:
@@ -83,8 +96,9 @@ def _unwritable(beam: Beam) -> str:
     cps = beam.control_points
     if not cps:
         return "no control point"
-    if "arc" in beam.beam_type.lower():
-        return f"{beam.beam_type!r} beams are not exported yet"
+    if beam.is_arc and beam.arc_path() is None:
+        return (f"{beam.beam_type!r} beam: a gantry angle or its stop angle (StopAngle of its last control point) is "
+                "unknown")
     if len(cps) > 1 and any(cp.weight is None or cp.weight < 0 for cp in cps):
         return "a control point has no weight"
     if len(cps) > 1 and sum(cp.weight or 0.0 for cp in cps) <= 0:
@@ -167,21 +181,32 @@ def cumulative_weights(beam: Beam) -> list[float]:
     return out
 
 
-def _control_points(beam: Beam, leaves: list[int] | None, context: BeamContext) -> list[Dataset]:
-    weights = cumulative_weights(beam)
+def steps(beam: Beam) -> list[Step]:
+    """The DICOM control points of a beam: two per segment, or on an arc one per sector start and its stop."""
+    weights, cps = cumulative_weights(beam), beam.control_points
+    path = beam.arc_path() if beam.is_arc else None
+    if path is not None:
+        return [(weights[j], cps[min(j, len(cps) - 1)], path[j]) for j in range(len(path))]
+    return [(edge, cp, None) for k, cp in enumerate(cps) for edge in (weights[k], weights[k + 1])]
+
+
+def _control_points(beam: Beam, leaves: list[int] | None, wedge: Wedge | None,
+                    context: BeamContext) -> list[Dataset]:
     items: list[Dataset] = []
-    previous: ControlPoint | None = None
-    for k, cp in enumerate(beam.control_points):
-        for edge in (weights[k], weights[k + 1]):
-            item = Dataset()
-            item.ControlPointIndex = format_is(len(items))
-            item.CumulativeMetersetWeight = format_ds(edge)
-            if not items:
-                _first(item, beam, context)
-            _angles(item, cp, previous)
-            item.BeamLimitingDevicePositionSequence = Sequence(_positions(cp, leaves))
-            items.append(item)
-            previous = cp
+    previous: Step | None = None
+    for step in steps(beam):
+        weight, cp, _ = step
+        item = Dataset()
+        item.ControlPointIndex = format_is(len(items))
+        item.CumulativeMetersetWeight = format_ds(weight)
+        if not items:
+            _first(item, beam, context)
+        _angles(item, step, previous)
+        if wedge is not None and (previous is None or carries(previous[1]) != carries(cp)):
+            item.WedgePositionSequence = wedge_position(cp)
+        item.BeamLimitingDevicePositionSequence = Sequence(_positions(cp, leaves))
+        items.append(item)
+        previous = step
     return items
 
 
@@ -206,18 +231,27 @@ def _first(item: Dataset, beam: Beam, context: BeamContext) -> None:
     item.TableTopVerticalPosition = item.TableTopLongitudinalPosition = item.TableTopLateralPosition = ""
 
 
-def _angles(item: Dataset, cp: ControlPoint, previous: ControlPoint | None) -> None:
-    """Angles on the first control point, and wherever one changes (Type 1C)."""
-    assert cp.gantry_deg is not None and cp.collimator_deg is not None and cp.couch_deg is not None
-    if previous is None or previous.gantry_deg != cp.gantry_deg:
-        item.GantryAngle = format_ds(cp.gantry_deg % 360.0)
-        item.GantryRotationDirection = "NONE"
+def _angles(item: Dataset, step: Step, before: Step | None) -> None:
+    """Angles on the first control point, and wherever one (or the gantry's direction) changes (Type 1C)."""
+    cp, previous = step[1], before[1] if before is not None else None
+    assert cp.collimator_deg is not None and cp.couch_deg is not None
+    gantry = _gantry(step)
+    if before is None or _gantry(before) != gantry:
+        item.GantryAngle = format_ds(gantry[0])
+        item.GantryRotationDirection = gantry[1]
     if previous is None or previous.collimator_deg != cp.collimator_deg:
         item.BeamLimitingDeviceAngle = format_ds(cp.collimator_deg % 360.0)
         item.BeamLimitingDeviceRotationDirection = "NONE"
     if previous is None or previous.couch_deg != cp.couch_deg:
         item.PatientSupportAngle = format_ds(couch_iec(cp.couch_deg))
         item.PatientSupportRotationDirection = "NONE"
+
+
+def _gantry(step: Step) -> tuple[float, str]:
+    """The gantry angle (0 ≤ a < 360) and rotation direction of a DICOM control point."""
+    _, cp, arc = step
+    assert cp.gantry_deg is not None
+    return arc or (cp.gantry_deg % 360.0, "NONE")
 
 
 def _positions(cp: ControlPoint, leaves: list[int] | None) -> list[Dataset]:

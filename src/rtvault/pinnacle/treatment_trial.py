@@ -171,6 +171,9 @@ def _control_point(obj: PObject, index: int, where: str, context: TrialContext) 
         jaws=None if None in jaws else Jaws(*jaws),  # type: ignore[arg-type]
         mlc_cm=_leaves(child(obj, "MLCLeafPositions", "RawData"), f"{where} control point {index}", context),
         wedge_name=text(child(obj, "WedgeContext"), "WedgeName"),
+        wedge_orientation=text(child(obj, "WedgeContext"), "Orientation"),
+        wedge_angle=text(child(obj, "WedgeContext"), "Angle"),
+        gantry_stop_deg=number(obj, "StopAngle"),
     )
 
 

@@ -168,13 +168,16 @@ class ControlPoint:
     """One control point (segment) of a beam's CPManager, its own angles, jaws, leaves and weight."""
 
     index: int  # 0-based, as the `#N` of ControlPointList
-    gantry_deg: float | None  # Gantry (degrees, IEC 61217 like DICOM)
+    gantry_deg: float | None  # Gantry (degrees, IEC 61217 like DICOM): on an arc, where this control point starts
     couch_deg: float | None  # Couch (degrees, Pinnacle's convention: `coordinates.couch_iec` for DICOM)
     collimator_deg: float | None  # Collimator (degrees)
-    weight: float | None  # Weight: the fraction of the beam's MU delivered in this segment
+    weight: float | None  # Weight: the fraction of the beam's MU delivered in this segment (on an arc: this sector)
     jaws: Jaws | None
     mlc_cm: tuple[tuple[float, float], ...]  # per leaf pair, (X1 "B" bank, X2 "A" bank) positions (cm), file order
     wedge_name: str  # WedgeContext WedgeName ("No Wedge" when none)
+    wedge_orientation: str = ""  # WedgeContext Orientation: "WedgeLeftToRight", ..., "NoWedge"
+    wedge_angle: str = ""  # WedgeContext Angle as written: "Fixed" (physical), "30" (a dynamic wedge's), "No Wedge"
+    gantry_stop_deg: float | None = None  # StopAngle: where an arc's sector from this control point ends (degrees)
 
 
 @dataclass(frozen=True)
@@ -193,7 +196,7 @@ class Beam:
     modality: str  # Modality: "Photons", "Electrons"...
     beam_type: str  # SetBeamType: "Static", "Step & Shoot MLC", "Dynamic Arc", "Conformal Arc"...
     computation_version: str  # ComputationVersion: "Pinnacle v16.0"
-    gantry_is_ccw: bool  # CPManagerObject GantryIsCCW
+    gantry_is_ccw: bool  # CPManagerObject GantryIsCCW: an arc turns counter-clockwise (IEC 61217), else clockwise
     ssd_cm: float | None  # SSD (cm)
     weight: float | None  # Weight: the beam's relative weight in the trial (%)
     monitor_units: float | None  # MU per fraction, None when it cannot be computed (`mu_problem` says why)
@@ -203,6 +206,24 @@ class Beam:
     control_points: tuple[ControlPoint, ...]
     dose_xdr: int | None  # n of `DoseVolume = \\XDR:n\\`
     dose_file: str | None  # "Plan_K/plan.Trial.binary.NNN" when present with the grid's size, else None
+
+    @property
+    def is_arc(self) -> bool:
+        """An arc beam ("Conformal Arc", "Dynamic Arc", SmartArc's "...Arc"): the gantry turns while it delivers."""
+        return "arc" in self.beam_type.lower()
+
+    def arc_path(self) -> tuple[tuple[float, str], ...] | None:
+        """An arc's gantry path, one (angle, direction) per DICOM control point: control point k's sector runs from
+        its `Gantry` to the next one's (the last to its `StopAngle`) in the beam's direction ("CW", or "CC" when
+        GantryIsCCW), "NONE" where a sector does not move and on the stop angle. None when an angle is missing."""
+        starts = [cp.gantry_deg for cp in self.control_points]
+        stop = self.control_points[-1].gantry_stop_deg if self.control_points else None
+        if not starts or stop is None or any(a is None for a in starts):
+            return None
+        angles = [a % 360.0 for a in (*starts, stop)]  # type: ignore[operator]
+        turning = "CC" if self.gantry_is_ccw else "CW"
+        return tuple((angle, "NONE" if k == len(angles) - 1 or angles[k + 1] == angle else turning)
+                     for k, angle in enumerate(angles))
 
 
 @dataclass(frozen=True)
