@@ -203,6 +203,20 @@ def test_the_schema_declares_the_expected_keys() -> None:
         "continuity.procedure_dir",
         "reconcile.idle_months",
         "dicom.uid_root",
+        "dicom.ae_title",
+        "dicom.host",
+        "dicom.port",
+        "dicom.accept_unknown",
+        "dicom.store",
+        "dicom.batch_ms",
+        "dicom.tls_cert_file",
+        "dicom.tls_key_file",
+        "dicom.tls_ca_file",
+        "dicom.peers.<name>.ae_title",
+        "dicom.peers.<name>.host",
+        "dicom.peers.<name>.port",
+        "dicom.peers.<name>.silent_after",
+        "dicom.peers.<name>.tls",
         "site.name",
         "site.contacts",
         "web.host",
@@ -229,8 +243,8 @@ def test_example_is_valid_and_sets_every_key(tmp_path: Path) -> None:
                                                                                          "replicate ="))
     assert commented["schedule"]["pairs"]["offsite"]["replicate"] == ["daily 22:00"]  # shown, commented out
     for key in schema_keys(example_names=True):
-        if key.startswith(("schedule.pairs.", "sources.")):
-            continue  # the example site has no copy store and one source: those tables are there, commented out
+        if key.startswith(("schedule.pairs.", "sources.", "dicom.peers.")):
+            continue  # no copy store, one source, no DICOM peer in the example site: those tables are commented out
         *tables_path, name = key.split(".")
         table = data
         for part in tables_path:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from rtvault.archive import records
 from rtvault.archive.formats import OWN_ORIGINS, ArchiveRecord
-from rtvault.catalog import destructions, runs, stores, volumes
+from rtvault.catalog import destructions, dicom, runs, stores, volumes
 from rtvault.catalog import fold as folding
 from rtvault.catalog.db import Catalog
 from rtvault.catalog.schema import INDEX_TABLES, PLACE
@@ -102,6 +102,7 @@ class SyncSummary:
     archives_removed: int = 0
     versions_added: int = 0
     runs_added: int = 0  # run journal records
+    dicom_instances_added: int = 0  # received DICOM instances (receipts)
     duration_s: float = 0.0
     problems: list[str] = field(default_factory=list)
 
@@ -352,6 +353,8 @@ def sync_store(catalog: Catalog, name: str, store: Store, *, again: frozenset[st
                 summary.problems.append(str(error))
         _settle(catalog, writer.touched, snapshots_changed=bool(snapshots ^ old_snapshots))
         summary.runs_added, problems = runs.sync_store(catalog, store)
+        summary.problems += problems
+        summary.dicom_instances_added, problems = dicom.sync_store(catalog, name, store, site)
         summary.problems += problems
     summary.duration_s = round(time.monotonic() - started, 3)
     return summary

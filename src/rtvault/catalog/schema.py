@@ -10,7 +10,8 @@ from rtvault.catalog.db import Catalog
 from rtvault.utc import now_iso
 
 # Tables that `catalog rebuild` empties and refills from the stores, children first.
-INDEX_TABLES = ("locations", "plans", "image_sets", "terms", "version_machines", "versions", "variants", "vocabulary",
+INDEX_TABLES = ("dicom_instances", "locations", "plans", "image_sets", "terms", "version_machines", "versions",
+                "variants", "vocabulary",
                 "physicians", "indexed", "patients", "runs", "health_events")
 
 # A patient's site and source: those of its newest location that names one (a snapshot's: the source's site
@@ -306,6 +307,53 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         "CREATE INDEX patients_site ON patients (site, sort_name)",
         "CREATE INDEX patients_source ON patients (source, sort_name)",
         "ALTER TABLE users ADD COLUMN sites TEXT NOT NULL DEFAULT ''",
+    ]),
+    # What the DICOM node received (catalog/dicom.py): one row per instance per store, from the stores' receipts
+    # (`receipt` is the receipt's id, or `spool:<id>` until the receiver seals it); `patient` is the catalog
+    # patient it belongs to (a Pinnacle patient of the same site and MRN, else one of its own), NULL until linked.
+    ("0023_dicom_instances", [
+        """CREATE TABLE dicom_instances (
+            id {pk},
+            store TEXT NOT NULL,
+            receipt TEXT NOT NULL,
+            hash TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            sop_class TEXT NOT NULL,
+            sop_instance TEXT NOT NULL,
+            transfer_syntax TEXT NOT NULL DEFAULT '',
+            patient INTEGER,
+            patient_id TEXT NOT NULL DEFAULT '',
+            patient_name TEXT NOT NULL DEFAULT '',
+            issuer TEXT NOT NULL DEFAULT '',
+            birth_date TEXT NOT NULL DEFAULT '',
+            sex TEXT NOT NULL DEFAULT '',
+            study_uid TEXT NOT NULL,
+            study_date TEXT NOT NULL DEFAULT '',
+            study_time TEXT NOT NULL DEFAULT '',
+            study_description TEXT NOT NULL DEFAULT '',
+            study_id TEXT NOT NULL DEFAULT '',
+            accession TEXT NOT NULL DEFAULT '',
+            series_uid TEXT NOT NULL,
+            series_number INTEGER,
+            series_description TEXT NOT NULL DEFAULT '',
+            modality TEXT NOT NULL DEFAULT '',
+            instance_number INTEGER,
+            plan_label TEXT NOT NULL DEFAULT '',
+            roi_names TEXT NOT NULL DEFAULT '',
+            dose_type TEXT NOT NULL DEFAULT '',
+            received TEXT NOT NULL,
+            calling_ae TEXT NOT NULL DEFAULT '',
+            origin TEXT NOT NULL DEFAULT 'network',
+            site TEXT NOT NULL DEFAULT ''
+        )""",
+        "CREATE INDEX dicom_instances_receipt ON dicom_instances (store, receipt)",
+        "CREATE INDEX dicom_instances_hash ON dicom_instances (hash)",
+        "CREATE INDEX dicom_instances_sop ON dicom_instances (sop_instance)",
+        "CREATE INDEX dicom_instances_study ON dicom_instances (study_uid)",
+        "CREATE INDEX dicom_instances_series ON dicom_instances (series_uid)",
+        "CREATE INDEX dicom_instances_patient_id ON dicom_instances (patient_id)",
+        "CREATE INDEX dicom_instances_patient ON dicom_instances (patient)",
+        "CREATE INDEX dicom_instances_sender ON dicom_instances (calling_ae, received)",
     ]),
 ]
 

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from rtvault.config.schedule import SCHEDULE
 from rtvault.config.schedule import problems as schedule_problems
 from rtvault.config.schema import NOT_A_SETTING, OPTIONAL_PATH, STRING, Kind, about, positive, schema_of
-from rtvault.config.unattended import Alerts, Continuity, Daemon, Health
+from rtvault.config.unattended import OPTIONAL_DURATION, Alerts, Continuity, Daemon, Health
 from rtvault.config.web import Web
 
 DEFAULT_EXCLUDE = (".auto.plan*", "*.ErrorLog", "*.Transcript", "*~")
@@ -403,14 +403,69 @@ def _uid_root(value: str) -> str | None:
     return None
 
 
+def _ae_title(value: str) -> str | None:
+    """A DICOM Application Entity title: 1 to 16 printable ASCII characters, not only spaces, no backslash."""
+    if not 0 < len(value.strip()) <= 16 or not all(" " <= c <= "~" and c != "\\" for c in value):
+        return f"must be an AE title (1 to 16 printable ASCII characters, no backslash), got {value!r}"
+    return None
+
+
+def _port(value: int) -> str | None:
+    return None if 0 <= value <= 65535 else f"must be a TCP port (1 to 65535, or 0 for none), got {value}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DicomPeer:
+    """A DICOM node rtvault talks to: it may send to rtvault (its AE title is then accepted), rtvault sends to it
+    (C-MOVE destination, `rtvault dicom send|echo|find|move|check`)."""
+
+    EXAMPLE_COMMENTED: ClassVar[bool] = True
+
+    ae_title: str = field(metadata=about("The peer's AE title.", example="ORTHANC", check=_ae_title))
+    host: str = field(default="", metadata=about("Its host name or address (empty: it only sends to rtvault).",
+                                                 example="pacs.hospital.local"))
+    port: int = field(default=0, metadata=about("Its DICOM port (0: it only sends to rtvault).", example=4242,
+                                                check=_port))
+    silent_after: str = field(default="", metadata=about(
+        "Health warns when this sender has sent nothing for this long (empty: it is not watched).", example="4h",
+        kind=OPTIONAL_DURATION))
+    tls: bool = field(default=False, metadata=about("Associations to this peer use TLS ([dicom] tls_ca_file "
+                                                    "checks its certificate).", example=False))
+
+
 @dataclass(frozen=True, kw_only=True)
 class Dicom:
-    """DICOM: the UIDs rtvault derives for what it exports."""
+    """DICOM: the UIDs of exported objects, and the DICOM node (`rtvault dicom serve`) storing what peers send."""
 
     uid_root: str = field(default="2.25", metadata=about(
         "The root of the UIDs of exported DICOM objects. The default, 2.25, is the UUID-derived root that needs no "
         "registration; a centre with its own registered root (e.g. 1.2.250.1.xxx) may give it.",
         example="1.2.250.1.999.42", check=_uid_root))
+    ae_title: str = field(default="RTVAULT", metadata=about("The AE title of rtvault's DICOM node.",
+                                                            example="RTVAULT", check=_ae_title))
+    host: str = field(default="127.0.0.1", metadata=about(
+        "The address `rtvault dicom serve` listens on (0.0.0.0: every interface).", example="0.0.0.0"))
+    port: int = field(default=0, metadata=about(
+        "The port of rtvault's DICOM node; 0 (the default) means no node: the daemon starts `rtvault dicom serve` "
+        "only when a port is set.", example=11112, check=_port))
+    accept_unknown: bool = field(default=False, metadata=about(
+        "Accept associations from AE titles no [dicom.peers.NAME] names (refused by default).", example=False))
+    store: str = field(default="", metadata=about(
+        "The store received objects are written to (empty: the primary store); replication copies them on.",
+        example="primary"))
+    batch_ms: int = field(default=50, metadata=about(
+        "Received objects are made durable together, at most this many milliseconds after the first of a batch "
+        "arrived (each peer's success answer waits for it).", example=50, check=positive))
+    tls_cert_file: Path | None = field(default=None, metadata=about(
+        "TLS: the node's certificate (PEM); with tls_key_file, associations are accepted over TLS only.",
+        example="/etc/rtvault/dicom.crt", kind=OPTIONAL_PATH))
+    tls_key_file: Path | None = field(default=None, metadata=about(
+        "TLS: the node's private key (PEM).", example="/etc/rtvault/dicom.key", kind=OPTIONAL_PATH))
+    tls_ca_file: Path | None = field(default=None, metadata=about(
+        "TLS: the certificates of the authorities that sign the peers' certificates (PEM); given, a peer must "
+        "present one.", example="/etc/rtvault/dicom-ca.crt", kind=OPTIONAL_PATH))
+    peers: dict[str, DicomPeer] = field(default_factory=dict, metadata=about(
+        "DICOM peers, each named in its table header: [dicom.peers.<name>].", example="orthanc"))
 
 
 @dataclass(frozen=True, kw_only=True)

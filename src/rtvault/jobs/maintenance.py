@@ -20,13 +20,15 @@ from rtvault.jobs.archives import pending
 from rtvault.jobs.catalog import refresh_quietly
 from rtvault.jobs.pool import in_threads, read_order
 from rtvault.report import OK, Line, Refreshed, Report, Verdict
-from rtvault.store import Store, integrity
+from rtvault.store import Store, integrity, receipts
 from rtvault.store.formats import Manifest
 from rtvault.store.locks import WriterLock
 from rtvault.store.objects import data_key
 from rtvault.store.packreads import spans, verify_objects
 from rtvault.store.repository import snapshot_key
 from rtvault.store.retention import apply_retention, keep_also, keep_awaiting_archive, keep_last_complete
+
+SEAL_WAIT_S = 600.0  # prune waits this long for a DICOM seal in progress (seconds, usually)
 
 
 def _digest_of(key: str) -> str:
@@ -281,13 +283,20 @@ def prune(config: Config, store: Store, *, dry_run: bool = False) -> Pruned:
     started = time.monotonic()
     warnings: list[Problem] = []
     report = CheckReport()
-    with WriterLock(store.backend, "prune", config.backup.lock_lease_seconds, warnings.append) as lock:
+    with WriterLock(store.backend, "prune", config.backup.lock_lease_seconds, warnings.append) as lock, \
+            WriterLock(store.backend, "prune", config.backup.lock_lease_seconds, warnings.append,
+                       key=receipts.SEAL_LOCK, wait_s=SEAL_WAIT_S):  # no DICOM seal writes objects meanwhile
         store.backend.clean_staging(0, time.time())
         manifests = _manifests(store, report)
         if lost := _manifests_lost(store, manifests):
             raise StoreError(f"prune stopped before deleting anything: {lost}")
         trees, objects = referenced(store, manifests, report)
         objects |= archive_objects(store)
+        received, damaged = receipts.referenced(store.backend)
+        objects |= received  # received DICOM objects: only legal destruction removes them
+        if damaged:
+            raise StoreError(f"prune stopped before deleting anything: {damaged[0]} (run `rtvault check` and "
+                             "repair first)")
         if report.problems:
             raise StoreError(f"prune stopped before deleting anything: {report.problems[0]} "
                              "(run `rtvault check` and repair first)")

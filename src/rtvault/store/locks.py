@@ -65,8 +65,9 @@ class WriterLock:
 
     def __init__(self, backend: Backend, operation: str, lease_s: float,
                  warn: Callable[[Problem], None] = lambda _p: None, *, key: str = LOCK_KEY,
-                 renewing: bool = True) -> None:
+                 renewing: bool = True, wait_s: float = 0.0) -> None:
         self.backend = backend
+        self.wait_s = wait_s  # `with`: how long to wait for another holder before LockBusy
         self.key = key
         self.renewing = renewing  # False: the holder calls renew() itself (the daemon's loop: a heartbeat)
         self.acquired: float | None = None
@@ -85,7 +86,19 @@ class WriterLock:
                            "token": self.token, "acquired": self.acquired, "renewed": now,
                            "expires": now + self.lease_s}).encode()
 
-    def acquire(self) -> None:
+    def acquire(self, wait_s: float = 0.0) -> None:
+        """Take the lock; while another holds it, try again for up to `wait_s` seconds, then LockBusy."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                self._acquire()
+                return
+            except LockBusy:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.2)
+
+    def _acquire(self) -> None:
         for _attempt in range(3):
             if self.backend.create_exclusive(self.key, self._record()):
                 if self.renewing:
@@ -191,7 +204,7 @@ class WriterLock:
             return problem
 
     def __enter__(self) -> WriterLock:
-        self.acquire()
+        self.acquire(self.wait_s)
         return self
 
     def __exit__(self, _type: object, error: BaseException | None, _tb: object) -> None:

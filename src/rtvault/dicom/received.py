@@ -1,0 +1,159 @@
+"""DICOM objects rtvault receives (a C-STORE, `rtvault dicom import`): kept byte for byte as a Part 10 file, and
+described by the attributes the catalog indexes. Nothing here writes: `jobs/dicom_receive.py` stores.
+
+A C-STORE carries a data set encoded in the negotiated transfer syntax; `part10` puts rtvault's own File Meta
+Information in front of those bytes, unchanged. The meta depends only on the object (its SOP class and instance
+and transfer syntax), not on who sent it, so the same object received twice is the same file, stored once.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pydicom
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.errors import InvalidDicomError
+from pydicom.filewriter import write_file_meta_info
+from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+# rtvault's implementation class UID: under 2.25 (a UUID, no registration needed), fixed for good
+IMPLEMENTATION_CLASS_UID = "2.25.259919181455916223980822234600063642902"
+IMPLEMENTATION_VERSION = "RTVAULT_1"
+
+# Storage SOP classes the node accepts (issue: CT, MR, PET, RT objects, records, registration, SC)
+STORAGE_CLASSES = {
+    "1.2.840.10008.5.1.4.1.1.2": "CT Image",
+    "1.2.840.10008.5.1.4.1.1.2.1": "Enhanced CT Image",
+    "1.2.840.10008.5.1.4.1.1.4": "MR Image",
+    "1.2.840.10008.5.1.4.1.1.4.1": "Enhanced MR Image",
+    "1.2.840.10008.5.1.4.1.1.128": "Positron Emission Tomography Image",
+    "1.2.840.10008.5.1.4.1.1.130": "Enhanced PET Image",
+    "1.2.840.10008.5.1.4.1.1.481.1": "RT Image",
+    "1.2.840.10008.5.1.4.1.1.481.2": "RT Dose",
+    "1.2.840.10008.5.1.4.1.1.481.3": "RT Structure Set",
+    "1.2.840.10008.5.1.4.1.1.481.4": "RT Beams Treatment Record",
+    "1.2.840.10008.5.1.4.1.1.481.5": "RT Plan",
+    "1.2.840.10008.5.1.4.1.1.481.6": "RT Brachy Treatment Record",
+    "1.2.840.10008.5.1.4.1.1.481.7": "RT Treatment Summary Record",
+    "1.2.840.10008.5.1.4.1.1.481.8": "RT Ion Plan",
+    "1.2.840.10008.5.1.4.1.1.481.9": "RT Ion Beams Treatment Record",
+    "1.2.840.10008.5.1.4.1.1.66.1": "Spatial Registration",
+    "1.2.840.10008.5.1.4.1.1.66.3": "Deformable Spatial Registration",
+    "1.2.840.10008.5.1.4.1.1.7": "Secondary Capture Image",
+    "1.2.840.10008.5.1.4.1.1.7.1": "Multi-frame Single Bit Secondary Capture Image",
+    "1.2.840.10008.5.1.4.1.1.7.2": "Multi-frame Grayscale Byte Secondary Capture Image",
+    "1.2.840.10008.5.1.4.1.1.7.3": "Multi-frame Grayscale Word Secondary Capture Image",
+    "1.2.840.10008.5.1.4.1.1.7.4": "Multi-frame True Color Secondary Capture Image",
+}
+
+# The attributes a receipt records and the catalog indexes
+INDEXED = ("SOPClassUID", "SOPInstanceUID", "PatientID", "PatientName", "IssuerOfPatientID", "PatientBirthDate",
+           "PatientSex", "StudyInstanceUID", "StudyDate", "StudyTime", "StudyDescription", "StudyID",
+           "AccessionNumber", "ReferringPhysicianName", "SeriesInstanceUID", "SeriesNumber", "SeriesDescription",
+           "Modality", "InstanceNumber", "SeriesDate", "ContentDate", "InstitutionName", "RTPlanLabel",
+           "RTPlanName", "StructureSetLabel", "DoseType", "DoseSummationType", "FrameOfReferenceUID")
+_REQUIRED = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
+
+# DIMSE statuses (PS3.4 Annex B, PS3.7 Annex C)
+OUT_OF_RESOURCES = 0xA700
+MISMATCH = 0xA900  # data set does not match SOP class
+CANNOT_UNDERSTAND = 0xC000
+NOT_SUPPORTED = 0x0122  # refused: SOP class not supported
+
+
+class Refused(Exception):
+    """An object rtvault does not store: the DIMSE failure status to answer and why, in one sentence."""
+
+    def __init__(self, status: int, why: str) -> None:
+        super().__init__(why)
+        self.status = status
+        self.why = why
+
+
+def part10(dataset: bytes, sop_class: str, sop_instance: str, transfer_syntax: str) -> bytes:
+    """A DICOM Part 10 file: preamble, `DICM`, rtvault's File Meta Information, then `dataset` unchanged."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = UID(sop_class)
+    meta.MediaStorageSOPInstanceUID = UID(sop_instance)
+    meta.TransferSyntaxUID = UID(transfer_syntax)
+    meta.ImplementationClassUID = UID(IMPLEMENTATION_CLASS_UID)
+    meta.ImplementationVersionName = IMPLEMENTATION_VERSION
+    out = io.BytesIO()
+    out.write(b"\0" * 128 + b"DICM")
+    write_file_meta_info(out, meta, enforce_standard=True)  # type: ignore[arg-type]
+    return out.getvalue() + dataset
+
+
+def dataset_of(data: bytes) -> tuple[bytes, str]:
+    """The data set bytes of a DICOM file and its transfer syntax (what a C-STORE to a peer sends). A file without
+    Part 10 meta information (older media) is a bare data set, whose encoding pydicom recognises."""
+    if data[128:132] != b"DICM":
+        try:
+            found = pydicom.dcmread(io.BytesIO(data), force=True, stop_before_pixels=True,
+                                    specific_tags=["SOPInstanceUID"])
+        except (InvalidDicomError, ValueError, TypeError, KeyError, OSError, EOFError) as error:
+            raise Refused(CANNOT_UNDERSTAND, f"not a DICOM file ({type(error).__name__}: {error})") from None
+        implicit = getattr(found, "is_implicit_VR", True)
+        little = getattr(found, "is_little_endian", True)
+        syntax = ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian if little else ExplicitVRBigEndian
+        return data, str(syntax)
+    meta = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True, specific_tags=["SOPInstanceUID"]).file_meta
+    return data[_meta_end(data):], str(meta.TransferSyntaxUID)
+
+
+def _meta_end(data: bytes) -> int:
+    """Where the File Meta Information ends: its group length says how long it is."""
+    start = 132 if data[128:132] == b"DICM" else 0
+    if data[start:start + 4] != b"\x02\x00\x00\x00":  # (0002,0000) group length, explicit VR LE
+        raise Refused(CANNOT_UNDERSTAND, "the file's meta information has no group length")
+    length = int.from_bytes(data[start + 8:start + 12], "little")
+    return start + 12 + length
+
+
+def describe(data: bytes, *, expected_class: str | None = None) -> dict[str, Any]:
+    """The indexed attributes of a Part 10 file (pixel data not decoded); Refused with the status to answer
+    when it cannot be parsed, lacks a required UID, or is not of the SOP class announced."""
+    try:
+        found = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True, force=data[128:132] != b"DICM")
+        tags = _tags(found)
+    except Refused:
+        raise
+    except (InvalidDicomError, ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError,
+            EOFError, OSError, NotImplementedError, RecursionError) as error:
+        raise Refused(CANNOT_UNDERSTAND, f"the data set cannot be parsed ({type(error).__name__}: {error})") from None
+    missing = [name for name in _REQUIRED if not tags.get(name)]
+    if missing:
+        raise Refused(MISMATCH, f"the data set lacks {', '.join(missing)}")
+    if expected_class is not None and tags["SOPClassUID"] != expected_class:
+        raise Refused(MISMATCH, f"the data set's SOP class {tags['SOPClassUID']} is not the one announced "
+                                f"({expected_class})")
+    if tags["SOPClassUID"] not in STORAGE_CLASSES:
+        raise Refused(NOT_SUPPORTED, f"SOP class {tags['SOPClassUID']} is not one rtvault stores")
+    meta = getattr(found, "file_meta", None)
+    tags["TransferSyntaxUID"] = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
+    return tags
+
+
+def _tags(found: Dataset) -> dict[str, Any]:
+    tags: dict[str, Any] = {}
+    for name in INDEXED:
+        value = found.get(name)
+        if value is None or value == "":
+            continue
+        tags[name] = _text(value)
+    rois = found.get("StructureSetROISequence")
+    if rois:
+        tags["ROINames"] = [_text(item.get("ROIName", "")) for item in rois]
+    return tags
+
+
+def _text(value: Any) -> Any:
+    if isinstance(value, int | float):
+        return value
+    if isinstance(value, pydicom.valuerep.PersonName):
+        return str(value)
+    if isinstance(value, pydicom.multival.MultiValue):
+        return [str(v) for v in value]
+    text = str(value)
+    return text.replace("\0", "").strip()

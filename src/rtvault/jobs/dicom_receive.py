@@ -1,0 +1,324 @@
+"""The DICOM node's write path (docs/design.md, "The DICOM node"): received instances made durable in the store
+without the backup's writer lock, so a peer never waits for a backup or a prune.
+
+- `put` (a C-STORE handler or `rtvault dicom import`) hands one Part 10 file to the writer thread and waits. The
+  writer appends everything queued to the spool (`store/spool.py`, in the store's directory) and makes it durable
+  with one fdatasync for the lot (group commit: two associations share their fsyncs), then indexes it in the
+  catalog and wakes the waiters: success is answered only once the object is on the store's disk. A full disk or
+  a read-only store fails the waiters of that group (the peer gets "out of resources" and sends again); the
+  spool is cut back, nothing half written remains.
+- The same object (same bytes) already held by the store, in a receipt or in the spool, is not written again.
+- Every `seal_after_s` seconds or `seal_bytes` bytes, at the end of an association and when the node stops, the
+  spool is rotated and *sealed* by a thread of its own while new objects go to the next spool: its objects
+  written as content objects (packed like any other, under `locks/seal.json`, which prune also takes), then its
+  receipt (`store/receipts.py`), then the spool file removed. Killed anywhere, the next receiver seals what a
+  spool holds (a receipt already written means only the file is left to remove).
+- One receiver per store: it holds `locks/receiver.json` (a lease, renewed) while it runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import queue
+import socket
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+
+from rtvault.catalog import dicom as catalog_dicom
+from rtvault.catalog.db import Catalog
+from rtvault.catalog.indexer import store_id
+from rtvault.config import Config
+from rtvault.configured import open_catalog_for, open_store
+from rtvault.errors import Problem, RtvaultError, StoreError
+from rtvault.store import Store, receipts
+from rtvault.store.locks import WriterLock
+from rtvault.store.objects import read_object, store_small, store_stream
+from rtvault.store.receipts import Receipt, ReceivedInstance
+from rtvault.store.spool import Spool, directory_of, spool_files
+from rtvault.utc import now_iso
+
+RECEIVER_LOCK = "locks/receiver.json"
+LEASE_S = 120.0
+SEAL_WAIT_S = 600.0  # a seal waits this long for a prune holding locks/seal.json
+SMALL = 16 << 20  # objects up to this size are stored from memory, larger ones streamed
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What `put` did: the object's hash and size, and whether the store already held it."""
+
+    hash: str
+    size: int
+    duplicate: bool
+
+
+@dataclass
+class _Item:
+    data: bytes
+    instance: ReceivedInstance
+    done: Future
+
+
+class Receiver:
+    """The write path of `rtvault dicom serve` and `rtvault dicom import` (see the module's docstring)."""
+
+    def __init__(self, config: Config, *, store_name: str | None = None, seal_after_s: float = 30.0,
+                 seal_bytes: int = 256 << 20, warn: Callable[[Problem], None] = lambda _p: None) -> None:
+        self.config = config
+        self.store: Store = open_store(config, store_name or config.dicom.store or None, write=True)
+        self.store_id = store_id(self.store)
+        self.root, self.encrypted = directory_of(self.store.base)
+        self.site = config.site.name
+        self.seal_after_s, self.seal_bytes = seal_after_s, seal_bytes
+        self.warn = warn
+        self.problems: list[Problem] = []
+        self._lock = WriterLock(self.store.base, "dicom receive", LEASE_S, warn, key=RECEIVER_LOCK)
+        self._queue: queue.Queue[_Item | None] = queue.Queue()
+        self._state = threading.Lock()
+        self._held: dict[str, tuple[str, Path, int] | None] = {}  # hash → (spool id, file, offset); None: sealed
+        self._spool: Spool | None = None
+        self._spool_started = 0.0
+        self._seals: queue.Queue[tuple[str, Path] | None] = queue.Queue()
+        self._writer: threading.Thread | None = None
+        self._sealer: threading.Thread | None = None
+        self._catalog: Catalog | None = None
+        self._sequence = 0
+        self._closing = False
+
+    # --- life ---------------------------------------------------------------------------------------------
+
+    def start(self) -> Receiver:
+        self._lock.acquire()
+        try:
+            self._catalog = self._open_catalog()
+            for path in spool_files(self.root):  # left by a receiver that was killed: sealed first
+                self._seal(path.stem, path)
+        except BaseException:
+            self._lock.release()
+            raise
+        self._writer = threading.Thread(target=self._write_loop, name="rtvault-dicom-writer", daemon=True)
+        self._sealer = threading.Thread(target=self._seal_loop, name="rtvault-dicom-sealer", daemon=True)
+        self._writer.start()
+        self._sealer.start()
+        return self
+
+    def close(self) -> None:
+        """Seal what the spool holds and release the store (what could not be sealed is left for the next
+        receiver, durable in its spool)."""
+        if self._writer is None:
+            return
+        self._closing = True
+        self._queue.put(None)
+        self._writer.join()
+        self._seals.put(None)
+        if self._sealer is not None:
+            self._sealer.join()
+        self._writer = None
+        if self._catalog is not None:
+            self._catalog.close()
+        self._lock.release()
+
+    def __enter__(self) -> Receiver:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _open_catalog(self) -> Catalog | None:
+        try:
+            return open_catalog_for(self.config)
+        except RtvaultError as error:  # the node still stores; a later `catalog sync` indexes the receipts
+            self._problem("catalog", f"the catalog cannot be opened ({error}): received objects are stored but "
+                                     "found by C-FIND only after `rtvault catalog sync`")
+            return None
+
+    def _problem(self, where: str, message: str) -> None:
+        problem = Problem(where, message)
+        self.problems.append(problem)
+        self.warn(problem)
+
+    # --- receiving ----------------------------------------------------------------------------------------
+
+    def put(self, data: bytes, tags: dict, *, calling_ae: str = "", called_ae: str = "", origin: str = "network",
+            source: str = "") -> Stored:
+        """Store one Part 10 file; returns once it is durable (StoreError when it cannot be)."""
+        if self._writer is None or self._closing:
+            raise StoreError("the DICOM receiver is stopping: send the object again")
+        digest = hashlib.sha256(data).hexdigest()
+        with self._state:
+            if digest in self._held or self._known(digest):
+                return Stored(digest, len(data), True)
+        instance = ReceivedInstance(digest, len(data), now_iso(), calling_ae, called_ae, origin, source, tags)
+        item = _Item(data, instance, Future())
+        self._queue.put(item)
+        return item.done.result()
+
+    def _known(self, digest: str) -> bool:
+        if self._catalog is None:
+            return False
+        try:
+            return catalog_dicom.known(self._catalog, self.store_id, digest)
+        except RtvaultError:
+            return False
+
+    def _write_loop(self) -> None:
+        while True:
+            try:
+                first = self._queue.get(timeout=1.0)
+            except queue.Empty:
+                self._maybe_rotate()
+                continue
+            if first is None:
+                self._rotate()
+                return
+            group = [first]
+            while len(group) < 256:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._queue.put(None)  # seen after this group
+                    break
+                group.append(more)
+            self._write(group)
+            self._maybe_rotate()
+
+    def _write(self, group: list[_Item]) -> None:
+        fresh: list[_Item] = []
+        with self._state:
+            for item in group:
+                if item.instance.hash in self._held or any(f.instance.hash == item.instance.hash for f in fresh):
+                    item.done.set_result(Stored(item.instance.hash, item.instance.size, True))
+                else:
+                    fresh.append(item)
+        if not fresh:
+            return
+        try:
+            spool = self._current()
+            start = spool.size
+            offsets = []
+            try:
+                for item in fresh:
+                    offsets.append(spool.append(item.instance.to_json(), item.data))
+                spool.sync()
+            except StoreError:
+                spool._cut(start)
+                spool.size = start
+                raise
+        except StoreError as error:
+            for item in fresh:
+                item.done.set_exception(error)
+            return
+        ident = spool.path.stem
+        with self._state:
+            for item, offset in zip(fresh, offsets, strict=True):
+                self._held[item.instance.hash] = (ident, spool.path, offset)
+        self._index(catalog_dicom.SPOOL_PREFIX + ident, [item.instance for item in fresh])
+        for item in fresh:
+            item.done.set_result(Stored(item.instance.hash, item.instance.size, False))
+
+    def _index(self, receipt: str, instances: list[ReceivedInstance]) -> None:
+        if self._catalog is None:
+            return
+        try:
+            catalog_dicom.add(self._catalog, self.store_id, receipt, self.site, instances)
+        except RtvaultError as error:
+            self._problem("catalog", f"received objects not indexed yet ({error}): `rtvault catalog sync` will")
+
+    def _current(self) -> Spool:
+        if self._spool is None:
+            self._sequence += 1
+            stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+            ident = f"{stamp}-{socket.gethostname()[:12]}-{threading.get_native_id()}-{self._sequence}"
+            ident = "".join(c if c.isalnum() or c in "-_" else "_" for c in ident)
+            self._spool = Spool.create(self.root, ident, self.encrypted)
+            self._spool_started = time.monotonic()
+        return self._spool
+
+    def _maybe_rotate(self) -> None:
+        spool = self._spool
+        if spool is not None and (spool.size >= self.seal_bytes
+                                  or time.monotonic() - self._spool_started >= self.seal_after_s):
+            self._rotate()
+
+    def seal_soon(self) -> None:
+        """Seal what the spool holds now (an association ended): the next idle moment of the writer does it."""
+        self._spool_started = -self.seal_after_s
+
+    def _rotate(self) -> None:
+        spool, self._spool = self._spool, None
+        if spool is not None:
+            spool.close()
+            self._seals.put((spool.path.stem, spool.path))
+
+    # --- sealing ------------------------------------------------------------------------------------------
+
+    def _seal_loop(self) -> None:
+        while (job := self._seals.get()) is not None:
+            try:
+                self._seal(*job)
+            except (RtvaultError, OSError) as error:  # left durable in its spool: sealed at the next start
+                self._problem(str(job[1]), f"could not be sealed into the store ({error}); it stays in its spool "
+                                           "and is sealed when the DICOM node next starts")
+
+    def _seal(self, ident: str, path: Path) -> None:
+        backend = self.store.backend
+        key = path.relative_to(self.root).as_posix()
+        if not backend.exists(receipts.receipt_key(ident)):
+            instances = []
+            seal_lock = WriterLock(self.store.base, "dicom seal", LEASE_S, self.warn, key=receipts.SEAL_LOCK)
+            seal_lock.acquire(wait_s=SEAL_WAIT_S)  # a prune deleting objects holds it: wait for it to finish
+            try:
+                for record in Spool.records(path, key, self.encrypted):
+                    instance = ReceivedInstance.from_json(record.meta)
+                    if hashlib.sha256(record.data).hexdigest() != instance.hash:
+                        continue  # cannot happen with a record whose checksum matched; never trusted blindly
+                    if len(record.data) <= SMALL:
+                        store_small(backend, record.data, False)
+                    else:
+                        store_stream(backend, io.BytesIO(record.data), False)
+                    instances.append(instance)
+                backend.barrier()
+                receipt = Receipt(ident, now_iso(), socket.gethostname(), self.site, tuple(instances))
+                if instances:
+                    receipts.save(backend, receipt)
+            finally:
+                seal_lock.release()
+            if instances and self._catalog is not None:
+                try:
+                    catalog_dicom.sealed(self._catalog, self.store_id, ident, receipt.time)
+                except RtvaultError as error:
+                    self._problem("catalog", f"receipt {ident} not indexed yet ({error})")
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as error:
+            raise StoreError(f"{path}: sealed but cannot be removed ({error.strerror})") from None
+        with self._state:
+            for digest, where in list(self._held.items()):
+                if where is not None and where[0] == ident:
+                    self._held[digest] = None
+
+    # --- reading ------------------------------------------------------------------------------------------
+
+    def read(self, digest: str) -> bytes:
+        """A received object's bytes, from the spool while it is not sealed yet, else from the store."""
+        with self._state:
+            where = self._held.get(digest)
+        if where is not None:
+            _spool, path, offset = where
+            key = path.relative_to(self.root).as_posix()
+            try:
+                for record in Spool.records(path, key, self.encrypted):
+                    if record.offset == offset:
+                        return record.data
+            except StoreError:
+                pass  # sealed meanwhile: read from the store
+        return b"".join(read_object(self.store.backend, digest))

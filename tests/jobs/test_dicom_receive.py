@@ -1,0 +1,123 @@
+"""The DICOM node's write path: an object is durable in the store's spool before its sender is answered, sealed
+into content objects and a receipt, found in the catalog at once, stored once however often it is sent, never
+pruned, and a receiver killed mid-run loses nothing its peers were told was stored."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from pydicom.data import get_testdata_file
+
+from kit.vault import Vault
+from rtvault.catalog.db import Catalog
+from rtvault.configured import open_catalog_for
+from rtvault.demo import generate_database
+from rtvault.dicom.received import dataset_of as split
+from rtvault.dicom.received import describe, part10
+from rtvault.jobs.dicom_receive import Receiver
+from rtvault.jobs.maintenance import prune
+from rtvault.store import Store, receipts
+from rtvault.store.objects import read_object
+
+SAMPLES = ("CT_small.dcm", "MR_small.dcm", "rtplan.dcm", "rtstruct.dcm", "rtdose.dcm")
+
+
+def received(name: str) -> tuple[bytes, dict]:
+    """A pydicom sample as the node receives it: its data set behind rtvault's own meta."""
+    dataset, syntax = split(Path(get_testdata_file(name)).read_bytes())
+    tags = describe(Path(get_testdata_file(name)).read_bytes())
+    return part10(dataset, tags["SOPClassUID"], tags["SOPInstanceUID"], syntax), tags
+
+
+@pytest.fixture
+def vault(tmp_path: Path) -> Vault:
+    generate_database(tmp_path / "db", patients=2, seed=5, image_mb=0.05)
+    vault = Vault(tmp_path / "db", tmp_path / "store", tmp_path / "rtvault.toml")
+    vault.configure()
+    Store.init(vault.store_path)
+    return vault
+
+
+def instances(catalog: Catalog) -> list[tuple]:
+    return catalog.execute("SELECT sop_instance, receipt, modality, patient_id FROM dicom_instances ORDER BY id")
+
+
+def test_an_object_is_in_the_spool_when_answered_then_sealed_into_a_receipt(vault: Vault) -> None:
+    data, tags = received("CT_small.dcm")
+    with Receiver(vault.config) as receiver:
+        stored = receiver.put(data, tags, calling_ae="SCANNER")
+        assert not stored.duplicate
+        spools = list((vault.store_path / "dicom" / "spool").glob("*.spool"))
+        assert len(spools) == 1 and data in spools[0].read_bytes()  # durable before the answer
+        assert receiver.read(stored.hash) == data
+        with open_catalog_for(vault.config) as catalog:
+            [(sop, receipt, modality, pid)] = instances(catalog)
+        assert (sop, modality, pid) == (tags["SOPInstanceUID"], "CT", tags["PatientID"])
+        assert receipt.startswith("spool:")  # C-FIND finds it before it is sealed
+    assert not list((vault.store_path / "dicom" / "spool").glob("*.spool"))
+    store = Store.open(vault.store_path)
+    [ident] = receipts.ids(store.backend)
+    receipt = receipts.load(store.backend, ident)
+    assert [(i.hash, i.calling_ae, i.tags["SOPInstanceUID"]) for i in receipt.instances] == \
+        [(stored.hash, "SCANNER", tags["SOPInstanceUID"])]
+    assert b"".join(read_object(store.backend, stored.hash)) == data  # byte for byte
+    with open_catalog_for(vault.config) as catalog:
+        assert [r[1] for r in instances(catalog)] == [ident]
+
+
+def test_the_same_object_sent_again_is_stored_once(vault: Vault) -> None:
+    samples = [received(name) for name in SAMPLES]
+    with Receiver(vault.config) as receiver:
+        first = [receiver.put(data, tags) for data, tags in samples]
+        again = [receiver.put(data, tags) for data, tags in samples]
+    assert not any(s.duplicate for s in first) and all(s.duplicate for s in again)
+    with Receiver(vault.config) as receiver:  # after the seal, from the catalog
+        assert all(receiver.put(data, tags).duplicate for data, tags in samples)
+    store = Store.open(vault.store_path)
+    held = [i.hash for _, i in receipts.instances(store.backend)]
+    assert sorted(held) == sorted(s.hash for s in first)
+
+
+def test_prune_never_deletes_a_received_object(vault: Vault) -> None:
+    vault.backup()
+    samples = [received(name) for name in SAMPLES]
+    with Receiver(vault.config) as receiver:
+        hashes = [receiver.put(data, tags).hash for data, tags in samples]
+    store = Store.open(vault.store_path)
+    prune(vault.config, store)
+    store = Store.open(vault.store_path)
+    for (data, _), digest in zip(samples, hashes, strict=True):
+        assert b"".join(read_object(store.backend, digest)) == data
+
+
+def test_a_receiver_killed_after_answering_loses_nothing(vault: Vault) -> None:
+    """SIGKILL (os._exit) right after the objects were answered as stored, before any seal: the next receiver
+    seals the spool it left."""
+    names = json.dumps(list(SAMPLES))
+    script = textwrap.dedent(f"""
+        import json, os, sys
+        sys.path[:0] = [{str(Path(__file__).parent)!r}, {str(Path(__file__).parents[1])!r}]
+        from test_dicom_receive import received
+        from rtvault.config import load
+        from rtvault.jobs.dicom_receive import Receiver
+        from pathlib import Path
+        receiver = Receiver(load(Path({str(vault.config_path)!r}))).start()
+        print(json.dumps([receiver.put(*received(n)).hash for n in json.loads({names!r})]), flush=True)
+        os._exit(9)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 9, done.stderr
+    answered = json.loads(done.stdout)
+    assert list((vault.store_path / "dicom" / "spool").glob("*.spool"))
+    with Receiver(vault.config):  # the lock of the dead process is taken over, its spool sealed
+        pass
+    store = Store.open(vault.store_path)
+    assert sorted(i.hash for _, i in receipts.instances(store.backend)) == sorted(answered)
+    for digest in answered:
+        assert b"".join(read_object(store.backend, digest))
+    assert not list((vault.store_path / "dicom" / "spool").glob("*.spool"))
