@@ -1,0 +1,3 @@
+"""The modules of `rtvault dicom`'s subcommands, one import each (a module adds its commands to the group)."""
+
+from __future__ import annotations
