@@ -13,12 +13,17 @@ from pathlib import Path
 import pytest
 from pydicom.data import get_testdata_file
 
+from kit.config import write_config
+from kit.crypto import PASSPHRASE
+from kit.faults import fill, small_disk
 from kit.vault import Vault
 from rtvault.catalog.db import Catalog
-from rtvault.configured import open_catalog_for
+from rtvault.config import load
+from rtvault.configured import init_store, open_catalog_for, open_store
 from rtvault.demo import generate_database
 from rtvault.dicom.received import dataset_of as split
 from rtvault.dicom.received import describe, part10
+from rtvault.errors import StoreError
 from rtvault.jobs.dicom_receive import Receiver
 from rtvault.jobs.maintenance import prune
 from rtvault.store import Store, receipts
@@ -121,3 +126,43 @@ def test_a_receiver_killed_after_answering_loses_nothing(vault: Vault) -> None:
     for digest in answered:
         assert b"".join(read_object(store.backend, digest))
     assert not list((vault.store_path / "dicom" / "spool").glob("*.spool"))
+
+
+def test_an_encrypted_store_spools_nothing_in_clear(tmp_path: Path) -> None:
+    (tmp_path / "pass").write_bytes(PASSPHRASE + b"\n")
+    (tmp_path / "pass").chmod(0o600)
+    config_path = write_config(tmp_path / "rtvault.toml", root=tmp_path / "db", stores={
+        "sealed": {"path": tmp_path / "sealed", "encrypt": True, "passphrase_file": tmp_path / "pass"}})
+    config = load(config_path)
+    init_store(config, "sealed")
+    data, tags = received("CT_small.dcm")
+    with Receiver(config) as receiver:
+        stored = receiver.put(data, tags)
+        [spool] = (tmp_path / "sealed" / "dicom" / "spool").glob("*.spool")
+        raw = spool.read_bytes()
+        assert tags["PatientID"].encode() not in raw and str(tags["PatientName"]).encode() not in raw
+        assert data[-4096:] not in raw
+        assert receiver.read(stored.hash) == data
+    store = open_store(config, "sealed")
+    assert b"".join(read_object(store.backend, stored.hash)) == data
+    for path in (tmp_path / "sealed").rglob("*"):
+        if path.is_file():
+            assert str(tags["PatientName"]).encode() not in path.read_bytes(), path
+
+
+def test_a_full_disk_fails_the_send_loses_nothing_and_the_next_send_succeeds(tmp_path: Path) -> None:
+    with small_disk(tmp_path / "disk", "4m") as disk:
+        config = load(write_config(tmp_path / "rtvault.toml", root=tmp_path / "db", stores={"primary": disk / "store"}))
+        Store.init(disk / "store")
+        small, small_tags = received("CT_small.dcm")
+        with Receiver(config, seal_after_s=3600) as receiver:
+            first = receiver.put(small, small_tags)
+            filler = fill(disk)
+            big, big_tags = received("MR_small.dcm")
+            with pytest.raises(StoreError, match=str(disk / "store")):
+                receiver.put(big, big_tags)
+            filler.unlink()
+            again = receiver.put(big, big_tags)  # the sender tries again: stored
+            assert receiver.read(first.hash) == small and receiver.read(again.hash) == big
+        store = Store.open(disk / "store")
+        assert sorted(i.hash for _, i in receipts.instances(store.backend)) == sorted([first.hash, again.hash])
