@@ -54,6 +54,7 @@ def no_config_env(monkeypatch: pytest.MonkeyPatch) -> None:
 # CLI processes, kill runs, mount file systems or fuzz: crash loops, S3 outages, the browser, the stories told
 # through the CLI, fault injection. CI runs everything.
 SLOW_MODULES = {
+    "catalog/test_dicom_patients.py",
     "dicom/test_ct_rtstruct.py", "e2e/test_export_dicom_cli.py", "e2e/test_export_bundle_cli.py", "jobs/test_bundle.py",
     "archive/test_archive_restore.py", "archive/test_archive_retention.py", "archive/test_damaged.py",
     "archive/test_hostile.py", "store/test_format_v1.py", "daemon/test_drill.py", "store/test_locks.py",

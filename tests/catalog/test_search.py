@@ -256,7 +256,7 @@ def test_json_result_has_the_documented_keys(catalog: Catalog) -> None:
     ({"born": "1960-1950"}, "is not a year or a range"),
     ({"birth_date": "31/02/1957"}, "birth date: '31/02/1957' is not a date"),
     ({"modified_after": "yesterday"}, "modified after: 'yesterday' is not a date"),
-    ({"status": "gone"}, "status: gone unknown (expected active, archived, deleted)"),
+    ({"status": "gone"}, "status: gone unknown (expected active, archived, deleted, received)"),
     ({"last_name": "'-"}, "last name: \"'-\" holds no letter or digit"),
     ({"first_name": "..."}, "first name: '...' holds no letter or digit"),
     ({"gender": "x"}, "gender: 'x' is not male, female or other"),

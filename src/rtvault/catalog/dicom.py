@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 
+from rtvault.catalog import dicom_patients
+from rtvault.catalog import fold as folding
 from rtvault.catalog.db import Catalog
 from rtvault.errors import StoreError
 from rtvault.store import Store
@@ -19,7 +21,7 @@ _COLUMNS = ("store", "receipt", "hash", "size", "sop_class", "sop_instance", "tr
             "patient_name", "issuer", "birth_date", "sex", "study_uid", "study_date", "study_time",
             "study_description", "study_id", "accession", "series_uid", "series_number", "series_description",
             "modality", "instance_number", "plan_label", "roi_names", "dose_type", "received", "calling_ae", "origin",
-            "site")
+            "site", "patient_fold")
 _FROM_TAGS = {"sop_class": "SOPClassUID", "sop_instance": "SOPInstanceUID", "transfer_syntax": "TransferSyntaxUID",
               "patient_id": "PatientID", "patient_name": "PatientName", "issuer": "IssuerOfPatientID",
               "birth_date": "PatientBirthDate", "sex": "PatientSex", "study_uid": "StudyInstanceUID",
@@ -44,14 +46,17 @@ def _row(store: str, receipt: str, site: str, instance: ReceivedInstance) -> tup
                   series_number=_integer(tags.get("SeriesNumber")),
                   instance_number=_integer(tags.get("InstanceNumber")),
                   plan_label=str(plan), roi_names=json.dumps(list(rois), ensure_ascii=False) if rois else "",
-                  received=instance.received, calling_ae=instance.calling_ae, origin=instance.origin, site=site)
+                  received=instance.received, calling_ae=instance.calling_ae, origin=instance.origin, site=site,
+                  patient_fold=folding.compact(str(values["patient_id"])))
     return tuple(values[c] for c in _COLUMNS)
 
 
 def add(catalog: Catalog, store: str, receipt: str, site: str, instances: Sequence[ReceivedInstance]) -> None:
-    """Index instances of one receipt (or spool) of a store, the store named by its id."""
+    """Index instances of one receipt (or spool) of a store, the store named by its id, each linked to its
+    patient at once (so that a search finds it as soon as its sender was answered)."""
     with catalog.transaction():
         add_rows(catalog, store, receipt, site, instances)
+        dicom_patients.link(catalog)
 
 
 def sealed(catalog: Catalog, store: str, receipt: str, time: str) -> None:
@@ -72,11 +77,14 @@ def known(catalog: Catalog, store: str, digest: str) -> bool:
 
 
 def sync_store(catalog: Catalog, store_id: str, store: Store, site: str) -> tuple[int, list[str]]:
-    """Receipts new to the catalog indexed, vanished ones (legal destruction) dropped: (instances added,
-    problems). Call inside the sync's transaction."""
+    """Receipts new to the catalog indexed and linked to their patients, vanished ones (legal destruction) dropped:
+    (instances added, problems). Call inside the sync's transaction."""
     found = set(receipts_store.ids(store.backend))
     old = {r[0] for r in catalog.execute("SELECT ref FROM indexed WHERE store = ? AND kind = 'receipt'", (store_id,))}
+    former = set()
     for gone in sorted(old - found):
+        former |= {int(r[0]) for r in catalog.execute("SELECT DISTINCT patient FROM dicom_instances WHERE store = ? "
+                                                      "AND receipt = ? AND patient IS NOT NULL", (store_id, gone))}
         catalog.execute("DELETE FROM dicom_instances WHERE store = ? AND receipt = ?", (store_id, gone))
         catalog.execute("DELETE FROM indexed WHERE store = ? AND kind = 'receipt' AND ref = ?", (store_id, gone))
     added, problems = 0, []
@@ -87,12 +95,16 @@ def sync_store(catalog: Catalog, store_id: str, store: Store, site: str) -> tupl
             problems.append(str(error))
             continue
         # the receiver indexed them already as its spool: the receipt takes their place
+        former |= {int(r[0]) for r in catalog.execute("SELECT DISTINCT patient FROM dicom_instances WHERE store = ? "
+                                                      "AND receipt = ? AND patient IS NOT NULL",
+                                                      (store_id, SPOOL_PREFIX + ident))}
         catalog.execute("DELETE FROM dicom_instances WHERE store = ? AND receipt = ?",
                         (store_id, SPOOL_PREFIX + ident))
         add_rows(catalog, store_id, ident, receipt.site or site, receipt.instances)
         catalog.execute("INSERT INTO indexed (store, kind, ref, time) VALUES (?, 'receipt', ?, ?)",
                         (store_id, ident, receipt.time))
         added += len(receipt.instances)
+    dicom_patients.link(catalog, former=former)
     return added, problems
 
 

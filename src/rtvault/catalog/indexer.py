@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from rtvault.archive import records
 from rtvault.archive.formats import OWN_ORIGINS, ArchiveRecord
-from rtvault.catalog import destructions, dicom, runs, stores, volumes
+from rtvault.catalog import destructions, dicom, dicom_patients, runs, stores, volumes
 from rtvault.catalog import fold as folding
 from rtvault.catalog.db import Catalog
 from rtvault.catalog.schema import INDEX_TABLES, PLACE
@@ -103,6 +103,8 @@ class SyncSummary:
     versions_added: int = 0
     runs_added: int = 0  # run journal records
     dicom_instances_added: int = 0  # received DICOM instances (receipts)
+    # DICOM patients kept apart from the Pinnacle patient of their MRN (birth dates differ): named, not a failure
+    dicom_unlinked: list[str] = field(default_factory=list)
     duration_s: float = 0.0
     problems: list[str] = field(default_factory=list)
 
@@ -139,13 +141,7 @@ class Writer:
         return pid
 
     def _add_terms(self, pid: int, terms: list[tuple[str, str]], sort_name: str) -> None:
-        self.db.many("INSERT INTO terms (field, term, patient, sort_name) VALUES (?, ?, ?, ?)",
-                     [(f, t, pid, sort_name) for f, t in terms])
-        new = [(f, t) for f, t in terms if (f, t) not in self.vocabulary]
-        self.vocabulary.update(new)
-        self.db.many("INSERT INTO vocabulary (field, term) VALUES (?, ?) ON CONFLICT DO NOTHING", new)
-        self.db.many("INSERT INTO variants (field, variant, term) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                     [(f, v, t) for f, t in new if f in ("last", "first") for v in folding.neighbourhood(t)])
+        dicom_patients.write_terms(self.db, pid, terms, sort_name, self.vocabulary)
 
     def _add_plans(self, pid: int, identity: Identity) -> None:
         known = {r[0] for r in self.db.execute("SELECT name FROM plans WHERE patient = ?", (pid,))}
@@ -356,6 +352,7 @@ def sync_store(catalog: Catalog, name: str, store: Store, *, again: frozenset[st
         summary.problems += problems
         summary.dicom_instances_added, problems = dicom.sync_store(catalog, name, store, site)
         summary.problems += problems
+        summary.dicom_unlinked = dicom_patients.kept_apart(catalog, name)
     summary.duration_s = round(time.monotonic() - started, 3)
     return summary
 
@@ -385,7 +382,9 @@ def forget_versions(catalog: Catalog, versions: set[tuple[str, str]]) -> None:
 
 
 def _settle(catalog: Catalog, touched: set[int], *, snapshots_changed: bool = True) -> None:
-    """Drop versions and patients left without any location; recompute the status of every touched patient."""
+    """Drop versions and patients left without any location; recompute the status of every touched patient; link
+    the DICOM instances of their MRNs again (`dicom_patients.link`)."""
+    folds = _mrn_folds(catalog, touched)
     for pid in sorted(touched):
         catalog.execute("DELETE FROM version_machines WHERE patient = ? AND version NOT IN "
                         "(SELECT version FROM locations WHERE patient = ?)", (pid, pid))
@@ -394,9 +393,24 @@ def _settle(catalog: Catalog, touched: set[int], *, snapshots_changed: bool = Tr
         if catalog.one("SELECT 1 FROM versions WHERE patient = ?", (pid,)) is None:
             for table in ("terms", "plans", "image_sets"):
                 catalog.execute(f"DELETE FROM {table} WHERE patient = ?", (pid,))
+            dicom_patients.unlink(catalog, pid)
             catalog.execute("DELETE FROM patients WHERE id = ?", (pid,))
     place(catalog, touched)
     refresh_status(catalog, touched, snapshots_changed=snapshots_changed)
+    dicom_patients.link(catalog, folds)
+
+
+def _mrn_folds(catalog: Catalog, touched: set[int]) -> set[str]:
+    """The folded MRNs of these patients and the PatientIDs of the DICOM instances linked to them (an MRN that
+    changed), a few hundred patients a statement."""
+    ids, found = sorted(touched), set()
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start:start + _CHUNK]
+        marks = ", ".join("?" * len(chunk))
+        found |= {r[0] for r in catalog.execute(f"SELECT mrn_fold FROM patients WHERE id IN ({marks}) UNION "
+                                                f"SELECT patient_fold FROM dicom_instances WHERE patient IN ({marks})",
+                                                chunk + chunk)}
+    return found - {""}
 
 
 def place(catalog: Catalog, touched: set[int]) -> None:

@@ -12,8 +12,8 @@ import hashlib
 import re
 from collections.abc import Mapping, Sequence
 
+from rtvault.catalog import dicom_patients, dicom_studies, stores
 from rtvault.catalog import fold as folding
-from rtvault.catalog import stores
 from rtvault.catalog.db import Catalog
 from rtvault.catalog.search import PATIENT_COLUMNS
 
@@ -59,6 +59,8 @@ def patient_detail(catalog: Catalog, key: str, shown: Mapping[str, str] | None =
         patient["versions"] = [v for v in patient["versions"] if v["locations"]]
     newest = patient["versions"][0] if patient["versions"] else None
     patient["copies"] = len({loc["store"] for loc in newest["locations"]}) if newest else 0
+    patient["dicom"] = {"studies": dicom_studies.studies(catalog, pid, shown, sites),
+                        "kept_apart": dicom_studies.kept_apart(catalog, pid)}
     return patient
 
 
@@ -123,10 +125,11 @@ def patient_names(catalog: Catalog, keys: list[str]) -> dict[str, str]:
 
 
 def patients_with_mrn(catalog: Catalog, mrn: str) -> list[dict]:
-    """Every patient whose medical record number is `mrn` (case, spaces and punctuation ignored): one, or none,
-    or several when the same number names patients at several paths."""
-    rows = catalog.execute(f"SELECT {', '.join(_IDENTITY)} FROM patients WHERE mrn_fold = ? ORDER BY sort_name, key",
-                           (folding.compact(mrn),))
+    """Every Pinnacle patient whose medical record number is `mrn` (case, spaces and punctuation ignored): one,
+    or none, or several when the same number names patients at several paths (a DICOM patient has no version to
+    restore)."""
+    rows = catalog.execute(f"SELECT {', '.join(_IDENTITY)} FROM patients WHERE mrn_fold = ? AND status <> ? "
+                           "ORDER BY sort_name, key", (folding.compact(mrn), dicom_patients.STATUS))
     return [dict(zip(_IDENTITY, row, strict=True)) for row in rows]
 
 
@@ -136,8 +139,8 @@ def patients_named(catalog: Catalog, last_name: str, birth_date: str, first_name
     a search: no prefix, no typo (a list names the patients to restore, not a guess). When no last name is the
     whole of `last_name`, those of which it is one word (MARTIN: DUPONT-MARTIN) are returned marked `partial`:
     candidates to show, never a match to restore."""
-    rows = catalog.execute(f"SELECT {', '.join(_IDENTITY)} FROM patients WHERE birth_date = ? ORDER BY sort_name, key",
-                           (birth_date,))
+    rows = catalog.execute(f"SELECT {', '.join(_IDENTITY)} FROM patients WHERE birth_date = ? AND status <> ? "
+                           "ORDER BY sort_name, key", (birth_date, dicom_patients.STATUS))
     last, first = folding.compact(last_name), folding.compact(first_name)
     found = [dict(zip(_IDENTITY, row, strict=True)) for row in rows]
     named = [p for p in found if last in folding.name_terms(p["last_name"]) and (

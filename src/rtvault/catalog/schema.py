@@ -355,6 +355,14 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         "CREATE INDEX dicom_instances_patient ON dicom_instances (patient)",
         "CREATE INDEX dicom_instances_sender ON dicom_instances (calling_ae, received)",
     ]),
+    # DICOM patients (catalog/dicom_patients.py): each instance's PatientID folded as MRNs are (`patient_fold`), so
+    # that the instances of a Pinnacle patient's MRN are found when it appears; the rows indexed before are linked
+    # again at the next sync (`patient` NULL, their fold computed then).
+    ("0024_dicom_patient_links", [
+        "ALTER TABLE dicom_instances ADD COLUMN patient_fold TEXT NOT NULL DEFAULT ''",
+        "UPDATE dicom_instances SET patient = NULL",
+        "CREATE INDEX dicom_instances_fold ON dicom_instances (patient_fold)",
+    ]),
 ]
 
 

@@ -13,7 +13,7 @@ import math
 from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, field, fields
 
-from rtvault.catalog import stores
+from rtvault.catalog import dicom_studies, stores
 from rtvault.catalog.db import Catalog
 from rtvault.catalog.search_names import name_alone, page_by_name, page_by_two_names
 from rtvault.catalog.search_query import COUNT_LIMIT, Query, build
@@ -41,7 +41,7 @@ class Criteria:
     plan: str = _criterion("Plan name", "Nom du plan", "prefix of any word")
     text: str = _criterion("Diagnosis or comment", "Diagnostic ou commentaire", "words, prefix")
     modality: str = _criterion("Modality", "Modalité", "CT, MR, PT ... of an image set")
-    status: str = _criterion("Status", "Statut", "active, archived or deleted")
+    status: str = _criterion("Status", "Statut", "active, archived, deleted or received (DICOM only)")
     modified_after: str = _criterion("Modified after", "Modifié après", "date, inclusive")
     modified_before: str = _criterion("Modified before", "Modifié avant", "date, inclusive")
     archived_after: str = _criterion("Archived after", "Archivé après", "date, inclusive")
@@ -99,7 +99,7 @@ def search(catalog: Catalog, criteria: Criteria, *, page: int = 1, per_page: int
             query.add(f"p.site IN ({', '.join('?' * len(sites))})", *sorted(sites))
         chosen, total = _page(catalog, query, skip, per_page)
     shown = shown or {}
-    return SearchResult(_patients_in_order(catalog, chosen, shown), min(total, COUNT_LIMIT), page, per_page,
+    return SearchResult(_patients_in_order(catalog, chosen, shown, sites), min(total, COUNT_LIMIT), page, per_page,
                         total > COUNT_LIMIT)
 
 
@@ -141,7 +141,8 @@ def _source(catalog: Catalog, where: str, params: list[object], total: int, want
     return "patients p INDEXED BY patients_sort" if total * total > wanted * patients else "patients p"
 
 
-def _patients_in_order(catalog: Catalog, chosen: list[tuple[int, int]], shown: Mapping[str, str]) -> list[dict]:
+def _patients_in_order(catalog: Catalog, chosen: list[tuple[int, int]], shown: Mapping[str, str],
+                       sites: Collection[str] = ()) -> list[dict]:
     if not chosen:
         return []
     columns = ", ".join(f"p.{c}" for c in PATIENT_COLUMNS)
@@ -149,15 +150,17 @@ def _patients_in_order(catalog: Catalog, chosen: list[tuple[int, int]], shown: M
                            [pid for pid, _ in chosen])
     found = {row[0]: dict(zip(PATIENT_COLUMNS, row, strict=True)) for row in rows}
     patients = [{**found[pid], "relevance": relevance} for pid, relevance in chosen if pid in found]
-    _attach_locations(catalog, patients, shown)
+    _attach_locations(catalog, patients, shown, sites)
     for patient in patients:
         del patient["id"]
     return patients
 
 
-def _attach_locations(catalog: Catalog, patients: list[dict], shown: Mapping[str, str]) -> None:
+def _attach_locations(catalog: Catalog, patients: list[dict], shown: Mapping[str, str],
+                      sites: Collection[str] = ()) -> None:
     """Where each patient is: its archives one by one, its snapshots per store (count, first, last); `store` is
-    the store as shown, `store_id` its id."""
+    the store as shown, `store_id` its id; `dicom`: its received studies, series and instances (of `sites` only
+    when given), None when it has none."""
     if not patients:
         return
     ids = [p["id"] for p in patients]
@@ -179,5 +182,7 @@ def _attach_locations(catalog: Catalog, patients: list[dict], shown: Mapping[str
             by_patient[pid].append({"kind": kind, "store": stores.label(shown, store), "store_id": store,
                                     "archive": ref, "file": file, "volume": volume, "time": when,
                                     "damaged": bool(damaged), "site": site, "source": source})
+    received = dicom_studies.counts(catalog, ids, sites)
     for patient in patients:
         patient["locations"] = by_patient[patient["id"]]
+        patient["dicom"] = received.get(patient["id"])

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 COUNT_LIMIT = 1_000
 SIDE_CAP = 20_000  # two names: rows of each counted up to this before choosing how to match them together
 PROBE_COST = 8  # a lookup of a patient in (patient, field, term), as rows read in order (measured warm at 1M)
-STATUSES = ("active", "archived", "deleted")
+STATUSES = ("active", "archived", "deleted", "received")  # received: a DICOM patient (dicom_patients.py)
 _GENDER_WORDS = {"m": "male", "male": "male", "h": "male", "homme": "male", "f": "female", "female": "female",
                  "femme": "female", "o": "other", "other": "other", "autre": "other"}
 _DAY_PATTERNS = ((r"(\d{4})-(\d{1,2})-(\d{1,2})", (0, 1, 2)), (r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})", (2, 1, 0)))

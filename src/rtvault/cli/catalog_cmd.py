@@ -98,7 +98,8 @@ def search_command(app: AppContext, page: int, per_page: int, as_json: bool, **c
     lines = []
     for p in result.patients:
         lines += [f"{p['last_name']} {p['first_name']}  MRN {p['mrn'] or '-'}  born {p['birth_date'] or '-'}  "
-                  f"{p['status']}  {p['path']}{_site(p)}", f"    {', '.join(_where(loc) for loc in p['locations'])}"]
+                  f"{p['status']}  {p['path'] or 'DICOM ' + p['mrn']}{_site(p)}",
+                  f"    {', '.join([*(_where(loc) for loc in p['locations']), *_received(p['dicom'])])}"]
     shown = f"{(page - 1) * per_page + 1}-{(page - 1) * per_page + len(result.patients)}" if result.patients else "0"
     return Plain.of(result.to_json(), *lines, f"{shown} of {result.total}{'+' if result.more else ''} patient(s)")
 
@@ -106,6 +107,13 @@ def search_command(app: AppContext, page: int, per_page: int, as_json: bool, **c
 def _site(patient: dict) -> str:
     named = [f"{what} {patient[what]}" for what in ("site", "source") if patient[what]]
     return f"  ({', '.join(named)})" if named else ""
+
+
+def _received(dicom: dict | None) -> list[str]:
+    if not dicom:
+        return []
+    return [f"DICOM, {dicom['studies']} study(ies), {dicom['series']} series, {dicom['instances']} instance(s) "
+            f"(last received {dicom['last_received'][:16]})"]
 
 
 def _where(location: dict) -> str:

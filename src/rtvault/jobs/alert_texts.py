@@ -29,12 +29,13 @@ _NOUNS = {
            "space": "espace disque de {s}", "source": "source {s}", "daemon": "démon rtvault",
            "copies": "nombre de copies", "jobs": "tâches planifiées", "alerts": "envoi des alertes",
            "drill": "exercice de restauration", "failover": "bascule sur le stockage de secours",
-           "journal": "journal des actions", "destruction": "destruction légale en attente"},
+           "journal": "journal des actions", "destruction": "destruction légale en attente",
+           "dicom": "réception DICOM de {s}"},
     "en": {"backup": "backup of {s}", "replication": "replication to {s}", "verify": "verification of {s}",
            "space": "disk space of {s}", "source": "source {s}", "daemon": "rtvault daemon",
            "copies": "number of copies", "jobs": "scheduled jobs", "alerts": "alert delivery",
            "drill": "restore drill", "failover": "failover to the standby store", "journal": "journal of actions",
-           "destruction": "legal destruction pending"},
+           "destruction": "legal destruction pending", "dicom": "DICOM objects from {s}"},
 }
 
 # How a problem's value reads after the noun, by kind and unit ({v}: the value, {t}: the threshold); any other
@@ -42,11 +43,11 @@ _NOUNS = {
 _DETAILS = {
     "fr": {("backup", "s"): " en retard (dernière il y a {v})", ("replication", "s"): " en retard de {v}",
            ("verify", "s"): " en retard (dernier cycle complet il y a {v})", ("daemon", "s"): " muet depuis {v}",
-           ("failover", "s"): " depuis {v}",
+           ("failover", "s"): " depuis {v}", ("dicom", "s"): " : plus d'échanges depuis {v}",
            ("space", "%"): " : {v} libres", "": " : {v} (seuil {t})", "bare": " : {v}"},
     "en": {("backup", "s"): " overdue (last one {v} ago)", ("replication", "s"): " behind by {v}",
            ("verify", "s"): " overdue (last complete cycle {v} ago)", ("daemon", "s"): " silent for {v}",
-           ("failover", "s"): " for {v}",
+           ("failover", "s"): " for {v}", ("dicom", "s"): ": nothing received for {v}",
            ("space", "%"): ": {v} free", "": ": {v} (threshold {t})", "bare": ": {v}"},
 }
 
@@ -77,6 +78,9 @@ ADVICE = {
                   "`rtvault alert test`.",
         "destruction": "Branchez chaque disque nommé et lancez `rtvault volume verify ÉTIQUETTE` ; une fois chaque "
                        "stockage nommé de retour, lancez `rtvault archive delete --pending`.",
+        "dicom": "Plus d'échanges avec cet émetteur depuis plusieurs heures : vérifiez qu'il fonctionne et envoie "
+                 "toujours vers ce nœud (`rtvault dicom echo PAIR`, son AE title, son hôte et son port), et que "
+                 "`rtvault dicom serve` tourne.",
         "": "Lancez `rtvault health` pour le détail.",
     },
     "en": {
@@ -101,6 +105,8 @@ ADVICE = {
         "alerts": "Check [alerts.mail] and [alerts.webhook] in the configuration, then run `rtvault alert test`.",
         "destruction": "Plug in each disk named and run `rtvault volume verify LABEL`; once each store named is "
                        "back, run `rtvault archive delete --pending`.",
+        "dicom": "Nothing received from this sender for hours: check that it runs and still sends to this node "
+                 "(`rtvault dicom echo PEER`, its AE title, host and port), and that `rtvault dicom serve` runs.",
         "": "Run `rtvault health` for the details.",
     },
 }

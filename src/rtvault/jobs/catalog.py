@@ -18,7 +18,8 @@ from rtvault.store import Store
 class Synced(Report):
     """What a catalog sync or rebuild indexed, store by store, and what a rebuild put back from the catalog's own
     backup; partial (exit 9) when a store, snapshot or archive could not be indexed, or a catalog backup found on
-    a store was damaged."""
+    a store was damaged. DICOM patients kept apart from the Pinnacle patient of their MRN (`dicom_unlinked`) are
+    named, a fact to correct at the source, not a failure of the sync."""
 
     summaries: tuple[SyncSummary, ...]
     restored: Restored | None = field(default=None)
@@ -33,6 +34,7 @@ class Synced(Report):
                        f"{s.snapshots_removed + s.archives_removed} dropped, {s.versions_added} new patient "
                        f"version(s) in {s.duration_s:.1f} s")
             yield from (err(f"  problem: {problem}") for problem in s.problems)
+            yield from (err(f"  not linked: {sentence}") for sentence in s.dicom_unlinked)
         if self.restored:
             yield from self.restored.lines()
 

@@ -4,7 +4,8 @@ to the alerts (jobs/alerts.py); `/metrics` exports them (rtvault_health_status{c
 
 Check names, stable (alerts, metrics and monitoring key on them): `backup:<source>`, `replication:<target
 store>`, `verify:<store>`, `space:<store>`, `source:<source>`, `daemon`, `copies`, `jobs`, `drill`,
-`failover`, `alerts`. The part before the colon is the check's *kind*.
+`failover`, `alerts`, `dicom:<peer>` (a [dicom.peers.NAME] with silent_after). The part before the colon is the
+check's *kind*.
 
 `evaluate(config, now)` reads listings, small files and the catalog's indexes only (jobs/health_survey.py), so
 that a monitoring system may call it every minute: the checks are in health_stores.py (backup, replication,
@@ -24,6 +25,7 @@ from rtvault.config import Config
 from rtvault.errors import ExitCode, RtvaultError
 from rtvault.jobs.alerts import delivery_problems
 from rtvault.jobs.health_catalog import copies_check, destruction_check, jobs_check, source_check
+from rtvault.jobs.health_dicom import watched
 from rtvault.jobs.health_drill import drill_check
 from rtvault.jobs.health_failover import failover_check
 from rtvault.jobs.health_journal import journal_check
@@ -96,6 +98,7 @@ def _producers(survey: Survey) -> list[tuple[str, Callable[[], Check | None]]]:
     found += [(f"replication:{n}", lambda n=n: replication_check(survey, n)) for n in stores if stores[n].copy_of]
     found += [(f"verify:{n}", lambda n=n: verify_check(survey, n)) for n in stores]
     found += [(f"space:{n}", lambda n=n: space_check(survey, n)) for n in stores]
+    found += watched(survey)
     return [*found, ("daemon", lambda: daemon_check(survey)), ("copies", lambda: copies_check(survey)),
             ("jobs", lambda: jobs_check(survey)), ("drill", lambda: drill_check(survey)),
             ("failover", lambda: failover_check(survey)), ("journal", lambda: journal_check(survey)),
@@ -104,8 +107,8 @@ def _producers(survey: Survey) -> list[tuple[str, Callable[[], Check | None]]]:
 
 def run_checks(survey: Survey, reuse: dict[str, Check] | None = None) -> HealthReport:
     """Every check of the site, in a stable order: backup and source per source, replication, verify and space
-    per store, then daemon, copies, jobs, drill, failover, journal, destruction and alerts. A check named in
-    `reuse` is taken as given, not measured."""
+    per store, dicom per watched DICOM peer, then daemon, copies, jobs, drill, failover, journal, destruction and
+    alerts. A check named in `reuse` is taken as given, not measured."""
     reuse = reuse or {}
     checks = [check for name, produce in _producers(survey)
               for check in ([reuse[name]] if name in reuse else _guarded(name, produce))]

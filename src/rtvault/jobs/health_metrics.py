@@ -15,7 +15,10 @@ succeeded, how long it took, each store's size and free space, and the patients 
     rtvault_store_snapshots{store}                snapshots it holds
     rtvault_store_bytes{store}                    bytes of the store's files (the daemon's latest sample)
     rtvault_store_free_bytes{store}, rtvault_store_disk_size_bytes{store}   its disk, measured now
-    rtvault_patients{status}                      patients of the catalog: active, archived, deleted
+    rtvault_patients{status}                      patients of the catalog: active, archived, deleted, received
+    rtvault_dicom_last_received_timestamp_seconds{peer}   the newest object received from each [dicom.peers.NAME]
+    rtvault_dicom_instances_received{peer}        the distinct instances from it the vault holds (a gauge: legal
+                                                  destruction lowers it)
     rtvault_catalog_up                            1 when the catalog could be read
     rtvault_build_info{version}                   1
 
@@ -35,6 +38,7 @@ from rtvault.config import Config
 from rtvault.copies.replicate import copies_key
 from rtvault.errors import RtvaultError
 from rtvault.jobs.health import run_checks
+from rtvault.jobs.health_dicom import last_received
 from rtvault.jobs.health_space import measure, sample_key
 from rtvault.jobs.health_survey import Survey, primary_stores, sources
 from rtvault.utc import parse
@@ -143,14 +147,16 @@ def _journal(survey: Survey) -> list[tuple]:
 
 
 def patients_by_status(catalog: Catalog) -> dict[str, int]:
-    """The patients of the catalog by status (active, archived, deleted): one indexed count."""
+    """The patients of the catalog by status (active, archived, deleted, received: DICOM only): one indexed
+    count."""
     return {str(status): int(count)
             for status, count in catalog.execute("SELECT status, COUNT(*) FROM patients GROUP BY status")}
 
 
 def _catalog(survey: Survey, runs: list[tuple]) -> list[Family]:
     up = Family("rtvault_catalog_up", "1 when the catalog could be read, else 0.")
-    patients = Family("rtvault_patients", "Patients of the catalog by status (active, archived, deleted).")
+    patients = Family("rtvault_patients", "Patients of the catalog by status (active, archived, deleted, "
+                                          "received).")
     duration = Family("rtvault_job_duration_seconds", "How long the last run of each job took.")
     ended = Family("rtvault_job_last_run_timestamp_seconds", "When the last run of each job ended (Unix time).")
     success = Family("rtvault_job_last_run_success", "1 when the last run of each job succeeded (result ok), else 0.")
@@ -165,7 +171,22 @@ def _catalog(survey: Survey, runs: list[tuple]) -> list[Family]:
         duration.add(None if begin is None or finish is None else max(0.0, finish - begin), job=job)
         ended.add(finish, job=job)
         success.add(int(result == "ok"), job=job)
-    return [up, patients, duration, ended, success]
+    return [up, patients, duration, ended, success, *_dicom(survey)]
+
+
+def _dicom(survey: Survey) -> list[Family]:
+    """Each configured DICOM peer's last object and how many instances from it the vault holds."""
+    last = Family("rtvault_dicom_last_received_timestamp_seconds",
+                  "When the newest object from each DICOM peer was received (Unix time).")
+    held = Family("rtvault_dicom_instances_received", "Distinct DICOM instances received from each peer and held.")
+    for name, peer in survey.config.dicom.peers.items():
+        try:
+            newest, count = last_received(survey.catalog(), peer.ae_title)
+        except RtvaultError:
+            return [last, held]
+        last.add(_time(newest), peer=name)
+        held.add(count, peer=name)
+    return [last, held]
 
 
 def gather(config: Config, now: datetime | None = None) -> list[Family]:

@@ -47,6 +47,8 @@ def _levels(config: Config, check: Check) -> tuple[str, str, str, str]:
     }
     if check.kind == "space":
         return f"{number(h.free_warn_percent)}:", f"{number(h.free_critical_percent)}:", "0", "100"
+    if check.kind == "dicom":  # a DICOM sender's silent_after (warning only)
+        return (number(check.threshold) if check.threshold is not None else ""), "", "0", ""
     if check.kind == "source":  # the least patient count before a backup refuses (warning only)
         return (f"{number(check.threshold)}:" if check.threshold is not None else ""), "", "0", ""
     warn, crit = by_kind.get(check.kind, (None, None))

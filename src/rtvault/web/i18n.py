@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, tzinfo
 
-from rtvault.web import i18n_dashboard, i18n_reconcile, i18n_restore_list, i18n_viewer
+from rtvault.web import i18n_dashboard, i18n_dicom, i18n_reconcile, i18n_restore_list, i18n_viewer
 
 LANGUAGES = ("fr", "en")
 DEFAULT = "fr"
@@ -348,6 +348,8 @@ FR.update(i18n_reconcile.FR)
 EN.update(i18n_reconcile.EN)
 FR.update(i18n_viewer.FR)
 EN.update(i18n_viewer.EN)
+FR.update(i18n_dicom.FR)
+EN.update(i18n_dicom.EN)
 MESSAGES = {"fr": FR, "en": EN}
 
 

@@ -1,0 +1,33 @@
+"""The words of received DICOM data in the search results and on the patient page, French and English;
+web/i18n.py adds them to its tables."""
+
+from __future__ import annotations
+
+# key: (French, English)
+TEXTS: dict[str, tuple[str, str]] = {
+    "status_received": ("reçu en DICOM", "received (DICOM)"),
+    "dicom_in": ("DICOM, {studies} étude(s), {series} série(s), {instances} objet(s) (dernier reçu le {last})",
+                 "DICOM, {studies} study(ies), {series} series, {instances} object(s) (last received {last})"),
+    "dicom_title": ("Données DICOM reçues", "Received DICOM data"),
+    "dicom_none": ("Aucun objet DICOM reçu pour ce patient.", "No DICOM object received for this patient."),
+    "dicom_study": ("Étude du {date} : {description}", "Study of {date}: {description}"),
+    "dicom_study_undated": ("Étude sans date : {description}", "Undated study: {description}"),
+    "dicom_col_series": ("Série", "Series"),
+    "dicom_col_modality": ("Modalité", "Modality"),
+    "dicom_col_description": ("Description", "Description"),
+    "dicom_col_plan": ("Plan", "Plan"),
+    "dicom_col_instances": ("Objets", "Objects"),
+    "dicom_col_sender": ("Envoyé par", "Sent by"),
+    "dicom_col_received": ("Reçu", "Received"),
+    "dicom_col_store": ("Stockage", "Store"),
+    "dicom_origin_import": ("import", "import"),
+    "dicom_kept_apart": ("Non rapproché : le patient {name} ({patient}) a le même IPP {mrn} mais est né le {birth}. "
+                         "Corrigez la date de naissance chez l'émetteur ou dans Pinnacle.",
+                         "Not linked: patient {name} ({patient}) has the same MRN {mrn} but was born {birth}. "
+                         "Correct the birth date at the sender or in Pinnacle."),
+    "dicom_patient_note": ("Patient connu seulement par les objets DICOM reçus (aucune version Pinnacle).",
+                           "Patient known only from received DICOM objects (no Pinnacle version)."),
+}
+
+FR = {key: texts[0] for key, texts in TEXTS.items()}
+EN = {key: texts[1] for key, texts in TEXTS.items()}
