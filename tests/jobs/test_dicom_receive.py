@@ -73,6 +73,10 @@ def test_an_object_is_in_the_spool_when_answered_then_sealed_into_a_receipt(vaul
     assert b"".join(read_object(store.backend, stored.hash)) == data  # byte for byte
     with open_catalog_for(vault.config) as catalog:
         assert [r[1] for r in instances(catalog)] == [ident]
+        [(user, detail)] = catalog.execute("SELECT username, detail FROM audit WHERE action = ?",
+                                           ("dicom_receive",))
+    assert user == "SCANNER" and ident in detail  # the journal of actions says what came, from whom, for whom
+    assert json.loads(detail)["patients"] == [tags["PatientID"]] and json.loads(detail)["instances"] == 1
 
 
 def test_the_same_object_sent_again_is_stored_once(vault: Vault) -> None:

@@ -35,6 +35,8 @@ from rtvault.catalog.indexer import store_id
 from rtvault.config import Config
 from rtvault.configured import open_catalog_for, open_store
 from rtvault.errors import Problem, RtvaultError, StoreError
+from rtvault.jobs.actions import entry
+from rtvault.jobs.journal import Journal
 from rtvault.store import Store, receipts
 from rtvault.store.locks import WriterLock
 from rtvault.store.objects import read_object, store_small, store_stream
@@ -88,6 +90,7 @@ class Receiver:
         self._sealer: threading.Thread | None = None
         self._catalog: Catalog | None = None
         self._sequence = 0
+        self._journal_writer = Journal(config)
         self._closing = False
 
     # --- life ---------------------------------------------------------------------------------------------
@@ -295,6 +298,8 @@ class Receiver:
                     catalog_dicom.sealed(self._catalog, self.store_id, ident, receipt.time)
                 except RtvaultError as error:
                     self._problem("catalog", f"receipt {ident} not indexed yet ({error})")
+            if instances:
+                self._journal(receipt)
         try:
             path.unlink()
         except FileNotFoundError:
@@ -305,6 +310,24 @@ class Receiver:
             for digest, where in list(self._held.items()):
                 if where is not None and where[0] == ident:
                     self._held[digest] = None
+
+    def _journal(self, receipt: Receipt) -> None:
+        """One entry of the journal of actions per receipt: what was received, from whom, for which patients."""
+        senders = sorted({i.calling_ae or i.source for i in receipt.instances})
+        patients = sorted({str(i.tags.get("PatientID", "")) for i in receipt.instances})
+        detail = {"receipt": receipt.id, "instances": len(receipt.instances),
+                  "bytes": sum(i.size for i in receipt.instances),
+                  "senders": senders, "patients": patients, "store": self.store_id,
+                  "origin": sorted({i.origin for i in receipt.instances})}
+        item = entry(user=",".join(senders)[:200] or "dicom", via="dicom", action="dicom_receive", target=receipt.id,
+                     detail=detail)
+        try:
+            written = self._journal_writer.append({"kind": "actions", "entries": [item]})
+        except (RtvaultError, OSError) as error:
+            self._problem("journal", f"receipt {receipt.id} not in the journal of actions ({error})")
+            return
+        for problem in written.problems:
+            self._problem("journal", problem)
 
     # --- reading ------------------------------------------------------------------------------------------
 
