@@ -40,6 +40,9 @@ class DicomFileSet:
         self._fileset.ID = FILESET_ID
         self._modalities: dict[str, str] = {}
 
+    def __len__(self) -> int:
+        return len(self._modalities)
+
     def add(self, datasets: Iterable[Dataset]) -> int:
         """Stage datasets in order; returns how many."""
         count = 0

@@ -93,6 +93,8 @@ def export_dicom(config: Config, store: Store, key: str, to: Path, *, plan: str 
     `what` "received" or "all", the objects the DICOM node received for the patient too."""
     if what not in WHAT:
         raise InputError(f"--what {what!r}: give pinnacle, received or all")
+    if plan is not None and what == "received":
+        raise InputError("--plan chooses among the Pinnacle plans: give it with --what pinnacle or all")
     check_destination(to)
     version, treatment = _pinnacle(store, key, snapshot, archive_id, what)
     ids = [key] if treatment is None else [key, treatment.identity.mrn, str(treatment.identity.patient_id or "")]
@@ -109,7 +111,8 @@ def export_dicom(config: Config, store: Store, key: str, to: Path, *, plan: str 
         fileset = dicom_fileset(config, version, treatment, chosen, report)
     report.problems += [unread] if unread else []
     report.received = add_received(store, held, fileset, report.missing)
-    report.written = write_whole(to, fileset.write, doing="write the DICOM export into")
+    if len(fileset):  # nothing at all to write (each part named missing): no empty File-set
+        report.written = write_whole(to, fileset.write, doing="write the DICOM export into")
     return report
 
 
