@@ -10,9 +10,12 @@ from pathlib import Path
 import pytest
 from pydicom.data import get_testdata_file
 
+from kit.config import write_config
 from kit.copies import write_pair_config
+from kit.seaweed import SeaweedServer
 from kit.store import flip, lose, read
 from rtvault.config import load
+from rtvault.configured import init_store, open_store
 from rtvault.copies.repair import repair
 from rtvault.copies.replicate import replicate
 from rtvault.copies.status import store_status
@@ -111,3 +114,28 @@ def test_check_names_a_received_object_missing_from_its_store(pair: Pair) -> Non
     checked = check_store(pair.primary)
     assert [(p.file, p.message) for p in checked.problems] == \
         [(data_key(pair.hashes[0]), f"missing: DICOM receipt {pair.receipt} names it")]
+
+
+@pytest.mark.slow  # the session's SeaweedFS server
+def test_received_objects_are_copied_verified_and_repaired_on_s3(tmp_path: Path, seaweed: SeaweedServer) -> None:
+    (tmp_path / "db").mkdir()
+    Store.init(tmp_path / "primary")
+    config_path = write_config(tmp_path / "rtvault.toml", root=tmp_path / "db", stores={
+        "primary": tmp_path / "primary", "offsite": seaweed.store_settings(seaweed.new_bucket(), copy_of="primary")})
+    init_store(load(config_path), "offsite")
+    medium = tmp_path / "medium"
+    medium.mkdir()
+    for name in SAMPLES:
+        (medium / name).write_bytes(Path(get_testdata_file(name)).read_bytes())
+    import_dicom(load(config_path), [medium])
+    primary, offsite = open_store(load(config_path), "primary"), open_store(load(config_path), "offsite")
+    assert replicate(primary, offsite).receipts_copied == 1
+    [ident] = receipts.ids(offsite.backend)
+    lost = receipts.load(offsite.backend, ident).instances[0].hash
+    assert verify(offsite, all=True).healthy
+    offsite.backend.delete(data_key(lost))
+    offsite.backend.barrier()  # a packed blob is dropped when the index is written
+    assert [(p.key, p.kind) for p in verify(offsite, all=True).problems] == [(data_key(lost), "missing")]
+    assert [r["key"] for r in repair(load(config_path), "offsite").repaired] == [data_key(lost)]
+    assert b"".join(read_object(offsite.backend, lost)) == b"".join(read_object(primary.backend, lost))
+    assert not store_status(load(config_path)).too_few_copies
