@@ -39,6 +39,7 @@ MAX_FILE = 1 << 30  # a file or zip member is read whole into memory: a larger o
 BOMB_RATIO = 1000  # a zip member inflating past this many times its compressed size is refused
 WORKERS = 4  # files described and stored at once: the receiver commits them together (one fsync)
 ZIP_MAGIC = b"PK\x03\x04"
+NOT_DICOM = "not a DICOM file (no DICM preamble, and no data set at its start)"
 _UNREADABLE = (InvalidDicomError, ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError, EOFError,
                OSError, NotImplementedError, RecursionError)
 
@@ -157,12 +158,17 @@ def _collect(job: tuple[_Found, Future[Stored | str]], report: DicomImport, prog
         report.stored += 1
 
 
+def _may_be_dicom(head: bytes) -> bool:
+    """A Part 10 file (`DICM` after the preamble) or a bare data set (a group 0002 or 0008 tag first)."""
+    return head[128:132] == b"DICM" or head[:2] in (b"\x08\x00", b"\x02\x00")
+
+
 def _store_one(receiver: Receiver, item: _Found) -> Stored | str:
     """Store one file as the node stores a C-STORE; the reason, when it is not a DICOM object rtvault stores."""
     try:
         data = item.data
-        if data[128:132] != b"DICM" and data[:2] not in (b"\x08\x00", b"\x02\x00"):
-            return "not a DICOM file (no DICM preamble, and no data set at its start)"
+        if not _may_be_dicom(data):
+            return NOT_DICOM
         tags = describe(data)
         dataset, syntax = dataset_of(data)
         tags["TransferSyntaxUID"] = syntax
@@ -201,9 +207,12 @@ def _read(path: Path) -> _Found:
     try:
         with path.open("rb") as file:
             size = os.fstat(file.fileno()).st_size
+            head = file.read(132)
+            if not _may_be_dicom(head) and head[:4] != ZIP_MAGIC:  # a film, a viewer's program: not read whole
+                return _Found(str(path), why=NOT_DICOM)
             if size > MAX_FILE:
                 return _Found(str(path), why=f"larger than {MAX_FILE >> 20} MiB: not read")
-            return _Found(str(path), file.read(MAX_FILE + 1))
+            return _Found(str(path), head + file.read(MAX_FILE + 1 - len(head)))
     except OSError as error:
         return _Found(str(path), why=f"cannot be read ({error.strerror or error})")
 
