@@ -64,10 +64,12 @@ def test_a_folder_is_imported_byte_for_byte_once_and_what_is_not_dicom_is_named(
         (medium / ("A/B" if index % 2 else "A") / f"IM{index}").write_bytes(sample(name))
     (medium / "notes.txt").write_text("not DICOM\n")
     (medium / "A" / "link").symlink_to("/etc/passwd")
+    os.mkfifo(medium / "A" / "pipe")  # opened, it would block the import
     report = import_dicom(load(config_path), [medium])
     assert (report.stored, report.duplicates) == (len(SAMPLES), 0)
     assert {n.source: n.why for n in report.not_imported} == {
         str(medium / "A" / "link"): "a symbolic link: not followed",
+        str(medium / "A" / "pipe"): "neither a file nor a folder (a device, a pipe or a socket): not read",
         str(medium / "notes.txt"): "not a DICOM file (no DICM preamble, and no data set at its start)"}
     assert report.verdict().code == 9
     kept = held(tmp_path / "store")

@@ -39,6 +39,7 @@ MAX_FILE = 1 << 30  # a file or zip member is read whole into memory: a larger o
 BOMB_RATIO = 1000  # a zip member inflating past this many times its compressed size is refused
 WORKERS = 4  # files described and stored at once: the receiver commits them together (one fsync)
 ZIP_MAGIC = b"PK\x03\x04"
+SPECIAL = "neither a file nor a folder (a device, a pipe or a socket): not read"
 NOT_DICOM = "not a DICOM file (no DICM preamble, and no data set at its start)"
 _UNREADABLE = (InvalidDicomError, ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError, EOFError,
                OSError, NotImplementedError, RecursionError)
@@ -191,6 +192,8 @@ def _found(paths: list[Path], report: DicomImport) -> Iterator[_Found]:
             yield from _folder(path, report)
         elif path.name.upper() == "DICOMDIR":
             yield from _folder(path.parent, report)
+        elif not path.is_file():
+            yield _Found(str(path), why=SPECIAL)
         else:
             yield from _file(path, report)
 
@@ -220,7 +223,8 @@ def _read(path: Path) -> _Found:
 def _folder(root: Path, report: DicomImport) -> Iterator[_Found]:
     """Every file under `root` (links not followed), those a DICOMDIR names first; the DICOMDIRs are read, not
     imported, and a file one names that is missing is named."""
-    files, links = _walk(root)
+    files, links, unlisted = _walk(root)
+    yield from unlisted
     by_name = {f.relative_to(root).as_posix().upper(): f for f in files}
     seen: set[Path] = set()
     for directory in [f for f in files if f.name.upper() == "DICOMDIR"]:
@@ -239,10 +243,15 @@ def _folder(root: Path, report: DicomImport) -> Iterator[_Found]:
             yield from _file(path, report)
 
 
-def _walk(root: Path) -> tuple[list[Path], list[Path]]:
-    """The regular files under `root`, sorted, and its symbolic links (neither followed nor imported)."""
-    files, links = [], []
-    for folder, dirs, names in os.walk(root, followlinks=False):
+def _walk(root: Path) -> tuple[list[Path], list[Path], list[_Found]]:
+    """The regular files under `root`, sorted, its symbolic links (neither followed nor imported), and what could
+    not be imported: folders that cannot be listed, devices, pipes and sockets."""
+    files, links, unlisted = [], [], []
+
+    def unreadable(error: OSError) -> None:
+        unlisted.append(_Found(str(error.filename), why=f"a folder that cannot be listed ({error.strerror})"))
+
+    for folder, dirs, names in os.walk(root, onerror=unreadable, followlinks=False):
         dirs.sort()
         for name in sorted(names) + [d for d in dirs if (Path(folder) / d).is_symlink()]:
             path = Path(folder) / name
@@ -254,7 +263,9 @@ def _walk(root: Path) -> tuple[list[Path], list[Path]]:
                 links.append(path)
             elif stat.S_ISREG(mode):
                 files.append(path)
-    return sorted(files), sorted(links)
+            else:
+                unlisted.append(_Found(str(path), why=SPECIAL))
+    return sorted(files), sorted(links), unlisted
 
 
 def _dicomdir_files(dicomdir: Path, root: Path, by_name: dict[str, Path]) -> Iterator[tuple[str, str]]:
