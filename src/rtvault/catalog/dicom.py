@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from rtvault.catalog import dicom_patients
 from rtvault.catalog import fold as folding
@@ -114,3 +115,31 @@ def add_rows(catalog: Catalog, store: str, receipt: str, site: str, instances: I
     for instance in instances:
         catalog.execute(f"INSERT INTO dicom_instances ({', '.join(_COLUMNS)}) VALUES ({marks})",
                         _row(store, receipt, site, instance))
+
+
+@dataclass(frozen=True)
+class Held:
+    """A received object a store holds: its content object, SOP instance and modality, and its receipt (`spool:<id>`
+    while the node has not sealed it yet)."""
+
+    hash: str
+    sop_instance: str
+    modality: str
+    receipt: str
+
+
+def of_patients(catalog: Catalog, store: str, patient_ids: Sequence[str]) -> list[Held]:
+    """The received objects of the patients of these DICOM PatientIDs that a store holds, one per SOP instance
+    (the first received), in study, series and instance order."""
+    wanted = [p for p in dict.fromkeys(patient_ids) if p]
+    if not wanted:
+        return []
+    marks = ", ".join("?" * len(wanted))
+    rows = catalog.execute(
+        "SELECT hash, sop_instance, modality, receipt FROM dicom_instances "
+        f"WHERE store = ? AND patient_id IN ({marks}) ORDER BY study_uid, series_uid, instance_number, received, id",
+        (store, *wanted))
+    found: dict[str, Held] = {}
+    for row in rows:
+        found.setdefault(row[1], Held(*row))
+    return list(found.values())

@@ -14,7 +14,7 @@ from rtvault.config import Config
 from rtvault.configured import open_store
 from rtvault.errors import InputError
 from rtvault.jobs.bundle import LANGUAGES, BundleExport, export_bundle
-from rtvault.jobs.dicom_export import DicomExport, export_dicom
+from rtvault.jobs.dicom_export import WHAT, DicomExport, export_dicom
 from rtvault.store import Store
 
 patient_option = click.option("--patient", "key", required=True, metavar="KEY",
@@ -57,26 +57,32 @@ Examples:
   rtvault export dicom --patient 2021993744 --plan 1 --snapshot 20261124T0300 --to /tmp/dicom
   rtvault export dicom --patient 2021993744 --from-archive --to /tmp/dicom      # the newest archive holding it
   rtvault export dicom --patient Institution_1/Mount_0/Patient_7 --from-archive 3f2a9c --to /tmp/dicom --json
+  rtvault export dicom --patient 2021993744 --what pinnacle --to /tmp/dicom      # without the received objects
+  rtvault export dicom --patient CT-000123 --what received --to /tmp/dicom       # what the DICOM node received
 
 \b
 Writes CT (one file per slice), an RTSTRUCT per plan, RTPLAN and RTDOSE per trial and a DICOMDIR under --to
-(new or empty), the same files byte for byte each time the same version is exported. What cannot be exported
-(an image set without voxels, a beam without its dose file) is named, the rest is written, and the exit code
-is 9.
+(new or empty), the same files byte for byte each time the same version is exported; with --what all (the
+default) or received, also the objects the DICOM node received (or `dicom import` stored) for the patient, byte
+for byte as stored, under the same DICOMDIR. A patient the node alone knows is exported by its DICOM PatientID.
+What cannot be exported (an image set without voxels, a beam without its dose file, a received object not
+sealed yet) is named, the rest is written, and the exit code is 9.
 """)
 @patient_option
 @click.option("--plan", "plan", metavar="NAME|ID", help="Only this plan (its name or its id K of Plan_K) and the "
               "image sets it uses; default: every plan and image set.")
+@click.option("--what", type=click.Choice(WHAT), default="all", show_default=True,
+              help="The Pinnacle version, the objects the DICOM node received for the patient, or both.")
 @version_options
 @reported
 @click.pass_obj
-def dicom_command(app: AppContext, key: str, plan: str | None, snapshot: str | None, from_archive: str | None,
-                  to: str, store_name: str | None, as_json: bool) -> DicomExport:
+def dicom_command(app: AppContext, key: str, plan: str | None, what: str, snapshot: str | None,
+                  from_archive: str | None, to: str, store_name: str | None, as_json: bool) -> DicomExport:
     """Export one patient version as DICOM-RT (CT, RTSTRUCT, RTPLAN, RTDOSE and a DICOMDIR), read in place from
     a snapshot or an archive: no restore needed."""
     config, store = _opened(app, snapshot, from_archive, store_name)
     return export_dicom(config, store, key, Path(to), plan=plan, snapshot=snapshot,
-                        archive_id=from_archive)
+                        archive_id=from_archive, what=what)
 
 
 @export.command("bundle", epilog="""\b

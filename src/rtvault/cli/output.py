@@ -87,11 +87,12 @@ def emit_csv(text: str) -> None:
 
 
 # The commands whose every run is an action in the journal (docs/design.md, "The journal of actions"): those
-# that change the stores, the catalog's users or the archives, restore, or read who is in the vault. The others
+# that change the stores, the catalog's users or the archives, restore, or read who is in the vault (a group's
+# subcommand alone by its two words: `dicom import`, not the node's `dicom serve`). The others
 # watch or print (health, runs, status, procedure...), or journal themselves (drill, failover, the daemon).
 JOURNALLED = frozenset({"init", "backup", "restore", "forget", "prune", "migrate", "replicate", "repair", "passphrase",
                         "volume", "archive", "catalog", "search", "snapshots", "user", "token", "reconcile",
-                        "machines", "export"})
+                        "machines", "export", "dicom import"})
 
 
 def reported(command: Callable[..., Report | None]) -> Callable[..., None]:
@@ -145,7 +146,7 @@ def journal_action(code: int, error: str, each: Sequence[Mapping[str, object]] =
     (`Report.journalled`); a warning on stderr when the record could be kept nowhere."""
     ctx = click.get_current_context()
     path = ctx.command_path.split()[1:]
-    if not path or path[0] not in JOURNALLED or ctx.find_root().obj is None:
+    if not path or not {path[0], " ".join(path[:2])} & JOURNALLED or ctx.find_root().obj is None:
         return
     if os.environ.get("RTVAULT_RUN_BY") == "daemon":
         return  # the daemon records its jobs as runs, with this command's JSON

@@ -21,7 +21,8 @@ Examples:
 @reported
 @click.pass_obj
 def check_command(app: AppContext, read_data: bool, store_name: str | None, as_json: bool) -> Checked:
-    """Verify the store: every snapshot's trees and objects exist (and, with --read-data, are intact).
+    """Verify the store: every snapshot's trees and objects, every archive's files and every object a DICOM receipt
+    names exist (and, with --read-data, are intact).
 
     Exit code 0 only when the store is healthy, 7 otherwise, with every problem listed.
     """

@@ -16,7 +16,7 @@ from typing import BinaryIO
 from rtvault.archive import records
 from rtvault.archive.formats import ArchiveRecord
 from rtvault.errors import StoreError
-from rtvault.store import Store, catalog_backups, integrity, journal
+from rtvault.store import Store, catalog_backups, integrity, journal, receipts
 from rtvault.store.backend import Backend
 from rtvault.store.objects import data_key, verify_object
 from rtvault.store.repository import parse_manifest
@@ -32,6 +32,7 @@ _KINDS = (
     ("summary", re.compile(rf"archives/summaries/(?P<h>{_H})\.json")),
     ("override", re.compile(rf"archives/overrides/(?P<h>{_H})/[^/]+\.json")),
     ("destroyed", re.compile(rf"archives/destroyed/(?P<h>{_H})\.json")),
+    ("receipt", re.compile(r"dicom/receipts/(?P<id>[^/]+)\.json")),
     ("journal", journal.KEY),
     ("catalog", catalog_backups.KEY),
     ("format", re.compile(r"rtvault-store\.json")),
@@ -239,6 +240,13 @@ class Checker:
         remembered = json.loads(self.backend.get(key))
         if remembered.get("id") != archive_id or not isinstance(remembered.get("patients"), list):
             raise ValueError("not the record of this destroyed archive")
+
+    def _check_receipt(self, key: str, ident: str) -> None:
+        receipt = receipts.load(self.backend, ident)  # its integrity hash first: what a changed one names is not
+        if receipt.id != ident:  # looked for
+            raise ValueError(f"not the receipt of this name (it holds receipt {receipt.id})")
+        for instance in receipt.instances:
+            self._need(data_key(instance.hash), key)
 
     def _check_journal(self, key: str, _name: str) -> None:
         journal.decode(self.backend.get(key), key)

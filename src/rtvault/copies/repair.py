@@ -27,7 +27,7 @@ from rtvault.utc import iso
 
 CONTENT_KINDS = ("object", "tree", "tar")
 ORDER = {"object": 0, "tree": 0, "tar": 0, "checksums": 1, "summary": 1, "override": 1, "destroyed": 1, "journal": 1,
-         "record": 2,
+         "record": 2, "receipt": 2,
          "manifest": 2}  # the store's write order: what an index names is in place before the index
 NOT_COPIED = {"format": "each store has its own format file and id: restore it by hand (docs/design.md)",
               "unexpected": "a file rtvault never writes: look at it, then delete it by hand"}

@@ -6,8 +6,8 @@ The write order keeps the target a valid store at every instant (docs/design.md,
    from the source (a damaged source file is refused, never propagated), committed, then re-read on the
    target and re-hashed (a bad copy is deleted and reported);
 2. `barrier()`: every copied rename is durable;
-3. archive checksums, summaries and overrides, and run journal segments (checked first), then archive indexes
-   and snapshot manifests, each only once
+3. archive checksums, summaries and overrides, and run journal segments (checked first), then archive indexes,
+   snapshot manifests and the DICOM node's receipts (`dicom/receipts/`, checked first), each only once
    everything it names is on the target;
 4. `copies/<source-id>.json`: when, from where and how much, written last.
 A run killed anywhere leaves copied content that no manifest names yet; the next run lists both stores and
@@ -32,7 +32,7 @@ from rtvault.archive import records
 from rtvault.archive.formats import ArchiveRecord
 from rtvault.errors import Problem, StoreError
 from rtvault.events import NoProgress, Progress
-from rtvault.store import Store, integrity, journal
+from rtvault.store import Store, integrity, journal, receipts
 from rtvault.store.backend import Backend
 from rtvault.store.formats import Manifest
 from rtvault.store.locks import WriterLock
@@ -40,7 +40,8 @@ from rtvault.store.objects import BLOCK, data_key, verify_object
 from rtvault.store.repository import decode_tree, parse_manifest, tree_key
 
 WORKERS = 4  # reading, hashing and zstd release the GIL; measured in bench/replicate.py
-REPLICATED = ("data/", "trees/", "archives/", "snapshots/", "journal/")  # never locks/, tmp/, copies/, the format file
+REPLICATED = ("data/", "trees/", "archives/", "snapshots/", "journal/", receipts.RECEIPTS)  # never locks/, tmp/,
+# copies/, the DICOM node's spool (dicom/spool/, its own until sealed) or the format file
 CONTENT = ("data/", "trees/", "archives/tars/")
 
 
@@ -60,10 +61,12 @@ class ReplicateSummary:
     snapshots_copied: int = 0
     archives_copied: int = 0
     journal_copied: int = 0  # run journal segments
+    receipts_copied: int = 0  # the DICOM node's receipts (their received objects are counted in objects_copied)
     duration_s: float = 0.0
     lag_snapshots: int = 0  # snapshots of the source still missing on the target after the run
     lag_archives: int = 0
     lag_age_s: float | None = None  # age of the newest snapshot still missing
+    lag_receipts: int = 0  # receipts of the source still missing on the target after the run
     pending_destruction: list[str] = field(default_factory=list)  # destroyed archives the target still holds
     destroyed_skipped: int = 0  # files of archives the target records as destroyed: never copied back
     problems: list[Problem] = field(default_factory=list)
@@ -71,7 +74,7 @@ class ReplicateSummary:
 
     @property
     def complete(self) -> bool:
-        return not self.problems and not self.lag_snapshots and not self.lag_archives
+        return not self.problems and not self.lag_snapshots and not self.lag_archives and not self.lag_receipts
 
     def to_json(self) -> dict[str, object]:
         data = asdict(self)
@@ -273,10 +276,12 @@ def _copy_indexes(source: Store, target: Store, missing: list[str], present: _Pr
             present.keys.add(key)
         elif key.startswith(journal.FOLDER):
             _copy_segment(source, target, key, summary)
-    for key in [k for k in missing if _is_record(k) or k.startswith("snapshots/")]:
+    for key in [k for k in missing if _is_record(k) or k.startswith(("snapshots/", receipts.RECEIPTS))]:
         try:
             if key.startswith("snapshots/"):  # a manifest changed since written (its integrity hash) stays behind
                 lack = _snapshot_lacks(parse_manifest(source.backend.get(key)), present)
+            elif key.startswith(receipts.RECEIPTS):  # so does a receipt
+                lack = _receipt_lacks(receipts.load(source.backend, _receipt_id(key)), present)
             else:
                 lack = _archive_lacks(ArchiveRecord.from_json(integrity.parse(source.backend.get(key))), present)
         except (ValueError, KeyError, TypeError, AttributeError, StoreError) as error:
@@ -289,6 +294,15 @@ def _copy_indexes(source: Store, target: Store, missing: list[str], present: _Pr
         present.keys.add(key)
         summary.snapshots_copied += key.startswith("snapshots/")
         summary.archives_copied += _is_record(key)
+        summary.receipts_copied += key.startswith(receipts.RECEIPTS)
+
+
+def _receipt_id(key: str) -> str:
+    return key.removeprefix(receipts.RECEIPTS).removesuffix(".json")
+
+
+def _receipt_lacks(receipt: receipts.Receipt, present: _Present) -> str | None:
+    return next((data_key(i.hash) for i in receipt.instances if data_key(i.hash) not in present.keys), None)
 
 
 def _copy_segment(source: Store, target: Store, key: str, summary: ReplicateSummary) -> None:
@@ -327,6 +341,7 @@ def _lag(source: Store, wanted: set[str], present: set[str], summary: ReplicateS
     missing = sorted(k for k in wanted - present if k.startswith("snapshots/"))
     summary.lag_snapshots = len(missing)
     summary.lag_archives = sum(1 for k in wanted - present if _is_record(k))
+    summary.lag_receipts = sum(1 for k in wanted - present if k.startswith(receipts.RECEIPTS))
     times = [t for t in (_manifest_time(source, k) for k in missing) if t is not None]
     if times:
         summary.lag_age_s = round((datetime.now(UTC) - max(times)).total_seconds(), 1)
@@ -355,7 +370,8 @@ def load_record(target: Store) -> list[dict]:
 
 def replicate(source: Store, target: Store, progress: Progress | None = None, *,
               lease_s: float = 900) -> ReplicateSummary:
-    """Copy to `target` every object, tree, archive and snapshot of `source` it lacks (docs/design.md)."""
+    """Copy to `target` every object, tree, archive, snapshot and DICOM receipt of `source` it lacks
+    (docs/design.md)."""
     if source.location == target.location:
         raise StoreError(f"cannot replicate {source.location} onto itself")
     started = time.monotonic()

@@ -1,6 +1,6 @@
 """`rtvault status`: what each configured store holds, how far each copy lags behind its source, how recently
-each store was verified, how old the newest backup is, and every patient version and archive that is not on two
-stores (or not on two verified stores).
+each store was verified, how old the newest backup is, and every patient version, archive and DICOM receipt (the
+objects the DICOM node received, `dicom/receipts/`) that is not on two stores (or not on two verified stores).
 
 A patient version is one (patient path, tree) pair: the same tree in many snapshots is one version. A store
 holds it when one of its snapshot manifests names it; a copy is *verified* when its store completed a
@@ -22,7 +22,7 @@ from rtvault.configured import open_catalog_for, open_store, store_labels, where
 from rtvault.copies.replicate import REPLICATED, copies_key
 from rtvault.errors import ExitCode, RtvaultError, StoreError
 from rtvault.report import Line, Report, Verdict
-from rtvault.store import Store
+from rtvault.store import Store, receipts
 from rtvault.store.backend import DirectoryBackend
 from rtvault.store.objects import data_key
 from rtvault.store.repository import tree_key
@@ -45,9 +45,12 @@ class StoreStatus:
     free_bytes: int | None = None  # None when unknown (not a directory)
     snapshots: int = 0
     archives: int = 0
+    receipts: int = 0  # the DICOM node's receipts
+    received: int = 0  # the received objects they name
     last_replication: str | None = None  # from the copies/ record the source's last replication wrote
     lag_snapshots: int | None = None  # snapshots of its source it lacks (None: not a copy, or source unreachable)
     lag_archives: int | None = None
+    lag_receipts: int | None = None
     lag_age_s: float | None = None  # age of the newest snapshot it lacks
     last_verification: str | None = None  # when its last verification cycle completed
     verified: bool = False  # a cycle completed within [verify] cycle_days
@@ -58,8 +61,8 @@ class StoreStatus:
 class Shortfall:
     """A patient version or an archive held by too few stores."""
 
-    kind: str  # patient | archive
-    key: str  # patient path, or archive id
+    kind: str  # patient | archive | receipt
+    key: str  # patient path, archive id or receipt id
     tree: str | None  # the version's tree (patients)
     snapshot: str | None  # the newest snapshot naming that version (patients)
     stores: list[str]
@@ -71,6 +74,8 @@ class StatusReport(Report):
     stores: list[StoreStatus]
     versions: int = 0
     archives: int = 0
+    receipts: int = 0
+    received: int = 0  # distinct received DICOM objects, on any store
     too_few_copies: list[Shortfall] = field(default_factory=list)
     too_few_verified: list[Shortfall] = field(default_factory=list)
     newest_snapshot: str | None = None  # the newest snapshot of the stores that are no copy: the last backup
@@ -119,7 +124,8 @@ class StatusReport(Report):
             late = "" if self.backups_ok else f", beyond [health] backup_max_age ({span(self.backup_max_age_s)})"
             yield Line(f"newest snapshot: {self.newest_snapshot} in {self.newest_snapshot_store}, taken "
                        f"{span(self.newest_snapshot_age_s or 0)} ago{late}")
-        yield Line(f"{self.versions} patient versions, {self.archives} archives")
+        yield Line(f"{self.versions} patient versions, {self.archives} archives, {self.received} received DICOM "
+                   f"objects ({self.receipts} receipts)")
         yield from map(Line, _shortfall_lines("with fewer than two copies", self.too_few_copies))
         yield from map(Line, _shortfall_lines("with fewer than two verified copies", self.too_few_verified))
 
@@ -138,12 +144,13 @@ def _size(count: int | None) -> str:
 def _store_lines(s: StoreStatus) -> list[str]:
     if not s.available:
         return [f"store {s.name}: UNAVAILABLE: {s.error}"]
-    lines = [f"store {s.name} ({s.location}): {s.snapshots} snapshots, {s.archives} archives, {s.objects} objects, "
-             f"{_size(s.bytes)} stored, {_size(s.free_bytes)} free"]
+    lines = [f"store {s.name} ({s.location}): {s.snapshots} snapshots, {s.archives} archives, {s.received} received "
+             f"DICOM objects, {s.objects} objects, {_size(s.bytes)} stored, {_size(s.free_bytes)} free"]
     if s.copy_of:
         lag = "lag unknown" if s.lag_snapshots is None else (
-            "up to date" if not (s.lag_snapshots or s.lag_archives)
-            else f"lacks {s.lag_snapshots} snapshot(s) and {s.lag_archives} archive(s) of {s.copy_of}")
+            "up to date" if not (s.lag_snapshots or s.lag_archives or s.lag_receipts)
+            else f"lacks {s.lag_snapshots} snapshot(s), {s.lag_archives} archive(s) and {s.lag_receipts} DICOM "
+                 f"receipt(s) of {s.copy_of}")
         lines.append(f"  copy of {s.copy_of}: last replication {s.last_replication or 'never'}; {lag}")
     verified = "never" if not s.last_verification else (
         f"cycle completed {s.last_verification}" + ("" if s.verified else " (older than [verify] cycle_days)"))
@@ -154,7 +161,7 @@ def _shortfall_lines(title: str, items: list[Shortfall]) -> list[str]:
     lines = [f"{len(items)} {title}"]
     for item in items[:SHOWN]:
         what = f"patient {item.key} (tree {item.tree[:12]}, snapshot {item.snapshot})" if item.tree else \
-            f"archive {item.key[:12]}"
+            f"DICOM receipt {item.key}" if item.kind == "receipt" else f"archive {item.key[:12]}"
         lines.append(f"  {what}: on {', '.join(item.stores) or 'no store'}")
     if len(items) > SHOWN:
         lines.append(f"  ... and {len(items) - SHOWN} more (--json lists them all)")
@@ -163,13 +170,15 @@ def _shortfall_lines(title: str, items: list[Shortfall]) -> list[str]:
 
 @dataclass
 class _Holdings:
-    """What one store holds: patient versions, archives, and which of them its verification found damaged."""
+    """What one store holds: patient versions, archives, DICOM receipts, and which of them its verification found
+    damaged."""
 
     store: Store
     versions: dict[tuple[str, str], tuple[str, str]]  # (path, tree): (newest snapshot id, its time)
     archives: set[str]
     snapshot_times: dict[str, str]
     problems: set[str]
+    receipts: dict[str, frozenset[str]]  # receipt id: the hashes of the objects it names (empty: unreadable)
 
 
 def _holdings(store: Store) -> _Holdings:
@@ -179,7 +188,17 @@ def _holdings(store: Store) -> _Holdings:
         times[manifest.id] = manifest.time
         for patient in manifest.patients:
             versions[(patient.path, patient.tree)] = (manifest.id, manifest.time)
-    return _Holdings(store, versions, set(records.all_ids(store)), times, set())
+    return _Holdings(store, versions, set(records.all_ids(store)), times, set(), _receipts(store))
+
+
+def _receipts(store: Store) -> dict[str, frozenset[str]]:
+    found = {}
+    for ident in receipts.ids(store.backend):
+        try:
+            found[ident] = frozenset(i.hash for i in receipts.load(store.backend, ident).instances)
+        except StoreError:  # damaged: its verification says so; it counts as held, by no sound copy
+            found[ident] = frozenset()
+    return found
 
 
 def _verification(store: Store, status: StoreStatus, cycle_days: int, now: datetime) -> set[str]:
@@ -221,6 +240,7 @@ def _open(config: Config, name: str, now: datetime) -> tuple[StoreStatus, _Holdi
         status.available, status.error = False, str(error)
         return status, None
     status.snapshots, status.archives = len(held.snapshot_times), len(held.archives)
+    status.receipts, status.received = len(held.receipts), len(frozenset().union(*held.receipts.values()))
     return status, held
 
 
@@ -228,6 +248,7 @@ def _lag(status: StoreStatus, target: _Holdings, source: _Holdings, now: datetim
     missing = set(source.snapshot_times) - set(target.snapshot_times)
     status.lag_snapshots = len(missing)
     status.lag_archives = len(source.archives - target.archives)
+    status.lag_receipts = len(set(source.receipts) - set(target.receipts))
     if missing:
         newest = max(source.snapshot_times[i] for i in missing)
         try:
@@ -269,6 +290,15 @@ def archive_sound(store: Store, problems: set[str], archive_id: str) -> bool:
     return not keys & problems
 
 
+def receipt_sound(held: _Holdings, ident: str) -> bool:
+    """The receipt reads, and neither it nor any object it names is among the store's known problems."""
+    objects = held.receipts.get(ident)
+    if not objects:
+        return False
+    keys = {receipts.receipt_key(ident)} | {data_key(h) for h in objects}
+    return not keys & held.problems
+
+
 def _disk_copies(config: Config, now: datetime) -> dict[str, list[tuple[str, bool]]]:
     """Archive id -> [(volume:<label>, verified within the cycle)], from the catalog's record of the removable
     disks (they are not stores: the catalog is where rtvault remembers them). No catalog: no disk copies."""
@@ -304,6 +334,17 @@ def _shortfalls(report: StatusReport, held: dict[str, _Holdings], verified: set[
         holders += [label for label, _fresh in disks.get(archive_id, [])]
         good += [label for label, fresh in disks.get(archive_id, []) if fresh]
         _note(report, Shortfall("archive", archive_id, None, None, holders, good))
+    _receipt_shortfalls(report, held, verified)
+
+
+def _receipt_shortfalls(report: StatusReport, held: dict[str, _Holdings], verified: set[str]) -> None:
+    idents = sorted({r for h in held.values() for r in h.receipts})
+    report.receipts = len(idents)
+    report.received = len(frozenset().union(*(o for h in held.values() for o in h.receipts.values())))
+    for ident in idents:
+        holders = [n for n, h in held.items() if ident in h.receipts]
+        good = [n for n in holders if n in verified and receipt_sound(held[n], ident)]
+        _note(report, Shortfall("receipt", ident, None, None, holders, good))
 
 
 def _note(report: StatusReport, item: Shortfall) -> None:

@@ -6,14 +6,20 @@ its instances are added in a fixed order, so the same export gives the same name
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.fileset import FileSet
 
 FILESET_ID = "RTVAULT"
+# Type 1 attributes a DICOMDIR record needs that a received object may lack: given in its record, never in its file
+RECORD_FILL = {"PatientID": "UNKNOWN", "Modality": "OT", "StudyDate": "19000101", "StudyTime": "000000", "StudyID": "1",
+               "SeriesNumber": 1, "InstanceNumber": 1, "DoseSummationType": "PLAN", "StructureSetLabel": "RTSTRUCT",
+               "RTPlanLabel": "RTPLAN", "ContentDate": "19000101", "ContentTime": "000000"}
 
 
 @dataclass(frozen=True)
@@ -26,13 +32,16 @@ class Written:
 
 class DicomFileSet:
     """A File-set being filled: `add` stages each dataset (to a temporary file, so a CT need not stay in memory),
-    `write` lays them out under a directory with their DICOMDIR."""
+    `add_file` a file kept byte for byte, `write` lays them out under a directory with their DICOMDIR."""
 
     def __init__(self, uid: str) -> None:
         self._fileset = FileSet()
         self._fileset.UID = uid
         self._fileset.ID = FILESET_ID
         self._modalities: dict[str, str] = {}
+
+    def __len__(self) -> int:
+        return len(self._modalities)
 
     def add(self, datasets: Iterable[Dataset]) -> int:
         """Stage datasets in order; returns how many."""
@@ -42,6 +51,21 @@ class DicomFileSet:
             self._modalities[ds.SOPInstanceUID] = ds.Modality
             count += 1
         return count
+
+    def add_file(self, data: bytes) -> str:
+        """Stage a DICOM Part 10 file to be written byte for byte (a received object), its record made from its
+        own attributes (those a record requires and it lacks given in the record only); returns its modality.
+        ValueError (or pydicom's error) when no record can be made for it."""
+        ds = dcmread(io.BytesIO(data))
+        if ds.SOPInstanceUID in self._modalities:
+            raise ValueError(f"another object of the export has its SOP instance UID {ds.SOPInstanceUID}")
+        for keyword, value in RECORD_FILL.items():
+            if keyword not in ds or ds[keyword].VM == 0:
+                setattr(ds, keyword, value)
+        instance = self._fileset.add(ds)
+        Path(instance.path).write_bytes(data)  # the staged file, copied into place as it is: the bytes stored
+        self._modalities[ds.SOPInstanceUID] = str(ds.Modality)
+        return str(ds.Modality)
 
     def write(self, directory: Path) -> list[Written]:
         """Write the staged objects and `DICOMDIR` under `directory`; what was written, DICOMDIR last."""

@@ -47,9 +47,11 @@ class Replicated(Refreshed):
                 continue
             s = result.summary
             lag = "up to date" if s.complete else \
-                f"lagging by {s.lag_snapshots} snapshot(s), {s.lag_archives} archive(s)"
+                f"lagging by {s.lag_snapshots} snapshot(s), {s.lag_archives} archive(s), " \
+                f"{s.lag_receipts} DICOM receipt(s)"
             yield Line(f"{head}: {s.objects_copied} objects, {s.trees_copied} trees, {s.snapshots_copied} "
-                       f"snapshots, {s.archives_copied} archives copied ({s.bytes_copied / 1e6:.1f} MB) in "
+                       f"snapshots, {s.archives_copied} archives, {s.receipts_copied} DICOM receipts copied "
+                       f"({s.bytes_copied / 1e6:.1f} MB) in "
                        f"{s.duration_s:.1f} s; {lag}")
             yield from (err(f"  problem: {problem}") for problem in s.problems)
             yield from (err(f"  warning: {warning}") for warning in s.warnings)

@@ -6,6 +6,10 @@ What cannot be exported (an image set without voxels, ROIs drawn on it, a plan w
 without its dose file) is named in the report's `missing` and the exit code is 9; the rest is written. UIDs are
 `Ids(uid_root, patient path, tree hash or archive id)`: the same version exported twice gives the same bytes.
 The files are written under a temporary sibling of the destination and renamed into place whole.
+
+`what` chooses the parts: `pinnacle` (the version, as above), `received` (the objects the DICOM node received for
+the patient, byte for byte, `jobs/dicom_export_received.py`) or `all` (both, one DICOMDIR covering them; the
+default). A patient the DICOM node alone knows (no Pinnacle record) is exported by its DICOM PatientID.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from rtvault import __version__
+from rtvault.catalog.dicom import Held
 from rtvault.config import Config
 from rtvault.dicom.common import Export
 from rtvault.dicom.ct import CtSeries, ct_datasets, plan_series
@@ -25,14 +30,17 @@ from rtvault.dicom.rtdose import build_rtdoses
 from rtvault.dicom.rtplan import build_rtplan
 from rtvault.dicom.rtstruct import rtstruct_dataset
 from rtvault.dicom.uids import Ids
-from rtvault.errors import InputError, PartialResult, os_failure
+from rtvault.errors import CatalogError, InputError, NotFound, PartialResult, os_failure
+from rtvault.jobs.dicom_export_received import add_received, received_ids, received_of
 from rtvault.jobs.dicom_sources import StoredVersion, archive_version, snapshot_version
+from rtvault.jobs.history import NoSuchPatient
 from rtvault.pinnacle.treatment import CoordinateFrame, ImageSet, Plan, Treatment, read_treatment
 from rtvault.pinnacle.treatment_plan import decide_frame
 from rtvault.report import OK, Line, Report, Verdict, err
 from rtvault.store import Store
 
 T = TypeVar("T")
+WHAT = ("pinnacle", "received", "all")
 
 
 @dataclass
@@ -40,8 +48,10 @@ class DicomExport(Report):
     """What `export dicom` wrote and what it could not."""
 
     patient: str
-    source: dict[str, str]  # {"kind": "snapshot" or "archive", "id": ...}
+    source: dict[str, str]  # {"kind": "snapshot", "archive" or "received", "id": ...}
     to: str
+    what: str = "all"
+    received: int = 0  # received objects written, byte for byte
     plans: list[str] = field(default_factory=list)  # the plans exported, "Plan_K (name)"
     written: list[Written] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # what could not be exported: exit 9
@@ -54,13 +64,15 @@ class DicomExport(Report):
         return found
 
     def to_json(self) -> dict[str, object]:
-        return {"patient": self.patient, "source": self.source, "to": self.to, "plans": self.plans,
+        return {"patient": self.patient, "source": self.source, "to": self.to, "what": self.what,
+                "received": self.received, "plans": self.plans,
                 "written": self.counts(), "files": [{"modality": w.modality, "path": w.path} for w in self.written],
                 "missing": self.missing, "problems": self.problems}
 
     def lines(self) -> Iterable[Line]:
         counts = ", ".join(f"{n} {modality}" for modality, n in self.counts().items()) or "nothing"
-        yield Line(f"{self.patient} ({self.source['kind']} {self.source['id'][:20]}): {counts} written to {self.to}")
+        yield Line(f"{self.patient} ({self.source['kind']} {self.source['id'][:20]}): {counts} written to {self.to}"
+                   + (f" ({self.received} received object(s) as stored)" if self.received else ""))
         yield from (Line(f"  plan {name}") for name in self.plans)
         yield from (err(f"  missing: {what}") for what in self.missing)
 
@@ -75,16 +87,58 @@ class DicomExport(Report):
 
 
 def export_dicom(config: Config, store: Store, key: str, to: Path, *, plan: str | None = None,
-                 snapshot: str | None = None, archive_id: str | None = None) -> DicomExport:
+                 snapshot: str | None = None, archive_id: str | None = None, what: str = "all") -> DicomExport:
     """Export the patient KEY names, from `snapshot` (default: the latest holding it) or, when `archive_id` is
-    given ("" for the newest archive holding it), from an archive, as DICOM-RT under the new directory `to`."""
+    given ("" for the newest archive holding it), from an archive, as DICOM-RT under the new directory `to`; with
+    `what` "received" or "all", the objects the DICOM node received for the patient too."""
+    if what not in WHAT:
+        raise InputError(f"--what {what!r}: give pinnacle, received or all")
+    if plan is not None and what == "received":
+        raise InputError("--plan chooses among the Pinnacle plans: give it with --what pinnacle or all")
     check_destination(to)
-    version = stored_version(store, key, snapshot, archive_id)
-    treatment = read_treatment(version.files)
-    report = DicomExport(version.path, {"kind": version.kind, "id": version.id}, str(to))
-    fileset = dicom_fileset(config, version, treatment, _chosen_plans(treatment, plan), report)
-    report.written = write_whole(to, fileset.write, doing="write the DICOM export into")
+    version, treatment = _pinnacle(store, key, snapshot, archive_id, what)
+    ids = [key] if treatment is None else [key, treatment.identity.mrn, str(treatment.identity.patient_id or "")]
+    held, unread = ([], None) if what == "pinnacle" else _received(config, store, ids, what, version is not None)
+    if version is None or treatment is None:
+        if not held:
+            raise NotFound(f"no received DICOM object of PatientID {key!r} in {store.location}, and no Pinnacle "
+                           "patient of that key (`rtvault search --mrn` finds both)")
+        report = DicomExport(key, {"kind": "received", "id": store.location}, str(to), what)
+        fileset = DicomFileSet(received_ids(config, key, held).of("fileset"))
+    else:
+        report = DicomExport(version.path, {"kind": version.kind, "id": version.id}, str(to), what)
+        chosen = _chosen_plans(treatment, plan) if what != "received" else []
+        fileset = dicom_fileset(config, version, treatment, chosen, report)
+    report.problems += [unread] if unread else []
+    report.received = add_received(store, held, fileset, report.missing)
+    if len(fileset):  # nothing at all to write (each part named missing): no empty File-set
+        report.written = write_whole(to, fileset.write, doing="write the DICOM export into")
     return report
+
+
+def _pinnacle(store: Store, key: str, snapshot: str | None, archive_id: str | None,
+              what: str) -> tuple[StoredVersion | None, Treatment | None]:
+    """The Pinnacle version KEY names and its treatment; (None, None) when there is none and `what` does not need
+    one (the key may be a PatientID the DICOM node alone knows)."""
+    try:
+        version = stored_version(store, key, snapshot, archive_id)
+    except NoSuchPatient:
+        if what == "pinnacle" or snapshot:
+            raise
+        return None, None
+    return version, read_treatment(version.files)
+
+
+def _received(config: Config, store: Store, ids: list[str], what: str,
+              pinnacle: bool) -> tuple[list[Held], str | None]:
+    """The patient's received objects; with `all` and a Pinnacle version, a catalog that cannot be read only leaves
+    them out, with a warning saying so (a site without a DICOM node may have no catalog)."""
+    try:
+        return received_of(config, store, ids), None
+    except CatalogError as error:
+        if what == "received" or not pinnacle:
+            raise
+        return [], f"received DICOM objects not looked for: {error}"
 
 
 def stored_version(store: Store, key: str, snapshot: str | None, archive_id: str | None) -> StoredVersion:

@@ -41,6 +41,8 @@ class CheckReport:
     trees: int = 0
     objects_referenced: int = 0
     archives: int = 0
+    receipts: int = 0  # the DICOM node's receipts
+    received_objects: int = 0  # the distinct objects they name
     objects_stored: int = 0
     objects_read: int = 0
     bytes_read: int = 0
@@ -70,7 +72,8 @@ class Checked(Report):
 
     def lines(self) -> Iterable[Line]:
         r = self.report
-        yield Line(f"{r.snapshots} snapshots, {r.archives} archives, {r.trees} trees, {r.objects_referenced} objects "
+        yield Line(f"{r.snapshots} snapshots, {r.archives} archives, {r.receipts} DICOM receipts ({r.received_objects} "
+                   f"received objects), {r.trees} trees, {r.objects_referenced} objects "
                    f"referenced, {r.objects_stored} stored ({r.unreferenced} unreferenced)"
                    + (f", {r.objects_read} read back ({r.bytes_read / 1e6:.1f} MB)" if self.read_data else ""))
         if r.without_integrity:
@@ -144,6 +147,24 @@ def _check_archives(store: Store, report: CheckReport, read_data: bool) -> None:
         report.archives += 1
 
 
+def _check_receipts(store: Store, report: CheckReport) -> dict[str, str]:
+    """Every receipt read and checked against its integrity hash (a damaged one is a problem); the objects they
+    name, each with the first receipt naming it."""
+    named: dict[str, str] = {}
+    for ident in receipts.ids(store.backend):
+        report.receipts += 1
+        try:
+            receipt = receipts.load(store.backend, ident)
+        except StoreError as error:
+            report.problems.append(Problem(receipts.receipt_key(ident), str(error).removeprefix(
+                f"{receipts.receipt_key(ident)} in {store.backend.location} is ")))
+            continue
+        for instance in receipt.instances:
+            named.setdefault(instance.hash, ident)
+    report.received_objects = len(named)
+    return named
+
+
 def _read_objects(store: Store, digests: list[str], report: CheckReport, progress: Progress) -> None:
     """Re-hash every object on a few threads; damaged ones become problems, in the order of `digests`."""
     damaged: dict[str, StoreError] = {}
@@ -170,7 +191,8 @@ def _read_objects(store: Store, digests: list[str], report: CheckReport, progres
 
 
 def check_store(store: Store, *, read_data: bool = False, progress: Progress | None = None) -> CheckReport:
-    """Every snapshot's trees and objects exist; with read_data, every stored object is re-hashed."""
+    """Every snapshot's trees and objects exist, every archive's files, every DICOM receipt's objects (the receipts
+    checked against their integrity hash); with read_data, every stored object is re-hashed."""
     progress = progress or NoProgress()
     report = CheckReport()
     report.problems.extend(store.layout_problems())  # damaged index files, unreadable pack headers
@@ -181,11 +203,15 @@ def check_store(store: Store, *, read_data: bool = False, progress: Progress | N
     needed |= archive_objects(store)
     report.trees, report.objects_referenced = len(trees), len(needed)
     _check_archives(store, report, read_data)
+    received = _check_receipts(store, report)
+    report.objects_referenced = len(needed | set(received))
     stored = {_digest_of(key) for key in store.backend.list("data/")}
     report.objects_stored = len(stored)
-    report.unreferenced = len(stored - needed)
+    report.unreferenced = len(stored - needed - set(received))
     for digest in sorted(needed - stored):
         report.problems.append(Problem(data_key(digest), "missing: a snapshot needs it"))
+    for digest in sorted(set(received) - stored - needed):
+        report.problems.append(Problem(data_key(digest), f"missing: DICOM receipt {received[digest]} names it"))
     if read_data:
         _read_objects(store, sorted(stored), report, progress)
     return report
