@@ -18,6 +18,7 @@ from kit.vault import Vault
 from rtvault.demo import generate_database
 from rtvault.dicom.received import dataset_of, describe, part10
 from rtvault.errors import NotFound
+from rtvault.jobs.catalog import refresh
 from rtvault.jobs.dicom_export import export_dicom
 from rtvault.jobs.dicom_import import import_dicom
 from rtvault.jobs.dicom_receive import Receiver
@@ -124,3 +125,19 @@ def test_an_object_still_in_the_nodes_spool_is_named(site: Site) -> None:
         report = export_dicom(site.vault.config, site.vault.store, "SPOOLED-1", site.base / "spooled")
         assert report.received == 0 and "not sealed into the store yet" in report.missing[0]
         assert report.verdict().code == 9
+
+
+def test_an_object_whose_patient_id_is_the_mrn_written_otherwise_is_exported_through_the_link(site: Site) -> None:
+    """The PACS writes the MRN with a hyphen and in another case: the catalog links it to the Pinnacle patient
+    (MRNs compared folded), and the patient's export carries it."""
+    refresh(site.vault.config)  # the Pinnacle patient in the catalog
+    medium = site.base / "medium-otherwise"
+    medium.mkdir()
+    dose = pydicom.dcmread(get_testdata_file("rtdose.dcm"))
+    mrn = site.patient.mrn
+    dose.PatientID = f"{mrn[:3]}-{mrn[3:]}".lower()
+    dose.PatientBirthDate = (site.patient.birth_date or "").replace("-", "")  # the same person
+    dose.save_as(medium / "dose.dcm")
+    assert import_dicom(site.vault.config, [medium]).stored == 1
+    uid = describe((medium / "dose.dcm").read_bytes())["SOPInstanceUID"]
+    assert uid in _files(site.export("linked", mrn, "received"))

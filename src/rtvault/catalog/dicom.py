@@ -129,16 +129,21 @@ class Held:
 
 
 def of_patients(catalog: Catalog, store: str, patient_ids: Sequence[str]) -> list[Held]:
-    """The received objects of the patients of these DICOM PatientIDs that a store holds, one per SOP instance
-    (the first received), in study, series and instance order."""
+    """The received objects of the patients of these DICOM PatientIDs (or catalog keys, MRNs, Pinnacle PatientIDs,
+    through the link to the catalog patient) that a store holds, one per SOP instance (the first received), in
+    study, series and instance order."""
     wanted = [p for p in dict.fromkeys(patient_ids) if p]
     if not wanted:
         return []
     marks = ", ".join("?" * len(wanted))
+    # by the PatientID it was sent with, and by the catalog patient it is linked to (its MRN may be written
+    # otherwise: the link folds case, spaces and punctuation)
     rows = catalog.execute(
         "SELECT hash, sop_instance, modality, receipt FROM dicom_instances "
-        f"WHERE store = ? AND patient_id IN ({marks}) ORDER BY study_uid, series_uid, instance_number, received, id",
-        (store, *wanted))
+        f"WHERE store = ? AND (patient_id IN ({marks}) OR patient IN (SELECT id FROM patients WHERE key IN ({marks}) "
+        f"OR mrn IN ({marks}) OR patient_id IN ({marks}))) "
+        "ORDER BY study_uid, series_uid, instance_number, received, id",
+        (store, *wanted, *wanted, *wanted, *wanted))
     found: dict[str, Held] = {}
     for row in rows:
         found.setdefault(row[1], Held(*row))
