@@ -1,16 +1,10 @@
 """`rtvault dicom`: the DICOM node (`serve`), the import of DICOM media (`import`) and the test kit for peers
-(`echo`, `send`, `find`, `move`, `check`). Each subcommand lives in a module of its own, which adds it to this
-group when imported below."""
+(`echo`, `send`, `find`, `move`, `check`). The group is in `dicom_group.py`; each subcommand lives in a module of
+its own, which adds it to the group (`from rtvault.cli.dicom_group import dicom`) when imported below."""
 
 from __future__ import annotations
 
-import click
+from rtvault.cli import dicom_subcommands  # noqa: F401 - the subcommands' modules, each adding its commands
+from rtvault.cli.dicom_group import dicom
 
-
-@click.group("dicom")
-def dicom() -> None:
-    """The DICOM node: receive, store, query and retrieve DICOM objects; import media; test peers."""
-
-
-# The subcommands' modules, each decorating its commands with @dicom.command (imported last: they import `dicom`).
-from rtvault.cli import dicom_subcommands  # noqa: E402,F401
+__all__ = ["dicom"]

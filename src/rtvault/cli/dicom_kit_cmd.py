@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from rtvault.cli.dicom_cmd import dicom
+from rtvault.cli.dicom_group import dicom
 from rtvault.cli.output import AppContext, reported
 from rtvault.jobs.dicom_check import Checked, check
 from rtvault.jobs.dicom_peer_query import LEVELS, Criteria, Found, Moved, find, move
