@@ -14,7 +14,7 @@ from pydicom.uid import generate_uid
 
 from kit.cli import rtvault, rtvault_json
 from kit.dicom import OrthancServer
-from kit.dicom_peers import closed_port, declare_modality, orthanc_with, peers_config, storescp
+from kit.dicom_peers import closed_port, declare_modality, orthanc_with, peers_config, refusing_scp, storescp
 
 pytestmark = pytest.mark.slow
 
@@ -157,3 +157,13 @@ def test_a_peer_that_aborts_is_said(tmp_path: Path) -> None:
     assert done["sent"] == 0 and "aborted the association" in done["objects"][0]["message"]
     assert all(not o["ok"] for o in done["objects"]) and "receiving earlier objects" in done["objects"][1]["message"]
     assert "nothing was stored: peer aborter (ABORTER at 127.0.0.1:" in said
+
+
+def test_a_store_failure_status_is_named_with_its_meaning(tmp_path: Path) -> None:
+    files = _objects(tmp_path / "objects")
+    with refusing_scp(0xA700) as port:
+        config = peers_config(tmp_path / "rtvault.toml", {"full": ("FULLSCP", port)})
+        done = rtvault_json(config, "dicom", "send", "full", files[0], expect=9)
+        said = rtvault(config, "dicom", "send", "full", files[0], expect=9).stderr
+    assert done["objects"][0]["status"] == "0xA700" and done["sent"] == 0
+    assert "refused by the peer with status 0xA700 (Failure: Refused: Out of Resources)" in said

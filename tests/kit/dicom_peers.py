@@ -119,3 +119,21 @@ def peers_config(path: Path, peers: dict[str, tuple[str, int]], ae_title: str = 
 def closed_port() -> int:
     """A loopback port nothing listens on (a free port, not kept)."""
     return free_port()
+
+
+@contextmanager
+def refusing_scp(status: int, ae_title: str = "FULLSCP") -> Iterator[int]:
+    """A pynetdicom Storage SCP on a loopback free port answering every C-STORE with `status` (a PACS whose disk
+    is full answers 0xA700); yields its port."""
+    from pynetdicom import AE, evt
+    from pynetdicom.presentation import AllStoragePresentationContexts
+
+    ae = AE(ae_title=ae_title)
+    ae.supported_contexts = AllStoragePresentationContexts
+    port = free_port()
+    server = ae.start_server(("127.0.0.1", port), block=False,
+                             evt_handlers=[(evt.EVT_C_STORE, lambda event: status)])
+    try:
+        yield port
+    finally:
+        server.shutdown()
