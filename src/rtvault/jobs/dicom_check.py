@@ -122,9 +122,7 @@ def _echo(config: Config, peer: Peer) -> str:
 
 def _store(config: Config, peer: Peer, obj: Dataset) -> str:
     context = build_context(obj.SOPClassUID, [ExplicitVRLittleEndian])
-    with associated(config, peer, [context]) as assoc:
-        if not assoc.accepted_contexts:
-            raise PeerError(f"peer {peer.where} does not accept Secondary Capture Image Storage")
+    with associated(config, peer, [context]) as assoc:  # PeerError naming the class when the peer refuses it
         status = assoc.send_c_store(obj)
     if "Status" not in status:
         raise PeerError(aborted(peer, "storing the test object"))
