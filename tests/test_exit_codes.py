@@ -28,6 +28,8 @@ EXIT_CODES: list[tuple[errors.RtvaultError, int]] = [
     (errors.PartialResult("2 files not restored"), 9),
     (errors.CatalogError("the catalog database refused a statement: database is locked"), 10),
     (errors.CatalogUnavailable("catalog /x.sqlite is unusable: file is not a database"), 10),
+    (errors.PeerError("peer orthanc rejected the association"), 11),
+    (errors.PeerUnreachable("peer orthanc refused the connection"), 11),
 ]
 
 
@@ -50,7 +52,7 @@ def test_every_error_leaves_the_cli_with_its_exit_code(tmp_path: Path, monkeypat
 
 
 def test_every_exit_code_is_in_the_table() -> None:
-    assert {int(c) for c in errors.EXIT_CODE_MEANINGS} == {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 130}
+    assert {int(c) for c in errors.EXIT_CODE_MEANINGS} == {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 130}
     assert ExitCode.CATALOG == 10 and "catalog" in errors.EXIT_CODE_MEANINGS[ExitCode.CATALOG]
 
 

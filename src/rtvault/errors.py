@@ -25,6 +25,7 @@ class ExitCode(IntEnum):
     STORE = 8
     PARTIAL = 9
     CATALOG = 10
+    PEER = 11
     INTERRUPTED = 130
 
 
@@ -42,6 +43,8 @@ EXIT_CODE_MEANINGS: dict[ExitCode, str] = {
     ExitCode.PARTIAL: "partial result: the job finished, but some patients, files or archive members could not be "
                       "read or written (each is named in the output)",
     ExitCode.CATALOG: "the catalog database cannot be reached, is locked by another program, or is damaged",
+    ExitCode.PEER: "a DICOM peer cannot be reached, refused the association, or aborted it (rtvault dicom echo, send, "
+                   "find, move: the message says which and what to check)",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C, SIGINT or SIGTERM)",
 }
 
@@ -126,6 +129,17 @@ class CheckFailed(RtvaultError):
     """`rtvault check` found problems."""
 
     exit_code = ExitCode.CHECK_FAILED
+
+
+class PeerError(RtvaultError):
+    """A DICOM peer cannot be reached, refused the association (which AE title, SOP class or transfer syntax), or
+    aborted it: the sentence says which and what to check."""
+
+    exit_code = ExitCode.PEER
+
+
+class PeerUnreachable(PeerError):
+    """No TCP connection to the peer at all: nothing listens on its port, its host is unknown or does not answer."""
 
 
 class NotFound(InputError):
@@ -237,6 +251,7 @@ HTTP_STATUSES: tuple[tuple[type[RtvaultError], int, str], ...] = (
     (ConfigError, 500, "config"),
     (StoreError, 500, "store"),
     (PartialResult, 500, "partial"),
+    (PeerError, 502, "unavailable"),
 )
 INTERNAL = (RtvaultError, 500, "internal")
 

@@ -52,7 +52,7 @@ COMMANDS = {
     "restore": "restore_cmd:restore_command",
     "machines": "machines_cmd:machines_command",
     "export": "export_cmd:export",
-    "dicom": "dicom_subcommands:dicom",
+    "dicom": "dicom_cmd:dicom",
     "forget": "store_cmd:forget_command",
     "prune": "store_cmd:prune_command",
     "check": "store_cmd:check_command",

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from rtvault.cli.output import progress_for, reported
 from rtvault.report import Plain
+
+if TYPE_CHECKING:
+    from rtvault.demo.dicom import DemoDicom
 
 GENERATE_EXAMPLES = """\b
 Examples:
@@ -20,6 +24,14 @@ Examples:
   rtvault demo evolve --db demo-db --day 1
   for d in 1 2 3; do rtvault demo evolve --db demo-db --day $d --json; done
   rtvault demo evolve --db demo-physics --day 2
+"""
+
+DICOM_EXAMPLES = """\b
+Examples:
+  rtvault demo dicom --to demo-dicom --patients 3 --seed 1
+  rtvault demo dicom --to demo-dicom --json && rtvault dicom send orthanc demo-dicom
+\b
+Exit codes: 0 written; 4 TO exists and is not an empty directory, or cannot be written.
 """
 
 PHYSICS_EXAMPLES = """\b
@@ -120,3 +132,20 @@ def physics(out: Path, seed: int, as_json: bool) -> Plain:
     return Plain.of(tree.to_json(), f"Generated the physics of {len(tree.machines)} machines in {tree.out} "
                                     f"({', '.join(tree.machines)}): {len(tree.files)} files, "
                                     f"{tree.bytes / 1e6:.1f} MB.")
+
+
+@demo.command("dicom", epilog=DICOM_EXAMPLES)
+@click.option("--to", "to", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="New (or empty) directory to write the DICOM files into.")
+@click.option("--patients", default=2, show_default=True, type=click.IntRange(min=1), help="Number of patients.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Random seed: same seed, same files (and the patients `demo generate` makes with it).")
+@reported
+def dicom_command(to: Path, patients: int, seed: int, as_json: bool) -> DemoDicom:
+    """Write synthetic DICOM-RT objects at TO (never real patient data): per patient a CT series, an RTSTRUCT, an
+    RTPLAN and RTDOSEs with a DICOMDIR, under TO/<MRN>/. The patients are those `rtvault demo generate` makes
+    with the same seed (PatientID is their MRN), exported as `rtvault export dicom` does.
+    """
+    from rtvault.demo.dicom import generate_dicom  # numpy: loaded only by the demo commands
+
+    return generate_dicom(to, patients, seed, progress_for(as_json))

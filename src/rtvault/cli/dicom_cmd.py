@@ -1,13 +1,11 @@
 """`rtvault dicom`: the DICOM node (`serve`), the import of DICOM media (`import`) and the test kit for peers
-(`echo`, `send`, `find`, `move`, `check`). Each subcommand lives in a module of its own, which adds it to this
-group when imported: `dicom_subcommands.py` imports them all and is what the command line loads (importing them
-here would make a cycle, which tests/test_layers.py refuses)."""
+(`echo`, `send`, `find`, `move`, `check`). The group is in `dicom_group.py`; each subcommand lives in a module of
+its own, which adds it to the group (`from rtvault.cli.dicom_group import dicom`) when `dicom_subcommands.py`
+imports it."""
 
 from __future__ import annotations
 
-import click
+from rtvault.cli import dicom_subcommands  # noqa: F401 - the subcommands' modules, each adding its commands
+from rtvault.cli.dicom_group import dicom
 
-
-@click.group("dicom")
-def dicom() -> None:
-    """The DICOM node: receive, store, query and retrieve DICOM objects; import media; test peers."""
+__all__ = ["dicom"]

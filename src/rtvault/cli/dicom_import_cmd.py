@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from rtvault.cli.dicom_cmd import dicom
+from rtvault.cli.dicom_group import dicom
 from rtvault.cli.output import AppContext, progress_for, reported
 from rtvault.jobs.dicom_import import DicomImport, import_dicom
 

@@ -1,9 +1,6 @@
-"""The modules of `rtvault dicom`'s subcommands, one import each (a module adds its commands to the group); the
-command line loads the group from here (cli/__init__.py COMMANDS), so that every subcommand is on it."""
+"""The modules of `rtvault dicom`'s subcommands, one import each (a module adds its commands to the group of
+`dicom_group.py`)."""
 
 from __future__ import annotations
 
-from rtvault.cli import dicom_import_cmd  # noqa: F401
-from rtvault.cli.dicom_cmd import dicom
-
-__all__ = ["dicom"]
+from rtvault.cli import dicom_import_cmd, dicom_kit_cmd  # noqa: F401

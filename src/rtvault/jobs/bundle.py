@@ -64,7 +64,7 @@ def export_bundle(config: Config, store: Store, key: str, to: Path, *, lang: str
     version = stored_version(store, key, snapshot, archive_id)
     treatment = read_treatment(version.files)
     report = BundleExport(version.path, {"kind": version.kind, "id": version.id}, str(to), "pinnacle", lang=lang)
-    fileset = dicom_fileset(config, version, treatment, list(treatment.plans), report)
+    fileset = dicom_fileset(config.dicom.uid_root, version, treatment, list(treatment.plans), report)
     words = TEXTS[lang]
     sections = [_identity(treatment, words), _plans(treatment, words)]
     for plan in treatment.plans:

@@ -108,7 +108,7 @@ def export_dicom(config: Config, store: Store, key: str, to: Path, *, plan: str 
     else:
         report = DicomExport(version.path, {"kind": version.kind, "id": version.id}, str(to), what)
         chosen = _chosen_plans(treatment, plan) if what != "received" else []
-        fileset = dicom_fileset(config, version, treatment, chosen, report)
+        fileset = dicom_fileset(config.dicom.uid_root, version, treatment, chosen, report)
     report.problems += [unread] if unread else []
     report.received = add_received(store, held, fileset, report.missing)
     if len(fileset):  # nothing at all to write (each part named missing): no empty File-set
@@ -149,14 +149,14 @@ def stored_version(store: Store, key: str, snapshot: str | None, archive_id: str
     return snapshot_version(store, key, snapshot)
 
 
-def dicom_fileset(config: Config, version: StoredVersion, treatment: Treatment, plans: list[Plan],
+def dicom_fileset(uid_root: str, version: StoredVersion, treatment: Treatment, plans: list[Plan],
                   report: DicomExport) -> DicomFileSet:
     """The DICOM-RT objects of `plans` and the image sets they use, staged; what was exported and what could not
     be noted in `report`."""
     report.plans = [f"{p.directory} ({p.name})" if p.name else p.directory for p in plans]
     report.missing += list(version.files.missing)
     report.problems += [str(p) for p in treatment.problems]
-    export = _export(config, version, treatment, plans)
+    export = _export(uid_root, version, treatment, plans)
     fileset = DicomFileSet(export.ids.of("fileset"))
     ct = _add_ct(export, treatment, plans, fileset, report)
     for chosen in plans:
@@ -183,11 +183,11 @@ def _chosen_plans(treatment: Treatment, wanted: str | None) -> list[Plan]:
     return chosen
 
 
-def _export(config: Config, version: StoredVersion, treatment: Treatment, plans: list[Plan]) -> Export:
+def _export(uid_root: str, version: StoredVersion, treatment: Treatment, plans: list[Plan]) -> Export:
     primary = next((treatment.image_set(p.primary_image_set_id) for p in plans
                     if treatment.image_set(p.primary_image_set_id)), None)
     image = primary or (treatment.image_sets[0] if treatment.image_sets else None)
-    return Export(Ids(config.dicom.uid_root, version.path, version.version), treatment.identity,
+    return Export(Ids(uid_root, version.path, version.version), treatment.identity,
                   image.scan_datetime if image else None, version.date, f"rtvault {__version__}")
 
 
