@@ -210,3 +210,12 @@ def data_set(path_or_bytes: Path | bytes) -> bytes:
     """A DICOM file's data set bytes (what travels on the network, what must be identical end to end)."""
     data = path_or_bytes.read_bytes() if isinstance(path_or_bytes, Path) else path_or_bytes
     return dataset_of(data)[0]
+
+
+def held_now(site: NodeSite, node: Node) -> dict[str, bytes]:
+    """What a running node holds (spool or store), from the catalog: SOP Instance UID → the file's bytes."""
+    from rtvault.configured import open_catalog_for
+
+    with open_catalog_for(site.config) as catalog:
+        rows = catalog.execute("SELECT sop_instance, hash FROM dicom_instances")
+    return {uid: node.receiver.read(digest) for uid, digest in rows}

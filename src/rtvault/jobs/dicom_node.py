@@ -571,14 +571,15 @@ class Node:
     def _options(self, peer: DicomPeer, found: list[catalog_dicom.Held]) -> dict[str, Any]:
         """The sub-association of a C-MOVE: each instance's class in its own transfer syntax first (sent as
         stored), TCP_NODELAY, TLS when the peer has it."""
-        pairs = sorted({(h.sop_class, h.transfer_syntax) for h in found}) or [(Verification, "")]
-        contexts, seen = [], set()
-        for sop_class, syntax in pairs:
-            if (sop_class, syntax) in seen or len(contexts) >= 128:
-                continue
-            seen.add((sop_class, syntax))
-            syntaxes = [syntax] if syntax else []
-            contexts.append(build_context(sop_class, [*syntaxes, *(s for s in _UNCOMPRESSED[:2] if s not in syntaxes)]))
+        contexts = []
+        for sop_class, syntax in sorted({(h.sop_class, h.transfer_syntax) for h in found}):
+            # its own transfer syntax alone (pynetdicom sends in the exact one when accepted), then a fallback
+            contexts.append(build_context(sop_class, [syntax or _UNCOMPRESSED[0]]))
+        for sop_class in sorted({h.sop_class for h in found}):
+            contexts.append(build_context(sop_class, list(_UNCOMPRESSED[:2])))
+        if not contexts:
+            contexts = [build_context(Verification)]
+        contexts = contexts[:128]
         options: dict[str, Any] = {"contexts": contexts, "evt_handlers": [(evt.EVT_CONN_OPEN, _nodelay_on_open)],
                                    "max_pdu": self.max_pdu}
         if peer.tls:
