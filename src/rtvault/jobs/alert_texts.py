@@ -29,12 +29,13 @@ _NOUNS = {
            "space": "espace disque de {s}", "source": "source {s}", "daemon": "démon rtvault",
            "copies": "nombre de copies", "jobs": "tâches planifiées", "alerts": "envoi des alertes",
            "drill": "exercice de restauration", "failover": "bascule sur le stockage de secours",
-           "journal": "journal des actions", "destruction": "destruction légale en attente"},
+           "journal": "journal des actions", "destruction": "destruction légale en attente",
+           "dicom": "nœud DICOM"},
     "en": {"backup": "backup of {s}", "replication": "replication to {s}", "verify": "verification of {s}",
            "space": "disk space of {s}", "source": "source {s}", "daemon": "rtvault daemon",
            "copies": "number of copies", "jobs": "scheduled jobs", "alerts": "alert delivery",
            "drill": "restore drill", "failover": "failover to the standby store", "journal": "journal of actions",
-           "destruction": "legal destruction pending"},
+           "destruction": "legal destruction pending", "dicom": "DICOM node"},
 }
 
 # How a problem's value reads after the noun, by kind and unit ({v}: the value, {t}: the threshold); any other
@@ -77,6 +78,8 @@ ADVICE = {
                   "`rtvault alert test`.",
         "destruction": "Branchez chaque disque nommé et lancez `rtvault volume verify ÉTIQUETTE` ; une fois chaque "
                        "stockage nommé de retour, lancez `rtvault archive delete --pending`.",
+        "dicom": "Le nœud DICOM n'écoute plus : les modalités et le TPS ne peuvent plus envoyer. Vérifiez que "
+                 "`rtvault daemon` tourne et lisez son journal (lignes `dicom:`).",
         "": "Lancez `rtvault health` pour le détail.",
     },
     "en": {
@@ -101,6 +104,8 @@ ADVICE = {
         "alerts": "Check [alerts.mail] and [alerts.webhook] in the configuration, then run `rtvault alert test`.",
         "destruction": "Plug in each disk named and run `rtvault volume verify LABEL`; once each store named is "
                        "back, run `rtvault archive delete --pending`.",
+        "dicom": "The DICOM node does not listen: modalities and the TPS cannot send. Check that `rtvault daemon` "
+                 "runs and read its log (its `dicom:` lines).",
         "": "Run `rtvault health` for the details.",
     },
 }
