@@ -52,7 +52,7 @@ COMMANDS = {
     "restore": "restore_cmd:restore_command",
     "machines": "machines_cmd:machines_command",
     "export": "export_cmd:export",
-    "dicom": "dicom_cmd:dicom",
+    "dicom": "dicom_subcommands:dicom",  # the group with its subcommands added (dicom_subcommands.py)
     "forget": "store_cmd:forget_command",
     "prune": "store_cmd:prune_command",
     "check": "store_cmd:check_command",

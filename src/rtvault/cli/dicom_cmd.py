@@ -1,6 +1,7 @@
 """`rtvault dicom`: the DICOM node (`serve`), the import of DICOM media (`import`) and the test kit for peers
 (`echo`, `send`, `find`, `move`, `check`). Each subcommand lives in a module of its own, which adds it to this
-group when imported below."""
+group when imported; `dicom_subcommands.py` imports them all and is what the CLI loads (imported from here, they
+would make an import cycle: tests/test_layers.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,3 @@ import click
 def dicom() -> None:
     """The DICOM node: receive, store, query and retrieve DICOM objects; import media; test peers."""
 
-
-# The subcommands' modules, each decorating its commands with @dicom.command (imported last: they import `dicom`).
-from rtvault.cli import dicom_subcommands  # noqa: E402,F401
