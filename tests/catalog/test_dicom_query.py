@@ -81,3 +81,8 @@ def test_matching(catalog, criteria: dict, found: list[str]) -> None:
 def test_an_unknown_level_is_refused(catalog) -> None:
     with pytest.raises(ValueError):
         dicom.find(catalog, "FRAME", {})
+
+
+def test_a_hostile_uid_list_is_refused_before_sql(catalog) -> None:
+    with pytest.raises(ValueError, match="at most 1000"):
+        dicom.find(catalog, "IMAGE", {"SOPInstanceUID": "\\".join(f"1.2.{n}" for n in range(40_000))})

@@ -158,6 +158,25 @@ def test_tls_echo_with_a_generated_certificate(tmp_path: Path) -> None:
     assert node.summary.tls and node.summary.associations == 1
 
 
+def test_tls_with_a_ca_requires_a_client_certificate(tmp_path: Path) -> None:
+    import ssl
+
+    cert, key = certificate(tmp_path)
+    site = make_site(tmp_path, tls_cert_file=cert, tls_key_file=key, tls_ca_file=cert)
+    with running(site):
+        for with_certificate in (False, True):
+            ae = AE(ae_title=SCU)
+            ae.add_requested_context(Verification)
+            ae.acse_timeout = 5
+            client = ssl.create_default_context(cafile=str(cert))
+            if with_certificate:
+                client.load_cert_chain(str(cert), str(key))
+            assoc = ae.associate("127.0.0.1", site.port, ae_title=NODE, tls_args=(client, "localhost"))
+            assert assoc.is_established == with_certificate
+            if assoc.is_established:
+                assoc.release()
+
+
 def certificate(folder: Path) -> tuple[Path, Path]:
     """A self-signed certificate for localhost (openssl)."""
     cert, key = folder / "node.crt", folder / "node.key"

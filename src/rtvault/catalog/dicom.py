@@ -123,6 +123,7 @@ _ATTRIBUTES = {
 }
 _MATCHABLE = {keyword: column for attributes in _ATTRIBUTES.values() for keyword, column in attributes.items()}
 _LISTS = {"StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID"}  # UID list matching
+MAX_LIST = 1000  # UIDs of one list-matching key (a hostile identifier is refused, not sent to SQL)
 _RANGES = {"StudyDate", "StudyTime", "PatientBirthDate"}
 _NUMBERS = {"SeriesNumber", "InstanceNumber"}
 # newest received of the rows that share a SOP Instance UID (one answer per instance)
@@ -157,6 +158,8 @@ def _conditions(keys: Mapping[str, str]) -> tuple[list[str], list[object]]:
             continue
         if keyword in _LISTS:
             uids = [uid.strip() for uid in value.split("\\") if uid.strip()]
+            if len(uids) > MAX_LIST:
+                raise ValueError(f"{keyword} lists {len(uids)} UIDs: at most {MAX_LIST} are matched at once")
             clauses.append(f"d.{column} IN ({', '.join('?' * len(uids))})")
             params.extend(uids)
         elif keyword in _RANGES and "-" in value:

@@ -487,6 +487,10 @@ class Node:
         try:
             with self.catalog() as catalog:
                 answers = catalog_dicom.find(catalog, level, keys, store=self.receiver.store_id)
+        except ValueError as error:
+            self.audit(calling, address, "dicom find", detail, f"refused 0x{UNABLE_TO_PROCESS:04X}: {error}")
+            yield UNABLE_TO_PROCESS, None
+            return
         except RtvaultError as error:
             self.audit(calling, address, "dicom find", detail, f"failed: {error}")
             yield OUT_OF_RESOURCES, None
@@ -527,6 +531,8 @@ class Node:
         try:
             with self.catalog() as catalog:
                 return detail, catalog_dicom.held(catalog, level, keys, store=self.receiver.store_id)
+        except ValueError as error:
+            raise Refused(UNABLE_TO_PROCESS, str(error)) from None
         except RtvaultError as error:
             raise Refused(OUT_OF_RESOURCES, f"the catalog cannot be read ({error})") from None
 
