@@ -10,7 +10,6 @@ import subprocess
 from pathlib import Path
 
 import pydicom
-import pytest
 from pynetdicom import AE
 from pynetdicom.sop_class import CTImageStorage, Verification
 
@@ -213,8 +212,7 @@ def test_no_port_is_a_configuration_error(tmp_path: Path) -> None:
     assert "[dicom] port is not set" in done.stderr
 
 
-@pytest.mark.parametrize("peers", [False])
-def test_no_peer_and_not_accept_unknown_refuses_everyone(tmp_path: Path, peers: bool) -> None:
+def test_no_peer_and_not_accept_unknown_refuses_everyone(tmp_path: Path) -> None:
     site = make_site(tmp_path)
     from kit.config import write_config
 
