@@ -55,6 +55,8 @@ def no_config_env(monkeypatch: pytest.MonkeyPatch) -> None:
 # through the CLI, fault injection. CI runs everything.
 SLOW_MODULES = {
     "catalog/test_dicom_patients.py",
+    "dicom_node/test_serve.py", "dicom_node/test_query_retrieve.py", "dicom_node/test_node_faults.py",
+    "dicom_node/test_daemon_node.py",
     "dicom/test_ct_rtstruct.py", "e2e/test_export_dicom_cli.py", "e2e/test_export_bundle_cli.py", "jobs/test_bundle.py",
     "archive/test_archive_restore.py", "archive/test_archive_retention.py", "archive/test_damaged.py",
     "archive/test_hostile.py", "store/test_format_v1.py", "daemon/test_drill.py", "store/test_locks.py",

@@ -5,7 +5,7 @@ until it is sealed), so that a C-FIND finds an instance as soon as its sender wa
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from rtvault.catalog import dicom_patients
@@ -148,3 +148,150 @@ def of_patients(catalog: Catalog, store: str, patient_ids: Sequence[str]) -> lis
     for row in rows:
         found.setdefault(row[1], Held(*row))
     return list(found.values())
+
+
+# --- Query/Retrieve (C-FIND, C-MOVE, C-GET) -------------------------------------------------------------------
+
+LEVELS = ("PATIENT", "STUDY", "SERIES", "IMAGE")
+# the unique key of each level: what one answer stands for
+_UNIQUE = {"PATIENT": "patient_id", "STUDY": "study_uid", "SERIES": "series_uid", "IMAGE": "sop_instance"}
+# attributes answered, by the level they belong to: keyword → column
+_ATTRIBUTES = {
+    "PATIENT": {"PatientID": "patient_id", "PatientName": "patient_name", "IssuerOfPatientID": "issuer",
+                "PatientBirthDate": "birth_date", "PatientSex": "sex"},
+    "STUDY": {"StudyInstanceUID": "study_uid", "StudyDate": "study_date", "StudyTime": "study_time",
+              "StudyDescription": "study_description", "StudyID": "study_id", "AccessionNumber": "accession"},
+    "SERIES": {"SeriesInstanceUID": "series_uid", "Modality": "modality", "SeriesNumber": "series_number",
+               "SeriesDescription": "series_description"},
+    "IMAGE": {"SOPInstanceUID": "sop_instance", "SOPClassUID": "sop_class", "InstanceNumber": "instance_number",
+              "RTPlanLabel": "plan_label"},
+}
+_MATCHABLE = {keyword: column for attributes in _ATTRIBUTES.values() for keyword, column in attributes.items()}
+_LISTS = {"StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID"}  # UID list matching
+MAX_LIST = 1000  # UIDs of one list-matching key (a hostile identifier is refused, not sent to SQL)
+_RANGES = {"StudyDate", "StudyTime", "PatientBirthDate"}
+_NUMBERS = {"SeriesNumber", "InstanceNumber"}
+# newest received of the rows that share a SOP Instance UID (one answer per instance)
+_LATEST = ("NOT EXISTS (SELECT 1 FROM dicom_instances n WHERE n.sop_instance = d.sop_instance AND n.store = d.store "
+           "AND (n.received > d.received OR (n.received = d.received AND n.id > d.id)))")
+
+
+@dataclass(frozen=True)
+class Retrievable:
+    """One received instance a C-MOVE or C-GET sends: where its bytes are and what the association offers."""
+
+    hash: str
+    sop_class: str
+    sop_instance: str
+    transfer_syntax: str
+
+
+def _like(pattern: str) -> str:
+    escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped.replace("*", "%").replace("?", "_")
+
+
+def _conditions(keys: Mapping[str, str]) -> tuple[list[str], list[object]]:
+    """SQL conditions for the matching keys of a C-FIND identifier (PS3.4 C.2.2.2): an empty value matches all;
+    UIDs by list; dates and times by range; * and ? as wildcards; other values exactly (names without case)."""
+    clauses: list[str] = []
+    params: list[object] = []
+    for keyword, raw in keys.items():
+        column = _MATCHABLE.get(keyword)
+        value = (raw or "").strip()
+        if column is None or value in ("", "*"):
+            continue
+        if keyword in _LISTS:
+            uids = [uid.strip() for uid in value.split("\\") if uid.strip()]
+            if len(uids) > MAX_LIST:
+                raise ValueError(f"{keyword} lists {len(uids)} UIDs: at most {MAX_LIST} are matched at once")
+            clauses.append(f"d.{column} IN ({', '.join('?' * len(uids))})")
+            params.extend(uids)
+        elif keyword in _RANGES and "-" in value:
+            low, high = (part.strip() for part in value.split("-", 1))
+            if low:
+                clauses.append(f"d.{column} >= ?")
+                params.append(low)
+            if high:
+                clauses.append(f"d.{column} <> '' AND d.{column} <= ?")
+                params.append(high + ("\uffff" if keyword == "StudyTime" else ""))
+        elif keyword in _NUMBERS:
+            number = _integer(value)
+            clauses.append(f"d.{column} = ?" if number is not None else "1 = 0")
+            params.extend([number] if number is not None else [])
+        elif "*" in value or "?" in value:
+            fold = keyword == "PatientName"
+            target = f"LOWER(d.{column})" if fold else f"d.{column}"
+            clauses.append(f"{target} LIKE ? ESCAPE '\\'")
+            params.append(_like(value.lower() if fold else value))
+        elif keyword == "PatientName":
+            clauses.append(f"LOWER(d.{column}) = ?")
+            params.append(value.lower())
+        else:
+            clauses.append(f"d.{column} = ?")
+            params.append(value)
+    return clauses, params
+
+
+def find(catalog: Catalog, level: str, keys: Mapping[str, str], *, store: str | None = None,
+         limit: int = 10_000) -> list[dict[str, object]]:
+    """The answers of a C-FIND at `level` (PATIENT, STUDY, SERIES, IMAGE) whose identifier holds `keys`
+    (keyword → value as sent): one per distinct patient, study, series or SOP instance (of one store when
+    given), each with the attributes of its level and those above it, and the counts of what lies below."""
+    if level not in LEVELS:
+        raise ValueError(f"unknown query level {level!r}")
+    depth = LEVELS.index(level)
+    unique = _UNIQUE[level]
+    clauses, params = _conditions(keys)
+    clauses.insert(0, _LATEST)
+    if store is not None:
+        clauses.insert(0, "d.store = ?")
+        params.insert(0, store)
+    shown = {keyword: column for lvl in LEVELS[:depth + 1] for keyword, column in _ATTRIBUTES[lvl].items()}
+    columns = [f"MAX(d.{column})" for column in shown.values()]
+    counts = ["COUNT(DISTINCT d.study_uid)", "COUNT(DISTINCT d.series_uid)", "COUNT(*)"]
+    rows = catalog.execute(
+        f"SELECT d.{unique}, {', '.join(columns + counts)} FROM dicom_instances d WHERE {' AND '.join(clauses)} "
+        f"GROUP BY d.{unique} ORDER BY d.{unique} LIMIT ?", [*params, limit])
+    modalities: dict[str, set[str]] = {}
+    if depth <= 1 and rows:  # ModalitiesInStudy (and of a patient): the distinct modalities below
+        for key, modality in catalog.execute(
+                f"SELECT DISTINCT d.{unique}, d.modality FROM dicom_instances d WHERE {' AND '.join(clauses)}",
+                params):
+            if modality:
+                modalities.setdefault(key, set()).add(modality)
+    answers = []
+    for row in rows:
+        answer: dict[str, object] = {"QueryRetrieveLevel": level}
+        for keyword, value in zip(shown, row[1:1 + len(shown)], strict=True):
+            answer[keyword] = "" if value is None else value
+        studies, series, instances = row[1 + len(shown):]
+        if depth == 0:
+            answer.update(NumberOfPatientRelatedStudies=studies, NumberOfPatientRelatedSeries=series,
+                          NumberOfPatientRelatedInstances=instances)
+        if depth == 1:
+            answer.update(NumberOfStudyRelatedSeries=series, NumberOfStudyRelatedInstances=instances)
+        if depth <= 1:
+            answer["ModalitiesInStudy"] = sorted(modalities.get(row[0], ()))
+        if depth == 2:
+            answer["NumberOfSeriesRelatedInstances"] = instances
+        answers.append(answer)
+    return answers
+
+
+def held(catalog: Catalog, level: str, keys: Mapping[str, str], *,
+         store: str | None = None) -> list[Retrievable]:
+    """The instances a C-MOVE or C-GET at `level` with these keys retrieves (one per SOP instance, the newest
+    received), in study, series and instance order."""
+    if level not in LEVELS:
+        raise ValueError(f"unknown query level {level!r}")
+    clauses, params = _conditions(keys)
+    clauses.insert(0, _LATEST)
+    if store is not None:
+        clauses.insert(0, "d.store = ?")
+        params.insert(0, store)
+    rows = catalog.execute(
+        "SELECT d.hash, d.sop_class, d.sop_instance, d.transfer_syntax FROM dicom_instances d "
+        f"WHERE {' AND '.join(clauses)} ORDER BY d.study_uid, d.series_uid, d.instance_number, d.sop_instance",
+        params)
+    return [Retrievable(*row) for row in rows]

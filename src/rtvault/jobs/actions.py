@@ -113,7 +113,8 @@ class WebActions:
     the segment it will be in), the segment spooled for the daemon within `FLUSH_S` (the web never writes a
     store). One per server process."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, via: str = "web") -> None:
+        self.via = via  # "web", or "dicom" for the DICOM node's associations
         self.journal = Journal(config)
         self.waiting: list[dict[str, object]] = []
         self.lock = threading.Lock()
@@ -123,7 +124,7 @@ class WebActions:
 
     def record(self, db: Catalog, *, user: str, address: str, action: str, patient: str = "",
                detail: dict | str = "", result: str = "ok") -> None:
-        item = entry(user=user, via="web", action=action, patient=patient, detail=detail, result=result,
+        item = entry(user=user, via=self.via, action=action, patient=patient, detail=detail, result=result,
                      address=address)
         with self.lock:
             segment = store_journal.segment_id(self.journal.writer, self.journal.seq + 1)

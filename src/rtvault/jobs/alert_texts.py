@@ -30,12 +30,14 @@ _NOUNS = {
            "copies": "nombre de copies", "jobs": "tâches planifiées", "alerts": "envoi des alertes",
            "drill": "exercice de restauration", "failover": "bascule sur le stockage de secours",
            "journal": "journal des actions", "destruction": "destruction légale en attente",
-           "dicom": "réception DICOM de {s}"},
+           "dicom": "réception DICOM de {s}",
+           "dicom_node": "nœud DICOM"},
     "en": {"backup": "backup of {s}", "replication": "replication to {s}", "verify": "verification of {s}",
            "space": "disk space of {s}", "source": "source {s}", "daemon": "rtvault daemon",
            "copies": "number of copies", "jobs": "scheduled jobs", "alerts": "alert delivery",
            "drill": "restore drill", "failover": "failover to the standby store", "journal": "journal of actions",
-           "destruction": "legal destruction pending", "dicom": "DICOM objects from {s}"},
+           "destruction": "legal destruction pending", "dicom": "DICOM objects from {s}",
+           "dicom_node": "DICOM node"},
 }
 
 # How a problem's value reads after the noun, by kind and unit ({v}: the value, {t}: the threshold); any other
@@ -81,6 +83,8 @@ ADVICE = {
         "dicom": "Plus d'échanges avec cet émetteur depuis plusieurs heures : vérifiez qu'il fonctionne et envoie "
                  "toujours vers ce nœud (`rtvault dicom echo PAIR`, son AE title, son hôte et son port), et que "
                  "`rtvault dicom serve` tourne.",
+        "dicom_node": "Le nœud DICOM n'écoute plus : les modalités et le TPS ne peuvent plus envoyer. Vérifiez que "
+                 "`rtvault daemon` tourne et lisez son journal (lignes `dicom:`).",
         "": "Lancez `rtvault health` pour le détail.",
     },
     "en": {
@@ -107,6 +111,8 @@ ADVICE = {
                        "back, run `rtvault archive delete --pending`.",
         "dicom": "Nothing received from this sender for hours: check that it runs and still sends to this node "
                  "(`rtvault dicom echo PEER`, its AE title, host and port), and that `rtvault dicom serve` runs.",
+        "dicom_node": "The DICOM node does not listen: modalities and the TPS cannot send. Check that `rtvault daemon` "
+                 "runs and read its log (its `dicom:` lines).",
         "": "Run `rtvault health` for the details.",
     },
 }

@@ -12,12 +12,15 @@
   never fires twice for the same wall-clock minute).
 - SIGTERM: no new job starts; the current one finishes, then the daemon exits 0 (`stop()`); `halt()` (a second
   SIGTERM) ends the current command at once.
+- With `[dicom] port` set, the DICOM node (`rtvault dicom serve`) runs beside the schedule as a supervised child
+  (jobs/dicom_child.py): restarted when it dies, stopped (sealing what it received) when the daemon stops.
 - Every run is recorded in the run journal (jobs/journal.py); a job that crashes is a failed run, never a dead
   daemon.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 import traceback
 from collections import deque
@@ -32,6 +35,7 @@ from rtvault.config import Config
 from rtvault.config.schedule import rules
 from rtvault.configured import open_catalog_for, open_store
 from rtvault.errors import LockBusy, RtvaultError
+from rtvault.jobs.dicom_child import DicomChild
 from rtvault.jobs.journal import Journal, run_record
 from rtvault.jobs.runner import Outcome, Runner
 from rtvault.jobs.schedule import jobs as scheduled_jobs
@@ -73,6 +77,9 @@ class Daemon:
         self.journal = Journal(config)
         self.lease_s = max(MIN_LEASE_S, 3 * config.health.interval_s)
         self.jobs = scheduled_jobs(config)
+        # the DICOM node, a supervised child when [dicom] port is set
+        executable = getattr(self.runner, "executable", None) or [sys.executable, "-m", "rtvault"]
+        self.dicom = DicomChild(config, executable, log=log) if config.dicom.port else None
 
     # --- the schedule ------------------------------------------------------------------------------------
 
@@ -256,6 +263,8 @@ class Daemon:
         worker = threading.Thread(target=self._work, name="rtvault-jobs")
         try:
             self._take_leases()  # refused on one store: the leases taken on the others are released (finally)
+            if self.dicom is not None:
+                self.dicom.start()
             now = self.clock()
             self._catch_up(now)
             self.next_fire = {job: self._next(job, now) for job in self.jobs if self._crons(job)}
@@ -275,6 +284,8 @@ class Daemon:
                 sleep(max(0.05, min(WAKE_S, (soonest - self.clock()).total_seconds())))
         finally:
             self.stop()
+            if self.dicom is not None:
+                self.dicom.stop()
             if self._running is not None:
                 self.log(f"stopping: waiting for {self._running} to finish (send SIGTERM again to stop it now)")
             if worker.is_alive():

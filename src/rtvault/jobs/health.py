@@ -25,7 +25,7 @@ from rtvault.config import Config
 from rtvault.errors import ExitCode, RtvaultError
 from rtvault.jobs.alerts import delivery_problems
 from rtvault.jobs.health_catalog import copies_check, destruction_check, jobs_check, source_check
-from rtvault.jobs.health_dicom import watched
+from rtvault.jobs.health_dicom import dicom_check, watched
 from rtvault.jobs.health_drill import drill_check
 from rtvault.jobs.health_failover import failover_check
 from rtvault.jobs.health_journal import journal_check
@@ -102,7 +102,8 @@ def _producers(survey: Survey) -> list[tuple[str, Callable[[], Check | None]]]:
     return [*found, ("daemon", lambda: daemon_check(survey)), ("copies", lambda: copies_check(survey)),
             ("jobs", lambda: jobs_check(survey)), ("drill", lambda: drill_check(survey)),
             ("failover", lambda: failover_check(survey)), ("journal", lambda: journal_check(survey)),
-            ("destruction", lambda: destruction_check(survey)), ("alerts", lambda: alerts_check(survey))]
+            ("destruction", lambda: destruction_check(survey)), ("alerts", lambda: alerts_check(survey)),
+            ("dicom_node", lambda: dicom_check(survey))]
 
 
 def run_checks(survey: Survey, reuse: dict[str, Check] | None = None) -> HealthReport:

@@ -1,10 +1,13 @@
-"""The `dicom:<peer>` health checks and metrics: per [dicom.peers.NAME] with `silent_after`, how long since its
-last object was received (the newest `dicom_instances` row whose calling AE title is the peer's): WARNING when
-longer than silent_after, or when nothing was ever received from it; OK otherwise. The same reading gives
-`/metrics` the time of each peer's last object and how many instances it sent that the vault holds."""
+"""The DICOM node's health checks. `dicom_node`: with `[dicom] port` set, whether the node listens there (the
+daemon runs it: `rtvault dicom serve`); no check when no node is configured. `dicom:<peer>` and the metrics: per
+[dicom.peers.NAME] with `silent_after`, how long since its last object was received (the newest `dicom_instances`
+row whose calling AE title is the peer's): WARNING when longer than silent_after, or when nothing was ever received
+from it; OK otherwise. The same reading gives `/metrics` the time of each peer's last object and how many instances
+it sent that the vault holds."""
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 
 from rtvault.catalog import Catalog
@@ -12,6 +15,8 @@ from rtvault.config.unattended import seconds
 from rtvault.errors import RtvaultError
 from rtvault.jobs.health_survey import Survey
 from rtvault.jobs.health_types import Check, Status
+
+CONNECT_TIMEOUT_S = 3.0
 
 
 def watched(survey: Survey) -> list[tuple[str, Callable[[], Check | None]]]:
@@ -54,3 +59,19 @@ def sender_check(survey: Survey, name: str) -> Check:
                      "to this node (`rtvault dicom echo " + name + "`)", "s")
     return Check(check, Status.OK, age, limit, f"last object from {name} received {_span(age)} ago, at {newest} "
                  f"({count} instance(s) held)", "s")
+
+
+def dicom_check(survey: Survey) -> Check | None:
+    dicom = survey.config.dicom
+    if not dicom.port:
+        return None
+    host = "127.0.0.1" if dicom.host in ("", "0.0.0.0") else "::1" if dicom.host == "::" else dicom.host
+    where = f"{host}:{dicom.port}"
+    try:
+        with socket.create_connection((host, dicom.port), timeout=CONNECT_TIMEOUT_S):
+            pass
+    except OSError as error:
+        return Check("dicom_node", Status.CRITICAL, 0, 1,
+                     f"the DICOM node ({dicom.ae_title}) does not listen on {where} ({error.strerror or error}): "
+                     "peers cannot send; start `rtvault daemon` (it runs `rtvault dicom serve`) and read its log")
+    return Check("dicom_node", Status.OK, 1, 1, f"the DICOM node ({dicom.ae_title}) listens on {where}")

@@ -1,0 +1,628 @@
+"""`rtvault dicom serve`: the DICOM node's network side (docs/design.md, "The DICOM node", "Services"), on
+pynetdicom; what it stores goes through `jobs/dicom_receive.Receiver`.
+
+- Verification (C-ECHO); Storage (C-STORE) of `received.STORAGE_CLASSES` in every transfer syntax pynetdicom
+  accepts, the data set kept as it arrived: a refusal answers its DIMSE status, a store that cannot write answers
+  0xA700 (out of resources), a duplicate answers success; each C-STORE waits until its object is durable, which
+  slows a peer that sends faster than the disk writes (never dropped).
+- Query/Retrieve: C-FIND (Patient Root and Study Root, PATIENT/STUDY/SERIES/IMAGE) from the catalog's
+  `dicom_instances`; C-MOVE to a `[dicom.peers.NAME]` whose AE title is the move destination, C-GET on the same
+  association: each instance's stored data set sent in its own transfer syntax.
+- Security: a calling AE title no peer has is refused (unless `accept_unknown`), the called AE title must be
+  ours; TLS when `tls_cert_file` and `tls_key_file` are set (`tls_ca_file`: a client certificate required).
+  Each association, store, find, move and get is audited (user = the calling AE title) and logged in one line.
+- Every association socket has TCP_NODELAY (a dcmtk peer otherwise waits ~40 ms per object on Nagle).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import queue
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import pydicom
+from pydicom.dataset import Dataset
+from pynetdicom import AE, build_context, evt
+from pynetdicom._globals import ALL_TRANSFER_SYNTAXES
+from pynetdicom.sop_class import (  # type: ignore[attr-defined]
+    PatientRootQueryRetrieveInformationModelFind,
+    PatientRootQueryRetrieveInformationModelGet,
+    PatientRootQueryRetrieveInformationModelMove,
+    StudyRootQueryRetrieveInformationModelFind,
+    StudyRootQueryRetrieveInformationModelGet,
+    StudyRootQueryRetrieveInformationModelMove,
+    Verification,
+)
+from pynetdicom.transport import ThreadedAssociationServer
+
+from rtvault.catalog import dicom as catalog_dicom
+from rtvault.catalog.db import Catalog
+from rtvault.config import Config
+from rtvault.config.settings import DicomPeer
+from rtvault.configured import open_catalog_for
+from rtvault.dicom.received import (
+    CANNOT_UNDERSTAND,
+    MISMATCH,
+    OUT_OF_RESOURCES,
+    STORAGE_CLASSES,
+    Refused,
+    describe,
+    part10,
+)
+from rtvault.errors import ConfigError, ExitCode, Problem, RtvaultError, StoreError
+from rtvault.jobs.actions import WebActions
+from rtvault.jobs.dicom_receive import Receiver
+from rtvault.report import Line, Report, Verdict
+
+MAX_ASSOCIATIONS = 10
+MAX_PDU = 0  # 0: no limit on the PDUs peers send us (pynetdicom's default is 16 kB)
+STOP_GRACE_S = 10.0  # at a stop, associations under way get this long to end before they are aborted
+UNKNOWN_CALLING = "calling AE title not recognised"
+UNKNOWN_CALLED = "called AE title not recognised"
+TOO_MANY = "too many associations"
+MOVE_UNKNOWN_DESTINATION = 0xA801
+FIND_MODELS = {PatientRootQueryRetrieveInformationModelFind: "patient",
+               StudyRootQueryRetrieveInformationModelFind: "study"}
+MOVE_MODELS = {PatientRootQueryRetrieveInformationModelMove: "patient",
+               StudyRootQueryRetrieveInformationModelMove: "study"}
+GET_MODELS = {PatientRootQueryRetrieveInformationModelGet: "patient",
+              StudyRootQueryRetrieveInformationModelGet: "study"}
+IDENTIFIER_MISMATCH = 0xA900  # C-FIND/MOVE/GET: identifier does not match SOP class
+UNABLE_TO_PROCESS = 0xC000
+NOT_SENT = "unreadable"  # a sub-operation whose object cannot be read: pynetdicom counts it failed
+# The transfer syntaxes the node accepts, in its order of preference (pynetdicom takes the acceptor's first one the
+# requestor proposed): an encapsulated (compressed) syntax first, since a sender proposing one holds the object
+# so; then the uncompressed ones, explicit VR little endian first. Whatever is negotiated is stored as it comes.
+_UNCOMPRESSED = ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2", "1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.2")
+SYNTAXES = [s for s in ALL_TRANSFER_SYNTAXES if s not in _UNCOMPRESSED] + list(_UNCOMPRESSED)
+
+
+@dataclass
+class NodeSummary(Report):
+    """What the node did while it ran: `rtvault dicom serve`'s report when it stops."""
+
+    address: str = ""
+    port: int = 0
+    tls: bool = False
+    associations: int = 0
+    refused: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    failed: int = 0
+    finds: int = 0
+    moved: int = 0
+    got: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, object]:
+        return {"address": self.address, "port": self.port, "tls": self.tls, "associations": self.associations,
+                "refused": self.refused, "stored": self.stored, "duplicates": self.duplicates,
+                "failed": self.failed, "finds": self.finds, "moved": self.moved, "got": self.got,
+                "problems": [str(p) for p in self.problems]}
+
+    def lines(self) -> Iterator[Line]:
+        yield Line(f"DICOM node stopped: {self.associations} association(s) accepted, {self.refused} refused; "
+                   f"{self.stored} object(s) stored, {self.duplicates} already held, {self.failed} refused or "
+                   f"failed; {self.finds} C-FIND, {self.moved} object(s) sent by C-MOVE, {self.got} by C-GET")
+        for problem in self.problems:
+            yield Line(f"problem: {problem}", err=True)
+
+    def verdict(self) -> Verdict:
+        return Verdict.unless(self.problems, ExitCode.PARTIAL)
+
+
+class _NodeAE(AE):
+    """pynetdicom's AE whose calling AE titles may be "none": an empty list there means "anyone" to pynetdicom,
+    but to rtvault a node with no peer and without accept_unknown refuses everyone."""
+
+    _allowed: list[str] | None = None
+
+    @property  # type: ignore[override]
+    def require_calling_aet(self) -> list[str]:
+        if self._allowed is None:
+            return []
+        return self._allowed or ["\0"]  # no AE title is "\0": everyone refused
+
+    @require_calling_aet.setter
+    def require_calling_aet(self, ae_titles: list[str]) -> None:
+        self._allowed = None if not ae_titles else list(ae_titles)
+
+
+class _Server(ThreadedAssociationServer):
+    """pynetdicom's threaded server with TCP_NODELAY set on each accepted socket, and the TLS handshake made in
+    the association's own thread (a slow or plain-TCP client never holds up the others)."""
+
+    def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
+        assert self.socket is not None
+        client, address = self.socket.accept()
+        nodelay(client)
+        if self.ssl_context:
+            client = self.ssl_context.wrap_socket(client, server_side=True, do_handshake_on_connect=False)
+        return client, address
+
+    def handle_error(self, request: Any, client_address: Any) -> None:  # a client gone mid-handshake: no trace
+        node = getattr(self, "rtvault_node", None)
+        if node is not None:
+            node.say(f"connection from {client_address[0]} ended in error (TLS handshake or network)")
+
+
+def nodelay(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # not a TCP socket (a test's socketpair)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+def _nodelay_on_open(event: evt.Event) -> None:
+    """EVT_CONN_OPEN of the associations the node requests (C-MOVE's sub-associations)."""
+    sock = getattr(event.assoc.dul.socket, "socket", None)
+    if sock is not None:
+        nodelay(sock)
+
+
+def server_tls(config: Config) -> ssl.SSLContext | None:
+    """The TLS context of the node, from [dicom] tls_cert_file, tls_key_file and tls_ca_file (None: plain TCP)."""
+    dicom = config.dicom
+    if not dicom.tls_cert_file and not dicom.tls_key_file:
+        return None
+    if not dicom.tls_cert_file or not dicom.tls_key_file:
+        raise ConfigError(str(config.file), ["[dicom] TLS needs both tls_cert_file and tls_key_file: set both, or "
+                                             "neither"])
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(str(dicom.tls_cert_file), str(dicom.tls_key_file))
+        if dicom.tls_ca_file:
+            context.load_verify_locations(str(dicom.tls_ca_file))
+            context.verify_mode = ssl.CERT_REQUIRED
+    except (OSError, ssl.SSLError) as error:
+        raise ConfigError(str(config.file), [f"[dicom] TLS: the certificate, key or CA file cannot be used ({error}): "
+                                             "check tls_cert_file, tls_key_file and tls_ca_file"]) from None
+    return context
+
+
+def client_tls(config: Config, host: str) -> tuple[ssl.SSLContext, str]:
+    """The TLS context of an association the node makes to a peer with `tls = true`."""
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    dicom = config.dicom
+    try:
+        if dicom.tls_ca_file:
+            context.load_verify_locations(str(dicom.tls_ca_file))
+        if dicom.tls_cert_file and dicom.tls_key_file:
+            context.load_cert_chain(str(dicom.tls_cert_file), str(dicom.tls_key_file))
+    except (OSError, ssl.SSLError) as error:
+        raise ConfigError(str(config.file), [f"[dicom] TLS: the certificate, key or CA file cannot be used ({error})"]
+                          ) from None
+    return context, host
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list | tuple | pydicom.multival.MultiValue):
+        return "\\".join(str(v) for v in value)
+    return str(value)
+
+
+class Node:
+    """The DICOM node: `start()`, `wait()` until `stop()` (a signal handler may call it), `summary`."""
+
+    def __init__(self, config: Config, *, log: Callable[[str], None] = lambda _line: None,
+                 host: str | None = None, port: int | None = None, max_associations: int = MAX_ASSOCIATIONS,
+                 max_pdu: int = MAX_PDU, seal_after_s: float = 30.0) -> None:
+        self.config = config
+        self.log = log
+        self.host = config.dicom.host if host is None else host
+        self.port = config.dicom.port if port is None else port
+        if self.port is None or self.port < 0:
+            raise ConfigError(str(config.file), ["the DICOM node needs a port: set [dicom] port (or give --port)"])
+        self.ae_title = config.dicom.ae_title
+        self.max_associations = max_associations
+        self.max_pdu = max_pdu
+        self.tls = server_tls(config)
+        self.summary = NodeSummary(tls=self.tls is not None)
+        self.receiver = Receiver(config, seal_after_s=seal_after_s, warn=self._warned)
+        self._peers = {peer.ae_title.strip(): peer for peer in config.dicom.peers.values()}
+        self._count = threading.Lock()
+        self._stopping = threading.Event()
+        self._catalogs: queue.LifoQueue[Catalog] = queue.LifoQueue()
+        self._audits: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._auditor: threading.Thread | None = None
+        self._server: _Server | None = None
+        self._serving: threading.Thread | None = None
+        self.ae = self._application_entity()
+
+    # --- life ---------------------------------------------------------------------------------------------
+
+    def _application_entity(self) -> AE:
+        ae = _NodeAE(ae_title=self.ae_title)
+        ae.maximum_associations = self.max_associations
+        ae.maximum_pdu_size = self.max_pdu
+        ae.require_called_aet = True
+        ae.require_calling_aet = [] if self.config.dicom.accept_unknown else list(self._peers)
+        if not self.config.dicom.accept_unknown and not self._peers:
+            ae._allowed = []  # no peer: everyone refused (the log says so at start)
+        ae.network_timeout = 60
+        ae.acse_timeout = 30
+        ae.dimse_timeout = 60
+        ae.add_supported_context(Verification, _UNCOMPRESSED)
+        for sop_class in STORAGE_CLASSES:  # SCP of C-STORE; SCU too (role selection) for C-GET's sub-operations
+            ae.add_supported_context(sop_class, SYNTAXES, scu_role=True, scp_role=True)
+        for model in (*FIND_MODELS, *MOVE_MODELS, *GET_MODELS):
+            ae.add_supported_context(model, _UNCOMPRESSED)
+        return ae
+
+    def start(self) -> Node:
+        self.receiver.start()
+        try:
+            self._auditor = threading.Thread(target=self._audit_loop, name="rtvault-dicom-audit", daemon=True)
+            self._auditor.start()
+            handlers = [(evt.EVT_C_ECHO, self._echo), (evt.EVT_C_STORE, self._store), (evt.EVT_C_FIND, self._find),
+                        (evt.EVT_C_MOVE, self._move), (evt.EVT_C_GET, self._get),
+                        (evt.EVT_ACCEPTED, self._accepted), (evt.EVT_REJECTED, self._rejected),
+                        (evt.EVT_CONN_CLOSE, self._closed)]
+            try:
+                server = self.ae.make_server((self.host, self.port), ae_title=self.ae_title, ssl_context=self.tls,
+                                             evt_handlers=handlers, server_class=_Server)
+            except OSError as error:
+                raise ConfigError(str(self.config.file), [
+                    f"the DICOM node cannot listen on {self.host}:{self.port} ({error.strerror}): free the port or "
+                    "set another [dicom] port"]) from None
+        except BaseException:
+            self._audits.put(None)
+            self.receiver.close()
+            raise
+        server.rtvault_node = self  # type: ignore[attr-defined]
+        self.ae._servers.append(server)  # as start_server does: shutdown() removes it
+        self._server = server
+        self.port = server.server_address[1]
+        self.summary.address, self.summary.port = self.host, self.port
+        self._serving = threading.Thread(target=server.serve_forever, name="rtvault-dicom-server", daemon=True)
+        self._serving.start()
+        who = "any calling AE title" if self.config.dicom.accept_unknown else \
+            ("the AE titles of [dicom.peers]: " + ", ".join(sorted(self._peers)) if self._peers else
+             "no one: no [dicom.peers] is configured and accept_unknown is false")
+        self.say(f"listening on {self.host}:{self.port} as {self.ae_title}{' over TLS' if self.tls else ''}; "
+                 f"accepting {who}; store {self.receiver.root}")
+        return self
+
+    def wait(self) -> None:
+        while not self._stopping.wait(1.0):
+            pass
+
+    def stop(self) -> None:
+        """Ask the node to stop (safe from a signal handler): `close` does the rest."""
+        self._stopping.set()
+
+    def close(self) -> NodeSummary:
+        """No new association; those under way get STOP_GRACE_S to end, then are aborted; the spool is sealed and
+        the store released."""
+        self._stopping.set()
+        if self._server is not None:
+            self._server.shutdown()  # also closes its socket
+            deadline = time.monotonic() + STOP_GRACE_S
+            while any(a.is_established for a in self._active()) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            for assoc in self._active():  # still sending after the grace, or connected and never negotiating
+                assoc.abort()
+            self._server = None
+        self.receiver.close()
+        self._audits.put(None)
+        if self._auditor is not None:
+            self._auditor.join(timeout=30)
+        while not self._catalogs.empty():
+            self._catalogs.get().close()
+        self.summary.problems.extend(p for p in self.receiver.problems if p not in self.summary.problems)
+        self.say(f"stopped; the spool is sealed into {self.receiver.root}")
+        return self.summary
+
+    def _active(self) -> list[Any]:
+        return [a for a in self.ae.active_associations if a.is_acceptor and a.is_alive()]
+
+    def __enter__(self) -> Node:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # --- log, audit, catalog ------------------------------------------------------------------------------
+
+    def say(self, line: str) -> None:
+        self.log(line)
+
+    def _warned(self, problem: Problem) -> None:
+        self.say(f"problem: {problem}")
+
+    def audit(self, calling: str, address: str, action: str, detail: dict[str, Any], result: str = "ok") -> None:
+        """One line on the log, one entry in the audit trail (written by the auditor thread, never waited for)."""
+        shown = " ".join(f"{k}={_text(v)}" for k, v in detail.items() if v not in ("", None, [], {}))
+        self.say(f"{action} {calling or '-'}@{address or '-'} {shown} -> {result}".replace("\n", " "))
+        self._audits.put({"user": calling, "address": address, "action": action, "detail": detail,
+                          "result": result})
+
+    def _audit_loop(self) -> None:
+        actions = WebActions(self.config, via="dicom")
+        catalog: Catalog | None = None
+        while (item := self._audits.get()) is not None:
+            try:
+                if catalog is None:
+                    catalog = open_catalog_for(self.config)
+                actions.record(catalog, user=item["user"], address=item["address"], action=item["action"],
+                               detail=item["detail"], result=item["result"])
+            except RtvaultError as error:
+                self.say(f"problem: the audit trail cannot be written ({error}); the line above is the record")
+                if catalog is not None:
+                    catalog.close()
+                catalog = None
+        actions.flush()
+        if catalog is not None:
+            catalog.close()
+
+    @contextmanager
+    def catalog(self) -> Iterator[Catalog]:
+        """A catalog connection of the node's small pool (one per association thread at a time)."""
+        try:
+            catalog = self._catalogs.get_nowait()
+        except queue.Empty:
+            catalog = open_catalog_for(self.config)
+        try:
+            yield catalog
+        except BaseException:
+            catalog.close()
+            raise
+        else:
+            self._catalogs.put(catalog)
+
+    # --- associations -------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _peer_of(event: evt.Event) -> tuple[str, str]:
+        assoc = event.assoc
+        calling = (assoc.requestor.ae_title or "").strip()
+        return calling, str(assoc.requestor.address or "")
+
+    def _accepted(self, event: evt.Event) -> None:
+        calling, address = self._peer_of(event)
+        with self._count:
+            self.summary.associations += 1
+        self.audit(calling, address, "dicom association", {"called": event.assoc.acceptor.ae_title.strip(),
+                                                           "tls": self.tls is not None}, "accepted")
+
+    def _rejected(self, event: evt.Event) -> None:
+        calling, address = self._peer_of(event)
+        request = event.assoc.requestor.primitive
+        called = str(getattr(request, "called_ae_title", "") or "").strip()
+        if not self.ae.require_calling_aet or calling in self.ae.require_calling_aet:
+            why = UNKNOWN_CALLED if called != self.ae_title else TOO_MANY
+        else:
+            why = UNKNOWN_CALLING
+        with self._count:
+            self.summary.refused += 1
+        self.audit(calling, address, "dicom association", {"called": called}, f"refused: {why}")
+
+    def _closed(self, event: evt.Event) -> None:
+        if event.assoc.is_acceptor:
+            self.receiver.seal_soon()
+
+    # --- services -----------------------------------------------------------------------------------------
+
+    def _echo(self, event: evt.Event) -> int:
+        calling, address = self._peer_of(event)
+        self.audit(calling, address, "dicom echo", {})
+        return 0x0000
+
+    def _store(self, event: evt.Event) -> Dataset:
+        calling, address = self._peer_of(event)
+        request = event.request
+        sop_class = str(request.AffectedSOPClassUID or "")
+        sop_instance = str(request.AffectedSOPInstanceUID or "")
+        syntax = str(event.context.transfer_syntax)
+        detail: dict[str, Any] = {"sop_instance": sop_instance, "sop_class": sop_class}
+        answer = Dataset()
+        try:
+            raw = request.DataSet.getvalue() if request.DataSet is not None else b""
+            try:
+                data = part10(raw, sop_class, sop_instance, syntax)
+            except (ValueError, TypeError, OverflowError) as error:
+                raise Refused(CANNOT_UNDERSTAND, f"the request's UIDs cannot be written ({error})") from None
+            tags = describe(data, expected_class=sop_class)
+            if tags["SOPInstanceUID"] != sop_instance:
+                raise Refused(MISMATCH, f"the data set's SOP instance {tags['SOPInstanceUID']} is not the one "
+                                        f"announced ({sop_instance})")
+            stored = self.receiver.put(data, tags, calling_ae=calling, called_ae=self.ae_title, origin="network",
+                                       source=address)
+            answer.Status = 0x0000
+            detail["hash"] = stored.hash
+            result = "duplicate" if stored.duplicate else "stored"
+            with self._count:
+                if stored.duplicate:
+                    self.summary.duplicates += 1
+                else:
+                    self.summary.stored += 1
+        except Refused as refused:
+            answer.Status = refused.status
+            answer.ErrorComment = refused.why[:64]
+            result = f"refused 0x{refused.status:04X}: {refused.why}"
+        except StoreError as error:
+            answer.Status = OUT_OF_RESOURCES
+            answer.ErrorComment = "out of resources: send again later"
+            result = f"failed 0x{OUT_OF_RESOURCES:04X}: {error}"
+        if answer.Status != 0x0000:
+            with self._count:
+                self.summary.failed += 1
+        self.audit(calling, address, "dicom store", detail, result)
+        return answer
+
+    def _query(self, event: evt.Event, models: dict[str, str]) -> tuple[str, str, dict[str, str]]:
+        """The level and keys of a C-FIND/MOVE/GET identifier; Refused with the status to answer."""
+        try:
+            identifier = event.identifier
+        except Exception as error:  # pynetdicom raises what pydicom raises decoding it
+            raise Refused(UNABLE_TO_PROCESS, f"the identifier cannot be decoded ({error})") from None
+        model = models.get(str(event.request.AffectedSOPClassUID), "")
+        level = str(identifier.get("QueryRetrieveLevel", "") or "").strip().upper()
+        if level not in catalog_dicom.LEVELS or (model == "study" and level == "PATIENT"):
+            raise Refused(IDENTIFIER_MISMATCH, f"query level {level or '(none)'} is not one of the "
+                                               f"{model or 'query'} root model")
+        keys: dict[str, str] = {}
+        for element in identifier:
+            if element.keyword and element.VR != "SQ" and element.keyword != "QueryRetrieveLevel":
+                keys[element.keyword] = _text(element.value)
+        return model, level, keys
+
+    def _find(self, event: evt.Event) -> Iterator[tuple[int, Dataset | None]]:
+        calling, address = self._peer_of(event)
+        try:
+            model, level, keys = self._query(event, FIND_MODELS)
+        except Refused as refused:
+            self.audit(calling, address, "dicom find", {}, f"refused 0x{refused.status:04X}: {refused.why}")
+            yield refused.status, None
+            return
+        detail = {"model": model, "level": level, "keys": {k: v for k, v in keys.items() if v}}
+        try:
+            with self.catalog() as catalog:
+                answers = catalog_dicom.find(catalog, level, keys, store=self.receiver.store_id)
+        except ValueError as error:
+            self.audit(calling, address, "dicom find", detail, f"refused 0x{UNABLE_TO_PROCESS:04X}: {error}")
+            yield UNABLE_TO_PROCESS, None
+            return
+        except RtvaultError as error:
+            self.audit(calling, address, "dicom find", detail, f"failed: {error}")
+            yield OUT_OF_RESOURCES, None
+            return
+        with self._count:
+            self.summary.finds += 1
+        self.audit(calling, address, "dicom find", {**detail, "answers": len(answers)})
+        asked = set(keys) | {"QueryRetrieveLevel"}
+        for answer in answers:
+            if event.is_cancelled:
+                yield 0xFE00, None
+                return
+            yield 0xFF00, self._identifier(answer, asked)
+
+    def _identifier(self, answer: dict[str, object], asked: set[str]) -> Dataset:
+        found = Dataset()
+        wide = any(not str(v).isascii() for v in answer.values())
+        if "SpecificCharacterSet" in asked or wide:
+            found.SpecificCharacterSet = "ISO_IR 192"
+        for keyword in sorted(asked - {"SpecificCharacterSet"}):
+            value = answer.get(keyword, "")
+            if keyword == "RetrieveAETitle":
+                value = self.ae_title
+            if isinstance(value, list):
+                value = list(value) if value else ""
+            try:
+                setattr(found, keyword, "" if value is None else value)
+            except (ValueError, TypeError, OverflowError):
+                setattr(found, keyword, "")
+        return found
+
+    def _retrieval(self, event: evt.Event,
+                   models: dict[str, str]) -> tuple[dict[str, Any], list[catalog_dicom.Retrievable]]:
+        """What a C-MOVE or C-GET retrieves, and its audit detail; Refused with the status to answer."""
+        model, level, keys = self._query(event, models)
+        detail: dict[str, Any] = {"model": model, "level": level, "keys": {k: v for k, v in keys.items() if v}}
+        if not detail["keys"]:
+            raise Refused(IDENTIFIER_MISMATCH, "a retrieve names what it retrieves: no key given")
+        try:
+            with self.catalog() as catalog:
+                return detail, catalog_dicom.held(catalog, level, keys, store=self.receiver.store_id)
+        except ValueError as error:
+            raise Refused(UNABLE_TO_PROCESS, str(error)) from None
+        except RtvaultError as error:
+            raise Refused(OUT_OF_RESOURCES, f"the catalog cannot be read ({error})") from None
+
+    def _read(self, item: catalog_dicom.Retrievable) -> Dataset | str:
+        try:
+            return pydicom.dcmread(io.BytesIO(self.receiver.read(item.hash)))
+        except (RtvaultError, OSError, ValueError, EOFError, pydicom.errors.InvalidDicomError) as error:
+            self.say(f"problem: received object {item.sop_instance} ({item.hash}) cannot be read ({error}); "
+                     "`rtvault verify` and `rtvault repair` check and heal the store")
+            return NOT_SENT
+
+    def _move(self, event: evt.Event) -> Iterator[Any]:
+        calling, address = self._peer_of(event)
+        destination = str(event.move_destination or "").strip()
+        peer = self._destination(destination)
+        try:
+            detail, found = self._retrieval(event, MOVE_MODELS)
+        except Refused as refused:
+            self.audit(calling, address, "dicom move", {"destination": destination},
+                       f"refused 0x{refused.status:04X}: {refused.why}")
+            if peer is None:
+                yield None, None
+            else:  # pynetdicom answers a failure only after the destination and a count
+                yield peer.host, peer.port, self._options(peer, [])
+                yield 1
+                yield refused.status, None
+            return
+        detail.update(destination=destination, count=len(found))
+        if peer is None:
+            self.audit(calling, address, "dicom move", detail, f"refused 0x{MOVE_UNKNOWN_DESTINATION:04X}: no "
+                                                               "[dicom.peers] has this AE title with a host and port")
+            yield None, None
+            return
+        yield peer.host, peer.port, self._options(peer, found)
+        yield len(found)
+        sent = yield from self._send(event, found)
+        with self._count:
+            self.summary.moved += sent
+        self.audit(calling, address, "dicom move", {**detail, "sent": sent},
+                   "ok" if sent == len(found) else "partial")
+
+    def _options(self, peer: DicomPeer, found: list[catalog_dicom.Retrievable]) -> dict[str, Any]:
+        """The sub-association of a C-MOVE: each instance's class in its own transfer syntax first (sent as
+        stored), TCP_NODELAY, TLS when the peer has it."""
+        contexts = []
+        for sop_class, syntax in sorted({(h.sop_class, h.transfer_syntax) for h in found}):
+            # its own transfer syntax alone (pynetdicom sends in the exact one when accepted), then a fallback
+            contexts.append(build_context(sop_class, [syntax or _UNCOMPRESSED[0]]))
+        for sop_class in sorted({h.sop_class for h in found}):
+            contexts.append(build_context(sop_class, list(_UNCOMPRESSED[:2])))
+        if not contexts:
+            contexts = [build_context(Verification)]
+        contexts = contexts[:128]
+        options: dict[str, Any] = {"contexts": contexts, "evt_handlers": [(evt.EVT_CONN_OPEN, _nodelay_on_open)],
+                                   "max_pdu": self.max_pdu}
+        if peer.tls:
+            options["tls_args"] = client_tls(self.config, peer.host)
+        return options
+
+    def _get(self, event: evt.Event) -> Iterator[Any]:
+        calling, address = self._peer_of(event)
+        try:
+            detail, found = self._retrieval(event, GET_MODELS)
+        except Refused as refused:
+            self.audit(calling, address, "dicom get", {}, f"refused 0x{refused.status:04X}: {refused.why}")
+            yield 1
+            yield refused.status, None
+            return
+        detail["count"] = len(found)
+        yield len(found)
+        sent = yield from self._send(event, found)
+        with self._count:
+            self.summary.got += sent
+        self.audit(calling, address, "dicom get", {**detail, "sent": sent}, "ok" if sent == len(found) else "partial")
+
+    def _send(self, event: evt.Event, found: list[catalog_dicom.Retrievable]) -> Iterator[Any]:
+        sent = 0
+        for item in found:
+            if event.is_cancelled:
+                yield 0xFE00, None
+                return sent
+            dataset = self._read(item)
+            if isinstance(dataset, Dataset):
+                sent += 1
+            yield 0xFF00, dataset
+        return sent
+
+    def _destination(self, ae_title: str) -> DicomPeer | None:
+        peer = self._peers.get(ae_title)
+        if peer is None or not peer.host or not peer.port:
+            return None
+        return peer
