@@ -138,12 +138,16 @@ class _NodeAE(AE):
 
 class _Server(ThreadedAssociationServer):
     """pynetdicom's threaded server with TCP_NODELAY set on each accepted socket, and the TLS handshake made in
-    the association's own thread (a slow or plain-TCP client never holds up the others)."""
+    the association's own thread (a slow or plain-TCP client never holds up the others). Each accepted socket
+    gets the network timeout: pynetdicom reads a PDU to its end in a blocking `recv`, where neither its ARTIM
+    nor its idle timer runs, so a peer that stops in the middle of a PDU (a crash, a dropped link, a port
+    scanner) would otherwise hold an association slot, and the node's stop, for ever."""
 
     def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
         assert self.socket is not None
         client, address = self.socket.accept()
         nodelay(client)
+        client.settimeout(self.ae.network_timeout)
         if self.ssl_context:
             client = self.ssl_context.wrap_socket(client, server_side=True, do_handshake_on_connect=False)
         return client, address
@@ -308,7 +312,11 @@ class Node:
             deadline = time.monotonic() + STOP_GRACE_S
             while any(a.is_established for a in self._active()) and time.monotonic() < deadline:
                 time.sleep(0.1)
-            for assoc in self._active():  # still sending after the grace, or connected and never negotiating
+            lingering = self._active()  # still sending after the grace, or connected and never negotiating
+            for assoc in lingering:  # wakes a thread blocked reading a PDU its peer never finishes
+                with contextlib.suppress(AttributeError, OSError):
+                    assoc.dul.socket.socket.shutdown(socket.SHUT_RDWR)
+            for assoc in lingering:
                 assoc.abort()
             self._server = None
         self.receiver.close()
