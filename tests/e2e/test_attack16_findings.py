@@ -13,12 +13,13 @@ import pydicom
 import pytest
 from pydicom.uid import ExplicitVRLittleEndian
 from pynetdicom import AE
-from pynetdicom.sop_class import CTImageStorage
+from pydicom.dataset import Dataset
+from pynetdicom.sop_class import CTImageStorage, PatientRootQueryRetrieveInformationModelFind  # type: ignore
 
 from kit import faults
 from kit.cli import rtvault
 from kit.config import add_tables
-from kit.dicom_node import NODE, SCU, NodeSite, call, ct_series, data_set, held, make_site, running, served
+from kit.dicom_node import NODE, SCU, NodeSite, call, ct_series, data_set, held, make_site, running, sample, served
 from kit.files import free_port
 
 pytestmark = pytest.mark.slow  # real servers and dcmtk processes
@@ -163,3 +164,34 @@ def test_backup_and_prune_while_a_peer_sends_200_objects(tmp_path: Path) -> None
     assert all(data_set(stored[uid]) == data_set(originals[uid]) for uid in stored)
     pinnacle.run("prune")
     pinnacle.run("check", "--read-data")
+
+
+def _find(port: int, level: str, **keys: str) -> list[Dataset]:
+    ae = AE(ae_title=SCU)
+    ae.add_requested_context(PatientRootQueryRetrieveInformationModelFind)
+    assoc = ae.associate("127.0.0.1", port, ae_title=NODE)
+    assert assoc.is_established
+    query = Dataset()
+    query.SpecificCharacterSet = "ISO_IR 192"
+    query.QueryRetrieveLevel = level
+    query.PatientName = ""
+    for keyword, value in keys.items():
+        setattr(query, keyword, value)
+    found = [ident for status, ident in assoc.send_c_find(query, PatientRootQueryRetrieveInformationModelFind)
+             if status and status.Status in (0xFF00, 0xFF01)]
+    assoc.release()
+    return found
+
+
+def test_find_matches_accented_patient_names_without_case(tmp_path: Path) -> None:
+    """Finding: with a SQLite catalog, C-FIND's PatientName matching (documented "without case") lowered the
+    query in Python but the column with SQLite's ASCII-only LOWER: a French name with an accented capital
+    (DUPRÉ^ÉLODIE) was not found even when asked exactly as stored."""
+    site = make_site(tmp_path)
+    path = sample("CT_small.dcm", tmp_path / "in", PatientName="DUPRÉ^ÉLODIE", PatientID="FR-1",
+                  SpecificCharacterSet="ISO_IR 192")
+    with running(site):
+        assert call("storescu", site, files=[path]).returncode == 0
+        for asked in ("DUPRÉ^ÉLODIE", "dupré^élodie", "DUPRÉ*", "dupré*"):
+            found = _find(site.port, "PATIENT", PatientID="", PatientName=asked)
+            assert [str(f.PatientID) for f in found] == ["FR-1"], asked

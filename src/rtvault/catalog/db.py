@@ -49,6 +49,9 @@ class Catalog:
             try:
                 owner_only(path)
                 conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+                # SQLite's own LOWER folds ASCII only (LOWER('É') = 'É'); PostgreSQL's folds every letter, as the
+                # queries lowering a value in Python expect (C-FIND's PatientName): the same on both
+                conn.create_function("LOWER", 1, _lower, deterministic=True)
                 _settle(conn)
             except (sqlite3.DatabaseError, OSError) as error:
                 raise CatalogUnavailable(f"catalog {path} is unusable: {error}") from None
@@ -180,6 +183,10 @@ class Catalog:
                         yield self
                 finally:
                     self._depth = 0
+
+
+def _lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
 
 
 def _settle(conn: sqlite3.Connection) -> None:
