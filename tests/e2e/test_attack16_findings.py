@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import signal
 import socket
+import sqlite3
 import threading
 import time
 from pathlib import Path
 
 import pydicom
 import pytest
+from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian
 from pynetdicom import AE
-from pydicom.dataset import Dataset
 from pynetdicom.sop_class import CTImageStorage, PatientRootQueryRetrieveInformationModelFind  # type: ignore
 
 from kit import faults
@@ -195,3 +196,28 @@ def test_find_matches_accented_patient_names_without_case(tmp_path: Path) -> Non
         for asked in ("DUPRÉ^ÉLODIE", "dupré^élodie", "DUPRÉ*", "dupré*"):
             found = _find(site.port, "PATIENT", PatientID="", PatientName=asked)
             assert [str(f.PatientID) for f in found] == ["FR-1"], asked
+
+
+def test_a_locked_catalog_does_not_hold_up_c_store(tmp_path: Path) -> None:
+    """Finding: the writer thread indexed each group in the catalog before answering its senders, so a catalog
+    locked by another writer (a long `catalog sync`, a rebuild) held every C-STORE up to SQLite's 30 s busy
+    timeout; the store is the truth: C-STORE is answered once durable, the catalog catches up."""
+    site = make_site(tmp_path)
+    files = ct_series(tmp_path / "in", 3)
+    with running(site):
+        locker = sqlite3.connect(tmp_path / "catalog.sqlite", isolation_level=None)
+        locker.execute("BEGIN IMMEDIATE")
+        try:
+            started = time.monotonic()
+            sent = call("storescu", site, files=files)
+            took = time.monotonic() - started
+        finally:
+            locker.execute("ROLLBACK")
+            locker.close()
+        assert sent.returncode == 0, sent.stderr
+        assert took < 8, f"C-STORE waited {took:.1f} s for the catalog"
+        deadline = time.monotonic() + 30
+        while len(_find(site.port, "IMAGE", PatientID="", SOPInstanceUID="")) < 3 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(_find(site.port, "IMAGE", PatientID="", SOPInstanceUID="")) == 3
+    assert len(held(site)) == 3

@@ -3,8 +3,10 @@ without the backup's writer lock, so a peer never waits for a backup or a prune.
 
 - `put` (a C-STORE handler or `rtvault dicom import`) hands one Part 10 file to the writer thread and waits. The
   writer appends everything queued to the spool (`store/spool.py`, in the store's directory) and makes it durable
-  with one fdatasync for the lot (group commit: two associations share their fsyncs), then indexes it in the
-  catalog and wakes the waiters: success is answered only once the object is on the store's disk. A full disk or
+  with one fdatasync for the lot (group commit: two associations share their fsyncs), hands it to the indexer
+  thread (its own catalog connection) and wakes the waiters once it is indexed, or after INDEX_WAIT_S: success
+  is answered only once the object is on the store's disk, and a catalog locked by another writer (a long sync)
+  never holds a peer up for more than that; the indexer catches up. A full disk or
   a read-only store fails the waiters of that group (the peer gets "out of resources" and sends again); the
   spool is cut back, nothing half written remains.
 - The same object (same bytes) already held by the store, in a receipt or in the spool, is not written again.
@@ -48,6 +50,7 @@ RECEIVER_LOCK = "locks/receiver.json"
 LEASE_S = 120.0
 SEAL_WAIT_S = 600.0  # a seal waits this long for a prune holding locks/seal.json
 SMALL = 16 << 20  # objects up to this size are stored from memory, larger ones streamed
+INDEX_WAIT_S = 1.0  # a sender is answered once its object is durable and indexed, or durable and this long waited
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,9 @@ class Receiver:
         self._seals: queue.Queue[tuple[str, Path] | None] = queue.Queue()
         self._writer: threading.Thread | None = None
         self._sealer: threading.Thread | None = None
-        self._catalog: Catalog | None = None
+        self._catalog: Catalog | None = None  # reads (`_known`); the indexer thread writes with its own
+        self._indexes: queue.Queue[tuple[Callable[[Catalog], None], threading.Event] | None] = queue.Queue()
+        self._indexer: threading.Thread | None = None
         self._sequence = 0
         self._journal_writer = Journal(config)
         self._closing = False
@@ -106,6 +111,8 @@ class Receiver:
             raise
         self._writer = threading.Thread(target=self._write_loop, name="rtvault-dicom-writer", daemon=True)
         self._sealer = threading.Thread(target=self._seal_loop, name="rtvault-dicom-sealer", daemon=True)
+        self._indexer = threading.Thread(target=self._index_loop, name="rtvault-dicom-indexer", daemon=True)
+        self._indexer.start()
         self._writer.start()
         self._sealer.start()
         return self
@@ -121,6 +128,9 @@ class Receiver:
         self._seals.put(None)
         if self._sealer is not None:
             self._sealer.join()
+        self._indexes.put(None)
+        if self._indexer is not None:
+            self._indexer.join()
         self._writer = None
         if self._catalog is not None:
             self._catalog.close()
@@ -222,17 +232,43 @@ class Receiver:
         with self._state:
             for item, offset in zip(fresh, offsets, strict=True):
                 self._held[item.instance.hash] = (ident, spool.path, offset)
-        self._index(catalog_dicom.SPOOL_PREFIX + ident, [item.instance for item in fresh])
+        self._index(catalog_dicom.SPOOL_PREFIX + ident, [item.instance for item in fresh]).wait(INDEX_WAIT_S)
         for item in fresh:
             item.done.set_result(Stored(item.instance.hash, item.instance.size, False))
 
-    def _index(self, receipt: str, instances: list[ReceivedInstance]) -> None:
+    def _index(self, receipt: str, instances: list[ReceivedInstance]) -> threading.Event:
+        """Index instances just made durable (by the indexer thread, in order); set once done or given up."""
+        def add(catalog: Catalog) -> None:
+            try:
+                catalog_dicom.add(catalog, self.store_id, receipt, self.site, instances)
+            except RtvaultError as error:
+                self._problem("catalog", f"received objects not indexed yet ({error}): `rtvault catalog sync` will")
+        return self._indexing(add)
+
+    def _indexing(self, work: Callable[[Catalog], None]) -> threading.Event:
+        done = threading.Event()
         if self._catalog is None:
-            return
-        try:
-            catalog_dicom.add(self._catalog, self.store_id, receipt, self.site, instances)
-        except RtvaultError as error:
-            self._problem("catalog", f"received objects not indexed yet ({error}): `rtvault catalog sync` will")
+            done.set()
+        else:
+            self._indexes.put((work, done))
+        return done
+
+    def _index_loop(self) -> None:
+        """The catalog's writes, in order, on a connection of their own: a locked catalog slows the index, never
+        the writer thread nor the senders' duplicate checks."""
+        catalog: Catalog | None = None
+        while (job := self._indexes.get()) is not None:
+            work, done = job
+            try:
+                if catalog is None:
+                    catalog = open_catalog_for(self.config)
+                work(catalog)
+            except RtvaultError as error:
+                self._problem("catalog", f"received objects not indexed yet ({error}): `rtvault catalog sync` will")
+            finally:
+                done.set()
+        if catalog is not None:
+            catalog.close()
 
     def _current(self) -> Spool:
         if self._spool is None:
@@ -293,11 +329,17 @@ class Receiver:
                     receipts.save(backend, receipt)
             finally:
                 seal_lock.release()
-            if instances and self._catalog is not None:
-                try:
-                    catalog_dicom.sealed(self._catalog, self.store_id, ident, receipt.time)
-                except RtvaultError as error:
-                    self._problem("catalog", f"receipt {ident} not indexed yet ({error})")
+            if instances:
+                def seal(catalog: Catalog, sealed_at: str = receipt.time) -> None:
+                    try:
+                        catalog_dicom.sealed(catalog, self.store_id, ident, sealed_at)
+                    except RtvaultError as error:
+                        self._problem("catalog", f"receipt {ident} not indexed yet ({error})")
+                if self._indexer is None:  # at start, the spools a killed receiver left: indexed at once
+                    if self._catalog is not None:
+                        seal(self._catalog)
+                else:  # after the index of its objects, in order
+                    self._indexing(seal)
             if instances:
                 self._journal(receipt)
         try:
