@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pydicom
+import pynetdicom
 import pytest
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian
@@ -247,3 +248,28 @@ def test_a_version_sent_again_after_a_newer_one_is_what_retrieve_sends(tmp_path:
             [item] = catalog_dicom.held(catalog, "IMAGE", {"SOPInstanceUID": uid}, store=node.receiver.store_id)
         sent = pydicom.dcmread(io.BytesIO(node.receiver.read(item.hash)))
     assert sent.SeriesDescription == "version A"
+
+
+def test_a_truncated_data_set_is_refused_not_stored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Finding: a data set cut short (a file truncated on a damaged medium, a sender's bug), or one whose last
+    element declares 4 GB and holds ten bytes, was stored and answered success: pydicom reads a value cut short
+    with a warning only. It is now refused 0xC000 and nothing is written."""
+    site = make_site(tmp_path)
+    whole = sample("CT_small.dcm", tmp_path / "in")
+    cut = tmp_path / "cut.dcm"
+    cut.write_bytes(whole.read_bytes()[:-5000])  # inside the pixel data
+    lying = tmp_path / "lying.dcm"
+    body = data_set(whole)
+    lying.write_bytes(whole.read_bytes()[:-len(body)] + body[:body.index(b"\xe0\x7f\x10\x00")]
+                      + b"\xe0\x7f\x10\x00OW\x00\x00" + (0xFFFFFFF0).to_bytes(4, "little") + b"0123456789")
+    with running(site) as node:
+        ae = AE(ae_title=SCU)
+        ae.add_requested_context(CTImageStorage, ExplicitVRLittleEndian)
+        assoc = ae.associate("127.0.0.1", site.port, ae_title=NODE)
+        assert assoc.is_established
+        monkeypatch.setattr(pynetdicom._config, "STORE_SEND_CHUNKED_DATASET", True)  # the file's bytes as they lie
+        statuses = [int(assoc.send_c_store(path).Status) for path in (cut, lying, whole)]
+        assoc.release()
+        assert statuses == [0xC000, 0xC000, 0x0000]
+        assert any("truncated" in line for line in node.lines)
+    assert list(held(site)) == [str(pydicom.dcmread(whole).SOPInstanceUID)]

@@ -9,9 +9,11 @@ and transfer syntax), not on who sent it, so the same object received twice is t
 from __future__ import annotations
 
 import io
+import struct
 from typing import Any
 
 import pydicom
+from pydicom import filereader
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.filewriter import write_file_meta_info
@@ -117,10 +119,11 @@ def describe(data: bytes, *, expected_class: str | None = None) -> dict[str, Any
     try:
         found = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True, force=data[128:132] != b"DICM")
         tags = _tags(found)
+        _whole(data, found)
     except Refused:
         raise
     except (InvalidDicomError, ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError,
-            EOFError, OSError, NotImplementedError, RecursionError) as error:
+            EOFError, OSError, NotImplementedError, RecursionError, struct.error) as error:
         raise Refused(CANNOT_UNDERSTAND, f"the data set cannot be parsed ({type(error).__name__}: {error})") from None
     missing = [name for name in _REQUIRED if not tags.get(name)]
     if missing:
@@ -133,6 +136,40 @@ def describe(data: bytes, *, expected_class: str | None = None) -> dict[str, Any
     meta = getattr(found, "file_meta", None)
     tags["TransferSyntaxUID"] = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
     return tags
+
+
+_DEFLATED = "1.2.840.10008.1.2.1.99"
+_UNDEFINED = 0xFFFFFFFF
+_PIXEL_DATA = (0x7FE00010, 0x7FE00008, 0x7FE00009)  # Pixel Data, Float and Double Float Pixel Data
+
+
+def _whole(data: bytes, found: Dataset) -> None:
+    """Refused (0xC000) when the data set does not hold every byte its elements declare: pydicom reads a value
+    cut short, or an encapsulated value without its delimiter, with a warning only, so a truncated object (a
+    file cut off on a damaged medium, a sender's bug) would otherwise be stored and answered success. The top
+    level is walked with the values skipped (nothing large read into memory)."""
+    meta = getattr(found, "file_meta", None)
+    syntax = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
+    if syntax == _DEFLATED:
+        return  # the data set is zlib data: pydicom inflated it, its own check
+    start = _meta_end(data) if data[128:132] == b"DICM" else 0
+    implicit = getattr(found, "is_implicit_VR", None)
+    little = getattr(found, "is_little_endian", None)
+    if implicit is None or little is None:  # pydicom 3 keeps them in the dataset's original encoding
+        implicit, little = found.original_encoding
+    stream = io.BytesIO(data)
+    stream.seek(start)
+    end = len(data)
+    pixels = False
+    for element in filereader.data_element_generator(stream, bool(implicit), bool(little), defer_size=256):
+        length = getattr(element, "length", _UNDEFINED)  # a sequence comes read (a DataElement): its items' own
+        value_at = getattr(element, "value_tell", 0)
+        if length != _UNDEFINED and value_at + length > end:
+            raise Refused(CANNOT_UNDERSTAND, f"the data set is truncated: element {element.tag} declares {length} "
+                                             f"bytes, {max(end - value_at, 0)} follow it")
+        pixels = pixels or element.tag in _PIXEL_DATA
+    if "Rows" in found and not pixels:
+        raise Refused(CANNOT_UNDERSTAND, "the data set is truncated: an image (Rows) without its pixel data")
 
 
 def _tags(found: Dataset) -> dict[str, Any]:
