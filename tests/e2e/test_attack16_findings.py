@@ -273,3 +273,16 @@ def test_a_truncated_data_set_is_refused_not_stored(tmp_path: Path, monkeypatch:
         assert statuses == [0xC000, 0xC000, 0x0000]
         assert any("truncated" in line for line in node.lines)
     assert list(held(site)) == [str(pydicom.dcmread(whole).SOPInstanceUID)]
+
+
+def test_a_backslash_in_patient_id_is_kept_not_a_python_list(tmp_path: Path) -> None:
+    """Finding: a PatientID holding a backslash (which pydicom splits into values) was indexed as the Python
+    list's text, "['A', 'B']": `rtvault search` showed that MRN and C-FIND could not find the patient."""
+    site = make_site(tmp_path)
+    path = sample("CT_small.dcm", tmp_path / "in", PatientID="A\\B")
+    with running(site):
+        assert call("storescu", site, files=[path]).returncode == 0
+        found = _find(site.port, "PATIENT", PatientID="A\\B")
+        assert [list(f.PatientID) for f in found] == [["A", "B"]]  # pydicom splits it again
+    found = rtvault(site.config_path, "search", "--mrn", "A\\B")
+    assert "MRN A\\B" in found.stdout and "[" not in found.stdout, found.stdout

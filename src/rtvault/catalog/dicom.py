@@ -38,9 +38,17 @@ def _integer(value: object) -> int | None:
         return None
 
 
+def _value(value: object) -> str:
+    """A receipt's tag as the catalog keeps it: several values (a backslash in a PatientID, which pydicom splits)
+    joined back with the backslash they were sent with, as a C-FIND identifier's are, never a Python list."""
+    if isinstance(value, list | tuple):
+        return "\\".join(str(v) for v in value)
+    return str(value or "")
+
+
 def _row(store: str, receipt: str, site: str, instance: ReceivedInstance) -> tuple:
     tags = instance.tags
-    values: dict[str, object] = {name: str(tags.get(tag, "") or "") for name, tag in _FROM_TAGS.items()}
+    values: dict[str, object] = {name: _value(tags.get(tag)) for name, tag in _FROM_TAGS.items()}
     plan = tags.get("RTPlanLabel") or tags.get("StructureSetLabel") or ""
     rois = tags.get("ROINames") or []
     values.update(store=store, receipt=receipt, hash=instance.hash, size=instance.size,
