@@ -23,9 +23,11 @@ from kit import faults
 from kit.cli import rtvault
 from kit.config import add_tables
 from kit.dicom_node import NODE, SCU, NodeSite, call, ct_series, data_set, held, make_site, running, sample, served
+from kit.faults import fill, small_disk
 from kit.files import free_port
 from rtvault.catalog import dicom as catalog_dicom
 from rtvault.configured import open_catalog_for
+from rtvault.store import Store
 
 pytestmark = pytest.mark.slow  # real servers and dcmtk processes
 
@@ -286,3 +288,34 @@ def test_a_backslash_in_patient_id_is_kept_not_a_python_list(tmp_path: Path) -> 
         assert [list(f.PatientID) for f in found] == [["A", "B"]]  # pydicom splits it again
     found = rtvault(site.config_path, "search", "--mrn", "A\\B")
     assert "MRN A\\B" in found.stdout and "[" not in found.stdout, found.stdout
+
+
+def test_a_seal_that_failed_is_tried_again_while_the_node_runs(tmp_path: Path) -> None:
+    """Finding: a spool whose seal failed (the store full for a moment) was sealed only at the node's next start:
+    a node run by the daemon for weeks kept those objects in its spool alone, with no receipt, so replication
+    never copied them and `status` never named them. The sealer now tries again while the node runs."""
+    with small_disk(tmp_path / "disk", "4m") as disk:
+        site = make_site(tmp_path)
+        site.store = disk / "store"
+        Store.init(site.store)
+        site.write()
+        files = ct_series(tmp_path / "in", 4)
+        with running(site) as node:
+            node.receiver.reseal_after_s = 0.5
+            assoc = AE(ae_title=SCU)
+            assoc.add_requested_context(CTImageStorage, ExplicitVRLittleEndian)
+            association = assoc.associate("127.0.0.1", site.port, ae_title=NODE)
+            assert [int(association.send_c_store(pydicom.dcmread(p)).Status) for p in files[:2]] == [0, 0]
+            filler = fill(disk)
+            association.release()  # its end seals the spool: the store is full
+            deadline = time.monotonic() + 10
+            while not node.receiver.problems and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert node.receiver.problems, "the seal did not fail: the disk was not full"
+            filler.unlink()
+            deadline = time.monotonic() + 10
+            while list((site.store / "dicom" / "spool").glob("*.spool")) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert not list((site.store / "dicom" / "spool").glob("*.spool"))
+            assert len(held(site)) == 2  # in a receipt, the node still running
+        assert node.summary.problems == []  # sealed after all: no lasting problem

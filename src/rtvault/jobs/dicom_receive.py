@@ -20,6 +20,7 @@ without the backup's writer lock, so a peer never waits for a backup or a prune.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import queue
@@ -50,6 +51,7 @@ RECEIVER_LOCK = "locks/receiver.json"
 LEASE_S = 120.0
 SEAL_WAIT_S = 600.0  # a seal waits this long for a prune holding locks/seal.json
 SMALL = 16 << 20  # objects up to this size are stored from memory, larger ones streamed
+RESEAL_S = 60.0  # a spool whose seal failed is tried again this often while the receiver runs
 INDEX_WAIT_S = 1.0  # a sender is answered once its object is durable and indexed, or durable and this long waited
 
 
@@ -89,6 +91,8 @@ class Receiver:
         self._spool: Spool | None = None
         self._spool_started = 0.0
         self._seals: queue.Queue[tuple[str, Path] | None] = queue.Queue()
+        self.reseal_after_s = RESEAL_S
+        self._unsealed: dict[str, Problem] = {}  # spools whose seal failed, tried again
         self._writer: threading.Thread | None = None
         self._sealer: threading.Thread | None = None
         self._catalog: Catalog | None = None  # reads (`_known`); the indexer thread writes with its own
@@ -150,10 +154,11 @@ class Receiver:
                                      "found by C-FIND only after `rtvault catalog sync`")
             return None
 
-    def _problem(self, where: str, message: str) -> None:
+    def _problem(self, where: str, message: str) -> Problem:
         problem = Problem(where, message)
         self.problems.append(problem)
         self.warn(problem)
+        return problem
 
     # --- receiving ----------------------------------------------------------------------------------------
 
@@ -299,12 +304,33 @@ class Receiver:
     # --- sealing ------------------------------------------------------------------------------------------
 
     def _seal_loop(self) -> None:
-        while (job := self._seals.get()) is not None:
+        """Seal each closed spool; one that fails (a full or read-only store) stays durable in its spool and is
+        tried again every `reseal_after_s` while the receiver runs, and once more when it stops (then left for
+        the next start): never left unsealed (no receipt, so neither replicated nor named by `status`) for the
+        weeks a daemon's node runs."""
+        failed: list[tuple[str, Path]] = []
+        while True:
             try:
-                self._seal(*job)
-            except (RtvaultError, OSError) as error:  # left durable in its spool: sealed at the next start
-                self._problem(str(job[1]), f"could not be sealed into the store ({error}); it stays in its spool "
-                                           "and is sealed when the DICOM node next starts")
+                job = self._seals.get(timeout=self.reseal_after_s if failed else None)
+            except queue.Empty:
+                job = ()
+            jobs, failed = [*failed, *([job] if job else [])], []
+            for ident, path in jobs:
+                try:
+                    self._seal(ident, path)
+                except (RtvaultError, OSError) as error:  # left durable in its spool
+                    failed.append((ident, path))
+                    if ident not in self._unsealed:
+                        self._unsealed[ident] = self._problem(
+                            str(path), f"could not be sealed into the store ({error}); it stays in its spool, is tried "
+                                       "again while the DICOM node runs, and sealed when it next starts at the latest")
+                else:
+                    if (problem := self._unsealed.pop(ident, None)) is not None:
+                        with contextlib.suppress(ValueError):
+                            self.problems.remove(problem)  # no lasting problem
+                        self.warn(Problem(str(path), "sealed into the store after all"))
+            if job is None:
+                return
 
     def _seal(self, ident: str, path: Path) -> None:
         backend = self.store.backend
