@@ -9,6 +9,7 @@ import socket
 import sqlite3
 import threading
 import time
+import tracemalloc
 from pathlib import Path
 
 import pydicom
@@ -27,6 +28,8 @@ from kit.faults import fill, small_disk
 from kit.files import free_port
 from rtvault.catalog import dicom as catalog_dicom
 from rtvault.configured import open_catalog_for
+from rtvault.dicom.received import describe, part10
+from rtvault.jobs.dicom_receive import Receiver
 from rtvault.store import Store
 
 pytestmark = pytest.mark.slow  # real servers and dcmtk processes
@@ -319,3 +322,30 @@ def test_a_seal_that_failed_is_tried_again_while_the_node_runs(tmp_path: Path) -
             assert not list((site.store / "dicom" / "spool").glob("*.spool"))
             assert len(held(site)) == 2  # in a receipt, the node still running
         assert node.summary.problems == []  # sealed after all: no lasting problem
+
+
+def test_reading_a_spooled_object_reads_that_object_alone(tmp_path: Path) -> None:
+    """Finding: `Receiver.read` of an object not sealed yet (a C-MOVE or C-GET right after it came) read the
+    whole spool file into memory (up to 256 MiB) and walked it, for every object: ten peers retrieving from a
+    full spool needed gigabytes. It now reads the one record."""
+    site = make_site(tmp_path)
+    paths = ct_series(tmp_path / "in", 30)
+    with Receiver(site.config, seal_after_s=3600) as receiver:
+        stored = []
+        for path in paths:
+            dataset = pydicom.dcmread(path)
+            dataset.add_new(0x00291010, "OB", bytes(1 << 20))  # 1 MiB each: a 30 MiB spool
+            body = io.BytesIO()
+            dataset.save_as(body, enforce_file_format=True)
+            data = part10(data_set(body.getvalue()), CTImageStorage, str(dataset.SOPInstanceUID),
+                          ExplicitVRLittleEndian)
+            stored.append((receiver.put(data, describe(data)).hash, data))
+        assert len(list((site.store / "dicom" / "spool").glob("*.spool"))) == 1
+        tracemalloc.start()
+        try:
+            assert receiver.read(stored[0][0]) == stored[0][1]
+            _now, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert peak < 6 << 20, f"reading one 1 MiB object took {peak >> 20} MiB"
+        assert receiver.read(stored[-1][0]) == stored[-1][1]

@@ -44,7 +44,7 @@ from rtvault.store import Store, receipts
 from rtvault.store.locks import WriterLock
 from rtvault.store.objects import read_object, store_small, store_stream
 from rtvault.store.receipts import Receipt, ReceivedInstance
-from rtvault.store.spool import Spool, directory_of, spool_files
+from rtvault.store.spool import Spool, directory_of, record_at, spool_files
 from rtvault.utc import now_iso
 
 RECEIVER_LOCK = "locks/receiver.json"
@@ -407,9 +407,9 @@ class Receiver:
             _spool, path, offset = where
             key = path.relative_to(self.root).as_posix()
             try:
-                for record in Spool.records(path, key, self.encrypted):
-                    if record.offset == offset:
-                        return record.data
+                record = record_at(path, key, self.encrypted, offset)
+                if record is not None:
+                    return record.data
             except StoreError:
                 pass  # sealed meanwhile: read from the store
         return b"".join(read_object(self.store.backend, digest))

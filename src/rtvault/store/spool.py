@@ -143,6 +143,34 @@ class Spool:
             at = end + 32
 
 
+def record_at(path: Path, key: str, encrypted: EncryptedBackend | None, offset: int) -> Record | None:
+    """The whole record at `offset` (one `records` gave), reading that record alone: a C-GET of an object still
+    spooled reads its bytes, not the whole spool (up to 256 MiB) for each object. None when no sound record lies
+    there (the spool sealed and removed meanwhile raises StoreError, as `records` does)."""
+    try:
+        with path.open("rb") as spool:
+            spool.seek(offset)
+            head = spool.read(_HEAD.size)
+            if len(head) < _HEAD.size:
+                return None
+            tag, meta_len, data_len = _HEAD.unpack(head)
+            if tag != _RECORD or meta_len > MAX_META or data_len > MAX_DATA:
+                return None
+            payload = spool.read(meta_len + data_len)
+            checksum = spool.read(32)
+    except OSError as error:
+        raise os_failure(error, path, store=str(path.parent)) from None
+    if len(payload) < meta_len + data_len or hashlib.sha256(payload).digest() != checksum:
+        return None
+    if encrypted is not None:
+        payload = unseal(encrypted.master, f"{key}@{offset}", payload, str(path))
+    try:
+        meta = json.loads(payload[:meta_len])
+    except ValueError:
+        return None
+    return Record(offset, meta, payload[meta_len:])
+
+
 def spool_files(root: Path) -> list[Path]:
     folder = root / SPOOL_DIR
     try:
