@@ -349,3 +349,26 @@ def test_reading_a_spooled_object_reads_that_object_alone(tmp_path: Path) -> Non
             tracemalloc.stop()
         assert peak < 6 << 20, f"reading one 1 MiB object took {peak >> 20} MiB"
         assert receiver.read(stored[-1][0]) == stored[-1][1]
+
+
+def test_a_find_with_a_64_kib_uid_list_matches_and_logs_a_short_line(tmp_path: Path) -> None:
+    """Finding: a C-FIND listing 1,000 UIDs of 64 characters (the most the node matches) is answered right, but
+    its log line and audit row held the whole 64 KiB identifier: a peer looping on such queries filled the log
+    and the catalog. Each value is now cut at 200 characters there, its length said."""
+    site = make_site(tmp_path)
+    files = ct_series(tmp_path / "in", 2)
+    uids = [str(pydicom.dcmread(p).SOPInstanceUID) for p in files]
+    filler = [f"1.2.826.0.1.3680043.8.498.{10 ** 37 + n}" for n in range(998)]  # 64 characters each
+    with running(site) as node:
+        assert call("storescu", site, files=files).returncode == 0
+        found = _find(site.port, "IMAGE", PatientID="", SOPInstanceUID="\\".join([uids[0], *filler, uids[1]]))
+        assert sorted(str(f.SOPInstanceUID) for f in found) == sorted(uids)
+        assert max(len(line) for line in node.lines) < 4000  # the log shows the start of a long value
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with open_catalog_for(site.config) as catalog:
+            finds = catalog.execute("SELECT LENGTH(detail) FROM audit WHERE action = 'dicom find'")
+        if finds:
+            break
+        time.sleep(0.2)
+    assert finds and max(length for (length,) in finds) < 4000

@@ -213,6 +213,19 @@ def _text(value: object) -> str:
     return str(value)
 
 
+SHOWN = 200  # characters of one value an audit entry and its log line keep (a C-FIND may list 1,000 UIDs)
+
+
+def _shortened(value: object) -> object:
+    """A value of an audit entry, each text at most SHOWN characters (a peer's 64 KiB identifier would otherwise
+    make a 64 KiB log line and audit row per query)."""
+    if isinstance(value, dict):
+        return {k: _shortened(v) for k, v in value.items()}
+    if isinstance(value, str) and len(value) > SHOWN:
+        return f"{value[:SHOWN]}... ({len(value)} characters)"
+    return value
+
+
 class Node:
     """The DICOM node: `start()`, `wait()` until `stop()` (a signal handler may call it), `summary`."""
 
@@ -348,6 +361,7 @@ class Node:
 
     def audit(self, calling: str, address: str, action: str, detail: dict[str, Any], result: str = "ok") -> None:
         """One line on the log, one entry in the audit trail (written by the auditor thread, never waited for)."""
+        detail = {k: _shortened(v) for k, v in detail.items()}
         shown = " ".join(f"{k}={_text(v)}" for k, v in detail.items() if v not in ("", None, [], {}))
         self.say(f"{action} {calling or '-'}@{address or '-'} {shown} -> {result}".replace("\n", " "))
         self._audits.put({"user": calling, "address": address, "action": action, "detail": detail,
