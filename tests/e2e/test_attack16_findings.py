@@ -232,12 +232,10 @@ def test_a_locked_catalog_does_not_hold_up_c_store(tmp_path: Path) -> None:
     assert len(held(site)) == 3
 
 
-@pytest.mark.xfail(strict=True, reason="finding left open: a version sent again after a newer one is answered "
-                                       "'duplicate' and not recorded as received again, so retrieve serves the other")
 def test_a_version_sent_again_after_a_newer_one_is_what_retrieve_sends(tmp_path: Path) -> None:
-    """The same SOP instance sent as version A, then B (corrected), then A again (the sender reverted): the
-    node answered success each time, so what C-MOVE/C-GET send should be A, the last received. It sends B: A's
-    bytes are already held, so the third send is a 'duplicate' that leaves no trace of being received."""
+    """Finding: the same SOP instance sent as version A, then B (corrected), then A again (the sender reverted):
+    each answered success, but the third was a 'duplicate' (A's bytes already held) that left no trace of being
+    received, so C-FIND, C-MOVE and C-GET kept answering B. A version sent again after another is received anew."""
     site = make_site(tmp_path)
     first = sample("CT_small.dcm", tmp_path / "a", SeriesDescription="version A")
     dataset = pydicom.dcmread(first)
@@ -252,7 +250,9 @@ def test_a_version_sent_again_after_a_newer_one_is_what_retrieve_sends(tmp_path:
         with open_catalog_for(site.config) as catalog:
             [item] = catalog_dicom.held(catalog, "IMAGE", {"SOPInstanceUID": uid}, store=node.receiver.store_id)
         sent = pydicom.dcmread(io.BytesIO(node.receiver.read(item.hash)))
+        assert call("storescu", site, files=[first]).returncode == 0  # A once more: now a plain duplicate
     assert sent.SeriesDescription == "version A"
+    assert (node.summary.stored, node.summary.duplicates) == (3, 1)
 
 
 def test_a_truncated_data_set_is_refused_not_stored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -85,6 +85,14 @@ def known(catalog: Catalog, store: str, digest: str) -> bool:
         is not None
 
 
+def newest(catalog: Catalog, store: str, sop_instance: str) -> str | None:
+    """The hash of the newest received version of a SOP instance in a store (what C-FIND, C-MOVE and C-GET
+    answer), None when the store holds none."""
+    row = catalog.one("SELECT hash FROM dicom_instances WHERE sop_instance = ? AND store = ? "
+                      "ORDER BY received DESC, id DESC LIMIT 1", (sop_instance, store))
+    return None if row is None else str(row[0])
+
+
 def sync_store(catalog: Catalog, store_id: str, store: Store, site: str) -> tuple[int, list[str]]:
     """Receipts new to the catalog indexed and linked to their patients, vanished ones (legal destruction) dropped:
     (instances added, problems). Call inside the sync's transaction."""

@@ -69,6 +69,7 @@ class _Item:
     data: bytes
     instance: ReceivedInstance
     done: Future
+    again: bool = False  # bytes already held, sent again after another version: received anew
 
 
 class Receiver:
@@ -88,6 +89,7 @@ class Receiver:
         self._queue: queue.Queue[_Item | None] = queue.Queue()
         self._state = threading.Lock()
         self._held: dict[str, tuple[str, Path, int] | None] = {}  # hash → (spool id, file, offset); None: sealed
+        self._newest: dict[str, str] = {}  # SOP instance → hash of its version last written by this receiver
         self._spool: Spool | None = None
         self._spool_started = 0.0
         self._seals: queue.Queue[tuple[str, Path] | None] = queue.Queue()
@@ -169,12 +171,27 @@ class Receiver:
             raise StoreError("the DICOM receiver is stopping: send the object again")
         digest = hashlib.sha256(data).hexdigest()
         with self._state:
-            if digest in self._held or self._known(digest):
-                return Stored(digest, len(data), True)
+            held = digest in self._held or self._known(digest)
+        # held bytes are a duplicate, unless another version of the instance came since (A, B, then A again: A
+        # is received anew, so that what C-FIND, C-MOVE and C-GET answer is the version received last)
+        again = held and self._newest_version(str(tags.get("SOPInstanceUID", ""))) not in (digest, None)
+        if held and not again:
+            return Stored(digest, len(data), True)
         instance = ReceivedInstance(digest, len(data), now_iso(), calling_ae, called_ae, origin, source, tags)
-        item = _Item(data, instance, Future())
+        item = _Item(data, instance, Future(), again)
         self._queue.put(item)
         return item.done.result()
+
+    def _newest_version(self, sop_instance: str) -> str | None:
+        with self._state:
+            if sop_instance in self._newest:
+                return self._newest[sop_instance]
+        if self._catalog is None or not sop_instance:
+            return None
+        try:
+            return catalog_dicom.newest(self._catalog, self.store_id, sop_instance)
+        except RtvaultError:
+            return None
 
     def _known(self, digest: str) -> bool:
         if self._catalog is None:
@@ -211,7 +228,8 @@ class Receiver:
         fresh: list[_Item] = []
         with self._state:
             for item in group:
-                if item.instance.hash in self._held or any(f.instance.hash == item.instance.hash for f in fresh):
+                if any(f.instance.hash == item.instance.hash for f in fresh) or \
+                        (item.instance.hash in self._held and not item.again):
                     item.done.set_result(Stored(item.instance.hash, item.instance.size, True))
                 else:
                     fresh.append(item)
@@ -237,6 +255,7 @@ class Receiver:
         with self._state:
             for item, offset in zip(fresh, offsets, strict=True):
                 self._held[item.instance.hash] = (ident, spool.path, offset)
+                self._newest[str(item.instance.tags.get("SOPInstanceUID", ""))] = item.instance.hash
         self._index(catalog_dicom.SPOOL_PREFIX + ident, [item.instance for item in fresh]).wait(INDEX_WAIT_S)
         for item in fresh:
             item.done.set_result(Stored(item.instance.hash, item.instance.size, False))
