@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 import signal
 import socket
 import sqlite3
@@ -372,3 +373,23 @@ def test_a_find_with_a_64_kib_uid_list_matches_and_logs_a_short_line(tmp_path: P
             break
         time.sleep(0.2)
     assert finds and max(length for (length,) in finds) < 4000
+
+
+def test_an_object_the_catalog_knows_but_the_store_lost_is_stored_again(tmp_path: Path) -> None:
+    """Finding: the duplicate check trusted the catalog alone: after the store's disk was restored from an older
+    copy (same store, its receipts of the last days gone) the peers' resending of those days was answered
+    "already held", success, and nothing was stored. The store is the truth: a catalog row counts only when the
+    store holds the object."""
+    site = make_site(tmp_path)
+    [path] = ct_series(tmp_path / "in", 1)
+    shutil.copytree(site.store, tmp_path / "older-copy")
+    with running(site):
+        assert call("storescu", site, files=[path]).returncode == 0
+    assert len(held(site)) == 1
+    shutil.rmtree(site.store)
+    shutil.copytree(tmp_path / "older-copy", site.store)  # the disk restored: the catalog still lists the object
+    assert held(site) == {}
+    with running(site) as node:
+        assert call("storescu", site, files=[path]).returncode == 0  # the PACS sends the last days again
+    assert (node.summary.stored, node.summary.duplicates) == (1, 0)
+    assert list(held(site)) == [str(pydicom.dcmread(path).SOPInstanceUID)]

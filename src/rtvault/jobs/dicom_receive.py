@@ -42,7 +42,7 @@ from rtvault.jobs.actions import entry
 from rtvault.jobs.journal import Journal
 from rtvault.store import Store, receipts
 from rtvault.store.locks import WriterLock
-from rtvault.store.objects import read_object, store_small, store_stream
+from rtvault.store.objects import data_key, read_object, store_small, store_stream
 from rtvault.store.receipts import Receipt, ReceivedInstance
 from rtvault.store.spool import Spool, directory_of, record_at, spool_files
 from rtvault.utc import now_iso
@@ -194,11 +194,15 @@ class Receiver:
             return None
 
     def _known(self, digest: str) -> bool:
+        """Whether the store holds this object already: the catalog says so and the store has it (the store is
+        the truth: a store restored from an older copy, or an object legally destroyed since the last sync, is
+        in the catalog but not held, and the peer sending it again must get it stored)."""
         if self._catalog is None:
             return False
         try:
-            return catalog_dicom.known(self._catalog, self.store_id, digest)
-        except RtvaultError:
+            return catalog_dicom.known(self._catalog, self.store_id, digest) and \
+                self.store.backend.exists(data_key(digest))
+        except (RtvaultError, OSError):
             return False
 
     def _write_loop(self) -> None:
