@@ -393,3 +393,14 @@ def test_an_object_the_catalog_knows_but_the_store_lost_is_stored_again(tmp_path
         assert call("storescu", site, files=[path]).returncode == 0  # the PACS sends the last days again
     assert (node.summary.stored, node.summary.duplicates) == (1, 0)
     assert list(held(site)) == [str(pydicom.dcmread(path).SOPInstanceUID)]
+
+
+def test_a_second_node_on_the_same_store_says_why_and_seals_nothing(tmp_path: Path) -> None:
+    """Finding: a second `rtvault dicom serve` on a store a node receives into was refused (exit 6) with the
+    store lock's "try again later", and then logged "stopped; the spool is sealed into ..." for a spool it
+    never held. It now names the other receiver and what to do, and logs no seal."""
+    site = make_site(tmp_path)
+    with served(site):
+        second = rtvault(site.config_path, "dicom", "serve", "--port", str(free_port()), expect=6)
+    assert "another DICOM node or `rtvault dicom import` is receiving into" in second.stderr, second.stderr
+    assert "[dicom] store" in second.stderr and "spool is sealed" not in second.stderr, second.stderr

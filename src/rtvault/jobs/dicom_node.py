@@ -57,7 +57,7 @@ from rtvault.dicom.received import (
     describe,
     part10,
 )
-from rtvault.errors import ConfigError, ExitCode, Problem, RtvaultError, StoreError
+from rtvault.errors import ConfigError, ExitCode, LockBusy, Problem, RtvaultError, StoreError
 from rtvault.jobs.actions import WebActions
 from rtvault.jobs.dicom_receive import Receiver
 from rtvault.report import Line, Report, Verdict
@@ -252,6 +252,7 @@ class Node:
         self._auditor: threading.Thread | None = None
         self._server: _Server | None = None
         self._serving: threading.Thread | None = None
+        self._started = False
         self.ae = self._application_entity()
 
     # --- life ---------------------------------------------------------------------------------------------
@@ -275,7 +276,13 @@ class Node:
         return ae
 
     def start(self) -> Node:
-        self.receiver.start()
+        try:
+            self.receiver.start()
+        except LockBusy as error:
+            raise LockBusy(f"another DICOM node or `rtvault dicom import` is receiving into "
+                           f"{self.receiver.store.location} ({error}): stop it, or give this node another "
+                           "[dicom] store") from None
+        self._started = True
         try:
             self._auditor = threading.Thread(target=self._audit_loop, name="rtvault-dicom-audit", daemon=True)
             self._auditor.start()
@@ -339,7 +346,8 @@ class Node:
         while not self._catalogs.empty():
             self._catalogs.get().close()
         self.summary.problems.extend(p for p in self.receiver.problems if p not in self.summary.problems)
-        self.say(f"stopped; the spool is sealed into {self.receiver.root}")
+        if self._started:  # a node that never held the store has nothing to seal
+            self.say(f"stopped; the spool is sealed into {self.receiver.root}")
         return self.summary
 
     def _active(self) -> list[Any]:
