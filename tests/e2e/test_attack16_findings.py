@@ -403,3 +403,21 @@ def test_a_second_node_on_the_same_store_says_why_and_seals_nothing(tmp_path: Pa
         second = rtvault(site.config_path, "dicom", "serve", "--port", str(free_port()), expect=6)
     assert "another DICOM node or `rtvault dicom import` is receiving into" in second.stderr, second.stderr
     assert "[dicom] store" in second.stderr and "spool is sealed" not in second.stderr, second.stderr
+
+
+def test_a_sop_instance_uid_with_control_characters_is_refused(tmp_path: Path) -> None:
+    """Finding: a SOP Instance UID holding an escape sequence (or letters) was stored and indexed as sent: the
+    object then carried a name no peer accepts and every listing had to defuse. A UID is digits and dots."""
+    site = make_site(tmp_path)
+    good = pydicom.dcmread(sample("CT_small.dcm", tmp_path / "in"))
+    bad = pydicom.dcmread(sample("CT_small.dcm", tmp_path / "in"))
+    bad.SOPInstanceUID = "1.2.3\x1b[31mRED\x1b[0m"
+    with running(site) as node:
+        ae = AE(ae_title=SCU)
+        ae.add_requested_context(CTImageStorage, ExplicitVRLittleEndian)
+        assoc = ae.associate("127.0.0.1", site.port, ae_title=NODE)
+        statuses = [int(assoc.send_c_store(dataset).Status) for dataset in (bad, good)]
+        assoc.release()
+    assert statuses == [0xC000, 0x0000]
+    assert list(held(site)) == [str(good.SOPInstanceUID)]
+    assert any("is not a UID" in line for line in node.lines)

@@ -9,6 +9,7 @@ and transfer syntax), not on who sent it, so the same object received twice is t
 from __future__ import annotations
 
 import io
+import re
 import struct
 from typing import Any
 
@@ -56,6 +57,7 @@ INDEXED = ("SOPClassUID", "SOPInstanceUID", "PatientID", "PatientName", "IssuerO
            "Modality", "InstanceNumber", "SeriesDate", "ContentDate", "InstitutionName", "RTPlanLabel",
            "RTPlanName", "StructureSetLabel", "DoseType", "DoseSummationType", "FrameOfReferenceUID")
 _REQUIRED = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
+_UID = re.compile(r"[0-9]+(\.[0-9]+)*")
 
 # DIMSE statuses (PS3.4 Annex B, PS3.7 Annex C)
 OUT_OF_RESOURCES = 0xA700
@@ -128,6 +130,11 @@ def describe(data: bytes, *, expected_class: str | None = None) -> dict[str, Any
     missing = [name for name in _REQUIRED if not tags.get(name)]
     if missing:
         raise Refused(MISMATCH, f"the data set lacks {', '.join(missing)}")
+    for name in _REQUIRED:  # a UID is digits and dots (PS3.5 9.1): one holding a control character, a letter or
+        value = tags[name]  # several values would name the object wrongly everywhere it is shown or sent on
+        if not isinstance(value, str) or len(value) > 64 or not _UID.fullmatch(value):
+            raise Refused(CANNOT_UNDERSTAND, f"the data set's {name} {value!r} is not a UID (digits and dots, at "
+                                             "most 64 characters)")
     if expected_class is not None and tags["SOPClassUID"] != expected_class:
         raise Refused(MISMATCH, f"the data set's SOP class {tags['SOPClassUID']} is not the one announced "
                                 f"({expected_class})")
