@@ -19,12 +19,30 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian
 from pynetdicom import AE
-from pynetdicom.sop_class import CTImageStorage, PatientRootQueryRetrieveInformationModelFind  # type: ignore
+from pynetdicom.sop_class import (  # type: ignore[attr-defined]
+    CTImageStorage,
+    PatientRootQueryRetrieveInformationModelFind,
+    PatientRootQueryRetrieveInformationModelGet,
+    PatientRootQueryRetrieveInformationModelMove,
+)
 
 from kit import faults
 from kit.cli import rtvault
 from kit.config import add_tables
-from kit.dicom_node import NODE, SCU, NodeSite, call, ct_series, data_set, held, make_site, running, sample, served
+from kit.dicom_node import (
+    ARCHIVE,
+    NODE,
+    SCU,
+    NodeSite,
+    call,
+    ct_series,
+    data_set,
+    held,
+    make_site,
+    running,
+    sample,
+    served,
+)
 from kit.faults import fill, small_disk
 from kit.files import free_port
 from rtvault.catalog import dicom as catalog_dicom
@@ -421,3 +439,33 @@ def test_a_sop_instance_uid_with_control_characters_is_refused(tmp_path: Path) -
     assert statuses == [0xC000, 0x0000]
     assert list(held(site)) == [str(good.SOPInstanceUID)]
     assert any("is not a UID" in line for line in node.lines)
+
+
+def test_a_move_to_a_peer_that_is_down_and_a_get_of_nothing_are_audited(tmp_path: Path) -> None:
+    """Finding: a C-MOVE whose destination (a configured peer) did not accept the association, and a C-GET that
+    matched nothing, left no log line and no audit entry: pynetdicom drops the handler before its end, where the
+    node wrote them. An operator chasing a peer that "never receives" saw nothing."""
+    site = make_site(tmp_path)  # the ARCHIVE peer's port: nothing listens there
+    files = ct_series(tmp_path / "in", 2, PatientID="MOVE-1")
+    with running(site) as node:
+        assert call("storescu", site, files=files).returncode == 0
+        ae = AE(ae_title=SCU)
+        ae.add_requested_context(PatientRootQueryRetrieveInformationModelMove)
+        ae.add_requested_context(PatientRootQueryRetrieveInformationModelGet)
+        assoc = ae.associate("127.0.0.1", site.port, ae_title=NODE)
+        query = Dataset()
+        query.QueryRetrieveLevel = "PATIENT"
+        query.PatientID = "MOVE-1"
+        moved = [int(status.Status) for status, _ in
+                 assoc.send_c_move(query, ARCHIVE, PatientRootQueryRetrieveInformationModelMove)]
+        query.PatientID = "NOBODY"
+        got = [int(status.Status) for status, _ in assoc.send_c_get(query, PatientRootQueryRetrieveInformationModelGet)]
+        assoc.release()
+    assert moved == [0xA801] and got == [0x0000]
+    assert any(line.startswith("dicom move") and "failed 0xA801: ARCHIVE at 127.0.0.1" in line
+               for line in node.lines), node.lines
+    assert any(line.startswith("dicom get") and "count=0" in line for line in node.lines), node.lines
+    with open_catalog_for(site.config) as catalog:
+        audited = [r[0] for r in catalog.execute("SELECT action FROM audit WHERE action IN "
+                                                 "('dicom move', 'dicom get')")]
+    assert sorted(audited) == ["dicom get", "dicom move"]

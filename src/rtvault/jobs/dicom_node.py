@@ -77,6 +77,7 @@ GET_MODELS = {PatientRootQueryRetrieveInformationModelGet: "patient",
               StudyRootQueryRetrieveInformationModelGet: "study"}
 IDENTIFIER_MISMATCH = 0xA900  # C-FIND/MOVE/GET: identifier does not match SOP class
 UNABLE_TO_PROCESS = 0xC000
+MAX_SUBOPERATIONS = 65535  # a C-MOVE/C-GET's counts are US: pynetdicom refuses more (0xC516)
 NOT_SENT = "unreadable"  # a sub-operation whose object cannot be read: pynetdicom counts it failed
 # The transfer syntaxes the node accepts, in its order of preference (pynetdicom takes the acceptor's first one the
 # requestor proposed): an encapsulated (compressed) syntax first, since a sender proposing one holds the object
@@ -598,12 +599,35 @@ class Node:
             yield None, None
             return
         yield peer.host, peer.port, self._options(peer, found)
-        yield len(found)
+        if self._too_many(calling, address, "dicom move", detail, found):
+            yield len(found)
+            return
+        try:
+            yield len(found)
+        except GeneratorExit:  # pynetdicom drops the handler when it cannot associate with the destination
+            if found:
+                self.audit(calling, address, "dicom move", {**detail, "sent": 0},
+                           f"failed 0xA801: {destination} at {peer.host}:{peer.port} did not accept the association "
+                           "(not listening, or refusing this node's AE title)")
+            else:
+                self.audit(calling, address, "dicom move", {**detail, "sent": 0})
+            raise
         sent = yield from self._send(event, found)
         with self._count:
             self.summary.moved += sent
         self.audit(calling, address, "dicom move", {**detail, "sent": sent},
                    "ok" if sent == len(found) else "partial")
+
+    def _too_many(self, calling: str, address: str, action: str, detail: dict[str, Any],
+                  found: list[catalog_dicom.Retrievable]) -> bool:
+        """More instances than a retrieve's counts can say (US: 65,535): pynetdicom answers 0xC516 and drops the
+        handler; said here, since nothing after would be."""
+        if len(found) <= MAX_SUBOPERATIONS:
+            return False
+        self.audit(calling, address, action, detail, f"refused 0xC516: {len(found)} instances, more than one "
+                                                     f"retrieve can count ({MAX_SUBOPERATIONS}): retrieve by study "
+                                                     "or series")
+        return True
 
     def _options(self, peer: DicomPeer, found: list[catalog_dicom.Retrievable]) -> dict[str, Any]:
         """The sub-association of a C-MOVE: each instance's class in its own transfer syntax first (sent as
@@ -633,6 +657,13 @@ class Node:
             yield refused.status, None
             return
         detail["count"] = len(found)
+        if self._too_many(calling, address, "dicom get", detail, found):
+            yield len(found)
+            return
+        if not found:
+            self.audit(calling, address, "dicom get", {**detail, "sent": 0})
+            yield 0
+            return
         yield len(found)
         sent = yield from self._send(event, found)
         with self._count:
