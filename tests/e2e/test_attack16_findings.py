@@ -469,3 +469,19 @@ def test_a_move_to_a_peer_that_is_down_and_a_get_of_nothing_are_audited(tmp_path
         audited = [r[0] for r in catalog.execute("SELECT action FROM audit WHERE action IN "
                                                  "('dicom move', 'dicom get')")]
     assert sorted(audited) == ["dicom get", "dicom move"]
+
+
+def test_a_node_started_on_a_new_catalog_finds_what_the_store_holds(tmp_path: Path) -> None:
+    """Finding: the node indexed only what it received itself: started beside a new, rebuilt or restored
+    catalog, its C-FIND answered "nothing" for everything the store held (a peer concludes the archive is empty)
+    until someone ran `rtvault catalog sync`. It now indexes the store's receipts the catalog lacks at start."""
+    site = make_site(tmp_path)
+    files = ct_series(tmp_path / "in", 3, PatientID="CAT-1")
+    with running(site):
+        assert call("storescu", site, files=files).returncode == 0
+    for path in tmp_path.glob("catalog.sqlite*"):
+        path.unlink()  # the catalog lost (or restored from last month's copy)
+    with running(site):
+        found = _find(site.port, "IMAGE", PatientID="CAT-1", SOPInstanceUID="")
+    assert sorted(str(f.SOPInstanceUID) for f in found) == sorted(str(pydicom.dcmread(p).SOPInstanceUID)
+                                                                  for p in files)

@@ -33,10 +33,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rtvault.catalog import dicom as catalog_dicom
+from rtvault.catalog import stores
 from rtvault.catalog.db import Catalog
 from rtvault.catalog.indexer import store_id
 from rtvault.config import Config
 from rtvault.configured import open_catalog_for, open_store
+from rtvault.configured import store_name as store_name_of
 from rtvault.errors import Problem, RtvaultError, StoreError
 from rtvault.jobs.actions import entry
 from rtvault.jobs.journal import Journal
@@ -78,7 +80,8 @@ class Receiver:
     def __init__(self, config: Config, *, store_name: str | None = None, seal_after_s: float = 30.0,
                  seal_bytes: int = 256 << 20, warn: Callable[[Problem], None] = lambda _p: None) -> None:
         self.config = config
-        self.store: Store = open_store(config, store_name or config.dicom.store or None, write=True)
+        self.store_name = store_name_of(config, store_name or config.dicom.store or None)
+        self.store: Store = open_store(config, self.store_name, write=True)
         self.store_id = store_id(self.store)
         self.root, self.encrypted = directory_of(self.store.base)
         self.site = config.site.name
@@ -112,6 +115,7 @@ class Receiver:
             self._catalog = self._open_catalog()
             for path in spool_files(self.root):  # left by a receiver that was killed: sealed first
                 self._seal(path.stem, path)
+            self._catch_up()
         except BaseException:
             self._lock.release()
             raise
@@ -155,6 +159,20 @@ class Receiver:
             self._problem("catalog", f"the catalog cannot be opened ({error}): received objects are stored but "
                                      "found by C-FIND only after `rtvault catalog sync`")
             return None
+
+    def _catch_up(self) -> None:
+        """The store's receipts the catalog lacks (a catalog new, rebuilt or restored from an older copy): indexed
+        now, so that C-FIND, C-MOVE and C-GET answer what the store holds, not only what came since."""
+        if self._catalog is None:
+            return
+        try:
+            with self._catalog.transaction():
+                stores.register(self._catalog, self.store_id, self.store_name, self.site)
+                _added, problems = catalog_dicom.sync_store(self._catalog, self.store_id, self.store, self.site)
+        except RtvaultError as error:
+            problems = [f"the store's receipts cannot be indexed ({error}): `rtvault catalog sync` will"]
+        for problem in problems:
+            self._problem("catalog", problem)
 
     def _problem(self, where: str, message: str) -> Problem:
         problem = Problem(where, message)
