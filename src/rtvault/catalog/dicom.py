@@ -22,7 +22,7 @@ _COLUMNS = ("store", "receipt", "hash", "size", "sop_class", "sop_instance", "tr
             "patient_name", "issuer", "birth_date", "sex", "study_uid", "study_date", "study_time",
             "study_description", "study_id", "accession", "series_uid", "series_number", "series_description",
             "modality", "instance_number", "plan_label", "roi_names", "dose_type", "received", "calling_ae", "origin",
-            "site", "patient_fold")
+            "site", "patient_fold", "name_fold")
 _FROM_TAGS = {"sop_class": "SOPClassUID", "sop_instance": "SOPInstanceUID", "transfer_syntax": "TransferSyntaxUID",
               "patient_id": "PatientID", "patient_name": "PatientName", "issuer": "IssuerOfPatientID",
               "birth_date": "PatientBirthDate", "sex": "PatientSex", "study_uid": "StudyInstanceUID",
@@ -31,11 +31,16 @@ _FROM_TAGS = {"sop_class": "SOPClassUID", "sop_instance": "SOPInstanceUID", "tra
               "series_description": "SeriesDescription", "modality": "Modality", "dose_type": "DoseType"}
 
 
+_IS = range(-2 ** 31, 2 ** 31)  # an Integer String's values (PS3.5 6.2): what an INTEGER column holds on both
+
+
 def _integer(value: object) -> int | None:
+    """An IS value as a number; None when empty, not a number, or beyond the VR's range (a hostile value)."""
     try:
-        return int(str(value).strip())
+        number = int(str(value).strip())
     except (TypeError, ValueError):
         return None
+    return number if number in _IS else None
 
 
 def _row(store: str, receipt: str, site: str, instance: ReceivedInstance) -> tuple:
@@ -48,7 +53,8 @@ def _row(store: str, receipt: str, site: str, instance: ReceivedInstance) -> tup
                   instance_number=_integer(tags.get("InstanceNumber")),
                   plan_label=str(plan), roi_names=json.dumps(list(rois), ensure_ascii=False) if rois else "",
                   received=instance.received, calling_ae=instance.calling_ae, origin=instance.origin, site=site,
-                  patient_fold=folding.compact(str(values["patient_id"])))
+                  patient_fold=folding.compact(str(values["patient_id"])),
+                  name_fold=str(values["patient_name"]).lower())
     return tuple(values[c] for c in _COLUMNS)
 
 
@@ -142,7 +148,7 @@ def of_patients(catalog: Catalog, store: str, patient_ids: Sequence[str]) -> lis
         "SELECT hash, sop_instance, modality, receipt FROM dicom_instances "
         f"WHERE store = ? AND (patient_id IN ({marks}) OR patient IN (SELECT id FROM patients WHERE key IN ({marks}) "
         f"OR mrn IN ({marks}) OR patient_id IN ({marks}))) "
-        "ORDER BY study_uid, series_uid, instance_number, received, id",
+        "ORDER BY study_uid, series_uid, instance_number NULLS LAST, received, id",
         (store, *wanted, *wanted, *wanted, *wanted))
     found: dict[str, Held] = {}
     for row in rows:
@@ -219,17 +225,11 @@ def _conditions(keys: Mapping[str, str]) -> tuple[list[str], list[object]]:
             number = _integer(value)
             clauses.append(f"d.{column} = ?" if number is not None else "1 = 0")
             params.extend([number] if number is not None else [])
-        elif "*" in value or "?" in value:
-            fold = keyword == "PatientName"
-            target = f"LOWER(d.{column})" if fold else f"d.{column}"
-            clauses.append(f"{target} LIKE ? ESCAPE '\\'")
-            params.append(_like(value.lower() if fold else value))
-        elif keyword == "PatientName":
-            clauses.append(f"LOWER(d.{column}) = ?")
-            params.append(value.lower())
-        else:
-            clauses.append(f"d.{column} = ?")
-            params.append(value)
+        else:  # names without case: against the name folded when indexed, every letter (SQL's LOWER is ASCII)
+            target, value = ("d.name_fold", value.lower()) if keyword == "PatientName" else (f"d.{column}", value)
+            wildcard = "*" in value or "?" in value
+            clauses.append(f"{target} LIKE ? ESCAPE '\\'" if wildcard else f"{target} = ?")
+            params.append(_like(value) if wildcard else value)
     return clauses, params
 
 
@@ -292,6 +292,7 @@ def held(catalog: Catalog, level: str, keys: Mapping[str, str], *,
         params.insert(0, store)
     rows = catalog.execute(
         "SELECT d.hash, d.sop_class, d.sop_instance, d.transfer_syntax FROM dicom_instances d "
-        f"WHERE {' AND '.join(clauses)} ORDER BY d.study_uid, d.series_uid, d.instance_number, d.sop_instance",
+        f"WHERE {' AND '.join(clauses)} ORDER BY d.study_uid, d.series_uid, d.instance_number NULLS LAST, "
+        "d.sop_instance",
         params)
     return [Retrievable(*row) for row in rows]

@@ -22,6 +22,12 @@ PLACE = ("UPDATE patients SET "
          "source = COALESCE((SELECT l.source FROM locations l WHERE l.patient = patients.id AND l.source <> '' "
          "ORDER BY l.time DESC, l.id DESC LIMIT 1), '')")
 
+# The text columns of `dicom_instances` (migrations 0023, 0024), byte-ordered on PostgreSQL by 0025
+DICOM_TEXT = ("store", "receipt", "hash", "sop_class", "sop_instance", "transfer_syntax", "patient_id",
+              "patient_name", "issuer", "birth_date", "sex", "study_uid", "study_date", "study_time",
+              "study_description", "study_id", "accession", "series_uid", "series_description", "modality",
+              "plan_label", "roi_names", "dose_type", "received", "calling_ae", "origin", "site", "patient_fold")
+
 MIGRATIONS: list[tuple[str, list[str]]] = [
     ("0001_patients", [
         """CREATE TABLE patients (
@@ -362,6 +368,21 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         "ALTER TABLE dicom_instances ADD COLUMN patient_fold TEXT NOT NULL DEFAULT ''",
         "UPDATE dicom_instances SET patient = NULL",
         "CREATE INDEX dicom_instances_fold ON dicom_instances (patient_fold)",
+    ]),
+    # The DICOM node's queries on PostgreSQL as on SQLite (catalog/dicom.py): the text of received instances
+    # compared by range, sorted or MAXed (dates, times, UIDs, names, reception times) in byte order, whatever the
+    # database's collation (as 0004 did for patients); a patient and an object size beyond 32 bits; and the
+    # PatientName folded by Python (`name_fold`: every letter, not SQLite's ASCII LOWER), for C-FIND's matching
+    # without case. Rows indexed before get LOWER's fold here, Python's at `catalog rebuild`.
+    ("0025_dicom_byte_order", [
+        *(f'@postgresql ALTER TABLE dicom_instances ALTER COLUMN {column} TYPE TEXT COLLATE "C"'
+          for column in DICOM_TEXT),
+        *(f"@postgresql ALTER TABLE dicom_instances ALTER COLUMN {column} TYPE BIGINT" for column in ("size",
+                                                                                                    "patient")),
+        "@sqlite ALTER TABLE dicom_instances ADD COLUMN name_fold TEXT NOT NULL DEFAULT ''",
+        "@postgresql ALTER TABLE dicom_instances ADD COLUMN name_fold TEXT COLLATE \"C\" NOT NULL DEFAULT ''",
+        "UPDATE dicom_instances SET name_fold = LOWER(patient_name)",
+        "CREATE INDEX dicom_instances_name ON dicom_instances (name_fold)",
     ]),
 ]
 
