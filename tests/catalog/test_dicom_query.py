@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from rtvault.catalog import dicom
+from rtvault.catalog import dicom, dicom_patients
 from rtvault.catalog.schema import open_catalog
 from rtvault.store.receipts import ReceivedInstance
 
@@ -131,3 +131,13 @@ def test_numbers_beyond_their_range_are_indexed_and_match_nothing(catalog) -> No
     assert dicom.find(catalog, "IMAGE", {"InstanceNumber": "99999999999999999999999"}, store="store-3") == []
     assert [h.sop_instance for h in dicom.held(catalog, "SERIES", {"SeriesInstanceUID": "1.2.9.1.1"},
                                                store="store-3")] == ["1.2.3.11", "1.2.3.10"]  # no number: last
+
+
+def test_a_patients_objects_by_patient_id_catalog_key_or_mrn(catalog) -> None:
+    by_id = dicom.of_patients(catalog, "store-1", ["PAT-A"])
+    assert [(h.sop_instance, h.modality) for h in by_id] == [("1.2.3.1", "CT"), ("1.2.3.2", "CT"),
+                                                             ("1.2.3.3", "RTPLAN")]
+    assert by_id[1].hash == f"{2:064x}"  # one per SOP instance: the first in instance order
+    [martin] = dicom.of_patients(catalog, "store-1", [dicom_patients.dicom_key("site", "", "PAT_B")])
+    assert dicom.of_patients(catalog, "store-1", ["PAT_B", "", "PAT_B"]) == [martin]  # its MRN
+    assert dicom.of_patients(catalog, "store-2", ["PAT-A"]) == [] == dicom.of_patients(catalog, "store-1", [""])
