@@ -141,3 +141,13 @@ def test_a_patients_objects_by_patient_id_catalog_key_or_mrn(catalog) -> None:
     [martin] = dicom.of_patients(catalog, "store-1", [dicom_patients.dicom_key("site", "", "PAT_B")])
     assert dicom.of_patients(catalog, "store-1", ["PAT_B", "", "PAT_B"]) == [martin]  # its MRN
     assert dicom.of_patients(catalog, "store-2", ["PAT-A"]) == [] == dicom.of_patients(catalog, "store-1", [""])
+
+
+def test_nul_and_lone_surrogates_sent_by_a_peer_are_indexed_without_them(catalog) -> None:
+    dicom.add(catalog, "store-3", "r3", "site", [
+        instance(13, PatientID="PAT\0-Z", PatientName="DU\0PONT^Jean", StudyDescription="ab\udcffc",
+                 RTPlanLabel="plan\0", ROINames=["PTV\0", "rein \ud800"])])
+    [image] = dicom.find(catalog, "IMAGE", {"PatientID": "PAT-Z", "PatientName": "dupont^jean"}, store="store-3")
+    assert (image["StudyDescription"], image["RTPlanLabel"]) == ("ab?c", "plan")
+    assert catalog.one("SELECT roi_names FROM dicom_instances WHERE sop_instance = '1.2.3.13'") == (
+        '["PTV\\u0000", "rein ?"]',)

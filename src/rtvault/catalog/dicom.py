@@ -43,16 +43,22 @@ def _integer(value: object) -> int | None:
     return number if number in _IS else None
 
 
+def _text(value: object) -> str:
+    """A tag's value as the catalog's text: no NUL (PostgreSQL's text holds none; a hostile peer may send one) and
+    no lone surrogate (neither database stores one; a receipt's JSON may carry it)."""
+    return str(value or "").replace("\0", "").encode("utf-8", "replace").decode("utf-8")
+
+
 def _row(store: str, receipt: str, site: str, instance: ReceivedInstance) -> tuple:
     tags = instance.tags
-    values: dict[str, object] = {name: str(tags.get(tag, "") or "") for name, tag in _FROM_TAGS.items()}
-    plan = tags.get("RTPlanLabel") or tags.get("StructureSetLabel") or ""
+    values: dict[str, object] = {name: _text(tags.get(tag)) for name, tag in _FROM_TAGS.items()}
+    plan = _text(tags.get("RTPlanLabel") or tags.get("StructureSetLabel"))
     rois = tags.get("ROINames") or []
     values.update(store=store, receipt=receipt, hash=instance.hash, size=instance.size,
                   series_number=_integer(tags.get("SeriesNumber")),
                   instance_number=_integer(tags.get("InstanceNumber")),
-                  plan_label=str(plan), roi_names=json.dumps(list(rois), ensure_ascii=False) if rois else "",
-                  received=instance.received, calling_ae=instance.calling_ae, origin=instance.origin, site=site,
+                  plan_label=plan, roi_names=_text(json.dumps(list(rois), ensure_ascii=False)) if rois else "",
+                  received=instance.received, calling_ae=_text(instance.calling_ae), origin=instance.origin, site=site,
                   patient_fold=folding.compact(str(values["patient_id"])),
                   name_fold=str(values["patient_name"]).lower())
     return tuple(values[c] for c in _COLUMNS)
