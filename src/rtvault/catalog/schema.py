@@ -22,12 +22,6 @@ PLACE = ("UPDATE patients SET "
          "source = COALESCE((SELECT l.source FROM locations l WHERE l.patient = patients.id AND l.source <> '' "
          "ORDER BY l.time DESC, l.id DESC LIMIT 1), '')")
 
-# The text columns of `dicom_instances` (migrations 0023, 0024), byte-ordered on PostgreSQL by 0025
-DICOM_TEXT = ("store", "receipt", "hash", "sop_class", "sop_instance", "transfer_syntax", "patient_id",
-              "patient_name", "issuer", "birth_date", "sex", "study_uid", "study_date", "study_time",
-              "study_description", "study_id", "accession", "series_uid", "series_description", "modality",
-              "plan_label", "roi_names", "dose_type", "received", "calling_ae", "origin", "site", "patient_fold")
-
 MIGRATIONS: list[tuple[str, list[str]]] = [
     ("0001_patients", [
         """CREATE TABLE patients (
@@ -376,7 +370,11 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
     # without case. Rows indexed before get LOWER's fold here, Python's at `catalog rebuild`.
     ("0025_dicom_byte_order", [
         *(f'@postgresql ALTER TABLE dicom_instances ALTER COLUMN {column} TYPE TEXT COLLATE "C"'
-          for column in DICOM_TEXT),
+          for column in ("store", "receipt", "hash", "sop_class", "sop_instance", "transfer_syntax", "patient_id",
+                         "patient_name", "issuer", "birth_date", "sex", "study_uid", "study_date", "study_time",
+                         "study_description", "study_id", "accession", "series_uid", "series_description",
+                         "modality", "plan_label", "roi_names", "dose_type", "received", "calling_ae", "origin",
+                         "site", "patient_fold")),
         *(f"@postgresql ALTER TABLE dicom_instances ALTER COLUMN {column} TYPE BIGINT" for column in ("size",
                                                                                                     "patient")),
         "@sqlite ALTER TABLE dicom_instances ADD COLUMN name_fold TEXT NOT NULL DEFAULT ''",
