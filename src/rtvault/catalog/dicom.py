@@ -22,7 +22,7 @@ _COLUMNS = ("store", "receipt", "hash", "size", "sop_class", "sop_instance", "tr
             "patient_name", "issuer", "birth_date", "sex", "study_uid", "study_date", "study_time",
             "study_description", "study_id", "accession", "series_uid", "series_number", "series_description",
             "modality", "instance_number", "plan_label", "roi_names", "dose_type", "received", "calling_ae", "origin",
-            "site", "patient_fold")
+            "site", "patient_fold", "name_fold")
 _FROM_TAGS = {"sop_class": "SOPClassUID", "sop_instance": "SOPInstanceUID", "transfer_syntax": "TransferSyntaxUID",
               "patient_id": "PatientID", "patient_name": "PatientName", "issuer": "IssuerOfPatientID",
               "birth_date": "PatientBirthDate", "sex": "PatientSex", "study_uid": "StudyInstanceUID",
@@ -31,24 +31,36 @@ _FROM_TAGS = {"sop_class": "SOPClassUID", "sop_instance": "SOPInstanceUID", "tra
               "series_description": "SeriesDescription", "modality": "Modality", "dose_type": "DoseType"}
 
 
+_IS = range(-2 ** 31, 2 ** 31)  # an Integer String's values (PS3.5 6.2): what an INTEGER column holds on both
+
+
 def _integer(value: object) -> int | None:
+    """An IS value as a number; None when empty, not a number, or beyond the VR's range (a hostile value)."""
     try:
-        return int(str(value).strip())
+        number = int(str(value).strip())
     except (TypeError, ValueError):
         return None
+    return number if number in _IS else None
+
+
+def _text(value: object) -> str:
+    """A tag's value as the catalog's text: no NUL (PostgreSQL's text holds none; a hostile peer may send one) and
+    no lone surrogate (neither database stores one; a receipt's JSON may carry it)."""
+    return str(value or "").replace("\0", "").encode("utf-8", "replace").decode("utf-8")
 
 
 def _row(store: str, receipt: str, site: str, instance: ReceivedInstance) -> tuple:
     tags = instance.tags
-    values: dict[str, object] = {name: str(tags.get(tag, "") or "") for name, tag in _FROM_TAGS.items()}
-    plan = tags.get("RTPlanLabel") or tags.get("StructureSetLabel") or ""
+    values: dict[str, object] = {name: _text(tags.get(tag)) for name, tag in _FROM_TAGS.items()}
+    plan = _text(tags.get("RTPlanLabel") or tags.get("StructureSetLabel"))
     rois = tags.get("ROINames") or []
     values.update(store=store, receipt=receipt, hash=instance.hash, size=instance.size,
                   series_number=_integer(tags.get("SeriesNumber")),
                   instance_number=_integer(tags.get("InstanceNumber")),
-                  plan_label=str(plan), roi_names=json.dumps(list(rois), ensure_ascii=False) if rois else "",
-                  received=instance.received, calling_ae=instance.calling_ae, origin=instance.origin, site=site,
-                  patient_fold=folding.compact(str(values["patient_id"])))
+                  plan_label=plan, roi_names=_text(json.dumps(list(rois), ensure_ascii=False)) if rois else "",
+                  received=instance.received, calling_ae=_text(instance.calling_ae), origin=instance.origin, site=site,
+                  patient_fold=folding.compact(str(values["patient_id"])),
+                  name_fold=str(values["patient_name"]).lower())
     return tuple(values[c] for c in _COLUMNS)
 
 
@@ -142,7 +154,7 @@ def of_patients(catalog: Catalog, store: str, patient_ids: Sequence[str]) -> lis
         "SELECT hash, sop_instance, modality, receipt FROM dicom_instances "
         f"WHERE store = ? AND (patient_id IN ({marks}) OR patient IN (SELECT id FROM patients WHERE key IN ({marks}) "
         f"OR mrn IN ({marks}) OR patient_id IN ({marks}))) "
-        "ORDER BY study_uid, series_uid, instance_number, received, id",
+        "ORDER BY study_uid, series_uid, instance_number NULLS LAST, received, id",
         (store, *wanted, *wanted, *wanted, *wanted))
     found: dict[str, Held] = {}
     for row in rows:
@@ -219,17 +231,11 @@ def _conditions(keys: Mapping[str, str]) -> tuple[list[str], list[object]]:
             number = _integer(value)
             clauses.append(f"d.{column} = ?" if number is not None else "1 = 0")
             params.extend([number] if number is not None else [])
-        elif "*" in value or "?" in value:
-            fold = keyword == "PatientName"
-            target = f"LOWER(d.{column})" if fold else f"d.{column}"
-            clauses.append(f"{target} LIKE ? ESCAPE '\\'")
-            params.append(_like(value.lower() if fold else value))
-        elif keyword == "PatientName":
-            clauses.append(f"LOWER(d.{column}) = ?")
-            params.append(value.lower())
-        else:
-            clauses.append(f"d.{column} = ?")
-            params.append(value)
+        else:  # names without case: against the name folded when indexed, every letter (SQL's LOWER is ASCII)
+            target, value = ("d.name_fold", value.lower()) if keyword == "PatientName" else (f"d.{column}", value)
+            wildcard = "*" in value or "?" in value
+            clauses.append(f"{target} LIKE ? ESCAPE '\\'" if wildcard else f"{target} = ?")
+            params.append(_like(value) if wildcard else value)
     return clauses, params
 
 
@@ -292,6 +298,7 @@ def held(catalog: Catalog, level: str, keys: Mapping[str, str], *,
         params.insert(0, store)
     rows = catalog.execute(
         "SELECT d.hash, d.sop_class, d.sop_instance, d.transfer_syntax FROM dicom_instances d "
-        f"WHERE {' AND '.join(clauses)} ORDER BY d.study_uid, d.series_uid, d.instance_number, d.sop_instance",
+        f"WHERE {' AND '.join(clauses)} ORDER BY d.study_uid, d.series_uid, d.instance_number NULLS LAST, "
+        "d.sop_instance",
         params)
     return [Retrievable(*row) for row in rows]
