@@ -73,6 +73,7 @@ SLOW_MODULES = {
     "copies/test_destruction.py", "copies/test_object_lock.py", "copies/test_pull.py", "e2e/test_reconcile_cli.py",
     "e2e/test_cli_repeated_options.py", "store/test_packs.py", "e2e/test_attack3_findings.py",
     "e2e/test_catalog_backup_cli.py", "e2e/test_attack4_findings.py", "e2e/test_viewer_browser.py",
+    "e2e/test_dicom_node_story.py",
 }
 
 
