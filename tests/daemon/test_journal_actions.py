@@ -153,7 +153,7 @@ def test_web_actions_on_their_way_to_the_spool_are_not_said_removed(site: Site) 
     verify` (the daemon's, every day) reading the catalog in between must not call the journal tampered with."""
     actions = WebActions(site.config, via="dicom")
     with open_catalog_for(site.config) as db:
-        actions.record(db, user="CT_SCANNER", address="127.0.0.1", action="dicom store")
+        actions.record(db, user="CT_SCANNER", address="127.0.0.1", action="dicom_store")
     assert actions.timer is not None
     actions.timer.cancel()  # the segment is spooled a little later than FLUSH_S: the node is busy
     late = threading.Timer(FLUSH_S + 0.5, actions.flush)
