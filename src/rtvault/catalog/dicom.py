@@ -72,15 +72,29 @@ def add(catalog: Catalog, store: str, receipt: str, site: str, instances: Sequen
         dicom_patients.link(catalog)
 
 
-def sealed(catalog: Catalog, store: str, receipt: str, time: str) -> None:
-    """The spool `receipt` is sealed: its instances are now those of the receipt of that id."""
+def sealed(catalog: Catalog, store: str, receipt: receipts_store.Receipt, site: str) -> None:
+    """The spool of `receipt`'s id is sealed: its instances are now those of the receipt. When the spool's rows are
+    not all there (the catalog refused some as they came, or a receiver was killed before indexing what it had
+    made durable), the receipt's instances replace them: a receipt marked indexed is never indexed again by sync."""
+    spool = SPOOL_PREFIX + receipt.id
     with catalog.transaction():
-        catalog.execute("UPDATE dicom_instances SET receipt = ? WHERE store = ? AND receipt = ?",
-                        (receipt, store, SPOOL_PREFIX + receipt))
+        spooled = catalog.one("SELECT COUNT(*) FROM dicom_instances WHERE store = ? AND receipt = ?",
+                              (store, spool))
+        if spooled is not None and spooled[0] == len(receipt.instances):
+            catalog.execute("UPDATE dicom_instances SET receipt = ? WHERE store = ? AND receipt = ?",
+                            (receipt.id, store, spool))
+        else:
+            former = {int(r[0]) for r in catalog.execute("SELECT DISTINCT patient FROM dicom_instances WHERE store = ? "
+                                                         "AND receipt IN (?, ?) AND patient IS NOT NULL",
+                                                         (store, spool, receipt.id))}
+            catalog.execute("DELETE FROM dicom_instances WHERE store = ? AND receipt IN (?, ?)",
+                            (store, spool, receipt.id))
+            add_rows(catalog, store, receipt.id, receipt.site or site, receipt.instances)
+            dicom_patients.link(catalog, former=former)
         if catalog.one("SELECT 1 FROM indexed WHERE store = ? AND kind = 'receipt' AND ref = ?",
-                       (store, receipt)) is None:
+                       (store, receipt.id)) is None:
             catalog.execute("INSERT INTO indexed (store, kind, ref, time) VALUES (?, 'receipt', ?, ?)",
-                            (store, receipt, time))
+                            (store, receipt.id, receipt.time))
 
 
 def known(catalog: Catalog, store: str, digest: str) -> bool:

@@ -18,6 +18,7 @@ without the backup's writer lock, so a peer never waits for a backup or a prune.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import queue
@@ -47,6 +48,7 @@ from rtvault.utc import now_iso
 RECEIVER_LOCK = "locks/receiver.json"
 LEASE_S = 120.0
 SEAL_WAIT_S = 600.0  # a seal waits this long for a prune holding locks/seal.json
+SEAL_RETRY_S = 60.0  # a spool that could not be sealed is tried again this often while the node runs
 SMALL = 16 << 20  # objects up to this size are stored from memory, larger ones streamed
 
 
@@ -115,8 +117,9 @@ class Receiver:
         receiver, durable in its spool)."""
         if self._writer is None:
             return
-        self._closing = True
-        self._queue.put(None)
+        with self._state:  # no put queues anything after the writer's last item
+            self._closing = True
+            self._queue.put(None)
         self._writer.join()
         self._seals.put(None)
         if self._sealer is not None:
@@ -150,15 +153,15 @@ class Receiver:
     def put(self, data: bytes, tags: dict, *, calling_ae: str = "", called_ae: str = "", origin: str = "network",
             source: str = "") -> Stored:
         """Store one Part 10 file; returns once it is durable (StoreError when it cannot be)."""
-        if self._writer is None or self._closing:
-            raise StoreError("the DICOM receiver is stopping: send the object again")
         digest = hashlib.sha256(data).hexdigest()
-        with self._state:
-            if digest in self._held or self._known(digest):
-                return Stored(digest, len(data), True)
         instance = ReceivedInstance(digest, len(data), now_iso(), calling_ae, called_ae, origin, source, tags)
         item = _Item(data, instance, Future())
-        self._queue.put(item)
+        with self._state:
+            if self._writer is None or self._closing:
+                raise StoreError("the DICOM receiver is stopping: send the object again")
+            if digest in self._held or self._known(digest):
+                return Stored(digest, len(data), True)
+            self._queue.put(item)
         return item.done.result()
 
     def _known(self, digest: str) -> bool:
@@ -189,17 +192,44 @@ class Receiver:
                     self._queue.put(None)  # seen after this group
                     break
                 group.append(more)
-            self._write(group)
-            self._maybe_rotate()
+            try:
+                self._write(group)
+                self._maybe_rotate()
+            except Exception as error:  # a bug or a MemoryError: fail the group, never leave its senders waiting
+                self._problem("dicom receive", f"internal error while writing received objects ({error!r})")
+                failure = StoreError(f"the DICOM receiver could not write the object ({type(error).__name__}): "
+                                     "send it again")
+                for item in group:
+                    if not item.done.done():
+                        item.done.set_exception(failure)
 
     def _write(self, group: list[_Item]) -> None:
-        fresh: list[_Item] = []
+        fresh: dict[str, _Item] = {}
+        twins: list[_Item] = []  # the same object sent twice in this group: answered as its first is, once it is
         with self._state:
             for item in group:
-                if item.instance.hash in self._held or any(f.instance.hash == item.instance.hash for f in fresh):
+                if item.instance.hash in self._held:
                     item.done.set_result(Stored(item.instance.hash, item.instance.size, True))
+                elif item.instance.hash in fresh:
+                    twins.append(item)
                 else:
-                    fresh.append(item)
+                    fresh[item.instance.hash] = item
+        try:
+            self._append([*fresh.values()])
+        except BaseException as error:
+            for item in twins:
+                item.done.set_exception(error if isinstance(error, StoreError) else StoreError(
+                    f"the DICOM receiver could not write the object ({type(error).__name__}): send it again"))
+            raise
+        finally:
+            for item in twins:
+                first = fresh[item.instance.hash].done
+                if not item.done.done() and first.done() and first.exception() is None:
+                    item.done.set_result(Stored(item.instance.hash, item.instance.size, True))
+                elif not item.done.done() and first.done():
+                    item.done.set_exception(first.exception())  # type: ignore[arg-type]
+
+    def _append(self, fresh: list[_Item]) -> None:
         if not fresh:
             return
         try:
@@ -210,9 +240,8 @@ class Receiver:
                 for item in fresh:
                     offsets.append(spool.append(item.instance.to_json(), item.data))
                 spool.sync()
-            except StoreError:
-                spool._cut(start)
-                spool.size = start
+            except BaseException:
+                spool._cut(start)  # no record of a failed group stays, to be sealed though its sender was refused
                 raise
         except StoreError as error:
             for item in fresh:
@@ -263,23 +292,44 @@ class Receiver:
     # --- sealing ------------------------------------------------------------------------------------------
 
     def _seal_loop(self) -> None:
-        while (job := self._seals.get()) is not None:
+        failed: dict[tuple[str, Path], Problem] = {}  # spools whose seal failed, tried again every SEAL_RETRY_S
+        while True:
             try:
-                self._seal(*job)
-            except (RtvaultError, OSError) as error:  # left durable in its spool: sealed at the next start
-                self._problem(str(job[1]), f"could not be sealed into the store ({error}); it stays in its spool "
-                                           "and is sealed when the DICOM node next starts")
+                job = self._seals.get(timeout=SEAL_RETRY_S) if failed else self._seals.get()
+            except queue.Empty:
+                job = ()
+            for one in [*failed, *([job] if job else [])]:
+                try:
+                    self._seal(*one)
+                except (RtvaultError, OSError) as error:  # left durable in its spool: tried again, and at next start
+                    if one not in failed:
+                        failed[one] = Problem(str(one[1]), f"could not be sealed into the store ({error}); it stays "
+                                                           "in its spool, tried again every minute and when the "
+                                                           "DICOM node next starts")
+                        self.problems.append(failed[one])
+                        self.warn(failed[one])
+                    continue
+                if one in failed:  # sealed after all: nothing left to report
+                    with contextlib.suppress(ValueError):
+                        self.problems.remove(failed.pop(one))
+            if job is None:
+                return
 
     def _seal(self, ident: str, path: Path) -> None:
         backend = self.store.backend
         key = path.relative_to(self.root).as_posix()
+        skipped: list[tuple[int, int]] = []
         if not backend.exists(receipts.receipt_key(ident)):
             instances = []
             seal_lock = WriterLock(self.store.base, "dicom seal", LEASE_S, self.warn, key=receipts.SEAL_LOCK)
             seal_lock.acquire(wait_s=SEAL_WAIT_S)  # a prune deleting objects holds it: wait for it to finish
             try:
-                for record in Spool.records(path, key, self.encrypted):
-                    instance = ReceivedInstance.from_json(record.meta)
+                for record in Spool.records(path, key, self.encrypted, skipped):
+                    try:
+                        instance = ReceivedInstance.from_json(record.meta)
+                    except (ValueError, KeyError, TypeError):
+                        skipped.append((record.offset, record.offset))
+                        continue
                     if hashlib.sha256(record.data).hexdigest() != instance.hash:
                         continue  # cannot happen with a record whose checksum matched; never trusted blindly
                     if len(record.data) <= SMALL:
@@ -295,17 +345,25 @@ class Receiver:
                 seal_lock.release()
             if instances and self._catalog is not None:
                 try:
-                    catalog_dicom.sealed(self._catalog, self.store_id, ident, receipt.time)
+                    catalog_dicom.sealed(self._catalog, self.store_id, receipt, self.site)
                 except RtvaultError as error:
                     self._problem("catalog", f"receipt {ident} not indexed yet ({error})")
             if instances:
                 self._journal(receipt)
         try:
-            path.unlink()
+            if skipped:  # kept for whoever investigates, out of the spools sealed at start
+                path.rename(path.with_suffix(".damaged"))
+            else:
+                path.unlink()
         except FileNotFoundError:
             pass
         except OSError as error:
             raise StoreError(f"{path}: sealed but cannot be removed ({error.strerror})") from None
+        if skipped:
+            where = ", ".join(f"bytes {a}-{b}" for a, b in skipped[:5])
+            self._problem(str(path), f"damaged records ({where}) could not be read: the objects they held are lost "
+                                     f"unless their senders send them again; every whole record was sealed into "
+                                     f"receipt {ident}, and the file is kept as {path.with_suffix('.damaged').name}")
         with self._state:
             for digest, where in list(self._held.items()):
                 if where is not None and where[0] == ident:
@@ -339,9 +397,7 @@ class Receiver:
             _spool, path, offset = where
             key = path.relative_to(self.root).as_posix()
             try:
-                for record in Spool.records(path, key, self.encrypted):
-                    if record.offset == offset:
-                        return record.data
+                return Spool.record_at(path, key, self.encrypted, offset).data
             except StoreError:
                 pass  # sealed meanwhile: read from the store
         return b"".join(read_object(self.store.backend, digest))
