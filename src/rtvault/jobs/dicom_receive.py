@@ -11,8 +11,9 @@ without the backup's writer lock, so a peer never waits for a backup or a prune.
 - Every `seal_after_s` seconds or `seal_bytes` bytes, at the end of an association and when the node stops, the
   spool is rotated and *sealed* by a thread of its own while new objects go to the next spool: its objects
   written as content objects (packed like any other, under `locks/seal.json`, which prune also takes), then its
-  receipt (`store/receipts.py`), then the spool file removed. Killed anywhere, the next receiver seals what a
-  spool holds (a receipt already written means only the file is left to remove).
+  receipt (`store/receipts.py`), then the spool file removed. A seal that fails is tried again every
+  SEAL_RETRY_S. Killed anywhere, the next receiver seals what a spool holds (a receipt already written means only
+  the file is left to remove).
 - One receiver per store: it holds `locks/receiver.json` (a lease, renewed) while it runs.
 """
 
