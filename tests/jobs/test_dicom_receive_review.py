@@ -135,7 +135,7 @@ def test_a_seal_that_failed_is_tried_again_while_the_node_runs(tmp_path: Path,
         assert until(lambda: any("could not be sealed" in str(p) for p in receiver.problems))
         prune_lock.release()
         assert until(lambda: stored.hash in sealed_hashes(tmp_path / "store"))
-        assert not list((tmp_path / "store" / "dicom" / "spool").glob("*.spool"))
+        assert until(lambda: not list((tmp_path / "store" / "dicom" / "spool").glob("*.spool")))
         assert receiver.read(stored.hash) == data
     assert receiver.problems == []  # sealed after all: nothing left to report
 
@@ -220,3 +220,26 @@ def test_a_damaged_record_mid_spool_loses_only_itself_and_says_so(tmp_path: Path
     assert not list((tmp_path / "store" / "dicom" / "spool").glob("*.spool"))  # not sealed again at each start
     assert list((tmp_path / "store" / "dicom" / "spool").glob("*.damaged"))  # kept for whoever investigates
     assert json.dumps([str(p) for p in problems])
+
+
+def test_a_receiver_whose_lock_was_taken_over_answers_nothing_stored(tmp_path: Path) -> None:
+    """Its lease not renewed in time (a NAS that hung for two minutes), another receiver takes the store over and
+    seals every spool there, this one's too, removing it: what this one appends afterwards goes to a removed file.
+    It must not be answered as stored."""
+    config = site(tmp_path, tmp_path / "store")
+    (first, first_tags), (second, second_tags) = received("CT_small.dcm"), received("MR_small.dcm")
+    receiver = Receiver(config, seal_after_s=3600).start()
+    kept = receiver.put(first, first_tags)
+    lock = receiver.store.base
+    record = json.loads(lock.get(dicom_receive.RECEIVER_LOCK))
+    lock.replace(dicom_receive.RECEIVER_LOCK, json.dumps({**record, "expires": 0}).encode())  # the lease lapsed
+    other = Receiver(config).start()  # takes the stale lease over, seals the spool it finds
+    try:
+        second_put = receiver.put(second, second_tags)
+    except StoreError as error:
+        second_put = error
+    other.close()
+    receiver.close()
+    held = sealed_hashes(tmp_path / "store")
+    assert kept.hash in held
+    assert isinstance(second_put, StoreError) or second_put.hash in held, f"answered {second_put}, not stored"

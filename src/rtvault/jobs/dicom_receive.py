@@ -241,6 +241,10 @@ class Receiver:
                 for item in fresh:
                     offsets.append(spool.append(item.instance.to_json(), item.data))
                 spool.sync()
+                if not self._lock.held():  # another receiver took the store over: it seals (and removes) our spools
+                    raise StoreError(f"store {self.store.location}: this DICOM receiver lost {RECEIVER_LOCK} (its "
+                                     "lease was not renewed in time and another receiver took it over): nothing "
+                                     "more is stored here; restart the DICOM node")
             except BaseException:
                 spool._cut(start)  # no record of a failed group stays, to be sealed though its sender was refused
                 raise
