@@ -30,6 +30,7 @@ from rtvault.configured import open_catalog_for
 from rtvault.dicom.received import dataset_of, describe, part10
 from rtvault.errors import StoreError
 from rtvault.jobs import dicom_receive
+from rtvault.jobs.dicom_import import import_dicom
 from rtvault.jobs.dicom_receive import Receiver
 from rtvault.store import Store, receipts
 from rtvault.store.locks import WriterLock
@@ -243,3 +244,16 @@ def test_a_receiver_whose_lock_was_taken_over_answers_nothing_stored(tmp_path: P
     held = sealed_hashes(tmp_path / "store")
     assert kept.hash in held
     assert isinstance(second_put, StoreError) or second_put.hash in held, f"answered {second_put}, not stored"
+
+
+def test_an_imported_file_whose_meta_length_lies_is_not_stored_as_garbage(tmp_path: Path) -> None:
+    """A Part 10 file whose (0002,0000) group length is 8 bytes too long: pydicom reads it, but the data set cut
+    after the length it declares is no data set. Stored, it would be indexed as a CT no one can read back."""
+    config = site(tmp_path, tmp_path / "store")
+    raw = bytearray(Path(get_testdata_file("CT_small.dcm")).read_bytes())
+    raw[140:144] = (int.from_bytes(raw[140:144], "little") + 8).to_bytes(4, "little")
+    (tmp_path / "medium").mkdir()
+    (tmp_path / "medium" / "IM0001").write_bytes(bytes(raw))
+    report = import_dicom(config, [tmp_path / "medium"])
+    assert report.stored == 0 and [n.source for n in report.not_imported] == [str(tmp_path / "medium" / "IM0001")]
+    assert sealed_hashes(tmp_path / "store") == set()
