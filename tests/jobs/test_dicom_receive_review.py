@@ -24,6 +24,7 @@ from pydicom.data import get_testdata_file
 
 from kit.config import write_config
 from kit.faults import fill, small_disk
+from rtvault.catalog import dicom as catalog_dicom
 from rtvault.catalog import indexer
 from rtvault.config import load
 from rtvault.configured import open_catalog_for
@@ -257,3 +258,29 @@ def test_an_imported_file_whose_meta_length_lies_is_not_stored_as_garbage(tmp_pa
     report = import_dicom(config, [tmp_path / "medium"])
     assert report.stored == 0 and [n.source for n in report.not_imported] == [str(tmp_path / "medium" / "IM0001")]
     assert sealed_hashes(tmp_path / "store") == set()
+
+
+def test_a_spool_of_unreadable_records_leaves_no_object_taken_for_held(tmp_path: Path) -> None:
+    """The receiver indexed an object as it made it durable; the disk then damaged its record. Sealed, the spool
+    gives no receipt: its catalog rows must go, or the object would be found by C-FIND, never retrieved, and the
+    sender's new copy answered "duplicate" and thrown away."""
+    config = site(tmp_path, tmp_path / "store")
+    (data, tags), (other, other_tags) = received("CT_small.dcm"), received("MR_small.dcm")
+    ident = "20260101T000000Z-host-1-1"
+    spool = Spool.create(tmp_path / "store", ident, None)
+    instance = ReceivedInstance(hashlib.sha256(data).hexdigest(), len(data), "2026-01-01T00:00:00Z", tags=tags)
+    at = spool.append(instance.to_json(), data)
+    spool.append(ReceivedInstance(hashlib.sha256(other).hexdigest(), len(other), "2026-01-01T00:00:00Z",
+                                  tags=other_tags).to_json(), other)
+    spool.sync()
+    spool.close()
+    receiver = Receiver(config)
+    with open_catalog_for(config) as catalog:
+        catalog_dicom.add(catalog, receiver.store_id, catalog_dicom.SPOOL_PREFIX + ident, "", [instance])
+    raw = bytearray(spool.path.read_bytes())
+    raw[at + 200] ^= 0xFF
+    raw[-40] ^= 0xFF  # the second record damaged too: nothing whole is left
+    spool.path.write_bytes(bytes(raw))
+    with receiver:
+        assert not receiver.put(data, tags).duplicate  # stored anew, not taken for held
+    assert instance.hash in sealed_hashes(tmp_path / "store")

@@ -75,7 +75,9 @@ def add(catalog: Catalog, store: str, receipt: str, site: str, instances: Sequen
 def sealed(catalog: Catalog, store: str, receipt: receipts_store.Receipt, site: str) -> None:
     """The spool of `receipt`'s id is sealed: its instances are now those of the receipt. When the spool's rows are
     not all there (the catalog refused some as they came, or a receiver was killed before indexing what it had
-    made durable), the receipt's instances replace them: a receipt marked indexed is never indexed again by sync."""
+    made durable), the receipt's instances replace them: a receipt marked indexed is never indexed again by sync.
+    A spool none of whose records could be read gives no receipt (`receipt` without instances): its rows go, so
+    that no object is taken for held (and a sender's new copy for a duplicate) that the store does not hold."""
     spool = SPOOL_PREFIX + receipt.id
     with catalog.transaction():
         spooled = catalog.one("SELECT COUNT(*) FROM dicom_instances WHERE store = ? AND receipt = ?",
@@ -91,8 +93,8 @@ def sealed(catalog: Catalog, store: str, receipt: receipts_store.Receipt, site: 
                             (store, spool, receipt.id))
             add_rows(catalog, store, receipt.id, receipt.site or site, receipt.instances)
             dicom_patients.link(catalog, former=former)
-        if catalog.one("SELECT 1 FROM indexed WHERE store = ? AND kind = 'receipt' AND ref = ?",
-                       (store, receipt.id)) is None:
+        if receipt.instances and catalog.one("SELECT 1 FROM indexed WHERE store = ? AND kind = 'receipt' AND ref = ?",
+                                             (store, receipt.id)) is None:
             catalog.execute("INSERT INTO indexed (store, kind, ref, time) VALUES (?, 'receipt', ?, ?)",
                             (store, receipt.id, receipt.time))
 

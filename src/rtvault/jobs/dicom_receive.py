@@ -348,7 +348,7 @@ class Receiver:
                     receipts.save(backend, receipt)
             finally:
                 seal_lock.release()
-            if instances and self._catalog is not None:
+            if self._catalog is not None:
                 try:
                     catalog_dicom.sealed(self._catalog, self.store_id, receipt, self.site)
                 except RtvaultError as error:
