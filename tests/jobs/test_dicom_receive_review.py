@@ -110,6 +110,7 @@ def test_objects_not_indexed_as_they_came_are_indexed_when_their_spool_is_sealed
             catalog.execute("CREATE TRIGGER refuse BEFORE INSERT ON dicom_instances "
                             "BEGIN SELECT RAISE(ABORT, 'refused for the test'); END")
         stored = receiver.put(data, tags)
+        receiver.indexed()
         assert any("not indexed yet" in str(p) for p in receiver.problems)
         with open_catalog_for(config) as catalog:
             catalog.execute("DROP TRIGGER refuse")

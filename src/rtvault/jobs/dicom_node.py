@@ -485,6 +485,7 @@ class Node:
             return
         detail = {"model": model, "level": level, "keys": {k: v for k, v in keys.items() if v}}
         try:
+            self.receiver.indexed()  # what was answered stored is found (its rows are written by a thread)
             with self.catalog() as catalog:
                 answers = catalog_dicom.find(catalog, level, keys, store=self.receiver.store_id)
         except ValueError as error:

@@ -49,6 +49,7 @@ from rtvault.utc import now_iso
 RECEIVER_LOCK = "locks/receiver.json"
 LEASE_S = 120.0
 SEAL_WAIT_S = 600.0  # a seal waits this long for a prune holding locks/seal.json
+EARLY_SEAL_S = 5.0  # after an association ends, its spool is sealed once this old
 SEAL_RETRY_S = 60.0  # a spool that could not be sealed is tried again this often while the node runs
 SMALL = 16 << 20  # objects up to this size are stored from memory, larger ones streamed
 
@@ -93,6 +94,11 @@ class Receiver:
         self._sealer: threading.Thread | None = None
         self._catalog: Catalog | None = None
         self._sequence = 0
+        self._early = False  # an association ended: seal once the spool is EARLY_SEAL_S old
+        self._indexing: queue.Queue[tuple[str, list[ReceivedInstance]] | None] = queue.Queue()
+        self._indexer: threading.Thread | None = None
+        self._catalog_turn = threading.Lock()  # the indexer's rows of a spool, and its seal, one at a time
+        self._sealed_spools: set[str] = set()
         self._journal_writer = Journal(config)
         self._closing = False
 
@@ -109,8 +115,10 @@ class Receiver:
             raise
         self._writer = threading.Thread(target=self._write_loop, name="rtvault-dicom-writer", daemon=True)
         self._sealer = threading.Thread(target=self._seal_loop, name="rtvault-dicom-sealer", daemon=True)
+        self._indexer = threading.Thread(target=self._index_loop, name="rtvault-dicom-indexer", daemon=True)
         self._writer.start()
         self._sealer.start()
+        self._indexer.start()
         return self
 
     def close(self) -> None:
@@ -122,6 +130,9 @@ class Receiver:
             self._closing = True
             self._queue.put(None)
         self._writer.join()
+        self._indexing.put(None)
+        if self._indexer is not None:
+            self._indexer.join()
         self._seals.put(None)
         if self._sealer is not None:
             self._sealer.join()
@@ -261,12 +272,33 @@ class Receiver:
             item.done.set_result(Stored(item.instance.hash, item.instance.size, False))
 
     def _index(self, receipt: str, instances: list[ReceivedInstance]) -> None:
-        if self._catalog is None:
-            return
-        try:
-            catalog_dicom.add(self._catalog, self.store_id, receipt, self.site, instances)
-        except RtvaultError as error:
-            self._problem("catalog", f"received objects not indexed yet ({error}): `rtvault catalog sync` will")
+        """Queued for the indexer thread: a catalog busy with a long sync never holds up the writer, hence the
+        peers (a seal puts in whatever rows are missing anyway)."""
+        if self._catalog is not None:
+            self._indexing.put((receipt, instances))
+
+    def _index_loop(self) -> None:
+        while (job := self._indexing.get()) is not None:
+            try:
+                assert self._catalog is not None
+                with self._catalog_turn:
+                    if job[0].removeprefix(catalog_dicom.SPOOL_PREFIX) not in self._sealed_spools:
+                        catalog_dicom.add(self._catalog, self.store_id, job[0], self.site, job[1])
+            except RtvaultError as error:
+                self._problem("catalog", f"received objects not indexed yet ({error}): the seal will index them")
+            finally:
+                self._indexing.task_done()
+        self._indexing.task_done()
+
+    def indexed(self, wait_s: float = 2.0) -> bool:
+        """Wait (at most `wait_s`) until every object answered stored is in the catalog: a C-FIND after a
+        C-STORE finds what was stored. False when the catalog is still behind."""
+        deadline = time.monotonic() + wait_s
+        while self._indexing.unfinished_tasks:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.005)
+        return True
 
     def _current(self) -> Spool:
         if self._spool is None:
@@ -280,13 +312,15 @@ class Receiver:
 
     def _maybe_rotate(self) -> None:
         spool = self._spool
-        if spool is not None and (spool.size >= self.seal_bytes
-                                  or time.monotonic() - self._spool_started >= self.seal_after_s):
+        due = min(self.seal_after_s, EARLY_SEAL_S) if self._early else self.seal_after_s
+        if spool is not None and (spool.size >= self.seal_bytes or time.monotonic() - self._spool_started >= due):
+            self._early = False
             self._rotate()
 
     def seal_soon(self) -> None:
-        """Seal what the spool holds now (an association ended): the next idle moment of the writer does it."""
-        self._spool_started = -self.seal_after_s
+        """An association ended: what the spool holds is sealed once the spool is EARLY_SEAL_S old (a modality
+        sending one object per association thus makes a receipt every few seconds, not one per object)."""
+        self._early = True
 
     def _rotate(self) -> None:
         spool, self._spool = self._spool, None
@@ -349,10 +383,13 @@ class Receiver:
             finally:
                 seal_lock.release()
             if self._catalog is not None:
-                try:
-                    catalog_dicom.sealed(self._catalog, self.store_id, receipt, self.site)
-                except RtvaultError as error:
-                    self._problem("catalog", f"receipt {ident} not indexed yet ({error})")
+                self.indexed(wait_s=30.0)  # the spool's rows first, so that the seal renames rather than adds
+                with self._catalog_turn:  # the indexer adds no row of this spool once it is sealed
+                    self._sealed_spools.add(ident)
+                    try:
+                        catalog_dicom.sealed(self._catalog, self.store_id, receipt, self.site)
+                    except RtvaultError as error:
+                        self._problem("catalog", f"receipt {ident} not indexed yet ({error})")
             if instances:
                 self._journal(receipt)
         try:
