@@ -54,7 +54,8 @@ def no_config_env(monkeypatch: pytest.MonkeyPatch) -> None:
 # CLI processes, kill runs, mount file systems or fuzz: crash loops, S3 outages, the browser, the stories told
 # through the CLI, fault injection. CI runs everything.
 SLOW_MODULES = {
-    "catalog/test_dicom_patients.py",
+    "catalog/test_dicom_patients.py", "web/test_dicom_pages.py", "jobs/test_dicom_import.py",
+    "jobs/test_dicom_receive.py", "jobs/test_dicom_receive_review.py",
     "dicom_node/test_serve.py", "dicom_node/test_query_retrieve.py", "dicom_node/test_node_faults.py",
     "dicom_node/test_daemon_node.py",
     "dicom/test_ct_rtstruct.py", "e2e/test_export_dicom_cli.py", "e2e/test_export_bundle_cli.py", "jobs/test_bundle.py",
@@ -72,6 +73,7 @@ SLOW_MODULES = {
     "copies/test_destruction.py", "copies/test_object_lock.py", "copies/test_pull.py", "e2e/test_reconcile_cli.py",
     "e2e/test_cli_repeated_options.py", "store/test_packs.py", "e2e/test_attack3_findings.py",
     "e2e/test_catalog_backup_cli.py", "e2e/test_attack4_findings.py", "e2e/test_viewer_browser.py",
+    "e2e/test_dicom_node_story.py",
 }
 
 

@@ -1,6 +1,7 @@
 """DICOM patients in the catalog: a received instance belongs to the Pinnacle patient of its site and MRN when the
 birth dates agree, else to a patient of its own (named when the birth dates differ); a DICOM patient is merged
-into the Pinnacle patient of its MRN when one appears; `catalog rebuild` gives the same links; search finds both."""
+into the Pinnacle patient of its MRN when one appears; `catalog rebuild` gives the same links; search finds both;
+on SQLite and on PostgreSQL (a French ICU collation), which give the same links."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
+from kit.catalog import new_url
+from kit.config import add_tables
 from kit.files import set_field
 from kit.vault import Vault
 from rtvault.catalog.db import Catalog
@@ -41,15 +44,21 @@ def receive(vault: Vault, *objects: tuple[bytes, dict], sender: str = "SCANNER")
             receiver.put(data, tags, calling_ae=sender)
 
 
-@pytest.fixture
-def vault(tmp_path: Path) -> Vault:
-    generate_database(tmp_path / "db", patients=2, seed=5, image_mb=0.05)
-    vault = Vault(tmp_path / "db", tmp_path / "store", tmp_path / "rtvault.toml")
+def site(base: Path, catalog_url: str) -> Vault:
+    """Two Pinnacle patients backed up and indexed in the catalog of `catalog_url`."""
+    generate_database(base / "db", patients=2, seed=5, image_mb=0.05)
+    vault = Vault(base / "db", base / "store", base / "rtvault.toml")
     vault.configure()
+    add_tables(vault.config_path, catalog={"url": catalog_url})
     Store.init(vault.store_path)
     vault.backup()
     refresh(vault.config)
     return vault
+
+
+@pytest.fixture
+def vault(tmp_path: Path, catalog_url: str) -> Vault:
+    return site(tmp_path, catalog_url)
 
 
 def pinnacle(catalog: Catalog) -> list[tuple[str, str, str]]:
@@ -136,3 +145,25 @@ def test_dicom_first_then_pinnacle_merged_at_next_sync_and_rebuild_gives_the_sam
     rebuild_all(vault.config)
     with open_catalog_for(vault.config) as catalog:
         assert links(catalog) == merged
+
+
+def test_rebuild_gives_the_same_links_and_searches_on_sqlite_and_postgresql(request: pytest.FixtureRequest,
+                                                                          tmp_path: Path) -> None:
+    vault = site(tmp_path, new_url(request, "sqlite", tmp_path))
+    with open_catalog_for(vault.config) as catalog:
+        (_, mrn, birth), (_, other, _) = pinnacle(catalog)
+    receive(vault, received("CT_small.dcm", mrn.lower(), dicom_date(birth), "LINKED^Ève"),
+            received("rtplan.dcm", other, "19000101", "KEPT^Apart"),  # another person's number
+            received("rtdose.dcm", "ÉTR-001", "", "ÉTRANGER^Zoé"), received("MR_small.dcm", "etr_001", "", "b^z"))
+    found = []
+    for url in (vault.config.catalog.url, request.getfixturevalue("postgres_server").new_database()):
+        vault.configure()
+        add_tables(vault.config_path, catalog={"url": url})
+        [summary] = rebuild_all(vault.config).summaries
+        with open_catalog_for(vault.config) as catalog:
+            searched = [(p["key"], p["status"], p["last_name"], p["dicom"]) for criteria in (
+                Criteria(mrn=mrn), Criteria(mrn=other), Criteria(mrn="etr001"), Criteria(status="received"),
+                Criteria(last_name="etranger"), Criteria(first_name="zoe")) for p in search(catalog, criteria).patients]
+            found.append((links(catalog), searched, summary.dicom_unlinked))
+    assert found[0] == found[1]
+    assert len({k for _, k, _ in found[0][0]}) == 4 and len(found[0][2]) == 1

@@ -1,13 +1,12 @@
-"""The C-FIND and retrieve queries of the DICOM node (catalog/dicom.py `find`, `held`) on a real SQLite catalog:
-wildcards, UID lists, date ranges, one answer per SOP instance (the newest received), hostile values."""
+"""The C-FIND and retrieve queries of the DICOM node (catalog/dicom.py `find`, `held`) on SQLite and on PostgreSQL
+(a French ICU collation): wildcards, UID lists, date ranges, one answer per SOP instance (the newest received),
+hostile values."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from rtvault.catalog import dicom
+from rtvault.catalog import dicom, dicom_patients
 from rtvault.catalog.schema import open_catalog
 from rtvault.store.receipts import ReceivedInstance
 
@@ -22,8 +21,8 @@ def instance(n: int, received: str = "2026-01-01T00:00:00Z", **tags: object) -> 
 
 
 @pytest.fixture
-def catalog(tmp_path: Path):
-    with open_catalog(f"sqlite:///{tmp_path / 'catalog.sqlite'}") as db:
+def catalog(catalog_url: str):
+    with open_catalog(catalog_url) as db:
         dicom.add(db, "store-1", "r1", "site", [
             instance(1), instance(2), instance(3, SeriesInstanceUID="1.2.9.1.2", Modality="RTPLAN",
                                                  RTPlanLabel="Prostate"),
@@ -86,3 +85,69 @@ def test_an_unknown_level_is_refused(catalog) -> None:
 def test_a_hostile_uid_list_is_refused_before_sql(catalog) -> None:
     with pytest.raises(ValueError, match="at most 1000"):
         dicom.find(catalog, "IMAGE", {"SOPInstanceUID": "\\".join(f"1.2.{n}" for n in range(40_000))})
+
+
+@pytest.mark.parametrize(("criteria", "found"), [
+    ({"PatientID": "pat?a"}, []),  # wildcards keep the case of every value but a name's
+    ({"PatientID": "pat-a"}, []),
+    ({"PatientName": "LÉONIE^*"}, ["PAT-É"]),  # a name without case, non-ASCII letters too
+    ({"PatientName": "léonie^éva"}, ["PAT-É"]),
+    ({"PatientName": "*ÉVA"}, ["PAT-É"]),
+    ({"PatientName": "a\\b*"}, ["PAT-\\"]),  # a backslash is a character, not LIKE's escape
+    ({"PatientID": "PAT-\\"}, ["PAT-\\"]),
+    ({"PatientID": "PAT-\\*"}, ["PAT-\\"]),
+])
+def test_case_and_backslashes_match_alike_on_both_databases(catalog, criteria: dict, found: list[str]) -> None:
+    dicom.add(catalog, "store-3", "r3", "site", [
+        instance(5, PatientID="PAT-É", PatientName="Léonie^Éva"), instance(12),
+        instance(6, PatientID="PAT-\\", PatientName="A\\B^C", StudyInstanceUID="1.2.9.6")])
+    assert [a["PatientID"] for a in dicom.find(catalog, "PATIENT", criteria, store="store-3")] == found
+
+
+def test_ranges_and_order_are_byte_order_whatever_the_collation(catalog) -> None:
+    dicom.add(catalog, "store-3", "r3", "site", [
+        instance(7, PatientID="b-7", StudyInstanceUID="1.2.10", StudyTime="101500.5", PatientBirthDate="19600101"),
+        instance(8, PatientID="B_8", StudyInstanceUID="1.2.9", StudyTime="0930", PatientBirthDate="19600202"),
+        instance(9, PatientID="a 9", StudyInstanceUID="1.2.9.0", StudyTime="", InstanceNumber=None)])
+    # a French collation would put "a 9" < "b-7" < "B_8" and "1.2.10" after "1.2.9": bytes put capitals first
+    assert [a["PatientID"] for a in dicom.find(catalog, "PATIENT", {}, store="store-3")] == ["B_8", "a 9", "b-7"]
+    assert [a["StudyInstanceUID"] for a in dicom.find(catalog, "STUDY", {}, store="store-3")] == \
+        ["1.2.10", "1.2.9", "1.2.9.0"]
+    assert [a["PatientID"] for a in dicom.find(catalog, "STUDY", {"StudyTime": "1000-1015"}, store="store-3")] \
+        == ["b-7"]  # 101500.5 is within 1015: the end of a range covers its fractions
+    assert [a["PatientID"] for a in dicom.find(catalog, "STUDY", {"StudyTime": "-0959"}, store="store-3")] \
+        == ["B_8"]  # an empty time is in no range
+    assert [a["PatientID"] for a in dicom.find(catalog, "PATIENT", {"PatientBirthDate": "19591231-19600131"},
+                                               store="store-3")] == ["b-7"]
+
+
+def test_numbers_beyond_their_range_are_indexed_and_match_nothing(catalog) -> None:
+    dicom.add(catalog, "store-3", "r3", "site", [
+        instance(10, InstanceNumber="99999999999999999999999", SeriesNumber=2 ** 31),
+        instance(11, InstanceNumber=-(2 ** 31), SeriesNumber=" 7 ")])
+    images = dicom.find(catalog, "IMAGE", {}, store="store-3")
+    assert keys(images, "SOPInstanceUID", "InstanceNumber", "SeriesNumber") == [("1.2.3.10", "", ""),
+                                                                                ("1.2.3.11", -(2 ** 31), 7)]
+    assert dicom.find(catalog, "IMAGE", {"InstanceNumber": "99999999999999999999999"}, store="store-3") == []
+    assert [h.sop_instance for h in dicom.held(catalog, "SERIES", {"SeriesInstanceUID": "1.2.9.1.1"},
+                                               store="store-3")] == ["1.2.3.11", "1.2.3.10"]  # no number: last
+
+
+def test_a_patients_objects_by_patient_id_catalog_key_or_mrn(catalog) -> None:
+    by_id = dicom.of_patients(catalog, "store-1", ["PAT-A"])
+    assert [(h.sop_instance, h.modality) for h in by_id] == [("1.2.3.1", "CT"), ("1.2.3.2", "CT"),
+                                                             ("1.2.3.3", "RTPLAN")]
+    assert by_id[1].hash == f"{2:064x}"  # one per SOP instance: the first in instance order
+    [martin] = dicom.of_patients(catalog, "store-1", [dicom_patients.dicom_key("site", "", "PAT_B")])
+    assert dicom.of_patients(catalog, "store-1", ["PAT_B", "", "PAT_B"]) == [martin]  # its MRN
+    assert dicom.of_patients(catalog, "store-2", ["PAT-A"]) == [] == dicom.of_patients(catalog, "store-1", [""])
+
+
+def test_nul_and_lone_surrogates_sent_by_a_peer_are_indexed_without_them(catalog) -> None:
+    dicom.add(catalog, "store-3", "r3", "site", [
+        instance(13, PatientID="PAT\0-Z", PatientName="DU\0PONT^Jean", StudyDescription="ab\udcffc",
+                 RTPlanLabel="plan\0", ROINames=["PTV\0", "rein \ud800"])])
+    [image] = dicom.find(catalog, "IMAGE", {"PatientID": "PAT-Z", "PatientName": "dupont^jean"}, store="store-3")
+    assert (image["StudyDescription"], image["RTPlanLabel"]) == ("ab?c", "plan")
+    assert catalog.one("SELECT roi_names FROM dicom_instances WHERE sop_instance = '1.2.3.13'") == (
+        '["PTV\\u0000", "rein ?"]',)

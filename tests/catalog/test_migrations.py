@@ -9,10 +9,11 @@ import stat
 
 import pytest
 
-from rtvault.catalog import Catalog, open_catalog, schema
+from rtvault.catalog import Catalog, dicom, dicom_patients, open_catalog, schema
 from rtvault.catalog.search import Criteria, search
 from rtvault.demo.catalog import fill
 from rtvault.errors import CatalogError, ConfigError, http_status
+from rtvault.store.receipts import ReceivedInstance
 from rtvault.utc import now_iso
 
 NAMES = [name for name, _statements in schema.MIGRATIONS]
@@ -177,3 +178,39 @@ def test_a_catalog_from_before_sites_gets_its_sources_and_its_stores_sites(empty
         assert upgraded.one("SELECT site, source FROM patients") == ("Site A", "b")
         assert search(upgraded, Criteria(site="Site A", source="b")).total == 1
         assert upgraded.one("SELECT sites FROM users") == ("",)
+
+
+def test_a_catalog_holding_received_instances_is_upgraded_and_answers_in_byte_order(
+        empty_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    with open_catalog(empty_url, migrate=False) as old:  # the DICOM node's first catalog, already in use
+        monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:NAMES.index("0023_dicom_instances") + 1])
+        schema.apply_migrations(old)
+        fill(old, 40, seed=5)
+        mrn, birth, key, site = old.one("SELECT mrn, birth_date, key, site FROM patients WHERE mrn <> '' AND "
+                                        "birth_date IS NOT NULL ORDER BY key LIMIT 1")
+        for n, (patient_id, name, born) in enumerate(((mrn, "PINNACLE^Linked", birth.replace("-", "")),
+                                                      ("b-7", "MARTIN^Léa", ""), ("B_8", "Élodie^Zoé", ""))):
+            old.execute("INSERT INTO dicom_instances (store, receipt, hash, size, sop_class, sop_instance, patient_id, "
+                        "patient_name, birth_date, study_uid, series_uid, received, site) "
+                        "VALUES ('s1', 'r1', ?, 10, '1.2.840.10008.5.1.4.1.1.2', ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (f"{n:064x}", f"1.2.3.{n}", patient_id, name, born, f"1.2.{9 + n}", f"1.2.{9 + n}.1",
+                         "2026-01-01T00:00:00Z", site))
+        monkeypatch.undo()
+    with open_catalog(empty_url) as upgraded:
+        assert recorded(upgraded) == NAMES
+        with upgraded.transaction():
+            dicom_patients.link(upgraded)  # what the next sync does with the rows 0024 unlinked
+        assert [a["PatientID"] for a in dicom.find(upgraded, "PATIENT", {})] == sorted([mrn, "b-7", "B_8"])
+        assert [a["StudyInstanceUID"] for a in dicom.find(upgraded, "STUDY", {})] == ["1.2.10", "1.2.11", "1.2.9"]
+        assert [a["PatientID"] for a in dicom.find(upgraded, "PATIENT", {"PatientName": "martin^l*"})] == ["b-7"]
+        [linked] = search(upgraded, Criteria(mrn=mrn)).patients
+        assert linked["key"] == key and linked["dicom"]["instances"] == 1
+        assert [p["status"] for p in search(upgraded, Criteria(mrn="B_8")).patients] == ["received"]
+        # what 0023 could not hold on PostgreSQL: an object beyond 2 GiB
+        dicom.add(upgraded, "s1", "r2", site, [ReceivedInstance("e" * 64, 5 * 2 ** 30, "2026-02-01T00:00:00Z", "SCU",
+                                                                tags={"SOPClassUID": "1.2.840.10008.5.1.4.1.1.2",
+                                                                      "SOPInstanceUID": "1.2.3.9",
+                                                                      "StudyInstanceUID": "1.2.12",
+                                                                      "SeriesInstanceUID": "1.2.12.1",
+                                                                      "PatientID": "B_8"})])
+        assert upgraded.one("SELECT size FROM dicom_instances WHERE sop_instance = '1.2.3.9'") == (5 * 2 ** 30,)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,8 +17,9 @@ from kit.cli import rtvault, rtvault_json
 from kit.daemon import Site, make_site
 from rtvault.catalog import audit
 from rtvault.configured import open_catalog_for
-from rtvault.jobs.actions import WebActions, os_user
+from rtvault.jobs.actions import FLUSH_S, WebActions, os_user
 from rtvault.jobs.journal import Journal, flush_spool, run_record, spooled
+from rtvault.jobs.journal_check import verify_journal
 from rtvault.store import integrity, journal
 
 T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
@@ -144,6 +146,25 @@ def test_web_actions_reach_the_stores_through_the_spool(site: Site) -> None:
     with open_catalog_for(site.config) as db:
         rows, _ = audit.entries(db, user="anne")
     assert len(rows) == 2  # indexed once, not again by the sync
+
+
+def test_web_actions_on_their_way_to_the_spool_are_not_said_removed(site: Site) -> None:
+    """A web server or DICOM node indexes each action at once and spools its segment a moment later: a `journal
+    verify` (the daemon's, every day) reading the catalog in between must not call the journal tampered with."""
+    actions = WebActions(site.config, via="dicom")
+    with open_catalog_for(site.config) as db:
+        actions.record(db, user="CT_SCANNER", address="127.0.0.1", action="dicom_store")
+    assert actions.timer is not None
+    actions.timer.cancel()  # the segment is spooled a little later than FLUSH_S: the node is busy
+    late = threading.Timer(FLUSH_S + 0.5, actions.flush)
+    late.start()
+    try:
+        assert spooled(site.config) == {}
+        verified = verify_journal(site.config)
+    finally:
+        late.join()
+    assert verified.intact, verified.to_json()
+    assert set(spooled(site.config)) == {"primary", "copy"}
 
 
 def test_health_turns_critical_when_the_journal_was_tampered_with(site: Site) -> None:

@@ -69,5 +69,5 @@ def test_a_full_store_answers_out_of_resources_then_takes_the_object(tmp_path: P
         assert node.summary.failed == 1 and node.summary.stored == 2
         assert set(held(site)) == {str(pydicom.dcmread(p).SOPInstanceUID) for p in files}
     with open_catalog_for(site.config) as catalog:
-        results = [r[0] for r in catalog.execute("SELECT result FROM audit WHERE action = 'dicom store' ORDER BY id")]
+        results = [r[0] for r in catalog.execute("SELECT result FROM audit WHERE action = 'dicom_store' ORDER BY id")]
     assert results[0].startswith("failed 0xA700") and results[1:] == ["stored", "stored"]

@@ -75,7 +75,7 @@ def test_find_at_each_level(loaded) -> None:
     done = call("findscu", site, "-v", "-S", "-k", "QueryRetrieveLevel=PATIENT", "-k", "PatientID")
     assert "DataSetDoesNotMatchSOPClass" in done.stdout + done.stderr
     with open_catalog_for(site.config) as catalog:
-        finds = catalog.execute("SELECT username, detail, result FROM audit WHERE action = 'dicom find'")
+        finds = catalog.execute("SELECT username, detail, result FROM audit WHERE action = 'dicom_find'")
     assert all(user == SCU for user, _, _ in finds) and any('"level":"SERIES"' in d for _, d, _ in finds)
 
 
@@ -98,7 +98,7 @@ def test_move_to_a_storescp_byte_for_byte(loaded, tmp_path: Path) -> None:
                    "-k", f"StudyInstanceUID={made['study_a']}")
     assert "Refused: MoveDestinationUnknown" in unknown.stdout + unknown.stderr  # 0xA801
     with open_catalog_for(site.config) as catalog:
-        moves = catalog.execute("SELECT detail, result FROM audit WHERE action = 'dicom move' ORDER BY id")
+        moves = catalog.execute("SELECT detail, result FROM audit WHERE action = 'dicom_move' ORDER BY id")
     assert '"count":4' in moves[0][0] and moves[0][1] == "ok"
     assert moves[1][1].startswith("refused 0xA801")
 

@@ -42,10 +42,10 @@ def test_echo_and_a_ct_series_stored_byte_for_byte(tmp_path: Path) -> None:
         assert pydicom.dcmread(__import__("io").BytesIO(got[uid])).file_meta.ImplementationVersionName == "RTVAULT_1"
     assert (node.summary.stored, node.summary.duplicates, node.summary.failed) == (5, 1, 0)
     actions = audit(site)
-    assert (SCU, "dicom echo", "ok") in actions
-    assert sum(1 for a in actions if a[1:] == ("dicom store", "stored")) == 5
-    assert (SCU, "dicom store", "duplicate") in actions
-    assert any(line.startswith("dicom store SCU@127.0.0.1 sop_instance=") for line in node.lines)
+    assert (SCU, "dicom_echo", "ok") in actions
+    assert sum(1 for a in actions if a[1:] == ("dicom_store", "stored")) == 5
+    assert (SCU, "dicom_store", "duplicate") in actions
+    assert any(line.startswith("dicom_store SCU@127.0.0.1 sop_instance=") for line in node.lines)
     with open_catalog_for(site.config) as catalog:
         assert catalog.one("SELECT COUNT(*) FROM dicom_instances")[0] == 5
 
@@ -60,8 +60,8 @@ def test_an_unknown_calling_ae_is_refused_unless_accept_unknown(tmp_path: Path) 
             wrong_called.stderr + wrong_called.stdout
     assert node.summary.refused == 2
     actions = audit(site)
-    assert ("STRANGER", "dicom association", f"refused: {dicom_node.UNKNOWN_CALLING}") in actions
-    assert (SCU, "dicom association", f"refused: {dicom_node.UNKNOWN_CALLED}") in actions
+    assert ("STRANGER", "dicom_association", f"refused: {dicom_node.UNKNOWN_CALLING}") in actions
+    assert (SCU, "dicom_association", f"refused: {dicom_node.UNKNOWN_CALLED}") in actions
     site.write(accept_unknown=True)
     with running(site):
         assert call("echoscu", site, aet="STRANGER").returncode == 0
@@ -121,7 +121,7 @@ def test_malformed_objects_get_their_status_and_nothing_is_stored(tmp_path: Path
     assert (no_uid, wrong_instance, wrong_class) == (0xA900, 0xA900, 0xA900)
     assert held(site) == {}
     assert node.summary.stored == 0 and node.summary.failed == 4
-    results = [r for _, a, r in audit(site) if a == "dicom store"]
+    results = [r for _, a, r in audit(site) if a == "dicom_store"]
     assert len(results) == 4 and all(r.startswith("refused 0x") for r in results)
 
 

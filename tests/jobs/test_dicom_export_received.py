@@ -122,6 +122,7 @@ def test_an_object_still_in_the_nodes_spool_is_named(site: Site) -> None:
     tags = describe(Path(get_testdata_file("rtdose.dcm")).read_bytes()) | {"PatientID": "SPOOLED-1"}
     with Receiver(site.vault.config, seal_after_s=3600) as receiver:
         receiver.put(part10(raw[0], tags["SOPClassUID"], tags["SOPInstanceUID"], raw[1]), tags)
+        assert receiver.indexed()
         report = export_dicom(site.vault.config, site.vault.store, "SPOOLED-1", site.base / "spooled")
         assert report.received == 0 and "not sealed into the store yet" in report.missing[0]
         assert report.verdict().code == 9

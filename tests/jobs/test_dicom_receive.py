@@ -60,6 +60,7 @@ def test_an_object_is_in_the_spool_when_answered_then_sealed_into_a_receipt(vaul
         spools = list((vault.store_path / "dicom" / "spool").glob("*.spool"))
         assert len(spools) == 1 and data in spools[0].read_bytes()  # durable before the answer
         assert receiver.read(stored.hash) == data
+        assert receiver.indexed()  # indexed by a thread of its own, moments later (a C-FIND waits for it)
         with open_catalog_for(vault.config) as catalog:
             [(sop, receipt, modality, pid)] = instances(catalog)
         assert (sop, modality, pid) == (tags["SOPInstanceUID"], "CT", tags["PatientID"])

@@ -6,7 +6,9 @@ backup writes; PostgreSQL is reached with psycopg 3, in autocommit mode outside 
 
 Text ranges (`term >= ? AND term < ?` for a prefix, ISO dates) assume byte order. SQLite compares text with
 BINARY; on PostgreSQL the columns compared that way are declared `COLLATE "C"` (migration 0004), so any
-database collation works (a French `fr-FR` one is what the tests use).
+database collation works (a French `fr-FR` one is what the tests use). LIKE is case-sensitive on both (SQLite's
+`case_sensitive_like`, set on every connection), and LOWER folds ASCII letters only on a `COLLATE "C"` column
+and on SQLite: text folded for matching without case is folded by Python when written.
 """
 
 from __future__ import annotations
@@ -49,9 +51,6 @@ class Catalog:
             try:
                 owner_only(path)
                 conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
-                # SQLite's own LOWER folds ASCII only (LOWER('É') = 'É'); PostgreSQL's folds every letter, as the
-                # queries lowering a value in Python expect (C-FIND's PatientName): the same on both
-                conn.create_function("LOWER", 1, _lower, deterministic=True)
                 _settle(conn)
             except (sqlite3.DatabaseError, OSError) as error:
                 raise CatalogUnavailable(f"catalog {path} is unusable: {error}") from None
@@ -185,10 +184,6 @@ class Catalog:
                     self._depth = 0
 
 
-def _lower(value: object) -> object:
-    return value.lower() if isinstance(value, str) else value
-
-
 def _settle(conn: sqlite3.Connection) -> None:
     """WAL mode (set once: a catalog already in it is not asked again), then the per-connection settings. While
     another process closes the last connection (its checkpoint) or recovers the WAL, SQLite may answer "database
@@ -200,6 +195,7 @@ def _settle(conn: sqlite3.Connection) -> None:
                 conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA case_sensitive_like=ON")  # LIKE as PostgreSQL's (C-FIND's wildcards)
             return
         except sqlite3.OperationalError as error:
             if ("locked" not in str(error) and "busy" not in str(error)) or time.monotonic() > deadline:

@@ -22,7 +22,7 @@ _COLUMNS = ("store", "receipt", "hash", "size", "sop_class", "sop_instance", "tr
             "patient_name", "issuer", "birth_date", "sex", "study_uid", "study_date", "study_time",
             "study_description", "study_id", "accession", "series_uid", "series_number", "series_description",
             "modality", "instance_number", "plan_label", "roi_names", "dose_type", "received", "calling_ae", "origin",
-            "site", "patient_fold")
+            "site", "patient_fold", "name_fold")
 _FROM_TAGS = {"sop_class": "SOPClassUID", "sop_instance": "SOPInstanceUID", "transfer_syntax": "TransferSyntaxUID",
               "patient_id": "PatientID", "patient_name": "PatientName", "issuer": "IssuerOfPatientID",
               "birth_date": "PatientBirthDate", "sex": "PatientSex", "study_uid": "StudyInstanceUID",
@@ -31,32 +31,40 @@ _FROM_TAGS = {"sop_class": "SOPClassUID", "sop_instance": "SOPInstanceUID", "tra
               "series_description": "SeriesDescription", "modality": "Modality", "dose_type": "DoseType"}
 
 
+_IS = range(-2 ** 31, 2 ** 31)  # an Integer String's values (PS3.5 6.2): what an INTEGER column holds on both
+
+
 def _integer(value: object) -> int | None:
+    """An IS value as a number; None when empty, not a number, or beyond the VR's range (a hostile value)."""
     try:
-        return int(str(value).strip())
+        number = int(str(value).strip())
     except (TypeError, ValueError):
         return None
+    return number if number in _IS else None
 
 
-def _value(value: object) -> str:
-    """A receipt's tag as the catalog keeps it: several values (a backslash in a PatientID, which pydicom splits)
-    joined back with the backslash they were sent with, as a C-FIND identifier's are, never a Python list."""
+def _text(value: object) -> str:
+    """A tag's value as the catalog's text: no NUL (PostgreSQL's text holds none; a hostile peer may send one) and
+    no lone surrogate (neither database stores one; a receipt's JSON may carry it); several values (a backslash in
+    a PatientID, which pydicom splits) joined back with the backslash they were sent with, as a C-FIND
+    identifier's are, never a Python list's text."""
     if isinstance(value, list | tuple):
-        return "\\".join(str(v) for v in value)
-    return str(value or "")
+        value = "\\".join(str(v) for v in value)
+    return str(value or "").replace("\0", "").encode("utf-8", "replace").decode("utf-8")
 
 
 def _row(store: str, receipt: str, site: str, instance: ReceivedInstance) -> tuple:
     tags = instance.tags
-    values: dict[str, object] = {name: _value(tags.get(tag)) for name, tag in _FROM_TAGS.items()}
-    plan = tags.get("RTPlanLabel") or tags.get("StructureSetLabel") or ""
+    values: dict[str, object] = {name: _text(tags.get(tag)) for name, tag in _FROM_TAGS.items()}
+    plan = _text(tags.get("RTPlanLabel") or tags.get("StructureSetLabel"))
     rois = tags.get("ROINames") or []
     values.update(store=store, receipt=receipt, hash=instance.hash, size=instance.size,
                   series_number=_integer(tags.get("SeriesNumber")),
                   instance_number=_integer(tags.get("InstanceNumber")),
-                  plan_label=str(plan), roi_names=json.dumps(list(rois), ensure_ascii=False) if rois else "",
-                  received=instance.received, calling_ae=instance.calling_ae, origin=instance.origin, site=site,
-                  patient_fold=folding.compact(str(values["patient_id"])))
+                  plan_label=plan, roi_names=_text(json.dumps(list(rois), ensure_ascii=False)) if rois else "",
+                  received=instance.received, calling_ae=_text(instance.calling_ae), origin=instance.origin, site=site,
+                  patient_fold=folding.compact(str(values["patient_id"])),
+                  name_fold=str(values["patient_name"]).lower())
     return tuple(values[c] for c in _COLUMNS)
 
 
@@ -68,15 +76,31 @@ def add(catalog: Catalog, store: str, receipt: str, site: str, instances: Sequen
         dicom_patients.link(catalog)
 
 
-def sealed(catalog: Catalog, store: str, receipt: str, time: str) -> None:
-    """The spool `receipt` is sealed: its instances are now those of the receipt of that id."""
+def sealed(catalog: Catalog, store: str, receipt: receipts_store.Receipt, site: str) -> None:
+    """The spool of `receipt`'s id is sealed: its instances are now those of the receipt. When the spool's rows are
+    not all there (the catalog refused some as they came, or a receiver was killed before indexing what it had
+    made durable), the receipt's instances replace them: a receipt marked indexed is never indexed again by sync.
+    A spool none of whose records could be read gives no receipt (`receipt` without instances): its rows go, so
+    that no object is taken for held (and a sender's new copy for a duplicate) that the store does not hold."""
+    spool = SPOOL_PREFIX + receipt.id
     with catalog.transaction():
-        catalog.execute("UPDATE dicom_instances SET receipt = ? WHERE store = ? AND receipt = ?",
-                        (receipt, store, SPOOL_PREFIX + receipt))
-        if catalog.one("SELECT 1 FROM indexed WHERE store = ? AND kind = 'receipt' AND ref = ?",
-                       (store, receipt)) is None:
+        spooled = catalog.one("SELECT COUNT(*) FROM dicom_instances WHERE store = ? AND receipt = ?",
+                              (store, spool))
+        if spooled is not None and spooled[0] == len(receipt.instances):
+            catalog.execute("UPDATE dicom_instances SET receipt = ? WHERE store = ? AND receipt = ?",
+                            (receipt.id, store, spool))
+        else:
+            former = {int(r[0]) for r in catalog.execute("SELECT DISTINCT patient FROM dicom_instances WHERE store = ? "
+                                                         "AND receipt IN (?, ?) AND patient IS NOT NULL",
+                                                         (store, spool, receipt.id))}
+            catalog.execute("DELETE FROM dicom_instances WHERE store = ? AND receipt IN (?, ?)",
+                            (store, spool, receipt.id))
+            add_rows(catalog, store, receipt.id, receipt.site or site, receipt.instances)
+            dicom_patients.link(catalog, former=former)
+        if receipt.instances and catalog.one("SELECT 1 FROM indexed WHERE store = ? AND kind = 'receipt' AND ref = ?",
+                                             (store, receipt.id)) is None:
             catalog.execute("INSERT INTO indexed (store, kind, ref, time) VALUES (?, 'receipt', ?, ?)",
-                            (store, receipt, time))
+                            (store, receipt.id, receipt.time))
 
 
 def known(catalog: Catalog, store: str, digest: str) -> bool:
@@ -158,7 +182,7 @@ def of_patients(catalog: Catalog, store: str, patient_ids: Sequence[str]) -> lis
         "SELECT hash, sop_instance, modality, receipt FROM dicom_instances "
         f"WHERE store = ? AND (patient_id IN ({marks}) OR patient IN (SELECT id FROM patients WHERE key IN ({marks}) "
         f"OR mrn IN ({marks}) OR patient_id IN ({marks}))) "
-        "ORDER BY study_uid, series_uid, instance_number, received, id",
+        "ORDER BY study_uid, series_uid, instance_number NULLS LAST, received, id",
         (store, *wanted, *wanted, *wanted, *wanted))
     found: dict[str, Held] = {}
     for row in rows:
@@ -235,17 +259,11 @@ def _conditions(keys: Mapping[str, str]) -> tuple[list[str], list[object]]:
             number = _integer(value)
             clauses.append(f"d.{column} = ?" if number is not None else "1 = 0")
             params.extend([number] if number is not None else [])
-        elif "*" in value or "?" in value:
-            fold = keyword == "PatientName"
-            target = f"LOWER(d.{column})" if fold else f"d.{column}"
-            clauses.append(f"{target} LIKE ? ESCAPE '\\'")
-            params.append(_like(value.lower() if fold else value))
-        elif keyword == "PatientName":
-            clauses.append(f"LOWER(d.{column}) = ?")
-            params.append(value.lower())
-        else:
-            clauses.append(f"d.{column} = ?")
-            params.append(value)
+        else:  # names without case: against the name folded when indexed, every letter (SQL's LOWER is ASCII)
+            target, value = ("d.name_fold", value.lower()) if keyword == "PatientName" else (f"d.{column}", value)
+            wildcard = "*" in value or "?" in value
+            clauses.append(f"{target} LIKE ? ESCAPE '\\'" if wildcard else f"{target} = ?")
+            params.append(_like(value) if wildcard else value)
     return clauses, params
 
 
@@ -308,6 +326,7 @@ def held(catalog: Catalog, level: str, keys: Mapping[str, str], *,
         params.insert(0, store)
     rows = catalog.execute(
         "SELECT d.hash, d.sop_class, d.sop_instance, d.transfer_syntax FROM dicom_instances d "
-        f"WHERE {' AND '.join(clauses)} ORDER BY d.study_uid, d.series_uid, d.instance_number, d.sop_instance",
+        f"WHERE {' AND '.join(clauses)} ORDER BY d.study_uid, d.series_uid, d.instance_number NULLS LAST, "
+        "d.sop_instance",
         params)
     return [Retrievable(*row) for row in rows]

@@ -363,6 +363,25 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
         "UPDATE dicom_instances SET patient = NULL",
         "CREATE INDEX dicom_instances_fold ON dicom_instances (patient_fold)",
     ]),
+    # The DICOM node's queries on PostgreSQL as on SQLite (catalog/dicom.py): the text of received instances
+    # compared by range, sorted or MAXed (dates, times, UIDs, names, reception times) in byte order, whatever the
+    # database's collation (as 0004 did for patients); a patient and an object size beyond 32 bits; and the
+    # PatientName folded by Python (`name_fold`: every letter, not SQLite's ASCII LOWER), for C-FIND's matching
+    # without case. Rows indexed before get LOWER's fold here, Python's at `catalog rebuild`.
+    ("0025_dicom_byte_order", [
+        *(f'@postgresql ALTER TABLE dicom_instances ALTER COLUMN {column} TYPE TEXT COLLATE "C"'
+          for column in ("store", "receipt", "hash", "sop_class", "sop_instance", "transfer_syntax", "patient_id",
+                         "patient_name", "issuer", "birth_date", "sex", "study_uid", "study_date", "study_time",
+                         "study_description", "study_id", "accession", "series_uid", "series_description",
+                         "modality", "plan_label", "roi_names", "dose_type", "received", "calling_ae", "origin",
+                         "site", "patient_fold")),
+        *(f"@postgresql ALTER TABLE dicom_instances ALTER COLUMN {column} TYPE BIGINT" for column in ("size",
+                                                                                                    "patient")),
+        "@sqlite ALTER TABLE dicom_instances ADD COLUMN name_fold TEXT NOT NULL DEFAULT ''",
+        "@postgresql ALTER TABLE dicom_instances ADD COLUMN name_fold TEXT COLLATE \"C\" NOT NULL DEFAULT ''",
+        "UPDATE dicom_instances SET name_fold = LOWER(patient_name)",
+        "CREATE INDEX dicom_instances_name ON dicom_instances (name_fold)",
+    ]),
 ]
 
 

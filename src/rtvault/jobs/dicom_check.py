@@ -78,8 +78,8 @@ def synthetic_object(ae_title: str, now: datetime) -> Dataset:
     ds.StudyDate = ds.ContentDate = now.strftime("%Y%m%d")
     ds.StudyTime = ds.ContentTime = now.strftime("%H%M%S")
     ds.StudyID, ds.AccessionNumber, ds.ReferringPhysicianName = "RTVTEST", "", ""
-    ds.StudyDescription = f"rtvault dicom check from {ae_title}: synthetic test object, no patient"
-    ds.Modality, ds.SeriesNumber, ds.InstanceNumber = "OT", 1, 1
+    ds.StudyDescription = f"rtvault dicom check from {ae_title}: synthetic, no patient"  # LO: 64 at most
+    ds.Modality, ds.SeriesNumber, ds.InstanceNumber, ds.Laterality = "OT", 1, 1, ""
     ds.ConversionType, ds.PatientOrientation = "WSD", ""
     ds.Manufacturer, ds.SoftwareVersions = "rtvault", __version__
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"

@@ -172,8 +172,14 @@ def _store_one(receiver: Receiver, item: _Found) -> Stored | str:
             return NOT_DICOM
         tags = describe(data)
         dataset, syntax = dataset_of(data)
-        tags["TransferSyntaxUID"] = syntax
         file = part10(dataset, tags["SOPClassUID"], tags["SOPInstanceUID"], syntax)
+        # what is indexed is what is stored: the file as rebuilt, described again (a meta group length that lies
+        # would otherwise cut the data set wrong and store bytes no reader can parse under the original's tags)
+        stored = describe(file, expected_class=tags["SOPClassUID"])
+        if stored["SOPInstanceUID"] != tags["SOPInstanceUID"]:
+            return (f"its data set cannot be separated from its meta information (SOP instance "
+                    f"{stored['SOPInstanceUID']} read after it, {tags['SOPInstanceUID']} in it)")
+        tags = stored
     except Refused as refused:
         return refused.why
     except _UNREADABLE as error:  # pydicom's errors on a hostile file: the file is named

@@ -421,7 +421,7 @@ class Node:
         calling, address = self._peer_of(event)
         with self._count:
             self.summary.associations += 1
-        self.audit(calling, address, "dicom association", {"called": event.assoc.acceptor.ae_title.strip(),
+        self.audit(calling, address, "dicom_association", {"called": event.assoc.acceptor.ae_title.strip(),
                                                            "tls": self.tls is not None}, "accepted")
 
     def _rejected(self, event: evt.Event) -> None:
@@ -434,7 +434,7 @@ class Node:
             why = UNKNOWN_CALLING
         with self._count:
             self.summary.refused += 1
-        self.audit(calling, address, "dicom association", {"called": called}, f"refused: {why}")
+        self.audit(calling, address, "dicom_association", {"called": called}, f"refused: {why}")
 
     def _closed(self, event: evt.Event) -> None:
         if event.assoc.is_acceptor:
@@ -444,7 +444,7 @@ class Node:
 
     def _echo(self, event: evt.Event) -> int:
         calling, address = self._peer_of(event)
-        self.audit(calling, address, "dicom echo", {})
+        self.audit(calling, address, "dicom_echo", {})
         return 0x0000
 
     def _store(self, event: evt.Event) -> Dataset:
@@ -486,7 +486,7 @@ class Node:
         if answer.Status != 0x0000:
             with self._count:
                 self.summary.failed += 1
-        self.audit(calling, address, "dicom store", detail, result)
+        self.audit(calling, address, "dicom_store", detail, result)
         return answer
 
     def _query(self, event: evt.Event, models: dict[str, str]) -> tuple[str, str, dict[str, str]]:
@@ -511,24 +511,25 @@ class Node:
         try:
             model, level, keys = self._query(event, FIND_MODELS)
         except Refused as refused:
-            self.audit(calling, address, "dicom find", {}, f"refused 0x{refused.status:04X}: {refused.why}")
+            self.audit(calling, address, "dicom_find", {}, f"refused 0x{refused.status:04X}: {refused.why}")
             yield refused.status, None
             return
         detail = {"model": model, "level": level, "keys": {k: v for k, v in keys.items() if v}}
         try:
+            self.receiver.indexed()  # what was answered stored is found (its rows are written by a thread)
             with self.catalog() as catalog:
                 answers = catalog_dicom.find(catalog, level, keys, store=self.receiver.store_id)
         except ValueError as error:
-            self.audit(calling, address, "dicom find", detail, f"refused 0x{UNABLE_TO_PROCESS:04X}: {error}")
+            self.audit(calling, address, "dicom_find", detail, f"refused 0x{UNABLE_TO_PROCESS:04X}: {error}")
             yield UNABLE_TO_PROCESS, None
             return
         except RtvaultError as error:
-            self.audit(calling, address, "dicom find", detail, f"failed: {error}")
+            self.audit(calling, address, "dicom_find", detail, f"failed: {error}")
             yield OUT_OF_RESOURCES, None
             return
         with self._count:
             self.summary.finds += 1
-        self.audit(calling, address, "dicom find", {**detail, "answers": len(answers)})
+        self.audit(calling, address, "dicom_find", {**detail, "answers": len(answers)})
         asked = set(keys) | {"QueryRetrieveLevel"}
         for answer in answers:
             if event.is_cancelled:
@@ -583,7 +584,7 @@ class Node:
         try:
             detail, found = self._retrieval(event, MOVE_MODELS)
         except Refused as refused:
-            self.audit(calling, address, "dicom move", {"destination": destination},
+            self.audit(calling, address, "dicom_move", {"destination": destination},
                        f"refused 0x{refused.status:04X}: {refused.why}")
             if peer is None:
                 yield None, None
@@ -594,28 +595,28 @@ class Node:
             return
         detail.update(destination=destination, count=len(found))
         if peer is None:
-            self.audit(calling, address, "dicom move", detail, f"refused 0x{MOVE_UNKNOWN_DESTINATION:04X}: no "
+            self.audit(calling, address, "dicom_move", detail, f"refused 0x{MOVE_UNKNOWN_DESTINATION:04X}: no "
                                                                "[dicom.peers] has this AE title with a host and port")
             yield None, None
             return
         yield peer.host, peer.port, self._options(peer, found)
-        if self._too_many(calling, address, "dicom move", detail, found):
+        if self._too_many(calling, address, "dicom_move", detail, found):
             yield len(found)
             return
         try:
             yield len(found)
         except GeneratorExit:  # pynetdicom drops the handler when it cannot associate with the destination
             if found:
-                self.audit(calling, address, "dicom move", {**detail, "sent": 0},
+                self.audit(calling, address, "dicom_move", {**detail, "sent": 0},
                            f"failed 0xA801: {destination} at {peer.host}:{peer.port} did not accept the association "
                            "(not listening, or refusing this node's AE title)")
             else:
-                self.audit(calling, address, "dicom move", {**detail, "sent": 0})
+                self.audit(calling, address, "dicom_move", {**detail, "sent": 0})
             raise
         sent = yield from self._send(event, found)
         with self._count:
             self.summary.moved += sent
-        self.audit(calling, address, "dicom move", {**detail, "sent": sent},
+        self.audit(calling, address, "dicom_move", {**detail, "sent": sent},
                    "ok" if sent == len(found) else "partial")
 
     def _too_many(self, calling: str, address: str, action: str, detail: dict[str, Any],
@@ -652,23 +653,23 @@ class Node:
         try:
             detail, found = self._retrieval(event, GET_MODELS)
         except Refused as refused:
-            self.audit(calling, address, "dicom get", {}, f"refused 0x{refused.status:04X}: {refused.why}")
+            self.audit(calling, address, "dicom_get", {}, f"refused 0x{refused.status:04X}: {refused.why}")
             yield 1
             yield refused.status, None
             return
         detail["count"] = len(found)
-        if self._too_many(calling, address, "dicom get", detail, found):
+        if self._too_many(calling, address, "dicom_get", detail, found):
             yield len(found)
             return
         if not found:
-            self.audit(calling, address, "dicom get", {**detail, "sent": 0})
+            self.audit(calling, address, "dicom_get", {**detail, "sent": 0})
             yield 0
             return
         yield len(found)
         sent = yield from self._send(event, found)
         with self._count:
             self.summary.got += sent
-        self.audit(calling, address, "dicom get", {**detail, "sent": sent}, "ok" if sent == len(found) else "partial")
+        self.audit(calling, address, "dicom_get", {**detail, "sent": sent}, "ok" if sent == len(found) else "partial")
 
     def _send(self, event: evt.Event, found: list[catalog_dicom.Retrievable]) -> Iterator[Any]:
         sent = 0

@@ -3,18 +3,17 @@ without the backup's writer lock, so a peer never waits for a backup or a prune.
 
 - `put` (a C-STORE handler or `rtvault dicom import`) hands one Part 10 file to the writer thread and waits. The
   writer appends everything queued to the spool (`store/spool.py`, in the store's directory) and makes it durable
-  with one fdatasync for the lot (group commit: two associations share their fsyncs), hands it to the indexer
-  thread (its own catalog connection) and wakes the waiters once it is indexed, or after INDEX_WAIT_S: success
-  is answered only once the object is on the store's disk, and a catalog locked by another writer (a long sync)
-  never holds a peer up for more than that; the indexer catches up. A full disk or
+  with one fdatasync for the lot (group commit: two associations share their fsyncs), then indexes it in the
+  catalog and wakes the waiters: success is answered only once the object is on the store's disk. A full disk or
   a read-only store fails the waiters of that group (the peer gets "out of resources" and sends again); the
   spool is cut back, nothing half written remains.
 - The same object (same bytes) already held by the store, in a receipt or in the spool, is not written again.
 - Every `seal_after_s` seconds or `seal_bytes` bytes, at the end of an association and when the node stops, the
   spool is rotated and *sealed* by a thread of its own while new objects go to the next spool: its objects
   written as content objects (packed like any other, under `locks/seal.json`, which prune also takes), then its
-  receipt (`store/receipts.py`), then the spool file removed. Killed anywhere, the next receiver seals what a
-  spool holds (a receipt already written means only the file is left to remove).
+  receipt (`store/receipts.py`), then the spool file removed. A seal that fails is tried again every
+  SEAL_RETRY_S. Killed anywhere, the next receiver seals what a spool holds (a receipt already written means only
+  the file is left to remove).
 - One receiver per store: it holds `locks/receiver.json` (a lease, renewed) while it runs.
 """
 
@@ -46,15 +45,15 @@ from rtvault.store import Store, receipts
 from rtvault.store.locks import WriterLock
 from rtvault.store.objects import data_key, read_object, store_small, store_stream
 from rtvault.store.receipts import Receipt, ReceivedInstance
-from rtvault.store.spool import Spool, directory_of, record_at, spool_files
+from rtvault.store.spool import Spool, directory_of, spool_files
 from rtvault.utc import now_iso
 
 RECEIVER_LOCK = "locks/receiver.json"
 LEASE_S = 120.0
 SEAL_WAIT_S = 600.0  # a seal waits this long for a prune holding locks/seal.json
+EARLY_SEAL_S = 5.0  # after an association ends, its spool is sealed once this old
+SEAL_RETRY_S = 60.0  # a spool that could not be sealed is tried again this often while the node runs
 SMALL = 16 << 20  # objects up to this size are stored from memory, larger ones streamed
-RESEAL_S = 60.0  # a spool whose seal failed is tried again this often while the receiver runs
-INDEX_WAIT_S = 1.0  # a sender is answered once its object is durable and indexed, or durable and this long waited
 
 
 @dataclass(frozen=True)
@@ -92,18 +91,20 @@ class Receiver:
         self._queue: queue.Queue[_Item | None] = queue.Queue()
         self._state = threading.Lock()
         self._held: dict[str, tuple[str, Path, int] | None] = {}  # hash → (spool id, file, offset); None: sealed
-        self._newest: dict[str, str] = {}  # SOP instance → hash of its version last written by this receiver
         self._spool: Spool | None = None
         self._spool_started = 0.0
         self._seals: queue.Queue[tuple[str, Path] | None] = queue.Queue()
-        self.reseal_after_s = RESEAL_S
-        self._unsealed: dict[str, Problem] = {}  # spools whose seal failed, tried again
         self._writer: threading.Thread | None = None
         self._sealer: threading.Thread | None = None
-        self._catalog: Catalog | None = None  # reads (`_known`); the indexer thread writes with its own
-        self._indexes: queue.Queue[tuple[Callable[[Catalog], None], threading.Event] | None] = queue.Queue()
-        self._indexer: threading.Thread | None = None
+        self._catalog: Catalog | None = None
+        self._reader: Catalog | None = None  # the duplicate checks' (put): never behind the indexer's writes
+        self._newest: dict[str, str] = {}  # SOP instance → hash of its version last written by this receiver
         self._sequence = 0
+        self._early = False  # an association ended: seal once the spool is EARLY_SEAL_S old
+        self._indexing: queue.Queue[tuple[str, list[ReceivedInstance]] | None] = queue.Queue()
+        self._indexer: threading.Thread | None = None
+        self._catalog_turn = threading.Lock()  # the indexer's rows of a spool, and its seal, one at a time
+        self._sealed_spools: set[str] = set()
         self._journal_writer = Journal(config)
         self._closing = False
 
@@ -113,6 +114,7 @@ class Receiver:
         self._lock.acquire()
         try:
             self._catalog = self._open_catalog()
+            self._reader = self._open_catalog() if self._catalog is not None else None
             for path in spool_files(self.root):  # left by a receiver that was killed: sealed first
                 self._seal(path.stem, path)
             self._catch_up()
@@ -122,9 +124,9 @@ class Receiver:
         self._writer = threading.Thread(target=self._write_loop, name="rtvault-dicom-writer", daemon=True)
         self._sealer = threading.Thread(target=self._seal_loop, name="rtvault-dicom-sealer", daemon=True)
         self._indexer = threading.Thread(target=self._index_loop, name="rtvault-dicom-indexer", daemon=True)
-        self._indexer.start()
         self._writer.start()
         self._sealer.start()
+        self._indexer.start()
         return self
 
     def close(self) -> None:
@@ -132,18 +134,21 @@ class Receiver:
         receiver, durable in its spool)."""
         if self._writer is None:
             return
-        self._closing = True
-        self._queue.put(None)
+        with self._state:  # no put queues anything after the writer's last item
+            self._closing = True
+            self._queue.put(None)
         self._writer.join()
+        self._indexing.put(None)
+        if self._indexer is not None:
+            self._indexer.join()
         self._seals.put(None)
         if self._sealer is not None:
             self._sealer.join()
-        self._indexes.put(None)
-        if self._indexer is not None:
-            self._indexer.join()
         self._writer = None
         if self._catalog is not None:
             self._catalog.close()
+        if self._reader is not None:
+            self._reader.close()
         self._lock.release()
 
     def __enter__(self) -> Receiver:
@@ -151,14 +156,6 @@ class Receiver:
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
-
-    def _open_catalog(self) -> Catalog | None:
-        try:
-            return open_catalog_for(self.config)
-        except RtvaultError as error:  # the node still stores; a later `catalog sync` indexes the receipts
-            self._problem("catalog", f"the catalog cannot be opened ({error}): received objects are stored but "
-                                     "found by C-FIND only after `rtvault catalog sync`")
-            return None
 
     def _catch_up(self) -> None:
         """The store's receipts the catalog lacks (a catalog new, rebuilt or restored from an older copy): indexed
@@ -174,54 +171,62 @@ class Receiver:
         for problem in problems:
             self._problem("catalog", problem)
 
-    def _problem(self, where: str, message: str) -> Problem:
+    def _open_catalog(self) -> Catalog | None:
+        try:
+            return open_catalog_for(self.config)
+        except RtvaultError as error:  # the node still stores; a later `catalog sync` indexes the receipts
+            self._problem("catalog", f"the catalog cannot be opened ({error}): received objects are stored but "
+                                     "found by C-FIND only after `rtvault catalog sync`")
+            return None
+
+    def _problem(self, where: str, message: str) -> None:
         problem = Problem(where, message)
         self.problems.append(problem)
         self.warn(problem)
-        return problem
 
     # --- receiving ----------------------------------------------------------------------------------------
 
     def put(self, data: bytes, tags: dict, *, calling_ae: str = "", called_ae: str = "", origin: str = "network",
             source: str = "") -> Stored:
         """Store one Part 10 file; returns once it is durable (StoreError when it cannot be)."""
-        if self._writer is None or self._closing:
-            raise StoreError("the DICOM receiver is stopping: send the object again")
         digest = hashlib.sha256(data).hexdigest()
-        with self._state:
-            held = digest in self._held or self._known(digest)
-        # held bytes are a duplicate, unless another version of the instance came since (A, B, then A again: A
-        # is received anew, so that what C-FIND, C-MOVE and C-GET answer is the version received last)
-        again = held and self._newest_version(str(tags.get("SOPInstanceUID", ""))) not in (digest, None)
-        if held and not again:
-            return Stored(digest, len(data), True)
         instance = ReceivedInstance(digest, len(data), now_iso(), calling_ae, called_ae, origin, source, tags)
-        item = _Item(data, instance, Future(), again)
-        self._queue.put(item)
-        return item.done.result()
-
-    def _newest_version(self, sop_instance: str) -> str | None:
+        item = _Item(data, instance, Future())
         with self._state:
-            if sop_instance in self._newest:
-                return self._newest[sop_instance]
-        if self._catalog is None or not sop_instance:
-            return None
-        try:
-            return catalog_dicom.newest(self._catalog, self.store_id, sop_instance)
-        except RtvaultError:
-            return None
+            if self._writer is None or self._closing:
+                raise StoreError("the DICOM receiver is stopping: send the object again")
+            held = digest in self._held or self._known(digest)
+            # held bytes are a duplicate, unless another version of the instance came since (A, B, then A
+            # again: A is received anew, so that what C-FIND, C-MOVE and C-GET answer is the version sent last)
+            item.again = held and self._newest_version(str(tags.get("SOPInstanceUID", ""))) not in (digest, None)
+            if held and not item.again:
+                return Stored(digest, len(data), True)
+            self._queue.put(item)
+        return item.done.result()
 
     def _known(self, digest: str) -> bool:
         """Whether the store holds this object already: the catalog says so and the store has it (the store is
         the truth: a store restored from an older copy, or an object legally destroyed since the last sync, is
-        in the catalog but not held, and the peer sending it again must get it stored)."""
-        if self._catalog is None:
+        in the catalog but not held, and the peer sending it again must get it stored). Asked on a connection of
+        its own: the indexer's may wait for a catalog another writer locks, and no peer waits for that."""
+        if self._reader is None:
             return False
         try:
-            return catalog_dicom.known(self._catalog, self.store_id, digest) and \
+            return catalog_dicom.known(self._reader, self.store_id, digest) and \
                 self.store.backend.exists(data_key(digest))
         except (RtvaultError, OSError):
             return False
+
+    def _newest_version(self, sop_instance: str) -> str | None:
+        """The hash of the version of a SOP instance received last (this receiver's writes first), or None."""
+        if sop_instance in self._newest:
+            return self._newest[sop_instance]
+        if self._reader is None or not sop_instance:
+            return None
+        try:
+            return catalog_dicom.newest(self._reader, self.store_id, sop_instance)
+        except RtvaultError:
+            return None
 
     def _write_loop(self) -> None:
         while True:
@@ -243,18 +248,44 @@ class Receiver:
                     self._queue.put(None)  # seen after this group
                     break
                 group.append(more)
-            self._write(group)
-            self._maybe_rotate()
+            try:
+                self._write(group)
+                self._maybe_rotate()
+            except Exception as error:  # a bug or a MemoryError: fail the group, never leave its senders waiting
+                self._problem("dicom receive", f"internal error while writing received objects ({error!r})")
+                failure = StoreError(f"the DICOM receiver could not write the object ({type(error).__name__}): "
+                                     "send it again")
+                for item in group:
+                    if not item.done.done():
+                        item.done.set_exception(failure)
 
     def _write(self, group: list[_Item]) -> None:
-        fresh: list[_Item] = []
+        fresh: dict[str, _Item] = {}
+        twins: list[_Item] = []  # the same object sent twice in this group: answered as its first is, once it is
         with self._state:
             for item in group:
-                if any(f.instance.hash == item.instance.hash for f in fresh) or \
-                        (item.instance.hash in self._held and not item.again):
+                if item.instance.hash in self._held and not item.again:
                     item.done.set_result(Stored(item.instance.hash, item.instance.size, True))
+                elif item.instance.hash in fresh:
+                    twins.append(item)
                 else:
-                    fresh.append(item)
+                    fresh[item.instance.hash] = item
+        try:
+            self._append([*fresh.values()])
+        except BaseException as error:
+            for item in twins:
+                item.done.set_exception(error if isinstance(error, StoreError) else StoreError(
+                    f"the DICOM receiver could not write the object ({type(error).__name__}): send it again"))
+            raise
+        finally:
+            for item in twins:
+                first = fresh[item.instance.hash].done
+                if not item.done.done() and first.done() and first.exception() is None:
+                    item.done.set_result(Stored(item.instance.hash, item.instance.size, True))
+                elif not item.done.done() and first.done():
+                    item.done.set_exception(first.exception())  # type: ignore[arg-type]
+
+    def _append(self, fresh: list[_Item]) -> None:
         if not fresh:
             return
         try:
@@ -265,9 +296,12 @@ class Receiver:
                 for item in fresh:
                     offsets.append(spool.append(item.instance.to_json(), item.data))
                 spool.sync()
-            except StoreError:
-                spool._cut(start)
-                spool.size = start
+                if not self._lock.held():  # another receiver took the store over: it seals (and removes) our spools
+                    raise StoreError(f"store {self.store.location}: this DICOM receiver lost {RECEIVER_LOCK} (its "
+                                     "lease was not renewed in time and another receiver took it over): nothing "
+                                     "more is stored here; restart the DICOM node")
+            except BaseException:
+                spool._cut(start)  # no record of a failed group stays, to be sealed though its sender was refused
                 raise
         except StoreError as error:
             for item in fresh:
@@ -278,43 +312,38 @@ class Receiver:
             for item, offset in zip(fresh, offsets, strict=True):
                 self._held[item.instance.hash] = (ident, spool.path, offset)
                 self._newest[str(item.instance.tags.get("SOPInstanceUID", ""))] = item.instance.hash
-        self._index(catalog_dicom.SPOOL_PREFIX + ident, [item.instance for item in fresh]).wait(INDEX_WAIT_S)
+        self._index(catalog_dicom.SPOOL_PREFIX + ident, [item.instance for item in fresh])
         for item in fresh:
             item.done.set_result(Stored(item.instance.hash, item.instance.size, False))
 
-    def _index(self, receipt: str, instances: list[ReceivedInstance]) -> threading.Event:
-        """Index instances just made durable (by the indexer thread, in order); set once done or given up."""
-        def add(catalog: Catalog) -> None:
-            try:
-                catalog_dicom.add(catalog, self.store_id, receipt, self.site, instances)
-            except RtvaultError as error:
-                self._problem("catalog", f"received objects not indexed yet ({error}): `rtvault catalog sync` will")
-        return self._indexing(add)
-
-    def _indexing(self, work: Callable[[Catalog], None]) -> threading.Event:
-        done = threading.Event()
-        if self._catalog is None:
-            done.set()
-        else:
-            self._indexes.put((work, done))
-        return done
+    def _index(self, receipt: str, instances: list[ReceivedInstance]) -> None:
+        """Queued for the indexer thread: a catalog busy with a long sync never holds up the writer, hence the
+        peers (a seal puts in whatever rows are missing anyway)."""
+        if self._catalog is not None:
+            self._indexing.put((receipt, instances))
 
     def _index_loop(self) -> None:
-        """The catalog's writes, in order, on a connection of their own: a locked catalog slows the index, never
-        the writer thread nor the senders' duplicate checks."""
-        catalog: Catalog | None = None
-        while (job := self._indexes.get()) is not None:
-            work, done = job
+        while (job := self._indexing.get()) is not None:
             try:
-                if catalog is None:
-                    catalog = open_catalog_for(self.config)
-                work(catalog)
+                assert self._catalog is not None
+                with self._catalog_turn:
+                    if job[0].removeprefix(catalog_dicom.SPOOL_PREFIX) not in self._sealed_spools:
+                        catalog_dicom.add(self._catalog, self.store_id, job[0], self.site, job[1])
             except RtvaultError as error:
-                self._problem("catalog", f"received objects not indexed yet ({error}): `rtvault catalog sync` will")
+                self._problem("catalog", f"received objects not indexed yet ({error}): the seal will index them")
             finally:
-                done.set()
-        if catalog is not None:
-            catalog.close()
+                self._indexing.task_done()
+        self._indexing.task_done()
+
+    def indexed(self, wait_s: float = 2.0) -> bool:
+        """Wait (at most `wait_s`) until every object answered stored is in the catalog: a C-FIND after a
+        C-STORE finds what was stored. False when the catalog is still behind."""
+        deadline = time.monotonic() + wait_s
+        while self._indexing.unfinished_tasks:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.005)
+        return True
 
     def _current(self) -> Spool:
         if self._spool is None:
@@ -328,13 +357,15 @@ class Receiver:
 
     def _maybe_rotate(self) -> None:
         spool = self._spool
-        if spool is not None and (spool.size >= self.seal_bytes
-                                  or time.monotonic() - self._spool_started >= self.seal_after_s):
+        due = min(self.seal_after_s, EARLY_SEAL_S) if self._early else self.seal_after_s
+        if spool is not None and (spool.size >= self.seal_bytes or time.monotonic() - self._spool_started >= due):
+            self._early = False
             self._rotate()
 
     def seal_soon(self) -> None:
-        """Seal what the spool holds now (an association ended): the next idle moment of the writer does it."""
-        self._spool_started = -self.seal_after_s
+        """An association ended: what the spool holds is sealed once the spool is EARLY_SEAL_S old (a modality
+        sending one object per association thus makes a receipt every few seconds, not one per object)."""
+        self._early = True
 
     def _rotate(self) -> None:
         spool, self._spool = self._spool, None
@@ -345,44 +376,44 @@ class Receiver:
     # --- sealing ------------------------------------------------------------------------------------------
 
     def _seal_loop(self) -> None:
-        """Seal each closed spool; one that fails (a full or read-only store) stays durable in its spool and is
-        tried again every `reseal_after_s` while the receiver runs, and once more when it stops (then left for
-        the next start): never left unsealed (no receipt, so neither replicated nor named by `status`) for the
-        weeks a daemon's node runs."""
-        failed: list[tuple[str, Path]] = []
+        failed: dict[tuple[str, Path], Problem] = {}  # spools whose seal failed, tried again every SEAL_RETRY_S
         while True:
             try:
-                job = self._seals.get(timeout=self.reseal_after_s if failed else None)
+                job = self._seals.get(timeout=SEAL_RETRY_S) if failed else self._seals.get()
             except queue.Empty:
                 job = ()
-            jobs, failed = [*failed, *([job] if job else [])], []
-            for ident, path in jobs:
+            for one in [*failed, *([job] if job else [])]:
                 try:
-                    self._seal(ident, path)
-                except (RtvaultError, OSError) as error:  # left durable in its spool
-                    failed.append((ident, path))
-                    if ident not in self._unsealed:
-                        self._unsealed[ident] = self._problem(
-                            str(path), f"could not be sealed into the store ({error}); it stays in its spool, is tried "
-                                       "again while the DICOM node runs, and sealed when it next starts at the latest")
-                else:
-                    if (problem := self._unsealed.pop(ident, None)) is not None:
-                        with contextlib.suppress(ValueError):
-                            self.problems.remove(problem)  # no lasting problem
-                        self.warn(Problem(str(path), "sealed into the store after all"))
+                    self._seal(*one)
+                except (RtvaultError, OSError) as error:  # left durable in its spool: tried again, and at next start
+                    if one not in failed:
+                        failed[one] = Problem(str(one[1]), f"could not be sealed into the store ({error}); it stays "
+                                                           "in its spool, tried again every minute and when the "
+                                                           "DICOM node next starts")
+                        self.problems.append(failed[one])
+                        self.warn(failed[one])
+                    continue
+                if one in failed:  # sealed after all: nothing left to report
+                    with contextlib.suppress(ValueError):
+                        self.problems.remove(failed.pop(one))
             if job is None:
                 return
 
     def _seal(self, ident: str, path: Path) -> None:
         backend = self.store.backend
         key = path.relative_to(self.root).as_posix()
+        skipped: list[tuple[int, int]] = []
         if not backend.exists(receipts.receipt_key(ident)):
             instances = []
             seal_lock = WriterLock(self.store.base, "dicom seal", LEASE_S, self.warn, key=receipts.SEAL_LOCK)
             seal_lock.acquire(wait_s=SEAL_WAIT_S)  # a prune deleting objects holds it: wait for it to finish
             try:
-                for record in Spool.records(path, key, self.encrypted):
-                    instance = ReceivedInstance.from_json(record.meta)
+                for record in Spool.records(path, key, self.encrypted, skipped):
+                    try:
+                        instance = ReceivedInstance.from_json(record.meta)
+                    except (ValueError, KeyError, TypeError):
+                        skipped.append((record.offset, record.offset))
+                        continue
                     if hashlib.sha256(record.data).hexdigest() != instance.hash:
                         continue  # cannot happen with a record whose checksum matched; never trusted blindly
                     if len(record.data) <= SMALL:
@@ -396,25 +427,30 @@ class Receiver:
                     receipts.save(backend, receipt)
             finally:
                 seal_lock.release()
-            if instances:
-                def seal(catalog: Catalog, sealed_at: str = receipt.time) -> None:
+            if self._catalog is not None:
+                self.indexed(wait_s=30.0)  # the spool's rows first, so that the seal renames rather than adds
+                with self._catalog_turn:  # the indexer adds no row of this spool once it is sealed
+                    self._sealed_spools.add(ident)
                     try:
-                        catalog_dicom.sealed(catalog, self.store_id, ident, sealed_at)
+                        catalog_dicom.sealed(self._catalog, self.store_id, receipt, self.site)
                     except RtvaultError as error:
                         self._problem("catalog", f"receipt {ident} not indexed yet ({error})")
-                if self._indexer is None:  # at start, the spools a killed receiver left: indexed at once
-                    if self._catalog is not None:
-                        seal(self._catalog)
-                else:  # after the index of its objects, in order
-                    self._indexing(seal)
             if instances:
                 self._journal(receipt)
         try:
-            path.unlink()
+            if skipped:  # kept for whoever investigates, out of the spools sealed at start
+                path.rename(path.with_suffix(".damaged"))
+            else:
+                path.unlink()
         except FileNotFoundError:
             pass
         except OSError as error:
             raise StoreError(f"{path}: sealed but cannot be removed ({error.strerror})") from None
+        if skipped:
+            where = ", ".join(f"bytes {a}-{b}" for a, b in skipped[:5])
+            self._problem(str(path), f"damaged records ({where}) could not be read: the objects they held are lost "
+                                     f"unless their senders send them again; every whole record was sealed into "
+                                     f"receipt {ident}, and the file is kept as {path.with_suffix('.damaged').name}")
         with self._state:
             for digest, where in list(self._held.items()):
                 if where is not None and where[0] == ident:
@@ -448,9 +484,7 @@ class Receiver:
             _spool, path, offset = where
             key = path.relative_to(self.root).as_posix()
             try:
-                record = record_at(path, key, self.encrypted, offset)
-                if record is not None:
-                    return record.data
+                return Spool.record_at(path, key, self.encrypted, offset).data
             except StoreError:
                 pass  # sealed meanwhile: read from the store
         return b"".join(read_object(self.store.backend, digest))

@@ -9,17 +9,24 @@ the catalog knows and no store holds. The first problem of each stream is named,
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from rtvault.catalog import runs as catalog_runs
 from rtvault.config import Config
 from rtvault.configured import open_catalog_for, open_store
 from rtvault.errors import ExitCode, RtvaultError, StoreError
+from rtvault.jobs.actions import FLUSH_S
 from rtvault.jobs.journal import spooled
 from rtvault.report import Line, Report, Verdict, err
 from rtvault.store import Store, journal
+
+# A running web server or DICOM node indexes each action in the catalog at once, with the id of the segment it
+# spools within FLUSH_S (and the daemon moves spooled segments into the stores): a record the catalog names and
+# no store nor the spool holds is looked for again after this long before it is said removed.
+SETTLE_S = FLUSH_S + 4.0
 
 
 @dataclass
@@ -268,7 +275,8 @@ def verify_journal(config: Config, store_name: str | None = None) -> JournalVeri
     for chain, others in _beginnings_elsewhere(chains, read_only):
         chain.problems += _beginnings(chain, others | (set() if chain.store in read_only else pulled))
     across = _across(chains, waiting, read_only)
-    gone, catalog = _catalog_check(config, chains, waiting, store_name, pulled)
+    gone, catalog = _catalog_check(config, chains, waiting, store_name, pulled,
+                                   lambda: _held_now(config, [c.store for c in chains if not c.error], store_name))
     return JournalVerified(tuple(chains), tuple(across + gone), sum(len(v) for v in waiting.values()), catalog)
 
 
@@ -283,11 +291,21 @@ def _listed(config: Config, names: list[str]) -> set[str]:
     return found
 
 
+def _held_now(config: Config, names: list[str], store_name: str | None) -> set[str | None]:
+    """The records the stores (and those this host pulls from) and the spool hold now, after SETTLE_S."""
+    time.sleep(SETTLE_S)
+    names = names + [n for n, s in config.stores.items() if s.read_only and n not in names]
+    held = {journal.id_of(k) for k in _listed(config, names)}
+    return held | {journal.id_of(journal.segment_key(p.stem.replace("_", "/")))
+                   for store, paths in spooled(config).items() if store_name in (None, store) for p in paths}
+
+
 def _catalog_check(config: Config, chains: list[StoreChain], waiting: dict[str, set[str]], store_name: str | None,
-                   pulled: set[str]) -> tuple[list[str], str]:
+                   pulled: set[str], look_again: Callable[[], set[str | None]]) -> tuple[list[str], str]:
     """The records the catalog indexes that the stores lack (nor the spool for them); with `--store`, those that
     store lacks, unless it is one this host only reads (it holds that host's records, not this one's) or one
-    a store this host pulls from holds (the next pull brings it). The catalog's part, as a sentence: "compared"
+    a store this host pulls from holds (the next pull brings it). One that seems gone is looked for again
+    (`look_again`, after SETTLE_S): it may have been on its way. The catalog's part, as a sentence: "compared"
     or why it was not."""
     if store_name is not None and config.stores[store_name].read_only:
         return [], (f"not compared: store {store_name} is read-only here (read_only = true): it holds its own host's "
@@ -300,6 +318,8 @@ def _catalog_check(config: Config, chains: list[StoreChain], waiting: dict[str, 
     held |= {journal.id_of(k) for k in pulled}
     held |= {journal.id_of(p.split(" ", 1)[0]) for c in chains for p in c.problems}
     gone = sorted(known - held)
+    if gone:
+        gone = sorted(set(gone) - look_again())
     where = "no store nor the spool" if store_name is None else f"store {store_name} nor the spool for it"
     problems = [f"journal record {record_id} is in the catalog but in {where}: it was removed from the stores"
                 + ("" if store_name is None else " (or never copied there: run `rtvault replicate`)")

@@ -9,7 +9,9 @@ one receiver holding `locks/receiver.json`. It starts with MAGIC; each record is
 where data is the instance as received (a DICOM Part 10 file) and meta what the receipt will say of it. In an
 encrypted store, meta + data are sealed with the store's key (named by the spool key and the record's offset),
 so nothing of a patient lies there in clear. A record is answered to its peer only once fsynced; a torn last
-record (a crash mid-write: never answered) is ignored by the reader and cut off by the next append.
+record (a crash mid-write: never answered) is ignored by the reader and cut off by the next append. A damaged
+record followed by whole ones (a disk's damage, not a crash) is skipped, the reader finding the next whole record
+by its checksum, and named to the caller (`skipped`), who must not take the file for fully read.
 """
 
 from __future__ import annotations
@@ -87,10 +89,13 @@ class Spool:
             payload = seal(self.encrypted.master, f"{self.key}@{self.size}", payload)
         record = _HEAD.pack(_RECORD, len(body), len(payload) - len(body)) + payload + hashlib.sha256(payload).digest()
         offset = self.size
+        view, done = memoryview(record), 0
         try:
-            written = os.write(self._fd, record)
-            if written != len(record):
-                raise OSError(28, "short write (no space left on device?)")
+            while done < len(record):  # Linux writes at most 0x7ffff000 bytes a call: an object over 2 GiB comes short
+                written = os.write(self._fd, view[done:])
+                if written <= 0:
+                    raise OSError(28, "short write (no space left on device?)")
+                done += written
         except OSError as error:
             self._cut(offset)
             raise os_failure(error, self.path, store=str(self.path.parent)) from None
@@ -98,8 +103,14 @@ class Spool:
         return offset
 
     def _cut(self, size: int) -> None:
-        with contextlib.suppress(OSError):  # the reader ignores a torn tail anyway
+        """Cut the file back to `size`; when it cannot be cut, `size` follows the file's real end, so that the next
+        record's offset (what an encrypted record is sealed under) is where O_APPEND writes it."""
+        try:
             os.ftruncate(self._fd, size)
+            self.size = size
+        except OSError:  # the reader skips the torn record left there
+            with contextlib.suppress(OSError):
+                self.size = os.fstat(self._fd).st_size
 
     def sync(self) -> None:
         try:
@@ -113,8 +124,10 @@ class Spool:
             self._fd = -1
 
     @staticmethod
-    def records(path: Path, key: str, encrypted: EncryptedBackend | None) -> Iterator[Record]:
-        """The whole records of a spool file, in order; stops at a torn or damaged tail (never answered)."""
+    def records(path: Path, key: str, encrypted: EncryptedBackend | None,
+                skipped: list[tuple[int, int]] | None = None) -> Iterator[Record]:
+        """The whole records of a spool file, in order. A torn or damaged tail (never answered) ends them; a damaged
+        stretch followed by whole records is passed over, its (start, end) appended to `skipped`."""
         try:
             raw = path.read_bytes()
         except OSError as error:
@@ -122,53 +135,87 @@ class Spool:
         if not raw.startswith(MAGIC):
             return
         at = len(MAGIC)
-        while at + _HEAD.size <= len(raw):
-            tag, meta_len, data_len = _HEAD.unpack_from(raw, at)
-            start = at + _HEAD.size
-            if tag != _RECORD or meta_len > MAX_META or data_len > MAX_DATA:
-                return
-            end = start + meta_len + data_len  # sealed, data_len counts the seal's own bytes too
-            if end + 32 > len(raw):
-                return
-            payload = raw[start:end]
-            if hashlib.sha256(payload).digest() != raw[end:end + 32]:
-                return
+        while at < len(raw):
+            found = _whole(raw, at)
+            if found is None:
+                if _declared_end(raw, at) > len(raw):
+                    return  # a torn tail: its own bytes are never searched for records (an object may hold some)
+                following = _next_whole(raw, at + 1)
+                if following is None:
+                    return  # a torn tail
+                if skipped is not None:
+                    skipped.append((at, following))
+                at = following
+                continue
+            meta_len, end = found
+            payload = raw[at + _HEAD.size:end]
             if encrypted is not None:
                 payload = unseal(encrypted.master, f"{key}@{at}", payload, str(path))
             try:
                 meta = json.loads(payload[:meta_len])
             except ValueError:
-                return
+                meta = None
+            if not isinstance(meta, dict):
+                if skipped is not None:
+                    skipped.append((at, end + 32))
+                at = end + 32
+                continue
             yield Record(at, meta, payload[meta_len:])
             at = end + 32
 
+    @staticmethod
+    def record_at(path: Path, key: str, encrypted: EncryptedBackend | None, offset: int) -> Record:
+        """The record at `offset` (read alone: the rest of the spool is neither read nor decrypted); StoreError
+        when it is not there whole."""
+        try:
+            with open(path, "rb") as file:
+                file.seek(offset)
+                head = file.read(_HEAD.size)
+                if len(head) == _HEAD.size:
+                    tag, meta_len, data_len = _HEAD.unpack(head)
+                    if tag == _RECORD and meta_len <= MAX_META and data_len <= MAX_DATA:
+                        rest = file.read(meta_len + data_len + 32)
+                        payload = rest[:-32]
+                        if len(rest) == meta_len + data_len + 32 and hashlib.sha256(payload).digest() == rest[-32:]:
+                            if encrypted is not None:
+                                payload = unseal(encrypted.master, f"{key}@{offset}", payload, str(path))
+                            return Record(offset, json.loads(payload[:meta_len]), payload[meta_len:])
+        except (OSError, ValueError) as error:
+            raise StoreError(f"{path}: the record at {offset} cannot be read ({error})") from None
+        raise StoreError(f"{path}: no whole record at {offset}")
 
-def record_at(path: Path, key: str, encrypted: EncryptedBackend | None, offset: int) -> Record | None:
-    """The whole record at `offset` (one `records` gave), reading that record alone: a C-GET of an object still
-    spooled reads its bytes, not the whole spool (up to 256 MiB) for each object. None when no sound record lies
-    there (the spool sealed and removed meanwhile raises StoreError, as `records` does)."""
-    try:
-        with path.open("rb") as spool:
-            spool.seek(offset)
-            head = spool.read(_HEAD.size)
-            if len(head) < _HEAD.size:
-                return None
-            tag, meta_len, data_len = _HEAD.unpack(head)
-            if tag != _RECORD or meta_len > MAX_META or data_len > MAX_DATA:
-                return None
-            payload = spool.read(meta_len + data_len)
-            checksum = spool.read(32)
-    except OSError as error:
-        raise os_failure(error, path, store=str(path.parent)) from None
-    if len(payload) < meta_len + data_len or hashlib.sha256(payload).digest() != checksum:
+
+def _whole(raw: bytes, at: int) -> tuple[int, int] | None:
+    """(meta length, end of payload) of the whole record at `at` (its checksum matching), else None."""
+    if at + _HEAD.size > len(raw):
         return None
-    if encrypted is not None:
-        payload = unseal(encrypted.master, f"{key}@{offset}", payload, str(path))
-    try:
-        meta = json.loads(payload[:meta_len])
-    except ValueError:
+    tag, meta_len, data_len = _HEAD.unpack_from(raw, at)
+    if tag != _RECORD or meta_len > MAX_META or data_len > MAX_DATA:
         return None
-    return Record(offset, meta, payload[meta_len:])
+    start = at + _HEAD.size
+    end = start + meta_len + data_len  # sealed, data_len counts the seal's own bytes too
+    if end + 32 > len(raw) or hashlib.sha256(raw[start:end]).digest() != raw[end:end + 32]:
+        return None
+    return meta_len, end
+
+
+def _declared_end(raw: bytes, at: int) -> int:
+    """Where the record at `at` says it ends (0 when its head is not a record's)."""
+    if at + _HEAD.size > len(raw):
+        return len(raw) + 1
+    tag, meta_len, data_len = _HEAD.unpack_from(raw, at)
+    if tag != _RECORD or meta_len > MAX_META or data_len > MAX_DATA:
+        return 0
+    return at + _HEAD.size + meta_len + data_len + 32
+
+
+def _next_whole(raw: bytes, at: int) -> int | None:
+    """Where the next whole record after a damaged one starts (None: only a torn tail follows)."""
+    while (at := raw.find(_RECORD, at)) >= 0:
+        if _whole(raw, at) is not None:
+            return at
+        at += 1
+    return None
 
 
 def spool_files(root: Path) -> list[Path]:
