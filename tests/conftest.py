@@ -56,7 +56,7 @@ def no_config_env(monkeypatch: pytest.MonkeyPatch) -> None:
 SLOW_MODULES = {
     "catalog/test_dicom_patients.py", "web/test_dicom_pages.py", "jobs/test_dicom_import.py",
     "jobs/test_dicom_receive.py", "jobs/test_dicom_receive_review.py",
-    "dicom_node/test_serve.py", "dicom_node/test_query_retrieve.py", "dicom_node/test_node_faults.py",
+    "dicom_node/test_node_serve.py", "dicom_node/test_query_retrieve.py", "dicom_node/test_node_faults.py",
     "dicom_node/test_daemon_node.py",
     "dicom/test_ct_rtstruct.py", "e2e/test_export_dicom_cli.py", "e2e/test_export_bundle_cli.py", "jobs/test_bundle.py",
     "archive/test_archive_restore.py", "archive/test_archive_retention.py", "archive/test_damaged.py",
