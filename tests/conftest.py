@@ -54,6 +54,12 @@ def no_config_env(monkeypatch: pytest.MonkeyPatch) -> None:
 # CLI processes, kill runs, mount file systems or fuzz: crash loops, S3 outages, the browser, the stories told
 # through the CLI, fault injection. CI runs everything.
 SLOW_MODULES = {
+    # the heaviest of the rest (seconds each, measured 2026-12-07), so that the fast tier stays under 3 minutes
+    "archive/test_ingest.py", "archive/test_ingest_inbox.py", "jobs/test_restore.py", "jobs/test_reconcile.py",
+    "e2e/test_inspect_cli.py", "daemon/test_journal.py", "daemon/test_journal_hostile.py", "daemon/test_scheduler.py",
+    "e2e/test_terminal_safety.py", "copies/test_replicate.py", "e2e/test_config_cli.py", "pinnacle/test_treatment.py",
+    "web/test_auth.py", "copies/test_faults.py", "e2e/test_health_cli.py", "store/test_backend.py",
+    "copies/test_repair.py", "copies/test_status.py", "jobs/test_backup_changes.py", "jobs/test_procedure.py",
     "catalog/test_dicom_patients.py", "web/test_dicom_pages.py", "jobs/test_dicom_import.py",
     "jobs/test_dicom_receive.py", "jobs/test_dicom_receive_review.py",
     "dicom_node/test_node_serve.py", "dicom_node/test_query_retrieve.py", "dicom_node/test_node_faults.py",
