@@ -6,13 +6,13 @@ received) when the daemon stops."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import threading
 import time
 from collections.abc import Callable
 
 from rtvault.config import Config
+from rtvault.jobs.runner import end_group
 
 STOP_WAIT_S = 60.0  # the node gets this long to end its associations and seal its spool, then SIGKILL
 MAX_BACKOFF_S = 60.0
@@ -68,15 +68,6 @@ class DicomChild:
         self._stopping.set()
         child = self._child
         if child is not None and child.poll() is None:
-            for sig, wait in ((signal.SIGTERM, STOP_WAIT_S), (signal.SIGKILL, 10.0)):
-                try:
-                    os.killpg(child.pid, sig)
-                except ProcessLookupError:
-                    break
-                try:
-                    child.wait(timeout=wait)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
+            end_group(child, STOP_WAIT_S, 10.0)
         if self._thread is not None:
             self._thread.join(timeout=15)

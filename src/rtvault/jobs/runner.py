@@ -29,6 +29,20 @@ _UNAVAILABLE = {ExitCode.STORE, ExitCode.CATALOG, ExitCode.LOCKED}
 _PARTIAL = {ExitCode.PARTIAL, ExitCode.CHECK_FAILED}
 LOCK_RETRY_S = 30.0
 KILL_GRACE_S = 30.0  # after SIGTERM, a command that has not stopped is killed
+
+
+def end_group(child: subprocess.Popen[bytes], grace_s: float, kill_wait_s: float | None = None) -> None:
+    """SIGTERM to a child's whole process group, SIGKILL if it lingers past `grace_s`."""
+    for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, kill_wait_s)):
+        try:
+            os.killpg(child.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            child.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 ERROR_CHARS = 2000
 
 
@@ -215,17 +229,7 @@ class Runner:
             self._child = None
 
     def _end(self, child: subprocess.Popen[bytes]) -> None:
-        """SIGTERM to the command's whole process group, SIGKILL if it lingers."""
-        for sig, wait in ((signal.SIGTERM, KILL_GRACE_S), (signal.SIGKILL, None)):
-            try:
-                os.killpg(child.pid, sig)
-            except ProcessLookupError:
-                return
-            try:
-                child.wait(timeout=wait)
-                return
-            except subprocess.TimeoutExpired:
-                continue
+        end_group(child, KILL_GRACE_S)
 
     def stop(self) -> None:
         """End the running command now (the daemon's second SIGTERM)."""
