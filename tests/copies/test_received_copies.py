@@ -11,7 +11,7 @@ import pytest
 from pydicom.data import get_testdata_file
 
 from kit.config import write_config
-from kit.copies import write_pair_config
+from kit.copies import Copies, write_pair_config
 from kit.seaweed import SeaweedServer
 from kit.store import flip, lose, read
 from rtvault.config import load
@@ -28,14 +28,15 @@ from rtvault.store.objects import data_key, read_object
 SAMPLES = ("CT_small.dcm", "MR_small.dcm", "rtplan.dcm", "rtstruct.dcm", "rtdose.dcm")
 
 
-class Pair:
+class Pair(Copies):
+    """The kit's primary and secondary stores, the primary holding one receipt of SAMPLES imported."""
+
     def __init__(self, base: Path) -> None:
         (base / "db").mkdir()
-        self.primary_path, self.secondary_path = base / "primary", base / "secondary"
+        super().__init__(base / "db", base / "primary", base / "secondary", base / "rtvault.toml")
         Store.init(self.primary_path)
         Store.init(self.secondary_path)
-        self.config_path = write_pair_config(base / "rtvault.toml", base / "db", self.primary_path,
-                                             self.secondary_path)
+        write_pair_config(self.config_path, self.root, self.primary_path, self.secondary_path)
         medium = base / "medium"
         medium.mkdir()
         for name in SAMPLES:
@@ -43,14 +44,6 @@ class Pair:
         assert import_dicom(load(self.config_path), [medium]).stored == len(SAMPLES)
         [self.receipt] = receipts.ids(self.primary.backend)
         self.hashes = [i.hash for i in receipts.load(self.primary.backend, self.receipt).instances]
-
-    @property
-    def primary(self) -> Store:
-        return Store.open(self.primary_path)
-
-    @property
-    def secondary(self) -> Store:
-        return Store.open(self.secondary_path)
 
 
 @pytest.fixture

@@ -66,6 +66,11 @@ CANNOT_UNDERSTAND = 0xC000
 NOT_SUPPORTED = 0x0122  # refused: SOP class not supported
 
 
+# What pydicom raises on a damaged or hostile file (it has no error class of its own for most of it)
+UNPARSABLE = (InvalidDicomError, ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError, EOFError,
+              OSError, NotImplementedError, RecursionError, struct.error)
+
+
 class Refused(Exception):
     """An object rtvault does not store: the DIMSE failure status to answer and why, in one sentence."""
 
@@ -124,8 +129,7 @@ def describe(data: bytes, *, expected_class: str | None = None) -> dict[str, Any
         _whole(data, found)
     except Refused:
         raise
-    except (InvalidDicomError, ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError,
-            EOFError, OSError, NotImplementedError, RecursionError, struct.error) as error:
+    except UNPARSABLE as error:
         raise Refused(CANNOT_UNDERSTAND, f"the data set cannot be parsed ({type(error).__name__}: {error})") from None
     missing = [name for name in _REQUIRED if not tags.get(name)]
     if missing:

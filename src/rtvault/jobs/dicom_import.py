@@ -25,11 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pydicom
-from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 
 from rtvault.config import Config
-from rtvault.dicom.received import Refused, dataset_of, describe, part10
+from rtvault.dicom.received import UNPARSABLE, Refused, dataset_of, describe, part10
 from rtvault.errors import InputError, LockBusy, PartialResult, StoreError
 from rtvault.events import NoProgress, Progress
 from rtvault.jobs.dicom_receive import Receiver, Stored
@@ -41,8 +40,6 @@ WORKERS = 4  # files described and stored at once: the receiver commits them tog
 ZIP_MAGIC = b"PK\x03\x04"
 SPECIAL = "neither a file nor a folder (a device, a pipe or a socket): not read"
 NOT_DICOM = "not a DICOM file (no DICM preamble, and no data set at its start)"
-_UNREADABLE = (InvalidDicomError, ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError, EOFError,
-               OSError, NotImplementedError, RecursionError)
 
 
 @dataclass(frozen=True)
@@ -182,7 +179,7 @@ def _store_one(receiver: Receiver, item: _Found) -> Stored | str:
         tags = stored
     except Refused as refused:
         return refused.why
-    except _UNREADABLE as error:  # pydicom's errors on a hostile file: the file is named
+    except UNPARSABLE as error:  # pydicom's errors on a hostile file: the file is named
         return f"not a DICOM file rtvault can read ({type(error).__name__}: {error})"
     return receiver.put(file, tags, origin="import", source=item.source)
 
@@ -279,7 +276,7 @@ def _dicomdir_files(dicomdir: Path, root: Path, by_name: dict[str, Path]) -> Ite
     try:
         records = pydicom.dcmread(dicomdir, force=True).get("DirectoryRecordSequence") or []
         names = [_parts(record.ReferencedFileID) for record in records if record.get("ReferencedFileID")]
-    except _UNREADABLE as error:  # a damaged DICOMDIR: the files are still walked
+    except UNPARSABLE as error:  # a damaged DICOMDIR: the files are still walked
         yield str(dicomdir), f"a DICOMDIR that cannot be read ({type(error).__name__}: {error}); the files " \
                              "beside it are looked at all the same"
         return
