@@ -151,3 +151,18 @@ def test_nul_and_lone_surrogates_sent_by_a_peer_are_indexed_without_them(catalog
     assert (image["StudyDescription"], image["RTPlanLabel"]) == ("ab?c", "plan")
     assert catalog.one("SELECT roi_names FROM dicom_instances WHERE sop_instance = '1.2.3.13'") == (
         '["PTV\\u0000", "rein ?"]',)
+
+
+def test_old_format_dates_from_old_media_are_indexed_as_dates(catalog) -> None:
+    """ACR-NEMA's `YYYY.MM.DD` (old CDs still carry it) compares as a date in a range query, as a current
+    `YYYYMMDD` does; a value that is no date of either form is kept as sent."""
+    dicom.add(catalog, "store-4", "r4", "site", [
+        instance(20, PatientID="OLD", PatientBirthDate="1960.02.02", StudyDate="1998.12.31 ", StudyInstanceUID="1.20"),
+        instance(21, PatientID="NEW", PatientBirthDate="19600315", StudyDate="19990105", StudyInstanceUID="1.21"),
+        instance(22, PatientID="ODD", PatientBirthDate="1960-02-02", StudyDate="unknown", StudyInstanceUID="1.22")])
+    found = dicom.find(catalog, "PATIENT", {"PatientBirthDate": "19600101-19600331"}, store="store-4")
+    assert [a["PatientID"] for a in found] == ["NEW", "OLD"]
+    studies = dicom.find(catalog, "STUDY", {"StudyDate": "19981201-19990131"}, store="store-4")
+    assert sorted((a["PatientID"], a["StudyDate"]) for a in studies) == [("NEW", "19990105"), ("OLD", "19981231")]
+    assert catalog.one("SELECT birth_date, study_date FROM dicom_instances WHERE sop_instance = '1.2.3.22'") == (
+        "1960-02-02", "unknown")

@@ -5,6 +5,7 @@ until it is sealed), so that a C-FIND finds an instance as soon as its sender wa
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -53,9 +54,20 @@ def _text(value: object) -> str:
     return str(value or "").replace("\0", "").encode("utf-8", "replace").decode("utf-8")
 
 
+_OLD_DATE = re.compile(r"(\d{4})\.(\d{2})\.(\d{2})")  # ACR-NEMA's YYYY.MM.DD, still on old media (PS3.5 6.2 DA)
+
+
+def _date(value: str) -> str:
+    """A DA value as the catalog keeps it, YYYYMMDD, so that ranges compare dates: an old-format
+    `1960.02.02` becomes `19600202`; anything else is kept as sent (stripped of the padding space)."""
+    value = value.strip()
+    return "".join(old.groups()) if (old := _OLD_DATE.fullmatch(value)) else value
+
+
 def _row(store: str, receipt: str, site: str, instance: ReceivedInstance) -> tuple:
     tags = instance.tags
     values: dict[str, object] = {name: _text(tags.get(tag)) for name, tag in _FROM_TAGS.items()}
+    values.update({name: _date(str(values[name])) for name in ("birth_date", "study_date")})
     plan = _text(tags.get("RTPlanLabel") or tags.get("StructureSetLabel"))
     rois = tags.get("ROINames") or []
     values.update(store=store, receipt=receipt, hash=instance.hash, size=instance.size,
