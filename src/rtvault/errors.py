@@ -119,6 +119,11 @@ class StoreError(RtvaultError):
     exit_code = ExitCode.STORE
 
 
+class Unreadable(StoreError):
+    """None of the objects asked for can be read from any configured store now (not sealed yet, damaged, a store
+    offline): the web answers 503, as for a server that does not answer, rather than 500."""
+
+
 class PartialResult(RtvaultError):
     """The job did what it could, but named patients, files or members could not be read or written."""
 
@@ -249,6 +254,7 @@ HTTP_STATUSES: tuple[tuple[type[RtvaultError], int, str], ...] = (
     (SourceRefused, 503, "source"),
     (CatalogError, 500, "catalog"),
     (ConfigError, 500, "config"),
+    (Unreadable, 503, "unreadable"),
     (StoreError, 500, "store"),
     (PartialResult, 500, "partial"),
     (PeerError, 502, "unavailable"),

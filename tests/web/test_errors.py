@@ -68,7 +68,8 @@ def test_every_status_of_the_table_has_a_translated_page(site) -> None:
     assert http_status(NotFound("x")) == 404 and http_status(InputError("x")) == 400
     assert http_status(ValueError("a bug")) == 500
     kinds = {kind for _, _, kind in HTTP_STATUSES if kind != "not_found"}
-    kinds |= {"not_found_patient", "not_found_version", "not_found_location", "internal", "no_page", "method"}
+    kinds |= {"not_found_patient", "not_found_version", "not_found_location", "not_found_dicom", "internal", "no_page",
+              "method"}
     for kind in kinds:
         for table in (FR, EN):
             assert f"error_title_{kind}" in table and f"error_text_{kind}" in table, kind
@@ -90,6 +91,7 @@ HTTP_ANSWERS: list[tuple[Exception, int, str]] = [
     (errors.CatalogError("the catalog database refused a statement: database is locked"), 500, "catalog"),
     (errors.ConfigError("rtvault.toml", ["no store configured"]), 500, "config"),
     (errors.StoreError("the store is damaged"), 500, "store"),
+    (errors.Unreadable("none of the 2 received DICOM objects can be read"), 503, "unreadable"),
     (errors.PartialResult("2 files not restored"), 500, "partial"),
     (RuntimeError("a bug"), 500, "internal"),
 ]

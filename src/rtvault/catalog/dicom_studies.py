@@ -6,9 +6,11 @@ A user limited to sites sees only the instances of their sites."""
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 
 from rtvault.catalog import dicom_patients, stores
 from rtvault.catalog.db import Catalog
+from rtvault.catalog.dicom import Held
 
 _CHUNK = 500
 
@@ -93,3 +95,42 @@ def kept_apart(catalog: Catalog, pid: int) -> list[dict]:
     return [{"key": key, "mrn": mrn, "birth_date": born, "status": state, "name": f"{last} {first}".strip(),
              "dicom": state == dicom_patients.STATUS} for key, mrn, born, state, last, first in rows
             if born and birth and born != birth]
+
+
+@dataclass(frozen=True)
+class Copies:
+    """One received object of a patient (a SOP instance) and where it is: each store's copy, `held` in the order to
+    read them (the first received content first, its copies on every store before another content of the same
+    instance), with the store id of each."""
+
+    sop_instance: str
+    modality: str
+    study_uid: str
+    series_uid: str
+    held: tuple[tuple[str, Held], ...]  # (store id, what that store holds)
+
+
+def copies(catalog: Catalog, key: str, *, study: str = "", series: str = "", sites: Collection[str] = ()) -> (
+        list[Copies] | None):
+    """The received objects of the patient `key` names (of this study and series when given; of `sites` only, when
+    given), in study, series and instance order, each with every store's copy; None when the catalog has no such
+    patient."""
+    row = catalog.one("SELECT id FROM patients WHERE key = ?", (key,))
+    if row is None:
+        return None
+    within, params = _sites(sites)
+    narrow = "".join(f" AND {column} = ?" for column, value in (("study_uid", study), ("series_uid", series)) if value)
+    rows = catalog.execute(
+        "SELECT sop_instance, modality, study_uid, series_uid, store, hash, receipt FROM dicom_instances "
+        f"WHERE patient = ?{within}{narrow} ORDER BY study_uid, series_uid, instance_number NULLS LAST, sop_instance, "
+        "received, id", [row[0], *params, *[value for value in (study, series) if value]])
+    found: dict[str, tuple[Copies, list[tuple[str, Held]]]] = {}
+    for sop, modality, study_uid, series_uid, store, digest, receipt in rows:
+        entry = found.setdefault(sop, (Copies(sop, modality, study_uid, series_uid, ()), []))
+        entry[1].append((store, Held(digest, sop, modality, receipt)))
+    answer = []
+    for entry, held in found.values():
+        first = {h.hash: n for n, (_, h) in reversed(list(enumerate(held)))}  # each content's first reception
+        ordered = sorted(held, key=lambda item: first[item[1].hash])  # stable: received order within a content
+        answer.append(Copies(entry.sop_instance, entry.modality, entry.study_uid, entry.series_uid, tuple(ordered)))
+    return answer

@@ -120,6 +120,11 @@ def _meta_end(data: bytes) -> int:
     return start + 12 + length
 
 
+def is_uid(value: object) -> bool:
+    """Whether `value` is a UID: digits and dots, at most 64 characters (PS3.5 9.1)."""
+    return isinstance(value, str) and len(value) <= 64 and _UID.fullmatch(value) is not None
+
+
 def describe(data: bytes, *, expected_class: str | None = None) -> dict[str, Any]:
     """The indexed attributes of a Part 10 file (pixel data not decoded); Refused with the status to answer
     when it cannot be parsed, lacks a required UID, or is not of the SOP class announced."""
@@ -136,7 +141,7 @@ def describe(data: bytes, *, expected_class: str | None = None) -> dict[str, Any
         raise Refused(MISMATCH, f"the data set lacks {', '.join(missing)}")
     for name in _REQUIRED:  # a UID is digits and dots (PS3.5 9.1): one holding a control character, a letter or
         value = tags[name]  # several values would name the object wrongly everywhere it is shown or sent on
-        if not isinstance(value, str) or len(value) > 64 or not _UID.fullmatch(value):
+        if not is_uid(value):
             raise Refused(CANNOT_UNDERSTAND, f"the data set's {name} {value!r} is not a UID (digits and dots, at "
                                              "most 64 characters)")
     if expected_class is not None and tags["SOPClassUID"] != expected_class:

@@ -99,12 +99,13 @@ def discard(path: Path) -> None:
     shutil.rmtree(path.parent, ignore_errors=True)
 
 
-def _name_part(text: str) -> str:
+def name_part(text: str) -> str:
+    """A name as part of a file or folder name: folded, upper case, letters, digits and dashes, 40 at most."""
     return re.sub(r"[^A-Z0-9]+", "-", folding.fold(text).upper()).strip("-")[:40] or "PATIENT"
 
 
 def download_name(chosen: Chosen) -> str:
-    return f"{_name_part(chosen.patient['last_name'])}-{chosen.patient['key']}-{chosen.version['version']}.tar"
+    return f"{name_part(chosen.patient['last_name'])}-{chosen.patient['key']}-{chosen.version['version']}.tar"
 
 
 def web_restore_dir(config: Config) -> Path:
@@ -129,7 +130,7 @@ def restore_into(base: Path, config: Config, chosen: Chosen, *, group: str = "",
     sub-directory of `base` named like `20261124T0931-LEFEVRE-<key>` (0700, or 0750 for `group`), or not at
     all: a version that cannot be restored whole leaves nothing behind (a StoreError says why)."""
     stamp = (now or datetime.now()).strftime("%Y%m%dT%H%M")
-    name = f"{stamp}-{_name_part(chosen.patient['last_name'])}-{chosen.patient['key']}"
+    name = f"{stamp}-{name_part(chosen.patient['last_name'])}-{chosen.patient['key']}"
     destination = _new_directory(base, name, group)
     loc, path = chosen.location, chosen.patient["path"]
     try:

@@ -57,6 +57,8 @@ PAGES: list[tuple[str, str, Callable, str, str | None, tuple[str, ...]]] = [
     ("/patients/{key}/view/dvh.svg", "/api/patients/{key}/view/dvh", viewer_views.view_dvh, "viewer", None,
      ("GET",)),
     ("/patients/{key}/download", "/api/patients/{key}/download", views.download, "operator", None, ("GET", "POST")),
+    ("/patients/{key}/dicom.zip", "/api/patients/{key}/dicom.zip", views.dicom_download, "operator", None,
+     ("GET",)),
     ("/patients/{key}/restore", "/api/patients/{key}/restore", views.restore, "operator", "restored.html", ("POST",)),
     ("/restore-list", "/api/restore-list", views.restore_list, "operator", "restore_list.html", ("GET", "POST")),
     ("/restore-list/{report}.csv", "/api/restore-list/{report}.csv", views.restore_list_csv, "operator", None,

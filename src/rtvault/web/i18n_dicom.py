@@ -27,6 +27,25 @@ TEXTS: dict[str, tuple[str, str]] = {
                          "Correct the birth date at the sender or in Pinnacle."),
     "dicom_patient_note": ("Patient connu seulement par les objets DICOM reçus (aucune version Pinnacle).",
                            "Patient known only from received DICOM objects (no Pinnacle version)."),
+    "dicom_download_all": ("Télécharger tous les objets DICOM reçus ({instances}, zip avec DICOMDIR)",
+                           "Download all received DICOM objects ({instances}, zip with DICOMDIR)"),
+    "dicom_download_study": ("Télécharger cette étude (zip)", "Download this study (zip)"),
+    "dicom_download_series": ("zip", "zip"),
+    "dicom_download_series_label": ("Télécharger la série {number} ({modality}) en zip",
+                                    "Download series {number} ({modality}) as a zip"),
+    "dicom_col_download": ("Télécharger", "Download"),
+    "error_title_unreadable": ("Objets illisibles", "Objects unreadable"),
+    "error_text_unreadable": ("Aucun des objets demandés ne peut être lu sur un stockage configuré (pas encore "
+                              "scellés par le nœud DICOM, endommagés ou stockage hors ligne) : réessayez dans une "
+                              "minute, puis prévenez l'administrateur de rtvault.",
+                              "None of the objects asked for can be read from a configured store (not sealed by the "
+                              "DICOM node yet, damaged, or a store offline): try again in a minute, then tell the "
+                              "rtvault administrator."),
+    "error_title_not_found_dicom": ("Aucun objet DICOM reçu", "No received DICOM object"),
+    "error_text_not_found_dicom": ("Ce patient n'a aucun objet DICOM reçu de cette étude ou série dans le catalogue : "
+                                   "repartez de son dossier.",
+                                   "This patient has no received DICOM object of that study or series in the catalog: "
+                                   "start again from their record."),
 }
 
 FR = {key: texts[0] for key, texts in TEXTS.items()}

@@ -16,6 +16,7 @@ from rtvault.configured import store_labels
 from rtvault.errors import NotFound, RtvaultError
 from rtvault.jobs.dashboard import CHARTS, overview, series
 from rtvault.jobs.deliver import choose, discard, download_name, export_tar, restore_to_dir
+from rtvault.jobs.dicom_download import asked_count, received_zip
 from rtvault.jobs.reconcile import limited_to, reconcile
 from rtvault.jobs.restore_list import OUTCOMES, WEB_MOST_ROWS, kept_report, restore_list_web
 from rtvault.utc import now_iso
@@ -120,6 +121,38 @@ def restore(call: Call) -> dict:
         return {"version": done["version"], "source": done["source"], "directory": done["directory"]}, done
 
     return {**_audited(call, "restore", work), "key": call.path_params["key"]}
+
+
+MISSING_NAMED = 100  # SOP instance UIDs named in the X-Rtvault-Missing-Objects header; the zip's file names all
+
+
+def dicom_download(call: Call) -> Response:
+    """`GET /patients/{key}/dicom.zip?study=&series=`: the patient's received DICOM objects as stored, with a
+    DICOMDIR, in a zip; those no store can give are named in it (MANQUANT-MISSING.txt) and in the
+    X-Rtvault-Missing headers, and the download audited as partial."""
+    key = _patient_key(call)
+    asked = {name: call.get(name) for name in ("study", "series") if call.get(name)}
+    if call.method == "HEAD":  # what a download would hold, nothing read nor recorded
+        count = asked_count(call.db, key, **asked, sites=call.user.searched_sites)
+        head = Response(b"", media_type="application/zip", headers={"X-Rtvault-Instances": str(count)})
+        del head.headers["content-length"]  # the size is known only once the zip is built
+        return head
+    try:
+        built = received_zip(call.config, call.db, key, **asked, sites=call.user.searched_sites)
+    except RtvaultError as error:
+        call.audit("dicom_download", patient=key, detail=asked, result=str(error))
+        raise
+    lost = len(built.missing)
+    call.audit("dicom_download", patient=key, detail={**asked, "instances": built.delivered, "missing": lost,
+                                                       "stores": built.stores},
+               result=built.outcome())
+    headers = {"X-Rtvault-Instances": str(built.delivered), "X-Rtvault-Missing": str(lost)}
+    if lost:
+        named = ", ".join(uid for uid in built.missing_uids[:MISSING_NAMED] if uid.isascii() and uid.isprintable())
+        headers["X-Rtvault-Missing-Objects"] = named + (f" and {lost - MISSING_NAMED} more"
+                                                        if lost > MISSING_NAMED else "")
+    return FileResponse(built.path, media_type="application/zip", filename=built.name, headers=headers,
+                        background=BackgroundTask(discard, built.path))
 
 
 def no_restore_list() -> dict:
