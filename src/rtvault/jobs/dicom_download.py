@@ -27,7 +27,7 @@ from rtvault.config import Config
 from rtvault.configured import open_store, store_ids
 from rtvault.dicom.dicomdir import DicomFileSet
 from rtvault.dicom.received import is_uid
-from rtvault.errors import ConfigError, InputError, NotFound, StoreError, Unreadable
+from rtvault.errors import ConfigError, InputError, NotFound, StoreError, Unavailable, Unreadable, os_advice
 from rtvault.jobs.deliver import discard, name_part
 from rtvault.jobs.dicom_export_received import received_ids
 from rtvault.store import Store
@@ -58,8 +58,11 @@ class ReceivedZip:
         """The audit trail's result: ok, or partial and what is missing (the first three)."""
         if not self.missing:
             return "ok"
-        more = f" and {len(self.missing) - 3} more" if len(self.missing) > 3 else ""
-        return f"partial: {len(self.missing)} received object(s) not readable: {'; '.join(self.missing[:3])}{more}"
+        return f"partial: {len(self.missing)} received object(s) not readable: {_first(self.missing)}"
+
+
+def _first(lines: Sequence[str], shown: int = 3) -> str:
+    return "; ".join(lines[:shown]) + (f" and {len(lines) - shown} more" if len(lines) > shown else "")
 
 
 def check_uid(name: str, value: str) -> str:
@@ -84,9 +87,12 @@ def received_zip(config: Config, catalog: Catalog, key: str, *, study: str = "",
         _stage(config, found, fileset, result)
         if not result.delivered:
             raise Unreadable(f"none of the {len(found)} received DICOM object(s) asked of patient {key} can be read "
-                             f"from a configured store: {'; '.join(result.missing[:3])}"
-                             + (f" and {len(result.missing) - 3} more" if len(result.missing) > 3 else ""))
+                             f"from a configured store: {_first(result.missing)}")
         _write_zip(fileset, folder, result)
+    except OSError as error:  # the server's temporary area full or failing: not the user's fault, nor a bug
+        discard(result.path)
+        raise Unavailable(f"cannot write the zip in the server's temporary area {folder}: {os_advice(error)}; tell "
+                          "the rtvault administrator") from None
     except BaseException:
         discard(result.path)
         raise
