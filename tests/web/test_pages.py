@@ -230,3 +230,29 @@ def test_audit_page_offers_every_recorded_action_and_names_patients(site) -> Non
     assert {"login", "view", "token_create"} <= options
     assert re.search(rf'>GAUTHIER [^<]*</a> <small><code>{key}</code>', page)
     assert "<code>fedcba9876543210</code>" in page and 'href="/patients/fedcba9876543210"' not in page
+
+
+def test_a_full_temporary_area_answers_unavailable_and_leaves_nothing(site, tmp_path, monkeypatch) -> None:
+    """The server's temporary area full (a small tmpfs): the download is answered 503 with a sentence naming the
+    area and who can fix it, never a 500; nothing half written is left; once space is freed it works."""
+    import tempfile
+
+    from kit.faults import fill, small_disk
+
+    client = site.login("operator")
+    key = site.key_of("gauthier")
+    with small_disk(tmp_path / "tmp", "16m") as disk:
+        monkeypatch.setattr(tempfile, "tempdir", str(disk))
+        filler = fill(disk)
+        answer = client.get(f"/api/patients/{key}/download")
+        assert answer.status_code == 503, answer.text
+        said = answer.json()["error"]["message"]
+        assert f"temporary area {disk}" in said and "administrator" in said, said
+        assert [p.name for p in disk.iterdir()] == ["filler"]
+        filler.unlink()
+        (disk / "ballast").write_bytes(b"\0" * ((16 << 20) - 8192))  # room for the folder, not for the tar
+        answer = client.get(f"/api/patients/{key}/download")
+        assert answer.status_code == 503 and "temporary area" in answer.json()["error"]["message"], answer.text
+        assert sorted(p.name for p in disk.iterdir()) == ["ballast"]
+        (disk / "ballast").unlink()
+        assert client.get(f"/api/patients/{key}/download").status_code == 200

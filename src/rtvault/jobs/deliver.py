@@ -25,7 +25,7 @@ from rtvault.catalog.db import Catalog
 from rtvault.catalog.patients import find_version, is_key, patient_detail
 from rtvault.config import Config
 from rtvault.configured import open_store, store_labels
-from rtvault.errors import InputError, NotFound, StoreError, os_failure
+from rtvault.errors import InputError, NotFound, StoreError, Unavailable, os_advice, os_failure
 from rtvault.jobs.archives import export, restore_from_archive
 from rtvault.jobs.restore import RestoreIncomplete, RestoreSummary, restore_patient
 from rtvault.store import Store
@@ -79,7 +79,7 @@ def _store(config: Config, chosen: Chosen) -> Store:
 def export_tar(config: Config, chosen: Chosen) -> Path:
     """The chosen version as a Pinnacle-format tar in a new temporary directory; the caller removes it with
     `discard` once sent."""
-    folder = Path(tempfile.mkdtemp(prefix="rtvault-download-"))
+    folder = temporary_folder("rtvault-download-")
     out = folder / download_name(chosen)
     loc = chosen.location
     try:
@@ -89,10 +89,24 @@ def export_tar(config: Config, chosen: Chosen) -> Path:
             result = export(_store(config, chosen), chosen.patient["path"], out, archive_id=loc["ref"])
             if result["incomplete"]:  # lost or unverified members: a patient is whole or not handed out
                 raise StoreError(_not_whole_archive(result["incomplete"], "downloaded"))
+    except OSError as error:  # the store's read errors are StoreErrors: this is the server's temporary area
+        discard(out)
+        raise Unavailable(f"cannot write the download in the server's temporary area {folder}: "
+                          f"{os_advice(error)}; tell the rtvault administrator") from None
     except BaseException:
         discard(out)
         raise
     return out
+
+
+def temporary_folder(prefix: str) -> Path:
+    """A new folder of the server's temporary area for a download being built; Unavailable (HTTP 503) when the
+    area cannot take one (full, read-only): the administrator's to fix, not the user's, not a bug."""
+    try:
+        return Path(tempfile.mkdtemp(prefix=prefix))
+    except OSError as error:
+        raise Unavailable(f"cannot make a folder in the server's temporary area {tempfile.gettempdir()}: "
+                          f"{os_advice(error)}; tell the rtvault administrator") from None
 
 
 def discard(path: Path) -> None:

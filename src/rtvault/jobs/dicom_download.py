@@ -11,7 +11,6 @@ all: `Unreadable` (HTTP 503); nothing received (or nothing of the study or serie
 from __future__ import annotations
 
 import shutil
-import tempfile
 import zipfile
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from rtvault.configured import open_store, store_ids
 from rtvault.dicom.dicomdir import DicomFileSet
 from rtvault.dicom.received import is_uid
 from rtvault.errors import ConfigError, InputError, NotFound, StoreError, Unavailable, Unreadable, os_advice
-from rtvault.jobs.deliver import discard, name_part
+from rtvault.jobs.deliver import discard, name_part, temporary_folder
 from rtvault.jobs.dicom_export_received import received_ids
 from rtvault.store import Store
 from rtvault.store.objects import read_object
@@ -77,7 +76,7 @@ def received_zip(config: Config, catalog: Catalog, key: str, *, study: str = "",
     """The received objects of patient `key` (of `study` and `series` when given; of `sites` only, when given) as a
     zip; the caller sends it and removes its folder with `discard`."""
     found = _wanted(catalog, key, check_uid("study", study), check_uid("series", series), sites)
-    folder = Path(tempfile.mkdtemp(prefix="rtvault-dicom-"))
+    folder = temporary_folder("rtvault-dicom-")
     narrowed = f"-{(series or study)[-12:]}" if series or study else ""
     name = name_part(patient_names(catalog, [key]).get(key, ""))
     result = ReceivedZip(folder / f"{name}-{key}-dicom{narrowed}.zip")
