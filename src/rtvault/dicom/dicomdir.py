@@ -52,6 +52,11 @@ class DicomFileSet:
             count += 1
         return count
 
+    def staged(self, modality: str) -> list[Dataset]:
+        """The datasets staged so far of one modality (read back from their staged files), in the order added."""
+        return [instance.load() for instance in self._fileset
+                if self._modalities.get(instance.SOPInstanceUID) == modality]
+
     def add_file(self, data: bytes) -> str:
         """Stage a DICOM Part 10 file to be written byte for byte (a received object), its record made from its
         own attributes (those a record requires and it lacks given in the record only); returns its modality.
