@@ -24,10 +24,12 @@ RECORD_FILL = {"PatientID": "UNKNOWN", "Modality": "OT", "StudyDate": "19000101"
 
 @dataclass(frozen=True)
 class Written:
-    """One file of the File-set: its modality and its path relative to the export's directory."""
+    """One file of the File-set: its modality and its path relative to the export's directory (and its SOP
+    Instance UID; empty for the DICOMDIR)."""
 
     modality: str
     path: str
+    sop_instance: str = ""
 
 
 class DicomFileSet:
@@ -75,6 +77,6 @@ class DicomFileSet:
     def write(self, directory: Path) -> list[Written]:
         """Write the staged objects and `DICOMDIR` under `directory`; what was written, DICOMDIR last."""
         self._fileset.write(directory)
-        written = [Written(self._modalities[i.SOPInstanceUID], Path(*Path(i.FileID).parts).as_posix())
-                   for i in self._fileset]
+        written = [Written(self._modalities[i.SOPInstanceUID], Path(*Path(i.FileID).parts).as_posix(),
+                           str(i.SOPInstanceUID)) for i in self._fileset]
         return [*written, Written("DICOMDIR", "DICOMDIR")]
