@@ -147,6 +147,11 @@ class PeerUnreachable(PeerError):
     """No TCP connection to the peer at all: nothing listens on its port, its host is unknown or does not answer."""
 
 
+class PeerTlsFailed(PeerError):
+    """A peer with `tls = true` answered, but no TLS session could be made: it speaks plain TCP, its certificate is
+    not trusted, has expired or names another host, or it refused rtvault's own certificate."""
+
+
 class NotFound(InputError):
     """The patient, version or location asked for is not in the catalog; `what` names which."""
 

@@ -13,7 +13,7 @@ import pydicom
 from pynetdicom import AE
 from pynetdicom.sop_class import CTImageStorage, Verification
 
-from kit.dicom_node import NODE, SCU, call, ct_series, data_set, held, make_site, running, sample, served
+from kit.dicom_node import NODE, SCU, call, certificate, ct_series, data_set, held, make_site, running, sample, served
 from rtvault.catalog.db import Catalog
 from rtvault.configured import open_catalog_for
 from rtvault.dicom.received import part10
@@ -174,15 +174,6 @@ def test_tls_with_a_ca_requires_a_client_certificate(tmp_path: Path) -> None:
             assert assoc.is_established == with_certificate
             if assoc.is_established:
                 assoc.release()
-
-
-def certificate(folder: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for localhost (openssl)."""
-    cert, key = folder / "node.crt", folder / "node.key"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
-    return cert, key
 
 
 def test_sigterm_seals_what_was_received(tmp_path: Path) -> None:

@@ -95,6 +95,65 @@ def test_copies_without_verified_second_copy_warn(site):
     assert site.check("copies", later).status is Status.OK
 
 
+def _receive(site: HealthSite, folder: Path, *names: str) -> str:
+    """`names` (pydicom's test files, new UIDs) imported into the primary as the DICOM node stores them: the
+    receipt's id."""
+    import pydicom
+    from pydicom.data import get_testdata_file
+    from pydicom.uid import generate_uid
+
+    from rtvault.jobs.dicom_import import import_dicom
+    from rtvault.store import receipts
+
+    before = set(receipts.ids(site.store("primary").backend))
+    folder.mkdir()
+    for name in names:
+        dataset = pydicom.dcmread(get_testdata_file(name), force=True)  # rtstruct.dcm has no file meta
+        dataset.SOPInstanceUID = generate_uid()
+        if "MediaStorageSOPInstanceUID" in getattr(dataset, "file_meta", {}):
+            dataset.file_meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
+        dataset.save_as(folder / name)
+    assert import_dicom(site.config, [folder]).stored == len(names)
+    [made] = set(receipts.ids(site.store("primary").backend)) - before
+    return made
+
+
+@pytest.mark.slow  # two imports, two replications, status: about 1.2 s
+def test_received_objects_on_one_store_warn_naming_the_receipt(site):
+    from rtvault.copies.status import store_status
+
+    t0 = second()
+    site.backup(t0)
+    _receive(site, site.base / "first", "CT_small.dcm", "rtplan.dcm")
+    site.replicate()
+    site.refresh()
+    check = site.check("copies", t0 + 7 * H)
+    assert check.status is Status.OK and "archive and DICOM receipt" in check.message
+    alone = _receive(site, site.base / "second", "rtstruct.dcm", "rtdose.dcm", "MR_small.dcm")
+    site.refresh()
+    assert site.check("copies", t0 + 5 * H).status is Status.OK  # awaiting replication, as a snapshot does
+    check = site.check("copies", t0 + 7 * H)
+    assert check.status is Status.WARNING
+    assert f"1 DICOM receipt(s) of the DICOM node (3 received object(s): receipt {alone}) older than" in check.message
+    assert "are on fewer than two stores: run `rtvault replicate`" in check.message
+    status = store_status(site.config)  # `rtvault status` names it too
+    assert [(s.kind, s.key, s.stores) for s in status.too_few_copies] == [("receipt", alone, ["primary"])]
+    site.replicate()
+    site.refresh()
+    assert site.check("copies", t0 + 7 * H).status is Status.OK
+    assert not store_status(site.config).too_few_copies
+
+
+def test_a_snapshot_on_one_store_stays_critical_and_names_the_receipts_too(site):
+    t0 = second()
+    site.backup(t0)
+    alone = _receive(site, site.base / "received", "CT_small.dcm")
+    site.refresh()
+    check = site.check("copies", t0 + 7 * H)
+    assert check.status is Status.CRITICAL and "6 patient version(s) and 0 archive(s)" in check.message
+    assert f"so are 1 DICOM receipt(s) of the DICOM node (1 received object(s): receipt {alone})" in check.message
+
+
 def test_a_single_store_site_is_told_to_add_a_copy(site):
     site.configure(stores={"primary": site.path("primary")})
     t0 = second()

@@ -48,6 +48,7 @@ class NodeSite:
     port: int = 0
     archive_port: int = 0
     dicom: dict = field(default_factory=dict)
+    peers: dict = field(default_factory=dict)  # more [dicom.peers.NAME] tables
 
     @property
     def config(self) -> Config:
@@ -56,11 +57,21 @@ class NodeSite:
     def write(self, **dicom: object) -> None:
         self.dicom.update(dicom)
         peers = {"scu": {"ae_title": SCU}, "archive": {"ae_title": ARCHIVE, "host": "127.0.0.1",
-                                                       "port": self.archive_port}}
+                                                       "port": self.archive_port}, **self.peers}
         write_config(self.config_path, stores={"primary": self.store},
                      catalog={"url": f"sqlite:///{self.root / 'catalog.sqlite'}"},
                      dicom={"ae_title": NODE, "host": "127.0.0.1", "port": self.port, **self.dicom,
                             "peers": peers})
+
+
+def certificate(folder: Path, name: str = "node") -> tuple[Path, Path]:
+    """A self-signed certificate for localhost and 127.0.0.1 (openssl): `name`.crt and `name`.key."""
+    cert, key = folder / f"{name}.crt", folder / f"{name}.key"
+    folder.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return cert, key
 
 
 def make_site(root: Path, **dicom: object) -> NodeSite:

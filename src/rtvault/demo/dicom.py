@@ -1,5 +1,6 @@
 """`rtvault demo dicom`: synthetic DICOM-RT objects (never real patient data), for testing a DICOM peer or
-rtvault's own node: per synthetic patient a CT series, an RTSTRUCT, an RTPLAN and RTDOSEs, each File-set with
+rtvault's own node: per synthetic patient a CT series, an RTSTRUCT, an RTPLAN and RTDOSEs, and per plan a DRR
+(RT Image) of each beam and an RT Beams Treatment Record of one session (`dicom_records.py`), each File-set with
 its DICOMDIR under `<to>/<MRN>/`.
 
 They are what `rtvault export dicom` writes of the patients `rtvault demo generate` makes with the same seed (the
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from rtvault.demo.dicom_records import rt_images, treatment_record
 from rtvault.demo.generate import generate_database
 from rtvault.demo.spec import PatientSpec
 from rtvault.dicom.dicomdir import Written
@@ -78,6 +80,9 @@ def _write_patient(source: Path, spec: PatientSpec, seed: int, directory: Path) 
     treatment = read_treatment(files)
     export = DicomExport(spec.path, {"kind": "demo", "id": str(seed)}, "")
     fileset = dicom_fileset(DEFAULT_ROOT, version, treatment, list(treatment.plans), export)
+    for plan in fileset.staged("RTPLAN"):  # what the treatment room sends back: a DRR per beam, a session's record
+        fileset.add(rt_images(plan))
+        fileset.add([treatment_record(plan)])
     mrn = spec.identity.mrn
     folder = mrn if _SAFE.match(mrn) else f"Patient_{spec.number}"
     written: list[Written] = fileset.write(directory / folder)

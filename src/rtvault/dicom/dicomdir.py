@@ -24,10 +24,12 @@ RECORD_FILL = {"PatientID": "UNKNOWN", "Modality": "OT", "StudyDate": "19000101"
 
 @dataclass(frozen=True)
 class Written:
-    """One file of the File-set: its modality and its path relative to the export's directory."""
+    """One file of the File-set: its modality and its path relative to the export's directory (and its SOP
+    Instance UID; empty for the DICOMDIR)."""
 
     modality: str
     path: str
+    sop_instance: str = ""
 
 
 class DicomFileSet:
@@ -52,6 +54,11 @@ class DicomFileSet:
             count += 1
         return count
 
+    def staged(self, modality: str) -> list[Dataset]:
+        """The datasets staged so far of one modality (read back from their staged files), in the order added."""
+        return [instance.load() for instance in self._fileset
+                if self._modalities.get(instance.SOPInstanceUID) == modality]
+
     def add_file(self, data: bytes) -> str:
         """Stage a DICOM Part 10 file to be written byte for byte (a received object), its record made from its
         own attributes (those a record requires and it lacks given in the record only); returns its modality.
@@ -70,6 +77,6 @@ class DicomFileSet:
     def write(self, directory: Path) -> list[Written]:
         """Write the staged objects and `DICOMDIR` under `directory`; what was written, DICOMDIR last."""
         self._fileset.write(directory)
-        written = [Written(self._modalities[i.SOPInstanceUID], Path(*Path(i.FileID).parts).as_posix())
-                   for i in self._fileset]
+        written = [Written(self._modalities[i.SOPInstanceUID], Path(*Path(i.FileID).parts).as_posix(),
+                           str(i.SOPInstanceUID)) for i in self._fileset]
         return [*written, Written("DICOMDIR", "DICOMDIR")]

@@ -2,12 +2,14 @@
 centre (docs/design.md, "Patient access bundle"). One patient version, read in place as `export dicom` reads it,
 written under a new directory:
 
-- `DICOM/`: the files `export dicom` writes of every plan (CT, RTSTRUCT, RTPLAN, RTDOSE and the DICOMDIR);
+- `DICOM/`: the files `export dicom --what all` writes: of every plan (CT, RTSTRUCT, RTPLAN, RTDOSE) and the
+  objects the DICOM node received for the patient, byte for byte as stored, under one DICOMDIR;
 - `summary.pdf`: identity, plans, prescriptions, beams with their MU, a DVH table per ROI and, per trial, the axial
   slice through the prescription point and a coronal and a sagittal slice, contours and dose drawn as the web
   viewer draws them (jobs/patient_drawing.py), printed with jobs/printed.py;
 - `README.txt`: what the bundle is, how to open the DICOM files, the UIDs rule, who produced it and from which
-  version, dated by the version (its newest file), never by the clock: the same version gives the same bundle.
+  version, dated by the version (its newest file), never by the clock: the same version gives the same bundle;
+  the received objects listed by file (the summary lists them too).
 
 What cannot be exported or drawn is named in `missing` (exit 9) and the rest is written; the directory is written
 under a temporary sibling and renamed into place whole.
@@ -16,7 +18,7 @@ under a temporary sibling and renamed into place whole.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rtvault import __version__
@@ -25,7 +27,15 @@ from rtvault.dicom.dicomdir import Written
 from rtvault.errors import InputError
 from rtvault.jobs import printed
 from rtvault.jobs.bundle_texts import TEXTS
-from rtvault.jobs.dicom_export import DicomExport, check_destination, dicom_fileset, stored_version, write_whole
+from rtvault.jobs.dicom_export import (
+    DicomExport,
+    check_destination,
+    dicom_fileset,
+    patient_received,
+    stored_version,
+    write_whole,
+)
+from rtvault.jobs.dicom_export_received import add_received
 from rtvault.jobs.dicom_sources import StoredVersion
 from rtvault.jobs.patient_drawing import Drawing, isodose_levels, render
 from rtvault.jobs.patient_view import PLANES, Scene, scene_of
@@ -45,9 +55,12 @@ class BundleExport(DicomExport):
     not."""
 
     lang: str = "fr"
+    received_files: list[Written] = field(default_factory=list)  # the received objects among `written`
 
     def to_json(self) -> dict[str, object]:
-        return {**super().to_json(), "lang": self.lang, "summary": SUMMARY, "readme": README}
+        return {**super().to_json(), "lang": self.lang, "summary": SUMMARY, "readme": README,
+                "received_files": [{"modality": w.modality, "path": w.path, "sop_instance": w.sop_instance}
+                                   for w in self.received_files]}
 
     def lines(self) -> Iterable[Line]:
         yield from super().lines()
@@ -63,19 +76,28 @@ def export_bundle(config: Config, store: Store, key: str, to: Path, *, lang: str
     check_destination(to)
     version = stored_version(store, key, snapshot, archive_id)
     treatment = read_treatment(version.files)
-    report = BundleExport(version.path, {"kind": version.kind, "id": version.id}, str(to), "pinnacle", lang=lang)
+    report = BundleExport(version.path, {"kind": version.kind, "id": version.id}, str(to), "all", lang=lang)
     fileset = dicom_fileset(config.dicom.uid_root, version, treatment, list(treatment.plans), report)
+    who = treatment.identity
+    held, unread = patient_received(config, store, [key, version.path, who.mrn, str(who.patient_id or "")], "all",
+                                    True)
+    report.problems += [unread] if unread else []
+    report.received = add_received(store, held, fileset, report.missing)
+    received = {h.sop_instance for h in held}
     words = TEXTS[lang]
     sections = [_identity(treatment, words), _plans(treatment, words)]
     for plan in treatment.plans:
         for trial in plan.trials:  # one scene at a time: each holds its CT and dose in memory
             sections += _trial_sections(scene_of(version.files.where, treatment, plan, trial, version.files.missing),
                                         words, report)
-    html = printed.render(**_document(config, version, treatment, sections, report, words))
 
     def fill(temp: Path) -> None:
         written = fileset.write(temp / DICOM_DIR)
-        report.written = [Written(w.modality, f"{DICOM_DIR}/{w.path}") for w in written]
+        report.written = [Written(w.modality, f"{DICOM_DIR}/{w.path}", w.sop_instance) for w in written]
+        report.received_files = [w for w in report.written if w.sop_instance in received]
+        if report.received_files:
+            sections.append(_received(report, words))
+        html = printed.render(**_document(config, version, treatment, sections, report, words))
         printed.write(temp / SUMMARY, html)
         (temp / README).write_text(_readme(config, version, treatment, report, words), encoding="utf-8")
 
@@ -183,6 +205,14 @@ def _slices(scene: Scene, words: dict[str, str], which: dict[str, object]) -> pr
     return section
 
 
+def _received(report: BundleExport, words: dict[str, str]) -> printed.Section:
+    """The objects the DICOM node received, as written byte for byte under DICOM/."""
+    section = printed.Section(words["received"], head=words["received_head"].split("|"),
+                              rows=[_cells(w.path, w.modality, w.sop_instance) for w in report.received_files])
+    section.paragraphs.append(printed.Cell(words["received_intro"]))
+    return section
+
+
 def _readme(config: Config, version: StoredVersion, treatment: Treatment, report: BundleExport,
             words: dict[str, str]) -> str:
     counts = ", ".join(f"{n} {modality}" for modality, n in report.counts().items() if modality != "DICOMDIR")
@@ -191,6 +221,9 @@ def _readme(config: Config, version: StoredVersion, treatment: Treatment, report
                                   uid_root=config.dicom.uid_root, rtvault=__version__, site=site,
                                   source=_source(version, words), path=version.path,
                                   date=version.date or words["no_date"])
+    if report.received_files:
+        text += words["readme_received"] + "".join(f"  - {w.path}  {w.modality}  {w.sop_instance}\n"
+                                                   for w in report.received_files)
     if report.missing:
         text += words["readme_missing"] + "".join(f"  - {m}\n" for m in report.missing)
     return text

@@ -77,6 +77,12 @@ Origine
 """,
     "readme_site": ", au centre {site},",
     "readme_missing": "\nNon exporté\n",
+    "received": "Objets DICOM reçus",
+    "received_head": "Fichier|Modalité|UID d'instance",
+    "received_intro": "Reçus par le nœud DICOM de rtvault (d'un scanner, d'un PACS, d'un autre système) et écrits "
+                      "octet pour octet tels que reçus, dans le dossier DICOM/ et son index DICOMDIR.",
+    "readme_received": "\nObjets DICOM reçus (reçus par le nœud DICOM de rtvault et écrits octet pour octet tels que "
+                       "reçus, dans le même index DICOMDIR)\n",
 }
 
 EN: dict[str, str] = {
@@ -153,6 +159,12 @@ Origin
 """,
     "readme_site": " at {site}",
     "readme_missing": "\nNot exported\n",
+    "received": "Received DICOM objects",
+    "received_head": "File|Modality|Instance UID",
+    "received_intro": "Received by rtvault's DICOM node (from a scanner, a PACS, another system) and written byte "
+                      "for byte as received, in the DICOM/ folder and its DICOMDIR index.",
+    "readme_received": "\nReceived DICOM objects (received by rtvault's DICOM node and written byte for byte as "
+                       "received, in the same DICOMDIR index)\n",
 }
 
 TEXTS = {"fr": FR, "en": EN}

@@ -20,7 +20,7 @@ from pynetdicom.status import STORAGE_SERVICE_CLASS_STATUS
 
 from rtvault import __version__
 from rtvault.config import Config
-from rtvault.errors import CheckFailed, PeerError, PeerUnreachable
+from rtvault.errors import CheckFailed, PeerError, PeerTlsFailed, PeerUnreachable
 from rtvault.jobs.dicom_peer_query import Criteria, find
 from rtvault.jobs.dicom_peers import Peer, aborted, associated, echo_once, peer_named, status_text
 from rtvault.report import OK, Line, Report, Verdict, err
@@ -96,8 +96,9 @@ def check(config: Config, name: str) -> Checked:
     obj = synthetic_object(config.dicom.ae_title, datetime.now(UTC))
     echoed, error = _step("echo", lambda: _echo(config, peer))
     report.steps.append(echoed)
-    if isinstance(error, PeerUnreachable):
-        why = "not tried: the peer cannot be reached (see echo)"
+    if isinstance(error, PeerUnreachable | PeerTlsFailed):
+        why = "not tried: the peer cannot be reached (see echo)" if isinstance(error, PeerUnreachable) else \
+            "not tried: no TLS session with the peer (see echo)"
         report.steps += [Step("store", False, why, 0), Step("find", False, why, 0)]
         return report
     report.steps.append(_step("store", lambda: _store(config, peer, obj))[0])

@@ -98,7 +98,7 @@ def export_dicom(config: Config, store: Store, key: str, to: Path, *, plan: str 
     check_destination(to)
     version, treatment = _pinnacle(store, key, snapshot, archive_id, what)
     ids = [key] if treatment is None else [key, treatment.identity.mrn, str(treatment.identity.patient_id or "")]
-    held, unread = ([], None) if what == "pinnacle" else _received(config, store, ids, what, version is not None)
+    held, unread = ([], None) if what == "pinnacle" else patient_received(config, store, ids, what, version is not None)
     if version is None or treatment is None:
         if not held:
             raise NotFound(f"no received DICOM object of PatientID {key!r} in {store.location}, and no Pinnacle "
@@ -129,7 +129,7 @@ def _pinnacle(store: Store, key: str, snapshot: str | None, archive_id: str | No
     return version, read_treatment(version.files)
 
 
-def _received(config: Config, store: Store, ids: list[str], what: str,
+def patient_received(config: Config, store: Store, ids: list[str], what: str,
               pinnacle: bool) -> tuple[list[Held], str | None]:
     """The patient's received objects; with `all` and a Pinnacle version, a catalog that cannot be read only leaves
     them out, with a warning saying so (a site without a DICOM node may have no catalog)."""

@@ -59,6 +59,7 @@ from rtvault.dicom.received import (
 )
 from rtvault.errors import ConfigError, ExitCode, LockBusy, Problem, RtvaultError, StoreError
 from rtvault.jobs.actions import WebActions
+from rtvault.jobs.dicom_peers import client_tls
 from rtvault.jobs.dicom_receive import Receiver
 from rtvault.report import Line, Report, Verdict
 
@@ -189,21 +190,6 @@ def server_tls(config: Config) -> ssl.SSLContext | None:
         raise ConfigError(str(config.file), [f"[dicom] TLS: the certificate, key or CA file cannot be used ({error}): "
                                              "check tls_cert_file, tls_key_file and tls_ca_file"]) from None
     return context
-
-
-def client_tls(config: Config, host: str) -> tuple[ssl.SSLContext, str]:
-    """The TLS context of an association the node makes to a peer with `tls = true`."""
-    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
-    dicom = config.dicom
-    try:
-        if dicom.tls_ca_file:
-            context.load_verify_locations(str(dicom.tls_ca_file))
-        if dicom.tls_cert_file and dicom.tls_key_file:
-            context.load_cert_chain(str(dicom.tls_cert_file), str(dicom.tls_key_file))
-    except (OSError, ssl.SSLError) as error:
-        raise ConfigError(str(config.file), [f"[dicom] TLS: the certificate, key or CA file cannot be used ({error})"]
-                          ) from None
-    return context, host
 
 
 def _text(value: object) -> str:

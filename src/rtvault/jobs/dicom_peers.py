@@ -2,6 +2,9 @@
 in `[dicom.peers.NAME]`, an association to it with rtvault's AE title (`[dicom] ae_title`) and TCP_NODELAY on its
 socket, and every way that can fail said in one sentence (`PeerError`, exit 11): nothing listens on the port, the
 host does not answer, the peer rejects one of the AE titles, accepts none of the SOP classes proposed, or aborts.
+A peer with `tls = true` is reached over TLS (`client_tls`: its certificate checked against `[dicom] tls_ca_file`,
+rtvault's own `tls_cert_file` presented when set), and a TLS session that cannot be made says why
+(`PeerTlsFailed`): the peer answers plain TCP, its certificate is not trusted, has expired or names another host.
 
 The operations themselves are in `dicom_peer_ops.py` (send, find, move) and `dicom_check.py` (check); C-ECHO is
 here, being the association alone.
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import socket
+import ssl
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -25,7 +29,7 @@ from pynetdicom.status import GENERAL_STATUS
 
 from rtvault.config import Config
 from rtvault.config.settings import DicomPeer
-from rtvault.errors import ConfigError, PeerError, PeerUnreachable
+from rtvault.errors import ConfigError, PeerError, PeerTlsFailed, PeerUnreachable
 from rtvault.report import OK, Line, Report, Verdict
 
 CONNECT_TIMEOUT_S = 10
@@ -41,10 +45,11 @@ class Peer:
     ae_title: str
     host: str
     port: int
+    tls: bool = False
 
     @property
     def where(self) -> str:
-        return f"{self.name} ({self.ae_title} at {self.host}:{self.port})"
+        return f"{self.name} ({self.ae_title} at {self.host}:{self.port}{' over TLS' if self.tls else ''})"
 
 
 def peer_named(config: Config, name: str) -> Peer:
@@ -57,7 +62,7 @@ def peer_named(config: Config, name: str) -> Peer:
     if not found.host or not found.port:
         raise ConfigError(str(config.file), [f"[dicom.peers.{name}] has no host and port (it only sends to rtvault): "
                                              "set both to reach it"])
-    return Peer(name, found.ae_title, found.host, found.port)
+    return Peer(name, found.ae_title, found.host, found.port, found.tls)
 
 
 def class_name(uid: str) -> str:
@@ -86,9 +91,14 @@ def associated(config: Config, peer: Peer, contexts: Iterable[PresentationContex
         assoc = _associate(config, ae, peer)
         if assoc is None:  # once more: a peer closing right after its A-ASSOCIATE-RJ may have it lost
             assoc = _associate(config, ae, peer)
+        if assoc is None and peer.tls:
+            raise PeerTlsFailed(f"peer {peer.where} closed the TLS connection without answering the association "
+                                f"request: it may want a client certificate it trusts ([dicom] tls_cert_file and "
+                                f"tls_key_file) or refuse rtvault's AE title {config.dicom.ae_title}; see its log")
         if assoc is None:
             raise PeerError(f"peer {peer.where} closed the connection without answering the association request: "
-                            f"it may refuse rtvault's AE title {config.dicom.ae_title} or expect TLS; see its log")
+                            f"it may refuse rtvault's AE title {config.dicom.ae_title} or expect TLS "
+                            f"(tls = true in [dicom.peers.{peer.name}]); see its log")
         try:
             yield assoc
         finally:
@@ -108,9 +118,13 @@ def _associate(config: Config, ae: AE, peer: Peer) -> Association | None:
         event.assoc.dul.socket.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # type: ignore[union-attr]
         opened.append(True)
 
-    assoc = ae.associate(peer.host, peer.port, ae_title=peer.ae_title, evt_handlers=[(evt.EVT_CONN_OPEN, no_delay)])
+    tls_args = client_tls(config, peer.host) if peer.tls else None
+    assoc = ae.associate(peer.host, peer.port, ae_title=peer.ae_title, evt_handlers=[(evt.EVT_CONN_OPEN, no_delay)],
+                         tls_args=tls_args)
     if assoc.is_established:
         return assoc
+    if not opened and tls_args is not None:
+        raise _tls_failed(peer, *tls_args)
     if not opened:
         raise PeerUnreachable(_unreachable(peer))
     if assoc.is_rejected and assoc.acceptor.primitive is not None:
@@ -142,6 +156,64 @@ def _unreachable(peer: Peer) -> str:
             return f"peer {peer.where} cannot be reached ({error.strerror}): check the network route and {fix}"
         return f"peer {peer.where}: cannot connect ({error.strerror or error}): {fix}"
     return f"peer {peer.where} accepted a connection but the association could not start: {fix}"
+
+
+def client_tls(config: Config, host: str) -> tuple[ssl.SSLContext, str]:
+    """The TLS side of an association rtvault requests from a peer with `tls = true` (the test kit, and the node's
+    C-MOVE sub-associations): the peer's certificate checked against `[dicom] tls_ca_file` (and the system's
+    authorities) and its host name, rtvault's `tls_cert_file`/`tls_key_file` presented as client certificate
+    when set. ConfigError (exit 3) when those files cannot be used."""
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    dicom = config.dicom
+    try:
+        if dicom.tls_ca_file:
+            context.load_verify_locations(str(dicom.tls_ca_file))
+        if dicom.tls_cert_file and dicom.tls_key_file:
+            context.load_cert_chain(str(dicom.tls_cert_file), str(dicom.tls_key_file))
+    except (OSError, ssl.SSLError) as error:
+        raise ConfigError(str(config.file), [f"[dicom] TLS: the certificate, key or CA file cannot be used ({error}): "
+                                             "check tls_cert_file, tls_key_file and tls_ca_file"]) from None
+    return context, host
+
+
+def _tls_failed(peer: Peer, context: ssl.SSLContext, host: str) -> PeerError:
+    """Why no TLS session could be made with the peer, found by making the handshake once more (pynetdicom only
+    logs it); PeerUnreachable when not even the TCP connection is made."""
+    try:
+        raw = socket.create_connection((peer.host, peer.port), timeout=CONNECT_TIMEOUT_S)
+    except OSError:
+        return PeerUnreachable(_unreachable(peer))
+    said = f"peer {peer.where}"
+    try:
+        with context.wrap_socket(raw, server_hostname=host):
+            pass
+    except ssl.SSLCertVerificationError as error:
+        code, why = error.verify_code, error.verify_message
+        if code == 10:  # X509_V_ERR_CERT_HAS_EXPIRED
+            return PeerTlsFailed(f"{said}: its TLS certificate has expired ({why}): the peer's administrator must "
+                                 "renew it")
+        if code == 9:  # X509_V_ERR_CERT_NOT_YET_VALID
+            return PeerTlsFailed(f"{said}: its TLS certificate is not valid yet ({why}): check the clock of both "
+                                 "machines")
+        if code == 62:  # X509_V_ERR_HOSTNAME_MISMATCH
+            return PeerTlsFailed(f"{said}: its TLS certificate is not made out to {host} ({why}): set [dicom.peers."
+                                 f"{peer.name}] host to a name the certificate gives")
+        return PeerTlsFailed(f"{said}: its TLS certificate is not trusted ({why}): add the authority that signed it "
+                             "to [dicom] tls_ca_file")
+    except ssl.SSLError as error:
+        reason = error.reason or str(error)
+        if reason in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "UNKNOWN_PROTOCOL", "HTTP_REQUEST"):
+            return PeerTlsFailed(f"{said} answers in plain TCP, not TLS: set tls = false in [dicom.peers."
+                                 f"{peer.name}] or turn TLS on at the peer")
+        return PeerTlsFailed(f"{said}: the TLS handshake failed ({reason}): the peer may refuse rtvault's client "
+                             "certificate ([dicom] tls_cert_file) or its TLS versions; see its log")
+    except OSError as error:  # closed or reset during the handshake
+        return PeerTlsFailed(f"{said} closed the connection during the TLS handshake ({error.strerror or error}): "
+                             f"it may speak plain TCP on port {peer.port} (then set tls = false in [dicom.peers."
+                             f"{peer.name}]) or refuse rtvault's client certificate; see its log")
+    finally:
+        raw.close()
+    return PeerTlsFailed(f"{said} accepted a TLS connection but the association could not start: see its log")
 
 
 # A-ASSOCIATE-RJ (PS3.8 table 9-21): (source, reason) -> what to do

@@ -140,9 +140,39 @@ def _short(survey: Survey, kind: str, group: str, good: list[str]) -> tuple[int,
     return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
+def _short_receipts(survey: Survey, good: list[str]) -> tuple[list[str], int, int]:
+    """The DICOM node's receipts (`indexed` rows of kind `receipt`, one per store holding it) first indexed more
+    than the grace ago: (those on fewer than two stores, the distinct received objects they name, how many are on
+    fewer than two verified stores)."""
+    ids = survey.store_ids()
+    stores, good = list(ids.values()), [ids.get(name, name) for name in good]
+    grace = survey.since(survey.config.health.replication_max_lag_s / 2)
+    catalog = survey.catalog()
+    held = f"FROM indexed WHERE kind = 'receipt' AND store IN {_among(stores)} GROUP BY ref HAVING MIN(time) < ?"
+    rows = catalog.execute(
+        f"SELECT ref, COUNT(DISTINCT store), COUNT(DISTINCT CASE WHEN store IN {_among(good)} THEN store END) "
+        f"{held} AND (COUNT(DISTINCT store) < 2 OR COUNT(DISTINCT CASE WHEN store IN {_among(good)} THEN store END) "
+        "< 2) ORDER BY ref", (*good, *stores, grace, *good))
+    short = [str(ref) for ref, count, _ in rows if count < 2]
+    unverified = sum(1 for _, _, verified in rows if verified < 2)
+    objects = 0
+    if short:
+        found = catalog.one(f"SELECT COUNT(DISTINCT hash) FROM dicom_instances WHERE receipt IN (SELECT ref {held} "
+                            "AND COUNT(DISTINCT store) < 2)", (*stores, grace))
+        objects = int(found[0]) if found else 0
+    return short, objects, unverified
+
+
+def _receipts_text(short: list[str], objects: int) -> str:
+    """`2 DICOM receipt(s) of the DICOM node (5 received object(s): receipt A, receipt B)`."""
+    named = ", ".join(f"receipt {r}" for r in short[:3]) + (f" and {len(short) - 3} more" if len(short) > 3 else "")
+    return f"{len(short)} DICOM receipt(s) of the DICOM node ({objects} received object(s): {named})"
+
+
 def copies_check(survey: Survey) -> Check:
-    """Patient versions and archives on fewer than two stores, or on fewer than two stores whose verification
-    is up to date (`Survey.verification_current`; volumes verified within [verify] cycle_days)."""
+    """Patient versions and archives on fewer than two stores (CRITICAL), the DICOM node's receipts on fewer than
+    two stores (WARNING), or any of them on fewer than two stores whose verification is up to date (WARNING;
+    `Survey.verification_current`; volumes verified within [verify] cycle_days)."""
     config = survey.config
     good = [s for s in config.stores if survey.verification_current(s)]
     grace = span(config.health.replication_max_lag_s / 2)
@@ -152,22 +182,30 @@ def copies_check(survey: Survey) -> Check:
         good += [STORE_PREFIX + label for (label,) in volumes]
         versions, unverified_versions = _short(survey, "snapshot", "version", good)
         archives, unverified_archives = _short(survey, "archive", "ref", good)
+        receipts, received, unverified_receipts = _short_receipts(survey, good)
     except RtvaultError as error:
         return Check("copies", Status.UNKNOWN, None, None, f"cannot count the copies: {error} ({CATALOG_FIX})")
-    unverified = unverified_versions + unverified_archives
+    unverified = unverified_versions + unverified_archives + unverified_receipts
+    fix = "configure a second store with copy_of, then run `rtvault replicate`" if len(config.stores) < 2 \
+        else "run `rtvault replicate` and read its error"
+    also = f"; so are {_receipts_text(receipts, received)}" if receipts else ""
     if versions or archives:
-        fix = "configure a second store with copy_of, then run `rtvault replicate`" if len(config.stores) < 2 \
-            else "run `rtvault replicate` and read its error"
         return Check("copies", Status.CRITICAL, unverified, 0.0,
                      f"{versions} patient version(s) and {archives} archive(s) older than {grace} are on fewer than "
-                     f"two stores: {fix} (`rtvault status` lists them)")
+                     f"two stores{also}: {fix} (`rtvault status` lists them)")
+    if receipts:
+        return Check("copies", Status.WARNING, unverified, 0.0,
+                     f"{_receipts_text(receipts, received)} older than {grace} are on fewer than two stores: {fix} "
+                     "(`rtvault status` lists them)")
     if unverified:
         return Check("copies", Status.WARNING, unverified, 0.0,
-                     f"{unverified_versions} patient version(s) and {unverified_archives} archive(s) older than "
-                     f"{grace} have fewer than two verified copies (a store whose verification is late does not "
-                     "count): run `rtvault verify` (see the verify checks; `rtvault status` lists them)")
+                     f"{unverified_versions} patient version(s), {unverified_archives} archive(s) and "
+                     f"{unverified_receipts} DICOM receipt(s) older than {grace} have fewer than two verified copies "
+                     "(a store whose verification is late does not count): run `rtvault verify` (see the verify "
+                     "checks; `rtvault status` lists them)")
     return Check("copies", Status.OK, 0, 0.0,
-                 f"every patient version and archive older than {grace} is on two verified stores or more")
+                 f"every patient version, archive and DICOM receipt older than {grace} is on two verified stores or "
+                 "more")
 
 
 def destruction_check(survey: Survey) -> Check:
