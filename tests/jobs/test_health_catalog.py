@@ -119,7 +119,7 @@ def _receive(site: HealthSite, folder: Path, *names: str) -> str:
 
 
 @pytest.mark.slow  # two imports, two replications, status: about 1.2 s
-def test_received_objects_on_one_store_warn_naming_the_receipt(site):
+def test_received_objects_on_one_store_are_critical_naming_the_receipt(site):
     from rtvault.copies.status import store_status
 
     t0 = second()
@@ -133,7 +133,7 @@ def test_received_objects_on_one_store_warn_naming_the_receipt(site):
     site.refresh()
     assert site.check("copies", t0 + 5 * H).status is Status.OK  # awaiting replication, as a snapshot does
     check = site.check("copies", t0 + 7 * H)
-    assert check.status is Status.WARNING
+    assert check.status is Status.CRITICAL  # as an archive on one store is
     assert f"1 DICOM receipt(s) of the DICOM node (3 received object(s): receipt {alone}) older than" in check.message
     assert "are on fewer than two stores: run `rtvault replicate`" in check.message
     status = store_status(site.config)  # `rtvault status` names it too

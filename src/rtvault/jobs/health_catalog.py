@@ -170,9 +170,9 @@ def _receipts_text(short: list[str], objects: int) -> str:
 
 
 def copies_check(survey: Survey) -> Check:
-    """Patient versions and archives on fewer than two stores (CRITICAL), the DICOM node's receipts on fewer than
-    two stores (WARNING), or any of them on fewer than two stores whose verification is up to date (WARNING;
-    `Survey.verification_current`; volumes verified within [verify] cycle_days)."""
+    """Patient versions, archives and the DICOM node's receipts on fewer than two stores (CRITICAL: received
+    objects are patient data as archives are), or any of them on fewer than two stores whose verification is up
+    to date (WARNING; `Survey.verification_current`; volumes verified within [verify] cycle_days)."""
     config = survey.config
     good = [s for s in config.stores if survey.verification_current(s)]
     grace = span(config.health.replication_max_lag_s / 2)
@@ -194,7 +194,7 @@ def copies_check(survey: Survey) -> Check:
                      f"{versions} patient version(s) and {archives} archive(s) older than {grace} are on fewer than "
                      f"two stores{also}: {fix} (`rtvault status` lists them)")
     if receipts:
-        return Check("copies", Status.WARNING, unverified, 0.0,
+        return Check("copies", Status.CRITICAL, unverified, 0.0,
                      f"{_receipts_text(receipts, received)} older than {grace} are on fewer than two stores: {fix} "
                      "(`rtvault status` lists them)")
     if unverified:
