@@ -22,7 +22,6 @@ from pydicom.uid import generate_uid
 from pypdf import PdfReader
 
 from kit.copies import Copies, write_pair_config
-from kit.vault import Vault
 from rtvault.catalog import destructions
 from rtvault.catalog import dicom as catalog_dicom
 from rtvault.configured import open_catalog_for
