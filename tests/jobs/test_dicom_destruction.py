@@ -31,6 +31,8 @@ from rtvault.dicom.received import dataset_of as split
 from rtvault.dicom.received import describe, part10
 from rtvault.errors import ExitCode, InputError
 from rtvault.jobs import dicom_destruction
+from rtvault.jobs.archive_now import archive_now
+from rtvault.jobs.archiving import record_override
 from rtvault.jobs.catalog import refresh_quietly
 from rtvault.jobs.dicom_receive import Receiver
 from rtvault.jobs.maintenance import check_store
@@ -226,6 +228,32 @@ def test_objects_in_a_running_nodes_spool_stay_pending_until_sealed(pair: Copies
     with Receiver(pair.config) as node:  # the node running: the object sent again is stored, not "already held"
         assert not node.put(*ct).duplicate
     assert pair.primary.backend.exists(data_key(ct_hash)) and patient_rows(pair) == 1
+
+
+@pytest.mark.slow
+def test_a_linked_patient_keeps_its_pinnacle_record_and_an_archive_hold_applies(pair: Copies) -> None:
+    pair.backup()
+    refresh_quietly(pair.config)
+    with open_catalog_for(pair.config) as catalog:
+        pid, key, mrn, path = catalog.one("SELECT id, key, mrn, path FROM patients WHERE path <> '' LIMIT 1")
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    ds.PatientID, ds.PatientBirthDate = mrn, ""  # the Pinnacle patient's MRN: linked
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    receive(pair, received(out.getvalue()))
+    with open_catalog_for(pair.config) as catalog:
+        assert catalog.one("SELECT patient FROM dicom_instances")[0] == pid
+    [archived] = archive_now(pair.config, pair.primary, keys=[mrn]).archived
+    record_override(pair.config, pair.primary, archived.record.id, None, "hold", None,
+                    "litigation, letter of 2026-11-02", "tester")
+    with pytest.raises(InputError, match="hold"):  # the archive's litigation hold applies to the received objects
+        dicom_destruction.destroy(pair.config, REASON, LATER, patient=key)
+    record_override(pair.config, pair.primary, archived.record.id, path, "release", None, "settled", "tester")
+    done = dicom_destruction.destroy(pair.config, REASON, LATER, patient=key)
+    assert done.certificates[0]["complete"] and done.certificates[0]["patient"]["key"] == key
+    assert patient_rows(pair, mrn) == 0
+    with open_catalog_for(pair.config) as catalog:  # the Pinnacle patient stays, with its versions
+        assert catalog.one("SELECT COUNT(*) FROM versions WHERE patient = ?", (pid,))[0] >= 1
 
 
 KILLED_AFTER_ONE_RECEIPT = """import datetime, os, runpy, signal, sys

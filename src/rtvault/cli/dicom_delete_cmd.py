@@ -48,14 +48,13 @@ def delete_command(app: AppContext, mrn: str | None, issuer: str | None, key: st
     Admin only: run by the operating-system user who can write the stores and the catalog; that user, this host
     and --reason are recorded. Run again after a crash: it carries on.
     """
-    config = app.load_config()
     if pending:
         if mrn or key or issuer or reason or out:
             raise click.UsageError("--pending takes no --mrn, --issuer, --patient, --reason or --certificate")
-        return dicom_destruction.resume(config)
+        return dicom_destruction.resume(app.load_config())
     if bool(mrn) == bool(key):
         raise click.UsageError("give --mrn PATIENTID (and --issuer) or --patient KEY, or --pending")
     if key and issuer:
         raise click.UsageError("--issuer goes with --mrn")
-    return dicom_destruction.destroy(config, reason, date.today(), mrn=mrn, issuer=issuer, patient=key, out=out,
-                                     lang=lang)
+    return dicom_destruction.destroy(app.load_config(), reason, date.today(), mrn=mrn, issuer=issuer, patient=key,
+                                     out=out, lang=lang)
