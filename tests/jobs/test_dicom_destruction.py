@@ -21,15 +21,18 @@ from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
 from pypdf import PdfReader
 
+from kit.config import write_config
 from kit.copies import Copies, write_pair_config
+from kit.crypto import PASSPHRASE
 from rtvault.catalog import destructions
 from rtvault.catalog import dicom as catalog_dicom
-from rtvault.configured import open_catalog_for
+from rtvault.config import load
+from rtvault.configured import init_store, open_catalog_for, open_store
 from rtvault.copies.replicate import replicate
 from rtvault.demo import generate_database
 from rtvault.dicom.received import dataset_of as split
 from rtvault.dicom.received import describe, part10
-from rtvault.errors import ExitCode, InputError
+from rtvault.errors import ExitCode, InputError, StoreError
 from rtvault.jobs import dicom_destruction
 from rtvault.jobs.archive_now import archive_now
 from rtvault.jobs.archiving import record_override
@@ -38,6 +41,7 @@ from rtvault.jobs.dicom_receive import Receiver
 from rtvault.jobs.maintenance import check_store
 from rtvault.store import Store, receipts
 from rtvault.store.objects import data_key, read_object
+from rtvault.store.packfile import pack_key
 
 REASON = "retention ended, committee of 2046-03-02"
 NAME = b"CompressedSamples^CT1"  # CT_small's PatientName: in the store's files until destroyed
@@ -254,6 +258,29 @@ def test_a_linked_patient_keeps_its_pinnacle_record_and_an_archive_hold_applies(
     assert patient_rows(pair, mrn) == 0
     with open_catalog_for(pair.config) as catalog:  # the Pinnacle patient stays, with its versions
         assert catalog.one("SELECT COUNT(*) FROM versions WHERE patient = ?", (pid,))[0] >= 1
+
+
+def test_an_encrypted_store_loses_the_pack_that_held_the_object(tmp_path: Path) -> None:
+    (tmp_path / "pass").write_bytes(PASSPHRASE + b"\n")
+    (tmp_path / "pass").chmod(0o600)
+    config_path = write_config(tmp_path / "rtvault.toml", root=tmp_path / "db", stores={
+        "sealed": {"path": tmp_path / "sealed", "encrypt": True, "passphrase_file": tmp_path / "pass"}})
+    config = load(config_path)
+    init_store(config, "sealed")
+    ct, mr = sample("CT_small.dcm"), sample("MR_small.dcm")
+    with Receiver(config) as receiver:
+        ct_hash, mr_hash = receiver.put(*ct).hash, receiver.put(*mr).hash
+    store = open_store(config, "sealed")
+    where = store.backend.where_of(data_key(ct_hash))
+    assert where is not None and (tmp_path / "sealed" / pack_key(where.pack)).is_file()
+    done = dicom_destruction.destroy(config, REASON, LATER, mrn="1CT1")
+    assert done.certificates[0]["complete"]
+    store = open_store(config, "sealed")
+    assert not (tmp_path / "sealed" / pack_key(where.pack)).exists()  # the pack that held it is gone
+    assert not store.backend.exists(data_key(ct_hash))
+    with pytest.raises(StoreError):
+        b"".join(read_object(store.backend, ct_hash))
+    assert b"".join(read_object(store.backend, mr_hash)) == mr[0]  # its pack neighbour rewritten, readable
 
 
 KILLED_AFTER_ONE_RECEIPT = """import datetime, os, runpy, signal, sys
