@@ -195,3 +195,22 @@ def destroyed_versions(catalog: Catalog) -> set[tuple[str, str]]:
             if patient.get("tree"):
                 found.add((patient["path"], patient["tree"]))
     return found
+
+
+RECEIVED = "dicom-"  # the id of a destruction of a DICOM patient's received objects (jobs/dicom_destruction.py)
+
+
+def is_received(ident: str) -> bool:
+    """Whether a destruction is of received DICOM objects (else of an archive)."""
+    return ident.startswith(RECEIVED)
+
+
+def received_destroyed(catalog: Catalog) -> set[tuple[str, str]]:
+    """(receipt id, object hash) of every received instance a legal destruction removed: never indexed again
+    (a store whose copy is pending still holds its receipt; `catalog rebuild` reads every receipt again)."""
+    found = set()
+    for (text,) in catalog.execute("SELECT certificate FROM destructions WHERE archive LIKE ?", (RECEIVED + "%",)):
+        certificate = json.loads(text)
+        hashes = set(certificate.get("objects", []))
+        found |= {(r, h) for r in certificate.get("receipts", []) for h in hashes}
+    return found

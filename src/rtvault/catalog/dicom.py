@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from rtvault.catalog import dicom_patients
+from rtvault.catalog import destructions, dicom_patients
 from rtvault.catalog import fold as folding
 from rtvault.catalog.db import Catalog
 from rtvault.errors import StoreError
@@ -162,9 +162,14 @@ def sync_store(catalog: Catalog, store_id: str, store: Store, site: str) -> tupl
 
 
 def add_rows(catalog: Catalog, store: str, receipt: str, site: str, instances: Iterable[ReceivedInstance]) -> None:
-    """`add` inside a transaction the caller holds."""
+    """`add` inside a transaction the caller holds. An instance a legal destruction removed (its receipt and
+    object) is never indexed again."""
     marks = ", ".join("?" * len(_COLUMNS))
+    gone = destructions.received_destroyed(catalog)
+    ident = receipt.removeprefix(SPOOL_PREFIX)
     for instance in instances:
+        if (ident, instance.hash) in gone:
+            continue
         catalog.execute(f"INSERT INTO dicom_instances ({', '.join(_COLUMNS)}) VALUES ({marks})",
                         _row(store, receipt, site, instance))
 

@@ -3,4 +3,4 @@
 
 from __future__ import annotations
 
-from rtvault.cli import dicom_import_cmd, dicom_kit_cmd, dicom_serve_cmd  # noqa: F401
+from rtvault.cli import dicom_delete_cmd, dicom_import_cmd, dicom_kit_cmd, dicom_serve_cmd  # noqa: F401

@@ -33,6 +33,7 @@ _KINDS = (
     ("override", re.compile(rf"archives/overrides/(?P<h>{_H})/[^/]+\.json")),
     ("destroyed", re.compile(rf"archives/destroyed/(?P<h>{_H})\.json")),
     ("receipt", re.compile(r"dicom/receipts/(?P<id>[^/]+)\.json")),
+    ("received_destroyed", re.compile(r"dicom/destroyed/(?P<id>dicom-[0-9a-f]{24})\.json")),
     ("journal", journal.KEY),
     ("catalog", catalog_backups.KEY),
     ("format", re.compile(r"rtvault-store\.json")),
@@ -247,6 +248,12 @@ class Checker:
             raise ValueError(f"not the receipt of this name (it holds receipt {receipt.id})")
         for instance in receipt.instances:
             self._need(data_key(instance.hash), key)
+
+    def _check_received_destroyed(self, key: str, ident: str) -> None:
+        remembered = json.loads(self.backend.get(key))
+        if remembered.get("id") != ident or not isinstance(remembered.get("objects"), list) \
+                or not isinstance(remembered.get("receipts"), list):
+            raise ValueError("not the record of this destruction of received objects")
 
     def _check_journal(self, key: str, _name: str) -> None:
         journal.decode(self.backend.get(key), key)

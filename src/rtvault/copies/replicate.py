@@ -15,6 +15,10 @@ copies only what is still missing.
 The files of an archive that either store records as destroyed (`archives/destroyed/<id>.json`) are never
 copied: a legal destruction is not undone by a store that was offline. The record itself is copied, and a
 target still holding the archive says so (`pending_destruction`); the job removes it (jobs/destruction.py).
+Likewise a legal destruction of received DICOM objects (`dicom/destroyed/<id>.json`, in either store): its
+record is copied, its objects are never copied (unless a receipt not listed names one: received anew since), and
+the receipts it lists are copied only as rewritten without them, never the older version a store that was
+offline kept; the job then carries the destruction on (jobs/dicom_destruction.py).
 """
 
 from __future__ import annotations
@@ -40,7 +44,8 @@ from rtvault.store.objects import BLOCK, data_key, verify_object
 from rtvault.store.repository import decode_tree, parse_manifest, tree_key
 
 WORKERS = 4  # reading, hashing and zstd release the GIL; measured in bench/replicate.py
-REPLICATED = ("data/", "trees/", "archives/", "snapshots/", "journal/", receipts.RECEIPTS)  # never locks/, tmp/,
+REPLICATED = ("data/", "trees/", "archives/", "snapshots/", "journal/", receipts.RECEIPTS, receipts.DESTROYED)
+# never locks/, tmp/,
 # copies/, the DICOM node's spool (dicom/spool/, its own until sealed) or the format file
 CONTENT = ("data/", "trees/", "archives/tars/")
 
@@ -267,11 +272,28 @@ def _archive_lacks(record: ArchiveRecord, present: _Present) -> str | None:
     return next((key for key in needed if key not in present.keys), None)
 
 
+@dataclass(frozen=True)
+class _Gone:
+    """What the legal destructions of received objects recorded in either store removed."""
+
+    objects: frozenset[str] = frozenset()
+    receipts: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, *stores: Store) -> _Gone:
+        found = [r for s in stores for r in receipts.destroyed(s.backend)]
+        return cls(frozenset(str(h) for r in found for h in r["objects"]),
+                   frozenset(str(i) for r in found for i in r["receipts"]))
+
+
 def _copy_indexes(source: Store, target: Store, missing: list[str], present: _Present,
-                  summary: ReplicateSummary) -> None:
-    """Archive side files, then archive indexes and snapshot manifests whose content is all on the target."""
+                  summary: ReplicateSummary, gone: _Gone = _Gone()) -> set[str]:
+    """Archive side files, then archive indexes and snapshot manifests whose content is all on the target; the
+    receipts left behind as their version before a legal destruction are returned."""
+    skipped: set[str] = set()
     for key in missing:
-        if key.startswith("archives/") and not _is_record(key) and not key.startswith(CONTENT):
+        if key.startswith(receipts.DESTROYED) or (key.startswith("archives/") and not _is_record(key)
+                                                  and not key.startswith(CONTENT)):
             _copy_file(source, target, key, summary)
             present.keys.add(key)
         elif key.startswith(journal.FOLDER):
@@ -281,7 +303,21 @@ def _copy_indexes(source: Store, target: Store, missing: list[str], present: _Pr
             if key.startswith("snapshots/"):  # a manifest changed since written (its integrity hash) stays behind
                 lack = _snapshot_lacks(parse_manifest(source.backend.get(key)), present)
             elif key.startswith(receipts.RECEIPTS):  # so does a receipt
-                lack = _receipt_lacks(receipts.load(source.backend, _receipt_id(key)), present)
+                receipt = receipts.load(source.backend, _receipt_id(key))
+                if receipt.id in gone.receipts and any(i.hash in gone.objects for i in receipt.instances):
+                    summary.destroyed_skipped += 1  # the version before a legal destruction: never copied back
+                    skipped.add(key)
+                    continue
+                if revived := [i.hash for i in receipt.instances if i.hash in gone.objects
+                               and data_key(i.hash) not in present.keys]:  # received anew since the destruction
+                    for digest in revived:
+                        _key, size, problem = copy_content(source.backend, target.backend, data_key(digest))
+                        if problem is None:
+                            present.keys.add(data_key(digest))
+                            summary.bytes_copied += size
+                            summary.objects_copied += 1
+                    target.backend.barrier()
+                lack = _receipt_lacks(receipt, present)
             else:
                 lack = _archive_lacks(ArchiveRecord.from_json(integrity.parse(source.backend.get(key))), present)
         except (ValueError, KeyError, TypeError, AttributeError, StoreError) as error:
@@ -295,6 +331,7 @@ def _copy_indexes(source: Store, target: Store, missing: list[str], present: _Pr
         summary.snapshots_copied += key.startswith("snapshots/")
         summary.archives_copied += _is_record(key)
         summary.receipts_copied += key.startswith(receipts.RECEIPTS)
+    return skipped
 
 
 def _receipt_id(key: str) -> str:
@@ -380,7 +417,9 @@ def replicate(source: Store, target: Store, progress: Progress | None = None, *,
         target.backend.clean_staging(0, time.time())  # type: ignore[attr-defined]
         gone = set(records.destroyed_ids(source)) | set(records.destroyed_ids(target))
         offered = _keys(source.backend)
-        wanted = {key for key in offered if _archive_of(key) not in gone}  # never copied back
+        received_gone = _Gone.of(source, target)
+        wanted = {key for key in offered if _archive_of(key) not in gone  # never copied back
+                  and not (key.startswith("data/") and key.rsplit("/", 1)[-1] in received_gone.objects)}
         summary.destroyed_skipped = len(offered) - len(wanted)
         have = _keys(target.backend)
         summary.pending_destruction = sorted(a for a in gone if records.holds(target, a))
@@ -389,9 +428,9 @@ def replicate(source: Store, target: Store, progress: Progress | None = None, *,
                               progress or NoProgress())
         target.backend.barrier()  # every copied object, tree and archive file is durable before an index names it
         lock.ensure_held()
-        _copy_indexes(source, target, missing, _Present(target, have), summary)
+        skipped = _copy_indexes(source, target, missing, _Present(target, have), summary, received_gone)
         target.backend.barrier()
-        _lag(source, wanted, have, summary)
+        _lag(source, wanted - skipped, have, summary)
         summary.duration_s = round(time.monotonic() - started, 3)
         _record(source, target, summary)
     return summary

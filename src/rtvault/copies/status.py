@@ -101,7 +101,7 @@ class StatusReport(Report):
                 "backups_ok": self.backups_ok, **asdict(self)}
 
     def warnings(self) -> Iterable[str]:
-        pending = [f"archive {p['archive'][:12]} is pending destruction on {p['kind']} {p['place']} (destroyed "
+        pending = [f"{_what(p['archive'])} is pending destruction on {p['kind']} {p['place']} (destroyed "
                    f"{p['decided']}): {p['note'] or 'not removed yet'}" for p in self.pending_destruction]
         return [*pending, *self._backup_warnings()]
 
@@ -365,6 +365,12 @@ def _newest(report: StatusReport, primaries: dict[str, _Holdings], now: datetime
         report.newest_snapshot_age_s = round(max(0.0, (now - parse(time)).total_seconds()), 1)
     except ValueError:
         report.newest_snapshot_age_s = None
+
+
+def _what(ident: str) -> str:
+    """How a destruction is named: an archive by its id's start, received DICOM objects by their destruction id
+    (`rtvault dicom delete --pending` carries it on)."""
+    return f"received DICOM objects {ident}" if ident.startswith("dicom-") else f"archive {ident[:12]}"
 
 
 def store_status(config: Config, now: datetime | None = None) -> StatusReport:

@@ -15,7 +15,8 @@ What is checked, per kind of key:
   manifest agrees with the index, summaries, overrides and records of destroyed archives parse;
 - run journal segments: parsed and matching their integrity hash and their name;
 - the DICOM node's receipts (`dicom/receipts/`): parsed and matching their integrity hash and their name, and
-  every received object they name exists (`missing`);
+  every received object they name exists (`missing`); the records of destroyed received objects
+  (`dicom/destroyed/`) parse and match their name;
 - an archive the store records as destroyed (`archives/destroyed/`) whose files it still holds is named in
   `pending_destruction` (not a problem of the store: the job removes it, jobs/destruction.py);
 - anything else (a `data/` name that is not a SHA-256, a stray file) is `unexpected`.
@@ -48,7 +49,7 @@ STATE_KEY = "verify/state.json"
 IGNORED_PREFIXES = ("locks/", "tmp/", "verify/", "copies/", "roles/", "heads/", "dicom/spool/")  # mutable or staging
 # files: never verified, never unexpected (`copies/` holds the replication records a target received, `roles/` a
 # failover's record, `heads/` the journal's newest segment, `dicom/spool/` what the DICOM node has not sealed yet)
-FOLDERS = ("data/", "trees/", "snapshots/", "archives/", "journal/", "catalog/", "dicom/receipts/")
+FOLDERS = ("data/", "trees/", "snapshots/", "archives/", "journal/", "catalog/", "dicom/receipts/", "dicom/destroyed/")
 TOP_FILES = ("rtvault-store.json",)
 WORKERS = 4  # threads checking keys: two cores are kept busy, a remote store's latency is overlapped
 CHECKPOINT_S = 30.0  # a long run saves its cursor this often, so that a killed run loses little

@@ -15,7 +15,7 @@ from rtvault.copies.sealed import SealedReport, check_without_key
 from rtvault.copies.verify import Budget
 from rtvault.errors import ExitCode, InputError
 from rtvault.events import Progress
-from rtvault.jobs import destruction
+from rtvault.jobs import destruction, dicom_destruction
 from rtvault.jobs.catalog import refresh_quietly
 from rtvault.report import Line, Refreshed, Report, Verdict, err
 
@@ -79,6 +79,8 @@ def replicate(config: Config, source: str | None = None, target: str | None = No
     catalog refreshed (where each copy is)."""
     pairs = tuple(replicate_configured(config, source, target, progress, pull=pull))
     finished = destruction.finish_quietly(config)  # a store back online: its copy of a destroyed archive goes
+    received = dicom_destruction.finish_quietly(config)  # and its destroyed received objects
+    finished = "; ".join(p for p in (finished, received) if p) or None
     return Replicated(pairs, finished, catalog=refresh_quietly(config))
 
 
@@ -141,6 +143,8 @@ def verify(config: Config, store_name: str | None, *, budget: Budget | None = No
     if any(o.report and o.report.pending_destruction for o in outcomes):
         finished = destruction.finish_quietly(config, found=True)  # the store's copy of a destroyed archive goes
         changed = True
+    if received := dicom_destruction.finish_quietly(config):  # a store back with destroyed received objects
+        finished = "; ".join(p for p in (finished, received) if p)
     return Verified(outcomes, finished, catalog=refresh_quietly(config) if changed else None)
 
 

@@ -113,6 +113,9 @@ def destroy(config: Config, archive_id: str, reason: str | None, today: date, *,
         here = _here(config, catalog, stores)
         _recover(catalog, stores)
         decided = _find_decided(catalog, archive_id)
+        if decided is not None and destructions.is_received(decided):
+            raise InputError(f"{decided} is a destruction of received DICOM objects: carry it on with `rtvault dicom "
+                             "delete --pending`")
         if decided is None:
             if not (reason or "").strip():
                 raise InputError("give --reason: why this archive is destroyed (it is written in the certificate "
@@ -152,8 +155,8 @@ def resume(config: Config) -> Destroyed:
     with open_catalog_for(config) as catalog:
         here = _here(config, catalog, stores)
         _recover(catalog, stores)
-        open_ones = [d for d in destructions.all_destructions(catalog) if d.completed is None or d.pending
-                     or _held_anywhere(stores, d.archive)]
+        open_ones = [d for d in destructions.all_destructions(catalog) if not destructions.is_received(d.archive)
+                     and (d.completed is None or d.pending or _held_anywhere(stores, d.archive))]
         for decided in open_ones:
             _carry_out(catalog, here, decided.archive, problems)
     catalog_problem = refresh_quietly(config) if open_ones else None
@@ -168,7 +171,8 @@ def finish_quietly(config: Config, *, found: bool = False) -> str | None:
     whatever the catalog knows). Never raises: returns a problem as a sentence."""
     try:
         with open_catalog_for(config) as catalog:
-            waiting = found or any(c.kind == STORE for c in destructions.pending(catalog))
+            waiting = found or any(c.kind == STORE and not destructions.is_received(c.archive)
+                                   for c in destructions.pending(catalog))
         if not waiting:
             return None
         done = resume(config)
@@ -182,7 +186,7 @@ def complete_quietly(config: Config) -> str | None:
     complete get their second journal record. Never raises: returns a problem as a sentence."""
     try:
         with open_catalog_for(config) as catalog:
-            for d in destructions.all_destructions(catalog):
+            for d in destructions.all_destructions(catalog):  # received objects' too (jobs/dicom_destruction.py)
                 if d.completed is None and not d.pending:
                     _certify(config, catalog, d.archive, [])
     except RtvaultError as error:
@@ -512,3 +516,13 @@ def document(certificate: dict, lang: str, site: str) -> str:
         reprint=f"rtvault archive delete {certificate['archive'][:12]} --certificate certificat.pdf",
         keep=w["keep"], sections=[patients, copies, why, visa])
 
+
+
+# what jobs/dicom_destruction.py shares of this machinery
+open_stores = _open_stores
+here_of = _here
+certify = _certify
+
+
+def unknown_id() -> str:
+    return _UNKNOWN_ID

@@ -195,7 +195,9 @@ class Receiver:
         with self._state:
             if self._writer is None or self._closing:
                 raise StoreError("the DICOM receiver is stopping: send the object again")
-            held = digest in self._held or self._known(digest)
+            # in a spool of this receiver, or sealed and still held (the catalog and the store say so: a sealed
+            # object may have been legally destroyed since, and is then stored anew)
+            held = self._held.get(digest) is not None or self._known(digest)
             # held bytes are a duplicate, unless another version of the instance came since (A, B, then A
             # again: A is received anew, so that what C-FIND, C-MOVE and C-GET answer is the version sent last)
             item.again = held and self._newest_version(str(tags.get("SOPInstanceUID", ""))) not in (digest, None)

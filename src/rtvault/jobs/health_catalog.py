@@ -226,7 +226,10 @@ def destruction_check(survey: Survey) -> Check:
     return Check("destruction", Status.WARNING, len(pending), None,
                  f"{len(pending)} cop{'y' if len(pending) == 1 else 'ies'} of legally destroyed archives still to "
                  f"remove, on {', '.join(where)}: plug each disk in and run `rtvault volume verify LABEL`, bring "
-                 "each store back and run `rtvault archive delete --pending` (`rtvault status` lists them)")
+                 "each store back and run `rtvault archive delete --pending`"
+                 + (" (`rtvault dicom delete --pending` for received DICOM objects, `dicom-...`)"
+                    if any(destructions.is_received(c.archive) for c in pending) else "")
+                 + " (`rtvault status` lists them)")
 
 
 def jobs_check(survey: Survey) -> Check:

@@ -171,6 +171,7 @@ def _check_actions(record: dict[str, object]) -> None:
 
 STAGES = ("decided", "complete")  # a destruction's first record, and the one that completes its certificate
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+_RECEIVED = re.compile(r"dicom-[0-9a-f]{24}")  # a destruction of received DICOM objects (jobs/dicom_destruction.py)
 
 
 def _check_destruction(record: dict[str, object]) -> None:
@@ -185,7 +186,9 @@ def _check_destruction(record: dict[str, object]) -> None:
     certificate = record.get("certificate")
     if not isinstance(certificate, dict):
         raise ValueError(f"destruction record field 'certificate' is not an object: {certificate!r:.80}")
-    if not isinstance(certificate.get("archive"), str) or not _HEX64.fullmatch(certificate["archive"]):
+    archive = certificate.get("archive")
+    received = isinstance(archive, str) and _RECEIVED.fullmatch(archive) is not None
+    if not received and (not isinstance(archive, str) or not _HEX64.fullmatch(archive)):
         raise ValueError(f"destruction certificate field 'archive' is not an archive id: "
                          f"{certificate.get('archive')!r:.80}")
     for name in ("reason", "rule"):
@@ -197,7 +200,10 @@ def _check_destruction(record: dict[str, object]) -> None:
     if not _utc(certificate.get("decided")) or not isinstance(certificate.get("complete"), bool):
         raise ValueError("destruction certificate fields 'decided' (a UTC time) and 'complete' (true or false) are "
                          "required")
-    patients, copies = certificate.get("patients"), certificate.get("copies")
+    patients, copies = certificate.get("patients", [] if received else None), certificate.get("copies")
+    if received and not isinstance(certificate.get("patient"), dict):
+        raise ValueError(f"destruction certificate field 'patient' is not a patient: "
+                         f"{certificate.get('patient')!r:.80}")
     if not isinstance(patients, list) or not all(isinstance(p, dict) and isinstance(p.get("path"), str)
                                                  for p in patients):
         raise ValueError(f"destruction certificate field 'patients' is not a list of patients: {patients!r:.80}")

@@ -66,6 +66,7 @@ class PackedBackend:
         self._writers: dict[str, PackWriter] = {}
         self._sealed: dict[str, list[tuple[str, int, int]]] = {}  # packs no index names yet
         self._dead: set[str] = set()  # packs blobs were deleted from since the last index
+        self._purged: set[str] = set()  # of those, packs rewritten whatever their dead fraction (`purge`)
         self._broken = ""  # why this backend refuses to write (a pack write failed), else empty
         root = getattr(inner, "root", None)
         self._files = PackFiles(root) if isinstance(inner, DirectoryBackend) and root is not None else None
@@ -225,7 +226,7 @@ class PackedBackend:
                 ident = self._write_index({p: sorted(e) for p, e in self._sealed.items()}, [])
                 state.indexes.add(ident)
                 state.index_files.add(ident)
-            self._sealed, self._dead = {}, set()
+            self._sealed, self._dead, self._purged = {}, set(), set()
 
     @staticmethod
     def _live(state: _State, pack: str) -> list[tuple[str, int, int]]:
@@ -248,7 +249,7 @@ class PackedBackend:
                 continue
             size = self.inner.size(pack_key(pack))
             used = sum(state.where[key].length for key in live)
-            if size - used > REPACK * size:
+            if size - used > REPACK * size or pack in self._purged:
                 blobs = [(key, self.get(key)) for key in sorted(live, key=lambda k: state.where[k].offset)]
                 for key, _ in blobs:
                     del state.where[key]
@@ -370,6 +371,20 @@ class PackedBackend:
                 return
             state.packs[where.pack].discard(key)
             self._dead.add(where.pack)
+
+    def purge(self, keys: list[str]) -> None:
+        """Legal destruction: delete `keys` and make their bytes really gone. A blob deleted by `delete` stays in
+        its pack until prune finds the pack mostly dead; here every pack holding one is rewritten without it (its
+        live blobs copied into new packs, the old pack deleted) by the flush that follows, before this returns."""
+        with self._lock:
+            state = self._loaded()
+            for key in keys:
+                where = state.where.get(key) if packable(key) else None
+                if where is not None:
+                    self._purged.add(where.pack)
+                self.delete(key)
+        self.flush()
+        self.inner.barrier()
 
     def create_exclusive(self, key: str, data: bytes) -> bool:
         return self.inner.create_exclusive(key, data)

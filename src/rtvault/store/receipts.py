@@ -3,9 +3,12 @@
 `dicom/receipts/<id>.json` names the content objects (`data/...`, each a received DICOM file byte for byte) and
 says what each is: who sent it, when, and the attributes the catalog indexes. A receipt is written once, after
 every object it names is durable, and carries the integrity hash manifests carry. Receipts are never removed by
-retention: only legal destruction removes received instances. A seal (the receiver writing a spool's objects and
-its receipt) holds `locks/seal.json`, which prune also takes before it reads what is referenced: a prune never
-deletes an object a seal is writing or has just found already stored.
+retention: only legal destruction removes received instances, and it is the one exception to a receipt being
+immutable: `strip` rewrites a receipt without the destroyed instances (removed when none is left), and
+`dicom/destroyed/<id>.json` records what the destruction removed (hashes and receipt ids, no names). A seal (the
+receiver writing a spool's objects and its receipt) holds `locks/seal.json`, which prune and legal destruction
+also take before they read what is referenced: neither deletes an object a seal is writing or has just found
+already stored.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from rtvault.store import integrity
 from rtvault.store.backend import Backend
 
 RECEIPTS = "dicom/receipts/"
+DESTROYED = "dicom/destroyed/"  # the records of legal destructions of received objects (jobs/dicom_destruction.py)
 SEAL_LOCK = "locks/seal.json"
 FORMAT = "rtvault-dicom-receipt"
 VERSION = 1
@@ -135,3 +139,50 @@ def instances(backend: Backend) -> Iterator[tuple[str, ReceivedInstance]]:
     for ident in ids(backend):
         for instance in load(backend, ident).instances:
             yield ident, instance
+
+
+def strip(backend: Backend, ident: str, hashes: set[str]) -> int:
+    """Legal destruction: the receipt `ident` rewritten without the instances whose object is one of `hashes`
+    (atomically, with a new integrity hash), or removed when none is left; the instances removed (0: the receipt
+    is gone or names none of them). StoreError for a damaged receipt (never rewritten blindly)."""
+    key = receipt_key(ident)
+    if not backend.exists(key):
+        return 0
+    receipt = load(backend, ident)
+    kept = tuple(i for i in receipt.instances if i.hash not in hashes)
+    if len(kept) == len(receipt.instances):
+        return 0
+    if not kept:
+        backend.delete(key)
+    else:
+        document = integrity.seal(Receipt(receipt.id, receipt.time, receipt.host, receipt.site, kept).to_json())
+        backend.replace(key, json.dumps(document, indent=1, ensure_ascii=True).encode("ascii") + b"\n")
+    return len(receipt.instances) - len(kept)
+
+
+def destroyed_key(ident: str) -> str:
+    return f"{DESTROYED}{ident}.json"
+
+
+def write_destroyed(backend: Backend, document: Mapping[str, Any]) -> None:
+    """The record of a legal destruction of received objects, written once (never rewritten)."""
+    key = destroyed_key(str(document["id"]))
+    if not backend.exists(key):
+        backend.put(key, json.dumps(dict(document), indent=1, ensure_ascii=True).encode("ascii") + b"\n",
+                    durable=True)
+
+
+def destroyed(backend: Backend) -> list[dict[str, Any]]:
+    """Every record of a destruction of received objects this store holds (an unreadable one skipped: a store
+    still holding its objects is found by the catalog's copy of the decision)."""
+    found = []
+    for key in sorted(backend.list(DESTROYED)):
+        if not key.endswith(".json"):
+            continue
+        try:
+            data = json.loads(backend.get(key))
+        except (ValueError, StoreError):
+            continue
+        if isinstance(data, dict) and isinstance(data.get("objects"), list) and isinstance(data.get("receipts"), list):
+            found.append(data)
+    return found
