@@ -205,12 +205,15 @@ def is_received(ident: str) -> bool:
     return ident.startswith(RECEIVED)
 
 
-def received_destroyed(catalog: Catalog) -> set[tuple[str, str]]:
-    """(receipt id, object hash) of every received instance a legal destruction removed: never indexed again
-    (a store whose copy is pending still holds its receipt; `catalog rebuild` reads every receipt again)."""
-    found = set()
-    for (text,) in catalog.execute("SELECT certificate FROM destructions WHERE archive LIKE ?", (RECEIVED + "%",)):
+def received_destroyed(catalog: Catalog, receipt: str) -> set[str]:
+    """The hashes of the objects of receipt `receipt` (its id) that a legal destruction removed: never indexed
+    again (a store whose copy is pending still holds the receipt; `catalog rebuild` reads every receipt again).
+    Only the certificates naming the receipt are read (a text match first: the receiver indexes each group
+    through here, and a new receipt is named by none)."""
+    found: set[str] = set()
+    for (text,) in catalog.execute("SELECT certificate FROM destructions WHERE archive LIKE ? AND certificate LIKE ?",
+                                   (RECEIVED + "%", f'%"{receipt}"%')):
         certificate = json.loads(text)
-        hashes = set(certificate.get("objects", []))
-        found |= {(r, h) for r in certificate.get("receipts", []) for h in hashes}
+        if receipt in certificate.get("receipts", []):
+            found |= set(certificate.get("objects", []))
     return found

@@ -165,10 +165,9 @@ def add_rows(catalog: Catalog, store: str, receipt: str, site: str, instances: I
     """`add` inside a transaction the caller holds. An instance a legal destruction removed (its receipt and
     object) is never indexed again."""
     marks = ", ".join("?" * len(_COLUMNS))
-    gone = destructions.received_destroyed(catalog)
-    ident = receipt.removeprefix(SPOOL_PREFIX)
+    gone = destructions.received_destroyed(catalog, receipt.removeprefix(SPOOL_PREFIX))
     for instance in instances:
-        if (ident, instance.hash) in gone:
+        if instance.hash in gone:
             continue
         catalog.execute(f"INSERT INTO dicom_instances ({', '.join(_COLUMNS)}) VALUES ({marks})",
                         _row(store, receipt, site, instance))

@@ -388,12 +388,16 @@ def _forget(catalog: Catalog, hashes: set[str], receipt_ids: set[str]) -> None:
     with catalog.transaction():
         former: set[int] = set()
         gone: list[int] = []
-        for row_id, receipt, digest, patient in catalog.execute(
-                "SELECT id, receipt, hash, patient FROM dicom_instances"):
-            if digest in hashes and receipt in names:
-                gone.append(int(row_id))
-                if patient is not None:
-                    former.add(int(patient))
+        wanted = sorted(hashes)
+        for at in range(0, len(wanted), 500):  # by the hash index, not a scan of every received instance
+            chunk = wanted[at:at + 500]
+            for row_id, receipt, patient in catalog.execute(
+                    f"SELECT id, receipt, patient FROM dicom_instances WHERE hash IN ({', '.join('?' * len(chunk))})",
+                    chunk):
+                if receipt in names:
+                    gone.append(int(row_id))
+                    if patient is not None:
+                        former.add(int(patient))
         for at in range(0, len(gone), 500):
             chunk = gone[at:at + 500]
             catalog.execute(f"DELETE FROM dicom_instances WHERE id IN ({', '.join('?' * len(chunk))})", chunk)
