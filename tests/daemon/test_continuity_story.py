@@ -55,7 +55,8 @@ def demo_site(base: Path, db: Path, mail_port: int) -> Path:
     # a 2 s health interval, and the space checks kept off the host's own disk (the story is about the copy)
     config.write_text(demo.replace('interval = "30s"', f'interval = "{INTERVAL_S}s"\nfree_warn_percent = 0.5\n'
                                                        'free_critical_percent = 0.1')
-                      .replace("port = 8025", f"port = {mail_port}"), encoding="utf-8")
+                      .replace("port = 8025", f"port = {mail_port}")
+                      .replace("\nport = 11112\n", f"\nport = {free_port()}\n"), encoding="utf-8")
     rtvault(config, "init")
     rtvault(config, "backup")
     rtvault(config, "user", "add", USER, "--role", "admin", stdin=PASSWORD + "\n")

@@ -143,8 +143,9 @@ def physics(out: Path, seed: int, as_json: bool) -> Plain:
 @reported
 def dicom_command(to: Path, patients: int, seed: int, as_json: bool) -> DemoDicom:
     """Write synthetic DICOM-RT objects at TO (never real patient data): per patient a CT series, an RTSTRUCT, an
-    RTPLAN and RTDOSEs with a DICOMDIR, under TO/<MRN>/. The patients are those `rtvault demo generate` makes
-    with the same seed (PatientID is their MRN), exported as `rtvault export dicom` does.
+    RTPLAN, RTDOSEs, an RT Image (DRR) per beam and an RT Beams Treatment Record per plan, with a DICOMDIR, under
+    TO/<MRN>/. The patients are those `rtvault demo generate` makes with the same seed and number of patients
+    (PatientID is their MRN), exported as `rtvault export dicom` does.
     """
     from rtvault.demo.dicom import generate_dicom  # numpy: loaded only by the demo commands
 
