@@ -93,12 +93,14 @@ class Destroyed(Refreshed):
 
     def verdict(self) -> Verdict:
         waiting = [p for c in self.certificates for p in c["copies"] if p["removed"] is None]
-        if not waiting:
-            return OK
-        return Verdict.failed(PartialResult(
-            f"{len(waiting)} cop{'y' if len(waiting) == 1 else 'ies'} of destroyed archives still to remove (named "
-            "above): plug each disk in and run `rtvault volume verify LABEL`, bring each store back and run "
-            "`rtvault archive delete --pending` on the host that configures it"))
+        return Verdict.failed(PartialResult(self.still_pending(len(waiting)))) if waiting else OK
+
+    @staticmethod
+    def still_pending(count: int) -> str:
+        """The sentence of exit 9: how many copies are left and what to do."""
+        return (f"{count} cop{'y' if count == 1 else 'ies'} of destroyed archives still to remove (named above): "
+                "plug each disk in and run `rtvault volume verify LABEL`, bring each store back and run `rtvault "
+                "archive delete --pending` on the host that configures it")
 
 
 def destroy(config: Config, archive_id: str, reason: str | None, today: date, *, out: Path | None = None,

@@ -34,7 +34,7 @@ from rtvault.catalog.db import Catalog
 from rtvault.catalog.destructions import RECEIVED, STORE, Copy
 from rtvault.config import Config
 from rtvault.configured import open_catalog_for
-from rtvault.errors import InputError, PartialResult, RtvaultError, StoreError
+from rtvault.errors import InputError, RtvaultError, StoreError
 from rtvault.jobs import printed
 from rtvault.jobs.actions import os_user
 from rtvault.jobs.catalog import refresh_quietly
@@ -52,7 +52,7 @@ from rtvault.jobs.destruction import (
 )
 from rtvault.jobs.destruction import _Here as Here
 from rtvault.jobs.dicom_receive import RECEIVER_LOCK, SEAL_WAIT_S, Receiver
-from rtvault.report import OK, Line, Verdict, err
+from rtvault.report import Line, err
 from rtvault.store import Store, receipts
 from rtvault.store.locks import WriterLock, read_lease
 from rtvault.store.objects import data_key
@@ -91,14 +91,11 @@ class DicomDestroyed(Destroyed):
         if not self.certificates:
             yield Line("no destruction of received objects pending")
 
-    def verdict(self) -> Verdict:
-        waiting = [p for c in self.certificates for p in c["copies"] if p["removed"] is None]
-        if not waiting:
-            return OK
-        return Verdict.failed(PartialResult(
-            f"{len(waiting)} store{'' if len(waiting) == 1 else 's'} still to clean of destroyed received objects "
-            "(named above): bring each store back (or let the node seal its spool) and run `rtvault dicom delete "
-            "--pending` on the host that configures it"))
+    @staticmethod
+    def still_pending(count: int) -> str:
+        return (f"{count} store{'' if count == 1 else 's'} still to clean of destroyed received objects (named "
+                "above): bring each store back (or let the node seal its spool) and run `rtvault dicom delete "
+                "--pending` on the host that configures it")
 
 
 # --- the decision ---------------------------------------------------------------------------------------------
