@@ -15,7 +15,15 @@ import pytest
 from kit.cli import run_cli
 from kit.config import KEEP_LAST, write_config
 
-KILLS = 30
+KILLS = 16  # kill points spread evenly over a backup (one at random in each sixteenth): the whole run is covered
+PRUNE_KILLS = 10  # each costs a backup, a forget and two checks besides
+
+
+def spread(rng: random.Random, low: float, high: float, count: int = KILLS) -> list[float]:
+    """`count` delays between low and high, one at random in each of `count` equal slices, in random order."""
+    delays = [low + (high - low) * (i + rng.random()) / count for i in range(count)]
+    rng.shuffle(delays)
+    return delays
 
 
 def rtvault(config: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -61,9 +69,9 @@ def test_backup_killed_anywhere_leaves_a_healthy_store(setup):
     rtvault(config, "backup")
     run = time.monotonic() - started  # what each killed run would take: start-up, then one changed file
     killed = 0
-    for _ in range(KILLS):
+    for delay in spread(rng, 0.05, run):
         change_a_big_file(db, rng)
-        if kill_at(config, rng.uniform(0.05, run), "backup") == -signal.SIGKILL:
+        if kill_at(config, delay, "backup") == -signal.SIGKILL:
             killed += 1
         healthy(config)
     assert killed >= KILLS // 2, "most runs should have been killed mid-way, not finished"
@@ -87,15 +95,15 @@ def test_prune_killed_anywhere_leaves_a_healthy_store(setup):
     rtvault(config, "prune")
     full = time.monotonic() - started
     killed = 0
-    for _ in range(KILLS):
+    for delay in spread(rng, 0.05, full, PRUNE_KILLS):
         change_a_big_file(db, rng)
         rtvault(config, "backup")
         rtvault(config, "forget")
-        if kill_at(config, rng.uniform(0.05, full), "prune") == -signal.SIGKILL:
+        if kill_at(config, delay, "prune") == -signal.SIGKILL:
             killed += 1
         healthy(config)
         rtvault(config, "prune")
         healthy(config)
-    assert killed >= KILLS // 3
+    assert killed >= PRUNE_KILLS // 3
     staging = list((db.parent / "store" / "tmp").iterdir())
     assert staging == [], "a completed prune cleans what killed runs staged"
