@@ -8,10 +8,14 @@ and transfer syntax), not on who sent it, so the same object received twice is t
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 import struct
-from typing import Any
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
 
 import pydicom
 from pydicom import filereader
@@ -64,6 +68,7 @@ OUT_OF_RESOURCES = 0xA700
 MISMATCH = 0xA900  # data set does not match SOP class
 CANNOT_UNDERSTAND = 0xC000
 NOT_SUPPORTED = 0x0122  # refused: SOP class not supported
+DEFERRED = 1 << 20  # `describe` reads no value longer than this (indexed attributes are short)
 
 
 # What pydicom raises on a damaged or hostile file (it has no error class of its own for most of it)
@@ -94,6 +99,98 @@ def part10(dataset: bytes, sop_class: str, sop_instance: str, transfer_syntax: s
     return out.getvalue() + dataset
 
 
+COPY = 1 << 20  # bytes read at a time from a received object's file
+
+
+@dataclass(frozen=True)
+class Streamed:
+    """A received object that lies in a file (a C-STORE's data set as pynetdicom wrote it): its Part 10 bytes are
+    `head` (the preamble and rtvault's meta, as `part10` writes them) then the file's bytes from `offset`; read
+    in blocks, never whole (an object of any size is received in bounded memory)."""
+
+    head: bytes
+    path: Path
+    offset: int
+    size: int  # of the Part 10 file: len(head) + the data set's bytes
+    hash: str  # SHA-256 of the Part 10 file
+
+    def blocks(self) -> Iterator[bytes]:
+        yield self.head
+        left = self.size - len(self.head)
+        with open(self.path, "rb") as file:
+            file.seek(self.offset)
+            while left > 0:
+                block = file.read(min(left, COPY))
+                if not block:
+                    raise OSError(f"{self.path} ended {left} bytes early")
+                left -= len(block)
+                yield block
+
+    def open(self) -> BinaryIO:
+        """The Part 10 file as a seekable stream (what `describe` reads; not an io.BufferedReader, which pydicom
+        would take for the file at `name`)."""
+        return _Joined(self)  # type: ignore[return-value]
+
+
+class _Joined(io.RawIOBase):
+    """`Streamed`'s head and file read as one seekable file."""
+
+    def __init__(self, streamed: Streamed) -> None:
+        self.streamed, self.position = streamed, 0
+        self.file = open(streamed.path, "rb")  # noqa: SIM115 (closed with the stream)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.streamed.size}[whence]
+        self.position = max(0, base + offset)
+        return self.position
+
+    def readinto(self, buffer: Any) -> int:
+        head, view = self.streamed.head, memoryview(buffer).cast("B")
+        count = max(0, min(len(view), self.streamed.size - self.position))
+        if not count:
+            return 0
+        if self.position < len(head):
+            count = min(count, len(head) - self.position)
+            view[:count] = head[self.position:self.position + count]
+        else:
+            self.file.seek(self.streamed.offset + self.position - len(head))
+            count = self.file.readinto(view[:count]) or 0
+        self.position += count
+        return count
+
+    def close(self) -> None:
+        self.file.close()
+        super().close()
+
+
+def streamed(path: Path, sop_class: str, sop_instance: str, transfer_syntax: str) -> Streamed:
+    """The received object whose data set lies in `path` (after the File Meta Information pynetdicom wrote there,
+    replaced by rtvault's: the same object received twice is the same file); its hash read in one pass. Refused
+    (0xC000) when the file's meta cannot be found; OSError when the file cannot be read."""
+    try:
+        head = part10(b"", sop_class, sop_instance, transfer_syntax)
+    except (ValueError, TypeError, OverflowError) as error:
+        raise Refused(CANNOT_UNDERSTAND, f"the request's UIDs cannot be written ({error})") from None
+    with open(path, "rb") as file:
+        start = file.read(144)
+        offset = _meta_end(start) if start[128:132] == b"DICM" else 0
+        hasher, size = hashlib.sha256(head), len(head)
+        file.seek(offset)
+        while block := file.read(COPY):
+            hasher.update(block)
+            size += len(block)
+    return Streamed(head, path, offset, size, hasher.hexdigest())
+
+
 def dataset_of(data: bytes) -> tuple[bytes, str]:
     """The data set bytes of a DICOM file and its transfer syntax (what a C-STORE to a peer sends). A file without
     Part 10 meta information (older media) is a bare data set, whose encoding pydicom recognises."""
@@ -120,13 +217,19 @@ def _meta_end(data: bytes) -> int:
     return start + 12 + length
 
 
-def describe(data: bytes, *, expected_class: str | None = None) -> dict[str, Any]:
-    """The indexed attributes of a Part 10 file (pixel data not decoded); Refused with the status to answer
-    when it cannot be parsed, lacks a required UID, or is not of the SOP class announced."""
+def describe(data: bytes | Streamed, *, expected_class: str | None = None) -> dict[str, Any]:
+    """The indexed attributes of a Part 10 file (pixel data not read, nor any value over DEFERRED bytes); Refused
+    with the status to answer when it cannot be parsed, lacks a required UID, or is not of the SOP class
+    announced."""
+    stream: BinaryIO = data.open() if isinstance(data, Streamed) else io.BytesIO(data)
     try:
-        found = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True, force=data[128:132] != b"DICM")
-        tags = _tags(found)
-        _whole(data, found)
+        with stream:
+            stream.seek(128)
+            part10_file = stream.read(4) == b"DICM"
+            stream.seek(0)
+            found = pydicom.dcmread(stream, stop_before_pixels=True, defer_size=DEFERRED, force=not part10_file)
+            tags = _tags(found)
+            _whole(stream, found, part10_file)
     except Refused:
         raise
     except UNPARSABLE as error:
@@ -154,7 +257,7 @@ _UNDEFINED = 0xFFFFFFFF
 _PIXEL_DATA = (0x7FE00010, 0x7FE00008, 0x7FE00009)  # Pixel Data, Float and Double Float Pixel Data
 
 
-def _whole(data: bytes, found: Dataset) -> None:
+def _whole(stream: BinaryIO, found: Dataset, part10_file: bool) -> None:
     """Refused (0xC000) when the data set does not hold every byte its elements declare: pydicom reads a value
     cut short, or an encapsulated value without its delimiter, with a warning only, so a truncated object (a
     file cut off on a damaged medium, a sender's bug) would otherwise be stored and answered success. The top
@@ -163,14 +266,14 @@ def _whole(data: bytes, found: Dataset) -> None:
     syntax = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
     if syntax == _DEFLATED:
         return  # the data set is zlib data: pydicom inflated it, its own check
-    start = _meta_end(data) if data[128:132] == b"DICM" else 0
+    stream.seek(0)
+    start = _meta_end(stream.read(144)) if part10_file else 0
     implicit = getattr(found, "is_implicit_VR", None)
     little = getattr(found, "is_little_endian", None)
     if implicit is None or little is None:  # pydicom 3 keeps them in the dataset's original encoding
         implicit, little = found.original_encoding
-    stream = io.BytesIO(data)
+    end = stream.seek(0, io.SEEK_END)
     stream.seek(start)
-    end = len(data)
     pixels = False
     for element in filereader.data_element_generator(stream, bool(implicit), bool(little), defer_size=256):
         length = getattr(element, "length", _UNDEFINED)  # a sequence comes read (a DataElement): its items' own

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import queue
 import socket
-import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,7 +24,6 @@ from typing import Any
 from pynetdicom import AE, evt
 from pynetdicom._globals import ALL_TRANSFER_SYNTAXES
 from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
-from pynetdicom.transport import ThreadedAssociationServer
 
 from rtvault.catalog.db import Catalog
 from rtvault.config import Config
@@ -33,6 +31,7 @@ from rtvault.configured import open_catalog_for
 from rtvault.dicom.received import STORAGE_CLASSES
 from rtvault.errors import ConfigError, ExitCode, LockBusy, Problem, RtvaultError
 from rtvault.jobs.actions import WebActions
+from rtvault.jobs.dicom_node_net import _NodeAE, _Server, discard_incoming, receive_in_files, server_tls
 from rtvault.jobs.dicom_node_qr import (
     _UNCOMPRESSED,
     FIND_MODELS,
@@ -40,14 +39,16 @@ from rtvault.jobs.dicom_node_qr import (
     MOVE_MODELS,
     QueryRetrieve,
     _text,
-    nodelay,
 )
 from rtvault.jobs.dicom_node_store import Storage
 from rtvault.jobs.dicom_receive import Receiver
 from rtvault.report import Line, Report, Verdict
 
 MAX_ASSOCIATIONS = 10
-MAX_PDU = 0  # 0: no limit on the PDUs peers send us (pynetdicom's default is 16 kB)
+# The largest PDU peers may send us. pynetdicom holds a PDU whole in memory, several copies while it is decoded: 4 MiB
+# bounds that to some 16 MiB an association (160 MiB at MAX_ASSOCIATIONS), while a CT slice (~0.5 MB) still comes
+# in one PDU (dcmtk sends at most 128 KiB ones anyway). 0 would let a peer send a 4 GiB PDU into memory.
+MAX_PDU = 4 << 20
 STOP_GRACE_S = 10.0  # at a stop, associations under way get this long to end before they are aborted
 UNKNOWN_CALLING = "calling AE title not recognised"
 UNKNOWN_CALLED = "called AE title not recognised"
@@ -90,65 +91,6 @@ class NodeSummary(Report):
 
     def verdict(self) -> Verdict:
         return Verdict.unless(self.problems, ExitCode.PARTIAL)
-
-
-class _NodeAE(AE):
-    """pynetdicom's AE whose calling AE titles may be "none": an empty list there means "anyone" to pynetdicom,
-    but to rtvault a node with no peer and without accept_unknown refuses everyone."""
-
-    _allowed: list[str] | None = None
-
-    @property  # type: ignore[override]
-    def require_calling_aet(self) -> list[str]:
-        if self._allowed is None:
-            return []
-        return self._allowed or ["\0"]  # no AE title is "\0": everyone refused
-
-    @require_calling_aet.setter
-    def require_calling_aet(self, ae_titles: list[str]) -> None:
-        self._allowed = None if not ae_titles else list(ae_titles)
-
-
-class _Server(ThreadedAssociationServer):
-    """pynetdicom's threaded server with TCP_NODELAY set on each accepted socket, and the TLS handshake made in
-    the association's own thread (a slow or plain-TCP client never holds up the others). Each accepted socket
-    gets the network timeout: pynetdicom reads a PDU to its end in a blocking `recv`, where neither its ARTIM
-    nor its idle timer runs, so a peer that stops in the middle of a PDU (a crash, a dropped link, a port
-    scanner) would otherwise hold an association slot, and the node's stop, for ever."""
-
-    def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
-        assert self.socket is not None
-        client, address = self.socket.accept()
-        nodelay(client)
-        client.settimeout(self.ae.network_timeout)
-        if self.ssl_context:
-            client = self.ssl_context.wrap_socket(client, server_side=True, do_handshake_on_connect=False)
-        return client, address
-
-    def handle_error(self, request: Any, client_address: Any) -> None:  # a client gone mid-handshake: no trace
-        node = getattr(self, "rtvault_node", None)
-        if node is not None:
-            node.say(f"connection from {client_address[0]} ended in error (TLS handshake or network)")
-
-
-def server_tls(config: Config) -> ssl.SSLContext | None:
-    """The TLS context of the node, from [dicom] tls_cert_file, tls_key_file and tls_ca_file (None: plain TCP)."""
-    dicom = config.dicom
-    if not dicom.tls_cert_file and not dicom.tls_key_file:
-        return None
-    if not dicom.tls_cert_file or not dicom.tls_key_file:
-        raise ConfigError(str(config.file), ["[dicom] TLS needs both tls_cert_file and tls_key_file: set both, or "
-                                             "neither"])
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    try:
-        context.load_cert_chain(str(dicom.tls_cert_file), str(dicom.tls_key_file))
-        if dicom.tls_ca_file:
-            context.load_verify_locations(str(dicom.tls_ca_file))
-            context.verify_mode = ssl.CERT_REQUIRED
-    except (OSError, ssl.SSLError) as error:
-        raise ConfigError(str(config.file), [f"[dicom] TLS: the certificate, key or CA file cannot be used ({error}): "
-                                             "check tls_cert_file, tls_key_file and tls_ca_file"]) from None
-    return context
 
 
 SHOWN = 200  # characters of one value an audit entry and its log line keep (a C-FIND may list 1,000 UIDs)
@@ -203,9 +145,9 @@ class Node(Storage, QueryRetrieve):
         ae.require_calling_aet = [] if self.config.dicom.accept_unknown else list(self._peers)
         if not self.config.dicom.accept_unknown and not self._peers:
             ae._allowed = []  # no peer: everyone refused (the log says so at start)
-        ae.network_timeout = 60
-        ae.acse_timeout = 30
-        ae.dimse_timeout = 60
+        ae.network_timeout = self.config.dicom.network_timeout  # also each PDU's deadline (dicom_node_net)
+        ae.acse_timeout = min(30, self.config.dicom.network_timeout)
+        ae.dimse_timeout = self.config.dicom.network_timeout
         ae.add_supported_context(Verification, _UNCOMPRESSED)
         for sop_class in STORAGE_CLASSES:  # SCP of C-STORE; SCU too (role selection) for C-GET's sub-operations
             ae.add_supported_context(sop_class, SYNTAXES, scu_role=True, scp_role=True)
@@ -221,13 +163,17 @@ class Node(Storage, QueryRetrieve):
                            f"{self.receiver.store.location} ({error}): stop it, or give this node another "
                            "[dicom] store") from None
         self._started = True
+        if self.receiver.cleaned:
+            self.say(f"removed {len(self.receiver.cleaned)} data set(s) a stopped node left arriving in "
+                     f"{self.receiver.incoming}")
+        receive_in_files()
         try:
             self._auditor = threading.Thread(target=self._audit_loop, name="rtvault-dicom-audit", daemon=True)
             self._auditor.start()
             handlers = [(evt.EVT_C_ECHO, self._echo), (evt.EVT_C_STORE, self._store), (evt.EVT_C_FIND, self._find),
                         (evt.EVT_C_MOVE, self._move), (evt.EVT_C_GET, self._get),
                         (evt.EVT_ACCEPTED, self._accepted), (evt.EVT_REJECTED, self._rejected),
-                        (evt.EVT_CONN_CLOSE, self._closed)]
+                        (evt.EVT_CONN_CLOSE, self._closed), (evt.EVT_ABORTED, self._closed)]
             try:
                 server = self.ae.make_server((self.host, self.port), ae_title=self.ae_title, ssl_context=self.tls,
                                              evt_handlers=handlers, server_class=_Server)
@@ -240,6 +186,7 @@ class Node(Storage, QueryRetrieve):
             self.receiver.close()
             raise
         server.rtvault_node = self  # type: ignore[attr-defined]
+        server.rtvault_incoming = self.receiver.incoming  # type: ignore[attr-defined]
         self.ae._servers.append(server)  # as start_server does: shutdown() removes it
         self._server = server
         self.port = server.server_address[1]
@@ -374,8 +321,26 @@ class Node(Storage, QueryRetrieve):
         self.audit(calling, address, "dicom_association", {"called": called}, f"refused: {why}")
 
     def _closed(self, event: evt.Event) -> None:
-        if event.assoc.is_acceptor:
-            self.receiver.seal_soon()
+        """An association ended (released, aborted, its connection lost, or stalled): what it left arriving is
+        removed, and a peer that stalled mid-PDU is named."""
+        assoc = event.assoc
+        if not assoc.is_acceptor:
+            return
+        discarded = discard_incoming(assoc)
+        stalled = getattr(assoc, "rtvault_stalled", None)
+        if stalled is not None and not getattr(assoc, "rtvault_said", False):
+            assoc.rtvault_said = True
+            got, wanted, timeout = stalled
+            calling, address = self._peer_of(event)
+            self.audit(calling, address, "dicom_association", {"received": got, "expected": wanted},
+                       f"ended: the peer sent {got} of a PDU's {wanted} bytes in {timeout:g} s ([dicom] "
+                       "network_timeout); the association is closed and its partial object discarded")
+        elif discarded and not getattr(assoc, "rtvault_said", False):
+            assoc.rtvault_said = True
+            calling, address = self._peer_of(event)
+            self.audit(calling, address, "dicom_association", {"discarded": discarded},
+                       "ended mid-object: the partial object is discarded, nothing of it stored")
+        self.receiver.seal_soon()
 
     # --- services -----------------------------------------------------------------------------------------
 

@@ -2,17 +2,30 @@
 `received.STORAGE_CLASSES` in every transfer syntax pynetdicom accepts, the data set kept as it arrived, through
 `jobs/dicom_receive.Receiver`: a refusal answers its DIMSE status, a store that cannot write answers 0xA700 (out of
 resources), a duplicate answers success; each C-STORE waits until its object is durable, which slows a peer that
-sends faster than the disk writes (never dropped). A mixin of `jobs/dicom_node.Node`.
+sends faster than the disk writes (never dropped). The data set arrives in a file (`jobs/dicom_node_net.py`), is
+described without its pixel data and copied to the spool in blocks: memory does not grow with the object's size.
+A mixin of `jobs/dicom_node.Node`.
 """
 
 from __future__ import annotations
 
+import contextlib
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydicom.dataset import Dataset
 from pynetdicom import evt
 
-from rtvault.dicom.received import CANNOT_UNDERSTAND, MISMATCH, OUT_OF_RESOURCES, Refused, describe, part10
+from rtvault.dicom.received import (
+    CANNOT_UNDERSTAND,
+    MISMATCH,
+    OUT_OF_RESOURCES,
+    Refused,
+    Streamed,
+    describe,
+    part10,
+    streamed,
+)
 from rtvault.errors import StoreError
 
 if TYPE_CHECKING:
@@ -41,12 +54,9 @@ class Storage:
         syntax = str(event.context.transfer_syntax)
         detail: dict[str, Any] = {"sop_instance": sop_instance, "sop_class": sop_class}
         answer = Dataset()
+        arrived: Path | None = getattr(request, "_dataset_path", None)  # the data set's file (dicom_node_net)
         try:
-            raw = request.DataSet.getvalue() if request.DataSet is not None else b""
-            try:
-                data = part10(raw, sop_class, sop_instance, syntax)
-            except (ValueError, TypeError, OverflowError) as error:
-                raise Refused(CANNOT_UNDERSTAND, f"the request's UIDs cannot be written ({error})") from None
+            data = self._received(request, arrived, sop_class, sop_instance, syntax)
             tags = describe(data, expected_class=sop_class)
             if tags["SOPInstanceUID"] != sop_instance:
                 raise Refused(MISMATCH, f"the data set's SOP instance {tags['SOPInstanceUID']} is not the one "
@@ -69,9 +79,33 @@ class Storage:
             answer.Status = OUT_OF_RESOURCES
             answer.ErrorComment = "out of resources: send again later"
             result = f"failed 0x{OUT_OF_RESOURCES:04X}: {error}"
+        finally:
+            if isinstance(arrived, Path):  # spooled, or refused: its file is removed at once, whatever happened
+                with contextlib.suppress(OSError):
+                    arrived.unlink()
         if answer.Status != 0x0000:
             with self._count:
                 self.summary.failed += 1
         self.audit(calling, address, "dicom_store", detail, result)
         return answer
 
+
+    @staticmethod
+    def _received(request: Any, arrived: Path | None, sop_class: str, sop_instance: str,
+                  syntax: str) -> bytes | Streamed:
+        """The object a C-STORE carries: streamed from the file its data set arrived in, else (a data set pynetdicom
+        kept in memory) its Part 10 bytes."""
+        if isinstance(arrived, Path):
+            failed = getattr(getattr(request, "_dataset_file", None), "failed", None)
+            if failed is not None:  # a full disk: the peer is asked to send again later
+                raise StoreError(f"the data set could not be written to {arrived.parent} as it arrived "
+                                 f"({failed.strerror or failed})")
+            try:
+                return streamed(arrived, sop_class, sop_instance, syntax)
+            except OSError as error:
+                raise StoreError(f"the data set that arrived in {arrived} cannot be read ({error})") from None
+        raw = request.DataSet.getvalue() if request.DataSet is not None else b""
+        try:
+            return part10(raw, sop_class, sop_instance, syntax)
+        except (ValueError, TypeError, OverflowError) as error:
+            raise Refused(CANNOT_UNDERSTAND, f"the request's UIDs cannot be written ({error})") from None
