@@ -146,7 +146,8 @@ class Node(Storage, QueryRetrieve):
         if not self.config.dicom.accept_unknown and not self._peers:
             ae._allowed = []  # no peer: everyone refused (the log says so at start)
         ae.network_timeout = self.config.dicom.network_timeout  # also each PDU's deadline (dicom_node_net)
-        ae.acse_timeout = min(30, self.config.dicom.network_timeout)
+        # pynetdicom's own wait for an association request: past the PDU deadline, which says why it ends
+        ae.acse_timeout = self.config.dicom.network_timeout + 5
         ae.dimse_timeout = self.config.dicom.network_timeout
         ae.add_supported_context(Verification, _UNCOMPRESSED)
         for sop_class in STORAGE_CLASSES:  # SCP of C-STORE; SCU too (role selection) for C-GET's sub-operations
@@ -187,6 +188,7 @@ class Node(Storage, QueryRetrieve):
             raise
         server.rtvault_node = self  # type: ignore[attr-defined]
         server.rtvault_incoming = self.receiver.incoming  # type: ignore[attr-defined]
+        server.rtvault_stalled = self.stalled  # type: ignore[attr-defined]
         self.ae._servers.append(server)  # as start_server does: shutdown() removes it
         self._server = server
         self.port = server.server_address[1]
@@ -302,6 +304,7 @@ class Node(Storage, QueryRetrieve):
         return calling, str(assoc.requestor.address or "")
 
     def _accepted(self, event: evt.Event) -> None:
+        event.assoc.rtvault_negotiated = True
         calling, address = self._peer_of(event)
         with self._count:
             self.summary.associations += 1
@@ -309,6 +312,7 @@ class Node(Storage, QueryRetrieve):
                                                            "tls": self.tls is not None}, "accepted")
 
     def _rejected(self, event: evt.Event) -> None:
+        event.assoc.rtvault_negotiated = True
         calling, address = self._peer_of(event)
         request = event.assoc.requestor.primitive
         called = str(getattr(request, "called_ae_title", "") or "").strip()
@@ -321,26 +325,37 @@ class Node(Storage, QueryRetrieve):
         self.audit(calling, address, "dicom_association", {"called": called}, f"refused: {why}")
 
     def _closed(self, event: evt.Event) -> None:
-        """An association ended (released, aborted, its connection lost, or stalled): what it left arriving is
-        removed, and a peer that stalled mid-PDU is named."""
-        assoc = event.assoc
-        if not assoc.is_acceptor:
+        """An association ended (released, aborted, its connection lost, or idle past the network timeout): what it
+        left arriving is removed, and why it ended said when it was not a release."""
+        if event.assoc.is_acceptor:
+            self._ended(event.assoc, discard_incoming(event.assoc))
+            self.receiver.seal_soon()
+
+    def stalled(self, assoc: Any) -> None:
+        """A PDU did not arrive whole in time (`dicom_node_net._DeadlineSocket`, in the association's reactor
+        thread, before the association ends: pynetdicom says nothing of a connection that never associated)."""
+        self._ended(assoc, discard_incoming(assoc))
+
+    def _ended(self, assoc: Any, discarded: int) -> None:
+        """One line, once, naming the peer, when an association ends on a timeout or mid-object."""
+        if getattr(assoc, "rtvault_said", False):
             return
-        discarded = discard_incoming(assoc)
-        stalled = getattr(assoc, "rtvault_stalled", None)
-        if stalled is not None and not getattr(assoc, "rtvault_said", False):
-            assoc.rtvault_said = True
-            got, wanted, timeout = stalled
-            calling, address = self._peer_of(event)
-            self.audit(calling, address, "dicom_association", {"received": got, "expected": wanted},
-                       f"ended: the peer sent {got} of a PDU's {wanted} bytes in {timeout:g} s ([dicom] "
-                       "network_timeout); the association is closed and its partial object discarded")
-        elif discarded and not getattr(assoc, "rtvault_said", False):
-            assoc.rtvault_said = True
-            calling, address = self._peer_of(event)
-            self.audit(calling, address, "dicom_association", {"discarded": discarded},
-                       "ended mid-object: the partial object is discarded, nothing of it stored")
-        self.receiver.seal_soon()
+        calling = (assoc.requestor.ae_title or "").strip() if getattr(assoc, "rtvault_negotiated", False) else ""
+        address = str(assoc.requestor.address or "")
+        timeout = self.config.dicom.network_timeout
+        if getattr(assoc, "rtvault_stalled", None) is not None or assoc.dul.idle_timer_expired():
+            got, wanted, _timeout = getattr(assoc, "rtvault_stalled", None) or (0, 0, 0)
+            partly = f" (it had sent {got} of a PDU's {wanted} bytes)" if wanted else ""
+            before = "" if getattr(assoc, "rtvault_negotiated", False) else " before any association"
+            result = (f"ended{before}: nothing whole came from the peer in {timeout} s ([dicom] network_timeout)"
+                      f"{partly}; the connection is closed, its slot freed"
+                      f"{', and its partial object discarded' if discarded else ''}")
+        elif discarded:
+            result = "ended mid-object: the partial object is discarded, nothing of it stored"
+        else:
+            return
+        assoc.rtvault_said = True
+        self.audit(calling, address, "dicom_association", {"discarded": discarded} if discarded else {}, result)
 
     # --- services -----------------------------------------------------------------------------------------
 

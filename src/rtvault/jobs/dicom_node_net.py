@@ -167,6 +167,7 @@ class _Handler(RequestHandler):
         assoc.dul.socket.__class__ = _DeadlineSocket
         assoc.dimse.__class__ = _IncomingDIMSE
         assoc.rtvault_incoming = getattr(self.server, "rtvault_incoming", None)
+        assoc.rtvault_on_stall = getattr(self.server, "rtvault_stalled", None)
         return assoc
 
 

@@ -87,6 +87,9 @@ class Storage:
             with self._count:
                 self.summary.failed += 1
         self.audit(calling, address, "dicom_store", detail, result)
+        # pynetdicom's idle timer runs from the last PDU received: a large object taking long to store must not
+        # have its association aborted as idle as soon as it is answered
+        event.assoc.dul._idle_timer.restart()
         return answer
 
 
