@@ -12,6 +12,10 @@ so nothing of a patient lies there in clear. A record is answered to its peer on
 record (a crash mid-write: never answered) is ignored by the reader and cut off by the next append. A damaged
 record followed by whole ones (a disk's damage, not a crash) is skipped, the reader finding the next whole record
 by its checksum, and named to the caller (`skipped`), who must not take the file for fully read.
+
+Records are written (`append_stream`) and read (`records`, `record_at`, `Record.open`) in blocks: an object of any
+size goes through the spool in bounded memory. The folder also holds the node's `*.incoming` files (a C-STORE's
+data set as it arrives: `jobs/dicom_node_net.py`), never spool files; `clean_incoming` removes those left.
 """
 
 from __future__ import annotations
