@@ -17,8 +17,10 @@ from pynetdicom.dimse_messages import C_STORE_RQ
 from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.pdu import P_DATA_TF
 
+from kit.dicom_large import write_large
 from kit.dicom_node import NODE, SCU, NodeSite, call, ct_series, data_set, held, make_site, running
 from rtvault.configured import open_catalog_for
+from rtvault.dicom.received import IN_MEMORY
 
 
 def _pdus(site: NodeSite, path: Path) -> tuple[object, list[bytes]]:
@@ -149,3 +151,16 @@ def test_what_a_killed_node_left_arriving_is_removed_at_start(tmp_path: Path) ->
     with running(site) as node:
         assert not left.exists()
     assert any("removed 1 data set(s) a stopped node left arriving" in line for line in node.lines), node.lines
+
+
+def test_an_object_over_the_in_memory_size_is_streamed_byte_for_byte(tmp_path: Path) -> None:
+    """An object larger than received.IN_MEMORY goes through the streamed path (file, spool and seal in blocks):
+    stored byte for byte, nothing left arriving."""
+    site = make_site(tmp_path)
+    big = tmp_path / "big.dcm"
+    write_large(big, IN_MEMORY + (2 << 20), patient_id="LARGE-0002")
+    with running(site) as node:
+        assert call("storescu", site, files=[big]).returncode == 0
+    assert node.summary.stored == 1
+    [(_uid, stored)] = held(site).items()
+    assert data_set(stored) == data_set(big) and not _arriving(site)

@@ -74,10 +74,22 @@ class Arriving:
         pass
 
     def close(self) -> None:
-        if self.fd >= 0:
+        fd, self.fd = self.fd, -1
+        if fd >= 0:
             with contextlib.suppress(OSError):
-                os.close(self.fd)
-            self.fd = -1
+                os.close(fd)
+
+    def discard(self) -> None:
+        """Removed while its association ends, maybe from another thread than the one writing it: the name goes at
+        once and nothing more is written, but the descriptor is closed only with the object (closing it here
+        could let a write that is under way land in a file opened meanwhile under the same number)."""
+        if self.failed is None:
+            self.failed = OSError("the association ended before the data set was complete")
+        with contextlib.suppress(OSError):
+            Path(self.name).unlink()
+
+    def __del__(self) -> None:
+        self.close()
 
 
 def _incoming_file(*args: Any, **kwargs: Any) -> Any:
@@ -110,7 +122,7 @@ class _IncomingDIMSE(DIMSEServiceProvider):
 
 def discard_incoming(assoc: Any) -> int:
     """Remove the data sets an association leaves arriving or unhandled (it ended mid-object, or before its
-    handler ran); how many were removed. Called in the association's reactor thread, the one writing them."""
+    handler ran); how many were removed."""
     files = []
     message = getattr(assoc.dimse, "message", None)
     files.append(getattr(message, "_data_set_file", None))
@@ -120,13 +132,15 @@ def discard_incoming(assoc: Any) -> int:
     for file in files:
         if file is None:
             continue
-        with contextlib.suppress(OSError):
-            file.close()
-        with contextlib.suppress(OSError):
-            Path(file.name).unlink()
-            removed += 1
-    if message is not None:
-        message._data_set_file = None
+        existed = Path(file.name).exists()
+        if isinstance(file, Arriving):
+            file.discard()
+        else:  # pynetdicom's own NamedTemporaryFile (not the node's association)
+            with contextlib.suppress(OSError):
+                file.close()
+            with contextlib.suppress(OSError):
+                Path(file.name).unlink()
+        removed += existed
     return removed
 
 

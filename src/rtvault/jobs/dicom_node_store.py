@@ -24,8 +24,8 @@ from rtvault.dicom.received import (
     Streamed,
     describe,
     part10,
-    streamed,
 )
+from rtvault.dicom.received import arrived as received_file
 from rtvault.errors import StoreError
 
 if TYPE_CHECKING:
@@ -96,15 +96,15 @@ class Storage:
     @staticmethod
     def _received(request: Any, arrived: Path | None, sop_class: str, sop_instance: str,
                   syntax: str) -> bytes | Streamed:
-        """The object a C-STORE carries: streamed from the file its data set arrived in, else (a data set pynetdicom
-        kept in memory) its Part 10 bytes."""
+        """The object a C-STORE carries, from the file its data set arrived in (read whole when small, else
+        streamed), else (a data set pynetdicom kept in memory) its Part 10 bytes."""
         if isinstance(arrived, Path):
             failed = getattr(getattr(request, "_dataset_file", None), "failed", None)
             if failed is not None:  # a full disk: the peer is asked to send again later
                 raise StoreError(f"the data set could not be written to {arrived.parent} as it arrived "
                                  f"({failed.strerror or failed})")
             try:
-                return streamed(arrived, sop_class, sop_instance, syntax)
+                return received_file(arrived, sop_class, sop_instance, syntax)
             except OSError as error:
                 raise StoreError(f"the data set that arrived in {arrived} cannot be read ({error})") from None
         raw = request.DataSet.getvalue() if request.DataSet is not None else b""
