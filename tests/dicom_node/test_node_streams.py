@@ -19,8 +19,10 @@ from pynetdicom.pdu import P_DATA_TF
 
 from kit.dicom_large import write_large
 from kit.dicom_node import NODE, SCU, NodeSite, call, ct_series, data_set, held, make_site, running
+from kit.faults import small_disk
 from rtvault.configured import open_catalog_for
 from rtvault.dicom.received import IN_MEMORY
+from rtvault.store import Store
 
 
 def _pdus(site: NodeSite, path: Path) -> tuple[object, list[bytes]]:
@@ -70,7 +72,8 @@ def _until(condition, timeout: float) -> bool:
 @pytest.mark.slow
 def test_a_peer_dribbling_a_pdu_is_ended_and_its_slot_freed(tmp_path: Path) -> None:
     site = make_site(tmp_path, network_timeout=2)
-    [path] = ct_series(tmp_path / "in", 1)
+    path = tmp_path / "large.dcm"  # over IN_MEMORY: it arrives in a file
+    write_large(path, IN_MEMORY + (1 << 20))
     with running(site, max_associations=1) as node:
         assoc, pdus = _pdus(site, path)
         sock = assoc.dul.socket.socket
@@ -130,7 +133,8 @@ def test_a_connection_dribbling_its_association_request_is_closed(tmp_path: Path
 
 def test_an_association_aborted_mid_object_leaves_nothing(tmp_path: Path) -> None:
     site = make_site(tmp_path)
-    [path] = ct_series(tmp_path / "in", 1)
+    path = tmp_path / "large.dcm"
+    write_large(path, IN_MEMORY + (1 << 20))
     with running(site) as node:
         assoc, pdus = _pdus(site, path)
         for pdu in pdus[:-1]:
@@ -164,3 +168,21 @@ def test_an_object_over_the_in_memory_size_is_streamed_byte_for_byte(tmp_path: P
     assert node.summary.stored == 1
     [(_uid, stored)] = held(site).items()
     assert data_set(stored) == data_set(big) and not _arriving(site)
+
+
+def test_a_disk_filling_while_a_large_object_arrives_answers_out_of_resources(tmp_path: Path) -> None:
+    """The file a large data set arrives in fills the disk: the C-STORE is answered 0xA700 (the peer sends again
+    later), not aborted; the file is removed and nothing is stored."""
+    big = tmp_path / "large.dcm"
+    write_large(big, IN_MEMORY + (2 << 20))
+    with small_disk(tmp_path / "disk", "4m") as disk:
+        site = make_site(tmp_path)
+        site.store = disk / "store"
+        Store.init(site.store)
+        site.write()
+        with running(site) as node:
+            refused = call("storescu", site, "-v", files=[big])
+        assert "OutOfResources" in refused.stdout + refused.stderr, refused.stdout + refused.stderr
+        assert node.summary.failed == 1 and node.summary.stored == 0
+        assert any("failed 0xA700" in line and "could not be written" in line for line in node.lines), node.lines
+        _nothing_stored(site)

@@ -184,6 +184,11 @@ def arrived(path: Path, sop_class: str, sop_instance: str, transfer_syntax: str)
         if os.fstat(file.fileno()).st_size > IN_MEMORY:
             return streamed(path, sop_class, sop_instance, transfer_syntax)
         raw = file.read()
+    return in_memory(raw, sop_class, sop_instance, transfer_syntax)
+
+
+def in_memory(raw: bytes, sop_class: str, sop_instance: str, transfer_syntax: str) -> bytes:
+    """The Part 10 bytes of a received file held in memory (pynetdicom's meta replaced by rtvault's)."""
     offset = _meta_end(raw) if raw[128:132] == b"DICM" else 0
     try:
         return part10(raw[offset:], sop_class, sop_instance, transfer_syntax)

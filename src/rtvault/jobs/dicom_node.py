@@ -126,6 +126,7 @@ class Node(Storage, QueryRetrieve):
         self.receiver = Receiver(config, seal_after_s=seal_after_s, warn=self._warned)
         self._peers = {peer.ae_title.strip(): peer for peer in config.dicom.peers.values()}
         self._count = threading.Lock()
+        self._ending = threading.Lock()  # an association's end said once, with what it left discarded
         self._stopping = threading.Event()
         self._catalogs: queue.LifoQueue[Catalog] = queue.LifoQueue()
         self._audits: queue.Queue[dict[str, Any] | None] = queue.Queue()
@@ -328,13 +329,15 @@ class Node(Storage, QueryRetrieve):
         """An association ended (released, aborted, its connection lost, or idle past the network timeout): what it
         left arriving is removed, and why it ended said when it was not a release."""
         if event.assoc.is_acceptor:
-            self._ended(event.assoc, discard_incoming(event.assoc))
+            with self._ending:  # the reactor's PDU deadline and the association's idle timer may end it at once
+                self._ended(event.assoc, discard_incoming(event.assoc))
             self.receiver.seal_soon()
 
     def stalled(self, assoc: Any) -> None:
         """A PDU did not arrive whole in time (`dicom_node_net._DeadlineSocket`, in the association's reactor
         thread, before the association ends: pynetdicom says nothing of a connection that never associated)."""
-        self._ended(assoc, discard_incoming(assoc))
+        with self._ending:
+            self._ended(assoc, discard_incoming(assoc))
 
     def _ended(self, assoc: Any, discarded: int) -> None:
         """One line, once, naming the peer, when an association ends on a timeout or mid-object."""

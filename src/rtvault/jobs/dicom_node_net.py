@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import socket
 import ssl
 import tempfile
@@ -30,6 +31,7 @@ from pynetdicom.dimse import DIMSEServiceProvider
 from pynetdicom.transport import AssociationSocket, RequestHandler, ThreadedAssociationServer
 
 from rtvault.config import Config
+from rtvault.dicom.received import IN_MEMORY
 from rtvault.errors import ConfigError
 from rtvault.jobs.dicom_node_qr import nodelay
 from rtvault.store.spool import INCOMING
@@ -39,36 +41,53 @@ _arriving = threading.local()  # the folder a C-STORE data set arriving on this 
 
 
 class Arriving:
-    """The file a C-STORE data set arrives in (what pynetdicom takes for its NamedTemporaryFile: `write`,
-    `file.flush`, `name`, `close`). A write that fails (a full disk) never reaches pynetdicom, whose reactor it
-    would kill (the peer seeing an abort): the file is emptied, what follows dropped, and the C-STORE handler,
-    seeing `failed`, answers out of resources."""
+    """Where a C-STORE data set arrives (what pynetdicom takes for its NamedTemporaryFile: `write`, `file.flush`,
+    `name`, `close`): in memory up to `received.IN_MEMORY` bytes (most objects: a CT slice never touches the disk
+    twice), then in the file `name`, which is created only then. A write that fails (a full disk) never reaches
+    pynetdicom, whose reactor it would kill (the peer seeing an abort): the file is emptied, what follows dropped,
+    and the C-STORE handler, seeing `failed`, answers out of resources."""
 
     def __init__(self, folder: Path) -> None:
         self.failed: OSError | None = None
         self.fd = -1
         self.file = self
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            self.fd, self.name = tempfile.mkstemp(dir=folder, prefix="cstore-", suffix=INCOMING)
-        except OSError as error:
-            self.failed, self.name = error, str(folder / f"cstore-unwritable{INCOMING}")
+        self.folder = folder
+        self.name = str(folder / f"cstore-{secrets.token_hex(12)}{INCOMING}")
+        self.buffer: bytearray | None = bytearray()  # None once in the file
+
+    @property
+    def held(self) -> bytes | None:
+        """The whole data set file when it stayed in memory (None: it is in the file `name`, or failed)."""
+        return bytes(self.buffer) if self.buffer is not None and self.failed is None else None
 
     def write(self, data: Any) -> int:
         view = memoryview(data).cast("B")
-        if self.failed is None:
-            try:
-                done = 0
-                while done < view.nbytes:
-                    written = os.write(self.fd, view[done:])
-                    if written <= 0:
-                        raise OSError(28, "short write (no space left on device?)")
-                    done += written
-            except OSError as error:
-                self.failed = error
+        if self.failed is not None:
+            return view.nbytes
+        if self.buffer is not None and len(self.buffer) + view.nbytes <= IN_MEMORY:
+            self.buffer += view
+            return view.nbytes
+        try:
+            if self.buffer is not None:  # too large for memory: to the file from now on
+                self.folder.mkdir(parents=True, exist_ok=True)
+                self.fd = os.open(self.name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                held, self.buffer = self.buffer, None
+                self._write(held)
+            self._write(view)
+        except OSError as error:
+            self.failed, self.buffer = error, None
+            if self.fd >= 0:
                 with contextlib.suppress(OSError):
                     os.ftruncate(self.fd, 0)  # the space it took given back at once
         return view.nbytes
+
+    def _write(self, data: Any) -> None:
+        view, done = memoryview(data).cast("B"), 0
+        while done < view.nbytes:
+            written = os.write(self.fd, view[done:])
+            if written <= 0:
+                raise OSError(28, "short write (no space left on device?)")
+            done += written
 
     def flush(self) -> None:
         pass
@@ -85,6 +104,7 @@ class Arriving:
         could let a write that is under way land in a file opened meanwhile under the same number)."""
         if self.failed is None:
             self.failed = OSError("the association ended before the data set was complete")
+        self.buffer = None
         with contextlib.suppress(OSError):
             Path(self.name).unlink()
 
@@ -132,7 +152,7 @@ def discard_incoming(assoc: Any) -> int:
     for file in files:
         if file is None:
             continue
-        existed = Path(file.name).exists()
+        existed = Path(file.name).exists() or getattr(file, "buffer", None) is not None
         if isinstance(file, Arriving):
             file.discard()
         else:  # pynetdicom's own NamedTemporaryFile (not the node's association)
@@ -155,22 +175,37 @@ class _DeadlineSocket(AssociationSocket):
         if timeout is None:
             return super().recv(nr_bytes)
         deadline = time.monotonic() + timeout
-        data = bytearray()
-        while len(data) < nr_bytes:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                self.assoc.rtvault_stalled = (len(data), nr_bytes, timeout)  # type: ignore[attr-defined]
-                raise TimeoutError(f"{len(data)} of {nr_bytes} bytes of a PDU in {timeout:g} s")
-            sock.settimeout(left)
-            try:
-                block = sock.recv(min(RECV_BLOCK, nr_bytes - len(data)))
-            except TimeoutError:
-                self.assoc.rtvault_stalled = (len(data), nr_bytes, timeout)  # type: ignore[attr-defined]
-                raise
-            if not block:
-                break
-            data += block
+        data = bytearray(nr_bytes)  # read into in place: no buffer allocated per recv
+        view, got = memoryview(data), 0
+        try:
+            while got < nr_bytes:
+                left = deadline - time.monotonic()
+                try:
+                    if left <= 0:
+                        raise TimeoutError(f"{got} of {nr_bytes} bytes of a PDU in {timeout:g} s")
+                    sock.settimeout(left)
+                    count = sock.recv_into(view[got:], min(RECV_BLOCK, nr_bytes - got))
+                except TimeoutError:
+                    self._stalled(got, nr_bytes, timeout)
+                    raise
+                if not count:
+                    break
+                got += count
+        finally:
+            view.release()
+        del data[got:]
         return data
+
+    def _stalled(self, got: int, wanted: int, timeout: float) -> None:
+        """Said and cleaned at once (pynetdicom says nothing of a connection that never associated), and the socket
+        shut down: the peer sees the end at once; pynetdicom then ends the association (before any association
+        was negotiated, at its ACSE timeout)."""
+        self.assoc.rtvault_stalled = (got, wanted, timeout)  # type: ignore[attr-defined]
+        report = getattr(self.assoc, "rtvault_on_stall", None)
+        if report is not None:
+            report(self.assoc)
+        with contextlib.suppress(OSError, AttributeError):
+            self.socket.shutdown(socket.SHUT_RDWR)  # type: ignore[union-attr]
 
 
 class _Handler(RequestHandler):

@@ -26,6 +26,7 @@ from rtvault.dicom.received import (
     part10,
 )
 from rtvault.dicom.received import arrived as received_file
+from rtvault.dicom.received import in_memory as held_part10
 from rtvault.errors import StoreError
 
 if TYPE_CHECKING:
@@ -99,10 +100,14 @@ class Storage:
         """The object a C-STORE carries, from the file its data set arrived in (read whole when small, else
         streamed), else (a data set pynetdicom kept in memory) its Part 10 bytes."""
         if isinstance(arrived, Path):
-            failed = getattr(getattr(request, "_dataset_file", None), "failed", None)
+            file = getattr(request, "_dataset_file", None)
+            failed = getattr(file, "failed", None)
             if failed is not None:  # a full disk: the peer is asked to send again later
                 raise StoreError(f"the data set could not be written to {arrived.parent} as it arrived "
                                  f"({failed.strerror or failed})")
+            held = getattr(file, "held", None)
+            if held is not None:  # it stayed in memory (dicom_node_net.Arriving)
+                return held_part10(held, sop_class, sop_instance, syntax)
             try:
                 return received_file(arrived, sop_class, sop_instance, syntax)
             except OSError as error:

@@ -33,7 +33,7 @@ from typing import Any, BinaryIO
 
 from rtvault.errors import StoreError, os_failure
 from rtvault.store.backend import Backend, DirectoryBackend, _fsync_dir
-from rtvault.store.crypto import CHUNK_SHIFT, HEADER, TAG, TRAILER, EncryptedBackend, _Sealer, _Unsealed
+from rtvault.store.crypto import CHUNK_SHIFT, HEADER, TAG, TRAILER, EncryptedBackend, _Sealer, _Unsealed, unseal
 from rtvault.store.readers import read_exact
 
 SPOOL_DIR = "dicom/spool"
@@ -45,6 +45,7 @@ MAX_DATA = 1 << 34
 
 
 COPY = 1 << 20  # bytes read or written at a time: an object of any size is spooled and sealed in bounded memory
+PRELOAD = 16 << 20  # a record up to this size is read whole, once (checked and kept), larger ones in blocks
 INCOMING = ".incoming"  # a C-STORE's data set as it arrives, in the spool's folder (removed once spooled)
 
 
@@ -61,9 +62,12 @@ class Record:
     start: int  # where its payload starts in the file
     end: int  # where its payload ends (its checksum follows)
     meta_len: int
+    preloaded: bytes | None = None  # the data of a small record, read with its checksum
 
     def open(self) -> BinaryIO:
         """The record's data as a stream (decrypted a chunk at a time in an encrypted store)."""
+        if self.preloaded is not None:
+            return io.BytesIO(self.preloaded)
         if self.encrypted is None:
             return io.BufferedReader(_Window(self.path, self.start + self.meta_len, self.end), COPY)
         unsealed = _Unsealed(self.encrypted.master, _Window(self.path, self.start, self.end),
@@ -73,6 +77,8 @@ class Record:
 
     @property
     def data(self) -> bytes:
+        if self.preloaded is not None:
+            return self.preloaded
         with self.open() as stream:
             return read_exact(stream, self.size)
 
@@ -260,8 +266,8 @@ class Spool:
                             skipped.append((at, following))
                         at = following
                         continue
-                    meta_len, end = found
-                    record = _record(file, path, key, encrypted, at, meta_len, end)
+                    meta_len, end, body = found
+                    record = _record(file, path, key, encrypted, at, meta_len, end, body)
                     if record is None:
                         if skipped is not None:
                             skipped.append((at, end + 32))
@@ -298,8 +304,9 @@ def _head(file: BinaryIO, at: int, size: int) -> tuple[int, int] | None:
     return meta_len, meta_len + data_len
 
 
-def _whole(file: BinaryIO, at: int, size: int) -> tuple[int, int] | None:
-    """(meta length, end of payload) of the whole record at `at` (its checksum matching), else None."""
+def _whole(file: BinaryIO, at: int, size: int) -> tuple[int, int, bytes | None] | None:
+    """(meta length, end of payload, the payload when at most PRELOAD bytes) of the whole record at `at` (its
+    checksum matching), else None."""
     head = _head(file, at, size)
     if head is None:
         return None
@@ -308,6 +315,10 @@ def _whole(file: BinaryIO, at: int, size: int) -> tuple[int, int] | None:
     end = start + payload  # sealed, the payload counts the seal's own bytes too
     if end + 32 > size:
         return None
+    if payload <= PRELOAD:  # read once: checked here, kept for the caller
+        body = read_exact(file, payload)
+        whole = len(body) == payload and hashlib.sha256(body).digest() == read_exact(file, 32)
+        return (meta_len, end, body) if whole else None
     hasher, left = hashlib.sha256(), payload
     while left > 0:
         block = file.read(min(left, COPY))
@@ -315,7 +326,7 @@ def _whole(file: BinaryIO, at: int, size: int) -> tuple[int, int] | None:
             return None
         hasher.update(block)
         left -= len(block)
-    return (meta_len, end) if hasher.digest() == read_exact(file, 32) else None
+    return (meta_len, end, None) if hasher.digest() == read_exact(file, 32) else None
 
 
 def _declared_end(file: BinaryIO, at: int, size: int) -> int:
@@ -342,11 +353,16 @@ def _next_whole(file: BinaryIO, at: int, size: int) -> int | None:
 
 
 def _record(file: BinaryIO, path: Path, key: str, encrypted: EncryptedBackend | None, at: int, meta_len: int,
-            end: int) -> Record | None:
+            end: int, body: bytes | None = None) -> Record | None:
     """The whole record at `at` with its meta read (decrypted in an encrypted store); None when its meta is not a
-    JSON object."""
+    JSON object. `body`: its payload, already read (a small record)."""
     start = at + _HEAD.size
-    if encrypted is None:
+    preloaded = None
+    if body is not None:
+        plain = unseal(encrypted.master, f"{key}@{at}", body, str(path)) if encrypted is not None else body
+        body, preloaded = plain[:meta_len], plain[meta_len:]
+        size = len(preloaded)
+    elif encrypted is None:
         file.seek(start)
         body = read_exact(file, meta_len)
         size = end - start - meta_len
@@ -360,7 +376,7 @@ def _record(file: BinaryIO, path: Path, key: str, encrypted: EncryptedBackend | 
         return None
     if not isinstance(meta, dict):
         return None
-    return Record(at, meta, size, path, key, encrypted, start, end, meta_len)
+    return Record(at, meta, size, path, key, encrypted, start, end, meta_len, preloaded)
 
 
 def clean_incoming(root: Path) -> list[Path]:
