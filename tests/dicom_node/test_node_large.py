@@ -4,6 +4,7 @@ and exported back (`rtvault export dicom --what received`) byte for byte."""
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -42,3 +43,5 @@ def test_a_1gib_object_is_received_in_bounded_memory(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     [exported] = [p for p in out.rglob("*") if p.is_file() and p.name != "DICOMDIR"]
     assert data_set_digest(exported) == sent_digest
+    exported.unlink()  # 1 GiB: not left in the basetemp
+    shutil.rmtree(site.store)
