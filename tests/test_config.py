@@ -209,6 +209,7 @@ def test_the_schema_declares_the_expected_keys() -> None:
         "dicom.accept_unknown",
         "dicom.store",
         "dicom.batch_ms",
+        "dicom.network_timeout",
         "dicom.tls_cert_file",
         "dicom.tls_key_file",
         "dicom.tls_ca_file",

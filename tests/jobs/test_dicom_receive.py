@@ -4,12 +4,15 @@ pruned, and a receiver killed mid-run loses nothing its peers were told was stor
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
+import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
@@ -21,8 +24,8 @@ from rtvault.catalog.db import Catalog
 from rtvault.config import load
 from rtvault.configured import init_store, open_catalog_for, open_store
 from rtvault.demo import generate_database
+from rtvault.dicom.received import Refused, describe, part10, streamed
 from rtvault.dicom.received import dataset_of as split
-from rtvault.dicom.received import describe, part10
 from rtvault.errors import StoreError
 from rtvault.jobs.dicom_receive import Receiver
 from rtvault.jobs.maintenance import prune
@@ -131,6 +134,40 @@ def test_a_receiver_killed_after_answering_loses_nothing(vault: Vault) -> None:
     for digest in answered:
         assert b"".join(read_object(store.backend, digest))
     assert not list((vault.store_path / "dicom" / "spool").glob("*.spool"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("encrypted", [False, True])
+def test_a_large_object_is_streamed_through_spool_and_seal(tmp_path: Path, encrypted: bool) -> None:
+    """An object larger than what is stored from memory (and than many 1 MiB encryption chunks) arrives in a file
+    and goes to the spool and the store in blocks; described without its pixel data; read back byte for byte.
+    In an encrypted store its spool record is sealed as it is written: none of its bytes lie there in clear."""
+    (tmp_path / "pass").write_bytes(PASSPHRASE + b"\n")
+    (tmp_path / "pass").chmod(0o600)
+    store = {"path": tmp_path / "store", "encrypt": True, "passphrase_file": tmp_path / "pass"} if encrypted else \
+        tmp_path / "store"
+    config = load(write_config(tmp_path / "rtvault.toml", root=tmp_path / "db", stores={"primary": store}))
+    init_store(config, "primary")
+    dataset = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    dataset.PixelData = os.urandom((17 << 20) + 12345)  # over SMALL (16 MiB), 18 chunks sealed
+    arrived = tmp_path / "arrived.dcm"
+    dataset.save_as(arrived, enforce_file_format=True)
+    syntax = str(dataset.file_meta.TransferSyntaxUID)
+    incoming = streamed(arrived, dataset.SOPClassUID, dataset.SOPInstanceUID, syntax)
+    whole = part10(split(arrived.read_bytes())[0], dataset.SOPClassUID, dataset.SOPInstanceUID, syntax)
+    tags = describe(incoming, expected_class=dataset.SOPClassUID)
+    assert tags["SOPInstanceUID"] == dataset.SOPInstanceUID and incoming.hash == hashlib.sha256(whole).hexdigest()
+    with Receiver(config) as receiver:
+        stored = receiver.put(incoming, tags)
+        [spool] = (tmp_path / "store" / "dicom" / "spool").glob("*.spool")
+        raw = spool.read_bytes()
+        assert (dataset.PixelData[5 << 20:(5 << 20) + 4096] in raw) is not encrypted
+        assert receiver.read(stored.hash) == whole
+    assert b"".join(read_object(open_store(config, "primary").backend, stored.hash)) == whole
+    cut = tmp_path / "cut.dcm"
+    cut.write_bytes(arrived.read_bytes()[:-1000])
+    with pytest.raises(Refused, match="truncated"):
+        describe(streamed(cut, dataset.SOPClassUID, dataset.SOPInstanceUID, syntax))
 
 
 def test_an_encrypted_store_spools_nothing_in_clear(tmp_path: Path) -> None:

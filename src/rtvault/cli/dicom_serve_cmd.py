@@ -30,8 +30,9 @@ is sealed into the store, exit 0. The daemon runs it itself when [dicom] port is
               help="TCP port (default: [dicom] port; 0 here: any free port, said on the first line).")
 @click.option("--max-associations", default=10, show_default=True, type=click.IntRange(1, 1000),
               help="Associations served at once; more are refused (transient, the peer retries).")
-@click.option("--max-pdu", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1),
-              help="Largest PDU peers may send us, in bytes (0: no limit).")
+@click.option("--max-pdu", default=4 << 20, show_default=True, type=click.IntRange(0, 2**32 - 1),
+              help="Largest PDU peers may send us, in bytes (each is held in memory while it is decoded; 0: no "
+                   "limit).")
 @reported
 @click.pass_obj
 def serve_command(app: AppContext, host: str | None, port: int | None, max_associations: int, max_pdu: int,

@@ -456,6 +456,10 @@ class Dicom:
     batch_ms: int = field(default=50, metadata=about(
         "Received objects are made durable together, at most this many milliseconds after the first of a batch "
         "arrived (each peer's success answer waits for it).", example=50, check=positive))
+    network_timeout: int = field(default=60, metadata=about(
+        "Seconds the DICOM node waits for a peer: each PDU must arrive whole within it (a peer that stalls or sends "
+        "a byte at a time has its association ended, its partial object discarded), and a DIMSE message or an "
+        "association's negotiation as long. Raise it for very slow links.", example=60, check=positive))
     tls_cert_file: Path | None = field(default=None, metadata=about(
         "TLS: the node's certificate (PEM); with tls_key_file, associations are accepted over TLS only.",
         example="/etc/rtvault/dicom.crt", kind=OPTIONAL_PATH))

@@ -8,10 +8,15 @@ and transfer syntax), not on who sent it, so the same object received twice is t
 
 from __future__ import annotations
 
+import hashlib
 import io
+import os
 import re
 import struct
-from typing import Any
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
 
 import pydicom
 from pydicom import filereader
@@ -64,6 +69,7 @@ OUT_OF_RESOURCES = 0xA700
 MISMATCH = 0xA900  # data set does not match SOP class
 CANNOT_UNDERSTAND = 0xC000
 NOT_SUPPORTED = 0x0122  # refused: SOP class not supported
+DEFERRED = 1 << 20  # `describe` reads no value longer than this (indexed attributes are short)
 
 
 # What pydicom raises on a damaged or hostile file (it has no error class of its own for most of it)
@@ -92,6 +98,121 @@ def part10(dataset: bytes, sop_class: str, sop_instance: str, transfer_syntax: s
     out.write(b"\0" * 128 + b"DICM")
     write_file_meta_info(out, meta, enforce_standard=True)  # type: ignore[arg-type]
     return out.getvalue() + dataset
+
+
+COPY = 1 << 20  # bytes read at a time from a received object's file
+
+
+@dataclass(frozen=True)
+class Streamed:
+    """A received object that lies in a file (a C-STORE's data set as pynetdicom wrote it): its Part 10 bytes are
+    `head` (the preamble and rtvault's meta, as `part10` writes them) then the file's bytes from `offset`; read
+    in blocks, never whole (an object of any size is received in bounded memory)."""
+
+    head: bytes
+    path: Path
+    offset: int
+    size: int  # of the Part 10 file: len(head) + the data set's bytes
+    hash: str  # SHA-256 of the Part 10 file
+
+    def blocks(self) -> Iterator[bytes]:
+        yield self.head
+        left = self.size - len(self.head)
+        with open(self.path, "rb") as file:
+            file.seek(self.offset)
+            while left > 0:
+                block = file.read(min(left, COPY))
+                if not block:
+                    raise OSError(f"{self.path} ended {left} bytes early")
+                left -= len(block)
+                yield block
+
+    def open(self) -> BinaryIO:
+        """The Part 10 file as a seekable stream (what `describe` reads; not an io.BufferedReader, which pydicom
+        would take for the file at `name`)."""
+        return _Joined(self)  # type: ignore[return-value]
+
+
+class _Joined(io.RawIOBase):
+    """`Streamed`'s head and file read as one seekable file."""
+
+    def __init__(self, streamed: Streamed) -> None:
+        self.streamed, self.position = streamed, 0
+        self.file = open(streamed.path, "rb")  # noqa: SIM115 (closed with the stream)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.streamed.size}[whence]
+        self.position = max(0, base + offset)
+        return self.position
+
+    def readinto(self, buffer: Any) -> int:
+        head, view = self.streamed.head, memoryview(buffer).cast("B")
+        count = max(0, min(len(view), self.streamed.size - self.position))
+        if not count:
+            return 0
+        if self.position < len(head):
+            count = min(count, len(head) - self.position)
+            view[:count] = head[self.position:self.position + count]
+        else:
+            self.file.seek(self.streamed.offset + self.position - len(head))
+            count = self.file.readinto(view[:count]) or 0
+        self.position += count
+        return count
+
+    def close(self) -> None:
+        self.file.close()
+        super().close()
+
+
+IN_MEMORY = 4 << 20  # a received file up to this size is read whole (most objects: CT/MR slices, plans, structures)
+
+
+def arrived(path: Path, sop_class: str, sop_instance: str, transfer_syntax: str) -> bytes | Streamed:
+    """The received object whose data set lies in `path`: its Part 10 bytes when the file is small (read whole:
+    the quickest, in memory bounded by IN_MEMORY), else `streamed`. Refused (0xC000) when the file's meta cannot
+    be found or the UIDs cannot be written; OSError when the file cannot be read."""
+    with open(path, "rb") as file:
+        if os.fstat(file.fileno()).st_size > IN_MEMORY:
+            return streamed(path, sop_class, sop_instance, transfer_syntax)
+        raw = file.read()
+    return in_memory(raw, sop_class, sop_instance, transfer_syntax)
+
+
+def in_memory(raw: bytes, sop_class: str, sop_instance: str, transfer_syntax: str) -> bytes:
+    """The Part 10 bytes of a received file held in memory (pynetdicom's meta replaced by rtvault's)."""
+    offset = _meta_end(raw) if raw[128:132] == b"DICM" else 0
+    try:
+        return part10(raw[offset:], sop_class, sop_instance, transfer_syntax)
+    except (ValueError, TypeError, OverflowError) as error:
+        raise Refused(CANNOT_UNDERSTAND, f"the request's UIDs cannot be written ({error})") from None
+
+
+def streamed(path: Path, sop_class: str, sop_instance: str, transfer_syntax: str) -> Streamed:
+    """The received object whose data set lies in `path` (after the File Meta Information pynetdicom wrote there,
+    replaced by rtvault's: the same object received twice is the same file); its hash read in one pass. Refused
+    (0xC000) when the file's meta cannot be found; OSError when the file cannot be read."""
+    try:
+        head = part10(b"", sop_class, sop_instance, transfer_syntax)
+    except (ValueError, TypeError, OverflowError) as error:
+        raise Refused(CANNOT_UNDERSTAND, f"the request's UIDs cannot be written ({error})") from None
+    with open(path, "rb") as file:
+        start = file.read(144)
+        offset = _meta_end(start) if start[128:132] == b"DICM" else 0
+        hasher, size = hashlib.sha256(head), len(head)
+        file.seek(offset)
+        while block := file.read(COPY):
+            hasher.update(block)
+            size += len(block)
+    return Streamed(head, path, offset, size, hasher.hexdigest())
 
 
 def dataset_of(data: bytes) -> tuple[bytes, str]:
@@ -125,13 +246,19 @@ def is_uid(value: object) -> bool:
     return isinstance(value, str) and len(value) <= 64 and _UID.fullmatch(value) is not None
 
 
-def describe(data: bytes, *, expected_class: str | None = None) -> dict[str, Any]:
-    """The indexed attributes of a Part 10 file (pixel data not decoded); Refused with the status to answer
-    when it cannot be parsed, lacks a required UID, or is not of the SOP class announced."""
+def describe(data: bytes | Streamed, *, expected_class: str | None = None) -> dict[str, Any]:
+    """The indexed attributes of a Part 10 file (pixel data not read, nor any value over DEFERRED bytes); Refused
+    with the status to answer when it cannot be parsed, lacks a required UID, or is not of the SOP class
+    announced."""
+    stream: BinaryIO = data.open() if isinstance(data, Streamed) else io.BytesIO(data)
     try:
-        found = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True, force=data[128:132] != b"DICM")
-        tags = _tags(found)
-        _whole(data, found)
+        with stream:
+            stream.seek(128)
+            part10_file = stream.read(4) == b"DICM"
+            stream.seek(0)
+            found = pydicom.dcmread(stream, stop_before_pixels=True, defer_size=DEFERRED, force=not part10_file)
+            tags = _tags(found)
+            _whole(stream, found, part10_file)
     except Refused:
         raise
     except UNPARSABLE as error:
@@ -159,7 +286,7 @@ _UNDEFINED = 0xFFFFFFFF
 _PIXEL_DATA = (0x7FE00010, 0x7FE00008, 0x7FE00009)  # Pixel Data, Float and Double Float Pixel Data
 
 
-def _whole(data: bytes, found: Dataset) -> None:
+def _whole(stream: BinaryIO, found: Dataset, part10_file: bool) -> None:
     """Refused (0xC000) when the data set does not hold every byte its elements declare: pydicom reads a value
     cut short, or an encapsulated value without its delimiter, with a warning only, so a truncated object (a
     file cut off on a damaged medium, a sender's bug) would otherwise be stored and answered success. The top
@@ -168,14 +295,14 @@ def _whole(data: bytes, found: Dataset) -> None:
     syntax = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
     if syntax == _DEFLATED:
         return  # the data set is zlib data: pydicom inflated it, its own check
-    start = _meta_end(data) if data[128:132] == b"DICM" else 0
+    stream.seek(0)
+    start = _meta_end(stream.read(144)) if part10_file else 0
     implicit = getattr(found, "is_implicit_VR", None)
     little = getattr(found, "is_little_endian", None)
     if implicit is None or little is None:  # pydicom 3 keeps them in the dataset's original encoding
         implicit, little = found.original_encoding
-    stream = io.BytesIO(data)
+    end = stream.seek(0, io.SEEK_END)
     stream.seek(start)
-    end = len(data)
     pixels = False
     for element in filereader.data_element_generator(stream, bool(implicit), bool(little), defer_size=256):
         length = getattr(element, "length", _UNDEFINED)  # a sequence comes read (a DataElement): its items' own

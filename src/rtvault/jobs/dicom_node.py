@@ -1,13 +1,8 @@
 """`rtvault dicom serve`: the DICOM node's network side (docs/design.md, "The DICOM node", "Services"), on
 pynetdicom; what it stores goes through `jobs/dicom_receive.Receiver`.
 
-- Verification (C-ECHO); Storage (C-STORE) of `received.STORAGE_CLASSES` in every transfer syntax pynetdicom
-  accepts, the data set kept as it arrived: a refusal answers its DIMSE status, a store that cannot write answers
-  0xA700 (out of resources), a duplicate answers success; each C-STORE waits until its object is durable, which
-  slows a peer that sends faster than the disk writes (never dropped).
-- Query/Retrieve: C-FIND (Patient Root and Study Root, PATIENT/STUDY/SERIES/IMAGE) from the catalog's
-  `dicom_instances`; C-MOVE to a `[dicom.peers.NAME]` whose AE title is the move destination, C-GET on the same
-  association: each instance's stored data set sent in its own transfer syntax.
+- Verification (C-ECHO) here; Storage (C-STORE) in `jobs/dicom_node_store.py`, Query/Retrieve (C-FIND, C-MOVE,
+  C-GET) in `jobs/dicom_node_qr.py`: mixins of `Node`.
 - Security: a calling AE title no peer has is refused (unless `accept_unknown`), the called AE title must be
   ours; TLS when `tls_cert_file` and `tls_key_file` are set (`tls_ca_file`: a client certificate required).
   Each association, store, find, move and get is audited (user = the calling AE title) and logged in one line.
@@ -17,10 +12,8 @@ pynetdicom; what it stores goes through `jobs/dicom_receive.Receiver`.
 from __future__ import annotations
 
 import contextlib
-import io
 import queue
 import socket
-import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,62 +21,41 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import pydicom
-from pydicom.dataset import Dataset
-from pynetdicom import AE, build_context, evt
+from pynetdicom import AE, evt
 from pynetdicom._globals import ALL_TRANSFER_SYNTAXES
-from pynetdicom.sop_class import (  # type: ignore[attr-defined]
-    PatientRootQueryRetrieveInformationModelFind,
-    PatientRootQueryRetrieveInformationModelGet,
-    PatientRootQueryRetrieveInformationModelMove,
-    StudyRootQueryRetrieveInformationModelFind,
-    StudyRootQueryRetrieveInformationModelGet,
-    StudyRootQueryRetrieveInformationModelMove,
-    Verification,
-)
-from pynetdicom.transport import ThreadedAssociationServer
+from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
 
-from rtvault.catalog import dicom as catalog_dicom
 from rtvault.catalog.db import Catalog
 from rtvault.config import Config
-from rtvault.config.settings import DicomPeer
 from rtvault.configured import open_catalog_for
-from rtvault.dicom.received import (
-    CANNOT_UNDERSTAND,
-    MISMATCH,
-    OUT_OF_RESOURCES,
-    STORAGE_CLASSES,
-    Refused,
-    describe,
-    part10,
-)
-from rtvault.errors import ConfigError, ExitCode, LockBusy, Problem, RtvaultError, StoreError
+from rtvault.dicom.received import STORAGE_CLASSES
+from rtvault.errors import ConfigError, ExitCode, LockBusy, Problem, RtvaultError
 from rtvault.jobs.actions import WebActions
-from rtvault.jobs.dicom_peers import client_tls
+from rtvault.jobs.dicom_node_net import _NodeAE, _Server, discard_incoming, receive_in_files, server_tls
+from rtvault.jobs.dicom_node_qr import (
+    _UNCOMPRESSED,
+    FIND_MODELS,
+    GET_MODELS,
+    MOVE_MODELS,
+    QueryRetrieve,
+    _text,
+)
+from rtvault.jobs.dicom_node_store import Storage
 from rtvault.jobs.dicom_receive import Receiver
 from rtvault.report import Line, Report, Verdict
 
 MAX_ASSOCIATIONS = 10
-MAX_PDU = 0  # 0: no limit on the PDUs peers send us (pynetdicom's default is 16 kB)
+# The largest PDU peers may send us. pynetdicom holds a PDU whole in memory, several copies while it is decoded: 4 MiB
+# bounds that to some 16 MiB an association (160 MiB at MAX_ASSOCIATIONS), while a CT slice (~0.5 MB) still comes
+# in one PDU (dcmtk sends at most 128 KiB ones anyway). 0 would let a peer send a 4 GiB PDU into memory.
+MAX_PDU = 4 << 20
 STOP_GRACE_S = 10.0  # at a stop, associations under way get this long to end before they are aborted
 UNKNOWN_CALLING = "calling AE title not recognised"
 UNKNOWN_CALLED = "called AE title not recognised"
 TOO_MANY = "too many associations"
-MOVE_UNKNOWN_DESTINATION = 0xA801
-FIND_MODELS = {PatientRootQueryRetrieveInformationModelFind: "patient",
-               StudyRootQueryRetrieveInformationModelFind: "study"}
-MOVE_MODELS = {PatientRootQueryRetrieveInformationModelMove: "patient",
-               StudyRootQueryRetrieveInformationModelMove: "study"}
-GET_MODELS = {PatientRootQueryRetrieveInformationModelGet: "patient",
-              StudyRootQueryRetrieveInformationModelGet: "study"}
-IDENTIFIER_MISMATCH = 0xA900  # C-FIND/MOVE/GET: identifier does not match SOP class
-UNABLE_TO_PROCESS = 0xC000
-MAX_SUBOPERATIONS = 65535  # a C-MOVE/C-GET's counts are US: pynetdicom refuses more (0xC516)
-NOT_SENT = "unreadable"  # a sub-operation whose object cannot be read: pynetdicom counts it failed
 # The transfer syntaxes the node accepts, in its order of preference (pynetdicom takes the acceptor's first one the
 # requestor proposed): an encapsulated (compressed) syntax first, since a sender proposing one holds the object
 # so; then the uncompressed ones, explicit VR little endian first. Whatever is negotiated is stored as it comes.
-_UNCOMPRESSED = ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2", "1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.2")
 SYNTAXES = [s for s in ALL_TRANSFER_SYNTAXES if s not in _UNCOMPRESSED] + list(_UNCOMPRESSED)
 
 
@@ -121,85 +93,6 @@ class NodeSummary(Report):
         return Verdict.unless(self.problems, ExitCode.PARTIAL)
 
 
-class _NodeAE(AE):
-    """pynetdicom's AE whose calling AE titles may be "none": an empty list there means "anyone" to pynetdicom,
-    but to rtvault a node with no peer and without accept_unknown refuses everyone."""
-
-    _allowed: list[str] | None = None
-
-    @property  # type: ignore[override]
-    def require_calling_aet(self) -> list[str]:
-        if self._allowed is None:
-            return []
-        return self._allowed or ["\0"]  # no AE title is "\0": everyone refused
-
-    @require_calling_aet.setter
-    def require_calling_aet(self, ae_titles: list[str]) -> None:
-        self._allowed = None if not ae_titles else list(ae_titles)
-
-
-class _Server(ThreadedAssociationServer):
-    """pynetdicom's threaded server with TCP_NODELAY set on each accepted socket, and the TLS handshake made in
-    the association's own thread (a slow or plain-TCP client never holds up the others). Each accepted socket
-    gets the network timeout: pynetdicom reads a PDU to its end in a blocking `recv`, where neither its ARTIM
-    nor its idle timer runs, so a peer that stops in the middle of a PDU (a crash, a dropped link, a port
-    scanner) would otherwise hold an association slot, and the node's stop, for ever."""
-
-    def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
-        assert self.socket is not None
-        client, address = self.socket.accept()
-        nodelay(client)
-        client.settimeout(self.ae.network_timeout)
-        if self.ssl_context:
-            client = self.ssl_context.wrap_socket(client, server_side=True, do_handshake_on_connect=False)
-        return client, address
-
-    def handle_error(self, request: Any, client_address: Any) -> None:  # a client gone mid-handshake: no trace
-        node = getattr(self, "rtvault_node", None)
-        if node is not None:
-            node.say(f"connection from {client_address[0]} ended in error (TLS handshake or network)")
-
-
-def nodelay(sock: socket.socket) -> None:
-    with contextlib.suppress(OSError):  # not a TCP socket (a test's socketpair)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
-def _nodelay_on_open(event: evt.Event) -> None:
-    """EVT_CONN_OPEN of the associations the node requests (C-MOVE's sub-associations)."""
-    sock = getattr(event.assoc.dul.socket, "socket", None)
-    if sock is not None:
-        nodelay(sock)
-
-
-def server_tls(config: Config) -> ssl.SSLContext | None:
-    """The TLS context of the node, from [dicom] tls_cert_file, tls_key_file and tls_ca_file (None: plain TCP)."""
-    dicom = config.dicom
-    if not dicom.tls_cert_file and not dicom.tls_key_file:
-        return None
-    if not dicom.tls_cert_file or not dicom.tls_key_file:
-        raise ConfigError(str(config.file), ["[dicom] TLS needs both tls_cert_file and tls_key_file: set both, or "
-                                             "neither"])
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    try:
-        context.load_cert_chain(str(dicom.tls_cert_file), str(dicom.tls_key_file))
-        if dicom.tls_ca_file:
-            context.load_verify_locations(str(dicom.tls_ca_file))
-            context.verify_mode = ssl.CERT_REQUIRED
-    except (OSError, ssl.SSLError) as error:
-        raise ConfigError(str(config.file), [f"[dicom] TLS: the certificate, key or CA file cannot be used ({error}): "
-                                             "check tls_cert_file, tls_key_file and tls_ca_file"]) from None
-    return context
-
-
-def _text(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, list | tuple | pydicom.multival.MultiValue):
-        return "\\".join(str(v) for v in value)
-    return str(value)
-
-
 SHOWN = 200  # characters of one value an audit entry and its log line keep (a C-FIND may list 1,000 UIDs)
 
 
@@ -213,7 +106,7 @@ def _shortened(value: object) -> object:
     return value
 
 
-class Node:
+class Node(Storage, QueryRetrieve):
     """The DICOM node: `start()`, `wait()` until `stop()` (a signal handler may call it), `summary`."""
 
     def __init__(self, config: Config, *, log: Callable[[str], None] = lambda _line: None,
@@ -233,6 +126,7 @@ class Node:
         self.receiver = Receiver(config, seal_after_s=seal_after_s, warn=self._warned)
         self._peers = {peer.ae_title.strip(): peer for peer in config.dicom.peers.values()}
         self._count = threading.Lock()
+        self._ending = threading.Lock()  # an association's end said once, with what it left discarded
         self._stopping = threading.Event()
         self._catalogs: queue.LifoQueue[Catalog] = queue.LifoQueue()
         self._audits: queue.Queue[dict[str, Any] | None] = queue.Queue()
@@ -252,9 +146,10 @@ class Node:
         ae.require_calling_aet = [] if self.config.dicom.accept_unknown else list(self._peers)
         if not self.config.dicom.accept_unknown and not self._peers:
             ae._allowed = []  # no peer: everyone refused (the log says so at start)
-        ae.network_timeout = 60
-        ae.acse_timeout = 30
-        ae.dimse_timeout = 60
+        ae.network_timeout = self.config.dicom.network_timeout  # also each PDU's deadline (dicom_node_net)
+        # pynetdicom's own wait for an association request: past the PDU deadline, which says why it ends
+        ae.acse_timeout = self.config.dicom.network_timeout + 5
+        ae.dimse_timeout = self.config.dicom.network_timeout
         ae.add_supported_context(Verification, _UNCOMPRESSED)
         for sop_class in STORAGE_CLASSES:  # SCP of C-STORE; SCU too (role selection) for C-GET's sub-operations
             ae.add_supported_context(sop_class, SYNTAXES, scu_role=True, scp_role=True)
@@ -270,13 +165,17 @@ class Node:
                            f"{self.receiver.store.location} ({error}): stop it, or give this node another "
                            "[dicom] store") from None
         self._started = True
+        if self.receiver.cleaned:
+            self.say(f"removed {len(self.receiver.cleaned)} data set(s) a stopped node left arriving in "
+                     f"{self.receiver.incoming}")
+        receive_in_files()
         try:
             self._auditor = threading.Thread(target=self._audit_loop, name="rtvault-dicom-audit", daemon=True)
             self._auditor.start()
             handlers = [(evt.EVT_C_ECHO, self._echo), (evt.EVT_C_STORE, self._store), (evt.EVT_C_FIND, self._find),
                         (evt.EVT_C_MOVE, self._move), (evt.EVT_C_GET, self._get),
                         (evt.EVT_ACCEPTED, self._accepted), (evt.EVT_REJECTED, self._rejected),
-                        (evt.EVT_CONN_CLOSE, self._closed)]
+                        (evt.EVT_CONN_CLOSE, self._closed), (evt.EVT_ABORTED, self._closed)]
             try:
                 server = self.ae.make_server((self.host, self.port), ae_title=self.ae_title, ssl_context=self.tls,
                                              evt_handlers=handlers, server_class=_Server)
@@ -289,6 +188,8 @@ class Node:
             self.receiver.close()
             raise
         server.rtvault_node = self  # type: ignore[attr-defined]
+        server.rtvault_incoming = self.receiver.incoming  # type: ignore[attr-defined]
+        server.rtvault_stalled = self.stalled  # type: ignore[attr-defined]
         self.ae._servers.append(server)  # as start_server does: shutdown() removes it
         self._server = server
         self.port = server.server_address[1]
@@ -404,6 +305,7 @@ class Node:
         return calling, str(assoc.requestor.address or "")
 
     def _accepted(self, event: evt.Event) -> None:
+        event.assoc.rtvault_negotiated = True
         calling, address = self._peer_of(event)
         with self._count:
             self.summary.associations += 1
@@ -411,6 +313,7 @@ class Node:
                                                            "tls": self.tls is not None}, "accepted")
 
     def _rejected(self, event: evt.Event) -> None:
+        event.assoc.rtvault_negotiated = True
         calling, address = self._peer_of(event)
         request = event.assoc.requestor.primitive
         called = str(getattr(request, "called_ae_title", "") or "").strip()
@@ -423,8 +326,39 @@ class Node:
         self.audit(calling, address, "dicom_association", {"called": called}, f"refused: {why}")
 
     def _closed(self, event: evt.Event) -> None:
+        """An association ended (released, aborted, its connection lost, or idle past the network timeout): what it
+        left arriving is removed, and why it ended said when it was not a release."""
         if event.assoc.is_acceptor:
+            with self._ending:  # the reactor's PDU deadline and the association's idle timer may end it at once
+                self._ended(event.assoc, discard_incoming(event.assoc))
             self.receiver.seal_soon()
+
+    def stalled(self, assoc: Any) -> None:
+        """A PDU did not arrive whole in time (`dicom_node_net._DeadlineSocket`, in the association's reactor
+        thread, before the association ends: pynetdicom says nothing of a connection that never associated)."""
+        with self._ending:
+            self._ended(assoc, discard_incoming(assoc))
+
+    def _ended(self, assoc: Any, discarded: int) -> None:
+        """One line, once, naming the peer, when an association ends on a timeout or mid-object."""
+        if getattr(assoc, "rtvault_said", False):
+            return
+        calling = (assoc.requestor.ae_title or "").strip() if getattr(assoc, "rtvault_negotiated", False) else ""
+        address = str(assoc.requestor.address or "")
+        timeout = self.config.dicom.network_timeout
+        if getattr(assoc, "rtvault_stalled", None) is not None or assoc.dul.idle_timer_expired():
+            got, wanted, _timeout = getattr(assoc, "rtvault_stalled", None) or (0, 0, 0)
+            partly = f" (it had sent {got} of a PDU's {wanted} bytes)" if wanted else ""
+            before = "" if getattr(assoc, "rtvault_negotiated", False) else " before any association"
+            result = (f"ended{before}: nothing whole came from the peer in {timeout} s ([dicom] network_timeout)"
+                      f"{partly}; the connection is closed, its slot freed"
+                      f"{', and its partial object discarded' if discarded else ''}")
+        elif discarded:
+            result = "ended mid-object: the partial object is discarded, nothing of it stored"
+        else:
+            return
+        assoc.rtvault_said = True
+        self.audit(calling, address, "dicom_association", {"discarded": discarded} if discarded else {}, result)
 
     # --- services -----------------------------------------------------------------------------------------
 
@@ -433,244 +367,3 @@ class Node:
         self.audit(calling, address, "dicom_echo", {})
         return 0x0000
 
-    def _store(self, event: evt.Event) -> Dataset:
-        calling, address = self._peer_of(event)
-        request = event.request
-        sop_class = str(request.AffectedSOPClassUID or "")
-        sop_instance = str(request.AffectedSOPInstanceUID or "")
-        syntax = str(event.context.transfer_syntax)
-        detail: dict[str, Any] = {"sop_instance": sop_instance, "sop_class": sop_class}
-        answer = Dataset()
-        try:
-            raw = request.DataSet.getvalue() if request.DataSet is not None else b""
-            try:
-                data = part10(raw, sop_class, sop_instance, syntax)
-            except (ValueError, TypeError, OverflowError) as error:
-                raise Refused(CANNOT_UNDERSTAND, f"the request's UIDs cannot be written ({error})") from None
-            tags = describe(data, expected_class=sop_class)
-            if tags["SOPInstanceUID"] != sop_instance:
-                raise Refused(MISMATCH, f"the data set's SOP instance {tags['SOPInstanceUID']} is not the one "
-                                        f"announced ({sop_instance})")
-            stored = self.receiver.put(data, tags, calling_ae=calling, called_ae=self.ae_title, origin="network",
-                                       source=address)
-            answer.Status = 0x0000
-            detail["hash"] = stored.hash
-            result = "duplicate" if stored.duplicate else "stored"
-            with self._count:
-                if stored.duplicate:
-                    self.summary.duplicates += 1
-                else:
-                    self.summary.stored += 1
-        except Refused as refused:
-            answer.Status = refused.status
-            answer.ErrorComment = refused.why[:64]
-            result = f"refused 0x{refused.status:04X}: {refused.why}"
-        except StoreError as error:
-            answer.Status = OUT_OF_RESOURCES
-            answer.ErrorComment = "out of resources: send again later"
-            result = f"failed 0x{OUT_OF_RESOURCES:04X}: {error}"
-        if answer.Status != 0x0000:
-            with self._count:
-                self.summary.failed += 1
-        self.audit(calling, address, "dicom_store", detail, result)
-        return answer
-
-    def _query(self, event: evt.Event, models: dict[str, str]) -> tuple[str, str, dict[str, str]]:
-        """The level and keys of a C-FIND/MOVE/GET identifier; Refused with the status to answer."""
-        try:
-            identifier = event.identifier
-        except Exception as error:  # pynetdicom raises what pydicom raises decoding it
-            raise Refused(UNABLE_TO_PROCESS, f"the identifier cannot be decoded ({error})") from None
-        model = models.get(str(event.request.AffectedSOPClassUID), "")
-        level = str(identifier.get("QueryRetrieveLevel", "") or "").strip().upper()
-        if level not in catalog_dicom.LEVELS or (model == "study" and level == "PATIENT"):
-            raise Refused(IDENTIFIER_MISMATCH, f"query level {level or '(none)'} is not one of the "
-                                               f"{model or 'query'} root model")
-        keys: dict[str, str] = {}
-        for element in identifier:
-            if element.keyword and element.VR != "SQ" and element.keyword != "QueryRetrieveLevel":
-                keys[element.keyword] = _text(element.value)
-        return model, level, keys
-
-    def _find(self, event: evt.Event) -> Iterator[tuple[int, Dataset | None]]:
-        calling, address = self._peer_of(event)
-        try:
-            model, level, keys = self._query(event, FIND_MODELS)
-        except Refused as refused:
-            self.audit(calling, address, "dicom_find", {}, f"refused 0x{refused.status:04X}: {refused.why}")
-            yield refused.status, None
-            return
-        detail = {"model": model, "level": level, "keys": {k: v for k, v in keys.items() if v}}
-        try:
-            self.receiver.indexed()  # what was answered stored is found (its rows are written by a thread)
-            with self.catalog() as catalog:
-                answers = catalog_dicom.find(catalog, level, keys, store=self.receiver.store_id)
-        except ValueError as error:
-            self.audit(calling, address, "dicom_find", detail, f"refused 0x{UNABLE_TO_PROCESS:04X}: {error}")
-            yield UNABLE_TO_PROCESS, None
-            return
-        except RtvaultError as error:
-            self.audit(calling, address, "dicom_find", detail, f"failed: {error}")
-            yield OUT_OF_RESOURCES, None
-            return
-        with self._count:
-            self.summary.finds += 1
-        self.audit(calling, address, "dicom_find", {**detail, "answers": len(answers)})
-        asked = set(keys) | {"QueryRetrieveLevel"}
-        for answer in answers:
-            if event.is_cancelled:
-                yield 0xFE00, None
-                return
-            yield 0xFF00, self._identifier(answer, asked)
-
-    def _identifier(self, answer: dict[str, object], asked: set[str]) -> Dataset:
-        found = Dataset()
-        wide = any(not str(v).isascii() for v in answer.values())
-        if "SpecificCharacterSet" in asked or wide:
-            found.SpecificCharacterSet = "ISO_IR 192"
-        for keyword in sorted(asked - {"SpecificCharacterSet"}):
-            value = answer.get(keyword, "")
-            if keyword == "RetrieveAETitle":
-                value = self.ae_title
-            if isinstance(value, list):
-                value = list(value) if value else ""
-            try:
-                setattr(found, keyword, "" if value is None else value)
-            except (ValueError, TypeError, OverflowError):
-                setattr(found, keyword, "")
-        return found
-
-    def _retrieval(self, event: evt.Event,
-                   models: dict[str, str]) -> tuple[dict[str, Any], list[catalog_dicom.Retrievable]]:
-        """What a C-MOVE or C-GET retrieves, and its audit detail; Refused with the status to answer."""
-        model, level, keys = self._query(event, models)
-        detail: dict[str, Any] = {"model": model, "level": level, "keys": {k: v for k, v in keys.items() if v}}
-        if not detail["keys"]:
-            raise Refused(IDENTIFIER_MISMATCH, "a retrieve names what it retrieves: no key given")
-        try:
-            with self.catalog() as catalog:
-                return detail, catalog_dicom.held(catalog, level, keys, store=self.receiver.store_id)
-        except ValueError as error:
-            raise Refused(UNABLE_TO_PROCESS, str(error)) from None
-        except RtvaultError as error:
-            raise Refused(OUT_OF_RESOURCES, f"the catalog cannot be read ({error})") from None
-
-    def _read(self, item: catalog_dicom.Retrievable) -> Dataset | str:
-        try:
-            return pydicom.dcmread(io.BytesIO(self.receiver.read(item.hash)))
-        except (RtvaultError, OSError, ValueError, EOFError, pydicom.errors.InvalidDicomError) as error:
-            self.say(f"problem: received object {item.sop_instance} ({item.hash}) cannot be read ({error}); "
-                     "`rtvault verify` and `rtvault repair` check and heal the store")
-            return NOT_SENT
-
-    def _move(self, event: evt.Event) -> Iterator[Any]:
-        calling, address = self._peer_of(event)
-        destination = str(event.move_destination or "").strip()
-        peer = self._destination(destination)
-        try:
-            detail, found = self._retrieval(event, MOVE_MODELS)
-        except Refused as refused:
-            self.audit(calling, address, "dicom_move", {"destination": destination},
-                       f"refused 0x{refused.status:04X}: {refused.why}")
-            if peer is None:
-                yield None, None
-            else:  # pynetdicom answers a failure only after the destination and a count
-                yield peer.host, peer.port, self._options(peer, [])
-                yield 1
-                yield refused.status, None
-            return
-        detail.update(destination=destination, count=len(found))
-        if peer is None:
-            self.audit(calling, address, "dicom_move", detail, f"refused 0x{MOVE_UNKNOWN_DESTINATION:04X}: no "
-                                                               "[dicom.peers] has this AE title with a host and port")
-            yield None, None
-            return
-        yield peer.host, peer.port, self._options(peer, found)
-        if self._too_many(calling, address, "dicom_move", detail, found):
-            yield len(found)
-            return
-        try:
-            yield len(found)
-        except GeneratorExit:  # pynetdicom drops the handler when it cannot associate with the destination
-            if found:
-                self.audit(calling, address, "dicom_move", {**detail, "sent": 0},
-                           f"failed 0xA801: {destination} at {peer.host}:{peer.port} did not accept the association "
-                           "(not listening, or refusing this node's AE title)")
-            else:
-                self.audit(calling, address, "dicom_move", {**detail, "sent": 0})
-            raise
-        sent = yield from self._send(event, found)
-        with self._count:
-            self.summary.moved += sent
-        self.audit(calling, address, "dicom_move", {**detail, "sent": sent},
-                   "ok" if sent == len(found) else "partial")
-
-    def _too_many(self, calling: str, address: str, action: str, detail: dict[str, Any],
-                  found: list[catalog_dicom.Retrievable]) -> bool:
-        """More instances than a retrieve's counts can say (US: 65,535): pynetdicom answers 0xC516 and drops the
-        handler; said here, since nothing after would be."""
-        if len(found) <= MAX_SUBOPERATIONS:
-            return False
-        self.audit(calling, address, action, detail, f"refused 0xC516: {len(found)} instances, more than one "
-                                                     f"retrieve can count ({MAX_SUBOPERATIONS}): retrieve by study "
-                                                     "or series")
-        return True
-
-    def _options(self, peer: DicomPeer, found: list[catalog_dicom.Retrievable]) -> dict[str, Any]:
-        """The sub-association of a C-MOVE: each instance's class in its own transfer syntax first (sent as
-        stored), TCP_NODELAY, TLS when the peer has it."""
-        contexts = []
-        for sop_class, syntax in sorted({(h.sop_class, h.transfer_syntax) for h in found}):
-            # its own transfer syntax alone (pynetdicom sends in the exact one when accepted), then a fallback
-            contexts.append(build_context(sop_class, [syntax or _UNCOMPRESSED[0]]))
-        for sop_class in sorted({h.sop_class for h in found}):
-            contexts.append(build_context(sop_class, list(_UNCOMPRESSED[:2])))
-        if not contexts:
-            contexts = [build_context(Verification)]
-        contexts = contexts[:128]
-        options: dict[str, Any] = {"contexts": contexts, "evt_handlers": [(evt.EVT_CONN_OPEN, _nodelay_on_open)],
-                                   "max_pdu": self.max_pdu}
-        if peer.tls:
-            options["tls_args"] = client_tls(self.config, peer.host)
-        return options
-
-    def _get(self, event: evt.Event) -> Iterator[Any]:
-        calling, address = self._peer_of(event)
-        try:
-            detail, found = self._retrieval(event, GET_MODELS)
-        except Refused as refused:
-            self.audit(calling, address, "dicom_get", {}, f"refused 0x{refused.status:04X}: {refused.why}")
-            yield 1
-            yield refused.status, None
-            return
-        detail["count"] = len(found)
-        if self._too_many(calling, address, "dicom_get", detail, found):
-            yield len(found)
-            return
-        if not found:
-            self.audit(calling, address, "dicom_get", {**detail, "sent": 0})
-            yield 0
-            return
-        yield len(found)
-        sent = yield from self._send(event, found)
-        with self._count:
-            self.summary.got += sent
-        self.audit(calling, address, "dicom_get", {**detail, "sent": sent}, "ok" if sent == len(found) else "partial")
-
-    def _send(self, event: evt.Event, found: list[catalog_dicom.Retrievable]) -> Iterator[Any]:
-        sent = 0
-        for item in found:
-            if event.is_cancelled:
-                yield 0xFE00, None
-                return sent
-            dataset = self._read(item)
-            if isinstance(dataset, Dataset):
-                sent += 1
-            yield 0xFF00, dataset
-        return sent
-
-    def _destination(self, ae_title: str) -> DicomPeer | None:
-        peer = self._peers.get(ae_title)
-        if peer is None or not peer.host or not peer.port:
-            return None
-        return peer

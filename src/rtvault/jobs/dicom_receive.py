@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import queue
 import socket
 import threading
@@ -38,6 +37,7 @@ from rtvault.catalog.indexer import store_id
 from rtvault.config import Config
 from rtvault.configured import open_catalog_for, open_store
 from rtvault.configured import store_name as store_name_of
+from rtvault.dicom.received import Streamed
 from rtvault.errors import Problem, RtvaultError, StoreError
 from rtvault.jobs.actions import entry
 from rtvault.jobs.journal import Journal
@@ -45,7 +45,7 @@ from rtvault.store import Store, receipts
 from rtvault.store.locks import WriterLock
 from rtvault.store.objects import data_key, read_object, store_small, store_stream
 from rtvault.store.receipts import Receipt, ReceivedInstance
-from rtvault.store.spool import Spool, directory_of, spool_files
+from rtvault.store.spool import SPOOL_DIR, Spool, clean_incoming, directory_of, spool_files
 from rtvault.utc import now_iso
 
 RECEIVER_LOCK = "locks/receiver.json"
@@ -67,7 +67,7 @@ class Stored:
 
 @dataclass
 class _Item:
-    data: bytes
+    data: bytes | Streamed
     instance: ReceivedInstance
     done: Future
     again: bool = False  # bytes already held, sent again after another version: received anew
@@ -107,12 +107,15 @@ class Receiver:
         self._sealed_spools: set[str] = set()
         self._journal_writer = Journal(config)
         self._closing = False
+        self.cleaned: list[Path] = []
+        self.incoming = self.root / SPOOL_DIR  # where the node's C-STOREs arrive (spool.INCOMING files)
 
     # --- life ---------------------------------------------------------------------------------------------
 
     def start(self) -> Receiver:
         self._lock.acquire()
         try:
+            self.cleaned = clean_incoming(self.root)  # data sets a node killed mid-C-STORE left arriving
             self._catalog = self._open_catalog()
             self._reader = self._open_catalog() if self._catalog is not None else None
             for path in spool_files(self.root):  # left by a receiver that was killed: sealed first
@@ -145,6 +148,8 @@ class Receiver:
         if self._sealer is not None:
             self._sealer.join()
         self._writer = None
+        with contextlib.suppress(RtvaultError):  # what an association aborted at the stop left arriving
+            clean_incoming(self.root)
         if self._catalog is not None:
             self._catalog.close()
         if self._reader is not None:
@@ -186,11 +191,15 @@ class Receiver:
 
     # --- receiving ----------------------------------------------------------------------------------------
 
-    def put(self, data: bytes, tags: dict, *, calling_ae: str = "", called_ae: str = "", origin: str = "network",
-            source: str = "") -> Stored:
-        """Store one Part 10 file; returns once it is durable (StoreError when it cannot be)."""
-        digest = hashlib.sha256(data).hexdigest()
-        instance = ReceivedInstance(digest, len(data), now_iso(), calling_ae, called_ae, origin, source, tags)
+    def put(self, data: bytes | Streamed, tags: dict, *, calling_ae: str = "", called_ae: str = "",
+            origin: str = "network", source: str = "") -> Stored:
+        """Store one Part 10 file, in memory or `Streamed` from a file (copied to the spool in blocks, whatever its
+        size); returns once it is durable (StoreError when it cannot be)."""
+        if isinstance(data, Streamed):
+            digest, size = data.hash, data.size
+        else:
+            digest, size = hashlib.sha256(data).hexdigest(), len(data)
+        instance = ReceivedInstance(digest, size, now_iso(), calling_ae, called_ae, origin, source, tags)
         item = _Item(data, instance, Future())
         with self._state:
             if self._writer is None or self._closing:
@@ -202,7 +211,7 @@ class Receiver:
             # again: A is received anew, so that what C-FIND, C-MOVE and C-GET answer is the version sent last)
             item.again = held and self._newest_version(str(tags.get("SOPInstanceUID", ""))) not in (digest, None)
             if held and not item.again:
-                return Stored(digest, len(data), True)
+                return Stored(digest, size, True)
             self._queue.put(item)
         return item.done.result()
 
@@ -296,7 +305,11 @@ class Receiver:
             offsets = []
             try:
                 for item in fresh:
-                    offsets.append(spool.append(item.instance.to_json(), item.data))
+                    if isinstance(item.data, Streamed):
+                        offsets.append(spool.append_stream(item.instance.to_json(), item.data.blocks(),
+                                                           item.instance.size))
+                    else:
+                        offsets.append(spool.append(item.instance.to_json(), item.data))
                 spool.sync()
                 if not self._lock.held():  # another receiver took the store over: it seals (and removes) our spools
                     raise StoreError(f"store {self.store.location}: this DICOM receiver lost {RECEIVER_LOCK} (its "
@@ -416,12 +429,16 @@ class Receiver:
                     except (ValueError, KeyError, TypeError):
                         skipped.append((record.offset, record.offset))
                         continue
-                    if hashlib.sha256(record.data).hexdigest() != instance.hash:
-                        continue  # cannot happen with a record whose checksum matched; never trusted blindly
-                    if len(record.data) <= SMALL:
-                        store_small(backend, record.data, False)
-                    else:
-                        store_stream(backend, io.BytesIO(record.data), False)
+                    if record.size <= SMALL:
+                        data = record.data
+                        if hashlib.sha256(data).hexdigest() != instance.hash:
+                            continue  # cannot happen with a record whose checksum matched; never trusted blindly
+                        store_small(backend, data, False)
+                    else:  # streamed (a multi-GB image is sealed in bounded memory); its digest checked after
+                        with record.open() as stream:
+                            digest, _size, _new = store_stream(backend, stream, False)
+                        if digest != instance.hash:
+                            continue
                     instances.append(instance)
                 backend.barrier()
                 receipt = Receipt(ident, now_iso(), socket.gethostname(), self.site, tuple(instances))
