@@ -121,6 +121,12 @@ def _incoming_file(*args: Any, **kwargs: Any) -> Any:
     return tempfile.NamedTemporaryFile(*args, **kwargs)
 
 
+# pynetdicom 3.0 makes the file of an arriving data set with the NamedTemporaryFile its dimse_messages module
+# imported: the node gives it its own (pyproject.toml keeps pynetdicom below 3.1; a version that no longer has it
+# would leave the node holding data sets in memory again, so it is refused here, at import, in one sentence)
+if not hasattr(dimse_messages, "NamedTemporaryFile"):
+    raise ImportError("pynetdicom's dimse_messages.NamedTemporaryFile is gone: the DICOM node needs pynetdicom 3.0.x "
+                      "(reinstall rtvault, which pins it)")
 dimse_messages.NamedTemporaryFile = _incoming_file  # type: ignore[attr-defined,assignment]
 
 
