@@ -75,8 +75,20 @@ class DicomFileSet:
         return str(ds.Modality)
 
     def write(self, directory: Path) -> list[Written]:
-        """Write the staged objects and `DICOMDIR` under `directory`; what was written, DICOMDIR last."""
-        self._fileset.write(directory)
-        written = [Written(self._modalities[i.SOPInstanceUID], Path(*Path(i.FileID).parts).as_posix(),
-                           str(i.SOPInstanceUID)) for i in self._fileset]
+        """Write the staged objects and `DICOMDIR` under `directory`; what was written, DICOMDIR last. The staged
+        copies go then, written or not (the File-set is written once)."""
+        try:
+            self._fileset.write(directory)
+            written = [Written(self._modalities[i.SOPInstanceUID], Path(*Path(i.FileID).parts).as_posix(),
+                               str(i.SOPInstanceUID)) for i in self._fileset]
+        finally:
+            self.close()
         return [*written, Written("DICOMDIR", "DICOMDIR")]
+
+    def close(self) -> None:
+        """Remove the staged copies now (pydicom keeps them in a temporary folder of its own until the File-set is
+        garbage collected: a server would leave them behind for a while, an export of a big CT series hold them
+        on the temporary area after it is done)."""
+        stage = getattr(self._fileset, "_stage", {}).get("t")
+        if stage is not None:
+            stage.cleanup()

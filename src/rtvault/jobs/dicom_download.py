@@ -80,6 +80,7 @@ def received_zip(config: Config, catalog: Catalog, key: str, *, study: str = "",
     narrowed = f"-{(series or study)[-12:]}" if series or study else ""
     name = name_part(patient_names(catalog, [key]).get(key, ""))
     result = ReceivedZip(folder / f"{name}-{key}-dicom{narrowed}.zip")
+    fileset: DicomFileSet | None = None
     try:
         fileset = DicomFileSet(received_ids(config, f"{key}:{study}:{series}",
                                             [c.held[0][1] for c in found]).of("fileset"))
@@ -95,6 +96,9 @@ def received_zip(config: Config, catalog: Catalog, key: str, *, study: str = "",
     except BaseException:
         discard(result.path)
         raise
+    finally:
+        if fileset is not None:
+            fileset.close()  # the File-set's staged copies, whatever happened
     return result
 
 
