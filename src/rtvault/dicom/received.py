@@ -25,6 +25,8 @@ from pydicom.errors import InvalidDicomError
 from pydicom.filewriter import write_file_meta_info
 from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
+from rtvault.store.readers import PositionedReader
+
 # rtvault's implementation class UID: under 2.25 (a UUID, no registration needed), fixed for good
 IMPLEMENTATION_CLASS_UID = "2.25.259919181455916223980822234600063642902"
 IMPLEMENTATION_VERSION = "RTVAULT_1"
@@ -133,26 +135,12 @@ class Streamed:
         return _Joined(self)  # type: ignore[return-value]
 
 
-class _Joined(io.RawIOBase):
+class _Joined(PositionedReader):
     """`Streamed`'s head and file read as one seekable file."""
 
     def __init__(self, streamed: Streamed) -> None:
-        self.streamed, self.position = streamed, 0
+        self.streamed, self.position, self.length = streamed, 0, streamed.size
         self.file = open(streamed.path, "rb")  # noqa: SIM115 (closed with the stream)
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.streamed.size}[whence]
-        self.position = max(0, base + offset)
-        return self.position
 
     def readinto(self, buffer: Any) -> int:
         head, view = self.streamed.head, memoryview(buffer).cast("B")

@@ -34,7 +34,7 @@ from typing import Any, BinaryIO
 from rtvault.errors import StoreError, os_failure
 from rtvault.store.backend import Backend, DirectoryBackend, _fsync_dir
 from rtvault.store.crypto import CHUNK_SHIFT, HEADER, TAG, TRAILER, EncryptedBackend, _Sealer, _Unsealed, unseal
-from rtvault.store.readers import read_exact
+from rtvault.store.readers import PositionedReader, read_exact
 
 SPOOL_DIR = "dicom/spool"
 MAGIC = b"RTVSPOOL1\n"
@@ -83,26 +83,12 @@ class Record:
             return read_exact(stream, self.size)
 
 
-class _Window(io.RawIOBase):
+class _Window(PositionedReader):
     """Bytes `start` to `end` of a file, read as a seekable file of their own."""
 
     def __init__(self, path: Path, start: int, end: int) -> None:
         self.file = open(path, "rb")  # noqa: SIM115 (closed with the window)
         self.start, self.length, self.position = start, end - start, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.position
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.length}[whence]
-        self.position = max(0, base + offset)
-        return self.position
 
     def readinto(self, buffer: Any) -> int:
         count = max(0, min(len(buffer), self.length - self.position))
