@@ -400,21 +400,31 @@ def _carry_out(catalog: Catalog, here: _Here, archive_id: str, problems: list[st
                                   f"verify {copy.place}`, which removes it")
 
 
-def _remove_from_store(catalog: Catalog, here: _Here, copy: Copy, problems: list[str]) -> None:
+def reachable(catalog: Catalog, here: _Here, copy: Copy, pending: str) -> tuple[str, Store] | None:
+    """The configured name and the store of a store's copy this host can remove now; else None, the copy's note
+    saying why and what to run (`pending`: the command that carries it on, e.g. `rtvault archive delete
+    --pending`)."""
     name = here.name_of(copy)
     if name is None:  # another site's store (or one no longer configured here): never judged from this host
         if not copy.note:
-            destructions.note(catalog, copy.archive, STORE, copy.place, "a store this host does not configure: run "
-                              "`rtvault archive delete --pending` on the host that does (or configure it here again)")
-        return
+            destructions.note(catalog, copy.archive, STORE, copy.place, f"a store this host does not configure: run "
+                              f"`{pending}` on the host that does (or configure it here again)")
+        return None
     store = here.stores[name]
     if isinstance(store, Elsewhere):
         destructions.note(catalog, copy.archive, STORE, copy.place, str(store))
-        return
+        return None
     if isinstance(store, str):
-        destructions.note(catalog, copy.archive, STORE, copy.place, f"does not answer ({store}): run `rtvault "
-                          "archive delete --pending` once it is back" + ("" if name in here.ids else _UNKNOWN_ID))
+        destructions.note(catalog, copy.archive, STORE, copy.place, f"does not answer ({store}): run `{pending}` "
+                          "once it is back" + ("" if name in here.ids else _UNKNOWN_ID))
+        return None
+    return name, store
+
+
+def _remove_from_store(catalog: Catalog, here: _Here, copy: Copy, problems: list[str]) -> None:
+    if (found := reachable(catalog, here, copy, "rtvault archive delete --pending")) is None:
         return
+    name, store = found
     try:
         held = records.remove(store, copy.archive)
     except (RtvaultError, OSError) as error:

@@ -44,10 +44,10 @@ from rtvault.jobs.destruction import (
     RULE,
     VERSION,
     Destroyed,
-    Elsewhere,
     certify,
     here_of,
     open_stores,
+    reachable,
     unknown_id,
 )
 from rtvault.jobs.destruction import _Here as Here
@@ -475,20 +475,9 @@ def _seal_spools(config: Config, name: str, store: Store) -> str | None:
 
 def _remove_from_store(config: Config, catalog: Catalog, here: Here, copy: Copy, hashes: set[str],
                        receipt_ids: set[str], problems: list[str]) -> None:
-    name = here.name_of(copy)
-    if name is None:
-        if not copy.note:
-            destructions.note(catalog, copy.archive, STORE, copy.place, "a store this host does not configure: run "
-                              "`rtvault dicom delete --pending` on the host that does (or configure it here again)")
+    if (found := reachable(catalog, here, copy, "rtvault dicom delete --pending")) is None:
         return
-    store = here.stores[name]
-    if isinstance(store, Elsewhere):
-        destructions.note(catalog, copy.archive, STORE, copy.place, str(store))
-        return
-    if isinstance(store, str):
-        destructions.note(catalog, copy.archive, STORE, copy.place, f"does not answer ({store}): run `rtvault "
-                          "dicom delete --pending` once it is back" + ("" if name in here.ids else unknown_id()))
-        return
+    name, store = found
     try:
         _seal_spools(config, name, store)
         with WriterLock(store.base, "dicom delete", LEASE_S, key=receipts.SEAL_LOCK, wait_s=SEAL_WAIT_S):
