@@ -14,7 +14,7 @@ import pytest
 from kit.archive import pinnacle_tar
 from kit.cli import rtvault, rtvault_json
 from kit.dicom import OrthancServer, dciodvfy_errors
-from kit.faults import WITHOUT_ROOT_READ, can_drop_read_capabilities
+from kit.faults import WITHOUT_ROOT_READ, can_drop_read_capabilities, small_disk
 from kit.vault import Vault
 from rtvault.archive.ingest import ingest_file
 from rtvault.demo import generate_database
@@ -114,3 +114,22 @@ def test_a_file_the_backup_could_not_read_is_named_by_the_export(tmp_path: Path)
     unread = dose.relative_to(db / path).as_posix()
     assert f"{unread}: not read by the backup" in report["missing"], report["missing"]
     assert {"CT", "RTSTRUCT", "RTPLAN"} <= set(report["written"])
+
+
+def test_a_full_destination_is_one_sentence_and_a_small_temporary_area_does_not_matter(tmp_path: Path) -> None:
+    """The objects are staged beside the destination, never in the system's temporary area (often a small tmpfs):
+    an export into a full disk says so in one sentence naming it (exit 4) and leaves nothing there; with a tiny
+    $TMPDIR the export still succeeds."""
+    db = tmp_path / "db"
+    generate_database(db, patients=1, seed=3, image_mb=0.5)
+    vault = _vault(tmp_path, db)
+    path = vault.store.manifests()[-1].patients[0].path
+    with small_disk(tmp_path / "full", "1m") as full:
+        done = rtvault(vault.config_path, "export", "dicom", "--patient", path, "--to", full / "out", expect=4)
+        assert f"cannot stage the DICOM objects in {full}: no space left on the device" in done.stderr, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1 and list(full.iterdir()) == []
+    with small_disk(tmp_path / "tmp", "1m") as tiny:
+        report = rtvault_json(vault.config_path, "export", "dicom", "--patient", path, "--to", tmp_path / "out",
+                              env={"TMPDIR": str(tiny)})
+        assert report["written"]["CT"] > 0 and list(tiny.iterdir()) == []
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".rtvault-staging-")]

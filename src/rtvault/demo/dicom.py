@@ -79,7 +79,7 @@ def _write_patient(source: Path, spec: PatientSpec, seed: int, directory: Path) 
     version = StoredVersion(files, spec.path, "demo", f"seed {seed}", f"demo seed {seed}", _newest(source))
     treatment = read_treatment(files)
     export = DicomExport(spec.path, {"kind": "demo", "id": str(seed)}, "")
-    fileset = dicom_fileset(DEFAULT_ROOT, version, treatment, list(treatment.plans), export)
+    fileset = dicom_fileset(DEFAULT_ROOT, version, treatment, list(treatment.plans), export, directory)
     for plan in fileset.staged("RTPLAN"):  # what the treatment room sends back: a DRR per beam, a session's record
         fileset.add(rt_images(plan))
         fileset.add([treatment_record(plan)])

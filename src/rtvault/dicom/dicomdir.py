@@ -10,6 +10,7 @@ import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from tempfile import TemporaryDirectory
 
 from pydicom import dcmread
 from pydicom.dataset import Dataset
@@ -36,11 +37,17 @@ class DicomFileSet:
     """A File-set being filled: `add` stages each dataset (to a temporary file, so a CT need not stay in memory),
     `add_file` a file kept byte for byte, `write` lays them out under a directory with their DICOMDIR."""
 
-    def __init__(self, uid: str) -> None:
+    def __init__(self, uid: str, stage: Path | None = None) -> None:
+        """`stage`: the folder to stage the objects in (a hidden folder of its own is made there), on the
+        destination's file system; else pydicom's, in the system's temporary area, which may be a small tmpfs."""
         self._fileset = FileSet()
         self._fileset.UID = uid
         self._fileset.ID = FILESET_ID
         self._modalities: dict[str, str] = {}
+        if stage is not None:
+            self.close()
+            folder = TemporaryDirectory(prefix=".rtvault-staging-", dir=stage)
+            self._fileset._stage.update(t=folder, path=Path(folder.name))  # type: ignore[attr-defined]
 
     def __len__(self) -> int:
         return len(self._modalities)

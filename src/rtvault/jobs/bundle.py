@@ -32,6 +32,7 @@ from rtvault.jobs.dicom_export import (
     check_destination,
     dicom_fileset,
     patient_received,
+    staging,
     stored_version,
     write_whole,
 )
@@ -77,12 +78,13 @@ def export_bundle(config: Config, store: Store, key: str, to: Path, *, lang: str
     version = stored_version(store, key, snapshot, archive_id)
     treatment = read_treatment(version.files)
     report = BundleExport(version.path, {"kind": version.kind, "id": version.id}, str(to), "all", lang=lang)
-    fileset = dicom_fileset(config.dicom.uid_root, version, treatment, list(treatment.plans), report)
     who = treatment.identity
     held, unread = patient_received(config, store, [key, version.path, who.mrn, str(who.patient_id or "")], "all",
                                     True)
-    report.problems += [unread] if unread else []
-    report.received = add_received(store, held, fileset, report.missing)
+    with staging(to.parent) as stage:
+        fileset = dicom_fileset(config.dicom.uid_root, version, treatment, list(treatment.plans), report, stage)
+        report.problems += [unread] if unread else []
+        report.received = add_received(store, held, fileset, report.missing)
     received = {h.sop_instance for h in held}
     words = TEXTS[lang]
     sections = [_identity(treatment, words), _plans(treatment, words)]

@@ -83,7 +83,7 @@ def received_zip(config: Config, catalog: Catalog, key: str, *, study: str = "",
     fileset: DicomFileSet | None = None
     try:
         fileset = DicomFileSet(received_ids(config, f"{key}:{study}:{series}",
-                                            [c.held[0][1] for c in found]).of("fileset"))
+                                            [c.held[0][1] for c in found]).of("fileset"), folder)
         _stage(config, found, fileset, result)
         if not result.delivered:
             raise Unreadable(f"none of the {len(found)} received DICOM object(s) asked of patient {key} can be read "

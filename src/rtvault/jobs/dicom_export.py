@@ -14,8 +14,11 @@ default). A patient the DICOM node alone knows (no Pinnacle record) is exported 
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -99,21 +102,40 @@ def export_dicom(config: Config, store: Store, key: str, to: Path, *, plan: str 
     version, treatment = _pinnacle(store, key, snapshot, archive_id, what)
     ids = [key] if treatment is None else [key, treatment.identity.mrn, str(treatment.identity.patient_id or "")]
     held, unread = ([], None) if what == "pinnacle" else patient_received(config, store, ids, what, version is not None)
-    if version is None or treatment is None:
-        if not held:
-            raise NotFound(f"no received DICOM object of PatientID {key!r} in {store.location}, and no Pinnacle "
-                           "patient of that key (`rtvault search --mrn` finds both)")
-        report = DicomExport(key, {"kind": "received", "id": store.location}, str(to), what)
-        fileset = DicomFileSet(received_ids(config, key, held).of("fileset"))
-    else:
-        report = DicomExport(version.path, {"kind": version.kind, "id": version.id}, str(to), what)
-        chosen = _chosen_plans(treatment, plan) if what != "received" else []
-        fileset = dicom_fileset(config.dicom.uid_root, version, treatment, chosen, report)
-    report.problems += [unread] if unread else []
-    report.received = add_received(store, held, fileset, report.missing)
+    if (version is None or treatment is None) and not held:
+        raise NotFound(f"no received DICOM object of PatientID {key!r} in {store.location}, and no Pinnacle "
+                       "patient of that key (`rtvault search --mrn` finds both)")
+    with staging(to.parent) as stage:
+        if version is None or treatment is None:
+            report = DicomExport(key, {"kind": "received", "id": store.location}, str(to), what)
+            fileset = DicomFileSet(received_ids(config, key, held).of("fileset"), stage)
+        else:
+            report = DicomExport(version.path, {"kind": version.kind, "id": version.id}, str(to), what)
+            chosen = _chosen_plans(treatment, plan) if what != "received" else []
+            fileset = dicom_fileset(config.dicom.uid_root, version, treatment, chosen, report, stage)
+        report.problems += [unread] if unread else []
+        report.received = add_received(store, held, fileset, report.missing)
     if len(fileset):  # nothing at all to write (each part named missing): no empty File-set
         report.written = write_whole(to, fileset.write, doing="write the DICOM export into")
+    else:
+        fileset.close()
     return report
+
+
+_ERRNO = re.compile(r"\[Errno (\d+)\]")
+
+
+@contextmanager
+def staging(folder: Path) -> Iterator[Path]:
+    """Where a File-set is staged: beside its destination (same file system, not the system's temporary area);
+    an operating-system error while staging (a full disk) is one sentence naming the folder (pydicom re-raises it
+    without its errno, the errno's text in the message: found back)."""
+    try:
+        yield folder
+    except OSError as error:
+        if error.errno is None and (code := _ERRNO.search(str(error))):
+            error = OSError(int(code.group(1)), os.strerror(int(code.group(1))))
+        raise os_failure(error, folder, doing="stage the DICOM objects in") from None
 
 
 def _pinnacle(store: Store, key: str, snapshot: str | None, archive_id: str | None,
@@ -150,14 +172,14 @@ def stored_version(store: Store, key: str, snapshot: str | None, archive_id: str
 
 
 def dicom_fileset(uid_root: str, version: StoredVersion, treatment: Treatment, plans: list[Plan],
-                  report: DicomExport) -> DicomFileSet:
-    """The DICOM-RT objects of `plans` and the image sets they use, staged; what was exported and what could not
-    be noted in `report`."""
+                  report: DicomExport, stage: Path | None = None) -> DicomFileSet:
+    """The DICOM-RT objects of `plans` and the image sets they use, staged (in `stage`: see `DicomFileSet`); what
+    was exported and what could not be noted in `report`."""
     report.plans = [f"{p.directory} ({p.name})" if p.name else p.directory for p in plans]
     report.missing += list(version.files.missing)
     report.problems += [str(p) for p in treatment.problems]
     export = _export(uid_root, version, treatment, plans)
-    fileset = DicomFileSet(export.ids.of("fileset"))
+    fileset = DicomFileSet(export.ids.of("fileset"), stage)
     ct = _add_ct(export, treatment, plans, fileset, report)
     for chosen in plans:
         _add_plan(export, treatment, chosen, ct, fileset, report)
