@@ -5,11 +5,13 @@ missing named and exit 9; a destination that already holds files refused."""
 from __future__ import annotations
 
 import json
+import random
 import shutil
 from pathlib import Path
 
 import pydicom
 import pytest
+from pydicom.data import get_testdata_file
 
 from kit.archive import pinnacle_tar
 from kit.cli import rtvault, rtvault_json
@@ -124,10 +126,19 @@ def test_a_full_destination_is_one_sentence_and_a_small_temporary_area_does_not_
     generate_database(db, patients=1, seed=3, image_mb=0.5)
     vault = _vault(tmp_path, db)
     path = vault.store.manifests()[-1].patients[0].path
+    received = tmp_path / "received"
+    received.mkdir()
+    big = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    big.PixelData = random.Random(5).randbytes(2 << 20)  # incompressible: more than the full disk holds
+    big.Rows, big.Columns = 1024, 1024
+    big.save_as(received / "ct.dcm")
+    rtvault(vault.config_path, "dicom", "import", received)
     with small_disk(tmp_path / "full", "1m") as full:
-        done = rtvault(vault.config_path, "export", "dicom", "--patient", path, "--to", full / "out", expect=4)
-        assert f"cannot stage the DICOM objects in {full}: no space left on the device" in done.stderr, done.stderr
-        assert len(done.stderr.strip().splitlines()) == 1 and list(full.iterdir()) == []
+        for what, key in (("pinnacle", path), ("received", big.PatientID)):
+            done = rtvault(vault.config_path, "export", "dicom", "--patient", key, "--what", what,
+                           "--to", full / "out", expect=4)
+            assert f"cannot stage the DICOM objects in {full}: no space left on the device" in done.stderr, done.stderr
+            assert len(done.stderr.strip().splitlines()) == 1 and list(full.iterdir()) == []
     with small_disk(tmp_path / "tmp", "1m") as tiny:
         report = rtvault_json(vault.config_path, "export", "dicom", "--patient", path, "--to", tmp_path / "out",
                               env={"TMPDIR": str(tiny)})

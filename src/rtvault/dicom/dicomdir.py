@@ -7,6 +7,8 @@ its instances are added in a fixed order, so the same export gives the same name
 from __future__ import annotations
 
 import io
+import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,21 @@ FILESET_ID = "RTVAULT"
 RECORD_FILL = {"PatientID": "UNKNOWN", "Modality": "OT", "StudyDate": "19000101", "StudyTime": "000000", "StudyID": "1",
                "SeriesNumber": 1, "InstanceNumber": 1, "DoseSummationType": "PLAN", "StructureSetLabel": "RTSTRUCT",
                "RTPlanLabel": "RTPLAN", "ContentDate": "19000101", "ContentTime": "000000"}
+
+
+_ERRNO = re.compile(r"\[Errno (\d+)\]")
+
+
+def disk_error(error: BaseException) -> OSError | None:
+    """The operating system's error behind `error` when writing a staged or laid-out object failed (a full disk),
+    else None (a file pydicom cannot read or write as DICOM). pydicom re-raises an OSError met while writing an
+    element without its errno, the errno's text in its message: found back."""
+    if not isinstance(error, OSError):
+        return None
+    if error.errno is not None:
+        return error
+    found = _ERRNO.search(str(error))
+    return OSError(int(found.group(1)), os.strerror(int(found.group(1)))) if found else None
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from rtvault.catalog.dicom_studies import Copies, copies
 from rtvault.catalog.patients import is_key, patient_names
 from rtvault.config import Config
 from rtvault.configured import open_store, store_ids
-from rtvault.dicom.dicomdir import DicomFileSet
+from rtvault.dicom.dicomdir import DicomFileSet, disk_error
 from rtvault.dicom.received import is_uid
 from rtvault.errors import ConfigError, InputError, NotFound, StoreError, Unavailable, Unreadable, os_advice
 from rtvault.jobs.deliver import discard, name_part, temporary_folder
@@ -149,6 +149,8 @@ def _stage(config: Config, found: Sequence[Copies], fileset: DicomFileSet, resul
             try:
                 fileset.add_file(data)
             except (InvalidDicomError, ValueError, TypeError, KeyError, AttributeError, OSError) as error:
+                if (full := disk_error(error)) is not None:
+                    raise full from None  # the temporary area full: answered 503, not this object's fault
                 why.append(f"no DICOMDIR record can be made for it ({error})")
             else:
                 used.add(store_name)

@@ -14,8 +14,6 @@ default). A patient the DICOM node alone knows (no Pinnacle record) is exported 
 
 from __future__ import annotations
 
-import os
-import re
 import shutil
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -28,7 +26,7 @@ from rtvault.catalog.dicom import Held
 from rtvault.config import Config
 from rtvault.dicom.common import Export
 from rtvault.dicom.ct import CtSeries, ct_datasets, plan_series
-from rtvault.dicom.dicomdir import DicomFileSet, Written
+from rtvault.dicom.dicomdir import DicomFileSet, Written, disk_error
 from rtvault.dicom.rtdose import build_rtdoses
 from rtvault.dicom.rtplan import build_rtplan
 from rtvault.dicom.rtstruct import rtstruct_dataset
@@ -122,20 +120,14 @@ def export_dicom(config: Config, store: Store, key: str, to: Path, *, plan: str 
     return report
 
 
-_ERRNO = re.compile(r"\[Errno (\d+)\]")
-
-
 @contextmanager
 def staging(folder: Path) -> Iterator[Path]:
     """Where a File-set is staged: beside its destination (same file system, not the system's temporary area);
-    an operating-system error while staging (a full disk) is one sentence naming the folder (pydicom re-raises it
-    without its errno, the errno's text in the message: found back)."""
+    an operating-system error while staging (a full disk) is one sentence naming the folder."""
     try:
         yield folder
     except OSError as error:
-        if error.errno is None and (code := _ERRNO.search(str(error))):
-            error = OSError(int(code.group(1)), os.strerror(int(code.group(1))))
-        raise os_failure(error, folder, doing="stage the DICOM objects in") from None
+        raise os_failure(disk_error(error) or error, folder, doing="stage the DICOM objects in") from None
 
 
 def _pinnacle(store: Store, key: str, snapshot: str | None, archive_id: str | None,

@@ -18,7 +18,7 @@ from rtvault.catalog import dicom as catalog_dicom
 from rtvault.catalog.indexer import store_id
 from rtvault.config import Config
 from rtvault.configured import open_catalog_for
-from rtvault.dicom.dicomdir import DicomFileSet
+from rtvault.dicom.dicomdir import DicomFileSet, disk_error
 from rtvault.dicom.uids import Ids
 from rtvault.errors import StoreError
 from rtvault.store import Store
@@ -55,6 +55,8 @@ def add_received(store: Store, held: Sequence[catalog_dicom.Held], fileset: Dico
             missing.append(f"{what}: {error} (`rtvault verify` and `rtvault repair` heal it from another store)")
             continue
         except (InvalidDicomError, ValueError, TypeError, KeyError, AttributeError, OSError) as error:
+            if (full := disk_error(error)) is not None:
+                raise full from None  # the staging folder's disk (its caller names it), not this object
             missing.append(f"{what}: no DICOMDIR record can be made for it ({error})")
             continue
         staged += 1
