@@ -325,3 +325,24 @@ def test_a_destruction_killed_halfway_is_finished_by_the_next_run(pair: Copies) 
     assert stages == ["decided"]  # killed before its first record: written once, complete at once
     assert done["destroyed"][0]["complete"]
     pair.cli("journal", "verify")
+
+
+def test_bytes_a_backup_also_holds_are_kept_for_the_backup(pair: Copies) -> None:
+    """A received object byte for byte the same as a file backed up with a Pinnacle patient (an export copied into
+    its folder): the destruction removes it from the receipts and the catalog, but never the object the snapshot
+    needs; the copy's note says it was kept, and the snapshot still restores and checks whole."""
+    data, tags = ct_of(b"SHARED-WITH-A-BACKUP", 64)
+    [digest] = receive(pair, (data, tags))
+    patient = next((pair.root).glob("Institution_*/Mount_*/Patient_*"))
+    (patient / "ImageSet_0.DICOM").mkdir(exist_ok=True)
+    (patient / "ImageSet_0.DICOM" / "copied.dcm").write_bytes(data)
+    pair.backup()
+    result = dicom_destruction.destroy(pair.config, REASON, LATER, mrn="1CT1")
+    notes = [c["note"] for c in result.certificates[0]["copies"]]
+    assert result.certificates[0]["complete"], notes
+    assert any("1 object(s) kept: the same bytes are part of snapshots or archives" in n for n in notes), notes
+    primary = pair.store("primary")
+    assert primary.backend.exists(data_key(digest)) and b"".join(read_object(primary.backend, digest)) == data
+    assert check_store(primary, read_data=True).healthy and patient_rows(pair) == 0
+    assert all(digest not in [i.hash for i in receipts.load(primary.backend, r).instances]
+               for r in receipts.ids(primary.backend))

@@ -208,12 +208,21 @@ def is_received(ident: str) -> bool:
 def received_destroyed(catalog: Catalog, receipt: str) -> set[str]:
     """The hashes of the objects of receipt `receipt` (its id) that a legal destruction removed: never indexed
     again (a store whose copy is pending still holds the receipt; `catalog rebuild` reads every receipt again).
-    Only the certificates naming the receipt are read (a text match first: the receiver indexes each group
-    through here, and a new receipt is named by none)."""
-    found: set[str] = set()
-    for (text,) in catalog.execute("SELECT certificate FROM destructions WHERE archive LIKE ? AND certificate LIKE ?",
-                                   (RECEIVED + "%", f'%"{receipt}"%')):
-        certificate = json.loads(text)
-        if receipt in certificate.get("receipts", []):
-            found |= set(certificate.get("objects", []))
-    return found
+    The receiver indexes each group through here and a rebuild each receipt: the map of every destruction's
+    receipts is read once per catalog connection and read again only when a destruction was decided since."""
+    (count, last), = catalog.execute("SELECT COUNT(*), MAX(decided) FROM destructions WHERE archive LIKE ?",
+                                     (RECEIVED + "%",))
+    if not count:
+        return set()
+    cached = getattr(catalog, "_received_destroyed", None)
+    if cached is None or cached[0] != (count, last):
+        by_receipt: dict[str, set[str]] = {}
+        for (text,) in catalog.execute("SELECT certificate FROM destructions WHERE archive LIKE ?",
+                                       (RECEIVED + "%",)):
+            certificate = json.loads(text)
+            hashes = set(certificate.get("objects", []))
+            for ident in certificate.get("receipts", []):
+                by_receipt.setdefault(ident, set()).update(hashes)
+        cached = ((count, last), by_receipt)
+        catalog._received_destroyed = cached  # type: ignore[attr-defined]
+    return cached[1].get(receipt, set())

@@ -52,6 +52,7 @@ from rtvault.jobs.destruction import (
 )
 from rtvault.jobs.destruction import _Here as Here
 from rtvault.jobs.dicom_receive import RECEIVER_LOCK, SEAL_WAIT_S, Receiver
+from rtvault.jobs.maintenance import kept_by_backups
 from rtvault.report import Line, err
 from rtvault.store import Store, receipts
 from rtvault.store.locks import WriterLock, read_lease
@@ -343,7 +344,7 @@ def _holds(store: Store, hashes: list[str], receipt_ids: list[str]) -> bool:
         root, _encrypted = directory_of(store.base)
         return bool(spool_files(root))
     except (RtvaultError, OSError):
-        return False
+        return True  # cannot tell: listed pending, so that it is looked at again, never left out
 
 
 def _record(certificate: dict, ident: str, decided: str) -> dict:
@@ -414,8 +415,9 @@ def _carry_out(config: Config, catalog: Catalog, here: Here, ident: str, problem
             receipts.write_destroyed(store.backend, record)
             if _holds_any(store, hashes, receipt_ids):  # also a store not listed at the decision
                 destructions.add_copy(catalog, here.copy(ident, name))
-        except (RtvaultError, OSError) as error:
-            problems.append(f"store {name}: the record of the destruction {ident} was not written: {error}")
+        except (RtvaultError, OSError) as error:  # cannot tell: pending, never taken for done
+            problems.append(f"store {name}: the destruction {ident} could not be recorded or checked there: {error}")
+            destructions.add_copy(catalog, here.copy(ident, name, f"could not be checked: {error}"))
     for copy in destructions.pending(catalog, STORE):
         if copy.archive == ident:
             _remove_from_store(config, catalog, here, copy, hashes, receipt_ids, problems)
@@ -436,7 +438,9 @@ def _holds_any(store: Store, hashes: set[str], receipt_ids: set[str]) -> bool:
     if not present:
         return False
     named, _damaged = receipts.referenced(backend)
-    return any(h not in named for h in present)
+    if not (left := {h for h in present if h not in named}):
+        return False
+    return bool(left - kept_by_backups(store))  # the same bytes in a backup are the backup's, kept
 
 
 def _in_spool(store: Store, hashes: set[str]) -> list[str]:
@@ -480,11 +484,13 @@ def _remove_from_store(config: Config, catalog: Catalog, here: Here, copy: Copy,
     name, store = found
     try:
         _seal_spools(config, name, store)
-        with WriterLock(store.base, "dicom delete", LEASE_S, key=receipts.SEAL_LOCK, wait_s=SEAL_WAIT_S):
+        # the writer lock as prune takes it: no backup deduplicates against an object while it is deleted
+        with WriterLock(store.base, "dicom delete", LEASE_S), \
+                WriterLock(store.base, "dicom delete", LEASE_S, key=receipts.SEAL_LOCK, wait_s=SEAL_WAIT_S):
             if _in_spool(store, hashes):
                 destructions.note(catalog, copy.archive, STORE, copy.place, IN_SPOOL)
                 return
-            removed, held = purge(store, hashes, receipt_ids)
+            removed, held, shared = purge(store, hashes, receipt_ids)
     except (RtvaultError, OSError) as error:
         destructions.note(catalog, copy.archive, STORE, copy.place, f"not removed: {error}")
         problems.append(f"store {name}: the received objects of {copy.archive} not removed: {error}")
@@ -494,28 +500,34 @@ def _remove_from_store(config: Config, catalog: Catalog, here: Here, copy: Copy,
                           f"there after their deletion (first: {held[0]})")
         problems.append(f"store {name}: {len(held)} objects of {copy.archive} still there after their deletion")
         return
-    destructions.removed(catalog, copy.archive, STORE, copy.place, now_iso(),
-                         "" if removed else "it did not hold the objects")
+    note = "" if removed else "it did not hold the objects"
+    if shared:
+        note = (f"{len(shared)} object(s) kept: the same bytes are part of snapshots or archives, which their own "
+                f"retention removes (first: {shared[0]})")
+    destructions.removed(catalog, copy.archive, STORE, copy.place, now_iso(), note)
 
 
-def purge(store: Store, hashes: set[str], receipt_ids: set[str]) -> tuple[int, list[str]]:
-    """Under `locks/seal.json`: the listed receipts rewritten without the objects, then the objects no receipt
-    names any more deleted and their bytes gone (packs rewritten); (receipt entries and objects removed, the
-    objects still found after). StoreError for a damaged receipt (nothing deleted then)."""
+def purge(store: Store, hashes: set[str], receipt_ids: set[str]) -> tuple[int, list[str], list[str]]:
+    """Under the store's writer lock and `locks/seal.json`: the listed receipts rewritten without the objects, then
+    the objects no receipt, snapshot or archive names any more deleted and their bytes gone (packs rewritten);
+    (receipt entries and objects removed, the objects still found after, the objects kept as a backup's). StoreError
+    for a damaged receipt or manifest (nothing deleted then)."""
     backend = store.backend
+    kept = kept_by_backups(store)
     removed = sum(receipts.strip(backend, r, hashes) for r in sorted(receipt_ids))
     backend.barrier()
     named, damaged = receipts.referenced(backend)
     if damaged:
         raise StoreError(f"{damaged[0]}: no object deleted (run `rtvault check` and repair first)")
-    doomed = [data_key(h) for h in sorted(hashes - named) if backend.exists(data_key(h))]
+    shared = sorted(h for h in (hashes - named) & kept if backend.exists(data_key(h)))
+    doomed = [data_key(h) for h in sorted(hashes - named - kept) if backend.exists(data_key(h))]
     if isinstance(backend, PackedBackend):
         backend.purge(doomed)
     else:
         for key in doomed:
             backend.delete(key)
         backend.barrier()
-    return removed + len(doomed), [k for k in doomed if backend.exists(k)]
+    return removed + len(doomed), [k for k in doomed if backend.exists(k)], shared
 
 
 # --- the printed certificate ----------------------------------------------------------------------------------

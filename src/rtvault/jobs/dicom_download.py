@@ -76,9 +76,9 @@ def received_zip(config: Config, catalog: Catalog, key: str, *, study: str = "",
     """The received objects of patient `key` (of `study` and `series` when given; of `sites` only, when given) as a
     zip; the caller sends it and removes its folder with `discard`."""
     found = _wanted(catalog, key, check_uid("study", study), check_uid("series", series), sites)
-    folder = temporary_folder("rtvault-dicom-")
     narrowed = f"-{(series or study)[-12:]}" if series or study else ""
     name = name_part(patient_names(catalog, [key]).get(key, ""))
+    folder = temporary_folder("rtvault-dicom-")
     result = ReceivedZip(folder / f"{name}-{key}-dicom{narrowed}.zip")
     fileset: DicomFileSet | None = None
     try:

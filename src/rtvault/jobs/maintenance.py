@@ -122,6 +122,18 @@ def referenced(store: Store, manifests: list[Manifest], report: CheckReport) -> 
     return trees, objects
 
 
+def kept_by_backups(store: Store) -> set[str]:
+    """The objects snapshots and archives need (what prune keeps besides receipts): a legal destruction of received
+    objects never deletes one of them, the same bytes being part of a backup too. StoreError, nothing to delete,
+    when a manifest or a tree cannot be read."""
+    report = CheckReport()
+    manifests = _manifests(store, report)
+    _trees, objects = referenced(store, manifests, report)
+    if report.problems:
+        raise StoreError(f"nothing deleted: {report.problems[0]} (run `rtvault check` and repair first)")
+    return objects | archive_objects(store)
+
+
 def archive_objects(store: Store) -> set[str]:
     """Objects that archives need: the members of gzip archives, stored for random access. Never pruned."""
     return {m.hash for r in records.all_records(store) if r.compression != "none" for m in r.members if m.hash}
