@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from rtvault.archive import records
 from rtvault.archive.formats import ArchiveRecord
@@ -109,10 +110,10 @@ def destroy(config: Config, archive_id: str, reason: str | None, today: date, *,
     date (exit 4); an archive whose destruction was already decided is carried on (the reason is the first one)."""
     if out is not None:
         printed.check_out(out)
-    stores = _open_stores(config)
+    stores = open_stores(config)
     problems: list[str] = []
     with open_catalog_for(config) as catalog:
-        here = _here(config, catalog, stores)
+        here = here_of(config, catalog, stores)
         _recover(catalog, stores)
         decided = _find_decided(catalog, archive_id)
         if decided is not None and destructions.is_received(decided):
@@ -130,17 +131,17 @@ def destroy(config: Config, archive_id: str, reason: str | None, today: date, *,
                     raise
         else:
             ours = False
-        already = () if ours else (_decision(catalog, decided),)
+        already = () if ours else (decision(catalog, decided),)
         _carry_out(catalog, here, decided, problems)
     catalog_problem = refresh_quietly(config)
     with open_catalog_for(config) as catalog:
-        certificate = _certify(config, catalog, decided, problems)
+        certificate = certify(config, catalog, decided, problems)
     if out is not None:
         printed.write(out, document(certificate, lang, config.site.name))
     return Destroyed((certificate,), str(out) if out else None, tuple(problems), already, catalog=catalog_problem)
 
 
-def _decision(catalog: Catalog, archive_id: str) -> dict[str, str]:
+def decision(catalog: Catalog, archive_id: str) -> dict[str, str]:
     """A destruction decided before this run (by an earlier run, or another process at the same time)."""
     found = destructions.find(catalog, archive_id)
     assert found is not None
@@ -152,10 +153,10 @@ def _decision(catalog: Catalog, archive_id: str) -> dict[str, str]:
 def resume(config: Config) -> Destroyed:
     """`rtvault archive delete --pending`: every destruction with a copy still to remove, carried on where the
     store answers or the disk is mounted; the certificates that become complete get their second record."""
-    stores = _open_stores(config)
+    stores = open_stores(config)
     problems: list[str] = []
     with open_catalog_for(config) as catalog:
-        here = _here(config, catalog, stores)
+        here = here_of(config, catalog, stores)
         _recover(catalog, stores)
         open_ones = [d for d in destructions.all_destructions(catalog) if not destructions.is_received(d.archive)
                      and (d.completed is None or d.pending or _held_anywhere(stores, d.archive))]
@@ -163,7 +164,7 @@ def resume(config: Config) -> Destroyed:
             _carry_out(catalog, here, decided.archive, problems)
     catalog_problem = refresh_quietly(config) if open_ones else None
     with open_catalog_for(config) as catalog:
-        certificates = tuple(_certify(config, catalog, d.archive, problems) for d in open_ones)
+        certificates = tuple(certify(config, catalog, d.archive, problems) for d in open_ones)
     return Destroyed(certificates, None, tuple(problems), catalog=catalog_problem)
 
 
@@ -190,7 +191,7 @@ def complete_quietly(config: Config) -> str | None:
         with open_catalog_for(config) as catalog:
             for d in destructions.all_destructions(catalog):  # received objects' too (jobs/dicom_destruction.py)
                 if d.completed is None and not d.pending:
-                    _certify(config, catalog, d.archive, [])
+                    certify(config, catalog, d.archive, [])
     except RtvaultError as error:
         return f"the destruction certificates were not completed ({error}); run `rtvault archive delete --pending`"
     return None
@@ -200,7 +201,7 @@ class Elsewhere(str):
     """Why a store's copy is destroyed by another host (configured.destruction_elsewhere), not here."""
 
 
-def _open_stores(config: Config) -> dict[str, Store | str]:
+def open_stores(config: Config) -> dict[str, Store | str]:
     """Every configured store, opened for writing, or why it could not be (a sentence)."""
     found: dict[str, Store | str] = {}
     for name in config.stores:
@@ -215,7 +216,7 @@ def _open_stores(config: Config) -> dict[str, Store | str]:
 
 
 @dataclass(frozen=True)
-class _Here:
+class Here:
     """This host's stores for a destruction: each configured one opened (or why not, a sentence), its id where it
     can be known, and who lists the copies (`[site] name`, host)."""
 
@@ -238,11 +239,11 @@ class _Here:
         return found
 
 
-_UNKNOWN_ID = ("; its store id is not known (never indexed in this catalog, its rtvault-store.json unreadable): "
+UNKNOWN_ID = ("; its store id is not known (never indexed in this catalog, its rtvault-store.json unreadable): "
                "listed by its name, only this site's `rtvault archive delete --pending` finishes it")
 
 
-def _here(config: Config, catalog: Catalog, stores: dict[str, Store | str]) -> _Here:
+def here_of(config: Config, catalog: Catalog, stores: dict[str, Store | str]) -> Here:
     """The ids of the configured stores: an open store's own; for one that does not open, its rtvault-store.json
     if that can be read, else the id the catalog registered for this site and name. The copies this
     configuration listed by name whose id is now known are renamed to it."""
@@ -257,7 +258,7 @@ def _here(config: Config, catalog: Catalog, stores: dict[str, Store | str]) -> _
             found = None
         if (found := found or stores_of_catalog.registered(catalog, name, config.site.name)) is not None:
             ids[name] = found
-    here = _Here(stores, ids, config.site.name, socket.gethostname())
+    here = Here(stores, ids, config.site.name, socket.gethostname())
     for name, store_id in ids.items():
         destructions.rename(catalog, name, store_id, site=here.site, host=here.host)
     return here
@@ -307,7 +308,7 @@ def _recover(catalog: Catalog, stores: dict[str, Store | str]) -> None:
             known.add(archive_id)
 
 
-def _decide(catalog: Catalog, here: _Here, wanted: str, reason: str, today: date) -> tuple[str, bool]:
+def _decide(catalog: Catalog, here: Here, wanted: str, reason: str, today: date) -> tuple[str, bool]:
     """Check the retention of every patient, list every copy, and record the decision (catalog, then stores): the
     archive's id, and whether this run decided it (False: another process did first, and its decision stands)."""
     record, source = _load_record(here.stores, wanted)
@@ -322,7 +323,7 @@ def _decide(catalog: Catalog, here: _Here, wanted: str, reason: str, today: date
     for name, store in here.stores.items():
         if isinstance(store, str):
             copies.append(here.copy(record.id, name, f"did not answer at deletion: {store}"
-                                    + ("" if name in here.ids else _UNKNOWN_ID)))
+                                    + ("" if name in here.ids else UNKNOWN_ID)))
         elif _holds(store, record.id):
             copies.append(here.copy(record.id, name))
         else:
@@ -370,7 +371,7 @@ def _tombstone(certificate: dict, archive_id: str, decided: str) -> dict:
             "patient_paths": [p["path"] for p in certificate.get("patients", [])]}
 
 
-def _carry_out(catalog: Catalog, here: _Here, archive_id: str, problems: list[str]) -> None:
+def _carry_out(catalog: Catalog, here: Here, archive_id: str, problems: list[str]) -> None:
     """Steps 2 and 3 for one archive: its record in every store that answers, then every pending copy on this
     host's stores removed (another site's are left pending, with their note)."""
     decided = destructions.find(catalog, archive_id)
@@ -400,7 +401,7 @@ def _carry_out(catalog: Catalog, here: _Here, archive_id: str, problems: list[st
                                   f"verify {copy.place}`, which removes it")
 
 
-def reachable(catalog: Catalog, here: _Here, copy: Copy, pending: str) -> tuple[str, Store] | None:
+def reachable(catalog: Catalog, here: Here, copy: Copy, pending: str) -> tuple[str, Store] | None:
     """The configured name and the store of a store's copy this host can remove now; else None, the copy's note
     saying why and what to run (`pending`: the command that carries it on, e.g. `rtvault archive delete
     --pending`)."""
@@ -416,12 +417,12 @@ def reachable(catalog: Catalog, here: _Here, copy: Copy, pending: str) -> tuple[
         return None
     if isinstance(store, str):
         destructions.note(catalog, copy.archive, STORE, copy.place, f"does not answer ({store}): run `{pending}` "
-                          "once it is back" + ("" if name in here.ids else _UNKNOWN_ID))
+                          "once it is back" + ("" if name in here.ids else UNKNOWN_ID))
         return None
     return name, store
 
 
-def _remove_from_store(catalog: Catalog, here: _Here, copy: Copy, problems: list[str]) -> None:
+def _remove_from_store(catalog: Catalog, here: Here, copy: Copy, problems: list[str]) -> None:
     if (found := reachable(catalog, here, copy, "rtvault archive delete --pending")) is None:
         return
     name, store = found
@@ -435,7 +436,7 @@ def _remove_from_store(catalog: Catalog, here: _Here, copy: Copy, problems: list
                          "" if held else "it did not hold the archive")
 
 
-def _certify(config: Config, catalog: Catalog, archive_id: str, problems: list[str]) -> dict:
+def certify(config: Config, catalog: Catalog, archive_id: str, problems: list[str]) -> dict:
     """The certificate as it stands; its journal record written when none was yet, and again (the second record)
     when it has just become complete. Under the destruction's lock in the catalog, so that two runs at once
     write each record once (a run killed between the journal and the catalog leaves it to be written again)."""
@@ -512,13 +513,6 @@ def document(certificate: dict, lang: str, site: str) -> str:
         [printed.Cell(w[c["kind"]]), printed.Cell(c["place"]),
          printed.Cell(w["pending"] if c["removed"] is None else w["removed"], mark=c["removed"] is None),
          printed.Cell(c["removed"] or "-"), printed.Cell(c.get("note", ""))] for c in certificate["copies"]])
-    copies.paragraphs.append(printed.Cell(w["complete"].format(completed=certificate["completed"])
-                                          if certificate["complete"] else w["incomplete"],
-                                          mark=not certificate["complete"]))
-    why = printed.Section(w["why"], [printed.Cell(w["rule"].format(rule=certificate.get("rule", ""))),
-                                     printed.Cell(w["reason"].format(reason=certificate.get("reason", ""))),
-                                     printed.Cell(w["by"].format(user=by.get("user", ""), host=by.get("host", "")))])
-    visa = printed.Section(w["visa"], head=w["visa_head"], rows=[[printed.Cell("", todo=True)] * 4])
     return printed.render(
         lang=lang, title=w["title"], site=site, todo=w["todo"], page=w["page"],
         audience=w["audience"].format(archive=certificate["archive"], file=certificate.get("file", ""),
@@ -526,15 +520,20 @@ def document(certificate: dict, lang: str, site: str) -> str:
         printed=w["printed"].format(issued=certificate["issued"], decided=certificate.get("decided", ""),
                                     user=by.get("user", ""), host=by.get("host", "")),
         reprint=f"rtvault archive delete {certificate['archive'][:12]} --certificate certificat.pdf",
-        keep=w["keep"], sections=[patients, copies, why, visa])
+        keep=w["keep"], sections=[patients, *closing(certificate, w, copies)])
 
 
+def closing(certificate: dict, w: dict[str, Any], copies: printed.Section) -> list[printed.Section]:
+    """What every destruction certificate ends with: where (`copies`, given the sentence saying whether the
+    destruction is complete), the rule and the decision, and the sign-off table; `w` the document's words."""
+    by = certificate.get("by", {})
+    copies.paragraphs.append(printed.Cell(w["complete"].format(completed=certificate["completed"])
+                                          if certificate["complete"] else w["incomplete"],
+                                          mark=not certificate["complete"]))
+    why = printed.Section(w["why"], [printed.Cell(w["rule"].format(rule=certificate.get("rule", ""))),
+                                     printed.Cell(w["reason"].format(reason=certificate.get("reason", ""))),
+                                     printed.Cell(w["by"].format(user=by.get("user", ""), host=by.get("host", "")))])
+    visa = printed.Section(w["visa"], head=w["visa_head"], rows=[[printed.Cell("", todo=True)] * 4])
+    return [copies, why, visa]
 
-# what jobs/dicom_destruction.py shares of this machinery
-open_stores = _open_stores
-here_of = _here
-certify = _certify
 
-
-def unknown_id() -> str:
-    return _UNKNOWN_ID

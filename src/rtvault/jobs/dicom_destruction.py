@@ -42,15 +42,17 @@ from rtvault.jobs.destruction import (
     FORMAT,
     LANGUAGES,
     RULE,
+    UNKNOWN_ID,
     VERSION,
     Destroyed,
+    Here,
     certify,
+    closing,
+    decision,
     here_of,
     open_stores,
     reachable,
-    unknown_id,
 )
-from rtvault.jobs.destruction import _Here as Here
 from rtvault.jobs.dicom_receive import RECEIVER_LOCK, SEAL_WAIT_S, Receiver
 from rtvault.jobs.maintenance import kept_by_backups
 from rtvault.report import Line, err
@@ -125,7 +127,7 @@ def destroy(config: Config, reason: str | None, today: date, *, mrn: str | None 
                 raise InputError("give --reason: why these received objects are destroyed (it is written in the "
                                  "certificate with your user name)")
             ident, ours = _decide(catalog, here, pid, rows, str(reason).strip(), today)
-        already = () if ours else (_decision(catalog, ident),)
+        already = () if ours else (decision(catalog, ident),)
         _carry_out(config, catalog, here, ident, problems)
     catalog_problem = refresh_quietly(config)
     with open_catalog_for(config) as catalog:
@@ -235,14 +237,6 @@ def _open_for(catalog: Catalog, mrn: str | None, issuer: str | None, key: str | 
     return found
 
 
-def _decision(catalog: Catalog, ident: str) -> dict[str, str]:
-    found = destructions.find(catalog, ident)
-    assert found is not None
-    by = found.certificate.get("by", {})
-    return {"archive": ident, "by": f"{by.get('user', found.by)} on {by.get('host', '?')}",
-            "decided": found.decided, "reason": found.reason}
-
-
 def _day(value: object) -> date | None:
     text = dicom_patients.iso_date(str(value or "")) if value and "-" not in str(value)[:5] else str(value or "")
     try:
@@ -294,7 +288,7 @@ def _decide(catalog: Catalog, here: Here, pid: int | None, rows: list[dict], rea
     for name, store in here.stores.items():
         if isinstance(store, str):
             copies.append(here.copy(ident, name, f"did not answer at deletion: {store}"
-                                    + ("" if name in here.ids else unknown_id())))
+                                    + ("" if name in here.ids else UNKNOWN_ID)))
         elif _holds(store, hashes, receipt_ids):
             copies.append(here.copy(ident, name))
         else:
@@ -578,12 +572,6 @@ def document(certificate: dict, lang: str, site: str) -> str:
     copies = printed.Section(w["where"], head=w["copies_head"], rows=[
         [cell(c["place"]), cell(w["pending"] if c["removed"] is None else w["removed"], mark=c["removed"] is None),
          cell(c["removed"] or "-"), cell(c.get("note", ""))] for c in certificate["copies"]])
-    copies.paragraphs.append(cell(w["complete"].format(completed=certificate["completed"])
-                                  if certificate["complete"] else w["incomplete"], mark=not certificate["complete"]))
-    why = printed.Section(w["why"], [cell(w["rule"].format(rule=certificate.get("rule", ""))),
-                                     cell(w["reason"].format(reason=certificate.get("reason", ""))),
-                                     cell(w["by"].format(user=by.get("user", ""), host=by.get("host", "")))])
-    visa = printed.Section(w["visa"], head=w["visa_head"], rows=[[cell("", todo=True)] * 4])
     name = f"{p.get('last_name', '')} {p.get('first_name', '')}".strip() or "-"
     return printed.render(
         lang=lang, title=w["title"], site=site, todo=w["todo"], page=w["page"],
@@ -594,4 +582,4 @@ def document(certificate: dict, lang: str, site: str) -> str:
         printed=w["printed"].format(issued=certificate["issued"], decided=certificate.get("decided", ""),
                                     user=by.get("user", ""), host=by.get("host", "")),
         reprint=f"rtvault dicom delete --mrn {p.get('mrn') or 'ID'} --certificate certificat.pdf",
-        keep=w["keep"], sections=[what, copies, why, visa])
+        keep=w["keep"], sections=[what, *closing(certificate, w, copies)])
