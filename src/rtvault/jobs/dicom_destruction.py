@@ -31,10 +31,10 @@ from rtvault.archive.keep import Override, keep_until, may_destroy
 from rtvault.catalog import destructions, dicom_patients
 from rtvault.catalog import fold as folding
 from rtvault.catalog.db import Catalog
-from rtvault.catalog.destructions import RECEIVED, STORE, Copy
+from rtvault.catalog.destructions import RECEIVED, STORE
 from rtvault.config import Config
 from rtvault.configured import open_catalog_for
-from rtvault.errors import InputError, RtvaultError, StoreError
+from rtvault.errors import InputError, RtvaultError
 from rtvault.jobs import printed
 from rtvault.jobs.actions import os_user
 from rtvault.jobs.catalog import refresh_quietly
@@ -47,27 +47,20 @@ from rtvault.jobs.destruction import (
     Destroyed,
     Here,
     certify,
-    closing,
     decision,
     here_of,
     open_stores,
-    reachable,
 )
-from rtvault.jobs.dicom_receive import RECEIVER_LOCK, SEAL_WAIT_S, Receiver
-from rtvault.jobs.maintenance import kept_by_backups
+from rtvault.jobs.dicom_certificate import document
+from rtvault.jobs.dicom_purge import RECORD_FORMAT, carry_out
 from rtvault.report import Line, err
 from rtvault.store import Store, receipts
-from rtvault.store.locks import WriterLock, read_lease
 from rtvault.store.objects import data_key
-from rtvault.store.packs import PackedBackend
-from rtvault.store.spool import Spool, directory_of, spool_files
+from rtvault.store.spool import directory_of, spool_files
 from rtvault.utc import now_iso
 
 __all__ = ["LANGUAGES", "RECORD_FORMAT", "DicomDestroyed", "destroy", "document", "finish_quietly", "resume"]
 
-RECORD_FORMAT = "rtvault-dicom-destruction"
-LEASE_S = 300.0
-IN_SPOOL = "in the node's spool: run again in a minute (`rtvault dicom delete --pending`)"
 
 
 @dataclass(frozen=True)
@@ -128,7 +121,7 @@ def destroy(config: Config, reason: str | None, today: date, *, mrn: str | None 
                                  "certificate with your user name)")
             ident, ours = _decide(catalog, here, pid, rows, str(reason).strip(), today)
         already = () if ours else (decision(catalog, ident),)
-        _carry_out(config, catalog, here, ident, problems)
+        carry_out(config, catalog, here, ident, problems)
     catalog_problem = refresh_quietly(config)
     with open_catalog_for(config) as catalog:
         certificate = certify(config, catalog, ident, problems)
@@ -148,7 +141,7 @@ def resume(config: Config) -> DicomDestroyed:
         open_ones = [d for d in destructions.all_destructions(catalog) if destructions.is_received(d.archive)
                      and (d.completed is None or d.pending)]
         for decided in open_ones:
-            _carry_out(config, catalog, here, decided.archive, problems)
+            carry_out(config, catalog, here, decided.archive, problems)
     catalog_problem = refresh_quietly(config) if open_ones else None
     with open_catalog_for(config) as catalog:
         certificates = tuple(certify(config, catalog, d.archive, problems) for d in open_ones)
@@ -341,14 +334,6 @@ def _holds(store: Store, hashes: list[str], receipt_ids: list[str]) -> bool:
         return True  # cannot tell: listed pending, so that it is looked at again, never left out
 
 
-def _record(certificate: dict, ident: str, decided: str) -> dict:
-    """The record every store keeps (docs/design.md): hashes and receipt ids, the decision; no names."""
-    return {"format": RECORD_FORMAT, "version": 1, "id": ident, "destroyed": decided,
-            "objects": list(certificate.get("objects", [])), "receipts": list(certificate.get("receipts", [])),
-            **{k: certificate[k] for k in ("files", "bytes", "rule", "reason", "by", "copies_at_decision")
-               if k in certificate}}
-
-
 def _recover(catalog: Catalog, stores: dict[str, Store | str]) -> None:
     """A destruction a store records and the catalog does not (a catalog lost or rebuilt): taken back."""
     known = destructions.destroyed_ids(catalog)
@@ -369,217 +354,3 @@ def _recover(catalog: Catalog, stores: dict[str, Store | str]) -> None:
             destructions.begin(catalog, ident, str(record.get("destroyed")), str(by.get("user", "")),
                                str(certificate.get("reason", "")), certificate, [])
             known.add(ident)
-
-
-# --- carrying it out ------------------------------------------------------------------------------------------
-
-def _forget(catalog: Catalog, hashes: set[str], receipt_ids: set[str]) -> None:
-    """The catalog's rows of the destroyed instances dropped (C-FIND, search and the patient page no longer show
-    them); a DICOM patient left without any goes."""
-    names = receipt_ids | {"spool:" + r for r in receipt_ids}
-    with catalog.transaction():
-        former: set[int] = set()
-        gone: list[int] = []
-        wanted = sorted(hashes)
-        for at in range(0, len(wanted), 500):  # by the hash index, not a scan of every received instance
-            chunk = wanted[at:at + 500]
-            for row_id, receipt, patient in catalog.execute(
-                    f"SELECT id, receipt, patient FROM dicom_instances WHERE hash IN ({', '.join('?' * len(chunk))})",
-                    chunk):
-                if receipt in names:
-                    gone.append(int(row_id))
-                    if patient is not None:
-                        former.add(int(patient))
-        for at in range(0, len(gone), 500):
-            chunk = gone[at:at + 500]
-            catalog.execute(f"DELETE FROM dicom_instances WHERE id IN ({', '.join('?' * len(chunk))})", chunk)
-        dicom_patients.link(catalog, former=former)
-
-
-def _carry_out(config: Config, catalog: Catalog, here: Here, ident: str, problems: list[str]) -> None:
-    decided = destructions.find(catalog, ident)
-    assert decided is not None
-    record = _record(decided.certificate, ident, decided.decided)
-    hashes, receipt_ids = set(record["objects"]), set(record["receipts"])
-    _forget(catalog, hashes, receipt_ids)
-    for name, store in here.stores.items():
-        if isinstance(store, str):
-            continue
-        try:
-            receipts.write_destroyed(store.backend, record)
-            if _holds_any(store, hashes, receipt_ids):  # also a store not listed at the decision
-                destructions.add_copy(catalog, here.copy(ident, name))
-        except (RtvaultError, OSError) as error:  # cannot tell: pending, never taken for done
-            problems.append(f"store {name}: the destruction {ident} could not be recorded or checked there: {error}")
-            destructions.add_copy(catalog, here.copy(ident, name, f"could not be checked: {error}"))
-    for copy in destructions.pending(catalog, STORE):
-        if copy.archive == ident:
-            _remove_from_store(config, catalog, here, copy, hashes, receipt_ids, problems)
-
-
-def _holds_any(store: Store, hashes: set[str], receipt_ids: set[str]) -> bool:
-    """Whether a store still holds a listed receipt naming a destroyed object, or a destroyed object no other
-    receipt names (an object received anew since is not the destruction's any more)."""
-    backend = store.backend
-    for r in receipt_ids:
-        if backend.exists(receipts.receipt_key(r)):
-            try:
-                if any(i.hash in hashes for i in receipts.load(backend, r).instances):
-                    return True
-            except StoreError:
-                return True
-    present = [h for h in hashes if backend.exists(data_key(h))]
-    if not present:
-        return False
-    named, _damaged = receipts.referenced(backend)
-    if not (left := {h for h in present if h not in named}):
-        return False
-    return bool(left - kept_by_backups(store))  # the same bytes in a backup are the backup's, kept
-
-
-def _in_spool(store: Store, hashes: set[str]) -> list[str]:
-    """The spools of the store holding one of the objects and not sealed yet (no receipt of their id)."""
-    try:
-        root, encrypted = directory_of(store.base)
-    except StoreError:
-        return []
-    found = []
-    for path in spool_files(root):
-        if store.backend.exists(receipts.receipt_key(path.stem)):
-            continue  # sealed; the file is being removed
-        key = path.relative_to(root).as_posix()
-        if any(str(r.meta.get("hash")) in hashes for r in Spool.records(path, key, encrypted)):
-            found.append(path.stem)
-    return found
-
-
-def _seal_spools(config: Config, name: str, store: Store) -> str | None:
-    """A spool left on the store while no node receives into it: sealed now (as the next receiver would);
-    a spool a running node holds: why it is left (None when there is none)."""
-    try:
-        root, _encrypted = directory_of(store.base)
-    except StoreError:
-        return None
-    if not spool_files(root):
-        return None
-    lease = read_lease(store.base, RECEIVER_LOCK)
-    if lease is not None and lease[1] is None:
-        return "held"  # the node runs: its spools are its own until it seals them
-    receiver = Receiver(config, store_name=name)
-    receiver.start()
-    receiver.close()
-    return None
-
-
-def _remove_from_store(config: Config, catalog: Catalog, here: Here, copy: Copy, hashes: set[str],
-                       receipt_ids: set[str], problems: list[str]) -> None:
-    if (found := reachable(catalog, here, copy, "rtvault dicom delete --pending")) is None:
-        return
-    name, store = found
-    try:
-        _seal_spools(config, name, store)
-        # the writer lock as prune takes it: no backup deduplicates against an object while it is deleted
-        with WriterLock(store.base, "dicom delete", LEASE_S), \
-                WriterLock(store.base, "dicom delete", LEASE_S, key=receipts.SEAL_LOCK, wait_s=SEAL_WAIT_S):
-            if _in_spool(store, hashes):
-                destructions.note(catalog, copy.archive, STORE, copy.place, IN_SPOOL)
-                return
-            removed, held, shared = purge(store, hashes, receipt_ids)
-    except (RtvaultError, OSError) as error:
-        destructions.note(catalog, copy.archive, STORE, copy.place, f"not removed: {error}")
-        problems.append(f"store {name}: the received objects of {copy.archive} not removed: {error}")
-        return
-    if held:
-        destructions.note(catalog, copy.archive, STORE, copy.place, f"not removed: {len(held)} objects still "
-                          f"there after their deletion (first: {held[0]})")
-        problems.append(f"store {name}: {len(held)} objects of {copy.archive} still there after their deletion")
-        return
-    note = "" if removed else "it did not hold the objects"
-    if shared:
-        note = (f"{len(shared)} object(s) kept: the same bytes are part of snapshots or archives, which their own "
-                f"retention removes (first: {shared[0]})")
-    destructions.removed(catalog, copy.archive, STORE, copy.place, now_iso(), note)
-
-
-def purge(store: Store, hashes: set[str], receipt_ids: set[str]) -> tuple[int, list[str], list[str]]:
-    """Under the store's writer lock and `locks/seal.json`: the listed receipts rewritten without the objects, then
-    the objects no receipt, snapshot or archive names any more deleted and their bytes gone (packs rewritten);
-    (receipt entries and objects removed, the objects still found after, the objects kept as a backup's). StoreError
-    for a damaged receipt or manifest (nothing deleted then)."""
-    backend = store.backend
-    kept = kept_by_backups(store)
-    removed = sum(receipts.strip(backend, r, hashes) for r in sorted(receipt_ids))
-    backend.barrier()
-    named, damaged = receipts.referenced(backend)
-    if damaged:
-        raise StoreError(f"{damaged[0]}: no object deleted (run `rtvault check` and repair first)")
-    shared = sorted(h for h in (hashes - named) & kept if backend.exists(data_key(h)))
-    doomed = [data_key(h) for h in sorted(hashes - named - kept) if backend.exists(data_key(h))]
-    if isinstance(backend, PackedBackend):
-        backend.purge(doomed)
-    else:
-        for key in doomed:
-            backend.delete(key)
-        backend.barrier()
-    return removed + len(doomed), [k for k in doomed if backend.exists(k)], shared
-
-
-# --- the printed certificate ----------------------------------------------------------------------------------
-
-_WORDS = {
-    "fr": {"title": "Certificat de destruction d'objets DICOM reçus", "page": "page", "what": "Ce qui a été détruit",
-           "where": "Où : chaque dépôt", "why": "Règle et décision", "visa": "Visa",
-           "audience": "Patient {name}, n° dossier (MRN) {mrn}{issuer}, né(e) le {birth} : {instances} instances, "
-                       "{files} objets, {bytes} octets.",
-           "printed": "Émis le {issued} ; décision du {decided} par {user} sur {host}.",
-           "keep": "À conserver : ce certificat prouve la destruction légale des objets reçus sur chacune de leurs "
-                   "copies.",
-           "complete": "Destruction achevée sur tous les dépôts le {completed}.",
-           "incomplete": "DESTRUCTION INACHEVÉE : des dépôts restent à nettoyer (marqués EN ATTENTE).",
-           "studies_head": ["Étude", "Date", "Série", "Modalité", "Instances", "Octets"],
-           "copies_head": ["Dépôt", "État", "Supprimé le", "Note"], "removed": "supprimé", "pending": "EN ATTENTE",
-           "keep_until": "Conserver jusqu'au : {keep} ({rule}).",
-           "rule": "Règle : {rule}.", "reason": "Motif donné : {reason}.", "by": "Par : {user} ({host}).",
-           "visa_head": ["Nom", "Fonction", "Date", "Signature"], "todo": "nom du site à compléter"},
-    "en": {"title": "Destruction certificate of received DICOM objects", "page": "page", "what": "What was destroyed",
-           "where": "Where: each store", "why": "Rule and decision", "visa": "Sign-off",
-           "audience": "Patient {name}, MRN {mrn}{issuer}, born {birth}: {instances} instances, {files} objects, "
-                       "{bytes} bytes.",
-           "printed": "Issued {issued}; decided {decided} by {user} on {host}.",
-           "keep": "Keep this: it proves the legal destruction of the received objects on each of their copies.",
-           "complete": "Destroyed on every store by {completed}.",
-           "incomplete": "DESTRUCTION NOT FINISHED: some stores are still to clean (marked PENDING).",
-           "studies_head": ["Study", "Date", "Series", "Modality", "Instances", "Bytes"],
-           "copies_head": ["Store", "State", "Removed at", "Note"], "removed": "removed", "pending": "PENDING",
-           "keep_until": "Keep until: {keep} ({rule}).",
-           "rule": "Rule: {rule}.", "reason": "Reason given: {reason}.", "by": "By: {user} ({host}).",
-           "visa_head": ["Name", "Role", "Date", "Signature"], "todo": "site name to complete"},
-}
-
-
-def document(certificate: dict, lang: str, site: str) -> str:
-    """The certificate as a printed page (templates/printed.html), in French or English."""
-    w = _WORDS[lang]
-    by = certificate.get("by", {})
-    p = certificate.get("patient", {})
-    cell = printed.Cell
-    rows = [[cell(s.get("description") or s["study_uid"]), cell(s.get("study_date") or "-"),
-             cell(x.get("description") or x["series_uid"]), cell(x.get("modality") or "-"),
-             cell(str(x.get("instances", 0))), cell(str(x.get("bytes", 0)))]
-            for s in certificate.get("studies", []) for x in s.get("series", [])]
-    what = printed.Section(w["what"], head=w["studies_head"], rows=rows)
-    what.paragraphs.append(cell(w["keep_until"].format(keep=p.get("keep_until") or "-", rule=p.get("rule", ""))))
-    copies = printed.Section(w["where"], head=w["copies_head"], rows=[
-        [cell(c["place"]), cell(w["pending"] if c["removed"] is None else w["removed"], mark=c["removed"] is None),
-         cell(c["removed"] or "-"), cell(c.get("note", ""))] for c in certificate["copies"]])
-    name = f"{p.get('last_name', '')} {p.get('first_name', '')}".strip() or "-"
-    return printed.render(
-        lang=lang, title=w["title"], site=site, todo=w["todo"], page=w["page"],
-        audience=w["audience"].format(name=name, mrn=p.get("mrn") or "-",
-                                      issuer=f" ({p['issuer']})" if p.get("issuer") else "",
-                                      birth=p.get("birth_date") or "-", instances=certificate.get("instances", 0),
-                                      files=certificate.get("files", 0), bytes=certificate.get("bytes", 0)),
-        printed=w["printed"].format(issued=certificate["issued"], decided=certificate.get("decided", ""),
-                                    user=by.get("user", ""), host=by.get("host", "")),
-        reprint=f"rtvault dicom delete --mrn {p.get('mrn') or 'ID'} --certificate certificat.pdf",
-        keep=w["keep"], sections=[what, *closing(certificate, w, copies)])
