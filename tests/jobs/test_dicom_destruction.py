@@ -23,7 +23,7 @@ from pypdf import PdfReader
 
 from kit.config import write_config
 from kit.copies import Copies, write_pair_config
-from kit.crypto import PASSPHRASE
+from kit.crypto import sealed_store
 from rtvault.catalog import destructions
 from rtvault.catalog import dicom as catalog_dicom
 from rtvault.config import load
@@ -261,10 +261,8 @@ def test_a_linked_patient_keeps_its_pinnacle_record_and_an_archive_hold_applies(
 
 
 def test_an_encrypted_store_loses_the_pack_that_held_the_object(tmp_path: Path) -> None:
-    (tmp_path / "pass").write_bytes(PASSPHRASE + b"\n")
-    (tmp_path / "pass").chmod(0o600)
-    config_path = write_config(tmp_path / "rtvault.toml", root=tmp_path / "db", stores={
-        "sealed": {"path": tmp_path / "sealed", "encrypt": True, "passphrase_file": tmp_path / "pass"}})
+    config_path = write_config(tmp_path / "rtvault.toml", root=tmp_path / "db",
+                               stores={"sealed": sealed_store(tmp_path, tmp_path / "sealed")})
     config = load(config_path)
     init_store(config, "sealed")
     ct, mr = sample("CT_small.dcm"), sample("MR_small.dcm")

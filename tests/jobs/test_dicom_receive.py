@@ -17,7 +17,7 @@ import pytest
 from pydicom.data import get_testdata_file
 
 from kit.config import write_config
-from kit.crypto import PASSPHRASE
+from kit.crypto import sealed_store
 from kit.faults import fill, small_disk
 from kit.vault import Vault
 from rtvault.catalog.db import Catalog
@@ -142,10 +142,7 @@ def test_a_large_object_is_streamed_through_spool_and_seal(tmp_path: Path, encry
     """An object larger than what is stored from memory (and than many 1 MiB encryption chunks) arrives in a file
     and goes to the spool and the store in blocks; described without its pixel data; read back byte for byte.
     In an encrypted store its spool record is sealed as it is written: none of its bytes lie there in clear."""
-    (tmp_path / "pass").write_bytes(PASSPHRASE + b"\n")
-    (tmp_path / "pass").chmod(0o600)
-    store = {"path": tmp_path / "store", "encrypt": True, "passphrase_file": tmp_path / "pass"} if encrypted else \
-        tmp_path / "store"
+    store = sealed_store(tmp_path, tmp_path / "store") if encrypted else tmp_path / "store"
     config = load(write_config(tmp_path / "rtvault.toml", root=tmp_path / "db", stores={"primary": store}))
     init_store(config, "primary")
     dataset = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
@@ -171,10 +168,8 @@ def test_a_large_object_is_streamed_through_spool_and_seal(tmp_path: Path, encry
 
 
 def test_an_encrypted_store_spools_nothing_in_clear(tmp_path: Path) -> None:
-    (tmp_path / "pass").write_bytes(PASSPHRASE + b"\n")
-    (tmp_path / "pass").chmod(0o600)
-    config_path = write_config(tmp_path / "rtvault.toml", root=tmp_path / "db", stores={
-        "sealed": {"path": tmp_path / "sealed", "encrypt": True, "passphrase_file": tmp_path / "pass"}})
+    config_path = write_config(tmp_path / "rtvault.toml", root=tmp_path / "db",
+                               stores={"sealed": sealed_store(tmp_path, tmp_path / "sealed")})
     config = load(config_path)
     init_store(config, "sealed")
     data, tags = received("CT_small.dcm")
